@@ -1,0 +1,64 @@
+/**
+ * The configuration after defaults are applied: what the rest of pgbk consumes ("Desired").
+ * Pure data; produced by config/resolve.ts from the validated YAML (types.gen.ts).
+ */
+
+export type Compression = 'zstd' | 'gzip' | 'none';
+
+export interface SshConfig {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  readonly identityFile?: string;
+  readonly knownHosts?: string;
+}
+
+export interface RetentionPolicy {
+  /** Keep the newest N DONE backups (Barman REDUNDANCY). */
+  readonly redundancy?: number;
+  /** Keep what is needed to recover to any point in the last N seconds (Barman RECOVERY WINDOW). */
+  readonly recoveryWindowSeconds?: number;
+  /** Never delete if fewer than this many DONE backups would remain. Default 1. */
+  readonly minRedundancy: number;
+}
+
+export interface BackupSettings {
+  readonly method: 'basebackup';
+  /** Cron expression (5 fields, or 6 with seconds); absent = only one-off `pgbk backup`. */
+  readonly schedule?: string;
+  /** IANA time zone the schedule is evaluated in. Default "UTC". */
+  readonly timezone: string;
+  readonly compression: Compression;
+  /** Ask for an immediate checkpoint (pg_basebackup --checkpoint=fast). Default true. */
+  readonly fastCheckpoint: boolean;
+}
+
+export interface WalSettings {
+  readonly method: 'push';
+  readonly compression: Compression;
+  /** RPO alarm: warn when the newest archived WAL is older than this many seconds. */
+  readonly maxLagSeconds?: number;
+}
+
+export interface ServerConfig {
+  readonly name: string;
+  readonly description?: string;
+  /** libpq conninfo used for pg_basebackup and SQL probes. */
+  readonly connection?: string;
+  readonly pgdata?: string;
+  readonly ssh?: SshConfig;
+  readonly backup: BackupSettings;
+  readonly wal: WalSettings;
+  readonly retention: RetentionPolicy;
+}
+
+export interface Desired {
+  /** Absolute path of the config file it came from. */
+  readonly configPath: string;
+  /** sha256 of the config file's bytes: part of a saved plan's staleness check. */
+  readonly configHash: string;
+  /** Absolute catalog root. */
+  readonly catalog: string;
+  /** Sorted by name. */
+  readonly servers: readonly ServerConfig[];
+}

@@ -1,0 +1,178 @@
+/**
+ * Plain data shared by the planner, the observers and the executors. Nothing here does I/O.
+ */
+
+import type { Compression } from '../config/resolved.js';
+
+export type BackupStatus = 'STARTED' | 'WAITING_FOR_WAL' | 'DONE' | 'FAILED';
+export type KeepMode = 'none' | 'full' | 'standalone';
+
+/** Contents of backups/<id>/backup.json. Times are ISO-8601 UTC strings; LSNs "X/Y". */
+export interface BackupRecord {
+  readonly formatVersion: 1;
+  readonly id: string; // YYYYMMDDTHHMMSSZ (UTC)
+  readonly server: string;
+  /** The schedule fire time (ISO) this backup was taken for; a one-off backup uses its begin time. */
+  readonly slot: string;
+  readonly status: BackupStatus;
+  readonly method: 'basebackup';
+  readonly pgVersion?: number; // server_version_num
+  readonly systemIdentifier?: string; // decimal string (uint64)
+  readonly timeline?: number;
+  readonly beginLsn?: string;
+  readonly endLsn?: string;
+  readonly beginWal?: string; // 24-hex segment name
+  readonly endWal?: string;
+  readonly beginTime: string;
+  readonly endTime?: string;
+  readonly sizes?: { readonly data: number; readonly stored: number };
+  readonly compression: Compression;
+  /** Stored file (relative to the backup dir) → sha256 hex of its stored bytes. */
+  readonly checksums?: Readonly<Record<string, string>>;
+  readonly keep: KeepMode;
+  readonly error?: string;
+  /** Who is writing this backup while STARTED: lets observe detect a dead owner. */
+  readonly owner?: { readonly pid: number; readonly host: string; readonly startedAt: string };
+  /** Set while a restore reads it: retention must not delete it (issue #3). */
+  readonly inUse?: readonly { readonly pid: number; readonly host: string; readonly since: string }[];
+}
+
+export interface ServerIdentity {
+  readonly systemIdentifier: string; // decimal uint64
+  readonly pgVersion: number; // server_version_num, e.g. 150008
+  readonly walSegmentSize: number; // bytes
+  readonly firstContact: string; // ISO time
+}
+
+/** An archived WAL segment, as seen by listing wal/<TTTTTTTTLLLLLLLL>/. */
+export interface ArchivedWal {
+  /** Sorted ascending by (timeline, segment number): names of archived full segments (24 hex). */
+  readonly segments: readonly string[];
+  /** Timeline history file names, e.g. "00000002.history". */
+  readonly histories: readonly string[];
+  /** Backup history file names, e.g. "000000010000000000000002.00000028.backup". */
+  readonly backupFiles: readonly string[];
+  /** Newest archived segment's mtime (ISO), for the RPO (maxLag) warning. */
+  readonly newestMtime?: string;
+}
+
+export type IncomingKind = 'segment' | 'history' | 'backup' | 'partial' | 'in-flight' | 'unknown';
+
+export interface IncomingFile {
+  readonly name: string;
+  readonly kind: IncomingKind;
+  readonly size: number;
+}
+
+export interface ObservedServer {
+  readonly name: string;
+  /** From server.json; absent before first contact. */
+  readonly identity?: ServerIdentity;
+  /** Sorted by id. A STARTED backup whose owner is dead is reported with status FAILED. */
+  readonly backups: readonly BackupRecord[];
+  readonly wal: ArchivedWal;
+  /** Sorted by name. */
+  readonly incoming: readonly IncomingFile[];
+  /** Number of files in errors/ (quarantined). */
+  readonly quarantined: number;
+}
+
+export interface Observed {
+  /** Sorted by name; one per configured server. */
+  readonly servers: readonly ObservedServer[];
+}
+
+interface ActionBase {
+  readonly server: string;
+  /** What the action is about: a backup id, a WAL range, a file name. */
+  readonly subject: string;
+  /** Why the planner wants it, in words a DBA reads in the plan. */
+  readonly reason: string;
+}
+
+export interface ArchiveWalAction extends ActionBase {
+  readonly kind: 'archive-wal';
+  /** File names in incoming/, sorted. */
+  readonly files: readonly string[];
+}
+
+export interface BaseBackupAction extends ActionBase {
+  readonly kind: 'base-backup';
+  /** The schedule fire time (ISO) this backup satisfies, or now for an unscheduled first backup. */
+  readonly slot: string;
+}
+
+export interface FinishBackupAction extends ActionBase {
+  readonly kind: 'finish-backup';
+  readonly backupId: string;
+}
+
+export interface DeleteBackupAction extends ActionBase {
+  readonly kind: 'delete-backup';
+  readonly backupId: string;
+}
+
+export interface PruneWalAction extends ActionBase {
+  readonly kind: 'prune-wal';
+  /** Archived segment names to delete, sorted. */
+  readonly segments: readonly string[];
+  /** Backup history files (.backup) to delete with them. */
+  readonly backupFiles: readonly string[];
+  /** Uncompressed bytes: segments.length × segment size. */
+  readonly bytes: number;
+}
+
+export interface QuarantineAction extends ActionBase {
+  readonly kind: 'quarantine';
+  /** File name in incoming/. */
+  readonly file: string;
+}
+
+export interface CleanupFailedAction extends ActionBase {
+  readonly kind: 'cleanup-failed';
+  readonly backupId: string;
+}
+
+export type Action =
+  | ArchiveWalAction
+  | BaseBackupAction
+  | FinishBackupAction
+  | DeleteBackupAction
+  | PruneWalAction
+  | QuarantineAction
+  | CleanupFailedAction;
+
+export type ActionKind = Action['kind'];
+
+/** Execution order within a server (DESIGN.md §1). */
+export const ACTION_ORDER: readonly ActionKind[] = [
+  'quarantine',
+  'archive-wal',
+  'base-backup',
+  'finish-backup',
+  'cleanup-failed',
+  'delete-backup',
+  'prune-wal',
+];
+
+export type WarningCode =
+  | 'wal-gap'
+  | 'rpo-exceeded'
+  | 'min-redundancy'
+  | 'no-backup-yet'
+  | 'unknown-files'
+  | 'quarantined-files'
+  | 'identity-unknown';
+
+export interface PlanWarning {
+  readonly server: string;
+  readonly code: WarningCode;
+  readonly message: string;
+}
+
+export interface Plan {
+  readonly now: string; // ISO
+  /** Sorted by server, then ACTION_ORDER, then subject. */
+  readonly actions: readonly Action[];
+  readonly warnings: readonly PlanWarning[];
+}
