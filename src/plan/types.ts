@@ -162,7 +162,9 @@ export type WarningCode =
   | 'no-backup-yet'
   | 'unknown-files'
   | 'quarantined-files'
-  | 'identity-unknown';
+  | 'identity-unknown'
+  /** An obsolete backup kept because a restore is reading it (BackupRecord.inUse). */
+  | 'backup-in-use';
 
 export interface PlanWarning {
   readonly server: string;

@@ -1,0 +1,124 @@
+import { acquireLock, ensureServerDirs, readIdentity, type LockHandle } from '../catalog/index.js';
+import type { Desired, ServerConfig } from '../config/resolved.js';
+import { PgbkError, toPgbkError } from '../errors.js';
+import { observe, observedHash } from '../observe/index.js';
+import { plan as makePlan } from '../plan/plan.js';
+import type { Plan, ServerIdentity } from '../plan/types.js';
+import type { ActionResult, ExecContext } from './context.js';
+import { executeServerActions } from './execute.js';
+import { ensureIdentity } from './identity.js';
+import { failOrphanedBackups } from './repair.js';
+import { stalenessReason, type PlanBasis, type SavedPlan } from './saved-plan.js';
+
+export interface ApplyOptions {
+  /** Decision time (schedules, retention): the real clock unless `--now` says otherwise. */
+  readonly now: Date;
+  readonly servers?: readonly string[];
+  readonly lockTimeoutMs: number;
+  readonly log: (line: string) => void;
+  /** `apply PLANFILE`: execute exactly this plan if it is not stale. */
+  readonly saved?: SavedPlan;
+  readonly savedMaxAgeMs?: number;
+  /** Called with the plan about to be executed, before anything changes. */
+  readonly onPlan?: (plan: Plan) => void;
+}
+
+export interface ApplyReport {
+  readonly plan: Plan;
+  readonly results: readonly ActionResult[];
+  /** Servers that could not be prepared (identity, lock): their actions did not run. */
+  readonly serverErrors: readonly PgbkError[];
+}
+
+export function selectServers(desired: Desired, names: readonly string[] | undefined): ServerConfig[] {
+  if (names === undefined || names.length === 0) return [...desired.servers];
+  for (const n of names) {
+    if (!desired.servers.some((s) => s.name === n)) {
+      throw new PgbkError('USAGE', `unknown server "${n}" (configured: ${desired.servers.map((s) => s.name).join(', ')})`);
+    }
+  }
+  return desired.servers.filter((s) => names.includes(s.name));
+}
+
+/** Lock every selected server, in name order (so two applies can never deadlock). */
+async function lockAll(desired: Desired, servers: readonly ServerConfig[], timeoutMs: number): Promise<LockHandle[]> {
+  const held: LockHandle[] = [];
+  try {
+    for (const s of servers) {
+      await ensureServerDirs(desired.catalog, s.name);
+      held.push(await acquireLock(desired.catalog, s.name, { command: 'pgbk apply', timeoutMs }));
+    }
+  } catch (err) {
+    await Promise.all(held.map((h) => h.release()));
+    throw err;
+  }
+  return held;
+}
+
+/**
+ * observe → plan → (report) → execute, under the per-server locks. The plan handed to onPlan is the
+ * one executed. Per-server preparation errors (a server that is down and has never been seen, a
+ * wrong cluster) stop that server only; they are returned and make the apply fail.
+ */
+export async function apply(desired: Desired, opts: ApplyOptions): Promise<ApplyReport> {
+  const servers = selectServers(desired, opts.servers);
+  const locks = await lockAll(desired, servers, opts.lockTimeoutMs);
+  try {
+    const contexts = new Map<string, ExecContext>();
+    const serverErrors: PgbkError[] = [];
+    for (const server of servers) {
+      const ctx: ExecContext = { catalog: desired.catalog, server, now: opts.now, log: opts.log, identity: undefined };
+      try {
+        ctx.identity = await identityFor(desired, server, opts);
+        await failOrphanedBackups(ctx);
+        contexts.set(server.name, ctx);
+      } catch (err) {
+        serverErrors.push(toPgbkError(err, { server: server.name }));
+      }
+    }
+    const ready = servers.filter((s) => contexts.has(s.name));
+    const observed = await observe(desired, ready.map((s) => s.name));
+    let plan: Plan;
+    if (opts.saved !== undefined) {
+      const current: PlanBasis = {
+        createdAt: new Date().toISOString(),
+        configHash: desired.configHash,
+        servers: Object.fromEntries(observed.servers.map((s) => [s.name, observedHash(s)])),
+      };
+      const stale = stalenessReason(opts.saved, current, new Date(), opts.savedMaxAgeMs ?? 3600_000);
+      if (stale !== undefined) {
+        throw new PgbkError('STALE_PLAN', `refusing to apply a stale plan: ${stale}`, { hint: 'run pgbk plan -o FILE again and review it' });
+      }
+      plan = opts.saved.plan;
+    } else {
+      plan = makePlan({ ...desired, servers: ready }, observed, opts.now);
+    }
+    opts.onPlan?.(plan);
+    const results: ActionResult[] = [];
+    for (const server of ready) {
+      const ctx = contexts.get(server.name)!;
+      const actions = plan.actions.filter((a) => a.server === server.name);
+      if (actions.length > 0) results.push(...(await executeServerActions(ctx, actions)));
+    }
+    return { plan, results, serverErrors };
+  } finally {
+    await Promise.all(locks.map((l) => l.release()));
+  }
+}
+
+/**
+ * The server's identity for this run. A server that cannot be reached right now must not stop WAL
+ * archiving: fall back to the identity recorded at first contact (backups will fail on their own).
+ */
+async function identityFor(desired: Desired, server: ServerConfig, opts: ApplyOptions): Promise<ServerIdentity | undefined> {
+  try {
+    return await ensureIdentity(desired.catalog, server, new Date());
+  } catch (err) {
+    const e = toPgbkError(err, { server: server.name });
+    if (e.code !== 'NETWORK' && e.code !== 'PG') throw e;
+    const known = await readIdentity(desired.catalog, server.name);
+    if (known === undefined) throw e;
+    opts.log(`${server.name}: server not reachable (${e.message}); using the identity recorded at first contact`);
+    return known;
+  }
+}

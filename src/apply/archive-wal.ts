@@ -1,0 +1,88 @@
+import { unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { archiveWalFile, fsyncDir, incomingDir, listIncoming, quarantineFile } from '../catalog/index.js';
+import { PgbkError } from '../errors.js';
+import type { ArchiveWalAction } from '../plan/types.js';
+import type { ActionResult, ExecContext } from './context.js';
+
+export interface ArchiveTally {
+  archived: number;
+  duplicates: number;
+  quarantined: number;
+  missing: number;
+}
+
+/**
+ * Archive the named files from incoming/. Each file is either made durable in the archive (then the
+ * incoming copy is dropped), recognised as an exact duplicate of what is archived (dropped too), or
+ * quarantined to errors/ with the reason — never overwritten, never silently deleted.
+ */
+export async function archiveIncoming(ctx: ExecContext, files: readonly string[]): Promise<ArchiveTally> {
+  const identity = ctx.identity;
+  if (identity === undefined) {
+    throw new PgbkError('IDENTITY', 'cannot archive WAL before the cluster identity is known', {
+      server: ctx.server.name,
+      hint: 'set `connection` so pgbk can ask the server for its system identifier',
+    });
+  }
+  const dir = incomingDir(ctx.catalog, ctx.server.name);
+  const tally: ArchiveTally = { archived: 0, duplicates: 0, quarantined: 0, missing: 0 };
+  for (const name of files) {
+    const sourcePath = path.join(dir, name);
+    let outcome;
+    try {
+      outcome = await archiveWalFile({
+        catalog: ctx.catalog,
+        server: ctx.server.name,
+        sourcePath,
+        name,
+        identity,
+        compression: ctx.server.wal.compression,
+      });
+    } catch (err) {
+      // Gone since the plan was made (another apply archived it): the precondition no longer holds.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        tally.missing++;
+        continue;
+      }
+      throw err;
+    }
+    if (outcome.result === 'rejected') {
+      await quarantineFile(ctx.catalog, ctx.server.name, sourcePath, outcome.reason);
+      ctx.log(`${ctx.server.name}: quarantined incoming/${name}: ${outcome.reason}`);
+      tally.quarantined++;
+      continue;
+    }
+    // Durable in the archive (or already there, byte-identical): the incoming copy is redundant.
+    await unlink(sourcePath);
+    if (outcome.result === 'archived') tally.archived++;
+    else tally.duplicates++;
+  }
+  await fsyncDir(dir);
+  return tally;
+}
+
+/** Archive whatever valid WAL sits in incoming/ right now (used while a backup waits for its WAL). */
+export async function archiveAllIncoming(ctx: ExecContext): Promise<ArchiveTally> {
+  const files = (await listIncoming(ctx.catalog, ctx.server.name))
+    .filter((f) => f.kind === 'segment' || f.kind === 'history' || f.kind === 'backup')
+    .map((f) => f.name);
+  return archiveIncoming(ctx, files);
+}
+
+export function describeTally(t: ArchiveTally): string {
+  const parts = [`${t.archived} archived`];
+  if (t.duplicates > 0) parts.push(`${t.duplicates} duplicate(s) dropped`);
+  if (t.quarantined > 0) parts.push(`${t.quarantined} quarantined`);
+  if (t.missing > 0) parts.push(`${t.missing} already gone`);
+  return parts.join(', ');
+}
+
+export async function executeArchiveWal(ctx: ExecContext, action: ArchiveWalAction): Promise<ActionResult> {
+  const tally = await archiveIncoming(ctx, action.files);
+  return {
+    action,
+    outcome: tally.quarantined > 0 ? 'failed' : 'done',
+    detail: describeTally(tally),
+  };
+}

@@ -1,0 +1,127 @@
+import { createReadStream } from 'node:fs';
+import { readdir, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  backupDir,
+  createBackupDir,
+  newBackupId,
+  readBackup,
+  writeBackupRecord,
+} from '../catalog/index.js';
+import { PgbkError, toPgbkError } from '../errors.js';
+import { runBaseBackup } from '../pg/basebackup.js';
+import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
+import { probeServer } from '../pg/probe.js';
+import type { BackupRecord } from '../plan/types.js';
+import { archiveAllIncoming } from './archive-wal.js';
+import type { ExecContext } from './context.js';
+import { finishIfComplete } from './finish-backup.js';
+
+/** Allocate a fresh backup id; ids are per-second, so a collision waits for the next second. */
+async function allocateBackupId(ctx: ExecContext): Promise<string> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const id = newBackupId(new Date());
+    if ((await createBackupDir(ctx.catalog, ctx.server.name, id)) === 'created') return id;
+    await sleep(1000 - (Date.now() % 1000) + 5);
+  }
+  throw new PgbkError('CATALOG', 'could not allocate a backup id (directory exists each second)', { server: ctx.server.name });
+}
+
+async function sha256File(file: string): Promise<string> {
+  const h = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
+  return h.digest('hex');
+}
+
+/** sha256 of every stored file (checked again by restore/verify) and their total size. */
+async function checksumStoredFiles(dir: string): Promise<{ checksums: Record<string, string>; stored: number }> {
+  const checksums: Record<string, string> = {};
+  let stored = 0;
+  const names = (await readdir(dir)).filter((n) => n !== 'backup.json' && !n.startsWith('.')).sort();
+  for (const name of names) {
+    const file = path.join(dir, name);
+    stored += (await stat(file)).size;
+    checksums[name] = await sha256File(file);
+  }
+  return { checksums, stored };
+}
+
+/**
+ * Take one base backup with pg_basebackup (-Ft -X none: the WAL comes from the archive) into
+ * backups/<id>/. The record goes STARTED (with this process as owner, so a crash is detected) →
+ * WAITING_FOR_WAL (data durable, LSN range known) → DONE once every segment of the range is
+ * archived; any error leaves it FAILED with the reason. Returns the final record.
+ */
+export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<BackupRecord> {
+  const server = ctx.server;
+  if (server.connection === undefined) {
+    throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
+  }
+  const facts = await probeServer(server.connection);
+  if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
+    throw new PgbkError(
+      'IDENTITY',
+      `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`,
+      { server: server.name },
+    );
+  }
+  const id = await allocateBackupId(ctx);
+  const dir = backupDir(ctx.catalog, server.name, id);
+  const beginTime = new Date().toISOString();
+  let record: BackupRecord = {
+    formatVersion: 1,
+    id,
+    server: server.name,
+    slot,
+    status: 'STARTED',
+    method: 'basebackup',
+    pgVersion: facts.pgVersion,
+    systemIdentifier: facts.systemIdentifier,
+    beginTime,
+    compression: server.backup.compression,
+    keep: 'none',
+    owner: { pid: process.pid, host: hostname(), startedAt: beginTime },
+  };
+  await writeBackupRecord(ctx.catalog, record);
+  ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
+  try {
+    const result = await runBaseBackup({
+      conninfo: server.connection,
+      targetDir: dir,
+      compression: server.backup.compression,
+      fastCheckpoint: server.backup.fastCheckpoint,
+      label: `pgbk ${server.name} ${id}`,
+      pgVersion: facts.pgVersion,
+    });
+    const { checksums, stored } = await checksumStoredFiles(dir);
+    const segSize = facts.walSegmentSize;
+    const { owner: _owner, ...withoutOwner } = record;
+    record = {
+      ...withoutOwner,
+      status: 'WAITING_FOR_WAL',
+      timeline: result.timeline,
+      beginLsn: result.beginLsn,
+      endLsn: result.endLsn,
+      beginWal: lsnToSegmentName(parseLsn(result.beginLsn), result.timeline, segSize),
+      endWal: endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize),
+      endTime: new Date().toISOString(),
+      sizes: { data: result.dataBytes ?? stored, stored },
+      checksums,
+    };
+    await writeBackupRecord(ctx.catalog, record);
+  } catch (err) {
+    const e = toPgbkError(err, { server: server.name });
+    const { owner: _owner, ...withoutOwner } = record;
+    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message });
+    throw e;
+  }
+  // pg_basebackup -X none returned only after PostgreSQL archived the end segment; with push-to-
+  // incoming it is in incoming/ now: archive it so the backup can be DONE in this same apply.
+  await archiveAllIncoming(ctx);
+  await finishIfComplete(ctx, id);
+  return readBackup(ctx.catalog, server.name, id);
+}
+

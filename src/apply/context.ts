@@ -1,0 +1,22 @@
+import type { ServerConfig } from '../config/resolved.js';
+import type { Action, ServerIdentity } from '../plan/types.js';
+
+/** What an executor gets: the server it acts on, where the catalog is, and a logger (stderr). */
+export interface ExecContext {
+  readonly catalog: string;
+  readonly server: ServerConfig;
+  /** The decision time of the plan (schedule slot math); executors use the real clock for ids. */
+  readonly now: Date;
+  readonly log: (line: string) => void;
+  /** Known after ensureIdentity; undefined before first contact when it could not be learned. */
+  identity: ServerIdentity | undefined;
+}
+
+export type Outcome = 'done' | 'skipped' | 'failed';
+
+export interface ActionResult {
+  readonly action: Action;
+  readonly outcome: Outcome;
+  /** What happened, for the apply report ("archived 14, 1 duplicate dropped", "already deleted"). */
+  readonly detail: string;
+}

@@ -1,0 +1,60 @@
+import { open } from 'node:fs/promises';
+import path from 'node:path';
+import { incomingDir, listIncoming, readIdentity, recordIdentity } from '../catalog/index.js';
+import { PgbkError } from '../errors.js';
+import { probeServer } from '../pg/probe.js';
+import { readWalHeader } from '../pg/wal-header.js';
+import type { ServerConfig } from '../config/resolved.js';
+import type { ServerIdentity } from '../plan/types.js';
+
+/** WAL page magic → PostgreSQL major version (server_version_num of the .0 release). */
+const MAGIC_VERSION: Readonly<Record<number, number>> = { 0xd106: 130000, 0xd10d: 140000, 0xd110: 150000, 0xd113: 160000 };
+
+/**
+ * Establish which cluster this server is (DESIGN.md §4: fixed at first contact). With a
+ * `connection`, the live server says so and must match what the catalog recorded — a different
+ * system identifier is a terminal IDENTITY error (a re-initialised or wrong cluster). Without one,
+ * the catalog's record is used; before first contact the first WAL segment in incoming/ is taken as
+ * the identity (there is nothing else to ask; the README says so).
+ */
+export async function ensureIdentity(catalog: string, server: ServerConfig, now: Date): Promise<ServerIdentity | undefined> {
+  if (server.connection !== undefined) {
+    const facts = await probeServer(server.connection);
+    return recordIdentity(catalog, server.name, {
+      systemIdentifier: facts.systemIdentifier,
+      pgVersion: facts.pgVersion,
+      walSegmentSize: facts.walSegmentSize,
+      firstContact: now.toISOString(),
+    });
+  }
+  const known = await readIdentity(catalog, server.name);
+  if (known !== undefined) return known;
+  const first = (await listIncoming(catalog, server.name)).find((f) => f.kind === 'segment');
+  if (first === undefined) return undefined;
+  return identityFromSegment(catalog, server.name, path.join(incomingDir(catalog, server.name), first.name), now);
+}
+
+/** Learn the identity from a WAL segment's long page header and record it (first contact). */
+export async function identityFromSegment(catalog: string, serverName: string, file: string, now: Date): Promise<ServerIdentity> {
+  const fh = await open(file, 'r');
+  let header;
+  try {
+    const buf = Buffer.alloc(64);
+    await fh.read(buf, 0, 64, 0);
+    header = readWalHeader(buf);
+  } finally {
+    await fh.close();
+  }
+  if (header === undefined) {
+    throw new PgbkError('WAL', `cannot learn the cluster identity: ${path.basename(file)} has no WAL long page header`, {
+      server: serverName,
+      path: file,
+    });
+  }
+  return recordIdentity(catalog, serverName, {
+    systemIdentifier: header.systemIdentifier,
+    pgVersion: MAGIC_VERSION[header.magic] ?? 0,
+    walSegmentSize: header.segSize,
+    firstContact: now.toISOString(),
+  });
+}

@@ -1,0 +1,35 @@
+import { deleteArchivedWal, readBackups } from '../catalog/index.js';
+import { segmentNumber } from '../pg/wal-name.js';
+import { PgbkError } from '../errors.js';
+import type { PruneWalAction } from '../plan/types.js';
+import type { ActionResult, ExecContext } from './context.js';
+
+/**
+ * Delete the archived WAL the plan listed — after re-checking, against the backups on disk now,
+ * that no backup that is not FAILED needs any of it (compared by segment number across timelines:
+ * conservative, a segment in doubt is kept). A backup taken
+ * or un-deleted since the plan was made would otherwise lose its WAL.
+ */
+export async function executePruneWal(ctx: ExecContext, action: PruneWalAction): Promise<ActionResult> {
+  const segSize = ctx.identity?.walSegmentSize;
+  if (segSize === undefined) throw new PgbkError('CATALOG', 'cannot prune WAL: the server identity is unknown', { server: ctx.server.name });
+  const backups = (await readBackups(ctx.catalog, ctx.server.name)).filter((b) => b.status !== 'FAILED' && b.beginWal !== undefined);
+  // The oldest segment still needed per timeline, and overall (WAL of an older timeline up to the
+  // switch point is needed by a backup on a newer timeline).
+  let oldestNeeded = Number.POSITIVE_INFINITY;
+  for (const b of backups) {
+    if (b.keep === 'standalone') continue; // holds only its own range, checked below
+    oldestNeeded = Math.min(oldestNeeded, segmentNumber(b.beginWal!, segSize));
+  }
+  const standalone = backups.filter((b) => b.keep === 'standalone' && b.endWal !== undefined);
+  const unsafe = action.segments.filter((name) => {
+    const n = segmentNumber(name, segSize);
+    if (n >= oldestNeeded) return true;
+    return standalone.some((b) => n >= segmentNumber(b.beginWal!, segSize) && n <= segmentNumber(b.endWal!, segSize));
+  });
+  if (unsafe.length > 0) {
+    return { action, outcome: 'skipped', detail: `a backup now needs ${unsafe[0]} (the catalog changed since the plan); re-plan` };
+  }
+  const removed = await deleteArchivedWal(ctx.catalog, ctx.server.name, [...action.segments, ...action.backupFiles]);
+  return { action, outcome: 'done', detail: `${removed} file(s) deleted` };
+}

@@ -1,0 +1,198 @@
+/**
+ * Base backup directories and their backup.json records. A backup appears in listings only
+ * through a complete, parsable backup.json; deletion first renames the directory out of sight, so
+ * a crash mid-delete never leaves something that looks like a valid backup.
+ */
+
+import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { PgbkError } from '../errors.js';
+import type { BackupRecord, BackupStatus } from '../plan/types.js';
+import { fsyncDir, writeFileAtomic } from './atomic.js';
+import { backupDir, backupJsonPath, backupsDir, isBackupId } from './layout.js';
+
+const DELETING_PREFIX = '.deleting-';
+
+/** UTC YYYYMMDDTHHMMSSZ: sortable as text, one per second (a collision waits a second). */
+export function newBackupId(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+}
+
+const STATUSES: ReadonlySet<BackupStatus> = new Set(['STARTED', 'WAITING_FOR_WAL', 'DONE', 'FAILED']);
+
+function parseRecord(text: string, id: string, server: string): BackupRecord {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`backup.json is not valid JSON: ${(err as Error).message}`);
+  }
+  const o = data as Record<string, unknown> | null;
+  if (o === null || typeof o !== 'object') throw new Error('backup.json is not an object');
+  if (o.formatVersion !== 1) throw new Error(`backup.json has unknown formatVersion ${String(o.formatVersion)}`);
+  if (o.id !== id) throw new Error(`backup.json says id ${String(o.id)}, its directory is ${id}`);
+  if (o.server !== server) throw new Error(`backup.json says server ${String(o.server)}, its catalog is ${server}`);
+  if (typeof o.status !== 'string' || !STATUSES.has(o.status as BackupStatus)) {
+    throw new Error(`backup.json has invalid status ${String(o.status)}`);
+  }
+  for (const key of ['slot', 'beginTime', 'compression', 'keep', 'method'] as const) {
+    if (typeof o[key] !== 'string') throw new Error(`backup.json lacks ${key}`);
+  }
+  return data as BackupRecord;
+}
+
+async function readRecordFile(catalog: string, server: string, id: string): Promise<BackupRecord> {
+  const text = await readFile(backupJsonPath(catalog, server, id), 'utf8');
+  return parseRecord(text, id, server);
+}
+
+async function listIds(catalog: string, server: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(backupsDir(catalog, server));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw new PgbkError('CATALOG', `cannot list backups: ${(err as Error).message}`, {
+      server,
+      path: backupsDir(catalog, server),
+    });
+  }
+  // Dot-names are deletions or temp files in progress; other non-id names are not ours.
+  return names.filter(isBackupId).sort();
+}
+
+export interface BackupProblem {
+  readonly id: string;
+  readonly reason: string;
+}
+
+/** Every backup with a readable record, plus the directories whose backup.json is missing or bad. */
+export async function readBackupsWithProblems(
+  catalog: string,
+  server: string,
+): Promise<{ readonly backups: readonly BackupRecord[]; readonly problems: readonly BackupProblem[] }> {
+  const backups: BackupRecord[] = [];
+  const problems: BackupProblem[] = [];
+  for (const id of await listIds(catalog, server)) {
+    try {
+      backups.push(await readRecordFile(catalog, server, id));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message });
+    }
+  }
+  return { backups, problems };
+}
+
+/** Backups with a readable backup.json, sorted by id. */
+export async function readBackups(catalog: string, server: string): Promise<BackupRecord[]> {
+  return [...(await readBackupsWithProblems(catalog, server)).backups];
+}
+
+export async function readBackup(catalog: string, server: string, id: string): Promise<BackupRecord> {
+  const file = backupJsonPath(catalog, server, id);
+  try {
+    return await readRecordFile(catalog, server, id);
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'ENOENT') throw new PgbkError('NOT_FOUND', `backup ${id} does not exist`, { server, path: file });
+    throw new PgbkError('CATALOG', `backup ${id}: ${e.message}`, { server, path: file, cause: err });
+  }
+}
+
+/** Write backup.json atomically; the backup directory must exist (createBackupDir). */
+export async function writeBackupRecord(catalog: string, record: BackupRecord): Promise<void> {
+  const file = backupJsonPath(catalog, record.server, record.id);
+  try {
+    await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
+  } catch (err) {
+    throw new PgbkError('CATALOG', `cannot write backup.json: ${(err as Error).message}`, {
+      server: record.server,
+      path: file,
+      cause: err,
+    });
+  }
+}
+
+/** Claim a backup id: mkdir is atomic, so 'exists' tells the caller to wait a second and retry. */
+export async function createBackupDir(catalog: string, server: string, id: string): Promise<'created' | 'exists'> {
+  const dir = backupDir(catalog, server, id);
+  await mkdir(path.dirname(dir), { recursive: true });
+  try {
+    await mkdir(dir, { mode: 0o750 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
+    throw new PgbkError('CATALOG', `cannot create backup directory: ${(err as Error).message}`, { server, path: dir });
+  }
+  await fsyncDir(path.dirname(dir));
+  return 'created';
+}
+
+/** Finish deletions a crash interrupted (directories renamed to .deleting-<id>). */
+export async function removeDeletingLeftovers(catalog: string, server: string): Promise<number> {
+  const root = backupsDir(catalog, server);
+  let names: string[];
+  try {
+    names = await readdir(root);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  const leftovers = names.filter((n) => n.startsWith(DELETING_PREFIX));
+  for (const name of leftovers) await rm(path.join(root, name), { recursive: true, force: true });
+  if (leftovers.length > 0) await fsyncDir(root);
+  return leftovers.length;
+}
+
+/**
+ * Delete a backup: rename it to backups/.deleting-<id> (it leaves every listing at once), fsync,
+ * then remove the tree. Idempotent: deleting a backup that is already gone is a no-op.
+ */
+export async function deleteBackup(catalog: string, server: string, id: string): Promise<void> {
+  const dir = backupDir(catalog, server, id);
+  const root = path.dirname(dir);
+  const doomed = path.join(root, `${DELETING_PREFIX}${id}`);
+  // A leftover .deleting-<id> from a crash would make the rename below fail.
+  await removeDeletingLeftovers(catalog, server);
+  try {
+    await rename(dir, doomed);
+    await fsyncDir(root);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') {
+      throw new PgbkError('CATALOG', `cannot delete backup ${id}: ${(err as Error).message}`, { server, path: dir });
+    }
+  }
+  await removeDeletingLeftovers(catalog, server);
+}
+
+export interface Owner {
+  readonly pid: number;
+  readonly host: string;
+}
+
+/**
+ * Whether the process that owns a lock or a STARTED backup may still be running. Only a process on
+ * this host can be checked; one on another host is presumed alive (waiting is safe, stealing is not).
+ */
+export function isOwnerAlive(owner: Owner, thisHost: string): boolean {
+  if (owner.host !== thisHost) return true;
+  if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
+  try {
+    process.kill(owner.pid, 0);
+    return true;
+  } catch (err) {
+    // EPERM: the process exists but belongs to another user.
+    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
+  }
+}
+
+/** Like readBackup, but a backup that does not exist (deleted since it was planned) is undefined. */
+export async function readBackupIfExists(catalog: string, server: string, id: string): Promise<BackupRecord | undefined> {
+  try {
+    return await readBackup(catalog, server, id);
+  } catch (err) {
+    if (err instanceof PgbkError && err.code === 'NOT_FOUND') return undefined;
+    throw err;
+  }
+}

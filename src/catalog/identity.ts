@@ -1,0 +1,98 @@
+/**
+ * server.json: which PostgreSQL cluster a catalog belongs to, fixed at first contact. Every WAL
+ * file and backup is checked against it, so a re-initialised or wrongly configured server can
+ * never mix its files into another cluster's history.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { PgbkError } from '../errors.js';
+import type { ServerIdentity } from '../plan/types.js';
+import { writeFileNoClobber } from './atomic.js';
+import { serverJsonPath } from './layout.js';
+
+const SYSID_RE = /^\d{1,20}$/;
+
+function parseIdentity(text: string, file: string, server: string): ServerIdentity {
+  let data: unknown;
+  try {
+    data = JSON.parse(text);
+  } catch (err) {
+    throw new PgbkError('CATALOG', `server.json is not valid JSON: ${(err as Error).message}`, { server, path: file });
+  }
+  const o = data as Record<string, unknown> | null;
+  if (
+    o === null ||
+    typeof o !== 'object' ||
+    typeof o.systemIdentifier !== 'string' ||
+    !SYSID_RE.test(o.systemIdentifier) ||
+    typeof o.pgVersion !== 'number' ||
+    typeof o.walSegmentSize !== 'number' ||
+    typeof o.firstContact !== 'string'
+  ) {
+    throw new PgbkError(
+      'CATALOG',
+      'server.json lacks systemIdentifier (decimal string), pgVersion, walSegmentSize or firstContact',
+      { server, path: file },
+    );
+  }
+  return {
+    systemIdentifier: o.systemIdentifier,
+    pgVersion: o.pgVersion,
+    walSegmentSize: o.walSegmentSize,
+    firstContact: o.firstContact,
+  };
+}
+
+/** The recorded identity, or undefined before first contact. */
+export async function readIdentity(catalog: string, server: string): Promise<ServerIdentity | undefined> {
+  const file = serverJsonPath(catalog, server);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new PgbkError('CATALOG', `cannot read server.json: ${(err as Error).message}`, { server, path: file });
+  }
+  return parseIdentity(text, file, server);
+}
+
+function mismatch(server: string, file: string, recorded: ServerIdentity, seen: ServerIdentity): PgbkError | undefined {
+  if (recorded.systemIdentifier !== seen.systemIdentifier) {
+    return new PgbkError(
+      'IDENTITY',
+      `server reports cluster ${seen.systemIdentifier}, but the catalog belongs to cluster ${recorded.systemIdentifier}`,
+      {
+        server,
+        path: file,
+        hint: `this catalog belongs to cluster ${recorded.systemIdentifier}; point the server at a new catalog or remove ${file} if the cluster was re-initialised on purpose`,
+      },
+    );
+  }
+  if (recorded.walSegmentSize !== seen.walSegmentSize) {
+    return new PgbkError(
+      'IDENTITY',
+      `server reports WAL segment size ${seen.walSegmentSize}, the catalog recorded ${recorded.walSegmentSize}`,
+      { server, path: file, hint: 'the cluster was changed with pg_resetwal --wal-segsize; archive it into a new catalog' },
+    );
+  }
+  return undefined;
+}
+
+/**
+ * Record the identity at first contact, or check it against the recorded one. Two first contacts
+ * racing are settled by a no-clobber link: the loser compares against the winner's file.
+ * Returns the identity on record (whose firstContact and pgVersion are the original ones).
+ */
+export async function recordIdentity(catalog: string, server: string, identity: ServerIdentity): Promise<ServerIdentity> {
+  const file = serverJsonPath(catalog, server);
+  let recorded = await readIdentity(catalog, server);
+  if (recorded === undefined) {
+    const outcome = await writeFileNoClobber(file, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o644 });
+    if (outcome === 'created') return identity;
+    recorded = await readIdentity(catalog, server);
+    if (recorded === undefined) throw new PgbkError('CATALOG', 'server.json vanished while it was written', { server, path: file });
+  }
+  const err = mismatch(server, file, recorded, identity);
+  if (err !== undefined) throw err;
+  return recorded;
+}

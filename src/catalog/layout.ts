@@ -1,0 +1,118 @@
+/**
+ * Where things live in the catalog (DESIGN.md §4):
+ *
+ *   <catalog>/<server>/
+ *     server.json
+ *     backups/<id>/backup.json …
+ *     wal/<TTTTTTTTLLLLLLLL>/<segment>[.zst|.gz]     segments, NAME.partial, NAME.XXXXXXXX.backup
+ *     wal/<TTTTTTTTLLLLLLLL>/SHA256SUMS              sha256 of each file's UNCOMPRESSED content
+ *     wal/<TT…>.history, wal/SHA256SUMS               timeline history files sit at the top of wal/
+ *     incoming/  errors/  lock
+ *
+ * History files are kept at the top of wal/ (as Barman keeps them at the top of wals/): they have
+ * no log part to file them under, and there are few of them.
+ */
+
+import { chmod, chown, mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import type { Compression } from '../config/resolved.js';
+import { PgbkError } from '../errors.js';
+import { walDirName } from '../pg/wal-name.js';
+import { extensionFor } from './compress.js';
+
+const SERVER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
+
+function checkServer(server: string): string {
+  if (!SERVER_NAME_RE.test(server) || server === '..' || server === '.') {
+    throw new PgbkError('CATALOG', `invalid server name "${server}" for a catalog directory`);
+  }
+  return server;
+}
+
+export function serverDir(catalog: string, server: string): string {
+  return path.join(catalog, checkServer(server));
+}
+
+export function serverJsonPath(catalog: string, server: string): string {
+  return path.join(serverDir(catalog, server), 'server.json');
+}
+
+export function backupsDir(catalog: string, server: string): string {
+  return path.join(serverDir(catalog, server), 'backups');
+}
+
+const BACKUP_ID_RE = /^\d{8}T\d{6}Z$/;
+
+export function isBackupId(id: string): boolean {
+  return BACKUP_ID_RE.test(id);
+}
+
+export function backupDir(catalog: string, server: string, id: string): string {
+  if (!isBackupId(id)) throw new PgbkError('CATALOG', `invalid backup id "${id}"`, { server });
+  return path.join(backupsDir(catalog, server), id);
+}
+
+export function backupJsonPath(catalog: string, server: string, id: string): string {
+  return path.join(backupDir(catalog, server, id), 'backup.json');
+}
+
+export function walRoot(catalog: string, server: string): string {
+  return path.join(serverDir(catalog, server), 'wal');
+}
+
+/** Directory an archived WAL file (segment, .partial, .backup or .history) is stored in. */
+export function walDirFor(catalog: string, server: string, name: string): string {
+  return path.join(walRoot(catalog, server), walDirName(name));
+}
+
+/** Stored path of an archived WAL file under a compression. */
+export function walPath(catalog: string, server: string, name: string, compression: Compression): string {
+  return path.join(walDirFor(catalog, server, name), name + extensionFor(compression));
+}
+
+export const CHECKSUMS_FILE = 'SHA256SUMS';
+
+export function incomingDir(catalog: string, server: string): string {
+  return path.join(serverDir(catalog, server), 'incoming');
+}
+
+export function errorsDir(catalog: string, server: string): string {
+  return path.join(serverDir(catalog, server), 'errors');
+}
+
+export function lockPath(catalog: string, server: string): string {
+  return path.join(serverDir(catalog, server), 'lock');
+}
+
+export interface EnsureDirsOptions {
+  /**
+   * Owner for incoming/: PostgreSQL's archive_command runs as the database's OS user and must be
+   * able to create files there, while pgbk itself may run as another user.
+   */
+  readonly incomingOwner?: { readonly uid: number; readonly gid: number };
+}
+
+/** Create the server's directories (idempotent). incoming/ is 0770 so its owner group may write. */
+export async function ensureServerDirs(catalog: string, server: string, opts: EnsureDirsOptions = {}): Promise<void> {
+  const dir = serverDir(catalog, server);
+  try {
+    await mkdir(dir, { recursive: true, mode: 0o750 });
+    for (const sub of [backupsDir, walRoot, errorsDir]) {
+      await mkdir(sub(catalog, server), { recursive: true, mode: 0o750 });
+    }
+    const incoming = incomingDir(catalog, server);
+    await mkdir(incoming, { recursive: true, mode: 0o770 });
+    await chmod(incoming, 0o770); // mkdir's mode is filtered by the umask
+    if (opts.incomingOwner !== undefined) {
+      await chown(incoming, opts.incomingOwner.uid, opts.incomingOwner.gid);
+      // The database user must reach incoming/ through the server directory.
+      await chmod(dir, 0o755);
+    }
+  } catch (err) {
+    throw new PgbkError('CATALOG', `cannot create catalog directories: ${(err as Error).message}`, {
+      server,
+      path: dir,
+      cause: err,
+    });
+  }
+}

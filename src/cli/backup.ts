@@ -1,0 +1,42 @@
+import { acquireLock, ensureServerDirs } from '../catalog/index.js';
+import { selectServers } from '../apply/apply.js';
+import { archiveAllIncoming } from '../apply/archive-wal.js';
+import { takeBaseBackup } from '../apply/base-backup.js';
+import type { ExecContext } from '../apply/context.js';
+import { ensureIdentity } from '../apply/identity.js';
+import { failOrphanedBackups } from '../apply/repair.js';
+import { durationFlag } from './apply.js';
+import { listEntry } from './list.js';
+import type { CliIo } from './io.js';
+import { loadDesired, logTo } from './load.js';
+import { parseCommand, requirePositional } from './options.js';
+import { reportError } from './report-error.js';
+
+/** `pgbk backup SERVER`: a one-off base backup now, outside the schedule (its slot is its begin time). */
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = false;
+  try {
+    const { values, positionals } = parseCommand('backup', args, { 'lock-timeout': { type: 'string', default: '60s' } });
+    debug = values.debug === true;
+    const serverName = requirePositional('backup', positionals, 0, 'SERVER');
+    const desired = await loadDesired(values.config, io);
+    const [server] = selectServers(desired, [serverName]);
+    await ensureServerDirs(desired.catalog, server!.name);
+    const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
+    try {
+      const now = new Date();
+      const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined };
+      ctx.identity = await ensureIdentity(desired.catalog, server!, now);
+      await failOrphanedBackups(ctx);
+      await archiveAllIncoming(ctx);
+      const record = await takeBaseBackup(ctx, now.toISOString());
+      if (values.json === true) io.stdout.write(`${JSON.stringify(listEntry(record), null, 2)}\n`);
+      else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
+      return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;
+    } finally {
+      await lock.release();
+    }
+  } catch (err) {
+    return reportError(err, io, debug);
+  }
+}

@@ -1,0 +1,22 @@
+/**
+ * What a command needs from the outside world, passed in so commands can be driven from tests
+ * without touching the real process: streams, environment, working directory, whether stdout is a
+ * terminal (colours, progress).
+ */
+export interface CliIo {
+  readonly stdout: NodeJS.WritableStream;
+  readonly stderr: NodeJS.WritableStream;
+  readonly env: NodeJS.ProcessEnv;
+  readonly cwd: string;
+  readonly isTTY: boolean;
+}
+
+/** Exit statuses, in one place (README "Exit codes"). */
+export const EXIT = {
+  ok: 0,
+  failure: 1,
+  /** `plan --detailed-exitcode`: the plan has changes. */
+  changes: 2,
+} as const;
+
+export type CommandMain = (args: readonly string[], io: CliIo) => Promise<number>;

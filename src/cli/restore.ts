@@ -1,0 +1,174 @@
+/**
+ * `pgbk restore SERVER [ID|latest] --target-dir DIR [one target] [--target-action …]
+ * [--target-timeline …] [--tablespace-dir DIR] [--force] [--json]` — see src/restore/restore.ts.
+ * Argument checks happen here (exactly one target; an action needs a target); the summary goes to
+ * stdout (text or --json), progress and log lines to stderr.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PgbkError } from '../errors.js';
+import {
+  parseTargetAction,
+  parseTargetLsn,
+  parseTargetName,
+  parseTargetTime,
+  parseTargetTimeline,
+  parseTargetXid,
+  type RecoveryTarget,
+  type TargetAction,
+  type TargetTimeline,
+} from '../restore/target.js';
+import type { RestoreSummary } from '../restore/restore.js';
+import type { CliIo } from './io.js';
+import { loadDesired, logTo } from './load.js';
+import { parseCommand, requirePositional } from './options.js';
+import { reportError } from './report-error.js';
+
+const RESTORE_OPTIONS = {
+  'target-dir': { type: 'string' },
+  'target-time': { type: 'string' },
+  'target-lsn': { type: 'string' },
+  'target-xid': { type: 'string' },
+  'target-name': { type: 'string' },
+  'target-immediate': { type: 'boolean', default: false },
+  'target-action': { type: 'string' },
+  'target-timeline': { type: 'string' },
+  'tablespace-dir': { type: 'string' },
+  'lock-timeout': { type: 'string' },
+  force: { type: 'boolean', default: false },
+} as const;
+
+export interface RestoreArgs {
+  readonly server: string;
+  readonly requested: string | undefined;
+  readonly targetDir: string;
+  readonly tablespaceDir: string | undefined;
+  readonly target: RecoveryTarget;
+  readonly action: TargetAction;
+  readonly timeline: TargetTimeline;
+  readonly force: boolean;
+  readonly json: boolean;
+  readonly debug: boolean;
+  readonly config: string | undefined;
+  readonly lockTimeoutMs: number;
+}
+
+/** Parse and validate the command line; every mistake is a USAGE error naming the flags. */
+export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
+  const { values, positionals } = parseCommand('restore', args, RESTORE_OPTIONS);
+  const server = requirePositional('restore', positionals, 0, 'SERVER');
+  if (positionals.length > 2) throw new PgbkError('USAGE', `restore: unexpected argument "${positionals[2]}"`);
+  const requested = positionals[1];
+  if (requested !== undefined && requested !== 'latest' && !/^\d{8}T\d{6}Z$/.test(requested)) {
+    throw new PgbkError('USAGE', `restore: "${requested}" is not a backup id (YYYYMMDDTHHMMSSZ) or latest`);
+  }
+  const targetDir = values['target-dir'];
+  if (targetDir === undefined || targetDir === '') throw new PgbkError('USAGE', 'restore: --target-dir DIR is required');
+
+  const given: string[] = [];
+  if (values['target-time'] !== undefined) given.push('--target-time');
+  if (values['target-lsn'] !== undefined) given.push('--target-lsn');
+  if (values['target-xid'] !== undefined) given.push('--target-xid');
+  if (values['target-name'] !== undefined) given.push('--target-name');
+  if (values['target-immediate'] === true) given.push('--target-immediate');
+  if (given.length > 1) {
+    throw new PgbkError('USAGE', `restore: ${given.join(' and ')} conflict: give at most one recovery target`);
+  }
+  let target: RecoveryTarget = { kind: 'latest' };
+  if (values['target-time'] !== undefined) {
+    target = { kind: 'time', text: values['target-time'].trim(), micros: parseTargetTime(values['target-time']) };
+  } else if (values['target-lsn'] !== undefined) {
+    target = { kind: 'lsn', lsn: parseTargetLsn(values['target-lsn']) };
+  } else if (values['target-xid'] !== undefined) {
+    target = { kind: 'xid', xid: parseTargetXid(values['target-xid']) };
+  } else if (values['target-name'] !== undefined) {
+    target = { kind: 'name', name: parseTargetName(values['target-name']) };
+  } else if (values['target-immediate'] === true) {
+    target = { kind: 'immediate' };
+  }
+  if (values['target-action'] !== undefined && target.kind === 'latest') {
+    throw new PgbkError('USAGE', 'restore: --target-action needs a target (--target-time, -lsn, -xid, -name or -immediate)', {
+      hint: 'without a target PostgreSQL replays all archived WAL and then always promotes',
+    });
+  }
+  const action = values['target-action'] === undefined ? 'pause' : parseTargetAction(values['target-action']);
+  const timeline: TargetTimeline =
+    values['target-timeline'] === undefined ? { kind: 'latest' } : parseTargetTimeline(values['target-timeline']);
+  let lockTimeoutMs = 60_000;
+  if (values['lock-timeout'] !== undefined) {
+    if (!/^\d{1,6}$/.test(values['lock-timeout'])) throw new PgbkError('USAGE', `restore: --lock-timeout ${values['lock-timeout']}: expected seconds`);
+    lockTimeoutMs = Number(values['lock-timeout']) * 1000;
+  }
+  return {
+    server,
+    requested,
+    targetDir,
+    tablespaceDir: values['tablespace-dir'],
+    target,
+    action,
+    timeline,
+    force: values.force === true,
+    json: values.json === true,
+    debug: values.debug === true,
+    config: values.config,
+    lockTimeoutMs,
+  };
+}
+
+export function renderSummary(s: RestoreSummary): string {
+  const lines = [
+    `Restored backup ${s.backupId} of ${s.server} into ${s.targetDir}`,
+    `  chosen:    ${s.reason}`,
+    `  target:    ${s.target}, timeline ${s.targetTimeline}, then ${s.action}`,
+    `  WAL:       ${s.wal.segments} segment(s) ${s.wal.from}…${s.wal.to} to replay from the archive`,
+    `  unpacked:  ${(s.storedBytes / 1048576).toFixed(1)} MiB stored, ${s.files} entries, in ${s.seconds.toFixed(1)} s; verified against backup_manifest`,
+  ];
+  for (const t of s.tablespaces) lines.push(`  tablespace ${t.oid} → ${t.location}`);
+  for (const w of s.warnings) lines.push(`  warning:   ${w}`);
+  lines.push(`Next: ${s.nextStep}.`);
+  return `${lines.join('\n')}\n`;
+}
+
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = args.includes('--debug');
+  const abort = new AbortController();
+  const onSignal = (): void => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const a = parseRestoreArgs(args);
+    debug = a.debug;
+    const desired = await loadDesired(a.config, io);
+    if (!desired.servers.some((s) => s.name === a.server)) {
+      throw new PgbkError('USAGE', `restore: unknown server "${a.server}" (not in ${desired.configPath})`);
+    }
+    const { restoreBackup } = await import('../restore/restore.js');
+    const summary = await restoreBackup({
+      catalog: desired.catalog,
+      configPath: desired.configPath,
+      server: a.server,
+      requested: a.requested,
+      targetDir: path.resolve(io.cwd, a.targetDir),
+      ...(a.tablespaceDir === undefined ? {} : { tablespaceDir: path.resolve(io.cwd, a.tablespaceDir) }),
+      target: a.target,
+      action: a.action,
+      timeline: a.timeline,
+      force: a.force,
+      lockTimeoutMs: a.lockTimeoutMs,
+      nodePath: process.execPath,
+      cliPath: fileURLToPath(new URL('../cli.js', import.meta.url)),
+      log: logTo(io),
+      progressOut: io.stderr,
+      showProgress: (io.stderr as { isTTY?: boolean }).isTTY === true,
+      now: new Date(),
+      signal: abort.signal,
+    });
+    io.stdout.write(a.json ? `${JSON.stringify({ formatVersion: 1, ...summary }, null, 2)}\n` : renderSummary(summary));
+    return 0;
+  } catch (err) {
+    return reportError(err, io, debug);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

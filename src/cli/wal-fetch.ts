@@ -1,0 +1,75 @@
+/**
+ * `pgbk wal-fetch [--config F] SERVER WALNAME DEST [--spool DIR] [--prefetch N]` — PostgreSQL's
+ * restore_command (`... wal-fetch --config F SERVER %f %p`), written by `pgbk restore`.
+ *
+ * Exit status is what PostgreSQL acts on (PostgreSQL 15, RestoreArchivedFile):
+ * - 0: DEST holds the file, verified;
+ * - 1: the file is not in the archive: PostgreSQL takes that as the end of archived WAL (or tries
+ *   another timeline) — so 1 is used for nothing else;
+ * - 255 (any status above 125 counts as "command not found/killed"): the archive cannot be read,
+ *   the configuration is broken, the file is corrupt, the arguments are wrong. PostgreSQL then
+ *   stops recovery with a FATAL error instead of ending it early and promoting at the wrong point.
+ *   The reason goes to stderr, i.e. PostgreSQL's log.
+ *
+ * `pgbk wal-fetch --clean-spool [--spool DIR]` is the recovery_end_command: it stops the prefetch
+ * worker and removes the spool (default ./.pgbk-spool; PostgreSQL runs it in the data directory).
+ *
+ * Imports only what parsing needs; the rest loads on demand (this runs once per WAL segment).
+ */
+import path from 'node:path';
+import { PgbkError, formatError, toPgbkError } from '../errors.js';
+import type { CliIo } from './io.js';
+import { parseCommand, requirePositional } from './options.js';
+
+export const EXIT_NOT_FOUND = 1;
+export const EXIT_FATAL = 255;
+
+const DEFAULT_PREFETCH = 4;
+
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = false;
+  try {
+    const { values, positionals } = parseCommand('wal-fetch', args, {
+      spool: { type: 'string' },
+      prefetch: { type: 'string' },
+      'clean-spool': { type: 'boolean', default: false },
+    });
+    debug = values.debug === true;
+    const { SPOOL_DIR_NAME, removeSpool } = await import('../restore/spool.js');
+    if (values['clean-spool'] === true) {
+      await removeSpool(path.resolve(io.cwd, values.spool ?? SPOOL_DIR_NAME));
+      return 0;
+    }
+    const server = requirePositional('wal-fetch', positionals, 0, 'SERVER');
+    const name = requirePositional('wal-fetch', positionals, 1, 'WALNAME (%f)');
+    const dest = requirePositional('wal-fetch', positionals, 2, 'DEST (%p)');
+    if (positionals.length > 3) throw new PgbkError('USAGE', `wal-fetch: unexpected argument "${positionals[3]}"`);
+    let prefetch = DEFAULT_PREFETCH;
+    if (values.prefetch !== undefined) {
+      if (!/^\d{1,3}$/.test(values.prefetch)) throw new PgbkError('USAGE', `wal-fetch: --prefetch ${values.prefetch}: expected a number 0-999`);
+      prefetch = Number(values.prefetch);
+    }
+    const { fetchWal } = await import('../restore/wal-fetch.js');
+    await fetchWal({
+      server,
+      name,
+      dest,
+      cwd: io.cwd,
+      env: io.env,
+      prefetch,
+      ...(values.config === undefined ? {} : { configPath: values.config }),
+      ...(values.spool === undefined ? {} : { spool: values.spool }),
+    });
+    return 0;
+  } catch (err) {
+    const e = toPgbkError(err);
+    if (e.code === 'NOT_FOUND') {
+      // Routine: PostgreSQL probes for files that do not exist (newer timelines, the end of WAL).
+      if (debug) io.stderr.write(`pgbk wal-fetch: ${formatError(e)}\n`);
+      return EXIT_NOT_FOUND;
+    }
+    io.stderr.write(`pgbk wal-fetch: FATAL: ${formatError(e)}\n  recovery must stop here rather than end early (exit ${EXIT_FATAL})\n`);
+    if (debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
+    return EXIT_FATAL;
+  }
+}

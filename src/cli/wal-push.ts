@@ -1,0 +1,53 @@
+/**
+ * `pgbk wal-push [--config F] SERVER PATH` — the archive_command for a catalog on the same host:
+ * `archive_command = 'pgbk wal-push main %p'`. PostgreSQL calls it once per WAL file and retries on
+ * any non-zero exit, so: exit 0 only once the file is durable in the archive (or a byte-identical
+ * copy already is); exit 1 on any doubt, with the reason on stderr (it lands in PostgreSQL's log).
+ * Kept free of the planner and other heavy imports: it runs once per 16 MiB of WAL.
+ */
+import { basename } from 'node:path';
+import { archiveWalFile } from '../catalog/wal-archive.js';
+import { ensureServerDirs } from '../catalog/layout.js';
+import { readIdentity } from '../catalog/identity.js';
+import { classifyIncoming } from '../pg/wal-name.js';
+import { PgbkError } from '../errors.js';
+import type { CliIo } from './io.js';
+import { loadDesired } from './load.js';
+import { parseCommand, requirePositional } from './options.js';
+import { reportError } from './report-error.js';
+
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = false;
+  try {
+    const { values, positionals } = parseCommand('wal-push', args, {});
+    debug = values.debug === true;
+    const serverName = requirePositional('wal-push', positionals, 0, 'SERVER');
+    const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
+    const desired = await loadDesired(values.config, io);
+    const server = desired.servers.find((s) => s.name === serverName);
+    if (server === undefined) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
+    const name = basename(file);
+    const kind = classifyIncoming(name);
+    if (kind !== 'segment' && kind !== 'history' && kind !== 'backup') {
+      throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .history or .backup file`, { server: serverName, path: file });
+    }
+    await ensureServerDirs(desired.catalog, serverName);
+    let identity = await readIdentity(desired.catalog, serverName);
+    if (identity === undefined) {
+      // First contact: learn the identity from the server when we can, else from this segment.
+      const { ensureIdentity, identityFromSegment } = await import('../apply/identity.js');
+      identity =
+        server.connection !== undefined || kind !== 'segment'
+          ? await ensureIdentity(desired.catalog, server, new Date())
+          : await identityFromSegment(desired.catalog, serverName, file, new Date());
+      if (identity === undefined) throw new PgbkError('IDENTITY', 'wal-push: the cluster identity is not known yet', { server: serverName });
+    }
+    const outcome = await archiveWalFile({ catalog: desired.catalog, server: serverName, sourcePath: file, name, identity, compression: server.wal.compression });
+    if (outcome.result === 'rejected') {
+      throw new PgbkError('WAL', `wal-push: refusing ${name}: ${outcome.reason}`, { server: serverName, path: file });
+    }
+    return 0;
+  } catch (err) {
+    return reportError(err, io, debug);
+  }
+}

@@ -1,0 +1,137 @@
+/**
+ * The checks JSON Schema cannot express: cron expressions and time zones that both cron libraries
+ * accept, retention that is complete once defaults are merged in, no passwords in conninfo, paths
+ * pgbk can expand. They run on the raw parsed YAML even when the schema found problems (so the
+ * user sees everything at once); every value is type-checked before use, and anything of the wrong
+ * type is left to the schema's message.
+ */
+
+import { hasPassword } from './conninfo.js';
+import { validateCron, validateTimezone } from './cron.js';
+import { DURATION_PATTERN, parseDuration } from './duration.js';
+import type { Problem } from './problem.js';
+import type { ConfigPath } from './yaml-position.js';
+
+type Rec = Readonly<Record<string, unknown>>;
+
+function isRecord(v: unknown): v is Rec {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+function rec(v: unknown): Rec {
+  return isRecord(v) ? v : {};
+}
+
+function str(v: unknown): string | undefined {
+  return typeof v === 'string' ? v : undefined;
+}
+
+function int(v: unknown): number | undefined {
+  return typeof v === 'number' && Number.isInteger(v) ? v : undefined;
+}
+
+const durationRe = new RegExp(DURATION_PATTERN);
+
+function checkPositiveDuration(v: unknown, path: ConfigPath, out: Problem[]): void {
+  const s = str(v);
+  if (s !== undefined && durationRe.test(s) && parseDuration(s) === 0) {
+    out.push({ path, anchor: 'value', message: 'must be longer than 0' });
+  }
+}
+
+/** "~user/..." would need a passwd lookup and is rarely meant; "~" and "~/..." are expanded. */
+function checkTilde(v: unknown, path: ConfigPath, out: Problem[]): void {
+  const s = str(v);
+  if (s !== undefined && s.startsWith('~') && s !== '~' && !s.startsWith('~/')) {
+    out.push({ path, anchor: 'value', message: `"${s}": only ~ and ~/ are expanded; write the full path` });
+  }
+}
+
+/** A time zone to check a schedule in when the configured one is itself invalid (reported apart). */
+function usableTimezone(tz: string | undefined): string {
+  return tz !== undefined && validateTimezone(tz) === undefined ? tz : 'UTC';
+}
+
+function checkSchedule(backup: Rec, inheritedTz: string | undefined, base: ConfigPath, out: Problem[]): void {
+  const tz = str(backup['timezone']);
+  if (tz !== undefined) {
+    const err = validateTimezone(tz);
+    if (err !== undefined) out.push({ path: [...base, 'timezone'], anchor: 'value', message: err });
+  }
+  const schedule = str(backup['schedule']);
+  if (schedule !== undefined) {
+    const err = validateCron(schedule, usableTimezone(tz ?? inheritedTz));
+    if (err !== undefined) out.push({ path: [...base, 'schedule'], anchor: 'value', message: err });
+  }
+}
+
+function checkRetention(server: string, retention: unknown, defaults: Rec, out: Problem[]): void {
+  const own = rec(retention);
+  const base: ConfigPath = ['servers', server, 'retention'];
+  const has = (r: Rec, k: string): boolean => r[k] !== undefined && r[k] !== null;
+  if (!has(own, 'redundancy') && !has(own, 'recoveryWindow') && !has(defaults, 'redundancy') && !has(defaults, 'recoveryWindow')) {
+    out.push({
+      path: base,
+      at: isRecord(retention) ? base : ['servers', server],
+      anchor: 'key',
+      message: 'set redundancy or recoveryWindow (here or in defaults.retention)',
+    });
+    return;
+  }
+  const ownMin = int(own['minRedundancy']);
+  const ownRed = int(own['redundancy']);
+  const min = ownMin ?? int(defaults['minRedundancy']) ?? 1;
+  const red = ownRed ?? int(defaults['redundancy']);
+  if (red === undefined || red < 1 || min < 0 || min <= red) return; // fine, or the schema reports it
+  if (ownMin !== undefined) {
+    const from = ownRed === undefined ? ' (from defaults.retention)' : '';
+    out.push({ path: [...base, 'minRedundancy'], anchor: 'value', message: `${min} is more than redundancy ${red}${from}` });
+  } else if (ownRed !== undefined) {
+    const from = defaults['minRedundancy'] === undefined ? ' (the default)' : ' (from defaults.retention)';
+    out.push({ path: [...base, 'redundancy'], anchor: 'value', message: `${red} is less than minRedundancy ${min}${from}` });
+  }
+  // Both inherited: reported once, for defaults.retention.
+}
+
+export function checkSemantics(data: unknown): readonly Problem[] {
+  const out: Problem[] = [];
+  const root = rec(data);
+  checkTilde(root['catalog'], ['catalog'], out);
+
+  const defaults = rec(root['defaults']);
+  const defBackup = rec(defaults['backup']);
+  const defRetention = rec(defaults['retention']);
+  checkSchedule(defBackup, undefined, ['defaults', 'backup'], out);
+  checkPositiveDuration(defRetention['recoveryWindow'], ['defaults', 'retention', 'recoveryWindow'], out);
+  checkPositiveDuration(rec(defaults['wal'])['maxLag'], ['defaults', 'wal', 'maxLag'], out);
+  const defMin = int(defRetention['minRedundancy']);
+  const defRed = int(defRetention['redundancy']);
+  if (defMin !== undefined && defRed !== undefined && defRed >= 1 && defMin > defRed) {
+    out.push({
+      path: ['defaults', 'retention', 'minRedundancy'],
+      anchor: 'value',
+      message: `${defMin} is more than redundancy ${defRed}`,
+    });
+  }
+
+  for (const [name, value] of Object.entries(rec(root['servers']))) {
+    if (!isRecord(value)) continue;
+    const base: ConfigPath = ['servers', name];
+    checkSchedule(rec(value['backup']), str(defBackup['timezone']), [...base, 'backup'], out);
+    const connection = str(value['connection']);
+    if (connection !== undefined && hasPassword(connection)) {
+      out.push({
+        path: [...base, 'connection'],
+        anchor: 'value',
+        message: 'contains a password: put secrets in PGPASSFILE or the environment, not in the config',
+      });
+    }
+    const ssh = rec(value['ssh']);
+    checkTilde(ssh['identityFile'], [...base, 'ssh', 'identityFile'], out);
+    checkTilde(ssh['knownHosts'], [...base, 'ssh', 'knownHosts'], out);
+    checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
+    checkPositiveDuration(rec(value['wal'])['maxLag'], [...base, 'wal', 'maxLag'], out);
+    checkRetention(name, value['retention'], defRetention, out);
+  }
+  return out;
+}

@@ -1,0 +1,70 @@
+/**
+ * Which config file to use: an explicit --config path wins, then $PGBK_CONFIG, then the first of
+ * pgbk.yaml, pgbk.yml, .pgbkrc.yaml, .pgbkrc.yml, .pgbkrc found in the working directory or one of
+ * its parents (cosmiconfig, stopping at a directory with a package.json, or at /).
+ */
+
+import { stat } from 'node:fs/promises';
+import path from 'node:path';
+import { cosmiconfig, type Loader } from 'cosmiconfig';
+import { parseDocument } from 'yaml';
+import { PgbkError } from '../errors.js';
+
+export const SEARCH_PLACES: readonly string[] = ['pgbk.yaml', 'pgbk.yml', '.pgbkrc.yaml', '.pgbkrc.yml', '.pgbkrc'];
+
+/**
+ * cosmiconfig only locates the file: load.ts reads its bytes once itself, so the hash and the
+ * error positions come from the same bytes. The loader parses with `yaml` (cosmiconfig's default
+ * would be js-yaml, a second parser with other rules) and hands back a marker object, never the
+ * config, so cosmiconfig's own `$import` merging can never apply to a pgbk file.
+ */
+const yamlLoader: Loader = (_filepath, content) => {
+  parseDocument(content);
+  return { found: true };
+};
+
+export interface DiscoverOptions {
+  readonly configPath?: string;
+  readonly cwd: string;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+async function mustBeFile(file: string, origin: string): Promise<string> {
+  try {
+    const st = await stat(file);
+    if (!st.isFile()) throw new PgbkError('CONFIG', `${origin} ${file} is not a file`, { path: file });
+    return file;
+  } catch (err) {
+    if (err instanceof PgbkError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(err)})`;
+    throw new PgbkError('CONFIG', `${origin} ${file} ${why}`, { path: file, cause: err });
+  }
+}
+
+/** Absolute path of the config file to load. Throws PgbkError('CONFIG') when there is none. */
+export async function discoverConfigFile(opts: DiscoverOptions): Promise<string> {
+  if (opts.configPath !== undefined && opts.configPath !== '') {
+    return mustBeFile(path.resolve(opts.cwd, opts.configPath), 'config file');
+  }
+  const fromEnv = opts.env['PGBK_CONFIG'];
+  if (fromEnv !== undefined && fromEnv !== '') {
+    return mustBeFile(path.resolve(opts.cwd, fromEnv), 'PGBK_CONFIG file');
+  }
+  const explorer = cosmiconfig('pgbk', {
+    searchPlaces: [...SEARCH_PLACES],
+    searchStrategy: 'project',
+    loaders: { '.yaml': yamlLoader, '.yml': yamlLoader, noExt: yamlLoader },
+    // An empty pgbk.yaml is still the config the user meant: report it, do not search past it.
+    ignoreEmptySearchPlaces: false,
+    cache: false,
+  });
+  const start = path.resolve(opts.cwd);
+  const found = await explorer.search(start);
+  if (found === null) {
+    throw new PgbkError('CONFIG', `no config file (${SEARCH_PLACES.join(', ')}) in ${start} or its parent directories`, {
+      hint: 'create pgbk.yaml (see config.example.yaml), pass --config FILE or set PGBK_CONFIG',
+    });
+  }
+  return found.filepath;
+}

@@ -1,0 +1,173 @@
+/* Generated from schema/pgbk.schema.json by json-schema-to-typescript. Do not edit; run npm run gen:types. */
+
+/**
+ * pgbk configuration: which PostgreSQL servers to back up, where the catalog lives, base-backup schedules, WAL archiving and retention.
+ */
+export interface PgbkConfig {
+  /**
+   * Root directory of the backup catalog (local). A relative path is resolved against the directory of this file; ~ is expanded.
+   */
+  catalog: string;
+  defaults?: Defaults;
+  servers: Servers;
+}
+/**
+ * Settings every server inherits; a server's own setting wins, key by key.
+ */
+export interface Defaults {
+  /**
+   * Compression for base backups and WAL when neither defaults.backup, defaults.wal nor the server says otherwise. Default zstd.
+   */
+  compression?: "zstd" | "gzip" | "none";
+  retention?: Retention;
+  backup?: BackupDefaults;
+  wal?: WalDefaults;
+}
+/**
+ * Retention policy (Barman-compatible). Set redundancy, recoveryWindow or both; each key not set here is taken from defaults.retention. A backup is kept if either rule keeps it.
+ */
+export interface Retention {
+  /**
+   * Keep the newest N completed backups (Barman REDUNDANCY).
+   */
+  redundancy?: number;
+  /**
+   * Keep what is needed to recover to any point in this window (Barman RECOVERY WINDOW): every backup that ended inside it plus the newest one before it.
+   */
+  recoveryWindow?: string;
+  /**
+   * Never delete a backup if fewer than this many completed backups would remain. Default 1; at most redundancy.
+   */
+  minRedundancy?: number;
+}
+/**
+ * Base-backup settings every server inherits unless it sets its own.
+ */
+export interface BackupDefaults {
+  /**
+   * Cron schedule for servers that set none (5 fields: minute hour day-of-month month day-of-week, or 6 with leading seconds). Restricting both day-of-month and day-of-week is refused (cron libraries disagree on its meaning).
+   */
+  schedule?: string;
+  /**
+   * IANA time zone the schedule is evaluated in, e.g. UTC, Europe/Berlin, America/New_York. Default UTC.
+   */
+  timezone?: string;
+  /**
+   * Compression of base backups. Default: defaults.compression, then zstd.
+   */
+  compression?: "zstd" | "gzip" | "none";
+  /**
+   * Ask PostgreSQL for an immediate checkpoint at backup start (pg_basebackup --checkpoint=fast) instead of waiting for the next scheduled one. Default true.
+   */
+  fastCheckpoint?: boolean;
+}
+/**
+ * WAL archiving settings every server inherits unless it sets its own.
+ */
+export interface WalDefaults {
+  /**
+   * Compression of archived WAL. Default: defaults.compression, then zstd.
+   */
+  compression?: "zstd" | "gzip" | "none";
+  /**
+   * RPO alarm: warn when the newest archived WAL is older than this duration.
+   */
+  maxLag?: string;
+}
+/**
+ * The PostgreSQL servers to back up, by name. A name becomes a directory in the catalog: letters, digits, '_', '.', '-', starting with a letter or digit.
+ */
+export interface Servers {
+  [k: string]: Server;
+}
+/**
+ * One PostgreSQL cluster to back up.
+ *
+ * This interface was referenced by `Servers`'s JSON-Schema definition
+ * via the `patternProperty` "^[a-zA-Z0-9][a-zA-Z0-9_.-]*$".
+ */
+export interface Server {
+  /**
+   * Free text shown in listings.
+   */
+  description?: string;
+  /**
+   * libpq connection string (conninfo) for pg_basebackup and SQL probes, e.g. "host=db1 port=5432 user=pgbk dbname=postgres". Never put a password here: use PGPASSFILE or the environment.
+   */
+  connection?: string;
+  /**
+   * Absolute path of the data directory on the database host.
+   */
+  pgdata?: string;
+  ssh?: Ssh;
+  backup?: ServerBackup;
+  wal?: ServerWal;
+  retention?: Retention;
+}
+/**
+ * How to reach the database host over SSH (for WAL push and file access). host and user are required.
+ */
+export interface Ssh {
+  /**
+   * Host name or address of the database host.
+   */
+  host: string;
+  /**
+   * SSH port. Default 22.
+   */
+  port?: number;
+  /**
+   * SSH user on the database host (usually postgres).
+   */
+  user: string;
+  /**
+   * Private key file. ~ is expanded; a relative path is resolved against the directory of this file.
+   */
+  identityFile?: string;
+  /**
+   * known_hosts file used to verify the host key (an unknown or changed key is refused). ~ is expanded; a relative path is resolved against the directory of this file.
+   */
+  knownHosts?: string;
+}
+/**
+ * How and when base backups of this server are taken.
+ */
+export interface ServerBackup {
+  /**
+   * basebackup: pg_basebackup over the replication protocol.
+   */
+  method?: "basebackup";
+  /**
+   * When base backups are due: cron expression (5 fields: minute hour day-of-month month day-of-week, or 6 with leading seconds) evaluated in timezone. A missed run is caught up once. Without a schedule (here or in defaults.backup) only one-off `pgbk backup` runs take backups. Restricting both day-of-month and day-of-week is refused (cron libraries disagree on its meaning).
+   */
+  schedule?: string;
+  /**
+   * IANA time zone the schedule is evaluated in, e.g. UTC, Europe/Berlin, America/New_York. Default UTC.
+   */
+  timezone?: string;
+  /**
+   * Compression of this server's base backups. Default: defaults.backup.compression, then defaults.compression, then zstd.
+   */
+  compression?: "zstd" | "gzip" | "none";
+  /**
+   * Ask PostgreSQL for an immediate checkpoint at backup start (pg_basebackup --checkpoint=fast). Default true.
+   */
+  fastCheckpoint?: boolean;
+}
+/**
+ * How this server's WAL reaches the catalog.
+ */
+export interface ServerWal {
+  /**
+   * push: PostgreSQL's archive_command (pgbk wal-push) delivers each segment into the catalog's incoming/ directory.
+   */
+  method?: "push";
+  /**
+   * Compression of this server's archived WAL. Default: defaults.wal.compression, then defaults.compression, then zstd.
+   */
+  compression?: "zstd" | "gzip" | "none";
+  /**
+   * RPO alarm: warn when the newest archived WAL is older than this duration (e.g. 5m). Default: defaults.wal.maxLag; no alarm if neither is set.
+   */
+  maxLag?: string;
+}

@@ -1,0 +1,60 @@
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Desired, ServerConfig } from '../config/resolved.js';
+import {
+  countQuarantined,
+  isOwnerAlive,
+  listArchivedWal,
+  listIncoming,
+  readBackups,
+  readIdentity,
+} from '../catalog/index.js';
+import type { BackupRecord, Observed, ObservedServer } from '../plan/types.js';
+
+/** A STARTED backup with no live owner can never finish: show it as what it is. */
+function effectiveBackup(b: BackupRecord, thisHost: string): BackupRecord {
+  if (b.status !== 'STARTED') return b;
+  if (b.owner !== undefined && isOwnerAlive(b.owner, thisHost)) return b;
+  const who = b.owner ? `pid ${b.owner.pid} on ${b.owner.host}` : 'unknown owner';
+  return { ...b, status: 'FAILED', error: b.error ?? `interrupted: ${who} is gone` };
+}
+
+export async function observeServer(catalog: string, server: ServerConfig): Promise<ObservedServer> {
+  const thisHost = hostname();
+  const [identity, backups, wal, incoming, quarantined] = await Promise.all([
+    readIdentity(catalog, server.name),
+    readBackups(catalog, server.name),
+    listArchivedWal(catalog, server.name),
+    listIncoming(catalog, server.name),
+    countQuarantined(catalog, server.name),
+  ]);
+  return {
+    name: server.name,
+    ...(identity === undefined ? {} : { identity }),
+    backups: backups.map((b) => effectiveBackup(b, thisHost)),
+    wal,
+    incoming,
+    quarantined,
+  };
+}
+
+export async function observe(desired: Desired, only?: readonly string[]): Promise<Observed> {
+  const servers = desired.servers.filter((s) => only === undefined || only.includes(s.name));
+  const observed = await Promise.all(servers.map((s) => observeServer(desired.catalog, s)));
+  return { servers: observed };
+}
+
+/**
+ * A narrow fingerprint of what a saved plan was computed from, per server: the backups and their
+ * statuses, the archive's extent and incoming/. `apply PLANFILE` refuses to run when it changed.
+ */
+export function observedHash(s: ObservedServer): string {
+  const h = createHash('sha256');
+  h.update(`id:${s.identity?.systemIdentifier ?? '-'}\n`);
+  for (const b of s.backups) h.update(`b:${b.id}:${b.status}:${b.keep}:${(b.inUse ?? []).length}\n`);
+  const segs = s.wal.segments;
+  h.update(`w:${segs.length}:${segs[0] ?? ''}:${segs[segs.length - 1] ?? ''}:${s.wal.backupFiles.length}\n`);
+  for (const f of s.incoming) h.update(`i:${f.name}:${f.size}\n`);
+  h.update(`q:${s.quarantined}\n`);
+  return h.digest('hex');
+}

@@ -1,0 +1,225 @@
+/**
+ * Driver for pg_basebackup (-Ft -X none): the data files as tar archives plus backup_manifest; the
+ * WAL comes from the archive. pg_basebackup writes into a private staging directory inside the
+ * target (it insists on an empty directory, and the target already holds backup.json), and its
+ * files are renamed into place only after it succeeded and the manifest checked out.
+ *
+ * With -X none the server waits at backup end until the last segment is archived, so a broken
+ * archive_command makes this hang until the caller aborts through `signal`.
+ */
+
+import { spawn } from 'node:child_process';
+import { constants } from 'node:fs';
+import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { Compression } from '../config/resolved.js';
+import { PgbkError } from '../errors.js';
+import { parseBackupManifest } from './backup-manifest.js';
+import { formatConninfo, parseConninfo, splitPassword } from './conninfo.js';
+import { parseLsn } from './lsn.js';
+import { findPgBinary, majorOf, programMajor } from './pg-bin.js';
+
+export interface BaseBackupOptions {
+  readonly conninfo: string;
+  readonly targetDir: string;
+  readonly compression: Compression;
+  readonly fastCheckpoint: boolean;
+  readonly label: string;
+  /** server_version_num of the server: chooses the binary and server- vs client-side compression. */
+  readonly pgVersion: number;
+  /** Each stderr line (verbose messages and, when given, -P progress). */
+  readonly onProgress?: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+export interface BaseBackupResult {
+  /** Timeline the backup started on (its WAL begins there). */
+  readonly timeline: number;
+  readonly beginLsn: string;
+  readonly endLsn: string;
+  /** Timeline holding endLsn; differs from `timeline` only for a standby that switched timelines. */
+  readonly endTimeline: number;
+  /** Files now in targetDir, relative names, sorted: base.tar.zst, <oid>.tar.zst, backup_manifest. */
+  readonly files: readonly string[];
+  /** Uncompressed data size from the manifest. */
+  readonly dataBytes?: number;
+}
+
+const STAGING = '.pg_basebackup.partial';
+const STDERR_KEEP = 64 * 1024;
+
+/** --compress for this pg_basebackup / server pair. Server-side is fastest when both are 15+. */
+export function compressionArgs(compression: Compression, clientMajor: number, serverMajor: number): string[] {
+  switch (compression) {
+    case 'none':
+      return [];
+    case 'zstd':
+      if (clientMajor < 15) {
+        throw new PgbkError('CONFIG', `compression zstd needs pg_basebackup 15 or newer (found ${clientMajor})`, {
+          hint: 'install postgresql-client-15+ or set PGBK_PG_BINDIR, or use compression: gzip',
+        });
+      }
+      // workers=2: measurably faster here; the level stays zstd's default (3).
+      return serverMajor >= 15 ? ['--compress=server-zstd:workers=2'] : ['--compress=client-zstd'];
+    case 'gzip':
+      if (clientMajor < 15) return ['-Z', '1'];
+      return serverMajor >= 15 ? ['--compress=server-gzip:1'] : ['--compress=client-gzip:1'];
+    default: {
+      const unknown: never = compression;
+      throw new PgbkError('CONFIG', `unknown compression ${String(unknown)}`);
+    }
+  }
+}
+
+/** The lines worth showing from pg_basebackup's stderr when it failed. */
+export function meaningfulStderr(stderr: string): string {
+  const lines = stderr
+    .split(/[\r\n]+/)
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !/^\d+\/\d+ kB \(/.test(l));
+  const errors = lines.filter((l) => /\b(error|fatal|detail|hint):/i.test(l));
+  const chosen = errors.length > 0 ? errors : lines.slice(-3);
+  return chosen.slice(-4).join('; ') || '(no output)';
+}
+
+/** "write-ahead log start point: 0/2000028 on timeline 1" and "… end point: 0/2000100". */
+export function parseVerboseLsns(stderr: string): { start?: string; startTimeline?: number; end?: string } {
+  const start = /write-ahead log start point: ([0-9A-F]+\/[0-9A-F]+) on timeline (\d+)/.exec(stderr);
+  const end = /write-ahead log end point: ([0-9A-F]+\/[0-9A-F]+)/.exec(stderr);
+  return {
+    ...(start?.[1] !== undefined ? { start: start[1], startTimeline: Number(start[2]) } : {}),
+    ...(end?.[1] !== undefined ? { end: end[1] } : {}),
+  };
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  const fh = await open(dir, constants.O_RDONLY);
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
+async function exists(p: string): Promise<boolean> {
+  return access(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+function isAborted(signal: AbortSignal | undefined): boolean {
+  return signal?.aborted === true;
+}
+
+interface RunOutcome {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly stderr: string;
+}
+
+function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEnv, opts: BaseBackupOptions): Promise<RunOutcome> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    let pending = '';
+    const onAbort = (): void => {
+      // By PID, through the ChildProcess handle: never by name.
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    };
+    opts.signal?.addEventListener('abort', onAbort, { once: true });
+    child.stderr.setEncoding('utf8');
+    child.stderr.on('data', (chunk: string) => {
+      stderr = (stderr + chunk).slice(-STDERR_KEEP);
+      if (opts.onProgress === undefined) return;
+      pending += chunk;
+      const parts = pending.split(/[\r\n]/);
+      pending = parts.pop() ?? '';
+      for (const line of parts) if (line.trim() !== '') opts.onProgress(line);
+    });
+    child.on('error', (err) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      reject(
+        new PgbkError('PG', `cannot run ${binary}: ${err.message}`, {
+          cause: err,
+          hint: 'install the PostgreSQL client programs or set PGBK_PG_BINDIR',
+        }),
+      );
+    });
+    child.on('close', (code, signal) => {
+      opts.signal?.removeEventListener('abort', onAbort);
+      if (opts.onProgress !== undefined && pending.trim() !== '') opts.onProgress(pending);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+/** Take a base backup into opts.targetDir. Errors: PgbkError PG/CONFIG; the target is left without partial files. */
+export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackupResult> {
+  if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup cancelled before it started');
+  const binary = findPgBinary('pg_basebackup', opts.pgVersion);
+  const clientMajor = programMajor(binary);
+  // The password travels in PGPASSWORD, not argv, where `ps` would show it.
+  const { info, password } = splitPassword(parseConninfo(opts.conninfo));
+  const env: NodeJS.ProcessEnv = { ...process.env, ...(password !== undefined ? { PGPASSWORD: password } : {}) };
+
+  await mkdir(opts.targetDir, { recursive: true });
+  const staging = path.join(opts.targetDir, STAGING);
+  await rm(staging, { recursive: true, force: true }); // leftovers of a killed attempt
+  const args = [
+    `--dbname=${formatConninfo(info, { keepPassword: true })}`,
+    `--pgdata=${staging}`,
+    '--format=tar',
+    '--wal-method=none',
+    '--no-password',
+    `--label=${opts.label}`,
+    `--checkpoint=${opts.fastCheckpoint ? 'fast' : 'spread'}`,
+    '--verbose',
+    ...(opts.onProgress !== undefined ? ['--progress'] : []),
+    ...compressionArgs(opts.compression, clientMajor, majorOf(opts.pgVersion)),
+  ];
+
+  try {
+    const outcome = await runChild(binary, args, env, opts);
+    // Re-read: the signal may have fired while pg_basebackup ran.
+    if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup was cancelled');
+    if (outcome.code !== 0) {
+      const how = outcome.signal !== null ? `killed by ${outcome.signal}` : `exit ${String(outcome.code)}`;
+      throw new PgbkError('PG', `pg_basebackup failed (${how}): ${meaningfulStderr(outcome.stderr)}`, { path: opts.targetDir });
+    }
+    const manifestFile = path.join(staging, 'backup_manifest');
+    const manifest = parseBackupManifest(await readFile(manifestFile, 'utf8'), manifestFile);
+    // Two independent reports of the same range must agree; if not, trust neither. (pg_basebackup
+    // 15 prints these lines only when it fetches WAL itself, so with -X none the manifest stands alone.)
+    const verbose = parseVerboseLsns(outcome.stderr);
+    if (verbose.start !== undefined && parseLsn(verbose.start) !== parseLsn(manifest.begin.startLsn)) {
+      throw new PgbkError('PG', `pg_basebackup reported start ${verbose.start}, its manifest ${manifest.begin.startLsn}`, { path: manifestFile });
+    }
+    if (verbose.startTimeline !== undefined && verbose.startTimeline !== manifest.begin.timeline) {
+      throw new PgbkError('PG', `pg_basebackup reported timeline ${verbose.startTimeline}, its manifest ${manifest.begin.timeline}`, { path: manifestFile });
+    }
+    if (verbose.end !== undefined && parseLsn(verbose.end) !== parseLsn(manifest.end.endLsn)) {
+      throw new PgbkError('PG', `pg_basebackup reported end ${verbose.end}, its manifest ${manifest.end.endLsn}`, { path: manifestFile });
+    }
+
+    const files = (await readdir(staging)).sort();
+    for (const name of files) {
+      const dest = path.join(opts.targetDir, name);
+      if (await exists(dest)) throw new PgbkError('CATALOG', `refusing to overwrite ${dest}`, { path: dest });
+    }
+    for (const name of files) await rename(path.join(staging, name), path.join(opts.targetDir, name));
+    await rm(staging, { recursive: true, force: true });
+    await fsyncDir(opts.targetDir);
+    return {
+      timeline: manifest.begin.timeline,
+      beginLsn: manifest.begin.startLsn,
+      endLsn: manifest.end.endLsn,
+      endTimeline: manifest.end.timeline,
+      files,
+      dataBytes: manifest.dataBytes,
+    };
+  } catch (err) {
+    await rm(staging, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  }
+}

@@ -1,0 +1,96 @@
+/**
+ * What to do with the files archive_command dropped into incoming/: archive the WAL ones (one
+ * action per server; the executor verifies each file's header and content again), quarantine what
+ * cannot be WAL of this cluster (never silently deleted, DESIGN.md §4), and leave alone files a
+ * writer is still producing ('in-flight') and .partial segments.
+ */
+
+import { isBackupHistoryName, isHistoryName, isSegmentName } from '../pg/wal-name.js';
+import type { ArchiveWalAction, IncomingFile, QuarantineAction, ServerIdentity } from './types.js';
+
+export interface IncomingDecision {
+  readonly archive: ArchiveWalAction | undefined;
+  readonly quarantine: readonly QuarantineAction[];
+  /** Segment names the archive action will add: later steps count them as archived. */
+  readonly segments: readonly string[];
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Why a file must be quarantined, or undefined if it is archivable / to be left alone. */
+function quarantineReason(f: IncomingFile, identity: ServerIdentity | undefined): string | undefined {
+  switch (f.kind) {
+    case 'in-flight':
+    case 'partial':
+      return undefined;
+    case 'unknown':
+      return 'not a WAL file name';
+    case 'segment':
+      if (!isSegmentName(f.name)) return 'not a WAL file name';
+      // Before first contact the segment size is unknown; the executor records it then.
+      if (identity !== undefined && f.size !== identity.walSegmentSize) {
+        return `size ${f.size} bytes, expected ${identity.walSegmentSize}`;
+      }
+      return undefined;
+    case 'history':
+      return isHistoryName(f.name) ? undefined : 'not a WAL file name';
+    case 'backup':
+      return isBackupHistoryName(f.name) ? undefined : 'not a WAL file name';
+    default: {
+      const unreachable: never = f.kind;
+      throw new Error(`unhandled incoming kind ${String(unreachable)}`);
+    }
+  }
+}
+
+function describe(segments: readonly string[], histories: number, backups: number): string {
+  const parts: string[] = [];
+  const first = segments[0];
+  const last = segments[segments.length - 1];
+  if (first !== undefined && last !== undefined) {
+    const range = first === last ? first : `${first}…${last}`;
+    parts.push(`${plural(segments.length, 'segment')} ${range}`);
+  }
+  if (histories > 0) parts.push(plural(histories, 'history file'));
+  if (backups > 0) parts.push(plural(backups, 'backup history file'));
+  return `${parts.join(', ')} from incoming/`;
+}
+
+export function planIncoming(
+  server: string,
+  identity: ServerIdentity | undefined,
+  incoming: readonly IncomingFile[],
+): IncomingDecision {
+  const quarantine: QuarantineAction[] = [];
+  const files: string[] = [];
+  const segments: string[] = [];
+  let histories = 0;
+  let backups = 0;
+  for (const f of incoming) {
+    if (f.kind === 'in-flight' || f.kind === 'partial') continue;
+    const why = quarantineReason(f, identity);
+    if (why !== undefined) {
+      quarantine.push({ kind: 'quarantine', server, subject: f.name, reason: why, file: f.name });
+      continue;
+    }
+    files.push(f.name);
+    if (f.kind === 'segment') segments.push(f.name);
+    else if (f.kind === 'history') histories++;
+    else backups++;
+  }
+  files.sort();
+  segments.sort();
+  const archive: ArchiveWalAction | undefined =
+    files.length === 0
+      ? undefined
+      : {
+          kind: 'archive-wal',
+          server,
+          subject: describe(segments, histories, backups),
+          reason: 'pushed by archive_command; not yet in the archive',
+          files,
+        };
+  return { archive, quarantine, segments };
+}

@@ -1,0 +1,247 @@
+/**
+ * Which backup a restore starts from, and whether the archive holds the WAL to get from it to the
+ * target. Pure (no clock, no fs): everything is passed in, so the rules are table-tested.
+ *
+ * Barman's rule: for a time or LSN target, the newest DONE backup that ended at or before the
+ * target; for a transaction id, a restore point name, "immediate" or no target, the newest DONE
+ * backup (an xid or a name cannot be placed without reading WAL). An explicit backup id overrides.
+ * Every refusal happens here, before anything is written.
+ */
+
+import { PgbkError } from '../errors.js';
+import { endLsnToSegmentName, formatLsn, lsnToSegmentNumber, parseLsn, segmentStartLsn } from '../pg/lsn.js';
+import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
+import type { BackupRecord } from '../plan/types.js';
+import { describeTarget, formatMicros, isoToMicros, type RecoveryTarget, type TargetTimeline } from './target.js';
+import { timelineForSegment, timelinePath, type HistoryEntry, type TimelineStep } from './timeline-history.js';
+
+export interface ChooseInput {
+  readonly server: string;
+  readonly backups: readonly BackupRecord[];
+  /** A backup id, "latest", or undefined (= choose by the target). */
+  readonly requested: string | undefined;
+  readonly target: RecoveryTarget;
+  readonly timeline: TargetTimeline;
+  /** Archived full segment names (any order). */
+  readonly segments: readonly string[];
+  /** Parsed .history files in the archive, by timeline. */
+  readonly histories: ReadonlyMap<number, readonly HistoryEntry[]>;
+  readonly segSize: number;
+  readonly nowMicros: bigint;
+}
+
+export interface Choice {
+  readonly backup: BackupRecord;
+  /** Why this backup, in words for the summary. */
+  readonly reason: string;
+  readonly targetTimeline: number;
+  readonly path: readonly TimelineStep[];
+  /** First and last archived segment recovery will read (the last known one for open-ended targets). */
+  readonly walFrom: string;
+  readonly walTo: string;
+  readonly segmentCount: number;
+  readonly warnings: readonly string[];
+}
+
+interface Ends {
+  readonly endLsn: bigint;
+  readonly endMicros: bigint;
+  readonly timeline: number;
+}
+
+function endsOf(b: BackupRecord, server: string): Ends {
+  if (b.endLsn === undefined || b.endTime === undefined || b.timeline === undefined || b.beginWal === undefined) {
+    throw new PgbkError('CATALOG', `backup ${b.id} is DONE but lacks endLsn, endTime, timeline or beginWal`, { server });
+  }
+  return { endLsn: parseLsn(b.endLsn), endMicros: isoToMicros(b.endTime), timeline: b.timeline };
+}
+
+/** Does the backup end at or before the target? undefined = the target cannot be placed (xid, name…). */
+function endsBefore(b: BackupRecord, ends: Ends, target: RecoveryTarget): boolean | undefined {
+  switch (target.kind) {
+    case 'time':
+      return ends.endMicros <= target.micros;
+    case 'lsn':
+      return ends.endLsn <= target.lsn;
+    case 'xid':
+    case 'name':
+    case 'immediate':
+    case 'latest':
+      return undefined;
+    default: {
+      const never: never = target;
+      throw new PgbkError('INTERNAL', `unknown target ${String(never)} for ${b.id}`);
+    }
+  }
+}
+
+function resolveTimeline(t: TargetTimeline, backupTli: number, histories: ChooseInput['histories']): number {
+  switch (t.kind) {
+    case 'current':
+      return backupTli;
+    case 'number':
+      return t.timeline;
+    case 'latest': {
+      // PostgreSQL's findNewestTimeLine: probe backupTli+1, +2, … until a history file is missing.
+      let tli = backupTli;
+      while (histories.has(tli + 1)) tli++;
+      return tli;
+    }
+    default: {
+      const never: never = t;
+      throw new PgbkError('INTERNAL', `unknown timeline ${String(never)}`);
+    }
+  }
+}
+
+function afterTargetMessage(b: BackupRecord, ends: Ends, target: RecoveryTarget): string {
+  return target.kind === 'time'
+    ? `backup ${b.id} ended at ${formatMicros(ends.endMicros)}, after the target ${target.text}`
+    : `backup ${b.id} ended at LSN ${b.endLsn ?? '?'}, after the target ${describeTarget(target)}`;
+}
+
+export function chooseBackup(input: ChooseInput): Choice {
+  const { server, target } = input;
+  if (target.kind === 'time' && target.micros > input.nowMicros) {
+    throw new PgbkError('USAGE', `target time ${target.text} is in the future (now ${formatMicros(input.nowMicros)})`, { server });
+  }
+  const done = input.backups.filter((b) => b.status === 'DONE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  const explicit = input.requested !== undefined && input.requested !== 'latest';
+  let candidates: BackupRecord[];
+  if (explicit) {
+    const b = input.backups.find((x) => x.id === input.requested);
+    if (b === undefined) throw new PgbkError('NOT_FOUND', `backup ${input.requested} does not exist`, { server });
+    if (b.status !== 'DONE') {
+      throw new PgbkError('USAGE', `backup ${b.id} is ${b.status}, not DONE: it cannot be restored`, { server });
+    }
+    candidates = [b];
+  } else {
+    if (done.length === 0) throw new PgbkError('NOT_FOUND', 'no DONE backup to restore from', { server });
+    candidates = [...done].reverse();
+  }
+
+  const skipped: string[] = [];
+  for (const b of candidates) {
+    const ends = endsOf(b, server);
+    const fits = endsBefore(b, ends, target);
+    if (fits === false) {
+      if (explicit) throw new PgbkError('USAGE', `${afterTargetMessage(b, ends, target)}: it cannot reach the target`, { server });
+      continue;
+    }
+    const tli = resolveTimeline(input.timeline, ends.timeline, input.histories);
+    let path: TimelineStep[];
+    try {
+      path = timelinePath(ends.timeline, ends.endLsn, tli, input.histories.get(tli));
+    } catch (err) {
+      if (explicit || input.timeline.kind !== 'number') throw withServer(err, server);
+      skipped.push(`${b.id}: ${(err as Error).message}`);
+      continue;
+    }
+    const reason = explicit
+      ? `requested by id`
+      : fits === true
+        ? target.kind === 'time'
+          ? `newest DONE backup that ended before the target (ended ${formatMicros(ends.endMicros)})`
+          : `newest DONE backup whose end LSN ${b.endLsn ?? ''} is at or before the target`
+        : target.kind === 'latest'
+          ? 'newest DONE backup; recovery replays all archived WAL'
+          : target.kind === 'immediate'
+            ? `newest DONE backup; recovery stops where it is consistent (LSN ${b.endLsn ?? ''})`
+            : `newest DONE backup (a ${target.kind === 'xid' ? 'transaction id' : 'restore point'} cannot be placed without replaying WAL; name an older backup id if the target precedes it)`;
+    return { ...checkWal(input, b, ends, tli, path), backup: b, reason, targetTimeline: tli };
+  }
+  if (skipped.length > 0) {
+    throw new PgbkError('USAGE', `no DONE backup leads to timeline ${describeTimelineInput(input.timeline)}:\n  ${skipped.join('\n  ')}`, { server });
+  }
+  const oldest = done[0]!;
+  const oldestEnds = endsOf(oldest, server);
+  throw new PgbkError(
+    'USAGE',
+    `target ${describeTarget(target)} is before the end of the oldest backup ${oldest.id} (${target.kind === 'time' ? `ended ${formatMicros(oldestEnds.endMicros)}` : `end LSN ${oldest.endLsn ?? '?'}`})`,
+    { server, hint: 'a backup can only be recovered forward: choose a target after its end' },
+  );
+}
+
+function describeTimelineInput(t: TargetTimeline): string {
+  return t.kind === 'number' ? String(t.timeline) : t.kind;
+}
+
+function withServer(err: unknown, server: string): unknown {
+  if (err instanceof PgbkError && err.server === undefined) {
+    return new PgbkError(err.code, err.message, { server, hint: err.hint, cause: err });
+  }
+  return err;
+}
+
+type WalPart = Omit<Choice, 'backup' | 'reason' | 'targetTimeline'>;
+
+/**
+ * WAL continuity from the backup's first segment along the timeline path: the backup's own WAL
+ * must be complete; an LSN target must be inside archived WAL; "latest" must not stop at a hole
+ * with newer WAL behind it (PostgreSQL would end recovery there and promote at the wrong point).
+ * For time/xid/name targets a hole after the backup's end is a warning: PostgreSQL itself stops
+ * with "recovery ended before configured recovery target was reached" if the target lies beyond.
+ */
+function checkWal(input: ChooseInput, b: BackupRecord, ends: Ends, tli: number, path: readonly TimelineStep[]): WalPart {
+  const { segSize, server, target } = input;
+  const present = new Set(input.segments);
+  const beginSeg = segmentNumber(b.beginWal ?? '', segSize);
+  const endSeg = segmentNumber(b.endWal ?? endLsnToSegmentName(ends.endLsn, ends.timeline, segSize), segSize);
+  const nameAt = (s: number): string => segmentNameFrom(timelineForSegment(path, s, segSize), s, segSize);
+
+  let newestOnPath = -1;
+  for (const name of input.segments) {
+    const p = parseSegmentName(name);
+    if (p === undefined) continue;
+    const s = segmentNumber(name, segSize);
+    if (s >= beginSeg && p.timeline === timelineForSegment(path, s, segSize) && s > newestOnPath) newestOnPath = s;
+  }
+  let firstMissing = beginSeg;
+  while (present.has(nameAt(firstMissing))) firstMissing++;
+
+  const range = (to: number): string => `${nameAt(beginSeg)}…${nameAt(to)}`;
+  if (firstMissing <= endSeg) {
+    throw new PgbkError(
+      'WAL',
+      `WAL segment ${nameAt(firstMissing)} is missing from the archive: backup ${b.id} needs ${range(endSeg)} to become consistent`,
+      { server, hint: 'this backup cannot be restored; choose another backup id' },
+    );
+  }
+  const warnings: string[] = [];
+  let lastSeg = firstMissing - 1;
+  if (target.kind === 'lsn') {
+    const targetSeg = lsnToSegmentNumber(target.lsn, segSize);
+    if (firstMissing <= targetSeg) {
+      if (newestOnPath < firstMissing) {
+        throw new PgbkError(
+          'USAGE',
+          `target LSN ${formatLsn(target.lsn)} is after the last archived WAL (newest segment on timeline ${tli}'s path: ${newestOnPath >= 0 ? nameAt(newestOnPath) : 'none'})`,
+          { server, hint: 'wait until the segment holding the target is archived (pg_switch_wal() forces it)' },
+        );
+      }
+      throw gapError(server, nameAt(firstMissing), range(targetSeg), segSize, firstMissing);
+    }
+    lastSeg = targetSeg;
+  } else if (target.kind === 'immediate') {
+    lastSeg = endSeg;
+  } else if (newestOnPath > firstMissing) {
+    if (target.kind === 'latest') throw gapError(server, nameAt(firstMissing), range(newestOnPath), segSize, firstMissing);
+    warnings.push(
+      `WAL segment ${nameAt(firstMissing)} is missing but newer WAL exists: recovery cannot go past ${formatLsn(segmentStartLsn(firstMissing, segSize))}; if the target lies beyond, PostgreSQL stops with "recovery ended before configured recovery target was reached"`,
+    );
+  }
+  return {
+    path,
+    walFrom: nameAt(beginSeg),
+    walTo: nameAt(lastSeg),
+    segmentCount: lastSeg - beginSeg + 1,
+    warnings,
+  };
+}
+
+function gapError(server: string, missing: string, range: string, segSize: number, segno: number): PgbkError {
+  return new PgbkError('WAL', `WAL segment ${missing} is missing from the archive; recovery to the target needs ${range}`, {
+    server,
+    hint: `restore to a point before the gap (a --target-lsn before ${formatLsn(segmentStartLsn(segno, segSize))}), or put the segment back into the archive`,
+  });
+}

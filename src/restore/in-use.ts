@@ -1,0 +1,72 @@
+/**
+ * Marking a backup "in use" while a restore reads it. Barman users lost backups when retention
+ * deleted one mid-restore; here the restore adds {pid, host, since} to backup.json under the server
+ * lock (so it cannot interleave with apply's delete), retention never deletes a marked backup, and
+ * the mark is removed at the end, also on failure. A mark left by a restore that died on this host
+ * is dropped the next time any restore marks or unmarks the backup.
+ */
+
+import os from 'node:os';
+import { acquireLock } from '../catalog/lock.js';
+import { isOwnerAlive, readBackup, writeBackupRecord } from '../catalog/backups.js';
+import { PgbkError } from '../errors.js';
+import type { BackupRecord } from '../plan/types.js';
+
+export interface InUseMark {
+  readonly pid: number;
+  readonly host: string;
+  readonly since: string;
+}
+
+type Entry = NonNullable<BackupRecord['inUse']>[number];
+
+function liveOthers(entries: readonly Entry[], mark: InUseMark, host: string): Entry[] {
+  return entries.filter(
+    (e) => !(e.pid === mark.pid && e.host === mark.host && e.since === mark.since) && isOwnerAlive(e, host),
+  );
+}
+
+async function update(
+  catalog: string,
+  server: string,
+  id: string,
+  timeoutMs: number,
+  change: (record: BackupRecord) => BackupRecord | undefined,
+): Promise<void> {
+  const lock = await acquireLock(catalog, server, { command: `restore ${id} (in-use mark)`, timeoutMs });
+  try {
+    const record = await readBackup(catalog, server, id);
+    const next = change(record);
+    if (next !== undefined) await writeBackupRecord(catalog, next);
+  } finally {
+    await lock.release();
+  }
+}
+
+/** Mark the backup in use; it must still be DONE (a delete may have raced with the choice). */
+export async function markInUse(catalog: string, server: string, id: string, timeoutMs: number): Promise<InUseMark> {
+  const host = os.hostname();
+  const mark: InUseMark = { pid: process.pid, host, since: new Date().toISOString() };
+  await update(catalog, server, id, timeoutMs, (record) => {
+    if (record.status !== 'DONE') {
+      throw new PgbkError('CATALOG', `backup ${id} is ${record.status}, no longer DONE`, { server });
+    }
+    return { ...record, inUse: [...liveOthers(record.inUse ?? [], mark, host), mark] };
+  });
+  return mark;
+}
+
+/** Remove our mark (and marks of restores that died on this host). Missing backup: nothing to do. */
+export async function clearInUse(catalog: string, server: string, id: string, mark: InUseMark, timeoutMs: number): Promise<void> {
+  try {
+    await update(catalog, server, id, timeoutMs, (record) => {
+      const remaining = liveOthers(record.inUse ?? [], mark, os.hostname());
+      if (remaining.length === (record.inUse ?? []).length) return undefined;
+      const { inUse: _old, ...rest } = record;
+      return remaining.length === 0 ? rest : { ...rest, inUse: remaining };
+    });
+  } catch (err) {
+    if (err instanceof PgbkError && err.code === 'NOT_FOUND') return;
+    throw err;
+  }
+}

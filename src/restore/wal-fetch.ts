@@ -1,0 +1,133 @@
+/**
+ * `pgbk wal-fetch`, PostgreSQL's restore_command: put one archived WAL file (segment, .history,
+ * .partial, .backup) at DEST, verified, atomically. The fast path (a segment the prefetch worker
+ * already spooled) needs only node: built-ins; the configuration and the catalog code are loaded
+ * on demand, and only when the spool cannot answer.
+ *
+ * What PostgreSQL does with the exit status is the contract (src/cli/wal-fetch.ts maps errors to
+ * it): "not in the archive" must be distinguishable from "cannot tell", so a missing catalog is
+ * never reported as a missing file.
+ */
+
+import { spawn } from 'node:child_process';
+import { mkdir, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PgbkError } from '../errors.js';
+import {
+  defaultSpoolDir,
+  liveWorker,
+  pruneSpool,
+  takeFromSpool,
+  writeDestAtomic,
+  writeWant,
+} from './spool.js';
+import type { WorkerArgs } from './prefetch-worker.js';
+
+const SEGMENT_RE = /^[0-9A-F]{24}$/;
+const FETCHABLE_RE = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
+
+export interface WalFetchOptions {
+  readonly server: string;
+  readonly name: string;
+  readonly dest: string;
+  readonly cwd: string;
+  readonly configPath?: string;
+  readonly env: NodeJS.ProcessEnv;
+  /** Spool directory; default `<pgdata>/.pgbk-spool` from DEST. */
+  readonly spool?: string;
+  /** Segments to prefetch ahead; 0 disables prefetching. */
+  readonly prefetch: number;
+}
+
+export type WalFetchSource = 'spool' | 'archive';
+
+export function isFetchableName(name: string): boolean {
+  return FETCHABLE_RE.test(name);
+}
+
+export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
+  const { server, name } = opts;
+  if (!isFetchableName(name)) {
+    throw new PgbkError('USAGE', `wal-fetch: "${name}" is not a WAL segment, .history, .partial or .backup name`, { server });
+  }
+  const dest = path.resolve(opts.cwd, opts.dest);
+  const spool = opts.spool === undefined ? defaultSpoolDir(dest, opts.cwd) : path.resolve(opts.cwd, opts.spool);
+  const isSegment = SEGMENT_RE.test(name);
+  const prefetching = isSegment && opts.prefetch > 0;
+
+  if (prefetching) {
+    await pruneSpool(spool, name);
+    const taken = await takeFromSpool(spool, server, name, dest);
+    if (taken === 'taken') {
+      const size = (await stat(dest)).size;
+      await requestPrefetch(spool, opts, size);
+      return 'spool';
+    }
+  }
+
+  const { loadConfig } = await import('../config/load.js');
+  const { readArchivedWal } = await import('../catalog/wal-archive.js');
+  const { serverJsonPath } = await import('../catalog/layout.js');
+  const desired = await loadConfig({
+    ...(opts.configPath === undefined ? {} : { configPath: opts.configPath }),
+    cwd: opts.cwd,
+    env: opts.env,
+  });
+  if (!desired.servers.some((s) => s.name === server)) {
+    throw new PgbkError('CONFIG', `wal-fetch: server "${server}" is not in ${desired.configPath}`, { server });
+  }
+  let buf: Buffer;
+  try {
+    buf = await readArchivedWal(desired.catalog, server, name);
+  } catch (err) {
+    if (err instanceof PgbkError && err.code === 'NOT_FOUND') {
+      // An unmounted or misconfigured catalog would look like "every file is missing" and end
+      // recovery early at the wrong point: only a catalog we can see may answer "not found".
+      const marker = serverJsonPath(desired.catalog, server);
+      try {
+        await stat(marker);
+      } catch (e) {
+        throw new PgbkError('CATALOG', `wal-fetch: the catalog for server ${server} is not readable (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+          server,
+          path: marker,
+          hint: 'is the catalog mounted, and readable by the user PostgreSQL runs as?',
+        });
+      }
+    }
+    throw err;
+  }
+  await writeDestAtomic(dest, buf);
+  if (prefetching) await requestPrefetch(spool, opts, buf.length);
+  return 'archive';
+}
+
+/** Tell the worker where PostgreSQL is, and start one if none is alive. */
+async function requestPrefetch(spool: string, opts: WalFetchOptions, segSize: number): Promise<void> {
+  // A .partial or an odd-sized file cannot be a full segment: nothing sensible to prefetch after it.
+  if ((segSize & (segSize - 1)) !== 0 || segSize < 1024 * 1024) return;
+  try {
+    await mkdir(spool, { recursive: true, mode: 0o700 });
+    await writeWant(spool, { server: opts.server, name: opts.name, segSize, count: opts.prefetch, at: `${Date.now()}-${process.pid}` });
+    if ((await liveWorker(spool)) !== undefined) return;
+    const args: WorkerArgs = {
+      spool,
+      server: opts.server,
+      cwd: opts.cwd,
+      ...(opts.configPath === undefined ? {} : { configPath: path.resolve(opts.cwd, opts.configPath) }),
+    };
+    const worker = fileURLToPath(new URL('./prefetch-worker.js', import.meta.url));
+    const child = spawn(process.execPath, [worker, JSON.stringify(args)], {
+      detached: true,
+      stdio: 'ignore',
+      cwd: opts.cwd,
+      env: opts.env,
+    });
+    child.on('error', () => {
+      // prefetching is an optimisation: without it every segment comes from the archive
+    });
+    child.unref();
+  } catch {
+    // same: a spool we cannot write only costs speed, never correctness
+  }
+}

@@ -1,0 +1,46 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { compressionArgs, meaningfulStderr, parseVerboseLsns } from '../../../src/pg/basebackup.js';
+import { unitBytes } from '../../../src/pg/probe.js';
+
+test('compressionArgs: server-side when client and server are 15+, client-side otherwise', () => {
+  assert.equal(compressionArgs('zstd', 15, 15), ['--compress=server-zstd:workers=2']);
+  assert.equal(compressionArgs('zstd', 16, 14), ['--compress=client-zstd']);
+  assert.equal(compressionArgs('gzip', 15, 16), ['--compress=server-gzip:1']);
+  assert.equal(compressionArgs('gzip', 15, 13), ['--compress=client-gzip:1']);
+  assert.equal(compressionArgs('gzip', 14, 14), ['-Z', '1']);
+  assert.equal(compressionArgs('none', 15, 15), []);
+  assert.throws(() => compressionArgs('zstd', 14, 14), /zstd needs pg_basebackup 15/);
+});
+
+test('parseVerboseLsns: start point with timeline, end point', () => {
+  const stderr = [
+    'pg_basebackup: initiating base backup, waiting for checkpoint to complete',
+    'pg_basebackup: checkpoint completed',
+    'pg_basebackup: write-ahead log start point: 0/2000028 on timeline 1',
+    'pg_basebackup: write-ahead log end point: 0/2000100',
+    'pg_basebackup: base backup completed',
+  ].join('\n');
+  assert.equal(parseVerboseLsns(stderr), { start: '0/2000028', startTimeline: 1, end: '0/2000100' });
+  assert.equal(parseVerboseLsns('nothing'), {});
+});
+
+test('meaningfulStderr: prefers error/detail lines, drops progress', () => {
+  const stderr =
+    'pg_basebackup: initiating base backup\n12/3456 kB (0%), 0/1 tablespace\r' +
+    'pg_basebackup: error: connection to server at "127.0.0.1", port 1 failed: Connection refused\n' +
+    '\tIs the server running on that host and accepting TCP/IP connections?\n';
+  assert.match(meaningfulStderr(stderr), /^pg_basebackup: error: connection to server .* Connection refused$/);
+  assert.is(meaningfulStderr('a\nb\nc\nd\n'), 'b; c; d');
+  assert.is(meaningfulStderr(''), '(no output)');
+});
+
+test('unitBytes: pg_settings units', () => {
+  assert.is(unitBytes('B'), 1);
+  assert.is(unitBytes(null), 1);
+  assert.is(unitBytes('8kB'), 8192);
+  assert.is(unitBytes('MB'), 1024 * 1024);
+  assert.throws(() => unitBytes('parsecs'), /unexpected pg_settings unit/);
+});
+
+test.run();
