@@ -19,8 +19,11 @@ export interface ApplyOptions {
   /** `apply PLANFILE`: execute exactly this plan if it is not stale. */
   readonly saved?: SavedPlan;
   readonly savedMaxAgeMs?: number;
-  /** Called with the plan about to be executed, before anything changes. */
-  readonly onPlan?: (plan: Plan) => void;
+  /**
+   * Called with each plan about to be executed, before it changes anything: round 1, and round 2
+   * when a backup became DONE (follow-up retention and pruning).
+   */
+  readonly onPlan?: (plan: Plan, round: number) => void;
 }
 
 export interface ApplyReport {
@@ -77,9 +80,10 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
       }
     }
     const ready = servers.filter((s) => contexts.has(s.name));
-    const observed = await observe(desired, ready.map((s) => s.name));
+    const results: ActionResult[] = [];
     let plan: Plan;
     if (opts.saved !== undefined) {
+      const observed = await observe(desired, ready.map((s) => s.name));
       const current: PlanBasis = {
         createdAt: new Date().toISOString(),
         configHash: desired.configHash,
@@ -90,20 +94,42 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         throw new PgbkError('STALE_PLAN', `refusing to apply a stale plan: ${stale}`, { hint: 'run pgbk plan -o FILE again and review it' });
       }
       plan = opts.saved.plan;
-    } else {
-      plan = makePlan({ ...desired, servers: ready }, observed, opts.now);
+      opts.onPlan?.(plan, 1);
+      results.push(...(await executePlan(plan, ready, contexts)));
+      // A reviewed plan is executed exactly; no follow-up round that nobody reviewed.
+      return { plan, results, serverErrors };
     }
-    opts.onPlan?.(plan);
-    const results: ActionResult[] = [];
-    for (const server of ready) {
-      const ctx = contexts.get(server.name)!;
-      const actions = plan.actions.filter((a) => a.server === server.name);
-      if (actions.length > 0) results.push(...(await executeServerActions(ctx, actions)));
+    plan = makePlan({ ...desired, servers: ready }, await observe(desired, ready.map((s) => s.name)), opts.now);
+    opts.onPlan?.(plan, 1);
+    results.push(...(await executePlan(plan, ready, contexts)));
+    // A backup that became DONE changes what retention and WAL pruning decide (the WAL before the
+    // first backup becomes prunable, an older backup becomes obsolete). Converge now, with a
+    // follow-up plan that is printed before it runs like the first — so the next plan is empty.
+    // It never takes another backup: a failed one is retried by the next apply, not in a loop.
+    if (results.some((r) => r.outcome === 'done' && (r.action.kind === 'base-backup' || r.action.kind === 'finish-backup'))) {
+      const followUp = makePlan({ ...desired, servers: ready }, await observe(desired, ready.map((s) => s.name)), opts.now);
+      const actions = followUp.actions.filter((a) => a.kind !== 'base-backup');
+      if (actions.length > 0) {
+        const second: Plan = { ...followUp, actions };
+        opts.onPlan?.(second, 2);
+        results.push(...(await executePlan(second, ready, contexts)));
+        plan = { ...plan, actions: [...plan.actions, ...actions] };
+      }
     }
     return { plan, results, serverErrors };
   } finally {
     await Promise.all(locks.map((l) => l.release()));
   }
+}
+
+async function executePlan(plan: Plan, servers: readonly ServerConfig[], contexts: ReadonlyMap<string, ExecContext>): Promise<ActionResult[]> {
+  const results: ActionResult[] = [];
+  for (const server of servers) {
+    const ctx = contexts.get(server.name)!;
+    const actions = plan.actions.filter((a) => a.server === server.name);
+    if (actions.length > 0) results.push(...(await executeServerActions(ctx, actions)));
+  }
+  return results;
 }
 
 /**

@@ -1,8 +1,9 @@
-import { unlink } from 'node:fs/promises';
+import { stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { archiveWalFile, fsyncDir, incomingDir, listIncoming, quarantineFile } from '../catalog/index.js';
 import { PgbkError } from '../errors.js';
-import type { ArchiveWalAction } from '../plan/types.js';
+import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction } from '../plan/types.js';
+import { isSegmentName } from '../pg/wal-name.js';
 import type { ActionResult, ExecContext } from './context.js';
 
 export interface ArchiveTally {
@@ -10,6 +11,7 @@ export interface ArchiveTally {
   duplicates: number;
   quarantined: number;
   missing: number;
+  inFlight: number;
 }
 
 /**
@@ -26,11 +28,20 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
     });
   }
   const dir = incomingDir(ctx.catalog, ctx.server.name);
-  const tally: ArchiveTally = { archived: 0, duplicates: 0, quarantined: 0, missing: 0 };
+  const tally: ArchiveTally = { archived: 0, duplicates: 0, quarantined: 0, missing: 0, inFlight: 0 };
   for (const name of files) {
     const sourcePath = path.join(dir, name);
     let outcome;
     try {
+      if (isSegmentName(name)) {
+        // A plain `cp` archive_command writes in place: a short segment touched moments ago is
+        // still arriving. Leave it for the next run rather than quarantine good WAL.
+        const st = await stat(sourcePath);
+        if (st.size < identity.walSegmentSize && Date.now() - st.mtimeMs < IN_FLIGHT_GRACE_MS) {
+          tally.inFlight++;
+          continue;
+        }
+      }
       outcome = await archiveWalFile({
         catalog: ctx.catalog,
         server: ctx.server.name,
@@ -75,6 +86,7 @@ export function describeTally(t: ArchiveTally): string {
   if (t.duplicates > 0) parts.push(`${t.duplicates} duplicate(s) dropped`);
   if (t.quarantined > 0) parts.push(`${t.quarantined} quarantined`);
   if (t.missing > 0) parts.push(`${t.missing} already gone`);
+  if (t.inFlight > 0) parts.push(`${t.inFlight} still being written, left for the next run`);
   return parts.join(', ');
 }
 

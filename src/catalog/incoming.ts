@@ -28,7 +28,7 @@ export async function listIncoming(catalog: string, server: string): Promise<Inc
     try {
       const st = await lstat(path.join(dir, name));
       const kind = st.isFile() ? classifyIncoming(name) : 'unknown';
-      files.push({ name, kind, size: st.isFile() ? st.size : 0 });
+      files.push({ name, kind, size: st.isFile() ? st.size : 0, mtime: st.mtime.toISOString() });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     }

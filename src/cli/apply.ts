@@ -50,8 +50,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       savedMaxAgeMs: durationFlag('--plan-max-age', values['plan-max-age']),
       log: logTo(io),
       ...(saved === undefined ? {} : { saved }),
-      onPlan: (plan: Plan) => {
-        if (!json) io.stdout.write(renderPlanText(plan, { color: io.isTTY }));
+      onPlan: (plan: Plan, round: number) => {
+        if (json) return;
+        if (round > 1) io.stdout.write('\nFollow-up plan (a backup became DONE, so retention and WAL pruning were re-planned):\n');
+        io.stdout.write(renderPlanText(plan, { color: io.isTTY }));
       },
     });
     for (const e of report.serverErrors) io.stderr.write(`pgbk: ${formatError(e)}\n`);

@@ -6,6 +6,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseDuration } from '../config/duration.js';
 import { PgbkError } from '../errors.js';
 import {
   parseTargetAction,
@@ -96,8 +97,11 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
     values['target-timeline'] === undefined ? { kind: 'latest' } : parseTargetTimeline(values['target-timeline']);
   let lockTimeoutMs = 60_000;
   if (values['lock-timeout'] !== undefined) {
-    if (!/^\d{1,6}$/.test(values['lock-timeout'])) throw new PgbkError('USAGE', `restore: --lock-timeout ${values['lock-timeout']}: expected seconds`);
-    lockTimeoutMs = Number(values['lock-timeout']) * 1000;
+    try {
+      lockTimeoutMs = parseDuration(values['lock-timeout']) * 1000;
+    } catch {
+      throw new PgbkError('USAGE', `restore: --lock-timeout ${values['lock-timeout']}: expected a duration such as 30s, 5m`);
+    }
   }
   return {
     server,

@@ -6,7 +6,7 @@
  */
 
 import { isBackupHistoryName, isHistoryName, isSegmentName } from '../pg/wal-name.js';
-import type { ArchiveWalAction, IncomingFile, QuarantineAction, ServerIdentity } from './types.js';
+import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction, type IncomingFile, type QuarantineAction, type ServerIdentity } from './types.js';
 
 export interface IncomingDecision {
   readonly archive: ArchiveWalAction | undefined;
@@ -58,10 +58,17 @@ function describe(segments: readonly string[], histories: number, backups: numbe
   return `${parts.join(', ')} from incoming/`;
 }
 
+/** A short segment modified moments ago: a plain `cp` is still writing it. Leave it for the next run. */
+function isStillBeingWritten(f: IncomingFile, identity: ServerIdentity | undefined, now: Date): boolean {
+  if (f.kind !== 'segment' || identity === undefined || f.size >= identity.walSegmentSize || f.mtime === undefined) return false;
+  return now.getTime() - Date.parse(f.mtime) < IN_FLIGHT_GRACE_MS;
+}
+
 export function planIncoming(
   server: string,
   identity: ServerIdentity | undefined,
   incoming: readonly IncomingFile[],
+  now: Date,
 ): IncomingDecision {
   const quarantine: QuarantineAction[] = [];
   const files: string[] = [];
@@ -70,6 +77,7 @@ export function planIncoming(
   let backups = 0;
   for (const f of incoming) {
     if (f.kind === 'in-flight' || f.kind === 'partial') continue;
+    if (isStillBeingWritten(f, identity, now)) continue;
     const why = quarantineReason(f, identity);
     if (why !== undefined) {
       quarantine.push({ kind: 'quarantine', server, subject: f.name, reason: why, file: f.name });

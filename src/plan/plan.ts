@@ -54,7 +54,7 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     warnings.push({ server, code, message });
   };
 
-  const incoming = planIncoming(server, observed.identity, observed.incoming);
+  const incoming = planIncoming(server, observed.identity, observed.incoming, now);
   actions.push(...incoming.quarantine);
   if (incoming.archive !== undefined) actions.push(incoming.archive);
 

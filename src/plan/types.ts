@@ -62,7 +62,15 @@ export interface IncomingFile {
   readonly name: string;
   readonly kind: IncomingKind;
   readonly size: number;
+  /** Last modification (ISO): a short segment written moments ago is still being copied. */
+  readonly mtime?: string;
 }
+
+/**
+ * A segment in incoming/ shorter than a segment and modified less than this long ago is taken to be
+ * still in flight (a plain `cp` archive_command writes in place), not quarantined.
+ */
+export const IN_FLIGHT_GRACE_MS = 120_000;
 
 export interface ObservedServer {
   readonly name: string;

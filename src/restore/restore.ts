@@ -30,7 +30,7 @@ import { extractStoredTar, sha256OfFile } from './extract.js';
 import { linkTablespace, removeRuntimeFiles, removeTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { createProgress } from './progress.js';
-import { describeTarget, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
+import { describeTarget, formatPgTime, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
 
@@ -113,7 +113,9 @@ export async function chooseFromCatalog(
 function targetSetting(target: RecoveryTarget): RecoveryTargetSetting {
   switch (target.kind) {
     case 'time':
-      return { kind: 'time', value: target.text.trim() };
+      // Numeric offset only: PostgreSQL reads recovery_target_time before timezone abbreviations
+      // (even "Z") are loaded, and refuses them.
+      return { kind: 'time', value: formatPgTime(target.micros) };
     case 'lsn':
       return { kind: 'lsn', value: formatLsn(target.lsn) };
     case 'xid':

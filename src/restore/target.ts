@@ -84,6 +84,11 @@ export function formatMicros(micros: bigint): string {
   return `${iso.slice(0, -1)}${rest.toString().padStart(3, '0')}Z`;
 }
 
+/** The same instant as PostgreSQL input with a numeric zone: "2026-11-24 10:15:00.123456+00". */
+export function formatPgTime(micros: bigint): string {
+  return `${formatMicros(micros).replace('T', ' ').slice(0, -1)}+00`;
+}
+
 /** Microseconds since the epoch of an ISO time stored in backup.json (Date-parsable). */
 export function isoToMicros(iso: string): bigint {
   const fine = TIME_RE.exec(iso);

@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
   formatMicros,
+  formatPgTime,
   parseTargetTime,
   parseTargetTimeline,
   parseTargetXid,
@@ -18,6 +19,7 @@ test('parseTargetTime: ISO and PostgreSQL forms, microseconds kept, zone require
   assert.is(parseTargetTime('2026-11-24T11:15:00+01:00'), z);
   assert.is(parseTargetTime('2026-11-24T05:45:00-0430'), z);
   assert.is(parseTargetTime('2026-11-24 10:15:00 UTC'), z);
+  assert.is(formatPgTime(parseTargetTime('2026-11-24T11:15:00.000001+01:00')), '2026-11-24 10:15:00.000001+00');
   assert.throws(() => parseTargetTime('2026-11-24T10:15:00'), /time zone/);
   assert.throws(() => parseTargetTime('2026-02-30T10:15:00Z'), /no such date/);
   assert.throws(() => parseTargetTime('yesterday'), /ISO-8601/);

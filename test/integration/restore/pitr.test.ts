@@ -1,0 +1,353 @@
+/**
+ * Point-in-time restore, proven by PostgreSQL 15 itself: one source cluster archives through
+ * `pgbk wal-push` into a catalog, `pgbk backup` takes one base backup, rows are written in committed
+ * steps while their time, LSN, xid and a named restore point are recorded; then every scenario runs
+ * `pgbk restore` into a new directory, starts PostgreSQL on it (replaying WAL through
+ * `pgbk wal-fetch`) and asserts exactly which rows exist.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
+import { readBackups } from '../../../src/catalog/backups.js';
+import {
+  chownToPostgres,
+  startCluster,
+  startClusterOn,
+  tempDir,
+  waitForQuery,
+  type TestCluster,
+} from '../../support/postgres.js';
+
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
+const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
+const SERVER = 'src';
+
+interface Step {
+  readonly step: number;
+  readonly time: string;
+  readonly lsn: string;
+  readonly xid: string;
+}
+
+interface World {
+  root: string;
+  catalog: string;
+  config: string;
+  source: TestCluster;
+  backupId: string;
+  steps: Step[];
+  beforeBackupTime: string;
+  restorePointAfter: number;
+  tablespaceOid: string;
+}
+
+let world: World | undefined;
+let catalogDir = '';
+const W = (): World => {
+  if (world === undefined) throw new Error('setup did not run');
+  return world;
+};
+
+interface CliResult {
+  readonly code: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+function pgbk(args: readonly string[]): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [CLI, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
+  });
+}
+
+async function waitArchived(name: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const wal = await listArchivedWal(catalogDir, SERVER);
+    if (wal.segments.includes(name) || wal.histories.includes(name)) return;
+    if (Date.now() > deadline) throw new Error(`${name} was not archived within ${timeoutMs} ms`);
+    await sleep(200);
+  }
+}
+
+/** Switch to a new segment and wait until the one holding everything so far is archived. */
+async function switchAndArchive(c: TestCluster): Promise<void> {
+  const name = await c.sql('SELECT pg_walfile_name(pg_current_wal_lsn())');
+  await c.sql('SELECT pg_switch_wal()');
+  await waitArchived(name);
+}
+
+async function writeStep(c: TestCluster, step: number): Promise<Step> {
+  const xid = await c.sql(`INSERT INTO t VALUES (${step}, 'step ${step}') RETURNING txid_current()`);
+  // The insert position: pg_current_wal_lsn() is the write position, which lags behind commits
+  // with synchronous_commit = off (the test clusters' setting).
+  const lsn = await c.sql('SELECT pg_current_wal_insert_lsn()');
+  const time = await c.sql(`SELECT to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`);
+  await sleep(30); // commit timestamps of consecutive steps must differ from the recorded time
+  return { step, time, lsn, xid };
+}
+
+async function rows(c: TestCluster): Promise<string> {
+  return c.sql(`SELECT coalesce(string_agg(step::text, ',' ORDER BY step), '') FROM t`);
+}
+
+test.before(async () => {
+  try {
+    await setup();
+  } catch (err) {
+    // uvu does not report a failing before hook: say why every test will fail.
+    process.stderr.write(`setup failed: ${(err as Error).stack ?? String(err)}\n`);
+    throw err;
+  }
+});
+
+async function setup(): Promise<void> {
+  const root = await tempDir('pgbk-pitr-');
+  const catalog = path.join(root, 'catalog');
+  catalogDir = catalog;
+  const config = path.join(root, 'pgbk.yaml');
+  const tsDir = path.join(root, 'ts');
+  await mkdir(catalog);
+  await mkdir(tsDir);
+  await chownToPostgres(catalog);
+  await chownToPostgres(tsDir);
+  const archiveCommand = `${process.execPath} ${CLI} wal-push --config ${config} ${SERVER} %p`;
+  const source = await startCluster({ archiveCommand, conf: { wal_keep_size: '0', max_wal_size: '64MB' } });
+  await writeFile(
+    config,
+    [
+      `catalog: ${catalog}`,
+      'servers:',
+      `  ${SERVER}:`,
+      `    connection: "host=${source.socketDir} port=${source.port} user=postgres dbname=postgres"`,
+      '    retention: { redundancy: 2 }',
+      '',
+    ].join('\n'),
+  );
+  await chmod(config, 0o644);
+  await source.sql(`CREATE TABLESPACE ts LOCATION '${tsDir}'`);
+  await source.sql('CREATE TABLE t (step int PRIMARY KEY, note text)');
+  await source.sql('CREATE TABLE tt (x int) TABLESPACE ts');
+  await source.sql('INSERT INTO tt VALUES (42)');
+  await source.sql(`INSERT INTO t VALUES (0, 'before the backup')`);
+  await switchAndArchive(source);
+  const beforeBackupTime = new Date().toISOString();
+  await sleep(1100); // backup ids are per second; the backup must end after beforeBackupTime
+
+  const b = await pgbk(['backup', SERVER, '--config', config]);
+  assert.is(b.code, 0, `pgbk backup failed: ${b.stderr}`);
+  const backups = (await readBackups(catalog, SERVER)).filter((x) => x.status === 'DONE');
+  assert.is(backups.length, 1, `expected one DONE backup: ${b.stdout}${b.stderr}`);
+  const tablespaceOid = await source.sql(`SELECT oid FROM pg_tablespace WHERE spcname = 'ts'`);
+
+  const steps: Step[] = [];
+  // Segment boundaries between steps: the archive holds several segments after the backup, so
+  // one can go missing "in the middle".
+  for (let i = 1; i <= 2; i++) steps.push(await writeStep(source, i));
+  await source.sql('SELECT pg_switch_wal()');
+  steps.push(await writeStep(source, 3));
+  await source.sql(`SELECT pg_create_restore_point('after_step_3')`);
+  await source.sql('SELECT pg_switch_wal()');
+  for (let i = 4; i <= 5; i++) steps.push(await writeStep(source, i));
+  await switchAndArchive(source);
+  world = {
+    root,
+    catalog,
+    config,
+    source,
+    backupId: backups[0]!.id,
+    steps,
+    beforeBackupTime,
+    restorePointAfter: 3,
+    tablespaceOid,
+  };
+}
+
+test.after(async () => {
+  if (world === undefined) return;
+  await world.source.destroy();
+  await rm(world.root, { recursive: true, force: true });
+});
+
+const step = (n: number): Step => {
+  const s = W().steps.find((x) => x.step === n);
+  if (s === undefined) throw new Error(`no step ${n}`);
+  return s;
+};
+
+interface Restored {
+  readonly dir: string;
+  readonly summary: Record<string, unknown>;
+}
+
+async function restore(name: string, args: readonly string[]): Promise<Restored> {
+  const dir = path.join(W().root, `restore-${name}`);
+  const r = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--json', ...args]);
+  assert.is(r.code, 0, `pgbk restore ${args.join(' ')} failed:\n${r.stderr}`);
+  return { dir, summary: JSON.parse(r.stdout) as Record<string, unknown> };
+}
+
+/** Start PostgreSQL on a restored directory, wait until recovery promoted, return the rows. */
+async function startAndRead(dir: string, archive = false): Promise<{ cluster: TestCluster; rows: string }> {
+  const cluster = await startClusterOn(dir, { conf: archive ? {} : { archive_mode: 'off' } });
+  await waitForQuery(cluster, 'SELECT pg_is_in_recovery()', 'f', 90_000);
+  return { cluster, rows: await rows(cluster) };
+}
+
+async function scenario(name: string, args: readonly string[], expected: string, check?: (c: TestCluster, r: Restored) => Promise<void>): Promise<void> {
+  const r = await restore(name, [...args, ...(args.length > 0 && !args.includes('--target-timeline') ? ['--target-action', 'promote'] : [])]);
+  assert.is(r.summary['backupId'], W().backupId);
+  const { cluster, rows: got } = await startAndRead(r.dir);
+  try {
+    assert.is(got, expected, `${name}: rows after recovery\n${cluster.logTail(15)}`);
+    if (check !== undefined) await check(cluster, r);
+  } finally {
+    await cluster.destroy();
+    await rm(r.dir, { recursive: true, force: true });
+    await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
+  }
+}
+
+test('restore to a time: rows committed up to it, not after', async () => {
+  await scenario('time', ['--target-time', step(2).time], '0,1,2');
+});
+
+test('restore to an LSN', async () => {
+  await scenario('lsn', ['--target-lsn', step(3).lsn], '0,1,2,3');
+});
+
+test('restore to a transaction id (inclusive)', async () => {
+  await scenario('xid', ['--target-xid', step(1).xid], '0,1');
+});
+
+test('restore to a named restore point', async () => {
+  await scenario('name', ['--target-name', 'after_step_3'], '0,1,2,3');
+});
+
+test('restore to the end of the backup (immediate)', async () => {
+  await scenario('immediate', ['--target-immediate'], '0');
+});
+
+test('restore latest: all archived WAL, tablespace relocated and readable, spool removed', async () => {
+  await scenario('latest', [], '0,1,2,3,4,5', async (c, r) => {
+    assert.is(await c.sql('SELECT x FROM tt'), '42');
+    const loc = await c.sql(`SELECT pg_tablespace_location(${W().tablespaceOid})`);
+    assert.is(loc, path.join(`${r.dir}_tablespaces`, W().tablespaceOid));
+    const conf = await readFile(path.join(r.dir, 'postgresql.auto.conf'), 'utf8');
+    assert.match(conf, /restore_command = '.* wal-fetch --config .* src %f %p'/);
+    assert.not.ok(existsSync(path.join(r.dir, '.pgbk-spool')), 'recovery_end_command removes the spool');
+    const [b] = await readBackups(W().catalog, SERVER);
+    assert.is(b?.inUse, undefined, 'the in-use mark is removed after the restore');
+  });
+});
+
+test('a target before the backup, or a missing segment, is refused before anything is written', async () => {
+  const dir = path.join(W().root, 'restore-refused');
+  const early = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--target-time', W().beforeBackupTime]);
+  assert.is(early.code, 1);
+  assert.match(early.stderr, /before the end of the oldest backup/);
+  assert.not.ok(existsSync(dir));
+
+  // Take out a segment between the backup and the end of the archive.
+  const name = await W().source.sql(`SELECT pg_walfile_name('${step(3).lsn}')`);
+  const logDir = path.join(W().catalog, SERVER, 'wal', name.slice(0, 16));
+  const stored = (await readdir(logDir)).find((f) => f.startsWith(name));
+  assert.ok(stored, `stored file for ${name}`);
+  const aside = path.join(W().root, 'aside');
+  await rename(path.join(logDir, stored), aside);
+  try {
+    const r = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir]);
+    assert.is(r.code, 1);
+    assert.match(r.stderr, new RegExp(`${name} is missing`));
+    assert.not.ok(existsSync(dir), 'nothing written');
+  } finally {
+    await rename(aside, path.join(logDir, stored));
+  }
+});
+
+test('a corrupt archived segment stops recovery with a clear error instead of promoting early', async () => {
+  const name = await W().source.sql(`SELECT pg_walfile_name('${step(2).lsn}')`);
+  const logDir = path.join(W().catalog, SERVER, 'wal', name.slice(0, 16));
+  const stored = (await readdir(logDir)).find((f) => f.startsWith(name))!;
+  const file = path.join(logDir, stored);
+  const backup = path.join(W().root, 'pristine');
+  await copyFile(file, backup);
+  const r = await restore('corrupt', []);
+  try {
+    const bytes = await readFile(file);
+    for (let i = 100; i < 140; i++) bytes[i] = bytes[i]! ^ 0xff;
+    await writeFile(file, bytes);
+    const cluster = await startClusterOn(r.dir, { conf: { archive_mode: 'off' }, wait: false });
+    try {
+      const deadline = Date.now() + 60_000;
+      while (isAlive(cluster.pid) && Date.now() < deadline) await sleep(200);
+      assert.not.ok(isAlive(cluster.pid), 'PostgreSQL must stop, not carry on');
+      const log = cluster.logTail(60);
+      assert.match(log, /pgbk wal-fetch: FATAL: .*corrupt/);
+      assert.match(log, new RegExp(name));
+      assert.not.match(log, /database system is ready to accept connections/);
+      assert.not.match(log, /selected new timeline ID/);
+    } finally {
+      await cluster.destroy();
+    }
+  } finally {
+    await copyFile(backup, file);
+    await rm(r.dir, { recursive: true, force: true });
+    await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
+  }
+});
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+test('timeline 2: restore + promote archives a new timeline into the same catalog; a later restore reaches a point on it', async () => {
+  const first = await restore('tl-first', ['--target-lsn', step(3).lsn, '--target-action', 'promote']);
+  let tl2Lsn = '';
+  {
+    const { cluster, rows: got } = await startAndRead(first.dir, true);
+    try {
+      assert.is(got, '0,1,2,3');
+      assert.is(await cluster.sql(`SELECT substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)`), '00000002');
+      await waitArchived('00000002.history');
+      await cluster.sql(`INSERT INTO t VALUES (100, 'on timeline 2')`);
+      tl2Lsn = await cluster.sql('SELECT pg_current_wal_insert_lsn()');
+      await sleep(30);
+      await cluster.sql(`INSERT INTO t VALUES (101, 'later on timeline 2')`);
+      await switchAndArchive(cluster);
+    } finally {
+      await cluster.destroy();
+      await rm(first.dir, { recursive: true, force: true });
+      await rm(`${first.dir}_tablespaces`, { recursive: true, force: true });
+    }
+  }
+  const second = await restore('tl-second', ['--target-lsn', tl2Lsn, '--target-timeline', '2', '--target-action', 'promote']);
+  assert.is(second.summary['targetTimeline'], 2);
+  const { cluster, rows: got } = await startAndRead(second.dir);
+  try {
+    assert.is(got, '0,1,2,3,100', `timeline 2 rows\n${cluster.logTail(20)}`);
+  } finally {
+    await cluster.destroy();
+    await rm(second.dir, { recursive: true, force: true });
+    await rm(`${second.dir}_tablespaces`, { recursive: true, force: true });
+  }
+});
+
+test.run();
