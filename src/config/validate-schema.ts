@@ -4,9 +4,11 @@
  * JSON Schema.
  */
 
+import { createHash } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { PgbkError } from '../errors.js';
 import { DURATION_PATTERN } from './duration.js';
 import type { Problem } from './problem.js';
@@ -18,14 +20,34 @@ let compiled: Promise<ValidateFunction> | undefined;
 
 async function compileSchema(): Promise<ValidateFunction> {
   let schema: unknown;
+  let schemaText: string;
   try {
-    schema = JSON.parse(await readFile(SCHEMA_PATH, 'utf8'));
+    schemaText = await readFile(SCHEMA_PATH, 'utf8');
+    schema = JSON.parse(schemaText);
   } catch (err) {
     throw new PgbkError('INTERNAL', `cannot read the config schema ${SCHEMA_PATH}`, { path: SCHEMA_PATH, cause: err });
   }
+  const precompiled = loadPrecompiled(schemaText);
+  if (precompiled !== undefined) return precompiled;
   // verbose: errors carry the failing value and the schema around it (for "allowed keys" lists).
+  // The same options are used by scripts/build-validator.mjs.
+  const { Ajv } = await import('ajv');
   const ajv = new Ajv({ allErrors: true, verbose: true, strict: true });
   return ajv.compile(schema as object);
+}
+
+/**
+ * The validator precompiled at build time (scripts/build-validator.mjs), if it was built from this
+ * very schema: saves compiling the schema on every start of the per-segment commands.
+ */
+function loadPrecompiled(schemaText: string): ValidateFunction | undefined {
+  try {
+    const mod = createRequire(import.meta.url)('./schema-validator.cjs') as ValidateFunction & { schemaSha256?: string };
+    const sha = createHash('sha256').update(schemaText).digest('hex');
+    return mod.schemaSha256 === sha ? mod : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function validator(): Promise<ValidateFunction> {

@@ -143,8 +143,11 @@ export function formatConninfo(info: Conninfo, options: { readonly keepPassword?
     .join(' ');
 }
 
-/** A conninfo safe to print in messages and logs. Unparsable input is not echoed at all. */
-export function redactConninfo(s: string): string {
+/**
+ * A conninfo safe to print in messages and logs, normalised to keyword/value form. Unparsable input
+ * is not echoed at all. (config/conninfo.ts redactConninfo masks passwords inside arbitrary text.)
+ */
+export function displayConninfo(s: string): string {
   try {
     return formatConninfo(parseConninfo(s));
   } catch {

@@ -8,7 +8,7 @@
 import pg from 'pg';
 import { PgbkError } from '../errors.js';
 import { type PgClientConfig, toClientConfig } from './client-config.js';
-import { redactConninfo } from './conninfo.js';
+import { displayConninfo } from './conninfo.js';
 
 const NETWORK_ERRNOS: ReadonlySet<string> = new Set([
   'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN',
@@ -35,7 +35,7 @@ function shapeOf(err: unknown): ErrorShape {
 export function toPgError(err: unknown, conninfo: string, doing: string): PgbkError {
   if (err instanceof PgbkError) return err;
   const e = shapeOf(err);
-  const where = redactConninfo(conninfo);
+  const where = displayConninfo(conninfo);
   const code = typeof e.code === 'string' ? e.code : '';
   const isServerError = typeof e.severity === 'string' && /^[0-9A-Z]{5}$/.test(code);
   if (isServerError) {

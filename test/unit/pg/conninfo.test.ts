@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
-import { formatConninfo, parseConninfo, redactConninfo, splitPassword } from '../../../src/pg/conninfo.js';
+import { formatConninfo, parseConninfo, displayConninfo, splitPassword } from '../../../src/pg/conninfo.js';
 
 const cases: readonly (readonly [string, Record<string, string>])[] = [
   ['host=db1 port=5432 user=pgbk dbname=postgres', { host: 'db1', port: '5432', user: 'pgbk', dbname: 'postgres' }],
@@ -55,13 +55,13 @@ test('formatConninfo: round-trips through parseConninfo', () => {
   assert.is(formatConninfo({ host: 'db1', port: '5432' }), 'host=db1 port=5432');
 });
 
-test('formatConninfo / redactConninfo: never show the password', () => {
+test('formatConninfo / displayConninfo: never show the password', () => {
   assert.is(formatConninfo({ host: 'db1', password: 'secret' }), 'host=db1 password=********');
-  const redacted = redactConninfo("host=db1 password='s3cr et' user=u");
+  const redacted = displayConninfo("host=db1 password='s3cr et' user=u");
   assert.not.match(redacted, /s3cr/);
   assert.match(redacted, /host=db1/);
-  assert.not.match(redactConninfo('postgresql://u:topsecret@db1/x'), /topsecret/);
-  assert.not.match(redactConninfo("password='unterminated"), /unterminated/);
+  assert.not.match(displayConninfo('postgresql://u:topsecret@db1/x'), /topsecret/);
+  assert.not.match(displayConninfo("password='unterminated"), /unterminated/);
 });
 
 test('splitPassword: removes the password and returns it', () => {
