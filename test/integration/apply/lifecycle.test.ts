@@ -75,4 +75,40 @@ test('status and show report the backup', async () => {
   assert.match(show.stdout, /Status:\s+DONE/);
 });
 
+test('reviewed path: plan -o FILE then apply FILE runs that plan; a stale one is refused', async () => {
+  // Make the plan non-empty: WAL to archive.
+  await world.cluster.sql('INSERT INTO t SELECT g, null FROM generate_series(1001, 2000) g');
+  await world.cluster.sql('SELECT pg_switch_wal()');
+  const deadline = Date.now() + 20_000;
+  while ((await readdir(world.incoming)).filter((f) => /^[0-9A-F]{24}$/.test(f)).length === 0) {
+    assert.ok(Date.now() < deadline, 'WAL never reached incoming/');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const planFile = path.join(world.root, 'plan.json');
+  const p = await world.pgbk(['plan', '-o', planFile]);
+  assert.is(p.code, 0, p.stderr);
+  assert.match(p.stdout, /archive-wal/);
+
+  // Change the catalog's inputs: another segment arrives → the saved plan is stale.
+  await world.cluster.sql('INSERT INTO t VALUES (5000, null)');
+  await world.cluster.sql('SELECT pg_switch_wal()');
+  const before = (await readdir(world.incoming)).length;
+  const deadline2 = Date.now() + 20_000;
+  while ((await readdir(world.incoming)).length === before) {
+    assert.ok(Date.now() < deadline2, 'second segment never arrived');
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  const stale = await world.pgbk(['apply', planFile]);
+  assert.is(stale.code, 1, stale.stdout + stale.stderr);
+  assert.match(stale.stderr, /stale plan: the catalog of server main changed/);
+
+  const fresh = await world.pgbk(['plan', '-o', planFile]);
+  assert.is(fresh.code, 0, fresh.stderr);
+  const applied = await world.pgbk(['apply', planFile]);
+  assert.is(applied.code, 0, applied.stdout + applied.stderr);
+  assert.match(applied.stdout, /archive-wal .*: done/);
+  const after = await world.pgbk(['plan', '--detailed-exitcode']);
+  assert.is(after.code, 0, after.stdout);
+});
+
 test.run();
