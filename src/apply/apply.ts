@@ -16,6 +16,8 @@ export interface ApplyOptions {
   readonly servers?: readonly string[];
   readonly lockTimeoutMs: number;
   readonly log: (line: string) => void;
+  /** Aborts long actions (SIGINT/SIGTERM): they stop and record FAILED; the locks are released. */
+  readonly signal?: AbortSignal;
   /** `apply PLANFILE`: execute exactly this plan if it is not stale. */
   readonly saved?: SavedPlan;
   readonly savedMaxAgeMs?: number;
@@ -70,7 +72,14 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
     const contexts = new Map<string, ExecContext>();
     const serverErrors: PgbkError[] = [];
     for (const server of servers) {
-      const ctx: ExecContext = { catalog: desired.catalog, server, now: opts.now, log: opts.log, identity: undefined };
+      const ctx: ExecContext = {
+        catalog: desired.catalog,
+        server,
+        now: opts.now,
+        log: opts.log,
+        identity: undefined,
+        ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+      };
       try {
         ctx.identity = await identityFor(desired, server, opts);
         await failOrphanedBackups(ctx);

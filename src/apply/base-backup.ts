@@ -19,6 +19,7 @@ import type { BackupRecord } from '../plan/types.js';
 import { archiveAllIncoming } from './archive-wal.js';
 import type { ExecContext } from './context.js';
 import { finishIfComplete } from './finish-backup.js';
+import { withRetry } from './retry.js';
 
 /** Allocate a fresh backup id; ids are per-second, so a collision waits for the next second. */
 async function allocateBackupId(ctx: ExecContext): Promise<string> {
@@ -60,7 +61,8 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
   if (server.connection === undefined) {
     throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
   }
-  const facts = await probeServer(server.connection);
+  const conninfo = server.connection;
+  const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
   if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
     throw new PgbkError(
       'IDENTITY',
@@ -95,6 +97,12 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
       fastCheckpoint: server.backup.fastCheckpoint,
       label: `pgbk ${server.name} ${id}`,
       pgVersion: facts.pgVersion,
+      // PostgreSQL's notices matter here: with -X none it waits at the end until archive_command
+      // has archived the last segment, and says so — the first sign of a broken archive_command.
+      onProgress: (line) => {
+        if (/WARNING|NOTICE|waiting/i.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
+      },
+      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     const { checksums, stored } = await checksumStoredFiles(dir);
     const segSize = facts.walSegmentSize;

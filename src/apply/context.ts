@@ -10,6 +10,8 @@ export interface ExecContext {
   readonly log: (line: string) => void;
   /** Known after ensureIdentity; undefined before first contact when it could not be learned. */
   identity: ServerIdentity | undefined;
+  /** Aborted on SIGINT/SIGTERM: long actions (pg_basebackup) stop and record FAILED. */
+  readonly signal?: AbortSignal;
 }
 
 export type Outcome = 'done' | 'skipped' | 'failed';

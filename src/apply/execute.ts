@@ -50,6 +50,10 @@ export async function executeServerActions(ctx: ExecContext, actions: readonly A
   const results: ActionResult[] = [];
   let failed = false;
   for (const action of actions) {
+    if (ctx.signal?.aborted === true) {
+      results.push({ action, outcome: 'skipped', detail: 'interrupted before it started' });
+      continue;
+    }
     if (failed && isDestructive(action)) {
       results.push({ action, outcome: 'skipped', detail: 'held back: an earlier action for this server failed' });
       continue;

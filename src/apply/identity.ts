@@ -4,6 +4,7 @@ import { incomingDir, listIncoming, readIdentity, recordIdentity } from '../cata
 import { PgbkError } from '../errors.js';
 import { probeServer } from '../pg/probe.js';
 import { readWalHeader } from '../pg/wal-header.js';
+import { withRetry } from './retry.js';
 import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../plan/types.js';
 
@@ -19,7 +20,8 @@ const MAGIC_VERSION: Readonly<Record<number, number>> = { 0xd106: 130000, 0xd10d
  */
 export async function ensureIdentity(catalog: string, server: ServerConfig, now: Date): Promise<ServerIdentity | undefined> {
   if (server.connection !== undefined) {
-    const facts = await probeServer(server.connection);
+    const conninfo = server.connection;
+    const facts = await withRetry(() => probeServer(conninfo));
     return recordIdentity(catalog, server.name, {
       systemIdentifier: facts.systemIdentifier,
       pgVersion: facts.pgVersion,

@@ -9,7 +9,7 @@ import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
-import { loadDesired, logTo } from './load.js';
+import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, parseTimeFlag } from './options.js';
 import { reportError } from './report-error.js';
 
@@ -49,6 +49,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       lockTimeoutMs: durationFlag('--lock-timeout', values['lock-timeout']),
       savedMaxAgeMs: durationFlag('--plan-max-age', values['plan-max-age']),
       log: logTo(io),
+      signal: abortOnSignals(io),
       ...(saved === undefined ? {} : { saved }),
       onPlan: (plan: Plan, round: number) => {
         if (json) return;

@@ -8,7 +8,7 @@ import { failOrphanedBackups } from '../apply/repair.js';
 import { durationFlag } from './apply.js';
 import { listEntry } from './list.js';
 import type { CliIo } from './io.js';
-import { loadDesired, logTo } from './load.js';
+import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
 import { reportError } from './report-error.js';
 
@@ -25,7 +25,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
     try {
       const now = new Date();
-      const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined };
+      const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined, signal: abortOnSignals(io) };
       ctx.identity = await ensureIdentity(desired.catalog, server!, now);
       await failOrphanedBackups(ctx);
       await archiveAllIncoming(ctx);

@@ -10,3 +10,21 @@ export function loadDesired(configFlag: string | undefined, io: CliIo): Promise<
 export function logTo(io: CliIo): (line: string) => void {
   return (line) => io.stderr.write(`${line}\n`);
 }
+
+/**
+ * An AbortSignal that fires on the first SIGINT/SIGTERM, so a running pg_basebackup is stopped and
+ * its backup recorded FAILED before pgbk exits (the locks are released on the way out). A second
+ * signal kills the process the default way.
+ */
+export function abortOnSignals(io: CliIo): AbortSignal {
+  const controller = new AbortController();
+  const onSignal = (sig: NodeJS.Signals): void => {
+    io.stderr.write(`pgbk: ${sig} received: stopping the current action\n`);
+    controller.abort(new Error(`interrupted by ${sig}`));
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  return controller.signal;
+}

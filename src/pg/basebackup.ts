@@ -27,8 +27,13 @@ export interface BaseBackupOptions {
   readonly label: string;
   /** server_version_num of the server: chooses the binary and server- vs client-side compression. */
   readonly pgVersion: number;
-  /** Each stderr line (verbose messages and, when given, -P progress). */
+  /** Each stderr line (verbose messages, PostgreSQL's notices and, with `progress`, -P lines). */
   readonly onProgress?: (line: string) => void;
+  /**
+   * Pass -P. Off by default: it makes the server estimate the backup size first, an extra scan of
+   * the data directory (turn it on for an interactive terminal only).
+   */
+  readonly progress?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -175,7 +180,7 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
     `--label=${opts.label}`,
     `--checkpoint=${opts.fastCheckpoint ? 'fast' : 'spread'}`,
     '--verbose',
-    ...(opts.onProgress !== undefined ? ['--progress'] : []),
+    ...(opts.progress === true ? ['--progress'] : []),
     ...compressionArgs(opts.compression, clientMajor, majorOf(opts.pgVersion)),
   ];
 
