@@ -90,9 +90,9 @@ test('reviewed path: plan -o FILE then apply FILE runs that plan; a stale one is
   assert.match(p.stdout, /archive-wal/);
 
   // Change the catalog's inputs: another segment arrives → the saved plan is stale.
+  const before = (await readdir(world.incoming)).length;
   await world.cluster.sql('INSERT INTO t VALUES (5000, null)');
   await world.cluster.sql('SELECT pg_switch_wal()');
-  const before = (await readdir(world.incoming)).length;
   const deadline2 = Date.now() + 20_000;
   while ((await readdir(world.incoming)).length === before) {
     assert.ok(Date.now() < deadline2, 'second segment never arrived');
