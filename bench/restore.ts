@@ -19,7 +19,7 @@ import { readBackups } from '../src/catalog/backups.js';
 import { compressionOfFile } from '../src/catalog/compress.js';
 import { backupDir } from '../src/catalog/layout.js';
 import { listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
-import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir } from '../test/support/postgres.js';
+import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery } from '../test/support/postgres.js';
 
 export interface BenchResult {
   readonly name: string;
@@ -131,8 +131,11 @@ export async function benchRestore(): Promise<BenchResult[]> {
 
     const viaFetch = path.join(root, 'via-fetch');
     await run(process.execPath, [CLI, 'restore', SERVER, '--config', config, '--target-dir', viaFetch]);
+    // pg_ctl -w returns once a hot standby accepts read-only connections (at the consistency
+    // point, long before the end of replay): wait for the promotion that ends recovery instead.
     const fetchS = await timed(async () => {
       const c = await startClusterOn(viaFetch, { conf: { archive_mode: 'off' } });
+      await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 3_600_000);
       await c.destroy();
     });
     await rm(viaFetch, { recursive: true, force: true });
@@ -145,8 +148,10 @@ export async function benchRestore(): Promise<BenchResult[]> {
       await writeFile(path.join(inWal, 'pg_wal', s), await readArchivedWal(catalog, SERVER, s));
     }
     await chownToPostgres(inWal);
+    // Crash recovery accepts connections only once all of pg_wal is replayed.
     const localS = await timed(async () => {
       const c = await startClusterOn(inWal, { conf: { archive_mode: 'off' } });
+      await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 3_600_000);
       await c.destroy();
     });
     await rm(inWal, { recursive: true, force: true });

@@ -29,7 +29,7 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
   }
   const dir = incomingDir(ctx.catalog, ctx.server.name);
   const tally: ArchiveTally = { archived: 0, duplicates: 0, quarantined: 0, missing: 0, inFlight: 0 };
-  for (const name of files) {
+  const archiveOne = async (name: string): Promise<void> => {
     const sourcePath = path.join(dir, name);
     let outcome;
     try {
@@ -39,7 +39,7 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
         const st = await stat(sourcePath);
         if (st.size < identity.walSegmentSize && Date.now() - st.mtimeMs < IN_FLIGHT_GRACE_MS) {
           tally.inFlight++;
-          continue;
+          return;
         }
       }
       outcome = await archiveWalFile({
@@ -52,9 +52,10 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
       });
     } catch (err) {
       // Gone since the plan was made (another apply archived it): the precondition no longer holds.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      // (archiveWalFile reports a source that vanished as PgbkError NOT_FOUND, stat as ENOENT.)
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT' || (err instanceof PgbkError && err.code === 'NOT_FOUND')) {
         tally.missing++;
-        continue;
+        return;
       }
       throw err;
     }
@@ -62,21 +63,51 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
       await quarantineFile(ctx.catalog, ctx.server.name, sourcePath, outcome.reason);
       ctx.log(`${ctx.server.name}: quarantined incoming/${name}: ${outcome.reason}`);
       tally.quarantined++;
-      continue;
+      return;
     }
     // Durable in the archive (or already there, byte-identical): the incoming copy is redundant.
     await unlink(sourcePath);
     if (outcome.result === 'archived') tally.archived++;
     else tally.duplicates++;
-  }
+  };
+  await forEachLimited(files, ARCHIVE_CONCURRENCY, archiveOne);
   await fsyncDir(dir);
   return tally;
+}
+
+/**
+ * Files archived at once. Compression runs on the main thread while the other files' reads,
+ * sha256, writes and fsyncs run in the thread pool, so CPU and disk overlap instead of adding up
+ * (measured: bench/core.ts, archive 500 segments). Each file keeps its own guarantee: its incoming
+ * copy is removed only after its archived copy and checksum are durable.
+ */
+const ARCHIVE_CONCURRENCY = 3;
+
+/**
+ * Run fn over items with at most `limit` in flight. After the first failure no new item starts;
+ * the ones in flight finish (so none is left half done) and then the first error is thrown.
+ */
+async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failure: { readonly error: unknown } | undefined;
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const item = items[next++]!;
+      try {
+        await fn(item);
+      } catch (error) {
+        failure ??= { error };
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (failure !== undefined) throw failure.error;
 }
 
 /** Archive whatever valid WAL sits in incoming/ right now (used while a backup waits for its WAL). */
 export async function archiveAllIncoming(ctx: ExecContext): Promise<ArchiveTally> {
   const files = (await listIncoming(ctx.catalog, ctx.server.name))
-    .filter((f) => f.kind === 'segment' || f.kind === 'history' || f.kind === 'backup')
+    .filter((f) => f.kind === 'segment' || f.kind === 'history' || f.kind === 'backup' || f.kind === 'partial')
     .map((f) => f.name);
   return archiveIncoming(ctx, files);
 }

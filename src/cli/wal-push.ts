@@ -28,8 +28,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     if (server === undefined) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
     const name = basename(file);
     const kind = classifyIncoming(name);
-    if (kind !== 'segment' && kind !== 'history' && kind !== 'backup') {
-      throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .history or .backup file`, { server: serverName, path: file });
+    // .partial: the last segment of the old timeline, archived by a promoted standby; refusing it
+    // would block archiving of everything after it (PostgreSQL archives in order).
+    if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
+      throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .partial, .history or .backup file`, { server: serverName, path: file });
     }
     await ensureServerDirs(desired.catalog, serverName);
     let identity = await readIdentity(desired.catalog, serverName);

@@ -2,7 +2,9 @@
  * What to do with the files archive_command dropped into incoming/: archive the WAL ones (one
  * action per server; the executor verifies each file's header and content again), quarantine what
  * cannot be WAL of this cluster (never silently deleted, DESIGN.md §4), and leave alone files a
- * writer is still producing ('in-flight') and .partial segments.
+ * writer is still producing ('in-flight'). A .partial segment in incoming/ is the last, incomplete
+ * segment of an old timeline that a promoted standby archived: it is archived too (restores that
+ * follow the old timeline to its end need it), but not counted as a segment.
  */
 
 import { isBackupHistoryName, isHistoryName, isSegmentName } from '../pg/wal-name.js';
@@ -25,6 +27,7 @@ function quarantineReason(f: IncomingFile, identity: ServerIdentity | undefined)
     case 'in-flight':
     case 'partial':
       return undefined;
+
     case 'unknown':
       return 'not a WAL file name';
     case 'segment':
@@ -45,7 +48,7 @@ function quarantineReason(f: IncomingFile, identity: ServerIdentity | undefined)
   }
 }
 
-function describe(segments: readonly string[], histories: number, backups: number): string {
+function describe(segments: readonly string[], histories: number, backups: number, partials: number): string {
   const parts: string[] = [];
   const first = segments[0];
   const last = segments[segments.length - 1];
@@ -55,6 +58,7 @@ function describe(segments: readonly string[], histories: number, backups: numbe
   }
   if (histories > 0) parts.push(plural(histories, 'history file'));
   if (backups > 0) parts.push(plural(backups, 'backup history file'));
+  if (partials > 0) parts.push(plural(partials, 'partial segment'));
   return `${parts.join(', ')} from incoming/`;
 }
 
@@ -75,8 +79,9 @@ export function planIncoming(
   const segments: string[] = [];
   let histories = 0;
   let backups = 0;
+  let partials = 0;
   for (const f of incoming) {
-    if (f.kind === 'in-flight' || f.kind === 'partial') continue;
+    if (f.kind === 'in-flight') continue;
     if (isStillBeingWritten(f, identity, now)) continue;
     const why = quarantineReason(f, identity);
     if (why !== undefined) {
@@ -86,6 +91,7 @@ export function planIncoming(
     files.push(f.name);
     if (f.kind === 'segment') segments.push(f.name);
     else if (f.kind === 'history') histories++;
+    else if (f.kind === 'partial') partials++;
     else backups++;
   }
   files.sort();
@@ -96,7 +102,7 @@ export function planIncoming(
       : {
           kind: 'archive-wal',
           server,
-          subject: describe(segments, histories, backups),
+          subject: describe(segments, histories, backups, partials),
           reason: 'pushed by archive_command; not yet in the archive',
           files,
         };

@@ -17,18 +17,19 @@ const files: readonly IncomingFile[] = [
   { name: 'core.1234', kind: 'unknown', size: 9 },
 ];
 
-test('archive valid files in one action, quarantine the rest, ignore in-flight and partial', () => {
+test('archive valid files (a promoted standby\'s .partial too) in one action, quarantine the rest, ignore in-flight', () => {
   const d = planIncoming('main', IDENTITY, files, NOW);
   assert.ok(d.archive);
   assert.equal(d.archive.files, [
     '000000010000000A00000031',
     '000000010000000A00000031.00000028.backup',
     '000000010000000A00000033',
+    '000000010000000A00000034.partial',
     '00000002.history',
   ]);
   assert.is(
     d.archive.subject,
-    '2 segments 000000010000000A00000031…000000010000000A00000033, 1 history file, 1 backup history file from incoming/',
+    '2 segments 000000010000000A00000031…000000010000000A00000033, 1 history file, 1 backup history file, 1 partial segment from incoming/',
   );
   assert.equal(d.segments, ['000000010000000A00000031', '000000010000000A00000033']);
   assert.equal(
@@ -53,8 +54,8 @@ test('a file classified as a segment whose name is not one is quarantined', () =
   assert.is(d.quarantine[0]?.reason, 'not a WAL file name');
 });
 
-test('only in-flight and partial files: nothing to do', () => {
-  const d = planIncoming('main', IDENTITY, files.filter((f) => f.kind === 'in-flight' || f.kind === 'partial'), NOW);
+test('only in-flight files: nothing to do', () => {
+  const d = planIncoming('main', IDENTITY, files.filter((f) => f.kind === 'in-flight'), NOW);
   assert.is(d.archive, undefined);
   assert.equal(d.quarantine, []);
 });
