@@ -24,7 +24,9 @@ test('listIncoming: sorted, classified, with sizes', async () => {
   };
   for (const [name, body] of Object.entries(files)) writeFileSync(path.join(incomingDir(catalog, 'main'), name), body);
   mkdirSync(path.join(incomingDir(catalog, 'main'), 'subdir'));
-  assert.equal(await listIncoming(catalog, 'main'), [
+  const listed = await listIncoming(catalog, 'main');
+  for (const f of listed) assert.ok(f.mtime !== undefined && Math.abs(Date.parse(f.mtime) - Date.now()) < 60_000, `${f.name} has its mtime`);
+  assert.equal(listed.map(({ mtime: _m, ...rest }) => rest), [
     { name: '.000000010000000000000003.Xa8d2k', kind: 'in-flight', size: 9 },
     { name: '000000010000000000000001', kind: 'segment', size: 1 },
     { name: '000000010000000000000002', kind: 'segment', size: 2 },
