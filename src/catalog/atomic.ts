@@ -18,14 +18,47 @@ export function tempPathFor(finalPath: string): string {
   return path.join(path.dirname(finalPath), `.${path.basename(finalPath)}.tmp-${suffix}`);
 }
 
-/** fsync a directory so a rename/link/unlink in it survives a crash. */
-export async function fsyncDir(dir: string): Promise<void> {
+async function fsyncDirNow(dir: string): Promise<void> {
   const fh = await open(dir, 'r');
   try {
     await fh.sync();
   } finally {
     await fh.close();
   }
+}
+
+interface DirSync {
+  readonly promise: Promise<void>;
+  started: boolean;
+}
+
+/** Per directory: the newest fsync scheduled in this process. */
+const dirSyncs = new Map<string, DirSync>();
+
+/**
+ * fsync a directory so a rename/link/unlink in it survives a crash. Resolves only after an fsync
+ * of `dir` that began after this call. Concurrent callers share one (group commit): while an fsync
+ * is running, every new caller joins the single next one, which starts when it ends — the archiver
+ * publishing several files at once pays one directory fsync per round, not one per file.
+ */
+export function fsyncDir(dir: string): Promise<void> {
+  const key = path.resolve(dir);
+  const last = dirSyncs.get(key);
+  if (last !== undefined && !last.started) return last.promise;
+  const previous = last === undefined ? Promise.resolve() : last.promise.catch(() => undefined);
+  const entry: DirSync = {
+    started: false,
+    promise: previous
+      .then(() => {
+        entry.started = true;
+        return fsyncDirNow(key);
+      })
+      .finally(() => {
+        if (dirSyncs.get(key) === entry) dirSyncs.delete(key);
+      }),
+  };
+  dirSyncs.set(key, entry);
+  return entry.promise;
 }
 
 async function unlinkQuietly(p: string): Promise<void> {

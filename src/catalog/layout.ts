@@ -5,7 +5,7 @@
  *     server.json
  *     backups/<id>/backup.json …
  *     wal/<TTTTTTTTLLLLLLLL>/<segment>[.zst|.gz]     segments, NAME.partial, NAME.XXXXXXXX.backup
- *     wal/<TTTTTTTTLLLLLLLL>/SHA256SUMS              sha256 of each file's UNCOMPRESSED content
+ *     wal/<TTTTTTTTLLLLLLLL>/SHA256SUMS              sha256 of each stored file (sha256sum -c works)
  *     wal/<TT…>.history, wal/SHA256SUMS               timeline history files sit at the top of wal/
  *     incoming/  errors/  lock
  *

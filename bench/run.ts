@@ -1,0 +1,146 @@
+/**
+ * `npm run bench [-- FILTER...]`: run the benchmarks (all, or those whose key or title contains
+ * one of the FILTERs, case-insensitive), print a table and write bench-results.json at the repository root.
+ * Benchmarks are never part of the test suite's pass/fail: a missed target is reported, and the
+ * exit code is 1 only when a benchmark could not run.
+ */
+
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { REPO_ROOT, type World } from '../test/support/pgbk.js';
+import { benchArchiveWal, benchBaseBackup, benchPlan, startBenchCluster } from './core.js';
+import { benchRestore, type BenchResult } from './restore.js';
+
+/** A target on the ratio, or on absolute wall seconds and peak RSS. */
+type Target = { readonly ratio: number } | { readonly seconds: number; readonly rssMb: number };
+
+interface Bench {
+  readonly key: string;
+  readonly title: string;
+  readonly needsCluster: boolean;
+  /** Target by result-name prefix (benchRestore returns two rows). */
+  readonly targets: Readonly<Record<string, Target>>;
+  run(cluster: World | undefined): Promise<readonly BenchResult[]>;
+}
+
+const BENCHES: readonly Bench[] = [
+  {
+    key: 'base-backup',
+    title: 'base backup: pgbk apply vs pg_basebackup',
+    needsCluster: true,
+    targets: { 'base backup': { ratio: 1.1 } },
+    run: async (c) => [await benchBaseBackup(need(c))],
+  },
+  {
+    key: 'archive-wal',
+    title: 'archive segments from incoming/: pgbk apply vs zstd -1',
+    needsCluster: true,
+    targets: { archive: { ratio: 1.3 } },
+    run: async (c) => [await benchArchiveWal(need(c))],
+  },
+  {
+    key: 'plan',
+    title: 'plan on 200 backups / 200,000 segments',
+    needsCluster: false,
+    targets: { plan: { seconds: 2, rssMb: 300 } },
+    run: async () => [await benchPlan()],
+  },
+  {
+    key: 'restore',
+    title: 'restore and WAL replay (bench/restore.ts)',
+    needsCluster: false,
+    targets: { restore: { ratio: 1.2 }, replay: { ratio: 1.3 } },
+    run: () => benchRestore(),
+  },
+];
+
+function need(c: World | undefined): World {
+  if (c === undefined) throw new Error('internal: benchmark needs the shared cluster');
+  return c;
+}
+
+interface Row extends BenchResult {
+  readonly target: string;
+  readonly met: boolean;
+  readonly peak_rss_mb?: number;
+}
+
+function toRow(bench: Bench, r: BenchResult): Row {
+  const entry = Object.entries(bench.targets).find(([prefix]) => r.name.startsWith(prefix));
+  const rss = (r as { peak_rss_mb?: unknown }).peak_rss_mb;
+  if (entry === undefined) return { ...r, target: '-', met: true };
+  const t = entry[1];
+  if ('ratio' in t) return { ...r, target: `≤ ${t.ratio.toFixed(2)}×`, met: r.ratio <= t.ratio };
+  const rssMb = typeof rss === 'number' ? rss : Number.POSITIVE_INFINITY;
+  return { ...r, target: `≤ ${t.seconds} s, ≤ ${t.rssMb} MB`, met: r.pgbk_s <= t.seconds && rssMb <= t.rssMb };
+}
+
+function table(rows: readonly Row[]): string {
+  const head = ['benchmark', 'pgbk s', 'reference s', 'ratio', 'target', 'met', 'note'];
+  const cells = rows.map((r) => [
+    r.name,
+    r.pgbk_s.toFixed(2),
+    r.reference_s.toFixed(2),
+    r.ratio.toFixed(2),
+    r.target,
+    r.met ? 'yes' : 'NO',
+    r.note ?? '',
+  ]);
+  const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
+  const line = (c: readonly string[]): string =>
+    c.map((v, i) => (i === c.length - 1 ? v : i >= 1 && i <= 3 ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join('  ');
+  return [line(head), ...cells.map(line)].join('\n');
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  // Several filters select every benchmark that matches any of them.
+  const filters = argv.map((a) => a.trim().toLowerCase()).filter((a) => a !== '');
+  const filter = filters.join(' ');
+  const chosen = BENCHES.filter((b) => filters.length === 0 || filters.some((f) => b.key.includes(f) || b.title.toLowerCase().includes(f)));
+  if (chosen.length === 0) {
+    process.stderr.write(`no benchmark matches "${filter}"; known: ${BENCHES.map((b) => b.key).join(', ')}\n`);
+    return 1;
+  }
+  process.stderr.write(`[bench] running: ${chosen.map((b) => b.key).join(', ')} (2 cores shared with other work: figures are indicative)\n`);
+  const rows: Row[] = [];
+  const failures: { readonly key: string; readonly error: string }[] = [];
+  let cluster: World | undefined;
+  try {
+    for (const bench of chosen) {
+      try {
+        if (bench.needsCluster && cluster === undefined) cluster = await startBenchCluster();
+        for (const r of await bench.run(cluster)) rows.push(toRow(bench, r));
+      } catch (err) {
+        const error = err instanceof Error ? (err.stack ?? err.message) : String(err);
+        process.stderr.write(`[bench] ${bench.key} failed: ${error}\n`);
+        failures.push({ key: bench.key, error: error.split('\n')[0] ?? error });
+      }
+      // The shared cluster is only needed by the first benchmarks; stop it as soon as none is left.
+      if (cluster !== undefined && !chosen.slice(chosen.indexOf(bench) + 1).some((b) => b.needsCluster)) {
+        await cluster.destroy();
+        cluster = undefined;
+      }
+    }
+  } finally {
+    await cluster?.destroy();
+  }
+  process.stdout.write(`${table(rows)}\n`);
+  for (const f of failures) process.stdout.write(`FAILED ${f.key}: ${f.error}\n`);
+  const file = path.join(REPO_ROOT, 'bench-results.json');
+  await writeFile(
+    file,
+    `${JSON.stringify({ date: new Date().toISOString(), filter: filter === '' ? null : filter, results: rows, failures }, null, 2)}\n`,
+  );
+  process.stderr.write(`[bench] results written to ${file}\n`);
+  return failures.length > 0 ? 1 : 0;
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
