@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import { readBackups } from '../catalog/index.js';
+import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../apply/apply.js';
 import type { BackupRecord } from '../plan/types.js';
 import { formatBytes, table } from './format.js';
@@ -34,7 +36,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const desired = await loadDesired(values.config, io);
     const servers = selectServers(desired, positionals);
     const backups: BackupRecord[] = [];
-    for (const s of servers) backups.push(...(await readBackups(desired.catalog, s.name)));
+    // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
+    const thisHost = hostname();
+    for (const s of servers) backups.push(...(await readBackups(desired.catalog, s.name)).map((b) => effectiveBackup(b, thisHost)));
     if (values.json === true) {
       io.stdout.write(`${JSON.stringify(backups.map(listEntry), null, 2)}\n`);
       return 0;

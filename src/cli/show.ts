@@ -1,4 +1,6 @@
+import { hostname } from 'node:os';
 import { readBackups } from '../catalog/index.js';
+import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../apply/apply.js';
 import { PgbkError } from '../errors.js';
 import type { BackupRecord } from '../plan/types.js';
@@ -31,7 +33,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const which = requirePositional('show', positionals, 1, 'ID or latest');
     const desired = await loadDesired(values.config, io);
     const [server] = selectServers(desired, [serverName]);
-    const b = findBackup(await readBackups(desired.catalog, server!.name), server!.name, which);
+    // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
+    const thisHost = hostname();
+    const backups = (await readBackups(desired.catalog, server!.name)).map((x) => effectiveBackup(x, thisHost));
+    const b = findBackup(backups, server!.name, which);
     if (values.json === true) {
       io.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
       return 0;

@@ -11,8 +11,11 @@ import {
 } from '../catalog/index.js';
 import type { BackupRecord, Observed, ObservedServer } from '../plan/types.js';
 
-/** A STARTED backup with no live owner can never finish: show it as what it is. */
-function effectiveBackup(b: BackupRecord, thisHost: string): BackupRecord {
+/**
+ * A STARTED backup with no live owner can never finish: show it as what it is. Read-only (apply
+ * persists it under the lock); `list` and `show` use it too, so every view agrees with the plan.
+ */
+export function effectiveBackup(b: BackupRecord, thisHost: string): BackupRecord {
   if (b.status !== 'STARTED') return b;
   if (b.owner !== undefined && isOwnerAlive(b.owner, thisHost)) return b;
   const who = b.owner ? `pid ${b.owner.pid} on ${b.owner.host}` : 'unknown owner';

@@ -9,7 +9,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { constants } from 'node:fs';
+import { accessSync, constants } from 'node:fs';
 import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Compression } from '../config/resolved.js';
@@ -123,9 +123,42 @@ interface RunOutcome {
   readonly stderr: string;
 }
 
+let setprivPath: string | null | undefined;
+
+/** util-linux setpriv, if installed (Linux only). */
+function findSetpriv(): string | null {
+  if (setprivPath !== undefined) return setprivPath;
+  setprivPath = null;
+  if (process.platform !== 'linux') return setprivPath;
+  for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
+    try {
+      accessSync(candidate, constants.X_OK);
+      setprivPath = candidate;
+      break;
+    } catch {
+      // not here
+    }
+  }
+  return setprivPath;
+}
+
+/**
+ * pg_basebackup is a separate program: when pgbk is SIGKILLed it would keep running, holding a
+ * replication connection and writing a backup nobody will finish. Node cannot set
+ * PR_SET_PDEATHSIG itself, so on Linux the child is started through util-linux
+ * `setpriv --pdeathsig TERM`, which sets it and execs pg_basebackup (same PID): the kernel then
+ * signals it when pgbk dies. Without setpriv it is spawned directly and may outlive a killed pgbk;
+ * either way the next apply marks the backup FAILED (its owner is gone) and replaces it.
+ */
+export function dieWithParent(binary: string, args: readonly string[]): [string, string[]] {
+  const setpriv = findSetpriv();
+  return setpriv === null ? [binary, [...args]] : [setpriv, ['--pdeathsig', 'TERM', '--', binary, ...args]];
+}
+
 function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEnv, opts: BaseBackupOptions): Promise<RunOutcome> {
   return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    const [command, argv] = dieWithParent(binary, args);
+    const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let pending = '';
     const onAbort = (): void => {

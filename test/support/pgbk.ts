@@ -4,7 +4,8 @@
  * into the catalog's incoming/ (the classic Barman setup).
  */
 import { spawn } from 'node:child_process';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chownToPostgres, startCluster, tempDir, type ClusterOptions, type TestCluster } from './postgres.js';
@@ -53,39 +54,67 @@ export function runPgbk(args: readonly string[], opts: RunOptions = {}): Promise
 
 export interface World {
   readonly root: string;
+  /** How the cluster archives: cp into incoming/ (catalog owned by us) or `pgbk wal-push` (catalog owned by postgres). */
+  readonly archive: 'incoming' | 'wal-push';
   readonly catalog: string;
   readonly configPath: string;
   readonly cluster: TestCluster;
   readonly incoming: string;
+  /** Run pgbk with this world's config; in a wal-push world as the postgres OS user by default. */
   pgbk(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
   /** Rewrite the server's YAML block (everything under servers.main besides connection). */
   writeConfig(serverYaml: string, defaultsYaml?: string): Promise<void>;
   destroy(): Promise<void>;
 }
 
+export interface WorldOptions {
+  readonly serverYaml?: string;
+  readonly cluster?: ClusterOptions;
+  /**
+   * 'incoming' (default): archive_command copies into incoming/ atomically; the catalog belongs to
+   * the test process. 'wal-push': archive_command is `pgbk wal-push main %p`, and the whole catalog
+   * belongs to postgres (wal-push runs as the database's OS user), so world.pgbk runs as postgres too.
+   */
+  readonly archive?: 'incoming' | 'wal-push';
+}
+
+/** Single-quote for /bin/sh (PostgreSQL runs archive_command through the shell). */
+function shQuote(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /**
  * A cluster archiving into <catalog>/main/incoming/ with an atomic copy (write a dot-name, then
- * rename — what rsync does), and a config for server "main".
+ * rename — what rsync does), or through `pgbk wal-push`, and a config for server "main".
  */
-export async function makeWorld(opts: { serverYaml?: string; cluster?: ClusterOptions } = {}): Promise<World> {
+export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
+  const archive = opts.archive ?? 'incoming';
   const root = await tempDir('pgbk-world-');
   const catalog = path.join(root, 'catalog');
   const incoming = path.join(catalog, 'main', 'incoming');
-  // The catalog belongs to the test (root); PostgreSQL's archive_command (user postgres) only needs
-  // to traverse it and write into incoming/.
-  await mkdir(path.join(catalog, 'main'), { recursive: true, mode: 0o711 });
-  await mkdir(incoming, { mode: 0o770 });
-  await chownToPostgres(incoming);
-  const archiveCommand = `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`;
-  const cluster = await startCluster({ archiveCommand, ...(opts.cluster ?? {}) });
   const configPath = path.join(root, 'pgbk.yaml');
+  let archiveCommand: string;
+  if (archive === 'incoming') {
+    // The catalog belongs to the test (root); PostgreSQL's archive_command (user postgres) only needs
+    // to traverse it and write into incoming/.
+    await mkdir(path.join(catalog, 'main'), { recursive: true, mode: 0o711 });
+    await mkdir(incoming, { mode: 0o770 });
+    await chownToPostgres(incoming);
+    archiveCommand = `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`;
+  } else {
+    await mkdir(incoming, { recursive: true, mode: 0o770 });
+    await chownToPostgres(catalog);
+    archiveCommand = [process.execPath, CLI, '--config', configPath, 'wal-push', 'main'].map(shQuote).join(' ') + ' %p';
+  }
+  const cluster = await startCluster({ archiveCommand, ...(opts.cluster ?? {}) });
   const world: World = {
     root,
+    archive,
     catalog,
     configPath,
     cluster,
     incoming,
-    pgbk: (args, runOpts = {}) => runPgbk(['--config', configPath, ...args], runOpts),
+    pgbk: (args, runOpts = {}) => runPgbk(['--config', configPath, ...args], { asPostgres: archive === 'wal-push', ...runOpts }),
     async writeConfig(serverYaml, defaultsYaml = '') {
       const indented = serverYaml
         .trim()
@@ -105,4 +134,122 @@ export async function makeWorld(opts: { serverYaml?: string; cluster?: ClusterOp
   };
   await world.writeConfig(opts.serverYaml ?? 'backup: { schedule: "0 3 * * *" }\nretention: { redundancy: 2 }');
   return world;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading the catalog from tests.
+
+/** One entry of `pgbk list --json` (the fields tests look at). */
+export interface ListEntry {
+  readonly id: string;
+  readonly status: string;
+  readonly beginTime: string;
+  readonly endTime: string | null;
+  readonly beginWal: string | null;
+  readonly endWal: string | null;
+  readonly keep: string;
+}
+
+/** `pgbk list --json`, failing loudly when the command fails. */
+export async function listBackups(w: World): Promise<ListEntry[]> {
+  const r = await w.pgbk(['list', '--json']);
+  if (r.code !== 0) throw new Error(`pgbk list failed (${String(r.code)}): ${r.stderr}`);
+  return JSON.parse(r.stdout) as ListEntry[];
+}
+
+/** Archived segment names (24 hex, compression suffix stripped), sorted, read straight from disk. */
+export async function archivedSegments(catalog: string, server = 'main'): Promise<string[]> {
+  const wal = path.join(catalog, server, 'wal');
+  const out: string[] = [];
+  let dirs: string[];
+  try {
+    dirs = await readdir(wal);
+  } catch {
+    return [];
+  }
+  for (const d of dirs.sort()) {
+    if (!/^[0-9A-F]{16}$/.test(d)) continue;
+    for (const f of await readdir(path.join(wal, d))) {
+      const m = /^([0-9A-F]{24})(\.zst|\.gz)?$/.exec(f);
+      if (m?.[1] !== undefined) out.push(m[1]);
+    }
+  }
+  return out.sort();
+}
+
+/** The stored file of an archived segment (whatever its compression), or undefined. */
+export async function archivedSegmentFile(catalog: string, segment: string, server = 'main'): Promise<string | undefined> {
+  const dir = path.join(catalog, server, 'wal', segment.slice(0, 16));
+  for (const ext of ['.zst', '.gz', '']) {
+    const file = path.join(dir, segment + ext);
+    try {
+      await stat(file);
+      return file;
+    } catch {
+      // try the next compression
+    }
+  }
+  return undefined;
+}
+
+export async function sha256OfFile(file: string): Promise<string> {
+  return createHash('sha256').update(await readFile(file)).digest('hex');
+}
+
+/**
+ * Every file and directory under `dir` with its size and mtime (and a content hash for files), as
+ * sorted lines: equal snapshots mean nothing was created, removed, rewritten or touched.
+ */
+export async function snapshotTree(dir: string): Promise<string[]> {
+  const lines: string[] = [];
+  async function walk(d: string): Promise<void> {
+    let entries;
+    try {
+      entries = await readdir(d, { withFileTypes: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
+    for (const e of entries) {
+      const p = path.join(d, e.name);
+      const st = await stat(p);
+      const rel = path.relative(dir, p);
+      if (e.isDirectory()) {
+        lines.push(`${rel}/ ${st.mtimeMs}`);
+        await walk(p);
+      } else {
+        lines.push(`${rel} ${st.size} ${st.mtimeMs} ${await sha256OfFile(p)}`);
+      }
+    }
+  }
+  await walk(dir);
+  return lines.sort();
+}
+
+/**
+ * Write a little WAL, close the segment with pg_switch_wal() and wait until PostgreSQL reports it
+ * archived (archive_command succeeded). Returns the closed segment's name.
+ */
+export async function switchWal(w: World, table = 'pgbk_fill'): Promise<string> {
+  await w.cluster.sql(`CREATE TABLE IF NOT EXISTS ${table} (id serial primary key, note text)`);
+  await w.cluster.sql(`INSERT INTO ${table} (note) SELECT 'row ' || g FROM generate_series(1, 100) g`);
+  const seg = await w.cluster.sql('SELECT pg_walfile_name(pg_switch_wal())');
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const last = await w.cluster.sql("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver");
+    if (last >= seg) return seg;
+    if (Date.now() > deadline) throw new Error(`segment ${seg} not archived after 30 s (last ${last})\n${w.cluster.logTail(20)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Wait until PostgreSQL has no WAL file left waiting for archive_command (no .ready status file). */
+export async function waitArchiverIdle(c: TestCluster, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ready = await c.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'");
+    if (ready === '0') return;
+    if (Date.now() > deadline) throw new Error(`${ready} WAL file(s) still waiting for archive_command\n${c.logTail(20)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
