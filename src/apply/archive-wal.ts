@@ -1,6 +1,7 @@
 import { stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { archiveWalFile, fsyncDir, incomingDir, listIncoming, quarantineFile } from '../catalog/index.js';
+import { mapLimited } from '../catalog/map-limited.js';
 import { PgbkError } from '../errors.js';
 import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction } from '../plan/types.js';
 import { isSegmentName } from '../pg/wal-name.js';
@@ -70,7 +71,7 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
     if (outcome.result === 'archived') tally.archived++;
     else tally.duplicates++;
   };
-  await forEachLimited(files, ARCHIVE_CONCURRENCY, archiveOne);
+  await mapLimited(files, ARCHIVE_CONCURRENCY, archiveOne);
   await fsyncDir(dir);
   return tally;
 }
@@ -82,27 +83,6 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
  * copy is removed only after its archived copy and checksum are durable.
  */
 const ARCHIVE_CONCURRENCY = 3;
-
-/**
- * Run fn over items with at most `limit` in flight. After the first failure no new item starts;
- * the ones in flight finish (so none is left half done) and then the first error is thrown.
- */
-async function forEachLimited<T>(items: readonly T[], limit: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failure: { readonly error: unknown } | undefined;
-  const worker = async (): Promise<void> => {
-    while (failure === undefined && next < items.length) {
-      const item = items[next++]!;
-      try {
-        await fn(item);
-      } catch (error) {
-        failure ??= { error };
-      }
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  if (failure !== undefined) throw failure.error;
-}
 
 /** Archive whatever valid WAL sits in incoming/ right now (used while a backup waits for its WAL). */
 export async function archiveAllIncoming(ctx: ExecContext): Promise<ArchiveTally> {

@@ -16,6 +16,7 @@ import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
 import { classifyIncoming, isBackupHistoryName, isHistoryName, isSegmentName } from '../pg/wal-name.js';
 import { fsyncDir, linkNoClobber, writeTemp } from './atomic.js';
 import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from './compress.js';
+import { mapLimited } from './map-limited.js';
 import { CHECKSUMS_FILE, walDirFor, walPath, walRoot } from './layout.js';
 import { appendChecksum, readChecksums, removeChecksums, sha256Hex } from './wal-checksums.js';
 import { validateBackupHistoryFile, validateHistoryFile } from './wal-text-files.js';
@@ -261,20 +262,6 @@ async function readdirIfExists(dir: string): Promise<string[]> {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
     throw err;
   }
-}
-
-/** fn over items with at most `limit` calls in flight; results in input order. */
-async function mapLimited<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return results;
 }
 
 function isSortedUnique(xs: readonly string[]): boolean {

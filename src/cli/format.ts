@@ -1,15 +1,9 @@
 /** Small formatters shared by the read commands (list, show, status). */
+import { formatBytes as formatSize } from '../plan/byte-size.js';
 
+/** A size, or "-" when unknown. */
 export function formatBytes(n: number | undefined): string {
-  if (n === undefined) return '-';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return u === 0 ? `${v} B` : `${v.toFixed(1)} ${units[u]}`;
+  return n === undefined ? '-' : formatSize(n);
 }
 
 /** Left-aligned columns separated by two spaces; the last column is not padded. */

@@ -3,21 +3,14 @@
  * place on a terminal (stderr), at most a few times a second; nothing when not on a terminal.
  */
 
+import { formatBytes } from '../plan/byte-size.js';
+
 export interface Progress {
   update(bytes: number, files: number): void;
   finish(): void;
 }
 
-export function formatBytes(n: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${i === 0 ? v : v.toFixed(1)} ${units[i]}`;
-}
+export { formatBytes };
 
 export function createProgress(out: NodeJS.WritableStream, enabled: boolean, total: number | undefined, label: string): Progress {
   const started = Date.now();
