@@ -17,7 +17,13 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ main: CommandMain }>>> =
   keep: () => import('./keep.js'),
   'wal-push': () => import('./wal-push.js'),
   'wal-fetch': () => import('./wal-fetch.js'),
+  'wal-push-worker': () => import('../wal-push-remote/worker.js'),
+  'wal-receive': () => import('../wal-push-remote/receive.js'),
   restore: () => import('./restore.js'),
+  check: () => import('./check.js'),
+  verify: () => import('./verify.js'),
+  daemon: () => import('./daemon.js'),
+  metrics: () => import('./metrics.js'),
 };
 
 const USAGE = `usage: pgbk [--config FILE] <command> [options]
@@ -33,8 +39,14 @@ commands:
   status               per-server summary: backups, WAL, lag, locks
   keep SERVER ID       pin a backup (--release to unpin)
   wal-push SERVER PATH archive one WAL file (archive_command = 'pgbk wal-push SERVER %p')
+  wal-push --to ssh://USER@HOST[:PORT]/CATALOG SERVER PATH   archive to a catalog on another host
+                       over SSH through a long-lived worker (--identity, --known-hosts, --remote-pgbk)
   wal-fetch SERVER NAME DEST  fetch one WAL file (restore_command)
   restore SERVER [ID|latest] --target-dir DIR   restore a backup, optionally to a point in time
+  check [SERVER...]    health checks, OK/FAILED with a hint; exit 1 if any fails
+  verify SERVER [ID|all]  re-read stored backups and WAL against their checksums
+  daemon               long-running reconciler: archive WAL as it arrives, backups on schedule
+  metrics [--output FILE]  Prometheus metrics (node_exporter textfile format)
 
 global options: --config/-c FILE (or PGBK_CONFIG), --json, --debug
 `;
@@ -63,6 +75,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   if (command === '--version' || command === 'version') {
     io.stdout.write('pgbk 0.1.0\n');
     return 0;
+  }
+  if (command === 'wal-push' && rest.some((a) => a === '--to' || a.startsWith('--to='))) {
+    // Push to a catalog on another host over SSH: the tiny client of src/wal-push-remote.
+    return (await import('../wal-push-remote/client.js')).main(rest, io);
   }
   const load = COMMANDS[command];
   if (load === undefined) {

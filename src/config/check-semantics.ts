@@ -129,8 +129,17 @@ export function checkSemantics(data: unknown): readonly Problem[] {
     const ssh = rec(value['ssh']);
     checkTilde(ssh['identityFile'], [...base, 'ssh', 'identityFile'], out);
     checkTilde(ssh['knownHosts'], [...base, 'ssh', 'knownHosts'], out);
+    if (rec(value['backup'])['method'] === 'ssh') {
+      // A file-level copy needs to know where to copy from and how to get there.
+      if (!isRecord(value['ssh'])) out.push({ path: [...base, 'backup', 'method'], anchor: 'value', message: 'method ssh needs servers.' + name + '.ssh (host, user)' });
+      if (str(value['pgdata']) === undefined) out.push({ path: [...base, 'backup', 'method'], anchor: 'value', message: 'method ssh needs servers.' + name + '.pgdata (the data directory on the database host)' });
+    }
     checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
     checkPositiveDuration(rec(value['wal'])['maxLag'], [...base, 'wal', 'maxLag'], out);
+    if (rec(value['wal'])['method'] === 'stream' && str(value['connection']) === undefined) {
+      // pg_receivewal connects with the replication protocol: it needs a conninfo.
+      out.push({ path: [...base, 'wal', 'method'], anchor: 'value', message: 'method stream needs servers.' + name + '.connection (pg_receivewal connects with it)' });
+    }
     checkRetention(name, value['retention'], defRetention, out);
   }
   return out;

@@ -32,6 +32,7 @@ function resolveSsh(ssh: Ssh, ctx: ResolveContext): SshConfig {
     user: ssh.user,
     ...(ssh.identityFile === undefined ? {} : { identityFile: resolveConfigRelative(ssh.identityFile, ctx) }),
     ...(ssh.knownHosts === undefined ? {} : { knownHosts: resolveConfigRelative(ssh.knownHosts, ctx) }),
+    ...(ssh.psqlConnection === undefined ? {} : { psqlConnection: ssh.psqlConnection }),
   };
 }
 
@@ -66,6 +67,7 @@ function resolveServer(name: string, server: Server, config: PgbkConfig, ctx: Re
     },
     wal: {
       method: server.wal?.method ?? 'push',
+      ...(server.wal?.slot === undefined ? {} : { slot: server.wal.slot }),
       compression: walCompression,
       ...(maxLag === undefined ? {} : { maxLagSeconds: parseDuration(maxLag) }),
     },

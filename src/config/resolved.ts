@@ -11,6 +11,8 @@ export interface SshConfig {
   readonly user: string;
   readonly identityFile?: string;
   readonly knownHosts?: string;
+  /** SSH-only mode: conninfo for psql run on the database host. */
+  readonly psqlConnection?: string;
 }
 
 export interface RetentionPolicy {
@@ -23,7 +25,8 @@ export interface RetentionPolicy {
 }
 
 export interface BackupSettings {
-  readonly method: 'basebackup';
+  /** basebackup: pg_basebackup; ssh: file-level copy over SSH (src/backup-ssh). */
+  readonly method: 'basebackup' | 'ssh';
   /** Cron expression (5 fields, or 6 with seconds); absent = only one-off `pgbk backup`. */
   readonly schedule?: string;
   /** IANA time zone the schedule is evaluated in. Default "UTC". */
@@ -34,7 +37,10 @@ export interface BackupSettings {
 }
 
 export interface WalSettings {
-  readonly method: 'push';
+  /** push: archive_command into incoming/; stream: pg_receivewal on a slot (run by `pgbk daemon`). */
+  readonly method: 'push' | 'stream';
+  /** Physical replication slot for stream, when set; default pgbk_<server> (pg/receivewal.ts slotNameFor). */
+  readonly slot?: string;
   readonly compression: Compression;
   /** RPO alarm: warn when the newest archived WAL is older than this many seconds. */
   readonly maxLagSeconds?: number;

@@ -128,15 +128,19 @@ export interface Ssh {
    * known_hosts file used to verify the host key (an unknown or changed key is refused). ~ is expanded; a relative path is resolved against the directory of this file.
    */
   knownHosts?: string;
+  /**
+   * SSH-only mode (backup.method ssh without connection): libpq connection string psql uses on the database host, e.g. "port=5433 dbname=postgres". Default: psql's defaults for the SSH user (local socket, port 5432).
+   */
+  psqlConnection?: string;
 }
 /**
  * How and when base backups of this server are taken.
  */
 export interface ServerBackup {
   /**
-   * basebackup: pg_basebackup over the replication protocol.
+   * basebackup: pg_basebackup over the replication protocol. ssh: file-level copy of pgdata over SSH (needs ssh and pgdata), incremental by file (unchanged files are hard-linked from the previous backup); without connection, pg_backup_start/stop run through psql on the database host (SSH-only mode).
    */
-  method?: "basebackup";
+  method?: "basebackup" | "ssh";
   /**
    * When base backups are due: cron expression (5 fields: minute hour day-of-month month day-of-week, or 6 with leading seconds) evaluated in timezone. A missed run is caught up once. Without a schedule (here or in defaults.backup) only one-off `pgbk backup` runs take backups. Restricting both day-of-month and day-of-week is refused (cron libraries disagree on its meaning).
    */
@@ -159,9 +163,13 @@ export interface ServerBackup {
  */
 export interface ServerWal {
   /**
-   * push: PostgreSQL's archive_command (pgbk wal-push) delivers each segment into the catalog's incoming/ directory.
+   * push: PostgreSQL's archive_command (pgbk wal-push) delivers each segment into the catalog's incoming/ directory. stream: `pgbk daemon` keeps pg_receivewal running on a physical replication slot into the catalog's streaming/ directory (RPO of seconds; archive_command may stay on as well, duplicates are recognised).
    */
-  method?: "push";
+  method?: "push" | "stream";
+  /**
+   * stream: name of the physical replication slot pg_receivewal uses (created if missing). Default pgbk_<server name> with characters other than a-z, 0-9 and _ replaced by _.
+   */
+  slot?: string;
   /**
    * Compression of this server's archived WAL. Default: defaults.wal.compression, then defaults.compression, then zstd.
    */

@@ -282,9 +282,9 @@ const errorCases: readonly ErrorCase[] = [
   },
   {
     name: 'enum and type errors',
-    yaml: OK_SERVER + '    backup: { method: ssh, fastCheckpoint: "yes" }\n',
+    yaml: OK_SERVER + '    backup: { method: scp, fastCheckpoint: "yes" }\n',
     lines: [
-      '5:23: servers.main.backup.method: must be one of: basebackup (got "ssh")',
+      '5:23: servers.main.backup.method: must be one of: basebackup, ssh (got "scp")',
       '5:44: servers.main.backup.fastCheckpoint: must be boolean (got string "yes")',
     ],
   },

@@ -1,0 +1,84 @@
+/**
+ * Run every check that applies to one server, in a fixed order. Live checks need `connection`;
+ * when the server cannot be reached only the connection check fails and the others that need it
+ * are skipped (one clear failure instead of ten consequences).
+ */
+
+import type { ServerConfig } from '../config/resolved.js';
+import { readIdentity } from '../catalog/index.js';
+import { observeServer } from '../observe/observe.js';
+import { planServer } from '../plan/plan.js';
+import {
+  checkBackupAge,
+  checkCatalogSpace,
+  checkContinuity,
+  checkIncomingIdentity,
+  checkMinRedundancy,
+  checkQuarantine,
+  checkWalLag,
+} from './catalog-checks.js';
+import {
+  checkArchiveCommand,
+  checkArchiveMode,
+  checkArchiver,
+  checkConnection,
+  checkIdentity,
+  checkPrivileges,
+  checkProgram,
+  checkWalLevel,
+  gatherLiveFacts,
+  type LiveFacts,
+} from './live-checks.js';
+import { checkSsh } from './ssh-check.js';
+import { checkStreaming } from './stream-checks.js';
+import type { CheckResult, ServerCheckReport } from './types.js';
+
+export interface CheckOptions {
+  readonly catalog: string;
+  readonly now: Date;
+  readonly env: NodeJS.ProcessEnv;
+}
+
+function toError(err: unknown): Error {
+  return err instanceof Error ? err : new Error(String(err));
+}
+
+export async function checkServer(server: ServerConfig, opts: CheckOptions): Promise<ServerCheckReport> {
+  const checks: CheckResult[] = [];
+  const push = (c: CheckResult | undefined): void => {
+    if (c !== undefined) checks.push(c);
+  };
+  const known = await readIdentity(opts.catalog, server.name);
+
+  let live: LiveFacts | Error | undefined;
+  if (server.connection !== undefined) {
+    live = await gatherLiveFacts(server.connection).catch(toError);
+    push(checkConnection(live));
+    if (!(live instanceof Error)) {
+      push(checkPrivileges(live));
+      push(checkWalLevel(live));
+      push(checkIdentity(live, known));
+      if (server.wal.method === 'push') {
+        push(checkArchiveMode(live));
+        push(checkArchiveCommand(live, server));
+        push(checkArchiver(live));
+      }
+      if (server.wal.method === 'stream') checks.push(...(await checkStreaming(server, server.connection)));
+    }
+    const version = live instanceof Error ? (known?.pgVersion ?? 0) : live.facts.pgVersion;
+    push(checkProgram('pg_basebackup', version, opts.env));
+    if (server.wal.method === 'stream') push(checkProgram('pg_receivewal', version, opts.env));
+  }
+  push(await checkSsh(server));
+
+  const observed = await observeServer(opts.catalog, server);
+  const expectedSysid = live !== undefined && !(live instanceof Error) ? live.facts.systemIdentifier : known?.systemIdentifier;
+  push(await checkIncomingIdentity(opts.catalog, observed, expectedSysid));
+  push(await checkCatalogSpace(opts.catalog, observed));
+  push(checkWalLag(server, observed, opts.now));
+  push(checkBackupAge(server, observed, opts.now));
+  push(checkMinRedundancy(server, observed));
+  push(checkContinuity(observed, planServer(server, observed, opts.now).warnings));
+  push(await checkQuarantine(opts.catalog, server.name));
+  return { server: server.name, checks };
+}

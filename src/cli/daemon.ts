@@ -1,0 +1,85 @@
+import path from 'node:path';
+import { Daemon } from '../daemon/daemon.js';
+import { createLogger, parseLogFormat } from '../daemon/logger.js';
+import { PgbkError, formatError, toPgbkError } from '../errors.js';
+import { metricsText, writeMetricsFile } from '../metrics/collect.js';
+import { durationFlag } from './apply.js';
+import type { CliIo } from './io.js';
+import { EXIT } from './io.js';
+import { loadDesired } from './load.js';
+import { parseCommand } from './options.js';
+import { reportError } from './report-error.js';
+
+/**
+ * `pgbk daemon [--reconcile-interval 5m] [--lock-timeout 30s] [--shutdown-timeout 60s]
+ * [--log-format text|json] [--metrics-file FILE] [--switch-wal-after 60s]`. Runs until SIGTERM/SIGINT (exit 0 after the pass
+ * in progress finished or the shutdown timeout passed); SIGHUP reloads the configuration.
+ */
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = false;
+  try {
+    const { values, positionals } = parseCommand('daemon', args, {
+      'reconcile-interval': { type: 'string', default: '5m' },
+      'lock-timeout': { type: 'string', default: '30s' },
+      'shutdown-timeout': { type: 'string', default: '60s' },
+      'log-format': { type: 'string', default: 'text' },
+      'metrics-file': { type: 'string' },
+      'switch-wal-after': { type: 'string', default: '60s' },
+    });
+    debug = values.debug === true;
+    if (positionals.length > 0) throw new PgbkError('USAGE', `daemon: takes no arguments, got ${positionals.join(' ')}`);
+    const format = parseLogFormat(values['log-format']);
+    if (format === undefined) throw new PgbkError('USAGE', `daemon: --log-format must be text or json, got ${values['log-format']}`);
+    const reconcileEveryMs = durationFlag('--reconcile-interval', values['reconcile-interval']);
+    const lockTimeoutMs = durationFlag('--lock-timeout', values['lock-timeout']);
+    const shutdownTimeoutMs = durationFlag('--shutdown-timeout', values['shutdown-timeout']);
+    const metricsFile = values['metrics-file'] === undefined ? undefined : path.resolve(io.cwd, values['metrics-file']);
+    const logger = createLogger(format, io.stderr);
+
+    const daemon = new Daemon({
+      logger,
+      load: () => loadDesired(values.config, io),
+      reconcileEveryMs,
+      lockTimeoutMs,
+      switchWalAfterMs: durationFlag('--switch-wal-after', values['switch-wal-after']),
+      env: io.env,
+      ...(metricsFile === undefined
+        ? {}
+        : {
+            afterPass: async (desired) => writeMetricsFile(metricsFile, await metricsText(desired, { withChecks: false, env: io.env, now: new Date() })),
+          }),
+    });
+    await daemon.start();
+
+    return await new Promise<number>((resolve) => {
+      let stopping = false;
+      const onStop = (signal: NodeJS.Signals): void => {
+        if (stopping) {
+          logger.log('warn', `${signal} again while stopping: still waiting for the pass in progress`);
+          return;
+        }
+        stopping = true;
+        logger.log('info', `${signal} received: stopping`);
+        void daemon.stop(shutdownTimeoutMs).then((outcome) => {
+          process.off('SIGHUP', onHup);
+          logger.log(
+            outcome === 'finished' ? 'info' : 'warn',
+            outcome === 'finished' ? 'daemon stopped' : 'daemon stopped; the pass in progress was abandoned (the next start repairs it)',
+          );
+          resolve(EXIT.ok);
+          // An abandoned pass may keep the event loop alive (a child process, a socket).
+          if (outcome === 'abandoned') setImmediate(() => process.exit(EXIT.ok));
+        });
+      };
+      const onHup = (): void => {
+        logger.log('info', 'SIGHUP received: reloading the configuration');
+        daemon.reload().catch((err: unknown) => logger.log('error', `reload failed: ${formatError(toPgbkError(err))}`));
+      };
+      process.on('SIGTERM', () => onStop('SIGTERM'));
+      process.on('SIGINT', () => onStop('SIGINT'));
+      process.on('SIGHUP', onHup);
+    });
+  } catch (err) {
+    return reportError(err, io, debug);
+  }
+}

@@ -1,0 +1,66 @@
+/** Metrics from the catalog (no server connection unless check results are asked for). */
+
+import { writeFileAtomic } from '../catalog/index.js';
+import type { Desired } from '../config/resolved.js';
+import { observeServer } from '../observe/observe.js';
+import type { BackupStatus } from '../plan/types.js';
+import { checkServer } from '../check/run-checks.js';
+import { renderMetrics, type ServerMetrics } from './render.js';
+
+const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
+
+export interface CollectOptions {
+  /** Also run `pgbk check` per server (connects to PostgreSQL) and export pgbk_check_ok. */
+  readonly withChecks: boolean;
+  readonly env: NodeJS.ProcessEnv;
+  readonly now: Date;
+}
+
+export async function collectMetrics(desired: Desired, opts: CollectOptions): Promise<ServerMetrics[]> {
+  const out: ServerMetrics[] = [];
+  for (const server of desired.servers) {
+    const o = await observeServer(desired.catalog, server);
+    const byStatus: Record<BackupStatus, number> = { STARTED: 0, WAITING_FOR_WAL: 0, DONE: 0, FAILED: 0 };
+    for (const b of o.backups) byStatus[b.status]++;
+    const done = o.backups.filter((b) => b.status === 'DONE');
+    const last = done[done.length - 1];
+    const segSize = o.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
+    let checks: Record<string, boolean> | undefined;
+    if (opts.withChecks) {
+      const report = await checkServer(server, { catalog: desired.catalog, now: opts.now, env: opts.env });
+      checks = Object.fromEntries(report.checks.map((c) => [c.name, c.ok]));
+    }
+    out.push({
+      server: server.name,
+      backupsByStatus: byStatus,
+      ...(last === undefined
+        ? {}
+        : {
+            lastBackup: {
+              endTime: Date.parse(last.endTime ?? last.beginTime) / 1000,
+              storedBytes: last.sizes?.stored ?? 0,
+              dataBytes: last.sizes?.data ?? 0,
+            },
+          }),
+      walSegments: o.wal.segments.length,
+      walBytes: o.wal.segments.length * segSize,
+      ...(o.wal.newestMtime === undefined ? {} : { lastWalTime: Date.parse(o.wal.newestMtime) / 1000 }),
+      incomingFiles: o.incoming.filter((f) => f.kind !== 'in-flight').length,
+      quarantinedFiles: o.quarantined,
+      ...(checks === undefined ? {} : { checks }),
+    });
+  }
+  return out;
+}
+
+export async function metricsText(desired: Desired, opts: CollectOptions): Promise<string> {
+  return renderMetrics(await collectMetrics(desired, opts), Math.round(opts.now.getTime() / 1000));
+}
+
+/**
+ * Write the metrics file atomically (temp + rename in the same directory): node_exporter's textfile
+ * collector must never read a half-written file. Name it *.prom in the collector's directory.
+ */
+export async function writeMetricsFile(file: string, text: string): Promise<void> {
+  await writeFileAtomic(file, text, { mode: 0o644 });
+}

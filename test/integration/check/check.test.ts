@@ -1,0 +1,149 @@
+/**
+ * `pgbk check` against real PostgreSQL 15: a healthy setup passes; each broken setting fails the
+ * right check with a hint (archive_command missing, archiving failing, wal_level minimal, WAL of
+ * another cluster in incoming/ and then in errors/, connection pointing at another cluster).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { copyFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { makeWorld, runPgbk, type World } from '../../support/pgbk.js';
+import { startCluster, waitForQuery, type TestCluster } from '../../support/postgres.js';
+
+let world: World;
+let other: TestCluster;
+
+interface CheckJson {
+  ok: boolean;
+  servers: { server: string; checks: { name: string; ok: boolean; detail: string; hint?: string }[] }[];
+}
+
+async function check(): Promise<{ code: number | null; text: string; json: CheckJson }> {
+  const text = await world.pgbk(['check']);
+  const json = await world.pgbk(['check', '--json']);
+  return { code: text.code, text: text.stdout + text.stderr, json: JSON.parse(json.stdout) as CheckJson };
+}
+
+function failedNames(j: CheckJson): string[] {
+  return j.servers.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.name));
+}
+
+async function setArchiveCommand(cmd: string): Promise<void> {
+  await world.cluster.sql(`ALTER SYSTEM SET archive_command = '${cmd.replace(/'/g, "''")}'`);
+  await world.cluster.sql('SELECT pg_reload_conf()');
+  await waitForQuery(world.cluster, 'SHOW archive_command', cmd);
+}
+
+test.before(async () => {
+  world = await makeWorld({ serverYaml: 'backup: { schedule: "0 3 * * *" }\nretention: { redundancy: 2 }\nwal: { maxLag: 1h }' });
+  // wal_level=minimal is only allowed without WAL senders and archiving.
+  other = await startCluster({ conf: { wal_level: 'minimal', max_wal_senders: '0' } });
+  await world.cluster.sql('CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g');
+  const apply = await world.pgbk(['apply']);
+  assert.is(apply.code, 0, apply.stdout + apply.stderr);
+});
+
+test.after(async () => {
+  await world?.destroy();
+  await other?.destroy();
+});
+
+test('a healthy setup passes every check, exit 0', async () => {
+  const r = await check();
+  assert.is(r.code, 0, r.text);
+  assert.ok(r.json.ok);
+  const names = r.json.servers[0]!.checks.map((c) => c.name);
+  for (const n of ['configuration', 'postgresql', 'privileges', 'wal_level', 'archive_mode', 'archive_command', 'archiving', 'system identifier', 'pg_basebackup', 'catalog', 'wal lag', 'backup age', 'redundancy', 'wal continuity', 'errors/']) {
+    assert.ok(names.includes(n), `check ${n} ran: ${names.join(', ')}`);
+  }
+  assert.match(r.text, /^ {2}OK archive_mode: on$/m);
+  assert.match(r.text, /All checks passed\./);
+});
+
+test('archive_command missing fails with a hint naming wal-push', async () => {
+  const saved = await world.cluster.sql('SHOW archive_command');
+  await setArchiveCommand('');
+  try {
+    const r = await check();
+    assert.is(r.code, 1, r.text);
+    assert.equal(failedNames(r.json), ['archive_command']);
+    assert.match(r.text, /FAILED archive_command: archive_command is empty/);
+    assert.match(r.text, /hint: set archive_command = 'pgbk wal-push main %p'/);
+  } finally {
+    await setArchiveCommand(saved);
+  }
+});
+
+test('archiving failing (archive_command = false) fails the archiving check', async () => {
+  const saved = await world.cluster.sql('SHOW archive_command');
+  await setArchiveCommand('false');
+  try {
+    await world.cluster.sql('INSERT INTO t SELECT g FROM generate_series(1, 1000) g');
+    await world.cluster.sql('SELECT pg_switch_wal()');
+    await waitForQuery(world.cluster, 'SELECT failed_count > 0 FROM pg_stat_archiver', 't', 30_000);
+    const r = await check();
+    assert.is(r.code, 1, r.text);
+    assert.ok(failedNames(r.json).includes('archiving'), r.text);
+    assert.match(r.text, /FAILED archiving: archive_command is failing: \d+ failure/);
+    assert.match(r.text, /hint: read the archive_command error in PostgreSQL's log/);
+  } finally {
+    await setArchiveCommand(saved);
+  }
+  // PostgreSQL retries the same segment; once it succeeds the failure is history.
+  await waitForQuery(world.cluster, 'SELECT last_archived_time > last_failed_time FROM pg_stat_archiver', 't', 60_000);
+  const after = await check();
+  assert.ok(!failedNames(after.json).includes('archiving'), after.text);
+  assert.match(after.text, /OK archiving: .*earlier failure\(s\), recovered/, after.text);
+});
+
+test('wal_level minimal (no archiving, no WAL senders) fails wal_level, archive_mode and privileges', async () => {
+  const dir = path.dirname(world.configPath);
+  const cfg = path.join(dir, 'minimal.yaml');
+  await writeFile(cfg, `catalog: ${path.join(dir, 'catalog-minimal')}\nservers:\n  m:\n    connection: "${other.conninfo}"\n    retention: { redundancy: 1 }\n`);
+  const r = await runPgbk(['--config', cfg, 'check', 'm']);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAILED wal_level: wal_level is minimal/, r.stdout + r.stderr);
+  assert.match(r.stdout, /hint: set wal_level = replica in postgresql.conf and restart PostgreSQL/);
+  assert.match(r.stdout, /FAILED archive_mode: archive_mode is off/);
+  assert.match(r.stdout, /FAILED privileges: a replication connection is refused/);
+});
+
+test('connection pointing at another cluster fails the system identifier check', async () => {
+  const dir = path.dirname(world.configPath);
+  const cfg = path.join(dir, 'wrong.yaml');
+  await writeFile(cfg, `catalog: ${world.catalog}\nservers:\n  main:\n    connection: "${other.conninfo}"\n    retention: { redundancy: 1 }\n`);
+  const r = await runPgbk(['--config', cfg, 'check', 'main']);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAILED system identifier: the server is cluster \d+, the catalog belongs to cluster \d+/, r.stdout + r.stderr);
+  assert.match(r.stdout, /hint: the server was re-initialised/);
+});
+
+test('WAL from another cluster: first in incoming/, then quarantined in errors/', async () => {
+  const foreign = path.join(other.pgdata, 'pg_wal', '000000010000000000000001');
+  // Same name as a segment of ours: only the system identifier in its header tells them apart.
+  const target = path.join(world.incoming, '000000010000000000000001');
+  await copyFile(foreign, target);
+  const r1 = await check();
+  assert.is(r1.code, 1, r1.text);
+  assert.ok(failedNames(r1.json).includes('incoming WAL identity'), r1.text);
+  assert.match(r1.text, /FAILED incoming WAL identity: incoming\/ holds WAL of another cluster: 000000010000000000000001 \(cluster \d+\)/);
+
+  const apply = await world.pgbk(['apply']);
+  assert.match(apply.stdout + apply.stderr, /quarantined incoming\/000000010000000000000001: WAL belongs to cluster \d+, this catalog holds cluster \d+/, apply.stdout + apply.stderr);
+  const r2 = await check();
+  assert.is(r2.code, 1, r2.text);
+  assert.equal(failedNames(r2.json), ['errors/']);
+  assert.match(r2.text, /FAILED errors\/: 1 quarantined file\(s\) .*000000010000000000000001\.\d{8}T\d{6}Z \(WAL belongs to cluster/);
+  assert.match(r2.text, /hint: read each \.reason/);
+});
+
+test('an invalid configuration is a failed check, exit 1', async () => {
+  const dir = path.dirname(world.configPath);
+  const cfg = path.join(dir, 'bad.yaml');
+  await writeFile(cfg, `catalog: ${world.catalog}\nservers:\n  main:\n    retention: { redundancy: 0 }\n`);
+  const r = await runPgbk(['--config', cfg, 'check']);
+  assert.is(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stdout, /FAILED configuration: .*redundancy/);
+});
+
+test.run();

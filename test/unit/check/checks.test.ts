@@ -1,0 +1,87 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { checkArchiveCommand, checkArchiver, checkWalLevel, type LiveFacts } from '../../../src/check/live-checks.js';
+import { checkBackupAge, checkMinRedundancy, checkWalLag } from '../../../src/check/catalog-checks.js';
+import { renderCheckJson, renderCheckText } from '../../../src/check/render.js';
+import type { ServerConfig } from '../../../src/config/resolved.js';
+import type { BackupRecord, ObservedServer } from '../../../src/plan/types.js';
+
+function live(over: Partial<LiveFacts['facts']> = {}, archiver: Partial<LiveFacts['archiver']> = {}): LiveFacts {
+  return {
+    facts: {
+      systemIdentifier: '1', pgVersion: 150008, walSegmentSize: 16777216, timeline: 1, currentLsn: '0/1', inRecovery: false,
+      walLevel: 'replica', archiveMode: 'on', archiveCommand: 'pgbk wal-push main %p', archiveLibrary: '', ...over,
+    },
+    role: { rolsuper: true, rolreplication: true, can_switch: true },
+    archiver: {
+      archived_count: '5', last_archived_wal: '000000010000000000000005', last_archived_time: new Date('2026-01-01T00:00:10Z'),
+      failed_count: '0', last_failed_wal: null, last_failed_time: null, failing: false, ...archiver,
+    },
+  };
+}
+
+const server: ServerConfig = {
+  name: 'main',
+  backup: { method: 'basebackup', schedule: '0 3 * * *', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true },
+  wal: { method: 'push', compression: 'zstd', maxLagSeconds: 300 },
+  retention: { redundancy: 2, minRedundancy: 2 },
+};
+
+function backup(id: string, slot: string, status: BackupRecord['status'] = 'DONE'): BackupRecord {
+  return { formatVersion: 1, id, server: 'main', slot, status, method: 'basebackup', beginTime: slot, endTime: slot, compression: 'zstd', keep: 'none' };
+}
+
+function observed(backups: BackupRecord[], newestMtime?: string): ObservedServer {
+  return { name: 'main', backups, wal: { segments: [], histories: [], backupFiles: [], ...(newestMtime ? { newestMtime } : {}) }, incoming: [], quarantined: 0 };
+}
+
+test('archiver: failing now vs failures that were followed by a success', () => {
+  const failing = checkArchiver(live({}, { failed_count: '3', last_failed_wal: '000000010000000000000006', last_failed_time: new Date('2026-01-01T00:00:20Z'), failing: true }));
+  assert.not.ok(failing.ok);
+  assert.match(failing.detail, /archive_command is failing: 3 failure/);
+  assert.ok(failing.hint);
+  const recovered = checkArchiver(live({}, { failed_count: '3', last_failed_time: new Date('2026-01-01T00:00:05Z') }));
+  assert.ok(recovered.ok);
+  assert.match(recovered.detail, /3 earlier failure\(s\), recovered/);
+  assert.ok(checkArchiver(live()).ok);
+});
+
+test('wal_level and archive_command', () => {
+  assert.not.ok(checkWalLevel(live({ walLevel: 'minimal' })).ok);
+  assert.ok(checkWalLevel(live({ walLevel: 'logical' })).ok);
+  assert.not.ok(checkArchiveCommand(live({ archiveCommand: '' }), server).ok);
+  assert.not.ok(checkArchiveCommand(live({ archiveCommand: '(disabled)' }), server).ok);
+  const lib = checkArchiveCommand(live({ archiveLibrary: 'basic_archive' }), server);
+  assert.not.ok(lib.ok);
+  assert.match(lib.detail, /ignores archive_command/);
+});
+
+test('backup age: covered slot, missed slot past the grace, no backup', () => {
+  const now = new Date('2026-03-10T05:00:00Z');
+  assert.ok(checkBackupAge(server, observed([backup('20260310T030005Z', '2026-03-10T03:00:00.000Z')]), now).ok);
+  const missed = checkBackupAge(server, observed([backup('20260309T030005Z', '2026-03-09T03:00:00.000Z')]), now);
+  assert.not.ok(missed.ok);
+  assert.match(missed.detail, /fired 2026-03-10T03:00:00.000Z and no backup was taken for it/);
+  // Within the hour after the fire time a missing backup is not (yet) a failure.
+  assert.ok(checkBackupAge(server, observed([backup('20260309T030005Z', '2026-03-09T03:00:00.000Z')]), new Date('2026-03-10T03:30:00Z')).ok);
+  assert.not.ok(checkBackupAge(server, observed([]), now).ok);
+});
+
+test('min redundancy and WAL lag', () => {
+  assert.not.ok(checkMinRedundancy(server, observed([backup('20260310T030005Z', '2026-03-10T03:00:00.000Z')])).ok);
+  const now = new Date('2026-03-10T05:00:00Z');
+  assert.ok(checkWalLag(server, observed([], '2026-03-10T04:58:00Z'), now)?.ok);
+  assert.not.ok(checkWalLag(server, observed([], '2026-03-10T04:50:00Z'), now)?.ok);
+  assert.not.ok(checkWalLag(server, observed([]), now)?.ok);
+  assert.is(checkWalLag({ ...server, wal: { method: 'push', compression: 'zstd' } }, observed([]), now), undefined, 'no maxLag: not applicable');
+});
+
+test('rendering: one line per check, hint under failures; JSON with ok', () => {
+  const reports = [{ server: 'main', checks: [{ name: 'wal_level', ok: true, detail: 'replica' }, { name: 'errors/', ok: false, detail: '1 file', hint: 'look' }] }];
+  assert.is(renderCheckText(reports), 'main\n  OK wal_level: replica\n  FAILED errors/: 1 file\n    hint: look\n1 check(s) failed.\n');
+  const j = JSON.parse(renderCheckJson(reports)) as { ok: boolean; formatVersion: number };
+  assert.is(j.ok, false);
+  assert.is(j.formatVersion, 1);
+});
+
+test.run();
