@@ -1,4 +1,4 @@
-import { acquireLock, ensureServerDirs, readIdentity, type LockHandle } from '../catalog/index.js';
+import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, type LockHandle } from '../catalog/index.js';
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { observe, observedHash } from '../observe/index.js';
@@ -83,6 +83,8 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
       try {
         ctx.identity = await identityFor(desired, server, opts);
         await failOrphanedBackups(ctx);
+        // WAL method stream: segments pg_receivewal completed join the ordinary archive path.
+        if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);
         contexts.set(server.name, ctx);
       } catch (err) {
         serverErrors.push(toPgbkError(err, { server: server.name }));

@@ -17,3 +17,4 @@ export * from './wal-text-files.js';
 export * from './wal-archive.js';
 export * from './incoming.js';
 export * from './quarantine.js';
+export * from './streaming.js';

@@ -22,7 +22,7 @@ import type { Plan } from '../plan/types.js';
 import type { Logger } from './logger.js';
 import { ReceiverSupervisor } from './receiver.js';
 import { ServerRunner } from './server-runner.js';
-import { ensureStreamingDir, handOverStreamed, streamingDir } from './streaming.js';
+import { ensureStreamingDir, handOverStreamed, streamingDir } from '../catalog/streaming.js';
 
 export interface DaemonOptions {
   readonly logger: Logger;

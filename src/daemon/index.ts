@@ -8,4 +8,3 @@ export * from './logger.js';
 export * from './server-runner.js';
 export * from './daemon.js';
 export * from './receiver.js';
-export * from './streaming.js';

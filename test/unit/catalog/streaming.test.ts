@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { handOverStreamed, isCompletedStreamFile, streamingDir, streamingPartialPath } from '../../../src/daemon/streaming.js';
+import { handOverStreamed, isCompletedStreamFile, streamingDir, streamingPartialPath } from '../../../src/catalog/streaming.js';
 import { receiveWalCommand, slotNameFor } from '../../../src/pg/receivewal.js';
 import type { ServerConfig } from '../../../src/config/resolved.js';
 import { makeTempDir } from '../catalog/tmp-catalog.js';

@@ -8,7 +8,8 @@
 
 import { link, mkdir, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, incomingDir, serverDir } from '../catalog/index.js';
+import { fsyncDir } from './atomic.js';
+import { incomingDir, serverDir } from './layout.js';
 import { PgbkError } from '../errors.js';
 import { isHistoryName, isSegmentName } from '../pg/wal-name.js';
 
