@@ -22,7 +22,7 @@ import { finishIfComplete } from './finish-backup.js';
 import { withRetry } from './retry.js';
 
 /** Allocate a fresh backup id; ids are per-second, so a collision waits for the next second. */
-async function allocateBackupId(ctx: ExecContext): Promise<string> {
+export async function allocateBackupId(ctx: ExecContext): Promise<string> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const id = newBackupId(new Date());
     if ((await createBackupDir(ctx.catalog, ctx.server.name, id)) === 'created') return id;
@@ -58,6 +58,11 @@ async function checksumStoredFiles(dir: string): Promise<{ checksums: Record<str
  */
 export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<BackupRecord> {
   const server = ctx.server;
+  if (server.backup.method === 'ssh') {
+    // Loaded on demand: ssh2 stays out of the pg_basebackup path.
+    const { takeSshBackup } = await import('../backup-ssh/take-ssh-backup.js');
+    return takeSshBackup(ctx, slot);
+  }
   if (server.connection === undefined) {
     throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
   }

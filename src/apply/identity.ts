@@ -31,6 +31,17 @@ export async function ensureIdentity(catalog: string, server: ServerConfig, now:
   }
   const known = await readIdentity(catalog, server.name);
   if (known !== undefined) return known;
+  if (server.backup.method === 'ssh' && server.ssh !== undefined) {
+    // SSH-only mode: ask the server through psql over SSH (loaded on demand: ssh2 is heavy).
+    const { sshServerFacts } = await import('../backup-ssh/ssh-facts.js');
+    const facts = await sshServerFacts(server);
+    return recordIdentity(catalog, server.name, {
+      systemIdentifier: facts.systemIdentifier,
+      pgVersion: facts.pgVersion,
+      walSegmentSize: facts.walSegmentSize,
+      firstContact: now.toISOString(),
+    });
+  }
   const first = (await listIncoming(catalog, server.name)).find((f) => f.kind === 'segment');
   if (first === undefined) return undefined;
   return identityFromSegment(catalog, server.name, path.join(incomingDir(catalog, server.name), first.name), now);

@@ -53,6 +53,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       ['Begin', `${b.beginTime}  LSN ${b.beginLsn ?? '-'}  WAL ${b.beginWal ?? '-'}`],
       ['End', `${b.endTime ?? '-'}  LSN ${b.endLsn ?? '-'}  WAL ${b.endWal ?? '-'}`],
       ['Size', `${formatBytes(b.sizes?.data)} data, ${formatBytes(b.sizes?.stored)} stored (${b.compression})`],
+      ...(b.copiedBytes !== undefined || b.reusedBytes !== undefined
+        ? [['Copied', `${formatBytes(b.copiedBytes)} copied, ${formatBytes(b.reusedBytes)} reused (hard links)${b.reusedFrom ? ` from ${b.reusedFrom}` : ''}, ${b.fileCount ?? '-'} files`] as [string, string]]
+        : []),
       ['Keep', b.keep],
       ['Files', Object.keys(b.checksums ?? {}).join(', ') || '-'],
     ];

@@ -15,7 +15,7 @@ export interface BackupRecord {
   /** The schedule fire time (ISO) this backup was taken for; a one-off backup uses its begin time. */
   readonly slot: string;
   readonly status: BackupStatus;
-  readonly method: 'basebackup';
+  readonly method: 'basebackup' | 'ssh';
   readonly pgVersion?: number; // server_version_num
   readonly systemIdentifier?: string; // decimal string (uint64)
   readonly timeline?: number;
@@ -33,6 +33,14 @@ export interface BackupRecord {
   readonly error?: string;
   /** Who is writing this backup while STARTED: lets observe detect a dead owner. */
   readonly owner?: { readonly pid: number; readonly host: string; readonly startedAt: string };
+  /**
+   * method ssh (file-level incremental): bytes copied over SSH vs reused (hard-linked) from the
+   * backup named in reusedFrom; files counts both. Absent for pg_basebackup backups.
+   */
+  readonly copiedBytes?: number;
+  readonly reusedBytes?: number;
+  readonly reusedFrom?: string;
+  readonly fileCount?: number;
   /** Set while a restore reads it: retention must not delete it (issue #3). */
   readonly inUse?: readonly { readonly pid: number; readonly host: string; readonly since: string }[];
 }

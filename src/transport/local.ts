@@ -1,0 +1,125 @@
+/**
+ * The database host is this machine: programs are spawned directly (argument arrays, no shell) and
+ * files go through node:fs.
+ */
+
+import { spawn } from 'node:child_process';
+import { createReadStream } from 'node:fs';
+import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import path from 'node:path';
+import { PassThrough, Readable } from 'node:stream';
+import { fsyncDir, tempPathFor } from '../catalog/atomic.js';
+import { PgbkError } from '../errors.js';
+import { collect } from './collect.js';
+import type { DirEntry, ExecProcess, ExitStatus, FileInfo, FileType, RunResult, Transport } from './transport.js';
+
+function typeOf(st: { isFile(): boolean; isDirectory(): boolean; isSymbolicLink(): boolean }): FileType {
+  if (st.isFile()) return 'file';
+  if (st.isDirectory()) return 'dir';
+  if (st.isSymbolicLink()) return 'symlink';
+  return 'other';
+}
+
+function ioError(err: unknown, file: string): PgbkError {
+  const e = err as NodeJS.ErrnoException;
+  return new PgbkError(e.code === 'ENOENT' ? 'NOT_FOUND' : 'CATALOG', `${file}: ${e.message}`, { path: file, cause: err });
+}
+
+export class LocalTransport implements Transport {
+  readonly description = 'local';
+
+  exec(argv: readonly string[], opts: { readonly env?: Readonly<Record<string, string>> } = {}): ExecProcess {
+    const [cmd, ...args] = argv;
+    if (cmd === undefined) throw new PgbkError('INTERNAL', 'exec: empty argv');
+    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
+    const done = new Promise<ExitStatus>((resolve) => {
+      child.once('error', (err) => {
+        child.stderr.push(`${cmd}: ${err.message}\n`);
+        resolve({ code: null, signal: null });
+      });
+      child.once('close', (code, signal) => resolve({ code, signal }));
+    });
+    return {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      done,
+      kill: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      },
+    };
+  }
+
+  run(argv: readonly string[], input?: Buffer | string): Promise<RunResult> {
+    return collect(this.exec(argv), input);
+  }
+
+  readStream(file: string): Readable {
+    const out = new PassThrough();
+    const src = createReadStream(file, { highWaterMark: 1 << 20 });
+    src.once('error', (err) => out.destroy(ioError(err, file)));
+    src.pipe(out);
+    return out;
+  }
+
+  async writeFile(file: string, source: Readable | Buffer | string, mode = 0o600): Promise<void> {
+    const tmp = tempPathFor(file);
+    let fh;
+    try {
+      fh = await open(tmp, 'wx', mode);
+    } catch (err) {
+      throw ioError(err, file);
+    }
+    try {
+      if (typeof source === 'string' || Buffer.isBuffer(source)) await fh.writeFile(source);
+      else for await (const chunk of source) await fh.write(chunk as Buffer);
+      await fh.sync();
+      await fh.close();
+      fh = undefined;
+      await rename(tmp, file);
+    } catch (err) {
+      await fh?.close().catch(() => undefined);
+      await unlink(tmp).catch(() => undefined);
+      throw err instanceof PgbkError ? err : ioError(err, file);
+    }
+    await fsyncDir(path.dirname(file));
+  }
+
+  async stat(file: string): Promise<FileInfo | undefined> {
+    try {
+      const st = await lstat(file);
+      return { type: typeOf(st), size: st.size, mtimeMs: st.mtimeMs, mode: st.mode & 0o7777 };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw ioError(err, file);
+    }
+  }
+
+  async list(dir: string): Promise<DirEntry[]> {
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch (err) {
+      throw ioError(err, dir);
+    }
+    const entries: DirEntry[] = [];
+    for (const name of names.sort()) {
+      const info = await this.stat(path.join(dir, name));
+      if (info !== undefined) entries.push({ name, ...info });
+    }
+    return entries;
+  }
+
+  async close(): Promise<void> {
+    // nothing held open
+  }
+}
+
+export function localTransport(): Transport {
+  return new LocalTransport();
+}
+
+/** A Readable of a Buffer or string, for sources given whole. */
+export function readableOf(data: Buffer | string): Readable {
+  return Readable.from([typeof data === 'string' ? Buffer.from(data) : data]);
+}

@@ -1,0 +1,103 @@
+/**
+ * `pgbk wal-push --to ssh://USER@HOST[:PORT]/CATALOG [--identity F] [--known-hosts F]
+ * [--remote-pgbk CMD] [--compression C] SERVER %p`: the per-segment archive_command for a catalog
+ * on another host. Tiny on purpose (no ssh2, no config, no catalog code): it hands the segment to
+ * the long-lived worker over a unix socket — starting one when none answers — and exits 0 only
+ * when the worker reports the file durable in the remote archive.
+ */
+
+import { spawn } from 'node:child_process';
+import { chmod, mkdir, open } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { PgbkError } from '../errors.js';
+import type { CliIo } from '../cli/io.js';
+import { parseCommand, requirePositional } from '../cli/options.js';
+import { optionArgs, optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey } from './target.js';
+
+interface Reply {
+  readonly ok?: boolean;
+  readonly error?: string;
+}
+
+const REPLY_TIMEOUT_MS = 300_000;
+
+function ask(sock: string, request: string): Promise<Reply | 'no-worker'> {
+  return new Promise((resolve, reject) => {
+    const c = net.connect(sock);
+    let buf = '';
+    let connected = false;
+    c.setEncoding('utf8');
+    // A wedged worker must not stall PostgreSQL's archiver forever: give up, PostgreSQL retries.
+    c.setTimeout(REPLY_TIMEOUT_MS, () => c.destroy(new PgbkError('NETWORK', `no answer from the wal-push worker within ${REPLY_TIMEOUT_MS / 1000} s`)));
+    c.once('connect', () => {
+      connected = true;
+      c.write(request);
+    });
+    c.on('data', (d: string) => (buf += d));
+    c.once('error', (err: NodeJS.ErrnoException) => {
+      if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) resolve('no-worker');
+      else reject(err instanceof PgbkError ? err : new PgbkError('NETWORK', `wal-push worker connection failed: ${err.message}`));
+    });
+    c.once('close', () => {
+      if (!connected) return;
+      const line = buf.split('\n')[0] ?? '';
+      if (line === '') {
+        reject(new PgbkError('NETWORK', 'the wal-push worker closed the connection without an answer'));
+        return;
+      }
+      try {
+        resolve(JSON.parse(line) as Reply);
+      } catch {
+        reject(new PgbkError('NETWORK', `unreadable answer from the wal-push worker: ${line.slice(0, 200)}`));
+      }
+    });
+  });
+}
+
+async function startWorker(args: readonly string[], key: string): Promise<void> {
+  const log = await open(path.join(runtimeDir(), `walpush-${key}.log`), 'a', 0o600);
+  const cli = process.argv[1];
+  if (cli === undefined) throw new PgbkError('INTERNAL', 'cannot tell where pgbk\'s cli.js is');
+  const child = spawn(process.execPath, [cli, 'wal-push-worker', ...args], { detached: true, stdio: ['ignore', log.fd, log.fd] });
+  child.unref();
+  await log.close();
+}
+
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  try {
+    const { values, positionals } = parseCommand('wal-push', args, PUSH_FLAGS);
+    const server = requirePositional('wal-push', positionals, 0, 'SERVER');
+    const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
+    const opts = optionsFrom(values, server);
+    const abs = path.resolve(io.cwd, file);
+    // PostgreSQL passes pg_wal/NAME relative to the data directory it runs us in.
+    const pgdata = path.basename(path.dirname(abs)) === 'pg_wal' ? path.dirname(path.dirname(abs)) : io.cwd;
+    const key = workerKey(opts, pgdata);
+    const sock = socketPath(key);
+    await mkdir(runtimeDir(), { recursive: true, mode: 0o700 });
+    await chmod(runtimeDir(), 0o700);
+    const request = `${JSON.stringify({ name: path.basename(abs), path: abs })}\n`;
+    const deadline = Date.now() + 60_000;
+    let started = 0;
+    for (;;) {
+      const reply = await ask(sock, request);
+      if (reply !== 'no-worker') {
+        if (reply.ok === true) return 0;
+        io.stderr.write(`pgbk wal-push: ${path.basename(abs)}: ${reply.error ?? 'failed'}\n`);
+        return 1;
+      }
+      if (Date.now() > deadline) throw new PgbkError('NETWORK', 'no wal-push worker came up within 60 s');
+      if (Date.now() - started > 10_000) {
+        started = Date.now();
+        await startWorker([...optionArgs(opts), '--pgdata', pgdata, server], key);
+      }
+      await sleep(50);
+    }
+  } catch (err) {
+    const msg = err instanceof PgbkError || err instanceof Error ? err.message : String(err);
+    io.stderr.write(`pgbk wal-push: ${msg}\n`);
+    return 1;
+  }
+}

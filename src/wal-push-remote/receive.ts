@@ -1,0 +1,90 @@
+/**
+ * `pgbk wal-receive --catalog DIR [--compression C] SERVER`: the backup-host end of wal-push over
+ * SSH, started once per worker connection on an exec channel. Frames on stdin: a JSON header line
+ * {"name","size"} then exactly `size` bytes; for each, one JSON line on stdout once the file is
+ * durable in the archive (or why it was refused). Every check of local archiving applies: it is
+ * the same archiveWalFile (name, size, page magic, system identifier, duplicates, no overwrite).
+ */
+
+import { randomBytes } from 'node:crypto';
+import { unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { readIdentity } from '../catalog/identity.js';
+import { ensureServerDirs, incomingDir } from '../catalog/layout.js';
+import { archiveWalFile } from '../catalog/wal-archive.js';
+import type { Compression } from '../config/resolved.js';
+import { PgbkError } from '../errors.js';
+import { classifyIncoming } from '../pg/wal-name.js';
+import type { ServerIdentity } from '../plan/types.js';
+import type { CliIo } from '../cli/io.js';
+import { parseCommand, requirePositional } from '../cli/options.js';
+import { reportError } from '../cli/report-error.js';
+import { ByteReader } from './byte-reader.js';
+import { parseCompression } from './target.js';
+
+export interface ReceiveReply {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly result?: 'archived' | 'duplicate';
+  readonly error?: string;
+}
+
+const MAX_FILE = 1024 * 1024 * 1024; // largest WAL segment size PostgreSQL allows
+
+async function receiveOne(catalog: string, server: string, compression: Compression, name: string, data: Buffer): Promise<ReceiveReply> {
+  const kind = classifyIncoming(name);
+  if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
+    return { name, ok: false, error: `${name} is not a WAL segment, .history or .backup file` };
+  }
+  // A dot-name in incoming/ is "in flight" to every other pgbk reader.
+  const tmp = path.join(incomingDir(catalog, server), `.${name}.recv-${randomBytes(6).toString('hex')}`);
+  await writeFile(tmp, data, { mode: 0o640 });
+  try {
+    let identity: ServerIdentity | undefined = await readIdentity(catalog, server);
+    if (identity === undefined) {
+      if (kind !== 'segment') return { name, ok: false, error: 'the cluster identity is not known yet (no segment archived so far)' };
+      const { identityFromSegment } = await import('../apply/identity.js');
+      identity = await identityFromSegment(catalog, server, tmp, new Date());
+    }
+    const outcome = await archiveWalFile({ catalog, server, sourcePath: tmp, name, identity, compression });
+    if (outcome.result === 'rejected') return { name, ok: false, error: `refusing ${name}: ${outcome.reason}` };
+    return { name, ok: true, result: outcome.result };
+  } finally {
+    await unlink(tmp).catch(() => undefined);
+  }
+}
+
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = false;
+  try {
+    const { values, positionals } = parseCommand('wal-receive', args, { catalog: { type: 'string' }, compression: { type: 'string' } });
+    debug = values.debug === true;
+    const server = requirePositional('wal-receive', positionals, 0, 'SERVER');
+    if (values.catalog === undefined || !path.isAbsolute(values.catalog)) {
+      throw new PgbkError('USAGE', 'wal-receive: --catalog must be an absolute path');
+    }
+    const catalog = values.catalog;
+    const compression = parseCompression(values.compression);
+    await ensureServerDirs(catalog, server);
+    const reader = new ByteReader(process.stdin);
+    for (;;) {
+      const header = await reader.line();
+      if (header === undefined) return 0; // the worker closed the channel: done
+      const h = JSON.parse(header) as { name?: unknown; size?: unknown };
+      if (typeof h.name !== 'string' || typeof h.size !== 'number' || !Number.isInteger(h.size) || h.size < 0 || h.size > MAX_FILE) {
+        throw new PgbkError('USAGE', `wal-receive: bad frame header ${header.slice(0, 200)}`);
+      }
+      const data = await reader.exact(h.size);
+      if (data === undefined) throw new PgbkError('NETWORK', `wal-receive: input ended inside ${h.name}`);
+      let reply: ReceiveReply;
+      try {
+        reply = await receiveOne(catalog, server, compression, path.basename(h.name), data);
+      } catch (err) {
+        reply = { name: h.name, ok: false, error: err instanceof Error ? err.message : String(err) };
+      }
+      io.stdout.write(`${JSON.stringify(reply)}\n`);
+    }
+  } catch (err) {
+    return reportError(err, io, debug);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * wal-push over SSH: the shared option set of the tiny client (`pgbk wal-push --to ssh://…`), its
+ * worker (`pgbk wal-push-worker`) and the unix socket they meet at. Kept free of heavy imports:
+ * the client runs once per WAL segment.
+ */
+
+import { createHash } from 'node:crypto';
+import os from 'node:os';
+import path from 'node:path';
+import { PgbkError } from '../errors.js';
+
+export interface PushTarget {
+  readonly user: string;
+  readonly host: string;
+  readonly port: number;
+  /** Catalog root on the backup host. */
+  readonly catalog: string;
+}
+
+export interface PushOptions {
+  readonly target: PushTarget;
+  /** The --to text as given (part of the worker's identity). */
+  readonly to: string;
+  readonly server: string;
+  readonly identityFile?: string;
+  readonly knownHosts?: string;
+  /** Command that runs pgbk on the backup host, split on spaces (default "pgbk"). */
+  readonly remotePgbk: string;
+  readonly compression: 'zstd' | 'gzip' | 'none';
+}
+
+/** ssh://user@host[:port]/absolute/catalog/path */
+export function parseTarget(to: string): PushTarget {
+  const m = /^ssh:\/\/([^@/\s]+)@(\[[^\]]+\]|[^:/\s]+)(?::(\d+))?(\/.*)$/.exec(to);
+  if (m === null || m[1] === undefined || m[2] === undefined || m[4] === undefined) {
+    throw new PgbkError('USAGE', `wal-push --to ${to}: expected ssh://USER@HOST[:PORT]/PATH/TO/CATALOG`);
+  }
+  const port = m[3] === undefined ? 22 : Number(m[3]);
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new PgbkError('USAGE', `wal-push --to ${to}: bad port`);
+  return { user: decodeURIComponent(m[1]), host: m[2].replace(/^\[|\]$/g, ''), port, catalog: decodeURIComponent(m[4]) };
+}
+
+export function parseCompression(v: string | undefined): PushOptions['compression'] {
+  if (v === undefined) return 'zstd';
+  if (v === 'zstd' || v === 'gzip' || v === 'none') return v;
+  throw new PgbkError('USAGE', `--compression ${v}: expected zstd, gzip or none`);
+}
+
+/** Private per-user directory for sockets and worker logs. */
+export function runtimeDir(): string {
+  return path.join(os.tmpdir(), `pgbk-${process.getuid?.() ?? 'u'}`);
+}
+
+/** One worker per (target, server, credentials, pgdata): its socket name is a hash of them. */
+export function workerKey(opts: PushOptions, pgdata: string): string {
+  const h = createHash('sha256')
+    .update(JSON.stringify([opts.to, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, opts.compression, pgdata]))
+    .digest('hex');
+  return h.slice(0, 16);
+}
+
+export function socketPath(key: string): string {
+  return path.join(runtimeDir(), `walpush-${key}.sock`);
+}
+
+/** Flags to hand the same options to the worker process. */
+export function optionArgs(opts: PushOptions): string[] {
+  return [
+    '--to', opts.to,
+    ...(opts.identityFile === undefined ? [] : ['--identity', opts.identityFile]),
+    ...(opts.knownHosts === undefined ? [] : ['--known-hosts', opts.knownHosts]),
+    '--remote-pgbk', opts.remotePgbk,
+    '--compression', opts.compression,
+  ];
+}
+
+export const PUSH_FLAGS = {
+  to: { type: 'string' },
+  identity: { type: 'string' },
+  'known-hosts': { type: 'string' },
+  'remote-pgbk': { type: 'string' },
+  compression: { type: 'string' },
+} as const;
+
+export function optionsFrom(values: Record<string, unknown>, server: string): PushOptions {
+  const to = values['to'];
+  if (typeof to !== 'string') throw new PgbkError('USAGE', 'wal-push: --to ssh://USER@HOST[:PORT]/CATALOG is required');
+  const str = (k: string): string | undefined => (typeof values[k] === 'string' ? (values[k] as string) : undefined);
+  const identityFile = str('identity');
+  const knownHosts = str('known-hosts');
+  return {
+    target: parseTarget(to),
+    to,
+    server,
+    ...(identityFile === undefined ? {} : { identityFile: path.resolve(identityFile) }),
+    ...(knownHosts === undefined ? {} : { knownHosts: path.resolve(knownHosts) }),
+    remotePgbk: str('remote-pgbk') ?? 'pgbk',
+    compression: parseCompression(str('compression')),
+  };
+}

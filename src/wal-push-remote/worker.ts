@@ -1,0 +1,246 @@
+/**
+ * `pgbk wal-push-worker`: the long-lived half of wal-push over SSH (DESIGN.md §6). It holds one SSH
+ * connection (host key verified) with one `pgbk wal-receive` running on the backup host, listens
+ * on a private unix socket for the tiny per-segment clients, and pushes ahead every segment already
+ * marked .ready in pg_wal/archive_status, so that when PostgreSQL asks for the next one it is
+ * usually archived already. A client is answered "ok" only after wal-receive reported the file
+ * durable in the archive. On any SSH failure it fails what is pending and exits (the next client
+ * starts a fresh worker); after an idle period it exits by itself.
+ */
+
+import { readdir, readFile, unlink, mkdir, chmod } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import { PgbkError } from '../errors.js';
+import type { CliIo } from '../cli/io.js';
+import { parseCommand, requirePositional } from '../cli/options.js';
+import { reportError } from '../cli/report-error.js';
+import { SshTransport } from '../transport/ssh.js';
+import type { ExecProcess } from '../transport/transport.js';
+import { ByteReader } from './byte-reader.js';
+import type { ReceiveReply } from './receive.js';
+import { optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
+
+const MAX_IN_FLIGHT = 4;
+const SCAN_INTERVAL_MS = 500;
+
+interface Waiting {
+  readonly name: string;
+  readonly resolve: (r: ReceiveReply) => void;
+}
+
+class Pusher {
+  private readonly results = new Map<string, Promise<ReceiveReply>>();
+  private readonly fifo: Waiting[] = [];
+  private inFlight = 0;
+  private slotWaiters: (() => void)[] = [];
+  private dead: string | undefined;
+
+  constructor(
+    private readonly receiver: ExecProcess,
+    private readonly pgdata: string,
+    private readonly log: (s: string) => void,
+    onDead: (why: string) => void,
+  ) {
+    const reader = new ByteReader(receiver.stdout);
+    let err = '';
+    receiver.stderr.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-4000)));
+    void (async () => {
+      for (;;) {
+        const line = await reader.line();
+        if (line === undefined) break;
+        let reply: ReceiveReply;
+        try {
+          reply = JSON.parse(line) as ReceiveReply;
+        } catch {
+          continue;
+        }
+        const w = this.fifo.shift();
+        w?.resolve(reply);
+      }
+      const status = await receiver.done;
+      this.dead = `wal-receive on the backup host ended (${status.code === null ? 'connection lost' : `exit ${status.code}`}): ${err.trim()}`;
+      for (const w of this.fifo.splice(0)) w.resolve({ name: w.name, ok: false, error: this.dead });
+      onDead(this.dead);
+    })();
+  }
+
+  private async slot(): Promise<void> {
+    while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.slotWaiters.push(r));
+    this.inFlight++;
+  }
+
+  private release(): void {
+    this.inFlight--;
+    this.slotWaiters.shift()?.();
+  }
+
+  /** Push one file (deduplicated: a file already pushed or in flight shares that outcome). */
+  push(name: string, file: string): Promise<ReceiveReply> {
+    const known = this.results.get(name);
+    if (known !== undefined) return known;
+    const p = this.send(name, file);
+    this.results.set(name, p);
+    // Only successes are remembered: a refused or failed push is tried afresh when asked again.
+    void p.then((r) => {
+      if (!r.ok) this.results.delete(name);
+    });
+    return p;
+  }
+
+  private async send(name: string, file: string): Promise<ReceiveReply> {
+    await this.slot();
+    try {
+      if (this.dead !== undefined) return { name, ok: false, error: this.dead };
+      let data: Buffer;
+      try {
+        data = await readFile(file);
+      } catch (err) {
+        return { name, ok: false, error: `cannot read ${file}: ${(err as Error).message}` };
+      }
+      const reply = new Promise<ReceiveReply>((resolve) => this.fifo.push({ name, resolve }));
+      this.receiver.stdin.write(`${JSON.stringify({ name, size: data.length })}\n`);
+      if (!this.receiver.stdin.write(data)) await new Promise((r) => this.receiver.stdin.once('drain', r));
+      const r = await reply;
+      if (!r.ok) this.log(`push of ${name} refused: ${r.error ?? '?'}`);
+      return r;
+    } finally {
+      this.release();
+    }
+  }
+
+  /** Push ahead whatever PostgreSQL has marked ready, oldest first. */
+  async scan(): Promise<void> {
+    if (this.dead !== undefined) return;
+    let names: string[];
+    try {
+      names = await readdir(path.join(this.pgdata, 'pg_wal', 'archive_status'));
+    } catch {
+      return;
+    }
+    const ready = names.filter((n) => n.endsWith('.ready')).map((n) => n.slice(0, -'.ready'.length)).sort();
+    for (const name of ready) {
+      if (this.results.has(name)) continue;
+      void this.push(name, path.join(this.pgdata, 'pg_wal', name));
+    }
+  }
+}
+
+async function listen(sock: string): Promise<net.Server | undefined> {
+  const server = net.createServer();
+  const attempt = (): Promise<boolean> =>
+    new Promise((resolve, reject) => {
+      server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err)));
+      server.listen(sock, () => resolve(true));
+    });
+  if (await attempt()) return server;
+  // Someone has the name: a live worker (we are not needed) or a stale socket file.
+  const live = await new Promise<boolean>((resolve) => {
+    const c = net.connect(sock);
+    c.once('connect', () => {
+      c.destroy();
+      resolve(true);
+    });
+    c.once('error', () => resolve(false));
+  });
+  if (live) return undefined;
+  await unlink(sock).catch(() => undefined);
+  return (await attempt()) ? server : undefined;
+}
+
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = false;
+  try {
+    const { values, positionals } = parseCommand('wal-push-worker', args, { ...PUSH_FLAGS, pgdata: { type: 'string' }, 'idle-exit': { type: 'string' } });
+    debug = values.debug === true;
+    const serverName = requirePositional('wal-push-worker', positionals, 0, 'SERVER');
+    const opts: PushOptions = optionsFrom(values, serverName);
+    const pgdata = values.pgdata;
+    if (pgdata === undefined) throw new PgbkError('USAGE', 'wal-push-worker: --pgdata is required');
+    const idleMs = Number(values['idle-exit'] ?? '120') * 1000;
+    const log = (s: string): void => void io.stderr.write(`${new Date().toISOString()} pgbk wal-push-worker[${process.pid}] ${s}\n`);
+    await mkdir(runtimeDir(), { recursive: true, mode: 0o700 });
+    await chmod(runtimeDir(), 0o700);
+    const sock = socketPath(workerKey(opts, pgdata));
+    const server = await listen(sock);
+    if (server === undefined) {
+      log('another worker serves this target; exiting');
+      return 0;
+    }
+    // Accept clients from the first moment (they connect while SSH is still being set up) and
+    // let them wait for the pusher.
+    let resolvePusher!: (p: Pusher | string) => void;
+    const pusherReady = new Promise<Pusher | string>((r) => (resolvePusher = r));
+    const conns = new Set<net.Socket>();
+    let lastActivity = Date.now();
+    server.on('connection', (conn) => {
+      conns.add(conn);
+      conn.once('close', () => conns.delete(conn));
+      conn.on('error', () => undefined);
+      lastActivity = Date.now();
+      const reader = new ByteReader(conn);
+      void (async () => {
+        const line = await reader.line();
+        if (line === undefined) return conn.destroy();
+        let req: { name?: unknown; path?: unknown };
+        try {
+          req = JSON.parse(line) as typeof req;
+        } catch {
+          return conn.end(`${JSON.stringify({ ok: false, error: 'bad request' })}\n`);
+        }
+        if (typeof req.name !== 'string' || typeof req.path !== 'string') return conn.end(`${JSON.stringify({ ok: false, error: 'bad request' })}\n`);
+        const p = await pusherReady;
+        if (typeof p === 'string') return conn.end(`${JSON.stringify({ ok: false, error: p })}\n`);
+        const reply = await p.push(req.name, req.path);
+        lastActivity = Date.now();
+        conn.end(`${JSON.stringify(reply)}\n`);
+        void p.scan();
+      })();
+    });
+    let transport: SshTransport;
+    try {
+      transport = await SshTransport.connect({
+        host: opts.target.host,
+        port: opts.target.port,
+        user: opts.target.user,
+        ...(opts.identityFile === undefined ? {} : { identityFile: opts.identityFile }),
+        ...(opts.knownHosts === undefined ? {} : { knownHosts: opts.knownHosts }),
+        server: serverName,
+      });
+    } catch (err) {
+      // Tell the waiting clients why, then go: they exit non-zero and PostgreSQL retries later.
+      resolvePusher(err instanceof Error ? err.message : String(err));
+      server.close();
+      await new Promise((r) => setTimeout(r, 500));
+      for (const c of conns) c.destroy();
+      throw err;
+    }
+    log(`connected to ${transport.description}; pushing ${serverName} from ${pgdata}`);
+    const remote = [...opts.remotePgbk.split(' ').filter((s) => s !== ''), 'wal-receive', '--catalog', opts.target.catalog, '--compression', opts.compression, serverName];
+    const receiver = transport.exec(remote);
+    let finish!: (code: number) => void;
+    const finished = new Promise<number>((r) => (finish = r));
+    const pusher = new Pusher(receiver, pgdata, log, (why) => {
+      log(why);
+      finish(1);
+    });
+    resolvePusher(pusher);
+    const timer = setInterval(() => {
+      void pusher.scan();
+      if (Date.now() - lastActivity > idleMs) finish(0);
+    }, SCAN_INTERVAL_MS);
+    const code = await finished;
+    clearInterval(timer);
+    server.close();
+    for (const c of conns) c.destroy();
+    receiver.stdin.end();
+    await Promise.race([receiver.done, new Promise((r) => setTimeout(r, 5000))]);
+    await transport.close();
+    log(`exiting (${code === 0 ? 'idle' : 'error'})`);
+    // A daemon: whatever handle a library still holds must not keep it alive.
+    setTimeout(() => process.exit(code), 1000).unref();
+    return code;
+  } catch (err) {
+    return reportError(err, io, debug);
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Test world for the `ssh` backup method: a private sshd, a PostgreSQL cluster whose
+ * archive_command drops WAL into the catalog's incoming/, and a config reaching the cluster over
+ * SSH as the postgres user (SSH-only by default; `withConnection` adds a libpq connection).
+ */
+import { execFile } from 'node:child_process';
+import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { runPgbk, type RunOptions, type RunResult } from '../../support/pgbk.js';
+import { chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
+import { startSshd, type TestSshd } from '../../support/sshd.js';
+
+const pexec = promisify(execFile);
+
+export interface SshWorld {
+  readonly root: string;
+  readonly catalog: string;
+  readonly configPath: string;
+  readonly cluster: TestCluster;
+  readonly sshd: TestSshd;
+  pgbk(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
+  writeConfig(opts?: { withConnection?: boolean; psqlConnection?: string; extra?: string }): Promise<void>;
+  destroy(): Promise<void>;
+}
+
+export async function makeSshWorld(): Promise<SshWorld> {
+  const sshd = await startSshd();
+  const root = await tempDir('pgbk-sshw-');
+  const catalog = path.join(root, 'catalog');
+  const incoming = path.join(catalog, 'main', 'incoming');
+  await mkdir(path.join(catalog, 'main'), { recursive: true, mode: 0o711 });
+  await mkdir(incoming, { mode: 0o770 });
+  await chownToPostgres(incoming);
+  const archiveCommand = `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`;
+  const cluster = await startCluster({ archiveCommand });
+  const configPath = path.join(root, 'pgbk.yaml');
+  const world: SshWorld = {
+    root,
+    catalog,
+    configPath,
+    cluster,
+    sshd,
+    pgbk: (args, opts = {}) => runPgbk(['--config', configPath, ...args], opts),
+    async writeConfig(o = {}) {
+      const psql = o.psqlConnection ?? `host=${cluster.socketDir} port=${cluster.port} user=postgres dbname=postgres`;
+      await writeFile(
+        configPath,
+        [
+          `catalog: ${catalog}`,
+          'defaults: { compression: none }',
+          'servers:',
+          '  main:',
+          ...(o.withConnection === true ? [`    connection: "${cluster.conninfo}"`] : []),
+          `    pgdata: ${cluster.pgdata}`,
+          `    ssh: { host: 127.0.0.1, port: ${sshd.port}, user: postgres, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts}, psqlConnection: "${psql}" }`,
+          '    backup: { method: ssh }',
+          '    retention: { redundancy: 10 }',
+          ...(o.extra === undefined ? [] : [o.extra]),
+          '',
+        ].join('\n'),
+      );
+    },
+    async destroy() {
+      await cluster.destroy();
+      await sshd.stop();
+      await rm(root, { recursive: true, force: true });
+    },
+  };
+  await world.writeConfig();
+  return world;
+}
+
+/**
+ * Restore an `ssh` backup by hand, as a DBA would: copy data/ to a fresh directory, give it to
+ * postgres, add recovery.signal and a restore_command that copies from a postgres-readable copy of
+ * the archive (compression none), start PostgreSQL and wait until it is out of recovery.
+ */
+export async function restoreByCopy(w: SshWorld, backupId: string): Promise<TestCluster> {
+  const src = path.join(w.catalog, 'main', 'backups', backupId, 'data');
+  const dest = await tempDir('pgbk-sshrestore-');
+  const pgdata = path.join(dest, 'data');
+  await cp(src, pgdata, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  const walCopy = path.join(dest, 'wal');
+  await mkdir(walCopy);
+  const walRoot = path.join(w.catalog, 'main', 'wal');
+  for (const d of await readdir(walRoot, { withFileTypes: true })) {
+    if (d.isDirectory()) for (const f of await readdir(path.join(walRoot, d.name))) if (f !== 'SHA256SUMS') await cp(path.join(walRoot, d.name, f), path.join(walCopy, f));
+    if (d.isFile() && d.name.endsWith('.history')) await cp(path.join(walRoot, d.name), path.join(walCopy, d.name));
+  }
+  await writeFile(path.join(pgdata, 'recovery.signal'), '');
+  await chownToPostgres(dest);
+  await chmod(dest, 0o711);
+  return startClusterOn(pgdata, {
+    conf: { restore_command: `cp ${walCopy}/%f %p`, archive_mode: 'off' },
+  });
+}
+
+export async function waitPromoted(c: TestCluster): Promise<void> {
+  await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 90_000);
+}
+
+/** PIDs of every process below `pid` (children of our own sshd: its per-connection processes). */
+export async function descendants(pid: number): Promise<number[]> {
+  const out: number[] = [];
+  const byParent = new Map<number, number[]>();
+  for (const name of await readdir('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = await readFile(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = byParent.get(ppid) ?? [];
+      list.push(Number(name));
+      byParent.set(ppid, list);
+    } catch {
+      // gone
+    }
+  }
+  const walk = (p: number): void => {
+    for (const c of byParent.get(p) ?? []) {
+      out.push(c);
+      walk(c);
+    }
+  };
+  walk(pid);
+  return out;
+}
+
+export async function switchAndArchive(w: SshWorld): Promise<void> {
+  await w.cluster.sql('SELECT pg_switch_wal()');
+  await waitForQuery(w.cluster, "SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver", 't', 30_000);
+  void pexec;
+}
