@@ -10,6 +10,7 @@ import path from 'node:path';
 import { REPO_ROOT, type World } from '../test/support/pgbk.js';
 import { benchArchiveWal, benchBaseBackup, benchPlan, startBenchCluster } from './core.js';
 import { benchRestore, type BenchResult } from './restore.js';
+import { benchSsh } from './ssh.js';
 
 /** A target on the ratio, or on absolute wall seconds and peak RSS. */
 type Target = { readonly ratio: number } | { readonly seconds: number; readonly rssMb: number };
@@ -51,6 +52,13 @@ const BENCHES: readonly Bench[] = [
     needsCluster: false,
     targets: { restore: { ratio: 1.2 }, replay: { ratio: 1.3 } },
     run: () => benchRestore(),
+  },
+  {
+    key: 'ssh',
+    title: 'SSH: full and incremental ssh backups, wal-push over SSH under pgbench (bench/ssh.ts)',
+    needsCluster: false,
+    targets: { 'ssh full backup': { ratio: 1.2 }, 'ssh incremental': { ratio: 0.6 }, pgbench: { ratio: 1 / 0.9 } },
+    run: () => benchSsh(),
   },
 ];
 
