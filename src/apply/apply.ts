@@ -1,5 +1,6 @@
 import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, type LockHandle } from '../catalog/index.js';
 import type { Desired, ServerConfig } from '../config/resolved.js';
+import { selectServers } from '../config/select-servers.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { observe, observedHash } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
@@ -33,16 +34,6 @@ export interface ApplyReport {
   readonly results: readonly ActionResult[];
   /** Servers that could not be prepared (identity, lock): their actions did not run. */
   readonly serverErrors: readonly PgbkError[];
-}
-
-export function selectServers(desired: Desired, names: readonly string[] | undefined): ServerConfig[] {
-  if (names === undefined || names.length === 0) return [...desired.servers];
-  for (const n of names) {
-    if (!desired.servers.some((s) => s.name === n)) {
-      throw new PgbkError('USAGE', `unknown server "${n}" (configured: ${desired.servers.map((s) => s.name).join(', ')})`);
-    }
-  }
-  return desired.servers.filter((s) => names.includes(s.name));
 }
 
 /** Lock every selected server, in name order (so two applies can never deadlock). */

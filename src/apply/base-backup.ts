@@ -105,7 +105,7 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
       // PostgreSQL's notices matter here: with -X none it waits at the end until archive_command
       // has archived the last segment, and says so — the first sign of a broken archive_command.
       onProgress: (line) => {
-        if (/WARNING|NOTICE|waiting/i.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
+        if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
       },
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });

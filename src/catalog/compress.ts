@@ -8,7 +8,18 @@
 
 import { PassThrough, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { CompressStream, DecompressStream, compress as zstdCompress, decompress as zstdDecompress } from 'zstd-napi';
+import { createRequire } from 'node:module';
+
+type ZstdNapi = typeof import('zstd-napi');
+let zstdModule: ZstdNapi | undefined;
+/**
+ * The native binding, loaded on first use: commands that never (de)compress — status, list, plan —
+ * should not pay for loading it at start-up.
+ */
+function zstd(): ZstdNapi {
+  zstdModule ??= createRequire(import.meta.url)('zstd-napi') as ZstdNapi;
+  return zstdModule;
+}
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 
@@ -49,7 +60,7 @@ export function compressionOfFile(fileName: string): Compression {
 export function compressBuffer(buf: Buffer, kind: Compression): Buffer {
   switch (kind) {
     case 'zstd':
-      return zstdCompress(buf, ZSTD_PARAMS);
+      return zstd().compress(buf, ZSTD_PARAMS);
     case 'gzip':
       return zlib.gzipSync(buf, { level: GZIP_LEVEL });
     case 'none':
@@ -64,7 +75,7 @@ export function compressBuffer(buf: Buffer, kind: Compression): Buffer {
 export function decompressBuffer(buf: Buffer, kind: Compression): Buffer {
   switch (kind) {
     case 'zstd':
-      return zstdDecompress(buf);
+      return zstd().decompress(buf);
     case 'gzip':
       return zlib.gunzipSync(buf);
     case 'none':
@@ -79,7 +90,7 @@ export function decompressBuffer(buf: Buffer, kind: Compression): Buffer {
 export function compressStream(kind: Compression): Transform {
   switch (kind) {
     case 'zstd':
-      return new CompressStream(ZSTD_PARAMS);
+      return new (zstd().CompressStream)(ZSTD_PARAMS);
     case 'gzip':
       return zlib.createGzip({ level: GZIP_LEVEL });
     case 'none':
@@ -94,7 +105,7 @@ export function compressStream(kind: Compression): Transform {
 export function decompressStream(kind: Compression): Transform {
   switch (kind) {
     case 'zstd':
-      return new DecompressStream();
+      return new (zstd().DecompressStream)();
     case 'gzip':
       return zlib.createGunzip();
     case 'none':

@@ -1,5 +1,5 @@
 import { acquireLock, ensureServerDirs } from '../catalog/index.js';
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import { archiveAllIncoming } from '../apply/archive-wal.js';
 import { takeBaseBackup } from '../apply/base-backup.js';
 import type { ExecContext } from '../apply/context.js';

@@ -1,4 +1,4 @@
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import { checkServer } from '../check/run-checks.js';
 import { renderCheckJson, renderCheckText } from '../check/render.js';
 import { allPassed, fail, type ServerCheckReport } from '../check/types.js';

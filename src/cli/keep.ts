@@ -1,5 +1,5 @@
 import { acquireLock, readBackups, writeBackupRecord } from '../catalog/index.js';
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
 import type { KeepMode } from '../plan/types.js';
 import { durationFlag } from './apply.js';

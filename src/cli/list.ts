@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { readBackups } from '../catalog/index.js';
 import { effectiveBackup } from '../observe/index.js';
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import type { BackupRecord } from '../plan/types.js';
 import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';

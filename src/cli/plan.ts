@@ -1,5 +1,5 @@
 import { writeFileAtomic } from '../catalog/index.js';
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import { serializeSavedPlan } from '../apply/saved-plan.js';
 import { observe, observedHash } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';

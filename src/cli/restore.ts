@@ -1,6 +1,7 @@
 /**
  * `pgbk restore SERVER [ID|latest] --target-dir DIR [one target] [--target-action …]
- * [--target-timeline …] [--tablespace-dir DIR] [--force] [--json]` — see src/restore/restore.ts.
+ * [--target-timeline …] [--tablespace-dir DIR] [--force] [--verify-checksums] [--json]` — see
+ * src/restore/restore.ts.
  * Argument checks happen here (exactly one target; an action needs a target); the summary goes to
  * stdout (text or --json), progress and log lines to stderr.
  */
@@ -37,6 +38,7 @@ const RESTORE_OPTIONS = {
   'tablespace-dir': { type: 'string' },
   'lock-timeout': { type: 'string' },
   force: { type: 'boolean', default: false },
+  'verify-checksums': { type: 'boolean', default: false },
 } as const;
 
 export interface RestoreArgs {
@@ -48,6 +50,7 @@ export interface RestoreArgs {
   readonly action: TargetAction;
   readonly timeline: TargetTimeline;
   readonly force: boolean;
+  readonly verifyChecksums: boolean;
   readonly json: boolean;
   readonly debug: boolean;
   readonly config: string | undefined;
@@ -112,6 +115,7 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
     action,
     timeline,
     force: values.force === true,
+    verifyChecksums: values['verify-checksums'] === true,
     json: values.json === true,
     debug: values.debug === true,
     config: values.config,
@@ -140,6 +144,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
+    // --remote USER@HOST[:PORT]: restore onto the database host over SSH (src/restore-remote).
+    const { splitRemoteArgs } = await import('../restore-remote/restore-remote.js');
+    const split = splitRemoteArgs(args);
+    if (split.remote !== undefined) return await (await import('../restore-remote/cli.js')).mainRemote(split.rest, split.remote, io);
     const a = parseRestoreArgs(args);
     debug = a.debug;
     const desired = await loadDesired(a.config, io);
@@ -158,6 +166,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       action: a.action,
       timeline: a.timeline,
       force: a.force,
+      verifyChecksums: a.verifyChecksums,
       lockTimeoutMs: a.lockTimeoutMs,
       nodePath: process.execPath,
       cliPath: fileURLToPath(new URL('../cli.js', import.meta.url)),

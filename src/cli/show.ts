@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import { readBackups } from '../catalog/index.js';
 import { effectiveBackup } from '../observe/index.js';
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
 import type { BackupRecord } from '../plan/types.js';
 import { formatBytes } from './format.js';

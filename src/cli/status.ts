@@ -1,5 +1,5 @@
 import { countQuarantined, listArchivedWal, listIncoming, readBackups, readIdentity, readLock } from '../catalog/index.js';
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';

@@ -1,5 +1,5 @@
 import { readBackup, readBackupsWithProblems, readIdentity } from '../catalog/index.js';
-import { selectServers } from '../apply/apply.js';
+import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
 import { defaultTempRoot, verifyBackup, type BackupVerification } from '../verify/verify-backup.js';
 import { verifyArchive, type WalVerification } from '../verify/verify-wal.js';

@@ -14,7 +14,10 @@
  * `pgbk wal-fetch --clean-spool [--spool DIR]` is the recovery_end_command: it stops the prefetch
  * worker and removes the spool (default ./.pgbk-spool; PostgreSQL runs it in the data directory).
  *
- * Imports only what parsing needs; the rest loads on demand (this runs once per WAL segment).
+ * restore_command tries a shell fast path first (src/restore/fast-path.ts): this Node command runs
+ * only for segments the prefetch worker has not spooled, and for .history files and the end of
+ * WAL. Each segment it serves is logged on stderr (PostgreSQL's log), so a recovery that keeps
+ * missing the fast path is visible. Imports only what parsing needs; the rest loads on demand.
  */
 import path from 'node:path';
 import { PgbkError, formatError, toPgbkError } from '../errors.js';
@@ -24,7 +27,8 @@ import { parseCommand, requirePositional } from './options.js';
 export const EXIT_NOT_FOUND = 1;
 export const EXIT_FATAL = 255;
 
-const DEFAULT_PREFETCH = 4;
+/** Segments kept spooled ahead of PostgreSQL (16 MiB each by default). */
+const DEFAULT_PREFETCH = 8;
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
@@ -60,6 +64,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       ...(values.config === undefined ? {} : { configPath: values.config }),
       ...(values.spool === undefined ? {} : { spool: values.spool }),
     });
+    if (/^[0-9A-F]{24}$/.test(name)) io.stderr.write(`pgbk wal-fetch: ${name} served from the archive (not spooled)\n`);
     return 0;
   } catch (err) {
     const e = toPgbkError(err);

@@ -5,7 +5,7 @@
  * conninfo with the password redacted.
  */
 
-import pg from 'pg';
+import type pg from 'pg';
 import { PgbkError } from '../errors.js';
 import { type PgClientConfig, toClientConfig } from './client-config.js';
 import { displayConninfo } from './conninfo.js';
@@ -65,7 +65,10 @@ export async function withPgClient<T>(
   options: SessionOptions = {},
 ): Promise<T> {
   const config: PgClientConfig = { ...toClientConfig(conninfo), ...(options.replication ? { replication: options.replication } : {}) };
-  const client = new pg.Client(config);
+  // Imported on first use: the driver (a dozen modules) is not needed by commands that only read
+  // the catalog, and every command's start-up counts when run from cron or per WAL segment.
+  const { default: driver } = await import('pg');
+  const client = new driver.Client(config);
   // A connection dropped between queries is reported by the pending query; without a listener
   // the 'error' event would crash the process instead.
   client.on('error', () => undefined);
