@@ -77,7 +77,8 @@ export interface RestoreCommandParts {
   readonly extraArgs?: readonly string[];
 }
 
-function commandLine(words: readonly string[]): string {
+/** Words quoted for sh, with % doubled for restore_command's own substitution. */
+export function commandLine(words: readonly string[]): string {
   for (const w of words) {
     if (/[\n\r\0]/.test(w)) throw new PgbkError('USAGE', `command argument contains a line break: ${JSON.stringify(w)}`);
   }

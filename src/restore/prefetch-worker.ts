@@ -1,21 +1,33 @@
 /**
- * The background half of `pgbk wal-fetch`: a detached process, started by the first wal-fetch of
- * a recovery (and again whenever none is alive), that keeps the next few segments after the one
- * PostgreSQL last asked for decompressed and verified in the spool (spool.ts), so each
- * restore_command call is a quick hand-over rather than a cold read + decompression. It stops
- * prefetching at the first segment that is not archived (that is where recovery will end or wait),
- * exits after a few idle seconds, when the spool is removed, or on SIGTERM.
+ * The background half of `pgbk wal-fetch`: a detached process, started by a Node wal-fetch that
+ * served a segment (and again whenever none is alive), that keeps the spool (spool.ts) filled with
+ * the next `count` segments, decompressed and verified, ahead of the newest one PostgreSQL took.
+ *
+ * restore_command's shell fast path (fast-path.ts) takes spooled segments without starting Node,
+ * so the worker learns PostgreSQL's position from the spool itself: a segment it saw spooled that
+ * has disappeared was consumed (renamed into pg_wal). The Node path, used for every miss, writes
+ * `.want.json` with the segment it served, which resets the position (and the timeline).
+ *
+ * Conservative on purpose — anything unusual is left to the Node path, which reads the archive and
+ * reports errors with the exit status PostgreSQL needs:
+ * - it prefetches only on the timeline of the segment the Node path last served; a timeline
+ *   switch is seen there first (PostgreSQL asks for the new timeline's segment, the spool misses);
+ * - it stops at the first segment that is not archived, and at any read error (it logs it to
+ *   `.worker.log`; the foreground wal-fetch will fail on the same file and stop recovery);
+ * - it exits when nothing was consumed for a while (the archive ended, or PostgreSQL paused at the
+ *   target), when the spool is removed (recovery_end_command), or on SIGTERM. Exiting only costs
+ *   speed: the next miss starts a new worker.
  *
  * Run as a script: node prefetch-worker.js '<json WorkerArgs>'.
  */
 
-import { appendFile } from 'node:fs/promises';
+import { appendFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
-import { claimWorker, isSpooled, putInSpool, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
+import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpool, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
 
 export interface WorkerArgs {
   readonly spool: string;
@@ -25,8 +37,16 @@ export interface WorkerArgs {
   readonly cwd: string;
 }
 
-const IDLE_EXIT_MS = 10_000;
-const POLL_MS = 50;
+/** Exit when nothing was consumed for this long and the next segment is not archived. */
+const IDLE_AT_END_MS = 10_000;
+/** Exit when nothing was consumed for this long at all (PostgreSQL paused, or very slow). */
+const IDLE_MS = 120_000;
+/** How often the spool is looked at when there is nothing to do. */
+const POLL_MS = 20;
+/** How often a segment that is not archived yet is looked for again. */
+const MISSING_RETRY_MS = 500;
+/** Segments read, decompressed and written at the same time. */
+const MAX_IN_FLIGHT = 3;
 
 async function log(spool: string, line: string): Promise<void> {
   try {
@@ -34,6 +54,17 @@ async function log(spool: string, line: string): Promise<void> {
   } catch {
     // the spool is gone: nothing to report to
   }
+}
+
+/** Where PostgreSQL is and what the worker has seen spooled on that timeline. */
+interface Position {
+  timeline: number;
+  segSize: number;
+  count: number;
+  /** Segment number PostgreSQL consumed last (served by Node or taken from the spool). */
+  segno: number;
+  /** Names on `timeline` seen in the spool; one that disappears was consumed. */
+  readonly seen: Set<string>;
 }
 
 export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
@@ -52,39 +83,106 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       env: process.env,
     });
     let seenAt = '';
-    let lastChange = Date.now();
+    let pos: Position | undefined;
+    let lastProgress = Date.now();
+    let missing: { readonly name: string; readonly since: number } | undefined;
+    const inflight = new Map<string, Promise<void>>();
+    /** Read, verify and spool one segment; 'absent' when it is not archived (or not usable). */
+    const fetchOne = async (name: string, segSize: number): Promise<'spooled' | 'absent'> => {
+      const pending = path.join(spool, `${name}${PENDING_SUFFIX}`);
+      await writeFile(pending, '', { mode: 0o600 });
+      try {
+        return await spoolOne(name, segSize);
+      } finally {
+        await rm(pending, { force: true });
+      }
+    };
+    const spoolOne = async (name: string, segSize: number): Promise<'spooled' | 'absent'> => {
+      let buf: Buffer;
+      try {
+        buf = await readArchivedWal(desired.catalog, server, name);
+      } catch (err) {
+        if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) {
+          // Corrupt or unreadable: never spooled; the foreground wal-fetch reports it and stops recovery.
+          await log(spool, `${name}: ${(err as Error).message}; not prefetching past it`);
+        }
+        return 'absent';
+      }
+      if (buf.length !== segSize) {
+        await log(spool, `${name}: ${buf.length} bytes, expected ${segSize}; not prefetching past it`);
+        return 'absent';
+      }
+      await putInSpool(spool, name, buf);
+      return 'spooled';
+    };
     while (!stopping) {
       const want = await readWant(spool);
       if (want === undefined || want.server !== server) break;
       if (want.at !== seenAt) {
         seenAt = want.at;
-        lastChange = Date.now();
-      }
-      const parsed = parseSegmentName(want.name);
-      if (parsed === undefined) break;
-      const from = segmentNumber(want.name, want.segSize);
-      let worked = false;
-      for (let i = 1; i <= want.count && !stopping; i++) {
-        const name = segmentNameFrom(parsed.timeline, from + i, want.segSize);
-        if (await isSpooled(spool, name)) continue;
-        let buf: Buffer;
-        try {
-          buf = await readArchivedWal(desired.catalog, server, name);
-        } catch (err) {
-          // Not archived (yet): recovery ends or waits there. Corrupt: leave it to the foreground
-          // wal-fetch, which reports it and stops recovery.
-          if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) await log(spool, `${name}: ${(err as Error).message}`);
-          break;
+        const parsed = parseSegmentName(want.name);
+        if (parsed === undefined) break;
+        const segno = segmentNumber(want.name, want.segSize);
+        if (pos === undefined || pos.timeline !== parsed.timeline || pos.segSize !== want.segSize) {
+          pos = { timeline: parsed.timeline, segSize: want.segSize, count: want.count, segno, seen: new Set() };
+        } else {
+          pos.segno = segno;
+          pos.count = want.count;
         }
-        await putInSpool(spool, server, name, buf);
-        worked = true;
-        if ((await readWant(spool))?.at !== seenAt) break; // PostgreSQL moved on: re-plan
+        lastProgress = Date.now();
+        missing = undefined;
       }
-      if (!worked) {
-        if (Date.now() - lastChange > IDLE_EXIT_MS) break;
-        await sleep(POLL_MS);
+      if (pos === undefined) break;
+      const present = await listSpooled(spool);
+      if (present === undefined) break; // recovery ended: the spool was removed
+      let advanced = false;
+      for (const name of pos.seen) {
+        if (present.has(name)) continue;
+        pos.seen.delete(name);
+        const segno = segmentNumber(name, pos.segSize);
+        if (segno > pos.segno) {
+          pos.segno = segno;
+          advanced = true;
+        }
       }
+      if (advanced) {
+        lastProgress = Date.now();
+        missing = undefined;
+        await pruneSpool(spool, segmentNameFrom(pos.timeline, pos.segno, pos.segSize));
+      }
+
+      const idleFor = Date.now() - lastProgress;
+      if (idleFor > IDLE_MS || (missing !== undefined && idleFor > IDLE_AT_END_MS)) break;
+      // Start fetches for the window's segments not spooled yet, in order, a few at a time: the
+      // file writes and the cksum child of one overlap the decompression of the next.
+      const cur = pos;
+      for (let i = 1; i <= cur.count && inflight.size < MAX_IN_FLIGHT; i++) {
+        const name = segmentNameFrom(cur.timeline, cur.segno + i, cur.segSize);
+        if (present.has(name)) {
+          cur.seen.add(name);
+          continue;
+        }
+        if (inflight.has(name)) continue;
+        if (missing !== undefined && name >= missing.name && Date.now() - missing.since < MISSING_RETRY_MS) break;
+        const job = fetchOne(name, cur.segSize).then(
+          (outcome) => {
+            if (outcome === 'spooled') {
+              if (pos === cur) cur.seen.add(name);
+              if (missing?.name === name) missing = undefined;
+            } else if (missing === undefined || name < missing.name || missing.name === name) {
+              missing = { name, since: Date.now() };
+            }
+          },
+          async (err: unknown) => {
+            await log(spool, `${name}: cannot spool: ${(err as Error).message}`);
+            missing = { name, since: Date.now() };
+          },
+        ).finally(() => inflight.delete(name));
+        inflight.set(name, job);
+      }
+      await Promise.race([sleep(POLL_MS), ...inflight.values()]);
     }
+    await Promise.allSettled(inflight.values());
   } catch (err) {
     // ENOENT here usually means recovery ended and the spool was removed.
     await log(spool, `stopping: ${(err as Error).message}`);

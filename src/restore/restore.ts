@@ -5,7 +5,8 @@
  * target directory, the stored manifest's checksum.
  *
  * Order of writes: mark the backup in use → create/empty the directory → unpack each stored tar
- * (sha256-checked as it streams) → pg_verifybackup against backup_manifest → tablespaces, runtime
+ * (sha256-checked as it streams) → pg_verifybackup against backup_manifest (every file present with
+ * its size; CRC32C too with --verify-checksums) → tablespaces, runtime
  * files, recovery configuration → unmark. On failure the directory is emptied again (it was empty
  * before) and the mark removed.
  */
@@ -20,12 +21,12 @@ import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { formatLsn } from '../pg/lsn.js';
 import {
-  buildRestoreCommand,
   buildSpoolCleanupCommand,
   writeRecoveryConfig,
   type RecoveryTargetSetting,
 } from '../pg/recovery-conf.js';
 import { chooseBackup, type Choice } from './choose-backup.js';
+import { buildFastRestoreCommand } from './fast-path.js';
 import { extractStoredTar, sha256OfFile } from './extract.js';
 import { linkTablespace, removeRuntimeFiles, removeTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { clearInUse, markInUse } from './in-use.js';
@@ -48,6 +49,11 @@ export interface RestoreRequest {
   readonly action: TargetAction;
   readonly timeline: TargetTimeline;
   readonly force: boolean;
+  /**
+   * Also recompute every file's CRC32C against backup_manifest (pg_verifybackup without
+   * --skip-checksums). Off by default: see verifyAgainstManifest for why sizes suffice then.
+   */
+  readonly verifyChecksums?: boolean;
   readonly lockTimeoutMs: number;
   /** node binary and pgbk's cli.js, for restore_command. */
   readonly nodePath: string;
@@ -176,10 +182,12 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
 
   const srcDir = backupDir(catalog, server, backup.id);
   const checksums = backup.checksums ?? {};
-  const tars = await storedTars(srcDir, checksums, server, backup.id);
+  // Backup method ssh stores a plain data/ tree instead of tars (src/backup-ssh/restore-tree.ts).
+  const sshLayout = backup.method === 'ssh' ? await (await import('../backup-ssh/restore-tree.js')).checkSshBackup(srcDir, backup) : undefined;
+  const tars = sshLayout !== undefined ? [] : await storedTars(srcDir, checksums, server, backup.id);
   const manifest = path.join(srcDir, 'backup_manifest');
   const manifestSha = checksums['backup_manifest'];
-  if (manifestSha === undefined || (await sha256OfFile(manifest).catch(() => 'unreadable')) !== manifestSha) {
+  if (sshLayout === undefined && (manifestSha === undefined || (await sha256OfFile(manifest).catch(() => 'unreadable')) !== manifestSha)) {
     throw new PgbkError('CATALOG', `backup ${backup.id}: backup_manifest is missing or does not match its recorded sha256`, {
       server,
       path: manifest,
@@ -188,7 +196,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
   const tablespaceTars = tars.filter((n) => !n.startsWith('base.'));
   const dirState = await inspectTargetDir(req.targetDir, req.force, catalog);
   const tsRoot = path.resolve(req.tablespaceDir ?? `${dirState.path}_tablespaces`);
-  const tsState = tablespaceTars.length > 0 ? await inspectTargetDir(tsRoot, req.force, catalog, '--tablespace-dir') : undefined;
+  const tsState = tablespaceTars.length > 0 || (sshLayout?.tablespaceOids.length ?? 0) > 0 ? await inspectTargetDir(tsRoot, req.force, catalog, '--tablespace-dir') : undefined;
 
   const mark = await markInUse(catalog, server, backup.id, req.lockTimeoutMs);
   let storedBytes = 0;
@@ -222,9 +230,25 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
         tablespaces.push({ oid, location: dest });
       }
     }
+    if (sshLayout !== undefined) {
+      const { copyTreeInto } = await import('../backup-ssh/restore-tree.js');
+      await copyTreeInto(path.join(srcDir, 'data'), dirState.path, server);
+      for (const oid of sshLayout.tablespaceOids) {
+        const dest = path.join(tsRoot, oid);
+        await mkdir(dest, { mode: 0o700 });
+        await copyTreeInto(path.join(srcDir, 'tablespaces', oid), dest, server);
+        await linkTablespace(dirState.path, oid, dest);
+        tablespaces.push({ oid, location: dest });
+      }
+      storedBytes = sshLayout.bytes;
+      files = sshLayout.files;
+    }
     progress.finish();
-    req.log(`unpacked ${tars.length} stored file(s), ${files} entries; verifying against backup_manifest`);
-    await verifyAgainstManifest(dirState.path, manifest, backup.pgVersion ?? 150000, server);
+    const fullCheck = req.verifyChecksums === true;
+    req.log(`unpacked ${tars.length} stored file(s), ${files} entries; verifying against backup_manifest${fullCheck ? ' with checksums' : ''}`);
+    if (sshLayout === undefined) {
+      await verifyAgainstManifest(dirState.path, manifest, backup.pgVersion ?? 150000, server, { checksums: fullCheck });
+    }
     if (tablespaces.length > 0) await removeTablespaceMap(dirState.path);
     await removeRuntimeFiles(dirState.path);
     await giveToDataOwner(dirState.path, tablespaces.map((t) => t.location).concat(tsState === undefined ? [] : [tsRoot]));
@@ -232,7 +256,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
     await writeRecoveryConfig(
       dirState.path,
       {
-        restoreCommand: buildRestoreCommand({ ...cmd, configPath: req.configPath, server }),
+        restoreCommand: buildFastRestoreCommand({ ...cmd, configPath: req.configPath, server }),
         recoveryEndCommand: buildSpoolCleanupCommand(cmd),
         target: targetSetting(req.target),
         action: req.action,

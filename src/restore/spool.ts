@@ -1,38 +1,49 @@
 /**
- * The prefetch spool of `pgbk wal-fetch`: a directory where a background worker puts the next WAL
- * segments, decompressed and verified, before PostgreSQL asks for them. Default location:
- * `<data directory>/.pgbk-spool` (derived from %p = pg_wal/RECOVERYXLOG; PostgreSQL ignores
- * unknown entries in its data directory, and the same file system lets a spooled segment be
- * handed over with one rename). `recovery_end_command` removes the spool when recovery ends.
+ * The prefetch spool of `pgbk wal-fetch`: `<data directory>/.pgbk-spool`, where a long-lived
+ * background worker (prefetch-worker.ts) keeps the next WAL segments, decompressed and verified,
+ * before PostgreSQL asks for them. restore_command first tries a shell fast path (fast-path.ts)
+ * that hands a spooled segment over with one rename, without starting Node; only a miss runs
+ * `node cli.js wal-fetch`. `recovery_end_command` removes the spool when recovery ends.
  *
- * Rules that keep it safe (a wrong or partial file replayed would corrupt the restore):
- * - a spooled segment is complete only when its sidecar NAME.json exists; both are written to
- *   temp names and renamed, data first, sidecar last;
- * - before it is handed over, its sha256 is recomputed and compared with the sidecar, which also
- *   names the server; any mismatch discards it and the segment is read from the archive instead;
- * - archived files never change content under a name (the archive refuses to overwrite), so a
- *   verified spooled copy is byte-identical to the archive's.
+ * Why a spooled file can be trusted (threat model):
+ * - It is created only by putInSpool, from bytes readArchivedWal has just decompressed and checked
+ *   against the archive's SHA256SUMS, and it appears under its final name only by rename(2) from a
+ *   temp name (`.NAME.tmp-PID-RAND`, which PostgreSQL never asks for): a half-written file is never
+ *   visible as NAME. Archived files never change content under a name (the archive refuses to
+ *   overwrite), so every verified copy of NAME is byte-identical.
+ * - Beside it, NAME.ck holds the POSIX `cksum` (CRC-32 and length) of the file as written, computed
+ *   by the cksum program itself reading the file back, and published *before* NAME. The fast path
+ *   renames NAME to %p first (from then on only PostgreSQL's own pg_wal holds it) and recomputes
+ *   cksum there; any mismatch, missing or unreadable sidecar removes %p and falls back to Node,
+ *   which reads the archive. This catches a damaged, truncated, replaced or torn file (a crash
+ *   before the spool reached disk: no fsync is needed because the check runs at hand-over).
+ * - The spool sits inside the data directory (0700, owned by the cluster's OS user) and is itself
+ *   created 0700 by that user; restore_command names it relatively (PostgreSQL runs it in the data
+ *   directory), so a moved or copied data directory never reads another cluster's spool. Only that
+ *   user or root can put files there, and they can equally write pg_wal or the relation files:
+ *   the CRC guards against accidents, not against the cluster's own owner. `pgbk restore` deletes
+ *   any `.pgbk-spool` a backup may have carried.
  *
- * Only node: built-ins here: this runs in every restore_command call.
+ * Only node: built-ins here: the Node fallback of restore_command loads this.
  */
 
-import { createHash, randomBytes } from 'node:crypto';
-import { copyFile, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { lstat, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 
 export const SPOOL_DIR_NAME = '.pgbk-spool';
+/** Sidecar suffix: NAME.ck holds `cksum < NAME` output ("CRC LENGTH"). */
+export const CHECK_SUFFIX = '.ck';
+/** Marker NAME.pending: the worker is reading/writing NAME right now (the fast path may wait). */
+export const PENDING_SUFFIX = '.pending';
 export const WANT_FILE = '.want.json';
 export const WORKER_PID_FILE = '.worker.pid';
 export const WORKER_LOG_FILE = '.worker.log';
 
-export interface SpoolSidecar {
-  readonly server: string;
-  readonly name: string;
-  readonly size: number;
-  readonly sha256: string;
-}
+const SEGMENT_RE = /^[0-9A-F]{24}$/;
 
-/** What the newest wal-fetch asked for: the worker prefetches the `count` segments after `name`. */
+/** What the newest Node wal-fetch served: the worker prefetches the `count` segments after `name`. */
 export interface SpoolWant {
   readonly server: string;
   readonly name: string;
@@ -44,10 +55,6 @@ export interface SpoolWant {
 /** `<pgdata>/.pgbk-spool` for DEST = `<pgdata>/pg_wal/RECOVERYXLOG` (resolved against cwd). */
 export function defaultSpoolDir(dest: string, cwd: string): string {
   return path.join(path.dirname(path.dirname(path.resolve(cwd, dest))), SPOOL_DIR_NAME);
-}
-
-export function sha256Hex(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
 }
 
 function tempName(dir: string, name: string): string {
@@ -62,18 +69,6 @@ async function unlinkQuietly(file: string): Promise<void> {
   }
 }
 
-async function readSidecar(spool: string, name: string): Promise<SpoolSidecar | undefined> {
-  try {
-    const o = JSON.parse(await readFile(path.join(spool, `${name}.json`), 'utf8')) as Partial<SpoolSidecar>;
-    if (typeof o.server === 'string' && o.name === name && typeof o.size === 'number' && typeof o.sha256 === 'string') {
-      return { server: o.server, name, size: o.size, sha256: o.sha256 };
-    }
-  } catch {
-    // absent or being written: not spooled
-  }
-  return undefined;
-}
-
 /** Write `buf` to `dest` atomically: a temp file in DEST's directory, then rename. */
 export async function writeDestAtomic(dest: string, buf: Buffer): Promise<void> {
   const tmp = tempName(path.dirname(dest), path.basename(dest));
@@ -86,61 +81,72 @@ export async function writeDestAtomic(dest: string, buf: Buffer): Promise<void> 
   }
 }
 
-export type SpoolTake = 'taken' | 'absent' | 'discarded';
-
 /**
- * Hand a spooled file over to `dest` if it is there, complete and verified. 'discarded' means a
- * spooled copy existed but failed verification (it is deleted; the caller reads the archive).
+ * `cksum < file`, exactly as the fast path computes it (same program, same stdin form, trailing
+ * newline dropped like `$(...)` and `read` do).
  */
-export async function takeFromSpool(spool: string, server: string, name: string, dest: string): Promise<SpoolTake> {
-  const sidecar = await readSidecar(spool, name);
-  if (sidecar === undefined) return 'absent';
-  const file = path.join(spool, name);
-  let ok = false;
+export async function cksumOf(file: string): Promise<string> {
+  const fh = await open(file, 'r');
   try {
-    const buf = await readFile(file);
-    ok = sidecar.server === server && buf.length === sidecar.size && sha256Hex(buf) === sidecar.sha256;
-    if (ok) {
-      try {
-        await rename(file, dest);
-      } catch (err) {
-        if ((err as NodeJS.ErrnoException).code !== 'EXDEV') throw err;
-        const tmp = tempName(path.dirname(dest), path.basename(dest));
-        await copyFile(file, tmp);
-        await rename(tmp, dest);
-      }
-    }
-  } catch {
-    ok = false;
+    const child = spawn('cksum', [], { stdio: [fh.fd, 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr!.resume();
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', resolve);
+    });
+    const line = out.trim();
+    if (code !== 0 || !/^\d+ \d+$/.test(line)) throw new Error(`cksum ${file}: exit ${code}, output ${JSON.stringify(out)}`);
+    return line;
+  } finally {
+    await fh.close();
   }
-  await unlinkQuietly(file);
-  await unlinkQuietly(path.join(spool, `${name}.json`));
-  return ok ? 'taken' : 'discarded';
 }
 
-/** Publish a verified archive file into the spool. Fails (ENOENT) if the spool was removed. */
-export async function putInSpool(spool: string, server: string, name: string, buf: Buffer): Promise<void> {
-  const sidecar: SpoolSidecar = { server, name, size: buf.length, sha256: sha256Hex(buf) };
+/**
+ * Publish a verified archive file into the spool: data and sidecar to temp names, the sidecar
+ * renamed first, the data last (NAME visible ⇒ NAME.ck visible). Fails (ENOENT) once the spool
+ * was removed.
+ */
+export async function putInSpool(spool: string, name: string, buf: Buffer): Promise<void> {
+  if (!SEGMENT_RE.test(name)) throw new Error(`not a segment name: ${name}`);
   const dataTmp = tempName(spool, name);
-  const metaTmp = tempName(spool, `${name}.json`);
+  const checkTmp = tempName(spool, `${name}${CHECK_SUFFIX}`);
   try {
     await writeFile(dataTmp, buf, { mode: 0o600, flag: 'wx' });
-    await writeFile(metaTmp, JSON.stringify(sidecar), { mode: 0o600, flag: 'wx' });
+    const sum = await cksumOf(dataTmp);
+    // The length cksum read back must be what was verified: a short write is never published.
+    if (sum.split(' ')[1] !== String(buf.length)) throw new Error(`spooled ${name} reads back as ${sum}, expected ${buf.length} bytes`);
+    await writeFile(checkTmp, `${sum}\n`, { mode: 0o600, flag: 'wx' });
+    await rename(checkTmp, path.join(spool, `${name}${CHECK_SUFFIX}`));
     await rename(dataTmp, path.join(spool, name));
-    await rename(metaTmp, path.join(spool, `${name}.json`));
   } finally {
     await unlinkQuietly(dataTmp);
-    await unlinkQuietly(metaTmp);
+    await unlinkQuietly(checkTmp);
   }
 }
 
-export async function isSpooled(spool: string, name: string): Promise<boolean> {
-  return (await readSidecar(spool, name)) !== undefined;
+/** Remove a spooled segment and its sidecar. */
+export async function discardSpooled(spool: string, name: string): Promise<void> {
+  await unlinkQuietly(path.join(spool, name));
+  await unlinkQuietly(path.join(spool, `${name}${CHECK_SUFFIX}`));
+}
+
+/** Segment names spooled now (data files only); undefined when the spool does not exist. */
+export async function listSpooled(spool: string): Promise<Set<string> | undefined> {
+  let names: string[];
+  try {
+    names = await readdir(spool);
+  } catch {
+    return undefined;
+  }
+  return new Set(names.filter((n) => SEGMENT_RE.test(n)));
 }
 
 /**
- * Delete spooled segments PostgreSQL has gone past (name sorts before `name` on the same
- * timeline, or any older timeline's segment before it) and temp files of a worker that died.
+ * Delete spooled segments (and sidecars) before `keepFrom`'s position, on any timeline — PostgreSQL
+ * only moves forward — and temp files of a writer that died.
  */
 export async function pruneSpool(spool: string, keepFrom: string): Promise<void> {
   let names: string[];
@@ -150,13 +156,33 @@ export async function pruneSpool(spool: string, keepFrom: string): Promise<void>
     return;
   }
   for (const n of names) {
-    const base = n.endsWith('.json') ? n.slice(0, -5) : n;
-    if (/^[0-9A-F]{24}$/.test(base) && base.slice(8) < keepFrom.slice(8)) {
+    const suffix = [CHECK_SUFFIX, PENDING_SUFFIX].find((x) => n.endsWith(x)) ?? '';
+    const base = n.slice(0, n.length - suffix.length);
+    if (SEGMENT_RE.test(base) && base.slice(8) < keepFrom.slice(8)) {
       await unlinkQuietly(path.join(spool, n));
     } else if (n.includes('.tmp-')) {
       const pid = Number(/\.tmp-(\d+)-/.exec(n)?.[1]);
       if (!isAlive(pid)) await unlinkQuietly(path.join(spool, n));
     }
+  }
+}
+
+/**
+ * Create the spool (0700) or accept an existing one only if it is a real directory of ours that
+ * nobody else can enter; otherwise prefetching is off (false) and every segment comes from Node.
+ */
+export async function ensureSpoolDir(spool: string): Promise<boolean> {
+  try {
+    await mkdir(spool, { mode: 0o700 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') return false;
+  }
+  try {
+    const st = await lstat(spool);
+    const uid = process.getuid?.();
+    return st.isDirectory() && (uid === undefined || st.uid === uid) && (st.mode & 0o077) === 0;
+  } catch {
+    return false;
   }
 }
 
@@ -188,13 +214,23 @@ export async function writeWant(spool: string, want: SpoolWant): Promise<void> {
   await rename(tmp, path.join(spool, WANT_FILE));
 }
 
-/** PID of a live prefetch worker for this spool, if any. */
+/**
+ * PID of a live prefetch worker for this spool, if any. On Linux the PID must still run
+ * prefetch-worker.js (a recycled PID of another process is not "our worker").
+ */
 export async function liveWorker(spool: string): Promise<number | undefined> {
+  let pid: number;
   try {
-    const pid = Number((await readFile(path.join(spool, WORKER_PID_FILE), 'utf8')).trim());
-    return isAlive(pid) ? pid : undefined;
+    pid = Number((await readFile(path.join(spool, WORKER_PID_FILE), 'utf8')).trim());
   } catch {
     return undefined;
+  }
+  if (!isAlive(pid)) return undefined;
+  try {
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('prefetch-worker') ? pid : undefined;
+  } catch {
+    return process.platform === 'linux' ? undefined : pid;
   }
 }
 
@@ -225,7 +261,11 @@ export async function releaseWorker(spool: string): Promise<void> {
   }
 }
 
-/** Stop the worker (by the PID it recorded) and remove the spool: recovery has ended. */
+/**
+ * Stop the worker (SIGTERM to the PID it recorded, if that PID still runs the worker) and remove
+ * the spool: recovery has ended. A worker that misses the signal exits on its own once the spool
+ * is gone.
+ */
 export async function removeSpool(spool: string): Promise<void> {
   const pid = await liveWorker(spool);
   if (pid !== undefined && pid !== process.pid) {
@@ -235,5 +275,5 @@ export async function removeSpool(spool: string): Promise<void> {
       // exited meanwhile
     }
   }
-  await rm(spool, { recursive: true, force: true, maxRetries: 3 });
+  await rm(spool, { recursive: true, force: true, maxRetries: 5 });
 }

@@ -1,8 +1,10 @@
 /**
  * `pgbk wal-fetch`, PostgreSQL's restore_command: put one archived WAL file (segment, .history,
- * .partial, .backup) at DEST, verified, atomically. The fast path (a segment the prefetch worker
- * already spooled) needs only node: built-ins; the configuration and the catalog code are loaded
- * on demand, and only when the spool cannot answer.
+ * .partial, .backup) at DEST, verified, atomically. This is the Node path: restore_command's shell
+ * fast path (fast-path.ts) has already handed over any segment the prefetch worker spooled, so
+ * reaching here means a miss — the worker is behind, not running, on another timeline, or the
+ * spooled copy failed its check. It reads the archive, and makes sure a worker is prefetching
+ * after the segment it served.
  *
  * What PostgreSQL does with the exit status is the contract (src/cli/wal-fetch.ts maps errors to
  * it): "not in the archive" must be distinguishable from "cannot tell", so a missing catalog is
@@ -10,15 +12,16 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdir, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgbkError } from '../errors.js';
 import {
   defaultSpoolDir,
+  discardSpooled,
+  ensureSpoolDir,
   liveWorker,
   pruneSpool,
-  takeFromSpool,
   writeDestAtomic,
   writeWant,
 } from './spool.js';
@@ -40,7 +43,7 @@ export interface WalFetchOptions {
   readonly prefetch: number;
 }
 
-export type WalFetchSource = 'spool' | 'archive';
+export type WalFetchSource = 'archive';
 
 export function isFetchableName(name: string): boolean {
   return FETCHABLE_RE.test(name);
@@ -58,12 +61,9 @@ export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
 
   if (prefetching) {
     await pruneSpool(spool, name);
-    const taken = await takeFromSpool(spool, server, name, dest);
-    if (taken === 'taken') {
-      const size = (await stat(dest)).size;
-      await requestPrefetch(spool, opts, size);
-      return 'spool';
-    }
+    // Whatever is spooled under this name was not taken by the fast path (still being written,
+    // or it failed its check there): the archive answers instead.
+    await discardSpooled(spool, name);
   }
 
   const { loadConfig } = await import('../config/load.js');
@@ -107,7 +107,7 @@ async function requestPrefetch(spool: string, opts: WalFetchOptions, segSize: nu
   // A .partial or an odd-sized file cannot be a full segment: nothing sensible to prefetch after it.
   if ((segSize & (segSize - 1)) !== 0 || segSize < 1024 * 1024) return;
   try {
-    await mkdir(spool, { recursive: true, mode: 0o700 });
+    if (!(await ensureSpoolDir(spool))) return;
     await writeWant(spool, { server: opts.server, name: opts.name, segSize, count: opts.prefetch, at: `${Date.now()}-${process.pid}` });
     if ((await liveWorker(spool)) !== undefined) return;
     const args: WorkerArgs = {

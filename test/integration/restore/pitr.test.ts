@@ -27,6 +27,7 @@ import {
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
 const SERVER = 'src';
+const FILLER_SEGMENTS = 24;
 
 interface Step {
   readonly step: number;
@@ -161,6 +162,13 @@ async function setup(): Promise<void> {
   await source.sql(`SELECT pg_create_restore_point('after_step_3')`);
   await source.sql('SELECT pg_switch_wal()');
   for (let i = 4; i <= 5; i++) steps.push(await writeStep(source, i));
+  // Enough segments after the last step that a full replay shows whether restore_command's shell
+  // fast path serves them (and not one Node start per segment).
+  await source.sql('CREATE TABLE filler (x int)');
+  for (let i = 0; i < FILLER_SEGMENTS; i++) {
+    await source.sql(`INSERT INTO filler SELECT generate_series(1, 2000)`);
+    await source.sql('SELECT pg_switch_wal()');
+  }
   await switchAndArchive(source);
   world = {
     root,
@@ -236,8 +244,8 @@ test('restore to a named restore point', async () => {
   await scenario('name', ['--target-name', 'after_step_3'], '0,1,2,3');
 });
 
-test('restore to the end of the backup (immediate)', async () => {
-  await scenario('immediate', ['--target-immediate'], '0');
+test('restore to the end of the backup (immediate), with the full CRC32C manifest check', async () => {
+  await scenario('immediate', ['--target-immediate', '--verify-checksums'], '0');
 });
 
 test('restore latest: all archived WAL, tablespace relocated and readable, spool removed', async () => {
@@ -304,6 +312,73 @@ test('a corrupt archived segment stops recovery with a clear error instead of pr
     }
   } finally {
     await copyFile(backup, file);
+    await rm(r.dir, { recursive: true, force: true });
+    await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
+  }
+});
+
+/** Segments PostgreSQL logged as restored, and how many of them the Node path served. */
+function replayCounts(log: string): { restored: number; viaNode: number; failedCheck: string[] } {
+  return {
+    restored: (log.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length,
+    viaNode: (log.match(/pgbk wal-fetch: [0-9A-F]{24} served from the archive/g) ?? []).length,
+    failedCheck: [...log.matchAll(/spooled copy of ([0-9A-F]{24}) failed its check/g)].map((m) => m[1]!),
+  };
+}
+
+test('replay uses the shell fast path: Node runs for a small fraction of the segments', async () => {
+  const r = await restore('fast-path', []);
+  try {
+    const conf = await readFile(path.join(r.dir, 'postgresql.auto.conf'), 'utf8');
+    assert.match(conf, /restore_command = 'n=0; while ! mv -f \.pgbk-spool\/%f %p .* exec .* wal-fetch --config .* src %f %p'/);
+    const { cluster, rows: got } = await startAndRead(r.dir);
+    try {
+      assert.is(got, '0,1,2,3,4,5');
+      const c = replayCounts(cluster.logTail(100_000));
+      process.stderr.write(`  fast path: Node served ${c.viaNode} of ${c.restored} replayed segments\n`);
+      assert.ok(c.restored >= FILLER_SEGMENTS, `replayed ${c.restored} segments from the archive`);
+      // The first segment always comes through Node (it starts the worker); a few more may while
+      // the worker starts under load. One Node start per segment would be c.viaNode = c.restored.
+      assert.ok(c.viaNode * 3 <= c.restored, `Node served ${c.viaNode} of ${c.restored} segments\n${cluster.logTail(60)}`);
+      assert.equal(c.failedCheck, []);
+    } finally {
+      await cluster.destroy();
+    }
+  } finally {
+    await rm(r.dir, { recursive: true, force: true });
+    await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
+  }
+});
+
+test('a tampered spooled segment is never replayed: the fast path detects it and the archive answers', async () => {
+  const r = await restore('tampered', []);
+  try {
+    const wal = r.summary['wal'] as { from: string };
+    const first = wal.from;
+    const second = `${first.slice(0, 16)}${(Number.parseInt(first.slice(16), 16) + 1).toString(16).toUpperCase().padStart(8, '0')}`;
+    const later = await W().source.sql(`SELECT pg_walfile_name('${step(5).lsn}')`);
+    // The spool as the worker would have left it (segment + sidecar from the real bytes), then
+    // each data file replaced by another, valid segment of the same cluster: the most dangerous
+    // kind of wrong WAL, which PostgreSQL itself would take for the end of WAL.
+    const spool = path.join(r.dir, '.pgbk-spool');
+    await mkdir(spool, { mode: 0o700 });
+    const { putInSpool } = await import('../../../src/restore/spool.js');
+    const { readArchivedWal } = await import('../../../src/catalog/wal-archive.js');
+    for (const n of [first, second, later]) {
+      await putInSpool(spool, n, await readArchivedWal(W().catalog, SERVER, n));
+      await writeFile(path.join(spool, n), await readArchivedWal(W().catalog, SERVER, n === first ? later : first));
+    }
+    await chownToPostgres(spool);
+    const { cluster, rows: got } = await startAndRead(r.dir);
+    try {
+      const log = cluster.logTail(100_000);
+      assert.is(got, '0,1,2,3,4,5', `recovery replayed the right WAL to the end\n${cluster.logTail(40)}`);
+      const c = replayCounts(log);
+      assert.ok(c.failedCheck.includes(first), `the tampered copy of ${first} was detected: ${c.failedCheck.join(', ')}\n${cluster.logTail(40)}`);
+    } finally {
+      await cluster.destroy();
+    }
+  } finally {
     await rm(r.dir, { recursive: true, force: true });
     await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
   }

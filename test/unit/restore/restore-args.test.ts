@@ -25,6 +25,8 @@ test('restore args: defaults', () => {
   assert.is(a.action, 'pause');
   assert.equal(a.timeline, { kind: 'latest' });
   assert.is(a.force, false);
+  assert.is(a.verifyChecksums, false, 'the CRC32C pass is opt-in (sizes + sha256 of the stored tars by default)');
+  assert.is(parseRestoreArgs(['main', '--target-dir', '/tmp/x', '--verify-checksums']).verifyChecksums, true);
 });
 
 test('restore args: each target', () => {
