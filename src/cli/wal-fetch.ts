@@ -54,7 +54,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       prefetch = Number(values.prefetch);
     }
     const { fetchWal } = await import('../restore/wal-fetch.js');
-    await fetchWal({
+    const source = await fetchWal({
       server,
       name,
       dest,
@@ -64,7 +64,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       ...(values.config === undefined ? {} : { configPath: values.config }),
       ...(values.spool === undefined ? {} : { spool: values.spool }),
     });
-    if (/^[0-9A-F]{24}$/.test(name)) io.stderr.write(`pgbk wal-fetch: ${name} served from the archive (not spooled)\n`);
+    if (source === 'streaming-partial') io.stderr.write(`pgbk wal-fetch: ${name} served from pg_receivewal's current .partial (the newest streamed WAL)\n`);
+    else if (/^[0-9A-F]{24}$/.test(name)) io.stderr.write(`pgbk wal-fetch: ${name} served from the archive (not spooled)\n`);
     return 0;
   } catch (err) {
     const e = toPgbkError(err);

@@ -12,7 +12,8 @@
  */
 
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import type { Desired } from '../config/resolved.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgbkError } from '../errors.js';
@@ -43,7 +44,8 @@ export interface WalFetchOptions {
   readonly prefetch: number;
 }
 
-export type WalFetchSource = 'archive';
+/** Where the file came from: the archive, or (method stream) pg_receivewal's current .partial. */
+export type WalFetchSource = 'archive' | 'streaming-partial';
 
 export function isFetchableName(name: string): boolean {
   return FETCHABLE_RE.test(name);
@@ -94,12 +96,43 @@ export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
           hint: 'is the catalog mounted, and readable by the user PostgreSQL runs as?',
         });
       }
+      const partial = isSegment ? await streamedPartial(desired, server, name) : undefined;
+      if (partial !== undefined) {
+        await writeDestAtomic(dest, partial);
+        return 'streaming-partial';
+      }
     }
     throw err;
   }
   await writeDestAtomic(dest, buf);
   if (prefetching) await requestPrefetch(spool, opts, buf.length);
   return 'archive';
+}
+
+/**
+ * WAL method stream: the segment pg_receivewal is writing right now (streaming/NAME.partial) holds
+ * the newest WAL there is. Served when NAME is not archived (yet), it lets a restore reach the very
+ * latest committed transaction (Barman's get-wal --partial). pg_receivewal pre-sizes the file and
+ * zero-fills it; PostgreSQL replays up to the last valid record and then treats the rest as the end
+ * of WAL. A short file is zero-padded to a whole segment for the same reason.
+ */
+async function streamedPartial(desired: Desired, server: string, name: string): Promise<Buffer | undefined> {
+  const config = desired.servers.find((s) => s.name === server);
+  if (config?.wal.method !== 'stream') return undefined;
+  const { streamingPartialPath } = await import('../catalog/streaming.js');
+  const { readIdentity } = await import('../catalog/identity.js');
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(streamingPartialPath(desired.catalog, server, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  const segSize = (await readIdentity(desired.catalog, server))?.walSegmentSize ?? bytes.length;
+  if (bytes.length >= segSize) return bytes;
+  const padded = Buffer.alloc(segSize);
+  bytes.copy(padded);
+  return padded;
 }
 
 /** Tell the worker where PostgreSQL is, and start one if none is alive. */

@@ -12,7 +12,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runPgbk } from '../../support/pgbk.js';
-import { startCluster, tempDir, type TestCluster } from '../../support/postgres.js';
+import { chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 import { startDaemon, type DaemonProcess } from '../daemon/daemon-process.js';
 
 let cluster: TestCluster;
@@ -76,6 +76,26 @@ test('RPO of seconds: a committed row is on our disk in streaming/*.partial', as
   }, 5000, 50);
   const ms = Date.now() - t0;
   assert.ok(ms < 3000, `row streamed to disk after ${ms} ms`);
+  rpoMarker = marker;
+});
+
+let rpoMarker = '';
+
+test('restore to the very latest point: wal-fetch serves the streaming .partial, the row is there', async () => {
+  assert.ok(rpoMarker !== '');
+  // wal-fetch runs as PostgreSQL's OS user: it must be able to read the catalog.
+  await chownToPostgres(catalog);
+  const target = path.join(root, 'restored-latest');
+  const r = await pgbk(['restore', 'main', 'latest', '--target-dir', target]);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  const restored = await startClusterOn(target, { conf: { archive_mode: 'off' } });
+  try {
+    await waitForQuery(restored, 'SELECT pg_is_in_recovery()', 'f', 60_000);
+    assert.is(await restored.sql(`SELECT count(*) FROM t WHERE note = '${rpoMarker}'`), '1', restored.logTail());
+    assert.match(restored.logTail(2000), /served from pg_receivewal's current \.partial/, 'the row came from the streamed .partial');
+  } finally {
+    await restored.destroy();
+  }
 });
 
 test('a completed segment is archived within seconds', async () => {
