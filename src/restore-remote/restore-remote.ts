@@ -25,7 +25,7 @@ import type { BackupRecord } from '../plan/types.js';
 import { mergeAutoConf, type RecoveryTargetSetting } from '../pg/recovery-conf.js';
 import { chooseFromCatalog } from '../restore/restore.js';
 import { clearInUse, markInUse } from '../restore/in-use.js';
-import { describeTarget, formatPgTime, type RecoveryTarget, type TargetAction, type TargetTimeline } from '../restore/target.js';
+import { describeTarget, formatPgTime, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from '../restore/target.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
 
@@ -100,26 +100,6 @@ export interface RemoteRestoreSummary {
   readonly seconds: number;
 }
 
-function targetSetting(target: RecoveryTarget): RecoveryTargetSetting {
-  switch (target.kind) {
-    case 'time':
-      return { kind: 'time', value: formatPgTime(target.micros) };
-    case 'lsn':
-      return { kind: 'lsn', value: formatLsn(target.lsn) };
-    case 'xid':
-      return { kind: 'xid', value: target.xid };
-    case 'name':
-      return { kind: 'name', value: target.name };
-    case 'immediate':
-      return { kind: 'immediate' };
-    case 'latest':
-      return { kind: 'latest' };
-    default: {
-      const never: never = target;
-      throw new PgbkError('INTERNAL', `unknown target ${String(never)}`);
-    }
-  }
-}
 
 /** Stream `source` (optionally through a local decompressor) into `tar -x` in dir on the remote side. */
 async function streamTarInto(t: Transport, dir: string, source: NodeJS.ReadableStream, decompress: readonly string[] | undefined, server: string): Promise<void> {

@@ -31,7 +31,7 @@ import { extractStoredTar, sha256OfFile } from './extract.js';
 import { linkTablespace, removeRuntimeFiles, removeTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { createProgress } from './progress.js';
-import { describeTarget, formatPgTime, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
+import { describeTarget, formatPgTime, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
 
@@ -116,28 +116,6 @@ export async function chooseFromCatalog(
   });
 }
 
-function targetSetting(target: RecoveryTarget): RecoveryTargetSetting {
-  switch (target.kind) {
-    case 'time':
-      // Numeric offset only: PostgreSQL reads recovery_target_time before timezone abbreviations
-      // (even "Z") are loaded, and refuses them.
-      return { kind: 'time', value: formatPgTime(target.micros) };
-    case 'lsn':
-      return { kind: 'lsn', value: formatLsn(target.lsn) };
-    case 'xid':
-      return { kind: 'xid', value: target.xid };
-    case 'name':
-      return { kind: 'name', value: target.name };
-    case 'immediate':
-      return { kind: 'immediate' };
-    case 'latest':
-      return { kind: 'latest' };
-    default: {
-      const never: never = target;
-      throw new PgbkError('INTERNAL', `unknown target ${String(never)}`);
-    }
-  }
-}
 
 function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): string {
   const start = `start PostgreSQL on ${dir} (e.g. pg_ctl -D ${dir} start, as the user owning it); it replays archived WAL through pgbk wal-fetch`;

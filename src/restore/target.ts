@@ -6,6 +6,7 @@
 
 import { PgbkError } from '../errors.js';
 import { formatLsn, parseLsn } from '../pg/lsn.js';
+import type { RecoveryTargetSetting } from '../pg/recovery-conf.js';
 
 export type RecoveryTarget =
   /** `text` is passed to PostgreSQL as given (it keeps microseconds); `micros` is for comparing. */
@@ -170,6 +171,31 @@ export function describeTimeline(t: TargetTimeline): string {
     default: {
       const never: never = t;
       throw new PgbkError('INTERNAL', `unknown timeline ${String(never)}`);
+    }
+  }
+}
+
+
+/** The recovery_target_* setting for a parsed target (written to postgresql.auto.conf). */
+export function targetSetting(target: RecoveryTarget): RecoveryTargetSetting {
+  switch (target.kind) {
+    case 'time':
+      // Numeric offset only: PostgreSQL reads recovery_target_time before timezone abbreviations
+      // (even "Z") are loaded, and refuses them.
+      return { kind: 'time', value: formatPgTime(target.micros) };
+    case 'lsn':
+      return { kind: 'lsn', value: formatLsn(target.lsn) };
+    case 'xid':
+      return { kind: 'xid', value: target.xid };
+    case 'name':
+      return { kind: 'name', value: target.name };
+    case 'immediate':
+      return { kind: 'immediate' };
+    case 'latest':
+      return { kind: 'latest' };
+    default: {
+      const never: never = target;
+      throw new PgbkError('INTERNAL', `unknown target ${String(never)}`);
     }
   }
 }

@@ -58,7 +58,8 @@ const livePids = new Set<number>();
 const liveRoots = new Set<string>();
 let handlersInstalled = false;
 
-function isAlive(pid: number): boolean {
+/** Whether a process is still running (signal 0 probes without touching it). */
+export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

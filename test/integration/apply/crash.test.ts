@@ -14,6 +14,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { listBackups, makeWorld, type RunResult, type World } from '../../support/pgbk.js';
+import { isAlive } from '../../support/postgres.js';
 
 let world: World;
 /** pg_basebackup processes seen: killed by PID in after() if still alive. */
@@ -35,14 +36,6 @@ test.after(async () => {
   await world?.destroy();
 });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /** Direct children of `pid` (Linux /proc). */
 async function childrenOf(pid: number): Promise<number[]> {

@@ -17,6 +17,7 @@ import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
 import { readBackups } from '../../../src/catalog/backups.js';
 import {
   chownToPostgres,
+  isAlive,
   startCluster,
   startClusterOn,
   tempDir,
@@ -384,14 +385,6 @@ test('a tampered spooled segment is never replayed: the fast path detects it and
   }
 });
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 test('timeline 2: restore + promote archives a new timeline into the same catalog; a later restore reaches a point on it', async () => {
   const first = await restore('tl-first', ['--target-lsn', step(3).lsn, '--target-action', 'promote']);
