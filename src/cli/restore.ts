@@ -1,6 +1,6 @@
 /**
  * `pgbk restore SERVER [ID|latest] --target-dir DIR [one target] [--target-action …]
- * [--target-timeline …] [--tablespace-dir DIR] [--force] [--verify-checksums] [--json]` — see
+ * [--target-timeline …] [--tablespace-dir DIR] [--force] [--verify-checksums] [--no-archive] [--json]` — see
  * src/restore/restore.ts.
  * Argument checks happen here (exactly one target; an action needs a target); the summary goes to
  * stdout (text or --json), progress and log lines to stderr.
@@ -39,6 +39,7 @@ const RESTORE_OPTIONS = {
   'lock-timeout': { type: 'string' },
   force: { type: 'boolean', default: false },
   'verify-checksums': { type: 'boolean', default: false },
+  'no-archive': { type: 'boolean', default: false },
 } as const;
 
 export interface RestoreArgs {
@@ -51,6 +52,7 @@ export interface RestoreArgs {
   readonly timeline: TargetTimeline;
   readonly force: boolean;
   readonly verifyChecksums: boolean;
+  readonly noArchive: boolean;
   readonly json: boolean;
   readonly debug: boolean;
   readonly config: string | undefined;
@@ -116,6 +118,7 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
     timeline,
     force: values.force === true,
     verifyChecksums: values['verify-checksums'] === true,
+    noArchive: values['no-archive'] === true,
     json: values.json === true,
     debug: values.debug === true,
     config: values.config,
@@ -167,6 +170,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       timeline: a.timeline,
       force: a.force,
       verifyChecksums: a.verifyChecksums,
+      noArchive: a.noArchive,
       lockTimeoutMs: a.lockTimeoutMs,
       nodePath: process.execPath,
       cliPath: fileURLToPath(new URL('../cli.js', import.meta.url)),

@@ -28,6 +28,11 @@ export interface RecoveryConfig {
   readonly inclusive?: boolean;
   /** Run once when recovery ends (pgbk uses it to remove the wal-fetch spool). */
   readonly recoveryEndCommand?: string;
+  /**
+   * Turn archiving off in the restored server (`restore --no-archive`): an inspection copy that is
+   * promoted must not push a new timeline into the production catalog.
+   */
+  readonly disableArchiving?: boolean;
 }
 
 /** The settings pgbk owns; earlier lines for them are commented out. */
@@ -122,6 +127,7 @@ export function recoverySettings(cfg: RecoveryConfig): Array<readonly [string, s
   if (t.kind !== 'latest') out.push(['recovery_target_action', cfg.action]);
   out.push(['recovery_target_timeline', cfg.timeline]);
   if (cfg.recoveryEndCommand !== undefined) out.push(['recovery_end_command', cfg.recoveryEndCommand]);
+  if (cfg.disableArchiving === true) out.push(['archive_mode', 'off']);
   return out;
 }
 
@@ -135,7 +141,7 @@ function settingName(line: string): string | undefined {
  * the exact text is unit-tested.
  */
 export function mergeAutoConf(existing: string, cfg: RecoveryConfig, header: string): string {
-  const managed = new Set(MANAGED_SETTINGS);
+  const managed = new Set(cfg.disableArchiving === true ? [...MANAGED_SETTINGS, 'archive_mode'] : MANAGED_SETTINGS);
   const kept = existing
     .split('\n')
     .map((line) => {

@@ -54,6 +54,8 @@ export interface RestoreRequest {
    * --skip-checksums). Off by default: see verifyAgainstManifest for why sizes suffice then.
    */
   readonly verifyChecksums?: boolean;
+  /** Write archive_mode = off into the restored directory (an inspection copy). */
+  readonly noArchive?: boolean;
   readonly lockTimeoutMs: number;
   /** node binary and pgbk's cli.js, for restore_command. */
   readonly nodePath: string;
@@ -239,6 +241,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
         target: targetSetting(req.target),
         action: req.action,
         timeline: String(choice.targetTimeline),
+        ...(req.noArchive === true ? { disableArchiving: true } : {}),
       },
       `pgbk restore of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(req.target)}`,
     );

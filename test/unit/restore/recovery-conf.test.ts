@@ -86,6 +86,16 @@ test('mergeAutoConf: earlier recovery settings commented out, other settings kep
   assert.match(mergeAutoConf("x = '1'", base, 'h'), /^x = '1'\n# h\n/);
 });
 
+test('--no-archive: archive_mode = off is written and an earlier archive_mode line commented out; kept otherwise', () => {
+  const existing = "archive_mode = 'on'\n";
+  const off = mergeAutoConf(existing, { ...base, disableArchiving: true }, 'pgbk restore');
+  assert.match(off, /^# replaced by pgbk restore: archive_mode = 'on'$/m);
+  assert.match(off, /^archive_mode = 'off'$/m);
+  const kept = mergeAutoConf(existing, base, 'pgbk restore');
+  assert.match(kept, /^archive_mode = 'on'$/m);
+  assert.not.match(kept, /archive_mode = 'off'/);
+});
+
 test('writeRecoveryConfig: recovery.signal written, standby.signal removed, auto.conf merged', async () => {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pgbk-rc-'));
   try {
