@@ -4,7 +4,7 @@
  *   <catalog>/<server>/
  *     server.json
  *     backups/<id>/backup.json …
- *     wal/<TTTTTTTTLLLLLLLL>/<segment>[.zst|.gz]     segments, NAME.partial, NAME.XXXXXXXX.backup
+ *     wal/<TTTTTTTTLLLLLLLL>/<segment>[.zst|.gz]     segments, NAME.partial, NAME.<8-hex offset>.backup
  *     wal/<TTTTTTTTLLLLLLLL>/SHA256SUMS              sha256 of each stored file (sha256sum -c works)
  *     wal/<TT…>.history, wal/SHA256SUMS               timeline history files sit at the top of wal/
  *     incoming/  errors/  lock

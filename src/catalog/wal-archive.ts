@@ -30,7 +30,7 @@ export interface ArchiveOptions {
   readonly server: string;
   /** The file to archive (e.g. in incoming/); it is read, never moved or deleted. */
   readonly sourcePath: string;
-  /** Its WAL name: a segment, NAME.partial, NAME.XXXXXXXX.backup or TTTTTTTT.history. */
+  /** Its WAL name: a segment, NAME.partial, NAME.<8-hex offset>.backup or TTTTTTTT.history. */
   readonly name: string;
   readonly identity: ServerIdentity;
   /** For segments; .history and .backup files are small text and stored uncompressed. */

@@ -9,6 +9,7 @@
  * is certainly still running when we kill.
  */
 import { test } from 'uvu';
+import { waitFor as waitUntil } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
@@ -65,14 +66,8 @@ async function commOf(pid: number): Promise<string> {
   }
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await probe();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
+  return waitUntil(what, probe, { timeoutMs, stepMs: 20 });
 }
 
 async function startedBackup(): Promise<string | undefined> {

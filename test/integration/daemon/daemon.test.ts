@@ -6,6 +6,7 @@
  * exits 0 on SIGTERM.
  */
 import { test } from 'uvu';
+import { waitFor as waitUntil } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
@@ -16,14 +17,8 @@ import { startDaemon, type DaemonProcess } from './daemon-process.js';
 let world: World;
 let daemon: DaemonProcess | undefined;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, stepMs = 20): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${daemon?.log().slice(-3000) ?? ''}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
+function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, stepMs = 20): Promise<T> {
+  return waitUntil(what, fn, { timeoutMs, stepMs, context: () => daemon?.log().slice(-3000) ?? '' });
 }
 
 function archivedPath(segment: string): string {

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
+import { pgbkErrorOf } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
 import { runBaseBackup } from '../../../src/pg/basebackup.js';
@@ -97,20 +98,11 @@ test('the zstd backup restores: PostgreSQL started on it replays the archive and
   assert.ok(existsSync(restored), 'destroy removes only the socket/log dir, not the data dir it was given');
 });
 
-async function errorOf(p: Promise<unknown>): Promise<PgbkError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof PgbkError) return err;
-    throw err;
-  }
-  throw new Error('expected a PgbkError');
-}
 
 test('runBaseBackup: a closed port fails with pg_basebackup\'s own words; no partial files', async () => {
   const port = await freePort();
   const target = path.join(work, 'refused');
-  const err = await errorOf(
+  const err = await pgbkErrorOf(
     runBaseBackup({
       conninfo: `host=127.0.0.1 port=${port} user=postgres password=hunter2`,
       targetDir: target, compression: 'zstd', fastCheckpoint: true, label: 'x', pgVersion: 150000,
@@ -133,7 +125,7 @@ test('runBaseBackup: abort kills pg_basebackup', async () => {
     onProgress: () => controller.abort(),
     signal: controller.signal,
   });
-  const err = await errorOf(running);
+  const err = await pgbkErrorOf(running);
   assert.match(err.message, /cancelled/);
   assert.equal(readdirSync(target), []);
 });

@@ -1,6 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'uvu';
+import { pgbkErrorOf } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
 import { parseLsn } from '../../../src/pg/lsn.js';
@@ -23,15 +24,6 @@ test.after(async () => {
   await cluster?.destroy();
 });
 
-async function codeOf(p: Promise<unknown>): Promise<PgbkError> {
-  try {
-    await p;
-  } catch (err) {
-    if (err instanceof PgbkError) return err;
-    throw err;
-  }
-  throw new Error('expected a PgbkError');
-}
 
 test('probeServer: identity matches pg_controldata; 16 MiB segments; PG 15', async () => {
   const facts = await probeServer(pg().conninfo);
@@ -74,19 +66,19 @@ test('switchWal: moves to the next segment', async () => {
 
 test('probeServer: a port nobody listens on is a NETWORK error, password redacted', async () => {
   const port = await freePort();
-  const err = await codeOf(probeServer(`host=127.0.0.1 port=${port} user=postgres password=hunter2 connect_timeout=5`));
+  const err = await pgbkErrorOf(probeServer(`host=127.0.0.1 port=${port} user=postgres password=hunter2 connect_timeout=5`));
   assert.is(err.code, 'NETWORK');
   assert.match(err.message, new RegExp(`port=${port}`));
   assert.not.match(err.message, /hunter2/);
 });
 
 test('probeServer: a missing unix socket is a NETWORK error too', async () => {
-  const err = await codeOf(probeServer(`host=${pg().socketDir} port=1 user=postgres`));
+  const err = await pgbkErrorOf(probeServer(`host=${pg().socketDir} port=1 user=postgres`));
   assert.is(err.code, 'NETWORK');
 });
 
 test('probeServer: a server-side refusal is a PG error with the server message', async () => {
-  const err = await codeOf(probeServer(`${pg().conninfo} dbname=no_such_db`));
+  const err = await pgbkErrorOf(probeServer(`${pg().conninfo} dbname=no_such_db`));
   assert.is(err.code, 'PG');
   assert.match(err.message, /database "no_such_db" does not exist/);
 });

@@ -7,6 +7,7 @@
  * missing.
  */
 import { test } from 'uvu';
+import { waitFor as waitUntil } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
@@ -21,14 +22,8 @@ let configPath: string;
 let catalog: string;
 let daemon: DaemonProcess | undefined;
 
-async function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, stepMs = 50): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}\n${daemon?.log().slice(-3000) ?? ''}`);
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
+function waitFor<T>(what: string, fn: () => Promise<T | undefined>, timeoutMs = 30_000, stepMs = 50): Promise<T> {
+  return waitUntil(what, fn, { timeoutMs, stepMs, context: () => daemon?.log().slice(-3000) ?? '' });
 }
 
 const pgbk = (args: readonly string[]) => runPgbk(['--config', configPath, ...args]);
