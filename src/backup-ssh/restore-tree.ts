@@ -57,3 +57,23 @@ export function copyTreeInto(src: string, dest: string, server: string): Promise
     });
   });
 }
+
+/**
+ * A tar stream of one stored root of an `ssh` backup ("data" or "tablespaces/<oid>"), paths
+ * relative to that root, ready for `tar -x` on the target host. `done` settles once the stream has
+ * ended: it rejects when the stored tree could not be read completely.
+ */
+export function sshBackupTarStream(srcDir: string, storedAs: string, server: string): { readonly stream: NodeJS.ReadableStream; readonly done: Promise<void> } {
+  const root = path.join(srcDir, storedAs);
+  const tar = spawn('tar', ['-C', root, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  tar.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  const done = new Promise<void>((resolve, reject) => {
+    tar.once('error', (e) => reject(new PgbkError('INTERNAL', `cannot run tar: ${e.message}`)));
+    tar.once('close', (code) => {
+      if (code === 0) resolve();
+      else reject(new PgbkError('CATALOG', `reading ${root} failed (tar exit ${String(code)}): ${err.trim()}`, { server, path: root }));
+    });
+  });
+  return { stream: tar.stdout, done };
+}

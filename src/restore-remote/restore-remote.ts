@@ -140,10 +140,9 @@ async function sendData(t: Transport, srcDir: string, backup: BackupRecord, dir:
     const { checkSshBackup } = await import('../backup-ssh/restore-tree.js');
     const layout = await checkSshBackup(srcDir, backup);
     if (layout.tablespaceOids.length > 0) throw new PgbkError('USAGE', `backup ${id} has tablespaces: restore --remote does not handle them yet; restore locally and copy`, { server });
-    const tar = spawn('tar', ['-C', path.join(srcDir, 'data'), '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
-    const tarDone = new Promise<number | null>((r) => tar.once('close', (c) => r(c)));
-    await streamTarInto(t, dir, tar.stdout, undefined, server);
-    if ((await tarDone) !== 0) throw new PgbkError('CATALOG', `reading backup ${id}'s data/ failed`, { server, path: srcDir });
+    const { sshBackupTarStream } = await import('../backup-ssh/restore-tree.js');
+    const tar = sshBackupTarStream(srcDir, 'data', server);
+    await Promise.all([streamTarInto(t, dir, tar.stream, undefined, server), tar.done]);
     return;
   }
   const names = (await readdir(srcDir)).filter((n) => /^(base|\d+)\.tar(\.zst|\.gz)?$/.test(n)).sort();
