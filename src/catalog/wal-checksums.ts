@@ -1,11 +1,11 @@
 /**
  * The SHA256SUMS file of each WAL directory: "<sha256 hex>  <stored file name>" per line, in
- * sha256sum(1) format, over the file's UNCOMPRESSED content. Archivers only append (O_APPEND writes
- * of one short line do not interleave), so concurrent writers need no lock; pruning rewrites it.
+ * sha256sum(1) format, over the STORED file's bytes. Archivers only append (O_APPEND writes of one
+ * short line do not interleave), so concurrent writers need no lock; pruning rewrites it.
  */
 
 import { createHash } from 'node:crypto';
-import { open, readFile, rename, type FileHandle } from 'node:fs/promises';
+import { open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, tempPathFor } from './atomic.js';
 import { CHECKSUMS_FILE } from './layout.js';
@@ -35,19 +35,32 @@ export async function readChecksums(dir: string): Promise<Map<string, string>> {
   }
 }
 
-/** Append one line durably (O_APPEND + fsync; the directory too when the file is new). */
+/**
+ * Append one line durably (O_APPEND + fsync; the directory too when the file is new). A prune may
+ * rename a rewritten SHA256SUMS over the one we opened after it copied the old file's late lines
+ * (removeChecksums): the line would then sit only in the unlinked old inode. So after the fsync
+ * we check that the path still names the file we wrote, and append again to the new one if not
+ * (a duplicate identical line is harmless to every reader).
+ */
 export async function appendChecksum(dir: string, storedName: string, sha256: string): Promise<void> {
   const file = path.join(dir, CHECKSUMS_FILE);
-  const fh = await open(file, 'a', 0o640);
-  let isNew: boolean;
-  try {
-    isNew = (await fh.stat()).size === 0;
-    await fh.write(`${sha256}  ${storedName}\n`);
-    await fh.sync();
-  } finally {
-    await fh.close();
+  for (;;) {
+    const fh = await open(file, 'a', 0o640);
+    let isNew: boolean;
+    let ino: number;
+    try {
+      const st = await fh.stat();
+      isNew = st.size === 0;
+      ino = st.ino;
+      await fh.write(`${sha256}  ${storedName}\n`);
+      await fh.sync();
+    } finally {
+      await fh.close();
+    }
+    if (isNew) await fsyncDir(dir);
+    const now = await stat(file).catch(() => undefined);
+    if (now !== undefined && now.ino === ino) return;
   }
-  if (isNew) await fsyncDir(dir);
 }
 
 function keepLines(text: string, removed: ReadonlySet<string>): string {
