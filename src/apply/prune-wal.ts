@@ -22,7 +22,8 @@ export async function executePruneWal(ctx: ExecContext, action: PruneWalAction):
     oldestNeeded = Math.min(oldestNeeded, segmentNumber(b.beginWal!, segSize));
   }
   const standalone = backups.filter((b) => b.keep === 'standalone' && b.endWal !== undefined);
-  const unsafe = action.segments.filter((name) => {
+  // .backup and .partial files name the segment they belong to: the same rule holds for them.
+  const unsafe = [...action.segments, ...action.backupFiles].filter((name) => {
     const n = segmentNumber(name, segSize);
     if (n >= oldestNeeded) return true;
     return standalone.some((b) => n >= segmentNumber(b.beginWal!, segSize) && n <= segmentNumber(b.endWal!, segSize));

@@ -13,7 +13,7 @@ import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import type { ArchivedWal, ServerIdentity } from '../plan/types.js';
 import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
-import { classifyIncoming, isBackupHistoryName, isHistoryName, isSegmentName } from '../pg/wal-name.js';
+import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, isSegmentName } from '../pg/wal-name.js';
 import { fsyncDir, linkNoClobber, writeTemp } from './atomic.js';
 import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from './compress.js';
 import { mapLimited } from './map-limited.js';
@@ -272,7 +272,7 @@ function isSortedUnique(xs: readonly string[]): boolean {
 /**
  * What the archive holds: one readdir per log directory, no stat except the newest segment's
  * (for the RPO warning), so it stays fast with hundreds of thousands of segments. Dot-files
- * (temp files in flight), SHA256SUMS and .partial files are not listed.
+ * (temp files in flight) and SHA256SUMS are not listed; .partial files are listed apart.
  */
 export async function listArchivedWal(catalog: string, server: string): Promise<ArchivedWal> {
   const root = walRoot(catalog, server);
@@ -280,7 +280,7 @@ export async function listArchivedWal(catalog: string, server: string): Promise<
   try {
     top = await readdir(root, { withFileTypes: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { segments: [], histories: [], backupFiles: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { segments: [], histories: [], backupFiles: [], partials: [] };
     throw new PgbkError('CATALOG', `cannot list the WAL archive: ${(err as Error).message}`, { server, path: root });
   }
   const histories: string[] = [];
@@ -296,6 +296,7 @@ export async function listArchivedWal(catalog: string, server: string): Promise<
   const listings = await mapLimited(logDirs, LIST_CONCURRENCY, (d) => readdirIfExists(path.join(root, d)));
   const segments = new Map<string, StoredName>(); // name → where it is stored
   const backupFiles = new Set<string>();
+  const partials = new Set<string>();
   for (let i = 0; i < logDirs.length; i++) {
     const dir = logDirs[i]!;
     const inDir: string[] = [];
@@ -306,6 +307,7 @@ export async function listArchivedWal(catalog: string, server: string): Promise<
         if (!segments.has(name)) inDir.push(name);
         segments.set(name, { dir, fileName });
       } else if (isBackupHistoryName(name)) backupFiles.add(name);
+      else if (isPartialName(name)) partials.add(name);
     }
     for (const name of inDir.sort()) names.push(name);
   }
@@ -326,6 +328,7 @@ export async function listArchivedWal(catalog: string, server: string): Promise<
     segments: sorted,
     histories: [...new Set(histories)].sort(),
     backupFiles: [...backupFiles].sort(),
+    partials: [...partials].sort(),
   };
   return newestMtime === undefined ? result : { ...result, newestMtime };
 }

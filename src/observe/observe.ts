@@ -56,7 +56,7 @@ export function observedHash(s: ObservedServer): string {
   h.update(`id:${s.identity?.systemIdentifier ?? '-'}\n`);
   for (const b of s.backups) h.update(`b:${b.id}:${b.status}:${b.keep}:${(b.inUse ?? []).length}\n`);
   const segs = s.wal.segments;
-  h.update(`w:${segs.length}:${segs[0] ?? ''}:${segs[segs.length - 1] ?? ''}:${s.wal.backupFiles.length}\n`);
+  h.update(`w:${segs.length}:${segs[0] ?? ''}:${segs[segs.length - 1] ?? ''}:${s.wal.backupFiles.length}:${s.wal.partials?.length ?? 0}\n`);
   for (const f of s.incoming) h.update(`i:${f.name}:${f.size}\n`);
   h.update(`q:${s.quarantined}\n`);
   return h.digest('hex');

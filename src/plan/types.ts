@@ -60,6 +60,11 @@ export interface ArchivedWal {
   readonly histories: readonly string[];
   /** Backup history file names, e.g. "000000010000000000000002.00000028.backup". */
   readonly backupFiles: readonly string[];
+  /**
+   * Segments archived as .partial, e.g. "000000010000000000000005.partial" (an old timeline's last
+   * segment at promotion). Recovery never asks for them; they are pruned like the segment they cover.
+   */
+  readonly partials?: readonly string[];
   /** Newest archived segment's mtime (ISO), for the RPO (maxLag) warning. */
   readonly newestMtime?: string;
 }
@@ -132,7 +137,7 @@ export interface PruneWalAction extends ActionBase {
   readonly kind: 'prune-wal';
   /** Archived segment names to delete, sorted. */
   readonly segments: readonly string[];
-  /** Backup history files (.backup) to delete with them. */
+  /** Backup history files (.backup) and .partial segments to delete with them (the field keeps its name for saved plans). */
   readonly backupFiles: readonly string[];
   /** Uncompressed bytes: segments.length × segment size. */
   readonly bytes: number;

@@ -9,7 +9,7 @@
  *   compared across timelines: an older timeline's segments from the boundary on are kept, since
  *   the switch to the newer timeline happens inside a segment. A standalone-pinned backup holds only
  *   its own beginWal..endWal; a full pin holds everything after it, like a normal backup.
- *   .history files are never pruned.
+ *   .history files are never pruned; .backup and .partial files go with the segment they name.
  */
 
 import { segmentNameFrom } from '../pg/wal-name.js';
@@ -200,14 +200,16 @@ function planPrune(input: WalInput, archivedPositions: PositionList): PruneDecis
   for (let i = 0; i < names.length; i++) {
     if (!needed(segnos[i] as number)) segments.push(names[i] as string);
   }
-  const backupFiles = input.archived.backupFiles.filter((f) => !needed(positionOf(f, input.segSize).segno));
+  const backupFiles = [...input.archived.backupFiles, ...(input.archived.partials ?? [])]
+    .filter((f) => !needed(positionOf(f, input.segSize).segno))
+    .sort();
   if (segments.length === 0 && backupFiles.length === 0) return undefined;
 
   const bytes = segments.length * input.segSize;
   const what =
     segments.length > 0
       ? `${plural(segments.length, 'segment')} (${formatBytes(bytes)})`
-      : plural(backupFiles.length, 'backup history file');
+      : plural(backupFiles.length, 'backup history or .partial file');
   const standalone =
     islands.length > 0 ? `; ${plural(islands.length, 'standalone backup')} keep only their own WAL range` : '';
   return {

@@ -204,9 +204,10 @@ test('listArchivedWal lists segments in WAL order across logs and timelines', as
   assert.equal(listed.segments, names);
   assert.equal(listed.histories, ['00000002.history']);
   assert.equal(listed.backupFiles, ['000000010000000000000002.00000028.backup']);
+  assert.equal(listed.partials, ['000000010000000100000002.partial']);
   const newest = statSync(walPath(catalog, 'list', '000000020000000100000001', 'zstd')).mtime.toISOString();
   assert.is(listed.newestMtime, newest);
-  assert.equal(await listArchivedWal(catalog, 'nothing-here'), { segments: [], histories: [], backupFiles: [] });
+  assert.equal(await listArchivedWal(catalog, 'nothing-here'), { segments: [], histories: [], backupFiles: [], partials: [] });
 });
 
 test('deleteArchivedWal removes files, their checksum lines and empty log directories', async () => {
@@ -226,6 +227,9 @@ test('deleteArchivedWal removes files, their checksum lines and empty log direct
   const sums = await readChecksums(path.join(walRoot(catalog, 'list'), '0000000100000001'));
   assert.equal([...sums.keys()].sort(), ['000000010000000100000001.zst', '000000010000000100000002.partial.zst']);
   assert.ok((await readArchivedWal(catalog, 'list', '000000010000000100000001')).equals(segmentAs('000000010000000100000001')));
+  assert.is(await deleteArchivedWal(catalog, 'list', ['000000010000000100000002.partial']), 1, 'a .partial is deleted by its name');
+  assert.equal((await listArchivedWal(catalog, 'list')).partials, []);
+  assert.equal([...(await readChecksums(path.join(walRoot(catalog, 'list'), '0000000100000001'))).keys()], ['000000010000000100000001.zst']);
   const bad = (await rejection(deleteArchivedWal(catalog, 'list', ['../../server.json']))) as PgbkError;
   assert.is(bad.code, 'WAL');
 });

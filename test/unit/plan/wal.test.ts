@@ -21,8 +21,8 @@ function input(o: Partial<WalInput> & { backups: readonly BackupRecord[] }): Wal
   };
 }
 
-function archive(segments: readonly string[], extra: { histories?: string[]; backupFiles?: string[] } = {}) {
-  return { segments, histories: extra.histories ?? [], backupFiles: extra.backupFiles ?? [] };
+function archive(segments: readonly string[], extra: { histories?: string[]; backupFiles?: string[]; partials?: string[] } = {}) {
+  return { segments, histories: extra.histories ?? [], backupFiles: extra.backupFiles ?? [], partials: extra.partials ?? [] };
 }
 
 const B1 = '20261120T030000Z';
@@ -280,6 +280,19 @@ test('prune: .history files are never listed; .backup files before the boundary 
   assert.ok(d.prune);
   assert.ok(d.prune.segments.every((s) => !s.endsWith('.history')));
   assert.equal(d.prune.backupFiles, [`${seg(1, 3)}.00000028.backup`]);
+});
+
+test('prune: .partial segments go with the segments before the boundary, and stay from it on', () => {
+  const partials = [`${seg(1, 4)}.partial`, `${seg(1, 10)}.partial`, `${seg(1, 11)}.partial`];
+  const d = planWal(
+    input({
+      backups: [withWal(B1, 2, 10, 10)],
+      archived: archive([...segs(1, 1, 9), ...segs(2, 10, 12)], { histories: ['00000002.history'], partials }),
+    }),
+  );
+  assert.ok(d.prune);
+  assert.equal(d.prune.segments, segs(1, 1, 9));
+  assert.equal(d.prune.backupFiles, [`${seg(1, 4)}.partial`]);
 });
 
 test('prune: a standalone pin keeps only its own range; a full pin holds everything after it', () => {
