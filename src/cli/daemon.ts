@@ -17,6 +17,17 @@ import { reportError } from './report-error.js';
  */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
+  // Handlers go in first: a SIGTERM while the daemon starts (config, first scan) must stop it
+  // cleanly once started, not kill the process with the signal's default action.
+  let early: NodeJS.Signals | undefined;
+  const earlyTerm = (): void => {
+    early ??= 'SIGTERM';
+  };
+  const earlyInt = (): void => {
+    early ??= 'SIGINT';
+  };
+  process.on('SIGTERM', earlyTerm);
+  process.on('SIGINT', earlyInt);
   try {
     const { values, positionals } = parseCommand('daemon', args, {
       'reconcile-interval': { type: 'string', default: '5m' },
@@ -49,7 +60,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
             afterPass: async (desired) => writeMetricsFile(metricsFile, await metricsText(desired, { withChecks: false, env: io.env, now: new Date() })),
           }),
     });
-    await daemon.start();
+    try {
+      await daemon.start();
+    } finally {
+      process.off('SIGTERM', earlyTerm);
+      process.off('SIGINT', earlyInt);
+    }
 
     return await new Promise<number>((resolve) => {
       let stopping = false;
@@ -78,8 +94,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       process.on('SIGTERM', () => onStop('SIGTERM'));
       process.on('SIGINT', () => onStop('SIGINT'));
       process.on('SIGHUP', onHup);
+      if (early !== undefined) onStop(early);
     });
   } catch (err) {
+    process.off('SIGTERM', earlyTerm);
+    process.off('SIGINT', earlyInt);
     return reportError(err, io, debug);
   }
 }
