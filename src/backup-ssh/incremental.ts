@@ -1,12 +1,22 @@
 /**
- * Incremental by file: which files of a new backup can be hard-linked from the previous one.
+ * Incremental by chunk: what a new `ssh` backup takes from the previous one, and files.json.
  *
- * A file is reused only when its size and mtime are what the previous backup's listing recorded
- * AND that mtime lies safely before the previous listing (margin): then nothing wrote it between
- * the previous listing and now (a write would move mtime forward), so the previous copy — taken
- * after that listing — holds exactly today's bytes. A file written around the previous listing
- * could have been copied torn; its repair lives in WAL before this backup's start, which this
- * backup does not replay, so such a file is copied again. Pure.
+ * Storage: a file of at most one chunk is stored as a plain file; a longer one as a directory
+ * `<path>.pgbk-chunks/` of fixed-size chunk files 00000000, 00000001, … (chunkLocation). files.json
+ * (formatVersion 2) records per file its size, mtime, mode and the sha256 of each chunk — a plain
+ * file is one chunk, an empty file one empty chunk. Equal hashes mean equal bytes, so a chunk of
+ * the new backup whose hash is the previous backup's hash at the same index is hard-linked from
+ * there: each backup stays self-contained (deleting an older one only drops link counts).
+ *
+ * Which files are not even read: a file whose size and mtime are what the previous listing
+ * recorded AND whose mtime lies safely before the previous listing (margin). Then nothing wrote it
+ * since the previous listing (a write moves mtime forward), so the previous copy — taken after
+ * that listing — holds exactly today's bytes. A file written around the previous listing could
+ * have been copied torn; its repair lives in WAL before this backup's start, which this backup does
+ * not replay, so it is read again (its unchanged chunks are still linked, by hash). Pure.
+ *
+ * formatVersion 1 manifests (older backups: plain files, no hashes) still parse: their unchanged
+ * files are re-chunked locally from the stored copy ("import"), changed ones read in full.
  */
 
 /** One file of a backup, by its path in the backup directory ("data/base/1/1259", "tablespaces/16385/…"). */
@@ -14,45 +24,137 @@ export interface FileRecord {
   readonly path: string;
   readonly size: number;
   readonly mtimeMs: number;
+  /** Permission bits (0o600). */
+  readonly mode: number;
 }
 
-/** files.json in an `ssh` backup: the listing the next backup compares with. */
+/** A file as files.json records it. hashes is absent only in formatVersion 1 manifests. */
+export interface ManifestFile extends FileRecord {
+  readonly hashes?: readonly string[];
+}
+
 export interface FileManifest {
-  readonly formatVersion: 1;
+  readonly formatVersion: 1 | 2;
   /** Database host clock (ms since the epoch) just before the listing was taken. */
   readonly listedAtMs: number;
   readonly pgdata: string;
   readonly tablespaces: readonly { readonly oid: string; readonly location: string }[];
-  /** [path, size, mtimeMs], sorted by path. */
-  readonly files: readonly (readonly [string, number, number])[];
+  /** Chunk size in bytes (formatVersion 2). */
+  readonly chunkSize?: number;
+  /** Numeric owner of the data directory's files on the database host (restore as root gives them back). */
+  readonly owner?: { readonly uid: number; readonly gid: number };
+  /** Sorted by path. */
+  readonly files: readonly ManifestFile[];
 }
+
+/** 1 MiB: few enough files for a 1 GiB relation segment (1024), small enough that a 5% update of a table stores ~5% of it. */
+export const CHUNK_SIZE = 1024 * 1024;
 
 /** Margin between a reused file's mtime and the previous listing: covers coarse timestamps. */
 export const REUSE_MARGIN_MS = 2000;
 
+export const CHUNK_DIR_SUFFIX = '.pgbk-chunks';
+
+/** Where chunk `index` of a file stored as `chunkCount` chunks lives, relative to the backup directory. */
+export function chunkLocation(filePath: string, chunkCount: number, index: number): string {
+  return chunkCount <= 1 ? filePath : `${filePath}${CHUNK_DIR_SUFFIX}/${index.toString(16).padStart(8, '0')}`;
+}
+
+/** Byte length of chunk `index` of a file of `size` bytes. */
+export function chunkLength(size: number, chunkSize: number, index: number): number {
+  return Math.max(0, Math.min(chunkSize, size - index * chunkSize));
+}
+
+/** Number of chunks a file of `size` bytes is stored as (an empty file is one empty chunk). */
+export function chunkCountOf(size: number, chunkSize: number): number {
+  return Math.max(1, Math.ceil(size / chunkSize));
+}
+
+export interface FetchItem {
+  readonly file: FileRecord;
+  /** The previous backup's chunk hashes for this path (same chunk size): chunks to link when equal. */
+  readonly prev?: ManifestFile & { readonly hashes: readonly string[] };
+}
+
 export interface ReusePlan {
-  readonly reuse: readonly FileRecord[];
-  readonly copy: readonly FileRecord[];
+  /** Unchanged, previous chunks known: link every stored chunk, record the previous hashes. */
+  readonly reuse: readonly { readonly file: FileRecord; readonly prev: ManifestFile & { readonly hashes: readonly string[] } }[];
+  /** Unchanged but stored by an older format or chunk size: re-chunk locally from the previous copy. */
+  readonly importLocal: readonly { readonly file: FileRecord; readonly prev: ManifestFile }[];
+  /** Read on the database host; chunks equal to prev's are linked, the others copied. */
+  readonly fetch: readonly FetchItem[];
 }
 
-export function planReuse(current: readonly FileRecord[], previous: FileManifest | undefined, marginMs = REUSE_MARGIN_MS): ReusePlan {
-  if (previous === undefined) return { reuse: [], copy: [...current] };
-  const before = new Map<string, readonly [number, number]>();
-  for (const [p, size, mtime] of previous.files) before.set(p, [size, mtime]);
-  const reuse: FileRecord[] = [];
-  const copy: FileRecord[] = [];
-  for (const f of current) {
-    const old = before.get(f.path);
-    const same = old !== undefined && old[0] === f.size && old[1] === f.mtimeMs && f.mtimeMs < previous.listedAtMs - marginMs;
-    (same ? reuse : copy).push(f);
+function withHashes(f: ManifestFile | undefined): (ManifestFile & { readonly hashes: readonly string[] }) | undefined {
+  return f?.hashes === undefined ? undefined : (f as ManifestFile & { readonly hashes: readonly string[] });
+}
+
+export function planReuse(current: readonly FileRecord[], previous: FileManifest | undefined, chunkSize = CHUNK_SIZE, marginMs = REUSE_MARGIN_MS): ReusePlan {
+  if (previous === undefined) return { reuse: [], importLocal: [], fetch: current.map((file) => ({ file })) };
+  const sameChunks = previous.formatVersion === 2 && previous.chunkSize === chunkSize;
+  const before = new Map<string, ManifestFile>();
+  for (const f of previous.files) before.set(f.path, f);
+  const reuse: { file: FileRecord; prev: ManifestFile & { readonly hashes: readonly string[] } }[] = [];
+  const importLocal: { file: FileRecord; prev: ManifestFile }[] = [];
+  const fetch: FetchItem[] = [];
+  for (const file of current) {
+    const old = before.get(file.path);
+    const unchanged = old !== undefined && old.size === file.size && old.mtimeMs === file.mtimeMs && file.mtimeMs < previous.listedAtMs - marginMs;
+    const hashed = sameChunks ? withHashes(old) : undefined;
+    if (unchanged && hashed !== undefined) reuse.push({ file, prev: hashed });
+    else if (unchanged) importLocal.push({ file, prev: old });
+    else fetch.push(hashed === undefined ? { file } : { file, prev: hashed });
   }
-  return { reuse, copy };
+  return { reuse, importLocal, fetch };
 }
 
+const HEX64 = /^[0-9a-f]{64}$/;
+
+function bad(why: string): Error {
+  return new Error(`files.json is not a pgbk file manifest: ${why}`);
+}
+
+/** files.json, formatVersion 1 ([path, size, mtimeMs]) or 2 ([path, size, mtimeMs, mode, hashes]). */
 export function parseManifest(text: string): FileManifest {
-  const o = JSON.parse(text) as Partial<FileManifest>;
-  if (o.formatVersion !== 1 || typeof o.listedAtMs !== 'number' || !Array.isArray(o.files) || typeof o.pgdata !== 'string') {
-    throw new Error('files.json is not a pgbk file manifest (formatVersion 1)');
+  const o = JSON.parse(text) as Record<string, unknown>;
+  const version = o['formatVersion'];
+  if (version !== 1 && version !== 2) throw bad(`formatVersion ${String(version)} is not 1 or 2`);
+  if (typeof o['listedAtMs'] !== 'number' || !Array.isArray(o['files']) || typeof o['pgdata'] !== 'string' || !Array.isArray(o['tablespaces'])) {
+    throw bad('listedAtMs, pgdata, tablespaces or files missing');
   }
-  return o as FileManifest;
+  const chunkSize = o['chunkSize'];
+  if (version === 2 && (typeof chunkSize !== 'number' || !Number.isInteger(chunkSize) || chunkSize <= 0)) throw bad('chunkSize missing');
+  const files: ManifestFile[] = [];
+  for (const row of o['files'] as unknown[]) {
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'number' || typeof row[2] !== 'number') throw bad(`bad file row ${JSON.stringify(row).slice(0, 80)}`);
+    const [p, size, mtimeMs] = row as [string, number, number];
+    if (version === 1) {
+      files.push({ path: p, size, mtimeMs, mode: 0o600 });
+      continue;
+    }
+    const mode = row[3];
+    const hashes = row[4];
+    if (typeof mode !== 'number' || !Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string' && HEX64.test(h))) throw bad(`bad mode or hashes for ${p}`);
+    if (hashes.length !== chunkCountOf(size, chunkSize as number)) throw bad(`${p}: ${hashes.length} chunk hashes for ${size} bytes`);
+    files.push({ path: p, size, mtimeMs, mode, hashes: hashes as string[] });
+  }
+  const owner = o['owner'] as { uid?: unknown; gid?: unknown } | undefined;
+  return {
+    formatVersion: version,
+    listedAtMs: o['listedAtMs'] as number,
+    pgdata: o['pgdata'] as string,
+    tablespaces: o['tablespaces'] as FileManifest['tablespaces'],
+    ...(version === 2 ? { chunkSize: chunkSize as number } : {}),
+    ...(owner !== undefined && typeof owner.uid === 'number' && typeof owner.gid === 'number' ? { owner: { uid: owner.uid, gid: owner.gid } } : {}),
+    files,
+  };
+}
+
+/** files.json text (formatVersion 2) for a manifest whose files all carry hashes. */
+export function formatManifest(m: Omit<FileManifest, 'formatVersion' | 'chunkSize'> & { readonly chunkSize: number }): string {
+  const files = m.files.map((f) => {
+    if (f.hashes === undefined) throw new Error(`internal: ${f.path} has no chunk hashes`);
+    return [f.path, f.size, f.mtimeMs, f.mode, f.hashes];
+  });
+  return `${JSON.stringify({ formatVersion: 2, listedAtMs: m.listedAtMs, pgdata: m.pgdata, tablespaces: m.tablespaces, chunkSize: m.chunkSize, ...(m.owner === undefined ? {} : { owner: m.owner }), files })}\n`;
 }

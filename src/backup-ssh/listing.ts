@@ -14,13 +14,16 @@ export interface ListedEntry {
   readonly size: number;
   readonly mtimeMs: number;
   readonly mode: number;
+  /** Numeric owner on the database host. */
+  readonly uid: number;
+  readonly gid: number;
   /** Symlink target (symlinks only). */
   readonly target?: string;
 }
 
 /** `find` arguments listing everything under root, one NUL-terminated record per entry. */
 export function findArgs(root: string): string[] {
-  return ['find', '-P', root, '-mindepth', '1', '-printf', '%y\\t%s\\t%T@\\t%m\\t%l\\t%P\\0'];
+  return ['find', '-P', root, '-mindepth', '1', '-printf', '%y\\t%s\\t%T@\\t%m\\t%U\\t%G\\t%l\\t%P\\0'];
 }
 
 const TYPES: Readonly<Record<string, FileType>> = { f: 'file', d: 'dir', l: 'symlink' };
@@ -30,9 +33,9 @@ export function parseFindListing(out: Buffer): ListedEntry[] {
   for (const rec of out.toString('utf8').split('\0')) {
     if (rec === '') continue;
     const parts = rec.split('\t');
-    if (parts.length < 6) continue;
-    const [y, size, mtime, mode, target] = parts;
-    const rel = parts.slice(5).join('\t');
+    if (parts.length < 8) continue;
+    const [y, size, mtime, mode, uid, gid, target] = parts;
+    const rel = parts.slice(7).join('\t');
     const type = TYPES[y ?? ''] ?? 'other';
     entries.push({
       rel,
@@ -40,6 +43,8 @@ export function parseFindListing(out: Buffer): ListedEntry[] {
       size: Number(size),
       mtimeMs: Math.round(Number(mtime) * 1000),
       mode: parseInt(mode ?? '0', 8),
+      uid: Number(uid),
+      gid: Number(gid),
       ...(type === 'symlink' ? { target: target ?? '' } : {}),
     });
   }

@@ -1,10 +1,14 @@
 /**
  * Backup method `ssh`: a file-level copy of PGDATA (and tablespaces) from the database host over
  * one SSH connection, between pg_backup_start() and pg_backup_stop() in one session, into
- * backups/<id>/data/ (a plain directory tree) and backups/<id>/tablespaces/<oid>/. backup_label
- * and tablespace_map are written from pg_backup_stop's result; files.json records the listing so
- * the next backup can hard-link every file that did not change (incremental by file, each backup
- * self-contained: deleting an older one only drops a link count).
+ * backups/<id>/data/ and backups/<id>/tablespaces/<oid>/: directories and symlinks as they are,
+ * files of up to one chunk plain, longer files as `<path>.pgbk-chunks/` (incremental.ts). Files
+ * unchanged since the previous backup are not read at all; the others are read by
+ * `pgbk backup-agent` on the database host, which sends only chunks whose sha256 differs from the
+ * previous backup's (fetch-agent.ts), or — when the agent cannot run — by a tar stream chunked
+ * here (fetch-tar.ts). Equal chunks are hard links to the previous backup: each backup is
+ * self-contained (deleting an older one only drops link counts). backup_label and tablespace_map
+ * are written from pg_backup_stop's result; files.json records every chunk's sha256.
  *
  * Record lifecycle as for pg_basebackup: STARTED (owner = this process) → WAITING_FOR_WAL → DONE
  * via finishIfComplete. Any failure: the session is closed (PostgreSQL abandons the backup), the
@@ -12,10 +16,9 @@
  */
 
 import { createHash } from 'node:crypto';
-import { copyFile, link, mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { spawnSync } from 'node:child_process';
 import {
   backupDir,
   readBackup,
@@ -33,12 +36,15 @@ import { archiveAllIncoming } from '../apply/archive-wal.js';
 import { allocateBackupId } from '../apply/base-backup.js';
 import type { ExecContext } from '../apply/context.js';
 import { finishIfComplete } from '../apply/finish-backup.js';
-import { copyFiles } from './copy.js';
-import { parseManifest, planReuse, type FileManifest, type FileRecord } from './incremental.js';
+import { ChunkWriter, FileChunker, linkOrCopy } from './chunk-writer.js';
+import { fetchWithAgent, type FetchContext } from './fetch-agent.js';
+import { fetchWithTar } from './fetch-tar.js';
+import { syncBackupTree } from './sync-tree.js';
+import { CHUNK_DIR_SUFFIX, CHUNK_SIZE, chunkCountOf, chunkLocation, formatManifest, parseManifest, planReuse, type FileManifest, type FileRecord, type ManifestFile } from './incremental.js';
 import { findArgs, parseFindListing, selectForBackup, type ListedEntry } from './listing.js';
 import { PgClientSession } from './pg-client-session.js';
 import { PsqlSession } from './psql-session.js';
-import { backupStart, backupStop, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession, type Tablespace } from './session.js';
+import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession, type Tablespace } from './session.js';
 
 export const MANIFEST_FILE = 'files.json';
 
@@ -82,16 +88,6 @@ async function previousBackup(ctx: ExecContext, systemIdentifier: string): Promi
   return undefined;
 }
 
-async function linkOrCopy(from: string, to: string): Promise<void> {
-  try {
-    await link(from, to);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'EPERM') throw err;
-    await copyFile(from, to);
-  }
-}
-
 function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
@@ -105,9 +101,19 @@ function openSession(ctx: ExecContext, transport: Transport): Promise<BackupSess
 interface CopyOutcome {
   readonly copiedBytes: number;
   readonly reusedBytes: number;
+  readonly transferredBytes: number;
   readonly fileCount: number;
   readonly reusedFrom: string | undefined;
-  readonly manifest: FileManifest;
+  readonly manifestText: string;
+  /** Stored roots (absolute) and the files this backup wrote into them: what to fsync. */
+  readonly roots: readonly string[];
+  readonly written: readonly string[];
+}
+
+/** Previous stored objects of a file, in order (plain file, or its chunk files). */
+function storedObjects(prevDir: string, f: ManifestFile, prevChunkSize: number | undefined): string[] {
+  const n = f.hashes?.length ?? (prevChunkSize === undefined ? 1 : chunkCountOf(f.size, prevChunkSize));
+  return Array.from({ length: n }, (_, i) => path.join(prevDir, chunkLocation(f.path, n, i)));
 }
 
 async function copyTree(ctx: ExecContext, t: Transport, dir: string, systemIdentifier: string, tablespaces: readonly Tablespace[]): Promise<CopyOutcome> {
@@ -121,12 +127,21 @@ async function copyTree(ctx: ExecContext, t: Transport, dir: string, systemIdent
   const listings = new Map<Root, ListedEntry[]>();
   for (const root of roots) listings.set(root, await listRoot(t, root, server.name));
   const files: FileRecord[] = [];
+  const remoteOf = new Map<string, string>();
+  let owner: { uid: number; gid: number } | undefined;
   for (const [root, entries] of listings) {
-    for (const e of entries) if (e.type === 'file') files.push({ path: `${root.storedAs}/${e.rel}`, size: e.size, mtimeMs: e.mtimeMs });
+    for (const e of entries) {
+      if (e.type !== 'file') continue;
+      const stored = `${root.storedAs}/${e.rel}`;
+      files.push({ path: stored, size: e.size, mtimeMs: e.mtimeMs, mode: e.mode & 0o7777 });
+      remoteOf.set(stored, path.posix.join(root.remote, e.rel));
+      if (root.isPgdata && e.rel === 'PG_VERSION') owner = { uid: e.uid, gid: e.gid };
+    }
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const prev = await previousBackup(ctx, systemIdentifier);
-  const plan = planReuse(files, prev?.manifest);
+  const plan = planReuse(files, prev?.manifest, CHUNK_SIZE);
+  const prevDir = prev === undefined ? undefined : backupDir(ctx.catalog, server.name, prev.id);
 
   for (const root of roots) {
     const base = path.join(dir, root.storedAs);
@@ -137,28 +152,62 @@ async function copyTree(ctx: ExecContext, t: Transport, dir: string, systemIdent
       else if (e.type === 'symlink' && e.target !== undefined) await symlink(e.target, dest);
     }
   }
-  if (prev !== undefined) {
-    const prevDir = backupDir(ctx.catalog, server.name, prev.id);
-    for (const f of plan.reuse) await linkOrCopy(path.join(prevDir, f.path), path.join(dir, f.path));
+  const writer = new ChunkWriter(dir, prevDir, CHUNK_SIZE);
+  const stored: ManifestFile[] = [];
+  let transferredBytes = 0;
+  try {
+    // Unchanged files: every stored object is a hard link to the previous backup's.
+    for (const { file, prev: old } of plan.reuse) {
+      const objects = storedObjects(prevDir!, old, CHUNK_SIZE);
+      if (objects.length > 1) await mkdir(path.join(dir, `${file.path}${CHUNK_DIR_SUFFIX}`), { mode: 0o700 });
+      for (let i = 0; i < objects.length; i++) await linkOrCopy(objects[i]!, path.join(dir, chunkLocation(file.path, objects.length, i)));
+      writer.totals.reusedBytes += old.size;
+      stored.push({ ...file, size: old.size, hashes: old.hashes });
+    }
+    // Unchanged, but stored by an older format: re-chunked from the previous copy, on this host.
+    for (const { file, prev: old } of plan.importLocal) {
+      writer.begin({ file });
+      const chunker = new FileChunker(writer, undefined, CHUNK_SIZE);
+      for (const obj of storedObjects(prevDir!, old, prev?.manifest.chunkSize)) await chunker.feed(await readFile(obj));
+      await chunker.close();
+      stored.push(await writer.end());
+    }
+    const fetchCtx: FetchContext = { transport: t, server: server.name, chunkSize: CHUNK_SIZE, writer, remotePathOf: (item) => remoteOf.get(item.file.path)! };
+    const agent = (server.ssh?.pgbk ?? 'pgbk').split(' ').filter((s) => s !== '');
+    if (plan.fetch.length > 0) {
+      const viaAgent = await fetchWithAgent(fetchCtx, agent, plan.fetch);
+      if (viaAgent.kind === 'done') {
+        stored.push(...viaAgent.files);
+        transferredBytes = viaAgent.transferredBytes;
+      } else {
+        ctx.log(`${server.name}: the backup agent is not available on ${t.description} (${viaAgent.reason}); falling back to a tar stream (changed files are sent whole; set servers.${server.name}.ssh.pgbk to pgbk's command there)`);
+        const viaTar = await fetchWithTar(fetchCtx, plan.fetch);
+        stored.push(...viaTar.files);
+        transferredBytes = viaTar.transferredBytes;
+      }
+    }
+    await writer.flush();
+  } finally {
+    await writer.flush().catch(() => undefined); // nothing still writing when a failure removes the tree
   }
-  for (const root of roots) {
-    const prefix = `${root.storedAs}/`;
-    const rels = plan.copy.filter((f) => f.path.startsWith(prefix)).map((f) => f.path.slice(prefix.length));
-    await copyFiles(t, root.remote, rels, path.join(dir, root.storedAs), server.name);
-  }
-  const sum = (list: readonly FileRecord[]): number => list.reduce((a, f) => a + f.size, 0);
+  stored.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const manifestText = formatManifest({
+    listedAtMs,
+    pgdata,
+    tablespaces: tablespaces.map((ts) => ({ oid: ts.oid, location: ts.location })),
+    chunkSize: CHUNK_SIZE,
+    ...(owner === undefined ? {} : { owner }),
+    files: stored,
+  });
   return {
-    copiedBytes: sum(plan.copy),
-    reusedBytes: sum(plan.reuse),
-    fileCount: files.length,
-    reusedFrom: plan.reuse.length > 0 ? prev?.id : undefined,
-    manifest: {
-      formatVersion: 1,
-      listedAtMs,
-      pgdata,
-      tablespaces: tablespaces.map((ts) => ({ oid: ts.oid, location: ts.location })),
-      files: files.map((f) => [f.path, f.size, f.mtimeMs] as const),
-    },
+    copiedBytes: writer.totals.copiedBytes,
+    reusedBytes: writer.totals.reusedBytes,
+    transferredBytes,
+    fileCount: stored.length,
+    reusedFrom: writer.totals.reusedBytes > 0 ? prev?.id : undefined,
+    manifestText,
+    roots: roots.map((r) => path.join(dir, r.storedAs)),
+    written: writer.written,
   };
 }
 
@@ -208,17 +257,25 @@ export async function takeSshBackup(ctx: ExecContext, slot: string): Promise<Bac
     const tablespaces = await listTablespaces(session);
     const copied = await copyTree(ctx, transport, dir, facts.systemIdentifier, tablespaces);
     const stop = await backupStop(session, facts.pgVersion);
-    await writeFileAtomic(path.join(dir, 'data', 'backup_label'), stop.labelFile, { mode: 0o600 });
-    if (stop.spcmapFile !== '') await writeFileAtomic(path.join(dir, 'data', 'tablespace_map'), stop.spcmapFile, { mode: 0o600 });
-    const manifestText = `${JSON.stringify(copied.manifest)}\n`;
-    await writeFileAtomic(path.join(dir, MANIFEST_FILE), manifestText, { mode: 0o640 });
-    // Every copied file durable before the record says the data is complete.
-    const synced = spawnSync('sync', ['-f', dir]);
-    if (synced.status !== 0) throw new PgbkError('CATALOG', `sync -f ${dir} failed: ${synced.stderr.toString().trim()}`, { server: server.name });
-
     const timeline = labelTimeline(stop.labelFile);
     const beginLsn = labelStartLsn(stop.labelFile);
     const segSize = facts.walSegmentSize;
+    const endWal = endLsnToSegmentName(parseLsn(stop.lsn), timeline, segSize);
+    // backup.archiveTimeout bounds the wait; the data is complete, so the backup is not failed for
+    // it: it stays WAITING_FOR_WAL and becomes DONE once its WAL reaches the archive.
+    const archiveWaitMs = server.backup.archiveTimeoutSeconds * 1000;
+    if (!(await waitForArchived(session, endWal, archiveWaitMs))) {
+      ctx.log(`${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); the backup stays WAITING_FOR_WAL until it is`);
+    }
+    await writeFileAtomic(path.join(dir, 'data', 'backup_label'), stop.labelFile, { mode: 0o600 });
+    if (stop.spcmapFile !== '') await writeFileAtomic(path.join(dir, 'data', 'tablespace_map'), stop.spcmapFile, { mode: 0o600 });
+    const manifestText = copied.manifestText;
+    await writeFileAtomic(path.join(dir, MANIFEST_FILE), manifestText, { mode: 0o640 });
+    // Every copied file durable before the record says the data is complete.
+    await syncBackupTree(dir, copied.roots, copied.written).catch((err: unknown) => {
+      throw new PgbkError('CATALOG', `cannot make ${dir} durable: ${(err as Error).message}`, { server: server.name, path: dir });
+    });
+
     const { owner: _owner, ...rest } = record;
     record = {
       ...rest,
@@ -227,7 +284,7 @@ export async function takeSshBackup(ctx: ExecContext, slot: string): Promise<Bac
       beginLsn,
       endLsn: stop.lsn,
       beginWal: lsnToSegmentName(parseLsn(beginLsn), timeline, segSize),
-      endWal: endLsnToSegmentName(parseLsn(stop.lsn), timeline, segSize),
+      endWal,
       endTime: new Date().toISOString(),
       sizes: { data: copied.copiedBytes + copied.reusedBytes, stored: copied.copiedBytes },
       copiedBytes: copied.copiedBytes,
@@ -237,7 +294,7 @@ export async function takeSshBackup(ctx: ExecContext, slot: string): Promise<Bac
       checksums: { [MANIFEST_FILE]: sha256(manifestText), 'data/backup_label': sha256(stop.labelFile) },
     };
     await writeBackupRecord(ctx.catalog, record);
-    ctx.log(`${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes copied, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}`);
+    ctx.log(`${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}, ${copied.transferredBytes} bytes transferred`);
   } catch (err) {
     const e = toPgbkError(err, { server: server.name });
     await session?.close().catch(() => undefined); // ends the session: PostgreSQL abandons the backup

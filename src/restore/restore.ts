@@ -212,11 +212,11 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
     }
     if (sshLayout !== undefined) {
       const { copyTreeInto } = await import('../backup-ssh/restore-tree.js');
-      await copyTreeInto(path.join(srcDir, 'data'), dirState.path, server);
+      await copyTreeInto(srcDir, 'data', dirState.path, server);
       for (const oid of sshLayout.tablespaceOids) {
         const dest = path.join(tsRoot, oid);
         await mkdir(dest, { mode: 0o700 });
-        await copyTreeInto(path.join(srcDir, 'tablespaces', oid), dest, server);
+        await copyTreeInto(srcDir, `tablespaces/${oid}`, dest, server);
         await linkTablespace(dirState.path, oid, dest);
         tablespaces.push({ oid, location: dest });
       }

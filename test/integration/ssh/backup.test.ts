@@ -1,11 +1,14 @@
 /**
- * Backup method `ssh` end to end against a real sshd and PostgreSQL 15: full and incremental
- * (hard-linked) backups in SSH-only mode, restored by copying data/ and started with rows checked
- * (after the older backup was deleted: each backup is self-contained); the `connection` variant;
- * psql errors surfaced; an SSH connection dropped mid-copy leaves a FAILED backup with no data.
+ * Backup method `ssh` end to end against a real sshd and PostgreSQL 15: full and block-level
+ * incremental backups through the delta agent (`pgbk backup-agent` on the database host) in
+ * SSH-only mode, rebuilt from their chunks and started with rows checked (after the older backup
+ * was deleted: each backup is self-contained); the tar fallback when the agent is missing; verify
+ * and restore catching a damaged chunk; the `connection` variant; psql errors surfaced; an SSH
+ * connection dropped mid-copy leaves a FAILED backup with no data.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { chownToPostgres, startClusterOn, tempDir } from '../../support/postgres.js';
 import path from 'node:path';
 import { suite } from 'uvu';
@@ -27,15 +30,28 @@ async function show(w: SshWorld, id = 'latest'): Promise<BackupRecord> {
   return JSON.parse(r.stdout) as BackupRecord;
 }
 
-async function backup(w: SshWorld): Promise<BackupRecord> {
+async function backup(w: SshWorld, expectFallback = false): Promise<BackupRecord> {
   const r = await w.pgbk(['backup', 'main']);
   assert.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  // The delta agent ran on the database host, or (when told so) the tar fallback was logged once.
+  assert.is((r.stderr.match(/falling back to a tar stream/g) ?? []).length, expectFallback ? 1 : 0, r.stderr);
   return show(w);
+}
+
+/** Inode of chunk `index` of a chunked file in a backup. */
+async function chunkIno(w: SshWorld, id: string, rel: string, index: number): Promise<number> {
+  return (await stat(path.join(w.catalog, 'main', 'backups', id, 'data', `${rel}.pgbk-chunks`, index.toString(16).padStart(8, '0')))).ino;
 }
 
 t('full then incremental backup in SSH-only mode; restore of the incremental after deleting the full', async (ctx) => {
   const w = ctx.w!;
   await w.cluster.sql('CREATE TABLE t (id int PRIMARY KEY, v text); INSERT INTO t SELECT g, md5(g::text) FROM generate_series(1, 5000) g');
+  // ~7 MiB: stored as chunks; the incremental below changes a few of them only.
+  await w.cluster.sql("CREATE TABLE wide AS SELECT g, repeat('w', 500) AS pad FROM generate_series(1, 13000) g");
+  // Frozen now: neither the UPDATEs' scans (hint bits) nor a later autovacuum rewrite its pages.
+  await w.cluster.sql('VACUUM FREEZE wide');
+  await w.cluster.sql('CHECKPOINT');
+  const wideRel = await w.cluster.sql("SELECT pg_relation_filepath('wide')");
   // Reuse needs a file's mtime safely (REUSE_MARGIN_MS) before the previous listing: let the
   // freshly initdb'd files age past it.
   await new Promise((r) => setTimeout(r, 2500));
@@ -51,6 +67,7 @@ t('full then incremental backup in SSH-only mode; restore of the incremental aft
   assert.not.ok(existsSync(path.join(fullDir, 'data', 'postmaster.pid')));
 
   await w.cluster.sql('INSERT INTO t SELECT g, md5(g::text) FROM generate_series(5001, 6000) g; CREATE TABLE t2 AS SELECT 1 AS x');
+  await w.cluster.sql("UPDATE wide SET pad = repeat('u', 500) WHERE g <= 200; CHECKPOINT");
   const incr = await backup(w);
   assert.is(incr.status, 'DONE');
   assert.is(incr.reusedFrom, full.id);
@@ -61,6 +78,12 @@ t('full then incremental backup in SSH-only mode; restore of the incremental aft
   const incrDir = path.join(w.catalog, 'main', 'backups', incr.id);
   const pgVersion = path.join('data', 'PG_VERSION');
   assert.is((await stat(path.join(incrDir, pgVersion))).ino, (await stat(path.join(fullDir, pgVersion))).ino);
+  // Block level: the updated table's untouched middle chunks are shared, its first (updated) one is new.
+  assert.is(await chunkIno(w, incr.id, wideRel, 3), await chunkIno(w, full.id, wideRel, 3));
+  assert.is.not(await chunkIno(w, incr.id, wideRel, 0), await chunkIno(w, full.id, wideRel, 0));
+  assert.ok((incr.copiedBytes ?? 0) < (full.copiedBytes ?? 0) / 4, `incremental stored ${incr.copiedBytes} new bytes vs full ${full.copiedBytes}`);
+  const verified = await w.pgbk(['verify', 'main', incr.id]);
+  assert.is(verified.code, 0, `${verified.stdout}\n${verified.stderr}`);
 
   const text = await w.pgbk(['show', 'main', incr.id]);
   assert.match(text.stdout, /Method:\s+ssh/);
@@ -80,6 +103,7 @@ t('full then incremental backup in SSH-only mode; restore of the incremental aft
     assert.is(await restored.sql('SELECT count(*) FROM t'), '6500');
     assert.is(await restored.sql('SELECT x FROM t2'), '1');
     assert.is(await restored.sql("SELECT count(*) FROM t WHERE v <> md5(id::text)"), '0');
+    assert.is(await restored.sql("SELECT count(*) FILTER (WHERE pad = repeat('u', 500)) || '/' || count(*) FROM wide"), '200/13000');
   } finally {
     await restored.destroy();
   }
@@ -179,6 +203,107 @@ t('restore --remote onto the database host over SSH (WAL prefetched), started, r
   const again = await w.pgbk(['restore', 'main', 'latest', '--target-dir', w.cluster.pgdata, '--remote', `postgres@127.0.0.1:${w.sshd.port}`, '--identity', w.sshd.identityFile, '--known-hosts', w.sshd.knownHosts]);
   assert.is(again.code, 1);
   assert.match(again.stderr, /not an empty directory/);
+});
+
+t('agent command missing: tar fallback, logged once; still block-level incremental and restorable', async (ctx) => {
+  const w = ctx.w!;
+  const before = await show(w);
+  const wideRel = await w.cluster.sql("SELECT pg_relation_filepath('wide')");
+  await w.writeConfig({ agent: '/nonexistent/pgbk' });
+  try {
+    await w.cluster.sql("UPDATE wide SET pad = repeat('v', 500) WHERE g BETWEEN 201 AND 400");
+    await w.cluster.sql('CHECKPOINT');
+    const b = await backup(w, true);
+    assert.is(b.status, 'DONE');
+    assert.is(b.reusedFrom, before.id);
+    assert.ok((b.copiedBytes ?? 0) < (b.sizes?.data ?? 0) / 4, `fallback stored ${b.copiedBytes} new bytes of ${b.sizes?.data}`);
+    assert.is(await chunkIno(w, b.id, wideRel, 3), await chunkIno(w, before.id, wideRel, 3));
+    await switchAndArchive(w);
+    const applied = await w.pgbk(['apply']);
+    assert.is(applied.code, 0, applied.stderr);
+    const restored = await restoreByCopy(w, b.id);
+    try {
+      await waitPromoted(restored);
+      assert.is(await restored.sql("SELECT count(*) FILTER (WHERE pad = repeat('v', 500)) || '/' || count(*) FROM wide"), '200/13000');
+      assert.is(await restored.sql('SELECT count(*) FROM big'), '250000');
+    } finally {
+      await restored.destroy();
+    }
+  } finally {
+    await w.writeConfig();
+  }
+});
+
+/** Rewrite a stored backup as pgbk stored it before chunking: plain files, files.json formatVersion 1. */
+async function downgradeToV1(w: SshWorld, id: string): Promise<void> {
+  const dir = path.join(w.catalog, 'main', 'backups', id);
+  const m = JSON.parse(await readFile(path.join(dir, 'files.json'), 'utf8')) as { files: [string, number, number, number, string[]][] } & Record<string, unknown>;
+  for (const [p, , , , hashes] of m.files) {
+    if (hashes.length < 2) continue;
+    const chunkDir = path.join(dir, `${p}.pgbk-chunks`);
+    const parts = await Promise.all(hashes.map((_, i) => readFile(path.join(chunkDir, i.toString(16).padStart(8, '0')))));
+    await writeFile(path.join(dir, p), Buffer.concat(parts), { mode: 0o600 });
+    await rm(chunkDir, { recursive: true });
+  }
+  const v1 = { formatVersion: 1, listedAtMs: m['listedAtMs'], pgdata: m['pgdata'], tablespaces: m['tablespaces'], files: m.files.map(([p, size, mtime]) => [p, size, mtime]) };
+  const text = `${JSON.stringify(v1)}\n`;
+  await writeFile(path.join(dir, 'files.json'), text);
+  const recFile = path.join(dir, 'backup.json');
+  const rec = JSON.parse(await readFile(recFile, 'utf8')) as BackupRecord;
+  await writeFile(recFile, JSON.stringify({ ...rec, checksums: { ...rec.checksums, 'files.json': createHash('sha256').update(text).digest('hex') } }));
+}
+
+t('a backup stored before chunking (files.json v1) verifies, and the next backup builds on it', async (ctx) => {
+  const w = ctx.w!;
+  const old = await show(w);
+  await downgradeToV1(w, old.id);
+  const v = await w.pgbk(['verify', 'main', old.id]);
+  assert.is(v.code, 0, `${v.stdout}\n${v.stderr}`);
+  assert.match(v.stdout, /formatVersion 1/);
+  await w.cluster.sql("UPDATE wide SET pad = repeat('y', 500) WHERE g BETWEEN 401 AND 600");
+  const b = await backup(w);
+  assert.is(b.status, 'DONE');
+  assert.is(b.sizes?.data, (b.copiedBytes ?? 0) + (b.reusedBytes ?? 0));
+  const wideRel = await w.cluster.sql("SELECT pg_relation_filepath('wide')");
+  // Re-chunked from the old plain copy on the backup host: the next backup links its chunks again.
+  assert.ok(existsSync(path.join(w.catalog, 'main', 'backups', b.id, 'data', `${wideRel}.pgbk-chunks`, '00000003')));
+  await switchAndArchive(w);
+  const applied = await w.pgbk(['apply']);
+  assert.is(applied.code, 0, applied.stderr);
+  await rm(path.join(w.catalog, 'main', 'backups', old.id), { recursive: true, force: true });
+  const restored = await restoreByCopy(w, b.id);
+  try {
+    await waitPromoted(restored);
+    assert.is(await restored.sql("SELECT count(*) FILTER (WHERE pad = repeat('y', 500)) || '/' || count(*) FROM wide"), '200/13000');
+    assert.is(await restored.sql('SELECT count(*) FROM t'), '6500');
+  } finally {
+    await restored.destroy();
+  }
+});
+
+t('verify and restore detect a damaged chunk', async (ctx) => {
+  const w = ctx.w!;
+  const b = await show(w);
+  const wideRel = await w.cluster.sql("SELECT pg_relation_filepath('wide')");
+  const chunk = path.join(w.catalog, 'main', 'backups', b.id, 'data', `${wideRel}.pgbk-chunks`, '00000002');
+  const ok = await w.pgbk(['verify', 'main', b.id]);
+  assert.is(ok.code, 0, `${ok.stdout}\n${ok.stderr}`);
+  const original = await readFile(chunk);
+  const damaged = Buffer.from(original);
+  damaged[5000] = damaged[5000]! ^ 0xff;
+  await writeFile(chunk, damaged);
+  try {
+    const bad = await w.pgbk(['verify', 'main', b.id]);
+    assert.is(bad.code, 1, bad.stdout);
+    assert.match(`${bad.stdout}${bad.stderr}`, /00000002 does not match its recorded sha256/);
+    const target = path.join(await tempDir('pgbk-sshbad-'), 'data');
+    const r = await w.pgbk(['restore', 'main', b.id, '--target-dir', target]);
+    assert.is(r.code, 1, r.stdout);
+    assert.match(r.stderr, /00000002 does not match its recorded sha256/);
+    await rm(path.dirname(target), { recursive: true, force: true });
+  } finally {
+    await writeFile(chunk, original); // hard-linked into other backups: put it back
+  }
 });
 
 t('pgbk restore of an ssh backup with a tablespace: started, rows checked', async (ctx) => {

@@ -7,7 +7,8 @@ import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { runPgbk, type RunOptions, type RunResult } from '../../support/pgbk.js';
+import { copyTreeInto } from '../../../src/backup-ssh/restore-tree.js';
+import { CLI, runPgbk, type RunOptions, type RunResult } from '../../support/pgbk.js';
 import { chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 import { startSshd, type TestSshd } from '../../support/sshd.js';
 
@@ -20,7 +21,8 @@ export interface SshWorld {
   readonly cluster: TestCluster;
   readonly sshd: TestSshd;
   pgbk(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
-  writeConfig(opts?: { withConnection?: boolean; psqlConnection?: string; extra?: string }): Promise<void>;
+  /** agent: servers.main.ssh.pgbk (default: this checkout's compiled CLI, run by this node). */
+  writeConfig(opts?: { withConnection?: boolean; psqlConnection?: string; extra?: string; agent?: string }): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -44,6 +46,7 @@ export async function makeSshWorld(): Promise<SshWorld> {
     pgbk: (args, opts = {}) => runPgbk(['--config', configPath, ...args], opts),
     async writeConfig(o = {}) {
       const psql = o.psqlConnection ?? `host=${cluster.socketDir} port=${cluster.port} user=postgres dbname=postgres`;
+      const agent = o.agent ?? `${process.execPath} ${CLI}`;
       await writeFile(
         configPath,
         [
@@ -53,7 +56,7 @@ export async function makeSshWorld(): Promise<SshWorld> {
           '  main:',
           ...(o.withConnection === true ? [`    connection: "${cluster.conninfo}"`] : []),
           `    pgdata: ${cluster.pgdata}`,
-          `    ssh: { host: 127.0.0.1, port: ${sshd.port}, user: postgres, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts}, psqlConnection: "${psql}" }`,
+          `    ssh: { host: 127.0.0.1, port: ${sshd.port}, user: postgres, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts}, psqlConnection: "${psql}", pgbk: "${agent}" }`,
           '    backup: { method: ssh }',
           '    retention: { redundancy: 10 }',
           ...(o.extra === undefined ? [] : [o.extra]),
@@ -72,15 +75,17 @@ export async function makeSshWorld(): Promise<SshWorld> {
 }
 
 /**
- * Restore an `ssh` backup by hand, as a DBA would: copy data/ to a fresh directory, give it to
+ * Restore an `ssh` backup by hand: rebuild data/ from its chunks into a fresh directory (the
+ * function `pgbk restore` uses, checking every chunk's sha256), give it to
  * postgres, add recovery.signal and a restore_command that copies from a postgres-readable copy of
  * the archive (compression none), start PostgreSQL and wait until it is out of recovery.
  */
 export async function restoreByCopy(w: SshWorld, backupId: string): Promise<TestCluster> {
-  const src = path.join(w.catalog, 'main', 'backups', backupId, 'data');
+  const src = path.join(w.catalog, 'main', 'backups', backupId);
   const dest = await tempDir('pgbk-sshrestore-');
   const pgdata = path.join(dest, 'data');
-  await cp(src, pgdata, { recursive: true, preserveTimestamps: true, verbatimSymlinks: true });
+  await mkdir(pgdata, { mode: 0o700 });
+  await copyTreeInto(src, 'data', pgdata, 'main');
   const walCopy = path.join(dest, 'wal');
   await mkdir(walCopy);
   const walRoot = path.join(w.catalog, 'main', 'wal');

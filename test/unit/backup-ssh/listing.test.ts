@@ -1,20 +1,21 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planReuse, type FileManifest } from '../../../src/backup-ssh/incremental.js';
 import { parseFindListing, selectForBackup, type ListedEntry } from '../../../src/backup-ssh/listing.js';
 import { psqlErrorText } from '../../../src/backup-ssh/psql-session.js';
 import { labelStartLsn, labelTimeline } from '../../../src/backup-ssh/session.js';
 
 function f(rel: string, type: ListedEntry['type'] = 'file'): ListedEntry {
-  return { rel, type, size: 8192, mtimeMs: 1, mode: 0o600 };
+  return { rel, type, size: 8192, mtimeMs: 1, mode: 0o600, uid: 26, gid: 26 };
 }
 
 test('find output is parsed (NUL records, symlink targets, fractional mtimes)', () => {
-  const out = Buffer.from('f\t8192\t1700000000.1234567890\t600\t\tbase/1/1259\0l\t20\t1700000001.5\t777\t/srv/ts1\tpg_tblspc/16385\0d\t4096\t1700000002.0\t700\t\tbase\0');
+  const out = Buffer.from('f\t8192\t1700000000.1234567890\t600\t26\t27\t\tbase/1/1259\0l\t20\t1700000001.5\t777\t26\t27\t/srv/ts1\tpg_tblspc/16385\0d\t4096\t1700000002.0\t700\t26\t27\t\tbase\0');
   const e = parseFindListing(out);
   assert.equal(e.map((x) => x.rel), ['base', 'base/1/1259', 'pg_tblspc/16385']);
   assert.is(e[1]?.mtimeMs, 1700000000123);
   assert.is(e[1]?.mode, 0o600);
+  assert.is(e[1]?.uid, 26);
+  assert.is(e[1]?.gid, 27);
   assert.is(e[2]?.target, '/srv/ts1');
 });
 
@@ -39,35 +40,6 @@ test('pg_basebackup exclusions for the data directory', () => {
 test('tablespace roots keep everything but temp files and unlogged main forks', () => {
   const kept = selectForBackup([f('PG_15_1/5/16390'), f('PG_15_1/5/16391'), f('PG_15_1/5/16391_init'), f('PG_15_1/pgsql_tmp/x')], false).map((e) => e.rel);
   assert.equal(kept, ['PG_15_1/5/16390', 'PG_15_1/5/16391_init']);
-});
-
-const manifest: FileManifest = {
-  formatVersion: 1,
-  listedAtMs: 100_000,
-  pgdata: '/pg',
-  tablespaces: [],
-  files: [
-    ['data/a', 10, 50_000],
-    ['data/b', 10, 50_000],
-    ['data/c', 10, 99_000],
-    ['data/d', 10, 50_000],
-  ],
-};
-
-test('reuse only files unchanged in size and mtime, written safely before the previous listing', () => {
-  const plan = planReuse(
-    [
-      { path: 'data/a', size: 10, mtimeMs: 50_000 }, // unchanged: reuse
-      { path: 'data/b', size: 11, mtimeMs: 50_000 }, // size changed
-      { path: 'data/c', size: 10, mtimeMs: 99_000 }, // within the margin of the previous listing
-      { path: 'data/d', size: 10, mtimeMs: 60_000 }, // mtime moved
-      { path: 'data/e', size: 10, mtimeMs: 1 }, // new file
-    ],
-    manifest,
-  );
-  assert.equal(plan.reuse.map((x) => x.path), ['data/a']);
-  assert.equal(plan.copy.map((x) => x.path), ['data/b', 'data/c', 'data/d', 'data/e']);
-  assert.is(planReuse([{ path: 'data/a', size: 10, mtimeMs: 50_000 }], undefined).copy.length, 1);
 });
 
 test('backup_label fields and psql error extraction', () => {
