@@ -11,6 +11,9 @@
  *   stops recovery with a FATAL error instead of ending it early and promoting at the wrong point.
  *   The reason goes to stderr, i.e. PostgreSQL's log.
  *
+ * `pgbk wal-fetch --from ssh://USER@HOST[:PORT]/CATALOG … SERVER %f %p` reads an archive on another
+ * host through a long-lived SSH worker (src/wal-fetch-remote/client.ts), same exit statuses.
+ *
  * `pgbk wal-fetch --clean-spool [--spool DIR]` is the recovery_end_command: it stops the prefetch
  * worker and removes the spool (default ./.pgbk-spool; PostgreSQL runs it in the data directory).
  *
@@ -31,6 +34,10 @@ export const EXIT_FATAL = 255;
 const DEFAULT_PREFETCH = 8;
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  if (args.some((a) => a === '--from' || a.startsWith('--from='))) {
+    // The archive is on another host: the tiny SSH-worker client of src/wal-fetch-remote.
+    return (await import('../wal-fetch-remote/client.js')).main(args, io);
+  }
   let debug = false;
   try {
     const { values, positionals } = parseCommand('wal-fetch', args, {

@@ -1,78 +1,39 @@
 /**
  * `pgbk restore SERVER [ID|latest] --target-dir DIR --remote USER@HOST[:PORT] [--identity F]
- * [--known-hosts F]`: restore onto the database host over SSH (host key verified). The backup is
- * chosen exactly as for a local restore; its data streams into `tar -x` on the remote side
- * (stored tars are sha256-checked as they stream; an `ssh` backup's data/ tree is sent as one tar
- * stream). WAL is prefetched: every archived segment the recovery may need (from the backup's
- * begin WAL to the end of the archive, plus timeline history files) is decompressed, verified
- * against SHA256SUMS and written durably into DIR/pgbk_wal/, so restore_command is a plain local
- * `cp` on the database host — it needs neither pgbk nor credentials for the backup host, and no
- * per-segment SSH handshake. recovery_end_command removes pgbk_wal/ once recovery is over.
- * Tablespaces are refused for now (the remote side would need their locations).
+ * [--known-hosts F] [--tablespace-dir DIR | OID=DIR …] [--wal-from ssh://… [--wal-identity F]
+ * [--wal-known-hosts F] [--wal-remote-pgbk CMD]] [--db-pgbk CMD]`: restore onto the database host
+ * over SSH (host key verified). The backup is chosen exactly as for a local restore; its data
+ * streams into `tar -x` on the remote side (stored tars are sha256-checked as they stream; an
+ * `ssh` backup's trees are sent as tar streams). Tablespaces go to their recorded locations (or
+ * the --tablespace-dir mapping), and tablespace_map says so to PostgreSQL.
+ *
+ * WAL (wal-mode.ts): fetched on demand over SSH by `pgbk wal-fetch --from` on the database host
+ * (with --wal-from, or derived from the cluster's own `pgbk wal-push --to` archive_command), or
+ * else copied up front into DIR/pgbk_wal for a plain `cp` restore_command.
+ *
+ * Everything that can be refused is refused before the first write: backup choice and WAL
+ * continuity, a non-empty target or tablespace directory, flags, credentials files missing on
+ * the database host.
  */
 
-import { spawn } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { backupDir } from '../catalog/layout.js';
+import { readIdentity } from '../catalog/identity.js';
 import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
-import { compressionOfFile } from '../catalog/compress.js';
 import { PgbkError } from '../errors.js';
-import { formatLsn } from '../pg/lsn.js';
-import type { BackupRecord } from '../plan/types.js';
-import { mergeAutoConf, type RecoveryTargetSetting } from '../pg/recovery-conf.js';
+import { mergeAutoConf } from '../pg/recovery-conf.js';
 import { chooseFromCatalog } from '../restore/restore.js';
 import { clearInUse, markInUse } from '../restore/in-use.js';
-import { describeTarget, formatPgTime, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from '../restore/target.js';
+import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from '../restore/target.js';
+import { shellQuote } from '../transport/shell-quote.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
+import type { RemoteSpec } from './remote-args.js';
+import { storedLayout } from './stored-layout.js';
+import { formatTablespaceMap, parseTablespaceDirs, parseTablespaceMap, resolveTablespaceLocations, type TablespaceEntry } from './tablespace-map.js';
+import { checkWalFlags, decideWalMode, fetchCommands, walToCopy, type WalMode } from './wal-mode.js';
 
-export interface RemoteSpec {
-  readonly user: string;
-  readonly host: string;
-  readonly port: number;
-  readonly identityFile?: string;
-  readonly knownHosts?: string;
-}
-
-/** Take --remote/--identity/--known-hosts out of restore's arguments. */
-export function splitRemoteArgs(args: readonly string[]): { rest: string[]; remote: RemoteSpec | undefined } {
-  const rest: string[] = [];
-  let remote: string | undefined;
-  let identityFile: string | undefined;
-  let knownHosts: string | undefined;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i]!;
-    const take = (): string => {
-      const v = args[i + 1];
-      if (v === undefined) throw new PgbkError('USAGE', `restore: ${a} needs a value`);
-      i++;
-      return v;
-    };
-    if (a === '--remote') remote = take();
-    else if (a === '--identity') identityFile = take();
-    else if (a === '--known-hosts') knownHosts = take();
-    else rest.push(a);
-  }
-  if (remote === undefined) {
-    if (identityFile !== undefined || knownHosts !== undefined) throw new PgbkError('USAGE', 'restore: --identity and --known-hosts go with --remote');
-    return { rest, remote: undefined };
-  }
-  const m = /^([^@\s]+)@(\[[^\]]+\]|[^:\s]+)(?::(\d+))?$/.exec(remote);
-  if (m === null || m[1] === undefined || m[2] === undefined) throw new PgbkError('USAGE', `restore: --remote ${remote}: expected USER@HOST[:PORT]`);
-  return {
-    rest,
-    remote: {
-      user: m[1],
-      host: m[2].replace(/^\[|\]$/g, ''),
-      port: m[3] === undefined ? 22 : Number(m[3]),
-      ...(identityFile === undefined ? {} : { identityFile: path.resolve(identityFile) }),
-      ...(knownHosts === undefined ? {} : { knownHosts: path.resolve(knownHosts) }),
-    },
-  };
-}
+export { splitRemoteArgs, type RemoteSpec } from './remote-args.js';
 
 export interface RemoteRestoreRequest {
   readonly catalog: string;
@@ -85,9 +46,15 @@ export interface RemoteRestoreRequest {
   readonly timeline: TargetTimeline;
   readonly remote: RemoteSpec;
   readonly lockTimeoutMs: number;
+  /** Write archive_mode = off (an inspection copy must not push into the production catalog). */
+  readonly noArchive?: boolean;
   readonly log: (line: string) => void;
   readonly now: Date;
 }
+
+export type RemoteWalSummary =
+  | { readonly mode: 'fetch'; readonly derivedFrom: 'flag' | 'archive_command'; readonly from: string; readonly restoreCommand: string }
+  | { readonly mode: 'copy'; readonly why: string; readonly files: number; readonly first: string | undefined; readonly last: string | undefined };
 
 export interface RemoteRestoreSummary {
   readonly server: string;
@@ -96,68 +63,11 @@ export interface RemoteRestoreSummary {
   readonly target: string;
   readonly remote: string;
   readonly targetDir: string;
+  readonly tablespaces: readonly TablespaceEntry[];
+  readonly wal: RemoteWalSummary;
+  /** Kept for consumers of formatVersion 1: WAL files copied up front (0 in fetch mode). */
   readonly walFilesSent: number;
   readonly seconds: number;
-}
-
-
-/** Stream `source` (optionally through a local decompressor) into `tar -x` in dir on the remote side. */
-async function streamTarInto(t: Transport, dir: string, source: NodeJS.ReadableStream, decompress: readonly string[] | undefined, server: string): Promise<void> {
-  const remote = t.exec(['tar', '-C', dir, '-xf', '-']);
-  let err = '';
-  remote.stderr.setEncoding('utf8');
-  remote.stderr.on('data', (d: string) => (err += d));
-  remote.stdout.resume();
-  remote.stdin.on('error', () => undefined);
-  let localDone: Promise<number | null> = Promise.resolve(0);
-  if (decompress !== undefined) {
-    const [cmd, ...args] = decompress;
-    const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-    child.stdin.on('error', () => undefined);
-    source.pipe(child.stdin);
-    child.stdout.pipe(remote.stdin);
-    localDone = new Promise((r) => child.once('close', (code) => r(code)));
-  } else {
-    source.pipe(remote.stdin);
-  }
-  const [status, local] = await Promise.all([remote.done, localDone]);
-  if (status.code !== 0 || local !== 0) {
-    throw new PgbkError(status.code === null ? 'NETWORK' : 'CATALOG', `unpacking into ${t.description}:${dir} failed (${status.code === null ? 'connection lost' : `tar exit ${status.code}`}${local !== 0 ? `, local exit ${String(local)}` : ''}): ${err.trim()}`, { server });
-  }
-}
-
-function decompressorFor(file: string): readonly string[] | undefined {
-  const c = compressionOfFile(file);
-  if (c === 'zstd') return ['zstd', '-d', '-c', '-q'];
-  if (c === 'gzip') return ['gzip', '-d', '-c'];
-  return undefined;
-}
-
-async function sendData(t: Transport, srcDir: string, backup: BackupRecord, dir: string): Promise<void> {
-  const { server, id } = backup;
-  const checksums = backup.checksums ?? {};
-  if (backup.method === 'ssh') {
-    const { checkSshBackup } = await import('../backup-ssh/restore-tree.js');
-    const layout = await checkSshBackup(srcDir, backup);
-    if (layout.tablespaceOids.length > 0) throw new PgbkError('USAGE', `backup ${id} has tablespaces: restore --remote does not handle them yet; restore locally and copy`, { server });
-    const { sshBackupTarStream } = await import('../backup-ssh/restore-tree.js');
-    const tar = sshBackupTarStream(srcDir, 'data', server);
-    await Promise.all([streamTarInto(t, dir, tar.stream, undefined, server), tar.done]);
-    return;
-  }
-  const names = (await readdir(srcDir)).filter((n) => /^(base|\d+)\.tar(\.zst|\.gz)?$/.test(n)).sort();
-  if (names.some((n) => !n.startsWith('base.'))) throw new PgbkError('USAGE', `backup ${id} has tablespaces: restore --remote does not handle them yet; restore locally and copy`, { server });
-  const base = names[0];
-  if (base === undefined) throw new PgbkError('CATALOG', `backup ${id} has no base.tar`, { server, path: srcDir });
-  const want = checksums[base];
-  if (want === undefined) throw new PgbkError('CATALOG', `backup ${id}: ${base} has no recorded checksum`, { server });
-  const hash = createHash('sha256');
-  const src = createReadStream(path.join(srcDir, base), { highWaterMark: 1 << 20 });
-  src.on('data', (d) => hash.update(d as Buffer));
-  await streamTarInto(t, dir, src, decompressorFor(base), server);
-  if (hash.digest('hex') !== want) {
-    throw new PgbkError('CATALOG', `backup ${id}: ${base} does not match its recorded sha256`, { server, path: path.join(srcDir, base) });
-  }
 }
 
 async function readRemoteText(t: Transport, file: string): Promise<string> {
@@ -166,48 +76,116 @@ async function readRemoteText(t: Transport, file: string): Promise<string> {
   return r.stdout.toString('utf8');
 }
 
+/** Absent or an empty directory; anything else is refused (nothing has been written yet). */
+async function requireEmptyRemoteDir(t: Transport, dir: string, what: string, server: string): Promise<void> {
+  const st = await t.stat(dir);
+  if (st !== undefined && (st.type !== 'dir' || (await t.list(dir)).length > 0)) {
+    throw new PgbkError('USAGE', `restore --remote: ${what} ${t.description}:${dir} exists and is not an empty directory`, { server });
+  }
+}
+
+async function emptyRemoteDir(t: Transport, dir: string): Promise<void> {
+  await t.run(['sh', '-c', 'cd -- "$1" 2>/dev/null && find . -mindepth 1 -delete', 'sh', dir]).catch(() => undefined);
+}
+
 export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRestoreSummary> {
   const started = Date.now();
   const { catalog, server } = req;
-  if (!path.isAbsolute(req.targetDir)) throw new PgbkError('USAGE', `restore --remote: --target-dir ${req.targetDir} must be absolute`);
+  const dir = req.targetDir;
+  if (!path.isAbsolute(dir)) throw new PgbkError('USAGE', `restore --remote: --target-dir ${dir} must be absolute`);
+  const walFlags = req.remote.wal ?? {};
+  checkWalFlags(walFlags);
+  const tsDirs = parseTablespaceDirs(req.remote.tablespaceDirs ?? []);
   const choice = await chooseFromCatalog(catalog, server, req.requested, req.target, req.timeline, req.now);
   const backup = choice.backup;
   for (const w of choice.warnings) req.log(`warning: ${w}`);
-  const t = await SshTransport.connect({ ...req.remote, server });
-  const dir = req.targetDir;
+  const srcDir = backupDir(catalog, server, backup.id);
+  const layout = await storedLayout(srcDir, backup);
+  const recorded = layout.oids.length > 0 && [...layout.oids].some((o) => !tsDirs.byOid.has(o)) && tsDirs.root === undefined ? parseTablespaceMap((await layout.readMap()) ?? '') : [];
+  const tablespaces = resolveTablespaceLocations(layout.oids, recorded, tsDirs, dir, backup.id);
+
+  const t = await SshTransport.connect({
+    host: req.remote.host,
+    port: req.remote.port,
+    user: req.remote.user,
+    ...(req.remote.identityFile === undefined ? {} : { identityFile: req.remote.identityFile }),
+    ...(req.remote.knownHosts === undefined ? {} : { knownHosts: req.remote.knownHosts }),
+    server,
+  });
   let mark: Awaited<ReturnType<typeof markInUse>> | undefined;
-  let created = false;
+  const created: string[] = [];
   try {
-    const st = await t.stat(dir);
-    if (st !== undefined && (st.type !== 'dir' || (await t.list(dir)).length > 0)) {
-      throw new PgbkError('USAGE', `restore --remote: ${t.description}:${dir} exists and is not an empty directory`, { server });
+    await requireEmptyRemoteDir(t, dir, '--target-dir', server);
+    for (const ts of tablespaces) await requireEmptyRemoteDir(t, ts.location, `tablespace ${ts.oid} location`, server);
+    for (const [flag, file] of [['--wal-identity', walFlags.identityFile], ['--wal-known-hosts', walFlags.knownHosts]] as const) {
+      if (file !== undefined && (await t.stat(file))?.type !== 'file') {
+        throw new PgbkError('USAGE', `restore ${flag} ${file}: no such file on ${t.description}`, { server, hint: 'the WAL fetch runs on the database host: give paths there' });
+      }
     }
-    const mk = await t.run(['mkdir', '-p', '-m', '700', '--', dir]);
-    if (mk.code !== 0) throw new PgbkError('CATALOG', `cannot create ${t.description}:${dir}: ${mk.stderr.trim()}`, { server });
-    created = true;
+    for (const d of [dir, ...tablespaces.map((x) => x.location)]) {
+      const mk = await t.run(['mkdir', '-p', '-m', '700', '--', d]);
+      if (mk.code !== 0) throw new PgbkError('CATALOG', `cannot create ${t.description}:${d}: ${mk.stderr.trim()}`, { server });
+      await t.run(['chmod', '700', '--', d]);
+      created.push(d);
+    }
     mark = await markInUse(catalog, server, backup.id, req.lockTimeoutMs);
     req.log(`restoring backup ${backup.id} of ${server} onto ${t.description}:${dir}: ${choice.reason}`);
-    const srcDir = backupDir(catalog, server, backup.id);
-    await sendData(t, srcDir, backup, dir);
-    await t.run(['rm', '-f', '--', `${dir}/postmaster.pid`, `${dir}/postmaster.opts`, `${dir}/standby.signal`]);
+    await layout.sendData(t, dir);
+    for (const ts of tablespaces) {
+      req.log(`tablespace ${ts.oid} → ${t.description}:${ts.location}`);
+      await layout.sendTablespace(t, ts.oid, ts.location);
+    }
+    // Runtime files of the source and anything an earlier pgbk restore left in the backup.
+    await t.run(['rm', '-rf', '--', `${dir}/postmaster.pid`, `${dir}/postmaster.opts`, `${dir}/standby.signal`, `${dir}/.pgbk-spool`, `${dir}/pgbk_wal`]);
+    if (tablespaces.length > 0) {
+      // PostgreSQL recreates pg_tblspc/OID from tablespace_map when recovery starts; the links are
+      // made now too so that the directory is consistent even before that.
+      const links = tablespaces.map((ts) => `ln -sfn ${shellQuote(ts.location)} ${shellQuote(`${dir}/pg_tblspc/${ts.oid}`)}`).join(' && ');
+      const r = await t.run(['sh', '-c', `mkdir -p ${shellQuote(`${dir}/pg_tblspc`)} && rm -rf ${tablespaces.map((ts) => shellQuote(`${dir}/pg_tblspc/${ts.oid}`)).join(' ')} && ${links}`]);
+      if (r.code !== 0) throw new PgbkError('CATALOG', `cannot link tablespaces in ${t.description}:${dir}/pg_tblspc: ${r.stderr.trim()}`, { server });
+      await t.writeFile(`${dir}/tablespace_map`, formatTablespaceMap(tablespaces), 0o600);
+    }
 
-    // Prefetch every WAL file recovery may ask for.
-    const walDir = `${dir}/pgbk_wal`;
-    await t.run(['mkdir', '-m', '700', '--', walDir]);
-    const archived = await listArchivedWal(catalog, server);
-    const wanted = [...archived.histories, ...archived.segments.filter((s) => s >= (backup.beginWal ?? ''))];
-    for (const name of wanted) await t.writeFile(`${walDir}/${name}`, await readArchivedWal(catalog, server, name), 0o600);
-    req.log(`sent ${wanted.length} WAL file(s) into ${walDir}`);
-
+    if (req.remote.user === 'root') {
+      // tar as root keeps the owners recorded in the backup; the directories made here must get
+      // the same owner, or PostgreSQL could not enter them.
+      const ref = `${dir}/PG_VERSION`;
+      await t.run(['chown', `--reference=${ref}`, '--', dir, ...tablespaces.map((x) => x.location)]);
+    }
     const autoConf = `${dir}/postgresql.auto.conf`;
+    const existingAuto = await readRemoteText(t, autoConf);
+    const mode: WalMode = decideWalMode(walFlags, { postgresqlConf: await readRemoteText(t, `${dir}/postgresql.conf`), autoConf: existingAuto }, catalog, server);
+    let wal: RemoteWalSummary;
+    let commands: { restoreCommand: string; recoveryEndCommand: string };
+    if (mode.kind === 'fetch') {
+      commands = fetchCommands(mode);
+      req.log(
+        mode.source === 'flag'
+          ? `WAL: fetched over SSH from ${mode.options.from} by restore_command on the database host (--wal-from)`
+          : `WAL: fetched over SSH from ${mode.options.from}, settings derived from the backup's archive_command (pgbk wal-push --to)`,
+      );
+      wal = { mode: 'fetch', derivedFrom: mode.source, from: mode.options.from, restoreCommand: commands.restoreCommand };
+    } else {
+      req.log(`WAL: copying it up front into ${dir}/pgbk_wal: ${mode.why} (give --wal-from ssh://USER@HOST/CATALOG to fetch on demand instead)`);
+      const identity = await readIdentity(catalog, server);
+      const bounded = req.target.kind === 'lsn' || req.target.kind === 'immediate';
+      const names = walToCopy(await listArchivedWal(catalog, server), choice.walFrom, bounded ? choice.walTo : undefined, identity?.walSegmentSize ?? 16 * 1024 * 1024);
+      const walDir = `${dir}/pgbk_wal`;
+      await t.run(['mkdir', '-m', '700', '--', walDir]);
+      for (const name of names) await t.writeFile(`${walDir}/${name}`, await readArchivedWal(catalog, server, name), 0o600);
+      const segs = names.filter((n) => /^[0-9A-F]{24}$/.test(n));
+      req.log(`sent ${names.length} WAL file(s) into ${walDir} (${segs.length === 0 ? 'no segments' : `${segs[0]}…${segs[segs.length - 1]}`}${bounded ? ', up to the target' : ', to the end of the archive'})`);
+      commands = { restoreCommand: 'cp pgbk_wal/%f %p', recoveryEndCommand: 'rm -rf pgbk_wal' };
+      wal = { mode: 'copy', why: mode.why, files: names.length, first: segs[0], last: segs[segs.length - 1] };
+    }
     const merged = mergeAutoConf(
-      await readRemoteText(t, autoConf),
+      existingAuto,
       {
-        restoreCommand: 'cp pgbk_wal/%f %p',
-        recoveryEndCommand: 'rm -rf pgbk_wal',
+        ...commands,
         target: targetSetting(req.target),
         action: req.action,
         timeline: String(choice.targetTimeline),
+        ...(req.noArchive === true ? { disableArchiving: true } : {}),
       },
       `pgbk restore --remote of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(req.target)}`,
     );
@@ -220,12 +198,14 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
       target: describeTarget(req.target),
       remote: t.description,
       targetDir: dir,
-      walFilesSent: wanted.length,
+      tablespaces,
+      wal,
+      walFilesSent: wal.mode === 'copy' ? wal.files : 0,
       seconds: (Date.now() - started) / 1000,
     };
   } catch (err) {
-    // The directory was empty (or absent) before: leave it so again.
-    if (created) await t.run(['sh', '-c', 'cd -- "$1" && find . -mindepth 1 -delete', 'sh', dir]).catch(() => undefined);
+    // Those directories were empty (or absent) before: leave them so again.
+    for (const d of created) await emptyRemoteDir(t, d);
     throw err;
   } finally {
     if (mark !== undefined) await clearInUse(catalog, server, backup.id, mark, req.lockTimeoutMs).catch(() => undefined);

@@ -31,9 +31,16 @@ import { commandLine, type RestoreCommandParts } from '../pg/recovery-conf.js';
 import { CHECK_SUFFIX, PENDING_SUFFIX, SPOOL_DIR_NAME } from './spool.js';
 
 export function buildFastRestoreCommand(parts: RestoreCommandParts): string {
+  return buildFastPathAround(commandLine([parts.node, parts.cli, 'wal-fetch', '--config', parts.configPath, ...(parts.extraArgs ?? []), parts.server]));
+}
+
+/**
+ * The fast path in front of any Node fallback (`node` = that command, quoted by commandLine, to
+ * which ` %f %p` is appended): restore --remote uses it with `pgbk wal-fetch --from ssh://…`.
+ */
+export function buildFastPathAround(node: string): string {
   const s = `${SPOOL_DIR_NAME}/%f`;
   const check = `${s}${CHECK_SUFFIX}`;
-  const node = commandLine([parts.node, parts.cli, 'wal-fetch', '--config', parts.configPath, ...(parts.extraArgs ?? []), parts.server]);
   const pending = `${s}${PENDING_SUFFIX}`;
   // While the worker is writing exactly this segment (NAME.pending exists), wait for it a little
   // (at most ~3 s) rather than start Node: a Node start costs more than the rest of the write.
