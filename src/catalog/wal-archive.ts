@@ -175,7 +175,16 @@ export async function archiveWalFile(opts: ArchiveOptions): Promise<ArchiveOutco
   }
 }
 
-async function archiveBuffer(opts: ArchiveOptions, buf: Buffer): Promise<ArchiveOutcome> {
+/**
+ * archiveWalFile for bytes already in memory (wal-receive over SSH): the same checks and outcome.
+ * `zstdOfData`: a zstd frame (with content checksum) that decompresses to `data`, compressed by
+ * the sender; stored as is instead of compressing again when the archive stores zstd.
+ */
+export function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>, data: Buffer, zstdOfData?: Buffer): Promise<ArchiveOutcome> {
+  return archiveBuffer(opts, data, zstdOfData);
+}
+
+async function archiveBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>, buf: Buffer, zstdOfBuf?: Buffer): Promise<ArchiveOutcome> {
   const { catalog, server, name } = opts;
   const verdict = validate(name, buf, opts.identity);
   if (!verdict.ok) return { result: 'rejected', reason: verdict.reason };
@@ -186,7 +195,7 @@ async function archiveBuffer(opts: ArchiveOptions, buf: Buffer): Promise<Archive
   const compression: Compression = kind === 'segment' || kind === 'partial' ? opts.compression : 'none';
   const finalPath = walPath(catalog, server, name, compression);
   const dir = path.dirname(finalPath);
-  const stored = compressBuffer(buf, compression);
+  const stored = compression === 'zstd' && zstdOfBuf !== undefined ? zstdOfBuf : compressBuffer(buf, compression);
   // The checksum is of the stored bytes (so `sha256sum -c SHA256SUMS` works in the directory, and
   // hashing costs 1/8 of hashing the segment); the content itself is covered by zstd's frame
   // checksum / gzip's CRC on decompression.

@@ -60,7 +60,9 @@ export class ByteReader {
   /** Exactly n bytes; undefined if the stream ends first. */
   async exact(n: number): Promise<Buffer | undefined> {
     for (;;) {
-      if (this.length >= n) return Buffer.from(this.take(n));
+      // No copy: take() returns a slice of a buffer nothing else writes to (a stream chunk or a
+      // fresh concat), and 16 MiB copies per segment are what this path must avoid.
+      if (this.length >= n) return this.take(n);
       if (this.ended) return undefined;
       await this.wait();
     }

@@ -4,17 +4,19 @@
  * on another host. Tiny on purpose (no ssh2, no config, no catalog code): it hands the segment to
  * the long-lived worker over a unix socket — starting one when none answers — and exits 0 only
  * when the worker reports the file durable in the remote archive.
+ * `--print-archive-command [--pgdata DIR] [--wait-seconds N]` prints the recommended
+ * archive_command instead: the shell fast path of fast-path.ts in front of this client.
  */
 
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, open } from 'node:fs/promises';
+import { chmod, mkdir, open, realpath } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
-import { optionArgs, optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey } from './target.js';
+import { optionArgs, optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
 
 interface Reply {
   readonly ok?: boolean;
@@ -65,12 +67,47 @@ async function startWorker(args: readonly string[], key: string): Promise<void> 
   await log.close();
 }
 
+const CLIENT_FLAGS = {
+  ...PUSH_FLAGS,
+  'print-archive-command': { type: 'boolean' },
+  pgdata: { type: 'string' },
+  'wait-seconds': { type: 'string' },
+} as const;
+
+/**
+ * `--print-archive-command [--pgdata DIR] [--wait-seconds N]`: the archive_command with the
+ * shell fast path (fast-path.ts) for this target and data directory. Run it as the PostgreSQL OS
+ * user: the markers live in that user's runtime directory.
+ */
+async function printArchiveCommand(opts: PushOptions, pgdataGiven: string, waitGiven: string | undefined, io: CliIo): Promise<number> {
+  const { fastPathArchiveCommand, markerDir } = await import('./fast-path.js');
+  const cli = process.argv[1];
+  if (cli === undefined) throw new PgbkError('INTERNAL', 'cannot tell where pgbk\'s cli.js is');
+  const waitSeconds = Number(waitGiven ?? '5');
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > 600) throw new PgbkError('USAGE', `--wait-seconds ${waitGiven ?? ''}: expected 0 to 600`);
+  // The client derives the worker from the data directory as getcwd() reports it (no symlinks).
+  const pgdata = await realpath(path.resolve(io.cwd, pgdataGiven)).catch((err: Error) => {
+    throw new PgbkError('USAGE', `--pgdata ${pgdataGiven}: ${err.message}`);
+  });
+  const key = workerKey(opts, pgdata);
+  io.stdout.write(
+    `${fastPathArchiveCommand({
+      socket: socketPath(key),
+      markers: markerDir(key),
+      waitSeconds,
+      fallback: [process.execPath, cli, 'wal-push', ...optionArgs(opts), opts.server],
+    })}\n`,
+  );
+  return 0;
+}
+
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   try {
-    const { values, positionals } = parseCommand('wal-push', args, PUSH_FLAGS);
+    const { values, positionals } = parseCommand('wal-push', args, CLIENT_FLAGS);
     const server = requirePositional('wal-push', positionals, 0, 'SERVER');
-    const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
     const opts = optionsFrom(values, server);
+    if (values['print-archive-command'] === true) return await printArchiveCommand(opts, values.pgdata ?? io.cwd, values['wait-seconds'], io);
+    const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
     const abs = path.resolve(io.cwd, file);
     // PostgreSQL passes pg_wal/NAME relative to the data directory it runs us in.
     const pgdata = path.basename(path.dirname(abs)) === 'pg_wal' ? path.dirname(path.dirname(abs)) : io.cwd;

@@ -2,13 +2,15 @@
  * `pgbk wal-push-worker`: the long-lived half of wal-push over SSH (DESIGN.md §6). It holds one SSH
  * connection (host key verified) with one `pgbk wal-receive` running on the backup host, listens
  * on a private unix socket for the tiny per-segment clients, and pushes ahead every segment already
- * marked .ready in pg_wal/archive_status, so that when PostgreSQL asks for the next one it is
- * usually archived already. A client is answered "ok" only after wal-receive reported the file
+ * marked .ready in pg_wal/archive_status (pusher.ts; woken by inotify as PostgreSQL marks one), so
+ * that when PostgreSQL asks for the next one it is usually archived already — and acknowledged by
+ * a marker the archive_command's shell fast path reads without starting Node (fast-path.ts). A client is answered "ok" only after wal-receive reported the file
  * durable in the archive. On any SSH failure it fails what is pending and exits (the next client
  * starts a fresh worker); after an idle period it exits by itself.
  */
 
-import { readdir, readFile, unlink, mkdir, chmod } from 'node:fs/promises';
+import { watch, type FSWatcher } from 'node:fs';
+import { unlink, mkdir, chmod } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
@@ -16,115 +18,12 @@ import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
 import { reportError } from '../cli/report-error.js';
 import { SshTransport } from '../transport/ssh.js';
-import type { ExecProcess } from '../transport/transport.js';
 import { ByteReader } from './byte-reader.js';
-import type { ReceiveReply } from './receive.js';
+import { markerDir } from './fast-path.js';
+import { Pusher } from './pusher.js';
 import { optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
 
-const MAX_IN_FLIGHT = 4;
 const SCAN_INTERVAL_MS = 500;
-
-interface Waiting {
-  readonly name: string;
-  readonly resolve: (r: ReceiveReply) => void;
-}
-
-class Pusher {
-  private readonly results = new Map<string, Promise<ReceiveReply>>();
-  private readonly fifo: Waiting[] = [];
-  private inFlight = 0;
-  private slotWaiters: (() => void)[] = [];
-  private dead: string | undefined;
-
-  constructor(
-    private readonly receiver: ExecProcess,
-    private readonly pgdata: string,
-    private readonly log: (s: string) => void,
-    onDead: (why: string) => void,
-  ) {
-    const reader = new ByteReader(receiver.stdout);
-    let err = '';
-    receiver.stderr.on('data', (d: Buffer) => (err = (err + d.toString('utf8')).slice(-4000)));
-    void (async () => {
-      for (;;) {
-        const line = await reader.line();
-        if (line === undefined) break;
-        let reply: ReceiveReply;
-        try {
-          reply = JSON.parse(line) as ReceiveReply;
-        } catch {
-          continue;
-        }
-        const w = this.fifo.shift();
-        w?.resolve(reply);
-      }
-      const status = await receiver.done;
-      this.dead = `wal-receive on the backup host ended (${status.code === null ? 'connection lost' : `exit ${status.code}`}): ${err.trim()}`;
-      for (const w of this.fifo.splice(0)) w.resolve({ name: w.name, ok: false, error: this.dead });
-      onDead(this.dead);
-    })();
-  }
-
-  private async slot(): Promise<void> {
-    while (this.inFlight >= MAX_IN_FLIGHT) await new Promise<void>((r) => this.slotWaiters.push(r));
-    this.inFlight++;
-  }
-
-  private release(): void {
-    this.inFlight--;
-    this.slotWaiters.shift()?.();
-  }
-
-  /** Push one file (deduplicated: a file already pushed or in flight shares that outcome). */
-  push(name: string, file: string): Promise<ReceiveReply> {
-    const known = this.results.get(name);
-    if (known !== undefined) return known;
-    const p = this.send(name, file);
-    this.results.set(name, p);
-    // Only successes are remembered: a refused or failed push is tried afresh when asked again.
-    void p.then((r) => {
-      if (!r.ok) this.results.delete(name);
-    });
-    return p;
-  }
-
-  private async send(name: string, file: string): Promise<ReceiveReply> {
-    await this.slot();
-    try {
-      if (this.dead !== undefined) return { name, ok: false, error: this.dead };
-      let data: Buffer;
-      try {
-        data = await readFile(file);
-      } catch (err) {
-        return { name, ok: false, error: `cannot read ${file}: ${(err as Error).message}` };
-      }
-      const reply = new Promise<ReceiveReply>((resolve) => this.fifo.push({ name, resolve }));
-      this.receiver.stdin.write(`${JSON.stringify({ name, size: data.length })}\n`);
-      if (!this.receiver.stdin.write(data)) await new Promise((r) => this.receiver.stdin.once('drain', r));
-      const r = await reply;
-      if (!r.ok) this.log(`push of ${name} refused: ${r.error ?? '?'}`);
-      return r;
-    } finally {
-      this.release();
-    }
-  }
-
-  /** Push ahead whatever PostgreSQL has marked ready, oldest first. */
-  async scan(): Promise<void> {
-    if (this.dead !== undefined) return;
-    let names: string[];
-    try {
-      names = await readdir(path.join(this.pgdata, 'pg_wal', 'archive_status'));
-    } catch {
-      return;
-    }
-    const ready = names.filter((n) => n.endsWith('.ready')).map((n) => n.slice(0, -'.ready'.length)).sort();
-    for (const name of ready) {
-      if (this.results.has(name)) continue;
-      void this.push(name, path.join(this.pgdata, 'pg_wal', name));
-    }
-  }
-}
 
 async function listen(sock: string): Promise<net.Server | undefined> {
   const server = net.createServer();
@@ -161,7 +60,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const log = (s: string): void => void io.stderr.write(`${new Date().toISOString()} pgbk wal-push-worker[${process.pid}] ${s}\n`);
     await mkdir(runtimeDir(), { recursive: true, mode: 0o700 });
     await chmod(runtimeDir(), 0o700);
-    const sock = socketPath(workerKey(opts, pgdata));
+    const key = workerKey(opts, pgdata);
+    const sock = socketPath(key);
+    const markers = markerDir(key);
+    await mkdir(markers, { recursive: true, mode: 0o700 });
+    await chmod(markers, 0o700);
     const server = await listen(sock);
     if (server === undefined) {
       log('another worker serves this target; exiting');
@@ -220,17 +123,37 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const receiver = transport.exec(remote);
     let finish!: (code: number) => void;
     const finished = new Promise<number>((r) => (finish = r));
-    const pusher = new Pusher(receiver, pgdata, log, (why) => {
+    const pusher = new Pusher(receiver, pgdata, markers, opts.compression, log, (why) => {
       log(why);
       finish(1);
     });
     resolvePusher(pusher);
+    // PostgreSQL runs archive_command the moment it creates a .ready file, and the fast path waits
+    // for our marker: start pushing on the directory event, not on the next periodic scan.
+    let watcher: FSWatcher | undefined;
+    try {
+      watcher = watch(path.join(pgdata, 'pg_wal', 'archive_status'), (_event, file) => {
+        if (typeof file === 'string' && file.endsWith('.ready')) {
+          lastActivity = Date.now();
+          void pusher.scan();
+        }
+      });
+      watcher.on('error', () => undefined); // the periodic scan still runs
+    } catch {
+      // no inotify: the periodic scan alone
+    }
     const timer = setInterval(() => {
       void pusher.scan();
-      if (Date.now() - lastActivity > idleMs) finish(0);
+      if (Date.now() - Math.max(lastActivity, pusher.lastSawReady) > idleMs) finish(0);
     }, SCAN_INTERVAL_MS);
+    void pusher.scan();
+    // Stopped by signal: close the socket so that it does not outlive us — the archive_command's
+    // fast path waits for markers only while the socket exists.
+    const stop = (): void => finish(0);
+    process.once('SIGTERM', stop).once('SIGINT', stop);
     const code = await finished;
     clearInterval(timer);
+    watcher?.close();
     server.close();
     for (const c of conns) c.destroy();
     receiver.stdin.end();

@@ -35,8 +35,12 @@ interface Ctx {
 
 const t = suite<Ctx>('wal-push over SSH', { pushArgs: [], keys: [] });
 
+function postgresRuntimeDir(): string {
+  return runtimeDir().replace(/pgbk-\d+$/, `pgbk-${POSTGRES_UID}`);
+}
+
 async function workerPids(key: string): Promise<number[]> {
-  const dir = runtimeDir().replace(/pgbk-\d+$/, `pgbk-${POSTGRES_UID}`);
+  const dir = postgresRuntimeDir();
   const text = await readFile(path.join(dir, `walpush-${key}.log`), 'utf8').catch(() => '');
   return [...new Set([...text.matchAll(/wal-push-worker\[(\d+)\]/g)].map((m) => Number(m[1])))];
 }
@@ -141,6 +145,67 @@ t('a file that is not valid WAL is refused with the reason and exit 1', async (c
   assert.match(r.stderr, /refusing 000000010000000000000099/);
   const catalog = path.join(ctx.root!, 'catalog');
   assert.not.ok((await listArchivedWal(catalog, 'main')).segments.includes('000000010000000000000099'));
+  // Refused: no acknowledgement marker, so the fast path can never answer for it.
+  const marker = path.join(postgresRuntimeDir(), `walpush-${workerKey(opts, dir)}.acked`, '000000010000000000000099');
+  assert.is(await readFile(marker, 'utf8').catch(() => 'none'), 'none');
+  await rm(dir, { recursive: true, force: true });
+});
+
+t('the fast-path archive_command acknowledges from the worker\'s markers without starting the client', async (ctx) => {
+  const c = ctx.cluster!;
+  const printed = await runPgbk(['wal-push', ...ctx.pushArgs, '--print-archive-command', '--pgdata', c.pgdata, 'main'], { asPostgres: true });
+  assert.is(printed.code, 0, printed.stderr);
+  const command = printed.stdout.trim();
+  assert.match(command, /stat -c %%d:%%i:%%s:%%\.9Y -- %p/);
+  // Count the runs of the real client: wrap the exec of the fallback.
+  const dir = await tempDir('pgbk-fastpath-');
+  const counter = path.join(dir, 'count.sh');
+  const runs = path.join(dir, 'runs');
+  await writeFile(counter, `#!/bin/sh\necho "$*" >> ${runs}\nexec "$@"\n`, { mode: 0o755 });
+  await writeFile(runs, '');
+  await chownToPostgres(dir);
+  assert.ok(command.includes(' exec /'), command);
+  const counted = command.replace(' exec /', ` exec ${counter} /`);
+  await c.sql(`ALTER SYSTEM SET archive_command = '${counted.replace(/'/g, "''")}'`);
+  await c.sql('SELECT pg_reload_conf()');
+  const before = Number((await c.sql('SELECT archived_count FROM pg_stat_archiver')).trim());
+  const segments = 6;
+  await c.sql('CREATE TABLE IF NOT EXISTS fastpath (x int)');
+  for (let i = 0; i < segments; i++) {
+    await c.sql('INSERT INTO fastpath SELECT generate_series(1, 1000)');
+    await c.sql('SELECT pg_switch_wal()');
+    await new Promise((r) => setTimeout(r, 300));
+  }
+  let ready: string[] = [];
+  const t0 = Date.now();
+  while (Date.now() - t0 < 30_000) {
+    ready = (await readdir(path.join(c.pgdata, 'pg_wal', 'archive_status'))).filter((n) => n.endsWith('.ready'));
+    if (ready.length === 0) break;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  assert.equal(ready, [], `backlog left: ${ready.join(', ')}`);
+  const stats = (await c.sql('SELECT archived_count, failed_count, last_archived_wal FROM pg_stat_archiver')).split('|');
+  const archivedNow = Number(stats[0]) - before;
+  assert.ok(archivedNow >= segments, `only ${archivedNow} archived`);
+  assert.is(stats[1], '0');
+  const archived = await listArchivedWal(path.join(ctx.root!, 'catalog'), 'main');
+  assert.ok(archived.segments.includes(stats[2]!), `${stats[2]} not in the remote catalog`);
+  const clientRuns = (await readFile(runs, 'utf8')).split('\n').filter((l) => l !== '').length;
+  assert.ok(clientRuns <= archivedNow / 2, `the client ran ${clientRuns} times for ${archivedNow} files`);
+  // Markers of files PostgreSQL is done with are removed by the worker's next scans.
+  const opts = optionsFrom(
+    { to: ctx.pushArgs[1], identity: ctx.pushArgs[3], 'known-hosts': ctx.pushArgs[5], 'remote-pgbk': ctx.pushArgs[7], compression: 'zstd' },
+    'main',
+  );
+  const markers = path.join(postgresRuntimeDir(), `walpush-${workerKey(opts, c.pgdata)}.acked`);
+  let left: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    await new Promise((r) => setTimeout(r, 250));
+    left = (await readdir(markers)).filter((m) => !m.startsWith('.'));
+    if (left.length === 0) break;
+  }
+  assert.equal(left, []);
+  console.log(`    fast path: ${archivedNow} files archived, the real client ran ${clientRuns} times`);
   await rm(dir, { recursive: true, force: true });
 });
 
