@@ -107,6 +107,7 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
       onProgress: (line) => {
         if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
       },
+      archiveTimeoutMs: server.backup.archiveTimeoutSeconds * 1000,
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     const { checksums, stored } = await checksumStoredFiles(dir);

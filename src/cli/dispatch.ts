@@ -19,6 +19,9 @@ const COMMANDS: Readonly<Record<string, () => Promise<{ main: CommandMain }>>> =
   'wal-fetch': () => import('./wal-fetch.js'),
   'wal-push-worker': () => import('../wal-push-remote/worker.js'),
   'wal-receive': () => import('../wal-push-remote/receive.js'),
+  'wal-fetch-worker': () => import('../wal-fetch-remote/worker.js'),
+  'wal-serve': () => import('../wal-fetch-remote/serve.js'),
+  'backup-agent': () => import('../backup-ssh/backup-agent.js'),
   restore: () => import('./restore.js'),
   check: () => import('./check.js'),
   verify: () => import('./verify.js'),
@@ -42,6 +45,8 @@ commands:
   wal-push --to ssh://USER@HOST[:PORT]/CATALOG SERVER PATH   archive to a catalog on another host
                        over SSH through a long-lived worker (--identity, --known-hosts, --remote-pgbk)
   wal-fetch SERVER NAME DEST  fetch one WAL file (restore_command)
+  wal-fetch --from ssh://USER@HOST[:PORT]/CATALOG SERVER NAME DEST   fetch from a catalog on another
+                       host over SSH through a long-lived prefetching worker
   restore SERVER [ID|latest] --target-dir DIR   restore a backup, optionally to a point in time
   check [SERVER...]    health checks, OK/FAILED with a hint; exit 1 if any fails
   verify SERVER [ID|all]  re-read stored backups and WAL against their checksums

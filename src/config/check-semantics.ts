@@ -104,6 +104,7 @@ export function checkSemantics(data: unknown): readonly Problem[] {
   checkSchedule(defBackup, undefined, ['defaults', 'backup'], out);
   checkPositiveDuration(defRetention['recoveryWindow'], ['defaults', 'retention', 'recoveryWindow'], out);
   checkPositiveDuration(rec(defaults['wal'])['maxLag'], ['defaults', 'wal', 'maxLag'], out);
+  checkPositiveDuration(defBackup['archiveTimeout'], ['defaults', 'backup', 'archiveTimeout'], out);
   const defMin = int(defRetention['minRedundancy']);
   const defRed = int(defRetention['redundancy']);
   if (defMin !== undefined && defRed !== undefined && defRed >= 1 && defMin > defRed) {
@@ -136,6 +137,7 @@ export function checkSemantics(data: unknown): readonly Problem[] {
     }
     checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
     checkPositiveDuration(rec(value['wal'])['maxLag'], [...base, 'wal', 'maxLag'], out);
+    checkPositiveDuration(rec(value['backup'])['archiveTimeout'], [...base, 'backup', 'archiveTimeout'], out);
     if (rec(value['wal'])['method'] === 'stream' && str(value['connection']) === undefined) {
       // pg_receivewal connects with the replication protocol: it needs a conninfo.
       out.push({ path: [...base, 'wal', 'method'], anchor: 'value', message: 'method stream needs servers.' + name + '.connection (pg_receivewal connects with it)' });

@@ -33,6 +33,7 @@ function resolveSsh(ssh: Ssh, ctx: ResolveContext): SshConfig {
     ...(ssh.identityFile === undefined ? {} : { identityFile: resolveConfigRelative(ssh.identityFile, ctx) }),
     ...(ssh.knownHosts === undefined ? {} : { knownHosts: resolveConfigRelative(ssh.knownHosts, ctx) }),
     ...(ssh.psqlConnection === undefined ? {} : { psqlConnection: ssh.psqlConnection }),
+    ...(ssh.pgbk === undefined ? {} : { pgbk: ssh.pgbk }),
   };
 }
 
@@ -64,6 +65,7 @@ function resolveServer(name: string, server: Server, config: PgbkConfig, ctx: Re
       timezone: server.backup?.timezone ?? d?.backup?.timezone ?? 'UTC',
       compression: backupCompression,
       fastCheckpoint: server.backup?.fastCheckpoint ?? d?.backup?.fastCheckpoint ?? true,
+      archiveTimeoutSeconds: parseDuration(server.backup?.archiveTimeout ?? d?.backup?.archiveTimeout ?? '10m'),
     },
     wal: {
       method: server.wal?.method ?? 'push',

@@ -13,6 +13,8 @@ export interface SshConfig {
   readonly knownHosts?: string;
   /** SSH-only mode: conninfo for psql run on the database host. */
   readonly psqlConnection?: string;
+  /** Command running pgbk on the database host (split on spaces); absent = "pgbk". */
+  readonly pgbk?: string;
 }
 
 export interface RetentionPolicy {
@@ -34,6 +36,8 @@ export interface BackupSettings {
   readonly compression: Compression;
   /** Ask for an immediate checkpoint (pg_basebackup --checkpoint=fast). Default true. */
   readonly fastCheckpoint: boolean;
+  /** How long the end of a backup may wait for archive_command to archive its last segment. Default 600. */
+  readonly archiveTimeoutSeconds: number;
 }
 
 export interface WalSettings {

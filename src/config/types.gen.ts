@@ -60,6 +60,10 @@ export interface BackupDefaults {
    * Ask PostgreSQL for an immediate checkpoint at backup start (pg_basebackup --checkpoint=fast) instead of waiting for the next scheduled one. Default true.
    */
   fastCheckpoint?: boolean;
+  /**
+   * How long a base backup waits at its end for PostgreSQL to archive its last WAL segment, e.g. 10m. method basebackup: pg_basebackup is stopped and the backup FAILED (PostgreSQL reports the wait after one minute, so shorter values act as 1m). method ssh: pgbk stops waiting and the backup stays WAITING_FOR_WAL until its WAL is archived. Default 10m.
+   */
+  archiveTimeout?: string;
 }
 /**
  * WAL archiving settings every server inherits unless it sets its own.
@@ -132,6 +136,10 @@ export interface Ssh {
    * SSH-only mode (backup.method ssh without connection): libpq connection string psql uses on the database host, e.g. "port=5433 dbname=postgres". Default: psql's defaults for the SSH user (local socket, port 5432).
    */
   psqlConnection?: string;
+  /**
+   * Command that runs pgbk on the database host, split on spaces (e.g. "/usr/bin/node /opt/pgbk/dist/src/cli.js"). Backup method ssh starts `pgbk backup-agent` with it to send only changed chunks; when it cannot be started, the backup falls back to a tar stream (every changed file sent whole). Default "pgbk".
+   */
+  pgbk?: string;
 }
 /**
  * How and when base backups of this server are taken.
@@ -157,6 +165,10 @@ export interface ServerBackup {
    * Ask PostgreSQL for an immediate checkpoint at backup start (pg_basebackup --checkpoint=fast). Default true.
    */
   fastCheckpoint?: boolean;
+  /**
+   * How long a base backup waits at its end for PostgreSQL to archive its last WAL segment, e.g. 10m (basebackup: then FAILED; ssh: then left WAITING_FOR_WAL until its WAL arrives). Default: defaults.backup.archiveTimeout, then 10m.
+   */
+  archiveTimeout?: string;
 }
 /**
  * How this server's WAL reaches the catalog.

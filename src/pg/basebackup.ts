@@ -5,7 +5,8 @@
  * files are renamed into place only after it succeeded and the manifest checked out.
  *
  * With -X none the server waits at backup end until the last segment is archived, so a broken
- * archive_command makes this hang until the caller aborts through `signal`.
+ * archive_command would make this hang: archiveTimeoutMs bounds that wait (or the caller aborts
+ * through `signal`).
  */
 
 import { spawn } from 'node:child_process';
@@ -35,6 +36,11 @@ export interface BaseBackupOptions {
    */
   readonly progress?: boolean;
   readonly signal?: AbortSignal;
+  /**
+   * Give up (SIGTERM pg_basebackup, the backup fails) when PostgreSQL has waited this long at
+   * backup end for archive_command to archive the last segment. Undefined: wait forever.
+   */
+  readonly archiveTimeoutMs?: number;
 }
 
 export interface BaseBackupResult {
@@ -121,6 +127,23 @@ interface RunOutcome {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stderr: string;
+  /** Set when the archive wait exceeded archiveTimeoutMs and the child was stopped for it. */
+  readonly archiveTimedOut?: { readonly waitedMs: number; readonly line: string };
+}
+
+const STILL_WAITING_RE = /still waiting for all required WAL segments to be archived \((\d+) seconds elapsed\)/;
+
+/**
+ * When to give up on PostgreSQL's wait for archive_command at backup end. PostgreSQL reports the
+ * wait first after 60 s, then after 120, 240, … s (xlog.c, do_pg_backup_stop): the first report
+ * starts a local timer for the rest of the timeout, so the timeout holds to the second once it is
+ * past that first minute. Pure: returns the delay (ms) to arm, or undefined for other lines.
+ */
+export function archiveWaitDeadline(line: string, timeoutMs: number): { readonly waitedMs: number; readonly delayMs: number } | undefined {
+  const m = STILL_WAITING_RE.exec(line);
+  if (m?.[1] === undefined) return undefined;
+  const waitedMs = Number(m[1]) * 1000;
+  return { waitedMs, delayMs: Math.max(0, timeoutMs - waitedMs) };
 }
 
 let setprivPath: string | null | undefined;
@@ -161,6 +184,19 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let pending = '';
+    let lineBuf = '';
+    let archiveTimer: NodeJS.Timeout | undefined;
+    let archiveTimedOut: RunOutcome['archiveTimedOut'];
+    const watchArchiveWait = (line: string): void => {
+      if (opts.archiveTimeoutMs === undefined || archiveTimer !== undefined) return;
+      const due = archiveWaitDeadline(line, opts.archiveTimeoutMs);
+      if (due === undefined) return;
+      const armedAt = Date.now();
+      archiveTimer = setTimeout(() => {
+        archiveTimedOut = { waitedMs: due.waitedMs + (Date.now() - armedAt), line: line.trim() };
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      }, due.delayMs);
+    };
     const onAbort = (): void => {
       // By PID, through the ChildProcess handle: never by name.
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -169,6 +205,10 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_KEEP);
+      lineBuf += chunk;
+      const lines = lineBuf.split(/[\r\n]/);
+      lineBuf = lines.pop() ?? '';
+      for (const line of lines) watchArchiveWait(line);
       if (opts.onProgress === undefined) return;
       pending += chunk;
       const parts = pending.split(/[\r\n]/);
@@ -186,8 +226,9 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     });
     child.on('close', (code, signal) => {
       opts.signal?.removeEventListener('abort', onAbort);
+      if (archiveTimer !== undefined) clearTimeout(archiveTimer);
       if (opts.onProgress !== undefined && pending.trim() !== '') opts.onProgress(pending);
-      resolve({ code, signal, stderr });
+      resolve({ code, signal, stderr, ...(archiveTimedOut === undefined ? {} : { archiveTimedOut }) });
     });
   });
 }
@@ -221,6 +262,13 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
     const outcome = await runChild(binary, args, env, opts);
     // Re-read: the signal may have fired while pg_basebackup ran.
     if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup was cancelled');
+    if (outcome.archiveTimedOut !== undefined) {
+      throw new PgbkError(
+        'PG',
+        `PostgreSQL waited ${Math.round(outcome.archiveTimedOut.waitedMs / 1000)} s at backup end for archive_command to archive the backup's last WAL segment (archiveTimeout ${Math.round((opts.archiveTimeoutMs ?? 0) / 1000)} s); backup given up`,
+        { path: opts.targetDir, hint: 'archive_command is failing or far behind: see pg_stat_archiver (last_failed_wal) and the server log' },
+      );
+    }
     if (outcome.code !== 0) {
       const how = outcome.signal !== null ? `killed by ${outcome.signal}` : `exit ${String(outcome.code)}`;
       throw new PgbkError('PG', `pg_basebackup failed (${how}): ${meaningfulStderr(outcome.stderr)}`, { path: opts.targetDir });

@@ -10,7 +10,7 @@ import { makeTempDir } from '../catalog/tmp-catalog.js';
 function server(name: string, slot?: string): ServerConfig {
   return {
     name,
-    backup: { method: 'basebackup', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true },
+    backup: { method: 'basebackup', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true, archiveTimeoutSeconds: 600 },
     wal: { method: 'stream', compression: 'zstd', ...(slot === undefined ? {} : { slot }) },
     retention: { redundancy: 1, minRedundancy: 1 },
   };

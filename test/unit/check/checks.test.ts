@@ -22,7 +22,7 @@ function live(over: Partial<LiveFacts['facts']> = {}, archiver: Partial<LiveFact
 
 const server: ServerConfig = {
   name: 'main',
-  backup: { method: 'basebackup', schedule: '0 3 * * *', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true },
+  backup: { method: 'basebackup', schedule: '0 3 * * *', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true, archiveTimeoutSeconds: 600 },
   wal: { method: 'push', compression: 'zstd', maxLagSeconds: 300 },
   retention: { redundancy: 2, minRedundancy: 2 },
 };

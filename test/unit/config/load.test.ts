@@ -56,7 +56,7 @@ test('minimal config: every default applied', async () => {
     servers: [
       {
         name: 'main',
-        backup: { method: 'basebackup', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true },
+        backup: { method: 'basebackup', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true, archiveTimeoutSeconds: 600 },
         wal: { method: 'push', compression: 'zstd' },
         retention: { redundancy: 3, minRedundancy: 1 },
       },
@@ -70,7 +70,7 @@ catalog: ~/pgbk-catalog
 defaults:
   compression: gzip
   retention: { recoveryWindow: 14d, minRedundancy: 2 }
-  backup: { schedule: "0 3 * * *", timezone: Europe/Berlin, fastCheckpoint: false }
+  backup: { schedule: "0 3 * * *", timezone: Europe/Berlin, fastCheckpoint: false, archiveTimeout: 30m }
   wal: { compression: none, maxLag: 15m }
 servers:
   zeta:
@@ -80,7 +80,7 @@ servers:
     connection: "host=db1 port=5432 user=pgbk dbname=postgres"
     pgdata: /var/lib/postgresql/15/main
     ssh: { host: db1, port: 2222, user: postgres, identityFile: keys/id_ed25519, knownHosts: ~/.ssh/known_hosts }
-    backup: { method: basebackup, schedule: "30 2 * * 0", timezone: UTC, compression: zstd, fastCheckpoint: true }
+    backup: { method: basebackup, schedule: "30 2 * * 0", timezone: UTC, compression: zstd, fastCheckpoint: true, archiveTimeout: 5m }
     wal: { method: push, compression: gzip, maxLag: 5m }
     retention: { redundancy: 7 }
   mid:
@@ -101,7 +101,7 @@ servers:
     connection: 'host=db1 port=5432 user=pgbk dbname=postgres',
     pgdata: '/var/lib/postgresql/15/main',
     ssh: { host: 'db1', port: 2222, user: 'postgres', identityFile: path.join(dir, 'keys/id_ed25519'), knownHosts: '/home/dba/.ssh/known_hosts' },
-    backup: { method: 'basebackup', schedule: '30 2 * * 0', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true },
+    backup: { method: 'basebackup', schedule: '30 2 * * 0', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true, archiveTimeoutSeconds: 300 },
     wal: { method: 'push', compression: 'gzip', maxLagSeconds: 300 },
     retention: { redundancy: 7, recoveryWindowSeconds: 1209600, minRedundancy: 2 },
   });
@@ -110,7 +110,7 @@ servers:
   assert.equal(zeta, {
     name: 'zeta',
     description: 'inherits everything',
-    backup: { method: 'basebackup', schedule: '0 3 * * *', timezone: 'Europe/Berlin', compression: 'gzip', fastCheckpoint: false },
+    backup: { method: 'basebackup', schedule: '0 3 * * *', timezone: 'Europe/Berlin', compression: 'gzip', fastCheckpoint: false, archiveTimeoutSeconds: 1800 },
     wal: { method: 'push', compression: 'none', maxLagSeconds: 900 },
     retention: { recoveryWindowSeconds: 1209600, minRedundancy: 2 },
   });

@@ -64,7 +64,7 @@ export function config(
       ...(o.schedule === undefined ? {} : { schedule: o.schedule }),
       timezone: o.timezone ?? 'UTC',
       compression: 'zstd',
-      fastCheckpoint: true,
+      fastCheckpoint: true, archiveTimeoutSeconds: 600,
     },
     wal: { method: 'push', compression: 'zstd', ...(o.maxLag === undefined ? {} : { maxLagSeconds: o.maxLag }) },
     retention: { minRedundancy: 1, ...o.retention },
