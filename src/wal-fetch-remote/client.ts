@@ -12,12 +12,12 @@
 
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, open } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatError, PgbkError, toPgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
+import { askWorker } from '../transport/worker-socket.js';
 import { runtimeDir } from '../wal-push-remote/target.js';
 import { FETCH_FLAGS, fetchLogPath, fetchOptionArgs, fetchOptionsFrom, fetchSocketPath, fetchWorkerKey, type FetchReply } from './source.js';
 
@@ -30,31 +30,7 @@ const REPLY_TIMEOUT_MS = 300_000;
 const WORKER_START_MS = 60_000;
 
 function ask(sock: string, request: string): Promise<FetchReply | 'no-worker'> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(sock);
-    let buf = '';
-    let connected = false;
-    c.setEncoding('utf8');
-    c.setTimeout(REPLY_TIMEOUT_MS, () => c.destroy(new PgbkError('NETWORK', `no answer from the wal-fetch worker within ${REPLY_TIMEOUT_MS / 1000} s`)));
-    c.once('connect', () => {
-      connected = true;
-      c.write(request);
-    });
-    c.on('data', (d: string) => (buf += d));
-    c.once('error', (err: NodeJS.ErrnoException) => {
-      if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) resolve('no-worker');
-      else reject(err instanceof PgbkError ? err : new PgbkError('NETWORK', `wal-fetch worker connection failed: ${err.message}`));
-    });
-    c.once('close', () => {
-      if (!connected) return;
-      const line = buf.split('\n')[0] ?? '';
-      try {
-        resolve(JSON.parse(line) as FetchReply);
-      } catch {
-        reject(new PgbkError('NETWORK', `the wal-fetch worker closed the connection without an answer${line === '' ? '' : `: ${line.slice(0, 200)}`}`));
-      }
-    });
-  });
+  return askWorker<FetchReply>(sock, request, 'wal-fetch worker', REPLY_TIMEOUT_MS);
 }
 
 async function startWorker(args: readonly string[], logFile: string, cwd: string): Promise<void> {

@@ -11,8 +11,8 @@
  * worker).
  */
 
-import { chmod, mkdir, unlink } from 'node:fs/promises';
-import net from 'node:net';
+import { chmod, mkdir } from 'node:fs/promises';
+import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
@@ -20,6 +20,7 @@ import { parseCommand, requirePositional } from '../cli/options.js';
 import { reportError } from '../cli/report-error.js';
 import { defaultSpoolDir, writeDestAtomic } from '../restore/spool.js';
 import { SshTransport } from '../transport/ssh.js';
+import { listenOnce } from '../transport/worker-socket.js';
 import { ByteReader } from '../wal-push-remote/byte-reader.js';
 import { runtimeDir } from '../wal-push-remote/target.js';
 import { Prefetcher } from './prefetch.js';
@@ -28,28 +29,6 @@ import { FETCH_FLAGS, fetchOptionsFrom, fetchSocketPath, fetchWorkerKey, type Fe
 
 const POLL_MS = 20;
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
-
-async function listen(sock: string): Promise<net.Server | undefined> {
-  const server = net.createServer();
-  const attempt = (): Promise<boolean> =>
-    new Promise((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err)));
-      server.listen(sock, () => resolve(true));
-    });
-  if (await attempt()) return server;
-  // Someone has the name: a live worker (we are not needed) or a stale socket file.
-  const live = await new Promise<boolean>((resolve) => {
-    const c = net.connect(sock);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-  if (live) return undefined;
-  await unlink(sock).catch(() => undefined);
-  return (await attempt()) ? server : undefined;
-}
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
@@ -65,7 +44,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     await mkdir(runtimeDir(), { recursive: true, mode: 0o700 });
     await chmod(runtimeDir(), 0o700);
     const sock = fetchSocketPath(fetchWorkerKey(opts, pgdata));
-    const server = await listen(sock);
+    const server = await listenOnce(sock);
     if (server === undefined) {
       log('another worker serves this data directory; exiting');
       return 0;

@@ -10,12 +10,12 @@
 
 import { spawn } from 'node:child_process';
 import { chmod, mkdir, open, realpath } from 'node:fs/promises';
-import net from 'node:net';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
+import { askWorker } from '../transport/worker-socket.js';
 import { optionArgs, optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
 
 interface Reply {
@@ -26,36 +26,8 @@ interface Reply {
 const REPLY_TIMEOUT_MS = 300_000;
 
 function ask(sock: string, request: string): Promise<Reply | 'no-worker'> {
-  return new Promise((resolve, reject) => {
-    const c = net.connect(sock);
-    let buf = '';
-    let connected = false;
-    c.setEncoding('utf8');
-    // A wedged worker must not stall PostgreSQL's archiver forever: give up, PostgreSQL retries.
-    c.setTimeout(REPLY_TIMEOUT_MS, () => c.destroy(new PgbkError('NETWORK', `no answer from the wal-push worker within ${REPLY_TIMEOUT_MS / 1000} s`)));
-    c.once('connect', () => {
-      connected = true;
-      c.write(request);
-    });
-    c.on('data', (d: string) => (buf += d));
-    c.once('error', (err: NodeJS.ErrnoException) => {
-      if (!connected && (err.code === 'ENOENT' || err.code === 'ECONNREFUSED')) resolve('no-worker');
-      else reject(err instanceof PgbkError ? err : new PgbkError('NETWORK', `wal-push worker connection failed: ${err.message}`));
-    });
-    c.once('close', () => {
-      if (!connected) return;
-      const line = buf.split('\n')[0] ?? '';
-      if (line === '') {
-        reject(new PgbkError('NETWORK', 'the wal-push worker closed the connection without an answer'));
-        return;
-      }
-      try {
-        resolve(JSON.parse(line) as Reply);
-      } catch {
-        reject(new PgbkError('NETWORK', `unreadable answer from the wal-push worker: ${line.slice(0, 200)}`));
-      }
-    });
-  });
+  // A wedged worker must not stall PostgreSQL's archiver forever: give up, PostgreSQL retries.
+  return askWorker<Reply>(sock, request, 'wal-push worker', REPLY_TIMEOUT_MS);
 }
 
 async function startWorker(args: readonly string[], key: string): Promise<void> {

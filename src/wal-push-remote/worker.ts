@@ -10,42 +10,21 @@
  */
 
 import { watch, type FSWatcher } from 'node:fs';
-import { unlink, mkdir, chmod } from 'node:fs/promises';
-import net from 'node:net';
+import { mkdir, chmod } from 'node:fs/promises';
+import type net from 'node:net';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
 import { reportError } from '../cli/report-error.js';
 import { SshTransport } from '../transport/ssh.js';
+import { listenOnce } from '../transport/worker-socket.js';
 import { ByteReader } from './byte-reader.js';
 import { markerDir } from './fast-path.js';
 import { Pusher } from './pusher.js';
 import { optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
 
 const SCAN_INTERVAL_MS = 500;
-
-async function listen(sock: string): Promise<net.Server | undefined> {
-  const server = net.createServer();
-  const attempt = (): Promise<boolean> =>
-    new Promise((resolve, reject) => {
-      server.once('error', (err: NodeJS.ErrnoException) => (err.code === 'EADDRINUSE' ? resolve(false) : reject(err)));
-      server.listen(sock, () => resolve(true));
-    });
-  if (await attempt()) return server;
-  // Someone has the name: a live worker (we are not needed) or a stale socket file.
-  const live = await new Promise<boolean>((resolve) => {
-    const c = net.connect(sock);
-    c.once('connect', () => {
-      c.destroy();
-      resolve(true);
-    });
-    c.once('error', () => resolve(false));
-  });
-  if (live) return undefined;
-  await unlink(sock).catch(() => undefined);
-  return (await attempt()) ? server : undefined;
-}
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
@@ -65,7 +44,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const markers = markerDir(key);
     await mkdir(markers, { recursive: true, mode: 0o700 });
     await chmod(markers, 0o700);
-    const server = await listen(sock);
+    const server = await listenOnce(sock);
     if (server === undefined) {
       log('another worker serves this target; exiting');
       return 0;
