@@ -169,7 +169,7 @@ export async function archiveWalFile(opts: ArchiveOptions): Promise<ArchiveOutco
     });
   }
   try {
-    return await archiveBuffer(opts, source.data);
+    return await archiveWalBuffer(opts, source.data);
   } finally {
     source.release();
   }
@@ -177,14 +177,10 @@ export async function archiveWalFile(opts: ArchiveOptions): Promise<ArchiveOutco
 
 /**
  * archiveWalFile for bytes already in memory (wal-receive over SSH): the same checks and outcome.
- * `zstdOfData`: a zstd frame (with content checksum) that decompresses to `data`, compressed by
+ * `zstdOfBuf`: a zstd frame (with content checksum) that decompresses to `buf`, compressed by
  * the sender; stored as is instead of compressing again when the archive stores zstd.
  */
-export function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>, data: Buffer, zstdOfData?: Buffer): Promise<ArchiveOutcome> {
-  return archiveBuffer(opts, data, zstdOfData);
-}
-
-async function archiveBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>, buf: Buffer, zstdOfBuf?: Buffer): Promise<ArchiveOutcome> {
+export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>, buf: Buffer, zstdOfBuf?: Buffer): Promise<ArchiveOutcome> {
   const { catalog, server, name } = opts;
   const verdict = validate(name, buf, opts.identity);
   if (!verdict.ok) return { result: 'rejected', reason: verdict.reason };

@@ -184,7 +184,6 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let pending = '';
-    let lineBuf = '';
     let archiveTimer: NodeJS.Timeout | undefined;
     let archiveTimedOut: RunOutcome['archiveTimedOut'];
     const watchArchiveWait = (line: string): void => {
@@ -205,15 +204,13 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     child.stderr.setEncoding('utf8');
     child.stderr.on('data', (chunk: string) => {
       stderr = (stderr + chunk).slice(-STDERR_KEEP);
-      lineBuf += chunk;
-      const lines = lineBuf.split(/[\r\n]/);
-      lineBuf = lines.pop() ?? '';
-      for (const line of lines) watchArchiveWait(line);
-      if (opts.onProgress === undefined) return;
       pending += chunk;
-      const parts = pending.split(/[\r\n]/);
-      pending = parts.pop() ?? '';
-      for (const line of parts) if (line.trim() !== '') opts.onProgress(line);
+      const lines = pending.split(/[\r\n]/);
+      pending = lines.pop() ?? '';
+      for (const line of lines) {
+        watchArchiveWait(line);
+        if (opts.onProgress !== undefined && line.trim() !== '') opts.onProgress(line);
+      }
     });
     child.on('error', (err) => {
       opts.signal?.removeEventListener('abort', onAbort);

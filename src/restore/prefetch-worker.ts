@@ -27,6 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
+import { advancePastConsumed } from './spool-position.js';
 import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpool, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
 
 export interface WorkerArgs {
@@ -135,16 +136,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       if (pos === undefined) break;
       const present = await listSpooled(spool);
       if (present === undefined) break; // recovery ended: the spool was removed
-      let advanced = false;
-      for (const name of pos.seen) {
-        if (present.has(name)) continue;
-        pos.seen.delete(name);
-        const segno = segmentNumber(name, pos.segSize);
-        if (segno > pos.segno) {
-          pos.segno = segno;
-          advanced = true;
-        }
-      }
+      const advanced = advancePastConsumed(pos, present);
       if (advanced) {
         lastProgress = Date.now();
         missing = undefined;

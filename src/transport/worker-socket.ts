@@ -7,6 +7,7 @@
 import { unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { PgbkError } from '../errors.js';
+import { ByteReader } from '../wal-push-remote/byte-reader.js';
 
 /**
  * Listen on `sock`, or undefined when a live worker already answers there (we are not needed).
@@ -68,4 +69,28 @@ export function askWorker<T>(sock: string, request: string, who: string, timeout
       }
     });
   });
+}
+
+/**
+ * The worker side of askWorker: each connection sends one request line and gets `handle`'s reply
+ * as one JSON line. `onActivity` runs when a client connects and after each reply (the workers'
+ * idle clocks). Returns the open connections, for the worker to destroy when it gives up.
+ */
+export function serveRequests(server: net.Server, handle: (line: string) => Promise<unknown>, onActivity: () => void): Set<net.Socket> {
+  const conns = new Set<net.Socket>();
+  server.on('connection', (conn) => {
+    conns.add(conn);
+    conn.once('close', () => conns.delete(conn));
+    conn.on('error', () => undefined);
+    onActivity();
+    const reader = new ByteReader(conn);
+    void (async () => {
+      const line = await reader.line();
+      if (line === undefined) return conn.destroy();
+      const reply = await handle(line);
+      onActivity();
+      conn.end(`${JSON.stringify(reply)}\n`);
+    })();
+  });
+  return conns;
 }

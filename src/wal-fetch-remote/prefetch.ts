@@ -13,6 +13,7 @@
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
+import { advancePastConsumed } from '../restore/spool-position.js';
 import { discardSpooled, ensureSpoolDir, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpool } from '../restore/spool.js';
 import type { Fetched } from './remote-archive.js';
 
@@ -82,16 +83,7 @@ export class Prefetcher {
     if (pos === undefined) return 'ok';
     const present = await listSpooled(this.deps.spool);
     if (present === undefined) return this.spoolMade ? 'gone' : 'ok';
-    let advanced = false;
-    for (const name of pos.seen) {
-      if (present.has(name)) continue;
-      pos.seen.delete(name);
-      const segno = segmentNumber(name, pos.segSize);
-      if (segno > pos.segno) {
-        pos.segno = segno;
-        advanced = true;
-      }
-    }
+    const advanced = advancePastConsumed(pos, present);
     if (advanced) {
       this.missing = undefined;
       this.deps.onProgress();

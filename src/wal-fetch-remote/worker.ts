@@ -12,7 +12,6 @@
  */
 
 import { chmod, mkdir } from 'node:fs/promises';
-import type net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
@@ -20,8 +19,7 @@ import { parseCommand, requirePositional } from '../cli/options.js';
 import { reportError } from '../cli/report-error.js';
 import { defaultSpoolDir, writeDestAtomic } from '../restore/spool.js';
 import { SshTransport } from '../transport/ssh.js';
-import { listenOnce } from '../transport/worker-socket.js';
-import { ByteReader } from '../wal-push-remote/byte-reader.js';
+import { listenOnce, serveRequests } from '../transport/worker-socket.js';
 import { runtimeDir } from '../wal-push-remote/target.js';
 import { Prefetcher } from './prefetch.js';
 import { RemoteArchive } from './remote-archive.js';
@@ -67,7 +65,6 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       log,
       onProgress: () => (lastActivity = Date.now()),
     });
-    const conns = new Set<net.Socket>();
     const handle = async (req: FetchRequest): Promise<FetchReply> => {
       const a = await archiveReady;
       if (typeof a === 'string') return { status: 'fatal', error: a };
@@ -90,27 +87,19 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       }
       return { status: 'ok' };
     };
-    server.on('connection', (conn) => {
-      conns.add(conn);
-      conn.once('close', () => conns.delete(conn));
-      conn.on('error', () => undefined);
-      lastActivity = Date.now();
-      const reader = new ByteReader(conn);
-      void (async () => {
-        const line = await reader.line();
-        if (line === undefined) return conn.destroy();
-        let reply: FetchReply;
+    const conns = serveRequests(
+      server,
+      async (line): Promise<FetchReply> => {
         try {
           const req = JSON.parse(line) as Partial<FetchRequest>;
           if (typeof req.name !== 'string' || typeof req.dest !== 'string') throw new Error('bad request');
-          reply = await handle({ name: req.name, dest: req.dest });
+          return await handle({ name: req.name, dest: req.dest });
         } catch (err) {
-          reply = { status: 'fatal', error: (err as Error).message };
+          return { status: 'fatal', error: (err as Error).message };
         }
-        lastActivity = Date.now();
-        conn.end(`${JSON.stringify(reply)}\n`);
-      })();
-    });
+      },
+      () => (lastActivity = Date.now()),
+    );
 
     let transport: SshTransport | undefined;
     let archive: RemoteArchive | undefined;

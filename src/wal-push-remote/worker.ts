@@ -11,15 +11,13 @@
 
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, chmod } from 'node:fs/promises';
-import type net from 'node:net';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
 import { reportError } from '../cli/report-error.js';
 import { SshTransport } from '../transport/ssh.js';
-import { listenOnce } from '../transport/worker-socket.js';
-import { ByteReader } from './byte-reader.js';
+import { listenOnce, serveRequests } from '../transport/worker-socket.js';
 import { markerDir } from './fast-path.js';
 import { Pusher } from './pusher.js';
 import { optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
@@ -53,32 +51,25 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     // let them wait for the pusher.
     let resolvePusher!: (p: Pusher | string) => void;
     const pusherReady = new Promise<Pusher | string>((r) => (resolvePusher = r));
-    const conns = new Set<net.Socket>();
     let lastActivity = Date.now();
-    server.on('connection', (conn) => {
-      conns.add(conn);
-      conn.once('close', () => conns.delete(conn));
-      conn.on('error', () => undefined);
-      lastActivity = Date.now();
-      const reader = new ByteReader(conn);
-      void (async () => {
-        const line = await reader.line();
-        if (line === undefined) return conn.destroy();
+    const conns = serveRequests(
+      server,
+      async (line) => {
         let req: { name?: unknown; path?: unknown };
         try {
           req = JSON.parse(line) as typeof req;
         } catch {
-          return conn.end(`${JSON.stringify({ ok: false, error: 'bad request' })}\n`);
+          return { ok: false, error: 'bad request' };
         }
-        if (typeof req.name !== 'string' || typeof req.path !== 'string') return conn.end(`${JSON.stringify({ ok: false, error: 'bad request' })}\n`);
+        if (typeof req.name !== 'string' || typeof req.path !== 'string') return { ok: false, error: 'bad request' };
         const p = await pusherReady;
-        if (typeof p === 'string') return conn.end(`${JSON.stringify({ ok: false, error: p })}\n`);
+        if (typeof p === 'string') return { ok: false, error: p };
         const reply = await p.push(req.name, req.path);
-        lastActivity = Date.now();
-        conn.end(`${JSON.stringify(reply)}\n`);
-        void p.scan();
-      })();
-    });
+        setImmediate(() => void p.scan()); // push ahead once this client has its answer
+        return reply;
+      },
+      () => (lastActivity = Date.now()),
+    );
     let transport: SshTransport;
     try {
       transport = await SshTransport.connect({
