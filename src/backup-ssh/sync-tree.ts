@@ -9,6 +9,7 @@
 
 import { open, readdir } from 'node:fs/promises';
 import path from 'node:path';
+import { mapLimited } from '../catalog/map-limited.js';
 
 const PARALLEL = 16;
 
@@ -29,21 +30,13 @@ async function directories(root: string): Promise<string[]> {
   return out;
 }
 
-async function inParallel(items: readonly string[], f: (p: string) => Promise<void>): Promise<void> {
-  let next = 0;
-  const worker = async (): Promise<void> => {
-    while (next < items.length) await f(items[next++]!);
-  };
-  await Promise.all(Array.from({ length: Math.min(PARALLEL, items.length) }, worker));
-}
-
 /** fsync `written` (files under roots), then every directory below each root and the roots' parent. */
 export async function syncBackupTree(backupDir: string, roots: readonly string[], written: readonly string[]): Promise<void> {
-  await inParallel(written, fsyncPath);
+  await mapLimited(written, PARALLEL, fsyncPath);
   const dirs: string[] = [];
   for (const r of roots) dirs.push(...(await directories(r)));
   for (const r of roots) {
     for (let d = path.dirname(r); d.startsWith(backupDir) && !dirs.includes(d); d = path.dirname(d)) dirs.push(d);
   }
-  await inParallel(dirs, fsyncPath);
+  await mapLimited(dirs, PARALLEL, fsyncPath);
 }
