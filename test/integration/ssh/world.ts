@@ -132,7 +132,9 @@ export async function descendants(pid: number): Promise<number[]> {
 }
 
 export async function switchAndArchive(w: SshWorld): Promise<void> {
-  await w.cluster.sql('SELECT pg_switch_wal()');
-  await waitForQuery(w.cluster, "SELECT last_archived_wal IS NOT NULL AND last_archived_wal >= pg_walfile_name(pg_current_wal_lsn() - 1) FROM pg_stat_archiver", 't', 30_000);
+  // Wait for the segment the switch closed, not for "the current one": WAL written after the
+  // switch (autovacuum, a checkpoint) moves the current position into a segment nobody archives yet.
+  const closed = (await w.cluster.sql('SELECT pg_walfile_name(pg_switch_wal())')).trim();
+  await waitForQuery(w.cluster, `SELECT coalesce(last_archived_wal >= '${closed}', false) FROM pg_stat_archiver`, 't', 30_000);
   void pexec;
 }
