@@ -124,7 +124,7 @@ export function checkNewTablespaces(scan: TablespaceScan, opts: { readonly serve
   if (opts.allow) {
     return scan.found.map(
       (t) =>
-        `--allow-new-tablespaces: recovery will create tablespace ${t.oid} at ${t.location} (the path recorded in the WAL at LSN ${formatLsn(t.lsn)}) and the restored cluster will write there; that directory must exist, be empty and not be the source's`,
+        `--allow-new-tablespaces: recovery will create tablespace ${t.oid} at ${t.location} (the path recorded in the WAL at LSN ${formatLsn(t.lsn)}) and the restored cluster will write there; that directory must exist where the copy runs, hold nothing needed (replay empties its version subdirectory) and not be the source's`,
     );
   }
   const first = scan.found[0]!;
@@ -133,7 +133,7 @@ export function checkNewTablespaces(scan: TablespaceScan, opts: { readonly serve
     `the WAL to replay from backup ${opts.backupId} creates ${list.join('; ')}: PostgreSQL's replay links pg_tblspc/<oid> to that absolute path — the source's own directory on its host — and the restored cluster would write into it. Refusing; nothing was written`,
     {
       server: opts.server,
-      hint: `restore from a backup taken after the tablespace was created (pgbk backup ${opts.server}), or recover to a target before it (e.g. --target-lsn ${formatLsn(first.prevLsn)}); on another host, where ${first.location} is not the source's, add --allow-new-tablespaces (the directory must exist there and be empty)`,
+      hint: `restore from a backup taken after the tablespace was created (pgbk backup ${opts.server}), or recover to a target before it (e.g. --target-lsn ${formatLsn(first.prevLsn)}); on another host, where ${first.location} is not the source's, add --allow-new-tablespaces (the directory must exist there and hold nothing needed)`,
     },
   );
 }
