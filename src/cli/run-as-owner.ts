@@ -63,7 +63,8 @@ export async function runAsCatalogOwner(desired: Desired, io: CliIo, reload: () 
     again = await reload();
   } catch (err) {
     const e = toPgbkError(err);
-    throw new PgbkError(e.code, `${e.message} (read as ${outcome.user.name ?? `uid ${outcome.user.uid}`}, the catalog's owner, that pgbk switched to)`, {
+    const who = outcome.user.name ?? `uid ${outcome.user.uid}`;
+    throw new PgbkError(e.code, `${e.message} (pgbk switched to ${who}, the catalog's owner, and reads the configuration again as ${who})`, {
       ...(e.path === undefined ? {} : { path: e.path }),
       hint: `the configuration file must be readable by the catalog's owner`,
     });

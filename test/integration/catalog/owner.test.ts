@@ -177,4 +177,25 @@ test('a catalog that does not exist yet is created by user: from the configurati
   }
 });
 
+test('wal-receive (the catalog end of wal-push over SSH) logged in as root writes as the owner; as nobody it is refused', async () => {
+  if (!IS_ROOT) return;
+  const parent = await tempDir('pgbk-owner-recv-');
+  const catalog = path.join(parent, 'catalog');
+  await mkdir(catalog);
+  await chownToPostgres(catalog);
+  try {
+    const refused = await runPgbk(['wal-receive', '--catalog', catalog, 'main'], { runAs: 'nobody' });
+    assert.is(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /wal-receive: the catalog .* belongs to postgres \(uid \d+\), but pgbk is running as nobody/);
+    assert.equal(await readdir(catalog), [], 'nothing written');
+    // No frames on stdin: it makes the server's directories and ends.
+    const r = await runPgbk(['wal-receive', '--catalog', catalog, 'main']);
+    assert.is(r.code, 0, r.stderr);
+    assert.ok((await readdir(path.join(catalog, 'main'))).includes('wal'));
+    assert.equal(await foreignOwned(catalog, postgresUid), []);
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
+});
+
 test.run();
