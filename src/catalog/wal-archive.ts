@@ -265,7 +265,8 @@ async function readdirIfExists(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    // Never skipped: a log directory we cannot read (another OS user's) would hide its segments.
+    throw new PgbkError('CATALOG', `cannot list ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { path: dir, cause: err });
   }
 }
 

@@ -4,6 +4,7 @@
  * loading the planner, ajv or ssh2.
  */
 import type { CliIo, CommandMain } from './io.js';
+import { withCatalogUse } from './run-as-owner.js';
 
 const COMMANDS: Readonly<Record<string, () => Promise<{ main: CommandMain }>>> = {
   init: () => import('./init.js'),
@@ -93,6 +94,6 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return 1;
   }
   const mod = await load();
-  return mod.main(rest, io);
+  return mod.main(rest, withCatalogUse(command, io));
 }
 

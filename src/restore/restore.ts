@@ -255,6 +255,8 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
       },
       `pgbk restore of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(req.target)}`,
     );
+    // Written just now (as root, 0600): PostgreSQL, running as the data directory's owner, must read them.
+    await giveToDataOwner(dirState.path, ['postgresql.auto.conf', 'recovery.signal'].map((f) => path.join(dirState.path, f)));
   } catch (err) {
     const e = toPgbkError(err, { server });
     req.log(`restore failed; emptying ${dirState.path}${tsState !== undefined ? ` and ${tsRoot}` : ''}`);
