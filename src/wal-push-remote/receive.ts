@@ -48,7 +48,7 @@ async function receiveFrame(catalog: string, server: string, compression: Compre
   if (encoding !== 'zstd') return { name, ok: false, error: `unknown transfer encoding "${encoding}"` };
   let data: Buffer;
   try {
-    data = decompressBuffer(payload, 'zstd');
+    data = await decompressBuffer(payload, 'zstd');
   } catch (err) {
     return { name, ok: false, error: `${name} arrived damaged (${(err as Error).message})` };
   }
