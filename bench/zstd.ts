@@ -49,12 +49,13 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-async function realSegments(world: World, want: number): Promise<Buffer[]> {
+async function realSegments(world: World | undefined, want: number): Promise<Buffer[]> {
   const staging = process.env['PGBK_BENCH_STAGING'];
   if (staging !== undefined && existsSync(staging)) {
     const names = (await readdir(staging)).filter(isSegmentName).sort().slice(0, want);
     if (names.length > 0) return Promise.all(names.map((n) => readFile(path.join(staging, n))));
   }
+  if (world === undefined) throw new Error('no WAL: set PGBK_BENCH_STAGING to a directory of segments, or run with the bench cluster');
   const names = (await listArchivedWal(world.catalog, 'main')).segments;
   // Skip the first few (initdb's, mostly empty); take the bulk-load WAL after them.
   const chosen = names.slice(Math.min(4, Math.max(0, names.length - want))).slice(0, want);
@@ -64,7 +65,7 @@ async function realSegments(world: World, want: number): Promise<Buffer[]> {
 
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
 
-export async function benchZstd(world: World): Promise<BenchResult[]> {
+export async function benchZstd(world: World | undefined): Promise<BenchResult[]> {
   let napi: Napi;
   try {
     napi = createRequire(import.meta.url)('zstd-napi') as Napi;
