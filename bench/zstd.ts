@@ -49,12 +49,13 @@ function median(xs: readonly number[]): number {
   return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
 }
 
-async function realSegments(world: World, want: number): Promise<Buffer[]> {
+async function realSegments(world: World | undefined, want: number): Promise<Buffer[]> {
   const staging = process.env['PGBK_BENCH_STAGING'];
   if (staging !== undefined && existsSync(staging)) {
     const names = (await readdir(staging)).filter(isSegmentName).sort().slice(0, want);
     if (names.length > 0) return Promise.all(names.map((n) => readFile(path.join(staging, n))));
   }
+  if (world === undefined) throw new Error('no WAL: set PGBK_BENCH_STAGING to a directory of segments, or run with the bench cluster');
   const names = (await listArchivedWal(world.catalog, 'main')).segments;
   // Skip the first few (initdb's, mostly empty); take the bulk-load WAL after them.
   const chosen = names.slice(Math.min(4, Math.max(0, names.length - want))).slice(0, want);
@@ -63,8 +64,13 @@ async function realSegments(world: World, want: number): Promise<Buffer[]> {
 }
 
 const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
+/** CPU seconds (user + system) of this process since `u0`: steadier than wall time on a shared machine. */
+const cpuSeconds = (u0: NodeJS.CpuUsage): number => {
+  const u = process.cpuUsage(u0);
+  return (u.user + u.system) / 1e6;
+};
 
-export async function benchZstd(world: World): Promise<BenchResult[]> {
+export async function benchZstd(world: World | undefined): Promise<BenchResult[]> {
   let napi: Napi;
   try {
     napi = createRequire(import.meta.url)('zstd-napi') as Napi;
@@ -102,29 +108,36 @@ export async function benchZstd(world: World): Promise<BenchResult[]> {
   });
 
   const t = { compress: { ours: [] as number[], napi: [] as number[] }, decompress: { ours: [] as number[], napi: [] as number[] }, push: { ours: [] as number[], napi: [] as number[] } };
+  const cpu = { compress: { ours: [] as number[], napi: [] as number[] }, decompress: { ours: [] as number[], napi: [] as number[] }, push: { ours: [] as number[], napi: [] as number[] } };
   const root = await tempDir('pgbk-bench-zstd-');
   try {
     for (let round = 0; round < rounds; round++) {
       const order: readonly ('ours' | 'napi')[] = round % 2 === 0 ? ['ours', 'napi'] : ['napi', 'ours'];
       for (const who of order) {
         let t0 = process.hrtime.bigint();
+        let u0 = process.cpuUsage();
         if (who === 'ours') for (const s of segs) await compressBuffer(s, 'zstd');
         else for (const s of segs) napi.compress(s, napiParams);
         t.compress[who].push(seconds(t0));
+        cpu.compress[who].push(cpuSeconds(u0));
 
         t0 = process.hrtime.bigint();
+        u0 = process.cpuUsage();
         if (who === 'ours') for (const z of theirs) await decompressBuffer(z, 'zstd');
         else for (const z of theirs) napi.decompress(z);
         t.decompress[who].push(seconds(t0));
+        cpu.decompress[who].push(cpuSeconds(u0));
 
         const catalog = path.join(root, `${who}-${round}`);
         t0 = process.hrtime.bigint();
+        u0 = process.cpuUsage();
         for (let i = 0; i < segs.length; i++) {
           const opts = { catalog, server: 'main', name: names[i]!, identity, compression: 'zstd' as const };
           const outcome = who === 'ours' ? await archiveWalBuffer(opts, segs[i]!) : await archiveWalBuffer(opts, segs[i]!, napi.compress(segs[i]!, napiParams));
           if (outcome.result !== 'archived') throw new Error(`archiving ${names[i]!}: ${JSON.stringify(outcome)}`);
         }
         t.push[who].push(seconds(t0));
+        cpu.push[who].push(cpuSeconds(u0));
         await rm(catalog, { recursive: true, force: true });
       }
     }
@@ -139,7 +152,7 @@ export async function benchZstd(world: World): Promise<BenchResult[]> {
       pgbk_s: o,
       reference_s: n,
       ratio: o / n,
-      note: `median of ${rounds} alternating rounds: ours ${unit(o)}, zstd-napi ${unit(n)}; rounds ours ${t[k].ours.map((x) => x.toFixed(2)).join('/')}, zstd-napi ${t[k].napi.map((x) => x.toFixed(2)).join('/')}`,
+      note: `median of ${rounds} alternating rounds: ours ${unit(o)}, zstd-napi ${unit(n)}; CPU-time ratio ${(median(cpu[k].ours) / median(cpu[k].napi)).toFixed(2)}; rounds ours ${t[k].ours.map((x) => x.toFixed(2)).join('/')}, zstd-napi ${t[k].napi.map((x) => x.toFixed(2)).join('/')}`,
     };
   };
   const mbps = (s: number): string => `${(mib / s).toFixed(0)} MB/s`;
