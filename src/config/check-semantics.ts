@@ -32,11 +32,22 @@ function int(v: unknown): number | undefined {
 
 const durationRe = new RegExp(DURATION_PATTERN);
 
+/**
+ * A well-formed duration (the schema checks the form) that is 0 or absurdly long. Checked here
+ * rather than left to resolve(), whose throw would carry no file:line:col or key path.
+ */
 function checkPositiveDuration(v: unknown, path: ConfigPath, out: Problem[]): void {
   const s = str(v);
-  if (s !== undefined && durationRe.test(s) && parseDuration(s) === 0) {
-    out.push({ path, anchor: 'value', message: 'must be longer than 0' });
+  if (s === undefined || !durationRe.test(s)) return; // the schema reports the form
+  let seconds: number;
+  try {
+    seconds = parseDuration(s);
+  } catch (err) {
+    // Well-formed but too large: the only way parseDuration fails here.
+    out.push({ path, anchor: 'value', message: err instanceof Error ? err.message : String(err) });
+    return;
   }
+  if (seconds === 0) out.push({ path, anchor: 'value', message: 'must be longer than 0' });
 }
 
 /** "~user/..." would need a passwd lookup and is rarely meant; "~" and "~/..." are expanded. */

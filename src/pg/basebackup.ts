@@ -19,6 +19,7 @@ import { parseBackupManifest } from './backup-manifest.js';
 import { formatConninfo, parseConninfo, splitPassword } from './conninfo.js';
 import { parseLsn } from './lsn.js';
 import { findPgBinary, majorOf, programMajor } from './pg-bin.js';
+import { setLongTimeout, type LongTimer } from '../lib/timer.js';
 
 export interface BaseBackupOptions {
   readonly conninfo: string;
@@ -184,14 +185,15 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let pending = '';
-    let archiveTimer: NodeJS.Timeout | undefined;
+    let archiveTimer: LongTimer | undefined;
     let archiveTimedOut: RunOutcome['archiveTimedOut'];
     const watchArchiveWait = (line: string): void => {
       if (opts.archiveTimeoutMs === undefined || archiveTimer !== undefined) return;
       const due = archiveWaitDeadline(line, opts.archiveTimeoutMs);
       if (due === undefined) return;
       const armedAt = Date.now();
-      archiveTimer = setTimeout(() => {
+      // backup.archiveTimeout may exceed 2^31 ms (4w), which a plain setTimeout turns into 1 ms.
+      archiveTimer = setLongTimeout(() => {
         archiveTimedOut = { waitedMs: due.waitedMs + (Date.now() - armedAt), line: line.trim() };
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       }, due.delayMs);
@@ -223,7 +225,7 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     });
     child.on('close', (code, signal) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      if (archiveTimer !== undefined) clearTimeout(archiveTimer);
+      archiveTimer?.clear();
       if (opts.onProgress !== undefined && pending.trim() !== '') opts.onProgress(pending);
       resolve({ code, signal, stderr, ...(archiveTimedOut === undefined ? {} : { archiveTimedOut }) });
     });

@@ -299,6 +299,20 @@ const errorCases: readonly ErrorCase[] = [
     lines: ['4:34: servers.main.retention.recoveryWindow: must be longer than 0'],
   },
   {
+    name: 'too large archiveTimeout (issue 9: no file:line before, a bare throw from resolve)',
+    yaml: OK_SERVER + '    backup:\n      archiveTimeout: 99999999999999999999w\n',
+    lines: ['6:23: servers.main.backup.archiveTimeout: duration "99999999999999999999w" is too large: at most 36500d (100 years)'],
+  },
+  {
+    name: 'too large durations in defaults and server, each with its key path',
+    yaml: 'catalog: /x\ndefaults:\n  wal: { maxLag: 5300w }\n  backup: { archiveTimeout: 36501d }\nservers:\n  main:\n    retention: { recoveryWindow: 1000000000h }\n',
+    lines: [
+      '3:18: defaults.wal.maxLag: duration "5300w" is too large: at most 36500d (100 years)',
+      '4:29: defaults.backup.archiveTimeout: duration "36501d" is too large: at most 36500d (100 years)',
+      '7:34: servers.main.retention.recoveryWindow: duration "1000000000h" is too large: at most 36500d (100 years)',
+    ],
+  },
+  {
     name: '~user paths',
     yaml: OK_SERVER.replace('catalog: /x', 'catalog: ~bob/pgbk'),
     lines: ['1:10: catalog: "~bob/pgbk": only ~ and ~/ are expanded; write the full path'],
