@@ -10,6 +10,7 @@ import { hasPassword } from './conninfo.js';
 import { validateCron, validateTimezone } from './cron.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import type { Problem } from './problem.js';
+import { checkSameCluster } from './same-cluster.js';
 import type { ConfigPath } from './yaml-position.js';
 
 type Rec = Readonly<Record<string, unknown>>;
@@ -155,5 +156,6 @@ export function checkSemantics(data: unknown): readonly Problem[] {
     }
     checkRetention(name, value['retention'], defRetention, out);
   }
+  out.push(...checkSameCluster(rec(root['servers'])));
   return out;
 }

@@ -313,6 +313,21 @@ const errorCases: readonly ErrorCase[] = [
     ],
   },
   {
+    name: 'two servers, one PostgreSQL: same endpoint spelled differently (issue 9 item 6)',
+    yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    connection: "host=/tmp/x port=5433 dbname=postgres"\n  b:\n    connection: "user=bob  port=5433 host=/tmp/x/ dbname=other"\n  c:\n    connection: "host=/tmp/x port=5434"\n',
+    lines: ['7:17: servers.b.connection: servers a and b are the same PostgreSQL (host /tmp/x, port 5433): configure each cluster once, under one server name'],
+  },
+  {
+    name: 'two servers, one PostgreSQL: URI and keyword/value with the default port',
+    yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    connection: postgresql://pgbk@DB1.example/postgres\n  b:\n    connection: "host=db1.example port=5432 user=other"\n',
+    lines: ['7:17: servers.b.connection: servers a and b are the same PostgreSQL (host db1.example, port 5432): configure each cluster once, under one server name'],
+  },
+  {
+    name: 'two servers, one PostgreSQL: same data directory on the same SSH host',
+    yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    pgdata: /srv/pg/15/main\n    ssh: { host: db1, user: postgres }\n    backup: { method: ssh }\n  b:\n    pgdata: /srv/pg/15/main/\n    ssh: { host: DB1, user: postgres, port: 22 }\n    backup: { method: ssh }\n',
+    lines: ['9:13: servers.b.pgdata: servers a and b are the same PostgreSQL (data directory /srv/pg/15/main on db1:22): configure each cluster once, under one server name'],
+  },
+  {
     name: '~user paths',
     yaml: OK_SERVER.replace('catalog: /x', 'catalog: ~bob/pgbk'),
     lines: ['1:10: catalog: "~bob/pgbk": only ~ and ~/ are expanded; write the full path'],
