@@ -251,6 +251,25 @@ const errorCases: readonly ErrorCase[] = [
     lines: ['5:17: servers.main.connection: contains a password: put secrets in PGPASSFILE or the environment, not in the config'],
   },
   {
+    name: 'sslpassword in conninfo (issue 9 item 7: not echoed; no env var in libpq, so refused)',
+    yaml: OK_SERVER + '    connection: "host=db1 user=pgbk sslkey=/k sslpassword=hunter2"\n',
+    lines: [
+      '5:17: servers.main.connection: contains sslpassword: libpq can take it only in the connection string, which pgbk would pass on a command line that ps shows to every local user; use a client key without a passphrase (sslkey, mode 0600, owned by the user pgbk runs as)',
+    ],
+  },
+  {
+    name: 'sslpassword in a URI query, percent-encoded key',
+    yaml: OK_SERVER + '    connection: "postgresql://pgbk@db1/postgres?ssl%70assword=hunter2"\n',
+    lines: [
+      '5:17: servers.main.connection: contains sslpassword: libpq can take it only in the connection string, which pgbk would pass on a command line that ps shows to every local user; use a client key without a passphrase (sslkey, mode 0600, owned by the user pgbk runs as)',
+    ],
+  },
+  {
+    name: 'password in ssh.psqlConnection',
+    yaml: OK_SERVER + '    ssh: { host: db1, user: postgres, psqlConnection: "dbname=postgres password=hunter2" }\n',
+    lines: ['5:55: servers.main.ssh.psqlConnection: contains a password: put secrets in ~/.pgpass of the SSH user on the database host, not in the config'],
+  },
+  {
     name: 'minRedundancy > redundancy',
     yaml: 'catalog: /x\nservers:\n  main:\n    retention:\n      redundancy: 2\n      minRedundancy: 3\n',
     lines: ['6:22: servers.main.retention.minRedundancy: 3 is more than redundancy 2'],
