@@ -1,4 +1,4 @@
-import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, type LockHandle } from '../catalog/index.js';
+import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, recordIdentity, type LockHandle } from '../catalog/index.js';
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';
 import { PgbkError, toPgbkError } from '../errors.js';
@@ -7,7 +7,8 @@ import { plan as makePlan } from '../plan/plan.js';
 import type { Plan, ServerIdentity } from '../plan/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
-import { ensureIdentity } from './identity.js';
+import { learnIdentity } from './identity.js';
+import { otherClusters, sameClusterConflicts, type ClusterOf } from './same-cluster.js';
 import { failOrphanedBackups } from './repair.js';
 import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
 
@@ -62,7 +63,27 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
   try {
     const contexts = new Map<string, ExecContext>();
     const serverErrors: PgbkError[] = [];
+    // Learn every identity first, write nothing yet: two servers of one cluster are refused
+    // (both of them, naming each other) before either gets a server.json, a backup or a segment.
+    const learned = new Map<string, ServerIdentity | undefined>();
+    let firstContact = false;
     for (const server of servers) {
+      try {
+        if ((await readIdentity(desired.catalog, server.name)) === undefined) firstContact = true;
+        learned.set(server.name, await identityFor(desired, server, opts));
+      } catch (err) {
+        serverErrors.push(toPgbkError(err, { server: server.name }));
+      }
+    }
+    const candidates: ClusterOf[] = [...learned].flatMap(([name, id]) => (id === undefined ? [] : [{ server: name, systemIdentifier: id.systemIdentifier }]));
+    const conflicts = sameClusterConflicts(candidates, await otherClusters(desired, new Set(servers.map((s) => s.name)), firstContact));
+    for (const server of servers) {
+      if (!learned.has(server.name)) continue;
+      const conflict = conflicts.get(server.name);
+      if (conflict !== undefined) {
+        serverErrors.push(conflict);
+        continue;
+      }
       const ctx: ExecContext = {
         catalog: desired.catalog,
         server,
@@ -72,7 +93,8 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       };
       try {
-        ctx.identity = await identityFor(desired, server, opts);
+        const id = learned.get(server.name);
+        ctx.identity = id === undefined ? undefined : await recordIdentity(desired.catalog, server.name, id);
         await failOrphanedBackups(ctx);
         // WAL method stream: segments pg_receivewal completed join the ordinary archive path.
         if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);
@@ -135,7 +157,7 @@ async function executePlan(plan: Plan, servers: readonly ServerConfig[], context
  */
 async function identityFor(desired: Desired, server: ServerConfig, opts: ApplyOptions): Promise<ServerIdentity | undefined> {
   try {
-    return await ensureIdentity(desired.catalog, server, new Date());
+    return await learnIdentity(desired.catalog, server, new Date());
   } catch (err) {
     const e = toPgbkError(err, { server: server.name });
     if (e.code !== 'NETWORK' && e.code !== 'PG') throw e;

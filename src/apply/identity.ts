@@ -19,15 +19,24 @@ const MAGIC_VERSION: Readonly<Record<number, number>> = { 0xd106: 130000, 0xd10d
  * the identity (there is nothing else to ask; the README says so).
  */
 export async function ensureIdentity(catalog: string, server: ServerConfig, now: Date): Promise<ServerIdentity | undefined> {
+  const learned = await learnIdentity(catalog, server, now);
+  return learned === undefined ? undefined : recordIdentity(catalog, server.name, learned);
+}
+
+/**
+ * What ensureIdentity would record, without writing anything: apply compares the identities of
+ * all its servers first (two server names must not be one cluster) and records only then.
+ */
+export async function learnIdentity(catalog: string, server: ServerConfig, now: Date): Promise<ServerIdentity | undefined> {
   if (server.connection !== undefined) {
     const conninfo = server.connection;
     const facts = await withRetry(() => probeServer(conninfo));
-    return recordIdentity(catalog, server.name, {
+    return {
       systemIdentifier: facts.systemIdentifier,
       pgVersion: facts.pgVersion,
       walSegmentSize: facts.walSegmentSize,
       firstContact: now.toISOString(),
-    });
+    };
   }
   const known = await readIdentity(catalog, server.name);
   if (known !== undefined) return known;
@@ -35,20 +44,25 @@ export async function ensureIdentity(catalog: string, server: ServerConfig, now:
     // SSH-only mode: ask the server through psql over SSH (loaded on demand: ssh2 is heavy).
     const { sshServerFacts } = await import('../backup-ssh/ssh-facts.js');
     const facts = await sshServerFacts(server);
-    return recordIdentity(catalog, server.name, {
+    return {
       systemIdentifier: facts.systemIdentifier,
       pgVersion: facts.pgVersion,
       walSegmentSize: facts.walSegmentSize,
       firstContact: now.toISOString(),
-    });
+    };
   }
   const first = (await listIncoming(catalog, server.name)).find((f) => f.kind === 'segment');
   if (first === undefined) return undefined;
-  return identityFromSegment(catalog, server.name, path.join(incomingDir(catalog, server.name), first.name), now);
+  return segmentIdentity(server.name, path.join(incomingDir(catalog, server.name), first.name), now);
 }
 
 /** Learn the identity from a WAL segment's long page header and record it (first contact). */
 export async function identityFromSegment(catalog: string, serverName: string, file: string, now: Date): Promise<ServerIdentity> {
+  return recordIdentity(catalog, serverName, await segmentIdentity(serverName, file, now));
+}
+
+/** The identity a WAL segment's long page header states (nothing written). */
+async function segmentIdentity(serverName: string, file: string, now: Date): Promise<ServerIdentity> {
   const fh = await open(file, 'r');
   let header;
   try {
@@ -64,10 +78,10 @@ export async function identityFromSegment(catalog: string, serverName: string, f
       path: file,
     });
   }
-  return recordIdentity(catalog, serverName, {
+  return {
     systemIdentifier: header.systemIdentifier,
     pgVersion: MAGIC_VERSION[header.magic] ?? 0,
     walSegmentSize: header.segSize,
     firstContact: now.toISOString(),
-  });
+  };
 }

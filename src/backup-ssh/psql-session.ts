@@ -6,6 +6,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
+import { secretKeyword } from '../config/conninfo.js';
 import { PgbkError } from '../errors.js';
 import type { ExecProcess, Transport } from '../transport/transport.js';
 import type { BackupSession } from './session.js';
@@ -42,6 +43,16 @@ export class PsqlSession implements BackupSession {
    */
   constructor(transport: Transport, serverArgs: readonly string[], server: string) {
     this.description = `psql on ${transport.description}`;
+    // The conninfo goes on the remote command line (and an environment variable would too: the
+    // SSH exec request is one command string), where `ps` on the database host shows it.
+    const conninfo = serverArgs[0] === '-d' ? serverArgs[1] : undefined;
+    const secret = conninfo === undefined ? undefined : secretKeyword(conninfo);
+    if (secret !== undefined) {
+      throw new PgbkError('CONFIG', `ssh.psqlConnection contains ${secret}: it would be visible on the command line of psql on ${transport.description}`, {
+        server,
+        hint: 'put the password in ~/.pgpass of the SSH user on the database host',
+      });
+    }
     const argv = ['psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-F', SEP, ...serverArgs];
     this.proc = transport.exec(argv, { env: { PGAPPNAME: 'pgbk' } });
     this.proc.stdout.setEncoding('utf8');

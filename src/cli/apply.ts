@@ -3,7 +3,7 @@ import path from 'node:path';
 import { apply } from '../apply/apply.js';
 import type { ActionResult } from '../apply/context.js';
 import { parseSavedPlan } from '../apply/saved-plan.js';
-import { parseDuration } from '../config/duration.js';
+import { DURATION_PATTERN, formatDuration, parseDuration, tooLargeText } from '../config/duration.js';
 import { PgbkError, formatError } from '../errors.js';
 import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
@@ -13,12 +13,22 @@ import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, parseTimeFlag } from './options.js';
 import { reportError } from './report-error.js';
 
-export function durationFlag(flag: string, value: string): number {
-  try {
-    return parseDuration(value) * 1000;
-  } catch {
+/**
+ * A duration option in milliseconds. Too large (beyond 100 years, see config/duration.ts) or
+ * shorter than `minSeconds` is a usage error naming the option: these values end up in timers.
+ */
+export function durationFlag(flag: string, value: string, minSeconds = 0): number {
+  if (!new RegExp(DURATION_PATTERN).test(value)) {
     throw new PgbkError('USAGE', `${flag} ${value}: expected a duration such as 30s, 5m, 1h`);
   }
+  let seconds: number;
+  try {
+    seconds = parseDuration(value);
+  } catch {
+    throw new PgbkError('USAGE', `${flag} ${value}: ${tooLargeText(value)}`);
+  }
+  if (seconds < minSeconds) throw new PgbkError('USAGE', `${flag} ${value}: must be at least ${formatDuration(minSeconds)}`);
+  return seconds * 1000;
 }
 
 function resultLine(r: ActionResult): string {

@@ -3,7 +3,7 @@ import { selectServers } from '../config/select-servers.js';
 import { archiveAllIncoming } from '../apply/archive-wal.js';
 import { takeBaseBackup } from '../apply/base-backup.js';
 import type { ExecContext } from '../apply/context.js';
-import { ensureIdentity } from '../apply/identity.js';
+import { ensureOwnIdentity } from '../apply/same-cluster.js';
 import { failOrphanedBackups } from '../apply/repair.js';
 import { durationFlag } from './apply.js';
 import { listEntry } from './list.js';
@@ -26,7 +26,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     try {
       const now = new Date();
       const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined, signal: abortOnSignals(io) };
-      ctx.identity = await ensureIdentity(desired.catalog, server!, now);
+      ctx.identity = await ensureOwnIdentity(desired, server!, now);
       await failOrphanedBackups(ctx);
       await archiveAllIncoming(ctx);
       const record = await takeBaseBackup(ctx, now.toISOString());

@@ -41,7 +41,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     if (positionals.length > 0) throw new PgbkError('USAGE', `daemon: takes no arguments, got ${positionals.join(' ')}`);
     const format = parseLogFormat(values['log-format']);
     if (format === undefined) throw new PgbkError('USAGE', `daemon: --log-format must be text or json, got ${values['log-format']}`);
-    const reconcileEveryMs = durationFlag('--reconcile-interval', values['reconcile-interval']);
+    const reconcileEveryMs = durationFlag('--reconcile-interval', values['reconcile-interval'], 1);
     const lockTimeoutMs = durationFlag('--lock-timeout', values['lock-timeout']);
     const shutdownTimeoutMs = durationFlag('--shutdown-timeout', values['shutdown-timeout']);
     const metricsFile = values['metrics-file'] === undefined ? undefined : path.resolve(io.cwd, values['metrics-file']);

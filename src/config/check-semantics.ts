@@ -6,10 +6,11 @@
  * type is left to the schema's message.
  */
 
-import { hasPassword } from './conninfo.js';
+import { secretKeyword } from './conninfo.js';
 import { validateCron, validateTimezone } from './cron.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import type { Problem } from './problem.js';
+import { checkSameCluster } from './same-cluster.js';
 import type { ConfigPath } from './yaml-position.js';
 
 type Rec = Readonly<Record<string, unknown>>;
@@ -32,10 +33,41 @@ function int(v: unknown): number | undefined {
 
 const durationRe = new RegExp(DURATION_PATTERN);
 
+/**
+ * A well-formed duration (the schema checks the form) that is 0 or absurdly long. Checked here
+ * rather than left to resolve(), whose throw would carry no file:line:col or key path.
+ */
 function checkPositiveDuration(v: unknown, path: ConfigPath, out: Problem[]): void {
   const s = str(v);
-  if (s !== undefined && durationRe.test(s) && parseDuration(s) === 0) {
-    out.push({ path, anchor: 'value', message: 'must be longer than 0' });
+  if (s === undefined || !durationRe.test(s)) return; // the schema reports the form
+  let seconds: number;
+  try {
+    seconds = parseDuration(s);
+  } catch (err) {
+    // Well-formed but too large: the only way parseDuration fails here.
+    out.push({ path, anchor: 'value', message: err instanceof Error ? err.message : String(err) });
+    return;
+  }
+  if (seconds === 0) out.push({ path, anchor: 'value', message: 'must be longer than 0' });
+}
+
+/**
+ * A secret in a conninfo would be shown by `ps` to every local user: pgbk hands conninfos to
+ * pg_basebackup, pg_receivewal and psql as --dbname/-d. A password has a safe way in (a password
+ * file, PGPASSWORD); sslpassword has none in libpq (no environment variable, no file), so it is
+ * refused outright.
+ */
+function checkNoSecret(conninfo: string | undefined, path: ConfigPath, passwordPlace: string, out: Problem[]): void {
+  const secret = conninfo === undefined ? undefined : secretKeyword(conninfo);
+  if (secret === 'password') {
+    out.push({ path, anchor: 'value', message: `contains a password: put secrets in ${passwordPlace}, not in the config` });
+  } else if (secret === 'sslpassword') {
+    out.push({
+      path,
+      anchor: 'value',
+      message:
+        'contains sslpassword: libpq can take it only in the connection string, which pgbk would pass on a command line that ps shows to every local user; use a client key without a passphrase (sslkey, mode 0600, owned by the user pgbk runs as)',
+    });
   }
 }
 
@@ -119,15 +151,9 @@ export function checkSemantics(data: unknown): readonly Problem[] {
     if (!isRecord(value)) continue;
     const base: ConfigPath = ['servers', name];
     checkSchedule(rec(value['backup']), str(defBackup['timezone']), [...base, 'backup'], out);
-    const connection = str(value['connection']);
-    if (connection !== undefined && hasPassword(connection)) {
-      out.push({
-        path: [...base, 'connection'],
-        anchor: 'value',
-        message: 'contains a password: put secrets in PGPASSFILE or the environment, not in the config',
-      });
-    }
+    checkNoSecret(str(value['connection']), [...base, 'connection'], 'PGPASSFILE or the environment', out);
     const ssh = rec(value['ssh']);
+    checkNoSecret(str(ssh['psqlConnection']), [...base, 'ssh', 'psqlConnection'], "~/.pgpass of the SSH user on the database host", out);
     checkTilde(ssh['identityFile'], [...base, 'ssh', 'identityFile'], out);
     checkTilde(ssh['knownHosts'], [...base, 'ssh', 'knownHosts'], out);
     if (rec(value['backup'])['method'] === 'ssh') {
@@ -144,5 +170,6 @@ export function checkSemantics(data: unknown): readonly Problem[] {
     }
     checkRetention(name, value['retention'], defRetention, out);
   }
+  out.push(...checkSameCluster(rec(root['servers'])));
   return out;
 }

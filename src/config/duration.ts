@@ -20,6 +20,18 @@ const DURATION_RE = /^([0-9]+)(s|m|h|d|w)$/;
 /** The pattern the schema uses for durations (kept identical so both accept the same strings). */
 export const DURATION_PATTERN = '^[0-9]+(s|m|h|d|w)$';
 
+/**
+ * The longest duration pgbk accepts: 100 years. Longer ones are typos (an extra digit, w for d), and
+ * any duration may end up in a timer (daemon intervals, archiveTimeout), which must stay
+ * meaningful; lib/timer.ts chains the delays beyond Node's 2^31 ms limit up to this bound.
+ */
+export const MAX_DURATION_SECONDS = 36500 * 86400;
+
+/** The message for a duration above MAX_DURATION_SECONDS (shared by config and CLI errors). */
+export function tooLargeText(s: string): string {
+  return `duration "${s}" is too large: at most ${formatDuration(MAX_DURATION_SECONDS)} (100 years)`;
+}
+
 /** "14d" → 1209600. Throws PgbkError('CONFIG') naming the bad string. */
 export function parseDuration(s: string): number {
   const m = DURATION_RE.exec(s);
@@ -28,8 +40,8 @@ export function parseDuration(s: string): number {
     throw new PgbkError('CONFIG', `invalid duration "${s}": expected a whole number and a unit, e.g. 30s, 5m, 12h, 14d, 2w`);
   }
   const seconds = Number(m[1]) * unit[1];
-  if (!Number.isSafeInteger(seconds)) {
-    throw new PgbkError('CONFIG', `invalid duration "${s}": too large`);
+  if (!Number.isSafeInteger(seconds) || seconds > MAX_DURATION_SECONDS) {
+    throw new PgbkError('CONFIG', tooLargeText(s));
   }
   return seconds;
 }

@@ -23,6 +23,7 @@ import type { Logger } from './logger.js';
 import { ReceiverSupervisor } from './receiver.js';
 import { ServerRunner } from './server-runner.js';
 import { ensureStreamingDir, handOverStreamed, streamingDir } from '../catalog/streaming.js';
+import { setLongInterval, setLongTimeout, type LongTimer } from '../lib/timer.js';
 
 export interface DaemonOptions {
   readonly logger: Logger;
@@ -49,7 +50,7 @@ export class Daemon {
   private readonly runners = new Map<string, ServerRunner>();
   private watchers: FSWatcher[] = [];
   private tasks: ScheduledTask[] = [];
-  private interval: NodeJS.Timeout | undefined;
+  private interval: LongTimer | undefined;
   private readonly lastWarnings = new Map<string, string>();
   private readonly receivers = new Map<string, ReceiverSupervisor>();
   private readonly lastSwitch = new Map<string, number>();
@@ -65,7 +66,9 @@ export class Daemon {
   async start(): Promise<void> {
     this.desired = await this.opts.load();
     await this.configure(this.desired);
-    this.interval = setInterval(() => this.wakeAll('periodic reconcile'), this.opts.reconcileEveryMs);
+    // Chained, not setInterval: Node turns a period of 2^31 ms or more (--reconcile-interval 4w)
+    // into 1 ms, a reconcile loop that never rests.
+    this.interval = setLongInterval(() => this.wakeAll('periodic reconcile'), this.opts.reconcileEveryMs);
     this.log.log('info', 'daemon started', {
       servers: this.desired.servers.map((s) => s.name).join(','),
       config: this.desired.configPath,
@@ -119,18 +122,18 @@ export class Daemon {
    */
   async stop(timeoutMs: number): Promise<StopOutcome> {
     this.stopping = true;
-    if (this.interval !== undefined) clearInterval(this.interval);
+    this.interval?.clear();
     await this.reloading; // a reload in progress must not set up watchers after this
     await this.teardownWakeups();
     const busy = [...this.runners.entries()].filter(([, r]) => r.busy).map(([n]) => n);
     if (busy.length > 0) this.log.log('info', 'waiting for the pass in progress to finish', { servers: busy.join(','), timeoutSeconds: Math.round(timeoutMs / 1000) });
-    let timer: NodeJS.Timeout | undefined;
+    let timer: LongTimer | undefined;
     const timeout = new Promise<StopOutcome>((resolve) => {
-      timer = setTimeout(() => resolve('abandoned'), timeoutMs);
+      timer = setLongTimeout(() => resolve('abandoned'), timeoutMs);
     });
     const finished = Promise.all([...this.runners.values()].map((r) => r.stop())).then((): StopOutcome => 'finished');
     const outcome = await Promise.race([finished, timeout]);
-    if (timer !== undefined) clearTimeout(timer);
+    timer?.clear();
     // Receivers last: WAL keeps streaming while a pass (a backup) finishes.
     await Promise.all([...this.receivers.values()].map((r) => r.stop()));
     return outcome;
@@ -272,7 +275,7 @@ export class Daemon {
     // Come back when the next nudge is due, whatever else happens (or not) meanwhile.
     const runner = this.runners.get(server.name);
     const dueIn = Math.max(1000, Math.min(after - (now - since), after - (now - (this.lastSwitch.get(server.name) ?? 0))));
-    setTimeout(() => runner?.wake(), Math.max(1000, dueIn)).unref();
+    setLongTimeout(() => runner?.wake(), Math.max(1000, dueIn), { unref: true });
   }
 
   private logPlan(name: string, plan: Plan): void {

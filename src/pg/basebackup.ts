@@ -16,9 +16,10 @@ import path from 'node:path';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import { parseBackupManifest } from './backup-manifest.js';
-import { formatConninfo, parseConninfo, splitPassword } from './conninfo.js';
+import { clientToolConninfo } from './conninfo.js';
 import { parseLsn } from './lsn.js';
 import { findPgBinary, majorOf, programMajor } from './pg-bin.js';
+import { setLongTimeout, type LongTimer } from '../lib/timer.js';
 
 export interface BaseBackupOptions {
   readonly conninfo: string;
@@ -184,14 +185,15 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let pending = '';
-    let archiveTimer: NodeJS.Timeout | undefined;
+    let archiveTimer: LongTimer | undefined;
     let archiveTimedOut: RunOutcome['archiveTimedOut'];
     const watchArchiveWait = (line: string): void => {
       if (opts.archiveTimeoutMs === undefined || archiveTimer !== undefined) return;
       const due = archiveWaitDeadline(line, opts.archiveTimeoutMs);
       if (due === undefined) return;
       const armedAt = Date.now();
-      archiveTimer = setTimeout(() => {
+      // backup.archiveTimeout may exceed 2^31 ms (4w), which a plain setTimeout turns into 1 ms.
+      archiveTimer = setLongTimeout(() => {
         archiveTimedOut = { waitedMs: due.waitedMs + (Date.now() - armedAt), line: line.trim() };
         if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
       }, due.delayMs);
@@ -223,27 +225,25 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     });
     child.on('close', (code, signal) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      if (archiveTimer !== undefined) clearTimeout(archiveTimer);
+      archiveTimer?.clear();
       if (opts.onProgress !== undefined && pending.trim() !== '') opts.onProgress(pending);
       resolve({ code, signal, stderr, ...(archiveTimedOut === undefined ? {} : { archiveTimedOut }) });
     });
   });
 }
 
-/** Take a base backup into opts.targetDir. Errors: PgbkError PG/CONFIG; the target is left without partial files. */
-export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackupResult> {
-  if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup cancelled before it started');
-  const binary = findPgBinary('pg_basebackup', opts.pgVersion);
-  const clientMajor = programMajor(binary);
-  // The password travels in PGPASSWORD, not argv, where `ps` would show it.
-  const { info, password } = splitPassword(parseConninfo(opts.conninfo));
-  const env: NodeJS.ProcessEnv = { ...process.env, ...(password !== undefined ? { PGPASSWORD: password } : {}) };
-
-  await mkdir(opts.targetDir, { recursive: true });
-  const staging = path.join(opts.targetDir, STAGING);
-  await rm(staging, { recursive: true, force: true }); // leftovers of a killed attempt
+/**
+ * pg_basebackup's arguments and environment. No secret in the arguments, which `ps` shows to
+ * every local user: the password travels in PGPASSWORD, sslpassword is refused.
+ */
+export function baseBackupCommand(
+  opts: Pick<BaseBackupOptions, 'conninfo' | 'label' | 'fastCheckpoint' | 'progress' | 'compression' | 'pgVersion'>,
+  staging: string,
+  clientMajor: number,
+): { readonly args: string[]; readonly env: NodeJS.ProcessEnv } {
+  const { dbname, env } = clientToolConninfo(opts.conninfo);
   const args = [
-    `--dbname=${formatConninfo(info, { keepPassword: true })}`,
+    `--dbname=${dbname}`,
     `--pgdata=${staging}`,
     '--format=tar',
     '--wal-method=none',
@@ -254,7 +254,19 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
     ...(opts.progress === true ? ['--progress'] : []),
     ...compressionArgs(opts.compression, clientMajor, majorOf(opts.pgVersion)),
   ];
+  return { args, env: { ...process.env, ...env } };
+}
 
+/** Take a base backup into opts.targetDir. Errors: PgbkError PG/CONFIG; the target is left without partial files. */
+export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackupResult> {
+  if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup cancelled before it started');
+  const binary = findPgBinary('pg_basebackup', opts.pgVersion);
+  const clientMajor = programMajor(binary);
+  const staging = path.join(opts.targetDir, STAGING);
+  const { args, env } = baseBackupCommand(opts, staging, clientMajor);
+
+  await mkdir(opts.targetDir, { recursive: true });
+  await rm(staging, { recursive: true, force: true }); // leftovers of a killed attempt
   try {
     const outcome = await runChild(binary, args, env, opts);
     // Re-read: the signal may have fired while pg_basebackup ran.

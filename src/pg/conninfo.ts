@@ -160,3 +160,22 @@ export function splitPassword(info: Conninfo): { readonly info: Conninfo; readon
   const { password, ...rest } = info;
   return { info: rest, password };
 }
+
+/**
+ * How a libpq program (pg_basebackup, pg_receivewal, psql) is given a conninfo without a secret on
+ * its command line, where `ps` shows it to every local user: `--dbname=` without the password,
+ * and the password in PGPASSWORD (the child's environment is readable by its owner and root only).
+ * sslpassword has no environment variable or file in libpq, so it is refused (the config check
+ * refuses it earlier, with the file and line). Throws PgbkError('CONFIG').
+ */
+export function clientToolConninfo(conninfo: string): { readonly dbname: string; readonly env: Readonly<Record<string, string>> } {
+  const { info, password } = splitPassword(parseConninfo(conninfo));
+  for (const key of Object.keys(info)) {
+    if (SECRET_KEYWORDS.has(key)) {
+      throw new PgbkError('CONFIG', `connection string: ${key} cannot be passed to a PostgreSQL client program without showing it on its command line`, {
+        hint: 'use a client key without a passphrase (sslkey, mode 0600), and a password file (PGPASSFILE) for passwords',
+      });
+    }
+  }
+  return { dbname: formatConninfo(info), env: password === undefined ? {} : { PGPASSWORD: password } };
+}

@@ -11,7 +11,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { ServerConfig } from '../config/resolved.js';
-import { formatConninfo, parseConninfo, splitPassword } from './conninfo.js';
+import { clientToolConninfo } from './conninfo.js';
 import { withPgClient } from './pg-session.js';
 
 /** The configured slot, else pgbk_<server> in the characters a slot name allows. */
@@ -70,9 +70,9 @@ export interface ReceiveWalOptions {
 
 /** Arguments for pg_receivewal; the password (if any) goes to PGPASSWORD, never argv. */
 export function receiveWalCommand(opts: ReceiveWalOptions): { readonly args: string[]; readonly env: NodeJS.ProcessEnv } {
-  const { info, password } = splitPassword(parseConninfo(opts.conninfo));
+  const { dbname, env } = clientToolConninfo(opts.conninfo);
   const args = [
-    `--dbname=${formatConninfo(info, { keepPassword: true })}`,
+    `--dbname=${dbname}`,
     `--directory=${opts.directory}`,
     `--slot=${opts.slot}`,
     // We restart it ourselves, with backoff and a log line per failure.
@@ -83,7 +83,7 @@ export function receiveWalCommand(opts: ReceiveWalOptions): { readonly args: str
     '--status-interval=1',
     '--verbose',
   ];
-  return { args, env: password === undefined ? {} : { PGPASSWORD: password } };
+  return { args, env };
 }
 
 export function spawnReceiveWal(opts: ReceiveWalOptions): ChildProcess {

@@ -12,6 +12,8 @@ const parsed: readonly (readonly [string, number])[] = [
   ['2w', 1209600],
   ['90s', 90],
   ['007m', 420],
+  ['4w', 2419200],
+  ['36500d', 36500 * 86400],
 ];
 
 for (const [input, seconds] of parsed) {
@@ -20,7 +22,7 @@ for (const [input, seconds] of parsed) {
   });
 }
 
-for (const bad of ['14 days', '14D', '1.5h', '-5m', 'm', '5', '', ' 5m', '5m ', '1y', '3mo', '99999999999999999999w']) {
+for (const bad of ['14 days', '14D', '1.5h', '-5m', 'm', '5', '', ' 5m', '5m ', '1y', '3mo', '99999999999999999999w', '36501d', '5215w', '876001h']) {
   test(`parseDuration rejects ${JSON.stringify(bad)}`, () => {
     try {
       parseDuration(bad);

@@ -262,6 +262,25 @@ const errorCases: readonly ErrorCase[] = [
     lines: ['5:17: servers.main.connection: contains a password: put secrets in PGPASSFILE or the environment, not in the config'],
   },
   {
+    name: 'sslpassword in conninfo (issue 9 item 7: not echoed; no env var in libpq, so refused)',
+    yaml: OK_SERVER + '    connection: "host=db1 user=pgbk sslkey=/k sslpassword=hunter2"\n',
+    lines: [
+      '5:17: servers.main.connection: contains sslpassword: libpq can take it only in the connection string, which pgbk would pass on a command line that ps shows to every local user; use a client key without a passphrase (sslkey, mode 0600, owned by the user pgbk runs as)',
+    ],
+  },
+  {
+    name: 'sslpassword in a URI query, percent-encoded key',
+    yaml: OK_SERVER + '    connection: "postgresql://pgbk@db1/postgres?ssl%70assword=hunter2"\n',
+    lines: [
+      '5:17: servers.main.connection: contains sslpassword: libpq can take it only in the connection string, which pgbk would pass on a command line that ps shows to every local user; use a client key without a passphrase (sslkey, mode 0600, owned by the user pgbk runs as)',
+    ],
+  },
+  {
+    name: 'password in ssh.psqlConnection',
+    yaml: OK_SERVER + '    ssh: { host: db1, user: postgres, psqlConnection: "dbname=postgres password=hunter2" }\n',
+    lines: ['5:55: servers.main.ssh.psqlConnection: contains a password: put secrets in ~/.pgpass of the SSH user on the database host, not in the config'],
+  },
+  {
     name: 'minRedundancy > redundancy',
     yaml: 'catalog: /x\nservers:\n  main:\n    retention:\n      redundancy: 2\n      minRedundancy: 3\n',
     lines: ['6:22: servers.main.retention.minRedundancy: 3 is more than redundancy 2'],
@@ -308,6 +327,35 @@ const errorCases: readonly ErrorCase[] = [
     name: 'zero recovery window',
     yaml: 'catalog: /x\nservers:\n  main:\n    retention: { recoveryWindow: 0d }\n',
     lines: ['4:34: servers.main.retention.recoveryWindow: must be longer than 0'],
+  },
+  {
+    name: 'too large archiveTimeout (issue 9: no file:line before, a bare throw from resolve)',
+    yaml: OK_SERVER + '    backup:\n      archiveTimeout: 99999999999999999999w\n',
+    lines: ['6:23: servers.main.backup.archiveTimeout: duration "99999999999999999999w" is too large: at most 36500d (100 years)'],
+  },
+  {
+    name: 'too large durations in defaults and server, each with its key path',
+    yaml: 'catalog: /x\ndefaults:\n  wal: { maxLag: 5300w }\n  backup: { archiveTimeout: 36501d }\nservers:\n  main:\n    retention: { recoveryWindow: 1000000000h }\n',
+    lines: [
+      '3:18: defaults.wal.maxLag: duration "5300w" is too large: at most 36500d (100 years)',
+      '4:29: defaults.backup.archiveTimeout: duration "36501d" is too large: at most 36500d (100 years)',
+      '7:34: servers.main.retention.recoveryWindow: duration "1000000000h" is too large: at most 36500d (100 years)',
+    ],
+  },
+  {
+    name: 'two servers, one PostgreSQL: same endpoint spelled differently (issue 9 item 6)',
+    yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    connection: "host=/tmp/x port=5433 dbname=postgres"\n  b:\n    connection: "user=bob  port=5433 host=/tmp/x/ dbname=other"\n  c:\n    connection: "host=/tmp/x port=5434"\n',
+    lines: ['7:17: servers.b.connection: servers a and b are the same PostgreSQL (host /tmp/x, port 5433): configure each cluster once, under one server name'],
+  },
+  {
+    name: 'two servers, one PostgreSQL: URI and keyword/value with the default port',
+    yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    connection: postgresql://pgbk@DB1.example/postgres\n  b:\n    connection: "host=db1.example port=5432 user=other"\n',
+    lines: ['7:17: servers.b.connection: servers a and b are the same PostgreSQL (host db1.example, port 5432): configure each cluster once, under one server name'],
+  },
+  {
+    name: 'two servers, one PostgreSQL: same data directory on the same SSH host',
+    yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    pgdata: /srv/pg/15/main\n    ssh: { host: db1, user: postgres }\n    backup: { method: ssh }\n  b:\n    pgdata: /srv/pg/15/main/\n    ssh: { host: DB1, user: postgres, port: 22 }\n    backup: { method: ssh }\n',
+    lines: ['9:13: servers.b.pgdata: servers a and b are the same PostgreSQL (data directory /srv/pg/15/main on db1:22): configure each cluster once, under one server name'],
   },
   {
     name: '~user paths',
