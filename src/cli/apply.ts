@@ -77,7 +77,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       if (report.plan.actions.length > 0 || report.serverErrors.length > 0) {
         const done = report.results.filter((r) => r.outcome === 'done').length;
         const skipped = report.results.filter((r) => r.outcome === 'skipped').length;
-        io.stdout.write(`Apply: ${done} done, ${skipped} skipped, ${failed.length} failed.\n`);
+        // A server that could not be prepared is a failure too: its actions never ran.
+        const notPrepared = report.serverErrors.length;
+        const unprepared = notPrepared === 0 ? '' : ` (${notPrepared} server${notPrepared === 1 ? '' : 's'} could not be prepared: ${report.serverErrors.map((e) => e.server ?? '?').join(', ')})`;
+        io.stdout.write(`Apply: ${done} done, ${skipped} skipped, ${failed.length + notPrepared} failed${unprepared}.\n`);
       }
     }
     return failed.length > 0 || report.serverErrors.length > 0 ? EXIT.failure : EXIT.ok;
