@@ -120,7 +120,7 @@ export async function chooseFromCatalog(
 
 
 function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): string {
-  const start = `start PostgreSQL on ${dir} (e.g. pg_ctl -D ${dir} start, as the user owning it); it replays archived WAL through pgbk wal-fetch`;
+  const start = `start PostgreSQL on ${dir} (the start command above runs it beside the source server); it replays archived WAL through pgbk wal-fetch`;
   if (target.kind === 'latest') return `${start} to the end of the archive, then promotes (opens read-write on a new timeline)`;
   switch (action) {
     case 'pause':
@@ -245,6 +245,9 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
       },
       `pgbk restore of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(req.target)}`,
     );
+    // Written by us (root in the usual case): PostgreSQL must read them as the data owner, or it
+    // silently skips postgresql.auto.conf and refuses to start without a restore_command.
+    await giveToDataOwner(dirState.path, ['postgresql.auto.conf', 'recovery.signal'].map((f) => path.join(dirState.path, f)));
   } catch (err) {
     const e = toPgbkError(err, { server });
     req.log(`restore failed; emptying ${dirState.path}${tsState !== undefined ? ` and ${tsRoot}` : ''}`);
