@@ -5,6 +5,7 @@ import { PgbkError, toPgbkError } from '../errors.js';
 import { observe, observedHash } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Observed, Plan, ServerContact, ServerIdentity } from '../plan/types.js';
+import type { ProgressFactory } from '../restore/progress.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
 import { ensureIdentity } from './identity.js';
@@ -19,6 +20,8 @@ export interface ApplyOptions {
   readonly log: (line: string) => void;
   /** Aborts long actions (SIGINT/SIGTERM): they stop and record FAILED; the locks are released. */
   readonly signal?: AbortSignal;
+  /** Progress of long copies (base backups), on a terminal. */
+  readonly progress?: ProgressFactory;
   /** `apply PLANFILE`: execute exactly this plan if it is not stale. */
   readonly saved?: SavedPlan;
   readonly savedMaxAgeMs?: number;
@@ -72,6 +75,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         log: opts.log,
         identity: undefined,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        ...(opts.progress === undefined ? {} : { progress: opts.progress }),
       };
       try {
         ctx.identity = await identityFor(desired, server, opts, contacts);

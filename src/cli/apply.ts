@@ -7,6 +7,7 @@ import { parseDuration } from '../config/duration.js';
 import { PgbkError, formatError } from '../errors.js';
 import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
+import { progressFactory, type ProgressFactory } from '../restore/progress.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
@@ -19,6 +20,12 @@ export function durationFlag(flag: string, value: string): number {
   } catch {
     throw new PgbkError('USAGE', `${flag} ${value}: expected a duration such as 30s, 5m, 1h`);
   }
+}
+
+/** Progress of base backups on a terminal (stderr), or when PGBK_PROGRESS=1. */
+export function progressOption(io: CliIo): { progress?: ProgressFactory } {
+  const progress = progressFactory(io.stderr, io.env);
+  return progress === undefined ? {} : { progress };
 }
 
 function resultLine(r: ActionResult): string {
@@ -50,6 +57,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       savedMaxAgeMs: durationFlag('--plan-max-age', values['plan-max-age']),
       log: logTo(io),
       signal: abortOnSignals(io),
+      ...progressOption(io),
       ...(saved === undefined ? {} : { saved }),
       onPlan: (plan: Plan, round: number) => {
         if (json) return;
