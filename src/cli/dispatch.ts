@@ -4,6 +4,7 @@
  * loading the planner, ajv or ssh2.
  */
 import type { CliIo, CommandMain } from './io.js';
+import { withCatalogUse } from './run-as-owner.js';
 
 const COMMANDS: Readonly<Record<string, () => Promise<{ main: CommandMain }>>> = {
   init: () => import('./init.js'),
@@ -48,6 +49,8 @@ commands:
   wal-fetch --from ssh://USER@HOST[:PORT]/CATALOG SERVER NAME DEST   fetch from a catalog on another
                        host over SSH through a long-lived prefetching worker
   restore SERVER [ID|latest] --target-dir DIR   restore a backup, optionally to a point in time
+                       (refused when the WAL to replay creates a tablespace: its replay would use the
+                       source's directory; --allow-new-tablespaces accepts that on another host)
   check [SERVER...]    health checks, OK/FAILED with a hint; exit 1 if any fails
   verify SERVER [ID|all]  re-read stored backups and WAL against their checksums
   daemon               long-running reconciler: archive WAL as it arrives, backups on schedule
@@ -91,6 +94,6 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     return 1;
   }
   const mod = await load();
-  return mod.main(rest, io);
+  return mod.main(rest, withCatalogUse(command, io));
 }
 

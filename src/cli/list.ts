@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { listArchivedWal, readBackups, readIdentity } from '../catalog/index.js';
+import { listArchivedWal, readBackupsWithProblems, readIdentity } from '../catalog/index.js';
 import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
@@ -71,18 +71,25 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const entries: ListEntry[] = [];
     // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
     const thisHost = hostname();
+    // Backups the OS will not let us read are listed on stderr and make the exit status 1: a
+    // listing that silently leaves them out would look complete.
+    let unreadable = 0;
     for (const s of servers) {
-      const [backups, wal, identity] = await Promise.all([
-        readBackups(desired.catalog, s.name),
+      const [{ backups, problems }, wal, identity] = await Promise.all([
+        readBackupsWithProblems(desired.catalog, s.name),
         listArchivedWal(desired.catalog, s.name),
         readIdentity(desired.catalog, s.name),
       ]);
+      for (const p of problems.filter((x) => x.unreadable === true)) {
+        io.stderr.write(`pgbk: server ${s.name}: backup ${p.id} is not listed: ${p.reason}\n`);
+        unreadable++;
+      }
       const effective = backups.map((b) => effectiveBackup(b, thisHost));
       const perBackup = walPerBackup(effective, wal.segments, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
       entries.push(...effective.map((b) => listEntry(b, perBackup.get(b.id))));
     }
     io.stdout.write(values.json === true ? `${JSON.stringify(entries, null, 2)}\n` : renderListText(entries));
-    return 0;
+    return unreadable === 0 ? 0 : 1;
   } catch (err) {
     return reportError(err, io, debug);
   }

@@ -1,7 +1,7 @@
 import { writeFileAtomic } from '../catalog/index.js';
 import { selectServers } from '../config/select-servers.js';
-import { serializeSavedPlan } from '../apply/saved-plan.js';
-import { observe, observedHash } from '../observe/index.js';
+import { planBasis, serializeSavedPlan } from '../apply/saved-plan.js';
+import { observe } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
 import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import path from 'node:path';
@@ -29,11 +29,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const plan = makePlan({ ...desired, servers }, observed, now);
     io.stdout.write(values.json === true ? renderPlanJson(plan) : renderPlanText(plan, { color: io.isTTY }));
     if (values.out !== undefined) {
-      const basis = {
-        createdAt: new Date().toISOString(),
-        configHash: desired.configHash,
-        servers: Object.fromEntries(observed.servers.map((s) => [s.name, observedHash(s)])),
-      };
+      const basis = planBasis(desired.configHash, observed);
       const file = path.resolve(io.cwd, values.out);
       await writeFileAtomic(file, serializeSavedPlan({ plan, basis }));
       io.stderr.write(`plan saved to ${file}; run: pgbk apply ${values.out}\n`);
