@@ -4,7 +4,8 @@ import { selectServers } from '../config/select-servers.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { observe } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
-import type { Plan, ServerIdentity } from '../plan/types.js';
+import type { Observed, Plan, ServerContact, ServerIdentity } from '../plan/types.js';
+import type { ProgressFactory } from '../restore/progress.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
 import { learnIdentity } from './identity.js';
@@ -20,6 +21,8 @@ export interface ApplyOptions {
   readonly log: (line: string) => void;
   /** Aborts long actions (SIGINT/SIGTERM): they stop and record FAILED; the locks are released. */
   readonly signal?: AbortSignal;
+  /** Progress of long copies (base backups), on a terminal. */
+  readonly progress?: ProgressFactory;
   /** `apply PLANFILE`: execute exactly this plan if it is not stale. */
   readonly saved?: SavedPlan;
   readonly savedMaxAgeMs?: number;
@@ -67,10 +70,12 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
     // (both of them, naming each other) before either gets a server.json, a backup or a segment.
     const learned = new Map<string, ServerIdentity | undefined>();
     let firstContact = false;
+    // What identityFor learnt about reachability: the plan warns about it like `pgbk plan` does.
+    const contacts = new Map<string, ServerContact>();
     for (const server of servers) {
       try {
         if ((await readIdentity(desired.catalog, server.name)) === undefined) firstContact = true;
-        learned.set(server.name, await identityFor(desired, server, opts));
+        learned.set(server.name, await identityFor(desired, server, opts, contacts));
       } catch (err) {
         serverErrors.push(toPgbkError(err, { server: server.name }));
       }
@@ -91,6 +96,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         log: opts.log,
         identity: undefined,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
+        ...(opts.progress === undefined ? {} : { progress: opts.progress }),
       };
       try {
         const id = learned.get(server.name);
@@ -100,7 +106,13 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);
         contexts.set(server.name, ctx);
       } catch (err) {
-        serverErrors.push(toPgbkError(err, { server: server.name }));
+        const e = toPgbkError(err, { server: server.name });
+        // Name the server even when the error was raised without it (e.g. by the pg driver layer).
+        serverErrors.push(
+          e.server !== undefined
+            ? e
+            : new PgbkError(e.code, e.message, { server: server.name, cause: e, ...(e.path === undefined ? {} : { path: e.path }), ...(e.hint === undefined ? {} : { hint: e.hint }) }),
+        );
       }
     }
     const ready = servers.filter((s) => contexts.has(s.name));
@@ -118,7 +130,13 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
       // A reviewed plan is executed exactly; no follow-up round that nobody reviewed.
       return { plan, results, serverErrors };
     }
-    plan = makePlan({ ...desired, servers: ready }, await observe(desired, ready.map((s) => s.name)), opts.now);
+    const withContacts = (o: Observed): Observed => ({
+      servers: o.servers.map((s) => {
+        const contact = contacts.get(s.name);
+        return contact === undefined ? s : { ...s, contact };
+      }),
+    });
+    plan = makePlan({ ...desired, servers: ready }, withContacts(await observe(desired, ready.map((s) => s.name))), opts.now);
     opts.onPlan?.(plan, 1);
     results.push(...(await executePlan(plan, ready, contexts)));
     // A backup that became DONE changes what retention and WAL pruning decide (the WAL before the
@@ -126,7 +144,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
     // follow-up plan that is printed before it runs like the first — so the next plan is empty.
     // It never takes another backup: a failed one is retried by the next apply, not in a loop.
     if (results.some((r) => r.outcome === 'done' && (r.action.kind === 'base-backup' || r.action.kind === 'finish-backup'))) {
-      const followUp = makePlan({ ...desired, servers: ready }, await observe(desired, ready.map((s) => s.name)), opts.now);
+      const followUp = makePlan({ ...desired, servers: ready }, withContacts(await observe(desired, ready.map((s) => s.name))), opts.now);
       const actions = followUp.actions.filter((a) => a.kind !== 'base-backup');
       if (actions.length > 0) {
         const second: Plan = { ...followUp, actions };
@@ -155,7 +173,12 @@ async function executePlan(plan: Plan, servers: readonly ServerConfig[], context
  * The server's identity for this run. A server that cannot be reached right now must not stop WAL
  * archiving: fall back to the identity recorded at first contact (backups will fail on their own).
  */
-async function identityFor(desired: Desired, server: ServerConfig, opts: ApplyOptions): Promise<ServerIdentity | undefined> {
+async function identityFor(
+  desired: Desired,
+  server: ServerConfig,
+  opts: ApplyOptions,
+  contacts: Map<string, ServerContact>,
+): Promise<ServerIdentity | undefined> {
   try {
     return await learnIdentity(desired.catalog, server, new Date());
   } catch (err) {
@@ -163,6 +186,7 @@ async function identityFor(desired: Desired, server: ServerConfig, opts: ApplyOp
     if (e.code !== 'NETWORK' && e.code !== 'PG') throw e;
     const known = await readIdentity(desired.catalog, server.name);
     if (known === undefined) throw e;
+    contacts.set(server.name, { reachable: false, error: e.message });
     opts.log(`${server.name}: server not reachable (${e.message}); using the identity recorded at first contact`);
     return known;
   }

@@ -13,6 +13,8 @@ import {
 } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { runBaseBackup } from '../pg/basebackup.js';
+import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
+import type { Progress } from '../restore/progress.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { probeServer } from '../pg/probe.js';
 import type { BackupRecord } from '../plan/types.js';
@@ -94,6 +96,8 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
   };
   await writeBackupRecord(ctx.catalog, record);
   ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
+  // Made at the first -P report, which carries the server's estimate of the total.
+  let progress: Progress | undefined;
   try {
     const result = await runBaseBackup({
       conninfo: server.connection,
@@ -105,11 +109,18 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
       // PostgreSQL's notices matter here: with -X none it waits at the end until archive_command
       // has archived the last segment, and says so — the first sign of a broken archive_command.
       onProgress: (line) => {
-        if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
+        const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
+        if (p !== undefined) {
+          progress ??= ctx.progress?.(`${server.name}: base backup ${id}:`, p.totalBytes);
+          progress?.update(p.doneBytes);
+        } else if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
       },
+      // -P costs the server a size estimate first: only when someone watches (a terminal).
+      ...(ctx.progress === undefined ? {} : { progress: true }),
       archiveTimeoutMs: server.backup.archiveTimeoutSeconds * 1000,
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
+    progress?.finish();
     const { checksums, stored } = await checksumStoredFiles(dir);
     const segSize = facts.walSegmentSize;
     const { owner: _owner, ...withoutOwner } = record;
@@ -127,6 +138,7 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
     };
     await writeBackupRecord(ctx.catalog, record);
   } catch (err) {
+    progress?.finish();
     const e = toPgbkError(err, { server: server.name });
     const { owner: _owner, ...withoutOwner } = record;
     await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message });

@@ -1,5 +1,6 @@
 import type { ServerConfig } from '../config/resolved.js';
 import type { Action, ServerIdentity } from '../plan/types.js';
+import type { ProgressFactory } from '../restore/progress.js';
 
 /** What an executor gets: the server it acts on, where the catalog is, and a logger (stderr). */
 export interface ExecContext {
@@ -12,6 +13,8 @@ export interface ExecContext {
   identity: ServerIdentity | undefined;
   /** Aborted on SIGINT/SIGTERM: long actions (pg_basebackup) stop and record FAILED. */
   readonly signal?: AbortSignal;
+  /** Set when the command runs on a terminal: long copies (base backups) show their progress. */
+  readonly progress?: ProgressFactory;
 }
 
 export type Outcome = 'done' | 'skipped' | 'failed';

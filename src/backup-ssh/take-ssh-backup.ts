@@ -156,6 +156,10 @@ async function copyTree(ctx: ExecContext, t: Transport, dir: string, systemIdent
   const writer = new ChunkWriter(dir, prevDir, CHUNK_SIZE);
   const stored: ManifestFile[] = [];
   let transferredBytes = 0;
+  // On a terminal: data bytes stored so far (copied + reused) of the listed total, 4 times a second.
+  const progress = ctx.progress?.(`${server.name}: ssh backup:`, files.reduce((n, f) => n + f.size, 0));
+  const ticker = progress === undefined ? undefined : setInterval(() => progress.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length), 300);
+  ticker?.unref();
   try {
     // Unchanged files: every stored object is a hard link to the previous backup's.
     for (const { file, prev: old } of plan.reuse) {
@@ -189,6 +193,9 @@ async function copyTree(ctx: ExecContext, t: Transport, dir: string, systemIdent
     }
     await writer.flush();
   } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+    progress?.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length); // a short copy still shows once
+    progress?.finish();
     await writer.flush().catch(() => undefined); // nothing still writing when a failure removes the tree
   }
   stored.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));

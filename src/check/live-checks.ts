@@ -10,6 +10,7 @@ import { toPgbkError } from '../errors.js';
 import { findPgBinary, majorOf, programMajor } from '../pg/pg-bin.js';
 import { probeServer, type ServerFacts } from '../pg/probe.js';
 import { withPgClient } from '../pg/pg-session.js';
+import { formatPgVersion } from '../plan/recoverable.js';
 import type { ServerIdentity } from '../plan/types.js';
 import { fail, pass, type CheckResult } from './types.js';
 
@@ -92,7 +93,7 @@ export function checkConnection(live: LiveFacts | Error): CheckResult {
   }
   const f = live.facts;
   const role = f.inRecovery ? 'standby' : 'primary';
-  return pass('postgresql', `reachable, PostgreSQL ${f.pgVersion} (${role}), system identifier ${f.systemIdentifier}`);
+  return pass('postgresql', `reachable, PostgreSQL ${formatPgVersion(f.pgVersion)} (${role}), system identifier ${f.systemIdentifier}`);
 }
 
 export function checkPrivileges(live: LiveFacts): CheckResult {

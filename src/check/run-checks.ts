@@ -30,6 +30,7 @@ import {
   type LiveFacts,
 } from './live-checks.js';
 import { checkSsh } from './ssh-check.js';
+import { checkArchiveTarget, checkWalArrival } from './wal-arrival.js';
 import { checkStreaming } from './stream-checks.js';
 import type { CheckResult, ServerCheckReport } from './types.js';
 
@@ -37,7 +38,13 @@ export interface CheckOptions {
   readonly catalog: string;
   readonly now: Date;
   readonly env: NodeJS.ProcessEnv;
+  /** The configuration file in use: an archive_command's --config is compared with it. */
+  readonly configPath?: string;
+  /** How long the WAL arrival check waits for the switched segment (default 60 s). */
+  readonly walTimeoutMs?: number;
 }
+
+export const DEFAULT_WAL_TIMEOUT_MS = 60_000;
 
 function toError(err: unknown): Error {
   return err instanceof Error ? err : new Error(String(err));
@@ -57,11 +64,28 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
     if (!(live instanceof Error)) {
       push(checkPrivileges(live));
       push(checkWalLevel(live));
-      push(checkIdentity(live, known));
+      const identity = checkIdentity(live, known);
+      push(identity);
       if (server.wal.method === 'push') {
-        push(checkArchiveMode(live));
-        push(checkArchiveCommand(live, server));
-        push(checkArchiver(live));
+        const mode = checkArchiveMode(live);
+        push(mode);
+        let command = checkArchiveCommand(live, server);
+        if (command.ok) command = (await checkArchiveTarget(live.facts.archiveCommand, server, opts.catalog, opts.configPath ?? '')) ?? command;
+        push(command);
+        const archiver = checkArchiver(live);
+        push(archiver);
+        // End to end only when nothing above already explains why WAL cannot arrive (one clear
+        // failure, not a timeout on top), and on a primary: a standby cannot pg_switch_wal().
+        if (identity.ok && mode.ok && command.ok && archiver.ok && !live.facts.inRecovery && (live.role.rolsuper || live.role.can_switch)) {
+          push(
+            await checkWalArrival(server, server.connection, {
+              catalog: opts.catalog,
+              timeoutMs: opts.walTimeoutMs ?? DEFAULT_WAL_TIMEOUT_MS,
+              superuser: live.role.rolsuper,
+              segSize: live.facts.walSegmentSize,
+            }),
+          );
+        }
       }
       if (server.wal.method === 'stream') checks.push(...(await checkStreaming(server, server.connection)));
     }

@@ -7,6 +7,7 @@ import { DURATION_PATTERN, formatDuration, parseDuration, tooLargeText } from '.
 import { PgbkError, formatError } from '../errors.js';
 import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
+import { progressFactory, type ProgressFactory } from '../restore/progress.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
@@ -29,6 +30,12 @@ export function durationFlag(flag: string, value: string, minSeconds = 0): numbe
   }
   if (seconds < minSeconds) throw new PgbkError('USAGE', `${flag} ${value}: must be at least ${formatDuration(minSeconds)}`);
   return seconds * 1000;
+}
+
+/** Progress of base backups on a terminal (stderr), or when PGBK_PROGRESS=1. */
+export function progressOption(io: CliIo): { progress?: ProgressFactory } {
+  const progress = progressFactory(io.stderr, io.env);
+  return progress === undefined ? {} : { progress };
 }
 
 function resultLine(r: ActionResult): string {
@@ -60,6 +67,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       savedMaxAgeMs: durationFlag('--plan-max-age', values['plan-max-age']),
       log: logTo(io),
       signal: abortOnSignals(io),
+      ...progressOption(io),
       ...(saved === undefined ? {} : { saved }),
       onPlan: (plan: Plan, round: number) => {
         if (json) return;
@@ -87,7 +95,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       if (report.plan.actions.length > 0 || report.serverErrors.length > 0) {
         const done = report.results.filter((r) => r.outcome === 'done').length;
         const skipped = report.results.filter((r) => r.outcome === 'skipped').length;
-        io.stdout.write(`Apply: ${done} done, ${skipped} skipped, ${failed.length} failed.\n`);
+        // A server that could not be prepared is a failure too: its actions never ran.
+        const notPrepared = report.serverErrors.length;
+        const unprepared = notPrepared === 0 ? '' : ` (${notPrepared} server${notPrepared === 1 ? '' : 's'} could not be prepared: ${report.serverErrors.map((e) => e.server ?? '?').join(', ')})`;
+        io.stdout.write(`Apply: ${done} done, ${skipped} skipped, ${failed.length + notPrepared} failed${unprepared}.\n`);
       }
     }
     return failed.length > 0 || report.serverErrors.length > 0 ? EXIT.failure : EXIT.ok;

@@ -5,7 +5,7 @@ import { takeBaseBackup } from '../apply/base-backup.js';
 import type { ExecContext } from '../apply/context.js';
 import { ensureOwnIdentity } from '../apply/same-cluster.js';
 import { failOrphanedBackups } from '../apply/repair.js';
-import { durationFlag } from './apply.js';
+import { durationFlag, progressOption } from './apply.js';
 import { listEntry } from './list.js';
 import type { CliIo } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
@@ -25,7 +25,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
     try {
       const now = new Date();
-      const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined, signal: abortOnSignals(io) };
+      const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined, signal: abortOnSignals(io), ...progressOption(io) };
       ctx.identity = await ensureOwnIdentity(desired, server!, now);
       await failOrphanedBackups(ctx);
       await archiveAllIncoming(ctx);

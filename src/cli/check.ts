@@ -7,6 +7,7 @@ import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
+import { durationFlag } from './apply.js';
 import { reportError } from './report-error.js';
 
 /**
@@ -16,7 +17,8 @@ import { reportError } from './report-error.js';
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
   try {
-    const { values, positionals } = parseCommand('check', args, {});
+    const { values, positionals } = parseCommand('check', args, { 'wal-timeout': { type: 'string', default: '60s' } });
+    const walTimeoutMs = durationFlag('--wal-timeout', values['wal-timeout']);
     debug = values.debug === true;
     const json = values.json === true;
     let reports: ServerCheckReport[];
@@ -24,7 +26,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       const desired = await loadDesired(values.config, io);
       reports = [];
       for (const s of selectServers(desired, positionals)) {
-        reports.push(await checkServer(s, { catalog: desired.catalog, now: new Date(), env: io.env }));
+        reports.push(await checkServer(s, { catalog: desired.catalog, now: new Date(), env: io.env, configPath: desired.configPath, walTimeoutMs }));
       }
       // The configuration passed if we got here: say so once, first.
       if (reports[0] !== undefined) {

@@ -1,7 +1,9 @@
 import { hostname } from 'node:os';
-import { readBackupsWithProblems } from '../catalog/index.js';
+import { listArchivedWal, readBackupsWithProblems, readIdentity } from '../catalog/index.js';
 import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../config/select-servers.js';
+import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
+import { formatAge as formatDuration } from '../plan/time-text.js';
 import type { BackupRecord } from '../plan/types.js';
 import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';
@@ -9,8 +11,14 @@ import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
 import { reportError } from './report-error.js';
 
-/** The stable JSON shape of one backup in `list --json` (issue #2). */
-export function listEntry(b: BackupRecord) {
+/** PostgreSQL's default wal_segment_size, for a server whose server.json is not written yet. */
+const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
+
+/**
+ * The stable JSON shape of one backup in `list --json` (issue #2); fields are only ever added.
+ * `wal`: the archived WAL from this backup's beginWal up to the next backup's (see walPerBackup).
+ */
+export function listEntry(b: BackupRecord, wal?: BackupWal) {
   return {
     server: b.server,
     id: b.id,
@@ -24,10 +32,35 @@ export function listEntry(b: BackupRecord) {
     timeline: b.timeline ?? null,
     size: b.sizes?.stored ?? null,
     keep: b.keep,
+    durationSeconds: backupDurationSeconds(b) ?? null,
+    walSegments: wal?.segments ?? null,
+    walBytes: wal?.bytes ?? null,
   };
 }
 
-/** `pgbk list [SERVER]`: backups, oldest first. */
+export type ListEntry = ReturnType<typeof listEntry>;
+
+/** The human table; "-" where a value is unknown. */
+export function renderListText(entries: readonly ListEntry[]): string {
+  if (entries.length === 0) return 'No backups.\n';
+  const rows = [['SERVER', 'ID', 'STATUS', 'END TIME', 'DURATION', 'SIZE', 'WAL', 'WAL SIZE', 'KEEP']];
+  for (const e of entries) {
+    rows.push([
+      e.server,
+      e.id,
+      e.status,
+      e.endTime ?? '-',
+      e.durationSeconds === null ? '-' : formatDuration(e.durationSeconds),
+      formatBytes(e.size ?? undefined),
+      e.beginWal && e.endWal ? `${e.beginWal}…${e.endWal.slice(-8)}` : '-',
+      e.walBytes === null ? '-' : formatBytes(e.walBytes),
+      e.keep === 'none' ? '' : e.keep,
+    ]);
+  }
+  return table(rows);
+}
+
+/** `pgbk list [SERVER]`: backups, oldest first, with duration and the WAL each one brings. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
   try {
@@ -35,43 +68,28 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     debug = values.debug === true;
     const desired = await loadDesired(values.config, io);
     const servers = selectServers(desired, positionals);
-    const backups: BackupRecord[] = [];
+    const entries: ListEntry[] = [];
     // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
     const thisHost = hostname();
     // Backups the OS will not let us read are listed on stderr and make the exit status 1: a
     // listing that silently leaves them out would look complete.
     let unreadable = 0;
     for (const s of servers) {
-      const { backups: found, problems } = await readBackupsWithProblems(desired.catalog, s.name);
-      backups.push(...found.map((b) => effectiveBackup(b, thisHost)));
+      const [{ backups, problems }, wal, identity] = await Promise.all([
+        readBackupsWithProblems(desired.catalog, s.name),
+        listArchivedWal(desired.catalog, s.name),
+        readIdentity(desired.catalog, s.name),
+      ]);
       for (const p of problems.filter((x) => x.unreadable === true)) {
         io.stderr.write(`pgbk: server ${s.name}: backup ${p.id} is not listed: ${p.reason}\n`);
         unreadable++;
       }
+      const effective = backups.map((b) => effectiveBackup(b, thisHost));
+      const perBackup = walPerBackup(effective, wal.segments, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
+      entries.push(...effective.map((b) => listEntry(b, perBackup.get(b.id))));
     }
-    const status = unreadable === 0 ? 0 : 1;
-    if (values.json === true) {
-      io.stdout.write(`${JSON.stringify(backups.map(listEntry), null, 2)}\n`);
-      return status;
-    }
-    if (backups.length === 0) {
-      io.stdout.write('No backups.\n');
-      return status;
-    }
-    const rows = [['SERVER', 'ID', 'STATUS', 'END TIME', 'SIZE', 'WAL', 'KEEP']];
-    for (const b of backups) {
-      rows.push([
-        b.server,
-        b.id,
-        b.status,
-        b.endTime ?? '-',
-        formatBytes(b.sizes?.stored),
-        b.beginWal && b.endWal ? `${b.beginWal}…${b.endWal.slice(-8)}` : '-',
-        b.keep === 'none' ? '' : b.keep,
-      ]);
-    }
-    io.stdout.write(table(rows));
-    return status;
+    io.stdout.write(values.json === true ? `${JSON.stringify(entries, null, 2)}\n` : renderListText(entries));
+    return unreadable === 0 ? 0 : 1;
   } catch (err) {
     return reportError(err, io, debug);
   }

@@ -25,7 +25,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const desired = await loadDesired(values.config, io);
     const now = values.now === undefined ? new Date() : parseTimeFlag('--now', values.now);
     const servers = selectServers(desired, values.server);
-    const observed = await observe(desired, servers.map((s) => s.name));
+    const observed = await observe(desired, servers.map((s) => s.name), { contact: true });
     const plan = makePlan({ ...desired, servers }, observed, now);
     io.stdout.write(values.json === true ? renderPlanJson(plan) : renderPlanText(plan, { color: io.isTTY }));
     if (values.out !== undefined) {

@@ -20,7 +20,9 @@ import {
   type TargetAction,
   type TargetTimeline,
 } from '../restore/target.js';
+import { progressEnabled } from '../restore/progress.js';
 import type { RestoreSummary } from '../restore/restore.js';
+import { gatherStartFacts, renderStartLines, settingsReport, startCommand, type SettingReport, type StartCommand } from '../restore/start-command.js';
 import type { CliIo } from './io.js';
 import { loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
@@ -130,7 +132,23 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
   };
 }
 
-export function renderSummary(s: RestoreSummary): string {
+/** What the summary says about the restored copy's settings and how to start it (same host). */
+export interface StartAdvice {
+  readonly settings: readonly SettingReport[];
+  readonly start: StartCommand;
+}
+
+export async function startAdvice(targetDir: string, noArchive: boolean): Promise<StartAdvice> {
+  const facts = await gatherStartFacts(targetDir, noArchive);
+  return { settings: settingsReport(facts), start: startCommand(facts) };
+}
+
+/** The --json object: the summary plus the settings and the start command (data only, no printing). */
+export function restoreJson(s: RestoreSummary, advice?: StartAdvice): Record<string, unknown> {
+  return { formatVersion: 1, ...s, ...(advice === undefined ? {} : { settings: advice.settings, start: advice.start }) };
+}
+
+export function renderSummary(s: RestoreSummary, advice?: StartAdvice): string {
   const lines = [
     `Restored backup ${s.backupId} of ${s.server} into ${s.targetDir}`,
     `  chosen:    ${s.reason}`,
@@ -140,6 +158,7 @@ export function renderSummary(s: RestoreSummary): string {
   ];
   for (const t of s.tablespaces) lines.push(`  tablespace ${t.oid} → ${t.location}`);
   for (const w of s.warnings) lines.push(`  warning:   ${w}`);
+  if (advice !== undefined) lines.push(...renderStartLines(advice.settings, advice.start));
   lines.push(`Next: ${s.nextStep}.`);
   return `${lines.join('\n')}\n`;
 }
@@ -181,11 +200,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       cliPath: fileURLToPath(new URL('../cli.js', import.meta.url)),
       log: logTo(io),
       progressOut: io.stderr,
-      showProgress: (io.stderr as { isTTY?: boolean }).isTTY === true,
+      showProgress: progressEnabled(io.stderr, io.env),
       now: new Date(),
       signal: abort.signal,
     });
-    io.stdout.write(a.json ? `${JSON.stringify({ formatVersion: 1, ...summary }, null, 2)}\n` : renderSummary(summary));
+    const advice = await startAdvice(summary.targetDir, a.noArchive);
+    io.stdout.write(a.json ? `${JSON.stringify(restoreJson(summary, advice), null, 2)}\n` : renderSummary(summary, advice));
     return 0;
   } catch (err) {
     return reportError(err, io, debug);

@@ -3,6 +3,8 @@ import { readBackups } from '../catalog/index.js';
 import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
+import { backupDurationSeconds, formatPgVersion } from '../plan/recoverable.js';
+import { formatAge as formatDuration } from '../plan/time-text.js';
 import type { BackupRecord } from '../plan/types.js';
 import { formatBytes } from './format.js';
 import type { CliIo } from './io.js';
@@ -47,11 +49,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       ['Status', b.status + (b.error ? ` (${b.error})` : '')],
       ['Method', b.method],
       ['Slot', b.slot],
-      ['PostgreSQL', b.pgVersion === undefined ? '-' : String(b.pgVersion)],
+      ['PostgreSQL', b.pgVersion === undefined ? '-' : formatPgVersion(b.pgVersion)],
       ['System id', b.systemIdentifier ?? '-'],
       ['Timeline', b.timeline === undefined ? '-' : String(b.timeline)],
       ['Begin', `${b.beginTime}  LSN ${b.beginLsn ?? '-'}  WAL ${b.beginWal ?? '-'}`],
       ['End', `${b.endTime ?? '-'}  LSN ${b.endLsn ?? '-'}  WAL ${b.endWal ?? '-'}`],
+      ['Duration', ((d) => (d === undefined ? '-' : formatDuration(d)))(backupDurationSeconds(b))],
       ['Size', `${formatBytes(b.sizes?.data)} data, ${formatBytes(b.sizes?.stored)} stored (${b.compression})`],
       ...(b.copiedBytes !== undefined || b.reusedBytes !== undefined
         ? [['Copied', `${formatBytes(b.copiedBytes)} copied, ${formatBytes(b.reusedBytes)} reused (hard links)${b.reusedFrom ? ` from ${b.reusedFrom}` : ''}, ${b.fileCount ?? '-'} files`] as [string, string]]

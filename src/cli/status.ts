@@ -1,20 +1,116 @@
 import { countQuarantined, listArchivedWal, listIncoming, readBackups, readIdentity, readLock } from '../catalog/index.js';
+import type { ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';
+import { formatPgVersion, plural, recoverableWindow, type RecoverableWindow } from '../plan/recoverable.js';
+import { nextScheduledBackup, type NextBackup } from '../plan/schedule.js';
+import { formatIsoText } from '../plan/time-text.js';
+import type { ArchivedWal, BackupRecord, IncomingFile, ServerIdentity } from '../plan/types.js';
 import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
 import { reportError } from './report-error.js';
 
-/** `pgbk status [SERVER...]`: one block per server — identity, backups, WAL archive, lock. */
+type LockInfo = Awaited<ReturnType<typeof readLock>>;
+
+/** What status reads from the catalog for one server. */
+export interface StatusFacts {
+  readonly identity: ServerIdentity | undefined;
+  readonly backups: readonly BackupRecord[];
+  readonly wal: ArchivedWal;
+  readonly incoming: readonly IncomingFile[];
+  readonly quarantined: number;
+  readonly lock: LockInfo;
+}
+
+/** One server in `status --json` (fields are only ever added). Pure: facts and now in. */
+export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
+  const nowMs = now.getTime();
+  const done = f.backups.filter((b) => b.status === 'DONE');
+  const last = done[done.length - 1];
+  const byStatus: Record<string, number> = {};
+  for (const b of f.backups) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
+  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, f.wal);
+  const next: NextBackup | undefined = nextScheduledBackup(s, f.backups, now);
+  return {
+    server: s.name,
+    description: s.description ?? null,
+    systemIdentifier: f.identity?.systemIdentifier ?? null,
+    pgVersion: f.identity?.pgVersion ?? null,
+    pgVersionText: f.identity?.pgVersion ? formatPgVersion(f.identity.pgVersion) : null,
+    backups: byStatus,
+    lastBackup: last === undefined ? null : { id: last.id, endTime: last.endTime ?? null, size: last.sizes?.stored ?? null },
+    lastBackupAgeSeconds: last?.endTime === undefined ? null : Math.round((nowMs - Date.parse(last.endTime)) / 1000),
+    /** Earliest and latest point a restore can reach; null before the first DONE backup. */
+    recoverableWindow: window ?? null,
+    /** The schedule's next fire time; null without a schedule. dueNow: a backup is due already. */
+    nextBackup: next ?? null,
+    walSegments: f.wal.segments.length,
+    firstWal: f.wal.segments[0] ?? null,
+    lastWal: f.wal.segments[f.wal.segments.length - 1] ?? null,
+    lastWalAgeSeconds: f.wal.newestMtime === undefined ? null : Math.round((nowMs - Date.parse(f.wal.newestMtime)) / 1000),
+    incoming: f.incoming.filter((x) => x.kind !== 'in-flight').length,
+    quarantined: f.quarantined,
+    lock: f.lock ?? null,
+  };
+}
+
+export type StatusEntry = ReturnType<typeof statusEntry>;
+
+function ago(iso: string | null, nowMs: number): string {
+  if (iso === null) return '';
+  const t = Date.parse(iso);
+  return Number.isNaN(t) ? '' : `, ${formatAge(Math.max(0, (nowMs - t) / 1000))} ago`;
+}
+
+function windowText(w: RecoverableWindow | null, nowMs: number): string {
+  if (w === null) return 'nothing yet (no DONE backup)';
+  const from = `${w.from.time === null ? '?' : formatIsoText(w.from.time)} (end of backup ${w.from.backupId})`;
+  const to = w.to.wal === null ? '?' : `WAL ${w.to.wal}${w.to.archivedAt === null ? '' : `, archived ${formatIsoText(w.to.archivedAt)}${ago(w.to.archivedAt, nowMs)}`}`;
+  return `from ${from} to ${to}`;
+}
+
+function nextText(n: NextBackup | null, server: string, nowMs: number): string {
+  if (n === null) return `no schedule (run pgbk backup ${server})`;
+  const inText = formatAge(Math.max(0, (Date.parse(n.time) - nowMs) / 1000));
+  const tz = n.timezone === 'UTC' ? '' : ` ${n.timezone}`;
+  const due = n.dueNow ? '; one is due now (the next apply takes it)' : '';
+  return `${formatIsoText(n.time)} (in ${inText}, schedule "${n.schedule}"${tz})${due}`;
+}
+
+/** The human form: one block per server. */
+export function renderStatusText(entries: readonly StatusEntry[], now: Date): string {
+  const nowMs = now.getTime();
+  const out: string[] = [];
+  for (const st of entries) {
+    const total = Object.values(st.backups).reduce((a, b) => a + b, 0);
+    const parts = Object.entries(st.backups).map(([k, v]) => `${v} ${k}`);
+    const lines = [
+      `${st.server}${st.description ? ` — ${st.description}` : ''}`,
+      `  cluster       ${st.systemIdentifier ?? 'not contacted yet'}${st.pgVersionText ? ` (PostgreSQL ${st.pgVersionText})` : ''}`,
+      `  backups       ${total === 0 ? 'none' : `${plural(total, 'backup')}: ${parts.join(', ')}`}`,
+      `  last backup   ${st.lastBackup ? `${st.lastBackup.id}, ${formatAge(st.lastBackupAgeSeconds ?? 0)} ago, ${formatBytes(st.lastBackup.size ?? undefined)}` : 'none'}`,
+      `  recoverable   ${windowText(st.recoverableWindow, nowMs)}`,
+      `  next backup   ${nextText(st.nextBackup, st.server, nowMs)}`,
+      `  WAL archive   ${plural(st.walSegments, 'segment')}${st.lastWal ? `, ${st.firstWal} … ${st.lastWal}, newest ${formatAge(st.lastWalAgeSeconds ?? 0)} ago` : ''}`,
+      `  incoming      ${plural(st.incoming, 'file')} waiting`,
+      `  errors/       ${plural(st.quarantined, 'quarantined file')}`,
+      `  lock          ${st.lock ? `held by pid ${st.lock.pid} on ${st.lock.host} (${st.lock.command}) since ${st.lock.since}` : 'free'}`,
+    ];
+    out.push(`${lines.join('\n')}\n`);
+  }
+  return out.join('');
+}
+
+/** `pgbk status [SERVER...]`: one block per server — identity, backups, recoverable window, next backup, WAL archive, lock. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
   try {
     const { values, positionals } = parseCommand('status', args, {});
     debug = values.debug === true;
     const desired = await loadDesired(values.config, io);
-    const now = Date.now();
-    const out = [];
+    const now = new Date();
+    const out: StatusEntry[] = [];
     for (const s of selectServers(desired, positionals)) {
       const [identity, backups, wal, incoming, quarantined, lock] = await Promise.all([
         readIdentity(desired.catalog, s.name),
@@ -24,44 +120,13 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
         countQuarantined(desired.catalog, s.name),
         readLock(desired.catalog, s.name),
       ]);
-      const done = backups.filter((b) => b.status === 'DONE');
-      const last = done[done.length - 1];
-      const byStatus: Record<string, number> = {};
-      for (const b of backups) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
-      out.push({
-        server: s.name,
-        description: s.description ?? null,
-        systemIdentifier: identity?.systemIdentifier ?? null,
-        pgVersion: identity?.pgVersion ?? null,
-        backups: byStatus,
-        lastBackup: last === undefined ? null : { id: last.id, endTime: last.endTime ?? null, size: last.sizes?.stored ?? null },
-        lastBackupAgeSeconds: last?.endTime === undefined ? null : Math.round((now - Date.parse(last.endTime)) / 1000),
-        walSegments: wal.segments.length,
-        firstWal: wal.segments[0] ?? null,
-        lastWal: wal.segments[wal.segments.length - 1] ?? null,
-        lastWalAgeSeconds: wal.newestMtime === undefined ? null : Math.round((now - Date.parse(wal.newestMtime)) / 1000),
-        incoming: incoming.filter((f) => f.kind !== 'in-flight').length,
-        quarantined,
-        lock: lock ?? null,
-      });
+      out.push(statusEntry(s, { identity, backups, wal, incoming, quarantined, lock }, now));
     }
     if (values.json === true) {
       io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
       return 0;
     }
-    for (const st of out) {
-      const lines = [
-        `${st.server}${st.description ? ` — ${st.description}` : ''}`,
-        `  cluster       ${st.systemIdentifier ?? 'not contacted yet'}${st.pgVersion ? ` (PostgreSQL ${st.pgVersion})` : ''}`,
-        `  backups       ${Object.entries(st.backups).map(([k, v]) => `${v} ${k}`).join(', ') || 'none'}`,
-        `  last backup   ${st.lastBackup ? `${st.lastBackup.id}, ${formatAge(st.lastBackupAgeSeconds ?? 0)} ago, ${formatBytes(st.lastBackup.size ?? undefined)}` : 'none'}`,
-        `  WAL archive   ${st.walSegments} segment(s)${st.lastWal ? `, ${st.firstWal} … ${st.lastWal}, newest ${formatAge(st.lastWalAgeSeconds ?? 0)} ago` : ''}`,
-        `  incoming      ${st.incoming} file(s) waiting`,
-        `  errors/       ${st.quarantined} quarantined file(s)`,
-        `  lock          ${st.lock ? `held by pid ${st.lock.pid} on ${st.lock.host} (${st.lock.command}) since ${st.lock.since}` : 'free'}`,
-      ];
-      io.stdout.write(`${lines.join('\n')}\n`);
-    }
+    io.stdout.write(renderStatusText(out, now));
     return 0;
   } catch (err) {
     return reportError(err, io, debug);

@@ -3,6 +3,7 @@ import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
 import { defaultTempRoot, verifyBackup, type BackupVerification } from '../verify/verify-backup.js';
 import { verifyArchive, type WalVerification } from '../verify/verify-wal.js';
+import { progressFactory } from '../restore/progress.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { loadDesired } from './load.js';
@@ -28,7 +29,16 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     selectServers(desired, [server]); // unknown server → USAGE error naming the configured ones
     const catalog = desired.catalog;
     const identity = await readIdentity(catalog, server);
-    const opts = { catalog, server, identity, quick: values.quick === true, tempRoot: values['temp-dir'] ?? defaultTempRoot(io.env), env: io.env };
+    const progress = progressFactory(io.stderr, io.env);
+    const opts = {
+      catalog,
+      server,
+      identity,
+      quick: values.quick === true,
+      tempRoot: values['temp-dir'] ?? defaultTempRoot(io.env),
+      env: io.env,
+      ...(progress === undefined ? {} : { progress }),
+    };
 
     const results: BackupVerification[] = [];
     const unreadable: string[] = [];

@@ -92,3 +92,18 @@ export function previousFireTime(expr: string, timezone: string, now: Date): Dat
   const runs = cron.previousRuns(2, new Date(nowMs + 1000));
   return runs.find((run) => run.getTime() <= nowMs);
 }
+
+/**
+ * The first time strictly after `now` at which `expr` fires in `timezone`, or undefined if it never
+ * fires again (`status` shows it as the next scheduled backup). Same parsing rules as previousFireTime.
+ */
+export function nextFireTime(expr: string, timezone: string, now: Date): Date | undefined {
+  if (Number.isNaN(now.getTime())) throw new PgbkError('INTERNAL', 'nextFireTime: now is an invalid Date');
+  let cron: Cron;
+  try {
+    cron = new Cron(expr, { timezone, paused: true });
+  } catch (err) {
+    throw new PgbkError('CONFIG', `invalid cron expression "${expr}" (timezone ${timezone})`, { cause: err });
+  }
+  return cron.nextRun(now) ?? undefined;
+}

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import {
@@ -9,7 +10,8 @@ import {
   readBackups,
   readIdentity,
 } from '../catalog/index.js';
-import type { BackupRecord, Observed, ObservedServer } from '../plan/types.js';
+import { toPgbkError } from '../errors.js';
+import type { BackupRecord, Observed, ObservedServer, ServerContact } from '../plan/types.js';
 
 /**
  * A STARTED backup with no live owner can never finish: show it as what it is. Read-only (apply
@@ -22,9 +24,42 @@ export function effectiveBackup(b: BackupRecord, thisHost: string): BackupRecord
   return { ...b, status: 'FAILED', error: b.error ?? `interrupted: ${who} is gone` };
 }
 
-export async function observeServer(catalog: string, server: ServerConfig): Promise<ObservedServer> {
+/** The catalog path when its root directory does not exist (any other stat error surfaces later). */
+async function missingCatalog(catalog: string): Promise<string | undefined> {
+  try {
+    await stat(catalog);
+    return undefined;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'ENOENT' ? catalog : undefined;
+  }
+}
+
+/**
+ * One connection attempt, no retries: the plan reports what it found now. Servers without
+ * `connection` (ssh-only, or WAL pushed from elsewhere) are not asked: reaching them costs an SSH
+ * session, and apply does not need them to archive WAL.
+ */
+export async function observeContact(server: ServerConfig): Promise<ServerContact | undefined> {
+  if (server.connection === undefined) return undefined;
+  const { probeServer } = await import('../pg/probe.js');
+  try {
+    await probeServer(server.connection);
+    return { reachable: true };
+  } catch (err) {
+    return { reachable: false, error: toPgbkError(err, { server: server.name }).message };
+  }
+}
+
+export interface ObserveOptions {
+  /** Ask each server with a `connection` whether it answers (plan does; read-only views do not). */
+  readonly contact?: boolean;
+}
+
+export async function observeServer(catalog: string, server: ServerConfig, opts: ObserveOptions = {}): Promise<ObservedServer> {
   const thisHost = hostname();
-  const [identity, backups, wal, incoming, quarantined] = await Promise.all([
+  const [catalogMissing, contact, identity, backups, wal, incoming, quarantined] = await Promise.all([
+    missingCatalog(catalog),
+    opts.contact === true ? observeContact(server) : Promise.resolve(undefined),
     readIdentity(catalog, server.name),
     readBackups(catalog, server.name),
     listArchivedWal(catalog, server.name),
@@ -38,12 +73,14 @@ export async function observeServer(catalog: string, server: ServerConfig): Prom
     wal,
     incoming,
     quarantined,
+    ...(contact === undefined ? {} : { contact }),
+    ...(catalogMissing === undefined ? {} : { catalogMissing }),
   };
 }
 
-export async function observe(desired: Desired, only?: readonly string[]): Promise<Observed> {
+export async function observe(desired: Desired, only?: readonly string[], opts: ObserveOptions = {}): Promise<Observed> {
   const servers = desired.servers.filter((s) => only === undefined || only.includes(s.name));
-  const observed = await Promise.all(servers.map((s) => observeServer(desired.catalog, s)));
+  const observed = await Promise.all(servers.map((s) => observeServer(desired.catalog, s, opts)));
   return { servers: observed };
 }
 

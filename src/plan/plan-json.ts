@@ -22,6 +22,8 @@ const WARNING_CODES: readonly WarningCode[] = [
   'quarantined-files',
   'identity-unknown',
   'backup-in-use',
+  'server-unreachable',
+  'catalog-missing',
 ];
 
 /** Field order is fixed (server, kind, subject, reason, then the kind's details) for stable bytes. */

@@ -94,6 +94,21 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     });
   }
 
+  if (observed.catalogMissing !== undefined) {
+    warn(
+      'catalog-missing',
+      `catalog ${observed.catalogMissing} does not exist: apply creates it empty; if backups should be there, fix \`catalog\` in the configuration`,
+    );
+  }
+  if (observed.contact !== undefined && !observed.contact.reachable) {
+    const consequence =
+      observed.identity === undefined
+        ? 'apply cannot prepare this server (its identity is not recorded yet) and will fail for it'
+        : due.due
+          ? 'apply archives WAL from incoming/ with the identity recorded at first contact, but the planned base backup will fail'
+          : 'apply archives WAL from incoming/ with the identity recorded at first contact; base backups fail until it is reachable';
+    warn('server-unreachable', `cannot reach PostgreSQL: ${observed.contact.error}; ${consequence}`);
+  }
   if (observed.identity === undefined && incoming.segments.length > 0) {
     warn('identity-unknown', 'no server.json yet: the cluster identity and WAL segment size are recorded at first contact; incoming sizes are not checked until then');
   }

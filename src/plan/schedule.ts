@@ -6,7 +6,7 @@
  */
 
 import type { ServerConfig } from '../config/resolved.js';
-import { previousFireTime } from '../config/cron.js';
+import { nextFireTime, previousFireTime } from '../config/cron.js';
 import type { BackupRecord } from './types.js';
 import { formatInstant, formatIsoText } from './time-text.js';
 
@@ -81,4 +81,25 @@ export function isBackupDue(server: ServerConfig, backups: readonly BackupRecord
     return { due: true, slot, reason: `${firedText}; ${describeBackup(newest)}` };
   }
   return { due: false, slot, reason: `${firedText}; ${describeBackup(newest)} covers it` };
+}
+
+export interface NextBackup {
+  /** ISO time of the next schedule fire after now. */
+  readonly time: string;
+  readonly schedule: string;
+  readonly timezone: string;
+  /** A backup is already due now (the last slot has none): the next apply or daemon tick takes it. */
+  readonly dueNow: boolean;
+}
+
+/**
+ * When the schedule next asks for a backup (for `status`). undefined without a schedule, or when it
+ * never fires again. Pure, like isBackupDue, whose verdict says whether one is already due now.
+ */
+export function nextScheduledBackup(server: ServerConfig, backups: readonly BackupRecord[], now: Date): NextBackup | undefined {
+  const schedule = server.backup.schedule;
+  if (schedule === undefined) return undefined;
+  const next = nextFireTime(schedule, server.backup.timezone, now);
+  if (next === undefined) return undefined;
+  return { time: next.toISOString(), schedule, timezone: server.backup.timezone, dueNow: isBackupDue(server, backups, now).due };
 }

@@ -96,7 +96,16 @@ export interface ObservedServer {
   readonly incoming: readonly IncomingFile[];
   /** Number of files in errors/ (quarantined). */
   readonly quarantined: number;
+  /**
+   * Whether PostgreSQL answered when this observation asked (plan and apply ask; read-only views
+   * such as status do not, so it is absent there and nothing is said about it).
+   */
+  readonly contact?: ServerContact;
+  /** The catalog root directory (this path) does not exist: nothing was ever stored there. */
+  readonly catalogMissing?: string;
 }
+
+export type ServerContact = { readonly reachable: true } | { readonly reachable: false; readonly error: string };
 
 export interface Observed {
   /** Sorted by name; one per configured server. */
@@ -185,7 +194,11 @@ export type WarningCode =
   | 'quarantined-files'
   | 'identity-unknown'
   /** An obsolete backup kept because a restore is reading it (BackupRecord.inUse). */
-  | 'backup-in-use';
+  | 'backup-in-use'
+  /** PostgreSQL did not answer the plan's probe: apply will fail (or skip) this server's work. */
+  | 'server-unreachable'
+  /** The catalog directory does not exist (a wrong path, or a first run). */
+  | 'catalog-missing';
 
 export interface PlanWarning {
   readonly server: string;

@@ -126,7 +126,7 @@ export async function chooseFromCatalog(
 
 
 function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): string {
-  const start = `start PostgreSQL on ${dir} (e.g. pg_ctl -D ${dir} start, as the user owning it); it replays archived WAL through pgbk wal-fetch`;
+  const start = `start PostgreSQL on ${dir} (the start command above runs it beside the source server); it replays archived WAL through pgbk wal-fetch`;
   if (target.kind === 'latest') return `${start} to the end of the archive, then promotes (opens read-write on a new timeline)`;
   switch (action) {
     case 'pause':

@@ -15,7 +15,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { backupDir } from '../catalog/index.js';
@@ -24,6 +24,7 @@ import { toPgbkError } from '../errors.js';
 import { findPgBinary } from '../pg/pg-bin.js';
 import type { BackupRecord, ServerIdentity } from '../plan/types.js';
 import { extractStoredTar, sha256OfFile } from '../restore/extract.js';
+import type { Progress, ProgressFactory } from '../restore/progress.js';
 import { verifyWalRange } from './verify-wal.js';
 
 export interface BackupVerification {
@@ -44,6 +45,8 @@ export interface VerifyOptions {
   /** Where tar archives are unpacked for pg_verifybackup. */
   readonly tempRoot: string;
   readonly env: NodeJS.ProcessEnv;
+  /** On a terminal: show stored bytes read per backup. */
+  readonly progress?: ProgressFactory;
 }
 
 const TAR_RE = /^(base|\d+)\.tar(\.zst|\.gz)?$/;
@@ -78,6 +81,8 @@ async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOpt
   const roots = ['data', ...manifest.tablespaces.map((t) => `tablespaces/${t.oid}`)];
   let chunks = 0;
   let files = 0;
+  let readBytes = 0;
+  const progress = opts.progress?.(`verifying ${record.id}:`, record.sizes?.stored);
   for (const root of roots) {
     try {
       for await (const e of walkStoredRoot(dir, root, manifest, opts.server)) {
@@ -87,6 +92,8 @@ async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOpt
           try {
             await readStoredObject(o, opts.server);
             chunks++;
+            readBytes += o.length;
+            progress?.update(readBytes, files);
           } catch (err) {
             problems.push(toPgbkError(err).message);
           }
@@ -96,6 +103,7 @@ async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOpt
       problems.push(toPgbkError(err).message);
     }
   }
+  progress?.finish();
   const unhashed = manifest.formatVersion === 1 ? ' (formatVersion 1: no chunk hashes, sizes only)' : '';
   checked.push(`${Object.keys(recorded).length} recorded file(s) checksummed; ${files} data file(s), ${chunks} chunk(s) read${unhashed}`);
   checked.push('pg_verifybackup skipped (ssh backup: no backup_manifest)');
@@ -110,7 +118,14 @@ async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOption
   const files = present.filter((n) => recorded[n] !== undefined);
   const withManifest = !opts.quick && files.includes('backup_manifest') && files.some((n) => TAR_RE.test(n));
   let unpackDir: string | undefined;
+  let progress: Progress | undefined;
   try {
+    if (opts.progress !== undefined) {
+      const sizes = await Promise.all(files.map(async (n) => (await stat(path.join(dir, n))).size));
+      progress = opts.progress(`verifying ${record.id}:`, sizes.reduce((a, b) => a + b, 0));
+    }
+    let readBytes = 0;
+    let readFiles = 0;
     if (withManifest) unpackDir = await mkdtemp(path.join(opts.tempRoot, `pgbk-verify-${record.id}-`));
     let unpackFailed = false;
     for (const name of files) {
@@ -122,7 +137,18 @@ async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOption
         const dest = m[1] === 'base' ? unpackDir : path.join(unpackDir, 'pg_tblspc', m[1]!);
         await mkdir(dest, { recursive: true });
         try {
-          await extractStoredTar({ file, compression: compressionOfFile(name), expectedSha256: expected, destDir: dest, server: opts.server });
+          const before = readBytes;
+          const filesBefore = readFiles;
+          const r = await extractStoredTar({
+            file,
+            compression: compressionOfFile(name),
+            expectedSha256: expected,
+            destDir: dest,
+            server: opts.server,
+            ...(progress === undefined ? {} : { onProgress: (b: number, f: number) => progress?.update(before + b, filesBefore + f) }),
+          });
+          readBytes += r.storedBytes;
+          readFiles += r.files;
         } catch (err) {
           problems.push(`${name}: ${toPgbkError(err).message}`);
           unpackFailed = true;
@@ -131,7 +157,13 @@ async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOption
       }
       const actual = await sha256OfFile(file);
       if (actual !== expected) problems.push(`${name} does not match its recorded sha256 (recorded ${expected}, read ${actual})`);
+      if (progress !== undefined) {
+        readBytes += (await stat(file)).size;
+        readFiles++;
+        progress.update(readBytes, readFiles);
+      }
     }
+    progress?.finish();
     checked.push(`${files.length} stored file(s) checksummed`);
     if (unpackDir === undefined) {
       checked.push(opts.quick ? 'pg_verifybackup skipped (--quick)' : 'pg_verifybackup skipped (no manifest)');
@@ -147,6 +179,7 @@ async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOption
     if (r.code === 0) checked.push('pg_verifybackup ok');
     else problems.push(`pg_verifybackup failed: ${r.output.trim().split('\n').slice(-5).join('; ')}`);
   } finally {
+    progress?.finish();
     if (unpackDir !== undefined) await rm(unpackDir, { recursive: true, force: true });
   }
 }

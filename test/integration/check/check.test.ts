@@ -5,13 +5,15 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { copyFile, writeFile } from 'node:fs/promises';
+import { chmod, copyFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { makeWorld, runPgbk, type World } from '../../support/pgbk.js';
 import { startCluster, waitForQuery, type TestCluster } from '../../support/postgres.js';
 
 let world: World;
 let other: TestCluster;
+/** archive_command is `pgbk --config CFG wal-push main %p` (the catalog belongs to postgres). */
+let pushWorld: World;
 
 interface CheckJson {
   ok: boolean;
@@ -28,16 +30,17 @@ function failedNames(j: CheckJson): string[] {
   return j.servers.flatMap((s) => s.checks.filter((c) => !c.ok).map((c) => c.name));
 }
 
-async function setArchiveCommand(cmd: string): Promise<void> {
-  await world.cluster.sql(`ALTER SYSTEM SET archive_command = '${cmd.replace(/'/g, "''")}'`);
-  await world.cluster.sql('SELECT pg_reload_conf()');
-  await waitForQuery(world.cluster, 'SHOW archive_command', cmd);
+async function setArchiveCommand(cmd: string, w: World = world): Promise<void> {
+  await w.cluster.sql(`ALTER SYSTEM SET archive_command = '${cmd.replace(/'/g, "''")}'`);
+  await w.cluster.sql('SELECT pg_reload_conf()');
+  await waitForQuery(w.cluster, 'SHOW archive_command', cmd);
 }
 
 test.before(async () => {
   world = await makeWorld({ serverYaml: 'backup: { schedule: "0 3 * * *" }\nretention: { redundancy: 2 }\nwal: { maxLag: 1h }' });
   // wal_level=minimal is only allowed without WAL senders and archiving.
   other = await startCluster({ conf: { wal_level: 'minimal', max_wal_senders: '0' } });
+  pushWorld = await makeWorld({ serverYaml: 'retention: { redundancy: 1 }', archive: 'wal-push' });
   await world.cluster.sql('CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) g');
   const apply = await world.pgbk(['apply']);
   assert.is(apply.code, 0, apply.stdout + apply.stderr);
@@ -46,6 +49,7 @@ test.before(async () => {
 test.after(async () => {
   await world?.destroy();
   await other?.destroy();
+  await pushWorld?.destroy();
 });
 
 test('a healthy setup passes every check, exit 0', async () => {
@@ -53,10 +57,12 @@ test('a healthy setup passes every check, exit 0', async () => {
   assert.is(r.code, 0, r.text);
   assert.ok(r.json.ok);
   const names = r.json.servers[0]!.checks.map((c) => c.name);
-  for (const n of ['configuration', 'postgresql', 'privileges', 'wal_level', 'archive_mode', 'archive_command', 'archiving', 'system identifier', 'pg_basebackup', 'catalog', 'wal lag', 'backup age', 'redundancy', 'wal continuity', 'errors/']) {
+  for (const n of ['configuration', 'postgresql', 'privileges', 'wal_level', 'archive_mode', 'archive_command', 'archiving', 'wal arrival', 'system identifier', 'pg_basebackup', 'catalog', 'wal lag', 'backup age', 'redundancy', 'wal continuity', 'errors/']) {
     assert.ok(names.includes(n), `check ${n} ran: ${names.join(', ')}`);
   }
   assert.match(r.text, /^ {2}OK archive_mode: on$/m);
+  // cp into incoming/: the switched segment is proven to arrive there (apply archives it later).
+  assert.match(r.text, /^ {2}OK wal arrival: segment [0-9A-F]{24} \(pg_switch_wal\) (arrived in incoming\/|is archived)/m, r.text);
   assert.match(r.text, /All checks passed\./);
 });
 
@@ -135,6 +141,53 @@ test('WAL from another cluster: first in incoming/, then quarantined in errors/'
   assert.equal(failedNames(r2.json), ['errors/']);
   assert.match(r2.text, /FAILED errors\/: 1 quarantined file\(s\) .*000000010000000000000001\.\d{8}T\d{6}Z \(WAL belongs to cluster/);
   assert.match(r2.text, /hint: read each \.reason/);
+});
+
+test('archive_command `pgbk wal-push main %p` of this configuration: named as correct, its segment proven archived', async () => {
+  const r = await pushWorld.pgbk(['check']);
+  // No backup yet in this world: only the backup age and redundancy checks may fail.
+  assert.equal([...r.stdout.matchAll(/FAILED ([^:]+):/g)].map((m) => m[1]), ['backup age', 'redundancy'], r.stdout);
+  assert.match(r.stdout, /^ {2}OK archive_command: .*wal-push' 'main' %p \(server main, this catalog\)$/m, r.stdout);
+  assert.match(r.stdout, /^ {2}OK wal arrival: segment [0-9A-F]{24} \(pg_switch_wal\) is archived in this catalog/m, r.stdout);
+});
+
+test('archive_command naming another server or another catalog is reported with the name it found', async () => {
+  const saved = await pushWorld.cluster.sql('SHOW archive_command');
+  const dir = path.dirname(pushWorld.configPath);
+  // A second configuration whose catalog is elsewhere (what a command copied from another setup does).
+  const otherCfg = path.join(dir, 'elsewhere.yaml');
+  await writeFile(otherCfg, `catalog: ${path.join(dir, 'elsewhere-catalog')}\nservers:\n  main:\n    retention: { redundancy: 1 }\n`);
+  await chmod(otherCfg, 0o644);
+  try {
+    await setArchiveCommand(saved.replace("'main' %p", "'other' %p"), pushWorld);
+    const r1 = await pushWorld.pgbk(['check', '--wal-timeout', '5s']);
+    assert.is(r1.code, 1, r1.stdout + r1.stderr);
+    assert.match(r1.stdout, /FAILED archive_command: archive_command pushes WAL to server "other", not "main"/, r1.stdout);
+    assert.match(r1.stdout, /hint: set archive_command = 'pgbk wal-push main %p'/);
+
+    await setArchiveCommand(saved.replace(pushWorld.configPath, otherCfg), pushWorld);
+    const r2 = await pushWorld.pgbk(['check', '--wal-timeout', '5s']);
+    assert.is(r2.code, 1, r2.stdout + r2.stderr);
+    assert.match(r2.stdout, new RegExp(`FAILED archive_command: archive_command uses configuration ${otherCfg}, whose catalog is ${path.join(dir, 'elsewhere-catalog')}, not ${pushWorld.catalog}`), r2.stdout);
+  } finally {
+    await setArchiveCommand(saved, pushWorld);
+  }
+});
+
+test('WAL that does not reach this catalog fails the arrival check after --wal-timeout', async () => {
+  const saved = await world.cluster.sql('SHOW archive_command');
+  // Succeeds for PostgreSQL, delivers nowhere: only the end-to-end check can tell.
+  await setArchiveCommand('true');
+  try {
+    const started = Date.now();
+    const r = await world.pgbk(['check', '--wal-timeout', '3s']);
+    assert.is(r.code, 1, r.stdout + r.stderr);
+    assert.match(r.stdout, /FAILED wal arrival: segment [0-9A-F]{24} \(pg_switch_wal\) did not arrive in .*\/main \(wal\/ or incoming\/\) within 3s/, r.stdout);
+    assert.match(r.stdout, /hint: archive_command must deliver WAL to this catalog/);
+    assert.ok(Date.now() - started < 30_000, 'bounded by --wal-timeout');
+  } finally {
+    await setArchiveCommand(saved);
+  }
 });
 
 test('an invalid configuration is a failed check, exit 1', async () => {

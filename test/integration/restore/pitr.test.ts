@@ -9,15 +9,17 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, writeFile, copyFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
 import { readBackups } from '../../../src/catalog/backups.js';
+import { splitShellWords } from '../../../src/restore-remote/archive-command.js';
 import {
   chownToPostgres,
   isAlive,
+  PG_BINDIR,
   startCluster,
   startClusterOn,
   tempDir,
@@ -259,7 +261,87 @@ test('restore latest: all archived WAL, tablespace relocated and readable, spool
     assert.not.ok(existsSync(path.join(r.dir, '.pgbk-spool')), 'recovery_end_command removes the spool');
     const [b] = await readBackups(W().catalog, SERVER);
     assert.is(b?.inUse, undefined, 'the in-use mark is removed after the restore');
+    // Without --no-archive the summary says archiving was kept, and what that means.
+    const settings = r.summary['settings'] as { name: string; change: string; note: string }[];
+    const mode = settings.find((x) => x.name === 'archive_mode');
+    assert.is(mode?.change, 'kept');
+    assert.match(mode?.note ?? '', /^on \(kept\): once promoted, the copy runs archive_command .*restore --no-archive turns archiving off/);
+    assert.equal(settings.map((x) => `${x.name} ${x.change}`), ['restore_command set', 'port kept', 'unix_socket_directories kept', 'archive_mode kept']);
   });
+});
+
+/** Run a program to completion, its output into a file (pg_ctl's server child inherits its stdio). */
+async function runLogged(argv: readonly string[], logFile: string): Promise<number> {
+  const fh = await open(logFile, 'w');
+  try {
+    return await new Promise((resolve, reject) => {
+      const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', fh.fd, fh.fd], cwd: '/' });
+      child.once('error', reject);
+      child.once('exit', (code) => resolve(code ?? -1));
+    });
+  } finally {
+    await fh.close();
+  }
+}
+
+function psqlAt(socketDir: string, port: number, sql: string): Promise<{ code: number; out: string }> {
+  return new Promise((resolve, reject) => {
+    const bin = path.join(PG_BINDIR, 'psql');
+    const child = spawn('runuser', ['-u', 'postgres', '--', bin, '-h', socketDir, '-p', String(port), '-d', 'postgres', '-XAtc', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.once('error', reject);
+    child.once('close', (code) => resolve({ code: code ?? -1, out: out.trim() }));
+  });
+}
+
+test('the start command the summary prints starts the copy beside the running source (--no-archive)', async () => {
+  const dir = path.join(W().root, 'restore-start');
+  const r = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--target-time', step(2).time, '--target-action', 'promote', '--no-archive']);
+  assert.is(r.code, 0, r.stderr);
+  assert.match(r.stdout, /^ {2}settings: {2}restore_command: set with the recovery target/m, r.stdout);
+  assert.match(r.stdout, /^ {13}port: kept from the backup \(\d+\)/m, r.stdout);
+  assert.match(r.stdout, /^ {13}archive_mode: off \(restore --no-archive\): the copy archives nothing/m, r.stdout);
+  const line = /^ {2}start: {5}(.*)$/m.exec(r.stdout)?.[1];
+  assert.ok(line !== undefined, r.stdout);
+  const argv = splitShellWords(line);
+  assert.ok(argv !== undefined, line);
+  assert.equal(argv.slice(0, 4), ['runuser', '-u', 'postgres', '--'], 'run as the data directory owner');
+  const opts = argv[argv.indexOf('-o') + 1] ?? '';
+  const m = /^-p (\d+) -k (\S+)$/.exec(opts);
+  assert.ok(m !== null, opts);
+  const port = Number(m[1]);
+  const socketDir = m[2]!;
+  assert.is.not(port, W().source.port);
+  assert.ok(isAlive(W().source.pid), 'the source server is running');
+  let pid: number | undefined;
+  try {
+    const log = path.join(W().root, 'restore-start.log');
+    const code = await runLogged(argv, log);
+    assert.is(code, 0, `the printed command starts PostgreSQL:\n${await readFile(log, 'utf8')}`);
+    pid = Number((await readFile(path.join(dir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+    const deadline = Date.now() + 90_000;
+    for (;;) {
+      const q = await psqlAt(socketDir, port, 'SELECT pg_is_in_recovery()');
+      if (q.out === 'f') break;
+      if (Date.now() > deadline) throw new Error(`the copy did not promote: ${q.out}`);
+      await sleep(200);
+    }
+    const got = await psqlAt(socketDir, port, "SELECT coalesce(string_agg(step::text, ',' ORDER BY step), '') FROM t");
+    assert.is(got.out, '0,1,2');
+    assert.is((await psqlAt(socketDir, port, 'SHOW archive_mode')).out, 'off');
+    assert.ok(isAlive(W().source.pid), 'the source server is still running');
+  } finally {
+    if (pid !== undefined && isAlive(pid)) {
+      process.kill(pid, 'SIGINT');
+      const deadline = Date.now() + 30_000;
+      while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+      if (isAlive(pid)) process.kill(pid, 'SIGQUIT');
+    }
+    await rm(dir, { recursive: true, force: true });
+    await rm(`${dir}_tablespaces`, { recursive: true, force: true });
+  }
 });
 
 test('a target before the backup, or a missing segment, is refused before anything is written', async () => {

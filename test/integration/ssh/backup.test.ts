@@ -30,9 +30,12 @@ async function show(w: SshWorld, id = 'latest'): Promise<BackupRecord> {
   return JSON.parse(r.stdout) as BackupRecord;
 }
 
-async function backup(w: SshWorld, expectFallback = false): Promise<BackupRecord> {
-  const r = await w.pgbk(['backup', 'main']);
+async function backup(w: SshWorld, expectFallback = false, progress = false): Promise<BackupRecord> {
+  const r = await w.pgbk(['backup', 'main'], progress ? { env: { PGBK_PROGRESS: '1' } } : {});
   assert.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
+  // Progress (bytes stored of the listed total) only when forced: stderr is a pipe here.
+  if (progress) assert.match(r.stderr, /\r\x1b\[Kmain: ssh backup: \d+% [\d.]+ \w?i?B of [\d.]+ \w?i?B, \d+ files/, JSON.stringify(r.stderr.slice(0, 2000)));
+  else assert.not.ok(r.stderr.includes('\r\x1b[K'), 'no progress without a terminal');
   // The delta agent ran on the database host, or (when told so) the tar fallback was logged once.
   assert.is((r.stderr.match(/falling back to a tar stream/g) ?? []).length, expectFallback ? 1 : 0, r.stderr);
   return show(w);
@@ -55,7 +58,7 @@ t('full then incremental backup in SSH-only mode; restore of the incremental aft
   // Reuse needs a file's mtime safely (REUSE_MARGIN_MS) before the previous listing: let the
   // freshly initdb'd files age past it.
   await new Promise((r) => setTimeout(r, 2500));
-  const full = await backup(w);
+  const full = await backup(w, false, true);
   assert.is(full.status, 'DONE');
   assert.is(full.method, 'ssh');
   assert.ok((full.copiedBytes ?? 0) > 1_000_000, `copied ${full.copiedBytes}`);

@@ -173,6 +173,45 @@ const WARNING_ROWS: readonly {
       'backup-in-use: backup 20261120T030000Z is beyond redundancy 1, but in use by a restore (pid 7 on h since x); not deleted',
     ],
   },
+  {
+    name: 'server unreachable before first contact, catalog missing',
+    cfg: { schedule: '0 3 * * *' },
+    server: observedServer({
+      identity: undefined,
+      contact: { reachable: false, error: 'connect failed on host=db: ECONNREFUSED' },
+      catalogMissing: '/srv/pgbk-typo',
+    }),
+    now: '2026-11-24T04:00:00Z',
+    expect: [
+      'catalog-missing: catalog /srv/pgbk-typo does not exist: apply creates it empty; if backups should be there, fix `catalog` in the configuration',
+      'server-unreachable: cannot reach PostgreSQL: connect failed on host=db: ECONNREFUSED; apply cannot prepare this server (its identity is not recorded yet) and will fail for it',
+      'no-backup-yet: no DONE backup yet; the first base backup is planned now',
+    ],
+  },
+  {
+    name: 'server unreachable with a known identity and a backup due',
+    cfg: { schedule: '0 3 * * *' },
+    server: observedServer({
+      backups: [backup('20261123T030000Z', { beginWal: seg(1, 3), endWal: seg(1, 3) })],
+      wal: { segments: segs(1, 3, 4), histories: [], backupFiles: [] },
+      contact: { reachable: false, error: 'timeout' },
+    }),
+    now: '2026-11-24T04:00:00Z',
+    expect: [
+      'server-unreachable: cannot reach PostgreSQL: timeout; apply archives WAL from incoming/ with the identity recorded at first contact, but the planned base backup will fail',
+    ],
+  },
+  {
+    name: 'a reachable server says nothing',
+    cfg: {},
+    server: observedServer({
+      backups: [backup('20261123T030000Z', { beginWal: seg(1, 3), endWal: seg(1, 3) })],
+      wal: { segments: segs(1, 3, 4), histories: [], backupFiles: [] },
+      contact: { reachable: true },
+    }),
+    now: '2026-11-24T04:00:00Z',
+    expect: [],
+  },
 ];
 
 for (const row of WARNING_ROWS) {

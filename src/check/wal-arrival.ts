@@ -1,0 +1,152 @@
+/**
+ * `check` proves WAL reaches *this* catalog end to end (as pgBackRest's check does): it names the
+ * server and catalog a pgbk archive_command pushes to, then closes the current segment with
+ * pg_switch_wal() and waits, bounded, until that segment is in this server's catalog.
+ *
+ * What counts as arrived: the segment in wal/ (archived, any compression) or complete in incoming/
+ * (full segment size, final name). incoming/ is where archive_command's job ends: the next apply
+ * or the running daemon archives it from there, and apply checks its identity then.
+ */
+
+import { realpath, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { incomingDir, walDirFor } from '../catalog/index.js';
+import type { ServerConfig } from '../config/resolved.js';
+import { toPgbkError } from '../errors.js';
+import { withPgClient } from '../pg/pg-session.js';
+import { parseArchiveTarget } from './archive-target.js';
+import { fail, pass, type CheckResult } from './types.js';
+
+async function realOrResolved(p: string): Promise<string> {
+  try {
+    return await realpath(p);
+  } catch {
+    return path.resolve(p);
+  }
+}
+
+/** The catalog a pgbk configuration file names, or the reason it could not be read. */
+async function catalogOfConfig(file: string): Promise<string | Error> {
+  try {
+    const { loadConfig } = await import('../config/load.js');
+    return (await loadConfig({ configPath: file, cwd: path.dirname(file), env: {} })).catalog;
+  } catch (err) {
+    return toPgbkError(err);
+  }
+}
+
+/**
+ * When archive_command is `pgbk … wal-push … SERVER %p`: FAILED if it names another server, or a
+ * catalog (through --to or --config) that is not this one, by real path. undefined when the
+ * command is not pgbk's (a cp or rsync into incoming/): the arrival check then speaks for it.
+ */
+export async function checkArchiveTarget(cmd: string, server: ServerConfig, catalog: string, configPath: string): Promise<CheckResult | undefined> {
+  const t = parseArchiveTarget(cmd.trim());
+  if (t === undefined) return undefined;
+  const suggested = `archive_command = 'pgbk wal-push ${server.name} %p'`;
+  if (t.server !== server.name) {
+    return fail(
+      'archive_command',
+      `archive_command pushes WAL to server "${t.server}", not "${server.name}": ${cmd}`,
+      `set ${suggested} (the server name in this configuration) and reload PostgreSQL`,
+    );
+  }
+  const ours = await realOrResolved(catalog);
+  if (t.sshCatalog !== undefined) {
+    const theirs = await realOrResolved(t.sshCatalog);
+    if (theirs !== ours) {
+      return fail(
+        'archive_command',
+        `archive_command pushes WAL to catalog ${t.sshCatalog} (--to), this configuration's catalog is ${catalog}: ${cmd}`,
+        'make --to name this catalog (ssh://USER@HOST/' + catalog.replace(/^\//, '') + ') and reload PostgreSQL',
+      );
+    }
+  } else if (t.config !== undefined && path.isAbsolute(t.config)) {
+    // A relative --config is resolved in the data directory, which check does not know: not compared.
+    if ((await realOrResolved(t.config)) !== (await realOrResolved(configPath))) {
+      const theirs = await catalogOfConfig(t.config);
+      if (theirs instanceof Error) {
+        return fail(
+          'archive_command',
+          `archive_command uses configuration ${t.config}, which cannot be read here: ${theirs.message}`,
+          `use --config ${configPath} in archive_command, or make that file readable`,
+        );
+      }
+      if ((await realOrResolved(theirs)) !== ours) {
+        return fail(
+          'archive_command',
+          `archive_command uses configuration ${t.config}, whose catalog is ${theirs}, not ${catalog}: ${cmd}`,
+          `use --config ${configPath} in archive_command and reload PostgreSQL`,
+        );
+      }
+    }
+  }
+  return pass('archive_command', `${cmd} (server ${server.name}, this catalog)`);
+}
+
+async function isFile(p: string, size?: number): Promise<boolean> {
+  try {
+    const st = await stat(p);
+    return st.isFile() && (size === undefined || st.size === size);
+  } catch {
+    return false;
+  }
+}
+
+/** Where the segment is now: 'wal' (archived), 'incoming' (complete, waiting for apply), or undefined. */
+export async function findArrivedSegment(catalog: string, serverName: string, segment: string, segSize: number): Promise<'wal' | 'incoming' | undefined> {
+  const dir = walDirFor(catalog, serverName, segment);
+  for (const ext of ['.zst', '.gz', '']) {
+    if (await isFile(path.join(dir, segment + ext))) return 'wal';
+  }
+  if (await isFile(path.join(incomingDir(catalog, serverName), segment), segSize)) return 'incoming';
+  return undefined;
+}
+
+/** Close the current WAL segment; returns the name of the segment that must now be archived. */
+async function switchSegment(conninfo: string, superuser: boolean): Promise<string> {
+  return withPgClient(conninfo, async (client) => {
+    // A restore point writes a WAL record, so the switch closes a segment even on an idle server
+    // (pg_switch_wal on an empty segment does nothing and names the previous one, already sent).
+    if (superuser) await client.query("SELECT pg_create_restore_point('pgbk check')");
+    const res = await client.query('SELECT pg_walfile_name(pg_switch_wal()) AS name');
+    return String((res.rows[0] as { name: string }).name);
+  });
+}
+
+export interface WalArrivalOptions {
+  readonly catalog: string;
+  readonly timeoutMs: number;
+  readonly superuser: boolean;
+  readonly segSize: number;
+  /** Poll interval; tests may shorten it. */
+  readonly pollMs?: number;
+}
+
+export async function checkWalArrival(server: ServerConfig, conninfo: string, opts: WalArrivalOptions): Promise<CheckResult> {
+  const name = 'wal arrival';
+  let segment: string;
+  try {
+    segment = await switchSegment(conninfo, opts.superuser);
+  } catch (err) {
+    return fail(name, `pg_switch_wal() failed: ${toPgbkError(err).message}`, 'GRANT EXECUTE ON FUNCTION pg_switch_wal() TO the user in `connection`');
+  }
+  const started = Date.now();
+  const deadline = started + opts.timeoutMs;
+  for (;;) {
+    const where = await findArrivedSegment(opts.catalog, server.name, segment, opts.segSize);
+    const secs = ((Date.now() - started) / 1000).toFixed(1);
+    if (where === 'wal') return pass(name, `segment ${segment} (pg_switch_wal) is archived in this catalog (${secs}s)`);
+    if (where === 'incoming') {
+      return pass(name, `segment ${segment} (pg_switch_wal) arrived in incoming/ (${secs}s); apply or the daemon archives it`);
+    }
+    if (Date.now() >= deadline) {
+      return fail(
+        name,
+        `segment ${segment} (pg_switch_wal) did not arrive in ${path.join(opts.catalog, server.name)} (wal/ or incoming/) within ${Math.round(opts.timeoutMs / 1000)}s`,
+        "archive_command must deliver WAL to this catalog: compare it with this server's catalog path, read PostgreSQL's log and pg_stat_archiver; raise --wal-timeout if archiving is just slow",
+      );
+    }
+    await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 200, Math.max(1, deadline - Date.now()))));
+  }
+}

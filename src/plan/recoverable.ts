@@ -1,0 +1,93 @@
+/**
+ * What `status` and `list` answer first: how far back and how far forward a restore can go, and how
+ * much WAL each backup brings. Pure: backups and the archive listing in, plain data out.
+ */
+
+import type { ArchivedWal, BackupRecord } from './types.js';
+
+export interface RecoverableWindow {
+  /** The earliest point a restore can reach: the end (consistency point) of the oldest DONE backup. */
+  readonly from: { readonly backupId: string; readonly time: string | null; readonly lsn: string | null };
+  /**
+   * The latest: the newest archived WAL segment (a restore replays through it), with its archive
+   * time. The last commit time inside it is not known without reading the WAL.
+   */
+  readonly to: { readonly wal: string | null; readonly archivedAt: string | null };
+}
+
+/** undefined when no backup is DONE: nothing can be restored yet. */
+export function recoverableWindow(backups: readonly BackupRecord[], wal: ArchivedWal): RecoverableWindow | undefined {
+  const oldest = backups.filter((b) => b.status === 'DONE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0];
+  if (oldest === undefined) return undefined;
+  const newest = wal.segments[wal.segments.length - 1];
+  // With no archived segment after the backup's own, the backup's end is also the latest point.
+  const reaches = newest !== undefined && (oldest.endWal === undefined || newest >= oldest.endWal);
+  return {
+    from: { backupId: oldest.id, time: oldest.endTime ?? null, lsn: oldest.endLsn ?? null },
+    to: reaches ? { wal: newest, archivedAt: wal.newestMtime ?? null } : { wal: oldest.endWal ?? null, archivedAt: oldest.endTime ?? null },
+  };
+}
+
+export interface BackupWal {
+  /** Archived segments from this backup's beginWal up to (not including) the next backup's beginWal. */
+  readonly segments: number;
+  /** segments × WAL segment size: uncompressed bytes. */
+  readonly bytes: number;
+}
+
+/**
+ * WAL per backup, for `list`: the archived segments from its beginWal up to the next backup's
+ * beginWal (the newest archived segment for the newest backup). That is the WAL a point-in-time
+ * restore from this backup replays before the next backup would be the better start, and roughly
+ * what deleting this backup lets pruning free. Segment names compare as text, which orders them
+ * within a timeline. Backups without a beginWal get nothing.
+ */
+export function walPerBackup(backups: readonly BackupRecord[], segments: readonly string[], segSize: number): Map<string, BackupWal> {
+  const withWal = backups.filter((b) => b.beginWal !== undefined && b.status !== 'FAILED').sort((a, b) => (a.beginWal! < b.beginWal! ? -1 : a.beginWal! > b.beginWal! ? 1 : 0));
+  const out = new Map<string, BackupWal>();
+  for (let i = 0; i < withWal.length; i++) {
+    const b = withWal[i]!;
+    const from = b.beginWal!;
+    const until = withWal[i + 1]?.beginWal;
+    const count = countInRange(segments, from, until);
+    out.set(b.id, { segments: count, bytes: count * segSize });
+  }
+  return out;
+}
+
+/** Segments s with from ≤ s < until (until undefined: no upper bound); `sorted` ascending. */
+function countInRange(sorted: readonly string[], from: string, until: string | undefined): number {
+  const lo = lowerBound(sorted, from);
+  const hi = until === undefined ? sorted.length : lowerBound(sorted, until);
+  return Math.max(0, hi - lo);
+}
+
+function lowerBound(sorted: readonly string[], key: string): number {
+  let lo = 0;
+  let hi = sorted.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (sorted[mid]! < key) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/** Seconds from begin to end, or undefined when either is missing or unreadable. */
+export function backupDurationSeconds(b: BackupRecord): number | undefined {
+  if (b.endTime === undefined) return undefined;
+  const d = (Date.parse(b.endTime) - Date.parse(b.beginTime)) / 1000;
+  return Number.isFinite(d) && d >= 0 ? d : undefined;
+}
+
+/** server_version_num → "15.18" (10 and later), "9.6.24" before; 0 (unknown) → "unknown". */
+export function formatPgVersion(num: number): string {
+  if (!Number.isInteger(num) || num <= 0) return 'unknown';
+  if (num >= 100000) return `${Math.floor(num / 10000)}.${num % 10000}`;
+  return `${Math.floor(num / 10000)}.${Math.floor(num / 100) % 100}.${num % 100}`;
+}
+
+/** "1 backup", "2 backups", "0 backups". */
+export function plural(n: number, singular: string, pluralWord = `${singular}s`): string {
+  return `${n} ${n === 1 ? singular : pluralWord}`;
+}

@@ -1,0 +1,40 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { parseArchiveTarget } from '../../../src/check/archive-target.js';
+import { fastPathArchiveCommand } from '../../../src/wal-push-remote/fast-path.js';
+
+test('plain local wal-push, with --config before or after the command word', () => {
+  assert.equal(parseArchiveTarget('pgbk wal-push main %p'), { server: 'main' });
+  assert.equal(parseArchiveTarget("'/usr/bin/node' '/x/cli.js' '--config' '/etc/pgbk/pgbk.yaml' 'wal-push' 'other' %p"), {
+    server: 'other',
+    config: '/etc/pgbk/pgbk.yaml',
+  });
+  assert.equal(parseArchiveTarget('pgbk wal-push -c /a.yaml db1 %p'), { server: 'db1', config: '/a.yaml' });
+  assert.equal(parseArchiveTarget('pgbk wal-push --config=/a.yaml db1 %p'), { server: 'db1', config: '/a.yaml' });
+});
+
+test('wal-push over SSH: the catalog path of --to', () => {
+  assert.equal(parseArchiveTarget('pgbk wal-push --to ssh://pgbk@backup:2222/var/lib/pgbk --identity /k main %p'), {
+    server: 'main',
+    sshCatalog: '/var/lib/pgbk',
+  });
+});
+
+test('the shell fast path wal-push --print-archive-command prints', () => {
+  const cmd = fastPathArchiveCommand({
+    markers: '/run/pgbk/m',
+    socket: '/run/pgbk/s.sock',
+    waitSeconds: 1,
+    fallback: ['pgbk', 'wal-push', '--to', 'ssh://u@h/srv/cat', 'db2'],
+  });
+  assert.equal(parseArchiveTarget(cmd), { server: 'db2', sshCatalog: '/srv/cat' });
+});
+
+test('not a pgbk wal-push command: undefined', () => {
+  assert.is(parseArchiveTarget('test ! -f /x/%f && cp %p /x/%f'), undefined);
+  assert.is(parseArchiveTarget('cp %p /x/%f'), undefined);
+  assert.is(parseArchiveTarget('pgbk wal-push main'), undefined);
+  assert.is(parseArchiveTarget(''), undefined);
+});
+
+test.run();

@@ -1,0 +1,68 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { backupDurationSeconds, formatPgVersion, plural, recoverableWindow, walPerBackup } from '../../../src/plan/recoverable.js';
+import { nextScheduledBackup } from '../../../src/plan/schedule.js';
+import { backup, config, SEG, seg, segs } from './fixtures.js';
+
+test('formatPgVersion: server_version_num as people write it', () => {
+  assert.is(formatPgVersion(150018), '15.18');
+  assert.is(formatPgVersion(150008), '15.8');
+  assert.is(formatPgVersion(160000), '16.0');
+  assert.is(formatPgVersion(90624), '9.6.24');
+  assert.is(formatPgVersion(0), 'unknown');
+});
+
+test('plural', () => {
+  assert.is(plural(0, 'backup'), '0 backups');
+  assert.is(plural(1, 'backup'), '1 backup');
+  assert.is(plural(2, 'backup'), '2 backups');
+  assert.is(plural(1, 'quarantined file'), '1 quarantined file');
+});
+
+test('recoverable window: end of the oldest DONE backup → newest archived segment', () => {
+  const backups = [
+    backup('20261120T030000Z', { status: 'FAILED' }),
+    backup('20261121T030000Z', { beginWal: seg(1, 4), endWal: seg(1, 5), endLsn: '0/5000100' }),
+    backup('20261122T030000Z', { beginWal: seg(1, 8), endWal: seg(1, 8) }),
+  ];
+  const w = recoverableWindow(backups, { segments: segs(1, 4, 12), histories: [], backupFiles: [], newestMtime: '2026-11-22T05:00:00.000Z' });
+  assert.equal(w, {
+    from: { backupId: '20261121T030000Z', time: '2026-11-21T03:10:00.000Z', lsn: '0/5000100' },
+    to: { wal: seg(1, 12), archivedAt: '2026-11-22T05:00:00.000Z' },
+  });
+  assert.is(recoverableWindow([backup('20261121T030000Z', { status: 'WAITING_FOR_WAL' })], { segments: [], histories: [], backupFiles: [] }), undefined);
+});
+
+test('WAL per backup: from its beginWal to the next backup’s, the newest to the end of the archive', () => {
+  const backups = [
+    backup('20261121T030000Z', { beginWal: seg(1, 4), endWal: seg(1, 5) }),
+    backup('20261122T030000Z', { beginWal: seg(1, 8), endWal: seg(1, 8) }),
+    backup('20261122T040000Z', { status: 'FAILED', beginWal: seg(1, 9) }),
+  ];
+  const m = walPerBackup(backups, segs(1, 3, 12), SEG);
+  assert.equal(m.get('20261121T030000Z'), { segments: 4, bytes: 4 * SEG });
+  assert.equal(m.get('20261122T030000Z'), { segments: 5, bytes: 5 * SEG });
+  assert.is(m.get('20261122T040000Z'), undefined, 'a FAILED backup brings no WAL of its own');
+});
+
+test('duration from begin to end', () => {
+  assert.is(backupDurationSeconds(backup('20261121T030000Z')), 600);
+  assert.is(backupDurationSeconds(backup('20261121T030000Z', { status: 'STARTED', endTime: undefined })), undefined);
+});
+
+test('next scheduled backup: the next fire after now, and whether one is due already', () => {
+  const cfg = config({ schedule: '0 3 * * *' });
+  const now = new Date('2026-11-24T04:00:00Z');
+  assert.equal(nextScheduledBackup(cfg, [backup('20261124T030000Z')], now), {
+    time: '2026-11-25T03:00:00.000Z',
+    schedule: '0 3 * * *',
+    timezone: 'UTC',
+    dueNow: false,
+  });
+  assert.is(nextScheduledBackup(cfg, [], now)?.dueNow, true);
+  assert.is(nextScheduledBackup(config(), [], now), undefined);
+  const berlin = nextScheduledBackup(config({ schedule: '0 3 * * *', timezone: 'Europe/Berlin' }), [], now);
+  assert.is(berlin?.time, '2026-11-25T02:00:00.000Z');
+});
+
+test.run();

@@ -1,0 +1,55 @@
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { renderStartLines, settingsReport, startCommand, type StartFacts } from '../../../src/restore/start-command.js';
+
+const FACTS: StartFacts = {
+  pgdata: '/srv/restore/main',
+  postgresqlConf: "port = 5433\nunix_socket_directories = '/var/run/postgresql'\narchive_mode = on\n",
+  autoConf: "archive_command = 'pgbk wal-push main %p'\nrestore_command = 'pgbk wal-fetch main %f %p'\n",
+  freePort: 54329,
+  owner: 'postgres',
+  runAs: 'runuser',
+  pgCtl: '/usr/lib/postgresql/15/bin/pg_ctl',
+  noArchive: false,
+};
+
+test('settings: restore_command set, port and socket kept, archive_mode kept with its meaning', () => {
+  const s = settingsReport(FACTS);
+  assert.equal(s.map((x) => `${x.name} ${x.change} ${x.value ?? '-'} ${x.source}`), [
+    'restore_command set pgbk wal-fetch main %f %p postgresql.auto.conf',
+    'port kept 5433 postgresql.conf',
+    'unix_socket_directories kept /var/run/postgresql postgresql.conf',
+    'archive_mode kept on postgresql.conf',
+  ]);
+  assert.match(s[3]!.note, /^on \(kept\): once promoted, the copy runs archive_command \(pgbk wal-push main %p\) .*restore --no-archive turns archiving off/);
+});
+
+test('--no-archive: archive_mode set off, said so', () => {
+  const s = settingsReport({ ...FACTS, noArchive: true, autoConf: `${FACTS.autoConf}archive_mode = 'off'\n` });
+  const mode = s.find((x) => x.name === 'archive_mode');
+  assert.is(mode?.change, 'set');
+  assert.is(mode?.value, 'off');
+  assert.match(mode?.note ?? '', /^off \(restore --no-archive\)/);
+});
+
+test('start command: pg_ctl as the owner, a free port, the socket in the data directory', () => {
+  const c = startCommand(FACTS);
+  assert.equal(c.argv, ['runuser', '-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/pg_ctl', '-D', '/srv/restore/main', '-o', '-p 54329 -k /srv/restore/main', 'start']);
+  assert.is(c.text, "runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D /srv/restore/main -o '-p 54329 -k /srv/restore/main' start");
+  assert.is(startCommand({ ...FACTS, runAs: 'self' }).argv[0], '/usr/lib/postgresql/15/bin/pg_ctl');
+  // A data directory with a space: quoted for the outer shell and, inside -o, for pg_ctl's shell.
+  const spaced = startCommand({ ...FACTS, pgdata: '/srv/my restore' });
+  assert.is(spaced.argv[8], "-p 54329 -k '/srv/my restore'");
+  // Too long for a unix socket path: /tmp.
+  const long = startCommand({ ...FACTS, pgdata: `/srv/${'x'.repeat(120)}` });
+  assert.is(long.socketDir, '/tmp');
+});
+
+test('rendered lines', () => {
+  const lines = renderStartLines(settingsReport(FACTS), startCommand(FACTS));
+  assert.match(lines[0]!, /^ {2}settings: {2}restore_command: set with the recovery target/);
+  assert.match(lines[1]!, /^ {13}port: kept from the backup \(5433\)/);
+  assert.match(lines[4]!, /^ {2}start: {5}runuser -u postgres -- /);
+});
+
+test.run();
