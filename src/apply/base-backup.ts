@@ -12,6 +12,7 @@ import {
   writeBackupRecord,
 } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
+import { processIdentity } from '../lib/process-identity.js';
 import { runBaseBackup } from '../pg/basebackup.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { probeServer } from '../pg/probe.js';
@@ -90,7 +91,7 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
     beginTime,
     compression: server.backup.compression,
     keep: 'none',
-    owner: { pid: process.pid, host: hostname(), startedAt: beginTime },
+    owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
   };
   await writeBackupRecord(ctx.catalog, record);
   ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);

@@ -28,6 +28,7 @@ import {
   writeFileAtomic,
 } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
+import { processIdentity } from '../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import type { BackupRecord } from '../plan/types.js';
 import { connectServer } from '../transport/connect.js';
@@ -248,7 +249,7 @@ export async function takeSshBackup(ctx: ExecContext, slot: string): Promise<Bac
       beginTime,
       compression: 'none',
       keep: 'none',
-      owner: { pid: process.pid, host: hostname(), startedAt: beginTime },
+      owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
     };
     await writeBackupRecord(ctx.catalog, record);
     ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);

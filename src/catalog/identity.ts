@@ -87,7 +87,7 @@ export async function recordIdentity(catalog: string, server: string, identity: 
   const file = serverJsonPath(catalog, server);
   let recorded = await readIdentity(catalog, server);
   if (recorded === undefined) {
-    const outcome = await writeFileNoClobber(file, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o644 });
+    const outcome = await writeFileNoClobber(file, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o640 });
     if (outcome === 'created') return identity;
     recorded = await readIdentity(catalog, server);
     if (recorded === undefined) throw new PgbkError('CATALOG', 'server.json vanished while it was written', { server, path: file });
