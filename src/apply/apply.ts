@@ -8,7 +8,7 @@ import type { Plan, ServerIdentity } from '../plan/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
 import { ensureIdentity } from './identity.js';
-import { failOrphanedBackups } from './repair.js';
+import { failOrphanedBackups, reapLeftovers } from './repair.js';
 import { stalenessReason, type PlanBasis, type SavedPlan } from './saved-plan.js';
 
 export interface ApplyOptions {
@@ -74,6 +74,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
       try {
         ctx.identity = await identityFor(desired, server, opts);
         await failOrphanedBackups(ctx);
+        await reapLeftovers(ctx);
         // WAL method stream: segments pg_receivewal completed join the ordinary archive path.
         if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);
         contexts.set(server.name, ctx);
