@@ -130,7 +130,11 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
   } catch (err) {
     const e = toPgbkError(err, { server: server.name });
     const { owner: _owner, ...withoutOwner } = record;
-    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message });
+    // On a full disk even this small write may fail; the reason must still reach the user (the
+    // record stays STARTED with this process as owner, and the next apply marks it FAILED).
+    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
+      ctx.log(`${server.name}: cannot record backup ${id} as FAILED: ${(werr as Error).message}`);
+    });
     throw e;
   }
   // pg_basebackup -X none returned only after PostgreSQL archived the end segment; with push-to-
