@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { findLeftovers, isOwnerAlive, readBackups, removeLeftovers, writeBackupRecord } from '../catalog/index.js';
+import { findLeftovers, isOwnerAlive, readBackups, removeLeftovers, restrictIdentityMode, writeBackupRecord } from '../catalog/index.js';
 import type { ExecContext } from './context.js';
 
 /**
@@ -36,10 +36,11 @@ function describeAge(ms: number): string {
 export async function reapLeftovers(ctx: ExecContext, nowMs: number = Date.now()): Promise<string[]> {
   let removed;
   try {
+    if (await restrictIdentityMode(ctx.catalog, ctx.server.name)) ctx.log(`${ctx.server.name}: server.json was world-readable; now 0640 like the rest of the catalog`);
     removed = await removeLeftovers(await findLeftovers(ctx.catalog, ctx.server.name, nowMs));
   } catch (err) {
     // Leftovers only cost space: failing to clean them must not stop archiving.
-    ctx.log(`${ctx.server.name}: warning: could not clean up temp files of interrupted writes: ${(err as Error).message}`);
+    ctx.log(`${ctx.server.name}: warning: could not clean up after interrupted writes: ${(err as Error).message}`);
     return [];
   }
   for (const l of removed) {

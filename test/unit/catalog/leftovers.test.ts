@@ -1,10 +1,10 @@
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { reapLeftovers } from '../../../src/apply/repair.js';
-import { backupDir, ensureServerDirs, incomingDir, serverDir, walRoot } from '../../../src/catalog/layout.js';
+import { backupDir, ensureServerDirs, incomingDir, serverDir, serverJsonPath, walRoot } from '../../../src/catalog/layout.js';
 import { LEFTOVER_MIN_AGE_MS, findLeftovers, tempWriterPid } from '../../../src/catalog/leftovers.js';
 import type { ServerConfig } from '../../../src/config/resolved.js';
 import { makeTempDir } from './tmp-catalog.js';
@@ -74,6 +74,16 @@ test('old temp files of dead writers are removed and reported; fresh ones, live 
   assert.is(lines.length, gone.length);
   assert.match(lines.join('\n'), new RegExp(`main: removed wal/0000000100000000/\\.000000010000000000000003\\.zst\\.tmp-${dead}-aa11, a temp file left by an interrupted write \\(10 bytes, 1\\.0 h old, writer pid ${dead} gone\\)`));
   assert.equal(await reapLeftovers({ catalog, server, now: new Date(), log: (l) => lines.push(l), identity: undefined }), [], 'nothing left the second time');
+});
+
+test('a world-readable server.json from an older pgbk is made 0640 by the locked pass', async () => {
+  const file = serverJsonPath(catalog, 'main');
+  writeFileSync(file, '{}');
+  chmodSync(file, 0o644);
+  const lines: string[] = [];
+  await reapLeftovers({ catalog, server, now: new Date(), log: (l) => lines.push(l), identity: undefined });
+  assert.is(statSync(file).mode & 0o777, 0o640);
+  assert.match(lines.join('\n'), /server\.json was world-readable; now 0640/);
 });
 
 test.run();
