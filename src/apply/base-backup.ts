@@ -12,6 +12,7 @@ import {
   writeBackupRecord,
 } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
+import { processIdentity } from '../lib/process-identity.js';
 import { runBaseBackup } from '../pg/basebackup.js';
 import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
 import type { Progress } from '../restore/progress.js';
@@ -92,7 +93,7 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
     beginTime,
     compression: server.backup.compression,
     keep: 'none',
-    owner: { pid: process.pid, host: hostname(), startedAt: beginTime },
+    owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
   };
   await writeBackupRecord(ctx.catalog, record);
   ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
@@ -141,7 +142,11 @@ export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<Ba
     progress?.finish();
     const e = toPgbkError(err, { server: server.name });
     const { owner: _owner, ...withoutOwner } = record;
-    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message });
+    // On a full disk even this small write may fail; the reason must still reach the user (the
+    // record stays STARTED with this process as owner, and the next apply marks it FAILED).
+    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
+      ctx.log(`${server.name}: cannot record backup ${id} as FAILED: ${(werr as Error).message}`);
+    });
     throw e;
   }
   // pg_basebackup -X none returned only after PostgreSQL archived the end segment; with push-to-

@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { isOwnerAlive, readBackups, writeBackupRecord } from '../catalog/index.js';
+import { findLeftovers, isOwnerAlive, readBackups, removeLeftovers, restrictIdentityMode, writeBackupRecord } from '../catalog/index.js';
 import type { ExecContext } from './context.js';
 
 /**
@@ -20,4 +20,31 @@ export async function failOrphanedBackups(ctx: ExecContext): Promise<string[]> {
     repaired.push(b.id);
   }
   return repaired;
+}
+
+function describeAge(ms: number): string {
+  const hours = ms / 3600_000;
+  return hours >= 48 ? `${Math.floor(hours / 24)} days` : `${hours.toFixed(1)} h`;
+}
+
+/**
+ * Remove temp files that interrupted writes left behind (catalog/leftovers.ts), under the server
+ * lock, and say so: one line per file. Done here rather than as a plan action because it is crash
+ * repair like failOrphanedBackups — nothing a user would review or decide — and the plan must stay
+ * identical whether or not some writer died an hour ago. Returns the relative paths removed.
+ */
+export async function reapLeftovers(ctx: ExecContext, nowMs: number = Date.now()): Promise<string[]> {
+  let removed;
+  try {
+    if (await restrictIdentityMode(ctx.catalog, ctx.server.name)) ctx.log(`${ctx.server.name}: server.json was world-readable; now 0640 like the rest of the catalog`);
+    removed = await removeLeftovers(await findLeftovers(ctx.catalog, ctx.server.name, nowMs));
+  } catch (err) {
+    // Leftovers only cost space: failing to clean them must not stop archiving.
+    ctx.log(`${ctx.server.name}: warning: could not clean up after interrupted writes: ${(err as Error).message}`);
+    return [];
+  }
+  for (const l of removed) {
+    ctx.log(`${ctx.server.name}: removed ${l.rel}, a temp file left by an interrupted write (${l.size} bytes, ${describeAge(l.ageMs)} old, writer pid ${l.pid} gone)`);
+  }
+  return removed.map((l) => l.rel);
 }

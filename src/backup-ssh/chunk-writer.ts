@@ -10,6 +10,7 @@
 import { createHash } from 'node:crypto';
 import { copyFile, link, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { withPath } from '../lib/free-space.js';
 import { CHUNK_DIR_SUFFIX, chunkLength, chunkLocation, type FetchItem, type ManifestFile } from './incremental.js';
 
 type Pending = { readonly kind: 'data'; readonly data: Buffer } | { readonly kind: 'same' };
@@ -77,7 +78,7 @@ export class ChunkWriter {
     const tracked: Promise<void> = op.then(
       () => undefined,
       (err: unknown) => {
-        this.failure ??= err;
+        this.failure ??= withPath(err, dest); // a full disk must say which file
       },
     );
     this.inFlight.add(tracked);

@@ -27,7 +27,9 @@ import {
   writeBackupRecord,
   writeFileAtomic,
 } from '../catalog/index.js';
+import { isNoSpaceError, noSpaceError } from '../catalog/no-space.js';
 import { PgbkError, toPgbkError } from '../errors.js';
+import { processIdentity } from '../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import type { BackupRecord } from '../plan/types.js';
 import { connectServer } from '../transport/connect.js';
@@ -256,7 +258,7 @@ export async function takeSshBackup(ctx: ExecContext, slot: string): Promise<Bac
       beginTime,
       compression: 'none',
       keep: 'none',
-      owner: { pid: process.pid, host: hostname(), startedAt: beginTime },
+      owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
     };
     await writeBackupRecord(ctx.catalog, record);
     ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);
@@ -304,7 +306,10 @@ export async function takeSshBackup(ctx: ExecContext, slot: string): Promise<Bac
     await writeBackupRecord(ctx.catalog, record);
     ctx.log(`${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}, ${copied.transferredBytes} bytes transferred`);
   } catch (err) {
-    const e = toPgbkError(err, { server: server.name });
+    // Measured before the partial tree is removed below: the free space when the disk filled up.
+    const e = isNoSpaceError(err)
+      ? await noSpaceError(err, { server: server.name, file: (err as NodeJS.ErrnoException).path ?? dir ?? ctx.catalog, ...(record === undefined ? {} : { what: `backup ${record.id}` }) })
+      : toPgbkError(err, { server: server.name });
     await session?.close().catch(() => undefined); // ends the session: PostgreSQL abandons the backup
     session = undefined;
     if (record !== undefined && dir !== undefined) {
@@ -313,7 +318,9 @@ export async function takeSshBackup(ctx: ExecContext, slot: string): Promise<Bac
       await rm(path.join(dir, 'tablespaces'), { recursive: true, force: true }).catch(() => undefined);
       await rm(path.join(dir, MANIFEST_FILE), { force: true }).catch(() => undefined);
       const { owner: _owner, ...rest } = record;
-      await writeBackupRecord(ctx.catalog, { ...rest, status: 'FAILED', endTime: new Date().toISOString(), error: e.message });
+      await writeBackupRecord(ctx.catalog, { ...rest, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
+        ctx.log(`${server.name}: cannot record backup ${rest.id} as FAILED: ${(werr as Error).message}`);
+      });
     }
     throw e;
   } finally {

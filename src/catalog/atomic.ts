@@ -7,6 +7,7 @@
 import { randomBytes } from 'node:crypto';
 import { link, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { withPath } from '../lib/free-space.js';
 
 export interface WriteOptions {
   readonly mode?: number;
@@ -76,12 +77,12 @@ export async function writeTemp(finalPath: string, data: Buffer | string, opts: 
   try {
     await fh.writeFile(data);
     await fh.sync();
+    await fh.close(); // inside: some filesystems report a full disk only at close
   } catch (err) {
-    await fh.close();
+    await fh.close().catch(() => undefined);
     await unlinkQuietly(tmp);
-    throw err;
+    throw withPath(err, finalPath); // write(2) errors name no file; a full disk must say which
   }
-  await fh.close();
   return tmp;
 }
 

@@ -8,6 +8,7 @@ import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { describeUser, lookupUser } from '../lib/os-user.js';
+import { isSameProcessAlive } from '../lib/process-identity.js';
 import type { BackupRecord, BackupStatus } from '../plan/types.js';
 import { fsyncDir, writeFileAtomic } from './atomic.js';
 import { backupDir, backupJsonPath, backupsDir, isBackupId } from './layout.js';
@@ -218,22 +219,19 @@ export async function deleteBackup(catalog: string, server: string, id: string):
 export interface Owner {
   readonly pid: number;
   readonly host: string;
+  /** processIdentity().processStart of the owner; absent in records written before it existed. */
+  readonly processStart?: string;
 }
 
 /**
  * Whether the process that owns a lock or a STARTED backup may still be running. Only a process on
  * this host can be checked; one on another host is presumed alive (waiting is safe, stealing is not).
+ * On this host the pid must be alive and, when recorded, its start must match: a dead owner's pid
+ * reused by another process does not keep it "alive".
  */
 export function isOwnerAlive(owner: Owner, thisHost: string): boolean {
   if (owner.host !== thisHost) return true;
-  if (!Number.isInteger(owner.pid) || owner.pid <= 0) return false;
-  try {
-    process.kill(owner.pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code !== 'ESRCH';
-  }
+  return isSameProcessAlive(owner);
 }
 
 /** Like readBackup, but a backup that does not exist (deleted since it was planned) is undefined. */

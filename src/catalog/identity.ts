@@ -4,7 +4,7 @@
  * never mix its files into another cluster's history.
  */
 
-import { readFile } from 'node:fs/promises';
+import { chmod, readFile, stat } from 'node:fs/promises';
 import { PgbkError } from '../errors.js';
 import type { ServerIdentity } from '../plan/types.js';
 import { writeFileNoClobber } from './atomic.js';
@@ -87,7 +87,7 @@ export async function recordIdentity(catalog: string, server: string, identity: 
   const file = serverJsonPath(catalog, server);
   let recorded = await readIdentity(catalog, server);
   if (recorded === undefined) {
-    const outcome = await writeFileNoClobber(file, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o644 });
+    const outcome = await writeFileNoClobber(file, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o640 });
     if (outcome === 'created') return identity;
     recorded = await readIdentity(catalog, server);
     if (recorded === undefined) throw new PgbkError('CATALOG', 'server.json vanished while it was written', { server, path: file });
@@ -95,4 +95,22 @@ export async function recordIdentity(catalog: string, server: string, identity: 
   const err = mismatch(server, file, recorded, identity);
   if (err !== undefined) throw err;
   return recorded;
+}
+
+/**
+ * server.json written by an older pgbk (0644) loses its world bits, like every other catalog file
+ * (0640). Returns whether it changed anything; a missing file is fine.
+ */
+export async function restrictIdentityMode(catalog: string, server: string): Promise<boolean> {
+  const file = serverJsonPath(catalog, server);
+  let mode: number;
+  try {
+    mode = (await stat(file)).mode & 0o7777;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+  if ((mode & 0o007) === 0) return false;
+  await chmod(file, mode & ~0o007);
+  return true;
 }

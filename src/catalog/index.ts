@@ -18,3 +18,4 @@ export * from './wal-archive.js';
 export * from './incoming.js';
 export * from './quarantine.js';
 export * from './streaming.js';
+export * from './leftovers.js';

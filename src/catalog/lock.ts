@@ -19,6 +19,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
+import { processIdentity } from '../lib/process-identity.js';
 import { fsyncDir, writeFileNoClobber } from './atomic.js';
 import { isOwnerAlive } from './backups.js';
 import { lockPath } from './layout.js';
@@ -29,6 +30,8 @@ export interface LockInfo {
   readonly host: string;
   readonly command: string;
   readonly since: string; // ISO
+  /** The holder's start (lib/process-identity); absent in locks written before it was recorded. */
+  readonly processStart?: string;
 }
 
 export interface LockHandle {
@@ -48,7 +51,7 @@ type Holder = LockInfo | 'gone' | 'unreadable';
 function newInfo(command: string): LockInfo {
   return {
     id: randomBytes(8).toString('hex'),
-    pid: process.pid,
+    ...processIdentity(),
     host: os.hostname(),
     command,
     since: new Date().toISOString(),
@@ -72,6 +75,7 @@ async function readHolder(file: string): Promise<Holder> {
         host: o.host,
         command: typeof o.command === 'string' ? o.command : '?',
         since: typeof o.since === 'string' ? o.since : '?',
+        ...(typeof o.processStart === 'string' ? { processStart: o.processStart } : {}),
       };
     }
   } catch {
@@ -128,7 +132,7 @@ export async function acquireLock(catalog: string, server: string, opts: Acquire
   for (;;) {
     let created: 'created' | 'exists';
     try {
-      created = await writeFileNoClobber(file, body, { mode: 0o644 });
+      created = await writeFileNoClobber(file, body, { mode: 0o640 });
     } catch (err) {
       throw new PgbkError('CATALOG', `cannot create lock file: ${(err as Error).message}`, { server, path: file });
     }

@@ -17,6 +17,7 @@ import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, is
 import { fsyncDir, linkNoClobber, writeTemp } from './atomic.js';
 import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from './compress.js';
 import { mapLimited } from './map-limited.js';
+import { rethrowNoSpace } from './no-space.js';
 import { CHECKSUMS_FILE, walDirFor, walPath, walRoot } from './layout.js';
 import { appendChecksum, readChecksums, removeChecksums, sha256Hex } from './wal-checksums.js';
 import { validateBackupHistoryFile, validateHistoryFile } from './wal-text-files.js';
@@ -175,6 +176,28 @@ export async function archiveWalFile(opts: ArchiveOptions): Promise<ArchiveOutco
   }
 }
 
+/** Write `stored` durably under `finalPath` unless it exists (temp file + link). */
+async function publish(finalPath: string, stored: Buffer): Promise<'created' | 'exists'> {
+  const dir = path.dirname(finalPath);
+  let tmp: string;
+  try {
+    tmp = await writeTemp(finalPath, stored, { mode: 0o640 });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    // First file of this log (or prune just removed the empty directory): create it durably —
+    // every new level's entry in its parent, and the log directory's entry even when a concurrent
+    // archiver created it (its fsync may still be in flight when we publish into it).
+    const created = await mkdir(dir, { recursive: true, mode: 0o750 });
+    const top = created ?? dir;
+    for (let d = dir; ; d = path.dirname(d)) {
+      await fsyncDir(path.dirname(d));
+      if (d === top || path.dirname(d) === d) break;
+    }
+    tmp = await writeTemp(finalPath, stored, { mode: 0o640 });
+  }
+  return linkNoClobber(tmp, finalPath);
+}
+
 /**
  * archiveWalFile for bytes already in memory (wal-receive over SSH): the same checks and outcome.
  * `zstdOfBuf`: a zstd frame (with content checksum) that decompresses to `buf`, compressed by
@@ -196,26 +219,19 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
   // hashing costs 1/8 of hashing the segment); the content itself is covered by zstd's frame
   // checksum / gzip's CRC on decompression.
   const sha256 = await sha256HexAsync(stored);
-  let tmp: string;
+  let published: 'created' | 'exists';
+  let writing = finalPath;
   try {
-    tmp = await writeTemp(finalPath, stored, { mode: 0o640 });
+    published = await publish(finalPath, stored);
+    writing = path.join(dir, CHECKSUMS_FILE);
+    if (published === 'created') await appendChecksum(dir, path.basename(finalPath), sha256);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    // First file of this log (or prune just removed the empty directory): create it durably —
-    // every new level's entry in its parent, and the log directory's entry even when a concurrent
-    // archiver created it (its fsync may still be in flight when we publish into it).
-    const created = await mkdir(dir, { recursive: true, mode: 0o750 });
-    const top = created ?? dir;
-    for (let d = dir; ; d = path.dirname(d)) {
-      await fsyncDir(path.dirname(d));
-      if (d === top || path.dirname(d) === d) break;
-    }
-    tmp = await writeTemp(finalPath, stored, { mode: 0o640 });
+    // Disk full: say where and how much is left (the temp file is already gone: writeTemp and
+    // linkNoClobber remove it on failure). A segment published before its SHA256SUMS line is
+    // healed by the retry PostgreSQL makes: it is then a duplicate and the line is added.
+    return rethrowNoSpace(err, { server, file: writing, what: `WAL file ${name}` });
   }
-  if ((await linkNoClobber(tmp, finalPath)) === 'exists') {
-    return compareWithStored({ file: finalPath, compression }, buf);
-  }
-  await appendChecksum(dir, path.basename(finalPath), sha256);
+  if (published === 'exists') return compareWithStored({ file: finalPath, compression }, buf);
   return { result: 'archived', sha256 };
 }
 

@@ -45,14 +45,22 @@ export async function readChecksums(dir: string): Promise<Map<string, string>> {
 export async function appendChecksum(dir: string, storedName: string, sha256: string): Promise<void> {
   const file = path.join(dir, CHECKSUMS_FILE);
   for (;;) {
-    const fh = await open(file, 'a', 0o640);
+    const fh = await open(file, 'a+', 0o640);
     let isNew: boolean;
     let ino: number;
     try {
       const st = await fh.stat();
       isNew = st.size === 0;
       ino = st.ino;
-      await fh.write(`${sha256}  ${storedName}\n`);
+      // A fragment without its newline (an append cut short when the disk filled up) must not
+      // swallow this line: start on a fresh line then (a blank line is ignored by readers).
+      const last = Buffer.alloc(1);
+      if (st.size > 0) await fh.read(last, 0, 1, st.size - 1);
+      const line = Buffer.from(`${st.size > 0 && last[0] !== 0x0a ? '\n' : ''}${sha256}  ${storedName}\n`);
+      const { bytesWritten } = await fh.write(line);
+      if (bytesWritten !== line.length) {
+        throw Object.assign(new Error(`short write to ${file} (${bytesWritten} of ${line.length} bytes)`), { code: 'ENOSPC', path: file });
+      }
       await fh.sync();
     } finally {
       await fh.close();

@@ -7,7 +7,8 @@
  */
 import { basename } from 'node:path';
 import { archiveWalFile } from '../catalog/wal-archive.js';
-import { ensureServerDirs } from '../catalog/layout.js';
+import { ensureServerDirs, serverDir } from '../catalog/layout.js';
+import { isNoSpaceError, noSpaceError } from '../catalog/no-space.js';
 import { readIdentity } from '../catalog/identity.js';
 import { classifyIncoming } from '../pg/wal-name.js';
 import { PgbkError } from '../errors.js';
@@ -18,6 +19,7 @@ import { reportError } from './report-error.js';
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
+  let where: { readonly server: string; readonly dir: string } | undefined;
   try {
     const { values, positionals } = parseCommand('wal-push', args, {});
     debug = values.debug === true;
@@ -33,6 +35,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
       throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .partial, .history or .backup file`, { server: serverName, path: file });
     }
+    where = { server: serverName, dir: serverDir(desired.catalog, serverName) };
     await ensureServerDirs(desired.catalog, serverName);
     let identity = await readIdentity(desired.catalog, serverName);
     if (identity === undefined) {
@@ -50,6 +53,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     }
     return 0;
   } catch (err) {
+    // A full disk anywhere else on the way (server.json at first contact, directories) says where too.
+    if (where !== undefined && isNoSpaceError(err)) {
+      const file = (err as NodeJS.ErrnoException).path ?? where.dir;
+      return reportError(await noSpaceError(err, { server: where.server, file }), io, debug);
+    }
     return reportError(err, io, debug);
   }
 }

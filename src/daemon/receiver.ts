@@ -9,6 +9,7 @@ import { readFile, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatError, toPgbkError } from '../errors.js';
+import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type ProcessIdentity } from '../lib/process-identity.js';
 import { findPgBinary } from '../pg/pg-bin.js';
 import { probeServer } from '../pg/probe.js';
 import { ensureSlot, spawnReceiveWal } from '../pg/receivewal.js';
@@ -29,15 +30,6 @@ const HEALTHY_MS = 60_000;
 /** In the streaming directory: the PID of the pg_receivewal this daemon started there. */
 const PID_FILE = '.receiver.pid';
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
  * A daemon killed with SIGKILL leaves its pg_receivewal running, holding the slot: the new daemon's
  * receiver would be refused ("slot is active") for as long as the orphan lives. Stop the orphan —
@@ -45,13 +37,14 @@ function isAlive(pid: number): boolean {
  */
 async function stopOrphan(directory: string, log: (msg: string) => void): Promise<void> {
   const file = path.join(directory, PID_FILE);
-  let pid: number;
+  let recorded: ProcessIdentity | undefined;
   try {
-    pid = Number((await readFile(file, 'utf8')).trim());
+    recorded = parsePidFile(await readFile(file, 'utf8'));
   } catch {
     return;
   }
-  if (!Number.isInteger(pid) || pid <= 1 || !isAlive(pid)) return;
+  if (recorded === undefined || recorded.pid <= 1 || !isSameProcessAlive(recorded)) return;
+  const pid = recorded.pid;
   let cmdline = '';
   try {
     cmdline = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
@@ -61,7 +54,7 @@ async function stopOrphan(directory: string, log: (msg: string) => void): Promis
   if (!cmdline.includes('pg_receivewal') || !cmdline.includes(`--directory=${directory}`)) return;
   log(`stopping pg_receivewal pid ${pid} left behind by a previous daemon`);
   process.kill(pid, 'SIGTERM');
-  for (let i = 0; i < 50 && isAlive(pid); i++) await sleep(100);
+  for (let i = 0; i < 50 && isSameProcessAlive(recorded); i++) await sleep(100);
 }
 
 export class ReceiverSupervisor {
@@ -120,7 +113,7 @@ export class ReceiverSupervisor {
       stderr = (stderr + d).slice(-4096);
     });
     this.log('info', `pg_receivewal started (pid ${child.pid ?? '?'}) into ${this.opts.directory}`);
-    if (child.pid !== undefined) await writeFile(path.join(this.opts.directory, PID_FILE), `${child.pid}\n`).catch(() => undefined);
+    if (child.pid !== undefined) await writeFile(path.join(this.opts.directory, PID_FILE), formatPidFile(processIdentity(child.pid))).catch(() => undefined);
     this.exited = new Promise((resolve) => {
       child.on('error', (err) => {
         this.log('error', `pg_receivewal: ${err.message}`);

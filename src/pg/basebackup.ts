@@ -15,6 +15,7 @@ import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/prom
 import path from 'node:path';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
+import { describeFreeSpace } from '../lib/free-space.js';
 import { parseBackupManifest } from './backup-manifest.js';
 import { clientToolConninfo } from './conninfo.js';
 import { parseLsn } from './lsn.js';
@@ -233,6 +234,21 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
 }
 
 /**
+ * pg_basebackup's "could not write to file "F": No space left on device", as an error naming the
+ * file and the free space, measured now — before the partial files are removed. (pg_basebackup's
+ * messages are matched in English, as the LSN lines above are.)
+ */
+async function diskFullError(stderr: string, staging: string): Promise<PgbkError | undefined> {
+  const m = /(No space left on device|Disk quota exceeded)/.exec(stderr);
+  if (m === null) return undefined;
+  const file = /could not (?:write to|create|extend) file "([^"]+)"[^\n]*(?:No space left on device|Disk quota exceeded)/.exec(stderr)?.[1] ?? staging;
+  return new PgbkError('CATALOG', `pg_basebackup: ${m[1]!.toLowerCase()} writing ${file}: ${await describeFreeSpace(staging)}`, {
+    path: file,
+    hint: 'free space on the catalog filesystem or move the catalog to a larger one; the partial backup files were removed',
+  });
+}
+
+/**
  * pg_basebackup's arguments and environment. No secret in the arguments, which `ps` shows to
  * every local user: the password travels in PGPASSWORD, sslpassword is refused.
  */
@@ -279,6 +295,8 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
       );
     }
     if (outcome.code !== 0) {
+      const full = await diskFullError(outcome.stderr, staging);
+      if (full !== undefined) throw full;
       const how = outcome.signal !== null ? `killed by ${outcome.signal}` : `exit ${String(outcome.code)}`;
       throw new PgbkError('PG', `pg_basebackup failed (${how}): ${meaningfulStderr(outcome.stderr)}`, { path: opts.targetDir });
     }

@@ -32,7 +32,7 @@ export interface BackupRecord {
   readonly keep: KeepMode;
   readonly error?: string;
   /** Who is writing this backup while STARTED: lets observe detect a dead owner. */
-  readonly owner?: { readonly pid: number; readonly host: string; readonly startedAt: string };
+  readonly owner?: { readonly pid: number; readonly host: string; readonly startedAt: string; readonly processStart?: string };
   /**
    * method ssh (file-level incremental): bytes copied over SSH vs reused (hard-linked) from the
    * backup named in reusedFrom; files counts both. Absent for pg_basebackup backups.
@@ -42,7 +42,7 @@ export interface BackupRecord {
   readonly reusedFrom?: string;
   readonly fileCount?: number;
   /** Set while a restore reads it: retention must not delete it (issue #3). */
-  readonly inUse?: readonly { readonly pid: number; readonly host: string; readonly since: string }[];
+  readonly inUse?: readonly { readonly pid: number; readonly host: string; readonly since: string; readonly processStart?: string }[];
 }
 
 export interface ServerIdentity {

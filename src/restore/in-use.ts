@@ -11,12 +11,15 @@ import { acquireLock } from '../catalog/lock.js';
 import { isOwnerAlive, readBackup, writeBackupRecord } from '../catalog/backups.js';
 import { asCatalogOwner } from '../catalog/owner.js';
 import { PgbkError } from '../errors.js';
+import { processIdentity } from '../lib/process-identity.js';
 import type { BackupRecord } from '../plan/types.js';
 
 export interface InUseMark {
   readonly pid: number;
   readonly host: string;
   readonly since: string;
+  /** Start of the restoring process (lib/process-identity): a reused pid does not keep a mark alive. */
+  readonly processStart?: string;
 }
 
 type Entry = NonNullable<BackupRecord['inUse']>[number];
@@ -51,7 +54,7 @@ async function update(
 /** Mark the backup in use; it must still be DONE (a delete may have raced with the choice). */
 export async function markInUse(catalog: string, server: string, id: string, timeoutMs: number): Promise<InUseMark> {
   const host = os.hostname();
-  const mark: InUseMark = { pid: process.pid, host, since: new Date().toISOString() };
+  const mark: InUseMark = { ...processIdentity(), host, since: new Date().toISOString() };
   await update(catalog, server, id, timeoutMs, (record) => {
     if (record.status !== 'DONE') {
       throw new PgbkError('CATALOG', `backup ${id} is ${record.status}, no longer DONE`, { server });

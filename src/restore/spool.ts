@@ -31,6 +31,7 @@ import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { lstat, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type ProcessIdentity } from '../lib/process-identity.js';
 
 export const SPOOL_DIR_NAME = '.pgbk-spool';
 /** Sidecar suffix: NAME.ck holds `cksum < NAME` output ("CRC LENGTH"). */
@@ -186,14 +187,9 @@ export async function ensureSpoolDir(spool: string): Promise<boolean> {
   }
 }
 
-export function isAlive(pid: number): boolean {
-  if (!Number.isInteger(pid) || pid <= 0) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
+/** A temp file's writer (its pid is in the name; no start recorded there). */
+function isAlive(pid: number): boolean {
+  return isSameProcessAlive({ pid });
 }
 
 export async function readWant(spool: string): Promise<SpoolWant | undefined> {
@@ -219,13 +215,14 @@ export async function writeWant(spool: string, want: SpoolWant): Promise<void> {
  * prefetch-worker.js (a recycled PID of another process is not "our worker").
  */
 export async function liveWorker(spool: string): Promise<number | undefined> {
-  let pid: number;
+  let recorded: ProcessIdentity | undefined;
   try {
-    pid = Number((await readFile(path.join(spool, WORKER_PID_FILE), 'utf8')).trim());
+    recorded = parsePidFile(await readFile(path.join(spool, WORKER_PID_FILE), 'utf8'));
   } catch {
     return undefined;
   }
-  if (!isAlive(pid)) return undefined;
+  if (recorded === undefined || !isSameProcessAlive(recorded)) return undefined;
+  const pid = recorded.pid;
   try {
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');
     return cmdline.includes('prefetch-worker') ? pid : undefined;
@@ -240,7 +237,7 @@ export async function claimWorker(spool: string): Promise<boolean> {
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fh = await open(file, 'wx', 0o600);
-      await fh.writeFile(String(process.pid));
+      await fh.writeFile(formatPidFile(processIdentity()));
       await fh.close();
       return true;
     } catch (err) {
@@ -254,7 +251,7 @@ export async function claimWorker(spool: string): Promise<boolean> {
 
 export async function releaseWorker(spool: string): Promise<void> {
   try {
-    const pid = Number((await readFile(path.join(spool, WORKER_PID_FILE), 'utf8')).trim());
+    const pid = parsePidFile(await readFile(path.join(spool, WORKER_PID_FILE), 'utf8'))?.pid;
     if (pid === process.pid) await unlinkQuietly(path.join(spool, WORKER_PID_FILE));
   } catch {
     // already gone

@@ -7,9 +7,9 @@
  * overwrite), run on the decompressed bytes.
  */
 
-import { randomBytes } from 'node:crypto';
 import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { tempPathFor } from '../catalog/atomic.js';
 import { readIdentity } from '../catalog/identity.js';
 import { ensureServerDirs, incomingDir } from '../catalog/layout.js';
 import { decompressBuffer } from '../catalog/compress.js';
@@ -65,7 +65,7 @@ async function receiveOne(catalog: string, server: string, compression: Compress
     if (kind !== 'segment') return { name, ok: false, error: 'the cluster identity is not known yet (no segment archived so far)' };
     // First contact only: learning the identity reads the segment from a file. A dot-name in
     // incoming/ is "in flight" to every other pgbk reader.
-    const tmp = path.join(incomingDir(catalog, server), `.${name}.recv-${randomBytes(6).toString('hex')}`);
+    const tmp = tempPathFor(path.join(incomingDir(catalog, server), name));
     await writeFile(tmp, data, { mode: 0o640 });
     try {
       const { identityFromSegment } = await import('../apply/identity.js');

@@ -2,10 +2,15 @@
  * Two `pgbk apply` at once against a real PostgreSQL 15: the per-server lock makes them take turns,
  * so a due backup is taken exactly once (the second apply waits, then sees nothing due), and with a
  * short --lock-timeout the second one gives up naming the holder. `pgbk status` shows the holder
- * while an apply runs.
+ * while an apply runs. A dead holder whose pid was reused by another process does not block.
  */
+import { spawn } from 'node:child_process';
+import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { processIdentity } from '../../../src/lib/process-identity.js';
 import { listBackups, makeWorld, type RunResult, type World } from '../../support/pgbk.js';
 
 let world: World;
@@ -110,6 +115,36 @@ test('a second apply with a short --lock-timeout fails naming the holder; the fi
   assert.is(backupResults(again).length, 0, again.stdout);
   assert.match(again.stdout, /No changes\./);
   assert.is((await listBackups(world)).length, before + 1);
+});
+
+test('a holder SIGKILLed long ago whose pid now runs another program: apply takes over its lock and fails its STARTED backup', async () => {
+  // The "reused pid": a live process that is not the one that wrote the records (its start differs).
+  const reuser = spawn('sleep', ['120'], { stdio: 'ignore' });
+  try {
+    const pid = reuser.pid!;
+    const real = processIdentity(pid).processStart!;
+    const [boot, ticks] = real.split(':');
+    const stale = { pid, processStart: `${boot}:${Number(ticks) - 1}`, host: os.hostname() };
+    const lockFile = path.join(world.catalog, 'main', 'lock');
+    await writeFile(lockFile, JSON.stringify({ id: 'killed-holder', ...stale, command: 'pgbk apply', since: '2026-01-01T00:00:00Z' }), { mode: 0o640 });
+    const id = '20990101T000000Z';
+    const dir = path.join(world.catalog, 'main', 'backups', id);
+    await mkdir(dir, { mode: 0o750 });
+    await writeFile(
+      path.join(dir, 'backup.json'),
+      JSON.stringify({ formatVersion: 1, id, server: 'main', slot: '2099-01-01T00:00:00.000Z', status: 'STARTED', method: 'basebackup', beginTime: '2099-01-01T00:00:00.000Z', compression: 'zstd', keep: 'none', owner: { ...stale, startedAt: '2099-01-01T00:00:00.000Z' } }),
+      { mode: 0o640 },
+    );
+    // Before the fix, kill(pid, 0) said "alive": the apply waited out --lock-timeout and failed.
+    const r = await world.pgbk(['apply', '--lock-timeout', '2s']);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stdout + r.stderr, new RegExp(`backup ${id} marked FAILED \\(its owner pid ${pid} on \\S+ is gone\\)`));
+    assert.is((await lockHolder()), null, 'the stale lock is gone and ours was released');
+    const left = (await listBackups(world)).find((b) => b.id === id);
+    assert.ok(left === undefined || left.status === 'FAILED', JSON.stringify(left));
+  } finally {
+    reuser.kill('SIGKILL');
+  }
 });
 
 test.run();

@@ -1,4 +1,4 @@
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readIdentity, recordIdentity } from '../../../src/catalog/identity.js';
@@ -27,6 +27,7 @@ test('first contact records; later contacts return the original', async () => {
   const again = await recordIdentity(catalog, 'main', { ...first, pgVersion: 150009, firstContact: '2027-01-01T00:00:00.000Z' });
   assert.equal(again, first);
   assert.equal(JSON.parse(readFileSync(serverJsonPath(catalog, 'main'), 'utf8')), first);
+  assert.is(statSync(serverJsonPath(catalog, 'main')).mode & 0o777, 0o640, 'server.json is not world-readable');
 });
 
 test('another cluster is refused, naming both ids and the way out', async () => {

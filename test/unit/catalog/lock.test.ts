@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
 import { ensureServerDirs, lockPath, serverDir } from '../../../src/catalog/layout.js';
 import { acquireLock, readLock } from '../../../src/catalog/lock.js';
+import { processIdentity } from '../../../src/lib/process-identity.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';
 
 const tmp = makeTempDir();
@@ -80,6 +81,32 @@ test('a dead holder on this host is taken over; one on another host is waited fo
   const err = (await rejection(acquireLock(catalog, 'main', { command: 'x', timeoutMs: 50, pollMs: 10 }))) as PgbkError;
   assert.is(err.code, 'LOCK');
   assert.match(err.message, /on host other-host\.invalid running "pgbk daemon"/);
+});
+
+test('a holder whose pid now belongs to another process (start time differs) is taken over', async () => {
+  const me = processIdentity();
+  const [boot, ticks] = (me.processStart ?? '').split(':');
+  // pid alive (this very process), but not the process that wrote the lock: a reused pid.
+  writeLock({ id: 'reused', pid: process.pid, processStart: `${boot}:${Number(ticks) + 1}`, host: os.hostname(), command: 'pgbk apply', since: 'then' });
+  const h = await acquireLock(catalog, 'main', { command: 'taker', timeoutMs: 0 });
+  assert.is((await readLock(catalog, 'main'))?.id, h.info.id);
+  await h.release();
+
+  // Same pid and same start: the holder really is alive, so it is waited for.
+  writeLock({ id: 'live', pid: process.pid, processStart: me.processStart, host: os.hostname(), command: 'pgbk apply', since: 'then' });
+  assert.is(((await rejection(acquireLock(catalog, 'main', { command: 'x', timeoutMs: 0 }))) as PgbkError).code, 'LOCK');
+  // An old lock without a start: kill(pid, 0) only, so a live pid is waited for too.
+  writeLock({ id: 'old', pid: process.pid, host: os.hostname(), command: 'pgbk apply', since: 'then' });
+  assert.is(((await rejection(acquireLock(catalog, 'main', { command: 'x', timeoutMs: 0 }))) as PgbkError).code, 'LOCK');
+  unlinkSync(lockPath(catalog, 'main'));
+});
+
+test('the lock records its holder start and is not world-readable', async () => {
+  const h = await acquireLock(catalog, 'main', { command: 'mode', timeoutMs: 0 });
+  assert.is(h.info.processStart, processIdentity().processStart);
+  assert.is((await readLock(catalog, 'main'))?.processStart, processIdentity().processStart);
+  assert.is(statSync(lockPath(catalog, 'main')).mode & 0o777, 0o640);
+  await h.release();
 });
 
 test('concurrent takers of a dead lock: exactly one wins', async () => {

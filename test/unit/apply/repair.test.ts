@@ -1,0 +1,68 @@
+import os from 'node:os';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { failOrphanedBackups } from '../../../src/apply/repair.js';
+import { createBackupDir, readBackup, writeBackupRecord } from '../../../src/catalog/backups.js';
+import { ensureServerDirs } from '../../../src/catalog/layout.js';
+import type { ServerConfig } from '../../../src/config/resolved.js';
+import { processIdentity } from '../../../src/lib/process-identity.js';
+import { effectiveBackup } from '../../../src/observe/observe.js';
+import type { BackupRecord } from '../../../src/plan/types.js';
+import { makeTempDir } from '../catalog/tmp-catalog.js';
+
+const tmp = makeTempDir();
+const catalog = tmp.dir;
+test.after(() => tmp.cleanup());
+
+const server: ServerConfig = {
+  name: 'main',
+  backup: { method: 'basebackup', schedule: '0 3 * * *', timezone: 'UTC', compression: 'zstd', fastCheckpoint: true, archiveTimeoutSeconds: 600 },
+  wal: { method: 'push', compression: 'zstd', maxLagSeconds: 300 },
+  retention: { redundancy: 2, minRedundancy: 2 },
+};
+
+function started(id: string, owner: BackupRecord['owner']): BackupRecord {
+  return {
+    formatVersion: 1,
+    id,
+    server: 'main',
+    slot: '2026-11-24T03:00:00.000Z',
+    status: 'STARTED',
+    method: 'basebackup',
+    beginTime: '2026-11-24T03:00:04.000Z',
+    compression: 'zstd',
+    keep: 'none',
+    ...(owner === undefined ? {} : { owner }),
+  };
+}
+
+test('a STARTED backup whose owner pid was reused (start differs) is FAILED; a live owner or an old record is not', async () => {
+  await ensureServerDirs(catalog, 'main');
+  const host = os.hostname();
+  const me = processIdentity();
+  const [boot, ticks] = (me.processStart ?? '').split(':');
+  const reused = started('20261124T030001Z', { pid: process.pid, processStart: `${boot}:${Number(ticks) + 1}`, host, startedAt: 'then' });
+  const live = started('20261124T030002Z', { ...me, host, startedAt: 'then' });
+  const old = started('20261124T030003Z', { pid: process.pid, host, startedAt: 'then' });
+  for (const r of [reused, live, old]) {
+    await createBackupDir(catalog, 'main', r.id);
+    await writeBackupRecord(catalog, r);
+  }
+  // What list/plan show, before anything is written:
+  assert.is(effectiveBackup(reused, host).status, 'FAILED');
+  assert.is(effectiveBackup(live, host).status, 'STARTED');
+  assert.is(effectiveBackup(old, host).status, 'STARTED');
+
+  const lines: string[] = [];
+  const repaired = await failOrphanedBackups({ catalog, server, now: new Date(), log: (l) => lines.push(l), identity: undefined });
+  assert.equal(repaired, [reused.id]);
+  const after = await readBackup(catalog, 'main', reused.id);
+  assert.is(after.status, 'FAILED');
+  assert.is(after.owner, undefined);
+  assert.match(after.error ?? '', `pid ${process.pid} on ${host}`);
+  assert.is((await readBackup(catalog, 'main', live.id)).status, 'STARTED');
+  assert.is((await readBackup(catalog, 'main', old.id)).status, 'STARTED');
+  assert.match(lines.join('\n'), /backup 20261124T030001Z marked FAILED/);
+});
+
+test.run();
