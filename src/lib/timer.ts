@@ -9,7 +9,6 @@
  */
 
 import { performance } from 'node:perf_hooks';
-import { PgbkError } from '../errors.js';
 
 /** The longest delay Node's setTimeout honours (2^31 - 1 ms). */
 export const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -43,7 +42,7 @@ export interface TimerOptions {
 
 function checkDelay(ms: number, what: string): void {
   if (!Number.isFinite(ms) || ms < 0) {
-    throw new PgbkError('INTERNAL', `${what}: delay ${ms} ms is not a finite number >= 0`);
+    throw new RangeError(`${what}: delay ${ms} ms is not a finite number >= 0`);
   }
 }
 
@@ -84,7 +83,7 @@ export function setLongTimeout(fn: () => void, ms: number, opts: TimerOptions = 
  */
 export function setLongInterval(fn: () => void, ms: number, opts: TimerOptions = {}): LongTimer {
   checkDelay(ms, 'setLongInterval');
-  if (ms < 1) throw new PgbkError('INTERNAL', `setLongInterval: period ${ms} ms is shorter than 1 ms`);
+  if (ms < 1) throw new RangeError(`setLongInterval: period ${ms} ms is shorter than 1 ms`);
   let current: LongTimer | undefined;
   let cleared = false;
   const next = (): void => {
