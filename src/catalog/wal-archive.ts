@@ -17,6 +17,7 @@ import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, is
 import { fsyncDir, linkNoClobber, writeTemp } from './atomic.js';
 import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from './compress.js';
 import { mapLimited } from './map-limited.js';
+import { humanBytes } from '../lib/free-space.js';
 import { rethrowNoSpace } from './no-space.js';
 import { CHECKSUMS_FILE, walDirFor, walPath, walRoot } from './layout.js';
 import { appendChecksum, readChecksums, removeChecksums, sha256Hex } from './wal-checksums.js';
@@ -229,7 +230,8 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
     // Disk full: say where and how much is left (the temp file is already gone: writeTemp and
     // linkNoClobber remove it on failure). A segment published before its SHA256SUMS line is
     // healed by the retry PostgreSQL makes: it is then a duplicate and the line is added.
-    return rethrowNoSpace(err, { server, file: writing, what: `WAL file ${name}` });
+    const what = writing === finalPath ? `WAL file ${name}, ${humanBytes(stored.length)} to store` : `the checksum of WAL file ${name}`;
+    return rethrowNoSpace(err, { server, file: writing, what });
   }
   if (published === 'exists') return compareWithStored({ file: finalPath, compression }, buf);
   return { result: 'archived', sha256 };

@@ -77,7 +77,7 @@ test('wal-push of a 16 MiB segment into a 2 MiB catalog: names server, file and 
   const r = await pgbk(['wal-push', 'main', source]);
   assert.is.not(r.code, 0, r.stderr);
   const target = path.join(catalog, 'main', 'wal', seg.slice(0, 16), seg);
-  assert.match(r.stderr, `server main: no space left on device writing ${target} (WAL file ${seg}): `);
+  assert.match(r.stderr, `server main: no space left on device writing ${target} (WAL file ${seg}, 16.0 MiB to store): `);
   assert.match(r.stderr, FREE_RE);
   assert.not.match(r.stderr, /ENOSPC: no space left on device, write/);
   const files = await tree(catalog);
