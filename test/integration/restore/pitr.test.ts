@@ -395,7 +395,9 @@ test('a corrupt archived segment stops recovery with a clear error instead of pr
     }
   } finally {
     await copyFile(backup, file);
-    await rm(r.dir, { recursive: true, force: true });
+    // wal-fetch's prefetch worker may still be spooling the segments before the corrupt one
+    // (it outlives PostgreSQL until it notices): retry while it writes into the directory.
+    await rm(r.dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
     await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
   }
 });
