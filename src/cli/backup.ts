@@ -10,33 +10,27 @@ import { listEntry } from './list.js';
 import type { CliIo } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
+import { BACKUP_OPTIONS } from './commands.js';
 
 /** `pgbk backup SERVER`: a one-off base backup now, outside the schedule (its slot is its begin time). */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
+  const { values, positionals } = parseCommand('backup', args, BACKUP_OPTIONS);
+  const serverName = requirePositional('backup', positionals, 0, 'SERVER');
+  const desired = await loadDesired(values.config, io);
+  const [server] = selectServers(desired, [serverName]);
+  await ensureServerDirs(desired.catalog, server!.name);
+  const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
   try {
-    const { values, positionals } = parseCommand('backup', args, { 'lock-timeout': { type: 'string', default: '60s' } });
-    debug = values.debug === true;
-    const serverName = requirePositional('backup', positionals, 0, 'SERVER');
-    const desired = await loadDesired(values.config, io);
-    const [server] = selectServers(desired, [serverName]);
-    await ensureServerDirs(desired.catalog, server!.name);
-    const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
-    try {
-      const now = new Date();
-      const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined, signal: abortOnSignals(io) };
-      ctx.identity = await ensureIdentity(desired.catalog, server!, now);
-      await failOrphanedBackups(ctx);
-      await archiveAllIncoming(ctx);
-      const record = await takeBaseBackup(ctx, now.toISOString());
-      if (values.json === true) io.stdout.write(`${JSON.stringify(listEntry(record), null, 2)}\n`);
-      else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
-      return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;
-    } finally {
-      await lock.release();
-    }
-  } catch (err) {
-    return reportError(err, io, debug);
+    const now = new Date();
+    const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined, signal: abortOnSignals(io) };
+    ctx.identity = await ensureIdentity(desired.catalog, server!, now);
+    await failOrphanedBackups(ctx);
+    await archiveAllIncoming(ctx);
+    const record = await takeBaseBackup(ctx, now.toISOString());
+    if (values.json === true) io.stdout.write(`${JSON.stringify(listEntry(record), null, 2)}\n`);
+    else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
+    return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;
+  } finally {
+    await lock.release();
   }
 }

@@ -7,7 +7,6 @@ import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
-import { reportError } from './report-error.js';
 
 /** The stable JSON shape of one backup in `list --json` (issue #2). */
 export function listEntry(b: BackupRecord) {
@@ -29,39 +28,33 @@ export function listEntry(b: BackupRecord) {
 
 /** `pgbk list [SERVER]`: backups, oldest first. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('list', args, {});
-    debug = values.debug === true;
-    const desired = await loadDesired(values.config, io);
-    const servers = selectServers(desired, positionals);
-    const backups: BackupRecord[] = [];
-    // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
-    const thisHost = hostname();
-    for (const s of servers) backups.push(...(await readBackups(desired.catalog, s.name)).map((b) => effectiveBackup(b, thisHost)));
-    if (values.json === true) {
-      io.stdout.write(`${JSON.stringify(backups.map(listEntry), null, 2)}\n`);
-      return 0;
-    }
-    if (backups.length === 0) {
-      io.stdout.write('No backups.\n');
-      return 0;
-    }
-    const rows = [['SERVER', 'ID', 'STATUS', 'END TIME', 'SIZE', 'WAL', 'KEEP']];
-    for (const b of backups) {
-      rows.push([
-        b.server,
-        b.id,
-        b.status,
-        b.endTime ?? '-',
-        formatBytes(b.sizes?.stored),
-        b.beginWal && b.endWal ? `${b.beginWal}…${b.endWal.slice(-8)}` : '-',
-        b.keep === 'none' ? '' : b.keep,
-      ]);
-    }
-    io.stdout.write(table(rows));
+  const { values, positionals } = parseCommand('list', args, {} as const);
+  const desired = await loadDesired(values.config, io);
+  const servers = selectServers(desired, positionals);
+  const backups: BackupRecord[] = [];
+  // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
+  const thisHost = hostname();
+  for (const s of servers) backups.push(...(await readBackups(desired.catalog, s.name)).map((b) => effectiveBackup(b, thisHost)));
+  if (values.json === true) {
+    io.stdout.write(`${JSON.stringify(backups.map(listEntry), null, 2)}\n`);
     return 0;
-  } catch (err) {
-    return reportError(err, io, debug);
   }
+  if (backups.length === 0) {
+    io.stdout.write('No backups.\n');
+    return 0;
+  }
+  const rows = [['SERVER', 'ID', 'STATUS', 'END TIME', 'SIZE', 'WAL', 'KEEP']];
+  for (const b of backups) {
+    rows.push([
+      b.server,
+      b.id,
+      b.status,
+      b.endTime ?? '-',
+      formatBytes(b.sizes?.stored),
+      b.beginWal && b.endWal ? `${b.beginWal}…${b.endWal.slice(-8)}` : '-',
+      b.keep === 'none' ? '' : b.keep,
+    ]);
+  }
+  io.stdout.write(table(rows));
+  return 0;
 }

@@ -24,23 +24,7 @@ import type { RestoreSummary } from '../restore/restore.js';
 import type { CliIo } from './io.js';
 import { loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
-
-const RESTORE_OPTIONS = {
-  'target-dir': { type: 'string' },
-  'target-time': { type: 'string' },
-  'target-lsn': { type: 'string' },
-  'target-xid': { type: 'string' },
-  'target-name': { type: 'string' },
-  'target-immediate': { type: 'boolean', default: false },
-  'target-action': { type: 'string' },
-  'target-timeline': { type: 'string' },
-  'tablespace-dir': { type: 'string' },
-  'lock-timeout': { type: 'string' },
-  force: { type: 'boolean', default: false },
-  'verify-checksums': { type: 'boolean', default: false },
-  'no-archive': { type: 'boolean', default: false },
-} as const;
+import { RESTORE_OPTIONS } from './commands.js';
 
 export interface RestoreArgs {
   readonly server: string;
@@ -141,7 +125,6 @@ export function renderSummary(s: RestoreSummary): string {
 }
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = args.includes('--debug');
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
@@ -152,7 +135,6 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const split = splitRemoteArgs(args);
     if (split.remote !== undefined) return await (await import('../restore-remote/cli.js')).mainRemote(split.rest, split.remote, io);
     const a = parseRestoreArgs(args);
-    debug = a.debug;
     const desired = await loadDesired(a.config, io);
     if (!desired.servers.some((s) => s.name === a.server)) {
       throw new PgbkError('USAGE', `restore: unknown server "${a.server}" (not in ${desired.configPath})`);
@@ -182,8 +164,6 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     });
     io.stdout.write(a.json ? `${JSON.stringify({ formatVersion: 1, ...summary }, null, 2)}\n` : renderSummary(summary));
     return 0;
-  } catch (err) {
-    return reportError(err, io, debug);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

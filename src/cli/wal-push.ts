@@ -14,42 +14,39 @@ import { PgbkError } from '../errors.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
+import { WAL_PUSH_REMOTE_OPTIONS } from './commands.js';
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('wal-push', args, {});
-    debug = values.debug === true;
-    const serverName = requirePositional('wal-push', positionals, 0, 'SERVER');
-    const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
-    const desired = await loadDesired(values.config, io);
-    const server = desired.servers.find((s) => s.name === serverName);
-    if (server === undefined) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
-    const name = basename(file);
-    const kind = classifyIncoming(name);
-    // .partial: the last segment of the old timeline, archived by a promoted standby; refusing it
-    // would block archiving of everything after it (PostgreSQL archives in order).
-    if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
-      throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .partial, .history or .backup file`, { server: serverName, path: file });
-    }
-    await ensureServerDirs(desired.catalog, serverName);
-    let identity = await readIdentity(desired.catalog, serverName);
-    if (identity === undefined) {
-      // First contact: learn the identity from the server when we can, else from this segment.
-      const { ensureIdentity, identityFromSegment } = await import('../apply/identity.js');
-      identity =
-        server.connection !== undefined || kind !== 'segment'
-          ? await ensureIdentity(desired.catalog, server, new Date())
-          : await identityFromSegment(desired.catalog, serverName, file, new Date());
-      if (identity === undefined) throw new PgbkError('IDENTITY', 'wal-push: the cluster identity is not known yet', { server: serverName });
-    }
-    const outcome = await archiveWalFile({ catalog: desired.catalog, server: serverName, sourcePath: file, name, identity, compression: server.wal.compression });
-    if (outcome.result === 'rejected') {
-      throw new PgbkError('WAL', `wal-push: refusing ${name}: ${outcome.reason}`, { server: serverName, path: file });
-    }
-    return 0;
-  } catch (err) {
-    return reportError(err, io, debug);
+  const { values, positionals } = parseCommand('wal-push', args, WAL_PUSH_REMOTE_OPTIONS);
+  // The SSH flags are in wal-push's definition (its help lists them) but mean nothing without --to.
+  const remoteOnly = Object.keys(WAL_PUSH_REMOTE_OPTIONS).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
+  if (remoteOnly.length > 0) throw new PgbkError('USAGE', `wal-push: ${remoteOnly.map((k) => `--${k}`).join(', ')} go with --to ssh://USER@HOST/CATALOG`);
+  const serverName = requirePositional('wal-push', positionals, 0, 'SERVER');
+  const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
+  const desired = await loadDesired(values.config, io);
+  const server = desired.servers.find((s) => s.name === serverName);
+  if (server === undefined) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
+  const name = basename(file);
+  const kind = classifyIncoming(name);
+  // .partial: the last segment of the old timeline, archived by a promoted standby; refusing it
+  // would block archiving of everything after it (PostgreSQL archives in order).
+  if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
+    throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .partial, .history or .backup file`, { server: serverName, path: file });
   }
+  await ensureServerDirs(desired.catalog, serverName);
+  let identity = await readIdentity(desired.catalog, serverName);
+  if (identity === undefined) {
+    // First contact: learn the identity from the server when we can, else from this segment.
+    const { ensureIdentity, identityFromSegment } = await import('../apply/identity.js');
+    identity =
+      server.connection !== undefined || kind !== 'segment'
+        ? await ensureIdentity(desired.catalog, server, new Date())
+        : await identityFromSegment(desired.catalog, serverName, file, new Date());
+    if (identity === undefined) throw new PgbkError('IDENTITY', 'wal-push: the cluster identity is not known yet', { server: serverName });
+  }
+  const outcome = await archiveWalFile({ catalog: desired.catalog, server: serverName, sourcePath: file, name, identity, compression: server.wal.compression });
+  if (outcome.result === 'rejected') {
+    throw new PgbkError('WAL', `wal-push: refusing ${name}: ${outcome.reason}`, { server: serverName, path: file });
+  }
+  return 0;
 }
