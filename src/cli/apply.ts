@@ -4,7 +4,7 @@ import { apply } from '../apply/apply.js';
 import type { ActionResult } from '../apply/context.js';
 import { parseSavedPlan } from '../apply/saved-plan.js';
 import { parseDuration } from '../config/duration.js';
-import { PgbkError, formatError } from '../errors.js';
+import { PgbkError } from '../errors.js';
 import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
 import type { CliIo } from './io.js';
@@ -12,6 +12,9 @@ import { EXIT } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, parseTimeFlag } from './options.js';
 import { APPLY_OPTIONS } from './commands.js';
+import { diag, useColor } from './diag.js';
+import { writeJson } from './json-output.js';
+import { reportError } from './report-error.js';
 
 export function durationFlag(flag: string, value: string): number {
   try {
@@ -35,35 +38,34 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   if (saved !== undefined && values.now !== undefined) throw new PgbkError('USAGE', 'apply: --now cannot be combined with a saved plan (the plan has its own time)');
   const now = saved !== undefined ? new Date(saved.plan.now) : values.now === undefined ? new Date() : parseTimeFlag('--now', values.now);
   const json = values.json === true;
+  // --quiet (cron): nothing on stdout and no progress lines; failures still go to stderr.
+  const quiet = values.quiet === true;
+  if (quiet && json) throw new PgbkError('USAGE', 'apply: --quiet and --json conflict (--json prints the result on stdout)');
   const report = await apply(desired, {
     now,
     ...(values.server === undefined ? {} : { servers: values.server }),
     lockTimeoutMs: durationFlag('--lock-timeout', values['lock-timeout']),
     savedMaxAgeMs: durationFlag('--plan-max-age', values['plan-max-age']),
-    log: logTo(io),
+    log: quiet ? () => undefined : logTo(io),
     signal: abortOnSignals(io),
     ...(saved === undefined ? {} : { saved }),
     onPlan: (plan: Plan, round: number) => {
-      if (json) return;
+      if (json || quiet) return;
       if (round > 1) io.stdout.write('\nFollow-up plan (a backup became DONE, so retention and WAL pruning were re-planned):\n');
-      io.stdout.write(renderPlanText(plan, { color: io.isTTY }));
+      io.stdout.write(renderPlanText(plan, { color: useColor(io) }));
     },
   });
-  for (const e of report.serverErrors) io.stderr.write(`pgbk: ${formatError(e)}\n`);
+  for (const e of report.serverErrors) reportError(e, io, false);
   const failed = report.results.filter((r) => r.outcome === 'failed');
   if (json) {
-    const planJson = JSON.parse(renderPlanJson(report.plan)) as object;
-    io.stdout.write(
-      `${JSON.stringify(
-        {
-          ...planJson,
-          results: report.results.map((r) => ({ server: r.action.server, kind: r.action.kind, subject: r.action.subject, outcome: r.outcome, detail: r.detail })),
-          errors: report.serverErrors.map((e) => ({ server: e.server, code: e.code, message: e.message })),
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    const planJson = JSON.parse(renderPlanJson(report.plan)) as Record<string, unknown>;
+    writeJson(io, 'apply', {
+      ...planJson,
+      results: report.results.map((r) => ({ server: r.action.server, kind: r.action.kind, subject: r.action.subject, outcome: r.outcome, detail: r.detail })),
+      errors: report.serverErrors.map((e) => ({ server: e.server, code: e.code, message: e.message })),
+    });
+  } else if (quiet) {
+    for (const r of failed) diag(io, 'error', resultLine(r));
   } else {
     for (const r of report.results) io.stdout.write(`${resultLine(r)}\n`);
     if (report.plan.actions.length > 0 || report.serverErrors.length > 0) {

@@ -11,6 +11,7 @@ import type { CliIo } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
 import { BACKUP_OPTIONS } from './commands.js';
+import { writeJson } from './json-output.js';
 
 /** `pgbk backup SERVER`: a one-off base backup now, outside the schedule (its slot is its begin time). */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
@@ -27,7 +28,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     await failOrphanedBackups(ctx);
     await archiveAllIncoming(ctx);
     const record = await takeBaseBackup(ctx, now.toISOString());
-    if (values.json === true) io.stdout.write(`${JSON.stringify(listEntry(record), null, 2)}\n`);
+    if (values.json === true) writeJson(io, 'backup', { backup: listEntry(record) });
     else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
     return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;
   } finally {

@@ -7,6 +7,7 @@ import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
+import { useColor } from './diag.js';
 
 /**
  * `pgbk check [SERVER...] [--json]`: health checks with OK/FAILED and a hint; exit 1 if any fails.
@@ -31,6 +32,6 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     if (e.code !== 'CONFIG') throw err;
     reports = [{ server: '(configuration)', checks: [fail('configuration', e.message, e.hint ?? 'run pgbk validate and fix the file')] }];
   }
-  io.stdout.write(json ? renderCheckJson(reports) : renderCheckText(reports));
+  io.stdout.write(json ? renderCheckJson(reports) : renderCheckText(reports, { color: useColor(io) }));
   return allPassed(reports) ? EXIT.ok : EXIT.failure;
 }

@@ -8,6 +8,7 @@ import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
 import { findBackup } from './show.js';
 import { KEEP_OPTIONS } from './commands.js';
+import { writeJson } from './json-output.js';
 
 /**
  * `pgbk keep SERVER ID [--target full|standalone] [--release]` (Barman's `keep`): a pinned backup
@@ -28,7 +29,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const keep: KeepMode = values.release === true ? 'none' : target;
     if (keep !== 'none' && b.status !== 'DONE') throw new PgbkError('USAGE', `backup ${b.id} is ${b.status}; only DONE backups can be kept`, { server: server!.name });
     await writeBackupRecord(desired.catalog, { ...b, keep });
-    io.stdout.write(keep === 'none' ? `${server!.name} ${b.id}: released (retention applies again)\n` : `${server!.name} ${b.id}: kept (${keep})\n`);
+    if (values.json === true) writeJson(io, 'keep', { server: server!.name, id: b.id, keep });
+    else io.stdout.write(keep === 'none' ? `${server!.name} ${b.id}: released (retention applies again)\n` : `${server!.name} ${b.id}: kept (${keep})\n`);
   } finally {
     await lock.release();
   }

@@ -7,6 +7,7 @@ import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
+import { writeJson } from './json-output.js';
 
 /** The stable JSON shape of one backup in `list --json` (issue #2). */
 export function listEntry(b: BackupRecord) {
@@ -36,7 +37,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const thisHost = hostname();
   for (const s of servers) backups.push(...(await readBackups(desired.catalog, s.name)).map((b) => effectiveBackup(b, thisHost)));
   if (values.json === true) {
-    io.stdout.write(`${JSON.stringify(backups.map(listEntry), null, 2)}\n`);
+    writeJson(io, 'list', { backups: backups.map(listEntry) });
     return 0;
   }
   if (backups.length === 0) {

@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import type { Desired } from '../config/resolved.js';
 import type { CliIo } from './io.js';
+import { diag } from './diag.js';
 
 /** Load the configuration the way every command does: --config, then PGBK_CONFIG, then discovery. */
 export function loadDesired(configFlag: string | undefined, io: CliIo): Promise<Desired> {
@@ -8,7 +9,7 @@ export function loadDesired(configFlag: string | undefined, io: CliIo): Promise<
 }
 
 export function logTo(io: CliIo): (line: string) => void {
-  return (line) => io.stderr.write(`${line}\n`);
+  return (line) => diag(io, 'info', line);
 }
 
 /**
@@ -19,7 +20,7 @@ export function logTo(io: CliIo): (line: string) => void {
 export function abortOnSignals(io: CliIo): AbortSignal {
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
-    io.stderr.write(`pgbk: ${sig} received: stopping the current action\n`);
+    diag(io, 'warn', `pgbk: ${sig} received: stopping the current action`);
     controller.abort(new Error(`interrupted by ${sig}`));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

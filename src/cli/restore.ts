@@ -25,6 +25,7 @@ import type { CliIo } from './io.js';
 import { loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
 import { RESTORE_OPTIONS } from './commands.js';
+import { writeJson } from './json-output.js';
 
 export interface RestoreArgs {
   readonly server: string;
@@ -162,7 +163,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       now: new Date(),
       signal: abort.signal,
     });
-    io.stdout.write(a.json ? `${JSON.stringify({ formatVersion: 1, ...summary }, null, 2)}\n` : renderSummary(summary));
+    if (a.json) writeJson(io, 'restore', { ...summary });
+    else io.stdout.write(renderSummary(summary));
     return 0;
   } finally {
     process.off('SIGINT', onSignal);

@@ -8,6 +8,7 @@ import { formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
+import { writeJson } from './json-output.js';
 
 /** Resolve "latest" (newest DONE) or an exact id. */
 export function findBackup(backups: readonly BackupRecord[], server: string, which: string): BackupRecord {
@@ -34,7 +35,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const backups = (await readBackups(desired.catalog, server!.name)).map((x) => effectiveBackup(x, thisHost));
   const b = findBackup(backups, server!.name, which);
   if (values.json === true) {
-    io.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
+    writeJson(io, 'show', { backup: b });
     return 0;
   }
   const lines: [string, string][] = [

@@ -4,6 +4,7 @@ import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
+import { writeJson } from './json-output.js';
 
 /** `pgbk status [SERVER...]`: one block per server — identity, backups, WAL archive, lock. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
@@ -42,7 +43,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     });
   }
   if (values.json === true) {
-    io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    writeJson(io, 'status', { servers: out });
     return 0;
   }
   for (const st of out) {

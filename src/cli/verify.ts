@@ -8,6 +8,7 @@ import { EXIT } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
 import { VERIFY_OPTIONS } from './commands.js';
+import { writeJson } from './json-output.js';
 
 /**
  * `pgbk verify SERVER [ID|latest|all] [--quick] [--temp-dir DIR]`: one verdict per backup; `all`
@@ -43,7 +44,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   }
   const ok = unreadable.length === 0 && results.every((r) => r.ok) && (archive?.problems.length ?? 0) === 0;
   if (values.json === true) {
-    io.stdout.write(`${JSON.stringify({ formatVersion: 1, server, ok, backups: results, unreadable, archive: archive ?? null }, null, 2)}\n`);
+    writeJson(io, 'verify', { server, ok, backups: results, unreadable, archive: archive ?? null });
   } else {
     const lines: string[] = [];
     for (const r of results) {

@@ -27,6 +27,7 @@ import { PgbkError } from '../errors.js';
 import type { CliIo } from './io.js';
 import { parseCommand, requirePositional } from './options.js';
 import { WAL_FETCH_LOCAL_OPTIONS } from './commands.js';
+import { diag } from './diag.js';
 
 // The exit statuses (1 not found, 255 fatal) are in report-error.ts: commands.ts gives wal-fetch
 // the restore-command exit policy, applied by the one catch in dispatch.ts.
@@ -65,7 +66,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     ...(values.config === undefined ? {} : { configPath: values.config }),
     ...(values.spool === undefined ? {} : { spool: values.spool }),
   });
-  if (source === 'streaming-partial') io.stderr.write(`pgbk wal-fetch: ${name} served from pg_receivewal's current .partial (the newest streamed WAL)\n`);
-  else if (/^[0-9A-F]{24}$/.test(name)) io.stderr.write(`pgbk wal-fetch: ${name} served from the archive (not spooled)\n`);
+  if (source === 'streaming-partial') diag(io, 'info', `pgbk wal-fetch: ${name} served from pg_receivewal's current .partial (the newest streamed WAL)`);
+  else if (/^[0-9A-F]{24}$/.test(name)) diag(io, 'info', `pgbk wal-fetch: ${name} served from the archive (not spooled)`);
   return 0;
 }

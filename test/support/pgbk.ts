@@ -154,7 +154,7 @@ export interface ListEntry {
 export async function listBackups(w: World): Promise<ListEntry[]> {
   const r = await w.pgbk(['list', '--json']);
   if (r.code !== 0) throw new Error(`pgbk list failed (${String(r.code)}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as ListEntry[];
+  return (JSON.parse(r.stdout) as { backups: ListEntry[] }).backups;
 }
 
 /** Archived segment names (24 hex, compression suffix stripped), sorted, read straight from disk. */
