@@ -32,15 +32,15 @@ function resultLine(r: ActionResult): string {
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('apply', args, APPLY_OPTIONS);
   if (positionals.length > 1) throw new PgbkError('USAGE', `apply: takes at most one plan file, got ${positionals.length} arguments`);
+  // --quiet (cron): nothing on stdout and no progress lines; failures still go to stderr.
+  const quiet = values.quiet === true;
+  if (quiet && values.json === true) throw new PgbkError('USAGE', 'apply: --quiet and --json conflict (--json prints the result on stdout)');
   const desired = await loadDesired(values.config, io);
   const planFile = positionals[0];
   const saved = planFile === undefined ? undefined : parseSavedPlan(await readFile(path.resolve(io.cwd, planFile), 'utf8'), planFile);
   if (saved !== undefined && values.now !== undefined) throw new PgbkError('USAGE', 'apply: --now cannot be combined with a saved plan (the plan has its own time)');
   const now = saved !== undefined ? new Date(saved.plan.now) : values.now === undefined ? new Date() : parseTimeFlag('--now', values.now);
   const json = values.json === true;
-  // --quiet (cron): nothing on stdout and no progress lines; failures still go to stderr.
-  const quiet = values.quiet === true;
-  if (quiet && json) throw new PgbkError('USAGE', 'apply: --quiet and --json conflict (--json prints the result on stdout)');
   const report = await apply(desired, {
     now,
     ...(values.server === undefined ? {} : { servers: values.server }),
