@@ -134,4 +134,10 @@ test('metrics --json', async () => {
   assert.is(doc.metrics.reduce((n, m) => n + m.samples.length, 0), samples);
   assert.ok(doc.metrics.every((m) => m.type !== null));
 });
+test('completion servers: the configured server names, for bash completion of SERVER', async () => {
+  const r = await runCli(['completion', 'servers', '--config', config]);
+  assert.is(r.code, 0, r.stderr);
+  assert.is(r.stdout, 'main\n');
+});
+
 test.run();
