@@ -7,6 +7,7 @@ import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { PgbkError } from '../errors.js';
 import { closest } from './suggest.js';
+import { parseCommand } from './options.js';
 
 const WIDTH = 100;
 
@@ -83,7 +84,7 @@ function exitLine(def: CommandDef): string {
 
 /** `pgbk help [COMMAND]`. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  const name = args.find((a) => !a.startsWith('-'));
+  const name = parseCommand('help', args, {} as const).positionals[0];
   if (name === undefined) {
     io.stdout.write(renderUsage());
     return EXIT.ok;
