@@ -39,7 +39,9 @@ export function runPgbk(args: readonly string[], opts: RunOptions = {}): Promise
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       cwd: opts.cwd ?? REPO_ROOT,
-      env: { ...process.env, ...(opts.env ?? {}) },
+      // uvu sets FORCE_COLOR=1 for its own output; pgbk honours FORCE_COLOR, and cron or a pipe
+      // has no such variable: run pgbk as it runs there (a test may still pass FORCE_COLOR).
+      env: { ...process.env, FORCE_COLOR: undefined, ...(opts.env ?? {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
