@@ -11,6 +11,7 @@ import { REPO_ROOT, type World } from '../test/support/pgbk.js';
 import { benchArchiveWal, benchBaseBackup, benchPlan, startBenchCluster } from './core.js';
 import { benchRestore, type BenchResult } from './restore.js';
 import { benchSsh } from './ssh.js';
+import { benchZstd } from './zstd.js';
 
 /** A target on the ratio, or on absolute wall seconds and peak RSS. */
 type Target = { readonly ratio: number } | { readonly seconds: number; readonly rssMb: number };
@@ -38,6 +39,13 @@ const BENCHES: readonly Bench[] = [
     needsCluster: true,
     targets: { archive: { ratio: 1.3 } },
     run: async (c) => [await benchArchiveWal(need(c))],
+  },
+  {
+    key: 'zstd',
+    title: 'zstd without a compiler: our codec vs zstd-napi on real WAL (bench/zstd.ts)',
+    needsCluster: true,
+    targets: { 'zstd compress': { ratio: 1.1 }, 'zstd decompress': { ratio: 1.1 }, 'zstd wal-push': { ratio: 1.1 } },
+    run: (c) => benchZstd(need(c)),
   },
   {
     key: 'plan',

@@ -2,14 +2,14 @@ import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, type Loc
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';
 import { PgbkError, toPgbkError } from '../errors.js';
-import { observe, observedHash } from '../observe/index.js';
+import { observe } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Plan, ServerIdentity } from '../plan/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
 import { ensureIdentity } from './identity.js';
 import { failOrphanedBackups } from './repair.js';
-import { stalenessReason, type PlanBasis, type SavedPlan } from './saved-plan.js';
+import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
 
 export interface ApplyOptions {
   /** Decision time (schedules, retention): the real clock unless `--now` says otherwise. */
@@ -85,12 +85,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
     const results: ActionResult[] = [];
     let plan: Plan;
     if (opts.saved !== undefined) {
-      const observed = await observe(desired, ready.map((s) => s.name));
-      const current: PlanBasis = {
-        createdAt: new Date().toISOString(),
-        configHash: desired.configHash,
-        servers: Object.fromEntries(observed.servers.map((s) => [s.name, observedHash(s)])),
-      };
+      const current = planBasis(desired.configHash, await observe(desired, ready.map((s) => s.name)));
       const stale = stalenessReason(opts.saved, current, new Date(), opts.savedMaxAgeMs ?? 3600_000);
       if (stale !== undefined) {
         throw new PgbkError('STALE_PLAN', `refusing to apply a stale plan: ${stale}`, { hint: 'run pgbk plan -o FILE again and review it' });

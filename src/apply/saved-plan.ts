@@ -1,6 +1,7 @@
 import { PgbkError } from '../errors.js';
+import { observedHash } from '../observe/index.js';
 import { parsePlanJson, renderPlanJson } from '../plan/render.js';
-import type { Plan } from '../plan/types.js';
+import type { Observed, Plan } from '../plan/types.js';
 
 /**
  * A plan saved by `pgbk plan -o FILE` for review, then run by `pgbk apply FILE`. Besides the plan it
@@ -10,7 +11,25 @@ import type { Plan } from '../plan/types.js';
 export interface PlanBasis {
   readonly createdAt: string;
   readonly configHash: string;
+  /** observedHash per server (the catalog's state, without the cluster identity). */
   readonly servers: Readonly<Record<string, string>>;
+  /**
+   * The system identifier per server whose catalog had one (server.json) when the plan was made.
+   * A server without one here may get it recorded by apply's first contact: that is no change.
+   */
+  readonly identities?: Readonly<Record<string, string>>;
+}
+
+/** The basis of a plan computed now from `observed` under the config hashed as `configHash`. */
+export function planBasis(configHash: string, observed: Observed): PlanBasis {
+  const identities: Record<string, string> = {};
+  for (const s of observed.servers) if (s.identity !== undefined) identities[s.name] = s.identity.systemIdentifier;
+  return {
+    createdAt: new Date().toISOString(),
+    configHash,
+    servers: Object.fromEntries(observed.servers.map((s) => [s.name, observedHash(s)])),
+    identities,
+  };
 }
 
 export interface SavedPlan {
@@ -47,6 +66,12 @@ export function stalenessReason(saved: SavedPlan, current: PlanBasis, realNow: D
   const names = new Set([...Object.keys(saved.basis.servers), ...Object.keys(current.servers)]);
   for (const name of [...names].sort()) {
     if (saved.basis.servers[name] !== current.servers[name]) return `the catalog of server ${name} changed since the plan was made`;
+    // Only an identity the plan saw can have changed; none seen → recorded since by first contact.
+    const seen = saved.basis.identities?.[name];
+    const now = current.identities?.[name];
+    if (seen !== undefined && seen !== now) {
+      return `the catalog of server ${name} now belongs to cluster ${now ?? '(none recorded)'}, the plan was made for cluster ${seen}`;
+    }
   }
   return undefined;
 }

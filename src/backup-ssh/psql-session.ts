@@ -36,9 +36,13 @@ export class PsqlSession implements BackupSession {
   private readonly tag = randomBytes(8).toString('hex');
   private seq = 0;
 
-  constructor(transport: Transport, conninfo: string | undefined, server: string) {
+  /**
+   * `serverArgs`: what selects the server (`-d CONNINFO`, or `-h DIR -p PORT` from postmaster.pid:
+   * psqlServerArgs in postmaster-pid.ts).
+   */
+  constructor(transport: Transport, serverArgs: readonly string[], server: string) {
     this.description = `psql on ${transport.description}`;
-    const argv = ['psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-F', SEP, ...(conninfo === undefined ? [] : ['-d', conninfo])];
+    const argv = ['psql', '-X', '-A', '-t', '-q', '-v', 'ON_ERROR_STOP=1', '-F', SEP, ...serverArgs];
     this.proc = transport.exec(argv, { env: { PGAPPNAME: 'pgbk' } });
     this.proc.stdout.setEncoding('utf8');
     this.proc.stdout.on('data', (d: string) => this.onData(d));

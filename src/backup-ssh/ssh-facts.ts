@@ -1,5 +1,6 @@
 import type { ServerConfig } from '../config/resolved.js';
 import { connectServer } from '../transport/connect.js';
+import { psqlServerArgs } from './postmaster-pid.js';
 import { PsqlSession } from './psql-session.js';
 import { readFacts, type SessionFacts } from './session.js';
 
@@ -7,7 +8,8 @@ import { readFacts, type SessionFacts } from './session.js';
 export async function sshServerFacts(server: ServerConfig): Promise<SessionFacts> {
   const transport = await connectServer(server);
   try {
-    const session = new PsqlSession(transport, server.ssh?.psqlConnection, server.name);
+    const serverArgs = await psqlServerArgs(transport, server.ssh?.psqlConnection, server.pgdata);
+    const session = new PsqlSession(transport, serverArgs, server.name);
     try {
       return await readFacts(session);
     } finally {

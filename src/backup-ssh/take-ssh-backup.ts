@@ -43,6 +43,7 @@ import { syncBackupTree } from './sync-tree.js';
 import { CHUNK_DIR_SUFFIX, CHUNK_SIZE, chunkCountOf, chunkLocation, formatManifest, parseManifest, planReuse, type FileManifest, type FileRecord, type ManifestFile } from './incremental.js';
 import { findArgs, parseFindListing, selectForBackup, type ListedEntry } from './listing.js';
 import { PgClientSession } from './pg-client-session.js';
+import { psqlServerArgs } from './postmaster-pid.js';
 import { PsqlSession } from './psql-session.js';
 import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession, type Tablespace } from './session.js';
 
@@ -92,10 +93,10 @@ function sha256(text: string | Buffer): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
-function openSession(ctx: ExecContext, transport: Transport): Promise<BackupSession> | BackupSession {
+async function openSession(ctx: ExecContext, transport: Transport): Promise<BackupSession> {
   const server = ctx.server;
   if (server.connection !== undefined) return PgClientSession.open(server.connection);
-  return new PsqlSession(transport, server.ssh?.psqlConnection, server.name);
+  return new PsqlSession(transport, await psqlServerArgs(transport, server.ssh?.psqlConnection, server.pgdata), server.name);
 }
 
 interface CopyOutcome {

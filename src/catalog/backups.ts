@@ -4,9 +4,10 @@
  * a crash mid-delete never leaves something that looks like a valid backup.
  */
 
-import { mkdir, readFile, readdir, rename, rm } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
+import { describeUser, lookupUser } from '../lib/os-user.js';
 import type { BackupRecord, BackupStatus } from '../plan/types.js';
 import { fsyncDir, writeFileAtomic } from './atomic.js';
 import { backupDir, backupJsonPath, backupsDir, isBackupId } from './layout.js';
@@ -64,6 +65,28 @@ async function listIds(catalog: string, server: string): Promise<string[]> {
 export interface BackupProblem {
   readonly id: string;
   readonly reason: string;
+  /** The file or directory that could not be read, when the OS refused (EACCES, EPERM, EIO). */
+  readonly path?: string;
+  /** The OS refused to read it: the backup may be perfectly good, pgbk just cannot see it. */
+  readonly unreadable?: boolean;
+}
+
+/**
+ * Errors that mean "cannot read", not "not there" or "not ours": typically a backup written by
+ * another OS user (root) that the catalog's owner cannot enter. Such a backup must never be
+ * skipped silently: retention and WAL pruning would act as if it did not exist.
+ */
+const UNREADABLE_CODES: ReadonlySet<string> = new Set(['EACCES', 'EPERM', 'EIO']);
+
+/** " (… belongs to root (uid 0))": who wrote what we cannot read, the likely cause. */
+async function ownerNote(dir: string): Promise<string> {
+  try {
+    const st = await stat(dir);
+    const u = (await lookupUser(st.uid)) ?? { uid: st.uid };
+    return `; ${dir} belongs to ${describeUser(u)}`;
+  } catch {
+    return '';
+  }
 }
 
 /** Every backup with a readable record, plus the directories whose backup.json is missing or bad. */
@@ -78,15 +101,41 @@ export async function readBackupsWithProblems(
       backups.push(await readRecordFile(catalog, server, id));
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
-      problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message });
+      if (e.code !== undefined && UNREADABLE_CODES.has(e.code)) {
+        const file = e.path ?? backupJsonPath(catalog, server, id);
+        problems.push({ id, reason: `cannot read ${file}: ${e.code}${await ownerNote(backupDir(catalog, server, id))}`, path: file, unreadable: true });
+      } else {
+        problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message });
+      }
     }
   }
   return { backups, problems };
 }
 
-/** Backups with a readable backup.json, sorted by id. */
+/** The error for backups the OS would not let us read, naming each one's path and reason. */
+export function unreadableBackupsError(server: string, problems: readonly BackupProblem[]): PgbkError | undefined {
+  const unreadable = problems.filter((p) => p.unreadable === true);
+  if (unreadable.length === 0) return undefined;
+  return new PgbkError(
+    'CATALOG',
+    `cannot read ${unreadable.length} backup(s): ${unreadable.map((p) => `${p.id} (${p.reason})`).join('; ')}`,
+    {
+      server,
+      ...(unreadable.length === 1 && unreadable[0]!.path !== undefined ? { path: unreadable[0]!.path } : {}),
+      hint: 'they were probably written by another OS user (e.g. root): give them back to the catalog\'s owner (chown -R OWNER CATALOG); pgbk will not act as if they did not exist',
+    },
+  );
+}
+
+/**
+ * Backups with a readable backup.json, sorted by id. A backup the OS refuses to read is an error,
+ * not a gap: retention, WAL pruning and restore must see every backup there is.
+ */
 export async function readBackups(catalog: string, server: string): Promise<BackupRecord[]> {
-  return [...(await readBackupsWithProblems(catalog, server)).backups];
+  const { backups, problems } = await readBackupsWithProblems(catalog, server);
+  const err = unreadableBackupsError(server, problems);
+  if (err !== undefined) throw err;
+  return [...backups];
 }
 
 export async function readBackup(catalog: string, server: string, id: string): Promise<BackupRecord> {

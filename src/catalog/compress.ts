@@ -1,27 +1,15 @@
 /**
- * Compression of stored files. zstd (in-process via zstd-napi) is the default: at level 1 it runs
- * at several hundred MB/s on WAL with about the ratio of higher levels (WAL is dominated by page
- * images and zero padding), so archiving keeps up with PostgreSQL. Frames carry zstd's content
- * checksum, so `zstd -t` or any reader detects a damaged file on its own. gzip exists for
- * interoperability; none stores the bytes as they are.
+ * Compression of stored files. zstd is the default: at level 1 it runs at several hundred MB/s on
+ * WAL with about the ratio of higher levels (WAL is dominated by page images and zero padding), so
+ * archiving keeps up with PostgreSQL. Frames carry zstd's content checksum, so `zstd -t` or any
+ * reader detects a damaged file on its own. gzip exists for interoperability; none stores the bytes
+ * as they are. The zstd code is loaded on first use (zstd.ts says which and why), hence async.
  */
 
-import { PassThrough, type Transform } from 'node:stream';
 import zlib from 'node:zlib';
-import { createRequire } from 'node:module';
-
-type ZstdNapi = typeof import('zstd-napi');
-let zstdModule: ZstdNapi | undefined;
-/**
- * The native binding, loaded on first use: commands that never (de)compress — status, list, plan —
- * should not pay for loading it at start-up.
- */
-function zstd(): ZstdNapi {
-  zstdModule ??= createRequire(import.meta.url)('zstd-napi') as ZstdNapi;
-  return zstdModule;
-}
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
+import { zstdCodec } from './zstd.js';
 
 /**
  * Level 1. Measured here on a PostgreSQL 15 segment (fresh initdb WAL): level 1 ≈ 650 MB/s at ratio
@@ -30,8 +18,6 @@ import { PgbkError } from '../errors.js';
  */
 export const ZSTD_LEVEL = 1;
 export const GZIP_LEVEL = 1;
-
-const ZSTD_PARAMS = { compressionLevel: ZSTD_LEVEL, checksumFlag: true } as const;
 
 export const COMPRESSIONS: readonly Compression[] = ['zstd', 'gzip', 'none'];
 
@@ -57,10 +43,10 @@ export function compressionOfFile(fileName: string): Compression {
   return 'none';
 }
 
-export function compressBuffer(buf: Buffer, kind: Compression): Buffer {
+export async function compressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {
   switch (kind) {
     case 'zstd':
-      return zstd().compress(buf, ZSTD_PARAMS);
+      return (await zstdCodec()).compress(buf, ZSTD_LEVEL);
     case 'gzip':
       return zlib.gzipSync(buf, { level: GZIP_LEVEL });
     case 'none':
@@ -72,44 +58,14 @@ export function compressBuffer(buf: Buffer, kind: Compression): Buffer {
   }
 }
 
-export function decompressBuffer(buf: Buffer, kind: Compression): Buffer {
+export async function decompressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {
   switch (kind) {
     case 'zstd':
-      return zstd().decompress(buf);
+      return (await zstdCodec()).decompress(buf);
     case 'gzip':
       return zlib.gunzipSync(buf);
     case 'none':
       return buf;
-    default: {
-      const never: never = kind;
-      throw new PgbkError('INTERNAL', `unknown compression ${String(never)}`);
-    }
-  }
-}
-
-export function compressStream(kind: Compression): Transform {
-  switch (kind) {
-    case 'zstd':
-      return new (zstd().CompressStream)(ZSTD_PARAMS);
-    case 'gzip':
-      return zlib.createGzip({ level: GZIP_LEVEL });
-    case 'none':
-      return new PassThrough();
-    default: {
-      const never: never = kind;
-      throw new PgbkError('INTERNAL', `unknown compression ${String(never)}`);
-    }
-  }
-}
-
-export function decompressStream(kind: Compression): Transform {
-  switch (kind) {
-    case 'zstd':
-      return new (zstd().DecompressStream)();
-    case 'gzip':
-      return zlib.createGunzip();
-    case 'none':
-      return new PassThrough();
     default: {
       const never: never = kind;
       throw new PgbkError('INTERNAL', `unknown compression ${String(never)}`);

@@ -90,7 +90,7 @@ async function compareWithStored(stored: Stored, incoming: Buffer): Promise<Arch
   let existing: Buffer;
   try {
     storedBytes = await readFile(stored.file);
-    existing = decompressBuffer(storedBytes, stored.compression);
+    existing = await decompressBuffer(storedBytes, stored.compression);
   } catch (err) {
     return {
       result: 'rejected',
@@ -191,7 +191,7 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
   const compression: Compression = kind === 'segment' || kind === 'partial' ? opts.compression : 'none';
   const finalPath = walPath(catalog, server, name, compression);
   const dir = path.dirname(finalPath);
-  const stored = compression === 'zstd' && zstdOfBuf !== undefined ? zstdOfBuf : compressBuffer(buf, compression);
+  const stored = compression === 'zstd' && zstdOfBuf !== undefined ? zstdOfBuf : await compressBuffer(buf, compression);
   // The checksum is of the stored bytes (so `sha256sum -c SHA256SUMS` works in the directory, and
   // hashing costs 1/8 of hashing the segment); the content itself is covered by zstd's frame
   // checksum / gzip's CRC on decompression.
@@ -238,7 +238,7 @@ export async function readArchivedWal(catalog: string, server: string, name: str
     });
   }
   try {
-    return decompressBuffer(storedBytes, stored.compression);
+    return await decompressBuffer(storedBytes, stored.compression);
   } catch (err) {
     throw new PgbkError('WAL', `archived WAL file ${name} is corrupt: ${(err as Error).message}`, {
       server,
@@ -265,7 +265,8 @@ async function readdirIfExists(dir: string): Promise<string[]> {
     return await readdir(dir);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw err;
+    // Never skipped: a log directory we cannot read (another OS user's) would hide its segments.
+    throw new PgbkError('CATALOG', `cannot list ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { path: dir, cause: err });
   }
 }
 

@@ -126,6 +126,11 @@ export const RESTORE_OPTIONS = {
   force: { type: 'boolean', default: false, help: 'empty a non-empty target directory first (not with --remote)' },
   'verify-checksums': { type: 'boolean', default: false, help: 'also verify data page checksums of the restored files' },
   'no-archive': { type: 'boolean', default: false, help: 'write archive_mode = off, so the copy never archives into the production catalog' },
+  'allow-new-tablespaces': {
+    type: 'boolean',
+    default: false,
+    help: "restore even when the WAL to replay creates a tablespace (its replay uses the source's directory: only safe on another host)",
+  },
 } as const satisfies OptionDefs;
 
 /** Flags only `restore --remote` uses; src/restore-remote/remote-args.ts takes them out first. */

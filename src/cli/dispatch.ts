@@ -9,6 +9,7 @@ import { findCommand } from './commands.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { reportError } from './report-error.js';
+import { withCatalogUse } from './run-as-owner.js';
 
 /** The value of --log-format wherever it is (before a `--`), or undefined. */
 function logFormatOf(args: readonly string[]): 'text' | 'json' | undefined {
@@ -75,7 +76,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return await (await import('../wal-push-remote/client.js')).main(rest, cmdIo);
     }
     const mod = await def.load();
-    return await mod.main(rest, cmdIo);
+    return await mod.main(rest, withCatalogUse(command, cmdIo));
   } catch (err) {
     return reportError(err, cmdIo, debug, def.exitPolicy, def.name);
   }

@@ -1,3 +1,5 @@
+import type { CatalogUse } from './run-as-owner.js';
+
 /**
  * What a command needs from the outside world, passed in so commands can be driven from tests
  * without touching the real process: streams, environment, working directory, whether stdout is a
@@ -13,6 +15,8 @@ export interface CliIo {
   readonly logFormat?: 'text' | 'json';
   /** Prefix text diagnostic lines with an ISO UTC timestamp (apply, backup: run from cron). */
   readonly timestamps?: boolean;
+  /** Set by dispatch for commands that use the catalog (src/cli/run-as-owner.ts). */
+  readonly catalogUse?: CatalogUse;
 }
 
 /** Exit statuses, in one place (README "Exit codes"). */

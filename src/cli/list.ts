@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import { readBackups } from '../catalog/index.js';
+import { readBackupsWithProblems } from '../catalog/index.js';
 import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../config/select-servers.js';
 import type { BackupRecord } from '../plan/types.js';
@@ -35,14 +35,25 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const backups: BackupRecord[] = [];
   // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
   const thisHost = hostname();
-  for (const s of servers) backups.push(...(await readBackups(desired.catalog, s.name)).map((b) => effectiveBackup(b, thisHost)));
+  // Backups the OS will not let us read are listed on stderr and make the exit status 1: a
+  // listing that silently leaves them out would look complete.
+  let unreadable = 0;
+  for (const s of servers) {
+    const { backups: found, problems } = await readBackupsWithProblems(desired.catalog, s.name);
+    backups.push(...found.map((b) => effectiveBackup(b, thisHost)));
+    for (const p of problems.filter((x) => x.unreadable === true)) {
+      io.stderr.write(`pgbk: server ${s.name}: backup ${p.id} is not listed: ${p.reason}\n`);
+      unreadable++;
+    }
+  }
+  const status = unreadable === 0 ? 0 : 1;
   if (values.json === true) {
     writeJson(io, 'list', { backups: backups.map(listEntry) });
-    return 0;
+    return status;
   }
   if (backups.length === 0) {
     io.stdout.write('No backups.\n');
-    return 0;
+    return status;
   }
   const rows = [['SERVER', 'ID', 'STATUS', 'END TIME', 'SIZE', 'WAL', 'KEEP']];
   for (const b of backups) {
@@ -57,5 +68,5 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     ]);
   }
   io.stdout.write(table(rows));
-  return 0;
+  return status;
 }

@@ -2,10 +2,15 @@ import { loadConfig } from '../config/load.js';
 import type { Desired } from '../config/resolved.js';
 import type { CliIo } from './io.js';
 import { diag } from './diag.js';
+import { runAsCatalogOwner } from './run-as-owner.js';
 
-/** Load the configuration the way every command does: --config, then PGBK_CONFIG, then discovery. */
-export function loadDesired(configFlag: string | undefined, io: CliIo): Promise<Desired> {
-  return loadConfig({ ...(configFlag === undefined ? {} : { configPath: configFlag }), cwd: io.cwd, env: io.env });
+/**
+ * Load the configuration the way every command does: --config, then PGBK_CONFIG, then discovery.
+ * Then, before the command touches the catalog, run as its owner (or refuse): run-as-owner.ts.
+ */
+export async function loadDesired(configFlag: string | undefined, io: CliIo): Promise<Desired> {
+  const load = (): Promise<Desired> => loadConfig({ ...(configFlag === undefined ? {} : { configPath: configFlag }), cwd: io.cwd, env: io.env });
+  return runAsCatalogOwner(await load(), io, load);
 }
 
 export function logTo(io: CliIo): (line: string) => void {

@@ -1,7 +1,7 @@
 import { writeFileAtomic } from '../catalog/index.js';
 import { selectServers } from '../config/select-servers.js';
-import { serializeSavedPlan } from '../apply/saved-plan.js';
-import { observe, observedHash } from '../observe/index.js';
+import { planBasis, serializeSavedPlan } from '../apply/saved-plan.js';
+import { observe } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
 import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import path from 'node:path';
@@ -24,11 +24,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   if (values.json === true) writeJson(io, 'plan', JSON.parse(renderPlanJson(plan)) as Record<string, unknown>);
   else io.stdout.write(renderPlanText(plan, { color: useColor(io) }));
   if (values.out !== undefined) {
-    const basis = {
-      createdAt: new Date().toISOString(),
-      configHash: desired.configHash,
-      servers: Object.fromEntries(observed.servers.map((s) => [s.name, observedHash(s)])),
-    };
+    const basis = planBasis(desired.configHash, observed);
     const file = path.resolve(io.cwd, values.out);
     await writeFileAtomic(file, serializeSavedPlan({ plan, basis }));
     diag(io, 'info', `plan saved to ${file}; run: pgbk apply ${values.out}`);

@@ -38,6 +38,8 @@ export interface RestoreArgs {
   readonly force: boolean;
   readonly verifyChecksums: boolean;
   readonly noArchive: boolean;
+  /** Restore even though the WAL to replay creates tablespaces at the source's paths (another host only). */
+  readonly allowNewTablespaces: boolean;
   readonly json: boolean;
   readonly debug: boolean;
   readonly config: string | undefined;
@@ -104,6 +106,7 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
     force: values.force === true,
     verifyChecksums: values['verify-checksums'] === true,
     noArchive: values['no-archive'] === true,
+    allowNewTablespaces: values['allow-new-tablespaces'] === true,
     json: values.json === true,
     debug: values.debug === true,
     config: values.config,
@@ -154,6 +157,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       force: a.force,
       verifyChecksums: a.verifyChecksums,
       noArchive: a.noArchive,
+      allowNewTablespaces: a.allowNewTablespaces,
       lockTimeoutMs: a.lockTimeoutMs,
       nodePath: process.execPath,
       cliPath: fileURLToPath(new URL('../cli.js', import.meta.url)),

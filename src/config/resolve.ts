@@ -85,6 +85,7 @@ export function resolveConfig(config: PgbkConfig, ctx: ResolveContext): Desired 
     configPath: ctx.configPath,
     configHash: ctx.configHash,
     catalog: resolveConfigRelative(config.catalog, ctx),
+    ...(config.user === undefined ? {} : { user: config.user }),
     servers: servers.map(([name, server]) => resolveServer(name, server, config, ctx)),
   };
 }

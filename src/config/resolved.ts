@@ -69,6 +69,8 @@ export interface Desired {
   readonly configHash: string;
   /** Absolute catalog root. */
   readonly catalog: string;
+  /** The OS user that owns the catalog and that pgbk runs as (`user:`); absent = the catalog's owner. */
+  readonly user?: string;
   /** Sorted by name. */
   readonly servers: readonly ServerConfig[];
 }

@@ -8,6 +8,10 @@ export interface PgbkConfig {
    * Root directory of the backup catalog (local). A relative path is resolved against the directory of this file; ~ is expanded.
    */
   catalog: string;
+  /**
+   * OS user that owns the catalog and that pgbk runs as. Started as root, pgbk switches to this user before it touches anything (restore keeps root for the restored files' owners and writes the catalog as this user); started as another user, commands that write the catalog refuse to run. Default: the owner of the catalog directory, or before it exists the owner of its nearest existing parent.
+   */
+  user?: string;
   defaults?: Defaults;
   servers: Servers;
 }

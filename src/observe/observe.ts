@@ -50,10 +50,12 @@ export async function observe(desired: Desired, only?: readonly string[]): Promi
 /**
  * A narrow fingerprint of what a saved plan was computed from, per server: the backups and their
  * statuses, the archive's extent and incoming/. `apply PLANFILE` refuses to run when it changed.
+ * The cluster identity is not part of it: apply records it at first contact (server.json) before
+ * it compares, which must not make a plan reviewed on a new catalog stale; the saved plan keeps
+ * the identity it saw apart (PlanBasis.identities).
  */
 export function observedHash(s: ObservedServer): string {
   const h = createHash('sha256');
-  h.update(`id:${s.identity?.systemIdentifier ?? '-'}\n`);
   for (const b of s.backups) h.update(`b:${b.id}:${b.status}:${b.keep}:${(b.inUse ?? []).length}\n`);
   const segs = s.wal.segments;
   h.update(`w:${segs.length}:${segs[0] ?? ''}:${segs[segs.length - 1] ?? ''}:${s.wal.backupFiles.length}:${s.wal.partials?.length ?? 0}\n`);

@@ -13,6 +13,7 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
   } else {
     lines.push(`  WAL:    ${s.wal.files} file(s) copied up front into ${s.targetDir}/pgbk_wal${s.wal.first === undefined ? '' : ` (${s.wal.first}…${s.wal.last})`}: ${s.wal.why}`);
   }
+  for (const w of s.warnings) lines.push(`  warning: ${w}`);
   lines.push(`Next: start PostgreSQL there (pg_ctl -D ${s.targetDir} start as the user owning it).`);
   return `${lines.join('\n')}\n`;
 }
@@ -36,6 +37,7 @@ export async function mainRemote(args: readonly string[], remote: RemoteSpec, io
     remote,
     lockTimeoutMs: a.lockTimeoutMs,
     noArchive: a.noArchive,
+    allowNewTablespaces: a.allowNewTablespaces,
     log: logTo(io),
     now: new Date(),
   });

@@ -12,8 +12,9 @@
  * else copied up front into DIR/pgbk_wal for a plain `cp` restore_command.
  *
  * Everything that can be refused is refused before the first write: backup choice and WAL
- * continuity, a non-empty target or tablespace directory, flags, credentials files missing on
- * the database host.
+ * continuity, tablespaces created in the WAL to replay (src/restore/new-tablespaces.ts), a target
+ * or tablespace directory that is not empty or that resolves into the catalog (remote-paths.ts),
+ * flags, credentials files missing on the database host.
  */
 
 import path from 'node:path';
@@ -22,13 +23,14 @@ import { readIdentity } from '../catalog/identity.js';
 import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError } from '../errors.js';
 import { mergeAutoConf } from '../pg/recovery-conf.js';
-import { chooseFromCatalog } from '../restore/restore.js';
+import { chooseFromCatalog, refuseNewTablespaces } from '../restore/restore.js';
 import { clearInUse, markInUse } from '../restore/in-use.js';
 import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from '../restore/target.js';
 import { shellQuote } from '../transport/shell-quote.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
 import type { RemoteSpec } from './remote-args.js';
+import { refuseRemoteOverlaps } from './remote-paths.js';
 import { storedLayout } from './stored-layout.js';
 import { formatTablespaceMap, parseTablespaceDirs, parseTablespaceMap, resolveTablespaceLocations, type TablespaceEntry } from './tablespace-map.js';
 import { checkWalFlags, decideWalMode, fetchCommands, walToCopy, type WalMode } from './wal-mode.js';
@@ -48,6 +50,8 @@ export interface RemoteRestoreRequest {
   readonly lockTimeoutMs: number;
   /** Write archive_mode = off (an inspection copy must not push into the production catalog). */
   readonly noArchive?: boolean;
+  /** Restore although the WAL to replay creates tablespaces at the source's paths (src/restore/new-tablespaces.ts). */
+  readonly allowNewTablespaces?: boolean;
   readonly log: (line: string) => void;
   readonly now: Date;
 }
@@ -68,6 +72,7 @@ export interface RemoteRestoreSummary {
   /** Kept for consumers of formatVersion 1: WAL files copied up front (0 in fetch mode). */
   readonly walFilesSent: number;
   readonly seconds: number;
+  readonly warnings: readonly string[];
 }
 
 async function readRemoteText(t: Transport, file: string): Promise<string> {
@@ -103,6 +108,9 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
   const layout = await storedLayout(srcDir, backup);
   const recorded = layout.oids.length > 0 && [...layout.oids].some((o) => !tsDirs.byOid.has(o)) && tsDirs.root === undefined ? parseTablespaceMap((await layout.readMap()) ?? '') : [];
   const tablespaces = resolveTablespaceLocations(layout.oids, recorded, tsDirs, dir, backup.id);
+  // The database host is usually the source's own host: a tablespace created in the WAL to replay
+  // would be replayed into the source's directory there.
+  const tsWarnings = await refuseNewTablespaces(req, choice);
 
   const t = await SshTransport.connect({
     host: req.remote.host,
@@ -115,6 +123,7 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
   let mark: Awaited<ReturnType<typeof markInUse>> | undefined;
   const created: string[] = [];
   try {
+    await refuseRemoteOverlaps(t, catalog, [{ what: '--target-dir', path: dir }, ...tablespaces.map((ts) => ({ what: `tablespace ${ts.oid} location`, path: ts.location }))], server);
     await requireEmptyRemoteDir(t, dir, '--target-dir', server);
     for (const ts of tablespaces) await requireEmptyRemoteDir(t, ts.location, `tablespace ${ts.oid} location`, server);
     for (const [flag, file] of [['--wal-identity', walFlags.identityFile], ['--wal-known-hosts', walFlags.knownHosts]] as const) {
@@ -202,6 +211,7 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
       wal,
       walFilesSent: wal.mode === 'copy' ? wal.files : 0,
       seconds: (Date.now() - started) / 1000,
+      warnings: [...choice.warnings, ...tsWarnings],
     };
   } catch (err) {
     // Those directories were empty (or absent) before: leave them so again.

@@ -9,6 +9,7 @@
 import os from 'node:os';
 import { acquireLock } from '../catalog/lock.js';
 import { isOwnerAlive, readBackup, writeBackupRecord } from '../catalog/backups.js';
+import { asCatalogOwner } from '../catalog/owner.js';
 import { PgbkError } from '../errors.js';
 import type { BackupRecord } from '../plan/types.js';
 
@@ -33,14 +34,18 @@ async function update(
   timeoutMs: number,
   change: (record: BackupRecord) => BackupRecord | undefined,
 ): Promise<void> {
-  const lock = await acquireLock(catalog, server, { command: `restore ${id} (in-use mark)`, timeoutMs });
-  try {
-    const record = await readBackup(catalog, server, id);
-    const next = change(record);
-    if (next !== undefined) await writeBackupRecord(catalog, next);
-  } finally {
-    await lock.release();
-  }
+  // A restore started as root keeps root for the restored files; the lock and backup.json it
+  // writes here must still belong to the catalog's owner (src/catalog/owner.ts).
+  await asCatalogOwner(async () => {
+    const lock = await acquireLock(catalog, server, { command: `restore ${id} (in-use mark)`, timeoutMs });
+    try {
+      const record = await readBackup(catalog, server, id);
+      const next = change(record);
+      if (next !== undefined) await writeBackupRecord(catalog, next);
+    } finally {
+      await lock.release();
+    }
+  });
 }
 
 /** Mark the backup in use; it must still be DONE (a delete may have raced with the choice). */

@@ -28,11 +28,12 @@ import {
 import { chooseBackup, type Choice } from './choose-backup.js';
 import { buildFastRestoreCommand } from './fast-path.js';
 import { extractStoredTar, sha256OfFile } from './extract.js';
+import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
 import { linkTablespace, removeRuntimeFiles, removeTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { createProgress } from './progress.js';
 import { describeTarget, formatPgTime, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
-import { emptyDir, inspectTargetDir, prepareTargetDir } from './target-dir.js';
+import { emptyDir, inspectTargetDir, isInside, prepareTargetDir } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
 
 export interface RestoreRequest {
@@ -56,6 +57,11 @@ export interface RestoreRequest {
   readonly verifyChecksums?: boolean;
   /** Write archive_mode = off into the restored directory (an inspection copy). */
   readonly noArchive?: boolean;
+  /**
+   * Restore even though the WAL to replay creates tablespaces (at the source's paths): only right
+   * on another host than the source's (new-tablespaces.ts).
+   */
+  readonly allowNewTablespaces?: boolean;
   readonly lockTimeoutMs: number;
   /** node binary and pgbk's cli.js, for restore_command. */
   readonly nodePath: string;
@@ -177,6 +183,10 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
   const dirState = await inspectTargetDir(req.targetDir, req.force, catalog);
   const tsRoot = path.resolve(req.tablespaceDir ?? `${dirState.path}_tablespaces`);
   const tsState = tablespaceTars.length > 0 || (sshLayout?.tablespaceOids.length ?? 0) > 0 ? await inspectTargetDir(tsRoot, req.force, catalog, '--tablespace-dir') : undefined;
+  if (tsState !== undefined && (isInside(tsState.realPath, dirState.realPath) || isInside(dirState.realPath, tsState.realPath))) {
+    throw new PgbkError('USAGE', `--tablespace-dir ${tsState.path} overlaps --target-dir ${dirState.path} (real paths ${tsState.realPath}, ${dirState.realPath})`);
+  }
+  const tsWarnings = await refuseNewTablespaces(req, choice);
 
   const mark = await markInUse(catalog, server, backup.id, req.lockTimeoutMs);
   let storedBytes = 0;
@@ -245,6 +255,8 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
       },
       `pgbk restore of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(req.target)}`,
     );
+    // Written just now (as root, 0600): PostgreSQL, running as the data directory's owner, must read them.
+    await giveToDataOwner(dirState.path, ['postgresql.auto.conf', 'recovery.signal'].map((f) => path.join(dirState.path, f)));
   } catch (err) {
     const e = toPgbkError(err, { server });
     req.log(`restore failed; emptying ${dirState.path}${tsState !== undefined ? ` and ${tsRoot}` : ''}`);
@@ -269,9 +281,32 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
     storedBytes,
     files,
     seconds: (Date.now() - started) / 1000,
-    warnings: choice.warnings,
+    warnings: [...choice.warnings, ...tsWarnings],
     nextStep: nextStep(dirState.path, req.target, req.action),
   };
+}
+
+/** Refuse (before anything is written) a restore whose WAL creates tablespaces; warnings when allowed. */
+export async function refuseNewTablespaces(
+  req: { readonly catalog: string; readonly server: string; readonly target: RecoveryTarget; readonly allowNewTablespaces?: boolean; readonly log: (line: string) => void },
+  choice: Choice,
+): Promise<string[]> {
+  const identity = await readIdentity(req.catalog, req.server);
+  const segSize = identity?.walSegmentSize ?? 16 * 1024 * 1024;
+  const allow = req.allowNewTablespaces === true;
+  let scan;
+  try {
+    scan = await scanNewTablespaces({ catalog: req.catalog, server: req.server, backup: choice.backup, choice, target: req.target, segSize });
+  } catch (err) {
+    if (!allow) throw err;
+    const w = `--allow-new-tablespaces: the WAL to replay could not be checked for CREATE TABLESPACE: ${(err as Error).message}`;
+    req.log(`warning: ${w}`);
+    return [w];
+  }
+  req.log(`checked ${scan.segments} WAL segment(s) to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`);
+  const warnings = checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow });
+  for (const w of warnings) req.log(`warning: ${w}`);
+  return warnings;
 }
 
 /**

@@ -1,20 +1,23 @@
 /**
  * The directory a restore writes into. A restore never mixes with existing files: a non-empty
  * directory is refused unless --force, which deletes its contents first (and says so). A running
- * PostgreSQL's data directory is refused even with --force.
+ * PostgreSQL's data directory is refused even with --force. The catalog is compared by real path
+ * (symbolic links resolved on both sides), so no link leads a restore into it.
  */
 
-import { chmod, lstat, mkdir, readFile, readdir, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 
 export interface DirState {
   readonly path: string;
+  /** Where `path` really is: its deepest existing ancestor's real path plus the rest. */
+  readonly realPath: string;
   readonly exists: boolean;
   readonly entries: readonly string[];
 }
 
-function isInside(child: string, parent: string): boolean {
+export function isInside(child: string, parent: string): boolean {
   const rel = path.relative(parent, child);
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
@@ -28,13 +31,50 @@ function pidAlive(pid: number): boolean {
   }
 }
 
+/**
+ * The real location of a path that may not exist yet: the real path of its deepest existing
+ * ancestor (every symbolic link resolved) joined with the components that do not exist. A dangling
+ * symbolic link on the way is refused: mkdir would follow it to a place not checked here.
+ */
+export async function resolveReal(p: string, flag: string): Promise<string> {
+  const abs = path.resolve(p);
+  const tail: string[] = [];
+  let cur = abs;
+  for (;;) {
+    try {
+      return path.join(await realpath(cur), ...tail.reverse());
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PgbkError('USAGE', `${flag} ${abs}: ${(err as Error).message}`);
+    }
+    const isLink = await lstat(cur).then(
+      (st) => st.isSymbolicLink(),
+      () => false,
+    );
+    if (isLink) throw new PgbkError('USAGE', `${flag} ${abs}: ${cur} is a symbolic link to a missing target`);
+    const parent = path.dirname(cur);
+    if (parent === cur) return path.join(cur, ...tail.reverse());
+    tail.push(path.basename(cur));
+    cur = parent;
+  }
+}
+
+/** Refuse a directory that is, holds or lies inside the catalog, comparing real paths. */
+export async function refuseCatalogOverlap(abs: string, real: string, catalog: string, flag: string): Promise<void> {
+  const catalogReal = await resolveReal(catalog, 'catalog');
+  if (isInside(real, catalogReal) || isInside(catalogReal, real)) {
+    const via = real === abs ? '' : ` (really ${real})`;
+    throw new PgbkError('USAGE', `${flag} ${abs}${via} overlaps the catalog ${catalog}${catalogReal === path.resolve(catalog) ? '' : ` (really ${catalogReal})`}`, {
+      hint: 'restore outside the catalog: --force there would delete backups and WAL',
+    });
+  }
+}
+
 /** Read-only checks, done before anything is written (and before the backup is marked in use). */
 export async function inspectTargetDir(dir: string, force: boolean, catalog: string, flag = '--target-dir'): Promise<DirState> {
   const abs = path.resolve(dir);
-  if (abs === path.parse(abs).root) throw new PgbkError('USAGE', `${flag} ${abs}: refusing to restore into the root directory`);
-  if (isInside(abs, catalog) || isInside(catalog, abs)) {
-    throw new PgbkError('USAGE', `${flag} ${abs} overlaps the catalog ${catalog}`);
-  }
+  const real = await resolveReal(abs, flag);
+  if (abs === path.parse(abs).root || real === path.parse(real).root) throw new PgbkError('USAGE', `${flag} ${abs}: refusing to restore into the root directory`);
+  await refuseCatalogOverlap(abs, real, catalog, flag);
   let entries: string[];
   try {
     const st = await lstat(abs);
@@ -42,7 +82,7 @@ export async function inspectTargetDir(dir: string, force: boolean, catalog: str
     entries = await readdir(abs);
   } catch (err) {
     if (err instanceof PgbkError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: abs, exists: false, entries: [] };
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: abs, realPath: real, exists: false, entries: [] };
     throw new PgbkError('USAGE', `${flag} ${abs}: ${(err as Error).message}`);
   }
   if (entries.length > 0 && !force) {
@@ -56,7 +96,7 @@ export async function inspectTargetDir(dir: string, force: boolean, catalog: str
       throw new PgbkError('USAGE', `${flag} ${abs} belongs to a running PostgreSQL (pid ${pid}); stop it first`);
     }
   }
-  return { path: abs, exists: true, entries };
+  return { path: abs, realPath: real, exists: true, entries };
 }
 
 /** Create the directory (mode 0700, as PostgreSQL requires) or empty it when --force allowed that. */

@@ -27,7 +27,12 @@ interface Waiting {
 }
 
 /** Check what wal-serve sent for `name`: pure, so the refusals are unit-tested. */
-export function checkServed(name: string, reply: ServeReply, body: Buffer, hello: Required<Pick<ServeHello, 'systemIdentifier' | 'walSegmentSize'>>): Fetched {
+export async function checkServed(
+  name: string,
+  reply: ServeReply,
+  body: Buffer,
+  hello: Required<Pick<ServeHello, 'systemIdentifier' | 'walSegmentSize'>>,
+): Promise<Fetched> {
   if (reply.found !== true) return reply.found === false ? { kind: 'absent' } : { kind: 'fatal', error: reply.error };
   if (sha256Hex(body) !== reply.sha256) {
     return {
@@ -37,7 +42,7 @@ export function checkServed(name: string, reply: ServeReply, body: Buffer, hello
   }
   let data: Buffer;
   try {
-    data = decompressBuffer(body, reply.compression);
+    data = await decompressBuffer(body, reply.compression);
   } catch (err) {
     return { kind: 'fatal', error: `archived WAL file ${name} is corrupt: ${(err as Error).message}` };
   }
@@ -105,7 +110,7 @@ export class RemoteArchive {
       }
       const w = this.fifo.shift();
       if (w === undefined) break;
-      w.resolve(w.name === reply.name ? checkServed(w.name, reply, body, this.hello) : { kind: 'fatal', error: `wal-serve answered ${reply.name} for ${w.name}` });
+      w.resolve(w.name === reply.name ? await checkServed(w.name, reply, body, this.hello) : { kind: 'fatal', error: `wal-serve answered ${reply.name} for ${w.name}` });
     }
     const status = await Promise.race([this.serve.done, new Promise<undefined>((r) => setTimeout(r, 2000, undefined))]);
     this.deadReason = `wal-serve on the backup host ended (${status === undefined || status.code === null ? 'connection lost' : `exit ${status.code}`})`;

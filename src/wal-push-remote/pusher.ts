@@ -115,7 +115,7 @@ export class Pusher {
       // (on a host where every CPU-second is taken from PostgreSQL).
       const kind = classifyIncoming(name);
       const zstd = this.compression === 'zstd' && (kind === 'segment' || kind === 'partial');
-      const payload = zstd ? compressBuffer(data, 'zstd') : data;
+      const payload = zstd ? await compressBuffer(data, 'zstd') : data;
       const reply = new Promise<ReceiveReply>((resolve) => this.fifo.push({ name, resolve }));
       this.receiver.stdin.write(`${JSON.stringify({ name, size: payload.length, ...(zstd ? { encoding: 'zstd' } : {}) })}\n`);
       if (!this.receiver.stdin.write(payload)) await new Promise((r) => this.receiver.stdin.once('drain', r));

@@ -49,7 +49,7 @@ async function receiveFrame(catalog: string, server: string, compression: Compre
   if (encoding !== 'zstd') return { name, ok: false, error: `unknown transfer encoding "${encoding}"` };
   let data: Buffer;
   try {
-    data = decompressBuffer(payload, 'zstd');
+    data = await decompressBuffer(payload, 'zstd');
   } catch (err) {
     return { name, ok: false, error: `${name} arrived damaged (${(err as Error).message})` };
   }
@@ -92,6 +92,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     }
     const catalog = values.catalog;
     const compression = parseCompression(values.compression);
+    // Logged in over SSH as root: become the catalog's owner first; as another user: refuse
+    // (src/catalog/owner.ts), before the first directory is made.
+    const { ensureCatalogUser } = await import('../catalog/owner.js');
+    await ensureCatalogUser({ catalog, access: 'write', command: 'wal-receive', log: (line) => io.stderr.write(`${line}\n`) });
     await ensureServerDirs(catalog, server);
     const reader = new ByteReader(process.stdin);
     for (;;) {

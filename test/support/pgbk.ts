@@ -27,14 +27,18 @@ export interface RunOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** Run as the postgres OS user (as PostgreSQL's archive_command would). */
   readonly asPostgres?: boolean;
+  /** Run as this OS user (runuser; the test must be root). Wins over asPostgres. */
+  readonly runAs?: string;
   /** Called with the child's PID as soon as it is spawned (to kill it mid-action). */
   readonly onSpawn?: (pid: number) => void;
 }
 
 export function runPgbk(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
+  const user = opts.runAs ?? (opts.asPostgres === true ? 'postgres' : undefined);
+  if (opts.runAs !== undefined && !IS_ROOT) throw new Error(`runAs ${opts.runAs} needs a root test process`);
   const [cmd, argv] =
-    opts.asPostgres === true && IS_ROOT
-      ? ['runuser', ['-u', 'postgres', '--', process.execPath, CLI, ...args]]
+    user !== undefined && IS_ROOT
+      ? ['runuser', ['-u', user, '--', process.execPath, CLI, ...args]]
       : [process.execPath, [CLI, ...args]];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {

@@ -21,8 +21,11 @@ export interface SshWorld {
   readonly cluster: TestCluster;
   readonly sshd: TestSshd;
   pgbk(args: readonly string[], opts?: RunOptions): Promise<RunResult>;
-  /** agent: servers.main.ssh.pgbk (default: this checkout's compiled CLI, run by this node). */
-  writeConfig(opts?: { withConnection?: boolean; psqlConnection?: string; extra?: string; agent?: string }): Promise<void>;
+  /**
+   * agent: servers.main.ssh.pgbk (default: this checkout's compiled CLI, run by this node).
+   * psqlConnection: null leaves ssh.psqlConnection out (psql finds the server by postmaster.pid).
+   */
+  writeConfig(opts?: { withConnection?: boolean; psqlConnection?: string | null; extra?: string; agent?: string }): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -45,7 +48,7 @@ export async function makeSshWorld(): Promise<SshWorld> {
     sshd,
     pgbk: (args, opts = {}) => runPgbk(['--config', configPath, ...args], opts),
     async writeConfig(o = {}) {
-      const psql = o.psqlConnection ?? `host=${cluster.socketDir} port=${cluster.port} user=postgres dbname=postgres`;
+      const psql = o.psqlConnection === null ? undefined : (o.psqlConnection ?? `host=${cluster.socketDir} port=${cluster.port} user=postgres dbname=postgres`);
       const agent = o.agent ?? `${process.execPath} ${CLI}`;
       await writeFile(
         configPath,
@@ -56,7 +59,7 @@ export async function makeSshWorld(): Promise<SshWorld> {
           '  main:',
           ...(o.withConnection === true ? [`    connection: "${cluster.conninfo}"`] : []),
           `    pgdata: ${cluster.pgdata}`,
-          `    ssh: { host: 127.0.0.1, port: ${sshd.port}, user: postgres, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts}, psqlConnection: "${psql}", pgbk: "${agent}" }`,
+          `    ssh: { host: 127.0.0.1, port: ${sshd.port}, user: postgres, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts}, ${psql === undefined ? '' : `psqlConnection: "${psql}", `}pgbk: "${agent}" }`,
           '    backup: { method: ssh }',
           '    retention: { redundancy: 10 }',
           ...(o.extra === undefined ? [] : [o.extra]),

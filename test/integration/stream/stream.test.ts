@@ -10,7 +10,7 @@ import { test } from 'uvu';
 import { waitFor as waitUntil } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { runPgbk } from '../../support/pgbk.js';
 import { chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
@@ -32,6 +32,10 @@ test.before(async () => {
   cluster = await startCluster(); // no archive_command: archive_mode stays off
   root = await tempDir('pgbk-stream-');
   catalog = path.join(root, 'catalog');
+  // The catalog belongs to postgres from the start (wal-fetch, run by PostgreSQL, reads it later):
+  // the daemon, started as root, then runs as postgres, and every file it writes is postgres's.
+  await mkdir(catalog);
+  await chownToPostgres(catalog);
   configPath = path.join(root, 'pgbk.yaml');
   await writeFile(
     configPath,

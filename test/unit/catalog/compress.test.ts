@@ -1,56 +1,83 @@
-import { Readable, Writable, type Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { spawnSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  COMPRESSIONS,
-  compressBuffer,
-  compressStream,
-  compressionOfFile,
-  decompressBuffer,
-  decompressStream,
-  extensionFor,
-} from '../../../src/catalog/compress.js';
+import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from '../../../src/catalog/compress.js';
+import { completeFrame, frameContentSize } from '../../../src/catalog/zstd.js';
 
 const sample = Buffer.concat([Buffer.from('WAL-ish '.repeat(10000)), Buffer.alloc(100000), Buffer.from([1, 2, 3, 255])]);
 
-async function collect(chunks: readonly Buffer[], stage: Transform): Promise<Buffer> {
-  const out: Buffer[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _enc, done) {
-      out.push(chunk);
-      done();
-    },
-  });
-  await pipeline(Readable.from(chunks), stage, sink);
-  return Buffer.concat(out);
+/** The `zstd` CLI: the reference reader and writer of standard frames. */
+function zstdCli(args: readonly string[], input: Buffer): { status: number | null; stdout: Buffer; stderr: string } {
+  const r = spawnSync('zstd', [...args], { input, maxBuffer: 64 * 1024 * 1024 });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString() };
 }
 
-test('buffer round trip for every compression; zstd and gzip shrink', () => {
+test('buffer round trip for every compression; zstd and gzip shrink', async () => {
   for (const kind of COMPRESSIONS) {
-    const c = compressBuffer(sample, kind);
-    assert.ok(decompressBuffer(c, kind).equals(sample), kind);
+    const c = await compressBuffer(sample, kind);
+    assert.ok((await decompressBuffer(c, kind)).equals(sample), kind);
     if (kind !== 'none') assert.ok(c.length < sample.length / 10, `${kind} compresses`);
   }
-  assert.is(compressBuffer(sample, 'zstd').readUInt32LE(0), 0xfd2fb528, 'zstd frame magic');
-  assert.is(compressBuffer(sample, 'gzip')[0], 0x1f);
+  assert.is((await compressBuffer(sample, 'zstd')).readUInt32LE(0), 0xfd2fb528, 'zstd frame magic');
+  assert.is((await compressBuffer(sample, 'gzip'))[0], 0x1f);
 });
 
-test('zstd frames carry a content checksum: a flipped byte is detected', () => {
-  const c = Buffer.from(compressBuffer(sample, 'zstd'));
+test('zstd frames carry the content size and a content checksum: a flipped byte is detected', async () => {
+  const c = Buffer.from(await compressBuffer(sample, 'zstd'));
   assert.ok((c[4]! & 0x04) !== 0, 'Content_Checksum_flag set in the frame header descriptor');
+  assert.is(frameContentSize(c), sample.length);
   c[c.length - 10] = c[c.length - 10]! ^ 0xff;
-  assert.throws(() => decompressBuffer(c, 'zstd'));
+  await decompressBuffer(c, 'zstd').then(
+    () => assert.unreachable('damage not detected'),
+    (err: Error) => assert.match(err.message, /zstd: (content checksum mismatch|corrupt data)/),
+  );
+  const sum = Buffer.from(await compressBuffer(sample, 'zstd'));
+  sum[sum.length - 1] = sum[sum.length - 1]! ^ 0x01; // only the checksum itself
+  await decompressBuffer(sum, 'zstd').then(
+    () => assert.unreachable('checksum not verified'),
+    (err: Error) => assert.match(err.message, /content checksum mismatch/),
+  );
 });
 
-test('streams interoperate with buffers', async () => {
-  const chunks = [sample.subarray(0, 1000), sample.subarray(1000, 50000), sample.subarray(50000)];
-  for (const kind of COMPRESSIONS) {
-    const streamed = await collect(chunks, compressStream(kind));
-    assert.ok(decompressBuffer(streamed, kind).equals(sample), `stream → buffer ${kind}`);
-    const back = await collect([compressBuffer(sample, kind)], decompressStream(kind));
-    assert.ok(back.equals(sample), `buffer → stream ${kind}`);
+test('zstd frames are standard: the zstd CLI tests and reads ours, and we read the CLI\'s (also without content size)', async () => {
+  for (const data of [sample, Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(300, 7)]) {
+    const ours = await compressBuffer(data, 'zstd');
+    assert.is(zstdCli(['-t', '-q'], ours).status, 0, `zstd -t on our frame of ${data.length} bytes`);
+    assert.ok(zstdCli(['-d', '-c', '-q'], ours).stdout.equals(data), `zstd -d of ${data.length} bytes`);
   }
+  // From stdin the CLI writes no content size: the other decoder handles it.
+  const cli = zstdCli(['-1', '-c', '-q'], sample).stdout;
+  assert.is(frameContentSize(cli), undefined);
+  assert.ok((await decompressBuffer(cli, 'zstd')).equals(sample));
+  const fromFileLike = zstdCli(['-1', '-c', '-q', '--stream-size', String(sample.length)], sample).stdout;
+  assert.ok((await decompressBuffer(fromFileLike, 'zstd')).equals(sample));
+});
+
+test('frames written by zstd-napi (catalogs made before issue 10) still read, and zstd-napi reads ours', async () => {
+  const require = createRequire(import.meta.url);
+  let napi: { compress(b: Buffer, p: object): Buffer; decompress(b: Buffer): Buffer };
+  try {
+    napi = require('zstd-napi') as typeof napi; // devDependency: present where the tests run
+  } catch {
+    return;
+  }
+  const old = napi.compress(sample, { compressionLevel: 1, checksumFlag: true });
+  assert.ok((await decompressBuffer(old, 'zstd')).equals(sample));
+  assert.ok(napi.decompress(await compressBuffer(sample, 'zstd')).equals(sample));
+});
+
+test('completeFrame adds the content size and checksum once, leaving complete frames alone', () => {
+  // A frame as the native encoder writes it: no single-segment flag, window descriptor, no FCS,
+  // no checksum (one raw block holding "abc").
+  const bare = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x48, 0x19, 0x00, 0x00, 0x61, 0x62, 0x63]);
+  const done = completeFrame(bare, 3, 0x11223344);
+  assert.is(done[4], 0x84);
+  assert.is(frameContentSize(done), 3);
+  assert.is(done.readUInt32LE(done.length - 4), 0x11223344);
+  assert.is(done.length, bare.length + 8);
+  assert.ok(completeFrame(done, 3, 0x11223344).equals(done), 'idempotent');
+  assert.throws(() => completeFrame(Buffer.from('not a frame'), 3, 0), /did not write a zstd frame/);
 });
 
 test('extensions', () => {

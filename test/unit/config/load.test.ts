@@ -116,6 +116,12 @@ servers:
   });
 });
 
+test('user: names the OS user pgbk runs as; absent by default', async () => {
+  const { desired } = await loadText('catalog: /x\nuser: postgres\nservers:\n  main:\n    retention: { redundancy: 3 }\n');
+  assert.is(desired.user, 'postgres');
+  assert.is((await loadText(OK_SERVER)).desired.user, undefined);
+});
+
 test('config.example.yaml validates and resolves', async () => {
   const file = path.join(ROOT, 'config.example.yaml');
   const text = readFileSync(file, 'utf8');
@@ -181,7 +187,12 @@ const errorCases: readonly ErrorCase[] = [
   {
     name: 'unknown top-level key',
     yaml: OK_SERVER + 'catalgo: /y\n',
-    lines: ['5:1: catalgo: unknown key (allowed: catalog, defaults, servers)'],
+    lines: ['5:1: catalgo: unknown key (allowed: catalog, user, defaults, servers)'],
+  },
+  {
+    name: 'user: not a user name',
+    yaml: 'catalog: /x\nuser: "post gres"\n' + OK_SERVER.replace('catalog: /x\n', ''),
+    lines: ['2:7: user: must match pattern "^[A-Za-z0-9_][A-Za-z0-9_.-]*[$]?$" (got "post gres")'],
   },
   {
     name: 'redundancy 0',

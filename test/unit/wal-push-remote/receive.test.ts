@@ -58,18 +58,18 @@ async function receive(catalog: string, frames: readonly Frame[]): Promise<Recei
 test('zstd frames are checked on their decompressed bytes and stored as sent', async () => {
   const catalog = await mkdtemp(path.join(os.tmpdir(), 'pgbk-recv-'));
   const first = segment(1);
-  const frame = compressBuffer(first, 'zstd');
-  const damaged = Buffer.from(compressBuffer(segment(2, SYSID, 7), 'zstd'));
+  const frame = await compressBuffer(first, 'zstd');
+  const damaged = Buffer.from(await compressBuffer(segment(2, SYSID, 7), 'zstd'));
   damaged[Math.floor(damaged.length / 2)]! ^= 0xff;
   const replies = await receive(catalog, [
     { name: name(1), payload: frame, encoding: 'zstd' },
     // The same file again, raw: a duplicate, acknowledged.
     { name: name(1), payload: first },
     { name: name(2), payload: damaged, encoding: 'zstd' },
-    { name: name(3), payload: compressBuffer(segment(3), 'zstd'), encoding: 'brotli' },
-    { name: name(4), payload: compressBuffer(segment(4, '7300000000000000999'), 'zstd'), encoding: 'zstd' },
+    { name: name(3), payload: await compressBuffer(segment(3), 'zstd'), encoding: 'brotli' },
+    { name: name(4), payload: await compressBuffer(segment(4, '7300000000000000999'), 'zstd'), encoding: 'zstd' },
     // Same name, other content: refused, never overwritten.
-    { name: name(1), payload: compressBuffer(segment(1, SYSID, 3), 'zstd'), encoding: 'zstd' },
+    { name: name(1), payload: await compressBuffer(segment(1, SYSID, 3), 'zstd'), encoding: 'zstd' },
   ]);
   assert.equal(replies[0], { name: name(1), ok: true, result: 'archived' });
   assert.equal(replies[1], { name: name(1), ok: true, result: 'duplicate' });

@@ -1,0 +1,155 @@
+/**
+ * zstd without a compiler (issue 10, item 1): today's codec (src/catalog/zstd.ts: prebuilt native
+ * compression + WebAssembly decompression) against the zstd-napi it replaced (now a
+ * devDependency, compiled by `npm ci` where a compiler exists), in the same run, on real WAL:
+ *
+ * 1. compress MB/s (level 1, content checksum, what wal-push stores);
+ * 2. decompress MB/s (what wal-fetch, verify and wal-receive do);
+ * 3. per-segment wal-push cost: archiveWalBuffer (validate, compress, sha256, write, fsync, link,
+ *    SHA256SUMS) with our compression vs with a frame zstd-napi compressed inside the timed part.
+ *
+ * Rounds alternate the order (A B, B A, …) and each figure is the median of the rounds: the
+ * machine is shared, so single runs swing. The WAL is the bench cluster's (pgbench -i, archived by
+ * startBenchCluster) read back from its catalog, or PGBK_BENCH_STAGING's segments when set.
+ * PGBK_BENCH_ZSTD_SEGMENTS (default 48) and PGBK_BENCH_ZSTD_ROUNDS (default 7) size a run.
+ */
+
+import { existsSync } from 'node:fs';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { compressBuffer, decompressBuffer, ZSTD_LEVEL } from '../src/catalog/compress.js';
+import { archiveWalBuffer, listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
+import { readWalHeader } from '../src/pg/wal-header.js';
+import { isSegmentName } from '../src/pg/wal-name.js';
+import type { ServerIdentity } from '../src/plan/types.js';
+import { tempDir } from '../test/support/postgres.js';
+import type { World } from '../test/support/pgbk.js';
+import type { BenchResult } from './restore.js';
+
+interface Napi {
+  compress(data: Buffer, params: { compressionLevel: number; checksumFlag: boolean }): Buffer;
+  decompress(data: Buffer): Buffer;
+}
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  const n = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${String(raw)}: expected a positive integer`);
+  return n;
+}
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 === 1 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+async function realSegments(world: World, want: number): Promise<Buffer[]> {
+  const staging = process.env['PGBK_BENCH_STAGING'];
+  if (staging !== undefined && existsSync(staging)) {
+    const names = (await readdir(staging)).filter(isSegmentName).sort().slice(0, want);
+    if (names.length > 0) return Promise.all(names.map((n) => readFile(path.join(staging, n))));
+  }
+  const names = (await listArchivedWal(world.catalog, 'main')).segments;
+  // Skip the first few (initdb's, mostly empty); take the bulk-load WAL after them.
+  const chosen = names.slice(Math.min(4, Math.max(0, names.length - want))).slice(0, want);
+  if (chosen.length === 0) throw new Error('the bench cluster archived no WAL segment');
+  return Promise.all(chosen.map((n) => readArchivedWal(world.catalog, 'main', n)));
+}
+
+const seconds = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e9;
+
+export async function benchZstd(world: World): Promise<BenchResult[]> {
+  let napi: Napi;
+  try {
+    napi = createRequire(import.meta.url)('zstd-napi') as Napi;
+  } catch (err) {
+    throw new Error(`zstd-napi (devDependency, the reference) is not built here: ${(err as Error).message}`);
+  }
+  const napiParams = { compressionLevel: ZSTD_LEVEL, checksumFlag: true };
+  const segs = await realSegments(world, envInt('PGBK_BENCH_ZSTD_SEGMENTS', 48));
+  const rounds = envInt('PGBK_BENCH_ZSTD_ROUNDS', 7);
+  const mib = segs.reduce((n, s) => n + s.length, 0) / 1048576;
+  log(`zstd: ${segs.length} real WAL segments (${mib.toFixed(0)} MiB), ${rounds} alternating rounds`);
+
+  // Same frames both ways: each codec reads the other's, and the sizes match.
+  const ours = await Promise.all(segs.map((s) => compressBuffer(s, 'zstd')));
+  const theirs = segs.map((s) => napi.compress(s, napiParams));
+  for (let i = 0; i < segs.length; i++) {
+    if (!napi.decompress(ours[i]!).equals(segs[i]!) || !(await decompressBuffer(theirs[i]!, 'zstd')).equals(segs[i]!)) {
+      throw new Error(`segment ${i}: the codecs do not read each other's frames`);
+    }
+  }
+  const oursBytes = ours.reduce((n, z) => n + z.length, 0);
+  const theirsBytes = theirs.reduce((n, z) => n + z.length, 0);
+
+  const header = readWalHeader(segs[0]!);
+  if (header === undefined) throw new Error('the first WAL segment has no long page header');
+  const identity: ServerIdentity = { systemIdentifier: header.systemIdentifier, pgVersion: 150000, walSegmentSize: header.segSize, firstContact: new Date().toISOString() };
+  const names = segs.map((s) => {
+    const h = readWalHeader(s);
+    if (h === undefined) throw new Error('a WAL segment without a long page header');
+    // Page address → segment number (timeline from the header; 1 for a fresh bench cluster).
+    const segNo = h.pageAddr / BigInt(h.segSize);
+    const perLog = 0x100000000n / BigInt(h.segSize);
+    const hex = (n: bigint): string => n.toString(16).toUpperCase().padStart(8, '0');
+    return `${hex(BigInt(h.timeline))}${hex(segNo / perLog)}${hex(segNo % perLog)}`;
+  });
+
+  const t = { compress: { ours: [] as number[], napi: [] as number[] }, decompress: { ours: [] as number[], napi: [] as number[] }, push: { ours: [] as number[], napi: [] as number[] } };
+  const root = await tempDir('pgbk-bench-zstd-');
+  try {
+    for (let round = 0; round < rounds; round++) {
+      const order: readonly ('ours' | 'napi')[] = round % 2 === 0 ? ['ours', 'napi'] : ['napi', 'ours'];
+      for (const who of order) {
+        let t0 = process.hrtime.bigint();
+        if (who === 'ours') for (const s of segs) await compressBuffer(s, 'zstd');
+        else for (const s of segs) napi.compress(s, napiParams);
+        t.compress[who].push(seconds(t0));
+
+        t0 = process.hrtime.bigint();
+        if (who === 'ours') for (const z of theirs) await decompressBuffer(z, 'zstd');
+        else for (const z of theirs) napi.decompress(z);
+        t.decompress[who].push(seconds(t0));
+
+        const catalog = path.join(root, `${who}-${round}`);
+        t0 = process.hrtime.bigint();
+        for (let i = 0; i < segs.length; i++) {
+          const opts = { catalog, server: 'main', name: names[i]!, identity, compression: 'zstd' as const };
+          const outcome = who === 'ours' ? await archiveWalBuffer(opts, segs[i]!) : await archiveWalBuffer(opts, segs[i]!, napi.compress(segs[i]!, napiParams));
+          if (outcome.result !== 'archived') throw new Error(`archiving ${names[i]!}: ${JSON.stringify(outcome)}`);
+        }
+        t.push[who].push(seconds(t0));
+        await rm(catalog, { recursive: true, force: true });
+      }
+    }
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+  const row = (name: string, k: keyof typeof t, unit: (s: number) => string): BenchResult => {
+    const o = median(t[k].ours);
+    const n = median(t[k].napi);
+    return {
+      name,
+      pgbk_s: o,
+      reference_s: n,
+      ratio: o / n,
+      note: `median of ${rounds} alternating rounds: ours ${unit(o)}, zstd-napi ${unit(n)}; rounds ours ${t[k].ours.map((x) => x.toFixed(2)).join('/')}, zstd-napi ${t[k].napi.map((x) => x.toFixed(2)).join('/')}`,
+    };
+  };
+  const mbps = (s: number): string => `${(mib / s).toFixed(0)} MB/s`;
+  const perSeg = (s: number): string => `${((s * 1000) / segs.length).toFixed(1)} ms/segment`;
+  return [
+    {
+      ...row(`zstd compress ${segs.length} segments (native prebuilt vs zstd-napi)`, 'compress', mbps),
+      note: `${row('', 'compress', mbps).note ?? ''}; stored ${(oursBytes / 1048576).toFixed(1)} MiB vs ${(theirsBytes / 1048576).toFixed(1)} MiB`,
+    },
+    row(`zstd decompress ${segs.length} segments (WebAssembly vs zstd-napi)`, 'decompress', mbps),
+    row(`zstd wal-push per segment (archiveWalBuffer, ${segs.length} segments)`, 'push', perSeg),
+  ];
+}

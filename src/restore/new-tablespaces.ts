@@ -1,0 +1,139 @@
+/**
+ * Tablespaces created in the WAL a restore will replay. PostgreSQL's replay of CREATE TABLESPACE
+ * links pg_tblspc/<oid> to the absolute path recorded in the WAL — the source's own directory — so
+ * a restore on the source's host would replay into, and once promoted write into (and DROP into),
+ * the production tablespace (PostgreSQL's documentation warns of it). Relocating it is not
+ * possible: the path is in the WAL, not in anything pgbk writes. So every archived segment recovery
+ * will read is scanned for XLOG_TBLSPC_CREATE records, from the backup's redo point to where
+ * recovery stops (replay-rule.ts), before anything is written; any found refuses the restore unless
+ * the user says the paths are safe where the copy runs (another host: --allow-new-tablespaces).
+ *
+ * pgbk's own reader (pg/wal-records.ts) rather than pg_waldump: archived segments are compressed,
+ * and pg_waldump would need them decompressed to a directory, one run per timeline, and an end of
+ * WAL told apart from an error; reading them in-process costs about the decompression.
+ */
+
+import { readFile } from 'node:fs/promises';
+import { readArchivedWal } from '../catalog/wal-archive.js';
+import { PgbkError } from '../errors.js';
+import { formatLsn, parseLsn } from '../pg/lsn.js';
+import { segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
+import { WalRecordReader } from '../pg/wal-records.js';
+import type { BackupRecord } from '../plan/types.js';
+import type { Choice } from './choose-backup.js';
+import { replayRule, tablespaceCreation, wantedRecords, type TablespaceCreation } from './replay-rule.js';
+import type { RecoveryTarget } from './target.js';
+import { timelineForSegment } from './timeline-history.js';
+
+export interface FoundTablespace extends TablespaceCreation {
+  readonly segment: string;
+}
+
+export interface TablespaceScan {
+  readonly found: readonly FoundTablespace[];
+  readonly segments: number;
+  readonly seconds: number;
+}
+
+export interface ScanRequest {
+  readonly catalog: string;
+  readonly server: string;
+  readonly backup: BackupRecord;
+  readonly choice: Choice;
+  readonly target: RecoveryTarget;
+  readonly segSize: number;
+}
+
+/** One segment's bytes, from the archive or (method stream) pg_receivewal's current .partial. */
+async function readSegment(req: ScanRequest, name: string): Promise<Buffer | undefined> {
+  try {
+    return await readArchivedWal(req.catalog, req.server, name);
+  } catch (err) {
+    if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) throw err;
+  }
+  // wal-fetch serves streaming/NAME.partial when NAME is not archived (src/restore/wal-fetch.ts).
+  const { streamingPartialPath } = await import('../catalog/streaming.js');
+  let bytes: Buffer;
+  try {
+    bytes = await readFile(streamingPartialPath(req.catalog, req.server, name));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  if (bytes.length >= req.segSize) return bytes;
+  const padded = Buffer.alloc(req.segSize);
+  bytes.copy(padded);
+  return padded;
+}
+
+/** Scan the WAL the restore will replay; read-only. */
+export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceScan> {
+  const started = Date.now();
+  const { backup, choice, target, segSize, server } = req;
+  if (backup.beginLsn === undefined || backup.endLsn === undefined || backup.beginWal === undefined) {
+    throw new PgbkError('CATALOG', `backup ${backup.id} lacks beginLsn, endLsn or beginWal`, { server });
+  }
+  const reader = new WalRecordReader({ segSize, startLsn: Number(parseLsn(backup.beginLsn)), wants: wantedRecords(target) });
+  const rule = replayRule(target, parseLsn(backup.endLsn));
+  const nameAt = (s: number): string => segmentNameFrom(timelineForSegment(choice.path, s, segSize), s, segSize);
+  const found: FoundTablespace[] = [];
+  let segno = segmentNumber(backup.beginWal, segSize);
+  let stopped = false;
+  let count = 0;
+  let next = readSegment(req, nameAt(segno));
+  while (!stopped) {
+    const bytes = await next;
+    if (bytes === undefined) break;
+    const name = nameAt(segno);
+    // Read the next segment while this one is parsed.
+    next = readSegment(req, nameAt(segno + 1));
+    next.catch(() => undefined);
+    count++;
+    const r = reader.feed(segno, bytes, (rec) => {
+      if (stopped) return;
+      const verdict = rule(rec);
+      if (verdict === 'stop-before') {
+        stopped = true;
+        return;
+      }
+      const ts = tablespaceCreation(rec);
+      // An empty location is an in-place tablespace (allow_in_place_tablespaces): inside pg_tblspc.
+      if (ts !== undefined && ts.location !== '') found.push({ ...ts, segment: name });
+      if (verdict === 'replay-then-stop') stopped = true;
+    });
+    if (r.ended && !stopped) {
+      // PostgreSQL ends recovery where the WAL stops making sense; that is fine at the end of the
+      // WAL there is, but with more WAL behind it the scan cannot vouch for what recovery replays.
+      if ((await next) !== undefined) {
+        throw new PgbkError('WAL', `cannot read WAL records past ${formatLsn(BigInt(r.at))} in ${name} (${r.reason}), although ${nameAt(segno + 1)} follows`, {
+          server,
+          hint: 'pgbk checks the WAL to replay for CREATE TABLESPACE records before restoring; run pgbk verify on the archive, or give --allow-new-tablespaces to restore without that check on another host',
+        });
+      }
+      break;
+    }
+    segno++;
+  }
+  return { found, segments: count, seconds: (Date.now() - started) / 1000 };
+}
+
+/** The refusal (or, when allowed, the warnings) for tablespaces created in the WAL to replay. */
+export function checkNewTablespaces(scan: TablespaceScan, opts: { readonly server: string; readonly backupId: string; readonly allow: boolean }): string[] {
+  if (scan.found.length === 0) return [];
+  const list = scan.found.map((t) => `tablespace ${t.oid} at ${t.location} (CREATE TABLESPACE at LSN ${formatLsn(t.lsn)}, WAL segment ${t.segment})`);
+  if (opts.allow) {
+    return scan.found.map(
+      (t) =>
+        `--allow-new-tablespaces: recovery will create tablespace ${t.oid} at ${t.location} (the path recorded in the WAL at LSN ${formatLsn(t.lsn)}) and the restored cluster will write there; that directory must exist where the copy runs, hold nothing needed (replay empties its version subdirectory) and not be the source's`,
+    );
+  }
+  const first = scan.found[0]!;
+  throw new PgbkError(
+    'USAGE',
+    `the WAL to replay from backup ${opts.backupId} creates ${list.join('; ')}: PostgreSQL's replay links pg_tblspc/<oid> to that absolute path — the source's own directory on its host — and the restored cluster would write into it. Refusing; nothing was written`,
+    {
+      server: opts.server,
+      hint: `restore from a backup taken after the tablespace was created (pgbk backup ${opts.server}), or recover to a target before it (e.g. --target-lsn ${formatLsn(first.prevLsn)}); on another host, where ${first.location} is not the source's, add --allow-new-tablespaces (the directory must exist there and hold nothing needed)`,
+    },
+  );
+}
