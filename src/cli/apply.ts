@@ -4,7 +4,7 @@ import { apply } from '../apply/apply.js';
 import type { ActionResult } from '../apply/context.js';
 import { parseSavedPlan } from '../apply/saved-plan.js';
 import { DURATION_PATTERN, formatDuration, parseDuration, tooLargeText } from '../config/duration.js';
-import { PgbkError, formatError } from '../errors.js';
+import { PgbkError } from '../errors.js';
 import { renderPlanJson, renderPlanText } from '../plan/render.js';
 import type { Plan } from '../plan/types.js';
 import { progressFactory, type ProgressFactory } from '../restore/progress.js';
@@ -12,6 +12,9 @@ import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, parseTimeFlag } from './options.js';
+import { APPLY_OPTIONS } from './commands.js';
+import { diag, useColor } from './diag.js';
+import { writeJson } from './json-output.js';
 import { reportError } from './report-error.js';
 
 /**
@@ -44,65 +47,53 @@ function resultLine(r: ActionResult): string {
 
 /** `pgbk apply [PLANFILE]`: observe, plan, print the plan, execute it; exit 1 if anything failed. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('apply', args, {
-      server: { type: 'string', multiple: true },
-      now: { type: 'string' },
-      'lock-timeout': { type: 'string', default: '60s' },
-      'plan-max-age': { type: 'string', default: '1h' },
+  const { values, positionals } = parseCommand('apply', args, APPLY_OPTIONS);
+  if (positionals.length > 1) throw new PgbkError('USAGE', `apply: takes at most one plan file, got ${positionals.length} arguments`);
+  // --quiet (cron): nothing on stdout and no progress lines; failures still go to stderr.
+  const quiet = values.quiet === true;
+  if (quiet && values.json === true) throw new PgbkError('USAGE', 'apply: --quiet and --json conflict (--json prints the result on stdout)');
+  const desired = await loadDesired(values.config, io);
+  const planFile = positionals[0];
+  const saved = planFile === undefined ? undefined : parseSavedPlan(await readFile(path.resolve(io.cwd, planFile), 'utf8'), planFile);
+  if (saved !== undefined && values.now !== undefined) throw new PgbkError('USAGE', 'apply: --now cannot be combined with a saved plan (the plan has its own time)');
+  const now = saved !== undefined ? new Date(saved.plan.now) : values.now === undefined ? new Date() : parseTimeFlag('--now', values.now);
+  const json = values.json === true;
+  const report = await apply(desired, {
+    now,
+    ...(values.server === undefined ? {} : { servers: values.server }),
+    lockTimeoutMs: durationFlag('--lock-timeout', values['lock-timeout']),
+    savedMaxAgeMs: durationFlag('--plan-max-age', values['plan-max-age']),
+    log: quiet ? () => undefined : logTo(io),
+    signal: abortOnSignals(io),
+    ...(quiet ? {} : progressOption(io)),
+    ...(saved === undefined ? {} : { saved }),
+    onPlan: (plan: Plan, round: number) => {
+      if (json || quiet) return;
+      if (round > 1) io.stdout.write('\nFollow-up plan (a backup became DONE, so retention and WAL pruning were re-planned):\n');
+      io.stdout.write(renderPlanText(plan, { color: useColor(io) }));
+    },
+  });
+  for (const e of report.serverErrors) reportError(e, io, false);
+  const failed = report.results.filter((r) => r.outcome === 'failed');
+  if (json) {
+    const planJson = JSON.parse(renderPlanJson(report.plan)) as Record<string, unknown>;
+    writeJson(io, 'apply', {
+      ...planJson,
+      results: report.results.map((r) => ({ server: r.action.server, kind: r.action.kind, subject: r.action.subject, outcome: r.outcome, detail: r.detail })),
+      errors: report.serverErrors.map((e) => ({ server: e.server, code: e.code, message: e.message })),
     });
-    debug = values.debug === true;
-    if (positionals.length > 1) throw new PgbkError('USAGE', `apply: takes at most one plan file, got ${positionals.length} arguments`);
-    const desired = await loadDesired(values.config, io);
-    const planFile = positionals[0];
-    const saved = planFile === undefined ? undefined : parseSavedPlan(await readFile(path.resolve(io.cwd, planFile), 'utf8'), planFile);
-    if (saved !== undefined && values.now !== undefined) throw new PgbkError('USAGE', 'apply: --now cannot be combined with a saved plan (the plan has its own time)');
-    const now = saved !== undefined ? new Date(saved.plan.now) : values.now === undefined ? new Date() : parseTimeFlag('--now', values.now);
-    const json = values.json === true;
-    const report = await apply(desired, {
-      now,
-      ...(values.server === undefined ? {} : { servers: values.server }),
-      lockTimeoutMs: durationFlag('--lock-timeout', values['lock-timeout']),
-      savedMaxAgeMs: durationFlag('--plan-max-age', values['plan-max-age']),
-      log: logTo(io),
-      signal: abortOnSignals(io),
-      ...progressOption(io),
-      ...(saved === undefined ? {} : { saved }),
-      onPlan: (plan: Plan, round: number) => {
-        if (json) return;
-        if (round > 1) io.stdout.write('\nFollow-up plan (a backup became DONE, so retention and WAL pruning were re-planned):\n');
-        io.stdout.write(renderPlanText(plan, { color: io.isTTY }));
-      },
-    });
-    for (const e of report.serverErrors) io.stderr.write(`pgbk: ${formatError(e)}\n`);
-    const failed = report.results.filter((r) => r.outcome === 'failed');
-    if (json) {
-      const planJson = JSON.parse(renderPlanJson(report.plan)) as object;
-      io.stdout.write(
-        `${JSON.stringify(
-          {
-            ...planJson,
-            results: report.results.map((r) => ({ server: r.action.server, kind: r.action.kind, subject: r.action.subject, outcome: r.outcome, detail: r.detail })),
-            errors: report.serverErrors.map((e) => ({ server: e.server, code: e.code, message: e.message })),
-          },
-          null,
-          2,
-        )}\n`,
-      );
-    } else {
-      for (const r of report.results) io.stdout.write(`${resultLine(r)}\n`);
-      if (report.plan.actions.length > 0 || report.serverErrors.length > 0) {
-        const done = report.results.filter((r) => r.outcome === 'done').length;
-        const skipped = report.results.filter((r) => r.outcome === 'skipped').length;
-        // A server that could not be prepared is a failure too: its actions never ran.
-        const notPrepared = report.serverErrors.length;
-        const unprepared = notPrepared === 0 ? '' : ` (${notPrepared} server${notPrepared === 1 ? '' : 's'} could not be prepared: ${report.serverErrors.map((e) => e.server ?? '?').join(', ')})`;
-        io.stdout.write(`Apply: ${done} done, ${skipped} skipped, ${failed.length + notPrepared} failed${unprepared}.\n`);
-      }
+  } else if (quiet) {
+    for (const r of failed) diag(io, 'error', resultLine(r));
+  } else {
+    for (const r of report.results) io.stdout.write(`${resultLine(r)}\n`);
+    if (report.plan.actions.length > 0 || report.serverErrors.length > 0) {
+      const done = report.results.filter((r) => r.outcome === 'done').length;
+      const skipped = report.results.filter((r) => r.outcome === 'skipped').length;
+      // A server that could not be prepared is a failure too: its actions never ran.
+      const notPrepared = report.serverErrors.length;
+      const unprepared = notPrepared === 0 ? '' : ` (${notPrepared} server${notPrepared === 1 ? '' : 's'} could not be prepared: ${report.serverErrors.map((e) => e.server ?? '?').join(', ')})`;
+      io.stdout.write(`Apply: ${done} done, ${skipped} skipped, ${failed.length + notPrepared} failed${unprepared}.\n`);
     }
-    return failed.length > 0 || report.serverErrors.length > 0 ? EXIT.failure : EXIT.ok;
-  } catch (err) {
-    return reportError(err, io, debug);
   }
+  return failed.length > 0 || report.serverErrors.length > 0 ? EXIT.failure : EXIT.ok;
 }

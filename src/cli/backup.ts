@@ -10,14 +10,12 @@ import { listEntry } from './list.js';
 import type { CliIo } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
+import { BACKUP_OPTIONS } from './commands.js';
+import { writeJson } from './json-output.js';
 
 /** `pgbk backup SERVER`: a one-off base backup now, outside the schedule (its slot is its begin time). */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('backup', args, { 'lock-timeout': { type: 'string', default: '60s' } });
-    debug = values.debug === true;
+  const { values, positionals } = parseCommand('backup', args, BACKUP_OPTIONS);
     const serverName = requirePositional('backup', positionals, 0, 'SERVER');
     const desired = await loadDesired(values.config, io);
     const [server] = selectServers(desired, [serverName]);
@@ -30,13 +28,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       await failOrphanedBackups(ctx);
       await archiveAllIncoming(ctx);
       const record = await takeBaseBackup(ctx, now.toISOString());
-      if (values.json === true) io.stdout.write(`${JSON.stringify(listEntry(record), null, 2)}\n`);
+    if (values.json === true) writeJson(io, 'backup', { backup: listEntry(record) });
       else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
       return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;
     } finally {
       await lock.release();
     }
-  } catch (err) {
-    return reportError(err, io, debug);
-  }
 }

@@ -8,7 +8,7 @@ import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
-import { reportError } from './report-error.js';
+import { DAEMON_OPTIONS } from './commands.js';
 
 /**
  * `pgbk daemon [--reconcile-interval 5m] [--lock-timeout 30s] [--shutdown-timeout 60s]
@@ -16,7 +16,6 @@ import { reportError } from './report-error.js';
  * in progress finished or the shutdown timeout passed); SIGHUP reloads the configuration.
  */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
   // Handlers go in first: a SIGTERM while the daemon starts (config, first scan) must stop it
   // cleanly once started, not kill the process with the signal's default action.
   let early: NodeJS.Signals | undefined;
@@ -29,18 +28,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   process.on('SIGTERM', earlyTerm);
   process.on('SIGINT', earlyInt);
   try {
-    const { values, positionals } = parseCommand('daemon', args, {
-      'reconcile-interval': { type: 'string', default: '5m' },
-      'lock-timeout': { type: 'string', default: '30s' },
-      'shutdown-timeout': { type: 'string', default: '60s' },
-      'log-format': { type: 'string', default: 'text' },
-      'metrics-file': { type: 'string' },
-      'switch-wal-after': { type: 'string', default: '60s' },
-    });
-    debug = values.debug === true;
+    const { values, positionals } = parseCommand('daemon', args, DAEMON_OPTIONS);
     if (positionals.length > 0) throw new PgbkError('USAGE', `daemon: takes no arguments, got ${positionals.join(' ')}`);
-    const format = parseLogFormat(values['log-format']);
-    if (format === undefined) throw new PgbkError('USAGE', `daemon: --log-format must be text or json, got ${values['log-format']}`);
+    // --log-format is a global option now (parseCommand checks it is text or json).
+    const format = parseLogFormat(values['log-format'] ?? 'text') ?? 'text';
     const reconcileEveryMs = durationFlag('--reconcile-interval', values['reconcile-interval'], 1);
     const lockTimeoutMs = durationFlag('--lock-timeout', values['lock-timeout']);
     const shutdownTimeoutMs = durationFlag('--shutdown-timeout', values['shutdown-timeout']);
@@ -99,6 +90,6 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   } catch (err) {
     process.off('SIGTERM', earlyTerm);
     process.off('SIGINT', earlyInt);
-    return reportError(err, io, debug);
+    throw err;
   }
 }

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import type { CliIo } from './io.js';
 import { parseCommand } from './options.js';
-import { reportError } from './report-error.js';
 
 const TEMPLATE = `# yaml-language-server: $schema=https://unpkg.com/pgbk/schema/pgbk.schema.json
 # pgbk configuration: see config.example.yaml in the pgbk package for every option.
@@ -23,20 +22,14 @@ servers:
 
 /** `pgbk init [FILE]`: write a starter configuration; never overwrites. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('init', args, {});
-    debug = values.debug === true;
-    const file = path.resolve(io.cwd, positionals[0] ?? 'pgbk.yaml');
-    const exists = await access(file).then(
-      () => true,
-      () => false,
-    );
-    if (exists) throw new PgbkError('USAGE', `init: ${file} already exists; not overwriting it`);
-    await writeFile(file, TEMPLATE, { flag: 'wx' });
-    io.stdout.write(`wrote ${file}; edit it, then run: pgbk validate && pgbk plan\n`);
-    return 0;
-  } catch (err) {
-    return reportError(err, io, debug);
-  }
+  const { values, positionals } = parseCommand('init', args, {} as const);
+  const file = path.resolve(io.cwd, positionals[0] ?? 'pgbk.yaml');
+  const exists = await access(file).then(
+    () => true,
+    () => false,
+  );
+  if (exists) throw new PgbkError('USAGE', `init: ${file} already exists; not overwriting it`);
+  await writeFile(file, TEMPLATE, { flag: 'wx' });
+  io.stdout.write(`wrote ${file}; edit it, then run: pgbk validate && pgbk plan\n`);
+  return 0;
 }

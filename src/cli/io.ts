@@ -11,6 +11,10 @@ export interface CliIo {
   readonly env: NodeJS.ProcessEnv;
   readonly cwd: string;
   readonly isTTY: boolean;
+  /** --log-format: diagnostic lines as text (default) or one JSON object per line. */
+  readonly logFormat?: 'text' | 'json';
+  /** Prefix text diagnostic lines with an ISO UTC timestamp (apply, backup: run from cron). */
+  readonly timestamps?: boolean;
   /** Set by dispatch for commands that use the catalog (src/cli/run-as-owner.ts). */
   readonly catalogUse?: CatalogUse;
 }

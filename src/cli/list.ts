@@ -9,7 +9,7 @@ import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
-import { reportError } from './report-error.js';
+import { writeJson } from './json-output.js';
 
 /** PostgreSQL's default wal_segment_size, for a server whose server.json is not written yet. */
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -62,35 +62,30 @@ export function renderListText(entries: readonly ListEntry[]): string {
 
 /** `pgbk list [SERVER]`: backups, oldest first, with duration and the WAL each one brings. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('list', args, {});
-    debug = values.debug === true;
-    const desired = await loadDesired(values.config, io);
-    const servers = selectServers(desired, positionals);
-    const entries: ListEntry[] = [];
-    // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
-    const thisHost = hostname();
-    // Backups the OS will not let us read are listed on stderr and make the exit status 1: a
-    // listing that silently leaves them out would look complete.
-    let unreadable = 0;
-    for (const s of servers) {
-      const [{ backups, problems }, wal, identity] = await Promise.all([
-        readBackupsWithProblems(desired.catalog, s.name),
-        listArchivedWal(desired.catalog, s.name),
-        readIdentity(desired.catalog, s.name),
-      ]);
-      for (const p of problems.filter((x) => x.unreadable === true)) {
-        io.stderr.write(`pgbk: server ${s.name}: backup ${p.id} is not listed: ${p.reason}\n`);
-        unreadable++;
-      }
-      const effective = backups.map((b) => effectiveBackup(b, thisHost));
-      const perBackup = walPerBackup(effective, wal.segments, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
-      entries.push(...effective.map((b) => listEntry(b, perBackup.get(b.id))));
+  const { values, positionals } = parseCommand('list', args, {} as const);
+  const desired = await loadDesired(values.config, io);
+  const servers = selectServers(desired, positionals);
+  const entries: ListEntry[] = [];
+  // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
+  const thisHost = hostname();
+  // Backups the OS will not let us read are listed on stderr and make the exit status 1: a
+  // listing that silently leaves them out would look complete.
+  let unreadable = 0;
+  for (const s of servers) {
+    const [{ backups, problems }, wal, identity] = await Promise.all([
+      readBackupsWithProblems(desired.catalog, s.name),
+      listArchivedWal(desired.catalog, s.name),
+      readIdentity(desired.catalog, s.name),
+    ]);
+    for (const p of problems.filter((x) => x.unreadable === true)) {
+      io.stderr.write(`pgbk: server ${s.name}: backup ${p.id} is not listed: ${p.reason}\n`);
+      unreadable++;
     }
-    io.stdout.write(values.json === true ? `${JSON.stringify(entries, null, 2)}\n` : renderListText(entries));
-    return unreadable === 0 ? 0 : 1;
-  } catch (err) {
-    return reportError(err, io, debug);
+    const effective = backups.map((b) => effectiveBackup(b, thisHost));
+    const perBackup = walPerBackup(effective, wal.segments, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
+    entries.push(...effective.map((b) => listEntry(b, perBackup.get(b.id))));
   }
+  if (values.json === true) writeJson(io, 'list', { backups: entries });
+  else io.stdout.write(renderListText(entries));
+  return unreadable === 0 ? 0 : 1;
 }

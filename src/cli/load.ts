@@ -1,6 +1,7 @@
 import { loadConfig } from '../config/load.js';
 import type { Desired } from '../config/resolved.js';
 import type { CliIo } from './io.js';
+import { diag } from './diag.js';
 import { runAsCatalogOwner } from './run-as-owner.js';
 
 /**
@@ -13,7 +14,7 @@ export async function loadDesired(configFlag: string | undefined, io: CliIo): Pr
 }
 
 export function logTo(io: CliIo): (line: string) => void {
-  return (line) => io.stderr.write(`${line}\n`);
+  return (line) => diag(io, 'info', line);
 }
 
 /**
@@ -24,7 +25,7 @@ export function logTo(io: CliIo): (line: string) => void {
 export function abortOnSignals(io: CliIo): AbortSignal {
   const controller = new AbortController();
   const onSignal = (sig: NodeJS.Signals): void => {
-    io.stderr.write(`pgbk: ${sig} received: stopping the current action\n`);
+    diag(io, 'warn', `pgbk: ${sig} received: stopping the current action`);
     controller.abort(new Error(`interrupted by ${sig}`));
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

@@ -26,24 +26,8 @@ import { gatherStartFacts, renderStartLines, settingsReport, startCommand, type 
 import type { CliIo } from './io.js';
 import { loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
-
-const RESTORE_OPTIONS = {
-  'target-dir': { type: 'string' },
-  'target-time': { type: 'string' },
-  'target-lsn': { type: 'string' },
-  'target-xid': { type: 'string' },
-  'target-name': { type: 'string' },
-  'target-immediate': { type: 'boolean', default: false },
-  'target-action': { type: 'string' },
-  'target-timeline': { type: 'string' },
-  'tablespace-dir': { type: 'string' },
-  'lock-timeout': { type: 'string' },
-  force: { type: 'boolean', default: false },
-  'verify-checksums': { type: 'boolean', default: false },
-  'no-archive': { type: 'boolean', default: false },
-  'allow-new-tablespaces': { type: 'boolean', default: false },
-} as const;
+import { RESTORE_OPTIONS } from './commands.js';
+import { writeJson } from './json-output.js';
 
 export interface RestoreArgs {
   readonly server: string;
@@ -144,8 +128,9 @@ export async function startAdvice(targetDir: string, noArchive: boolean): Promis
 }
 
 /** The --json object: the summary plus the settings and the start command (data only, no printing). */
+/** The body of `restore --json` (inside the common envelope, cli/json-output.ts). */
 export function restoreJson(s: RestoreSummary, advice?: StartAdvice): Record<string, unknown> {
-  return { formatVersion: 1, ...s, ...(advice === undefined ? {} : { settings: advice.settings, start: advice.start }) };
+  return { ...s, ...(advice === undefined ? {} : { settings: advice.settings, start: advice.start }) };
 }
 
 export function renderSummary(s: RestoreSummary, advice?: StartAdvice): string {
@@ -153,7 +138,7 @@ export function renderSummary(s: RestoreSummary, advice?: StartAdvice): string {
     `Restored backup ${s.backupId} of ${s.server} into ${s.targetDir}`,
     `  chosen:    ${s.reason}`,
     `  target:    ${s.target}, timeline ${s.targetTimeline}, then ${s.action}`,
-    `  WAL:       ${s.wal.segments} segment(s) ${s.wal.from}…${s.wal.to} to replay from the archive`,
+    `  WAL:       ${s.wal.segments} segment${s.wal.segments === 1 ? '' : 's'} ${s.wal.from}…${s.wal.to} to replay from the archive`,
     `  unpacked:  ${(s.storedBytes / 1048576).toFixed(1)} MiB stored, ${s.files} entries, in ${s.seconds.toFixed(1)} s; verified against backup_manifest`,
   ];
   for (const t of s.tablespaces) lines.push(`  tablespace ${t.oid} → ${t.location}`);
@@ -164,7 +149,6 @@ export function renderSummary(s: RestoreSummary, advice?: StartAdvice): string {
 }
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = args.includes('--debug');
   const abort = new AbortController();
   const onSignal = (): void => abort.abort();
   process.once('SIGINT', onSignal);
@@ -175,7 +159,6 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const split = splitRemoteArgs(args);
     if (split.remote !== undefined) return await (await import('../restore-remote/cli.js')).mainRemote(split.rest, split.remote, io);
     const a = parseRestoreArgs(args);
-    debug = a.debug;
     const desired = await loadDesired(a.config, io);
     if (!desired.servers.some((s) => s.name === a.server)) {
       throw new PgbkError('USAGE', `restore: unknown server "${a.server}" (not in ${desired.configPath})`);
@@ -205,10 +188,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       signal: abort.signal,
     });
     const advice = await startAdvice(summary.targetDir, a.noArchive);
-    io.stdout.write(a.json ? `${JSON.stringify(restoreJson(summary, advice), null, 2)}\n` : renderSummary(summary, advice));
+    if (a.json) writeJson(io, 'restore', restoreJson(summary, advice));
+    else io.stdout.write(renderSummary(summary, advice));
     return 0;
-  } catch (err) {
-    return reportError(err, io, debug);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

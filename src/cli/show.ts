@@ -10,7 +10,7 @@ import { formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
+import { writeJson } from './json-output.js';
 
 /** Resolve "latest" (newest DONE) or an exact id. */
 export function findBackup(backups: readonly BackupRecord[], server: string, which: string): BackupRecord {
@@ -27,10 +27,7 @@ export function findBackup(backups: readonly BackupRecord[], server: string, whi
 
 /** `pgbk show SERVER ID|latest`: one backup's metadata. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('show', args, {});
-    debug = values.debug === true;
+  const { values, positionals } = parseCommand('show', args, {} as const);
     const serverName = requirePositional('show', positionals, 0, 'SERVER');
     const which = requirePositional('show', positionals, 1, 'ID or latest');
     const desired = await loadDesired(values.config, io);
@@ -40,7 +37,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const backups = (await readBackups(desired.catalog, server!.name)).map((x) => effectiveBackup(x, thisHost));
     const b = findBackup(backups, server!.name, which);
     if (values.json === true) {
-      io.stdout.write(`${JSON.stringify(b, null, 2)}\n`);
+    writeJson(io, 'show', { backup: b });
       return 0;
     }
     const lines: [string, string][] = [
@@ -65,7 +62,4 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     if ((b.inUse ?? []).length > 0) lines.push(['In use', (b.inUse ?? []).map((u) => `pid ${u.pid} on ${u.host} since ${u.since}`).join('; ')]);
     for (const [k, v] of lines) io.stdout.write(`${`${k}:`.padEnd(12)}${v}\n`);
     return 0;
-  } catch (err) {
-    return reportError(err, io, debug);
-  }
 }

@@ -9,7 +9,7 @@ import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
-import { reportError } from './report-error.js';
+import { writeJson } from './json-output.js';
 
 type LockInfo = Awaited<ReturnType<typeof readLock>>;
 
@@ -104,10 +104,7 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date): st
 
 /** `pgbk status [SERVER...]`: one block per server — identity, backups, recoverable window, next backup, WAL archive, lock. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('status', args, {});
-    debug = values.debug === true;
+  const { values, positionals } = parseCommand('status', args, {} as const);
     const desired = await loadDesired(values.config, io);
     const now = new Date();
     const out: StatusEntry[] = [];
@@ -123,12 +120,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       out.push(statusEntry(s, { identity, backups, wal, incoming, quarantined, lock }, now));
     }
     if (values.json === true) {
-      io.stdout.write(`${JSON.stringify(out, null, 2)}\n`);
+    writeJson(io, 'status', { servers: out });
       return 0;
     }
     io.stdout.write(renderStatusText(out, now));
     return 0;
-  } catch (err) {
-    return reportError(err, io, debug);
-  }
 }

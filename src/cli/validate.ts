@@ -1,22 +1,27 @@
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
-import { reportError } from './report-error.js';
+import { writeJson } from './json-output.js';
+import { toPgbkError } from '../errors.js';
+import { EXIT } from './io.js';
 
 /** `pgbk validate`: load and check the configuration; print what it declares. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
+  const { values } = parseCommand('validate', args, {} as const);
+  let desired;
   try {
-    const { values } = parseCommand('validate', args, {});
-    debug = values.debug === true;
-    const desired = await loadDesired(values.config, io);
-    if (values.json === true) {
-      io.stdout.write(`${JSON.stringify({ valid: true, config: desired.configPath, servers: desired.servers.map((s) => s.name) }, null, 2)}\n`);
-    } else {
-      io.stdout.write(`${desired.configPath}: valid (${desired.servers.length} server(s): ${desired.servers.map((s) => s.name).join(', ')})\n`);
-    }
-    return 0;
+    desired = await loadDesired(values.config, io);
   } catch (err) {
-    return reportError(err, io, debug);
+    // --json: an invalid file is an answer ({ valid: false, error }), still exit 1.
+    const e = toPgbkError(err);
+    if (values.json !== true || e.code !== 'CONFIG') throw err;
+    writeJson(io, 'validate', { valid: false, config: e.path ?? null, servers: [], error: { code: e.code, message: e.message, hint: e.hint ?? null } });
+    return EXIT.failure;
   }
+  if (values.json === true) {
+    writeJson(io, 'validate', { valid: true, config: desired.configPath, servers: desired.servers.map((s) => s.name) });
+  } else {
+    io.stdout.write(`${desired.configPath}: valid (${desired.servers.length} server(s): ${desired.servers.map((s) => s.name).join(', ')})\n`);
+  }
+  return 0;
 }

@@ -8,20 +8,15 @@ import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
+import { VERIFY_OPTIONS } from './commands.js';
+import { writeJson } from './json-output.js';
 
 /**
  * `pgbk verify SERVER [ID|latest|all] [--quick] [--temp-dir DIR]`: one verdict per backup; `all`
  * (the default) also reads back every file of the WAL archive. Exit 1 on any problem.
  */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('verify', args, {
-      quick: { type: 'boolean', default: false },
-      'temp-dir': { type: 'string' },
-    });
-    debug = values.debug === true;
+  const { values, positionals } = parseCommand('verify', args, VERIFY_OPTIONS);
     const server = requirePositional('verify', positionals, 0, 'SERVER');
     const which = positionals[1] ?? 'all';
     if (positionals.length > 2) throw new PgbkError('USAGE', 'verify: expected SERVER [ID|latest|all]');
@@ -59,7 +54,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     }
     const ok = unreadable.length === 0 && results.every((r) => r.ok) && (archive?.problems.length ?? 0) === 0;
     if (values.json === true) {
-      io.stdout.write(`${JSON.stringify({ formatVersion: 1, server, ok, backups: results, unreadable, archive: archive ?? null }, null, 2)}\n`);
+    writeJson(io, 'verify', { server, ok, backups: results, unreadable, archive: archive ?? null });
     } else {
       const lines: string[] = [];
       for (const r of results) {
@@ -75,7 +70,4 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       io.stdout.write(`${lines.join('\n')}\n`);
     }
     return ok ? EXIT.ok : EXIT.failure;
-  } catch (err) {
-    return reportError(err, io, debug);
-  }
 }

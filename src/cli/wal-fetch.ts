@@ -23,12 +23,14 @@
  * missing the fast path is visible. Imports only what parsing needs; the rest loads on demand.
  */
 import path from 'node:path';
-import { PgbkError, formatError, toPgbkError } from '../errors.js';
+import { PgbkError } from '../errors.js';
 import type { CliIo } from './io.js';
 import { parseCommand, requirePositional } from './options.js';
+import { WAL_FETCH_LOCAL_OPTIONS } from './commands.js';
+import { diag } from './diag.js';
 
-export const EXIT_NOT_FOUND = 1;
-export const EXIT_FATAL = 255;
+// The exit statuses (1 not found, 255 fatal) are in report-error.ts: commands.ts gives wal-fetch
+// the restore-command exit policy, applied by the one catch in dispatch.ts.
 
 /** Segments kept spooled ahead of PostgreSQL (16 MiB each by default). */
 const DEFAULT_PREFETCH = 8;
@@ -38,51 +40,33 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     // The archive is on another host: the tiny SSH-worker client of src/wal-fetch-remote.
     return (await import('../wal-fetch-remote/client.js')).main(args, io);
   }
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('wal-fetch', args, {
-      spool: { type: 'string' },
-      prefetch: { type: 'string' },
-      'clean-spool': { type: 'boolean', default: false },
-    });
-    debug = values.debug === true;
-    const { SPOOL_DIR_NAME, removeSpool } = await import('../restore/spool.js');
-    if (values['clean-spool'] === true) {
-      await removeSpool(path.resolve(io.cwd, values.spool ?? SPOOL_DIR_NAME));
-      return 0;
-    }
-    const server = requirePositional('wal-fetch', positionals, 0, 'SERVER');
-    const name = requirePositional('wal-fetch', positionals, 1, 'WALNAME (%f)');
-    const dest = requirePositional('wal-fetch', positionals, 2, 'DEST (%p)');
-    if (positionals.length > 3) throw new PgbkError('USAGE', `wal-fetch: unexpected argument "${positionals[3]}"`);
-    let prefetch = DEFAULT_PREFETCH;
-    if (values.prefetch !== undefined) {
-      if (!/^\d{1,3}$/.test(values.prefetch)) throw new PgbkError('USAGE', `wal-fetch: --prefetch ${values.prefetch}: expected a number 0-999`);
-      prefetch = Number(values.prefetch);
-    }
-    const { fetchWal } = await import('../restore/wal-fetch.js');
-    const source = await fetchWal({
-      server,
-      name,
-      dest,
-      cwd: io.cwd,
-      env: io.env,
-      prefetch,
-      ...(values.config === undefined ? {} : { configPath: values.config }),
-      ...(values.spool === undefined ? {} : { spool: values.spool }),
-    });
-    if (source === 'streaming-partial') io.stderr.write(`pgbk wal-fetch: ${name} served from pg_receivewal's current .partial (the newest streamed WAL)\n`);
-    else if (/^[0-9A-F]{24}$/.test(name)) io.stderr.write(`pgbk wal-fetch: ${name} served from the archive (not spooled)\n`);
+  const { values, positionals } = parseCommand('wal-fetch', args, WAL_FETCH_LOCAL_OPTIONS);
+  const { SPOOL_DIR_NAME, removeSpool } = await import('../restore/spool.js');
+  if (values['clean-spool'] === true) {
+    await removeSpool(path.resolve(io.cwd, values.spool ?? SPOOL_DIR_NAME));
     return 0;
-  } catch (err) {
-    const e = toPgbkError(err);
-    if (e.code === 'NOT_FOUND') {
-      // Routine: PostgreSQL probes for files that do not exist (newer timelines, the end of WAL).
-      if (debug) io.stderr.write(`pgbk wal-fetch: ${formatError(e)}\n`);
-      return EXIT_NOT_FOUND;
-    }
-    io.stderr.write(`pgbk wal-fetch: FATAL: ${formatError(e)}\n  recovery must stop here rather than end early (exit ${EXIT_FATAL})\n`);
-    if (debug && err instanceof Error && err.stack) io.stderr.write(`${err.stack}\n`);
-    return EXIT_FATAL;
   }
+  const server = requirePositional('wal-fetch', positionals, 0, 'SERVER');
+  const name = requirePositional('wal-fetch', positionals, 1, 'WALNAME (%f)');
+  const dest = requirePositional('wal-fetch', positionals, 2, 'DEST (%p)');
+  if (positionals.length > 3) throw new PgbkError('USAGE', `wal-fetch: unexpected argument "${positionals[3]}"`);
+  let prefetch = DEFAULT_PREFETCH;
+  if (values.prefetch !== undefined) {
+    if (!/^\d{1,3}$/.test(values.prefetch)) throw new PgbkError('USAGE', `wal-fetch: --prefetch ${values.prefetch}: expected a number 0-999`);
+    prefetch = Number(values.prefetch);
+  }
+  const { fetchWal } = await import('../restore/wal-fetch.js');
+  const source = await fetchWal({
+    server,
+    name,
+    dest,
+    cwd: io.cwd,
+    env: io.env,
+    prefetch,
+    ...(values.config === undefined ? {} : { configPath: values.config }),
+    ...(values.spool === undefined ? {} : { spool: values.spool }),
+  });
+  if (source === 'streaming-partial') diag(io, 'info', `pgbk wal-fetch: ${name} served from pg_receivewal's current .partial (the newest streamed WAL)`);
+  else if (/^[0-9A-F]{24}$/.test(name)) diag(io, 'info', `pgbk wal-fetch: ${name} served from the archive (not spooled)`);
+  return 0;
 }

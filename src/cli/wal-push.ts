@@ -15,27 +15,26 @@ import { PgbkError } from '../errors.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { reportError } from './report-error.js';
+import { WAL_PUSH_REMOTE_OPTIONS } from './commands.js';
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  let where: { readonly server: string; readonly dir: string } | undefined;
+  const { values, positionals } = parseCommand('wal-push', args, WAL_PUSH_REMOTE_OPTIONS);
+  // The SSH flags are in wal-push's definition (its help lists them) but mean nothing without --to.
+  const remoteOnly = Object.keys(WAL_PUSH_REMOTE_OPTIONS).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
+  if (remoteOnly.length > 0) throw new PgbkError('USAGE', `wal-push: ${remoteOnly.map((k) => `--${k}`).join(', ')} go with --to ssh://USER@HOST/CATALOG`);
+  const serverName = requirePositional('wal-push', positionals, 0, 'SERVER');
+  const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
+  const desired = await loadDesired(values.config, io);
+  const server = desired.servers.find((s) => s.name === serverName);
+  if (server === undefined) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
+  const name = basename(file);
+  const kind = classifyIncoming(name);
+  // .partial: the last segment of the old timeline, archived by a promoted standby; refusing it
+  // would block archiving of everything after it (PostgreSQL archives in order).
+  if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
+    throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .partial, .history or .backup file`, { server: serverName, path: file });
+  }
   try {
-    const { values, positionals } = parseCommand('wal-push', args, {});
-    debug = values.debug === true;
-    const serverName = requirePositional('wal-push', positionals, 0, 'SERVER');
-    const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
-    const desired = await loadDesired(values.config, io);
-    const server = desired.servers.find((s) => s.name === serverName);
-    if (server === undefined) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
-    const name = basename(file);
-    const kind = classifyIncoming(name);
-    // .partial: the last segment of the old timeline, archived by a promoted standby; refusing it
-    // would block archiving of everything after it (PostgreSQL archives in order).
-    if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
-      throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .partial, .history or .backup file`, { server: serverName, path: file });
-    }
-    where = { server: serverName, dir: serverDir(desired.catalog, serverName) };
     await ensureServerDirs(desired.catalog, serverName);
     let identity = await readIdentity(desired.catalog, serverName);
     if (identity === undefined) {
@@ -54,10 +53,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     return 0;
   } catch (err) {
     // A full disk anywhere else on the way (server.json at first contact, directories) says where too.
-    if (where !== undefined && isNoSpaceError(err)) {
-      const file = (err as NodeJS.ErrnoException).path ?? where.dir;
-      return reportError(await noSpaceError(err, { server: where.server, file }), io, debug);
-    }
-    return reportError(err, io, debug);
+    if (isNoSpaceError(err)) throw await noSpaceError(err, { server: serverName, file: (err as NodeJS.ErrnoException).path ?? serverDir(desired.catalog, serverName) });
+    throw err;
   }
 }

@@ -3,6 +3,7 @@ import { loadDesired, logTo } from '../cli/load.js';
 import { parseRestoreArgs } from '../cli/restore.js';
 import { PgbkError } from '../errors.js';
 import { restoreRemote, type RemoteRestoreSummary, type RemoteSpec } from './restore-remote.js';
+import { writeJson } from '../cli/json-output.js';
 
 function renderRemoteSummary(s: RemoteRestoreSummary): string {
   const lines = [`Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`, `  chosen: ${s.reason}`, `  target: ${s.target}`];
@@ -40,6 +41,7 @@ export async function mainRemote(args: readonly string[], remote: RemoteSpec, io
     log: logTo(io),
     now: new Date(),
   });
-  io.stdout.write(a.json ? `${JSON.stringify({ formatVersion: 1, ...s }, null, 2)}\n` : renderRemoteSummary(s));
+  if (a.json) writeJson(io, 'restore', { ...s });
+  else io.stdout.write(renderRemoteSummary(s));
   return 0;
 }

@@ -21,8 +21,9 @@ import { askWorker } from '../transport/worker-socket.js';
 import { runtimeDir } from '../wal-push-remote/target.js';
 import { FETCH_FLAGS, fetchLogPath, fetchOptionArgs, fetchOptionsFrom, fetchSocketPath, fetchWorkerKey, type FetchReply } from './source.js';
 
-export const EXIT_NOT_FOUND = 1;
-export const EXIT_FATAL = 255;
+import { EXIT_FATAL, EXIT_NOT_FOUND } from '../cli/report-error.js';
+
+export { EXIT_FATAL, EXIT_NOT_FOUND };
 
 const FETCHABLE_RE = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
 /** One 16 MiB segment over a slow link, plus the SSH set-up of a fresh worker. */

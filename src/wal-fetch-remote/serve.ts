@@ -26,6 +26,7 @@ import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
 import { reportError } from '../cli/report-error.js';
 import { ByteReader } from '../wal-push-remote/byte-reader.js';
+import { WAL_SERVE_OPTIONS } from '../cli/commands.js';
 
 export interface ServeHello {
   readonly hello?: 1;
@@ -125,7 +126,7 @@ function write(io: CliIo, data: string | Buffer): Promise<void> {
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
   try {
-    const { values, positionals } = parseCommand('wal-serve', args, { catalog: { type: 'string' } });
+    const { values, positionals } = parseCommand('wal-serve', args, WAL_SERVE_OPTIONS);
     debug = values.debug === true;
     const server = requirePositional('wal-serve', positionals, 0, 'SERVER');
     if (values.catalog === undefined || !path.isAbsolute(values.catalog)) {

@@ -29,13 +29,8 @@ export interface FetchOptions {
 
 export const DEFAULT_PREFETCH = 8;
 
-export const FETCH_FLAGS = {
-  from: { type: 'string' },
-  identity: { type: 'string' },
-  'known-hosts': { type: 'string' },
-  'remote-pgbk': { type: 'string' },
-  prefetch: { type: 'string' },
-} as const;
+/** The client's and worker's shared flags, defined with their help in src/cli/commands.ts. */
+export { FETCH_FLAGS } from '../cli/commands.js';
 
 /** ssh://USER@HOST[:PORT]/ABSOLUTE/CATALOG, with a message that names wal-fetch's flag. */
 export function parseSource(from: string, flag = 'wal-fetch --from'): FetchSource {

@@ -23,7 +23,8 @@ import { listenOnce, serveRequests } from '../transport/worker-socket.js';
 import { runtimeDir } from '../wal-push-remote/target.js';
 import { Prefetcher } from './prefetch.js';
 import { RemoteArchive } from './remote-archive.js';
-import { FETCH_FLAGS, fetchOptionsFrom, fetchSocketPath, fetchWorkerKey, type FetchReply, type FetchRequest } from './source.js';
+import { fetchOptionsFrom, fetchSocketPath, fetchWorkerKey, type FetchReply, type FetchRequest } from './source.js';
+import { WAL_FETCH_WORKER_OPTIONS } from '../cli/commands.js';
 
 const POLL_MS = 20;
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
@@ -31,7 +32,7 @@ const SEGMENT_RE = /^[0-9A-F]{24}$/;
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
   try {
-    const { values, positionals } = parseCommand('wal-fetch-worker', args, { ...FETCH_FLAGS, pgdata: { type: 'string' }, 'idle-exit': { type: 'string' } });
+    const { values, positionals } = parseCommand('wal-fetch-worker', args, WAL_FETCH_WORKER_OPTIONS);
     debug = values.debug === true;
     const serverName = requirePositional('wal-fetch-worker', positionals, 0, 'SERVER');
     const opts = fetchOptionsFrom(values, serverName, io.cwd);

@@ -16,7 +16,8 @@ import { PgbkError } from '../errors.js';
 import type { CliIo } from '../cli/io.js';
 import { parseCommand, requirePositional } from '../cli/options.js';
 import { askWorker } from '../transport/worker-socket.js';
-import { optionArgs, optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
+import { optionArgs, optionsFrom, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
+import { WAL_PUSH_REMOTE_OPTIONS } from '../cli/commands.js';
 
 interface Reply {
   readonly ok?: boolean;
@@ -39,12 +40,7 @@ async function startWorker(args: readonly string[], key: string): Promise<void> 
   await log.close();
 }
 
-const CLIENT_FLAGS = {
-  ...PUSH_FLAGS,
-  'print-archive-command': { type: 'boolean' },
-  pgdata: { type: 'string' },
-  'wait-seconds': { type: 'string' },
-} as const;
+const CLIENT_FLAGS = WAL_PUSH_REMOTE_OPTIONS;
 
 /**
  * `--print-archive-command [--pgdata DIR] [--wait-seconds N]`: the archive_command with the

@@ -23,6 +23,7 @@ import { parseCommand, requirePositional } from '../cli/options.js';
 import { reportError } from '../cli/report-error.js';
 import { ByteReader } from './byte-reader.js';
 import { parseCompression } from './target.js';
+import { WAL_RECEIVE_OPTIONS } from '../cli/commands.js';
 
 export interface ReceiveReply {
   readonly name: string;
@@ -83,7 +84,7 @@ async function receiveOne(catalog: string, server: string, compression: Compress
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
   try {
-    const { values, positionals } = parseCommand('wal-receive', args, { catalog: { type: 'string' }, compression: { type: 'string' } });
+    const { values, positionals } = parseCommand('wal-receive', args, WAL_RECEIVE_OPTIONS);
     debug = values.debug === true;
     const server = requirePositional('wal-receive', positionals, 0, 'SERVER');
     if (values.catalog === undefined || !path.isAbsolute(values.catalog)) {

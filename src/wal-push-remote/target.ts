@@ -74,13 +74,8 @@ export function optionArgs(opts: PushOptions): string[] {
   ];
 }
 
-export const PUSH_FLAGS = {
-  to: { type: 'string' },
-  identity: { type: 'string' },
-  'known-hosts': { type: 'string' },
-  'remote-pgbk': { type: 'string' },
-  compression: { type: 'string' },
-} as const;
+/** The client's and worker's shared flags, defined with their help in src/cli/commands.ts. */
+export { PUSH_FLAGS } from '../cli/commands.js';
 
 export function optionsFrom(values: Record<string, unknown>, server: string): PushOptions {
   const to = values['to'];

@@ -20,14 +20,15 @@ import { SshTransport } from '../transport/ssh.js';
 import { listenOnce, serveRequests } from '../transport/worker-socket.js';
 import { markerDir } from './fast-path.js';
 import { Pusher } from './pusher.js';
-import { optionsFrom, PUSH_FLAGS, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
+import { optionsFrom, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
+import { WAL_PUSH_WORKER_OPTIONS } from '../cli/commands.js';
 
 const SCAN_INTERVAL_MS = 500;
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   let debug = false;
   try {
-    const { values, positionals } = parseCommand('wal-push-worker', args, { ...PUSH_FLAGS, pgdata: { type: 'string' }, 'idle-exit': { type: 'string' } });
+    const { values, positionals } = parseCommand('wal-push-worker', args, WAL_PUSH_WORKER_OPTIONS);
     debug = values.debug === true;
     const serverName = requirePositional('wal-push-worker', positionals, 0, 'SERVER');
     const opts: PushOptions = optionsFrom(values, serverName);

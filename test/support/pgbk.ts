@@ -43,7 +43,9 @@ export function runPgbk(args: readonly string[], opts: RunOptions = {}): Promise
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       cwd: opts.cwd ?? REPO_ROOT,
-      env: { ...process.env, ...(opts.env ?? {}) },
+      // uvu sets FORCE_COLOR=1 for its own output; pgbk honours FORCE_COLOR, and cron or a pipe
+      // has no such variable: run pgbk as it runs there (a test may still pass FORCE_COLOR).
+      env: { ...process.env, FORCE_COLOR: undefined, ...(opts.env ?? {}) },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
@@ -158,7 +160,7 @@ export interface ListEntry {
 export async function listBackups(w: World): Promise<ListEntry[]> {
   const r = await w.pgbk(['list', '--json']);
   if (r.code !== 0) throw new Error(`pgbk list failed (${String(r.code)}): ${r.stderr}`);
-  return JSON.parse(r.stdout) as ListEntry[];
+  return (JSON.parse(r.stdout) as { backups: ListEntry[] }).backups;
 }
 
 /** Archived segment names (24 hex, compression suffix stripped), sorted, read straight from disk. */

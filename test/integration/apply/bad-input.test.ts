@@ -271,7 +271,7 @@ test('after all that: every quarantined file is accounted for, the plan only war
   assert.match(r.stdout, /! quarantined-files: 4 files in errors\//);
   assert.match(r.stdout, /No changes\./);
   const st = await world.pgbk(['status', '--json']);
-  assert.is((JSON.parse(st.stdout) as { quarantined: number }[])[0]?.quarantined, 4);
+  assert.is((JSON.parse(st.stdout) as { servers: { quarantined: number }[] }).servers[0]?.quarantined, 4);
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ test.after(async () => {
 async function lockHolder(): Promise<LockJson | null> {
   const r = await world.pgbk(['status', '--json']);
   assert.is(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout) as { lock: LockJson | null }[])[0]?.lock ?? null;
+  return (JSON.parse(r.stdout) as { servers: { lock: LockJson | null }[] }).servers[0]?.lock ?? null;
 }
 
 /** Poll `pgbk status` until it reports a lock held by one of `pids` (or `done` settles first). */

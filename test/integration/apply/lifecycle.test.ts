@@ -22,7 +22,7 @@ interface ListEntry {
 async function listBackups(w: World): Promise<ListEntry[]> {
   const r = await w.pgbk(['list', '--json']);
   assert.is(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as ListEntry[];
+  return (JSON.parse(r.stdout) as { backups: ListEntry[] }).backups;
 }
 
 async function archivedSegments(w: World): Promise<string[]> {
@@ -66,7 +66,7 @@ test('first apply takes a backup, archives WAL, the backup is DONE; the next pla
 test('status and show report the backup', async () => {
   const st = await world.pgbk(['status', '--json']);
   assert.is(st.code, 0, st.stderr);
-  const [s] = JSON.parse(st.stdout) as { server: string; backups: Record<string, number>; walSegments: number }[];
+  const [s] = (JSON.parse(st.stdout) as { servers: { server: string; backups: Record<string, number>; walSegments: number }[] }).servers;
   assert.is(s!.server, 'main');
   assert.is(s!.backups['DONE'], 1);
   assert.ok(s!.walSegments >= 1);

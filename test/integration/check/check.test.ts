@@ -16,6 +16,8 @@ let other: TestCluster;
 let pushWorld: World;
 
 interface CheckJson {
+  formatVersion: string;
+  command: string;
   ok: boolean;
   servers: { server: string; checks: { name: string; ok: boolean; detail: string; hint?: string }[] }[];
 }
@@ -23,7 +25,11 @@ interface CheckJson {
 async function check(): Promise<{ code: number | null; text: string; json: CheckJson }> {
   const text = await world.pgbk(['check']);
   const json = await world.pgbk(['check', '--json']);
-  return { code: text.code, text: text.stdout + text.stderr, json: JSON.parse(json.stdout) as CheckJson };
+  const parsed = JSON.parse(json.stdout) as CheckJson;
+  // The JSON envelope every command shares (README "JSON output").
+  assert.is(parsed.formatVersion, '1.0');
+  assert.is(parsed.command, 'check');
+  return { code: text.code, text: text.stdout + text.stderr, json: parsed };
 }
 
 function failedNames(j: CheckJson): string[] {

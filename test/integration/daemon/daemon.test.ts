@@ -47,7 +47,7 @@ test('daemon takes the first backup and archives a pushed segment within ~2 s', 
   await daemon.waitForLog(/"msg":"daemon started"/);
   await waitFor('first backup DONE', async () => {
     const r = await world.pgbk(['list', '--json']);
-    const list = JSON.parse(r.stdout || '[]') as { status: string }[];
+    const list = r.stdout === '' ? [] : (JSON.parse(r.stdout) as { backups: { status: string }[] }).backups;
     return list.some((b) => b.status === 'DONE') ? true : undefined;
   }, 60_000, 200);
   // Every log line is one JSON object.

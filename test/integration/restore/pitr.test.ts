@@ -207,7 +207,11 @@ async function restore(name: string, args: readonly string[]): Promise<Restored>
   const dir = path.join(W().root, `restore-${name}`);
   const r = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--json', ...args]);
   assert.is(r.code, 0, `pgbk restore ${args.join(' ')} failed:\n${r.stderr}`);
-  return { dir, summary: JSON.parse(r.stdout) as Record<string, unknown> };
+  const summary = JSON.parse(r.stdout) as Record<string, unknown>;
+  // The JSON envelope every command shares (README "JSON output").
+  assert.is(summary['formatVersion'], '1.0');
+  assert.is(summary['command'], 'restore');
+  return { dir, summary };
 }
 
 /** Start PostgreSQL on a restored directory, wait until recovery promoted, return the rows. */

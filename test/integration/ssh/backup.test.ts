@@ -27,7 +27,7 @@ t.after(async (ctx) => {
 async function show(w: SshWorld, id = 'latest'): Promise<BackupRecord> {
   const r = await w.pgbk(['show', 'main', id, '--json']);
   assert.is(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout) as BackupRecord;
+  return (JSON.parse(r.stdout) as { backup: BackupRecord }).backup;
 }
 
 async function backup(w: SshWorld, expectFallback = false, progress = false): Promise<BackupRecord> {

@@ -57,7 +57,7 @@ test('daemon streams: slot, receiver, first backup DONE on an idle server', asyn
   await daemon.waitForLog(/pg_receivewal started/);
   await waitFor('first backup DONE', async () => {
     const r = await pgbk(['list', '--json']);
-    const list = JSON.parse(r.stdout || '[]') as { status: string }[];
+    const list = r.stdout === '' ? [] : (JSON.parse(r.stdout) as { backups: { status: string }[] }).backups;
     return list.some((b) => b.status === 'DONE') ? true : undefined;
   }, 90_000, 250);
 });

@@ -42,7 +42,7 @@ test.before(async () => {
   await world.cluster.sql('CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 10000) g');
   const apply = await world.pgbk(['apply']);
   assert.is(apply.code, 0, apply.stdout + apply.stderr);
-  const list = JSON.parse((await world.pgbk(['list', '--json'])).stdout) as { id: string; status: string; beginWal: string }[];
+  const list = (JSON.parse((await world.pgbk(['list', '--json'])).stdout) as { backups: { id: string; status: string; beginWal: string }[] }).backups;
   assert.is(list[0]?.status, 'DONE');
   backupId = list[0]!.id;
   beginWal = list[0]!.beginWal;

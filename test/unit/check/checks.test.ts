@@ -79,9 +79,18 @@ test('min redundancy and WAL lag', () => {
 test('rendering: one line per check, hint under failures; JSON with ok', () => {
   const reports = [{ server: 'main', checks: [{ name: 'wal_level', ok: true, detail: 'replica' }, { name: 'errors/', ok: false, detail: '1 file', hint: 'look' }] }];
   assert.is(renderCheckText(reports), 'main\n  OK wal_level: replica\n  FAILED errors/: 1 file\n    hint: look\n1 check(s) failed.\n');
-  const j = JSON.parse(renderCheckJson(reports)) as { ok: boolean; formatVersion: number };
+  const j = JSON.parse(renderCheckJson(reports)) as { ok: boolean; formatVersion: string; command: string };
   assert.is(j.ok, false);
-  assert.is(j.formatVersion, 1);
+  assert.is(j.formatVersion, '1.0');
+  assert.is(j.command, 'check');
+});
+
+test('rendering: FAILED in red and OK in green only when colour is on', () => {
+  const reports = [{ server: 'main', checks: [{ name: 'wal_level', ok: true, detail: 'replica' }, { name: 'errors/', ok: false, detail: '1 file', hint: 'look' }] }];
+  const coloured = renderCheckText(reports, { color: true });
+  assert.ok(coloured.includes('\x1b[31mFAILED\x1b[0m errors/'), coloured);
+  assert.ok(coloured.includes('\x1b[32mOK\x1b[0m wal_level'), coloured);
+  assert.not.ok(renderCheckText(reports, { color: false }).includes('\x1b['));
 });
 
 test.run();

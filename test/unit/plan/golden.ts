@@ -10,8 +10,8 @@ import * as assert from 'uvu/assert';
 
 export const GOLDEN_DIR = path.join('test', 'unit', 'plan', 'golden');
 
-export function assertGolden(name: string, actual: string): void {
-  const file = path.resolve(process.cwd(), GOLDEN_DIR, name);
+export function assertGolden(name: string, actual: string, dir: string = GOLDEN_DIR): void {
+  const file = path.resolve(process.cwd(), dir, name);
   if (process.env['UPDATE_GOLDEN'] === '1') {
     mkdirSync(path.dirname(file), { recursive: true });
     writeFileSync(file, actual);

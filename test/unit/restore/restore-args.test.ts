@@ -2,8 +2,13 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PassThrough } from 'node:stream';
 import { PgbkError } from '../../../src/errors.js';
-import { main as restoreMain, parseRestoreArgs } from '../../../src/cli/restore.js';
-import { main as walFetchMain } from '../../../src/cli/wal-fetch.js';
+import { run } from '../../../src/cli/dispatch.js';
+import { parseRestoreArgs } from '../../../src/cli/restore.js';
+import type { CliIo } from '../../../src/cli/io.js';
+
+// Errors become exit statuses in the one catch of the dispatcher: drive the commands through it.
+const restoreMain = (args: string[], io: CliIo): Promise<number> => run(['restore', ...args], io);
+const walFetchMain = (args: string[], io: CliIo): Promise<number> => run(['wal-fetch', ...args], io);
 
 function usage(args: string[], re: RegExp): void {
   try {
