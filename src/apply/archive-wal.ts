@@ -1,9 +1,9 @@
 import { stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { archiveWalFile, fsyncDir, incomingDir, listIncoming, quarantineFile } from '../catalog/index.js';
-import { mapLimited } from '../catalog/map-limited.js';
+import { mapLimited } from '../lib/map-limited.js';
 import { PgbkError } from '../errors.js';
-import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction } from '../plan/types.js';
+import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction } from '../model/types.js';
 import { isSegmentName } from '../pg/wal-name.js';
 import type { ActionResult, ExecContext } from './context.js';
 

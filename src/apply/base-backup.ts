@@ -1,158 +1,20 @@
-import { createReadStream } from 'node:fs';
-import { readdir, stat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
-import { hostname } from 'node:os';
-import path from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import {
-  backupDir,
-  createBackupDir,
-  newBackupId,
-  readBackup,
-  writeBackupRecord,
-} from '../catalog/index.js';
-import { PgbkError, toPgbkError } from '../errors.js';
-import { processIdentity } from '../lib/process-identity.js';
-import { runBaseBackup } from '../pg/basebackup.js';
-import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
-import type { Progress } from '../restore/progress.js';
-import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
-import { probeServer } from '../pg/probe.js';
-import type { BackupRecord } from '../plan/types.js';
+import { readBackup } from '../catalog/index.js';
+import { backupMethodFor } from '../backup/method.js';
+import type { BackupRecord } from '../model/types.js';
 import { archiveAllIncoming } from './archive-wal.js';
 import type { ExecContext } from './context.js';
 import { finishIfComplete } from './finish-backup.js';
-import { withRetry } from './retry.js';
-
-/** Allocate a fresh backup id; ids are per-second, so a collision waits for the next second. */
-export async function allocateBackupId(ctx: ExecContext): Promise<string> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const id = newBackupId(new Date());
-    if ((await createBackupDir(ctx.catalog, ctx.server.name, id)) === 'created') return id;
-    await sleep(1000 - (Date.now() % 1000) + 5);
-  }
-  throw new PgbkError('CATALOG', 'could not allocate a backup id (directory exists each second)', { server: ctx.server.name });
-}
-
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
-/** sha256 of every stored file (checked again by restore/verify) and their total size. */
-async function checksumStoredFiles(dir: string): Promise<{ checksums: Record<string, string>; stored: number }> {
-  const checksums: Record<string, string> = {};
-  let stored = 0;
-  const names = (await readdir(dir)).filter((n) => n !== 'backup.json' && !n.startsWith('.')).sort();
-  for (const name of names) {
-    const file = path.join(dir, name);
-    stored += (await stat(file)).size;
-    checksums[name] = await sha256File(file);
-  }
-  return { checksums, stored };
-}
 
 /**
- * Take one base backup with pg_basebackup (-Ft -X none: the WAL comes from the archive) into
- * backups/<id>/. The record goes STARTED (with this process as owner, so a crash is detected) →
- * WAITING_FOR_WAL (data durable, LSN range known) → DONE once every segment of the range is
- * archived; any error leaves it FAILED with the reason. Returns the final record.
+ * The base-backup action: the configured method takes the backup; then the WAL it needs, which
+ * PostgreSQL archived at backup end (into incoming/ for push servers), is archived so the backup
+ * can be DONE in this same apply. Returns the final record.
  */
-export async function takeBaseBackup(ctx: ExecContext, slot: string): Promise<BackupRecord> {
-  const server = ctx.server;
-  if (server.backup.method === 'ssh') {
-    // Loaded on demand: ssh2 stays out of the pg_basebackup path.
-    const { takeSshBackup } = await import('../backup-ssh/take-ssh-backup.js');
-    return takeSshBackup(ctx, slot);
-  }
-  if (server.connection === undefined) {
-    throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
-  }
-  const conninfo = server.connection;
-  const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
-  if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
-    throw new PgbkError(
-      'IDENTITY',
-      `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`,
-      { server: server.name },
-    );
-  }
-  const id = await allocateBackupId(ctx);
-  const dir = backupDir(ctx.catalog, server.name, id);
-  const beginTime = new Date().toISOString();
-  let record: BackupRecord = {
-    formatVersion: 1,
-    id,
-    server: server.name,
-    slot,
-    status: 'STARTED',
-    method: 'basebackup',
-    pgVersion: facts.pgVersion,
-    systemIdentifier: facts.systemIdentifier,
-    beginTime,
-    compression: server.backup.compression,
-    keep: 'none',
-    owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
-  };
-  await writeBackupRecord(ctx.catalog, record);
-  ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
-  // Made at the first -P report, which carries the server's estimate of the total.
-  let progress: Progress | undefined;
-  try {
-    const result = await runBaseBackup({
-      conninfo: server.connection,
-      targetDir: dir,
-      compression: server.backup.compression,
-      fastCheckpoint: server.backup.fastCheckpoint,
-      label: `pgbk ${server.name} ${id}`,
-      pgVersion: facts.pgVersion,
-      // PostgreSQL's notices matter here: with -X none it waits at the end until archive_command
-      // has archived the last segment, and says so — the first sign of a broken archive_command.
-      onProgress: (line) => {
-        const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
-        if (p !== undefined) {
-          progress ??= ctx.progress?.(`${server.name}: base backup ${id}:`, p.totalBytes);
-          progress?.update(p.doneBytes);
-        } else if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
-      },
-      // -P costs the server a size estimate first: only when someone watches (a terminal).
-      ...(ctx.progress === undefined ? {} : { progress: true }),
-      archiveTimeoutMs: server.backup.archiveTimeoutSeconds * 1000,
-      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-    });
-    progress?.finish();
-    const { checksums, stored } = await checksumStoredFiles(dir);
-    const segSize = facts.walSegmentSize;
-    const { owner: _owner, ...withoutOwner } = record;
-    record = {
-      ...withoutOwner,
-      status: 'WAITING_FOR_WAL',
-      timeline: result.timeline,
-      beginLsn: result.beginLsn,
-      endLsn: result.endLsn,
-      beginWal: lsnToSegmentName(parseLsn(result.beginLsn), result.timeline, segSize),
-      endWal: endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize),
-      endTime: new Date().toISOString(),
-      sizes: { data: result.dataBytes ?? stored, stored },
-      checksums,
-    };
-    await writeBackupRecord(ctx.catalog, record);
-  } catch (err) {
-    progress?.finish();
-    const e = toPgbkError(err, { server: server.name });
-    const { owner: _owner, ...withoutOwner } = record;
-    // On a full disk even this small write may fail; the reason must still reach the user (the
-    // record stays STARTED with this process as owner, and the next apply marks it FAILED).
-    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
-      ctx.log(`${server.name}: cannot record backup ${id} as FAILED: ${(werr as Error).message}`);
-    });
-    throw e;
-  }
-  // pg_basebackup -X none returned only after PostgreSQL archived the end segment; with push-to-
-  // incoming it is in incoming/ now: archive it so the backup can be DONE in this same apply.
+export async function executeBaseBackup(ctx: ExecContext, slot: string): Promise<BackupRecord> {
+  const method = await backupMethodFor(ctx.server);
+  const record = await method.take(ctx, slot);
+  if (record.status === 'FAILED') return record;
   await archiveAllIncoming(ctx);
-  await finishIfComplete(ctx, id);
-  return readBackup(ctx.catalog, server.name, id);
+  await finishIfComplete(ctx, record.id);
+  return readBackup(ctx.catalog, ctx.server.name, record.id);
 }
-

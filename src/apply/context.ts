@@ -1,6 +1,6 @@
 import type { ServerConfig } from '../config/resolved.js';
-import type { Action, ServerIdentity } from '../plan/types.js';
-import type { ProgressFactory } from '../restore/progress.js';
+import type { Action, ServerIdentity } from '../model/types.js';
+import type { ProgressFactory } from '../lib/progress.js';
 
 /** What an executor gets: the server it acts on, where the catalog is, and a logger (stderr). */
 export interface ExecContext {

@@ -1,5 +1,5 @@
 import { deleteBackup, readBackupIfExists } from '../catalog/index.js';
-import type { CleanupFailedAction, DeleteBackupAction } from '../plan/types.js';
+import type { CleanupFailedAction, DeleteBackupAction } from '../model/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 
 /**

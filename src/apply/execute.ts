@@ -1,7 +1,7 @@
 import { toPgbkError } from '../errors.js';
-import type { Action } from '../plan/types.js';
+import type { Action } from '../model/types.js';
 import { executeArchiveWal } from './archive-wal.js';
-import { takeBaseBackup } from './base-backup.js';
+import { executeBaseBackup } from './base-backup.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeDeleteBackup } from './delete-backup.js';
 import { executeFinishBackup } from './finish-backup.js';
@@ -16,7 +16,7 @@ export async function executeAction(ctx: ExecContext, action: Action): Promise<A
     case 'quarantine':
       return executeQuarantine(ctx, action);
     case 'base-backup': {
-      const record = await takeBaseBackup(ctx, action.slot);
+      const record = await executeBaseBackup(ctx, action.slot);
       return {
         action,
         outcome: 'done',

@@ -1,6 +1,6 @@
 import { listArchivedWal, readBackupIfExists, writeBackupRecord } from '../catalog/index.js';
 import { missingSegments } from '../plan/wal.js';
-import type { FinishBackupAction } from '../plan/types.js';
+import type { FinishBackupAction } from '../model/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 
 /**

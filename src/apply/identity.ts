@@ -4,9 +4,9 @@ import { incomingDir, listIncoming, readIdentity, recordIdentity } from '../cata
 import { PgbkError } from '../errors.js';
 import { probeServer } from '../pg/probe.js';
 import { readWalHeader } from '../pg/wal-header.js';
-import { withRetry } from './retry.js';
+import { withRetry } from '../lib/retry.js';
 import type { ServerConfig } from '../config/resolved.js';
-import type { ServerIdentity } from '../plan/types.js';
+import type { ServerIdentity } from '../model/types.js';
 
 /** WAL page magic → PostgreSQL major version (server_version_num of the .0 release). */
 const MAGIC_VERSION: Readonly<Record<number, number>> = { 0xd106: 130000, 0xd10d: 140000, 0xd110: 150000, 0xd113: 160000 };
@@ -42,7 +42,7 @@ export async function learnIdentity(catalog: string, server: ServerConfig, now: 
   if (known !== undefined) return known;
   if (server.backup.method === 'ssh' && server.ssh !== undefined) {
     // SSH-only mode: ask the server through psql over SSH (loaded on demand: ssh2 is heavy).
-    const { sshServerFacts } = await import('../backup-ssh/ssh-facts.js');
+    const { sshServerFacts } = await import('../backup/ssh/ssh-facts.js');
     const facts = await sshServerFacts(server);
     return {
       systemIdentifier: facts.systemIdentifier,

@@ -1,7 +1,7 @@
 import { deleteArchivedWal, readBackups } from '../catalog/index.js';
 import { segmentNumber } from '../pg/wal-name.js';
 import { PgbkError } from '../errors.js';
-import type { PruneWalAction } from '../plan/types.js';
+import type { PruneWalAction } from '../model/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 
 /**

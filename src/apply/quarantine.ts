@@ -1,7 +1,7 @@
 import { access } from 'node:fs/promises';
 import path from 'node:path';
 import { incomingDir, quarantineFile } from '../catalog/index.js';
-import type { QuarantineAction } from '../plan/types.js';
+import type { QuarantineAction } from '../model/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 
 /** Move a file the planner judged not archivable out of incoming/ into errors/, with its reason. */

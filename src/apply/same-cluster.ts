@@ -11,7 +11,7 @@ import type { Desired, ServerConfig } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import { probeServer } from '../pg/probe.js';
 import { readIdentity, recordIdentity } from '../catalog/index.js';
-import type { ServerIdentity } from '../plan/types.js';
+import type { ServerIdentity } from '../model/types.js';
 import { learnIdentity } from './identity.js';
 
 export interface ClusterOf {

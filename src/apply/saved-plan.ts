@@ -1,7 +1,7 @@
 import { PgbkError } from '../errors.js';
 import { observedHash } from '../observe/index.js';
-import { parsePlanJson, renderPlanJson } from '../plan/render.js';
-import type { Observed, Plan } from '../plan/types.js';
+import { parsePlanJson, renderPlanJson } from '../plan/plan-json.js';
+import type { Observed, Plan } from '../model/types.js';
 
 /**
  * A plan saved by `pgbk plan -o FILE` for review, then run by `pgbk apply FILE`. Besides the plan it

@@ -9,8 +9,8 @@ import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { describeUser, lookupUser } from '../lib/os-user.js';
 import { isSameProcessAlive } from '../lib/process-identity.js';
-import type { BackupRecord, BackupStatus } from '../plan/types.js';
-import { fsyncDir, writeFileAtomic } from './atomic.js';
+import type { BackupRecord, BackupStatus } from '../model/types.js';
+import { fsyncDir, writeFileAtomic } from '../lib/atomic.js';
 import { backupDir, backupJsonPath, backupsDir, isBackupId } from './layout.js';
 
 const DELETING_PREFIX = '.deleting-';

@@ -6,8 +6,8 @@
 
 import { chmod, readFile, stat } from 'node:fs/promises';
 import { PgbkError } from '../errors.js';
-import type { ServerIdentity } from '../plan/types.js';
-import { writeFileNoClobber } from './atomic.js';
+import type { ServerIdentity } from '../model/types.js';
+import { writeFileNoClobber } from '../lib/atomic.js';
 import { serverJsonPath } from './layout.js';
 
 const SYSID_RE = /^\d{1,20}$/;

@@ -5,7 +5,7 @@
 import { lstat, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
-import type { IncomingFile } from '../plan/types.js';
+import type { IncomingFile } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
 import { incomingDir } from './layout.js';
 

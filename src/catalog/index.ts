@@ -7,7 +7,7 @@
  */
 
 export * from './layout.js';
-export * from './atomic.js';
+export * from '../lib/atomic.js';
 export * from './compress.js';
 export * from './identity.js';
 export * from './backups.js';

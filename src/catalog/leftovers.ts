@@ -17,9 +17,9 @@ import type { Dirent } from 'node:fs';
 import { lstat, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { isSameProcessAlive } from '../lib/process-identity.js';
-import { fsyncDir } from './atomic.js';
+import { fsyncDir } from '../lib/atomic.js';
 import { backupsDir, errorsDir, incomingDir, isBackupId, serverDir, walRoot } from './layout.js';
-import { mapLimited } from './map-limited.js';
+import { mapLimited } from '../lib/map-limited.js';
 
 /** A crash leftover is at least this old: no pgbk write takes an hour between two writes. */
 export const LEFTOVER_MIN_AGE_MS = 3600_000;

@@ -20,7 +20,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
-import { fsyncDir, writeFileNoClobber } from './atomic.js';
+import { fsyncDir, writeFileNoClobber } from '../lib/atomic.js';
 import { isOwnerAlive } from './backups.js';
 import { lockPath } from './layout.js';
 

@@ -6,7 +6,7 @@
 import { link, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
-import { fsyncDir, writeFileAtomic } from './atomic.js';
+import { fsyncDir, writeFileAtomic } from '../lib/atomic.js';
 import { errorsDir } from './layout.js';
 
 const REASON_SUFFIX = '.reason';

@@ -8,7 +8,7 @@
 
 import { link, mkdir, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir } from './atomic.js';
+import { fsyncDir } from '../lib/atomic.js';
 import { incomingDir, serverDir } from './layout.js';
 import { PgbkError } from '../errors.js';
 import { isHistoryName, isSegmentName } from '../pg/wal-name.js';

@@ -11,12 +11,12 @@ import { mkdir, open, readFile, readdir, rmdir, stat, unlink } from 'node:fs/pro
 import path from 'node:path';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
-import type { ArchivedWal, ServerIdentity } from '../plan/types.js';
+import type { ArchivedWal, ServerIdentity } from '../model/types.js';
 import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
 import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, isSegmentName } from '../pg/wal-name.js';
-import { fsyncDir, linkNoClobber, writeTemp } from './atomic.js';
+import { fsyncDir, linkNoClobber, writeTemp } from '../lib/atomic.js';
 import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from './compress.js';
-import { mapLimited } from './map-limited.js';
+import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
 import { rethrowNoSpace } from './no-space.js';
 import { CHECKSUMS_FILE, walDirFor, walPath, walRoot } from './layout.js';

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, tempPathFor } from './atomic.js';
+import { fsyncDir, tempPathFor } from '../lib/atomic.js';
 import { CHECKSUMS_FILE } from './layout.js';
 
 const LINE_RE = /^([0-9a-f]{64}) [ *](.+)$/;

@@ -6,7 +6,7 @@
  * with its own so a command copied from another server's setup is reported by the name it carries.
  */
 
-import { splitShellWords } from '../restore-remote/archive-command.js';
+import { splitShellWords } from '../restore/archive-command.js';
 
 export interface ArchiveTarget {
   /** The server name wal-push archives as. */

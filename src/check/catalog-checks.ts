@@ -11,8 +11,8 @@ import { previousFireTime } from '../config/cron.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { errorsDir, incomingDir, serverDir } from '../catalog/index.js';
 import { readWalHeader, LONG_HEADER_SIZE } from '../pg/wal-header.js';
-import type { ObservedServer, PlanWarning } from '../plan/types.js';
-import { formatBytes } from '../plan/byte-size.js';
+import type { ObservedServer, PlanWarning } from '../model/types.js';
+import { formatBytes } from '../lib/byte-size.js';
 import { fail, pass, type CheckResult } from './types.js';
 
 const GIB = 1024 ** 3;

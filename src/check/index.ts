@@ -5,4 +5,3 @@
  */
 export * from './types.js';
 export * from './run-checks.js';
-export * from './render.js';

@@ -11,7 +11,7 @@ import { findPgBinary, majorOf, programMajor } from '../pg/pg-bin.js';
 import { probeServer, type ServerFacts } from '../pg/probe.js';
 import { withPgClient } from '../pg/pg-session.js';
 import { formatPgVersion } from '../plan/recoverable.js';
-import type { ServerIdentity } from '../plan/types.js';
+import type { ServerIdentity } from '../model/types.js';
 import { fail, pass, type CheckResult } from './types.js';
 
 interface RoleRow {

@@ -5,7 +5,7 @@
 
 import type { ServerConfig } from '../config/resolved.js';
 import { toPgbkError } from '../errors.js';
-import { formatBytes } from '../plan/byte-size.js';
+import { formatBytes } from '../lib/byte-size.js';
 import { readSlot, slotNameFor } from '../pg/receivewal.js';
 import { fail, pass, type CheckResult } from './types.js';
 

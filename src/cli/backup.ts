@@ -1,7 +1,7 @@
 import { acquireLock, ensureServerDirs } from '../catalog/index.js';
 import { selectServers } from '../config/select-servers.js';
 import { archiveAllIncoming } from '../apply/archive-wal.js';
-import { takeBaseBackup } from '../apply/base-backup.js';
+import { executeBaseBackup } from '../apply/base-backup.js';
 import type { ExecContext } from '../apply/context.js';
 import { ensureOwnIdentity } from '../apply/same-cluster.js';
 import { failOrphanedBackups } from '../apply/repair.js';
@@ -27,7 +27,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       ctx.identity = await ensureOwnIdentity(desired, server!, now);
       await failOrphanedBackups(ctx);
       await archiveAllIncoming(ctx);
-      const record = await takeBaseBackup(ctx, now.toISOString());
+      const record = await executeBaseBackup(ctx, now.toISOString());
     if (values.json === true) writeJson(io, 'backup', { backup: listEntry(record) });
       else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
       return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;

@@ -1,6 +1,6 @@
 import { selectServers } from '../config/select-servers.js';
 import { checkServer } from '../check/run-checks.js';
-import { renderCheckJson, renderCheckText } from '../check/render.js';
+import { renderCheckJson, renderCheckText } from './render/check.js';
 import { allPassed, fail, type ServerCheckReport } from '../check/types.js';
 import { toPgbkError } from '../errors.js';
 import type { CliIo } from './io.js';

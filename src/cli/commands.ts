@@ -1,13 +1,12 @@
 /**
  * Every command's definition in one place: name, one-line summary, positional arguments, options
- * (type, default and a sentence of help) and how to load its handler. The parser (options.ts), the
+ * (type, default and a sentence of help) (where its handler lives is in command-loaders.ts). The parser (options.ts), the
  * help screens, "did you mean" and shell completion (help.ts) all read these same objects, so a
  * flag cannot exist in one and be missing from another.
  *
  * Pure data with no imports at run time: `pgbk wal-push` and `pgbk wal-fetch` (run by PostgreSQL
  * once per WAL segment) load this module, and each handler is imported only when its command runs.
  */
-import type { CommandMain } from './io.js';
 
 export interface OptionDef {
   readonly type: 'string' | 'boolean';
@@ -45,7 +44,6 @@ export interface CommandDef {
   readonly hidden?: boolean;
   /** What completion offers for positionals: configured server names, or nothing. */
   readonly completeServers?: boolean;
-  readonly load: () => Promise<{ main: CommandMain }>;
 }
 
 export const GLOBAL_OPTIONS = {
@@ -185,8 +183,8 @@ export const COMPLETION_OPTIONS = {} as const satisfies OptionDefs;
 const NONE = {} as const satisfies OptionDefs;
 
 export const COMMANDS: readonly CommandDef[] = [
-  { name: 'init', summary: 'write a starter pgbk.yaml in the current directory', args: '[FILE]', description: 'Never overwrites an existing file.', options: NONE, json: false, load: () => import('./init.js') },
-  { name: 'validate', summary: 'check the configuration file', args: '', options: NONE, json: true, load: () => import('./validate.js') },
+  { name: 'init', summary: 'write a starter pgbk.yaml in the current directory', args: '[FILE]', description: 'Never overwrites an existing file.', options: NONE, json: false },
+  { name: 'validate', summary: 'check the configuration file', args: '', options: NONE, json: true },
   {
     name: 'plan',
     summary: 'show what apply would change, and why',
@@ -194,7 +192,6 @@ export const COMMANDS: readonly CommandDef[] = [
     description: 'Observes the catalog and the servers, never changes anything.',
     options: PLAN_OPTIONS,
     json: true,
-    load: () => import('./plan.js'),
   },
   {
     name: 'apply',
@@ -204,12 +201,11 @@ export const COMMANDS: readonly CommandDef[] = [
     options: APPLY_OPTIONS,
     json: true,
     timestamps: true,
-    load: () => import('./apply.js'),
   },
-  { name: 'backup', summary: 'take a base backup now', args: 'SERVER', options: BACKUP_OPTIONS, json: true, timestamps: true, completeServers: true, load: () => import('./backup.js') },
-  { name: 'list', summary: 'list backups, oldest first', args: '[SERVER...]', options: NONE, json: true, completeServers: true, load: () => import('./list.js') },
-  { name: 'show', summary: 'one backup in detail', args: 'SERVER ID|latest', options: NONE, json: true, completeServers: true, load: () => import('./show.js') },
-  { name: 'status', summary: 'per-server summary: backups, WAL, lag, locks', args: '[SERVER...]', options: NONE, json: true, completeServers: true, load: () => import('./status.js') },
+  { name: 'backup', summary: 'take a base backup now', args: 'SERVER', options: BACKUP_OPTIONS, json: true, timestamps: true, completeServers: true },
+  { name: 'list', summary: 'list backups, oldest first', args: '[SERVER...]', options: NONE, json: true, completeServers: true },
+  { name: 'show', summary: 'one backup in detail', args: 'SERVER ID|latest', options: NONE, json: true, completeServers: true },
+  { name: 'status', summary: 'per-server summary: backups, WAL, lag, locks', args: '[SERVER...]', options: NONE, json: true, completeServers: true },
   {
     name: 'keep',
     summary: 'pin a backup so retention never deletes it (--release to unpin)',
@@ -217,7 +213,6 @@ export const COMMANDS: readonly CommandDef[] = [
     options: KEEP_OPTIONS,
     json: true,
     completeServers: true,
-    load: () => import('./keep.js'),
   },
   {
     name: 'wal-push',
@@ -228,7 +223,6 @@ export const COMMANDS: readonly CommandDef[] = [
     options: WAL_PUSH_REMOTE_OPTIONS,
     json: false,
     completeServers: true,
-    load: () => import('./wal-push.js'),
   },
   {
     name: 'wal-fetch',
@@ -240,7 +234,6 @@ export const COMMANDS: readonly CommandDef[] = [
     json: false,
     exitPolicy: 'restore-command',
     completeServers: true,
-    load: () => import('./wal-fetch.js'),
   },
   {
     name: 'restore',
@@ -250,9 +243,8 @@ export const COMMANDS: readonly CommandDef[] = [
     options: { ...RESTORE_OPTIONS, ...RESTORE_REMOTE_OPTIONS },
     json: true,
     completeServers: true,
-    load: () => import('./restore.js'),
   },
-  { name: 'check', summary: 'health checks, OK/FAILED with a hint; exit 1 if any fails', args: '[SERVER...]', options: CHECK_OPTIONS, json: true, completeServers: true, load: () => import('./check.js') },
+  { name: 'check', summary: 'health checks, OK/FAILED with a hint; exit 1 if any fails', args: '[SERVER...]', options: CHECK_OPTIONS, json: true, completeServers: true },
   {
     name: 'verify',
     summary: 're-read stored backups and WAL against their checksums',
@@ -261,7 +253,6 @@ export const COMMANDS: readonly CommandDef[] = [
     options: VERIFY_OPTIONS,
     json: true,
     completeServers: true,
-    load: () => import('./verify.js'),
   },
   {
     name: 'daemon',
@@ -270,17 +261,16 @@ export const COMMANDS: readonly CommandDef[] = [
     description: 'Runs until SIGTERM/SIGINT; SIGHUP reloads the configuration.',
     options: DAEMON_OPTIONS,
     json: false,
-    load: () => import('./daemon.js'),
   },
-  { name: 'metrics', summary: 'Prometheus metrics (node_exporter textfile format)', args: '', options: METRICS_OPTIONS, json: true, load: () => import('./metrics.js') },
-  { name: 'completion', summary: 'print a shell completion script (bash)', args: 'bash', description: 'Install with: pgbk completion bash > /etc/bash_completion.d/pgbk', options: COMPLETION_OPTIONS, json: false, load: () => import('./completion.js') },
-  { name: 'help', summary: 'show the help of a command', args: '[COMMAND]', options: NONE, json: false, load: () => import('./help.js') },
+  { name: 'metrics', summary: 'Prometheus metrics (node_exporter textfile format)', args: '', options: METRICS_OPTIONS, json: true },
+  { name: 'completion', summary: 'print a shell completion script (bash)', args: 'bash', description: 'Install with: pgbk completion bash > /etc/bash_completion.d/pgbk', options: COMPLETION_OPTIONS, json: false },
+  { name: 'help', summary: 'show the help of a command', args: '[COMMAND]', options: NONE, json: false },
   // Started by pgbk itself (workers, and the far end of SSH sessions): not in the main usage.
-  { name: 'wal-push-worker', summary: 'long-lived worker behind wal-push --to', args: 'SERVER', options: WAL_PUSH_WORKER_OPTIONS, json: false, hidden: true, load: () => import('../wal-push-remote/worker.js') },
-  { name: 'wal-receive', summary: 'receiving end of wal-push --to on the backup host (over SSH)', args: 'SERVER', options: WAL_RECEIVE_OPTIONS, json: false, hidden: true, load: () => import('../wal-push-remote/receive.js') },
-  { name: 'wal-fetch-worker', summary: 'long-lived prefetching worker behind wal-fetch --from', args: 'SERVER', options: WAL_FETCH_WORKER_OPTIONS, json: false, hidden: true, load: () => import('../wal-fetch-remote/worker.js') },
-  { name: 'wal-serve', summary: 'serving end of wal-fetch --from on the backup host (over SSH)', args: 'SERVER', options: WAL_SERVE_OPTIONS, json: false, hidden: true, load: () => import('../wal-fetch-remote/serve.js') },
-  { name: 'backup-agent', summary: 'file reader on the database host for SSH backups (speaks a protocol on stdin/stdout)', args: '', options: NONE, json: false, hidden: true, load: () => import('../backup-ssh/backup-agent.js') },
+  { name: 'wal-push-worker', summary: 'long-lived worker behind wal-push --to', args: 'SERVER', options: WAL_PUSH_WORKER_OPTIONS, json: false, hidden: true },
+  { name: 'wal-receive', summary: 'receiving end of wal-push --to on the backup host (over SSH)', args: 'SERVER', options: WAL_RECEIVE_OPTIONS, json: false, hidden: true },
+  { name: 'wal-fetch-worker', summary: 'long-lived prefetching worker behind wal-fetch --from', args: 'SERVER', options: WAL_FETCH_WORKER_OPTIONS, json: false, hidden: true },
+  { name: 'wal-serve', summary: 'serving end of wal-fetch --from on the backup host (over SSH)', args: 'SERVER', options: WAL_SERVE_OPTIONS, json: false, hidden: true },
+  { name: 'backup-agent', summary: 'file reader on the database host for SSH backups (speaks a protocol on stdin/stdout)', args: '', options: NONE, json: false, hidden: true },
 ];
 
 export function findCommand(name: string): CommandDef | undefined {

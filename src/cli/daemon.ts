@@ -1,6 +1,6 @@
 import path from 'node:path';
 import { Daemon } from '../daemon/daemon.js';
-import { createLogger, parseLogFormat } from '../daemon/logger.js';
+import { createLogger, parseLogFormat } from '../lib/logger.js';
 import { PgbkError, formatError, toPgbkError } from '../errors.js';
 import { metricsText, writeMetricsFile } from '../metrics/collect.js';
 import { durationFlag } from './apply.js';

@@ -3,7 +3,7 @@
  * timestamp for the commands cron runs: apply, backup) or, with --log-format json, one JSON object
  * per line with time, level and msg (src/daemon/logger.ts, shared with the daemon).
  */
-import { createLogger, type LogLevel } from '../daemon/logger.js';
+import { createLogger, type LogLevel } from '../lib/logger.js';
 import type { CliIo } from './io.js';
 
 export function diag(io: CliIo, level: LogLevel, msg: string, fields: Readonly<Record<string, string | number | boolean>> = {}): void {

@@ -6,6 +6,8 @@
  * (report-error.ts).
  */
 import { findCommand } from './commands.js';
+import { COMMAND_LOADERS } from './command-loaders.js';
+import { PgbkError } from '../errors.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { reportError } from './report-error.js';
@@ -72,10 +74,12 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'wal-push' && rest.some((a) => a === '--to' || a.startsWith('--to='))) {
-      // Push to a catalog on another host over SSH: the tiny client of src/wal-push-remote.
-      return await (await import('../wal-push-remote/client.js')).main(rest, cmdIo);
+      // Push to a catalog on another host over SSH: the tiny client of src/wal-push.
+      return await (await import('../wal-push/client.js')).main(rest, cmdIo);
     }
-    const mod = await def.load();
+    const load = COMMAND_LOADERS[def.name];
+    if (load === undefined) throw new PgbkError('INTERNAL', `${def.name}: no handler registered (cli/command-loaders.ts)`);
+    const mod = await load();
     return await mod.main(rest, withCatalogUse(command, cmdIo));
   } catch (err) {
     return reportError(err, cmdIo, debug, def.exitPolicy, def.name);

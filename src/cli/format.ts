@@ -1,5 +1,5 @@
 /** Small formatters shared by the read commands (list, show, status). */
-import { formatBytes as formatSize } from '../plan/byte-size.js';
+import { formatBytes as formatSize } from '../lib/byte-size.js';
 
 /** A size, or "-" when unknown. */
 export function formatBytes(n: number | undefined): string {

@@ -1,4 +1,3 @@
-import type { CatalogUse } from './run-as-owner.js';
 
 /**
  * What a command needs from the outside world, passed in so commands can be driven from tests
@@ -28,3 +27,9 @@ export const EXIT = {
 } as const;
 
 export type CommandMain = (args: readonly string[], io: CliIo) => Promise<number>;
+
+/** How a command uses the catalog, set by dispatch (src/cli/run-as-owner.ts decides the OS user). */
+export interface CatalogUse {
+  readonly command: string;
+  readonly access: 'write' | 'read' | 'restore';
+}

@@ -1,7 +1,7 @@
 import { acquireLock, readBackups, writeBackupRecord } from '../catalog/index.js';
 import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
-import type { KeepMode } from '../plan/types.js';
+import type { KeepMode } from '../model/types.js';
 import { durationFlag } from './apply.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';

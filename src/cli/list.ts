@@ -4,7 +4,7 @@ import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
 import { formatAge as formatDuration } from '../plan/time-text.js';
-import type { BackupRecord } from '../plan/types.js';
+import type { BackupRecord } from '../model/types.js';
 import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';

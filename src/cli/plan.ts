@@ -3,7 +3,7 @@ import { selectServers } from '../config/select-servers.js';
 import { planBasis, serializeSavedPlan } from '../apply/saved-plan.js';
 import { observe } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
-import { renderPlanJson, renderPlanText } from '../plan/render.js';
+import { renderPlanJson, renderPlanText } from './render/plan-text.js';
 import path from 'node:path';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';

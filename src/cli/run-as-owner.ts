@@ -28,10 +28,7 @@ const ACCESS: Readonly<Record<string, CatalogAccess>> = {
   metrics: 'read',
 };
 
-export interface CatalogUse {
-  readonly command: string;
-  readonly access: CatalogAccess;
-}
+export type { CatalogUse } from './io.js';
 
 /** The io a command runs with: tagged with its catalog access when it has one. */
 export function withCatalogUse(command: string, io: CliIo): CliIo {

@@ -5,7 +5,7 @@ import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
 import { backupDurationSeconds, formatPgVersion } from '../plan/recoverable.js';
 import { formatAge as formatDuration } from '../plan/time-text.js';
-import type { BackupRecord } from '../plan/types.js';
+import type { BackupRecord } from '../model/types.js';
 import { formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';

@@ -4,7 +4,7 @@ import { selectServers } from '../config/select-servers.js';
 import { formatPgVersion, plural, recoverableWindow, type RecoverableWindow } from '../plan/recoverable.js';
 import { nextScheduledBackup, type NextBackup } from '../plan/schedule.js';
 import { formatIsoText } from '../plan/time-text.js';
-import type { ArchivedWal, BackupRecord, IncomingFile, ServerIdentity } from '../plan/types.js';
+import type { ArchivedWal, BackupRecord, IncomingFile, ServerIdentity } from '../model/types.js';
 import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';

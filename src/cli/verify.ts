@@ -3,7 +3,7 @@ import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
 import { defaultTempRoot, verifyBackup, type BackupVerification } from '../verify/verify-backup.js';
 import { verifyArchive, type WalVerification } from '../verify/verify-wal.js';
-import { progressFactory } from '../restore/progress.js';
+import { progressFactory } from '../lib/progress.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { loadDesired } from './load.js';

@@ -38,10 +38,10 @@ const DEFAULT_PREFETCH = 8;
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   if (args.some((a) => a === '--from' || a.startsWith('--from='))) {
     // The archive is on another host: the tiny SSH-worker client of src/wal-fetch-remote.
-    return (await import('../wal-fetch-remote/client.js')).main(args, io);
+    return (await import('../wal-fetch/client.js')).main(args, io);
   }
   const { values, positionals } = parseCommand('wal-fetch', args, WAL_FETCH_LOCAL_OPTIONS);
-  const { SPOOL_DIR_NAME, removeSpool } = await import('../restore/spool.js');
+  const { SPOOL_DIR_NAME, removeSpool } = await import('../wal-fetch/spool.js');
   if (values['clean-spool'] === true) {
     await removeSpool(path.resolve(io.cwd, values.spool ?? SPOOL_DIR_NAME));
     return 0;
@@ -55,7 +55,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     if (!/^\d{1,3}$/.test(values.prefetch)) throw new PgbkError('USAGE', `wal-fetch: --prefetch ${values.prefetch}: expected a number 0-999`);
     prefetch = Number(values.prefetch);
   }
-  const { fetchWal } = await import('../restore/wal-fetch.js');
+  const { fetchWal } = await import('../wal-fetch/local-fetch.js');
   const source = await fetchWal({
     server,
     name,

@@ -4,7 +4,7 @@
  * periodic full reconcile. Wake-ups only decide *when* to reconcile; *what* to do always comes
  * from plan(), so a missed or duplicate wake-up can never lose WAL or take a second backup.
  */
-export * from './logger.js';
+export * from '../lib/logger.js';
 export * from './server-runner.js';
 export * from './daemon.js';
 export * from './receiver.js';

@@ -13,7 +13,7 @@ import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type 
 import { findPgBinary } from '../pg/pg-bin.js';
 import { probeServer } from '../pg/probe.js';
 import { ensureSlot, spawnReceiveWal } from '../pg/receivewal.js';
-import type { Logger } from './logger.js';
+import type { Logger } from '../lib/logger.js';
 
 export interface ReceiverOptions {
   readonly server: string;

@@ -3,7 +3,7 @@
 import { writeFileAtomic } from '../catalog/index.js';
 import type { Desired } from '../config/resolved.js';
 import { observeServer } from '../observe/observe.js';
-import type { BackupStatus } from '../plan/types.js';
+import type { BackupStatus } from '../model/types.js';
 import { checkServer } from '../check/run-checks.js';
 import { renderMetrics, type ServerMetrics } from './render.js';
 

@@ -3,7 +3,7 @@
  * it: # HELP and # TYPE once per metric family, then its samples; label values escaped. Pure.
  */
 
-import type { BackupStatus } from '../plan/types.js';
+import type { BackupStatus } from '../model/types.js';
 
 export interface ServerMetrics {
   readonly server: string;

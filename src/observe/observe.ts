@@ -11,7 +11,7 @@ import {
   readIdentity,
 } from '../catalog/index.js';
 import { toPgbkError } from '../errors.js';
-import type { BackupRecord, Observed, ObservedServer, ServerContact } from '../plan/types.js';
+import type { BackupRecord, Observed, ObservedServer, ServerContact } from '../model/types.js';
 
 /**
  * A STARTED backup with no live owner can never finish: show it as what it is. Read-only (apply

@@ -10,7 +10,7 @@
 
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
-import { writeFileAtomic } from '../catalog/atomic.js';
+import { writeFileAtomic } from '../lib/atomic.js';
 import { PgbkError } from '../errors.js';
 
 export type RecoveryTargetSetting =

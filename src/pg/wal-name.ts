@@ -9,7 +9,7 @@
  */
 
 import { PgbkError } from '../errors.js';
-import type { IncomingKind } from '../plan/types.js';
+import type { IncomingKind } from '../model/types.js';
 
 export interface SegmentName {
   readonly timeline: number;

@@ -8,7 +8,7 @@
  */
 
 import { isBackupHistoryName, isHistoryName, isSegmentName } from '../pg/wal-name.js';
-import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction, type IncomingFile, type QuarantineAction, type ServerIdentity } from './types.js';
+import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction, type IncomingFile, type QuarantineAction, type ServerIdentity } from '../model/types.js';
 
 export interface IncomingDecision {
   readonly archive: ArchiveWalAction | undefined;

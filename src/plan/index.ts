@@ -4,16 +4,15 @@
  * finished against or pruned — and says why, as a `Plan` of typed actions and warnings. Nothing here
  * touches the clock, the file system, the network or the process (a unit test scans the imports),
  * so every rule about schedules, retention and WAL continuity is tested with plain data. The
- * executors in apply/ carry the plan out; renderers here turn it into text or versioned JSON.
+ * executors in apply/ carry the plan out; plan-json.ts is its versioned JSON form (the text renderer lives in cli/render/).
  */
 
-export type * from './types.js';
-export { ACTION_ORDER } from './types.js';
+export type * from '../model/types.js';
+export { ACTION_ORDER } from '../model/types.js';
 export { plan, planServer } from './plan.js';
 export { planSummary, type PlanSummary } from './summary.js';
 export { isBackupDue, type DueDecision } from './schedule.js';
 export { planRetention, type RetentionDecision, type RetentionEntry } from './retention.js';
 export { planWal, type WalDecision } from './wal.js';
 export { planIncoming, type IncomingDecision } from './incoming.js';
-export { renderPlanText, type RenderTextOptions } from './render.js';
 export { renderPlanJson, parsePlanJson, PLAN_FORMAT_VERSION } from './plan-json.js';

@@ -7,8 +7,8 @@
  */
 
 import { PgbkError } from '../errors.js';
-import type { Action, Plan, PlanWarning, WarningCode } from './types.js';
-import { ACTION_ORDER } from './types.js';
+import type { Action, Plan, PlanWarning, WarningCode } from '../model/types.js';
+import { ACTION_ORDER } from '../model/types.js';
 
 export const PLAN_FORMAT_VERSION = '1.0';
 const SUPPORTED_MAJOR = 1;

@@ -10,8 +10,8 @@
 
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { formatDuration } from '../config/duration.js';
-import { ACTION_ORDER } from './types.js';
-import type { Action, ObservedServer, Observed, Plan, PlanWarning, WarningCode } from './types.js';
+import { ACTION_ORDER } from '../model/types.js';
+import type { Action, ObservedServer, Observed, Plan, PlanWarning, WarningCode } from '../model/types.js';
 import { isBackupDue } from './schedule.js';
 import { planRetention } from './retention.js';
 import { planWal } from './wal.js';

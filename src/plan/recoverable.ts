@@ -3,7 +3,7 @@
  * much WAL each backup brings. Pure: backups and the archive listing in, plain data out.
  */
 
-import type { ArchivedWal, BackupRecord } from './types.js';
+import type { ArchivedWal, BackupRecord } from '../model/types.js';
 
 export interface RecoverableWindow {
   /** The earliest point a restore can reach: the end (consistency point) of the oldest DONE backup. */

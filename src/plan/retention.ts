@@ -18,7 +18,7 @@
 
 import type { RetentionPolicy } from '../config/resolved.js';
 import { formatDuration } from '../config/duration.js';
-import type { BackupRecord } from './types.js';
+import type { BackupRecord } from '../model/types.js';
 
 export interface RetentionEntry {
   readonly backup: BackupRecord;

@@ -7,7 +7,7 @@
 
 import type { ServerConfig } from '../config/resolved.js';
 import { nextFireTime, previousFireTime } from '../config/cron.js';
-import type { BackupRecord } from './types.js';
+import type { BackupRecord } from '../model/types.js';
 import { formatInstant, formatIsoText } from './time-text.js';
 
 export interface DueDecision {

@@ -2,7 +2,7 @@
  * Counts over a plan: the "Plan: …" line, `--detailed-exitcode`, and scripts reading --json.
  */
 
-import type { Plan } from './types.js';
+import type { Plan } from '../model/types.js';
 
 export interface PlanSummary {
   readonly actions: number;

@@ -13,8 +13,8 @@
  */
 
 import { segmentNameFrom } from '../pg/wal-name.js';
-import type { ArchivedWal, BackupRecord } from './types.js';
-import { formatBytes } from './byte-size.js';
+import type { ArchivedWal, BackupRecord } from '../model/types.js';
+import { formatBytes } from '../lib/byte-size.js';
 import {
   contains,
   countInRange,

@@ -11,7 +11,7 @@
 import { PgbkError } from '../errors.js';
 import { endLsnToSegmentName, formatLsn, lsnToSegmentNumber, parseLsn, segmentStartLsn } from '../pg/lsn.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
-import type { BackupRecord } from '../plan/types.js';
+import type { BackupRecord } from '../model/types.js';
 import { describeTarget, formatMicros, isoToMicros, type RecoveryTarget, type TargetTimeline } from './target.js';
 import { timelineForSegment, timelinePath, type HistoryEntry, type TimelineStep } from './timeline-history.js';
 

@@ -12,7 +12,7 @@ import { isOwnerAlive, readBackup, writeBackupRecord } from '../catalog/backups.
 import { asCatalogOwner } from '../catalog/owner.js';
 import { PgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
-import type { BackupRecord } from '../plan/types.js';
+import type { BackupRecord } from '../model/types.js';
 
 export interface InUseMark {
   readonly pid: number;

@@ -8,7 +8,7 @@
  */
 export { chooseBackup, type ChooseInput, type Choice } from './choose-backup.js';
 export { restoreBackup, chooseFromCatalog, type RestoreRequest, type RestoreSummary } from './restore.js';
-export { fetchWal, isFetchableName, type WalFetchOptions, type WalFetchSource } from './wal-fetch.js';
+export { fetchWal, isFetchableName, type WalFetchOptions, type WalFetchSource } from '../wal-fetch/local-fetch.js';
 export { markInUse, clearInUse, type InUseMark } from './in-use.js';
 export { parseHistory, timelinePath, timelineForSegment, type HistoryEntry, type TimelineStep } from './timeline-history.js';
 export * from './target.js';

@@ -19,7 +19,7 @@ import { PgbkError } from '../errors.js';
 import { formatLsn, parseLsn } from '../pg/lsn.js';
 import { segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { WalRecordReader } from '../pg/wal-records.js';
-import type { BackupRecord } from '../plan/types.js';
+import type { BackupRecord } from '../model/types.js';
 import type { Choice } from './choose-backup.js';
 import { replayRule, tablespaceCreation, wantedRecords, type TablespaceCreation } from './replay-rule.js';
 import type { RecoveryTarget } from './target.js';

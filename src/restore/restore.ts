@@ -26,12 +26,12 @@ import {
   type RecoveryTargetSetting,
 } from '../pg/recovery-conf.js';
 import { chooseBackup, type Choice } from './choose-backup.js';
-import { buildFastRestoreCommand } from './fast-path.js';
+import { buildFastRestoreCommand } from '../wal-fetch/fast-path.js';
 import { extractStoredTar, sha256OfFile } from './extract.js';
 import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
 import { linkTablespace, removeRuntimeFiles, removeTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { clearInUse, markInUse } from './in-use.js';
-import { createProgress } from './progress.js';
+import { createProgress } from '../lib/progress.js';
 import { describeTarget, formatPgTime, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, isInside, prepareTargetDir } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
@@ -169,7 +169,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
   const srcDir = backupDir(catalog, server, backup.id);
   const checksums = backup.checksums ?? {};
   // Backup method ssh stores a plain data/ tree instead of tars (src/backup-ssh/restore-tree.ts).
-  const sshLayout = backup.method === 'ssh' ? await (await import('../backup-ssh/restore-tree.js')).checkSshBackup(srcDir, backup) : undefined;
+  const sshLayout = backup.method === 'ssh' ? await (await import('../backup/ssh/restore-tree.js')).checkSshBackup(srcDir, backup) : undefined;
   const tars = sshLayout !== undefined ? [] : await storedTars(srcDir, checksums, server, backup.id);
   const manifest = path.join(srcDir, 'backup_manifest');
   const manifestSha = checksums['backup_manifest'];
@@ -221,7 +221,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
       }
     }
     if (sshLayout !== undefined) {
-      const { copyTreeInto } = await import('../backup-ssh/restore-tree.js');
+      const { copyTreeInto } = await import('../backup/ssh/restore-tree.js');
       await copyTreeInto(srcDir, 'data', dirState.path, server);
       for (const oid of sshLayout.tablespaceOids) {
         const dest = path.join(tsRoot, oid);

@@ -11,7 +11,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { findPgBinary } from '../pg/pg-bin.js';
 import { shellQuote } from '../pg/recovery-conf.js';
-import { confSetting } from '../restore-remote/archive-command.js';
+import { confSetting } from './archive-command.js';
 
 export type SettingChange = 'set' | 'kept';
 

@@ -8,4 +8,4 @@ export { LocalTransport, localTransport } from './local.js';
 export { SshTransport, type SshOptions } from './ssh.js';
 export { connectServer } from './connect.js';
 export { fingerprintOf, hostLookupName, verifyHostKey } from './known-hosts.js';
-export { shellJoin, shellQuote } from './shell-quote.js';
+export { shellJoin, shellQuote } from '../lib/shell-quote.js';

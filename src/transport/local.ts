@@ -8,7 +8,7 @@ import { createReadStream } from 'node:fs';
 import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
-import { fsyncDir, tempPathFor } from '../catalog/atomic.js';
+import { fsyncDir, tempPathFor } from '../lib/atomic.js';
 import { PgbkError } from '../errors.js';
 import { collect } from './collect.js';
 import type { DirEntry, ExecProcess, ExitStatus, FileInfo, FileType, RunResult, Transport } from './transport.js';

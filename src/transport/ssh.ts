@@ -17,7 +17,7 @@ import type { ClientChannel, ConnectConfig } from 'ssh2';
 import { PgbkError } from '../errors.js';
 import { collect } from './collect.js';
 import { hostKeyError, hostLookupName, readKnownHosts, verifyHostKey, type HostKeyVerdict } from './known-hosts.js';
-import { shellJoin } from './shell-quote.js';
+import { shellJoin } from '../lib/shell-quote.js';
 import type { DirEntry, ExecProcess, ExitStatus, FileInfo, FileType, RunResult, Transport } from './transport.js';
 
 const { Client } = ssh2;

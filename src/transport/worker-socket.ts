@@ -7,7 +7,7 @@
 import { unlink } from 'node:fs/promises';
 import net from 'node:net';
 import { PgbkError } from '../errors.js';
-import { ByteReader } from '../wal-push-remote/byte-reader.js';
+import { ByteReader } from '../wal-push/byte-reader.js';
 
 /**
  * Listen on `sock`, or undefined when a live worker already answers there (we are not needed).

@@ -22,9 +22,9 @@ import { backupDir } from '../catalog/index.js';
 import { compressionOfFile } from '../catalog/compress.js';
 import { toPgbkError } from '../errors.js';
 import { findPgBinary } from '../pg/pg-bin.js';
-import type { BackupRecord, ServerIdentity } from '../plan/types.js';
+import type { BackupRecord, ServerIdentity } from '../model/types.js';
 import { extractStoredTar, sha256OfFile } from '../restore/extract.js';
-import type { Progress, ProgressFactory } from '../restore/progress.js';
+import type { Progress, ProgressFactory } from '../lib/progress.js';
 import { verifyWalRange } from './verify-wal.js';
 
 export interface BackupVerification {
@@ -68,8 +68,8 @@ function run(binary: string, args: readonly string[], env: NodeJS.ProcessEnv): P
  * nothing recorded missing or unrecorded present. There is no backup_manifest for pg_verifybackup.
  */
 async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
-  const { readStoredManifest } = await import('../backup-ssh/restore-tree.js');
-  const { readStoredObject, walkStoredRoot } = await import('../backup-ssh/stored-tree.js');
+  const { readStoredManifest } = await import('../backup/ssh/restore-tree.js');
+  const { readStoredObject, walkStoredRoot } = await import('../backup/ssh/stored-tree.js');
   const recorded = record.checksums ?? {};
   for (const name of Object.keys(recorded)) {
     const actual = await sha256OfFile(path.join(dir, name)).catch(() => undefined);

@@ -9,7 +9,7 @@ import { toPgbkError } from '../errors.js';
 import { segmentNameFrom } from '../pg/wal-name.js';
 import { validateSegment } from '../pg/wal-header.js';
 import { positionOf } from '../plan/wal-index.js';
-import type { ServerIdentity } from '../plan/types.js';
+import type { ServerIdentity } from '../model/types.js';
 
 export interface WalVerification {
   readonly checked: number;

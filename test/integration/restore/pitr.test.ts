@@ -15,7 +15,7 @@ import { fileURLToPath } from 'node:url';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
 import { readBackups } from '../../../src/catalog/backups.js';
-import { splitShellWords } from '../../../src/restore-remote/archive-command.js';
+import { splitShellWords } from '../../../src/restore/archive-command.js';
 import {
   chownToPostgres,
   isAlive,
@@ -451,7 +451,7 @@ test('a tampered spooled segment is never replayed: the fast path detects it and
     // kind of wrong WAL, which PostgreSQL itself would take for the end of WAL.
     const spool = path.join(r.dir, '.pgbk-spool');
     await mkdir(spool, { mode: 0o700 });
-    const { putInSpool } = await import('../../../src/restore/spool.js');
+    const { putInSpool } = await import('../../../src/wal-fetch/spool.js');
     const { readArchivedWal } = await import('../../../src/catalog/wal-archive.js');
     for (const n of [first, second, later]) {
       await putInSpool(spool, n, await readArchivedWal(W().catalog, SERVER, n));

@@ -13,7 +13,7 @@ import { chownToPostgres, startClusterOn, tempDir } from '../../support/postgres
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { descendants, makeSshWorld, restoreByCopy, switchAndArchive, waitPromoted, type SshWorld } from './world.js';
 
 const t = suite<{ w?: SshWorld; ids: string[] }>('ssh backup method', { ids: [] });

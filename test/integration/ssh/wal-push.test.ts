@@ -13,7 +13,7 @@ import * as assert from 'uvu/assert';
 import { readIdentity } from '../../../src/catalog/identity.js';
 import { listArchivedWal, readArchivedWal } from '../../../src/catalog/wal-archive.js';
 import { readWalHeader } from '../../../src/pg/wal-header.js';
-import { optionsFrom, runtimeDir, workerKey } from '../../../src/wal-push-remote/target.js';
+import { optionsFrom, runtimeDir, workerKey } from '../../../src/wal-push/target.js';
 import { CLI, runPgbk } from '../../support/pgbk.js';
 import { chownToPostgres, PG_BINDIR, startCluster, tempDir, type TestCluster } from '../../support/postgres.js';
 import { startSshd, type TestSshd } from '../../support/sshd.js';

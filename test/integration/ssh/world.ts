@@ -7,7 +7,7 @@ import { execFile } from 'node:child_process';
 import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { copyTreeInto } from '../../../src/backup-ssh/restore-tree.js';
+import { copyTreeInto } from '../../../src/backup/ssh/restore-tree.js';
 import { CLI, runPgbk, type RunOptions, type RunResult } from '../../support/pgbk.js';
 import { chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 import { startSshd, type TestSshd } from '../../support/sshd.js';

@@ -7,7 +7,7 @@ import { ensureServerDirs } from '../../../src/catalog/layout.js';
 import type { ServerConfig } from '../../../src/config/resolved.js';
 import { processIdentity } from '../../../src/lib/process-identity.js';
 import { effectiveBackup } from '../../../src/observe/observe.js';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { makeTempDir } from '../catalog/tmp-catalog.js';
 
 const tmp = makeTempDir();

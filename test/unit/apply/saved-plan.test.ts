@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseSavedPlan, planBasis, serializeSavedPlan, stalenessReason, type PlanBasis } from '../../../src/apply/saved-plan.js';
 import { PgbkError } from '../../../src/errors.js';
-import type { ObservedServer, Plan, ServerIdentity } from '../../../src/plan/types.js';
+import type { ObservedServer, Plan, ServerIdentity } from '../../../src/model/types.js';
 
 const plan: Plan = {
   now: '2026-11-24T03:17:00.000Z',

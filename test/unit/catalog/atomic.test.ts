@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { linkNoClobber, tempPathFor, writeFileAtomic, writeFileNoClobber, writeTemp } from '../../../src/catalog/atomic.js';
+import { linkNoClobber, tempPathFor, writeFileAtomic, writeFileNoClobber, writeTemp } from '../../../src/lib/atomic.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';
 
 const tmp = makeTempDir();

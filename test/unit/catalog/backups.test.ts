@@ -16,7 +16,7 @@ import {
 } from '../../../src/catalog/backups.js';
 import { backupDir, backupsDir, ensureServerDirs, incomingDir, serverDir } from '../../../src/catalog/layout.js';
 import { PgbkError } from '../../../src/errors.js';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';
 
 const tmp = makeTempDir();

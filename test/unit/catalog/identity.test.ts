@@ -4,7 +4,7 @@ import * as assert from 'uvu/assert';
 import { readIdentity, recordIdentity } from '../../../src/catalog/identity.js';
 import { ensureServerDirs, serverJsonPath } from '../../../src/catalog/layout.js';
 import { PgbkError } from '../../../src/errors.js';
-import type { ServerIdentity } from '../../../src/plan/types.js';
+import type { ServerIdentity } from '../../../src/model/types.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';
 
 const tmp = makeTempDir();

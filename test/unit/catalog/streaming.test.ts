@@ -5,7 +5,7 @@ import path from 'node:path';
 import { handOverStreamed, isCompletedStreamFile, streamingDir, streamingPartialPath } from '../../../src/catalog/streaming.js';
 import { receiveWalCommand, slotNameFor } from '../../../src/pg/receivewal.js';
 import type { ServerConfig } from '../../../src/config/resolved.js';
-import { makeTempDir } from '../catalog/tmp-catalog.js';
+import { makeTempDir } from './tmp-catalog.js';
 
 function server(name: string, slot?: string): ServerConfig {
   return {

@@ -13,7 +13,7 @@ import {
 } from '../../../src/catalog/wal-archive.js';
 import { readChecksums, sha256Hex } from '../../../src/catalog/wal-checksums.js';
 import { PgbkError } from '../../../src/errors.js';
-import type { ServerIdentity } from '../../../src/plan/types.js';
+import type { ServerIdentity } from '../../../src/model/types.js';
 import { segmentNumber } from '../../../src/pg/wal-name.js';
 import { makeRealSegment, withSystemIdentifier, type RealSegment } from '../pg/real-segment.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';

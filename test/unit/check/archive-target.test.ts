@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseArchiveTarget } from '../../../src/check/archive-target.js';
-import { fastPathArchiveCommand } from '../../../src/wal-push-remote/fast-path.js';
+import { fastPathArchiveCommand } from '../../../src/wal-push/fast-path.js';
 
 test('plain local wal-push, with --config before or after the command word', () => {
   assert.equal(parseArchiveTarget('pgbk wal-push main %p'), { server: 'main' });

@@ -2,9 +2,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { checkArchiveCommand, checkArchiver, checkWalLevel, type LiveFacts } from '../../../src/check/live-checks.js';
 import { checkBackupAge, checkMinRedundancy, checkWalLag } from '../../../src/check/catalog-checks.js';
-import { renderCheckJson, renderCheckText } from '../../../src/check/render.js';
+import { renderCheckJson, renderCheckText } from '../../../src/cli/render/check.js';
 import type { ServerConfig } from '../../../src/config/resolved.js';
-import type { BackupRecord, ObservedServer } from '../../../src/plan/types.js';
+import type { BackupRecord, ObservedServer } from '../../../src/model/types.js';
 
 function live(over: Partial<LiveFacts['facts']> = {}, archiver: Partial<LiveFacts['archiver']> = {}): LiveFacts {
   return {

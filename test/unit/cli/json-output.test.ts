@@ -12,7 +12,7 @@ import path from 'node:path';
 import { writeBackupRecord } from '../../../src/catalog/backups.js';
 import { recordIdentity } from '../../../src/catalog/identity.js';
 import { backupDir, ensureServerDirs } from '../../../src/catalog/layout.js';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { makeTempDir } from '../catalog/tmp-catalog.js';
 import { assertGolden } from '../plan/golden.js';
 import { runCli } from './run-cli.js';

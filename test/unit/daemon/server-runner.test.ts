@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ServerRunner } from '../../../src/daemon/server-runner.js';
-import { createLogger } from '../../../src/daemon/logger.js';
+import { createLogger } from '../../../src/lib/logger.js';
 import { Writable } from 'node:stream';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PassThrough } from 'node:stream';
-import { PsqlSession } from '../../../src/backup-ssh/psql-session.js';
+import { PsqlSession } from '../../../src/backup/ssh/psql-session.js';
 import { PgbkError } from '../../../src/errors.js';
 import { baseBackupCommand } from '../../../src/pg/basebackup.js';
 import { clientToolConninfo } from '../../../src/pg/conninfo.js';

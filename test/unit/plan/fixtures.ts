@@ -5,7 +5,7 @@
 
 import type { ServerConfig, RetentionPolicy } from '../../../src/config/resolved.js';
 import { segmentNameFrom } from '../../../src/pg/wal-name.js';
-import type { BackupRecord, ObservedServer, ServerIdentity } from '../../../src/plan/types.js';
+import type { BackupRecord, ObservedServer, ServerIdentity } from '../../../src/model/types.js';
 
 export const SEG = 16 * 1024 * 1024;
 

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { planIncoming } from '../../../src/plan/incoming.js';
-import type { IncomingFile } from '../../../src/plan/types.js';
+import type { IncomingFile } from '../../../src/model/types.js';
 import { IDENTITY, SEG, seg } from './fixtures.js';
 
 const NOW = new Date('2026-11-24T12:00:00Z');

@@ -1,9 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { plan, planServer, planSummary } from '../../../src/plan/plan.js';
-import { renderPlanJson, renderPlanText } from '../../../src/plan/render.js';
-import { ACTION_ORDER } from '../../../src/plan/types.js';
-import type { Action, BackupRecord, ObservedServer } from '../../../src/plan/types.js';
+import { renderPlanJson, renderPlanText } from '../../../src/cli/render/plan-text.js';
+import { ACTION_ORDER } from '../../../src/model/types.js';
+import type { Action, BackupRecord, ObservedServer } from '../../../src/model/types.js';
 import { backup, config, IDENTITY, observedServer, SEG, seg, segs } from './fixtures.js';
 import { DESIRED, MAIN_INCOMING, NOW, OBSERVED } from './scenario.js';
 

@@ -2,8 +2,8 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
 import { plan } from '../../../src/plan/plan.js';
-import { parsePlanJson, renderPlanJson, renderPlanText } from '../../../src/plan/render.js';
-import type { Plan } from '../../../src/plan/types.js';
+import { parsePlanJson, renderPlanJson, renderPlanText } from '../../../src/cli/render/plan-text.js';
+import type { Plan } from '../../../src/model/types.js';
 import { assertGolden } from './golden.js';
 import { DESIRED, NOW, OBSERVED } from './scenario.js';
 

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { RetentionPolicy } from '../../../src/config/resolved.js';
 import { planRetention } from '../../../src/plan/retention.js';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { backup } from './fixtures.js';
 
 const NOW = new Date('2026-11-24T12:00:00Z');

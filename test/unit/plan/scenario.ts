@@ -8,7 +8,7 @@
  */
 
 import type { Desired } from '../../../src/config/resolved.js';
-import type { BackupRecord, Observed } from '../../../src/plan/types.js';
+import type { BackupRecord, Observed } from '../../../src/model/types.js';
 import { backup, config, IDENTITY, observedServer, SEG, seg, segs } from './fixtures.js';
 
 export const NOW = new Date('2026-11-24T03:17:00Z');

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { planWal, type WalInput } from '../../../src/plan/wal.js';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { firstMissing, countInRange, positionOf } from '../../../src/plan/wal-index.js';
 import { parseSegmentName, segmentNumber } from '../../../src/pg/wal-name.js';
 import { PgbkError } from '../../../src/errors.js';

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { chooseBackup, type ChooseInput } from '../../../src/restore/choose-backup.js';
 import { parseTargetTime, type RecoveryTarget } from '../../../src/restore/target.js';
 import type { HistoryEntry } from '../../../src/restore/timeline-history.js';

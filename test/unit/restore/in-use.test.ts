@@ -4,7 +4,7 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createBackupDir, readBackup, writeBackupRecord } from '../../../src/catalog/backups.js';
-import type { BackupRecord } from '../../../src/plan/types.js';
+import type { BackupRecord } from '../../../src/model/types.js';
 import { clearInUse, markInUse } from '../../../src/restore/in-use.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir } from '../../../src/restore/target-dir.js';
 import { PgbkError } from '../../../src/errors.js';

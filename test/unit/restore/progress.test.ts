@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PassThrough } from 'node:stream';
-import { createProgress, progressEnabled, progressFactory } from '../../../src/restore/progress.js';
+import { createProgress, progressEnabled, progressFactory } from '../../../src/lib/progress.js';
 import { parseBaseBackupProgress } from '../../../src/pg/basebackup-progress.js';
 
 function sink(isTTY: boolean): PassThrough & { isTTY: boolean; text: () => string } {

@@ -2,7 +2,7 @@ import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { fingerprintOf, hostKeyError, hostLookupName, verifyHostKey } from '../../../src/transport/known-hosts.js';
-import { shellJoin } from '../../../src/transport/shell-quote.js';
+import { shellJoin } from '../../../src/lib/shell-quote.js';
 
 /** An ssh-ed25519 public key blob: string "ssh-ed25519", string key (32 bytes). */
 function ed25519Blob(): Buffer {

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { splitRemoteArgs } from '../../../src/restore-remote/restore-remote.js';
-import { optionArgs, optionsFrom, parseTarget, workerKey } from '../../../src/wal-push-remote/target.js';
+import { splitRemoteArgs } from '../../../src/restore/remote.js';
+import { optionArgs, optionsFrom, parseTarget, workerKey } from '../../../src/wal-push/target.js';
 
 test('wal-push --to: ssh://user@host[:port]/catalog', () => {
   assert.equal(parseTarget('ssh://barman@backup:2222/var/lib/pgbk'), { user: 'barman', host: 'backup', port: 2222, catalog: '/var/lib/pgbk' });

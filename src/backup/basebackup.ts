@@ -1,0 +1,108 @@
+import { hostname } from 'node:os';
+import { backupDir, writeBackupRecord } from '../catalog/index.js';
+import { PgbkError, toPgbkError } from '../errors.js';
+import { processIdentity } from '../lib/process-identity.js';
+import { runBaseBackup } from '../pg/basebackup.js';
+import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
+import type { Progress } from '../lib/progress.js';
+import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
+import { probeServer } from '../pg/probe.js';
+import type { BackupRecord } from '../model/types.js';
+import { withRetry } from '../lib/retry.js';
+import type { BackupContext } from './context.js';
+import { allocateBackupId, checksumStoredFiles } from './lifecycle.js';
+
+/**
+ * Take one base backup with pg_basebackup (-Ft -X none: the WAL comes from the archive) into
+ * backups/<id>/. The record goes STARTED (with this process as owner, so a crash is detected) →
+ * WAITING_FOR_WAL (data durable, LSN range known) (DONE is the executor's
+ * decision once every segment of the range is archived); any error leaves it FAILED with the reason. Returns the final record.
+ */
+export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
+  const server = ctx.server;
+  if (server.connection === undefined) {
+    throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
+  }
+  const conninfo = server.connection;
+  const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
+  if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
+    throw new PgbkError(
+      'IDENTITY',
+      `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`,
+      { server: server.name },
+    );
+  }
+  const id = await allocateBackupId(ctx);
+  const dir = backupDir(ctx.catalog, server.name, id);
+  const beginTime = new Date().toISOString();
+  let record: BackupRecord = {
+    formatVersion: 1,
+    id,
+    server: server.name,
+    slot,
+    status: 'STARTED',
+    method: 'basebackup',
+    pgVersion: facts.pgVersion,
+    systemIdentifier: facts.systemIdentifier,
+    beginTime,
+    compression: server.backup.compression,
+    keep: 'none',
+    owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
+  };
+  await writeBackupRecord(ctx.catalog, record);
+  ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
+  // Made at the first -P report, which carries the server's estimate of the total.
+  let progress: Progress | undefined;
+  try {
+    const result = await runBaseBackup({
+      conninfo: server.connection,
+      targetDir: dir,
+      compression: server.backup.compression,
+      fastCheckpoint: server.backup.fastCheckpoint,
+      label: `pgbk ${server.name} ${id}`,
+      pgVersion: facts.pgVersion,
+      // PostgreSQL's notices matter here: with -X none it waits at the end until archive_command
+      // has archived the last segment, and says so — the first sign of a broken archive_command.
+      onProgress: (line) => {
+        const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
+        if (p !== undefined) {
+          progress ??= ctx.progress?.(`${server.name}: base backup ${id}:`, p.totalBytes);
+          progress?.update(p.doneBytes);
+        } else if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
+      },
+      // -P costs the server a size estimate first: only when someone watches (a terminal).
+      ...(ctx.progress === undefined ? {} : { progress: true }),
+      archiveTimeoutMs: server.backup.archiveTimeoutSeconds * 1000,
+      ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
+    });
+    progress?.finish();
+    const { checksums, stored } = await checksumStoredFiles(dir);
+    const segSize = facts.walSegmentSize;
+    const { owner: _owner, ...withoutOwner } = record;
+    record = {
+      ...withoutOwner,
+      status: 'WAITING_FOR_WAL',
+      timeline: result.timeline,
+      beginLsn: result.beginLsn,
+      endLsn: result.endLsn,
+      beginWal: lsnToSegmentName(parseLsn(result.beginLsn), result.timeline, segSize),
+      endWal: endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize),
+      endTime: new Date().toISOString(),
+      sizes: { data: result.dataBytes ?? stored, stored },
+      checksums,
+    };
+    await writeBackupRecord(ctx.catalog, record);
+  } catch (err) {
+    progress?.finish();
+    const e = toPgbkError(err, { server: server.name });
+    const { owner: _owner, ...withoutOwner } = record;
+    // On a full disk even this small write may fail; the reason must still reach the user (the
+    // record stays STARTED with this process as owner, and the next apply marks it FAILED).
+    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
+      ctx.log(`${server.name}: cannot record backup ${id} as FAILED: ${(werr as Error).message}`);
+    });
+    throw e;
+  }
+  return record;
+}
+

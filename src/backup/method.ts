@@ -1,0 +1,36 @@
+/**
+ * The backup methods behind one interface: `basebackup` (pg_basebackup over the replication
+ * protocol) and `ssh` (a chunked file copy over SSH with a database-host agent). A method takes one
+ * backup into the catalog and returns its record (WAITING_FOR_WAL, or FAILED with the reason after
+ * writing it); making it DONE once its WAL is archived is the executor's job (apply/base-backup.ts),
+ * the same for every method.
+ */
+import type { ServerConfig } from '../config/resolved.js';
+import type { BackupRecord } from '../model/types.js';
+import type { BackupContext } from './context.js';
+
+export type { BackupContext } from './context.js';
+
+export interface BackupMethod {
+  readonly name: ServerConfig['backup']['method'];
+  take(ctx: BackupContext, slot: string): Promise<BackupRecord>;
+}
+
+/** The configured method, loaded on demand: ssh2 stays out of the pg_basebackup path and back. */
+export async function backupMethodFor(server: ServerConfig): Promise<BackupMethod> {
+  const name = server.backup.method;
+  switch (name) {
+    case 'basebackup': {
+      const { takeBaseBackup } = await import('./basebackup.js');
+      return { name, take: takeBaseBackup };
+    }
+    case 'ssh': {
+      const { takeSshBackup } = await import('./ssh/take-ssh-backup.js');
+      return { name, take: takeSshBackup };
+    }
+    default: {
+      const never: never = name;
+      return never;
+    }
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The one place chunks land in a backup directory, whichever way they arrived (the delta agent's
+ * frames or the tar fallback chunked here). Per file: begin(), then per chunk in order either
+ * data() (new bytes: written) or same() (hash equals the previous backup's chunk at that index:
+ * hard-linked from it), then end(). Whether a file is stored plain or as `<path>.pgbk-chunks/` is
+ * known only once its second chunk (or its end) arrives — files change size during an online
+ * backup — so the first chunk waits in memory until then.
+ */
+
+import { createHash } from 'node:crypto';
+import { copyFile, link, mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { withPath } from '../../lib/free-space.js';
+import { CHUNK_DIR_SUFFIX, chunkLength, chunkLocation, type FetchItem, type ManifestFile } from './incremental.js';
+
+type Pending = { readonly kind: 'data'; readonly data: Buffer } | { readonly kind: 'same' };
+
+export interface ChunkTotals {
+  /** New bytes written into this backup. */
+  copiedBytes: number;
+  /** Bytes hard-linked from the previous backup. */
+  reusedBytes: number;
+}
+
+export async function linkOrCopy(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'EXDEV' && code !== 'EMLINK' && code !== 'EPERM') throw err;
+    await copyFile(from, to);
+  }
+}
+
+/** Chunk writes in flight at once: the disk works while the next chunks arrive. */
+const MAX_IN_FLIGHT = 8;
+
+export class ChunkWriter {
+  readonly totals: ChunkTotals = { copiedBytes: 0, reusedBytes: 0 };
+  private readonly inFlight = new Set<Promise<void>>();
+  /** Files this backup wrote (not linked): what must be fsynced before the backup is complete. */
+  readonly written: string[] = [];
+  private failure: unknown;
+  private item: FetchItem | undefined;
+  private hashes: string[] = [];
+  private first: Pending | undefined;
+  private size = 0;
+
+  /** dir: the new backup's directory; prevDir: the previous backup's (for same()). */
+  constructor(
+    private readonly dir: string,
+    private readonly prevDir: string | undefined,
+    private readonly chunkSize: number,
+  ) {}
+
+  begin(item: FetchItem): void {
+    if (this.item !== undefined) throw new Error(`internal: ${this.item.file.path} not ended`);
+    this.item = item;
+    this.hashes = [];
+    this.first = undefined;
+    this.size = 0;
+  }
+
+  private current(): FetchItem {
+    if (this.item === undefined) throw new Error('internal: chunk outside a file');
+    return this.item;
+  }
+
+  private chunkPath(index: number): string {
+    return path.join(this.dir, chunkLocation(this.current().file.path, 2, index));
+  }
+
+  /** Start storing one chunk; waits only when MAX_IN_FLIGHT writes are already running. */
+  private async store(index: number, p: Pending, dest: string): Promise<void> {
+    const prev = this.current().prev;
+    if (p.kind === 'data') this.written.push(dest);
+    const op = p.kind === 'data' ? writeFile(dest, p.data, { flag: 'wx', mode: 0o600 }) : linkOrCopy(path.join(this.prevDir!, chunkLocation(prev!.path, prev!.hashes.length, index)), dest);
+    const tracked: Promise<void> = op.then(
+      () => undefined,
+      (err: unknown) => {
+        this.failure ??= withPath(err, dest); // a full disk must say which file
+      },
+    );
+    this.inFlight.add(tracked);
+    void tracked.then(() => this.inFlight.delete(tracked));
+    if (this.inFlight.size >= MAX_IN_FLIGHT) await Promise.race(this.inFlight);
+    this.throwIfFailed();
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure !== undefined) throw this.failure;
+  }
+
+  /** Wait for every chunk write started so far; throws the first that failed. */
+  async flush(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all([...this.inFlight]);
+    this.throwIfFailed();
+  }
+
+  private async add(hash: string, p: Pending, length: number): Promise<void> {
+    const index = this.hashes.length;
+    this.hashes.push(hash);
+    this.size += length;
+    if (p.kind === 'data') this.totals.copiedBytes += length;
+    else this.totals.reusedBytes += length;
+    if (index === 0) {
+      this.first = p;
+      return;
+    }
+    if (index === 1) {
+      await mkdir(path.join(this.dir, `${this.current().file.path}${CHUNK_DIR_SUFFIX}`), { mode: 0o700 });
+      await this.store(0, this.first!, this.chunkPath(0));
+      this.first = undefined;
+    }
+    await this.store(index, p, this.chunkPath(index));
+  }
+
+  /** New bytes for the next chunk; hash is their sha256 (hex). */
+  data(hash: string, data: Buffer): Promise<void> {
+    return this.add(hash, { kind: 'data', data }, data.length);
+  }
+
+  /** The next chunk equals the previous backup's chunk at the same index. */
+  same(): Promise<void> {
+    const prev = this.current().prev;
+    const index = this.hashes.length;
+    const hash = prev?.hashes[index];
+    if (prev === undefined || hash === undefined) throw new Error(`chunk ${index} of ${this.current().file.path} has no previous chunk to reuse`);
+    return this.add(hash, { kind: 'same' }, chunkLength(prev.size, this.chunkSize, index));
+  }
+
+  /** The file is complete: returns its manifest entry (size as read, mtime/mode as listed). */
+  async end(): Promise<ManifestFile> {
+    const item = this.current();
+    if (this.hashes.length === 0) throw new Error(`internal: ${item.file.path} ended without a chunk`);
+    if (this.hashes.length === 1) await this.store(0, this.first!, path.join(this.dir, item.file.path));
+    this.item = undefined;
+    this.first = undefined;
+    return { path: item.file.path, size: this.size, mtimeMs: item.file.mtimeMs, mode: item.file.mode, hashes: this.hashes };
+  }
+
+  /** The file vanished on the database host before it was read: nothing is stored. */
+  missing(): void {
+    if (this.hashes.length > 0) throw new Error(`internal: ${this.current().file.path} reported missing after its chunks`);
+    this.item = undefined;
+  }
+}
+
+/**
+ * Cuts one file's bytes, as they arrive in pieces of any size, into chunks; hashes each and hands
+ * it to the writer as same() (equal to the previous backup's chunk at that index) or data().
+ * Used where the backup host sees whole files: the tar fallback and re-chunking an older backup.
+ */
+export class FileChunker {
+  private buf: Buffer;
+  private fill = 0;
+  private index = 0;
+
+  constructor(
+    private readonly writer: ChunkWriter,
+    private readonly prevHashes: readonly string[] | undefined,
+    private readonly chunkSize: number,
+  ) {
+    this.buf = Buffer.allocUnsafe(chunkSize);
+  }
+
+  async feed(data: Buffer): Promise<void> {
+    let at = 0;
+    while (at < data.length) {
+      const n = Math.min(this.chunkSize - this.fill, data.length - at);
+      data.copy(this.buf, this.fill, at, at + n);
+      this.fill += n;
+      at += n;
+      if (this.fill === this.chunkSize) await this.flush();
+    }
+  }
+
+  private async flush(): Promise<void> {
+    const chunk = this.buf.subarray(0, this.fill);
+    const hash = createHash('sha256').update(chunk).digest('hex');
+    if (this.prevHashes?.[this.index] === hash) await this.writer.same();
+    else {
+      await this.writer.data(hash, chunk);
+      this.buf = Buffer.allocUnsafe(this.chunkSize); // the old one now belongs to a written chunk
+    }
+    this.index++;
+    this.fill = 0;
+  }
+
+  /** End of the file: the last (possibly short, or for an empty file empty) chunk. */
+  async close(): Promise<void> {
+    if (this.fill > 0 || this.index === 0) await this.flush();
+  }
+}

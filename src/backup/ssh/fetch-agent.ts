@@ -1,0 +1,147 @@
+/**
+ * Fetch files through `pgbk backup-agent` on the database host: send it the files and their
+ * previous chunk hashes, store what its frames say (new chunk bytes, or "same as before").
+ * If the agent cannot be started at all (no output, a numeric non-zero exit: 127 command not
+ * found, an older pgbk without the command), the caller falls back to the tar stream; once it has
+ * started, any failure — a torn stream after an SSH drop included — fails the backup.
+ */
+
+import { PgbkError } from '../../errors.js';
+import type { Transport } from '../../transport/transport.js';
+import { AGENT_PROTOCOL_VERSION, FrameDecoder, FrameError, type AgentRequest, type Frame } from './agent-frames.js';
+import type { ChunkWriter } from './chunk-writer.js';
+import type { FetchItem, ManifestFile } from './incremental.js';
+
+export type AgentOutcome =
+  | { readonly kind: 'done'; readonly files: readonly ManifestFile[]; readonly transferredBytes: number }
+  | { readonly kind: 'unavailable'; readonly reason: string };
+
+export interface FetchContext {
+  readonly transport: Transport;
+  readonly server: string;
+  readonly chunkSize: number;
+  readonly writer: ChunkWriter;
+  /** Absolute path of an item on the database host. */
+  remotePathOf(item: FetchItem): string;
+}
+
+/** Applies frames to the writer, file by file in request order. */
+class FrameSink {
+  readonly files: ManifestFile[] = [];
+  private next = 0;
+  private open = false;
+  private hello = false;
+  done = false;
+
+  constructor(
+    private readonly items: readonly FetchItem[],
+    private readonly ctx: FetchContext,
+    private readonly where: string,
+  ) {}
+
+  private begin(): FetchItem {
+    const item = this.items[this.next];
+    if (item === undefined) throw new FrameError('agent stream corrupt: more files than requested');
+    if (!this.open) {
+      this.ctx.writer.begin(item);
+      this.open = true;
+    }
+    return item;
+  }
+
+  async apply(f: Frame): Promise<void> {
+    if (!this.hello && f.type !== 'hello') throw new FrameError('agent stream corrupt: no hello frame');
+    switch (f.type) {
+      case 'hello':
+        if (f.version !== AGENT_PROTOCOL_VERSION) throw new PgbkError('CONFIG', `the backup agent on ${this.where} speaks protocol ${f.version}, this pgbk ${AGENT_PROTOCOL_VERSION}: install the same pgbk version there`, { server: this.ctx.server });
+        this.hello = true;
+        return;
+      case 'chunk':
+        // Not hashed again here: SSH's MAC already guards the bytes in transit, and the agent
+        // hashed exactly the bytes it sent; a second sha256 pass on this host costs throughput.
+        this.begin();
+        await this.ctx.writer.data(f.hash.toString('hex'), f.data);
+        return;
+      case 'same':
+        this.begin();
+        await this.ctx.writer.same();
+        return;
+      case 'end': {
+        const item = this.begin();
+        if (f.missing) this.ctx.writer.missing();
+        else {
+          const rec = await this.ctx.writer.end();
+          if (rec.size !== f.size) throw new FrameError(`agent stream corrupt: ${item.file.path} is ${f.size} bytes by the agent, ${rec.size} by its chunks`);
+          this.files.push(rec);
+        }
+        this.open = false;
+        this.next++;
+        return;
+      }
+      case 'error':
+        throw new PgbkError('CATALOG', `backup agent on ${this.where} failed: ${f.message}`, { server: this.ctx.server });
+      case 'done':
+        if (this.next !== this.items.length || this.open) throw new FrameError(`agent stream corrupt: done after ${this.next} of ${this.items.length} files`);
+        this.done = true;
+        return;
+      default: {
+        const never: never = f;
+        throw new FrameError(`unknown frame ${JSON.stringify(never)}`);
+      }
+    }
+  }
+}
+
+export async function fetchWithAgent(ctx: FetchContext, agentCommand: readonly string[], items: readonly FetchItem[]): Promise<AgentOutcome> {
+  const t = ctx.transport;
+  const where = t.description;
+  const proc = t.exec([...agentCommand, 'backup-agent']);
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 16_384) stderr += d;
+  });
+  proc.stdin.on('error', () => undefined);
+  const request: AgentRequest = {
+    version: AGENT_PROTOCOL_VERSION,
+    chunkSize: ctx.chunkSize,
+    files: items.map((item) => ({ path: ctx.remotePathOf(item), ...(item.prev === undefined ? {} : { hashes: item.prev.hashes }) })),
+  };
+  proc.stdin.end(JSON.stringify(request));
+  const decoder = new FrameDecoder();
+  const sink = new FrameSink(items, ctx, where);
+  let streamError: unknown;
+  let failed: unknown;
+  try {
+    for await (const buf of proc.stdout) {
+      if (failed !== undefined) continue; // draining until the killed agent's channel closes
+      try {
+        for (const f of decoder.push(buf as Buffer)) await sink.apply(f);
+      } catch (err) {
+        // Our side gave up (corrupt frame, disk full, …): stop the agent, or it waits on a full
+        // pipe forever; keep reading, since the channel only closes once its output is consumed.
+        failed = err;
+        proc.kill();
+      }
+    }
+  } catch (err) {
+    streamError = err; // the channel broke: judged with the exit status below
+  }
+  if (failed !== undefined) {
+    await proc.done;
+    throw failed instanceof FrameError ? new PgbkError('NETWORK', `copy from ${where} interrupted: ${failed.message}`, { server: ctx.server }) : failed;
+  }
+  const status = await proc.done;
+  if (decoder.received === 0 && streamError === undefined && status.code !== null && status.code !== 0) {
+    return { kind: 'unavailable', reason: `\`${[...agentCommand, 'backup-agent'].join(' ')}\` exited ${status.code}: ${stderr.trim().split('\n').slice(-2).join(' ') || 'no message'}` };
+  }
+  try {
+    if (streamError !== undefined) throw new FrameError(`agent stream torn: ${(streamError as Error).message}`);
+    decoder.finish();
+  } catch (err) {
+    const lost = status.code === null ? 'connection lost' : `agent exit ${status.code}`;
+    throw new PgbkError('NETWORK', `copy from ${where} interrupted (${lost}): ${(err as Error).message}${stderr.trim() ? `; ${stderr.trim()}` : ''}`, { server: ctx.server });
+  }
+  if (!sink.done) throw new PgbkError('NETWORK', `copy from ${where} interrupted: no done frame`, { server: ctx.server });
+  if (status.code !== 0) throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${stderr.trim()}`, { server: ctx.server });
+  return { kind: 'done', files: sink.files, transferredBytes: decoder.received };
+}

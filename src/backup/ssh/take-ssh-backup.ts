@@ -1,0 +1,328 @@
+/**
+ * Backup method `ssh`: a file-level copy of PGDATA (and tablespaces) from the database host over
+ * one SSH connection, between pg_backup_start() and pg_backup_stop() in one session, into
+ * backups/<id>/data/ and backups/<id>/tablespaces/<oid>/: directories and symlinks as they are,
+ * files of up to one chunk plain, longer files as `<path>.pgbk-chunks/` (incremental.ts). Files
+ * unchanged since the previous backup are not read at all; the others are read by
+ * `pgbk backup-agent` on the database host, which sends only chunks whose sha256 differs from the
+ * previous backup's (fetch-agent.ts), or — when the agent cannot run — by a tar stream chunked
+ * here (fetch-tar.ts). Equal chunks are hard links to the previous backup: each backup is
+ * self-contained (deleting an older one only drops link counts). backup_label and tablespace_map
+ * are written from pg_backup_stop's result; files.json records every chunk's sha256.
+ *
+ * Record lifecycle as for pg_basebackup: STARTED (owner = this process) → WAITING_FOR_WAL → DONE
+ * by the executor (apply/base-backup.ts). Any failure: the session is closed (PostgreSQL abandons the backup), the
+ * copied files are removed, the record says FAILED with the reason — nothing half-visible.
+ */
+
+import { createHash } from 'node:crypto';
+import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import {
+  backupDir,
+  readBackups,
+  recordIdentity,
+  writeBackupRecord,
+  writeFileAtomic,
+} from '../../catalog/index.js';
+import { isNoSpaceError, noSpaceError } from '../../catalog/no-space.js';
+import { PgbkError, toPgbkError } from '../../errors.js';
+import { processIdentity } from '../../lib/process-identity.js';
+import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../../pg/lsn.js';
+import type { BackupRecord } from '../../model/types.js';
+import { connectServer } from '../../transport/connect.js';
+import type { Transport } from '../../transport/transport.js';
+import { allocateBackupId } from '../lifecycle.js';
+import type { BackupContext } from '../context.js';
+import { ChunkWriter, FileChunker, linkOrCopy } from './chunk-writer.js';
+import { fetchWithAgent, type FetchContext } from './fetch-agent.js';
+import { fetchWithTar } from './fetch-tar.js';
+import { syncBackupTree } from './sync-tree.js';
+import { CHUNK_DIR_SUFFIX, CHUNK_SIZE, chunkCountOf, chunkLocation, formatManifest, parseManifest, planReuse, type FileManifest, type FileRecord, type ManifestFile } from './incremental.js';
+import { findArgs, parseFindListing, selectForBackup, type ListedEntry } from './listing.js';
+import { PgClientSession } from './pg-client-session.js';
+import { psqlServerArgs } from './postmaster-pid.js';
+import { PsqlSession } from './psql-session.js';
+import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession, type Tablespace } from './session.js';
+
+export const MANIFEST_FILE = 'files.json';
+
+interface Root {
+  /** Directory in the backup: "data" or "tablespaces/<oid>". */
+  readonly storedAs: string;
+  readonly remote: string;
+  readonly isPgdata: boolean;
+}
+
+async function remoteNowMs(t: Transport): Promise<number> {
+  const r = await t.run(['date', '+%s%N']);
+  const ns = Number(r.stdout.toString('utf8').trim());
+  if (r.code !== 0 || !Number.isFinite(ns)) throw new PgbkError('NETWORK', `cannot read the clock of ${t.description}: ${r.stderr.trim()}`);
+  return Math.floor(ns / 1e6);
+}
+
+async function listRoot(t: Transport, root: Root, server: string): Promise<ListedEntry[]> {
+  const r = await t.run(findArgs(root.remote));
+  // exit 1 with only "No such file" complaints: files vanished while find walked (DROP TABLE …).
+  const complaints = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/No such file or directory/.test(l));
+  if (r.code !== 0 && !(r.code === 1 && complaints.length === 0)) {
+    throw new PgbkError(r.code === null ? 'NETWORK' : 'CONFIG', `cannot list ${root.remote} on ${t.description}: ${r.stderr.trim() || 'connection lost'}`, { server });
+  }
+  return selectForBackup(parseFindListing(r.stdout), root.isPgdata);
+}
+
+/** Newest DONE `ssh` backup of the same cluster with a readable files.json: the reuse source. */
+async function previousBackup(ctx: BackupContext, systemIdentifier: string): Promise<{ id: string; manifest: FileManifest } | undefined> {
+  const done = (await readBackups(ctx.catalog, ctx.server.name)).filter(
+    (b) => b.status === 'DONE' && b.method === 'ssh' && b.systemIdentifier === systemIdentifier,
+  );
+  for (const b of done.reverse()) {
+    try {
+      const text = await readFile(path.join(backupDir(ctx.catalog, ctx.server.name, b.id), MANIFEST_FILE), 'utf8');
+      return { id: b.id, manifest: parseManifest(text) };
+    } catch {
+      // unreadable manifest: look further back (or copy everything)
+    }
+  }
+  return undefined;
+}
+
+function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
+}
+
+async function openSession(ctx: BackupContext, transport: Transport): Promise<BackupSession> {
+  const server = ctx.server;
+  if (server.connection !== undefined) return PgClientSession.open(server.connection);
+  return new PsqlSession(transport, await psqlServerArgs(transport, server.ssh?.psqlConnection, server.pgdata), server.name);
+}
+
+interface CopyOutcome {
+  readonly copiedBytes: number;
+  readonly reusedBytes: number;
+  readonly transferredBytes: number;
+  readonly fileCount: number;
+  readonly reusedFrom: string | undefined;
+  readonly manifestText: string;
+  /** Stored roots (absolute) and the files this backup wrote into them: what to fsync. */
+  readonly roots: readonly string[];
+  readonly written: readonly string[];
+}
+
+/** Previous stored objects of a file, in order (plain file, or its chunk files). */
+function storedObjects(prevDir: string, f: ManifestFile, prevChunkSize: number | undefined): string[] {
+  const n = f.hashes?.length ?? (prevChunkSize === undefined ? 1 : chunkCountOf(f.size, prevChunkSize));
+  return Array.from({ length: n }, (_, i) => path.join(prevDir, chunkLocation(f.path, n, i)));
+}
+
+async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIdentifier: string, tablespaces: readonly Tablespace[]): Promise<CopyOutcome> {
+  const server = ctx.server;
+  const pgdata = server.pgdata!;
+  const roots: Root[] = [
+    { storedAs: 'data', remote: pgdata, isPgdata: true },
+    ...tablespaces.map((ts) => ({ storedAs: `tablespaces/${ts.oid}`, remote: ts.location, isPgdata: false })),
+  ];
+  const listedAtMs = await remoteNowMs(t);
+  const listings = new Map<Root, ListedEntry[]>();
+  for (const root of roots) listings.set(root, await listRoot(t, root, server.name));
+  const files: FileRecord[] = [];
+  const remoteOf = new Map<string, string>();
+  let owner: { uid: number; gid: number } | undefined;
+  for (const [root, entries] of listings) {
+    for (const e of entries) {
+      if (e.type !== 'file') continue;
+      const stored = `${root.storedAs}/${e.rel}`;
+      files.push({ path: stored, size: e.size, mtimeMs: e.mtimeMs, mode: e.mode & 0o7777 });
+      remoteOf.set(stored, path.posix.join(root.remote, e.rel));
+      if (root.isPgdata && e.rel === 'PG_VERSION') owner = { uid: e.uid, gid: e.gid };
+    }
+  }
+  files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const prev = await previousBackup(ctx, systemIdentifier);
+  const plan = planReuse(files, prev?.manifest, CHUNK_SIZE);
+  const prevDir = prev === undefined ? undefined : backupDir(ctx.catalog, server.name, prev.id);
+
+  for (const root of roots) {
+    const base = path.join(dir, root.storedAs);
+    await mkdir(base, { recursive: true, mode: 0o700 });
+    for (const e of listings.get(root) ?? []) {
+      const dest = path.join(base, e.rel);
+      if (e.type === 'dir' || (root.isPgdata && e.rel === 'pg_wal' && e.type === 'symlink')) await mkdir(dest, { recursive: true, mode: e.mode & 0o777 || 0o700 });
+      else if (e.type === 'symlink' && e.target !== undefined) await symlink(e.target, dest);
+    }
+  }
+  const writer = new ChunkWriter(dir, prevDir, CHUNK_SIZE);
+  const stored: ManifestFile[] = [];
+  let transferredBytes = 0;
+  // On a terminal: data bytes stored so far (copied + reused) of the listed total, 4 times a second.
+  const progress = ctx.progress?.(`${server.name}: ssh backup:`, files.reduce((n, f) => n + f.size, 0));
+  const ticker = progress === undefined ? undefined : setInterval(() => progress.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length), 300);
+  ticker?.unref();
+  try {
+    // Unchanged files: every stored object is a hard link to the previous backup's.
+    for (const { file, prev: old } of plan.reuse) {
+      const objects = storedObjects(prevDir!, old, CHUNK_SIZE);
+      if (objects.length > 1) await mkdir(path.join(dir, `${file.path}${CHUNK_DIR_SUFFIX}`), { mode: 0o700 });
+      for (let i = 0; i < objects.length; i++) await linkOrCopy(objects[i]!, path.join(dir, chunkLocation(file.path, objects.length, i)));
+      writer.totals.reusedBytes += old.size;
+      stored.push({ ...file, size: old.size, hashes: old.hashes });
+    }
+    // Unchanged, but stored by an older format: re-chunked from the previous copy, on this host.
+    for (const { file, prev: old } of plan.importLocal) {
+      writer.begin({ file });
+      const chunker = new FileChunker(writer, undefined, CHUNK_SIZE);
+      for (const obj of storedObjects(prevDir!, old, prev?.manifest.chunkSize)) await chunker.feed(await readFile(obj));
+      await chunker.close();
+      stored.push(await writer.end());
+    }
+    const fetchCtx: FetchContext = { transport: t, server: server.name, chunkSize: CHUNK_SIZE, writer, remotePathOf: (item) => remoteOf.get(item.file.path)! };
+    const agent = (server.ssh?.pgbk ?? 'pgbk').split(' ').filter((s) => s !== '');
+    if (plan.fetch.length > 0) {
+      const viaAgent = await fetchWithAgent(fetchCtx, agent, plan.fetch);
+      if (viaAgent.kind === 'done') {
+        stored.push(...viaAgent.files);
+        transferredBytes = viaAgent.transferredBytes;
+      } else {
+        ctx.log(`${server.name}: the backup agent is not available on ${t.description} (${viaAgent.reason}); falling back to a tar stream (changed files are sent whole; set servers.${server.name}.ssh.pgbk to pgbk's command there)`);
+        const viaTar = await fetchWithTar(fetchCtx, plan.fetch);
+        stored.push(...viaTar.files);
+        transferredBytes = viaTar.transferredBytes;
+      }
+    }
+    await writer.flush();
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+    progress?.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length); // a short copy still shows once
+    progress?.finish();
+    await writer.flush().catch(() => undefined); // nothing still writing when a failure removes the tree
+  }
+  stored.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  const manifestText = formatManifest({
+    listedAtMs,
+    pgdata,
+    tablespaces: tablespaces.map((ts) => ({ oid: ts.oid, location: ts.location })),
+    chunkSize: CHUNK_SIZE,
+    ...(owner === undefined ? {} : { owner }),
+    files: stored,
+  });
+  return {
+    copiedBytes: writer.totals.copiedBytes,
+    reusedBytes: writer.totals.reusedBytes,
+    transferredBytes,
+    fileCount: stored.length,
+    reusedFrom: writer.totals.reusedBytes > 0 ? prev?.id : undefined,
+    manifestText,
+    roots: roots.map((r) => path.join(dir, r.storedAs)),
+    written: writer.written,
+  };
+}
+
+/** Take one `ssh` backup; returns the final record (DONE when its WAL is archived already). */
+export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
+  const server = ctx.server;
+  if (server.pgdata === undefined) {
+    throw new PgbkError('CONFIG', 'backup method ssh needs pgdata (the data directory on the database host)', { server: server.name });
+  }
+  const transport = await connectServer(server);
+  let session: BackupSession | undefined;
+  let record: BackupRecord | undefined;
+  let dir: string | undefined;
+  try {
+    session = await openSession(ctx, transport);
+    const facts = await readFacts(session);
+    if (facts.dataDirectory !== undefined && path.resolve(facts.dataDirectory) !== path.resolve(server.pgdata)) {
+      throw new PgbkError('CONFIG', `pgdata is ${server.pgdata}, but the server's data_directory is ${facts.dataDirectory}`, { server: server.name });
+    }
+    ctx.identity = await recordIdentity(ctx.catalog, server.name, {
+      systemIdentifier: facts.systemIdentifier,
+      pgVersion: facts.pgVersion,
+      walSegmentSize: facts.walSegmentSize,
+      firstContact: new Date().toISOString(),
+    });
+    const id = await allocateBackupId(ctx);
+    dir = backupDir(ctx.catalog, server.name, id);
+    const beginTime = new Date().toISOString();
+    record = {
+      formatVersion: 1,
+      id,
+      server: server.name,
+      slot,
+      status: 'STARTED',
+      method: 'ssh',
+      pgVersion: facts.pgVersion,
+      systemIdentifier: facts.systemIdentifier,
+      beginTime,
+      compression: 'none',
+      keep: 'none',
+      owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
+    };
+    await writeBackupRecord(ctx.catalog, record);
+    ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);
+
+    await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
+    const tablespaces = await listTablespaces(session);
+    const copied = await copyTree(ctx, transport, dir, facts.systemIdentifier, tablespaces);
+    const stop = await backupStop(session, facts.pgVersion);
+    const timeline = labelTimeline(stop.labelFile);
+    const beginLsn = labelStartLsn(stop.labelFile);
+    const segSize = facts.walSegmentSize;
+    const endWal = endLsnToSegmentName(parseLsn(stop.lsn), timeline, segSize);
+    // backup.archiveTimeout bounds the wait; the data is complete, so the backup is not failed for
+    // it: it stays WAITING_FOR_WAL and becomes DONE once its WAL reaches the archive.
+    const archiveWaitMs = server.backup.archiveTimeoutSeconds * 1000;
+    if (!(await waitForArchived(session, endWal, archiveWaitMs))) {
+      ctx.log(`${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); the backup stays WAITING_FOR_WAL until it is`);
+    }
+    await writeFileAtomic(path.join(dir, 'data', 'backup_label'), stop.labelFile, { mode: 0o600 });
+    if (stop.spcmapFile !== '') await writeFileAtomic(path.join(dir, 'data', 'tablespace_map'), stop.spcmapFile, { mode: 0o600 });
+    const manifestText = copied.manifestText;
+    await writeFileAtomic(path.join(dir, MANIFEST_FILE), manifestText, { mode: 0o640 });
+    // Every copied file durable before the record says the data is complete.
+    await syncBackupTree(dir, copied.roots, copied.written).catch((err: unknown) => {
+      throw new PgbkError('CATALOG', `cannot make ${dir} durable: ${(err as Error).message}`, { server: server.name, path: dir });
+    });
+
+    const { owner: _owner, ...rest } = record;
+    record = {
+      ...rest,
+      status: 'WAITING_FOR_WAL',
+      timeline,
+      beginLsn,
+      endLsn: stop.lsn,
+      beginWal: lsnToSegmentName(parseLsn(beginLsn), timeline, segSize),
+      endWal,
+      endTime: new Date().toISOString(),
+      sizes: { data: copied.copiedBytes + copied.reusedBytes, stored: copied.copiedBytes },
+      copiedBytes: copied.copiedBytes,
+      reusedBytes: copied.reusedBytes,
+      fileCount: copied.fileCount,
+      ...(copied.reusedFrom === undefined ? {} : { reusedFrom: copied.reusedFrom }),
+      checksums: { [MANIFEST_FILE]: sha256(manifestText), 'data/backup_label': sha256(stop.labelFile) },
+    };
+    await writeBackupRecord(ctx.catalog, record);
+    ctx.log(`${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}, ${copied.transferredBytes} bytes transferred`);
+  } catch (err) {
+    // Measured before the partial tree is removed below: the free space when the disk filled up.
+    const e = isNoSpaceError(err)
+      ? await noSpaceError(err, { server: server.name, file: (err as NodeJS.ErrnoException).path ?? dir ?? ctx.catalog, ...(record === undefined ? {} : { what: `backup ${record.id}` }) })
+      : toPgbkError(err, { server: server.name });
+    await session?.close().catch(() => undefined); // ends the session: PostgreSQL abandons the backup
+    session = undefined;
+    if (record !== undefined && dir !== undefined) {
+      // Nothing half-visible: the partial tree goes, the record stays as FAILED with the reason.
+      await rm(path.join(dir, 'data'), { recursive: true, force: true }).catch(() => undefined);
+      await rm(path.join(dir, 'tablespaces'), { recursive: true, force: true }).catch(() => undefined);
+      await rm(path.join(dir, MANIFEST_FILE), { force: true }).catch(() => undefined);
+      const { owner: _owner, ...rest } = record;
+      await writeBackupRecord(ctx.catalog, { ...rest, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
+        ctx.log(`${server.name}: cannot record backup ${rest.id} as FAILED: ${(werr as Error).message}`);
+      });
+    }
+    throw e;
+  } finally {
+    await session?.close().catch(() => undefined);
+    await transport.close();
+  }
+  return record;
+}

@@ -1,0 +1,47 @@
+import type { CliIo } from './io.js';
+import { loadDesired, logTo } from './load.js';
+import { parseRestoreArgs } from './restore-args.js';
+import { PgbkError } from '../errors.js';
+import { restoreRemote, type RemoteRestoreSummary, type RemoteSpec } from '../restore/remote.js';
+import { writeJson } from './json-output.js';
+
+function renderRemoteSummary(s: RemoteRestoreSummary): string {
+  const lines = [`Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`, `  chosen: ${s.reason}`, `  target: ${s.target}`];
+  for (const ts of s.tablespaces) lines.push(`  tablespace ${ts.oid} → ${ts.location}`);
+  if (s.wal.mode === 'fetch') {
+    lines.push(`  WAL:    fetched on demand over SSH from ${s.wal.from} (${s.wal.derivedFrom === 'flag' ? '--wal-from' : "derived from the backup's archive_command"}), prefetched into ${s.targetDir}/.pgbk-spool`);
+  } else {
+    lines.push(`  WAL:    ${s.wal.files} file(s) copied up front into ${s.targetDir}/pgbk_wal${s.wal.first === undefined ? '' : ` (${s.wal.first}…${s.wal.last})`}: ${s.wal.why}`);
+  }
+  for (const w of s.warnings) lines.push(`  warning: ${w}`);
+  lines.push(`Next: start PostgreSQL there (pg_ctl -D ${s.targetDir} start as the user owning it).`);
+  return `${lines.join('\n')}\n`;
+}
+
+/** `pgbk restore … --remote USER@HOST[:PORT]`: the same arguments as a local restore, plus the SSH target. */
+export async function mainRemote(args: readonly string[], remote: RemoteSpec, io: CliIo): Promise<number> {
+  const a = parseRestoreArgs(args);
+  if (a.force) throw new PgbkError('USAGE', 'restore --remote: --force is not supported with --remote (empty the directories on the database host yourself)');
+  const desired = await loadDesired(a.config, io);
+  if (!desired.servers.some((s) => s.name === a.server)) {
+    throw new PgbkError('USAGE', `restore: unknown server "${a.server}" (not in ${desired.configPath})`);
+  }
+  const s = await restoreRemote({
+    catalog: desired.catalog,
+    server: a.server,
+    requested: a.requested,
+    targetDir: a.targetDir,
+    target: a.target,
+    action: a.action,
+    timeline: a.timeline,
+    remote,
+    lockTimeoutMs: a.lockTimeoutMs,
+    noArchive: a.noArchive,
+    allowNewTablespaces: a.allowNewTablespaces,
+    log: logTo(io),
+    now: new Date(),
+  });
+  if (a.json) writeJson(io, 'restore', { ...s });
+  else io.stdout.write(renderRemoteSummary(s));
+  return 0;
+}

@@ -1,0 +1,122 @@
+/**
+ * `pgbk wal-receive --catalog DIR [--compression C] SERVER`: the backup-host end of wal-push over
+ * SSH, started once per worker connection on an exec channel. Frames on stdin: a JSON header line
+ * {"name","size"[,"encoding":"zstd"]} then exactly `size` bytes; for each, one JSON line on stdout
+ * once the file is durable in the archive (or why it was refused). Every check of local archiving
+ * applies: it is the same archive code (name, size, page magic, system identifier, duplicates, no
+ * overwrite), run on the decompressed bytes.
+ */
+
+import { unlink, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { tempPathFor } from '../lib/atomic.js';
+import { readIdentity } from '../catalog/identity.js';
+import { ensureServerDirs, incomingDir } from '../catalog/layout.js';
+import { decompressBuffer } from '../catalog/compress.js';
+import { archiveWalBuffer } from '../catalog/wal-archive.js';
+import type { Compression } from '../config/resolved.js';
+import { PgbkError } from '../errors.js';
+import { classifyIncoming } from '../pg/wal-name.js';
+import type { ServerIdentity } from '../model/types.js';
+import type { CliIo } from '../cli/io.js';
+import { parseCommand, requirePositional } from '../cli/options.js';
+import { reportError } from '../cli/report-error.js';
+import { ByteReader } from './byte-reader.js';
+import { parseCompression } from './target.js';
+import { WAL_RECEIVE_OPTIONS } from '../cli/commands.js';
+
+export interface ReceiveReply {
+  readonly name: string;
+  readonly ok: boolean;
+  readonly result?: 'archived' | 'duplicate';
+  readonly error?: string;
+}
+
+const MAX_FILE = 1024 * 1024 * 1024; // largest WAL segment size PostgreSQL allows
+
+/** A zstd frame whose Frame_Header_Descriptor (after the 4-byte magic) has the content-checksum bit. */
+function hasContentChecksum(frame: Buffer): boolean {
+  return frame.length > 4 && frame.readUInt32LE(0) === 0xfd2fb528 && (frame[4]! & 0x04) !== 0;
+}
+
+/**
+ * A frame's payload: the file itself, or (encoding "zstd") the worker's zstd frame of it. The frame
+ * is decompressed here whatever happens next — every archive check runs on the real bytes — and
+ * zstd's content checksum catches damage in transit; the frame is then stored as is.
+ */
+async function receiveFrame(catalog: string, server: string, compression: Compression, name: string, encoding: string, payload: Buffer): Promise<ReceiveReply> {
+  if (encoding === 'none') return receiveOne(catalog, server, compression, name, payload);
+  if (encoding !== 'zstd') return { name, ok: false, error: `unknown transfer encoding "${encoding}"` };
+  let data: Buffer;
+  try {
+    data = await decompressBuffer(payload, 'zstd');
+  } catch (err) {
+    return { name, ok: false, error: `${name} arrived damaged (${(err as Error).message})` };
+  }
+  return receiveOne(catalog, server, compression, name, data, hasContentChecksum(payload) ? payload : undefined);
+}
+
+async function receiveOne(catalog: string, server: string, compression: Compression, name: string, data: Buffer, zstdOfData?: Buffer): Promise<ReceiveReply> {
+  const kind = classifyIncoming(name);
+  if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
+    return { name, ok: false, error: `${name} is not a WAL segment, .history or .backup file` };
+  }
+  let identity: ServerIdentity | undefined = await readIdentity(catalog, server);
+  if (identity === undefined) {
+    if (kind !== 'segment') return { name, ok: false, error: 'the cluster identity is not known yet (no segment archived so far)' };
+    // First contact only: learning the identity reads the segment from a file. A dot-name in
+    // incoming/ is "in flight" to every other pgbk reader.
+    const tmp = tempPathFor(path.join(incomingDir(catalog, server), name));
+    await writeFile(tmp, data, { mode: 0o640 });
+    try {
+      const { identityFromSegment } = await import('../apply/identity.js');
+      identity = await identityFromSegment(catalog, server, tmp, new Date());
+    } finally {
+      await unlink(tmp).catch(() => undefined);
+    }
+  }
+  // Straight from memory: writing the 16 MiB to a temp file to read it back cost a copy each way.
+  const outcome = await archiveWalBuffer({ catalog, server, name, identity, compression }, data, zstdOfData);
+  if (outcome.result === 'rejected') return { name, ok: false, error: `refusing ${name}: ${outcome.reason}` };
+  return { name, ok: true, result: outcome.result };
+}
+
+export async function main(args: readonly string[], io: CliIo): Promise<number> {
+  let debug = false;
+  try {
+    const { values, positionals } = parseCommand('wal-receive', args, WAL_RECEIVE_OPTIONS);
+    debug = values.debug === true;
+    const server = requirePositional('wal-receive', positionals, 0, 'SERVER');
+    if (values.catalog === undefined || !path.isAbsolute(values.catalog)) {
+      throw new PgbkError('USAGE', 'wal-receive: --catalog must be an absolute path');
+    }
+    const catalog = values.catalog;
+    const compression = parseCompression(values.compression);
+    // Logged in over SSH as root: become the catalog's owner first; as another user: refuse
+    // (src/catalog/owner.ts), before the first directory is made.
+    const { ensureCatalogUser } = await import('../catalog/owner.js');
+    await ensureCatalogUser({ catalog, access: 'write', command: 'wal-receive', log: (line) => io.stderr.write(`${line}\n`) });
+    await ensureServerDirs(catalog, server);
+    const reader = new ByteReader(process.stdin);
+    for (;;) {
+      const header = await reader.line();
+      if (header === undefined) return 0; // the worker closed the channel: done
+      const h = JSON.parse(header) as { name?: unknown; size?: unknown; encoding?: unknown };
+      const encoding = h.encoding ?? 'none';
+      if (typeof h.name !== 'string' || typeof encoding !== 'string' || typeof h.size !== 'number' || !Number.isInteger(h.size) || h.size < 0 || h.size > MAX_FILE) {
+        throw new PgbkError('USAGE', `wal-receive: bad frame header ${header.slice(0, 200)}`);
+      }
+      const data = await reader.exact(h.size);
+      if (data === undefined) throw new PgbkError('NETWORK', `wal-receive: input ended inside ${h.name}`);
+      let reply: ReceiveReply;
+      try {
+        reply = await receiveFrame(catalog, server, compression, path.basename(h.name), encoding, data);
+      } catch (err) {
+        reply = { name: h.name, ok: false, error: err instanceof Error ? err.message : String(err) };
+      }
+      io.stdout.write(`${JSON.stringify(reply)}\n`);
+    }
+  } catch (err) {
+    return reportError(err, io, debug);
+  }
+}

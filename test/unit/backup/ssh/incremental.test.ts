@@ -1,0 +1,82 @@
+import { createHash } from 'node:crypto';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { chunkCountOf, chunkLength, chunkLocation, formatManifest, parseManifest, planReuse, type FileManifest } from '../../../../src/backup/ssh/incremental.js';
+
+const h = (s: string): string => createHash('sha256').update(s).digest('hex');
+
+const v2: FileManifest = parseManifest(
+  formatManifest({
+    listedAtMs: 100_000,
+    pgdata: '/pg',
+    tablespaces: [],
+    chunkSize: 4,
+    owner: { uid: 26, gid: 26 },
+    files: [
+      { path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600, hashes: [h('a0'), h('a1'), h('a2')] },
+      { path: 'data/b', size: 10, mtimeMs: 50_000, mode: 0o600, hashes: [h('b0'), h('b1'), h('b2')] },
+      { path: 'data/c', size: 3, mtimeMs: 99_000, mode: 0o600, hashes: [h('c')] },
+      { path: 'data/d', size: 4, mtimeMs: 50_000, mode: 0o644, hashes: [h('d')] },
+    ],
+  }),
+);
+
+test('files.json v2 round-trips: sizes, modes, chunk hashes, owner', () => {
+  assert.is(v2.formatVersion, 2);
+  assert.is(v2.chunkSize, 4);
+  assert.equal(v2.owner, { uid: 26, gid: 26 });
+  assert.equal(v2.files[3], { path: 'data/d', size: 4, mtimeMs: 50_000, mode: 0o644, hashes: [h('d')] });
+});
+
+test('plan: unchanged files reused whole; changed ones fetched with the previous chunk hashes; new ones without', () => {
+  const plan = planReuse(
+    [
+      { path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }, // unchanged: reuse
+      { path: 'data/b', size: 11, mtimeMs: 50_000, mode: 0o600 }, // size changed: fetch, compare chunks
+      { path: 'data/c', size: 3, mtimeMs: 99_000, mode: 0o600 }, // within the margin of the previous listing
+      { path: 'data/d', size: 4, mtimeMs: 60_000, mode: 0o600 }, // mtime moved
+      { path: 'data/e', size: 10, mtimeMs: 1, mode: 0o600 }, // new file
+    ],
+    v2,
+    4,
+  );
+  assert.equal(plan.reuse.map((x) => [x.file.path, x.prev.hashes.length]), [['data/a', 3]]);
+  assert.equal(plan.importLocal, []);
+  assert.equal(plan.fetch.map((x) => [x.file.path, x.prev?.hashes.length ?? 0]), [['data/b', 3], ['data/c', 1], ['data/d', 1], ['data/e', 0]]);
+  assert.is(planReuse([{ path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }], undefined).fetch.length, 1);
+});
+
+test('plan: another chunk size gives no chunk hashes to compare; unchanged files are re-chunked locally', () => {
+  const plan = planReuse([{ path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }, { path: 'data/b', size: 12, mtimeMs: 50_000, mode: 0o600 }], v2, 8);
+  assert.equal(plan.reuse, []);
+  assert.equal(plan.importLocal.map((x) => x.file.path), ['data/a']);
+  assert.equal(plan.fetch.map((x) => [x.file.path, x.prev]), [['data/b', undefined]]);
+});
+
+test('files.json v1 (older backups) parses; unchanged files imported, changed fetched whole', () => {
+  const v1 = parseManifest(JSON.stringify({ formatVersion: 1, listedAtMs: 100_000, pgdata: '/pg', tablespaces: [], files: [['data/a', 10, 50_000], ['data/b', 10, 50_000]] }));
+  assert.is(v1.formatVersion, 1);
+  assert.is(v1.files[0]?.hashes, undefined);
+  const plan = planReuse([{ path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }, { path: 'data/b', size: 10, mtimeMs: 70_000, mode: 0o600 }], v1, 4);
+  assert.equal(plan.reuse, []);
+  assert.equal(plan.importLocal.map((x) => x.file.path), ['data/a']);
+  assert.equal(plan.fetch.map((x) => [x.file.path, x.prev]), [['data/b', undefined]]);
+});
+
+test('bad manifests are refused with the reason', () => {
+  assert.throws(() => parseManifest('{"formatVersion":3}'), /formatVersion 3/);
+  const base = { formatVersion: 2, listedAtMs: 1, pgdata: '/pg', tablespaces: [], chunkSize: 4 };
+  assert.throws(() => parseManifest(JSON.stringify({ ...base, files: [['data/a', 10, 1, 384, [h('x')]]] })), /1 chunk hashes for 10 bytes/);
+  assert.throws(() => parseManifest(JSON.stringify({ ...base, files: [['data/a', 1, 1, 384, ['nothex']]] })), /bad mode or hashes/);
+  assert.throws(() => parseManifest(JSON.stringify({ ...base, chunkSize: undefined, files: [] })), /chunkSize/);
+});
+
+test('chunk layout: one chunk is a plain file, more are <path>.pgbk-chunks/NNNNNNNN', () => {
+  assert.is(chunkLocation('data/base/1/16384', 1, 0), 'data/base/1/16384');
+  assert.is(chunkLocation('data/base/1/16384', 3, 2), 'data/base/1/16384.pgbk-chunks/00000002');
+  assert.is(chunkLocation('data/x', 300, 255), 'data/x.pgbk-chunks/000000ff');
+  assert.equal([chunkCountOf(0, 4), chunkCountOf(4, 4), chunkCountOf(5, 4), chunkCountOf(8, 4)], [1, 1, 2, 2]);
+  assert.equal([chunkLength(10, 4, 0), chunkLength(10, 4, 2), chunkLength(0, 4, 0)], [4, 2, 0]);
+});
+
+test.run();

@@ -1,0 +1,155 @@
+/**
+ * restore_command's shell fast path, run by /bin/sh exactly as PostgreSQL would (after its %f/%p
+ * substitution, in the data directory), with a stand-in for the Node fallback that records its
+ * arguments and exits with a chosen status.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { buildFastRestoreCommand } from '../../../src/wal-fetch/fast-path.js';
+import { putInSpool } from '../../../src/wal-fetch/spool.js';
+
+const NAME = '000000010000000000000007';
+const P = 'pg_wal/RECOVERYXLOG';
+
+/** PostgreSQL's restore_command substitution (%f, %p, %%). */
+function substitute(cmd: string, f: string, p: string): string {
+  return cmd.replace(/%(.)/g, (_m, c: string) => (c === 'f' ? f : c === 'p' ? p : c === '%' ? '%' : `%${c}`));
+}
+
+interface Env {
+  readonly pgdata: string;
+  readonly spool: string;
+  readonly calls: string;
+  readonly cmd: string;
+  run(name: string, fallbackStatus: number): { status: number | null; stderr: string };
+}
+
+async function withEnv(configPath: string, fn: (e: Env) => Promise<void>): Promise<void> {
+  const root = await mkdtemp(path.join(os.tmpdir(), 'pgbk-fast-'));
+  try {
+    const pgdata = path.join(root, 'data');
+    await mkdir(path.join(pgdata, 'pg_wal'), { recursive: true });
+    const spool = path.join(pgdata, '.pgbk-spool');
+    await mkdir(spool, { mode: 0o700 });
+    const calls = path.join(root, 'calls');
+    // Stand-in for `node cli.js`: node = /bin/sh, cli = this script.
+    const fake = path.join(root, 'fake-cli.sh');
+    await writeFile(fake, `printf '%s\\n' "$*" >> ${calls}\nexit "$FALLBACK_STATUS"\n`);
+    const cmd = buildFastRestoreCommand({ node: '/bin/sh', cli: fake, configPath, server: 'main' });
+    await fn({
+      pgdata,
+      spool,
+      calls,
+      cmd,
+      run(name, fallbackStatus) {
+        const r = spawnSync('/bin/sh', ['-c', substitute(cmd, name, P)], {
+          cwd: pgdata,
+          encoding: 'utf8',
+          env: { ...process.env, FALLBACK_STATUS: String(fallbackStatus) },
+        });
+        return { status: r.status, stderr: r.stderr };
+      },
+    });
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
+/** The same as Env.run, without blocking the event loop (another process writes meanwhile). */
+function runAsync(e: Env, name: string, fallbackStatus: number): Promise<{ status: number | null; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', substitute(e.cmd, name, P)], {
+      cwd: e.pgdata,
+      env: { ...process.env, FALLBACK_STATUS: String(fallbackStatus) },
+    });
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.once('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+const callsOf = async (file: string): Promise<string[]> =>
+  existsSync(file) ? (await readFile(file, 'utf8')).trim().split('\n') : [];
+
+test('a verified spooled segment is renamed into %p without running the fallback', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 3);
+    await putInSpool(e.spool, NAME, data);
+    const r = e.run(NAME, 99);
+    assert.is(r.status, 0, r.stderr);
+    assert.ok((await readFile(path.join(e.pgdata, P))).equals(data));
+    assert.equal(await readdir(e.spool), [], 'segment and sidecar are gone from the spool');
+    assert.equal(await callsOf(e.calls), []);
+  });
+});
+
+test('a replaced, truncated or unsidecarred spooled file is never handed over: the fallback answers', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 3);
+    const cases: Array<[string, () => Promise<void>]> = [
+      ['replaced (same length, other bytes)', () => writeFile(path.join(e.spool, NAME), Buffer.alloc(1 << 20, 4))],
+      ['truncated', () => writeFile(path.join(e.spool, NAME), data.subarray(0, 4096))],
+      ['sidecar missing', () => rm(path.join(e.spool, `${NAME}.ck`))],
+      ['sidecar of other bytes', () => writeFile(path.join(e.spool, `${NAME}.ck`), '12345 1048576\n')],
+    ];
+    for (const [label, damage] of cases) {
+      await rm(e.calls, { force: true });
+      await putInSpool(e.spool, NAME, data);
+      await damage();
+      const r = e.run(NAME, 1);
+      assert.is(r.status, 1, `${label}: the fallback's status is restore_command's`);
+      assert.not.ok(existsSync(path.join(e.pgdata, P)), `${label}: nothing left at %p for PostgreSQL to read`);
+      assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`], label);
+      if (label !== 'sidecar missing') assert.match(r.stderr, /spooled copy of 000000010000000000000007 failed its check/, label);
+      assert.not.ok(existsSync(path.join(e.spool, NAME)), `${label}: the bad copy is gone`);
+    }
+  });
+});
+
+test('a miss runs the fallback with the exact arguments and keeps its exit status (1 and fatal)', async () => {
+  await withEnv("/tmp/100% o'k/p.yaml", async (e) => {
+    for (const status of [0, 1, 255]) {
+      await rm(e.calls, { force: true });
+      const r = e.run('00000002.history', status);
+      assert.is(r.status, status);
+      assert.equal(await callsOf(e.calls), [`wal-fetch --config /tmp/100% o'k/p.yaml main 00000002.history ${P}`]);
+      assert.is(r.stderr, '', 'a plain miss is silent');
+    }
+  });
+});
+
+test('while the worker is writing the segment (NAME.pending) the fast path waits for it; a stale marker only delays', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 5);
+    const pending = path.join(e.spool, `${NAME}.pending`);
+    await writeFile(pending, '');
+    const script = `setTimeout(async () => { const m = await import(${JSON.stringify(new URL('../../../src/wal-fetch/spool.js', import.meta.url).href)}); await m.putInSpool(${JSON.stringify(e.spool)}, '${NAME}', Buffer.alloc(1 << 20, 5)); (await import('node:fs')).rmSync(${JSON.stringify(pending)}); }, 300);`;
+    const writer = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: 'inherit' });
+    const writerDone = new Promise<number | null>((res) => writer.once('close', res));
+    const r = await runAsync(e, NAME, 99);
+    assert.is(await writerDone, 0, 'the stand-in worker published the segment');
+    assert.is(r.status, 0, r.stderr);
+    assert.ok((await readFile(path.join(e.pgdata, P))).equals(data));
+    assert.equal(await callsOf(e.calls), [], 'no Node start');
+
+    await writeFile(path.join(e.spool, '000000010000000000000008.pending'), '');
+    const stale = await runAsync(e, '000000010000000000000008', 1);
+    assert.is(stale.status, 1);
+    assert.is((await callsOf(e.calls)).length, 1, 'the fallback answers after a bounded wait');
+  });
+});
+
+test('without a spool directory at all the fallback answers', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    await rm(e.spool, { recursive: true });
+    assert.is(e.run(NAME, 1).status, 1);
+    assert.is((await callsOf(e.calls)).length, 1);
+  });
+});
+
+test.run();
