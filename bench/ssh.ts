@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackupRecord } from '../src/plan/types.js';
+import type { BackupRecord } from '../src/model/types.js';
 import { CLI } from '../test/support/pgbk.js';
 import { PG_BINDIR, tempDir } from '../test/support/postgres.js';
 import { makeSshWorld, type SshWorld } from '../test/integration/ssh/world.js';

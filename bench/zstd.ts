@@ -22,7 +22,7 @@ import { compressBuffer, decompressBuffer, ZSTD_LEVEL } from '../src/catalog/com
 import { archiveWalBuffer, listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
 import { readWalHeader } from '../src/pg/wal-header.js';
 import { isSegmentName } from '../src/pg/wal-name.js';
-import type { ServerIdentity } from '../src/plan/types.js';
+import type { ServerIdentity } from '../src/model/types.js';
 import { tempDir } from '../test/support/postgres.js';
 import type { World } from '../test/support/pgbk.js';
 import type { BenchResult } from './restore.js';
