@@ -109,6 +109,8 @@ export interface LockHolder {
   readonly host: string;
   readonly command: string;
   readonly since: string; // ISO
+  /** The holder's process start (lib/process-identity.ts), so a reused pid is not taken for it. */
+  readonly processStart?: string;
 }
 
 export interface LockOptions {

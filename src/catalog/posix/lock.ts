@@ -19,6 +19,7 @@ import path from 'node:path';
 import { PgbkError } from '../../errors.js';
 import { fsyncDir, writeFileNoClobber } from '../../lib/atomic.js';
 import { isOwnerAlive } from '../backups.js';
+import { processIdentity } from '../../lib/process-identity.js';
 import type { Lease, LockAttempt, LockHolder } from '../repository.js';
 import { errnoOf, failure, inDir } from './fs-util.js';
 
@@ -26,7 +27,7 @@ type Holder = LockHolder | 'gone' | 'unreadable';
 
 /** The lock file's text, byte for byte what catalog/lock.ts writes. */
 function lockText(h: LockHolder, indent: number | undefined): string {
-  const body = { id: h.id, pid: h.pid, host: h.host, command: h.command, since: h.since };
+  const body = { id: h.id, pid: h.pid, ...(h.processStart === undefined ? {} : { processStart: h.processStart }), host: h.host, command: h.command, since: h.since };
   return `${JSON.stringify(body, null, indent)}\n`;
 }
 
@@ -47,6 +48,7 @@ async function readHolder(file: string): Promise<Holder> {
         host: o.host,
         command: typeof o.command === 'string' ? o.command : '?',
         since: typeof o.since === 'string' ? o.since : '?',
+        ...(typeof o.processStart === 'string' ? { processStart: o.processStart } : {}),
       };
     }
   } catch {
@@ -66,7 +68,7 @@ async function unlinkIfPresent(file: string): Promise<void> {
 const MAX_TAKEOVER_DEPTH = 4;
 
 function takerIdentity(): LockHolder {
-  return { id: randomBytes(8).toString('hex'), pid: process.pid, host: os.hostname(), command: 'takeover', since: new Date().toISOString() };
+  return { id: randomBytes(8).toString('hex'), ...processIdentity(), host: os.hostname(), command: 'takeover', since: new Date().toISOString() };
 }
 
 /** Remove `file` if it still holds `staleId`; true when the caller may retry creating it. */
