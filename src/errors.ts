@@ -18,10 +18,11 @@ export type ErrorCode =
   | 'NOT_FOUND' // a backup, server or WAL file that does not exist
   | 'INTERNAL';
 
+/** Where an error happened; callers often have a value that may be undefined, which means "not known". */
 export interface ErrorContext {
-  readonly server?: string;
-  readonly path?: string;
-  readonly hint?: string;
+  readonly server?: string | undefined;
+  readonly path?: string | undefined;
+  readonly hint?: string | undefined;
   readonly cause?: unknown;
 }
 

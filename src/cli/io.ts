@@ -11,7 +11,7 @@ export interface CliIo {
   readonly cwd: string;
   readonly isTTY: boolean;
   /** --log-format: diagnostic lines as text (default) or one JSON object per line. */
-  readonly logFormat?: 'text' | 'json';
+  readonly logFormat?: 'text' | 'json' | undefined;
   /** Prefix text diagnostic lines with an ISO UTC timestamp (apply, backup: run from cron). */
   readonly timestamps?: boolean;
   /** Set by dispatch for commands that use the catalog (src/cli/run-as-owner.ts). */

@@ -9,7 +9,9 @@ import type { BackupRecord, ObservedServer, ServerIdentity } from '../../../src/
 
 export const SEG = 16 * 1024 * 1024;
 
-type Mutable<T> = { -readonly [K in keyof T]?: T[K] };
+type OptionalKeys<T> = { [K in keyof T]-?: object extends Pick<T, K> ? K : never }[keyof T];
+/** Overrides for a fixture; undefined for an optional field removes the default (the field is absent). */
+type Mutable<T> = { -readonly [K in keyof T]?: K extends OptionalKeys<T> ? T[K] | undefined : T[K] };
 
 /** "20261123T030004Z" → "2026-11-23T03:00:04.000Z". */
 export function isoOfId(id: string): string {
@@ -23,10 +25,15 @@ export function idOfIso(iso: string): string {
   return new Date(iso).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** The fixture with the fields an override set to undefined left out (as absent fields are on disk). */
+function withoutUndefined<T>(o: Readonly<Record<string, unknown>>): T {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
+}
+
 /** A DONE backup that began at its id and ended 10 minutes later, unless overridden. */
 export function backup(id: string, o: Mutable<BackupRecord> = {}): BackupRecord {
   const begin = isoOfId(id);
-  return {
+  return withoutUndefined<BackupRecord>({
     formatVersion: 1,
     id,
     server: 'main',
@@ -39,7 +46,7 @@ export function backup(id: string, o: Mutable<BackupRecord> = {}): BackupRecord 
     compression: 'zstd',
     keep: 'none',
     ...o,
-  };
+  });
 }
 
 /** Segment name on a timeline for a segment number (16 MiB segments). */
@@ -79,7 +86,7 @@ export const IDENTITY: ServerIdentity = {
 };
 
 export function observedServer(o: Mutable<ObservedServer> = {}): ObservedServer {
-  return {
+  return withoutUndefined<ObservedServer>({
     name: 'main',
     identity: IDENTITY,
     backups: [],
@@ -87,5 +94,5 @@ export function observedServer(o: Mutable<ObservedServer> = {}): ObservedServer 
     incoming: [],
     quarantined: 0,
     ...o,
-  };
+  });
 }
