@@ -77,7 +77,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         if ((await readIdentity(desired.catalog, server.name)) === undefined) firstContact = true;
         learned.set(server.name, await identityFor(desired, server, opts, contacts));
       } catch (err) {
-        serverErrors.push(toPgbkError(err, { server: server.name }));
+        serverErrors.push(namingServer(err, server.name));
       }
     }
     const candidates: ClusterOf[] = [...learned].flatMap(([name, id]) => (id === undefined ? [] : [{ server: name, systemIdentifier: id.systemIdentifier }]));
@@ -107,13 +107,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);
         contexts.set(server.name, ctx);
       } catch (err) {
-        const e = toPgbkError(err, { server: server.name });
-        // Name the server even when the error was raised without it (e.g. by the pg driver layer).
-        serverErrors.push(
-          e.server !== undefined
-            ? e
-            : new PgbkError(e.code, e.message, { server: server.name, cause: e, ...(e.path === undefined ? {} : { path: e.path }), ...(e.hint === undefined ? {} : { hint: e.hint }) }),
-        );
+        serverErrors.push(namingServer(err, server.name));
       }
     }
     const ready = servers.filter((s) => contexts.has(s.name));
@@ -191,4 +185,10 @@ async function identityFor(
     opts.log(`${server.name}: server not reachable (${e.message}); using the identity recorded at first contact`);
     return known;
   }
+}
+
+/** The error, naming the server even when it was raised without it (e.g. by the pg driver layer). */
+function namingServer(err: unknown, server: string): PgbkError {
+  const e = toPgbkError(err, { server });
+  return e.server !== undefined ? e : new PgbkError(e.code, e.message, { server, cause: e, path: e.path, hint: e.hint });
 }
