@@ -98,10 +98,7 @@ export async function startBenchCluster(): Promise<World> {
 export async function benchBaseBackup(world: World): Promise<BenchResult> {
   const drainConfig = world.configPath;
   const backupConfig = path.join(world.root, 'pgbk-scheduled.yaml');
-  await writeFile(
-    backupConfig,
-    configText(world.catalog, world.cluster.conninfo, ['backup: { schedule: "* * * * *" }', 'retention: { redundancy: 10 }']),
-  );
+  await writeFile(backupConfig, configText(world.catalog, world.cluster.conninfo, ['backup: { schedule: "* * * * *" }', 'retention: { redundancy: 10 }']));
   const refDir = path.join(world.root, 'ref-basebackup');
   const pgbkTimes: number[] = [];
   const refTimes: number[] = [];
@@ -182,9 +179,7 @@ async function generateSegments(world: World, staging: string, want: number, cap
     await Promise.all([
       runProcess(pgbench, ['-n', '-N', '-c', '2', '-j', '1', '-T', '10', '-M', 'prepared', ...psqlArgs(world), 'postgres']),
       world.cluster.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 4 = ${k}`),
-      world.cluster.sql(
-        `INSERT INTO bench_fill SELECT g, md5(g::text) || repeat(md5((g * ${round})::text), 4) FROM generate_series(1, 300000) g`,
-      ),
+      world.cluster.sql(`INSERT INTO bench_fill SELECT g, md5(g::text) || repeat(md5((g * ${round})::text), 4) FROM generate_series(1, 300000) g`),
     ]);
     log(`WAL generation: ${(await fresh()).length}/${want} segments archived`);
   }
@@ -304,9 +299,7 @@ export async function benchPlan(): Promise<PlanBenchResult> {
 
     // Reference: merely listing the same files once.
     const refS = await timed(() => runProcess('find', [catalog, '-type', 'f', '-name', '*.zst']));
-    const { seconds, value } = await timedValue(() =>
-      runProcess('/usr/bin/time', ['-v', process.execPath, CLI, '--config', config, 'plan', '--now', now]),
-    );
+    const { seconds, value } = await timedValue(() => runProcess('/usr/bin/time', ['-v', process.execPath, CLI, '--config', config, 'plan', '--now', now]));
     const deletions = value.stdout.split('\n').filter((l) => /^\s*- delete-backup\s/.test(l)).length;
     const prune = /- prune-wal\s+(\d+) segments/.exec(value.stdout);
     // Everything before the oldest retained backup's beginWal goes.

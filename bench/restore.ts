@@ -70,7 +70,10 @@ function referenceExtract(file: string, dir: string): Promise<void> {
 const RUNS = Number(process.env['PGBK_BENCH_RUNS'] ?? 3);
 
 function loadNote(): string {
-  return `load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`;
+  return `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`;
 }
 
 async function timed(fn: () => Promise<unknown>): Promise<number> {
@@ -126,15 +129,13 @@ export async function benchRestore(): Promise<BenchResult[]> {
       await rm(refDir, { recursive: true, force: true });
       pgbkTimes.push(await timed(() => run(process.execPath, [CLI, 'restore', SERVER, '--config', config, '--target-dir', pgbkDir])));
       await rm(pgbkDir, { recursive: true, force: true });
-      fullTimes.push(
-        await timed(() => run(process.execPath, [CLI, 'restore', SERVER, '--config', config, '--target-dir', fullDir, '--verify-checksums'])),
-      );
+      fullTimes.push(await timed(() => run(process.execPath, [CLI, 'restore', SERVER, '--config', config, '--target-dir', fullDir, '--verify-checksums'])));
       await rm(fullDir, { recursive: true, force: true });
     }
     const refS = Math.min(...refTimes);
     const pgbkS = Math.min(...pgbkTimes);
     const fullS = Math.min(...fullTimes);
-    const stored = `${(backup.sizes?.stored ?? 0) / 1048576 | 0} MiB stored`;
+    const stored = `${((backup.sizes?.stored ?? 0) / 1048576) | 0} MiB stored`;
     const samples = (xs: readonly number[]): string => xs.map((x) => x.toFixed(2)).join('/');
     results.push({
       name: `restore pgbench -s ${scale} backup (${stored})`,
@@ -156,7 +157,24 @@ export async function benchRestore(): Promise<BenchResult[]> {
     for (;;) {
       const wal = await listArchivedWal(catalog, SERVER);
       if (wal.segments.filter((s) => s > startSeg).length >= wantSegments) break;
-      await run(pgbench, ['-n', '-t', '20000', '-c', '2', '-j', '2', '-M', 'prepared', '-h', source.socketDir, '-p', String(source.port), '-U', 'postgres', 'postgres']);
+      await run(pgbench, [
+        '-n',
+        '-t',
+        '20000',
+        '-c',
+        '2',
+        '-j',
+        '2',
+        '-M',
+        'prepared',
+        '-h',
+        source.socketDir,
+        '-p',
+        String(source.port),
+        '-U',
+        'postgres',
+        'postgres',
+      ]);
       await source.sql('CHECKPOINT');
     }
     await source.sql('SELECT pg_switch_wal()');

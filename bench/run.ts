@@ -94,15 +94,7 @@ function toRow(bench: Bench, r: BenchResult): Row {
 
 function table(rows: readonly Row[]): string {
   const head = ['benchmark', 'pgbk s', 'reference s', 'ratio', 'target', 'met', 'note'];
-  const cells = rows.map((r) => [
-    r.name,
-    r.pgbk_s.toFixed(2),
-    r.reference_s.toFixed(2),
-    r.ratio.toFixed(2),
-    r.target,
-    r.met ? 'yes' : 'NO',
-    r.note ?? '',
-  ]);
+  const cells = rows.map((r) => [r.name, r.pgbk_s.toFixed(2), r.reference_s.toFixed(2), r.ratio.toFixed(2), r.target, r.met ? 'yes' : 'NO', r.note ?? '']);
   const widths = head.map((h, i) => Math.max(h.length, ...cells.map((c) => (c[i] ?? '').length)));
   const line = (c: readonly string[]): string =>
     c.map((v, i) => (i === c.length - 1 ? v : i >= 1 && i <= 3 ? v.padStart(widths[i] ?? 0) : v.padEnd(widths[i] ?? 0))).join('  ');
@@ -144,10 +136,7 @@ async function main(argv: readonly string[]): Promise<number> {
   process.stdout.write(`${table(rows)}\n`);
   for (const f of failures) process.stdout.write(`FAILED ${f.key}: ${f.error}\n`);
   const file = path.join(REPO_ROOT, 'bench-results.json');
-  await writeFile(
-    file,
-    `${JSON.stringify({ date: new Date().toISOString(), filter: filter === '' ? null : filter, results: rows, failures }, null, 2)}\n`,
-  );
+  await writeFile(file, `${JSON.stringify({ date: new Date().toISOString(), filter: filter === '' ? null : filter, results: rows, failures }, null, 2)}\n`);
   process.stderr.write(`[bench] results written to ${file}\n`);
   return failures.length > 0 ? 1 : 0;
 }

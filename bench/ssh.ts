@@ -29,10 +29,27 @@ const PUSH_ONLY = process.env['PGBK_BENCH_SSH_PUSH_ONLY'] === '1';
 /** ssh … tar -cf - | tar -xf -: two processes joined by a pipe, no shell. */
 function sshTarReference(w: SshWorld, dest: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    const ssh = spawn('ssh', [
-      '-p', String(w.sshd.port), '-i', w.sshd.identityFile, '-o', `UserKnownHostsFile=${w.sshd.knownHosts}`, '-o', 'BatchMode=yes',
-      'postgres@127.0.0.1', 'tar', '-cf', '-', '-C', w.cluster.pgdata, '.',
-    ], { stdio: ['ignore', 'pipe', 'ignore'] });
+    const ssh = spawn(
+      'ssh',
+      [
+        '-p',
+        String(w.sshd.port),
+        '-i',
+        w.sshd.identityFile,
+        '-o',
+        `UserKnownHostsFile=${w.sshd.knownHosts}`,
+        '-o',
+        'BatchMode=yes',
+        'postgres@127.0.0.1',
+        'tar',
+        '-cf',
+        '-',
+        '-C',
+        w.cluster.pgdata,
+        '.',
+      ],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
     const tar = spawn('tar', ['-xf', '-', '-C', dest], { stdio: ['pipe', 'ignore', 'inherit'] });
     ssh.stdout.pipe(tar.stdin);
     let left = 2;
@@ -59,7 +76,20 @@ async function backup(w: SshWorld): Promise<void> {
 
 async function pgbenchTps(w: SshWorld): Promise<number> {
   const c = w.cluster;
-  const out = await runProcess(path.join(PG_BINDIR, 'pgbench'), ['-c', '4', '-T', String(SECONDS), '-N', '-h', c.socketDir, '-p', String(c.port), '-U', 'postgres', 'postgres']);
+  const out = await runProcess(path.join(PG_BINDIR, 'pgbench'), [
+    '-c',
+    '4',
+    '-T',
+    String(SECONDS),
+    '-N',
+    '-h',
+    c.socketDir,
+    '-p',
+    String(c.port),
+    '-U',
+    'postgres',
+    'postgres',
+  ]);
   const tps = /tps = ([\d.]+)/.exec(out.stdout)?.[1];
   if (tps === undefined) throw new Error(`no tps in pgbench output: ${out.stdout.slice(-500)}`);
   return Number(tps);
@@ -99,7 +129,13 @@ export async function benchSsh(): Promise<BenchResult[]> {
     await rm(ref, { recursive: true, force: true });
     const fullS = await timed(() => backup(w));
     const full = await latest(w);
-    results.push({ name: 'ssh full backup', pgbk_s: fullS, reference_s: refS, ratio: fullS / refS, note: `${((full.copiedBytes ?? 0) / 1048576).toFixed(0)} MiB copied; reference: ssh tar -c | tar -x` });
+    results.push({
+      name: 'ssh full backup',
+      pgbk_s: fullS,
+      reference_s: refS,
+      ratio: fullS / refS,
+      note: `${((full.copiedBytes ?? 0) / 1048576).toFixed(0)} MiB copied; reference: ssh tar -c | tar -x`,
+    });
 
     const rows = 100_000 * SCALE;
     await c.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid <= ${Math.floor(rows * 0.05)}`);
@@ -144,10 +180,21 @@ async function benchWalPushTps(w: SshWorld): Promise<BenchResult> {
   await mkdir(catalog2);
   const printed = await w.pgbk(
     [
-      'wal-push', '--to', `ssh://root@127.0.0.1:${w.sshd.port}${catalog2}`,
-      '--identity', w.sshd.postgresIdentityFile, '--known-hosts', w.sshd.knownHosts,
-      '--remote-pgbk', `${process.execPath} ${CLI}`, '--compression', 'zstd',
-      '--print-archive-command', '--pgdata', c.pgdata, 'main',
+      'wal-push',
+      '--to',
+      `ssh://root@127.0.0.1:${w.sshd.port}${catalog2}`,
+      '--identity',
+      w.sshd.postgresIdentityFile,
+      '--known-hosts',
+      w.sshd.knownHosts,
+      '--remote-pgbk',
+      `${process.execPath} ${CLI}`,
+      '--compression',
+      'zstd',
+      '--print-archive-command',
+      '--pgdata',
+      c.pgdata,
+      'main',
     ],
     { asPostgres: true },
   );

@@ -30,7 +30,10 @@ export interface SyntheticCatalog {
 }
 
 function backupId(d: Date): string {
-  return d.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return d
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** Create the catalog; backups are spread evenly over the archive, each spanning two segments. */

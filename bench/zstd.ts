@@ -96,7 +96,12 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
 
   const header = readWalHeader(segs[0]!);
   if (header === undefined) throw new Error('the first WAL segment has no long page header');
-  const identity: ServerIdentity = { systemIdentifier: header.systemIdentifier, pgVersion: 150000, walSegmentSize: header.segSize, firstContact: new Date().toISOString() };
+  const identity: ServerIdentity = {
+    systemIdentifier: header.systemIdentifier,
+    pgVersion: 150000,
+    walSegmentSize: header.segSize,
+    firstContact: new Date().toISOString(),
+  };
   const names = segs.map((s) => {
     const h = readWalHeader(s);
     if (h === undefined) throw new Error('a WAL segment without a long page header');
@@ -107,8 +112,16 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
     return `${hex(BigInt(h.timeline))}${hex(segNo / perLog)}${hex(segNo % perLog)}`;
   });
 
-  const t = { compress: { ours: [] as number[], napi: [] as number[] }, decompress: { ours: [] as number[], napi: [] as number[] }, push: { ours: [] as number[], napi: [] as number[] } };
-  const cpu = { compress: { ours: [] as number[], napi: [] as number[] }, decompress: { ours: [] as number[], napi: [] as number[] }, push: { ours: [] as number[], napi: [] as number[] } };
+  const t = {
+    compress: { ours: [] as number[], napi: [] as number[] },
+    decompress: { ours: [] as number[], napi: [] as number[] },
+    push: { ours: [] as number[], napi: [] as number[] },
+  };
+  const cpu = {
+    compress: { ours: [] as number[], napi: [] as number[] },
+    decompress: { ours: [] as number[], napi: [] as number[] },
+    push: { ours: [] as number[], napi: [] as number[] },
+  };
   const root = await tempDir('pgbk-bench-zstd-');
   try {
     for (let round = 0; round < rounds; round++) {

@@ -114,7 +114,13 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
     const results: ActionResult[] = [];
     let plan: Plan;
     if (opts.saved !== undefined) {
-      const current = planBasis(desired.configHash, await observe(desired, ready.map((s) => s.name)));
+      const current = planBasis(
+        desired.configHash,
+        await observe(
+          desired,
+          ready.map((s) => s.name),
+        ),
+      );
       const stale = stalenessReason(opts.saved, current, new Date(), opts.savedMaxAgeMs ?? 3600_000);
       if (stale !== undefined) {
         throw new PgbkError('STALE_PLAN', `refusing to apply a stale plan: ${stale}`, { hint: 'run pgbk plan -o FILE again and review it' });
@@ -131,7 +137,16 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         return contact === undefined ? s : { ...s, contact };
       }),
     });
-    plan = makePlan({ ...desired, servers: ready }, withContacts(await observe(desired, ready.map((s) => s.name))), opts.now);
+    plan = makePlan(
+      { ...desired, servers: ready },
+      withContacts(
+        await observe(
+          desired,
+          ready.map((s) => s.name),
+        ),
+      ),
+      opts.now,
+    );
     opts.onPlan?.(plan, 1);
     results.push(...(await executePlan(plan, ready, contexts)));
     // A backup that became DONE changes what retention and WAL pruning decide (the WAL before the
@@ -139,7 +154,16 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
     // follow-up plan that is printed before it runs like the first — so the next plan is empty.
     // It never takes another backup: a failed one is retried by the next apply, not in a loop.
     if (results.some((r) => r.outcome === 'done' && (r.action.kind === 'base-backup' || r.action.kind === 'finish-backup'))) {
-      const followUp = makePlan({ ...desired, servers: ready }, withContacts(await observe(desired, ready.map((s) => s.name))), opts.now);
+      const followUp = makePlan(
+        { ...desired, servers: ready },
+        withContacts(
+          await observe(
+            desired,
+            ready.map((s) => s.name),
+          ),
+        ),
+        opts.now,
+      );
       const actions = followUp.actions.filter((a) => a.kind !== 'base-backup');
       if (actions.length > 0) {
         const second: Plan = { ...followUp, actions };

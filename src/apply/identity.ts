@@ -9,7 +9,7 @@ import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../model/types.js';
 
 /** WAL page magic → PostgreSQL major version (server_version_num of the .0 release). */
-const MAGIC_VERSION: Readonly<Record<number, number>> = { 0xd106: 130000, 0xd10d: 140000, 0xd110: 150000, 0xd113: 160000 };
+const MAGIC_VERSION: Readonly<Record<number, number>> = { 53510: 130000, 53517: 140000, 53520: 150000, 53523: 160000 };
 
 /**
  * Establish which cluster this server is (DESIGN.md §4: fixed at first contact). With a

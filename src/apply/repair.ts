@@ -36,7 +36,8 @@ function describeAge(ms: number): string {
 export async function reapLeftovers(ctx: ExecContext, nowMs: number = Date.now()): Promise<string[]> {
   let removed;
   try {
-    if (await restrictIdentityMode(ctx.catalog, ctx.server.name)) ctx.log(`${ctx.server.name}: server.json was world-readable; now 0640 like the rest of the catalog`);
+    if (await restrictIdentityMode(ctx.catalog, ctx.server.name))
+      ctx.log(`${ctx.server.name}: server.json was world-readable; now 0640 like the rest of the catalog`);
     removed = await removeLeftovers(await findLeftovers(ctx.catalog, ctx.server.name, nowMs));
   } catch (err) {
     // Leftovers only cost space: failing to clean them must not stop archiving.
@@ -44,7 +45,9 @@ export async function reapLeftovers(ctx: ExecContext, nowMs: number = Date.now()
     return [];
   }
   for (const l of removed) {
-    ctx.log(`${ctx.server.name}: removed ${l.rel}, a temp file left by an interrupted write (${l.size} bytes, ${describeAge(l.ageMs)} old, writer pid ${l.pid} gone)`);
+    ctx.log(
+      `${ctx.server.name}: removed ${l.rel}, a temp file left by an interrupted write (${l.size} bytes, ${describeAge(l.ageMs)} old, writer pid ${l.pid} gone)`,
+    );
   }
   return removed.map((l) => l.rel);
 }

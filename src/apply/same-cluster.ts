@@ -75,7 +75,10 @@ export async function ensureOwnIdentity(desired: Desired, server: ServerConfig, 
   const firstContact = (await readIdentity(desired.catalog, server.name)) === undefined;
   const id = await learnIdentity(desired.catalog, server, now);
   if (id === undefined) return undefined;
-  const conflict = sameClusterConflicts([{ server: server.name, systemIdentifier: id.systemIdentifier }], await otherClusters(desired, new Set([server.name]), firstContact)).get(server.name);
+  const conflict = sameClusterConflicts(
+    [{ server: server.name, systemIdentifier: id.systemIdentifier }],
+    await otherClusters(desired, new Set([server.name]), firstContact),
+  ).get(server.name);
   if (conflict !== undefined) throw conflict;
   return recordIdentity(desired.catalog, server.name, id);
 }

@@ -26,11 +26,9 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
   const conninfo = server.connection;
   const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
   if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
-    throw new PgbkError(
-      'IDENTITY',
-      `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`,
-      { server: server.name },
-    );
+    throw new PgbkError('IDENTITY', `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`, {
+      server: server.name,
+    });
   }
   const id = await allocateBackupId(ctx);
   const dir = backupDir(ctx.catalog, server.name, id);
@@ -105,4 +103,3 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
   }
   return record;
 }
-

@@ -17,7 +17,10 @@ const DELETING_PREFIX = '.deleting-';
 
 /** UTC YYYYMMDDTHHMMSSZ: sortable as text, one per second (a collision waits a second). */
 export function newBackupId(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 const STATUSES: ReadonlySet<BackupStatus> = new Set(['STARTED', 'WAITING_FOR_WAL', 'DONE', 'FAILED']);
@@ -117,15 +120,11 @@ export async function readBackupsWithProblems(
 export function unreadableBackupsError(server: string, problems: readonly BackupProblem[]): PgbkError | undefined {
   const unreadable = problems.filter((p) => p.unreadable === true);
   if (unreadable.length === 0) return undefined;
-  return new PgbkError(
-    'CATALOG',
-    `cannot read ${unreadable.length} backup(s): ${unreadable.map((p) => `${p.id} (${p.reason})`).join('; ')}`,
-    {
-      server,
-      ...(unreadable.length === 1 && unreadable[0]!.path !== undefined ? { path: unreadable[0]!.path } : {}),
-      hint: 'they were probably written by another OS user (e.g. root): give them back to the catalog\'s owner (chown -R OWNER CATALOG); pgbk will not act as if they did not exist',
-    },
-  );
+  return new PgbkError('CATALOG', `cannot read ${unreadable.length} backup(s): ${unreadable.map((p) => `${p.id} (${p.reason})`).join('; ')}`, {
+    server,
+    ...(unreadable.length === 1 && unreadable[0]!.path !== undefined ? { path: unreadable[0]!.path } : {}),
+    hint: "they were probably written by another OS user (e.g. root): give them back to the catalog's owner (chown -R OWNER CATALOG); pgbk will not act as if they did not exist",
+  });
 }
 
 /**

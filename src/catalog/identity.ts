@@ -29,11 +29,7 @@ function parseIdentity(text: string, file: string, server: string): ServerIdenti
     typeof o.walSegmentSize !== 'number' ||
     typeof o.firstContact !== 'string'
   ) {
-    throw new PgbkError(
-      'CATALOG',
-      'server.json lacks systemIdentifier (decimal string), pgVersion, walSegmentSize or firstContact',
-      { server, path: file },
-    );
+    throw new PgbkError('CATALOG', 'server.json lacks systemIdentifier (decimal string), pgVersion, walSegmentSize or firstContact', { server, path: file });
   }
   return {
     systemIdentifier: o.systemIdentifier,
@@ -58,22 +54,18 @@ export async function readIdentity(catalog: string, server: string): Promise<Ser
 
 function mismatch(server: string, file: string, recorded: ServerIdentity, seen: ServerIdentity): PgbkError | undefined {
   if (recorded.systemIdentifier !== seen.systemIdentifier) {
-    return new PgbkError(
-      'IDENTITY',
-      `server reports cluster ${seen.systemIdentifier}, but the catalog belongs to cluster ${recorded.systemIdentifier}`,
-      {
-        server,
-        path: file,
-        hint: `this catalog belongs to cluster ${recorded.systemIdentifier}; point the server at a new catalog or remove ${file} if the cluster was re-initialised on purpose`,
-      },
-    );
+    return new PgbkError('IDENTITY', `server reports cluster ${seen.systemIdentifier}, but the catalog belongs to cluster ${recorded.systemIdentifier}`, {
+      server,
+      path: file,
+      hint: `this catalog belongs to cluster ${recorded.systemIdentifier}; point the server at a new catalog or remove ${file} if the cluster was re-initialised on purpose`,
+    });
   }
   if (recorded.walSegmentSize !== seen.walSegmentSize) {
-    return new PgbkError(
-      'IDENTITY',
-      `server reports WAL segment size ${seen.walSegmentSize}, the catalog recorded ${recorded.walSegmentSize}`,
-      { server, path: file, hint: 'the cluster was changed with pg_resetwal --wal-segsize; archive it into a new catalog' },
-    );
+    return new PgbkError('IDENTITY', `server reports WAL segment size ${seen.walSegmentSize}, the catalog recorded ${recorded.walSegmentSize}`, {
+      server,
+      path: file,
+      hint: 'the cluster was changed with pg_resetwal --wal-segsize; archive it into a new catalog',
+    });
   }
   return undefined;
 }

@@ -60,7 +60,13 @@ interface Scanned {
 
 /** The directories that can hold our temp files (see the module comment). */
 async function scannedDirs(catalog: string, server: string): Promise<Scanned[]> {
-  const dirs: Scanned[] = [serverDir(catalog, server), backupsDir(catalog, server), walRoot(catalog, server), incomingDir(catalog, server), errorsDir(catalog, server)].map((dir) => ({ dir }));
+  const dirs: Scanned[] = [
+    serverDir(catalog, server),
+    backupsDir(catalog, server),
+    walRoot(catalog, server),
+    incomingDir(catalog, server),
+    errorsDir(catalog, server),
+  ].map((dir) => ({ dir }));
   for (const e of await entries(backupsDir(catalog, server))) {
     if (!e.isDirectory() || !isBackupId(e.name)) continue;
     const dir = path.join(backupsDir(catalog, server), e.name);

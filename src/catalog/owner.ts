@@ -17,17 +17,7 @@
  */
 
 import { PgbkError } from '../errors.js';
-import {
-  asEffectiveUser,
-  becomeUser,
-  canWrite,
-  currentUid,
-  describeUser,
-  lookupUser,
-  ownerOfNearest,
-  type OsUser,
-  type PathOwner,
-} from '../lib/os-user.js';
+import { asEffectiveUser, becomeUser, canWrite, currentUid, describeUser, lookupUser, ownerOfNearest, type OsUser, type PathOwner } from '../lib/os-user.js';
 
 /** read: list, plan, …; write: apply, backup, wal-push, …; restore: writes only its in-use mark. */
 export type CatalogAccess = 'read' | 'write' | 'restore';

@@ -12,7 +12,10 @@ import { errorsDir } from './layout.js';
 const REASON_SUFFIX = '.reason';
 
 function stamp(now: Date): string {
-  return now.toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /**
@@ -20,13 +23,7 @@ function stamp(now: Date): string {
  * quarantined file is never overwritten), write <that>.reason, fsync. Returns the new path.
  * The source must be on the catalog's file system (incoming/ is).
  */
-export async function quarantineFile(
-  catalog: string,
-  server: string,
-  sourcePath: string,
-  reason: string,
-  now: Date = new Date(),
-): Promise<string> {
+export async function quarantineFile(catalog: string, server: string, sourcePath: string, reason: string, now: Date = new Date()): Promise<string> {
   const dir = errorsDir(catalog, server);
   const base = `${path.basename(sourcePath)}.${stamp(now)}`;
   for (let n = 0; n < 1000; n++) {

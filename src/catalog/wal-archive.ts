@@ -23,9 +23,7 @@ import { CHECKSUMS_FILE, walDirFor, walPath, walRoot } from './layout.js';
 import { appendChecksum, readChecksums, removeChecksums, sha256Hex } from './wal-checksums.js';
 import { validateBackupHistoryFile, validateHistoryFile } from './wal-text-files.js';
 
-export type ArchiveOutcome =
-  | { readonly result: 'archived' | 'duplicate'; readonly sha256: string }
-  | { readonly result: 'rejected'; readonly reason: string };
+export type ArchiveOutcome = { readonly result: 'archived' | 'duplicate'; readonly sha256: string } | { readonly result: 'rejected'; readonly reason: string };
 
 export interface ArchiveOptions {
   readonly catalog: string;

@@ -63,7 +63,10 @@ async function load(): Promise<ZstdCodec> {
     compress(data, level) {
       if (native === undefined) return completeFrame(Buffer.from(wasmCall(() => wasm.compress(data, level))), data.length, checksum(data));
       let enc = encoders.get(level);
-      if (enc === undefined) encoders.set(level, (enc = new native.Encoder(level)));
+      if (enc === undefined) {
+        enc = new native.Encoder(level);
+        encoders.set(level, enc);
+      }
       return completeFrame(enc.encodeSync(data), data.length, checksum(data));
     },
     decompress(frame) {

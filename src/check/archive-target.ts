@@ -39,7 +39,6 @@ export function parseArchiveTarget(cmd: string): ArchiveTarget | undefined {
       if (v === undefined) return undefined;
       opts.set(flag === '-c' ? '--config' : flag, v.replace(/%%/g, '%'));
     } else if (w.startsWith('-')) {
-      continue; // --debug, --json: no value
     } else if (i > at) {
       positionals.push(w);
     }

@@ -100,9 +100,7 @@ export function checkBackupAge(server: ServerConfig, observed: ObservedServer, n
   if (schedule === undefined) return pass('backup age', `${lastText} (no schedule: one-off backups only)`);
   const fired = previousFireTime(schedule, server.backup.timezone, now);
   if (fired === undefined) return pass('backup age', lastText);
-  const covered = observed.backups.some(
-    (b) => b.status !== 'FAILED' && Date.parse(b.slot) >= fired.getTime(),
-  );
+  const covered = observed.backups.some((b) => b.status !== 'FAILED' && Date.parse(b.slot) >= fired.getTime());
   if (!covered && now.getTime() - fired.getTime() > graceMs) {
     return fail(
       'backup age',

@@ -120,11 +120,7 @@ export function checkPrivileges(live: LiveFacts): CheckResult {
 export function checkWalLevel(live: LiveFacts): CheckResult {
   const level = live.facts.walLevel;
   if (level === 'replica' || level === 'logical') return pass('wal_level', level);
-  return fail(
-    'wal_level',
-    `wal_level is ${level}: its WAL cannot rebuild a base backup`,
-    'set wal_level = replica in postgresql.conf and restart PostgreSQL',
-  );
+  return fail('wal_level', `wal_level is ${level}: its WAL cannot rebuild a base backup`, 'set wal_level = replica in postgresql.conf and restart PostgreSQL');
 }
 
 export function checkArchiveMode(live: LiveFacts): CheckResult {
@@ -133,11 +129,7 @@ export function checkArchiveMode(live: LiveFacts): CheckResult {
   if (mode === 'always') {
     return pass('archive_mode', live.facts.inRecovery ? 'always (standby archives its own WAL)' : 'always');
   }
-  return fail(
-    'archive_mode',
-    `archive_mode is ${mode}: PostgreSQL archives no WAL`,
-    'set archive_mode = on in postgresql.conf and restart PostgreSQL',
-  );
+  return fail('archive_mode', `archive_mode is ${mode}: PostgreSQL archives no WAL`, 'set archive_mode = on in postgresql.conf and restart PostgreSQL');
 }
 
 export function checkArchiveCommand(live: LiveFacts, server: ServerConfig): CheckResult {
@@ -206,7 +198,11 @@ export function checkProgram(name: string, serverVersion: number, env: NodeJS.Pr
     const major = programMajor(binary);
     const serverMajor = majorOf(serverVersion);
     if (serverVersion > 0 && major < serverMajor) {
-      return fail(name, `${binary} is version ${major}, the server is ${serverMajor}`, `install the PostgreSQL ${serverMajor} client programs or set PGBK_PG_BINDIR`);
+      return fail(
+        name,
+        `${binary} is version ${major}, the server is ${serverMajor}`,
+        `install the PostgreSQL ${serverMajor} client programs or set PGBK_PG_BINDIR`,
+      );
     }
     return pass(name, `${binary} (version ${major})`);
   } catch (err) {

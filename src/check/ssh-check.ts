@@ -23,7 +23,12 @@ export async function checkSsh(server: ServerConfig): Promise<CheckResult | unde
   try {
     if (server.pgdata !== undefined) {
       const r = await transport.run(['test', '-d', server.pgdata]);
-      if (r.code !== 0) return fail('ssh', `${who} reachable, but ${server.pgdata} is not a directory there`, 'fix servers.<name>.pgdata (the data directory on the database host)');
+      if (r.code !== 0)
+        return fail(
+          'ssh',
+          `${who} reachable, but ${server.pgdata} is not a directory there`,
+          'fix servers.<name>.pgdata (the data directory on the database host)',
+        );
     }
     return pass('ssh', `${who} reachable, host key verified${server.pgdata === undefined ? '' : `, ${server.pgdata} present`}`);
   } catch (err) {

@@ -55,7 +55,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const desired = await loadDesired(values.config, io);
   const planFile = positionals[0];
   const saved = planFile === undefined ? undefined : parseSavedPlan(await readFile(path.resolve(io.cwd, planFile), 'utf8'), planFile);
-  if (saved !== undefined && values.now !== undefined) throw new PgbkError('USAGE', 'apply: --now cannot be combined with a saved plan (the plan has its own time)');
+  if (saved !== undefined && values.now !== undefined)
+    throw new PgbkError('USAGE', 'apply: --now cannot be combined with a saved plan (the plan has its own time)');
   const now = saved !== undefined ? new Date(saved.plan.now) : values.now === undefined ? new Date() : parseTimeFlag('--now', values.now);
   const json = values.json === true;
   const report = await apply(desired, {
@@ -91,7 +92,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       const skipped = report.results.filter((r) => r.outcome === 'skipped').length;
       // A server that could not be prepared is a failure too: its actions never ran.
       const notPrepared = report.serverErrors.length;
-      const unprepared = notPrepared === 0 ? '' : ` (${notPrepared} server${notPrepared === 1 ? '' : 's'} could not be prepared: ${report.serverErrors.map((e) => e.server ?? '?').join(', ')})`;
+      const unprepared =
+        notPrepared === 0
+          ? ''
+          : ` (${notPrepared} server${notPrepared === 1 ? '' : 's'} could not be prepared: ${report.serverErrors.map((e) => e.server ?? '?').join(', ')})`;
       io.stdout.write(`Apply: ${done} done, ${skipped} skipped, ${failed.length + notPrepared} failed${unprepared}.\n`);
     }
   }

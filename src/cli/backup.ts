@@ -16,22 +16,30 @@ import { writeJson } from './json-output.js';
 /** `pgbk backup SERVER`: a one-off base backup now, outside the schedule (its slot is its begin time). */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('backup', args, BACKUP_OPTIONS);
-    const serverName = requirePositional('backup', positionals, 0, 'SERVER');
-    const desired = await loadDesired(values.config, io);
-    const [server] = selectServers(desired, [serverName]);
-    await ensureServerDirs(desired.catalog, server!.name);
-    const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
-    try {
-      const now = new Date();
-      const ctx: ExecContext = { catalog: desired.catalog, server: server!, now, log: logTo(io), identity: undefined, signal: abortOnSignals(io), ...progressOption(io) };
-      ctx.identity = await ensureOwnIdentity(desired, server!, now);
-      await failOrphanedBackups(ctx);
-      await archiveAllIncoming(ctx);
-      const record = await executeBaseBackup(ctx, now.toISOString());
+  const serverName = requirePositional('backup', positionals, 0, 'SERVER');
+  const desired = await loadDesired(values.config, io);
+  const [server] = selectServers(desired, [serverName]);
+  await ensureServerDirs(desired.catalog, server!.name);
+  const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
+  try {
+    const now = new Date();
+    const ctx: ExecContext = {
+      catalog: desired.catalog,
+      server: server!,
+      now,
+      log: logTo(io),
+      identity: undefined,
+      signal: abortOnSignals(io),
+      ...progressOption(io),
+    };
+    ctx.identity = await ensureOwnIdentity(desired, server!, now);
+    await failOrphanedBackups(ctx);
+    await archiveAllIncoming(ctx);
+    const record = await executeBaseBackup(ctx, now.toISOString());
     if (values.json === true) writeJson(io, 'backup', { backup: listEntry(record) });
-      else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
-      return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;
-    } finally {
-      await lock.release();
-    }
+    else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
+    return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;
+  } finally {
+    await lock.release();
+  }
 }

@@ -54,7 +54,12 @@ export const GLOBAL_OPTIONS = {
   help: { type: 'boolean', short: 'h', default: false, help: 'show this help' },
 } as const satisfies OptionDefs;
 
-const LOCK_TIMEOUT_60 = { type: 'string', default: '60s', value: 'DURATION', help: 'how long to wait for the server lock held by another pgbk' } as const satisfies OptionDef;
+const LOCK_TIMEOUT_60 = {
+  type: 'string',
+  default: '60s',
+  value: 'DURATION',
+  help: 'how long to wait for the server lock held by another pgbk',
+} as const satisfies OptionDef;
 
 export const PLAN_OPTIONS = {
   server: { type: 'string', multiple: true, value: 'NAME', help: 'plan only this server (repeatable)' },
@@ -72,13 +77,23 @@ export const APPLY_OPTIONS = {
 } as const satisfies OptionDefs;
 
 export const CHECK_OPTIONS = {
-  'wal-timeout': { type: 'string', default: '60s', value: 'DURATION', help: 'how long the wal arrival check waits for the switched segment to reach this catalog' },
+  'wal-timeout': {
+    type: 'string',
+    default: '60s',
+    value: 'DURATION',
+    help: 'how long the wal arrival check waits for the switched segment to reach this catalog',
+  },
 } as const satisfies OptionDefs;
 
 export const BACKUP_OPTIONS = { 'lock-timeout': LOCK_TIMEOUT_60 } as const satisfies OptionDefs;
 
 export const KEEP_OPTIONS = {
-  target: { type: 'string', default: 'full', value: 'full|standalone', help: 'full keeps all WAL after the backup too; standalone only the WAL it needs to be consistent' },
+  target: {
+    type: 'string',
+    default: 'full',
+    value: 'full|standalone',
+    help: 'full keeps all WAL after the backup too; standalone only the WAL it needs to be consistent',
+  },
   release: { type: 'boolean', default: false, help: 'unpin the backup: retention applies to it again' },
   'lock-timeout': LOCK_TIMEOUT_60,
 } as const satisfies OptionDefs;
@@ -87,7 +102,7 @@ export const KEEP_OPTIONS = {
 export const PUSH_FLAGS = {
   to: { type: 'string', value: 'ssh://USER@HOST[:PORT]/CATALOG', help: 'archive to a catalog on another host over SSH, through a long-lived worker' },
   identity: { type: 'string', value: 'FILE', help: 'with --to: SSH private key file' },
-  'known-hosts': { type: 'string', value: 'FILE', help: 'with --to: known_hosts file the backup host\'s key is checked against' },
+  'known-hosts': { type: 'string', value: 'FILE', help: "with --to: known_hosts file the backup host's key is checked against" },
   'remote-pgbk': { type: 'string', value: 'CMD', help: 'with --to: how to run pgbk on the backup host (default: pgbk)' },
   compression: { type: 'string', value: 'zstd|gzip|none', help: 'with --to: compression of the archived WAL (default: zstd)' },
 } as const satisfies OptionDefs;
@@ -101,9 +116,13 @@ export const WAL_PUSH_REMOTE_OPTIONS = {
 
 /** wal-fetch options of the SSH client (src/wal-fetch-remote), shared with its worker. */
 export const FETCH_FLAGS = {
-  from: { type: 'string', value: 'ssh://USER@HOST[:PORT]/CATALOG', help: 'fetch from a catalog on another host over SSH, through a long-lived prefetching worker' },
+  from: {
+    type: 'string',
+    value: 'ssh://USER@HOST[:PORT]/CATALOG',
+    help: 'fetch from a catalog on another host over SSH, through a long-lived prefetching worker',
+  },
   identity: { type: 'string', value: 'FILE', help: 'with --from: SSH private key file' },
-  'known-hosts': { type: 'string', value: 'FILE', help: 'with --from: known_hosts file the backup host\'s key is checked against' },
+  'known-hosts': { type: 'string', value: 'FILE', help: "with --from: known_hosts file the backup host's key is checked against" },
   'remote-pgbk': { type: 'string', value: 'CMD', help: 'with --from: how to run pgbk on the backup host (default: pgbk)' },
   prefetch: { type: 'string', value: 'N', help: 'segments to keep spooled ahead of PostgreSQL (0-999, default 8)' },
 } as const satisfies OptionDefs;
@@ -123,7 +142,11 @@ export const RESTORE_OPTIONS = {
   'target-immediate': { type: 'boolean', default: false, help: 'stop as soon as the backup is consistent' },
   'target-action': { type: 'string', value: 'pause|promote|shutdown', help: 'what PostgreSQL does at the target (default pause; needs a target)' },
   'target-timeline': { type: 'string', value: 'latest|current|N', help: 'timeline to follow (default latest)' },
-  'tablespace-dir': { type: 'string', value: 'DIR', help: 'put tablespaces under DIR/<oid> instead of their original locations (with --remote: DIR or OID=DIR, repeatable)' },
+  'tablespace-dir': {
+    type: 'string',
+    value: 'DIR',
+    help: 'put tablespaces under DIR/<oid> instead of their original locations (with --remote: DIR or OID=DIR, repeatable)',
+  },
   'lock-timeout': { type: 'string', value: 'DURATION', help: 'how long to wait for the server lock (default 60s)' },
   force: { type: 'boolean', default: false, help: 'empty a non-empty target directory first (not with --remote)' },
   'verify-checksums': { type: 'boolean', default: false, help: 'also verify data page checksums of the restored files' },
@@ -139,8 +162,12 @@ export const RESTORE_OPTIONS = {
 export const RESTORE_REMOTE_OPTIONS = {
   remote: { type: 'string', value: 'USER@HOST[:PORT]', help: 'restore onto the database host over SSH' },
   identity: { type: 'string', value: 'FILE', help: 'with --remote: SSH private key file' },
-  'known-hosts': { type: 'string', value: 'FILE', help: 'with --remote: known_hosts file the database host\'s key is checked against' },
-  'wal-from': { type: 'string', value: 'ssh://USER@HOST[:PORT]/CATALOG', help: 'with --remote: the restored server fetches WAL on demand from this catalog over SSH' },
+  'known-hosts': { type: 'string', value: 'FILE', help: "with --remote: known_hosts file the database host's key is checked against" },
+  'wal-from': {
+    type: 'string',
+    value: 'ssh://USER@HOST[:PORT]/CATALOG',
+    help: 'with --remote: the restored server fetches WAL on demand from this catalog over SSH',
+  },
   'wal-identity': { type: 'string', value: 'FILE', help: 'with --wal-from: SSH key on the database host (absolute path)' },
   'wal-known-hosts': { type: 'string', value: 'FILE', help: 'with --wal-from: known_hosts on the database host (absolute path)' },
   'wal-remote-pgbk': { type: 'string', value: 'CMD', help: 'with --wal-from: how the database host runs pgbk on the backup host' },
@@ -176,14 +203,23 @@ export const WAL_RECEIVE_OPTIONS = {
   catalog: { type: 'string', value: 'DIR', help: 'the catalog to archive into (absolute path)' },
   compression: PUSH_FLAGS.compression,
 } as const satisfies OptionDefs;
-export const WAL_SERVE_OPTIONS = { catalog: { type: 'string', value: 'DIR', help: 'the catalog to serve WAL from (absolute path)' } } as const satisfies OptionDefs;
+export const WAL_SERVE_OPTIONS = {
+  catalog: { type: 'string', value: 'DIR', help: 'the catalog to serve WAL from (absolute path)' },
+} as const satisfies OptionDefs;
 
 export const COMPLETION_OPTIONS = {} as const satisfies OptionDefs;
 
 const NONE = {} as const satisfies OptionDefs;
 
 export const COMMANDS: readonly CommandDef[] = [
-  { name: 'init', summary: 'write a starter pgbk.yaml in the current directory', args: '[FILE]', description: 'Never overwrites an existing file.', options: NONE, json: false },
+  {
+    name: 'init',
+    summary: 'write a starter pgbk.yaml in the current directory',
+    args: '[FILE]',
+    description: 'Never overwrites an existing file.',
+    options: NONE,
+    json: false,
+  },
   { name: 'validate', summary: 'check the configuration file', args: '', options: NONE, json: true },
   {
     name: 'plan',
@@ -197,7 +233,8 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'apply',
     summary: 'converge the catalog: archive WAL, take due backups, enforce retention',
     args: '[PLANFILE]',
-    description: 'Without PLANFILE: observe, plan and execute. With a plan saved by plan -o: execute exactly that plan, refused if the catalog or configuration changed since. Exit 1 if any action failed.',
+    description:
+      'Without PLANFILE: observe, plan and execute. With a plan saved by plan -o: execute exactly that plan, refused if the catalog or configuration changed since. Exit 1 if any action failed.',
     options: APPLY_OPTIONS,
     json: true,
     timestamps: true,
@@ -239,12 +276,20 @@ export const COMMANDS: readonly CommandDef[] = [
     name: 'restore',
     summary: 'restore a backup, optionally to a point in time',
     args: 'SERVER [ID|latest]',
-    description: 'Give at most one --target-*; without one PostgreSQL replays all archived WAL. With --remote the restore goes onto the database host over SSH.',
+    description:
+      'Give at most one --target-*; without one PostgreSQL replays all archived WAL. With --remote the restore goes onto the database host over SSH.',
     options: { ...RESTORE_OPTIONS, ...RESTORE_REMOTE_OPTIONS },
     json: true,
     completeServers: true,
   },
-  { name: 'check', summary: 'health checks, OK/FAILED with a hint; exit 1 if any fails', args: '[SERVER...]', options: CHECK_OPTIONS, json: true, completeServers: true },
+  {
+    name: 'check',
+    summary: 'health checks, OK/FAILED with a hint; exit 1 if any fails',
+    args: '[SERVER...]',
+    options: CHECK_OPTIONS,
+    json: true,
+    completeServers: true,
+  },
   {
     name: 'verify',
     summary: 're-read stored backups and WAL against their checksums',
@@ -263,14 +308,49 @@ export const COMMANDS: readonly CommandDef[] = [
     json: false,
   },
   { name: 'metrics', summary: 'Prometheus metrics (node_exporter textfile format)', args: '', options: METRICS_OPTIONS, json: true },
-  { name: 'completion', summary: 'print a shell completion script (bash)', args: 'bash', description: 'Install with: pgbk completion bash > /etc/bash_completion.d/pgbk', options: COMPLETION_OPTIONS, json: false },
+  {
+    name: 'completion',
+    summary: 'print a shell completion script (bash)',
+    args: 'bash',
+    description: 'Install with: pgbk completion bash > /etc/bash_completion.d/pgbk',
+    options: COMPLETION_OPTIONS,
+    json: false,
+  },
   { name: 'help', summary: 'show the help of a command', args: '[COMMAND]', options: NONE, json: false },
   // Started by pgbk itself (workers, and the far end of SSH sessions): not in the main usage.
   { name: 'wal-push-worker', summary: 'long-lived worker behind wal-push --to', args: 'SERVER', options: WAL_PUSH_WORKER_OPTIONS, json: false, hidden: true },
-  { name: 'wal-receive', summary: 'receiving end of wal-push --to on the backup host (over SSH)', args: 'SERVER', options: WAL_RECEIVE_OPTIONS, json: false, hidden: true },
-  { name: 'wal-fetch-worker', summary: 'long-lived prefetching worker behind wal-fetch --from', args: 'SERVER', options: WAL_FETCH_WORKER_OPTIONS, json: false, hidden: true },
-  { name: 'wal-serve', summary: 'serving end of wal-fetch --from on the backup host (over SSH)', args: 'SERVER', options: WAL_SERVE_OPTIONS, json: false, hidden: true },
-  { name: 'backup-agent', summary: 'file reader on the database host for SSH backups (speaks a protocol on stdin/stdout)', args: '', options: NONE, json: false, hidden: true },
+  {
+    name: 'wal-receive',
+    summary: 'receiving end of wal-push --to on the backup host (over SSH)',
+    args: 'SERVER',
+    options: WAL_RECEIVE_OPTIONS,
+    json: false,
+    hidden: true,
+  },
+  {
+    name: 'wal-fetch-worker',
+    summary: 'long-lived prefetching worker behind wal-fetch --from',
+    args: 'SERVER',
+    options: WAL_FETCH_WORKER_OPTIONS,
+    json: false,
+    hidden: true,
+  },
+  {
+    name: 'wal-serve',
+    summary: 'serving end of wal-fetch --from on the backup host (over SSH)',
+    args: 'SERVER',
+    options: WAL_SERVE_OPTIONS,
+    json: false,
+    hidden: true,
+  },
+  {
+    name: 'backup-agent',
+    summary: 'file reader on the database host for SSH backups (speaks a protocol on stdin/stdout)',
+    args: '',
+    options: NONE,
+    json: false,
+    hidden: true,
+  },
 ];
 
 export function findCommand(name: string): CommandDef | undefined {

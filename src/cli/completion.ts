@@ -26,7 +26,14 @@ function valueCases(): string {
       if (o.type !== 'string') continue;
       const names = o.short === undefined ? [`--${n}`] : [`--${n}`, `-${o.short}`];
       if (o.value !== undefined && /^[a-z0-9|]+$/.test(o.value) && o.value.includes('|')) {
-        for (const f of names) words.set(f, o.value.split('|').filter((w: string) => w !== 'N').join(' '));
+        for (const f of names)
+          words.set(
+            f,
+            o.value
+              .split('|')
+              .filter((w: string) => w !== 'N')
+              .join(' '),
+          );
       } else if (o.value === 'FILE' || o.value === 'DIR') {
         for (const f of names) files.add(f);
       }
@@ -40,7 +47,10 @@ function valueCases(): string {
 export function bashScript(): string {
   const visible = COMMANDS.filter((c) => c.hidden !== true);
   const optionCases = visible.map((c) => `    ${c.name}) opts="${flags({ ...c.options, ...GLOBAL_OPTIONS })}" ;;`).join('\n');
-  const serverCommands = visible.filter((c) => c.completeServers === true).map((c) => c.name).join('|');
+  const serverCommands = visible
+    .filter((c) => c.completeServers === true)
+    .map((c) => c.name)
+    .join('|');
   const valued = [GLOBAL_OPTIONS, ...COMMANDS.map((c) => c.options)]
     .flatMap((o) => Object.entries(o))
     .filter(([, o]) => o.type === 'string')

@@ -11,7 +11,9 @@ export function diag(io: CliIo, level: LogLevel, msg: string, fields: Readonly<R
     createLogger(io.logFormat ?? 'text', io.stderr).log(level, msg, fields);
     return;
   }
-  const extra = Object.entries(fields).map(([k, v]) => ` ${k}=${String(v)}`).join('');
+  const extra = Object.entries(fields)
+    .map(([k, v]) => ` ${k}=${String(v)}`)
+    .join('');
   io.stderr.write(`${msg}${extra}\n`);
 }
 

@@ -66,7 +66,11 @@ export function renderUsage(): string {
 }
 
 export function renderCommandHelp(def: CommandDef): string {
-  const lines = [`usage: pgbk ${def.name}${def.args === '' ? '' : ` ${def.args}`}${Object.keys(def.options).length > 0 ? ' [options]' : ''}`, '', wrap(`${def.summary}.`, '', 0)];
+  const lines = [
+    `usage: pgbk ${def.name}${def.args === '' ? '' : ` ${def.args}`}${Object.keys(def.options).length > 0 ? ' [options]' : ''}`,
+    '',
+    wrap(`${def.summary}.`, '', 0),
+  ];
   if (def.description !== undefined) lines.push('', wrap(def.description, '', 0));
   if (Object.keys(def.options).length > 0) lines.push('', 'options:', ...optionLines(def.options));
   const globals = def.json ? GLOBAL_OPTIONS : Object.fromEntries(Object.entries(GLOBAL_OPTIONS).filter(([n]) => n !== 'json'));
@@ -100,5 +104,7 @@ export function unknownCommand(name: string): PgbkError {
     name,
     COMMANDS.filter((c) => c.hidden !== true).map((c) => c.name),
   );
-  return new PgbkError('USAGE', `unknown command "${name}"${guess === undefined ? '' : ` (did you mean ${guess}?)`}`, { hint: 'pgbk --help lists the commands' });
+  return new PgbkError('USAGE', `unknown command "${name}"${guess === undefined ? '' : ` (did you mean ${guess}?)`}`, {
+    hint: 'pgbk --help lists the commands',
+  });
 }

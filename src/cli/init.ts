@@ -22,7 +22,7 @@ servers:
 
 /** `pgbk init [FILE]`: write a starter configuration; never overwrites. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand('init', args, {} as const);
+  const { positionals } = parseCommand('init', args, {} as const);
   const file = path.resolve(io.cwd, positionals[0] ?? 'pgbk.yaml');
   const exists = await access(file).then(
     () => true,

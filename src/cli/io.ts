@@ -1,4 +1,3 @@
-
 /**
  * What a command needs from the outside world, passed in so commands can be driven from tests
  * without touching the real process: streams, environment, working directory, whether stdout is a

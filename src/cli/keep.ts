@@ -27,7 +27,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   try {
     const b = findBackup(await readBackups(desired.catalog, server!.name), server!.name, which);
     const keep: KeepMode = values.release === true ? 'none' : target;
-    if (keep !== 'none' && b.status !== 'DONE') throw new PgbkError('USAGE', `backup ${b.id} is ${b.status}; only DONE backups can be kept`, { server: server!.name });
+    if (keep !== 'none' && b.status !== 'DONE')
+      throw new PgbkError('USAGE', `backup ${b.id} is ${b.status}; only DONE backups can be kept`, { server: server!.name });
     await writeBackupRecord(desired.catalog, { ...b, keep });
     if (values.json === true) writeJson(io, 'keep', { server: server!.name, id: b.id, keep });
     else io.stdout.write(keep === 'none' ? `${server!.name} ${b.id}: released (retention applies again)\n` : `${server!.name} ${b.id}: kept (${keep})\n`);

@@ -73,8 +73,7 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
     });
   }
   const action = values['target-action'] === undefined ? 'pause' : parseTargetAction(values['target-action']);
-  const timeline: TargetTimeline =
-    values['target-timeline'] === undefined ? { kind: 'latest' } : parseTargetTimeline(values['target-timeline']);
+  const timeline: TargetTimeline = values['target-timeline'] === undefined ? { kind: 'latest' } : parseTargetTimeline(values['target-timeline']);
   let lockTimeoutMs = 60_000;
   if (values['lock-timeout'] !== undefined) {
     try {

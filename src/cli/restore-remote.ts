@@ -9,9 +9,13 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
   const lines = [`Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`, `  chosen: ${s.reason}`, `  target: ${s.target}`];
   for (const ts of s.tablespaces) lines.push(`  tablespace ${ts.oid} → ${ts.location}`);
   if (s.wal.mode === 'fetch') {
-    lines.push(`  WAL:    fetched on demand over SSH from ${s.wal.from} (${s.wal.derivedFrom === 'flag' ? '--wal-from' : "derived from the backup's archive_command"}), prefetched into ${s.targetDir}/.pgbk-spool`);
+    lines.push(
+      `  WAL:    fetched on demand over SSH from ${s.wal.from} (${s.wal.derivedFrom === 'flag' ? '--wal-from' : "derived from the backup's archive_command"}), prefetched into ${s.targetDir}/.pgbk-spool`,
+    );
   } else {
-    lines.push(`  WAL:    ${s.wal.files} file(s) copied up front into ${s.targetDir}/pgbk_wal${s.wal.first === undefined ? '' : ` (${s.wal.first}…${s.wal.last})`}: ${s.wal.why}`);
+    lines.push(
+      `  WAL:    ${s.wal.files} file(s) copied up front into ${s.targetDir}/pgbk_wal${s.wal.first === undefined ? '' : ` (${s.wal.first}…${s.wal.last})`}: ${s.wal.why}`,
+    );
   }
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
   lines.push(`Next: start PostgreSQL there (pg_ctl -D ${s.targetDir} start as the user owning it).`);

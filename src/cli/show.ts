@@ -28,38 +28,43 @@ export function findBackup(backups: readonly BackupRecord[], server: string, whi
 /** `pgbk show SERVER ID|latest`: one backup's metadata. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('show', args, {} as const);
-    const serverName = requirePositional('show', positionals, 0, 'SERVER');
-    const which = requirePositional('show', positionals, 1, 'ID or latest');
-    const desired = await loadDesired(values.config, io);
-    const [server] = selectServers(desired, [serverName]);
-    // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
-    const thisHost = hostname();
-    const backups = (await readBackups(desired.catalog, server!.name)).map((x) => effectiveBackup(x, thisHost));
-    const b = findBackup(backups, server!.name, which);
-    if (values.json === true) {
+  const serverName = requirePositional('show', positionals, 0, 'SERVER');
+  const which = requirePositional('show', positionals, 1, 'ID or latest');
+  const desired = await loadDesired(values.config, io);
+  const [server] = selectServers(desired, [serverName]);
+  // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
+  const thisHost = hostname();
+  const backups = (await readBackups(desired.catalog, server!.name)).map((x) => effectiveBackup(x, thisHost));
+  const b = findBackup(backups, server!.name, which);
+  if (values.json === true) {
     writeJson(io, 'show', { backup: b });
-      return 0;
-    }
-    const lines: [string, string][] = [
-      ['Backup', b.id],
-      ['Server', b.server],
-      ['Status', b.status + (b.error ? ` (${b.error})` : '')],
-      ['Method', b.method],
-      ['Slot', b.slot],
-      ['PostgreSQL', b.pgVersion === undefined ? '-' : formatPgVersion(b.pgVersion)],
-      ['System id', b.systemIdentifier ?? '-'],
-      ['Timeline', b.timeline === undefined ? '-' : String(b.timeline)],
-      ['Begin', `${b.beginTime}  LSN ${b.beginLsn ?? '-'}  WAL ${b.beginWal ?? '-'}`],
-      ['End', `${b.endTime ?? '-'}  LSN ${b.endLsn ?? '-'}  WAL ${b.endWal ?? '-'}`],
-      ['Duration', ((d) => (d === undefined ? '-' : formatDuration(d)))(backupDurationSeconds(b))],
-      ['Size', `${formatBytes(b.sizes?.data)} data, ${formatBytes(b.sizes?.stored)} stored (${b.compression})`],
-      ...(b.copiedBytes !== undefined || b.reusedBytes !== undefined
-        ? [['Copied', `${formatBytes(b.copiedBytes)} copied, ${formatBytes(b.reusedBytes)} reused (hard links)${b.reusedFrom ? ` from ${b.reusedFrom}` : ''}, ${b.fileCount ?? '-'} files`] as [string, string]]
-        : []),
-      ['Keep', b.keep],
-      ['Files', Object.keys(b.checksums ?? {}).join(', ') || '-'],
-    ];
-    if ((b.inUse ?? []).length > 0) lines.push(['In use', (b.inUse ?? []).map((u) => `pid ${u.pid} on ${u.host} since ${u.since}`).join('; ')]);
-    for (const [k, v] of lines) io.stdout.write(`${`${k}:`.padEnd(12)}${v}\n`);
     return 0;
+  }
+  const lines: [string, string][] = [
+    ['Backup', b.id],
+    ['Server', b.server],
+    ['Status', b.status + (b.error ? ` (${b.error})` : '')],
+    ['Method', b.method],
+    ['Slot', b.slot],
+    ['PostgreSQL', b.pgVersion === undefined ? '-' : formatPgVersion(b.pgVersion)],
+    ['System id', b.systemIdentifier ?? '-'],
+    ['Timeline', b.timeline === undefined ? '-' : String(b.timeline)],
+    ['Begin', `${b.beginTime}  LSN ${b.beginLsn ?? '-'}  WAL ${b.beginWal ?? '-'}`],
+    ['End', `${b.endTime ?? '-'}  LSN ${b.endLsn ?? '-'}  WAL ${b.endWal ?? '-'}`],
+    ['Duration', ((d) => (d === undefined ? '-' : formatDuration(d)))(backupDurationSeconds(b))],
+    ['Size', `${formatBytes(b.sizes?.data)} data, ${formatBytes(b.sizes?.stored)} stored (${b.compression})`],
+    ...(b.copiedBytes !== undefined || b.reusedBytes !== undefined
+      ? [
+          [
+            'Copied',
+            `${formatBytes(b.copiedBytes)} copied, ${formatBytes(b.reusedBytes)} reused (hard links)${b.reusedFrom ? ` from ${b.reusedFrom}` : ''}, ${b.fileCount ?? '-'} files`,
+          ] as [string, string],
+        ]
+      : []),
+    ['Keep', b.keep],
+    ['Files', Object.keys(b.checksums ?? {}).join(', ') || '-'],
+  ];
+  if ((b.inUse ?? []).length > 0) lines.push(['In use', (b.inUse ?? []).map((u) => `pid ${u.pid} on ${u.host} since ${u.since}`).join('; ')]);
+  for (const [k, v] of lines) io.stdout.write(`${`${k}:`.padEnd(12)}${v}\n`);
+  return 0;
 }

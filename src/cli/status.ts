@@ -66,7 +66,8 @@ function ago(iso: string | null, nowMs: number): string {
 function windowText(w: RecoverableWindow | null, nowMs: number): string {
   if (w === null) return 'nothing yet (no DONE backup)';
   const from = `${w.from.time === null ? '?' : formatIsoText(w.from.time)} (end of backup ${w.from.backupId})`;
-  const to = w.to.wal === null ? '?' : `WAL ${w.to.wal}${w.to.archivedAt === null ? '' : `, archived ${formatIsoText(w.to.archivedAt)}${ago(w.to.archivedAt, nowMs)}`}`;
+  const to =
+    w.to.wal === null ? '?' : `WAL ${w.to.wal}${w.to.archivedAt === null ? '' : `, archived ${formatIsoText(w.to.archivedAt)}${ago(w.to.archivedAt, nowMs)}`}`;
   return `from ${from} to ${to}`;
 }
 
@@ -105,24 +106,24 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date): st
 /** `pgbk status [SERVER...]`: one block per server — identity, backups, recoverable window, next backup, WAL archive, lock. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('status', args, {} as const);
-    const desired = await loadDesired(values.config, io);
-    const now = new Date();
-    const out: StatusEntry[] = [];
-    for (const s of selectServers(desired, positionals)) {
-      const [identity, backups, wal, incoming, quarantined, lock] = await Promise.all([
-        readIdentity(desired.catalog, s.name),
-        readBackups(desired.catalog, s.name),
-        listArchivedWal(desired.catalog, s.name),
-        listIncoming(desired.catalog, s.name),
-        countQuarantined(desired.catalog, s.name),
-        readLock(desired.catalog, s.name),
-      ]);
-      out.push(statusEntry(s, { identity, backups, wal, incoming, quarantined, lock }, now));
-    }
-    if (values.json === true) {
+  const desired = await loadDesired(values.config, io);
+  const now = new Date();
+  const out: StatusEntry[] = [];
+  for (const s of selectServers(desired, positionals)) {
+    const [identity, backups, wal, incoming, quarantined, lock] = await Promise.all([
+      readIdentity(desired.catalog, s.name),
+      readBackups(desired.catalog, s.name),
+      listArchivedWal(desired.catalog, s.name),
+      listIncoming(desired.catalog, s.name),
+      countQuarantined(desired.catalog, s.name),
+      readLock(desired.catalog, s.name),
+    ]);
+    out.push(statusEntry(s, { identity, backups, wal, incoming, quarantined, lock }, now));
+  }
+  if (values.json === true) {
     writeJson(io, 'status', { servers: out });
-      return 0;
-    }
-    io.stdout.write(renderStatusText(out, now));
     return 0;
+  }
+  io.stdout.write(renderStatusText(out, now));
+  return 0;
 }

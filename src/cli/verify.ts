@@ -17,57 +17,57 @@ import { writeJson } from './json-output.js';
  */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('verify', args, VERIFY_OPTIONS);
-    const server = requirePositional('verify', positionals, 0, 'SERVER');
-    const which = positionals[1] ?? 'all';
-    if (positionals.length > 2) throw new PgbkError('USAGE', 'verify: expected SERVER [ID|latest|all]');
-    const desired = await loadDesired(values.config, io);
-    selectServers(desired, [server]); // unknown server → USAGE error naming the configured ones
-    const catalog = desired.catalog;
-    const identity = await readIdentity(catalog, server);
-    const progress = progressFactory(io.stderr, io.env);
-    const opts = {
-      catalog,
-      server,
-      identity,
-      quick: values.quick === true,
-      tempRoot: values['temp-dir'] ?? defaultTempRoot(io.env),
-      env: io.env,
-      ...(progress === undefined ? {} : { progress }),
-    };
+  const server = requirePositional('verify', positionals, 0, 'SERVER');
+  const which = positionals[1] ?? 'all';
+  if (positionals.length > 2) throw new PgbkError('USAGE', 'verify: expected SERVER [ID|latest|all]');
+  const desired = await loadDesired(values.config, io);
+  selectServers(desired, [server]); // unknown server → USAGE error naming the configured ones
+  const catalog = desired.catalog;
+  const identity = await readIdentity(catalog, server);
+  const progress = progressFactory(io.stderr, io.env);
+  const opts = {
+    catalog,
+    server,
+    identity,
+    quick: values.quick === true,
+    tempRoot: values['temp-dir'] ?? defaultTempRoot(io.env),
+    env: io.env,
+    ...(progress === undefined ? {} : { progress }),
+  };
 
-    const results: BackupVerification[] = [];
-    const unreadable: string[] = [];
-    if (which === 'all') {
-      const { backups, problems } = await readBackupsWithProblems(catalog, server);
-      for (const p of problems) unreadable.push(`backup ${p.id}: ${p.reason}`);
-      for (const b of backups) results.push(await verifyBackup(b, opts));
-    } else {
-      const { backups } = await readBackupsWithProblems(catalog, server);
-      const done = backups.filter((b) => b.status === 'DONE');
-      const id = which === 'latest' ? done[done.length - 1]?.id : which;
-      if (id === undefined) throw new PgbkError('NOT_FOUND', 'no completed backup to verify', { server });
-      results.push(await verifyBackup(await readBackup(catalog, server, id), opts));
-    }
-    let archive: WalVerification | undefined;
-    if (which === 'all') {
-      archive = identity === undefined ? { checked: 0, problems: ['server.json is missing: cannot verify WAL'] } : await verifyArchive(catalog, server, identity);
-    }
-    const ok = unreadable.length === 0 && results.every((r) => r.ok) && (archive?.problems.length ?? 0) === 0;
-    if (values.json === true) {
+  const results: BackupVerification[] = [];
+  const unreadable: string[] = [];
+  if (which === 'all') {
+    const { backups, problems } = await readBackupsWithProblems(catalog, server);
+    for (const p of problems) unreadable.push(`backup ${p.id}: ${p.reason}`);
+    for (const b of backups) results.push(await verifyBackup(b, opts));
+  } else {
+    const { backups } = await readBackupsWithProblems(catalog, server);
+    const done = backups.filter((b) => b.status === 'DONE');
+    const id = which === 'latest' ? done[done.length - 1]?.id : which;
+    if (id === undefined) throw new PgbkError('NOT_FOUND', 'no completed backup to verify', { server });
+    results.push(await verifyBackup(await readBackup(catalog, server, id), opts));
+  }
+  let archive: WalVerification | undefined;
+  if (which === 'all') {
+    archive = identity === undefined ? { checked: 0, problems: ['server.json is missing: cannot verify WAL'] } : await verifyArchive(catalog, server, identity);
+  }
+  const ok = unreadable.length === 0 && results.every((r) => r.ok) && (archive?.problems.length ?? 0) === 0;
+  if (values.json === true) {
     writeJson(io, 'verify', { server, ok, backups: results, unreadable, archive: archive ?? null });
-    } else {
-      const lines: string[] = [];
-      for (const r of results) {
-        lines.push(`${r.ok ? 'OK' : 'FAILED'} ${r.id} (${r.status}): ${r.checked.join('; ')}`);
-        for (const p of r.problems) lines.push(`  problem: ${p}`);
-      }
-      for (const u of unreadable) lines.push(`FAILED ${u}`);
-      if (archive !== undefined) {
-        lines.push(`${archive.problems.length === 0 ? 'OK' : 'FAILED'} WAL archive: ${archive.checked} file(s) read`);
-        for (const p of archive.problems) lines.push(`  problem: ${p}`);
-      }
-      lines.push(ok ? 'Verify: no problems.' : 'Verify: problems found.');
-      io.stdout.write(`${lines.join('\n')}\n`);
+  } else {
+    const lines: string[] = [];
+    for (const r of results) {
+      lines.push(`${r.ok ? 'OK' : 'FAILED'} ${r.id} (${r.status}): ${r.checked.join('; ')}`);
+      for (const p of r.problems) lines.push(`  problem: ${p}`);
     }
-    return ok ? EXIT.ok : EXIT.failure;
+    for (const u of unreadable) lines.push(`FAILED ${u}`);
+    if (archive !== undefined) {
+      lines.push(`${archive.problems.length === 0 ? 'OK' : 'FAILED'} WAL archive: ${archive.checked} file(s) read`);
+      for (const p of archive.problems) lines.push(`  problem: ${p}`);
+    }
+    lines.push(ok ? 'Verify: no problems.' : 'Verify: problems found.');
+    io.stdout.write(`${lines.join('\n')}\n`);
+  }
+  return ok ? EXIT.ok : EXIT.failure;
 }

@@ -46,14 +46,22 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
           : await identityFromSegment(desired.catalog, serverName, file, new Date());
       if (identity === undefined) throw new PgbkError('IDENTITY', 'wal-push: the cluster identity is not known yet', { server: serverName });
     }
-    const outcome = await archiveWalFile({ catalog: desired.catalog, server: serverName, sourcePath: file, name, identity, compression: server.wal.compression });
+    const outcome = await archiveWalFile({
+      catalog: desired.catalog,
+      server: serverName,
+      sourcePath: file,
+      name,
+      identity,
+      compression: server.wal.compression,
+    });
     if (outcome.result === 'rejected') {
       throw new PgbkError('WAL', `wal-push: refusing ${name}: ${outcome.reason}`, { server: serverName, path: file });
     }
     return 0;
   } catch (err) {
     // A full disk anywhere else on the way (server.json at first contact, directories) says where too.
-    if (isNoSpaceError(err)) throw await noSpaceError(err, { server: serverName, file: (err as NodeJS.ErrnoException).path ?? serverDir(desired.catalog, serverName) });
+    if (isNoSpaceError(err))
+      throw await noSpaceError(err, { server: serverName, file: (err as NodeJS.ErrnoException).path ?? serverDir(desired.catalog, serverName) });
     throw err;
   }
 }

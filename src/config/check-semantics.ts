@@ -74,7 +74,7 @@ function checkNoSecret(conninfo: string | undefined, path: ConfigPath, passwordP
 /** "~user/..." would need a passwd lookup and is rarely meant; "~" and "~/..." are expanded. */
 function checkTilde(v: unknown, path: ConfigPath, out: Problem[]): void {
   const s = str(v);
-  if (s !== undefined && s.startsWith('~') && s !== '~' && !s.startsWith('~/')) {
+  if (s?.startsWith('~') && s !== '~' && !s.startsWith('~/')) {
     out.push({ path, anchor: 'value', message: `"${s}": only ~ and ~/ are expanded; write the full path` });
   }
 }
@@ -153,20 +153,30 @@ export function checkSemantics(data: unknown): readonly Problem[] {
     checkSchedule(rec(value['backup']), str(defBackup['timezone']), [...base, 'backup'], out);
     checkNoSecret(str(value['connection']), [...base, 'connection'], 'PGPASSFILE or the environment', out);
     const ssh = rec(value['ssh']);
-    checkNoSecret(str(ssh['psqlConnection']), [...base, 'ssh', 'psqlConnection'], "~/.pgpass of the SSH user on the database host", out);
+    checkNoSecret(str(ssh['psqlConnection']), [...base, 'ssh', 'psqlConnection'], '~/.pgpass of the SSH user on the database host', out);
     checkTilde(ssh['identityFile'], [...base, 'ssh', 'identityFile'], out);
     checkTilde(ssh['knownHosts'], [...base, 'ssh', 'knownHosts'], out);
     if (rec(value['backup'])['method'] === 'ssh') {
       // A file-level copy needs to know where to copy from and how to get there.
-      if (!isRecord(value['ssh'])) out.push({ path: [...base, 'backup', 'method'], anchor: 'value', message: 'method ssh needs servers.' + name + '.ssh (host, user)' });
-      if (str(value['pgdata']) === undefined) out.push({ path: [...base, 'backup', 'method'], anchor: 'value', message: 'method ssh needs servers.' + name + '.pgdata (the data directory on the database host)' });
+      if (!isRecord(value['ssh']))
+        out.push({ path: [...base, 'backup', 'method'], anchor: 'value', message: 'method ssh needs servers.' + name + '.ssh (host, user)' });
+      if (str(value['pgdata']) === undefined)
+        out.push({
+          path: [...base, 'backup', 'method'],
+          anchor: 'value',
+          message: 'method ssh needs servers.' + name + '.pgdata (the data directory on the database host)',
+        });
     }
     checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
     checkPositiveDuration(rec(value['wal'])['maxLag'], [...base, 'wal', 'maxLag'], out);
     checkPositiveDuration(rec(value['backup'])['archiveTimeout'], [...base, 'backup', 'archiveTimeout'], out);
     if (rec(value['wal'])['method'] === 'stream' && str(value['connection']) === undefined) {
       // pg_receivewal connects with the replication protocol: it needs a conninfo.
-      out.push({ path: [...base, 'wal', 'method'], anchor: 'value', message: 'method stream needs servers.' + name + '.connection (pg_receivewal connects with it)' });
+      out.push({
+        path: [...base, 'wal', 'method'],
+        anchor: 'value',
+        message: 'method stream needs servers.' + name + '.connection (pg_receivewal connects with it)',
+      });
     }
     checkRetention(name, value['retention'], defRetention, out);
   }

@@ -42,8 +42,5 @@ export function hasPassword(conninfo: string): boolean {
  * conninfo or on a message that quotes one.
  */
 export function redactConninfo(s: string): string {
-  return s
-    .replace(URI_PASSWORD, '$1:***@')
-    .replace(URI_QUERY_PASSWORD, '$1***')
-    .replace(KV_PASSWORD, '$1$2***');
+  return s.replace(URI_PASSWORD, '$1:***@').replace(URI_QUERY_PASSWORD, '$1***').replace(KV_PASSWORD, '$1$2***');
 }

@@ -54,10 +54,7 @@ export function validateCron(expr: string, timezone: string): string | undefined
     // 6 fields = leading seconds; day-of-month and day-of-week are the 3rd and 5th of the last five.
     const [dayOfMonth, , dayOfWeek] = fields.slice(-3);
     if (isRestricted(dayOfMonth) && isRestricted(dayOfWeek)) {
-      return bad(
-        'restricts both day-of-month and day-of-week, which cron implementations read differently ' +
-          '("either" vs "both"); set one of them to *',
-      );
+      return bad('restricts both day-of-month and day-of-week, which cron implementations read differently ' + '("either" vs "both"); set one of them to *');
     }
   }
   if (cron.nextRun(NEVER_FIRES_REFERENCE) === null) {

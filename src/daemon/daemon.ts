@@ -126,7 +126,8 @@ export class Daemon {
     await this.reloading; // a reload in progress must not set up watchers after this
     await this.teardownWakeups();
     const busy = [...this.runners.entries()].filter(([, r]) => r.busy).map(([n]) => n);
-    if (busy.length > 0) this.log.log('info', 'waiting for the pass in progress to finish', { servers: busy.join(','), timeoutSeconds: Math.round(timeoutMs / 1000) });
+    if (busy.length > 0)
+      this.log.log('info', 'waiting for the pass in progress to finish', { servers: busy.join(','), timeoutSeconds: Math.round(timeoutMs / 1000) });
     let timer: LongTimer | undefined;
     const timeout = new Promise<StopOutcome>((resolve) => {
       timer = setLongTimeout(() => resolve('abandoned'), timeoutMs);
@@ -169,10 +170,16 @@ export class Daemon {
       }
       const expr = server.backup.schedule;
       if (expr !== undefined) {
-        this.tasks.push(schedule(expr, () => {
-          this.log.log('info', 'wake', { server: server.name, reason: `schedule "${expr}"` });
-          runner.wake();
-        }, { timezone: server.backup.timezone, name: `pgbk-${server.name}` }));
+        this.tasks.push(
+          schedule(
+            expr,
+            () => {
+              this.log.log('info', 'wake', { server: server.name, reason: `schedule "${expr}"` });
+              runner.wake();
+            },
+            { timezone: server.backup.timezone, name: `pgbk-${server.name}` },
+          ),
+        );
       }
     }
   }

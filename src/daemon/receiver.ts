@@ -122,7 +122,12 @@ export class ReceiverSupervisor {
         this.child = undefined;
         void unlink(path.join(this.opts.directory, PID_FILE)).catch(() => undefined);
         if (Date.now() - started > HEALTHY_MS) this.failures = 0;
-        const lines = stderr.trim().split('\n').filter((l) => /error|fatal|could not/i.test(l)).slice(-3).join('; ');
+        const lines = stderr
+          .trim()
+          .split('\n')
+          .filter((l) => /error|fatal|could not/i.test(l))
+          .slice(-3)
+          .join('; ');
         if (!this.stopped) this.log('warn', `pg_receivewal exited (${signal ?? `exit ${String(code)}`})${lines === '' ? '' : `: ${lines}`}`);
         resolve();
         this.scheduleRestart();

@@ -120,11 +120,7 @@ export async function linkNoClobber(tmpPath: string, finalPath: string): Promise
 }
 
 /** Create `filePath` with `data` only if it does not exist yet; durable when it resolves. */
-export async function writeFileNoClobber(
-  filePath: string,
-  data: Buffer | string,
-  opts: WriteOptions = {},
-): Promise<'created' | 'exists'> {
+export async function writeFileNoClobber(filePath: string, data: Buffer | string, opts: WriteOptions = {}): Promise<'created' | 'exists'> {
   const tmp = await writeTemp(filePath, data, opts);
   return linkNoClobber(tmp, filePath);
 }

@@ -117,10 +117,14 @@ export function sleep(ms: number, opts: TimerOptions & { readonly signal?: Abort
       timer.clear();
       reject(opts.signal?.reason);
     };
-    const timer = setLongTimeout(() => {
-      opts.signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms, opts);
+    const timer = setLongTimeout(
+      () => {
+        opts.signal?.removeEventListener('abort', onAbort);
+        resolve();
+      },
+      ms,
+      opts,
+    );
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

@@ -163,14 +163,7 @@ export interface CleanupFailedAction extends ActionBase {
   readonly backupId: string;
 }
 
-export type Action =
-  | ArchiveWalAction
-  | BaseBackupAction
-  | FinishBackupAction
-  | DeleteBackupAction
-  | PruneWalAction
-  | QuarantineAction
-  | CleanupFailedAction;
+export type Action = ArchiveWalAction | BaseBackupAction | FinishBackupAction | DeleteBackupAction | PruneWalAction | QuarantineAction | CleanupFailedAction;
 
 export type ActionKind = Action['kind'];
 

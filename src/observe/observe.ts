@@ -2,14 +2,7 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Desired, ServerConfig } from '../config/resolved.js';
-import {
-  countQuarantined,
-  isOwnerAlive,
-  listArchivedWal,
-  listIncoming,
-  readBackups,
-  readIdentity,
-} from '../catalog/index.js';
+import { countQuarantined, isOwnerAlive, listArchivedWal, listIncoming, readBackups, readIdentity } from '../catalog/index.js';
 import { toPgbkError } from '../errors.js';
 import type { BackupRecord, Observed, ObservedServer, ServerContact } from '../model/types.js';
 

@@ -68,9 +68,7 @@ export function toClientConfig(conninfo: string, env: NodeJS.ProcessEnv = proces
     throw new PgbkError('CONFIG', 'connection string: service= is not supported; spell out host, port, user and dbname');
   }
   const host =
-    pick(info, 'host', 'PGHOST', env) ??
-    pick(info, 'hostaddr', 'PGHOSTADDR', env) ??
-    (existsSync(DEFAULT_SOCKET_DIR) ? DEFAULT_SOCKET_DIR : 'localhost');
+    pick(info, 'host', 'PGHOST', env) ?? pick(info, 'hostaddr', 'PGHOSTADDR', env) ?? (existsSync(DEFAULT_SOCKET_DIR) ? DEFAULT_SOCKET_DIR : 'localhost');
   if (host.includes(',')) {
     throw new PgbkError('CONFIG', `connection string: host lists ("${host}") are not supported; name one server`);
   }

@@ -11,8 +11,16 @@ import { type PgClientConfig, toClientConfig } from './client-config.js';
 import { displayConninfo } from './conninfo.js';
 
 const NETWORK_ERRNOS: ReadonlySet<string> = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN',
-  'ENOTFOUND', 'EAI_AGAIN', 'EPIPE', 'ENOENT', // ENOENT: no socket file in the unix socket directory
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EHOSTDOWN',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'EPIPE',
+  'ENOENT', // ENOENT: no socket file in the unix socket directory
 ]);
 
 /** SQLSTATEs that mean "not now" rather than "wrong": retrying later can succeed. */
@@ -42,8 +50,7 @@ export function toPgError(err: unknown, conninfo: string, doing: string): PgbkEr
     const kind = isTransientSqlState(code) ? 'NETWORK' : 'PG';
     return new PgbkError(kind, `${doing} failed on ${where}: ${e.message} (SQLSTATE ${code})`, { cause: err });
   }
-  const networkish =
-    NETWORK_ERRNOS.has(code) || /timeout|timed out|terminated unexpectedly|Connection terminated/i.test(e.message);
+  const networkish = NETWORK_ERRNOS.has(code) || /timeout|timed out|terminated unexpectedly|Connection terminated/i.test(e.message);
   if (networkish) {
     return new PgbkError('NETWORK', `${doing} failed on ${where}: ${e.message}`, {
       cause: err,
@@ -59,11 +66,7 @@ export interface SessionOptions {
 }
 
 /** Connect, run fn, always disconnect. Errors from connect and from fn come back as PgbkError. */
-export async function withPgClient<T>(
-  conninfo: string,
-  fn: (client: pg.Client) => Promise<T>,
-  options: SessionOptions = {},
-): Promise<T> {
+export async function withPgClient<T>(conninfo: string, fn: (client: pg.Client) => Promise<T>, options: SessionOptions = {}): Promise<T> {
   const config: PgClientConfig = { ...toClientConfig(conninfo), ...(options.replication ? { replication: options.replication } : {}) };
   // Imported on first use: the driver (a dozen modules) is not needed by commands that only read
   // the catalog, and every command's start-up counts when run from cron or per WAL segment.

@@ -63,7 +63,7 @@ export function quoteConfValue(value: string): string {
 
 /** POSIX sh quoting for one argument; plain words stay readable. */
 export function shellQuote(arg: string): string {
-  if (arg !== '' && /^[A-Za-z0-9_\/.,:=+@-]+$/.test(arg)) return arg;
+  if (arg !== '' && /^[A-Za-z0-9_/.,:=+@-]+$/.test(arg)) return arg;
   return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 

@@ -27,12 +27,7 @@ export const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024;
 
 /** PostgreSQL accepts wal_segment_size only as a power of two between 1 MiB and 1 GiB. */
 export function isValidSegmentSize(segSize: number): boolean {
-  return (
-    Number.isInteger(segSize) &&
-    segSize >= MIN_SEGMENT_SIZE &&
-    segSize <= MAX_SEGMENT_SIZE &&
-    (segSize & (segSize - 1)) === 0
-  );
+  return Number.isInteger(segSize) && segSize >= MIN_SEGMENT_SIZE && segSize <= MAX_SEGMENT_SIZE && (segSize & (segSize - 1)) === 0;
 }
 
 function segmentsPerLog(segSize: number): number {

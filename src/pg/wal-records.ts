@@ -192,7 +192,11 @@ export class WalRecordReader {
       const pageLsn = segStart + page;
       const info = u16(seg, page + 2);
       const hdr = (info & XLP_LONG_HEADER) !== 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER;
-      if (u32(seg, page + 8) !== pageLsn % 0x100000000 || u32(seg, page + 12) !== Math.floor(pageLsn / 0x100000000) || (page === 0) !== (hdr === LONG_PAGE_HEADER)) {
+      if (
+        u32(seg, page + 8) !== pageLsn % 0x100000000 ||
+        u32(seg, page + 12) !== Math.floor(pageLsn / 0x100000000) ||
+        (page === 0) !== (hdr === LONG_PAGE_HEADER)
+      ) {
         return this.end(pageLsn, `the page at ${pageLsn} was not written for that position`);
       }
       const remLen = u32(seg, page + 16);
@@ -292,7 +296,6 @@ export class WalRecordReader {
     return undefined;
   }
 }
-
 
 // Byte arithmetic instead of Buffer#readUInt32LE: these run for every record, and the Buffer
 // methods stay slow until V8 optimises them (seconds over a few segments on a cold start).

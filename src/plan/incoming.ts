@@ -68,12 +68,7 @@ function isStillBeingWritten(f: IncomingFile, identity: ServerIdentity | undefin
   return now.getTime() - Date.parse(f.mtime) < IN_FLIGHT_GRACE_MS;
 }
 
-export function planIncoming(
-  server: string,
-  identity: ServerIdentity | undefined,
-  incoming: readonly IncomingFile[],
-  now: Date,
-): IncomingDecision {
+export function planIncoming(server: string, identity: ServerIdentity | undefined, incoming: readonly IncomingFile[], now: Date): IncomingDecision {
   const quarantine: QuarantineAction[] = [];
   const files: string[] = [];
   const segments: string[] = [];

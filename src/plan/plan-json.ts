@@ -143,11 +143,9 @@ export function parsePlanJson(text: string): Plan {
   const m = typeof version === 'string' ? /^(\d+)\.(\d+)$/.exec(version) : null;
   if (m === null) throw bad('formatVersion must be a string like "1.0"');
   if (Number(m[1]) !== SUPPORTED_MAJOR) {
-    throw new PgbkError(
-      'USAGE',
-      `plan file format ${String(version)} is not supported: this pgbk reads format ${SUPPORTED_MAJOR}.x`,
-      { hint: 'write the plan again with this pgbk version (`pgbk plan -o FILE`)' },
-    );
+    throw new PgbkError('USAGE', `plan file format ${String(version)} is not supported: this pgbk reads format ${SUPPORTED_MAJOR}.x`, {
+      hint: 'write the plan again with this pgbk version (`pgbk plan -o FILE`)',
+    });
   }
   const now = str(doc, 'now', 'plan');
   if (Number.isNaN(Date.parse(now))) throw bad(`plan.now "${now}" is not a time`);

@@ -110,7 +110,10 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     warn('server-unreachable', `cannot reach PostgreSQL: ${observed.contact.error}; ${consequence}`);
   }
   if (observed.identity === undefined && incoming.segments.length > 0) {
-    warn('identity-unknown', 'no server.json yet: the cluster identity and WAL segment size are recorded at first contact; incoming sizes are not checked until then');
+    warn(
+      'identity-unknown',
+      'no server.json yet: the cluster identity and WAL segment size are recorded at first contact; incoming sizes are not checked until then',
+    );
   }
   for (const m of wal.gapWarnings) warn('wal-gap', m);
   const rpo = rpoWarning(config, observed, incoming.segments.length, now);
@@ -122,9 +125,7 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     const finishing = new Set(wal.finish.map((f) => f.backup.id));
     let detail: string;
     if (inProgress.length > 0) {
-      detail = inProgress
-        .map((b) => `backup ${b.id} is ${b.status}${finishing.has(b.id) ? ' (finished by this plan)' : ''}`)
-        .join('; ');
+      detail = inProgress.map((b) => `backup ${b.id} is ${b.status}${finishing.has(b.id) ? ' (finished by this plan)' : ''}`).join('; ');
     } else if (due.due) {
       detail = 'the first base backup is planned now';
     } else {
@@ -149,11 +150,7 @@ function compareText(a: string, b: string): number {
 }
 
 export function compareActions(a: Action, b: Action): number {
-  return (
-    compareText(a.server, b.server) ||
-    (ORDER_INDEX.get(a.kind) ?? 0) - (ORDER_INDEX.get(b.kind) ?? 0) ||
-    compareText(a.subject, b.subject)
-  );
+  return compareText(a.server, b.server) || (ORDER_INDEX.get(a.kind) ?? 0) - (ORDER_INDEX.get(b.kind) ?? 0) || compareText(a.subject, b.subject);
 }
 
 function sortActions(actions: readonly Action[]): Action[] {

@@ -43,7 +43,9 @@ export interface BackupWal {
  * within a timeline. Backups without a beginWal get nothing.
  */
 export function walPerBackup(backups: readonly BackupRecord[], segments: readonly string[], segSize: number): Map<string, BackupWal> {
-  const withWal = backups.filter((b) => b.beginWal !== undefined && b.status !== 'FAILED').sort((a, b) => (a.beginWal! < b.beginWal! ? -1 : a.beginWal! > b.beginWal! ? 1 : 0));
+  const withWal = backups
+    .filter((b) => b.beginWal !== undefined && b.status !== 'FAILED')
+    .sort((a, b) => (a.beginWal! < b.beginWal! ? -1 : a.beginWal! > b.beginWal! ? 1 : 0));
   const out = new Map<string, BackupWal>();
   for (let i = 0; i < withWal.length; i++) {
     const b = withWal[i]!;

@@ -51,11 +51,7 @@ function plural(n: number, word: string): string {
 }
 
 /** Which unpinned DONE backups the policy keeps, and the words for why the others are obsolete. */
-function keptByPolicy(
-  newestFirst: readonly BackupRecord[],
-  policy: RetentionPolicy,
-  now: Date,
-): { kept: ReadonlySet<string>; why: string } {
+function keptByPolicy(newestFirst: readonly BackupRecord[], policy: RetentionPolicy, now: Date): { kept: ReadonlySet<string>; why: string } {
   const kept = new Set<string>();
   const reasons: string[] = [];
   const n = policy.redundancy;
@@ -154,4 +150,3 @@ export function planRetention(policy: RetentionPolicy, backups: readonly BackupR
     inUseWarnings,
   };
 }
-

@@ -200,18 +200,13 @@ function planPrune(input: WalInput, archivedPositions: PositionList): PruneDecis
   for (let i = 0; i < names.length; i++) {
     if (!needed(segnos[i] as number)) segments.push(names[i] as string);
   }
-  const backupFiles = [...input.archived.backupFiles, ...(input.archived.partials ?? [])]
-    .filter((f) => !needed(positionOf(f, input.segSize).segno))
-    .sort();
+  const backupFiles = [...input.archived.backupFiles, ...(input.archived.partials ?? [])].filter((f) => !needed(positionOf(f, input.segSize).segno)).sort();
   if (segments.length === 0 && backupFiles.length === 0) return undefined;
 
   const bytes = segments.length * input.segSize;
   const what =
-    segments.length > 0
-      ? `${plural(segments.length, 'segment')} (${formatBytes(bytes)})`
-      : plural(backupFiles.length, 'backup history or .partial file');
-  const standalone =
-    islands.length > 0 ? `; ${plural(islands.length, 'standalone backup')} keep only their own WAL range` : '';
+    segments.length > 0 ? `${plural(segments.length, 'segment')} (${formatBytes(bytes)})` : plural(backupFiles.length, 'backup history or .partial file');
+  const standalone = islands.length > 0 ? `; ${plural(islands.length, 'standalone backup')} keep only their own WAL range` : '';
   return {
     subject: `${what} before ${boundary.name}`,
     reason: `not needed by any retained backup: the oldest, ${boundary.id}, begins at ${boundary.name}${standalone}`,

@@ -138,7 +138,6 @@ export function deriveFetchFromArchiveCommand(cmd: string): DerivedFetch | strin
       if (v === undefined) return `archive_command: ${flag} has no value`;
       opts.set(flag, unescapePercent(v));
     } else if (w === '--debug') {
-      continue;
     } else if (w.startsWith('-')) {
       return `archive_command: unknown wal-push option ${w}`;
     } else {

@@ -201,11 +201,10 @@ function checkWal(input: ChooseInput, b: BackupRecord, ends: Ends, tli: number, 
 
   const range = (to: number): string => `${nameAt(beginSeg)}…${nameAt(to)}`;
   if (firstMissing <= endSeg) {
-    throw new PgbkError(
-      'WAL',
-      `WAL segment ${nameAt(firstMissing)} is missing from the archive: backup ${b.id} needs ${range(endSeg)} to become consistent`,
-      { server, hint: 'this backup cannot be restored; choose another backup id' },
-    );
+    throw new PgbkError('WAL', `WAL segment ${nameAt(firstMissing)} is missing from the archive: backup ${b.id} needs ${range(endSeg)} to become consistent`, {
+      server,
+      hint: 'this backup cannot be restored; choose another backup id',
+    });
   }
   const warnings: string[] = [];
   let lastSeg = firstMissing - 1;

@@ -85,7 +85,10 @@ async function write(sink: Writable, chunk: Buffer): Promise<void> {
 export async function extractStoredTar(opts: ExtractOptions): Promise<ExtractResult> {
   const { file, server } = opts;
   const dec = decompressorFor(opts.compression);
-  const decompressor = dec === undefined ? undefined : spawn(dec[0]!, dec.slice(1), {
+  const decompressor =
+    dec === undefined
+      ? undefined
+      : spawn(dec[0]!, dec.slice(1), {
           stdio: ['pipe', 'pipe', 'pipe'],
           ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         });

@@ -25,9 +25,7 @@ export interface InUseMark {
 type Entry = NonNullable<BackupRecord['inUse']>[number];
 
 function liveOthers(entries: readonly Entry[], mark: InUseMark, host: string): Entry[] {
-  return entries.filter(
-    (e) => !(e.pid === mark.pid && e.host === mark.host && e.since === mark.since) && isOwnerAlive(e, host),
-  );
+  return entries.filter((e) => !(e.pid === mark.pid && e.host === mark.host && e.since === mark.since) && isOwnerAlive(e, host));
 }
 
 async function update(

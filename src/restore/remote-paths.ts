@@ -31,7 +31,11 @@ export async function remoteRealPath(t: Transport, p: string, what: string, serv
   const r = await t.run(['sh', '-c', REAL_PATH_SH, 'sh', p]);
   const out = r.stdout.toString('utf8').replace(/\n$/, '');
   if (r.code !== 0 || !out.startsWith('/')) {
-    throw new PgbkError(r.code === 3 ? 'USAGE' : 'NETWORK', `restore --remote: ${what} ${t.description}:${p}: cannot resolve its real path: ${r.stderr.trim()}`, { server });
+    throw new PgbkError(
+      r.code === 3 ? 'USAGE' : 'NETWORK',
+      `restore --remote: ${what} ${t.description}:${p}: cannot resolve its real path: ${r.stderr.trim()}`,
+      { server },
+    );
   }
   return out === '' ? '/' : path.posix.normalize(out);
 }
@@ -65,10 +69,14 @@ export async function refuseRemoteOverlaps(t: Transport, catalog: string, dirs: 
     const catalogReal = await resolveReal(catalog, 'catalog');
     for (const d of resolved) {
       if (isInside(d.real, catalogReal) || isInside(catalogReal, d.real)) {
-        throw new PgbkError('USAGE', `restore --remote: ${d.what} ${t.description}:${d.path}${d.real === d.path ? '' : ` (really ${d.real})`} overlaps the catalog ${catalogReal}, on this same host`, {
-          server,
-          hint: 'restore outside the catalog',
-        });
+        throw new PgbkError(
+          'USAGE',
+          `restore --remote: ${d.what} ${t.description}:${d.path}${d.real === d.path ? '' : ` (really ${d.real})`} overlaps the catalog ${catalogReal}, on this same host`,
+          {
+            server,
+            hint: 'restore outside the catalog',
+          },
+        );
       }
     }
   }
@@ -77,7 +85,11 @@ export async function refuseRemoteOverlaps(t: Transport, catalog: string, dirs: 
       const a = resolved[i]!;
       const b = resolved[j]!;
       if (isInside(a.real, b.real) || isInside(b.real, a.real)) {
-        throw new PgbkError('USAGE', `restore --remote: ${a.what} ${a.path} and ${b.what} ${b.path} overlap on ${t.description} (real paths ${a.real}, ${b.real})`, { server });
+        throw new PgbkError(
+          'USAGE',
+          `restore --remote: ${a.what} ${a.path} and ${b.what} ${b.path} overlap on ${t.description} (real paths ${a.real}, ${b.real})`,
+          { server },
+        );
       }
     }
   }

@@ -18,7 +18,13 @@ export function decompressorFor(file: string): readonly string[] | undefined {
 }
 
 /** Stream `source` (optionally through a local decompressor) into `tar -x` in dir on the remote side. */
-export async function streamTarInto(t: Transport, dir: string, source: NodeJS.ReadableStream, decompress: readonly string[] | undefined, server: string): Promise<void> {
+export async function streamTarInto(
+  t: Transport,
+  dir: string,
+  source: NodeJS.ReadableStream,
+  decompress: readonly string[] | undefined,
+  server: string,
+): Promise<void> {
   const remote = t.exec(['tar', '-C', dir, '-xf', '-']);
   let err = '';
   remote.stderr.setEncoding('utf8');
@@ -38,7 +44,11 @@ export async function streamTarInto(t: Transport, dir: string, source: NodeJS.Re
   }
   const [status, local] = await Promise.all([remote.done, localDone]);
   if (status.code !== 0 || local !== 0) {
-    throw new PgbkError(status.code === null ? 'NETWORK' : 'CATALOG', `unpacking into ${t.description}:${dir} failed (${status.code === null ? 'connection lost' : `tar exit ${status.code}`}${local !== 0 ? `, local exit ${String(local)}` : ''}): ${err.trim()}`, { server });
+    throw new PgbkError(
+      status.code === null ? 'NETWORK' : 'CATALOG',
+      `unpacking into ${t.description}:${dir} failed (${status.code === null ? 'connection lost' : `tar exit ${status.code}`}${local !== 0 ? `, local exit ${String(local)}` : ''}): ${err.trim()}`,
+      { server },
+    );
   }
 }
 

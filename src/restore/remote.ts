@@ -106,7 +106,10 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
   for (const w of choice.warnings) req.log(`warning: ${w}`);
   const srcDir = backupDir(catalog, server, backup.id);
   const layout = await storedLayout(srcDir, backup);
-  const recorded = layout.oids.length > 0 && [...layout.oids].some((o) => !tsDirs.byOid.has(o)) && tsDirs.root === undefined ? parseTablespaceMap((await layout.readMap()) ?? '') : [];
+  const recorded =
+    layout.oids.length > 0 && [...layout.oids].some((o) => !tsDirs.byOid.has(o)) && tsDirs.root === undefined
+      ? parseTablespaceMap((await layout.readMap()) ?? '')
+      : [];
   const tablespaces = resolveTablespaceLocations(layout.oids, recorded, tsDirs, dir, backup.id);
   // The database host is usually the source's own host: a tablespace created in the WAL to replay
   // would be replayed into the source's directory there.
@@ -123,12 +126,23 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
   let mark: Awaited<ReturnType<typeof markInUse>> | undefined;
   const created: string[] = [];
   try {
-    await refuseRemoteOverlaps(t, catalog, [{ what: '--target-dir', path: dir }, ...tablespaces.map((ts) => ({ what: `tablespace ${ts.oid} location`, path: ts.location }))], server);
+    await refuseRemoteOverlaps(
+      t,
+      catalog,
+      [{ what: '--target-dir', path: dir }, ...tablespaces.map((ts) => ({ what: `tablespace ${ts.oid} location`, path: ts.location }))],
+      server,
+    );
     await requireEmptyRemoteDir(t, dir, '--target-dir', server);
     for (const ts of tablespaces) await requireEmptyRemoteDir(t, ts.location, `tablespace ${ts.oid} location`, server);
-    for (const [flag, file] of [['--wal-identity', walFlags.identityFile], ['--wal-known-hosts', walFlags.knownHosts]] as const) {
+    for (const [flag, file] of [
+      ['--wal-identity', walFlags.identityFile],
+      ['--wal-known-hosts', walFlags.knownHosts],
+    ] as const) {
       if (file !== undefined && (await t.stat(file))?.type !== 'file') {
-        throw new PgbkError('USAGE', `restore ${flag} ${file}: no such file on ${t.description}`, { server, hint: 'the WAL fetch runs on the database host: give paths there' });
+        throw new PgbkError('USAGE', `restore ${flag} ${file}: no such file on ${t.description}`, {
+          server,
+          hint: 'the WAL fetch runs on the database host: give paths there',
+        });
       }
     }
     for (const d of [dir, ...tablespaces.map((x) => x.location)]) {
@@ -150,7 +164,11 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
       // PostgreSQL recreates pg_tblspc/OID from tablespace_map when recovery starts; the links are
       // made now too so that the directory is consistent even before that.
       const links = tablespaces.map((ts) => `ln -sfn ${shellQuote(ts.location)} ${shellQuote(`${dir}/pg_tblspc/${ts.oid}`)}`).join(' && ');
-      const r = await t.run(['sh', '-c', `mkdir -p ${shellQuote(`${dir}/pg_tblspc`)} && rm -rf ${tablespaces.map((ts) => shellQuote(`${dir}/pg_tblspc/${ts.oid}`)).join(' ')} && ${links}`]);
+      const r = await t.run([
+        'sh',
+        '-c',
+        `mkdir -p ${shellQuote(`${dir}/pg_tblspc`)} && rm -rf ${tablespaces.map((ts) => shellQuote(`${dir}/pg_tblspc/${ts.oid}`)).join(' ')} && ${links}`,
+      ]);
       if (r.code !== 0) throw new PgbkError('CATALOG', `cannot link tablespaces in ${t.description}:${dir}/pg_tblspc: ${r.stderr.trim()}`, { server });
       await t.writeFile(`${dir}/tablespace_map`, formatTablespaceMap(tablespaces), 0o600);
     }
@@ -163,7 +181,12 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
     }
     const autoConf = `${dir}/postgresql.auto.conf`;
     const existingAuto = await readRemoteText(t, autoConf);
-    const mode: WalMode = decideWalMode(walFlags, { postgresqlConf: await readRemoteText(t, `${dir}/postgresql.conf`), autoConf: existingAuto }, catalog, server);
+    const mode: WalMode = decideWalMode(
+      walFlags,
+      { postgresqlConf: await readRemoteText(t, `${dir}/postgresql.conf`), autoConf: existingAuto },
+      catalog,
+      server,
+    );
     let wal: RemoteWalSummary;
     let commands: { restoreCommand: string; recoveryEndCommand: string };
     if (mode.kind === 'fetch') {
@@ -178,12 +201,19 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
       req.log(`WAL: copying it up front into ${dir}/pgbk_wal: ${mode.why} (give --wal-from ssh://USER@HOST/CATALOG to fetch on demand instead)`);
       const identity = await readIdentity(catalog, server);
       const bounded = req.target.kind === 'lsn' || req.target.kind === 'immediate';
-      const names = walToCopy(await listArchivedWal(catalog, server), choice.walFrom, bounded ? choice.walTo : undefined, identity?.walSegmentSize ?? 16 * 1024 * 1024);
+      const names = walToCopy(
+        await listArchivedWal(catalog, server),
+        choice.walFrom,
+        bounded ? choice.walTo : undefined,
+        identity?.walSegmentSize ?? 16 * 1024 * 1024,
+      );
       const walDir = `${dir}/pgbk_wal`;
       await t.run(['mkdir', '-m', '700', '--', walDir]);
       for (const name of names) await t.writeFile(`${walDir}/${name}`, await readArchivedWal(catalog, server, name), 0o600);
       const segs = names.filter((n) => /^[0-9A-F]{24}$/.test(n));
-      req.log(`sent ${names.length} WAL file(s) into ${walDir} (${segs.length === 0 ? 'no segments' : `${segs[0]}…${segs[segs.length - 1]}`}${bounded ? ', up to the target' : ', to the end of the archive'})`);
+      req.log(
+        `sent ${names.length} WAL file(s) into ${walDir} (${segs.length === 0 ? 'no segments' : `${segs[0]}…${segs[segs.length - 1]}`}${bounded ? ', up to the target' : ', to the end of the archive'})`,
+      );
       commands = { restoreCommand: 'cp pgbk_wal/%f %p', recoveryEndCommand: 'rm -rf pgbk_wal' };
       wal = { mode: 'copy', why: mode.why, files: names.length, first: segs[0], last: segs[segs.length - 1] };
     }

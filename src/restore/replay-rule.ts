@@ -95,5 +95,10 @@ export function tablespaceCreation(r: WalRecord): TablespaceCreation | undefined
   if (r.rmid !== RM_TBLSPC_ID || r.info !== XLOG_TBLSPC_CREATE || r.mainData === undefined || r.mainData.length < 5) return undefined;
   const raw = r.mainData.subarray(4);
   const nul = raw.indexOf(0);
-  return { oid: String(r.mainData.readUInt32LE(0)), location: raw.subarray(0, nul < 0 ? raw.length : nul).toString('utf8'), lsn: BigInt(r.lsn), prevLsn: BigInt(r.prevLsn) };
+  return {
+    oid: String(r.mainData.readUInt32LE(0)),
+    location: raw.subarray(0, nul < 0 ? raw.length : nul).toString('utf8'),
+    lsn: BigInt(r.lsn),
+    prevLsn: BigInt(r.prevLsn),
+  };
 }

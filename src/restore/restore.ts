@@ -19,12 +19,7 @@ import { readIdentity } from '../catalog/identity.js';
 import { backupDir } from '../catalog/layout.js';
 import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError, toPgbkError } from '../errors.js';
-import { formatLsn } from '../pg/lsn.js';
-import {
-  buildSpoolCleanupCommand,
-  writeRecoveryConfig,
-  type RecoveryTargetSetting,
-} from '../pg/recovery-conf.js';
+import { buildSpoolCleanupCommand, writeRecoveryConfig } from '../pg/recovery-conf.js';
 import { chooseBackup, type Choice } from './choose-backup.js';
 import { buildFastRestoreCommand } from '../wal-fetch/fast-path.js';
 import { extractStoredTar, sha256OfFile } from './extract.js';
@@ -32,7 +27,7 @@ import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
 import { linkTablespace, removeRuntimeFiles, removeTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { createProgress } from '../lib/progress.js';
-import { describeTarget, formatPgTime, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
+import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, isInside, prepareTargetDir } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
 
@@ -124,7 +119,6 @@ export async function chooseFromCatalog(
   });
 }
 
-
 function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): string {
   const start = `start PostgreSQL on ${dir} (the start command above runs it beside the source server); it replays archived WAL through pgbk wal-fetch`;
   if (target.kind === 'latest') return `${start} to the end of the archive, then promotes (opens read-write on a new timeline)`;
@@ -182,9 +176,15 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
   const tablespaceTars = tars.filter((n) => !n.startsWith('base.'));
   const dirState = await inspectTargetDir(req.targetDir, req.force, catalog);
   const tsRoot = path.resolve(req.tablespaceDir ?? `${dirState.path}_tablespaces`);
-  const tsState = tablespaceTars.length > 0 || (sshLayout?.tablespaceOids.length ?? 0) > 0 ? await inspectTargetDir(tsRoot, req.force, catalog, '--tablespace-dir') : undefined;
+  const tsState =
+    tablespaceTars.length > 0 || (sshLayout?.tablespaceOids.length ?? 0) > 0
+      ? await inspectTargetDir(tsRoot, req.force, catalog, '--tablespace-dir')
+      : undefined;
   if (tsState !== undefined && (isInside(tsState.realPath, dirState.realPath) || isInside(dirState.realPath, tsState.realPath))) {
-    throw new PgbkError('USAGE', `--tablespace-dir ${tsState.path} overlaps --target-dir ${dirState.path} (real paths ${tsState.realPath}, ${dirState.realPath})`);
+    throw new PgbkError(
+      'USAGE',
+      `--tablespace-dir ${tsState.path} overlaps --target-dir ${dirState.path} (real paths ${tsState.realPath}, ${dirState.realPath})`,
+    );
   }
   const tsWarnings = await refuseNewTablespaces(req, choice);
 
@@ -256,7 +256,10 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
       `pgbk restore of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(req.target)}`,
     );
     // Written just now (as root, 0600): PostgreSQL, running as the data directory's owner, must read them.
-    await giveToDataOwner(dirState.path, ['postgresql.auto.conf', 'recovery.signal'].map((f) => path.join(dirState.path, f)));
+    await giveToDataOwner(
+      dirState.path,
+      ['postgresql.auto.conf', 'recovery.signal'].map((f) => path.join(dirState.path, f)),
+    );
   } catch (err) {
     const e = toPgbkError(err, { server });
     req.log(`restore failed; emptying ${dirState.path}${tsState !== undefined ? ` and ${tsRoot}` : ''}`);
@@ -288,7 +291,13 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
 
 /** Refuse (before anything is written) a restore whose WAL creates tablespaces; warnings when allowed. */
 export async function refuseNewTablespaces(
-  req: { readonly catalog: string; readonly server: string; readonly target: RecoveryTarget; readonly allowNewTablespaces?: boolean; readonly log: (line: string) => void },
+  req: {
+    readonly catalog: string;
+    readonly server: string;
+    readonly target: RecoveryTarget;
+    readonly allowNewTablespaces?: boolean;
+    readonly log: (line: string) => void;
+  },
   choice: Choice,
 ): Promise<string[]> {
   const identity = await readIdentity(req.catalog, req.server);
@@ -303,7 +312,9 @@ export async function refuseNewTablespaces(
     req.log(`warning: ${w}`);
     return [w];
   }
-  req.log(`checked ${scan.segments} WAL segment(s) to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`);
+  req.log(
+    `checked ${scan.segments} WAL segment(s) to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`,
+  );
   const warnings = checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow });
   for (const w of warnings) req.log(`warning: ${w}`);
   return warnings;

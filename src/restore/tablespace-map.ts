@@ -57,7 +57,8 @@ export function parseTablespaceDirs(values: readonly string[]): TablespaceDirs {
   for (const v of values) {
     const m = /^(\d+)=(.+)$/.exec(v);
     const dir = m === null ? v : m[2]!;
-    if (!path.isAbsolute(dir)) throw new PgbkError('USAGE', `restore --remote: --tablespace-dir ${v}: the directory must be an absolute path on the database host`);
+    if (!path.isAbsolute(dir))
+      throw new PgbkError('USAGE', `restore --remote: --tablespace-dir ${v}: the directory must be an absolute path on the database host`);
     if (m === null) {
       if (root !== undefined) throw new PgbkError('USAGE', 'restore --remote: give at most one --tablespace-dir DIR (use OID=DIR for single tablespaces)');
       root = path.posix.normalize(dir);
@@ -88,18 +89,25 @@ export function resolveTablespaceLocations(
 ): TablespaceEntry[] {
   for (const oid of dirs.byOid.keys()) {
     if (!oids.includes(oid)) {
-      throw new PgbkError('USAGE', `restore --remote: --tablespace-dir ${oid}=…: backup ${backupId} has no tablespace ${oid} (it has ${oids.length === 0 ? 'none' : oids.join(', ')})`);
+      throw new PgbkError(
+        'USAGE',
+        `restore --remote: --tablespace-dir ${oid}=…: backup ${backupId} has no tablespace ${oid} (it has ${oids.length === 0 ? 'none' : oids.join(', ')})`,
+      );
     }
   }
   const out: TablespaceEntry[] = [];
   for (const oid of oids) {
     const location = dirs.byOid.get(oid) ?? (dirs.root === undefined ? recorded.find((e) => e.oid === oid)?.location : path.posix.join(dirs.root, oid));
     if (location === undefined) {
-      throw new PgbkError('CATALOG', `backup ${backupId}: tablespace ${oid} has no location in its tablespace_map`, { hint: `give --tablespace-dir ${oid}=DIR` });
+      throw new PgbkError('CATALOG', `backup ${backupId}: tablespace ${oid} has no location in its tablespace_map`, {
+        hint: `give --tablespace-dir ${oid}=DIR`,
+      });
     }
     if (!path.posix.isAbsolute(location)) throw new PgbkError('CATALOG', `backup ${backupId}: tablespace ${oid} location ${location} is not absolute`);
     if (overlaps(location, dataDir) || overlaps(dataDir, location)) {
-      throw new PgbkError('USAGE', `restore --remote: tablespace ${oid} location ${location} overlaps the target directory ${dataDir}`, { hint: `give --tablespace-dir ${oid}=DIR` });
+      throw new PgbkError('USAGE', `restore --remote: tablespace ${oid} location ${location} overlaps the target directory ${dataDir}`, {
+        hint: `give --tablespace-dir ${oid}=DIR`,
+      });
     }
     const clash = out.find((e) => overlaps(e.location, location) || overlaps(location, e.location));
     if (clash !== undefined) throw new PgbkError('USAGE', `restore --remote: tablespaces ${clash.oid} and ${oid} would both go to ${location}`);

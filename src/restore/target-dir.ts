@@ -63,9 +63,13 @@ export async function refuseCatalogOverlap(abs: string, real: string, catalog: s
   const catalogReal = await resolveReal(catalog, 'catalog');
   if (isInside(real, catalogReal) || isInside(catalogReal, real)) {
     const via = real === abs ? '' : ` (really ${real})`;
-    throw new PgbkError('USAGE', `${flag} ${abs}${via} overlaps the catalog ${catalog}${catalogReal === path.resolve(catalog) ? '' : ` (really ${catalogReal})`}`, {
-      hint: 'restore outside the catalog: --force there would delete backups and WAL',
-    });
+    throw new PgbkError(
+      'USAGE',
+      `${flag} ${abs}${via} overlaps the catalog ${catalog}${catalogReal === path.resolve(catalog) ? '' : ` (really ${catalogReal})`}`,
+      {
+        hint: 'restore outside the catalog: --force there would delete backups and WAL',
+      },
+    );
   }
 }
 
@@ -73,7 +77,8 @@ export async function refuseCatalogOverlap(abs: string, real: string, catalog: s
 export async function inspectTargetDir(dir: string, force: boolean, catalog: string, flag = '--target-dir'): Promise<DirState> {
   const abs = path.resolve(dir);
   const real = await resolveReal(abs, flag);
-  if (abs === path.parse(abs).root || real === path.parse(real).root) throw new PgbkError('USAGE', `${flag} ${abs}: refusing to restore into the root directory`);
+  if (abs === path.parse(abs).root || real === path.parse(real).root)
+    throw new PgbkError('USAGE', `${flag} ${abs}: refusing to restore into the root directory`);
   await refuseCatalogOverlap(abs, real, catalog, flag);
   let entries: string[];
   try {

@@ -22,18 +22,14 @@ export type TargetKind = RecoveryTarget['kind'];
 
 export type TargetAction = 'pause' | 'promote' | 'shutdown';
 
-export type TargetTimeline =
-  | { readonly kind: 'latest' }
-  | { readonly kind: 'current' }
-  | { readonly kind: 'number'; readonly timeline: number };
+export type TargetTimeline = { readonly kind: 'latest' } | { readonly kind: 'current' } | { readonly kind: 'number'; readonly timeline: number };
 
 export const TARGET_ACTIONS: readonly TargetAction[] = ['pause', 'promote', 'shutdown'];
 
 // PostgreSQL prints timestamptz as "2026-11-24 10:00:00.123456+00"; ISO-8601 uses "T" and "Z".
 // Both are accepted; the zone is mandatory (or the word UTC) so a target never depends on the
 // time zone of the machine pgbk or PostgreSQL runs on.
-const TIME_RE =
-  /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i;
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i;
 
 /** Microseconds since the Unix epoch of an ISO-8601 time with a zone; throws USAGE otherwise. */
 export function parseTargetTime(text: string): bigint {
@@ -52,14 +48,7 @@ export function parseTargetTime(text: string): bigint {
   const second = Number(s);
   const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   const check = new Date(ms);
-  if (
-    check.getUTCFullYear() !== year ||
-    check.getUTCMonth() !== month - 1 ||
-    check.getUTCDate() !== day ||
-    hour > 23 ||
-    minute > 59 ||
-    second > 59
-  ) {
+  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day || hour > 23 || minute > 59 || second > 59) {
     throw new PgbkError('USAGE', `--target-time ${text}: no such date or time`);
   }
   const offsetMinutes = parseZone(zone ?? 'Z');
@@ -174,7 +163,6 @@ export function describeTimeline(t: TargetTimeline): string {
     }
   }
 }
-
 
 /** The recovery_target_* setting for a parsed target (written to postgresql.auto.conf). */
 export function targetSetting(target: RecoveryTarget): RecoveryTargetSetting {

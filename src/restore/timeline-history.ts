@@ -60,10 +60,7 @@ export function timelinePath(
   }
   const start = targetHistory.findIndex((e) => e.timeline === backupTimeline);
   if (start < 0) {
-    throw new PgbkError(
-      'USAGE',
-      `timeline ${targetTimeline} does not descend from timeline ${backupTimeline} (the backup's)`,
-    );
+    throw new PgbkError('USAGE', `timeline ${targetTimeline} does not descend from timeline ${backupTimeline} (the backup's)`);
   }
   const fork = targetHistory[start]!;
   if (fork.switchLsn < backupEndLsn) {

@@ -45,7 +45,10 @@ function words(cmd: string): string[] {
 export function checkWalFlags(flags: WalFromFlags): void {
   if (flags.from !== undefined) {
     parseSource(flags.from, 'restore --wal-from');
-    for (const [name, v] of [['--wal-identity', flags.identityFile], ['--wal-known-hosts', flags.knownHosts]] as const) {
+    for (const [name, v] of [
+      ['--wal-identity', flags.identityFile],
+      ['--wal-known-hosts', flags.knownHosts],
+    ] as const) {
       if (v !== undefined && !v.startsWith('/')) throw new PgbkError('USAGE', `restore ${name} ${v}: give the absolute path of the file on the database host`);
     }
   } else if (flags.identityFile !== undefined || flags.knownHosts !== undefined || flags.remotePgbk !== undefined) {
@@ -58,11 +61,18 @@ export function checkWalFlags(flags: WalFromFlags): void {
  * Decide the WAL mode. `conf` is the restored postgresql.conf and postgresql.auto.conf (as they
  * came out of the backup, before pgbk edits them). Pure.
  */
-export function decideWalMode(flags: WalFromFlags, conf: { readonly postgresqlConf: string; readonly autoConf: string }, catalog: string, server: string): WalMode {
+export function decideWalMode(
+  flags: WalFromFlags,
+  conf: { readonly postgresqlConf: string; readonly autoConf: string },
+  catalog: string,
+  server: string,
+): WalMode {
   const archiveCommand = effectiveArchiveCommand(conf.postgresqlConf, conf.autoConf);
-  const derived = archiveCommand === undefined ? 'the backup has no archive_command in postgresql.conf or postgresql.auto.conf' : deriveFetchFromArchiveCommand(archiveCommand);
-  const dbPgbkFrom = (d: typeof derived): readonly string[] =>
-    flags.dbPgbk !== undefined ? words(flags.dbPgbk) : typeof d === 'string' ? ['pgbk'] : d.dbPgbk;
+  const derived =
+    archiveCommand === undefined
+      ? 'the backup has no archive_command in postgresql.conf or postgresql.auto.conf'
+      : deriveFetchFromArchiveCommand(archiveCommand);
+  const dbPgbkFrom = (d: typeof derived): readonly string[] => (flags.dbPgbk !== undefined ? words(flags.dbPgbk) : typeof d === 'string' ? ['pgbk'] : d.dbPgbk);
   if (flags.from !== undefined) {
     const source = parseSource(flags.from, 'restore --wal-from');
     return {

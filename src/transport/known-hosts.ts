@@ -58,7 +58,10 @@ export function parseKnownHosts(text: string): KnownHostLine[] {
 }
 
 function globToRegExp(pattern: string): RegExp {
-  const body = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const body = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${body}$`, 'i');
 }
 
@@ -122,7 +125,10 @@ export function hostKeyError(verdict: Exclude<HostKeyVerdict, { result: 'trusted
       return new PgbkError(
         'HOSTKEY',
         `host key of ${who} CHANGED: it presented ${key}, ${file} has ${verdict.knownFingerprints.join(', ')}; refusing to connect (possible man-in-the-middle)`,
-        { path: file, hint: `if the host was really re-keyed, remove its old line with ssh-keygen -R '${who}' -f ${file} and add the new key after checking its fingerprint` },
+        {
+          path: file,
+          hint: `if the host was really re-keyed, remove its old line with ssh-keygen -R '${who}' -f ${file} and add the new key after checking its fingerprint`,
+        },
       );
     case 'unknown':
       return new PgbkError('HOSTKEY', `host key of ${who} (${key}) is not in ${file}; refusing to connect (no trust on first use)`, {
@@ -142,7 +148,7 @@ export async function readKnownHosts(file: string): Promise<string> {
   } catch (err) {
     throw new PgbkError('HOSTKEY', `cannot read known_hosts file ${file}: ${(err as Error).message}`, {
       path: file,
-      hint: 'set servers.<name>.ssh.knownHosts to a file holding the database host\'s key',
+      hint: "set servers.<name>.ssh.knownHosts to a file holding the database host's key",
     });
   }
 }

@@ -132,7 +132,15 @@ export class SshTransport implements Transport {
         client.removeListener('ready', onReady);
         client.end();
         if (rejected !== undefined) {
-          reject(opts.server === undefined ? rejected : new PgbkError('HOSTKEY', rejected.message, { server: opts.server, ...(rejected.path ? { path: rejected.path } : {}), ...(rejected.hint ? { hint: rejected.hint } : {}) }));
+          reject(
+            opts.server === undefined
+              ? rejected
+              : new PgbkError('HOSTKEY', rejected.message, {
+                  server: opts.server,
+                  ...(rejected.path ? { path: rejected.path } : {}),
+                  ...(rejected.hint ? { hint: rejected.hint } : {}),
+                }),
+          );
           return;
         }
         const auth = err.level === 'client-authentication';
@@ -140,7 +148,7 @@ export class SshTransport implements Transport {
           new PgbkError(auth ? 'CONFIG' : 'NETWORK', `ssh ${who}: ${auth ? 'authentication failed' : err.message}`, {
             cause: err,
             ...(opts.server === undefined ? {} : { server: opts.server }),
-            ...(auth ? { hint: 'check ssh.user and ssh.identityFile, and the key in the host\'s authorized_keys' } : {}),
+            ...(auth ? { hint: "check ssh.user and ssh.identityFile, and the key in the host's authorized_keys" } : {}),
           }),
         );
       };
@@ -239,7 +247,8 @@ export class SshTransport implements Transport {
 
   private failure(what: string, file: string, r: RunResult): PgbkError {
     if (r.code === null) return new PgbkError('NETWORK', `${this.description}: ${what} ${file}: ${r.stderr.trim() || 'connection lost'}`, { path: file });
-    if (/No such file or directory/.test(r.stderr)) return new PgbkError('NOT_FOUND', `${this.description}: ${file}: no such file or directory`, { path: file });
+    if (/No such file or directory/.test(r.stderr))
+      return new PgbkError('NOT_FOUND', `${this.description}: ${file}: no such file or directory`, { path: file });
     return new PgbkError('CATALOG', `${this.description}: ${what} ${file} failed (exit ${r.code}): ${r.stderr.trim()}`, { path: file });
   }
 

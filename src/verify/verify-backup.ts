@@ -122,7 +122,10 @@ async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOption
   try {
     if (opts.progress !== undefined) {
       const sizes = await Promise.all(files.map(async (n) => (await stat(path.join(dir, n))).size));
-      progress = opts.progress(`verifying ${record.id}:`, sizes.reduce((a, b) => a + b, 0));
+      progress = opts.progress(
+        `verifying ${record.id}:`,
+        sizes.reduce((a, b) => a + b, 0),
+      );
     }
     let readBytes = 0;
     let readFiles = 0;

@@ -78,7 +78,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
         }
         throw new PgbkError('WAL', reply.error, { server });
       }
-      if (Date.now() > deadline) throw new PgbkError('NETWORK', `no wal-fetch worker came up within ${WORKER_START_MS / 1000} s (log: ${fetchLogPath(key)})`, { server });
+      if (Date.now() > deadline)
+        throw new PgbkError('NETWORK', `no wal-fetch worker came up within ${WORKER_START_MS / 1000} s (log: ${fetchLogPath(key)})`, { server });
       if (Date.now() - started > 10_000) {
         started = Date.now();
         await startWorker([...fetchOptionArgs(opts), '--pgdata', pgdata, server], fetchLogPath(key), pgdata);

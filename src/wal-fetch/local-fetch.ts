@@ -17,15 +17,7 @@ import type { Desired } from '../config/resolved.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgbkError } from '../errors.js';
-import {
-  defaultSpoolDir,
-  discardSpooled,
-  ensureSpoolDir,
-  liveWorker,
-  pruneSpool,
-  writeDestAtomic,
-  writeWant,
-} from './spool.js';
+import { defaultSpoolDir, discardSpooled, ensureSpoolDir, liveWorker, pruneSpool, writeDestAtomic, writeWant } from './spool.js';
 import type { WorkerArgs } from './prefetch-worker.js';
 
 const SEGMENT_RE = /^[0-9A-F]{24}$/;

@@ -156,20 +156,22 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
         }
         if (inflight.has(name)) continue;
         if (missing !== undefined && name >= missing.name && Date.now() - missing.since < MISSING_RETRY_MS) break;
-        const job = fetchOne(name, cur.segSize).then(
-          (outcome) => {
-            if (outcome === 'spooled') {
-              if (pos === cur) cur.seen.add(name);
-              if (missing?.name === name) missing = undefined;
-            } else if (missing === undefined || name < missing.name || missing.name === name) {
+        const job = fetchOne(name, cur.segSize)
+          .then(
+            (outcome) => {
+              if (outcome === 'spooled') {
+                if (pos === cur) cur.seen.add(name);
+                if (missing?.name === name) missing = undefined;
+              } else if (missing === undefined || name < missing.name || missing.name === name) {
+                missing = { name, since: Date.now() };
+              }
+            },
+            async (err: unknown) => {
+              await log(spool, `${name}: cannot spool: ${(err as Error).message}`);
               missing = { name, since: Date.now() };
-            }
-          },
-          async (err: unknown) => {
-            await log(spool, `${name}: cannot spool: ${(err as Error).message}`);
-            missing = { name, since: Date.now() };
-          },
-        ).finally(() => inflight.delete(name));
+            },
+          )
+          .finally(() => inflight.delete(name));
         inflight.set(name, job);
       }
       await Promise.race([sleep(POLL_MS), ...inflight.values()]);

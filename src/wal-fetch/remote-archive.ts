@@ -82,7 +82,8 @@ export class RemoteArchive {
     if (hello?.fatal !== undefined) throw new Error(hello.fatal);
     if (hello?.hello !== 1 || typeof hello.systemIdentifier !== 'string' || typeof hello.walSegmentSize !== 'number') {
       const status = await Promise.race([serve.done, new Promise((r) => setTimeout(r, 2000, undefined))]);
-      const how = status === undefined ? '' : ` (${(status as { code: number | null }).code === null ? 'connection lost' : `exit ${(status as { code: number }).code}`})`;
+      const how =
+        status === undefined ? '' : ` (${(status as { code: number | null }).code === null ? 'connection lost' : `exit ${(status as { code: number }).code}`})`;
       throw new Error(`pgbk wal-serve did not start on the backup host${how}: ${(err.trim() || line) ?? 'no output'}`);
     }
     return new RemoteArchive(serve, reader, { systemIdentifier: hello.systemIdentifier, walSegmentSize: hello.walSegmentSize }, onDead);
@@ -110,7 +111,9 @@ export class RemoteArchive {
       }
       const w = this.fifo.shift();
       if (w === undefined) break;
-      w.resolve(w.name === reply.name ? await checkServed(w.name, reply, body, this.hello) : { kind: 'fatal', error: `wal-serve answered ${reply.name} for ${w.name}` });
+      w.resolve(
+        w.name === reply.name ? await checkServed(w.name, reply, body, this.hello) : { kind: 'fatal', error: `wal-serve answered ${reply.name} for ${w.name}` },
+      );
     }
     const status = await Promise.race([this.serve.done, new Promise<undefined>((r) => setTimeout(r, 2000, undefined))]);
     this.deadReason = `wal-serve on the backup host ended (${status === undefined || status.code === null ? 'connection lost' : `exit ${status.code}`})`;

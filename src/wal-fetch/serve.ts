@@ -103,7 +103,15 @@ async function answer(catalog: string, server: string, name: string, segSize: nu
     if (stored === undefined) {
       const partial = await streamedPartial(catalog, server, name, segSize);
       if (partial === undefined) return { reply: { name, found: false } };
-      const reply: ServeReply = { name, found: true, compression: 'none', size: partial.length, sha256: sha256Hex(partial), recorded: false, streamingPartial: true };
+      const reply: ServeReply = {
+        name,
+        found: true,
+        compression: 'none',
+        size: partial.length,
+        sha256: sha256Hex(partial),
+        recorded: false,
+        streamingPartial: true,
+      };
       return { reply, body: partial };
     }
     const sha256 = stored.recordedSha256 ?? sha256Hex(stored.bytes);

@@ -67,7 +67,8 @@ export function fetchOptionsFrom(values: Readonly<Record<string, unknown>>, serv
 /** The flags that hand the same options on (to the worker, or into restore_command). */
 export function fetchOptionArgs(opts: FetchOptions): string[] {
   return [
-    '--from', opts.from,
+    '--from',
+    opts.from,
     ...(opts.identityFile === undefined ? [] : ['--identity', opts.identityFile]),
     ...(opts.knownHosts === undefined ? [] : ['--known-hosts', opts.knownHosts]),
     ...(opts.remotePgbk === 'pgbk' ? [] : ['--remote-pgbk', opts.remotePgbk]),
@@ -102,7 +103,4 @@ export interface FetchRequest {
  * Worker → client. `absent`: the archive answered that the file is not there (exit 1, PostgreSQL's
  * "end of archived WAL"); `fatal`: anything else — cannot tell, corrupt, refused (exit 255).
  */
-export type FetchReply =
-  | { readonly status: 'ok' }
-  | { readonly status: 'absent' }
-  | { readonly status: 'fatal'; readonly error: string };
+export type FetchReply = { readonly status: 'ok' } | { readonly status: 'absent' } | { readonly status: 'fatal'; readonly error: string };

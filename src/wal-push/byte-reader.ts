@@ -51,7 +51,10 @@ export class ByteReader {
   async line(): Promise<string | undefined> {
     for (;;) {
       const i = this.flat().indexOf(0x0a);
-      if (i >= 0) return this.take(i + 1).subarray(0, i).toString('utf8');
+      if (i >= 0)
+        return this.take(i + 1)
+          .subarray(0, i)
+          .toString('utf8');
       if (this.ended) return undefined;
       await this.wait();
     }

@@ -34,7 +34,7 @@ function ask(sock: string, request: string): Promise<Reply | 'no-worker'> {
 async function startWorker(args: readonly string[], key: string): Promise<void> {
   const log = await open(path.join(runtimeDir(), `walpush-${key}.log`), 'a', 0o600);
   const cli = process.argv[1];
-  if (cli === undefined) throw new PgbkError('INTERNAL', 'cannot tell where pgbk\'s cli.js is');
+  if (cli === undefined) throw new PgbkError('INTERNAL', "cannot tell where pgbk's cli.js is");
   const child = spawn(process.execPath, [cli, 'wal-push-worker', ...args], { detached: true, stdio: ['ignore', log.fd, log.fd] });
   child.unref();
   await log.close();
@@ -50,9 +50,10 @@ const CLIENT_FLAGS = WAL_PUSH_REMOTE_OPTIONS;
 async function printArchiveCommand(opts: PushOptions, pgdataGiven: string, waitGiven: string | undefined, io: CliIo): Promise<number> {
   const { fastPathArchiveCommand, markerDir } = await import('./fast-path.js');
   const cli = process.argv[1];
-  if (cli === undefined) throw new PgbkError('INTERNAL', 'cannot tell where pgbk\'s cli.js is');
+  if (cli === undefined) throw new PgbkError('INTERNAL', "cannot tell where pgbk's cli.js is");
   const waitSeconds = Number(waitGiven ?? '5');
-  if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > 600) throw new PgbkError('USAGE', `--wait-seconds ${waitGiven ?? ''}: expected 0 to 600`);
+  if (!Number.isFinite(waitSeconds) || waitSeconds < 0 || waitSeconds > 600)
+    throw new PgbkError('USAGE', `--wait-seconds ${waitGiven ?? ''}: expected 0 to 600`);
   // The client derives the worker from the data directory as getcwd() reports it (no symlinks).
   const pgdata = await realpath(path.resolve(io.cwd, pgdataGiven)).catch((err: Error) => {
     throw new PgbkError('USAGE', `--pgdata ${pgdataGiven}: ${err.message}`);

@@ -103,7 +103,14 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       if (header === undefined) return 0; // the worker closed the channel: done
       const h = JSON.parse(header) as { name?: unknown; size?: unknown; encoding?: unknown };
       const encoding = h.encoding ?? 'none';
-      if (typeof h.name !== 'string' || typeof encoding !== 'string' || typeof h.size !== 'number' || !Number.isInteger(h.size) || h.size < 0 || h.size > MAX_FILE) {
+      if (
+        typeof h.name !== 'string' ||
+        typeof encoding !== 'string' ||
+        typeof h.size !== 'number' ||
+        !Number.isInteger(h.size) ||
+        h.size < 0 ||
+        h.size > MAX_FILE
+      ) {
         throw new PgbkError('USAGE', `wal-receive: bad frame header ${header.slice(0, 200)}`);
       }
       const data = await reader.exact(h.size);

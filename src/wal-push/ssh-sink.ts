@@ -58,7 +58,8 @@ export class Pusher {
         }
         const w = this.fifo.shift();
         // Replies come in frame order; one for another file would ack the wrong segment.
-        if (w !== undefined) w.resolve(reply.name === w.name ? reply : { name: w.name, ok: false, error: `wal-receive answered for ${String(reply.name)} instead` });
+        if (w !== undefined)
+          w.resolve(reply.name === w.name ? reply : { name: w.name, ok: false, error: `wal-receive answered for ${String(reply.name)} instead` });
       }
       const status = await receiver.done;
       this.dead = `wal-receive on the backup host ended (${status.code === null ? 'connection lost' : `exit ${status.code}`}): ${err.trim()}`;
@@ -155,7 +156,10 @@ export class Pusher {
     } catch {
       return;
     }
-    const ready = names.filter((n) => n.endsWith('.ready')).map((n) => n.slice(0, -'.ready'.length)).sort();
+    const ready = names
+      .filter((n) => n.endsWith('.ready'))
+      .map((n) => n.slice(0, -'.ready'.length))
+      .sort();
     if (ready.length > 0) this.lastSawReady = Date.now();
     for (const name of ready) {
       if (this.results.has(name)) continue;

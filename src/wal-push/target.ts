@@ -66,11 +66,14 @@ export function socketPath(key: string): string {
 /** Flags to hand the same options to the worker process. */
 export function optionArgs(opts: PushOptions): string[] {
   return [
-    '--to', opts.to,
+    '--to',
+    opts.to,
     ...(opts.identityFile === undefined ? [] : ['--identity', opts.identityFile]),
     ...(opts.knownHosts === undefined ? [] : ['--known-hosts', opts.knownHosts]),
-    '--remote-pgbk', opts.remotePgbk,
-    '--compression', opts.compression,
+    '--remote-pgbk',
+    opts.remotePgbk,
+    '--compression',
+    opts.compression,
   ];
 }
 

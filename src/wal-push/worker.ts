@@ -90,7 +90,15 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       throw err;
     }
     log(`connected to ${transport.description}; pushing ${serverName} from ${pgdata}`);
-    const remote = [...opts.remotePgbk.split(' ').filter((s) => s !== ''), 'wal-receive', '--catalog', opts.target.catalog, '--compression', opts.compression, serverName];
+    const remote = [
+      ...opts.remotePgbk.split(' ').filter((s) => s !== ''),
+      'wal-receive',
+      '--catalog',
+      opts.target.catalog,
+      '--compression',
+      opts.compression,
+      serverName,
+    ];
     const receiver = transport.exec(remote);
     let finish!: (code: number) => void;
     const finished = new Promise<number>((r) => (finish = r));

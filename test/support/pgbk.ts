@@ -36,10 +36,7 @@ export interface RunOptions {
 export function runPgbk(args: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
   const user = opts.runAs ?? (opts.asPostgres === true ? 'postgres' : undefined);
   if (opts.runAs !== undefined && !IS_ROOT) throw new Error(`runAs ${opts.runAs} needs a root test process`);
-  const [cmd, argv] =
-    user !== undefined && IS_ROOT
-      ? ['runuser', ['-u', user, '--', process.execPath, CLI, ...args]]
-      : [process.execPath, [CLI, ...args]];
+  const [cmd, argv] = user !== undefined && IS_ROOT ? ['runuser', ['-u', user, '--', process.execPath, CLI, ...args]] : [process.execPath, [CLI, ...args]];
   return new Promise((resolve, reject) => {
     const child = spawn(cmd, argv, {
       cwd: opts.cwd ?? REPO_ROOT,
@@ -127,10 +124,7 @@ export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
         .split('\n')
         .map((l) => `    ${l}`)
         .join('\n');
-      await writeFile(
-        configPath,
-        `catalog: ${catalog}\n${defaultsYaml}servers:\n  main:\n    connection: "${cluster.conninfo}"\n${indented}\n`,
-      );
+      await writeFile(configPath, `catalog: ${catalog}\n${defaultsYaml}servers:\n  main:\n    connection: "${cluster.conninfo}"\n${indented}\n`);
     },
     async destroy() {
       await cluster.destroy();
@@ -199,7 +193,9 @@ export async function archivedSegmentFile(catalog: string, segment: string, serv
 }
 
 export async function sha256OfFile(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /**

@@ -195,7 +195,10 @@ async function waitGone(pid: number, timeoutMs: number): Promise<boolean> {
 
 function tail(file: string, lines: number): string {
   try {
-    return readFileSync(file, 'utf8').split('\n').slice(-lines - 1).join('\n');
+    return readFileSync(file, 'utf8')
+      .split('\n')
+      .slice(-lines - 1)
+      .join('\n');
   } catch {
     return `(no log at ${file})`;
   }
@@ -263,20 +266,10 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   await chmod(root, 0o700);
   const pgdata = path.join(root, 'data');
   const logFile = path.join(root, 'postgres.log');
-  await runAsPostgres(
-    'initdb',
-    ['-D', pgdata, '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C', ...(opts.initdbArgs ?? [])],
-    root,
-  );
+  await runAsPostgres('initdb', ['-D', pgdata, '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C', ...(opts.initdbArgs ?? [])], root);
   await writeFile(
     path.join(pgdata, 'pg_hba.conf'),
-    [
-      'local all all trust',
-      'local replication all trust',
-      'host all all 127.0.0.1/32 trust',
-      'host replication all 127.0.0.1/32 trust',
-      '',
-    ].join('\n'),
+    ['local all all trust', 'local replication all trust', 'host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust', ''].join('\n'),
   );
   const settings: Record<string, string> = {
     fsync: 'off',

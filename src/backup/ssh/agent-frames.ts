@@ -151,7 +151,9 @@ export class FrameDecoder {
   /** Throws unless the stream ended exactly after the done frame. */
   finish(): void {
     if (!this.sawDone) {
-      throw new FrameError(this.buffered > 0 ? `agent stream torn: it ends inside a frame (${this.buffered} bytes left over)` : 'agent stream torn: it ends before the done frame');
+      throw new FrameError(
+        this.buffered > 0 ? `agent stream torn: it ends inside a frame (${this.buffered} bytes left over)` : 'agent stream torn: it ends before the done frame',
+      );
     }
   }
 

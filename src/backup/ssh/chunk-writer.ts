@@ -74,7 +74,10 @@ export class ChunkWriter {
   private async store(index: number, p: Pending, dest: string): Promise<void> {
     const prev = this.current().prev;
     if (p.kind === 'data') this.written.push(dest);
-    const op = p.kind === 'data' ? writeFile(dest, p.data, { flag: 'wx', mode: 0o600 }) : linkOrCopy(path.join(this.prevDir!, chunkLocation(prev!.path, prev!.hashes.length, index)), dest);
+    const op =
+      p.kind === 'data'
+        ? writeFile(dest, p.data, { flag: 'wx', mode: 0o600 })
+        : linkOrCopy(path.join(this.prevDir!, chunkLocation(prev!.path, prev!.hashes.length, index)), dest);
     const tracked: Promise<void> = op.then(
       () => undefined,
       (err: unknown) => {

@@ -53,7 +53,12 @@ class FrameSink {
     if (!this.hello && f.type !== 'hello') throw new FrameError('agent stream corrupt: no hello frame');
     switch (f.type) {
       case 'hello':
-        if (f.version !== AGENT_PROTOCOL_VERSION) throw new PgbkError('CONFIG', `the backup agent on ${this.where} speaks protocol ${f.version}, this pgbk ${AGENT_PROTOCOL_VERSION}: install the same pgbk version there`, { server: this.ctx.server });
+        if (f.version !== AGENT_PROTOCOL_VERSION)
+          throw new PgbkError(
+            'CONFIG',
+            `the backup agent on ${this.where} speaks protocol ${f.version}, this pgbk ${AGENT_PROTOCOL_VERSION}: install the same pgbk version there`,
+            { server: this.ctx.server },
+          );
         this.hello = true;
         return;
       case 'chunk':
@@ -132,14 +137,19 @@ export async function fetchWithAgent(ctx: FetchContext, agentCommand: readonly s
   }
   const status = await proc.done;
   if (decoder.received === 0 && streamError === undefined && status.code !== null && status.code !== 0) {
-    return { kind: 'unavailable', reason: `\`${[...agentCommand, 'backup-agent'].join(' ')}\` exited ${status.code}: ${stderr.trim().split('\n').slice(-2).join(' ') || 'no message'}` };
+    return {
+      kind: 'unavailable',
+      reason: `\`${[...agentCommand, 'backup-agent'].join(' ')}\` exited ${status.code}: ${stderr.trim().split('\n').slice(-2).join(' ') || 'no message'}`,
+    };
   }
   try {
     if (streamError !== undefined) throw new FrameError(`agent stream torn: ${(streamError as Error).message}`);
     decoder.finish();
   } catch (err) {
     const lost = status.code === null ? 'connection lost' : `agent exit ${status.code}`;
-    throw new PgbkError('NETWORK', `copy from ${where} interrupted (${lost}): ${(err as Error).message}${stderr.trim() ? `; ${stderr.trim()}` : ''}`, { server: ctx.server });
+    throw new PgbkError('NETWORK', `copy from ${where} interrupted (${lost}): ${(err as Error).message}${stderr.trim() ? `; ${stderr.trim()}` : ''}`, {
+      server: ctx.server,
+    });
   }
   if (!sink.done) throw new PgbkError('NETWORK', `copy from ${where} interrupted: no done frame`, { server: ctx.server });
   if (status.code !== 0) throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${stderr.trim()}`, { server: ctx.server });

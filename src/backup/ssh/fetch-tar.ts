@@ -20,8 +20,19 @@ export async function fetchWithTar(ctx: FetchContext, items: readonly FetchItem[
   const byName = new Map<string, number>();
   names.forEach((n, i) => byName.set(n, i));
   const proc = t.exec([
-    'tar', '-C', '/', '-cf', '-', '--no-recursion', '--null', '--ignore-failed-read',
-    '--warning=no-file-changed', '--warning=no-file-removed', '--warning=no-file-shrank', '-T', '-',
+    'tar',
+    '-C',
+    '/',
+    '-cf',
+    '-',
+    '--no-recursion',
+    '--null',
+    '--ignore-failed-read',
+    '--warning=no-file-changed',
+    '--warning=no-file-removed',
+    '--warning=no-file-shrank',
+    '-T',
+    '-',
   ]);
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (d: string) => {
@@ -69,17 +80,27 @@ export async function fetchWithTar(ctx: FetchContext, items: readonly FetchItem[
   }
   if (failed !== undefined) {
     await proc.done;
-    throw failed instanceof TarFormatError ? new PgbkError('NETWORK', `copy from ${t.description} interrupted: ${failed.message}`, { server: ctx.server }) : failed;
+    throw failed instanceof TarFormatError
+      ? new PgbkError('NETWORK', `copy from ${t.description} interrupted: ${failed.message}`, { server: ctx.server })
+      : failed;
   }
   const status = await proc.done;
   if (broken === undefined && status.code !== 0 && status.code !== 1) {
-    throw new PgbkError(status.code === null ? 'NETWORK' : 'CATALOG', `copy from ${t.description} ${status.code === null ? 'interrupted' : `failed (tar exit ${status.code})`}: ${stderr.trim() || 'connection lost'}`, { server: ctx.server });
+    throw new PgbkError(
+      status.code === null ? 'NETWORK' : 'CATALOG',
+      `copy from ${t.description} ${status.code === null ? 'interrupted' : `failed (tar exit ${status.code})`}: ${stderr.trim() || 'connection lost'}`,
+      { server: ctx.server },
+    );
   }
   try {
     if (broken !== undefined) throw broken;
     reader.finish();
   } catch (err) {
-    throw new PgbkError('NETWORK', `copy from ${t.description} interrupted (${status.code === null ? 'connection lost' : `tar exit ${status.code}`}): ${(err as Error).message}`, { server: ctx.server });
+    throw new PgbkError(
+      'NETWORK',
+      `copy from ${t.description} interrupted (${status.code === null ? 'connection lost' : `tar exit ${status.code}`}): ${(err as Error).message}`,
+      { server: ctx.server },
+    );
   }
   return { files, transferredBytes: transferred };
 }

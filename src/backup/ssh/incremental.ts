@@ -126,7 +126,8 @@ export function parseManifest(text: string): FileManifest {
   if (version === 2 && (typeof chunkSize !== 'number' || !Number.isInteger(chunkSize) || chunkSize <= 0)) throw bad('chunkSize missing');
   const files: ManifestFile[] = [];
   for (const row of o['files'] as unknown[]) {
-    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'number' || typeof row[2] !== 'number') throw bad(`bad file row ${JSON.stringify(row).slice(0, 80)}`);
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'number' || typeof row[2] !== 'number')
+      throw bad(`bad file row ${JSON.stringify(row).slice(0, 80)}`);
     const [p, size, mtimeMs] = row as [string, number, number];
     if (version === 1) {
       files.push({ path: p, size, mtimeMs, mode: 0o600 });
@@ -134,7 +135,8 @@ export function parseManifest(text: string): FileManifest {
     }
     const mode = row[3];
     const hashes = row[4];
-    if (typeof mode !== 'number' || !Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string' && HEX64.test(h))) throw bad(`bad mode or hashes for ${p}`);
+    if (typeof mode !== 'number' || !Array.isArray(hashes) || !hashes.every((h) => typeof h === 'string' && HEX64.test(h)))
+      throw bad(`bad mode or hashes for ${p}`);
     if (hashes.length !== chunkCountOf(size, chunkSize as number)) throw bad(`${p}: ${hashes.length} chunk hashes for ${size} bytes`);
     files.push({ path: p, size, mtimeMs, mode, hashes: hashes as string[] });
   }

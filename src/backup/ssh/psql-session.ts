@@ -22,7 +22,10 @@ interface Pending {
 
 /** The lines of psql's stderr worth showing: PostgreSQL's ERROR/FATAL/DETAIL/HINT or psql's own. */
 export function psqlErrorText(stderr: string): string {
-  const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l !== '');
+  const lines = stderr
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '');
   const pick = lines.filter((l) => /(ERROR|FATAL|DETAIL|HINT|error):/.test(l));
   return (pick.length > 0 ? pick : lines.slice(-3)).join('; ') || '(no message)';
 }
@@ -74,8 +77,7 @@ export class PsqlSession implements BackupSession {
 
   private onData(d: string): void {
     this.buffered += d;
-    let nl: number;
-    while ((nl = this.buffered.indexOf('\n')) >= 0) {
+    for (let nl = this.buffered.indexOf('\n'); nl >= 0; nl = this.buffered.indexOf('\n')) {
       const line = this.buffered.slice(0, nl);
       this.buffered = this.buffered.slice(nl + 1);
       const head = this.queue[0];

@@ -25,7 +25,9 @@ export interface SshBackupLayout {
 }
 
 async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256').update(await readFile(file)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(file))
+    .digest('hex');
 }
 
 /** files.json of a stored backup (its checksum is checked by checkSshBackup). */
@@ -48,7 +50,8 @@ export async function checkSshBackup(srcDir: string, backup: BackupRecord): Prom
   const stored = await readdir(path.join(srcDir, 'tablespaces')).catch(() => [] as string[]);
   const oids = manifest.tablespaces.map((t) => t.oid).sort();
   for (const oid of oids) {
-    if (!stored.includes(oid)) throw new PgbkError('CATALOG', `backup ${backup.id}: tablespace ${oid} is missing`, { server, path: path.join(srcDir, 'tablespaces') });
+    if (!stored.includes(oid))
+      throw new PgbkError('CATALOG', `backup ${backup.id}: tablespace ${oid} is missing`, { server, path: path.join(srcDir, 'tablespaces') });
   }
   return { tablespaceOids: oids, bytes: manifest.files.reduce((a, f) => a + f.size, 0), files: manifest.files.length };
 }
@@ -113,10 +116,21 @@ export function sshBackupTarStream(srcDir: string, storedAs: string, server: str
       for await (const e of walkStoredRoot(srcDir, storedAs, manifest, server)) {
         const name = `./${e.rel}`;
         if (e.kind === 'dir') await push(tarHeader({ name, type: 'dir', size: 0, mode: e.mode, mtimeMs: e.mtimeMs, uid, gid }));
-        else if (e.kind === 'symlink') await push(tarHeader({ name, type: 'symlink', size: 0, mode: 0o777, mtimeMs: e.mtimeMs, uid, gid, linkTarget: e.target }));
+        else if (e.kind === 'symlink')
+          await push(tarHeader({ name, type: 'symlink', size: 0, mode: 0o777, mtimeMs: e.mtimeMs, uid, gid, linkTarget: e.target }));
         else {
           const size = e.objects.reduce((a, o) => a + o.length, 0);
-          await push(tarHeader({ name, type: 'file', size, mode: e.mode, mtimeMs: e.mtimeMs, uid: manifest.owner?.uid ?? e.uid ?? uid, gid: manifest.owner?.gid ?? e.gid ?? gid }));
+          await push(
+            tarHeader({
+              name,
+              type: 'file',
+              size,
+              mode: e.mode,
+              mtimeMs: e.mtimeMs,
+              uid: manifest.owner?.uid ?? e.uid ?? uid,
+              gid: manifest.owner?.gid ?? e.gid ?? gid,
+            }),
+          );
           for (const o of e.objects) await push(await readStoredObject(o, server));
           const pad = padding(size);
           if (pad > 0) await push(Buffer.alloc(pad));

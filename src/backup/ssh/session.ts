@@ -79,9 +79,7 @@ export async function listTablespaces(session: BackupSession): Promise<Tablespac
 /** pg_backup_start (PG 15+) or pg_start_backup(label, fast, false) before it; returns the start LSN. */
 export async function backupStart(session: BackupSession, pgVersion: number, label: string, fast: boolean): Promise<string> {
   const sql =
-    pgVersion >= 150000
-      ? `SELECT pg_backup_start(${sqlLiteral(label)}, ${fast})::text`
-      : `SELECT pg_start_backup(${sqlLiteral(label)}, ${fast}, false)::text`;
+    pgVersion >= 150000 ? `SELECT pg_backup_start(${sqlLiteral(label)}, ${fast})::text` : `SELECT pg_start_backup(${sqlLiteral(label)}, ${fast}, false)::text`;
   return firstRow(await session.query(sql), 'pg_backup_start')[0] ?? '';
 }
 
@@ -98,7 +96,9 @@ export async function backupStop(session: BackupSession, pgVersion: number): Pro
   const fn = pgVersion >= 150000 ? 'pg_backup_stop(false)' : 'pg_stop_backup(false, false)';
   // hex: the label file spans lines, and psql's unaligned output is line-based.
   const row = firstRow(
-    await session.query(`SELECT lsn::text, encode(convert_to(labelfile, 'UTF8'), 'hex'), encode(convert_to(coalesce(spcmapfile, ''), 'UTF8'), 'hex') FROM ${fn}`),
+    await session.query(
+      `SELECT lsn::text, encode(convert_to(labelfile, 'UTF8'), 'hex'), encode(convert_to(coalesce(spcmapfile, ''), 'UTF8'), 'hex') FROM ${fn}`,
+    ),
     'pg_backup_stop',
   );
   return { lsn: row[0] ?? '', labelFile: fromHex(row[1]), spcmapFile: fromHex(row[2]) };
@@ -114,7 +114,7 @@ export async function waitForArchived(session: BackupSession, walName: string, t
   if (mode === 'off' || (recovery === 'true' && mode !== 'always')) return true;
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const [last] = firstRow(await session.query('SELECT coalesce(last_archived_wal, \'\') FROM pg_stat_archiver'), 'pg_stat_archiver');
+    const [last] = firstRow(await session.query("SELECT coalesce(last_archived_wal, '') FROM pg_stat_archiver"), 'pg_stat_archiver');
     // Same timeline: names order like the segments; a .history or .partial name sorts after its segment.
     if (last !== undefined && last.slice(0, 8) === walName.slice(0, 8) && last.slice(0, 24) >= walName) return true;
     if (Date.now() >= deadline) return false;

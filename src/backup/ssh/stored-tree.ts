@@ -24,7 +24,16 @@ export interface StoredObject {
 export type StoredEntry =
   | { readonly kind: 'dir'; readonly rel: string; readonly mode: number; readonly mtimeMs: number }
   | { readonly kind: 'symlink'; readonly rel: string; readonly target: string; readonly mtimeMs: number }
-  | { readonly kind: 'file'; readonly rel: string; readonly size: number; readonly mode: number; readonly mtimeMs: number; readonly objects: readonly StoredObject[]; readonly uid?: number; readonly gid?: number };
+  | {
+      readonly kind: 'file';
+      readonly rel: string;
+      readonly size: number;
+      readonly mode: number;
+      readonly mtimeMs: number;
+      readonly objects: readonly StoredObject[];
+      readonly uid?: number;
+      readonly gid?: number;
+    };
 
 const UNRECORDED_OK: ReadonlySet<string> = new Set(['data/backup_label', 'data/tablespace_map']);
 
@@ -76,7 +85,16 @@ export async function* walkStoredRoot(srcDir: string, storedAs: string, manifest
         } else if (f !== undefined || UNRECORDED_OK.has(stored) || !v2) {
           // formatVersion 1 (or a pg_backup_stop file): as stored, like the `cp -a` of old.
           if (f !== undefined) seen.add(stored);
-          yield { kind: 'file', rel: childRel, size: st.size, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs, objects: [{ file: full, length: st.size }], uid: st.uid, gid: st.gid };
+          yield {
+            kind: 'file',
+            rel: childRel,
+            size: st.size,
+            mode: st.mode & 0o7777,
+            mtimeMs: st.mtimeMs,
+            objects: [{ file: full, length: st.size }],
+            uid: st.uid,
+            gid: st.gid,
+          };
         } else {
           throw damaged(server, full, 'is not recorded in files.json');
         }
@@ -94,6 +112,7 @@ export async function readStoredObject(o: StoredObject, server: string): Promise
     throw damaged(server, o.file, `cannot be read (${err.code ?? err.message})`);
   });
   if (data.length !== o.length) throw damaged(server, o.file, `is ${data.length} bytes, ${o.length} expected`);
-  if (o.sha256 !== undefined && createHash('sha256').update(data).digest('hex') !== o.sha256) throw damaged(server, o.file, 'does not match its recorded sha256');
+  if (o.sha256 !== undefined && createHash('sha256').update(data).digest('hex') !== o.sha256)
+    throw damaged(server, o.file, 'does not match its recorded sha256');
   return data;
 }

@@ -19,13 +19,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import {
-  backupDir,
-  readBackups,
-  recordIdentity,
-  writeBackupRecord,
-  writeFileAtomic,
-} from '../../catalog/index.js';
+import { backupDir, readBackups, recordIdentity, writeBackupRecord, writeFileAtomic } from '../../catalog/index.js';
 import { isNoSpaceError, noSpaceError } from '../../catalog/no-space.js';
 import { PgbkError, toPgbkError } from '../../errors.js';
 import { processIdentity } from '../../lib/process-identity.js';
@@ -39,12 +33,33 @@ import { ChunkWriter, FileChunker, linkOrCopy } from './chunk-writer.js';
 import { fetchWithAgent, type FetchContext } from './fetch-agent.js';
 import { fetchWithTar } from './fetch-tar.js';
 import { syncBackupTree } from './sync-tree.js';
-import { CHUNK_DIR_SUFFIX, CHUNK_SIZE, chunkCountOf, chunkLocation, formatManifest, parseManifest, planReuse, type FileManifest, type FileRecord, type ManifestFile } from './incremental.js';
+import {
+  CHUNK_DIR_SUFFIX,
+  CHUNK_SIZE,
+  chunkCountOf,
+  chunkLocation,
+  formatManifest,
+  parseManifest,
+  planReuse,
+  type FileManifest,
+  type FileRecord,
+  type ManifestFile,
+} from './incremental.js';
 import { findArgs, parseFindListing, selectForBackup, type ListedEntry } from './listing.js';
 import { PgClientSession } from './pg-client-session.js';
 import { psqlServerArgs } from './postmaster-pid.js';
 import { PsqlSession } from './psql-session.js';
-import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession, type Tablespace } from './session.js';
+import {
+  backupStart,
+  backupStop,
+  waitForArchived,
+  labelStartLsn,
+  labelTimeline,
+  listTablespaces,
+  readFacts,
+  type BackupSession,
+  type Tablespace,
+} from './session.js';
 
 export const MANIFEST_FILE = 'files.json';
 
@@ -67,7 +82,9 @@ async function listRoot(t: Transport, root: Root, server: string): Promise<Liste
   // exit 1 with only "No such file" complaints: files vanished while find walked (DROP TABLE …).
   const complaints = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/No such file or directory/.test(l));
   if (r.code !== 0 && !(r.code === 1 && complaints.length === 0)) {
-    throw new PgbkError(r.code === null ? 'NETWORK' : 'CONFIG', `cannot list ${root.remote} on ${t.description}: ${r.stderr.trim() || 'connection lost'}`, { server });
+    throw new PgbkError(r.code === null ? 'NETWORK' : 'CONFIG', `cannot list ${root.remote} on ${t.description}: ${r.stderr.trim() || 'connection lost'}`, {
+      server,
+    });
   }
   return selectForBackup(parseFindListing(r.stdout), root.isPgdata);
 }
@@ -148,7 +165,8 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
     await mkdir(base, { recursive: true, mode: 0o700 });
     for (const e of listings.get(root) ?? []) {
       const dest = path.join(base, e.rel);
-      if (e.type === 'dir' || (root.isPgdata && e.rel === 'pg_wal' && e.type === 'symlink')) await mkdir(dest, { recursive: true, mode: e.mode & 0o777 || 0o700 });
+      if (e.type === 'dir' || (root.isPgdata && e.rel === 'pg_wal' && e.type === 'symlink'))
+        await mkdir(dest, { recursive: true, mode: e.mode & 0o777 || 0o700 });
       else if (e.type === 'symlink' && e.target !== undefined) await symlink(e.target, dest);
     }
   }
@@ -156,8 +174,12 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
   const stored: ManifestFile[] = [];
   let transferredBytes = 0;
   // On a terminal: data bytes stored so far (copied + reused) of the listed total, 4 times a second.
-  const progress = ctx.progress?.(`${server.name}: ssh backup:`, files.reduce((n, f) => n + f.size, 0));
-  const ticker = progress === undefined ? undefined : setInterval(() => progress.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length), 300);
+  const progress = ctx.progress?.(
+    `${server.name}: ssh backup:`,
+    files.reduce((n, f) => n + f.size, 0),
+  );
+  const ticker =
+    progress === undefined ? undefined : setInterval(() => progress.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length), 300);
   ticker?.unref();
   try {
     // Unchanged files: every stored object is a hard link to the previous backup's.
@@ -184,7 +206,9 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
         stored.push(...viaAgent.files);
         transferredBytes = viaAgent.transferredBytes;
       } else {
-        ctx.log(`${server.name}: the backup agent is not available on ${t.description} (${viaAgent.reason}); falling back to a tar stream (changed files are sent whole; set servers.${server.name}.ssh.pgbk to pgbk's command there)`);
+        ctx.log(
+          `${server.name}: the backup agent is not available on ${t.description} (${viaAgent.reason}); falling back to a tar stream (changed files are sent whole; set servers.${server.name}.ssh.pgbk to pgbk's command there)`,
+        );
         const viaTar = await fetchWithTar(fetchCtx, plan.fetch);
         stored.push(...viaTar.files);
         transferredBytes = viaTar.transferredBytes;
@@ -272,7 +296,9 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     // it: it stays WAITING_FOR_WAL and becomes DONE once its WAL reaches the archive.
     const archiveWaitMs = server.backup.archiveTimeoutSeconds * 1000;
     if (!(await waitForArchived(session, endWal, archiveWaitMs))) {
-      ctx.log(`${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); the backup stays WAITING_FOR_WAL until it is`);
+      ctx.log(
+        `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); the backup stays WAITING_FOR_WAL until it is`,
+      );
     }
     await writeFileAtomic(path.join(dir, 'data', 'backup_label'), stop.labelFile, { mode: 0o600 });
     if (stop.spcmapFile !== '') await writeFileAtomic(path.join(dir, 'data', 'tablespace_map'), stop.spcmapFile, { mode: 0o600 });
@@ -301,11 +327,17 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       checksums: { [MANIFEST_FILE]: sha256(manifestText), 'data/backup_label': sha256(stop.labelFile) },
     };
     await writeBackupRecord(ctx.catalog, record);
-    ctx.log(`${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}, ${copied.transferredBytes} bytes transferred`);
+    ctx.log(
+      `${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}, ${copied.transferredBytes} bytes transferred`,
+    );
   } catch (err) {
     // Measured before the partial tree is removed below: the free space when the disk filled up.
     const e = isNoSpaceError(err)
-      ? await noSpaceError(err, { server: server.name, file: (err as NodeJS.ErrnoException).path ?? dir ?? ctx.catalog, ...(record === undefined ? {} : { what: `backup ${record.id}` }) })
+      ? await noSpaceError(err, {
+          server: server.name,
+          file: (err as NodeJS.ErrnoException).path ?? dir ?? ctx.catalog,
+          ...(record === undefined ? {} : { what: `backup ${record.id}` }),
+        })
       : toPgbkError(err, { server: server.name });
     await session?.close().catch(() => undefined); // ends the session: PostgreSQL abandons the backup
     session = undefined;

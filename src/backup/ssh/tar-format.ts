@@ -210,7 +210,13 @@ export function tarHeader(e: TarEntryHeader): Buffer {
   if (Buffer.byteLength(name) > 100) pax += paxRecord('path', name);
   if (Buffer.byteLength(link) > 100) pax += paxRecord('linkpath', link);
   if (size > 0o77777777777) pax += paxRecord('size', String(size));
-  const main = rawHeader(Buffer.byteLength(name) > 100 ? name.slice(0, 99) : name, flag, size > 0o77777777777 ? 0 : size, e, Buffer.byteLength(link) > 100 ? '' : link);
+  const main = rawHeader(
+    Buffer.byteLength(name) > 100 ? name.slice(0, 99) : name,
+    flag,
+    size > 0o77777777777 ? 0 : size,
+    e,
+    Buffer.byteLength(link) > 100 ? '' : link,
+  );
   if (pax === '') return main;
   const body = Buffer.from(pax, 'utf8');
   const paxHeader = rawHeader('././@PaxHeader', 'x', body.length, e);

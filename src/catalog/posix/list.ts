@@ -86,4 +86,3 @@ export async function* listIn(root: string, prefix: string, opts: ListOptions = 
   }
   for (const x of await withMetadata(root, page)) if (x !== undefined) yield x;
 }
-

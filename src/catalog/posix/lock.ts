@@ -27,7 +27,14 @@ type Holder = LockHolder | 'gone' | 'unreadable';
 
 /** The lock file's text, byte for byte what catalog/lock.ts writes. */
 function lockText(h: LockHolder, indent: number | undefined): string {
-  const body = { id: h.id, pid: h.pid, ...(h.processStart === undefined ? {} : { processStart: h.processStart }), host: h.host, command: h.command, since: h.since };
+  const body = {
+    id: h.id,
+    pid: h.pid,
+    ...(h.processStart === undefined ? {} : { processStart: h.processStart }),
+    host: h.host,
+    command: h.command,
+    since: h.since,
+  };
   return `${JSON.stringify(body, null, indent)}\n`;
 }
 

@@ -90,9 +90,7 @@ export function summaryLine(plan: Plan): string {
 
 export function renderPlanText(plan: Plan, options: RenderTextOptions): string {
   const { color } = options;
-  const servers = [...new Set([...plan.actions.map((a) => a.server), ...plan.warnings.map((w) => w.server)])].sort(
-    (a, b) => (a < b ? -1 : a > b ? 1 : 0),
-  );
+  const servers = [...new Set([...plan.actions.map((a) => a.server), ...plan.warnings.map((w) => w.server)])].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   const lines: string[] = [];
   for (const server of servers) {
     lines.push(paint(server, BOLD, color));

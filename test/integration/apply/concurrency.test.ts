@@ -55,10 +55,7 @@ function backupResults(r: RunResult): string[] {
 
 test('two applies started together take exactly one backup; status shows the holder meanwhile', async () => {
   const pids: number[] = [];
-  const both = Promise.all([
-    world.pgbk(['apply'], { onSpawn: (pid) => pids.push(pid) }),
-    world.pgbk(['apply'], { onSpawn: (pid) => pids.push(pid) }),
-  ]);
+  const both = Promise.all([world.pgbk(['apply'], { onSpawn: (pid) => pids.push(pid) }), world.pgbk(['apply'], { onSpawn: (pid) => pids.push(pid) })]);
   const holder = await waitForHolder(pids, both);
   const [a, b] = await both;
   assert.is(a.code, 0, a.stdout + a.stderr);
@@ -132,14 +129,25 @@ test('a holder SIGKILLed long ago whose pid now runs another program: apply take
     await mkdir(dir, { mode: 0o750 });
     await writeFile(
       path.join(dir, 'backup.json'),
-      JSON.stringify({ formatVersion: 1, id, server: 'main', slot: '2099-01-01T00:00:00.000Z', status: 'STARTED', method: 'basebackup', beginTime: '2099-01-01T00:00:00.000Z', compression: 'zstd', keep: 'none', owner: { ...stale, startedAt: '2099-01-01T00:00:00.000Z' } }),
+      JSON.stringify({
+        formatVersion: 1,
+        id,
+        server: 'main',
+        slot: '2099-01-01T00:00:00.000Z',
+        status: 'STARTED',
+        method: 'basebackup',
+        beginTime: '2099-01-01T00:00:00.000Z',
+        compression: 'zstd',
+        keep: 'none',
+        owner: { ...stale, startedAt: '2099-01-01T00:00:00.000Z' },
+      }),
       { mode: 0o640 },
     );
     // Before the fix, kill(pid, 0) said "alive": the apply waited out --lock-timeout and failed.
     const r = await world.pgbk(['apply', '--lock-timeout', '2s']);
     assert.is(r.code, 0, r.stdout + r.stderr);
     assert.match(r.stdout + r.stderr, new RegExp(`backup ${id} marked FAILED \\(its owner pid ${pid} on \\S+ is gone\\)`));
-    assert.is((await lockHolder()), null, 'the stale lock is gone and ours was released');
+    assert.is(await lockHolder(), null, 'the stale lock is gone and ours was released');
     const left = (await listBackups(world)).find((b) => b.id === id);
     assert.ok(left === undefined || left.status === 'FAILED', JSON.stringify(left));
   } finally {

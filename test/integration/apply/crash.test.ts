@@ -37,7 +37,6 @@ test.after(async () => {
   await world?.destroy();
 });
 
-
 /** Direct children of `pid` (Linux /proc). */
 async function childrenOf(pid: number): Promise<number[]> {
   const out: number[] = [];

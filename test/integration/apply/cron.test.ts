@@ -29,7 +29,10 @@ test('apply --json: the shared envelope with the plan, results and errors', asyn
   assert.is(doc.formatVersion, '1.0');
   assert.is(doc.command, 'apply');
   assert.ok(doc.actions.length > 0, 'the first apply has work to do');
-  assert.ok(doc.results.every((x) => x.outcome === 'done'), r.stdout);
+  assert.ok(
+    doc.results.every((x) => x.outcome === 'done'),
+    r.stdout,
+  );
   assert.equal(doc.errors, []);
   // Its diagnostics (base backup started, DONE, …) are timestamped.
   const lines = r.stderr.split('\n').filter((l) => l !== '');
@@ -54,7 +57,10 @@ test('apply --quiet: nothing on stdout or stderr on success, with or without cha
 
 test('apply --quiet still reports a failure on stderr (timestamped), exit 1', async () => {
   const config = path.join(world.root, 'unreachable.yaml');
-  await writeFile(config, `catalog: ${world.catalog}\nservers:\n  main:\n    connection: "host=127.0.0.1 port=1 user=pgbk dbname=postgres"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 2 }\n`);
+  await writeFile(
+    config,
+    `catalog: ${world.catalog}\nservers:\n  main:\n    connection: "host=127.0.0.1 port=1 user=pgbk dbname=postgres"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 2 }\n`,
+  );
   // Tomorrow 04:00: the 03:00 backup is due, and the server cannot be reached.
   const now = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) + 'T04:00:00Z';
   const r = await runPgbk(['--config', config, 'apply', '--quiet', '--now', now]);
@@ -68,7 +74,10 @@ test('--log-format json: every stderr line of apply is a JSON object with time, 
   await world.cluster.sql('SELECT pg_switch_wal()');
   const config = path.join(world.root, 'unreachable.yaml');
   const now = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10) + 'T04:00:00Z';
-  for (const args of [['--log-format', 'json', '--config', world.configPath, 'apply'], ['--config', config, 'apply', '--log-format=json', '--now', now]]) {
+  for (const args of [
+    ['--log-format', 'json', '--config', world.configPath, 'apply'],
+    ['--config', config, 'apply', '--log-format=json', '--now', now],
+  ]) {
     const r = await runPgbk(args);
     const lines = r.stderr.split('\n').filter((l) => l !== '');
     if (args.includes(config)) assert.ok(lines.length > 0, 'the unreachable server is reported');

@@ -81,15 +81,26 @@ test('wal-push of a 16 MiB segment into a 2 MiB catalog: names server, file and 
   assert.match(r.stderr, FREE_RE);
   assert.not.match(r.stderr, /ENOSPC: no space left on device, write/);
   const files = await tree(catalog);
-  assert.equal(files.filter((f) => f.includes('.tmp')), [], files.join('\n'));
-  assert.not.ok(files.some((f) => f.endsWith(seg)), 'nothing published under the segment name');
+  assert.equal(
+    files.filter((f) => f.includes('.tmp')),
+    [],
+    files.join('\n'),
+  );
+  assert.not.ok(
+    files.some((f) => f.endsWith(seg)),
+    'nothing published under the segment name',
+  );
 });
 
 test('a base backup (pg_basebackup) into the full catalog fails naming the file and free space, marks the backup FAILED and removes its partial files', async () => {
   const r = await pgbk(['apply']);
   assert.is(r.code, 1, r.stdout + r.stderr);
   const out = r.stdout + r.stderr;
-  assert.match(out, /main: base-backup .*: failed \(pg_basebackup: no space left on device writing \S+\/backups\/\d{8}T\d{6}Z\/\.pg_basebackup\.partial\/base\.tar: /, out);
+  assert.match(
+    out,
+    /main: base-backup .*: failed \(pg_basebackup: no space left on device writing \S+\/backups\/\d{8}T\d{6}Z\/\.pg_basebackup\.partial\/base\.tar: /,
+    out,
+  );
   assert.match(out, FREE_RE, out);
   const backups = await readdir(path.join(catalog, 'main', 'backups'));
   assert.is(backups.length, 1, backups.join(' '));
@@ -99,7 +110,11 @@ test('a base backup (pg_basebackup) into the full catalog fails naming the file 
   assert.is(record.status, 'FAILED');
   assert.match(record.error, /no space left on device writing .* free \(\d+ bytes\) of 2\.0 MiB/);
   const files = await tree(catalog);
-  assert.equal(files.filter((f) => f.includes('.tmp') || f.includes('.partial')), [], files.join('\n'));
+  assert.equal(
+    files.filter((f) => f.includes('.tmp') || f.includes('.partial')),
+    [],
+    files.join('\n'),
+  );
 });
 
 test.run();

@@ -77,7 +77,11 @@ async function ids(): Promise<string[]> {
 function assertPrunedBefore(before: readonly string[], after: readonly string[], boundary: string): void {
   const older = before.filter((s) => s < boundary);
   assert.ok(older.length > 0, `test setup: expected segments before ${boundary} to prune, had ${before.join(',')}`);
-  assert.equal(after.filter((s) => s < boundary), [], `segments before ${boundary} remain`);
+  assert.equal(
+    after.filter((s) => s < boundary),
+    [],
+    `segments before ${boundary} remain`,
+  );
   const lost = before.filter((s) => s >= boundary && !after.includes(s));
   assert.equal(lost, [], `segments from ${boundary} on were lost`);
   assert.ok(after.includes(boundary), `the boundary segment ${boundary} itself is kept`);
@@ -120,10 +124,17 @@ test('minRedundancy holds obsolete backups back with a warning and deletes nothi
   for (let i = 1; i <= 4; i++) assert.ok(out.includes(b(i).id), `warning names B${i}`);
   const segsBefore = await archivedSegments(world.catalog);
   await applyAt(FAR);
-  assert.equal(await ids(), B.map((e) => e.id));
+  assert.equal(
+    await ids(),
+    B.map((e) => e.id),
+  );
   for (const e of B) assert.ok(existsSync(backupDirOf(e.id)), `${e.id} still on disk`);
   const segsAfter = await archivedSegments(world.catalog);
-  assert.equal(segsBefore.filter((s) => !segsAfter.includes(s)), [], 'no WAL pruned while every backup is kept');
+  assert.equal(
+    segsBefore.filter((s) => !segsAfter.includes(s)),
+    [],
+    'no WAL pruned while every backup is kept',
+  );
   await assertConverged(FAR);
 });
 

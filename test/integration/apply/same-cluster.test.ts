@@ -48,7 +48,10 @@ test('apply: both servers refused, each message naming both; nothing recorded, b
   const said = r.stderr.split('\n').filter((l) => l.includes('servers "a" and "b" are the same PostgreSQL cluster'));
   assert.is(said.length, 2, r.stderr);
   const sysid = await cluster.sql('SELECT system_identifier FROM pg_control_system()');
-  assert.ok(said.every((l) => l.includes(`system identifier ${sysid}`)), r.stderr);
+  assert.ok(
+    said.every((l) => l.includes(`system identifier ${sysid}`)),
+    r.stderr,
+  );
   for (const s of ['a', 'b']) {
     // The lock (released) may exist; no identity, no backup, no WAL, nothing else.
     const files = (await filesUnder(path.join(catalog, s))).filter((f) => path.basename(f) !== 'lock');
@@ -65,7 +68,10 @@ test('backup: a one-off backup of either server is refused the same way', async 
 });
 
 test('control: with one name for the cluster, apply records it and takes the first backup', async () => {
-  await writeFile(config, `catalog: ${catalog}\nservers:\n  a:\n    connection: "${cluster.conninfo}"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }\n`);
+  await writeFile(
+    config,
+    `catalog: ${catalog}\nservers:\n  a:\n    connection: "${cluster.conninfo}"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }\n`,
+  );
   const r = await runPgbk(['--config', config, 'apply']);
   assert.ok(existsSync(path.join(catalog, 'a', 'server.json')), r.stderr);
   assert.not.match(r.stderr, 'same PostgreSQL cluster');

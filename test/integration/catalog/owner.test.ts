@@ -83,7 +83,7 @@ test('apply, backup and restore started as root leave only postgres-owned files;
   const cluster = await startClusterOn(target, { conf: { archive_mode: 'off' } });
   try {
     await waitForQuery(cluster, 'SELECT pg_is_in_recovery()', 'f', 90_000);
-    assert.is(await cluster.sql('SELECT string_agg(n::text, \',\' ORDER BY n) FROM t'), '1,2', cluster.logTail(30));
+    assert.is(await cluster.sql("SELECT string_agg(n::text, ',' ORDER BY n) FROM t"), '1,2', cluster.logTail(30));
     assert.match(cluster.logTail(200), /restored log file "[0-9A-F]{24}" from archive/);
   } finally {
     await cluster.destroy();
@@ -157,7 +157,9 @@ test('a catalog that does not exist yet is created by user: from the configurati
     ] as const) {
       const catalog = path.join(parent, name);
       const config = path.join(parent, `${name}.yaml`);
-      await writeFile(config, `catalog: ${catalog}\n${user}servers:\n  main:\n    connection: "${conninfo}"\n    retention: { redundancy: 1 }\n`, { mode: 0o644 });
+      await writeFile(config, `catalog: ${catalog}\n${user}servers:\n  main:\n    connection: "${conninfo}"\n    retention: { redundancy: 1 }\n`, {
+        mode: 0o644,
+      });
       const r = await runPgbk(['--config', config, 'wal-push', 'main', history]);
       assert.is(r.code, 0, r.stderr);
       assert.match(r.stderr, new RegExp(`the catalog ${catalog} does not exist yet: it will belong to ${owner} \\(uid ${expectedUid}\\)`));
@@ -166,7 +168,9 @@ test('a catalog that does not exist yet is created by user: from the configurati
     }
     // user: naming someone else than the existing catalog's owner: refused, nothing written.
     const config = path.join(parent, 'mismatch.yaml');
-    await writeFile(config, `catalog: ${world.catalog}\nuser: nobody\nservers:\n  main:\n    connection: "${conninfo}"\n    retention: { redundancy: 1 }\n`, { mode: 0o644 });
+    await writeFile(config, `catalog: ${world.catalog}\nuser: nobody\nservers:\n  main:\n    connection: "${conninfo}"\n    retention: { redundancy: 1 }\n`, {
+      mode: 0o644,
+    });
     const before = await snapshotTree(world.catalog);
     const r = await runPgbk(['--config', config, 'apply']);
     assert.is(r.code, 1, r.stdout + r.stderr);

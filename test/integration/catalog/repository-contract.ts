@@ -235,7 +235,10 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     await pipeline(Readable.from([Buffer.from('three')]), w3.stream);
     assert.is((await w3.commit()).outcome, 'created');
     assert.is((await repo.get(key))!.toString(), 'three');
-    assert.equal((await collect(repo.listNames(p, { recursive: true }))).map((e) => e.key), [key]);
+    assert.equal(
+      (await collect(repo.listNames(p, { recursive: true }))).map((e) => e.key),
+      [key],
+    );
   });
 
   t('ranged reads: offset, length, to the end, past the end, zero length', async (ctx) => {
@@ -263,14 +266,23 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     await mapLimited(keys, 32, (k) => repo.putIfAbsent(k, k));
     const listed = await collect(repo.list(p, { recursive: true }));
     const sorted = [...keys].sort();
-    assert.equal(listed.map((e) => e.key), sorted);
+    assert.equal(
+      listed.map((e) => e.key),
+      sorted,
+    );
     for (const e of listed) {
       assert.is(e.kind, 'object');
       if (e.kind === 'object') assert.is(e.size, Buffer.byteLength(e.key));
     }
     const names = await collect(repo.listNames(`${p}wal/0000000000000001/`, { recursive: true }));
-    assert.equal(names.map((e) => e.key), sorted.filter((k) => k.startsWith(`${p}wal/0000000000000001/`)));
-    assert.equal(await collect(repo.list(`${p}wal/`)), [0, 1, 2].map((d) => ({ kind: 'prefix', key: `${p}wal/${String(d).padStart(16, '0')}/` })));
+    assert.equal(
+      names.map((e) => e.key),
+      sorted.filter((k) => k.startsWith(`${p}wal/0000000000000001/`)),
+    );
+    assert.equal(
+      await collect(repo.list(`${p}wal/`)),
+      [0, 1, 2].map((d) => ({ kind: 'prefix', key: `${p}wal/${String(d).padStart(16, '0')}/` })),
+    );
   });
 
   t('list: one level gives objects and common prefixes; partial-name prefixes; byte order puts "." before "/"', async (ctx) => {
@@ -286,7 +298,10 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     assert.equal(await keys('a', false), ['a.c', 'P:a/', 'P:ab/']);
     assert.equal(await keys('nothing/', true), []);
     const withMeta = await collect(repo.list(`${p}a/`));
-    assert.equal(withMeta.map((e) => (e.kind === 'object' ? [e.key.slice(p.length), e.size] : [e.key.slice(p.length)])), [['a/1', 3], ['a/2', 3], ['a/b/']]);
+    assert.equal(
+      withMeta.map((e) => (e.kind === 'object' ? [e.key.slice(p.length), e.size] : [e.key.slice(p.length)])),
+      [['a/1', 3], ['a/2', 3], ['a/b/']],
+    );
   });
 
   t('delete: a batch with missing keys succeeds, removes exactly those keys, and is idempotent', async (ctx) => {
@@ -298,7 +313,10 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     await repo.delete(doomed);
     await repo.delete([]);
     for (const k of keys.slice(0, 20)) assert.is(await repo.stat(k), undefined);
-    assert.equal((await collect(repo.listNames(p, { recursive: true }))).map((e) => e.key), keys.slice(20).sort());
+    assert.equal(
+      (await collect(repo.listNames(p, { recursive: true }))).map((e) => e.key),
+      keys.slice(20).sort(),
+    );
   });
 
   t('deleteTree: everything under the prefix goes, nothing beside it; idempotent', async (ctx) => {
@@ -307,7 +325,10 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     await repo.deleteTree(`${p}bk/1/`);
     await repo.deleteTree(`${p}bk/1/`);
     await repo.deleteTree(`${p}never/`);
-    assert.equal((await collect(repo.listNames(p, { recursive: true }))).map((e) => e.key.slice(p.length)), ['bk/10/backup.json', 'bk/1x']);
+    assert.equal(
+      (await collect(repo.listNames(p, { recursive: true }))).map((e) => e.key.slice(p.length)),
+      ['bk/10/backup.json', 'bk/1x'],
+    );
     await rejects(() => repo.deleteTree(`${p}bk/1x`), /ending in '\/'/);
   });
 

@@ -63,7 +63,24 @@ test('a healthy setup passes every check, exit 0', async () => {
   assert.is(r.code, 0, r.text);
   assert.ok(r.json.ok);
   const names = r.json.servers[0]!.checks.map((c) => c.name);
-  for (const n of ['configuration', 'postgresql', 'privileges', 'wal_level', 'archive_mode', 'archive_command', 'archiving', 'wal arrival', 'system identifier', 'pg_basebackup', 'catalog', 'wal lag', 'backup age', 'redundancy', 'wal continuity', 'errors/']) {
+  for (const n of [
+    'configuration',
+    'postgresql',
+    'privileges',
+    'wal_level',
+    'archive_mode',
+    'archive_command',
+    'archiving',
+    'wal arrival',
+    'system identifier',
+    'pg_basebackup',
+    'catalog',
+    'wal lag',
+    'backup age',
+    'redundancy',
+    'wal continuity',
+    'errors/',
+  ]) {
     assert.ok(names.includes(n), `check ${n} ran: ${names.join(', ')}`);
   }
   assert.match(r.text, /^ {2}OK archive_mode: on$/m);
@@ -111,7 +128,10 @@ test('archiving failing (archive_command = false) fails the archiving check', as
 test('wal_level minimal (no archiving, no WAL senders) fails wal_level, archive_mode and privileges', async () => {
   const dir = path.dirname(world.configPath);
   const cfg = path.join(dir, 'minimal.yaml');
-  await writeFile(cfg, `catalog: ${path.join(dir, 'catalog-minimal')}\nservers:\n  m:\n    connection: "${other.conninfo}"\n    retention: { redundancy: 1 }\n`);
+  await writeFile(
+    cfg,
+    `catalog: ${path.join(dir, 'catalog-minimal')}\nservers:\n  m:\n    connection: "${other.conninfo}"\n    retention: { redundancy: 1 }\n`,
+  );
   const r = await runPgbk(['--config', cfg, 'check', 'm']);
   assert.is(r.code, 1, r.stdout + r.stderr);
   assert.match(r.stdout, /FAILED wal_level: wal_level is minimal/, r.stdout + r.stderr);
@@ -141,7 +161,11 @@ test('WAL from another cluster: first in incoming/, then quarantined in errors/'
   assert.match(r1.text, /FAILED incoming WAL identity: incoming\/ holds WAL of another cluster: 000000010000000000000001 \(cluster \d+\)/);
 
   const apply = await world.pgbk(['apply']);
-  assert.match(apply.stdout + apply.stderr, /quarantined incoming\/000000010000000000000001: WAL belongs to cluster \d+, this catalog holds cluster \d+/, apply.stdout + apply.stderr);
+  assert.match(
+    apply.stdout + apply.stderr,
+    /quarantined incoming\/000000010000000000000001: WAL belongs to cluster \d+, this catalog holds cluster \d+/,
+    apply.stdout + apply.stderr,
+  );
   const r2 = await check();
   assert.is(r2.code, 1, r2.text);
   assert.equal(failedNames(r2.json), ['errors/']);
@@ -152,7 +176,11 @@ test('WAL from another cluster: first in incoming/, then quarantined in errors/'
 test('archive_command `pgbk wal-push main %p` of this configuration: named as correct, its segment proven archived', async () => {
   const r = await pushWorld.pgbk(['check']);
   // No backup yet in this world: only the backup age and redundancy checks may fail.
-  assert.equal([...r.stdout.matchAll(/FAILED ([^:]+):/g)].map((m) => m[1]), ['backup age', 'redundancy'], r.stdout);
+  assert.equal(
+    [...r.stdout.matchAll(/FAILED ([^:]+):/g)].map((m) => m[1]),
+    ['backup age', 'redundancy'],
+    r.stdout,
+  );
   assert.match(r.stdout, /^ {2}OK archive_command: .*wal-push' 'main' %p \(server main, this catalog\)$/m, r.stdout);
   assert.match(r.stdout, /^ {2}OK wal arrival: segment [0-9A-F]{24} \(pg_switch_wal\) is archived in this catalog/m, r.stdout);
 });
@@ -174,7 +202,13 @@ test('archive_command naming another server or another catalog is reported with 
     await setArchiveCommand(saved.replace(pushWorld.configPath, otherCfg), pushWorld);
     const r2 = await pushWorld.pgbk(['check', '--wal-timeout', '5s']);
     assert.is(r2.code, 1, r2.stdout + r2.stderr);
-    assert.match(r2.stdout, new RegExp(`FAILED archive_command: archive_command uses configuration ${otherCfg}, whose catalog is ${path.join(dir, 'elsewhere-catalog')}, not ${pushWorld.catalog}`), r2.stdout);
+    assert.match(
+      r2.stdout,
+      new RegExp(
+        `FAILED archive_command: archive_command uses configuration ${otherCfg}, whose catalog is ${path.join(dir, 'elsewhere-catalog')}, not ${pushWorld.catalog}`,
+      ),
+      r2.stdout,
+    );
   } finally {
     await setArchiveCommand(saved, pushWorld);
   }

@@ -45,11 +45,16 @@ test('daemon takes the first backup and archives a pushed segment within ~2 s', 
   const metrics = path.join(world.root, 'pgbk.prom');
   daemon = startDaemon(world.configPath, ['--log-format', 'json', '--reconcile-interval', '1h', '--metrics-file', metrics]);
   await daemon.waitForLog(/"msg":"daemon started"/);
-  await waitFor('first backup DONE', async () => {
-    const r = await world.pgbk(['list', '--json']);
-    const list = r.stdout === '' ? [] : (JSON.parse(r.stdout) as { backups: { status: string }[] }).backups;
-    return list.some((b) => b.status === 'DONE') ? true : undefined;
-  }, 60_000, 200);
+  await waitFor(
+    'first backup DONE',
+    async () => {
+      const r = await world.pgbk(['list', '--json']);
+      const list = r.stdout === '' ? [] : (JSON.parse(r.stdout) as { backups: { status: string }[] }).backups;
+      return list.some((b) => b.status === 'DONE') ? true : undefined;
+    },
+    60_000,
+    200,
+  );
   // Every log line is one JSON object.
   for (const line of daemon.log().trim().split('\n')) {
     const o = JSON.parse(line) as { time: string; level: string; msg: string };
@@ -62,7 +67,12 @@ test('daemon takes the first backup and archives a pushed segment within ~2 s', 
   await new Promise((r) => setTimeout(r, 1000));
   for (let i = 0; i < 3; i++) {
     const seg = await switchSegment();
-    const arrived = await waitFor(`${seg} in incoming/`, async () => (existsSync(path.join(world.incoming, seg)) || existsSync(archivedPath(seg)) ? Date.now() : undefined), 30_000, 5);
+    const arrived = await waitFor(
+      `${seg} in incoming/`,
+      async () => (existsSync(path.join(world.incoming, seg)) || existsSync(archivedPath(seg)) ? Date.now() : undefined),
+      30_000,
+      5,
+    );
     const archived = await waitFor(`${seg} archived`, async () => (existsSync(archivedPath(seg)) ? Date.now() : undefined), 10_000, 5);
     const ms = archived - arrived;
     assert.ok(ms < 2000, `segment ${seg} archived ${ms} ms after arrival`);
@@ -112,7 +122,11 @@ test('pgbk metrics prints and writes the Prometheus text, with check results on 
   const w = await world.pgbk(['metrics', '--output', file]);
   assert.is(w.code, 0, w.stderr);
   assert.match(await readFile(file, 'utf8'), /^# TYPE pgbk_backups gauge$/m);
-  assert.equal((await readdir(world.root)).filter((n) => n.startsWith('.out.prom')), [], 'no temp file left');
+  assert.equal(
+    (await readdir(world.root)).filter((n) => n.startsWith('.out.prom')),
+    [],
+    'no temp file left',
+  );
 });
 
 test.run();

@@ -63,7 +63,10 @@ test('daemon --reconcile-interval 4w does not spin: one pass at start, none in t
 });
 
 test('a duration option beyond 100 years is refused, naming the option (exit 2, nothing started)', async () => {
-  for (const [flag, value] of [['--reconcile-interval', '99999w'], ['--shutdown-timeout', '40000d']] as const) {
+  for (const [flag, value] of [
+    ['--reconcile-interval', '99999w'],
+    ['--shutdown-timeout', '40000d'],
+  ] as const) {
     const r = await runPgbk(['--config', config, 'daemon', flag, value]);
     assert.is.not(r.code, 0);
     assert.match(r.stderr, `${flag} ${value}: duration "${value}" is too large: at most 36500d (100 years)`);

@@ -84,11 +84,10 @@ test('npm pack ships only what runs; the tarball installs without a compiler and
 
   const prefix = path.join(root, 'prefix');
   const tgz = path.join(root, info.filename);
-  const install = await run(
-    'npm',
-    ['install', '--global', '--prefix', prefix, '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', tgz],
-    { cwd: root, env },
-  );
+  const install = await run('npm', ['install', '--global', '--prefix', prefix, '--ignore-scripts', '--prefer-offline', '--no-audit', '--no-fund', tgz], {
+    cwd: root,
+    env,
+  });
   if (install.code !== 0 && /ENOTCACHED|ENOTFOUND|EAI_AGAIN|ETIMEDOUT|ECONNREFUSED|ECONNRESET/.test(install.stderr)) {
     console.log(`  skipped: the npm registry is not reachable and npm's cache lacks metadata:\n${install.stderr.slice(-600)}`);
     return;
@@ -124,7 +123,7 @@ test('npm pack ships only what runs; the tarball installs without a compiler and
     "const back = await c.decompressBuffer(z, 'zstd');",
     "const { createRequire } = await import('node:module');",
     `const native = (() => { try { createRequire(${JSON.stringify(path.join(pkgDir, 'package.json'))})('@toondepauw/node-zstd'); return true; } catch { return false; } })();`,
-    "console.log(JSON.stringify({ equal: back.equals(data), checksum: (z[4] & 4) !== 0, native }));",
+    'console.log(JSON.stringify({ equal: back.equals(data), checksum: (z[4] & 4) !== 0, native }));',
   ].join('\n');
   const zr = await run(process.execPath, ['--input-type=module', '-e', probe], { cwd: work, env });
   assert.is(zr.code, 0, zr.stderr);

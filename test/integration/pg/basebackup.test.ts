@@ -5,7 +5,6 @@ import path from 'node:path';
 import { test } from 'uvu';
 import { pgbkErrorOf } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
-import { PgbkError } from '../../../src/errors.js';
 import { runBaseBackup } from '../../../src/pg/basebackup.js';
 import { lsnToSegmentName, parseLsn } from '../../../src/pg/lsn.js';
 import { probeServer } from '../../../src/pg/probe.js';
@@ -57,7 +56,10 @@ test('runBaseBackup: zstd tar + manifest beside existing files; LSN range from t
   assert.is(result.endTimeline, 1);
   assert.ok(parseLsn(result.beginLsn) < parseLsn(result.endLsn), `${result.beginLsn} < ${result.endLsn}`);
   assert.ok((result.dataBytes ?? 0) > 1_000_000, String(result.dataBytes));
-  assert.ok(progress.some((l) => l.includes('checkpoint completed')), progress.join('\n'));
+  assert.ok(
+    progress.some((l) => l.includes('checkpoint completed')),
+    progress.join('\n'),
+  );
   // -X none returned only after the server archived the backup's last segment.
   const endSeg = lsnToSegmentName(parseLsn(result.endLsn) - 1n, result.timeline, facts.walSegmentSize);
   assert.ok(existsSync(path.join(archiveDir, endSeg)), `${endSeg} archived`);
@@ -65,10 +67,18 @@ test('runBaseBackup: zstd tar + manifest beside existing files; LSN range from t
 
 test('runBaseBackup: gzip and none choose their extensions', async () => {
   const facts = await probeServer(pg().conninfo);
-  for (const [compression, name] of [['gzip', 'base.tar.gz'], ['none', 'base.tar']] as const) {
+  for (const [compression, name] of [
+    ['gzip', 'base.tar.gz'],
+    ['none', 'base.tar'],
+  ] as const) {
     const target = path.join(work, `backup-${compression}`);
     const result = await runBaseBackup({
-      conninfo: pg().conninfo, targetDir: target, compression, fastCheckpoint: true, label: 'pgbk', pgVersion: facts.pgVersion,
+      conninfo: pg().conninfo,
+      targetDir: target,
+      compression,
+      fastCheckpoint: true,
+      label: 'pgbk',
+      pgVersion: facts.pgVersion,
     });
     assert.equal(result.files, ['backup_manifest', name]);
   }
@@ -98,14 +108,17 @@ test('the zstd backup restores: PostgreSQL started on it replays the archive and
   assert.ok(existsSync(restored), 'destroy removes only the socket/log dir, not the data dir it was given');
 });
 
-
-test('runBaseBackup: a closed port fails with pg_basebackup\'s own words; no partial files', async () => {
+test("runBaseBackup: a closed port fails with pg_basebackup's own words; no partial files", async () => {
   const port = await freePort();
   const target = path.join(work, 'refused');
   const err = await pgbkErrorOf(
     runBaseBackup({
       conninfo: `host=127.0.0.1 port=${port} user=postgres password=hunter2`,
-      targetDir: target, compression: 'zstd', fastCheckpoint: true, label: 'x', pgVersion: 150000,
+      targetDir: target,
+      compression: 'zstd',
+      fastCheckpoint: true,
+      label: 'x',
+      pgVersion: 150000,
     }),
   );
   assert.is(err.code, 'PG');
@@ -121,7 +134,12 @@ test('runBaseBackup: abort kills pg_basebackup', async () => {
   const controller = new AbortController();
   // spread checkpoint keeps pg_basebackup busy long enough to be cancelled mid-way
   const running = runBaseBackup({
-    conninfo: pg().conninfo, targetDir: target, compression: 'zstd', fastCheckpoint: false, label: 'x', pgVersion: facts.pgVersion,
+    conninfo: pg().conninfo,
+    targetDir: target,
+    compression: 'zstd',
+    fastCheckpoint: false,
+    label: 'x',
+    pgVersion: facts.pgVersion,
     onProgress: () => controller.abort(),
     signal: controller.signal,
   });

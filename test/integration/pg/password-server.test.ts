@@ -24,7 +24,12 @@ test.before(async () => {
   const c = world.cluster;
   await c.sql(`CREATE ROLE pgbk LOGIN REPLICATION SUPERUSER PASSWORD '${SECRET}'`);
   const hba = path.join(c.pgdata, 'pg_hba.conf');
-  const scram = ['local all pgbk scram-sha-256', 'local replication pgbk scram-sha-256', 'host all pgbk 127.0.0.1/32 scram-sha-256', 'host replication pgbk 127.0.0.1/32 scram-sha-256'];
+  const scram = [
+    'local all pgbk scram-sha-256',
+    'local replication pgbk scram-sha-256',
+    'host all pgbk 127.0.0.1/32 scram-sha-256',
+    'host replication pgbk 127.0.0.1/32 scram-sha-256',
+  ];
   await writeFile(hba, `${scram.join('\n')}\n${await readFile(hba, 'utf8')}`);
   await c.sql('SELECT pg_reload_conf()');
 

@@ -3,7 +3,6 @@ import path from 'node:path';
 import { test } from 'uvu';
 import { pgbkErrorOf } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
-import { PgbkError } from '../../../src/errors.js';
 import { parseLsn } from '../../../src/pg/lsn.js';
 import { probeServer, switchWal } from '../../../src/pg/probe.js';
 import { freePort } from '../../support/free-port.js';
@@ -23,7 +22,6 @@ test.before(async () => {
 test.after(async () => {
   await cluster?.destroy();
 });
-
 
 test('probeServer: identity matches pg_controldata; 16 MiB segments; PG 15', async () => {
   const facts = await probeServer(pg().conninfo);

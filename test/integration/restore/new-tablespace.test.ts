@@ -55,7 +55,15 @@ function restore(ctx: Ctx, args: readonly string[], config = ctx.config!): Promi
 }
 
 function remote(ctx: Ctx, args: readonly string[]): Promise<RunResult> {
-  return restore(ctx, ['--remote', `postgres@127.0.0.1:${ctx.sshd!.port}`, '--identity', ctx.sshd!.identityFile, '--known-hosts', ctx.sshd!.knownHosts, ...args]);
+  return restore(ctx, [
+    '--remote',
+    `postgres@127.0.0.1:${ctx.sshd!.port}`,
+    '--identity',
+    ctx.sshd!.identityFile,
+    '--known-hosts',
+    ctx.sshd!.knownHosts,
+    ...args,
+  ]);
 }
 
 function run(cmd: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
@@ -76,9 +84,15 @@ t.before(async (ctx) => {
     await mkdir(ctx.tsDir);
     await chownToPostgres(ctx.catalog);
     await chownToPostgres(ctx.tsDir);
-    const source = await startCluster({ archiveCommand: `${process.execPath} ${CLI} wal-push --config ${ctx.config} ${SERVER} %p`, conf: { wal_keep_size: '0' } });
+    const source = await startCluster({
+      archiveCommand: `${process.execPath} ${CLI} wal-push --config ${ctx.config} ${SERVER} %p`,
+      conf: { wal_keep_size: '0' },
+    });
     ctx.source = source;
-    await writeFile(ctx.config, [`catalog: ${ctx.catalog}`, 'servers:', `  ${SERVER}:`, `    connection: "${source.conninfo}"`, '    retention: { redundancy: 2 }', ''].join('\n'));
+    await writeFile(
+      ctx.config,
+      [`catalog: ${ctx.catalog}`, 'servers:', `  ${SERVER}:`, `    connection: "${source.conninfo}"`, '    retention: { redundancy: 2 }', ''].join('\n'),
+    );
     await chmod(ctx.config, 0o644);
     await source.sql('CREATE TABLE t (step int PRIMARY KEY)');
     await source.sql('INSERT INTO t VALUES (0)');
@@ -113,7 +127,9 @@ t.after(async (ctx) => {
 /** The LSN and the hinted target of the refusal message. */
 function refusal(r: RunResult, ctx: Ctx): { lsn: string; hintLsn: string } {
   assert.is(r.code, 1, `expected a refusal:\n${r.stdout}${r.stderr}`);
-  const m = new RegExp(`creates tablespace ${ctx.tsOid} at ${ctx.tsDir!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(CREATE TABLESPACE at LSN ([0-9A-F]+/[0-9A-F]+), WAL segment [0-9A-F]{24}\\)`).exec(r.stderr);
+  const m = new RegExp(
+    `creates tablespace ${ctx.tsOid} at ${ctx.tsDir!.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} \\(CREATE TABLESPACE at LSN ([0-9A-F]+/[0-9A-F]+), WAL segment [0-9A-F]{24}\\)`,
+  ).exec(r.stderr);
   assert.ok(m, `the refusal names the OID, path and LSN:\n${r.stderr}`);
   assert.match(r.stderr, /Refusing; nothing was written/);
   assert.match(r.stderr, /restore from a backup taken after the tablespace was created/);
@@ -193,7 +209,10 @@ t('--allow-new-tablespaces restores anyway, and says where the tablespace will b
   const r = await restore(ctx, ['--target-dir', dir, '--allow-new-tablespaces', '--json']);
   assert.is(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout) as { warnings: string[] };
-  assert.ok(summary.warnings.some((w) => w.includes(`tablespace ${ctx.tsOid} at ${ctx.tsDir}`)), JSON.stringify(summary.warnings));
+  assert.ok(
+    summary.warnings.some((w) => w.includes(`tablespace ${ctx.tsOid} at ${ctx.tsDir}`)),
+    JSON.stringify(summary.warnings),
+  );
   assert.ok(existsSync(path.join(dir, 'PG_VERSION')));
   // Not started: its replay would link pg_tblspc/<oid> to the source's directory on this host.
   await rm(dir, { recursive: true, force: true });
@@ -234,7 +253,10 @@ t('--force cannot reach the catalog through a symbolic link: target dir, catalog
   const catLink = path.join(ctx.root!, 'catalog-link');
   await symlink(ctx.catalog!, catLink);
   const config2 = path.join(ctx.root!, 'pgbk-link.yaml');
-  await writeFile(config2, [`catalog: ${catLink}`, 'servers:', `  ${SERVER}:`, `    connection: "${ctx.source!.conninfo}"`, '    retention: { redundancy: 2 }', ''].join('\n'));
+  await writeFile(
+    config2,
+    [`catalog: ${catLink}`, 'servers:', `  ${SERVER}:`, `    connection: "${ctx.source!.conninfo}"`, '    retention: { redundancy: 2 }', ''].join('\n'),
+  );
   const viaCatLink = await restore(ctx, ['--target-dir', backups, '--force', '--target-name', 'before_ts'], config2);
   assert.is(viaCatLink.code, 1, viaCatLink.stderr);
   assert.match(viaCatLink.stderr, /overlaps the catalog .*catalog-link \(really .*\/catalog\)/);

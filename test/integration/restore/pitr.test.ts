@@ -16,16 +16,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
 import { readBackups } from '../../../src/catalog/backups.js';
 import { splitShellWords } from '../../../src/restore/archive-command.js';
-import {
-  chownToPostgres,
-  isAlive,
-  PG_BINDIR,
-  startCluster,
-  startClusterOn,
-  tempDir,
-  waitForQuery,
-  type TestCluster,
-} from '../../support/postgres.js';
+import { chownToPostgres, isAlive, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../../..');
 const CLI = path.join(REPO, 'dist', 'src', 'cli.js');
@@ -270,7 +261,10 @@ test('restore latest: all archived WAL, tablespace relocated and readable, spool
     const mode = settings.find((x) => x.name === 'archive_mode');
     assert.is(mode?.change, 'kept');
     assert.match(mode?.note ?? '', /^on \(kept\): once promoted, the copy runs archive_command .*restore --no-archive turns archiving off/);
-    assert.equal(settings.map((x) => `${x.name} ${x.change}`), ['restore_command set', 'port kept', 'unix_socket_directories kept', 'archive_mode kept']);
+    assert.equal(
+      settings.map((x) => `${x.name} ${x.change}`),
+      ['restore_command set', 'port kept', 'unix_socket_directories kept', 'archive_mode kept'],
+    );
   });
 });
 
@@ -291,7 +285,9 @@ async function runLogged(argv: readonly string[], logFile: string): Promise<numb
 function psqlAt(socketDir: string, port: number, sql: string): Promise<{ code: number; out: string }> {
   return new Promise((resolve, reject) => {
     const bin = path.join(PG_BINDIR, 'psql');
-    const child = spawn('runuser', ['-u', 'postgres', '--', bin, '-h', socketDir, '-p', String(port), '-d', 'postgres', '-XAtc', sql], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('runuser', ['-u', 'postgres', '--', bin, '-h', socketDir, '-p', String(port), '-d', 'postgres', '-XAtc', sql], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
@@ -302,7 +298,19 @@ function psqlAt(socketDir: string, port: number, sql: string): Promise<{ code: n
 
 test('the start command the summary prints starts the copy beside the running source (--no-archive)', async () => {
   const dir = path.join(W().root, 'restore-start');
-  const r = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--target-time', step(2).time, '--target-action', 'promote', '--no-archive']);
+  const r = await pgbk([
+    'restore',
+    SERVER,
+    '--config',
+    W().config,
+    '--target-dir',
+    dir,
+    '--target-time',
+    step(2).time,
+    '--target-action',
+    'promote',
+    '--no-archive',
+  ]);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /^ {2}settings: {2}restore_command: set with the recovery target/m, r.stdout);
   assert.match(r.stdout, /^ {13}port: kept from the backup \(\d+\)/m, r.stdout);
@@ -472,7 +480,6 @@ test('a tampered spooled segment is never replayed: the fast path detects it and
     await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
   }
 });
-
 
 test('timeline 2: restore + promote archives a new timeline into the same catalog; a later restore reaches a point on it', async () => {
   const first = await restore('tl-first', ['--target-lsn', step(3).lsn, '--target-action', 'promote']);

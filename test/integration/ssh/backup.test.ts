@@ -105,7 +105,7 @@ t('full then incremental backup in SSH-only mode; restore of the incremental aft
     await waitPromoted(restored);
     assert.is(await restored.sql('SELECT count(*) FROM t'), '6500');
     assert.is(await restored.sql('SELECT x FROM t2'), '1');
-    assert.is(await restored.sql("SELECT count(*) FROM t WHERE v <> md5(id::text)"), '0');
+    assert.is(await restored.sql('SELECT count(*) FROM t WHERE v <> md5(id::text)'), '0');
     assert.is(await restored.sql("SELECT count(*) FILTER (WHERE pad = repeat('u', 500)) || '/' || count(*) FROM wide"), '200/13000');
   } finally {
     await restored.destroy();
@@ -121,7 +121,7 @@ t('with `connection`: start/stop through a libpq session, same result', async (c
   await w.writeConfig();
 });
 
-t('psql errors are reported with PostgreSQL\'s message; the backup is not left STARTED', async (ctx) => {
+t("psql errors are reported with PostgreSQL's message; the backup is not left STARTED", async (ctx) => {
   const w = ctx.w!;
   await w.writeConfig({ psqlConnection: `host=${w.cluster.socketDir} port=${w.cluster.port} user=postgres dbname=no_such_db` });
   const r = await w.pgbk(['backup', 'main']);
@@ -187,8 +187,17 @@ t('restore --remote onto the database host over SSH (WAL prefetched), started, r
   await chownToPostgres(dest);
   const target = path.join(dest, 'data');
   const r = await w.pgbk([
-    'restore', 'main', 'latest', '--target-dir', target,
-    '--remote', `postgres@127.0.0.1:${w.sshd.port}`, '--identity', w.sshd.identityFile, '--known-hosts', w.sshd.knownHosts,
+    'restore',
+    'main',
+    'latest',
+    '--target-dir',
+    target,
+    '--remote',
+    `postgres@127.0.0.1:${w.sshd.port}`,
+    '--identity',
+    w.sshd.identityFile,
+    '--known-hosts',
+    w.sshd.knownHosts,
   ]);
   assert.is(r.code, 0, r.stderr);
   assert.match(r.stdout, /onto ssh postgres@\[127\.0\.0\.1\]/);
@@ -203,7 +212,19 @@ t('restore --remote onto the database host over SSH (WAL prefetched), started, r
     await rm(dest, { recursive: true, force: true });
   }
   // A non-empty target is refused before anything is written.
-  const again = await w.pgbk(['restore', 'main', 'latest', '--target-dir', w.cluster.pgdata, '--remote', `postgres@127.0.0.1:${w.sshd.port}`, '--identity', w.sshd.identityFile, '--known-hosts', w.sshd.knownHosts]);
+  const again = await w.pgbk([
+    'restore',
+    'main',
+    'latest',
+    '--target-dir',
+    w.cluster.pgdata,
+    '--remote',
+    `postgres@127.0.0.1:${w.sshd.port}`,
+    '--identity',
+    w.sshd.identityFile,
+    '--known-hosts',
+    w.sshd.knownHosts,
+  ]);
   assert.is(again.code, 1);
   assert.match(again.stderr, /not an empty directory/);
 });
@@ -240,7 +261,10 @@ t('agent command missing: tar fallback, logged once; still block-level increment
 /** Rewrite a stored backup as pgbk stored it before chunking: plain files, files.json formatVersion 1. */
 async function downgradeToV1(w: SshWorld, id: string): Promise<void> {
   const dir = path.join(w.catalog, 'main', 'backups', id);
-  const m = JSON.parse(await readFile(path.join(dir, 'files.json'), 'utf8')) as { files: [string, number, number, number, string[]][] } & Record<string, unknown>;
+  const m = JSON.parse(await readFile(path.join(dir, 'files.json'), 'utf8')) as { files: [string, number, number, number, string[]][] } & Record<
+    string,
+    unknown
+  >;
   for (const [p, , , , hashes] of m.files) {
     if (hashes.length < 2) continue;
     const chunkDir = path.join(dir, `${p}.pgbk-chunks`);
@@ -248,7 +272,13 @@ async function downgradeToV1(w: SshWorld, id: string): Promise<void> {
     await writeFile(path.join(dir, p), Buffer.concat(parts), { mode: 0o600 });
     await rm(chunkDir, { recursive: true });
   }
-  const v1 = { formatVersion: 1, listedAtMs: m['listedAtMs'], pgdata: m['pgdata'], tablespaces: m['tablespaces'], files: m.files.map(([p, size, mtime]) => [p, size, mtime]) };
+  const v1 = {
+    formatVersion: 1,
+    listedAtMs: m['listedAtMs'],
+    pgdata: m['pgdata'],
+    tablespaces: m['tablespaces'],
+    files: m.files.map(([p, size, mtime]) => [p, size, mtime]),
+  };
   const text = `${JSON.stringify(v1)}\n`;
   await writeFile(path.join(dir, 'files.json'), text);
   const recFile = path.join(dir, 'backup.json');

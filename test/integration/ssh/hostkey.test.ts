@@ -30,7 +30,14 @@ async function connectWith(sshd: TestSshd, knownHostsText: string): Promise<unkn
   const file = path.join(sshd.dir, `kh-${Math.random().toString(16).slice(2)}`);
   await writeFile(file, knownHostsText);
   try {
-    const tr = await SshTransport.connect({ host: '127.0.0.1', port: sshd.port, user: 'postgres', identityFile: sshd.identityFile, knownHosts: file, server: 'main' });
+    const tr = await SshTransport.connect({
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: 'postgres',
+      identityFile: sshd.identityFile,
+      knownHosts: file,
+      server: 'main',
+    });
     const r = await tr.run(['true']);
     await tr.close();
     return r.code;

@@ -56,11 +56,16 @@ t.before(async (ctx) => {
   const catalog = path.join(ctx.root, 'catalog');
   await mkdir(catalog);
   ctx.pushArgs = [
-    '--to', `ssh://root@127.0.0.1:${ctx.sshd.port}${catalog}`,
-    '--identity', ctx.sshd.postgresIdentityFile,
-    '--known-hosts', ctx.sshd.knownHosts,
-    '--remote-pgbk', `${process.execPath} ${CLI}`,
-    '--compression', 'zstd',
+    '--to',
+    `ssh://root@127.0.0.1:${ctx.sshd.port}${catalog}`,
+    '--identity',
+    ctx.sshd.postgresIdentityFile,
+    '--known-hosts',
+    ctx.sshd.knownHosts,
+    '--remote-pgbk',
+    `${process.execPath} ${CLI}`,
+    '--compression',
+    'zstd',
   ];
   const archiveCommand = [process.execPath, CLI, 'wal-push', ...ctx.pushArgs, 'main'].map(shQuote).join(' ') + ' %p';
   ctx.cluster = await startCluster({ archiveCommand });
@@ -151,7 +156,7 @@ t('a file that is not valid WAL is refused with the reason and exit 1', async (c
   await rm(dir, { recursive: true, force: true });
 });
 
-t('the fast-path archive_command acknowledges from the worker\'s markers without starting the client', async (ctx) => {
+t("the fast-path archive_command acknowledges from the worker's markers without starting the client", async (ctx) => {
   const c = ctx.cluster!;
   const printed = await runPgbk(['wal-push', ...ctx.pushArgs, '--print-archive-command', '--pgdata', c.pgdata, 'main'], { asPostgres: true });
   assert.is(printed.code, 0, printed.stderr);

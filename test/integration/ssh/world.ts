@@ -93,7 +93,8 @@ export async function restoreByCopy(w: SshWorld, backupId: string): Promise<Test
   await mkdir(walCopy);
   const walRoot = path.join(w.catalog, 'main', 'wal');
   for (const d of await readdir(walRoot, { withFileTypes: true })) {
-    if (d.isDirectory()) for (const f of await readdir(path.join(walRoot, d.name))) if (f !== 'SHA256SUMS') await cp(path.join(walRoot, d.name, f), path.join(walCopy, f));
+    if (d.isDirectory())
+      for (const f of await readdir(path.join(walRoot, d.name))) if (f !== 'SHA256SUMS') await cp(path.join(walRoot, d.name, f), path.join(walCopy, f));
     if (d.isFile() && d.name.endsWith('.history')) await cp(path.join(walRoot, d.name), path.join(walCopy, d.name));
   }
   await writeFile(path.join(pgdata, 'recovery.signal'), '');

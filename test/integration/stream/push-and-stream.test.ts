@@ -43,7 +43,8 @@ test('duplicates from push and stream are archived once, nothing quarantined', a
     const walDir = path.join(world.catalog, 'main', 'wal', last.slice(0, 16));
     const archived = (await readdir(walDir).catch(() => [] as string[])).includes(`${last}.zst`);
     if (archived && inc.length === 0 && str.length === 0) break;
-    if (Date.now() > deadline) throw new Error(`not drained: incoming ${inc.join(',')} streaming ${str.join(',')} archived ${archived}\n${daemon.log().slice(-3000)}`);
+    if (Date.now() > deadline)
+      throw new Error(`not drained: incoming ${inc.join(',')} streaming ${str.join(',')} archived ${archived}\n${daemon.log().slice(-3000)}`);
     await sleep(200);
   }
   assert.match(daemon.log(), /streamed file\(s\) handed to incoming\//);

@@ -55,11 +55,16 @@ test('daemon streams: slot, receiver, first backup DONE on an idle server', asyn
   daemon = startDaemon(configPath, ['--reconcile-interval', '1h', '--switch-wal-after', '3s']);
   await daemon.waitForLog(/replication slot pgbk_main created/);
   await daemon.waitForLog(/pg_receivewal started/);
-  await waitFor('first backup DONE', async () => {
-    const r = await pgbk(['list', '--json']);
-    const list = r.stdout === '' ? [] : (JSON.parse(r.stdout) as { backups: { status: string }[] }).backups;
-    return list.some((b) => b.status === 'DONE') ? true : undefined;
-  }, 90_000, 250);
+  await waitFor(
+    'first backup DONE',
+    async () => {
+      const r = await pgbk(['list', '--json']);
+      const list = r.stdout === '' ? [] : (JSON.parse(r.stdout) as { backups: { status: string }[] }).backups;
+      return list.some((b) => b.status === 'DONE') ? true : undefined;
+    },
+    90_000,
+    250,
+  );
 });
 
 test('RPO of seconds: a committed row is on our disk in streaming/*.partial', async () => {
@@ -67,12 +72,17 @@ test('RPO of seconds: a committed row is on our disk in streaming/*.partial', as
   const t0 = Date.now();
   await cluster.sql(`INSERT INTO t VALUES ('${marker}')`);
   const dir = path.join(catalog, 'main', 'streaming');
-  await waitFor('marker in a .partial', async () => {
-    for (const f of await readdir(dir)) {
-      if (f.endsWith('.partial') && (await readFile(path.join(dir, f))).includes(marker)) return true;
-    }
-    return undefined;
-  }, 5000, 50);
+  await waitFor(
+    'marker in a .partial',
+    async () => {
+      for (const f of await readdir(dir)) {
+        if (f.endsWith('.partial') && (await readFile(path.join(dir, f))).includes(marker)) return true;
+      }
+      return undefined;
+    },
+    5000,
+    50,
+  );
   const ms = Date.now() - t0;
   assert.ok(ms < 3000, `row streamed to disk after ${ms} ms`);
   rpoMarker = marker;
@@ -147,7 +157,9 @@ test('after SIGKILL the restarted daemon stops the orphaned pg_receivewal and st
 test('check fails with a hint when the receiver is down, and when the slot is missing', async () => {
   process.kill(daemon!.pid, 'SIGTERM');
   assert.is((await daemon!.exited).code, 0, daemon!.log().slice(-2000));
-  await waitFor('slot inactive', async () => ((await cluster.sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'pgbk_main'")) === 'f' ? true : undefined));
+  await waitFor('slot inactive', async () =>
+    (await cluster.sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'pgbk_main'")) === 'f' ? true : undefined,
+  );
   const down = await pgbk(['check']);
   assert.is(down.code, 1, down.stdout);
   assert.match(down.stdout, /FAILED wal receiver: no pg_receivewal is streaming on slot pgbk_main/);
@@ -161,7 +173,9 @@ test('check fails with a hint when the receiver is down, and when the slot is mi
 
   daemon = startDaemon(configPath, ['--reconcile-interval', '1h']);
   await daemon.waitForLog(/replication slot pgbk_main created/);
-  await waitFor('slot active again', async () => ((await cluster.sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'pgbk_main'")) === 't' ? true : undefined));
+  await waitFor('slot active again', async () =>
+    (await cluster.sql("SELECT active FROM pg_replication_slots WHERE slot_name = 'pgbk_main'")) === 't' ? true : undefined,
+  );
   process.kill(daemon.pid, 'SIGTERM');
   assert.is((await daemon.exited).code, 0);
 });

@@ -99,7 +99,10 @@ export function transportContract(name: string, setup: () => Promise<ContractWor
     assert.is(sha(await readAll(transport.readStream(file))), sha(data));
     await transport.writeFile(file, 'replaced');
     assert.is(await readFile(file, 'utf8'), 'replaced');
-    assert.equal((await readdir(dir)).filter((n) => n.startsWith('.')), []);
+    assert.equal(
+      (await readdir(dir)).filter((n) => n.startsWith('.')),
+      [],
+    );
   });
 
   t('writeFile whose source fails leaves the old file and no temp file', async (ctx) => {
@@ -112,7 +115,10 @@ export function transportContract(name: string, setup: () => Promise<ContractWor
     }
     await rejects(() => transport.writeFile(file, Readable.from(failing())), /source broke/);
     assert.is(await readFile(file, 'utf8'), 'old');
-    assert.equal((await readdir(dir)).filter((n) => n.startsWith('.')), []);
+    assert.equal(
+      (await readdir(dir)).filter((n) => n.startsWith('.')),
+      [],
+    );
   });
 
   t('readStream of a missing file fails with NOT_FOUND', async (ctx) => {
@@ -144,8 +150,18 @@ export function transportContract(name: string, setup: () => Promise<ContractWor
     assert.is(await transport.stat(path.join(sub, 'missing')), undefined);
     assert.is((await transport.stat(path.join(sub, 'l1')))?.type, 'symlink');
     const entries = await transport.list(sub);
-    assert.equal(entries.map((e) => [e.name, e.type]), [['d1', 'dir'], ['f1', 'file'], ['l1', 'symlink']]);
-    await rejects(() => transport.list(path.join(sub, 'missing')), (e: unknown) => (e as PgbkError).code === 'NOT_FOUND');
+    assert.equal(
+      entries.map((e) => [e.name, e.type]),
+      [
+        ['d1', 'dir'],
+        ['f1', 'file'],
+        ['l1', 'symlink'],
+      ],
+    );
+    await rejects(
+      () => transport.list(path.join(sub, 'missing')),
+      (e: unknown) => (e as PgbkError).code === 'NOT_FOUND',
+    );
   });
 
   t.run();

@@ -21,18 +21,39 @@ test('two servers of this run with one system identifier: both refused, each mes
 });
 
 test('a server matching another configured (recorded) server is refused; the other is not part of this run', () => {
-  const c = sameClusterConflicts([{ server: 'new', systemIdentifier: '42' }], [{ server: 'old', systemIdentifier: '42' }, { server: 'x', systemIdentifier: '43' }]);
+  const c = sameClusterConflicts(
+    [{ server: 'new', systemIdentifier: '42' }],
+    [
+      { server: 'old', systemIdentifier: '42' },
+      { server: 'x', systemIdentifier: '43' },
+    ],
+  );
   assert.equal([...c.keys()], ['new']);
   assert.match(c.get('new')!.message, 'servers "new" and "old" are the same PostgreSQL cluster');
 });
 
 test('three names for one cluster are all named', () => {
-  const c = sameClusterConflicts([{ server: 'a', systemIdentifier: '1' }], [{ server: 'b', systemIdentifier: '1' }, { server: 'c', systemIdentifier: '1' }]);
+  const c = sameClusterConflicts(
+    [{ server: 'a', systemIdentifier: '1' }],
+    [
+      { server: 'b', systemIdentifier: '1' },
+      { server: 'c', systemIdentifier: '1' },
+    ],
+  );
   assert.match(c.get('a')!.message, 'servers "a", "b" and "c" are');
 });
 
 test('distinct clusters: no conflict', () => {
-  assert.is(sameClusterConflicts([{ server: 'a', systemIdentifier: '1' }, { server: 'b', systemIdentifier: '2' }], [{ server: 'c', systemIdentifier: '3' }]).size, 0);
+  assert.is(
+    sameClusterConflicts(
+      [
+        { server: 'a', systemIdentifier: '1' },
+        { server: 'b', systemIdentifier: '2' },
+      ],
+      [{ server: 'c', systemIdentifier: '3' }],
+    ).size,
+    0,
+  );
 });
 
 test.run();

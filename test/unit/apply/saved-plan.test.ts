@@ -60,7 +60,9 @@ test('planBasis: the catalog hash does not change when first contact records the
     quarantined: 0,
   });
   const before = planBasis('c1', { servers: [server()] });
-  const after = planBasis('c1', { servers: [server({ systemIdentifier: '7412345678901234567', pgVersion: 150018, walSegmentSize: 16777216, firstContact: 'x' })] });
+  const after = planBasis('c1', {
+    servers: [server({ systemIdentifier: '7412345678901234567', pgVersion: 150018, walSegmentSize: 16777216, firstContact: 'x' })],
+  });
   assert.is(before.servers['main'], after.servers['main']);
   assert.equal(before.identities, {});
   assert.equal(after.identities, { main: '7412345678901234567' });
@@ -76,7 +78,10 @@ test('a plan without basis (plain plan --json output) is refused with a hint', (
 });
 
 test('garbage is refused naming the file', () => {
-  assert.throws(() => parseSavedPlan('{nope', 'p.json'), (e: unknown) => e instanceof PgbkError && /p\.json/.test(e.message));
+  assert.throws(
+    () => parseSavedPlan('{nope', 'p.json'),
+    (e: unknown) => e instanceof PgbkError && /p\.json/.test(e.message),
+  );
 });
 
 test.run();

@@ -38,7 +38,9 @@ export function importEdges(files = sourceFiles()): ImportEdge[] {
   const edges: ImportEdge[] = [];
   for (const f of files) {
     // Comments can mention imports; strip them so only code counts.
-    const text = readFileSync(path.join(SRC, f), 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    const text = readFileSync(path.join(SRC, f), 'utf8')
+      .replace(/\/\*[\s\S]*?\*\//g, '')
+      .replace(/^\s*\/\/.*$/gm, '');
     for (const m of text.matchAll(STATIC_RE)) {
       edges.push({ from: f, to: resolveSpec(f, m[1]!), dynamic: false, typeOnly: /^\s*(?:import|export)\s+type\s/.test(m[0]) });
     }

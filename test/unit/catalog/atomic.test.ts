@@ -15,7 +15,10 @@ test('writeFileAtomic creates and replaces, leaving no temp file', async () => {
   await writeFileAtomic(file, Buffer.from('two'), { mode: 0o600 });
   assert.is(readFileSync(file, 'utf8'), 'two');
   assert.is(statSync(file).mode & 0o777, 0o600);
-  assert.equal(readdirSync(tmp.dir).filter((n) => n.startsWith('.')), []);
+  assert.equal(
+    readdirSync(tmp.dir).filter((n) => n.startsWith('.')),
+    [],
+  );
 });
 
 test('writeFileAtomic into a missing directory fails and leaves nothing', async () => {
@@ -38,7 +41,11 @@ test('linkNoClobber: first wins, second reports exists and keeps the original', 
   assert.is(await linkNoClobber(t1, file), 'created');
   assert.is(await linkNoClobber(t2, file), 'exists');
   assert.is(readFileSync(file, 'utf8'), 'first');
-  assert.equal(readdirSync(tmp.dir).filter((n) => n.startsWith('.')), [], 'temps removed');
+  assert.equal(
+    readdirSync(tmp.dir).filter((n) => n.startsWith('.')),
+    [],
+    'temps removed',
+  );
 });
 
 test('writeFileNoClobber under concurrency: exactly one creator', async () => {

@@ -54,7 +54,10 @@ test('ensureServerDirs creates the layout; incoming/ is 0770 and can be given to
   assert.is(st.uid, 101);
   assert.is(st.gid, 104);
   await ensureServerDirs(catalog, 'main'); // idempotent
-  assert.throws(() => serverDir(catalog, '../escape'), (e: unknown) => e instanceof PgbkError && e.code === 'CATALOG');
+  assert.throws(
+    () => serverDir(catalog, '../escape'),
+    (e: unknown) => e instanceof PgbkError && e.code === 'CATALOG',
+  );
 });
 
 test('createBackupDir claims an id once', async () => {
@@ -76,12 +79,18 @@ test('write and read records, sorted by id; problems listed apart', async () => 
   mkdirSync(path.join(backupsDir(catalog, 'main'), 'not-a-backup'));
 
   const list = await readBackups(catalog, 'main');
-  assert.equal(list.map((b) => b.id), ['20261123T030001Z', '20261124T030004Z', '20261125T030002Z']);
+  assert.equal(
+    list.map((b) => b.id),
+    ['20261123T030001Z', '20261124T030004Z', '20261125T030002Z'],
+  );
   assert.is(list[1]?.status, 'DONE');
   assert.is(list[1]?.endWal, '000000010000000000000003');
 
   const { problems } = await readBackupsWithProblems(catalog, 'main');
-  assert.equal(problems.map((p) => p.id), ['20261126T030000Z', '20261127T030000Z']);
+  assert.equal(
+    problems.map((p) => p.id),
+    ['20261126T030000Z', '20261127T030000Z'],
+  );
   assert.match(problems[0]?.reason ?? '', /missing/);
   assert.match(problems[1]?.reason ?? '', /not valid JSON/);
 
@@ -94,10 +103,7 @@ test('write and read records, sorted by id; problems listed apart', async () => 
 
 test('a record whose id does not match its directory is a problem', async () => {
   await createBackupDir(catalog, 'main', '20261128T030000Z');
-  writeFileSync(
-    path.join(backupDir(catalog, 'main', '20261128T030000Z'), 'backup.json'),
-    JSON.stringify(record('20261101T000000Z')),
-  );
+  writeFileSync(path.join(backupDir(catalog, 'main', '20261128T030000Z'), 'backup.json'), JSON.stringify(record('20261101T000000Z')));
   const { problems } = await readBackupsWithProblems(catalog, 'main');
   assert.ok(problems.some((p) => p.id === '20261128T030000Z' && /directory/.test(p.reason)));
 });
@@ -114,7 +120,10 @@ test('deleteBackup vanishes the backup, is idempotent, and finishes interrupted 
   writeFileSync(path.join(leftover, 'backup.json'), JSON.stringify(record('20261125T030002Z')));
   assert.ok((await readBackups(catalog, 'main')).every((b) => !b.id.startsWith('.')));
   await deleteBackup(catalog, 'main', '20261125T030002Z');
-  assert.equal(readdirSync(backupsDir(catalog, 'main')).filter((n) => n.startsWith('.')), []);
+  assert.equal(
+    readdirSync(backupsDir(catalog, 'main')).filter((n) => n.startsWith('.')),
+    [],
+  );
   assert.not.ok((await readBackups(catalog, 'main')).some((b) => b.id === '20261125T030002Z'));
 });
 

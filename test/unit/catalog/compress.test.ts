@@ -40,7 +40,7 @@ test('zstd frames carry the content size and a content checksum: a flipped byte 
   );
 });
 
-test('zstd frames are standard: the zstd CLI tests and reads ours, and we read the CLI\'s (also without content size)', async () => {
+test("zstd frames are standard: the zstd CLI tests and reads ours, and we read the CLI's (also without content size)", async () => {
   for (const data of [sample, Buffer.alloc(0), Buffer.from('x'), Buffer.alloc(300, 7)]) {
     const ours = await compressBuffer(data, 'zstd');
     assert.is(zstdCli(['-t', '-q'], ours).status, 0, `zstd -t on our frame of ${data.length} bytes`);

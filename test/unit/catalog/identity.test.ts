@@ -37,7 +37,10 @@ test('another cluster is refused, naming both ids and the way out', async () => 
   assert.is(err.server, 'main');
   assert.match(err.message, '7000000000000000001');
   assert.match(err.message, '7711760302938269755');
-  assert.match(err.hint ?? '', `this catalog belongs to cluster 7711760302938269755; point the server at a new catalog or remove ${serverJsonPath(catalog, 'main')}`);
+  assert.match(
+    err.hint ?? '',
+    `this catalog belongs to cluster 7711760302938269755; point the server at a new catalog or remove ${serverJsonPath(catalog, 'main')}`,
+  );
   const seg = (await rejection(recordIdentity(catalog, 'main', { ...first, walSegmentSize: 64 * 1024 * 1024 }))) as PgbkError;
   assert.is(seg.code, 'IDENTITY');
 });

@@ -26,14 +26,17 @@ test('listIncoming: sorted, classified, with sizes', async () => {
   mkdirSync(path.join(incomingDir(catalog, 'main'), 'subdir'));
   const listed = await listIncoming(catalog, 'main');
   for (const f of listed) assert.ok(f.mtime !== undefined && Math.abs(Date.parse(f.mtime) - Date.now()) < 60_000, `${f.name} has its mtime`);
-  assert.equal(listed.map(({ mtime: _m, ...rest }) => rest), [
-    { name: '.000000010000000000000003.Xa8d2k', kind: 'in-flight', size: 9 },
-    { name: '000000010000000000000001', kind: 'segment', size: 1 },
-    { name: '000000010000000000000002', kind: 'segment', size: 2 },
-    { name: '00000002.history', kind: 'history', size: 3 },
-    { name: 'notes.txt', kind: 'unknown', size: 1 },
-    { name: 'subdir', kind: 'unknown', size: 0 },
-  ]);
+  assert.equal(
+    listed.map(({ mtime: _m, ...rest }) => rest),
+    [
+      { name: '.000000010000000000000003.Xa8d2k', kind: 'in-flight', size: 9 },
+      { name: '000000010000000000000001', kind: 'segment', size: 1 },
+      { name: '000000010000000000000002', kind: 'segment', size: 2 },
+      { name: '00000002.history', kind: 'history', size: 3 },
+      { name: 'notes.txt', kind: 'unknown', size: 1 },
+      { name: 'subdir', kind: 'unknown', size: 0 },
+    ],
+  );
   assert.equal(await listIncoming(catalog, 'absent'), []);
 });
 
@@ -55,7 +58,10 @@ test('quarantineFile moves the file aside with a reason, never overwriting', asy
   assert.is(readFileSync(first, 'utf8'), 'a', 'the first quarantined copy is untouched');
   assert.is(readFileSync(second, 'utf8'), 'second copy');
   assert.is(await countQuarantined(catalog, 'main'), 2);
-  assert.equal(readdirSync(errorsDir(catalog, 'main')).filter((n) => n.startsWith('.')), []);
+  assert.equal(
+    readdirSync(errorsDir(catalog, 'main')).filter((n) => n.startsWith('.')),
+    [],
+  );
   assert.is(await countQuarantined(catalog, 'absent'), 0);
 });
 

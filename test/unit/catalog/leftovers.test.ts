@@ -72,7 +72,12 @@ test('old temp files of dead writers are removed and reported; fresh ones, live 
   for (const f of gone) assert.not.ok(existsSync(f), `${f} removed`);
   for (const f of kept) assert.ok(existsSync(f), `${f} kept`);
   assert.is(lines.length, gone.length);
-  assert.match(lines.join('\n'), new RegExp(`main: removed wal/0000000100000000/\\.000000010000000000000003\\.zst\\.tmp-${dead}-aa11, a temp file left by an interrupted write \\(10 bytes, 1\\.0 h old, writer pid ${dead} gone\\)`));
+  assert.match(
+    lines.join('\n'),
+    new RegExp(
+      `main: removed wal/0000000100000000/\\.000000010000000000000003\\.zst\\.tmp-${dead}-aa11, a temp file left by an interrupted write \\(10 bytes, 1\\.0 h old, writer pid ${dead} gone\\)`,
+    ),
+  );
   assert.equal(await reapLeftovers({ catalog, server, now: new Date(), log: (l) => lines.push(l), identity: undefined }), [], 'nothing left the second time');
 });
 

@@ -125,7 +125,10 @@ test('concurrent takers of a dead lock: exactly one wins', async () => {
     await w.value.release();
   }
   // no takeover markers or temp files left behind
-  assert.equal(readdirSync(serverDir(catalog, 'main')).filter((n) => n.startsWith('lock') || n.startsWith('.')), []);
+  assert.equal(
+    readdirSync(serverDir(catalog, 'main')).filter((n) => n.startsWith('lock') || n.startsWith('.')),
+    [],
+  );
   assert.not.ok(existsSync(lockPath(catalog, 'main')));
 });
 
@@ -136,7 +139,10 @@ test('a taker that died holding the takeover marker does not block forever', asy
   const h = await acquireLock(catalog, 'main', { command: 'survivor', timeoutMs: 0 });
   assert.is((await readLock(catalog, 'main'))?.id, h.info.id);
   await h.release();
-  assert.equal(readdirSync(serverDir(catalog, 'main')).filter((n) => n.startsWith('lock')), []);
+  assert.equal(
+    readdirSync(serverDir(catalog, 'main')).filter((n) => n.startsWith('lock')),
+    [],
+  );
 });
 
 test('an unreadable lock file is reported, not stolen', async () => {

@@ -61,7 +61,12 @@ test('an atomic write that fills the disk leaves no temp file, and its error nam
   assert.instance(e, PgbkError);
   assert.is(e.server, 'main');
   assert.is(e.path, file);
-  assert.match(e.message, new RegExp(`^no space left on device writing ${file} \\(test file\\): [\\d.]+ (bytes|KiB) free \\(\\d+ bytes\\) of 256\\.0 KiB on the filesystem holding ${dir}$`));
+  assert.match(
+    e.message,
+    new RegExp(
+      `^no space left on device writing ${file} \\(test file\\): [\\d.]+ (bytes|KiB) free \\(\\d+ bytes\\) of 256\\.0 KiB on the filesystem holding ${dir}$`,
+    ),
+  );
 });
 
 test('ssh backup chunk writer: a full disk fails with the chunk file named', async () => {
@@ -87,7 +92,13 @@ test('a SHA256SUMS line cut short by a full disk does not swallow the next line'
   const a = 'a'.repeat(64);
   writeFileSync(path.join(dir, 'SHA256SUMS'), `${a}  one\n${'b'.repeat(30)}`); // the cut-short append
   await appendChecksum(dir, 'two', 'c'.repeat(64));
-  assert.equal([...(await readChecksums(dir)).entries()], [['one', a], ['two', 'c'.repeat(64)]]);
+  assert.equal(
+    [...(await readChecksums(dir)).entries()],
+    [
+      ['one', a],
+      ['two', 'c'.repeat(64)],
+    ],
+  );
 });
 
 test.run();

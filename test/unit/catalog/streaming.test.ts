@@ -24,7 +24,12 @@ test('slot names: configured, else pgbk_<server> in slot-name characters', () =>
 });
 
 test('pg_receivewal arguments: slot, directory, no loop, synchronous; password only in env', () => {
-  const { args, env } = receiveWalCommand({ binary: 'pg_receivewal', conninfo: 'host=db1 user=pgbk password=s3cret', directory: '/c/main/streaming', slot: 'pgbk_main' });
+  const { args, env } = receiveWalCommand({
+    binary: 'pg_receivewal',
+    conninfo: 'host=db1 user=pgbk password=s3cret',
+    directory: '/c/main/streaming',
+    slot: 'pgbk_main',
+  });
   assert.ok(args.includes('--slot=pgbk_main'));
   assert.ok(args.includes('--directory=/c/main/streaming'));
   assert.ok(args.includes('--no-loop'));

@@ -4,15 +4,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { Compression } from '../../../src/config/resolved.js';
 import { ensureServerDirs, incomingDir, walPath, walRoot } from '../../../src/catalog/layout.js';
-import {
-  archiveWalFile,
-  deleteArchivedWal,
-  listArchivedWal,
-  readArchivedWal,
-  type ArchiveOutcome,
-} from '../../../src/catalog/wal-archive.js';
+import { archiveWalFile, deleteArchivedWal, listArchivedWal, readArchivedWal, type ArchiveOutcome } from '../../../src/catalog/wal-archive.js';
 import { readChecksums, sha256Hex } from '../../../src/catalog/wal-checksums.js';
-import { PgbkError } from '../../../src/errors.js';
+import type { PgbkError } from '../../../src/errors.js';
 import type { ServerIdentity } from '../../../src/model/types.js';
 import { segmentNumber } from '../../../src/pg/wal-name.js';
 import { makeRealSegment, withSystemIdentifier, type RealSegment } from '../pg/real-segment.js';
@@ -69,7 +63,7 @@ for (const compression of ['zstd', 'gzip', 'none'] as const) {
     else assert.ok(size < real.segSize / 4, `${compression} stored ${size} bytes`);
     assert.ok((await readArchivedWal(catalog, compression, real.name)).equals(real.bytes));
     const sums = await readChecksums(path.dirname(stored));
-    assert.is(sums.get(path.basename(stored)), sha256Hex(readFileSync(stored)), 'SHA256SUMS holds the stored file\'s sha256 (sha256sum -c works)');
+    assert.is(sums.get(path.basename(stored)), sha256Hex(readFileSync(stored)), "SHA256SUMS holds the stored file's sha256 (sha256sum -c works)");
     assert.ok(existsSync(path.join(incomingDir(catalog, compression), real.name)), 'the source is left for the caller');
   });
 }
@@ -141,9 +135,7 @@ test('concurrent archivers of one segment: one archives, the rest see a duplicat
   const name = '000000010000000000000003';
   const bytes = segmentAs(name);
   const sources = Array.from({ length: 6 }, (_, i) => drop('main', `.copy${i}`, bytes));
-  const outs = await Promise.all(
-    sources.map((sourcePath) => archiveWalFile({ catalog, server: 'main', sourcePath, name, identity, compression: 'zstd' })),
-  );
+  const outs = await Promise.all(sources.map((sourcePath) => archiveWalFile({ catalog, server: 'main', sourcePath, name, identity, compression: 'zstd' })));
   assert.is(outs.filter((o) => o.result === 'archived').length, 1);
   assert.is(outs.filter((o) => o.result === 'duplicate').length, 5);
   assert.ok((await readArchivedWal(catalog, 'main', name)).equals(bytes));
@@ -189,13 +181,7 @@ test('.history and .backup files are archived as text beside the segments', asyn
 });
 
 test('listArchivedWal lists segments in WAL order across logs and timelines', async () => {
-  const names = [
-    '0000000100000000000000FE',
-    '0000000100000000000000FF',
-    '000000010000000100000000',
-    '000000010000000100000001',
-    '000000020000000100000001',
-  ];
+  const names = ['0000000100000000000000FE', '0000000100000000000000FF', '000000010000000100000000', '000000010000000100000001', '000000020000000100000001'];
   for (const n of [...names].reverse()) assert.is((await archive('list', n, segmentAs(n), n.endsWith('0') ? 'gzip' : 'zstd')).result, 'archived', n);
   assert.is((await archive('list', '000000010000000100000002.partial', segmentAs('000000010000000100000002'))).result, 'archived');
   // files in flight and foreign names are not archive contents

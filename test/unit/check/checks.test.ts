@@ -9,13 +9,28 @@ import type { BackupRecord, ObservedServer } from '../../../src/model/types.js';
 function live(over: Partial<LiveFacts['facts']> = {}, archiver: Partial<LiveFacts['archiver']> = {}): LiveFacts {
   return {
     facts: {
-      systemIdentifier: '1', pgVersion: 150008, walSegmentSize: 16777216, timeline: 1, currentLsn: '0/1', inRecovery: false,
-      walLevel: 'replica', archiveMode: 'on', archiveCommand: 'pgbk wal-push main %p', archiveLibrary: '', ...over,
+      systemIdentifier: '1',
+      pgVersion: 150008,
+      walSegmentSize: 16777216,
+      timeline: 1,
+      currentLsn: '0/1',
+      inRecovery: false,
+      walLevel: 'replica',
+      archiveMode: 'on',
+      archiveCommand: 'pgbk wal-push main %p',
+      archiveLibrary: '',
+      ...over,
     },
     role: { rolsuper: true, rolreplication: true, can_switch: true },
     archiver: {
-      archived_count: '5', last_archived_wal: '000000010000000000000005', last_archived_time: new Date('2026-01-01T00:00:10Z'),
-      failed_count: '0', last_failed_wal: null, last_failed_time: null, failing: false, ...archiver,
+      archived_count: '5',
+      last_archived_wal: '000000010000000000000005',
+      last_archived_time: new Date('2026-01-01T00:00:10Z'),
+      failed_count: '0',
+      last_failed_wal: null,
+      last_failed_time: null,
+      failing: false,
+      ...archiver,
     },
   };
 }
@@ -32,11 +47,19 @@ function backup(id: string, slot: string, status: BackupRecord['status'] = 'DONE
 }
 
 function observed(backups: BackupRecord[], newestMtime?: string): ObservedServer {
-  return { name: 'main', backups, wal: { segments: [], histories: [], backupFiles: [], ...(newestMtime ? { newestMtime } : {}) }, incoming: [], quarantined: 0 };
+  return {
+    name: 'main',
+    backups,
+    wal: { segments: [], histories: [], backupFiles: [], ...(newestMtime ? { newestMtime } : {}) },
+    incoming: [],
+    quarantined: 0,
+  };
 }
 
 test('archiver: failing now vs failures that were followed by a success', () => {
-  const failing = checkArchiver(live({}, { failed_count: '3', last_failed_wal: '000000010000000000000006', last_failed_time: new Date('2026-01-01T00:00:20Z'), failing: true }));
+  const failing = checkArchiver(
+    live({}, { failed_count: '3', last_failed_wal: '000000010000000000000006', last_failed_time: new Date('2026-01-01T00:00:20Z'), failing: true }),
+  );
   assert.not.ok(failing.ok);
   assert.match(failing.detail, /archive_command is failing: 3 failure/);
   assert.ok(failing.hint);
@@ -77,7 +100,15 @@ test('min redundancy and WAL lag', () => {
 });
 
 test('rendering: one line per check, hint under failures; JSON with ok', () => {
-  const reports = [{ server: 'main', checks: [{ name: 'wal_level', ok: true, detail: 'replica' }, { name: 'errors/', ok: false, detail: '1 file', hint: 'look' }] }];
+  const reports = [
+    {
+      server: 'main',
+      checks: [
+        { name: 'wal_level', ok: true, detail: 'replica' },
+        { name: 'errors/', ok: false, detail: '1 file', hint: 'look' },
+      ],
+    },
+  ];
   assert.is(renderCheckText(reports), 'main\n  OK wal_level: replica\n  FAILED errors/: 1 file\n    hint: look\n1 check(s) failed.\n');
   const j = JSON.parse(renderCheckJson(reports)) as { ok: boolean; formatVersion: string; command: string };
   assert.is(j.ok, false);
@@ -86,7 +117,15 @@ test('rendering: one line per check, hint under failures; JSON with ok', () => {
 });
 
 test('rendering: FAILED in red and OK in green only when colour is on', () => {
-  const reports = [{ server: 'main', checks: [{ name: 'wal_level', ok: true, detail: 'replica' }, { name: 'errors/', ok: false, detail: '1 file', hint: 'look' }] }];
+  const reports = [
+    {
+      server: 'main',
+      checks: [
+        { name: 'wal_level', ok: true, detail: 'replica' },
+        { name: 'errors/', ok: false, detail: '1 file', hint: 'look' },
+      ],
+    },
+  ];
   const coloured = renderCheckText(reports, { color: true });
   assert.ok(coloured.includes('\x1b[31mFAILED\x1b[0m errors/'), coloured);
   assert.ok(coloured.includes('\x1b[32mOK\x1b[0m wal_level'), coloured);

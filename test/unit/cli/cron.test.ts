@@ -35,7 +35,11 @@ test('check: FAILED in red on a terminal or with FORCE_COLOR, plain with NO_COLO
 });
 
 test('--log-format json: an error of any command is one JSON line with time, level, msg and code', async () => {
-  for (const args of [['validate', '--config', MISSING, '--log-format', 'json'], ['--log-format', 'json', 'list', '--config', MISSING], ['show', 'main', 'latest', '--config', MISSING, '--log-format=json']]) {
+  for (const args of [
+    ['validate', '--config', MISSING, '--log-format', 'json'],
+    ['--log-format', 'json', 'list', '--config', MISSING],
+    ['show', 'main', 'latest', '--config', MISSING, '--log-format=json'],
+  ]) {
     const r = await runCli(args);
     assert.is(r.code, 1);
     const lines = r.stderr.split('\n').filter((l) => l !== '');

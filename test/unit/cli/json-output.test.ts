@@ -55,8 +55,17 @@ test.before(async () => {
   );
   mkdirSync(catalog);
   await ensureServerDirs(catalog, 'main');
-  await recordIdentity(catalog, 'main', { systemIdentifier: '7300000000000000001', pgVersion: 150018, walSegmentSize: 16777216, firstContact: '2026-11-24T02:59:00.000Z' });
-  for (const r of [record('20261124T030004Z', 'DONE'), record('20261125T030004Z', 'DONE'), record('20261126T030004Z', 'FAILED', { error: 'pg_basebackup exited 1' })]) {
+  await recordIdentity(catalog, 'main', {
+    systemIdentifier: '7300000000000000001',
+    pgVersion: 150018,
+    walSegmentSize: 16777216,
+    firstContact: '2026-11-24T02:59:00.000Z',
+  });
+  for (const r of [
+    record('20261124T030004Z', 'DONE'),
+    record('20261125T030004Z', 'DONE'),
+    record('20261126T030004Z', 'FAILED', { error: 'pg_basebackup exited 1' }),
+  ]) {
     mkdirSync(backupDir(catalog, 'main', r.id), { recursive: true });
     if (r.status === 'DONE') writeFileSync(path.join(backupDir(catalog, 'main', r.id), 'base.tar.zst'), STORED);
     await writeBackupRecord(catalog, r);
@@ -123,15 +132,27 @@ test('keep --json', async () => {
 test('metrics --json', async () => {
   const r = await runCli(['metrics', '--json', '--config', config]);
   assert.is(r.code, 0, r.stderr);
-  const doc = JSON.parse(r.stdout) as { formatVersion: string; command: string; metrics: { name: string; type: string | null; samples: { labels: Record<string, string>; value: number | null }[] }[] };
+  const doc = JSON.parse(r.stdout) as {
+    formatVersion: string;
+    command: string;
+    metrics: { name: string; type: string | null; samples: { labels: Record<string, string>; value: number | null }[] }[];
+  };
   assert.is(doc.formatVersion, '1.0');
   assert.is(doc.command, 'metrics');
   const text = (await runCli(['metrics', '--config', config])).stdout;
   // Same families and sample count as the Prometheus text.
-  const families = new Set(text.split('\n').filter((l) => l.startsWith('# TYPE ')).map((l) => l.split(' ')[2]));
+  const families = new Set(
+    text
+      .split('\n')
+      .filter((l) => l.startsWith('# TYPE '))
+      .map((l) => l.split(' ')[2]),
+  );
   assert.equal(new Set(doc.metrics.map((m) => m.name)), families);
   const samples = text.split('\n').filter((l) => l !== '' && !l.startsWith('#')).length;
-  assert.is(doc.metrics.reduce((n, m) => n + m.samples.length, 0), samples);
+  assert.is(
+    doc.metrics.reduce((n, m) => n + m.samples.length, 0),
+    samples,
+  );
   assert.ok(doc.metrics.every((m) => m.type !== null));
 });
 test('completion servers: the configured server names, for bash completion of SERVER', async () => {

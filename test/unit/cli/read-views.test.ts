@@ -15,22 +15,30 @@ const BACKUPS = [
 const WAL = { segments: segs(1, 4, 12), histories: [], backupFiles: [], newestMtime: '2026-11-24T03:55:00.000Z' };
 
 function status(): string {
-  const main = statusEntry({ ...config({ schedule: '0 3 * * *' }), description: 'orders' }, {
-    identity: { ...IDENTITY, pgVersion: 150018 },
-    backups: BACKUPS,
-    wal: WAL,
-    incoming: [{ name: seg(1, 13), kind: 'segment', size: SEG }],
-    quarantined: 1,
-    lock: undefined,
-  }, NOW);
-  const fresh = statusEntry(config({ name: 'fresh' }), {
-    identity: undefined,
-    backups: [backup('20261124T035000Z', { status: 'FAILED' })],
-    wal: { segments: [], histories: [], backupFiles: [] },
-    incoming: [],
-    quarantined: 0,
-    lock: undefined,
-  }, NOW);
+  const main = statusEntry(
+    { ...config({ schedule: '0 3 * * *' }), description: 'orders' },
+    {
+      identity: { ...IDENTITY, pgVersion: 150018 },
+      backups: BACKUPS,
+      wal: WAL,
+      incoming: [{ name: seg(1, 13), kind: 'segment', size: SEG }],
+      quarantined: 1,
+      lock: undefined,
+    },
+    NOW,
+  );
+  const fresh = statusEntry(
+    config({ name: 'fresh' }),
+    {
+      identity: undefined,
+      backups: [backup('20261124T035000Z', { status: 'FAILED' })],
+      wal: { segments: [], histories: [], backupFiles: [] },
+      incoming: [],
+      quarantined: 0,
+      lock: undefined,
+    },
+    NOW,
+  );
   return renderStatusText([main, fresh], NOW);
 }
 
@@ -47,7 +55,11 @@ test('status: plurals, PostgreSQL 15.18, recoverable window, next backup (golden
 });
 
 test('status --json carries the window, the next backup and the version text', () => {
-  const e = statusEntry(config({ schedule: '0 3 * * *' }), { identity: IDENTITY, backups: BACKUPS, wal: WAL, incoming: [], quarantined: 0, lock: undefined }, NOW);
+  const e = statusEntry(
+    config({ schedule: '0 3 * * *' }),
+    { identity: IDENTITY, backups: BACKUPS, wal: WAL, incoming: [], quarantined: 0, lock: undefined },
+    NOW,
+  );
   assert.equal(e.recoverableWindow?.from, { backupId: '20261122T030000Z', time: '2026-11-22T03:10:00.000Z', lsn: '0/5000100' });
   assert.equal(e.recoverableWindow?.to, { wal: seg(1, 12), archivedAt: '2026-11-24T03:55:00.000Z' });
   assert.equal(e.nextBackup, { time: '2026-11-25T03:00:00.000Z', schedule: '0 3 * * *', timezone: 'UTC', dueNow: false });

@@ -24,8 +24,16 @@ const cases: readonly Case[] = [
   },
   { input: 'postgresql://pgbk:***@db1/postgres', password: true, redacted: 'postgresql://pgbk:***@db1/postgres' },
   { input: 'host=db1 sslkey=/k sslpassword=hunter2', password: true, redacted: 'host=db1 sslkey=/k sslpassword=*** user=x'.replace(' user=x', '') },
-  { input: 'postgresql://pgbk@db1/postgres?sslpassword=hunter2&sslmode=require', password: true, redacted: 'postgresql://pgbk@db1/postgres?sslpassword=***&sslmode=require' },
-  { input: 'pg_basebackup failed for "host=db1 password=hunter2": timeout', password: true, redacted: 'pg_basebackup failed for "host=db1 password=***": timeout' },
+  {
+    input: 'postgresql://pgbk@db1/postgres?sslpassword=hunter2&sslmode=require',
+    password: true,
+    redacted: 'postgresql://pgbk@db1/postgres?sslpassword=***&sslmode=require',
+  },
+  {
+    input: 'pg_basebackup failed for "host=db1 password=hunter2": timeout',
+    password: true,
+    redacted: 'pg_basebackup failed for "host=db1 password=***": timeout',
+  },
 ];
 
 for (const c of cases) {

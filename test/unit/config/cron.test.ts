@@ -168,7 +168,7 @@ interface FireCase {
 }
 
 const fireCases: readonly FireCase[] = [
-  { name: 'after today\'s run', expr: '0 3 * * *', tz: 'UTC', now: '2026-11-24T03:17:00Z', expected: '2026-11-24T03:00:00.000Z' },
+  { name: "after today's run", expr: '0 3 * * *', tz: 'UTC', now: '2026-11-24T03:17:00Z', expected: '2026-11-24T03:00:00.000Z' },
   { name: 'exactly at the run', expr: '0 3 * * *', tz: 'UTC', now: '2026-11-24T03:00:00.000Z', expected: '2026-11-24T03:00:00.000Z' },
   { name: '1 ms before the run', expr: '0 3 * * *', tz: 'UTC', now: '2026-11-24T02:59:59.999Z', expected: '2026-11-23T03:00:00.000Z' },
   { name: 'half a second after the run', expr: '0 3 * * *', tz: 'UTC', now: '2026-11-24T03:00:00.500Z', expected: '2026-11-24T03:00:00.000Z' },
@@ -185,9 +185,21 @@ const fireCases: readonly FireCase[] = [
   { name: 'Berlin day after the gap (CEST)', expr: '30 2 * * *', tz: 'Europe/Berlin', now: '2026-03-30T12:00:00Z', expected: '2026-03-30T00:30:00.000Z' },
   // Fall back 2026-10-25 03:00 CEST → 02:00 CET: 02:30 happens twice; the run is the first (CEST).
   { name: 'Berlin DST repeat, first 02:30', expr: '30 2 * * *', tz: 'Europe/Berlin', now: '2026-10-25T00:30:00Z', expected: '2026-10-25T00:30:00.000Z' },
-  { name: 'Berlin DST repeat, second 02:30 is no new run', expr: '30 2 * * *', tz: 'Europe/Berlin', now: '2026-10-25T01:45:00Z', expected: '2026-10-25T00:30:00.000Z' },
+  {
+    name: 'Berlin DST repeat, second 02:30 is no new run',
+    expr: '30 2 * * *',
+    tz: 'Europe/Berlin',
+    now: '2026-10-25T01:45:00Z',
+    expected: '2026-10-25T00:30:00.000Z',
+  },
   { name: 'Berlin day after the repeat (CET)', expr: '30 2 * * *', tz: 'Europe/Berlin', now: '2026-10-26T12:00:00Z', expected: '2026-10-26T01:30:00.000Z' },
-  { name: 'Berlin week of missed runs across the gap', expr: '30 2 * * *', tz: 'Europe/Berlin', now: '2026-04-02T00:00:00Z', expected: '2026-04-01T00:30:00.000Z' },
+  {
+    name: 'Berlin week of missed runs across the gap',
+    expr: '30 2 * * *',
+    tz: 'Europe/Berlin',
+    now: '2026-04-02T00:00:00Z',
+    expected: '2026-04-01T00:30:00.000Z',
+  },
 ];
 
 for (const c of fireCases) {

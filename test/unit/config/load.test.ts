@@ -350,12 +350,16 @@ const errorCases: readonly ErrorCase[] = [
   {
     name: 'two servers, one PostgreSQL: URI and keyword/value with the default port',
     yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    connection: postgresql://pgbk@DB1.example/postgres\n  b:\n    connection: "host=db1.example port=5432 user=other"\n',
-    lines: ['7:17: servers.b.connection: servers a and b are the same PostgreSQL (host db1.example, port 5432): configure each cluster once, under one server name'],
+    lines: [
+      '7:17: servers.b.connection: servers a and b are the same PostgreSQL (host db1.example, port 5432): configure each cluster once, under one server name',
+    ],
   },
   {
     name: 'two servers, one PostgreSQL: same data directory on the same SSH host',
     yaml: 'catalog: /x\ndefaults: { retention: { redundancy: 1 } }\nservers:\n  a:\n    pgdata: /srv/pg/15/main\n    ssh: { host: db1, user: postgres }\n    backup: { method: ssh }\n  b:\n    pgdata: /srv/pg/15/main/\n    ssh: { host: DB1, user: postgres, port: 22 }\n    backup: { method: ssh }\n',
-    lines: ['9:13: servers.b.pgdata: servers a and b are the same PostgreSQL (data directory /srv/pg/15/main on db1:22): configure each cluster once, under one server name'],
+    lines: [
+      '9:13: servers.b.pgdata: servers a and b are the same PostgreSQL (data directory /srv/pg/15/main on db1:22): configure each cluster once, under one server name',
+    ],
   },
   {
     name: '~user paths',
@@ -380,7 +384,10 @@ for (const c of errorCases) {
     const file = write(path.join(dir, 'pgbk.yaml'), c.yaml);
     const err = await configError(() => loadConfig({ cwd: dir, env: { HOME } }));
     assert.is(err.path, file);
-    assert.equal(err.message.split('\n'), c.lines.map((l) => `${file}:${l}`));
+    assert.equal(
+      err.message.split('\n'),
+      c.lines.map((l) => `${file}:${l}`),
+    );
     assert.not.ok(err.message.includes('hunter2'), 'a password must never be echoed');
   });
 }

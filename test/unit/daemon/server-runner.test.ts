@@ -76,7 +76,12 @@ test('a failing pass is reported and retried', async () => {
 
 test('json logger writes one object per line; text logger one readable line', () => {
   let out = '';
-  const sink = new Writable({ write(chunk, _enc, cb) { out += String(chunk); cb(); } });
+  const sink = new Writable({
+    write(chunk, _enc, cb) {
+      out += String(chunk);
+      cb();
+    },
+  });
   const clock = (): Date => new Date('2026-01-02T03:04:05Z');
   createLogger('json', sink, clock).log('warn', 'rpo exceeded', { server: 'main', lag: 3 });
   createLogger('text', sink, clock).log('info', 'archived', { server: 'main', detail: 'a b' });

@@ -2,13 +2,7 @@ import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  formatPidFile,
-  isSameProcessAlive,
-  parsePidFile,
-  processIdentity,
-  startTicksFromStat,
-} from '../../../src/lib/process-identity.js';
+import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, startTicksFromStat } from '../../../src/lib/process-identity.js';
 
 test('startTicksFromStat counts fields after the command name, which may hold spaces and parens', () => {
   const rest = 'S 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 424242 19 20';

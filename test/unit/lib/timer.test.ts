@@ -51,7 +51,10 @@ test('setLongTimeout: 4 weeks (> 2^31 ms) is chained in chunks of at most 2^31-1
   assert.is(firedAt, undefined, 'fired after the first chunk');
   s.advance(FOUR_WEEKS);
   assert.is(firedAt, FOUR_WEEKS);
-  assert.ok(s.delays.every((d) => d >= 1 && d <= MAX_TIMER_MS), String(s.delays));
+  assert.ok(
+    s.delays.every((d) => d >= 1 && d <= MAX_TIMER_MS),
+    String(s.delays),
+  );
   assert.equal(s.delays, [MAX_TIMER_MS, FOUR_WEEKS - MAX_TIMER_MS]);
 });
 
@@ -90,10 +93,14 @@ test('setLongInterval: a 4-week period fires once per 4 weeks, not every millise
 test('setLongInterval: clear() inside the callback stops it', () => {
   const s = fakeScheduler();
   let n = 0;
-  const t = setLongInterval(() => {
-    n++;
-    t.clear();
-  }, 10, { scheduler: s });
+  const t = setLongInterval(
+    () => {
+      n++;
+      t.clear();
+    },
+    10,
+    { scheduler: s },
+  );
   s.advance(100);
   assert.is(n, 1);
 });
@@ -123,7 +130,10 @@ test('sleep: real timers resolve, and abort rejects', async () => {
 test('sleep: 4 weeks on a real scheduler does not resolve within 50 ms', async () => {
   let done = false;
   const ac = new AbortController();
-  const p = sleep(FOUR_WEEKS, { signal: ac.signal }).then(() => (done = true), () => undefined);
+  const p = sleep(FOUR_WEEKS, { signal: ac.signal }).then(
+    () => (done = true),
+    () => undefined,
+  );
   await new Promise((r) => setTimeout(r, 50));
   assert.is(done, false);
   ac.abort();

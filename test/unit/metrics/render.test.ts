@@ -31,8 +31,14 @@ test('renders every family once with HELP and TYPE, samples per server', () => {
   assert.is(new Set(types).size, types.length, 'each family typed once');
   for (const t of types) {
     const name = t.split(' ')[2]!;
-    assert.ok(lines.some((l) => l === `# HELP ${name} ${l.slice(`# HELP ${name} `.length)}`), `HELP for ${name}`);
-    assert.ok(lines.some((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)), `samples for ${name}`);
+    assert.ok(
+      lines.some((l) => l === `# HELP ${name} ${l.slice(`# HELP ${name} `.length)}`),
+      `HELP for ${name}`,
+    );
+    assert.ok(
+      lines.some((l) => l.startsWith(`${name}{`) || l.startsWith(`${name} `)),
+      `samples for ${name}`,
+    );
   }
   assert.ok(lines.includes('pgbk_backups{server="main",status="DONE"} 3'));
   assert.ok(lines.includes('pgbk_backups{server="main",status="FAILED"} 2'));

@@ -44,7 +44,7 @@ test('unitBytes: pg_settings units', () => {
   assert.throws(() => unitBytes('parsecs'), /unexpected pg_settings unit/);
 });
 
-test('archiveWaitDeadline: PostgreSQL\'s archive-wait warning arms the rest of the timeout', () => {
+test("archiveWaitDeadline: PostgreSQL's archive-wait warning arms the rest of the timeout", () => {
   const line = 'pg_basebackup: error: WARNING:  still waiting for all required WAL segments to be archived (60 seconds elapsed)';
   assert.equal(archiveWaitDeadline(line, 600_000), { waitedMs: 60_000, delayMs: 540_000 });
   assert.equal(archiveWaitDeadline(line.replace('60 seconds', '240 seconds'), 120_000), { waitedMs: 240_000, delayMs: 0 });

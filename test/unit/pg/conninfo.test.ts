@@ -12,9 +12,18 @@ const cases: readonly (readonly [string, Record<string, string>])[] = [
   ['host=/tmp/sock', { host: '/tmp/sock' }],
   ['', {}],
   ['postgresql://', {}],
-  ['postgresql://u:p%40ss@db1:5433/app?sslmode=require&application_name=pgbk', {
-    user: 'u', password: 'p@ss', host: 'db1', port: '5433', dbname: 'app', sslmode: 'require', application_name: 'pgbk',
-  }],
+  [
+    'postgresql://u:p%40ss@db1:5433/app?sslmode=require&application_name=pgbk',
+    {
+      user: 'u',
+      password: 'p@ss',
+      host: 'db1',
+      port: '5433',
+      dbname: 'app',
+      sslmode: 'require',
+      application_name: 'pgbk',
+    },
+  ],
   ['postgres://[::1]:5432/db', { host: '::1', port: '5432', dbname: 'db' }],
   ['postgresql:///db?host=/var/run/postgresql', { dbname: 'db', host: '/var/run/postgresql' }],
 ];

@@ -1,14 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import {
-  endLsnToSegmentName,
-  formatLsn,
-  isLsn,
-  lsnToSegmentName,
-  lsnToSegmentNumber,
-  parseLsn,
-  segmentStartLsn,
-} from '../../../src/pg/lsn.js';
+import { endLsnToSegmentName, formatLsn, isLsn, lsnToSegmentName, lsnToSegmentNumber, parseLsn, segmentStartLsn } from '../../../src/pg/lsn.js';
 
 const MiB = 1024 * 1024;
 

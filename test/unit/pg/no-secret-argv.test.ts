@@ -54,7 +54,7 @@ for (const conninfo of WITH_PASSWORD) {
       assert.not.ok(args.join('\0').includes(encodeURIComponent(SECRET)));
       assert.is(env['PGPASSWORD'], SECRET);
       const dbname = args.find((a) => a.startsWith('--dbname='));
-      assert.ok(dbname !== undefined && dbname.includes('host=db1') && !dbname.includes('password'), dbname);
+      assert.ok(dbname?.includes('host=db1') && !dbname.includes('password'), dbname);
     }
   });
 }
@@ -81,7 +81,13 @@ function recordingTransport(): Transport & { readonly runs: string[][] } {
     runs,
     exec(argv: readonly string[]): ExecProcess {
       runs.push([...argv]);
-      const proc = { stdin: new PassThrough(), stdout: new PassThrough(), stderr: new PassThrough(), done: new Promise(() => undefined), kill: () => undefined };
+      const proc = {
+        stdin: new PassThrough(),
+        stdout: new PassThrough(),
+        stderr: new PassThrough(),
+        done: new Promise(() => undefined),
+        kill: () => undefined,
+      };
       return proc as unknown as ExecProcess;
     },
   };

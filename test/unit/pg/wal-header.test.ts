@@ -33,10 +33,7 @@ test('readWalHeader: too short or no long header', () => {
 
 test('validateSegment accepts the real segment', () => {
   assert.equal(validateSegment(real.name, real.bytes, {}), { ok: true });
-  assert.equal(
-    validateSegment(real.name, real.bytes, { systemIdentifier: real.systemIdentifier, segSize: real.segSize }),
-    { ok: true },
-  );
+  assert.equal(validateSegment(real.name, real.bytes, { systemIdentifier: real.systemIdentifier, segSize: real.segSize }), { ok: true });
   assert.equal(validateSegment(`${real.name}.partial`, real.bytes, { systemIdentifier: real.systemIdentifier }), {
     ok: true,
   });
@@ -50,7 +47,7 @@ function reasonOf(name: string, buf: Buffer, expected = { systemIdentifier: real
   return v.ok ? '' : v.reason;
 }
 
-test('validateSegment rejects what is not this cluster\'s complete segment', () => {
+test("validateSegment rejects what is not this cluster's complete segment", () => {
   assert.match(reasonOf(real.name, real.bytes.subarray(0, real.segSize - 8192)), /truncated/);
   assert.match(reasonOf(real.name, Buffer.concat([real.bytes, Buffer.alloc(1)])), /bytes/);
   assert.match(reasonOf(real.name, Buffer.alloc(real.segSize, 0x41)), /page magic 0x4141/);

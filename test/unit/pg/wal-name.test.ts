@@ -63,12 +63,7 @@ test('segment numbers and names round-trip across log boundaries (16 MiB)', () =
   }
   // consecutive names across the boundary
   const names = [254, 255, 256, 257].map((n) => segmentNameFrom(1, n, 16 * MiB));
-  assert.equal(names, [
-    '0000000100000000000000FE',
-    '0000000100000000000000FF',
-    '000000010000000100000000',
-    '000000010000000100000001',
-  ]);
+  assert.equal(names, ['0000000100000000000000FE', '0000000100000000000000FF', '000000010000000100000000', '000000010000000100000001']);
 });
 
 test('other segment sizes', () => {
@@ -86,8 +81,14 @@ test('other segment sizes', () => {
     assert.is(segmentNumber(name, segSize), segno, `${segSize}/${name}`);
   }
   // a name impossible for the segment size
-  assert.throws(() => segmentNumber('000000010000000000000100', 16 * MiB), (e: unknown) => e instanceof PgbkError);
-  assert.throws(() => segmentNumber('000000010000000000000004', 1024 * MiB), (e: unknown) => e instanceof PgbkError);
+  assert.throws(
+    () => segmentNumber('000000010000000000000100', 16 * MiB),
+    (e: unknown) => e instanceof PgbkError,
+  );
+  assert.throws(
+    () => segmentNumber('000000010000000000000004', 1024 * MiB),
+    (e: unknown) => e instanceof PgbkError,
+  );
   // .backup and .partial names number like their segment
   assert.is(segmentNumber('000000010000000100000002.00000028.backup', 16 * MiB), 258);
 });
@@ -106,7 +107,10 @@ test('walDirName', () => {
   assert.is(walDirName('000000020000000A0000003E.partial'), '000000020000000A');
   assert.is(walDirName('00000002.history'), '');
   assert.is(historyNameFor(0x1a), '0000001A.history');
-  assert.throws(() => walDirName('../etc/passwd'), (e: unknown) => e instanceof PgbkError && e.code === 'WAL');
+  assert.throws(
+    () => walDirName('../etc/passwd'),
+    (e: unknown) => e instanceof PgbkError && e.code === 'WAL',
+  );
 });
 
 test('classifyIncoming', () => {

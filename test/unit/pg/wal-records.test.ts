@@ -120,10 +120,16 @@ test('records across pages and segments, wanted ones decoded, positions exact', 
   const { segs, lsns } = build(3, recs);
   assert.ok(segs.length >= 2, 'the records cross a segment boundary');
   const { recs: got, ended } = readAll(segs, 3);
-  assert.equal(got.map((r) => r.lsn), lsns);
+  assert.equal(
+    got.map((r) => r.lsn),
+    lsns,
+  );
   assert.ok(ended.ended, 'zeroes after the last record end the WAL');
   const ts = got.filter((r) => r.rmid === RM_TBLSPC_ID);
-  assert.equal(ts.map((r) => r.mainData?.subarray(4, r.mainData.indexOf(0, 4)).toString()), ['/srv/ts-across-a-page', '/srv/second']);
+  assert.equal(
+    ts.map((r) => r.mainData?.subarray(4, r.mainData.indexOf(0, 4)).toString()),
+    ['/srv/ts-across-a-page', '/srv/second'],
+  );
   assert.is(ts[0]!.mainData!.readUInt32LE(0), 16390);
   assert.not.equal(Math.floor(ts[0]!.lsn / BLCK), Math.floor((ts[0]!.endLsn - 1) / BLCK), 'the first tablespace record spans a page boundary');
   assert.is(got[0]!.mainData, undefined, 'unwanted records are not decoded');
@@ -137,10 +143,16 @@ test('a scan starting in a later segment skips the record continued from the one
   const secondStart = SEG;
   const expected = lsns.filter((l) => l >= secondStart);
   const { recs: got } = readAll(segs.slice(1), 1);
-  assert.equal(got.map((r) => r.lsn), expected);
+  assert.equal(
+    got.map((r) => r.lsn),
+    expected,
+  );
   // startLsn filters, without losing track of the records before it.
   const from = expected[3]!;
-  assert.equal(readAll(segs.slice(1), 1, from).recs.map((r) => r.lsn), expected.slice(3));
+  assert.equal(
+    readAll(segs.slice(1), 1, from).recs.map((r) => r.lsn),
+    expected.slice(3),
+  );
 });
 
 test('after XLOG_SWITCH the rest of the segment is skipped and the next one read', () => {
@@ -149,7 +161,10 @@ test('after XLOG_SWITCH the rest of the segment is skipped and the next one read
   // Garbage where nothing was written after the switch must not matter.
   segs[0]!.fill(0x5a, 16 * BLCK + 24, 17 * BLCK);
   const { recs } = readAll(segs, 5);
-  assert.equal(recs.map((r) => r.lsn), lsns);
+  assert.equal(
+    recs.map((r) => r.lsn),
+    lsns,
+  );
   assert.is(lsns[2], 6 * SEG + 40);
 });
 
@@ -160,7 +175,10 @@ test('a bad CRC on a decoded record, or a page from elsewhere, is the end of WAL
   const r = readAll([bad], 0);
   assert.is(r.recs.length, 1);
   assert.ok(r.ended.ended && /bad CRC/.test(r.ended.reason), JSON.stringify(r.ended));
-  const { segs: big } = build(0, Array.from({ length: 10 }, () => filler(3000)));
+  const { segs: big } = build(
+    0,
+    Array.from({ length: 10 }, () => filler(3000)),
+  );
   const m = Buffer.from(big[0]!);
   m.writeUInt32LE(123 * BLCK, BLCK + 8);
   const r2 = readAll([m], 0);

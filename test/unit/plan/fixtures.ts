@@ -22,7 +22,10 @@ export function isoOfId(id: string): string {
 
 /** "2026-11-23T03:00:04Z" → "20261123T030004Z". */
 export function idOfIso(iso: string): string {
-  return new Date(iso).toISOString().replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(iso)
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 /** The fixture with the fields an override set to undefined left out (as absent fields are on disk). */
@@ -61,9 +64,7 @@ export function segs(timeline: number, from: number, to: number): string[] {
   return out;
 }
 
-export function config(
-  o: { schedule?: string; timezone?: string; retention?: Partial<RetentionPolicy>; maxLag?: number; name?: string } = {},
-): ServerConfig {
+export function config(o: { schedule?: string; timezone?: string; retention?: Partial<RetentionPolicy>; maxLag?: number; name?: string } = {}): ServerConfig {
   return {
     name: o.name ?? 'main',
     backup: {
@@ -71,7 +72,8 @@ export function config(
       ...(o.schedule === undefined ? {} : { schedule: o.schedule }),
       timezone: o.timezone ?? 'UTC',
       compression: 'zstd',
-      fastCheckpoint: true, archiveTimeoutSeconds: 600,
+      fastCheckpoint: true,
+      archiveTimeoutSeconds: 600,
     },
     wal: { method: 'push', compression: 'zstd', ...(o.maxLag === undefined ? {} : { maxLagSeconds: o.maxLag }) },
     retention: { minRedundancy: 1, ...o.retention },

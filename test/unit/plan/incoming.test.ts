@@ -17,7 +17,7 @@ const files: readonly IncomingFile[] = [
   { name: 'core.1234', kind: 'unknown', size: 9 },
 ];
 
-test('archive valid files (a promoted standby\'s .partial too) in one action, quarantine the rest, ignore in-flight', () => {
+test("archive valid files (a promoted standby's .partial too) in one action, quarantine the rest, ignore in-flight", () => {
   const d = planIncoming('main', IDENTITY, files, NOW);
   assert.ok(d.archive);
   assert.equal(d.archive.files, [
@@ -55,7 +55,12 @@ test('a file classified as a segment whose name is not one is quarantined', () =
 });
 
 test('only in-flight files: nothing to do', () => {
-  const d = planIncoming('main', IDENTITY, files.filter((f) => f.kind === 'in-flight'), NOW);
+  const d = planIncoming(
+    'main',
+    IDENTITY,
+    files.filter((f) => f.kind === 'in-flight'),
+    NOW,
+  );
   assert.is(d.archive, undefined);
   assert.equal(d.quarantine, []);
 });
@@ -71,7 +76,10 @@ test('a short segment written moments ago is left alone (a plain cp still writin
   const old = { name: seg(1, 8), kind: 'segment' as const, size: 4096, mtime: '2026-11-24T11:50:00Z' };
   const d = planIncoming('main', IDENTITY, [recent, old], NOW);
   assert.equal(d.archive, undefined);
-  assert.equal(d.quarantine.map((q) => q.file), [seg(1, 8)]);
+  assert.equal(
+    d.quarantine.map((q) => q.file),
+    [seg(1, 8)],
+  );
 });
 
 test.run();

@@ -5,7 +5,7 @@ import { renderPlanJson, renderPlanText } from '../../../src/cli/render/plan-tex
 import { ACTION_ORDER } from '../../../src/model/types.js';
 import type { Action, BackupRecord, ObservedServer } from '../../../src/model/types.js';
 import { backup, config, IDENTITY, observedServer, SEG, seg, segs } from './fixtures.js';
-import { DESIRED, MAIN_INCOMING, NOW, OBSERVED } from './scenario.js';
+import { DESIRED, NOW, OBSERVED } from './scenario.js';
 
 test('plan: the scenario, action by action', () => {
   const p = plan(DESIRED, OBSERVED, NOW);
@@ -37,10 +37,7 @@ test('plan: the scenario, action by action', () => {
     p.warnings.map((w) => `${w.server} ${w.code}`),
     ['replica rpo-exceeded', 'replica no-backup-yet', 'replica quarantined-files'],
   );
-  assert.is(
-    p.warnings[0]?.message,
-    'newest archived WAL is 2h 17m old (maxLag 5m); check archive_command on the server',
-  );
+  assert.is(p.warnings[0]?.message, 'newest archived WAL is 2h 17m old (maxLag 5m); check archive_command on the server');
   assert.is(p.warnings[1]?.message, 'no DONE backup yet; backup 20261124T010000Z is WAITING_FOR_WAL (finished by this plan)');
 });
 
@@ -51,11 +48,7 @@ test('plan: deterministic — twice deep-equal and byte-equal JSON and text', ()
   assert.is(renderPlanJson(a), renderPlanJson(b));
   assert.is(renderPlanText(a, { color: false }), renderPlanText(b, { color: false }));
   // Server order in the inputs does not matter either.
-  const shuffled = plan(
-    { ...DESIRED, servers: [...DESIRED.servers].reverse() },
-    { servers: [...OBSERVED.servers].reverse() },
-    NOW,
-  );
+  const shuffled = plan({ ...DESIRED, servers: [...DESIRED.servers].reverse() }, { servers: [...OBSERVED.servers].reverse() }, NOW);
   assert.is(renderPlanJson(shuffled), renderPlanJson(a));
 });
 

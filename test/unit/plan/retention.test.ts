@@ -90,8 +90,7 @@ const rows: readonly Row[] = [
     backups: daily(1, 5),
     obsolete: [nov(1), nov(2)],
     held: [nov(3), nov(4)],
-    warning:
-      /^retention held back: 2 obsolete backups \(20261103T030000Z, 20261104T030000Z\) kept because minRedundancy is 3 \(3 DONE backups remain\)$/,
+    warning: /^retention held back: 2 obsolete backups \(20261103T030000Z, 20261104T030000Z\) kept because minRedundancy is 3 \(3 DONE backups remain\)$/,
   },
   {
     name: 'minRedundancy with an expired window: nothing below M',
@@ -104,34 +103,21 @@ const rows: readonly Row[] = [
   {
     name: 'keep full/standalone: pinned backups are never obsolete and do not count toward N',
     policy: policy({ redundancy: 2 }),
-    backups: [
-      backup(nov(1), { keep: 'standalone' }),
-      backup(nov(2), { keep: 'full' }),
-      ...daily(3, 4),
-      backup(nov(5), { keep: 'full' }),
-      ...daily(6, 6),
-    ],
+    backups: [backup(nov(1), { keep: 'standalone' }), backup(nov(2), { keep: 'full' }), ...daily(3, 4), backup(nov(5), { keep: 'full' }), ...daily(6, 6)],
     obsolete: [nov(3)],
     reasons: { [nov(3)]: 'beyond redundancy 2; 3 newer backups remain' },
   },
   {
     name: 'a backup in use by a restore is never deleted, and the reason says why',
     policy: policy({ redundancy: 1 }),
-    backups: [
-      backup(nov(1), { inUse: [{ pid: 4242, host: 'db9', since: '2026-11-24T11:00:00Z' }] }),
-      ...daily(2, 3),
-    ],
+    backups: [backup(nov(1), { inUse: [{ pid: 4242, host: 'db9', since: '2026-11-24T11:00:00Z' }] }), ...daily(2, 3)],
     obsolete: [nov(2)],
     held: [nov(1)],
   },
   {
     name: 'FAILED backups are cleaned up only once a newer DONE backup exists',
     policy: policy({ redundancy: 5 }),
-    backups: [
-      backup(nov(1), { status: 'FAILED', error: 'pg_basebackup exited 1' }),
-      ...daily(2, 2),
-      backup(nov(3), { status: 'FAILED' }),
-    ],
+    backups: [backup(nov(1), { status: 'FAILED', error: 'pg_basebackup exited 1' }), ...daily(2, 2), backup(nov(3), { status: 'FAILED' })],
     obsolete: [],
     failed: [nov(1)],
     reasons: { [nov(1)]: 'failed (pg_basebackup exited 1); newer backup 20261102T030000Z is DONE' },
@@ -179,7 +165,10 @@ for (const row of rows) {
     const gone = new Set([...r.obsolete, ...r.failed].map((e) => e.backup.id));
     assert.equal(
       r.remaining.map((b) => b.id),
-      [...row.backups].map((b) => b.id).filter((id) => !gone.has(id)).sort(),
+      [...row.backups]
+        .map((b) => b.id)
+        .filter((id) => !gone.has(id))
+        .sort(),
     );
   });
 }

@@ -93,10 +93,7 @@ const rows: readonly Row[] = [
   {
     name: 'after the catch-up backup for the last slot, nothing more is due',
     schedule: DAILY,
-    backups: [
-      backup('20261117T030002Z', { slot: '2026-11-17T03:00:00.000Z' }),
-      backup('20261124T120001Z', { slot: '2026-11-24T03:00:00.000Z' }),
-    ],
+    backups: [backup('20261117T030002Z', { slot: '2026-11-17T03:00:00.000Z' }), backup('20261124T120001Z', { slot: '2026-11-24T03:00:00.000Z' })],
     now: '2026-11-24T12:30:00Z',
     due: false,
   },

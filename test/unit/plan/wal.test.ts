@@ -59,9 +59,7 @@ const finishRows: readonly {
 for (const row of finishRows) {
   test(`finish-backup: ${row.name}`, () => {
     const waiting = withWal(B3, 1, 10, 12, { status: 'WAITING_FOR_WAL' });
-    const d = planWal(
-      input({ backups: [waiting], archived: archive(row.archived), incomingSegments: row.incoming ?? [] }),
-    );
+    const d = planWal(input({ backups: [waiting], archived: archive(row.archived), incomingSegments: row.incoming ?? [] }));
     assert.equal(
       d.finish.map((f) => f.backup.id),
       row.finish ? [B3] : [],
@@ -93,9 +91,7 @@ test('finish-backup: DONE and FAILED backups are not finished again', () => {
 test('wal-gap: missing segments after the oldest retained backup are reported with the first and count', () => {
   const archived = [...segs(1, 8, 13), ...segs(1, 16, 20)];
   const d = planWal(input({ backups: [withWal(B1, 1, 10, 10)], archived: archive(archived) }));
-  assert.equal(d.gapWarnings, [
-    'timeline 1: 2 WAL segments missing from the archive, first 00000001000000000000000E; recovery cannot replay past it',
-  ]);
+  assert.equal(d.gapWarnings, ['timeline 1: 2 WAL segments missing from the archive, first 00000001000000000000000E; recovery cannot replay past it']);
 });
 
 test('wal-gap: holes before the oldest retained backup do not matter', () => {
@@ -106,25 +102,19 @@ test('wal-gap: holes before the oldest retained backup do not matter', () => {
 
 test('wal-gap: a DONE backup whose own WAL is missing is a gap', () => {
   const d = planWal(input({ backups: [withWal(B1, 1, 10, 11)], archived: archive(segs(1, 5, 9)) }));
-  assert.equal(d.gapWarnings, [
-    'timeline 1: 2 WAL segments missing from the archive, first 00000001000000000000000A; recovery cannot replay past it',
-  ]);
+  assert.equal(d.gapWarnings, ['timeline 1: 2 WAL segments missing from the archive, first 00000001000000000000000A; recovery cannot replay past it']);
 });
 
 test('wal-gap: segments arriving from incoming/ close the gap', () => {
   const archived = [...segs(1, 8, 13), ...segs(1, 16, 20)];
-  const d = planWal(
-    input({ backups: [withWal(B1, 1, 10, 10)], archived: archive(archived), incomingSegments: segs(1, 14, 15) }),
-  );
+  const d = planWal(input({ backups: [withWal(B1, 1, 10, 10)], archived: archive(archived), incomingSegments: segs(1, 14, 15) }));
   assert.equal(d.gapWarnings, []);
 });
 
 test('wal-gap: checked per timeline; a new timeline starts at its first segment', () => {
   const archived = [...segs(1, 10, 20), ...segs(2, 20, 24), ...segs(2, 27, 30)];
   const d = planWal(input({ backups: [withWal(B1, 1, 10, 10)], archived: archive(archived) }));
-  assert.equal(d.gapWarnings, [
-    'timeline 2: 2 WAL segments missing from the archive, first 000000020000000000000019; recovery cannot replay past it',
-  ]);
+  assert.equal(d.gapWarnings, ['timeline 2: 2 WAL segments missing from the archive, first 000000020000000000000019; recovery cannot replay past it']);
 });
 
 test('wal-gap: overlapping ranges (a standalone inside the continuous range) are counted once', () => {
@@ -132,20 +122,14 @@ test('wal-gap: overlapping ranges (a standalone inside the continuous range) are
   const normal = withWal(B1, 1, 10, 10);
   const archived = [...segs(1, 10, 14), ...segs(1, 16, 22), ...segs(1, 24, 25)];
   const d = planWal(input({ backups: [normal, standalone], archived: archive(archived) }));
-  assert.equal(d.gapWarnings, [
-    'timeline 1: 2 WAL segments missing from the archive, first 00000001000000000000000F; recovery cannot replay past it',
-  ]);
+  assert.equal(d.gapWarnings, ['timeline 1: 2 WAL segments missing from the archive, first 00000001000000000000000F; recovery cannot replay past it']);
 });
 
 test('wal-gap: a retained backup on an older timeline than the base is checked on its own timeline', () => {
   // Base on timeline 2 at segment 11; a later backup on timeline 1 at 20 (a branch that went on).
   const archived = [...segs(1, 11, 19), ...segs(1, 20, 21), ...segs(1, 23, 23), ...segs(2, 11, 15)];
-  const d = planWal(
-    input({ backups: [withWal(B1, 2, 11, 11), withWal(B2, 1, 20, 20)], archived: archive(archived) }),
-  );
-  assert.equal(d.gapWarnings, [
-    'timeline 1: 1 WAL segment missing from the archive, first 000000010000000000000016; recovery cannot replay past it',
-  ]);
+  const d = planWal(input({ backups: [withWal(B1, 2, 11, 11), withWal(B2, 1, 20, 20)], archived: archive(archived) }));
+  assert.equal(d.gapWarnings, ['timeline 1: 1 WAL segment missing from the archive, first 000000010000000000000016; recovery cannot replay past it']);
 });
 
 test('wal-gap: a deleted backup no longer needs its WAL', () => {
@@ -185,22 +169,31 @@ test('wal-index: positionOf agrees with pg/wal-name for every segment size and r
       } catch {
         expected = undefined;
       }
-      if (expected === undefined) assert.throws(() => positionOf(name, size), (e: unknown) => e instanceof PgbkError);
+      if (expected === undefined)
+        assert.throws(
+          () => positionOf(name, size),
+          (e: unknown) => e instanceof PgbkError,
+        );
       else assert.equal(positionOf(name, size), expected, `${name} @ ${size}`);
     }
   }
   for (const bad of ['000000000000000000000001', '00000001000000000000000g', '0000000100000000', 'xyz']) {
-    assert.throws(() => positionOf(bad, SEG), (e: unknown) => e instanceof PgbkError, bad);
+    assert.throws(
+      () => positionOf(bad, SEG),
+      (e: unknown) => e instanceof PgbkError,
+      bad,
+    );
   }
-  assert.throws(() => positionOf('000000010000000000000001', 1000), (e: unknown) => e instanceof PgbkError);
+  assert.throws(
+    () => positionOf('000000010000000000000001', 1000),
+    (e: unknown) => e instanceof PgbkError,
+  );
 });
 
 // --- prune-wal -----------------------------------------------------------------------------------
 
 test('prune: everything before the oldest retained backup begin goes', () => {
-  const d = planWal(
-    input({ backups: [withWal(B1, 1, 10, 10), withWal(B2, 1, 20, 21)], archived: archive(segs(1, 1, 25)) }),
-  );
+  const d = planWal(input({ backups: [withWal(B1, 1, 10, 10), withWal(B2, 1, 20, 21)], archived: archive(segs(1, 1, 25)) }));
   assert.ok(d.prune);
   assert.equal(d.prune.segments, segs(1, 1, 9));
   assert.is(d.prune.bytes, 9 * SEG);
@@ -262,9 +255,7 @@ test('prune: per timeline — older timeline segments from the boundary on stay'
     }),
   );
   assert.equal(d.prune?.segments, [...segs(1, 1, 12), ...segs(2, 12, 13)]);
-  const d2 = planWal(
-    input({ backups: [withWal(B1, 2, 11, 11)], archived: archive(archived, { histories: ['00000002.history'] }) }),
-  );
+  const d2 = planWal(input({ backups: [withWal(B1, 2, 11, 11)], archived: archive(archived, { histories: ['00000002.history'] }) }));
   // Timeline 1's segments 11 and 12 are at or after the boundary: needed.
   assert.equal(d2.prune?.segments, segs(1, 1, 10));
 });
@@ -312,9 +303,7 @@ test('prune: gaps in a standalone range are reported, gaps between islands are n
   const normal = withWal(B3, 1, 20, 20);
   const archived = [...segs(1, 5, 5), ...segs(1, 7, 7), ...segs(1, 20, 22)];
   const d = planWal(input({ backups: [standalone, normal], archived: archive(archived) }));
-  assert.equal(d.gapWarnings, [
-    'timeline 1: 1 WAL segment missing from the archive, first 000000010000000000000006; recovery cannot replay past it',
-  ]);
+  assert.equal(d.gapWarnings, ['timeline 1: 1 WAL segment missing from the archive, first 000000010000000000000006; recovery cannot replay past it']);
 });
 
 test.run();

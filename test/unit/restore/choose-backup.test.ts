@@ -90,7 +90,13 @@ const ok: Array<[string, ChooseInput, string, string, string]> = [
   ['immediate → newest, WAL to its end', input({ kind: 'immediate' }), B.id, '000000010000000000000005', '000000010000000000000005'],
   ['explicit id', input({ kind: 'latest' }, { requested: A.id }), A.id, '000000010000000000000002', '000000010000000000000009'],
   ['"latest" id = auto', input({ kind: 'immediate' }, { requested: 'latest' }), B.id, '000000010000000000000005', '000000010000000000000005'],
-  ['failed newer backups are ignored', input({ kind: 'latest' }, { backups: [A, B, { ...backup('20260103T000000Z', '0/8000028', '0/8000100', '2026-01-03T00:00:00Z'), status: 'FAILED' }] }), B.id, '000000010000000000000005', '000000010000000000000009'],
+  [
+    'failed newer backups are ignored',
+    input({ kind: 'latest' }, { backups: [A, B, { ...backup('20260103T000000Z', '0/8000028', '0/8000100', '2026-01-03T00:00:00Z'), status: 'FAILED' }] }),
+    B.id,
+    '000000010000000000000005',
+    '000000010000000000000009',
+  ],
 ];
 
 for (const [name, inp, id, from, to] of ok) {

@@ -54,12 +54,10 @@ test('recoverySettings: one target kind, action only with a target, inclusive fo
     ['recovery_target_action', 'promote'],
     ['recovery_target_timeline', '2'],
   ]);
-  assert.equal(recoverySettings({ ...base, target: { kind: 'name', value: 'x' } }).map(([k]) => k), [
-    'restore_command',
-    'recovery_target_name',
-    'recovery_target_action',
-    'recovery_target_timeline',
-  ]);
+  assert.equal(
+    recoverySettings({ ...base, target: { kind: 'name', value: 'x' } }).map(([k]) => k),
+    ['restore_command', 'recovery_target_name', 'recovery_target_action', 'recovery_target_timeline'],
+  );
   assert.equal(recoverySettings({ ...base, target: { kind: 'immediate' } })[1], ['recovery_target', 'immediate']);
   assert.equal(recoverySettings({ ...base, target: { kind: 'xid', value: '77' }, inclusive: false })[2], ['recovery_target_inclusive', 'false']);
 });
@@ -103,7 +101,12 @@ test('writeRecoveryConfig: recovery.signal written, standby.signal removed, auto
     await writeFile(path.join(dir, 'standby.signal'), '');
     await writeRecoveryConfig(dir, { ...base, target: { kind: 'name', value: 'new' } }, 'pgbk');
     await access(path.join(dir, 'recovery.signal'));
-    await assert.not.ok(await access(path.join(dir, 'standby.signal')).then(() => true, () => false));
+    await assert.not.ok(
+      await access(path.join(dir, 'standby.signal')).then(
+        () => true,
+        () => false,
+      ),
+    );
     const text = await readFile(path.join(dir, 'postgresql.auto.conf'), 'utf8');
     assert.match(text, /# replaced by pgbk restore: recovery_target_name = 'old'/);
     assert.match(text, /\nrecovery_target_name = 'new'\n/);

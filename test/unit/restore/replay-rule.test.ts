@@ -8,7 +8,16 @@ import type { WalRecord } from '../../../src/pg/wal-records.js';
 import { replayRule, tablespaceCreation, wantedRecords } from '../../../src/restore/replay-rule.js';
 import { parseTargetTime } from '../../../src/restore/target.js';
 
-const rec = (lsn: number, extra: Partial<WalRecord> = {}): WalRecord => ({ lsn, endLsn: lsn + 40, prevLsn: lsn - 40, totLen: 40, xid: 0, rmid: 10, info: 0, ...extra });
+const rec = (lsn: number, extra: Partial<WalRecord> = {}): WalRecord => ({
+  lsn,
+  endLsn: lsn + 40,
+  prevLsn: lsn - 40,
+  totLen: 40,
+  xid: 0,
+  rmid: 10,
+  info: 0,
+  ...extra,
+});
 const PG_EPOCH_MICROS = 946_684_800_000_000n;
 
 function commitAt(lsn: number, iso: string, xid = 5): WalRecord {
@@ -63,7 +72,12 @@ test('name: after the restore point of that name', () => {
 test('tablespaceCreation decodes xl_tblspc_create_rec', () => {
   const main = Buffer.concat([Buffer.alloc(4), Buffer.from('/srv/ts\0')]);
   main.writeUInt32LE(16390, 0);
-  assert.equal(tablespaceCreation(rec(0x5000, { rmid: 5, info: 0, mainData: main })), { oid: '16390', location: '/srv/ts', lsn: 0x5000n, prevLsn: 0x5000n - 40n });
+  assert.equal(tablespaceCreation(rec(0x5000, { rmid: 5, info: 0, mainData: main })), {
+    oid: '16390',
+    location: '/srv/ts',
+    lsn: 0x5000n,
+    prevLsn: 0x5000n - 40n,
+  });
   assert.is(tablespaceCreation(rec(0x5000, { rmid: 5, info: 0x10, mainData: main })), undefined, 'DROP');
 });
 

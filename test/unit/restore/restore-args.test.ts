@@ -39,7 +39,22 @@ test('restore args: each target', () => {
   assert.is(parseRestoreArgs(['main', '--target-dir', 'd', '--target-xid', '900']).target.kind, 'xid');
   assert.is(parseRestoreArgs(['main', '--target-dir', 'd', '--target-name', 'n']).target.kind, 'name');
   assert.is(parseRestoreArgs(['main', '--target-dir', 'd', '--target-immediate']).target.kind, 'immediate');
-  const t = parseRestoreArgs(['main', '20260101T000000Z', '--target-dir', 'd', '--target-time', '2026-01-01T00:00:00Z', '--target-action', 'promote', '--target-timeline', '2', '--force', '--json', '-c', 'f.yaml']);
+  const t = parseRestoreArgs([
+    'main',
+    '20260101T000000Z',
+    '--target-dir',
+    'd',
+    '--target-time',
+    '2026-01-01T00:00:00Z',
+    '--target-action',
+    'promote',
+    '--target-timeline',
+    '2',
+    '--force',
+    '--json',
+    '-c',
+    'f.yaml',
+  ]);
   assert.is(t.target.kind, 'time');
   assert.is(t.requested, '20260101T000000Z');
   assert.is(t.action, 'promote');
@@ -82,7 +97,10 @@ test('wal-fetch main: bad arguments and a missing config are fatal for PostgreSQ
   assert.is(await walFetchMain(['main'], x.io), 255);
   assert.match(x.text().e, /missing WALNAME/);
   const y = io();
-  assert.is(await walFetchMain(['--config', '/nonexistent/pgbk.yaml', 'main', '000000010000000000000001', 'pg_wal/RECOVERYXLOG', '--prefetch', '0'], y.io), 255);
+  assert.is(
+    await walFetchMain(['--config', '/nonexistent/pgbk.yaml', 'main', '000000010000000000000001', 'pg_wal/RECOVERYXLOG', '--prefetch', '0'], y.io),
+    255,
+  );
   assert.match(y.text().e, /FATAL/);
   const z = io();
   assert.is(await walFetchMain(['main', 'not-a-wal-name', 'x'], z.io), 255);

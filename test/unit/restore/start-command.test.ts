@@ -15,12 +15,15 @@ const FACTS: StartFacts = {
 
 test('settings: restore_command set, port and socket kept, archive_mode kept with its meaning', () => {
   const s = settingsReport(FACTS);
-  assert.equal(s.map((x) => `${x.name} ${x.change} ${x.value ?? '-'} ${x.source}`), [
-    'restore_command set pgbk wal-fetch main %f %p postgresql.auto.conf',
-    'port kept 5433 postgresql.conf',
-    'unix_socket_directories kept /var/run/postgresql postgresql.conf',
-    'archive_mode kept on postgresql.conf',
-  ]);
+  assert.equal(
+    s.map((x) => `${x.name} ${x.change} ${x.value ?? '-'} ${x.source}`),
+    [
+      'restore_command set pgbk wal-fetch main %f %p postgresql.auto.conf',
+      'port kept 5433 postgresql.conf',
+      'unix_socket_directories kept /var/run/postgresql postgresql.conf',
+      'archive_mode kept on postgresql.conf',
+    ],
+  );
   assert.match(s[3]!.note, /^on \(kept\): once promoted, the copy runs archive_command \(pgbk wal-push main %p\) .*restore --no-archive turns archiving off/);
 });
 
@@ -34,7 +37,18 @@ test('--no-archive: archive_mode set off, said so', () => {
 
 test('start command: pg_ctl as the owner, a free port, the socket in the data directory', () => {
   const c = startCommand(FACTS);
-  assert.equal(c.argv, ['runuser', '-u', 'postgres', '--', '/usr/lib/postgresql/15/bin/pg_ctl', '-D', '/srv/restore/main', '-o', '-p 54329 -k /srv/restore/main', 'start']);
+  assert.equal(c.argv, [
+    'runuser',
+    '-u',
+    'postgres',
+    '--',
+    '/usr/lib/postgresql/15/bin/pg_ctl',
+    '-D',
+    '/srv/restore/main',
+    '-o',
+    '-p 54329 -k /srv/restore/main',
+    'start',
+  ]);
   assert.is(c.text, "runuser -u postgres -- /usr/lib/postgresql/15/bin/pg_ctl -D /srv/restore/main -o '-p 54329 -k /srv/restore/main' start");
   assert.is(startCommand({ ...FACTS, runAs: 'self' }).argv[0], '/usr/lib/postgresql/15/bin/pg_ctl');
   // A data directory with a space: quoted for the outer shell and, inside -o, for pg_ctl's shell.

@@ -52,7 +52,10 @@ test('--target-dir through a link into the catalog is refused, even with --force
   try {
     const link = path.join(w.root, 'l');
     await symlink(path.join(w.catalog, 'main'), link);
-    await refused(inspectTargetDir(path.join(link, 'backups'), true, w.catalog), /--target-dir .*\/l\/backups \(really .*\/catalog\/main\/backups\) overlaps the catalog/);
+    await refused(
+      inspectTargetDir(path.join(link, 'backups'), true, w.catalog),
+      /--target-dir .*\/l\/backups \(really .*\/catalog\/main\/backups\) overlaps the catalog/,
+    );
     await refused(inspectTargetDir(path.join(link, 'backups', 'not', 'yet'), true, w.catalog), /overlaps the catalog/);
     // A link to a directory that holds the catalog.
     const up = path.join(w.root, 'up');

@@ -12,14 +12,7 @@ test('wal-push --to: ssh://user@host[:port]/catalog', () => {
 
 test('worker options round-trip and the worker key depends on target and pgdata', () => {
   const o = optionsFrom({ to: 'ssh://u@h:22/c', identity: '/k', 'known-hosts': '/kh', 'remote-pgbk': 'node /x/cli.js', compression: 'none' }, 'main');
-  const back = optionsFrom(
-    Object.fromEntries(
-      optionArgs(o)
-        .reduce<string[][]>((acc, v, i, arr) => (i % 2 === 0 ? [...acc, [arr[i]!.slice(2), arr[i + 1]!]] : acc), [])
-        .map(([k, v]) => [k!, v!]),
-    ),
-    'main',
-  );
+  const back = optionsFrom(Object.fromEntries(optionArgs(o).flatMap((arg, i, arr) => (i % 2 === 0 ? [[arg.slice(2), arr[i + 1]!] as const] : []))), 'main');
   assert.equal(back, o);
   assert.is.not(workerKey(o, '/pg1'), workerKey(o, '/pg2'));
   assert.is(workerKey(o, '/pg1'), workerKey(back, '/pg1'));

@@ -73,8 +73,7 @@ function runAsync(e: Env, name: string, fallbackStatus: number): Promise<{ statu
   });
 }
 
-const callsOf = async (file: string): Promise<string[]> =>
-  existsSync(file) ? (await readFile(file, 'utf8')).trim().split('\n') : [];
+const callsOf = async (file: string): Promise<string[]> => (existsSync(file) ? (await readFile(file, 'utf8')).trim().split('\n') : []);
 
 test('a verified spooled segment is renamed into %p without running the fallback', async () => {
   await withEnv('/etc/pgbk.yaml', async (e) => {

@@ -27,7 +27,12 @@ const NAME = '000000010000000000000003';
 test('checkServed: verified, decompressed segment; absent and errors map to absent and fatal', async () => {
   const data = segment();
   const stored = await compressBuffer(data, 'zstd');
-  const ok = await checkServed(NAME, { name: NAME, found: true, compression: 'zstd', size: stored.length, sha256: sha256Hex(stored), recorded: true }, stored, hello);
+  const ok = await checkServed(
+    NAME,
+    { name: NAME, found: true, compression: 'zstd', size: stored.length, sha256: sha256Hex(stored), recorded: true },
+    stored,
+    hello,
+  );
   assert.is(ok.kind, 'found');
   assert.ok(ok.kind === 'found' && ok.data.equals(data));
   assert.equal(await checkServed(NAME, { name: NAME, found: false }, Buffer.alloc(0), hello), { kind: 'absent' });
@@ -42,12 +47,28 @@ test('checkServed: a sha256 mismatch, a bad stream, another cluster or a misname
   flipped[flipped.length - 5]! ^= 0xff;
   assert.match(String(((await checkServed(NAME, reply, flipped, hello)) as { error: string }).error), /corrupt: .*SHA256SUMS/);
   const garbage = Buffer.from('not zstd at all');
-  assert.match(String(((await checkServed(NAME, { ...reply, sha256: sha256Hex(garbage), size: garbage.length }, garbage, hello)) as { error: string }).error), /corrupt/);
+  assert.match(
+    String(((await checkServed(NAME, { ...reply, sha256: sha256Hex(garbage), size: garbage.length }, garbage, hello)) as { error: string }).error),
+    /corrupt/,
+  );
   assert.match(String(((await checkServed(NAME, reply, stored, { ...hello, systemIdentifier: '1' })) as { error: string }).error), /not usable/);
-  assert.match(String(((await checkServed('000000010000000000000004', { ...reply, name: '000000010000000000000004' }, stored, hello)) as { error: string }).error), /not usable/);
+  assert.match(
+    String(((await checkServed('000000010000000000000004', { ...reply, name: '000000010000000000000004' }, stored, hello)) as { error: string }).error),
+    /not usable/,
+  );
   // .history files are checked by checksum only.
   const hist = Buffer.from('1\t0/3000000\tno recovery target specified\n');
-  assert.is((await checkServed('00000002.history', { name: '00000002.history', found: true, compression: 'none', size: hist.length, sha256: sha256Hex(hist), recorded: true }, hist, hello)).kind, 'found');
+  assert.is(
+    (
+      await checkServed(
+        '00000002.history',
+        { name: '00000002.history', found: true, compression: 'none', size: hist.length, sha256: sha256Hex(hist), recorded: true },
+        hist,
+        hello,
+      )
+    ).kind,
+    'found',
+  );
 });
 
 test('wal-fetch --from options round-trip into the worker, and the worker key depends on pgdata', () => {

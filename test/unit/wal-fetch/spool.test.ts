@@ -4,15 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import {
-  cksumOf,
-  defaultSpoolDir,
-  discardSpooled,
-  ensureSpoolDir,
-  listSpooled,
-  pruneSpool,
-  putInSpool,
-} from '../../../src/wal-fetch/spool.js';
+import { cksumOf, defaultSpoolDir, discardSpooled, ensureSpoolDir, listSpooled, pruneSpool, putInSpool } from '../../../src/wal-fetch/spool.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pgbk-spool-'));
@@ -48,8 +40,18 @@ test('putInSpool: data under its final name plus a sidecar equal to `cksum < fil
 
 test('putInSpool: only segment names; fails once the spool is gone', async () => {
   await withDir(async (dir) => {
-    await assert.not.ok(await putInSpool(dir, '00000002.history', Buffer.from('x')).then(() => true, () => false));
-    await assert.not.ok(await putInSpool(path.join(dir, 'gone'), NAME, Buffer.from('x')).then(() => true, () => false));
+    await assert.not.ok(
+      await putInSpool(dir, '00000002.history', Buffer.from('x')).then(
+        () => true,
+        () => false,
+      ),
+    );
+    await assert.not.ok(
+      await putInSpool(path.join(dir, 'gone'), NAME, Buffer.from('x')).then(
+        () => true,
+        () => false,
+      ),
+    );
     assert.is(await listSpooled(path.join(dir, 'gone')), undefined);
   });
 });

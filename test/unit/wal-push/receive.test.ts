@@ -52,7 +52,10 @@ async function receive(catalog: string, frames: readonly Frame[]): Promise<Recei
   child.stdin.end();
   const code = await new Promise<number | null>((r) => child.once('close', r));
   assert.is(code, 0, err);
-  return out.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as ReceiveReply);
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => JSON.parse(l) as ReceiveReply);
 }
 
 test('zstd frames are checked on their decompressed bytes and stored as sent', async () => {

@@ -93,8 +93,16 @@ async function writeStep(c: TestCluster, step: number): Promise<Step> {
 
 function restore(ctx: Ctx, args: readonly string[]): Promise<RunResult> {
   return runPgbk([
-    '--config', ctx.config!, 'restore', 'main',
-    '--remote', `postgres@127.0.0.1:${ctx.sshd!.port}`, '--identity', ctx.sshd!.identityFile, '--known-hosts', ctx.sshd!.knownHosts,
+    '--config',
+    ctx.config!,
+    'restore',
+    'main',
+    '--remote',
+    `postgres@127.0.0.1:${ctx.sshd!.port}`,
+    '--identity',
+    ctx.sshd!.identityFile,
+    '--known-hosts',
+    ctx.sshd!.knownHosts,
     ...args,
   ]);
 }
@@ -114,11 +122,16 @@ t.before(async (ctx) => {
     await mkdir(ctx.catalog);
     ctx.config = path.join(ctx.root, 'pgbk.yaml');
     ctx.pushArgs = [
-      '--to', `ssh://root@127.0.0.1:${ctx.sshd.port}${ctx.catalog}`,
-      '--identity', ctx.sshd.postgresIdentityFile,
-      '--known-hosts', ctx.sshd.knownHosts,
-      '--remote-pgbk', NODE_CLI,
-      '--compression', 'zstd',
+      '--to',
+      `ssh://root@127.0.0.1:${ctx.sshd.port}${ctx.catalog}`,
+      '--identity',
+      ctx.sshd.postgresIdentityFile,
+      '--known-hosts',
+      ctx.sshd.knownHosts,
+      '--remote-pgbk',
+      NODE_CLI,
+      '--compression',
+      'zstd',
     ];
     const archiveCommand = [process.execPath, CLI, 'wal-push', ...ctx.pushArgs, 'main'].map(shQuote).join(' ') + ' %p';
     const tsDir = path.join(ctx.root, 'ts-source');
@@ -126,7 +139,10 @@ t.before(async (ctx) => {
     await chownToPostgres(tsDir);
     const source = await startCluster({ archiveCommand, conf: { max_wal_size: '64MB' } });
     ctx.source = source;
-    await writeFile(ctx.config, [`catalog: ${ctx.catalog}`, 'servers:', '  main:', `    connection: "${source.conninfo}"`, '    retention: { redundancy: 5 }', ''].join('\n'));
+    await writeFile(
+      ctx.config,
+      [`catalog: ${ctx.catalog}`, 'servers:', '  main:', `    connection: "${source.conninfo}"`, '    retention: { redundancy: 5 }', ''].join('\n'),
+    );
     await source.sql(`CREATE TABLESPACE ts LOCATION '${tsDir}'`);
     ctx.tsOid = await source.sql(`SELECT oid FROM pg_tablespace WHERE spcname = 'ts'`);
     await source.sql('CREATE TABLE tt (x int) TABLESPACE ts; INSERT INTO tt SELECT generate_series(1, 500)');
@@ -175,10 +191,25 @@ t('--wal-from: PITR to an LSN replays WAL fetched and prefetched over SSH; table
   const tsTarget = path.join(dest, 'ts');
   const from = `ssh://root@127.0.0.1:${ctx.sshd!.port}${ctx.catalog}`;
   const r = await restore(ctx, [
-    '--target-dir', data, '--target-lsn', ctx.steps[1]!.lsn, '--target-action', 'promote',
-    '--tablespace-dir', `${ctx.tsOid}=${tsTarget}`,
-    '--wal-from', from, '--wal-identity', ctx.sshd!.postgresIdentityFile, '--wal-known-hosts', ctx.sshd!.knownHosts,
-    '--wal-remote-pgbk', NODE_CLI, '--db-pgbk', NODE_CLI, '--json',
+    '--target-dir',
+    data,
+    '--target-lsn',
+    ctx.steps[1]!.lsn,
+    '--target-action',
+    'promote',
+    '--tablespace-dir',
+    `${ctx.tsOid}=${tsTarget}`,
+    '--wal-from',
+    from,
+    '--wal-identity',
+    ctx.sshd!.postgresIdentityFile,
+    '--wal-known-hosts',
+    ctx.sshd!.knownHosts,
+    '--wal-remote-pgbk',
+    NODE_CLI,
+    '--db-pgbk',
+    NODE_CLI,
+    '--json',
   ]);
   assert.is(r.code, 0, r.stderr);
   const summary = JSON.parse(r.stdout) as { wal: { mode: string; derivedFrom: string; from: string }; tablespaces: { oid: string; location: string }[] };
@@ -190,7 +221,7 @@ t('--wal-from: PITR to an LSN replays WAL fetched and prefetched over SSH; table
   const c = await startClusterOn(data, { conf: { archive_mode: 'off' } });
   try {
     await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 60_000);
-    assert.is(await c.sql('SELECT string_agg(step::text, \',\' ORDER BY step) FROM t'), '0,1,2');
+    assert.is(await c.sql("SELECT string_agg(step::text, ',' ORDER BY step) FROM t"), '0,1,2');
     assert.is(await c.sql('SELECT count(*) FROM tt'), '500');
     assert.is(await c.sql(`SELECT pg_tablespace_location(${ctx.tsOid})`), tsTarget);
     const log = c.logTail(400);
@@ -210,14 +241,14 @@ t('--wal-from: PITR to an LSN replays WAL fetched and prefetched over SSH; table
     assert.not.ok(w.pids.some(isAlive), `fetch worker still running\n${w.log}`);
     const spooled = Number(/(\d+) prefetched into the spool/.exec(w.log)?.[1] ?? '0');
     assert.ok(spooled >= replayed.length - byNode, `worker log: ${w.log}`);
-    console.log(`    node-served: ${[...log.matchAll(/pgbk wal-fetch: ([0-9A-F]{24}) served over SSH/g)].map((m) => m[1]).join(" ")}`);
+    console.log(`    node-served: ${[...log.matchAll(/pgbk wal-fetch: ([0-9A-F]{24}) served over SSH/g)].map((m) => m[1]).join(' ')}`);
     console.log(`    ${replayed.length} segments replayed: ${byNode} through Node, ${spooled} prefetched over one SSH connection`);
   } finally {
     await c.destroy();
   }
 });
 
-t('no --wal-from: the fetch settings come from the backup\'s wal-push --to archive_command', async (ctx) => {
+t("no --wal-from: the fetch settings come from the backup's wal-push --to archive_command", async (ctx) => {
   const dest = await newDest(ctx);
   const data = path.join(dest, 'data');
   const r = await restore(ctx, ['--target-dir', data, '--tablespace-dir', path.join(dest, 'tsroot'), '--no-archive']);
@@ -230,7 +261,7 @@ t('no --wal-from: the fetch settings come from the backup\'s wal-push --to archi
   const c = await startClusterOn(data);
   try {
     await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 60_000);
-    assert.is(await c.sql('SELECT string_agg(step::text, \',\' ORDER BY step) FROM t'), '0,1,2,3');
+    assert.is(await c.sql("SELECT string_agg(step::text, ',' ORDER BY step) FROM t"), '0,1,2,3');
     assert.is(await c.sql('SELECT count(*) FROM tt'), '500');
     assert.is(await c.sql('SHOW archive_mode'), 'off');
   } finally {
@@ -248,7 +279,16 @@ t('bad input is refused before anything is written on the database host', async 
   const busy = await restore(ctx, ['--target-dir', data]);
   assert.is(busy.code, 1);
   assert.match(busy.stderr, /tablespace \d+ location .*ts-source exists and is not an empty directory/);
-  const noKey = await restore(ctx, ['--target-dir', data, '--tablespace-dir', path.join(dest, 'ts'), '--wal-from', `ssh://root@127.0.0.1:1${ctx.catalog}`, '--wal-identity', '/nonexistent/key']);
+  const noKey = await restore(ctx, [
+    '--target-dir',
+    data,
+    '--tablespace-dir',
+    path.join(dest, 'ts'),
+    '--wal-from',
+    `ssh://root@127.0.0.1:1${ctx.catalog}`,
+    '--wal-identity',
+    '/nonexistent/key',
+  ]);
   assert.is(noKey.code, 1);
   assert.match(noKey.stderr, /--wal-identity \/nonexistent\/key: no such file on ssh postgres@/);
   assert.equal(await readdir(dest), [], 'something was written');
@@ -263,8 +303,22 @@ t('a corrupt archived segment stops recovery: PostgreSQL never promotes', async 
   const victim = later[3]!;
   const file = walPath(ctx.catalog!, 'main', victim, 'zstd');
   const good = await readFile(file);
-  const r = await restore(ctx, ['--target-dir', data, '--tablespace-dir', path.join(dest, 'ts'), '--wal-from', `ssh://root@127.0.0.1:${ctx.sshd!.port}${ctx.catalog}`,
-    '--wal-identity', ctx.sshd!.postgresIdentityFile, '--wal-known-hosts', ctx.sshd!.knownHosts, '--wal-remote-pgbk', NODE_CLI, '--db-pgbk', NODE_CLI]);
+  const r = await restore(ctx, [
+    '--target-dir',
+    data,
+    '--tablespace-dir',
+    path.join(dest, 'ts'),
+    '--wal-from',
+    `ssh://root@127.0.0.1:${ctx.sshd!.port}${ctx.catalog}`,
+    '--wal-identity',
+    ctx.sshd!.postgresIdentityFile,
+    '--wal-known-hosts',
+    ctx.sshd!.knownHosts,
+    '--wal-remote-pgbk',
+    NODE_CLI,
+    '--db-pgbk',
+    NODE_CLI,
+  ]);
   assert.is(r.code, 0, r.stderr);
   const bad = Buffer.from(good);
   bad[Math.floor(bad.length / 2)]! ^= 0xff;

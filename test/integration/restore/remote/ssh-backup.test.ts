@@ -58,10 +58,30 @@ t('tablespace restored under --tablespace-dir, WAL fetched over SSH, rows checke
   const data = path.join(ctx.dest, 'data');
   const node = `${process.execPath} ${CLI}`;
   const r = await w.pgbk([
-    'restore', 'main', 'latest', '--target-dir', data, '--tablespace-dir', path.join(ctx.dest, 'ts'),
-    '--remote', `postgres@127.0.0.1:${w.sshd.port}`, '--identity', w.sshd.identityFile, '--known-hosts', w.sshd.knownHosts,
-    '--wal-from', `ssh://root@127.0.0.1:${w.sshd.port}${w.catalog}`, '--wal-identity', w.sshd.postgresIdentityFile,
-    '--wal-known-hosts', w.sshd.knownHosts, '--wal-remote-pgbk', node, '--db-pgbk', node, '--json',
+    'restore',
+    'main',
+    'latest',
+    '--target-dir',
+    data,
+    '--tablespace-dir',
+    path.join(ctx.dest, 'ts'),
+    '--remote',
+    `postgres@127.0.0.1:${w.sshd.port}`,
+    '--identity',
+    w.sshd.identityFile,
+    '--known-hosts',
+    w.sshd.knownHosts,
+    '--wal-from',
+    `ssh://root@127.0.0.1:${w.sshd.port}${w.catalog}`,
+    '--wal-identity',
+    w.sshd.postgresIdentityFile,
+    '--wal-known-hosts',
+    w.sshd.knownHosts,
+    '--wal-remote-pgbk',
+    node,
+    '--db-pgbk',
+    node,
+    '--json',
   ]);
   assert.is(r.code, 0, r.stderr);
   const s = JSON.parse(r.stdout) as { wal: { mode: string }; tablespaces: { oid: string; location: string }[] };

@@ -27,7 +27,10 @@ test('frames round-trip whatever the pieces the stream arrives in', () => {
     const { frames: got, decoder } = decodeInPieces(wire, piece);
     decoder.finish();
     assert.is(got.length, frames.length, `piece ${piece}`);
-    assert.equal(got.map((f) => f.type), frames.map((f) => f.type));
+    assert.equal(
+      got.map((f) => f.type),
+      frames.map((f) => f.type),
+    );
     const c = got[1] as Extract<Frame, { type: 'chunk' }>;
     assert.ok(c.data.equals(data) && c.hash.equals(hash), `piece ${piece}`);
     assert.equal(got[3], { type: 'end', size: 7096, missing: false });

@@ -31,7 +31,10 @@ test('pgbk backup-agent sends only chunks whose sha256 differs from the previous
       files: [{ path: path.join(dir, 'a'), hashes: prevA }, { path: path.join(dir, 'gone') }, { path: path.join(dir, 'empty') }],
     });
     assert.is(code, 0, stderr);
-    assert.equal(frames.map((f) => f.type), ['hello', 'same', 'chunk', 'same', 'end', 'end', 'chunk', 'end', 'done']);
+    assert.equal(
+      frames.map((f) => f.type),
+      ['hello', 'same', 'chunk', 'same', 'end', 'end', 'chunk', 'end', 'done'],
+    );
     const changed = frames[2] as Extract<Frame, { type: 'chunk' }>;
     assert.ok(changed.data.equals(Buffer.alloc(chunk, 2)));
     assert.is(changed.hash.toString('hex'), sha(Buffer.alloc(chunk, 2)));
@@ -47,7 +50,10 @@ test('pgbk backup-agent sends only chunks whose sha256 differs from the previous
 test('a bad request ends in an error frame and exit 1, after the hello', () => {
   const r = runAgent('{"version":99}');
   assert.is(r.code, 1);
-  assert.equal(r.frames.map((f) => f.type), ['hello', 'error']);
+  assert.equal(
+    r.frames.map((f) => f.type),
+    ['hello', 'error'],
+  );
   assert.match((r.frames[1] as Extract<Frame, { type: 'error' }>).message, /request version 99/);
 });
 

@@ -11,7 +11,13 @@ import type { ManifestFile } from '../../../../src/backup/ssh/incremental.js';
 const CHUNK = 4;
 const file = (p: string, size: number): { path: string; size: number; mtimeMs: number; mode: number } => ({ path: p, size, mtimeMs: 1, mode: 0o600 });
 
-async function store(dir: string, prevDir: string | undefined, p: string, bytes: string, prev?: ManifestFile & { hashes: readonly string[] }): Promise<{ rec: ManifestFile; writer: ChunkWriter }> {
+async function store(
+  dir: string,
+  prevDir: string | undefined,
+  p: string,
+  bytes: string,
+  prev?: ManifestFile & { hashes: readonly string[] },
+): Promise<{ rec: ManifestFile; writer: ChunkWriter }> {
   const writer = new ChunkWriter(dir, prevDir, CHUNK);
   writer.begin(prev === undefined ? { file: file(p, bytes.length) } : { file: file(p, bytes.length), prev });
   const chunker = new FileChunker(writer, prev?.hashes, CHUNK);
@@ -31,7 +37,7 @@ test('chunks: plain file for one chunk, a chunk directory for more; equal chunks
     await mkdir(path.join(a, 'data'), { recursive: true });
     await mkdir(path.join(b, 'data'), { recursive: true });
     const small = await store(a, undefined, 'data/small', 'abc');
-    assert.is((await readFile(path.join(a, 'data/small'), 'utf8')), 'abc');
+    assert.is(await readFile(path.join(a, 'data/small'), 'utf8'), 'abc');
     assert.equal(small.rec.hashes, [createHash('sha256').update('abc').digest('hex')]);
     const empty = await store(a, undefined, 'data/empty', '');
     assert.is(empty.rec.hashes?.length, 1);

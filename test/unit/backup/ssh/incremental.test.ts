@@ -1,7 +1,15 @@
 import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { chunkCountOf, chunkLength, chunkLocation, formatManifest, parseManifest, planReuse, type FileManifest } from '../../../../src/backup/ssh/incremental.js';
+import {
+  chunkCountOf,
+  chunkLength,
+  chunkLocation,
+  formatManifest,
+  parseManifest,
+  planReuse,
+  type FileManifest,
+} from '../../../../src/backup/ssh/incremental.js';
 
 const h = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -40,27 +48,75 @@ test('plan: unchanged files reused whole; changed ones fetched with the previous
     v2,
     4,
   );
-  assert.equal(plan.reuse.map((x) => [x.file.path, x.prev.hashes.length]), [['data/a', 3]]);
+  assert.equal(
+    plan.reuse.map((x) => [x.file.path, x.prev.hashes.length]),
+    [['data/a', 3]],
+  );
   assert.equal(plan.importLocal, []);
-  assert.equal(plan.fetch.map((x) => [x.file.path, x.prev?.hashes.length ?? 0]), [['data/b', 3], ['data/c', 1], ['data/d', 1], ['data/e', 0]]);
+  assert.equal(
+    plan.fetch.map((x) => [x.file.path, x.prev?.hashes.length ?? 0]),
+    [
+      ['data/b', 3],
+      ['data/c', 1],
+      ['data/d', 1],
+      ['data/e', 0],
+    ],
+  );
   assert.is(planReuse([{ path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }], undefined).fetch.length, 1);
 });
 
 test('plan: another chunk size gives no chunk hashes to compare; unchanged files are re-chunked locally', () => {
-  const plan = planReuse([{ path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }, { path: 'data/b', size: 12, mtimeMs: 50_000, mode: 0o600 }], v2, 8);
+  const plan = planReuse(
+    [
+      { path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 },
+      { path: 'data/b', size: 12, mtimeMs: 50_000, mode: 0o600 },
+    ],
+    v2,
+    8,
+  );
   assert.equal(plan.reuse, []);
-  assert.equal(plan.importLocal.map((x) => x.file.path), ['data/a']);
-  assert.equal(plan.fetch.map((x) => [x.file.path, x.prev]), [['data/b', undefined]]);
+  assert.equal(
+    plan.importLocal.map((x) => x.file.path),
+    ['data/a'],
+  );
+  assert.equal(
+    plan.fetch.map((x) => [x.file.path, x.prev]),
+    [['data/b', undefined]],
+  );
 });
 
 test('files.json v1 (older backups) parses; unchanged files imported, changed fetched whole', () => {
-  const v1 = parseManifest(JSON.stringify({ formatVersion: 1, listedAtMs: 100_000, pgdata: '/pg', tablespaces: [], files: [['data/a', 10, 50_000], ['data/b', 10, 50_000]] }));
+  const v1 = parseManifest(
+    JSON.stringify({
+      formatVersion: 1,
+      listedAtMs: 100_000,
+      pgdata: '/pg',
+      tablespaces: [],
+      files: [
+        ['data/a', 10, 50_000],
+        ['data/b', 10, 50_000],
+      ],
+    }),
+  );
   assert.is(v1.formatVersion, 1);
   assert.is(v1.files[0]?.hashes, undefined);
-  const plan = planReuse([{ path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }, { path: 'data/b', size: 10, mtimeMs: 70_000, mode: 0o600 }], v1, 4);
+  const plan = planReuse(
+    [
+      { path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 },
+      { path: 'data/b', size: 10, mtimeMs: 70_000, mode: 0o600 },
+    ],
+    v1,
+    4,
+  );
   assert.equal(plan.reuse, []);
-  assert.equal(plan.importLocal.map((x) => x.file.path), ['data/a']);
-  assert.equal(plan.fetch.map((x) => [x.file.path, x.prev]), [['data/b', undefined]]);
+  assert.equal(
+    plan.importLocal.map((x) => x.file.path),
+    ['data/a'],
+  );
+  assert.equal(
+    plan.fetch.map((x) => [x.file.path, x.prev]),
+    [['data/b', undefined]],
+  );
 });
 
 test('bad manifests are refused with the reason', () => {

@@ -34,7 +34,10 @@ test('reads what GNU tar writes: long names, empty files, odd sizes, in any piec
       ['base/1/odd', Buffer.from('z'.repeat(513))],
     ]);
     for (const [n, b] of want) writeFileSync(path.join(dir, n), b);
-    const r = spawnSync('tar', ['-C', dir, '-cf', '-', '--no-recursion', '--null', '-T', '-'], { input: [...want.keys()].map((n) => `${n}\0`).join(''), maxBuffer: 1 << 26 });
+    const r = spawnSync('tar', ['-C', dir, '-cf', '-', '--no-recursion', '--null', '-T', '-'], {
+      input: [...want.keys()].map((n) => `${n}\0`).join(''),
+      maxBuffer: 1 << 26,
+    });
     assert.is(r.status, 0, r.stderr.toString());
     for (const piece of [1, 100, 512, 4096, r.stdout.length]) {
       const { files, reader } = readAll(r.stdout, piece);
@@ -69,7 +72,12 @@ test('what tarHeader writes, GNU tar unpacks: dirs, long names (pax), symlinks, 
     assert.ok(readFileSync(f).equals(body));
     const st = spawnSync('stat', ['-c', '%a %Y', f]).stdout.toString().trim();
     assert.is(st, '640 1700000000');
-    assert.is(spawnSync('readlink', [path.join(dir, 'd', 'link')]).stdout.toString().trim(), `/srv/${'t'.repeat(120)}`);
+    assert.is(
+      spawnSync('readlink', [path.join(dir, 'd', 'link')])
+        .stdout.toString()
+        .trim(),
+      `/srv/${'t'.repeat(120)}`,
+    );
     // And our own reader reads it back.
     const { files, reader } = readAll(Buffer.concat(parts), 77);
     reader.finish();

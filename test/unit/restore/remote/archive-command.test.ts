@@ -4,12 +4,9 @@ import { fastPathArchiveCommand } from '../../../../src/wal-push/fast-path.js';
 import { confSetting, deriveFetchFromArchiveCommand, effectiveArchiveCommand, splitShellWords } from '../../../../src/restore/archive-command.js';
 
 test('confSetting: last value wins, quotes, escapes, comments, bare words', () => {
-  const text = [
-    "#archive_command = 'commented'",
-    "archive_command = 'first'",
-    "archive_command='it''s \\\\ here' # trailing comment",
-    'archive_mode on',
-  ].join('\n');
+  const text = ["#archive_command = 'commented'", "archive_command = 'first'", "archive_command='it''s \\\\ here' # trailing comment", 'archive_mode on'].join(
+    '\n',
+  );
   assert.is(confSetting(text, 'archive_command'), "it's \\ here");
   assert.is(confSetting(text, 'archive_mode'), 'on');
   assert.is(confSetting(text, 'restore_command'), undefined);

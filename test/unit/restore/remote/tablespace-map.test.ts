@@ -23,7 +23,10 @@ test('--tablespace-dir: one root or OID=DIR entries, absolute only', () => {
 });
 
 test('locations: mapping, then root, then the recorded location; clashes refused', () => {
-  const recorded = [{ oid: '1', location: '/orig/1' }, { oid: '2', location: '/orig/2' }];
+  const recorded = [
+    { oid: '1', location: '/orig/1' },
+    { oid: '2', location: '/orig/2' },
+  ];
   assert.equal(resolveTablespaceLocations(['1', '2'], recorded, parseTablespaceDirs(['2=/new/2']), '/data', 'B'), [
     { oid: '1', location: '/orig/1' },
     { oid: '2', location: '/new/2' },

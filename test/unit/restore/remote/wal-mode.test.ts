@@ -35,11 +35,17 @@ test('derived from a wal-push --to archive_command into this catalog; otherwise 
     remotePgbk: 'node /r/cli.js',
     prefetch: 8,
   });
-  assert.match(fetchCommands(m).restoreCommand, /exec \/usr\/bin\/node \/p\/cli\.js wal-fetch --from ssh:\/\/root@bk:2222\/cat --identity \/k --known-hosts \/kh --remote-pgbk 'node \/r\/cli\.js' main %f %p$/);
+  assert.match(
+    fetchCommands(m).restoreCommand,
+    /exec \/usr\/bin\/node \/p\/cli\.js wal-fetch --from ssh:\/\/root@bk:2222\/cat --identity \/k --known-hosts \/kh --remote-pgbk 'node \/r\/cli\.js' main %f %p$/,
+  );
   const other = decideWalMode({}, { postgresqlConf: PUSH, autoConf: '' }, '/elsewhere', 'main');
   assert.equal(other, { kind: 'copy', why: 'archive_command pushes to /cat, not to this catalog /elsewhere' });
   assert.match((decideWalMode({}, { postgresqlConf: PUSH, autoConf: '' }, '/cat', 'other') as { why: string }).why, /as server "main"/);
-  assert.match((decideWalMode({}, { postgresqlConf: '', autoConf: "archive_command = 'cp %p /a/%f'" }, '/cat', 'main') as { why: string }).why, /not a pgbk wal-push/);
+  assert.match(
+    (decideWalMode({}, { postgresqlConf: '', autoConf: "archive_command = 'cp %p /a/%f'" }, '/cat', 'main') as { why: string }).why,
+    /not a pgbk wal-push/,
+  );
   assert.match((decideWalMode({}, { postgresqlConf: '', autoConf: '' }, '/cat', 'main') as { why: string }).why, /no archive_command/);
 });
 
@@ -60,7 +66,21 @@ test('copy mode: histories plus segments from the begin WAL, up to the target se
 });
 
 test('restore --remote flags: --wal-* and --tablespace-dir are split off; bad ones refused before anything runs', () => {
-  const r = splitRemoteArgs(['main', '--target-dir', '/d', '--remote', 'postgres@db1', '--wal-from', 'ssh://b@bk/cat', '--wal-identity', '/k', '--tablespace-dir', '16385=/ts', '--db-pgbk', 'node /c.js']);
+  const r = splitRemoteArgs([
+    'main',
+    '--target-dir',
+    '/d',
+    '--remote',
+    'postgres@db1',
+    '--wal-from',
+    'ssh://b@bk/cat',
+    '--wal-identity',
+    '/k',
+    '--tablespace-dir',
+    '16385=/ts',
+    '--db-pgbk',
+    'node /c.js',
+  ]);
   assert.equal(r.rest, ['main', '--target-dir', '/d']);
   assert.equal(r.remote?.wal, { from: 'ssh://b@bk/cat', identityFile: '/k', dbPgbk: 'node /c.js' });
   assert.equal(r.remote?.tablespaceDirs, ['16385=/ts']);
