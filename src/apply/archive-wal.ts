@@ -6,6 +6,7 @@ import { PgbkError } from '../errors.js';
 import { IN_FLIGHT_GRACE_MS, type ArchiveWalAction } from '../model/types.js';
 import { isSegmentName } from '../pg/wal-name.js';
 import type { ActionResult, ExecContext } from './context.js';
+import { plural } from '../lib/plural.js';
 
 export interface ArchiveTally {
   archived: number;
@@ -94,7 +95,7 @@ export async function archiveAllIncoming(ctx: ExecContext): Promise<ArchiveTally
 
 export function describeTally(t: ArchiveTally): string {
   const parts = [`${t.archived} archived`];
-  if (t.duplicates > 0) parts.push(`${t.duplicates} duplicate(s) dropped`);
+  if (t.duplicates > 0) parts.push(`${plural(t.duplicates, 'duplicate')} dropped`);
   if (t.quarantined > 0) parts.push(`${t.quarantined} quarantined`);
   if (t.missing > 0) parts.push(`${t.missing} already gone`);
   if (t.inFlight > 0) parts.push(`${t.inFlight} still being written, left for the next run`);

@@ -2,6 +2,7 @@ import { listArchivedWal, readBackupIfExists, writeBackupRecord } from '../catal
 import { missingSegments } from '../plan/wal.js';
 import type { FinishBackupAction } from '../model/types.js';
 import type { ActionResult, ExecContext } from './context.js';
+import { plural } from '../lib/plural.js';
 
 /**
  * Mark a WAITING_FOR_WAL backup DONE if — re-checked now, against the archive on disk — every
@@ -19,7 +20,7 @@ export async function finishIfComplete(ctx: ExecContext, id: string): Promise<{ 
   const archived = await listArchivedWal(ctx.catalog, ctx.server.name);
   const missing = missingSegments(record.beginWal, record.endWal, archived.segments, segSize);
   if (missing.length > 0) {
-    return { finished: false, detail: `still waiting for ${missing.length} segment(s), first ${missing[0]}` };
+    return { finished: false, detail: `still waiting for ${plural(missing.length, 'segment')}, first ${missing[0]}` };
   }
   await writeBackupRecord(ctx.catalog, { ...record, status: 'DONE' });
   ctx.log(`${ctx.server.name}: backup ${id} is DONE (WAL ${record.beginWal}…${record.endWal} archived)`);

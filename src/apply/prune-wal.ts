@@ -3,6 +3,7 @@ import { segmentNumber } from '../pg/wal-name.js';
 import { PgbkError } from '../errors.js';
 import type { PruneWalAction } from '../model/types.js';
 import type { ActionResult, ExecContext } from './context.js';
+import { plural } from '../lib/plural.js';
 
 /**
  * Delete the archived WAL the plan listed — after re-checking, against the backups on disk now,
@@ -32,5 +33,5 @@ export async function executePruneWal(ctx: ExecContext, action: PruneWalAction):
     return { action, outcome: 'skipped', detail: `a backup now needs ${unsafe[0]} (the catalog changed since the plan); re-plan` };
   }
   const removed = await deleteArchivedWal(ctx.catalog, ctx.server.name, [...action.segments, ...action.backupFiles]);
-  return { action, outcome: 'done', detail: `${removed} file(s) deleted` };
+  return { action, outcome: 'done', detail: `${plural(removed, 'file')} deleted` };
 }

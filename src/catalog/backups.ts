@@ -12,6 +12,7 @@ import { isSameProcessAlive } from '../lib/process-identity.js';
 import type { BackupRecord, BackupStatus } from '../model/types.js';
 import { fsyncDir, writeFileAtomic } from '../lib/atomic.js';
 import { backupDir, backupJsonPath, backupsDir, isBackupId } from './layout.js';
+import { plural } from '../lib/plural.js';
 
 const DELETING_PREFIX = '.deleting-';
 
@@ -120,7 +121,7 @@ export async function readBackupsWithProblems(
 export function unreadableBackupsError(server: string, problems: readonly BackupProblem[]): PgbkError | undefined {
   const unreadable = problems.filter((p) => p.unreadable === true);
   if (unreadable.length === 0) return undefined;
-  return new PgbkError('CATALOG', `cannot read ${unreadable.length} backup(s): ${unreadable.map((p) => `${p.id} (${p.reason})`).join('; ')}`, {
+  return new PgbkError('CATALOG', `cannot read ${plural(unreadable.length, 'backup')}: ${unreadable.map((p) => `${p.id} (${p.reason})`).join('; ')}`, {
     server,
     ...(unreadable.length === 1 && unreadable[0]!.path !== undefined ? { path: unreadable[0]!.path } : {}),
     hint: "they were probably written by another OS user (e.g. root): give them back to the catalog's owner (chown -R OWNER CATALOG); pgbk will not act as if they did not exist",

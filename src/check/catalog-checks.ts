@@ -14,6 +14,7 @@ import { readWalHeader, LONG_HEADER_SIZE } from '../pg/wal-header.js';
 import type { ObservedServer, PlanWarning } from '../model/types.js';
 import { formatBytes } from '../lib/byte-size.js';
 import { fail, pass, type CheckResult } from './types.js';
+import { plural } from '../lib/plural.js';
 
 const GIB = 1024 ** 3;
 
@@ -115,9 +116,13 @@ export function checkMinRedundancy(server: ServerConfig, observed: ObservedServe
   const want = server.retention.minRedundancy;
   const have = observed.backups.filter((b) => b.status === 'DONE').length;
   if (have < want) {
-    return fail('redundancy', `${have} completed backup(s), minRedundancy is ${want}`, `take more backups (pgbk backup ${server.name}) until ${want} exist`);
+    return fail(
+      'redundancy',
+      `${plural(have, 'completed backup')}, minRedundancy is ${want}`,
+      `take more backups (pgbk backup ${server.name}) until ${want} exist`,
+    );
   }
-  return pass('redundancy', `${have} completed backup(s), minRedundancy ${want}`);
+  return pass('redundancy', `${plural(have, 'completed backup')}, minRedundancy ${want}`);
 }
 
 /** The planner's wal-gap warnings for this server: the same judgement `pgbk plan` prints. */
@@ -157,7 +162,7 @@ export async function checkQuarantine(catalog: string, server: string): Promise<
   const more = names.length > 3 ? ` and ${names.length - 3} more` : '';
   return fail(
     'errors/',
-    `${names.length} quarantined file(s) in ${dir}: ${shown.join('; ')}${more}`,
+    `${plural(names.length, 'quarantined file')} in ${dir}: ${shown.join('; ')}${more}`,
     "read each .reason; WAL of another cluster means some server's archive_command points at this catalog — fix it, then move or delete the files (pgbk never does)",
   );
 }

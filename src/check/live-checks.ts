@@ -13,6 +13,7 @@ import { withPgClient } from '../pg/pg-session.js';
 import { formatPgVersion } from '../plan/recoverable.js';
 import type { ServerIdentity } from '../model/types.js';
 import { fail, pass, type CheckResult } from './types.js';
+import { plural } from '../lib/plural.js';
 
 interface RoleRow {
   readonly rolsuper: boolean;
@@ -163,12 +164,15 @@ export function checkArchiver(live: LiveFacts): CheckResult {
   if (a.failing) {
     return fail(
       'archiving',
-      `archive_command is failing: ${failed} failure(s), last for ${a.last_failed_wal ?? '?'} at ${iso(a.last_failed_time)}; last success ${a.last_archived_wal ?? 'none'} at ${iso(a.last_archived_time)}`,
+      `archive_command is failing: ${plural(failed, 'failure')}, last for ${a.last_failed_wal ?? '?'} at ${iso(a.last_failed_time)}; last success ${a.last_archived_wal ?? 'none'} at ${iso(a.last_archived_time)}`,
       "read the archive_command error in PostgreSQL's log and fix it (permissions on incoming/, disk space, the command itself); WAL piles up in pg_wal until it succeeds",
     );
   }
-  const hist = failed > 0 ? `; ${failed} earlier failure(s), recovered` : '';
-  return pass('archiving', `${a.archived_count} segment(s) archived, last ${a.last_archived_wal ?? 'none'} at ${iso(a.last_archived_time)}${hist}`);
+  const hist = failed > 0 ? `; ${plural(failed, 'earlier failure')}, recovered` : '';
+  return pass(
+    'archiving',
+    `${plural(Number(a.archived_count), 'segment')} archived, last ${a.last_archived_wal ?? 'none'} at ${iso(a.last_archived_time)}${hist}`,
+  );
 }
 
 export function checkIdentity(live: LiveFacts, known: ServerIdentity | undefined): CheckResult {

@@ -4,6 +4,7 @@ import { parseRestoreArgs } from './restore-args.js';
 import { PgbkError } from '../errors.js';
 import { restoreRemote, type RemoteRestoreSummary, type RemoteSpec } from '../restore/remote.js';
 import { writeJson } from './json-output.js';
+import { plural } from '../lib/plural.js';
 
 function renderRemoteSummary(s: RemoteRestoreSummary): string {
   const lines = [`Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`, `  chosen: ${s.reason}`, `  target: ${s.target}`];
@@ -14,7 +15,7 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
     );
   } else {
     lines.push(
-      `  WAL:    ${s.wal.files} file(s) copied up front into ${s.targetDir}/pgbk_wal${s.wal.first === undefined ? '' : ` (${s.wal.first}…${s.wal.last})`}: ${s.wal.why}`,
+      `  WAL:    ${plural(s.wal.files, 'file')} copied up front into ${s.targetDir}/pgbk_wal${s.wal.first === undefined ? '' : ` (${s.wal.first}…${s.wal.last})`}: ${s.wal.why}`,
     );
   }
   for (const w of s.warnings) lines.push(`  warning: ${w}`);

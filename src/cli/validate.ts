@@ -4,6 +4,7 @@ import { parseCommand } from './options.js';
 import { writeJson } from './json-output.js';
 import { toPgbkError } from '../errors.js';
 import { EXIT } from './io.js';
+import { plural } from '../lib/plural.js';
 
 /** `pgbk validate`: load and check the configuration; print what it declares. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
@@ -21,7 +22,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   if (values.json === true) {
     writeJson(io, 'validate', { valid: true, config: desired.configPath, servers: desired.servers.map((s) => s.name) });
   } else {
-    io.stdout.write(`${desired.configPath}: valid (${desired.servers.length} server(s): ${desired.servers.map((s) => s.name).join(', ')})\n`);
+    io.stdout.write(`${desired.configPath}: valid (${plural(desired.servers.length, 'server')}: ${desired.servers.map((s) => s.name).join(', ')})\n`);
   }
   return 0;
 }

@@ -10,6 +10,7 @@ import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
 import { VERIFY_OPTIONS } from './commands.js';
 import { writeJson } from './json-output.js';
+import { plural } from '../lib/plural.js';
 
 /**
  * `pgbk verify SERVER [ID|latest|all] [--quick] [--temp-dir DIR]`: one verdict per backup; `all`
@@ -63,7 +64,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     }
     for (const u of unreadable) lines.push(`FAILED ${u}`);
     if (archive !== undefined) {
-      lines.push(`${archive.problems.length === 0 ? 'OK' : 'FAILED'} WAL archive: ${archive.checked} file(s) read`);
+      lines.push(`${archive.problems.length === 0 ? 'OK' : 'FAILED'} WAL archive: ${plural(archive.checked, 'file')} read`);
       for (const p of archive.problems) lines.push(`  problem: ${p}`);
     }
     lines.push(ok ? 'Verify: no problems.' : 'Verify: problems found.');

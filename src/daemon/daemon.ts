@@ -24,6 +24,7 @@ import { ReceiverSupervisor } from './receiver.js';
 import { ServerRunner } from './server-runner.js';
 import { ensureStreamingDir, handOverStreamed, streamingDir } from '../catalog/streaming.js';
 import { setLongInterval, setLongTimeout, type LongTimer } from '../lib/timer.js';
+import { plural } from '../lib/plural.js';
 
 export interface DaemonOptions {
   readonly logger: Logger;
@@ -234,7 +235,7 @@ export class Daemon {
     if (server.wal.method === 'stream') {
       const h = await handOverStreamed(desired.catalog, name);
       deferred = h.deferred;
-      if (h.moved > 0) this.log.log('info', `${h.moved} streamed file(s) handed to incoming/`, { server: name });
+      if (h.moved > 0) this.log.log('info', `${plural(h.moved, 'streamed file')} handed to incoming/`, { server: name });
     }
     const report = await apply(desired, {
       now: new Date(),

@@ -89,7 +89,4 @@ export function formatPgVersion(num: number): string {
   return `${Math.floor(num / 10000)}.${Math.floor(num / 100) % 100}.${num % 100}`;
 }
 
-/** "1 backup", "2 backups", "0 backups". */
-export function plural(n: number, singular: string, pluralWord = `${singular}s`): string {
-  return `${n} ${n === 1 ? singular : pluralWord}`;
-}
+export { plural } from '../lib/plural.js';

@@ -34,6 +34,7 @@ import { refuseRemoteOverlaps } from './remote-paths.js';
 import { storedLayout } from './stored-layout.js';
 import { formatTablespaceMap, parseTablespaceDirs, parseTablespaceMap, resolveTablespaceLocations, type TablespaceEntry } from './tablespace-map.js';
 import { checkWalFlags, decideWalMode, fetchCommands, walToCopy, type WalMode } from './wal-mode.js';
+import { plural } from '../lib/plural.js';
 
 export { splitRemoteArgs, type RemoteSpec } from './remote-args.js';
 
@@ -212,7 +213,7 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
       for (const name of names) await t.writeFile(`${walDir}/${name}`, await readArchivedWal(catalog, server, name), 0o600);
       const segs = names.filter((n) => /^[0-9A-F]{24}$/.test(n));
       req.log(
-        `sent ${names.length} WAL file(s) into ${walDir} (${segs.length === 0 ? 'no segments' : `${segs[0]}…${segs[segs.length - 1]}`}${bounded ? ', up to the target' : ', to the end of the archive'})`,
+        `sent ${plural(names.length, 'WAL file')} into ${walDir} (${segs.length === 0 ? 'no segments' : `${segs[0]}…${segs[segs.length - 1]}`}${bounded ? ', up to the target' : ', to the end of the archive'})`,
       );
       commands = { restoreCommand: 'cp pgbk_wal/%f %p', recoveryEndCommand: 'rm -rf pgbk_wal' };
       wal = { mode: 'copy', why: mode.why, files: names.length, first: segs[0], last: segs[segs.length - 1] };

@@ -30,6 +30,7 @@ import { createProgress } from '../lib/progress.js';
 import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, isInside, prepareTargetDir } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
+import { plural } from '../lib/plural.js';
 
 export interface RestoreRequest {
   readonly catalog: string;
@@ -235,7 +236,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
     }
     progress.finish();
     const fullCheck = req.verifyChecksums === true;
-    req.log(`unpacked ${tars.length} stored file(s), ${files} entries; verifying against backup_manifest${fullCheck ? ' with checksums' : ''}`);
+    req.log(`unpacked ${plural(tars.length, 'stored file')}, ${files} entries; verifying against backup_manifest${fullCheck ? ' with checksums' : ''}`);
     if (sshLayout === undefined) {
       await verifyAgainstManifest(dirState.path, manifest, backup.pgVersion ?? 150000, server, { checksums: fullCheck });
     }
@@ -313,7 +314,7 @@ export async function refuseNewTablespaces(
     return [w];
   }
   req.log(
-    `checked ${scan.segments} WAL segment(s) to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`,
+    `checked ${plural(scan.segments, 'WAL segment')} to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`,
   );
   const warnings = checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow });
   for (const w of warnings) req.log(`warning: ${w}`);

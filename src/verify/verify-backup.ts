@@ -26,6 +26,7 @@ import type { BackupRecord, ServerIdentity } from '../model/types.js';
 import { extractStoredTar, sha256OfFile } from '../restore/extract.js';
 import type { Progress, ProgressFactory } from '../lib/progress.js';
 import { verifyWalRange } from './verify-wal.js';
+import { plural } from '../lib/plural.js';
 
 export interface BackupVerification {
   readonly id: string;
@@ -105,7 +106,9 @@ async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOpt
   }
   progress?.finish();
   const unhashed = manifest.formatVersion === 1 ? ' (formatVersion 1: no chunk hashes, sizes only)' : '';
-  checked.push(`${Object.keys(recorded).length} recorded file(s) checksummed; ${files} data file(s), ${chunks} chunk(s) read${unhashed}`);
+  checked.push(
+    `${plural(Object.keys(recorded).length, 'recorded file')} checksummed; ${plural(files, 'data file')}, ${plural(chunks, 'chunk')} read${unhashed}`,
+  );
   checked.push('pg_verifybackup skipped (ssh backup: no backup_manifest)');
 }
 
@@ -167,7 +170,7 @@ async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOption
       }
     }
     progress?.finish();
-    checked.push(`${files.length} stored file(s) checksummed`);
+    checked.push(`${plural(files.length, 'stored file')} checksummed`);
     if (unpackDir === undefined) {
       checked.push(opts.quick ? 'pg_verifybackup skipped (--quick)' : 'pg_verifybackup skipped (no manifest)');
       return;
@@ -217,7 +220,7 @@ export async function verifyBackup(record: BackupRecord, opts: VerifyOptions): P
   }
   const wal = await verifyWalRange(opts.catalog, opts.server, record.beginWal, record.endWal, opts.identity);
   problems.push(...wal.problems);
-  checked.push(`WAL ${record.beginWal}…${record.endWal}: ${wal.checked} segment(s) read`);
+  checked.push(`WAL ${record.beginWal}…${record.endWal}: ${plural(wal.checked, 'segment')} read`);
   return result();
 }
 

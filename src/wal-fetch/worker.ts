@@ -25,6 +25,7 @@ import { Prefetcher } from './remote-prefetch.js';
 import { RemoteArchive } from './remote-archive.js';
 import { fetchOptionsFrom, fetchSocketPath, fetchWorkerKey, type FetchReply, type FetchRequest } from './source.js';
 import { WAL_FETCH_WORKER_OPTIONS } from '../cli/commands.js';
+import { plural } from '../lib/plural.js';
 
 const POLL_MS = 20;
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
@@ -153,7 +154,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     await Promise.race([prefetcher.drain(), sleep(5000)]);
     archive.close();
     await transport.close();
-    log(`exiting (${why}); ${servedByNode} segment(s) served to restore_command, ${prefetcher.spooledCount} prefetched into the spool`);
+    log(`exiting (${why}); ${plural(servedByNode, 'segment')} served to restore_command, ${prefetcher.spooledCount} prefetched into the spool`);
     // A daemon: whatever handle a library still holds must not keep it alive.
     setTimeout(() => process.exit(dead === undefined ? 0 : 1), 500).unref();
     return dead === undefined ? 0 : 1;

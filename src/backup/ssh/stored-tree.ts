@@ -13,6 +13,7 @@ import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../../errors.js';
 import { CHUNK_DIR_SUFFIX, chunkLength, chunkLocation, type FileManifest, type ManifestFile } from './incremental.js';
+import { plural } from '../../lib/plural.js';
 
 export interface StoredObject {
   readonly file: string;
@@ -67,7 +68,8 @@ export async function* walkStoredRoot(srcDir: string, storedAs: string, manifest
         const f = recorded.get(`${prefix}${fileRel}`);
         if (f === undefined || (f.hashes?.length ?? 0) < 2) throw damaged(server, full, 'is a chunk directory files.json does not record');
         const present = await readdir(full);
-        if (present.length !== f.hashes!.length) throw damaged(server, full, `holds ${present.length} chunk(s), files.json records ${f.hashes!.length}`);
+        if (present.length !== f.hashes!.length)
+          throw damaged(server, full, `holds ${plural(present.length, 'chunk')}, files.json records ${f.hashes!.length}`);
         seen.add(f.path);
         yield { kind: 'file', rel: fileRel, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, objects: objectsOf(srcDir, f, chunkSize) };
       } else if (st.isDirectory()) {

@@ -2,6 +2,7 @@
 
 import type { ServerCheckReport } from '../../check/types.js';
 import { allPassed } from '../../check/types.js';
+import { plural } from '../../lib/plural.js';
 
 const RED = '\x1b[31m';
 const GREEN = '\x1b[32m';
@@ -19,7 +20,7 @@ export function renderCheckText(reports: readonly ServerCheckReport[], opts: { r
     }
   }
   const failed = reports.reduce((n, r) => n + r.checks.filter((c) => !c.ok).length, 0);
-  lines.push(failed === 0 ? 'All checks passed.' : `${failed} check(s) failed.`);
+  lines.push(failed === 0 ? 'All checks passed.' : `${plural(failed, 'check')} failed.`);
   return `${lines.join('\n')}\n`;
 }
 

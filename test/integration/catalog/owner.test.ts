@@ -127,7 +127,7 @@ test('a backup directory only root can read is reported by list, status and plan
     for (const args of [['status'], ['plan'], ['show', 'main', 'latest']]) {
       const r = await world.pgbk(args);
       assert.is(r.code, 1, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
-      assert.match(r.stderr, new RegExp(`cannot read 1 backup\\(s\\): ${id} \\(cannot read ${dir}/backup\\.json: EACCES`), args.join(' '));
+      assert.match(r.stderr, new RegExp(`cannot read 1 backup: ${id} \\(cannot read ${dir}/backup\\.json: EACCES`), args.join(' '));
     }
     // Started as root, list runs as postgres too: the same report, not a root's-eye view.
     const asRoot = await world.pgbk(['list'], { asPostgres: false });

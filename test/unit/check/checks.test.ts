@@ -65,7 +65,7 @@ test('archiver: failing now vs failures that were followed by a success', () => 
   assert.ok(failing.hint);
   const recovered = checkArchiver(live({}, { failed_count: '3', last_failed_time: new Date('2026-01-01T00:00:05Z') }));
   assert.ok(recovered.ok);
-  assert.match(recovered.detail, /3 earlier failure\(s\), recovered/);
+  assert.match(recovered.detail, /3 earlier failures, recovered/);
   assert.ok(checkArchiver(live()).ok);
 });
 
@@ -109,7 +109,7 @@ test('rendering: one line per check, hint under failures; JSON with ok', () => {
       ],
     },
   ];
-  assert.is(renderCheckText(reports), 'main\n  OK wal_level: replica\n  FAILED errors/: 1 file\n    hint: look\n1 check(s) failed.\n');
+  assert.is(renderCheckText(reports), 'main\n  OK wal_level: replica\n  FAILED errors/: 1 file\n    hint: look\n1 check failed.\n');
   const j = JSON.parse(renderCheckJson(reports)) as { ok: boolean; formatVersion: string; command: string };
   assert.is(j.ok, false);
   assert.is(j.formatVersion, '1.0');

@@ -21,6 +21,7 @@ const ALLOWED = new Set([
   '../pg/lsn.js',
   '../errors.js',
   '../lib/byte-size.js',
+  '../lib/plural.js',
   '../model/types.js',
   '../plan/types.js',
 ]);
