@@ -122,7 +122,7 @@ test('a backup directory only root can read is reported by list, status and plan
     const list = await world.pgbk(['list', '--json']);
     assert.is(list.code, 1, list.stderr);
     assert.match(list.stderr, new RegExp(`backup ${id} is not listed: cannot read ${dir}/backup\\.json: EACCES; ${dir} belongs to root`));
-    const listed = (JSON.parse(list.stdout) as { id: string }[]).map((b) => b.id);
+    const listed = (JSON.parse(list.stdout) as { backups: { id: string }[] }).backups.map((b) => b.id);
     assert.equal(listed, good, 'the readable backups are still listed');
     for (const args of [['status'], ['plan'], ['show', 'main', 'latest']]) {
       const r = await world.pgbk(args);

@@ -122,7 +122,7 @@ test('archiving failing (archive_command = false) fails the archiving check', as
   await waitForQuery(world.cluster, 'SELECT last_archived_time > last_failed_time FROM pg_stat_archiver', 't', 60_000);
   const after = await check();
   assert.ok(!failedNames(after.json).includes('archiving'), after.text);
-  assert.match(after.text, /OK archiving: .*earlier failure\(s\), recovered/, after.text);
+  assert.match(after.text, /OK archiving: .*earlier failures?, recovered/, after.text);
 });
 
 test('wal_level minimal (no archiving, no WAL senders) fails wal_level, archive_mode and privileges', async () => {
@@ -169,7 +169,7 @@ test('WAL from another cluster: first in incoming/, then quarantined in errors/'
   const r2 = await check();
   assert.is(r2.code, 1, r2.text);
   assert.equal(failedNames(r2.json), ['errors/']);
-  assert.match(r2.text, /FAILED errors\/: 1 quarantined file\(s\) .*000000010000000000000001\.\d{8}T\d{6}Z \(WAL belongs to cluster/);
+  assert.match(r2.text, /FAILED errors\/: 1 quarantined file .*000000010000000000000001\.\d{8}T\d{6}Z \(WAL belongs to cluster/);
   assert.match(r2.text, /hint: read each \.reason/);
 });
 

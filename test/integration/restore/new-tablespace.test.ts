@@ -188,7 +188,7 @@ t('a target before the CREATE TABLESPACE record restores, and PostgreSQL never t
     const dir = path.join(ctx.root!, `restore-before-${name}`);
     const r = await restore(ctx, ['--target-dir', dir, ...target, '--target-action', 'promote', '--no-archive']);
     assert.is(r.code, 0, `${name}: ${r.stderr}`);
-    assert.match(r.stderr, /checked \d+ WAL segment\(s\) to replay for CREATE TABLESPACE in [\d.]+ s: none/);
+    assert.match(r.stderr, /checked \d+ WAL segments? to replay for CREATE TABLESPACE in [\d.]+ s: none/);
     const c = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
     try {
       await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 90_000);

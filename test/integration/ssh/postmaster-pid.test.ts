@@ -28,7 +28,7 @@ test('no psqlConnection: first contact and an ssh backup reach a cluster on a no
   assert.is(serverJson.systemIdentifier, await w.cluster.sql('SELECT system_identifier::text FROM pg_control_system()'));
   const show = await w.pgbk(['show', 'main', 'latest', '--json']);
   assert.is(show.code, 0, show.stderr);
-  assert.is((JSON.parse(show.stdout) as { status: string }).status, 'DONE');
+  assert.is((JSON.parse(show.stdout) as { backup: { status: string } }).backup.status, 'DONE');
   assert.ok(existsSync(path.join(w.catalog, 'main', 'backups')));
 });
 
