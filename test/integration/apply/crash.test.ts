@@ -57,6 +57,14 @@ async function childrenOf(pid: number): Promise<number[]> {
   return out;
 }
 
+async function cmdlineOf(pid: number): Promise<string> {
+  try {
+    return (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').join(' ');
+  } catch {
+    return '';
+  }
+}
+
 async function commOf(pid: number): Promise<string> {
   try {
     return (await readFile(`/proc/${pid}/comm`, 'utf8')).trim();
@@ -103,8 +111,10 @@ test('SIGKILL of apply while pg_basebackup runs leaves a STARTED record and no r
   let applyPid = -1;
   const run: Promise<RunResult> = world.pgbk(['apply'], { onSpawn: (pid) => (applyPid = pid) });
   crashedId = await waitFor('a STARTED backup.json', startedBackup);
+  // The copying pg_basebackup, not the short `pg_basebackup --version` pgbk runs first to learn
+  // the client's major version (catching that one made this test flaky).
   const bb = await waitFor('pg_basebackup under the apply', async () => {
-    for (const c of await childrenOf(applyPid)) if ((await commOf(c)) === 'pg_basebackup') return c;
+    for (const c of await childrenOf(applyPid)) if ((await commOf(c)) === 'pg_basebackup' && (await cmdlineOf(c)).includes('--pgdata=')) return c;
     return undefined;
   });
   strays.add(bb);
