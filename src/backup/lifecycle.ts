@@ -4,13 +4,12 @@
  * The record's states (STARTED → WAITING_FOR_WAL → DONE | FAILED) are written by the methods through
  * catalog/backups.ts; DONE is decided by apply/finish-backup.ts once the WAL range is archived.
  */
-import { createReadStream } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createBackupDir, newBackupId } from '../catalog/index.js';
 import { PgbkError } from '../errors.js';
+import { sha256OfFile } from '../lib/checksum.js';
 import type { BackupContext } from './context.js';
 
 /** Allocate a fresh backup id; ids are per-second, so a collision waits for the next second. */
@@ -23,12 +22,6 @@ export async function allocateBackupId(ctx: BackupContext): Promise<string> {
   throw new PgbkError('CATALOG', 'could not allocate a backup id (directory exists each second)', { server: ctx.server.name });
 }
 
-async function sha256File(file: string): Promise<string> {
-  const h = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) h.update(chunk as Buffer);
-  return h.digest('hex');
-}
-
 /** sha256 of every stored file (checked again by restore/verify) and their total size. */
 export async function checksumStoredFiles(dir: string): Promise<{ checksums: Record<string, string>; stored: number }> {
   const checksums: Record<string, string> = {};
@@ -37,7 +30,7 @@ export async function checksumStoredFiles(dir: string): Promise<{ checksums: Rec
   for (const name of names) {
     const file = path.join(dir, name);
     stored += (await stat(file)).size;
-    checksums[name] = await sha256File(file);
+    checksums[name] = await sha256OfFile(file);
   }
   return { checksums, stored };
 }

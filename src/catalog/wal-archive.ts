@@ -6,7 +6,6 @@
  */
 
 import type { Dirent } from 'node:fs';
-import { webcrypto } from 'node:crypto';
 import { mkdir, open, readFile, readdir, rmdir, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import type { Compression } from '../config/resolved.js';
@@ -20,7 +19,8 @@ import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
 import { rethrowNoSpace } from './no-space.js';
 import { CHECKSUMS_FILE, walDirFor, walPath, walRoot } from './layout.js';
-import { appendChecksum, readChecksums, removeChecksums, sha256Hex } from './wal-checksums.js';
+import { sha256Hex, sha256HexAsync } from '../lib/checksum.js';
+import { appendChecksum, readChecksums, removeChecksums } from './wal-checksums.js';
 import { validateBackupHistoryFile, validateHistoryFile } from './wal-text-files.js';
 
 export type ArchiveOutcome = { readonly result: 'archived' | 'duplicate'; readonly sha256: string } | { readonly result: 'rejected'; readonly reason: string };
@@ -148,11 +148,6 @@ async function readWhole(file: string): Promise<{ readonly data: Buffer; release
     if (buf !== undefined && spareBuffers.length < MAX_SPARE_BUFFERS) spareBuffers.push(buf);
     await fh.close();
   }
-}
-
-/** sha256 in the thread pool (WebCrypto), so it runs beside compression on the main thread. */
-async function sha256HexAsync(buf: Buffer): Promise<string> {
-  return Buffer.from(await webcrypto.subtle.digest('SHA-256', buf)).toString('hex');
 }
 
 /** Validate, compress and store one WAL file; resolves only once it is durable. */

@@ -4,17 +4,12 @@
  * short line do not interleave), so concurrent writers need no lock; pruning rewrites it.
  */
 
-import { createHash } from 'node:crypto';
 import { open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir, tempPathFor } from '../lib/atomic.js';
 import { CHECKSUMS_FILE } from './layout.js';
 
 const LINE_RE = /^([0-9a-f]{64}) [ *](.+)$/;
-
-export function sha256Hex(buf: Buffer): string {
-  return createHash('sha256').update(buf).digest('hex');
-}
 
 function parse(text: string): Map<string, string> {
   const sums = new Map<string, string>();

@@ -162,10 +162,3 @@ export async function extractStoredTar(opts: ExtractOptions): Promise<ExtractRes
   opts.onProgress?.(storedBytes, files);
   return { storedBytes, files };
 }
-
-/** sha256 of a whole (small) stored file, e.g. backup_manifest. */
-export async function sha256OfFile(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}

@@ -8,7 +8,7 @@
  */
 
 import { decompressBuffer } from '../catalog/compress.js';
-import { sha256Hex } from '../catalog/wal-checksums.js';
+import { sha256Hex } from '../lib/checksum.js';
 import { validateSegment } from '../pg/wal-header.js';
 import type { ExecProcess } from '../transport/transport.js';
 import { ByteReader } from '../wal-push/byte-reader.js';

@@ -6,11 +6,11 @@
  * Used by src/restore/restore.ts (local) and src/restore-remote (a tar stream for `tar -x` there).
  */
 
-import { createHash } from 'node:crypto';
 import { chmod, lchown, mkdir, open, readFile, readdir, symlink, utimes } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { PgbkError, toPgbkError } from '../../errors.js';
+import { sha256OfFile } from '../../lib/checksum.js';
 import type { BackupRecord } from '../../model/types.js';
 import { parseManifest, type FileManifest } from './incremental.js';
 import { readStoredObject, walkStoredRoot } from './stored-tree.js';
@@ -24,12 +24,6 @@ export interface SshBackupLayout {
   readonly files: number;
 }
 
-async function sha256Of(file: string): Promise<string> {
-  return createHash('sha256')
-    .update(await readFile(file))
-    .digest('hex');
-}
-
 /** files.json of a stored backup (its checksum is checked by checkSshBackup). */
 export async function readStoredManifest(srcDir: string): Promise<FileManifest> {
   return parseManifest(await readFile(path.join(srcDir, MANIFEST_FILE), 'utf8'));
@@ -41,7 +35,7 @@ export async function checkSshBackup(srcDir: string, backup: BackupRecord): Prom
   for (const name of [MANIFEST_FILE, 'data/backup_label']) {
     const want = backup.checksums?.[name];
     const file = path.join(srcDir, name);
-    const got = await sha256Of(file).catch(() => 'unreadable');
+    const got = await sha256OfFile(file).catch(() => 'unreadable');
     if (want === undefined || got !== want) {
       throw new PgbkError('CATALOG', `backup ${backup.id}: ${name} is missing or does not match its recorded sha256`, { server, path: file });
     }

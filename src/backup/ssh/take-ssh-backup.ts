@@ -15,13 +15,13 @@
  * copied files are removed, the record says FAILED with the reason — nothing half-visible.
  */
 
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { backupDir, readBackups, recordIdentity, writeBackupRecord, writeFileAtomic } from '../../catalog/index.js';
 import { isNoSpaceError, noSpaceError } from '../../catalog/no-space.js';
 import { PgbkError, toPgbkError } from '../../errors.js';
+import { sha256Hex } from '../../lib/checksum.js';
 import { processIdentity } from '../../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../../pg/lsn.js';
 import type { BackupRecord } from '../../model/types.js';
@@ -103,10 +103,6 @@ async function previousBackup(ctx: BackupContext, systemIdentifier: string): Pro
     }
   }
   return undefined;
-}
-
-function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
 }
 
 async function openSession(ctx: BackupContext, transport: Transport): Promise<BackupSession> {
@@ -324,7 +320,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       reusedBytes: copied.reusedBytes,
       fileCount: copied.fileCount,
       ...(copied.reusedFrom === undefined ? {} : { reusedFrom: copied.reusedFrom }),
-      checksums: { [MANIFEST_FILE]: sha256(manifestText), 'data/backup_label': sha256(stop.labelFile) },
+      checksums: { [MANIFEST_FILE]: sha256Hex(manifestText), 'data/backup_label': sha256Hex(stop.labelFile) },
     };
     await writeBackupRecord(ctx.catalog, record);
     ctx.log(

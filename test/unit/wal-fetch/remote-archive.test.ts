@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compressBuffer } from '../../../src/catalog/compress.js';
-import { sha256Hex } from '../../../src/catalog/wal-checksums.js';
+import { sha256Hex } from '../../../src/lib/checksum.js';
 import { checkServed } from '../../../src/wal-fetch/remote-archive.js';
 import { fetchOptionArgs, fetchOptionsFrom, fetchWorkerKey } from '../../../src/wal-fetch/source.js';
 
