@@ -246,10 +246,14 @@ function checkWal(input: ChooseInput, b: BackupRecord, ends: Ends, tli: number, 
 function timeGapError(server: string, targetText: string, b: BackupRecord, missing: string, gapLsn: bigint, next: BackupRecord | undefined): PgbkError {
   const before = `up to LSN ${formatLsn(gapLsn)} from backup ${b.id} (it ended ${b.endTime ?? '?'}, LSN ${b.endLsn ?? '?'}; --target-lsn before ${formatLsn(gapLsn)}, or ${b.id} --target-immediate)`;
   const after = next === undefined ? '' : `; from the end of backup ${next.id} (${next.endTime ?? '?'}, LSN ${next.endLsn ?? '?'}) on: any later target`;
-  return new PgbkError('WAL', `target time ${targetText} lies in a gap of the WAL archive: segment ${missing} is missing (pruned outside the PITR window, or lost)`, {
-    server,
-    hint: `nearest reachable points: ${before}${after}`,
-  });
+  return new PgbkError(
+    'WAL',
+    `target time ${targetText} lies in a gap of the WAL archive: segment ${missing} is missing (pruned outside the PITR window, or lost)`,
+    {
+      server,
+      hint: `nearest reachable points: ${before}${after}`,
+    },
+  );
 }
 
 function gapError(server: string, missing: string, range: string, segSize: number, segno: number): PgbkError {
