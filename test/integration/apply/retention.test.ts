@@ -18,6 +18,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
+import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { archivedSegments, listBackups, makeWorld, switchWal, type ListEntry, type World } from '../../support/pgbk.js';
@@ -234,6 +235,9 @@ test('pitrWindow: an older backup keeps only the WAL it needs to be consistent, 
   // PostgreSQL proves B4 is still consistent on its own WAL.
   const r = await world.pgbk(['restore', 'main', b(4).id, '--target-dir', dir, '--target-immediate', '--target-action', 'promote', '--no-archive']);
   assert.is(r.code, 0, r.stdout + r.stderr);
+  // This world's catalog belongs to the test process; the copy's restore_command (pgbk wal-fetch)
+  // runs as postgres, which must be able to read it (in production: the same user or its group).
+  execFileSync('chmod', ['-R', 'o+rX', world.catalog]);
   const cluster = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
   try {
     await waitForQuery(cluster, 'SELECT pg_is_in_recovery()', 'f', 90_000);
