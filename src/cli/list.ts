@@ -4,7 +4,7 @@ import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
 import { formatAge as formatDuration } from '../plan/time-text.js';
-import type { BackupRecord } from '../model/types.js';
+import { type BackupRecord, copyFieldsOf } from '../model/types.js';
 import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
@@ -19,18 +19,19 @@ const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
  * `wal`: the archived WAL from this backup's beginWal up to the next backup's (see walPerBackup).
  */
 export function listEntry(b: BackupRecord, wal?: BackupWal) {
+  const c = copyFieldsOf(b);
   return {
     server: b.server,
     id: b.id,
     status: b.status,
     beginTime: b.beginTime,
-    endTime: b.endTime ?? null,
-    beginLsn: b.beginLsn ?? null,
-    endLsn: b.endLsn ?? null,
-    beginWal: b.beginWal ?? null,
-    endWal: b.endWal ?? null,
-    timeline: b.timeline ?? null,
-    size: b.sizes?.stored ?? null,
+    endTime: c.endTime ?? null,
+    beginLsn: c.beginLsn ?? null,
+    endLsn: c.endLsn ?? null,
+    beginWal: c.beginWal ?? null,
+    endWal: c.endWal ?? null,
+    timeline: c.timeline ?? null,
+    size: c.sizes?.stored ?? null,
     keep: b.keep,
     durationSeconds: backupDurationSeconds(b) ?? null,
     walSegments: wal?.segments ?? null,

@@ -39,8 +39,8 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
     pgVersion: f.identity?.pgVersion ?? null,
     pgVersionText: f.identity?.pgVersion ? formatPgVersion(f.identity.pgVersion) : null,
     backups: byStatus,
-    lastBackup: last === undefined ? null : { id: last.id, endTime: last.endTime ?? null, size: last.sizes?.stored ?? null },
-    lastBackupAgeSeconds: last?.endTime === undefined ? null : Math.round((nowMs - Date.parse(last.endTime)) / 1000),
+    lastBackup: last === undefined ? null : { id: last.id, endTime: last.endTime, size: last.sizes.stored },
+    lastBackupAgeSeconds: last === undefined ? null : Math.round((nowMs - Date.parse(last.endTime)) / 1000),
     /** Earliest and latest point a restore can reach; null before the first DONE backup. */
     recoverableWindow: window ?? null,
     /** The schedule's next fire time; null without a schedule. dueNow: a backup is due already. */

@@ -12,9 +12,9 @@ import type { BackupRecord, Observed, ObservedServer, ServerContact } from '../m
  */
 export function effectiveBackup(b: BackupRecord, thisHost: string): BackupRecord {
   if (b.status !== 'STARTED') return b;
-  if (b.owner !== undefined && isOwnerAlive(b.owner, thisHost)) return b;
-  const who = b.owner ? `pid ${b.owner.pid} on ${b.owner.host}` : 'unknown owner';
-  return { ...b, status: 'FAILED', error: b.error ?? `interrupted: ${who} is gone` };
+  if (isOwnerAlive(b.owner, thisHost)) return b;
+  const who = `pid ${b.owner.pid} on ${b.owner.host}`;
+  return { ...b, status: 'FAILED', error: `interrupted: ${who} is gone` };
 }
 
 /** The catalog path when its root directory does not exist (any other stat error surfaces later). */
@@ -86,7 +86,7 @@ export async function observe(desired: Desired, only?: readonly string[], opts: 
  */
 export function observedHash(s: ObservedServer): string {
   const h = createHash('sha256');
-  for (const b of s.backups) h.update(`b:${b.id}:${b.status}:${b.keep}:${(b.inUse ?? []).length}\n`);
+  for (const b of s.backups) h.update(`b:${b.id}:${b.status}:${b.keep}:${b.status === 'DONE' ? (b.inUse ?? []).length : 0}\n`);
   const segs = s.wal.segments;
   h.update(`w:${segs.length}:${segs[0] ?? ''}:${segs[segs.length - 1] ?? ''}:${s.wal.backupFiles.length}:${s.wal.partials?.length ?? 0}\n`);
   for (const f of s.incoming) h.update(`i:${f.name}:${f.size}\n`);

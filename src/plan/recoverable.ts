@@ -3,7 +3,7 @@
  * much WAL each backup brings. Pure: backups and the archive listing in, plain data out.
  */
 
-import type { ArchivedWal, BackupRecord } from '../model/types.js';
+import { type ArchivedWal, type BackupRecord, copyFieldsOf, isCopied } from '../model/types.js';
 
 export interface RecoverableWindow {
   /** The earliest point a restore can reach: the end (consistency point) of the oldest DONE backup. */
@@ -21,10 +21,10 @@ export function recoverableWindow(backups: readonly BackupRecord[], wal: Archive
   if (oldest === undefined) return undefined;
   const newest = wal.segments[wal.segments.length - 1];
   // With no archived segment after the backup's own, the backup's end is also the latest point.
-  const reaches = newest !== undefined && (oldest.endWal === undefined || newest >= oldest.endWal);
+  const reaches = newest !== undefined && newest >= oldest.endWal;
   return {
-    from: { backupId: oldest.id, time: oldest.endTime ?? null, lsn: oldest.endLsn ?? null },
-    to: reaches ? { wal: newest, archivedAt: wal.newestMtime ?? null } : { wal: oldest.endWal ?? null, archivedAt: oldest.endTime ?? null },
+    from: { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn },
+    to: reaches ? { wal: newest, archivedAt: wal.newestMtime ?? null } : { wal: oldest.endWal, archivedAt: oldest.endTime },
   };
 }
 
@@ -40,16 +40,14 @@ export interface BackupWal {
  * beginWal (the newest archived segment for the newest backup). That is the WAL a point-in-time
  * restore from this backup replays before the next backup would be the better start, and roughly
  * what deleting this backup lets pruning free. Segment names compare as text, which orders them
- * within a timeline. Backups without a beginWal get nothing.
+ * within a timeline. Backups not copied yet (STARTED) or FAILED get nothing.
  */
 export function walPerBackup(backups: readonly BackupRecord[], segments: readonly string[], segSize: number): Map<string, BackupWal> {
-  const withWal = backups
-    .filter((b) => b.beginWal !== undefined && b.status !== 'FAILED')
-    .sort((a, b) => (a.beginWal! < b.beginWal! ? -1 : a.beginWal! > b.beginWal! ? 1 : 0));
+  const withWal = backups.filter(isCopied).sort((a, b) => (a.beginWal < b.beginWal ? -1 : a.beginWal > b.beginWal ? 1 : 0));
   const out = new Map<string, BackupWal>();
   for (let i = 0; i < withWal.length; i++) {
     const b = withWal[i]!;
-    const from = b.beginWal!;
+    const from = b.beginWal;
     const until = withWal[i + 1]?.beginWal;
     const count = countInRange(segments, from, until);
     out.set(b.id, { segments: count, bytes: count * segSize });
@@ -75,10 +73,11 @@ function lowerBound(sorted: readonly string[], key: string): number {
   return lo;
 }
 
-/** Seconds from begin to end, or undefined when either is missing or unreadable. */
+/** Seconds from begin to end, or undefined when it has not ended (or failed unseen) or a time is unreadable. */
 export function backupDurationSeconds(b: BackupRecord): number | undefined {
-  if (b.endTime === undefined) return undefined;
-  const d = (Date.parse(b.endTime) - Date.parse(b.beginTime)) / 1000;
+  const { endTime } = copyFieldsOf(b);
+  if (endTime === undefined) return undefined;
+  const d = (Date.parse(endTime) - Date.parse(b.beginTime)) / 1000;
   return Number.isFinite(d) && d >= 0 ? d : undefined;
 }
 
