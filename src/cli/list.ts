@@ -1,5 +1,7 @@
 import { hostname } from 'node:os';
-import { listArchivedWal, readBackupsWithProblems, readIdentity } from '../catalog/index.js';
+import { readBackupsWithProblems, readIdentity } from '../catalog/index.js';
+import { readWalOverview } from '../catalog/wal-overview.js';
+import { indexOptions } from './wal-index.js';
 import { effectiveBackup } from '../observe/index.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
@@ -72,10 +74,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   // Backups the OS will not let us read are listed on stderr and make the exit status 1: a
   // listing that silently leaves them out would look complete.
   let unreadable = 0;
+  const walIndex = indexOptions(io);
   for (const s of servers) {
     const [{ backups, problems }, wal, identity] = await Promise.all([
       readBackupsWithProblems(desired.catalog, s.name),
-      listArchivedWal(desired.catalog, s.name),
+      readWalOverview(desired.catalog, s.name, walIndex),
       readIdentity(desired.catalog, s.name),
     ]);
     for (const p of problems.filter((x) => x.unreadable === true)) {
@@ -83,7 +86,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       unreadable++;
     }
     const effective = backups.map((b) => effectiveBackup(b, thisHost));
-    const perBackup = walPerBackup(effective, wal.segments, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
+    const perBackup = walPerBackup(effective, wal, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
     entries.push(...effective.map((b) => listEntry(b, perBackup.get(b.id))));
   }
   if (values.json === true) writeJson(io, 'list', { backups: entries });

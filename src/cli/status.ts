@@ -1,15 +1,18 @@
-import { countQuarantined, listArchivedWal, listIncoming, readBackups, readIdentity, readLock } from '../catalog/index.js';
+import { countQuarantined, listIncoming, readBackups, readIdentity, readLock } from '../catalog/index.js';
+import { readWalOverview } from '../catalog/wal-overview.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';
 import { formatPgVersion, plural, recoverableWindow, type RecoverableWindow } from '../plan/recoverable.js';
 import { nextScheduledBackup, type NextBackup } from '../plan/schedule.js';
 import { formatIsoText } from '../plan/time-text.js';
 import type { ArchivedWal, BackupRecord, IncomingFile, ServerIdentity } from '../model/types.js';
+import { firstOf, lastOf, overviewOf, type WalOverview } from '../model/wal-runs.js';
 import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
 import { writeJson } from './json-output.js';
+import { indexOptions } from './wal-index.js';
 
 type LockInfo = Awaited<ReturnType<typeof readLock>>;
 
@@ -17,7 +20,8 @@ type LockInfo = Awaited<ReturnType<typeof readLock>>;
 export interface StatusFacts {
   readonly identity: ServerIdentity | undefined;
   readonly backups: readonly BackupRecord[];
-  readonly wal: ArchivedWal;
+  /** The archive: a full listing, or its overview (catalog/wal-overview.ts). */
+  readonly wal: ArchivedWal | WalOverview;
   readonly incoming: readonly IncomingFile[];
   readonly quarantined: number;
   readonly lock: LockInfo;
@@ -30,7 +34,8 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
   const last = done[done.length - 1];
   const byStatus: Record<string, number> = {};
   for (const b of f.backups) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
-  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, f.wal);
+  const wal = overviewOf(f.wal);
+  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, wal);
   const next: NextBackup | undefined = nextScheduledBackup(s, f.backups, now);
   return {
     server: s.name,
@@ -45,10 +50,10 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
     recoverableWindow: window ?? null,
     /** The schedule's next fire time; null without a schedule. dueNow: a backup is due already. */
     nextBackup: next ?? null,
-    walSegments: f.wal.segments.length,
-    firstWal: f.wal.segments[0] ?? null,
-    lastWal: f.wal.segments[f.wal.segments.length - 1] ?? null,
-    lastWalAgeSeconds: f.wal.newestMtime === undefined ? null : Math.round((nowMs - Date.parse(f.wal.newestMtime)) / 1000),
+    walSegments: wal.count,
+    firstWal: firstOf(wal.runs) ?? null,
+    lastWal: lastOf(wal.runs) ?? null,
+    lastWalAgeSeconds: wal.newestMtime === undefined ? null : Math.round((nowMs - Date.parse(wal.newestMtime)) / 1000),
     incoming: f.incoming.filter((x) => x.kind !== 'in-flight').length,
     quarantined: f.quarantined,
     lock: f.lock ?? null,
@@ -109,11 +114,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const desired = await loadDesired(values.config, io);
   const now = new Date();
   const out: StatusEntry[] = [];
+  const walIndex = indexOptions(io);
   for (const s of selectServers(desired, positionals)) {
     const [identity, backups, wal, incoming, quarantined, lock] = await Promise.all([
       readIdentity(desired.catalog, s.name),
       readBackups(desired.catalog, s.name),
-      listArchivedWal(desired.catalog, s.name),
+      readWalOverview(desired.catalog, s.name, walIndex),
       listIncoming(desired.catalog, s.name),
       countQuarantined(desired.catalog, s.name),
       readLock(desired.catalog, s.name),

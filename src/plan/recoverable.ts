@@ -4,6 +4,7 @@
  */
 
 import { type ArchivedWal, type BackupRecord, copyFieldsOf, isCopied } from '../model/types.js';
+import { lastOf, overviewOf, runCounter, type WalOverview } from '../model/wal-runs.js';
 
 export interface RecoverableWindow {
   /** The earliest point a restore can reach: the end (consistency point) of the oldest DONE backup. */
@@ -16,10 +17,11 @@ export interface RecoverableWindow {
 }
 
 /** undefined when no backup is DONE: nothing can be restored yet. */
-export function recoverableWindow(backups: readonly BackupRecord[], wal: ArchivedWal): RecoverableWindow | undefined {
+export function recoverableWindow(backups: readonly BackupRecord[], archive: ArchivedWal | WalOverview): RecoverableWindow | undefined {
   const oldest = backups.filter((b) => b.status === 'DONE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0];
   if (oldest === undefined) return undefined;
-  const newest = wal.segments[wal.segments.length - 1];
+  const wal = overviewOf(archive);
+  const newest = lastOf(wal.runs);
   // With no archived segment after the backup's own, the backup's end is also the latest point.
   const reaches = newest !== undefined && newest >= oldest.endWal;
   return {
@@ -42,15 +44,14 @@ export interface BackupWal {
  * what deleting this backup lets pruning free. Segment names compare as text, which orders them
  * within a timeline. Backups not copied yet (STARTED) or FAILED get nothing.
  */
-export function walPerBackup(backups: readonly BackupRecord[], segments: readonly string[], segSize: number): Map<string, BackupWal> {
+export function walPerBackup(backups: readonly BackupRecord[], archive: readonly string[] | WalOverview, segSize: number): Map<string, BackupWal> {
   const withWal = backups.filter(isCopied).sort((a, b) => (a.beginWal < b.beginWal ? -1 : a.beginWal > b.beginWal ? 1 : 0));
+  const count = 'runs' in archive ? runCounter(archive.runs) : (from: string, until: string | undefined) => countInRange(archive, from, until);
   const out = new Map<string, BackupWal>();
   for (let i = 0; i < withWal.length; i++) {
     const b = withWal[i]!;
-    const from = b.beginWal;
-    const until = withWal[i + 1]?.beginWal;
-    const count = countInRange(segments, from, until);
-    out.set(b.id, { segments: count, bytes: count * segSize });
+    const n = count(b.beginWal, withWal[i + 1]?.beginWal);
+    out.set(b.id, { segments: n, bytes: n * segSize });
   }
   return out;
 }
