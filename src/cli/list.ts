@@ -1,8 +1,9 @@
 import { hostname } from 'node:os';
-import { readBackupsWithProblems, readIdentity } from '../catalog/index.js';
+import { readBackupsWithProblems } from '../catalog/backups.js';
+import { readIdentity } from '../catalog/identity.js';
 import { readWalOverview } from '../catalog/wal-overview.js';
 import { indexOptions } from './wal-index.js';
-import { effectiveBackup } from '../observe/index.js';
+import { effectiveBackup } from '../observe/effective.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
 import { formatAge as formatDuration } from '../plan/time-text.js';

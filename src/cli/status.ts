@@ -1,4 +1,8 @@
-import { countQuarantined, listIncoming, readBackups, readIdentity, readLock } from '../catalog/index.js';
+import { readBackups } from '../catalog/backups.js';
+import { readIdentity } from '../catalog/identity.js';
+import { listIncoming } from '../catalog/incoming.js';
+import { readLock } from '../catalog/lock.js';
+import { countQuarantined } from '../catalog/quarantine.js';
 import { readWalOverview } from '../catalog/wal-overview.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';

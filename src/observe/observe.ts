@@ -2,20 +2,12 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Desired, ServerConfig } from '../config/resolved.js';
-import { countQuarantined, isOwnerAlive, listArchivedWal, listIncoming, readBackups, readIdentity } from '../catalog/index.js';
+import { countQuarantined, listArchivedWal, listIncoming, readBackups, readIdentity } from '../catalog/index.js';
 import { toPgbkError } from '../errors.js';
-import type { BackupRecord, Observed, ObservedServer, ServerContact } from '../model/types.js';
+import type { Observed, ObservedServer, ServerContact } from '../model/types.js';
+import { effectiveBackup } from './effective.js';
 
-/**
- * A STARTED backup with no live owner can never finish: show it as what it is. Read-only (apply
- * persists it under the lock); `list` and `show` use it too, so every view agrees with the plan.
- */
-export function effectiveBackup(b: BackupRecord, thisHost: string): BackupRecord {
-  if (b.status !== 'STARTED') return b;
-  if (isOwnerAlive(b.owner, thisHost)) return b;
-  const who = `pid ${b.owner.pid} on ${b.owner.host}`;
-  return { ...b, status: 'FAILED', error: `interrupted: ${who} is gone` };
-}
+export { effectiveBackup };
 
 /** The catalog path when its root directory does not exist (any other stat error surfaces later). */
 async function missingCatalog(catalog: string): Promise<string | undefined> {
