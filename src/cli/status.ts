@@ -6,7 +6,7 @@ import { countQuarantined } from '../catalog/quarantine.js';
 import { readWalOverview } from '../catalog/wal-overview.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';
-import { formatPgVersion, plural, recoverableWindow, type RecoverableWindow } from '../plan/recoverable.js';
+import { formatPgVersion, plural, recoverableWindow, restorePoints, type RecoverableWindow, type RestorePoint } from '../plan/recoverable.js';
 import { nextScheduledBackup, type NextBackup } from '../plan/schedule.js';
 import { formatIsoText } from '../plan/time-text.js';
 import type { ArchivedWal, BackupRecord, IncomingFile, ServerIdentity } from '../model/types.js';
@@ -39,7 +39,9 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
   const byStatus: Record<string, number> = {};
   for (const b of f.backups) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
   const wal = overviewOf(f.wal);
-  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, wal);
+  const pitr = { ...(s.retention.pitrWindowSeconds === undefined ? {} : { pitrWindowSeconds: s.retention.pitrWindowSeconds }), now };
+  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, wal, pitr);
+  const points: RestorePoint[] = restorePoints(f.backups, pitr);
   const next: NextBackup | undefined = nextScheduledBackup(s, f.backups, now);
   return {
     server: s.name,
@@ -52,6 +54,8 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
     lastBackupAgeSeconds: last === undefined ? null : Math.round((nowMs - Date.parse(last.endTime)) / 1000),
     /** Earliest and latest point a restore can reach; null before the first DONE backup. */
     recoverableWindow: window ?? null,
+    /** Older backups restorable only to their own end (standalone pins; older than the PITR window). */
+    restorePoints: points,
     /** The schedule's next fire time; null without a schedule. dueNow: a backup is due already. */
     nextBackup: next ?? null,
     walSegments: wal.count,
@@ -72,12 +76,22 @@ function ago(iso: string | null, nowMs: number): string {
   return Number.isNaN(t) ? '' : `, ${formatAge(Math.max(0, (nowMs - t) / 1000))} ago`;
 }
 
-function windowText(w: RecoverableWindow | null, nowMs: number): string {
-  if (w === null) return 'nothing yet (no DONE backup)';
+function windowText(w: RecoverableWindow | null, nowMs: number, points: number): string {
+  if (w === null) return points === 0 ? 'nothing yet (no DONE backup)' : 'no point-in-time window (no backup holds the WAL after it)';
   const from = `${w.from.time === null ? '?' : formatIsoText(w.from.time)} (end of backup ${w.from.backupId})`;
   const to =
     w.to.wal === null ? '?' : `WAL ${w.to.wal}${w.to.archivedAt === null ? '' : `, archived ${formatIsoText(w.to.archivedAt)}${ago(w.to.archivedAt, nowMs)}`}`;
   return `from ${from} to ${to}`;
+}
+
+function restorePointsText(points: readonly RestorePoint[]): string {
+  const list = points.map((p) => `${p.backupId} (${p.time === null ? '?' : formatIsoText(p.time)})`).join(', ');
+  const why = points.every((p) => p.why === 'pitr-window')
+    ? 'older than the PITR window'
+    : points.every((p) => p.why === 'standalone')
+      ? 'pinned standalone'
+      : 'pinned standalone or older than the PITR window';
+  return `${plural(points.length, 'backup')} restorable to their end only (${why}): ${list}`;
 }
 
 function nextText(n: NextBackup | null, server: string, nowMs: number): string {
@@ -100,7 +114,8 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date): st
       `  cluster       ${st.systemIdentifier ?? 'not contacted yet'}${st.pgVersionText ? ` (PostgreSQL ${st.pgVersionText})` : ''}`,
       `  backups       ${total === 0 ? 'none' : `${plural(total, 'backup')}: ${parts.join(', ')}`}`,
       `  last backup   ${st.lastBackup ? `${st.lastBackup.id}, ${formatAge(st.lastBackupAgeSeconds ?? 0)} ago, ${formatBytes(st.lastBackup.size ?? undefined)}` : 'none'}`,
-      `  recoverable   ${windowText(st.recoverableWindow, nowMs)}`,
+      `  recoverable   ${windowText(st.recoverableWindow, nowMs, st.restorePoints.length)}`,
+      ...(st.restorePoints.length === 0 ? [] : [`  older points  ${restorePointsText(st.restorePoints)}`]),
       `  next backup   ${nextText(st.nextBackup, st.server, nowMs)}`,
       `  WAL archive   ${plural(st.walSegments, 'segment')}${st.lastWal ? `, ${st.firstWal} … ${st.lastWal}, newest ${formatAge(st.lastWalAgeSeconds ?? 0)} ago` : ''}`,
       `  incoming      ${plural(st.incoming, 'file')} waiting`,

@@ -135,6 +135,7 @@ export function checkSemantics(data: unknown): readonly Problem[] {
   const defRetention = rec(defaults['retention']);
   checkSchedule(defBackup, undefined, ['defaults', 'backup'], out);
   checkPositiveDuration(defRetention['recoveryWindow'], ['defaults', 'retention', 'recoveryWindow'], out);
+  checkPositiveDuration(defRetention['pitrWindow'], ['defaults', 'retention', 'pitrWindow'], out);
   checkPositiveDuration(rec(defaults['wal'])['maxLag'], ['defaults', 'wal', 'maxLag'], out);
   checkPositiveDuration(defBackup['archiveTimeout'], ['defaults', 'backup', 'archiveTimeout'], out);
   const defMin = int(defRetention['minRedundancy']);
@@ -168,6 +169,7 @@ export function checkSemantics(data: unknown): readonly Problem[] {
         });
     }
     checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
+    checkPositiveDuration(rec(value['retention'])['pitrWindow'], [...base, 'retention', 'pitrWindow'], out);
     checkPositiveDuration(rec(value['wal'])['maxLag'], [...base, 'wal', 'maxLag'], out);
     checkPositiveDuration(rec(value['backup'])['archiveTimeout'], [...base, 'backup', 'archiveTimeout'], out);
     if (rec(value['wal'])['method'] === 'stream' && str(value['connection']) === undefined) {

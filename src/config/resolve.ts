@@ -40,9 +40,11 @@ function resolveSsh(ssh: Ssh, ctx: ResolveContext): SshConfig {
 function resolveRetention(own: Retention | undefined, defaults: Retention | undefined): RetentionPolicy {
   const redundancy = own?.redundancy ?? defaults?.redundancy;
   const recoveryWindow = own?.recoveryWindow ?? defaults?.recoveryWindow;
+  const pitrWindow = own?.pitrWindow ?? defaults?.pitrWindow;
   return {
     ...(redundancy === undefined ? {} : { redundancy }),
     ...(recoveryWindow === undefined ? {} : { recoveryWindowSeconds: parseDuration(recoveryWindow) }),
+    ...(pitrWindow === undefined ? {} : { pitrWindowSeconds: parseDuration(pitrWindow) }),
     minRedundancy: own?.minRedundancy ?? defaults?.minRedundancy ?? 1,
   };
 }

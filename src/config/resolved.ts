@@ -22,6 +22,11 @@ export interface RetentionPolicy {
   readonly redundancy?: number;
   /** Keep what is needed to recover to any point in the last N seconds (Barman RECOVERY WINDOW). */
   readonly recoveryWindowSeconds?: number;
+  /**
+   * Keep WAL for point-in-time recovery only this far back (issue 14); older retained backups keep
+   * just the WAL they need to be consistent. Absent: PITR from the oldest retained backup on.
+   */
+  readonly pitrWindowSeconds?: number;
   /** Never delete if fewer than this many DONE backups would remain. Default 1. */
   readonly minRedundancy: number;
 }

@@ -40,6 +40,10 @@ export interface Retention {
    */
   recoveryWindow?: string;
   /**
+   * Keep WAL for point-in-time recovery only this far back (e.g. 7d). The newest backup that ended before the window is its base; older retained backups keep just the WAL they need to be consistent (restorable to their end, not to points between them). Absent: WAL is kept from the oldest retained backup on.
+   */
+  pitrWindow?: string;
+  /**
    * Never delete a backup if fewer than this many completed backups would remain. Default 1; at most redundancy.
    */
   minRedundancy?: number;

@@ -77,6 +77,7 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     incomingSegments: incoming.segments,
     backups: observed.backups,
     remaining: retention.remaining,
+    ...(config.retention.pitrWindowSeconds === undefined ? {} : { pitrWindowSeconds: config.retention.pitrWindowSeconds, now }),
   });
   for (const f of wal.finish) {
     actions.push({ kind: 'finish-backup', server, subject: f.backup.id, reason: f.reason, backupId: f.backup.id });

@@ -5,6 +5,7 @@
 
 import { type ArchivedWal, type BackupRecord, copyFieldsOf, isCopied } from '../model/types.js';
 import { lastOf, overviewOf, runCounter, type WalOverview } from '../model/wal-runs.js';
+import { walHolders } from './wal.js';
 
 export interface RecoverableWindow {
   /** The earliest point a restore can reach: the end (consistency point) of the oldest DONE backup. */
@@ -16,9 +17,31 @@ export interface RecoverableWindow {
   readonly to: { readonly wal: string | null; readonly archivedAt: string | null };
 }
 
-/** undefined when no backup is DONE: nothing can be restored yet. */
-export function recoverableWindow(backups: readonly BackupRecord[], archive: ArchivedWal | WalOverview): RecoverableWindow | undefined {
-  const oldest = backups.filter((b) => b.status === 'DONE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))[0];
+/** retention.pitrWindow and the time it is measured back from (see plan/wal.ts walHolders). */
+export interface PitrWindowInput {
+  readonly pitrWindowSeconds?: number;
+  readonly now?: Date;
+}
+
+function byId(a: BackupRecord, b: BackupRecord): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/**
+ * The continuous window: from the end of the oldest DONE backup that holds all WAL after it (not a
+ * standalone pin, not a backup older than the PITR window's base) to the newest archived segment.
+ * undefined when there is no such backup: nothing can be restored to a point in time yet.
+ */
+export function recoverableWindow(
+  backups: readonly BackupRecord[],
+  archive: ArchivedWal | WalOverview,
+  pitr: PitrWindowInput = {},
+): RecoverableWindow | undefined {
+  const consistentOnly = walHolders(backups, pitr.pitrWindowSeconds, pitr.now).consistentOnly;
+  const oldest = backups
+    .filter((b) => b.status === 'DONE')
+    .filter((b) => !consistentOnly.has(b.id))
+    .sort(byId)[0];
   if (oldest === undefined) return undefined;
   const wal = overviewOf(archive);
   const newest = lastOf(wal.runs);
@@ -28,6 +51,25 @@ export function recoverableWindow(backups: readonly BackupRecord[], archive: Arc
     from: { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn },
     to: reaches ? { wal: newest, archivedAt: wal.newestMtime ?? null } : { wal: oldest.endWal, archivedAt: oldest.endTime },
   };
+}
+
+/** A backup that can be restored only to its own end (consistent), not to later points. */
+export interface RestorePoint {
+  readonly backupId: string;
+  readonly time: string | null;
+  readonly lsn: string | null;
+  /** 'standalone': pinned with keep --target standalone; 'pitr-window': older than the PITR window's base. */
+  readonly why: 'standalone' | 'pitr-window';
+}
+
+/** The older restore points outside the continuous window, oldest first (issue 14). */
+export function restorePoints(backups: readonly BackupRecord[], pitr: PitrWindowInput = {}): RestorePoint[] {
+  const consistentOnly = walHolders(backups, pitr.pitrWindowSeconds, pitr.now).consistentOnly;
+  return backups
+    .filter((b) => b.status === 'DONE')
+    .filter((b) => consistentOnly.has(b.id))
+    .sort(byId)
+    .map((b) => ({ backupId: b.id, time: b.endTime, lsn: b.endLsn, why: b.keep === 'standalone' ? 'standalone' : 'pitr-window' }));
 }
 
 export interface BackupWal {

@@ -10,11 +10,18 @@
  *   the switch to the newer timeline happens inside a segment. A standalone-pinned backup holds only
  *   its own beginWal..endWal; a full pin holds everything after it, like a normal backup.
  *   .history files are never pruned; .backup and .partial files go with the segment they name.
+ * - pitrWindow (retention.pitrWindow, issue 14): WAL is kept for point-in-time recovery only that
+ *   far back. The window's base is the newest DONE backup that ended at or before now − window (it
+ *   is needed to recover to the window's first instant); unpinned backups older than the base keep
+ *   only their own beginWal..endWal, exactly like a standalone pin, so they stay restorable to the
+ *   end of their backup (consistent) but not to points between them. A full pin is the DBA's
+ *   explicit "all WAL after it" and overrides the window. See walHolders().
  */
 
 import { segmentNameFrom } from '../pg/wal-name.js';
 import type { ArchivedWal, BackupRecord, DoneBackup } from '../model/types.js';
 import { formatBytes } from '../lib/byte-size.js';
+import { formatDuration } from '../config/duration.js';
 import {
   contains,
   countInRange,
@@ -39,6 +46,45 @@ export interface WalInput {
   readonly backups: readonly BackupRecord[];
   /** The backups that survive this plan's deletions (for gaps and pruning). */
   readonly remaining: readonly BackupRecord[];
+  /** retention.pitrWindow in seconds; undefined: WAL is kept for PITR from the oldest backup on. */
+  readonly pitrWindowSeconds?: number;
+  /** The plan's time (the window is measured back from it); required with pitrWindowSeconds. */
+  readonly now?: Date;
+}
+
+/**
+ * Which backups hold WAL, and how much (shared by the planner and prune-wal's re-check at apply
+ * time, so both apply one rule):
+ * - `consistentOnly`: ids of DONE backups that keep only their own beginWal..endWal — standalone
+ *   pins, and with a PITR window the unpinned backups older than the window's base;
+ * - every other DONE, STARTED or WAITING_FOR_WAL backup holds all WAL from its beginWal on;
+ * - `pitrBase`: the window's base backup, when a window is set and some backup ended before it.
+ */
+export interface WalHolders {
+  readonly consistentOnly: ReadonlySet<string>;
+  readonly pitrBase: BackupRecord | undefined;
+}
+
+function endMs(b: DoneBackup): number {
+  const t = Date.parse(b.endTime);
+  // An unreadable time counts as "now or later": such a backup is never pushed out of the window.
+  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+}
+
+export function walHolders(backups: readonly BackupRecord[], pitrWindowSeconds: number | undefined, now: Date | undefined): WalHolders {
+  const consistentOnly = new Set<string>();
+  for (const b of backups) if (b.status === 'DONE' && b.keep === 'standalone') consistentOnly.add(b.id);
+  if (pitrWindowSeconds === undefined || now === undefined) return { consistentOnly, pitrBase: undefined };
+  const windowStart = now.getTime() - pitrWindowSeconds * 1000;
+  const rolling = backups
+    .filter((b) => b.status === 'DONE')
+    .filter((b) => b.keep === 'none')
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let pitrBase: DoneBackup | undefined;
+  for (const b of rolling) if (endMs(b) <= windowStart) pitrBase = b;
+  if (pitrBase === undefined) return { consistentOnly, pitrBase: undefined };
+  for (const b of rolling) if (b.id < pitrBase.id) consistentOnly.add(b.id);
+  return { consistentOnly, pitrBase };
 }
 
 export interface FinishEntry {
@@ -96,7 +142,7 @@ function planFinish(input: WalInput, archived: SegmentIndex, incoming: SegmentIn
 }
 
 /** Where continuity is required: from each retained DONE backup's WAL to the newest archived. */
-function continuityRanges(done: readonly DoneBackup[], present: SegmentIndex, segSize: number): Range[] {
+function continuityRanges(done: readonly DoneBackup[], present: SegmentIndex, segSize: number, holders: WalHolders): Range[] {
   const ranges: Range[] = [];
   let base: SegmentPosition | undefined;
   const ends = new Map<number, number>(); // timeline → furthest endWal of a DONE backup on it
@@ -104,7 +150,7 @@ function continuityRanges(done: readonly DoneBackup[], present: SegmentIndex, se
   for (const b of done) {
     const begin = positionOf(b.beginWal, segSize);
     const end = positionOf(b.endWal, segSize);
-    if (b.keep === 'standalone') {
+    if (holders.consistentOnly.has(b.id)) {
       ranges.push({ timeline: begin.timeline, from: begin.segno, to: end.segno });
       continue;
     }
@@ -139,9 +185,9 @@ function continuityRanges(done: readonly DoneBackup[], present: SegmentIndex, se
   return ranges;
 }
 
-function planGaps(done: readonly DoneBackup[], present: SegmentIndex, segSize: number): string[] {
+function planGaps(done: readonly DoneBackup[], present: SegmentIndex, segSize: number, holders: WalHolders): string[] {
   const byTimeline = new Map<number, Range[]>();
-  for (const r of continuityRanges(done, present, segSize)) {
+  for (const r of continuityRanges(done, present, segSize, holders)) {
     byTimeline.set(r.timeline, [...(byTimeline.get(r.timeline) ?? []), r]);
   }
   const warnings: string[] = [];
@@ -168,17 +214,17 @@ function planGaps(done: readonly DoneBackup[], present: SegmentIndex, segSize: n
   return warnings;
 }
 
-function planPrune(input: WalInput, archivedPositions: PositionList): PruneDecision | undefined {
+function planPrune(input: WalInput, archivedPositions: PositionList, walHold: WalHolders): PruneDecision | undefined {
   const holders = input.remaining.filter((b) => b.status !== 'FAILED'); // DONE or in progress
   // With no DONE backup that holds WAL onward, nothing may go: the WAL may be all there is.
-  if (!holders.some((b) => b.status === 'DONE' && b.keep !== 'standalone')) return undefined;
+  if (!holders.some((b) => b.status === 'DONE' && !walHold.consistentOnly.has(b.id))) return undefined;
   let boundary: { segno: number; name: string; id: string } | undefined;
   const islands: Range[] = [];
   for (const b of holders) {
     // A backup still starting has no WAL position yet and could need anything: wait.
     if (b.status === 'STARTED') return undefined;
     const begin = positionOf(b.beginWal, input.segSize);
-    if (b.keep === 'standalone' && b.status === 'DONE') {
+    if (walHold.consistentOnly.has(b.id)) {
       islands.push({ timeline: begin.timeline, from: begin.segno, to: positionOf(b.endWal, input.segSize).segno });
       continue;
     }
@@ -200,10 +246,18 @@ function planPrune(input: WalInput, archivedPositions: PositionList): PruneDecis
   const bytes = segments.length * input.segSize;
   const what =
     segments.length > 0 ? `${plural(segments.length, 'segment')} (${formatBytes(bytes)})` : plural(backupFiles.length, 'backup history or .partial file');
-  const standalone = islands.length > 0 ? `; ${plural(islands.length, 'standalone backup')} keep only their own WAL range` : '';
+  const pinned = holders.filter((b) => walHold.consistentOnly.has(b.id) && b.keep === 'standalone').length;
+  const aged = islands.length - pinned;
+  const standalone = pinned > 0 ? `; ${plural(pinned, 'standalone backup')} keep only their own WAL range` : '';
+  const base = walHold.pitrBase;
+  const reason =
+    base !== undefined && aged > 0
+      ? `outside the PITR window (${formatDuration(input.pitrWindowSeconds ?? 0)}): it starts at ${base.id}, which begins at ${boundary.name}; ` +
+        `${plural(aged, 'older backup')} keep only the WAL they need to be consistent${standalone}`
+      : `not needed by any retained backup: the oldest, ${boundary.id}, begins at ${boundary.name}${standalone}`;
   return {
     subject: `${what} before ${boundary.name}`,
-    reason: `not needed by any retained backup: the oldest, ${boundary.id}, begins at ${boundary.name}${standalone}`,
+    reason,
     segments,
     backupFiles,
     bytes,
@@ -216,10 +270,11 @@ export function planWal(input: WalInput): WalDecision {
   const incoming = indexSegments(input.incomingSegments, input.segSize);
   const present = mergeIndexes(archived, incoming);
   const done = input.remaining.filter((b) => b.status === 'DONE');
+  const holders = walHolders(input.remaining, input.pitrWindowSeconds, input.now);
   return {
     finish: planFinish(input, archived, incoming),
-    gapWarnings: planGaps(done, present, input.segSize),
-    prune: planPrune(input, archivedPositions),
+    gapWarnings: planGaps(done, present, input.segSize, holders),
+    prune: planPrune(input, archivedPositions, holders),
   };
 }
 

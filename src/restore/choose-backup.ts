@@ -145,7 +145,8 @@ export function chooseBackup(input: ChooseInput): Choice {
           : target.kind === 'immediate'
             ? `newest DONE backup; recovery stops where it is consistent (LSN ${b.endLsn})`
             : `newest DONE backup (a ${target.kind === 'xid' ? 'transaction id' : 'restore point'} cannot be placed without replaying WAL; name an older backup id if the target precedes it)`;
-    return { ...checkWal(input, b, tli, path), backup: b, reason, targetTimeline: tli };
+    const next = done.find((x) => x.id > b.id);
+    return { ...checkWal(input, b, tli, path, next), backup: b, reason, targetTimeline: tli };
   }
   if (skipped.length > 0) {
     throw new PgbkError('USAGE', `no DONE backup leads to timeline ${describeTimelineInput(input.timeline)}:\n  ${skipped.join('\n  ')}`, { server });
@@ -176,10 +177,13 @@ type WalPart = Omit<Choice, 'backup' | 'reason' | 'targetTimeline'>;
  * WAL continuity from the backup's first segment along the timeline path: the backup's own WAL
  * must be complete; an LSN target must be inside archived WAL; "latest" must not stop at a hole
  * with newer WAL behind it (PostgreSQL would end recovery there and promote at the wrong point).
- * For time/xid/name targets a hole after the backup's end is a warning: PostgreSQL itself stops
- * with "recovery ended before configured recovery target was reached" if the target lies beyond.
+ * A time target after the backup's end with a hole before newer WAL is refused (issue 14: a PITR
+ * window or a pruned range leaves such gaps on purpose), naming the nearest points that can be
+ * reached: the WAL before the hole, and the end of the next backup after it. For xid/name targets,
+ * which cannot be placed without reading WAL, the hole is a warning: PostgreSQL itself stops with
+ * "recovery ended before configured recovery target was reached" if the target lies beyond.
  */
-function checkWal(input: ChooseInput, b: DoneBackup, tli: number, path: readonly TimelineStep[]): WalPart {
+function checkWal(input: ChooseInput, b: DoneBackup, tli: number, path: readonly TimelineStep[], next: DoneBackup | undefined): WalPart {
   const { segSize, server, target } = input;
   const present = new Set(input.segments);
   const beginSeg = segmentNumber(b.beginWal, segSize);
@@ -222,6 +226,7 @@ function checkWal(input: ChooseInput, b: DoneBackup, tli: number, path: readonly
     lastSeg = endSeg;
   } else if (newestOnPath > firstMissing) {
     if (target.kind === 'latest') throw gapError(server, nameAt(firstMissing), range(newestOnPath), segSize, firstMissing);
+    if (target.kind === 'time') throw timeGapError(server, target.text, b, nameAt(firstMissing), segmentStartLsn(firstMissing, segSize), next);
     warnings.push(
       `WAL segment ${nameAt(firstMissing)} is missing but newer WAL exists: recovery cannot go past ${formatLsn(segmentStartLsn(firstMissing, segSize))}; if the target lies beyond, PostgreSQL stops with "recovery ended before configured recovery target was reached"`,
     );
@@ -233,6 +238,19 @@ function checkWal(input: ChooseInput, b: DoneBackup, tli: number, path: readonly
     segmentCount: lastSeg - beginSeg + 1,
     warnings,
   };
+}
+
+function timeGapError(server: string, targetText: string, b: DoneBackup, missing: string, gapLsn: bigint, next: DoneBackup | undefined): PgbkError {
+  const before = `up to LSN ${formatLsn(gapLsn)} from backup ${b.id} (it ended ${b.endTime}, LSN ${b.endLsn}; --target-lsn before ${formatLsn(gapLsn)}, or ${b.id} --target-immediate)`;
+  const after = next === undefined ? '' : `; from the end of backup ${next.id} (${next.endTime}, LSN ${next.endLsn}) on: any later target`;
+  return new PgbkError(
+    'WAL',
+    `target time ${targetText} lies in a gap of the WAL archive: segment ${missing} is missing (pruned outside the PITR window, or lost)`,
+    {
+      server,
+      hint: `nearest reachable points: ${before}${after}`,
+    },
+  );
 }
 
 function gapError(server: string, missing: string, range: string, segSize: number, segno: number): PgbkError {

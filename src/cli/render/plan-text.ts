@@ -49,8 +49,9 @@ function detailOf(a: Action): string {
     case 'base-backup':
       return a.reason;
     case 'archive-wal':
-    case 'prune-wal':
       return a.subject;
+    // Pruning deletes data: the plan says why each time (which backup, or the PITR window, bounds it).
+    case 'prune-wal':
     case 'finish-backup':
     case 'delete-backup':
     case 'cleanup-failed':

@@ -10,7 +10,10 @@
  *  3. `keep --release B1`: B1 goes; WAL before B3's beginWal is pruned, nothing from there on is lost.
  *  4. recoveryWindow 1d with the window starting between B4's and B5's end: B5 is inside, B4 is the
  *     newest before the window and stays (the base for the window's first instant); B3 goes.
- *  5. Window after every backup, minRedundancy 2: B4 obsolete but held; minRedundancy 1: B4 goes, B5
+ *  5. pitrWindow 1d with both B4 and B5 before it (issue 14): B5 is the window's base; B4 keeps only
+ *     the WAL it needs to be consistent, the WAL between B4's end and B5's begin is pruned, and B4
+ *     still restores (target immediate) to a cluster PostgreSQL starts.
+ *  6. Window after every backup, minRedundancy 2: B4 obsolete but held; minRedundancy 1: B4 goes, B5
  *     stays as the one backup before the window.
  */
 import { test } from 'uvu';
@@ -18,6 +21,7 @@ import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { archivedSegments, listBackups, makeWorld, switchWal, type ListEntry, type World } from '../../support/pgbk.js';
+import { startClusterOn, tempDir, waitForQuery } from '../../support/postgres.js';
 
 let world: World;
 /** B1…B5 as `list --json` reported them right after they were taken. */
@@ -191,6 +195,51 @@ test('recoveryWindow keeps the newest backup that ended before the window', asyn
   assert.not.ok(existsSync(backupDirOf(b(3).id)));
   assertPrunedBefore(segsBefore, await archivedSegments(world.catalog), walOf(b(4)));
   await assertConverged(now);
+});
+
+test('pitrWindow: an older backup keeps only the WAL it needs to be consistent, and still restores', async () => {
+  // Both B4 and B5 ended more than a day before FAR: B5 is the PITR window's base, B4 is older.
+  await setRetention('{ recoveryWindow: 1d, minRedundancy: 2, pitrWindow: 1d }');
+  const out = await plan(FAR);
+  assert.not.match(out, /delete-backup/);
+  assert.match(out, /- prune-wal .*\n?.*outside the PITR window \(1d\)/);
+  assert.match(out, new RegExp(`it starts at ${b(5).id}.*1 older backup keep only the WAL they need to be consistent`));
+  const segsBefore = await archivedSegments(world.catalog);
+  const b4End = b(4).endWal ?? '';
+  const between = segsBefore.filter((s) => s > b4End && s < walOf(b(5)));
+  assert.ok(between.length > 0, `test setup: WAL between B4's end ${b4End} and B5's begin ${walOf(b(5))}: ${segsBefore.join(',')}`);
+  await applyAt(FAR);
+  const segsAfter = await archivedSegments(world.catalog);
+  assert.equal(
+    segsBefore.filter((s) => !segsAfter.includes(s)),
+    between,
+    'exactly the WAL between B4 and B5 is pruned',
+  );
+  assert.ok(
+    segsBefore.filter((s) => s >= walOf(b(4)) && s <= b4End).every((s) => segsAfter.includes(s)),
+    "B4's own WAL stays",
+  );
+  await assertConverged(FAR);
+
+  // A point between B4 and B5 is no longer reachable: refused before anything is written, naming
+  // the nearest points that are.
+  const dir = path.join(await tempDir('pgbk-pitr-window-'), 'data');
+  const inGap = new Date(Date.parse(b(4).endTime ?? '') + 1000).toISOString();
+  const refused = await world.pgbk(['restore', 'main', '--target-dir', dir, '--target-time', inGap]);
+  assert.is(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /lies in a gap of the WAL archive/);
+  assert.match(refused.stderr, new RegExp(`nearest reachable points: .*${b(4).id}.*from the end of backup ${b(5).id}`));
+  assert.not.ok(existsSync(dir), 'nothing written for a refused restore');
+
+  // PostgreSQL proves B4 is still consistent on its own WAL.
+  const r = await world.pgbk(['restore', 'main', b(4).id, '--target-dir', dir, '--target-immediate', '--target-action', 'promote', '--no-archive']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  const cluster = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
+  try {
+    await waitForQuery(cluster, 'SELECT pg_is_in_recovery()', 'f', 90_000);
+  } finally {
+    await cluster.destroy();
+  }
 });
 
 test('with every backup before the window: minRedundancy holds, then only the newest stays', async () => {

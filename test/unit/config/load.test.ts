@@ -182,7 +182,7 @@ const errorCases: readonly ErrorCase[] = [
   {
     name: 'unknown key with line:col of the key',
     yaml: 'catalog: /x\nservers:\n  main:\n    retention:\n      redundancy: 2\n      redundancyy: 3\n',
-    lines: ['6:7: servers.main.retention.redundancyy: unknown key (allowed: redundancy, recoveryWindow, minRedundancy)'],
+    lines: ['6:7: servers.main.retention.redundancyy: unknown key (allowed: redundancy, recoveryWindow, pitrWindow, minRedundancy)'],
   },
   {
     name: 'unknown top-level key',
@@ -203,6 +203,16 @@ const errorCases: readonly ErrorCase[] = [
     name: 'bad duration "14 days"',
     yaml: 'catalog: /x\nservers:\n  main:\n    retention: { recoveryWindow: 14 days }\n',
     lines: ['4:34: servers.main.retention.recoveryWindow: must be a duration like 30s, 5m, 12h, 14d or 2w (got "14 days")'],
+  },
+  {
+    name: 'bad pitrWindow "7 days"',
+    yaml: 'catalog: /x\nservers:\n  main:\n    retention: { redundancy: 2, pitrWindow: 7 days }\n',
+    lines: ['4:45: servers.main.retention.pitrWindow: must be a duration like 30s, 5m, 12h, 14d or 2w (got "7 days")'],
+  },
+  {
+    name: 'pitrWindow of zero',
+    yaml: 'catalog: /x\nservers:\n  main:\n    retention: { redundancy: 2, pitrWindow: 0d }\n',
+    lines: ['4:45: servers.main.retention.pitrWindow: must be longer than 0'],
   },
   {
     name: 'duration as a bare number',
@@ -373,7 +383,7 @@ const errorCases: readonly ErrorCase[] = [
       '4:25: servers.main.backup.schedule: invalid cron expression "61 * * * *": Invalid value for minute: 61',
       '4:49: servers.main.backup.timezone: unknown time zone "Nowhere/City" (use an IANA name such as UTC or Europe/Berlin)',
       '6:19: servers.main.retention.redundancy: must be >= 1',
-      '7:7: servers.main.retention.extra: unknown key (allowed: redundancy, recoveryWindow, minRedundancy)',
+      '7:7: servers.main.retention.extra: unknown key (allowed: redundancy, recoveryWindow, pitrWindow, minRedundancy)',
     ],
   },
 ];

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { backupDurationSeconds, formatPgVersion, plural, recoverableWindow, walPerBackup } from '../../../src/plan/recoverable.js';
+import { backupDurationSeconds, formatPgVersion, plural, recoverableWindow, restorePoints, walPerBackup } from '../../../src/plan/recoverable.js';
 import { nextScheduledBackup } from '../../../src/plan/schedule.js';
 import { backup, config, SEG, seg, segs } from './fixtures.js';
 
@@ -63,6 +63,31 @@ test('next scheduled backup: the next fire after now, and whether one is due alr
   assert.is(nextScheduledBackup(config(), [], now), undefined);
   const berlin = nextScheduledBackup(config({ schedule: '0 3 * * *', timezone: 'Europe/Berlin' }), [], now);
   assert.is(berlin?.time, '2026-11-25T02:00:00.000Z');
+});
+
+test('recoverable window with pitrWindow and a standalone pin: continuous from the base, older backups are restore points', () => {
+  const backups = [
+    backup('20261119T030000Z', { beginWal: seg(1, 1), endWal: seg(1, 1), keep: 'standalone' }),
+    backup('20261120T030000Z', { beginWal: seg(1, 2), endWal: seg(1, 2), endLsn: '0/2000100' }),
+    backup('20261121T030000Z', { beginWal: seg(1, 4), endWal: seg(1, 5), endLsn: '0/5000100' }),
+    backup('20261122T030000Z', { beginWal: seg(1, 8), endWal: seg(1, 8) }),
+  ];
+  const wal = { segments: segs(1, 1, 12), histories: [], backupFiles: [], newestMtime: '2026-11-22T05:00:00.000Z' };
+  // A 30-hour window from Nov 22 12:00 starts Nov 21 06:00: the Nov 21 backup is its base.
+  const pitr = { pitrWindowSeconds: 30 * 3600, now: new Date('2026-11-22T12:00:00Z') };
+  assert.equal(recoverableWindow(backups, wal, pitr)?.from, { backupId: '20261121T030000Z', time: '2026-11-21T03:10:00.000Z', lsn: '0/5000100' });
+  assert.equal(restorePoints(backups, pitr), [
+    { backupId: '20261119T030000Z', time: '2026-11-19T03:10:00.000Z', lsn: '0/2000100', why: 'standalone' },
+    { backupId: '20261120T030000Z', time: '2026-11-20T03:10:00.000Z', lsn: '0/2000100', why: 'pitr-window' },
+  ]);
+  // Without a window only the standalone pin is outside the continuous range.
+  assert.is(recoverableWindow(backups, wal)?.from.backupId, '20261120T030000Z');
+  assert.equal(
+    restorePoints(backups).map((p) => p.backupId),
+    ['20261119T030000Z'],
+  );
+  // Only standalone pins: no point-in-time window at all.
+  assert.is(recoverableWindow([backups[0]!], wal), undefined);
 });
 
 test.run();

@@ -27,7 +27,11 @@ test('text: the lines DESIGN.md §5 shows', () => {
   assert.ok(lines.includes('main'));
   assert.ok(lines.includes('  + base-backup   schedule "0 3 * * *" fired 2026-11-24T03:00Z; newest backup 20261123T030004Z (slot 2026-11-23T03:00Z)'));
   assert.ok(lines.includes('  - delete-backup 20261109T030002Z  outside recoveryWindow 14d; 3 newer backups remain'));
-  assert.ok(lines.includes('  - prune-wal     312 segments (4.9 GiB) before 000000010000000B00000002'));
+  assert.ok(
+    lines.includes(
+      '  - prune-wal     312 segments (4.9 GiB) before 000000010000000B00000002  not needed by any retained backup: the oldest, 20261110T030001Z, begins at 000000010000000B00000002',
+    ),
+  );
   assert.ok(lines.includes('  ! quarantined-files: 2 files in errors/ (quarantined); inspect and remove them once understood'));
   assert.is(lines[lines.length - 2], 'Plan: 1 backup to take, 1 to finish, 1 to delete, 15 WAL to archive, 312 WAL to prune, 1 file to quarantine.');
   assert.is(lines[lines.length - 1], '');

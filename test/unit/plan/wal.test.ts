@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { planWal, type WalInput } from '../../../src/plan/wal.js';
+import { planWal, walHolders, type WalInput } from '../../../src/plan/wal.js';
 import type { BackupRecord } from '../../../src/model/types.js';
 import { firstMissing, countInRange, positionOf } from '../../../src/plan/wal-index.js';
 import { parseSegmentName, segmentNumber } from '../../../src/pg/wal-name.js';
@@ -304,6 +304,63 @@ test('prune: gaps in a standalone range are reported, gaps between islands are n
   const archived = [...segs(1, 5, 5), ...segs(1, 7, 7), ...segs(1, 20, 22)];
   const d = planWal(input({ backups: [standalone, normal], archived: archive(archived) }));
   assert.equal(d.gapWarnings, ['timeline 1: 1 WAL segment missing from the archive, first 000000010000000000000006; recovery cannot replay past it']);
+});
+
+// --- pitrWindow (issue 14) ------------------------------------------------------------------------
+
+const B4 = '20261123T030000Z';
+// Backups end 10 minutes after their id (fixtures). Window 36h back from Nov 23 12:00 starts
+// Nov 22 00:00: B3 (Nov 22 03:10) is inside, B2 (Nov 21 03:10) is the newest that ended before it.
+const NOW = new Date('2026-11-23T12:00:00Z');
+const WINDOW_36H = 36 * 3600;
+
+test('pitrWindow: backups older than the window base keep only their own WAL; the base and newer hold everything after', () => {
+  const b1 = withWal(B1, 1, 5, 6);
+  const b2 = withWal(B2, 1, 10, 11);
+  const b3 = withWal(B3, 1, 15, 15);
+  const b4 = withWal(B4, 1, 20, 20);
+  const backups = [b1, b2, b3, b4];
+  const d = planWal(input({ backups, archived: archive(segs(1, 1, 25)), pitrWindowSeconds: WINDOW_36H, now: NOW }));
+  assert.equal(d.prune?.segments, [...segs(1, 1, 4), ...segs(1, 7, 9)], 'b1 keeps 5..6, everything from the base b2 on stays');
+  assert.match(d.prune?.reason ?? '', /outside the PITR window \(1d 12h|outside the PITR window \(36h/);
+  assert.match(d.prune?.reason ?? '', new RegExp(`it starts at ${B2}.*1 older backup keep only the WAL they need to be consistent`));
+  assert.equal(d.gapWarnings, []);
+
+  // Without the window the same catalog prunes only before b1.
+  const plain = planWal(input({ backups, archived: archive(segs(1, 1, 25)) }));
+  assert.equal(plain.prune?.segments, segs(1, 1, 4));
+
+  const h = walHolders(backups, WINDOW_36H, NOW);
+  assert.equal(h.pitrBase?.id, B2);
+  assert.equal([...h.consistentOnly], [B1]);
+});
+
+test('pitrWindow: a window longer than the backups prunes like no window; a full pin overrides it', () => {
+  const backups = [withWal(B1, 1, 5, 6), withWal(B2, 1, 10, 11), withWal(B4, 1, 20, 20)];
+  const long = planWal(input({ backups, archived: archive(segs(1, 1, 25)), pitrWindowSeconds: 30 * 86400, now: NOW }));
+  assert.equal(long.prune?.segments, segs(1, 1, 4));
+  assert.equal(walHolders(backups, 30 * 86400, NOW).pitrBase, undefined);
+
+  const pinned = [withWal(B1, 1, 5, 6, { keep: 'full' }), withWal(B2, 1, 10, 11), withWal(B4, 1, 20, 20)];
+  const d = planWal(input({ backups: pinned, archived: archive(segs(1, 1, 25)), pitrWindowSeconds: 3600, now: NOW }));
+  assert.equal(d.prune?.segments, segs(1, 1, 4), 'the full pin keeps all WAL after it');
+});
+
+test('pitrWindow: an in-progress backup still holds WAL from its begin; gaps count only from the base on', () => {
+  const b1 = withWal(B1, 1, 5, 6);
+  const b2 = withWal(B2, 1, 10, 11);
+  const b4 = withWal(B4, 1, 20, 20);
+  // A hole between b1 and b2 (segment 8) no longer matters for the window; one after b2 does.
+  const archived = [...segs(1, 5, 7), ...segs(1, 9, 12), ...segs(1, 14, 22)];
+  const d = planWal(input({ backups: [b1, b2, b4], archived: archive(archived), pitrWindowSeconds: WINDOW_36H, now: NOW }));
+  assert.equal(d.gapWarnings, ['timeline 1: 1 WAL segment missing from the archive, first 00000001000000000000000D; recovery cannot replay past it']);
+  assert.equal(d.prune?.segments, [...segs(1, 7, 7), ...segs(1, 9, 9)]);
+  const plain = planWal(input({ backups: [b1, b2, b4], archived: archive(archived) }));
+  assert.match(plain.gapWarnings.join('\n'), /2 WAL segments missing.*first 000000010000000000000008/, 'without the window the hole at 8 counts');
+
+  const started = backup('20261101T030000Z', { status: 'WAITING_FOR_WAL', beginWal: seg(1, 3), endWal: seg(1, 4) });
+  const d2 = planWal(input({ backups: [started, b1, b2, b4], archived: archive(archived), pitrWindowSeconds: WINDOW_36H, now: NOW }));
+  assert.equal(d2.prune, undefined, 'the WAITING backup at segment 3 holds everything after it');
 });
 
 test.run();
