@@ -9,6 +9,7 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO_ROOT, type World } from '../test/support/pgbk.js';
 import { benchArchiveWal, benchBaseBackup, benchPlan, startBenchCluster } from './core.js';
+import { benchReadCommands } from './read-commands.js';
 import { benchRestore, type BenchResult } from './restore.js';
 import { benchSsh } from './ssh.js';
 import { benchZstd } from './zstd.js';
@@ -54,6 +55,17 @@ const BENCHES: readonly Bench[] = [
     needsCluster: false,
     targets: { plan: { seconds: 2, rssMb: 300 } },
     run: async () => [await benchPlan()],
+  },
+  {
+    key: 'read-commands',
+    title: 'list --json and status --json at 200 backups vs node -e 0 (bench/read-commands.ts)',
+    needsCluster: false,
+    targets: {
+      'list --json': { seconds: 0.15, rssMb: 100 },
+      'status --json': { seconds: 0.15, rssMb: 100 },
+      'read command start': { ratio: 1 },
+    },
+    run: () => benchReadCommands(),
   },
   {
     key: 'restore',

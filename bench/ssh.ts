@@ -15,7 +15,7 @@
 import { spawn } from 'node:child_process';
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackupRecord } from '../src/model/types.js';
+import type { CopiedBackup } from '../src/model/types.js';
 import { CLI } from '../test/support/pgbk.js';
 import { PG_BINDIR, tempDir } from '../test/support/postgres.js';
 import { makeSshWorld, type SshWorld } from '../test/integration/ssh/world.js';
@@ -63,10 +63,10 @@ function sshTarReference(w: SshWorld, dest: string): Promise<void> {
   });
 }
 
-async function latest(w: SshWorld): Promise<BackupRecord> {
+async function latest(w: SshWorld): Promise<CopiedBackup> {
   const r = await w.pgbk(['show', 'main', 'latest', '--json']);
   if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as BackupRecord;
+  return JSON.parse(r.stdout) as CopiedBackup;
 }
 
 async function backup(w: SshWorld): Promise<void> {

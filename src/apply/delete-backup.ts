@@ -10,7 +10,7 @@ export async function executeDeleteBackup(ctx: ExecContext, action: DeleteBackup
   const record = await readBackupIfExists(ctx.catalog, ctx.server.name, action.backupId);
   if (record === undefined) return { action, outcome: 'skipped', detail: 'already deleted' };
   if (record.keep !== 'none') return { action, outcome: 'skipped', detail: `pinned (keep ${record.keep}) since the plan was made` };
-  if ((record.inUse ?? []).length > 0) return { action, outcome: 'skipped', detail: 'in use by a restore' };
+  if (record.status === 'DONE' && (record.inUse ?? []).length > 0) return { action, outcome: 'skipped', detail: 'in use by a restore' };
   if (action.kind === 'cleanup-failed' && record.status !== 'FAILED' && record.status !== 'STARTED') {
     return { action, outcome: 'skipped', detail: `status is ${record.status}, not FAILED` };
   }

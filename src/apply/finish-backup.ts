@@ -13,7 +13,7 @@ export async function finishIfComplete(ctx: ExecContext, id: string): Promise<{ 
   const record = await readBackupIfExists(ctx.catalog, ctx.server.name, id);
   if (record === undefined) return { finished: false, detail: 'backup no longer exists' };
   if (record.status === 'DONE') return { finished: true, detail: 'already DONE' };
-  if (record.status !== 'WAITING_FOR_WAL' || record.beginWal === undefined || record.endWal === undefined) {
+  if (record.status !== 'WAITING_FOR_WAL') {
     return { finished: false, detail: `status is ${record.status}` };
   }
   const segSize = ctx.identity?.walSegmentSize ?? 16 * 1024 * 1024;

@@ -1,7 +1,7 @@
 import { deleteArchivedWal, readBackups } from '../catalog/index.js';
 import { segmentNumber } from '../pg/wal-name.js';
 import { PgbkError } from '../errors.js';
-import type { PruneWalAction } from '../model/types.js';
+import { isCopied, type PruneWalAction } from '../model/types.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { plural } from '../lib/plural.js';
 import { walHolders } from '../plan/wal.js';
@@ -17,21 +17,21 @@ import { walHolders } from '../plan/wal.js';
 export async function executePruneWal(ctx: ExecContext, action: PruneWalAction): Promise<ActionResult> {
   const segSize = ctx.identity?.walSegmentSize;
   if (segSize === undefined) throw new PgbkError('CATALOG', 'cannot prune WAL: the server identity is unknown', { server: ctx.server.name });
-  const backups = (await readBackups(ctx.catalog, ctx.server.name)).filter((b) => b.status !== 'FAILED' && b.beginWal !== undefined);
+  const backups = (await readBackups(ctx.catalog, ctx.server.name)).filter(isCopied);
   const holders = walHolders(backups, ctx.server.retention.pitrWindowSeconds, ctx.now);
   // The oldest segment still needed per timeline, and overall (WAL of an older timeline up to the
   // switch point is needed by a backup on a newer timeline).
   let oldestNeeded = Number.POSITIVE_INFINITY;
   for (const b of backups) {
     if (holders.consistentOnly.has(b.id)) continue; // holds only its own range, checked below
-    oldestNeeded = Math.min(oldestNeeded, segmentNumber(b.beginWal!, segSize));
+    oldestNeeded = Math.min(oldestNeeded, segmentNumber(b.beginWal, segSize));
   }
-  const islands = backups.filter((b) => holders.consistentOnly.has(b.id) && b.endWal !== undefined);
+  const islands = backups.filter((b) => holders.consistentOnly.has(b.id));
   // .backup and .partial files name the segment they belong to: the same rule holds for them.
   const unsafe = [...action.segments, ...action.backupFiles].filter((name) => {
     const n = segmentNumber(name, segSize);
     if (n >= oldestNeeded) return true;
-    return islands.some((b) => n >= segmentNumber(b.beginWal!, segSize) && n <= segmentNumber(b.endWal!, segSize));
+    return islands.some((b) => n >= segmentNumber(b.beginWal, segSize) && n <= segmentNumber(b.endWal, segSize));
   });
   if (unsafe.length > 0) {
     return { action, outcome: 'skipped', detail: `a backup now needs ${unsafe[0]} (the catalog changed since the plan); re-plan` };

@@ -1,5 +1,6 @@
 import { hostname } from 'node:os';
 import { findLeftovers, isOwnerAlive, readBackups, removeLeftovers, restrictIdentityMode, writeBackupRecord } from '../catalog/index.js';
+import { failedBackup } from '../model/types.js';
 import type { ExecContext } from './context.js';
 
 /**
@@ -12,10 +13,9 @@ export async function failOrphanedBackups(ctx: ExecContext): Promise<string[]> {
   const repaired: string[] = [];
   for (const b of await readBackups(ctx.catalog, ctx.server.name)) {
     if (b.status !== 'STARTED') continue;
-    if (b.owner !== undefined && isOwnerAlive(b.owner, thisHost)) continue;
-    const who = b.owner ? `pid ${b.owner.pid} on ${b.owner.host}` : 'an unknown process';
-    const { owner: _owner, ...rest } = b;
-    await writeBackupRecord(ctx.catalog, { ...rest, status: 'FAILED', error: `interrupted: ${who} stopped before the backup finished` });
+    if (isOwnerAlive(b.owner, thisHost)) continue;
+    const who = `pid ${b.owner.pid} on ${b.owner.host}`;
+    await writeBackupRecord(ctx.catalog, failedBackup(b, `interrupted: ${who} stopped before the backup finished`));
     ctx.log(`${ctx.server.name}: backup ${b.id} marked FAILED (its owner ${who} is gone)`);
     repaired.push(b.id);
   }

@@ -7,7 +7,7 @@ import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
 import type { Progress } from '../lib/progress.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { probeServer } from '../pg/probe.js';
-import type { BackupRecord } from '../model/types.js';
+import { type BackupRecord, failedBackup } from '../model/types.js';
 import { withRetry } from '../lib/retry.js';
 import type { BackupContext } from './context.js';
 import { allocateBackupId, checksumStoredFiles } from './lifecycle.js';
@@ -93,10 +93,9 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
   } catch (err) {
     progress?.finish();
     const e = toPgbkError(err, { server: server.name });
-    const { owner: _owner, ...withoutOwner } = record;
     // On a full disk even this small write may fail; the reason must still reach the user (the
     // record stays STARTED with this process as owner, and the next apply marks it FAILED).
-    await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
+    await writeBackupRecord(ctx.catalog, failedBackup(record, e.message, new Date().toISOString())).catch((werr: unknown) => {
       ctx.log(`${server.name}: cannot record backup ${id} as FAILED: ${(werr as Error).message}`);
     });
     throw e;

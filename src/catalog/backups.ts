@@ -4,12 +4,14 @@
  * a crash mid-delete never leaves something that looks like a valid backup.
  */
 
-import { mkdir, readFile, readdir, rename, rm, stat } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { describeUser, lookupUser } from '../lib/os-user.js';
 import { isSameProcessAlive } from '../lib/process-identity.js';
-import type { BackupRecord, BackupStatus } from '../model/types.js';
+import { parseBackupRecord } from '../model/parse-backup-record.js';
+import type { BackupRecord } from '../model/types.js';
 import { fsyncDir, writeFileAtomic } from '../lib/atomic.js';
 import { backupDir, backupJsonPath, backupsDir, isBackupId } from './layout.js';
 import { plural } from '../lib/plural.js';
@@ -24,32 +26,11 @@ export function newBackupId(now: Date): string {
     .replace(/\.\d{3}Z$/, 'Z');
 }
 
-const STATUSES: ReadonlySet<BackupStatus> = new Set(['STARTED', 'WAITING_FOR_WAL', 'DONE', 'FAILED']);
-
-function parseRecord(text: string, id: string, server: string): BackupRecord {
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (err) {
-    throw new Error(`backup.json is not valid JSON: ${(err as Error).message}`);
-  }
-  const o = data as Record<string, unknown> | null;
-  if (o === null || typeof o !== 'object') throw new Error('backup.json is not an object');
-  if (o.formatVersion !== 1) throw new Error(`backup.json has unknown formatVersion ${String(o.formatVersion)}`);
-  if (o.id !== id) throw new Error(`backup.json says id ${String(o.id)}, its directory is ${id}`);
-  if (o.server !== server) throw new Error(`backup.json says server ${String(o.server)}, its catalog is ${server}`);
-  if (typeof o.status !== 'string' || !STATUSES.has(o.status as BackupStatus)) {
-    throw new Error(`backup.json has invalid status ${String(o.status)}`);
-  }
-  for (const key of ['slot', 'beginTime', 'compression', 'keep', 'method'] as const) {
-    if (typeof o[key] !== 'string') throw new Error(`backup.json lacks ${key}`);
-  }
-  return data as BackupRecord;
-}
-
 async function readRecordFile(catalog: string, server: string, id: string): Promise<BackupRecord> {
-  const text = await readFile(backupJsonPath(catalog, server, id), 'utf8');
-  return parseRecord(text, id, server);
+  // Synchronous on purpose: a few hundred small files read one after another, where each async
+  // read costs four thread-pool round trips (open, stat, read, close) — most of `list`'s time.
+  const text = readFileSync(backupJsonPath(catalog, server, id), 'utf8');
+  return parseBackupRecord(text, { id, server });
 }
 
 async function listIds(catalog: string, server: string): Promise<string[]> {
@@ -70,7 +51,7 @@ async function listIds(catalog: string, server: string): Promise<string[]> {
 export interface BackupProblem {
   readonly id: string;
   readonly reason: string;
-  /** The file or directory that could not be read, when the OS refused (EACCES, EPERM, EIO). */
+  /** The file or directory that could not be read (the OS refused: EACCES, EPERM, EIO), or the bad backup.json. */
   readonly path?: string;
   /** The OS refused to read it: the backup may be perfectly good, pgbk just cannot see it. */
   readonly unreadable?: boolean;
@@ -110,7 +91,7 @@ export async function readBackupsWithProblems(
         const file = e.path ?? backupJsonPath(catalog, server, id);
         problems.push({ id, reason: `cannot read ${file}: ${e.code}${await ownerNote(backupDir(catalog, server, id))}`, path: file, unreadable: true });
       } else {
-        problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message });
+        problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message, path: backupJsonPath(catalog, server, id) });
       }
     }
   }

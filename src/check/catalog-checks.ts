@@ -54,7 +54,7 @@ export async function checkCatalogSpace(catalog: string, observed: ObservedServe
   const fs = await statfs(dir);
   const free = fs.bavail * fs.bsize;
   const done = observed.backups.filter((b) => b.status === 'DONE');
-  const lastStored = done[done.length - 1]?.sizes?.stored ?? 0;
+  const lastStored = done[done.length - 1]?.sizes.stored ?? 0;
   // Room for one more backup the size of the last one plus 1 GiB of WAL: below that the next
   // scheduled backup or a burst of WAL can fill the disk.
   const needed = lastStored + GIB;
@@ -96,7 +96,7 @@ export function checkBackupAge(server: ServerConfig, observed: ObservedServer, n
   if (last === undefined) {
     return fail('backup age', 'no completed backup', `run pgbk backup ${server.name} (or pgbk apply) to take the first one`);
   }
-  const lastText = `last backup ${last.id}, ${age(now.getTime() - Date.parse(last.endTime ?? last.beginTime))} ago`;
+  const lastText = `last backup ${last.id}, ${age(now.getTime() - Date.parse(last.endTime))} ago`;
   const schedule = server.backup.schedule;
   if (schedule === undefined) return pass('backup age', `${lastText} (no schedule: one-off backups only)`);
   const fired = previousFireTime(schedule, server.backup.timezone, now);

@@ -1,10 +1,13 @@
 import { hostname } from 'node:os';
-import { listArchivedWal, readBackupsWithProblems, readIdentity } from '../catalog/index.js';
-import { effectiveBackup } from '../observe/index.js';
+import { readBackupsWithProblems } from '../catalog/backups.js';
+import { readIdentity } from '../catalog/identity.js';
+import { readWalOverview } from '../catalog/wal-overview.js';
+import { indexOptions } from './wal-index.js';
+import { effectiveBackup } from '../observe/effective.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
 import { formatAge as formatDuration } from '../plan/time-text.js';
-import type { BackupRecord } from '../model/types.js';
+import { type BackupRecord, copyFieldsOf } from '../model/types.js';
 import { formatBytes, table } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
@@ -19,18 +22,19 @@ const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
  * `wal`: the archived WAL from this backup's beginWal up to the next backup's (see walPerBackup).
  */
 export function listEntry(b: BackupRecord, wal?: BackupWal) {
+  const c = copyFieldsOf(b);
   return {
     server: b.server,
     id: b.id,
     status: b.status,
     beginTime: b.beginTime,
-    endTime: b.endTime ?? null,
-    beginLsn: b.beginLsn ?? null,
-    endLsn: b.endLsn ?? null,
-    beginWal: b.beginWal ?? null,
-    endWal: b.endWal ?? null,
-    timeline: b.timeline ?? null,
-    size: b.sizes?.stored ?? null,
+    endTime: c.endTime ?? null,
+    beginLsn: c.beginLsn ?? null,
+    endLsn: c.endLsn ?? null,
+    beginWal: c.beginWal ?? null,
+    endWal: c.endWal ?? null,
+    timeline: c.timeline ?? null,
+    size: c.sizes?.stored ?? null,
     keep: b.keep,
     durationSeconds: backupDurationSeconds(b) ?? null,
     walSegments: wal?.segments ?? null,
@@ -71,10 +75,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   // Backups the OS will not let us read are listed on stderr and make the exit status 1: a
   // listing that silently leaves them out would look complete.
   let unreadable = 0;
+  const walIndex = indexOptions(io);
   for (const s of servers) {
     const [{ backups, problems }, wal, identity] = await Promise.all([
       readBackupsWithProblems(desired.catalog, s.name),
-      listArchivedWal(desired.catalog, s.name),
+      readWalOverview(desired.catalog, s.name, walIndex),
       readIdentity(desired.catalog, s.name),
     ]);
     for (const p of problems.filter((x) => x.unreadable === true)) {
@@ -82,7 +87,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       unreadable++;
     }
     const effective = backups.map((b) => effectiveBackup(b, thisHost));
-    const perBackup = walPerBackup(effective, wal.segments, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
+    const perBackup = walPerBackup(effective, wal, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
     entries.push(...effective.map((b) => listEntry(b, perBackup.get(b.id))));
   }
   if (values.json === true) writeJson(io, 'list', { backups: entries });

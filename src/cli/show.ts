@@ -5,7 +5,7 @@ import { selectServers } from '../config/select-servers.js';
 import { PgbkError } from '../errors.js';
 import { backupDurationSeconds, formatPgVersion } from '../plan/recoverable.js';
 import { formatAge as formatDuration } from '../plan/time-text.js';
-import type { BackupRecord } from '../model/types.js';
+import { type BackupRecord, copyFieldsOf } from '../model/types.js';
 import { formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
@@ -40,31 +40,34 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     writeJson(io, 'show', { backup: b });
     return 0;
   }
+  // What the copy recorded: nothing while STARTED, everything once copied, what was known if FAILED.
+  const c = copyFieldsOf(b);
   const lines: [string, string][] = [
     ['Backup', b.id],
     ['Server', b.server],
-    ['Status', b.status + (b.error ? ` (${b.error})` : '')],
+    ['Status', b.status + (b.status === 'FAILED' ? ` (${b.error})` : '')],
     ['Method', b.method],
     ['Slot', b.slot],
-    ['PostgreSQL', b.pgVersion === undefined ? '-' : formatPgVersion(b.pgVersion)],
-    ['System id', b.systemIdentifier ?? '-'],
-    ['Timeline', b.timeline === undefined ? '-' : String(b.timeline)],
-    ['Begin', `${b.beginTime}  LSN ${b.beginLsn ?? '-'}  WAL ${b.beginWal ?? '-'}`],
-    ['End', `${b.endTime ?? '-'}  LSN ${b.endLsn ?? '-'}  WAL ${b.endWal ?? '-'}`],
+    ['PostgreSQL', formatPgVersion(b.pgVersion)],
+    ['System id', b.systemIdentifier],
+    ['Timeline', c.timeline === undefined ? '-' : String(c.timeline)],
+    ['Begin', `${b.beginTime}  LSN ${c.beginLsn ?? '-'}  WAL ${c.beginWal ?? '-'}`],
+    ['End', `${c.endTime ?? '-'}  LSN ${c.endLsn ?? '-'}  WAL ${c.endWal ?? '-'}`],
     ['Duration', ((d) => (d === undefined ? '-' : formatDuration(d)))(backupDurationSeconds(b))],
-    ['Size', `${formatBytes(b.sizes?.data)} data, ${formatBytes(b.sizes?.stored)} stored (${b.compression})`],
-    ...(b.copiedBytes !== undefined || b.reusedBytes !== undefined
+    ['Size', `${formatBytes(c.sizes?.data)} data, ${formatBytes(c.sizes?.stored)} stored (${b.compression})`],
+    ...(c.copiedBytes !== undefined || c.reusedBytes !== undefined
       ? [
           [
             'Copied',
-            `${formatBytes(b.copiedBytes)} copied, ${formatBytes(b.reusedBytes)} reused (hard links)${b.reusedFrom ? ` from ${b.reusedFrom}` : ''}, ${b.fileCount ?? '-'} files`,
+            `${formatBytes(c.copiedBytes)} copied, ${formatBytes(c.reusedBytes)} reused (hard links)${c.reusedFrom ? ` from ${c.reusedFrom}` : ''}, ${c.fileCount ?? '-'} files`,
           ] as [string, string],
         ]
       : []),
     ['Keep', b.keep],
-    ['Files', Object.keys(b.checksums ?? {}).join(', ') || '-'],
+    ['Files', Object.keys(c.checksums ?? {}).join(', ') || '-'],
   ];
-  if ((b.inUse ?? []).length > 0) lines.push(['In use', (b.inUse ?? []).map((u) => `pid ${u.pid} on ${u.host} since ${u.since}`).join('; ')]);
+  if (b.status === 'DONE' && (b.inUse ?? []).length > 0)
+    lines.push(['In use', (b.inUse ?? []).map((u) => `pid ${u.pid} on ${u.host} since ${u.since}`).join('; ')]);
   for (const [k, v] of lines) io.stdout.write(`${`${k}:`.padEnd(12)}${v}\n`);
   return 0;
 }

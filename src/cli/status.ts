@@ -1,15 +1,22 @@
-import { countQuarantined, listArchivedWal, listIncoming, readBackups, readIdentity, readLock } from '../catalog/index.js';
+import { readBackups } from '../catalog/backups.js';
+import { readIdentity } from '../catalog/identity.js';
+import { listIncoming } from '../catalog/incoming.js';
+import { readLock } from '../catalog/lock.js';
+import { countQuarantined } from '../catalog/quarantine.js';
+import { readWalOverview } from '../catalog/wal-overview.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';
 import { formatPgVersion, plural, recoverableWindow, restorePoints, type RecoverableWindow, type RestorePoint } from '../plan/recoverable.js';
 import { nextScheduledBackup, type NextBackup } from '../plan/schedule.js';
 import { formatIsoText } from '../plan/time-text.js';
 import type { ArchivedWal, BackupRecord, IncomingFile, ServerIdentity } from '../model/types.js';
+import { firstOf, lastOf, overviewOf, type WalOverview } from '../model/wal-runs.js';
 import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
 import { writeJson } from './json-output.js';
+import { indexOptions } from './wal-index.js';
 
 type LockInfo = Awaited<ReturnType<typeof readLock>>;
 
@@ -17,7 +24,8 @@ type LockInfo = Awaited<ReturnType<typeof readLock>>;
 export interface StatusFacts {
   readonly identity: ServerIdentity | undefined;
   readonly backups: readonly BackupRecord[];
-  readonly wal: ArchivedWal;
+  /** The archive: a full listing, or its overview (catalog/wal-overview.ts). */
+  readonly wal: ArchivedWal | WalOverview;
   readonly incoming: readonly IncomingFile[];
   readonly quarantined: number;
   readonly lock: LockInfo;
@@ -30,8 +38,9 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
   const last = done[done.length - 1];
   const byStatus: Record<string, number> = {};
   for (const b of f.backups) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
+  const wal = overviewOf(f.wal);
   const pitr = { ...(s.retention.pitrWindowSeconds === undefined ? {} : { pitrWindowSeconds: s.retention.pitrWindowSeconds }), now };
-  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, f.wal, pitr);
+  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, wal, pitr);
   const points: RestorePoint[] = restorePoints(f.backups, pitr);
   const next: NextBackup | undefined = nextScheduledBackup(s, f.backups, now);
   return {
@@ -41,18 +50,18 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
     pgVersion: f.identity?.pgVersion ?? null,
     pgVersionText: f.identity?.pgVersion ? formatPgVersion(f.identity.pgVersion) : null,
     backups: byStatus,
-    lastBackup: last === undefined ? null : { id: last.id, endTime: last.endTime ?? null, size: last.sizes?.stored ?? null },
-    lastBackupAgeSeconds: last?.endTime === undefined ? null : Math.round((nowMs - Date.parse(last.endTime)) / 1000),
+    lastBackup: last === undefined ? null : { id: last.id, endTime: last.endTime, size: last.sizes.stored },
+    lastBackupAgeSeconds: last === undefined ? null : Math.round((nowMs - Date.parse(last.endTime)) / 1000),
     /** Earliest and latest point a restore can reach; null before the first DONE backup. */
     recoverableWindow: window ?? null,
     /** Older backups restorable only to their own end (standalone pins; older than the PITR window). */
     restorePoints: points,
     /** The schedule's next fire time; null without a schedule. dueNow: a backup is due already. */
     nextBackup: next ?? null,
-    walSegments: f.wal.segments.length,
-    firstWal: f.wal.segments[0] ?? null,
-    lastWal: f.wal.segments[f.wal.segments.length - 1] ?? null,
-    lastWalAgeSeconds: f.wal.newestMtime === undefined ? null : Math.round((nowMs - Date.parse(f.wal.newestMtime)) / 1000),
+    walSegments: wal.count,
+    firstWal: firstOf(wal.runs) ?? null,
+    lastWal: lastOf(wal.runs) ?? null,
+    lastWalAgeSeconds: wal.newestMtime === undefined ? null : Math.round((nowMs - Date.parse(wal.newestMtime)) / 1000),
     incoming: f.incoming.filter((x) => x.kind !== 'in-flight').length,
     quarantined: f.quarantined,
     lock: f.lock ?? null,
@@ -124,11 +133,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const desired = await loadDesired(values.config, io);
   const now = new Date();
   const out: StatusEntry[] = [];
+  const walIndex = indexOptions(io);
   for (const s of selectServers(desired, positionals)) {
     const [identity, backups, wal, incoming, quarantined, lock] = await Promise.all([
       readIdentity(desired.catalog, s.name),
       readBackups(desired.catalog, s.name),
-      listArchivedWal(desired.catalog, s.name),
+      readWalOverview(desired.catalog, s.name, walIndex),
       listIncoming(desired.catalog, s.name),
       countQuarantined(desired.catalog, s.name),
       readLock(desired.catalog, s.name),

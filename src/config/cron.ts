@@ -7,9 +7,21 @@
  * Pure: no clock (`now` is a parameter); croner and node-cron's validator only compute.
  */
 
+import { createRequire } from 'node:module';
 import { Cron } from 'croner';
-import { validateDetailed } from 'node-cron';
+import type { validateDetailed as ValidateDetailed } from 'node-cron';
 import { PgbkError } from '../errors.js';
+
+/**
+ * node-cron is needed only to validate (the daemon imports it itself to schedule): loaded on the
+ * first validation, synchronously (its CommonJS build), so reading a schedule — `status`'s next
+ * backup — does not pay for it.
+ */
+let nodeCronValidate: typeof ValidateDetailed | undefined;
+function validateDetailed(expr: string): ReturnType<typeof ValidateDetailed> {
+  nodeCronValidate ??= (createRequire(import.meta.url)('node-cron') as { validateDetailed: typeof ValidateDetailed }).validateDetailed;
+  return nodeCronValidate(expr);
+}
 
 /** A fixed reference, not the clock: an expression with no run after it can never fire. */
 const NEVER_FIRES_REFERENCE = new Date('2000-01-01T00:00:00Z');

@@ -6,22 +6,10 @@
 
 import { stat } from 'node:fs/promises';
 import path from 'node:path';
-import { cosmiconfig, type Loader } from 'cosmiconfig';
-import { parseDocument } from 'yaml';
+import type { Loader } from 'cosmiconfig';
 import { PgbkError } from '../errors.js';
 
 export const SEARCH_PLACES: readonly string[] = ['pgbk.yaml', 'pgbk.yml', '.pgbkrc.yaml', '.pgbkrc.yml', '.pgbkrc'];
-
-/**
- * cosmiconfig only locates the file: load.ts reads its bytes once itself, so the hash and the
- * error positions come from the same bytes. The loader parses with `yaml` (cosmiconfig's default
- * would be js-yaml, a second parser with other rules) and hands back a marker object, never the
- * config, so cosmiconfig's own `$import` merging can never apply to a pgbk file.
- */
-const yamlLoader: Loader = (_filepath, content) => {
-  parseDocument(content);
-  return { found: true };
-};
 
 export interface DiscoverOptions {
   readonly configPath?: string;
@@ -42,6 +30,19 @@ async function mustBeFile(file: string, origin: string): Promise<string> {
   }
 }
 
+/**
+ * cosmiconfig only locates the file: load.ts reads its bytes once itself, so the hash and the
+ * error positions come from the same bytes. The loader parses with `yaml` (cosmiconfig's default
+ * would be js-yaml, a second parser with other rules) and hands back a marker object, never the
+ * config, so cosmiconfig's own `$import` merging can never apply to a pgbk file.
+ */
+function yamlLoader(parseDocument: (source: string) => unknown): Loader {
+  return (_filepath, content) => {
+    parseDocument(content);
+    return { found: true };
+  };
+}
+
 /** Absolute path of the config file to load. Throws PgbkError('CONFIG') when there is none. */
 export async function discoverConfigFile(opts: DiscoverOptions): Promise<string> {
   if (opts.configPath !== undefined && opts.configPath !== '') {
@@ -51,10 +52,14 @@ export async function discoverConfigFile(opts: DiscoverOptions): Promise<string>
   if (fromEnv !== undefined && fromEnv !== '') {
     return mustBeFile(path.resolve(opts.cwd, fromEnv), 'PGBK_CONFIG file');
   }
+  // cosmiconfig and its dependencies cost more to load than a read command does in all: only a
+  // search needs them (an explicit --config or PGBK_CONFIG does not).
+  const [{ cosmiconfig }, { parseDocument }] = await Promise.all([import('cosmiconfig'), import('yaml')]);
+  const loader = yamlLoader((source) => parseDocument(source));
   const explorer = cosmiconfig('pgbk', {
     searchPlaces: [...SEARCH_PLACES],
     searchStrategy: 'project',
-    loaders: { '.yaml': yamlLoader, '.yml': yamlLoader, noExt: yamlLoader },
+    loaders: { '.yaml': loader, '.yml': loader, noExt: loader },
     // An empty pgbk.yaml is still the config the user meant: report it, do not search past it.
     ignoreEmptySearchPlaces: false,
     cache: false,

@@ -269,7 +269,7 @@ export class Daemon {
     const waiting = (await readBackups(desired.catalog, server.name)).filter((b) => b.status === 'WAITING_FOR_WAL');
     if (waiting.length === 0 || server.connection === undefined) return;
     const now = Date.now();
-    const since = Math.min(...waiting.map((b) => Date.parse(b.endTime ?? b.beginTime)));
+    const since = Math.min(...waiting.map((b) => Date.parse(b.endTime)));
     const last = this.lastSwitch.get(server.name) ?? 0;
     if (now - since >= after && now - last >= after) {
       this.lastSwitch.set(server.name, now);

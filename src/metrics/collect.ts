@@ -37,9 +37,9 @@ export async function collectMetrics(desired: Desired, opts: CollectOptions): Pr
         ? {}
         : {
             lastBackup: {
-              endTime: Date.parse(last.endTime ?? last.beginTime) / 1000,
-              storedBytes: last.sizes?.stored ?? 0,
-              dataBytes: last.sizes?.data ?? 0,
+              endTime: Date.parse(last.endTime) / 1000,
+              storedBytes: last.sizes.stored,
+              dataBytes: last.sizes.data,
             },
           }),
       walSegments: o.wal.segments.length,

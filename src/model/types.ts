@@ -7,32 +7,51 @@ import type { Compression } from '../config/resolved.js';
 export type BackupStatus = 'STARTED' | 'WAITING_FOR_WAL' | 'DONE' | 'FAILED';
 export type KeepMode = 'none' | 'full' | 'standalone';
 
-/** Contents of backups/<id>/backup.json. Times are ISO-8601 UTC strings; LSNs "X/Y". */
-export interface BackupRecord {
+/** The process writing a STARTED backup: lets observe detect a dead owner. */
+export interface BackupOwner {
+  readonly pid: number;
+  readonly host: string;
+  readonly startedAt: string;
+  readonly processStart?: string;
+}
+
+/** A restore reading a DONE backup: retention must not delete it (issue #3). */
+export interface InUseEntry {
+  readonly pid: number;
+  readonly host: string;
+  readonly since: string;
+  readonly processStart?: string;
+}
+
+/** Fields every backup.json has, whatever its status. Times are ISO-8601 UTC strings. */
+interface BackupBase {
   readonly formatVersion: 1;
   readonly id: string; // YYYYMMDDTHHMMSSZ (UTC)
   readonly server: string;
   /** The schedule fire time (ISO) this backup was taken for; a one-off backup uses its begin time. */
   readonly slot: string;
-  readonly status: BackupStatus;
   readonly method: 'basebackup' | 'ssh';
-  readonly pgVersion?: number; // server_version_num
-  readonly systemIdentifier?: string; // decimal string (uint64)
-  readonly timeline?: number;
-  readonly beginLsn?: string;
-  readonly endLsn?: string;
-  readonly beginWal?: string; // 24-hex segment name
-  readonly endWal?: string;
+  readonly pgVersion: number; // server_version_num
+  readonly systemIdentifier: string; // decimal string (uint64)
   readonly beginTime: string;
-  readonly endTime?: string;
-  readonly sizes?: { readonly data: number; readonly stored: number };
   readonly compression: Compression;
-  /** Stored file (relative to the backup dir) → sha256 hex of its stored bytes. */
-  readonly checksums?: Readonly<Record<string, string>>;
   readonly keep: KeepMode;
-  readonly error?: string;
-  /** Who is writing this backup while STARTED: lets observe detect a dead owner. */
-  readonly owner?: { readonly pid: number; readonly host: string; readonly startedAt: string; readonly processStart?: string };
+}
+
+/**
+ * What a complete copy recorded (from WAITING_FOR_WAL on): the WAL range a restore replays, the
+ * end, the sizes and the sha256 of the stored files. LSNs are "X/Y", WAL names 24 hex.
+ */
+export interface BackupCopy {
+  readonly timeline: number;
+  readonly beginLsn: string;
+  readonly endLsn: string;
+  readonly beginWal: string;
+  readonly endWal: string;
+  readonly endTime: string;
+  readonly sizes: { readonly data: number; readonly stored: number };
+  /** Stored file (relative to the backup dir) → sha256 hex of its stored bytes. */
+  readonly checksums: Readonly<Record<string, string>>;
   /**
    * method ssh (file-level incremental): bytes copied over SSH vs reused (hard-linked) from the
    * backup named in reusedFrom; files counts both. Absent for pg_basebackup backups.
@@ -41,8 +60,68 @@ export interface BackupRecord {
   readonly reusedBytes?: number;
   readonly reusedFrom?: string;
   readonly fileCount?: number;
+}
+
+/** Being copied by `owner`. */
+export interface StartedBackup extends BackupBase {
+  readonly status: 'STARTED';
+  readonly owner: BackupOwner;
+}
+
+/** Data complete and durable; DONE once every segment beginWal…endWal is archived. */
+export interface WaitingBackup extends BackupBase, BackupCopy {
+  readonly status: 'WAITING_FOR_WAL';
+}
+
+/** Restorable. */
+export interface DoneBackup extends BackupBase, BackupCopy {
+  readonly status: 'DONE';
   /** Set while a restore reads it: retention must not delete it (issue #3). */
-  readonly inUse?: readonly { readonly pid: number; readonly host: string; readonly since: string; readonly processStart?: string }[];
+  readonly inUse?: readonly InUseEntry[];
+}
+
+/**
+ * Will never be restorable; `error` says why. It keeps what was known when it failed: usually no
+ * copy fields (a failure while copying), all of them when only the last record write failed, and
+ * no endTime when a later apply found its owner gone.
+ */
+export interface FailedBackup extends BackupBase, Partial<BackupCopy> {
+  readonly status: 'FAILED';
+  readonly error: string;
+  /** Only in memory: a STARTED record whose owner is gone, shown as FAILED (observe). */
+  readonly owner?: BackupOwner;
+}
+
+/** Contents of backups/<id>/backup.json, by status: each status carries the fields it always has. */
+export type BackupRecord = StartedBackup | WaitingBackup | DoneBackup | FailedBackup;
+
+/** A backup whose copy is complete: its WAL range, sizes and checksums are known. */
+export type CopiedBackup = WaitingBackup | DoneBackup;
+
+export function isCopied(b: BackupRecord): b is CopiedBackup {
+  return b.status === 'WAITING_FOR_WAL' || b.status === 'DONE';
+}
+
+/**
+ * The copy fields a record has, for views that show them whatever the status ("-" when unknown):
+ * none while STARTED, all once copied, what was known for FAILED.
+ */
+export function copyFieldsOf(b: BackupRecord): Partial<BackupCopy> {
+  return b.status === 'STARTED' ? {} : b;
+}
+
+/**
+ * The FAILED record of a backup that stopped: its owner dropped (the process is done with it), the
+ * rest kept as it was, so the JSON keeps its key order; `endTime` when the failure was seen as it
+ * happened (not by a later apply finding the owner gone).
+ */
+export function failedBackup(b: BackupRecord, error: string, endTime?: string): FailedBackup {
+  const end = endTime === undefined ? {} : { endTime };
+  if (b.status === 'STARTED' || b.status === 'FAILED') {
+    const { owner: _owner, ...rest } = b;
+    return { ...rest, status: 'FAILED', ...end, error };
+  }
+  return { ...b, status: 'FAILED', ...end, error };
 }
 
 export interface ServerIdentity {

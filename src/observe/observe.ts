@@ -2,20 +2,12 @@ import { createHash } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import type { Desired, ServerConfig } from '../config/resolved.js';
-import { countQuarantined, isOwnerAlive, listArchivedWal, listIncoming, readBackups, readIdentity } from '../catalog/index.js';
+import { countQuarantined, listArchivedWal, listIncoming, readBackups, readIdentity } from '../catalog/index.js';
 import { toPgbkError } from '../errors.js';
-import type { BackupRecord, Observed, ObservedServer, ServerContact } from '../model/types.js';
+import type { Observed, ObservedServer, ServerContact } from '../model/types.js';
+import { effectiveBackup } from './effective.js';
 
-/**
- * A STARTED backup with no live owner can never finish: show it as what it is. Read-only (apply
- * persists it under the lock); `list` and `show` use it too, so every view agrees with the plan.
- */
-export function effectiveBackup(b: BackupRecord, thisHost: string): BackupRecord {
-  if (b.status !== 'STARTED') return b;
-  if (b.owner !== undefined && isOwnerAlive(b.owner, thisHost)) return b;
-  const who = b.owner ? `pid ${b.owner.pid} on ${b.owner.host}` : 'unknown owner';
-  return { ...b, status: 'FAILED', error: b.error ?? `interrupted: ${who} is gone` };
-}
+export { effectiveBackup };
 
 /** The catalog path when its root directory does not exist (any other stat error surfaces later). */
 async function missingCatalog(catalog: string): Promise<string | undefined> {
@@ -86,7 +78,7 @@ export async function observe(desired: Desired, only?: readonly string[], opts: 
  */
 export function observedHash(s: ObservedServer): string {
   const h = createHash('sha256');
-  for (const b of s.backups) h.update(`b:${b.id}:${b.status}:${b.keep}:${(b.inUse ?? []).length}\n`);
+  for (const b of s.backups) h.update(`b:${b.id}:${b.status}:${b.keep}:${b.status === 'DONE' ? (b.inUse ?? []).length : 0}\n`);
   const segs = s.wal.segments;
   h.update(`w:${segs.length}:${segs[0] ?? ''}:${segs[segs.length - 1] ?? ''}:${s.wal.backupFiles.length}:${s.wal.partials?.length ?? 0}\n`);
   for (const f of s.incoming) h.update(`i:${f.name}:${f.size}\n`);

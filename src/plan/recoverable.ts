@@ -3,7 +3,8 @@
  * much WAL each backup brings. Pure: backups and the archive listing in, plain data out.
  */
 
-import type { ArchivedWal, BackupRecord } from '../model/types.js';
+import { type ArchivedWal, type BackupRecord, copyFieldsOf, isCopied } from '../model/types.js';
+import { lastOf, overviewOf, runCounter, type WalOverview } from '../model/wal-runs.js';
 import { walHolders } from './wal.js';
 
 export interface RecoverableWindow {
@@ -31,16 +32,24 @@ function byId(a: BackupRecord, b: BackupRecord): number {
  * standalone pin, not a backup older than the PITR window's base) to the newest archived segment.
  * undefined when there is no such backup: nothing can be restored to a point in time yet.
  */
-export function recoverableWindow(backups: readonly BackupRecord[], wal: ArchivedWal, pitr: PitrWindowInput = {}): RecoverableWindow | undefined {
+export function recoverableWindow(
+  backups: readonly BackupRecord[],
+  archive: ArchivedWal | WalOverview,
+  pitr: PitrWindowInput = {},
+): RecoverableWindow | undefined {
   const consistentOnly = walHolders(backups, pitr.pitrWindowSeconds, pitr.now).consistentOnly;
-  const oldest = backups.filter((b) => b.status === 'DONE' && !consistentOnly.has(b.id)).sort(byId)[0];
+  const oldest = backups
+    .filter((b) => b.status === 'DONE')
+    .filter((b) => !consistentOnly.has(b.id))
+    .sort(byId)[0];
   if (oldest === undefined) return undefined;
-  const newest = wal.segments[wal.segments.length - 1];
+  const wal = overviewOf(archive);
+  const newest = lastOf(wal.runs);
   // With no archived segment after the backup's own, the backup's end is also the latest point.
-  const reaches = newest !== undefined && (oldest.endWal === undefined || newest >= oldest.endWal);
+  const reaches = newest !== undefined && newest >= oldest.endWal;
   return {
-    from: { backupId: oldest.id, time: oldest.endTime ?? null, lsn: oldest.endLsn ?? null },
-    to: reaches ? { wal: newest, archivedAt: wal.newestMtime ?? null } : { wal: oldest.endWal ?? null, archivedAt: oldest.endTime ?? null },
+    from: { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn },
+    to: reaches ? { wal: newest, archivedAt: wal.newestMtime ?? null } : { wal: oldest.endWal, archivedAt: oldest.endTime },
   };
 }
 
@@ -57,9 +66,10 @@ export interface RestorePoint {
 export function restorePoints(backups: readonly BackupRecord[], pitr: PitrWindowInput = {}): RestorePoint[] {
   const consistentOnly = walHolders(backups, pitr.pitrWindowSeconds, pitr.now).consistentOnly;
   return backups
-    .filter((b) => b.status === 'DONE' && consistentOnly.has(b.id))
+    .filter((b) => b.status === 'DONE')
+    .filter((b) => consistentOnly.has(b.id))
     .sort(byId)
-    .map((b) => ({ backupId: b.id, time: b.endTime ?? null, lsn: b.endLsn ?? null, why: b.keep === 'standalone' ? 'standalone' : 'pitr-window' }));
+    .map((b) => ({ backupId: b.id, time: b.endTime, lsn: b.endLsn, why: b.keep === 'standalone' ? 'standalone' : 'pitr-window' }));
 }
 
 export interface BackupWal {
@@ -74,19 +84,16 @@ export interface BackupWal {
  * beginWal (the newest archived segment for the newest backup). That is the WAL a point-in-time
  * restore from this backup replays before the next backup would be the better start, and roughly
  * what deleting this backup lets pruning free. Segment names compare as text, which orders them
- * within a timeline. Backups without a beginWal get nothing.
+ * within a timeline. Backups not copied yet (STARTED) or FAILED get nothing.
  */
-export function walPerBackup(backups: readonly BackupRecord[], segments: readonly string[], segSize: number): Map<string, BackupWal> {
-  const withWal = backups
-    .filter((b) => b.beginWal !== undefined && b.status !== 'FAILED')
-    .sort((a, b) => (a.beginWal! < b.beginWal! ? -1 : a.beginWal! > b.beginWal! ? 1 : 0));
+export function walPerBackup(backups: readonly BackupRecord[], archive: readonly string[] | WalOverview, segSize: number): Map<string, BackupWal> {
+  const withWal = backups.filter(isCopied).sort((a, b) => (a.beginWal < b.beginWal ? -1 : a.beginWal > b.beginWal ? 1 : 0));
+  const count = 'runs' in archive ? runCounter(archive.runs) : (from: string, until: string | undefined) => countInRange(archive, from, until);
   const out = new Map<string, BackupWal>();
   for (let i = 0; i < withWal.length; i++) {
     const b = withWal[i]!;
-    const from = b.beginWal!;
-    const until = withWal[i + 1]?.beginWal;
-    const count = countInRange(segments, from, until);
-    out.set(b.id, { segments: count, bytes: count * segSize });
+    const n = count(b.beginWal, withWal[i + 1]?.beginWal);
+    out.set(b.id, { segments: n, bytes: n * segSize });
   }
   return out;
 }
@@ -109,10 +116,11 @@ function lowerBound(sorted: readonly string[], key: string): number {
   return lo;
 }
 
-/** Seconds from begin to end, or undefined when either is missing or unreadable. */
+/** Seconds from begin to end, or undefined when it has not ended (or failed unseen) or a time is unreadable. */
 export function backupDurationSeconds(b: BackupRecord): number | undefined {
-  if (b.endTime === undefined) return undefined;
-  const d = (Date.parse(b.endTime) - Date.parse(b.beginTime)) / 1000;
+  const { endTime } = copyFieldsOf(b);
+  if (endTime === undefined) return undefined;
+  const d = (Date.parse(endTime) - Date.parse(b.beginTime)) / 1000;
   return Number.isFinite(d) && d >= 0 ? d : undefined;
 }
 

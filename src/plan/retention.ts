@@ -18,7 +18,7 @@
 
 import type { RetentionPolicy } from '../config/resolved.js';
 import { formatDuration } from '../config/duration.js';
-import type { BackupRecord } from '../model/types.js';
+import type { BackupRecord, DoneBackup } from '../model/types.js';
 
 export interface RetentionEntry {
   readonly backup: BackupRecord;
@@ -40,8 +40,8 @@ export interface RetentionDecision {
   readonly inUseWarnings: readonly string[];
 }
 
-function endTimeOf(b: BackupRecord): number {
-  const t = Date.parse(b.endTime ?? b.beginTime);
+function endTimeOf(b: DoneBackup): number {
+  const t = Date.parse(b.endTime);
   // An unreadable end time is treated as "now or later": such a backup is kept, never expired.
   return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
 }
@@ -51,7 +51,7 @@ function plural(n: number, word: string): string {
 }
 
 /** Which unpinned DONE backups the policy keeps, and the words for why the others are obsolete. */
-function keptByPolicy(newestFirst: readonly BackupRecord[], policy: RetentionPolicy, now: Date): { kept: ReadonlySet<string>; why: string } {
+function keptByPolicy(newestFirst: readonly DoneBackup[], policy: RetentionPolicy, now: Date): { kept: ReadonlySet<string>; why: string } {
   const kept = new Set<string>();
   const reasons: string[] = [];
   const n = policy.redundancy;
@@ -85,7 +85,7 @@ function keptByPolicy(newestFirst: readonly BackupRecord[], policy: RetentionPol
 
 export function planRetention(policy: RetentionPolicy, backups: readonly BackupRecord[], now: Date): RetentionDecision {
   const byId = [...backups].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const rolling = byId.filter((b) => b.status === 'DONE' && b.keep === 'none');
+  const rolling = byId.filter((b) => b.status === 'DONE').filter((b) => b.keep === 'none');
   const newestFirst = [...rolling].reverse();
   const { kept, why } = keptByPolicy(newestFirst, policy, now);
 
@@ -133,11 +133,10 @@ export function planRetention(policy: RetentionPolicy, backups: readonly BackupR
 
   const failed: RetentionEntry[] = [];
   for (const b of byId) {
-    if (b.status !== 'FAILED' || b.keep !== 'none' || (b.inUse ?? []).length > 0) continue;
+    if (b.status !== 'FAILED' || b.keep !== 'none') continue; // only DONE backups are ever in use
     const newerDone = survivingDone.find((s) => s.id > b.id);
     if (newerDone === undefined) continue;
-    const error = b.error === undefined ? '' : ` (${b.error})`;
-    failed.push({ backup: b, reason: `failed${error}; newer backup ${newerDone.id} is DONE` });
+    failed.push({ backup: b, reason: `failed (${b.error}); newer backup ${newerDone.id} is DONE` });
     deleted.add(b.id);
   }
 

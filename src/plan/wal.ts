@@ -19,7 +19,7 @@
  */
 
 import { segmentNameFrom } from '../pg/wal-name.js';
-import type { ArchivedWal, BackupRecord } from '../model/types.js';
+import type { ArchivedWal, BackupRecord, DoneBackup } from '../model/types.js';
 import { formatBytes } from '../lib/byte-size.js';
 import { formatDuration } from '../config/duration.js';
 import {
@@ -65,8 +65,8 @@ export interface WalHolders {
   readonly pitrBase: BackupRecord | undefined;
 }
 
-function endMs(b: BackupRecord): number {
-  const t = Date.parse(b.endTime ?? b.beginTime);
+function endMs(b: DoneBackup): number {
+  const t = Date.parse(b.endTime);
   // An unreadable time counts as "now or later": such a backup is never pushed out of the window.
   return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
 }
@@ -76,8 +76,11 @@ export function walHolders(backups: readonly BackupRecord[], pitrWindowSeconds: 
   for (const b of backups) if (b.status === 'DONE' && b.keep === 'standalone') consistentOnly.add(b.id);
   if (pitrWindowSeconds === undefined || now === undefined) return { consistentOnly, pitrBase: undefined };
   const windowStart = now.getTime() - pitrWindowSeconds * 1000;
-  const rolling = backups.filter((b) => b.status === 'DONE' && b.keep === 'none').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  let pitrBase: BackupRecord | undefined;
+  const rolling = backups
+    .filter((b) => b.status === 'DONE')
+    .filter((b) => b.keep === 'none')
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
+  let pitrBase: DoneBackup | undefined;
   for (const b of rolling) if (endMs(b) <= windowStart) pitrBase = b;
   if (pitrBase === undefined) return { consistentOnly, pitrBase: undefined };
   for (const b of rolling) if (b.id < pitrBase.id) consistentOnly.add(b.id);
@@ -113,14 +116,10 @@ function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
 }
 
-function isInProgress(b: BackupRecord): boolean {
-  return b.status === 'STARTED' || b.status === 'WAITING_FOR_WAL';
-}
-
 function planFinish(input: WalInput, archived: SegmentIndex, incoming: SegmentIndex): FinishEntry[] {
   const out: FinishEntry[] = [];
   for (const b of input.backups) {
-    if (b.status !== 'WAITING_FOR_WAL' || b.beginWal === undefined || b.endWal === undefined) continue;
+    if (b.status !== 'WAITING_FOR_WAL') continue;
     const begin = positionOf(b.beginWal, input.segSize);
     const end = positionOf(b.endWal, input.segSize);
     // A backup normally begins and ends on one timeline; if it spans a switch, each segment number
@@ -143,13 +142,12 @@ function planFinish(input: WalInput, archived: SegmentIndex, incoming: SegmentIn
 }
 
 /** Where continuity is required: from each retained DONE backup's WAL to the newest archived. */
-function continuityRanges(done: readonly BackupRecord[], present: SegmentIndex, segSize: number, holders: WalHolders): Range[] {
+function continuityRanges(done: readonly DoneBackup[], present: SegmentIndex, segSize: number, holders: WalHolders): Range[] {
   const ranges: Range[] = [];
   let base: SegmentPosition | undefined;
   const ends = new Map<number, number>(); // timeline → furthest endWal of a DONE backup on it
   const begins = new Map<number, number>(); // timeline → earliest beginWal of a non-standalone backup
   for (const b of done) {
-    if (b.beginWal === undefined || b.endWal === undefined) continue;
     const begin = positionOf(b.beginWal, segSize);
     const end = positionOf(b.endWal, segSize);
     if (holders.consistentOnly.has(b.id)) {
@@ -187,7 +185,7 @@ function continuityRanges(done: readonly BackupRecord[], present: SegmentIndex, 
   return ranges;
 }
 
-function planGaps(done: readonly BackupRecord[], present: SegmentIndex, segSize: number, holders: WalHolders): string[] {
+function planGaps(done: readonly DoneBackup[], present: SegmentIndex, segSize: number, holders: WalHolders): string[] {
   const byTimeline = new Map<number, Range[]>();
   for (const r of continuityRanges(done, present, segSize, holders)) {
     byTimeline.set(r.timeline, [...(byTimeline.get(r.timeline) ?? []), r]);
@@ -217,17 +215,16 @@ function planGaps(done: readonly BackupRecord[], present: SegmentIndex, segSize:
 }
 
 function planPrune(input: WalInput, archivedPositions: PositionList, walHold: WalHolders): PruneDecision | undefined {
-  const holders = input.remaining.filter((b) => b.status === 'DONE' || isInProgress(b));
+  const holders = input.remaining.filter((b) => b.status !== 'FAILED'); // DONE or in progress
   // With no DONE backup that holds WAL onward, nothing may go: the WAL may be all there is.
   if (!holders.some((b) => b.status === 'DONE' && !walHold.consistentOnly.has(b.id))) return undefined;
   let boundary: { segno: number; name: string; id: string } | undefined;
   const islands: Range[] = [];
   for (const b of holders) {
-    // A holder whose WAL position is unknown (a backup still starting) could need anything: wait.
-    if (b.beginWal === undefined) return undefined;
+    // A backup still starting has no WAL position yet and could need anything: wait.
+    if (b.status === 'STARTED') return undefined;
     const begin = positionOf(b.beginWal, input.segSize);
     if (walHold.consistentOnly.has(b.id)) {
-      if (b.endWal === undefined) return undefined;
       islands.push({ timeline: begin.timeline, from: begin.segno, to: positionOf(b.endWal, input.segSize).segno });
       continue;
     }

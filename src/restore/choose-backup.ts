@@ -9,9 +9,9 @@
  */
 
 import { PgbkError } from '../errors.js';
-import { endLsnToSegmentName, formatLsn, lsnToSegmentNumber, parseLsn, segmentStartLsn } from '../pg/lsn.js';
+import { formatLsn, lsnToSegmentNumber, parseLsn, segmentStartLsn } from '../pg/lsn.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
-import type { BackupRecord } from '../model/types.js';
+import type { BackupRecord, DoneBackup } from '../model/types.js';
 import { describeTarget, formatMicros, isoToMicros, type RecoveryTarget, type TargetTimeline } from './target.js';
 import { timelineForSegment, timelinePath, type HistoryEntry, type TimelineStep } from './timeline-history.js';
 
@@ -31,7 +31,7 @@ export interface ChooseInput {
 }
 
 export interface Choice {
-  readonly backup: BackupRecord;
+  readonly backup: DoneBackup;
   /** Why this backup, in words for the summary. */
   readonly reason: string;
   readonly targetTimeline: number;
@@ -49,15 +49,12 @@ interface Ends {
   readonly timeline: number;
 }
 
-function endsOf(b: BackupRecord, server: string): Ends {
-  if (b.endLsn === undefined || b.endTime === undefined || b.timeline === undefined || b.beginWal === undefined) {
-    throw new PgbkError('CATALOG', `backup ${b.id} is DONE but lacks endLsn, endTime, timeline or beginWal`, { server });
-  }
+function endsOf(b: DoneBackup): Ends {
   return { endLsn: parseLsn(b.endLsn), endMicros: isoToMicros(b.endTime), timeline: b.timeline };
 }
 
 /** Does the backup end at or before the target? undefined = the target cannot be placed (xid, name…). */
-function endsBefore(b: BackupRecord, ends: Ends, target: RecoveryTarget): boolean | undefined {
+function endsBefore(b: DoneBackup, ends: Ends, target: RecoveryTarget): boolean | undefined {
   switch (target.kind) {
     case 'time':
       return ends.endMicros <= target.micros;
@@ -94,10 +91,10 @@ function resolveTimeline(t: TargetTimeline, backupTli: number, histories: Choose
   }
 }
 
-function afterTargetMessage(b: BackupRecord, ends: Ends, target: RecoveryTarget): string {
+function afterTargetMessage(b: DoneBackup, ends: Ends, target: RecoveryTarget): string {
   return target.kind === 'time'
     ? `backup ${b.id} ended at ${formatMicros(ends.endMicros)}, after the target ${target.text}`
-    : `backup ${b.id} ended at LSN ${b.endLsn ?? '?'}, after the target ${describeTarget(target)}`;
+    : `backup ${b.id} ended at LSN ${b.endLsn}, after the target ${describeTarget(target)}`;
 }
 
 export function chooseBackup(input: ChooseInput): Choice {
@@ -107,7 +104,7 @@ export function chooseBackup(input: ChooseInput): Choice {
   }
   const done = input.backups.filter((b) => b.status === 'DONE').sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   const explicit = input.requested !== undefined && input.requested !== 'latest';
-  let candidates: BackupRecord[];
+  let candidates: DoneBackup[];
   if (explicit) {
     const b = input.backups.find((x) => x.id === input.requested);
     if (b === undefined) throw new PgbkError('NOT_FOUND', `backup ${input.requested} does not exist`, { server });
@@ -122,7 +119,7 @@ export function chooseBackup(input: ChooseInput): Choice {
 
   const skipped: string[] = [];
   for (const b of candidates) {
-    const ends = endsOf(b, server);
+    const ends = endsOf(b);
     const fits = endsBefore(b, ends, target);
     if (fits === false) {
       if (explicit) throw new PgbkError('USAGE', `${afterTargetMessage(b, ends, target)}: it cannot reach the target`, { server });
@@ -142,23 +139,23 @@ export function chooseBackup(input: ChooseInput): Choice {
       : fits === true
         ? target.kind === 'time'
           ? `newest DONE backup that ended before the target (ended ${formatMicros(ends.endMicros)})`
-          : `newest DONE backup whose end LSN ${b.endLsn ?? ''} is at or before the target`
+          : `newest DONE backup whose end LSN ${b.endLsn} is at or before the target`
         : target.kind === 'latest'
           ? 'newest DONE backup; recovery replays all archived WAL'
           : target.kind === 'immediate'
-            ? `newest DONE backup; recovery stops where it is consistent (LSN ${b.endLsn ?? ''})`
+            ? `newest DONE backup; recovery stops where it is consistent (LSN ${b.endLsn})`
             : `newest DONE backup (a ${target.kind === 'xid' ? 'transaction id' : 'restore point'} cannot be placed without replaying WAL; name an older backup id if the target precedes it)`;
     const next = done.find((x) => x.id > b.id);
-    return { ...checkWal(input, b, ends, tli, path, next), backup: b, reason, targetTimeline: tli };
+    return { ...checkWal(input, b, tli, path, next), backup: b, reason, targetTimeline: tli };
   }
   if (skipped.length > 0) {
     throw new PgbkError('USAGE', `no DONE backup leads to timeline ${describeTimelineInput(input.timeline)}:\n  ${skipped.join('\n  ')}`, { server });
   }
   const oldest = done[0]!;
-  const oldestEnds = endsOf(oldest, server);
+  const oldestEnds = endsOf(oldest);
   throw new PgbkError(
     'USAGE',
-    `target ${describeTarget(target)} is before the end of the oldest backup ${oldest.id} (${target.kind === 'time' ? `ended ${formatMicros(oldestEnds.endMicros)}` : `end LSN ${oldest.endLsn ?? '?'}`})`,
+    `target ${describeTarget(target)} is before the end of the oldest backup ${oldest.id} (${target.kind === 'time' ? `ended ${formatMicros(oldestEnds.endMicros)}` : `end LSN ${oldest.endLsn}`})`,
     { server, hint: 'a backup can only be recovered forward: choose a target after its end' },
   );
 }
@@ -186,11 +183,11 @@ type WalPart = Omit<Choice, 'backup' | 'reason' | 'targetTimeline'>;
  * which cannot be placed without reading WAL, the hole is a warning: PostgreSQL itself stops with
  * "recovery ended before configured recovery target was reached" if the target lies beyond.
  */
-function checkWal(input: ChooseInput, b: BackupRecord, ends: Ends, tli: number, path: readonly TimelineStep[], next: BackupRecord | undefined): WalPart {
+function checkWal(input: ChooseInput, b: DoneBackup, tli: number, path: readonly TimelineStep[], next: DoneBackup | undefined): WalPart {
   const { segSize, server, target } = input;
   const present = new Set(input.segments);
-  const beginSeg = segmentNumber(b.beginWal ?? '', segSize);
-  const endSeg = segmentNumber(b.endWal ?? endLsnToSegmentName(ends.endLsn, ends.timeline, segSize), segSize);
+  const beginSeg = segmentNumber(b.beginWal, segSize);
+  const endSeg = segmentNumber(b.endWal, segSize);
   const nameAt = (s: number): string => segmentNameFrom(timelineForSegment(path, s, segSize), s, segSize);
 
   let newestOnPath = -1;
@@ -243,9 +240,9 @@ function checkWal(input: ChooseInput, b: BackupRecord, ends: Ends, tli: number, 
   };
 }
 
-function timeGapError(server: string, targetText: string, b: BackupRecord, missing: string, gapLsn: bigint, next: BackupRecord | undefined): PgbkError {
-  const before = `up to LSN ${formatLsn(gapLsn)} from backup ${b.id} (it ended ${b.endTime ?? '?'}, LSN ${b.endLsn ?? '?'}; --target-lsn before ${formatLsn(gapLsn)}, or ${b.id} --target-immediate)`;
-  const after = next === undefined ? '' : `; from the end of backup ${next.id} (${next.endTime ?? '?'}, LSN ${next.endLsn ?? '?'}) on: any later target`;
+function timeGapError(server: string, targetText: string, b: DoneBackup, missing: string, gapLsn: bigint, next: DoneBackup | undefined): PgbkError {
+  const before = `up to LSN ${formatLsn(gapLsn)} from backup ${b.id} (it ended ${b.endTime}, LSN ${b.endLsn}; --target-lsn before ${formatLsn(gapLsn)}, or ${b.id} --target-immediate)`;
+  const after = next === undefined ? '' : `; from the end of backup ${next.id} (${next.endTime}, LSN ${next.endLsn}) on: any later target`;
   return new PgbkError(
     'WAL',
     `target time ${targetText} lies in a gap of the WAL archive: segment ${missing} is missing (pruned outside the PITR window, or lost)`,

@@ -12,7 +12,7 @@ import { isOwnerAlive, readBackup, writeBackupRecord } from '../catalog/backups.
 import { asCatalogOwner } from '../catalog/owner.js';
 import { PgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
-import type { BackupRecord } from '../model/types.js';
+import type { BackupRecord, InUseEntry } from '../model/types.js';
 
 export interface InUseMark {
   readonly pid: number;
@@ -22,9 +22,7 @@ export interface InUseMark {
   readonly processStart?: string;
 }
 
-type Entry = NonNullable<BackupRecord['inUse']>[number];
-
-function liveOthers(entries: readonly Entry[], mark: InUseMark, host: string): Entry[] {
+function liveOthers(entries: readonly InUseEntry[], mark: InUseMark, host: string): InUseEntry[] {
   return entries.filter((e) => !(e.pid === mark.pid && e.host === mark.host && e.since === mark.since) && isOwnerAlive(e, host));
 }
 
@@ -66,6 +64,7 @@ export async function markInUse(catalog: string, server: string, id: string, tim
 export async function clearInUse(catalog: string, server: string, id: string, mark: InUseMark, timeoutMs: number): Promise<void> {
   try {
     await update(catalog, server, id, timeoutMs, (record) => {
+      if (record.status !== 'DONE') return undefined; // only a DONE backup is ever marked
       const remaining = liveOthers(record.inUse ?? [], mark, os.hostname());
       if (remaining.length === (record.inUse ?? []).length) return undefined;
       const { inUse: _old, ...rest } = record;

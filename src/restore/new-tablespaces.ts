@@ -19,7 +19,7 @@ import { PgbkError } from '../errors.js';
 import { formatLsn, parseLsn } from '../pg/lsn.js';
 import { segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { WalRecordReader } from '../pg/wal-records.js';
-import type { BackupRecord } from '../model/types.js';
+import type { DoneBackup } from '../model/types.js';
 import type { Choice } from './choose-backup.js';
 import { replayRule, tablespaceCreation, wantedRecords, type TablespaceCreation } from './replay-rule.js';
 import type { RecoveryTarget } from './target.js';
@@ -38,7 +38,7 @@ export interface TablespaceScan {
 export interface ScanRequest {
   readonly catalog: string;
   readonly server: string;
-  readonly backup: BackupRecord;
+  readonly backup: DoneBackup;
   readonly choice: Choice;
   readonly target: RecoveryTarget;
   readonly segSize: number;
@@ -70,9 +70,6 @@ async function readSegment(req: ScanRequest, name: string): Promise<Buffer | und
 export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceScan> {
   const started = Date.now();
   const { backup, choice, target, segSize, server } = req;
-  if (backup.beginLsn === undefined || backup.endLsn === undefined || backup.beginWal === undefined) {
-    throw new PgbkError('CATALOG', `backup ${backup.id} lacks beginLsn, endLsn or beginWal`, { server });
-  }
   const reader = new WalRecordReader({ segSize, startLsn: Number(parseLsn(backup.beginLsn)), wants: wantedRecords(target) });
   const rule = replayRule(target, parseLsn(backup.endLsn));
   const nameAt = (s: number): string => segmentNameFrom(timelineForSegment(choice.path, s, segSize), s, segSize);

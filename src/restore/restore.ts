@@ -163,7 +163,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
   req.log(`restoring backup ${backup.id} of ${server}: ${choice.reason}`);
 
   const srcDir = backupDir(catalog, server, backup.id);
-  const checksums = backup.checksums ?? {};
+  const checksums = backup.checksums;
   // Backup method ssh stores a plain data/ tree instead of tars (src/backup-ssh/restore-tree.ts).
   const sshLayout = backup.method === 'ssh' ? await (await import('../backup/ssh/restore-tree.js')).checkSshBackup(srcDir, backup) : undefined;
   const tars = sshLayout !== undefined ? [] : await storedTars(srcDir, checksums, server, backup.id);
@@ -239,7 +239,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
     const fullCheck = req.verifyChecksums === true;
     req.log(`unpacked ${plural(tars.length, 'stored file')}, ${files} entries; verifying against backup_manifest${fullCheck ? ' with checksums' : ''}`);
     if (sshLayout === undefined) {
-      await verifyAgainstManifest(dirState.path, manifest, backup.pgVersion ?? 150000, server, { checksums: fullCheck });
+      await verifyAgainstManifest(dirState.path, manifest, backup.pgVersion, server, { checksums: fullCheck });
     }
     if (tablespaces.length > 0) await removeTablespaceMap(dirState.path);
     await removeRuntimeFiles(dirState.path);

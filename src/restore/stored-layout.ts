@@ -9,7 +9,7 @@ import { createHash } from 'node:crypto';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
-import type { BackupRecord } from '../model/types.js';
+import type { DoneBackup } from '../model/types.js';
 import type { Transport } from '../transport/transport.js';
 import { decompressorFor, readTarMember, storedFileStream, streamTarInto } from './remote-tar.js';
 import { formatTablespaceMap } from './tablespace-map.js';
@@ -23,8 +23,8 @@ export interface StoredLayout {
   sendTablespace(t: Transport, oid: string, dir: string): Promise<void>;
 }
 
-async function sendStoredTar(t: Transport, srcDir: string, backup: BackupRecord, name: string, dir: string): Promise<void> {
-  const want = backup.checksums?.[name];
+async function sendStoredTar(t: Transport, srcDir: string, backup: DoneBackup, name: string, dir: string): Promise<void> {
+  const want = backup.checksums[name];
   if (want === undefined) throw new PgbkError('CATALOG', `backup ${backup.id}: ${name} has no recorded checksum`, { server: backup.server });
   const hash = createHash('sha256');
   const src = storedFileStream(path.join(srcDir, name));
@@ -35,7 +35,7 @@ async function sendStoredTar(t: Transport, srcDir: string, backup: BackupRecord,
   }
 }
 
-export async function storedLayout(srcDir: string, backup: BackupRecord): Promise<StoredLayout> {
+export async function storedLayout(srcDir: string, backup: DoneBackup): Promise<StoredLayout> {
   const { server, id } = backup;
   if (backup.method === 'ssh') {
     const { checkSshBackup, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');

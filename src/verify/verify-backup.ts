@@ -22,7 +22,7 @@ import { backupDir } from '../catalog/index.js';
 import { compressionOfFile } from '../catalog/compress.js';
 import { toPgbkError } from '../errors.js';
 import { findPgBinary } from '../pg/pg-bin.js';
-import type { BackupRecord, ServerIdentity } from '../model/types.js';
+import type { BackupRecord, CopiedBackup, ServerIdentity } from '../model/types.js';
 import { sha256OfFile } from '../lib/checksum.js';
 import { extractStoredTar } from '../restore/extract.js';
 import type { Progress, ProgressFactory } from '../lib/progress.js';
@@ -69,10 +69,10 @@ function run(binary: string, args: readonly string[], env: NodeJS.ProcessEnv): P
  * every file against the sha256 files.json records (stored-tree.ts walks it as restore does), and
  * nothing recorded missing or unrecorded present. There is no backup_manifest for pg_verifybackup.
  */
-async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
+async function verifySshFiles(record: CopiedBackup, dir: string, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
   const { readStoredManifest } = await import('../backup/ssh/restore-tree.js');
   const { readStoredObject, walkStoredRoot } = await import('../backup/ssh/stored-tree.js');
-  const recorded = record.checksums ?? {};
+  const recorded = record.checksums;
   for (const name of Object.keys(recorded)) {
     const actual = await sha256OfFile(path.join(dir, name)).catch(() => undefined);
     if (actual === undefined) problems.push(`${name} is missing`);
@@ -84,7 +84,7 @@ async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOpt
   let chunks = 0;
   let files = 0;
   let readBytes = 0;
-  const progress = opts.progress?.(`verifying ${record.id}:`, record.sizes?.stored);
+  const progress = opts.progress?.(`verifying ${record.id}:`, record.sizes.stored);
   for (const root of roots) {
     try {
       for await (const e of walkStoredRoot(dir, root, manifest, opts.server)) {
@@ -114,8 +114,8 @@ async function verifySshFiles(record: BackupRecord, dir: string, opts: VerifyOpt
 }
 
 /** Stored files vs backup.json; tars are unpacked on the way when the manifest is checked. */
-async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
-  const recorded = record.checksums ?? {};
+async function verifyFiles(record: CopiedBackup, dir: string, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
+  const recorded = record.checksums;
   const present = (await readdir(dir)).filter((n) => n !== 'backup.json' && !n.startsWith('.')).sort();
   for (const name of Object.keys(recorded)) if (!present.includes(name)) problems.push(`${name} is missing`);
   for (const name of present) if (recorded[name] === undefined) problems.push(`${name} is not recorded in backup.json`);
@@ -180,7 +180,7 @@ async function verifyFiles(record: BackupRecord, dir: string, opts: VerifyOption
       checked.push('pg_verifybackup skipped (a tar could not be unpacked)');
       return;
     }
-    const binary = findPgBinary('pg_verifybackup', record.pgVersion ?? 0, opts.env);
+    const binary = findPgBinary('pg_verifybackup', record.pgVersion, opts.env);
     // WAL is verified from the archive below (step 3): pg_verifybackup has none to parse here.
     const r = await run(binary, ['--no-parse-wal', '--quiet', '--manifest-path', path.join(dir, 'backup_manifest'), unpackDir], opts.env);
     if (r.code === 0) checked.push('pg_verifybackup ok');
@@ -199,7 +199,6 @@ export async function verifyBackup(record: BackupRecord, opts: VerifyOptions): P
     checked.push(`not verified: status ${record.status}`);
     return result();
   }
-  if (record.checksums === undefined) problems.push('backup.json records no checksums');
   const dir = backupDir(opts.catalog, opts.server, record.id);
   try {
     if (record.method === 'ssh') await verifySshFiles(record, dir, opts, problems, checked);
@@ -209,10 +208,6 @@ export async function verifyBackup(record: BackupRecord, opts: VerifyOptions): P
   }
   if (record.status === 'WAITING_FOR_WAL') {
     checked.push('WAL not verified: the backup is still waiting for its end segment');
-    return result();
-  }
-  if (record.beginWal === undefined || record.endWal === undefined) {
-    problems.push('backup.json lacks beginWal/endWal');
     return result();
   }
   if (opts.identity === undefined) {

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { PgbkError, toPgbkError } from '../../errors.js';
 import { sha256OfFile } from '../../lib/checksum.js';
-import type { BackupRecord } from '../../model/types.js';
+import type { CopiedBackup } from '../../model/types.js';
 import { parseManifest, type FileManifest } from './incremental.js';
 import { readStoredObject, walkStoredRoot } from './stored-tree.js';
 import { padding, tarEnd, tarHeader } from './tar-format.js';
@@ -30,10 +30,10 @@ export async function readStoredManifest(srcDir: string): Promise<FileManifest> 
 }
 
 /** Refuse a damaged `ssh` backup before anything is written (chunks are checked as they are read). */
-export async function checkSshBackup(srcDir: string, backup: BackupRecord): Promise<SshBackupLayout> {
+export async function checkSshBackup(srcDir: string, backup: CopiedBackup): Promise<SshBackupLayout> {
   const server = backup.server;
   for (const name of [MANIFEST_FILE, 'data/backup_label']) {
-    const want = backup.checksums?.[name];
+    const want = backup.checksums[name];
     const file = path.join(srcDir, name);
     const got = await sha256OfFile(file).catch(() => 'unreadable');
     if (want === undefined || got !== want) {

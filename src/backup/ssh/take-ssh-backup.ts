@@ -24,7 +24,7 @@ import { PgbkError, toPgbkError } from '../../errors.js';
 import { sha256Hex } from '../../lib/checksum.js';
 import { processIdentity } from '../../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../../pg/lsn.js';
-import type { BackupRecord } from '../../model/types.js';
+import { type BackupRecord, failedBackup } from '../../model/types.js';
 import { connectServer } from '../../transport/connect.js';
 import type { Transport } from '../../transport/transport.js';
 import { allocateBackupId } from '../lifecycle.js';
@@ -342,9 +342,9 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       await rm(path.join(dir, 'data'), { recursive: true, force: true }).catch(() => undefined);
       await rm(path.join(dir, 'tablespaces'), { recursive: true, force: true }).catch(() => undefined);
       await rm(path.join(dir, MANIFEST_FILE), { force: true }).catch(() => undefined);
-      const { owner: _owner, ...rest } = record;
-      await writeBackupRecord(ctx.catalog, { ...rest, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
-        ctx.log(`${server.name}: cannot record backup ${rest.id} as FAILED: ${(werr as Error).message}`);
+      const failed = failedBackup(record, e.message, new Date().toISOString());
+      await writeBackupRecord(ctx.catalog, failed).catch((werr: unknown) => {
+        ctx.log(`${server.name}: cannot record backup ${failed.id} as FAILED: ${(werr as Error).message}`);
       });
     }
     throw e;

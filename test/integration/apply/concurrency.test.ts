@@ -136,6 +136,8 @@ test('a holder SIGKILLed long ago whose pid now runs another program: apply take
         slot: '2099-01-01T00:00:00.000Z',
         status: 'STARTED',
         method: 'basebackup',
+        pgVersion: 150008,
+        systemIdentifier: '7312345678901234567',
         beginTime: '2099-01-01T00:00:00.000Z',
         compression: 'zstd',
         keep: 'none',

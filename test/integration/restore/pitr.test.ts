@@ -255,7 +255,7 @@ test('restore latest: all archived WAL, tablespace relocated and readable, spool
     assert.match(conf, /restore_command = '.* wal-fetch --config .* src %f %p'/);
     assert.not.ok(existsSync(path.join(r.dir, '.pgbk-spool')), 'recovery_end_command removes the spool');
     const [b] = await readBackups(W().catalog, SERVER);
-    assert.is(b?.inUse, undefined, 'the in-use mark is removed after the restore');
+    assert.is(b?.status === 'DONE' ? b.inUse : undefined, undefined, 'the in-use mark is removed after the restore');
     // Without --no-archive the summary says archiving was kept, and what that means.
     const settings = r.summary['settings'] as { name: string; change: string; note: string }[];
     const mode = settings.find((x) => x.name === 'archive_mode');

@@ -13,7 +13,7 @@ import { chownToPostgres, startClusterOn, tempDir } from '../../support/postgres
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
-import type { BackupRecord } from '../../../src/model/types.js';
+import { type BackupRecord, type CopiedBackup, isCopied } from '../../../src/model/types.js';
 import { descendants, makeSshWorld, restoreByCopy, switchAndArchive, waitPromoted, type SshWorld } from './world.js';
 
 const t = suite<{ w?: SshWorld; ids: string[] }>('ssh backup method', { ids: [] });
@@ -30,7 +30,7 @@ async function show(w: SshWorld, id = 'latest'): Promise<BackupRecord> {
   return (JSON.parse(r.stdout) as { backup: BackupRecord }).backup;
 }
 
-async function backup(w: SshWorld, expectFallback = false, progress = false): Promise<BackupRecord> {
+async function backup(w: SshWorld, expectFallback = false, progress = false): Promise<CopiedBackup> {
   const r = await w.pgbk(['backup', 'main'], progress ? { env: { PGBK_PROGRESS: '1' } } : {});
   assert.is(r.code, 0, `${r.stdout}\n${r.stderr}`);
   // Progress (bytes stored of the listed total) only when forced: stderr is a pipe here.
@@ -38,7 +38,9 @@ async function backup(w: SshWorld, expectFallback = false, progress = false): Pr
   else assert.not.ok(r.stderr.includes('\r\x1b[K'), 'no progress without a terminal');
   // The delta agent ran on the database host, or (when told so) the tar fallback was logged once.
   assert.is((r.stderr.match(/falling back to a tar stream/g) ?? []).length, expectFallback ? 1 : 0, r.stderr);
-  return show(w);
+  const rec = await show(w);
+  if (!isCopied(rec)) throw new Error(`backup ${rec.id} is ${rec.status}`);
+  return rec;
 }
 
 /** Inode of chunk `index` of a chunked file in a backup. */
@@ -169,7 +171,7 @@ t('SSH connection dropped mid-copy: FAILED with the reason, no data left, next b
   assert.is(failed.length, 1);
   const rec = await show(w, failed[0]);
   assert.is(rec.status, 'FAILED');
-  assert.match(rec.error ?? '', /interrupted|lost|closed|SSH/i);
+  assert.match(rec.status === 'FAILED' ? rec.error : '', /interrupted|lost|closed|SSH/i);
   assert.not.ok(existsSync(path.join(backupsDir, failed[0]!, 'data')), 'partial data left visible');
 
   const again = await backup(w);
@@ -282,7 +284,7 @@ async function downgradeToV1(w: SshWorld, id: string): Promise<void> {
   const text = `${JSON.stringify(v1)}\n`;
   await writeFile(path.join(dir, 'files.json'), text);
   const recFile = path.join(dir, 'backup.json');
-  const rec = JSON.parse(await readFile(recFile, 'utf8')) as BackupRecord;
+  const rec = JSON.parse(await readFile(recFile, 'utf8')) as CopiedBackup;
   await writeFile(recFile, JSON.stringify({ ...rec, checksums: { ...rec.checksums, 'files.json': createHash('sha256').update(text).digest('hex') } }));
 }
 

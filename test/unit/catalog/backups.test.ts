@@ -17,6 +17,7 @@ import {
 import { backupDir, backupsDir, ensureServerDirs, incomingDir, serverDir } from '../../../src/catalog/layout.js';
 import { PgbkError } from '../../../src/errors.js';
 import type { BackupRecord } from '../../../src/model/types.js';
+import { backup } from '../plan/fixtures.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';
 
 const tmp = makeTempDir();
@@ -27,18 +28,7 @@ test.before(async () => {
 test.after(() => tmp.cleanup());
 
 function record(id: string, status: BackupRecord['status'] = 'DONE'): BackupRecord {
-  return {
-    formatVersion: 1,
-    id,
-    server: 'main',
-    slot: '2026-11-24T03:00:00.000Z',
-    status,
-    method: 'basebackup',
-    beginTime: '2026-11-24T03:00:04.000Z',
-    compression: 'zstd',
-    keep: 'none',
-    beginWal: '000000010000000000000002',
-  };
+  return backup(id, { status, slot: '2026-11-24T03:00:00.000Z' });
 }
 
 test('newBackupId is UTC YYYYMMDDTHHMMSSZ', () => {
@@ -68,7 +58,7 @@ test('createBackupDir claims an id once', async () => {
 
 test('write and read records, sorted by id; problems listed apart', async () => {
   await writeBackupRecord(catalog, record('20261124T030004Z', 'STARTED'));
-  await writeBackupRecord(catalog, { ...record('20261124T030004Z'), endWal: '000000010000000000000003' });
+  await writeBackupRecord(catalog, backup('20261124T030004Z', { endWal: '000000010000000000000003' }));
   for (const id of ['20261125T030002Z', '20261123T030001Z']) {
     await createBackupDir(catalog, 'main', id);
     await writeBackupRecord(catalog, record(id));
@@ -84,7 +74,7 @@ test('write and read records, sorted by id; problems listed apart', async () => 
     ['20261123T030001Z', '20261124T030004Z', '20261125T030002Z'],
   );
   assert.is(list[1]?.status, 'DONE');
-  assert.is(list[1]?.endWal, '000000010000000000000003');
+  assert.is(list[1]?.status === 'DONE' && list[1].endWal, '000000010000000000000003');
 
   const { problems } = await readBackupsWithProblems(catalog, 'main');
   assert.equal(
@@ -106,6 +96,27 @@ test('a record whose id does not match its directory is a problem', async () => 
   writeFileSync(path.join(backupDir(catalog, 'main', '20261128T030000Z'), 'backup.json'), JSON.stringify(record('20261101T000000Z')));
   const { problems } = await readBackupsWithProblems(catalog, 'main');
   assert.ok(problems.some((p) => p.id === '20261128T030000Z' && /directory/.test(p.reason)));
+});
+
+test('a DONE record without its end LSN: a problem and an error naming the file and the field', async () => {
+  const id = '20261129T030000Z';
+  await createBackupDir(catalog, 'main', id);
+  const { endLsn: _gone, ...broken } = record(id) as unknown as Record<string, unknown>;
+  const file = path.join(backupDir(catalog, 'main', id), 'backup.json');
+  writeFileSync(file, JSON.stringify(broken));
+  const { backups, problems } = await readBackupsWithProblems(catalog, 'main');
+  assert.not.ok(
+    backups.some((b) => b.id === id),
+    'a record restore would trip over is not listed as a backup',
+  );
+  const p = problems.find((x) => x.id === id);
+  assert.match(p?.reason ?? '', /backup\.json lacks endLsn .*status DONE/);
+  assert.is(p?.path, file);
+  const err = (await rejection(readBackup(catalog, 'main', id))) as PgbkError;
+  assert.is(err.code, 'CATALOG');
+  assert.is(err.path, file);
+  assert.match(err.message, /lacks endLsn/);
+  await deleteBackup(catalog, 'main', id);
 });
 
 test('deleteBackup vanishes the backup, is idempotent, and finishes interrupted deletions', async () => {

@@ -5,6 +5,7 @@ import { checkBackupAge, checkMinRedundancy, checkWalLag } from '../../../src/ch
 import { renderCheckJson, renderCheckText } from '../../../src/cli/render/check.js';
 import type { ServerConfig } from '../../../src/config/resolved.js';
 import type { BackupRecord, ObservedServer } from '../../../src/model/types.js';
+import { backup as fixture } from '../plan/fixtures.js';
 
 function live(over: Partial<LiveFacts['facts']> = {}, archiver: Partial<LiveFacts['archiver']> = {}): LiveFacts {
   return {
@@ -43,7 +44,7 @@ const server: ServerConfig = {
 };
 
 function backup(id: string, slot: string, status: BackupRecord['status'] = 'DONE'): BackupRecord {
-  return { formatVersion: 1, id, server: 'main', slot, status, method: 'basebackup', beginTime: slot, endTime: slot, compression: 'zstd', keep: 'none' };
+  return fixture(id, { slot, status, beginTime: slot, endTime: slot });
 }
 
 function observed(backups: BackupRecord[], newestMtime?: string): ObservedServer {

@@ -23,7 +23,8 @@ const catalog = path.join(tmp.dir, 'catalog');
 const config = path.join(tmp.dir, 'pgbk.yaml');
 const STORED = Buffer.from('not really a tar, but its checksum is recorded\n');
 
-function record(id: string, status: BackupRecord['status'], extra: Partial<BackupRecord> = {}): BackupRecord {
+/** All copy fields whatever the status (a FAILED one keeps what it knew); FAILED needs `error`. */
+function record(id: string, status: BackupRecord['status'], extra: { readonly error?: string } = {}): BackupRecord {
   return {
     formatVersion: 1,
     id,
@@ -45,7 +46,7 @@ function record(id: string, status: BackupRecord['status'], extra: Partial<Backu
     checksums: { 'base.tar.zst': createHash('sha256').update(STORED).digest('hex') },
     keep: 'none',
     ...extra,
-  };
+  } as BackupRecord;
 }
 
 test.before(async () => {

@@ -5,7 +5,8 @@
 
 import type { ServerConfig, RetentionPolicy } from '../../../src/config/resolved.js';
 import { segmentNameFrom } from '../../../src/pg/wal-name.js';
-import type { BackupRecord, ObservedServer, ServerIdentity } from '../../../src/model/types.js';
+import { parseBackupRecord } from '../../../src/model/parse-backup-record.js';
+import type { BackupRecord, BackupStatus, DoneBackup, FailedBackup, ObservedServer, ServerIdentity, StartedBackup } from '../../../src/model/types.js';
 
 export const SEG = 16 * 1024 * 1024;
 
@@ -33,23 +34,65 @@ function withoutUndefined<T>(o: Readonly<Record<string, unknown>>): T {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as T;
 }
 
-/** A DONE backup that began at its id and ended 10 minutes later, unless overridden. */
-export function backup(id: string, o: Mutable<BackupRecord> = {}): BackupRecord {
+/** Every field any status has: a fixture states what it is about, its status keeps what fits. */
+type AnyBackupFields = Omit<StartedBackup, 'status'> & Omit<DoneBackup, 'status'> & Pick<FailedBackup, 'error'> & { status: BackupStatus };
+type BackupOverrides = { -readonly [K in keyof AnyBackupFields]?: AnyBackupFields[K] | undefined };
+
+const COPY_KEYS = [
+  'timeline',
+  'beginLsn',
+  'endLsn',
+  'beginWal',
+  'endWal',
+  'endTime',
+  'sizes',
+  'checksums',
+  'copiedBytes',
+  'reusedBytes',
+  'reusedFrom',
+  'fileCount',
+];
+
+/**
+ * A DONE backup that began at its id and ended 10 minutes later, with WAL 000000010000000000000002,
+ * unless overridden. Other statuses keep only their fields: STARTED has no copy fields and an owner,
+ * FAILED an error and (unless given) only the end time of its copy fields. The result goes through
+ * the parser restore and the planner read records with, so a fixture is always a record that can exist.
+ */
+export function backup(id: string, o: BackupOverrides = {}): BackupRecord {
   const begin = isoOfId(id);
-  return withoutUndefined<BackupRecord>({
+  const status = o.status ?? 'DONE';
+  const all: Record<string, unknown> = {
     formatVersion: 1,
     id,
     server: 'main',
     slot: begin,
-    status: 'DONE',
+    status,
     method: 'basebackup',
+    pgVersion: IDENTITY.pgVersion,
+    systemIdentifier: IDENTITY.systemIdentifier,
     timeline: 1,
+    beginLsn: '0/2000028',
+    endLsn: '0/2000100',
+    beginWal: seg(1, 2),
+    endWal: seg(1, 2),
     beginTime: begin,
     endTime: new Date(Date.parse(begin) + 10 * 60_000).toISOString(),
+    sizes: { data: SEG, stored: SEG },
+    checksums: {},
     compression: 'zstd',
     keep: 'none',
+    ...(status === 'STARTED' ? { owner: { pid: 999_999, host: 'fixture-host', startedAt: begin } } : {}),
+    ...(status === 'FAILED' ? { error: 'fixture failure' } : {}),
     ...o,
-  });
+  };
+  const drop = new Set<string>();
+  if (status === 'STARTED') for (const k of [...COPY_KEYS, 'error', 'inUse']) drop.add(k);
+  if (status === 'WAITING_FOR_WAL' || status === 'DONE') drop.add('owner').add('error');
+  if (status !== 'DONE') drop.add('inUse');
+  if (status === 'FAILED') for (const k of COPY_KEYS) if (k !== 'endTime' && !(k in o)) drop.add(k);
+  const record = Object.fromEntries(Object.entries(all).filter(([k, v]) => v !== undefined && !drop.has(k)));
+  return parseBackupRecord(JSON.stringify(record), { id, server: String(record.server) });
 }
 
 /** Segment name on a timeline for a segment number (16 MiB segments). */

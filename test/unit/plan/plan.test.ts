@@ -153,7 +153,7 @@ const WARNING_ROWS: readonly {
     cfg: { retention: { redundancy: 1, minRedundancy: 3 } },
     server: observedServer({
       backups: [
-        backup('20261120T030000Z', { beginWal: seg(1, 2), endWal: seg(1, 2), inUse: [{ pid: 7, host: 'h', since: 'x' }] }),
+        backup('20261120T030000Z', { beginWal: seg(1, 2), endWal: seg(1, 2), inUse: [{ pid: 7, host: 'h', since: '2026-11-24T03:30:00.000Z' }] }),
         backup('20261121T030000Z', { beginWal: seg(1, 4), endWal: seg(1, 4) }),
         backup('20261122T030000Z', { beginWal: seg(1, 6), endWal: seg(1, 6) }),
       ],
@@ -163,7 +163,7 @@ const WARNING_ROWS: readonly {
     expect: [
       'wal-gap: timeline 1: 1 WAL segment missing from the archive, first 000000010000000000000005; recovery cannot replay past it',
       'min-redundancy: retention held back: 1 obsolete backup (20261121T030000Z) kept because minRedundancy is 3 (3 DONE backups remain)',
-      'backup-in-use: backup 20261120T030000Z is beyond redundancy 1, but in use by a restore (pid 7 on h since x); not deleted',
+      'backup-in-use: backup 20261120T030000Z is beyond redundancy 1, but in use by a restore (pid 7 on h since 2026-11-24T03:30:00.000Z); not deleted',
     ],
   },
   {

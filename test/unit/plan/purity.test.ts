@@ -23,6 +23,7 @@ const ALLOWED = new Set([
   '../lib/byte-size.js',
   '../lib/plural.js',
   '../model/types.js',
+  '../model/wal-runs.js',
   '../plan/types.js',
 ]);
 

@@ -77,7 +77,7 @@ test('recoverable window with pitrWindow and a standalone pin: continuous from t
   const pitr = { pitrWindowSeconds: 30 * 3600, now: new Date('2026-11-22T12:00:00Z') };
   assert.equal(recoverableWindow(backups, wal, pitr)?.from, { backupId: '20261121T030000Z', time: '2026-11-21T03:10:00.000Z', lsn: '0/5000100' });
   assert.equal(restorePoints(backups, pitr), [
-    { backupId: '20261119T030000Z', time: '2026-11-19T03:10:00.000Z', lsn: null, why: 'standalone' },
+    { backupId: '20261119T030000Z', time: '2026-11-19T03:10:00.000Z', lsn: '0/2000100', why: 'standalone' },
     { backupId: '20261120T030000Z', time: '2026-11-20T03:10:00.000Z', lsn: '0/2000100', why: 'pitr-window' },
   ]);
   // Without a window only the standalone pin is outside the continuous range.

@@ -1,7 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
-import type { BackupRecord } from '../../../src/model/types.js';
+import { type DoneBackup, type FailedBackup, failedBackup } from '../../../src/model/types.js';
 import { chooseBackup, type ChooseInput } from '../../../src/restore/choose-backup.js';
 import { parseTargetTime, type RecoveryTarget } from '../../../src/restore/target.js';
 import type { HistoryEntry } from '../../../src/restore/timeline-history.js';
@@ -9,7 +9,7 @@ import { parseLsn } from '../../../src/pg/lsn.js';
 
 const SEG = 16 * 1024 * 1024;
 
-function backup(id: string, begin: string, end: string, endTime: string, extra: Partial<BackupRecord> = {}): BackupRecord {
+function backup(id: string, begin: string, end: string, endTime: string, extra: Partial<DoneBackup> = {}): DoneBackup {
   const beginSeg = parseLsn(begin) / BigInt(SEG);
   const endSeg = (parseLsn(end) - 1n) / BigInt(SEG);
   const tli = extra.timeline ?? 1;
@@ -21,6 +21,8 @@ function backup(id: string, begin: string, end: string, endTime: string, extra: 
     slot: endTime,
     status: 'DONE',
     method: 'basebackup',
+    pgVersion: 150008,
+    systemIdentifier: '7312345678901234567',
     timeline: tli,
     beginLsn: begin,
     endLsn: end,
@@ -28,6 +30,8 @@ function backup(id: string, begin: string, end: string, endTime: string, extra: 
     endWal: name(endSeg),
     beginTime: endTime,
     endTime,
+    sizes: { data: SEG, stored: SEG },
+    checksums: {},
     compression: 'zstd',
     keep: 'none',
     ...extra,
@@ -102,7 +106,7 @@ const ok: Array<[string, ChooseInput, string, string, string]> = [
   ['"latest" id = auto', input({ kind: 'immediate' }, { requested: 'latest' }), B.id, '000000010000000000000005', '000000010000000000000005'],
   [
     'failed newer backups are ignored',
-    input({ kind: 'latest' }, { backups: [A, B, { ...backup('20260103T000000Z', '0/8000028', '0/8000100', '2026-01-03T00:00:00Z'), status: 'FAILED' }] }),
+    input({ kind: 'latest' }, { backups: [A, B, failedBackup(backup('20260103T000000Z', '0/8000028', '0/8000100', '2026-01-03T00:00:00Z'), 'test')] }),
     B.id,
     '000000010000000000000005',
     '000000010000000000000009',
@@ -182,7 +186,7 @@ test('choose: explicit id that ends after the target is refused', () => {
 
 test('choose: unknown or unfinished explicit id', () => {
   throws(() => chooseBackup(input({ kind: 'latest' }, { requested: '20250101T000000Z' })), /does not exist/, 'NOT_FOUND');
-  const failed = { ...backup('20260103T000000Z', '0/8000028', '0/8000100', '2026-01-03T00:00:00Z'), status: 'FAILED' as const };
+  const failed: FailedBackup = failedBackup(backup('20260103T000000Z', '0/8000028', '0/8000100', '2026-01-03T00:00:00Z'), 'test');
   throws(() => chooseBackup(input({ kind: 'latest' }, { backups: [A, B, failed], requested: failed.id })), /FAILED, not DONE/);
 });
 

@@ -4,20 +4,30 @@ import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createBackupDir, readBackup, writeBackupRecord } from '../../../src/catalog/backups.js';
-import type { BackupRecord } from '../../../src/model/types.js';
+import { type DoneBackup, failedBackup } from '../../../src/model/types.js';
 import { clearInUse, markInUse } from '../../../src/restore/in-use.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir } from '../../../src/restore/target-dir.js';
 import { PgbkError } from '../../../src/errors.js';
 
 const ID = '20260101T000000Z';
-const record: BackupRecord = {
+const record: DoneBackup = {
   formatVersion: 1,
   id: ID,
   server: 'main',
   slot: '2026-01-01T00:00:00Z',
   status: 'DONE',
   method: 'basebackup',
+  pgVersion: 150008,
+  systemIdentifier: '7312345678901234567',
+  timeline: 1,
+  beginLsn: '0/2000028',
+  endLsn: '0/2000100',
+  beginWal: '000000010000000000000002',
+  endWal: '000000010000000000000002',
   beginTime: '2026-01-01T00:00:00Z',
+  endTime: '2026-01-01T00:01:00Z',
+  sizes: { data: 1, stored: 1 },
+  checksums: {},
   compression: 'zstd',
   keep: 'none',
 };
@@ -31,11 +41,11 @@ test('in-use mark: added under the lock, dead holders dropped, removed again', a
     await writeBackupRecord(catalog, { ...record, inUse: [dead, remote] });
     const mark = await markInUse(catalog, 'main', ID, 5000);
     let r = await readBackup(catalog, 'main', ID);
-    assert.equal(r.inUse, [remote, mark]);
+    assert.equal(r.status === 'DONE' && r.inUse, [remote, mark]);
     await clearInUse(catalog, 'main', ID, mark, 5000);
     r = await readBackup(catalog, 'main', ID);
-    assert.equal(r.inUse, [remote]);
-    await writeBackupRecord(catalog, { ...record, status: 'FAILED' });
+    assert.equal(r.status === 'DONE' && r.inUse, [remote]);
+    await writeBackupRecord(catalog, failedBackup(record, 'test'));
     try {
       await markInUse(catalog, 'main', ID, 5000);
       assert.unreachable('a FAILED backup cannot be marked');

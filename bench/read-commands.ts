@@ -1,0 +1,105 @@
+/**
+ * Read commands at 200 backups (issue 13 item 5): `pgbk list --json` and `pgbk status --json` on a
+ * synthetic catalog (bench/synthetic-catalog.ts: 200 daily DONE backups and their archive), beside
+ * a bare `node -e 0` start, and the per-command start (the same commands on an empty catalog)
+ * minus Node's start. Wall times are the median of RUNS runs after one warm-up run (which fills
+ * the per-user config cache and WAL index, as any earlier command would have); the cache lives in
+ * the benchmark's temp directory (XDG_CACHE_HOME). A cold run (PGBK_NO_CACHE=1) is reported in the
+ * note. pgBackRest's `info` is not run: it would need a stanza with 200 backups of its own.
+ */
+
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { CLI } from '../test/support/pgbk.js';
+import { tempDir } from '../test/support/postgres.js';
+import { runProcess, timed } from './process.js';
+import type { BenchResult } from './restore.js';
+import { writeSyntheticCatalog } from './synthetic-catalog.js';
+
+const SERVER = 'bench';
+const RUNS = 15;
+
+function envNumber(name: string, fallback: number): number {
+  const v = process.env[name];
+  return v === undefined || v === '' ? fallback : Number(v);
+}
+
+interface ReadBenchResult extends BenchResult {
+  readonly peak_rss_mb?: number;
+}
+
+/** Peak RSS (MB) of one run, from /usr/bin/time -v. */
+async function peakRssMb(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  const r = await runProcess('/usr/bin/time', ['-v', process.execPath, ...args], { env });
+  const m = /Maximum resident set size \(kbytes\): (\d+)/.exec(r.stderr);
+  if (m?.[1] === undefined) throw new Error(`no peak RSS in /usr/bin/time output:\n${r.stderr.slice(-1000)}`);
+  return Number(m[1]) / 1024;
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function medianSeconds(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  await runProcess(cmd, args, { env }); // warm-up: page cache, and the per-user caches
+  const times: number[] = [];
+  for (let i = 0; i < RUNS; i++) times.push(await timed(() => runProcess(cmd, args, { env })));
+  return median(times);
+}
+
+function configText(catalog: string): string {
+  return `catalog: ${catalog}\nservers:\n  ${SERVER}:\n    connection: "host=127.0.0.1 port=1 user=pgbk dbname=postgres"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 100 }\n`;
+}
+
+export async function benchReadCommands(): Promise<ReadBenchResult[]> {
+  const backups = 200;
+  const segments = envNumber('PGBK_BENCH_READ_SEGMENTS', 20_000);
+  const root = await tempDir('pgbk-bench-read-');
+  try {
+    const catalog = path.join(root, 'catalog');
+    writeSyntheticCatalog({ catalog, server: SERVER, backups, segments, firstBackup: new Date('2025-01-01T03:00:00Z') });
+    const config = path.join(root, 'pgbk.yaml');
+    await writeFile(config, configText(catalog));
+    const emptyCatalog = path.join(root, 'empty');
+    await mkdir(emptyCatalog);
+    const emptyConfig = path.join(root, 'empty.yaml');
+    await writeFile(emptyConfig, configText(emptyCatalog));
+    const cache = path.join(root, 'cache');
+    await mkdir(cache);
+    const env = { XDG_CACHE_HOME: cache };
+
+    const list = await runProcess(process.execPath, [CLI, '--config', config, 'list', '--json'], { env });
+    const listed = (JSON.parse(list.stdout) as { backups: unknown[] }).backups.length;
+    if (listed !== backups) throw new Error(`list --json listed ${listed} backups, expected ${backups}`);
+
+    const nodeStart = await medianSeconds(process.execPath, ['-e', '0'], env);
+    const results: ReadBenchResult[] = [];
+    for (const command of ['list', 'status']) {
+      const args = [CLI, '--config', config, command, '--json'];
+      const warm = await medianSeconds(process.execPath, args, env);
+      const cold = await timed(() => runProcess(process.execPath, args, { env: { ...env, PGBK_NO_CACHE: '1' } }));
+      const rss = await peakRssMb(args, env);
+      results.push({
+        name: `${command} --json: ${backups} backups, ${segments} segments`,
+        pgbk_s: warm,
+        reference_s: nodeStart,
+        ratio: warm / nodeStart,
+        peak_rss_mb: rss,
+        note: `median of ${RUNS}; peak RSS ${rss.toFixed(0)} MB; reference: node -e 0; without the per-user caches (PGBK_NO_CACHE=1) ${cold.toFixed(2)} s`,
+      });
+    }
+    const start = await medianSeconds(process.execPath, [CLI, '--config', emptyConfig, 'list', '--json'], env);
+    const overhead = Math.max(0, start - nodeStart);
+    results.push({
+      name: 'read command start over node -e 0 (list --json, empty catalog)',
+      pgbk_s: overhead,
+      reference_s: 0.02,
+      ratio: overhead / 0.02,
+      note: `seconds over Node's start (${start.toFixed(3)} s vs ${nodeStart.toFixed(3)} s), against the 0.020 s allowed`,
+    });
+    return results;
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
