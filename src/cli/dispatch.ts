@@ -74,8 +74,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       return EXIT.ok;
     }
     if (command === 'wal-push' && rest.some((a) => a === '--to' || a.startsWith('--to='))) {
-      // Push to a catalog on another host over SSH: the tiny client of src/wal-push.
-      return await (await import('../wal-push/client.js')).main(rest, cmdIo);
+      // Push to a catalog on another host over SSH: the tiny client (wal-push-remote.ts).
+      return await (await import('./wal-push-remote.js')).main(rest, cmdIo);
     }
     const load = COMMAND_LOADERS[def.name];
     if (load === undefined) throw new PgbkError('INTERNAL', `${def.name}: no handler registered (cli/command-loaders.ts)`);

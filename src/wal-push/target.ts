@@ -77,8 +77,17 @@ export function optionArgs(opts: PushOptions): string[] {
   ];
 }
 
-/** The client's and worker's shared flags, defined with their help in src/cli/commands.ts. */
-export { PUSH_FLAGS } from '../cli/commands.js';
+/**
+ * The client's and worker's shared flags with their help (cli/commands.ts puts them into the
+ * wal-push and wal-push-worker definitions, typed there as option definitions).
+ */
+export const PUSH_FLAGS = {
+  to: { type: 'string', value: 'ssh://USER@HOST[:PORT]/CATALOG', help: 'archive to a catalog on another host over SSH, through a long-lived worker' },
+  identity: { type: 'string', value: 'FILE', help: 'with --to: SSH private key file' },
+  'known-hosts': { type: 'string', value: 'FILE', help: "with --to: known_hosts file the backup host's key is checked against" },
+  'remote-pgbk': { type: 'string', value: 'CMD', help: 'with --to: how to run pgbk on the backup host (default: pgbk)' },
+  compression: { type: 'string', value: 'zstd|gzip|none', help: 'with --to: compression of the archived WAL (default: zstd)' },
+} as const;
 
 export function optionsFrom(values: Record<string, unknown>, server: string): PushOptions {
   const to = values['to'];
