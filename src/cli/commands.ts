@@ -103,9 +103,16 @@ export const KEEP_OPTIONS = {
   'lock-timeout': LOCK_TIMEOUT_60,
 } as const satisfies OptionDefs;
 
-export const WAL_PUSH_REMOTE_OPTIONS = {
+export const WAL_PUSH_OPTIONS = {
   ...PUSH_FLAGS,
-  'print-archive-command': { type: 'boolean', help: 'with --to: print the recommended archive_command (with its shell fast path) instead of pushing' },
+  worker: {
+    type: 'boolean',
+    help: "without --to: archive into this host's catalog through the long-lived local worker (the fallback --print-archive-command writes)",
+  },
+  'print-archive-command': {
+    type: 'boolean',
+    help: 'print the recommended archive_command (a shell fast path in front of the worker) instead of pushing; recommended for busy servers',
+  },
   pgdata: { type: 'string', value: 'DIR', help: 'with --print-archive-command: the data directory (default: the current directory)' },
   'wait-seconds': { type: 'string', value: 'N', help: 'with --print-archive-command: how long the fast path waits for the worker (0-600, default 5)' },
 } as const satisfies OptionDefs;
@@ -240,7 +247,7 @@ export const COMMANDS: readonly CommandDef[] = [
     args: 'SERVER PATH',
     description:
       'Exit 0 only once the file is durable in the archive; any other status makes PostgreSQL retry. With --to, the file goes to a catalog on another host through a long-lived SSH worker.',
-    options: WAL_PUSH_REMOTE_OPTIONS,
+    options: WAL_PUSH_OPTIONS,
     json: false,
     completeServers: true,
   },

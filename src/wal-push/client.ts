@@ -1,9 +1,10 @@
 /**
- * The tiny per-segment side of wal-push over SSH (`pgbk wal-push --to ssh://…`, its command line in
- * cli/wal-push-remote.ts): no ssh2, no config, no catalog code. It hands the segment to the
- * long-lived worker over a unix socket — starting one when none answers — and reports whether the
- * worker found the file durable in the remote archive. Also the recommended archive_command: the
- * shell fast path of fast-path.ts in front of this client.
+ * The tiny per-segment side of wal-push through a worker (`pgbk wal-push --to ssh://…`, or
+ * `--worker` for the local catalog; the command line is cli/wal-push-client.ts): no ssh2, no
+ * config, no catalog code. It hands the segment to the long-lived worker over a unix socket —
+ * starting one when none answers — and reports whether the worker found the file durable in the
+ * archive. Also the recommended archive_command: the shell fast path of fast-path.ts in front of
+ * this client.
  */
 
 import { spawn } from 'node:child_process';
@@ -12,7 +13,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
 import { askWorker } from '../transport/worker-socket.js';
-import { optionArgs, runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
+import { runtimeDir, socketPath, type WorkerRoute } from './target.js';
 
 /** The worker's answer for one file: ok only once the file is durable in the archive. */
 export interface PushReply {
@@ -42,10 +43,17 @@ async function startWorker(args: readonly string[], key: string): Promise<void> 
 }
 
 /**
- * The archive_command with the shell fast path (fast-path.ts) for this target and data directory.
- * Run it as the PostgreSQL OS user: the markers live in that user's runtime directory.
+ * The archive_command with the shell fast path (fast-path.ts) for this worker route and data
+ * directory, falling back to `pgbk wal-push CLIENT_ARGS SERVER %p`. Run it as the PostgreSQL OS
+ * user: the markers live in that user's runtime directory.
  */
-export async function remoteArchiveCommand(opts: PushOptions, pgdataGiven: string, waitGiven: string | undefined, cwd: string): Promise<string> {
+export async function fastPathCommand(
+  route: WorkerRoute,
+  clientArgs: readonly string[],
+  pgdataGiven: string,
+  waitGiven: string | undefined,
+  cwd: string,
+): Promise<string> {
   const { fastPathArchiveCommand, markerDir } = await import('./fast-path.js');
   const cli = cliPath();
   const waitSeconds = Number(waitGiven ?? '5');
@@ -55,24 +63,24 @@ export async function remoteArchiveCommand(opts: PushOptions, pgdataGiven: strin
   const pgdata = await realpath(path.resolve(cwd, pgdataGiven)).catch((err: Error) => {
     throw new PgbkError('USAGE', `--pgdata ${pgdataGiven}: ${err.message}`);
   });
-  const key = workerKey(opts, pgdata);
+  const key = route.key(pgdata);
   return fastPathArchiveCommand({
     socket: socketPath(key),
     markers: markerDir(key),
     waitSeconds,
-    fallback: [process.execPath, cli, 'wal-push', ...optionArgs(opts), opts.server],
+    fallback: [process.execPath, cli, 'wal-push', ...clientArgs, route.server],
   });
 }
 
 /**
- * Push `file` (PostgreSQL's %p, relative to `cwd`) through the worker for `opts`, starting the
+ * Push `file` (PostgreSQL's %p, relative to `cwd`) through the worker of `route`, starting the
  * worker when none answers; the worker's reply, or an error when none came up within 60 s.
  */
-export async function pushThroughWorker(opts: PushOptions, file: string, cwd: string): Promise<PushReply> {
+export async function pushThroughWorker(route: WorkerRoute, file: string, cwd: string): Promise<PushReply> {
   const abs = path.resolve(cwd, file);
   // PostgreSQL passes pg_wal/NAME relative to the data directory it runs us in.
   const pgdata = path.basename(path.dirname(abs)) === 'pg_wal' ? path.dirname(path.dirname(abs)) : cwd;
-  const key = workerKey(opts, pgdata);
+  const key = route.key(pgdata);
   const sock = socketPath(key);
   await mkdir(runtimeDir(), { recursive: true, mode: 0o700 });
   await chmod(runtimeDir(), 0o700);
@@ -85,7 +93,7 @@ export async function pushThroughWorker(opts: PushOptions, file: string, cwd: st
     if (Date.now() > deadline) throw new PgbkError('NETWORK', 'no wal-push worker came up within 60 s');
     if (Date.now() - started > 10_000) {
       started = Date.now();
-      await startWorker([...optionArgs(opts), '--pgdata', pgdata, opts.server], key);
+      await startWorker([...route.workerArgs, '--pgdata', pgdata, route.server], key);
     }
     await sleep(50);
   }

@@ -1,7 +1,7 @@
 /**
- * wal-push over SSH: the shared option set of the tiny client (`pgbk wal-push --to ssh://…`), its
- * worker (`pgbk wal-push-worker`) and the unix socket they meet at. Kept free of heavy imports:
- * the client runs once per WAL segment.
+ * wal-push through a worker: the shared option set of the tiny client (`pgbk wal-push --to ssh://…`
+ * or, for the local catalog, `--worker`), its worker (`pgbk wal-push-worker`) and the unix socket
+ * they meet at. Kept free of heavy imports: the client runs once per WAL segment.
  */
 
 import { createHash } from 'node:crypto';
@@ -57,6 +57,37 @@ export function workerKey(opts: PushOptions, pgdata: string): string {
     .update(JSON.stringify([opts.to, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, opts.compression, pgdata]))
     .digest('hex');
   return h.slice(0, 16);
+}
+
+/**
+ * The worker of local archiving: one per (configuration file, server, pgdata). The client knows
+ * the configuration only by its path (it never loads it: the config loader is heavy), so the
+ * path is part of the key — --print-archive-command writes it absolute.
+ */
+export function localWorkerKey(config: string, server: string, pgdata: string): string {
+  return createHash('sha256')
+    .update(JSON.stringify(['local', config, server, pgdata]))
+    .digest('hex')
+    .slice(0, 16);
+}
+
+/** How a client reaches its worker: which worker (by data directory) and how to start one. */
+export interface WorkerRoute {
+  readonly server: string;
+  /** The flags that name the sink, before SERVER, for `pgbk wal-push-worker`. */
+  readonly workerArgs: readonly string[];
+  /** The worker's key for a data directory. */
+  key(pgdata: string): string;
+}
+
+/** The route to the SSH worker for these options. */
+export function sshRoute(opts: PushOptions): WorkerRoute {
+  return { server: opts.server, workerArgs: optionArgs(opts), key: (pgdata) => workerKey(opts, pgdata) };
+}
+
+/** The route to the local worker for this (absolute) configuration file. */
+export function localRoute(config: string, server: string): WorkerRoute {
+  return { server, workerArgs: ['--config', config], key: (pgdata) => localWorkerKey(config, server, pgdata) };
 }
 
 export function socketPath(key: string): string {

@@ -1,42 +1,46 @@
 /**
- * `pgbk wal-push-worker`: the long-lived half of wal-push over SSH (DESIGN.md §6). It holds one SSH
- * connection (host key verified) with one `pgbk wal-receive` running on the backup host, listens
- * on a private unix socket for the tiny per-segment clients, and pushes ahead every segment already
+ * `pgbk wal-push-worker`: the long-lived half of wal-push (DESIGN.md §6), one per (sink, server,
+ * data directory). It opens its sink — the local catalog (local-sink.ts), or one SSH connection
+ * (host key verified) with one `pgbk wal-receive` on the backup host (ssh-sink.ts) — listens on a
+ * private unix socket for the tiny per-segment clients, and pushes ahead every segment already
  * marked .ready in pg_wal/archive_status (pusher.ts; woken by inotify as PostgreSQL marks one), so
  * that when PostgreSQL asks for the next one it is usually archived already — and acknowledged by
- * a marker the archive_command's shell fast path reads without starting Node (fast-path.ts). A client is answered "ok" only after wal-receive reported the file
- * durable in the archive. On any SSH failure it fails what is pending and exits (the next client
- * starts a fresh worker); after an idle period it exits by itself.
+ * a marker the archive_command's shell fast path reads without starting Node (fast-path.ts). A
+ * client is answered "ok" only after the sink reported the file durable in the archive. When the
+ * sink fails (SSH) it fails what is pending and exits (the next client starts a fresh worker);
+ * after an idle period it exits by itself.
  */
 
 import { watch, type FSWatcher } from 'node:fs';
-import { mkdir, chmod } from 'node:fs/promises';
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { SshTransport } from '../transport/ssh.js';
 import { listenOnce, serveRequests } from '../transport/worker-socket.js';
 import { markerDir } from './fast-path.js';
-import { Pusher } from './ssh-sink.js';
-import { runtimeDir, socketPath, workerKey, type PushOptions } from './target.js';
+import { Pusher, type OpenedSink } from './pusher.js';
+import { runtimeDir, socketPath } from './target.js';
 
 const SCAN_INTERVAL_MS = 500;
 
 export interface PushWorkerOptions {
-  readonly opts: PushOptions;
+  /** The worker's identity (target.ts workerKey / localWorkerKey): its socket and marker names. */
+  readonly key: string;
   /** The data directory whose pg_wal/archive_status the worker watches. */
   readonly pgdata: string;
   /** Exit after this long without requests or new .ready files. */
   readonly idleMs: number;
   /** One diagnostic line (the worker's log file). */
   readonly log: (line: string) => void;
+  /** Open the sink; `onDead` ends the worker (the sink can take nothing more). */
+  open(onDead: (why: string) => void): Promise<OpenedSink>;
+  /** For the log: "pushing SERVER from PGDATA". */
+  readonly server: string;
 }
 
-/** Run the worker until idle, signalled or the SSH side fails; its exit status. */
+/** Run the worker until idle, signalled or its sink fails; its exit status. */
 export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
-  const { opts, pgdata, idleMs, log } = w;
-  const serverName = opts.server;
+  const { key, pgdata, idleMs, log } = w;
   await mkdir(runtimeDir(), { recursive: true, mode: 0o700 });
   await chmod(runtimeDir(), 0o700);
-  const key = workerKey(opts, pgdata);
   const sock = socketPath(key);
   const markers = markerDir(key);
   await mkdir(markers, { recursive: true, mode: 0o700 });
@@ -46,7 +50,7 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
     log('another worker serves this target; exiting');
     return 0;
   }
-  // Accept clients from the first moment (they connect while SSH is still being set up) and
+  // Accept clients from the first moment (they connect while the sink is still being set up) and
   // let them wait for the pusher.
   let resolvePusher!: (p: Pusher | string) => void;
   const pusherReady = new Promise<Pusher | string>((r) => (resolvePusher = r));
@@ -69,15 +73,13 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
     },
     () => (lastActivity = Date.now()),
   );
-  let transport: SshTransport;
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((r) => (finish = r));
+  let opened: OpenedSink;
   try {
-    transport = await SshTransport.connect({
-      host: opts.target.host,
-      port: opts.target.port,
-      user: opts.target.user,
-      ...(opts.identityFile === undefined ? {} : { identityFile: opts.identityFile }),
-      ...(opts.knownHosts === undefined ? {} : { knownHosts: opts.knownHosts }),
-      server: serverName,
+    opened = await w.open((why) => {
+      log(why);
+      finish(1);
     });
   } catch (err) {
     // Tell the waiting clients why, then go: they exit non-zero and PostgreSQL retries later.
@@ -87,23 +89,8 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
     for (const c of conns) c.destroy();
     throw err;
   }
-  log(`connected to ${transport.description}; pushing ${serverName} from ${pgdata}`);
-  const remote = [
-    ...opts.remotePgbk.split(' ').filter((s) => s !== ''),
-    'wal-receive',
-    '--catalog',
-    opts.target.catalog,
-    '--compression',
-    opts.compression,
-    serverName,
-  ];
-  const receiver = transport.exec(remote);
-  let finish!: (code: number) => void;
-  const finished = new Promise<number>((r) => (finish = r));
-  const pusher = new Pusher(receiver, pgdata, markers, opts.compression, log, (why) => {
-    log(why);
-    finish(1);
-  });
+  log(`${opened.description}; pushing ${w.server} from ${pgdata}`);
+  const pusher = new Pusher(opened.sink, pgdata, markers, log);
   resolvePusher(pusher);
   // PostgreSQL runs archive_command the moment it creates a .ready file, and the fast path waits
   // for our marker: start pushing on the directory event, not on the next periodic scan.
@@ -133,9 +120,7 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
   watcher?.close();
   server.close();
   for (const c of conns) c.destroy();
-  receiver.stdin.end();
-  await Promise.race([receiver.done, new Promise((r) => setTimeout(r, 5000))]);
-  await transport.close();
+  await opened.close();
   log(`exiting (${code === 0 ? 'idle' : 'error'})`);
   // A daemon: whatever handle a library still holds must not keep it alive.
   setTimeout(() => process.exit(code), 1000).unref();

@@ -69,7 +69,7 @@ const ENTRIES: readonly (readonly [string, boolean])[] = [
   ['cli/dispatch.ts', false],
   ['cli/wal-push.ts', true], // archive_command for the local catalog: it needs the catalog path
   ['cli/wal-fetch.ts', false],
-  ['cli/wal-push-remote.ts', false], // wal-push --to ssh://…
+  ['cli/wal-push-client.ts', false], // wal-push --to ssh://… and --worker (the local fast path's fallback)
   ['cli/wal-fetch-remote.ts', false], // wal-fetch --from ssh://…
 ];
 
