@@ -14,23 +14,58 @@ import { archiveWalBuffer } from '../catalog/wal-archive.js';
 import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
+import { CompressPool, frameBound, sharedBuffer } from './compress-pool.js';
 import type { OpenedSink, PushResult, PushSink } from './pusher.js';
 
 /**
- * Files archived at once. Compression runs on this thread, fsyncs and reads in the thread pool:
- * two in flight keep both going without piling 16 MiB buffers up.
+ * Files archived at once: one per compression thread, and one more whose reads, checksum and
+ * fsyncs run meanwhile.
  */
-const MAX_IN_FLIGHT = 2;
+const THREADS = 2;
+const MAX_IN_FLIGHT = THREADS + 1;
+
+/** A compression job's memory: the segment and its frame in shared memory, the frame again in plain memory. */
+interface Slot {
+  readonly input: Buffer;
+  readonly output: Buffer;
+  readonly plain: Buffer;
+}
 
 export class LocalSink implements PushSink {
   readonly maxInFlight = MAX_IN_FLIGHT;
   readonly dead = undefined;
   private identity: ServerIdentity | undefined;
+  /** Buffers of the compression threads, reused like the pusher's read buffers. */
+  private readonly slots: Slot[] = [];
 
   constructor(
     private readonly catalog: string,
     private readonly server: ServerConfig,
+    private readonly pool: CompressPool | undefined,
   ) {}
+
+  /**
+   * The zstd frame of a segment from a compression thread (in `slot.plain`: WebCrypto hashes no
+   * shared memory), or undefined (then archiving compresses on this thread).
+   */
+  private async frameOf(data: Buffer, slot: Slot): Promise<Buffer | undefined> {
+    if (this.pool === undefined) return undefined;
+    data.copy(slot.input);
+    try {
+      const shared = await this.pool.compress(slot.input.subarray(0, data.length), slot.output);
+      shared.copy(slot.plain);
+      return slot.plain.subarray(0, shared.length);
+    } catch {
+      return undefined;
+    }
+  }
+
+  private slot(size: number): Slot {
+    const i = this.slots.findIndex((s) => s.input.length === size);
+    if (i >= 0) return this.slots.splice(i, 1)[0]!;
+    const bound = frameBound(size);
+    return { input: sharedBuffer(size), output: sharedBuffer(bound), plain: Buffer.allocUnsafeSlow(bound) };
+  }
 
   async send(name: string, file: string, data: Buffer): Promise<PushResult> {
     const server = this.server.name;
@@ -41,7 +76,15 @@ export class LocalSink implements PushSink {
     }
     try {
       const identity = await this.identityFor(kind, file);
-      const outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression: this.server.wal.compression }, data);
+      const compression = this.server.wal.compression;
+      const slot = compression === 'zstd' && (kind === 'segment' || kind === 'partial') && this.pool !== undefined ? this.slot(data.length) : undefined;
+      let outcome: Awaited<ReturnType<typeof archiveWalBuffer>>;
+      try {
+        const frame = slot === undefined ? undefined : await this.frameOf(data, slot);
+        outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression }, data, frame);
+      } finally {
+        if (slot !== undefined && this.slots.length < MAX_IN_FLIGHT) this.slots.push(slot);
+      }
       if (outcome.result !== 'rejected') return { name, ok: true, result: outcome.result };
       const kept = await quarantineCopy(this.catalog, server, name, data, file, outcome.reason);
       return { name, ok: false, error: `refusing ${name}: ${outcome.reason} (a copy is in ${kept})` };
@@ -74,9 +117,10 @@ export class LocalSink implements PushSink {
 /** The catalog on this host as the worker's sink. */
 export async function openLocalSink(catalog: string, server: ServerConfig): Promise<OpenedSink> {
   await ensureServerDirs(catalog, server.name);
+  const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS) : undefined;
   return {
-    sink: new LocalSink(catalog, server),
+    sink: new LocalSink(catalog, server, pool),
     description: `archiving into ${serverDir(catalog, server.name)}`,
-    close: async () => undefined,
+    close: async () => pool?.close(),
   };
 }

@@ -10,6 +10,9 @@ import { open, readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { dropMarkers, fileStamp, listMarkers, writeMarker } from './fast-path.js';
 
+/** Files smaller than this (.history, .backup) are read into a fresh buffer each time. */
+const REUSE_MIN = 1024 * 1024;
+
 /** A sink's answer for one file: ok only once it is durable in the archive. */
 export interface PushResult {
   readonly name: string;
@@ -24,7 +27,10 @@ export interface PushSink {
   readonly maxInFlight: number;
   /** Why the sink can take nothing more (its connection ended), or undefined. */
   readonly dead: string | undefined;
-  /** Make `data` (read from `file`, WAL file `name`) durable in the archive, or say why not. */
+  /**
+   * Make `data` (read from `file`, WAL file `name`) durable in the archive, or say why not. `data`
+   * may be a view of a reused buffer: the sink must not hold on to it once it answered.
+   */
   send(name: string, file: string, data: Buffer): Promise<PushResult>;
 }
 
@@ -53,6 +59,17 @@ export class Pusher {
     private readonly markers: string,
     private readonly log: (s: string) => void,
   ) {}
+
+  /**
+   * Read buffers of a segment's size, reused: a fresh 16 MiB buffer per segment costs as much CPU
+   * in page faults as compressing it.
+   */
+  private readonly spares: Buffer[] = [];
+
+  private spare(size: number): Buffer {
+    const i = this.spares.findIndex((b) => b.length === size);
+    return i >= 0 ? this.spares.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(size);
+  }
 
   private async slot(): Promise<void> {
     while (this.inFlight >= this.sink.maxInFlight) await new Promise<void>((r) => this.slotWaiters.push(r));
@@ -85,17 +102,31 @@ export class Pusher {
       if (dead !== undefined) return { name, ok: false, error: dead };
       let data: Buffer;
       let stamp: string;
+      let whole: Buffer | undefined;
       try {
         // The stamp is of the file as opened, before reading: a file changed since no longer
         // matches the marker, so the shell fast path cannot vouch for content we did not send.
         const fh = await open(file, 'r');
         try {
-          stamp = fileStamp(await fh.stat({ bigint: true }));
-          data = await fh.readFile();
+          const st = await fh.stat({ bigint: true });
+          stamp = fileStamp(st);
+          const size = Number(st.size);
+          if (size < REUSE_MIN) data = await fh.readFile();
+          else {
+            whole = this.spare(size);
+            let filled = 0;
+            while (filled < size) {
+              const { bytesRead } = await fh.read(whole, filled, size - filled, filled);
+              if (bytesRead === 0) break;
+              filled += bytesRead;
+            }
+            data = whole.subarray(0, filled);
+          }
         } finally {
           await fh.close();
         }
       } catch (err) {
+        if (whole !== undefined) this.spares.push(whole);
         return { name, ok: false, error: `cannot read ${file}: ${(err as Error).message}` };
       }
       let r: PushResult;
@@ -103,6 +134,9 @@ export class Pusher {
         r = await this.sink.send(name, file, data);
       } catch (err) {
         r = { name, ok: false, error: err instanceof Error ? err.message : String(err) };
+      } finally {
+        // The sink is done with the bytes once it answered (durable, refused, or its end is gone).
+        if (whole !== undefined && this.spares.length <= this.sink.maxInFlight) this.spares.push(whole);
       }
       if (!r.ok) this.log(`push of ${name} refused: ${r.error ?? '?'}`);
       // Only now, durable in the archive: the marker the archive_command's fast path reads.
