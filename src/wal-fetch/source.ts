@@ -6,7 +6,6 @@
  * runs once per WAL segment the spool did not have.
  */
 
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { parseTarget, runtimeDir, type PushTarget } from '../wal-push/target.js';
@@ -91,7 +90,10 @@ export function fetchOptionArgs(opts: FetchOptions): string[] {
 
 /** One worker per (source, server, credentials, data directory): its socket name is a hash of them. */
 export function fetchWorkerKey(opts: FetchOptions, pgdata: string): string {
-  return createHash('sha256')
+  // node:crypto on first use: cli/commands.ts imports this module (FETCH_FLAGS) for every command.
+  return process
+    .getBuiltinModule('node:crypto')
+    .createHash('sha256')
     .update(JSON.stringify(['fetch', opts.from, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, pgdata]))
     .digest('hex')
     .slice(0, 16);

@@ -4,10 +4,17 @@
  * they meet at. Kept free of heavy imports: the client runs once per WAL segment.
  */
 
-import { createHash } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
+
+/**
+ * A worker's key from its identity (not a content checksum), with node:crypto loaded on first use:
+ * cli/commands.ts imports this module for PUSH_FLAGS, so every command (the per-segment wal-fetch
+ * too) would otherwise load node:crypto and node:os at start.
+ */
+function keyOf(parts: readonly string[]): string {
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
 
 export interface PushTarget {
   readonly user: string;
@@ -48,15 +55,12 @@ export function parseCompression(v: string | undefined): PushOptions['compressio
 
 /** Private per-user directory for sockets and worker logs. */
 export function runtimeDir(): string {
-  return path.join(os.tmpdir(), `pgbk-${process.getuid?.() ?? 'u'}`);
+  return path.join(process.getBuiltinModule('node:os').tmpdir(), `pgbk-${process.getuid?.() ?? 'u'}`);
 }
 
 /** One worker per (target, server, credentials, pgdata): its socket name is a hash of them. */
 export function workerKey(opts: PushOptions, pgdata: string): string {
-  const h = createHash('sha256')
-    .update(JSON.stringify([opts.to, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, opts.compression, pgdata]))
-    .digest('hex');
-  return h.slice(0, 16);
+  return keyOf([opts.to, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, opts.compression, pgdata]);
 }
 
 /**
@@ -65,10 +69,7 @@ export function workerKey(opts: PushOptions, pgdata: string): string {
  * path is part of the key — --print-archive-command writes it absolute.
  */
 export function localWorkerKey(config: string, server: string, pgdata: string): string {
-  return createHash('sha256')
-    .update(JSON.stringify(['local', config, server, pgdata]))
-    .digest('hex')
-    .slice(0, 16);
+  return keyOf(['local', config, server, pgdata]);
 }
 
 /** How a client reaches its worker: which worker (by data directory) and how to start one. */
