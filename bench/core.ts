@@ -167,7 +167,7 @@ function segmentsIn(names: readonly string[]): string[] {
  * INSERT of text rows — pgbench alone writes only ~1-2 MB/s of WAL on this machine. Returns the new
  * segments, moved into `staging`.
  */
-async function generateSegments(world: World, staging: string, want: number, capSeconds: number): Promise<string[]> {
+export async function generateSegments(world: World, staging: string, want: number, capSeconds: number): Promise<string[]> {
   const already = new Set(segmentsIn(await readdir(world.incoming)));
   const fresh = async (): Promise<string[]> => segmentsIn(await readdir(world.incoming)).filter((n) => !already.has(n));
   const deadline = Date.now() + capSeconds * 1000;

@@ -4,9 +4,14 @@
  * help screens, "did you mean" and shell completion (help.ts) all read these same objects, so a
  * flag cannot exist in one and be missing from another.
  *
- * Pure data with no imports at run time: `pgbk wal-push` and `pgbk wal-fetch` (run by PostgreSQL
- * once per WAL segment) load this module, and each handler is imported only when its command runs.
+ * Pure data: `pgbk wal-push` and `pgbk wal-fetch` (run by PostgreSQL once per WAL segment) load
+ * this module, and each handler is imported only when its command runs. Its only imports are the
+ * SSH push/fetch flags, which live with the option sets they are parsed into (wal-push/target.ts,
+ * wal-fetch/source.ts: light modules the per-segment clients load anyway).
  */
+
+import { FETCH_FLAGS } from '../wal-fetch/source.js';
+import { PUSH_FLAGS } from '../wal-push/target.js';
 
 export interface OptionDef {
   readonly type: 'string' | 'boolean';
@@ -98,33 +103,18 @@ export const KEEP_OPTIONS = {
   'lock-timeout': LOCK_TIMEOUT_60,
 } as const satisfies OptionDefs;
 
-/** wal-push options of the SSH client (src/wal-push-remote), shared with its worker. */
-export const PUSH_FLAGS = {
-  to: { type: 'string', value: 'ssh://USER@HOST[:PORT]/CATALOG', help: 'archive to a catalog on another host over SSH, through a long-lived worker' },
-  identity: { type: 'string', value: 'FILE', help: 'with --to: SSH private key file' },
-  'known-hosts': { type: 'string', value: 'FILE', help: "with --to: known_hosts file the backup host's key is checked against" },
-  'remote-pgbk': { type: 'string', value: 'CMD', help: 'with --to: how to run pgbk on the backup host (default: pgbk)' },
-  compression: { type: 'string', value: 'zstd|gzip|none', help: 'with --to: compression of the archived WAL (default: zstd)' },
-} as const satisfies OptionDefs;
-
-export const WAL_PUSH_REMOTE_OPTIONS = {
+export const WAL_PUSH_OPTIONS = {
   ...PUSH_FLAGS,
-  'print-archive-command': { type: 'boolean', help: 'with --to: print the recommended archive_command (with its shell fast path) instead of pushing' },
+  worker: {
+    type: 'boolean',
+    help: "without --to: archive into this host's catalog through the long-lived local worker (the fallback --print-archive-command writes)",
+  },
+  'print-archive-command': {
+    type: 'boolean',
+    help: 'print the recommended archive_command (a shell fast path in front of the worker) instead of pushing; recommended for busy servers',
+  },
   pgdata: { type: 'string', value: 'DIR', help: 'with --print-archive-command: the data directory (default: the current directory)' },
   'wait-seconds': { type: 'string', value: 'N', help: 'with --print-archive-command: how long the fast path waits for the worker (0-600, default 5)' },
-} as const satisfies OptionDefs;
-
-/** wal-fetch options of the SSH client (src/wal-fetch-remote), shared with its worker. */
-export const FETCH_FLAGS = {
-  from: {
-    type: 'string',
-    value: 'ssh://USER@HOST[:PORT]/CATALOG',
-    help: 'fetch from a catalog on another host over SSH, through a long-lived prefetching worker',
-  },
-  identity: { type: 'string', value: 'FILE', help: 'with --from: SSH private key file' },
-  'known-hosts': { type: 'string', value: 'FILE', help: "with --from: known_hosts file the backup host's key is checked against" },
-  'remote-pgbk': { type: 'string', value: 'CMD', help: 'with --from: how to run pgbk on the backup host (default: pgbk)' },
-  prefetch: { type: 'string', value: 'N', help: 'segments to keep spooled ahead of PostgreSQL (0-999, default 8)' },
 } as const satisfies OptionDefs;
 
 export const WAL_FETCH_LOCAL_OPTIONS = {
@@ -257,7 +247,7 @@ export const COMMANDS: readonly CommandDef[] = [
     args: 'SERVER PATH',
     description:
       'Exit 0 only once the file is durable in the archive; any other status makes PostgreSQL retry. With --to, the file goes to a catalog on another host through a long-lived SSH worker.',
-    options: WAL_PUSH_REMOTE_OPTIONS,
+    options: WAL_PUSH_OPTIONS,
     json: false,
     completeServers: true,
   },

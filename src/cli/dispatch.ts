@@ -73,9 +73,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stdout.write(renderCommandHelp(def));
       return EXIT.ok;
     }
-    if (command === 'wal-push' && rest.some((a) => a === '--to' || a.startsWith('--to='))) {
-      // Push to a catalog on another host over SSH: the tiny client of src/wal-push.
-      return await (await import('../wal-push/client.js')).main(rest, cmdIo);
+    if (command === 'wal-push' && rest.some((a) => a === '--to' || a.startsWith('--to=') || a === '--worker')) {
+      // Push through the long-lived worker (to a catalog on another host over SSH, or --worker for
+      // this one): the tiny client (wal-push-client.ts), which never loads the configuration.
+      return await (await import('./wal-push-client.js')).main(rest, cmdIo);
     }
     const load = COMMAND_LOADERS[def.name];
     if (load === undefined) throw new PgbkError('INTERNAL', `${def.name}: no handler registered (cli/command-loaders.ts)`);

@@ -12,7 +12,7 @@
  *   The reason goes to stderr, i.e. PostgreSQL's log.
  *
  * `pgbk wal-fetch --from ssh://USER@HOST[:PORT]/CATALOG … SERVER %f %p` reads an archive on another
- * host through a long-lived SSH worker (src/wal-fetch-remote/client.ts), same exit statuses.
+ * host through a long-lived SSH worker (wal-fetch-remote.ts), same exit statuses.
  *
  * `pgbk wal-fetch --clean-spool [--spool DIR]` is the recovery_end_command: it stops the prefetch
  * worker and removes the spool (default ./.pgbk-spool; PostgreSQL runs it in the data directory).
@@ -37,8 +37,8 @@ const DEFAULT_PREFETCH = 8;
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   if (args.some((a) => a === '--from' || a.startsWith('--from='))) {
-    // The archive is on another host: the tiny SSH-worker client of src/wal-fetch-remote.
-    return (await import('../wal-fetch/client.js')).main(args, io);
+    // The archive is on another host: the tiny SSH-worker client (wal-fetch-remote.ts).
+    return (await import('./wal-fetch-remote.js')).main(args, io);
   }
   const { values, positionals } = parseCommand('wal-fetch', args, WAL_FETCH_LOCAL_OPTIONS);
   const { SPOOL_DIR_NAME, removeSpool } = await import('../wal-fetch/spool.js');

@@ -4,7 +4,14 @@
  * any non-zero exit, so: exit 0 only once the file is durable in the archive (or a byte-identical
  * copy already is); exit 1 on any doubt, with the reason on stderr (it lands in PostgreSQL's log).
  * Kept free of the planner and other heavy imports: it runs once per 16 MiB of WAL.
+ *
+ * `pgbk wal-push [--config F] --print-archive-command [--pgdata DIR] [--wait-seconds N] SERVER`
+ * prints the archive_command for busy servers instead: a shell fast path that answers without
+ * starting Node once the long-lived local worker has made the segment durable, in front of the
+ * tiny client `wal-push --config F --worker SERVER %p` (wal-push-client.ts). Same archive, same
+ * rule; what PostgreSQL waits for per segment drops from a Node start to a few milliseconds.
  */
+import { realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { archiveWalFile } from '../catalog/wal-archive.js';
 import { ensureServerDirs, serverDir } from '../catalog/layout.js';
@@ -15,14 +22,18 @@ import { PgbkError } from '../errors.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
-import { WAL_PUSH_REMOTE_OPTIONS } from './commands.js';
+import { localRoute, PUSH_FLAGS } from '../wal-push/target.js';
+import { WAL_PUSH_OPTIONS } from './commands.js';
 
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  const { values, positionals } = parseCommand('wal-push', args, WAL_PUSH_REMOTE_OPTIONS);
+  const { values, positionals } = parseCommand('wal-push', args, WAL_PUSH_OPTIONS);
   // The SSH flags are in wal-push's definition (its help lists them) but mean nothing without --to.
-  const remoteOnly = Object.keys(WAL_PUSH_REMOTE_OPTIONS).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
+  const remoteOnly = Object.keys(PUSH_FLAGS).filter((k) => (values as Record<string, unknown>)[k] !== undefined);
   if (remoteOnly.length > 0) throw new PgbkError('USAGE', `wal-push: ${remoteOnly.map((k) => `--${k}`).join(', ')} go with --to ssh://USER@HOST/CATALOG`);
   const serverName = requirePositional('wal-push', positionals, 0, 'SERVER');
+  if (values['print-archive-command'] === true) return printLocalArchiveCommand(serverName, values, io);
+  if (values.pgdata !== undefined || values['wait-seconds'] !== undefined)
+    throw new PgbkError('USAGE', 'wal-push: --pgdata and --wait-seconds go with --print-archive-command');
   const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
   const desired = await loadDesired(values.config, io);
   const server = desired.servers.find((s) => s.name === serverName);
@@ -64,4 +75,20 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       throw await noSpaceError(err, { server: serverName, file: (err as NodeJS.ErrnoException).path ?? serverDir(desired.catalog, serverName) });
     throw err;
   }
+}
+
+/** The fast-path archive_command for the local catalog's worker (run as PostgreSQL's OS user). */
+async function printLocalArchiveCommand(
+  serverName: string,
+  values: { readonly config?: string | undefined; readonly pgdata?: string | undefined; readonly 'wait-seconds'?: string | undefined },
+  io: CliIo,
+): Promise<number> {
+  const desired = await loadDesired(values.config, io);
+  if (!desired.servers.some((s) => s.name === serverName)) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
+  // Absolute and without symlinks: the worker is named by this path (wal-push/target.ts).
+  const config = await realpath(desired.configPath);
+  const { fastPathCommand } = await import('../wal-push/client.js');
+  const cmd = await fastPathCommand(localRoute(config, serverName), ['--config', config, '--worker'], values.pgdata ?? io.cwd, values['wait-seconds'], io.cwd);
+  io.stdout.write(`${cmd}\n`);
+  return 0;
 }

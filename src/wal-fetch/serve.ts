@@ -22,12 +22,8 @@ import { walPath } from '../catalog/layout.js';
 import { readChecksums } from '../catalog/wal-checksums.js';
 import { sha256Hex } from '../lib/checksum.js';
 import type { Compression } from '../config/resolved.js';
-import { PgbkError } from '../errors.js';
-import type { CliIo } from '../cli/io.js';
-import { parseCommand, requirePositional } from '../cli/options.js';
-import { reportError } from '../cli/report-error.js';
+import type { Readable } from 'node:stream';
 import { ByteReader } from '../wal-push/byte-reader.js';
-import { WAL_SERVE_OPTIONS } from '../cli/commands.js';
 
 export interface ServeHello {
   readonly hello?: 1;
@@ -125,55 +121,47 @@ async function answer(catalog: string, server: string, name: string, segSize: nu
   }
 }
 
-function write(io: CliIo, data: string | Buffer): Promise<void> {
+function write(out: NodeJS.WritableStream, data: string | Buffer): Promise<void> {
   return new Promise((resolve) => {
-    if (io.stdout.write(data)) resolve();
-    else io.stdout.once('drain', () => resolve());
+    if (out.write(data)) resolve();
+    else out.once('drain', () => resolve());
   });
 }
 
-export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
+/**
+ * Serve SERVER's archive in `catalog` to the requests on `input` until it ends (the worker closed
+ * the channel); 0 then, 1 when the catalog has nothing readable for SERVER (said in the hello).
+ */
+export async function serveWal(catalog: string, server: string, input: Readable, output: NodeJS.WritableStream): Promise<number> {
+  // An unmounted or mistyped catalog would look like "every file is missing" and end recovery
+  // early at the wrong point: only a catalog that knows the server may answer "not found".
+  let identity;
   try {
-    const { values, positionals } = parseCommand('wal-serve', args, WAL_SERVE_OPTIONS);
-    debug = values.debug === true;
-    const server = requirePositional('wal-serve', positionals, 0, 'SERVER');
-    if (values.catalog === undefined || !path.isAbsolute(values.catalog)) {
-      throw new PgbkError('USAGE', 'wal-serve: --catalog must be an absolute path');
-    }
-    const catalog = values.catalog;
-    // An unmounted or mistyped catalog would look like "every file is missing" and end recovery
-    // early at the wrong point: only a catalog that knows the server may answer "not found".
-    let identity;
-    try {
-      identity = await readIdentity(catalog, server);
-    } catch (err) {
-      identity = undefined;
-      await write(io, `${JSON.stringify({ fatal: `the catalog ${catalog} is not readable for server ${server}: ${(err as Error).message}` })}\n`);
-      return 1;
-    }
-    if (identity === undefined) {
-      await write(io, `${JSON.stringify({ fatal: `the catalog ${catalog} has nothing for server ${server} (no server.json)` })}\n`);
-      return 1;
-    }
-    const hello: ServeHello = { hello: 1, systemIdentifier: identity.systemIdentifier, walSegmentSize: identity.walSegmentSize };
-    await write(io, `${JSON.stringify(hello)}\n`);
-    const reader = new ByteReader(process.stdin);
-    for (;;) {
-      const line = await reader.line();
-      if (line === undefined) return 0; // the worker closed the channel
-      let name = '';
-      try {
-        const o = JSON.parse(line) as { name?: unknown };
-        if (typeof o.name === 'string') name = o.name;
-      } catch {
-        // answered as a bad name below
-      }
-      const { reply, body } = await answer(catalog, server, name, identity.walSegmentSize);
-      await write(io, `${JSON.stringify(reply)}\n`);
-      if (body !== undefined) await write(io, body);
-    }
+    identity = await readIdentity(catalog, server);
   } catch (err) {
-    return reportError(err, io, debug);
+    identity = undefined;
+    await write(output, `${JSON.stringify({ fatal: `the catalog ${catalog} is not readable for server ${server}: ${(err as Error).message}` })}\n`);
+    return 1;
+  }
+  if (identity === undefined) {
+    await write(output, `${JSON.stringify({ fatal: `the catalog ${catalog} has nothing for server ${server} (no server.json)` })}\n`);
+    return 1;
+  }
+  const hello: ServeHello = { hello: 1, systemIdentifier: identity.systemIdentifier, walSegmentSize: identity.walSegmentSize };
+  await write(output, `${JSON.stringify(hello)}\n`);
+  const reader = new ByteReader(input);
+  for (;;) {
+    const line = await reader.line();
+    if (line === undefined) return 0; // the worker closed the channel
+    let name = '';
+    try {
+      const o = JSON.parse(line) as { name?: unknown };
+      if (typeof o.name === 'string') name = o.name;
+    } catch {
+      // answered as a bad name below
+    }
+    const { reply, body } = await answer(catalog, server, name, identity.walSegmentSize);
+    await write(output, `${JSON.stringify(reply)}\n`);
+    if (body !== undefined) await write(output, body);
   }
 }

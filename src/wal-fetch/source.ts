@@ -6,7 +6,6 @@
  * runs once per WAL segment the spool did not have.
  */
 
-import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { parseTarget, runtimeDir, type PushTarget } from '../wal-push/target.js';
@@ -29,8 +28,21 @@ export interface FetchOptions {
 
 export const DEFAULT_PREFETCH = 8;
 
-/** The client's and worker's shared flags, defined with their help in src/cli/commands.ts. */
-export { FETCH_FLAGS } from '../cli/commands.js';
+/**
+ * The client's and worker's shared flags with their help (cli/commands.ts puts them into the
+ * wal-fetch and wal-fetch-worker definitions, typed there as option definitions).
+ */
+export const FETCH_FLAGS = {
+  from: {
+    type: 'string',
+    value: 'ssh://USER@HOST[:PORT]/CATALOG',
+    help: 'fetch from a catalog on another host over SSH, through a long-lived prefetching worker',
+  },
+  identity: { type: 'string', value: 'FILE', help: 'with --from: SSH private key file' },
+  'known-hosts': { type: 'string', value: 'FILE', help: "with --from: known_hosts file the backup host's key is checked against" },
+  'remote-pgbk': { type: 'string', value: 'CMD', help: 'with --from: how to run pgbk on the backup host (default: pgbk)' },
+  prefetch: { type: 'string', value: 'N', help: 'segments to keep spooled ahead of PostgreSQL (0-999, default 8)' },
+} as const;
 
 /** ssh://USER@HOST[:PORT]/ABSOLUTE/CATALOG, with a message that names wal-fetch's flag. */
 export function parseSource(from: string, flag = 'wal-fetch --from'): FetchSource {
@@ -78,7 +90,10 @@ export function fetchOptionArgs(opts: FetchOptions): string[] {
 
 /** One worker per (source, server, credentials, data directory): its socket name is a hash of them. */
 export function fetchWorkerKey(opts: FetchOptions, pgdata: string): string {
-  return createHash('sha256')
+  // node:crypto on first use: cli/commands.ts imports this module (FETCH_FLAGS) for every command.
+  return process
+    .getBuiltinModule('node:crypto')
+    .createHash('sha256')
     .update(JSON.stringify(['fetch', opts.from, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, pgdata]))
     .digest('hex')
     .slice(0, 16);

@@ -9,6 +9,7 @@
 
 import { unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import { tempPathFor } from '../lib/atomic.js';
 import { readIdentity } from '../catalog/identity.js';
 import { ensureServerDirs, incomingDir } from '../catalog/layout.js';
@@ -18,12 +19,7 @@ import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import { classifyIncoming } from '../pg/wal-name.js';
 import type { ServerIdentity } from '../model/types.js';
-import type { CliIo } from '../cli/io.js';
-import { parseCommand, requirePositional } from '../cli/options.js';
-import { reportError } from '../cli/report-error.js';
 import { ByteReader } from './byte-reader.js';
-import { parseCompression } from './target.js';
-import { WAL_RECEIVE_OPTIONS } from '../cli/commands.js';
 
 export interface ReceiveReply {
   readonly name: string;
@@ -81,49 +77,37 @@ async function receiveOne(catalog: string, server: string, compression: Compress
   return { name, ok: true, result: outcome.result };
 }
 
-export async function main(args: readonly string[], io: CliIo): Promise<number> {
-  let debug = false;
-  try {
-    const { values, positionals } = parseCommand('wal-receive', args, WAL_RECEIVE_OPTIONS);
-    debug = values.debug === true;
-    const server = requirePositional('wal-receive', positionals, 0, 'SERVER');
-    if (values.catalog === undefined || !path.isAbsolute(values.catalog)) {
-      throw new PgbkError('USAGE', 'wal-receive: --catalog must be an absolute path');
+/**
+ * Answer frames from `input` until it ends (the worker closed the channel: done), one reply line
+ * each on `output`. A malformed frame header or a frame cut short is an error: the stream is out of
+ * step and nothing after it can be trusted.
+ */
+export async function receiveFrames(catalog: string, server: string, compression: Compression, input: Readable, output: NodeJS.WritableStream): Promise<void> {
+  await ensureServerDirs(catalog, server);
+  const reader = new ByteReader(input);
+  for (;;) {
+    const header = await reader.line();
+    if (header === undefined) return;
+    const h = JSON.parse(header) as { name?: unknown; size?: unknown; encoding?: unknown };
+    const encoding = h.encoding ?? 'none';
+    if (
+      typeof h.name !== 'string' ||
+      typeof encoding !== 'string' ||
+      typeof h.size !== 'number' ||
+      !Number.isInteger(h.size) ||
+      h.size < 0 ||
+      h.size > MAX_FILE
+    ) {
+      throw new PgbkError('USAGE', `wal-receive: bad frame header ${header.slice(0, 200)}`);
     }
-    const catalog = values.catalog;
-    const compression = parseCompression(values.compression);
-    // Logged in over SSH as root: become the catalog's owner first; as another user: refuse
-    // (src/catalog/owner.ts), before the first directory is made.
-    const { ensureCatalogUser } = await import('../catalog/owner.js');
-    await ensureCatalogUser({ catalog, access: 'write', command: 'wal-receive', log: (line) => io.stderr.write(`${line}\n`) });
-    await ensureServerDirs(catalog, server);
-    const reader = new ByteReader(process.stdin);
-    for (;;) {
-      const header = await reader.line();
-      if (header === undefined) return 0; // the worker closed the channel: done
-      const h = JSON.parse(header) as { name?: unknown; size?: unknown; encoding?: unknown };
-      const encoding = h.encoding ?? 'none';
-      if (
-        typeof h.name !== 'string' ||
-        typeof encoding !== 'string' ||
-        typeof h.size !== 'number' ||
-        !Number.isInteger(h.size) ||
-        h.size < 0 ||
-        h.size > MAX_FILE
-      ) {
-        throw new PgbkError('USAGE', `wal-receive: bad frame header ${header.slice(0, 200)}`);
-      }
-      const data = await reader.exact(h.size);
-      if (data === undefined) throw new PgbkError('NETWORK', `wal-receive: input ended inside ${h.name}`);
-      let reply: ReceiveReply;
-      try {
-        reply = await receiveFrame(catalog, server, compression, path.basename(h.name), encoding, data);
-      } catch (err) {
-        reply = { name: h.name, ok: false, error: err instanceof Error ? err.message : String(err) };
-      }
-      io.stdout.write(`${JSON.stringify(reply)}\n`);
+    const data = await reader.exact(h.size);
+    if (data === undefined) throw new PgbkError('NETWORK', `wal-receive: input ended inside ${h.name}`);
+    let reply: ReceiveReply;
+    try {
+      reply = await receiveFrame(catalog, server, compression, path.basename(h.name), encoding, data);
+    } catch (err) {
+      reply = { name: h.name, ok: false, error: err instanceof Error ? err.message : String(err) };
     }
-  } catch (err) {
-    return reportError(err, io, debug);
+    output.write(`${JSON.stringify(reply)}\n`);
   }
 }

@@ -1,13 +1,20 @@
 /**
- * wal-push over SSH: the shared option set of the tiny client (`pgbk wal-push --to ssh://…`), its
- * worker (`pgbk wal-push-worker`) and the unix socket they meet at. Kept free of heavy imports:
- * the client runs once per WAL segment.
+ * wal-push through a worker: the shared option set of the tiny client (`pgbk wal-push --to ssh://…`
+ * or, for the local catalog, `--worker`), its worker (`pgbk wal-push-worker`) and the unix socket
+ * they meet at. Kept free of heavy imports: the client runs once per WAL segment.
  */
 
-import { createHash } from 'node:crypto';
-import os from 'node:os';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
+
+/**
+ * A worker's key from its identity (not a content checksum), with node:crypto loaded on first use:
+ * cli/commands.ts imports this module for PUSH_FLAGS, so every command (the per-segment wal-fetch
+ * too) would otherwise load node:crypto and node:os at start.
+ */
+function keyOf(parts: readonly string[]): string {
+  return process.getBuiltinModule('node:crypto').createHash('sha256').update(JSON.stringify(parts)).digest('hex').slice(0, 16);
+}
 
 export interface PushTarget {
   readonly user: string;
@@ -48,15 +55,40 @@ export function parseCompression(v: string | undefined): PushOptions['compressio
 
 /** Private per-user directory for sockets and worker logs. */
 export function runtimeDir(): string {
-  return path.join(os.tmpdir(), `pgbk-${process.getuid?.() ?? 'u'}`);
+  return path.join(process.getBuiltinModule('node:os').tmpdir(), `pgbk-${process.getuid?.() ?? 'u'}`);
 }
 
 /** One worker per (target, server, credentials, pgdata): its socket name is a hash of them. */
 export function workerKey(opts: PushOptions, pgdata: string): string {
-  const h = createHash('sha256')
-    .update(JSON.stringify([opts.to, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, opts.compression, pgdata]))
-    .digest('hex');
-  return h.slice(0, 16);
+  return keyOf([opts.to, opts.server, opts.identityFile ?? '', opts.knownHosts ?? '', opts.remotePgbk, opts.compression, pgdata]);
+}
+
+/**
+ * The worker of local archiving: one per (configuration file, server, pgdata). The client knows
+ * the configuration only by its path (it never loads it: the config loader is heavy), so the
+ * path is part of the key — --print-archive-command writes it absolute.
+ */
+export function localWorkerKey(config: string, server: string, pgdata: string): string {
+  return keyOf(['local', config, server, pgdata]);
+}
+
+/** How a client reaches its worker: which worker (by data directory) and how to start one. */
+export interface WorkerRoute {
+  readonly server: string;
+  /** The flags that name the sink, before SERVER, for `pgbk wal-push-worker`. */
+  readonly workerArgs: readonly string[];
+  /** The worker's key for a data directory. */
+  key(pgdata: string): string;
+}
+
+/** The route to the SSH worker for these options. */
+export function sshRoute(opts: PushOptions): WorkerRoute {
+  return { server: opts.server, workerArgs: optionArgs(opts), key: (pgdata) => workerKey(opts, pgdata) };
+}
+
+/** The route to the local worker for this (absolute) configuration file. */
+export function localRoute(config: string, server: string): WorkerRoute {
+  return { server, workerArgs: ['--config', config], key: (pgdata) => localWorkerKey(config, server, pgdata) };
 }
 
 export function socketPath(key: string): string {
@@ -77,8 +109,17 @@ export function optionArgs(opts: PushOptions): string[] {
   ];
 }
 
-/** The client's and worker's shared flags, defined with their help in src/cli/commands.ts. */
-export { PUSH_FLAGS } from '../cli/commands.js';
+/**
+ * The client's and worker's shared flags with their help (cli/commands.ts puts them into the
+ * wal-push and wal-push-worker definitions, typed there as option definitions).
+ */
+export const PUSH_FLAGS = {
+  to: { type: 'string', value: 'ssh://USER@HOST[:PORT]/CATALOG', help: 'archive to a catalog on another host over SSH, through a long-lived worker' },
+  identity: { type: 'string', value: 'FILE', help: 'with --to: SSH private key file' },
+  'known-hosts': { type: 'string', value: 'FILE', help: "with --to: known_hosts file the backup host's key is checked against" },
+  'remote-pgbk': { type: 'string', value: 'CMD', help: 'with --to: how to run pgbk on the backup host (default: pgbk)' },
+  compression: { type: 'string', value: 'zstd|gzip|none', help: 'with --to: compression of the archived WAL (default: zstd)' },
+} as const;
 
 export function optionsFrom(values: Record<string, unknown>, server: string): PushOptions {
   const to = values['to'];

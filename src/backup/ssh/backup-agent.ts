@@ -13,16 +13,15 @@
 
 import { webcrypto } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import type { Writable } from 'node:stream';
-import type { CliIo } from '../../cli/io.js';
+import type { Readable, Writable } from 'node:stream';
 import { AGENT_PROTOCOL_VERSION, encodeFrame, type AgentRequest, type Frame } from './agent-frames.js';
 
 /** Chunks read ahead and being hashed at once (1 MiB each). */
 const HASH_DEPTH = 4;
 
-async function readStdin(): Promise<string> {
+async function readAll(input: Readable): Promise<string> {
   const parts: Buffer[] = [];
-  for await (const d of process.stdin) parts.push(d as Buffer);
+  for await (const d of input) parts.push(d as Buffer);
   return Buffer.concat(parts).toString('utf8');
 }
 
@@ -110,11 +109,11 @@ async function sendFile(out: Writable, file: string, prev: readonly string[] | u
   }
 }
 
-export async function main(_args: readonly string[], io: CliIo): Promise<number> {
-  const out = io.stdout as Writable;
+/** Answer the one request on `input` with frames on `out`; 0, or 1 after an error frame. */
+export async function runBackupAgent(input: Readable, out: Writable, errors: NodeJS.WritableStream): Promise<number> {
   await send(out, { type: 'hello', version: AGENT_PROTOCOL_VERSION });
   try {
-    const req = parseRequest(await readStdin());
+    const req = parseRequest(await readAll(input));
     let bytesRead = 0;
     for (const f of req.files) {
       const size = await sendFile(out, f.path, f.hashes, req.chunkSize);
@@ -125,7 +124,7 @@ export async function main(_args: readonly string[], io: CliIo): Promise<number>
     return 0;
   } catch (err) {
     const message = `backup-agent: ${(err as Error).message}`;
-    io.stderr.write(`${message}\n`);
+    errors.write(`${message}\n`);
     await send(out, { type: 'error', message }).catch(() => undefined);
     return 1;
   }

@@ -30,6 +30,16 @@ test('the shell fast path wal-push --print-archive-command prints', () => {
   assert.equal(parseArchiveTarget(cmd), { server: 'db2', sshCatalog: '/srv/cat' });
 });
 
+test('the local fast path (--print-archive-command without --to): the catalog of --config, --worker skipped', () => {
+  const cmd = fastPathArchiveCommand({
+    markers: '/run/pgbk/m',
+    socket: '/run/pgbk/s.sock',
+    waitSeconds: 5,
+    fallback: ['/usr/bin/node', '/x/cli.js', 'wal-push', '--config', '/etc/pgbk/pgbk.yaml', '--worker', 'db3'],
+  });
+  assert.equal(parseArchiveTarget(cmd), { server: 'db3', config: '/etc/pgbk/pgbk.yaml' });
+});
+
 test('not a pgbk wal-push command: undefined', () => {
   assert.is(parseArchiveTarget('test ! -f /x/%f && cp %p /x/%f'), undefined);
   assert.is(parseArchiveTarget('cp %p /x/%f'), undefined);
