@@ -12,7 +12,6 @@ export * from './compress.js';
 export * from './identity.js';
 export * from './backups.js';
 export * from './lock.js';
-export * from './wal-checksums.js';
 export * from './wal-text-files.js';
 export * from './wal-archive.js';
 export * from './incoming.js';

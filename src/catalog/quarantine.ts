@@ -1,13 +1,18 @@
 /**
  * errors/: files pgbk refused (WAL of another cluster, a conflicting duplicate, garbage). They are
- * moved aside with a .reason sidecar and never deleted silently: a DBA decides.
+ * moved aside with a .reason sidecar and never deleted silently: a DBA decides. The copy in errors/
+ * is written through the repository port; the refused file itself is local (incoming/, see open.ts).
  */
 
-import { link, readdir, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { PgbkError } from '../errors.js';
-import { fsyncDir, writeFileAtomic } from '../lib/atomic.js';
-import { errorsDir } from './layout.js';
+import { fsyncDir } from '../lib/atomic.js';
+import { catalogKeys } from './layout.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import type { CreateOutcome, Repository } from './repository.js';
 
 const REASON_SUFFIX = '.reason';
 
@@ -18,44 +23,52 @@ function stamp(now: Date): string {
     .replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** Copy the local file `source` to `key` unless something is there already. */
+async function storeIfAbsent(repo: Repository, key: string, source: string, mode: number): Promise<CreateOutcome> {
+  const w = await repo.openWrite(key, { ifAbsent: true, mode });
+  try {
+    await pipeline(createReadStream(source), w.stream);
+    return (await w.commit()).outcome;
+  } catch (err) {
+    await w.abort();
+    throw err;
+  }
+}
+
 /**
  * Move `sourcePath` into errors/ as <name>.<UTC timestamp> (with -1, -2 … when that exists: a
- * quarantined file is never overwritten), write <that>.reason, fsync. Returns the new path.
- * The source must be on the catalog's file system (incoming/ is).
+ * quarantined file is never overwritten), write <that>.reason, then remove the source. Returns
+ * where the quarantined copy is.
  */
-export async function quarantineFile(catalog: string, server: string, sourcePath: string, reason: string, now: Date = new Date()): Promise<string> {
-  const dir = errorsDir(catalog, server);
+export async function quarantineFile(catalog: CatalogRef, server: string, sourcePath: string, reason: string, now: Date = new Date()): Promise<string> {
+  const repo = await repositoryOf(catalog);
+  const dir = catalogKeys.errors(server);
   const base = `${path.basename(sourcePath)}.${stamp(now)}`;
   for (let n = 0; n < 1000; n++) {
-    const target = path.join(dir, n === 0 ? base : `${base}-${n}`);
+    const key = `${dir}${n === 0 ? base : `${base}-${n}`}`;
     try {
-      await link(sourcePath, target);
+      // The copy keeps the source's mode, as the hard link into errors/ it replaces did.
+      if ((await storeIfAbsent(repo, key, sourcePath, (await stat(sourcePath)).mode & 0o777)) === 'exists') continue;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') continue;
-      throw new PgbkError('CATALOG', `cannot quarantine ${sourcePath}: ${(err as Error).message}`, {
+      throw new PgbkError('CATALOG', `cannot quarantine ${sourcePath}: ${(osErrorOf(err) ?? (err as Error)).message}`, {
         server,
         path: sourcePath,
       });
     }
     const text = `reason: ${reason}\noriginal: ${sourcePath}\ntime: ${now.toISOString()}\n`;
-    await writeFileAtomic(target + REASON_SUFFIX, text, { mode: 0o640 });
+    await repo.put(key + REASON_SUFFIX, text, { mode: 0o640 });
     await unlink(sourcePath);
-    await fsyncDir(dir);
     await fsyncDir(path.dirname(sourcePath));
-    return target;
+    return locate(catalog, key);
   }
-  throw new PgbkError('CATALOG', `too many quarantined copies of ${base}`, { server, path: dir });
+  throw new PgbkError('CATALOG', `too many quarantined copies of ${base}`, { server, path: locate(catalog, dir) });
 }
 
 /** Quarantined files (not counting .reason sidecars or temp files). */
-export async function countQuarantined(catalog: string, server: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(errorsDir(catalog, server));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
+export async function countQuarantined(catalog: CatalogRef, server: string): Promise<number> {
+  let count = 0;
+  for await (const e of (await repositoryOf(catalog)).listNames(catalogKeys.errors(server))) {
+    if (e.kind === 'object' && !e.key.endsWith(REASON_SUFFIX)) count++;
   }
-  return names.filter((n) => !n.startsWith('.') && !n.endsWith(REASON_SUFFIX)).length;
+  return count;
 }

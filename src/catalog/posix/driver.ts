@@ -102,6 +102,7 @@ export async function openPosixRepository(root: string): Promise<Repository> {
   } catch (err) {
     throw new PgbkError('CATALOG', `cannot open the catalog ${root}: ${(err as Error).message}`, {
       path: root,
+      cause: err,
       hint: 'create the directory (owned by the user pgbk runs as), or fix `catalog:` in the configuration',
     });
   }

@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import { fsyncDir, linkNoClobber, tempPathFor, writeFileAtomic, writeTemp } from '../../lib/atomic.js';
 import type { CreateOutcome, ObjectWriter, PutIfAbsentOptions, PutOptions, WriteOptions, WriteResult } from '../repository.js';
 import { sha256Hex } from '../../lib/checksum.js';
-import { appendChecksum, readChecksums } from '../wal-checksums.js';
+import { appendChecksum, readChecksums } from './checksums.js';
 import { FILE_MODE, failure, inDir } from './fs-util.js';
 
 export async function putFile(file: string, data: Buffer | string, opts: PutOptions = {}): Promise<void> {
