@@ -31,7 +31,8 @@ export interface AcquireOptions {
 
 /**
  * How long a lease lives without renewal on stores that cannot see processes (object stores); the
- * posix driver ignores it (its holders are checked by pid).
+ * posix driver ignores it (its holders are checked by pid). Nothing renews a lease yet: a driver
+ * that lets leases expire needs LockHandle to renew every ttl/3 first (object-storage work).
  */
 const LEASE_TTL_MS = 10 * 60_000;
 
