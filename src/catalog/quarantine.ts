@@ -64,11 +64,22 @@ export async function quarantineFile(catalog: CatalogRef, server: string, source
   throw new PgbkError('CATALOG', `too many quarantined copies of ${base}`, { server, path: locate(catalog, dir) });
 }
 
+/** The names of the quarantined files in errors/, sorted (not counting .reason sidecars or temp files). */
+export async function quarantinedNames(catalog: CatalogRef, server: string): Promise<string[]> {
+  const dir = catalogKeys.errors(server);
+  const names: string[] = [];
+  for await (const e of (await repositoryOf(catalog)).listNames(dir)) {
+    if (e.kind === 'object' && !e.key.endsWith(REASON_SUFFIX)) names.push(e.key.slice(dir.length));
+  }
+  return names.sort();
+}
+
+/** The .reason text written beside quarantined file `name`, or undefined when there is none. */
+export async function quarantineReason(catalog: CatalogRef, server: string, name: string): Promise<string | undefined> {
+  return (await (await repositoryOf(catalog)).get(`${catalogKeys.errors(server)}${name}${REASON_SUFFIX}`))?.toString('utf8');
+}
+
 /** Quarantined files (not counting .reason sidecars or temp files). */
 export async function countQuarantined(catalog: CatalogRef, server: string): Promise<number> {
-  let count = 0;
-  for await (const e of (await repositoryOf(catalog)).listNames(catalogKeys.errors(server))) {
-    if (e.kind === 'object' && !e.key.endsWith(REASON_SUFFIX)) count++;
-  }
-  return count;
+  return (await quarantinedNames(catalog, server)).length;
 }

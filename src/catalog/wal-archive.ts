@@ -238,6 +238,11 @@ export async function readArchivedWal(catalog: CatalogRef, server: string, name:
   }
 }
 
+/** Whether `name` is archived (under any compression). */
+export async function isArchived(catalog: CatalogRef, server: string, name: string): Promise<boolean> {
+  return (await findStored(await repositoryOf(catalog), server, name)) !== undefined;
+}
+
 export interface StoredWal {
   readonly bytes: Buffer;
   readonly compression: Compression;
