@@ -1,22 +1,25 @@
 /**
- * Base backup directories and their backup.json records. A backup appears in listings only
- * through a complete, parsable backup.json; deletion first renames the directory out of sight, so
- * a crash mid-delete never leaves something that looks like a valid backup.
+ * Base backups and their backup.json records. A backup appears in listings only through a
+ * complete, parsable backup.json, read and written through the repository port; deletion removes
+ * backup.json first, then the tree (posix renames it out of sight first), so a crash mid-delete
+ * never leaves something that looks like a valid backup.
+ *
+ * The backup's data directory itself (what pg_basebackup and the ssh method write into) is still a
+ * local directory: createBackupDir claims an id by creating it (see open.ts).
  */
 
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises'; // createBackupDir (the local data directory) and ownerNote
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { describeUser, lookupUser } from '../lib/os-user.js';
-import { isSameProcessAlive } from '../lib/process-identity.js';
 import { parseBackupRecord } from '../model/parse-backup-record.js';
 import type { BackupRecord } from '../model/types.js';
-import { fsyncDir, writeFileAtomic } from '../lib/atomic.js';
-import { backupDir, backupJsonPath, backupsDir, isBackupId } from './layout.js';
+import { fsyncDir } from '../lib/atomic.js';
+import { backupDir, catalogKeys, isBackupId } from './layout.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
 import { plural } from '../lib/plural.js';
 
-const DELETING_PREFIX = '.deleting-';
+export { isOwnerAlive, type Owner } from '../lib/process-identity.js';
 
 /** UTC YYYYMMDDTHHMMSSZ: sortable as text, one per second (a collision waits a second). */
 export function newBackupId(now: Date): string {
@@ -26,32 +29,42 @@ export function newBackupId(now: Date): string {
     .replace(/\.\d{3}Z$/, 'Z');
 }
 
-async function readRecordFile(catalog: string, server: string, id: string): Promise<BackupRecord> {
-  // Synchronous on purpose: a few hundred small files read one after another, where each async
-  // read costs four thread-pool round trips (open, stat, read, close) — most of `list`'s time.
-  const text = readFileSync(backupJsonPath(catalog, server, id), 'utf8');
-  return parseBackupRecord(text, { id, server });
+/** The record of backup `id`, or an OS error (ENOENT when it is missing) for the caller to sort out. */
+async function readRecordFile(catalog: CatalogRef, server: string, id: string): Promise<BackupRecord> {
+  const key = catalogKeys.backupJson(server, id);
+  let bytes: Buffer | undefined;
+  try {
+    bytes = await (await repositoryOf(catalog)).get(key);
+  } catch (err) {
+    throw osErrorOf(err) ?? err;
+  }
+  if (bytes === undefined) {
+    throw Object.assign(new Error(`ENOENT: no such file or directory, open '${locate(catalog, key)}'`), { code: 'ENOENT', path: locate(catalog, key) });
+  }
+  return parseBackupRecord(bytes.toString('utf8'), { id, server });
 }
 
-async function listIds(catalog: string, server: string): Promise<string[]> {
-  let names: string[];
+async function listIds(catalog: CatalogRef, server: string): Promise<string[]> {
+  const prefix = catalogKeys.backups(server);
+  const ids: string[] = [];
   try {
-    names = await readdir(backupsDir(catalog, server));
+    for await (const e of (await repositoryOf(catalog)).listNames(prefix)) {
+      // Temp objects and deletions in progress are never listed; other non-id names are not ours.
+      if (e.kind === 'prefix' && isBackupId(e.key.slice(prefix.length, -1))) ids.push(e.key.slice(prefix.length, -1));
+    }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new PgbkError('CATALOG', `cannot list backups: ${(err as Error).message}`, {
+    throw new PgbkError('CATALOG', `cannot list backups: ${(osErrorOf(err) ?? (err as Error)).message}`, {
       server,
-      path: backupsDir(catalog, server),
+      path: locate(catalog, prefix),
     });
   }
-  // Dot-names are deletions or temp files in progress; other non-id names are not ours.
-  return names.filter(isBackupId).sort();
+  return ids.sort();
 }
 
 export interface BackupProblem {
   readonly id: string;
   readonly reason: string;
-  /** The file or directory that could not be read (the OS refused: EACCES, EPERM, EIO), or the bad backup.json. */
+  /** The file or directory that could not be read, when the OS refused (EACCES, EPERM, EIO). */
   readonly path?: string;
   /** The OS refused to read it: the backup may be perfectly good, pgbk just cannot see it. */
   readonly unreadable?: boolean;
@@ -77,7 +90,7 @@ async function ownerNote(dir: string): Promise<string> {
 
 /** Every backup with a readable record, plus the directories whose backup.json is missing or bad. */
 export async function readBackupsWithProblems(
-  catalog: string,
+  catalog: CatalogRef,
   server: string,
 ): Promise<{ readonly backups: readonly BackupRecord[]; readonly problems: readonly BackupProblem[] }> {
   const backups: BackupRecord[] = [];
@@ -88,10 +101,15 @@ export async function readBackupsWithProblems(
     } catch (err) {
       const e = err as NodeJS.ErrnoException;
       if (e.code !== undefined && UNREADABLE_CODES.has(e.code)) {
-        const file = e.path ?? backupJsonPath(catalog, server, id);
-        problems.push({ id, reason: `cannot read ${file}: ${e.code}${await ownerNote(backupDir(catalog, server, id))}`, path: file, unreadable: true });
+        const file = locate(catalog, catalogKeys.backupJson(server, id));
+        problems.push({
+          id,
+          reason: `cannot read ${file}: ${e.code}${await ownerNote(locate(catalog, catalogKeys.backup(server, id)))}`,
+          path: file,
+          unreadable: true,
+        });
       } else {
-        problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message, path: backupJsonPath(catalog, server, id) });
+        problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message, path: locate(catalog, catalogKeys.backupJson(server, id)) });
       }
     }
   }
@@ -113,15 +131,15 @@ export function unreadableBackupsError(server: string, problems: readonly Backup
  * Backups with a readable backup.json, sorted by id. A backup the OS refuses to read is an error,
  * not a gap: retention, WAL pruning and restore must see every backup there is.
  */
-export async function readBackups(catalog: string, server: string): Promise<BackupRecord[]> {
+export async function readBackups(catalog: CatalogRef, server: string): Promise<BackupRecord[]> {
   const { backups, problems } = await readBackupsWithProblems(catalog, server);
   const err = unreadableBackupsError(server, problems);
   if (err !== undefined) throw err;
   return [...backups];
 }
 
-export async function readBackup(catalog: string, server: string, id: string): Promise<BackupRecord> {
-  const file = backupJsonPath(catalog, server, id);
+export async function readBackup(catalog: CatalogRef, server: string, id: string): Promise<BackupRecord> {
+  const file = locate(catalog, catalogKeys.backupJson(server, id));
   try {
     return await readRecordFile(catalog, server, id);
   } catch (err) {
@@ -131,21 +149,25 @@ export async function readBackup(catalog: string, server: string, id: string): P
   }
 }
 
-/** Write backup.json atomically; the backup directory must exist (createBackupDir). */
-export async function writeBackupRecord(catalog: string, record: BackupRecord): Promise<void> {
-  const file = backupJsonPath(catalog, record.server, record.id);
+/** Write backup.json atomically (a reader sees the old record or the new one, never a mix). */
+export async function writeBackupRecord(catalog: CatalogRef, record: BackupRecord): Promise<void> {
+  const key = catalogKeys.backupJson(record.server, record.id);
   try {
-    await writeFileAtomic(file, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
+    await (await repositoryOf(catalog)).put(key, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
   } catch (err) {
-    throw new PgbkError('CATALOG', `cannot write backup.json: ${(err as Error).message}`, {
+    throw new PgbkError('CATALOG', `cannot write backup.json: ${(osErrorOf(err) ?? (err as Error)).message}`, {
       server: record.server,
-      path: file,
+      path: locate(catalog, key),
       cause: err,
     });
   }
 }
 
-/** Claim a backup id: mkdir is atomic, so 'exists' tells the caller to wait a second and retry. */
+/**
+ * Claim a backup id by creating its (local) data directory: mkdir is atomic, so 'exists' tells the
+ * caller to wait a second and retry. When backups are written through the port instead, the id is
+ * claimed by putIfAbsent of the STARTED backup.json.
+ */
 export async function createBackupDir(catalog: string, server: string, id: string): Promise<'created' | 'exists'> {
   const dir = backupDir(catalog, server, id);
   await mkdir(path.dirname(dir), { recursive: true });
@@ -159,64 +181,26 @@ export async function createBackupDir(catalog: string, server: string, id: strin
   return 'created';
 }
 
-/** Finish deletions a crash interrupted (directories renamed to .deleting-<id>). */
-export async function removeDeletingLeftovers(catalog: string, server: string): Promise<number> {
-  const root = backupsDir(catalog, server);
-  let names: string[];
-  try {
-    names = await readdir(root);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-  const leftovers = names.filter((n) => n.startsWith(DELETING_PREFIX));
-  for (const name of leftovers) await rm(path.join(root, name), { recursive: true, force: true });
-  if (leftovers.length > 0) await fsyncDir(root);
-  return leftovers.length;
-}
-
 /**
- * Delete a backup: rename it to backups/.deleting-<id> (it leaves every listing at once), fsync,
- * then remove the tree. Idempotent: deleting a backup that is already gone is a no-op.
+ * Delete a backup: backup.json first (the backup leaves every listing at once, whatever the store),
+ * then its whole tree (posix: renamed to backups/.deleting-<id> and removed, finishing any
+ * deletion a crash interrupted). Idempotent: deleting a backup that is already gone is a no-op.
  */
-export async function deleteBackup(catalog: string, server: string, id: string): Promise<void> {
-  const dir = backupDir(catalog, server, id);
-  const root = path.dirname(dir);
-  const doomed = path.join(root, `${DELETING_PREFIX}${id}`);
-  // A leftover .deleting-<id> from a crash would make the rename below fail.
-  await removeDeletingLeftovers(catalog, server);
+export async function deleteBackup(catalog: CatalogRef, server: string, id: string): Promise<void> {
+  const repo = await repositoryOf(catalog);
   try {
-    await rename(dir, doomed);
-    await fsyncDir(root);
+    await repo.delete([catalogKeys.backupJson(server, id)]);
+    await repo.deleteTree(catalogKeys.backup(server, id));
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOENT') {
-      throw new PgbkError('CATALOG', `cannot delete backup ${id}: ${(err as Error).message}`, { server, path: dir });
-    }
+    throw new PgbkError('CATALOG', `cannot delete backup ${id}: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+      server,
+      path: locate(catalog, catalogKeys.backup(server, id)),
+    });
   }
-  await removeDeletingLeftovers(catalog, server);
-}
-
-export interface Owner {
-  readonly pid: number;
-  readonly host: string;
-  /** processIdentity().processStart of the owner; absent in records written before it existed. */
-  readonly processStart?: string;
-}
-
-/**
- * Whether the process that owns a lock or a STARTED backup may still be running. Only a process on
- * this host can be checked; one on another host is presumed alive (waiting is safe, stealing is not).
- * On this host the pid must be alive and, when recorded, its start must match: a dead owner's pid
- * reused by another process does not keep it "alive".
- */
-export function isOwnerAlive(owner: Owner, thisHost: string): boolean {
-  if (owner.host !== thisHost) return true;
-  return isSameProcessAlive(owner);
 }
 
 /** Like readBackup, but a backup that does not exist (deleted since it was planned) is undefined. */
-export async function readBackupIfExists(catalog: string, server: string, id: string): Promise<BackupRecord | undefined> {
+export async function readBackupIfExists(catalog: CatalogRef, server: string, id: string): Promise<BackupRecord | undefined> {
   try {
     return await readBackup(catalog, server, id);
   } catch (err) {

@@ -4,11 +4,12 @@
  * never mix its files into another cluster's history.
  */
 
-import { chmod, readFile, stat } from 'node:fs/promises';
+import { chmod, stat } from 'node:fs/promises'; // restrictIdentityMode only: a posix file mode
 import { PgbkError } from '../errors.js';
 import type { ServerIdentity } from '../model/types.js';
-import { writeFileNoClobber } from '../lib/atomic.js';
-import { serverJsonPath } from './layout.js';
+import { isNoSpaceError } from '../lib/free-space.js';
+import { catalogKeys, serverJsonPath } from './layout.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
 
 const SYSID_RE = /^\d{1,20}$/;
 
@@ -40,16 +41,16 @@ function parseIdentity(text: string, file: string, server: string): ServerIdenti
 }
 
 /** The recorded identity, or undefined before first contact. */
-export async function readIdentity(catalog: string, server: string): Promise<ServerIdentity | undefined> {
-  const file = serverJsonPath(catalog, server);
-  let text: string;
+export async function readIdentity(catalog: CatalogRef, server: string): Promise<ServerIdentity | undefined> {
+  const key = catalogKeys.serverJson(server);
+  const file = locate(catalog, key);
+  let bytes: Buffer | undefined;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await (await repositoryOf(catalog)).get(key);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new PgbkError('CATALOG', `cannot read server.json: ${(err as Error).message}`, { server, path: file });
+    throw new PgbkError('CATALOG', `cannot read server.json: ${(osErrorOf(err) ?? (err as Error)).message}`, { server, path: file });
   }
-  return parseIdentity(text, file, server);
+  return bytes === undefined ? undefined : parseIdentity(bytes.toString('utf8'), file, server);
 }
 
 function mismatch(server: string, file: string, recorded: ServerIdentity, seen: ServerIdentity): PgbkError | undefined {
@@ -75,11 +76,19 @@ function mismatch(server: string, file: string, recorded: ServerIdentity, seen: 
  * racing are settled by a no-clobber link: the loser compares against the winner's file.
  * Returns the identity on record (whose firstContact and pgVersion are the original ones).
  */
-export async function recordIdentity(catalog: string, server: string, identity: ServerIdentity): Promise<ServerIdentity> {
-  const file = serverJsonPath(catalog, server);
+export async function recordIdentity(catalog: CatalogRef, server: string, identity: ServerIdentity): Promise<ServerIdentity> {
+  const key = catalogKeys.serverJson(server);
+  const file = locate(catalog, key);
   let recorded = await readIdentity(catalog, server);
   if (recorded === undefined) {
-    const outcome = await writeFileNoClobber(file, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o640 });
+    let outcome: 'created' | 'exists';
+    try {
+      outcome = await (await repositoryOf(catalog)).putIfAbsent(key, `${JSON.stringify(identity, null, 2)}\n`, { mode: 0o640 });
+    } catch (err) {
+      // A full disk stays the OS error it always was: callers name the file and the free space.
+      const os = osErrorOf(err);
+      throw os !== undefined && isNoSpaceError(os) ? os : err;
+    }
     if (outcome === 'created') return identity;
     recorded = await readIdentity(catalog, server);
     if (recorded === undefined) throw new PgbkError('CATALOG', 'server.json vanished while it was written', { server, path: file });
@@ -91,7 +100,8 @@ export async function recordIdentity(catalog: string, server: string, identity: 
 
 /**
  * server.json written by an older pgbk (0644) loses its world bits, like every other catalog file
- * (0640). Returns whether it changed anything; a missing file is fine.
+ * (0640). Returns whether it changed anything; a missing file is fine. A repair of a local file's
+ * mode, so on the file itself (the repository port has no modes to change).
  */
 export async function restrictIdentityMode(catalog: string, server: string): Promise<boolean> {
   const file = serverJsonPath(catalog, server);

@@ -70,8 +70,6 @@ export function walPath(catalog: string, server: string, name: string, compressi
   return path.join(walDirFor(catalog, server, name), name + extensionFor(compression));
 }
 
-export const CHECKSUMS_FILE = 'SHA256SUMS';
-
 export function incomingDir(catalog: string, server: string): string {
   return path.join(serverDir(catalog, server), 'incoming');
 }
@@ -83,6 +81,30 @@ export function errorsDir(catalog: string, server: string): string {
 export function lockPath(catalog: string, server: string): string {
   return path.join(serverDir(catalog, server), 'lock');
 }
+
+/**
+ * The same layout as repository keys (catalog/repository.ts): '/'-separated and relative to the
+ * catalog root, which is the repository's root. A key ending in '/' is a prefix ("directory").
+ */
+export const catalogKeys = {
+  server: (server: string): string => checkServer(server),
+  serverJson: (server: string): string => `${checkServer(server)}/server.json`,
+  backups: (server: string): string => `${checkServer(server)}/backups/`,
+  backup(server: string, id: string): string {
+    if (!isBackupId(id)) throw new PgbkError('CATALOG', `invalid backup id "${id}"`, { server });
+    return `${checkServer(server)}/backups/${id}/`;
+  },
+  backupJson: (server: string, id: string): string => `${catalogKeys.backup(server, id)}backup.json`,
+  walRoot: (server: string): string => `${checkServer(server)}/wal/`,
+  /** The prefix an archived WAL file (segment, .partial, .backup or .history) is stored under. */
+  walDirFor(server: string, name: string): string {
+    const dir = walDirName(name);
+    return dir === '' ? catalogKeys.walRoot(server) : `${catalogKeys.walRoot(server)}${dir}/`;
+  },
+  wal: (server: string, name: string, compression: Compression): string => `${catalogKeys.walDirFor(server, name)}${name}${extensionFor(compression)}`,
+  errors: (server: string): string => `${checkServer(server)}/errors/`,
+  lock: (server: string): string => `${checkServer(server)}/lock`,
+};
 
 export interface EnsureDirsOptions {
   /**

@@ -1,14 +1,19 @@
 /**
  * errors/: files pgbk refused (WAL of another cluster, a conflicting duplicate, garbage). They are
- * moved aside with a .reason sidecar and never deleted silently: a DBA decides.
+ * moved aside with a .reason sidecar and never deleted silently: a DBA decides. The copy in errors/
+ * is written through the repository port; the refused file itself is local (incoming/, see open.ts).
  */
 
-import { link, readFile, readdir, stat, unlink } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { pipeline } from 'node:stream/promises';
 import { PgbkError } from '../errors.js';
-import { fsyncDir, linkNoClobber, writeFileAtomic, writeTemp } from '../lib/atomic.js';
+import { fsyncDir } from '../lib/atomic.js';
 import { sha256Hex } from '../lib/checksum.js';
-import { errorsDir } from './layout.js';
+import { catalogKeys } from './layout.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import type { CreateOutcome, Repository } from './repository.js';
 
 const REASON_SUFFIX = '.reason';
 
@@ -19,56 +24,75 @@ function stamp(now: Date): string {
     .replace(/\.\d{3}Z$/, 'Z');
 }
 
+/** Copy the local file `source` to `key` unless something is there already. */
+async function storeIfAbsent(repo: Repository, key: string, source: string, mode: number): Promise<CreateOutcome> {
+  const w = await repo.openWrite(key, { ifAbsent: true, mode });
+  try {
+    await pipeline(createReadStream(source), w.stream);
+    return (await w.commit()).outcome;
+  } catch (err) {
+    await w.abort();
+    throw err;
+  }
+}
+
 /**
  * Move `sourcePath` into errors/ as <name>.<UTC timestamp> (with -1, -2 … when that exists: a
- * quarantined file is never overwritten), write <that>.reason, fsync. Returns the new path.
- * The source must be on the catalog's file system (incoming/ is).
+ * quarantined file is never overwritten), write <that>.reason, then remove the source. Returns
+ * where the quarantined copy is.
  */
-export async function quarantineFile(catalog: string, server: string, sourcePath: string, reason: string, now: Date = new Date()): Promise<string> {
-  const dir = errorsDir(catalog, server);
+export async function quarantineFile(catalog: CatalogRef, server: string, sourcePath: string, reason: string, now: Date = new Date()): Promise<string> {
+  const repo = await repositoryOf(catalog);
+  const dir = catalogKeys.errors(server);
   const base = `${path.basename(sourcePath)}.${stamp(now)}`;
   for (let n = 0; n < 1000; n++) {
-    const target = path.join(dir, n === 0 ? base : `${base}-${n}`);
+    const key = `${dir}${n === 0 ? base : `${base}-${n}`}`;
     try {
-      await link(sourcePath, target);
+      // The copy keeps the source's mode, as the hard link into errors/ it replaces did.
+      if ((await storeIfAbsent(repo, key, sourcePath, (await stat(sourcePath)).mode & 0o777)) === 'exists') continue;
     } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') continue;
-      throw new PgbkError('CATALOG', `cannot quarantine ${sourcePath}: ${(err as Error).message}`, {
+      throw new PgbkError('CATALOG', `cannot quarantine ${sourcePath}: ${(osErrorOf(err) ?? (err as Error)).message}`, {
         server,
         path: sourcePath,
       });
     }
     const text = `reason: ${reason}\noriginal: ${sourcePath}\ntime: ${now.toISOString()}\n`;
-    await writeFileAtomic(target + REASON_SUFFIX, text, { mode: 0o640 });
+    await repo.put(key + REASON_SUFFIX, text, { mode: 0o640 });
     await unlink(sourcePath);
-    await fsyncDir(dir);
     await fsyncDir(path.dirname(sourcePath));
-    return target;
+    return locate(catalog, key);
   }
-  throw new PgbkError('CATALOG', `too many quarantined copies of ${base}`, { server, path: dir });
+  throw new PgbkError('CATALOG', `too many quarantined copies of ${base}`, { server, path: locate(catalog, dir) });
+}
+
+/** The names of the quarantined files in errors/, sorted (not counting .reason sidecars or temp files). */
+export async function quarantinedNames(catalog: CatalogRef, server: string): Promise<string[]> {
+  const dir = catalogKeys.errors(server);
+  const names: string[] = [];
+  for await (const e of (await repositoryOf(catalog)).listNames(dir)) {
+    if (e.kind === 'object' && !e.key.endsWith(REASON_SUFFIX)) names.push(e.key.slice(dir.length));
+  }
+  return names.sort();
+}
+
+/** The .reason text written beside quarantined file `name`, or undefined when there is none. */
+export async function quarantineReason(catalog: CatalogRef, server: string, name: string): Promise<string | undefined> {
+  return (await (await repositoryOf(catalog)).get(`${catalogKeys.errors(server)}${name}${REASON_SUFFIX}`))?.toString('utf8');
 }
 
 /** Quarantined files (not counting .reason sidecars or temp files). */
-export async function countQuarantined(catalog: string, server: string): Promise<number> {
-  let names: string[];
-  try {
-    names = await readdir(errorsDir(catalog, server));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
-  }
-  return names.filter((n) => !n.startsWith('.') && !n.endsWith(REASON_SUFFIX)).length;
+export async function countQuarantined(catalog: CatalogRef, server: string): Promise<number> {
+  return (await quarantinedNames(catalog, server)).length;
 }
 
 /**
  * Put a copy of `data` (WAL file `name` that stays where it is: PostgreSQL's pg_wal/%p) into
  * errors/ as <name>.<UTC timestamp> with its .reason sidecar, unless a byte-identical copy of that
  * name is already there: PostgreSQL retries a refused file every minute, and each retry must not
- * add another 16 MiB. Returns the quarantined path (new or existing).
+ * add another 16 MiB. Returns where the quarantined copy is (new or existing).
  */
 export async function quarantineCopy(
-  catalog: string,
+  catalog: CatalogRef,
   server: string,
   name: string,
   data: Buffer,
@@ -76,30 +100,32 @@ export async function quarantineCopy(
   reason: string,
   now: Date = new Date(),
 ): Promise<string> {
-  const dir = errorsDir(catalog, server);
+  const repo = await repositoryOf(catalog);
+  const dir = catalogKeys.errors(server);
   const sum = sha256Hex(data);
-  const names = await readdir(dir).catch((): string[] => []);
-  for (const n of names) {
-    if (!n.startsWith(`${name}.`) || n.endsWith(REASON_SUFFIX)) continue;
-    const p = path.join(dir, n);
-    const st = await stat(p).catch(() => undefined);
-    if (st?.size === data.length && sha256Hex(await readFile(p)) === sum) return p;
+  for (const n of await quarantinedNames(catalog, server)) {
+    if (!n.startsWith(`${name}.`)) continue;
+    const key = `${dir}${n}`;
+    const info = await repo.stat(key);
+    if (info?.size !== data.length) continue;
+    const bytes = await repo.get(key);
+    if (bytes !== undefined && sha256Hex(bytes) === sum) return locate(catalog, key);
   }
   const base = `${name}.${stamp(now)}`;
   for (let n = 0; n < 1000; n++) {
-    const target = path.join(dir, n === 0 ? base : `${base}-${n}`);
+    const key = `${dir}${n === 0 ? base : `${base}-${n}`}`;
     try {
-      // Complete before it is visible under its name: temp file, fsync, then a link that fails
-      // on an existing name (a quarantined file is never overwritten).
-      const tmp = await writeTemp(target, data, { mode: 0o640 });
-      if ((await linkNoClobber(tmp, target)) === 'exists') continue;
+      // A quarantined file is never overwritten: created only where nothing is.
+      if ((await repo.putIfAbsent(key, data, { mode: 0o640 })) === 'exists') continue;
     } catch (err) {
-      throw new PgbkError('CATALOG', `cannot quarantine a copy of ${original}: ${(err as Error).message}`, { server, path: dir });
+      throw new PgbkError('CATALOG', `cannot quarantine a copy of ${original}: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+        server,
+        path: locate(catalog, dir),
+      });
     }
     const text = `reason: ${reason}\noriginal: ${original}\ntime: ${now.toISOString()}\n`;
-    await writeFileAtomic(target + REASON_SUFFIX, text, { mode: 0o640 });
-    await fsyncDir(dir);
-    return target;
+    await repo.put(key + REASON_SUFFIX, text, { mode: 0o640 });
+    return locate(catalog, key);
   }
-  throw new PgbkError('CATALOG', `too many quarantined copies of ${base}`, { server, path: dir });
+  throw new PgbkError('CATALOG', `too many quarantined copies of ${base}`, { server, path: locate(catalog, dir) });
 }

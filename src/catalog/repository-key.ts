@@ -8,7 +8,7 @@ import { PgbkError } from '../errors.js';
 
 /**
  * Names a driver may keep beside objects: posix records sha256 sums in a directory's SHA256SUMS
- * (catalog/layout.ts CHECKSUMS_FILE) and hides it from listings, so no object may be called that.
+ * (posix/checksums.ts CHECKSUMS_FILE) and hides it from listings, so no object may be called that.
  */
 const RESERVED_NAMES: ReadonlySet<string> = new Set(['SHA256SUMS']);
 

@@ -56,7 +56,7 @@ export interface ListOptions {
 }
 
 export interface PutOptions {
-  /** posix file mode (default 0o640; server.json and the lock are 0o644). Object stores ignore it. */
+  /** posix file mode (default 0o640, as every catalog file). Object stores ignore it. */
   readonly mode?: number;
 }
 

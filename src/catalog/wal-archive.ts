@@ -1,32 +1,32 @@
 /**
- * The WAL archive: wal/<TTTTTTTTLLLLLLLL>/<name>[.zst|.gz] plus a SHA256SUMS per directory.
- * pgBackRest's rules: verify before storing, checksum everything, and never overwrite an archived
- * file: the same name with the same content is a harmless duplicate, with other content it is
- * refused (the caller quarantines the incoming copy and warns).
+ * The WAL archive: wal/<TTTTTTTTLLLLLLLL>/<name>[.zst|.gz], stored through the repository port,
+ * which records the sha256 of each stored file (posix: a SHA256SUMS per directory, sha256sum -c
+ * works there). pgBackRest's rules: verify before storing, checksum everything, and never
+ * overwrite an archived file: the same name with the same content is a harmless duplicate, with
+ * other content it is refused (the caller quarantines the incoming copy and warns).
  */
 
-import type { Dirent } from 'node:fs';
-import { mkdir, open, readFile, readdir, rmdir, stat, unlink } from 'node:fs/promises';
+import { open } from 'node:fs/promises'; // the file to archive is local (incoming/, %p), not in the repository
 import path from 'node:path';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import type { ArchivedWal, ServerIdentity } from '../model/types.js';
 import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
 import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, isSegmentName } from '../pg/wal-name.js';
-import { fsyncDir, linkNoClobber, writeTemp } from '../lib/atomic.js';
 import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from './compress.js';
 import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
-import { rethrowNoSpace } from './no-space.js';
-import { CHECKSUMS_FILE, walDirFor, walPath, walRoot } from './layout.js';
+import { isNoSpaceError, noSpaceError } from './no-space.js';
+import { catalogKeys } from './layout.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import type { Repository } from './repository.js';
 import { sha256Hex, sha256HexAsync } from '../lib/checksum.js';
-import { appendChecksum, readChecksums, removeChecksums } from './wal-checksums.js';
 import { validateBackupHistoryFile, validateHistoryFile } from './wal-text-files.js';
 
 export type ArchiveOutcome = { readonly result: 'archived' | 'duplicate'; readonly sha256: string } | { readonly result: 'rejected'; readonly reason: string };
 
 export interface ArchiveOptions {
-  readonly catalog: string;
+  readonly catalog: CatalogRef;
   readonly server: string;
   /** The file to archive (e.g. in incoming/); it is read, never moved or deleted. */
   readonly sourcePath: string;
@@ -38,20 +38,18 @@ export interface ArchiveOptions {
 }
 
 interface Stored {
-  readonly file: string;
+  readonly key: string;
   readonly compression: Compression;
+  /** The sha256 recorded when it was stored (undefined: none recorded, e.g. a crash in between). */
+  readonly sha256: string | undefined;
 }
 
 /** The stored copy of `name` under any compression, or undefined. */
-async function findStored(catalog: string, server: string, name: string): Promise<Stored | undefined> {
+async function findStored(repo: Repository, server: string, name: string): Promise<Stored | undefined> {
   for (const compression of COMPRESSIONS) {
-    const file = walPath(catalog, server, name, compression);
-    try {
-      await stat(file);
-      return { file, compression };
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    const key = catalogKeys.wal(server, name, compression);
+    const info = await repo.stat(key);
+    if (info !== undefined) return { key, compression, sha256: info.sha256 };
   }
   return undefined;
 }
@@ -83,31 +81,33 @@ function validate(name: string, buf: Buffer, identity: ServerIdentity): SegmentV
  * Decide duplicate vs conflict against an already archived copy by comparing the uncompressed bytes
  * (rare path: only when a name is pushed twice); never touches the copy.
  */
-async function compareWithStored(stored: Stored, incoming: Buffer): Promise<ArchiveOutcome> {
-  const dir = path.dirname(stored.file);
-  const storedName = path.basename(stored.file);
+async function compareWithStored(repo: Repository, catalog: CatalogRef, stored: Stored, incoming: Buffer): Promise<ArchiveOutcome> {
+  const file = locate(catalog, stored.key);
   let storedBytes: Buffer;
   let existing: Buffer;
   try {
-    storedBytes = await readFile(stored.file);
+    const got = await repo.get(stored.key);
+    if (got === undefined) throw new Error('it was removed meanwhile');
+    storedBytes = got;
     existing = await decompressBuffer(storedBytes, stored.compression);
   } catch (err) {
     return {
       result: 'rejected',
-      reason: `an archived copy with this name exists but is unreadable (${(err as Error).message}); not overwriting ${stored.file}`,
+      reason: `an archived copy with this name exists but is unreadable (${(osErrorOf(err) ?? (err as Error)).message}); not overwriting ${file}`,
     };
   }
   const storedSha = sha256Hex(storedBytes);
-  const recorded = (await readChecksums(dir)).get(storedName);
+  const recorded = stored.sha256;
   if (recorded !== undefined && recorded !== storedSha) {
     return {
       result: 'rejected',
-      reason: `the archived copy ${stored.file} no longer matches its recorded checksum (corrupt?) — not overwriting, check the archive`,
+      reason: `the archived copy ${file} no longer matches its recorded checksum (corrupt?) — not overwriting, check the archive`,
     };
   }
   if (existing.equals(incoming)) {
-    // Heals a crash between publishing the file and recording its checksum.
-    if (recorded === undefined) await appendChecksum(dir, storedName, storedSha);
+    // Heals a crash between publishing the file and recording its checksum: putIfAbsent of the
+    // very same bytes records it (and stores nothing).
+    if (recorded === undefined) await repo.putIfAbsent(stored.key, storedBytes, { sha256: storedSha });
     return { result: 'duplicate', sha256: storedSha };
   }
   return { result: 'rejected', reason: 'an archived file with this name and different content exists' };
@@ -170,28 +170,6 @@ export async function archiveWalFile(opts: ArchiveOptions): Promise<ArchiveOutco
   }
 }
 
-/** Write `stored` durably under `finalPath` unless it exists (temp file + link). */
-async function publish(finalPath: string, stored: Buffer): Promise<'created' | 'exists'> {
-  const dir = path.dirname(finalPath);
-  let tmp: string;
-  try {
-    tmp = await writeTemp(finalPath, stored, { mode: 0o640 });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    // First file of this log (or prune just removed the empty directory): create it durably —
-    // every new level's entry in its parent, and the log directory's entry even when a concurrent
-    // archiver created it (its fsync may still be in flight when we publish into it).
-    const created = await mkdir(dir, { recursive: true, mode: 0o750 });
-    const top = created ?? dir;
-    for (let d = dir; ; d = path.dirname(d)) {
-      await fsyncDir(path.dirname(d));
-      if (d === top || path.dirname(d) === d) break;
-    }
-    tmp = await writeTemp(finalPath, stored, { mode: 0o640 });
-  }
-  return linkNoClobber(tmp, finalPath);
-}
-
 /**
  * archiveWalFile for bytes already in memory (wal-receive over SSH): the same checks and outcome.
  * `zstdOfBuf`: a zstd frame (with content checksum) that decompresses to `buf`, compressed by
@@ -201,50 +179,51 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
   const { catalog, server, name } = opts;
   const verdict = validate(name, buf, opts.identity);
   if (!verdict.ok) return { result: 'rejected', reason: verdict.reason };
-  const existing = await findStored(catalog, server, name);
-  if (existing !== undefined) return compareWithStored(existing, buf);
+  const repo = await repositoryOf(catalog);
+  const existing = await findStored(repo, server, name);
+  if (existing !== undefined) return compareWithStored(repo, catalog, existing, buf);
 
   const kind = classifyIncoming(name);
   const compression: Compression = kind === 'segment' || kind === 'partial' ? opts.compression : 'none';
-  const finalPath = walPath(catalog, server, name, compression);
-  const dir = path.dirname(finalPath);
+  const key = catalogKeys.wal(server, name, compression);
   const stored = compression === 'zstd' && zstdOfBuf !== undefined ? zstdOfBuf : await compressBuffer(buf, compression);
   // The checksum is of the stored bytes (so `sha256sum -c SHA256SUMS` works in the directory, and
   // hashing costs 1/8 of hashing the segment); the content itself is covered by zstd's frame
   // checksum / gzip's CRC on decompression.
   const sha256 = await sha256HexAsync(stored);
   let published: 'created' | 'exists';
-  let writing = finalPath;
   try {
-    published = await publish(finalPath, stored);
-    writing = path.join(dir, CHECKSUMS_FILE);
-    if (published === 'created') await appendChecksum(dir, path.basename(finalPath), sha256);
+    published = await repo.putIfAbsent(key, stored, { sha256 });
   } catch (err) {
-    // Disk full: say where and how much is left (the temp file is already gone: writeTemp and
-    // linkNoClobber remove it on failure). A segment published before its SHA256SUMS line is
-    // healed by the retry PostgreSQL makes: it is then a duplicate and the line is added.
-    const what = writing === finalPath ? `WAL file ${name}, ${humanBytes(stored.length)} to store` : `the checksum of WAL file ${name}`;
-    return rethrowNoSpace(err, { server, file: writing, what });
+    // Disk full: say where and how much is left (the driver has removed its temp file). A segment
+    // published before its checksum was recorded is healed by the retry PostgreSQL makes: it is
+    // then a duplicate and the checksum is recorded.
+    const os = osErrorOf(err);
+    if (os === undefined || !isNoSpaceError(os)) throw err;
+    const finalPath = locate(catalog, key);
+    const onSums = os.path !== undefined && path.basename(os.path) === 'SHA256SUMS';
+    const what = onSums ? `the checksum of WAL file ${name}` : `WAL file ${name}, ${humanBytes(stored.length)} to store`;
+    throw await noSpaceError(os, { server, file: onSums ? path.join(path.dirname(finalPath), 'SHA256SUMS') : finalPath, what });
   }
-  if (published === 'exists') return compareWithStored({ file: finalPath, compression }, buf);
+  if (published === 'exists') return compareWithStored(repo, catalog, { key, compression, sha256: (await repo.stat(key))?.sha256 }, buf);
   return { result: 'archived', sha256 };
 }
 
 /**
- * The uncompressed bytes of an archived file: the stored bytes are verified against SHA256SUMS when
- * recorded, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
+ * The uncompressed bytes of an archived file: the stored bytes are verified against the sha256
+ * recorded with them, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
  */
-export async function readArchivedWal(catalog: string, server: string, name: string): Promise<Buffer> {
-  const stored = await findStored(catalog, server, name);
-  if (stored === undefined) {
-    throw new PgbkError('NOT_FOUND', `WAL file ${name} is not in the archive`, { server, path: walDirFor(catalog, server, name) });
+export async function readArchivedWal(catalog: CatalogRef, server: string, name: string): Promise<Buffer> {
+  const repo = await repositoryOf(catalog);
+  const stored = await findStored(repo, server, name);
+  const storedBytes = stored === undefined ? undefined : await repo.get(stored.key);
+  if (stored === undefined || storedBytes === undefined) {
+    throw new PgbkError('NOT_FOUND', `WAL file ${name} is not in the archive`, { server, path: locate(catalog, catalogKeys.walDirFor(server, name)) });
   }
-  const storedBytes = await readFile(stored.file);
-  const recorded = (await readChecksums(path.dirname(stored.file))).get(path.basename(stored.file));
-  if (recorded !== undefined && recorded !== sha256Hex(storedBytes)) {
+  if (stored.sha256 !== undefined && stored.sha256 !== sha256Hex(storedBytes)) {
     throw new PgbkError('WAL', `archived WAL file ${name} is corrupt: its sha256 does not match SHA256SUMS`, {
       server,
-      path: stored.file,
+      path: locate(catalog, stored.key),
       hint: 'restore this file from another copy; recovery cannot replay past it',
     });
   }
@@ -253,32 +232,45 @@ export async function readArchivedWal(catalog: string, server: string, name: str
   } catch (err) {
     throw new PgbkError('WAL', `archived WAL file ${name} is corrupt: ${(err as Error).message}`, {
       server,
-      path: stored.file,
+      path: locate(catalog, stored.key),
       cause: err,
     });
   }
+}
+
+/** Whether `name` is archived (under any compression). */
+export async function isArchived(catalog: CatalogRef, server: string, name: string): Promise<boolean> {
+  return (await findStored(await repositoryOf(catalog), server, name)) !== undefined;
+}
+
+export interface StoredWal {
+  readonly bytes: Buffer;
+  readonly compression: Compression;
+  readonly recordedSha256: string | undefined;
+}
+
+/**
+ * The stored copy of `name` as archived (compressed), with the sha256 recorded for it; undefined if
+ * absent. wal-serve sends these very bytes, so the far end checks what the archive vouched for.
+ */
+export async function readStoredWal(catalog: CatalogRef, server: string, name: string): Promise<StoredWal | undefined> {
+  const repo = await repositoryOf(catalog);
+  const stored = await findStored(repo, server, name);
+  const bytes = stored === undefined ? undefined : await repo.get(stored.key);
+  return stored === undefined || bytes === undefined ? undefined : { bytes, compression: stored.compression, recordedSha256: stored.sha256 };
 }
 
 function stripExtension(fileName: string): string {
   return fileName.slice(0, fileName.length - extensionFor(compressionOfFile(fileName)).length);
 }
 
-interface StoredName {
-  readonly dir: string;
-  readonly fileName: string;
-}
-
 const LIST_CONCURRENCY = 16;
 
-/** A directory's entries; none when it was removed meanwhile (prune drops empty log directories). */
-async function readdirIfExists(dir: string): Promise<string[]> {
-  try {
-    return await readdir(dir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    // Never skipped: a log directory we cannot read (another OS user's) would hide its segments.
-    throw new PgbkError('CATALOG', `cannot list ${dir}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { path: dir, cause: err });
-  }
+/** The names (last key segment) of the objects directly under `prefix`. */
+async function objectNames(repo: Repository, prefix: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const e of repo.listNames(prefix)) if (e.kind === 'object') names.push(e.key.slice(prefix.length));
+  return names;
 }
 
 function isSortedUnique(xs: readonly string[]): boolean {
@@ -287,42 +279,36 @@ function isSortedUnique(xs: readonly string[]): boolean {
 }
 
 /**
- * What the archive holds: one readdir per log directory, no stat except the newest segment's
- * (for the RPO warning), so it stays fast with hundreds of thousands of segments. Dot-files
- * (temp files in flight) and SHA256SUMS are not listed; .partial files are listed apart.
+ * What the archive holds: one listing per log directory, no stat except the newest segment's
+ * (for the RPO warning), so it stays fast with hundreds of thousands of segments. Objects in
+ * flight and the driver's bookkeeping are never listed; .partial files are listed apart.
  */
-export async function listArchivedWal(catalog: string, server: string): Promise<ArchivedWal> {
-  const root = walRoot(catalog, server);
-  let top: Dirent[];
-  try {
-    top = await readdir(root, { withFileTypes: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { segments: [], histories: [], backupFiles: [], partials: [] };
-    throw new PgbkError('CATALOG', `cannot list the WAL archive: ${(err as Error).message}`, { server, path: root });
-  }
+export async function listArchivedWal(catalog: CatalogRef, server: string): Promise<ArchivedWal> {
+  const repo = await repositoryOf(catalog);
+  const root = catalogKeys.walRoot(server);
   const histories: string[] = [];
   const logDirs: string[] = [];
   const names: string[] = [];
-  for (const entry of top) {
-    if (entry.isDirectory() && /^[0-9A-F]{16}$/.test(entry.name)) logDirs.push(entry.name);
-    else if (entry.isFile() && isHistoryName(stripExtension(entry.name))) histories.push(stripExtension(entry.name));
+  for await (const entry of repo.listNames(root)) {
+    const base = entry.key.slice(root.length);
+    if (entry.kind === 'prefix' && /^[0-9A-F]{16}\/$/.test(base)) logDirs.push(base.slice(0, -1));
+    else if (entry.kind === 'object' && isHistoryName(stripExtension(base))) histories.push(stripExtension(base));
   }
-  // Log directories are listed a few at a time: with ~800 of them (200k segments) one readdir
+  // Log directories are listed a few at a time: with ~800 of them (200k segments) one listing
   // after another leaves the process idle on thread-pool round trips most of the time.
   logDirs.sort();
-  const listings = await mapLimited(logDirs, LIST_CONCURRENCY, (d) => readdirIfExists(path.join(root, d)));
-  const segments = new Map<string, StoredName>(); // name → where it is stored
+  const listings = await mapLimited(logDirs, LIST_CONCURRENCY, (d) => objectNames(repo, `${root}${d}/`));
+  const segments = new Map<string, string>(); // name → key it is stored under
   const backupFiles = new Set<string>();
   const partials = new Set<string>();
   for (let i = 0; i < logDirs.length; i++) {
     const dir = logDirs[i]!;
     const inDir: string[] = [];
     for (const fileName of listings[i]!) {
-      if (fileName.startsWith('.') || fileName === CHECKSUMS_FILE) continue;
       const name = stripExtension(fileName);
       if (isSegmentName(name)) {
         if (!segments.has(name)) inDir.push(name);
-        segments.set(name, { dir, fileName });
+        segments.set(name, `${root}${dir}/${fileName}`);
       } else if (isBackupHistoryName(name)) backupFiles.add(name);
       else if (isPartialName(name)) partials.add(name);
     }
@@ -332,15 +318,9 @@ export async function listArchivedWal(catalog: string, server: string): Promise<
   // in order and each sorted, so this is sorted unless a segment sits in a foreign directory.
   const sorted = isSortedUnique(names) ? names : [...segments.keys()].sort();
   const newest = sorted[sorted.length - 1];
-  let newestMtime: string | undefined;
-  if (newest !== undefined) {
-    const where = segments.get(newest);
-    try {
-      if (where !== undefined) newestMtime = (await stat(path.join(root, where.dir, where.fileName))).mtime.toISOString();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err; // pruned meanwhile
-    }
-  }
+  const where = newest === undefined ? undefined : segments.get(newest);
+  // undefined when it was pruned meanwhile
+  const newestMtime = where === undefined ? undefined : (await repo.stat(where))?.mtime.toISOString();
   const result: ArchivedWal = {
     segments: sorted,
     histories: [...new Set(histories)].sort(),
@@ -351,55 +331,26 @@ export async function listArchivedWal(catalog: string, server: string): Promise<
 }
 
 /**
- * Remove archived files (every stored compression of each name), drop their SHA256SUMS lines and
- * remove log directories left empty. Returns the number of files removed; missing ones are skipped.
+ * Remove archived files (every stored compression of each name) with their recorded checksums,
+ * and the log directories left empty. Returns the number of files removed; missing ones are skipped.
  */
-export async function deleteArchivedWal(catalog: string, server: string, names: readonly string[]): Promise<number> {
-  const byDir = new Map<string, string[]>();
+export async function deleteArchivedWal(catalog: CatalogRef, server: string, names: readonly string[]): Promise<number> {
+  const repo = await repositoryOf(catalog);
+  const byDir = new Map<string, Set<string>>();
   for (const name of names) {
-    const dir = walDirFor(catalog, server, name); // throws on a name that is not WAL
-    const list = byDir.get(dir) ?? [];
-    list.push(name);
-    byDir.set(dir, list);
+    const dir = catalogKeys.walDirFor(server, name); // throws on a name that is not WAL
+    const set = byDir.get(dir) ?? new Set<string>();
+    for (const compression of COMPRESSIONS) set.add(catalogKeys.wal(server, name, compression));
+    byDir.set(dir, set);
   }
   let count = 0;
-  for (const [dir, list] of byDir) {
-    const removed = new Set<string>();
-    for (const name of list) {
-      for (const compression of COMPRESSIONS) {
-        const fileName = name + extensionFor(compression);
-        try {
-          await unlink(path.join(dir, fileName));
-          removed.add(fileName);
-          count++;
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        }
-      }
-    }
-    if (removed.size === 0) continue;
-    await fsyncDir(dir);
-    await removeChecksums(dir, removed);
-    if (dir !== walRoot(catalog, server)) await removeIfEmpty(dir);
+  for (const [dir, candidates] of byDir) {
+    // One listing tells which of the candidates exist (and so how many go).
+    const present = (await objectNames(repo, dir)).map((n) => dir + n).filter((k) => candidates.has(k));
+    if (present.length === 0) continue;
+    // wal/ itself stays even when the last history file in it goes; an emptied log directory goes.
+    await repo.delete(present, { removeEmptyParents: dir !== catalogKeys.walRoot(server) });
+    count += present.length;
   }
   return count;
-}
-
-/** Remove a log directory holding nothing but an empty SHA256SUMS; a concurrent archiver wins. */
-async function removeIfEmpty(dir: string): Promise<void> {
-  const entries = await readdir(dir);
-  if (entries.some((e) => e !== CHECKSUMS_FILE)) return;
-  if ((await readChecksums(dir)).size > 0) return;
-  try {
-    await unlink(path.join(dir, CHECKSUMS_FILE));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
-  try {
-    await rmdir(dir);
-    await fsyncDir(path.dirname(dir));
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code !== 'ENOTEMPTY' && code !== 'EEXIST' && code !== 'ENOENT') throw err;
-  }
 }

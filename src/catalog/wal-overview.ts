@@ -21,7 +21,8 @@ import { readCacheJson, writeCacheJson } from '../lib/user-cache.js';
 import { mergeRuns, runName, runsOf, type WalOverview, type WalRun } from '../model/wal-runs.js';
 import { isSegmentName } from '../pg/wal-name.js';
 import { compressionOfFile, extensionFor } from './compress.js';
-import { CHECKSUMS_FILE, walRoot } from './layout.js';
+import { walRoot } from './layout.js';
+import { CHECKSUMS_FILE } from './posix/checksums.js';
 
 /** A directory changed less than this long before it was listed may change again unseen. */
 export const RACY_MARGIN_MS = 2000;

@@ -5,11 +5,11 @@
  * another cluster waiting in incoming/.
  */
 
-import { open, readFile, readdir, stat, statfs, unlink, writeFile } from 'node:fs/promises';
+import { open, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { previousFireTime } from '../config/cron.js';
 import type { ServerConfig } from '../config/resolved.js';
-import { errorsDir, incomingDir, serverDir } from '../catalog/index.js';
+import { errorsDir, incomingDir, quarantinedNames, quarantineReason, serverDir } from '../catalog/index.js';
 import { readWalHeader, LONG_HEADER_SIZE } from '../pg/wal-header.js';
 import type { ObservedServer, PlanWarning } from '../model/types.js';
 import { formatBytes } from '../lib/byte-size.js';
@@ -140,9 +140,10 @@ export function checkContinuity(observed: ObservedServer, warnings: readonly Pla
   return pass('wal continuity', segs.length === 0 ? 'no WAL archived' : `no gap from the oldest backup to ${segs[segs.length - 1]}`);
 }
 
-async function firstReasonLine(file: string): Promise<string> {
+async function firstReasonLine(catalog: string, server: string, name: string): Promise<string> {
   try {
-    const text = await readFile(`${file}.reason`, 'utf8');
+    const text = await quarantineReason(catalog, server, name);
+    if (text === undefined) return 'no .reason file';
     return /^reason: (.*)$/m.exec(text)?.[1] ?? text.split('\n')[0] ?? '';
   } catch {
     return 'no .reason file';
@@ -151,14 +152,9 @@ async function firstReasonLine(file: string): Promise<string> {
 
 export async function checkQuarantine(catalog: string, server: string): Promise<CheckResult> {
   const dir = errorsDir(catalog, server);
-  let names: string[] = [];
-  try {
-    names = (await readdir(dir)).filter((n) => !n.startsWith('.') && !n.endsWith('.reason')).sort();
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-  }
+  const names = await quarantinedNames(catalog, server);
   if (names.length === 0) return pass('errors/', 'no quarantined files');
-  const shown = await Promise.all(names.slice(0, 3).map(async (n) => `${n} (${await firstReasonLine(path.join(dir, n))})`));
+  const shown = await Promise.all(names.slice(0, 3).map(async (n) => `${n} (${await firstReasonLine(catalog, server, n)})`));
   const more = names.length > 3 ? ` and ${names.length - 3} more` : '';
   return fail(
     'errors/',

@@ -10,7 +10,7 @@
 
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { incomingDir, walDirFor } from '../catalog/index.js';
+import { incomingDir, isArchived } from '../catalog/index.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { toPgbkError } from '../errors.js';
 import { withPgClient } from '../pg/pg-session.js';
@@ -95,10 +95,7 @@ async function isFile(p: string, size?: number): Promise<boolean> {
 
 /** Where the segment is now: 'wal' (archived), 'incoming' (complete, waiting for apply), or undefined. */
 export async function findArrivedSegment(catalog: string, serverName: string, segment: string, segSize: number): Promise<'wal' | 'incoming' | undefined> {
-  const dir = walDirFor(catalog, serverName, segment);
-  for (const ext of ['.zst', '.gz', '']) {
-    if (await isFile(path.join(dir, segment + ext))) return 'wal';
-  }
+  if (await isArchived(catalog, serverName, segment)) return 'wal';
   if (await isFile(path.join(incomingDir(catalog, serverName), segment), segSize)) return 'incoming';
   return undefined;
 }

@@ -104,6 +104,21 @@ export function isSameProcessAlive(id: ProcessIdentity): boolean {
   }
 }
 
+export interface Owner extends ProcessIdentity {
+  readonly host: string;
+}
+
+/**
+ * Whether the process that owns a lock or a STARTED backup may still be running. Only a process on
+ * this host can be checked; one on another host is presumed alive (waiting is safe, stealing is not).
+ * On this host the pid must be alive and, when recorded, its start must match: a dead owner's pid
+ * reused by another process does not keep it "alive".
+ */
+export function isOwnerAlive(owner: Owner, thisHost: string): boolean {
+  if (owner.host !== thisHost) return true;
+  return isSameProcessAlive(owner);
+}
+
 /** A pid file's text: the pid on the first line (what older readers expect), the start on the second. */
 export function formatPidFile(id: ProcessIdentity): string {
   return id.processStart === undefined ? `${id.pid}\n` : `${id.pid}\n${id.processStart}\n`;

@@ -14,12 +14,10 @@
  * the database host refuses it, and recovery stops there.
  */
 
-import { readFile, stat } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { COMPRESSIONS } from '../catalog/compress.js';
 import { readIdentity } from '../catalog/identity.js';
-import { walPath } from '../catalog/layout.js';
-import { readChecksums } from '../catalog/wal-checksums.js';
+import { readStoredWal } from '../catalog/wal-archive.js';
 import { sha256Hex } from '../lib/checksum.js';
 import type { Compression } from '../config/resolved.js';
 import type { Readable } from 'node:stream';
@@ -48,29 +46,6 @@ export type ServeReply =
 
 /** Names wal-fetch may ask for; anything else (a path, a temp name) is refused. */
 const FETCHABLE_RE = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A-F]{8}\.history)$/;
-
-interface StoredFile {
-  readonly bytes: Buffer;
-  readonly compression: Compression;
-  readonly recordedSha256: string | undefined;
-}
-
-/** The stored copy of `name` under any compression, with its SHA256SUMS record; undefined if absent. */
-export async function readStoredWal(catalog: string, server: string, name: string): Promise<StoredFile | undefined> {
-  for (const compression of COMPRESSIONS) {
-    const file = walPath(catalog, server, name, compression);
-    try {
-      await stat(file);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    const bytes = await readFile(file);
-    const recordedSha256 = (await readChecksums(path.dirname(file))).get(path.basename(file));
-    return { bytes, compression, recordedSha256 };
-  }
-  return undefined;
-}
 
 /**
  * WAL method stream: the segment pg_receivewal is writing now holds the newest WAL there is; it is

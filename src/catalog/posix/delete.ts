@@ -7,8 +7,7 @@
 import { readdir, realpath, rename, rm, rmdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../../lib/atomic.js';
-import { CHECKSUMS_FILE } from '../layout.js';
-import { readChecksums, removeChecksums } from '../wal-checksums.js';
+import { CHECKSUMS_FILE, readChecksums, removeChecksums } from './checksums.js';
 import { errnoOf, failure, isAbsent, pathOf } from './fs-util.js';
 
 /** Remove a directory holding nothing but an empty SHA256SUMS; a concurrent writer wins. */

@@ -25,10 +25,7 @@ import type {
   WriteOptions,
 } from '../repository.js';
 import { checkKey, checkPrefix, checkTreePrefix } from '../repository-key.js';
-import { deleteFiles, deleteTreeIn } from './delete.js';
 import { pathOf } from './fs-util.js';
-import { listIn, listNamesIn } from './list.js';
-import { readLockFile, tryLockFile } from './lock.js';
 import { getFile, readFileRange, statFile } from './read.js';
 import { openFileWrite, putFile, putFileIfAbsent } from './write.js';
 
@@ -67,29 +64,37 @@ class PosixRepository implements Repository {
     return openFileWrite(key, this.file(key), opts);
   }
 
-  list(prefix: string, opts?: ListOptions): AsyncIterable<ListEntry> {
-    return listIn(this.root, checkPrefix(prefix), opts);
+  // Listing, deletion and the lock are loaded on first use: the per-segment commands (wal-push,
+  // wal-fetch) only stat, get and putIfAbsent, and pay for every module they load.
+
+  async *list(prefix: string, opts?: ListOptions): AsyncIterable<ListEntry> {
+    const checked = checkPrefix(prefix);
+    yield* (await import('./list.js')).listIn(this.root, checked, opts);
   }
 
-  listNames(prefix: string, opts?: ListOptions): AsyncIterable<NameEntry> {
-    return listNamesIn(this.root, checkPrefix(prefix), opts);
+  async *listNames(prefix: string, opts?: ListOptions): AsyncIterable<NameEntry> {
+    const checked = checkPrefix(prefix);
+    yield* (await import('./list.js')).listNamesIn(this.root, checked, opts);
   }
 
-  delete(keys: readonly string[], opts: { readonly removeEmptyParents?: boolean } = {}): Promise<void> {
+  async delete(keys: readonly string[], opts: { readonly removeEmptyParents?: boolean } = {}): Promise<void> {
     for (const key of keys) checkKey(key);
-    return deleteFiles(this.root, keys, opts.removeEmptyParents === true);
+    return (await import('./delete.js')).deleteFiles(this.root, keys, opts.removeEmptyParents === true);
   }
 
-  deleteTree(prefix: string): Promise<void> {
-    return deleteTreeIn(this.root, checkTreePrefix(prefix).slice(0, -1));
+  async deleteTree(prefix: string): Promise<void> {
+    const tree = checkTreePrefix(prefix).slice(0, -1);
+    return (await import('./delete.js')).deleteTreeIn(this.root, tree);
   }
 
-  tryLock(key: string, holder: LockHolder, _opts: LockOptions): Promise<LockAttempt> {
-    return tryLockFile(this.file(key), holder);
+  async tryLock(key: string, holder: LockHolder, _opts: LockOptions): Promise<LockAttempt> {
+    const file = this.file(key);
+    return (await import('./lock.js')).tryLockFile(file, holder);
   }
 
-  readLock(key: string): Promise<LockHolder | 'unreadable' | undefined> {
-    return readLockFile(this.file(key));
+  async readLock(key: string): Promise<LockHolder | 'unreadable' | undefined> {
+    const file = this.file(key);
+    return (await import('./lock.js')).readLockFile(file);
   }
 }
 
@@ -102,6 +107,7 @@ export async function openPosixRepository(root: string): Promise<Repository> {
   } catch (err) {
     throw new PgbkError('CATALOG', `cannot open the catalog ${root}: ${(err as Error).message}`, {
       path: root,
+      cause: err,
       hint: 'create the directory (owned by the user pgbk runs as), or fix `catalog:` in the configuration',
     });
   }

@@ -11,7 +11,7 @@ import { fsyncDir } from '../../lib/atomic.js';
 
 /** Directories the driver creates: 0750, as catalog/layout.ts creates the server's directories. */
 export const DIR_MODE = 0o750;
-/** Objects: 0640 unless the caller asks otherwise (server.json and the lock are 0644). */
+/** Objects and the lock: 0640 unless the caller asks otherwise (no catalog file is world-readable). */
 export const FILE_MODE = 0o640;
 
 /** The absolute path of an already checked key (repository-key.ts) under the real root. */

@@ -8,9 +8,9 @@
 import type { Dirent } from 'node:fs';
 import { readdir, stat } from 'node:fs/promises';
 import { mapLimited } from '../../lib/map-limited.js';
-import { CHECKSUMS_FILE } from '../layout.js';
 import type { ListEntry, ListOptions, NameEntry } from '../repository.js';
 import { compareKeys } from '../repository-key.js';
+import { CHECKSUMS_FILE } from './checksums.js';
 import { failure, isAbsent, pathOf } from './fs-util.js';
 
 const PAGE = 1000;

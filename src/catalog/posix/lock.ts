@@ -9,7 +9,7 @@
  * still carries that id. Nobody else can change a lock file while it holds a given id (its holder
  * is dead and removal needs the marker), so the check and the unlink cannot be separated by a
  * change. A taker that dies holding a marker is itself taken over the same way, one level down.
- * (The algorithm of catalog/lock.ts, which keeps only its waiting loop once it uses the port.)
+ * catalog/lock.ts keeps only the waiting loop on top of this.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -18,14 +18,13 @@ import os from 'node:os';
 import path from 'node:path';
 import { PgbkError } from '../../errors.js';
 import { fsyncDir, writeFileNoClobber } from '../../lib/atomic.js';
-import { isOwnerAlive } from '../backups.js';
-import { processIdentity } from '../../lib/process-identity.js';
+import { isOwnerAlive, processIdentity } from '../../lib/process-identity.js';
 import type { Lease, LockAttempt, LockHolder } from '../repository.js';
-import { errnoOf, failure, inDir } from './fs-util.js';
+import { errnoOf, FILE_MODE, failure, inDir } from './fs-util.js';
 
 type Holder = LockHolder | 'gone' | 'unreadable';
 
-/** The lock file's text, byte for byte what catalog/lock.ts writes. */
+/** The lock file's text (the holder as JSON, in this key order). */
 function lockText(h: LockHolder, indent: number | undefined): string {
   const body = {
     id: h.id,
@@ -133,7 +132,7 @@ export async function tryLockFile(file: string, holder: LockHolder): Promise<Loc
   try {
     let last: LockHolder | 'unreadable' = 'unreadable';
     for (let round = 0; round < MAX_ROUNDS; round++) {
-      const created = await inDir(path.dirname(file), () => writeFileNoClobber(file, text, { mode: 0o644 }));
+      const created = await inDir(path.dirname(file), () => writeFileNoClobber(file, text, { mode: FILE_MODE }));
       if (created === 'created') return { acquired: true, lease: leaseFor(file, holder) };
       const current = await readHolder(file);
       if (current === 'gone') continue;

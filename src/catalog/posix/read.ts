@@ -4,7 +4,7 @@ import { open, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import type { ObjectInfo, ReadRange } from '../repository.js';
-import { readChecksums } from '../wal-checksums.js';
+import { readChecksums } from './checksums.js';
 import { errnoOf, failure, isAbsent } from './fs-util.js';
 
 function isNoObject(err: unknown): boolean {

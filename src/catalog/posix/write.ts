@@ -12,7 +12,8 @@ import { Writable } from 'node:stream';
 import { fsyncDir, linkNoClobber, tempPathFor, writeFileAtomic, writeTemp } from '../../lib/atomic.js';
 import type { CreateOutcome, ObjectWriter, PutIfAbsentOptions, PutOptions, WriteOptions, WriteResult } from '../repository.js';
 import { sha256Hex } from '../../lib/checksum.js';
-import { appendChecksum, readChecksums } from '../wal-checksums.js';
+import { appendChecksum, CHECKSUMS_FILE, readChecksums } from './checksums.js';
+import { withPath } from '../../lib/free-space.js';
 import { FILE_MODE, failure, inDir } from './fs-util.js';
 
 export async function putFile(file: string, data: Buffer | string, opts: PutOptions = {}): Promise<void> {
@@ -34,11 +35,19 @@ export async function putFileIfAbsent(file: string, data: Buffer | string, opts:
   try {
     const tmp = await inDir(dir, () => writeTemp(file, data, { mode: opts.mode ?? FILE_MODE }));
     const outcome = await linkNoClobber(tmp, file);
-    if (opts.sha256 === undefined) return outcome;
+    const sha256 = opts.sha256;
+    if (sha256 === undefined) return outcome;
+    const record = async (): Promise<void> => {
+      const sums = path.join(dir, CHECKSUMS_FILE);
+      // The error names SHA256SUMS (an append's write error names no file): the object is stored.
+      await appendChecksum(dir, name, sha256).catch((err: unknown) => {
+        throw failure('write', sums, withPath(err, sums));
+      });
+    };
     if (outcome === 'created') {
-      await appendChecksum(dir, name, opts.sha256);
-    } else if (!(await readChecksums(dir)).has(name) && sha256Hex(await readFile(file)) === opts.sha256) {
-      await appendChecksum(dir, name, opts.sha256);
+      await record();
+    } else if (!(await readChecksums(dir)).has(name) && sha256Hex(await readFile(file)) === sha256) {
+      await record();
     }
     return outcome;
   } catch (err) {

@@ -111,7 +111,7 @@ t('the lock file is what catalog/lock.ts writes, and each sees the other holding
   const mine = await repo.tryLock('main/lock', old.info, { ttlMs: 1000 });
   assert.ok(mine.acquired);
   assert.is(await readFile(path.join(root, 'main/lock'), 'utf8'), oldText);
-  assert.is(await modeOf(path.join(root, 'main/lock')), 0o644);
+  assert.is(await modeOf(path.join(root, 'main/lock')), 0o640);
   await rejects(() => acquireLock(root, 'main', { command: 'backup', timeoutMs: 0 }), /locked by pid/);
   if (mine.acquired) await mine.lease.release();
   await rejects(() => stat(path.join(root, 'main/lock')), /ENOENT/);

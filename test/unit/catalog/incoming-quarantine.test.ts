@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -63,6 +63,21 @@ test('quarantineFile moves the file aside with a reason, never overwriting', asy
     [],
   );
   assert.is(await countQuarantined(catalog, 'absent'), 0);
+});
+
+test("quarantineFile keeps the refused file's mode and leaves no temp file in errors/", async () => {
+  const src = path.join(incomingDir(catalog, 'main'), '000000010000000000000009');
+  writeFileSync(src, 'refused');
+  chmodSync(src, 0o600);
+  const target = await quarantineFile(catalog, 'main', src, 'garbage', new Date('2026-11-25T00:00:00.000Z'));
+  assert.is(statSync(target).mode & 0o777, 0o600);
+  assert.is(statSync(`${target}.reason`).mode & 0o777, 0o640);
+  assert.is(readFileSync(target, 'utf8'), 'refused');
+  assert.not.ok(existsSync(src));
+  assert.equal(
+    readdirSync(errorsDir(catalog, 'main')).filter((n) => n.startsWith('.')),
+    [],
+  );
 });
 
 test.run();

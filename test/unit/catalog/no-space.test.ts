@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert';
 import { ChunkWriter } from '../../../src/backup/ssh/chunk-writer.js';
 import { writeFileAtomic } from '../../../src/lib/atomic.js';
 import { noSpaceError } from '../../../src/catalog/no-space.js';
-import { appendChecksum, readChecksums } from '../../../src/catalog/wal-checksums.js';
+import { appendChecksum, readChecksums } from '../../../src/catalog/posix/checksums.js';
 import { PgbkError } from '../../../src/errors.js';
 import { freeSpace, humanBytes, isNoSpaceError } from '../../../src/lib/free-space.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';

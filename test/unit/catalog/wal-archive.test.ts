@@ -5,7 +5,7 @@ import * as assert from 'uvu/assert';
 import type { Compression } from '../../../src/config/resolved.js';
 import { ensureServerDirs, incomingDir, walPath, walRoot } from '../../../src/catalog/layout.js';
 import { archiveWalFile, deleteArchivedWal, listArchivedWal, readArchivedWal, type ArchiveOutcome } from '../../../src/catalog/wal-archive.js';
-import { readChecksums } from '../../../src/catalog/wal-checksums.js';
+import { readChecksums } from '../../../src/catalog/posix/checksums.js';
 import { sha256Hex } from '../../../src/lib/checksum.js';
 import type { PgbkError } from '../../../src/errors.js';
 import type { ServerIdentity } from '../../../src/model/types.js';

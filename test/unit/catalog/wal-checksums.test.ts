@@ -2,7 +2,7 @@ import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { appendChecksum, readChecksums, removeChecksums } from '../../../src/catalog/wal-checksums.js';
+import { appendChecksum, readChecksums, removeChecksums } from '../../../src/catalog/posix/checksums.js';
 import { makeTempDir } from './tmp-catalog.js';
 
 const tmp = makeTempDir('pgbk-sums-');

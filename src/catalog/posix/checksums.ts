@@ -1,13 +1,16 @@
 /**
- * The SHA256SUMS file of each WAL directory: "<sha256 hex>  <stored file name>" per line, in
+ * The posix driver's record of the sha256 given to putIfAbsent (ObjectInfo.sha256): the
+ * SHA256SUMS file of each WAL directory, "<sha256 hex>  <stored file name>" per line, in
  * sha256sum(1) format, over the STORED file's bytes. Archivers only append (O_APPEND writes of one
  * short line do not interleave), so concurrent writers need no lock; pruning rewrites it.
  */
 
 import { open, readFile, rename, stat, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir, tempPathFor } from '../lib/atomic.js';
-import { CHECKSUMS_FILE } from './layout.js';
+import { fsyncDir, tempPathFor } from '../../lib/atomic.js';
+
+/** Beside the objects of a directory; never listed, and no key may be called that (repository-key.ts). */
+export const CHECKSUMS_FILE = 'SHA256SUMS';
 
 const LINE_RE = /^([0-9a-f]{64}) [ *](.+)$/;
 

@@ -1,0 +1,109 @@
+/**
+ * The one place that turns the configured `catalog:` into a Repository (DESIGN.md §4, "Repository
+ * port and drivers"). Today a catalog is a local directory, served by the posix driver; a second
+ * driver is one more RepositoryKind and one more case in openRepository's switch.
+ *
+ * Not behind the port, for now, and so still plain local directories under the catalog root:
+ * incoming/ (the spool archive_command and wal-receive write into), streaming/ (pg_receivewal's
+ * directory), and the data directory of each backup that pg_basebackup and the ssh method write
+ * into (their bulk writes move onto Repository.openWrite with object storage). Backup records,
+ * server.json, the lock, errors/ and everything in the WAL archive go through the port.
+ */
+
+import path from 'node:path';
+import { PgbkError } from '../errors.js';
+import { openPosixRepository } from './posix/driver.js';
+import type { Repository } from './repository.js';
+
+export type RepositoryKind = 'posix';
+
+/** "ftp" for "ftp://host/x": a URL scheme names the kind of store; anything else is a directory. */
+const SCHEME_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
+
+/** The kind of store `catalog` names: a URL's scheme, or 'posix' for a local directory. */
+export function repositoryKindOf(catalog: string): string {
+  return SCHEME_RE.exec(catalog)?.[1]?.toLowerCase() ?? 'posix';
+}
+
+/** Open the repository `catalog` names (fails naming it when the store cannot be reached). */
+export async function openRepository(catalog: string): Promise<Repository> {
+  const kind = repositoryKindOf(catalog) as RepositoryKind;
+  switch (kind) {
+    case 'posix':
+      return openPosixRepository(catalog);
+    default: {
+      const unknown: never = kind;
+      throw new PgbkError('CONFIG', `catalog ${catalog}: unknown repository kind "${String(unknown)}"`, {
+        path: catalog,
+        hint: 'catalog: is a local directory (an absolute path)',
+      });
+    }
+  }
+}
+
+/**
+ * What the catalog functions accept: a Repository a caller opened once with openRepository, or the
+ * configured catalog, opened here on first use and then reused for the rest of the process.
+ */
+export type CatalogRef = string | Repository;
+
+const opened = new Map<string, Repository>();
+
+/** Reads of a local catalog whose directory does not exist yet: it holds nothing (as before the port). */
+function notCreatedYet(catalog: string, cause: PgbkError): Repository {
+  const refuse = (): Promise<never> => Promise.reject(cause);
+  const nothing = async function* (): AsyncGenerator<never> {};
+  return {
+    where: (key) => locate(catalog, key),
+    get: async () => undefined,
+    read: async () => undefined,
+    stat: async () => undefined,
+    put: refuse,
+    putIfAbsent: refuse,
+    openWrite: refuse,
+    list: nothing,
+    listNames: nothing,
+    delete: async () => undefined,
+    deleteTree: async () => undefined,
+    tryLock: refuse,
+    readLock: async () => undefined,
+  };
+}
+
+function isMissingDirectory(err: unknown): boolean {
+  return err instanceof PgbkError && (err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENOENT';
+}
+
+/** The Repository of `catalog`; a configured catalog is opened once per process. */
+export async function repositoryOf(catalog: CatalogRef): Promise<Repository> {
+  if (typeof catalog !== 'string') return catalog;
+  const known = opened.get(catalog);
+  if (known !== undefined) return known;
+  let repo: Repository;
+  try {
+    repo = await openRepository(catalog);
+  } catch (err) {
+    // Not remembered: the first write creates the directory (layout.ts ensureServerDirs).
+    if (repositoryKindOf(catalog) === 'posix' && isMissingDirectory(err)) return notCreatedYet(catalog, err as PgbkError);
+    throw err;
+  }
+  opened.set(catalog, repo);
+  return repo;
+}
+
+/**
+ * Where `key` is, for messages: under the configured catalog as written (as pgbk always named its
+ * files), or as an opened Repository names it.
+ */
+export function locate(catalog: CatalogRef, key: string): string {
+  return typeof catalog === 'string' ? path.join(catalog, ...key.split('/')) : catalog.where(key.endsWith('/') ? key.slice(0, -1) : key);
+}
+
+/**
+ * The OS error under a driver's PgbkError (drivers wrap every failure with the key's location):
+ * callers that tell "unreadable" from "missing", or a full disk from other failures, look at it.
+ */
+export function osErrorOf(err: unknown): NodeJS.ErrnoException | undefined {
+  const inner = err instanceof PgbkError ? err.cause : err;
+  return inner instanceof Error && typeof (inner as NodeJS.ErrnoException).code === 'string' ? (inner as NodeJS.ErrnoException) : undefined;
+}
