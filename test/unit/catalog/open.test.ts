@@ -75,6 +75,8 @@ test('catalog functions take an opened Repository as well as the configured cata
     compression: 'zstd',
     keep: 'none',
     error: 'pg_basebackup exited with 1',
+    pgVersion: 150000,
+    systemIdentifier: '7000000000000000001',
   } as unknown as BackupRecord;
   await writeBackupRecord(dir, record);
   assert.equal(await readBackups(repo, 'main'), [record]);
