@@ -182,6 +182,7 @@ async function runPgbackrest(world: World, root: string, staging: string, pgCont
     PGBACKREST,
     ...common,
     `--pg1-path=${d}`,
+    `--spool-path=${spool}`,
     '--compress-type=zst',
     '--compress-level=1',
     '--archive-async',
