@@ -163,7 +163,6 @@ async function runPgbackrest(world: World, root: string, staging: string, pgCont
   const common = [
     '--stanza=bench',
     `--repo1-path=${repo}`,
-    `--spool-path=${spool}`,
     `--log-path=${logs}`,
     `--lock-path=${path.join(root, 'pgbackrest-lock')}`,
     '--log-level-console=warn',
@@ -183,6 +182,7 @@ async function runPgbackrest(world: World, root: string, staging: string, pgCont
     PGBACKREST,
     ...common,
     `--pg1-path=${d}`,
+    `--spool-path=${spool}`,
     '--compress-type=zst',
     '--compress-level=1',
     '--archive-async',
