@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import { lstat, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fsyncDir, tempPathFor } from '../lib/atomic.js';
@@ -108,6 +108,28 @@ export class LocalTransport implements Transport {
       if (info !== undefined) entries.push({ name, ...info });
     }
     return entries;
+  }
+
+  async realPath(file: string): Promise<string> {
+    const abs = path.resolve(file);
+    const tail: string[] = [];
+    let cur = abs;
+    for (;;) {
+      try {
+        return path.join(await realpath(cur), ...tail.reverse());
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PgbkError('USAGE', (err as Error).message, { path: abs, cause: err });
+      }
+      const isLink = await lstat(cur).then(
+        (st) => st.isSymbolicLink(),
+        () => false,
+      );
+      if (isLink) throw new PgbkError('USAGE', `${cur} is a symbolic link to a missing target`, { path: abs });
+      const parent = path.dirname(cur);
+      if (parent === cur) return path.join(cur, ...tail.reverse());
+      tail.push(path.basename(cur));
+      cur = parent;
+    }
   }
 
   async close(): Promise<void> {

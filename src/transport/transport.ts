@@ -61,5 +61,11 @@ export interface Transport {
   stat(file: string): Promise<FileInfo | undefined>;
   /** Entries of a directory (not recursive), sorted by name, without stat-following symlinks. */
   list(dir: string): Promise<DirEntry[]>;
+  /**
+   * Where `file` really is on the host: the real path of its deepest existing ancestor (every
+   * symbolic link resolved) joined with the components that do not exist yet. Rejects with a USAGE
+   * PgbkError when a symbolic link on the way points nowhere (mkdir -p would follow it unchecked).
+   */
+  realPath(file: string): Promise<string>;
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@
  * side that the transport's user may write.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, symlink, writeFile, mkdir } from 'node:fs/promises';
+import { lstat, readdir, readFile, realpath, symlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { suite } from 'uvu';
@@ -161,6 +161,23 @@ export function transportContract(name: string, setup: () => Promise<ContractWor
     await rejects(
       () => transport.list(path.join(sub, 'missing')),
       (e: unknown) => (e as PgbkError).code === 'NOT_FOUND',
+    );
+  });
+
+  t('realPath resolves links, keeps a missing tail, and refuses a dangling link on the way', async (ctx) => {
+    const { transport, dir, share } = w(ctx);
+    const sub = path.join(dir, 'rp');
+    await mkdir(path.join(sub, 'real', 'inner'), { recursive: true });
+    await symlink(path.join(sub, 'real'), path.join(sub, 'link'));
+    await symlink(path.join(sub, 'nowhere'), path.join(sub, 'dangling'));
+    await share(sub);
+    const real = await realpath(sub);
+    assert.is(await transport.realPath(path.join(sub, 'link', 'inner')), path.join(real, 'real', 'inner'));
+    assert.is(await transport.realPath(path.join(sub, 'link', 'new', 'deeper')), path.join(real, 'real', 'new', 'deeper'));
+    assert.is(await transport.realPath('/'), '/');
+    await rejects(
+      () => transport.realPath(path.join(sub, 'dangling', 'x')),
+      (e: unknown) => (e as PgbkError).code === 'USAGE' && /dangling is a symbolic link to a missing target/.test((e as Error).message),
     );
   });
 
