@@ -117,22 +117,14 @@ async function tarLayout(srcDir: string, backup: BackupRecord): Promise<StoredLa
     async unpack(oid, run) {
       const name = tarOf(oid);
       const file = path.join(srcDir, name);
-      const r = await unpackInto({
+      return unpackInto({
         ...run,
         source: storedFileStream(file) as AsyncIterable<unknown>,
         decompress: decompressorFor(name),
         what: file,
         server,
+        expectedSha256: checksums[name]!,
       });
-      const want = checksums[name]!;
-      if (r.sha256 !== want) {
-        throw new PgbkError('CATALOG', `${file} does not match its recorded sha256 (recorded ${want}, read ${r.sha256})`, {
-          server,
-          path: file,
-          hint: 'the stored backup is damaged; restore from another backup',
-        });
-      }
-      return r;
     },
   };
 }

@@ -30,7 +30,9 @@ export interface UnpackOptions {
   readonly decompress: readonly string[] | undefined;
   /** The stored file or tree, for messages. */
   readonly what: string;
-  readonly server: string;
+  readonly server?: string;
+  /** The stored bytes' recorded sha256 (backup.json): a mismatch fails after tar has finished. */
+  readonly expectedSha256?: string;
   /** Called as stored bytes are read and as tar reports members. */
   readonly onProgress?: (storedBytes: number, files: number) => void;
   /** Aborting stops the decompressor and tar (Ctrl-C during a restore). */
@@ -161,6 +163,14 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
     );
   }
   if (pipeError !== undefined) throw new PgbkError('CATALOG', `extracting ${what} stopped early: ${pipeError.message}`, { server, path: what });
+  const sha256 = hash.hex();
+  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
+    throw new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${opts.expectedSha256}, read ${sha256})`, {
+      server,
+      path: what,
+      hint: 'the stored backup is damaged; restore from another backup',
+    });
+  }
   opts.onProgress?.(storedBytes, files);
-  return { storedBytes, files, sha256: hash.hex() };
+  return { storedBytes, files, sha256 };
 }
