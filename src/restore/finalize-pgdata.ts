@@ -2,12 +2,13 @@
  * Turning an unpacked backup into a data directory PostgreSQL can recover, on the target host:
  * put the tablespaces in place, verify every file against PostgreSQL's own backup_manifest
  * (pg_verifybackup), remove what must not survive into the restored cluster, and hand the
- * directories pgbk made to the data directory's owner. Each step is one program run on the host.
+ * directories pgbk made to the data directory's owner — through the host's Transport (node:fs on
+ * this host, one command per step over SSH).
  */
 
 import { PgbkError } from '../errors.js';
 import { majorOf } from '../pg/pg-bin.js';
-import { runOn, where, type TargetHost } from './host.js';
+import { where, type TargetHost } from './host.js';
 import type { TablespaceEntry } from './tablespace-map.js';
 
 export interface ManifestCheck {
@@ -22,34 +23,30 @@ export interface ManifestCheck {
  * recovery starts, and the backup's own map names the source's directories — on the same host
  * those belong to the running source cluster.
  */
-export async function linkTablespaces(host: TargetHost, pgdata: string, tablespaces: readonly TablespaceEntry[], server: string): Promise<void> {
+export async function linkTablespaces(host: TargetHost, pgdata: string, tablespaces: readonly TablespaceEntry[]): Promise<void> {
   if (tablespaces.length === 0) return;
-  await runOn(
-    host,
-    [
-      'sh',
-      '-c',
-      'set -e; cd -P -- "$1"; shift; mkdir -p -m 700 pg_tblspc; while [ $# -gt 1 ]; do rm -rf -- "pg_tblspc/$1"; ln -s -- "$2" "pg_tblspc/$1"; shift 2; done',
-      'sh',
-      pgdata,
-      ...tablespaces.flatMap((t) => [t.oid, t.location]),
-    ],
-    `linking the tablespaces in ${pgdata}/pg_tblspc`,
-    server,
-  );
+  await host.transport.mkdir(`${pgdata}/pg_tblspc`, 0o700);
+  for (const t of tablespaces) await host.transport.symlink(t.location, `${pgdata}/pg_tblspc/${t.oid}`);
 }
 
 /**
- * Where pg_verifybackup is on the host, as src/pg/pg-bin.ts looks for PostgreSQL programs:
- * $PGBK_PG_BINDIR, else /usr/lib/postgresql/<major or newer>/bin, else PATH. Exit 1: not there.
+ * Run pg_verifybackup on the host, found as src/pg/pg-bin.ts looks for PostgreSQL programs:
+ * $PGBK_PG_BINDIR, else the oldest /usr/lib/postgresql/<major or newer>/bin, else PATH. Shell
+ * built-ins only, then exec: one program started, as before. Exit 127 and a marker: not there.
  */
-const FIND_PROGRAM = [
-  'name=$1; major=$2',
-  'if [ -n "${PGBK_PG_BINDIR:-}" ]; then [ -x "$PGBK_PG_BINDIR/$name" ] && { echo "$PGBK_PG_BINDIR/$name"; exit 0; }; echo "$name not found in PGBK_PG_BINDIR ($PGBK_PG_BINDIR)" >&2; exit 2; fi',
-  'for d in $(ls /usr/lib/postgresql 2>/dev/null | grep -E "^[0-9]+$" | sort -n); do',
-  '  if [ "$d" -ge "$major" ] && [ -x "/usr/lib/postgresql/$d/bin/$name" ]; then echo "/usr/lib/postgresql/$d/bin/$name"; exit 0; fi',
-  'done',
-  'command -v "$name" || exit 1',
+const RUN_VERIFYBACKUP = [
+  'major=$1; shift; name=pg_verifybackup; bin=',
+  'if [ -n "${PGBK_PG_BINDIR:-}" ]; then bin=$PGBK_PG_BINDIR/$name; [ -x "$bin" ] || { echo "$name not found in PGBK_PG_BINDIR ($PGBK_PG_BINDIR)" >&2; exit 2; }',
+  'else',
+  '  best=',
+  '  for p in /usr/lib/postgresql/*/bin/$name; do',
+  '    [ -x "$p" ] || continue; d=${p#/usr/lib/postgresql/}; d=${d%%/*}',
+  '    case $d in ""|*[!0-9]*) continue ;; esac',
+  '    if [ "$d" -ge "$major" ] && { [ -z "$best" ] || [ "$d" -lt "$best" ]; }; then best=$d; fi',
+  '  done',
+  '  if [ -n "$best" ]; then bin=/usr/lib/postgresql/$best/bin/$name; else bin=$(command -v "$name") || { echo "pgbk: $name not found" >&2; exit 127; }; fi',
+  'fi',
+  'exec "$bin" "$@"',
 ].join('\n');
 
 /**
@@ -79,21 +76,13 @@ export async function verifyAgainstManifest(
   server: string,
   check: ManifestCheck = { checksums: true },
 ): Promise<boolean> {
-  const found = await host.transport.run(['sh', '-c', FIND_PROGRAM, 'sh', 'pg_verifybackup', String(majorOf(pgVersion))]);
-  const bin = found.stdout.toString('utf8').trim();
-  if (found.code !== 0 || bin === '') {
-    if (found.code === 1 && !host.local) return false;
-    throw new PgbkError(
-      found.code === null ? 'NETWORK' : 'PG',
-      `cannot run pg_verifybackup on ${host.transport.description}: ${found.stderr.trim() || 'not found'}`,
-      {
-        server,
-        hint: 'install the PostgreSQL server programs or set PGBK_PG_BINDIR',
-      },
-    );
-  }
   const args = ['--no-parse-wal', '--quiet', ...(check.checksums ? [] : ['--skip-checksums']), '--manifest-path', manifest, pgdata];
-  const r = await host.transport.run([bin, ...args]);
+  const r = await host.transport.run(['sh', '-c', RUN_VERIFYBACKUP, 'sh', String(majorOf(pgVersion)), ...args]);
+  if (r.code === 127 && /^pgbk: pg_verifybackup not found$/m.test(r.stderr)) {
+    if (!host.local) return false;
+    throw new PgbkError('PG', 'cannot run pg_verifybackup: not found', { server, hint: 'install the PostgreSQL server programs or set PGBK_PG_BINDIR' });
+  }
+  if (r.code === 2 && /not found in PGBK_PG_BINDIR/.test(r.stderr)) throw new PgbkError('CONFIG', r.stderr.trim(), { server });
   if (r.code === null)
     throw new PgbkError('NETWORK', `pg_verifybackup on ${host.transport.description} did not finish: ${r.stderr.trim() || 'connection lost'}`, { server });
   if (r.code !== 0) {
@@ -117,18 +106,16 @@ export async function verifyAgainstManifest(
  * verified: spool.ts); backup_manifest was only there for pg_verifybackup. pg_wal itself and
  * pg_wal/archive_status must exist.
  */
-const RUNTIME_CLEANUP = [
-  'set -e',
-  'cd -P -- "$1"',
-  'rm -rf -- .pgbk-spool pgbk_wal postmaster.pid postmaster.opts recovery.signal standby.signal recovery.conf backup_manifest',
-  'mkdir -p -m 700 pg_wal',
-  'mkdir -p -m 700 pg_wal/archive_status',
-  'find pg_wal -mindepth 1 -maxdepth 1 ! -name archive_status -exec rm -rf -- {} +',
-  'find pg_wal/archive_status -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +',
-].join('\n');
+const RUNTIME_FILES = ['.pgbk-spool', 'pgbk_wal', 'postmaster.pid', 'postmaster.opts', 'recovery.signal', 'standby.signal', 'recovery.conf', 'backup_manifest'];
 
-export async function removeRuntimeFiles(host: TargetHost, pgdata: string, server: string): Promise<void> {
-  await runOn(host, ['sh', '-c', RUNTIME_CLEANUP, 'sh', pgdata], `cleaning up ${pgdata}`, server);
+export async function removeRuntimeFiles(host: TargetHost, pgdata: string): Promise<void> {
+  const t = host.transport;
+  await t.remove(RUNTIME_FILES.map((f) => `${pgdata}/${f}`));
+  const walDir = `${pgdata}/pg_wal`;
+  const status = `${walDir}/archive_status`;
+  if ((await t.stat(status))?.type !== 'dir') await t.mkdir(status, 0o700);
+  await t.remove((await t.list(walDir)).filter((e) => e.name !== 'archive_status').map((e) => `${walDir}/${e.name}`));
+  await t.remove((await t.list(status)).map((e) => `${status}/${e.name}`));
 }
 
 /**
@@ -136,8 +123,6 @@ export async function removeRuntimeFiles(host: TargetHost, pgdata: string, serve
  * pgbk created or wrote itself gets the same owner, or PostgreSQL could not enter or read it.
  * `recursive` only for what pgbk filled itself (pgbk_wal), never for the unpacked tree.
  */
-export async function giveToDataOwner(host: TargetHost, pgdata: string, paths: readonly string[], server: string, recursive = false): Promise<void> {
-  if (paths.length === 0) return;
-  const argv = ['chown', ...(recursive ? ['-R'] : []), `--reference=${pgdata}/PG_VERSION`, '--', ...paths];
-  await runOn(host, argv, `chown of ${paths.join(' ')}`, server);
+export async function giveToDataOwner(host: TargetHost, pgdata: string, paths: readonly string[], recursive = false): Promise<void> {
+  if (paths.length > 0) await host.transport.chownLike(`${pgdata}/PG_VERSION`, paths, recursive);
 }

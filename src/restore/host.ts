@@ -3,13 +3,13 @@
  * (LocalTransport) or the database host over SSH (`restore --remote`, SshTransport). The one
  * restore (restore.ts) runs every step against a TargetHost; `local` only chooses how messages
  * name paths, where a stored tar is decompressed, and lets pg_verifybackup read the catalog's
- * backup_manifest in place. Each helper here is one program run on the host, never one per file.
+ * backup_manifest in place. Nothing here runs a program per file.
  */
 
 import { readFile } from 'node:fs/promises';
 import { PgbkError } from '../errors.js';
 import { LocalTransport } from '../transport/local.js';
-import type { RunResult, Transport } from '../transport/transport.js';
+import type { Transport } from '../transport/transport.js';
 
 export interface TargetHost {
   readonly transport: Transport;
@@ -35,21 +35,6 @@ export function prefix(host: TargetHost): string {
   return host.local ? '' : 'restore --remote: ';
 }
 
-/** Run argv on the host; a non-zero exit is a PgbkError (NETWORK when the connection was lost). */
-export async function runOn(host: TargetHost, argv: readonly string[], what: string, server: string): Promise<RunResult> {
-  const r = await host.transport.run(argv);
-  if (r.code !== 0) {
-    throw new PgbkError(
-      r.code === null ? 'NETWORK' : 'CATALOG',
-      `${what} on ${host.transport.description} failed: ${r.stderr.trim() || `exit ${String(r.code)}`}`,
-      {
-        server,
-      },
-    );
-  }
-  return r;
-}
-
 /** A small text file on the host, or '' when it does not exist. */
 export async function readTextOn(host: TargetHost, file: string): Promise<string> {
   const parts: Buffer[] = [];
@@ -60,11 +45,6 @@ export async function readTextOn(host: TargetHost, file: string): Promise<string
     throw err;
   }
   return Buffer.concat(parts).toString('utf8');
-}
-
-/** Whether the restore runs as root there (then tar keeps the archive's owners: see restore.ts). */
-export async function isRootOn(host: TargetHost, server: string): Promise<boolean> {
-  return (await runOn(host, ['id', '-u'], 'id -u', server)).stdout.toString('utf8').trim() === '0';
 }
 
 /** Whether process `pid` runs on the host (a process of another user counts: EPERM). */

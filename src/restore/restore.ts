@@ -27,7 +27,7 @@ import { plural } from '../lib/plural.js';
 import { mergeAutoConf } from '../pg/recovery-conf.js';
 import { chooseBackup, type Choice } from './choose-backup.js';
 import { giveToDataOwner, linkTablespaces, removeRuntimeFiles, verifyAgainstManifest } from './finalize-pgdata.js';
-import { isRootOn, localHost, readTextOn, runOn, where, type TargetHost } from './host.js';
+import { localHost, readTextOn, where, type TargetHost } from './host.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
 import { storedLayout, type StoredLayout } from './stored-layout.js';
@@ -209,16 +209,9 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   let verified = false;
   let wal: S;
   try {
-    for (const d of dirs) await prepareTargetDir(d, job.log, host, server);
+    for (const d of dirs) await prepareTargetDir(d, job.log, host);
     const locations = plan.locations;
-    if (locations.length > 0) {
-      await runOn(
-        host,
-        ['sh', '-c', 'set -e; for d do mkdir -p -m 700 -- "$d"; chmod 700 -- "$d"; done', 'sh', ...locations.map((l) => l.location)],
-        'creating the tablespace directories',
-        server,
-      );
-    }
+    for (const l of locations) await t.mkdir(l.location, 0o700);
     const progress = createProgress(job.progressOut ?? process.stderr, job.showProgress === true, layout.totalBytes, `restoring ${backup.id}:`);
     for (const root of [undefined, ...locations]) {
       const before = storedBytes;
@@ -239,7 +232,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     }
     const fullCheck = job.verifyChecksums === true;
     job.log(`unpacked ${plural(layout.storedFiles, 'stored file')}, ${files} entries; verifying against backup_manifest${fullCheck ? ' with checksums' : ''}`);
-    await linkTablespaces(host, dir, locations, server);
+    await linkTablespaces(host, dir, locations);
     if (layout.manifest !== undefined) {
       // Over SSH pg_verifybackup reads a copy in the data directory (it ignores that name there).
       const manifest = host.local ? layout.manifest : `${dir}/backup_manifest`;
@@ -251,11 +244,11 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         warnings.push(w);
       }
     }
-    await removeRuntimeFiles(host, dir, server);
+    await removeRuntimeFiles(host, dir);
     const mapFile = `${dir}/tablespace_map`;
     if (locations.length > 0) await t.writeFile(mapFile, formatTablespaceMap(locations), 0o600);
-    const asRoot = await isRootOn(host, server);
-    if (asRoot) await giveToDataOwner(host, dir, [...new Set([...dirs.map((d) => d.path), ...locations.map((l) => l.location)])], server);
+    const asRoot = (await t.userId()) === 0;
+    if (asRoot) await giveToDataOwner(host, dir, [...new Set([...dirs.map((d) => d.path), ...locations.map((l) => l.location)])]);
     const autoConf = `${dir}/postgresql.auto.conf`;
     const existingAuto = await readTextOn(host, autoConf);
     const configured = await job.wal.configure(host, dir, { postgresqlConf: await readTextOn(host, `${dir}/postgresql.conf`), autoConf: existingAuto }, choice);
@@ -277,7 +270,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     // directory's owner, must read them.
     if (asRoot) {
       const written = [autoConf, `${dir}/recovery.signal`, ...(locations.length > 0 ? [mapFile] : []), ...configured.wrote];
-      await giveToDataOwner(host, dir, written, server, true);
+      await giveToDataOwner(host, dir, written, true);
     }
   } catch (err) {
     const e = toPgbkError(err, { server });

@@ -9,7 +9,7 @@
 
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
-import { localHost, mayBeThisHost, pidAliveOn, prefix, readTextOn, runOn, where, type TargetHost } from './host.js';
+import { localHost, mayBeThisHost, pidAliveOn, prefix, readTextOn, where, type TargetHost } from './host.js';
 
 export interface DirState {
   /** How messages name it: --target-dir, --tablespace-dir, "tablespace 16385 location". */
@@ -108,19 +108,21 @@ export function refuseNested(host: TargetHost, dirs: readonly DirState[]): void 
   }
 }
 
-/** One program for every entry of the current directory, however many there are. */
-const DELETE_ENTRIES = 'find . -mindepth 1 -maxdepth 1 -exec rm -rf -- {} +';
-
 /** Create the directory (mode 0700, as PostgreSQL requires) or empty it when --force allowed that. */
-export async function prepareTargetDir(state: DirState, log: (line: string) => void, host: TargetHost = localHost(), server = ''): Promise<void> {
+export async function prepareTargetDir(state: DirState, log: (line: string) => void, host: TargetHost = localHost()): Promise<void> {
   if (state.exists && state.entries.length > 0) {
     log(`--force: deleting the ${state.entries.length} existing entries of ${where(host, state.path)}`);
-    await runOn(host, ['sh', '-c', `cd -P -- "$1" && ${DELETE_ENTRIES}`, 'sh', state.path], `emptying ${state.path}`, server);
+    await host.transport.remove(state.entries.map((e) => path.join(state.path, e)));
   }
-  await runOn(host, ['sh', '-c', 'mkdir -p -m 700 -- "$1" && chmod 700 -- "$1"', 'sh', state.path], `creating ${state.path}`, server);
+  await host.transport.mkdir(state.path, 0o700);
 }
 
 /** After a failed restore: leave the directory empty (it was empty or emptied before we began). */
 export async function emptyDir(dir: string, host: TargetHost = localHost()): Promise<void> {
-  await host.transport.run(['sh', '-c', `cd -P -- "$1" 2>/dev/null || exit 0; ${DELETE_ENTRIES}`, 'sh', dir]).catch(() => undefined);
+  try {
+    const entries = await host.transport.list(dir);
+    await host.transport.remove(entries.map((e) => path.join(dir, e.name)));
+  } catch {
+    // nothing there, or the host is gone: nothing more to do
+  }
 }

@@ -3,9 +3,9 @@
  * are read once here, hashed (sha256, for the caller to compare with backup.json) and fed to
  * `tar -x` there, through the decompressor when the stored file is compressed.
  *
- * Where the decompressor runs: on this host it runs in the same shell pipeline as tar (`zstd -d |
- * tar -x`), so the decompressed bytes go from one program to the other without passing through
- * Node — the same data path as before restore ran on a Transport. Over SSH it runs here, and the
+ * Where the decompressor runs: on this host tar starts it itself (`tar -x -I zstd`), so the
+ * decompressed bytes go from one program to the other without passing through Node, and no
+ * program is started beyond the two a restore always ran. Over SSH it runs here, and the
  * decompressed stream goes to `tar -x` on the database host, which then needs nothing but tar.
  *
  * tar is called with an argument array: GNU tar refuses absolute and `..` member names by default,
@@ -45,10 +45,9 @@ export interface Unpacked {
   readonly sha256: string;
 }
 
-const TAR = ['tar', '-x', '-v', '-b', '2048', '-B', '-f', '-', '-C'];
-/** The decompressor's failure is reported on stderr: sh has no pipefail. */
-const PIPELINE = `dir=$1; shift; { "$@" || echo "pgbk-unpack: $1 exit $?" >&2; } | ${TAR.join(' ')} "$dir"`;
-const PIPELINE_FAILED = /^pgbk-unpack: (\S+) exit (\d+)$/m;
+const TAR = ['tar', '-x', '-v', '-b', '2048', '-B'];
+/** GNU tar's words when the decompressor it started failed. */
+const CHILD_FAILED = /Child returned status [1-9]/;
 
 async function write(sink: Writable, chunk: Buffer): Promise<void> {
   if (sink.write(chunk)) return;
@@ -83,10 +82,10 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   let here: ChildProcess | undefined;
   let sink: Writable;
   if (decompress !== undefined && host.local) {
-    proc = host.transport.exec(['sh', '-c', PIPELINE, 'sh', dir, ...decompress]);
+    proc = host.transport.exec([...TAR, `--use-compress-program=${decompress[0]!}`, '-f', '-', '-C', dir]);
     sink = proc.stdin;
   } else {
-    proc = host.transport.exec([...TAR, dir]);
+    proc = host.transport.exec([...TAR, '-f', '-', '-C', dir]);
     sink = proc.stdin;
     if (decompress !== undefined) {
       here = spawn(decompress[0]!, decompress.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
@@ -139,10 +138,10 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   const [status, h] = await Promise.all([proc.done, hereDone]);
   opts.signal?.removeEventListener('abort', stop);
   if (opts.signal?.aborted === true) throw new PgbkError('INTERNAL', `extraction of ${what} interrupted`, { server, path: what });
-  const failed = PIPELINE_FAILED.exec(stderr);
-  if ((h !== undefined && h.code !== 0) || failed !== null) {
+  const childFailed = host.local && decompress !== undefined && status.code !== 0 && CHILD_FAILED.test(stderr);
+  if ((h !== undefined && h.code !== 0) || childFailed) {
     const name = decompress?.[0] ?? 'decompressor';
-    const why = h !== undefined ? h.stderr || `exit ${String(h.code)}` : stderr.replace(PIPELINE_FAILED, '').trim() || `exit ${failed![2]}`;
+    const why = h !== undefined ? h.stderr || `exit ${String(h.code)}` : stderr.trim();
     throw new PgbkError('CATALOG', `${name} could not decompress ${what}: ${why}`, {
       server,
       path: what,

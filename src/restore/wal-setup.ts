@@ -12,7 +12,7 @@ import { plural } from '../lib/plural.js';
 import { buildSpoolCleanupCommand } from '../pg/recovery-conf.js';
 import { buildFastRestoreCommand } from '../wal-fetch/fast-path.js';
 import type { Choice } from './choose-backup.js';
-import { runOn, type TargetHost } from './host.js';
+import type { TargetHost } from './host.js';
 import type { RecoveryTarget } from './target.js';
 import { decideWalMode, fetchCommands, walToCopy, type WalFromFlags } from './wal-mode.js';
 
@@ -99,7 +99,7 @@ export function remoteWal(opts: {
         identity?.walSegmentSize ?? 16 * 1024 * 1024,
       );
       const walDir = `${dir}/pgbk_wal`;
-      await runOn(host, ['mkdir', '-m', '700', '--', walDir], `creating ${walDir}`, server);
+      await host.transport.mkdir(walDir, 0o700);
       for (const name of names) await host.transport.writeFile(`${walDir}/${name}`, await readArchivedWal(catalog, server, name), 0o600);
       const segs = names.filter((n) => /^[0-9A-F]{24}$/.test(n));
       log(

@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, realpath, rename, unlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, open, readdir, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fsyncDir, tempPathFor } from '../lib/atomic.js';
@@ -130,6 +130,56 @@ export class LocalTransport implements Transport {
       tail.push(path.basename(cur));
       cur = parent;
     }
+  }
+
+  async mkdir(dir: string, mode: number): Promise<void> {
+    try {
+      await mkdir(dir, { recursive: true, mode });
+      await chmod(dir, mode);
+    } catch (err) {
+      throw ioError(err, dir);
+    }
+  }
+
+  async remove(paths: readonly string[]): Promise<void> {
+    for (const p of paths) {
+      try {
+        await rm(p, { recursive: true, force: true });
+      } catch (err) {
+        throw ioError(err, p);
+      }
+    }
+  }
+
+  async symlink(target: string, link: string): Promise<void> {
+    try {
+      await rm(link, { recursive: true, force: true });
+      await symlink(target, link);
+    } catch (err) {
+      throw ioError(err, link);
+    }
+  }
+
+  async chownLike(reference: string, paths: readonly string[], recursive = false): Promise<void> {
+    let owner: { uid: number; gid: number };
+    try {
+      owner = await stat(reference);
+    } catch (err) {
+      throw ioError(err, reference);
+    }
+    const walk = async (p: string): Promise<void> => {
+      try {
+        await lchown(p, owner.uid, owner.gid);
+        if (recursive && (await lstat(p)).isDirectory()) for (const n of await readdir(p)) await walk(path.join(p, n));
+      } catch (err) {
+        throw err instanceof PgbkError ? err : ioError(err, p);
+      }
+    };
+    for (const p of paths) await walk(p);
+  }
+
+  async userId(): Promise<number> {
+    return process.getuid?.() ?? -1;
   }
 
   async close(): Promise<void> {

@@ -346,6 +346,40 @@ export class SshTransport implements Transport {
     return path.posix.normalize(out);
   }
 
+  private async must(what: string, file: string, argv: readonly string[]): Promise<void> {
+    const r = await this.run(argv);
+    if (r.code !== 0) throw this.failure(what, file, r);
+  }
+
+  mkdir(dir: string, mode: number): Promise<void> {
+    const m = mode.toString(8);
+    return this.must('mkdir', dir, ['sh', '-c', 'mkdir -p -m "$1" -- "$2" && chmod "$1" -- "$2"', 'sh', m, dir]);
+  }
+
+  async remove(paths: readonly string[]): Promise<void> {
+    if (paths.length > 0) await this.must('remove', paths[0]!, ['rm', '-rf', '--', ...paths]);
+  }
+
+  symlink(target: string, link: string): Promise<void> {
+    return this.must('symlink', link, ['sh', '-c', 'rm -rf -- "$2" && ln -s -- "$1" "$2"', 'sh', target, link]);
+  }
+
+  async chownLike(reference: string, paths: readonly string[], recursive = false): Promise<void> {
+    if (paths.length === 0) return;
+    await this.must('chown', paths[0]!, ['chown', ...(recursive ? ['-R'] : []), '-h', `--reference=${reference}`, '--', ...paths]);
+  }
+
+  private uid: number | undefined;
+
+  async userId(): Promise<number> {
+    if (this.uid === undefined) {
+      const r = await this.run(['id', '-u']);
+      if (r.code !== 0) throw this.failure('id -u', '', r);
+      this.uid = Number(r.stdout.toString('utf8').trim());
+    }
+    return this.uid;
+  }
+
   async close(): Promise<void> {
     this.lost('SSH connection closed by pgbk');
     this.client.end();
