@@ -114,6 +114,20 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
     here?.kill();
   };
   opts.signal?.addEventListener('abort', stop, { once: true });
+  // tar gone while bytes are still on their way (over SSH nothing else would tell a write that
+  // waits for room): stop feeding it, and stop the decompressor here, which nobody reads any more.
+  let tarEnded = false;
+  let writing = false;
+  let killedHere = false;
+  const abandon = (): void => {
+    killedHere = here !== undefined;
+    here?.kill();
+    sink.destroy(new Error(`tar ended before it read all of ${what}`));
+  };
+  void proc.done.then(() => {
+    tarEnded = true;
+    if (writing) abandon();
+  });
 
   const hash = sha256Hasher();
   try {
@@ -123,7 +137,13 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
       storedBytes += buf.length;
       opts.onProgress?.(storedBytes, files);
       if (pipeError !== undefined || opts.signal?.aborted === true) break;
+      if (tarEnded) {
+        abandon();
+        break;
+      }
+      writing = true;
       await write(sink, buf);
+      writing = false;
     }
   } catch (err) {
     if (pipeError === undefined) {
@@ -139,7 +159,7 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   opts.signal?.removeEventListener('abort', stop);
   if (opts.signal?.aborted === true) throw new PgbkError('INTERNAL', `extraction of ${what} interrupted`, { server, path: what });
   const childFailed = host.local && decompress !== undefined && status.code !== 0 && CHILD_FAILED.test(stderr);
-  if ((h !== undefined && h.code !== 0) || childFailed) {
+  if ((h !== undefined && h.code !== 0 && !killedHere) || childFailed) {
     const name = decompress?.[0] ?? 'decompressor';
     const why = h !== undefined ? h.stderr || `exit ${String(h.code)}` : stderr.trim();
     throw new PgbkError('CATALOG', `${name} could not decompress ${what}: ${why}`, {
