@@ -4,7 +4,7 @@
 # result is committed, so installing pgbk needs no compiler.
 #   scripts/zstd-wasm/build.sh /path/to/zstd-checkout
 set -eu
-ZSTD_TAG=v1.5.6
+ZSTD_TAG=${ZSTD_TAG:-v1.5.6}
 src=${1:?usage: build.sh ZSTD_SOURCE_DIR (a git checkout of facebook/zstd)}
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)

@@ -59,10 +59,12 @@ function optional<T>(name: string): T | undefined {
 }
 
 async function load(): Promise<ZstdCodec> {
-  const decoder = await WasmDecoder.create();
+  // The decoder is compiled on first use: wal-push only compresses, in a process of its own.
+  let decoder: WasmDecoder | undefined;
+  const wasmDecoder = (): WasmDecoder => (decoder ??= WasmDecoder.create());
   const native = optional<NativeZstd>('@toondepauw/node-zstd');
   const xxhash = optional<NativeXxhash>('@node-rs/xxhash');
-  const checksum = (data: Buffer): number => Number((xxhash === undefined ? decoder.xxh64(data) : xxhash.xxh64(data)) & 0xffffffffn);
+  const checksum = (data: Buffer): number => Number((xxhash === undefined ? wasmDecoder().xxh64(data) : xxhash.xxh64(data)) & 0xffffffffn);
   let compress: (data: Buffer, level: number) => Buffer;
   if (native !== undefined) {
     const encoders = new Map<number, { encodeSync(data: Buffer): Buffer }>();
@@ -81,7 +83,7 @@ async function load(): Promise<ZstdCodec> {
   }
   return {
     compress: (data, level) => completeFrame(compress(data, level), data.length, checksum(data)),
-    decompress: (frame) => decoder.decompress(frame),
+    decompress: (frame) => wasmDecoder().decompress(frame),
   };
 }
 
@@ -111,10 +113,11 @@ class WasmDecoder {
     private readonly src: number,
   ) {}
 
-  static async create(): Promise<WasmDecoder> {
-    const module = await WebAssembly.compile(Buffer.from(ZSTD_DECODER_WASM_BASE64, 'base64'));
+  /** Compiled synchronously (~80 kB, a few ms): Node.js allows it, and decompress() is synchronous. */
+  static create(): WasmDecoder {
+    const module = new WebAssembly.Module(Buffer.from(ZSTD_DECODER_WASM_BASE64, 'base64'));
     const memory = new WebAssembly.Memory({ initial: 16 });
-    const instance = await WebAssembly.instantiate(module, { env: { memory } });
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
     const fn = instance.exports as unknown as DecoderExports;
     const base = align(fn.__heap_base.value as number);
     const size = fn.dctx_size();
