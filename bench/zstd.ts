@@ -1,6 +1,6 @@
 /**
  * zstd without a compiler (issue 10, item 1): today's codec (src/catalog/zstd.ts: prebuilt native
- * compression + WebAssembly decompression) against the zstd-napi it replaced (now a
+ * compression and XXH64, zstd's decoder in WebAssembly) against the zstd-napi it replaced (now a
  * devDependency, compiled by `npm ci` where a compiler exists), in the same run, on real WAL:
  *
  * 1. compress MB/s (level 1, content checksum, what wal-push stores);
@@ -14,6 +14,7 @@
  * PGBK_BENCH_ZSTD_SEGMENTS (default 48) and PGBK_BENCH_ZSTD_ROUNDS (default 7) size a run.
  */
 
+import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -89,6 +90,25 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
   for (let i = 0; i < segs.length; i++) {
     if (!napi.decompress(ours[i]!).equals(segs[i]!) || !(await decompressBuffer(theirs[i]!, 'zstd')).equals(segs[i]!)) {
       throw new Error(`segment ${i}: the codecs do not read each other's frames`);
+    }
+  }
+  // And the zstd CLI, on real WAL: `zstd -t` and `zstd -d` read ours; we read `zstd -1`'s, written
+  // from a file (content size declared) and from a pipe (none declared).
+  const cli = (args: readonly string[], input: Buffer): Buffer => {
+    const r = spawnSync('zstd', ['-q', ...args], { input, maxBuffer: 4 * input.length + (64 << 20) });
+    if (r.status !== 0) throw new Error(`zstd ${args.join(' ')}: exit ${String(r.status)} ${r.stderr.toString()}`);
+    return r.stdout;
+  };
+  for (let i = 0; i < segs.length; i += Math.max(1, Math.floor(segs.length / 6))) {
+    cli(['-t'], ours[i]!);
+    const sized = cli(['-1', '--check', '-c', '--stream-size', String(segs[i]!.length)], segs[i]!);
+    const piped = cli(['-1', '--check', '-c'], segs[i]!);
+    for (const [what, ok] of [
+      ['zstd -d of ours', cli(['-d', '-c'], ours[i]!).equals(segs[i]!)],
+      ["ours of zstd -1's (content size)", (await decompressBuffer(sized, 'zstd')).equals(segs[i]!)],
+      ["ours of zstd -1's (from a pipe)", (await decompressBuffer(piped, 'zstd')).equals(segs[i]!)],
+    ] as const) {
+      if (!ok) throw new Error(`segment ${i}: ${what} differs from the segment`);
     }
   }
   const oursBytes = ours.reduce((n, z) => n + z.length, 0);

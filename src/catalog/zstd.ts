@@ -2,30 +2,35 @@
  * zstd without a C compiler at install time (issue 10, item 1; figures in bench/zstd.ts):
  *
  * - compression: @toondepauw/node-zstd, a Rust (napi-rs) binding whose compiled binary comes
- *   inside a per-platform npm package (no install script). As fast as the zstd-napi it replaced.
- *   Its frames carry neither the content size nor the content checksum: completeFrame adds both,
- *   so every stored frame is what `zstd -1 --check` writes (readable by any zstd, `zstd -t` checks
- *   it, and decompression detects damaged content).
- * - decompression: @bokuweb/zstd-wasm (zstd's C code built to WebAssembly, same on every platform),
- *   which verifies the content checksum; about half the speed of native code but 3× the speed of
- *   the native package's decoder. Frames without a content size (written by other tools) go
- *   through the native decoder.
- * - where no binary exists for the platform, the WebAssembly build compresses too.
+ *   inside a per-platform npm package (no install script). Its frames carry neither the content
+ *   size nor the content checksum: completeFrame adds both, the checksum computed by
+ *   @node-rs/xxhash (prebuilt the same way; 2× the speed of XXH64 in WebAssembly, whose input
+ *   must first be copied into the module's memory), so every stored frame is what
+ *   `zstd -1 --check` writes (readable by any zstd, `zstd -t` checks it, and decompression detects
+ *   damaged content).
+ * - decompression: zstd's own decoder built to WebAssembly with SIMD (zstd-wasm.gen.ts, made by
+ *   scripts/zstd-wasm/build.sh), which verifies the content checksum. The native package's
+ *   decoder streams into a growing vector and is ~15× slower on WAL; this one decodes in one pass
+ *   into memory sized from the frame header and is copied out once.
+ * - where no binary exists for the platform, @bokuweb/zstd-wasm compresses and the WebAssembly
+ *   decoder hashes.
  *
  * All are loaded on first use: commands that never (de)compress should not pay for it.
  */
 
 import { createRequire } from 'node:module';
 import { PgbkError } from '../errors.js';
+import { ZSTD_DECODER_WASM_BASE64 } from './zstd-wasm.gen.js';
 
 interface NativeZstd {
   Encoder: new (level: number) => { encodeSync(data: Buffer): Buffer };
-  Decoder: new () => { decodeSync(data: Buffer): Buffer };
+}
+interface NativeXxhash {
+  xxh64(data: Uint8Array): bigint;
 }
 interface WasmZstd {
   init(): Promise<void>;
   compress(data: Uint8Array, level?: number): Uint8Array;
-  decompress(data: Uint8Array): Uint8Array;
 }
 
 export interface ZstdCodec {
@@ -44,37 +49,128 @@ export function zstdCodec(): Promise<ZstdCodec> {
   return loading;
 }
 
-function loadNative(): NativeZstd | undefined {
+/** A package whose prebuilt binary may be missing for this platform. */
+function optional<T>(name: string): T | undefined {
   try {
-    return require('@toondepauw/node-zstd') as NativeZstd;
+    return require(name) as T;
   } catch {
-    return undefined; // no prebuilt binary for this platform: WebAssembly does it all
+    return undefined;
   }
 }
 
 async function load(): Promise<ZstdCodec> {
-  const wasm = require('@bokuweb/zstd-wasm') as WasmZstd;
-  const [xxhash] = await Promise.all([import('xxhash-wasm').then((m) => m.default()), wasm.init()]);
-  const native = loadNative();
-  const encoders = new Map<number, { encodeSync(data: Buffer): Buffer }>();
-  const decoder = native === undefined ? undefined : new native.Decoder();
-  const checksum = (data: Buffer): number => Number(xxhash.h64Raw(data) & 0xffffffffn);
-  return {
-    compress(data, level) {
-      if (native === undefined) return completeFrame(Buffer.from(wasmCall(() => wasm.compress(data, level))), data.length, checksum(data));
+  // The decoder is compiled on first use: wal-push only compresses, in a process of its own.
+  let decoder: WasmDecoder | undefined;
+  const wasmDecoder = (): WasmDecoder => (decoder ??= WasmDecoder.create());
+  const native = optional<NativeZstd>('@toondepauw/node-zstd');
+  const xxhash = optional<NativeXxhash>('@node-rs/xxhash');
+  const checksum = (data: Buffer): number => Number((xxhash === undefined ? wasmDecoder().xxh64(data) : xxhash.xxh64(data)) & 0xffffffffn);
+  let compress: (data: Buffer, level: number) => Buffer;
+  if (native !== undefined) {
+    const encoders = new Map<number, { encodeSync(data: Buffer): Buffer }>();
+    compress = (data, level) => {
       let enc = encoders.get(level);
       if (enc === undefined) {
         enc = new native.Encoder(level);
         encoders.set(level, enc);
       }
-      return completeFrame(enc.encodeSync(data), data.length, checksum(data));
-    },
-    decompress(frame) {
-      if (frameContentSize(frame) === undefined && decoder !== undefined) return decoder.decodeSync(frame);
-      const out = wasmCall(() => wasm.decompress(frame));
-      return Buffer.from(out.buffer, out.byteOffset, out.byteLength);
-    },
+      return enc.encodeSync(data);
+    };
+  } else {
+    const wasm = require('@bokuweb/zstd-wasm') as WasmZstd;
+    await wasm.init();
+    compress = (data, level) => Buffer.from(wasmCall(() => wasm.compress(data, level)));
+  }
+  return {
+    compress: (data, level) => completeFrame(compress(data, level), data.length, checksum(data)),
+    decompress: (frame) => wasmDecoder().decompress(frame),
   };
+}
+
+interface DecoderExports {
+  readonly __heap_base: WebAssembly.Global;
+  dctx_size(): number;
+  dctx_init(workspace: number, size: number): number;
+  content_size(src: number, size: number): number;
+  decompress(dctx: number, dst: number, capacity: number, src: number, size: number): number;
+  xxh64(src: number, size: number): bigint;
+}
+
+const PAGE = 65536;
+const align = (n: number): number => Math.ceil(n / 64) * 64;
+
+/**
+ * zstd's decoder in WebAssembly. Its memory holds [stack, tables][context][frame][content]; it grows
+ * to the largest frame decoded and stays so (one WAL segment and its frame: ~18 MiB by default),
+ * because growing again for every segment would cost more than the memory.
+ */
+class WasmDecoder {
+  private constructor(
+    private readonly memory: WebAssembly.Memory,
+    private readonly fn: DecoderExports,
+    private readonly dctx: number,
+    /** Where the frame goes. */
+    private readonly src: number,
+  ) {}
+
+  /** Compiled synchronously (~80 kB, a few ms): Node.js allows it, and decompress() is synchronous. */
+  static create(): WasmDecoder {
+    const module = new WebAssembly.Module(Buffer.from(ZSTD_DECODER_WASM_BASE64, 'base64'));
+    const memory = new WebAssembly.Memory({ initial: 16 });
+    const instance = new WebAssembly.Instance(module, { env: { memory } });
+    const fn = instance.exports as unknown as DecoderExports;
+    const base = align(fn.__heap_base.value as number);
+    const size = fn.dctx_size();
+    reserve(memory, base + size);
+    const dctx = fn.dctx_init(base, size);
+    if (dctx === 0) throw new PgbkError('INTERNAL', 'zstd: the WebAssembly decoder did not set up its context');
+    return new WasmDecoder(memory, fn, dctx, align(base + size));
+  }
+
+  private load(data: Uint8Array): void {
+    reserve(this.memory, this.src + data.length);
+    new Uint8Array(this.memory.buffer).set(data, this.src);
+  }
+
+  xxh64(data: Uint8Array): bigint {
+    this.load(data);
+    return BigInt.asUintN(64, this.fn.xxh64(this.src, data.length));
+  }
+
+  decompress(frame: Buffer): Buffer {
+    this.load(frame);
+    const declared = this.fn.content_size(this.src, frame.length);
+    if (declared === -2) throw zstdError(10);
+    const dst = align(this.src + frame.length);
+    // Frames written from a pipe (`zstd < file`) declare no size: try a bigger buffer until it fits.
+    for (let capacity = declared >= 0 ? declared : Math.max(frame.length * 16, 1 << 20); ; capacity *= 2) {
+      reserve(this.memory, dst + capacity);
+      const n = this.fn.decompress(this.dctx, dst, capacity, this.src, frame.length);
+      if (n >= 0) {
+        const out = Buffer.allocUnsafe(n);
+        out.set(new Uint8Array(this.memory.buffer, dst, n));
+        return out;
+      }
+      if (declared >= 0 || -n !== DST_TOO_SMALL) throw zstdError(-n);
+    }
+  }
+}
+
+/** Grow `memory` to hold `end` bytes. */
+function reserve(memory: WebAssembly.Memory, end: number): void {
+  const have = memory.buffer.byteLength;
+  if (end <= have) return;
+  try {
+    memory.grow(Math.ceil((end - have) / PAGE));
+  } catch (err) {
+    throw new PgbkError('INTERNAL', `zstd: cannot allocate ${end} bytes of WebAssembly memory to decompress`, { cause: err });
+  }
+}
+
+const DST_TOO_SMALL = 70;
+
+function zstdError(code: number, cause?: unknown): PgbkError {
+  return new PgbkError('INTERNAL', `zstd: ${ZSTD_ERRORS[code] ?? `zstd error ${code}`}`, cause === undefined ? {} : { cause });
 }
 
 /** zstd's error codes (zstd_errors.h) that mean something to an operator. */
@@ -93,8 +189,8 @@ function wasmCall(fn: () => Uint8Array): Uint8Array {
   } catch (err) {
     const m = /code (-?\d+)/.exec((err as Error).message);
     const code = m?.[1] === undefined ? undefined : Math.abs(Number(m[1]));
-    const what = code === undefined ? (err as Error).message : (ZSTD_ERRORS[code] ?? `zstd error ${code}`);
-    throw new PgbkError('INTERNAL', `zstd: ${what}`, { cause: err });
+    if (code !== undefined) throw zstdError(code, err);
+    throw new PgbkError('INTERNAL', `zstd: ${(err as Error).message}`, { cause: err });
   }
 }
 

@@ -54,6 +54,23 @@ test("zstd frames are standard: the zstd CLI tests and reads ours, and we read t
   assert.ok((await decompressBuffer(fromFileLike, 'zstd')).equals(sample));
 });
 
+test('frames without a content size far larger than the first guess, and concatenated frames, read whole', async () => {
+  // 24 MiB that compress to a few kB: the decoder's first buffer (16× the frame, at least 1 MiB) is
+  // far too small and must grow until the content fits.
+  const big = Buffer.concat([Buffer.alloc(24 << 20), sample]);
+  const piped = zstdCli(['-1', '-c', '-q'], big).stdout;
+  assert.is(frameContentSize(piped), undefined);
+  assert.ok(piped.length * 16 < big.length);
+  assert.ok((await decompressBuffer(piped, 'zstd')).equals(big));
+  // `cat a.zst b.zst` is a valid zstd stream: both contents, in order.
+  const two = Buffer.concat([await compressBuffer(sample, 'zstd'), await compressBuffer(Buffer.from('tail'), 'zstd')]);
+  assert.ok((await decompressBuffer(two, 'zstd')).equals(Buffer.concat([sample, Buffer.from('tail')])));
+  await decompressBuffer(Buffer.from('not zstd at all'), 'zstd').then(
+    () => assert.unreachable('garbage accepted'),
+    (err: Error) => assert.match(err.message, /zstd: not a zstd frame/),
+  );
+});
+
 test('frames written by zstd-napi (catalogs made before issue 10) still read, and zstd-napi reads ours', async () => {
   const require = createRequire(import.meta.url);
   let napi: { compress(b: Buffer, p: object): Buffer; decompress(b: Buffer): Buffer };
