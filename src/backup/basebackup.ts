@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { backupDir, writeBackupRecord } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
+import { waitForArchivedWal } from '../pg/archiver.js';
 import { runBaseBackup } from '../pg/basebackup.js';
 import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
 import type { Progress } from '../lib/progress.js';
@@ -13,10 +14,15 @@ import type { BackupContext } from './context.js';
 import { allocateBackupId, checksumStoredFiles } from './lifecycle.js';
 
 /**
- * Take one base backup with pg_basebackup (-Ft -X none: the WAL comes from the archive) into
+ * Take one base backup with pg_basebackup (-Ft; the WAL comes from the archive) into
  * backups/<id>/. The record goes STARTED (with this process as owner, so a crash is detected) →
  * WAITING_FOR_WAL (data durable, LSN range known) (DONE is the executor's
  * decision once every segment of the range is archived); any error leaves it FAILED with the reason. Returns the final record.
+ *
+ * The copy does not wait for the archiver (see pg/basebackup.ts); once the record says
+ * WAITING_FOR_WAL this waits, at most backup.archiveTimeout, for the server to archive the end
+ * segment, so that the executor can usually make the backup DONE in the same run. A timeout is
+ * not a failure: the data is complete, and the backup becomes DONE once its WAL is archived.
  */
 export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
   const server = ctx.server;
@@ -59,8 +65,6 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       fastCheckpoint: server.backup.fastCheckpoint,
       label: `pgbk ${server.name} ${id}`,
       pgVersion: facts.pgVersion,
-      // PostgreSQL's notices matter here: with -X none it waits at the end until archive_command
-      // has archived the last segment, and says so — the first sign of a broken archive_command.
       onProgress: (line) => {
         const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
         if (p !== undefined) {
@@ -70,7 +74,6 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       },
       // -P costs the server a size estimate first: only when someone watches (a terminal).
       ...(ctx.progress === undefined ? {} : { progress: true }),
-      archiveTimeoutMs: server.backup.archiveTimeoutSeconds * 1000,
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     progress?.finish();
@@ -101,5 +104,22 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
     });
     throw e;
   }
+  await waitForEndSegment(ctx, conninfo, record);
   return record;
+}
+
+/** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. */
+async function waitForEndSegment(ctx: BackupContext, conninfo: string, record: BackupRecord): Promise<void> {
+  const server = ctx.server;
+  if (record.endWal === undefined) return;
+  const endWal = record.endWal;
+  const archived = await waitForArchivedWal(conninfo, endWal, server.backup.archiveTimeoutSeconds * 1000, ctx.signal).catch((err: unknown) => {
+    ctx.log(`${server.name}: cannot ask the server whether ${endWal} is archived: ${toPgbkError(err).message}`);
+    return false;
+  });
+  if (!archived) {
+    ctx.log(
+      `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); backup ${record.id} stays WAITING_FOR_WAL until it is`,
+    );
+  }
 }
