@@ -11,7 +11,7 @@ import { probeServer } from '../pg/probe.js';
 import type { BackupRecord } from '../model/types.js';
 import { withRetry } from '../lib/retry.js';
 import type { BackupContext } from './context.js';
-import { allocateBackupId, checksumStoredFiles } from './lifecycle.js';
+import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
 
 /**
  * Take one base backup with pg_basebackup (-Ft; the WAL comes from the archive) into
@@ -57,6 +57,9 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
   ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
   // Made at the first -P report, which carries the server's estimate of the total.
   let progress: Progress | undefined;
+  // Started as soon as the copy ends, while this process checksums and syncs the files.
+  let archiverWait: Promise<void> | undefined;
+  const stopWaiting = new AbortController();
   try {
     const result = await runBaseBackup({
       conninfo: server.connection,
@@ -77,8 +80,10 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     progress?.finish();
-    const { checksums, stored } = await checksumStoredFiles(dir);
     const segSize = facts.walSegmentSize;
+    const endWal = endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize);
+    archiverWait = waitForEndSegment(ctx, conninfo, id, endWal, stopWaiting.signal);
+    const { checksums, stored } = await checksumAndSyncStoredFiles(dir, result.files);
     const { owner: _owner, ...withoutOwner } = record;
     record = {
       ...withoutOwner,
@@ -87,7 +92,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       beginLsn: result.beginLsn,
       endLsn: result.endLsn,
       beginWal: lsnToSegmentName(parseLsn(result.beginLsn), result.timeline, segSize),
-      endWal: endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize),
+      endWal,
       endTime: new Date().toISOString(),
       sizes: { data: result.dataBytes ?? stored, stored },
       checksums,
@@ -102,24 +107,26 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
     await writeBackupRecord(ctx.catalog, { ...withoutOwner, status: 'FAILED', endTime: new Date().toISOString(), error: e.message }).catch((werr: unknown) => {
       ctx.log(`${server.name}: cannot record backup ${id} as FAILED: ${(werr as Error).message}`);
     });
+    // The data is given up: how far the archiver got no longer matters.
+    stopWaiting.abort();
+    await archiverWait;
     throw e;
   }
-  await waitForEndSegment(ctx, conninfo, record);
+  await archiverWait;
   return record;
 }
 
 /** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. */
-async function waitForEndSegment(ctx: BackupContext, conninfo: string, record: BackupRecord): Promise<void> {
+async function waitForEndSegment(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal): Promise<void> {
   const server = ctx.server;
-  if (record.endWal === undefined) return;
-  const endWal = record.endWal;
-  const archived = await waitForArchivedWal(conninfo, endWal, server.backup.archiveTimeoutSeconds * 1000, ctx.signal).catch((err: unknown) => {
-    ctx.log(`${server.name}: cannot ask the server whether ${endWal} is archived: ${toPgbkError(err).message}`);
+  const signal = ctx.signal === undefined ? stop : AbortSignal.any([ctx.signal, stop]);
+  const archived = await waitForArchivedWal(conninfo, endWal, server.backup.archiveTimeoutSeconds * 1000, signal).catch((err: unknown) => {
+    if (!signal.aborted) ctx.log(`${server.name}: cannot ask the server whether ${endWal} is archived: ${toPgbkError(err).message}`);
     return false;
   });
-  if (!archived) {
+  if (!archived && !signal.aborted) {
     ctx.log(
-      `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); backup ${record.id} stays WAITING_FOR_WAL until it is`,
+      `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); backup ${id} stays WAITING_FOR_WAL until it is`,
     );
   }
 }

@@ -13,6 +13,10 @@
  * backup stays WAITING_FOR_WAL until it has). -X stream rather than fetch: fetch reads the WAL from
  * the server's pg_wal at the end, which a checkpoint during a long backup may already have recycled;
  * stream holds it with a temporary replication slot, as a default pg_basebackup run does.
+ *
+ * --no-sync: pg_basebackup would fsync every file it wrote, the dropped pg_wal.tar included, and
+ * the caller reads each kept file once anyway to checksum it, so it fsyncs them in that pass
+ * (backup/lifecycle.ts). What this driver makes durable itself is the renames into the target.
  */
 
 import { spawn } from 'node:child_process';
@@ -236,6 +240,7 @@ export function baseBackupCommand(
     `--pgdata=${staging}`,
     '--format=tar',
     '--wal-method=stream',
+    '--no-sync',
     '--no-password',
     `--label=${opts.label}`,
     `--checkpoint=${opts.fastCheckpoint ? 'fast' : 'spread'}`,
@@ -246,7 +251,11 @@ export function baseBackupCommand(
   return { args, env: { ...process.env, ...env } };
 }
 
-/** Take a base backup into opts.targetDir. Errors: PgbkError PG/CONFIG; the target is left without partial files. */
+/**
+ * Take a base backup into opts.targetDir. Errors: PgbkError PG/CONFIG; the target is left without
+ * partial files. The returned files' names are durable in the target, their data not yet: the
+ * caller fsyncs them (see --no-sync above).
+ */
 export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackupResult> {
   if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup cancelled before it started');
   const binary = findPgBinary('pg_basebackup', opts.pgVersion);
