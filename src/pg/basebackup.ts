@@ -29,7 +29,7 @@ import { describeFreeSpace } from '../lib/free-space.js';
 import { parseBackupManifest } from './backup-manifest.js';
 import { clientToolConninfo } from './conninfo.js';
 import { parseLsn } from './lsn.js';
-import { findPgBinary, majorOf, programMajor } from './pg-bin.js';
+import { binaryMajor, findPgBinary, majorOf } from './pg-bin.js';
 
 export interface BaseBackupOptions {
   readonly conninfo: string;
@@ -259,7 +259,7 @@ export function baseBackupCommand(
 export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackupResult> {
   if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup cancelled before it started');
   const binary = findPgBinary('pg_basebackup', opts.pgVersion);
-  const clientMajor = programMajor(binary);
+  const clientMajor = binaryMajor(binary);
   const staging = path.join(opts.targetDir, STAGING);
   const { args, env } = baseBackupCommand(opts, staging, clientMajor);
 

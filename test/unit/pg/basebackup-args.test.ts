@@ -2,6 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { compressionArgs, meaningfulStderr, parseVerboseLsns } from '../../../src/pg/basebackup.js';
 import { archivedUpTo } from '../../../src/pg/archiver.js';
+import { binaryMajor, programMajor } from '../../../src/pg/pg-bin.js';
 import { unitBytes } from '../../../src/pg/probe.js';
 
 test('compressionArgs: server-side when client and server are 15+, client-side otherwise', () => {
@@ -54,6 +55,14 @@ test('archivedUpTo: same timeline, at or past the segment; .backup and .partial 
   assert.ok(!archivedUpTo('000000020000000000000009', seg), 'another timeline');
   assert.ok(!archivedUpTo('00000002.history', seg));
   assert.ok(!archivedUpTo('', seg));
+});
+
+test('binaryMajor: the Debian directory names the major; anything else asks the program', () => {
+  assert.is(binaryMajor('/usr/lib/postgresql/15/bin/pg_basebackup'), 15);
+  assert.is(binaryMajor('/usr/lib/postgresql/17/bin/pg_basebackup'), 17);
+  // The installed 15 agrees with what the program says of itself.
+  assert.is(binaryMajor('/usr/lib/postgresql/15/bin/pg_basebackup'), programMajor('/usr/lib/postgresql/15/bin/pg_basebackup'));
+  assert.throws(() => binaryMajor('/nonexistent/pg_basebackup'), /cannot run/);
 });
 
 test.run();
