@@ -19,10 +19,11 @@ import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
  * WAITING_FOR_WAL (data durable, LSN range known) (DONE is the executor's
  * decision once every segment of the range is archived); any error leaves it FAILED with the reason. Returns the final record.
  *
- * The copy does not wait for the archiver (see pg/basebackup.ts); once the record says
- * WAITING_FOR_WAL this waits, at most backup.archiveTimeout, for the server to archive the end
- * segment, so that the executor can usually make the backup DONE in the same run. A timeout is
- * not a failure: the data is complete, and the backup becomes DONE once its WAL is archived.
+ * The copy does not wait for the archiver (see pg/basebackup.ts). As soon as it ends this starts
+ * waiting, beside the checksum pass and at most backup.archiveTimeout, for the server to archive
+ * the end segment, and returns when it has (record WAITING_FOR_WAL), so that the executor can
+ * usually make the backup DONE in the same run. A timeout is not a failure: the data is complete,
+ * and the backup becomes DONE once its WAL is archived.
  */
 export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
   const server = ctx.server;
