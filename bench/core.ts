@@ -3,7 +3,8 @@
  *
  * 1. Base backup of a `pgbench -i -s 50` cluster through `pgbk apply` (a due `* * * * *` schedule,
  *    end to end: probe, pg_basebackup, sha256 of the stored files, archive the end WAL, DONE)
- *    vs bare `pg_basebackup -Ft -X none --compress=server-zstd:workers=2 --checkpoint=fast`.
+ *    vs bare `pg_basebackup -Ft -X stream --compress=server-zstd:workers=2 --checkpoint=fast`
+ *    (the options pgbk passes), wall time and peak RSS, median of interleaved rounds.
  * 2. `pgbk apply` archiving 500 real segments from incoming/ (validate, sha256, zstd -1, write,
  *    fsync, link, SHA256SUMS, drop the incoming copy) vs `zstd -1` over the same files.
  * 3. `pgbk plan` on a synthetic catalog of 200 backups and 200,000 segments: wall and peak RSS.
@@ -95,57 +96,107 @@ export async function startBenchCluster(): Promise<World> {
 // ---------------------------------------------------------------------------------------------
 // 1. Base backup.
 
-export async function benchBaseBackup(world: World): Promise<BenchResult> {
+/** One timed process under `/usr/bin/time -v`: wall seconds (measured here) and peak RSS (MB). */
+async function timedWithRss(cmd: string, args: readonly string[]): Promise<{ readonly seconds: number; readonly rssMb: number }> {
+  const { seconds, value } = await timedValue(() => runProcess('/usr/bin/time', ['-v', cmd, ...args], { env: { FORCE_COLOR: undefined } }));
+  return { seconds, rssMb: peakRssKb(value.stderr) / 1024 };
+}
+
+function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[mid] ?? Number.NaN) : ((s[mid - 1] ?? Number.NaN) + (s[mid] ?? Number.NaN)) / 2;
+}
+
+/** The result of benchBaseBackup: times and peak RSS of pgbk and of the bare pg_basebackup. */
+export interface BaseBackupBenchResult extends BenchResult {
+  readonly peak_rss_mb: number;
+  readonly reference_peak_rss_mb: number;
+}
+
+/**
+ * `pgbk apply` taking one basebackup-method backup (end to end: start-up, probe, pg_basebackup,
+ * sha256 of the stored files, waiting for and archiving the end segment, DONE) against bare
+ * pg_basebackup with the options pgbk passes (-Ft -X stream --compress=server-zstd:workers=2
+ * --checkpoint=fast), in PGBK_BENCH_ROUNDS (default 3) interleaved rounds, medians compared. A
+ * third command, the same pg_basebackup with -X none (what pgbk ran before: the server then waits
+ * for archive_command at backup end), is timed in the same rounds for the record.
+ */
+export async function benchBaseBackup(world: World): Promise<BaseBackupBenchResult> {
+  if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing (peak RSS): apt-get install time');
+  const rounds = envNumber('PGBK_BENCH_ROUNDS', 3);
   const drainConfig = world.configPath;
   const backupConfig = path.join(world.root, 'pgbk-scheduled.yaml');
   await writeFile(backupConfig, configText(world.catalog, world.cluster.conninfo, ['backup: { schedule: "* * * * *" }', 'retention: { redundancy: 10 }']));
   const refDir = path.join(world.root, 'ref-basebackup');
-  const pgbkTimes: number[] = [];
-  const refTimes: number[] = [];
+  const pgBasebackup = path.join(PG_BINDIR, 'pg_basebackup');
+  const refArgs = (walMethod: 'stream' | 'none'): string[] => [
+    `--dbname=${world.cluster.conninfo}`,
+    '-D',
+    refDir,
+    '-Ft',
+    '-X',
+    walMethod,
+    '--compress=server-zstd:workers=2',
+    '--checkpoint=fast',
+  ];
+  const pgbkRuns: { seconds: number; rssMb: number }[] = [];
+  const refRuns: { seconds: number; rssMb: number }[] = [];
+  const noneRuns: number[] = [];
   let stored = 0;
+  const runPgbkRound = async (round: number): Promise<void> => {
+    // WAL the previous run left in incoming/ is archived untimed, so each timed apply does the
+    // same work: one backup and its own end segment.
+    await pgbk(['--config', drainConfig, 'apply']);
+    const before = (await readBackups(world.catalog, SERVER)).filter((b) => b.status === 'DONE').length;
+    // Each round is a new minute of the schedule, so the backup is due.
+    const now = new Date(Date.now() + round * 60_000).toISOString();
+    const r = await timedWithRss(process.execPath, [CLI, '--config', backupConfig, 'apply', '--now', now]);
+    const done = (await readBackups(world.catalog, SERVER)).filter((b) => b.status === 'DONE');
+    if (done.length !== before + 1) throw new Error(`pgbk apply did not produce one DONE backup (${before} → ${done.length})`);
+    stored = done[done.length - 1]?.sizes?.stored ?? 0;
+    pgbkRuns.push(r);
+    log(`base backup round ${round + 1}: pgbk apply ${r.seconds.toFixed(2)} s, ${r.rssMb.toFixed(0)} MB`);
+  };
+  const runRef = async (round: number): Promise<void> => {
+    const r = await timedWithRss(pgBasebackup, refArgs('stream'));
+    if (!existsSync(path.join(refDir, 'base.tar.zst'))) throw new Error('pg_basebackup wrote no base.tar.zst');
+    await rm(refDir, { recursive: true, force: true });
+    refRuns.push(r);
+    log(`base backup round ${round + 1}: pg_basebackup -X stream ${r.seconds.toFixed(2)} s, ${r.rssMb.toFixed(0)} MB`);
+  };
+  const runNone = async (round: number): Promise<void> => {
+    const t = await timed(() => runProcess(pgBasebackup, refArgs('none')));
+    await rm(refDir, { recursive: true, force: true });
+    noneRuns.push(t);
+    log(`base backup round ${round + 1}: pg_basebackup -X none ${t.toFixed(2)} s`);
+  };
   try {
-    for (let round = 0; round < 2; round++) {
-      // WAL the previous run left in incoming/ is archived untimed, so each timed apply does the
-      // same work: one backup and its own end segment.
-      await pgbk(['--config', drainConfig, 'apply']);
-      const before = (await readBackups(world.catalog, SERVER)).filter((b) => b.status === 'DONE').length;
-      // Each round is a new minute of the schedule, so the backup is due.
-      const now = new Date(Date.now() + round * 60_000).toISOString();
-      const t = await timed(() => pgbk(['--config', backupConfig, 'apply', '--now', now]));
-      const done = (await readBackups(world.catalog, SERVER)).filter((b) => b.status === 'DONE');
-      if (done.length !== before + 1) throw new Error(`pgbk apply did not produce one DONE backup (${before} → ${done.length})`);
-      stored = done[done.length - 1]?.sizes?.stored ?? 0;
-      pgbkTimes.push(t);
-      log(`base backup round ${round + 1}: pgbk apply ${t.toFixed(2)} s`);
-
-      const r = await timed(() =>
-        runProcess(path.join(PG_BINDIR, 'pg_basebackup'), [
-          `--dbname=${world.cluster.conninfo}`,
-          '-D',
-          refDir,
-          '-Ft',
-          '-X',
-          'none',
-          '--compress=server-zstd:workers=2',
-          '--checkpoint=fast',
-        ]),
-      );
-      if (!existsSync(path.join(refDir, 'base.tar.zst'))) throw new Error('pg_basebackup wrote no base.tar.zst');
-      await rm(refDir, { recursive: true, force: true });
-      refTimes.push(r);
-      log(`base backup round ${round + 1}: pg_basebackup ${r.toFixed(2)} s`);
+    for (let round = 0; round < rounds; round++) {
+      // Alternate who goes first: a checkpoint or the page cache favours neither side.
+      const order = round % 2 === 0 ? [runPgbkRound, runRef, runNone] : [runRef, runPgbkRound, runNone];
+      for (const step of order) await step(round);
     }
   } finally {
     await rm(refDir, { recursive: true, force: true });
   }
-  const pgbkS = Math.min(...pgbkTimes);
-  const refS = Math.min(...refTimes);
+  const pgbkS = median(pgbkRuns.map((r) => r.seconds));
+  const refS = median(refRuns.map((r) => r.seconds));
+  const pgbkRss = median(pgbkRuns.map((r) => r.rssMb));
+  const refRss = median(refRuns.map((r) => r.rssMb));
   return {
     name: `base backup pgbench -s ${envNumber('PGBK_BENCH_SCALE', 50)} (${Math.round(stored / 1048576)} MiB stored)`,
     pgbk_s: pgbkS,
     reference_s: refS,
     ratio: pgbkS / refS,
-    note: `min of 2 alternating runs; pgbk: ${fmtList(pgbkTimes)}, pg_basebackup: ${fmtList(refTimes)}; pgbk adds node start-up, probe, sha256 of stored files, archiving the end segment, DONE`,
+    peak_rss_mb: pgbkRss,
+    reference_peak_rss_mb: refRss,
+    note:
+      `median of ${rounds} interleaved rounds; pgbk: ${fmtList(pgbkRuns.map((r) => r.seconds))} s, ` +
+      `pg_basebackup -Ft -X stream --compress=server-zstd:workers=2 --checkpoint=fast: ${fmtList(refRuns.map((r) => r.seconds))} s; ` +
+      `peak RSS pgbk ${pgbkRss.toFixed(0)} MB vs ${refRss.toFixed(0)} MB (+${(pgbkRss - refRss).toFixed(0)} MB); ` +
+      `same with -X none (server waits for archive_command): ${fmtList(noneRuns)} s; ` +
+      'pgbk adds node start-up, probe, sha256 of stored files, waiting for and archiving the end segment, DONE',
   };
 }
 

@@ -15,8 +15,11 @@ import { benchSsh } from './ssh.js';
 import { benchWalPushLocal, drainCount } from './wal-push-local.js';
 import { benchZstd } from './zstd.js';
 
-/** A target on the ratio, or on absolute wall seconds (and peak RSS when given). */
-type Target = { readonly ratio: number } | { readonly seconds: number; readonly rssMb?: number };
+/**
+ * A target on the ratio (and, with rssAboveMb, on pgbk's peak RSS above the reference's), or on
+ * absolute wall seconds (and peak RSS when given).
+ */
+type Target = { readonly ratio: number; readonly rssAboveMb?: number } | { readonly seconds: number; readonly rssMb?: number };
 
 interface Bench {
   readonly key: string;
@@ -32,7 +35,7 @@ const BENCHES: readonly Bench[] = [
     key: 'base-backup',
     title: 'base backup: pgbk apply vs pg_basebackup',
     needsCluster: true,
-    targets: { 'base backup': { ratio: 1.1 } },
+    targets: { 'base backup': { ratio: 1.1, rssAboveMb: 32 } },
     run: async (c) => [await benchBaseBackup(need(c))],
   },
   {
@@ -106,8 +109,13 @@ interface Row extends BenchResult {
 function toRow(bench: Bench, r: BenchResult): Row {
   const entry = Object.entries(bench.targets).find(([prefix]) => r.name.startsWith(prefix));
   const rss = (r as { peak_rss_mb?: unknown }).peak_rss_mb;
+  const refRss = (r as { reference_peak_rss_mb?: unknown }).reference_peak_rss_mb;
   if (entry === undefined) return { ...r, target: '-', met: true };
   const t = entry[1];
+  if ('ratio' in t && t.rssAboveMb !== undefined) {
+    const above = typeof rss === 'number' && typeof refRss === 'number' ? rss - refRss : Number.POSITIVE_INFINITY;
+    return { ...r, target: `≤ ${t.ratio.toFixed(2)}×, RSS ≤ +${t.rssAboveMb} MB`, met: r.ratio <= t.ratio && above <= t.rssAboveMb };
+  }
   if ('ratio' in t) return { ...r, target: `≤ ${t.ratio.toFixed(2)}×`, met: r.ratio <= t.ratio };
   if (t.rssMb === undefined) return { ...r, target: `≤ ${Number(t.seconds.toFixed(3))} s`, met: r.pgbk_s <= t.seconds };
   const rssMb = typeof rss === 'number' ? rss : Number.POSITIVE_INFINITY;

@@ -2,6 +2,7 @@ import { hostname } from 'node:os';
 import { backupDir, writeBackupRecord } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
+import { waitForArchivedWal } from '../pg/archiver.js';
 import { runBaseBackup } from '../pg/basebackup.js';
 import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
 import type { Progress } from '../lib/progress.js';
@@ -10,13 +11,19 @@ import { probeServer } from '../pg/probe.js';
 import { type BackupRecord, failedBackup } from '../model/types.js';
 import { withRetry } from '../lib/retry.js';
 import type { BackupContext } from './context.js';
-import { allocateBackupId, checksumStoredFiles } from './lifecycle.js';
+import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
 
 /**
- * Take one base backup with pg_basebackup (-Ft -X none: the WAL comes from the archive) into
+ * Take one base backup with pg_basebackup (-Ft; the WAL comes from the archive) into
  * backups/<id>/. The record goes STARTED (with this process as owner, so a crash is detected) →
  * WAITING_FOR_WAL (data durable, LSN range known) (DONE is the executor's
  * decision once every segment of the range is archived); any error leaves it FAILED with the reason. Returns the final record.
+ *
+ * The copy does not wait for the archiver (see pg/basebackup.ts). As soon as it ends this starts
+ * waiting, beside the checksum pass and at most backup.archiveTimeout, for the server to archive
+ * the end segment, and returns when it has (record WAITING_FOR_WAL), so that the executor can
+ * usually make the backup DONE in the same run. A timeout is not a failure: the data is complete,
+ * and the backup becomes DONE once its WAL is archived.
  */
 export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
   const server = ctx.server;
@@ -51,6 +58,9 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
   ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
   // Made at the first -P report, which carries the server's estimate of the total.
   let progress: Progress | undefined;
+  // Started as soon as the copy ends, while this process checksums and syncs the files.
+  let archiverWait: Promise<void> | undefined;
+  const stopWaiting = new AbortController();
   try {
     const result = await runBaseBackup({
       conninfo: server.connection,
@@ -59,8 +69,6 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       fastCheckpoint: server.backup.fastCheckpoint,
       label: `pgbk ${server.name} ${id}`,
       pgVersion: facts.pgVersion,
-      // PostgreSQL's notices matter here: with -X none it waits at the end until archive_command
-      // has archived the last segment, and says so — the first sign of a broken archive_command.
       onProgress: (line) => {
         const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
         if (p !== undefined) {
@@ -70,12 +78,13 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       },
       // -P costs the server a size estimate first: only when someone watches (a terminal).
       ...(ctx.progress === undefined ? {} : { progress: true }),
-      archiveTimeoutMs: server.backup.archiveTimeoutSeconds * 1000,
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     progress?.finish();
-    const { checksums, stored } = await checksumStoredFiles(dir);
     const segSize = facts.walSegmentSize;
+    const endWal = endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize);
+    archiverWait = waitForEndSegment(ctx, conninfo, id, endWal, stopWaiting.signal);
+    const { checksums, stored } = await checksumAndSyncStoredFiles(dir, result.files);
     const { owner: _owner, ...withoutOwner } = record;
     record = {
       ...withoutOwner,
@@ -84,7 +93,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       beginLsn: result.beginLsn,
       endLsn: result.endLsn,
       beginWal: lsnToSegmentName(parseLsn(result.beginLsn), result.timeline, segSize),
-      endWal: endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize),
+      endWal,
       endTime: new Date().toISOString(),
       sizes: { data: result.dataBytes ?? stored, stored },
       checksums,
@@ -98,7 +107,26 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
     await writeBackupRecord(ctx.catalog, failedBackup(record, e.message, new Date().toISOString())).catch((werr: unknown) => {
       ctx.log(`${server.name}: cannot record backup ${id} as FAILED: ${(werr as Error).message}`);
     });
+    // The data is given up: how far the archiver got no longer matters.
+    stopWaiting.abort();
+    await archiverWait;
     throw e;
   }
+  await archiverWait;
   return record;
+}
+
+/** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. */
+async function waitForEndSegment(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal): Promise<void> {
+  const server = ctx.server;
+  const signal = ctx.signal === undefined ? stop : AbortSignal.any([ctx.signal, stop]);
+  const archived = await waitForArchivedWal(conninfo, endWal, server.backup.archiveTimeoutSeconds * 1000, signal).catch((err: unknown) => {
+    if (!signal.aborted) ctx.log(`${server.name}: cannot ask the server whether ${endWal} is archived: ${toPgbkError(err).message}`);
+    return false;
+  });
+  if (!archived && !signal.aborted) {
+    ctx.log(
+      `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); backup ${id} stays WAITING_FOR_WAL until it is`,
+    );
+  }
 }

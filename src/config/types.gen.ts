@@ -69,7 +69,7 @@ export interface BackupDefaults {
    */
   fastCheckpoint?: boolean;
   /**
-   * How long a base backup waits at its end for PostgreSQL to archive its last WAL segment, e.g. 10m. method basebackup: pg_basebackup is stopped and the backup FAILED (PostgreSQL reports the wait after one minute, so shorter values act as 1m). method ssh: pgbk stops waiting and the backup stays WAITING_FOR_WAL until its WAL is archived. Default 10m.
+   * How long a base backup waits at its end for PostgreSQL to archive its last WAL segment, e.g. 10m; the copy itself never waits for the archiver. After that time pgbk stops waiting and the backup stays WAITING_FOR_WAL until its WAL is archived (both methods). Default 10m.
    */
   archiveTimeout?: string;
 }
@@ -174,7 +174,7 @@ export interface ServerBackup {
    */
   fastCheckpoint?: boolean;
   /**
-   * How long a base backup waits at its end for PostgreSQL to archive its last WAL segment, e.g. 10m (basebackup: then FAILED; ssh: then left WAITING_FOR_WAL until its WAL arrives). Default: defaults.backup.archiveTimeout, then 10m.
+   * How long a base backup waits at its end for PostgreSQL to archive its last WAL segment, e.g. 10m (then left WAITING_FOR_WAL until its WAL arrives). Default: defaults.backup.archiveTimeout, then 10m.
    */
   archiveTimeout?: string;
 }

@@ -1,12 +1,22 @@
 /**
- * Driver for pg_basebackup (-Ft -X none): the data files as tar archives plus backup_manifest; the
+ * Driver for pg_basebackup (-Ft -X stream): the data files as tar archives plus backup_manifest; the
  * WAL comes from the archive. pg_basebackup writes into a private staging directory inside the
  * target (it insists on an empty directory, and the target already holds backup.json), and its
  * files are renamed into place only after it succeeded and the manifest checked out.
  *
- * With -X none the server waits at backup end until the last segment is archived, so a broken
- * archive_command would make this hang: archiveTimeoutMs bounds that wait (or the caller aborts
- * through `signal`).
+ * Why -X stream when the WAL comes from the archive: with -X none the server waits at backup end
+ * until archive_command has archived the last segment, polling for that once a second (PostgreSQL
+ * 15's do_pg_backup_stop), which costs about a second per backup and makes a broken archive_command
+ * hang the copy. With -X stream (or fetch) pg_basebackup sends BASE_BACKUP (WAIT false), so the
+ * copy ends as soon as the data is sent. The streamed pg_wal.tar is dropped here: it duplicates what
+ * the archive holds. Whether the backup's WAL did reach the archive is the caller's question (the
+ * backup stays WAITING_FOR_WAL until it has). -X stream rather than fetch: fetch reads the WAL from
+ * the server's pg_wal at the end, which a checkpoint during a long backup may already have recycled;
+ * stream holds it with a temporary replication slot, as a default pg_basebackup run does.
+ *
+ * --no-sync: pg_basebackup would fsync every file it wrote, the dropped pg_wal.tar included, and
+ * the caller reads each kept file once anyway to checksum it, so it fsyncs them in that pass
+ * (backup/lifecycle.ts). What this driver makes durable itself is the renames into the target.
  */
 
 import { spawn } from 'node:child_process';
@@ -19,8 +29,7 @@ import { describeFreeSpace } from '../lib/free-space.js';
 import { parseBackupManifest } from './backup-manifest.js';
 import { clientToolConninfo } from './conninfo.js';
 import { parseLsn } from './lsn.js';
-import { findPgBinary, majorOf, programMajor } from './pg-bin.js';
-import { setLongTimeout, type LongTimer } from '../lib/timer.js';
+import { binaryMajor, findPgBinary, majorOf } from './pg-bin.js';
 
 export interface BaseBackupOptions {
   readonly conninfo: string;
@@ -38,11 +47,6 @@ export interface BaseBackupOptions {
    */
   readonly progress?: boolean;
   readonly signal?: AbortSignal;
-  /**
-   * Give up (SIGTERM pg_basebackup, the backup fails) when PostgreSQL has waited this long at
-   * backup end for archive_command to archive the last segment. Undefined: wait forever.
-   */
-  readonly archiveTimeoutMs?: number;
 }
 
 export interface BaseBackupResult {
@@ -52,13 +56,18 @@ export interface BaseBackupResult {
   readonly endLsn: string;
   /** Timeline holding endLsn; differs from `timeline` only for a standby that switched timelines. */
   readonly endTimeline: number;
-  /** Files now in targetDir, relative names, sorted: base.tar.zst, <oid>.tar.zst, backup_manifest. */
+  /** Files now in targetDir, relative names, sorted: base.tar.zst, <oid>.tar.zst, backup_manifest (not pg_wal.tar). */
   readonly files: readonly string[];
   /** Uncompressed data size from the manifest. */
   readonly dataBytes?: number;
 }
 
 const STAGING = '.pg_basebackup.partial';
+
+/** pg_wal.tar, compressed or not: the WAL -X stream wrote beside the data archives. */
+function isStreamedWalTar(name: string): boolean {
+  return /^pg_wal\.tar(\.gz|\.zst|\.lz4)?$/.test(name);
+}
 const STDERR_KEEP = 64 * 1024;
 
 /** --compress for this pg_basebackup / server pair. Server-side is fastest when both are 15+. */
@@ -129,23 +138,6 @@ interface RunOutcome {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stderr: string;
-  /** Set when the archive wait exceeded archiveTimeoutMs and the child was stopped for it. */
-  readonly archiveTimedOut?: { readonly waitedMs: number; readonly line: string };
-}
-
-const STILL_WAITING_RE = /still waiting for all required WAL segments to be archived \((\d+) seconds elapsed\)/;
-
-/**
- * When to give up on PostgreSQL's wait for archive_command at backup end. PostgreSQL reports the
- * wait first after 60 s, then after 120, 240, … s (xlog.c, do_pg_backup_stop): the first report
- * starts a local timer for the rest of the timeout, so the timeout holds to the second once it is
- * past that first minute. Pure: returns the delay (ms) to arm, or undefined for other lines.
- */
-export function archiveWaitDeadline(line: string, timeoutMs: number): { readonly waitedMs: number; readonly delayMs: number } | undefined {
-  const m = STILL_WAITING_RE.exec(line);
-  if (m?.[1] === undefined) return undefined;
-  const waitedMs = Number(m[1]) * 1000;
-  return { waitedMs, delayMs: Math.max(0, timeoutMs - waitedMs) };
 }
 
 let setprivPath: string | null | undefined;
@@ -186,19 +178,6 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let pending = '';
-    let archiveTimer: LongTimer | undefined;
-    let archiveTimedOut: RunOutcome['archiveTimedOut'];
-    const watchArchiveWait = (line: string): void => {
-      if (opts.archiveTimeoutMs === undefined || archiveTimer !== undefined) return;
-      const due = archiveWaitDeadline(line, opts.archiveTimeoutMs);
-      if (due === undefined) return;
-      const armedAt = Date.now();
-      // backup.archiveTimeout may exceed 2^31 ms (4w), which a plain setTimeout turns into 1 ms.
-      archiveTimer = setLongTimeout(() => {
-        archiveTimedOut = { waitedMs: due.waitedMs + (Date.now() - armedAt), line: line.trim() };
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      }, due.delayMs);
-    };
     const onAbort = (): void => {
       // By PID, through the ChildProcess handle: never by name.
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -211,7 +190,6 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
       const lines = pending.split(/[\r\n]/);
       pending = lines.pop() ?? '';
       for (const line of lines) {
-        watchArchiveWait(line);
         if (opts.onProgress !== undefined && line.trim() !== '') opts.onProgress(line);
       }
     });
@@ -226,9 +204,8 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     });
     child.on('close', (code, signal) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      archiveTimer?.clear();
       if (opts.onProgress !== undefined && pending.trim() !== '') opts.onProgress(pending);
-      resolve({ code, signal, stderr, ...(archiveTimedOut === undefined ? {} : { archiveTimedOut }) });
+      resolve({ code, signal, stderr });
     });
   });
 }
@@ -262,7 +239,8 @@ export function baseBackupCommand(
     `--dbname=${dbname}`,
     `--pgdata=${staging}`,
     '--format=tar',
-    '--wal-method=none',
+    '--wal-method=stream',
+    '--no-sync',
     '--no-password',
     `--label=${opts.label}`,
     `--checkpoint=${opts.fastCheckpoint ? 'fast' : 'spread'}`,
@@ -273,11 +251,15 @@ export function baseBackupCommand(
   return { args, env: { ...process.env, ...env } };
 }
 
-/** Take a base backup into opts.targetDir. Errors: PgbkError PG/CONFIG; the target is left without partial files. */
+/**
+ * Take a base backup into opts.targetDir. Errors: PgbkError PG/CONFIG; the target is left without
+ * partial files. The returned files' names are durable in the target, their data not yet: the
+ * caller fsyncs them (see --no-sync above).
+ */
 export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackupResult> {
   if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup cancelled before it started');
   const binary = findPgBinary('pg_basebackup', opts.pgVersion);
-  const clientMajor = programMajor(binary);
+  const clientMajor = binaryMajor(binary);
   const staging = path.join(opts.targetDir, STAGING);
   const { args, env } = baseBackupCommand(opts, staging, clientMajor);
 
@@ -287,13 +269,6 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
     const outcome = await runChild(binary, args, env, opts);
     // Re-read: the signal may have fired while pg_basebackup ran.
     if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup was cancelled');
-    if (outcome.archiveTimedOut !== undefined) {
-      throw new PgbkError(
-        'PG',
-        `PostgreSQL waited ${Math.round(outcome.archiveTimedOut.waitedMs / 1000)} s at backup end for archive_command to archive the backup's last WAL segment (archiveTimeout ${Math.round((opts.archiveTimeoutMs ?? 0) / 1000)} s); backup given up`,
-        { path: opts.targetDir, hint: 'archive_command is failing or far behind: see pg_stat_archiver (last_failed_wal) and the server log' },
-      );
-    }
     if (outcome.code !== 0) {
       const full = await diskFullError(outcome.stderr, staging);
       if (full !== undefined) throw full;
@@ -303,7 +278,7 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
     const manifestFile = path.join(staging, 'backup_manifest');
     const manifest = parseBackupManifest(await readFile(manifestFile, 'utf8'), manifestFile);
     // Two independent reports of the same range must agree; if not, trust neither. (pg_basebackup
-    // 15 prints these lines only when it fetches WAL itself, so with -X none the manifest stands alone.)
+    // prints these lines only when it fetches or streams WAL itself, as it does here.)
     const verbose = parseVerboseLsns(outcome.stderr);
     if (verbose.start !== undefined && parseLsn(verbose.start) !== parseLsn(manifest.begin.startLsn)) {
       throw new PgbkError('PG', `pg_basebackup reported start ${verbose.start}, its manifest ${manifest.begin.startLsn}`, { path: manifestFile });
@@ -315,6 +290,9 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
       throw new PgbkError('PG', `pg_basebackup reported end ${verbose.end}, its manifest ${manifest.end.endLsn}`, { path: manifestFile });
     }
 
+    // The streamed WAL duplicates the archive (see the top of this file): not kept.
+    const streamedWal = (await readdir(staging)).filter(isStreamedWalTar);
+    for (const name of streamedWal) await rm(path.join(staging, name), { force: true });
     const files = (await readdir(staging)).sort();
     for (const name of files) {
       const dest = path.join(opts.targetDir, name);

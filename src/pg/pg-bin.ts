@@ -44,6 +44,17 @@ export function findPgBinary(name: string, serverVersionNum: number, env: NodeJS
   return name; // resolved through PATH by spawn; a missing program shows up as ENOENT there
 }
 
+/**
+ * The major version of a program findPgBinary chose from the Debian layout
+ * (/usr/lib/postgresql/<major>/bin/NAME, one directory per postgresql-client-<major> package),
+ * read from its path; otherwise by running it (programMajor). Saves a process start per backup.
+ */
+export function binaryMajor(binary: string): number {
+  const m = /^\/usr\/lib\/postgresql\/(\d+)\/bin\/[^/]+$/.exec(binary);
+  const major = m?.[1] === undefined ? undefined : Number(m[1]);
+  return major !== undefined && major >= 10 ? major : programMajor(binary);
+}
+
 /** The major version of a PostgreSQL program ("pg_basebackup (PostgreSQL) 15.8" → 15). */
 export function programMajor(binary: string): number {
   const r = spawnSync(binary, ['--version'], { encoding: 'utf8' });

@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'uvu';
 import { pgbkErrorOf } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
+import { waitForArchivedWal } from '../../../src/pg/archiver.js';
 import { runBaseBackup } from '../../../src/pg/basebackup.js';
 import { lsnToSegmentName, parseLsn } from '../../../src/pg/lsn.js';
 import { probeServer } from '../../../src/pg/probe.js';
@@ -60,8 +61,9 @@ test('runBaseBackup: zstd tar + manifest beside existing files; LSN range from t
     progress.some((l) => l.includes('checkpoint completed')),
     progress.join('\n'),
   );
-  // -X none returned only after the server archived the backup's last segment.
+  // The copy does not wait for the archiver (BASE_BACKUP WAIT false); the client waits for it.
   const endSeg = lsnToSegmentName(parseLsn(result.endLsn) - 1n, result.timeline, facts.walSegmentSize);
+  assert.ok(await waitForArchivedWal(pg().conninfo, endSeg, 30_000), `${endSeg} archived`);
   assert.ok(existsSync(path.join(archiveDir, endSeg)), `${endSeg} archived`);
 });
 

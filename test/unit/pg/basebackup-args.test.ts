@@ -1,7 +1,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { readFileSync } from 'node:fs';
-import { archiveWaitDeadline, compressionArgs, meaningfulStderr, parseVerboseLsns } from '../../../src/pg/basebackup.js';
+import { compressionArgs, meaningfulStderr, parseVerboseLsns } from '../../../src/pg/basebackup.js';
+import { archivedUpTo } from '../../../src/pg/archiver.js';
+import { binaryMajor, programMajor } from '../../../src/pg/pg-bin.js';
 import { unitBytes } from '../../../src/pg/probe.js';
 
 test('compressionArgs: server-side when client and server are 15+, client-side otherwise', () => {
@@ -44,16 +45,24 @@ test('unitBytes: pg_settings units', () => {
   assert.throws(() => unitBytes('parsecs'), /unexpected pg_settings unit/);
 });
 
-test("archiveWaitDeadline: PostgreSQL's archive-wait warning arms the rest of the timeout", () => {
-  const line = 'pg_basebackup: error: WARNING:  still waiting for all required WAL segments to be archived (60 seconds elapsed)';
-  assert.equal(archiveWaitDeadline(line, 600_000), { waitedMs: 60_000, delayMs: 540_000 });
-  assert.equal(archiveWaitDeadline(line.replace('60 seconds', '240 seconds'), 120_000), { waitedMs: 240_000, delayMs: 0 });
-  assert.is(archiveWaitDeadline('pg_basebackup: checkpoint completed', 600_000), undefined);
-  // The text is PostgreSQL 15's own (xlog.c): check it against the installed server binary.
-  const bin = readFileSync('/usr/lib/postgresql/15/bin/postgres').toString('latin1');
-  const format = /still waiting for all required WAL segments to be archived \(%d seconds elapsed\)/.exec(bin)?.[0];
-  assert.ok(format, 'PostgreSQL 15 still prints this warning');
-  assert.ok(archiveWaitDeadline(`WARNING:  ${format.replace('%d', '120')}`, 600_000));
+test('archivedUpTo: same timeline, at or past the segment; .backup and .partial count, .history does not', () => {
+  const seg = '000000010000000000000005';
+  assert.ok(archivedUpTo(seg, seg));
+  assert.ok(archivedUpTo('000000010000000000000006', seg));
+  assert.ok(archivedUpTo('000000010000000000000005.00000028.backup', seg));
+  assert.ok(!archivedUpTo('000000010000000000000004', seg));
+  assert.ok(!archivedUpTo('000000010000000000000004.00000028.backup', seg));
+  assert.ok(!archivedUpTo('000000020000000000000009', seg), 'another timeline');
+  assert.ok(!archivedUpTo('00000002.history', seg));
+  assert.ok(!archivedUpTo('', seg));
+});
+
+test('binaryMajor: the Debian directory names the major; anything else asks the program', () => {
+  assert.is(binaryMajor('/usr/lib/postgresql/15/bin/pg_basebackup'), 15);
+  assert.is(binaryMajor('/usr/lib/postgresql/17/bin/pg_basebackup'), 17);
+  // The installed 15 agrees with what the program says of itself.
+  assert.is(binaryMajor('/usr/lib/postgresql/15/bin/pg_basebackup'), programMajor('/usr/lib/postgresql/15/bin/pg_basebackup'));
+  assert.throws(() => binaryMajor('/nonexistent/pg_basebackup'), /cannot run/);
 });
 
 test.run();
