@@ -4,9 +4,21 @@
  * uploads in bounded memory, ranged reads across parts, clear errors for wrong credentials, a
  * missing bucket and a wrong endpoint, the gateway vanishing mid-upload, and the lease.
  */
-import { repositoryContract } from './repository-contract.js';
-import { rgw } from '../../support/rgw.js';
-import { openS3Repository } from '../../../src/catalog/s3/driver.js';
+import { createHash, randomFillSync } from 'node:crypto';
+import os from 'node:os';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openS3Repository, type S3Repository } from '../../../src/catalog/s3/driver.js';
+import type { S3RepositoryConfig } from '../../../src/config/resolved.js';
+import { sha256Hex } from '../../../src/lib/checksum.js';
+import { mapLimited } from '../../../src/lib/map-limited.js';
+import { freePort } from '../../support/free-port.js';
+import { rgw, WRONG_PROFILE } from '../../support/rgw.js';
+import { pgbkErrorOf } from '../../support/wait.js';
+import { collect, readAll, rejects, repositoryContract, spawnHolder, stop } from './repository-contract.js';
 
 repositoryContract('s3 (radosgw)', async () => {
   const gw = await rgw();
@@ -18,3 +30,195 @@ repositoryContract('s3 (radosgw)', async () => {
     cleanup: async () => repo.close(),
   };
 });
+
+/** What only an object store has to prove. */
+type Ctx = { config?: S3RepositoryConfig; repo?: S3Repository };
+const t = suite<Ctx>('s3 driver (radosgw)', {});
+const MiB = 1024 * 1024;
+const TUNING = { partSize: 5 * MiB, queueSize: 2 };
+
+t.before(async (ctx) => {
+  const gw = await rgw();
+  process.stderr.write(`radosgw started in ${gw.startupSeconds.toFixed(1)} s\n`);
+  ctx.config = await gw.bucket('p/');
+  ctx.repo = await openS3Repository(ctx.config, TUNING);
+});
+t.after((ctx) => ctx.repo?.close());
+const W = (ctx: Ctx): { config: S3RepositoryConfig; repo: S3Repository } => ({ config: ctx.config!, repo: ctx.repo! });
+
+/** `n` MiB of random bytes, one fresh 1 MiB buffer at a time (the source holds nothing). */
+async function* randomMiB(n: number, onChunk?: (i: number) => Promise<void>): AsyncGenerator<Buffer> {
+  for (let i = 0; i < n; i++) {
+    await onChunk?.(i);
+    yield randomFillSync(Buffer.allocUnsafe(MiB));
+  }
+}
+
+t('list: 1,200 objects and 1,100 prefixes on one level, and all of them recursively, page by page in byte order', async (ctx) => {
+  const { repo } = W(ctx);
+  const objects = Array.from({ length: 1200 }, (_, i) => `many/o${i.toString(16).padStart(5, '0')}`);
+  const dirs = Array.from({ length: 1100 }, (_, i) => `many/d${i.toString(16).padStart(5, '0')}/x`);
+  await mapLimited([...objects, ...dirs], 48, (k) => repo.put(k, 'x'));
+  const level = await collect(repo.listNames('many/'));
+  // "many/d…/" sorts before "many/o…": every prefix, then every object, each in key order.
+  assert.equal(level, [...dirs.map((k) => ({ kind: 'prefix', key: k.slice(0, -1) })), ...objects.map((k) => ({ kind: 'object', key: k }))]);
+  const all = await collect(repo.list('many/', { recursive: true }));
+  assert.is(all.length, 2300);
+  assert.equal(
+    all.map((e) => e.key),
+    [...objects, ...dirs].sort(),
+  );
+  await repo.deleteTree('many/');
+  assert.equal(await collect(repo.listNames('many/', { recursive: true })), []);
+});
+
+t('multipart: 160 MiB streamed in 5 MiB parts keeps RSS growth bounded; read back whole and in ranges across parts', async (ctx) => {
+  const { repo } = W(ctx);
+  const key = 'backups/20260101T000000Z/base.tar.zst';
+  const w = await repo.openWrite(key);
+  const hash = createHash('sha256');
+  const before = process.memoryUsage().rss;
+  let peak = before;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().rss);
+  }, 20);
+  const source = Readable.from(randomMiB(160));
+  source.on('data', (c: Buffer) => hash.update(c));
+  try {
+    await pipeline(source, w.stream);
+  } finally {
+    clearInterval(sampler);
+  }
+  const growth = (peak - before) / MiB;
+  process.stderr.write(
+    `multipart 160 MiB, 5 MiB parts, queue 2: RSS ${Math.round(before / MiB)} → peak ${Math.round(peak / MiB)} MiB (+${growth.toFixed(1)})\n`,
+  );
+  assert.ok(growth < 80, `RSS grew by ${growth.toFixed(1)} MiB while streaming 160 MiB`);
+  assert.is(await repo.stat(key), undefined, 'visible before commit');
+  const want = hash.digest('hex');
+  assert.equal(await w.commit(), { outcome: 'created', size: 160 * MiB, sha256: want });
+  assert.is((await repo.stat(key))?.size, 160 * MiB);
+  const back = createHash('sha256');
+  for await (const c of (await repo.read(key))!) back.update(c as Buffer);
+  assert.is(back.digest('hex'), want);
+  // Ranges across the 5 MiB part boundaries agree with a whole read's bytes.
+  const whole = await readAll((await repo.read(key, { offset: 4 * MiB, length: 3 * MiB }))!);
+  assert.is(whole.length, 3 * MiB);
+  const a = await readAll((await repo.read(key, { offset: 5 * MiB - 10, length: 20 }))!);
+  assert.ok(a.equals(whole.subarray(MiB - 10, MiB + 10)));
+  const tail = await readAll((await repo.read(key, { offset: 160 * MiB - 7 }))!);
+  assert.is(tail.length, 7);
+  assert.equal(await repo.listUploads(), []);
+  await repo.delete([key]);
+});
+
+t('multipart with ifAbsent on a taken key: exists, the first bytes stay, and the upload is aborted', async (ctx) => {
+  const { repo } = W(ctx);
+  const key = 'chunks/ab/abcdef';
+  await repo.put(key, 'first');
+  const w = await repo.openWrite(key, { ifAbsent: true });
+  await pipeline(Readable.from(randomMiB(12)), w.stream);
+  assert.is((await w.commit()).outcome, 'exists');
+  assert.is((await repo.get(key))!.toString(), 'first');
+  assert.equal(await repo.listUploads(), []);
+});
+
+t('integrity: an object whose bytes do not match its recorded sha256 fails get and a whole read', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const raw = new S3Client({ endpoint: config.endpoint!, region: config.region, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  try {
+    await raw.send(new PutObjectCommand({ Bucket: config.bucket, Key: 'p/damaged', Body: 'bytes', Metadata: { sha256: sha256Hex('other bytes') } }));
+  } finally {
+    raw.destroy();
+  }
+  await rejects(() => repo.get('damaged'), /s3:\/\/pgbk-[0-9a-f]+\/p\/damaged does not match its recorded sha256/);
+  await rejects(async () => readAll((await repo.read('damaged'))!), /does not match its recorded sha256/);
+  // A range cannot be checked against the whole object's sum: it is returned as stored.
+  assert.is((await readAll((await repo.read('damaged', { offset: 1, length: 2 }))!)).toString(), 'yt');
+});
+
+t('wrong credentials, a missing bucket, a wrong endpoint: a clear error naming it, nothing written', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const gw = await rgw();
+  const before = await collect(repo.listNames('', { recursive: true }));
+  const wrongCreds = await pgbkErrorOf(openS3Repository({ ...config, profile: WRONG_PROFILE }));
+  assert.is(wrongCreds.code, 'CATALOG');
+  assert.match(
+    wrongCreds.message,
+    `cannot open the catalog s3://${config.bucket}/p/: ${gw.endpoint} refused the credentials (SignatureDoesNotMatch) for bucket ${config.bucket}`,
+  );
+  assert.match(wrongCreds.hint ?? '', /profile pgbk-wrong/);
+  assert.not.match(`${wrongCreds.message}${wrongCreds.hint}`, /not-the-secret|PGBKTESTSECRET/);
+
+  const missing = await pgbkErrorOf(openS3Repository({ ...config, bucket: 'pgbk-no-such-bucket', url: 's3://pgbk-no-such-bucket/p/' }));
+  assert.match(missing.message, `cannot open the catalog s3://pgbk-no-such-bucket/p/: bucket pgbk-no-such-bucket does not exist at ${gw.endpoint}`);
+
+  const nowhere = `http://127.0.0.1:${await freePort()}`;
+  const t0 = Date.now();
+  const unreachable = await pgbkErrorOf(openS3Repository({ ...config, endpoint: nowhere }, { maxAttempts: 2 }));
+  assert.match(unreachable.message, `cannot open the catalog s3://${config.bucket}/p/: cannot reach ${nowhere} (ECONNREFUSED)`);
+  assert.ok(Date.now() - t0 < 15_000, 'gave up in time');
+  assert.equal(await collect(repo.listNames('', { recursive: true })), before, 'nothing written');
+});
+
+t(
+  'radosgw stopped mid-upload: the stream fails naming the endpoint; abort is refused while it is down, and the stale upload is aborted once it is back',
+  async (ctx) => {
+    const { config } = W(ctx);
+    const gw = await rgw();
+    const repo = await openS3Repository(config, { ...TUNING, maxAttempts: 2, connectTimeoutMs: 1000, requestTimeoutMs: 5000 });
+    const key = 'backups/20260102T000000Z/base.tar.zst';
+    try {
+      const w = await repo.openWrite(key);
+      const source = Readable.from(
+        randomMiB(64, async (i) => {
+          if (i === 16) await gw.stopGateway(); // after 3 parts were started
+        }),
+      );
+      await rejects(() => pipeline(source, w.stream), new RegExp(`cannot upload part \\d+ of s3://${config.bucket}/p/${key}: cannot reach ${gw.endpoint}`));
+      await rejects(() => w.abort(), /cannot abort the multipart upload \S+ of .*: cannot reach/);
+      await gw.startGateway();
+      const open = await repo.listUploads();
+      assert.equal(
+        open.map((u) => u.key),
+        [`p/${key}`],
+      );
+      assert.is(await repo.abortStaleUploads(60_000), 0, 'a young upload is left alone');
+      assert.is(await repo.abortStaleUploads(0), 1);
+      assert.equal(await repo.listUploads(), []);
+      assert.is(await repo.stat(key), undefined, 'nothing published');
+    } finally {
+      await gw.startGateway();
+      repo.close();
+    }
+  },
+);
+
+t('lease: renewed it outlives its ttl; expired, exactly one of 3 racing processes takes it over; the old holder cannot renew or release', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const key = 'main/lock';
+  const me = { id: 'parent', pid: process.pid, host: os.hostname(), command: 'apply', since: new Date().toISOString() };
+  const first = await repo.tryLock(key, me, { ttlMs: 2000 });
+  assert.ok(first.acquired);
+  if (!first.acquired) return;
+  for (let i = 0; i < 8; i++) {
+    await sleep(500);
+    await first.lease.renew();
+  }
+  assert.is((await repo.tryLock(key, { ...me, id: 'other' }, { ttlMs: 2000 })).acquired, false, 'a renewed lease was taken over');
+  await sleep(3500); // no renew: expired by the server's clock
+  const children = [0, 1, 2].map(() => spawnHolder({ kind: 's3', config }, key, 30_000, 60_000));
+  try {
+    const outcomes = await Promise.all(children.map((c) => c.outcome));
+    assert.is(outcomes.filter((o) => o.acquired).length, 1, JSON.stringify(outcomes));
+    await rejects(() => first.lease.renew(), /taken over/);
+    await first.lease.release();
+    const winner = outcomes.find((o) => o.acquired)!.holder;
+    assert.equal(await repo.readLock(key), winner);
+  } finally {
+    await stop(children);
+  }
+});
+
+t.run();
