@@ -19,11 +19,12 @@
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
 import { rootCertificates } from 'node:tls';
+import type * as SdkModule from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PgbkError } from '../../errors.js';
 import type { S3RepositoryConfig } from '../../config/resolved.js';
 
-export type Sdk = typeof import('@aws-sdk/client-s3');
+export type Sdk = typeof SdkModule;
 
 /** Knobs that are not configuration (tests shorten them; the defaults suit production). */
 export interface S3Tuning {
