@@ -33,8 +33,13 @@ export interface TestRgw {
   readonly dir: string;
   readonly port: number;
   readonly endpoint: string;
+  /** The same gateway over HTTPS, with a self-signed certificate for 127.0.0.1 (`caFile`). */
+  readonly httpsEndpoint: string;
+  readonly caFile: string;
   /** Seconds from the first call to a gateway that answers with the user created. */
   readonly startupSeconds: number;
+  /** Where the start-up time went ("mon up 3.1s, …"). */
+  readonly startupPhases: string;
   /** A new empty bucket (a DNS name), and the config of a repository in it under `prefix`. */
   bucket(prefix?: string): Promise<S3RepositoryConfig>;
   /** Stop radosgw alone (the cluster keeps its objects), e.g. to cut a transfer off. */
@@ -129,7 +134,35 @@ async function start(): Promise<TestRgw> {
   installHandlers();
   for (const d of ['mon', 'osd/0', 'run', 'log']) await mkdir(path.join(dir, d), { recursive: true });
   const port = await freePort();
+  const tlsPort = await freePort();
   const monPort = await freePort();
+  const phases: string[] = [];
+  const phase = (name: string): void => {
+    phases.push(`${name} ${((Date.now() - t0) / 1000).toFixed(1)}s`);
+  };
+  // A self-signed certificate for 127.0.0.1 (clients that speak only HTTPS, TLS tests), made
+  // while the cluster starts.
+  const cert = path.join(dir, 'rgw.crt');
+  const key = path.join(dir, 'rgw.key');
+  const certMade = run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+  ]);
   const fsid = (await readFile('/proc/sys/kernel/random/uuid', 'utf8')).trim();
   const conf = path.join(dir, 'ceph.conf');
   await writeFile(
@@ -145,12 +178,14 @@ ms mon client mode = crc
 ms client mode = crc
 osd pool default size = 1
 osd pool default min size = 1
-osd pool default pg num = 8
-osd pool default pgp num = 8
+osd pool default pg num = 1
+osd pool default pgp num = 1
 osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon warn on pool no redundancy = false
+paxos propose interval = 0.05
+paxos min wait = 0.01
 run dir = ${dir}/run
 log file = ${dir}/log/$name.log
 admin socket = ${dir}/run/$name.$pid.asok
@@ -162,7 +197,7 @@ osd data = ${dir}/osd/$id
 osd objectstore = memstore
 memstore device bytes = 4294967296
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:${port}
+rgw frontends = beast endpoint=127.0.0.1:${port} ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${cert} ssl_private_key=${key}
 `,
   );
   const C = ['-c', conf];
@@ -180,16 +215,21 @@ rgw frontends = beast endpoint=127.0.0.1:${port}
   await run('ceph-authtool', ['--create-keyring', path.join(dir, 'keyring'), '--gen-key', '-n', 'mon.', '--cap', 'mon', 'allow *']);
   await run('monmaptool', ['--create', '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, '--fsid', fsid, path.join(dir, 'monmap')]);
   await run('ceph-mon', [...C, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap'), '--keyring', path.join(dir, 'keyring')]);
+  phase('mon mkfs');
   daemon('mon', 'ceph-mon', ['-f', ...C, '-i', 'a']);
   // The monitor takes a moment to form its quorum of one: `ceph` retries inside its timeout.
   await run('ceph', [...C, '--connect-timeout', '30', 'osd', 'create'], 45_000);
+  phase('mon up');
   await run('ceph-osd', [...C, '-i', '0', '--mkfs']);
+  phase('osd mkfs');
   daemon('osd', 'ceph-osd', ['-f', ...C, '-i', '0']);
+  await certMade;
   const startGw = async (): Promise<void> => {
     daemon('rgw', 'radosgw', ['-f', ...C, '-n', 'client.rgw.a']);
     await until('radosgw to answer', 60_000, () => answers(port), logTail);
   };
   await startGw();
+  phase('rgw answers');
   // The gateway creates its pools on first use; until they exist the user cannot be stored.
   for (let attempt = 1; ; attempt++) {
     try {
@@ -227,13 +267,17 @@ rgw frontends = beast endpoint=127.0.0.1:${port}
   process.env['AWS_EC2_METADATA_DISABLED'] = 'true';
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] = 'true';
 
+  phase('user created');
   const endpoint = `http://127.0.0.1:${port}`;
   const startupSeconds = (Date.now() - t0) / 1000;
   return {
     dir,
     port,
     endpoint,
+    httpsEndpoint: `https://127.0.0.1:${tlsPort}`,
+    caFile: cert,
     startupSeconds,
+    startupPhases: phases.join(', '),
     gatewayPid: () => live.get('rgw')?.pid,
     async bucket(prefix = ''): Promise<S3RepositoryConfig> {
       const bucket = `pgbk-${randomBytes(5).toString('hex')}`;

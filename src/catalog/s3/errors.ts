@@ -61,6 +61,12 @@ function explain(ctx: S3Context, err: unknown): { why: string; hint?: string } {
       hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for pgbk, or a profile in ~/.aws/credentials (s3.profile)',
     };
   }
+  if (e.code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(e.code)) {
+    return {
+      why: `the TLS certificate of ${endpoint} is not trusted (${e.code})`,
+      hint: 'set s3.tls.caFile to the CA that signed it (tls.verify: false only for a test store)',
+    };
+  }
   if ((e.code !== undefined && NETWORK_CODES.has(e.code)) || name === 'TimeoutError' || name === 'RequestTimeout') {
     return { why: `cannot reach ${endpoint} (${e.code ?? name})`, hint: 'check s3.endpoint and that the object store is up' };
   }

@@ -4,14 +4,17 @@
  * uploads in bounded memory, ranged reads across parts, clear errors for wrong credentials, a
  * missing bucket and a wrong endpoint, the gateway vanishing mid-upload, and the lease.
  */
+import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import os from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
 import { openS3Repository, type S3Repository } from '../../../src/catalog/s3/driver.js';
+import type { WriteResult } from '../../../src/catalog/repository.js';
 import type { S3RepositoryConfig } from '../../../src/config/resolved.js';
 import { sha256Hex } from '../../../src/lib/checksum.js';
 import { mapLimited } from '../../../src/lib/map-limited.js';
@@ -39,7 +42,7 @@ const TUNING = { partSize: 5 * MiB, queueSize: 2 };
 
 t.before(async (ctx) => {
   const gw = await rgw();
-  process.stderr.write(`radosgw started in ${gw.startupSeconds.toFixed(1)} s\n`);
+  process.stderr.write(`radosgw started in ${gw.startupSeconds.toFixed(1)} s (${gw.startupPhases})\n`);
   ctx.config = await gw.bucket('p/');
   ctx.repo = await openS3Repository(ctx.config, TUNING);
 });
@@ -72,44 +75,44 @@ t('list: 1,200 objects and 1,100 prefixes on one level, and all of them recursiv
   assert.equal(await collect(repo.listNames('many/', { recursive: true })), []);
 });
 
-t('multipart: 160 MiB streamed in 5 MiB parts keeps RSS growth bounded; read back whole and in ranges across parts', async (ctx) => {
-  const { repo } = W(ctx);
-  const key = 'backups/20260101T000000Z/base.tar.zst';
-  const w = await repo.openWrite(key);
-  const hash = createHash('sha256');
-  const before = process.memoryUsage().rss;
-  let peak = before;
-  const sampler = setInterval(() => {
-    peak = Math.max(peak, process.memoryUsage().rss);
-  }, 20);
-  const source = Readable.from(randomMiB(160));
-  source.on('data', (c: Buffer) => hash.update(c));
-  try {
-    await pipeline(source, w.stream);
-  } finally {
-    clearInterval(sampler);
-  }
-  const growth = (peak - before) / MiB;
+/** Runs s3-rss-child.ts: RSS before and at peak while it streams `mib` MiB into `key`. */
+function streamInChild(config: S3RepositoryConfig, key: string, mib: number): Promise<{ before: number; peak: number; result: WriteResult }> {
+  const child = fileURLToPath(new URL('./s3-rss-child.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [child, JSON.stringify(config), key, String(mib)], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`${err.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout) as { before: number; peak: number; result: WriteResult });
+    });
+  });
+}
+
+t('multipart: RSS stays flat whatever the size (40 vs 240 MiB in 5 MiB parts); read back whole and in ranges across parts', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const small = await streamInChild(config, 'rss/small', 40);
+  const large = await streamInChild(config, 'rss/large', 240);
+  const mb = (n: number): string => (n / MiB).toFixed(1);
   process.stderr.write(
-    `multipart 160 MiB, 5 MiB parts, queue 2: RSS ${Math.round(before / MiB)} → peak ${Math.round(peak / MiB)} MiB (+${growth.toFixed(1)})\n`,
+    `multipart in 5 MiB parts, 2 in flight: 40 MiB: RSS ${mb(small.before)} → peak ${mb(small.peak)} MiB (+${mb(small.peak - small.before)}); ` +
+      `240 MiB: ${mb(large.before)} → ${mb(large.peak)} MiB (+${mb(large.peak - large.before)})\n`,
   );
-  assert.ok(growth < 80, `RSS grew by ${growth.toFixed(1)} MiB while streaming 160 MiB`);
-  assert.is(await repo.stat(key), undefined, 'visible before commit');
-  const want = hash.digest('hex');
-  assert.equal(await w.commit(), { outcome: 'created', size: 160 * MiB, sha256: want });
-  assert.is((await repo.stat(key))?.size, 160 * MiB);
+  assert.ok(large.peak - large.before < 64 * MiB, `RSS grew by ${mb(large.peak - large.before)} MiB while streaming 240 MiB`);
+  assert.ok(large.peak - small.peak < 24 * MiB, `peak RSS grew with the size: ${mb(small.peak)} → ${mb(large.peak)} MiB`);
+  assert.is(large.result.size, 240 * MiB);
+  assert.is(large.result.outcome, 'created');
+  const key = 'rss/large';
+  assert.is((await repo.stat(key))?.size, 240 * MiB);
   const back = createHash('sha256');
   for await (const c of (await repo.read(key))!) back.update(c as Buffer);
-  assert.is(back.digest('hex'), want);
-  // Ranges across the 5 MiB part boundaries agree with a whole read's bytes.
-  const whole = await readAll((await repo.read(key, { offset: 4 * MiB, length: 3 * MiB }))!);
-  assert.is(whole.length, 3 * MiB);
+  assert.is(back.digest('hex'), large.result.sha256);
+  // Ranges across the 5 MiB part boundaries agree with each other and with the size.
+  const span = await readAll((await repo.read(key, { offset: 4 * MiB, length: 3 * MiB }))!);
+  assert.is(span.length, 3 * MiB);
   const a = await readAll((await repo.read(key, { offset: 5 * MiB - 10, length: 20 }))!);
-  assert.ok(a.equals(whole.subarray(MiB - 10, MiB + 10)));
-  const tail = await readAll((await repo.read(key, { offset: 160 * MiB - 7 }))!);
+  assert.ok(a.equals(span.subarray(MiB - 10, MiB + 10)));
+  const tail = await readAll((await repo.read(key, { offset: 240 * MiB - 7 }))!);
   assert.is(tail.length, 7);
   assert.equal(await repo.listUploads(), []);
-  await repo.delete([key]);
+  await repo.deleteTree('rss/');
 });
 
 t('multipart with ifAbsent on a taken key: exists, the first bytes stay, and the upload is aborted', async (ctx) => {
@@ -160,6 +163,27 @@ t('wrong credentials, a missing bucket, a wrong endpoint: a clear error naming i
   assert.match(unreachable.message, `cannot open the catalog s3://${config.bucket}/p/: cannot reach ${nowhere} (ECONNREFUSED)`);
   assert.ok(Date.now() - t0 < 15_000, 'gave up in time');
   assert.equal(await collect(repo.listNames('', { recursive: true })), before, 'nothing written');
+});
+
+t('https: a self-signed certificate is refused naming the endpoint; trusted with tls.caFile, or with verify off', async (ctx) => {
+  const { config } = W(ctx);
+  const gw = await rgw();
+  const https = { ...config, endpoint: gw.httpsEndpoint };
+  const refused = await pgbkErrorOf(openS3Repository(https, { maxAttempts: 1 }));
+  assert.match(refused.message, `cannot open the catalog s3://${config.bucket}/p/: the TLS certificate of ${gw.httpsEndpoint} is not trusted (`);
+  assert.match(refused.hint ?? '', /s3\.tls\.caFile/);
+  for (const cfg of [
+    { ...https, caFile: gw.caFile },
+    { ...https, verifyTls: false },
+  ]) {
+    const repo = await openS3Repository(cfg);
+    try {
+      await repo.put('tls/x', 'over https');
+      assert.is((await repo.get('tls/x'))?.toString(), 'over https');
+    } finally {
+      repo.close();
+    }
+  }
 });
 
 t(
