@@ -88,6 +88,10 @@ export async function readS3(ctx: S3Context, objectKey: string, range: ReadRange
     if (!whole || want === undefined) return body;
     const tap = new VerifyTap((got) => (got === want ? undefined : mismatch(ctx, objectKey, want, got)));
     body.on('error', (err) => tap.destroy(s3Failure(ctx, 'read', objectKey, err)));
+    // A reader that stops early destroys the tap: let go of the response (and its socket) too.
+    tap.on('close', () => {
+      if (!body.destroyed) body.destroy();
+    });
     return body.pipe(tap);
   } catch (err) {
     throw s3Failure(ctx, 'read', objectKey, err);
