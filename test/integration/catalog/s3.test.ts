@@ -6,6 +6,7 @@
  */
 import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
+import http from 'node:http';
 import os from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -163,6 +164,67 @@ t('wrong credentials, a missing bucket, a wrong endpoint: a clear error naming i
   assert.match(unreachable.message, `cannot open the catalog s3://${config.bucket}/p/: cannot reach ${nowhere} (ECONNREFUSED)`);
   assert.ok(Date.now() - t0 < 15_000, 'gave up in time');
   assert.equal(await collect(repo.listNames('', { recursive: true })), before, 'nothing written');
+});
+
+/**
+ * A proxy in front of radosgw that answers the first `failures` requests itself with the given
+ * statuses (S3's XML error bodies) and forwards the rest unchanged (same Host header, so the
+ * SigV4 signature still verifies).
+ */
+async function faultyProxy(
+  target: number,
+  failures: readonly (readonly [number, string])[],
+): Promise<{ endpoint: string; seen: () => number; close: () => void }> {
+  let n = 0;
+  const server = http.createServer((req, res) => {
+    const fault = failures[n++];
+    if (fault !== undefined) {
+      req.resume();
+      res.writeHead(fault[0], { 'content-type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault[1]}</Code><Message>injected</Message></Error>`);
+      return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { endpoint: `http://127.0.0.1:${port}`, seen: () => n, close: () => server.close() };
+}
+
+t('throttling and 5xx are retried with backoff until they pass; past maxAttempts the error names the answer', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const gw = await rgw();
+  const proxy = await faultyProxy(gw.port, [
+    [503, 'SlowDown'],
+    [500, 'InternalError'],
+    [503, 'ServiceUnavailable'],
+  ]);
+  try {
+    // The open's probe takes the three faults and succeeds on its fourth attempt.
+    const flaky = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 4 });
+    assert.is(proxy.seen(), 4);
+    await flaky.put('retried/x', 'after three faults');
+    assert.is((await repo.get('retried/x'))?.toString(), 'after three faults');
+    flaky.close();
+  } finally {
+    proxy.close();
+  }
+  const always = await faultyProxy(
+    gw.port,
+    Array.from({ length: 10 }, () => [503, 'SlowDown'] as const),
+  );
+  try {
+    const err = await pgbkErrorOf(openS3Repository({ ...config, endpoint: always.endpoint }, { maxAttempts: 3 }));
+    assert.match(err.message, `cannot open the catalog s3://${config.bucket}/p/: ${always.endpoint} answered SlowDown (HTTP 503)`);
+    assert.is(always.seen(), 3);
+  } finally {
+    always.close();
+  }
 });
 
 t('https: a self-signed certificate is refused naming the endpoint; trusted with tls.caFile, or with verify off', async (ctx) => {
