@@ -10,6 +10,7 @@ import { secretKeyword } from './conninfo.js';
 import { validateCron, validateTimezone } from './cron.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import type { Problem } from './problem.js';
+import { checkS3 } from './s3.js';
 import { checkSameCluster } from './same-cluster.js';
 import type { ConfigPath } from './yaml-position.js';
 
@@ -129,6 +130,7 @@ export function checkSemantics(data: unknown): readonly Problem[] {
   const out: Problem[] = [];
   const root = rec(data);
   checkTilde(root['catalog'], ['catalog'], out);
+  checkS3(root, out);
 
   const defaults = rec(root['defaults']);
   const defBackup = rec(defaults['backup']);

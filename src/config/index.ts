@@ -18,4 +18,5 @@ export type {
   WalSettings,
   ServerConfig,
   Desired,
+  S3RepositoryConfig,
 } from './resolved.js';

@@ -7,6 +7,7 @@
 
 import path from 'node:path';
 import { parseDuration } from './duration.js';
+import { isS3Url, resolveS3 } from './s3.js';
 import type { Compression, Desired, RetentionPolicy, ServerConfig, SshConfig } from './resolved.js';
 import type { PgbkConfig, Retention, Server, Ssh } from './types.gen.js';
 
@@ -86,7 +87,9 @@ export function resolveConfig(config: PgbkConfig, ctx: ResolveContext): Desired 
   return {
     configPath: ctx.configPath,
     configHash: ctx.configHash,
-    catalog: resolveConfigRelative(config.catalog, ctx),
+    // An object-storage catalog keeps its URL (it is no path); its settings are in `s3`.
+    catalog: isS3Url(config.catalog) ? config.catalog : resolveConfigRelative(config.catalog, ctx),
+    ...(isS3Url(config.catalog) ? { s3: resolveS3(config.catalog, config.s3, (p) => resolveConfigRelative(p, ctx)) } : {}),
     ...(config.user === undefined ? {} : { user: config.user }),
     servers: servers.map(([name, server]) => resolveServer(name, server, config, ctx)),
   };

@@ -67,13 +67,40 @@ export interface ServerConfig {
   readonly retention: RetentionPolicy;
 }
 
+/**
+ * An object-storage repository (`catalog: s3://BUCKET/PREFIX` plus the `s3:` section). Credentials
+ * are deliberately absent: they come only from the environment or the AWS shared credentials and
+ * config files (the SDK's default provider chain, optionally a named `profile`), never from the YAML.
+ */
+export interface S3RepositoryConfig {
+  /** The catalog URL as written, e.g. "s3://backups/pgbk" (for messages). */
+  readonly url: string;
+  readonly bucket: string;
+  /** Key prefix inside the bucket: '' or ending in '/' (e.g. "pgbk/"). */
+  readonly prefix: string;
+  /** http(s)://host[:port] of an S3-compatible service; absent = AWS S3 for `region`. */
+  readonly endpoint?: string;
+  /** SigV4 signing region. Default us-east-1. */
+  readonly region: string;
+  /** Path-style addressing (https://host/BUCKET/KEY) instead of virtual-hosted (https://BUCKET.host/KEY). */
+  readonly pathStyle: boolean;
+  /** Verify the server's TLS certificate (https endpoints). Default true. */
+  readonly verifyTls: boolean;
+  /** Absolute path of a PEM file with the CA certificate(s) to trust, added to the system's. */
+  readonly caFile?: string;
+  /** Named profile in the AWS shared credentials/config files; absent = the default chain. */
+  readonly profile?: string;
+}
+
 export interface Desired {
   /** Absolute path of the config file it came from. */
   readonly configPath: string;
   /** sha256 of the config file's bytes: part of a saved plan's staleness check. */
   readonly configHash: string;
-  /** Absolute catalog root. */
+  /** Absolute catalog root; for an object-storage catalog, its URL as written ("s3://…"), see `s3`. */
   readonly catalog: string;
+  /** Present when the catalog is in object storage (`catalog: s3://…`). */
+  readonly s3?: S3RepositoryConfig;
   /** The OS user that owns the catalog and that pgbk runs as (`user:`); absent = the catalog's owner. */
   readonly user?: string;
   /** Sorted by name. */

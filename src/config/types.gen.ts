@@ -5,15 +5,51 @@
  */
 export interface PgbkConfig {
   /**
-   * Root directory of the backup catalog (local). A relative path is resolved against the directory of this file; ~ is expanded.
+   * Where the backup catalog lives: a local directory (a relative path is resolved against the directory of this file; ~ is expanded), or s3://BUCKET/PREFIX for an S3-compatible object store (AWS S3, Ceph radosgw, MinIO, ...), configured under s3.
    */
   catalog: string;
+  s3?: S3;
   /**
    * OS user that owns the catalog and that pgbk runs as. Started as root, pgbk switches to this user before it touches anything (restore keeps root for the restored files' owners and writes the catalog as this user); started as another user, commands that write the catalog refuse to run. Default: the owner of the catalog directory, or before it exists the owner of its nearest existing parent.
    */
   user?: string;
   defaults?: Defaults;
   servers: Servers;
+}
+/**
+ * How to reach the object store of catalog: s3://BUCKET/PREFIX. Credentials are never set here: pgbk takes them from its environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN) or from the AWS shared credentials and config files (~/.aws/credentials, ~/.aws/config; AWS_PROFILE or profile below), and never prints them.
+ */
+export interface S3 {
+  /**
+   * URL of an S3-compatible service, scheme and host[:port] only, e.g. https://rgw.example.net:7480. Default: AWS S3 in region.
+   */
+  endpoint?: string;
+  /**
+   * Signing region (SigV4). Default us-east-1, which S3-compatible services usually accept.
+   */
+  region?: string;
+  /**
+   * Address buckets in the path (https://host/BUCKET/KEY) instead of the host name (https://BUCKET.host/KEY). Default: true with an endpoint (S3-compatible services seldom have wildcard DNS and certificates), false for AWS S3.
+   */
+  pathStyle?: boolean;
+  tls?: S3Tls;
+  /**
+   * Named profile in the AWS shared credentials/config files to take credentials from. Default: AWS_PROFILE, then the environment, then the default profile.
+   */
+  profile?: string;
+}
+/**
+ * TLS settings for an https endpoint.
+ */
+export interface S3Tls {
+  /**
+   * Verify the server's certificate and host name. Default true; false only for a test store with a self-signed certificate (use caFile instead where possible).
+   */
+  verify?: boolean;
+  /**
+   * PEM file with the CA certificate(s) that signed the server's certificate, trusted in addition to the system's. A relative path is resolved against the directory of this file; ~ is expanded.
+   */
+  caFile?: string;
 }
 /**
  * Settings every server inherits; a server's own setting wins, key by key.

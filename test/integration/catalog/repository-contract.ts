@@ -63,7 +63,7 @@ interface Child {
 
 const CHILD = fileURLToPath(new URL('./lock-child.js', import.meta.url));
 
-function spawnHolder(spec: DriverSpec, key: string, ttlMs: number, holdMs: number): Child {
+export function spawnHolder(spec: DriverSpec, key: string, ttlMs: number, holdMs: number): Child {
   const proc = spawn(process.execPath, [CHILD, JSON.stringify(spec), key, String(ttlMs), String(holdMs)], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
@@ -80,7 +80,7 @@ function spawnHolder(spec: DriverSpec, key: string, ttlMs: number, holdMs: numbe
   return { proc, outcome, exited };
 }
 
-async function stop(children: readonly Child[]): Promise<void> {
+export async function stop(children: readonly Child[]): Promise<void> {
   for (const c of children) {
     if (c.proc.exitCode === null && c.proc.signalCode === null && c.proc.pid !== undefined) process.kill(c.proc.pid, 'SIGKILL');
   }

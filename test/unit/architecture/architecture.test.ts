@@ -59,7 +59,21 @@ test('the circle finder finds a circle', () => {
  * per 16 MiB of WAL and waits for it; what their entry loads at start-up is paid every time. None of
  * them may load the planner, the config schema validator, ssh2, the pg driver or the executors.
  */
-const HEAVY = [/^ssh2$/, /^pg$/, /^chokidar$/, /^plan\//, /^apply\//, /^observe\//, /^daemon\//, /^check\//, /^backup\//, /^restore\//, /^transport\/ssh\.ts$/];
+const HEAVY = [
+  /^@aws-sdk\//,
+  /^catalog\/s3\//,
+  /^ssh2$/,
+  /^pg$/,
+  /^chokidar$/,
+  /^plan\//,
+  /^apply\//,
+  /^observe\//,
+  /^daemon\//,
+  /^check\//,
+  /^backup\//,
+  /^restore\//,
+  /^transport\/ssh\.ts$/,
+];
 /** The config loader (schema validation, discovery, schedule checks): only for commands that read the YAML. */
 const CONFIG = [/^ajv/, /^cosmiconfig$/, /^croner$/, /^node-cron$/, /^yaml$/, /^config\/load\.ts$/];
 
@@ -80,6 +94,18 @@ for (const [entry, readsConfig] of ENTRIES) {
     assert.equal(heavy, [], `${entry} loads ${heavy.join(', ')} at start-up`);
   });
 }
+
+/**
+ * The AWS SDK costs about a second of start-up: only the s3 driver's client module loads it, and
+ * only by dynamic import (type imports elsewhere in catalog/s3/ cost nothing at run time).
+ */
+test('only catalog/s3/client.ts loads @aws-sdk, and only by dynamic import', () => {
+  const sdk = edges.filter((e) => e.to.startsWith('@aws-sdk/') && !e.typeOnly);
+  assert.equal(
+    sdk.map((e) => `${e.from} -> ${e.to}${e.dynamic ? ' (dynamic)' : ''}`),
+    ['catalog/s3/client.ts -> @aws-sdk/client-s3 (dynamic)'],
+  );
+});
 
 test('the weight check would catch a heavy import', () => {
   const e = (from: string, to: string, dynamic = false): ImportEdge => ({ from, to, dynamic, typeOnly: false });

@@ -187,7 +187,7 @@ const errorCases: readonly ErrorCase[] = [
   {
     name: 'unknown top-level key',
     yaml: OK_SERVER + 'catalgo: /y\n',
-    lines: ['5:1: catalgo: unknown key (allowed: catalog, user, defaults, servers)'],
+    lines: ['5:1: catalgo: unknown key (allowed: catalog, s3, user, defaults, servers)'],
   },
   {
     name: 'user: not a user name',

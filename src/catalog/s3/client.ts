@@ -1,0 +1,102 @@
+/**
+ * The S3 client of the s3 driver: the AWS SDK v3 (@aws-sdk/client-s3), imported dynamically here
+ * and nowhere else, so only a command that opens an S3 repository pays for loading it (≈ 1 s of
+ * start-up on this machine); the per-segment clients never do (test/unit/architecture).
+ *
+ * What is configured, and why:
+ * - credentials: the SDK's default provider chain only (environment, shared credentials/config
+ *   files, an optional named profile) — never the YAML, never printed;
+ * - retries: the SDK's standard strategy (exponential backoff with jitter) retries throttling
+ *   (SlowDown, 503), 5xx and transient network errors (reset, refused, timeouts) up to
+ *   `maxAttempts`; bodies are Buffers, so every retry resends the same bytes;
+ * - timeouts: connecting, and socket inactivity of a request, so a vanished server fails the
+ *   operation instead of hanging it;
+ * - checksums: only when an operation requires one. The SDK's default (CRC32 "flexible checksums"
+ *   with aws-chunked trailers) is not understood by every S3-compatible server (radosgw 16 ignores
+ *   x-amz-checksum-*); the driver sends Content-MD5 itself, which every S3 server verifies.
+ */
+
+import { readFileSync } from 'node:fs';
+import https from 'node:https';
+import { rootCertificates } from 'node:tls';
+import type * as SdkModule from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
+import { PgbkError } from '../../errors.js';
+import type { S3RepositoryConfig } from '../../config/resolved.js';
+
+export type Sdk = typeof SdkModule;
+
+/** Knobs that are not configuration (tests shorten them; the defaults suit production). */
+export interface S3Tuning {
+  /** Bytes per multipart part (≥ 5 MiB, S3's minimum for all but the last part). Default 16 MiB. */
+  readonly partSize?: number;
+  /** Parts uploading at once per streaming write. Default 2: memory ≤ (queue + 1) × partSize. */
+  readonly queueSize?: number;
+  /** Attempts per request, the first included (SDK standard retry strategy). Default 6. */
+  readonly maxAttempts?: number;
+  readonly connectTimeoutMs?: number;
+  /** Socket inactivity during one request. Default 60 s. */
+  readonly requestTimeoutMs?: number;
+}
+
+export interface S3Context {
+  readonly sdk: Sdk;
+  readonly client: S3Client;
+  readonly cfg: S3RepositoryConfig;
+  /** Where requests go, for messages: the endpoint, or AWS S3's regional one. */
+  readonly endpointName: string;
+  readonly partSize: number;
+  readonly queueSize: number;
+}
+
+export const MIN_PART_SIZE = 5 * 1024 * 1024;
+
+export async function makeContext(cfg: S3RepositoryConfig, tuning: S3Tuning = {}): Promise<S3Context> {
+  // The SDK warns on stderr, once per process, that its releases from 2027 on will need Node 22.
+  // This pinned release supports Node 20 (its engines say >=20); pgbk's stderr is for pgbk's own
+  // messages, which archive_command's log shows to the DBA.
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
+  const sdk: Sdk = await import('@aws-sdk/client-s3');
+  let ca: Buffer | undefined;
+  if (cfg.caFile !== undefined) {
+    try {
+      ca = readFileSync(cfg.caFile);
+    } catch (err) {
+      throw new PgbkError('CATALOG', `cannot read the CA file ${cfg.caFile} for ${cfg.url}: ${(err as Error).message}`, {
+        path: cfg.caFile,
+        hint: 'fix s3.tls.caFile in the configuration',
+      });
+    }
+  }
+  const partSize = Math.max(MIN_PART_SIZE, tuning.partSize ?? 16 * 1024 * 1024);
+  const queueSize = Math.max(1, tuning.queueSize ?? 2);
+  const httpsAgent = new https.Agent({
+    keepAlive: true,
+    maxSockets: 64,
+    rejectUnauthorized: cfg.verifyTls,
+    // Added to Node's bundled roots, so a private CA does not hide the public ones.
+    ...(ca === undefined ? {} : { ca: [...rootCertificates, ca.toString('utf8')] }),
+  });
+  const client = new sdk.S3Client({
+    region: cfg.region,
+    ...(cfg.endpoint === undefined ? {} : { endpoint: cfg.endpoint }),
+    forcePathStyle: cfg.pathStyle,
+    ...(cfg.profile === undefined ? {} : { profile: cfg.profile }),
+    maxAttempts: tuning.maxAttempts ?? 6,
+    retryMode: 'standard',
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    requestHandler: {
+      httpsAgent,
+      connectionTimeout: tuning.connectTimeoutMs ?? 10_000,
+      requestTimeout: tuning.requestTimeoutMs ?? 60_000,
+    },
+  });
+  const endpointName = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
+  return { sdk, client, cfg, endpointName, partSize, queueSize };
+}
+
+/** The s3:// URL of a full object key, for messages. */
+export function urlOf(ctx: S3Context, objectKey: string): string {
+  return `s3://${ctx.cfg.bucket}/${objectKey}`;
+}

@@ -1,0 +1,278 @@
+/**
+ * Writes of the s3 driver. Every request body carries Content-MD5, which the server checks before
+ * it stores anything (a body damaged on the way is refused with BadDigest, never stored), and every
+ * whole-object put records the bytes' sha256 in the object's metadata (x-amz-meta-sha256), which
+ * stat returns and whole-object reads check.
+ *
+ * put-if-absent is a PUT with `If-None-Match: *`: the server creates the object only if the key is
+ * free and answers 412 otherwise, so of concurrent writers exactly one creates it. A PUT is atomic:
+ * readers see the old object or the new one, never a part.
+ *
+ * Streaming writes (openWrite) buffer one part (16 MiB by default) and upload at most `queueSize`
+ * parts at once, so memory stays at (queueSize + 1) × partSize whatever the object's size; the
+ * writable's callback waits for a free slot (backpressure). Nothing is visible until commit():
+ * - an object smaller than one part is one PUT at commit (conditional for ifAbsent: exact);
+ * - a larger one is a multipart upload, completed at commit. ifAbsent then checks the key before
+ *   completing and sends `If-None-Match: *` with the completion, which AWS S3 honours (412). Some
+ *   S3-compatible servers ignore it on completion (radosgw 16 does): there two writers that both
+ *   find the key free before either completes both succeed, the later completion replacing the
+ *   earlier. Streamed ifAbsent writes are content-addressed (same key ⇒ same bytes), so that race
+ *   replaces an object by the same bytes; WAL, which must never be overwritten, goes through
+ *   putIfAbsent (one conditional PUT).
+ * A failed part upload fails the stream; abort() (and a failed commit) aborts the multipart
+ * upload, so its parts stop taking space. One that cannot be aborted (the server is gone) is
+ * named in the error and found later by abortStaleUploads.
+ */
+
+import { createHash } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { PgbkError } from '../../errors.js';
+import { sha256Hex } from '../../lib/checksum.js';
+import type { CreateOutcome, ObjectWriter, PutIfAbsentOptions, WriteOptions, WriteResult } from '../repository.js';
+import { type S3Context, urlOf } from './client.js';
+import { isNoSuchKey, isPreconditionFailed, s3Failure, statusOf } from './errors.js';
+import { SHA256_META } from './read.js';
+
+const md5Base64 = (b: Buffer): string => createHash('md5').update(b).digest('base64');
+
+/** AWS answers 409 ConditionalRequestConflict when conditional writes to one key overlap: try again. */
+const CONFLICT_ROUNDS = 5;
+
+async function putObject(ctx: S3Context, objectKey: string, body: Buffer, sha256: string, ifAbsent: boolean): Promise<CreateOutcome> {
+  for (let round = 1; ; round++) {
+    try {
+      await ctx.client.send(
+        new ctx.sdk.PutObjectCommand({
+          Bucket: ctx.cfg.bucket,
+          Key: objectKey,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: md5Base64(body),
+          Metadata: { [SHA256_META]: sha256 },
+          ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      return 'created';
+    } catch (err) {
+      // A 412 after a retried request whose first attempt did succeed also reads 'exists': the
+      // caller then finds the same bytes there (a duplicate), which is what happened.
+      if (ifAbsent && isPreconditionFailed(err)) return 'exists';
+      if (statusOf(err) === 409 && round < CONFLICT_ROUNDS) continue;
+      throw err;
+    }
+  }
+}
+
+const toBuffer = (data: Buffer | string): Buffer => (typeof data === 'string' ? Buffer.from(data, 'utf8') : data);
+
+export async function putS3(ctx: S3Context, objectKey: string, data: Buffer | string): Promise<void> {
+  const body = toBuffer(data);
+  try {
+    await putObject(ctx, objectKey, body, sha256Hex(body), false);
+  } catch (err) {
+    throw s3Failure(ctx, 'write', objectKey, err);
+  }
+}
+
+export async function putS3IfAbsent(ctx: S3Context, objectKey: string, data: Buffer | string, opts: PutIfAbsentOptions = {}): Promise<CreateOutcome> {
+  const body = toBuffer(data);
+  try {
+    return await putObject(ctx, objectKey, body, opts.sha256 ?? sha256Hex(body), true);
+  } catch (err) {
+    throw s3Failure(ctx, 'write', objectKey, err);
+  }
+}
+
+interface Part {
+  readonly PartNumber: number;
+  readonly ETag: string;
+  readonly md5: Buffer;
+}
+
+/** One streaming upload; see the module comment for its memory bound and publication rules. */
+class MultipartWriter implements ObjectWriter {
+  readonly stream: Writable;
+  #state: 'open' | 'committed' | 'aborted' = 'open';
+  #hash = createHash('sha256');
+  #size = 0;
+  #pending: Buffer[] = [];
+  #pendingBytes = 0;
+  #uploadId: Promise<string> | undefined;
+  #parts: Part[] = [];
+  #nextPart = 1;
+  #inFlight = new Set<Promise<void>>();
+  #failure: unknown;
+
+  constructor(
+    private readonly ctx: S3Context,
+    readonly key: string,
+    private readonly objectKey: string,
+    private readonly ifAbsent: boolean,
+  ) {
+    this.stream = new Writable({
+      highWaterMark: 1024 * 1024,
+      write: (chunk: Buffer, _enc, cb) => {
+        this.#accept(chunk).then(() => cb(), cb);
+      },
+      final: (cb) => {
+        this.#finish().then(() => cb(), cb);
+      },
+    });
+  }
+
+  async #accept(chunk: Buffer): Promise<void> {
+    this.#hash.update(chunk);
+    this.#size += chunk.length;
+    this.#pending.push(chunk);
+    this.#pendingBytes += chunk.length;
+    if (this.#pendingBytes >= this.ctx.partSize) this.#startPart();
+    // Backpressure: hold the writer until a slot is free, so at most queueSize parts are in memory.
+    while (this.#inFlight.size >= this.ctx.queueSize) await Promise.race(this.#inFlight);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  /** End of the bytes: a started multipart upload gets its last part; a small object waits for commit. */
+  async #finish(): Promise<void> {
+    if (this.#uploadId !== undefined && this.#pendingBytes > 0) this.#startPart();
+    await Promise.all(this.#inFlight);
+    if (this.#failure !== undefined) throw this.#failure;
+  }
+
+  #createUpload(): Promise<string> {
+    this.#uploadId ??= this.ctx.client.send(new this.ctx.sdk.CreateMultipartUploadCommand({ Bucket: this.ctx.cfg.bucket, Key: this.objectKey })).then((out) => {
+      if (out.UploadId === undefined) throw new Error('the server returned no upload id');
+      return out.UploadId;
+    });
+    return this.#uploadId;
+  }
+
+  #startPart(): void {
+    const body = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
+    this.#pending = [];
+    this.#pendingBytes = 0;
+    const PartNumber = this.#nextPart++;
+    const md5 = createHash('md5').update(body).digest();
+    const upload = (async (): Promise<void> => {
+      const UploadId = await this.#createUpload();
+      const out = await this.ctx.client.send(
+        new this.ctx.sdk.UploadPartCommand({
+          Bucket: this.ctx.cfg.bucket,
+          Key: this.objectKey,
+          UploadId,
+          PartNumber,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: md5.toString('base64'),
+        }),
+      );
+      if (out.ETag === undefined) throw new Error(`the server returned no ETag for part ${PartNumber}`);
+      this.#parts.push({ PartNumber, ETag: out.ETag, md5 });
+    })().catch((err: unknown) => {
+      this.#failure ??= s3Failure(this.ctx, `upload part ${PartNumber} of`, this.objectKey, err);
+    });
+    const tracked = upload.finally(() => this.#inFlight.delete(tracked));
+    this.#inFlight.add(tracked);
+  }
+
+  async commit(): Promise<WriteResult> {
+    const where = urlOf(this.ctx, this.objectKey);
+    if (this.#state !== 'open') throw new PgbkError('CATALOG', `cannot commit ${where}: the write was already ${this.#state}`, { path: where });
+    if (!this.stream.writableFinished || this.stream.errored !== null) {
+      throw new PgbkError('CATALOG', `cannot commit ${where}: the stream has not finished (end it, or await the pipeline, first)`, { path: where });
+    }
+    this.#state = 'committed';
+    const sha256 = this.#hash.digest('hex');
+    const size = this.#size;
+    try {
+      if (this.#uploadId === undefined) {
+        const body = Buffer.concat(this.#pending, this.#pendingBytes);
+        this.#pending = [];
+        return { outcome: await putObject(this.ctx, this.objectKey, body, sha256, this.ifAbsent), size, sha256 };
+      }
+      return { outcome: await this.#complete(await this.#uploadId), size, sha256 };
+    } catch (err) {
+      const failure = s3Failure(this.ctx, 'publish', this.objectKey, err);
+      await this.#abortUpload().catch(() => undefined);
+      throw failure;
+    }
+  }
+
+  async #complete(UploadId: string): Promise<CreateOutcome> {
+    const { bucket } = this.ctx.cfg;
+    if (this.ifAbsent && (await this.#exists())) {
+      await this.#abortUpload();
+      return 'exists';
+    }
+    const parts = [...this.#parts].sort((a, b) => a.PartNumber - b.PartNumber);
+    let etag: string | undefined;
+    try {
+      const out = await this.ctx.client.send(
+        new this.ctx.sdk.CompleteMultipartUploadCommand({
+          Bucket: bucket,
+          Key: this.objectKey,
+          UploadId,
+          MultipartUpload: { Parts: parts.map(({ PartNumber, ETag }) => ({ PartNumber, ETag })) },
+          ...(this.ifAbsent ? { IfNoneMatch: '*' } : {}),
+        }),
+      );
+      etag = out.ETag;
+    } catch (err) {
+      if (this.ifAbsent && isPreconditionFailed(err)) {
+        await this.#abortUpload();
+        return 'exists';
+      }
+      throw err;
+    }
+    // The multipart ETag is md5(md5(part 1) ‖ … ‖ md5(part n))-n on AWS, radosgw and MinIO: the
+    // server assembled exactly the parts whose bytes we hashed, in our order.
+    const got = etag?.replace(/"/g, '');
+    if (got !== undefined && /^[0-9a-f]{32}-\d+$/.test(got)) {
+      const want = `${createHash('md5')
+        .update(Buffer.concat(parts.map((p) => p.md5)))
+        .digest('hex')}-${parts.length}`;
+      if (got !== want) throw new Error(`the completed object's ETag ${got} is not the one of the parts sent (${want})`);
+    }
+    return 'created';
+  }
+
+  async #exists(): Promise<boolean> {
+    try {
+      await this.ctx.client.send(new this.ctx.sdk.HeadObjectCommand({ Bucket: this.ctx.cfg.bucket, Key: this.objectKey }));
+      return true;
+    } catch (err) {
+      if (isNoSuchKey(err)) return false;
+      throw err;
+    }
+  }
+
+  async #abortUpload(): Promise<void> {
+    if (this.#uploadId === undefined) return;
+    let UploadId: string;
+    try {
+      UploadId = await this.#uploadId;
+    } catch {
+      return; // never created: nothing to abort
+    }
+    try {
+      await this.ctx.client.send(new this.ctx.sdk.AbortMultipartUploadCommand({ Bucket: this.ctx.cfg.bucket, Key: this.objectKey, UploadId }));
+    } catch (err) {
+      if ((err as { name?: string }).name === 'NoSuchUpload' || statusOf(err) === 404) return;
+      const f = s3Failure(this.ctx, `abort the multipart upload ${UploadId} of`, this.objectKey, err);
+      throw new PgbkError('CATALOG', f.message, { path: f.path, cause: err, hint: 'a later abortStaleUploads (apply) removes it' });
+    }
+  }
+
+  async abort(): Promise<void> {
+    if (this.#state !== 'open') return;
+    this.#state = 'aborted';
+    if (!this.stream.destroyed) this.stream.destroy();
+    this.#pending = [];
+    // Parts still uploading would otherwise land after the abort and keep the upload alive.
+    await Promise.all(this.#inFlight);
+    await this.#abortUpload();
+  }
+}
+
+export function openS3Write(ctx: S3Context, key: string, objectKey: string, opts: WriteOptions = {}): ObjectWriter {
+  return new MultipartWriter(ctx, key, objectKey, opts.ifAbsent === true);
+}

@@ -1,0 +1,310 @@
+/**
+ * The s3 driver against a real Ceph radosgw (test/support/rgw.ts): the same repository contract as
+ * posix, then what only object storage has to prove — pagination past 1,000 keys, multipart
+ * uploads in bounded memory, ranged reads across parts, clear errors for wrong credentials, a
+ * missing bucket and a wrong endpoint, the gateway vanishing mid-upload, and the lease.
+ */
+import { execFile } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import http from 'node:http';
+import os from 'node:os';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { fileURLToPath } from 'node:url';
+import { suite } from 'uvu';
+import * as assert from 'uvu/assert';
+import { openS3Repository, type S3Repository } from '../../../src/catalog/s3/driver.js';
+import type { WriteResult } from '../../../src/catalog/repository.js';
+import type { S3RepositoryConfig } from '../../../src/config/resolved.js';
+import { sha256Hex } from '../../../src/lib/checksum.js';
+import { mapLimited } from '../../../src/lib/map-limited.js';
+import { freePort } from '../../support/free-port.js';
+import { rgw, WRONG_PROFILE } from '../../support/rgw.js';
+import { pgbkErrorOf } from '../../support/wait.js';
+import { collect, readAll, rejects, repositoryContract, spawnHolder, stop } from './repository-contract.js';
+
+repositoryContract('s3 (radosgw)', async () => {
+  const gw = await rgw();
+  const config = await gw.bucket('repo/');
+  const repo = await openS3Repository(config);
+  return {
+    repo,
+    spec: { kind: 's3', config },
+    cleanup: async () => repo.close(),
+  };
+});
+
+/** What only an object store has to prove. */
+type Ctx = { config?: S3RepositoryConfig; repo?: S3Repository };
+const t = suite<Ctx>('s3 driver (radosgw)', {});
+const MiB = 1024 * 1024;
+const TUNING = { partSize: 5 * MiB, queueSize: 2 };
+
+t.before(async (ctx) => {
+  const gw = await rgw();
+  process.stderr.write(`radosgw started in ${gw.startupSeconds.toFixed(1)} s (${gw.startupPhases})\n`);
+  ctx.config = await gw.bucket('p/');
+  ctx.repo = await openS3Repository(ctx.config, TUNING);
+});
+t.after((ctx) => ctx.repo?.close());
+const W = (ctx: Ctx): { config: S3RepositoryConfig; repo: S3Repository } => ({ config: ctx.config!, repo: ctx.repo! });
+
+/** `n` MiB of random bytes, one fresh 1 MiB buffer at a time (the source holds nothing). */
+async function* randomMiB(n: number, onChunk?: (i: number) => Promise<void>): AsyncGenerator<Buffer> {
+  for (let i = 0; i < n; i++) {
+    await onChunk?.(i);
+    yield randomFillSync(Buffer.allocUnsafe(MiB));
+  }
+}
+
+t('list: 1,200 objects and 1,100 prefixes on one level, and all of them recursively, page by page in byte order', async (ctx) => {
+  const { repo } = W(ctx);
+  const objects = Array.from({ length: 1200 }, (_, i) => `many/o${i.toString(16).padStart(5, '0')}`);
+  const dirs = Array.from({ length: 1100 }, (_, i) => `many/d${i.toString(16).padStart(5, '0')}/x`);
+  await mapLimited([...objects, ...dirs], 48, (k) => repo.put(k, 'x'));
+  const level = await collect(repo.listNames('many/'));
+  // "many/d…/" sorts before "many/o…": every prefix, then every object, each in key order.
+  assert.equal(level, [...dirs.map((k) => ({ kind: 'prefix', key: k.slice(0, -1) })), ...objects.map((k) => ({ kind: 'object', key: k }))]);
+  const all = await collect(repo.list('many/', { recursive: true }));
+  assert.is(all.length, 2300);
+  assert.equal(
+    all.map((e) => e.key),
+    [...objects, ...dirs].sort(),
+  );
+  await repo.deleteTree('many/');
+  assert.equal(await collect(repo.listNames('many/', { recursive: true })), []);
+});
+
+/** Runs s3-rss-child.ts: RSS before and at peak while it streams `mib` MiB into `key`. */
+function streamInChild(config: S3RepositoryConfig, key: string, mib: number): Promise<{ before: number; peak: number; result: WriteResult }> {
+  const child = fileURLToPath(new URL('./s3-rss-child.js', import.meta.url));
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [child, JSON.stringify(config), key, String(mib)], { encoding: 'utf8' }, (err, stdout, stderr) => {
+      if (err !== null) reject(new Error(`${err.message}\n${stderr}`));
+      else resolve(JSON.parse(stdout) as { before: number; peak: number; result: WriteResult });
+    });
+  });
+}
+
+t('multipart: RSS stays flat whatever the size (40 vs 240 MiB in 5 MiB parts); read back whole and in ranges across parts', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const small = await streamInChild(config, 'rss/small', 40);
+  const large = await streamInChild(config, 'rss/large', 240);
+  const mb = (n: number): string => (n / MiB).toFixed(1);
+  process.stderr.write(
+    `multipart in 5 MiB parts, 2 in flight: 40 MiB: RSS ${mb(small.before)} → peak ${mb(small.peak)} MiB (+${mb(small.peak - small.before)}); ` +
+      `240 MiB: ${mb(large.before)} → ${mb(large.peak)} MiB (+${mb(large.peak - large.before)})\n`,
+  );
+  assert.ok(large.peak - large.before < 64 * MiB, `RSS grew by ${mb(large.peak - large.before)} MiB while streaming 240 MiB`);
+  assert.ok(large.peak - small.peak < 24 * MiB, `peak RSS grew with the size: ${mb(small.peak)} → ${mb(large.peak)} MiB`);
+  assert.is(large.result.size, 240 * MiB);
+  assert.is(large.result.outcome, 'created');
+  const key = 'rss/large';
+  assert.is((await repo.stat(key))?.size, 240 * MiB);
+  const back = createHash('sha256');
+  for await (const c of (await repo.read(key))!) back.update(c as Buffer);
+  assert.is(back.digest('hex'), large.result.sha256);
+  // Ranges across the 5 MiB part boundaries agree with each other and with the size.
+  const span = await readAll((await repo.read(key, { offset: 4 * MiB, length: 3 * MiB }))!);
+  assert.is(span.length, 3 * MiB);
+  const a = await readAll((await repo.read(key, { offset: 5 * MiB - 10, length: 20 }))!);
+  assert.ok(a.equals(span.subarray(MiB - 10, MiB + 10)));
+  const tail = await readAll((await repo.read(key, { offset: 240 * MiB - 7 }))!);
+  assert.is(tail.length, 7);
+  assert.equal(await repo.listUploads(), []);
+  await repo.deleteTree('rss/');
+});
+
+t('multipart with ifAbsent on a taken key: exists, the first bytes stay, and the upload is aborted', async (ctx) => {
+  const { repo } = W(ctx);
+  const key = 'chunks/ab/abcdef';
+  await repo.put(key, 'first');
+  const w = await repo.openWrite(key, { ifAbsent: true });
+  await pipeline(Readable.from(randomMiB(12)), w.stream);
+  assert.is((await w.commit()).outcome, 'exists');
+  assert.is((await repo.get(key))!.toString(), 'first');
+  assert.equal(await repo.listUploads(), []);
+});
+
+t('integrity: an object whose bytes do not match its recorded sha256 fails get and a whole read', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const { S3Client, PutObjectCommand } = await import('@aws-sdk/client-s3');
+  const raw = new S3Client({ endpoint: config.endpoint!, region: config.region, forcePathStyle: true, requestChecksumCalculation: 'WHEN_REQUIRED' });
+  try {
+    await raw.send(new PutObjectCommand({ Bucket: config.bucket, Key: 'p/damaged', Body: 'bytes', Metadata: { sha256: sha256Hex('other bytes') } }));
+  } finally {
+    raw.destroy();
+  }
+  await rejects(() => repo.get('damaged'), /s3:\/\/pgbk-[0-9a-f]+\/p\/damaged does not match its recorded sha256/);
+  await rejects(async () => readAll((await repo.read('damaged'))!), /does not match its recorded sha256/);
+  // A range cannot be checked against the whole object's sum: it is returned as stored.
+  assert.is((await readAll((await repo.read('damaged', { offset: 1, length: 2 }))!)).toString(), 'yt');
+});
+
+t('wrong credentials, a missing bucket, a wrong endpoint: a clear error naming it, nothing written', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const gw = await rgw();
+  const before = await collect(repo.listNames('', { recursive: true }));
+  const wrongCreds = await pgbkErrorOf(openS3Repository({ ...config, profile: WRONG_PROFILE }));
+  assert.is(wrongCreds.code, 'CATALOG');
+  assert.match(
+    wrongCreds.message,
+    `cannot open the catalog s3://${config.bucket}/p/: ${gw.endpoint} refused the credentials (SignatureDoesNotMatch) for bucket ${config.bucket}`,
+  );
+  assert.match(wrongCreds.hint ?? '', /profile pgbk-wrong/);
+  assert.not.match(`${wrongCreds.message}${wrongCreds.hint}`, /not-the-secret|PGBKTESTSECRET/);
+
+  const missing = await pgbkErrorOf(openS3Repository({ ...config, bucket: 'pgbk-no-such-bucket', url: 's3://pgbk-no-such-bucket/p/' }));
+  assert.match(missing.message, `cannot open the catalog s3://pgbk-no-such-bucket/p/: bucket pgbk-no-such-bucket does not exist at ${gw.endpoint}`);
+
+  const nowhere = `http://127.0.0.1:${await freePort()}`;
+  const t0 = Date.now();
+  const unreachable = await pgbkErrorOf(openS3Repository({ ...config, endpoint: nowhere }, { maxAttempts: 2 }));
+  assert.match(unreachable.message, `cannot open the catalog s3://${config.bucket}/p/: cannot reach ${nowhere} (ECONNREFUSED)`);
+  assert.ok(Date.now() - t0 < 15_000, 'gave up in time');
+  assert.equal(await collect(repo.listNames('', { recursive: true })), before, 'nothing written');
+});
+
+/**
+ * A proxy in front of radosgw that answers the first `failures` requests itself with the given
+ * statuses (S3's XML error bodies) and forwards the rest unchanged (same Host header, so the
+ * SigV4 signature still verifies).
+ */
+async function faultyProxy(
+  target: number,
+  failures: readonly (readonly [number, string])[],
+): Promise<{ endpoint: string; seen: () => number; close: () => void }> {
+  let n = 0;
+  const server = http.createServer((req, res) => {
+    const fault = failures[n++];
+    if (fault !== undefined) {
+      req.resume();
+      res.writeHead(fault[0], { 'content-type': 'application/xml' });
+      res.end(`<?xml version="1.0" encoding="UTF-8"?><Error><Code>${fault[1]}</Code><Message>injected</Message></Error>`);
+      return;
+    }
+    const up = http.request({ host: '127.0.0.1', port: target, method: req.method, path: req.url, headers: req.headers }, (r) => {
+      res.writeHead(r.statusCode ?? 502, r.headers);
+      r.pipe(res);
+    });
+    up.on('error', () => res.destroy());
+    req.pipe(up);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const port = (server.address() as { port: number }).port;
+  return { endpoint: `http://127.0.0.1:${port}`, seen: () => n, close: () => server.close() };
+}
+
+t('throttling and 5xx are retried with backoff until they pass; past maxAttempts the error names the answer', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const gw = await rgw();
+  const proxy = await faultyProxy(gw.port, [
+    [503, 'SlowDown'],
+    [500, 'InternalError'],
+    [503, 'ServiceUnavailable'],
+  ]);
+  try {
+    // The open's probe takes the three faults and succeeds on its fourth attempt.
+    const flaky = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 4 });
+    assert.is(proxy.seen(), 4);
+    await flaky.put('retried/x', 'after three faults');
+    assert.is((await repo.get('retried/x'))?.toString(), 'after three faults');
+    flaky.close();
+  } finally {
+    proxy.close();
+  }
+  const always = await faultyProxy(
+    gw.port,
+    Array.from({ length: 10 }, () => [503, 'SlowDown'] as const),
+  );
+  try {
+    const err = await pgbkErrorOf(openS3Repository({ ...config, endpoint: always.endpoint }, { maxAttempts: 3 }));
+    assert.match(err.message, `cannot open the catalog s3://${config.bucket}/p/: ${always.endpoint} answered SlowDown (HTTP 503)`);
+    assert.is(always.seen(), 3);
+  } finally {
+    always.close();
+  }
+});
+
+t('https: a self-signed certificate is refused naming the endpoint; trusted with tls.caFile, or with verify off', async (ctx) => {
+  const { config } = W(ctx);
+  const gw = await rgw();
+  const https = { ...config, endpoint: gw.httpsEndpoint };
+  const refused = await pgbkErrorOf(openS3Repository(https, { maxAttempts: 1 }));
+  assert.match(refused.message, `cannot open the catalog s3://${config.bucket}/p/: the TLS certificate of ${gw.httpsEndpoint} is not trusted (`);
+  assert.match(refused.hint ?? '', /s3\.tls\.caFile/);
+  for (const cfg of [
+    { ...https, caFile: gw.caFile },
+    { ...https, verifyTls: false },
+  ]) {
+    const repo = await openS3Repository(cfg);
+    try {
+      await repo.put('tls/x', 'over https');
+      assert.is((await repo.get('tls/x'))?.toString(), 'over https');
+    } finally {
+      repo.close();
+    }
+  }
+});
+
+t(
+  'radosgw stopped mid-upload: the stream fails naming the endpoint; abort is refused while it is down, and the stale upload is aborted once it is back',
+  async (ctx) => {
+    const { config } = W(ctx);
+    const gw = await rgw();
+    const repo = await openS3Repository(config, { ...TUNING, maxAttempts: 2, connectTimeoutMs: 1000, requestTimeoutMs: 5000 });
+    const key = 'backups/20260102T000000Z/base.tar.zst';
+    try {
+      const w = await repo.openWrite(key);
+      const source = Readable.from(
+        randomMiB(64, async (i) => {
+          if (i === 16) await gw.stopGateway(); // after 3 parts were started
+        }),
+      );
+      await rejects(() => pipeline(source, w.stream), new RegExp(`cannot upload part \\d+ of s3://${config.bucket}/p/${key}: cannot reach ${gw.endpoint}`));
+      await rejects(() => w.abort(), /cannot abort the multipart upload \S+ of .*: cannot reach/);
+      await gw.startGateway();
+      const open = await repo.listUploads();
+      assert.equal(
+        open.map((u) => u.key),
+        [`p/${key}`],
+      );
+      assert.is(await repo.abortStaleUploads(60_000), 0, 'a young upload is left alone');
+      assert.is(await repo.abortStaleUploads(0), 1);
+      assert.equal(await repo.listUploads(), []);
+      assert.is(await repo.stat(key), undefined, 'nothing published');
+    } finally {
+      await gw.startGateway();
+      repo.close();
+    }
+  },
+);
+
+t('lease: renewed it outlives its ttl; expired, exactly one of 3 racing processes takes it over; the old holder cannot renew or release', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const key = 'main/lock';
+  const me = { id: 'parent', pid: process.pid, host: os.hostname(), command: 'apply', since: new Date().toISOString() };
+  const first = await repo.tryLock(key, me, { ttlMs: 2000 });
+  assert.ok(first.acquired);
+  if (!first.acquired) return;
+  for (let i = 0; i < 8; i++) {
+    await sleep(500);
+    await first.lease.renew();
+  }
+  assert.is((await repo.tryLock(key, { ...me, id: 'other' }, { ttlMs: 2000 })).acquired, false, 'a renewed lease was taken over');
+  await sleep(3500); // no renew: expired by the server's clock
+  const children = [0, 1, 2].map(() => spawnHolder({ kind: 's3', config }, key, 30_000, 60_000));
+  try {
+    const outcomes = await Promise.all(children.map((c) => c.outcome));
+    assert.is(outcomes.filter((o) => o.acquired).length, 1, JSON.stringify(outcomes));
+    await rejects(() => first.lease.renew(), /taken over/);
+    await first.lease.release();
+    const winner = outcomes.find((o) => o.acquired)!.holder;
+    assert.equal(await repo.readLock(key), winner);
+  } finally {
+    await stop(children);
+  }
+});
+
+t.run();
