@@ -1,3 +1,4 @@
+import { PgbkError } from '../errors.js';
 import { loadConfig } from '../config/load.js';
 import type { Desired } from '../config/resolved.js';
 import type { CliIo } from './io.js';
@@ -10,7 +11,20 @@ import { runAsCatalogOwner } from './run-as-owner.js';
  */
 export async function loadDesired(configFlag: string | undefined, io: CliIo): Promise<Desired> {
   const load = (): Promise<Desired> => loadConfig({ ...(configFlag === undefined ? {} : { configPath: configFlag }), cwd: io.cwd, env: io.env });
-  return runAsCatalogOwner(await load(), io, load);
+  return runAsCatalogOwner(refuseUnwiredS3(await load()), io, load);
+}
+
+/**
+ * The S3 driver of the repository port exists (catalog/s3, tested against radosgw), but the
+ * commands still treat the catalog as a local directory: an s3:// catalog would be taken for a
+ * relative path. Refused before anything is touched until the commands use the driver (issue 12).
+ */
+function refuseUnwiredS3(desired: Desired): Desired {
+  if (desired.s3 === undefined) return desired;
+  throw new PgbkError('CONFIG', `catalog ${desired.catalog}: S3 repositories are not usable by commands yet (the driver exists, the commands do not use it)`, {
+    path: desired.configPath,
+    hint: 'use a local catalog directory for now',
+  });
 }
 
 export function logTo(io: CliIo): (line: string) => void {
