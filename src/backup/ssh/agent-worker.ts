@@ -2,8 +2,8 @@
  * One thread of `pgbk backup-agent`'s pool: hashes a chunk (sha256 of its bytes) and, when asked,
  * compresses it into one zstd frame (src/catalog/zstd.ts: content size and checksum included),
  * so the agent's event loop only reads files and writes frames while both cores hash and
- * compress. The chunk's buffer is transferred in (and back when not compressed); the frame, far
- * smaller, is copied back.
+ * compress. The chunk's buffer is transferred in and back (the agent reuses it for the next
+ * read); the frame, far smaller, is copied back.
  */
 
 import { parentPort } from 'node:worker_threads';
@@ -24,8 +24,8 @@ export interface ChunkResult {
   readonly hash: string;
   /** The zstd frame (when a level was given and the hash differs from `previous`). */
   readonly frame?: Uint8Array;
-  /** The chunk's bytes, handed back (when no level was given). */
-  readonly data?: Uint8Array;
+  /** The chunk's bytes, handed back. */
+  readonly data: Uint8Array;
   readonly error?: string;
 }
 
@@ -37,18 +37,15 @@ port.on('message', (job: ChunkJob) => {
     try {
       const data = Buffer.from(job.data.buffer, job.data.byteOffset, job.data.byteLength);
       const hash = sha256Hex(data);
-      if (hash === job.previous) {
-        port.postMessage({ id: job.id, hash } satisfies ChunkResult);
-        return;
-      }
-      if (job.level === undefined) {
-        port.postMessage({ id: job.id, hash, data: job.data } satisfies ChunkResult, [job.data.buffer as ArrayBuffer]);
+      const back = [job.data.buffer as ArrayBuffer];
+      if (hash === job.previous || job.level === undefined) {
+        port.postMessage({ id: job.id, hash, data: job.data } satisfies ChunkResult, back);
         return;
       }
       const frame = (await zstdCodec()).compress(data, job.level);
-      port.postMessage({ id: job.id, hash, frame } satisfies ChunkResult);
+      port.postMessage({ id: job.id, hash, frame, data: job.data } satisfies ChunkResult, back);
     } catch (err) {
-      port.postMessage({ id: job.id, hash: '', error: (err as Error).message } satisfies ChunkResult);
+      port.postMessage({ id: job.id, hash: '', data: job.data, error: (err as Error).message } satisfies ChunkResult, [job.data.buffer as ArrayBuffer]);
     }
   })();
 });

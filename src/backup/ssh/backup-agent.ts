@@ -45,10 +45,12 @@ function parseRequest(text: string): AgentRequest {
   const o = JSON.parse(text) as Partial<AgentRequest>;
   if (o.version !== AGENT_PROTOCOL_VERSION) throw new Error(`request version ${String(o.version)}; this agent speaks ${AGENT_PROTOCOL_VERSION}`);
   if (typeof o.chunkSize !== 'number' || o.chunkSize <= 0 || o.chunkSize > 64 * 1024 * 1024 || !Array.isArray(o.files)) throw new Error('bad request');
-  if (o.zstdLevel !== undefined && (!Number.isInteger(o.zstdLevel) || o.zstdLevel < -7 || o.zstdLevel > 19)) throw new Error(`bad zstd level ${String(o.zstdLevel)}`);
+  if (o.zstdLevel !== undefined && (!Number.isInteger(o.zstdLevel) || o.zstdLevel < -7 || o.zstdLevel > 19))
+    throw new Error(`bad zstd level ${String(o.zstdLevel)}`);
   if (o.workers !== undefined && (!Number.isInteger(o.workers) || o.workers < 1 || o.workers > 64)) throw new Error(`bad worker count ${String(o.workers)}`);
   if (o.previousStartLsn !== undefined && parseLsnParts(o.previousStartLsn) === undefined) throw new Error(`bad LSN ${o.previousStartLsn}`);
-  if (o.pageSize !== undefined && (!Number.isInteger(o.pageSize) || o.pageSize < 1024 || o.pageSize > 65536)) throw new Error(`bad page size ${String(o.pageSize)}`);
+  if (o.pageSize !== undefined && (!Number.isInteger(o.pageSize) || o.pageSize < 1024 || o.pageSize > 65536))
+    throw new Error(`bad page size ${String(o.pageSize)}`);
   return o as AgentRequest;
 }
 
@@ -175,6 +177,9 @@ export async function main(_args: readonly string[], io: CliIo): Promise<number>
     const before = req.previousStartLsn === undefined ? undefined : parseLsnParts(req.previousStartLsn);
     const pageSize = req.pageSize ?? 8192;
     const totals: Totals = { bytesRead: 0, lsnSkipped: 0 };
+    // Chunk buffers back from the workers, read into again: no 1 MiB allocation (and its page
+    // faults) per chunk. Not those sent uncompressed: the pipe may still hold them.
+    const spare: ArrayBuffer[] = [];
     const enqueue = async (f: Promise<Frame>): Promise<void> => {
       f.catch(() => undefined); // awaited in order below; never an unhandled rejection if we stop early
       queue.push(f);
@@ -192,7 +197,7 @@ export async function main(_args: readonly string[], io: CliIo): Promise<number>
       try {
         let size = 0;
         for (let i = 0; ; i++) {
-          const buf = Buffer.from(new ArrayBuffer(req.chunkSize)); // its own memory (never the shared pool): it moves to a worker
+          const buf = Buffer.from(spare.pop() ?? new ArrayBuffer(req.chunkSize)); // its own memory (never the shared pool): it moves to a worker
           const n = await readFull(fd, buf);
           if (n === 0 && i > 0) break;
           const data = buf.subarray(0, n);
@@ -201,14 +206,17 @@ export async function main(_args: readonly string[], io: CliIo): Promise<number>
           const previousLength = f.previousSize === undefined ? undefined : Math.max(0, Math.min(req.chunkSize, f.previousSize - i * req.chunkSize));
           if (f.lsnPages === true && before !== undefined && previous !== undefined && previousLength === n && pagesPredate(data, pageSize, before)) {
             totals.lsnSkipped++;
+            spare.push(buf.buffer as ArrayBuffer);
             await enqueue(Promise.resolve({ type: 'same' }));
           } else {
             await enqueue(
               pool.run(data, req.zstdLevel, previous).then((r): Frame => {
+                const back = r.data;
+                if (r.hash === previous || r.frame !== undefined) spare.push(back.buffer as ArrayBuffer);
                 if (r.hash === previous) return { type: 'same' };
                 const hash = Buffer.from(r.hash, 'hex');
-                if (r.frame !== undefined) return { type: 'compressed', hash, length: n, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength) };
-                const back = r.data!;
+                if (r.frame !== undefined)
+                  return { type: 'compressed', hash, length: n, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength) };
                 return { type: 'chunk', hash, data: Buffer.from(back.buffer, back.byteOffset, back.byteLength) };
               }),
             );

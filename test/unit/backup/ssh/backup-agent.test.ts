@@ -77,7 +77,10 @@ test('with a zstd level: changed chunks arrive as zstd frames of the bytes they 
       ['hello', 'same', 'compressed', 'compressed', 'end', 'done'],
     );
     const codec = await zstdCodec();
-    for (const [i, f] of [[1, frames[2]], [2, frames[3]]] as const) {
+    for (const [i, f] of [
+      [1, frames[2]],
+      [2, frames[3]],
+    ] as const) {
       const c = f as Extract<Frame, { type: 'compressed' }>;
       assert.ok(codec.decompress(c.frame).equals(parts[i]!), `chunk ${i}`);
       assert.is(c.length, parts[i]!.length);
