@@ -24,6 +24,7 @@ import { backupDir, readBackups, recordIdentity, writeBackupRecord, writeFileAto
 import { isNoSpaceError, noSpaceError } from '../../catalog/no-space.js';
 import { PgbkError, toPgbkError } from '../../errors.js';
 import { sha256Hex } from '../../lib/checksum.js';
+import { mapLimited } from '../../lib/map-limited.js';
 import { processIdentity } from '../../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../../pg/lsn.js';
 import type { BackupRecord } from '../../model/types.js';
@@ -66,6 +67,9 @@ import {
 } from './session.js';
 
 export const MANIFEST_FILE = 'files.json';
+
+/** Hard links made at once for unchanged files. */
+const LINKS_IN_FLIGHT = 16;
 
 /**
  * zstd level of stored chunks. Measured on pgbench -s 50 (bench/ssh-peers.ts): level 1 already
@@ -227,14 +231,17 @@ async function copyTree(
     progress === undefined ? undefined : setInterval(() => progress.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length), 300);
   ticker?.unref();
   try {
-    // Unchanged files: every stored object is a hard link to the previous backup's.
+    // Unchanged files: every stored object is a hard link to the previous backup's (many links
+    // at once: each is a round trip to the file system, and a large cluster has thousands).
+    const links: { from: string; to: string }[] = [];
     for (const { file, prev: old } of plan.reuse) {
       const objects = storedObjects(prevDir!, old, CHUNK_SIZE);
       if (objects.length > 1) await mkdir(path.join(dir, `${file.path}${CHUNK_DIR_SUFFIX}`), { mode: 0o700 });
-      for (let i = 0; i < objects.length; i++) await linkOrCopy(objects[i]!, path.join(dir, chunkLocation(file.path, objects.length, i)));
+      objects.forEach((from, i) => links.push({ from, to: path.join(dir, chunkLocation(file.path, objects.length, i)) }));
       writer.totals.reusedBytes += old.size;
       stored.push({ ...file, size: old.size, hashes: old.hashes });
     }
+    await mapLimited(links, LINKS_IN_FLIGHT, (l) => linkOrCopy(l.from, l.to));
     // Unchanged, but stored by an older format: re-chunked from the previous copy, on this host.
     for (const { file, prev: old } of plan.importLocal) {
       writer.begin({ file });
