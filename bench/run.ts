@@ -12,6 +12,7 @@ import { benchArchiveWal, benchBaseBackup, benchPlan, startBenchCluster } from '
 import { benchReadCommands } from './read-commands.js';
 import { benchRestore, type BenchResult } from './restore.js';
 import { benchSsh } from './ssh.js';
+import { benchSshPeers } from './ssh-peers.js';
 import { benchWalPushLocal, drainCount } from './wal-push-local.js';
 import { benchZstd } from './zstd.js';
 
@@ -92,6 +93,18 @@ const BENCHES: readonly Bench[] = [
     needsCluster: false,
     targets: { 'ssh full backup': { ratio: 1.2 }, 'ssh incremental': { ratio: 0.6 }, 'ssh stored': { ratio: 0.71 }, pgbench: { ratio: 1 / 0.9 } },
     run: () => benchSsh(),
+  },
+  {
+    key: 'ssh-peers',
+    title: 'ssh method beside pgBackRest 2.45 zst process-max=2: full time/bytes/RSS, incrementals (bench/ssh-peers.ts)',
+    needsCluster: false,
+    targets: {
+      'ssh full vs pgBackRest zst process-max=2: time': { ratio: 1.0 },
+      'ssh full vs pgBackRest: stored bytes': { ratio: 1.1 },
+      'ssh incremental after 5% slice': { ratio: 0.2 },
+      'ssh stored by the slice': { ratio: 0.12 },
+    },
+    run: () => benchSshPeers(),
   },
 ];
 

@@ -69,6 +69,7 @@ function resolveServer(name: string, server: Server, config: PgbkConfig, ctx: Re
       compression: backupCompression,
       fastCheckpoint: server.backup?.fastCheckpoint ?? d?.backup?.fastCheckpoint ?? true,
       archiveTimeoutSeconds: parseDuration(server.backup?.archiveTimeout ?? d?.backup?.archiveTimeout ?? '10m'),
+      ...(server.backup?.parallel === undefined ? {} : { parallel: server.backup.parallel }),
     },
     wal: {
       method: server.wal?.method ?? 'push',

@@ -43,6 +43,8 @@ export interface BackupSettings {
   readonly fastCheckpoint: boolean;
   /** How long the end of a backup may wait for archive_command to archive its last segment. Default 600. */
   readonly archiveTimeoutSeconds: number;
+  /** Method ssh: agent threads hashing and compressing chunks on the database host (default 2). */
+  readonly parallel?: number;
 }
 
 export interface WalSettings {

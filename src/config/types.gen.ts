@@ -213,6 +213,10 @@ export interface ServerBackup {
    * How long a base backup waits at its end for PostgreSQL to archive its last WAL segment, e.g. 10m (then left WAITING_FOR_WAL until its WAL arrives). Default: defaults.backup.archiveTimeout, then 10m.
    */
   archiveTimeout?: string;
+  /**
+   * Method ssh: threads of the backup agent on the database host that hash and compress chunks at once (each a core's worth of work). Default 2.
+   */
+  parallel?: number;
 }
 /**
  * How this server's WAL reaches the catalog.

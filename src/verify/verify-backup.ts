@@ -84,7 +84,8 @@ async function verifySshFiles(record: CopiedBackup, dir: string, opts: VerifyOpt
   let chunks = 0;
   let files = 0;
   let readBytes = 0;
-  const progress = opts.progress?.(`verifying ${record.id}:`, record.sizes.stored);
+  // Every chunk is read back, uncompressed, reused ones included: the total is the data size.
+  const progress = opts.progress?.(`verifying ${record.id}:`, record.sizes.data);
   for (const root of roots) {
     try {
       for await (const e of walkStoredRoot(dir, root, manifest, opts.server)) {

@@ -4,6 +4,8 @@
  *
  *   H  hello      JSON {"agent":"pgbk","version":1}        first frame: the agent really runs
  *   C  chunk      32-byte sha256 + the chunk's bytes       chunk differs from the previous backup's
+ *   K  compressed 32-byte sha256 + uint32 BE length +     the same, compressed on the database host
+ *                 one zstd frame of the chunk's bytes     (sha256 and length of the uncompressed bytes)
  *   S  same       (empty)                                  chunk's sha256 equals the previous one
  *   E  file end   JSON {"size":N} or {"missing":true}      one per requested file, in request order
  *   X  error      UTF-8 message                            the agent gives up (then exits 1)
@@ -14,25 +16,41 @@
  * Pure; imports nothing, so the agent starts fast.
  */
 
-export const AGENT_PROTOCOL_VERSION = 1;
+/** 2: compressed chunks (K), parallel hashing/compression, page-LSN skipping. */
+export const AGENT_PROTOCOL_VERSION = 2;
 export const HASH_BYTES = 32;
-/** Larger than any chunk the agent is asked for (64 MiB): anything longer is a corrupt stream. */
-export const MAX_FRAME = 64 * 1024 * 1024 + HASH_BYTES;
+/** Larger than any chunk the agent is asked for (64 MiB) or its zstd frame: anything longer is a corrupt stream. */
+export const MAX_FRAME = 65 * 1024 * 1024;
 
 export type Frame =
   | { readonly type: 'hello'; readonly version: number }
   | { readonly type: 'chunk'; readonly hash: Buffer; readonly data: Buffer }
+  | { readonly type: 'compressed'; readonly hash: Buffer; readonly length: number; readonly frame: Buffer }
   | { readonly type: 'same' }
   | { readonly type: 'end'; readonly size: number; readonly missing: boolean }
   | { readonly type: 'error'; readonly message: string }
-  | { readonly type: 'done'; readonly files: number; readonly bytesRead: number };
+  | { readonly type: 'done'; readonly files: number; readonly bytesRead: number; readonly lsnSkipped?: number };
 
 /** What the backup host sends on the agent's stdin (one JSON document). */
 export interface AgentRequest {
   readonly version: number;
   readonly chunkSize: number;
-  /** Absolute paths on the database host; hashes: the previous backup's chunk sha256s (hex). */
-  readonly files: readonly { readonly path: string; readonly hashes?: readonly string[] }[];
+  /** zstd level for K frames; absent: chunks go as C frames, uncompressed. */
+  readonly zstdLevel?: number;
+  /** Threads hashing and compressing chunks (default 2). */
+  readonly workers?: number;
+  /**
+   * Start LSN ("X/Y") of the previous backup, on this backup's timeline, and the server's page
+   * size: a chunk of a file marked `lsnPages` whose pages all carry a non-zero LSN before it is
+   * sent as "same" unhashed (its previous copy was taken after its last change).
+   */
+  readonly previousStartLsn?: string;
+  readonly pageSize?: number;
+  /**
+   * Absolute paths on the database host; hashes: the previous backup's chunk sha256s (hex) and
+   * previousSize its size; lsnPages: a relation main fork (pages stamped with their LSN).
+   */
+  readonly files: readonly { readonly path: string; readonly hashes?: readonly string[]; readonly previousSize?: number; readonly lsnPages?: boolean }[];
 }
 
 function header(type: string, length: number): Buffer {
@@ -51,6 +69,12 @@ export function encodeFrame(f: Frame): Buffer[] {
     }
     case 'chunk':
       return [header('C', HASH_BYTES + f.data.length), f.hash, f.data];
+    case 'compressed': {
+      const h = Buffer.allocUnsafe(HASH_BYTES + 4);
+      f.hash.copy(h, 0, 0, HASH_BYTES);
+      h.writeUInt32BE(f.length, HASH_BYTES);
+      return [header('K', h.length + f.frame.length), h, f.frame];
+    }
     case 'same':
       return [header('S', 0)];
     case 'end': {
@@ -62,7 +86,7 @@ export function encodeFrame(f: Frame): Buffer[] {
       return [header('X', p.length), p];
     }
     case 'done': {
-      const p = Buffer.from(JSON.stringify({ files: f.files, bytesRead: f.bytesRead }));
+      const p = Buffer.from(JSON.stringify({ files: f.files, bytesRead: f.bytesRead, ...(f.lsnSkipped === undefined ? {} : { lsnSkipped: f.lsnSkipped }) }));
       return [header('Z', p.length), p];
     }
     default: {
@@ -94,6 +118,9 @@ function decodePayload(type: string, p: Buffer): Frame {
     case 'C':
       if (p.length < HASH_BYTES) throw new FrameError('agent stream corrupt: chunk frame shorter than its hash');
       return { type: 'chunk', hash: p.subarray(0, HASH_BYTES), data: p.subarray(HASH_BYTES) };
+    case 'K':
+      if (p.length < HASH_BYTES + 4) throw new FrameError('agent stream corrupt: compressed frame shorter than its hash and length');
+      return { type: 'compressed', hash: p.subarray(0, HASH_BYTES), length: p.readUInt32BE(HASH_BYTES), frame: p.subarray(HASH_BYTES + 4) };
     case 'S':
       if (p.length !== 0) throw new FrameError('agent stream corrupt: same frame with a payload');
       return { type: 'same' };
@@ -108,7 +135,8 @@ function decodePayload(type: string, p: Buffer): Frame {
     case 'Z': {
       const o = parseJson(p, 'done');
       if (typeof o['files'] !== 'number' || typeof o['bytesRead'] !== 'number') throw new FrameError('agent stream corrupt: bad done frame');
-      return { type: 'done', files: o['files'], bytesRead: o['bytesRead'] };
+      const lsnSkipped = o['lsnSkipped'];
+      return { type: 'done', files: o['files'], bytesRead: o['bytesRead'], ...(typeof lsnSkipped === 'number' ? { lsnSkipped } : {}) };
     }
     default:
       throw new FrameError(`agent stream corrupt: unknown frame type 0x${Buffer.from(type, 'latin1').toString('hex')}`);

@@ -5,19 +5,27 @@
  * hard-linked from it), then end(). Whether a file is stored plain or as `<path>.pgbk-chunks/` is
  * known only once its second chunk (or its end) arrives — files change size during an online
  * backup — so the first chunk waits in memory until then.
+ *
+ * With a zstd level (formatVersion 3) every stored object is one zstd frame: compressed() takes a
+ * frame the database host made, data() compresses here (the tar fallback, re-chunking an older
+ * backup). Hashes and sizes are always those of the uncompressed bytes.
  */
 
-import { createHash } from 'node:crypto';
 import { copyFile, link, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { zstdCodec, type ZstdCodec } from '../../catalog/zstd.js';
+import { sha256Hex } from '../../lib/checksum.js';
 import { withPath } from '../../lib/free-space.js';
 import { CHUNK_DIR_SUFFIX, chunkLength, chunkLocation, type FetchItem, type ManifestFile } from './incremental.js';
 
+/** data: the bytes to store (a zstd frame in a compressed backup). */
 type Pending = { readonly kind: 'data'; readonly data: Buffer } | { readonly kind: 'same' };
 
 export interface ChunkTotals {
-  /** New bytes written into this backup. */
+  /** New bytes written into this backup (uncompressed). */
   copiedBytes: number;
+  /** What they take on disk (compressed when the backup is). */
+  storedBytes: number;
   /** Bytes hard-linked from the previous backup. */
   reusedBytes: number;
 }
@@ -36,7 +44,7 @@ export async function linkOrCopy(from: string, to: string): Promise<void> {
 const MAX_IN_FLIGHT = 8;
 
 export class ChunkWriter {
-  readonly totals: ChunkTotals = { copiedBytes: 0, reusedBytes: 0 };
+  readonly totals: ChunkTotals = { copiedBytes: 0, storedBytes: 0, reusedBytes: 0 };
   private readonly inFlight = new Set<Promise<void>>();
   /** Files this backup wrote (not linked): what must be fsynced before the backup is complete. */
   readonly written: string[] = [];
@@ -45,13 +53,23 @@ export class ChunkWriter {
   private hashes: string[] = [];
   private first: Pending | undefined;
   private size = 0;
+  private codec: ZstdCodec | undefined;
 
-  /** dir: the new backup's directory; prevDir: the previous backup's (for same()). */
+  /**
+   * dir: the new backup's directory; prevDir: the previous backup's (for same()); zstdLevel:
+   * objects are stored as zstd frames (call init() first).
+   */
   constructor(
     private readonly dir: string,
     private readonly prevDir: string | undefined,
     private readonly chunkSize: number,
+    readonly zstdLevel?: number,
   ) {}
+
+  /** Load the codec data() compresses with (compressed backups). */
+  async init(): Promise<void> {
+    if (this.zstdLevel !== undefined) this.codec = await zstdCodec();
+  }
 
   begin(item: FetchItem): void {
     if (this.item !== undefined) throw new Error(`internal: ${this.item.file.path} not ended`);
@@ -104,8 +122,10 @@ export class ChunkWriter {
     const index = this.hashes.length;
     this.hashes.push(hash);
     this.size += length;
-    if (p.kind === 'data') this.totals.copiedBytes += length;
-    else this.totals.reusedBytes += length;
+    if (p.kind === 'data') {
+      this.totals.copiedBytes += length;
+      this.totals.storedBytes += p.data.length;
+    } else this.totals.reusedBytes += length;
     if (index === 0) {
       this.first = p;
       return;
@@ -118,9 +138,17 @@ export class ChunkWriter {
     await this.store(index, p, this.chunkPath(index));
   }
 
-  /** New bytes for the next chunk; hash is their sha256 (hex). */
+  /** New bytes for the next chunk; hash is their sha256 (hex). Compressed here in a compressed backup. */
   data(hash: string, data: Buffer): Promise<void> {
-    return this.add(hash, { kind: 'data', data }, data.length);
+    if (this.zstdLevel === undefined) return this.add(hash, { kind: 'data', data }, data.length);
+    if (this.codec === undefined) throw new Error('internal: ChunkWriter.init() not awaited');
+    return this.add(hash, { kind: 'data', data: this.codec.compress(data, this.zstdLevel) }, data.length);
+  }
+
+  /** The next chunk as one zstd frame of `length` uncompressed bytes whose sha256 is `hash`. */
+  compressed(hash: string, frame: Buffer, length: number): Promise<void> {
+    if (this.zstdLevel === undefined) throw new Error(`internal: compressed chunk for ${this.current().file.path} in an uncompressed backup`);
+    return this.add(hash, { kind: 'data', data: frame }, length);
   }
 
   /** The next chunk equals the previous backup's chunk at the same index. */
@@ -180,7 +208,7 @@ export class FileChunker {
 
   private async flush(): Promise<void> {
     const chunk = this.buf.subarray(0, this.fill);
-    const hash = createHash('sha256').update(chunk).digest('hex');
+    const hash = sha256Hex(chunk);
     if (this.prevHashes?.[this.index] === hash) await this.writer.same();
     else {
       await this.writer.data(hash, chunk);

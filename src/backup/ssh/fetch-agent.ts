@@ -10,10 +10,10 @@ import { PgbkError } from '../../errors.js';
 import type { Transport } from '../../transport/transport.js';
 import { AGENT_PROTOCOL_VERSION, FrameDecoder, FrameError, type AgentRequest, type Frame } from './agent-frames.js';
 import type { ChunkWriter } from './chunk-writer.js';
-import type { FetchItem, ManifestFile } from './incremental.js';
+import { pageLsnsTrusted, type FetchItem, type ManifestFile } from './incremental.js';
 
 export type AgentOutcome =
-  | { readonly kind: 'done'; readonly files: readonly ManifestFile[]; readonly transferredBytes: number }
+  | { readonly kind: 'done'; readonly files: readonly ManifestFile[]; readonly transferredBytes: number; readonly lsnSkipped: number }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
 export interface FetchContext {
@@ -21,6 +21,13 @@ export interface FetchContext {
   readonly server: string;
   readonly chunkSize: number;
   readonly writer: ChunkWriter;
+  /** Threads hashing and compressing on the database host. */
+  readonly workers?: number;
+  /**
+   * The previous backup's start LSN when it ran on this backup's timeline, and the server's page
+   * size: chunks of relation files whose pages all predate it are not even hashed there.
+   */
+  readonly previousStart?: { readonly lsn: string; readonly pageSize: number };
   /** Absolute path of an item on the database host. */
   remotePathOf(item: FetchItem): string;
 }
@@ -32,6 +39,7 @@ class FrameSink {
   private open = false;
   private hello = false;
   done = false;
+  lsnSkipped = 0;
 
   constructor(
     private readonly items: readonly FetchItem[],
@@ -67,6 +75,10 @@ class FrameSink {
         this.begin();
         await this.ctx.writer.data(f.hash.toString('hex'), f.data);
         return;
+      case 'compressed':
+        this.begin(); // not decompressed here either: the frame carries zstd's own content checksum
+        await this.ctx.writer.compressed(f.hash.toString('hex'), f.frame, f.length);
+        return;
       case 'same':
         this.begin();
         await this.ctx.writer.same();
@@ -88,6 +100,7 @@ class FrameSink {
       case 'done':
         if (this.next !== this.items.length || this.open) throw new FrameError(`agent stream corrupt: done after ${this.next} of ${this.items.length} files`);
         this.done = true;
+        this.lsnSkipped = f.lsnSkipped ?? 0;
         return;
       default: {
         const never: never = f;
@@ -106,10 +119,18 @@ export async function fetchWithAgent(ctx: FetchContext, agentCommand: readonly s
     if (stderr.length < 16_384) stderr += d;
   });
   proc.stdin.on('error', () => undefined);
+  const lsn = ctx.previousStart;
   const request: AgentRequest = {
     version: AGENT_PROTOCOL_VERSION,
     chunkSize: ctx.chunkSize,
-    files: items.map((item) => ({ path: ctx.remotePathOf(item), ...(item.prev === undefined ? {} : { hashes: item.prev.hashes }) })),
+    ...(ctx.writer.zstdLevel === undefined ? {} : { zstdLevel: ctx.writer.zstdLevel }),
+    ...(ctx.workers === undefined ? {} : { workers: ctx.workers }),
+    ...(lsn === undefined ? {} : { previousStartLsn: lsn.lsn, pageSize: lsn.pageSize }),
+    files: items.map((item) => ({
+      path: ctx.remotePathOf(item),
+      ...(item.prev === undefined ? {} : { hashes: item.prev.hashes, previousSize: item.prev.size }),
+      ...(lsn !== undefined && item.prev !== undefined && pageLsnsTrusted(item.file.path) ? { lsnPages: true } : {}),
+    })),
   };
   proc.stdin.end(JSON.stringify(request));
   const decoder = new FrameDecoder();
@@ -153,5 +174,5 @@ export async function fetchWithAgent(ctx: FetchContext, agentCommand: readonly s
   }
   if (!sink.done) throw new PgbkError('NETWORK', `copy from ${where} interrupted: no done frame`, { server: ctx.server });
   if (status.code !== 0) throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${stderr.trim()}`, { server: ctx.server });
-  return { kind: 'done', files: sink.files, transferredBytes: decoder.received };
+  return { kind: 'done', files: sink.files, transferredBytes: decoder.received, lsnSkipped: sink.lsnSkipped };
 }

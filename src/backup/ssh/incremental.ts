@@ -17,6 +17,11 @@
  *
  * formatVersion 1 manifests (older backups: plain files, no hashes) still parse: their unchanged
  * files are re-chunked locally from the stored copy ("import"), changed ones read in full.
+ *
+ * formatVersion 3 is formatVersion 2 with every stored object (plain file or chunk) one zstd
+ * frame (`"compression": "zstd"`); the hashes stay those of the uncompressed bytes. A backup links
+ * only from a previous backup of its own format (a chunk is stored one way within a backup);
+ * across formats unchanged files are imported locally as for formatVersion 1.
  */
 
 /** One file of a backup, by its path in the backup directory ("data/base/1/1259", "tablespaces/16385/…"). */
@@ -33,14 +38,18 @@ export interface ManifestFile extends FileRecord {
   readonly hashes?: readonly string[];
 }
 
+export type ManifestVersion = 1 | 2 | 3;
+
 export interface FileManifest {
-  readonly formatVersion: 1 | 2;
+  readonly formatVersion: ManifestVersion;
   /** Database host clock (ms since the epoch) just before the listing was taken. */
   readonly listedAtMs: number;
   readonly pgdata: string;
   readonly tablespaces: readonly { readonly oid: string; readonly location: string }[];
-  /** Chunk size in bytes (formatVersion 2). */
+  /** Chunk size in bytes (formatVersion 2 and 3). */
   readonly chunkSize?: number;
+  /** formatVersion 3: every stored object is one zstd frame. */
+  readonly compression?: 'zstd';
   /** Numeric owner of the data directory's files on the database host (restore as root gives them back). */
   readonly owner?: { readonly uid: number; readonly gid: number };
   /** Sorted by path. */
@@ -89,9 +98,20 @@ function withHashes(f: ManifestFile | undefined): (ManifestFile & { readonly has
   return f?.hashes === undefined ? undefined : (f as ManifestFile & { readonly hashes: readonly string[] });
 }
 
-export function planReuse(current: readonly FileRecord[], previous: FileManifest | undefined, chunkSize = CHUNK_SIZE, marginMs = REUSE_MARGIN_MS): ReusePlan {
+/** formatVersion of a new backup's files.json: 3 when its objects are zstd frames, else 2. */
+export function manifestVersionFor(compressed: boolean): 2 | 3 {
+  return compressed ? 3 : 2;
+}
+
+export function planReuse(
+  current: readonly FileRecord[],
+  previous: FileManifest | undefined,
+  chunkSize = CHUNK_SIZE,
+  marginMs = REUSE_MARGIN_MS,
+  version: 2 | 3 = 2,
+): ReusePlan {
   if (previous === undefined) return { reuse: [], importLocal: [], fetch: current.map((file) => ({ file })) };
-  const sameChunks = previous.formatVersion === 2 && previous.chunkSize === chunkSize;
+  const sameChunks = previous.formatVersion === version && previous.chunkSize === chunkSize;
   const before = new Map<string, ManifestFile>();
   for (const f of previous.files) before.set(f.path, f);
   const reuse: { file: FileRecord; prev: ManifestFile & { readonly hashes: readonly string[] } }[] = [];
@@ -114,16 +134,17 @@ function bad(why: string): Error {
   return new Error(`files.json is not a pgbk file manifest: ${why}`);
 }
 
-/** files.json, formatVersion 1 ([path, size, mtimeMs]) or 2 ([path, size, mtimeMs, mode, hashes]). */
+/** files.json, formatVersion 1 ([path, size, mtimeMs]) or 2/3 ([path, size, mtimeMs, mode, hashes]). */
 export function parseManifest(text: string): FileManifest {
   const o = JSON.parse(text) as Record<string, unknown>;
   const version = o['formatVersion'];
-  if (version !== 1 && version !== 2) throw bad(`formatVersion ${String(version)} is not 1 or 2`);
+  if (version !== 1 && version !== 2 && version !== 3) throw bad(`formatVersion ${String(version)} is not 1, 2 or 3`);
+  if (version === 3 && o['compression'] !== 'zstd') throw bad(`formatVersion 3 with compression ${JSON.stringify(o['compression'])}, not "zstd"`);
   if (typeof o['listedAtMs'] !== 'number' || !Array.isArray(o['files']) || typeof o['pgdata'] !== 'string' || !Array.isArray(o['tablespaces'])) {
     throw bad('listedAtMs, pgdata, tablespaces or files missing');
   }
   const chunkSize = o['chunkSize'];
-  if (version === 2 && (typeof chunkSize !== 'number' || !Number.isInteger(chunkSize) || chunkSize <= 0)) throw bad('chunkSize missing');
+  if (version !== 1 && (typeof chunkSize !== 'number' || !Number.isInteger(chunkSize) || chunkSize <= 0)) throw bad('chunkSize missing');
   const files: ManifestFile[] = [];
   for (const row of o['files'] as unknown[]) {
     if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'number' || typeof row[2] !== 'number')
@@ -146,17 +167,32 @@ export function parseManifest(text: string): FileManifest {
     listedAtMs: o['listedAtMs'] as number,
     pgdata: o['pgdata'] as string,
     tablespaces: o['tablespaces'] as FileManifest['tablespaces'],
-    ...(version === 2 ? { chunkSize: chunkSize as number } : {}),
+    ...(version !== 1 ? { chunkSize: chunkSize as number } : {}),
+    ...(version === 3 ? { compression: 'zstd' as const } : {}),
     ...(owner !== undefined && typeof owner.uid === 'number' && typeof owner.gid === 'number' ? { owner: { uid: owner.uid, gid: owner.gid } } : {}),
     files,
   };
 }
 
-/** files.json text (formatVersion 2) for a manifest whose files all carry hashes. */
+/** files.json text (formatVersion 3 with compression, else 2) for a manifest whose files all carry hashes. */
 export function formatManifest(m: Omit<FileManifest, 'formatVersion' | 'chunkSize'> & { readonly chunkSize: number }): string {
   const files = m.files.map((f) => {
     if (f.hashes === undefined) throw new Error(`internal: ${f.path} has no chunk hashes`);
     return [f.path, f.size, f.mtimeMs, f.mode, f.hashes];
   });
-  return `${JSON.stringify({ formatVersion: 2, listedAtMs: m.listedAtMs, pgdata: m.pgdata, tablespaces: m.tablespaces, chunkSize: m.chunkSize, ...(m.owner === undefined ? {} : { owner: m.owner }), files })}\n`;
+  const head = m.compression === 'zstd' ? { formatVersion: 3, compression: 'zstd' } : { formatVersion: 2 };
+  return `${JSON.stringify({ ...head, listedAtMs: m.listedAtMs, pgdata: m.pgdata, tablespaces: m.tablespaces, chunkSize: m.chunkSize, ...(m.owner === undefined ? {} : { owner: m.owner }), files })}\n`;
+}
+
+/**
+ * Relation main forks (data/base/<db>/<relfilenode>[.<segment>], data/global/…, a tablespace's
+ * <version dir>/<db>/…): each page carries the LSN of the WAL record that last changed it, so a
+ * chunk whose pages all predate the previous backup's start is that backup's chunk (the agent
+ * then skips hashing it). Not the free space map (not WAL-logged), the visibility map (clearing a
+ * bit does not move its page's LSN) nor init forks.
+ */
+const MAIN_FORK_RE = /^(?:data\/base\/\d+|data\/global|tablespaces\/\d+\/[^/]+\/\d+)\/\d+(?:\.\d+)?$/;
+
+export function pageLsnsTrusted(storedPath: string): boolean {
+  return MAIN_FORK_RE.test(storedPath);
 }

@@ -5,19 +5,24 @@
  * for each. Restore, the tar stream of a remote restore and `pgbk verify` all walk it, so a file
  * is rebuilt and checked one way. Every recorded file must be found, and nothing unrecorded may
  * hide in the tree (except backup_label and tablespace_map, written from pg_backup_stop and
- * checksummed in backup.json).
+ * checksummed in backup.json). In a formatVersion 3 backup every recorded object is a zstd frame,
+ * decompressed as it is read (its length and sha256 are those of the uncompressed bytes).
  */
 
-import { createHash } from 'node:crypto';
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
+import { zstdCodec } from '../../catalog/zstd.js';
 import { PgbkError } from '../../errors.js';
+import { sha256Hex } from '../../lib/checksum.js';
 import { CHUNK_DIR_SUFFIX, chunkLength, chunkLocation, type FileManifest, type ManifestFile } from './incremental.js';
 import { plural } from '../../lib/plural.js';
 
 export interface StoredObject {
   readonly file: string;
+  /** Uncompressed length. */
   readonly length: number;
+  /** The file is one zstd frame (formatVersion 3). */
+  readonly compressed?: boolean;
   /** Recorded sha256 (hex); absent for formatVersion 1 backups and the pg_backup_stop files. */
   readonly sha256?: string;
 }
@@ -42,9 +47,14 @@ function damaged(server: string, file: string, why: string): PgbkError {
   return new PgbkError('CATALOG', `stored backup damaged: ${file} ${why}`, { server, path: file });
 }
 
-function objectsOf(srcDir: string, f: ManifestFile, chunkSize: number): StoredObject[] {
+function objectsOf(srcDir: string, f: ManifestFile, chunkSize: number, compressed: boolean): StoredObject[] {
   const hashes = f.hashes!;
-  return hashes.map((h, i) => ({ file: path.join(srcDir, chunkLocation(f.path, hashes.length, i)), length: chunkLength(f.size, chunkSize, i), sha256: h }));
+  return hashes.map((h, i) => ({
+    file: path.join(srcDir, chunkLocation(f.path, hashes.length, i)),
+    length: chunkLength(f.size, chunkSize, i),
+    sha256: h,
+    ...(compressed ? { compressed } : {}),
+  }));
 }
 
 /** Entries of one stored root in depth-first name order; rel is relative to the root ('' never appears). */
@@ -54,7 +64,9 @@ export async function* walkStoredRoot(srcDir: string, storedAs: string, manifest
   for (const f of manifest.files) if (f.path.startsWith(prefix)) recorded.set(f.path, f);
   const seen = new Set<string>();
   const chunkSize = manifest.chunkSize ?? 0;
-  const v2 = manifest.formatVersion === 2;
+  // formatVersion 2 and 3 record every file with its chunk hashes; 3 stores them compressed.
+  const v2 = manifest.formatVersion >= 2;
+  const compressed = manifest.compression === 'zstd';
 
   async function* walk(rel: string): AsyncGenerator<StoredEntry> {
     const dir = path.join(srcDir, storedAs, rel);
@@ -71,7 +83,7 @@ export async function* walkStoredRoot(srcDir: string, storedAs: string, manifest
         if (present.length !== f.hashes!.length)
           throw damaged(server, full, `holds ${plural(present.length, 'chunk')}, files.json records ${f.hashes!.length}`);
         seen.add(f.path);
-        yield { kind: 'file', rel: fileRel, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, objects: objectsOf(srcDir, f, chunkSize) };
+        yield { kind: 'file', rel: fileRel, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, objects: objectsOf(srcDir, f, chunkSize, compressed) };
       } else if (st.isDirectory()) {
         yield { kind: 'dir', rel: childRel, mode: st.mode & 0o7777, mtimeMs: st.mtimeMs };
         yield* walk(childRel);
@@ -83,7 +95,7 @@ export async function* walkStoredRoot(srcDir: string, storedAs: string, manifest
         if (f !== undefined && v2) {
           if (f.hashes!.length !== 1) throw damaged(server, full, `is a plain file, files.json records ${f.hashes!.length} chunks`);
           seen.add(stored);
-          yield { kind: 'file', rel: childRel, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, objects: objectsOf(srcDir, f, chunkSize) };
+          yield { kind: 'file', rel: childRel, size: f.size, mode: f.mode, mtimeMs: f.mtimeMs, objects: objectsOf(srcDir, f, chunkSize, compressed) };
         } else if (f !== undefined || UNRECORDED_OK.has(stored) || !v2) {
           // formatVersion 1 (or a pg_backup_stop file): as stored, like the `cp -a` of old.
           if (f !== undefined) seen.add(stored);
@@ -108,13 +120,22 @@ export async function* walkStoredRoot(srcDir: string, storedAs: string, manifest
   for (const p of recorded.keys()) if (!seen.has(p)) throw damaged(server, path.join(srcDir, p), 'is recorded in files.json but missing');
 }
 
-/** A stored object's bytes, checked against its recorded length and sha256. */
+/** A stored object's bytes (uncompressed), checked against its recorded length and sha256. */
 export async function readStoredObject(o: StoredObject, server: string): Promise<Buffer> {
-  const data = await readFile(o.file).catch((err: NodeJS.ErrnoException) => {
+  const stored = await readFile(o.file).catch((err: NodeJS.ErrnoException) => {
     throw damaged(server, o.file, `cannot be read (${err.code ?? err.message})`);
   });
+  let data: Buffer = stored;
+  if (o.compressed === true) {
+    const codec = await zstdCodec();
+    try {
+      data = codec.decompress(stored);
+    } catch (err) {
+      // zstd's content checksum or a corrupt block: the bytes on disk are not what was written.
+      throw damaged(server, o.file, `does not match its recorded sha256 (cannot be decompressed: ${(err as Error).message})`);
+    }
+  }
   if (data.length !== o.length) throw damaged(server, o.file, `is ${data.length} bytes, ${o.length} expected`);
-  if (o.sha256 !== undefined && createHash('sha256').update(data).digest('hex') !== o.sha256)
-    throw damaged(server, o.file, 'does not match its recorded sha256');
+  if (o.sha256 !== undefined && sha256Hex(data) !== o.sha256) throw damaged(server, o.file, 'does not match its recorded sha256');
   return data;
 }

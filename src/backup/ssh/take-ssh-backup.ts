@@ -9,6 +9,8 @@
  * here (fetch-tar.ts). Equal chunks are hard links to the previous backup: each backup is
  * self-contained (deleting an older one only drops link counts). backup_label and tablespace_map
  * are written from pg_backup_stop's result; files.json records every chunk's sha256.
+ * With backup.compression other than none, every stored object is a zstd frame (ZSTD_LEVEL),
+ * compressed by the agent on the database host before it crosses SSH (files.json formatVersion 3).
  *
  * Record lifecycle as for pg_basebackup: STARTED (owner = this process) → WAITING_FOR_WAL → DONE
  * by the executor (apply/base-backup.ts). Any failure: the session is closed (PostgreSQL abandons the backup), the
@@ -22,9 +24,11 @@ import { backupDir, readBackups, recordIdentity, writeBackupRecord, writeFileAto
 import { isNoSpaceError, noSpaceError } from '../../catalog/no-space.js';
 import { PgbkError, toPgbkError } from '../../errors.js';
 import { sha256Hex } from '../../lib/checksum.js';
+import { mapLimited } from '../../lib/map-limited.js';
 import { processIdentity } from '../../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../../pg/lsn.js';
-import { type BackupRecord, failedBackup } from '../../model/types.js';
+import { type BackupRecord, failedBackup, isCopied } from '../../model/types.js';
+import { zstdCodec } from '../../catalog/zstd.js';
 import { connectServer } from '../../transport/connect.js';
 import type { Transport } from '../../transport/transport.js';
 import { allocateBackupId } from '../lifecycle.js';
@@ -39,6 +43,7 @@ import {
   chunkCountOf,
   chunkLocation,
   formatManifest,
+  manifestVersionFor,
   parseManifest,
   planReuse,
   type FileManifest,
@@ -62,6 +67,17 @@ import {
 } from './session.js';
 
 export const MANIFEST_FILE = 'files.json';
+
+/** Hard links made at once for unchanged files. */
+const LINKS_IN_FLIGHT = 16;
+
+/**
+ * zstd level of stored chunks: 1. On pgbench -s 50 it stores 807 MB as 35.5 MB (22.7×) in 1 MiB
+ * frames, and compression (3 CPU s of the agent's 9.4) is already its largest item, so a
+ * higher level would lengthen every backup. PGBK_SSH_ZSTD_LEVEL overrides it for measurements
+ * (bench/ssh-peers.ts).
+ */
+export const ZSTD_LEVEL = Number(process.env['PGBK_SSH_ZSTD_LEVEL'] ?? '1');
 
 interface Root {
   /** Directory in the backup: "data" or "tablespaces/<oid>". */
@@ -90,14 +106,14 @@ async function listRoot(t: Transport, root: Root, server: string): Promise<Liste
 }
 
 /** Newest DONE `ssh` backup of the same cluster with a readable files.json: the reuse source. */
-async function previousBackup(ctx: BackupContext, systemIdentifier: string): Promise<{ id: string; manifest: FileManifest } | undefined> {
+async function previousBackup(ctx: BackupContext, systemIdentifier: string): Promise<{ id: string; record: BackupRecord; manifest: FileManifest } | undefined> {
   const done = (await readBackups(ctx.catalog, ctx.server.name)).filter(
     (b) => b.status === 'DONE' && b.method === 'ssh' && b.systemIdentifier === systemIdentifier,
   );
   for (const b of done.reverse()) {
     try {
       const text = await readFile(path.join(backupDir(ctx.catalog, ctx.server.name, b.id), MANIFEST_FILE), 'utf8');
-      return { id: b.id, manifest: parseManifest(text) };
+      return { id: b.id, record: b, manifest: parseManifest(text) };
     } catch {
       // unreadable manifest: look further back (or copy everything)
     }
@@ -113,6 +129,10 @@ async function openSession(ctx: BackupContext, transport: Transport): Promise<Ba
 
 interface CopyOutcome {
   readonly copiedBytes: number;
+  /** Bytes the new objects take on disk (compressed). */
+  readonly storedBytes: number;
+  /** Chunks the agent did not hash: their pages all predate the previous backup's start. */
+  readonly lsnSkipped: number;
   readonly reusedBytes: number;
   readonly transferredBytes: number;
   readonly fileCount: number;
@@ -129,7 +149,38 @@ function storedObjects(prevDir: string, f: ManifestFile, prevChunkSize: number |
   return Array.from({ length: n }, (_, i) => path.join(prevDir, chunkLocation(f.path, n, i)));
 }
 
-async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIdentifier: string, tablespaces: readonly Tablespace[]): Promise<CopyOutcome> {
+/** Where this backup stands on the server: for the page-LSN shortcut against the previous backup. */
+interface StartPoint {
+  readonly timeline: number | undefined;
+  readonly startLsn: string;
+  readonly pageSize: number | undefined;
+}
+
+/** The previous backup's start, when its pages' LSNs can be compared with this one's (same timeline, earlier). */
+function previousStartFor(prev: BackupRecord | undefined, here: StartPoint): { lsn: string; pageSize: number } | undefined {
+  if (prev === undefined || !isCopied(prev) || here.timeline !== prev.timeline || here.pageSize === undefined) return undefined;
+  try {
+    if (parseLsn(prev.beginLsn) > parseLsn(here.startLsn)) return undefined;
+  } catch {
+    return undefined;
+  }
+  return { lsn: prev.beginLsn, pageSize: here.pageSize };
+}
+
+/** A stored object of an older backup, uncompressed. */
+async function readPrevObject(file: string, compressed: boolean): Promise<Buffer> {
+  const data = await readFile(file);
+  return compressed ? (await zstdCodec()).decompress(data) : data;
+}
+
+async function copyTree(
+  ctx: BackupContext,
+  t: Transport,
+  dir: string,
+  systemIdentifier: string,
+  tablespaces: readonly Tablespace[],
+  here: StartPoint,
+): Promise<CopyOutcome> {
   const server = ctx.server;
   const pgdata = server.pgdata!;
   const roots: Root[] = [
@@ -153,7 +204,8 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const prev = await previousBackup(ctx, systemIdentifier);
-  const plan = planReuse(files, prev?.manifest, CHUNK_SIZE);
+  const zstdLevel = server.backup.compression === 'none' ? undefined : ZSTD_LEVEL;
+  const plan = planReuse(files, prev?.manifest, CHUNK_SIZE, undefined, manifestVersionFor(zstdLevel !== undefined));
   const prevDir = prev === undefined ? undefined : backupDir(ctx.catalog, server.name, prev.id);
 
   for (const root of roots) {
@@ -166,7 +218,9 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
       else if (e.type === 'symlink' && e.target !== undefined) await symlink(e.target, dest);
     }
   }
-  const writer = new ChunkWriter(dir, prevDir, CHUNK_SIZE);
+  const writer = new ChunkWriter(dir, prevDir, CHUNK_SIZE, zstdLevel);
+  await writer.init();
+  let lsnSkipped = 0;
   const stored: ManifestFile[] = [];
   let transferredBytes = 0;
   // On a terminal: data bytes stored so far (copied + reused) of the listed total, 4 times a second.
@@ -178,29 +232,43 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
     progress === undefined ? undefined : setInterval(() => progress.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length), 300);
   ticker?.unref();
   try {
-    // Unchanged files: every stored object is a hard link to the previous backup's.
+    // Unchanged files: every stored object is a hard link to the previous backup's (many links
+    // at once: each is a round trip to the file system, and a large cluster has thousands).
+    const links: { from: string; to: string }[] = [];
     for (const { file, prev: old } of plan.reuse) {
       const objects = storedObjects(prevDir!, old, CHUNK_SIZE);
       if (objects.length > 1) await mkdir(path.join(dir, `${file.path}${CHUNK_DIR_SUFFIX}`), { mode: 0o700 });
-      for (let i = 0; i < objects.length; i++) await linkOrCopy(objects[i]!, path.join(dir, chunkLocation(file.path, objects.length, i)));
+      objects.forEach((from, i) => links.push({ from, to: path.join(dir, chunkLocation(file.path, objects.length, i)) }));
       writer.totals.reusedBytes += old.size;
       stored.push({ ...file, size: old.size, hashes: old.hashes });
     }
+    await mapLimited(links, LINKS_IN_FLIGHT, (l) => linkOrCopy(l.from, l.to));
     // Unchanged, but stored by an older format: re-chunked from the previous copy, on this host.
     for (const { file, prev: old } of plan.importLocal) {
       writer.begin({ file });
       const chunker = new FileChunker(writer, undefined, CHUNK_SIZE);
-      for (const obj of storedObjects(prevDir!, old, prev?.manifest.chunkSize)) await chunker.feed(await readFile(obj));
+      const compressed = prev?.manifest.compression === 'zstd';
+      for (const obj of storedObjects(prevDir!, old, prev?.manifest.chunkSize)) await chunker.feed(await readPrevObject(obj, compressed));
       await chunker.close();
       stored.push(await writer.end());
     }
-    const fetchCtx: FetchContext = { transport: t, server: server.name, chunkSize: CHUNK_SIZE, writer, remotePathOf: (item) => remoteOf.get(item.file.path)! };
+    const previousStart = previousStartFor(prev?.record, here);
+    const fetchCtx: FetchContext = {
+      transport: t,
+      server: server.name,
+      chunkSize: CHUNK_SIZE,
+      writer,
+      ...(server.backup.parallel === undefined ? {} : { workers: server.backup.parallel }),
+      ...(previousStart === undefined ? {} : { previousStart }),
+      remotePathOf: (item) => remoteOf.get(item.file.path)!,
+    };
     const agent = (server.ssh?.pgbk ?? 'pgbk').split(' ').filter((s) => s !== '');
     if (plan.fetch.length > 0) {
       const viaAgent = await fetchWithAgent(fetchCtx, agent, plan.fetch);
       if (viaAgent.kind === 'done') {
         stored.push(...viaAgent.files);
         transferredBytes = viaAgent.transferredBytes;
+        lsnSkipped = viaAgent.lsnSkipped;
       } else {
         ctx.log(
           `${server.name}: the backup agent is not available on ${t.description} (${viaAgent.reason}); falling back to a tar stream (changed files are sent whole; set servers.${server.name}.ssh.pgbk to pgbk's command there)`,
@@ -223,11 +291,14 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
     pgdata,
     tablespaces: tablespaces.map((ts) => ({ oid: ts.oid, location: ts.location })),
     chunkSize: CHUNK_SIZE,
+    ...(zstdLevel === undefined ? {} : { compression: 'zstd' as const }),
     ...(owner === undefined ? {} : { owner }),
     files: stored,
   });
   return {
     copiedBytes: writer.totals.copiedBytes,
+    storedBytes: writer.totals.storedBytes,
+    lsnSkipped,
     reusedBytes: writer.totals.reusedBytes,
     transferredBytes,
     fileCount: stored.length,
@@ -236,6 +307,25 @@ async function copyTree(ctx: BackupContext, t: Transport, dir: string, systemIde
     roots: roots.map((r) => path.join(dir, r.storedAs)),
     written: writer.written,
   };
+}
+
+/** The server's timeline and page size right after pg_backup_start (undefined when unreadable: no LSN shortcut). */
+async function startPoint(session: BackupSession, startLsn: string): Promise<StartPoint> {
+  try {
+    // Asked so that it cannot fail (a failed query could end a psql session mid-backup).
+    const [row] = await session.query(
+      "SELECT CASE WHEN has_function_privilege('pg_control_checkpoint()', 'execute') THEN (SELECT timeline_id FROM pg_control_checkpoint())::text ELSE '' END, current_setting('block_size')",
+    );
+    const timeline = Number(row?.[0]);
+    const pageSize = Number(row?.[1]);
+    return {
+      startLsn,
+      timeline: Number.isInteger(timeline) && timeline > 0 ? timeline : undefined,
+      pageSize: Number.isInteger(pageSize) && pageSize > 0 ? pageSize : undefined,
+    };
+  } catch {
+    return { startLsn, timeline: undefined, pageSize: undefined };
+  }
 }
 
 /** Take one `ssh` backup; returns the final record (DONE when its WAL is archived already). */
@@ -273,16 +363,17 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       pgVersion: facts.pgVersion,
       systemIdentifier: facts.systemIdentifier,
       beginTime,
-      compression: 'none',
+      compression: server.backup.compression === 'none' ? 'none' : 'zstd',
       keep: 'none',
       owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
     };
     await writeBackupRecord(ctx.catalog, record);
     ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);
 
-    await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
+    const startLsn = await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
     const tablespaces = await listTablespaces(session);
-    const copied = await copyTree(ctx, transport, dir, facts.systemIdentifier, tablespaces);
+    const here = await startPoint(session, startLsn);
+    const copied = await copyTree(ctx, transport, dir, facts.systemIdentifier, tablespaces, here);
     const stop = await backupStop(session, facts.pgVersion);
     const timeline = labelTimeline(stop.labelFile);
     const beginLsn = labelStartLsn(stop.labelFile);
@@ -315,7 +406,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       beginWal: lsnToSegmentName(parseLsn(beginLsn), timeline, segSize),
       endWal,
       endTime: new Date().toISOString(),
-      sizes: { data: copied.copiedBytes + copied.reusedBytes, stored: copied.copiedBytes },
+      sizes: { data: copied.copiedBytes + copied.reusedBytes, stored: copied.storedBytes },
       copiedBytes: copied.copiedBytes,
       reusedBytes: copied.reusedBytes,
       fileCount: copied.fileCount,
@@ -324,7 +415,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     };
     await writeBackupRecord(ctx.catalog, record);
     ctx.log(
-      `${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}, ${copied.transferredBytes} bytes transferred`,
+      `${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new${copied.storedBytes !== copied.copiedBytes ? ` (${copied.storedBytes} compressed)` : ''}, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}${copied.lsnSkipped > 0 ? ` (${copied.lsnSkipped} chunks by page LSN, unhashed)` : ''}, ${copied.transferredBytes} bytes transferred`,
     );
   } catch (err) {
     // Measured before the partial tree is removed below: the free space when the disk filled up.

@@ -24,8 +24,16 @@ export interface SshWorld {
   /**
    * agent: servers.main.ssh.pgbk (default: this checkout's compiled CLI, run by this node).
    * psqlConnection: null leaves ssh.psqlConnection out (psql finds the server by postmaster.pid).
+   * backupCompression: backup.compression of the server (default none, from defaults; WAL stays none).
    */
-  writeConfig(opts?: { withConnection?: boolean; psqlConnection?: string | null; extra?: string; agent?: string }): Promise<void>;
+  writeConfig(opts?: {
+    withConnection?: boolean;
+    psqlConnection?: string | null;
+    extra?: string;
+    agent?: string;
+    backupCompression?: 'zstd' | 'none';
+    parallel?: number;
+  }): Promise<void>;
   destroy(): Promise<void>;
 }
 
@@ -60,7 +68,7 @@ export async function makeSshWorld(): Promise<SshWorld> {
           ...(o.withConnection === true ? [`    connection: "${cluster.conninfo}"`] : []),
           `    pgdata: ${cluster.pgdata}`,
           `    ssh: { host: 127.0.0.1, port: ${sshd.port}, user: postgres, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts}, ${psql === undefined ? '' : `psqlConnection: "${psql}", `}pgbk: "${agent}" }`,
-          '    backup: { method: ssh }',
+          `    backup: { method: ssh${o.backupCompression === undefined ? '' : `, compression: ${o.backupCompression}`}${o.parallel === undefined ? '' : `, parallel: ${o.parallel}`} }`,
           '    retention: { redundancy: 10 }',
           ...(o.extra === undefined ? [] : [o.extra]),
           '',

@@ -11,7 +11,8 @@ const frames: Frame[] = [
   { type: 'same' },
   { type: 'end', size: 3000 + 4096, missing: false },
   { type: 'end', size: 0, missing: true },
-  { type: 'done', files: 2, bytesRead: 7096 },
+  { type: 'compressed', hash, length: 3000, frame: Buffer.from('zstd-frame-bytes') },
+  { type: 'done', files: 2, bytesRead: 7096, lsnSkipped: 4 },
 ];
 const wire = Buffer.concat(frames.flatMap(encodeFrame));
 
@@ -35,7 +36,9 @@ test('frames round-trip whatever the pieces the stream arrives in', () => {
     assert.ok(c.data.equals(data) && c.hash.equals(hash), `piece ${piece}`);
     assert.equal(got[3], { type: 'end', size: 7096, missing: false });
     assert.equal(got[4], { type: 'end', size: 0, missing: true });
-    assert.equal(got[5], { type: 'done', files: 2, bytesRead: 7096 });
+    const k = got[5] as Extract<Frame, { type: 'compressed' }>;
+    assert.ok(k.hash.equals(hash) && k.frame.toString() === 'zstd-frame-bytes' && k.length === 3000, `piece ${piece}`);
+    assert.equal(got[6], { type: 'done', files: 2, bytesRead: 7096, lsnSkipped: 4 });
   }
 });
 

@@ -5,7 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { FrameDecoder, type AgentRequest, type Frame } from '../../../../src/backup/ssh/agent-frames.js';
+import { AGENT_PROTOCOL_VERSION, FrameDecoder, type AgentRequest, type Frame } from '../../../../src/backup/ssh/agent-frames.js';
+import { zstdCodec } from '../../../../src/catalog/zstd.js';
 import { CLI } from '../../../support/pgbk.js';
 
 const sha = (b: Buffer): string => createHash('sha256').update(b).digest('hex');
@@ -26,7 +27,7 @@ test('pgbk backup-agent sends only chunks whose sha256 differs from the previous
     writeFileSync(path.join(dir, 'empty'), '');
     const prevA = [sha(Buffer.alloc(chunk, 1)), sha(Buffer.alloc(chunk, 9)), sha(Buffer.alloc(100, 3))];
     const { frames, code, stderr } = runAgent({
-      version: 1,
+      version: AGENT_PROTOCOL_VERSION,
       chunkSize: chunk,
       files: [{ path: path.join(dir, 'a'), hashes: prevA }, { path: path.join(dir, 'gone') }, { path: path.join(dir, 'empty') }],
     });
@@ -41,7 +42,7 @@ test('pgbk backup-agent sends only chunks whose sha256 differs from the previous
     assert.equal(frames[4], { type: 'end', size: a.length, missing: false });
     assert.equal(frames[5], { type: 'end', size: 0, missing: true });
     assert.is((frames[6] as Extract<Frame, { type: 'chunk' }>).data.length, 0);
-    assert.equal(frames[8], { type: 'done', files: 3, bytesRead: a.length });
+    assert.equal(frames[8], { type: 'done', files: 3, bytesRead: a.length, lsnSkipped: 0 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -55,6 +56,86 @@ test('a bad request ends in an error frame and exit 1, after the hello', () => {
     ['hello', 'error'],
   );
   assert.match((r.frames[1] as Extract<Frame, { type: 'error' }>).message, /request version 99/);
+});
+
+test('with a zstd level: changed chunks arrive as zstd frames of the bytes they hash; equal ones as same', async () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-agent-'));
+  try {
+    const chunk = 65536;
+    const parts = [Buffer.alloc(chunk, 'a'), Buffer.from(Array.from({ length: chunk }, (_, i) => (i * 7919) % 251)), Buffer.alloc(10, 'z')];
+    writeFileSync(path.join(dir, 'f'), Buffer.concat(parts));
+    const { frames, code, stderr } = runAgent({
+      version: AGENT_PROTOCOL_VERSION,
+      chunkSize: chunk,
+      zstdLevel: 1,
+      workers: 3,
+      files: [{ path: path.join(dir, 'f'), hashes: [sha(parts[0]!), sha(Buffer.alloc(chunk)), sha(Buffer.alloc(10))], previousSize: 2 * chunk + 10 }],
+    });
+    assert.is(code, 0, stderr);
+    assert.equal(
+      frames.map((f) => f.type),
+      ['hello', 'same', 'compressed', 'compressed', 'end', 'done'],
+    );
+    const codec = await zstdCodec();
+    for (const [i, f] of [
+      [1, frames[2]],
+      [2, frames[3]],
+    ] as const) {
+      const c = f as Extract<Frame, { type: 'compressed' }>;
+      assert.ok(codec.decompress(c.frame).equals(parts[i]!), `chunk ${i}`);
+      assert.is(c.length, parts[i]!.length);
+      assert.is(c.hash.toString('hex'), sha(parts[i]!));
+    }
+    assert.ok((frames[2] as Extract<Frame, { type: 'compressed' }>).frame.length < chunk, 'compressed');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+/** A relation-like file: `pages` pages of 8 KiB, each stamped with LSN 0/lsn[i] and filled with `fill`. */
+function pagesFile(lsns: readonly number[], fill: number): Buffer {
+  return Buffer.concat(
+    lsns.map((lo) => {
+      const p = Buffer.alloc(8192, fill);
+      p.writeUInt32LE(0, 0);
+      p.writeUInt32LE(lo, 4);
+      return p;
+    }),
+  );
+}
+
+test('page LSNs: a chunk whose pages all predate the previous start is sent as same unhashed; a newer or zero page is hashed', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-agent-'));
+  try {
+    const chunk = 2 * 8192;
+    // Chunk 0: both pages old (0/100, 0/200) but bytes differ from the previous hash: trusted, same.
+    // Chunk 1: one page at 0/5000 (after the start 0/1000): hashed, sent. Chunk 2: a zero LSN: hashed.
+    const bytes = pagesFile([0x100, 0x200, 0x300, 0x5000, 0, 0x10], 1);
+    writeFileSync(path.join(dir, 'rel'), bytes);
+    writeFileSync(path.join(dir, 'other'), bytes);
+    const prev = [sha(Buffer.alloc(chunk)), sha(Buffer.alloc(chunk)), sha(Buffer.alloc(chunk))];
+    const { frames, code, stderr } = runAgent({
+      version: AGENT_PROTOCOL_VERSION,
+      chunkSize: chunk,
+      previousStartLsn: '0/1000',
+      pageSize: 8192,
+      files: [
+        { path: path.join(dir, 'rel'), hashes: prev, previousSize: bytes.length, lsnPages: true },
+        // Not marked as a relation main fork: every chunk hashed.
+        { path: path.join(dir, 'other'), hashes: prev, previousSize: bytes.length },
+        // Previous copy shorter: its chunk 0 had another length, not trusted.
+        { path: path.join(dir, 'rel'), hashes: prev.slice(0, 1), previousSize: 8192, lsnPages: true },
+      ],
+    });
+    assert.is(code, 0, stderr);
+    assert.equal(
+      frames.map((f) => f.type),
+      ['hello', 'same', 'chunk', 'chunk', 'end', 'chunk', 'chunk', 'chunk', 'end', 'chunk', 'chunk', 'chunk', 'end', 'done'],
+    );
+    assert.equal(frames[13], { type: 'done', files: 3, bytesRead: 3 * bytes.length, lsnSkipped: 1 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
 
 test.run();

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ChunkWriter, FileChunker } from '../../../../src/backup/ssh/chunk-writer.js';
 import type { ManifestFile } from '../../../../src/backup/ssh/incremental.js';
+import { zstdCodec } from '../../../../src/catalog/zstd.js';
 
 const CHUNK = 4;
 const file = (p: string, size: number): { path: string; size: number; mtimeMs: number; mode: number } => ({ path: p, size, mtimeMs: 1, mode: 0o600 });
@@ -67,6 +68,35 @@ test('chunks: plain file for one chunk, a chunk directory for more; equal chunks
     assert.is((await stat(path.join(b, 'data/four.pgbk-chunks/00000000'))).ino, (await stat(path.join(a, 'data/four'))).ino);
     assert.is(await readFile(path.join(b, 'data/four.pgbk-chunks/00000001'), 'utf8'), 'efg');
     assert.not.ok(existsSync(path.join(b, 'data/four')));
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('compressed backup: chunks from the agent stored as its zstd frames, local data compressed here; totals count both sizes', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'pgbk-chunks-'));
+  try {
+    await mkdir(path.join(root, 'data'), { recursive: true });
+    const codec = await zstdCodec();
+    const writer = new ChunkWriter(root, undefined, 8, 1);
+    await writer.init();
+    writer.begin({ file: file('data/z', 12) });
+    const a = Buffer.from('aaaaaaaa');
+    await writer.compressed(createHash('sha256').update(a).digest('hex'), codec.compress(a, 1), 8);
+    await writer.data(createHash('sha256').update('bbbb').digest('hex'), Buffer.from('bbbb'));
+    const rec = await writer.end();
+    await writer.flush();
+    assert.is(rec.size, 12);
+    assert.is(writer.totals.copiedBytes, 12);
+    const c0 = await readFile(path.join(root, 'data/z.pgbk-chunks/00000000'));
+    const c1 = await readFile(path.join(root, 'data/z.pgbk-chunks/00000001'));
+    assert.is(writer.totals.storedBytes, c0.length + c1.length);
+    assert.is(codec.decompress(c0).toString(), 'aaaaaaaa');
+    assert.is(codec.decompress(c1).toString(), 'bbbb');
+    // An uncompressed backup refuses a compressed chunk (nothing mixes formats within a backup).
+    const plain = new ChunkWriter(root, undefined, 8);
+    plain.begin({ file: file('data/y', 8) });
+    assert.throws(() => plain.compressed('00', c0, 8), /compressed chunk/);
   } finally {
     rmSync(root, { recursive: true, force: true });
   }

@@ -6,6 +6,7 @@ import {
   chunkLength,
   chunkLocation,
   formatManifest,
+  pageLsnsTrusted,
   parseManifest,
   planReuse,
   type FileManifest,
@@ -133,6 +134,55 @@ test('chunk layout: one chunk is a plain file, more are <path>.pgbk-chunks/NNNNN
   assert.is(chunkLocation('data/x', 300, 255), 'data/x.pgbk-chunks/000000ff');
   assert.equal([chunkCountOf(0, 4), chunkCountOf(4, 4), chunkCountOf(5, 4), chunkCountOf(8, 4)], [1, 1, 2, 2]);
   assert.equal([chunkLength(10, 4, 0), chunkLength(10, 4, 2), chunkLength(0, 4, 0)], [4, 2, 0]);
+});
+
+test('files.json v3: compressed objects; a backup links only from its own format, across formats unchanged files are imported', () => {
+  const text = formatManifest({ ...v2, chunkSize: 4, compression: 'zstd' });
+  const v3 = parseManifest(text);
+  assert.is(v3.formatVersion, 3);
+  assert.is(v3.compression, 'zstd');
+  assert.equal(v3.files, v2.files);
+  assert.is(v2.compression, undefined);
+  const current = [
+    { path: 'data/a', size: 10, mtimeMs: 50_000, mode: 0o600 }, // unchanged
+    { path: 'data/b', size: 11, mtimeMs: 50_000, mode: 0o600 }, // changed
+  ];
+  const same = planReuse(current, v3, 4, undefined, 3);
+  assert.equal(
+    same.reuse.map((x) => x.file.path),
+    ['data/a'],
+  );
+  assert.is(same.fetch[0]?.prev?.hashes.length, 3);
+  // A compressed backup after an uncompressed one (and the reverse): nothing linked across formats.
+  for (const [prev, version] of [
+    [v2, 3],
+    [v3, 2],
+  ] as const) {
+    const across = planReuse(current, prev, 4, undefined, version);
+    assert.equal(across.reuse, []);
+    assert.equal(
+      across.importLocal.map((x) => x.file.path),
+      ['data/a'],
+    );
+    assert.is(across.fetch[0]?.prev, undefined);
+  }
+  assert.throws(() => parseManifest(text.replace('"compression":"zstd"', '"compression":"lz4"')), /formatVersion 3 with compression "lz4"/);
+});
+
+test('page LSNs are trusted for relation main forks only', () => {
+  for (const p of ['data/base/5/16384', 'data/base/5/16384.12', 'data/global/1262', 'tablespaces/16385/PG_15_202209061/5/16390'])
+    assert.ok(pageLsnsTrusted(p), p);
+  for (const p of [
+    'data/base/5/16384_vm',
+    'data/base/5/16384_fsm',
+    'data/base/5/16384_init',
+    'data/global/pg_control',
+    'data/pg_xact/0000',
+    'data/base/5/PG_VERSION',
+    'data/base/5/t3_16384',
+    'data/pg_multixact/offsets/0000',
+  ])
+    assert.not.ok(pageLsnsTrusted(p), p);
 });
 
 test.run();
