@@ -4,26 +4,38 @@
  * that backup FAILED, and the next apply must take a new backup that reaches DONE and clean the
  * failed one up once the new one is DONE; then the plan is empty.
  *
- * To kill at a known point, archiving is held (archive_command = false) while the backup runs:
- * with -X none, pg_basebackup then waits at the end for its last WAL segment to be archived, so it
- * is certainly still running when we kill.
+ * To kill at a known point, the apply runs pg_basebackup through PGBK_PG_BINDIR = a directory
+ * whose pg_basebackup execs the real one with --max-rate=32k (the slowest it allows): the copy is
+ * then certainly still running when we kill (pg_basebackup -X stream no longer waits for archiving
+ * at its end, so holding archiving is not enough). Archiving is held too, so the backup's end
+ * segment cannot arrive before the kill.
  */
 import { test } from 'uvu';
 import { waitFor as waitUntil } from '../../support/wait.js';
 import * as assert from 'uvu/assert';
 import { existsSync } from 'node:fs';
-import { readFile, readdir } from 'node:fs/promises';
+import { chmod, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { listBackups, makeWorld, type RunResult, type World } from '../../support/pgbk.js';
-import { isAlive } from '../../support/postgres.js';
+import { isAlive, PG_BINDIR, tempDir } from '../../support/postgres.js';
 
 let world: World;
+/** PGBK_PG_BINDIR for the apply that is killed: the real programs, and a throttled pg_basebackup. */
+let slowBinDir = '';
 /** pg_basebackup processes seen: killed by PID in after() if still alive. */
 const strays = new Set<number>();
 
 test.before(async () => {
   world = await makeWorld({ serverYaml: 'backup: { schedule: "0 3 * * *" }\nretention: { redundancy: 2 }' });
   await world.cluster.sql('CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 10000) g');
+  slowBinDir = path.join(await tempDir('pgbk-slowbin-'), 'bin');
+  await mkdir(slowBinDir);
+  for (const name of await readdir(PG_BINDIR)) {
+    if (name !== 'pg_basebackup') await symlink(path.join(PG_BINDIR, name), path.join(slowBinDir, name));
+  }
+  const wrapper = path.join(slowBinDir, 'pg_basebackup');
+  await writeFile(wrapper, `#!/bin/sh\nexec ${path.join(PG_BINDIR, 'pg_basebackup')} "$@" --max-rate=32k\n`);
+  await chmod(wrapper, 0o755);
 });
 
 test.after(async () => {
@@ -109,7 +121,7 @@ test('SIGKILL of apply while pg_basebackup runs leaves a STARTED record and no r
     Number((await world.cluster.sql('SELECT failed_count FROM pg_stat_archiver')).trim()) > failedBefore ? true : undefined,
   );
   let applyPid = -1;
-  const run: Promise<RunResult> = world.pgbk(['apply'], { onSpawn: (pid) => (applyPid = pid) });
+  const run: Promise<RunResult> = world.pgbk(['apply'], { onSpawn: (pid) => (applyPid = pid), env: { PGBK_PG_BINDIR: slowBinDir } });
   crashedId = await waitFor('a STARTED backup.json', startedBackup);
   // The copying pg_basebackup, not the short `pg_basebackup --version` pgbk runs first to learn
   // the client's major version (catching that one made this test flaky).
@@ -118,7 +130,7 @@ test('SIGKILL of apply while pg_basebackup runs leaves a STARTED record and no r
     return undefined;
   });
   strays.add(bb);
-  // pg_basebackup is waiting for the end-of-backup WAL to be archived (archiving is held): mid-backup.
+  // pg_basebackup copies at 32 kB/s: mid-backup.
   await new Promise((r) => setTimeout(r, 300));
   assert.ok(isAlive(bb), 'pg_basebackup still running before the kill');
   process.kill(applyPid, 'SIGKILL');
