@@ -13,9 +13,22 @@
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { openPosixRepository } from './posix/driver.js';
+import type { S3RepositoryConfig } from '../config/resolved.js';
 import type { Repository } from './repository.js';
 
-export type RepositoryKind = 'posix';
+export type RepositoryKind = 'posix' | 's3';
+
+/**
+ * Settings of object-storage catalogs, by catalog URL as configured. The catalog functions take the
+ * configured catalog as a string (CatalogRef), so the settings that a URL alone cannot carry
+ * (endpoint, region, TLS, profile) are registered once, where the configuration is loaded.
+ */
+const s3Settings = new Map<string, S3RepositoryConfig>();
+
+/** Make `cfg` the settings used to open the catalog `cfg.url` in this process. */
+export function registerS3Catalog(cfg: S3RepositoryConfig): void {
+  s3Settings.set(cfg.url, cfg);
+}
 
 /** "ftp" for "ftp://host/x": a URL scheme names the kind of store; anything else is a directory. */
 const SCHEME_RE = /^([A-Za-z][A-Za-z0-9+.-]*):\/\//;
@@ -31,6 +44,15 @@ export async function openRepository(catalog: string): Promise<Repository> {
   switch (kind) {
     case 'posix':
       return openPosixRepository(catalog);
+    case 's3': {
+      const cfg = s3Settings.get(catalog);
+      if (cfg === undefined) {
+        throw new PgbkError('INTERNAL', `catalog ${catalog}: its s3 settings were not registered before it was opened`, { path: catalog });
+      }
+      // Loaded only here: the AWS SDK costs 250–360 ms to import, which no posix command should pay.
+      const { openS3Repository } = await import('./s3/driver.js');
+      return openS3Repository(cfg);
+    }
     default: {
       const unknown: never = kind;
       throw new PgbkError('CONFIG', `catalog ${catalog}: unknown repository kind "${String(unknown)}"`, {

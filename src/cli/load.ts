@@ -1,4 +1,5 @@
 import { PgbkError } from '../errors.js';
+import { registerS3Catalog } from '../catalog/open.js';
 import { loadConfig } from '../config/load.js';
 import type { Desired } from '../config/resolved.js';
 import type { CliIo } from './io.js';
@@ -21,6 +22,7 @@ export async function loadDesired(configFlag: string | undefined, io: CliIo): Pr
  */
 function refuseUnwiredS3(desired: Desired): Desired {
   if (desired.s3 === undefined) return desired;
+  registerS3Catalog(desired.s3);
   throw new PgbkError('CONFIG', `catalog ${desired.catalog}: S3 repositories are not usable by commands yet (the driver exists, the commands do not use it)`, {
     path: desired.configPath,
     hint: 'use a local catalog directory for now',
