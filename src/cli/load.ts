@@ -10,9 +10,15 @@ import { runAsCatalogOwner } from './run-as-owner.js';
  * Load the configuration the way every command does: --config, then PGBK_CONFIG, then discovery.
  * Then, before the command touches the catalog, run as its owner (or refuse): run-as-owner.ts.
  */
-export async function loadDesired(configFlag: string | undefined, io: CliIo): Promise<Desired> {
+export async function loadDesired(configFlag: string | undefined, io: CliIo, use: CatalogUse = {}): Promise<Desired> {
   const load = (): Promise<Desired> => loadConfig({ ...(configFlag === undefined ? {} : { configPath: configFlag }), cwd: io.cwd, env: io.env });
-  return runAsCatalogOwner(refuseUnwiredS3(await load()), io, load);
+  return runAsCatalogOwner(refuseUnwiredS3(await load(), use), io, load);
+}
+
+/** What a command can do with the catalog it loads. */
+export interface CatalogUse {
+  /** The command works with an object-storage (s3://) catalog; the others refuse one (issue 12). */
+  readonly s3?: boolean;
 }
 
 /**
@@ -20,9 +26,10 @@ export async function loadDesired(configFlag: string | undefined, io: CliIo): Pr
  * commands still treat the catalog as a local directory: an s3:// catalog would be taken for a
  * relative path. Refused before anything is touched until the commands use the driver (issue 12).
  */
-function refuseUnwiredS3(desired: Desired): Desired {
+function refuseUnwiredS3(desired: Desired, use: CatalogUse): Desired {
   if (desired.s3 === undefined) return desired;
   registerS3Catalog(desired.s3);
+  if (use.s3 === true) return desired;
   throw new PgbkError('CONFIG', `catalog ${desired.catalog}: S3 repositories are not usable by commands yet (the driver exists, the commands do not use it)`, {
     path: desired.configPath,
     hint: 'use a local catalog directory for now',
