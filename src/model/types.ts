@@ -284,3 +284,12 @@ export interface Plan {
   readonly actions: readonly Action[];
   readonly warnings: readonly PlanWarning[];
 }
+
+/**
+ * When a finished backup ended, in ms since the epoch. An unreadable end time counts as "now or
+ * later": such a backup is never expired by retention nor pushed out of a PITR window.
+ */
+export function endTimeMs(b: DoneBackup): number {
+  const t = Date.parse(b.endTime);
+  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
+}

@@ -18,7 +18,8 @@
 
 import type { RetentionPolicy } from '../config/resolved.js';
 import { formatDuration } from '../config/duration.js';
-import type { BackupRecord, DoneBackup } from '../model/types.js';
+import { type BackupRecord, type DoneBackup, endTimeMs } from '../model/types.js';
+import { plural } from '../lib/plural.js';
 
 export interface RetentionEntry {
   readonly backup: BackupRecord;
@@ -40,16 +41,6 @@ export interface RetentionDecision {
   readonly inUseWarnings: readonly string[];
 }
 
-function endTimeOf(b: DoneBackup): number {
-  const t = Date.parse(b.endTime);
-  // An unreadable end time is treated as "now or later": such a backup is kept, never expired.
-  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
-}
-
-function plural(n: number, word: string): string {
-  return `${n} ${word}${n === 1 ? '' : 's'}`;
-}
-
 /** Which unpinned DONE backups the policy keeps, and the words for why the others are obsolete. */
 function keptByPolicy(newestFirst: readonly DoneBackup[], policy: RetentionPolicy, now: Date): { kept: ReadonlySet<string>; why: string } {
   const kept = new Set<string>();
@@ -69,7 +60,7 @@ function keptByPolicy(newestFirst: readonly DoneBackup[], policy: RetentionPolic
     const boundary = now.getTime() - d * 1000;
     let baseTaken = false;
     for (const b of newestFirst) {
-      if (endTimeOf(b) >= boundary) {
+      if (endTimeMs(b) >= boundary) {
         kept.add(b.id);
       } else if (!baseTaken) {
         // The newest backup that ended before the window is the base for recovering to the

@@ -19,7 +19,7 @@
  */
 
 import { segmentNameFrom } from '../pg/wal-name.js';
-import type { ArchivedWal, BackupRecord, DoneBackup } from '../model/types.js';
+import { type ArchivedWal, type BackupRecord, type DoneBackup, endTimeMs } from '../model/types.js';
 import { formatBytes } from '../lib/byte-size.js';
 import { formatDuration } from '../config/duration.js';
 import {
@@ -65,12 +65,6 @@ export interface WalHolders {
   readonly pitrBase: BackupRecord | undefined;
 }
 
-function endMs(b: DoneBackup): number {
-  const t = Date.parse(b.endTime);
-  // An unreadable time counts as "now or later": such a backup is never pushed out of the window.
-  return Number.isNaN(t) ? Number.POSITIVE_INFINITY : t;
-}
-
 export function walHolders(backups: readonly BackupRecord[], pitrWindowSeconds: number | undefined, now: Date | undefined): WalHolders {
   const consistentOnly = new Set<string>();
   for (const b of backups) if (b.status === 'DONE' && b.keep === 'standalone') consistentOnly.add(b.id);
@@ -81,7 +75,7 @@ export function walHolders(backups: readonly BackupRecord[], pitrWindowSeconds: 
     .filter((b) => b.keep === 'none')
     .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
   let pitrBase: DoneBackup | undefined;
-  for (const b of rolling) if (endMs(b) <= windowStart) pitrBase = b;
+  for (const b of rolling) if (endTimeMs(b) <= windowStart) pitrBase = b;
   if (pitrBase === undefined) return { consistentOnly, pitrBase: undefined };
   for (const b of rolling) if (b.id < pitrBase.id) consistentOnly.add(b.id);
   return { consistentOnly, pitrBase };
