@@ -10,7 +10,7 @@ import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
 import { learnIdentity } from './identity.js';
 import { otherClusters, sameClusterConflicts, type ClusterOf } from './same-cluster.js';
-import { failOrphanedBackups, reapLeftovers } from './repair.js';
+import { failOrphanedBackups, reapLeftovers, reapRecordlessBackups } from './repair.js';
 import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
 
 export interface ApplyOptions {
@@ -103,6 +103,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         ctx.identity = id === undefined ? undefined : await recordIdentity(desired.catalog, server.name, id);
         await failOrphanedBackups(ctx);
         await reapLeftovers(ctx);
+        await reapRecordlessBackups(ctx);
         // WAL method stream: segments pg_receivewal completed join the ordinary archive path.
         if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);
         contexts.set(server.name, ctx);

@@ -1,5 +1,16 @@
 import { hostname } from 'node:os';
-import { findLeftovers, isOwnerAlive, readBackups, removeLeftovers, restrictIdentityMode, writeBackupRecord } from '../catalog/index.js';
+import {
+  deleteBackup,
+  findLeftovers,
+  findRecordlessBackups,
+  isOwnerAlive,
+  LEFTOVER_MIN_AGE_MS,
+  readBackups,
+  removeLeftovers,
+  restrictIdentityMode,
+  writeBackupRecord,
+} from '../catalog/index.js';
+import { formatBytes } from '../lib/byte-size.js';
 import { failedBackup } from '../model/types.js';
 import type { ExecContext } from './context.js';
 
@@ -50,4 +61,29 @@ export async function reapLeftovers(ctx: ExecContext, nowMs: number = Date.now()
     );
   }
   return removed.map((l) => l.rel);
+}
+
+/**
+ * Remove backup trees that have no backup.json (catalog/backups.ts findRecordlessBackups): what a
+ * crash leaves when it interrupts a deletion, which removes backup.json first, or a start, which
+ * claims the id before it writes the STARTED record. Nothing can restore from such a tree, and no
+ * listing shows it; it only holds space. Under the server lock no pgbk is starting a backup of
+ * this server, and the hour's margin (as for temp files) keeps a tree anything still writes to.
+ * Crash repair, like reapLeftovers: not a plan action. Returns the ids removed.
+ */
+export async function reapRecordlessBackups(ctx: ExecContext, nowMs: number = Date.now()): Promise<string[]> {
+  const removed: string[] = [];
+  try {
+    for (const b of await findRecordlessBackups(ctx.catalog, ctx.server.name, nowMs)) {
+      if (b.ageMs < LEFTOVER_MIN_AGE_MS) continue;
+      await deleteBackup(ctx.catalog, ctx.server.name, b.id);
+      ctx.log(
+        `${ctx.server.name}: removed ${b.where}, a backup tree without backup.json left by an interrupted deletion or start (${formatBytes(b.bytes)}, ${describeAge(b.ageMs)} old)`,
+      );
+      removed.push(b.id);
+    }
+  } catch (err) {
+    ctx.log(`${ctx.server.name}: warning: could not clean up interrupted backup deletions: ${(err as Error).message}`);
+  }
+  return removed;
 }

@@ -68,6 +68,8 @@ export interface BackupProblem {
   readonly path?: string;
   /** The OS refused to read it: the backup may be perfectly good, pgbk just cannot see it. */
   readonly unreadable?: boolean;
+  /** backup.json does not exist: a deletion or a start that a crash interrupted (findRecordless). */
+  readonly recordMissing?: boolean;
 }
 
 /**
@@ -109,7 +111,12 @@ export async function readBackupsWithProblems(
           unreadable: true,
         });
       } else {
-        problems.push({ id, reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message, path: locate(catalog, catalogKeys.backupJson(server, id)) });
+        problems.push({
+          id,
+          reason: e.code === 'ENOENT' ? 'backup.json is missing' : e.message,
+          path: locate(catalog, catalogKeys.backupJson(server, id)),
+          ...(e.code === 'ENOENT' ? { recordMissing: true } : {}),
+        });
       }
     }
   }
@@ -179,6 +186,38 @@ export async function createBackupDir(catalog: string, server: string, id: strin
   }
   await fsyncDir(path.dirname(dir));
   return 'created';
+}
+
+/** A backup tree without backup.json and how long ago anything in it last changed. */
+export interface RecordlessBackup {
+  readonly id: string;
+  readonly where: string;
+  readonly ageMs: number;
+  readonly bytes: number;
+}
+
+/**
+ * Backup trees without a backup.json: a deletion (which removes backup.json first) or a start
+ * (which claims the id before writing its STARTED record) that a crash interrupted. Neither is a
+ * backup any listing, restore or retention sees; they only hold space. Age is that of the newest
+ * object in the tree (an empty tree counts as old).
+ */
+export async function findRecordlessBackups(catalog: CatalogRef, server: string, nowMs: number): Promise<RecordlessBackup[]> {
+  const repo = await repositoryOf(catalog);
+  const { problems } = await readBackupsWithProblems(catalog, server);
+  const out: RecordlessBackup[] = [];
+  for (const p of problems) {
+    if (p.recordMissing !== true) continue;
+    let newest = 0;
+    let bytes = 0;
+    for await (const e of repo.list(catalogKeys.backup(server, p.id), { recursive: true })) {
+      if (e.kind !== 'object') continue;
+      newest = Math.max(newest, e.mtime.getTime());
+      bytes += e.size;
+    }
+    out.push({ id: p.id, where: locate(catalog, catalogKeys.backup(server, p.id)), ageMs: nowMs - newest, bytes });
+  }
+  return out;
 }
 
 /**
