@@ -164,6 +164,24 @@ export async function writeBackupRecord(catalog: CatalogRef, record: BackupRecor
 }
 
 /**
+ * Claim a backup id on a store without directories (object storage): the STARTED record is
+ * created only if absent (a conditional PUT), so of two writers racing for one id exactly one gets
+ * 'created'; 'exists' tells the caller to wait a second and retry.
+ */
+export async function createBackupRecord(catalog: CatalogRef, record: BackupRecord): Promise<'created' | 'exists'> {
+  const key = catalogKeys.backupJson(record.server, record.id);
+  try {
+    return await (await repositoryOf(catalog)).putIfAbsent(key, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
+  } catch (err) {
+    throw new PgbkError('CATALOG', `cannot create backup.json: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+      server: record.server,
+      path: locate(catalog, key),
+      cause: err,
+    });
+  }
+}
+
+/**
  * Claim a backup id by creating its (local) data directory: mkdir is atomic, so 'exists' tells the
  * caller to wait a second and retry. When backups are written through the port instead, the id is
  * claimed by putIfAbsent of the STARTED backup.json.
