@@ -86,9 +86,6 @@ export function lockPath(catalog: string, server: string): string {
  * The same layout as repository keys (catalog/repository.ts): '/'-separated and relative to the
  * catalog root, which is the repository's root. A key ending in '/' is a prefix ("directory").
  */
-/** A catalog URL (s3://…) rather than a local directory (catalog/open.ts repositoryKindOf). */
-const SCHEME_RE = /^[A-Za-z][A-Za-z0-9+.-]*:\/\//;
-
 export const catalogKeys = {
   server: (server: string): string => checkServer(server),
   serverJson: (server: string): string => `${checkServer(server)}/server.json`,
@@ -119,8 +116,6 @@ export interface EnsureDirsOptions {
 
 /** Create the server's directories (idempotent). incoming/ is 0770 so its owner group may write. */
 export async function ensureServerDirs(catalog: string, server: string, opts: EnsureDirsOptions = {}): Promise<void> {
-  // Object storage has no directories: a key exists once something is written under it.
-  if (SCHEME_RE.test(catalog)) return;
   const dir = serverDir(catalog, server);
   try {
     await mkdir(dir, { recursive: true, mode: 0o750 });

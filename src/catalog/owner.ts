@@ -153,19 +153,8 @@ async function checkWriter(req: CatalogUserRequest, uid: number): Promise<void> 
 export async function ensureCatalogUser(req: CatalogUserRequest): Promise<CatalogUserOutcome> {
   const uid = currentUid();
   if (uid === undefined) return UNCHANGED; // no POSIX users (Windows)
-  // An object-storage catalog has no local owner: its access is the credentials'; only the
-  // configured user: is honoured (started as root, become it).
-  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(req.catalog))
-    return uid === 0 && req.user !== undefined && req.access !== 'restore' ? becomeConfigured(req, req.user) : UNCHANGED;
   if (uid === 0) return asRoot(req);
   if (req.access === 'read') return UNCHANGED;
   await checkWriter(req, uid);
   return UNCHANGED;
-}
-
-async function becomeConfigured(req: CatalogUserRequest, user: string): Promise<CatalogUserOutcome> {
-  const target = await userNamed(req, user);
-  if (target.uid === 0) return UNCHANGED;
-  becomeUser(target);
-  return { kind: 'switched', user: target };
 }
