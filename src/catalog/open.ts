@@ -12,6 +12,7 @@
 
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
+import { registerSpool } from './local-spool.js';
 import { openPosixRepository } from './posix/driver.js';
 import type { S3RepositoryConfig } from '../config/resolved.js';
 import type { Repository } from './repository.js';
@@ -28,6 +29,7 @@ const s3Settings = new Map<string, S3RepositoryConfig>();
 /** Make `cfg` the settings used to open the catalog `cfg.url` in this process. */
 export function registerS3Catalog(cfg: S3RepositoryConfig): void {
   s3Settings.set(cfg.url, cfg);
+  registerSpool(cfg.url, cfg.spool);
 }
 
 /** "ftp" for "ftp://host/x": a URL scheme names the kind of store; anything else is a directory. */
@@ -118,7 +120,11 @@ export async function repositoryOf(catalog: CatalogRef): Promise<Repository> {
  * files), or as an opened Repository names it.
  */
 export function locate(catalog: CatalogRef, key: string): string {
-  return typeof catalog === 'string' ? path.join(catalog, ...key.split('/')) : catalog.where(key.endsWith('/') ? key.slice(0, -1) : key);
+  const k = key.endsWith('/') ? key.slice(0, -1) : key;
+  if (typeof catalog !== 'string') return catalog.where(k);
+  // A URL is not a path: path.join would fold its "//" and make s3://b/p look like s3:/b/p.
+  if (repositoryKindOf(catalog) !== 'posix') return `${catalog.replace(/\/+$/, '')}/${k}`;
+  return path.join(catalog, ...key.split('/'));
 }
 
 /**
