@@ -4,8 +4,9 @@
  * backup.json first, then the tree (posix renames it out of sight first), so a crash mid-delete
  * never leaves something that looks like a valid backup.
  *
- * The backup's data directory itself (what pg_basebackup and the ssh method write into) is still a
- * local directory: createBackupDir claims an id by creating it (see open.ts).
+ * In a local catalog the backup's data directory (what pg_basebackup and the ssh method write into)
+ * is a local directory: createBackupDir claims an id by creating it. On object storage the id is
+ * claimed by createBackupRecord (the STARTED record, put only if absent) (see open.ts).
  */
 
 import { mkdir, stat } from 'node:fs/promises'; // createBackupDir (the local data directory) and ownerNote

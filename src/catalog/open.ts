@@ -3,11 +3,13 @@
  * port and drivers"). Today a catalog is a local directory, served by the posix driver; a second
  * driver is one more RepositoryKind and one more case in openRepository's switch.
  *
- * Not behind the port, for now, and so still plain local directories under the catalog root:
- * incoming/ (the spool archive_command and wal-receive write into), streaming/ (pg_receivewal's
- * directory), and the data directory of each backup that pg_basebackup and the ssh method write
- * into (their bulk writes move onto Repository.openWrite with object storage). Backup records,
- * server.json, the lock, errors/ and everything in the WAL archive go through the port.
+ * Not behind the port, and so still plain local directories (under the catalog root, or an object
+ * store's spool: local-spool.ts): incoming/ (the spool archive_command and wal-receive write into),
+ * streaming/ (pg_receivewal's directory), and, in a local catalog, the data directory of each
+ * backup that pg_basebackup and the ssh method write into (a backup id is claimed by creating it).
+ * In an object-storage catalog a basebackup's archive is streamed through Repository.openWrite and
+ * its id claimed by creating its backup.json only if absent (backup/basebackup-stream.ts). Backup
+ * records, server.json, the lock, errors/ and everything in the WAL archive go through the port.
  */
 
 import path from 'node:path';
