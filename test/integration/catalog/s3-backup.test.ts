@@ -116,49 +116,52 @@ t.after(async (ctx) => {
   if (ctx.root !== undefined) await rm(ctx.root, { recursive: true, force: true });
 });
 
-t('apply streams a basebackup into S3 (base.tar.zst and backup_manifest, their sha256 recorded) → DONE; list, show, status, verify, metrics; PITR restore from the bucket starts with the exact rows', async (ctx) => {
-  const w = await s3World(ctx, 'backup: { schedule: "0 3 * * *" }\nretention: { redundancy: 2 }', 'lifecycle');
-  ok(await w.pgbk(['validate']), 'validate');
-  const first = ok(await w.pgbk(['apply']), 'apply');
-  assert.match(first.stdout, /base-backup .*: done/, first.stdout);
-  const [b, ...more] = await listed(w);
-  assert.ok(b !== undefined && more.length === 0, first.stdout);
-  assert.is(b.status, 'DONE', `${first.stdout}${first.stderr}`);
-  const prefix = `main/backups/${b.id}/`;
-  assert.equal(await keys(w.repo, prefix), [`${prefix}backup.json`, `${prefix}backup_manifest`, `${prefix}base.tar.zst`]);
-  // Nothing staged locally (no "s3:" directory), no multipart upload left open.
-  assert.equal(
-    (await readdir(ctx.root!)).filter((n) => n.startsWith('s3')),
-    [],
-  );
-  assert.equal(await w.repo.listUploads(), []);
-  const rec = await record(w, b.id);
-  for (const name of ['backup_manifest', 'base.tar.zst']) assert.is(rec.checksums[name], sha256Hex((await w.repo.get(`${prefix}${name}`))!), name);
-  assert.ok(rec.sizes.data > rec.sizes.stored, JSON.stringify(rec.sizes));
+t(
+  'apply streams a basebackup into S3 (base.tar.zst and backup_manifest, their sha256 recorded) → DONE; list, show, status, verify, metrics; PITR restore from the bucket starts with the exact rows',
+  async (ctx) => {
+    const w = await s3World(ctx, 'backup: { schedule: "0 3 * * *" }\nretention: { redundancy: 2 }', 'lifecycle');
+    ok(await w.pgbk(['validate']), 'validate');
+    const first = ok(await w.pgbk(['apply']), 'apply');
+    assert.match(first.stdout, /base-backup .*: done/, first.stdout);
+    const [b, ...more] = await listed(w);
+    assert.ok(b !== undefined && more.length === 0, first.stdout);
+    assert.is(b.status, 'DONE', `${first.stdout}${first.stderr}`);
+    const prefix = `main/backups/${b.id}/`;
+    assert.equal(await keys(w.repo, prefix), [`${prefix}backup.json`, `${prefix}backup_manifest`, `${prefix}base.tar.zst`]);
+    // Nothing staged locally (no "s3:" directory), no multipart upload left open.
+    assert.equal(
+      (await readdir(ctx.root!)).filter((n) => n.startsWith('s3')),
+      [],
+    );
+    assert.equal(await w.repo.listUploads(), []);
+    const rec = await record(w, b.id);
+    for (const name of ['backup_manifest', 'base.tar.zst']) assert.is(rec.checksums[name], sha256Hex((await w.repo.get(`${prefix}${name}`))!), name);
+    assert.ok(rec.sizes.data > rec.sizes.stored, JSON.stringify(rec.sizes));
 
-  assert.match(ok(await w.pgbk(['show', 'main', b.id]), 'show').stdout, /DONE/);
-  ok(await w.pgbk(['status']), 'status');
-  ok(await w.pgbk(['verify', 'main']), 'verify');
-  assert.match(ok(await w.pgbk(['metrics']), 'metrics').stdout, /pgbk_/);
-  assert.match(ok(await w.pgbk(['plan']), 'plan').stdout, /No changes\./);
+    assert.match(ok(await w.pgbk(['show', 'main', b.id]), 'show').stdout, /DONE/);
+    ok(await w.pgbk(['status']), 'status');
+    ok(await w.pgbk(['verify', 'main']), 'verify');
+    assert.match(ok(await w.pgbk(['metrics']), 'metrics').stdout, /pgbk_/);
+    assert.match(ok(await w.pgbk(['plan']), 'plan').stdout, /No changes\./);
 
-  // PITR: rows 1..1500 at the restore point, more after it; the WAL reaches the bucket by apply.
-  const cluster = ctx.cluster!;
-  await cluster.sql('INSERT INTO t SELECT generate_series(1001, 1500)');
-  await cluster.sql("SELECT pg_create_restore_point('s3_rp')");
-  await cluster.sql('INSERT INTO t SELECT generate_series(1501, 2000)');
-  await switchAndArchive(cluster);
-  ok(await w.pgbk(['apply']), 'apply (archive)');
-  const target = path.join(ctx.root!, 'restored');
-  const r = ok(await w.pgbk(['restore', 'main', 'latest', '--target-dir', target, '--target-name', 's3_rp', '--target-action', 'promote']), 'restore');
-  assert.match(r.stdout + r.stderr, new RegExp(b.id));
-  ctx.restored = await startClusterOn(target, { conf: { archive_mode: 'off' } });
-  await waitForQuery(ctx.restored, 'SELECT pg_is_in_recovery()', 'f', 90_000);
-  assert.is(await ctx.restored.sql('SELECT count(*), min(n), max(n) FROM t'), '1500|1|1500');
-  await ctx.restored.destroy();
-  ctx.restored = undefined;
-  w.repo.close();
-});
+    // PITR: rows 1..1500 at the restore point, more after it; the WAL reaches the bucket by apply.
+    const cluster = ctx.cluster!;
+    await cluster.sql('INSERT INTO t SELECT generate_series(1001, 1500)');
+    await cluster.sql("SELECT pg_create_restore_point('s3_rp')");
+    await cluster.sql('INSERT INTO t SELECT generate_series(1501, 2000)');
+    await switchAndArchive(cluster);
+    ok(await w.pgbk(['apply']), 'apply (archive)');
+    const target = path.join(ctx.root!, 'restored');
+    const r = ok(await w.pgbk(['restore', 'main', 'latest', '--target-dir', target, '--target-name', 's3_rp', '--target-action', 'promote']), 'restore');
+    assert.match(r.stdout + r.stderr, new RegExp(b.id));
+    ctx.restored = await startClusterOn(target, { conf: { archive_mode: 'off' } });
+    await waitForQuery(ctx.restored, 'SELECT pg_is_in_recovery()', 'f', 90_000);
+    assert.is(await ctx.restored.sql('SELECT count(*), min(n), max(n) FROM t'), '1500|1|1500');
+    await ctx.restored.destroy();
+    ctx.restored = undefined;
+    w.repo.close();
+  },
+);
 
 t('two applies from two processes at once: the S3 lease lets exactly one take the backup', async (ctx) => {
   const w = await s3World(ctx, 'backup: { schedule: "0 3 * * *" }\nretention: { redundancy: 2 }', 'concurrent');
@@ -240,7 +243,11 @@ t('wrong credentials or a missing bucket: apply fails naming them, and nothing i
 });
 
 t('the ssh method on an s3:// catalog is refused by validate and plan, naming the server and the field; nothing is written', async (ctx) => {
-  const w = await s3World(ctx, 'backup: { method: ssh, schedule: "0 3 * * *" }\nssh: { host: 127.0.0.1, user: postgres }\npgdata: /nonexistent\nretention: { redundancy: 2 }', 'ssh');
+  const w = await s3World(
+    ctx,
+    'backup: { method: ssh, schedule: "0 3 * * *" }\nssh: { host: 127.0.0.1, user: postgres }\npgdata: /nonexistent\nretention: { redundancy: 2 }',
+    'ssh',
+  );
   for (const cmd of ['validate', 'plan']) {
     const r = await w.pgbk([cmd]);
     assert.is(r.code === 0, false, `${cmd}: ${r.stdout}${r.stderr}`);
