@@ -31,7 +31,7 @@ import { processIdentity } from '../lib/process-identity.js';
 import { type BackupRecord, failedBackup, type StartedBackup } from '../model/types.js';
 import { parseBackupManifest } from '../pg/backup-manifest.js';
 import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
-import { streamBaseBackup } from '../pg/basebackup-stream.js';
+import { streamBaseBackup, type StreamedBaseBackup } from '../pg/basebackup-stream.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { withPgClient } from '../pg/pg-session.js';
 import { probeServer } from '../pg/probe.js';
@@ -125,28 +125,28 @@ async function userTablespaces(conninfo: string): Promise<string[]> {
 
 /**
  * Run every step of the copy; on the first failure stop the others (pg_basebackup and the
- * compressor by their handles) and report pg_basebackup's own error first: when it fails, the
- * torn archive downstream is a consequence, not the cause.
+ * compressor by their handles). The reason reported is the first failure, except that
+ * pg_basebackup's own error wins when it failed by itself: the torn archive downstream is then a
+ * consequence, not the cause (and when the upload failed, pg_basebackup's "killed" is the consequence).
  */
-async function copyAll(steps: readonly Promise<unknown>[], first: Promise<unknown>, stop: () => void): Promise<void> {
-  let stopped = false;
+async function copyAll(steps: readonly Promise<unknown>[], bb: StreamedBaseBackup, stop: () => void): Promise<void> {
+  let firstFailure: unknown;
   const watched = steps.map((p) =>
     p.catch((err: unknown) => {
-      if (!stopped) {
-        stopped = true;
+      if (firstFailure === undefined) {
+        firstFailure = err;
         stop();
       }
       throw err;
     }),
   );
   const results = await Promise.allSettled(watched);
-  const failures = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected');
-  if (failures.length === 0) return;
-  const bb = await first.then(
+  if (results.every((r) => r.status === 'fulfilled')) return;
+  const bbErr = await bb.done.then(
     () => undefined,
     (err: unknown) => err,
   );
-  throw bb ?? failures[0]!.reason;
+  throw bbErr !== undefined && !bb.killed() ? bbErr : firstFailure;
 }
 
 /** Write the FAILED record, retrying a while: the store may be what failed (and come back). */
@@ -247,7 +247,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
       comp === undefined
         ? [bb.done, pipeline(bb.stdout, tap, stream)]
         : [bb.done, pipeline(bb.stdout, tap, comp.stdin!), pipeline(comp.stdout!, stream), exited(comp, server.backup.compression)];
-    await copyAll(steps, bb.done, () => {
+    await copyAll(steps, bb, () => {
       bb.kill();
       if (comp !== undefined && comp.exitCode === null && comp.signalCode === null) comp.kill('SIGTERM');
       if (!stream.destroyed) stream.destroy(new Error('the copy was stopped'));

@@ -39,6 +39,8 @@ export interface StreamedBaseBackup {
   readonly done: Promise<void>;
   /** Stop it (by its handle), e.g. when the upload failed. */
   kill(): void;
+  /** Whether kill() stopped it (its failure is then the consequence of another one). */
+  killed(): boolean;
 }
 
 const STDERR_KEEP = 64 * 1024;
@@ -66,9 +68,10 @@ export function streamBaseBackup(opts: StreamBaseBackupOptions): StreamedBaseBac
   const { args, env } = streamBaseBackupCommand(opts);
   const [command, argv] = dieWithParent(binary, args);
   const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let killedByUs = false;
   const kill = (): void => {
     // By PID, through the ChildProcess handle: never by name.
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    if (child.exitCode === null && child.signalCode === null) killedByUs = child.kill('SIGTERM');
   };
   opts.signal?.addEventListener('abort', kill, { once: true });
   let stderr = '';
@@ -96,5 +99,5 @@ export function streamBaseBackup(opts: StreamBaseBackupOptions): StreamedBaseBac
   });
   // The caller awaits it after the upload; a rejection before that must not be "unhandled".
   done.catch(() => undefined);
-  return { stdout: child.stdout, done, kill };
+  return { stdout: child.stdout, done, kill, killed: () => killedByUs };
 }
