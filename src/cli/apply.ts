@@ -11,6 +11,7 @@ import { progressFactory, type ProgressFactory } from '../lib/progress.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
 import { abortOnSignals, loadDesired, logTo } from './load.js';
+import type { Desired } from '../config/resolved.js';
 import { parseCommand, parseTimeFlag } from './options.js';
 import { APPLY_OPTIONS } from './commands.js';
 import { diag, useColor } from './diag.js';
@@ -45,6 +46,26 @@ function resultLine(r: ActionResult): string {
   return `${r.action.server}: ${r.action.kind} ${r.action.subject}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`;
 }
 
+/**
+ * apply on an s3:// catalog archives and prunes WAL (branch s3-wal); base backups into object
+ * storage come with the backup side (branch s3-backup): until then a server that would take one
+ * is refused here, before anything is written.
+ */
+function refuseS3Backups(desired: Desired): void {
+  if (desired.s3 === undefined) return;
+  const scheduled = desired.servers.filter((s) => s.backup.schedule !== undefined).map((s) => s.name);
+  if (scheduled.length > 0) {
+    throw new PgbkError(
+      'CONFIG',
+      `catalog ${desired.catalog}: base backups into an object store are not implemented yet (servers with a schedule: ${scheduled.join(', ')})`,
+      {
+        path: desired.configPath,
+        hint: 'remove backup.schedule for now: apply then archives and prunes WAL only',
+      },
+    );
+  }
+}
+
 /** `pgbk apply [PLANFILE]`: observe, plan, print the plan, execute it; exit 1 if anything failed. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('apply', args, APPLY_OPTIONS);
@@ -52,7 +73,8 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   // --quiet (cron): nothing on stdout and no progress lines; failures still go to stderr.
   const quiet = values.quiet === true;
   if (quiet && values.json === true) throw new PgbkError('USAGE', 'apply: --quiet and --json conflict (--json prints the result on stdout)');
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
+  refuseS3Backups(desired);
   const planFile = positionals[0];
   const saved = planFile === undefined ? undefined : parseSavedPlan(await readFile(path.resolve(io.cwd, planFile), 'utf8'), planFile);
   if (saved !== undefined && values.now !== undefined)

@@ -317,7 +317,7 @@ test('wrong credentials, a missing bucket, a wrong endpoint: a clear error namin
     ]) {
       const r = await pgbk([...mode, `pg_wal/${name}`], { cwd: fake, config });
       assert.is(r.code, 1, `${c.what} (${mode.join(' ')}): ${r.stderr}`);
-      assert.match(r.stderr, c.error, `${c.what} (${mode.join(' ')})`);
+      assert.match(r.stderr, c.error, `${c.what} (${mode.join(' ')}): ${r.stderr}`);
       assert.not.match(r.stderr, /PGBKTESTSECRET|not-the-secret/, 'no secret printed');
     }
   }
@@ -390,6 +390,42 @@ test('wal-fetch reads the bucket with prefetch: a base backup recovers to the ne
   const none = await pgbk(['wal-fetch', 'main', last, path.join(root, 'miss')], { config: other });
   assert.is(none.code, 255, none.stderr);
   assert.match(none.stderr, /the catalog holds nothing for server main \(no server\.json\)/);
+});
+
+test("apply archives the spool's incoming/ (a plain cp archive_command) into the bucket; apply refuses scheduled backups for now", async () => {
+  // The push worker would archive the new segments itself (it pushes every .ready file): stop it.
+  for (const pid of new Set([...(await logText(key)).matchAll(/wal-push-worker\[(\d+)\]/g)].map((m) => Number(m[1])))) {
+    if (alive(pid)) process.kill(pid, 'SIGTERM');
+  }
+  const incoming = path.join(root, 'spool', 'main', 'incoming');
+  await mkdir(incoming, { recursive: true, mode: 0o770 });
+  await chownToPostgres(path.join(root, 'spool'));
+  const cp = `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`;
+  await cluster.sql(`ALTER SYSTEM SET archive_command = '${cp}'`);
+  await cluster.sql('SELECT pg_reload_conf()');
+  await switchSegments(3);
+  assert.equal(await waitNoBacklog(60_000), [], cluster.logTail(20));
+  const waiting = (await readdir(incoming)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+  assert.ok(waiting.length >= 3, `incoming/: ${waiting.join(' ')}`);
+  const r = await pgbk(['apply']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`archive-wal\\s+${waiting.length} segments`));
+  assert.equal(
+    (await readdir(incoming)).filter((n) => /^[0-9A-F]{24}$/.test(n)),
+    [],
+    'incoming/ emptied',
+  );
+  await assertContiguous(waiting.sort()[waiting.length - 1]!);
+  // A schedule would take a base backup: refused until backups to object storage exist.
+  const config = path.join(root, 'scheduled.yaml');
+  await writeFile(
+    config,
+    `catalog: ${s3.url}\ns3: { endpoint: "${gw.endpoint}" }\nservers:\n  main:\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }\n`,
+  );
+  await chownToPostgres(config);
+  const refused = await pgbk(['apply'], { config });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /base backups into an object store are not implemented yet \(servers with a schedule: main\)/);
 });
 
 test.run();
