@@ -3,7 +3,8 @@
  * port and drivers"). Today a catalog is a local directory, served by the posix driver; a second
  * driver is one more RepositoryKind and one more case in openRepository's switch.
  *
- * Not behind the port, for now, and so still plain local directories under the catalog root:
+ * Not behind the port, for now, and so still plain local directories under the catalog root (for
+ * an object-storage catalog: under its `s3.spool`, local-spool.ts):
  * incoming/ (the spool archive_command and wal-receive write into), streaming/ (pg_receivewal's
  * directory), and the data directory of each backup that pg_basebackup and the ssh method write
  * into (their bulk writes move onto Repository.openWrite with object storage). Backup records,

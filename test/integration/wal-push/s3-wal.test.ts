@@ -16,6 +16,8 @@ import { registerS3Catalog, repositoryOf } from '../../../src/catalog/open.js';
 import { quarantinedNames } from '../../../src/catalog/quarantine.js';
 import { catalogKeys } from '../../../src/catalog/layout.js';
 import { listArchivedWal, readArchivedWal } from '../../../src/catalog/wal-archive.js';
+import { writeBackupRecord } from '../../../src/catalog/backups.js';
+import { backup } from '../../unit/plan/fixtures.js';
 import type { S3RepositoryConfig } from '../../../src/config/resolved.js';
 import { readWalHeader } from '../../../src/pg/wal-header.js';
 import { buildSpoolCleanupCommand, quoteConfValue } from '../../../src/pg/recovery-conf.js';
@@ -426,6 +428,31 @@ test("apply archives the spool's incoming/ (a plain cp archive_command) into the
   const refused = await pgbk(['apply'], { config });
   assert.is(refused.code, 1, refused.stderr);
   assert.match(refused.stderr, /base backups into an object store are not implemented yet \(servers with a schedule: main\)/);
+});
+
+test("apply prunes the bucket's WAL that no retained backup needs (a DONE record stands in for the backup side)", async () => {
+  const before = (await listArchivedWal(s3.url, 'main')).segments;
+  assert.ok(before.length >= 20, `${before.length} archived`);
+  const keep = before[Math.floor(before.length / 2)]!;
+  // The backup side (branch s3-backup) writes backups; its record is all pruning reads.
+  const sysid = await cluster.sql('SELECT system_identifier FROM pg_control_system()');
+  const id = '20261201T030000Z';
+  await writeBackupRecord(s3.url, { ...backup(id, { beginWal: keep, endWal: keep, systemIdentifier: sysid, pgVersion: 150000 }), server: 'main' });
+  const r = await pgbk(['apply']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  const older = before.filter((n) => n < keep);
+  assert.match(r.stdout, new RegExp(`prune-wal\\s+${older.length} segments`));
+  const after = (await listArchivedWal(s3.url, 'main')).segments;
+  assert.equal(
+    after,
+    before.filter((n) => n >= keep),
+    'exactly the segments before the backup are gone',
+  );
+  // Their objects are gone from the bucket, not just from the listing.
+  assert.not.ok(
+    (await bucketKeys(s3)).some((k) => older.some((n) => k.includes(n))),
+    'no object of a pruned segment left',
+  );
 });
 
 test.run();
