@@ -4,7 +4,7 @@
  * driver is one more RepositoryKind and one more case in openRepository's switch.
  *
  * Not behind the port, and so still plain local directories (under the catalog root, or an object
- * store's spool: local-spool.ts): incoming/ (the spool archive_command and wal-receive write into),
+ * store's `s3.spool`: local-spool.ts): incoming/ (the spool archive_command and wal-receive write into),
  * streaming/ (pg_receivewal's directory), and, in a local catalog, the data directory of each
  * backup that pg_basebackup and the ssh method write into (a backup id is claimed by creating it).
  * In an object-storage catalog a basebackup's archive is streamed through Repository.openWrite and

@@ -1,7 +1,9 @@
 /**
- * The local sink of the push (pusher.ts): the catalog on this host, archived by the same code and
- * rule as `pgbk wal-push SERVER %p` without a worker (catalog/wal-archive.ts): name, size, page
- * magic and system identifier checked, compressed, written and fsynced — acknowledged only then.
+ * The local sink of the push (pusher.ts): the catalog of this host's configuration — a directory,
+ * or an object store (s3://…) reached straight from here — archived by the same code and rule as
+ * `pgbk wal-push SERVER %p` without a worker (catalog/wal-archive.ts): name, size, page magic and
+ * system identifier checked, compressed, stored durably (posix: written and fsynced; S3: a
+ * conditional PUT the server verified by its Content-MD5) — acknowledged only then.
  * The same name with the same content already archived is a harmless duplicate; with other
  * content it is refused (never overwritten) and a copy goes to errors/ with the reason, once.
  */

@@ -16,6 +16,8 @@ import { registerS3Catalog, repositoryOf } from '../../../src/catalog/open.js';
 import { quarantinedNames } from '../../../src/catalog/quarantine.js';
 import { catalogKeys } from '../../../src/catalog/layout.js';
 import { listArchivedWal, readArchivedWal } from '../../../src/catalog/wal-archive.js';
+import { writeBackupRecord } from '../../../src/catalog/backups.js';
+import { backup } from '../../unit/plan/fixtures.js';
 import type { S3RepositoryConfig } from '../../../src/config/resolved.js';
 import { readWalHeader } from '../../../src/pg/wal-header.js';
 import { buildSpoolCleanupCommand, quoteConfValue } from '../../../src/pg/recovery-conf.js';
@@ -317,7 +319,7 @@ test('wrong credentials, a missing bucket, a wrong endpoint: a clear error namin
     ]) {
       const r = await pgbk([...mode, `pg_wal/${name}`], { cwd: fake, config });
       assert.is(r.code, 1, `${c.what} (${mode.join(' ')}): ${r.stderr}`);
-      assert.match(r.stderr, c.error, `${c.what} (${mode.join(' ')})`);
+      assert.match(r.stderr, c.error, `${c.what} (${mode.join(' ')}): ${r.stderr}`);
       assert.not.match(r.stderr, /PGBKTESTSECRET|not-the-secret/, 'no secret printed');
     }
   }
@@ -390,6 +392,67 @@ test('wal-fetch reads the bucket with prefetch: a base backup recovers to the ne
   const none = await pgbk(['wal-fetch', 'main', last, path.join(root, 'miss')], { config: other });
   assert.is(none.code, 255, none.stderr);
   assert.match(none.stderr, /the catalog holds nothing for server main \(no server\.json\)/);
+});
+
+test("apply archives the spool's incoming/ (a plain cp archive_command) into the bucket; apply refuses scheduled backups for now", async () => {
+  // The push worker would archive the new segments itself (it pushes every .ready file): stop it.
+  for (const pid of new Set([...(await logText(key)).matchAll(/wal-push-worker\[(\d+)\]/g)].map((m) => Number(m[1])))) {
+    if (alive(pid)) process.kill(pid, 'SIGTERM');
+  }
+  const incoming = path.join(root, 'spool', 'main', 'incoming');
+  await mkdir(incoming, { recursive: true, mode: 0o770 });
+  await chownToPostgres(path.join(root, 'spool'));
+  const cp = `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`;
+  await cluster.sql(`ALTER SYSTEM SET archive_command = '${cp}'`);
+  await cluster.sql('SELECT pg_reload_conf()');
+  await switchSegments(3);
+  assert.equal(await waitNoBacklog(60_000), [], cluster.logTail(20));
+  const waiting = (await readdir(incoming)).filter((n) => /^[0-9A-F]{24}$/.test(n));
+  assert.ok(waiting.length >= 3, `incoming/: ${waiting.join(' ')}`);
+  const r = await pgbk(['apply']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  assert.match(r.stdout, new RegExp(`archive-wal\\s+${waiting.length} segments`));
+  assert.equal(
+    (await readdir(incoming)).filter((n) => /^[0-9A-F]{24}$/.test(n)),
+    [],
+    'incoming/ emptied',
+  );
+  await assertContiguous(waiting.sort()[waiting.length - 1]!);
+  // A schedule would take a base backup: refused until backups to object storage exist.
+  const config = path.join(root, 'scheduled.yaml');
+  await writeFile(
+    config,
+    `catalog: ${s3.url}\ns3: { endpoint: "${gw.endpoint}" }\nservers:\n  main:\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }\n`,
+  );
+  await chownToPostgres(config);
+  const refused = await pgbk(['apply'], { config });
+  assert.is(refused.code, 1, refused.stderr);
+  assert.match(refused.stderr, /base backups into an object store are not implemented yet \(servers with a schedule: main\)/);
+});
+
+test("apply prunes the bucket's WAL that no retained backup needs (a DONE record stands in for the backup side)", async () => {
+  const before = (await listArchivedWal(s3.url, 'main')).segments;
+  assert.ok(before.length >= 20, `${before.length} archived`);
+  const keep = before[Math.floor(before.length / 2)]!;
+  // The backup side (branch s3-backup) writes backups; its record is all pruning reads.
+  const sysid = await cluster.sql('SELECT system_identifier FROM pg_control_system()');
+  const id = '20261201T030000Z';
+  await writeBackupRecord(s3.url, { ...backup(id, { beginWal: keep, endWal: keep, systemIdentifier: sysid, pgVersion: 150000 }), server: 'main' });
+  const r = await pgbk(['apply']);
+  assert.is(r.code, 0, r.stdout + r.stderr);
+  const older = before.filter((n) => n < keep);
+  assert.match(r.stdout, new RegExp(`prune-wal\\s+${older.length} segments`));
+  const after = (await listArchivedWal(s3.url, 'main')).segments;
+  assert.equal(
+    after,
+    before.filter((n) => n >= keep),
+    'exactly the segments before the backup are gone',
+  );
+  // Their objects are gone from the bucket, not just from the listing.
+  assert.not.ok(
+    (await bucketKeys(s3)).some((k) => older.some((n) => k.includes(n))),
+    'no object of a pruned segment left',
+  );
 });
 
 test.run();
