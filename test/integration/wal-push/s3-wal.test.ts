@@ -394,7 +394,7 @@ test('wal-fetch reads the bucket with prefetch: a base backup recovers to the ne
   assert.match(none.stderr, /the catalog holds nothing for server main \(no server\.json\)/);
 });
 
-test("apply archives the spool's incoming/ (a plain cp archive_command) into the bucket; apply refuses scheduled backups for now", async () => {
+test("apply archives the spool's incoming/ (a plain cp archive_command) into the bucket", async () => {
   // The push worker would archive the new segments itself (it pushes every .ready file): stop it.
   for (const pid of new Set([...(await logText(key)).matchAll(/wal-push-worker\[(\d+)\]/g)].map((m) => Number(m[1])))) {
     if (alive(pid)) process.kill(pid, 'SIGTERM');
@@ -418,16 +418,6 @@ test("apply archives the spool's incoming/ (a plain cp archive_command) into the
     'incoming/ emptied',
   );
   await assertContiguous(waiting.sort()[waiting.length - 1]!);
-  // A schedule would take a base backup: refused until backups to object storage exist.
-  const config = path.join(root, 'scheduled.yaml');
-  await writeFile(
-    config,
-    `catalog: ${s3.url}\ns3: { endpoint: "${gw.endpoint}" }\nservers:\n  main:\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }\n`,
-  );
-  await chownToPostgres(config);
-  const refused = await pgbk(['apply'], { config });
-  assert.is(refused.code, 1, refused.stderr);
-  assert.match(refused.stderr, /base backups into an object store are not implemented yet \(servers with a schedule: main\)/);
 });
 
 test("apply prunes the bucket's WAL that no retained backup needs (a DONE record stands in for the backup side)", async () => {
