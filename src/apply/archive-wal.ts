@@ -73,7 +73,8 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
     else tally.duplicates++;
   };
   await mapLimited(files, ARCHIVE_CONCURRENCY, archiveOne);
-  await fsyncDir(dir);
+  // Only removals need syncing (and with nothing to archive, incoming/ may not even exist).
+  if (files.length > 0) await fsyncDir(dir);
   return tally;
 }
 

@@ -11,7 +11,7 @@ import { finishIfComplete } from './finish-backup.js';
  * can be DONE in this same apply. Returns the final record.
  */
 export async function executeBaseBackup(ctx: ExecContext, slot: string): Promise<BackupRecord> {
-  const method = await backupMethodFor(ctx.server);
+  const method = await backupMethodFor(ctx.server, ctx.catalog);
   const record = await method.take(ctx, slot);
   if (record.status === 'FAILED') return record;
   await archiveAllIncoming(ctx);

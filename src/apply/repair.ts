@@ -1,15 +1,18 @@
 import { hostname } from 'node:os';
 import {
+  catalogKeys,
   deleteBackup,
   findLeftovers,
   findRecordlessBackups,
   isOwnerAlive,
   LEFTOVER_MIN_AGE_MS,
+  repositoryOf,
   readBackups,
   removeLeftovers,
   restrictIdentityMode,
   writeBackupRecord,
 } from '../catalog/index.js';
+import type { Repository } from '../catalog/repository.js';
 import { formatBytes } from '../lib/byte-size.js';
 import { failedBackup } from '../model/types.js';
 import type { ExecContext } from './context.js';
@@ -47,6 +50,7 @@ function describeAge(ms: number): string {
 export async function reapLeftovers(ctx: ExecContext, nowMs: number = Date.now()): Promise<string[]> {
   let removed;
   try {
+    await abortOrphanedUploads(ctx);
     if (await restrictIdentityMode(ctx.catalog, ctx.server.name))
       ctx.log(`${ctx.server.name}: server.json was world-readable; now 0640 like the rest of the catalog`);
     removed = await removeLeftovers(await findLeftovers(ctx.catalog, ctx.server.name, nowMs));
@@ -86,4 +90,21 @@ export async function reapRecordlessBackups(ctx: ExecContext, nowMs: number = Da
     ctx.log(`${ctx.server.name}: warning: could not clean up interrupted backup deletions: ${(err as Error).message}`);
   }
   return removed;
+}
+
+/**
+ * Object storage: multipart uploads of backups that a killed writer (or an abort that could not
+ * reach the store) left open. Under the server lock no other process writes this server's
+ * backups, so every open upload under its backups/ is orphaned, whatever its age; they cost
+ * space until aborted and are never visible as objects.
+ */
+async function abortOrphanedUploads(ctx: ExecContext): Promise<void> {
+  const repo = await repositoryOf(ctx.catalog);
+  if (!('abortStaleUploads' in repo)) return;
+  const n = await (repo as Repository & { abortStaleUploads(ms: number, now?: Date, under?: string): Promise<number> }).abortStaleUploads(
+    0,
+    new Date(),
+    catalogKeys.backups(ctx.server.name),
+  );
+  if (n > 0) ctx.log(`${ctx.server.name}: aborted ${n} multipart upload${n === 1 ? '' : 's'} of backups left open by an interrupted writer`);
 }

@@ -117,7 +117,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
 }
 
 /** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. */
-async function waitForEndSegment(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal): Promise<void> {
+export async function waitForEndSegment(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal): Promise<void> {
   const server = ctx.server;
   const signal = ctx.signal === undefined ? stop : AbortSignal.any([ctx.signal, stop]);
   const archived = await waitForArchivedWal(conninfo, endWal, server.backup.archiveTimeoutSeconds * 1000, signal).catch((err: unknown) => {

@@ -5,7 +5,9 @@
  * writing it); making it DONE once its WAL is archived is the executor's job (apply/base-backup.ts),
  * the same for every method.
  */
+import { repositoryKindOf } from '../catalog/open.js';
 import type { ServerConfig } from '../config/resolved.js';
+import { PgbkError } from '../errors.js';
 import type { BackupRecord } from '../model/types.js';
 import type { BackupContext } from './context.js';
 
@@ -17,14 +19,20 @@ export interface BackupMethod {
 }
 
 /** The configured method, loaded on demand: ssh2 stays out of the pg_basebackup path and back. */
-export async function backupMethodFor(server: ServerConfig): Promise<BackupMethod> {
+export async function backupMethodFor(server: ServerConfig, catalog: string): Promise<BackupMethod> {
   const name = server.backup.method;
   switch (name) {
     case 'basebackup': {
+      // Object storage has no directory for pg_basebackup to write into: its archive is streamed.
+      if (repositoryKindOf(catalog) !== 'posix') {
+        const { takeStreamedBaseBackup } = await import('./basebackup-stream.js');
+        return { name, take: takeStreamedBaseBackup };
+      }
       const { takeBaseBackup } = await import('./basebackup.js');
       return { name, take: takeBaseBackup };
     }
     case 'ssh': {
+      if (repositoryKindOf(catalog) !== 'posix') throw sshOnObjectStorage(server.name, catalog);
       const { takeSshBackup } = await import('./ssh/take-ssh-backup.js');
       return { name, take: takeSshBackup };
     }
@@ -33,4 +41,12 @@ export async function backupMethodFor(server: ServerConfig): Promise<BackupMetho
       return never;
     }
   }
+}
+
+/** The ssh method stores a tree of chunks with hard links: object storage has neither (issue 12). */
+export function sshOnObjectStorage(server: string, catalog: string): PgbkError {
+  return new PgbkError('CONFIG', `servers.${server}.backup.method: ssh cannot write into the object-storage catalog ${catalog} yet`, {
+    server,
+    hint: 'use backup.method: basebackup with an s3:// catalog',
+  });
 }

@@ -4,8 +4,9 @@
  * backup.json first, then the tree (posix renames it out of sight first), so a crash mid-delete
  * never leaves something that looks like a valid backup.
  *
- * The backup's data directory itself (what pg_basebackup and the ssh method write into) is still a
- * local directory: createBackupDir claims an id by creating it (see open.ts).
+ * In a local catalog the backup's data directory (what pg_basebackup and the ssh method write into)
+ * is a local directory: createBackupDir claims an id by creating it. On object storage the id is
+ * claimed by createBackupRecord (the STARTED record, put only if absent) (see open.ts).
  */
 
 import { mkdir, stat } from 'node:fs/promises'; // createBackupDir (the local data directory) and ownerNote
@@ -163,6 +164,24 @@ export async function writeBackupRecord(catalog: CatalogRef, record: BackupRecor
     await (await repositoryOf(catalog)).put(key, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
   } catch (err) {
     throw new PgbkError('CATALOG', `cannot write backup.json: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+      server: record.server,
+      path: locate(catalog, key),
+      cause: err,
+    });
+  }
+}
+
+/**
+ * Claim a backup id on a store without directories (object storage): the STARTED record is
+ * created only if absent (a conditional PUT), so of two writers racing for one id exactly one gets
+ * 'created'; 'exists' tells the caller to wait a second and retry.
+ */
+export async function createBackupRecord(catalog: CatalogRef, record: BackupRecord): Promise<'created' | 'exists'> {
+  const key = catalogKeys.backupJson(record.server, record.id);
+  try {
+    return await (await repositoryOf(catalog)).putIfAbsent(key, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
+  } catch (err) {
+    throw new PgbkError('CATALOG', `cannot create backup.json: ${(osErrorOf(err) ?? (err as Error)).message}`, {
       server: record.server,
       path: locate(catalog, key),
       cause: err,

@@ -45,8 +45,11 @@ export async function readIdentity(catalog: CatalogRef, server: string): Promise
   const key = catalogKeys.serverJson(server);
   const file = locate(catalog, key);
   let bytes: Buffer | undefined;
+  // Opened outside the try: a store that cannot be opened (an object store that is unreachable, a
+  // missing bucket, refused credentials) says so itself, naming the store, better than any wrapper.
+  const repo = await repositoryOf(catalog);
   try {
-    bytes = await (await repositoryOf(catalog)).get(key);
+    bytes = await repo.get(key);
   } catch (err) {
     throw new PgbkError('CATALOG', `cannot read server.json: ${(osErrorOf(err) ?? (err as Error)).message}`, { server, path: file });
   }

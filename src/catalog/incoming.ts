@@ -8,6 +8,7 @@ import { PgbkError } from '../errors.js';
 import type { IncomingFile } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
 import { incomingDir } from './layout.js';
+import { localRootOf } from './local-spool.js';
 
 /**
  * Files in incoming/, sorted by name, each classified (in-flight names included, so the planner
@@ -15,6 +16,8 @@ import { incomingDir } from './layout.js';
  * that is not a regular file is reported as unknown.
  */
 export async function listIncoming(catalog: string, server: string): Promise<IncomingFile[]> {
+  // An object-storage catalog without a spool has no incoming/: WAL arrives through wal-push.
+  if (localRootOf(catalog) === undefined) return [];
   const dir = incomingDir(catalog, server);
   let names: string[];
   try {

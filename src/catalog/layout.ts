@@ -19,6 +19,7 @@ import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import { walDirName } from '../pg/wal-name.js';
 import { extensionFor } from './compress.js';
+import { localRootOf, requireLocalRoot } from './local-spool.js';
 
 const SERVER_NAME_RE = /^[A-Za-z0-9][A-Za-z0-9_.-]*$/;
 
@@ -70,8 +71,17 @@ export function walPath(catalog: string, server: string, name: string, compressi
   return path.join(walDirFor(catalog, server, name), name + extensionFor(compression));
 }
 
+/**
+ * A server's directory for its local parts (incoming/, streaming/): the server directory of a local
+ * catalog, or <spool>/<server> of an object-storage catalog; `what` names the part for the error
+ * when that catalog has no spool.
+ */
+export function localServerDir(catalog: string, server: string, what: string): string {
+  return path.join(requireLocalRoot(catalog, what), checkServer(server));
+}
+
 export function incomingDir(catalog: string, server: string): string {
-  return path.join(serverDir(catalog, server), 'incoming');
+  return path.join(localServerDir(catalog, server, 'incoming/'), 'incoming');
 }
 
 export function errorsDir(catalog: string, server: string): string {
@@ -116,11 +126,16 @@ export interface EnsureDirsOptions {
 
 /** Create the server's directories (idempotent). incoming/ is 0770 so its owner group may write. */
 export async function ensureServerDirs(catalog: string, server: string, opts: EnsureDirsOptions = {}): Promise<void> {
-  const dir = serverDir(catalog, server);
+  const local = localRootOf(catalog);
+  // An object store has no directories to create; only its spool (if any) is local.
+  if (local === undefined) return;
+  const dir = path.join(local, checkServer(server));
   try {
     await mkdir(dir, { recursive: true, mode: 0o750 });
-    for (const sub of [backupsDir, walRoot, errorsDir]) {
-      await mkdir(sub(catalog, server), { recursive: true, mode: 0o750 });
+    if (local === catalog) {
+      for (const sub of [backupsDir, walRoot, errorsDir]) {
+        await mkdir(sub(catalog, server), { recursive: true, mode: 0o750 });
+      }
     }
     const incoming = incomingDir(catalog, server);
     await mkdir(incoming, { recursive: true, mode: 0o770 });

@@ -18,7 +18,8 @@ import { lstat, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { isSameProcessAlive } from '../lib/process-identity.js';
 import { fsyncDir } from '../lib/atomic.js';
-import { backupsDir, errorsDir, incomingDir, isBackupId, serverDir, walRoot } from './layout.js';
+import { backupsDir, errorsDir, incomingDir, isBackupId, localServerDir, serverDir, walRoot } from './layout.js';
+import { localRootOf } from './local-spool.js';
 import { mapLimited } from '../lib/map-limited.js';
 
 /** A crash leftover is at least this old: no pgbk write takes an hour between two writes. */
@@ -60,6 +61,10 @@ interface Scanned {
 
 /** The directories that can hold our temp files (see the module comment). */
 async function scannedDirs(catalog: string, server: string): Promise<Scanned[]> {
+  // An object-storage catalog: its writes leave no temp files (multipart uploads are its
+  // leftovers); only its spool's incoming/ (wal-receive's temp files) is local.
+  const local = localRootOf(catalog);
+  if (local !== catalog) return local === undefined ? [] : [{ dir: incomingDir(catalog, server) }];
   const dirs: Scanned[] = [
     serverDir(catalog, server),
     backupsDir(catalog, server),
@@ -83,7 +88,7 @@ async function scannedDirs(catalog: string, server: string): Promise<Scanned[]> 
  * before `nowMs`, and written by a process that is no longer running. Read-only.
  */
 export async function findLeftovers(catalog: string, server: string, nowMs: number, minAgeMs = LEFTOVER_MIN_AGE_MS): Promise<Leftover[]> {
-  const root = serverDir(catalog, server);
+  const root = localRootOf(catalog) === catalog ? serverDir(catalog, server) : localServerDir(catalog, server, 'incoming/');
   const perDir = await mapLimited(await scannedDirs(catalog, server), 16, async ({ dir, onlyFor }) => {
     const found: Leftover[] = [];
     for (const e of await entries(dir)) {

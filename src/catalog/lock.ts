@@ -31,10 +31,26 @@ export interface AcquireOptions {
 
 /**
  * How long a lease lives without renewal on stores that cannot see processes (object stores); the
- * posix driver ignores it (its holders are checked by pid). Nothing renews a lease yet: a driver
- * that lets leases expire needs LockHandle to renew every ttl/3 first (object-storage work).
+ * posix driver ignores it (its holders are checked by pid, renew only re-reads the lock). The
+ * holder renews every ttl/3, so a holder that is alive keeps it through a backup of any length.
  */
 const LEASE_TTL_MS = 10 * 60_000;
+
+/**
+ * Renew every ttl/3 until the handle is released. A failed renewal (the store briefly unreachable)
+ * is tried again at the next tick, while two thirds of the ttl remain; a lost lease (taken over
+ * after this process stalled past its ttl) stops the renewals.
+ */
+function keepRenewed(renew: () => Promise<void>): NodeJS.Timeout {
+  const timer = setInterval(() => {
+    renew().catch((err: unknown) => {
+      if (err instanceof PgbkError && err.code === 'LOCK') clearInterval(timer);
+    });
+  }, LEASE_TTL_MS / 3);
+  // The lock must not keep a finished command alive.
+  timer.unref();
+  return timer;
+}
 
 function newInfo(command: string): LockInfo {
   return {
@@ -67,7 +83,14 @@ export async function acquireLock(catalog: CatalogRef, server: string, opts: Acq
     }
     if (attempt.acquired) {
       const lease = attempt.lease;
-      return { info, release: () => lease.release() };
+      const renewal = keepRenewed(lease.renew.bind(lease));
+      return {
+        info,
+        release: () => {
+          clearInterval(renewal);
+          return lease.release();
+        },
+      };
     }
     const holder = attempt.holder;
     const remaining = deadline - Date.now();

@@ -3,15 +3,18 @@
  * port and drivers"). Today a catalog is a local directory, served by the posix driver; a second
  * driver is one more RepositoryKind and one more case in openRepository's switch.
  *
- * Not behind the port, for now, and so still plain local directories under the catalog root:
- * incoming/ (the spool archive_command and wal-receive write into), streaming/ (pg_receivewal's
- * directory), and the data directory of each backup that pg_basebackup and the ssh method write
- * into (their bulk writes move onto Repository.openWrite with object storage). Backup records,
- * server.json, the lock, errors/ and everything in the WAL archive go through the port.
+ * Not behind the port, and so still plain local directories (under the catalog root, or an object
+ * store's `s3.spool`: local-spool.ts): incoming/ (the spool archive_command and wal-receive write into),
+ * streaming/ (pg_receivewal's directory), and, in a local catalog, the data directory of each
+ * backup that pg_basebackup and the ssh method write into (a backup id is claimed by creating it).
+ * In an object-storage catalog a basebackup's archive is streamed through Repository.openWrite and
+ * its id claimed by creating its backup.json only if absent (backup/basebackup-stream.ts). Backup
+ * records, server.json, the lock, errors/ and everything in the WAL archive go through the port.
  */
 
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
+import { registerSpool } from './local-spool.js';
 import { openPosixRepository } from './posix/driver.js';
 import type { S3RepositoryConfig } from '../config/resolved.js';
 import type { Repository } from './repository.js';
@@ -28,6 +31,7 @@ const s3Settings = new Map<string, S3RepositoryConfig>();
 /** Make `cfg` the settings used to open the catalog `cfg.url` in this process. */
 export function registerS3Catalog(cfg: S3RepositoryConfig): void {
   s3Settings.set(cfg.url, cfg);
+  registerSpool(cfg.url, cfg.spool);
 }
 
 /** "ftp" for "ftp://host/x": a URL scheme names the kind of store; anything else is a directory. */
@@ -118,7 +122,11 @@ export async function repositoryOf(catalog: CatalogRef): Promise<Repository> {
  * files), or as an opened Repository names it.
  */
 export function locate(catalog: CatalogRef, key: string): string {
-  return typeof catalog === 'string' ? path.join(catalog, ...key.split('/')) : catalog.where(key.endsWith('/') ? key.slice(0, -1) : key);
+  const k = key.endsWith('/') ? key.slice(0, -1) : key;
+  if (typeof catalog !== 'string') return catalog.where(k);
+  // A URL is not a path: path.join would fold its "//" and make s3://b/p look like s3:/b/p.
+  if (repositoryKindOf(catalog) !== 'posix') return `${catalog.replace(/\/+$/, '')}/${k}`;
+  return path.join(catalog, ...key.split('/'));
 }
 
 /**

@@ -146,6 +146,23 @@ async function checkWriter(req: CatalogUserRequest, uid: number): Promise<void> 
 }
 
 /**
+ * An object-storage catalog (s3://…) has no files and so no owner on this host: the store's
+ * credentials decide who may write. Only a configured `user:` still applies (started as root,
+ * pgbk becomes it, so its ~/.aws and spool are used); nothing is checked otherwise.
+ */
+async function objectStoreUser(req: CatalogUserRequest, uid: number): Promise<CatalogUserOutcome> {
+  if (req.user === undefined || uid !== 0 || req.access === 'restore') return UNCHANGED;
+  const target = await userNamed(req, req.user);
+  if (target.uid === 0) return UNCHANGED;
+  try {
+    becomeUser(target);
+  } catch (err) {
+    throw new PgbkError('INTERNAL', `${req.command}: cannot switch to ${describeUser(target)} (user:): ${(err as Error).message}`, { path: req.catalog });
+  }
+  return { kind: 'switched', user: target };
+}
+
+/**
  * Make the process the right user for `req.access` to the catalog, or refuse — before anything is
  * written. Cheap when not root: one stat of the catalog root for a writer, nothing for a reader
  * (wal-push runs this once per WAL segment).
@@ -153,6 +170,7 @@ async function checkWriter(req: CatalogUserRequest, uid: number): Promise<void> 
 export async function ensureCatalogUser(req: CatalogUserRequest): Promise<CatalogUserOutcome> {
   const uid = currentUid();
   if (uid === undefined) return UNCHANGED; // no POSIX users (Windows)
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(req.catalog)) return objectStoreUser(req, uid);
   if (uid === 0) return asRoot(req);
   if (req.access === 'read') return UNCHANGED;
   await checkWriter(req, uid);

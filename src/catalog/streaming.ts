@@ -9,12 +9,13 @@
 import { link, mkdir, readdir, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../lib/atomic.js';
-import { incomingDir, serverDir } from './layout.js';
+import { incomingDir, localServerDir } from './layout.js';
 import { PgbkError } from '../errors.js';
 import { isHistoryName, isSegmentName } from '../pg/wal-name.js';
 
+/** streaming/ of a server: in the catalog directory, or in the spool of an object-storage catalog. */
 export function streamingDir(catalog: string, server: string): string {
-  return path.join(serverDir(catalog, server), 'streaming');
+  return path.join(localServerDir(catalog, server, 'streaming/ (wal: { method: stream })'), 'streaming');
 }
 
 export async function ensureStreamingDir(catalog: string, server: string): Promise<string> {

@@ -9,7 +9,8 @@ import { open, stat, statfs, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { previousFireTime } from '../config/cron.js';
 import type { ServerConfig } from '../config/resolved.js';
-import { errorsDir, incomingDir, quarantinedNames, quarantineReason, serverDir } from '../catalog/index.js';
+import { catalogKeys, incomingDir, quarantinedNames, quarantineReason, serverDir } from '../catalog/index.js';
+import { locate } from '../catalog/open.js';
 import { readWalHeader, LONG_HEADER_SIZE } from '../pg/wal-header.js';
 import type { ObservedServer, PlanWarning } from '../model/types.js';
 import { formatBytes } from '../lib/byte-size.js';
@@ -151,7 +152,7 @@ async function firstReasonLine(catalog: string, server: string, name: string): P
 }
 
 export async function checkQuarantine(catalog: string, server: string): Promise<CheckResult> {
-  const dir = errorsDir(catalog, server);
+  const dir = locate(catalog, catalogKeys.errors(server));
   const names = await quarantinedNames(catalog, server);
   if (names.length === 0) return pass('errors/', 'no quarantined files');
   const shown = await Promise.all(names.slice(0, 3).map(async (n) => `${n} (${await firstReasonLine(catalog, server, n)})`));

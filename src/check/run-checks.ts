@@ -4,7 +4,7 @@
  * are skipped (one clear failure instead of ten consequences).
  */
 
-import type { ServerConfig } from '../config/resolved.js';
+import type { S3RepositoryConfig, ServerConfig } from '../config/resolved.js';
 import { readIdentity } from '../catalog/index.js';
 import { observeServer } from '../observe/observe.js';
 import { planServer } from '../plan/plan.js';
@@ -32,6 +32,7 @@ import {
 import { checkSsh } from './ssh-check.js';
 import { checkArchiveTarget, checkWalArrival } from './wal-arrival.js';
 import { checkStreaming } from './stream-checks.js';
+import { checkObjectStore } from './object-store-checks.js';
 import type { CheckResult, ServerCheckReport } from './types.js';
 
 export interface CheckOptions {
@@ -42,6 +43,8 @@ export interface CheckOptions {
   readonly configPath?: string;
   /** How long the WAL arrival check waits for the switched segment (default 60 s). */
   readonly walTimeoutMs?: number;
+  /** The object store, when the catalog is one (s3://…). */
+  readonly s3?: S3RepositoryConfig;
 }
 
 export const DEFAULT_WAL_TIMEOUT_MS = 60_000;
@@ -55,6 +58,13 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
   const push = (c: CheckResult | undefined): void => {
     if (c !== undefined) checks.push(c);
   };
+  // An object store first: when it cannot be reached, that is the one failure to report, not a
+  // crash of every check that reads the catalog.
+  if (opts.s3 !== undefined) {
+    const store = await checkObjectStore(opts.catalog, server.name, opts.s3);
+    checks.push(...store.checks);
+    if (store.repo === undefined) return { server: server.name, checks };
+  }
   const known = await readIdentity(opts.catalog, server.name);
 
   let live: LiveFacts | Error | undefined;
@@ -98,7 +108,7 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
   const observed = await observeServer(opts.catalog, server);
   const expectedSysid = live !== undefined && !(live instanceof Error) ? live.facts.systemIdentifier : known?.systemIdentifier;
   push(await checkIncomingIdentity(opts.catalog, observed, expectedSysid));
-  push(await checkCatalogSpace(opts.catalog, observed));
+  if (opts.s3 === undefined) push(await checkCatalogSpace(opts.catalog, observed));
   push(checkWalLag(server, observed, opts.now));
   push(checkBackupAge(server, observed, opts.now));
   push(checkMinRedundancy(server, observed));

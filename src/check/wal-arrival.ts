@@ -11,6 +11,8 @@
 import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { incomingDir, isArchived } from '../catalog/index.js';
+import { localRootOf } from '../catalog/local-spool.js';
+import { locate } from '../catalog/open.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { toPgbkError } from '../errors.js';
 import { withPgClient } from '../pg/pg-session.js';
@@ -96,7 +98,8 @@ async function isFile(p: string, size?: number): Promise<boolean> {
 /** Where the segment is now: 'wal' (archived), 'incoming' (complete, waiting for apply), or undefined. */
 export async function findArrivedSegment(catalog: string, serverName: string, segment: string, segSize: number): Promise<'wal' | 'incoming' | undefined> {
   if (await isArchived(catalog, serverName, segment)) return 'wal';
-  if (await isFile(path.join(incomingDir(catalog, serverName), segment), segSize)) return 'incoming';
+  // An object-storage catalog without a spool has no incoming/: WAL arrives through wal-push only.
+  if (localRootOf(catalog) !== undefined && (await isFile(path.join(incomingDir(catalog, serverName), segment), segSize))) return 'incoming';
   return undefined;
 }
 
@@ -140,7 +143,7 @@ export async function checkWalArrival(server: ServerConfig, conninfo: string, op
     if (Date.now() >= deadline) {
       return fail(
         name,
-        `segment ${segment} (pg_switch_wal) did not arrive in ${path.join(opts.catalog, server.name)} (wal/ or incoming/) within ${Math.round(opts.timeoutMs / 1000)}s`,
+        `segment ${segment} (pg_switch_wal) did not arrive in ${locate(opts.catalog, server.name)} (wal/ or incoming/) within ${Math.round(opts.timeoutMs / 1000)}s`,
         "archive_command must deliver WAL to this catalog: compare it with this server's catalog path, read PostgreSQL's log and pg_stat_archiver; raise --wal-timeout if archiving is just slow",
       );
     }

@@ -52,7 +52,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   // --quiet (cron): nothing on stdout and no progress lines; failures still go to stderr.
   const quiet = values.quiet === true;
   if (quiet && values.json === true) throw new PgbkError('USAGE', 'apply: --quiet and --json conflict (--json prints the result on stdout)');
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const planFile = positionals[0];
   const saved = planFile === undefined ? undefined : parseSavedPlan(await readFile(path.resolve(io.cwd, planFile), 'utf8'), planFile);
   if (saved !== undefined && values.now !== undefined)

@@ -17,7 +17,7 @@ import { writeJson } from './json-output.js';
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('backup', args, BACKUP_OPTIONS);
   const serverName = requirePositional('backup', positionals, 0, 'SERVER');
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const [server] = selectServers(desired, [serverName]);
   await ensureServerDirs(desired.catalog, server!.name);
   const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });

@@ -21,10 +21,19 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const json = values.json === true;
   let reports: ServerCheckReport[];
   try {
-    const desired = await loadDesired(values.config, io);
+    const desired = await loadDesired(values.config, io, { s3: true });
     reports = [];
     for (const s of selectServers(desired, positionals)) {
-      reports.push(await checkServer(s, { catalog: desired.catalog, now: new Date(), env: io.env, configPath: desired.configPath, walTimeoutMs }));
+      reports.push(
+        await checkServer(s, {
+          catalog: desired.catalog,
+          now: new Date(),
+          env: io.env,
+          configPath: desired.configPath,
+          walTimeoutMs,
+          ...(desired.s3 === undefined ? {} : { s3: desired.s3 }),
+        }),
+      );
     }
     // The configuration passed if we got here: say so once, first.
     if (reports[0] !== undefined) {

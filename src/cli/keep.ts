@@ -21,7 +21,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const which = requirePositional('keep', positionals, 1, 'ID or latest');
   const target = values.target;
   if (target !== 'full' && target !== 'standalone') throw new PgbkError('USAGE', `keep: --target must be full or standalone, not "${target}"`);
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const [server] = selectServers(desired, [serverName]);
   const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk keep', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
   try {

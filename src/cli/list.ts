@@ -67,7 +67,7 @@ export function renderListText(entries: readonly ListEntry[]): string {
 /** `pgbk list [SERVER]`: backups, oldest first, with duration and the WAL each one brings. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('list', args, {} as const);
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const servers = selectServers(desired, positionals);
   const entries: ListEntry[] = [];
   // A STARTED backup whose owner died shows as FAILED, as the planner sees it.

@@ -13,7 +13,7 @@ import { parsePrometheusText } from '../metrics/parse-text.js';
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('metrics', args, METRICS_OPTIONS);
   if (positionals.length > 0) throw new PgbkError('USAGE', `metrics: takes no arguments, got ${positionals.join(' ')}`);
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const text = await metricsText(desired, { withChecks: values.checks === true, env: io.env, now: new Date() });
   if (values.json === true) {
     if (values.output !== undefined) throw new PgbkError('USAGE', 'metrics: --json and --output conflict (the file is in Prometheus text format)');

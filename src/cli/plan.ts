@@ -16,7 +16,7 @@ import { writeJson } from './json-output.js';
 /** `pgbk plan`: observe, plan, print. Never changes the catalog. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values } = parseCommand('plan', args, PLAN_OPTIONS);
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const now = values.now === undefined ? new Date() : parseTimeFlag('--now', values.now);
   const servers = selectServers(desired, values.server);
   const observed = await observe(

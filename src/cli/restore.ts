@@ -60,7 +60,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const split = splitRemoteArgs(args);
     if (split.remote !== undefined) return await (await import('./restore-remote.js')).mainRemote(split.rest, split.remote, io);
     const a = parseRestoreArgs(args);
-    const desired = await loadDesired(a.config, io);
+    const desired = await loadDesired(a.config, io, { s3: true });
     if (!desired.servers.some((s) => s.name === a.server)) {
       throw new PgbkError('USAGE', `restore: unknown server "${a.server}" (not in ${desired.configPath})`);
     }

@@ -30,7 +30,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const { values, positionals } = parseCommand('show', args, {} as const);
   const serverName = requirePositional('show', positionals, 0, 'SERVER');
   const which = requirePositional('show', positionals, 1, 'ID or latest');
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const [server] = selectServers(desired, [serverName]);
   // A STARTED backup whose owner died shows as FAILED, as the planner sees it.
   const thisHost = hostname();

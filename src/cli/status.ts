@@ -130,7 +130,7 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date): st
 /** `pgbk status [SERVER...]`: one block per server — identity, backups, recoverable window, next backup, WAL archive, lock. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('status', args, {} as const);
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const now = new Date();
   const out: StatusEntry[] = [];
   const walIndex = indexOptions(io);

@@ -11,7 +11,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const { values } = parseCommand('validate', args, {} as const);
   let desired;
   try {
-    desired = await loadDesired(values.config, io);
+    desired = await loadDesired(values.config, io, { s3: true });
   } catch (err) {
     // --json: an invalid file is an answer ({ valid: false, error }), still exit 1.
     const e = toPgbkError(err);

@@ -21,7 +21,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const server = requirePositional('verify', positionals, 0, 'SERVER');
   const which = positionals[1] ?? 'all';
   if (positionals.length > 2) throw new PgbkError('USAGE', 'verify: expected SERVER [ID|latest|all]');
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   selectServers(desired, [server]); // unknown server → USAGE error naming the configured ones
   const catalog = desired.catalog;
   const identity = await readIdentity(catalog, server);

@@ -34,7 +34,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     // like wal-push itself, runs as the catalog's owner or refuses.
     if (values.config === undefined) throw new PgbkError('USAGE', 'wal-push-worker: --to or --config is required');
     const config = path.resolve(io.cwd, values.config);
-    const desired = await loadDesired(config, { ...io, catalogUse: { command: 'wal-push-worker', access: 'write' } });
+    const desired = await loadDesired(config, { ...io, catalogUse: { command: 'wal-push-worker', access: 'write' } }, { s3: true });
     const server = desired.servers.find((s) => s.name === serverName);
     if (server === undefined) throw new PgbkError('USAGE', `wal-push-worker: unknown server "${serverName}"`, { path: config });
     const { openLocalSink } = await import('../wal-push/local-sink.js');

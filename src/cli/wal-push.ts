@@ -35,7 +35,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   if (values.pgdata !== undefined || values['wait-seconds'] !== undefined)
     throw new PgbkError('USAGE', 'wal-push: --pgdata and --wait-seconds go with --print-archive-command');
   const file = requirePositional('wal-push', positionals, 1, 'PATH (%p)');
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   const server = desired.servers.find((s) => s.name === serverName);
   if (server === undefined) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
   const name = basename(file);
@@ -83,7 +83,7 @@ async function printLocalArchiveCommand(
   values: { readonly config?: string | undefined; readonly pgdata?: string | undefined; readonly 'wait-seconds'?: string | undefined },
   io: CliIo,
 ): Promise<number> {
-  const desired = await loadDesired(values.config, io);
+  const desired = await loadDesired(values.config, io, { s3: true });
   if (!desired.servers.some((s) => s.name === serverName)) throw new PgbkError('USAGE', `wal-push: unknown server "${serverName}"`);
   // Absolute and without symlinks: the worker is named by this path (wal-push/target.ts).
   const config = await realpath(desired.configPath);

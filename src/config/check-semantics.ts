@@ -10,7 +10,7 @@ import { secretKeyword } from './conninfo.js';
 import { validateCron, validateTimezone } from './cron.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import type { Problem } from './problem.js';
-import { checkS3 } from './s3.js';
+import { checkS3, isS3Url } from './s3.js';
 import { checkSameCluster } from './same-cluster.js';
 import type { ConfigPath } from './yaml-position.js';
 
@@ -126,6 +126,23 @@ function checkRetention(server: string, retention: unknown, defaults: Rec, out: 
   // Both inherited: reported once, for defaults.retention.
 }
 
+/**
+ * The ssh method stores a chunk tree with hard links between backups, which object storage does
+ * not have; until it stores chunks content-addressed there, an s3:// catalog refuses it here, so
+ * validate and plan say so before anything runs (issue 12).
+ */
+function checkSshOnObjectStorage(root: Rec, name: string, server: Rec, defBackup: Rec, out: Problem[]): void {
+  const catalog = str(root['catalog']);
+  if (catalog === undefined || !isS3Url(catalog)) return;
+  const own = rec(server['backup'])['method'];
+  if ((own ?? defBackup['method']) !== 'ssh') return;
+  out.push({
+    path: own === undefined ? ['defaults', 'backup', 'method'] : ['servers', name, 'backup', 'method'],
+    anchor: 'value',
+    message: `server ${name}: method ssh cannot back up into the object-storage catalog ${catalog} yet; use method basebackup`,
+  });
+}
+
 export function checkSemantics(data: unknown): readonly Problem[] {
   const out: Problem[] = [];
   const root = rec(data);
@@ -170,6 +187,7 @@ export function checkSemantics(data: unknown): readonly Problem[] {
           message: 'method ssh needs servers.' + name + '.pgdata (the data directory on the database host)',
         });
     }
+    checkSshOnObjectStorage(root, name, value, defBackup, out);
     checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
     checkPositiveDuration(rec(value['retention'])['pitrWindow'], [...base, 'retention', 'pitrWindow'], out);
     checkPositiveDuration(rec(value['wal'])['maxLag'], [...base, 'wal', 'maxLag'], out);

@@ -92,6 +92,12 @@ export interface S3RepositoryConfig {
   readonly caFile?: string;
   /** Named profile in the AWS shared credentials/config files; absent = the default chain. */
   readonly profile?: string;
+  /**
+   * Absolute local directory for incoming/ and streaming/ (<spool>/<server>/incoming, …): WAL that a
+   * plain archive_command copies or pg_receivewal streams waits there until it is stored in the
+   * bucket. Absent: no local spool (wal-push writes straight to the bucket).
+   */
+  readonly spool?: string;
 }
 
 export interface Desired {

@@ -107,6 +107,10 @@ export function checkS3(root: Rec, out: Problem[]): void {
       out.push({ path: ['s3', 'tls', 'caFile'], anchor: 'value', message: `"${ca}": only ~ and ~/ are expanded; write the full path` });
     }
   }
+  const spool = s3['spool'];
+  if (typeof spool === 'string' && spool.startsWith('~') && spool !== '~' && !spool.startsWith('~/')) {
+    out.push({ path: ['s3', 'spool'], anchor: 'value', message: `"${spool}": only ~ and ~/ are expanded; write the full path` });
+  }
 }
 
 export interface S3Section {
@@ -115,6 +119,7 @@ export interface S3Section {
   readonly pathStyle?: boolean;
   readonly tls?: { readonly verify?: boolean; readonly caFile?: string };
   readonly profile?: string;
+  readonly spool?: string;
 }
 
 /** Assumes checkS3 found nothing wrong. `resolvePath` resolves caFile like every path in the file. */
@@ -132,5 +137,6 @@ export function resolveS3(catalog: string, s3: S3Section | undefined, resolvePat
     verifyTls: s3?.tls?.verify ?? true,
     ...(s3?.tls?.caFile === undefined ? {} : { caFile: resolvePath(s3.tls.caFile) }),
     ...(s3?.profile === undefined ? {} : { profile: s3.profile }),
+    ...(s3?.spool === undefined ? {} : { spool: resolvePath(s3.spool) }),
   };
 }

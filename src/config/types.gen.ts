@@ -37,6 +37,10 @@ export interface S3 {
    * Named profile in the AWS shared credentials/config files to take credentials from. Default: AWS_PROFILE, then the environment, then the default profile.
    */
   profile?: string;
+  /**
+   * Local directory that holds, per server, incoming/ (where a plain archive_command copies WAL) and streaming/ (pg_receivewal's directory) until apply or the daemon stores the WAL in the bucket. Only needed for those two ways of getting WAL: pgbk wal-push writes straight to the bucket. A relative path is resolved against the directory of this file; ~ is expanded.
+   */
+  spool?: string;
 }
 /**
  * TLS settings for an https endpoint.

@@ -11,6 +11,8 @@ export { effectiveBackup };
 
 /** The catalog path when its root directory does not exist (any other stat error surfaces later). */
 async function missingCatalog(catalog: string): Promise<string | undefined> {
+  // An object-storage catalog has no root directory: a missing bucket fails when it is opened.
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(catalog)) return undefined;
   try {
     await stat(catalog);
     return undefined;

@@ -26,6 +26,8 @@ export interface ExtractOptions {
   readonly server?: string;
   /** Aborting kills the decompressor and tar (Ctrl-C during a restore). */
   readonly signal?: AbortSignal;
+  /** The stored bytes when they are not the local `file` (object storage, restore/stored-source.ts); `file` then names them. */
+  readonly source?: AsyncIterable<Buffer>;
 }
 
 export interface ExtractResult {
@@ -118,7 +120,7 @@ export async function extractStoredTar(opts: ExtractOptions): Promise<ExtractRes
 
   const hash = createHash('sha256');
   try {
-    for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20 })) {
+    for await (const chunk of opts.source ?? createReadStream(file, { highWaterMark: 1 << 20 })) {
       const buf = chunk as Buffer;
       hash.update(buf);
       storedBytes += buf.length;

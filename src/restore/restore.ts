@@ -11,12 +11,14 @@
  * before) and the mark removed.
  */
 
-import { chown, mkdir, readdir, stat } from 'node:fs/promises';
+import { chown, mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { readBackups } from '../catalog/backups.js';
 import { compressionOfFile } from '../catalog/compress.js';
 import { readIdentity } from '../catalog/identity.js';
 import { backupDir } from '../catalog/layout.js';
+import { repositoryKindOf } from '../catalog/open.js';
+import { storedSource, type StoredSource } from './stored-source.js';
 import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { buildSpoolCleanupCommand, writeRecoveryConfig } from '../pg/recovery-conf.js';
@@ -138,8 +140,9 @@ function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): st
   }
 }
 
-async function storedTars(dir: string, checksums: Readonly<Record<string, string>>, server: string, id: string): Promise<string[]> {
-  const names = (await readdir(dir)).filter((n) => TAR_RE.test(n)).sort();
+async function storedTars(source: StoredSource, checksums: Readonly<Record<string, string>>, server: string, id: string): Promise<string[]> {
+  const names = (await source.names()).filter((n) => TAR_RE.test(n)).sort();
+  const dir = path.dirname(source.where('base.tar'));
   if (!names.some((n) => n.startsWith('base.'))) {
     throw new PgbkError('CATALOG', `backup ${id} has no base.tar[.zst|.gz]`, { server, path: dir });
   }
@@ -148,7 +151,7 @@ async function storedTars(dir: string, checksums: Readonly<Record<string, string
   }
   for (const n of Object.keys(checksums)) {
     if (TAR_RE.test(n) && !names.includes(n)) {
-      throw new PgbkError('CATALOG', `backup ${id}: ${n} is recorded but missing`, { server, path: path.join(dir, n) });
+      throw new PgbkError('CATALOG', `backup ${id}: ${n} is recorded but missing`, { server, path: source.where(n) });
     }
   }
   return names;
@@ -166,13 +169,17 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
   const checksums = backup.checksums;
   // Backup method ssh stores a plain data/ tree instead of tars (src/backup-ssh/restore-tree.ts).
   const sshLayout = backup.method === 'ssh' ? await (await import('../backup/ssh/restore-tree.js')).checkSshBackup(srcDir, backup) : undefined;
-  const tars = sshLayout !== undefined ? [] : await storedTars(srcDir, checksums, server, backup.id);
-  const manifest = path.join(srcDir, 'backup_manifest');
+  // The stored tars and manifest: local files, or objects read through the port (stored-source.ts).
+  const source = await storedSource(catalog, server, backup.id);
+  const tars = sshLayout !== undefined ? [] : await storedTars(source, checksums, server, backup.id);
+  const manifestFile = sshLayout !== undefined ? undefined : await source.localFile('backup_manifest');
+  const manifest = manifestFile?.path ?? path.join(srcDir, 'backup_manifest');
   const manifestSha = checksums['backup_manifest'];
   if (sshLayout === undefined && (manifestSha === undefined || (await sha256OfFile(manifest).catch(() => 'unreadable')) !== manifestSha)) {
+    await manifestFile?.dispose();
     throw new PgbkError('CATALOG', `backup ${backup.id}: backup_manifest is missing or does not match its recorded sha256`, {
       server,
-      path: manifest,
+      path: source.where('backup_manifest'),
     });
   }
   const tablespaceTars = tars.filter((n) => !n.startsWith('base.'));
@@ -197,7 +204,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
   try {
     await prepareTargetDir(dirState, req.log);
     if (tsState !== undefined) await prepareTargetDir(tsState, req.log);
-    const sizes = await Promise.all(tars.map(async (n) => (await stat(path.join(srcDir, n))).size));
+    const sizes = await Promise.all(tars.map((n) => source.size(n)));
     const total = sizes.reduce((a, b) => a + b, 0);
     const progress = createProgress(req.progressOut, req.showProgress, total, `restoring ${backup.id}:`);
     for (const name of tars) {
@@ -207,7 +214,8 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
       const before = storedBytes;
       const filesBefore = files;
       const r = await extractStoredTar({
-        file: path.join(srcDir, name),
+        file: source.where(name),
+        ...(repositoryKindOf(catalog) === 'posix' ? {} : { source: source.open(name) }),
         compression: compressionOfFile(name),
         expectedSha256: checksums[name]!,
         destDir: dest,
@@ -269,6 +277,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
     if (tsState !== undefined) await emptyDir(tsRoot);
     throw e;
   } finally {
+    await manifestFile?.dispose();
     await clearInUse(catalog, server, backup.id, mark, req.lockTimeoutMs).catch((err: unknown) => {
       req.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
     });

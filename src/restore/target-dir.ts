@@ -60,6 +60,8 @@ export async function resolveReal(p: string, flag: string): Promise<string> {
 
 /** Refuse a directory that is, holds or lies inside the catalog, comparing real paths. */
 export async function refuseCatalogOverlap(abs: string, real: string, catalog: string, flag: string): Promise<void> {
+  // A catalog on object storage (s3://…) has no local directory to overlap.
+  if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(catalog)) return;
   const catalogReal = await resolveReal(catalog, 'catalog');
   if (isInside(real, catalogReal) || isInside(catalogReal, real)) {
     const via = real === abs ? '' : ` (really ${real})`;

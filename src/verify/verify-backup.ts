@@ -15,7 +15,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { mkdtemp, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { backupDir } from '../catalog/index.js';
@@ -23,8 +23,9 @@ import { compressionOfFile } from '../catalog/compress.js';
 import { toPgbkError } from '../errors.js';
 import { findPgBinary } from '../pg/pg-bin.js';
 import type { BackupRecord, CopiedBackup, ServerIdentity } from '../model/types.js';
-import { sha256OfFile } from '../lib/checksum.js';
+import { sha256Hasher, sha256OfFile } from '../lib/checksum.js';
 import { extractStoredTar } from '../restore/extract.js';
+import { storedSource, type StoredSource } from '../restore/stored-source.js';
 import type { Progress, ProgressFactory } from '../lib/progress.js';
 import { verifyWalRange } from './verify-wal.js';
 import { plural } from '../lib/plural.js';
@@ -115,9 +116,9 @@ async function verifySshFiles(record: CopiedBackup, dir: string, opts: VerifyOpt
 }
 
 /** Stored files vs backup.json; tars are unpacked on the way when the manifest is checked. */
-async function verifyFiles(record: CopiedBackup, dir: string, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
+async function verifyFiles(record: CopiedBackup, source: StoredSource, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
   const recorded = record.checksums;
-  const present = (await readdir(dir)).filter((n) => n !== 'backup.json' && !n.startsWith('.')).sort();
+  const present = (await source.names()).filter((n) => n !== 'backup.json' && !n.startsWith('.')).sort();
   for (const name of Object.keys(recorded)) if (!present.includes(name)) problems.push(`${name} is missing`);
   for (const name of present) if (recorded[name] === undefined) problems.push(`${name} is not recorded in backup.json`);
   const files = present.filter((n) => recorded[n] !== undefined);
@@ -126,7 +127,7 @@ async function verifyFiles(record: CopiedBackup, dir: string, opts: VerifyOption
   let progress: Progress | undefined;
   try {
     if (opts.progress !== undefined) {
-      const sizes = await Promise.all(files.map(async (n) => (await stat(path.join(dir, n))).size));
+      const sizes = await Promise.all(files.map((n) => source.size(n)));
       progress = opts.progress(
         `verifying ${record.id}:`,
         sizes.reduce((a, b) => a + b, 0),
@@ -137,7 +138,7 @@ async function verifyFiles(record: CopiedBackup, dir: string, opts: VerifyOption
     if (withManifest) unpackDir = await mkdtemp(path.join(opts.tempRoot, `pgbk-verify-${record.id}-`));
     let unpackFailed = false;
     for (const name of files) {
-      const file = path.join(dir, name);
+      const file = source.where(name);
       const expected = recorded[name]!;
       const m = TAR_RE.exec(name);
       if (unpackDir !== undefined && m !== null) {
@@ -149,6 +150,7 @@ async function verifyFiles(record: CopiedBackup, dir: string, opts: VerifyOption
           const filesBefore = readFiles;
           const r = await extractStoredTar({
             file,
+            source: source.open(name),
             compression: compressionOfFile(name),
             expectedSha256: expected,
             destDir: dest,
@@ -163,10 +165,16 @@ async function verifyFiles(record: CopiedBackup, dir: string, opts: VerifyOption
         }
         continue;
       }
-      const actual = await sha256OfFile(file);
+      const hash = sha256Hasher();
+      let size = 0;
+      for await (const chunk of source.open(name)) {
+        hash.update(chunk);
+        size += chunk.length;
+      }
+      const actual = hash.hex();
       if (actual !== expected) problems.push(`${name} does not match its recorded sha256 (recorded ${expected}, read ${actual})`);
       if (progress !== undefined) {
-        readBytes += (await stat(file)).size;
+        readBytes += size;
         readFiles++;
         progress.update(readBytes, readFiles);
       }
@@ -183,7 +191,13 @@ async function verifyFiles(record: CopiedBackup, dir: string, opts: VerifyOption
     }
     const binary = findPgBinary('pg_verifybackup', record.pgVersion, opts.env);
     // WAL is verified from the archive below (step 3): pg_verifybackup has none to parse here.
-    const r = await run(binary, ['--no-parse-wal', '--quiet', '--manifest-path', path.join(dir, 'backup_manifest'), unpackDir], opts.env);
+    const manifest = await source.localFile('backup_manifest');
+    let r: { code: number | null; output: string };
+    try {
+      r = await run(binary, ['--no-parse-wal', '--quiet', '--manifest-path', manifest.path, unpackDir], opts.env);
+    } finally {
+      await manifest.dispose();
+    }
     if (r.code === 0) checked.push('pg_verifybackup ok');
     else problems.push(`pg_verifybackup failed: ${r.output.trim().split('\n').slice(-5).join('; ')}`);
   } finally {
@@ -203,7 +217,7 @@ export async function verifyBackup(record: BackupRecord, opts: VerifyOptions): P
   const dir = backupDir(opts.catalog, opts.server, record.id);
   try {
     if (record.method === 'ssh') await verifySshFiles(record, dir, opts, problems, checked);
-    else await verifyFiles(record, dir, opts, problems, checked);
+    else await verifyFiles(record, await storedSource(opts.catalog, opts.server, record.id), opts, problems, checked);
   } catch (err) {
     problems.push(toPgbkError(err).message);
   }

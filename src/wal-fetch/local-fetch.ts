@@ -71,6 +71,7 @@ export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
   if (!desired.servers.some((s) => s.name === server)) {
     throw new PgbkError('CONFIG', `wal-fetch: server "${server}" is not in ${desired.configPath}`, { server });
   }
+  if (desired.s3 !== undefined) (await import('../catalog/open.js')).registerS3Catalog(desired.s3);
   let buf: Buffer;
   try {
     buf = await readArchivedWal(desired.catalog, server, name);
@@ -78,15 +79,18 @@ export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
     if (err instanceof PgbkError && err.code === 'NOT_FOUND') {
       // An unmounted or misconfigured catalog would look like "every file is missing" and end
       // recovery early at the wrong point: only a catalog we can see may answer "not found".
-      const marker = serverJsonPath(desired.catalog, server);
-      try {
-        await stat(marker);
-      } catch (e) {
-        throw new PgbkError('CATALOG', `wal-fetch: the catalog for server ${server} is not readable (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
-          server,
-          path: marker,
-          hint: 'is the catalog mounted, and readable by the user PostgreSQL runs as?',
-        });
+      if (desired.s3 !== undefined) await requireServerJson(desired.catalog, server);
+      else {
+        const marker = serverJsonPath(desired.catalog, server);
+        try {
+          await stat(marker);
+        } catch (e) {
+          throw new PgbkError('CATALOG', `wal-fetch: the catalog for server ${server} is not readable (${(e as NodeJS.ErrnoException).code ?? 'error'})`, {
+            server,
+            path: marker,
+            hint: 'is the catalog mounted, and readable by the user PostgreSQL runs as?',
+          });
+        }
       }
       const partial = isSegment ? await streamedPartial(desired, server, name) : undefined;
       if (partial !== undefined) {
@@ -99,6 +103,23 @@ export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
   await writeDestAtomic(dest, buf);
   if (prefetching) await requestPrefetch(spool, opts, buf.length);
   return 'archive';
+}
+
+/**
+ * An object-storage catalog answers "not found" only when it holds this server at all (its
+ * server.json): a wrong prefix or server name must stop recovery, not end it early. Failures to
+ * reach the store are PgbkError CATALOG already (exit 255).
+ */
+async function requireServerJson(catalog: string, server: string): Promise<void> {
+  const { readIdentity } = await import('../catalog/identity.js');
+  if ((await readIdentity(catalog, server)) === undefined) {
+    const { locate } = await import('../catalog/open.js');
+    throw new PgbkError('CATALOG', `wal-fetch: the catalog holds nothing for server ${server} (no server.json)`, {
+      server,
+      path: locate(catalog, `${server}/server.json`),
+      hint: 'check catalog: (bucket and prefix) and the server name in restore_command',
+    });
+  }
 }
 
 /**

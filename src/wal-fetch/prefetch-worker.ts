@@ -48,6 +48,7 @@ const POLL_MS = 20;
 const MISSING_RETRY_MS = 500;
 /** Segments read, decompressed and written at the same time. */
 const MAX_IN_FLIGHT = 3;
+const MAX_IN_FLIGHT_OBJECT_STORE = 6;
 
 async function log(spool: string, line: string): Promise<void> {
   try {
@@ -83,6 +84,10 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       cwd: args.cwd,
       env: process.env,
     });
+    if (desired.s3 !== undefined) (await import('../catalog/open.js')).registerS3Catalog(desired.s3);
+    // An object store answers each GET after a round trip: more of them in parallel keep the
+    // spool ahead of PostgreSQL (the SDK's connections are reused).
+    const maxInFlight = desired.s3 === undefined ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
     let seenAt = '';
     let pos: Position | undefined;
     let lastProgress = Date.now();
@@ -148,7 +153,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       // Start fetches for the window's segments not spooled yet, in order, a few at a time: the
       // file writes and the cksum child of one overlap the decompression of the next.
       const cur = pos;
-      for (let i = 1; i <= cur.count && inflight.size < MAX_IN_FLIGHT; i++) {
+      for (let i = 1; i <= cur.count && inflight.size < maxInFlight; i++) {
         const name = segmentNameFrom(cur.timeline, cur.segno + i, cur.segSize);
         if (present.has(name)) {
           cur.seen.add(name);

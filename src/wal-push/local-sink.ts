@@ -1,13 +1,16 @@
 /**
- * The local sink of the push (pusher.ts): the catalog on this host, archived by the same code and
- * rule as `pgbk wal-push SERVER %p` without a worker (catalog/wal-archive.ts): name, size, page
- * magic and system identifier checked, compressed, written and fsynced — acknowledged only then.
+ * The local sink of the push (pusher.ts): the catalog of this host's configuration — a directory,
+ * or an object store (s3://…) reached straight from here — archived by the same code and rule as
+ * `pgbk wal-push SERVER %p` without a worker (catalog/wal-archive.ts): name, size, page magic and
+ * system identifier checked, compressed, stored durably (posix: written and fsynced; S3: a
+ * conditional PUT the server verified by its Content-MD5) — acknowledged only then.
  * The same name with the same content already archived is a harmless duplicate; with other
  * content it is refused (never overwritten) and a copy goes to errors/ with the reason, once.
  */
 
 import { readIdentity } from '../catalog/identity.js';
-import { ensureServerDirs, serverDir } from '../catalog/layout.js';
+import { catalogKeys, ensureServerDirs, serverDir } from '../catalog/layout.js';
+import { repositoryKindOf, repositoryOf } from '../catalog/open.js';
 import { isNoSpaceError, noSpaceError } from '../catalog/no-space.js';
 import { quarantineCopy } from '../catalog/quarantine.js';
 import { archiveWalBuffer } from '../catalog/wal-archive.js';
@@ -19,10 +22,12 @@ import type { OpenedSink, PushResult, PushSink } from './pusher.js';
 
 /**
  * Files archived at once: one per compression thread, and one more whose reads, checksum and
- * fsyncs run meanwhile.
+ * fsyncs run meanwhile. An object store answers each PUT after a network round trip (and a HEAD
+ * before it), so more files are in flight there to keep the compression threads busy.
  */
 const THREADS = 2;
 const MAX_IN_FLIGHT = THREADS + 1;
+const MAX_IN_FLIGHT_OBJECT_STORE = 6;
 
 /** A compression job's memory: the segment and its frame in shared memory, the frame again in plain memory. */
 interface Slot {
@@ -32,7 +37,7 @@ interface Slot {
 }
 
 export class LocalSink implements PushSink {
-  readonly maxInFlight = MAX_IN_FLIGHT;
+  readonly maxInFlight: number;
   readonly dead = undefined;
   private identity: ServerIdentity | undefined;
   /** Buffers of the compression threads, reused like the pusher's read buffers. */
@@ -42,7 +47,9 @@ export class LocalSink implements PushSink {
     private readonly catalog: string,
     private readonly server: ServerConfig,
     private readonly pool: CompressPool | undefined,
-  ) {}
+  ) {
+    this.maxInFlight = repositoryKindOf(catalog) === 'posix' ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
+  }
 
   /**
    * The zstd frame of a segment from a compression thread (in `slot.plain`: WebCrypto hashes no
@@ -83,7 +90,7 @@ export class LocalSink implements PushSink {
         const frame = slot === undefined ? undefined : await this.frameOf(data, slot);
         outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression }, data, frame);
       } finally {
-        if (slot !== undefined && this.slots.length < MAX_IN_FLIGHT) this.slots.push(slot);
+        if (slot !== undefined && this.slots.length < this.maxInFlight) this.slots.push(slot);
       }
       if (outcome.result !== 'rejected') return { name, ok: true, result: outcome.result };
       const kept = await quarantineCopy(this.catalog, server, name, data, file, outcome.reason);
@@ -114,13 +121,17 @@ export class LocalSink implements PushSink {
   }
 }
 
-/** The catalog on this host as the worker's sink. */
+/**
+ * The catalog of this host's configuration as the worker's sink: a local directory, or an object
+ * store (opened here, so wrong credentials or a missing bucket fail the worker at once, naming them).
+ */
 export async function openLocalSink(catalog: string, server: ServerConfig): Promise<OpenedSink> {
   await ensureServerDirs(catalog, server.name);
+  const repo = await repositoryOf(catalog);
   const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS) : undefined;
   return {
     sink: new LocalSink(catalog, server, pool),
-    description: `archiving into ${serverDir(catalog, server.name)}`,
+    description: `archiving into ${repo.where(catalogKeys.server(server.name))}`,
     close: async () => pool?.close(),
   };
 }

@@ -50,8 +50,9 @@ export interface S3Repository extends Repository {
   /**
    * Abort the uploads older than `olderThanMs` (a writer that crashed, or whose abort could not
    * reach the server); returns how many. Uploads younger than that may still be running.
+   * `under`: only uploads of keys under this repository key prefix (e.g. one server's backups/).
    */
-  abortStaleUploads(olderThanMs: number, now?: Date): Promise<number>;
+  abortStaleUploads(olderThanMs: number, now?: Date, under?: string): Promise<number>;
   /** Close the client's idle connections. */
   close(): void;
 }
@@ -146,10 +147,12 @@ class S3RepositoryImpl implements S3Repository {
     }
   }
 
-  async abortStaleUploads(olderThanMs: number, now: Date = new Date()): Promise<number> {
+  async abortStaleUploads(olderThanMs: number, now: Date = new Date(), under?: string): Promise<number> {
     const { ctx } = this;
+    const within = under === undefined ? ctx.cfg.prefix : this.ctx.cfg.prefix + checkPrefix(under);
     let n = 0;
     for (const u of await this.listUploads()) {
+      if (!u.key.startsWith(within)) continue;
       if (now.getTime() - u.initiated.getTime() < olderThanMs) continue;
       try {
         await ctx.client.send(new ctx.sdk.AbortMultipartUploadCommand({ Bucket: ctx.cfg.bucket, Key: u.key, UploadId: u.uploadId }));

@@ -27,9 +27,9 @@ test.after(() => {
   for (const d of temps) rmSync(d, { recursive: true, force: true });
 });
 
-test('s3:// catalog with an endpoint: bucket, prefix, path-style by default, TLS verified, caFile resolved', async () => {
+test('s3:// catalog with an endpoint: bucket, prefix, path-style by default, TLS verified, caFile and spool resolved', async () => {
   const { dir, file } = configFile(
-    `catalog: s3://pgbk-backups/prod/eu/\ns3:\n  endpoint: https://rgw.example.net:7480/\n  tls: { caFile: certs/ca.pem }\n  profile: backup\n${SERVERS}`,
+    `catalog: s3://pgbk-backups/prod/eu/\ns3:\n  endpoint: https://rgw.example.net:7480/\n  tls: { caFile: certs/ca.pem }\n  profile: backup\n  spool: spool\n${SERVERS}`,
   );
   const desired = await loadConfig({ cwd: dir, env: { HOME } });
   assert.is(desired.configPath, file);
@@ -44,6 +44,7 @@ test('s3:// catalog with an endpoint: bucket, prefix, path-style by default, TLS
     verifyTls: true,
     caFile: path.join(dir, 'certs/ca.pem'),
     profile: 'backup',
+    spool: path.join(dir, 'spool'),
   });
 });
 
@@ -94,9 +95,9 @@ const errorCases: readonly { name: string; yaml: string; lines: readonly string[
     yaml: `catalog: s3://bucket\ns3:\n  accessKeyId: AKIAEXAMPLE\n  secretAccessKey: hunter2\n${SERVERS}`,
     lines: [
       '3:3: s3.accessKeyId: credentials are never read from the configuration: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment pgbk runs in, or use a profile of ~/.aws/credentials (s3.profile)',
-      '3:3: s3.accessKeyId: unknown key (allowed: endpoint, region, pathStyle, tls, profile)',
+      '3:3: s3.accessKeyId: unknown key (allowed: endpoint, region, pathStyle, tls, profile, spool)',
       '4:3: s3.secretAccessKey: credentials are never read from the configuration: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment pgbk runs in, or use a profile of ~/.aws/credentials (s3.profile)',
-      '4:3: s3.secretAccessKey: unknown key (allowed: endpoint, region, pathStyle, tls, profile)',
+      '4:3: s3.secretAccessKey: unknown key (allowed: endpoint, region, pathStyle, tls, profile, spool)',
     ],
   },
   {
@@ -124,7 +125,10 @@ const errorCases: readonly { name: string; yaml: string; lines: readonly string[
   {
     name: 'unknown keys and wrong types in s3',
     yaml: `catalog: s3://bucket\ns3:\n  pathstyle: true\n  tls: { verify: "no" }\n${SERVERS}`,
-    lines: ['3:3: s3.pathstyle: unknown key (allowed: endpoint, region, pathStyle, tls, profile)', '4:18: s3.tls.verify: must be boolean (got string "no")'],
+    lines: [
+      '3:3: s3.pathstyle: unknown key (allowed: endpoint, region, pathStyle, tls, profile, spool)',
+      '4:18: s3.tls.verify: must be boolean (got string "no")',
+    ],
   },
 ];
 

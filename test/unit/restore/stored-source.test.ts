@@ -1,0 +1,68 @@
+/**
+ * prefetchingRead (restore/stored-source.ts): an object read as consecutive ranges with several
+ * GETs in flight, yielded in order, never more than `ahead` at once, and a failed or short range
+ * failing the read naming the object.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { randomBytes } from 'node:crypto';
+import { Readable } from 'node:stream';
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { ReadRange, Repository } from '../../../src/catalog/repository.js';
+import { prefetchingRead } from '../../../src/restore/stored-source.js';
+
+/** Just what prefetchingRead uses of a Repository: ranged reads, slow and out of order. */
+function rangedStore(data: Buffer, opts: { failAt?: number; shortAt?: number } = {}) {
+  const stats = { inFlight: 0, maxInFlight: 0, requests: 0 };
+  const repo = {
+    where: (key: string) => `s3://bucket/${key}`,
+    async read(_key: string, range: ReadRange = {}): Promise<Readable | undefined> {
+      const offset = range.offset ?? 0;
+      stats.requests++;
+      stats.inFlight++;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      // Later ranges answer sooner: order must come from the reader, not from the store.
+      await sleep(20 - Math.min(19, offset / 1000));
+      stats.inFlight--;
+      if (offset === opts.failAt) throw new Error('connection reset');
+      const end = offset === opts.shortAt ? offset + 1 : offset + (range.length ?? data.length);
+      return Readable.from([data.subarray(offset, end)]);
+    },
+  } as unknown as Repository;
+  return { repo, stats };
+}
+
+async function collect(it: AsyncIterable<Buffer>): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const b of it) parts.push(b);
+  return Buffer.concat(parts);
+}
+
+test('the bytes come back whole and in order, with at most `ahead` ranges in flight', async () => {
+  const data = randomBytes(10_000 + 17);
+  const { repo, stats } = rangedStore(data);
+  const got = await collect(prefetchingRead(repo, 'k', data.length, { chunkBytes: 1000, ahead: 3 }));
+  assert.ok(got.equals(data));
+  assert.is(stats.requests, 11);
+  assert.is(stats.maxInFlight, 3);
+});
+
+test('an empty object is no request at all', async () => {
+  const { repo, stats } = rangedStore(Buffer.alloc(0));
+  assert.is((await collect(prefetchingRead(repo, 'k', 0))).length, 0);
+  assert.is(stats.requests, 0);
+});
+
+test('a failed range fails the read; a short one fails it naming the object and the range', async () => {
+  const data = randomBytes(5000);
+  await collect(prefetchingRead(rangedStore(data, { failAt: 2000 }).repo, 'k', data.length, { chunkBytes: 1000, ahead: 2 })).then(
+    () => assert.unreachable('read succeeded'),
+    (err: Error) => assert.match(err.message, /connection reset/),
+  );
+  await collect(prefetchingRead(rangedStore(data, { shortAt: 3000 }).repo, 'k', data.length, { chunkBytes: 1000, ahead: 2 })).then(
+    () => assert.unreachable('read succeeded'),
+    (err: Error) => assert.match(err.message, /s3:\/\/bucket\/k: bytes 3000-3999 came back as 1 bytes/),
+  );
+});
+
+test.run();
