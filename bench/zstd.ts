@@ -8,16 +8,21 @@
  * 3. per-segment wal-push cost: archiveWalBuffer (validate, compress, sha256, write, fsync, link,
  *    SHA256SUMS) with our compression vs with a frame zstd-napi compressed inside the timed part.
  *
- * Rounds alternate the order (A B, B A, …) and each figure is the median of the rounds: the
- * machine is shared, so single runs swing. The WAL is the bench cluster's (pgbench -i, archived by
+ * Each segment is timed for every contender one after another, in an order that rotates from
+ * segment to segment and round to round, so that all meet the same load on this shared machine;
+ * each figure is the median of the per-round totals, wall and CPU time, with the load average in the
+ * note. Rows after the three targets show where the compression time goes (encoder alone, XXH64
+ * alone) and the decoders that need no compiler but were not chosen (the native package's own, the
+ * zstd CLI), measured in the same run. The WAL is the bench cluster's (pgbench -i, archived by
  * startBenchCluster) read back from its catalog, or PGBK_BENCH_STAGING's segments when set.
  * PGBK_BENCH_ZSTD_SEGMENTS (default 48) and PGBK_BENCH_ZSTD_ROUNDS (default 7) size a run.
  */
 
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { compressBuffer, decompressBuffer, ZSTD_LEVEL } from '../src/catalog/compress.js';
 import { archiveWalBuffer, listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
@@ -27,6 +32,11 @@ import type { ServerIdentity } from '../src/model/types.js';
 import { tempDir } from '../test/support/postgres.js';
 import type { World } from '../test/support/pgbk.js';
 import type { BenchResult } from './restore.js';
+
+interface NativeZstd {
+  Encoder: new (level: number) => { encodeSync(data: Buffer): Buffer };
+  Decoder: new () => { decodeSync(data: Buffer): Buffer };
+}
 
 interface Napi {
   compress(data: Buffer, params: { compressionLevel: number; checksumFlag: boolean }): Buffer;
@@ -132,70 +142,126 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
     return `${hex(BigInt(h.timeline))}${hex(segNo / perLog)}${hex(segNo % perLog)}`;
   });
 
-  const t = {
-    compress: { ours: [] as number[], napi: [] as number[] },
-    decompress: { ours: [] as number[], napi: [] as number[] },
-    push: { ours: [] as number[], napi: [] as number[] },
-  };
-  const cpu = {
-    compress: { ours: [] as number[], napi: [] as number[] },
-    decompress: { ours: [] as number[], napi: [] as number[] },
-    push: { ours: [] as number[], napi: [] as number[] },
-  };
+  const native = createRequire(import.meta.url)('@toondepauw/node-zstd') as NativeZstd;
+  const nativeDecoder = new native.Decoder();
+  const nativeEncoder = new native.Encoder(ZSTD_LEVEL);
+  const xxhash = createRequire(import.meta.url)('@node-rs/xxhash') as { xxh64(data: Uint8Array): bigint };
+  const load0 = loadavg();
+
+  const compress = await interleaved(rounds, segs.length, {
+    ours: (i) => compressBuffer(segs[i]!, 'zstd'),
+    napi: (i) => napi.compress(segs[i]!, napiParams),
+    // Where our overhead comes from: the encoder alone (no content size, no checksum), XXH64 alone.
+    encoder: (i) => nativeEncoder.encodeSync(segs[i]!),
+    xxh64: (i) => xxhash.xxh64(segs[i]!),
+  });
+  const decompress = await interleaved(rounds, segs.length, {
+    ours: (i) => decompressBuffer(theirs[i]!, 'zstd'),
+    napi: (i) => napi.decompress(theirs[i]!),
+    // The alternatives that need no compiler: the native package's own decoder, and the zstd CLI.
+    native: (i) => nativeDecoder.decodeSync(theirs[i]!),
+    cli: (i) => cli(['-d', '-c'], theirs[i]!),
+  });
   const root = await tempDir('pgbk-bench-zstd-');
+  let push: Timings<'ours' | 'napi'>;
   try {
-    for (let round = 0; round < rounds; round++) {
-      const order: readonly ('ours' | 'napi')[] = round % 2 === 0 ? ['ours', 'napi'] : ['napi', 'ours'];
-      for (const who of order) {
-        let t0 = process.hrtime.bigint();
-        let u0 = process.cpuUsage();
-        if (who === 'ours') for (const s of segs) await compressBuffer(s, 'zstd');
-        else for (const s of segs) napi.compress(s, napiParams);
-        t.compress[who].push(seconds(t0));
-        cpu.compress[who].push(cpuSeconds(u0));
-
-        t0 = process.hrtime.bigint();
-        u0 = process.cpuUsage();
-        if (who === 'ours') for (const z of theirs) await decompressBuffer(z, 'zstd');
-        else for (const z of theirs) napi.decompress(z);
-        t.decompress[who].push(seconds(t0));
-        cpu.decompress[who].push(cpuSeconds(u0));
-
-        const catalog = path.join(root, `${who}-${round}`);
-        t0 = process.hrtime.bigint();
-        u0 = process.cpuUsage();
-        for (let i = 0; i < segs.length; i++) {
-          const opts = { catalog, server: 'main', name: names[i]!, identity, compression: 'zstd' as const };
-          const outcome = who === 'ours' ? await archiveWalBuffer(opts, segs[i]!) : await archiveWalBuffer(opts, segs[i]!, napi.compress(segs[i]!, napiParams));
-          if (outcome.result !== 'archived') throw new Error(`archiving ${names[i]!}: ${JSON.stringify(outcome)}`);
-        }
-        t.push[who].push(seconds(t0));
-        cpu.push[who].push(cpuSeconds(u0));
-        await rm(catalog, { recursive: true, force: true });
+    // A catalog is a directory that exists (archiveWalBuffer opens it, and does not create it).
+    const catalogs = new Map<string, string>();
+    const catalogFor = async (who: string, round: number): Promise<string> => {
+      const key = `${who}-${round}`;
+      let dir = catalogs.get(key);
+      if (dir === undefined) {
+        dir = path.join(root, key);
+        await mkdir(dir);
+        catalogs.set(key, dir);
       }
-    }
+      return dir;
+    };
+    const archive = async (who: 'ours' | 'napi', round: number, i: number, catalog: string): Promise<void> => {
+      const opts = { catalog, server: 'main', name: names[i]!, identity, compression: 'zstd' as const };
+      const outcome = who === 'ours' ? await archiveWalBuffer(opts, segs[i]!) : await archiveWalBuffer(opts, segs[i]!, napi.compress(segs[i]!, napiParams));
+      if (outcome.result !== 'archived') throw new Error(`archiving ${names[i]!} (${who}, round ${round}): ${JSON.stringify(outcome)}`);
+    };
+    push = await interleaved(
+      rounds,
+      segs.length,
+      { ours: (i, round, dir) => archive('ours', round, i, dir!), napi: (i, round, dir) => archive('napi', round, i, dir!) },
+      catalogFor,
+    );
   } finally {
     await rm(root, { recursive: true, force: true });
   }
-  const row = (name: string, k: keyof typeof t, unit: (s: number) => string): BenchResult => {
-    const o = median(t[k].ours);
-    const n = median(t[k].napi);
+  const load = `load average ${load0.map((x) => x.toFixed(1)).join(' ')} at the start, ${loadavg()
+    .map((x) => x.toFixed(1))
+    .join(' ')} at the end`;
+  const mbps = (s: number): string => `${(mib / s).toFixed(0)} MB/s`;
+  const perSeg = (s: number): string => `${((s * 1000) / segs.length).toFixed(1)} ms/segment`;
+  const row = <K extends string>(name: string, tm: Timings<K | 'napi'>, who: K, unit: (s: number) => string): BenchResult => {
+    const o = median(tm[who].wall);
+    const n = median(tm.napi.wall);
     return {
       name,
       pgbk_s: o,
       reference_s: n,
       ratio: o / n,
-      note: `median of ${rounds} alternating rounds: ours ${unit(o)}, zstd-napi ${unit(n)}; CPU-time ratio ${(median(cpu[k].ours) / median(cpu[k].napi)).toFixed(2)}; rounds ours ${t[k].ours.map((x) => x.toFixed(2)).join('/')}, zstd-napi ${t[k].napi.map((x) => x.toFixed(2)).join('/')}`,
+      note: `median of ${rounds} rounds, each segment timed for both in alternating order: ${who} ${unit(o)}, zstd-napi ${unit(n)}; CPU-time ratio ${(median(tm[who].cpu) / median(tm.napi.cpu)).toFixed(2)}; ${load}`,
     };
   };
-  const mbps = (s: number): string => `${(mib / s).toFixed(0)} MB/s`;
-  const perSeg = (s: number): string => `${((s * 1000) / segs.length).toFixed(1)} ms/segment`;
   return [
     {
-      ...row(`zstd compress ${segs.length} segments (native prebuilt vs zstd-napi)`, 'compress', mbps),
-      note: `${row('', 'compress', mbps).note ?? ''}; stored ${(oursBytes / 1048576).toFixed(1)} MiB vs ${(theirsBytes / 1048576).toFixed(1)} MiB`,
+      ...row(`zstd compress ${segs.length} segments (native prebuilt vs zstd-napi)`, compress, 'ours', mbps),
+      note: `${row('', compress, 'ours', mbps).note ?? ''}; stored ${(oursBytes / 1048576).toFixed(1)} MiB vs ${(theirsBytes / 1048576).toFixed(1)} MiB`,
     },
-    row(`zstd decompress ${segs.length} segments (WebAssembly vs zstd-napi)`, 'decompress', mbps),
-    row(`zstd wal-push per segment (archiveWalBuffer, ${segs.length} segments)`, 'push', perSeg),
+    row(`zstd decompress ${segs.length} segments (WebAssembly vs zstd-napi)`, decompress, 'ours', mbps),
+    row(`zstd wal-push per segment (archiveWalBuffer, ${segs.length} segments)`, push, 'ours', perSeg),
+    // Not targets: where the time goes, and the alternatives measured in the same run.
+    row('zstd (part) compress: the native encoder alone, no content size or checksum', compress, 'encoder', mbps),
+    row('zstd (part) compress: XXH64 of the content alone (@node-rs/xxhash)', compress, 'xxh64', mbps),
+    row('zstd (alternative) decompress: @toondepauw/node-zstd Decoder (streams into a growing vector)', decompress, 'native', mbps),
+    row('zstd (alternative) decompress: zstd -d -c CLI per segment (spawn + pipes)', decompress, 'cli', mbps),
   ];
+}
+
+interface Timings1 {
+  readonly wall: number[];
+  readonly cpu: number[];
+}
+type Timings<K extends string> = Record<K, Timings1>;
+
+/**
+ * Time each operation on each segment, the operations one after another on the same segment in an
+ * order that rotates from segment to segment and round to round, so that every operation meets the
+ * same load on this shared machine; the per-round totals are what the medians are taken of.
+ * `context` gives an operation something per (operation, round), e.g. a catalog, untimed.
+ */
+async function interleaved<K extends string>(
+  rounds: number,
+  count: number,
+  ops: Record<K, (i: number, round: number, context?: string) => unknown>,
+  context?: (op: K, round: number) => Promise<string>,
+): Promise<Timings<K>> {
+  const keys = Object.keys(ops) as K[];
+  const out = Object.fromEntries(keys.map((k) => [k, { wall: [] as number[], cpu: [] as number[] }])) as Timings<K>;
+  for (let round = 0; round < rounds; round++) {
+    const wall = new Map<K, number>(keys.map((k) => [k, 0]));
+    const cpu = new Map<K, number>(keys.map((k) => [k, 0]));
+    for (let i = 0; i < count; i++) {
+      const shift = (i + round) % keys.length;
+      const order = [...keys.slice(shift), ...keys.slice(0, shift)];
+      if ((i + round) % 2 === 1) order.reverse();
+      for (const k of order) {
+        const ctx = context === undefined ? undefined : await context(k, round);
+        const t0 = process.hrtime.bigint();
+        const u0 = process.cpuUsage();
+        await ops[k](i, round, ctx);
+        cpu.set(k, cpu.get(k)! + cpuSeconds(u0));
+        wall.set(k, wall.get(k)! + seconds(t0));
+      }
+    }
+    for (const k of keys) {
+      out[k].wall.push(wall.get(k)!);
+      out[k].cpu.push(cpu.get(k)!);
+    }
+  }
+  return out;
 }

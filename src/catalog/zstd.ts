@@ -10,8 +10,8 @@
  *   damaged content).
  * - decompression: zstd's own decoder built to WebAssembly with SIMD (zstd-wasm.gen.ts, made by
  *   scripts/zstd-wasm/build.sh), which verifies the content checksum. The native package's
- *   decoder streams into a growing vector and is ~15× slower on WAL; this one decodes in one pass
- *   into memory sized from the frame header and is copied out once.
+ *   decoder streams into a growing vector and is 4-5× slower than zstd-napi on WAL (bench/zstd.ts);
+ *   this one writes into a Buffer sized from the frame header, each byte copied out once.
  * - where no binary exists for the platform, @bokuweb/zstd-wasm compresses and the WebAssembly
  *   decoder hashes.
  *
@@ -42,11 +42,17 @@ export interface ZstdCodec {
 
 const require = createRequire(import.meta.url);
 let loading: Promise<ZstdCodec> | undefined;
+let decoder: WasmDecoder | undefined;
 
 /** The codec, loaded once per process. */
 export function zstdCodec(): Promise<ZstdCodec> {
   loading ??= load();
   return loading;
+}
+
+/** Bytes of WebAssembly memory the decoder holds (0 before its first use); for tests. */
+export function zstdDecoderMemoryBytes(): number {
+  return decoder?.memoryBytes() ?? 0;
 }
 
 /** A package whose prebuilt binary may be missing for this platform. */
@@ -60,7 +66,6 @@ function optional<T>(name: string): T | undefined {
 
 async function load(): Promise<ZstdCodec> {
   // The decoder is compiled on first use: wal-push only compresses, in a process of its own.
-  let decoder: WasmDecoder | undefined;
   const wasmDecoder = (): WasmDecoder => (decoder ??= WasmDecoder.create());
   const native = optional<NativeZstd>('@toondepauw/node-zstd');
   const xxhash = optional<NativeXxhash>('@node-rs/xxhash');
@@ -94,15 +99,19 @@ interface DecoderExports {
   content_size(src: number, size: number): number;
   decompress(dctx: number, dst: number, capacity: number, src: number, size: number): number;
   xxh64(src: number, size: number): bigint;
+  stream_begin(dctx: number, src: number, size: number): number;
+  stream_run(dctx: number, dst: number, capacity: number): number;
+  stream_left(dctx: number): number;
 }
 
 const PAGE = 65536;
 const align = (n: number): number => Math.ceil(n / 64) * 64;
 
 /**
- * zstd's decoder in WebAssembly. Its memory holds [stack, tables][context][frame][content]; it grows
- * to the largest frame decoded and stays so (one WAL segment and its frame: ~18 MiB by default),
- * because growing again for every segment would cost more than the memory.
+ * zstd's decoder in WebAssembly. Its memory holds [stack, tables][context][frame][ring or content];
+ * it grows to the largest frame decoded and stays so, because growing again for every segment would
+ * cost more than the memory. A frame larger than its window goes through a ring (stream()), so a
+ * WAL segment needs its frame and ~0.8 MiB; a frame without a content size is decoded whole.
  */
 class WasmDecoder {
   private constructor(
@@ -127,6 +136,10 @@ class WasmDecoder {
     return new WasmDecoder(memory, fn, dctx, align(base + size));
   }
 
+  memoryBytes(): number {
+    return this.memory.buffer.byteLength;
+  }
+
   private load(data: Uint8Array): void {
     reserve(this.memory, this.src + data.length);
     new Uint8Array(this.memory.buffer).set(data, this.src);
@@ -142,6 +155,9 @@ class WasmDecoder {
     const declared = this.fn.content_size(this.src, frame.length);
     if (declared === -2) throw zstdError(10);
     const dst = align(this.src + frame.length);
+    const ring = declared > 0 ? this.fn.stream_begin(this.dctx, this.src, frame.length) : 0;
+    if (ring < 0) throw zstdError(-ring);
+    if (ring > 0) return this.stream(declared, dst, ring);
     // Frames written from a pipe (`zstd < file`) declare no size: try a bigger buffer until it fits.
     for (let capacity = declared >= 0 ? declared : Math.max(frame.length * 16, 1 << 20); ; capacity *= 2) {
       reserve(this.memory, dst + capacity);
@@ -153,6 +169,31 @@ class WasmDecoder {
       }
       if (declared >= 0 || -n !== DST_TOO_SMALL) throw zstdError(-n);
     }
+  }
+
+  /**
+   * One frame larger than its window (a WAL segment: 16 MiB, window 512 KiB at level 1) decoded
+   * through a ring of window + 2 blocks (~0.8 MiB), each run copied out to the result: this memory
+   * then holds the frame and the ring instead of the frame and the whole content. Measured on WAL
+   * it runs at the speed of decoding whole (copying into a new Buffer costs the same from either).
+   */
+  private stream(declared: number, ring: number, ringSize: number): Buffer {
+    reserve(this.memory, ring + ringSize);
+    const out = Buffer.allocUnsafe(declared);
+    let at = 0;
+    // Each run fills the ring from its start until a whole block no longer fits (where zstd's own
+    // streaming decoder wraps too); the next run refers back into the last window of this one.
+    for (;;) {
+      const n = this.fn.stream_run(this.dctx, ring, ringSize);
+      if (n < 0) throw zstdError(-n);
+      if (at + n > declared) throw zstdError(70);
+      out.set(new Uint8Array(this.memory.buffer, ring, n), at);
+      at += n;
+      if (this.fn.stream_left(this.dctx) === 0) break;
+      if (n === 0) throw zstdError(20);
+    }
+    if (at !== declared) throw zstdError(20);
+    return out;
   }
 }
 

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from '../../../src/catalog/compress.js';
-import { completeFrame, frameContentSize } from '../../../src/catalog/zstd.js';
+import { completeFrame, frameContentSize, zstdDecoderMemoryBytes } from '../../../src/catalog/zstd.js';
 
 const sample = Buffer.concat([Buffer.from('WAL-ish '.repeat(10000)), Buffer.alloc(100000), Buffer.from([1, 2, 3, 255])]);
 
@@ -38,6 +38,51 @@ test('zstd frames carry the content size and a content checksum: a flipped byte 
     () => assert.unreachable('checksum not verified'),
     (err: Error) => assert.match(err.message, /content checksum mismatch/),
   );
+});
+
+test('frames larger than their window stream through a ring: read exactly, damage found, the decoder stays small', async () => {
+  // ~5 MiB: incompressible runs, each again 400 KiB later (matches reaching back across the ring's
+  // wraps, window 512 KiB at level 1), text, and zero runs (RLE blocks).
+  let seed = 1;
+  const noise = (n: number): Buffer => {
+    const b = Buffer.allocUnsafe(n);
+    for (let i = 0; i < n; i++) {
+      seed = (Math.imul(seed, 1103515245) + 12345) >>> 0;
+      b[i] = seed >>> 24;
+    }
+    return b;
+  };
+  const parts: Buffer[] = [];
+  for (let i = 0; i < 6; i++) {
+    const r = noise(200 << 10);
+    parts.push(r, Buffer.from('WAL-ish '.repeat(25600)), r, Buffer.alloc(300 << 10));
+  }
+  const big = Buffer.concat(parts);
+  const ours = await compressBuffer(big, 'zstd');
+  const cli = zstdCli(['-1', '-c', '-q', '--stream-size', String(big.length)], big).stdout;
+  assert.is(frameContentSize(cli), big.length);
+  for (const [what, frame] of [
+    ['ours', ours],
+    ["zstd -1's", cli],
+  ] as const) {
+    assert.ok((await decompressBuffer(frame, 'zstd')).equals(big), what);
+    // The decoder holds the frame and a ring, not the whole content.
+    assert.ok(zstdDecoderMemoryBytes() < frame.length + (2 << 20), `${what}: decoder memory ${zstdDecoderMemoryBytes()} for a ${frame.length}-byte frame`);
+    for (const at of [Math.floor(frame.length / 2), frame.length - 10]) {
+      const bad = Buffer.from(frame);
+      bad[at] = bad[at]! ^ 0x5a;
+      await decompressBuffer(bad, 'zstd').then(
+        () => assert.unreachable(`${what}: damage at ${at} of ${frame.length} not detected`),
+        (err: Error) => assert.match(err.message, /zstd: (content checksum mismatch|corrupt data|content larger than the frame header says)/),
+      );
+    }
+    await decompressBuffer(frame.subarray(0, frame.length - 100), 'zstd').then(
+      () => assert.unreachable(`${what}: truncated frame accepted`),
+      (err: Error) => assert.match(err.message, /zstd: /),
+    );
+    // A failed frame leaves nothing behind for the next one.
+    assert.ok((await decompressBuffer(frame, 'zstd')).equals(big), `${what} after errors`);
+  }
 });
 
 test("zstd frames are standard: the zstd CLI tests and reads ours, and we read the CLI's (also without content size)", async () => {
