@@ -137,7 +137,7 @@ t("psql errors are reported with PostgreSQL's message; the backup is not left ST
 t('SSH connection dropped mid-copy: FAILED with the reason, no data left, next backup succeeds', async (ctx) => {
   const w = ctx.w!;
   // Big enough that the copy takes a while on loopback.
-  await w.cluster.sql("CREATE TABLE big AS SELECT g, repeat('x', 1500) AS pad FROM generate_series(1, 250000) g");
+  await w.cluster.sql("CREATE TABLE big AS SELECT g, repeat('x', 1500) AS pad FROM generate_series(1, 100000) g");
   // Frozen now, like wide: a later autovacuum would rewrite every page, and the tar fallback test
   // below expects big's chunks to be linked, not stored again.
   await w.cluster.sql('VACUUM FREEZE big');
