@@ -7,8 +7,8 @@
  */
 
 import { execFile } from 'node:child_process';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
-import { appendFile, chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { appendFile, chmod, mkdtemp, open, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { freePort } from './free-port.js';
@@ -259,6 +259,104 @@ async function pgCtlStart(root: string, pgdata: string, logFile: string, extra: 
   return pid;
 }
 
+// ---------------------------------------------------------------------------------------------
+// initdb once per process and initdb arguments, then copy: initdb costs seconds on a loaded
+// machine, a copy a fraction of one. Each copy gets its own system identifier (in pg_control and
+// in the long header of the WAL segment initdb wrote) so clusters stay as distinct as initdb would
+// make them: pgbk tells clusters apart by that identifier. If the template does not look exactly
+// as expected (one WAL segment, a pg_control whose CRC we can find), we fall back to initdb.
+
+const templates = new Map<string, Promise<string | undefined>>();
+
+const CRC32C_TABLE = (() => {
+  const t = new Uint32Array(256);
+  for (let i = 0; i < 256; i++) {
+    let c = i;
+    for (let k = 0; k < 8; k++) c = c & 1 ? (c >>> 1) ^ 0x82f63b78 : c >>> 1;
+    t[i] = c >>> 0;
+  }
+  return t;
+})();
+
+function crc32c(buf: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const byte of buf) c = (CRC32C_TABLE[(c ^ byte) & 0xff] ?? 0) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+/** Offset of pg_control's CRC (it covers every byte before it), or undefined if none matches. */
+function controlCrcOffset(control: Buffer): number | undefined {
+  for (let off = 16; off + 4 <= Math.min(control.length, 512); off += 4) {
+    if (control.readUInt32LE(off) === crc32c(control.subarray(0, off))) return off;
+  }
+  return undefined;
+}
+
+/** The only WAL segment of a fresh initdb, or undefined if there is not exactly one. */
+function onlyWalSegment(pgdata: string): string | undefined {
+  const segs = readdirSync(path.join(pgdata, 'pg_wal')).filter((n) => /^[0-9A-F]{24}$/.test(n));
+  return segs.length === 1 ? path.join(pgdata, 'pg_wal', segs[0]!) : undefined;
+}
+
+async function initdb(pgdata: string, args: readonly string[], cwd: string): Promise<void> {
+  await runAsPostgres('initdb', ['-D', pgdata, '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C', ...args], cwd);
+}
+
+/** initdb into a template directory (removed at exit), if a copy of it can be given a new identity. */
+async function makeTemplate(args: readonly string[]): Promise<string | undefined> {
+  const root = await tempDir('pgbk-pgtemplate-');
+  liveRoots.add(root);
+  await chownToPostgres(root);
+  const pgdata = path.join(root, 'data');
+  await initdb(pgdata, args, root);
+  const control = await readFile(path.join(pgdata, 'global', 'pg_control'));
+  const seg = onlyWalSegment(pgdata);
+  if (controlCrcOffset(control) === undefined || seg === undefined) return undefined;
+  const header = await readFile(seg);
+  // The long page header's xlp_sysid (offset 24) is the one in pg_control (offset 0).
+  if (!header.subarray(24, 32).equals(control.subarray(0, 8))) return undefined;
+  return pgdata;
+}
+
+/** A system identifier as PostgreSQL makes one: seconds in the high half, the rest random. */
+function newSystemIdentifier(): Buffer {
+  const id = Buffer.alloc(8);
+  id.writeUInt32LE(Math.floor(Math.random() * 0x100000000) >>> 0, 0);
+  id.writeUInt32LE(Math.floor(Date.now() / 1000) >>> 0, 4);
+  return id;
+}
+
+/** A fresh data directory at `pgdata`: a copy of this process's template with a new identity, or initdb. */
+async function newDataDir(pgdata: string, args: readonly string[], cwd: string): Promise<void> {
+  const key = JSON.stringify(args);
+  let template = templates.get(key);
+  if (template === undefined) {
+    template = makeTemplate(args).catch(() => undefined);
+    templates.set(key, template);
+  }
+  const source = await template;
+  if (source === undefined) {
+    await initdb(pgdata, args, cwd);
+    return;
+  }
+  await run('cp', ['-a', source, pgdata]);
+  const controlFile = path.join(pgdata, 'global', 'pg_control');
+  const control = await readFile(controlFile);
+  const crcAt = controlCrcOffset(control);
+  const seg = onlyWalSegment(pgdata);
+  if (crcAt === undefined || seg === undefined) throw new Error(`template copy ${pgdata} is not as the template was`);
+  const id = newSystemIdentifier();
+  id.copy(control, 0);
+  control.writeUInt32LE(crc32c(control.subarray(0, crcAt)), crcAt);
+  await writeFile(controlFile, control);
+  const fd = await open(seg, 'r+');
+  try {
+    await fd.write(id, 0, 8, 24);
+  } finally {
+    await fd.close();
+  }
+}
+
 /** initdb + start a new cluster. Call destroy() when done (leftovers are killed at exit anyway). */
 export async function startCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
   const root = opts.dir ?? (await tempDir('pgbk-pg-'));
@@ -266,7 +364,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   await chmod(root, 0o700);
   const pgdata = path.join(root, 'data');
   const logFile = path.join(root, 'postgres.log');
-  await runAsPostgres('initdb', ['-D', pgdata, '--auth=trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8', '--locale=C', ...(opts.initdbArgs ?? [])], root);
+  await newDataDir(pgdata, opts.initdbArgs ?? [], root);
   await writeFile(
     path.join(pgdata, 'pg_hba.conf'),
     ['local all all trust', 'local replication all trust', 'host all all 127.0.0.1/32 trust', 'host replication all 127.0.0.1/32 trust', ''].join('\n'),

@@ -194,13 +194,13 @@ test('archive_command naming another server or another catalog is reported with 
   await chmod(otherCfg, 0o644);
   try {
     await setArchiveCommand(saved.replace("'main' %p", "'other' %p"), pushWorld);
-    const r1 = await pushWorld.pgbk(['check', '--wal-timeout', '5s']);
+    const r1 = await pushWorld.pgbk(['check', '--wal-timeout', '2s']);
     assert.is(r1.code, 1, r1.stdout + r1.stderr);
     assert.match(r1.stdout, /FAILED archive_command: archive_command pushes WAL to server "other", not "main"/, r1.stdout);
     assert.match(r1.stdout, /hint: set archive_command = 'pgbk wal-push main %p'/);
 
     await setArchiveCommand(saved.replace(pushWorld.configPath, otherCfg), pushWorld);
-    const r2 = await pushWorld.pgbk(['check', '--wal-timeout', '5s']);
+    const r2 = await pushWorld.pgbk(['check', '--wal-timeout', '2s']);
     assert.is(r2.code, 1, r2.stdout + r2.stderr);
     assert.match(
       r2.stdout,

@@ -16,6 +16,9 @@ import * as assert from 'uvu/assert';
 import { type BackupRecord, type CopiedBackup, isCopied } from '../../../src/model/types.js';
 import { descendants, makeSshWorld, restoreByCopy, switchAndArchive, waitPromoted, type SshWorld } from './world.js';
 
+/** Rows of the `big` table (~1.5 kB each, ~160 MB): every later backup and restore carries it. */
+const BIG_ROWS = 100_000;
+
 const t = suite<{ w?: SshWorld; ids: string[] }>('ssh backup method', { ids: [] });
 t.before(async (ctx) => {
   ctx.w = await makeSshWorld();
@@ -137,7 +140,7 @@ t("psql errors are reported with PostgreSQL's message; the backup is not left ST
 t('SSH connection dropped mid-copy: FAILED with the reason, no data left, next backup succeeds', async (ctx) => {
   const w = ctx.w!;
   // Big enough that the copy takes a while on loopback.
-  await w.cluster.sql("CREATE TABLE big AS SELECT g, repeat('x', 1500) AS pad FROM generate_series(1, 250000) g");
+  await w.cluster.sql(`CREATE TABLE big AS SELECT g, repeat('x', 1500) AS pad FROM generate_series(1, ${BIG_ROWS}) g`);
   // Frozen now, like wide: a later autovacuum would rewrite every page, and the tar fallback test
   // below expects big's chunks to be linked, not stored again.
   await w.cluster.sql('VACUUM FREEZE big');
@@ -211,7 +214,7 @@ t('restore --remote onto the database host over SSH (WAL prefetched), started, r
     await waitPromoted(restored);
     assert.is(await restored.sql('SELECT count(*) FROM after_last'), '321');
     assert.is(await restored.sql('SELECT count(*) FROM t'), '6500');
-    assert.is(await restored.sql('SELECT count(*) FROM big'), '250000');
+    assert.is(await restored.sql('SELECT count(*) FROM big'), String(BIG_ROWS));
   } finally {
     await restored.destroy();
     await rm(dest, { recursive: true, force: true });
@@ -254,7 +257,7 @@ t('agent command missing: tar fallback, logged once; still block-level increment
     try {
       await waitPromoted(restored);
       assert.is(await restored.sql("SELECT count(*) FILTER (WHERE pad = repeat('v', 500)) || '/' || count(*) FROM wide"), '200/13000');
-      assert.is(await restored.sql('SELECT count(*) FROM big'), '250000');
+      assert.is(await restored.sql('SELECT count(*) FROM big'), String(BIG_ROWS));
     } finally {
       await restored.destroy();
     }
