@@ -16,6 +16,7 @@
  */
 
 import { readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { BackupRecord } from '../src/model/types.js';
 import { CLI } from '../test/support/pgbk.js';
@@ -32,18 +33,33 @@ interface Measured {
   readonly seconds: number;
   readonly rssMb: number;
   readonly cpuS: number;
+  /** pgbk's phase timings (PGBK_SSH_PROFILE=1), '' for pgBackRest. */
+  readonly profile: string;
+}
+
+const PROFILE = process.env['PGBK_BENCH_PEERS_PROFILE'] === '1';
+
+function loadNote(): string {
+  return `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`;
 }
 
 /** Run under `/usr/bin/time -v`: wall seconds, peak RSS (MB), user+sys CPU seconds. */
 async function measured(cmd: string, args: readonly string[], asPostgres = false): Promise<Measured> {
   const t0 = process.hrtime.bigint();
-  const out = await runProcess('/usr/bin/time', ['-v', cmd, ...args], { asPostgres });
+  const out = await runProcess('/usr/bin/time', ['-v', cmd, ...args], { asPostgres, ...(PROFILE ? { env: { PGBK_SSH_PROFILE: '1' } } : {}) });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const num = (re: RegExp): number => Number(re.exec(out.stderr)?.[1] ?? 'NaN');
   return {
     seconds,
     rssMb: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
     cpuS: num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/),
+    profile: out.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('[profile]'))
+      .join('\n'),
   };
 }
 
@@ -167,8 +183,9 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
       await c.sql('CHECKPOINT');
       const slice = await pgbkBackup(w);
       incr.push({ spread: spread.m, spreadBytes: storedOf(spread.rec), slice: slice.m, sliceBytes: storedOf(slice.rec) });
+      if (PROFILE) process.stderr.write(`[bench] full:\n${a.m.profile}\n[bench] spread incremental:\n${spread.m.profile}\n[bench] slice incremental:\n${slice.m.profile}\n`);
       process.stderr.write(
-        `[bench] ssh-peers round ${round + 1}: pgbk full ${a.m.seconds.toFixed(2)} s ${(storedOf(a.rec) / 1e6).toFixed(1)} MB, pgBackRest ${b.m.seconds.toFixed(2)} s ${(b.bytes / 1e6).toFixed(1)} MB; incr spread ${spread.m.seconds.toFixed(2)} s ${(storedOf(spread.rec) / 1e6).toFixed(1)} MB, slice ${slice.m.seconds.toFixed(2)} s ${(storedOf(slice.rec) / 1e6).toFixed(1)} MB\n`,
+        `[bench] ssh-peers round ${round + 1} (${loadNote()}): pgbk full ${a.m.seconds.toFixed(2)} s ${(storedOf(a.rec) / 1e6).toFixed(1)} MB, pgBackRest ${b.m.seconds.toFixed(2)} s ${(b.bytes / 1e6).toFixed(1)} MB; incr spread ${spread.m.seconds.toFixed(2)} s ${(storedOf(spread.rec) / 1e6).toFixed(1)} MB, slice ${slice.m.seconds.toFixed(2)} s ${(storedOf(slice.rec) / 1e6).toFixed(1)} MB\n`,
       );
     }
     const med = (f: (x: (typeof full)[number]) => number): number => median(full.map(f));
@@ -184,7 +201,7 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         pgbk_s: fullS,
         reference_s: pgbrS,
         ratio: fullS / pgbrS,
-        note: `${scale}; CPU s ${med((x) => x.pgbk.cpuS).toFixed(1)} (backup host) vs ${med((x) => x.pgbr.cpuS).toFixed(1)}`,
+        note: `${scale}; CPU s ${med((x) => x.pgbk.cpuS).toFixed(1)} (backup host) vs ${med((x) => x.pgbr.cpuS).toFixed(1)}; ${loadNote()} at the end`,
       },
       {
         name: 'ssh full vs pgBackRest: stored bytes',
