@@ -15,7 +15,7 @@
  * backup measures the copy; pgbk's earlier backups are removed so each full is a full.
  */
 
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BackupRecord } from '../src/model/types.js';
@@ -28,6 +28,7 @@ import type { BenchResult } from './restore.js';
 const SCALE = Number(process.env['PGBK_BENCH_PEERS_SCALE'] ?? '50');
 const ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_PEERS_ROUNDS'] ?? '3'));
 const PARALLEL = process.env['PGBK_BENCH_PEERS_PARALLEL'];
+const RESTORE_ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_PEERS_RESTORE_ROUNDS'] ?? '3'));
 
 interface Measured {
   readonly seconds: number;
@@ -188,6 +189,34 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         `[bench] ssh-peers round ${round + 1} (${loadNote()}): pgbk full ${a.m.seconds.toFixed(2)} s ${(storedOf(a.rec) / 1e6).toFixed(1)} MB, pgBackRest ${b.m.seconds.toFixed(2)} s ${(b.bytes / 1e6).toFixed(1)} MB; incr spread ${spread.m.seconds.toFixed(2)} s ${(storedOf(spread.rec) / 1e6).toFixed(1)} MB, slice ${slice.m.seconds.toFixed(2)} s ${(storedOf(slice.rec) / 1e6).toFixed(1)} MB\n`,
       );
     }
+    // Restore (issue 13 item 4): the latest pgbk backup (its chunked tree: unchanged chunks are
+    // links to the full's, so it restores like a full) vs pgBackRest's latest full with
+    // --process-max=2, both into an empty directory, both flushing what they write; interleaved.
+    const restores: { pgbk: Measured; pgbr: Measured }[] = [];
+    for (let round = 0; round < RESTORE_ROUNDS; round++) {
+      const target = path.join(w.root, 'restore-pgbk');
+      const pgbrTarget = path.join(w.root, 'restore-pgbr');
+      await mkdir(pgbrTarget, { mode: 0o700 });
+      await chownToPostgres(pgbrTarget);
+      const runPgbk = (): Promise<Measured> =>
+        measured(process.execPath, [CLI, '--config', w.configPath, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
+      const runPgbr = (): Promise<Measured> =>
+        measured('pgbackrest', [`--config=${pgbr.config}`, '--stanza=main', `--pg1-path=${pgbrTarget}`, 'restore', '--process-max=2'], true);
+      let a: Measured;
+      let b: Measured;
+      if (round % 2 === 0) {
+        a = await runPgbk();
+        b = await runPgbr();
+      } else {
+        b = await runPgbr();
+        a = await runPgbk();
+      }
+      restores.push({ pgbk: a, pgbr: b });
+      process.stderr.write(`[bench] ssh-peers restore round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s, pgBackRest ${b.seconds.toFixed(2)} s\n`);
+      await rm(target, { recursive: true, force: true });
+      await rm(pgbrTarget, { recursive: true, force: true });
+    }
+    const medR = (f: (x: (typeof restores)[number]) => number): number => median(restores.map(f));
     const med = (f: (x: (typeof full)[number]) => number): number => median(full.map(f));
     const medI = (f: (x: (typeof incr)[number]) => number): number => median(incr.map(f));
     const fullS = med((x) => x.pgbk.seconds);
@@ -230,6 +259,13 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         reference_s: fullS,
         ratio: medI((x) => x.slice.seconds) / fullS,
         note: `stored ${(medI((x) => x.sliceBytes) / 1e6).toFixed(1)} MB new = ${(medI((x) => x.sliceBytes) / fullBytes).toFixed(2)}× the full`,
+      },
+      {
+        name: 'ssh restore vs pgBackRest restore --process-max=2: time',
+        pgbk_s: medR((x) => x.pgbk.seconds),
+        reference_s: medR((x) => x.pgbr.seconds),
+        ratio: medR((x) => x.pgbk.seconds) / medR((x) => x.pgbr.seconds),
+        note: `median of ${RESTORE_ROUNDS}, chunked tree (files and directories flushed) vs pgBackRest zst; peak RSS ${medR((x) => x.pgbk.rssMb).toFixed(0)} vs ${medR((x) => x.pgbr.rssMb).toFixed(0)} MB, CPU s ${medR((x) => x.pgbk.cpuS).toFixed(1)} vs ${medR((x) => x.pgbr.cpuS).toFixed(1)}; ${loadNote()}`,
       },
       {
         name: 'ssh stored by the slice incremental vs the full',
