@@ -184,7 +184,10 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
       await c.sql('CHECKPOINT');
       const slice = await pgbkBackup(w);
       incr.push({ spread: spread.m, spreadBytes: storedOf(spread.rec), slice: slice.m, sliceBytes: storedOf(slice.rec) });
-      if (PROFILE) process.stderr.write(`[bench] full:\n${a.m.profile}\n[bench] spread incremental:\n${spread.m.profile}\n[bench] slice incremental:\n${slice.m.profile}\n`);
+      if (PROFILE)
+        process.stderr.write(
+          `[bench] full:\n${a.m.profile}\n[bench] spread incremental:\n${spread.m.profile}\n[bench] slice incremental:\n${slice.m.profile}\n`,
+        );
       process.stderr.write(
         `[bench] ssh-peers round ${round + 1} (${loadNote()}): pgbk full ${a.m.seconds.toFixed(2)} s ${(storedOf(a.rec) / 1e6).toFixed(1)} MB, pgBackRest ${b.m.seconds.toFixed(2)} s ${(b.bytes / 1e6).toFixed(1)} MB; incr spread ${spread.m.seconds.toFixed(2)} s ${(storedOf(spread.rec) / 1e6).toFixed(1)} MB, slice ${slice.m.seconds.toFixed(2)} s ${(storedOf(slice.rec) / 1e6).toFixed(1)} MB\n`,
       );
@@ -212,7 +215,9 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         a = await runPgbk();
       }
       restores.push({ pgbk: a, pgbr: b });
-      process.stderr.write(`[bench] ssh-peers restore round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s, pgBackRest ${b.seconds.toFixed(2)} s\n`);
+      process.stderr.write(
+        `[bench] ssh-peers restore round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s, pgBackRest ${b.seconds.toFixed(2)} s\n`,
+      );
       await rm(target, { recursive: true, force: true });
       await rm(pgbrTarget, { recursive: true, force: true });
     }

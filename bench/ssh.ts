@@ -68,7 +68,8 @@ async function latest(w: SshWorld): Promise<CopiedBackup> {
   if (r.code !== 0) throw new Error(r.stderr);
   // `show --json` wraps the record: { backup: {...}, ... }.
   const rec = (JSON.parse(r.stdout) as { backup?: CopiedBackup }).backup;
-  if (rec === undefined || (rec.status !== 'DONE' && rec.status !== 'WAITING_FOR_WAL')) throw new Error(`show --json: no copied backup in ${r.stdout.slice(0, 200)}`);
+  if (rec === undefined || (rec.status !== 'DONE' && rec.status !== 'WAITING_FOR_WAL'))
+    throw new Error(`show --json: no copied backup in ${r.stdout.slice(0, 200)}`);
   return rec;
 }
 

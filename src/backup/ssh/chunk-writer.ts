@@ -121,9 +121,7 @@ export class ChunkWriter {
     const prev = this.current().prev;
     if (p.kind === 'data') this.written.push(dest);
     const op =
-      p.kind === 'data'
-        ? writeDurable(dest, p.data)
-        : linkOrCopy(path.join(this.prevDir!, chunkLocation(prev!.path, prev!.hashes.length, index)), dest);
+      p.kind === 'data' ? writeDurable(dest, p.data) : linkOrCopy(path.join(this.prevDir!, chunkLocation(prev!.path, prev!.hashes.length, index)), dest);
     const tracked: Promise<void> = op.then(
       () => undefined,
       (err: unknown) => {

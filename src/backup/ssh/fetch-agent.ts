@@ -201,11 +201,16 @@ export async function fetchWithAgent(ctx: FetchContext, agent: StartedAgent, ite
     decoder.finish();
   } catch (err) {
     const lost = status.code === null ? 'connection lost' : `agent exit ${status.code}`;
-    throw new PgbkError('NETWORK', `copy from ${where} interrupted (${lost}): ${(err as Error).message}${agent.stderr().trim() ? `; ${agent.stderr().trim()}` : ''}`, {
-      server: ctx.server,
-    });
+    throw new PgbkError(
+      'NETWORK',
+      `copy from ${where} interrupted (${lost}): ${(err as Error).message}${agent.stderr().trim() ? `; ${agent.stderr().trim()}` : ''}`,
+      {
+        server: ctx.server,
+      },
+    );
   }
   if (!sink.done) throw new PgbkError('NETWORK', `copy from ${where} interrupted: no done frame`, { server: ctx.server });
-  if (status.code !== 0) throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${agent.stderr().trim()}`, { server: ctx.server });
+  if (status.code !== 0)
+    throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${agent.stderr().trim()}`, { server: ctx.server });
   return { kind: 'done', files: sink.files, transferredBytes: decoder.received, lsnSkipped: sink.lsnSkipped };
 }

@@ -114,7 +114,8 @@ async function listRoot(t: Transport, root: Root, server: string, withClock: boo
   if (withClock) {
     const nl = listing.indexOf(10);
     const ns = Number(listing.subarray(0, Math.max(0, nl)).toString('utf8').trim());
-    if (nl < 0 || !Number.isFinite(ns) || ns <= 0) throw new PgbkError('NETWORK', `cannot read the clock of ${t.description}: ${r.stderr.trim() || 'connection lost'}`, { server });
+    if (nl < 0 || !Number.isFinite(ns) || ns <= 0)
+      throw new PgbkError('NETWORK', `cannot read the clock of ${t.description}: ${r.stderr.trim() || 'connection lost'}`, { server });
     nowMs = Math.floor(ns / 1e6);
     listing = listing.subarray(nl + 1);
   }
@@ -383,7 +384,10 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
   const transport = await connectServer(server);
   mark('ssh connect');
   // Started now, so that its start-up overlaps pg_backup_start and the listing.
-  let agent: StartedAgent | undefined = startAgent(transport, (server.ssh?.pgbk ?? 'pgbk').split(' ').filter((s) => s !== ''));
+  let agent: StartedAgent | undefined = startAgent(
+    transport,
+    (server.ssh?.pgbk ?? 'pgbk').split(' ').filter((s) => s !== ''),
+  );
   let session: BackupSession | undefined;
   let record: BackupRecord | undefined;
   let dir: string | undefined;
