@@ -10,6 +10,11 @@
  *  - incremental: after each round's full, `UPDATE pgbench_accounts SET abalance = abalance + 1
  *    WHERE aid % 20 = 0` (5 % of the rows, spread over every page) then a pgbk backup; and after a
  *    contiguous 5 % update (aid ≤ 5 %) another: time and new bytes stored vs the full.
+ *  - restore: `pgbk restore main latest` (the chunked tree, every file and directory flushed) vs
+ *    `pgbackrest restore --process-max=2` of its latest full, PGBK_BENCH_PEERS_RESTORE_ROUNDS
+ *    rounds (default 3), interleaved; medians.
+ *
+ * PGBK_BENCH_PEERS_PROFILE=1 prints pgbk's phase timings (PGBK_SSH_PROFILE) for every backup.
  *
  * Before each timed pgbk backup the WAL waiting in incoming/ is archived (`pgbk apply`), so the
  * backup measures the copy; pgbk's earlier backups are removed so each full is a full.
