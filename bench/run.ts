@@ -103,6 +103,8 @@ const BENCHES: readonly Bench[] = [
       'ssh full vs pgBackRest: stored bytes': { ratio: 1.1 },
       'ssh incremental after 5% slice': { ratio: 0.2 },
       'ssh stored by the slice': { ratio: 0.12 },
+      // Issue 13 item 4: restore ≤ 0.8× pgBackRest --process-max=2 (the chunked tree, flushed).
+      'ssh restore vs pgBackRest': { ratio: 0.8 },
     },
     run: () => benchSshPeers(),
   },

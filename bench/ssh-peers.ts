@@ -10,12 +10,18 @@
  *  - incremental: after each round's full, `UPDATE pgbench_accounts SET abalance = abalance + 1
  *    WHERE aid % 20 = 0` (5 % of the rows, spread over every page) then a pgbk backup; and after a
  *    contiguous 5 % update (aid ≤ 5 %) another: time and new bytes stored vs the full.
+ *  - restore: `pgbk restore main latest` (the chunked tree, every file and directory flushed) vs
+ *    `pgbackrest restore --process-max=2` of its latest full, PGBK_BENCH_PEERS_RESTORE_ROUNDS
+ *    rounds (default 3), interleaved; medians.
+ *
+ * PGBK_BENCH_PEERS_PROFILE=1 prints pgbk's phase timings (PGBK_SSH_PROFILE) for every backup.
  *
  * Before each timed pgbk backup the WAL waiting in incoming/ is archived (`pgbk apply`), so the
  * backup measures the copy; pgbk's earlier backups are removed so each full is a full.
  */
 
-import { readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { BackupRecord } from '../src/model/types.js';
 import { CLI } from '../test/support/pgbk.js';
@@ -27,23 +33,39 @@ import type { BenchResult } from './restore.js';
 const SCALE = Number(process.env['PGBK_BENCH_PEERS_SCALE'] ?? '50');
 const ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_PEERS_ROUNDS'] ?? '3'));
 const PARALLEL = process.env['PGBK_BENCH_PEERS_PARALLEL'];
+const RESTORE_ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_PEERS_RESTORE_ROUNDS'] ?? '3'));
 
 interface Measured {
   readonly seconds: number;
   readonly rssMb: number;
   readonly cpuS: number;
+  /** pgbk's phase timings (PGBK_SSH_PROFILE=1), '' for pgBackRest. */
+  readonly profile: string;
+}
+
+const PROFILE = process.env['PGBK_BENCH_PEERS_PROFILE'] === '1';
+
+function loadNote(): string {
+  return `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`;
 }
 
 /** Run under `/usr/bin/time -v`: wall seconds, peak RSS (MB), user+sys CPU seconds. */
 async function measured(cmd: string, args: readonly string[], asPostgres = false): Promise<Measured> {
   const t0 = process.hrtime.bigint();
-  const out = await runProcess('/usr/bin/time', ['-v', cmd, ...args], { asPostgres });
+  const out = await runProcess('/usr/bin/time', ['-v', cmd, ...args], { asPostgres, ...(PROFILE ? { env: { PGBK_SSH_PROFILE: '1' } } : {}) });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const num = (re: RegExp): number => Number(re.exec(out.stderr)?.[1] ?? 'NaN');
   return {
     seconds,
     rssMb: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
     cpuS: num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/),
+    profile: out.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('[profile]'))
+      .join('\n'),
   };
 }
 
@@ -167,10 +189,44 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
       await c.sql('CHECKPOINT');
       const slice = await pgbkBackup(w);
       incr.push({ spread: spread.m, spreadBytes: storedOf(spread.rec), slice: slice.m, sliceBytes: storedOf(slice.rec) });
+      if (PROFILE)
+        process.stderr.write(
+          `[bench] full:\n${a.m.profile}\n[bench] spread incremental:\n${spread.m.profile}\n[bench] slice incremental:\n${slice.m.profile}\n`,
+        );
       process.stderr.write(
-        `[bench] ssh-peers round ${round + 1}: pgbk full ${a.m.seconds.toFixed(2)} s ${(storedOf(a.rec) / 1e6).toFixed(1)} MB, pgBackRest ${b.m.seconds.toFixed(2)} s ${(b.bytes / 1e6).toFixed(1)} MB; incr spread ${spread.m.seconds.toFixed(2)} s ${(storedOf(spread.rec) / 1e6).toFixed(1)} MB, slice ${slice.m.seconds.toFixed(2)} s ${(storedOf(slice.rec) / 1e6).toFixed(1)} MB\n`,
+        `[bench] ssh-peers round ${round + 1} (${loadNote()}): pgbk full ${a.m.seconds.toFixed(2)} s ${(storedOf(a.rec) / 1e6).toFixed(1)} MB, pgBackRest ${b.m.seconds.toFixed(2)} s ${(b.bytes / 1e6).toFixed(1)} MB; incr spread ${spread.m.seconds.toFixed(2)} s ${(storedOf(spread.rec) / 1e6).toFixed(1)} MB, slice ${slice.m.seconds.toFixed(2)} s ${(storedOf(slice.rec) / 1e6).toFixed(1)} MB\n`,
       );
     }
+    // Restore (issue 13 item 4): the latest pgbk backup (its chunked tree: unchanged chunks are
+    // links to the full's, so it restores like a full) vs pgBackRest's latest full with
+    // --process-max=2, both into an empty directory, both flushing what they write; interleaved.
+    const restores: { pgbk: Measured; pgbr: Measured }[] = [];
+    for (let round = 0; round < RESTORE_ROUNDS; round++) {
+      const target = path.join(w.root, 'restore-pgbk');
+      const pgbrTarget = path.join(w.root, 'restore-pgbr');
+      await mkdir(pgbrTarget, { mode: 0o700 });
+      await chownToPostgres(pgbrTarget);
+      const runPgbk = (): Promise<Measured> =>
+        measured(process.execPath, [CLI, '--config', w.configPath, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
+      const runPgbr = (): Promise<Measured> =>
+        measured('pgbackrest', [`--config=${pgbr.config}`, '--stanza=main', `--pg1-path=${pgbrTarget}`, 'restore', '--process-max=2'], true);
+      let a: Measured;
+      let b: Measured;
+      if (round % 2 === 0) {
+        a = await runPgbk();
+        b = await runPgbr();
+      } else {
+        b = await runPgbr();
+        a = await runPgbk();
+      }
+      restores.push({ pgbk: a, pgbr: b });
+      process.stderr.write(
+        `[bench] ssh-peers restore round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s, pgBackRest ${b.seconds.toFixed(2)} s\n`,
+      );
+      await rm(target, { recursive: true, force: true });
+      await rm(pgbrTarget, { recursive: true, force: true });
+    }
+    const medR = (f: (x: (typeof restores)[number]) => number): number => median(restores.map(f));
     const med = (f: (x: (typeof full)[number]) => number): number => median(full.map(f));
     const medI = (f: (x: (typeof incr)[number]) => number): number => median(incr.map(f));
     const fullS = med((x) => x.pgbk.seconds);
@@ -184,7 +240,7 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         pgbk_s: fullS,
         reference_s: pgbrS,
         ratio: fullS / pgbrS,
-        note: `${scale}; CPU s ${med((x) => x.pgbk.cpuS).toFixed(1)} (backup host) vs ${med((x) => x.pgbr.cpuS).toFixed(1)}`,
+        note: `${scale}; CPU s ${med((x) => x.pgbk.cpuS).toFixed(1)} (backup host) vs ${med((x) => x.pgbr.cpuS).toFixed(1)}; ${loadNote()} at the end`,
       },
       {
         name: 'ssh full vs pgBackRest: stored bytes',
@@ -213,6 +269,13 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         reference_s: fullS,
         ratio: medI((x) => x.slice.seconds) / fullS,
         note: `stored ${(medI((x) => x.sliceBytes) / 1e6).toFixed(1)} MB new = ${(medI((x) => x.sliceBytes) / fullBytes).toFixed(2)}× the full`,
+      },
+      {
+        name: 'ssh restore vs pgBackRest restore --process-max=2: time',
+        pgbk_s: medR((x) => x.pgbk.seconds),
+        reference_s: medR((x) => x.pgbr.seconds),
+        ratio: medR((x) => x.pgbk.seconds) / medR((x) => x.pgbr.seconds),
+        note: `median of ${RESTORE_ROUNDS}, chunked tree (files and directories flushed) vs pgBackRest zst; peak RSS ${medR((x) => x.pgbk.rssMb).toFixed(0)} vs ${medR((x) => x.pgbr.rssMb).toFixed(0)} MB, CPU s ${medR((x) => x.pgbk.cpuS).toFixed(1)} vs ${medR((x) => x.pgbr.cpuS).toFixed(1)}; ${loadNote()}`,
       },
       {
         name: 'ssh stored by the slice incremental vs the full',

@@ -66,7 +66,11 @@ function sshTarReference(w: SshWorld, dest: string): Promise<void> {
 async function latest(w: SshWorld): Promise<CopiedBackup> {
   const r = await w.pgbk(['show', 'main', 'latest', '--json']);
   if (r.code !== 0) throw new Error(r.stderr);
-  return JSON.parse(r.stdout) as CopiedBackup;
+  // `show --json` wraps the record: { backup: {...}, ... }.
+  const rec = (JSON.parse(r.stdout) as { backup?: CopiedBackup }).backup;
+  if (rec === undefined || (rec.status !== 'DONE' && rec.status !== 'WAITING_FOR_WAL'))
+    throw new Error(`show --json: no copied backup in ${r.stdout.slice(0, 200)}`);
+  return rec;
 }
 
 async function backup(w: SshWorld): Promise<void> {

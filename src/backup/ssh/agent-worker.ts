@@ -31,6 +31,8 @@ export interface ChunkResult {
 
 const port = parentPort;
 if (port === null) throw new Error('agent-worker runs as a worker thread');
+// Loaded now, while the agent still waits for its request (a failure shows on the first job).
+zstdCodec().catch(() => undefined);
 
 port.on('message', (job: ChunkJob) => {
   void (async (): Promise<void> => {

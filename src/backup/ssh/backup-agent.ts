@@ -169,9 +169,15 @@ export async function runBackupAgent(input: Readable, out: Writable, errors: Nod
   // Frames in request order; a chunk's frames are known once its worker answers.
   const queue: Promise<Frame>[] = [];
   try {
+    // The backup host starts the agent before it has listed the files: the threads start (and
+    // load zstd) while the request is still on its way.
+    pool = new ChunkPool(DEFAULT_AGENT_WORKERS);
     const req = parseRequest(await readAll(input));
     const workers = req.workers ?? DEFAULT_AGENT_WORKERS;
-    pool = new ChunkPool(workers);
+    if (workers !== DEFAULT_AGENT_WORKERS) {
+      await pool.close();
+      pool = new ChunkPool(workers);
+    }
     const depth = workers * PIPELINE_PER_WORKER;
     const before = req.previousStartLsn === undefined ? undefined : parseLsnParts(req.previousStartLsn);
     const pageSize = req.pageSize ?? 8192;

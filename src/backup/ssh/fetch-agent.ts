@@ -7,7 +7,7 @@
  */
 
 import { PgbkError } from '../../errors.js';
-import type { Transport } from '../../transport/transport.js';
+import type { ExecProcess, Transport } from '../../transport/transport.js';
 import { AGENT_PROTOCOL_VERSION, FrameDecoder, FrameError, type AgentRequest, type Frame } from './agent-frames.js';
 import type { ChunkWriter } from './chunk-writer.js';
 import { pageLsnsTrusted, type FetchItem, type ManifestFile } from './incremental.js';
@@ -110,15 +110,48 @@ class FrameSink {
   }
 }
 
-export async function fetchWithAgent(ctx: FetchContext, agentCommand: readonly string[], items: readonly FetchItem[]): Promise<AgentOutcome> {
-  const t = ctx.transport;
-  const where = t.description;
+/** `pgbk backup-agent` running on the database host, waiting for its request on stdin. */
+export interface StartedAgent {
+  readonly command: readonly string[];
+  readonly proc: ExecProcess;
+  /** Its stderr so far (the first 16 KiB). */
+  stderr(): string;
+  /** Not needed after all (nothing to fetch, or the backup failed first): stop it. */
+  abandon(): Promise<void>;
+}
+
+/**
+ * Start the agent before the files are even listed: Node's start, its worker threads and zstd
+ * (a few hundred ms on the database host) then overlap pg_backup_start and the listing.
+ */
+export function startAgent(t: Transport, agentCommand: readonly string[]): StartedAgent {
   const proc = t.exec([...agentCommand, 'backup-agent']);
   let stderr = '';
   proc.stderr.setEncoding('utf8').on('data', (d: string) => {
     if (stderr.length < 16_384) stderr += d;
   });
   proc.stdin.on('error', () => undefined);
+  let finished = false;
+  void proc.done.then(() => (finished = true));
+  return {
+    command: agentCommand,
+    proc,
+    stderr: () => stderr,
+    async abandon() {
+      if (finished) return;
+      proc.stdout.resume(); // its hello frame must not hold the channel open
+      proc.stdin.end(); // no request: the agent stops on its own, even where kill() cannot reach it yet
+      proc.kill();
+      await proc.done;
+    },
+  };
+}
+
+export async function fetchWithAgent(ctx: FetchContext, agent: StartedAgent, items: readonly FetchItem[]): Promise<AgentOutcome> {
+  const t = ctx.transport;
+  const where = t.description;
+  const proc = agent.proc;
+  const agentCommand = agent.command;
   const lsn = ctx.previousStart;
   const request: AgentRequest = {
     version: AGENT_PROTOCOL_VERSION,
@@ -160,7 +193,7 @@ export async function fetchWithAgent(ctx: FetchContext, agentCommand: readonly s
   if (decoder.received === 0 && streamError === undefined && status.code !== null && status.code !== 0) {
     return {
       kind: 'unavailable',
-      reason: `\`${[...agentCommand, 'backup-agent'].join(' ')}\` exited ${status.code}: ${stderr.trim().split('\n').slice(-2).join(' ') || 'no message'}`,
+      reason: `\`${[...agentCommand, 'backup-agent'].join(' ')}\` exited ${status.code}: ${agent.stderr().trim().split('\n').slice(-2).join(' ') || 'no message'}`,
     };
   }
   try {
@@ -168,11 +201,16 @@ export async function fetchWithAgent(ctx: FetchContext, agentCommand: readonly s
     decoder.finish();
   } catch (err) {
     const lost = status.code === null ? 'connection lost' : `agent exit ${status.code}`;
-    throw new PgbkError('NETWORK', `copy from ${where} interrupted (${lost}): ${(err as Error).message}${stderr.trim() ? `; ${stderr.trim()}` : ''}`, {
-      server: ctx.server,
-    });
+    throw new PgbkError(
+      'NETWORK',
+      `copy from ${where} interrupted (${lost}): ${(err as Error).message}${agent.stderr().trim() ? `; ${agent.stderr().trim()}` : ''}`,
+      {
+        server: ctx.server,
+      },
+    );
   }
   if (!sink.done) throw new PgbkError('NETWORK', `copy from ${where} interrupted: no done frame`, { server: ctx.server });
-  if (status.code !== 0) throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${stderr.trim()}`, { server: ctx.server });
+  if (status.code !== 0)
+    throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${agent.stderr().trim()}`, { server: ctx.server });
   return { kind: 'done', files: sink.files, transferredBytes: decoder.received, lsnSkipped: sink.lsnSkipped };
 }

@@ -6,15 +6,26 @@
  * Used by src/restore/restore.ts (local) and src/restore-remote (a tar stream for `tar -x` there).
  */
 
+import { close, fchmod, fdatasync, open as openFd } from 'node:fs';
 import { chmod, lchown, mkdir, open, readFile, readdir, symlink, utimes } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
+import { promisify } from 'node:util';
+import { Worker } from 'node:worker_threads';
 import { PgbkError, toPgbkError } from '../../errors.js';
 import { sha256OfFile } from '../../lib/checksum.js';
+import { mapLimited } from '../../lib/map-limited.js';
 import type { CopiedBackup } from '../../model/types.js';
 import { parseManifest, type FileManifest } from './incremental.js';
-import { readStoredObject, walkStoredRoot } from './stored-tree.js';
+import type { RestoreJob, RestoreResult } from './restore-worker.js';
+import { readStoredObject, walkStoredRoot, type StoredObject } from './stored-tree.js';
 import { padding, tarEnd, tarHeader } from './tar-format.js';
+
+const openAsync = promisify(openFd);
+const closeAsync = promisify(close);
+const fchmodAsync = promisify(fchmod);
+const fdatasyncAsync = promisify(fdatasync);
 
 const MANIFEST_FILE = 'files.json';
 
@@ -50,16 +61,152 @@ export async function checkSshBackup(srcDir: string, backup: CopiedBackup): Prom
   return { tablespaceOids: oids, bytes: manifest.files.reduce((a, f) => a + f.size, 0), files: manifest.files.length };
 }
 
+/** Objects being restored at once per thread: one decompresses while another's write waits on the disk. */
+const JOBS_PER_THREAD = 3;
+
+/** Threads of a restore's pool: every core, up to 4 (past that the disk is the limit). */
+function restoreThreads(): number {
+  const env = Number(process.env['PGBK_RESTORE_THREADS']);
+  return Number.isInteger(env) && env >= 1 && env <= 64 ? env : Math.max(1, Math.min(4, availableParallelism()));
+}
+
+/** Worker threads reading, decompressing, checking and writing stored objects (restore-worker.ts). */
+class RestorePool {
+  private readonly workers: { readonly worker: Worker; busy: number }[] = [];
+  private readonly waiting = new Map<number, { resolve(): void; reject(e: Error): void }>();
+  private nextId = 0;
+  private failure: Error | undefined;
+  private readonly slotFreed: (() => void)[] = [];
+
+  constructor(
+    count: number,
+    private readonly server: string,
+  ) {
+    for (let i = 0; i < count; i++) {
+      const worker = new Worker(new URL('./restore-worker.js', import.meta.url));
+      const slot = { worker, busy: 0 };
+      worker.on('message', (r: RestoreResult) => {
+        slot.busy--;
+        const w = this.waiting.get(r.id);
+        this.waiting.delete(r.id);
+        this.slotFreed.shift()?.();
+        if (r.error === undefined) w?.resolve();
+        else w?.reject(this.errorOf(r.error));
+      });
+      worker.on('error', (e: Error) => this.fail(e));
+      worker.on('exit', (code) => {
+        if (code !== 0) this.fail(new Error(`restore worker exited ${code}`));
+      });
+      this.workers.push(slot);
+    }
+  }
+
+  private errorOf(e: NonNullable<RestoreResult['error']>): Error {
+    if (e.pgbkCode !== undefined) return new PgbkError(e.pgbkCode, e.message, { server: this.server, path: e.path });
+    const err = new Error(e.message) as NodeJS.ErrnoException;
+    if (e.errno !== undefined) err.code = e.errno;
+    if (e.path !== undefined) err.path = e.path;
+    return err;
+  }
+
+  private fail(e: Error): void {
+    this.failure ??= e;
+    for (const w of this.waiting.values()) w.reject(e);
+    this.waiting.clear();
+    for (const f of this.slotFreed.splice(0)) f();
+  }
+
+  /** Start writing `object` at `position` of `fd` (waits first while every thread is full); `done` settles once written. */
+  async submit(fd: number, position: number, object: StoredObject): Promise<{ readonly done: Promise<void> }> {
+    for (;;) {
+      if (this.failure !== undefined) throw this.failure;
+      const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
+      if (slot.busy < JOBS_PER_THREAD) {
+        slot.busy++;
+        const id = this.nextId++;
+        const job: RestoreJob = { id, fd, position, object, server: this.server };
+        const done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
+        slot.worker.postMessage(job);
+        return { done };
+      }
+      await new Promise<void>((r) => this.slotFreed.push(r));
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.worker.terminate()));
+  }
+}
+
+/** One target file being restored: its objects in flight, then mode, flush and close. */
+async function restoreFile(pool: RestorePool, target: string, objects: readonly StoredObject[], mode: number): Promise<{ readonly done: Promise<void> }> {
+  const fd = await openAsync(target, 'wx', 0o600);
+  const writes: Promise<void>[] = [];
+  try {
+    let position = 0;
+    for (const o of objects) {
+      const { done: w } = await pool.submit(fd, position, o);
+      w.catch(() => undefined); // awaited below
+      writes.push(w);
+      position += o.length;
+    }
+  } catch (err) {
+    await Promise.allSettled(writes);
+    await closeAsync(fd);
+    throw err;
+  }
+  const done = (async (): Promise<void> => {
+    try {
+      const results = await Promise.allSettled(writes);
+      const failed = results.find((r) => r.status === 'rejected');
+      if (failed !== undefined) throw (failed as PromiseRejectedResult).reason;
+      await fchmodAsync(fd, mode);
+      // Durable as it is restored, like pgBackRest's restore: the data directory is complete on
+      // disk when the command returns, whatever happens before PostgreSQL starts.
+      await fdatasyncAsync(fd);
+    } finally {
+      await closeAsync(fd);
+    }
+  })();
+  return { done };
+}
+
+async function fsyncDirectory(dir: string): Promise<void> {
+  const fh = await open(dir, 'r');
+  try {
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * Rebuild stored root `storedAs` ("data" or "tablespaces/<oid>") of the backup in srcDir into
- * dest (exists, empty). Throws a CATALOG PgbkError naming the first damaged chunk.
+ * dest (exists, empty), durably (every file and directory flushed). Files are rebuilt in parallel:
+ * each stored object (1 MiB chunk) is read, decompressed, checked and written at its offset by a
+ * pool of worker threads. Throws a CATALOG PgbkError naming the first damaged chunk.
  */
 export async function copyTreeInto(srcDir: string, storedAs: string, dest: string, server: string): Promise<void> {
   const manifest = await readStoredManifest(srcDir);
   const asRoot = process.getuid?.() === 0;
-  const dirs: { file: string; mtimeMs: number }[] = [];
+  const dirs: { file: string; mtimeMs: number }[] = [{ file: dest, mtimeMs: Number.NaN }];
+  const pool = new RestorePool(restoreThreads(), server);
+  /** Files whose objects are in flight: their times and owner are set once they are complete. */
+  const pending = new Set<Promise<void>>();
+  let failure: unknown;
+  const track = (p: Promise<void>): void => {
+    const t = p.then(
+      () => undefined,
+      (err: unknown) => {
+        failure ??= err;
+      },
+    );
+    pending.add(t);
+    void t.then(() => pending.delete(t));
+  };
   try {
     for await (const e of walkStoredRoot(srcDir, storedAs, manifest, server)) {
+      if (failure !== undefined) break;
       const target = path.join(dest, e.rel);
       // One owner for the whole tree, as on the database host (formatVersion 1: as stored).
       const uid = manifest.owner?.uid ?? (e.kind === 'file' ? e.uid : undefined);
@@ -71,21 +218,32 @@ export async function copyTreeInto(srcDir: string, storedAs: string, dest: strin
       } else if (e.kind === 'symlink') {
         await symlink(e.target, target);
       } else {
-        const fh = await open(target, 'wx', 0o600);
-        try {
-          for (const o of e.objects) await fh.write(await readStoredObject(o, server));
-          await fh.chmod(e.mode);
-        } finally {
-          await fh.close();
-        }
-        await utimes(target, e.mtimeMs / 1000, e.mtimeMs / 1000);
+        const { done: written } = await restoreFile(pool, target, e.objects, e.mode);
+        const owner = asRoot && uid !== undefined && gid !== undefined ? { uid, gid } : undefined;
+        track(
+          written.then(async () => {
+            await utimes(target, e.mtimeMs / 1000, e.mtimeMs / 1000);
+            if (owner !== undefined) await lchown(target, owner.uid, owner.gid);
+          }),
+        );
+        continue;
       }
       if (asRoot && uid !== undefined && gid !== undefined) await lchown(target, uid, gid);
     }
-    // Directory times last: creating their entries moved them.
-    for (const d of dirs.reverse()) await utimes(d.file, d.mtimeMs / 1000, d.mtimeMs / 1000);
+    while (pending.size > 0) await Promise.all([...pending]);
+    if (failure !== undefined) throw failure;
+    // Directory times last: creating their entries moved them. Then every directory flushed.
+    for (const d of dirs.slice(1).reverse()) await utimes(d.file, d.mtimeMs / 1000, d.mtimeMs / 1000);
+    await mapLimited(
+      dirs.map((d) => d.file),
+      16,
+      fsyncDirectory,
+    );
   } catch (err) {
     throw toPgbkError(err, { server, path: dest });
+  } finally {
+    while (pending.size > 0) await Promise.all([...pending]); // nothing still writing when the caller empties dest
+    await pool.close();
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * Make a new `ssh` backup durable before its record says the data is complete: fsync every file
- * this backup wrote, then every directory of the tree (new names, hard links included). Only this
+ * Make a new `ssh` backup durable before its record says the data is complete: every file this
+ * backup wrote was flushed as it was written (ChunkWriter), so what is left is every directory of
+ * the tree (new names, hard links included) and any file the caller names. Only this
  * backup's own bytes are flushed — a filesystem-wide `sync -f` also had to write back whatever
  * else was dirty on that filesystem (a busy cluster's files, WAL just archived), which made a
  * small incremental backup's time depend on its neighbours. Hard-linked chunks were made durable
@@ -30,9 +31,9 @@ async function directories(root: string): Promise<string[]> {
   return out;
 }
 
-/** fsync `written` (files under roots), then every directory below each root and the roots' parent. */
-export async function syncBackupTree(backupDir: string, roots: readonly string[], written: readonly string[]): Promise<void> {
-  await mapLimited(written, PARALLEL, fsyncPath);
+/** fsync `files` (not yet flushed), then every directory below each root and the roots' parent. */
+export async function syncBackupTree(backupDir: string, roots: readonly string[], files: readonly string[]): Promise<void> {
+  await mapLimited(files, PARALLEL, fsyncPath);
   const dirs: string[] = [];
   for (const r of roots) dirs.push(...(await directories(r)));
   for (const r of roots) {

@@ -34,7 +34,7 @@ import type { Transport } from '../../transport/transport.js';
 import { allocateBackupId } from '../lifecycle.js';
 import type { BackupContext } from '../context.js';
 import { ChunkWriter, FileChunker, linkOrCopy } from './chunk-writer.js';
-import { fetchWithAgent, type FetchContext } from './fetch-agent.js';
+import { fetchWithAgent, startAgent, type FetchContext, type StartedAgent } from './fetch-agent.js';
 import { fetchWithTar } from './fetch-tar.js';
 import { syncBackupTree } from './sync-tree.js';
 import {
@@ -79,6 +79,19 @@ const LINKS_IN_FLIGHT = 16;
  */
 export const ZSTD_LEVEL = Number(process.env['PGBK_SSH_ZSTD_LEVEL'] ?? '1');
 
+/**
+ * PGBK_SSH_PROFILE=1: the wall time of each phase of a backup on stderr (where the time goes;
+ * bench/ssh-peers.ts). Off by default: nothing is measured.
+ */
+const PROFILE = process.env['PGBK_SSH_PROFILE'] === '1';
+let lastMark = 0;
+function mark(what: string): void {
+  if (!PROFILE) return;
+  const now = performance.now();
+  process.stderr.write(`[profile] ${what}: ${((now - lastMark) / 1000).toFixed(3)} s (at ${(now / 1000).toFixed(3)} s since process start)\n`);
+  lastMark = now;
+}
+
 interface Root {
   /** Directory in the backup: "data" or "tablespaces/<oid>". */
   readonly storedAs: string;
@@ -86,15 +99,26 @@ interface Root {
   readonly isPgdata: boolean;
 }
 
-async function remoteNowMs(t: Transport): Promise<number> {
-  const r = await t.run(['date', '+%s%N']);
-  const ns = Number(r.stdout.toString('utf8').trim());
-  if (r.code !== 0 || !Number.isFinite(ns)) throw new PgbkError('NETWORK', `cannot read the clock of ${t.description}: ${r.stderr.trim()}`);
-  return Math.floor(ns / 1e6);
-}
-
-async function listRoot(t: Transport, root: Root, server: string): Promise<ListedEntry[]> {
-  const r = await t.run(findArgs(root.remote));
+/**
+ * List one root with `find`; with `withClock`, the database host's clock read just before, in the
+ * same remote command (one round trip less than a separate `date`): `date` prints a line, then
+ * find's NUL-separated records follow.
+ */
+async function listRoot(t: Transport, root: Root, server: string, withClock: true): Promise<{ entries: ListedEntry[]; nowMs: number }>;
+async function listRoot(t: Transport, root: Root, server: string, withClock: false): Promise<{ entries: ListedEntry[] }>;
+async function listRoot(t: Transport, root: Root, server: string, withClock: boolean): Promise<{ entries: ListedEntry[]; nowMs?: number }> {
+  const find = findArgs(root.remote);
+  const r = await t.run(withClock ? ['sh', '-c', 'date +%s%N && exec "$@"', 'sh', ...find] : find);
+  let listing = r.stdout;
+  let nowMs: number | undefined;
+  if (withClock) {
+    const nl = listing.indexOf(10);
+    const ns = Number(listing.subarray(0, Math.max(0, nl)).toString('utf8').trim());
+    if (nl < 0 || !Number.isFinite(ns) || ns <= 0)
+      throw new PgbkError('NETWORK', `cannot read the clock of ${t.description}: ${r.stderr.trim() || 'connection lost'}`, { server });
+    nowMs = Math.floor(ns / 1e6);
+    listing = listing.subarray(nl + 1);
+  }
   // exit 1 with only "No such file" complaints: files vanished while find walked (DROP TABLE …).
   const complaints = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/No such file or directory/.test(l));
   if (r.code !== 0 && !(r.code === 1 && complaints.length === 0)) {
@@ -102,7 +126,8 @@ async function listRoot(t: Transport, root: Root, server: string): Promise<Liste
       server,
     });
   }
-  return selectForBackup(parseFindListing(r.stdout), root.isPgdata);
+  const entries = selectForBackup(parseFindListing(listing), root.isPgdata);
+  return nowMs === undefined ? { entries } : { entries, nowMs };
 }
 
 /** Newest DONE `ssh` backup of the same cluster with a readable files.json: the reuse source. */
@@ -138,9 +163,10 @@ interface CopyOutcome {
   readonly fileCount: number;
   readonly reusedFrom: string | undefined;
   readonly manifestText: string;
-  /** Stored roots (absolute) and the files this backup wrote into them: what to fsync. */
+  /** Stored roots (absolute): their directories are fsynced at the end. */
   readonly roots: readonly string[];
-  readonly written: readonly string[];
+  /** Objects this backup wrote (each already flushed to disk by the ChunkWriter). */
+  readonly written: number;
 }
 
 /** Previous stored objects of a file, in order (plain file, or its chunk files). */
@@ -180,6 +206,7 @@ async function copyTree(
   systemIdentifier: string,
   tablespaces: readonly Tablespace[],
   here: StartPoint,
+  agent: StartedAgent,
 ): Promise<CopyOutcome> {
   const server = ctx.server;
   const pgdata = server.pgdata!;
@@ -187,9 +214,13 @@ async function copyTree(
     { storedAs: 'data', remote: pgdata, isPgdata: true },
     ...tablespaces.map((ts) => ({ storedAs: `tablespaces/${ts.oid}`, remote: ts.location, isPgdata: false })),
   ];
-  const listedAtMs = await remoteNowMs(t);
   const listings = new Map<Root, ListedEntry[]>();
-  for (const root of roots) listings.set(root, await listRoot(t, root, server.name));
+  // The clock is read just before the first listing starts: files changed after it are newer.
+  const first = await listRoot(t, roots[0]!, server.name, true);
+  const listedAtMs = first.nowMs;
+  listings.set(roots[0]!, first.entries);
+  for (const root of roots.slice(1)) listings.set(root, (await listRoot(t, root, server.name, false)).entries);
+  mark('clock and listing (find)');
   const files: FileRecord[] = [];
   const remoteOf = new Map<string, string>();
   let owner: { uid: number; gid: number } | undefined;
@@ -207,6 +238,7 @@ async function copyTree(
   const zstdLevel = server.backup.compression === 'none' ? undefined : ZSTD_LEVEL;
   const plan = planReuse(files, prev?.manifest, CHUNK_SIZE, undefined, manifestVersionFor(zstdLevel !== undefined));
   const prevDir = prev === undefined ? undefined : backupDir(ctx.catalog, server.name, prev.id);
+  mark(`previous manifest and plan (${plan.reuse.length} reused, ${plan.fetch.length} to fetch)`);
 
   for (const root of roots) {
     const base = path.join(dir, root.storedAs);
@@ -220,6 +252,7 @@ async function copyTree(
   }
   const writer = new ChunkWriter(dir, prevDir, CHUNK_SIZE, zstdLevel);
   await writer.init();
+  mark('directories, symlinks, codec');
   let lsnSkipped = 0;
   const stored: ManifestFile[] = [];
   let transferredBytes = 0;
@@ -242,7 +275,6 @@ async function copyTree(
       writer.totals.reusedBytes += old.size;
       stored.push({ ...file, size: old.size, hashes: old.hashes });
     }
-    await mapLimited(links, LINKS_IN_FLIGHT, (l) => linkOrCopy(l.from, l.to));
     // Unchanged, but stored by an older format: re-chunked from the previous copy, on this host.
     for (const { file, prev: old } of plan.importLocal) {
       writer.begin({ file });
@@ -252,6 +284,24 @@ async function copyTree(
       await chunker.close();
       stored.push(await writer.end());
     }
+    // The links are made while the agent reads the changed files (neither waits for the other);
+    // both are settled before anything below looks at the tree, or a failure removes it.
+    const linking = mapLimited(links, LINKS_IN_FLIGHT, (l) => linkOrCopy(l.from, l.to));
+    linking.catch(() => undefined);
+    try {
+      await fetchChanged();
+    } finally {
+      await linking.catch(() => undefined);
+    }
+    await linking;
+  } finally {
+    if (ticker !== undefined) clearInterval(ticker);
+    progress?.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length); // a short copy still shows once
+    progress?.finish();
+    await writer.flush().catch(() => undefined); // nothing still writing when a failure removes the tree
+  }
+
+  async function fetchChanged(): Promise<void> {
     const previousStart = previousStartFor(prev?.record, here);
     const fetchCtx: FetchContext = {
       transport: t,
@@ -262,8 +312,8 @@ async function copyTree(
       ...(previousStart === undefined ? {} : { previousStart }),
       remotePathOf: (item) => remoteOf.get(item.file.path)!,
     };
-    const agent = (server.ssh?.pgbk ?? 'pgbk').split(' ').filter((s) => s !== '');
-    if (plan.fetch.length > 0) {
+    if (plan.fetch.length === 0) await agent.abandon();
+    else {
       const viaAgent = await fetchWithAgent(fetchCtx, agent, plan.fetch);
       if (viaAgent.kind === 'done') {
         stored.push(...viaAgent.files);
@@ -279,11 +329,7 @@ async function copyTree(
       }
     }
     await writer.flush();
-  } finally {
-    if (ticker !== undefined) clearInterval(ticker);
-    progress?.update(writer.totals.copiedBytes + writer.totals.reusedBytes, stored.length); // a short copy still shows once
-    progress?.finish();
-    await writer.flush().catch(() => undefined); // nothing still writing when a failure removes the tree
+    mark(`fetch through the agent (${plan.fetch.length} files, ${writer.written.length} objects written, ${plan.reuse.length} files linked meanwhile)`);
   }
   stored.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const manifestText = formatManifest({
@@ -305,7 +351,7 @@ async function copyTree(
     reusedFrom: writer.totals.reusedBytes > 0 ? prev?.id : undefined,
     manifestText,
     roots: roots.map((r) => path.join(dir, r.storedAs)),
-    written: writer.written,
+    written: writer.written.length,
   };
 }
 
@@ -334,13 +380,21 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
   if (server.pgdata === undefined) {
     throw new PgbkError('CONFIG', 'backup method ssh needs pgdata (the data directory on the database host)', { server: server.name });
   }
+  mark('process start');
   const transport = await connectServer(server);
+  mark('ssh connect');
+  // Started now, so that its start-up overlaps pg_backup_start and the listing.
+  let agent: StartedAgent | undefined = startAgent(
+    transport,
+    (server.ssh?.pgbk ?? 'pgbk').split(' ').filter((s) => s !== ''),
+  );
   let session: BackupSession | undefined;
   let record: BackupRecord | undefined;
   let dir: string | undefined;
   try {
     session = await openSession(ctx, transport);
     const facts = await readFacts(session);
+    mark('sql session and facts');
     if (facts.dataDirectory !== undefined && path.resolve(facts.dataDirectory) !== path.resolve(server.pgdata)) {
       throw new PgbkError('CONFIG', `pgdata is ${server.pgdata}, but the server's data_directory is ${facts.dataDirectory}`, { server: server.name });
     }
@@ -370,11 +424,15 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     await writeBackupRecord(ctx.catalog, record);
     ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);
 
+    mark('record STARTED');
     const startLsn = await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
+    mark('pg_backup_start');
     const tablespaces = await listTablespaces(session);
     const here = await startPoint(session, startLsn);
-    const copied = await copyTree(ctx, transport, dir, facts.systemIdentifier, tablespaces, here);
+    mark('tablespaces, timeline');
+    const copied = await copyTree(ctx, transport, dir, facts.systemIdentifier, tablespaces, here, agent);
     const stop = await backupStop(session, facts.pgVersion);
+    mark('pg_backup_stop');
     const timeline = labelTimeline(stop.labelFile);
     const beginLsn = labelStartLsn(stop.labelFile);
     const segSize = facts.walSegmentSize;
@@ -387,14 +445,18 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
         `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); the backup stays WAITING_FOR_WAL until it is`,
       );
     }
+    mark('wait for the end segment archived');
     await writeFileAtomic(path.join(dir, 'data', 'backup_label'), stop.labelFile, { mode: 0o600 });
     if (stop.spcmapFile !== '') await writeFileAtomic(path.join(dir, 'data', 'tablespace_map'), stop.spcmapFile, { mode: 0o600 });
     const manifestText = copied.manifestText;
     await writeFileAtomic(path.join(dir, MANIFEST_FILE), manifestText, { mode: 0o640 });
-    // Every copied file durable before the record says the data is complete.
-    await syncBackupTree(dir, copied.roots, copied.written).catch((err: unknown) => {
+    mark('backup_label, files.json');
+    // Every copied file durable before the record says the data is complete: the files were
+    // flushed as they were written; their directories' entries (and the links) now.
+    await syncBackupTree(dir, copied.roots, []).catch((err: unknown) => {
       throw new PgbkError('CATALOG', `cannot make ${dir} durable: ${(err as Error).message}`, { server: server.name, path: dir });
     });
+    mark(`fsync of the tree's directories (${copied.written} files flushed as written)`);
 
     const { owner: _owner, ...rest } = record;
     record = {
@@ -414,6 +476,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       checksums: { [MANIFEST_FILE]: sha256Hex(manifestText), 'data/backup_label': sha256Hex(stop.labelFile) },
     };
     await writeBackupRecord(ctx.catalog, record);
+    mark('record WAITING_FOR_WAL');
     ctx.log(
       `${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new${copied.storedBytes !== copied.copiedBytes ? ` (${copied.storedBytes} compressed)` : ''}, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}${copied.lsnSkipped > 0 ? ` (${copied.lsnSkipped} chunks by page LSN, unhashed)` : ''}, ${copied.transferredBytes} bytes transferred`,
     );
@@ -426,6 +489,8 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
           ...(record === undefined ? {} : { what: `backup ${record.id}` }),
         })
       : toPgbkError(err, { server: server.name });
+    await agent?.abandon().catch(() => undefined);
+    agent = undefined;
     await session?.close().catch(() => undefined); // ends the session: PostgreSQL abandons the backup
     session = undefined;
     if (record !== undefined && dir !== undefined) {
@@ -440,8 +505,10 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     }
     throw e;
   } finally {
+    await agent?.abandon().catch(() => undefined);
     await session?.close().catch(() => undefined);
     await transport.close();
+    mark('close');
   }
   return record;
 }
