@@ -33,6 +33,7 @@ import { checkSsh } from './ssh-check.js';
 import { checkArchiveTarget, checkWalArrival } from './wal-arrival.js';
 import { checkStreaming } from './stream-checks.js';
 import type { CheckResult, ServerCheckReport } from './types.js';
+import { checkDrill, checkObjectives } from './drill-checks.js';
 
 export interface CheckOptions {
   readonly catalog: string;
@@ -102,7 +103,10 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
   push(checkWalLag(server, observed, opts.now));
   push(checkBackupAge(server, observed, opts.now));
   push(checkMinRedundancy(server, observed));
-  push(checkContinuity(observed, planServer(server, observed, opts.now).warnings));
+  const planned = planServer(server, observed, opts.now);
+  push(checkContinuity(observed, planned.warnings));
+  push(checkDrill(server, observed, opts.now));
+  push(checkObjectives(server, planned.warnings));
   push(await checkQuarantine(opts.catalog, server.name));
   return { server: server.name, checks };
 }

@@ -105,6 +105,9 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
   const timeLimit = new AbortController();
   const timer = setLongTimeout(() => timeLimit.abort(), drill.timeLimitSeconds * 1000, { unref: true });
   const signal = ctx.signal === undefined ? timeLimit.signal : AbortSignal.any([timeLimit.signal, ctx.signal]);
+  // restoreBackup gets only the interrupt signal: the time limit is checked when it returns. Its
+  // abort path kills tar mid-stream, which the drill must not depend on for its record to be written.
+  const interrupt = ctx.signal;
   const errors: string[] = [];
   let scratch: string | undefined;
   let copy: RunningCopy | undefined;
@@ -140,7 +143,7 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
       progressOut: new Writable({ write: (_chunk, _enc, cb) => cb() }),
       showProgress: false,
       now: new Date(),
-      signal,
+      ...(interrupt === undefined ? {} : { signal: interrupt }),
     });
     const restoreSeconds = round1((Date.now() - restoreStart) / 1000);
     const identity = await readIdentity(ctx.catalog, server.name);

@@ -109,3 +109,40 @@ export function planDrill(config: ServerConfig, observed: ObservedServer, now: D
   }
   return { due: true, slot, reason: `${firedText}; ${describeLast(last, now)}`, subject: 'latest' };
 }
+
+/** The last drill as views show it (status, list): plain data, null fields when not measured. */
+export function drillView(d: DrillRecord) {
+  const rto = d.restoreSeconds !== undefined && d.replaySeconds !== undefined ? Math.round((d.restoreSeconds + d.replaySeconds) * 10) / 10 : null;
+  return {
+    id: d.id,
+    status: d.status,
+    startedAt: d.startedAt,
+    finishedAt: d.finishedAt ?? null,
+    target: d.target,
+    backupId: d.backupId ?? null,
+    restoreSeconds: d.restoreSeconds ?? null,
+    replaySeconds: d.replaySeconds ?? null,
+    /** restore + replay: the recovery time this drill measured. */
+    rtoSeconds: rto,
+    check: d.check ?? null,
+    timedOut: d.timedOut === true,
+    errors: d.errors,
+  };
+}
+
+export type DrillView = ReturnType<typeof drillView>;
+
+/** One line: "20261202T140000Z PASSED 2h ago, backup …, restore 3.1s + replay 5.2s = RTO 8.3s; check …". */
+export function drillText(v: DrillView, now: Date): string {
+  const t = Date.parse(v.startedAt);
+  const ago = Number.isNaN(t) ? '' : ` ${formatAge(Math.max(0, (now.getTime() - t) / 1000))} ago`;
+  const parts = [`${v.id} ${v.status}${ago}, target ${v.target}`];
+  if (v.backupId !== null) parts.push(`backup ${v.backupId}`);
+  if (v.restoreSeconds !== null) {
+    parts.push(
+      v.replaySeconds === null ? `restore ${v.restoreSeconds}s` : `restore ${v.restoreSeconds}s + replay ${v.replaySeconds}s = RTO ${v.rtoSeconds ?? '?'}s`,
+    );
+  }
+  const tail = v.errors.length > 0 ? `; ${v.timedOut ? 'timed out: ' : ''}${v.errors.join('; ')}` : v.check !== null ? `; ${v.check.detail}` : '';
+  return `${parts.join(', ')}${tail}`;
+}
