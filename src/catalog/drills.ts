@@ -71,7 +71,9 @@ export function parseDrillRecord(body: string, where: string, server: string): D
     target,
     ...Object.fromEntries(Object.entries(optional).filter(([, v]) => v !== undefined)),
     ...(owner !== undefined && typeof owner === 'object' && typeof owner.pid === 'number' && typeof owner.host === 'string' ? { owner } : {}),
-    ...(check !== undefined && typeof check === 'object' && typeof check.ok === 'boolean' ? { check: { ok: check.ok, detail: String(check.detail ?? '') } } : {}),
+    ...(check !== undefined && typeof check === 'object' && typeof check.ok === 'boolean'
+      ? { check: { ok: check.ok, detail: String(check.detail ?? '') } }
+      : {}),
     ...(o['timedOut'] === true ? { timedOut: true } : {}),
     errors,
   };

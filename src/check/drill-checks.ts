@@ -20,7 +20,11 @@ export function checkDrill(server: ServerConfig, observed: ObservedServer, now: 
   const drills = observed.drills ?? [];
   const last = lastFinishedDrill(drills);
   if (last?.status === 'FAILED') {
-    return fail('restore drill', `last drill ${drillText(drillView(last), now)}`, `see pgbk status ${server.name}; fix the cause and run pgbk apply (a drill runs again at the next schedule slot)`);
+    return fail(
+      'restore drill',
+      `last drill ${drillText(drillView(last), now)}`,
+      `see pgbk status ${server.name}; fix the cause and run pgbk apply (a drill runs again at the next schedule slot)`,
+    );
   }
   const fired = previousFireTime(drill.schedule, drill.timezone, now);
   if (fired !== undefined && now.getTime() - fired.getTime() > graceMs + drill.timeLimitSeconds * 1000) {
@@ -41,7 +45,11 @@ export function checkObjectives(server: ServerConfig, warnings: readonly PlanWar
   if (server.objectives === undefined) return undefined;
   const missed = warnings.filter((w) => w.server === server.name && (w.code === 'rpo-objective' || w.code === 'rto-objective'));
   if (missed.length > 0) {
-    return fail('objectives', missed.map((w) => w.message).join('; '), 'see pgbk plan; faster storage, more frequent backups or a smaller archive_timeout shorten RTO and RPO');
+    return fail(
+      'objectives',
+      missed.map((w) => w.message).join('; '),
+      'see pgbk plan; faster storage, more frequent backups or a smaller archive_timeout shorten RTO and RPO',
+    );
   }
   const o = server.objectives;
   const parts = [...(o.rpoSeconds === undefined ? [] : [`rpo ${o.rpoSeconds}s`]), ...(o.rtoSeconds === undefined ? [] : [`rto ${o.rtoSeconds}s`])];

@@ -160,12 +160,17 @@ function verdict(measured: number | null, limit: number | null): string {
 function objectivesText(o: NonNullable<StatusEntry['objectives']>): string {
   const parts: string[] = [];
   if (o.rpoSeconds !== null) {
-    parts.push(`rpo ${formatDuration(o.rpoSeconds)} (newest WAL ${o.measuredRpoSeconds === null ? 'none yet' : `${formatAge(o.measuredRpoSeconds)} old`}:${verdict(o.measuredRpoSeconds, o.rpoSeconds) || ' unknown'})`);
+    parts.push(
+      `rpo ${formatDuration(o.rpoSeconds)} (newest WAL ${o.measuredRpoSeconds === null ? 'none yet' : `${formatAge(o.measuredRpoSeconds)} old`}:${verdict(o.measuredRpoSeconds, o.rpoSeconds) || ' unknown'})`,
+    );
   }
   if (o.rtoSeconds !== null) {
-    const measured = o.measuredRtoSeconds === null ? 'no drill measured yet: unknown' : `last drill ${o.measuredRtoSeconds}s:${verdict(o.measuredRtoSeconds, o.rtoSeconds)}`;
+    const measured =
+      o.measuredRtoSeconds === null ? 'no drill measured yet: unknown' : `last drill ${o.measuredRtoSeconds}s:${verdict(o.measuredRtoSeconds, o.rtoSeconds)}`;
     const estimate =
-      o.estimatedRtoSeconds === null ? '' : `; estimate ${formatAge(o.estimatedRtoSeconds)} for backup ${o.estimatedForBackup ?? '?'}:${verdict(o.estimatedRtoSeconds, o.rtoSeconds)}`;
+      o.estimatedRtoSeconds === null
+        ? ''
+        : `; estimate ${formatAge(o.estimatedRtoSeconds)} for backup ${o.estimatedForBackup ?? '?'}:${verdict(o.estimatedRtoSeconds, o.rtoSeconds)}`;
     parts.push(`rto ${formatDuration(o.rtoSeconds)} (${measured}${estimate})`);
   }
   return parts.join(', ');

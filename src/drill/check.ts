@@ -61,7 +61,10 @@ export async function runDrillCheck(copy: RunningCopy, check: DrillSettings['che
       });
       parts.push(`amcheck: ${n} btree indexes in ${db} intact`);
     } catch (err) {
-      return { ok: false, detail: `${parts.join('; ')}${parts.length > 0 ? '; ' : ''}amcheck in ${db} failed: ${err instanceof Error ? err.message : String(err)}` };
+      return {
+        ok: false,
+        detail: `${parts.join('; ')}${parts.length > 0 ? '; ' : ''}amcheck in ${db} failed: ${err instanceof Error ? err.message : String(err)}`,
+      };
     }
   }
   return { ok: true, detail: parts.join('; ') };

@@ -294,7 +294,13 @@ export interface RestoreDrillAction extends ActionBase {
 
 export type Action =
   | RestoreDrillAction
-  | ArchiveWalAction | BaseBackupAction | FinishBackupAction | DeleteBackupAction | PruneWalAction | QuarantineAction | CleanupFailedAction;
+  | ArchiveWalAction
+  | BaseBackupAction
+  | FinishBackupAction
+  | DeleteBackupAction
+  | PruneWalAction
+  | QuarantineAction
+  | CleanupFailedAction;
 
 export type ActionKind = Action['kind'];
 

@@ -103,9 +103,20 @@ export function planDrill(config: ServerConfig, observed: ObservedServer, now: D
     const lsn = randomTargetLsn(config, observed, slot, now);
     if (lsn !== undefined) {
       const text = formatLsn(lsn);
-      return { due: true, slot, reason: `${firedText}; ${describeLast(last, now)}; random point inside the recoverable window`, subject: `lsn ${text}`, targetLsn: text };
+      return {
+        due: true,
+        slot,
+        reason: `${firedText}; ${describeLast(last, now)}; random point inside the recoverable window`,
+        subject: `lsn ${text}`,
+        targetLsn: text,
+      };
     }
-    return { due: true, slot, reason: `${firedText}; ${describeLast(last, now)}; the recoverable window has no point after its first backup, so latest`, subject: 'latest' };
+    return {
+      due: true,
+      slot,
+      reason: `${firedText}; ${describeLast(last, now)}; the recoverable window has no point after its first backup, so latest`,
+      subject: 'latest',
+    };
   }
   return { due: true, slot, reason: `${firedText}; ${describeLast(last, now)}`, subject: 'latest' };
 }

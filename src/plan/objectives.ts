@@ -82,7 +82,9 @@ export function estimateRto(
   const walBytes = walSegments * segSize;
   const dataBytes = newest.sizes.data;
   const restore =
-    drill.dataBytes !== undefined && drill.dataBytes > 0 && drill.restoreSeconds > 0 ? dataBytes / (drill.dataBytes / drill.restoreSeconds) : drill.restoreSeconds;
+    drill.dataBytes !== undefined && drill.dataBytes > 0 && drill.restoreSeconds > 0
+      ? dataBytes / (drill.dataBytes / drill.restoreSeconds)
+      : drill.restoreSeconds;
   const replay =
     drill.walBytes !== undefined && drill.walBytes > 0 && drill.replaySeconds > 0 ? walBytes / (drill.walBytes / drill.replaySeconds) : drill.replaySeconds;
   return { backupId: newest.id, seconds: Math.round(restore + replay), dataBytes, walSegments, walBytes, fromDrill: drill.id };
@@ -128,7 +130,10 @@ export function objectiveWarnings(config: ServerConfig, observed: ObservedServer
     const limit = `objective rto ${formatDuration(objectives.rtoSeconds)}`;
     const drills = observed.drills ?? [];
     const m = measureRto(drills, observed.backups, observed.wal, segSize);
-    const lastTimedOut = [...drills].filter((d) => d.status === 'FAILED' && d.timedOut === true).sort((a, b) => (a.id < b.id ? -1 : 1)).pop();
+    const lastTimedOut = [...drills]
+      .filter((d) => d.status === 'FAILED' && d.timedOut === true)
+      .sort((a, b) => (a.id < b.id ? -1 : 1))
+      .pop();
     if (lastTimedOut !== undefined && (m.drill === undefined || lastTimedOut.id > m.drill.id)) {
       const limitText = config.drill === undefined ? '' : ` (time limit ${formatDuration(config.drill.timeLimitSeconds)})`;
       rto.push(`last drill ${lastTimedOut.id} timed out${limitText} before recovery finished; ${limit} is not proven`);

@@ -150,7 +150,10 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
   }
   const lastDrill = lastFinishedDrill(observed.drills ?? []);
   if (lastDrill?.status === 'FAILED') {
-    warn('drill-failed', `last restore drill ${lastDrill.id} failed${lastDrill.timedOut === true ? ' (time limit)' : ''}: ${lastDrill.errors.join('; ') || 'see pgbk status'}`);
+    warn(
+      'drill-failed',
+      `last restore drill ${lastDrill.id} failed${lastDrill.timedOut === true ? ' (time limit)' : ''}: ${lastDrill.errors.join('; ') || 'see pgbk status'}`,
+    );
   }
   const objectives = objectiveWarnings(config, observed, observed.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, now);
   for (const m of objectives.rpo) warn('rpo-objective', m);

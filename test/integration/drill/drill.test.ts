@@ -81,7 +81,10 @@ test('a due drill is planned, runs, passes, is recorded and reported', async () 
   await config('target: random\ntimeLimit: 5m\ncheck:\n  sql: "SELECT count(*) > 0 FROM pgbk_fill"\n  amcheck: [postgres]');
   const plan = await world.pgbk(['plan']);
   assert.is(plan.code, 0, plan.stdout + plan.stderr);
-  assert.match(plan.stdout, /\+ restore-drill lsn [0-9A-F]+\/[0-9A-F]+\s+schedule "0 5 \* \* 0" fired \S+; no drill yet; random point inside the recoverable window/);
+  assert.match(
+    plan.stdout,
+    /\+ restore-drill lsn [0-9A-F]+\/[0-9A-F]+\s+schedule "0 5 \* \* 0" fired \S+; no drill yet; random point inside the recoverable window/,
+  );
   assert.match(plan.stdout, /1 restore drill to run/);
   assert.match(plan.stdout, /! rto-objective: objective rto 1h is not proven: no restore drill has measured a recovery yet/);
 
@@ -104,7 +107,7 @@ test('a due drill is planned, runs, passes, is recorded and reported', async () 
 
   const status = await world.pgbk(['status', 'main']);
   assert.match(status.stdout, new RegExp(`last drill    ${d.id} PASSED .*backup ${d.backupId}, restore [0-9.]+s \\+ replay [0-9.]+s = RTO [0-9.]+s`));
-  assert.match(status.stdout, /objectives    rpo 1h \(newest WAL .* old: met\), rto 1h \(last drill [0-9.]+s: met; estimate .*: met\)/);
+  assert.match(status.stdout, /objectives {4}rpo 1h \(newest WAL .* old: met\), rto 1h \(last drill [0-9.]+s: met; estimate .*: met\)/);
   const sj = JSON.parse((await world.pgbk(['status', 'main', '--json'])).stdout) as { servers: { lastDrill: { id: string; rtoSeconds: number } }[] };
   assert.is(sj.servers[0]?.lastDrill.id, d.id);
   const list = await world.pgbk(['list']);
@@ -154,7 +157,7 @@ test('a drill whose check returns false is recorded FAILED and reported', async 
   const after = await world.pgbk(['plan', '--now', now]);
   assert.match(after.stdout, /! drill-failed: last restore drill \S+ failed: check sql/);
   const status = await world.pgbk(['status', 'main']);
-  assert.match(status.stdout, /last drill    \S+ FAILED .*returned false/);
+  assert.match(status.stdout, /last drill {4}\S+ FAILED .*returned false/);
 });
 
 test('a drill over its time limit is stopped, recorded FAILED (timed out), and leaves nothing running', async () => {

@@ -53,7 +53,13 @@ function drill(id: string, o: Partial<DrillRecord> = {}): DrillRecord {
   };
 }
 
-const B = backup('20261124T030000Z', { beginWal: seg(1, 0x10), endWal: seg(1, 0x10), beginLsn: '0/10000028', endLsn: '0/10000100', sizes: { data: 20 * SEG, stored: 5 * SEG } });
+const B = backup('20261124T030000Z', {
+  beginWal: seg(1, 0x10),
+  endWal: seg(1, 0x10),
+  beginLsn: '0/10000028',
+  endLsn: '0/10000100',
+  sizes: { data: 20 * SEG, stored: 5 * SEG },
+});
 const WAL = { segments: segs(1, 0x10, 0x17), histories: [], backupFiles: [], newestMtime: '2026-11-25T11:59:00.000Z' };
 
 test('a fired drill schedule with no drill yet plans restore-drill with its reason', () => {
@@ -104,7 +110,11 @@ test('target random: a stable LSN inside the recoverable window, carried through
 });
 
 test('a failed last drill is a plan warning', () => {
-  const d = drill('20261122T050010Z', { slot: '2026-11-22T05:00:00.000Z', status: 'FAILED', errors: ['check sql "SELECT false" returned false (must be true)'] });
+  const d = drill('20261122T050010Z', {
+    slot: '2026-11-22T05:00:00.000Z',
+    status: 'FAILED',
+    errors: ['check sql "SELECT false" returned false (must be true)'],
+  });
   const p = planServer(withDrill(), observedServer({ backups: [B], wal: WAL, drills: [d] }), NOW);
   assert.equal(
     p.warnings.filter((w) => w.code === 'drill-failed').map((w) => w.message),
@@ -146,7 +156,12 @@ test('rto unproven: no drill measured yet, or the last one timed out', () => {
   assert.equal(objectiveWarnings(c, observedServer({ backups: [B], wal: WAL }), SEG, NOW).rto, [
     'objective rto 30m is not proven: no restore drill has measured a recovery yet',
   ]);
-  const timedOut = drill('20261122T050010Z', { status: 'FAILED', timedOut: true, replaySeconds: undefined as unknown as number, errors: ['time limit 30m reached'] });
+  const timedOut = drill('20261122T050010Z', {
+    status: 'FAILED',
+    timedOut: true,
+    replaySeconds: undefined as unknown as number,
+    errors: ['time limit 30m reached'],
+  });
   const { replaySeconds: _r, ...t } = timedOut;
   assert.equal(objectiveWarnings(c, observedServer({ backups: [B], wal: WAL, drills: [drill('20261115T050010Z'), t] }), SEG, NOW).rto, [
     'last drill 20261122T050010Z timed out (time limit 30m) before recovery finished; objective rto 30m is not proven',
