@@ -5,6 +5,7 @@
  */
 
 import { previousFireTime } from '../config/cron.js';
+import { formatDuration } from '../config/duration.js';
 import type { ServerConfig } from '../config/resolved.js';
 import type { ObservedServer, PlanWarning } from '../model/types.js';
 import { drillText, drillView, lastFinishedDrill } from '../plan/drill.js';
@@ -52,6 +53,9 @@ export function checkObjectives(server: ServerConfig, warnings: readonly PlanWar
     );
   }
   const o = server.objectives;
-  const parts = [...(o.rpoSeconds === undefined ? [] : [`rpo ${o.rpoSeconds}s`]), ...(o.rtoSeconds === undefined ? [] : [`rto ${o.rtoSeconds}s`])];
+  const parts = [
+    ...(o.rpoSeconds === undefined ? [] : [`rpo ${formatDuration(o.rpoSeconds)}`]),
+    ...(o.rtoSeconds === undefined ? [] : [`rto ${formatDuration(o.rtoSeconds)}`]),
+  ];
   return pass('objectives', `${parts.join(', ')} met`);
 }

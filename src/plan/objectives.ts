@@ -54,7 +54,7 @@ export function lastMeasuredDrill(drills: readonly DrillRecord[]): MeasuredDrill
     id: best.id,
     restoreSeconds: best.restoreSeconds,
     replaySeconds: best.replaySeconds,
-    rtoSeconds: best.restoreSeconds + best.replaySeconds,
+    rtoSeconds: Math.round((best.restoreSeconds + best.replaySeconds) * 10) / 10,
     ...(best.dataBytes === undefined ? {} : { dataBytes: best.dataBytes }),
     ...(best.walBytes === undefined ? {} : { walBytes: best.walBytes }),
   };
@@ -95,6 +95,11 @@ export function measureRto(drills: readonly DrillRecord[], backups: readonly Bac
   if (drill === undefined) return {};
   const estimate = estimateRto(drill, backups, archive, segSize);
   return { drill, ...(estimate === undefined ? {} : { estimate }) };
+}
+
+/** Measured seconds: tenths below a minute (a drill of 2.8 s is not "2s"), else formatAge. */
+function secondsText(s: number): string {
+  return s < 60 ? `${Math.round(s * 10) / 10}s` : formatAge(s);
 }
 
 /** Seconds since the newest WAL arrived (archived or streamed); undefined when none has. */
@@ -143,13 +148,13 @@ export function objectiveWarnings(config: ServerConfig, observed: ObservedServer
       const d = m.drill;
       if (d.rtoSeconds > objectives.rtoSeconds) {
         rto.push(
-          `last drill ${d.id} recovered in ${formatAge(d.rtoSeconds)} (restore ${formatAge(d.restoreSeconds)} + replay ${formatAge(d.replaySeconds)}); ${limit} is not met`,
+          `last drill ${d.id} recovered in ${secondsText(d.rtoSeconds)} (restore ${secondsText(d.restoreSeconds)} + replay ${secondsText(d.replaySeconds)}); ${limit} is not met`,
         );
       }
       const e = m.estimate;
       if (e !== undefined && e.seconds > objectives.rtoSeconds) {
         rto.push(
-          `estimated recovery from newest backup ${e.backupId}: ${formatAge(e.seconds)} (${formatBytes(e.dataBytes)} data and ${e.walSegments} WAL segments, ${formatBytes(e.walBytes)}, at the rates drill ${e.fromDrill} measured); ${limit} is not met`,
+          `estimated recovery from newest backup ${e.backupId}: ${secondsText(e.seconds)} (${formatBytes(e.dataBytes)} data and ${e.walSegments} WAL segments, ${formatBytes(e.walBytes)}, at the rates drill ${e.fromDrill} measured); ${limit} is not met`,
         );
       }
     }
