@@ -4,7 +4,7 @@ import { selectServers } from '../config/select-servers.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { observe } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
-import type { Observed, Plan, ServerContact, ServerIdentity } from '../model/types.js';
+import type { Action, Observed, Plan, ServerContact, ServerIdentity } from '../model/types.js';
 import type { ProgressFactory } from '../lib/progress.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
@@ -55,12 +55,32 @@ async function lockAll(desired: Desired, servers: readonly ServerConfig[], timeo
   return held;
 }
 
+/** A restore drill of the plan, run once the locks are released (src/drill/run-drill.ts). */
+interface DeferredDrill {
+  readonly ctx: ExecContext;
+  readonly action: Action;
+}
+
 /**
  * observe → plan → (report) → execute, under the per-server locks. The plan handed to onPlan is the
  * one executed. Per-server preparation errors (a server that is down and has never been seen, a
  * wrong cluster) stop that server only; they are returned and make the apply fail.
+ *
+ * Restore drills run after the locks are released: a drill may take as long as its time limit, and
+ * WAL archiving (another apply, the daemon) must not wait for it. The backup it reads is protected
+ * from retention by restore's in-use mark, which is taken under the lock; its RUNNING record keeps
+ * a concurrent apply from starting the same drill.
  */
 export async function apply(desired: Desired, opts: ApplyOptions): Promise<ApplyReport> {
+  const deferred: DeferredDrill[] = [];
+  const report = await applyLocked(desired, opts, deferred);
+  if (deferred.length === 0) return report;
+  const results = [...report.results];
+  for (const d of deferred) results.push(...(await executeServerActions(d.ctx, [d.action])));
+  return { ...report, results };
+}
+
+async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: DeferredDrill[]): Promise<ApplyReport> {
   const servers = selectServers(desired, opts.servers);
   const locks = await lockAll(desired, servers, opts.lockTimeoutMs);
   try {
@@ -95,6 +115,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         now: opts.now,
         log: opts.log,
         identity: undefined,
+        configPath: desired.configPath,
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         ...(opts.progress === undefined ? {} : { progress: opts.progress }),
       };
@@ -128,7 +149,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
       }
       plan = opts.saved.plan;
       opts.onPlan?.(plan, 1);
-      results.push(...(await executePlan(plan, ready, contexts)));
+      results.push(...(await executePlan(plan, ready, contexts, deferred)));
       // A reviewed plan is executed exactly; no follow-up round that nobody reviewed.
       return { plan, results, serverErrors };
     }
@@ -149,7 +170,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
       opts.now,
     );
     opts.onPlan?.(plan, 1);
-    results.push(...(await executePlan(plan, ready, contexts)));
+    results.push(...(await executePlan(plan, ready, contexts, deferred)));
     // A backup that became DONE changes what retention and WAL pruning decide (the WAL before the
     // first backup becomes prunable, an older backup becomes obsolete). Converge now, with a
     // follow-up plan that is printed before it runs like the first — so the next plan is empty.
@@ -165,11 +186,12 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
         ),
         opts.now,
       );
-      const actions = followUp.actions.filter((a) => a.kind !== 'base-backup');
+      const drilling = new Set(deferred.map((d) => d.action.server));
+      const actions = followUp.actions.filter((a) => a.kind !== 'base-backup' && !(a.kind === 'restore-drill' && drilling.has(a.server)));
       if (actions.length > 0) {
         const second: Plan = { ...followUp, actions };
         opts.onPlan?.(second, 2);
-        results.push(...(await executePlan(second, ready, contexts)));
+        results.push(...(await executePlan(second, ready, contexts, deferred)));
         plan = { ...plan, actions: [...plan.actions, ...actions] };
       }
     }
@@ -179,11 +201,17 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
   }
 }
 
-async function executePlan(plan: Plan, servers: readonly ServerConfig[], contexts: ReadonlyMap<string, ExecContext>): Promise<ActionResult[]> {
+async function executePlan(
+  plan: Plan,
+  servers: readonly ServerConfig[],
+  contexts: ReadonlyMap<string, ExecContext>,
+  deferred: DeferredDrill[],
+): Promise<ActionResult[]> {
   const results: ActionResult[] = [];
   for (const server of servers) {
     const ctx = contexts.get(server.name)!;
-    const actions = plan.actions.filter((a) => a.server === server.name);
+    for (const action of plan.actions) if (action.server === server.name && action.kind === 'restore-drill') deferred.push({ ctx, action });
+    const actions = plan.actions.filter((a) => a.server === server.name && a.kind !== 'restore-drill');
     if (actions.length > 0) results.push(...(await executeServerActions(ctx, actions)));
   }
   return results;

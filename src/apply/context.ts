@@ -15,6 +15,8 @@ export interface ExecContext {
   readonly signal?: AbortSignal;
   /** Set when the command runs on a terminal: long copies (base backups) show their progress. */
   readonly progress?: ProgressFactory;
+  /** The configuration file (restore drills write it into the copy's restore_command). */
+  readonly configPath?: string;
 }
 
 export type Outcome = 'done' | 'skipped' | 'failed';

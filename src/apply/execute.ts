@@ -7,6 +7,7 @@ import { executeDeleteBackup } from './delete-backup.js';
 import { executeFinishBackup } from './finish-backup.js';
 import { executePruneWal } from './prune-wal.js';
 import { executeQuarantine } from './quarantine.js';
+import { executeRestoreDrill } from '../drill/index.js';
 
 /** Run one action; every executor re-checks its own precondition, so a repeated action is a no-op. */
 export async function executeAction(ctx: ExecContext, action: Action): Promise<ActionResult> {
@@ -30,6 +31,8 @@ export async function executeAction(ctx: ExecContext, action: Action): Promise<A
       return executeDeleteBackup(ctx, action);
     case 'prune-wal':
       return executePruneWal(ctx, action);
+    case 'restore-drill':
+      return executeRestoreDrill(ctx, action);
     default: {
       const never: never = action;
       return never;

@@ -34,6 +34,7 @@ import { checkArchiveTarget, checkWalArrival } from './wal-arrival.js';
 import { checkStreaming } from './stream-checks.js';
 import { checkObjectStore } from './object-store-checks.js';
 import type { CheckResult, ServerCheckReport } from './types.js';
+import { checkDrill, checkObjectives } from './drill-checks.js';
 
 export interface CheckOptions {
   readonly catalog: string;
@@ -112,7 +113,10 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
   push(checkWalLag(server, observed, opts.now));
   push(checkBackupAge(server, observed, opts.now));
   push(checkMinRedundancy(server, observed));
-  push(checkContinuity(observed, planServer(server, observed, opts.now).warnings));
+  const planned = planServer(server, observed, opts.now);
+  push(checkContinuity(observed, planned.warnings));
+  push(checkDrill(server, observed, opts.now));
+  push(checkObjectives(server, planned.warnings));
   push(await checkQuarantine(opts.catalog, server.name));
   return { server: server.name, checks };
 }

@@ -13,6 +13,8 @@ import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
 import { writeJson } from './json-output.js';
+import { effectiveDrill, readDrills } from '../catalog/drills.js';
+import { drillText, drillView, lastFinishedDrill, type DrillView } from '../plan/drill.js';
 
 /** PostgreSQL's default wal_segment_size, for a server whose server.json is not written yet. */
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -76,6 +78,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   // listing that silently leaves them out would look complete.
   let unreadable = 0;
   const walIndex = indexOptions(io);
+  // The last finished restore drill per server that has drills (issue 14): shown under the table.
+  const drills: { server: string; lastDrill: DrillView }[] = [];
+  for (const s of servers) {
+    const last = lastFinishedDrill((await readDrills(desired.catalog, s.name)).map((d) => effectiveDrill(d, thisHost)));
+    if (last !== undefined) drills.push({ server: s.name, lastDrill: drillView(last) });
+  }
   for (const s of servers) {
     const [{ backups, problems }, wal, identity] = await Promise.all([
       readBackupsWithProblems(desired.catalog, s.name),
@@ -90,7 +98,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     const perBackup = walPerBackup(effective, wal, identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE);
     entries.push(...effective.map((b) => listEntry(b, perBackup.get(b.id))));
   }
-  if (values.json === true) writeJson(io, 'list', { backups: entries });
-  else io.stdout.write(renderListText(entries));
+  if (values.json === true) writeJson(io, 'list', { backups: entries, ...(drills.length === 0 ? {} : { drills }) });
+  else {
+    io.stdout.write(renderListText(entries));
+    const now = new Date();
+    for (const d of drills) io.stdout.write(`Last restore drill of ${d.server}: ${drillText(d.lastDrill, now)}\n`);
+  }
   return unreadable === 0 ? 0 : 1;
 }

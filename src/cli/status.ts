@@ -9,7 +9,12 @@ import { selectServers } from '../config/select-servers.js';
 import { formatPgVersion, plural, recoverableWindow, restorePoints, type RecoverableWindow, type RestorePoint } from '../plan/recoverable.js';
 import { nextScheduledBackup, type NextBackup } from '../plan/schedule.js';
 import { formatIsoText } from '../plan/time-text.js';
-import type { ArchivedWal, BackupRecord, IncomingFile, ServerIdentity } from '../model/types.js';
+import { formatDuration } from '../config/duration.js';
+import { drillText, drillView, lastFinishedDrill, lastDrill } from '../plan/drill.js';
+import { measureRto, rpoAgeSeconds } from '../plan/objectives.js';
+import { effectiveDrill, readDrills } from '../catalog/drills.js';
+import { hostname } from 'node:os';
+import type { ArchivedWal, BackupRecord, DrillRecord, IncomingFile, ServerIdentity } from '../model/types.js';
 import { firstOf, lastOf, overviewOf, type WalOverview } from '../model/wal-runs.js';
 import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
@@ -29,6 +34,50 @@ export interface StatusFacts {
   readonly incoming: readonly IncomingFile[];
   readonly quarantined: number;
   readonly lock: LockInfo;
+  /** Restore drill records (issue 14), sorted by id; absent or empty: nothing is shown about drills. */
+  readonly drills?: readonly DrillRecord[];
+}
+
+/**
+ * Restore drills and objectives (issue 14), only for servers that have them, so the status of
+ * every other server stays exactly as it was.
+ */
+function recoverabilityEntry(s: ServerConfig, f: StatusFacts, now: Date) {
+  const drills = f.drills ?? [];
+  const finished = lastFinishedDrill(drills);
+  const latest = lastDrill(drills);
+  const running = latest?.status === 'RUNNING' ? latest : undefined;
+  const out: Record<string, unknown> = {};
+  if (s.drill !== undefined || drills.length > 0) {
+    out['lastDrill'] = finished === undefined ? null : drillView(finished);
+    if (running !== undefined) out['runningDrill'] = drillView(running);
+  }
+  if (s.objectives !== undefined) {
+    const rto = measureRto(drills, f.backups, f.wal, f.identity?.walSegmentSize ?? 16 * 1024 * 1024);
+    const rpoAge = rpoAgeSeconds([overviewOf(f.wal).newestMtime], now);
+    out['objectives'] = {
+      rpoSeconds: s.objectives.rpoSeconds ?? null,
+      measuredRpoSeconds: rpoAge === undefined ? null : Math.round(rpoAge),
+      rtoSeconds: s.objectives.rtoSeconds ?? null,
+      measuredRtoSeconds: rto.drill?.rtoSeconds ?? null,
+      measuredByDrill: rto.drill?.id ?? null,
+      estimatedRtoSeconds: rto.estimate?.seconds ?? null,
+      estimatedForBackup: rto.estimate?.backupId ?? null,
+    };
+  }
+  return out as {
+    lastDrill?: ReturnType<typeof drillView> | null;
+    runningDrill?: ReturnType<typeof drillView>;
+    objectives?: {
+      rpoSeconds: number | null;
+      measuredRpoSeconds: number | null;
+      rtoSeconds: number | null;
+      measuredRtoSeconds: number | null;
+      measuredByDrill: string | null;
+      estimatedRtoSeconds: number | null;
+      estimatedForBackup: string | null;
+    };
+  };
 }
 
 /** One server in `status --json` (fields are only ever added). Pure: facts and now in. */
@@ -65,6 +114,7 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
     incoming: f.incoming.filter((x) => x.kind !== 'in-flight').length,
     quarantined: f.quarantined,
     lock: f.lock ?? null,
+    ...recoverabilityEntry(s, f, now),
   };
 }
 
@@ -102,6 +152,30 @@ function nextText(n: NextBackup | null, server: string, nowMs: number): string {
   return `${formatIsoText(n.time)} (in ${inText}, schedule "${n.schedule}"${tz})${due}`;
 }
 
+function verdict(measured: number | null, limit: number | null): string {
+  if (limit === null || measured === null) return '';
+  return measured > limit ? ' NOT MET' : ' met';
+}
+
+function objectivesText(o: NonNullable<StatusEntry['objectives']>): string {
+  const parts: string[] = [];
+  if (o.rpoSeconds !== null) {
+    parts.push(
+      `rpo ${formatDuration(o.rpoSeconds)} (newest WAL ${o.measuredRpoSeconds === null ? 'none yet' : `${formatAge(o.measuredRpoSeconds)} old`}:${verdict(o.measuredRpoSeconds, o.rpoSeconds) || ' unknown'})`,
+    );
+  }
+  if (o.rtoSeconds !== null) {
+    const measured =
+      o.measuredRtoSeconds === null ? 'no drill measured yet: unknown' : `last drill ${o.measuredRtoSeconds}s:${verdict(o.measuredRtoSeconds, o.rtoSeconds)}`;
+    const estimate =
+      o.estimatedRtoSeconds === null
+        ? ''
+        : `; estimate ${formatAge(o.estimatedRtoSeconds)} for backup ${o.estimatedForBackup ?? '?'}:${verdict(o.estimatedRtoSeconds, o.rtoSeconds)}`;
+    parts.push(`rto ${formatDuration(o.rtoSeconds)} (${measured}${estimate})`);
+  }
+  return parts.join(', ');
+}
+
 /** The human form: one block per server. */
 export function renderStatusText(entries: readonly StatusEntry[], now: Date): string {
   const nowMs = now.getTime();
@@ -121,6 +195,9 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date): st
       `  incoming      ${plural(st.incoming, 'file')} waiting`,
       `  errors/       ${plural(st.quarantined, 'quarantined file')}`,
       `  lock          ${st.lock ? `held by pid ${st.lock.pid} on ${st.lock.host} (${st.lock.command}) since ${st.lock.since}` : 'free'}`,
+      ...(st.lastDrill === undefined ? [] : [`  last drill    ${st.lastDrill === null ? 'none yet' : drillText(st.lastDrill, now)}`]),
+      ...(st.runningDrill === undefined ? [] : [`  drill running ${drillText(st.runningDrill, now)}`]),
+      ...(st.objectives === undefined ? [] : [`  objectives    ${objectivesText(st.objectives)}`]),
     ];
     out.push(`${lines.join('\n')}\n`);
   }
@@ -135,15 +212,17 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const out: StatusEntry[] = [];
   const walIndex = indexOptions(io);
   for (const s of selectServers(desired, positionals)) {
-    const [identity, backups, wal, incoming, quarantined, lock] = await Promise.all([
+    const [identity, backups, wal, incoming, quarantined, lock, drills] = await Promise.all([
       readIdentity(desired.catalog, s.name),
       readBackups(desired.catalog, s.name),
       readWalOverview(desired.catalog, s.name, walIndex),
       listIncoming(desired.catalog, s.name),
       countQuarantined(desired.catalog, s.name),
       readLock(desired.catalog, s.name),
+      readDrills(desired.catalog, s.name),
     ]);
-    out.push(statusEntry(s, { identity, backups, wal, incoming, quarantined, lock }, now));
+    const thisHost = hostname();
+    out.push(statusEntry(s, { identity, backups, wal, incoming, quarantined, lock, drills: drills.map((d) => effectiveDrill(d, thisHost)) }, now));
   }
   if (values.json === true) {
     writeJson(io, 'status', { servers: out });

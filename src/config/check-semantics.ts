@@ -143,6 +143,33 @@ function checkSshOnObjectStorage(root: Rec, name: string, server: Rec, defBackup
   });
 }
 
+/**
+ * Restore drills (issue 14): once a server has one (its own `drill` or defaults.drill), schedule
+ * and scratchDir must be set here or in defaults.drill; the schedule follows the backup rules.
+ */
+function checkDrill(server: string, value: Rec, defaults: Rec, out: Problem[]): void {
+  const own = value['drill'];
+  const def = defaults['drill'];
+  if (!isRecord(own) && !isRecord(def)) return;
+  const o = rec(own);
+  const d = rec(def);
+  const base: ConfigPath = ['servers', server, 'drill'];
+  const where: ConfigPath = isRecord(own) ? base : ['defaults', 'drill'];
+  const backupTz = str(rec(value['backup'])['timezone']) ?? str(rec(defaults['backup'])['timezone']);
+  if (isRecord(own)) checkSchedule(o, str(d['timezone']) ?? backupTz, base, out);
+  for (const key of ['schedule', 'scratchDir'] as const) {
+    if (o[key] === undefined && d[key] === undefined) {
+      out.push({
+        path: where,
+        anchor: 'key',
+        message: `server ${server}: a drill needs ${key} (here or in defaults.drill)`,
+      });
+    }
+  }
+  checkTilde(o['scratchDir'], [...base, 'scratchDir'], out);
+  checkPositiveDuration(o['timeLimit'], [...base, 'timeLimit'], out);
+}
+
 export function checkSemantics(data: unknown): readonly Problem[] {
   const out: Problem[] = [];
   const root = rec(data);
@@ -157,6 +184,11 @@ export function checkSemantics(data: unknown): readonly Problem[] {
   checkPositiveDuration(defRetention['pitrWindow'], ['defaults', 'retention', 'pitrWindow'], out);
   checkPositiveDuration(rec(defaults['wal'])['maxLag'], ['defaults', 'wal', 'maxLag'], out);
   checkPositiveDuration(defBackup['archiveTimeout'], ['defaults', 'backup', 'archiveTimeout'], out);
+  const defDrill = rec(defaults['drill']);
+  checkSchedule(defDrill, str(defBackup['timezone']), ['defaults', 'drill'], out);
+  checkTilde(defDrill['scratchDir'], ['defaults', 'drill', 'scratchDir'], out);
+  checkPositiveDuration(defDrill['timeLimit'], ['defaults', 'drill', 'timeLimit'], out);
+  for (const k of ['rpo', 'rto']) checkPositiveDuration(rec(defaults['objectives'])[k], ['defaults', 'objectives', k], out);
   const defMin = int(defRetention['minRedundancy']);
   const defRed = int(defRetention['redundancy']);
   if (defMin !== undefined && defRed !== undefined && defRed >= 1 && defMin > defRed) {
@@ -201,6 +233,8 @@ export function checkSemantics(data: unknown): readonly Problem[] {
       });
     }
     checkRetention(name, value['retention'], defRetention, out);
+    checkDrill(name, value, defaults, out);
+    for (const k of ['rpo', 'rto']) checkPositiveDuration(rec(value['objectives'])[k], [...base, 'objectives', k], out);
   }
   out.push(...checkSameCluster(rec(root['servers'])));
   return out;

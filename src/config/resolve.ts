@@ -8,8 +8,8 @@
 import path from 'node:path';
 import { parseDuration } from './duration.js';
 import { isS3Url, resolveS3 } from './s3.js';
-import type { Compression, Desired, RetentionPolicy, ServerConfig, SshConfig } from './resolved.js';
-import type { PgbkConfig, Retention, Server, Ssh } from './types.gen.js';
+import type { Compression, Desired, DrillSettings, Objectives, RetentionPolicy, ServerConfig, SshConfig } from './resolved.js';
+import type { Drill, Objectives as ObjectivesYaml, PgbkConfig, Retention, Server, Ssh } from './types.gen.js';
 
 export interface ResolveContext {
   /** Absolute path of the config file; relative paths in it are resolved against its directory. */
@@ -50,12 +50,50 @@ function resolveRetention(own: Retention | undefined, defaults: Retention | unde
   };
 }
 
+/**
+ * Key by key like retention. undefined when neither the server nor defaults declare a drill; the
+ * semantic checks guarantee schedule and scratchDir once one is declared.
+ */
+function resolveDrill(own: Drill | undefined, defaults: Drill | undefined, backupTz: string, ctx: ResolveContext): DrillSettings | undefined {
+  if (own === undefined && defaults === undefined) return undefined;
+  const schedule = own?.schedule ?? defaults?.schedule;
+  const scratchDir = own?.scratchDir ?? defaults?.scratchDir;
+  if (schedule === undefined || scratchDir === undefined) return undefined;
+  return {
+    schedule,
+    timezone: own?.timezone ?? defaults?.timezone ?? backupTz,
+    target: own?.target ?? defaults?.target ?? 'latest',
+    scratchDir: resolveConfigRelative(scratchDir, ctx),
+    timeLimitSeconds: parseDuration(own?.timeLimit ?? defaults?.timeLimit ?? '1h'),
+    check: {
+      sql: own?.check?.sql ?? defaults?.check?.sql ?? 'SELECT true',
+      database: own?.check?.database ?? defaults?.check?.database ?? 'postgres',
+      user: own?.check?.user ?? defaults?.check?.user ?? 'postgres',
+      amcheck: own?.check?.amcheck ?? defaults?.check?.amcheck ?? [],
+    },
+    settings: { ...(defaults?.settings ?? {}), ...(own?.settings ?? {}) },
+  };
+}
+
+function resolveObjectives(own: ObjectivesYaml | undefined, defaults: ObjectivesYaml | undefined): Objectives | undefined {
+  const rpo = own?.rpo ?? defaults?.rpo;
+  const rto = own?.rto ?? defaults?.rto;
+  if (rpo === undefined && rto === undefined) return undefined;
+  return {
+    ...(rpo === undefined ? {} : { rpoSeconds: parseDuration(rpo) }),
+    ...(rto === undefined ? {} : { rtoSeconds: parseDuration(rto) }),
+  };
+}
+
 function resolveServer(name: string, server: Server, config: PgbkConfig, ctx: ResolveContext): ServerConfig {
   const d = config.defaults;
   const schedule = server.backup?.schedule ?? d?.backup?.schedule;
   const maxLag = server.wal?.maxLag ?? d?.wal?.maxLag;
   const backupCompression: Compression = server.backup?.compression ?? d?.backup?.compression ?? d?.compression ?? 'zstd';
   const walCompression: Compression = server.wal?.compression ?? d?.wal?.compression ?? d?.compression ?? 'zstd';
+  const timezone = server.backup?.timezone ?? d?.backup?.timezone ?? 'UTC';
+  const drill = resolveDrill(server.drill, d?.drill, timezone, ctx);
+  const objectives = resolveObjectives(server.objectives, d?.objectives);
   return {
     name,
     ...(server.description === undefined ? {} : { description: server.description }),
@@ -65,7 +103,7 @@ function resolveServer(name: string, server: Server, config: PgbkConfig, ctx: Re
     backup: {
       method: server.backup?.method ?? 'basebackup',
       ...(schedule === undefined ? {} : { schedule }),
-      timezone: server.backup?.timezone ?? d?.backup?.timezone ?? 'UTC',
+      timezone,
       compression: backupCompression,
       fastCheckpoint: server.backup?.fastCheckpoint ?? d?.backup?.fastCheckpoint ?? true,
       archiveTimeoutSeconds: parseDuration(server.backup?.archiveTimeout ?? d?.backup?.archiveTimeout ?? '10m'),
@@ -78,6 +116,8 @@ function resolveServer(name: string, server: Server, config: PgbkConfig, ctx: Re
       ...(maxLag === undefined ? {} : { maxLagSeconds: parseDuration(maxLag) }),
     },
     retention: resolveRetention(server.retention, d?.retention),
+    ...(drill === undefined ? {} : { drill }),
+    ...(objectives === undefined ? {} : { objectives }),
   };
 }
 

@@ -57,6 +57,36 @@ export interface WalSettings {
   readonly maxLagSeconds?: number;
 }
 
+/** Restore drills (issue 14): executed by src/drill/, planned by plan/drill.ts. */
+export interface DrillSettings {
+  /** Cron expression, like backup.schedule. */
+  readonly schedule: string;
+  /** IANA time zone of the schedule. Default: backup.timezone. */
+  readonly timezone: string;
+  /** latest: newest backup, all WAL; random: a pseudo-random LSN inside the recoverable window. */
+  readonly target: 'latest' | 'random';
+  /** Absolute directory each drill restores under (its own subdirectory, removed afterwards). */
+  readonly scratchDir: string;
+  /** Restore + replay + check must finish within this. Default 3600. */
+  readonly timeLimitSeconds: number;
+  readonly check: {
+    /** Must return one row whose first column is true. Default "SELECT true". */
+    readonly sql: string;
+    readonly database: string;
+    readonly user: string;
+    /** Databases whose btree indexes bt_index_check verifies. */
+    readonly amcheck: readonly string[];
+  };
+  /** Extra settings on the drill copy's command line. */
+  readonly settings: Readonly<Record<string, string>>;
+}
+
+/** Recovery objectives (issue 14), compared with measurements by plan/objectives.ts. */
+export interface Objectives {
+  readonly rpoSeconds?: number;
+  readonly rtoSeconds?: number;
+}
+
 export interface ServerConfig {
   readonly name: string;
   readonly description?: string;
@@ -67,6 +97,10 @@ export interface ServerConfig {
   readonly backup: BackupSettings;
   readonly wal: WalSettings;
   readonly retention: RetentionPolicy;
+  /** Absent: no drills for this server. */
+  readonly drill?: DrillSettings;
+  /** Absent (or empty): no objectives declared. */
+  readonly objectives?: Objectives;
 }
 
 /**

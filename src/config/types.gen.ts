@@ -66,6 +66,8 @@ export interface Defaults {
   retention?: Retention;
   backup?: BackupDefaults;
   wal?: WalDefaults;
+  drill?: Drill;
+  objectives?: Objectives;
 }
 /**
  * Retention policy (Barman-compatible). Set redundancy, recoveryWindow or both; each key not set here is taken from defaults.retention. A backup is kept if either rule keeps it.
@@ -127,6 +129,72 @@ export interface WalDefaults {
   maxLag?: string;
 }
 /**
+ * Restore drills (issue 14): on a schedule, `pgbk apply`/`pgbk daemon` restore a backup into a scratch directory on the backup host, start PostgreSQL on it (archiving off, WAL from the catalog through pgbk wal-fetch), wait until it is promoted, run the check, stop it, remove the copy and record the result in the catalog (<server>/drills/). Each key not set here is taken from defaults.drill; schedule and scratchDir must be set in one of them.
+ */
+export interface Drill {
+  /**
+   * When a drill is due: cron expression (5 fields, or 6 with leading seconds) evaluated in timezone, like backup.schedule. A missed run is caught up once; a failed drill is not retried before the next fire time (it is reported by plan, status and check).
+   */
+  schedule?: string;
+  /**
+   * IANA time zone the schedule is evaluated in. Default: the server's backup.timezone, then UTC.
+   */
+  timezone?: string;
+  /**
+   * What to restore: latest (the newest backup and every archived WAL segment, then promote) or random (a pseudo-random LSN inside the recoverable window, chosen by plan from the schedule slot, so older backups and WAL are exercised too). Default latest.
+   */
+  target?: "latest" | "random";
+  /**
+   * Directory on the backup host under which each drill restores into its own subdirectory (<server>-<id>), removed afterwards. Must not be inside the catalog or the server's pgdata. A relative path is resolved against the directory of this file; ~ is expanded.
+   */
+  scratchDir?: string;
+  /**
+   * The drill fails (and is recorded as timed out) when restore, replay and check together take longer than this, e.g. 30m. Default 1h.
+   */
+  timeLimit?: string;
+  check?: DrillCheck;
+  /**
+   * Extra PostgreSQL settings for the drill copy (e.g. shared_buffers: 128MB when the drill host has less memory than the database host). port, listen_addresses, unix_socket_directories, archive_mode, hba_file and ssl are always set by pgbk.
+   */
+  settings?: {
+    [k: string]: string;
+  };
+}
+/**
+ * What must hold on the started copy.
+ */
+export interface DrillCheck {
+  /**
+   * A query that must return exactly one row whose first column is true, e.g. "SELECT count(*) > 0 FROM orders". Default: SELECT true (the copy opened and answered).
+   */
+  sql?: string;
+  /**
+   * Database the sql runs in. Default postgres.
+   */
+  database?: string;
+  /**
+   * Role the drill connects as (over a private unix socket with trust authentication; the copy's pg_hba.conf is not used). Default postgres.
+   */
+  user?: string;
+  /**
+   * Databases whose btree indexes are checked with amcheck's bt_index_check (the extension is created in the copy if missing).
+   */
+  amcheck?: string[];
+}
+/**
+ * Recovery objectives (issue 14): plan and check compare them with what was measured and warn with numbers when they are not met. Each key not set here is taken from defaults.objectives.
+ */
+export interface Objectives {
+  /**
+   * Recovery point objective, e.g. 5m: the newest archived (or streamed) WAL must not be older than this.
+   */
+  rpo?: string;
+  /**
+   * Recovery time objective, e.g. 30m: the last restore drill's restore + replay time must not exceed it, nor the estimate for the newest backup (its size and the WAL after it at the rates the last drill measured).
+   */
+  rto?: string;
+}
+/**
  * The PostgreSQL servers to back up, by name. A name becomes a directory in the catalog: letters, digits, '_', '.', '-', starting with a letter or digit.
  */
 export interface Servers {
@@ -155,6 +223,8 @@ export interface Server {
   backup?: ServerBackup;
   wal?: ServerWal;
   retention?: Retention;
+  drill?: Drill;
+  objectives?: Objectives;
 }
 /**
  * How to reach the database host over SSH (for WAL push and file access). host and user are required.

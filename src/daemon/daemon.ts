@@ -182,6 +182,20 @@ export class Daemon {
           ),
         );
       }
+      // Restore drills (issue 14): wake when the drill schedule fires; plan() decides.
+      const drill = server.drill;
+      if (drill !== undefined) {
+        this.tasks.push(
+          schedule(
+            drill.schedule,
+            () => {
+              this.log.log('info', 'wake', { server: server.name, reason: `drill schedule "${drill.schedule}"` });
+              runner.wake();
+            },
+            { timezone: drill.timezone, name: `pgbk-${server.name}-drill` },
+          ),
+        );
+      }
     }
   }
 

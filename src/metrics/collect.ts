@@ -6,6 +6,8 @@ import { observeServer } from '../observe/observe.js';
 import type { BackupStatus } from '../model/types.js';
 import { checkServer } from '../check/run-checks.js';
 import { renderMetrics, type ServerMetrics } from './render.js';
+import { lastFinishedDrill } from '../plan/drill.js';
+import { measureRto, rpoAgeSeconds } from '../plan/objectives.js';
 
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
@@ -30,8 +32,31 @@ export async function collectMetrics(desired: Desired, opts: CollectOptions): Pr
       const report = await checkServer(server, { catalog: desired.catalog, now: opts.now, env: opts.env });
       checks = Object.fromEntries(report.checks.map((c) => [c.name, c.ok]));
     }
+    const drill = lastFinishedDrill(o.drills ?? []);
+    const finished = drill === undefined ? Number.NaN : Date.parse(drill.finishedAt ?? drill.startedAt) / 1000;
+    const objectives = server.objectives;
+    const rtoMeasure = objectives === undefined ? {} : measureRto(o.drills ?? [], o.backups, o.wal, segSize);
+    const rpoAge = objectives === undefined ? undefined : rpoAgeSeconds([o.wal.newestMtime, o.newestStreamedMtime], opts.now);
+    const some = (x: Record<string, number | undefined>): Record<string, number> =>
+      Object.fromEntries(Object.entries(x).filter((e): e is [string, number] => e[1] !== undefined));
     out.push({
       server: server.name,
+      ...(drill === undefined || Number.isNaN(finished)
+        ? {}
+        : {
+            lastDrill: {
+              time: finished,
+              ok: drill.status === 'PASSED',
+              ...(drill.restoreSeconds === undefined ? {} : { restoreSeconds: drill.restoreSeconds }),
+              ...(drill.replaySeconds === undefined ? {} : { replaySeconds: drill.replaySeconds }),
+            },
+          }),
+      ...(objectives === undefined
+        ? {}
+        : {
+            rpo: some({ objective: objectives.rpoSeconds, measured: rpoAge === undefined ? undefined : Math.round(rpoAge) }),
+            rto: some({ objective: objectives.rtoSeconds, measured: rtoMeasure.drill?.rtoSeconds, estimated: rtoMeasure.estimate?.seconds }),
+          }),
       backupsByStatus: byStatus,
       ...(last === undefined
         ? {}

@@ -17,6 +17,12 @@ export interface ServerMetrics {
   readonly lastWalTime?: number;
   readonly incomingFiles: number;
   readonly quarantinedFiles: number;
+  /** The last finished restore drill (issue 14): finish time (epoch seconds), passed, measured seconds. */
+  readonly lastDrill?: { readonly time: number; readonly ok: boolean; readonly restoreSeconds?: number; readonly replaySeconds?: number };
+  /** Declared objectives next to what was measured (seconds); absent parts are not exported. */
+  readonly rpo?: Readonly<Record<string, number>>;
+  /** kind → seconds: objective, measured (last drill), estimated (newest backup). */
+  readonly rto?: Readonly<Record<string, number>>;
   /** `pgbk check` results by check name, when collected. */
   readonly checks?: Readonly<Record<string, boolean>>;
 }
@@ -57,6 +63,12 @@ export function renderMetrics(servers: readonly ServerMetrics[], nowSeconds: num
   const incoming = fam('pgbk_incoming_files', 'Files waiting in incoming/.');
   const errors = fam('pgbk_quarantined_files', 'Files quarantined in errors/.');
   const checks = fam('pgbk_check_ok', '1 if the pgbk check passed, 0 if it failed.');
+  const drillTime = fam('pgbk_drill_last_timestamp_seconds', 'When the last restore drill finished.');
+  const drillOk = fam('pgbk_drill_last_success', '1 if the last restore drill passed, 0 if it failed.');
+  const drillRestore = fam('pgbk_drill_last_restore_seconds', 'Restore (unpack and verify) seconds of the last restore drill.');
+  const drillReplay = fam('pgbk_drill_last_replay_seconds', 'WAL replay seconds (start to promotion) of the last restore drill.');
+  const rpo = fam('pgbk_rpo_seconds', 'Recovery point: the objective and the measured age of the newest WAL (label kind).');
+  const rto = fam('pgbk_rto_seconds', 'Recovery time: the objective, the last drill (measured) and the estimate for the newest backup (label kind).');
   for (const s of servers) {
     const l = { server: s.server };
     for (const st of STATUSES) backups.samples.push({ labels: { ...l, status: st }, value: s.backupsByStatus[st] });
@@ -74,6 +86,14 @@ export function renderMetrics(servers: readonly ServerMetrics[], nowSeconds: num
     }
     incoming.samples.push({ labels: l, value: s.incomingFiles });
     errors.samples.push({ labels: l, value: s.quarantinedFiles });
+    if (s.lastDrill !== undefined) {
+      drillTime.samples.push({ labels: l, value: s.lastDrill.time });
+      drillOk.samples.push({ labels: l, value: s.lastDrill.ok ? 1 : 0 });
+      if (s.lastDrill.restoreSeconds !== undefined) drillRestore.samples.push({ labels: l, value: s.lastDrill.restoreSeconds });
+      if (s.lastDrill.replaySeconds !== undefined) drillReplay.samples.push({ labels: l, value: s.lastDrill.replaySeconds });
+    }
+    for (const [kind, v] of Object.entries(s.rpo ?? {})) rpo.samples.push({ labels: { ...l, kind }, value: v });
+    for (const [kind, v] of Object.entries(s.rto ?? {})) rto.samples.push({ labels: { ...l, kind }, value: v });
     for (const [name, ok] of Object.entries(s.checks ?? {}).sort(([a], [b]) => a.localeCompare(b))) {
       checks.samples.push({ labels: { ...l, check: name }, value: ok ? 1 : 0 });
     }
@@ -81,7 +101,9 @@ export function renderMetrics(servers: readonly ServerMetrics[], nowSeconds: num
   const generated = fam('pgbk_metrics_generated_timestamp_seconds', 'When these metrics were collected.');
   generated.samples.push({ labels: {}, value: nowSeconds });
   const out: string[] = [];
-  for (const f of [backups, lastTime, lastAge, lastStored, lastData, walSegments, walBytes, walTime, walAge, incoming, errors, checks, generated]) {
+  const families = [backups, lastTime, lastAge, lastStored, lastData, walSegments, walBytes, walTime, walAge, incoming, errors, checks];
+  families.push(drillTime, drillOk, drillRestore, drillReplay, rpo, rto, generated);
+  for (const f of families) {
     if (f.samples.length === 0) continue;
     out.push(`# HELP ${f.name} ${f.help}`, `# TYPE ${f.name} ${f.type}`);
     for (const s of f.samples) {

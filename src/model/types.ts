@@ -182,6 +182,47 @@ export interface ObservedServer {
   readonly contact?: ServerContact;
   /** The catalog root directory (this path) does not exist: nothing was ever stored there. */
   readonly catalogMissing?: string;
+  /** Restore drill records, sorted by id (absent: not read, e.g. hand-made test observations). */
+  readonly drills?: readonly DrillRecord[];
+  /** Newest mtime (ISO) of WAL in streaming/ (wal method stream): the RPO objective's other source. */
+  readonly newestStreamedMtime?: string;
+}
+
+/** The state of a restore drill record (src/drill/): RUNNING while its owner works on it. */
+export type DrillStatus = 'RUNNING' | 'PASSED' | 'FAILED';
+
+/**
+ * <server>/drills/<id>.json (issue 14): one restore drill, written RUNNING when it starts (so no
+ * second apply starts the same drill) and PASSED/FAILED when it ends. Times ISO; seconds measured.
+ */
+export interface DrillRecord {
+  readonly formatVersion: 1;
+  /** YYYYMMDDTHHMMSSZ of its start, like a backup id. */
+  readonly id: string;
+  readonly server: string;
+  readonly status: DrillStatus;
+  /** The schedule fire time (ISO) this drill was run for. */
+  readonly slot: string;
+  readonly startedAt: string;
+  readonly finishedAt?: string;
+  /** While RUNNING: who runs it (a dead owner makes it FAILED in every view, like a backup's). */
+  readonly owner?: BackupOwner;
+  /** "latest" or "lsn X/Y" (random point inside the recoverable window). */
+  readonly target: string;
+  readonly targetLsn?: string;
+  /** The backup restored (known once restore chose it). */
+  readonly backupId?: string;
+  /** Unpacking and verifying the backup. */
+  readonly restoreSeconds?: number;
+  /** From starting PostgreSQL until it was promoted (WAL replay). */
+  readonly replaySeconds?: number;
+  /** The backup's uncompressed data bytes and the WAL bytes replayed: the rates RTO estimates use. */
+  readonly dataBytes?: number;
+  readonly walBytes?: number;
+  readonly check?: { readonly ok: boolean; readonly detail: string };
+  /** The time limit ended it. */
+  readonly timedOut?: boolean;
+  readonly errors: readonly string[];
 }
 
 export type ServerContact = { readonly reachable: true } | { readonly reachable: false; readonly error: string };
@@ -242,7 +283,24 @@ export interface CleanupFailedAction extends ActionBase {
   readonly backupId: string;
 }
 
-export type Action = ArchiveWalAction | BaseBackupAction | FinishBackupAction | DeleteBackupAction | PruneWalAction | QuarantineAction | CleanupFailedAction;
+/** Run a restore drill (issue 14; executed by src/drill/ after the server's lock is released). */
+export interface RestoreDrillAction extends ActionBase {
+  readonly kind: 'restore-drill';
+  /** The drill schedule's fire time (ISO) this drill satisfies. */
+  readonly slot: string;
+  /** A random point inside the recoverable window, chosen by plan; absent: latest. */
+  readonly targetLsn?: string;
+}
+
+export type Action =
+  | RestoreDrillAction
+  | ArchiveWalAction
+  | BaseBackupAction
+  | FinishBackupAction
+  | DeleteBackupAction
+  | PruneWalAction
+  | QuarantineAction
+  | CleanupFailedAction;
 
 export type ActionKind = Action['kind'];
 
@@ -255,6 +313,7 @@ export const ACTION_ORDER: readonly ActionKind[] = [
   'cleanup-failed',
   'delete-backup',
   'prune-wal',
+  'restore-drill',
 ];
 
 export type WarningCode =
@@ -270,7 +329,12 @@ export type WarningCode =
   /** PostgreSQL did not answer the plan's probe: apply will fail (or skip) this server's work. */
   | 'server-unreachable'
   /** The catalog directory does not exist (a wrong path, or a first run). */
-  | 'catalog-missing';
+  | 'catalog-missing'
+  /** The last restore drill failed or timed out (issue 14). */
+  | 'drill-failed'
+  /** objectives.rpo / objectives.rto not met by what was measured (issue 14). */
+  | 'rpo-objective'
+  | 'rto-objective';
 
 export interface PlanWarning {
   readonly server: string;

@@ -1,11 +1,14 @@
 import { createHash } from 'node:crypto';
-import { stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
+import path from 'node:path';
 import { hostname } from 'node:os';
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { countQuarantined, listArchivedWal, listIncoming, readBackups, readIdentity } from '../catalog/index.js';
 import { toPgbkError } from '../errors.js';
 import type { Observed, ObservedServer, ServerContact } from '../model/types.js';
 import { effectiveBackup } from './effective.js';
+import { effectiveDrill, readDrills } from '../catalog/drills.js';
+import { streamingDir } from '../catalog/streaming.js';
 
 export { effectiveBackup };
 
@@ -37,6 +40,25 @@ export async function observeContact(server: ServerConfig): Promise<ServerContac
   }
 }
 
+/**
+ * wal method stream: mtime of the newest file pg_receivewal writes in streaming/ (its .partial is
+ * newer than anything archived), for the RPO objective. undefined otherwise or when unreadable.
+ */
+async function newestStreamed(catalog: string, server: ServerConfig): Promise<string | undefined> {
+  if (server.wal.method !== 'stream') return undefined;
+  try {
+    const dir = streamingDir(catalog, server.name);
+    let newest = 0;
+    for (const name of await readdir(dir)) {
+      if (name.startsWith('.')) continue;
+      newest = Math.max(newest, (await stat(path.join(dir, name))).mtimeMs);
+    }
+    return newest === 0 ? undefined : new Date(newest).toISOString();
+  } catch {
+    return undefined;
+  }
+}
+
 export interface ObserveOptions {
   /** Ask each server with a `connection` whether it answers (plan does; read-only views do not). */
   readonly contact?: boolean;
@@ -44,7 +66,7 @@ export interface ObserveOptions {
 
 export async function observeServer(catalog: string, server: ServerConfig, opts: ObserveOptions = {}): Promise<ObservedServer> {
   const thisHost = hostname();
-  const [catalogMissing, contact, identity, backups, wal, incoming, quarantined] = await Promise.all([
+  const [catalogMissing, contact, identity, backups, wal, incoming, quarantined, drills, streamed] = await Promise.all([
     missingCatalog(catalog),
     opts.contact === true ? observeContact(server) : Promise.resolve(undefined),
     readIdentity(catalog, server.name),
@@ -52,6 +74,8 @@ export async function observeServer(catalog: string, server: ServerConfig, opts:
     listArchivedWal(catalog, server.name),
     listIncoming(catalog, server.name),
     countQuarantined(catalog, server.name),
+    readDrills(catalog, server.name),
+    newestStreamed(catalog, server),
   ]);
   return {
     name: server.name,
@@ -62,6 +86,8 @@ export async function observeServer(catalog: string, server: ServerConfig, opts:
     quarantined,
     ...(contact === undefined ? {} : { contact }),
     ...(catalogMissing === undefined ? {} : { catalogMissing }),
+    ...(drills.length === 0 ? {} : { drills: drills.map((d) => effectiveDrill(d, thisHost)) }),
+    ...(streamed === undefined ? {} : { newestStreamedMtime: streamed }),
   };
 }
 

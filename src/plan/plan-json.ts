@@ -24,6 +24,9 @@ const WARNING_CODES: readonly WarningCode[] = [
   'backup-in-use',
   'server-unreachable',
   'catalog-missing',
+  'drill-failed',
+  'rpo-objective',
+  'rto-objective',
 ];
 
 /** Field order is fixed (server, kind, subject, reason, then the kind's details) for stable bytes. */
@@ -42,6 +45,8 @@ function actionToJson(a: Action): Record<string, unknown> {
       return { ...base, bytes: a.bytes, segments: a.segments, backupFiles: a.backupFiles };
     case 'quarantine':
       return { ...base, file: a.file };
+    case 'restore-drill':
+      return { ...base, slot: a.slot, ...(a.targetLsn === undefined ? {} : { targetLsn: a.targetLsn }) };
     default: {
       const unreachable: never = a;
       throw new Error(`unhandled action ${JSON.stringify(unreachable)}`);
@@ -116,6 +121,8 @@ function parseAction(v: unknown, where: string): Action {
       };
     case 'quarantine':
       return { kind: known, ...base, file: str(v, 'file', where) };
+    case 'restore-drill':
+      return { kind: known, ...base, slot: str(v, 'slot', where), ...(v['targetLsn'] === undefined ? {} : { targetLsn: str(v, 'targetLsn', where) }) };
     default: {
       const unreachable: never = known;
       throw bad(`${where}.kind "${String(unreachable)}" is not handled`);

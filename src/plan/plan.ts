@@ -17,6 +17,8 @@ import { planRetention } from './retention.js';
 import { planWal } from './wal.js';
 import { planIncoming } from './incoming.js';
 import { formatAge, formatIsoText } from './time-text.js';
+import { lastFinishedDrill, planDrill } from './drill.js';
+import { objectiveWarnings } from './objectives.js';
 
 export { planSummary, type PlanSummary } from './summary.js';
 
@@ -95,6 +97,18 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     });
   }
 
+  const drill = planDrill(config, observed, now);
+  if (drill?.due === true) {
+    actions.push({
+      kind: 'restore-drill',
+      server,
+      subject: drill.subject,
+      reason: drill.reason,
+      slot: drill.slot,
+      ...(drill.targetLsn === undefined ? {} : { targetLsn: drill.targetLsn }),
+    });
+  }
+
   if (observed.catalogMissing !== undefined) {
     warn(
       'catalog-missing',
@@ -134,6 +148,16 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     }
     warn('no-backup-yet', `no DONE backup yet; ${detail}`);
   }
+  const lastDrill = lastFinishedDrill(observed.drills ?? []);
+  if (lastDrill?.status === 'FAILED') {
+    warn(
+      'drill-failed',
+      `last restore drill ${lastDrill.id} failed${lastDrill.timedOut === true ? ' (time limit)' : ''}: ${lastDrill.errors.join('; ') || 'see pgbk status'}`,
+    );
+  }
+  const objectives = objectiveWarnings(config, observed, observed.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, now);
+  for (const m of objectives.rpo) warn('rpo-objective', m);
+  for (const m of objectives.rto) warn('rto-objective', m);
   if (observed.quarantined > 0) {
     warn(
       'quarantined-files',

@@ -17,6 +17,8 @@ export interface PlanSummary {
   readonly walToPrune: number;
   readonly bytesToPrune: number;
   readonly filesToQuarantine: number;
+  /** restore-drill actions (issue 14); absent when there are none, so older outputs stay as they were. */
+  readonly drillsToRun?: number;
 }
 
 export function planSummary(plan: Plan): PlanSummary {
@@ -28,6 +30,7 @@ export function planSummary(plan: Plan): PlanSummary {
   let walToPrune = 0;
   let bytesToPrune = 0;
   let filesToQuarantine = 0;
+  let drillsToRun = 0;
   for (const a of plan.actions) {
     switch (a.kind) {
       case 'base-backup':
@@ -52,6 +55,9 @@ export function planSummary(plan: Plan): PlanSummary {
       case 'quarantine':
         filesToQuarantine++;
         break;
+      case 'restore-drill':
+        drillsToRun++;
+        break;
       default: {
         const unreachable: never = a;
         throw new Error(`unhandled action ${JSON.stringify(unreachable)}`);
@@ -69,5 +75,6 @@ export function planSummary(plan: Plan): PlanSummary {
     walToPrune,
     bytesToPrune,
     filesToQuarantine,
+    ...(drillsToRun === 0 ? {} : { drillsToRun }),
   };
 }

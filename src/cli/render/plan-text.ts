@@ -27,6 +27,7 @@ const KIND_WIDTH = 13;
 function symbolOf(kind: ActionKind): { symbol: string; color: string } {
   switch (kind) {
     case 'base-backup':
+    case 'restore-drill':
       return { symbol: '+', color: GREEN };
     case 'archive-wal':
     case 'finish-backup':
@@ -48,6 +49,8 @@ function detailOf(a: Action): string {
   switch (a.kind) {
     case 'base-backup':
       return a.reason;
+    case 'restore-drill':
+      return `${a.subject}  ${a.reason}`;
     case 'archive-wal':
       return a.subject;
     // Pruning deletes data: the plan says why each time (which backup, or the PITR window, bounds it).
@@ -86,6 +89,7 @@ export function summaryLine(plan: Plan): string {
   if (s.failedToCleanUp > 0) parts.push(`${s.failedToCleanUp} failed to clean up`);
   parts.push(`${s.walToArchive} WAL to archive`, `${s.walToPrune} WAL to prune`);
   if (s.filesToQuarantine > 0) parts.push(count(s.filesToQuarantine, 'file to quarantine', 'files to quarantine'));
+  if ((s.drillsToRun ?? 0) > 0) parts.push(count(s.drillsToRun ?? 0, 'restore drill to run', 'restore drills to run'));
   return `Plan: ${parts.join(', ')}.`;
 }
 

@@ -122,6 +122,24 @@ test('user: names the OS user pgbk runs as; absent by default', async () => {
   assert.is((await loadText(OK_SERVER)).desired.user, undefined);
 });
 
+test('drill and objectives: key by key from defaults, relative scratchDir against the config file', async () => {
+  const { desired, file } = await loadText(
+    'catalog: /x\ndefaults:\n  objectives: { rpo: 5m }\n  drill: { schedule: "0 5 * * 0", scratchDir: drills, timeLimit: 20m }\nservers:\n  main:\n    retention: { redundancy: 1 }\n    objectives: { rto: 30m }\n    drill: { target: random, check: { sql: "SELECT 1 = 1", amcheck: [app] } }\n  other:\n    retention: { redundancy: 1 }\n',
+  );
+  const main = desired.servers.find((s) => s.name === 'main');
+  assert.equal(main?.objectives, { rpoSeconds: 300, rtoSeconds: 1800 });
+  assert.equal(main?.drill, {
+    schedule: '0 5 * * 0',
+    timezone: 'UTC',
+    target: 'random',
+    scratchDir: path.join(path.dirname(file), 'drills'),
+    timeLimitSeconds: 1200,
+    check: { sql: 'SELECT 1 = 1', database: 'postgres', user: 'postgres', amcheck: ['app'] },
+    settings: {},
+  });
+  assert.is(desired.servers.find((s) => s.name === 'other')?.drill?.target, 'latest');
+});
+
 test('config.example.yaml validates and resolves', async () => {
   const file = path.join(ROOT, 'config.example.yaml');
   const text = readFileSync(file, 'utf8');
@@ -384,6 +402,27 @@ const errorCases: readonly ErrorCase[] = [
       '4:49: servers.main.backup.timezone: unknown time zone "Nowhere/City" (use an IANA name such as UTC or Europe/Berlin)',
       '6:19: servers.main.retention.redundancy: must be >= 1',
       '7:7: servers.main.retention.extra: unknown key (allowed: redundancy, recoveryWindow, pitrWindow, minRedundancy)',
+    ],
+  },
+  {
+    name: 'drill without scratchDir (issue 14)',
+    yaml: OK_SERVER + '    drill:\n      schedule: "0 5 * * 0"\n',
+    lines: ['5:5: servers.main.drill: server main: a drill needs scratchDir (here or in defaults.drill)'],
+  },
+  {
+    name: 'bad drill cron and time limit of zero',
+    yaml: OK_SERVER + '    drill: { schedule: "61 * * * *", scratchDir: /tmp/d, timeLimit: 0s }\n',
+    lines: [
+      '5:24: servers.main.drill.schedule: invalid cron expression "61 * * * *": Invalid value for minute: 61',
+      '5:69: servers.main.drill.timeLimit: must be longer than 0',
+    ],
+  },
+  {
+    name: 'objectives: bad and zero durations',
+    yaml: OK_SERVER + '    objectives: { rpo: 5 minutes, rto: 0m }\n',
+    lines: [
+      '5:24: servers.main.objectives.rpo: must be a duration like 30s, 5m, 12h, 14d or 2w (got "5 minutes")',
+      '5:40: servers.main.objectives.rto: must be longer than 0',
     ],
   },
 ];
