@@ -1,9 +1,10 @@
 /**
  * A stored backup as restore reads it, whatever the backup method: pg_basebackup's tars
  * (base.tar[.zst|.gz], <oid>.tar…, backup_manifest) or the `ssh` method's chunked trees (data/,
- * tablespaces/<oid>/, files.json; read through sshBackupTarStream in src/backup/ssh/restore-tree.ts,
- * which owns that layout). Everything that can be checked without writing is checked when the
- * layout is opened; `unpack` then streams one stored root into a directory on the target host.
+ * tablespaces/<oid>/, files.json; written by copyTreeInto on this host, streamed as a tar by
+ * sshBackupTarStream to another: both in src/backup/ssh/restore-tree.ts, which owns that layout).
+ * Everything that can be checked without writing is checked when the layout is opened; `unpack`
+ * then streams one stored root into a directory on the target host.
  */
 
 import { stat, readdir } from 'node:fs/promises';
@@ -60,7 +61,7 @@ async function storedTars(dir: string, checksums: Readonly<Record<string, string
 
 async function sshLayout(srcDir: string, backup: DoneBackup): Promise<StoredLayout> {
   const server = backup.server;
-  const { checkSshBackup, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
+  const { checkSshBackup, copyTreeInto, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
   const layout = await checkSshBackup(srcDir, backup);
   return {
     oids: layout.tablespaceOids,
@@ -72,6 +73,12 @@ async function sshLayout(srcDir: string, backup: DoneBackup): Promise<StoredLayo
     readMap: async () => formatTablespaceMap((await readStoredManifest(srcDir)).tablespaces),
     async unpack(oid, run) {
       const storedAs = oid === undefined ? 'data' : `tablespaces/${oid}`;
+      if (run.host.local) {
+        // On this host the tree is written straight from its chunks (restore-tree.ts owns how),
+        // as a local restore always did; the counts are the method's own (`counted`).
+        await copyTreeInto(srcDir, storedAs, run.dir, server);
+        return { storedBytes: 0, files: 0 };
+      }
       const tar = sshBackupTarStream(srcDir, storedAs, server);
       tar.done.catch(() => undefined);
       let r;
