@@ -138,7 +138,7 @@ export const RESTORE_OPTIONS = {
     help: 'put tablespaces under DIR/<oid> instead of their original locations (with --remote: DIR or OID=DIR, repeatable)',
   },
   'lock-timeout': { type: 'string', value: 'DURATION', help: 'how long to wait for the server lock (default 60s)' },
-  force: { type: 'boolean', default: false, help: 'empty a non-empty target directory first (not with --remote)' },
+  force: { type: 'boolean', default: false, help: 'empty a non-empty target directory first' },
   'verify-checksums': { type: 'boolean', default: false, help: 'also verify data page checksums of the restored files' },
   'no-archive': { type: 'boolean', default: false, help: 'write archive_mode = off, so the copy never archives into the production catalog' },
   'allow-new-tablespaces': {

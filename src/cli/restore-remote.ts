@@ -5,10 +5,12 @@ import { PgbkError } from '../errors.js';
 import { restoreRemote, type RemoteRestoreSummary, type RemoteSpec } from '../restore/remote.js';
 import { writeJson } from './json-output.js';
 import { plural } from '../lib/plural.js';
+import { progressEnabled } from '../lib/progress.js';
 
 function renderRemoteSummary(s: RemoteRestoreSummary): string {
   const lines = [`Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`, `  chosen: ${s.reason}`, `  target: ${s.target}`];
   for (const ts of s.tablespaces) lines.push(`  tablespace ${ts.oid} → ${ts.location}`);
+  if (s.verifiedAgainstManifest) lines.push('  checked: every file against backup_manifest (pg_verifybackup on the database host)');
   if (s.wal.mode === 'fetch') {
     lines.push(
       `  WAL:    fetched on demand over SSH from ${s.wal.from} (${s.wal.derivedFrom === 'flag' ? '--wal-from' : "derived from the backup's archive_command"}), prefetched into ${s.targetDir}/.pgbk-spool`,
@@ -24,9 +26,8 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
 }
 
 /** `pgbk restore … --remote USER@HOST[:PORT]`: the same arguments as a local restore, plus the SSH target. */
-export async function mainRemote(args: readonly string[], remote: RemoteSpec, io: CliIo): Promise<number> {
+export async function mainRemote(args: readonly string[], remote: RemoteSpec, io: CliIo, signal?: AbortSignal): Promise<number> {
   const a = parseRestoreArgs(args);
-  if (a.force) throw new PgbkError('USAGE', 'restore --remote: --force is not supported with --remote (empty the directories on the database host yourself)');
   const desired = await loadDesired(a.config, io);
   if (!desired.servers.some((s) => s.name === a.server)) {
     throw new PgbkError('USAGE', `restore: unknown server "${a.server}" (not in ${desired.configPath})`);
@@ -41,10 +42,15 @@ export async function mainRemote(args: readonly string[], remote: RemoteSpec, io
     timeline: a.timeline,
     remote,
     lockTimeoutMs: a.lockTimeoutMs,
+    force: a.force,
+    verifyChecksums: a.verifyChecksums,
     noArchive: a.noArchive,
     allowNewTablespaces: a.allowNewTablespaces,
     log: logTo(io),
+    progressOut: io.stderr,
+    showProgress: progressEnabled(io.stderr, io.env),
     now: new Date(),
+    ...(signal === undefined ? {} : { signal }),
   });
   if (a.json) writeJson(io, 'restore', { ...s });
   else io.stdout.write(renderRemoteSummary(s));

@@ -55,10 +55,10 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    // --remote USER@HOST[:PORT]: restore onto the database host over SSH (src/restore-remote).
+    // --remote USER@HOST[:PORT]: the same restore onto the database host over SSH (src/restore/remote.ts).
     const { splitRemoteArgs } = await import('../restore/remote.js');
     const split = splitRemoteArgs(args);
-    if (split.remote !== undefined) return await (await import('./restore-remote.js')).mainRemote(split.rest, split.remote, io);
+    if (split.remote !== undefined) return await (await import('./restore-remote.js')).mainRemote(split.rest, split.remote, io, abort.signal);
     const a = parseRestoreArgs(args);
     const desired = await loadDesired(a.config, io, { s3: true });
     if (!desired.servers.some((s) => s.name === a.server)) {

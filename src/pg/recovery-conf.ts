@@ -8,9 +8,6 @@
  * even when one is set to '' later ("multiple recovery targets specified").
  */
 
-import { readFile, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { writeFileAtomic } from '../lib/atomic.js';
 import { PgbkError } from '../errors.js';
 
 export type RecoveryTargetSetting =
@@ -154,29 +151,4 @@ export function mergeAutoConf(existing: string, cfg: RecoveryConfig, header: str
     .join('\n');
   const sep = kept === '' || kept.endsWith('\n') ? '' : '\n';
   return `${kept}${sep}# ${header.replace(/\n/g, ' ')}\n${body}\n`;
-}
-
-/**
- * Write recovery.signal and the settings into `pgdata`. standby.signal is removed: with both
- * present PostgreSQL starts as a standby and never reaches the target.
- */
-export async function writeRecoveryConfig(pgdata: string, cfg: RecoveryConfig, header: string): Promise<void> {
-  const autoConf = path.join(pgdata, 'postgresql.auto.conf');
-  try {
-    let existing = '';
-    try {
-      existing = await readFile(autoConf, 'utf8');
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-    await writeFileAtomic(autoConf, mergeAutoConf(existing, cfg, header), { mode: 0o600 });
-    await rm(path.join(pgdata, 'standby.signal'), { force: true });
-    await writeFileAtomic(path.join(pgdata, 'recovery.signal'), '', { mode: 0o600 });
-  } catch (err) {
-    if (err instanceof PgbkError) throw err;
-    throw new PgbkError('CATALOG', `cannot write the recovery configuration: ${(err as Error).message}`, {
-      path: pgdata,
-      cause: err,
-    });
-  }
 }

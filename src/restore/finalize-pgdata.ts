@@ -1,14 +1,15 @@
 /**
- * Turning an unpacked backup into a data directory PostgreSQL can recover: verify every file
- * against PostgreSQL's own backup_manifest (pg_verifybackup, per-file CRC32C and sizes), put the
- * tablespaces in place, and remove what must not survive into the restored cluster.
+ * Turning an unpacked backup into a data directory PostgreSQL can recover, on the target host:
+ * put the tablespaces in place, verify every file against PostgreSQL's own backup_manifest
+ * (pg_verifybackup), remove what must not survive into the restored cluster, and hand the
+ * directories pgbk made to the data directory's owner — through the host's Transport (node:fs on
+ * this host, one command per step over SSH).
  */
 
-import { spawn } from 'node:child_process';
-import { mkdir, readdir, rm, symlink } from 'node:fs/promises';
-import path from 'node:path';
 import { PgbkError } from '../errors.js';
-import { findPgBinary } from '../pg/pg-bin.js';
+import { majorOf } from '../pg/pg-bin.js';
+import { where, type TargetHost } from './host.js';
+import type { TablespaceEntry } from './tablespace-map.js';
 
 export interface ManifestCheck {
   /** Recompute every file's CRC32C (pg_verifybackup without --skip-checksums). */
@@ -16,9 +17,42 @@ export interface ManifestCheck {
 }
 
 /**
+ * pg_tblspc/<oid> becomes a symlink to where each tablespace was restored, before verification
+ * (pg_verifybackup follows these links into the tablespaces). tablespace_map is rewritten with
+ * the same locations afterwards (writeTablespaceMap): PostgreSQL recreates the links from it when
+ * recovery starts, and the backup's own map names the source's directories — on the same host
+ * those belong to the running source cluster.
+ */
+export async function linkTablespaces(host: TargetHost, pgdata: string, tablespaces: readonly TablespaceEntry[]): Promise<void> {
+  if (tablespaces.length === 0) return;
+  await host.transport.mkdir(`${pgdata}/pg_tblspc`, 0o700);
+  for (const t of tablespaces) await host.transport.symlink(t.location, `${pgdata}/pg_tblspc/${t.oid}`);
+}
+
+/**
+ * Run pg_verifybackup on the host, found as src/pg/pg-bin.ts looks for PostgreSQL programs:
+ * $PGBK_PG_BINDIR, else the oldest /usr/lib/postgresql/<major or newer>/bin, else PATH. Shell
+ * built-ins only, then exec: one program started, as before. Exit 127 and a marker: not there.
+ */
+const RUN_VERIFYBACKUP = [
+  'major=$1; shift; name=pg_verifybackup; bin=',
+  'if [ -n "${PGBK_PG_BINDIR:-}" ]; then bin=$PGBK_PG_BINDIR/$name; [ -x "$bin" ] || { echo "$name not found in PGBK_PG_BINDIR ($PGBK_PG_BINDIR)" >&2; exit 2; }',
+  'else',
+  '  best=',
+  '  for p in /usr/lib/postgresql/*/bin/$name; do',
+  '    [ -x "$p" ] || continue; d=${p#/usr/lib/postgresql/}; d=${d%%/*}',
+  '    case $d in ""|*[!0-9]*) continue ;; esac',
+  '    if [ "$d" -ge "$major" ] && { [ -z "$best" ] || [ "$d" -lt "$best" ]; }; then best=$d; fi',
+  '  done',
+  '  if [ -n "$best" ]; then bin=/usr/lib/postgresql/$best/bin/$name; else bin=$(command -v "$name") || { echo "pgbk: $name not found" >&2; exit 127; }; fi',
+  'fi',
+  'exec "$bin" "$@"',
+].join('\n');
+
+/**
  * pg_verifybackup checks every file of the backup manifest and reports extra or missing files.
  * --no-parse-wal: the WAL is in the archive, not in pg_wal. It ignores, by design, the files a
- * restore edits afterwards (postgresql.auto.conf, recovery.signal, pg_wal).
+ * restore edits afterwards (postgresql.auto.conf, recovery.signal, pg_wal) and backup_manifest.
  *
  * By default with --skip-checksums: it still checks the manifest's own checksum, that every file
  * it lists exists with its recorded size, and that no other file exists. The per-file CRC32C pass
@@ -30,86 +64,65 @@ export interface ManifestCheck {
  * `pgbk verify` checks (it unpacks and runs the full pg_verifybackup) without holding up a
  * restore; `pgbk restore --verify-checksums` does it here too. The CRC pass re-reads the whole
  * cluster and was ~30-45% of a restore's wall time (pgbench -s 50: 0.6 s of ~1.9 s).
+ *
+ * `manifest` is a path on the host. Returns false when the host has no pg_verifybackup: only
+ * possible over SSH (on this host its absence is an error, as it always was).
  */
 export async function verifyAgainstManifest(
+  host: TargetHost,
   pgdata: string,
   manifest: string,
   pgVersion: number,
   server: string,
   check: ManifestCheck = { checksums: true },
-): Promise<void> {
-  const bin = findPgBinary('pg_verifybackup', pgVersion);
+): Promise<boolean> {
   const args = ['--no-parse-wal', '--quiet', ...(check.checksums ? [] : ['--skip-checksums']), '--manifest-path', manifest, pgdata];
-  const child = spawn(bin, args, {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', (err) => reject(new PgbkError('PG', `cannot run ${bin}: ${err.message}`, { server })));
-    child.once('close', (c) => resolve(c));
-  });
-  if (code !== 0) {
-    const lines = out.trim().split('\n');
+  const r = await host.transport.run(['sh', '-c', RUN_VERIFYBACKUP, 'sh', String(majorOf(pgVersion)), ...args]);
+  if (r.code === 127 && /^pgbk: pg_verifybackup not found$/m.test(r.stderr)) {
+    if (!host.local) return false;
+    throw new PgbkError('PG', 'cannot run pg_verifybackup: not found', { server, hint: 'install the PostgreSQL server programs or set PGBK_PG_BINDIR' });
+  }
+  if (r.code === 2 && /not found in PGBK_PG_BINDIR/.test(r.stderr)) throw new PgbkError('CONFIG', r.stderr.trim(), { server });
+  if (r.code === null)
+    throw new PgbkError('NETWORK', `pg_verifybackup on ${host.transport.description} did not finish: ${r.stderr.trim() || 'connection lost'}`, { server });
+  if (r.code !== 0) {
+    const lines = `${r.stdout.toString('utf8')}${r.stderr}`.trim().split('\n');
     const shown = lines.slice(0, 20).join('\n  ') + (lines.length > 20 ? `\n  … ${lines.length - 20} more lines` : '');
     throw new PgbkError('CATALOG', `the restored files do not match the backup manifest (pg_verifybackup):\n  ${shown}`, {
       server,
-      path: pgdata,
+      path: where(host, pgdata),
       hint: 'the stored backup is damaged; restore from another backup',
     });
   }
-}
-
-/**
- * A tablespace restored into `location`: pg_tblspc/<oid> becomes a symlink to it. With -Ft backups
- * PostgreSQL would recreate the links from tablespace_map at start-up, pointing at the *original*
- * locations — on the same host those belong to the running source cluster — so the map is removed
- * (after verification, see removeTablespaceMap) and our links stand.
- */
-export async function linkTablespace(pgdata: string, oid: string, location: string): Promise<void> {
-  await mkdir(path.join(pgdata, 'pg_tblspc'), { recursive: true, mode: 0o700 });
-  const link = path.join(pgdata, 'pg_tblspc', oid);
-  await rm(link, { force: true, recursive: true });
-  await symlink(location, link);
-}
-
-export async function removeTablespaceMap(pgdata: string): Promise<void> {
-  await rm(path.join(pgdata, 'tablespace_map'), { force: true });
+  return true;
 }
 
 /**
  * Files that describe a running or standby server, not the backup: a stale postmaster.pid would
  * stop PostgreSQL from starting; old WAL in pg_wal would be replayed instead of the archive's
  * (pg_basebackup -X none leaves pg_wal empty, but a hand-made backup may not); signal files are
- * rewritten by the recovery configuration. pg_wal itself and pg_wal/archive_status must exist.
+ * rewritten by the recovery configuration; a wal-fetch spool or pgbk_wal of an earlier pgbk
+ * restore must not be trusted (the fast path only ever sees files this restore's own worker
+ * verified: spool.ts); backup_manifest was only there for pg_verifybackup. pg_wal itself and
+ * pg_wal/archive_status must exist.
  */
-export async function removeRuntimeFiles(pgdata: string): Promise<string[]> {
-  const removed: string[] = [];
-  // A backup of a cluster that was itself restored by pgbk may carry its wal-fetch spool: the
-  // fast path must only ever see files this restore's own worker verified (spool.ts).
-  await rm(path.join(pgdata, '.pgbk-spool'), { recursive: true, force: true });
-  for (const f of ['postmaster.pid', 'postmaster.opts', 'recovery.signal', 'standby.signal', 'recovery.conf']) {
-    const p = path.join(pgdata, f);
-    try {
-      await rm(p);
-      removed.push(f);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
-  }
-  const walDir = path.join(pgdata, 'pg_wal');
-  await mkdir(walDir, { recursive: true, mode: 0o700 });
-  for (const e of await readdir(walDir)) {
-    if (e === 'archive_status') continue;
-    await rm(path.join(walDir, e), { recursive: true, force: true });
-    removed.push(`pg_wal/${e}`);
-  }
-  const status = path.join(walDir, 'archive_status');
-  await mkdir(status, { recursive: true, mode: 0o700 });
-  for (const e of await readdir(status)) {
-    await rm(path.join(status, e), { force: true });
-    removed.push(`pg_wal/archive_status/${e}`);
-  }
-  return removed;
+const RUNTIME_FILES = ['.pgbk-spool', 'pgbk_wal', 'postmaster.pid', 'postmaster.opts', 'recovery.signal', 'standby.signal', 'recovery.conf', 'backup_manifest'];
+
+export async function removeRuntimeFiles(host: TargetHost, pgdata: string): Promise<void> {
+  const t = host.transport;
+  await t.remove(RUNTIME_FILES.map((f) => `${pgdata}/${f}`));
+  const walDir = `${pgdata}/pg_wal`;
+  const status = `${walDir}/archive_status`;
+  if ((await t.stat(status))?.type !== 'dir') await t.mkdir(status, 0o700);
+  await t.remove((await t.list(walDir)).filter((e) => e.name !== 'archive_status').map((e) => `${walDir}/${e.name}`));
+  await t.remove((await t.list(status)).map((e) => `${status}/${e.name}`));
+}
+
+/**
+ * As root, tar keeps each file's owner from the archive (the source server's postgres user); what
+ * pgbk created or wrote itself gets the same owner, or PostgreSQL could not enter or read it.
+ * `recursive` only for what pgbk filled itself (pgbk_wal), never for the unpacked tree.
+ */
+export async function giveToDataOwner(host: TargetHost, pgdata: string, paths: readonly string[], recursive = false): Promise<void> {
+  if (paths.length > 0) await host.transport.chownLike(`${pgdata}/PG_VERSION`, paths, recursive);
 }

@@ -2,8 +2,9 @@
  * Restore: turn a stored base backup plus archived WAL back into a running cluster as it was at a
  * chosen moment. `pgbk restore` picks the backup (choose-backup.ts, pure: Barman's rule and the
  * WAL-continuity check, every refusal before anything is written), unpacks and verifies it
- * (restore.ts), and writes the recovery configuration whose restore_command is `pgbk wal-fetch`
- * (wal-fetch.ts, with a prefetching spool: spool.ts, prefetch-worker.ts). PostgreSQL itself then
+ * (restore.ts: one restore run against a Transport — LocalTransport on this host, SshTransport
+ * for `--remote`, remote.ts), and writes the recovery configuration whose restore_command is
+ * `pgbk wal-fetch` (wal-fetch.ts, with a prefetching spool: spool.ts, prefetch-worker.ts). PostgreSQL itself then
  * replays the WAL to the target; the integration tests prove it by querying the restored rows.
  */
 export { chooseBackup, type ChooseInput, type Choice } from './choose-backup.js';

@@ -1,55 +1,19 @@
 /**
- * Moving stored backup data onto the database host: a tar stream (optionally decompressed
- * locally first) piped into `tar -x` over an SSH exec channel, and reading one member out of a
- * stored tar before anything is written (the tablespace_map, to check where tablespaces go).
+ * Reading stored tars before anything is written: which decompressor a stored file needs, and one
+ * member out of a stored tar (the tablespace_map, to check where tablespaces go). Unpacking onto
+ * the target host is unpack.ts.
  */
 
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { compressionOfFile } from '../catalog/compress.js';
 import { PgbkError } from '../errors.js';
-import type { Transport } from '../transport/transport.js';
 
 export function decompressorFor(file: string): readonly string[] | undefined {
   const c = compressionOfFile(file);
   if (c === 'zstd') return ['zstd', '-d', '-c', '-q'];
   if (c === 'gzip') return ['gzip', '-d', '-c'];
   return undefined;
-}
-
-/** Stream `source` (optionally through a local decompressor) into `tar -x` in dir on the remote side. */
-export async function streamTarInto(
-  t: Transport,
-  dir: string,
-  source: NodeJS.ReadableStream,
-  decompress: readonly string[] | undefined,
-  server: string,
-): Promise<void> {
-  const remote = t.exec(['tar', '-C', dir, '-xf', '-']);
-  let err = '';
-  remote.stderr.setEncoding('utf8');
-  remote.stderr.on('data', (d: string) => (err += d));
-  remote.stdout.resume();
-  remote.stdin.on('error', () => undefined);
-  let localDone: Promise<number | null> = Promise.resolve(0);
-  if (decompress !== undefined) {
-    const [cmd, ...args] = decompress;
-    const child = spawn(cmd!, args, { stdio: ['pipe', 'pipe', 'inherit'] });
-    child.stdin.on('error', () => undefined);
-    source.pipe(child.stdin);
-    child.stdout.pipe(remote.stdin);
-    localDone = new Promise((r) => child.once('close', (code) => r(code)));
-  } else {
-    source.pipe(remote.stdin);
-  }
-  const [status, local] = await Promise.all([remote.done, localDone]);
-  if (status.code !== 0 || local !== 0) {
-    throw new PgbkError(
-      status.code === null ? 'NETWORK' : 'CATALOG',
-      `unpacking into ${t.description}:${dir} failed (${status.code === null ? 'connection lost' : `tar exit ${status.code}`}${local !== 0 ? `, local exit ${String(local)}` : ''}): ${err.trim()}`,
-      { server },
-    );
-  }
 }
 
 /**

@@ -1,39 +1,42 @@
 /**
  * `pgbk restore`: rebuild a data directory from a stored base backup and configure PostgreSQL to
- * replay archived WAL (through `pgbk wal-fetch`) up to the target. Everything that can be refused
- * is refused before the first write: the backup choice and WAL continuity (choose-backup.ts), the
- * target directory, the stored manifest's checksum.
+ * replay archived WAL up to the target — one restore, run against a TargetHost (host.ts): this
+ * machine through LocalTransport, or the database host through SshTransport (`--remote`,
+ * remote.ts). Everything that can be refused is refused before the first write: the backup choice
+ * and WAL continuity (choose-backup.ts), the stored files and manifest (stored-layout.ts), the
+ * target directories (target-dir.ts, real paths resolved on the host), tablespaces created in the
+ * WAL to replay (new-tablespaces.ts), the WAL source's own checks (wal-setup.ts).
  *
- * Order of writes: mark the backup in use → create/empty the directory → unpack each stored tar
- * (sha256-checked as it streams) → pg_verifybackup against backup_manifest (every file present with
- * its size; CRC32C too with --verify-checksums) → tablespaces, runtime
- * files, recovery configuration → unmark. On failure the directory is emptied again (it was empty
- * before) and the mark removed.
+ * Order of writes: mark the backup in use → create/empty the directories (--force) → unpack the
+ * data directory and each tablespace (sha256-checked as it streams) → link the tablespaces →
+ * pg_verifybackup against backup_manifest (every file present with its size; CRC32C too with
+ * --verify-checksums) → runtime files, tablespace_map, ownership, recovery configuration →
+ * unmark. On failure the directories are emptied again (they were empty before) and the mark
+ * removed.
  */
 
-import { chown, mkdir, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { readBackups } from '../catalog/backups.js';
-import { compressionOfFile } from '../catalog/compress.js';
 import { readIdentity } from '../catalog/identity.js';
 import { backupDir } from '../catalog/layout.js';
-import { repositoryKindOf } from '../catalog/open.js';
-import { storedSource, type StoredSource } from './stored-source.js';
 import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError, toPgbkError } from '../errors.js';
-import { buildSpoolCleanupCommand, writeRecoveryConfig } from '../pg/recovery-conf.js';
-import { chooseBackup, type Choice } from './choose-backup.js';
-import { buildFastRestoreCommand } from '../wal-fetch/fast-path.js';
-import { sha256OfFile } from '../lib/checksum.js';
-import { extractStoredTar } from './extract.js';
-import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
-import { linkTablespace, removeRuntimeFiles, removeTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
-import { clearInUse, markInUse } from './in-use.js';
 import { createProgress } from '../lib/progress.js';
-import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
-import { emptyDir, inspectTargetDir, isInside, prepareTargetDir } from './target-dir.js';
-import { parseHistory, type HistoryEntry } from './timeline-history.js';
 import { plural } from '../lib/plural.js';
+import { mergeAutoConf } from '../pg/recovery-conf.js';
+import { chooseBackup, type Choice } from './choose-backup.js';
+import { giveToDataOwner, linkTablespaces, removeRuntimeFiles, verifyAgainstManifest } from './finalize-pgdata.js';
+import { localHost, readTextOn, where, type TargetHost } from './host.js';
+import { clearInUse, markInUse } from './in-use.js';
+import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
+import { storedLayout, type StoredLayout } from './stored-layout.js';
+import { storedSource } from './stored-source.js';
+import { formatTablespaceMap, type TablespaceEntry } from './tablespace-map.js';
+import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
+import { emptyDir, inspectTargetDir, prepareTargetDir, refuseNested, type DirState } from './target-dir.js';
+import { parseHistory, type HistoryEntry } from './timeline-history.js';
+import { catalogWal, type WalSetup } from './wal-setup.js';
 
 export interface RestoreRequest {
   readonly catalog: string;
@@ -89,7 +92,49 @@ export interface RestoreSummary {
   readonly nextStep: string;
 }
 
-const TAR_RE = /^(base|\d+)\.tar(\.zst|\.gz)?$/;
+/** Where the tablespaces go, decided from the stored layout before the host is checked. */
+export interface TablespacePlan {
+  /** Directories to check and prepare besides the target directory (flag: how messages name them). */
+  readonly dirs: readonly { readonly flag: string; readonly path: string }[];
+  readonly locations: readonly TablespaceEntry[];
+}
+
+/** What one restore needs besides the host: the request, where tablespaces go, the WAL source. */
+export interface RestoreJob<S> {
+  readonly catalog: string;
+  readonly server: string;
+  readonly requested: string | undefined;
+  /** Absolute, on the host. */
+  readonly targetDir: string;
+  readonly target: RecoveryTarget;
+  readonly action: TargetAction;
+  readonly timeline: TargetTimeline;
+  readonly force: boolean;
+  readonly verifyChecksums?: boolean;
+  readonly noArchive?: boolean;
+  readonly allowNewTablespaces?: boolean;
+  readonly lockTimeoutMs: number;
+  readonly log: (line: string) => void;
+  readonly progressOut?: NodeJS.WritableStream;
+  readonly showProgress?: boolean;
+  readonly now: Date;
+  readonly signal?: AbortSignal;
+  placeTablespaces(layout: StoredLayout, backupId: string): Promise<TablespacePlan>;
+  readonly wal: WalSetup<S>;
+}
+
+export interface RestoreOutcome<S> {
+  readonly choice: Choice;
+  readonly targetDir: string;
+  readonly tablespaces: readonly TablespaceEntry[];
+  readonly storedBytes: number;
+  readonly files: number;
+  readonly seconds: number;
+  readonly warnings: readonly string[];
+  /** pg_verifybackup checked the restored files against backup_manifest. */
+  readonly verified: boolean;
+  readonly wal: S;
+}
 
 /** Read what the choice needs from the catalog and choose. No writes. */
 export async function chooseFromCatalog(
@@ -140,163 +185,158 @@ function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): st
   }
 }
 
-async function storedTars(source: StoredSource, checksums: Readonly<Record<string, string>>, server: string, id: string): Promise<string[]> {
-  const names = (await source.names()).filter((n) => TAR_RE.test(n)).sort();
-  const dir = path.dirname(source.where('base.tar'));
-  if (!names.some((n) => n.startsWith('base.'))) {
-    throw new PgbkError('CATALOG', `backup ${id} has no base.tar[.zst|.gz]`, { server, path: dir });
-  }
-  for (const n of names) {
-    if (checksums[n] === undefined) throw new PgbkError('CATALOG', `backup ${id}: ${n} has no recorded checksum`, { server, path: dir });
-  }
-  for (const n of Object.keys(checksums)) {
-    if (TAR_RE.test(n) && !names.includes(n)) {
-      throw new PgbkError('CATALOG', `backup ${id}: ${n} is recorded but missing`, { server, path: source.where(n) });
+/** The one restore, onto `host`. */
+export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promise<RestoreOutcome<S>> {
+  const started = Date.now();
+  const { catalog, server } = job;
+  const t = host.transport;
+  const dir = job.targetDir;
+  const choice = await chooseFromCatalog(catalog, server, job.requested, job.target, job.timeline, job.now);
+  const backup = choice.backup;
+  for (const w of choice.warnings) job.log(`warning: ${w}`);
+  job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
+
+  // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
+  const layout = await storedLayout(await storedSource(catalog, server, backup.id), backupDir(catalog, server, backup.id), backup);
+  try {
+    const plan = await job.placeTablespaces(layout, backup.id);
+    const dirs: DirState[] = [];
+    for (const d of [{ flag: '--target-dir', path: dir }, ...plan.dirs]) dirs.push(await inspectTargetDir(d.path, job.force, catalog, d.flag, host));
+    refuseNested(host, dirs);
+    await job.wal.check(host, server);
+    const warnings = [...choice.warnings, ...(await refuseNewTablespaces(job, choice))];
+
+    const mark = await markInUse(catalog, server, backup.id, job.lockTimeoutMs);
+    let storedBytes = 0;
+    let files = 0;
+    let verified = false;
+    let wal: S;
+    try {
+      for (const d of dirs) await prepareTargetDir(d, job.log, host);
+      const locations = plan.locations;
+      for (const l of locations) await t.mkdir(l.location, 0o700);
+      const progress = createProgress(job.progressOut ?? process.stderr, job.showProgress === true, layout.totalBytes, `restoring ${backup.id}:`);
+      for (const root of [undefined, ...locations]) {
+        const before = storedBytes;
+        const filesBefore = files;
+        const r = await layout.unpack(root?.oid, {
+          host,
+          dir: root === undefined ? dir : root.location,
+          onProgress: (b, f) => progress.update(before + b, filesBefore + f),
+          ...(job.signal === undefined ? {} : { signal: job.signal }),
+        });
+        storedBytes += r.storedBytes;
+        files += r.files;
+      }
+      progress.finish();
+      if (layout.counted !== undefined) {
+        storedBytes = layout.counted.bytes;
+        files = layout.counted.files;
+      }
+      const fullCheck = job.verifyChecksums === true;
+      job.log(
+        `unpacked ${plural(layout.storedFiles, 'stored file')}, ${files} entries; verifying against backup_manifest${fullCheck ? ' with checksums' : ''}`,
+      );
+      await linkTablespaces(host, dir, locations);
+      if (layout.manifest !== undefined) {
+        // Over SSH pg_verifybackup reads a copy in the data directory (it ignores that name there).
+        const manifest = host.local ? layout.manifest : `${dir}/backup_manifest`;
+        if (!host.local) await t.writeFile(manifest, createReadStream(layout.manifest), 0o600);
+        verified = await verifyAgainstManifest(host, dir, manifest, backup.pgVersion ?? 150000, server, { checksums: fullCheck });
+        if (!verified) {
+          const w = `pg_verifybackup was not found on ${t.description}: the restored files were not checked against backup_manifest (each stored file did match its recorded sha256)`;
+          job.log(`warning: ${w}`);
+          warnings.push(w);
+        }
+      }
+      await removeRuntimeFiles(host, dir);
+      const mapFile = `${dir}/tablespace_map`;
+      if (locations.length > 0) await t.writeFile(mapFile, formatTablespaceMap(locations), 0o600);
+      const asRoot = (await t.userId()) === 0;
+      if (asRoot) await giveToDataOwner(host, dir, [...new Set([...dirs.map((d) => d.path), ...locations.map((l) => l.location)])]);
+      const autoConf = `${dir}/postgresql.auto.conf`;
+      const existingAuto = await readTextOn(host, autoConf);
+      const configured = await job.wal.configure(
+        host,
+        dir,
+        { postgresqlConf: await readTextOn(host, `${dir}/postgresql.conf`), autoConf: existingAuto },
+        choice,
+      );
+      wal = configured.summary;
+      const merged = mergeAutoConf(
+        existingAuto,
+        {
+          ...configured.commands,
+          target: targetSetting(job.target),
+          action: job.action,
+          timeline: String(choice.targetTimeline),
+          ...(job.noArchive === true ? { disableArchiving: true } : {}),
+        },
+        `pgbk restore${host.local ? '' : ' --remote'} of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(job.target)}`,
+      );
+      await t.writeFile(autoConf, merged, 0o600);
+      await t.writeFile(`${dir}/recovery.signal`, '', 0o600);
+      // Written just now (0600, as whoever pgbk runs as there): PostgreSQL, running as the data
+      // directory's owner, must read them.
+      if (asRoot) {
+        const written = [autoConf, `${dir}/recovery.signal`, ...(locations.length > 0 ? [mapFile] : []), ...configured.wrote];
+        await giveToDataOwner(host, dir, written, true);
+      }
+    } catch (err) {
+      const e = toPgbkError(err, { server });
+      job.log(`restore failed; emptying ${dirs.map((d) => where(host, d.path)).join(' and ')}`);
+      for (const d of dirs) await emptyDir(d.path, host);
+      throw e;
+    } finally {
+      await clearInUse(catalog, server, backup.id, mark, job.lockTimeoutMs).catch((err: unknown) => {
+        job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
+      });
     }
+    return {
+      choice,
+      targetDir: dir,
+      tablespaces: plan.locations,
+      storedBytes,
+      files,
+      seconds: (Date.now() - started) / 1000,
+      warnings,
+      verified,
+      wal,
+    };
+  } finally {
+    await layout.dispose();
   }
-  return names;
 }
 
+/** `pgbk restore` on this host: tablespaces beside the data directory, WAL read from the catalog. */
 export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary> {
-  const started = Date.now();
-  const { catalog, server } = req;
-  const choice = await chooseFromCatalog(catalog, server, req.requested, req.target, req.timeline, req.now);
-  const backup = choice.backup;
-  for (const w of choice.warnings) req.log(`warning: ${w}`);
-  req.log(`restoring backup ${backup.id} of ${server}: ${choice.reason}`);
-
-  const srcDir = backupDir(catalog, server, backup.id);
-  const checksums = backup.checksums;
-  // Backup method ssh stores a plain data/ tree instead of tars (src/backup-ssh/restore-tree.ts).
-  const sshLayout = backup.method === 'ssh' ? await (await import('../backup/ssh/restore-tree.js')).checkSshBackup(srcDir, backup) : undefined;
-  // The stored tars and manifest: local files, or objects read through the port (stored-source.ts).
-  const source = await storedSource(catalog, server, backup.id);
-  const tars = sshLayout !== undefined ? [] : await storedTars(source, checksums, server, backup.id);
-  const manifestFile = sshLayout !== undefined ? undefined : await source.localFile('backup_manifest');
-  const manifest = manifestFile?.path ?? path.join(srcDir, 'backup_manifest');
-  const manifestSha = checksums['backup_manifest'];
-  if (sshLayout === undefined && (manifestSha === undefined || (await sha256OfFile(manifest).catch(() => 'unreadable')) !== manifestSha)) {
-    await manifestFile?.dispose();
-    throw new PgbkError('CATALOG', `backup ${backup.id}: backup_manifest is missing or does not match its recorded sha256`, {
-      server,
-      path: source.where('backup_manifest'),
-    });
-  }
-  const tablespaceTars = tars.filter((n) => !n.startsWith('base.'));
-  const dirState = await inspectTargetDir(req.targetDir, req.force, catalog);
-  const tsRoot = path.resolve(req.tablespaceDir ?? `${dirState.path}_tablespaces`);
-  const tsState =
-    tablespaceTars.length > 0 || (sshLayout?.tablespaceOids.length ?? 0) > 0
-      ? await inspectTargetDir(tsRoot, req.force, catalog, '--tablespace-dir')
-      : undefined;
-  if (tsState !== undefined && (isInside(tsState.realPath, dirState.realPath) || isInside(dirState.realPath, tsState.realPath))) {
-    throw new PgbkError(
-      'USAGE',
-      `--tablespace-dir ${tsState.path} overlaps --target-dir ${dirState.path} (real paths ${tsState.realPath}, ${dirState.realPath})`,
-    );
-  }
-  const tsWarnings = await refuseNewTablespaces(req, choice);
-
-  const mark = await markInUse(catalog, server, backup.id, req.lockTimeoutMs);
-  let storedBytes = 0;
-  let files = 0;
-  const tablespaces: { oid: string; location: string }[] = [];
-  try {
-    await prepareTargetDir(dirState, req.log);
-    if (tsState !== undefined) await prepareTargetDir(tsState, req.log);
-    const sizes = await Promise.all(tars.map((n) => source.size(n)));
-    const total = sizes.reduce((a, b) => a + b, 0);
-    const progress = createProgress(req.progressOut, req.showProgress, total, `restoring ${backup.id}:`);
-    for (const name of tars) {
-      const oid = /^(\d+)\.tar/.exec(name)?.[1];
-      const dest = oid === undefined ? dirState.path : path.join(tsRoot, oid);
-      if (oid !== undefined) await mkdir(dest, { mode: 0o700 });
-      const before = storedBytes;
-      const filesBefore = files;
-      const r = await extractStoredTar({
-        file: source.where(name),
-        ...(repositoryKindOf(catalog) === 'posix' ? {} : { source: source.open(name) }),
-        compression: compressionOfFile(name),
-        expectedSha256: checksums[name]!,
-        destDir: dest,
-        server,
-        onProgress: (b, f) => progress.update(before + b, filesBefore + f),
-        ...(req.signal === undefined ? {} : { signal: req.signal }),
-      });
-      storedBytes += r.storedBytes;
-      files += r.files;
-      if (oid !== undefined) {
-        await linkTablespace(dirState.path, oid, dest);
-        tablespaces.push({ oid, location: dest });
-      }
-    }
-    if (sshLayout !== undefined) {
-      const { copyTreeInto } = await import('../backup/ssh/restore-tree.js');
-      await copyTreeInto(srcDir, 'data', dirState.path, server);
-      for (const oid of sshLayout.tablespaceOids) {
-        const dest = path.join(tsRoot, oid);
-        await mkdir(dest, { mode: 0o700 });
-        await copyTreeInto(srcDir, `tablespaces/${oid}`, dest, server);
-        await linkTablespace(dirState.path, oid, dest);
-        tablespaces.push({ oid, location: dest });
-      }
-      storedBytes = sshLayout.bytes;
-      files = sshLayout.files;
-    }
-    progress.finish();
-    const fullCheck = req.verifyChecksums === true;
-    req.log(`unpacked ${plural(tars.length, 'stored file')}, ${files} entries; verifying against backup_manifest${fullCheck ? ' with checksums' : ''}`);
-    if (sshLayout === undefined) {
-      await verifyAgainstManifest(dirState.path, manifest, backup.pgVersion, server, { checksums: fullCheck });
-    }
-    if (tablespaces.length > 0) await removeTablespaceMap(dirState.path);
-    await removeRuntimeFiles(dirState.path);
-    await giveToDataOwner(dirState.path, tablespaces.map((t) => t.location).concat(tsState === undefined ? [] : [tsRoot]));
-    const cmd = { node: req.nodePath, cli: req.cliPath };
-    await writeRecoveryConfig(
-      dirState.path,
-      {
-        restoreCommand: buildFastRestoreCommand({ ...cmd, configPath: req.configPath, server }),
-        recoveryEndCommand: buildSpoolCleanupCommand(cmd),
-        target: targetSetting(req.target),
-        action: req.action,
-        timeline: String(choice.targetTimeline),
-        ...(req.noArchive === true ? { disableArchiving: true } : {}),
-      },
-      `pgbk restore of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(req.target)}`,
-    );
-    // Written just now (as root, 0600): PostgreSQL, running as the data directory's owner, must read them.
-    await giveToDataOwner(
-      dirState.path,
-      ['postgresql.auto.conf', 'recovery.signal'].map((f) => path.join(dirState.path, f)),
-    );
-  } catch (err) {
-    const e = toPgbkError(err, { server });
-    req.log(`restore failed; emptying ${dirState.path}${tsState !== undefined ? ` and ${tsRoot}` : ''}`);
-    await emptyDir(dirState.path);
-    if (tsState !== undefined) await emptyDir(tsRoot);
-    throw e;
-  } finally {
-    await manifestFile?.dispose();
-    await clearInUse(catalog, server, backup.id, mark, req.lockTimeoutMs).catch((err: unknown) => {
-      req.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
-    });
-  }
+  const dir = path.resolve(req.targetDir);
+  const tsRoot = path.resolve(req.tablespaceDir ?? `${dir}_tablespaces`);
+  const out = await runRestore(localHost(), {
+    ...req,
+    targetDir: dir,
+    placeTablespaces: async (layout) => ({
+      dirs: layout.oids.length > 0 ? [{ flag: '--tablespace-dir', path: tsRoot }] : [],
+      locations: layout.oids.map((oid) => ({ oid, location: path.join(tsRoot, oid) })),
+    }),
+    wal: catalogWal({ node: req.nodePath, cli: req.cliPath, configPath: req.configPath, server: req.server }),
+  });
+  const { choice } = out;
   return {
-    server,
-    backupId: backup.id,
+    server: req.server,
+    backupId: choice.backup.id,
     reason: choice.reason,
     target: describeTarget(req.target),
     targetTimeline: choice.targetTimeline,
     action: req.target.kind === 'latest' ? 'promote-at-end-of-wal' : req.action,
-    targetDir: dirState.path,
-    tablespaces,
+    targetDir: dir,
+    tablespaces: out.tablespaces,
     wal: { from: choice.walFrom, to: choice.walTo, segments: choice.segmentCount },
-    storedBytes,
-    files,
-    seconds: (Date.now() - started) / 1000,
-    warnings: [...choice.warnings, ...tsWarnings],
-    nextStep: nextStep(dirState.path, req.target, req.action),
+    storedBytes: out.storedBytes,
+    files: out.files,
+    seconds: out.seconds,
+    warnings: out.warnings,
+    nextStep: nextStep(dir, req.target, req.action),
   };
 }
 
@@ -329,14 +369,4 @@ export async function refuseNewTablespaces(
   const warnings = checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow });
   for (const w of warnings) req.log(`warning: ${w}`);
   return warnings;
-}
-
-/**
- * As root, tar keeps each file's owner from the archive (the source server's postgres user); the
- * directories pgbk created itself get the same owner, or PostgreSQL could not enter them.
- */
-async function giveToDataOwner(pgdata: string, more: readonly string[]): Promise<void> {
-  if (process.getuid?.() !== 0) return;
-  const st = await stat(path.join(pgdata, 'PG_VERSION'));
-  for (const p of [pgdata, ...more]) await chown(p, st.uid, st.gid);
 }

@@ -1,65 +1,159 @@
 /**
- * A stored backup as `restore --remote` sends it, whatever the backup method: the tablespace OIDs,
- * the recorded tablespace locations (read before anything is written), and senders that stream
- * the data directory and each tablespace into `tar -x` on the database host. `ssh` backups are
- * always read through sshBackupTarStream (src/backup-ssh/restore-tree.ts), which owns their layout.
+ * A stored backup as restore reads it, whatever the backup method: pg_basebackup's tars
+ * (base.tar[.zst|.gz], <oid>.tar…, backup_manifest) or the `ssh` method's chunked trees (data/,
+ * tablespaces/<oid>/, files.json; written by copyTreeInto on this host, streamed as a tar by
+ * sshBackupTarStream to another: both in src/backup/ssh/restore-tree.ts, which owns that layout).
+ * Everything that can be checked without writing is checked when the layout is opened; `unpack`
+ * then streams one stored root into a directory on the target host.
  */
 
-import { createHash } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
+import { sha256OfFile } from '../lib/checksum.js';
 import type { DoneBackup } from '../model/types.js';
-import type { Transport } from '../transport/transport.js';
-import { decompressorFor, readTarMember, storedFileStream, streamTarInto } from './remote-tar.js';
+import type { TargetHost } from './host.js';
+import { decompressorFor, readTarMember } from './remote-tar.js';
+import type { StoredSource } from './stored-source.js';
 import { formatTablespaceMap } from './tablespace-map.js';
+import { unpackInto } from './unpack.js';
+
+export interface UnpackRun {
+  readonly host: TargetHost;
+  readonly dir: string;
+  readonly onProgress?: (storedBytes: number, files: number) => void;
+  readonly signal?: AbortSignal;
+}
 
 /** What is stored for the backup: the data root and the tablespaces, by method. */
 export interface StoredLayout {
   readonly oids: readonly string[];
-  /** The backup's tablespace_map, read locally (undefined: none). */
+  /** Stored tar files (none for the ssh method), for the log. */
+  readonly storedFiles: number;
+  /** Bytes unpack reads in all (progress total; 0 when unknown). */
+  readonly totalBytes: number;
+  /** The catalog's backup_manifest, its sha256 checked; undefined when the method keeps none. */
+  readonly manifest: string | undefined;
+  /** The method's own count of bytes and files, reported instead of what unpack counted. */
+  readonly counted: { readonly bytes: number; readonly files: number } | undefined;
+  /** The backup's tablespace_map (the source's locations), read here; undefined: none. */
   readMap(): Promise<string | undefined>;
-  sendData(t: Transport, dir: string): Promise<void>;
-  sendTablespace(t: Transport, oid: string, dir: string): Promise<void>;
+  /** Unpack the data directory (oid undefined) or one tablespace into run.dir. */
+  unpack(oid: string | undefined, run: UnpackRun): Promise<{ readonly storedBytes: number; readonly files: number }>;
+  /** Remove what opening it made locally (object storage: the manifest's temp copy). */
+  dispose(): Promise<void>;
 }
 
-async function sendStoredTar(t: Transport, srcDir: string, backup: DoneBackup, name: string, dir: string): Promise<void> {
-  const want = backup.checksums[name];
-  if (want === undefined) throw new PgbkError('CATALOG', `backup ${backup.id}: ${name} has no recorded checksum`, { server: backup.server });
-  const hash = createHash('sha256');
-  const src = storedFileStream(path.join(srcDir, name));
-  src.on('data', (d) => hash.update(d as Buffer));
-  await streamTarInto(t, dir, src, decompressorFor(name), backup.server);
-  if (hash.digest('hex') !== want) {
-    throw new PgbkError('CATALOG', `backup ${backup.id}: ${name} does not match its recorded sha256`, { server: backup.server, path: path.join(srcDir, name) });
+const TAR_RE = /^(base|\d+)\.tar(\.zst|\.gz)?$/;
+
+async function storedTars(source: StoredSource, checksums: Readonly<Record<string, string>>, server: string, id: string): Promise<string[]> {
+  const names = (await source.names()).filter((n) => TAR_RE.test(n)).sort();
+  const dir = path.dirname(source.where('base.tar'));
+  if (!names.some((n) => n.startsWith('base.'))) {
+    throw new PgbkError('CATALOG', `backup ${id} has no base.tar[.zst|.gz]`, { server, path: dir });
   }
+  for (const n of names) {
+    if (checksums[n] === undefined) throw new PgbkError('CATALOG', `backup ${id}: ${n} has no recorded checksum`, { server, path: dir });
+  }
+  for (const n of Object.keys(checksums)) {
+    if (TAR_RE.test(n) && !names.includes(n)) {
+      throw new PgbkError('CATALOG', `backup ${id}: ${n} is recorded but missing`, { server, path: source.where(n) });
+    }
+  }
+  return names;
 }
 
-export async function storedLayout(srcDir: string, backup: DoneBackup): Promise<StoredLayout> {
-  const { server, id } = backup;
-  if (backup.method === 'ssh') {
-    const { checkSshBackup, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
-    const layout = await checkSshBackup(srcDir, backup);
-    const send = async (t: Transport, storedAs: string, dir: string): Promise<void> => {
-      const tar = sshBackupTarStream(srcDir, storedAs, server);
-      await Promise.all([streamTarInto(t, dir, tar.stream, undefined, server), tar.done]);
-    };
-    return {
-      oids: layout.tablespaceOids,
-      // files.json (checksum verified above) records each tablespace's location on the database host.
-      readMap: async () => formatTablespaceMap((await readStoredManifest(srcDir)).tablespaces),
-      sendData: (t, dir) => send(t, 'data', dir),
-      sendTablespace: (t, oid, dir) => send(t, `tablespaces/${oid}`, dir),
-    };
-  }
-  const names = (await readdir(srcDir)).filter((n) => /^(base|\d+)\.tar(\.zst|\.gz)?$/.test(n)).sort();
-  const base = names.find((n) => n.startsWith('base.'));
-  if (base === undefined) throw new PgbkError('CATALOG', `backup ${id} has no base.tar`, { server, path: srcDir });
-  const tsTar = (oid: string): string => names.find((n) => n.startsWith(`${oid}.tar`))!;
+async function sshLayout(srcDir: string, backup: DoneBackup): Promise<StoredLayout> {
+  const server = backup.server;
+  const { checkSshBackup, copyTreeInto, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
+  const layout = await checkSshBackup(srcDir, backup);
   return {
-    oids: names.filter((n) => !n.startsWith('base.')).map((n) => n.slice(0, n.indexOf('.'))),
-    readMap: () => readTarMember(storedFileStream(path.join(srcDir, base)), decompressorFor(base), 'tablespace_map'),
-    sendData: (t, dir) => sendStoredTar(t, srcDir, backup, base, dir),
-    sendTablespace: (t, oid, dir) => sendStoredTar(t, srcDir, backup, tsTar(oid), dir),
+    oids: layout.tablespaceOids,
+    storedFiles: 0,
+    totalBytes: 0,
+    manifest: undefined,
+    counted: { bytes: layout.bytes, files: layout.files },
+    dispose: async () => undefined,
+    // files.json (checksum verified above) records each tablespace's location on the database host.
+    readMap: async () => formatTablespaceMap((await readStoredManifest(srcDir)).tablespaces),
+    async unpack(oid, run) {
+      const storedAs = oid === undefined ? 'data' : `tablespaces/${oid}`;
+      if (run.host.local) {
+        // On this host the tree is written straight from its chunks (restore-tree.ts owns how),
+        // as a local restore always did; the counts are the method's own (`counted`).
+        await copyTreeInto(srcDir, storedAs, run.dir, server);
+        return { storedBytes: 0, files: 0 };
+      }
+      const tar = sshBackupTarStream(srcDir, storedAs, server);
+      tar.done.catch(() => undefined);
+      let r;
+      try {
+        r = await unpackInto({ ...run, source: tar.stream as AsyncIterable<unknown>, decompress: undefined, what: path.join(srcDir, storedAs), server });
+      } catch (err) {
+        // A damaged chunk ends the stream early, so tar fails too: the chunk is the news. The stream
+        // has settled by then when it failed; when it did not, it must not be waited for (nobody reads it).
+        const early = await Promise.race([
+          tar.done.then(
+            () => undefined,
+            (e: unknown) => e,
+          ),
+          new Promise((r) => setImmediate(() => r(undefined))),
+        ]);
+        throw early ?? err;
+      }
+      await tar.done; // read to its end: settled
+      return r;
+    },
   };
+}
+
+async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<StoredLayout> {
+  const { server, id } = backup;
+  const checksums = backup.checksums ?? {};
+  const tars = await storedTars(source, checksums, server, id);
+  // pg_verifybackup reads a local file: on object storage a temp copy, removed by dispose().
+  const manifest = await source.localFile('backup_manifest');
+  const manifestSha = checksums['backup_manifest'];
+  if (manifestSha === undefined || (await sha256OfFile(manifest.path).catch(() => 'unreadable')) !== manifestSha) {
+    await manifest.dispose();
+    throw new PgbkError('CATALOG', `backup ${id}: backup_manifest is missing or does not match its recorded sha256`, {
+      server,
+      path: source.where('backup_manifest'),
+    });
+  }
+  let sizes: number[];
+  try {
+    sizes = await Promise.all(tars.map((n) => source.size(n)));
+  } catch (err) {
+    await manifest.dispose();
+    throw err;
+  }
+  const base = tars.find((n) => n.startsWith('base.'))!;
+  const tarOf = (oid: string | undefined): string => (oid === undefined ? base : tars.find((n) => n.startsWith(`${oid}.tar`))!);
+  return {
+    oids: tars.filter((n) => !n.startsWith('base.')).map((n) => n.slice(0, n.indexOf('.'))),
+    storedFiles: tars.length,
+    totalBytes: sizes.reduce((a, b) => a + b, 0),
+    manifest: manifest.path,
+    counted: undefined,
+    readMap: () => readTarMember(Readable.from(source.open(base)), decompressorFor(base), 'tablespace_map'),
+    async unpack(oid, run) {
+      const name = tarOf(oid);
+      return unpackInto({
+        ...run,
+        source: source.open(name) as AsyncIterable<unknown>,
+        decompress: decompressorFor(name),
+        what: source.where(name),
+        server,
+        expectedSha256: checksums[name]!,
+      });
+    },
+    dispose: () => manifest.dispose(),
+  };
+}
+
+/** Open the stored backup; refuses (before anything is written) what is missing or damaged. */
+export async function storedLayout(source: StoredSource, srcDir: string, backup: DoneBackup): Promise<StoredLayout> {
+  // The ssh method's chunked trees are local only (an s3:// catalog refuses that method).
+  return backup.method === 'ssh' ? sshLayout(srcDir, backup) : tarLayout(source, backup);
 }

@@ -1,15 +1,19 @@
 /**
- * The directory a restore writes into. A restore never mixes with existing files: a non-empty
- * directory is refused unless --force, which deletes its contents first (and says so). A running
- * PostgreSQL's data directory is refused even with --force. The catalog is compared by real path
- * (symbolic links resolved on both sides), so no link leads a restore into it.
+ * The directories a restore writes into, on whichever host it restores onto (host.ts). A restore
+ * never mixes with existing files: a non-empty directory is refused unless --force, which deletes
+ * its contents first (and says so). A running PostgreSQL's data directory is refused even with
+ * --force. Paths are compared by real path, resolved on the host that holds them (symbolic links
+ * included; `cd -P` over SSH), so no link leads a restore into the catalog (when the host is, or
+ * may be, this one) or one restore directory into another.
  */
 
-import { chmod, lstat, mkdir, readFile, readdir, realpath, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { PgbkError } from '../errors.js';
+import { localHost, mayBeThisHost, pidAliveOn, prefix, readTextOn, where, type TargetHost } from './host.js';
 
 export interface DirState {
+  /** How messages name it: --target-dir, --tablespace-dir, "tablespace 16385 location". */
+  readonly flag: string;
   readonly path: string;
   /** Where `path` really is: its deepest existing ancestor's real path plus the rest. */
   readonly realPath: string;
@@ -22,52 +26,34 @@ export function isInside(child: string, parent: string): boolean {
   return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel));
 }
 
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 /**
- * The real location of a path that may not exist yet: the real path of its deepest existing
- * ancestor (every symbolic link resolved) joined with the components that do not exist. A dangling
- * symbolic link on the way is refused: mkdir would follow it to a place not checked here.
+ * The real location of a path on this host that may not exist yet (LocalTransport.realPath); a
+ * dangling symbolic link on the way is refused: mkdir would follow it to a place not checked here.
  */
 export async function resolveReal(p: string, flag: string): Promise<string> {
-  const abs = path.resolve(p);
-  const tail: string[] = [];
-  let cur = abs;
-  for (;;) {
-    try {
-      return path.join(await realpath(cur), ...tail.reverse());
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PgbkError('USAGE', `${flag} ${abs}: ${(err as Error).message}`);
-    }
-    const isLink = await lstat(cur).then(
-      (st) => st.isSymbolicLink(),
-      () => false,
-    );
-    if (isLink) throw new PgbkError('USAGE', `${flag} ${abs}: ${cur} is a symbolic link to a missing target`);
-    const parent = path.dirname(cur);
-    if (parent === cur) return path.join(cur, ...tail.reverse());
-    tail.push(path.basename(cur));
-    cur = parent;
+  return realPathOn(localHost(), path.resolve(p), flag);
+}
+
+async function realPathOn(host: TargetHost, abs: string, flag: string): Promise<string> {
+  try {
+    return await host.transport.realPath(abs);
+  } catch (err) {
+    const e = err instanceof PgbkError ? err : undefined;
+    throw new PgbkError(e?.code === 'NETWORK' ? 'NETWORK' : 'USAGE', `${prefix(host)}${flag} ${where(host, abs)}: ${(err as Error).message}`);
   }
 }
 
 /** Refuse a directory that is, holds or lies inside the catalog, comparing real paths. */
-export async function refuseCatalogOverlap(abs: string, real: string, catalog: string, flag: string): Promise<void> {
+async function refuseCatalogOverlap(host: TargetHost, abs: string, real: string, catalog: string, flag: string): Promise<void> {
   // A catalog on object storage (s3://…) has no local directory to overlap.
   if (/^[A-Za-z][A-Za-z0-9+.-]*:\/\//.test(catalog)) return;
+  if (!(await mayBeThisHost(host))) return;
   const catalogReal = await resolveReal(catalog, 'catalog');
   if (isInside(real, catalogReal) || isInside(catalogReal, real)) {
     const via = real === abs ? '' : ` (really ${real})`;
     throw new PgbkError(
       'USAGE',
-      `${flag} ${abs}${via} overlaps the catalog ${catalog}${catalogReal === path.resolve(catalog) ? '' : ` (really ${catalogReal})`}`,
+      `${prefix(host)}${flag} ${where(host, abs)}${via} overlaps the catalog ${catalog}${catalogReal === path.resolve(catalog) ? '' : ` (really ${catalogReal})`}${host.local ? '' : ', on this same host'}`,
       {
         hint: 'restore outside the catalog: --force there would delete backups and WAL',
       },
@@ -76,54 +62,69 @@ export async function refuseCatalogOverlap(abs: string, real: string, catalog: s
 }
 
 /** Read-only checks, done before anything is written (and before the backup is marked in use). */
-export async function inspectTargetDir(dir: string, force: boolean, catalog: string, flag = '--target-dir'): Promise<DirState> {
+export async function inspectTargetDir(dir: string, force: boolean, catalog: string, flag = '--target-dir', host: TargetHost = localHost()): Promise<DirState> {
+  const t = host.transport;
   const abs = path.resolve(dir);
-  const real = await resolveReal(abs, flag);
-  if (abs === path.parse(abs).root || real === path.parse(real).root)
-    throw new PgbkError('USAGE', `${flag} ${abs}: refusing to restore into the root directory`);
-  await refuseCatalogOverlap(abs, real, catalog, flag);
+  const named = `${prefix(host)}${flag} ${where(host, abs)}`;
+  const real = await realPathOn(host, abs, flag);
+  if (abs === path.parse(abs).root || real === path.parse(real).root) throw new PgbkError('USAGE', `${named}: refusing to restore into the root directory`);
+  await refuseCatalogOverlap(host, abs, real, catalog, flag);
   let entries: string[];
   try {
-    const st = await lstat(abs);
-    if (!st.isDirectory()) throw new PgbkError('USAGE', `${flag} ${abs} exists and is not a directory`);
-    entries = await readdir(abs);
+    const st = await t.stat(abs);
+    if (st === undefined) return { flag, path: abs, realPath: real, exists: false, entries: [] };
+    if (st.type !== 'dir') throw new PgbkError('USAGE', `${named} exists and is not a directory`);
+    entries = (await t.list(abs)).map((e) => e.name);
   } catch (err) {
-    if (err instanceof PgbkError) throw err;
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return { path: abs, realPath: real, exists: false, entries: [] };
-    throw new PgbkError('USAGE', `${flag} ${abs}: ${(err as Error).message}`);
+    if (err instanceof PgbkError && (err.code === 'USAGE' || err.code === 'NETWORK')) throw err;
+    throw new PgbkError('USAGE', `${named}: ${(err as Error).message}`);
   }
   if (entries.length > 0 && !force) {
-    throw new PgbkError('USAGE', `${flag} ${abs} is not empty (${entries.length} entries)`, {
+    // Over SSH the wording is the one `restore --remote` always used.
+    throw new PgbkError('USAGE', `${named} ${host.local ? 'is not empty' : 'exists and is not an empty directory'} (${entries.length} entries)`, {
       hint: 'choose an empty or new directory, or add --force to DELETE its contents first',
     });
   }
   if (entries.includes('postmaster.pid')) {
-    const pid = Number((await readFile(path.join(abs, 'postmaster.pid'), 'utf8').catch(() => '')).split('\n')[0]);
-    if (Number.isInteger(pid) && pid > 0 && pidAlive(pid)) {
-      throw new PgbkError('USAGE', `${flag} ${abs} belongs to a running PostgreSQL (pid ${pid}); stop it first`);
+    const pid = Number((await readTextOn(host, path.join(abs, 'postmaster.pid')).catch(() => '')).split('\n')[0]);
+    if (Number.isInteger(pid) && pid > 0 && (await pidAliveOn(host, pid))) {
+      throw new PgbkError('USAGE', `${named} belongs to a running PostgreSQL (pid ${pid}); stop it first`);
     }
   }
-  return { path: abs, realPath: real, exists: true, entries };
+  return { flag, path: abs, realPath: real, exists: true, entries };
+}
+
+/** Refuse restore directories inside one another (real paths: a link cannot hide it). */
+export function refuseNested(host: TargetHost, dirs: readonly DirState[]): void {
+  for (let i = 0; i < dirs.length; i++) {
+    for (let j = i + 1; j < dirs.length; j++) {
+      const a = dirs[i]!;
+      const b = dirs[j]!;
+      if (isInside(a.realPath, b.realPath) || isInside(b.realPath, a.realPath)) {
+        throw new PgbkError(
+          'USAGE',
+          `${prefix(host)}${b.flag} ${where(host, b.path)} overlaps ${a.flag} ${where(host, a.path)} (real paths ${b.realPath}, ${a.realPath})`,
+        );
+      }
+    }
+  }
 }
 
 /** Create the directory (mode 0700, as PostgreSQL requires) or empty it when --force allowed that. */
-export async function prepareTargetDir(state: DirState, log: (line: string) => void): Promise<void> {
-  if (!state.exists) {
-    await mkdir(state.path, { recursive: true, mode: 0o700 });
-  } else if (state.entries.length > 0) {
-    log(`--force: deleting the ${state.entries.length} existing entries of ${state.path}`);
-    for (const e of state.entries) await rm(path.join(state.path, e), { recursive: true, force: true });
+export async function prepareTargetDir(state: DirState, log: (line: string) => void, host: TargetHost = localHost()): Promise<void> {
+  if (state.exists && state.entries.length > 0) {
+    log(`--force: deleting the ${state.entries.length} existing entries of ${where(host, state.path)}`);
+    await host.transport.remove(state.entries.map((e) => path.join(state.path, e)));
   }
-  await chmod(state.path, 0o700);
+  await host.transport.mkdir(state.path, 0o700);
 }
 
 /** After a failed restore: leave the directory empty (it was empty or emptied before we began). */
-export async function emptyDir(dir: string): Promise<void> {
-  let entries: string[];
+export async function emptyDir(dir: string, host: TargetHost = localHost()): Promise<void> {
   try {
-    entries = await readdir(dir);
+    const entries = await host.transport.list(dir);
+    await host.transport.remove(entries.map((e) => path.join(dir, e.name)));
   } catch {
-    return;
+    // nothing there, or the host is gone: nothing more to do
   }
-  for (const e of entries) await rm(path.join(dir, e), { recursive: true, force: true });
 }

@@ -5,7 +5,7 @@
 
 import { spawn } from 'node:child_process';
 import { createReadStream } from 'node:fs';
-import { lstat, open, readdir, rename, unlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, open, readdir, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { fsyncDir, tempPathFor } from '../lib/atomic.js';
@@ -108,6 +108,78 @@ export class LocalTransport implements Transport {
       if (info !== undefined) entries.push({ name, ...info });
     }
     return entries;
+  }
+
+  async realPath(file: string): Promise<string> {
+    const abs = path.resolve(file);
+    const tail: string[] = [];
+    let cur = abs;
+    for (;;) {
+      try {
+        return path.join(await realpath(cur), ...tail.reverse());
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw new PgbkError('USAGE', (err as Error).message, { path: abs, cause: err });
+      }
+      const isLink = await lstat(cur).then(
+        (st) => st.isSymbolicLink(),
+        () => false,
+      );
+      if (isLink) throw new PgbkError('USAGE', `${cur} is a symbolic link to a missing target`, { path: abs });
+      const parent = path.dirname(cur);
+      if (parent === cur) return path.join(cur, ...tail.reverse());
+      tail.push(path.basename(cur));
+      cur = parent;
+    }
+  }
+
+  async mkdir(dir: string, mode: number): Promise<void> {
+    try {
+      await mkdir(dir, { recursive: true, mode });
+      await chmod(dir, mode);
+    } catch (err) {
+      throw ioError(err, dir);
+    }
+  }
+
+  async remove(paths: readonly string[]): Promise<void> {
+    for (const p of paths) {
+      try {
+        await rm(p, { recursive: true, force: true });
+      } catch (err) {
+        throw ioError(err, p);
+      }
+    }
+  }
+
+  async symlink(target: string, link: string): Promise<void> {
+    try {
+      await rm(link, { recursive: true, force: true });
+      await symlink(target, link);
+    } catch (err) {
+      throw ioError(err, link);
+    }
+  }
+
+  async chownLike(reference: string, paths: readonly string[], recursive = false): Promise<void> {
+    let owner: { uid: number; gid: number };
+    try {
+      owner = await stat(reference);
+    } catch (err) {
+      throw ioError(err, reference);
+    }
+    const walk = async (p: string): Promise<void> => {
+      try {
+        await lchown(p, owner.uid, owner.gid);
+        if (recursive && (await lstat(p)).isDirectory()) for (const n of await readdir(p)) await walk(path.join(p, n));
+      } catch (err) {
+        throw err instanceof PgbkError ? err : ioError(err, p);
+      }
+    };
+    for (const p of paths) await walk(p);
+  }
+
+  async userId(): Promise<number> {
+    return process.getuid?.() ?? -1;
   }
 
   async close(): Promise<void> {

@@ -90,6 +90,18 @@ const PUBLISH_SCRIPT = [
   'sync -- "$(dirname -- "$f")"',
 ].join('\n');
 
+/**
+ * POSIX sh: the real path of $1's deepest existing ancestor (cd -P; pwd -P) plus the missing
+ * rest; exit 3 for a dangling symbolic link on the way.
+ */
+const REAL_PATH_SCRIPT = [
+  'p=$1; tail=',
+  'while [ ! -e "$p" ] && [ ! -L "$p" ]; do tail="/$(basename -- "$p")$tail"; p=$(dirname -- "$p"); done',
+  'if [ -L "$p" ] && [ ! -e "$p" ]; then echo "$p is a symbolic link to a missing target" >&2; exit 3; fi',
+  'if [ -d "$p" ]; then r=$(cd -P -- "$p" && pwd -P) || exit 1; else r=$(cd -P -- "$(dirname -- "$p")" && pwd -P) || exit 1; r="${r%/}/$(basename -- "$p")"; fi',
+  'printf "%s%s\\n" "${r%/}" "$tail"',
+].join('\n');
+
 export class SshTransport implements Transport {
   readonly description: string;
   private readonly client: InstanceType<typeof Client>;
@@ -320,6 +332,52 @@ export class SshTransport implements Transport {
       .filter((l) => l !== '')
       .map(parseFindLine)
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  async realPath(file: string): Promise<string> {
+    const r = await this.run(['sh', '-c', REAL_PATH_SCRIPT, 'sh', file]);
+    const out = r.stdout.toString('utf8').replace(/\n$/, '');
+    if (r.code === 3) throw new PgbkError('USAGE', r.stderr.trim(), { path: file });
+    // "/" itself prints as the empty string (its trailing slash is stripped).
+    if (r.code === 0 && out === '') return '/';
+    if (r.code !== 0 || !out.startsWith('/')) {
+      throw new PgbkError(r.code === null ? 'NETWORK' : 'USAGE', `cannot resolve its real path: ${r.stderr.trim() || 'connection lost'}`, { path: file });
+    }
+    return path.posix.normalize(out);
+  }
+
+  private async must(what: string, file: string, argv: readonly string[]): Promise<void> {
+    const r = await this.run(argv);
+    if (r.code !== 0) throw this.failure(what, file, r);
+  }
+
+  mkdir(dir: string, mode: number): Promise<void> {
+    const m = mode.toString(8);
+    return this.must('mkdir', dir, ['sh', '-c', 'mkdir -p -m "$1" -- "$2" && chmod "$1" -- "$2"', 'sh', m, dir]);
+  }
+
+  async remove(paths: readonly string[]): Promise<void> {
+    if (paths.length > 0) await this.must('remove', paths[0]!, ['rm', '-rf', '--', ...paths]);
+  }
+
+  symlink(target: string, link: string): Promise<void> {
+    return this.must('symlink', link, ['sh', '-c', 'rm -rf -- "$2" && ln -s -- "$1" "$2"', 'sh', target, link]);
+  }
+
+  async chownLike(reference: string, paths: readonly string[], recursive = false): Promise<void> {
+    if (paths.length === 0) return;
+    await this.must('chown', paths[0]!, ['chown', ...(recursive ? ['-R'] : []), '-h', `--reference=${reference}`, '--', ...paths]);
+  }
+
+  private uid: number | undefined;
+
+  async userId(): Promise<number> {
+    if (this.uid === undefined) {
+      const r = await this.run(['id', '-u']);
+      if (r.code !== 0) throw this.failure('id -u', '', r);
+      this.uid = Number(r.stdout.toString('utf8').trim());
+    }
+    return this.uid;
   }
 
   async close(): Promise<void> {

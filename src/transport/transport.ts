@@ -61,5 +61,21 @@ export interface Transport {
   stat(file: string): Promise<FileInfo | undefined>;
   /** Entries of a directory (not recursive), sorted by name, without stat-following symlinks. */
   list(dir: string): Promise<DirEntry[]>;
+  /**
+   * Where `file` really is on the host: the real path of its deepest existing ancestor (every
+   * symbolic link resolved) joined with the components that do not exist yet. Rejects with a USAGE
+   * PgbkError when a symbolic link on the way points nowhere (mkdir -p would follow it unchecked).
+   */
+  realPath(file: string): Promise<string>;
+  /** mkdir -p; the last directory gets `mode` (also when it existed already). */
+  mkdir(dir: string, mode: number): Promise<void>;
+  /** rm -rf of each path; absent paths are fine. */
+  remove(paths: readonly string[]): Promise<void>;
+  /** Make `link` a symbolic link to `target`, replacing whatever `link` was. */
+  symlink(target: string, link: string): Promise<void>;
+  /** Give `paths` the owner and group of `reference` (recursive: into directories too, links not followed). */
+  chownLike(reference: string, paths: readonly string[], recursive?: boolean): Promise<void>;
+  /** The user id programs run as on the host (0: root). */
+  userId(): Promise<number>;
   close(): Promise<void>;
 }

@@ -4,7 +4,7 @@
  * side that the transport's user may write.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { lstat, readdir, readFile, symlink, writeFile, mkdir } from 'node:fs/promises';
+import { lstat, readdir, readFile, readlink, realpath, symlink, writeFile, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { suite } from 'uvu';
@@ -162,6 +162,47 @@ export function transportContract(name: string, setup: () => Promise<ContractWor
       () => transport.list(path.join(sub, 'missing')),
       (e: unknown) => (e as PgbkError).code === 'NOT_FOUND',
     );
+  });
+
+  t('realPath resolves links, keeps a missing tail, and refuses a dangling link on the way', async (ctx) => {
+    const { transport, dir, share } = w(ctx);
+    const sub = path.join(dir, 'rp');
+    await mkdir(path.join(sub, 'real', 'inner'), { recursive: true });
+    await symlink(path.join(sub, 'real'), path.join(sub, 'link'));
+    await symlink(path.join(sub, 'nowhere'), path.join(sub, 'dangling'));
+    await share(sub);
+    const real = await realpath(sub);
+    assert.is(await transport.realPath(path.join(sub, 'link', 'inner')), path.join(real, 'real', 'inner'));
+    assert.is(await transport.realPath(path.join(sub, 'link', 'new', 'deeper')), path.join(real, 'real', 'new', 'deeper'));
+    assert.is(await transport.realPath('/'), '/');
+    await rejects(
+      () => transport.realPath(path.join(sub, 'dangling', 'x')),
+      (e: unknown) => (e as PgbkError).code === 'USAGE' && /dangling is a symbolic link to a missing target/.test((e as Error).message),
+    );
+  });
+
+  t('mkdir, symlink, chownLike, remove and userId do what their local counterparts do', async (ctx) => {
+    const { transport, dir, share } = w(ctx);
+    const sub = path.join(dir, 'ops');
+    await mkdir(sub);
+    await share(sub);
+    const deep = path.join(sub, 'a', 'b');
+    await transport.mkdir(deep, 0o700);
+    assert.is((await lstat(deep)).mode & 0o777, 0o700);
+    await transport.mkdir(deep, 0o750); // it exists: only the mode changes
+    assert.is((await lstat(deep)).mode & 0o777, 0o750);
+    const f = path.join(deep, 'f');
+    await transport.writeFile(f, 'x');
+    assert.is((await lstat(f)).uid, await transport.userId(), 'userId is who writes files there');
+    const link = path.join(sub, 'l');
+    await transport.symlink(path.join(sub, 'a'), link);
+    assert.is(await readlink(link), path.join(sub, 'a'));
+    await transport.symlink(deep, link); // replaced, not followed
+    assert.is(await readlink(link), deep);
+    await transport.chownLike(f, [path.join(sub, 'a')], true);
+    assert.is((await lstat(deep)).uid, (await lstat(f)).uid);
+    await transport.remove([path.join(sub, 'a'), link, path.join(sub, 'never-was')]);
+    assert.equal(await readdir(sub), []);
   });
 
   t.run();

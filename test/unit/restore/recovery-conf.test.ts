@@ -1,17 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { mkdtemp, readFile, rm, writeFile, access } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
-import {
-  buildRestoreCommand,
-  mergeAutoConf,
-  quoteConfValue,
-  recoverySettings,
-  shellQuote,
-  writeRecoveryConfig,
-  type RecoveryConfig,
-} from '../../../src/pg/recovery-conf.js';
+import { buildRestoreCommand, mergeAutoConf, quoteConfValue, recoverySettings, shellQuote, type RecoveryConfig } from '../../../src/pg/recovery-conf.js';
 
 test('quoteConfValue: quotes doubled, backslashes escaped, line breaks refused', () => {
   assert.is(quoteConfValue('plain'), "'plain'");
@@ -92,27 +81,6 @@ test('--no-archive: archive_mode = off is written and an earlier archive_mode li
   const kept = mergeAutoConf(existing, base, 'pgbk restore');
   assert.match(kept, /^archive_mode = 'on'$/m);
   assert.not.match(kept, /archive_mode = 'off'/);
-});
-
-test('writeRecoveryConfig: recovery.signal written, standby.signal removed, auto.conf merged', async () => {
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgbk-rc-'));
-  try {
-    await writeFile(path.join(dir, 'postgresql.auto.conf'), "recovery_target_name = 'old'\n");
-    await writeFile(path.join(dir, 'standby.signal'), '');
-    await writeRecoveryConfig(dir, { ...base, target: { kind: 'name', value: 'new' } }, 'pgbk');
-    await access(path.join(dir, 'recovery.signal'));
-    await assert.not.ok(
-      await access(path.join(dir, 'standby.signal')).then(
-        () => true,
-        () => false,
-      ),
-    );
-    const text = await readFile(path.join(dir, 'postgresql.auto.conf'), 'utf8');
-    assert.match(text, /# replaced by pgbk restore: recovery_target_name = 'old'/);
-    assert.match(text, /\nrecovery_target_name = 'new'\n/);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 });
 
 test.run();

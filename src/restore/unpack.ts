@@ -1,0 +1,195 @@
+/**
+ * Unpack one tar stream into a directory on the target host in a single pass: the stored bytes
+ * are read once here, hashed (sha256, for the caller to compare with backup.json) and fed to
+ * `tar -x` there, through the decompressor when the stored file is compressed.
+ *
+ * Where the decompressor runs: on this host tar starts it itself (`tar -x -I zstd`), so the
+ * decompressed bytes go from one program to the other without passing through Node, and no
+ * program is started beyond the two a restore always ran. Over SSH it runs here, and the
+ * decompressed stream goes to `tar -x` on the database host, which then needs nothing but tar.
+ *
+ * tar is called with an argument array: GNU tar refuses absolute and `..` member names by default,
+ * so an archive cannot write outside DIR. -v lists each member (the file count for progress).
+ * -b 2048 -B: 1 MiB records, read until full (the short reads a pipe gives are harmless). As root,
+ * tar keeps the owners recorded in the archive.
+ */
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
+import { PgbkError } from '../errors.js';
+import { sha256Hasher } from '../lib/checksum.js';
+import type { ExecProcess } from '../transport/transport.js';
+import { where, type TargetHost } from './host.js';
+
+export interface UnpackOptions {
+  readonly host: TargetHost;
+  readonly dir: string;
+  /** The stored bytes (read exactly once). */
+  readonly source: AsyncIterable<unknown>;
+  /** argv of the decompressor (zstd -d -c -q, gzip -d -c), or undefined for a plain tar. */
+  readonly decompress: readonly string[] | undefined;
+  /** The stored file or tree, for messages. */
+  readonly what: string;
+  readonly server?: string;
+  /** The stored bytes' recorded sha256 (backup.json): a mismatch fails after tar has finished. */
+  readonly expectedSha256?: string;
+  /** Called as stored bytes are read and as tar reports members. */
+  readonly onProgress?: (storedBytes: number, files: number) => void;
+  /** Aborting stops the decompressor and tar (Ctrl-C during a restore). */
+  readonly signal?: AbortSignal;
+}
+
+export interface Unpacked {
+  readonly storedBytes: number;
+  readonly files: number;
+  readonly sha256: string;
+}
+
+const TAR = ['tar', '-x', '-v', '-b', '2048', '-B'];
+/** GNU tar's words when the decompressor it started failed. */
+const CHILD_FAILED = /Child returned status [1-9]/;
+
+async function write(sink: Writable, chunk: Buffer): Promise<void> {
+  if (sink.write(chunk)) return;
+  await new Promise<void>((resolve, reject) => {
+    const onDrain = (): void => {
+      sink.off('error', onError);
+      resolve();
+    };
+    const onError = (err: Error): void => {
+      sink.off('drain', onDrain);
+      reject(err);
+    };
+    sink.once('drain', onDrain);
+    sink.once('error', onError);
+  });
+}
+
+function localExit(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 8192) stderr += d;
+  });
+  return new Promise((resolve) => {
+    child.once('error', (err) => resolve({ code: null, stderr: err.message }));
+    child.once('close', (code) => resolve({ code, stderr: stderr.trim() }));
+  });
+}
+
+export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
+  const { host, dir, what, server, decompress } = opts;
+  let proc: ExecProcess;
+  let here: ChildProcess | undefined;
+  let sink: Writable;
+  if (decompress !== undefined && host.local) {
+    proc = host.transport.exec([...TAR, `--use-compress-program=${decompress[0]!}`, '-f', '-', '-C', dir]);
+    sink = proc.stdin;
+  } else {
+    proc = host.transport.exec([...TAR, '-f', '-', '-C', dir]);
+    sink = proc.stdin;
+    if (decompress !== undefined) {
+      here = spawn(decompress[0]!, decompress.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
+      here.stdout!.pipe(proc.stdin);
+      sink = here.stdin!;
+    }
+  }
+  const hereDone = here === undefined ? undefined : localExit(here);
+  let stderr = '';
+  proc.stderr.setEncoding('utf8').on('data', (d: string) => {
+    if (stderr.length < 8192) stderr += d;
+  });
+  let files = 0;
+  let storedBytes = 0;
+  proc.stdout.on('data', (d: Buffer) => {
+    for (const byte of d) if (byte === 10) files++;
+    opts.onProgress?.(storedBytes, files);
+  });
+  proc.stdin.on('error', () => undefined); // tar died: its exit status says why
+  let pipeError: Error | undefined;
+  sink.on('error', (err) => {
+    pipeError ??= err; // EPIPE when the consumer died: its exit status tells why
+  });
+  const stop = (): void => {
+    proc.kill();
+    here?.kill();
+  };
+  opts.signal?.addEventListener('abort', stop, { once: true });
+  // tar gone while bytes are still on their way (over SSH nothing else would tell a write that
+  // waits for room): stop feeding it, and stop the decompressor here, which nobody reads any more.
+  let tarEnded = false;
+  let writing = false;
+  let killedHere = false;
+  const abandon = (): void => {
+    killedHere = here !== undefined;
+    here?.kill();
+    sink.destroy(new Error(`tar ended before it read all of ${what}`));
+  };
+  void proc.done.then(() => {
+    tarEnded = true;
+    if (writing) abandon();
+  });
+
+  const hash = sha256Hasher();
+  try {
+    for await (const chunk of opts.source) {
+      const buf = chunk as Buffer;
+      hash.update(buf);
+      storedBytes += buf.length;
+      opts.onProgress?.(storedBytes, files);
+      if (pipeError !== undefined || opts.signal?.aborted === true) break;
+      if (tarEnded) {
+        abandon();
+        break;
+      }
+      writing = true;
+      await write(sink, buf);
+      writing = false;
+    }
+  } catch (err) {
+    if (pipeError === undefined) {
+      sink.destroy();
+      stop();
+      await Promise.allSettled([proc.done, hereDone]);
+      opts.signal?.removeEventListener('abort', stop);
+      throw new PgbkError('CATALOG', `cannot read ${what}: ${(err as Error).message}`, { server, path: what, cause: err });
+    }
+  }
+  sink.end();
+  const [status, h] = await Promise.all([proc.done, hereDone]);
+  opts.signal?.removeEventListener('abort', stop);
+  if (opts.signal?.aborted === true) throw new PgbkError('INTERNAL', `extraction of ${what} interrupted`, { server, path: what });
+  const childFailed = host.local && decompress !== undefined && status.code !== 0 && CHILD_FAILED.test(stderr);
+  if ((h !== undefined && h.code !== 0 && !killedHere) || childFailed) {
+    const name = decompress?.[0] ?? 'decompressor';
+    const why = h !== undefined ? h.stderr || `exit ${String(h.code)}` : stderr.trim();
+    throw new PgbkError('CATALOG', `${name} could not decompress ${what}: ${why}`, {
+      server,
+      path: what,
+      hint: 'the stored backup file is damaged',
+    });
+  }
+  if (status.code === null && !host.local) {
+    throw new PgbkError('NETWORK', `unpacking ${what} into ${where(host, dir)} failed: ${stderr.trim() || 'connection lost'}`, { server });
+  }
+  if (status.code !== 0) {
+    throw new PgbkError(
+      'CATALOG',
+      `tar could not extract ${what}${host.local ? '' : ` into ${where(host, dir)}`}: ${stderr.trim() || `exit ${String(status.code ?? status.signal)}`}`,
+      {
+        server,
+        path: what,
+      },
+    );
+  }
+  if (pipeError !== undefined) throw new PgbkError('CATALOG', `extracting ${what} stopped early: ${pipeError.message}`, { server, path: what });
+  const sha256 = hash.hex();
+  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
+    throw new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${opts.expectedSha256}, read ${sha256})`, {
+      server,
+      path: what,
+      hint: 'the stored backup is damaged; restore from another backup',
+    });
+  }
+  opts.onProgress?.(storedBytes, files);
+  return { storedBytes, files, sha256 };
+}
