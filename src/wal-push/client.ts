@@ -8,7 +8,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, open, realpath } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, realpath } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
@@ -35,11 +35,35 @@ function cliPath(): string {
   return cli;
 }
 
-async function startWorker(args: readonly string[], key: string): Promise<void> {
-  const log = await open(path.join(runtimeDir(), `walpush-${key}.log`), 'a', 0o600);
+function workerLog(key: string): string {
+  return path.join(runtimeDir(), `walpush-${key}.log`);
+}
+
+/** A started worker: `failed` is set when it exits non-zero (it could not open its sink). */
+interface StartedWorker {
+  failed: number | undefined;
+  /** Size of the log when it started: what follows is this worker's. */
+  readonly logFrom: number;
+}
+
+async function startWorker(args: readonly string[], key: string): Promise<StartedWorker> {
+  const log = await open(workerLog(key), 'a', 0o600);
+  const logFrom = (await log.stat()).size;
   const child = spawn(process.execPath, [cliPath(), 'wal-push-worker', ...args], { detached: true, stdio: ['ignore', log.fd, log.fd] });
+  const started: StartedWorker = { failed: undefined, logFrom };
+  child.once('exit', (code) => {
+    if (code !== 0) started.failed = code ?? 1;
+  });
   child.unref();
   await log.close();
+  return started;
+}
+
+/** What a worker that exited at start wrote to its log (its error and hint), on one line. */
+async function startLog(key: string, from: number): Promise<string> {
+  const text = (await readFile(workerLog(key)).catch(() => Buffer.alloc(0))).subarray(from).toString('utf8');
+  const lines = text.split('\n').filter((l) => l.trim() !== '');
+  return lines.slice(-4).join(' | ') || `nothing logged (${workerLog(key)})`;
 }
 
 /**
@@ -87,13 +111,21 @@ export async function pushThroughWorker(route: WorkerRoute, file: string, cwd: s
   const request = `${JSON.stringify({ name: path.basename(abs), path: abs })}\n`;
   const deadline = Date.now() + 60_000;
   let started = 0;
+  let worker: StartedWorker | undefined;
   for (;;) {
     const reply = await ask(sock, request);
     if (reply !== 'no-worker') return reply;
-    if (Date.now() > deadline) throw new PgbkError('NETWORK', 'no wal-push worker came up within 60 s');
+    // The worker we started is gone without answering (its store unreachable, credentials refused):
+    // say why now instead of starting it again until the deadline; PostgreSQL retries the segment.
+    if (worker?.failed !== undefined) {
+      throw new PgbkError('NETWORK', `the wal-push worker exited (code ${worker.failed}) before it answered: ${await startLog(key, worker.logFrom)}`, {
+        path: workerLog(key),
+      });
+    }
+    if (Date.now() > deadline) throw new PgbkError('NETWORK', `no wal-push worker came up within 60 s (its log: ${workerLog(key)})`);
     if (Date.now() - started > 10_000) {
       started = Date.now();
-      await startWorker([...route.workerArgs, '--pgdata', pgdata, route.server], key);
+      worker = await startWorker([...route.workerArgs, '--pgdata', pgdata, route.server], key);
     }
     await sleep(50);
   }
