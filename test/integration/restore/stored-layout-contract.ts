@@ -30,6 +30,8 @@ export interface StoredWorld {
   readonly catalog: string;
   /** Store `bytes` as file `name` of backup `id` of SERVER. */
   put(id: string, name: string, bytes: Buffer): Promise<void>;
+  /** Remove file `name` of backup `id` (as retention or a damaged store would). */
+  remove(id: string, name: string): Promise<void>;
   cleanup(): Promise<void>;
 }
 
@@ -281,6 +283,25 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
       await refuses(() => badLayout.unpack(undefined, { host: localHost(), dir: into }), new RegExp(`${bad}/base\\.tar does not match its recorded sha256`));
     } finally {
       await badLayout.dispose();
+    }
+  });
+
+  t('a tar that vanishes after the layout was opened: readMap and unpack fail naming it, the process goes on', async (ctx) => {
+    const tar = await makeTar(ctx.tmp!, { PG_VERSION: Buffer.from('15\n'), 'base/1/1': randomBytes(200_000) }, false);
+    const manifest = Buffer.from('manifest\n');
+    const id = nextId(ctx);
+    await W(ctx).put(id, 'base.tar', tar);
+    await W(ctx).put(id, 'backup_manifest', manifest);
+    const layout = await storedLayout(await source(ctx, id), '', doneBackup(id, { 'base.tar': sha256Hex(tar), backup_manifest: sha256Hex(manifest) }));
+    try {
+      await W(ctx).remove(id, 'base.tar');
+      const named = new RegExp(`${id}/base\\.tar`);
+      const e = await refuses(() => layout.readMap(), named);
+      assert.is(e.code, 'CATALOG');
+      const into = await mkdtemp(path.join(ctx.tmp!, 'pgdata-gone-'));
+      await refuses(() => layout.unpack(undefined, { host: localHost(), dir: into }), named);
+    } finally {
+      await layout.dispose();
     }
   });
 

@@ -30,6 +30,7 @@ storedLayoutContract('local directory', async () => {
       await mkdir(dir, { recursive: true });
       await writeFile(path.join(dir, name), bytes);
     },
+    remove: (id, name) => unlink(path.join(backupDir(catalog, SERVER, id), name)),
     cleanup: () => rm(catalog, { recursive: true, force: true }),
   };
 });
@@ -42,6 +43,7 @@ storedLayoutContract('s3 (radosgw)', async () => {
   return {
     catalog: cfg.url,
     put: (id, name, bytes) => repo.put(`${catalogKeys.backup(SERVER, id)}${name}`, bytes),
+    remove: (id, name) => repo.delete([`${catalogKeys.backup(SERVER, id)}${name}`]),
     cleanup: async () => repo.close(),
   };
 });
