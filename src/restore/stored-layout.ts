@@ -136,7 +136,27 @@ async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<Stor
     totalBytes: sizes.reduce((a, b) => a + b, 0),
     manifest: manifest.path,
     counted: undefined,
-    readMap: () => readTarMember(Readable.from(source.open(base)), decompressorFor(base), 'tablespace_map'),
+    async readMap() {
+      // A read that fails (the object vanished, a range came back short) must not be an 'error'
+      // event nobody listens to on the piped stream (that ends the process): the source just ends
+      // here, tar then fails on the cut archive, and the read's own error, naming the file, is thrown.
+      let failure: unknown;
+      const guarded = async function* (): AsyncGenerator<Buffer> {
+        try {
+          yield* source.open(base);
+        } catch (err) {
+          failure = err;
+        }
+      };
+      let map: string | undefined;
+      try {
+        map = await readTarMember(Readable.from(guarded()), decompressorFor(base), 'tablespace_map');
+      } catch (err) {
+        throw failure ?? err;
+      }
+      if (failure !== undefined) throw failure;
+      return map;
+    },
     async unpack(oid, run) {
       const name = tarOf(oid);
       return unpackInto({

@@ -78,12 +78,27 @@ export async function* prefetchingRead(repo: Repository, key: string, size: numb
   }
 }
 
+/** A local file's error as the repository source reports a missing or unreadable object. */
+function localError(file: string, err: unknown): PgbkError {
+  const missing = (err as NodeJS.ErrnoException).code === 'ENOENT';
+  return new PgbkError('CATALOG', missing ? `${file} is missing` : `cannot read ${file}: ${(err as Error).message}`, { path: file, cause: err });
+}
+
+async function* readLocal(file: string): AsyncGenerator<Buffer> {
+  try {
+    for await (const c of createReadStream(file, { highWaterMark: 1 << 20 })) yield c as Buffer;
+  } catch (err) {
+    throw localError(file, err);
+  }
+}
+
 function localSource(dir: string): StoredSource {
   return {
     where: (name) => path.join(dir, name),
     names: () => readdir(dir),
-    size: async (name) => (await stat(path.join(dir, name))).size,
-    open: (name) => createReadStream(path.join(dir, name), { highWaterMark: 1 << 20 }),
+    // Errors as from object storage: a CATALOG error naming the file (not a bare ENOENT).
+    size: async (name) => (await stat(path.join(dir, name)).catch((err: unknown) => Promise.reject(localError(path.join(dir, name), err)))).size,
+    open: (name) => readLocal(path.join(dir, name)),
     localFile: async (name) => ({ path: path.join(dir, name), dispose: async () => undefined }),
   };
 }
