@@ -129,7 +129,7 @@ export interface WalDefaults {
   maxLag?: string;
 }
 /**
- * Restore drills (issue 14): on a schedule, `pgbk apply`/`pgbk daemon` restore a backup into a scratch directory on the backup host, start PostgreSQL on it (archiving off, WAL from the catalog through pgbk wal-fetch), wait until it is promoted, run the check, stop it, remove the copy and record the result in the catalog (<server>/drills/). Each key not set here is taken from defaults.drill; schedule and scratchDir must be set in one of them.
+ * Restore drills (issue 14): on a schedule, `pgbk apply`/`pgbk daemon` restore a backup into a scratch directory on the backup host (or on drill.host over SSH), start PostgreSQL on it (archiving off, WAL from the catalog through pgbk wal-fetch), wait until it is promoted, run the check, stop it, remove the copy and record the result in the catalog (<server>/drills/). Each key not set here is taken from defaults.drill; schedule and scratchDir must be set in one of them.
  */
 export interface Drill {
   /**
