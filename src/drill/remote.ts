@@ -73,21 +73,20 @@ export async function remoteScratch(t: Transport, drill: DrillSettings, server: 
 }
 
 /**
- * Print the directory of PostgreSQL's programs on the host, found as src/pg/pg-bin.ts looks for
+ * Print the path of PostgreSQL program $2 on the host, found as src/pg/pg-bin.ts looks for
  * them: $PGBK_PG_BINDIR, else the oldest /usr/lib/postgresql/<major or newer>/bin, else PATH.
  */
 const FIND_BINDIR = [
-  'major=$1; name=postgres',
-  'if [ -n "${PGBK_PG_BINDIR:-}" ]; then [ -x "$PGBK_PG_BINDIR/$name" ] || { echo "$name not found in PGBK_PG_BINDIR ($PGBK_PG_BINDIR)" >&2; exit 2; }; echo "$PGBK_PG_BINDIR"; exit 0; fi',
+  'major=$1; name=$2',
+  'if [ -n "${PGBK_PG_BINDIR:-}" ]; then [ -x "$PGBK_PG_BINDIR/$name" ] || { echo "$name not found in PGBK_PG_BINDIR ($PGBK_PG_BINDIR)" >&2; exit 2; }; echo "$PGBK_PG_BINDIR/$name"; exit 0; fi',
   'best=',
   'for p in /usr/lib/postgresql/*/bin/$name; do',
   '  [ -x "$p" ] || continue; d=${p#/usr/lib/postgresql/}; d=${d%%/*}',
   '  case $d in ""|*[!0-9]*) continue ;; esac',
   '  if [ "$d" -ge "$major" ] && { [ -z "$best" ] || [ "$d" -lt "$best" ]; }; then best=$d; fi',
   'done',
-  'if [ -n "$best" ]; then echo "/usr/lib/postgresql/$best/bin"; exit 0; fi',
-  'bin=$(command -v "$name") || { echo "pgbk: $name not found" >&2; exit 127; }',
-  'dirname "$bin"',
+  'if [ -n "$best" ]; then echo "/usr/lib/postgresql/$best/bin/$name"; exit 0; fi',
+  'command -v "$name" || { echo "pgbk: $name not found" >&2; exit 127; }',
 ].join('\n');
 
 /** Start the program in the background, its output appended to the log; print its PID. */
@@ -98,7 +97,8 @@ export interface RemoteCopy {
   readonly pid: number;
   readonly pgdata: string;
   readonly runDir: string;
-  readonly binDir: string;
+  /** psql found as postgres is (it may live elsewhere, e.g. a PATH wrapper). */
+  readonly psql: string;
   readonly logFile: string;
   readonly user: string;
 }
@@ -107,9 +107,13 @@ export async function startRemoteCopy(
   t: Transport,
   o: { pgdata: string; runDir: string; pgVersion: number; user: string; settings: Readonly<Record<string, string>> },
 ): Promise<RemoteCopy> {
-  const found = await t.run(['sh', '-c', FIND_BINDIR, 'sh', String(o.pgVersion)]);
-  if (found.code !== 0) throw new PgbkError('PG', `cannot find PostgreSQL ${o.pgVersion} on ${t.description}: ${failed(found)}`);
-  const binDir = found.stdout.toString('utf8').trim();
+  const find = async (name: string): Promise<string> => {
+    const found = await t.run(['sh', '-c', FIND_BINDIR, 'sh', String(o.pgVersion), name]);
+    if (found.code !== 0) throw new PgbkError('PG', `cannot find PostgreSQL ${o.pgVersion}'s ${name} on ${t.description}: ${failed(found)}`);
+    return found.stdout.toString('utf8').trim();
+  };
+  const postgres = await find('postgres');
+  const psqlPath = await find('psql');
   const hba = path.posix.join(o.runDir, 'pg_hba.drill.conf');
   // Only the socket in the drill's private directory reaches this copy.
   await t.writeFile(hba, 'local all all trust\n', 0o600);
@@ -124,14 +128,14 @@ export async function startRemoteCopy(
     logging_collector: 'off',
     cluster_name: 'pgbk-drill',
   };
-  const args = [path.posix.join(binDir, 'postgres'), '-D', o.pgdata];
+  const args = [postgres, '-D', o.pgdata];
   for (const [k, v] of Object.entries({ ...o.settings, ...own })) args.push('-c', `${k}=${v}`);
   const r = await t.run(['sh', '-c', START, 'sh', logFile, ...args]);
   const pid = Number(r.stdout.toString('utf8').trim());
   if (r.code !== 0 || !Number.isInteger(pid) || pid <= 1) {
     throw new PgbkError('PG', `cannot start postgres for the drill on ${t.description}: ${failed(r)}`, { path: o.pgdata });
   }
-  return { t, pid, pgdata: o.pgdata, runDir: o.runDir, binDir, logFile, user: o.user };
+  return { t, pid, pgdata: o.pgdata, runDir: o.runDir, psql: psqlPath, logFile, user: o.user };
 }
 
 async function alive(copy: RemoteCopy): Promise<boolean> {
@@ -145,7 +149,7 @@ async function logTail(copy: RemoteCopy, lines = 5): Promise<string> {
 
 /** psql over the exec channel on the copy's socket: CSV rows of the last statement, or its error. */
 async function psql(copy: RemoteCopy, database: string, sqls: readonly string[]): Promise<{ ok: true; rows: string[][] } | { ok: false; error: string }> {
-  const argv = [path.posix.join(copy.binDir, 'psql'), '-X', '-q', '-t', '--csv', '-v', 'ON_ERROR_STOP=1'];
+  const argv = [copy.psql, '-X', '-q', '-t', '--csv', '-v', 'ON_ERROR_STOP=1'];
   argv.push('-h', copy.runDir, '-p', String(PORT), '-U', copy.user, '-d', database);
   for (const s of sqls) argv.push('-c', s);
   const r = await copy.t.run(argv);
