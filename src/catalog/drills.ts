@@ -55,6 +55,7 @@ export function parseDrillRecord(body: string, where: string, server: string): D
   const optional = {
     finishedAt: text(o, 'finishedAt'),
     targetLsn: text(o, 'targetLsn'),
+    host: text(o, 'host'),
     backupId: text(o, 'backupId'),
     restoreSeconds: num(o, 'restoreSeconds'),
     replaySeconds: num(o, 'replaySeconds'),

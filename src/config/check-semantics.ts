@@ -6,8 +6,10 @@
  * type is left to the schema's message.
  */
 
+import path from 'node:path';
 import { secretKeyword } from './conninfo.js';
 import { validateCron, validateTimezone } from './cron.js';
+import { parseDrillHost } from './drill-host.js';
 import { DURATION_PATTERN, parseDuration } from './duration.js';
 import type { Problem } from './problem.js';
 import { checkS3, isS3Url } from './s3.js';
@@ -168,6 +170,31 @@ function checkDrill(server: string, value: Rec, defaults: Rec, out: Problem[]): 
   }
   checkTilde(o['scratchDir'], [...base, 'scratchDir'], out);
   checkPositiveDuration(o['timeLimit'], [...base, 'timeLimit'], out);
+  checkDrillHost(o, d, base, ['defaults', 'drill'], out);
+}
+
+/**
+ * drill.host: a well-formed ssh://USER@HOST[:PORT], and then scratchDir absolute (a path on the
+ * drill host: nothing here to resolve it against). Each problem is reported where its key is.
+ */
+function checkDrillHost(own: Rec, def: Rec, base: ConfigPath, defBase: ConfigPath, out: Problem[]): void {
+  const hostOwn = str(own['host']);
+  const host = hostOwn ?? str(def['host']);
+  if (host === undefined) return;
+  if (parseDrillHost(host) === undefined) {
+    // The defaults' value is reported once, by the defaults check.
+    if (hostOwn !== undefined) out.push({ path: [...base, 'host'], anchor: 'value', message: `"${host}": expected ssh://USER@HOST[:PORT]` });
+    return;
+  }
+  const scratchOwn = str(own['scratchDir']);
+  const scratch = scratchOwn ?? str(def['scratchDir']);
+  if (scratch !== undefined && !path.posix.isAbsolute(scratch)) {
+    out.push({
+      path: scratchOwn !== undefined ? [...base, 'scratchDir'] : [...defBase, 'scratchDir'],
+      anchor: 'value',
+      message: `"${scratch}": with drill.host ${host} the scratch directory is a path on that host and must be absolute`,
+    });
+  }
 }
 
 export function checkSemantics(data: unknown): readonly Problem[] {
@@ -188,6 +215,10 @@ export function checkSemantics(data: unknown): readonly Problem[] {
   checkSchedule(defDrill, str(defBackup['timezone']), ['defaults', 'drill'], out);
   checkTilde(defDrill['scratchDir'], ['defaults', 'drill', 'scratchDir'], out);
   checkPositiveDuration(defDrill['timeLimit'], ['defaults', 'drill', 'timeLimit'], out);
+  const defHost = str(defDrill['host']);
+  if (defHost !== undefined && parseDrillHost(defHost) === undefined) {
+    out.push({ path: ['defaults', 'drill', 'host'], anchor: 'value', message: `"${defHost}": expected ssh://USER@HOST[:PORT]` });
+  }
   for (const k of ['rpo', 'rto']) checkPositiveDuration(rec(defaults['objectives'])[k], ['defaults', 'objectives', k], out);
   const defMin = int(defRetention['minRedundancy']);
   const defRed = int(defRetention['redundancy']);

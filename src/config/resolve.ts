@@ -6,6 +6,7 @@
  */
 
 import path from 'node:path';
+import { parseDrillHost } from './drill-host.js';
 import { parseDuration } from './duration.js';
 import { isS3Url, resolveS3 } from './s3.js';
 import type { Compression, Desired, DrillSettings, Objectives, RetentionPolicy, ServerConfig, SshConfig } from './resolved.js';
@@ -59,11 +60,25 @@ function resolveDrill(own: Drill | undefined, defaults: Drill | undefined, backu
   const schedule = own?.schedule ?? defaults?.schedule;
   const scratchDir = own?.scratchDir ?? defaults?.scratchDir;
   if (schedule === undefined || scratchDir === undefined) return undefined;
+  const hostUrl = own?.host ?? defaults?.host;
+  const host = hostUrl === undefined ? undefined : parseDrillHost(hostUrl);
+  const identityFile = own?.identityFile ?? defaults?.identityFile;
+  const knownHosts = own?.knownHosts ?? defaults?.knownHosts;
   return {
     schedule,
     timezone: own?.timezone ?? defaults?.timezone ?? backupTz,
     target: own?.target ?? defaults?.target ?? 'latest',
-    scratchDir: resolveConfigRelative(scratchDir, ctx),
+    // On a drill host the path is that host's (the semantic checks require it absolute).
+    scratchDir: host === undefined ? resolveConfigRelative(scratchDir, ctx) : path.posix.normalize(scratchDir),
+    ...(host === undefined
+      ? {}
+      : {
+          host: {
+            ...host,
+            ...(identityFile === undefined ? {} : { identityFile: resolveConfigRelative(identityFile, ctx) }),
+            ...(knownHosts === undefined ? {} : { knownHosts: resolveConfigRelative(knownHosts, ctx) }),
+          },
+        }),
     timeLimitSeconds: parseDuration(own?.timeLimit ?? defaults?.timeLimit ?? '1h'),
     check: {
       sql: own?.check?.sql ?? defaults?.check?.sql ?? 'SELECT true',

@@ -65,8 +65,10 @@ export interface DrillSettings {
   readonly timezone: string;
   /** latest: newest backup, all WAL; random: a pseudo-random LSN inside the recoverable window. */
   readonly target: 'latest' | 'random';
-  /** Absolute directory each drill restores under (its own subdirectory, removed afterwards). */
+  /** Absolute directory each drill restores under (its own subdirectory, removed afterwards); on `host` when set. */
   readonly scratchDir: string;
+  /** drill.host: the drill host reached over SSH (src/drill/remote.ts); absent: the backup host. */
+  readonly host?: DrillHost;
   /** Restore + replay + check must finish within this. Default 3600. */
   readonly timeLimitSeconds: number;
   readonly check: {
@@ -79,6 +81,16 @@ export interface DrillSettings {
   };
   /** Extra settings on the drill copy's command line. */
   readonly settings: Readonly<Record<string, string>>;
+}
+
+export interface DrillHost {
+  readonly user: string;
+  readonly host: string;
+  readonly port: number;
+  readonly identityFile?: string;
+  readonly knownHosts?: string;
+  /** ssh://USER@HOST[:PORT] as configured, for messages and the drill record. */
+  readonly url: string;
 }
 
 /** Recovery objectives (issue 14), compared with measurements by plan/objectives.ts. */

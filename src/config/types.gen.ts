@@ -129,7 +129,7 @@ export interface WalDefaults {
   maxLag?: string;
 }
 /**
- * Restore drills (issue 14): on a schedule, `pgbk apply`/`pgbk daemon` restore a backup into a scratch directory on the backup host, start PostgreSQL on it (archiving off, WAL from the catalog through pgbk wal-fetch), wait until it is promoted, run the check, stop it, remove the copy and record the result in the catalog (<server>/drills/). Each key not set here is taken from defaults.drill; schedule and scratchDir must be set in one of them.
+ * Restore drills (issue 14): on a schedule, `pgbk apply`/`pgbk daemon` restore a backup into a scratch directory on the backup host (or on drill.host over SSH), start PostgreSQL on it (archiving off, WAL from the catalog through pgbk wal-fetch), wait until it is promoted, run the check, stop it, remove the copy and record the result in the catalog (<server>/drills/). Each key not set here is taken from defaults.drill; schedule and scratchDir must be set in one of them.
  */
 export interface Drill {
   /**
@@ -145,9 +145,21 @@ export interface Drill {
    */
   target?: "latest" | "random";
   /**
-   * Directory on the backup host under which each drill restores into its own subdirectory (<server>-<id>), removed afterwards. Must not be inside the catalog or the server's pgdata. A relative path is resolved against the directory of this file; ~ is expanded.
+   * Directory on the backup host (or, with host, an absolute path on the drill host) under which each drill restores into its own subdirectory (<server>-<id>), removed afterwards. Must not be inside the catalog or the server's pgdata (on a drill host: real paths compared there). A relative path is resolved against the directory of this file; ~ is expanded.
    */
   scratchDir?: string;
+  /**
+   * Run the drill on a drill host over SSH instead of the backup host: ssh://USER@HOST[:PORT] (host key verified). The backup is restored onto it the way `pgbk restore --remote` does, PostgreSQL is started there (as USER, which must not be root) with archiving off and a unix socket in the scratch directory, the check runs there with psql, and the copy is stopped by its PID and removed. scratchDir is then an absolute path on that host.
+   */
+  host?: string;
+  /**
+   * Private key for drill.host (default as for servers.<name>.ssh). A relative path is resolved against the directory of this file; ~ is expanded.
+   */
+  identityFile?: string;
+  /**
+   * known_hosts file that verifies drill.host's key (default ~/.ssh/known_hosts). A relative path is resolved against the directory of this file; ~ is expanded.
+   */
+  knownHosts?: string;
   /**
    * The drill fails (and is recorded as timed out) when restore, replay and check together take longer than this, e.g. 30m. Default 1h.
    */

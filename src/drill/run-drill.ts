@@ -23,7 +23,7 @@ import type { ActionResult, ExecContext } from '../apply/context.js';
 import { newBackupId, readBackup } from '../catalog/backups.js';
 import { effectiveDrill, readDrills, writeDrillRecord } from '../catalog/drills.js';
 import { readIdentity } from '../catalog/identity.js';
-import type { DrillSettings } from '../config/resolved.js';
+import type { DrillHost, DrillSettings } from '../config/resolved.js';
 import { formatDuration } from '../config/duration.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
@@ -32,8 +32,10 @@ import type { DrillRecord, RestoreDrillAction } from '../model/types.js';
 import { parseLsn } from '../pg/lsn.js';
 import { isInside, resolveReal } from '../restore/target-dir.js';
 import type { RecoveryTarget } from '../restore/target.js';
+import type { SshTransport } from '../transport/ssh.js';
 import { runDrillCheck } from './check.js';
 import { startCopy, stopCopy, waitPromoted, type RunningCopy } from './postgres.js';
+import { connectDrillHost, type RemoteCopy, remoteScratch, runRemoteCheck, startRemoteCopy, stopRemoteCopy, waitRemotePromoted } from './remote.js';
 
 /** How long restore's in-use mark waits for the server lock (a daemon pass may hold it). */
 const MARK_LOCK_TIMEOUT_MS = 5 * 60_000;
@@ -96,10 +98,13 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
     owner: { ...processIdentity(), host: thisHost, startedAt: new Date(started).toISOString() },
     target: action.targetLsn === undefined ? 'latest' : `lsn ${action.targetLsn}`,
     ...(action.targetLsn === undefined ? {} : { targetLsn: action.targetLsn }),
+    ...(drill.host === undefined ? {} : { host: drill.host.url }),
     errors: [],
   };
   await writeDrillRecord(ctx.catalog, record);
-  ctx.log(`restore drill ${id} of ${server.name}: target ${record.target}, time limit ${formatDuration(drill.timeLimitSeconds)}`);
+  ctx.log(
+    `restore drill ${id} of ${server.name}${drill.host === undefined ? '' : ` on ${drill.host.url}`}: target ${record.target}, time limit ${formatDuration(drill.timeLimitSeconds)}`,
+  );
 
   const deadline = started + drill.timeLimitSeconds * 1000;
   const timeLimit = new AbortController();
@@ -109,6 +114,74 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
   // abort path kills tar mid-stream, which the drill must not depend on for its record to be written.
   const interrupt = ctx.signal;
   const errors: string[] = [];
+  const step = {
+    thisHost,
+    deadline,
+    signal,
+    interrupt,
+    timeLimit: timeLimit.signal,
+    errors,
+    // Stopped before the copy is stopped, as the record's timedOut is about restore, replay and check.
+    stopClock: () => timer.clear(),
+    get: () => record,
+    set: async (r: DrillRecord, write = true): Promise<void> => {
+      record = r;
+      if (write) await writeDrillRecord(ctx.catalog, r);
+    },
+  };
+  try {
+    if (drill.host === undefined) await drillHere(ctx, drill, id, action, step);
+    else await drillOnHost(ctx, drill, drill.host, id, action, step);
+  } finally {
+    timer.clear();
+  }
+  const { owner: _owner, ...rest } = record;
+  record = {
+    ...rest,
+    status: errors.length === 0 ? 'PASSED' : 'FAILED',
+    finishedAt: new Date().toISOString(),
+    ...(timeLimit.signal.aborted ? { timedOut: true } : {}),
+    errors,
+  };
+  await writeDrillRecord(ctx.catalog, record);
+  const measured =
+    record.restoreSeconds === undefined
+      ? ''
+      : `; restore ${record.restoreSeconds}s${record.replaySeconds === undefined ? '' : `, replay ${record.replaySeconds}s`}`;
+  const from = (record.backupId === undefined ? '' : ` from backup ${record.backupId}`) + (record.host === undefined ? '' : ` on ${record.host}`);
+  if (record.status === 'PASSED') {
+    return { action, outcome: 'done', detail: `drill ${id} PASSED${from}${measured}; ${record.check?.detail ?? ''}` };
+  }
+  return { action, outcome: 'failed', detail: `drill ${id} FAILED${from}${measured}: ${errors.join('; ')}` };
+}
+
+/** What a drill's steps share with executeRestoreDrill: its record, limits and error list. */
+interface DrillStep {
+  readonly thisHost: string;
+  readonly deadline: number;
+  /** The time limit or an interrupt. */
+  readonly signal: AbortSignal;
+  /** The interrupt alone (restore's abort path kills tar mid-stream: the record must still be written). */
+  readonly interrupt: AbortSignal | undefined;
+  readonly timeLimit: AbortSignal;
+  readonly errors: string[];
+  stopClock(): void;
+  get(): DrillRecord;
+  set(r: DrillRecord, write?: boolean): Promise<void>;
+}
+
+function failWith(step: DrillStep, drill: DrillSettings, err: unknown): void {
+  step.errors.push(step.timeLimit.aborted ? `time limit ${formatDuration(drill.timeLimitSeconds)} reached: ${message(err)}` : message(err));
+}
+
+function recoveryTarget(action: RestoreDrillAction): RecoveryTarget {
+  return action.targetLsn === undefined ? { kind: 'latest' } : { kind: 'lsn', lsn: parseLsn(action.targetLsn) };
+}
+
+/** On the backup host: restore under scratchDir, start the copy here, check, stop, remove. */
+async function drillHere(ctx: ExecContext, drill: DrillSettings, id: string, action: RestoreDrillAction, step: DrillStep): Promise<void> {
+  const server = ctx.server;
+  const { errors, signal, interrupt, timeLimit, deadline } = step;
   let scratch: string | undefined;
   let copy: RunningCopy | undefined;
   try {
@@ -120,7 +193,6 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
     }
     scratch = await scratchFor(ctx.catalog, drill, server, id);
     if (ctx.configPath === undefined) throw new PgbkError('INTERNAL', 'restore drill without a configuration path');
-    const target: RecoveryTarget = action.targetLsn === undefined ? { kind: 'latest' } : { kind: 'lsn', lsn: parseLsn(action.targetLsn) };
     const { restoreBackup } = await import('../restore/restore.js');
     const restoreStart = Date.now();
     const summary = await restoreBackup({
@@ -130,7 +202,7 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
       requested: undefined,
       targetDir: path.join(scratch, 'data'),
       tablespaceDir: path.join(scratch, 'tablespaces'),
-      target,
+      target: recoveryTarget(action),
       action: 'promote',
       timeline: { kind: 'latest' },
       force: false,
@@ -148,14 +220,13 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
     const restoreSeconds = round1((Date.now() - restoreStart) / 1000);
     const identity = await readIdentity(ctx.catalog, server.name);
     const backup = await readBackup(ctx.catalog, server.name, summary.backupId);
-    record = {
-      ...record,
+    await step.set({
+      ...step.get(),
       backupId: summary.backupId,
       restoreSeconds,
       ...(backup.status === 'DONE' ? { dataBytes: backup.sizes.data } : {}),
       walBytes: summary.wal.segments * (identity?.walSegmentSize ?? 16 * 1024 * 1024),
-    };
-    await writeDrillRecord(ctx.catalog, record);
+    });
     if (signal.aborted) throw new PgbkError('PG', 'the time limit was reached during the restore');
 
     const replayStart = Date.now();
@@ -167,16 +238,15 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
       settings: drill.settings,
     });
     await waitPromoted(copy, signal);
-    record = { ...record, replaySeconds: round1((Date.now() - replayStart) / 1000) };
+    await step.set({ ...step.get(), replaySeconds: round1((Date.now() - replayStart) / 1000) }, false);
     const check = await runDrillCheck(copy, drill.check, deadline);
-    record = { ...record, check };
+    await step.set({ ...step.get(), check }, false);
     if (!check.ok) errors.push(check.detail);
-    if (timeLimit.signal.aborted) throw new PgbkError('PG', 'the time limit was reached during the check');
+    if (timeLimit.aborted) throw new PgbkError('PG', 'the time limit was reached during the check');
   } catch (err) {
-    const text = timeLimit.signal.aborted ? `time limit ${formatDuration(drill.timeLimitSeconds)} reached: ${message(err)}` : message(err);
-    errors.push(text);
+    failWith(step, drill, err);
   } finally {
-    timer.clear();
+    step.stopClock();
     if (copy !== undefined) await stopCopy(copy);
     if (scratch !== undefined) {
       await rm(scratch, { recursive: true, force: true, maxRetries: 3 }).catch((err: unknown) => {
@@ -184,22 +254,86 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
       });
     }
   }
-  const { owner: _owner, ...rest } = record;
-  record = {
-    ...rest,
-    status: errors.length === 0 ? 'PASSED' : 'FAILED',
-    finishedAt: new Date().toISOString(),
-    ...(timeLimit.signal.aborted ? { timedOut: true } : {}),
-    errors,
-  };
-  await writeDrillRecord(ctx.catalog, record);
-  const measured =
-    record.restoreSeconds === undefined
-      ? ''
-      : `; restore ${record.restoreSeconds}s${record.replaySeconds === undefined ? '' : `, replay ${record.replaySeconds}s`}`;
-  const from = record.backupId === undefined ? '' : ` from backup ${record.backupId}`;
-  if (record.status === 'PASSED') {
-    return { action, outcome: 'done', detail: `drill ${id} PASSED${from}${measured}; ${record.check?.detail ?? ''}` };
+}
+
+/**
+ * On a drill host over SSH (remote.ts): the same steps, the restore being `pgbk restore --remote`'s
+ * (WAL fetched over SSH as the backup's archive_command says, or copied up front), archiving off.
+ */
+async function drillOnHost(ctx: ExecContext, drill: DrillSettings, host: DrillHost, id: string, action: RestoreDrillAction, step: DrillStep): Promise<void> {
+  const server = ctx.server;
+  const { errors, signal, interrupt, timeLimit, deadline } = step;
+  let t: SshTransport | undefined;
+  let scratch: string | undefined;
+  let copy: RemoteCopy | undefined;
+  try {
+    t = await connectDrillHost(host, server.name);
+    scratch = await remoteScratch(t, drill, server, id);
+    const { restoreRemote } = await import('../restore/remote.js');
+    const restoreStart = Date.now();
+    const summary = await restoreRemote({
+      catalog: ctx.catalog,
+      server: server.name,
+      requested: undefined,
+      targetDir: path.posix.join(scratch, 'data'),
+      target: recoveryTarget(action),
+      action: 'promote',
+      timeline: { kind: 'latest' },
+      remote: {
+        user: host.user,
+        host: host.host,
+        port: host.port,
+        ...(host.identityFile === undefined ? {} : { identityFile: host.identityFile }),
+        ...(host.knownHosts === undefined ? {} : { knownHosts: host.knownHosts }),
+        tablespaceDirs: [path.posix.join(scratch, 'tablespaces')],
+      },
+      lockTimeoutMs: MARK_LOCK_TIMEOUT_MS,
+      force: false,
+      noArchive: true,
+      allowNewTablespaces: false,
+      log: (line) => ctx.log(`drill ${id}: ${line}`),
+      progressOut: new Writable({ write: (_chunk, _enc, cb) => cb() }),
+      showProgress: false,
+      now: new Date(),
+      ...(interrupt === undefined ? {} : { signal: interrupt }),
+    });
+    const restoreSeconds = round1((Date.now() - restoreStart) / 1000);
+    const identity = await readIdentity(ctx.catalog, server.name);
+    const backup = await readBackup(ctx.catalog, server.name, summary.backupId);
+    await step.set({
+      ...step.get(),
+      backupId: summary.backupId,
+      restoreSeconds,
+      ...(backup.status === 'DONE' ? { dataBytes: backup.sizes.data } : {}),
+      // Copied up front: known. Fetched on demand: not counted here.
+      ...(summary.wal.mode === 'copy' ? { walBytes: summary.wal.files * (identity?.walSegmentSize ?? 16 * 1024 * 1024) } : {}),
+    });
+    if (signal.aborted) throw new PgbkError('PG', 'the time limit was reached during the restore');
+
+    const replayStart = Date.now();
+    copy = await startRemoteCopy(t, {
+      pgdata: summary.targetDir,
+      runDir: scratch,
+      pgVersion: identity?.pgVersion ?? backup.pgVersion,
+      user: drill.check.user,
+      settings: drill.settings,
+    });
+    await waitRemotePromoted(copy, signal);
+    await step.set({ ...step.get(), replaySeconds: round1((Date.now() - replayStart) / 1000) }, false);
+    const check = await runRemoteCheck(copy, drill.check, deadline);
+    await step.set({ ...step.get(), check }, false);
+    if (!check.ok) errors.push(check.detail);
+    if (timeLimit.aborted) throw new PgbkError('PG', 'the time limit was reached during the check');
+  } catch (err) {
+    failWith(step, drill, err);
+  } finally {
+    step.stopClock();
+    if (copy !== undefined)
+      await stopRemoteCopy(copy).catch((err: unknown) => errors.push(`cannot stop the drill copy (pid ${copy?.pid}) on ${host.url}: ${message(err)}`));
+    if (t !== undefined && scratch !== undefined) {
+      const dir = scratch;
+      await t.remove([dir]).catch((err: unknown) => errors.push(`cannot remove the scratch copy ${dir} on ${host.url}: ${message(err)}`));
+    }
+    await t?.close();
   }
-  return { action, outcome: 'failed', detail: `drill ${id} FAILED${from}${measured}: ${errors.join('; ')}` };
 }

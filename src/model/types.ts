@@ -210,6 +210,8 @@ export interface DrillRecord {
   /** "latest" or "lsn X/Y" (random point inside the recoverable window). */
   readonly target: string;
   readonly targetLsn?: string;
+  /** drill.host (ssh://USER@HOST[:PORT]) when it ran on a drill host over SSH; absent: on the backup host. */
+  readonly host?: string;
   /** The backup restored (known once restore chose it). */
   readonly backupId?: string;
   /** Unpacking and verifying the backup. */

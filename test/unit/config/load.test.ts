@@ -410,6 +410,18 @@ const errorCases: readonly ErrorCase[] = [
     lines: ['5:5: servers.main.drill: server main: a drill needs scratchDir (here or in defaults.drill)'],
   },
   {
+    name: 'drill.host that is not ssh://USER@HOST[:PORT] (issue 14)',
+    yaml: OK_SERVER + '    drill:\n      schedule: "0 5 * * 0"\n      scratchDir: /srv/drill\n      host: ssh://db1:99999\n',
+    lines: ['8:13: servers.main.drill.host: "ssh://db1:99999": expected ssh://USER@HOST[:PORT]'],
+  },
+  {
+    name: 'drill.host with a relative scratchDir (a path on the drill host)',
+    yaml: OK_SERVER + '    drill:\n      schedule: "0 5 * * 0"\n      scratchDir: drills\n      host: ssh://postgres@drill.example:2222\n',
+    lines: [
+      '7:19: servers.main.drill.scratchDir: "drills": with drill.host ssh://postgres@drill.example:2222 the scratch directory is a path on that host and must be absolute',
+    ],
+  },
+  {
     name: 'bad drill cron and time limit of zero',
     yaml: OK_SERVER + '    drill: { schedule: "61 * * * *", scratchDir: /tmp/d, timeLimit: 0s }\n',
     lines: [
