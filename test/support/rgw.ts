@@ -225,6 +225,11 @@ rgw frontends = beast endpoint=127.0.0.1:${port} ssl_endpoint=127.0.0.1:${tlsPor
   daemon('osd', 'ceph-osd', ['-f', ...C, '-i', '0']);
   await certMade;
   const startGw = async (): Promise<void> => {
+    // Idempotent: a second radosgw on the same port (beast binds with SO_REUSEPORT) would replace
+    // the first in `live`, so a later stopGateway would stop only one of them and the other would
+    // go on serving (and leak past the run).
+    const running = live.get('rgw');
+    if (running?.pid !== undefined && running.exitCode === null && running.signalCode === null && isAlive(running.pid)) return;
     daemon('rgw', 'radosgw', ['-f', ...C, '-n', 'client.rgw.a']);
     await until('radosgw to answer', 60_000, () => answers(port), logTail);
   };
