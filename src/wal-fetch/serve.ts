@@ -15,7 +15,6 @@
  */
 
 import { readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { readIdentity } from '../catalog/identity.js';
 import { readStoredWal } from '../catalog/wal-archive.js';
 import { sha256Hex } from '../lib/checksum.js';
