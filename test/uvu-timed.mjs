@@ -15,6 +15,25 @@ const ctx = await parse(dir, pattern);
 globalThis.UVU_DEFER = 1;
 const uvu = await import('uvu');
 
+// uvu runs `before`/`after` hooks inside try/finally without a catch, and the finally's `return`
+// swallows the hook's error: the file then shows only "(0 / N)". Print the error where it happens
+// (the run still counts those tests as not passed). Files using `suite()` get fresh hook
+// registrars per suite and are not covered; most files use the shared `test`.
+for (const kind of ['before', 'after']) {
+  const register = uvu.test[kind];
+  const wrapped = (fn) =>
+    register(async (state) => {
+      try {
+        await fn(state);
+      } catch (err) {
+        process.stdout.write(`\n  ${kind} hook failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+        throw err;
+      }
+    });
+  wrapped.each = register.each;
+  uvu.test[kind] = wrapped;
+}
+
 /** @type {{ file: string, importMs: number, runMs: number, tests: number, passed: number }[]} */
 const files = [];
 let index = 0;
