@@ -143,3 +143,25 @@ export async function removeRuntimeFiles(host: TargetHost, pgdata: string): Prom
 export async function giveToDataOwner(host: TargetHost, pgdata: string, paths: readonly string[], recursive = false): Promise<void> {
   if (paths.length > 0) await host.transport.chownLike(`${pgdata}/PG_VERSION`, paths, recursive);
 }
+
+/**
+ * Flush what the restore wrote (every file and directory under the data directory and each
+ * tablespace location) before reporting success, as the `ssh` method's tree copy and pgBackRest's
+ * restore do: GNU tar does not fsync, and a crash soon after a restore that said it was done must
+ * not leave a data directory with holes. `sync FILE…` (coreutils) fsyncs each path it is given,
+ * directories included; find does not follow pg_tblspc's links (the locations come separately).
+ */
+export async function flushRestored(host: TargetHost, roots: readonly string[], server: string): Promise<void> {
+  if (roots.length === 0) return;
+  const r = await host.transport.run(['find', ...roots, '(', '-type', 'f', '-o', '-type', 'd', ')', '-exec', 'sync', '--', '{}', '+']);
+  if (r.code !== 0) {
+    throw new PgbkError(
+      'CATALOG',
+      `cannot flush the restored files to disk on ${host.transport.description}: ${r.stderr.trim() || `exit ${r.code ?? 'lost'}`}`,
+      {
+        server,
+        path: where(host, roots[0]!),
+      },
+    );
+  }
+}

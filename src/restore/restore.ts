@@ -26,7 +26,7 @@ import { createProgress } from '../lib/progress.js';
 import { plural } from '../lib/plural.js';
 import { mergeAutoConf } from '../pg/recovery-conf.js';
 import { chooseBackup, type Choice } from './choose-backup.js';
-import { giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
+import { flushRestored, giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { localHost, readTextOn, where, type TargetHost } from './host.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
@@ -281,6 +281,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         const written = [autoConf, `${dir}/recovery.signal`, ...mapWritten, ...configured.wrote];
         await giveToDataOwner(host, dir, written, true);
       }
+      await flushRestored(host, [dir, ...locations.map((l) => l.location)], server);
     } catch (err) {
       const e = toPgbkError(err, { server });
       job.log(`restore failed; emptying ${dirs.map((d) => where(host, d.path)).join(' and ')}`);
