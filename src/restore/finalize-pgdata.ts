@@ -9,7 +9,7 @@
 import { PgbkError } from '../errors.js';
 import { majorOf } from '../pg/pg-bin.js';
 import { where, type TargetHost } from './host.js';
-import type { TablespaceEntry } from './tablespace-map.js';
+import { formatTablespaceMap, type TablespaceEntry } from './tablespace-map.js';
 
 export interface ManifestCheck {
   /** Recompute every file's CRC32C (pg_verifybackup without --skip-checksums). */
@@ -18,15 +18,32 @@ export interface ManifestCheck {
 
 /**
  * pg_tblspc/<oid> becomes a symlink to where each tablespace was restored, before verification
- * (pg_verifybackup follows these links into the tablespaces). tablespace_map is rewritten with
- * the same locations afterwards (writeTablespaceMap): PostgreSQL recreates the links from it when
- * recovery starts, and the backup's own map names the source's directories — on the same host
- * those belong to the running source cluster.
+ * (pg_verifybackup follows these links into the tablespaces). The backup's own tablespace_map
+ * names the source's directories — on the same host those belong to the running source cluster —
+ * so it must not survive as it is: settleTablespaceMap.
  */
 export async function linkTablespaces(host: TargetHost, pgdata: string, tablespaces: readonly TablespaceEntry[]): Promise<void> {
   if (tablespaces.length === 0) return;
   await host.transport.mkdir(`${pgdata}/pg_tblspc`, 0o700);
   for (const t of tablespaces) await host.transport.symlink(t.location, `${pgdata}/pg_tblspc/${t.oid}`);
+}
+
+/**
+ * What becomes of tablespace_map once the links stand, each way as it always was. On this host
+ * (`pgbk restore`) it is removed and the links made by linkTablespaces are what PostgreSQL uses.
+ * Over SSH (`restore --remote`) it is rewritten with the restored locations, and PostgreSQL
+ * recreates the links from it when recovery starts (renaming it tablespace_map.old). Returns the
+ * file written, if any, for the caller to hand to the data directory's owner.
+ */
+export async function settleTablespaceMap(host: TargetHost, pgdata: string, tablespaces: readonly TablespaceEntry[]): Promise<string[]> {
+  if (tablespaces.length === 0) return [];
+  const mapFile = `${pgdata}/tablespace_map`;
+  if (host.local) {
+    await host.transport.remove([mapFile]);
+    return [];
+  }
+  await host.transport.writeFile(mapFile, formatTablespaceMap(tablespaces), 0o600);
+  return [mapFile];
 }
 
 /**
@@ -125,4 +142,26 @@ export async function removeRuntimeFiles(host: TargetHost, pgdata: string): Prom
  */
 export async function giveToDataOwner(host: TargetHost, pgdata: string, paths: readonly string[], recursive = false): Promise<void> {
   if (paths.length > 0) await host.transport.chownLike(`${pgdata}/PG_VERSION`, paths, recursive);
+}
+
+/**
+ * Flush what the restore wrote (every file and directory under the data directory and each
+ * tablespace location) before reporting success, as the `ssh` method's tree copy and pgBackRest's
+ * restore do: GNU tar does not fsync, and a crash soon after a restore that said it was done must
+ * not leave a data directory with holes. `sync FILE…` (coreutils) fsyncs each path it is given,
+ * directories included; find does not follow pg_tblspc's links (the locations come separately).
+ */
+export async function flushRestored(host: TargetHost, roots: readonly string[], server: string): Promise<void> {
+  if (roots.length === 0) return;
+  const r = await host.transport.run(['find', ...roots, '(', '-type', 'f', '-o', '-type', 'd', ')', '-exec', 'sync', '--', '{}', '+']);
+  if (r.code !== 0) {
+    throw new PgbkError(
+      'CATALOG',
+      `cannot flush the restored files to disk on ${host.transport.description}: ${r.stderr.trim() || `exit ${r.code ?? 'lost'}`}`,
+      {
+        server,
+        path: where(host, roots[0]!),
+      },
+    );
+  }
 }

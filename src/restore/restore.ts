@@ -26,13 +26,13 @@ import { createProgress } from '../lib/progress.js';
 import { plural } from '../lib/plural.js';
 import { mergeAutoConf } from '../pg/recovery-conf.js';
 import { chooseBackup, type Choice } from './choose-backup.js';
-import { giveToDataOwner, linkTablespaces, removeRuntimeFiles, verifyAgainstManifest } from './finalize-pgdata.js';
+import { flushRestored, giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { localHost, readTextOn, where, type TargetHost } from './host.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
 import { storedLayout, type StoredLayout } from './stored-layout.js';
 import { storedSource } from './stored-source.js';
-import { formatTablespaceMap, type TablespaceEntry } from './tablespace-map.js';
+import type { TablespaceEntry } from './tablespace-map.js';
 import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir, refuseNested, type DirState } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
@@ -250,8 +250,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         }
       }
       await removeRuntimeFiles(host, dir);
-      const mapFile = `${dir}/tablespace_map`;
-      if (locations.length > 0) await t.writeFile(mapFile, formatTablespaceMap(locations), 0o600);
+      const mapWritten = await settleTablespaceMap(host, dir, locations);
       const asRoot = (await t.userId()) === 0;
       if (asRoot) await giveToDataOwner(host, dir, [...new Set([...dirs.map((d) => d.path), ...locations.map((l) => l.location)])]);
       const autoConf = `${dir}/postgresql.auto.conf`;
@@ -279,9 +278,10 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       // Written just now (0600, as whoever pgbk runs as there): PostgreSQL, running as the data
       // directory's owner, must read them.
       if (asRoot) {
-        const written = [autoConf, `${dir}/recovery.signal`, ...(locations.length > 0 ? [mapFile] : []), ...configured.wrote];
+        const written = [autoConf, `${dir}/recovery.signal`, ...mapWritten, ...configured.wrote];
         await giveToDataOwner(host, dir, written, true);
       }
+      await flushRestored(host, [dir, ...locations.map((l) => l.location)], server);
     } catch (err) {
       const e = toPgbkError(err, { server });
       job.log(`restore failed; emptying ${dirs.map((d) => where(host, d.path)).join(' and ')}`);

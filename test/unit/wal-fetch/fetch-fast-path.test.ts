@@ -11,7 +11,7 @@ import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promis
 import os from 'node:os';
 import path from 'node:path';
 import { buildFastRestoreCommand } from '../../../src/wal-fetch/fast-path.js';
-import { putInSpool } from '../../../src/wal-fetch/spool.js';
+import { pruneSpool, putInSpool } from '../../../src/wal-fetch/spool.js';
 
 const NAME = '000000010000000000000007';
 const P = 'pg_wal/RECOVERYXLOG';
@@ -82,8 +82,30 @@ test('a verified spooled segment is renamed into %p without running the fallback
     const r = e.run(NAME, 99);
     assert.is(r.status, 0, r.stderr);
     assert.ok((await readFile(path.join(e.pgdata, P))).equals(data));
-    assert.equal(await readdir(e.spool), [], 'segment and sidecar are gone from the spool');
+    // The sidecar stays for the worker to prune: one program fewer on PostgreSQL's wait (fast-path.ts).
+    assert.equal(await readdir(e.spool), [`${NAME}.ck`], 'the segment is gone from the spool');
     assert.equal(await callsOf(e.calls), []);
+  });
+});
+
+test('the sidecar a hit leaves behind never hands anything over: NAME again misses, a NAME spooled again brings its own; pruneSpool removes it', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const first = Buffer.alloc(1 << 20, 3);
+    await putInSpool(e.spool, NAME, first);
+    assert.is(e.run(NAME, 99).status, 0);
+    await rm(path.join(e.pgdata, P));
+    // Asked again (a restarted recovery re-reads from its checkpoint): the leftover sidecar alone is a miss.
+    const again = e.run(NAME, 1);
+    assert.is(again.status, 1, again.stderr);
+    assert.not.ok(existsSync(path.join(e.pgdata, P)));
+    assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`]);
+    // Spooled again (other bytes, to tell the copies apart): its own sidecar replaced the old one.
+    const second = Buffer.alloc(1 << 20, 5);
+    await putInSpool(e.spool, NAME, second);
+    assert.is(e.run(NAME, 99).status, 0);
+    assert.ok((await readFile(path.join(e.pgdata, P))).equals(second));
+    await pruneSpool(e.spool, '000000010000000000000008');
+    assert.equal(await readdir(e.spool), [], 'the worker prunes the sidecar of a consumed segment');
   });
 });
 

@@ -1,0 +1,181 @@
+/**
+ * WAL replay through `pgbk wal-fetch` vs the same replay from a local pg_wal (issue 13 item 4:
+ * ≤ 1.2×; 1.41× in the first release). One base backup of a `pgbench -i -s N` cluster
+ * (PGBK_BENCH_REPLAY_SCALE, default 10), then pgbench until PGBK_BENCH_REPLAY_SEGMENTS (default
+ * 200) segments of WAL follow it, all archived by pgbk (the --print-archive-command fast path).
+ * Each round restores the backup twice (untimed) and times `pg_ctl start` until the server is out
+ * of recovery:
+ *  - pgbk: restore_command = pgbk's shell fast path over the prefetch worker's spool (`pgbk
+ *    wal-fetch` on a miss), recovery to the end of the archive, then promotion;
+ *  - reference: the same segments decompressed into pg_wal beforehand, no recovery.signal: plain
+ *    crash recovery from backup_label over pg_wal.
+ * PGBK_BENCH_REPLAY_ROUNDS rounds (default 3), the order alternating; medians and their ratio.
+ * With PGBK_BENCH_LOCK=FILE the set-up and each round hold that flock(1) lock, released between
+ * rounds (the machine is shared with test runs).
+ */
+
+import { spawn } from 'node:child_process';
+import { appendFile, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { readBackups } from '../src/catalog/backups.js';
+import { listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
+import { isCopied } from '../src/model/types.js';
+import { CLI } from '../test/support/pgbk.js';
+import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../test/support/postgres.js';
+import { runProcess, sleep, timed } from './process.js';
+import type { BenchResult } from './restore.js';
+
+const SERVER = 'bench';
+const SCALE = Number(process.env['PGBK_BENCH_REPLAY_SCALE'] ?? '10');
+const SEGMENTS = Number(process.env['PGBK_BENCH_REPLAY_SEGMENTS'] ?? '200');
+const ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_REPLAY_ROUNDS'] ?? '3'));
+
+function loadNote(): string {
+  return `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`;
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+/** Run `fn` holding the flock(1) lock PGBK_BENCH_LOCK names (no lock when unset). */
+export async function underBenchLock<T>(fn: () => Promise<T>): Promise<T> {
+  const lock = process.env['PGBK_BENCH_LOCK'];
+  if (lock === undefined || lock === '') return fn();
+  // flock holds the lock as long as its child (cat) lives; cat ends when we close its stdin.
+  const holder = spawn('flock', [lock, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    holder.once('error', reject);
+    holder.once('close', (code) => reject(new Error(`flock ${lock} ended (${code}) before the lock was taken`)));
+    holder.stdout.once('data', () => resolve());
+  });
+  holder.removeAllListeners('close');
+  try {
+    return await fn();
+  } finally {
+    const closed = new Promise((r) => holder.once('close', r));
+    holder.stdin.end();
+    await closed;
+  }
+}
+
+function psqlArgs(c: TestCluster): string[] {
+  return ['-h', c.socketDir, '-p', String(c.port), '-U', 'postgres'];
+}
+
+/** PGBK_BENCH_REPLAY_PROFILE=FILE: append each wal-fetch round's server log (its "restored log file" lines carry times) there. */
+const PROFILE = process.env['PGBK_BENCH_REPLAY_PROFILE'];
+
+/** Start PostgreSQL on `dir` and time it until it is out of recovery. */
+async function timeToPrimary(dir: string, keepLog: boolean): Promise<number> {
+  let c: TestCluster | undefined;
+  try {
+    return await timed(async () => {
+      c = await startClusterOn(dir, { conf: { archive_mode: 'off', log_min_messages: 'log' }, wait: false });
+      await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 3_600_000);
+    });
+  } finally {
+    const cluster = c as TestCluster | undefined;
+    if (keepLog && PROFILE !== undefined && cluster !== undefined) await appendFile(PROFILE, `--- ${dir}\n${cluster.logTail(1_000_000)}\n`);
+    await cluster?.destroy();
+  }
+}
+
+export async function benchReplay(): Promise<BenchResult[]> {
+  const root = await tempDir('pgbk-bench-replay-');
+  const catalog = path.join(root, 'catalog');
+  const config = path.join(root, 'pgbk.yaml');
+  const restore = (dir: string): Promise<unknown> => runProcess(process.execPath, [CLI, 'restore', SERVER, '--config', config, '--target-dir', dir]);
+  try {
+    const segments = await underBenchLock(async () => {
+      await mkdir(catalog);
+      await chownToPostgres(catalog);
+      const source = await startCluster({
+        archiveCommand: `${process.execPath} ${CLI} wal-push --config ${config} ${SERVER} %p`,
+        conf: { max_wal_size: '1GB', checkpoint_timeout: '30min' },
+      });
+      try {
+        await writeFile(config, `catalog: ${catalog}\nservers:\n  ${SERVER}:\n    connection: "${source.conninfo}"\n    retention: { redundancy: 2 }\n`);
+        await chmod(config, 0o644);
+        // The archiver keeps up with pgbench only through the worker and its shell fast path.
+        const printed = await runProcess(process.execPath, [CLI, '--config', config, 'wal-push', '--print-archive-command', '--pgdata', source.pgdata, SERVER]);
+        await source.sql(`ALTER SYSTEM SET archive_command = '${printed.stdout.trim().replace(/'/g, "''")}'`);
+        await source.sql('SELECT pg_reload_conf()');
+        const pgbench = path.join(PG_BINDIR, 'pgbench');
+        await runProcess(pgbench, ['-i', '-q', '-s', String(SCALE), ...psqlArgs(source), 'postgres']);
+        await source.sql('SELECT pg_switch_wal()');
+        await runProcess(process.execPath, [CLI, 'backup', SERVER, '--config', config]);
+        const backup = (await readBackups(catalog, SERVER)).filter(isCopied).pop();
+        if (backup === undefined) throw new Error('no backup');
+        const startLsn = await source.sql('SELECT pg_current_wal_lsn()');
+        for (;;) {
+          const bytes = Number(await source.sql(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '${startLsn}')`));
+          if (bytes >= SEGMENTS * 16 * 1048576) break;
+          await runProcess(pgbench, ['-n', '-t', '5000', '-c', '2', '-j', '2', '-M', 'prepared', ...psqlArgs(source), 'postgres']);
+          await source.sql('CHECKPOINT'); // the next run writes full-page images again, as a busy server does
+        }
+        const last = await source.sql('SELECT pg_walfile_name(pg_current_wal_lsn())');
+        await source.sql('SELECT pg_switch_wal()');
+        const deadline = Date.now() + 600_000;
+        while (!(await listArchivedWal(catalog, SERVER)).segments.includes(last)) {
+          if (Date.now() > deadline) throw new Error(`${last} was not archived within 600 s`);
+          await sleep(500);
+        }
+        return (await listArchivedWal(catalog, SERVER)).segments.filter((s) => s >= backup.beginWal);
+      } finally {
+        await source.destroy();
+      }
+    });
+
+    const fetchTimes: number[] = [];
+    const localTimes: number[] = [];
+    const fetchRound = async (i: number): Promise<void> => {
+      const dir = path.join(root, `via-fetch-${i}`);
+      await restore(dir);
+      fetchTimes.push(await timeToPrimary(dir, true));
+      await rm(dir, { recursive: true, force: true });
+    };
+    const localRound = async (i: number): Promise<void> => {
+      const dir = path.join(root, `in-pg-wal-${i}`);
+      await restore(dir);
+      await rm(path.join(dir, 'recovery.signal'));
+      for (const s of segments) await writeFile(path.join(dir, 'pg_wal', s), await readArchivedWal(catalog, SERVER, s));
+      await chownToPostgres(dir);
+      localTimes.push(await timeToPrimary(dir, false));
+      await rm(dir, { recursive: true, force: true });
+    };
+    const load0 = loadNote();
+    for (let i = 0; i < ROUNDS; i++) {
+      await underBenchLock(async () => {
+        if (i % 2 === 0) {
+          await fetchRound(i);
+          await localRound(i);
+        } else {
+          await localRound(i);
+          await fetchRound(i);
+        }
+      });
+      process.stderr.write(`[bench] replay round ${i + 1}: wal-fetch ${fetchTimes[i]!.toFixed(2)} s, pg_wal ${localTimes[i]!.toFixed(2)} s (${loadNote()})\n`);
+    }
+    const f = median(fetchTimes);
+    const l = median(localTimes);
+    const samples = (xs: readonly number[]): string => xs.map((x) => x.toFixed(2)).join('/');
+    return [
+      {
+        name: `replay ${segments.length} archived segments through wal-fetch vs from pg_wal`,
+        pgbk_s: f,
+        reference_s: l,
+        ratio: f / l,
+        note: `median of ${ROUNDS} interleaved (wal-fetch ${samples(fetchTimes)}; pg_wal ${samples(localTimes)}); pg_ctl start until out of recovery; pgbench -s ${SCALE}; ${load0} before, ${loadNote()} after`,
+      },
+    ];
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
