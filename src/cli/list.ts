@@ -1,8 +1,8 @@
 import { hostname } from 'node:os';
-import { readBackupsWithProblems } from '../catalog/backups.js';
 import { readIdentity } from '../catalog/identity.js';
 import { readWalOverview } from '../catalog/wal-overview.js';
 import { indexOptions } from './wal-index.js';
+import { readBackupsForView } from './read-cache.js';
 import { effectiveBackup } from '../observe/effective.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
@@ -86,7 +86,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   }
   for (const s of servers) {
     const [{ backups, problems }, wal, identity] = await Promise.all([
-      readBackupsWithProblems(desired.catalog, s.name),
+      readBackupsForView(desired.catalog, s.name, walIndex),
       readWalOverview(desired.catalog, s.name, walIndex),
       readIdentity(desired.catalog, s.name),
     ]);
