@@ -2,13 +2,14 @@
  * Read commands at 200 backups (issue 13 item 5): `pgbk list --json` and `pgbk status --json` on a
  * synthetic catalog (bench/synthetic-catalog.ts: 200 daily DONE backups and their archive), beside
  * a bare `node -e 0` start, and the per-command start (the same commands on an empty catalog)
- * minus Node's start. Wall times are the median of RUNS runs after one warm-up run (which fills
+ * minus Node's start. Wall times are the median of RUNS interleaved rounds (each round runs every command once) after one warm-up run (which fills
  * the per-user config cache and WAL index, as any earlier command would have); the cache lives in
  * the benchmark's temp directory (XDG_CACHE_HOME). A cold run (PGBK_NO_CACHE=1) is reported in the
  * note. pgBackRest's `info` is not run: it would need a stanza with 200 backups of its own.
  */
 
 import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { CLI } from '../test/support/pgbk.js';
 import { tempDir } from '../test/support/postgres.js';
@@ -41,13 +42,6 @@ function median(xs: readonly number[]): number {
   return s[Math.floor(s.length / 2)]!;
 }
 
-async function medianSeconds(cmd: string, args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
-  await runProcess(cmd, args, { env }); // warm-up: page cache, and the per-user caches
-  const times: number[] = [];
-  for (let i = 0; i < RUNS; i++) times.push(await timed(() => runProcess(cmd, args, { env })));
-  return median(times);
-}
-
 function configText(catalog: string): string {
   return `catalog: ${catalog}\nservers:\n  ${SERVER}:\n    connection: "host=127.0.0.1 port=1 user=pgbk dbname=postgres"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 100 }\n`;
 }
@@ -73,11 +67,25 @@ export async function benchReadCommands(): Promise<ReadBenchResult[]> {
     const listed = (JSON.parse(list.stdout) as { backups: unknown[] }).backups.length;
     if (listed !== backups) throw new Error(`list --json listed ${listed} backups, expected ${backups}`);
 
-    const nodeStart = await medianSeconds(process.execPath, ['-e', '0'], env);
+    // Interleaved rounds: each round runs every command once, so load changes hit all alike; medians.
+    const commands: Record<string, readonly string[]> = {
+      node: ['-e', '0'],
+      list: [CLI, '--config', config, 'list', '--json'],
+      status: [CLI, '--config', config, 'status', '--json'],
+      start: [CLI, '--config', emptyConfig, 'list', '--json'],
+    };
+    const times: Record<string, number[]> = { node: [], list: [], status: [], start: [] };
+    for (const args of Object.values(commands)) await runProcess(process.execPath, args, { env }); // warm-up: page cache, per-user caches
+    const load0 = loadavg()[0]!;
+    for (let i = 0; i < RUNS; i++) {
+      for (const [k, args] of Object.entries(commands)) times[k]!.push(await timed(() => runProcess(process.execPath, args, { env })));
+    }
+    const load = `load average ${load0.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}`;
+    const nodeStart = median(times['node']!);
     const results: ReadBenchResult[] = [];
     for (const command of ['list', 'status']) {
-      const args = [CLI, '--config', config, command, '--json'];
-      const warm = await medianSeconds(process.execPath, args, env);
+      const args = commands[command]!;
+      const warm = median(times[command]!);
       const cold = await timed(() => runProcess(process.execPath, args, { env: { ...env, PGBK_NO_CACHE: '1' } }));
       const rss = await peakRssMb(args, env);
       results.push({
@@ -86,17 +94,17 @@ export async function benchReadCommands(): Promise<ReadBenchResult[]> {
         reference_s: nodeStart,
         ratio: warm / nodeStart,
         peak_rss_mb: rss,
-        note: `median of ${RUNS}; peak RSS ${rss.toFixed(0)} MB; reference: node -e 0; without the per-user caches (PGBK_NO_CACHE=1) ${cold.toFixed(2)} s`,
+        note: `median of ${RUNS} interleaved rounds; ${((warm - nodeStart) * 1000).toFixed(0)} ms over Node's start; peak RSS ${rss.toFixed(0)} MB; reference: node -e 0; without the per-user caches (PGBK_NO_CACHE=1) ${cold.toFixed(2)} s; ${load}`,
       });
     }
-    const start = await medianSeconds(process.execPath, [CLI, '--config', emptyConfig, 'list', '--json'], env);
+    const start = median(times['start']!);
     const overhead = Math.max(0, start - nodeStart);
     results.push({
       name: 'read command start over node -e 0 (list --json, empty catalog)',
       pgbk_s: overhead,
       reference_s: 0.02,
       ratio: overhead / 0.02,
-      note: `seconds over Node's start (${start.toFixed(3)} s vs ${nodeStart.toFixed(3)} s), against the 0.020 s allowed`,
+      note: `seconds over Node's start (${start.toFixed(3)} s vs ${nodeStart.toFixed(3)} s), against the 0.020 s allowed; ${load}`,
     });
     return results;
   } finally {

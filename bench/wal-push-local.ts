@@ -20,6 +20,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { copyFile, link, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { loadavg } from 'node:os';
 import path from 'node:path';
 import { listArchivedWal } from '../src/catalog/wal-archive.js';
 import { isSegmentName } from '../src/pg/wal-name.js';
@@ -67,8 +68,14 @@ function runShell(command: string, cwd: string): Promise<{ code: number | null; 
 }
 
 /** PostgreSQL's archiver over `names` in `d`: seconds per archive_command run that succeeded, and the total. */
-async function archiver(d: string, template: string, names: readonly string[]): Promise<{ readonly perSegment: number[]; readonly total: number }> {
+async function archiver(
+  d: string,
+  template: string,
+  names: readonly string[],
+  beside?: string,
+): Promise<{ readonly perSegment: number[]; readonly total: number; readonly beside: number[] }> {
   const perSegment: number[] = [];
+  const besideTimes: number[] = [];
   const t0 = process.hrtime.bigint();
   for (const name of names) {
     const command = template.replace(/%(%|p|f)/g, (_m, c: string) => (c === '%' ? '%' : c === 'p' ? `pg_wal/${name}` : name));
@@ -78,6 +85,12 @@ async function archiver(d: string, template: string, names: readonly string[]): 
       const seconds = Number(process.hrtime.bigint() - s) / 1e9;
       if (r.code === 0) {
         perSegment.push(seconds);
+        if (beside !== undefined) {
+          // The bare cost of one `sh -c` at this moment's load, right beside the real command.
+          const b = process.hrtime.bigint();
+          await runShell(beside, d);
+          besideTimes.push(Number(process.hrtime.bigint() - b) / 1e9);
+        }
         break;
       }
       if (attempt >= 5) throw new Error(`archive_command for ${name} failed ${attempt + 1} times: ${r.stderr.trim()}`);
@@ -85,7 +98,7 @@ async function archiver(d: string, template: string, names: readonly string[]): 
     }
     await rename(path.join(d, 'pg_wal', 'archive_status', `${name}.ready`), path.join(d, 'pg_wal', 'archive_status', `${name}.done`));
   }
-  return { perSegment, total: Number(process.hrtime.bigint() - t0) / 1e9 };
+  return { perSegment, total: Number(process.hrtime.bigint() - t0) / 1e9, beside: besideTimes };
 }
 
 function median(xs: readonly number[]): number {
@@ -98,6 +111,9 @@ const ms = (s: number): string => `${(s * 1000).toFixed(1)} ms`;
 interface ToolRun {
   readonly drain: number;
   readonly perSegment: number;
+  /** Median `sh -c 'exit 0'` run right after each per-segment command (pgbk only). */
+  readonly bareShell?: number;
+  readonly peakRssMb?: number;
   readonly coldFirst: number;
   readonly note: string;
 }
@@ -131,12 +147,14 @@ async function runPgbkLocal(world: World, root: string, staging: string, pgContr
     // Already durable: PostgreSQL marks them .ready, the worker pushes ahead (inotify), then the archiver asks.
     await markReady(d, staging, latencyNames);
     await waitMarkers(path.join(runtimeDir(), `walpush-${key}.acked`), latencyNames, 30_000);
-    const latency = await archiver(d, template, latencyNames);
+    const latency = await archiver(d, template, latencyNames, 'exit 0');
     const pid = Number(/wal-push-worker\[(\d+)\]/.exec(await readFile(logFile, 'utf8').catch(() => ''))?.[1] ?? 0);
     const hwm = pid > 0 ? /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] : undefined;
     return {
       drain: drain.total,
       perSegment: median(latency.perSegment),
+      bareShell: median(latency.beside),
+      ...(hwm === undefined ? {} : { peakRssMb: Number(hwm) / 1024 }),
       coldFirst: drain.perSegment[0] ?? Number.NaN,
       note: `worker peak RSS ${hwm === undefined ? '?' : `${(Number(hwm) / 1024).toFixed(0)} MB`}; first segment (cold: starts the worker) ${ms(drain.perSegment[0] ?? 0)}`,
     };
@@ -203,7 +221,7 @@ async function runPgbackrest(world: World, root: string, staging: string, pgCont
 }
 
 /** The per-segment and backlog-drain rows (pgbk's local fast path vs pgBackRest async). */
-export async function benchWalPushLocal(world: World): Promise<BenchResult[]> {
+export async function benchWalPushLocal(world: World): Promise<(BenchResult & { readonly peak_rss_mb?: number })[]> {
   const count = drainCount();
   const root = await tempDir('pgbk-bench-localpush-');
   try {
@@ -217,11 +235,10 @@ export async function benchWalPushLocal(world: World): Promise<BenchResult[]> {
     const drainNames = names.slice(0, count);
     const latencyNames = names.slice(count, want);
     const pgControl = path.join(world.cluster.pgdata, 'global', 'pg_control');
-    log(`local wal-push: ${count}-segment backlog drain and ${LATENCY_SEGMENTS} pushed-ahead segments, pgbk …`);
-    const pgbk = await runPgbkLocal(world, root, staging, pgControl, drainNames, latencyNames);
     let ref: ToolRun | undefined;
     let refNote = 'pgBackRest not installed';
-    if (existsSync(PGBACKREST)) {
+    const runRef = async (): Promise<void> => {
+      if (!existsSync(PGBACKREST)) return;
       log('… pgBackRest archive-push --archive-async --process-max=2');
       try {
         ref = await runPgbackrest(world, root, staging, pgControl, drainNames, latencyNames);
@@ -231,21 +248,37 @@ export async function benchWalPushLocal(world: World): Promise<BenchResult[]> {
         refNote = `pgBackRest failed: ${(err instanceof Error ? err.message : String(err)).split('\n').slice(0, 3).join(' ')}`;
         log(refNote);
       }
-    }
+    };
+    // PGBK_BENCH_REF_FIRST=1 runs the reference first: alternate it between runs (interleaved rounds).
+    const refFirst = process.env['PGBK_BENCH_REF_FIRST'] === '1';
+    const load0 = loadavg()[0]!;
+    if (refFirst) await runRef();
+    log(`local wal-push: ${count}-segment backlog drain and ${LATENCY_SEGMENTS} pushed-ahead segments, pgbk …`);
+    const pgbk = await runPgbkLocal(world, root, staging, pgControl, drainNames, latencyNames);
+    if (!refFirst) await runRef();
+    const load = `load average ${load0.toFixed(1)} → ${loadavg()[0]!.toFixed(1)}${refFirst ? ', reference ran first' : ''}`;
     return [
       {
         name: 'local wal-push per segment, already durable (median)',
         pgbk_s: pgbk.perSegment,
         reference_s: ref?.perSegment ?? Number.NaN,
         ratio: pgbk.perSegment / (ref?.perSegment ?? Number.NaN),
-        note: `seconds PostgreSQL waits per archive_command; pgbk: --print-archive-command (shell fast path), ${pgbk.note}; ${refNote}`,
+        note: `seconds PostgreSQL waits per archive_command; pgbk: --print-archive-command (shell fast path), ${pgbk.note}; ${refNote}; ${load}`,
+      },
+      {
+        name: "local wal-push per segment beside a bare sh -c 'exit 0' (median)",
+        pgbk_s: pgbk.perSegment,
+        reference_s: pgbk.bareShell ?? Number.NaN,
+        ratio: pgbk.perSegment / (pgbk.bareShell ?? Number.NaN),
+        note: `the shell alone, run right after each of pgbk's ${LATENCY_SEGMENTS} archive_commands: what any archive_command costs at this load; ${load}`,
       },
       {
         name: `local wal-push backlog drain (${count} segments)`,
         pgbk_s: pgbk.drain,
         reference_s: ref?.drain ?? Number.NaN,
         ratio: pgbk.drain / (ref?.drain ?? Number.NaN),
-        note: `pgbk ${(count / pgbk.drain).toFixed(1)} segments/s${ref === undefined ? '' : `, pgBackRest async (process-max 2, zst 1) ${(count / ref.drain).toFixed(1)} segments/s`}; one archive_command after another from a cold start`,
+        ...(pgbk.peakRssMb === undefined ? {} : { peak_rss_mb: pgbk.peakRssMb }),
+        note: `pgbk ${(count / pgbk.drain).toFixed(1)} segments/s${ref === undefined ? '' : `, pgBackRest async (process-max 2, zst 1) ${(count / ref.drain).toFixed(1)} segments/s`}; one archive_command after another from a cold start; ${load}`,
       },
     ];
   } finally {

@@ -9,7 +9,7 @@
 import zlib from 'node:zlib';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
-import { zstdCodec } from './zstd.js';
+import type { ZstdCodec } from './zstd.js';
 
 /**
  * Level 1. Measured here on a PostgreSQL 15 segment (fresh initdb WAL): level 1 ≈ 650 MB/s at ratio
@@ -41,6 +41,14 @@ export function compressionOfFile(fileName: string): Compression {
   if (fileName.endsWith('.zst')) return 'zstd';
   if (fileName.endsWith('.gz')) return 'gzip';
   return 'none';
+}
+
+/**
+ * zstd.ts (and its 110 kB decoder) is imported on first use: `list`, `status` and the WAL index
+ * only need the names above, and every module loaded counts in a read command's start.
+ */
+async function zstdCodec(): Promise<ZstdCodec> {
+  return (await import('./zstd.js')).zstdCodec();
 }
 
 export async function compressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {

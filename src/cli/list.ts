@@ -1,8 +1,10 @@
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import { readBackupsWithProblems } from '../catalog/backups.js';
+import path from 'node:path';
 import { readIdentity } from '../catalog/identity.js';
 import { readWalOverview } from '../catalog/wal-overview.js';
 import { indexOptions } from './wal-index.js';
+import { readBackupsForView } from './read-cache.js';
 import { effectiveBackup } from '../observe/effective.js';
 import { selectServers } from '../config/select-servers.js';
 import { backupDurationSeconds, walPerBackup, type BackupWal } from '../plan/recoverable.js';
@@ -13,8 +15,9 @@ import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
 import { writeJson } from './json-output.js';
-import { effectiveDrill, readDrills } from '../catalog/drills.js';
-import { drillText, drillView, lastFinishedDrill, type DrillView } from '../plan/drill.js';
+import type { DrillView } from '../plan/drill.js';
+import { serverDir } from '../catalog/layout.js';
+import { repositoryKindOf } from '../catalog/open.js';
 
 /** PostgreSQL's default wal_segment_size, for a server whose server.json is not written yet. */
 const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
@@ -80,13 +83,20 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const walIndex = indexOptions(io);
   // The last finished restore drill per server that has drills (issue 14): shown under the table.
   const drills: { server: string; lastDrill: DrillView }[] = [];
-  for (const s of servers) {
+  // The drill code (and the cron parser it brings) is loaded only for a catalog that has drills:
+  // every module counts in a read command's start (issue 13 item 5).
+  const withDrills = servers.filter(
+    (s) => repositoryKindOf(desired.catalog) !== 'posix' || existsSync(path.join(serverDir(desired.catalog, s.name), 'drills')),
+  );
+  const drillCode = withDrills.length === 0 ? undefined : await Promise.all([import('../catalog/drills.js'), import('../plan/drill.js')]);
+  for (const s of withDrills) {
+    const [{ effectiveDrill, readDrills }, { drillView, lastFinishedDrill }] = drillCode!;
     const last = lastFinishedDrill((await readDrills(desired.catalog, s.name)).map((d) => effectiveDrill(d, thisHost)));
     if (last !== undefined) drills.push({ server: s.name, lastDrill: drillView(last) });
   }
   for (const s of servers) {
     const [{ backups, problems }, wal, identity] = await Promise.all([
-      readBackupsWithProblems(desired.catalog, s.name),
+      readBackupsForView(desired.catalog, s.name, walIndex),
       readWalOverview(desired.catalog, s.name, walIndex),
       readIdentity(desired.catalog, s.name),
     ]);
@@ -102,7 +112,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   else {
     io.stdout.write(renderListText(entries));
     const now = new Date();
-    for (const d of drills) io.stdout.write(`Last restore drill of ${d.server}: ${drillText(d.lastDrill, now)}\n`);
+    for (const d of drills) io.stdout.write(`Last restore drill of ${d.server}: ${drillCode![1].drillText(d.lastDrill, now)}\n`);
   }
   return unreadable === 0 ? 0 : 1;
 }

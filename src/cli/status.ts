@@ -1,4 +1,3 @@
-import { readBackups } from '../catalog/backups.js';
 import { readIdentity } from '../catalog/identity.js';
 import { listIncoming } from '../catalog/incoming.js';
 import { readLock } from '../catalog/lock.js';
@@ -22,6 +21,7 @@ import { loadDesired } from './load.js';
 import { parseCommand } from './options.js';
 import { writeJson } from './json-output.js';
 import { indexOptions } from './wal-index.js';
+import { readBackupsStrictForView } from './read-cache.js';
 
 type LockInfo = Awaited<ReturnType<typeof readLock>>;
 
@@ -214,7 +214,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   for (const s of selectServers(desired, positionals)) {
     const [identity, backups, wal, incoming, quarantined, lock, drills] = await Promise.all([
       readIdentity(desired.catalog, s.name),
-      readBackups(desired.catalog, s.name),
+      readBackupsStrictForView(desired.catalog, s.name, walIndex),
       readWalOverview(desired.catalog, s.name, walIndex),
       listIncoming(desired.catalog, s.name),
       countQuarantined(desired.catalog, s.name),

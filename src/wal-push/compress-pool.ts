@@ -2,15 +2,16 @@
  * zstd compression of pushed segments on worker threads, so that a backlog is compressed on every
  * core while the worker's own thread reads, hashes and fsyncs (a 16 MiB segment costs ~50 ms of
  * CPU at level 1 here: on one thread the drain would stop near 20 segments/s). Input and output
- * live in SharedArrayBuffers the caller reuses, so no 16 MiB is copied or freshly allocated per
- * segment (page faults on fresh buffers cost as much as the compression on this machine kind).
- * The frame is exactly what catalog/compress.ts writes (same code, run in the thread).
+ * is the pusher's read buffer, a SharedArrayBuffer it reuses, so no 16 MiB is copied or freshly
+ * allocated per segment (page faults on fresh buffers cost as much as the compression on this
+ * machine kind); the frame comes back transferred (moved, not copied). It is exactly what
+ * catalog/compress.ts writes (same code, run in the thread).
  */
 
 import { Worker } from 'node:worker_threads';
 
 interface Reply {
-  readonly length?: number;
+  readonly frame?: ArrayBuffer;
   readonly error?: string;
 }
 
@@ -40,11 +41,8 @@ export class CompressPool {
     else this.idle.push(w);
   }
 
-  /**
-   * The zstd frame of `data`, written into `out`; both must be views of SharedArrayBuffers. The
-   * result is a view of `out`: valid until the caller reuses it.
-   */
-  async compress(data: Buffer, out: Buffer): Promise<Buffer> {
+  /** The zstd frame of `data`, a view of a SharedArrayBuffer (isShared), in a buffer of its own. */
+  async compress(data: Buffer): Promise<Buffer> {
     const w = await this.take();
     try {
       const reply = await new Promise<Reply>((resolve, reject) => {
@@ -61,17 +59,10 @@ export class CompressPool {
           reject(new Error('the compression thread exited'));
         };
         w.once('message', onMessage).once('error', onError).once('exit', onExit);
-        w.postMessage({
-          input: data.buffer,
-          offset: data.byteOffset,
-          length: data.length,
-          output: out.buffer,
-          outOffset: out.byteOffset,
-          outLength: out.length,
-        });
+        w.postMessage({ input: data.buffer, offset: data.byteOffset, length: data.length });
       });
-      if (reply.error !== undefined || reply.length === undefined) throw new Error(reply.error ?? 'no answer from the compression thread');
-      return out.subarray(0, reply.length);
+      if (reply.error !== undefined || reply.frame === undefined) throw new Error(reply.error ?? 'no answer from the compression thread');
+      return Buffer.from(reply.frame);
     } finally {
       this.give(w);
     }
@@ -87,7 +78,7 @@ export function sharedBuffer(size: number): Buffer {
   return Buffer.from(new SharedArrayBuffer(size));
 }
 
-/** The largest zstd frame of `size` bytes (ZSTD_compressBound, plus the frame's header and checksum). */
-export function frameBound(size: number): number {
-  return size + (size >> 8) + 1024;
+/** Whether `b` is a view of shared memory (a compression thread can read it in place). */
+export function isShared(b: Buffer): boolean {
+  return b.buffer instanceof SharedArrayBuffer;
 }

@@ -17,7 +17,7 @@ import { archiveWalBuffer } from '../catalog/wal-archive.js';
 import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
-import { CompressPool, frameBound, sharedBuffer } from './compress-pool.js';
+import { CompressPool, isShared, sharedBuffer } from './compress-pool.js';
 import type { OpenedSink, PushResult, PushSink } from './pusher.js';
 
 /**
@@ -29,19 +29,10 @@ const THREADS = 2;
 const MAX_IN_FLIGHT = THREADS + 1;
 const MAX_IN_FLIGHT_OBJECT_STORE = 6;
 
-/** A compression job's memory: the segment and its frame in shared memory, the frame again in plain memory. */
-interface Slot {
-  readonly input: Buffer;
-  readonly output: Buffer;
-  readonly plain: Buffer;
-}
-
 export class LocalSink implements PushSink {
   readonly maxInFlight: number;
   readonly dead = undefined;
   private identity: ServerIdentity | undefined;
-  /** Buffers of the compression threads, reused like the pusher's read buffers. */
-  private readonly slots: Slot[] = [];
 
   constructor(
     private readonly catalog: string,
@@ -52,26 +43,25 @@ export class LocalSink implements PushSink {
   }
 
   /**
-   * The zstd frame of a segment from a compression thread (in `slot.plain`: WebCrypto hashes no
-   * shared memory), or undefined (then archiving compresses on this thread).
+   * With compression threads, the pusher reads segments straight into shared memory, which the
+   * threads compress in place: no copy of the segment, and no buffer per thread (the worker's
+   * memory is the pusher's read buffers, one per file in flight, and the frames being stored).
    */
-  private async frameOf(data: Buffer, slot: Slot): Promise<Buffer | undefined> {
-    if (this.pool === undefined) return undefined;
-    data.copy(slot.input);
+  readBuffer(size: number): Buffer {
+    return this.pool === undefined ? Buffer.allocUnsafeSlow(size) : sharedBuffer(size);
+  }
+
+  /**
+   * The zstd frame of a segment from a compression thread (in memory of its own: WebCrypto hashes
+   * no shared memory), or undefined (then archiving compresses on this thread).
+   */
+  private async frameOf(data: Buffer): Promise<Buffer | undefined> {
+    if (this.pool === undefined || !isShared(data)) return undefined;
     try {
-      const shared = await this.pool.compress(slot.input.subarray(0, data.length), slot.output);
-      shared.copy(slot.plain);
-      return slot.plain.subarray(0, shared.length);
+      return await this.pool.compress(data);
     } catch {
       return undefined;
     }
-  }
-
-  private slot(size: number): Slot {
-    const i = this.slots.findIndex((s) => s.input.length === size);
-    if (i >= 0) return this.slots.splice(i, 1)[0]!;
-    const bound = frameBound(size);
-    return { input: sharedBuffer(size), output: sharedBuffer(bound), plain: Buffer.allocUnsafeSlow(bound) };
   }
 
   async send(name: string, file: string, data: Buffer): Promise<PushResult> {
@@ -84,16 +74,11 @@ export class LocalSink implements PushSink {
     try {
       const identity = await this.identityFor(kind, file);
       const compression = this.server.wal.compression;
-      const slot = compression === 'zstd' && (kind === 'segment' || kind === 'partial') && this.pool !== undefined ? this.slot(data.length) : undefined;
-      let outcome: Awaited<ReturnType<typeof archiveWalBuffer>>;
-      try {
-        const frame = slot === undefined ? undefined : await this.frameOf(data, slot);
-        outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression }, data, frame);
-      } finally {
-        if (slot !== undefined && this.slots.length < this.maxInFlight) this.slots.push(slot);
-      }
+      const frame = compression === 'zstd' && (kind === 'segment' || kind === 'partial') ? await this.frameOf(data) : undefined;
+      const outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression }, data, frame);
       if (outcome.result !== 'rejected') return { name, ok: true, result: outcome.result };
-      const kept = await quarantineCopy(this.catalog, server, name, data, file, outcome.reason);
+      // A plain copy (rare path): a store's client may not take a view of shared memory.
+      const kept = await quarantineCopy(this.catalog, server, name, isShared(data) ? Buffer.from(data) : data, file, outcome.reason);
       return { name, ok: false, error: `refusing ${name}: ${outcome.reason} (a copy is in ${kept})` };
     } catch (err) {
       if (isNoSpaceError(err)) {

@@ -32,6 +32,11 @@ export interface PushSink {
    * may be a view of a reused buffer: the sink must not hold on to it once it answered.
    */
   send(name: string, file: string, data: Buffer): Promise<PushResult>;
+  /**
+   * A fresh read buffer of `size` bytes of the kind the sink works on best (the local sink's
+   * compression threads read shared memory in place); a plain one when absent. Reused by the pusher.
+   */
+  readBuffer?(size: number): Buffer;
 }
 
 /** A sink that is open, with what to say about it and how to close it. */
@@ -62,13 +67,16 @@ export class Pusher {
 
   /**
    * Read buffers of a segment's size, reused: a fresh 16 MiB buffer per segment costs as much CPU
-   * in page faults as compressing it.
+   * in page faults as compressing it. At most one per file in flight exists (bounded memory).
    */
   private readonly spares: Buffer[] = [];
 
   private spare(size: number): Buffer {
     const i = this.spares.findIndex((b) => b.length === size);
-    return i >= 0 ? this.spares.splice(i, 1)[0]! : Buffer.allocUnsafeSlow(size);
+    if (i >= 0) return this.spares.splice(i, 1)[0]!;
+    // Another size (a segment size changed?): the old ones would only take memory.
+    this.spares.length = 0;
+    return this.sink.readBuffer?.(size) ?? Buffer.allocUnsafeSlow(size);
   }
 
   private async slot(): Promise<void> {
@@ -136,7 +144,7 @@ export class Pusher {
         r = { name, ok: false, error: err instanceof Error ? err.message : String(err) };
       } finally {
         // The sink is done with the bytes once it answered (durable, refused, or its end is gone).
-        if (whole !== undefined && this.spares.length <= this.sink.maxInFlight) this.spares.push(whole);
+        if (whole !== undefined && this.spares.length < this.sink.maxInFlight) this.spares.push(whole);
       }
       if (!r.ok) this.log(`push of ${name} refused: ${r.error ?? '?'}`);
       // Only now, durable in the archive: the marker the archive_command's fast path reads.

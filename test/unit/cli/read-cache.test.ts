@@ -62,7 +62,7 @@ test('backups and segments added and removed show at once, caches on', async () 
     readdirSync(path.join(env.XDG_CACHE_HOME, 'pgbk'))
       .map((n) => n.replace(/-.*/, ''))
       .sort(),
-    ['config', 'wal'],
+    ['backups', 'config', 'wal'],
   );
   assert.equal(
     (await listed()).map((b) => [b.id, b.walSegments]),
