@@ -11,6 +11,7 @@ import { executeServerActions } from './execute.js';
 import { learnIdentity } from './identity.js';
 import { otherClusters, sameClusterConflicts, type ClusterOf } from './same-cluster.js';
 import { failOrphanedBackups, reapLeftovers, reapRecordlessBackups } from './repair.js';
+import { reapInterruptedDrills } from '../drill/index.js';
 import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
 
 export interface ApplyOptions {
@@ -124,6 +125,8 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
         ctx.identity = id === undefined ? undefined : await recordIdentity(desired.catalog, server.name, id);
         await failOrphanedBackups(ctx);
         await reapLeftovers(ctx);
+        // A drill whose pgbk was killed: its copy stopped, its scratch directory removed.
+        await reapInterruptedDrills(ctx);
         await reapRecordlessBackups(ctx);
         // WAL method stream: segments pg_receivewal completed join the ordinary archive path.
         if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);

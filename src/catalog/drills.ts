@@ -7,7 +7,7 @@
 
 import { PgbkError } from '../errors.js';
 import { isOwnerAlive } from '../lib/process-identity.js';
-import type { DrillRecord, DrillStatus } from '../model/types.js';
+import type { DrillPhase, DrillRecord, DrillStatus } from '../model/types.js';
 import { catalogKeys, isBackupId } from './layout.js';
 import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
 
@@ -20,6 +20,7 @@ export const drillKeys = {
 };
 
 const STATUSES: readonly DrillStatus[] = ['RUNNING', 'PASSED', 'FAILED'];
+const PHASES: readonly DrillPhase[] = ['restore', 'replay', 'check'];
 
 function num(o: Record<string, unknown>, k: string): number | undefined {
   return typeof o[k] === 'number' && Number.isFinite(o[k]) ? (o[k] as number) : undefined;
@@ -61,6 +62,8 @@ export function parseDrillRecord(body: string, where: string, server: string): D
     replaySeconds: num(o, 'replaySeconds'),
     dataBytes: num(o, 'dataBytes'),
     walBytes: num(o, 'walBytes'),
+    scratch: text(o, 'scratch'),
+    phase: PHASES.find((p) => p === o['phase']),
   };
   return {
     formatVersion: 1,

@@ -1,6 +1,6 @@
 /**
- * The drill's check on the promoted copy: the configured SQL must return one row whose first
- * column is true; then, for each database listed in check.amcheck, every valid btree index is
+ * The drill's check on the promoted copy: the configured SQL must return exactly one row of exactly
+ * one column whose value is the boolean true (anything else fails, saying what came back); then, for each database listed in check.amcheck, every valid btree index is
  * verified with bt_index_check (amcheck is created in the copy if missing: the copy is thrown
  * away). Every query runs with a statement_timeout of the time left.
  */
@@ -24,8 +24,42 @@ async function limit(client: pg.Client, msLeft: number): Promise<void> {
   await client.query(`SET statement_timeout = ${Math.max(1000, Math.floor(msLeft))}`);
 }
 
-function shown(v: unknown): string {
-  return v === null ? 'NULL' : typeof v === 'string' ? JSON.stringify(v) : String(v);
+/** Type names for the few OIDs a check is likely to return (messages only). */
+const TYPE_NAMES: Readonly<Record<number, string>> = {
+  16: 'boolean',
+  18: '"char"',
+  20: 'bigint',
+  21: 'smallint',
+  23: 'integer',
+  25: 'text',
+  1043: 'character varying',
+  1700: 'numeric',
+};
+
+export function typeName(oid: number): string {
+  return TYPE_NAMES[oid] ?? `type ${oid}`;
+}
+
+function shown(v: unknown, type: string | undefined): string {
+  if (v === null || v === undefined) return 'NULL';
+  if (typeof v === 'string') return `${JSON.stringify(v)}${type === undefined ? '' : ` (${type})`}`;
+  return String(v);
+}
+
+/**
+ * What the check's result says, undefined when it passed: exactly one row of exactly one column
+ * whose value is the boolean true. `types[i]` names column i's type (its count is the column count,
+ * also when no row came back); values are booleans for boolean columns, else as the driver gave them.
+ */
+export function checkVerdict(types: readonly string[], rows: readonly (readonly unknown[])[]): string | undefined {
+  if (rows.length !== 1) return `returned ${rows.length} rows (must be one row, true)`;
+  const row = rows[0]!;
+  if (types.length !== 1) {
+    return `returned ${types.length} columns: ${types.map((t, i) => shown(row[i], t === 'boolean' ? undefined : t)).join(', ')} (must be one column, true)`;
+  }
+  const v = row[0];
+  if (v === true && types[0] === 'boolean') return undefined;
+  return `returned ${shown(v, types[0] === 'boolean' ? undefined : types[0])} (must be true)`;
 }
 
 export async function runDrillCheck(copy: RunningCopy, check: DrillSettings['check'], deadline: number): Promise<CheckOutcome> {
@@ -34,10 +68,12 @@ export async function runDrillCheck(copy: RunningCopy, check: DrillSettings['che
     const verdict = await withPgClient(copy.conninfo(check.database), async (client) => {
       await limit(client, deadline - Date.now());
       const r = await client.query({ text: check.sql, rowMode: 'array' });
-      const rows = r.rows as unknown[][];
-      if (rows.length !== 1) return `returned ${rows.length} rows (must be one row, true)`;
-      const v = rows[0]?.[0];
-      return v === true ? undefined : `returned ${shown(v)} (must be true)`;
+      // Several statements give one result each: only a single SELECT is a check.
+      if (Array.isArray(r)) return `returned ${r.length} results (must be one statement returning one row, true)`;
+      return checkVerdict(
+        r.fields.map((f) => typeName(f.dataTypeID)),
+        r.rows as unknown[][],
+      );
     });
     if (verdict !== undefined) return { ok: false, detail: `check sql ${JSON.stringify(check.sql)} ${verdict}` };
     parts.push('check sql returned true');

@@ -14,6 +14,7 @@ import { PgbkError } from '../errors.js';
 import { findPgBinary } from '../pg/pg-bin.js';
 import { withPgClient } from '../pg/pg-session.js';
 import { pickFreePort } from '../restore/start-command.js';
+import { stopByPid } from './stop.js';
 
 export interface CopyOptions {
   readonly pgdata: string;
@@ -125,12 +126,6 @@ export async function waitPromoted(copy: RunningCopy, signal: AbortSignal): Prom
   }
 }
 
-async function gone(copy: RunningCopy, ms: number): Promise<boolean> {
-  if (copy.hasExited()) return true;
-  await Promise.race([copy.exited, sleep(ms)]);
-  return copy.hasExited();
-}
-
 function kill(pid: number, sig: NodeJS.Signals): void {
   try {
     process.kill(pid, sig);
@@ -139,13 +134,15 @@ function kill(pid: number, sig: NodeJS.Signals): void {
   }
 }
 
-/** Stop the copy by its PID: fast shutdown, then immediate, then SIGKILL. */
+/** Stop the copy by its PID (stop.ts's ladder); its exit event says when it is gone. */
 export async function stopCopy(copy: RunningCopy): Promise<void> {
-  if (copy.hasExited()) return;
-  kill(copy.pid, 'SIGINT');
-  if (await gone(copy, 30_000)) return;
-  kill(copy.pid, 'SIGQUIT');
-  if (await gone(copy, 10_000)) return;
-  kill(copy.pid, 'SIGKILL');
-  await gone(copy, 10_000);
+  await stopByPid({
+    pid: copy.pid,
+    alive: async () => !copy.hasExited(),
+    send: async (sig) => kill(copy.pid, `SIG${sig}`),
+    gone: async (ms) => {
+      if (!copy.hasExited()) await Promise.race([copy.exited, sleep(ms)]);
+      return copy.hasExited();
+    },
+  });
 }

@@ -12,6 +12,7 @@
  * PostgreSQL refuses to run as root, so the SSH user must not be root.
  */
 
+import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DrillHost, DrillSettings } from '../config/resolved.js';
@@ -19,7 +20,8 @@ import { PgbkError } from '../errors.js';
 import { isInside } from '../restore/target-dir.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
-import type { CheckOutcome } from './check.js';
+import { checkVerdict, type CheckOutcome } from './check.js';
+import { pidOn, stopByPid } from './stop.js';
 
 /** The copy's socket directory is private, so any port number works: it only names the socket file. */
 const PORT = 5432;
@@ -210,20 +212,58 @@ const BTREE_CHECK = `SELECT count(coalesce(bt_index_check(c.oid::regclass)::text
   FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am am ON am.oid = c.relam
  WHERE am.amname = 'btree' AND c.relpersistence <> 't' AND i.indisready AND i.indisvalid`;
 
-/** check.ts's check, through psql: the sql must return one row whose first column is true. */
+/**
+ * The check's result as psql shows it, with each column's type: the SQL is fed on stdin, then a
+ * marker line, then \gdesc (which describes the query just run). CSV rows before the marker (the
+ * first is the header), `Column,Type` rows after it.
+ */
+export function parseDescribedResult(out: string, marker: string): { types: string[]; rows: unknown[][] } | undefined {
+  const at = out.lastIndexOf(`${marker}\n`);
+  if (at < 0) return undefined;
+  const [, ...data] = parseCsv(out.slice(0, at));
+  const [, ...desc] = parseCsv(out.slice(at + marker.length + 1));
+  const types = desc.map((d) => d[1] ?? '');
+  // psql writes true as t, false as f, NULL as an empty field.
+  const value = (v: string, type: string | undefined): unknown => (type !== 'boolean' ? v : v === 't' ? true : v === 'f' ? false : null);
+  return { types, rows: data.map((row) => row.map((v, i) => value(v, types[i]))) };
+}
+
+/** check.ts's check, through psql: exactly one row of one boolean column, true. */
 export async function runRemoteCheck(copy: RemoteCopy, check: DrillSettings['check'], deadline: number): Promise<CheckOutcome> {
   const timeout = (): string => `SET statement_timeout = ${Math.max(1000, Math.floor(deadline - Date.now()))}`;
   const parts: string[] = [];
-  const r = await psql(copy, check.database, [timeout(), check.sql]);
-  if (!r.ok) return { ok: false, detail: `check sql ${JSON.stringify(check.sql)} failed: ${r.error}` };
-  if (r.rows.length !== 1) return { ok: false, detail: `check sql ${JSON.stringify(check.sql)} returned ${r.rows.length} rows (must be one row, true)` };
-  const v = r.rows[0]?.[0] ?? '';
-  // psql writes true as t, NULL as an empty field.
-  if (v !== 't')
+  const marker = `pgbk-drill-check-${randomBytes(8).toString('hex')}`;
+  const argv = [
+    copy.psql,
+    '-X',
+    '-q',
+    '--csv',
+    '-v',
+    'ON_ERROR_STOP=1',
+    '-h',
+    copy.runDir,
+    '-p',
+    String(PORT),
+    '-U',
+    copy.user,
+    '-d',
+    check.database,
+    '-f',
+    '-',
+  ];
+  const script = `${timeout()};\n${check.sql.replace(/[\s;]+$/, '')}\n;\n\\echo ${marker}\n\\gdesc\n`;
+  const r = await copy.t.run(argv, script);
+  if (r.code !== 0)
     return {
       ok: false,
-      detail: `check sql ${JSON.stringify(check.sql)} returned ${v === '' ? 'NULL' : v === 'f' ? 'false' : JSON.stringify(v)} (must be true)`,
+      detail: `check sql ${JSON.stringify(check.sql)} failed: ${failed(r)
+        .replace(/^psql:\S*:\s*(error:\s*)?/i, '')
+        .replace(/^psql:\s*(error:\s*)?/i, '')}`,
     };
+  const result = parseDescribedResult(r.stdout.toString('utf8'), marker);
+  if (result === undefined) return { ok: false, detail: `check sql ${JSON.stringify(check.sql)}: psql printed no result` };
+  const verdict = checkVerdict(result.types, result.rows);
+  if (verdict !== undefined) return { ok: false, detail: `check sql ${JSON.stringify(check.sql)} ${verdict}` };
   parts.push('check sql returned true');
   for (const db of check.amcheck) {
     const a = await psql(copy, db, [timeout(), 'CREATE EXTENSION IF NOT EXISTS amcheck', BTREE_CHECK]);
@@ -233,24 +273,7 @@ export async function runRemoteCheck(copy: RemoteCopy, check: DrillSettings['che
   return { ok: true, detail: parts.join('; ') };
 }
 
-async function gone(copy: RemoteCopy, ms: number): Promise<boolean> {
-  const until = Date.now() + ms;
-  while (Date.now() < until) {
-    if (!(await alive(copy))) return true;
-    await sleep(250);
-  }
-  return !(await alive(copy));
-}
-
-/** Stop the copy by its PID: fast shutdown, then immediate, then SIGKILL, each after a wait. */
+/** Stop the copy by its PID (stop.ts's ladder), through kill(1) on the drill host. */
 export async function stopRemoteCopy(copy: RemoteCopy): Promise<void> {
-  for (const [sig, ms] of [
-    ['INT', 30_000],
-    ['QUIT', 10_000],
-    ['KILL', 10_000],
-  ] as const) {
-    if (!(await alive(copy))) return;
-    await copy.t.run(['kill', `-${sig}`, String(copy.pid)]);
-    if (await gone(copy, ms)) return;
-  }
+  await stopByPid(pidOn(copy.t, copy.pid));
 }

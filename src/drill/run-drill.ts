@@ -12,33 +12,28 @@
  * creates one at the source's path is refused by restore), and the only catalog object written
  * is <server>/drills/<id>.json (plus restore's in-use mark on the backup while it reads it).
  * It runs after apply has released the server lock, so WAL archiving goes on meanwhile.
+ *
+ * One sequence wherever the drill runs (host.ts: this host, or a drill host over SSH). The time
+ * limit covers restore, replay and the check: it aborts whichever runs (restore stops tar and the
+ * decompressor by PID), and the record says in which phase. The record carries the scratch
+ * directory's real path from the moment it exists, so the next apply can clean up after a pgbk
+ * that was killed mid-drill (reap.ts).
  */
 
-import { mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
-import path from 'node:path';
-import { Writable } from 'node:stream';
-import { fileURLToPath } from 'node:url';
 import type { ActionResult, ExecContext } from '../apply/context.js';
 import { newBackupId, readBackup } from '../catalog/backups.js';
 import { effectiveDrill, readDrills, writeDrillRecord } from '../catalog/drills.js';
 import { readIdentity } from '../catalog/identity.js';
-import type { DrillHost, DrillSettings } from '../config/resolved.js';
+import type { DrillSettings } from '../config/resolved.js';
 import { formatDuration } from '../config/duration.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
 import { setLongTimeout } from '../lib/timer.js';
-import type { DrillRecord, RestoreDrillAction } from '../model/types.js';
+import type { DrillPhase, DrillRecord, RestoreDrillAction } from '../model/types.js';
 import { parseLsn } from '../pg/lsn.js';
-import { isInside, resolveReal } from '../restore/target-dir.js';
 import type { RecoveryTarget } from '../restore/target.js';
-import type { SshTransport } from '../transport/ssh.js';
-import { runDrillCheck } from './check.js';
-import { startCopy, stopCopy, waitPromoted, type RunningCopy } from './postgres.js';
-import { connectDrillHost, type RemoteCopy, remoteScratch, runRemoteCheck, startRemoteCopy, stopRemoteCopy, waitRemotePromoted } from './remote.js';
-
-/** How long restore's in-use mark waits for the server lock (a daemon pass may hold it). */
-const MARK_LOCK_TIMEOUT_MS = 5 * 60_000;
+import { openDrillHost, type DrillCopy, type DrillHost } from './host.js';
 
 function message(err: unknown): string {
   const e = toPgbkError(err);
@@ -47,33 +42,11 @@ function message(err: unknown): string {
 
 const round1 = (s: number): number => Math.round(s * 10) / 10;
 
-/**
- * The scratch directory for this drill, refused when it overlaps the catalog or the server's own
- * data directory (real paths compared): a drill must never write where the source lives.
- */
-async function scratchFor(catalog: string, drill: DrillSettings, server: { name: string; pgdata?: string }, id: string): Promise<string> {
-  const root = await resolveReal(drill.scratchDir, 'drill.scratchDir');
-  const dir = path.join(root, `${server.name}-${id}`);
-  const catalogReal = await resolveReal(catalog, 'catalog');
-  if (isInside(dir, catalogReal) || isInside(catalogReal, root)) {
-    throw new PgbkError('CONFIG', `drill.scratchDir ${drill.scratchDir} (really ${root}) overlaps the catalog ${catalog}`, {
-      server: server.name,
-      hint: 'put the drill scratch directory outside the catalog',
-    });
-  }
-  if (server.pgdata !== undefined) {
-    const pg = await resolveReal(server.pgdata, 'pgdata');
-    if (isInside(dir, pg) || isInside(pg, root)) {
-      throw new PgbkError('CONFIG', `drill.scratchDir ${drill.scratchDir} (really ${root}) overlaps the server's pgdata ${server.pgdata}`, {
-        server: server.name,
-      });
-    }
-  }
-  await mkdir(root, { recursive: true, mode: 0o700 });
-  // Exclusive: the id is new, so an existing directory is someone else's.
-  await mkdir(dir, { mode: 0o700 });
-  return dir;
+function recoveryTarget(action: RestoreDrillAction): RecoveryTarget {
+  return action.targetLsn === undefined ? { kind: 'latest' } : { kind: 'lsn', lsn: parseLsn(action.targetLsn) };
 }
+
+const PHASE_TEXT: Readonly<Record<DrillPhase, string>> = { restore: 'the restore', replay: 'WAL replay', check: 'the check' };
 
 export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrillAction): Promise<ActionResult> {
   const server = ctx.server;
@@ -110,28 +83,30 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
   const timeLimit = new AbortController();
   const timer = setLongTimeout(() => timeLimit.abort(), drill.timeLimitSeconds * 1000, { unref: true });
   const signal = ctx.signal === undefined ? timeLimit.signal : AbortSignal.any([timeLimit.signal, ctx.signal]);
-  // restoreBackup gets only the interrupt signal: the time limit is checked when it returns. Its
-  // abort path kills tar mid-stream, which the drill must not depend on for its record to be written.
-  const interrupt = ctx.signal;
   const errors: string[] = [];
-  const step = {
-    thisHost,
+  const run: DrillRun = {
+    ctx,
+    drill,
+    id,
+    action,
     deadline,
     signal,
-    interrupt,
-    timeLimit: timeLimit.signal,
+    limit: timeLimit.signal,
     errors,
-    // Stopped before the copy is stopped, as the record's timedOut is about restore, replay and check.
-    stopClock: () => timer.clear(),
+    phase: 'restore',
     get: () => record,
     set: async (r: DrillRecord, write = true): Promise<void> => {
       record = r;
       if (write) await writeDrillRecord(ctx.catalog, r);
     },
   };
+  let timedOutIn: DrillPhase | undefined;
   try {
-    if (drill.host === undefined) await drillHere(ctx, drill, id, action, step);
-    else await drillOnHost(ctx, drill, drill.host, id, action, step);
+    await drillSequence(run, () => {
+      // Stopped before the copy is stopped, as the record's timedOut is about restore, replay and check.
+      timer.clear();
+      if (timeLimit.signal.aborted) timedOutIn = run.phase;
+    });
   } finally {
     timer.clear();
   }
@@ -140,7 +115,7 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
     ...rest,
     status: errors.length === 0 ? 'PASSED' : 'FAILED',
     finishedAt: new Date().toISOString(),
-    ...(timeLimit.signal.aborted ? { timedOut: true } : {}),
+    ...(timedOutIn === undefined ? {} : { timedOut: true, phase: timedOutIn }),
     errors,
   };
   await writeDrillRecord(ctx.catalog, record);
@@ -155,185 +130,91 @@ export async function executeRestoreDrill(ctx: ExecContext, action: RestoreDrill
   return { action, outcome: 'failed', detail: `drill ${id} FAILED${from}${measured}: ${errors.join('; ')}` };
 }
 
-/** What a drill's steps share with executeRestoreDrill: its record, limits and error list. */
-interface DrillStep {
-  readonly thisHost: string;
+/** What the sequence shares with executeRestoreDrill: its record, limits, phase and error list. */
+interface DrillRun {
+  readonly ctx: ExecContext;
+  readonly drill: DrillSettings;
+  readonly id: string;
+  readonly action: RestoreDrillAction;
   readonly deadline: number;
   /** The time limit or an interrupt. */
   readonly signal: AbortSignal;
-  /** The interrupt alone (restore's abort path kills tar mid-stream: the record must still be written). */
-  readonly interrupt: AbortSignal | undefined;
-  readonly timeLimit: AbortSignal;
+  /** The time limit alone. */
+  readonly limit: AbortSignal;
   readonly errors: string[];
-  stopClock(): void;
+  phase: DrillPhase;
   get(): DrillRecord;
   set(r: DrillRecord, write?: boolean): Promise<void>;
 }
 
-function failWith(step: DrillStep, drill: DrillSettings, err: unknown): void {
-  step.errors.push(step.timeLimit.aborted ? `time limit ${formatDuration(drill.timeLimitSeconds)} reached: ${message(err)}` : message(err));
-}
-
-function recoveryTarget(action: RestoreDrillAction): RecoveryTarget {
-  return action.targetLsn === undefined ? { kind: 'latest' } : { kind: 'lsn', lsn: parseLsn(action.targetLsn) };
-}
-
-/** On the backup host: restore under scratchDir, start the copy here, check, stop, remove. */
-async function drillHere(ctx: ExecContext, drill: DrillSettings, id: string, action: RestoreDrillAction, step: DrillStep): Promise<void> {
+/**
+ * scratch directory → restore → start → wait for promotion → check → stop (by PID) → remove the
+ * scratch directory, on whichever host. `stopClock` is called once restore, replay and check are
+ * over (or one failed), before the copy is stopped.
+ */
+async function drillSequence(run: DrillRun, stopClock: () => void): Promise<void> {
+  const { ctx, drill, id, errors, signal } = run;
   const server = ctx.server;
-  const { errors, signal, interrupt, timeLimit, deadline } = step;
+  const on = drill.host === undefined ? '' : ` on ${drill.host.url}`;
+  let host: DrillHost | undefined;
   let scratch: string | undefined;
-  let copy: RunningCopy | undefined;
+  let copy: DrillCopy | undefined;
   try {
-    if (process.getuid?.() === 0) {
-      throw new PgbkError('USAGE', 'a restore drill cannot run as root: PostgreSQL refuses to start as root', {
-        server: server.name,
-        hint: 'let an unprivileged user own the catalog (or set `user:`), so pgbk apply and the daemon run as that user',
-      });
-    }
-    scratch = await scratchFor(ctx.catalog, drill, server, id);
-    if (ctx.configPath === undefined) throw new PgbkError('INTERNAL', 'restore drill without a configuration path');
-    const { restoreBackup } = await import('../restore/restore.js');
+    host = await openDrillHost(drill, server.name);
+    scratch = await host.makeScratch(ctx.catalog, drill, server, id);
+    await run.set({ ...run.get(), scratch });
     const restoreStart = Date.now();
-    const summary = await restoreBackup({
+    const restored = await host.restore({
       catalog: ctx.catalog,
       configPath: ctx.configPath,
       server: server.name,
-      requested: undefined,
-      targetDir: path.join(scratch, 'data'),
-      tablespaceDir: path.join(scratch, 'tablespaces'),
-      target: recoveryTarget(action),
-      action: 'promote',
-      timeline: { kind: 'latest' },
-      force: false,
-      noArchive: true,
-      allowNewTablespaces: false,
-      lockTimeoutMs: MARK_LOCK_TIMEOUT_MS,
-      nodePath: process.execPath,
-      cliPath: fileURLToPath(new URL('../cli.js', import.meta.url)),
+      scratch,
+      target: recoveryTarget(run.action),
+      signal,
       log: (line) => ctx.log(`drill ${id}: ${line}`),
-      progressOut: new Writable({ write: (_chunk, _enc, cb) => cb() }),
-      showProgress: false,
-      now: new Date(),
-      ...(interrupt === undefined ? {} : { signal: interrupt }),
     });
     const restoreSeconds = round1((Date.now() - restoreStart) / 1000);
     const identity = await readIdentity(ctx.catalog, server.name);
-    const backup = await readBackup(ctx.catalog, server.name, summary.backupId);
-    await step.set({
-      ...step.get(),
-      backupId: summary.backupId,
+    const backup = await readBackup(ctx.catalog, server.name, restored.backupId);
+    await run.set({
+      ...run.get(),
+      backupId: restored.backupId,
       restoreSeconds,
       ...(backup.status === 'DONE' ? { dataBytes: backup.sizes.data } : {}),
-      walBytes: summary.wal.segments * (identity?.walSegmentSize ?? 16 * 1024 * 1024),
+      ...(restored.walSegments === undefined ? {} : { walBytes: restored.walSegments * (identity?.walSegmentSize ?? 16 * 1024 * 1024) }),
     });
-    if (signal.aborted) throw new PgbkError('PG', 'the time limit was reached during the restore');
+    if (signal.aborted) throw new PgbkError('PG', 'the restore finished after the time limit');
 
+    run.phase = 'replay';
     const replayStart = Date.now();
-    copy = await startCopy({
-      pgdata: summary.targetDir,
+    copy = await host.start({
+      pgdata: restored.targetDir,
       runDir: scratch,
       pgVersion: identity?.pgVersion ?? backup.pgVersion,
       user: drill.check.user,
       settings: drill.settings,
     });
-    await waitPromoted(copy, signal);
-    await step.set({ ...step.get(), replaySeconds: round1((Date.now() - replayStart) / 1000) }, false);
-    const check = await runDrillCheck(copy, drill.check, deadline);
-    await step.set({ ...step.get(), check }, false);
+    await copy.waitPromoted(signal);
+    await run.set({ ...run.get(), replaySeconds: round1((Date.now() - replayStart) / 1000) }, false);
+    run.phase = 'check';
+    const check = await copy.check(drill.check, run.deadline);
+    await run.set({ ...run.get(), check }, false);
     if (!check.ok) errors.push(check.detail);
-    if (timeLimit.aborted) throw new PgbkError('PG', 'the time limit was reached during the check');
+    if (signal.aborted) throw new PgbkError('PG', 'the check finished after the time limit');
   } catch (err) {
-    failWith(step, drill, err);
+    errors.push(
+      run.limit.aborted ? `time limit ${formatDuration(drill.timeLimitSeconds)} reached during ${PHASE_TEXT[run.phase]}: ${message(err)}` : message(err),
+    );
   } finally {
-    step.stopClock();
-    if (copy !== undefined) await stopCopy(copy);
-    if (scratch !== undefined) {
-      await rm(scratch, { recursive: true, force: true, maxRetries: 3 }).catch((err: unknown) => {
-        errors.push(`cannot remove the scratch copy ${scratch}: ${message(err)}`);
-      });
+    stopClock();
+    if (copy !== undefined) {
+      const pid = copy.pid;
+      await copy.stop().catch((err: unknown) => errors.push(`cannot stop the drill copy (pid ${pid})${on}: ${message(err)}`));
     }
-  }
-}
-
-/**
- * On a drill host over SSH (remote.ts): the same steps, the restore being `pgbk restore --remote`'s
- * (WAL fetched over SSH as the backup's archive_command says, or copied up front), archiving off.
- */
-async function drillOnHost(ctx: ExecContext, drill: DrillSettings, host: DrillHost, id: string, action: RestoreDrillAction, step: DrillStep): Promise<void> {
-  const server = ctx.server;
-  const { errors, signal, interrupt, timeLimit, deadline } = step;
-  let t: SshTransport | undefined;
-  let scratch: string | undefined;
-  let copy: RemoteCopy | undefined;
-  try {
-    t = await connectDrillHost(host, server.name);
-    scratch = await remoteScratch(t, drill, server, id);
-    const { restoreRemote } = await import('../restore/remote.js');
-    const restoreStart = Date.now();
-    const summary = await restoreRemote({
-      catalog: ctx.catalog,
-      server: server.name,
-      requested: undefined,
-      targetDir: path.posix.join(scratch, 'data'),
-      target: recoveryTarget(action),
-      action: 'promote',
-      timeline: { kind: 'latest' },
-      remote: {
-        user: host.user,
-        host: host.host,
-        port: host.port,
-        ...(host.identityFile === undefined ? {} : { identityFile: host.identityFile }),
-        ...(host.knownHosts === undefined ? {} : { knownHosts: host.knownHosts }),
-        tablespaceDirs: [path.posix.join(scratch, 'tablespaces')],
-      },
-      lockTimeoutMs: MARK_LOCK_TIMEOUT_MS,
-      force: false,
-      noArchive: true,
-      allowNewTablespaces: false,
-      log: (line) => ctx.log(`drill ${id}: ${line}`),
-      progressOut: new Writable({ write: (_chunk, _enc, cb) => cb() }),
-      showProgress: false,
-      now: new Date(),
-      ...(interrupt === undefined ? {} : { signal: interrupt }),
-    });
-    const restoreSeconds = round1((Date.now() - restoreStart) / 1000);
-    const identity = await readIdentity(ctx.catalog, server.name);
-    const backup = await readBackup(ctx.catalog, server.name, summary.backupId);
-    await step.set({
-      ...step.get(),
-      backupId: summary.backupId,
-      restoreSeconds,
-      ...(backup.status === 'DONE' ? { dataBytes: backup.sizes.data } : {}),
-      // Copied up front: known. Fetched on demand: not counted here.
-      ...(summary.wal.mode === 'copy' ? { walBytes: summary.wal.files * (identity?.walSegmentSize ?? 16 * 1024 * 1024) } : {}),
-    });
-    if (signal.aborted) throw new PgbkError('PG', 'the time limit was reached during the restore');
-
-    const replayStart = Date.now();
-    copy = await startRemoteCopy(t, {
-      pgdata: summary.targetDir,
-      runDir: scratch,
-      pgVersion: identity?.pgVersion ?? backup.pgVersion,
-      user: drill.check.user,
-      settings: drill.settings,
-    });
-    await waitRemotePromoted(copy, signal);
-    await step.set({ ...step.get(), replaySeconds: round1((Date.now() - replayStart) / 1000) }, false);
-    const check = await runRemoteCheck(copy, drill.check, deadline);
-    await step.set({ ...step.get(), check }, false);
-    if (!check.ok) errors.push(check.detail);
-    if (timeLimit.aborted) throw new PgbkError('PG', 'the time limit was reached during the check');
-  } catch (err) {
-    failWith(step, drill, err);
-  } finally {
-    step.stopClock();
-    if (copy !== undefined)
-      await stopRemoteCopy(copy).catch((err: unknown) => errors.push(`cannot stop the drill copy (pid ${copy?.pid}) on ${host.url}: ${message(err)}`));
-    if (t !== undefined && scratch !== undefined) {
+    if (host !== undefined && scratch !== undefined) {
       const dir = scratch;
-      await t.remove([dir]).catch((err: unknown) => errors.push(`cannot remove the scratch copy ${dir} on ${host.url}: ${message(err)}`));
+      await host.removeScratch(dir).catch((err: unknown) => errors.push(`cannot remove the scratch copy ${dir}${on}: ${message(err)}`));
     }
-    await t?.close();
+    await host?.close().catch(() => undefined);
   }
 }

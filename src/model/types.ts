@@ -191,6 +191,9 @@ export interface ObservedServer {
 /** The state of a restore drill record (src/drill/): RUNNING while its owner works on it. */
 export type DrillStatus = 'RUNNING' | 'PASSED' | 'FAILED';
 
+/** The step of a drill its time limit ended. */
+export type DrillPhase = 'restore' | 'replay' | 'check';
+
 /**
  * <server>/drills/<id>.json (issue 14): one restore drill, written RUNNING when it starts (so no
  * second apply starts the same drill) and PASSED/FAILED when it ends. Times ISO; seconds measured.
@@ -222,8 +225,11 @@ export interface DrillRecord {
   readonly dataBytes?: number;
   readonly walBytes?: number;
   readonly check?: { readonly ok: boolean; readonly detail: string };
-  /** The time limit ended it. */
+  /** The time limit ended it, in this phase. */
   readonly timedOut?: boolean;
+  readonly phase?: DrillPhase;
+  /** Real path of the drill's scratch directory (on `host` when set): what cleanup after a killed pgbk may remove. */
+  readonly scratch?: string;
   readonly errors: readonly string[];
 }
 

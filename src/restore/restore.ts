@@ -36,6 +36,7 @@ import type { TablespaceEntry } from './tablespace-map.js';
 import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir, refuseNested, type DirState } from './target-dir.js';
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
+import { RestoreAborted } from './unpack.js';
 import { catalogWal, type WalSetup } from './wal-setup.js';
 
 export interface RestoreRequest {
@@ -217,6 +218,8 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       for (const l of locations) await t.mkdir(l.location, 0o700);
       const progress = createProgress(job.progressOut ?? process.stderr, job.showProgress === true, layout.totalBytes, `restoring ${backup.id}:`);
       for (const root of [undefined, ...locations]) {
+        if (job.signal?.aborted === true)
+          throw new RestoreAborted(`before unpacking ${root === undefined ? 'the data directory' : `tablespace ${root.oid}`}`, server);
         const before = storedBytes;
         const filesBefore = files;
         const r = await layout.unpack(root?.oid, {
@@ -229,6 +232,8 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         files += r.files;
       }
       progress.finish();
+      // pg_verifybackup and what follows do not watch the signal: stop before them.
+      if (job.signal?.aborted === true) throw new RestoreAborted('before pg_verifybackup', server);
       if (layout.counted !== undefined) {
         storedBytes = layout.counted.bytes;
         files = layout.counted.files;

@@ -18,8 +18,25 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { PgbkError } from '../errors.js';
 import { sha256Hasher } from '../lib/checksum.js';
-import type { ExecProcess } from '../transport/transport.js';
+import type { ExecProcess, ExitStatus } from '../transport/transport.js';
 import { where, type TargetHost } from './host.js';
+
+/**
+ * What an aborted restore throws (Ctrl-C, a drill's time limit): tar and the decompressor have been
+ * stopped by their PIDs and have exited; nothing else failed.
+ */
+export class RestoreAborted extends PgbkError {
+  readonly aborted = true;
+  /** `when`: "while unpacking base.tar.zst", "before pg_verifybackup". */
+  constructor(when: string, server: string | undefined, file?: string) {
+    super('INTERNAL', `restore aborted ${when}`, { server, path: file });
+    this.name = 'RestoreAborted';
+  }
+}
+
+export function isRestoreAborted(err: unknown): err is RestoreAborted {
+  return err instanceof RestoreAborted;
+}
 
 export interface UnpackOptions {
   readonly host: TargetHost;
@@ -65,6 +82,41 @@ async function write(sink: Writable, chunk: Buffer): Promise<void> {
   });
 }
 
+/**
+ * tar on this host, in a process group of its own: the decompressor it starts (-I) is in that group,
+ * so an abort stops both by tar's PID (the group id) — not just tar, leaving its child to notice.
+ */
+function localTar(argv: readonly string[]): { proc: ExecProcess; stopGroup: () => void } {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
+  const done = new Promise<ExitStatus>((resolve) => {
+    child.once('error', (err) => {
+      child.stderr.push(`${argv[0]!}: ${err.message}\n`);
+      resolve({ code: null, signal: null });
+    });
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  const pid = child.pid;
+  return {
+    proc: {
+      stdin: child.stdin,
+      stdout: child.stdout,
+      stderr: child.stderr,
+      done,
+      kill: () => {
+        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      },
+    },
+    stopGroup: () => {
+      if (pid === undefined) return;
+      try {
+        process.kill(-pid, 'SIGTERM');
+      } catch {
+        // the group is gone already
+      }
+    },
+  };
+}
+
 function localExit(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (d: string) => {
@@ -78,11 +130,15 @@ function localExit(child: ChildProcess): Promise<{ code: number | null; stderr: 
 
 export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   const { host, dir, what, server, decompress } = opts;
+  // A function, not a narrowed property: the signal changes while this runs.
+  const aborted = (): boolean => opts.signal?.aborted === true;
+  if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
   let proc: ExecProcess;
   let here: ChildProcess | undefined;
   let sink: Writable;
+  let stopGroup: (() => void) | undefined;
   if (decompress !== undefined && host.local) {
-    proc = host.transport.exec([...TAR, `--use-compress-program=${decompress[0]!}`, '-f', '-', '-C', dir]);
+    ({ proc, stopGroup } = localTar([...TAR, `--use-compress-program=${decompress[0]!}`, '-f', '-', '-C', dir]));
     sink = proc.stdin;
   } else {
     proc = host.transport.exec([...TAR, '-f', '-', '-C', dir]);
@@ -111,9 +167,16 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   });
   const stop = (): void => {
     proc.kill();
+    stopGroup?.();
     here?.kill();
   };
-  opts.signal?.addEventListener('abort', stop, { once: true });
+  // On abort the pipe is cut too: a write waiting for room fails at once instead of waiting for a
+  // reader that is gone (over SSH nothing else would end it).
+  const abort = (): void => {
+    stop();
+    sink.destroy(new Error('aborted'));
+  };
+  opts.signal?.addEventListener('abort', abort, { once: true });
   // tar gone while bytes are still on their way (over SSH nothing else would tell a write that
   // waits for room): stop feeding it, and stop the decompressor here, which nobody reads any more.
   let tarEnded = false;
@@ -136,7 +199,7 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
       hash.update(buf);
       storedBytes += buf.length;
       opts.onProgress?.(storedBytes, files);
-      if (pipeError !== undefined || opts.signal?.aborted === true) break;
+      if (pipeError !== undefined || aborted()) break;
       if (tarEnded) {
         abandon();
         break;
@@ -146,18 +209,19 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
       writing = false;
     }
   } catch (err) {
-    if (pipeError === undefined) {
+    if (pipeError === undefined && !aborted()) {
       sink.destroy();
       stop();
       await Promise.allSettled([proc.done, hereDone]);
-      opts.signal?.removeEventListener('abort', stop);
+      opts.signal?.removeEventListener('abort', abort);
       throw new PgbkError('CATALOG', `cannot read ${what}: ${(err as Error).message}`, { server, path: what, cause: err });
     }
   }
   sink.end();
   const [status, h] = await Promise.all([proc.done, hereDone]);
-  opts.signal?.removeEventListener('abort', stop);
-  if (opts.signal?.aborted === true) throw new PgbkError('INTERNAL', `extraction of ${what} interrupted`, { server, path: what });
+  opts.signal?.removeEventListener('abort', abort);
+  // Everything it started has exited (done/close above): only now is the abort reported.
+  if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
   const childFailed = host.local && decompress !== undefined && status.code !== 0 && CHILD_FAILED.test(stderr);
   if ((h !== undefined && h.code !== 0 && !killedHere) || childFailed) {
     const name = decompress?.[0] ?? 'decompressor';
