@@ -6,7 +6,7 @@
  * under the same name are quarantined, never overwritten), the .partial stays local; wal-fetch
  * reads a streamed segment back; check sees the slot and the receiver.
  */
-import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -34,6 +34,12 @@ const ok = (r: RunResult, what: string): RunResult => {
   assert.is(r.code, 0, `${what}: exit ${String(r.code)}\n${r.stdout}\n${r.stderr}`);
   return r;
 };
+
+/** As pg_receivewal completes a segment: whole at once under its name (written under a dot-name first). */
+async function placeStreamed(dir: string, name: string, bytes: Buffer): Promise<void> {
+  await writeFile(path.join(dir, `.${name}.tmp`), bytes);
+  await rename(path.join(dir, `.${name}.tmp`), path.join(dir, name));
+}
 
 t.before(async (ctx) => {
   const gw = await rgw();
@@ -101,12 +107,12 @@ t('streamed segments reach the bucket (duplicate dropped, conflict quarantined),
 
   // The same bytes streamed again: a duplicate, dropped. Other bytes under that name: quarantined,
   // the archived copy untouched.
-  await writeFile(path.join(ctx.streaming!, seg), bytes);
+  await placeStreamed(ctx.streaming!, seg, bytes);
   await waitFor('the duplicate dropped', async () => (!(await readdir(ctx.streaming!)).includes(seg) ? true : undefined), { timeoutMs: 20_000, context });
   assert.equal(await quarantinedNames(catalog, 'main'), []);
   const other = Buffer.from(bytes);
   other[8 * 1024 * 1024] = (other[8 * 1024 * 1024]! + 1) % 256;
-  await writeFile(path.join(ctx.streaming!, seg), other);
+  await placeStreamed(ctx.streaming!, seg, other);
   await waitFor('the conflicting copy quarantined', async () => ((await quarantinedNames(catalog, 'main')).length > 0 ? true : undefined), {
     timeoutMs: 20_000,
     context,
