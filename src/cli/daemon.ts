@@ -13,7 +13,9 @@ import { DAEMON_OPTIONS } from './commands.js';
 /**
  * `pgbk daemon [--reconcile-interval 5m] [--lock-timeout 30s] [--shutdown-timeout 60s]
  * [--log-format text|json] [--metrics-file FILE] [--switch-wal-after 60s]`. Runs until SIGTERM/SIGINT (exit 0 after the pass
- * in progress finished or the shutdown timeout passed); SIGHUP reloads the configuration.
+ * in progress finished, or after the shutdown timeout aborted it); SIGHUP reloads the configuration.
+ * The catalog may be a local directory or an s3:// bucket (each pass holds the server's S3 lease
+ * the way apply does; incoming/ and streaming/ are then in `s3.spool`).
  */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   // Handlers go in first: a SIGTERM while the daemon starts (config, first scan) must stop it
@@ -40,7 +42,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
 
     const daemon = new Daemon({
       logger,
-      load: () => loadDesired(values.config, io),
+      load: () => loadDesired(values.config, io, { s3: true }),
       reconcileEveryMs,
       lockTimeoutMs,
       switchWalAfterMs: durationFlag('--switch-wal-after', values['switch-wal-after']),
@@ -71,7 +73,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
           process.off('SIGHUP', onHup);
           logger.log(
             outcome === 'finished' ? 'info' : 'warn',
-            outcome === 'finished' ? 'daemon stopped' : 'daemon stopped; the pass in progress was abandoned (the next start repairs it)',
+            outcome === 'finished'
+              ? 'daemon stopped'
+              : outcome === 'aborted'
+                ? 'daemon stopped; the pass in progress was aborted (a backup it was taking is recorded FAILED)'
+                : 'daemon stopped; the pass in progress was abandoned (the next start repairs it)',
           );
           resolve(EXIT.ok);
           // An abandoned pass may keep the event loop alive (a child process, a socket).

@@ -23,6 +23,7 @@ import type { Logger } from '../lib/logger.js';
 import { ReceiverSupervisor } from './receiver.js';
 import { ServerRunner } from './server-runner.js';
 import { ensureStreamingDir, handOverStreamed, streamingDir } from '../catalog/streaming.js';
+import { localRootOf } from '../catalog/local-spool.js';
 import { setLongInterval, setLongTimeout, type LongTimer } from '../lib/timer.js';
 import { plural } from '../lib/plural.js';
 
@@ -44,7 +45,16 @@ export interface DaemonOptions {
   readonly env?: NodeJS.ProcessEnv;
 }
 
-export type StopOutcome = 'finished' | 'abandoned';
+/**
+ * 'finished': every pass ended by itself within the shutdown timeout; 'aborted': the passes still
+ * running were then aborted (a base backup stops, is recorded FAILED and its multipart upload or
+ * directory is removed; the locks are released) and ended within ABORT_GRACE_MS; 'abandoned': not
+ * even that — the process exits with the pass cut short (the next start repairs it).
+ */
+export type StopOutcome = 'finished' | 'aborted' | 'abandoned';
+
+/** After aborting the passes in progress: how long they get to record FAILED and clean up. */
+const ABORT_GRACE_MS = 30_000;
 
 export class Daemon {
   private desired: Desired | undefined;
@@ -56,6 +66,8 @@ export class Daemon {
   private readonly receivers = new Map<string, ReceiverSupervisor>();
   private readonly lastSwitch = new Map<string, number>();
   private stopping = false;
+  /** Aborts the passes in progress when the shutdown timeout has passed (stop()). */
+  private readonly abort = new AbortController();
   private reloading: Promise<void> = Promise.resolve();
 
   constructor(private readonly opts: DaemonOptions) {}
@@ -129,13 +141,16 @@ export class Daemon {
     const busy = [...this.runners.entries()].filter(([, r]) => r.busy).map(([n]) => n);
     if (busy.length > 0)
       this.log.log('info', 'waiting for the pass in progress to finish', { servers: busy.join(','), timeoutSeconds: Math.round(timeoutMs / 1000) });
-    let timer: LongTimer | undefined;
-    const timeout = new Promise<StopOutcome>((resolve) => {
-      timer = setLongTimeout(() => resolve('abandoned'), timeoutMs);
-    });
-    const finished = Promise.all([...this.runners.values()].map((r) => r.stop())).then((): StopOutcome => 'finished');
-    const outcome = await Promise.race([finished, timeout]);
-    timer?.clear();
+    const finished = Promise.all([...this.runners.values()].map((r) => r.stop()));
+    let outcome: StopOutcome = (await within(finished, timeoutMs)) ? 'finished' : 'aborted';
+    if (outcome === 'aborted') {
+      // Waiting longer would only delay the stop: abort what runs, so a base backup ends FAILED
+      // with its multipart upload aborted (object storage) and the S3 lease released, instead of
+      // leaving both to the next start.
+      this.log.log('warn', 'shutdown timeout passed: aborting the pass in progress');
+      this.abort.abort(new Error('the daemon is stopping (shutdown timeout passed)'));
+      if (!(await within(finished, ABORT_GRACE_MS))) outcome = 'abandoned';
+    }
     // Receivers last: WAL keeps streaming while a pass (a backup) finishes.
     await Promise.all([...this.receivers.values()].map((r) => r.stop()));
     return outcome;
@@ -153,7 +168,8 @@ export class Daemon {
     for (const server of desired.servers) {
       const runner = this.runnerFor(server.name);
       await ensureServerDirs(desired.catalog, server.name);
-      this.watchers.push(this.watchDir(incomingDir(desired.catalog, server.name), server, runner));
+      // An object-storage catalog without a spool has no incoming/ (WAL arrives by wal-push).
+      if (localRootOf(desired.catalog) !== undefined) this.watchers.push(this.watchDir(incomingDir(desired.catalog, server.name), server, runner));
       if (server.wal.method === 'stream') {
         this.watchers.push(this.watchDir(await ensureStreamingDir(desired.catalog, server.name), server, runner));
         if (!this.receivers.has(server.name) && server.connection !== undefined) {
@@ -255,6 +271,7 @@ export class Daemon {
       now: new Date(),
       servers: [name],
       lockTimeoutMs: this.opts.lockTimeoutMs,
+      signal: this.abort.signal,
       log: (line) => this.log.log('info', line, { server: name }),
       onPlan: (plan) => this.logPlan(name, plan),
     });
@@ -309,4 +326,19 @@ export class Daemon {
       this.lastWarnings.set(name, text);
     }
   }
+}
+
+/** Whether `p` settles within `ms` (a rejection counts as settled: the runners never reject). */
+async function within(p: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: LongTimer | undefined;
+  const timeout = new Promise<false>((resolve) => {
+    timer = setLongTimeout(() => resolve(false), ms);
+  });
+  const done = p.then(
+    () => true as const,
+    () => true as const,
+  );
+  const r = await Promise.race([done, timeout]);
+  timer?.clear();
+  return r;
 }

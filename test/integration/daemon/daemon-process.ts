@@ -13,9 +13,10 @@ export interface DaemonProcess {
 const live = new Set<ChildProcess>();
 let handlerInstalled = false;
 
-export function startDaemon(configPath: string, extra: readonly string[] = []): DaemonProcess {
+export function startDaemon(configPath: string, extra: readonly string[] = [], env?: NodeJS.ProcessEnv): DaemonProcess {
   const child = spawn(process.execPath, [CLI, '--config', configPath, 'daemon', ...extra], {
     cwd: REPO_ROOT,
+    ...(env === undefined ? {} : { env: { ...process.env, ...env } }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let log = '';
