@@ -353,104 +353,84 @@ export async function benchS3(): Promise<BenchResult[]> {
   await chmod(root, 0o755);
   let s: Setup | undefined;
   try {
-    const setup = await withHeavyLock(async () => {
+    // Set-up in one hold of the lock: the gateway, the cluster, pgbk's peak RSS at the small size,
+    // the WAL for the drain (made on the small cluster, so that the big one stays a plain
+    // pgbench -s SCALE), then the big cluster.
+    const staging = path.join(root, 'staging');
+    const { setup, small, names } = await withHeavyLock(async () => {
       log('starting radosgw and PostgreSQL …');
       const made = await setUp(root);
+      s = made;
       log(`pgbench -i -s ${SMALL_SCALE} …`);
       await pgbench(made.cluster, SMALL_SCALE);
       await made.cluster.sql('CHECKPOINT');
       await runProcess(PGBACKREST, [`--config=${made.pgbrConfig}`, '--stanza=main', 'stanza-create'], { asPostgres: true });
-      return made;
-    });
-    s = setup;
-    // pgbk's peak RSS at the small size (and the WAL for the drain, made on the small cluster so
-    // that the big one stays a plain pgbench -s SCALE).
-    const small = await withHeavyLock(async () => {
-      const m = await pgbkBackup(setup);
+      const m = await pgbkBackup(made);
       log(`-s ${SMALL_SCALE}: pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB (${loadNote()})`);
-      return m;
-    });
-    const staging = path.join(root, 'staging');
-    const names = await withHeavyLock(() => {
       log(`generating ${SEGMENTS} WAL segments …`);
-      return generateSegments(setup, staging, SEGMENTS);
-    });
-    await withHeavyLock(async () => {
+      const generated = await generateSegments(made, staging, SEGMENTS);
       log(`pgbench -i -s ${SCALE} …`);
-      await pgbench(setup.cluster, SCALE);
-      await setup.cluster.sql('CHECKPOINT');
-      await drainSpool(setup);
+      await pgbench(made.cluster, SCALE);
+      await made.cluster.sql('CHECKPOINT');
+      await drainSpool(made);
+      return { setup: made, small: m, names: generated };
     });
 
+    // One round per hold of the lock: a full backup each, a drain each, a restore each (of the
+    // full just taken), the order alternating between rounds.
     const full: { pgbk: Measured; pgbr: Measured }[] = [];
+    const drains: { pgbk: Drain; pgbr: Drain }[] = [];
+    const restores: { pgbk: Measured; pgbr: Measured }[] = [];
+    let started = 'not tried';
+    const pair = async <T>(round: number, a: () => Promise<T>, b: () => Promise<T>): Promise<{ pgbk: T; pgbr: T }> => {
+      if (round % 2 === 0) {
+        const x = await a();
+        return { pgbk: x, pgbr: await b() };
+      }
+      const y = await b();
+      return { pgbk: await a(), pgbr: y };
+    };
     for (let round = 0; round < ROUNDS; round++) {
       await withHeavyLock(async () => {
-        let a: Measured;
-        let b: Measured;
-        if (round % 2 === 0) {
-          a = await pgbkBackup(setup);
-          b = await pgbrBackup(setup);
-        } else {
-          b = await pgbrBackup(setup);
-          a = await pgbkBackup(setup);
-        }
-        full.push({ pgbk: a, pgbr: b });
+        const f = await pair(
+          round,
+          () => pgbkBackup(setup),
+          () => pgbrBackup(setup),
+        );
+        full.push(f);
         log(
-          `full round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s ${a.rssMb.toFixed(0)} MB CPU ${a.cpuS.toFixed(1)} s, pgBackRest ${b.seconds.toFixed(2)} s ${b.rssMb.toFixed(0)} MB CPU ${b.cpuS.toFixed(1)} s`,
+          `full round ${round + 1} (${loadNote()}): pgbk ${f.pgbk.seconds.toFixed(2)} s ${f.pgbk.rssMb.toFixed(0)} MB CPU ${f.pgbk.cpuS.toFixed(1)} s, pgBackRest ${f.pgbr.seconds.toFixed(2)} s ${f.pgbr.rssMb.toFixed(0)} MB CPU ${f.pgbr.cpuS.toFixed(1)} s`,
         );
         if (PROFILE)
           log(
-            a.stderr
+            f.pgbk.stderr
               .split('\n')
               .filter((l) => l.includes('[profile]'))
               .join('\n'),
           );
-      });
-    }
 
-    const drains: { pgbk: Drain; pgbr: Drain }[] = [];
-    for (let round = 0; round < ROUNDS; round++) {
-      await withHeavyLock(async () => {
-        let a: Drain;
-        let b: Drain;
-        if (round % 2 === 0) {
-          a = await pgbkDrain(setup, round, staging, names);
-          b = await pgbrDrain(setup, round, staging, names);
-        } else {
-          b = await pgbrDrain(setup, round, staging, names);
-          a = await pgbkDrain(setup, round, staging, names);
-        }
-        drains.push({ pgbk: a, pgbr: b });
-        log(
-          `drain round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s (${(names.length / a.seconds).toFixed(1)}/s, ${a.note}), pgBackRest ${b.seconds.toFixed(2)} s (${(names.length / b.seconds).toFixed(1)}/s)`,
+        const d = await pair(
+          round,
+          () => pgbkDrain(setup, round, staging, names),
+          () => pgbrDrain(setup, round, staging, names),
         );
-      });
-    }
+        drains.push(d);
+        log(
+          `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s)`,
+        );
 
-    const restores: { pgbk: Measured; pgbr: Measured }[] = [];
-    let started = 'not tried';
-    for (let round = 0; round < ROUNDS; round++) {
-      await withHeavyLock(async () => {
         const target = path.join(root, 'restore-pgbk');
         const pgbrTarget = path.join(root, 'restore-pgbr');
         await mkdir(pgbrTarget, { mode: 0o700 });
         await chownToPostgres(pgbrTarget);
-        const runPgbk = (): Promise<Measured> =>
-          measured(process.execPath, [CLI, '--config', setup.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
-        const runPgbr = (): Promise<Measured> =>
-          measured(PGBACKREST, [`--config=${setup.pgbrConfig}`, '--stanza=main', `--pg1-path=${pgbrTarget}`, 'restore', '--process-max=2'], true);
-        let a: Measured;
-        let b: Measured;
-        if (round % 2 === 0) {
-          a = await runPgbk();
-          b = await runPgbr();
-        } else {
-          b = await runPgbr();
-          a = await runPgbk();
-        }
-        restores.push({ pgbk: a, pgbr: b });
+        const r = await pair(
+          round,
+          () => measured(process.execPath, [CLI, '--config', setup.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']),
+          () => measured(PGBACKREST, [`--config=${setup.pgbrConfig}`, '--stanza=main', `--pg1-path=${pgbrTarget}`, 'restore', '--process-max=2'], true),
+        );
+        restores.push(r);
         log(
-          `restore round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s ${a.rssMb.toFixed(0)} MB, pgBackRest ${b.seconds.toFixed(2)} s ${b.rssMb.toFixed(0)} MB`,
+          `restore round ${round + 1} (${loadNote()}): pgbk ${r.pgbk.seconds.toFixed(2)} s ${r.pgbk.rssMb.toFixed(0)} MB, pgBackRest ${r.pgbr.seconds.toFixed(2)} s ${r.pgbr.rssMb.toFixed(0)} MB`,
         );
         if (round === 0) {
           const why = await startable(target);
