@@ -12,6 +12,7 @@ import { benchArchiveWal, benchBaseBackup, benchPlan, startBenchCluster } from '
 import { benchReadCommands } from './read-commands.js';
 import { benchReplay } from './replay.js';
 import { benchRestore, type BenchResult } from './restore.js';
+import { benchS3 } from './s3.js';
 import { benchSsh } from './ssh.js';
 import { benchSshPeers } from './ssh-peers.js';
 import { benchWalPushLocal, drainCount } from './wal-push-local.js';
@@ -21,7 +22,11 @@ import { benchZstd } from './zstd.js';
  * A target on the ratio (and, with rssAboveMb, on pgbk's peak RSS above the reference's), or on
  * absolute wall seconds (and peak RSS when given).
  */
-type Target = { readonly ratio: number; readonly rssAboveMb?: number } | { readonly seconds: number; readonly rssMb?: number };
+type Target =
+  | { readonly ratio: number; readonly rssAboveMb?: number }
+  | { readonly seconds: number; readonly rssMb?: number }
+  /** A row whose pgbk figure is MB (peak RSS), and at most `growth` × its reference's. */
+  | { readonly mb: number; readonly growth?: number };
 
 interface Bench {
   readonly key: string;
@@ -118,6 +123,21 @@ const BENCHES: readonly Bench[] = [
     },
     run: () => benchSshPeers(),
   },
+  {
+    key: 's3',
+    title: 'S3 catalog on radosgw beside pgBackRest 2.45 on S3: full backup, WAL backlog drain, restore, peak RSS (bench/s3.ts)',
+    needsCluster: false,
+    // Issue 12 item 6.
+    targets: {
+      's3 full backup': { ratio: 0.8 },
+      // ≥ 1.5× pgBackRest's rate is ≤ 1/1.5 of its time.
+      's3 WAL backlog drain': { ratio: 1 / 1.5 },
+      's3 restore': { ratio: 0.8 },
+      's3 backup peak RSS, smaller': { mb: 256 },
+      's3 backup peak RSS, bigger': { mb: 256, growth: 1.15 },
+    },
+    run: () => benchS3(),
+  },
 ];
 
 function need(c: World | undefined): World {
@@ -137,6 +157,10 @@ function toRow(bench: Bench, r: BenchResult): Row {
   const refRss = (r as { reference_peak_rss_mb?: unknown }).reference_peak_rss_mb;
   if (entry === undefined) return { ...r, target: '-', met: true };
   const t = entry[1];
+  if ('mb' in t) {
+    const within = r.pgbk_s <= t.mb && (t.growth === undefined || r.ratio <= t.growth);
+    return { ...r, target: `≤ ${t.mb} MB${t.growth === undefined ? '' : `, ≤ ${t.growth.toFixed(2)}× the smaller`}`, met: within };
+  }
   if ('ratio' in t && t.rssAboveMb !== undefined) {
     const above = typeof rss === 'number' && typeof refRss === 'number' ? rss - refRss : Number.POSITIVE_INFINITY;
     return { ...r, target: `≤ ${t.ratio.toFixed(2)}×, RSS ≤ +${t.rssAboveMb} MB`, met: r.ratio <= t.ratio && above <= t.rssAboveMb };

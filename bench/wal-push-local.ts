@@ -44,7 +44,7 @@ function log(message: string): void {
 }
 
 /** A fake data directory: pg_wal with the segments (hard links) marked .ready, global/pg_control. */
-async function dataDir(root: string, name: string, pgControl: string): Promise<string> {
+export async function dataDir(root: string, name: string, pgControl: string): Promise<string> {
   const d = path.join(root, name);
   await mkdir(path.join(d, 'pg_wal', 'archive_status'), { recursive: true });
   await mkdir(path.join(d, 'global'));
@@ -52,7 +52,7 @@ async function dataDir(root: string, name: string, pgControl: string): Promise<s
   return d;
 }
 
-async function markReady(d: string, staging: string, names: readonly string[]): Promise<void> {
+export async function markReady(d: string, staging: string, names: readonly string[]): Promise<void> {
   for (const n of names) await link(path.join(staging, n), path.join(d, 'pg_wal', n));
   for (const n of names) await writeFile(path.join(d, 'pg_wal', 'archive_status', `${n}.ready`), '');
 }
@@ -68,12 +68,16 @@ function runShell(command: string, cwd: string): Promise<{ code: number | null; 
 }
 
 /** PostgreSQL's archiver over `names` in `d`: seconds per archive_command run that succeeded, and the total. */
+<<<<<<< HEAD
 async function archiver(
   d: string,
   template: string,
   names: readonly string[],
   beside?: string,
 ): Promise<{ readonly perSegment: number[]; readonly total: number; readonly beside: number[] }> {
+=======
+export async function archiver(d: string, template: string, names: readonly string[]): Promise<{ readonly perSegment: number[]; readonly total: number }> {
+>>>>>>> s3bench
   const perSegment: number[] = [];
   const besideTimes: number[] = [];
   const t0 = process.hrtime.bigint();

@@ -16,7 +16,6 @@
  */
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { hostname } from 'node:os';
 import { Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -25,17 +24,12 @@ import type { ObjectWriter } from '../catalog/repository.js';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { sha256Hex } from '../lib/checksum.js';
-import type { Progress } from '../lib/progress.js';
-import { withRetry } from '../lib/retry.js';
-import { processIdentity } from '../lib/process-identity.js';
 import { type BackupRecord, failedBackup, type StartedBackup } from '../model/types.js';
 import { parseBackupManifest } from '../pg/backup-manifest.js';
-import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
 import { streamBaseBackup, type StreamedBaseBackup } from '../pg/basebackup-stream.js';
-import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
+import { endLsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { withPgClient } from '../pg/pg-session.js';
-import { probeServer } from '../pg/probe.js';
-import { waitForEndSegment } from './basebackup.js';
+import { baseBackupLines, probeForBaseBackup, startedBaseBackup, waitForEndSegment, waitingBaseBackup } from './basebackup.js';
 import type { BackupContext } from './context.js';
 import { TarReader } from './ssh/tar-format.js';
 
@@ -170,16 +164,7 @@ async function recordFailure(ctx: BackupContext, record: BackupRecord, reason: s
 
 export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
   const server = ctx.server;
-  if (server.connection === undefined) {
-    throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
-  }
-  const conninfo = server.connection;
-  const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
-  if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
-    throw new PgbkError('IDENTITY', `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`, {
-      server: server.name,
-    });
-  }
+  const { conninfo, facts } = await probeForBaseBackup(ctx);
   const spaces = await userTablespaces(conninfo);
   if (spaces.length > 0) {
     throw new PgbkError(
@@ -195,21 +180,8 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
 
   let claimed: StartedBackup | undefined;
   for (let attempt = 0; attempt < 5 && claimed === undefined; attempt++) {
-    const beginTime = new Date().toISOString();
-    const started: StartedBackup = {
-      formatVersion: 1,
-      id: newBackupId(new Date(beginTime)),
-      server: server.name,
-      slot,
-      status: 'STARTED',
-      method: 'basebackup',
-      pgVersion: facts.pgVersion,
-      systemIdentifier: facts.systemIdentifier,
-      beginTime,
-      compression: server.backup.compression,
-      keep: 'none',
-      owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
-    };
+    const begin = new Date();
+    const started = startedBaseBackup(ctx, facts, slot, newBackupId(begin), begin.toISOString());
     if ((await createBackupRecord(ctx.catalog, started)) === 'created') claimed = started;
     else await sleep(1000 - (Date.now() % 1000) + 5);
   }
@@ -220,7 +192,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
 
   const tarName = `base.tar${extensionFor(server.backup.compression)}`;
   let writer: ObjectWriter | undefined;
-  let progress: Progress | undefined;
+  const lines = baseBackupLines(ctx, id);
   let archiverWait: Promise<void> | undefined;
   const stopWaiting = new AbortController();
   try {
@@ -232,13 +204,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
       pgVersion: facts.pgVersion,
       ...(ctx.progress === undefined ? {} : { progress: true }),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
-      onLine: (line) => {
-        const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
-        if (p !== undefined) {
-          progress ??= ctx.progress?.(`${server.name}: base backup ${id}:`, p.totalBytes);
-          progress?.update(p.doneBytes);
-        } else if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
-      },
+      onLine: lines.onLine,
     });
     const tap = new ManifestTap();
     const comp = compressor(server.backup.compression);
@@ -252,7 +218,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
       if (comp !== undefined && comp.exitCode === null && comp.signalCode === null) comp.kill('SIGTERM');
       if (!stream.destroyed) stream.destroy(new Error('the copy was stopped'));
     });
-    progress?.finish();
+    lines.finish();
     const manifestText = tap.manifest();
     const manifestKey = `${catalogKeys.backup(server.name, id)}${MANIFEST}`;
     if (manifestText === undefined) throw new PgbkError('PG', `pg_basebackup's archive has no ${MANIFEST}`, { server: server.name });
@@ -264,22 +230,18 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
     const stored = await writer.commit();
     await repo.put(manifestKey, manifestText);
     const manifestBytes = Buffer.byteLength(manifestText);
-    const { owner: _owner, ...withoutOwner } = claimed;
-    record = {
-      ...withoutOwner,
-      status: 'WAITING_FOR_WAL',
+    record = waitingBaseBackup(claimed, {
       timeline,
       beginLsn: manifest.begin.startLsn,
       endLsn: manifest.end.endLsn,
-      beginWal: lsnToSegmentName(parseLsn(manifest.begin.startLsn), timeline, segSize),
       endWal,
-      endTime: new Date().toISOString(),
+      segSize,
       sizes: { data: manifest.dataBytes ?? tap.bytes, stored: stored.size + manifestBytes },
       checksums: { [MANIFEST]: sha256Hex(manifestText), [tarName]: stored.sha256 },
-    };
+    });
     await writeBackupRecord(ctx.catalog, record);
   } catch (err) {
-    progress?.finish();
+    lines.finish();
     const e = toPgbkError(err, { server: server.name });
     await writer?.abort().catch((aerr: unknown) => ctx.log(`${server.name}: backup ${id}: ${(aerr as Error).message}`));
     await recordFailure(ctx, record, e.message);

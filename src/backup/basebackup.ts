@@ -7,11 +7,92 @@ import { runBaseBackup } from '../pg/basebackup.js';
 import { parseBaseBackupProgress } from '../pg/basebackup-progress.js';
 import type { Progress } from '../lib/progress.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
-import { probeServer } from '../pg/probe.js';
-import { type BackupRecord, failedBackup } from '../model/types.js';
+import { probeServer, type ServerFacts } from '../pg/probe.js';
+import { type BackupRecord, failedBackup, type StartedBackup } from '../model/types.js';
 import { withRetry } from '../lib/retry.js';
 import type { BackupContext } from './context.js';
 import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
+
+/** The connection and the server's facts, checked against the catalog's identity. */
+export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly conninfo: string; readonly facts: ServerFacts }> {
+  const server = ctx.server;
+  if (server.connection === undefined) {
+    throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
+  }
+  const conninfo = server.connection;
+  const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
+  if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
+    throw new PgbkError('IDENTITY', `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`, {
+      server: server.name,
+    });
+  }
+  return { conninfo, facts };
+}
+
+/** The STARTED record of a basebackup-method backup, owned by this process. */
+export function startedBaseBackup(ctx: BackupContext, facts: ServerFacts, slot: string, id: string, beginTime: string): StartedBackup {
+  return {
+    formatVersion: 1,
+    id,
+    server: ctx.server.name,
+    slot,
+    status: 'STARTED',
+    method: 'basebackup',
+    pgVersion: facts.pgVersion,
+    systemIdentifier: facts.systemIdentifier,
+    beginTime,
+    compression: ctx.server.backup.compression,
+    keep: 'none',
+    owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
+  };
+}
+
+/**
+ * pg_basebackup's stderr lines for a backup: -P lines drive the progress display (made at the
+ * first one, which carries the server's estimate of the total), warnings and notices are logged.
+ */
+export function baseBackupLines(ctx: BackupContext, id: string): { readonly onLine: (line: string) => void; readonly finish: () => void } {
+  const name = ctx.server.name;
+  let progress: Progress | undefined;
+  return {
+    onLine: (line) => {
+      const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
+      if (p !== undefined) {
+        progress ??= ctx.progress?.(`${name}: base backup ${id}:`, p.totalBytes);
+        progress?.update(p.doneBytes);
+      } else if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${name}: pg_basebackup: ${line.trim()}`);
+    },
+    finish: () => progress?.finish(),
+  };
+}
+
+/** The WAITING_FOR_WAL record once the copy is durable: its LSN range, sizes and checksums. */
+export function waitingBaseBackup(
+  started: StartedBackup,
+  copy: {
+    readonly timeline: number;
+    readonly beginLsn: string;
+    readonly endLsn: string;
+    readonly endWal: string;
+    readonly segSize: number;
+    readonly sizes: { readonly data: number; readonly stored: number };
+    readonly checksums: Readonly<Record<string, string>>;
+  },
+): BackupRecord {
+  const { owner: _owner, ...withoutOwner } = started;
+  return {
+    ...withoutOwner,
+    status: 'WAITING_FOR_WAL',
+    timeline: copy.timeline,
+    beginLsn: copy.beginLsn,
+    endLsn: copy.endLsn,
+    beginWal: lsnToSegmentName(parseLsn(copy.beginLsn), copy.timeline, copy.segSize),
+    endWal: copy.endWal,
+    endTime: new Date().toISOString(),
+    sizes: { ...copy.sizes },
+    checksums: { ...copy.checksums },
+  };
+}
 
 /**
  * Take one base backup with pg_basebackup (-Ft; the WAL comes from the archive) into
@@ -27,80 +108,47 @@ import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
  */
 export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
   const server = ctx.server;
-  if (server.connection === undefined) {
-    throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
-  }
-  const conninfo = server.connection;
-  const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
-  if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
-    throw new PgbkError('IDENTITY', `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`, {
-      server: server.name,
-    });
-  }
+  const { conninfo, facts } = await probeForBaseBackup(ctx);
   const id = await allocateBackupId(ctx);
   const dir = backupDir(ctx.catalog, server.name, id);
-  const beginTime = new Date().toISOString();
-  let record: BackupRecord = {
-    formatVersion: 1,
-    id,
-    server: server.name,
-    slot,
-    status: 'STARTED',
-    method: 'basebackup',
-    pgVersion: facts.pgVersion,
-    systemIdentifier: facts.systemIdentifier,
-    beginTime,
-    compression: server.backup.compression,
-    keep: 'none',
-    owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
-  };
+  const started = startedBaseBackup(ctx, facts, slot, id, new Date().toISOString());
+  let record: BackupRecord = started;
   await writeBackupRecord(ctx.catalog, record);
   ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
-  // Made at the first -P report, which carries the server's estimate of the total.
-  let progress: Progress | undefined;
+  const lines = baseBackupLines(ctx, id);
   // Started as soon as the copy ends, while this process checksums and syncs the files.
   let archiverWait: Promise<void> | undefined;
   const stopWaiting = new AbortController();
   try {
     const result = await runBaseBackup({
-      conninfo: server.connection,
+      conninfo,
       targetDir: dir,
       compression: server.backup.compression,
       fastCheckpoint: server.backup.fastCheckpoint,
       label: `pgbk ${server.name} ${id}`,
       pgVersion: facts.pgVersion,
-      onProgress: (line) => {
-        const p = ctx.progress === undefined ? undefined : parseBaseBackupProgress(line);
-        if (p !== undefined) {
-          progress ??= ctx.progress?.(`${server.name}: base backup ${id}:`, p.totalBytes);
-          progress?.update(p.doneBytes);
-        } else if (/\b(WARNING|NOTICE):/.test(line)) ctx.log(`${server.name}: pg_basebackup: ${line.trim()}`);
-      },
+      onProgress: lines.onLine,
       // -P costs the server a size estimate first: only when someone watches (a terminal).
       ...(ctx.progress === undefined ? {} : { progress: true }),
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
-    progress?.finish();
+    lines.finish();
     const segSize = facts.walSegmentSize;
     const endWal = endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize);
     archiverWait = waitForEndSegment(ctx, conninfo, id, endWal, stopWaiting.signal);
     const { checksums, stored } = await checksumAndSyncStoredFiles(dir, result.files);
-    const { owner: _owner, ...withoutOwner } = record;
-    record = {
-      ...withoutOwner,
-      status: 'WAITING_FOR_WAL',
+    record = waitingBaseBackup(started, {
       timeline: result.timeline,
       beginLsn: result.beginLsn,
       endLsn: result.endLsn,
-      beginWal: lsnToSegmentName(parseLsn(result.beginLsn), result.timeline, segSize),
       endWal,
-      endTime: new Date().toISOString(),
+      segSize,
       sizes: { data: result.dataBytes ?? stored, stored },
       checksums,
-    };
+    });
     await writeBackupRecord(ctx.catalog, record);
   } catch (err) {
-    progress?.finish();
+    lines.finish();
     const e = toPgbkError(err, { server: server.name });
     // On a full disk even this small write may fail; the reason must still reach the user (the
     // record stays STARTED with this process as owner, and the next apply marks it FAILED).

@@ -14,19 +14,13 @@
  *   only do in an uncompressed stream: the server sends plain tar and the caller compresses.
  */
 
-import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { PgbkError } from '../errors.js';
-import { dieWithParent, meaningfulStderr } from './basebackup.js';
-import { clientToolConninfo } from './conninfo.js';
+import { type BaseBackupArgOptions, baseBackupArgs, meaningfulStderr, spawnBaseBackup } from './basebackup.js';
 import { findPgBinary } from './pg-bin.js';
 
-export interface StreamBaseBackupOptions {
-  readonly conninfo: string;
-  readonly fastCheckpoint: boolean;
-  readonly label: string;
+export interface StreamBaseBackupOptions extends BaseBackupArgOptions {
   readonly pgVersion: number;
-  readonly progress?: boolean;
   /** Each stderr line (verbose messages, notices, -P lines). */
   readonly onLine?: (line: string) => void;
   readonly signal?: AbortSignal;
@@ -43,61 +37,33 @@ export interface StreamedBaseBackup {
   killed(): boolean;
 }
 
-const STDERR_KEEP = 64 * 1024;
-
 /** pg_basebackup's arguments for a tar archive on stdout; no secret on the command line. */
 export function streamBaseBackupCommand(opts: StreamBaseBackupOptions): { readonly args: string[]; readonly env: NodeJS.ProcessEnv } {
-  const { dbname, env } = clientToolConninfo(opts.conninfo);
-  const args = [
-    `--dbname=${dbname}`,
-    '--pgdata=-',
-    '--format=tar',
-    '--wal-method=fetch',
-    '--no-password',
-    `--label=${opts.label}`,
-    `--checkpoint=${opts.fastCheckpoint ? 'fast' : 'spread'}`,
-    '--verbose',
-    ...(opts.progress === true ? ['--progress'] : []),
-  ];
-  return { args, env: { ...process.env, ...env } };
+  return baseBackupArgs(opts, '-', 'fetch');
 }
 
 export function streamBaseBackup(opts: StreamBaseBackupOptions): StreamedBaseBackup {
   if (opts.signal?.aborted === true) throw new PgbkError('PG', 'pg_basebackup cancelled before it started');
   const binary = findPgBinary('pg_basebackup', opts.pgVersion);
   const { args, env } = streamBaseBackupCommand(opts);
-  const [command, argv] = dieWithParent(binary, args);
-  const child = spawn(command, argv, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawnBaseBackup(binary, args, env, { stdout: true, onLine: opts.onLine, signal: opts.signal });
   let killedByUs = false;
-  const kill = (): void => {
-    // By PID, through the ChildProcess handle: never by name.
-    if (child.exitCode === null && child.signalCode === null) killedByUs = child.kill('SIGTERM');
-  };
-  opts.signal?.addEventListener('abort', kill, { once: true });
-  let stderr = '';
-  let pending = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (chunk: string) => {
-    stderr = (stderr + chunk).slice(-STDERR_KEEP);
-    pending += chunk;
-    const lines = pending.split(/[\r\n]/);
-    pending = lines.pop() ?? '';
-    for (const line of lines) if (line.trim() !== '') opts.onLine?.(line);
-  });
-  const done = new Promise<void>((resolve, reject) => {
-    child.on('error', (err) => {
-      reject(new PgbkError('PG', `cannot run ${binary}: ${err.message}`, { cause: err, hint: 'install the PostgreSQL client programs or set PGBK_PG_BINDIR' }));
-    });
-    child.on('close', (code, signal) => {
-      opts.signal?.removeEventListener('abort', kill);
-      if (pending.trim() !== '') opts.onLine?.(pending);
-      if (opts.signal?.aborted === true) reject(new PgbkError('PG', 'pg_basebackup was cancelled'));
-      else if (code === 0) resolve();
-      else
-        reject(new PgbkError('PG', `pg_basebackup failed (${signal !== null ? `killed by ${signal}` : `exit ${String(code)}`}): ${meaningfulStderr(stderr)}`));
-    });
+  const done = child.outcome.then(({ code, signal, stderr }) => {
+    if (opts.signal?.aborted === true) throw new PgbkError('PG', 'pg_basebackup was cancelled');
+    if (code !== 0) {
+      throw new PgbkError('PG', `pg_basebackup failed (${signal !== null ? `killed by ${signal}` : `exit ${String(code)}`}): ${meaningfulStderr(stderr)}`);
+    }
   });
   // The caller awaits it after the upload; a rejection before that must not be "unhandled".
   done.catch(() => undefined);
-  return { stdout: child.stdout, done, kill, killed: () => killedByUs };
+  const stdout = child.stdout;
+  if (stdout === null) throw new PgbkError('INTERNAL', 'pg_basebackup started without a stdout pipe');
+  return {
+    stdout,
+    done,
+    kill: () => {
+      if (child.kill()) killedByUs = true;
+    },
+    killed: () => killedByUs,
+  };
 }

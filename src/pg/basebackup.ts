@@ -23,6 +23,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import type { Readable } from 'node:stream';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import { describeFreeSpace } from '../lib/free-space.js';
@@ -134,7 +135,7 @@ function isAborted(signal: AbortSignal | undefined): boolean {
   return signal?.aborted === true;
 }
 
-interface RunOutcome {
+export interface RunOutcome {
   readonly code: number | null;
   readonly signal: NodeJS.Signals | null;
   readonly stderr: string;
@@ -172,27 +173,45 @@ export function dieWithParent(binary: string, args: readonly string[]): [string,
   return setpriv === null ? [binary, [...args]] : [setpriv, ['--pdeathsig', 'TERM', '--', binary, ...args]];
 }
 
-function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEnv, opts: BaseBackupOptions): Promise<RunOutcome> {
-  return new Promise((resolve, reject) => {
-    const [command, argv] = dieWithParent(binary, args);
-    const child = spawn(command, argv, { env, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    let pending = '';
-    const onAbort = (): void => {
-      // By PID, through the ChildProcess handle: never by name.
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    };
-    opts.signal?.addEventListener('abort', onAbort, { once: true });
-    child.stderr.setEncoding('utf8');
-    child.stderr.on('data', (chunk: string) => {
-      stderr = (stderr + chunk).slice(-STDERR_KEEP);
-      pending += chunk;
-      const lines = pending.split(/[\r\n]/);
-      pending = lines.pop() ?? '';
-      for (const line of lines) {
-        if (opts.onProgress !== undefined && line.trim() !== '') opts.onProgress(line);
-      }
-    });
+/** A running pg_basebackup (see spawnBaseBackup). */
+export interface BaseBackupChild {
+  /** Its stdout when asked for (`-D -`), else null. */
+  readonly stdout: Readable | null;
+  /** Resolves when it exited, with its status and the tail of its stderr. */
+  readonly outcome: Promise<RunOutcome>;
+  /** Stop it (by its handle, never by name); true if a signal was sent. */
+  kill(): boolean;
+}
+
+/**
+ * Start pg_basebackup (dying with pgbk, see dieWithParent), hand each stderr line to `onLine`, stop
+ * it when `signal` aborts. A program that cannot start rejects `outcome` with a PgbkError.
+ */
+export function spawnBaseBackup(
+  binary: string,
+  args: readonly string[],
+  env: NodeJS.ProcessEnv,
+  opts: { readonly stdout: boolean; readonly onLine?: ((line: string) => void) | undefined; readonly signal?: AbortSignal | undefined },
+): BaseBackupChild {
+  const [command, argv] = dieWithParent(binary, args);
+  const child = spawn(command, argv, { env, stdio: ['ignore', opts.stdout ? 'pipe' : 'ignore', 'pipe'] });
+  const kill = (): boolean => (child.exitCode === null && child.signalCode === null ? child.kill('SIGTERM') : false);
+  const onAbort = (): void => {
+    kill();
+  };
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  let stderr = '';
+  let pending = '';
+  // Always a pipe (stdio above); typed nullable because stdout's mode is chosen at run time.
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (chunk: string) => {
+    stderr = (stderr + chunk).slice(-STDERR_KEEP);
+    pending += chunk;
+    const lines = pending.split(/[\r\n]/);
+    pending = lines.pop() ?? '';
+    for (const line of lines) if (line.trim() !== '') opts.onLine?.(line);
+  });
+  const outcome = new Promise<RunOutcome>((resolve, reject) => {
     child.on('error', (err) => {
       opts.signal?.removeEventListener('abort', onAbort);
       reject(
@@ -204,10 +223,11 @@ function runChild(binary: string, args: readonly string[], env: NodeJS.ProcessEn
     });
     child.on('close', (code, signal) => {
       opts.signal?.removeEventListener('abort', onAbort);
-      if (opts.onProgress !== undefined && pending.trim() !== '') opts.onProgress(pending);
+      if (pending.trim() !== '') opts.onLine?.(pending);
       resolve({ code, signal, stderr });
     });
   });
+  return { stdout: child.stdout, outcome, kill };
 }
 
 /**
@@ -225,30 +245,48 @@ async function diskFullError(stderr: string, staging: string): Promise<PgbkError
   });
 }
 
+/** What every pgbk run of pg_basebackup is told, whatever it writes. */
+export interface BaseBackupArgOptions {
+  readonly conninfo: string;
+  readonly label: string;
+  readonly fastCheckpoint: boolean;
+  readonly progress?: boolean;
+}
+
 /**
- * pg_basebackup's arguments and environment. No secret in the arguments, which `ps` shows to
- * every local user: the password travels in PGPASSWORD, sslpassword is refused.
+ * pg_basebackup's arguments and environment, the same for a local target and for stdout: tar
+ * format, the WAL by `walMethod`, `extra` after the common part. No secret in the arguments,
+ * which `ps` shows to every local user: the password travels in PGPASSWORD, sslpassword is refused.
  */
-export function baseBackupCommand(
-  opts: Pick<BaseBackupOptions, 'conninfo' | 'label' | 'fastCheckpoint' | 'progress' | 'compression' | 'pgVersion'>,
-  staging: string,
-  clientMajor: number,
+export function baseBackupArgs(
+  opts: BaseBackupArgOptions,
+  pgdata: string,
+  walMethod: 'stream' | 'fetch',
+  extra: readonly string[] = [],
 ): { readonly args: string[]; readonly env: NodeJS.ProcessEnv } {
   const { dbname, env } = clientToolConninfo(opts.conninfo);
   const args = [
     `--dbname=${dbname}`,
-    `--pgdata=${staging}`,
+    `--pgdata=${pgdata}`,
     '--format=tar',
-    '--wal-method=stream',
-    '--no-sync',
+    `--wal-method=${walMethod}`,
     '--no-password',
     `--label=${opts.label}`,
     `--checkpoint=${opts.fastCheckpoint ? 'fast' : 'spread'}`,
     '--verbose',
     ...(opts.progress === true ? ['--progress'] : []),
-    ...compressionArgs(opts.compression, clientMajor, majorOf(opts.pgVersion)),
+    ...extra,
   ];
   return { args, env: { ...process.env, ...env } };
+}
+
+/** pg_basebackup's arguments for a backup into `staging` (see --no-sync at the top of this file). */
+export function baseBackupCommand(
+  opts: BaseBackupArgOptions & Pick<BaseBackupOptions, 'compression' | 'pgVersion'>,
+  staging: string,
+  clientMajor: number,
+): { readonly args: string[]; readonly env: NodeJS.ProcessEnv } {
+  return baseBackupArgs(opts, staging, 'stream', ['--no-sync', ...compressionArgs(opts.compression, clientMajor, majorOf(opts.pgVersion))]);
 }
 
 /**
@@ -266,7 +304,7 @@ export async function runBaseBackup(opts: BaseBackupOptions): Promise<BaseBackup
   await mkdir(opts.targetDir, { recursive: true });
   await rm(staging, { recursive: true, force: true }); // leftovers of a killed attempt
   try {
-    const outcome = await runChild(binary, args, env, opts);
+    const outcome = await spawnBaseBackup(binary, args, env, { stdout: false, onLine: opts.onProgress, signal: opts.signal }).outcome;
     // Re-read: the signal may have fired while pg_basebackup ran.
     if (isAborted(opts.signal)) throw new PgbkError('PG', 'pg_basebackup was cancelled');
     if (outcome.code !== 0) {

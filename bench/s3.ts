@@ -1,0 +1,496 @@
+/**
+ * pgbk on an S3 catalog beside pgBackRest 2.45 on an S3 repository (issue 12 item 6), in one run
+ * against the same radosgw (test/support/rgw.ts; pgBackRest reaches it over HTTPS only, with
+ * repo1-storage-verify-tls=n and path-style URIs), on one PostgreSQL cluster both tools back up,
+ * each into its own bucket:
+ *
+ *  - full backup of `pgbench -i -s PGBK_BENCH_S3_SCALE` (default 50): `pgbk backup main` (method
+ *    basebackup streamed into a multipart upload, zstd) vs `pgbackrest backup --type=full
+ *    --compress-type=zst --process-max=2`; PGBK_BENCH_S3_ROUNDS (default 3) interleaved rounds,
+ *    the order alternating, medians of wall time, peak RSS and CPU (`/usr/bin/time -v`: the largest
+ *    single process of the tool's tree);
+ *  - WAL backlog drain of PGBK_BENCH_S3_SEGMENTS (default 200) real segments of this cluster, made
+ *    once while archiving into a staging directory, then marked .ready at once in a copy of the
+ *    data directory per tool and archived by an emulation of PostgreSQL's archiver (one
+ *    archive_command after another, bench/wal-push-local.ts) from a cold start: pgbk's command is
+ *    what `pgbk wal-push --print-archive-command` prints (shell fast path + worker); pgBackRest's
+ *    is `archive-push --archive-async --process-max=2 --compress-type=zst --compress-level=1`
+ *    (pgbk's WAL is zstd level 1 too). Each round drains into a fresh prefix, removed afterwards;
+ *  - restore of the latest full into an empty directory: `pgbk restore main latest` vs
+ *    `pgbackrest restore --process-max=2`, interleaved rounds, medians; the first pgbk restore
+ *    is started by PostgreSQL once (untimed) to show it is a startable data directory;
+ *  - pgbk's peak RSS during a backup at two sizes: `pgbench -s PGBK_BENCH_S3_SMALL_SCALE` (default
+ *    10, taken first) and the big one.
+ *
+ * Each round holds /tmp/pgbk-heavy.lock (bench/lock.ts) and releases it afterwards.
+ * PGBK_BENCH_S3_HTTP=1 makes pgbk talk plain HTTP to the gateway (default: HTTPS with the gateway's
+ * CA file, like pgBackRest's TLS but verified).
+ */
+
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { openS3Repository } from '../src/catalog/s3/driver.js';
+import type { S3RepositoryConfig } from '../src/config/resolved.js';
+import { isSegmentName } from '../src/pg/wal-name.js';
+import { localWorkerKey, runtimeDir } from '../src/wal-push/target.js';
+import { CLI, runPgbk } from '../test/support/pgbk.js';
+import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir, type TestCluster } from '../test/support/postgres.js';
+import { RGW_ACCESS_KEY, RGW_SECRET_KEY, rgw, type TestRgw } from '../test/support/rgw.js';
+import { withHeavyLock } from './lock.js';
+import { runProcess, sleep } from './process.js';
+import type { BenchResult } from './restore.js';
+import { archiver, dataDir, markReady } from './wal-push-local.js';
+
+const PGBACKREST = '/usr/bin/pgbackrest';
+
+function envInt(name: string, fallback: number): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n <= 0) throw new Error(`${name}=${raw}: expected a positive integer`);
+  return n;
+}
+
+const SCALE = envInt('PGBK_BENCH_S3_SCALE', 50);
+const SMALL_SCALE = envInt('PGBK_BENCH_S3_SMALL_SCALE', 10);
+const ROUNDS = envInt('PGBK_BENCH_S3_ROUNDS', 3);
+const SEGMENTS = envInt('PGBK_BENCH_S3_SEGMENTS', 200);
+const HTTPS = process.env['PGBK_BENCH_S3_HTTP'] !== '1';
+const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
+
+function log(message: string): void {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+function loadNote(): string {
+  return `load ${os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`;
+}
+
+interface Measured {
+  readonly seconds: number;
+  readonly rssMb: number;
+  readonly cpuS: number;
+  readonly stderr: string;
+}
+
+/** Run under `/usr/bin/time -v`: wall seconds, peak RSS (MB, largest single process), user+sys CPU. */
+async function measured(cmd: string, args: readonly string[], asPostgres = false, env: NodeJS.ProcessEnv = {}): Promise<Measured> {
+  const t0 = process.hrtime.bigint();
+  const out = await runProcess('/usr/bin/time', ['-v', cmd, ...args], { asPostgres, env });
+  const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const num = (re: RegExp): number => Number(re.exec(out.stderr)?.[1] ?? 'NaN');
+  return {
+    seconds,
+    rssMb: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
+    cpuS: num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/),
+    stderr: out.stderr,
+  };
+}
+
+const median = (xs: readonly number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 === 1 ? (s[m] ?? Number.NaN) : ((s[m - 1] ?? Number.NaN) + (s[m] ?? Number.NaN)) / 2;
+};
+const list = (xs: readonly number[]): string => xs.map((x) => x.toFixed(2)).join('/');
+
+interface Setup {
+  readonly gw: TestRgw;
+  readonly root: string;
+  readonly cluster: TestCluster;
+  readonly incoming: string;
+  readonly pgbkConfig: string;
+  readonly pgbkCatalog: S3RepositoryConfig;
+  readonly pgbrConfig: string;
+  readonly pgbrBucket: S3RepositoryConfig;
+  readonly walBucket: S3RepositoryConfig;
+  readonly tlsPort: number;
+}
+
+function s3Yaml(gw: TestRgw, spool: string): string {
+  return HTTPS
+    ? `{ endpoint: "${gw.httpsEndpoint}", region: us-east-1, pathStyle: true, tls: { caFile: "${gw.caFile}" }, spool: "${spool}" }`
+    : `{ endpoint: "${gw.endpoint}", region: us-east-1, pathStyle: true, spool: "${spool}" }`;
+}
+
+async function writePgbkConfig(file: string, gw: TestRgw, url: string, spool: string, conninfo: string): Promise<void> {
+  await writeFile(file, `catalog: ${url}\ns3: ${s3Yaml(gw, spool)}\nservers:\n  main:\n    connection: "${conninfo}"\n    retention: { redundancy: 10 }\n`, {
+    mode: 0o644,
+  });
+}
+
+async function pgbk(config: string, args: readonly string[]): Promise<string> {
+  const r = await runPgbk(['--config', config, ...args]);
+  if (r.code !== 0) throw new Error(`pgbk ${args.join(' ')}: exit ${String(r.code ?? r.signal)}\n${r.stdout.slice(-2000)}\n${r.stderr.slice(-4000)}`);
+  return r.stdout;
+}
+
+function pgbrConfigText(s: { root: string; bucket: string; tlsPort: number; cluster: TestCluster }): string {
+  return [
+    '[global]',
+    'repo1-type=s3',
+    'repo1-path=/pgbackrest',
+    `repo1-s3-bucket=${s.bucket}`,
+    'repo1-s3-endpoint=127.0.0.1',
+    `repo1-storage-port=${s.tlsPort}`,
+    'repo1-s3-region=us-east-1',
+    'repo1-s3-uri-style=path',
+    'repo1-storage-verify-tls=n',
+    `repo1-s3-key=${RGW_ACCESS_KEY}`,
+    `repo1-s3-key-secret=${RGW_SECRET_KEY}`,
+    `log-path=${s.root}/pgbr-log`,
+    `lock-path=${s.root}/pgbr-lock`,
+    `spool-path=${s.root}/pgbr-spool`,
+    'log-level-console=warn',
+    'log-level-file=off',
+    'start-fast=y',
+    // archive_command is pgbk's spool copy: pgBackRest has no archive of this cluster's WAL.
+    'archive-check=n',
+    'compress-type=zst',
+    'process-max=2',
+    '',
+    '[main]',
+    `pg1-path=${s.cluster.pgdata}`,
+    `pg1-socket-path=${s.cluster.socketDir}`,
+    `pg1-port=${s.cluster.port}`,
+    'pg1-user=postgres',
+    '',
+  ].join('\n');
+}
+
+function pgbench(cluster: TestCluster, scale: number): Promise<unknown> {
+  return runProcess(path.join(PG_BINDIR, 'pgbench'), [
+    '-i',
+    '-q',
+    '-s',
+    String(scale),
+    '-h',
+    cluster.socketDir,
+    '-p',
+    String(cluster.port),
+    '-U',
+    'postgres',
+    'postgres',
+  ]);
+}
+
+/** Archive what waits in the spool into the bucket (untimed), so the timed backup does only its copy. */
+async function drainSpool(s: Setup): Promise<void> {
+  await s.cluster.sql('SELECT pg_switch_wal()');
+  await sleep(1000);
+  await pgbk(s.pgbkConfig, ['apply']);
+}
+
+async function pgbkBackup(s: Setup): Promise<Measured> {
+  await drainSpool(s);
+  const m = await measured(process.execPath, [CLI, '--config', s.pgbkConfig, 'backup', 'main'], false, PROFILE ? { PGBK_PROFILE: '1' } : {});
+  const shown = JSON.parse(await pgbk(s.pgbkConfig, ['show', 'main', 'latest', '--json'])) as { backup: { status: string; error?: string } };
+  if (shown.backup.status !== 'DONE' && shown.backup.status !== 'WAITING_FOR_WAL')
+    throw new Error(`pgbk backup: ${shown.backup.status} ${shown.backup.error ?? ''}`);
+  return m;
+}
+
+function pgbrBackup(s: Setup): Promise<Measured> {
+  return measured(PGBACKREST, [`--config=${s.pgbrConfig}`, '--stanza=main', 'backup', '--type=full'], true);
+}
+
+/**
+ * Real WAL of this cluster: concurrent bulk UPDATEs of a quarter of pgbench_accounts and INSERTs of
+ * md5 text rows (heap records, full-page images after checkpoints), archived by the cluster's
+ * archive_command into the spool, then moved into `staging`.
+ */
+async function generateSegments(s: Setup, staging: string, want: number): Promise<string[]> {
+  const segs = async (): Promise<string[]> => (await readdir(s.incoming)).filter(isSegmentName).sort();
+  const already = new Set(await segs());
+  const fresh = async (): Promise<string[]> => (await segs()).filter((n) => !already.has(n));
+  await s.cluster.sql('CREATE TABLE IF NOT EXISTS bench_fill (id bigint, payload text)');
+  const deadline = Date.now() + 900_000;
+  for (let round = 0; (await fresh()).length < want && Date.now() < deadline; round++) {
+    await Promise.all([
+      s.cluster.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 4 = ${round % 4}`),
+      s.cluster.sql(`INSERT INTO bench_fill SELECT g, md5(g::text) || repeat(md5((g * ${round + 1})::text), 4) FROM generate_series(1, 300000) g`),
+    ]);
+    log(`WAL generation: ${(await fresh()).length}/${want} segments archived`);
+  }
+  await s.cluster.sql('SELECT pg_switch_wal()');
+  await sleep(2000);
+  const chosen = (await fresh()).slice(0, want);
+  if (chosen.length < want) throw new Error(`only ${chosen.length} of ${want} segments generated`);
+  await mkdir(staging, { recursive: true });
+  for (const n of chosen) await rename(path.join(s.incoming, n), path.join(staging, n));
+  await s.cluster.sql('DROP TABLE bench_fill');
+  return chosen;
+}
+
+async function emptyPrefix(cfg: S3RepositoryConfig, prefix: string): Promise<void> {
+  const repo = await openS3Repository({ ...cfg, url: `s3://${cfg.bucket}/`, prefix: '' });
+  try {
+    await repo.deleteTree(prefix);
+  } finally {
+    repo.close();
+  }
+}
+
+interface Drain {
+  readonly seconds: number;
+  readonly note: string;
+}
+
+async function pgbkDrain(s: Setup, round: number, staging: string, names: readonly string[]): Promise<Drain> {
+  const dir = path.join(s.root, `drain-pgbk-${round}`);
+  await mkdir(dir);
+  const config = path.join(dir, 'pgbk.yaml');
+  const prefix = `pgbk-wal-${round}/`;
+  await writePgbkConfig(config, s.gw, `s3://${s.walBucket.bucket}/${prefix}`, path.join(dir, 'spool'), s.cluster.conninfo);
+  const d = await dataDir(dir, 'pgdata', path.join(s.cluster.pgdata, 'global', 'pg_control'));
+  const template = (await pgbk(config, ['wal-push', '--print-archive-command', '--pgdata', d, 'main'])).trim();
+  const key = localWorkerKey(config, 'main', d);
+  const logFile = path.join(runtimeDir(), `walpush-${key}.log`);
+  try {
+    await markReady(d, staging, names);
+    const drain = await archiver(d, template, names);
+    const text = await readFile(logFile, 'utf8').catch(() => '');
+    const pid = Number(/wal-push-worker\[(\d+)\]/.exec(text)?.[1] ?? 0);
+    const hwm = pid > 0 ? /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] : undefined;
+    return { seconds: drain.total, note: `worker peak RSS ${hwm === undefined ? '?' : `${(Number(hwm) / 1024).toFixed(0)} MB`}` };
+  } finally {
+    const text = await readFile(logFile, 'utf8').catch(() => '');
+    for (const pid of new Set([...text.matchAll(/wal-push-worker\[(\d+)\]/g)].map((m) => Number(m[1])))) {
+      try {
+        process.kill(pid, 'SIGTERM');
+      } catch {
+        // exited already
+      }
+    }
+    await rm(logFile, { force: true });
+    await emptyPrefix(s.walBucket, prefix);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function pgbrDrain(s: Setup, round: number, staging: string, names: readonly string[]): Promise<Drain> {
+  const dir = path.join(s.root, `drain-pgbr-${round}`);
+  await mkdir(dir);
+  const repoPath = `/pgbackrest-wal-${round}`;
+  // Run as root, like the emulated archiver: its own lock, log and spool directories.
+  const common = [
+    `--config=${s.pgbrConfig}`,
+    '--stanza=main',
+    `--repo1-path=${repoPath}`,
+    `--lock-path=${dir}/lock`,
+    `--log-path=${dir}/log`,
+    `--spool-path=${dir}/spool`,
+  ];
+  await runProcess(PGBACKREST, [...common, 'stanza-create']);
+  const d = await dataDir(dir, 'pgdata', path.join(s.cluster.pgdata, 'global', 'pg_control'));
+  const template = [
+    PGBACKREST,
+    ...common,
+    `--pg1-path=${d}`,
+    '--archive-async',
+    '--process-max=2',
+    '--compress-type=zst',
+    '--compress-level=1',
+    'archive-push',
+    '%p',
+  ].join(' ');
+  try {
+    await markReady(d, staging, names);
+    const drain = await archiver(d, template, names);
+    return { seconds: drain.total, note: '' };
+  } finally {
+    await emptyPrefix(s.pgbrBucket, `${repoPath.slice(1)}/`);
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function setUp(root: string): Promise<Setup> {
+  const gw = await rgw(); // first: it puts the credentials file into the environment children inherit
+  const spool = path.join(root, 'spool');
+  const incoming = path.join(spool, 'main', 'incoming');
+  await mkdir(incoming, { recursive: true, mode: 0o770 });
+  await chownToPostgres(spool);
+  const cluster = await startCluster({
+    archiveCommand: `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`,
+    conf: { max_wal_size: '4GB', checkpoint_timeout: '5min', wal_compression: 'off' },
+  });
+  const pgbkCatalog = await gw.bucket('pgbk/');
+  const pgbrBucket = await gw.bucket('');
+  const walBucket = await gw.bucket('');
+  const pgbkConfig = path.join(root, 'pgbk.yaml');
+  await writePgbkConfig(pgbkConfig, gw, pgbkCatalog.url, spool, cluster.conninfo);
+  const tlsPort = Number(new URL(gw.httpsEndpoint).port);
+  const pgbrConfig = path.join(root, 'pgbackrest.conf');
+  await writeFile(pgbrConfig, pgbrConfigText({ root, bucket: pgbrBucket.bucket, tlsPort, cluster }), { mode: 0o640 });
+  for (const d of ['pgbr-log', 'pgbr-lock', 'pgbr-spool']) await mkdir(path.join(root, d));
+  for (const d of ['pgbr-log', 'pgbr-lock', 'pgbr-spool', 'pgbackrest.conf']) await chownToPostgres(path.join(root, d));
+  return { gw, root, cluster, incoming, pgbkConfig, pgbkCatalog, pgbrConfig, pgbrBucket, walBucket, tlsPort };
+}
+
+/** Start PostgreSQL on a restored directory once (untimed): '' when it answered, else why not. */
+async function startable(dir: string): Promise<string> {
+  let c: TestCluster | undefined;
+  try {
+    c = await startClusterOn(dir);
+    const n = await c.sql('SELECT count(*) FROM pgbench_branches');
+    return n === String(SCALE) ? '' : `pgbench_branches has ${n} rows, expected ${SCALE}`;
+  } catch (err) {
+    return (err instanceof Error ? err.message : String(err)).split('\n').slice(0, 3).join(' ');
+  } finally {
+    await c?.destroy().catch(() => undefined);
+  }
+}
+
+export async function benchS3(): Promise<BenchResult[]> {
+  if (!existsSync(PGBACKREST)) throw new Error(`${PGBACKREST} is missing: apt-get install -y pgbackrest (.ci/install)`);
+  if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing (peak RSS): apt-get install time');
+  const root = await tempDir('pgbk-bench-s3-');
+  await chmod(root, 0o755);
+  let s: Setup | undefined;
+  try {
+    // Set-up in one hold of the lock: the gateway, the cluster, pgbk's peak RSS at the small size,
+    // the WAL for the drain (made on the small cluster, so that the big one stays a plain
+    // pgbench -s SCALE), then the big cluster.
+    const staging = path.join(root, 'staging');
+    const { setup, small, names } = await withHeavyLock(async () => {
+      log('starting radosgw and PostgreSQL …');
+      const made = await setUp(root);
+      s = made;
+      log(`pgbench -i -s ${SMALL_SCALE} …`);
+      await pgbench(made.cluster, SMALL_SCALE);
+      await made.cluster.sql('CHECKPOINT');
+      await runProcess(PGBACKREST, [`--config=${made.pgbrConfig}`, '--stanza=main', 'stanza-create'], { asPostgres: true });
+      const m = await pgbkBackup(made);
+      log(`-s ${SMALL_SCALE}: pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB (${loadNote()})`);
+      log(`generating ${SEGMENTS} WAL segments …`);
+      const generated = await generateSegments(made, staging, SEGMENTS);
+      log(`pgbench -i -s ${SCALE} …`);
+      await pgbench(made.cluster, SCALE);
+      await made.cluster.sql('CHECKPOINT');
+      await drainSpool(made);
+      return { setup: made, small: m, names: generated };
+    });
+
+    // One round per hold of the lock: a full backup each, a drain each, a restore each (of the
+    // full just taken), the order alternating between rounds.
+    const full: { pgbk: Measured; pgbr: Measured }[] = [];
+    const drains: { pgbk: Drain; pgbr: Drain }[] = [];
+    const restores: { pgbk: Measured; pgbr: Measured }[] = [];
+    let started = 'not tried';
+    const pair = async <T>(round: number, a: () => Promise<T>, b: () => Promise<T>): Promise<{ pgbk: T; pgbr: T }> => {
+      if (round % 2 === 0) {
+        const x = await a();
+        return { pgbk: x, pgbr: await b() };
+      }
+      const y = await b();
+      return { pgbk: await a(), pgbr: y };
+    };
+    for (let round = 0; round < ROUNDS; round++) {
+      await withHeavyLock(async () => {
+        const f = await pair(
+          round,
+          () => pgbkBackup(setup),
+          () => pgbrBackup(setup),
+        );
+        full.push(f);
+        log(
+          `full round ${round + 1} (${loadNote()}): pgbk ${f.pgbk.seconds.toFixed(2)} s ${f.pgbk.rssMb.toFixed(0)} MB CPU ${f.pgbk.cpuS.toFixed(1)} s, pgBackRest ${f.pgbr.seconds.toFixed(2)} s ${f.pgbr.rssMb.toFixed(0)} MB CPU ${f.pgbr.cpuS.toFixed(1)} s`,
+        );
+        if (PROFILE)
+          log(
+            f.pgbk.stderr
+              .split('\n')
+              .filter((l) => l.includes('[profile]'))
+              .join('\n'),
+          );
+
+        const d = await pair(
+          round,
+          () => pgbkDrain(setup, round, staging, names),
+          () => pgbrDrain(setup, round, staging, names),
+        );
+        drains.push(d);
+        log(
+          `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s)`,
+        );
+
+        const target = path.join(root, 'restore-pgbk');
+        const pgbrTarget = path.join(root, 'restore-pgbr');
+        await mkdir(pgbrTarget, { mode: 0o700 });
+        await chownToPostgres(pgbrTarget);
+        const r = await pair(
+          round,
+          () => measured(process.execPath, [CLI, '--config', setup.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']),
+          () => measured(PGBACKREST, [`--config=${setup.pgbrConfig}`, '--stanza=main', `--pg1-path=${pgbrTarget}`, 'restore', '--process-max=2'], true),
+        );
+        restores.push(r);
+        log(
+          `restore round ${round + 1} (${loadNote()}): pgbk ${r.pgbk.seconds.toFixed(2)} s ${r.pgbk.rssMb.toFixed(0)} MB, pgBackRest ${r.pgbr.seconds.toFixed(2)} s ${r.pgbr.rssMb.toFixed(0)} MB`,
+        );
+        if (round === 0) {
+          const why = await startable(target);
+          started = why === '' ? `PostgreSQL started on pgbk's restore and read pgbench_branches (${SCALE} rows)` : `pgbk's restore did NOT start: ${why}`;
+          log(started);
+        }
+        await rm(target, { recursive: true, force: true });
+        await rm(pgbrTarget, { recursive: true, force: true });
+      });
+    }
+
+    const med = <T>(xs: readonly T[], f: (x: T) => number): number => median(xs.map(f));
+    const fullS = med(full, (x) => x.pgbk.seconds);
+    const pgbrS = med(full, (x) => x.pgbr.seconds);
+    const drainS = med(drains, (x) => x.pgbk.seconds);
+    const pgbrDrainS = med(drains, (x) => x.pgbr.seconds);
+    const restS = med(restores, (x) => x.pgbk.seconds);
+    const pgbrRestS = med(restores, (x) => x.pgbr.seconds);
+    const bigRss = med(full, (x) => x.pgbk.rssMb);
+    const transport = HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP';
+    const tail = `median of ${ROUNDS} interleaved; ${transport}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`;
+    return [
+      {
+        name: `s3 full backup vs pgBackRest zst process-max=2 (pgbench -s ${SCALE})`,
+        pgbk_s: fullS,
+        reference_s: pgbrS,
+        ratio: fullS / pgbrS,
+        note: `pgbk ${list(full.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(full.map((x) => x.pgbr.seconds))} s; CPU s ${med(full, (x) => x.pgbk.cpuS).toFixed(1)} vs ${med(full, (x) => x.pgbr.cpuS).toFixed(1)}; peak RSS ${bigRss.toFixed(0)} vs ${med(full, (x) => x.pgbr.rssMb).toFixed(0)} MB; ${tail}`,
+      },
+      {
+        name: `s3 WAL backlog drain (${names.length} segments): time`,
+        pgbk_s: drainS,
+        reference_s: pgbrDrainS,
+        ratio: drainS / pgbrDrainS,
+        note: `rate pgbk ${(names.length / drainS).toFixed(1)}/s vs pgBackRest async process-max=2 zst-1 ${(names.length / pgbrDrainS).toFixed(1)}/s = ${(pgbrDrainS / drainS).toFixed(2)}× (target ≥ 1.5×); pgbk ${list(drains.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(drains.map((x) => x.pgbr.seconds))} s; ${drains.map((x) => x.pgbk.note).join(', ')}; ${tail}`,
+      },
+      {
+        name: 's3 restore vs pgBackRest restore --process-max=2',
+        pgbk_s: restS,
+        reference_s: pgbrRestS,
+        ratio: restS / pgbrRestS,
+        note: `pgbk ${list(restores.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(restores.map((x) => x.pgbr.seconds))} s; peak RSS ${med(restores, (x) => x.pgbk.rssMb).toFixed(0)} vs ${med(restores, (x) => x.pgbr.rssMb).toFixed(0)} MB; CPU s ${med(restores, (x) => x.pgbk.cpuS).toFixed(1)} vs ${med(restores, (x) => x.pgbr.cpuS).toFixed(1)}; ${started}; ${tail}`,
+      },
+      {
+        name: `s3 backup peak RSS, smaller cluster (-s ${SMALL_SCALE})`,
+        pgbk_s: small.rssMb,
+        reference_s: Number.NaN,
+        ratio: Number.NaN,
+        note: `MB, not seconds: /usr/bin/time -v, largest process of pgbk's tree (node, pg_basebackup, zstd); backup took ${small.seconds.toFixed(2)} s`,
+      },
+      {
+        name: `s3 backup peak RSS, bigger cluster (-s ${SCALE})`,
+        pgbk_s: bigRss,
+        reference_s: small.rssMb,
+        ratio: bigRss / small.rssMb,
+        note: `MB, not seconds; reference = the -s ${SMALL_SCALE} figure: the ratio is the growth with the cluster's size (${list(full.map((x) => x.pgbk.rssMb))} MB)`,
+      },
+    ];
+  } finally {
+    await s?.cluster.destroy().catch(() => undefined);
+    await rm(root, { recursive: true, force: true });
+  }
+}
