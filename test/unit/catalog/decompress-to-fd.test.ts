@@ -41,7 +41,7 @@ function withFile<T>(fn: (fd: number, file: string) => Promise<T>): Promise<T> {
 const big = content();
 const small = Buffer.from('a small file\n'.repeat(100));
 
-test('decompressToFd writes the content at its position, for our frames and the zstd CLI\'s (sized, piped), large and small', async () => {
+test("decompressToFd writes the content at its position, for our frames and the zstd CLI's (sized, piped), large and small", async () => {
   const frames: [string, Buffer, Buffer][] = [
     ['ours, ring', await compressBuffer(big, 'zstd'), big],
     ['zstd -1 --stream-size', zstdCli(['-1', '--check', '-c', '--stream-size', String(big.length)], big), big],
