@@ -5,8 +5,7 @@
  * So decompression and hashing run on every core while the main thread only walks the tree.
  */
 
-import { write } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFileSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
 import { zstdCodec } from '../../catalog/zstd.js';
@@ -46,9 +45,14 @@ function damaged(server: string, file: string, why: string): PgbkError {
  */
 async function runCompressed(job: RestoreJob): Promise<void> {
   const o = job.object;
-  const stored = await readFile(o.file).catch((err: NodeJS.ErrnoException) => {
-    throw damaged(job.server, o.file, `cannot be read (${err.code ?? err.message})`);
-  });
+  // Read synchronously, like the writes: libuv's 4 threads are shared by the whole process, and the
+  // main thread's fdatasync calls of finished files would hold them while a chunk read waits.
+  let stored: Buffer;
+  try {
+    stored = readFileSync(o.file);
+  } catch (err) {
+    throw damaged(job.server, o.file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
   const hash = o.sha256 === undefined ? undefined : sha256Hasher();
   const codec = await zstdCodec();
   try {
