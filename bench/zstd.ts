@@ -5,6 +5,8 @@
  *
  * 1. compress MB/s (level 1, content checksum, what wal-push stores);
  * 2. decompress MB/s (what wal-fetch, verify and wal-receive do);
+ * 2b. decompress + write a file (what wal-fetch and restore do with the content): ours decodes
+ *    straight into the file (decompressToFd), zstd-napi's Buffer is written with writeSync;
  * 3. per-segment wal-push cost: archiveWalBuffer (validate, compress, sha256, write, fsync, link,
  *    SHA256SUMS) with our compression vs with a frame zstd-napi compressed inside the timed part.
  *
@@ -19,12 +21,12 @@
  */
 
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import path from 'node:path';
-import { compressBuffer, decompressBuffer, ZSTD_LEVEL } from '../src/catalog/compress.js';
+import { compressBuffer, decompressBuffer, decompressToFd, ZSTD_LEVEL } from '../src/catalog/compress.js';
 import { archiveWalBuffer, listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
 import { readWalHeader } from '../src/pg/wal-header.js';
 import { isSegmentName } from '../src/pg/wal-name.js';
@@ -163,6 +165,22 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
     cli: (i) => cli(['-d', '-c'], theirs[i]!),
   });
   const root = await tempDir('pgbk-bench-zstd-');
+  const toFile = async (who: string, write: (fd: number) => unknown): Promise<void> => {
+    const fd = openSync(path.join(root, `out-${who}`), 'w', 0o600);
+    try {
+      await write(fd);
+    } finally {
+      closeSync(fd);
+    }
+  };
+  const endToEnd = await interleaved(rounds, segs.length, {
+    ours: (i) => toFile('ours', (fd) => decompressToFd(theirs[i]!, 'zstd', fd, 0, { expectedLength: segs[i]!.length })),
+    napi: (i) =>
+      toFile('napi', (fd) => {
+        const b = napi.decompress(theirs[i]!);
+        for (let done = 0; done < b.length; ) done += writeSync(fd, b, done, b.length - done, done);
+      }),
+  });
   let push: Timings<'ours' | 'napi'>;
   try {
     // A catalog is a directory that exists (archiveWalBuffer opens it, and does not create it).
@@ -213,6 +231,7 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
       note: `${row('', compress, 'ours', mbps).note ?? ''}; stored ${(oursBytes / 1048576).toFixed(1)} MiB vs ${(theirsBytes / 1048576).toFixed(1)} MiB`,
     },
     row(`zstd decompress ${segs.length} segments (WebAssembly vs zstd-napi)`, decompress, 'ours', mbps),
+    row(`zstd decompress + write file ${segs.length} segments (decompressToFd vs zstd-napi + writeSync)`, endToEnd, 'ours', mbps),
     row(`zstd wal-push per segment (archiveWalBuffer, ${segs.length} segments)`, push, 'ours', perSeg),
     // Not targets: where the time goes, and the alternatives measured in the same run.
     row('zstd (part) compress: the native encoder alone, no content size or checksum', compress, 'encoder', mbps),

@@ -15,7 +15,7 @@ lib=$work/lib
 # SIMD128 is in every Node.js pgbk supports; memory.copy is left out on purpose (mem.c says why).
 clang-14 --target=wasm32 -O3 -flto -msimd128 -msign-ext -mnontrapping-fptoint \
   -ffreestanding -nostdlib -isystem "$here/libc" -I"$lib" -I"$lib/common" \
-  -DNDEBUG -DZSTD_DISABLE_ASM -DZSTD_LEGACY_SUPPORT=0 \
+  -DNDEBUG -DZSTD_DISABLE_ASM -DZSTD_LEGACY_SUPPORT=0 ${ZSTD_WASM_CFLAGS:-} \
   -fuse-ld=lld -Wl,--no-entry -Wl,--import-memory -Wl,--gc-sections -Wl,--stack-first \
   -Wl,-z,stack-size=262144 -Wl,--export=__heap_base \
   -o "$work/zstd.wasm" "$here/decoder.c" "$here/mem.c" \

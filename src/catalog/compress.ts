@@ -6,6 +6,7 @@
  * as they are. The zstd code is loaded on first use (zstd.ts says which and why), hence async.
  */
 
+import { writeSync } from 'node:fs';
 import zlib from 'node:zlib';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
@@ -79,4 +80,26 @@ export async function decompressBuffer(buf: Buffer, kind: Compression): Promise<
       throw new PgbkError('INTERNAL', `unknown compression ${String(never)}`);
     }
   }
+}
+
+/**
+ * Decompress `buf` straight into `fd` at `position` (synchronous writes; for worker threads and
+ * one-shot commands). zstd writes from the decoder's memory without a Buffer of the whole content;
+ * gzip and none write the one Buffer they have. `tap` sees the content as it is written.
+ */
+export async function decompressToFd(
+  buf: Buffer,
+  kind: Compression,
+  fd: number,
+  position: number,
+  opts: { readonly expectedLength?: number; readonly tap?: (run: Uint8Array) => void } = {},
+): Promise<number> {
+  if (kind === 'zstd') return (await zstdCodec()).decompressToFd(buf, fd, position, opts);
+  const data = await decompressBuffer(buf, kind);
+  if (opts.expectedLength !== undefined && data.length !== opts.expectedLength) {
+    throw new PgbkError('INTERNAL', `${kind}: the content is ${data.length} bytes, ${opts.expectedLength} expected`);
+  }
+  opts.tap?.(data);
+  for (let done = 0; done < data.length; ) done += writeSync(fd, data, done, data.length - done, position + done);
+  return data.length;
 }

@@ -13,7 +13,7 @@ import { PgbkError } from '../errors.js';
 import type { ArchivedWal, ServerIdentity } from '../model/types.js';
 import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
 import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, isSegmentName } from '../pg/wal-name.js';
-import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from './compress.js';
+import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, decompressToFd, extensionFor } from './compress.js';
 import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
 import { isNoSpaceError, noSpaceError } from './no-space.js';
@@ -214,6 +214,24 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
  * recorded with them, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
  */
 export async function readArchivedWal(catalog: CatalogRef, server: string, name: string): Promise<Buffer> {
+  return decodeArchivedWal(catalog, server, name, (bytes, compression) => decompressBuffer(bytes, compression));
+}
+
+/**
+ * Like readArchivedWal, but the content is decompressed straight into `fd` (from offset 0) instead
+ * of into a Buffer (wal-fetch: one copy less of 16 MiB). Returns the bytes written; on a damaged
+ * file some may have been written already, so `fd` should be a temporary file.
+ */
+export async function writeArchivedWal(catalog: CatalogRef, server: string, name: string, fd: number): Promise<number> {
+  return decodeArchivedWal(catalog, server, name, (bytes, compression) => decompressToFd(bytes, compression, fd, 0));
+}
+
+async function decodeArchivedWal<T>(
+  catalog: CatalogRef,
+  server: string,
+  name: string,
+  decode: (storedBytes: Buffer, compression: Compression) => Promise<T>,
+): Promise<T> {
   const repo = await repositoryOf(catalog);
   const stored = await findStored(repo, server, name);
   const storedBytes = stored === undefined ? undefined : await repo.get(stored.key);
@@ -228,8 +246,9 @@ export async function readArchivedWal(catalog: CatalogRef, server: string, name:
     });
   }
   try {
-    return await decompressBuffer(storedBytes, stored.compression);
+    return await decode(storedBytes, stored.compression);
   } catch (err) {
+    if ((err as NodeJS.ErrnoException).syscall !== undefined) throw err; // writing failed, not the file
     throw new PgbkError('WAL', `archived WAL file ${name} is corrupt: ${(err as Error).message}`, {
       server,
       path: locate(catalog, stored.key),

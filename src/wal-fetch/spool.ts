@@ -83,6 +83,28 @@ export async function writeDestAtomic(dest: string, buf: Buffer): Promise<void> 
 }
 
 /**
+ * Write `dest` atomically from `fill`, which writes the content into the open temp file (e.g. a
+ * decompressor writing straight into it) and returns its length.
+ */
+export async function writeDestAtomicWith(dest: string, fill: (fd: number) => Promise<number>): Promise<number> {
+  const tmp = tempName(path.dirname(dest), path.basename(dest));
+  try {
+    const fh = await open(tmp, 'wx', 0o600);
+    let n: number;
+    try {
+      n = await fill(fh.fd);
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, dest);
+    return n;
+  } catch (err) {
+    await unlinkQuietly(tmp);
+    throw err;
+  }
+}
+
+/**
  * `cksum < file`, exactly as the fast path computes it (same program, same stdin form, trailing
  * newline dropped like `$(...)` and `read` do).
  */

@@ -5,10 +5,12 @@
  * So decompression and hashing run on every core while the main thread only walks the tree.
  */
 
-import { write } from 'node:fs';
+import { readFileSync, write } from 'node:fs';
 import { promisify } from 'node:util';
 import { parentPort } from 'node:worker_threads';
+import { zstdCodec } from '../../catalog/zstd.js';
 import { PgbkError, type ErrorCode } from '../../errors.js';
+import { sha256Hasher } from '../../lib/checksum.js';
 import { readStoredObject, type StoredObject } from './stored-tree.js';
 
 const writeAt = promisify(write);
@@ -31,7 +33,42 @@ export interface RestoreResult {
 const port = parentPort;
 if (port === null) throw new Error('restore-worker runs as a worker thread');
 
+function damaged(server: string, file: string, why: string): PgbkError {
+  return new PgbkError('CATALOG', `stored backup damaged: ${file} ${why}`, { server, path: file });
+}
+
+/**
+ * A compressed chunk decoded straight into the target file (no Buffer of the chunk: the decoder
+ * writes its runs from its own memory), hashed as it is written. A chunk that fails its length,
+ * zstd checksum or sha256 has then left bytes in the file: the restore fails, and its caller
+ * empties the target, as for any failure.
+ */
+async function runCompressed(job: RestoreJob): Promise<void> {
+  const o = job.object;
+  // Read synchronously, like the writes: libuv's 4 threads are shared by the whole process, and the
+  // main thread's fdatasync calls of finished files would hold them while a chunk read waits.
+  let stored: Buffer;
+  try {
+    stored = readFileSync(o.file);
+  } catch (err) {
+    throw damaged(job.server, o.file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  }
+  const hash = o.sha256 === undefined ? undefined : sha256Hasher();
+  const codec = await zstdCodec();
+  try {
+    codec.decompressToFd(stored, job.fd, job.position, {
+      expectedLength: o.length,
+      ...(hash === undefined ? {} : { tap: (run: Uint8Array) => hash.update(Buffer.from(run.buffer, run.byteOffset, run.byteLength)) }),
+    });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).syscall !== undefined) throw err; // the write failed, not the chunk
+    throw damaged(job.server, o.file, `does not match its recorded sha256 (cannot be decompressed: ${(err as Error).message})`);
+  }
+  if (hash !== undefined && hash.hex() !== o.sha256) throw damaged(job.server, o.file, 'does not match its recorded sha256');
+}
+
 async function run(job: RestoreJob): Promise<void> {
+  if (job.object.compressed === true) return runCompressed(job);
   const data = await readStoredObject(job.object, job.server);
   for (let at = 0; at < data.length; ) {
     const { bytesWritten } = await writeAt(job.fd, data, at, data.length - at, job.position + at);
