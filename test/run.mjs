@@ -32,11 +32,14 @@ const argv = process.argv.slice(2);
 let jobs = Number(process.env['PGBK_TEST_JOBS'] ?? 1);
 /** --plan: print how the files would be dealt to the lanes, run nothing. */
 let planOnly = false;
+/** --only REGEX: integration files whose name matches (e.g. '^(ssh|transport)/'), for trying a deal. */
+let only;
 const wanted = [];
 for (let i = 0; i < argv.length; i++) {
   if (argv[i] === '--jobs') jobs = Number(argv[++i]);
   else if (argv[i]?.startsWith('--jobs=')) jobs = Number(argv[i].slice('--jobs='.length));
   else if (argv[i] === '--plan') planOnly = true;
+  else if (argv[i] === '--only') only = new RegExp(argv[++i] ?? '', 'i');
   else wanted.push(argv[i]);
 }
 if (!Number.isInteger(jobs) || jobs < 1) {
@@ -161,7 +164,7 @@ function weights() {
 /** Deal the work to `n` lanes, longest first, each item to the lane with the least so far. */
 function plan(n, withUnit, integrationDir) {
   const secs = weights();
-  const files = listTests(integrationDir);
+  const files = listTests(integrationDir).filter((f) => only === undefined || only.test(f));
   const rgwFiles = files.filter((f) => usesRgw(path.join(root, integrationDir, f)));
   const items = files.filter((f) => !rgwFiles.includes(f)).map((f) => ({ files: [f], seconds: secs[f] ?? DEFAULT_SECONDS }));
   if (rgwFiles.length > 0) items.push({ files: rgwFiles, seconds: rgwFiles.reduce((s, f) => s + (secs[f] ?? DEFAULT_SECONDS), 0) });
