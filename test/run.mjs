@@ -4,59 +4,256 @@
 // "N passed, N failed" that CI counts. A suite that ran no test is a failure: uvu itself exits 0
 // when its pattern matches nothing. uvu runs through test/uvu-timed.mjs, which streams its output
 // as the tests run and ends each suite with a per-file duration table.
+//
+// --jobs N (or PGBK_TEST_JOBS=N; default 1): N lanes side by side. Most integration files spend
+// their time waiting for PostgreSQL, sshd or a child pgbk, not computing, so on two cores two
+// lanes finish in a little more than half the time. Each lane is one uvu process over its share of
+// the integration files (files of one lane still run one after another in one process, so the
+// per-process fixtures — PostgreSQL template, radosgw — are started once per lane); the unit suite
+// is one more item, run first in the lane it falls into. Every file that uses radosgw
+// (test/support/rgw.ts, directly or through a helper) goes into the same lane: one Ceph cluster.
+// Files are dealt longest first to the lane with the least work, by test/integration-seconds.json
+// (seconds per file from a full run; a file missing there counts as DEFAULT_SECONDS).
+// Lines of a lane are prefixed with its number; the closing per-file table covers all lanes.
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const runner = path.join(root, 'test', 'uvu-timed.mjs');
-const wanted = process.argv.slice(2);
+const PATTERN = '\\.test\\.js$';
+const DEFAULT_SECONDS = 10;
+/** The unit suite as one item of the plan (it takes under a minute). */
+const UNIT_SECONDS = 45;
+
+const argv = process.argv.slice(2);
+let jobs = Number(process.env['PGBK_TEST_JOBS'] ?? 1);
+/** --plan: print how the files would be dealt to the lanes, run nothing. */
+let planOnly = false;
+/** --only REGEX: integration files whose name matches (e.g. '^(ssh|transport)/'), for trying a deal. */
+let only;
+const wanted = [];
+for (let i = 0; i < argv.length; i++) {
+  if (argv[i] === '--jobs') jobs = Number(argv[++i]);
+  else if (argv[i]?.startsWith('--jobs=')) jobs = Number(argv[i].slice('--jobs='.length));
+  else if (argv[i] === '--plan') planOnly = true;
+  else if (argv[i] === '--only') only = new RegExp(argv[++i] ?? '', 'i');
+  else wanted.push(argv[i]);
+}
+if (!Number.isInteger(jobs) || jobs < 1) {
+  console.error(`test runner: --jobs must be a whole number >= 1, not ${jobs}`);
+  process.exit(2);
+}
 const suites = wanted.length > 0 ? wanted : ['unit', 'integration'];
 
-/** Run one suite, copying its stdout through as it comes while keeping it for the counts. */
-function runSuite(dir) {
+/**
+ * Run one uvu process over `dir` (optionally only `files`), copying its stdout through as it
+ * comes — whole lines with `prefix` when lanes run side by side — while keeping it for the counts.
+ */
+function runUvu(dir, { files, prefix = '', timesFile } = {}) {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [runner, dir, '\\.test\\.js$'], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'inherit'],
-      env: { ...process.env, FORCE_COLOR: '0' },
-    });
+    const env = { ...process.env, FORCE_COLOR: '0' };
+    if (files !== undefined) env['PGBK_TEST_FILES'] = files.join('\n');
+    if (timesFile !== undefined) env['PGBK_TEST_TIMES'] = timesFile;
+    const child = spawn(process.execPath, [runner, dir, PATTERN], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'], env });
     let stdout = '';
+    let pending = '';
     child.stdout.setEncoding('utf8');
     child.stdout.on('data', (chunk) => {
       stdout += chunk;
-      process.stdout.write(chunk);
+      if (prefix === '') {
+        process.stdout.write(chunk);
+        return;
+      }
+      pending += chunk;
+      const cut = pending.lastIndexOf('\n');
+      if (cut < 0) return;
+      process.stdout.write(`${pending.slice(0, cut).replace(/^/gm, prefix)}\n`);
+      pending = pending.slice(cut + 1);
     });
+    const finish = (status) => {
+      if (pending !== '') process.stdout.write(`${prefix}${pending}\n`);
+      resolve({ status, stdout });
+    };
     child.on('error', (err) => {
       console.error(`test runner: ${err.message}`);
-      resolve({ status: 1, stdout });
+      finish(1);
     });
-    child.on('close', (code) => resolve({ status: code ?? 1, stdout }));
+    child.on('close', (code) => finish(code ?? 1));
   });
+}
+
+/** Totals of one uvu run as the closing line counts them. */
+function counts(r) {
+  const total = Number(/Total:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  const ok = Number(/Passed:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
+  return { total, ok, crashed: r.status !== 0 && total === ok };
+}
+
+function suiteDir(suite) {
+  const dir = path.join('dist', 'test', suite);
+  if (existsSync(path.join(root, dir))) return dir;
+  console.error(`test suite ${suite}: ${dir} does not exist (did the build run?)`);
+  return undefined;
 }
 
 let passed = 0;
 let failed = 0;
 let problems = 0;
-for (const suite of suites) {
-  const dir = path.join('dist', 'test', suite);
-  if (!existsSync(path.join(root, dir))) {
-    console.error(`test suite ${suite}: ${dir} does not exist (did the build run?)`);
-    problems++;
-    continue;
+
+function account(suite, runs) {
+  let total = 0;
+  for (const r of runs) {
+    const c = counts(r);
+    total += c.total;
+    passed += c.ok;
+    failed += c.total - c.ok;
+    if (c.crashed) problems++; // crashed outside a test
   }
-  console.log(`\n=== ${suite} ===`);
-  const r = await runSuite(dir);
-  const total = Number(/Total:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
-  const ok = Number(/Passed:\s+(\d+)/.exec(r.stdout)?.[1] ?? 0);
   if (total === 0) {
     console.error(`test suite ${suite}: no test ran`);
     problems++;
   }
-  passed += ok;
-  failed += total - ok;
-  if (r.status !== 0 && total === ok) problems++; // crashed outside a test
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lanes.
+
+/** Test files under `dir` as uvu names them ("restore/pitr.test.js"), sorted like uvu. */
+function listTests(dir) {
+  const out = [];
+  const walk = (rel) => {
+    for (const e of readdirSync(path.join(root, dir, rel), { withFileTypes: true })) {
+      const name = path.join(rel, e.name);
+      if (e.isDirectory()) walk(name);
+      else if (new RegExp(PATTERN, 'i').test(name)) out.push(name);
+    }
+  };
+  walk('');
+  return out.sort((a, b) => a.localeCompare(b));
+}
+
+/** Whether a compiled file imports support/rgw.js, itself or through a module of the test tree. */
+function usesRgw(file, seen = new Set()) {
+  if (seen.has(file)) return false;
+  seen.add(file);
+  let text;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return false;
+  }
+  for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
+    const target = path.resolve(path.dirname(file), m[1]);
+    if (target.endsWith(`${path.sep}support${path.sep}rgw.js`)) return true;
+    if (target.startsWith(path.join(root, 'dist', 'test')) && usesRgw(target, seen)) return true;
+  }
+  return false;
+}
+
+function weights() {
+  try {
+    return JSON.parse(readFileSync(path.join(root, 'test', 'integration-seconds.json'), 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+/** Deal the work to `n` lanes, longest first, each item to the lane with the least so far. */
+function plan(n, withUnit, integrationDir) {
+  const secs = weights();
+  const files = listTests(integrationDir).filter((f) => only === undefined || only.test(f));
+  const rgwFiles = files.filter((f) => usesRgw(path.join(root, integrationDir, f)));
+  const items = files.filter((f) => !rgwFiles.includes(f)).map((f) => ({ files: [f], seconds: secs[f] ?? DEFAULT_SECONDS }));
+  if (rgwFiles.length > 0) items.push({ files: rgwFiles, seconds: rgwFiles.reduce((s, f) => s + (secs[f] ?? DEFAULT_SECONDS), 0) });
+  if (withUnit) items.push({ unit: true, files: [], seconds: UNIT_SECONDS });
+  items.sort((a, b) => b.seconds - a.seconds);
+  const lanes = Array.from({ length: n }, () => ({ unit: false, files: [], seconds: 0 }));
+  for (const item of items) {
+    const lane = lanes.reduce((a, b) => (b.seconds < a.seconds ? b : a));
+    if (item.unit) lane.unit = true;
+    lane.files.push(...item.files);
+    lane.seconds += item.seconds;
+  }
+  for (const lane of lanes) lane.files.sort((a, b) => a.localeCompare(b));
+  return lanes;
+}
+
+async function runLanes(n) {
+  const withUnit = suites.includes('unit');
+  const unitDir = withUnit ? suiteDir('unit') : undefined;
+  const integrationDir = suiteDir('integration');
+  if ((withUnit && unitDir === undefined) || integrationDir === undefined) {
+    problems++;
+    return;
+  }
+  const lanes = plan(n, withUnit, integrationDir);
+  console.log(`\n=== ${withUnit ? 'unit + ' : ''}integration in ${n} lanes ===`);
+  lanes.forEach((lane, i) => {
+    console.log(
+      `lane ${i + 1}: ${lane.unit ? 'unit suite, then ' : ''}${lane.files.length} integration files (~${lane.seconds} s by test/integration-seconds.json)`,
+    );
+    if (planOnly) console.log(`  ${lane.files.join('\n  ')}`);
+  });
+  if (planOnly) process.exit(0);
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgbk-test-times-'));
+  const unitRuns = [];
+  const integrationRuns = [];
+  const laneSeconds = [];
+  await Promise.all(
+    lanes.map(async (lane, i) => {
+      const t0 = Date.now();
+      const prefix = `[${i + 1}] `;
+      if (lane.unit && unitDir !== undefined) unitRuns.push(await runUvu(unitDir, { prefix, timesFile: path.join(tmp, `unit-${i}.json`) }));
+      if (lane.files.length > 0)
+        integrationRuns.push(await runUvu(integrationDir, { files: lane.files, prefix, timesFile: path.join(tmp, `integration-${i}.json`) }));
+      laneSeconds[i] = (Date.now() - t0) / 1000;
+    }),
+  );
+  if (withUnit) account('unit', unitRuns);
+  account('integration', integrationRuns);
+
+  // One per-file table over all lanes (each lane printed its own as it ended).
+  const rows = [];
+  lanes.forEach((_, i) => {
+    try {
+      for (const f of JSON.parse(readFileSync(path.join(tmp, `integration-${i}.json`), 'utf8'))) rows.push({ ...f, lane: i + 1 });
+    } catch {
+      // that lane crashed before writing its table: its output above says why
+    }
+  });
+  rmSync(tmp, { recursive: true, force: true });
+  rows.sort((a, b) => b.importMs + b.runMs - (a.importMs + a.runMs));
+  const lines = ['\n  Integration files over all lanes, slowest first (seconds):'];
+  for (const f of rows) {
+    const bad = f.tests - f.passed;
+    lines.push(
+      `  ${((f.importMs + f.runMs) / 1000).toFixed(1).padStart(7)}  lane ${f.lane}  ${String(f.tests).padStart(3)} tests${bad > 0 ? ` ${bad} FAILING` : ''}  ${f.file}`,
+    );
+  }
+  const sum = rows.reduce((s, f) => s + f.importMs + f.runMs, 0) / 1000;
+  lines.push(`  ${sum.toFixed(1).padStart(7)}  all ${rows.length} files; lanes took ${laneSeconds.map((s) => `${s.toFixed(0)} s`).join(', ')}`);
+  console.log(lines.join('\n'));
+  if (process.env['PGBK_TEST_TIMES']) {
+    const { writeFileSync } = await import('node:fs');
+    writeFileSync(process.env['PGBK_TEST_TIMES'], `${JSON.stringify(rows, null, 2)}\n`);
+  }
+}
+
+if (jobs > 1 && suites.includes('integration') && suites.every((s) => s === 'unit' || s === 'integration')) {
+  await runLanes(jobs);
+} else {
+  for (const suite of suites) {
+    const dir = suiteDir(suite);
+    if (dir === undefined) {
+      problems++;
+      continue;
+    }
+    console.log(`\n=== ${suite} ===`);
+    account(suite, [await runUvu(dir)]);
+  }
 }
 console.log(`\n${passed} passed, ${failed + problems} failed`);
 process.exit(failed + problems === 0 ? 0 : 1);

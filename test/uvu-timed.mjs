@@ -4,6 +4,7 @@
 // process, in uvu's order, so per-process fixtures (the radosgw cluster of test/support/rgw.ts,
 // clusters shared across a directory) are started once. Output streams as uvu writes it; the
 // per-file table comes after uvu's summary. PGBK_TEST_TIMES=<file> also writes the table as JSON.
+// PGBK_TEST_FILES limits the run to the files it names (see below).
 import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -11,6 +12,13 @@ import { parse } from 'uvu/parse';
 
 const [dir, pattern] = process.argv.slice(2);
 const ctx = await parse(dir, pattern);
+// PGBK_TEST_FILES (newline-separated names as uvu lists them, e.g. "restore/pitr.test.js"): run
+// only those, in uvu's order. test/run.mjs sets it when it splits a suite over several processes.
+const only = process.env['PGBK_TEST_FILES'];
+if (only !== undefined) {
+  const keep = new Set(only.split('\n').filter((n) => n !== ''));
+  ctx.suites = ctx.suites.filter((s) => keep.has(s.name));
+}
 
 globalThis.UVU_DEFER = 1;
 const uvu = await import('uvu');

@@ -73,7 +73,7 @@ async function waitArchived(name: string, timeoutMs = 60_000): Promise<void> {
     const wal = await listArchivedWal(catalogDir, SERVER);
     if (wal.segments.includes(name) || wal.histories.includes(name)) return;
     if (Date.now() > deadline) throw new Error(`${name} was not archived within ${timeoutMs} ms`);
-    await sleep(200);
+    await sleep(50);
   }
 }
 
@@ -158,11 +158,11 @@ async function setup(): Promise<void> {
   for (let i = 4; i <= 5; i++) steps.push(await writeStep(source, i));
   // Enough segments after the last step that a full replay shows whether restore_command's shell
   // fast path serves them (and not one Node start per segment).
+  // One psql for all of them: each INSERT writes WAL, so each pg_switch_wal() closes a segment.
   await source.sql('CREATE TABLE filler (x int)');
-  for (let i = 0; i < FILLER_SEGMENTS; i++) {
-    await source.sql(`INSERT INTO filler SELECT generate_series(1, 2000)`);
-    await source.sql('SELECT pg_switch_wal()');
-  }
+  await source.sql(
+    `DO $$ BEGIN FOR i IN 1..${FILLER_SEGMENTS} LOOP INSERT INTO filler SELECT generate_series(1, 2000); PERFORM pg_switch_wal(); END LOOP; END $$`,
+  );
   await switchAndArchive(source);
   world = {
     root,

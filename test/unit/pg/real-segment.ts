@@ -1,7 +1,9 @@
 /**
  * A real WAL segment for tests: initdb (as the postgres OS user: PostgreSQL refuses root) into a
  * temp dir, then read pg_wal/000000010000000000000001 and the system identifier pg_controldata
- * reports. One initdb per test file; call cleanup() at the end.
+ * reports. initdb costs seconds and four unit files need a segment: it runs once per test process
+ * (uvu runs every unit file in one), each caller gets its own copy of the bytes, and the directory
+ * is removed when the process exits. Callers still call cleanup() (a no-op for the shared one).
  */
 
 import { spawnSync } from 'node:child_process';
@@ -29,7 +31,23 @@ function run(args: readonly string[]): string {
   return r.stdout;
 }
 
+interface Made {
+  readonly name: string;
+  readonly bytes: Buffer;
+  readonly systemIdentifier: string;
+  readonly segSize: number;
+  readonly dir: string;
+}
+
+let made: Made | undefined;
+
 export function makeRealSegment(): RealSegment {
+  made ??= initdbSegment();
+  // A fresh Buffer per caller: a test that patches its segment cannot change another file's.
+  return { ...made, bytes: Buffer.from(made.bytes), cleanup: () => undefined };
+}
+
+function initdbSegment(): Made {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-initdb-'));
   if (process.getuid?.() === 0) {
     const uid = Number(spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).stdout.trim());
@@ -43,14 +61,15 @@ export function makeRealSegment(): RealSegment {
   const segSize = /^Bytes per WAL segment:\s+(\d+)$/m.exec(control)?.[1];
   if (sysid === undefined || segSize === undefined) throw new Error(`unexpected pg_controldata output:\n${control}`);
   const name = '000000010000000000000001';
-  return {
+  const segment: Made = {
     name,
     bytes: readFileSync(path.join(pgdata, 'pg_wal', name)),
     systemIdentifier: sysid,
     segSize: Number(segSize),
     dir,
-    cleanup: () => rmSync(dir, { recursive: true, force: true }),
   };
+  process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  return segment;
 }
 
 /** A copy of `bytes` with the long header's system identifier replaced (another cluster's WAL). */

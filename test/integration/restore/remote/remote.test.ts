@@ -154,11 +154,9 @@ t.before(async (ctx) => {
     assert.is(done.length, 1, b.stderr);
     ctx.steps.push(await writeStep(source, 1));
     // Segments between step 1 and step 2, so that replay to step 2 runs through the spool.
+    // One psql for all eight: each INSERT writes WAL, so each pg_switch_wal() closes a segment.
     await source.sql('CREATE TABLE filler (x int)');
-    for (let i = 0; i < 8; i++) {
-      await source.sql('INSERT INTO filler SELECT generate_series(1, 1000)');
-      await source.sql('SELECT pg_switch_wal()');
-    }
+    await source.sql('DO $$ BEGIN FOR i IN 1..8 LOOP INSERT INTO filler SELECT generate_series(1, 1000); PERFORM pg_switch_wal(); END LOOP; END $$');
     ctx.steps.push(await writeStep(source, 2));
     await source.sql('SELECT pg_switch_wal()');
     ctx.steps.push(await writeStep(source, 3));
