@@ -68,16 +68,12 @@ function runShell(command: string, cwd: string): Promise<{ code: number | null; 
 }
 
 /** PostgreSQL's archiver over `names` in `d`: seconds per archive_command run that succeeded, and the total. */
-<<<<<<< HEAD
-async function archiver(
+export async function archiver(
   d: string,
   template: string,
   names: readonly string[],
   beside?: string,
 ): Promise<{ readonly perSegment: number[]; readonly total: number; readonly beside: number[] }> {
-=======
-export async function archiver(d: string, template: string, names: readonly string[]): Promise<{ readonly perSegment: number[]; readonly total: number }> {
->>>>>>> s3bench
   const perSegment: number[] = [];
   const besideTimes: number[] = [];
   const t0 = process.hrtime.bigint();
