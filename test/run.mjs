@@ -5,16 +5,15 @@
 // when its pattern matches nothing. uvu runs through test/uvu-timed.mjs, which streams its output
 // as the tests run and ends each suite with a per-file duration table.
 //
-// --jobs N (or PGBK_TEST_JOBS=N; default 1): N lanes side by side. Most integration files spend
-// their time waiting for PostgreSQL, sshd or a child pgbk, not computing, so on two cores two
-// lanes finish in a little more than half the time. Each lane is one uvu process over its share of
-// the integration files (files of one lane still run one after another in one process, so the
-// per-process fixtures — PostgreSQL template, radosgw — are started once per lane); the unit suite
-// is one more item, run first in the lane it falls into. Every file that uses radosgw
-// (test/support/rgw.ts, directly or through a helper) goes into the same lane: one Ceph cluster.
-// Files are dealt longest first to the lane with the least work, by test/integration-seconds.json
-// (seconds per file from a full run; a file missing there counts as DEFAULT_SECONDS).
-// Lines of a lane are prefixed with its number; the closing per-file table covers all lanes.
+// --jobs N (or PGBK_TEST_JOBS=N; default 1): N lanes side by side, each one uvu process over its
+// share of the work. Every integration file that starts PostgreSQL or radosgw (it imports
+// test/support/postgres.ts or rgw.ts, itself or through a helper) stays in ONE lane, one file after
+// another: two PostgreSQL workloads at once on two cores make timing-sensitive tests flaky, and
+// radosgw is one Ceph cluster per process. The other lanes take the unit suite and any file that
+// starts neither — today every integration file starts one, so two lanes run the unit suite beside
+// the integration files. Work is dealt longest first by test/integration-seconds.json (seconds per
+// file from a full run; a file missing there counts as DEFAULT_SECONDS). Lines of a lane are
+// prefixed with its number; the closing per-file table covers all lanes.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -135,8 +134,8 @@ function listTests(dir) {
   return out.sort((a, b) => a.localeCompare(b));
 }
 
-/** Whether a compiled file imports support/rgw.js, itself or through a module of the test tree. */
-function usesRgw(file, seen = new Set()) {
+/** Whether a compiled file imports support/<module>, itself or through a module of the test tree. */
+function usesSupport(file, module, seen = new Set()) {
   if (seen.has(file)) return false;
   seen.add(file);
   let text;
@@ -147,8 +146,8 @@ function usesRgw(file, seen = new Set()) {
   }
   for (const m of text.matchAll(/(?:from|import)\s*\(?\s*['"](\.{1,2}\/[^'"]+)['"]/g)) {
     const target = path.resolve(path.dirname(file), m[1]);
-    if (target.endsWith(`${path.sep}support${path.sep}rgw.js`)) return true;
-    if (target.startsWith(path.join(root, 'dist', 'test')) && usesRgw(target, seen)) return true;
+    if (target.endsWith(`${path.sep}support${path.sep}${module}`)) return true;
+    if (target.startsWith(path.join(root, 'dist', 'test')) && usesSupport(target, module, seen)) return true;
   }
   return false;
 }
@@ -165,9 +164,14 @@ function weights() {
 function plan(n, withUnit, integrationDir) {
   const secs = weights();
   const files = listTests(integrationDir).filter((f) => only === undefined || only.test(f));
-  const rgwFiles = files.filter((f) => usesRgw(path.join(root, integrationDir, f)));
-  const items = files.filter((f) => !rgwFiles.includes(f)).map((f) => ({ files: [f], seconds: secs[f] ?? DEFAULT_SECONDS }));
-  if (rgwFiles.length > 0) items.push({ files: rgwFiles, seconds: rgwFiles.reduce((s, f) => s + (secs[f] ?? DEFAULT_SECONDS), 0) });
+  // Heavy files — every file that starts PostgreSQL (two PostgreSQL workloads at once on two cores
+  // make timing-sensitive tests flaky) or radosgw (one Ceph cluster per process) — form ONE item,
+  // so they run one after another in one lane; the other lanes take the unit suite and the files
+  // that start neither.
+  const heavy = (f) => usesSupport(path.join(root, integrationDir, f), 'postgres.js') || usesSupport(path.join(root, integrationDir, f), 'rgw.js');
+  const heavyFiles = files.filter(heavy);
+  const items = files.filter((f) => !heavyFiles.includes(f)).map((f) => ({ files: [f], seconds: secs[f] ?? DEFAULT_SECONDS }));
+  if (heavyFiles.length > 0) items.push({ files: heavyFiles, seconds: heavyFiles.reduce((s, f) => s + (secs[f] ?? DEFAULT_SECONDS), 0) });
   if (withUnit) items.push({ unit: true, files: [], seconds: UNIT_SECONDS });
   items.sort((a, b) => b.seconds - a.seconds);
   const lanes = Array.from({ length: n }, () => ({ unit: false, files: [], seconds: 0 }));
