@@ -28,7 +28,7 @@ import { pathToFileURL } from 'node:url';
 import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { advancePastConsumed } from './spool-position.js';
-import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpool, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
+import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpoolWith, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
 
 export interface WorkerArgs {
   readonly spool: string;
@@ -78,7 +78,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
   });
   try {
     const { loadConfig } = await import('../config/load.js');
-    const { readArchivedWal } = await import('../catalog/wal-archive.js');
+    const { writeArchivedWal } = await import('../catalog/wal-archive.js');
     const desired = await loadConfig({
       ...(args.configPath === undefined ? {} : { configPath: args.configPath }),
       cwd: args.cwd,
@@ -104,22 +104,32 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       }
     };
     const spoolOne = async (name: string, segSize: number): Promise<'spooled' | 'absent'> => {
-      let buf: Buffer;
+      // Decompressed straight into the spool's temp file (no 16 MiB Buffer: the copy out of the
+      // decoder's memory was most of a segment's time); published only once whole and checked.
+      let problem: string | undefined;
       try {
-        buf = await readArchivedWal(desired.catalog, server, name);
+        await putInSpoolWith(spool, name, async (fd) => {
+          const length = await writeArchivedWal(desired.catalog, server, name, fd);
+          if (length !== segSize) {
+            problem = `${length} bytes, expected ${segSize}`;
+            throw new Error(problem);
+          }
+          return length;
+        });
+        return 'spooled';
       } catch (err) {
-        if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) {
+        if (problem !== undefined) {
+          await log(spool, `${name}: ${problem}; not prefetching past it`);
+        } else if (err instanceof PgbkError && err.code === 'NOT_FOUND') {
+          // not archived (yet)
+        } else if (err instanceof PgbkError) {
           // Corrupt or unreadable: never spooled; the foreground wal-fetch reports it and stops recovery.
-          await log(spool, `${name}: ${(err as Error).message}; not prefetching past it`);
+          await log(spool, `${name}: ${err.message}; not prefetching past it`);
+        } else {
+          throw err; // the spool itself (gone, full): handled by the caller
         }
         return 'absent';
       }
-      if (buf.length !== segSize) {
-        await log(spool, `${name}: ${buf.length} bytes, expected ${segSize}; not prefetching past it`);
-        return 'absent';
-      }
-      await putInSpool(spool, name, buf);
-      return 'spooled';
     };
     while (!stopping) {
       const want = await readWant(spool);

@@ -29,6 +29,7 @@
 
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { writeSync } from 'node:fs';
 import { lstat, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type ProcessIdentity } from '../lib/process-identity.js';
@@ -133,14 +134,32 @@ export async function cksumOf(file: string): Promise<string> {
  * was removed.
  */
 export async function putInSpool(spool: string, name: string, buf: Buffer): Promise<void> {
+  await putInSpoolWith(spool, name, async (fd) => {
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    return buf.length;
+  });
+}
+
+/**
+ * putInSpool with the content written by `fill` into the open temp file (the prefetch worker's
+ * decompressor writes straight into it: no 16 MiB Buffer per segment); `fill` returns the length
+ * it wrote, and may throw to publish nothing.
+ */
+export async function putInSpoolWith(spool: string, name: string, fill: (fd: number) => Promise<number>): Promise<void> {
   if (!SEGMENT_RE.test(name)) throw new Error(`not a segment name: ${name}`);
   const dataTmp = tempName(spool, name);
   const checkTmp = tempName(spool, `${name}${CHECK_SUFFIX}`);
   try {
-    await writeFile(dataTmp, buf, { mode: 0o600, flag: 'wx' });
+    const fh = await open(dataTmp, 'wx', 0o600);
+    let length: number;
+    try {
+      length = await fill(fh.fd);
+    } finally {
+      await fh.close();
+    }
     const sum = await cksumOf(dataTmp);
     // The length cksum read back must be what was verified: a short write is never published.
-    if (sum.split(' ')[1] !== String(buf.length)) throw new Error(`spooled ${name} reads back as ${sum}, expected ${buf.length} bytes`);
+    if (sum.split(' ')[1] !== String(length)) throw new Error(`spooled ${name} reads back as ${sum}, expected ${length} bytes`);
     await writeFile(checkTmp, `${sum}\n`, { mode: 0o600, flag: 'wx' });
     await rename(checkTmp, path.join(spool, `${name}${CHECK_SUFFIX}`));
     await rename(dataTmp, path.join(spool, name));
