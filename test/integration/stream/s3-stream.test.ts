@@ -84,12 +84,13 @@ t('streamed segments reach the bucket (duplicate dropped, conflict quarantined),
   });
   // Handed over, not copied: streaming/ keeps only the segment in progress (.partial), which is
   // not in the bucket.
-  const local = await readdir(ctx.streaming!);
-  assert.not.ok(local.includes(seg), local.join(' '));
-  assert.ok(
-    local.some((n) => n.endsWith('.partial')),
-    local.join(' '),
-  );
+  assert.not.ok((await readdir(ctx.streaming!)).includes(seg));
+  // The next segment's .partial appears once WAL is written into it.
+  await cluster.sql('INSERT INTO t SELECT generate_series(1001, 1010)');
+  await waitFor('the next .partial in streaming/', async () => ((await readdir(ctx.streaming!)).some((n) => n.endsWith('.partial')) ? true : undefined), {
+    timeoutMs: 20_000,
+    context,
+  });
   const keys: string[] = [];
   for await (const e of (await repositoryOf(catalog)).listNames('main/wal/', { recursive: true })) keys.push(e.key);
   assert.not.ok(
