@@ -36,7 +36,10 @@ test("psql's output with \\gdesc: types and values as the verdict needs them", (
   assert.equal(parseDescribedResult(`bool\n\n${m}\nColumn,Type\nbool,boolean\n`, m), { types: ['boolean'], rows: [[null]] });
   assert.equal(parseDescribedResult(`x\n1\n2\n${m}\nColumn,Type\nx,integer\n`, m), { types: ['integer'], rows: [['1'], ['2']] });
   assert.is(parseDescribedResult('x\n1\n', m), undefined);
-  assert.is(checkVerdict(...(Object.values(parseDescribedResult(`text\nt\n${m}\nColumn,Type\ntext,text\n`, m)!) as [string[], unknown[][]])), 'returned "t" (text) (must be true)');
+  assert.is(
+    checkVerdict(...(Object.values(parseDescribedResult(`text\nt\n${m}\nColumn,Type\ntext,text\n`, m)!) as [string[], unknown[][]])),
+    'returned "t" (text) (must be true)',
+  );
 });
 
 test.run();
