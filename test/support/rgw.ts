@@ -127,6 +127,30 @@ async function until(what: string, timeoutMs: number, fn: () => Promise<boolean>
   }
 }
 
+/**
+ * `work`, failed at once with the daemon's log when `child` exits first, and with the log tail on
+ * its own failure: a Ceph daemon that dies leaves its reason only in its log.
+ */
+async function whileAlive<T>(child: ChildProcess, name: string, work: Promise<T>, logTail: () => Promise<string>): Promise<T> {
+  let onExit: (() => void) | undefined;
+  const died = new Promise<never>((_, reject) => {
+    onExit = (): void => {
+      void logTail().then((tail) => reject(new Error(`radosgw test cluster: ${name} exited (${child.exitCode ?? child.signalCode}) while starting\n${tail}`)));
+    };
+    if (child.exitCode !== null || child.signalCode !== null) onExit();
+    else child.once('exit', onExit);
+  });
+  died.catch(() => undefined);
+  try {
+    return await Promise.race([work, died]);
+  } catch (err) {
+    if ((err as Error).message.startsWith('radosgw test cluster:')) throw err;
+    throw new Error(`${(err as Error).message}\n${await logTail()}`);
+  } finally {
+    if (onExit !== undefined) child.off('exit', onExit);
+  }
+}
+
 async function start(): Promise<TestRgw> {
   const t0 = Date.now();
   const dir = await tempDir('pgbk-rgw-');
@@ -184,6 +208,8 @@ osd pool default pg autoscale mode = off
 osd crush chooseleaf type = 0
 mon allow pool size one = true
 mon warn on pool no redundancy = false
+mon data avail crit = 0
+mon data avail warn = 0
 paxos propose interval = 0.05
 paxos min wait = 0.01
 run dir = ${dir}/run
@@ -216,9 +242,12 @@ rgw frontends = beast endpoint=127.0.0.1:${port} ssl_endpoint=127.0.0.1:${tlsPor
   await run('monmaptool', ['--create', '--addv', 'a', `[v2:127.0.0.1:${monPort}]`, '--fsid', fsid, path.join(dir, 'monmap')]);
   await run('ceph-mon', [...C, '--mkfs', '-i', 'a', '--monmap', path.join(dir, 'monmap'), '--keyring', path.join(dir, 'keyring')]);
   phase('mon mkfs');
-  daemon('mon', 'ceph-mon', ['-f', ...C, '-i', 'a']);
-  // The monitor takes a moment to form its quorum of one: `ceph` retries inside its timeout.
-  await run('ceph', [...C, '--connect-timeout', '30', 'osd', 'create'], 45_000);
+  const mon = daemon('mon', 'ceph-mon', ['-f', ...C, '-i', 'a']);
+  // The monitor takes a moment to form its quorum of one: `ceph` retries inside its timeout. A
+  // monitor that exits at start (it refuses to run when its filesystem has less free space than
+  // `mon data avail crit`, 5 % by default — hence 0 above: a CI disk may be that full) is reported
+  // with its log instead of as a bare client timeout.
+  await whileAlive(mon, 'ceph-mon', run('ceph', [...C, '--connect-timeout', '30', 'osd', 'create'], 45_000), logTail);
   phase('mon up');
   await run('ceph-osd', [...C, '-i', '0', '--mkfs']);
   phase('osd mkfs');
