@@ -18,7 +18,8 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import type { Writable } from 'node:stream';
 import { PgbkError } from '../errors.js';
 import { sha256Hasher } from '../lib/checksum.js';
-import type { ExecProcess, ExitStatus } from '../transport/transport.js';
+import { execProcessOf } from '../transport/local.js';
+import type { ExecProcess } from '../transport/transport.js';
 import { where, type TargetHost } from './host.js';
 
 /**
@@ -88,24 +89,9 @@ async function write(sink: Writable, chunk: Buffer): Promise<void> {
  */
 function localTar(argv: readonly string[]): { proc: ExecProcess; stopGroup: () => void } {
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
-  const done = new Promise<ExitStatus>((resolve) => {
-    child.once('error', (err) => {
-      child.stderr.push(`${argv[0]!}: ${err.message}\n`);
-      resolve({ code: null, signal: null });
-    });
-    child.once('close', (code, signal) => resolve({ code, signal }));
-  });
   const pid = child.pid;
   return {
-    proc: {
-      stdin: child.stdin,
-      stdout: child.stdout,
-      stderr: child.stderr,
-      done,
-      kill: () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      },
-    },
+    proc: execProcessOf(child, argv[0]!),
     stopGroup: () => {
       if (pid === undefined) return;
       try {

@@ -3,7 +3,7 @@
  * files go through node:fs.
  */
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createReadStream } from 'node:fs';
 import { chmod, lchown, lstat, mkdir, open, readdir, realpath, rename, rm, stat, symlink, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -25,29 +25,36 @@ function ioError(err: unknown, file: string): PgbkError {
   return new PgbkError(e.code === 'ENOENT' ? 'NOT_FOUND' : 'CATALOG', `${file}: ${e.message}`, { path: file, cause: err });
 }
 
+/**
+ * A spawned child (all three stdio piped) as the Transport's ExecProcess: a failure to start is
+ * written to its stderr and ends `done` with no code, as a program that could not run.
+ */
+export function execProcessOf(child: ChildProcessWithoutNullStreams, cmd: string): ExecProcess {
+  const done = new Promise<ExitStatus>((resolve) => {
+    child.once('error', (err) => {
+      child.stderr.push(`${cmd}: ${err.message}\n`);
+      resolve({ code: null, signal: null });
+    });
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  return {
+    stdin: child.stdin,
+    stdout: child.stdout,
+    stderr: child.stderr,
+    done,
+    kill: () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    },
+  };
+}
+
 export class LocalTransport implements Transport {
   readonly description = 'local';
 
   exec(argv: readonly string[], opts: { readonly env?: Readonly<Record<string, string>> } = {}): ExecProcess {
     const [cmd, ...args] = argv;
     if (cmd === undefined) throw new PgbkError('INTERNAL', 'exec: empty argv');
-    const child = spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } });
-    const done = new Promise<ExitStatus>((resolve) => {
-      child.once('error', (err) => {
-        child.stderr.push(`${cmd}: ${err.message}\n`);
-        resolve({ code: null, signal: null });
-      });
-      child.once('close', (code, signal) => resolve({ code, signal }));
-    });
-    return {
-      stdin: child.stdin,
-      stdout: child.stdout,
-      stderr: child.stderr,
-      done,
-      kill: () => {
-        if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      },
-    };
+    return execProcessOf(spawn(cmd, args, { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...(opts.env ?? {}) } }), cmd);
   }
 
   run(argv: readonly string[], input?: Buffer | string): Promise<RunResult> {

@@ -79,7 +79,15 @@ function normalise(text: string): string {
   return text
     .split(tmp.dir)
     .join('<TMP>')
-    .replace(/("[A-Za-z]*AgeSeconds": )\d+/g, '$1<AGE>');
+    .replace(/("[A-Za-z]*AgeSeconds": )\d+/g, '$1<AGE>')
+    .replace(/("nextBackup": \{\s*"time": )"[^"]*"/, '$1"<NEXT>"');
+}
+
+/** The first 03:00 UTC (the fixture's schedule "0 3 * * *") after `now`. */
+function next0300(now: Date): string {
+  const t = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 3));
+  if (t.getTime() <= now.getTime()) t.setUTCDate(t.getUTCDate() + 1);
+  return t.toISOString();
 }
 
 async function json(command: string, args: readonly string[], expectCode = 0): Promise<Record<string, unknown>> {
@@ -102,7 +110,11 @@ test('show --json', async () => {
 });
 
 test('status --json', async () => {
-  await json('status', []);
+  // The next backup depends on today's date: pinned as <NEXT> in the golden file, checked here.
+  const before = new Date();
+  const doc = await json('status', []);
+  const next = ((doc['servers'] as Record<string, unknown>[])[0]?.['nextBackup'] as { time?: string } | undefined)?.time;
+  assert.ok(next === next0300(before) || next === next0300(new Date()), `nextBackup.time ${next}`);
 });
 
 test('verify --json (the fixture has no WAL: a problem, exit 1, still one JSON object)', async () => {
