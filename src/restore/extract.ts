@@ -20,7 +20,7 @@ export interface ExtractOptions {
   readonly server?: string;
   /** Aborting kills the decompressor and tar. */
   readonly signal?: AbortSignal;
-  /** The stored bytes when they are not the local `file` (object storage, restore/stored-source.ts); `file` then names them. */
+  /** The stored bytes when they are not the local `file` (object storage, catalog/stored-source.ts); `file` then names them. */
   readonly source?: AsyncIterable<Buffer>;
 }
 

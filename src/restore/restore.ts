@@ -31,7 +31,7 @@ import { localHost, readTextOn, where, type TargetHost } from './host.js';
 import { clearInUse, markInUse } from './in-use.js';
 import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
 import { storedLayout, type StoredLayout } from './stored-layout.js';
-import { storedSource } from './stored-source.js';
+import { storedSource } from '../catalog/stored-source.js';
 import type { TablespaceEntry } from './tablespace-map.js';
 import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir, refuseNested, type DirState } from './target-dir.js';

@@ -14,7 +14,7 @@ import { sha256OfFile } from '../lib/checksum.js';
 import type { DoneBackup } from '../model/types.js';
 import type { TargetHost } from './host.js';
 import { decompressorFor, readTarMember } from './remote-tar.js';
-import type { StoredSource } from './stored-source.js';
+import type { StoredSource } from '../catalog/stored-source.js';
 import { formatTablespaceMap } from './tablespace-map.js';
 import { unpackInto } from './unpack.js';
 

@@ -25,7 +25,7 @@ import { findPgBinary } from '../pg/pg-bin.js';
 import type { BackupRecord, CopiedBackup, ServerIdentity } from '../model/types.js';
 import { sha256Hasher, sha256OfFile } from '../lib/checksum.js';
 import { extractStoredTar } from '../restore/extract.js';
-import { storedSource, type StoredSource } from '../restore/stored-source.js';
+import { storedSource, type StoredSource } from '../catalog/stored-source.js';
 import type { Progress, ProgressFactory } from '../lib/progress.js';
 import { verifyWalRange } from './verify-wal.js';
 import { plural } from '../lib/plural.js';

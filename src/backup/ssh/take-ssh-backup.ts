@@ -22,6 +22,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import { backupDir, readBackups, recordIdentity, writeBackupRecord, writeFileAtomic } from '../../catalog/index.js';
 import { isNoSpaceError, noSpaceError } from '../../catalog/no-space.js';
+import { storedSource } from '../../catalog/stored-source.js';
 import { PgbkError, toPgbkError } from '../../errors.js';
 import { sha256Hex } from '../../lib/checksum.js';
 import { mapLimited } from '../../lib/map-limited.js';
@@ -36,6 +37,7 @@ import type { BackupContext } from '../context.js';
 import { ChunkWriter, FileChunker, linkOrCopy } from './chunk-writer.js';
 import { fetchWithAgent, startAgent, type FetchContext, type StartedAgent } from './fetch-agent.js';
 import { fetchWithTar } from './fetch-tar.js';
+import { FILE_LIST, readFileList } from './stored-file-list.js';
 import { syncBackupTree } from './sync-tree.js';
 import {
   CHUNK_DIR_SUFFIX,
@@ -44,7 +46,6 @@ import {
   chunkLocation,
   formatManifest,
   manifestVersionFor,
-  parseManifest,
   planReuse,
   type FileManifest,
   type FileRecord,
@@ -66,7 +67,7 @@ import {
   type Tablespace,
 } from './session.js';
 
-export const MANIFEST_FILE = 'files.json';
+export const MANIFEST_FILE = FILE_LIST;
 
 /** Hard links made at once for unchanged files. */
 const LINKS_IN_FLIGHT = 16;
@@ -137,8 +138,9 @@ async function previousBackup(ctx: BackupContext, systemIdentifier: string): Pro
   );
   for (const b of done.reverse()) {
     try {
-      const text = await readFile(path.join(backupDir(ctx.catalog, ctx.server.name, b.id), MANIFEST_FILE), 'utf8');
-      return { id: b.id, record: b, manifest: parseManifest(text) };
+      // Through the stored-backup port (catalog/stored-source.ts), wherever the catalog keeps it.
+      const manifest = await readFileList(await storedSource(ctx.catalog, ctx.server.name, b.id));
+      return { id: b.id, record: b, manifest };
     } catch {
       // unreadable manifest: look further back (or copy everything)
     }

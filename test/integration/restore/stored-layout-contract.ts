@@ -1,9 +1,9 @@
 /**
  * The stored-backup layout contract (DESIGN.md §4; test/integration/catalog/repository-contract.ts
- * is the model): every StoredSource implementation (src/restore/stored-source.ts: a local catalog's
+ * is the model): every StoredSource implementation (src/catalog/stored-source.ts: a local catalog's
  * backup directory, objects in an s3:// catalog) runs exactly these tests, through the StoredLayout
- * of pg_basebackup's tars (src/restore/stored-layout.ts) that restore, verify and the next backup
- * read. A world stores files for a backup id; each test uses its own backup id.
+ * of pg_basebackup's tars (src/restore/stored-layout.ts) that restore and verify read, and the
+ * `ssh` method's file list (src/backup/ssh/stored-file-list.ts) that the next backup reads. A world stores files for a backup id; each test uses its own backup id.
  */
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -14,12 +14,14 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
+import { formatManifest, parseManifest } from '../../../src/backup/ssh/incremental.js';
+import { readFileList } from '../../../src/backup/ssh/stored-file-list.js';
 import { PgbkError } from '../../../src/errors.js';
 import { sha256Hex } from '../../../src/lib/checksum.js';
 import type { DoneBackup } from '../../../src/model/types.js';
 import { localHost } from '../../../src/restore/host.js';
 import { storedLayout } from '../../../src/restore/stored-layout.js';
-import { storedSource, type PrefetchOptions, type StoredSource } from '../../../src/restore/stored-source.js';
+import { storedSource, type PrefetchOptions, type StoredSource } from '../../../src/catalog/stored-source.js';
 
 const run = promisify(execFile);
 
@@ -303,6 +305,44 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
     } finally {
       await layout.dispose();
     }
+  });
+
+  t("the next backup reads the previous backup's file list (files.json); missing or damaged: refused naming it", async (ctx) => {
+    const id = nextId(ctx);
+    const sha = (s: string): string => sha256Hex(Buffer.from(s));
+    const text = formatManifest({
+      listedAtMs: 1_767_225_600_000,
+      pgdata: '/var/lib/postgresql/15/main',
+      tablespaces: [{ oid: '16384', location: '/srv/ts1' }],
+      chunkSize: 1024,
+      compression: 'zstd',
+      owner: { uid: 105, gid: 112 },
+      files: [
+        { path: 'data/PG_VERSION', size: 3, mtimeMs: 1_767_225_500_000, mode: 0o600, hashes: [sha('15\n')] },
+        { path: 'data/base/1/1259', size: 2048, mtimeMs: 1_767_225_500_001, mode: 0o600, hashes: [sha('a'), sha('b')] },
+        { path: 'data/empty', size: 0, mtimeMs: 1_767_225_500_002, mode: 0o640, hashes: [sha('')] },
+      ],
+    });
+    await W(ctx).put(id, 'files.json', Buffer.from(text));
+    const list = await readFileList(await source(ctx, id));
+    assert.equal(list, parseManifest(text));
+    assert.is(list.files.length, 3);
+    assert.equal(list.files[1]!.hashes, [sha('a'), sha('b')]);
+    assert.is(list.compression, 'zstd');
+
+    // A basebackup backup has no file list: the next backup copies everything.
+    const tars = nextId(ctx);
+    await W(ctx).put(tars, 'base.tar', Buffer.from('x'));
+    const e1 = await refuses(async () => readFileList(await source(ctx, tars)), new RegExp(`${tars}/files\\.json`));
+    assert.is(e1.code, 'CATALOG');
+
+    const damaged = nextId(ctx);
+    await W(ctx).put(damaged, 'files.json', Buffer.from('{"formatVersion": 9}\n'));
+    const e2 = await refuses(
+      async () => readFileList(await source(ctx, damaged)),
+      new RegExp(`${damaged}/files\\.json: files\\.json is not a pgbk file manifest`),
+    );
+    assert.is(e2.code, 'CATALOG');
   });
 
   t.run();

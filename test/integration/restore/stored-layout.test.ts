@@ -1,5 +1,5 @@
 /**
- * The stored-backup layout (src/restore/stored-source.ts + stored-layout.ts) that restore, verify
+ * The stored-backup layout (src/catalog/stored-source.ts + stored-layout.ts) that restore, verify
  * and the next backup read: one contract (stored-layout-contract.ts) run by every StoredSource —
  * a local catalog's backup directory and objects in an s3:// catalog on a real Ceph radosgw
  * (test/support/rgw.ts) — then the `ssh` method's chunked trees, which only a local catalog keeps.
@@ -17,7 +17,7 @@ import { openS3Repository } from '../../../src/catalog/s3/driver.js';
 import { sha256Hex } from '../../../src/lib/checksum.js';
 import { localHost } from '../../../src/restore/host.js';
 import { storedLayout } from '../../../src/restore/stored-layout.js';
-import { storedSource } from '../../../src/restore/stored-source.js';
+import { storedSource } from '../../../src/catalog/stored-source.js';
 import { rgw } from '../../support/rgw.js';
 import { doneBackup, refuses, SERVER, storedLayoutContract, treeOf } from './stored-layout-contract.js';
 

@@ -1,5 +1,5 @@
 /**
- * prefetchingRead (restore/stored-source.ts): an object read as consecutive ranges with several
+ * prefetchingRead (catalog/stored-source.ts): an object read as consecutive ranges with several
  * GETs in flight, yielded in order, never more than `ahead` at once, and a failed or short range
  * failing the read naming the object.
  */
@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadRange, Repository } from '../../../src/catalog/repository.js';
-import { prefetchingRead } from '../../../src/restore/stored-source.js';
+import { prefetchingRead } from '../../../src/catalog/stored-source.js';
 
 /** Just what prefetchingRead uses of a Repository: ranged reads, slow and out of order. */
 function rangedStore(data: Buffer, opts: { failAt?: number; shortAt?: number } = {}) {

@@ -1,7 +1,9 @@
 /**
- * Where a restore reads a stored backup's files from (base.tar[.zst|.gz], <oid>.tar…,
- * backup_manifest): the backup's directory in a local catalog, or its objects in a catalog on
- * object storage, read through the repository port.
+ * The stored files of one backup (base.tar[.zst|.gz], <oid>.tar…, backup_manifest; the `ssh`
+ * method's files.json), as restore, verify and the next backup read them: the backup's directory
+ * in a local catalog, or its objects in a catalog on object storage, read through the repository
+ * port. It lives in catalog/ so that both backup/ (the next backup reads the previous one's file
+ * list) and restore/ may depend on it; restore/stored-layout.ts is the restore-side view on top.
  *
  * From object storage a tar is read as consecutive ranged GETs, several in flight ahead of the one
  * being unpacked (prefetch), so the restore is not paced by one request's round trips; memory stays
@@ -14,9 +16,9 @@ import { mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { backupDir, catalogKeys } from '../catalog/layout.js';
-import { repositoryKindOf, repositoryOf } from '../catalog/open.js';
-import type { Repository } from '../catalog/repository.js';
+import { backupDir, catalogKeys } from './layout.js';
+import { repositoryKindOf, repositoryOf } from './open.js';
+import type { Repository } from './repository.js';
 import { PgbkError } from '../errors.js';
 
 export interface StoredSource {
