@@ -7,6 +7,7 @@ import { executeDeleteBackup } from './delete-backup.js';
 import { executeFinishBackup } from './finish-backup.js';
 import { executePruneWal } from './prune-wal.js';
 import { executeQuarantine } from './quarantine.js';
+import { executeSweepChunks } from './sweep-chunks.js';
 import { executeRestoreDrill } from '../drill/index.js';
 
 /** Run one action; every executor re-checks its own precondition, so a repeated action is a no-op. */
@@ -33,6 +34,8 @@ export async function executeAction(ctx: ExecContext, action: Action): Promise<A
       return executePruneWal(ctx, action);
     case 'restore-drill':
       return executeRestoreDrill(ctx, action);
+    case 'sweep-chunks':
+      return executeSweepChunks(ctx, action);
     default: {
       const never: never = action;
       return never;
@@ -42,7 +45,7 @@ export async function executeAction(ctx: ExecContext, action: Action): Promise<A
 
 /** Actions that destroy data: after a failure earlier in the same server's run, they are held back. */
 function isDestructive(action: Action): boolean {
-  return action.kind === 'delete-backup' || action.kind === 'prune-wal' || action.kind === 'cleanup-failed';
+  return action.kind === 'delete-backup' || action.kind === 'prune-wal' || action.kind === 'cleanup-failed' || action.kind === 'sweep-chunks';
 }
 
 /**

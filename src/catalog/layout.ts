@@ -113,6 +113,8 @@ export const catalogKeys = {
   },
   wal: (server: string, name: string, compression: Compression): string => `${catalogKeys.walDirFor(server, name)}${name}${extensionFor(compression)}`,
   errors: (server: string): string => `${checkServer(server)}/errors/`,
+  /** The `ssh` method's content-addressed chunks on object storage (catalog/chunk-store.ts). */
+  chunks: (server: string): string => `${checkServer(server)}/chunks/`,
   lock: (server: string): string => `${checkServer(server)}/lock`,
 };
 

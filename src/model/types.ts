@@ -186,6 +186,8 @@ export interface ObservedServer {
   readonly drills?: readonly DrillRecord[];
   /** Newest mtime (ISO) of WAL in streaming/ (wal method stream): the RPO objective's other source. */
   readonly newestStreamedMtime?: string;
+  /** The catalog keeps the `ssh` method's chunks content-addressed (an object store): retention sweeps them. */
+  readonly chunkStore?: boolean;
 }
 
 /** The state of a restore drill record (src/drill/): RUNNING while its owner works on it. */
@@ -291,6 +293,14 @@ export interface CleanupFailedAction extends ActionBase {
   readonly backupId: string;
 }
 
+/**
+ * Remove the `ssh` method's content-addressed chunks no retained backup refers to (object storage,
+ * issue 12): a mark-and-sweep run by apply/sweep-chunks.ts after the deletions, under the lock.
+ */
+export interface SweepChunksAction extends ActionBase {
+  readonly kind: 'sweep-chunks';
+}
+
 /** Run a restore drill (issue 14; executed by src/drill/ after the server's lock is released). */
 export interface RestoreDrillAction extends ActionBase {
   readonly kind: 'restore-drill';
@@ -308,7 +318,8 @@ export type Action =
   | DeleteBackupAction
   | PruneWalAction
   | QuarantineAction
-  | CleanupFailedAction;
+  | CleanupFailedAction
+  | SweepChunksAction;
 
 export type ActionKind = Action['kind'];
 
@@ -321,6 +332,7 @@ export const ACTION_ORDER: readonly ActionKind[] = [
   'cleanup-failed',
   'delete-backup',
   'prune-wal',
+  'sweep-chunks',
   'restore-drill',
 ];
 

@@ -9,6 +9,7 @@ import type { Observed, ObservedServer, ServerContact } from '../model/types.js'
 import { effectiveBackup } from './effective.js';
 import { effectiveDrill, readDrills } from '../catalog/drills.js';
 import { streamingDir } from '../catalog/streaming.js';
+import { repositoryKindOf } from '../catalog/open.js';
 
 export { effectiveBackup };
 
@@ -88,6 +89,8 @@ export async function observeServer(catalog: string, server: ServerConfig, opts:
     ...(catalogMissing === undefined ? {} : { catalogMissing }),
     ...(drills.length === 0 ? {} : { drills: drills.map((d) => effectiveDrill(d, thisHost)) }),
     ...(streamed === undefined ? {} : { newestStreamedMtime: streamed }),
+    // Object storage keeps the ssh method's chunks content-addressed (catalog/chunk-store.ts).
+    ...(repositoryKindOf(catalog) === 'posix' ? {} : { chunkStore: true }),
   };
 }
 

@@ -47,6 +47,8 @@ function actionToJson(a: Action): Record<string, unknown> {
       return { ...base, file: a.file };
     case 'restore-drill':
       return { ...base, slot: a.slot, ...(a.targetLsn === undefined ? {} : { targetLsn: a.targetLsn }) };
+    case 'sweep-chunks':
+      return base;
     default: {
       const unreachable: never = a;
       throw new Error(`unhandled action ${JSON.stringify(unreachable)}`);
@@ -123,6 +125,8 @@ function parseAction(v: unknown, where: string): Action {
       return { kind: known, ...base, file: str(v, 'file', where) };
     case 'restore-drill':
       return { kind: known, ...base, slot: str(v, 'slot', where), ...(v['targetLsn'] === undefined ? {} : { targetLsn: str(v, 'targetLsn', where) }) };
+    case 'sweep-chunks':
+      return { kind: known, ...base };
     default: {
       const unreachable: never = known;
       throw bad(`${where}.kind "${String(unreachable)}" is not handled`);

@@ -8,6 +8,7 @@
  * never deletes a backup on the strength of an action that might still fail.
  */
 
+import { planChunkSweep } from './chunk-sweep.js';
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { formatDuration } from '../config/duration.js';
 import { ACTION_ORDER } from '../model/types.js';
@@ -96,6 +97,12 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
       bytes: p.bytes,
     });
   }
+
+  const sweep = planChunkSweep(
+    observed.chunkStore === true,
+    [...retention.failed, ...retention.obsolete].map((e) => ({ id: e.backup.id, method: e.backup.method })),
+  );
+  if (sweep !== undefined) actions.push({ kind: 'sweep-chunks', server, subject: sweep.subject, reason: sweep.reason });
 
   const drill = planDrill(config, observed, now);
   if (drill?.due === true) {

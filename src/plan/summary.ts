@@ -58,6 +58,8 @@ export function planSummary(plan: Plan): PlanSummary {
       case 'restore-drill':
         drillsToRun++;
         break;
+      case 'sweep-chunks':
+        break;
       default: {
         const unreachable: never = a;
         throw new Error(`unhandled action ${JSON.stringify(unreachable)}`);

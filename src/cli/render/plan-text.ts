@@ -36,6 +36,7 @@ function symbolOf(kind: ActionKind): { symbol: string; color: string } {
     case 'delete-backup':
     case 'prune-wal':
     case 'cleanup-failed':
+    case 'sweep-chunks':
       return { symbol: '-', color: RED };
     default: {
       const unreachable: never = kind;
@@ -59,6 +60,7 @@ function detailOf(a: Action): string {
     case 'delete-backup':
     case 'cleanup-failed':
     case 'quarantine':
+    case 'sweep-chunks':
       return `${a.subject}  ${a.reason}`;
     default: {
       const unreachable: never = a;
