@@ -211,14 +211,18 @@ async function generateSegments(s: Setup, staging: string, want: number): Promis
   await s.cluster.sql('CREATE TABLE IF NOT EXISTS bench_fill (id bigint, payload text)');
   const deadline = Date.now() + 900_000;
   for (let round = 0; (await fresh()).length < want && Date.now() < deadline; round++) {
-    await Promise.all([
-      s.cluster.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 4 = ${round % 4}`),
-      s.cluster.sql(`INSERT INTO bench_fill SELECT g, md5(g::text) || repeat(md5((g * ${round + 1})::text), 4) FROM generate_series(1, 300000) g`),
-    ]);
-    log(`WAL generation: ${(await fresh()).length}/${want} segments archived`);
+    // One hold of the heavy lock per step: the others' tests get their turn in between.
+    await withHeavyLock(() =>
+      Promise.all([
+        s.cluster.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 4 = ${round % 4}`),
+        s.cluster.sql(`INSERT INTO bench_fill SELECT g, md5(g::text) || repeat(md5((g * ${round + 1})::text), 4) FROM generate_series(1, 300000) g`),
+      ]),
+    );
+    log(`WAL generation: ${(await fresh()).length}/${want} segments archived (${loadNote()})`);
   }
   await s.cluster.sql('SELECT pg_switch_wal()');
-  await sleep(2000);
+  // The archiver copies the last segments after the switch: wait (bounded) until enough are in.
+  for (let i = 0; i < 60 && (await fresh()).length < want; i++) await sleep(1000);
   const chosen = (await fresh()).slice(0, want);
   if (chosen.length < want) throw new Error(`only ${chosen.length} of ${want} segments generated`);
   await mkdir(staging, { recursive: true });
@@ -357,23 +361,27 @@ export async function benchS3(): Promise<BenchResult[]> {
     // the WAL for the drain (made on the small cluster, so that the big one stays a plain
     // pgbench -s SCALE), then the big cluster.
     const staging = path.join(root, 'staging');
-    const { setup, small, names } = await withHeavyLock(async () => {
+    // Three holds (each well under the ~6 minutes one may keep it): the gateway, the cluster and
+    // the small backup; the WAL (one hold per generation step); the big cluster.
+    const { setup, small } = await withHeavyLock(async () => {
       log('starting radosgw and PostgreSQL …');
       const made = await setUp(root);
       s = made;
-      log(`pgbench -i -s ${SMALL_SCALE} …`);
+      log(`pgbench -i -s ${SMALL_SCALE} … (${loadNote()})`);
       await pgbench(made.cluster, SMALL_SCALE);
       await made.cluster.sql('CHECKPOINT');
       await runProcess(PGBACKREST, [`--config=${made.pgbrConfig}`, '--stanza=main', 'stanza-create'], { asPostgres: true });
       const m = await pgbkBackup(made);
       log(`-s ${SMALL_SCALE}: pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB (${loadNote()})`);
-      log(`generating ${SEGMENTS} WAL segments …`);
-      const generated = await generateSegments(made, staging, SEGMENTS);
-      log(`pgbench -i -s ${SCALE} …`);
-      await pgbench(made.cluster, SCALE);
-      await made.cluster.sql('CHECKPOINT');
-      await drainSpool(made);
-      return { setup: made, small: m, names: generated };
+      return { setup: made, small: m };
+    });
+    log(`generating ${SEGMENTS} WAL segments …`);
+    const names = await generateSegments(setup, staging, SEGMENTS);
+    await withHeavyLock(async () => {
+      log(`pgbench -i -s ${SCALE} … (${loadNote()})`);
+      await pgbench(setup.cluster, SCALE);
+      await setup.cluster.sql('CHECKPOINT');
+      await drainSpool(setup);
     });
 
     // One round per hold of the lock: a full backup each, a drain each, a restore each (of the
