@@ -59,6 +59,7 @@ const ROUNDS = envInt('PGBK_BENCH_S3_ROUNDS', 3);
 const SEGMENTS = envInt('PGBK_BENCH_S3_SEGMENTS', 200);
 const HTTPS = process.env['PGBK_BENCH_S3_HTTP'] !== '1';
 const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
+const PGBR_LOG = process.env['PGBK_BENCH_S3_PGBR_LOG'] || undefined;
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -143,11 +144,12 @@ function pgbrConfigText(s: { root: string; bucket: string; tlsPort: number; clus
     'repo1-storage-verify-tls=n',
     `repo1-s3-key=${RGW_ACCESS_KEY}`,
     `repo1-s3-key-secret=${RGW_SECRET_KEY}`,
-    `log-path=${s.root}/pgbr-log`,
+    `log-path=${PGBR_LOG ?? `${s.root}/pgbr-log`}`,
     `lock-path=${s.root}/pgbr-lock`,
     `spool-path=${s.root}/pgbr-spool`,
     'log-level-console=warn',
-    'log-level-file=off',
+    // PGBK_BENCH_S3_PGBR_LOG=DIR: pgBackRest's detail log (ms timestamps) kept there, to see where its time goes.
+    `log-level-file=${PGBR_LOG === undefined ? 'off' : 'detail'}`,
     'start-fast=y',
     // archive_command is pgbk's spool copy: pgBackRest has no archive of this cluster's WAL.
     'archive-check=n',
@@ -282,15 +284,10 @@ async function pgbrDrain(s: Setup, round: number, staging: string, names: readon
   await mkdir(dir);
   const repoPath = `/pgbackrest-wal-${round}`;
   // Run as root, like the emulated archiver: its own lock, log and spool directories.
-  const common = [
-    `--config=${s.pgbrConfig}`,
-    '--stanza=main',
-    `--repo1-path=${repoPath}`,
-    `--lock-path=${dir}/lock`,
-    `--log-path=${dir}/log`,
-    `--spool-path=${dir}/spool`,
-  ];
-  await runProcess(PGBACKREST, [...common, 'stanza-create']);
+  const base = [`--config=${s.pgbrConfig}`, '--stanza=main', `--repo1-path=${repoPath}`, `--lock-path=${dir}/lock`, `--log-path=${dir}/log`];
+  // stanza-create refuses --spool-path ("not valid for command"); archive-push needs it.
+  await runProcess(PGBACKREST, [...base, 'stanza-create']);
+  const common = [...base, `--spool-path=${dir}/spool`];
   const d = await dataDir(dir, 'pgdata', path.join(s.cluster.pgdata, 'global', 'pg_control'));
   const template = [
     PGBACKREST,
