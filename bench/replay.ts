@@ -10,11 +10,10 @@
  *  - reference: the same segments decompressed into pg_wal beforehand, no recovery.signal: plain
  *    crash recovery from backup_label over pg_wal.
  * PGBK_BENCH_REPLAY_ROUNDS rounds (default 3), the order alternating; medians and their ratio.
- * With PGBK_BENCH_LOCK=FILE the set-up and each round hold that flock(1) lock, released between
- * rounds (the machine is shared with test runs).
+ * The set-up and each round hold the heavy-work lock (bench/lock.ts), released between rounds (the
+ * machine is shared with test runs).
  */
 
-import { spawn } from 'node:child_process';
 import { appendFile, chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -23,6 +22,7 @@ import { listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js'
 import { isCopied } from '../src/model/types.js';
 import { CLI } from '../test/support/pgbk.js';
 import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../test/support/postgres.js';
+import { withHeavyLock } from './lock.js';
 import { runProcess, sleep, timed } from './process.js';
 import type { BenchResult } from './restore.js';
 
@@ -44,25 +44,13 @@ const median = (xs: readonly number[]): number => {
   return s.length % 2 === 1 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
-/** Run `fn` holding the flock(1) lock PGBK_BENCH_LOCK names (no lock when unset). */
-export async function underBenchLock<T>(fn: () => Promise<T>): Promise<T> {
-  const lock = process.env['PGBK_BENCH_LOCK'];
-  if (lock === undefined || lock === '') return fn();
-  // flock holds the lock as long as its child (cat) lives; cat ends when we close its stdin.
-  const holder = spawn('flock', [lock, 'sh', '-c', 'echo locked; exec cat >/dev/null'], { stdio: ['pipe', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    holder.once('error', reject);
-    holder.once('close', (code) => reject(new Error(`flock ${lock} ended (${code}) before the lock was taken`)));
-    holder.stdout.once('data', () => resolve());
-  });
-  holder.removeAllListeners('close');
-  try {
-    return await fn();
-  } finally {
-    const closed = new Promise((r) => holder.once('close', r));
-    holder.stdin.end();
-    await closed;
-  }
+/**
+ * Run `fn` holding the machine-wide heavy-work lock (bench/lock.ts: /tmp/pgbk-heavy.lock unless
+ * PGBK_BENCH_LOCK names another, '' for none). It used to be taken only when PGBK_BENCH_LOCK was
+ * set, so a plain `npm run bench -- replay` timed its rounds while other sessions' tests ran.
+ */
+export function underBenchLock<T>(fn: () => Promise<T>): Promise<T> {
+  return withHeavyLock(fn);
 }
 
 function psqlArgs(c: TestCluster): string[] {

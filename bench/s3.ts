@@ -59,6 +59,7 @@ const ROUNDS = envInt('PGBK_BENCH_S3_ROUNDS', 3);
 const SEGMENTS = envInt('PGBK_BENCH_S3_SEGMENTS', 200);
 const HTTPS = process.env['PGBK_BENCH_S3_HTTP'] !== '1';
 const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
+const PGBR_LOG = process.env['PGBK_BENCH_S3_PGBR_LOG'] || undefined;
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -143,11 +144,12 @@ function pgbrConfigText(s: { root: string; bucket: string; tlsPort: number; clus
     'repo1-storage-verify-tls=n',
     `repo1-s3-key=${RGW_ACCESS_KEY}`,
     `repo1-s3-key-secret=${RGW_SECRET_KEY}`,
-    `log-path=${s.root}/pgbr-log`,
+    `log-path=${PGBR_LOG ?? `${s.root}/pgbr-log`}`,
     `lock-path=${s.root}/pgbr-lock`,
     `spool-path=${s.root}/pgbr-spool`,
     'log-level-console=warn',
-    'log-level-file=off',
+    // PGBK_BENCH_S3_PGBR_LOG=DIR: pgBackRest's detail log (ms timestamps) kept there, to see where its time goes.
+    `log-level-file=${PGBR_LOG === undefined ? 'off' : 'detail'}`,
     'start-fast=y',
     // archive_command is pgbk's spool copy: pgBackRest has no archive of this cluster's WAL.
     'archive-check=n',
@@ -209,16 +211,28 @@ async function generateSegments(s: Setup, staging: string, want: number): Promis
   const already = new Set(await segs());
   const fresh = async (): Promise<string[]> => (await segs()).filter((n) => !already.has(n));
   await s.cluster.sql('CREATE TABLE IF NOT EXISTS bench_fill (id bigint, payload text)');
-  const deadline = Date.now() + 900_000;
-  for (let round = 0; (await fresh()).length < want && Date.now() < deadline; round++) {
-    await Promise.all([
-      s.cluster.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 4 = ${round % 4}`),
-      s.cluster.sql(`INSERT INTO bench_fill SELECT g, md5(g::text) || repeat(md5((g * ${round + 1})::text), 4) FROM generate_series(1, 300000) g`),
-    ]);
-    log(`WAL generation: ${(await fresh()).length}/${want} segments archived`);
+  // The bound is on working time (held lock), not on waiting for the lock: a run once failed with
+  // 186 of 200 segments after other sessions' tests held the lock for minutes.
+  let worked = 0;
+  let round = 0;
+  while ((await fresh()).length < want && worked < 900_000) {
+    // One hold of the heavy lock per ~60 s of steps: the others' tests get their turn in between.
+    await withHeavyLock(async () => {
+      const t0 = Date.now();
+      while ((await fresh()).length < want && Date.now() - t0 < 60_000) {
+        await Promise.all([
+          s.cluster.sql(`UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid % 4 = ${round % 4}`),
+          s.cluster.sql(`INSERT INTO bench_fill SELECT g, md5(g::text) || repeat(md5((g * ${round + 1})::text), 4) FROM generate_series(1, 300000) g`),
+        ]);
+        round++;
+      }
+      worked += Date.now() - t0;
+    });
+    log(`WAL generation: ${(await fresh()).length}/${want} segments archived (${loadNote()})`);
   }
   await s.cluster.sql('SELECT pg_switch_wal()');
-  await sleep(2000);
+  // The archiver copies the last segments after the switch: wait (bounded) until enough are in.
+  for (let i = 0; i < 60 && (await fresh()).length < want; i++) await sleep(1000);
   const chosen = (await fresh()).slice(0, want);
   if (chosen.length < want) throw new Error(`only ${chosen.length} of ${want} segments generated`);
   await mkdir(staging, { recursive: true });
@@ -278,15 +292,10 @@ async function pgbrDrain(s: Setup, round: number, staging: string, names: readon
   await mkdir(dir);
   const repoPath = `/pgbackrest-wal-${round}`;
   // Run as root, like the emulated archiver: its own lock, log and spool directories.
-  const common = [
-    `--config=${s.pgbrConfig}`,
-    '--stanza=main',
-    `--repo1-path=${repoPath}`,
-    `--lock-path=${dir}/lock`,
-    `--log-path=${dir}/log`,
-    `--spool-path=${dir}/spool`,
-  ];
-  await runProcess(PGBACKREST, [...common, 'stanza-create']);
+  const base = [`--config=${s.pgbrConfig}`, '--stanza=main', `--repo1-path=${repoPath}`, `--lock-path=${dir}/lock`, `--log-path=${dir}/log`];
+  // stanza-create refuses --spool-path ("not valid for command"); archive-push needs it.
+  await runProcess(PGBACKREST, [...base, 'stanza-create']);
+  const common = [...base, `--spool-path=${dir}/spool`];
   const d = await dataDir(dir, 'pgdata', path.join(s.cluster.pgdata, 'global', 'pg_control'));
   const template = [
     PGBACKREST,
@@ -357,23 +366,27 @@ export async function benchS3(): Promise<BenchResult[]> {
     // the WAL for the drain (made on the small cluster, so that the big one stays a plain
     // pgbench -s SCALE), then the big cluster.
     const staging = path.join(root, 'staging');
-    const { setup, small, names } = await withHeavyLock(async () => {
+    // Three holds (each well under the ~6 minutes one may keep it): the gateway, the cluster and
+    // the small backup; the WAL (one hold per generation step); the big cluster.
+    const { setup, small } = await withHeavyLock(async () => {
       log('starting radosgw and PostgreSQL …');
       const made = await setUp(root);
       s = made;
-      log(`pgbench -i -s ${SMALL_SCALE} …`);
+      log(`pgbench -i -s ${SMALL_SCALE} … (${loadNote()})`);
       await pgbench(made.cluster, SMALL_SCALE);
       await made.cluster.sql('CHECKPOINT');
       await runProcess(PGBACKREST, [`--config=${made.pgbrConfig}`, '--stanza=main', 'stanza-create'], { asPostgres: true });
       const m = await pgbkBackup(made);
       log(`-s ${SMALL_SCALE}: pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB (${loadNote()})`);
-      log(`generating ${SEGMENTS} WAL segments …`);
-      const generated = await generateSegments(made, staging, SEGMENTS);
-      log(`pgbench -i -s ${SCALE} …`);
-      await pgbench(made.cluster, SCALE);
-      await made.cluster.sql('CHECKPOINT');
-      await drainSpool(made);
-      return { setup: made, small: m, names: generated };
+      return { setup: made, small: m };
+    });
+    log(`generating ${SEGMENTS} WAL segments …`);
+    const names = await generateSegments(setup, staging, SEGMENTS);
+    await withHeavyLock(async () => {
+      log(`pgbench -i -s ${SCALE} … (${loadNote()})`);
+      await pgbench(setup.cluster, SCALE);
+      await setup.cluster.sql('CHECKPOINT');
+      await drainSpool(setup);
     });
 
     // One round per hold of the lock: a full backup each, a drain each, a restore each (of the

@@ -223,7 +223,9 @@ osd data = ${dir}/osd/$id
 osd objectstore = memstore
 memstore device bytes = 4294967296
 [client.rgw.a]
-rgw frontends = beast endpoint=127.0.0.1:${port} ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${cert} ssl_private_key=${key}
+# tcp_nodelay=1: without it every GET of a small object took ~48 ms (Nagle between the headers and
+# the body, against the client's delayed ACK; 4.6 ms with it): pgBackRest's per-file restore paid it.
+rgw frontends = beast tcp_nodelay=1 endpoint=127.0.0.1:${port} ssl_endpoint=127.0.0.1:${tlsPort} ssl_certificate=${cert} ssl_private_key=${key}
 `,
   );
   const C = ['-c', conf];
