@@ -17,7 +17,7 @@
 // start neither server are light by nature). New files are heavy until someone reviews them. Each
 // lane is one uvu process, so each lane that runs a radosgw file starts its own radosgw (rgw.ts
 // starts one per process on free ports). Work is dealt longest first by
-// test/integration-seconds.json (seconds per file measured one file at a time; a file missing
+// test/integration-seconds.json (seconds per file from a full --jobs 2 run; a file missing
 // there counts as DEFAULT_SECONDS). Lines of a lane are prefixed with its number; the closing
 // per-file table covers all lanes.
 import { spawn } from 'node:child_process';
