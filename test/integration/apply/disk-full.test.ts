@@ -1,4 +1,3 @@
-// test-lane: light — a full (tiny) catalog filesystem; errors only, no time bound
 /**
  * A full catalog filesystem, for real: a 2 MiB tmpfs mounted as the catalog (we run as root), a
  * real PostgreSQL 15 for a real 16 MiB segment and a real pg_basebackup. wal-push and a base backup

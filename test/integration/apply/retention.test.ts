@@ -1,4 +1,3 @@
-// test-lane: light — retention decisions on backups with pinned --now; only a 90 s recovery wait
 /**
  * Retention against a real PostgreSQL 15 and the real CLI: five one-off backups with WAL between
  * them, then `plan`/`apply --now <future>` under changing retention settings. Each step checks the

@@ -1,4 +1,3 @@
-// test-lane: light — refusal messages; no time bound
 /**
  * Commands use the S3 driver for an s3:// catalog (issue 12): the URL must never be taken for a
  * relative directory ("./s3:/bucket/…") in the working directory, and an unreachable store fails
