@@ -7,13 +7,19 @@
 //
 // --jobs N (or PGBK_TEST_JOBS=N; default 1): N lanes side by side, each one uvu process over its
 // share of the work. Every integration file that starts PostgreSQL or radosgw (it imports
-// test/support/postgres.ts or rgw.ts, itself or through a helper) stays in ONE lane, one file after
-// another: two PostgreSQL workloads at once on two cores make timing-sensitive tests flaky, and
-// radosgw is one Ceph cluster per process. The other lanes take the unit suite and any file that
-// starts neither — today every integration file starts one, so two lanes run the unit suite beside
-// the integration files. Work is dealt longest first by test/integration-seconds.json (seconds per
-// file from a full run; a file missing there counts as DEFAULT_SECONDS). Lines of a lane are
-// prefixed with its number; the closing per-file table covers all lanes.
+// test/support/postgres.ts or rgw.ts, itself or through a helper) is HEAVY unless it declares
+// otherwise: heavy files stay in ONE lane, one file after another, because two PostgreSQL workloads
+// at once on two cores make timing-sensitive tests (pgbench, chaos, crash, daemon timing, drill time
+// limits, WAL waits, replay) flaky. A file declares itself light with a comment among its first
+// lines,
+//     // test-lane: light — <why: no timing bound a busy neighbour could break>
+// and is then dealt on its own to any lane, beside the heavy ones (the unit suite and files that
+// start neither server are light by nature). New files are heavy until someone reviews them. Each
+// lane is one uvu process, so each lane that runs a radosgw file starts its own radosgw (rgw.ts
+// starts one per process on free ports). Work is dealt longest first by
+// test/integration-seconds.json (seconds per file from a full --jobs 2 run; a file missing
+// there counts as DEFAULT_SECONDS). Lines of a lane are prefixed with its number; the closing
+// per-file table covers all lanes.
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -152,6 +158,42 @@ function usesSupport(file, module, seen = new Set()) {
   return false;
 }
 
+const LANE_MARK = /^\s*\/\/\s*test-lane:\s*(\S+)\s*(.*)$/;
+/** How many leading lines of a test file may hold its `// test-lane:` declaration. */
+const LANE_MARK_LINES = 5;
+
+/**
+ * The lane class a test file declares (`// test-lane: light — reason` among its first lines of the
+ * TypeScript source, or of the compiled file when the source is absent), or undefined. A bad
+ * declaration (unknown class, no reason) stops the runner naming the file and line: a typo must not
+ * silently make a file heavy or light.
+ */
+function declaredLane(dir, file) {
+  const ts = path.join(root, 'test', path.relative(path.join('dist', 'test'), dir), file.replace(/\.js$/, '.ts'));
+  const source = existsSync(ts) ? ts : path.join(root, dir, file);
+  let lines;
+  try {
+    lines = readFileSync(source, 'utf8').split('\n').slice(0, LANE_MARK_LINES);
+  } catch {
+    return undefined;
+  }
+  for (const [i, line] of lines.entries()) {
+    const m = LANE_MARK.exec(line);
+    if (m === null) continue;
+    const where = `${path.relative(root, source)}:${i + 1}`;
+    if (m[1] !== 'light' && m[1] !== 'heavy') {
+      console.error(`test runner: ${where}: test-lane must be light or heavy, not "${m[1]}"`);
+      process.exit(2);
+    }
+    if (m[2].replace(/^[-—:\s]+/, '') === '') {
+      console.error(`test runner: ${where}: test-lane: ${m[1]} needs a reason after it (why it may or may not share the machine)`);
+      process.exit(2);
+    }
+    return m[1];
+  }
+  return undefined;
+}
+
 function weights() {
   try {
     return JSON.parse(readFileSync(path.join(root, 'test', 'integration-seconds.json'), 'utf8'));
@@ -164,11 +206,11 @@ function weights() {
 function plan(n, withUnit, integrationDir) {
   const secs = weights();
   const files = listTests(integrationDir).filter((f) => only === undefined || only.test(f));
-  // Heavy files — every file that starts PostgreSQL (two PostgreSQL workloads at once on two cores
-  // make timing-sensitive tests flaky) or radosgw (one Ceph cluster per process) — form ONE item,
-  // so they run one after another in one lane; the other lanes take the unit suite and the files
-  // that start neither.
-  const heavy = (f) => usesSupport(path.join(root, integrationDir, f), 'postgres.js') || usesSupport(path.join(root, integrationDir, f), 'rgw.js');
+  // Heavy files (see the header) form ONE item, so they run one after another in one lane; light
+  // files are items of their own, dealt beside them like the unit suite.
+  const heavy = (f) =>
+    declaredLane(integrationDir, f) !== 'light' &&
+    (usesSupport(path.join(root, integrationDir, f), 'postgres.js') || usesSupport(path.join(root, integrationDir, f), 'rgw.js'));
   const heavyFiles = files.filter(heavy);
   const items = files.filter((f) => !heavyFiles.includes(f)).map((f) => ({ files: [f], seconds: secs[f] ?? DEFAULT_SECONDS }));
   if (heavyFiles.length > 0) items.push({ files: heavyFiles, seconds: heavyFiles.reduce((s, f) => s + (secs[f] ?? DEFAULT_SECONDS), 0) });
@@ -194,12 +236,13 @@ async function runLanes(n) {
     return;
   }
   const lanes = plan(n, withUnit, integrationDir);
+  const secs = weights();
   console.log(`\n=== ${withUnit ? 'unit + ' : ''}integration in ${n} lanes ===`);
   lanes.forEach((lane, i) => {
     console.log(
       `lane ${i + 1}: ${lane.unit ? 'unit suite, then ' : ''}${lane.files.length} integration files (~${lane.seconds} s by test/integration-seconds.json)`,
     );
-    if (planOnly) console.log(`  ${lane.files.join('\n  ')}`);
+    if (planOnly) console.log(`  ${lane.files.map((f) => `${f}${secs[f] === undefined ? '' : ` (${secs[f]} s)`}`).join('\n  ')}`);
   });
   if (planOnly) process.exit(0);
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'pgbk-test-times-'));

@@ -1,3 +1,4 @@
+// test-lane: light — bad config and bad WAL files are refused or quarantined; no wait shorter than 60 s, ages are set by mtime
 /**
  * Bad input against a real PostgreSQL 15 and the real CLI. Nothing bad may reach the archive and
  * nothing good may be lost:

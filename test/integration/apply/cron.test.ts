@@ -1,3 +1,4 @@
+// test-lane: light — output formats of apply (json, quiet, log-format); no time bound
 /**
  * apply run from cron against a real PostgreSQL 15 (issue 10 items 5 and 7): `apply --json` is one
  * object in the shared envelope; `apply --quiet` prints nothing when everything succeeded (a run

@@ -1,3 +1,4 @@
+// test-lane: light — refusal of two servers naming one cluster; no time bound
 /**
  * Issue 9 item 6: two server names for one real PostgreSQL, through connections that differ (the
  * unix socket and 127.0.0.1, other dbname) so the config check cannot tell — the system identifier

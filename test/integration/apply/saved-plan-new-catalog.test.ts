@@ -1,3 +1,4 @@
+// test-lane: light — plan files against a fresh catalog; no time bound
 /**
  * Issue 10 item 4: the reviewed path works on the first try. On a new catalog (no server.json yet)
  * `plan -o FILE` sees no identity; `apply FILE` records it at first contact before comparing, and

@@ -1,3 +1,4 @@
+// test-lane: light — a closed port fails at once (connect refused); --lock-timeout 5s is not reached
 /**
  * `plan` tells the truth before `apply` does (issue #10 item 6): a server nobody answers for and a
  * catalog that does not exist are warned about by plan, and apply counts the server it could not

@@ -1,3 +1,4 @@
+// test-lane: light — file owners and modes in the catalog; only a 90 s recovery wait
 /**
  * One OS user owns the catalog (src/catalog/owner.ts), proven with real processes: a catalog owned
  * by postgres (PostgreSQL archives into it through `pgbk wal-push`), pgbk started as root, as

@@ -1,3 +1,4 @@
+// test-lane: light — repository contract on a directory (lock ttl 1 s is only ever refused or taken fresh); no PostgreSQL workload
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';

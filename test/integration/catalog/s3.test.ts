@@ -1,3 +1,4 @@
+// test-lane: light — repository contract against radosgw alone: leases renewed every 0.5 s of a 2 s ttl, expiry waits are lower bounds, other deadlines 15 s+
 /**
  * The s3 driver against a real Ceph radosgw (test/support/rgw.ts): the same repository contract as
  * posix, then what only object storage has to prove — pagination past 1,000 keys, multipart

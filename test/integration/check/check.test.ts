@@ -1,3 +1,4 @@
+// test-lane: light — check output; the --wal-timeout runs expect FAILED anyway, the passing arrival uses the default timeout
 /**
  * `pgbk check` against real PostgreSQL 15: a healthy setup passes; each broken setting fails the
  * right check with a hint (archive_command missing, archiving failing, wal_level minimal, WAL of

@@ -1,3 +1,4 @@
+// test-lane: light — check output over ssh; no time bound
 /**
  * The `ssh` check against a private sshd: OK with the right known_hosts; FAILED with a hint when the
  * host key is unknown, and when pgdata is not there.

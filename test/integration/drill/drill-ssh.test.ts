@@ -1,3 +1,4 @@
+// test-lane: light — one drill over ssh without a time limit (PASSED/refused); only 90 s waits
 /**
  * A restore drill on a drill host over SSH (drill.host, issue 14) against a real PostgreSQL 15 and a
  * real sshd (the same machine, logged in as postgres), through the real CLI; one cluster, one backup:

@@ -1,3 +1,4 @@
+// test-lane: light — npm pack + install from the tarball; the install seconds are printed, not asserted
 /**
  * Issue 10 item 1: the packed tarball installs globally on a host without a C compiler and runs.
  *

@@ -1,3 +1,4 @@
+// test-lane: light — pg_basebackup driver output; 30 s archive wait and default recovery wait
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { appendFile, mkdir, rm, writeFile } from 'node:fs/promises';

@@ -1,3 +1,4 @@
+// test-lane: light — password handling (env, passfile, refusal); no time bound
 /**
  * Issue 9 item 7: a password-protected PostgreSQL (scram-sha-256) is backed up with the password in
  * pgbk's environment (PGPASSWORD) or a password file (PGPASSFILE) — never from the config, which

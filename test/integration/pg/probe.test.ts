@@ -1,3 +1,4 @@
+// test-lane: light — probe answers and errors; connect_timeout 5 s only on a refused/wrong password path
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { test } from 'uvu';

@@ -1,3 +1,4 @@
+// test-lane: light — one restore with a tablespace map; only 60-90 s waits
 /**
  * What a local `pgbk restore` leaves on disk for a backup with a tablespace — as it did before
  * restore became one implementation over a Transport (issue 11: no on-disk change): the

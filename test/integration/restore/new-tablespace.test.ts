@@ -1,3 +1,4 @@
+// test-lane: light — restores with tablespaces added later; only 60-90 s waits
 /**
  * A restore never writes into a tablespace of the source (issue 9, items 1 and 3). The source
  * creates a tablespace *after* the base backup: PostgreSQL's replay of that CREATE TABLESPACE would

@@ -1,3 +1,4 @@
+// test-lane: light — stored layout on posix and radosgw: file names and bytes, no time bound
 /**
  * The stored-backup layout (src/catalog/stored-source.ts + stored-layout.ts) that restore, verify
  * and the next backup read: one contract (stored-layout-contract.ts) run by every StoredSource —

@@ -1,3 +1,4 @@
+// test-lane: light — compressed ssh backups; its 2.5 s sleep is a lower bound (files age), no upper bound
 /**
  * `ssh` backups with backup.compression zstd (issue 13): every stored object is a zstd frame the
  * agent made on the database host (files.json formatVersion 3). An uncompressed backup of the

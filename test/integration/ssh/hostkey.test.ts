@@ -1,3 +1,4 @@
+// test-lane: light — host key refusals against one sshd; no time bound
 /**
  * Host-key verification against a real sshd: unknown, changed and revoked keys are refused with a
  * terminal HOSTKEY error naming host and fingerprint before any command runs; hashed entries work.

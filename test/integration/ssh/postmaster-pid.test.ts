@@ -1,3 +1,4 @@
+// test-lane: light — first contact on a non-default port; no time bound
 /**
  * Issue 10 item 11: SSH-only mode without ssh.psqlConnection finds the server by itself. The test
  * cluster listens on a free port and a socket directory in its temp dir (neither psql's default

@@ -1,3 +1,4 @@
+// test-lane: light — transport contract, local; kill bound is 10 s for a 200 ms kill
 import { rm } from 'node:fs/promises';
 import { LocalTransport } from '../../../src/transport/local.js';
 import { tempDir } from '../../support/postgres.js';

@@ -1,3 +1,4 @@
+// test-lane: light — transport contract over ssh; kill bound is 10 s for a 200 ms kill
 import { rm } from 'node:fs/promises';
 import { SshTransport } from '../../../src/transport/ssh.js';
 import { chownToPostgres, tempDir } from '../../support/postgres.js';

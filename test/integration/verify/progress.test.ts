@@ -1,3 +1,4 @@
+// test-lane: light — verify progress output; no time bound
 /**
  * Progress of long copies (issue #10 item 8): a base backup (pg_basebackup -P, data bytes of the
  * server's estimate) and verify (stored bytes read) show a progress line on stderr on a terminal;

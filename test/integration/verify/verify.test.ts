@@ -1,3 +1,4 @@
+// test-lane: light — verify verdicts on damaged backups; no time bound
 /**
  * `pgbk verify` against a real backup: a sound catalog passes (checksums, pg_verifybackup on the
  * unpacked tars, WAL range); a flipped byte in a stored backup file and in an archived segment are

@@ -1,3 +1,4 @@
+// test-lane: light — remote restore of a gained tablespace; only a 60 s recovery wait
 /**
  * What `restore --remote` gained by being the local restore run over an SshTransport (issue 11):
  * pg_verifybackup on the database host refuses restored files that do not match backup_manifest

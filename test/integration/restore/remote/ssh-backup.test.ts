@@ -1,3 +1,4 @@
+// test-lane: light — restore --remote of an ssh backup; no time bound
 /**
  * `pgbk restore --remote` of an `ssh`-method backup holding a tablespace: the stored trees
  * (data/ and tablespaces/<oid>/) stream into `tar -x` on the database host, the tablespace lands
