@@ -15,6 +15,7 @@ import { findPgBinary } from '../pg/pg-bin.js';
 import { withPgClient } from '../pg/pg-session.js';
 import { pickFreePort } from '../restore/start-command.js';
 import { stopByPid } from './stop.js';
+import { settleWithin } from '../lib/timer.js';
 
 export interface CopyOptions {
   readonly pgdata: string;
@@ -141,7 +142,7 @@ export async function stopCopy(copy: RunningCopy): Promise<void> {
     alive: async () => !copy.hasExited(),
     send: async (sig) => kill(copy.pid, `SIG${sig}`),
     gone: async (ms) => {
-      if (!copy.hasExited()) await Promise.race([copy.exited, sleep(ms)]);
+      if (!copy.hasExited()) await settleWithin(copy.exited, ms);
       return copy.hasExited();
     },
   });

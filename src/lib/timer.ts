@@ -128,3 +128,20 @@ export function sleep(ms: number, opts: TimerOptions & { readonly signal?: Abort
     opts.signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/**
+ * `work`'s value, or undefined once `ms` have passed first. The timer is cleared when `work`
+ * settles: a bare race with a sleep keeps the process alive for the whole delay after the work is
+ * long done (a finished drill kept pgbk running 30 s more).
+ */
+export async function settleWithin<T>(work: Promise<T>, ms: number): Promise<T | undefined> {
+  let handle: NodeJS.Timeout | undefined;
+  const timeout = new Promise<undefined>((resolve) => {
+    handle = setTimeout(resolve, ms, undefined);
+  });
+  try {
+    return await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(handle);
+  }
+}

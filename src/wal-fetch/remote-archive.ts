@@ -13,6 +13,7 @@ import { validateSegment } from '../pg/wal-header.js';
 import type { ExecProcess } from '../transport/transport.js';
 import { ByteReader } from '../wal-push/byte-reader.js';
 import type { ServeHello, ServeReply } from './serve.js';
+import { settleWithin } from '../lib/timer.js';
 
 export type Fetched =
   | { readonly kind: 'found'; readonly data: Buffer; readonly streamingPartial?: true }
@@ -81,7 +82,7 @@ export class RemoteArchive {
     }
     if (hello?.fatal !== undefined) throw new Error(hello.fatal);
     if (hello?.hello !== 1 || typeof hello.systemIdentifier !== 'string' || typeof hello.walSegmentSize !== 'number') {
-      const status = await Promise.race([serve.done, new Promise((r) => setTimeout(r, 2000, undefined))]);
+      const status = await settleWithin(serve.done, 2000);
       const how =
         status === undefined ? '' : ` (${(status as { code: number | null }).code === null ? 'connection lost' : `exit ${(status as { code: number }).code}`})`;
       throw new Error(`pgbk wal-serve did not start on the backup host${how}: ${(err.trim() || line) ?? 'no output'}`);
@@ -115,7 +116,7 @@ export class RemoteArchive {
         w.name === reply.name ? await checkServed(w.name, reply, body, this.hello) : { kind: 'fatal', error: `wal-serve answered ${reply.name} for ${w.name}` },
       );
     }
-    const status = await Promise.race([this.serve.done, new Promise<undefined>((r) => setTimeout(r, 2000, undefined))]);
+    const status = await settleWithin(this.serve.done, 2000);
     this.deadReason = `wal-serve on the backup host ended (${status === undefined || status.code === null ? 'connection lost' : `exit ${status.code}`})`;
     for (const w of this.fifo.splice(0)) w.resolve({ kind: 'fatal', error: this.deadReason });
     onDead(this.deadReason);

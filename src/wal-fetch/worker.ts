@@ -21,6 +21,7 @@ import { Prefetcher } from './remote-prefetch.js';
 import { RemoteArchive } from './remote-archive.js';
 import { fetchSocketPath, fetchWorkerKey, type FetchOptions, type FetchReply, type FetchRequest } from './source.js';
 import { plural } from '../lib/plural.js';
+import { settleWithin } from '../lib/timer.js';
 
 const POLL_MS = 20;
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
@@ -149,7 +150,7 @@ export async function runFetchWorker(w: FetchWorkerOptions): Promise<number> {
   }
   server.close();
   for (const c of conns) c.destroy();
-  await Promise.race([prefetcher.drain(), sleep(5000)]);
+  await settleWithin(prefetcher.drain(), 5000);
   archive.close();
   await transport.close();
   log(`exiting (${why}); ${plural(servedByNode, 'segment')} served to restore_command, ${prefetcher.spooledCount} prefetched into the spool`);

@@ -12,6 +12,7 @@ import { ByteReader } from './byte-reader.js';
 import type { OpenedSink, PushResult, PushSink } from './pusher.js';
 import type { ReceiveReply } from './receive.js';
 import type { PushOptions } from './target.js';
+import { settleWithin } from '../lib/timer.js';
 
 const MAX_IN_FLIGHT = 4;
 
@@ -98,7 +99,7 @@ export async function openSshSink(opts: PushOptions, onDead: (why: string) => vo
     description: `connected to ${transport.description}`,
     close: async () => {
       receiver.stdin.end();
-      await Promise.race([receiver.done, new Promise((r) => setTimeout(r, 5000))]);
+      await settleWithin(receiver.done, 5000);
       await transport.close();
     },
   };

@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { MAX_TIMER_MS, setLongInterval, setLongTimeout, sleep, type Scheduler } from '../../../src/lib/timer.js';
+import { MAX_TIMER_MS, setLongInterval, setLongTimeout, settleWithin, sleep, type Scheduler } from '../../../src/lib/timer.js';
 
 /** A fake clock: timers fire only when the test advances time, in due order. */
 function fakeScheduler(): Scheduler & { readonly delays: number[]; advance(ms: number): void; time(): number; pending(): number } {
@@ -138,6 +138,18 @@ test('sleep: 4 weeks on a real scheduler does not resolve within 50 ms', async (
   assert.is(done, false);
   ac.abort();
   await p;
+});
+
+const timeouts = (): number => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+
+test('settleWithin: the work first → its value, and no timer is left to keep the process alive', async () => {
+  const before = timeouts();
+  assert.is(await settleWithin(Promise.resolve(7), 60_000), 7);
+  assert.is(timeouts(), before);
+});
+
+test('settleWithin: the time first → undefined', async () => {
+  assert.is(await settleWithin(new Promise<number>(() => undefined), 20), undefined);
 });
 
 test.run();
