@@ -7,7 +7,7 @@
  * (src/restore/remote-bucket-wal.ts): PostgreSQL starts on it with exactly the rows.
  */
 import { spawnSync } from 'node:child_process';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -72,15 +72,12 @@ t.before(async (ctx) => {
   registerS3Catalog(cfg);
   ctx.catalog = cfg.url;
   ctx.config = path.join(ctx.root, 'pgbk.yaml');
-  // pgbk backup without a spool fails ("incoming/ needs a local spool directory"): one, owned
-  // by postgres, whose wal-push may create <spool>/main there.
-  await mkdir(path.join(ctx.root, 'spool'));
-  await chownToPostgres(path.join(ctx.root, 'spool'));
+  // No s3.spool: wal-push writes straight to the bucket and pgbk backup needs no local spool.
   ctx.source = await startCluster({ archiveCommand: `${process.execPath} ${CLI} --config ${ctx.config} wal-push main %p` });
   // Read by the archiver and, over SSH, by the restore (as postgres on the database host).
   await writeFile(
     ctx.config,
-    `catalog: ${cfg.url}\ns3: { endpoint: "${gw.endpoint}", region: us-east-1, pathStyle: true, spool: "${ctx.root}/spool" }\nservers:\n  main:\n    connection: "${ctx.source.conninfo}"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }\n`,
+    `catalog: ${cfg.url}\ns3: { endpoint: "${gw.endpoint}", region: us-east-1, pathStyle: true }\nservers:\n  main:\n    connection: "${ctx.source.conninfo}"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }\n`,
     { mode: 0o644 },
   );
   await ctx.source.sql('CREATE TABLE t (n int); INSERT INTO t SELECT generate_series(1, 1000)');
