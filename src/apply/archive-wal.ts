@@ -29,8 +29,11 @@ export async function archiveIncoming(ctx: ExecContext, files: readonly string[]
       hint: 'set `connection` so pgbk can ask the server for its system identifier',
     });
   }
-  const dir = incomingDir(ctx.catalog, ctx.server.name);
   const tally: ArchiveTally = { archived: 0, duplicates: 0, quarantined: 0, missing: 0, inFlight: 0 };
+  // Nothing to archive (always so on an s3:// catalog without s3.spool, where wal-push writes
+  // straight to the bucket): no incoming/ to name, so `pgbk backup` needs no spool.
+  if (files.length === 0) return tally;
+  const dir = incomingDir(ctx.catalog, ctx.server.name);
   const archiveOne = async (name: string): Promise<void> => {
     const sourcePath = path.join(dir, name);
     let outcome;

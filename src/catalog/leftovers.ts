@@ -88,6 +88,8 @@ async function scannedDirs(catalog: string, server: string): Promise<Scanned[]> 
  * before `nowMs`, and written by a process that is no longer running. Read-only.
  */
 export async function findLeftovers(catalog: string, server: string, nowMs: number, minAgeMs = LEFTOVER_MIN_AGE_MS): Promise<Leftover[]> {
+  // An object-storage catalog without s3.spool has no local files to leave behind.
+  if (localRootOf(catalog) === undefined) return [];
   const root = localRootOf(catalog) === catalog ? serverDir(catalog, server) : localServerDir(catalog, server, 'incoming/');
   const perDir = await mapLimited(await scannedDirs(catalog, server), 16, async ({ dir, onlyFor }) => {
     const found: Leftover[] = [];

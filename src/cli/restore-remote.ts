@@ -11,7 +11,11 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
   const lines = [`Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`, `  chosen: ${s.reason}`, `  target: ${s.target}`];
   for (const ts of s.tablespaces) lines.push(`  tablespace ${ts.oid} → ${ts.location}`);
   if (s.verifiedAgainstManifest) lines.push('  checked: every file against backup_manifest (pg_verifybackup on the database host)');
-  if (s.wal.mode === 'fetch') {
+  if (s.wal.mode === 'bucket') {
+    lines.push(
+      `  WAL:    read on demand from ${s.wal.from} by the database host (pgbk --config ${s.wal.configPath} there), prefetched into ${s.targetDir}/.pgbk-spool`,
+    );
+  } else if (s.wal.mode === 'fetch') {
     lines.push(
       `  WAL:    fetched on demand over SSH from ${s.wal.from} (${s.wal.derivedFrom === 'flag' ? '--wal-from' : "derived from the backup's archive_command"}), prefetched into ${s.targetDir}/.pgbk-spool`,
     );
@@ -28,7 +32,7 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
 /** `pgbk restore … --remote USER@HOST[:PORT]`: the same arguments as a local restore, plus the SSH target. */
 export async function mainRemote(args: readonly string[], remote: RemoteSpec, io: CliIo, signal?: AbortSignal): Promise<number> {
   const a = parseRestoreArgs(args);
-  const desired = await loadDesired(a.config, io);
+  const desired = await loadDesired(a.config, io, { s3: true });
   if (!desired.servers.some((s) => s.name === a.server)) {
     throw new PgbkError('USAGE', `restore: unknown server "${a.server}" (not in ${desired.configPath})`);
   }

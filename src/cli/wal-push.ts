@@ -15,6 +15,7 @@ import { realpath } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { archiveWalFile } from '../catalog/wal-archive.js';
 import { ensureServerDirs, serverDir } from '../catalog/layout.js';
+import { repositoryKindOf } from '../catalog/open.js';
 import { isNoSpaceError, noSpaceError } from '../catalog/no-space.js';
 import { readIdentity } from '../catalog/identity.js';
 import { classifyIncoming } from '../pg/wal-name.js';
@@ -46,7 +47,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     throw new PgbkError('WAL', `wal-push: ${name} is not a WAL segment, .partial, .history or .backup file`, { server: serverName, path: file });
   }
   try {
-    await ensureServerDirs(desired.catalog, serverName);
+    // Into an object store the segment goes straight to the bucket: the local spool (incoming/,
+    // owned by whoever runs pgbk backup/apply, perhaps not this database user) is not needed, and
+    // creating it here failed with EACCES, so archiving stalled and a backup waited for its end
+    // segment until backup.archiveTimeout (the hang of restore/remote/s3-remote, commit 3f5cdfc).
+    if (repositoryKindOf(desired.catalog) === 'posix') await ensureServerDirs(desired.catalog, serverName);
     let identity = await readIdentity(desired.catalog, serverName);
     if (identity === undefined) {
       // First contact: learn the identity from the server when we can, else from this segment.

@@ -146,6 +146,22 @@ function checkSshOnObjectStorage(root: Rec, name: string, server: Rec, defBackup
 }
 
 /**
+ * wal: { method: stream } runs pg_receivewal, which writes into a local directory: on an s3://
+ * catalog that is <s3.spool>/<server>/streaming (completed segments then go to the bucket), so
+ * without s3.spool the daemon could not start it. Said here, with the line, not at run time.
+ */
+function checkStreamOnObjectStorage(root: Rec, name: string, server: Rec, out: Problem[]): void {
+  const catalog = str(root['catalog']);
+  if (catalog === undefined || !isS3Url(catalog)) return;
+  if (rec(server['wal'])['method'] !== 'stream' || str(rec(root['s3'])['spool']) !== undefined) return;
+  out.push({
+    path: ['servers', name, 'wal', 'method'],
+    anchor: 'value',
+    message: `server ${name}: method stream into the object-storage catalog ${catalog} needs s3.spool (a local directory pg_receivewal writes into before segments go to the bucket)`,
+  });
+}
+
+/**
  * Restore drills (issue 14): once a server has one (its own `drill` or defaults.drill), schedule
  * and scratchDir must be set here or in defaults.drill; the schedule follows the backup rules.
  */
@@ -251,6 +267,7 @@ export function checkSemantics(data: unknown): readonly Problem[] {
         });
     }
     checkSshOnObjectStorage(root, name, value, defBackup, out);
+    checkStreamOnObjectStorage(root, name, value, out);
     checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
     checkPositiveDuration(rec(value['retention'])['pitrWindow'], [...base, 'retention', 'pitrWindow'], out);
     checkPositiveDuration(rec(value['wal'])['maxLag'], [...base, 'wal', 'maxLag'], out);

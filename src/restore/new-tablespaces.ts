@@ -52,6 +52,10 @@ async function readSegment(req: ScanRequest, name: string): Promise<Buffer | und
     if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) throw err;
   }
   // wal-fetch serves streaming/NAME.partial when NAME is not archived (src/restore/wal-fetch.ts).
+  // An object-storage catalog without s3.spool has no streaming/ (validate requires the spool
+  // for method stream), so no .partial either.
+  const { localRootOf } = await import('../catalog/local-spool.js');
+  if (localRootOf(req.catalog) === undefined) return undefined;
   const { streamingPartialPath } = await import('../catalog/streaming.js');
   let bytes: Buffer;
   try {

@@ -2,7 +2,8 @@
  * Where the restored cluster gets its WAL from — the one step of a restore that depends on where
  * it runs relative to the catalog. On this host restore_command reads the catalog directly
  * (`pgbk wal-fetch` with its fast path). On a database host reached over SSH (wal-mode.ts) it
- * fetches over SSH, or the WAL is copied up front into DIR/pgbk_wal.
+ * fetches over SSH, or — from an object-storage catalog — reads the bucket itself with its own
+ * pgbk configuration (remote-bucket-wal.ts), or the WAL is copied up front into DIR/pgbk_wal.
  */
 
 import { readIdentity } from '../catalog/identity.js';
@@ -15,6 +16,9 @@ import type { Choice } from './choose-backup.js';
 import type { TargetHost } from './host.js';
 import type { RecoveryTarget } from './target.js';
 import { decideWalMode, fetchCommands, walToCopy, type WalFromFlags } from './wal-mode.js';
+import { bucketFetchCommands, checkBucketFetch, deriveBucketFetch, type BucketFetch } from './remote-bucket-wal.js';
+import { repositoryKindOf } from '../catalog/open.js';
+import { effectiveArchiveCommand } from './archive-command.js';
 
 export interface WalCommands {
   readonly restoreCommand: string;
@@ -53,6 +57,8 @@ export function catalogWal(parts: { readonly node: string; readonly cli: string;
 
 export type RemoteWalSummary =
   | { readonly mode: 'fetch'; readonly derivedFrom: 'flag' | 'archive_command'; readonly from: string; readonly restoreCommand: string }
+  /** Object-storage catalog: the database host reads the bucket itself (remote-bucket-wal.ts). */
+  | { readonly mode: 'bucket'; readonly from: string; readonly configPath: string; readonly restoreCommand: string }
   | { readonly mode: 'copy'; readonly why: string; readonly files: number; readonly first: string | undefined; readonly last: string | undefined };
 
 /** The database host over SSH: fetch over SSH (--wal-from, or derived from archive_command), else copy. */
@@ -79,7 +85,21 @@ export function remoteWal(opts: {
       }
     },
     async configure(host, dir, conf, choice) {
-      const mode = decideWalMode(flags, conf, catalog, server);
+      let bucketWhy: string | undefined;
+      if (flags.from === undefined && repositoryKindOf(catalog) !== 'posix') {
+        const bucket = await bucketFetch(host, conf, catalog, server);
+        if (typeof bucket === 'string') bucketWhy = bucket;
+        else {
+          const commands = bucketFetchCommands(bucket);
+          log(
+            `WAL: read from ${catalog} on demand by restore_command on the database host (its own pgbk --config ${bucket.configPath}, as its archive_command)`,
+          );
+          return { commands, summary: { mode: 'bucket', from: catalog, configPath: bucket.configPath, restoreCommand: commands.restoreCommand }, wrote: [] };
+        }
+      }
+      const decided = decideWalMode(flags, conf, catalog, server);
+      // From a bucket, why it is not read directly says more than why it is not fetched over SSH.
+      const mode = decided.kind === 'copy' && bucketWhy !== undefined ? { ...decided, why: bucketWhy } : decided;
       if (mode.kind === 'fetch') {
         const commands = fetchCommands(mode);
         log(
@@ -112,4 +132,18 @@ export function remoteWal(opts: {
       };
     },
   };
+}
+
+/** The database host's own way to read the bucket (remote-bucket-wal.ts), or why there is none. */
+async function bucketFetch(
+  host: TargetHost,
+  conf: { readonly postgresqlConf: string; readonly autoConf: string },
+  catalog: string,
+  server: string,
+): Promise<BucketFetch | string> {
+  const archiveCommand = effectiveArchiveCommand(conf.postgresqlConf, conf.autoConf);
+  if (archiveCommand === undefined) return 'the backup has no archive_command in postgresql.conf or postgresql.auto.conf';
+  const derived = deriveBucketFetch(archiveCommand);
+  if (typeof derived === 'string') return derived;
+  return (await checkBucketFetch(host, derived, catalog, server)) ?? derived;
 }

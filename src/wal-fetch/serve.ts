@@ -53,6 +53,8 @@ const FETCHABLE_RE = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A
  */
 async function streamedPartial(catalog: string, server: string, name: string, segSize: number): Promise<Buffer | undefined> {
   if (!/^[0-9A-F]{24}$/.test(name)) return undefined;
+  const { localRootOf } = await import('../catalog/local-spool.js');
+  if (localRootOf(catalog) === undefined) return undefined; // s3:// without s3.spool: no streaming/
   const { streamingPartialPath } = await import('../catalog/streaming.js');
   let bytes: Buffer;
   try {

@@ -163,6 +163,24 @@ test('config.example.yaml validates and resolves', async () => {
   }
 });
 
+test("config.example.yaml's commented s3:// block, uncommented, validates with a streaming server (and without its spool is refused)", async () => {
+  const text = readFileSync(path.join(ROOT, 'config.example.yaml'), 'utf8');
+  const lines = text.split('\n');
+  const from = lines.findIndex((l) => l.startsWith('# catalog: s3://'));
+  const to = lines.findIndex((l, i) => i > from && /^#\s+spool:/.test(l));
+  assert.ok(from > 0 && to > from, 'the s3 block is in config.example.yaml');
+  const block = lines
+    .slice(from, to + 1)
+    .map((l) => l.replace(/^# ?/, ''))
+    .join('\n');
+  const server = '\nservers:\n  main:\n    connection: "host=db1"\n    retention: { redundancy: 1 }\n    wal: { method: stream }\n';
+  const { desired } = await loadText(`${block}${server}`);
+  assert.is(desired.s3?.spool, '/var/spool/pgbk');
+  assert.is(desired.servers[0]!.wal.method, 'stream');
+  const err = await configError(() => loadText(`${block.replace(/^\s*spool:.*$/m, '')}${server}`));
+  assert.match(err.message, /servers\.main\.wal\.method[\s\S]*needs s3\.spool/);
+});
+
 test('configHash is the sha256 of the file bytes, BOM and CRLF included', async () => {
   const yaml = '\ufeffcatalog: /x\r\nservers:\r\n  main:\r\n    retention: { redundancy: 1 }\r\n';
   const { desired } = await loadText(yaml);
