@@ -17,7 +17,7 @@ import { parseBackupRecord } from '../model/parse-backup-record.js';
 import type { BackupRecord } from '../model/types.js';
 import { fsyncDir } from '../lib/atomic.js';
 import { backupDir, catalogKeys, isBackupId } from './layout.js';
-import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
 import { plural } from '../lib/plural.js';
 
 export { isOwnerAlive, type Owner } from '../lib/process-identity.js';
@@ -54,7 +54,7 @@ async function listIds(catalog: CatalogRef, server: string): Promise<string[]> {
       if (e.kind === 'prefix' && isBackupId(e.key.slice(prefix.length, -1))) ids.push(e.key.slice(prefix.length, -1));
     }
   } catch (err) {
-    throw new PgbkError('CATALOG', `cannot list backups: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+    throw new PgbkError('CATALOG', `cannot list backups: ${storeErrorMessage(err)}`, {
       server,
       path: locate(catalog, prefix),
     });
@@ -163,7 +163,7 @@ export async function writeBackupRecord(catalog: CatalogRef, record: BackupRecor
   try {
     await (await repositoryOf(catalog)).put(key, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
   } catch (err) {
-    throw new PgbkError('CATALOG', `cannot write backup.json: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+    throw new PgbkError('CATALOG', `cannot write backup.json: ${storeErrorMessage(err)}`, {
       server: record.server,
       path: locate(catalog, key),
       cause: err,
@@ -181,7 +181,7 @@ export async function createBackupRecord(catalog: CatalogRef, record: BackupReco
   try {
     return await (await repositoryOf(catalog)).putIfAbsent(key, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
   } catch (err) {
-    throw new PgbkError('CATALOG', `cannot create backup.json: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+    throw new PgbkError('CATALOG', `cannot create backup.json: ${storeErrorMessage(err)}`, {
       server: record.server,
       path: locate(catalog, key),
       cause: err,
@@ -250,7 +250,7 @@ export async function deleteBackup(catalog: CatalogRef, server: string, id: stri
     await repo.delete([catalogKeys.backupJson(server, id)]);
     await repo.deleteTree(catalogKeys.backup(server, id));
   } catch (err) {
-    throw new PgbkError('CATALOG', `cannot delete backup ${id}: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+    throw new PgbkError('CATALOG', `cannot delete backup ${id}: ${storeErrorMessage(err)}`, {
       server,
       path: locate(catalog, catalogKeys.backup(server, id)),
     });

@@ -9,7 +9,7 @@ import { PgbkError } from '../errors.js';
 import { isOwnerAlive } from '../lib/process-identity.js';
 import type { DrillPhase, DrillRecord, DrillStatus } from '../model/types.js';
 import { catalogKeys, isBackupId } from './layout.js';
-import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
 
 export const drillKeys = {
   prefix: (server: string): string => `${catalogKeys.server(server)}/drills/`,
@@ -111,7 +111,7 @@ export async function writeDrillRecord(catalog: CatalogRef, record: DrillRecord)
   try {
     await (await repositoryOf(catalog)).put(key, `${JSON.stringify(record, null, 2)}\n`, { mode: 0o640 });
   } catch (err) {
-    throw new PgbkError('CATALOG', `cannot write drill record: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+    throw new PgbkError('CATALOG', `cannot write drill record: ${storeErrorMessage(err)}`, {
       server: record.server,
       path: locate(catalog, key),
       cause: err,

@@ -9,7 +9,7 @@ import { PgbkError } from '../errors.js';
 import type { ServerIdentity } from '../model/types.js';
 import { isNoSpaceError } from '../lib/free-space.js';
 import { catalogKeys, serverJsonPath } from './layout.js';
-import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
 
 const SYSID_RE = /^\d{1,20}$/;
 
@@ -51,7 +51,7 @@ export async function readIdentity(catalog: CatalogRef, server: string): Promise
   try {
     bytes = await repo.get(key);
   } catch (err) {
-    throw new PgbkError('CATALOG', `cannot read server.json: ${(osErrorOf(err) ?? (err as Error)).message}`, { server, path: file });
+    throw new PgbkError('CATALOG', `cannot read server.json: ${storeErrorMessage(err)}`, { server, path: file });
   }
   return bytes === undefined ? undefined : parseIdentity(bytes.toString('utf8'), file, server);
 }

@@ -12,7 +12,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
 import { processIdentity } from '../lib/process-identity.js';
 import { catalogKeys } from './layout.js';
-import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import { locate, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
 import type { LockHolder } from './repository.js';
 
 export type LockInfo = LockHolder;
@@ -79,7 +79,7 @@ export async function acquireLock(catalog: CatalogRef, server: string, opts: Acq
     try {
       attempt = await repo.tryLock(key, info, { ttlMs: LEASE_TTL_MS });
     } catch (err) {
-      throw new PgbkError('CATALOG', `cannot create lock file: ${(osErrorOf(err) ?? (err as Error)).message}`, { server, path: file });
+      throw new PgbkError('CATALOG', `cannot create lock file: ${storeErrorMessage(err)}`, { server, path: file });
     }
     if (attempt.acquired) {
       const lease = attempt.lease;

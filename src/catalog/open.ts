@@ -133,6 +133,18 @@ export function locate(catalog: CatalogRef, key: string): string {
  * The OS error under a driver's PgbkError (drivers wrap every failure with the key's location):
  * callers that tell "unreadable" from "missing", or a full disk from other failures, look at it.
  */
+/**
+ * What to say after "cannot …: " for a repository failure: a file system error's own message (the
+ * posix driver's wrapper would repeat the path), or the driver's explanation otherwise — an object
+ * store's raw cause ("connect ECONNREFUSED 127.0.0.1:9") would drop the endpoint and the hint it
+ * names ("cannot reach http://…").
+ */
+export function storeErrorMessage(err: unknown): string {
+  const inner = err instanceof PgbkError ? err.cause : err;
+  if (inner instanceof Error && typeof (inner as NodeJS.ErrnoException).path === 'string') return inner.message;
+  return err instanceof Error ? err.message : String(err);
+}
+
 export function osErrorOf(err: unknown): NodeJS.ErrnoException | undefined {
   const inner = err instanceof PgbkError ? err.cause : err;
   return inner instanceof Error && typeof (inner as NodeJS.ErrnoException).code === 'string' ? (inner as NodeJS.ErrnoException) : undefined;

@@ -12,7 +12,7 @@ import { PgbkError } from '../errors.js';
 import { fsyncDir } from '../lib/atomic.js';
 import { sha256Hex } from '../lib/checksum.js';
 import { catalogKeys } from './layout.js';
-import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import { locate, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
 import type { CreateOutcome, Repository } from './repository.js';
 
 const REASON_SUFFIX = '.reason';
@@ -51,7 +51,7 @@ export async function quarantineFile(catalog: CatalogRef, server: string, source
       // The copy keeps the source's mode, as the hard link into errors/ it replaces did.
       if ((await storeIfAbsent(repo, key, sourcePath, (await stat(sourcePath)).mode & 0o777)) === 'exists') continue;
     } catch (err) {
-      throw new PgbkError('CATALOG', `cannot quarantine ${sourcePath}: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+      throw new PgbkError('CATALOG', `cannot quarantine ${sourcePath}: ${storeErrorMessage(err)}`, {
         server,
         path: sourcePath,
       });
@@ -118,7 +118,7 @@ export async function quarantineCopy(
       // A quarantined file is never overwritten: created only where nothing is.
       if ((await repo.putIfAbsent(key, data, { mode: 0o640 })) === 'exists') continue;
     } catch (err) {
-      throw new PgbkError('CATALOG', `cannot quarantine a copy of ${original}: ${(osErrorOf(err) ?? (err as Error)).message}`, {
+      throw new PgbkError('CATALOG', `cannot quarantine a copy of ${original}: ${storeErrorMessage(err)}`, {
         server,
         path: locate(catalog, dir),
       });

@@ -18,7 +18,7 @@ import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
 import { isNoSpaceError, noSpaceError } from './no-space.js';
 import { catalogKeys } from './layout.js';
-import { locate, osErrorOf, repositoryOf, type CatalogRef } from './open.js';
+import { locate, osErrorOf, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
 import type { Repository } from './repository.js';
 import { sha256Hex, sha256HexAsync } from '../lib/checksum.js';
 import { validateBackupHistoryFile, validateHistoryFile } from './wal-text-files.js';
@@ -93,7 +93,7 @@ async function compareWithStored(repo: Repository, catalog: CatalogRef, stored: 
   } catch (err) {
     return {
       result: 'rejected',
-      reason: `an archived copy with this name exists but is unreadable (${(osErrorOf(err) ?? (err as Error)).message}); not overwriting ${file}`,
+      reason: `an archived copy with this name exists but is unreadable (${storeErrorMessage(err)}); not overwriting ${file}`,
     };
   }
   const storedSha = sha256Hex(storedBytes);
