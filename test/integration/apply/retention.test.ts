@@ -225,7 +225,13 @@ test('pitrWindow: an older backup keeps only the WAL it needs to be consistent, 
   // A point between B4 and B5 is no longer reachable: refused before anything is written, naming
   // the nearest points that are.
   const dir = path.join(await tempDir('pgbk-pitr-window-'), 'data');
-  const inGap = new Date(Date.parse(b(4).endTime ?? '') + 1000).toISOString();
+  // Between B4's end and B5's end: restore then starts from B4 and needs the pruned WAL. (B4's end
+  // + 1 s was after B5's end on a fast machine — the backups are taken back to back — and B5 then
+  // restored it.)
+  const end4 = Date.parse(b(4).endTime ?? '');
+  const end5 = Date.parse(b(5).endTime ?? '');
+  assert.ok(end5 - end4 >= 2, `test setup: B5 ended after B4 (${b(4).endTime}, ${b(5).endTime})`);
+  const inGap = new Date(Math.floor((end4 + end5) / 2)).toISOString();
   const refused = await world.pgbk(['restore', 'main', '--target-dir', dir, '--target-time', inGap]);
   assert.is(refused.code, 1, refused.stdout + refused.stderr);
   assert.match(refused.stderr, /lies in a gap of the WAL archive/);
