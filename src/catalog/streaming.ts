@@ -6,10 +6,11 @@
  * NAME.partial, stays here: it is the newest WAL there is, for a restore to the very latest point.
  */
 
-import { link, mkdir, readdir, unlink } from 'node:fs/promises';
+import { link, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { fsyncDir } from '../lib/atomic.js';
 import { incomingDir, localServerDir } from './layout.js';
+import { localRootOf } from './local-spool.js';
 import { PgbkError } from '../errors.js';
 import { isHistoryName, isSegmentName } from '../pg/wal-name.js';
 
@@ -82,4 +83,31 @@ export async function handOverStreamed(catalog: string, server: string): Promise
 export function streamingPartialPath(catalog: string, server: string, segment: string): string {
   if (!isSegmentName(segment)) throw new PgbkError('USAGE', `"${segment}" is not a WAL segment name`, { server });
   return path.join(streamingDir(catalog, server), `${segment}.partial`);
+}
+
+/**
+ * The bytes of streaming/NAME.partial, or undefined when there is none — also when the catalog has
+ * no local directory for streaming/ at all (an object store without s3.spool; validate requires the
+ * spool for method stream). One reader for wal-fetch, wal-serve and restore's tablespace scan.
+ */
+export async function readStreamedPartial(catalog: string, server: string, segment: string): Promise<Buffer | undefined> {
+  if (localRootOf(catalog) === undefined) return undefined;
+  try {
+    return await readFile(streamingPartialPath(catalog, server, segment));
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw err;
+  }
+}
+
+/**
+ * A .partial as a whole segment: pg_receivewal pre-sizes and zero-fills its file, and PostgreSQL
+ * replays up to the last valid record and takes the zeros after it as the end of WAL; a short file
+ * is zero-padded the same way.
+ */
+export function padToSegment(bytes: Buffer, segSize: number): Buffer {
+  if (bytes.length >= segSize) return bytes;
+  const padded = Buffer.alloc(segSize);
+  bytes.copy(padded);
+  return padded;
 }

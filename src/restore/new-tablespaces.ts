@@ -13,7 +13,6 @@
  * WAL told apart from an error; reading them in-process costs about the decompression.
  */
 
-import { readFile } from 'node:fs/promises';
 import { readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError } from '../errors.js';
 import { formatLsn, parseLsn } from '../pg/lsn.js';
@@ -52,22 +51,9 @@ async function readSegment(req: ScanRequest, name: string): Promise<Buffer | und
     if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) throw err;
   }
   // wal-fetch serves streaming/NAME.partial when NAME is not archived (src/restore/wal-fetch.ts).
-  // An object-storage catalog without s3.spool has no streaming/ (validate requires the spool
-  // for method stream), so no .partial either.
-  const { localRootOf } = await import('../catalog/local-spool.js');
-  if (localRootOf(req.catalog) === undefined) return undefined;
-  const { streamingPartialPath } = await import('../catalog/streaming.js');
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(streamingPartialPath(req.catalog, req.server, name));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  if (bytes.length >= req.segSize) return bytes;
-  const padded = Buffer.alloc(req.segSize);
-  bytes.copy(padded);
-  return padded;
+  const { readStreamedPartial, padToSegment } = await import('../catalog/streaming.js');
+  const bytes = await readStreamedPartial(req.catalog, req.server, name);
+  return bytes === undefined ? undefined : padToSegment(bytes, req.segSize);
 }
 
 /** Scan the WAL the restore will replay; read-only. */

@@ -12,7 +12,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import type { Desired } from '../config/resolved.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -132,20 +132,11 @@ async function requireServerJson(catalog: string, server: string): Promise<void>
 async function streamedPartial(desired: Desired, server: string, name: string): Promise<Buffer | undefined> {
   const config = desired.servers.find((s) => s.name === server);
   if (config?.wal.method !== 'stream') return undefined;
-  const { streamingPartialPath } = await import('../catalog/streaming.js');
+  const { readStreamedPartial, padToSegment } = await import('../catalog/streaming.js');
+  const bytes = await readStreamedPartial(desired.catalog, server, name);
+  if (bytes === undefined) return undefined;
   const { readIdentity } = await import('../catalog/identity.js');
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(streamingPartialPath(desired.catalog, server, name));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  const segSize = (await readIdentity(desired.catalog, server))?.walSegmentSize ?? bytes.length;
-  if (bytes.length >= segSize) return bytes;
-  const padded = Buffer.alloc(segSize);
-  bytes.copy(padded);
-  return padded;
+  return padToSegment(bytes, (await readIdentity(desired.catalog, server))?.walSegmentSize ?? bytes.length);
 }
 
 /** Tell the worker where PostgreSQL is, and start one if none is alive. */

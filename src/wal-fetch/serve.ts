@@ -14,7 +14,6 @@
  * the database host refuses it, and recovery stops there.
  */
 
-import { readFile } from 'node:fs/promises';
 import { readIdentity } from '../catalog/identity.js';
 import { readStoredWal } from '../catalog/wal-archive.js';
 import { sha256Hex } from '../lib/checksum.js';
@@ -53,20 +52,9 @@ const FETCHABLE_RE = /^(?:[0-9A-F]{24}(?:\.partial|\.[0-9A-F]{8}\.backup)?|[0-9A
  */
 async function streamedPartial(catalog: string, server: string, name: string, segSize: number): Promise<Buffer | undefined> {
   if (!/^[0-9A-F]{24}$/.test(name)) return undefined;
-  const { localRootOf } = await import('../catalog/local-spool.js');
-  if (localRootOf(catalog) === undefined) return undefined; // s3:// without s3.spool: no streaming/
-  const { streamingPartialPath } = await import('../catalog/streaming.js');
-  let bytes: Buffer;
-  try {
-    bytes = await readFile(streamingPartialPath(catalog, server, name));
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  if (bytes.length >= segSize) return bytes;
-  const padded = Buffer.alloc(segSize);
-  bytes.copy(padded);
-  return padded;
+  const { readStreamedPartial, padToSegment } = await import('../catalog/streaming.js');
+  const bytes = await readStreamedPartial(catalog, server, name);
+  return bytes === undefined ? undefined : padToSegment(bytes, segSize);
 }
 
 async function answer(catalog: string, server: string, name: string, segSize: number): Promise<{ reply: ServeReply; body?: Buffer }> {
