@@ -7,7 +7,6 @@
  */
 import { repositoryKindOf } from '../catalog/open.js';
 import type { ServerConfig } from '../config/resolved.js';
-import { PgbkError } from '../errors.js';
 import type { BackupRecord } from '../model/types.js';
 import type { BackupContext } from './context.js';
 
@@ -32,7 +31,6 @@ export async function backupMethodFor(server: ServerConfig, catalog: string): Pr
       return { name, take: takeBaseBackup };
     }
     case 'ssh': {
-      if (repositoryKindOf(catalog) !== 'posix') throw sshOnObjectStorage(server.name, catalog);
       const { takeSshBackup } = await import('./ssh/take-ssh-backup.js');
       return { name, take: takeSshBackup };
     }
@@ -41,12 +39,4 @@ export async function backupMethodFor(server: ServerConfig, catalog: string): Pr
       return never;
     }
   }
-}
-
-/** The ssh method stores a tree of chunks with hard links: object storage has neither (issue 12). */
-export function sshOnObjectStorage(server: string, catalog: string): PgbkError {
-  return new PgbkError('CONFIG', `servers.${server}.backup.method: ssh cannot write into the object-storage catalog ${catalog} yet`, {
-    server,
-    hint: 'use backup.method: basebackup with an s3:// catalog',
-  });
 }

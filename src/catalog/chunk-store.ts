@@ -61,13 +61,30 @@ export class ChunkStore {
     return this.repo.where(chunkKey(this.server, hash));
   }
 
-  /** Store `raw` under its sha256 unless a chunk with that hash is already stored. */
-  async put(raw: Buffer, hash = sha256Hex(raw)): Promise<PutChunkResult> {
-    if (sha256Hex(raw) !== hash) throw new Error(`internal: chunk bytes do not hash to ${hash}`);
-    const key = chunkKey(this.server, hash);
-    const frame = (await zstdCodec()).compress(raw, this.level);
-    const outcome = await this.repo.putIfAbsent(key, frame, { sha256: sha256Hex(frame) });
+  /** Store `raw` under its sha256 (hashed once here; `expected`, when given, must match) unless a chunk with that hash is already stored. */
+  async put(raw: Buffer, expected?: string): Promise<PutChunkResult> {
+    const hash = sha256Hex(raw);
+    if (expected !== undefined && expected !== hash) throw new Error(`internal: chunk bytes do not hash to ${expected}`);
+    return this.putFrame(hash, (await zstdCodec()).compress(raw, this.level));
+  }
+
+  /**
+   * Store a zstd frame made elsewhere (the backup agent compresses on the database host) under
+   * `hash`, the sha256 of its uncompressed bytes as the agent computed them, unless that chunk is
+   * already stored. The store checks the frame's own sha256 on upload; the content hash is checked
+   * whenever the chunk is read (get, restore, verify).
+   */
+  async putFrame(hash: string, frame: Buffer): Promise<PutChunkResult> {
+    const outcome = await this.repo.putIfAbsent(chunkKey(this.server, hash), frame, { sha256: sha256Hex(frame) });
     return { outcome, storedBytes: outcome === 'created' ? frame.length : 0 };
+  }
+
+  /** The stored zstd frame of chunk `hash`, unchecked (the reader decompresses and checks it); a CATALOG error naming it when missing. */
+  async getFrame(hash: string): Promise<Buffer> {
+    const key = chunkKey(this.server, hash);
+    const frame = await this.repo.get(key);
+    if (frame === undefined) throw new PgbkError('CATALOG', `chunk ${this.repo.where(key)} is missing`, { server: this.server, path: this.repo.where(key) });
+    return frame;
   }
 
   /** Whether chunk `hash` is stored (a HEAD; the next backup skips what is). */
@@ -78,8 +95,7 @@ export class ChunkStore {
   /** The uncompressed bytes of chunk `hash`, checked against the hash; a CATALOG error naming it when missing or damaged. */
   async get(hash: string): Promise<Buffer> {
     const key = chunkKey(this.server, hash);
-    const frame = await this.repo.get(key);
-    if (frame === undefined) throw new PgbkError('CATALOG', `chunk ${this.repo.where(key)} is missing`, { server: this.server, path: this.repo.where(key) });
+    const frame = await this.getFrame(hash);
     let raw: Buffer;
     try {
       raw = (await zstdCodec()).decompress(frame);

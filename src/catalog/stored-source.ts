@@ -94,7 +94,8 @@ async function* readLocal(file: string): AsyncGenerator<Buffer> {
   }
 }
 
-function localSource(dir: string): StoredSource {
+/** The stored files of a backup directory on this host. */
+export function directorySource(dir: string): StoredSource {
   return {
     where: (name) => path.join(dir, name),
     names: () => readdir(dir),
@@ -135,6 +136,6 @@ function repositorySource(repo: Repository, prefix: string, prefetch: PrefetchOp
 
 /** The stored files of backup `id`, wherever the catalog keeps them. */
 export async function storedSource(catalog: string, server: string, id: string, prefetch: PrefetchOptions = {}): Promise<StoredSource> {
-  if (repositoryKindOf(catalog) === 'posix') return localSource(backupDir(catalog, server, id));
+  if (repositoryKindOf(catalog) === 'posix') return directorySource(backupDir(catalog, server, id));
   return repositorySource(await repositoryOf(catalog), catalogKeys.backup(server, id), prefetch);
 }

@@ -129,23 +129,6 @@ function checkRetention(server: string, retention: unknown, defaults: Rec, out: 
 }
 
 /**
- * The ssh method stores a chunk tree with hard links between backups, which object storage does
- * not have; until it stores chunks content-addressed there, an s3:// catalog refuses it here, so
- * validate and plan say so before anything runs (issue 12).
- */
-function checkSshOnObjectStorage(root: Rec, name: string, server: Rec, defBackup: Rec, out: Problem[]): void {
-  const catalog = str(root['catalog']);
-  if (catalog === undefined || !isS3Url(catalog)) return;
-  const own = rec(server['backup'])['method'];
-  if ((own ?? defBackup['method']) !== 'ssh') return;
-  out.push({
-    path: own === undefined ? ['defaults', 'backup', 'method'] : ['servers', name, 'backup', 'method'],
-    anchor: 'value',
-    message: `server ${name}: method ssh cannot back up into the object-storage catalog ${catalog} yet; use method basebackup`,
-  });
-}
-
-/**
  * wal: { method: stream } runs pg_receivewal, which writes into a local directory: on an s3://
  * catalog that is <s3.spool>/<server>/streaming (completed segments then go to the bucket), so
  * without s3.spool the daemon could not start it. Said here, with the line, not at run time.
@@ -266,7 +249,6 @@ export function checkSemantics(data: unknown): readonly Problem[] {
           message: 'method ssh needs servers.' + name + '.pgdata (the data directory on the database host)',
         });
     }
-    checkSshOnObjectStorage(root, name, value, defBackup, out);
     checkStreamOnObjectStorage(root, name, value, out);
     checkPositiveDuration(rec(value['retention'])['recoveryWindow'], [...base, 'retention', 'recoveryWindow'], out);
     checkPositiveDuration(rec(value['retention'])['pitrWindow'], [...base, 'retention', 'pitrWindow'], out);

@@ -19,7 +19,6 @@ import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { readBackups } from '../catalog/backups.js';
 import { readIdentity } from '../catalog/identity.js';
-import { backupDir } from '../catalog/layout.js';
 import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { createProgress } from '../lib/progress.js';
@@ -198,7 +197,8 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
 
   // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
-  const layout = await storedLayout(await storedSource(catalog, server, backup.id), backupDir(catalog, server, backup.id), backup);
+  const tree = backup.method === 'ssh' ? await (await import('../backup/ssh/stored-tree.js')).openStoredTree(catalog, server, backup.id) : undefined;
+  const layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree);
   try {
     const plan = await job.placeTablespaces(layout, backup.id);
     const dirs: DirState[] = [];

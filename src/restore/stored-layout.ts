@@ -15,6 +15,7 @@ import type { DoneBackup } from '../model/types.js';
 import type { TargetHost } from './host.js';
 import { decompressorFor, readTarMember } from './remote-tar.js';
 import type { StoredSource } from '../catalog/stored-source.js';
+import type { StoredTree } from '../backup/ssh/stored-tree.js';
 import { formatTablespaceMap } from './tablespace-map.js';
 import { unpackInto } from './unpack.js';
 
@@ -63,10 +64,10 @@ async function storedTars(source: StoredSource, checksums: Readonly<Record<strin
   return names;
 }
 
-async function sshLayout(srcDir: string, backup: DoneBackup): Promise<StoredLayout> {
+async function sshLayout(tree: StoredTree, backup: DoneBackup): Promise<StoredLayout> {
   const server = backup.server;
   const { checkSshBackup, copyTreeInto, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
-  const layout = await checkSshBackup(srcDir, backup);
+  const layout = await checkSshBackup(tree, backup);
   return {
     oids: layout.tablespaceOids,
     storedFiles: 0,
@@ -75,20 +76,26 @@ async function sshLayout(srcDir: string, backup: DoneBackup): Promise<StoredLayo
     counted: { bytes: layout.bytes, files: layout.files },
     dispose: async () => undefined,
     // files.json (checksum verified above) records each tablespace's location on the database host.
-    readMap: async () => formatTablespaceMap((await readStoredManifest(srcDir)).tablespaces),
+    readMap: async () => formatTablespaceMap((await readStoredManifest(tree)).tablespaces),
     async unpack(oid, run) {
       const storedAs = oid === undefined ? 'data' : `tablespaces/${oid}`;
       if (run.host.local) {
         // On this host the tree is written straight from its chunks (restore-tree.ts owns how),
         // as a local restore always did; the counts are the method's own (`counted`).
-        await copyTreeInto(srcDir, storedAs, run.dir, server);
+        await copyTreeInto(tree, storedAs, run.dir, server);
         return { storedBytes: 0, files: 0 };
       }
-      const tar = sshBackupTarStream(srcDir, storedAs, server);
+      const tar = sshBackupTarStream(tree, storedAs, server);
       tar.done.catch(() => undefined);
       let r;
       try {
-        r = await unpackInto({ ...run, source: tar.stream as AsyncIterable<unknown>, decompress: undefined, what: path.join(srcDir, storedAs), server });
+        r = await unpackInto({
+          ...run,
+          source: tar.stream as AsyncIterable<unknown>,
+          decompress: undefined,
+          what: `${tree.where}${tree.where.endsWith('/') ? '' : '/'}${storedAs}`,
+          server,
+        });
       } catch (err) {
         // A damaged chunk ends the stream early, so tar fails too: the chunk is the news. The stream
         // has settled by then when it failed; when it did not, it must not be waited for (nobody reads it).
@@ -172,8 +179,12 @@ async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<Stor
   };
 }
 
-/** Open the stored backup; refuses (before anything is written) what is missing or damaged. */
-export async function storedLayout(source: StoredSource, srcDir: string, backup: DoneBackup): Promise<StoredLayout> {
-  // The ssh method's chunked trees are local only (an s3:// catalog refuses that method).
-  return backup.method === 'ssh' ? sshLayout(srcDir, backup) : tarLayout(source, backup);
+/**
+ * Open the stored backup; refuses (before anything is written) what is missing or damaged. An
+ * `ssh` backup is read as its StoredTree (a chunk tree in a directory, or a chunk store's).
+ */
+export async function storedLayout(source: StoredSource, backup: DoneBackup, tree?: StoredTree): Promise<StoredLayout> {
+  if (backup.method !== 'ssh') return tarLayout(source, backup);
+  if (tree === undefined) throw new Error(`internal: ssh backup ${backup.id} opened without its stored tree`);
+  return sshLayout(tree, backup);
 }

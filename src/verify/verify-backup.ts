@@ -18,17 +18,17 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { backupDir } from '../catalog/index.js';
 import { compressionOfFile } from '../catalog/compress.js';
 import { toPgbkError } from '../errors.js';
 import { findPgBinary } from '../pg/pg-bin.js';
 import type { BackupRecord, CopiedBackup, ServerIdentity } from '../model/types.js';
-import { sha256Hasher, sha256OfFile } from '../lib/checksum.js';
+import { sha256Hasher } from '../lib/checksum.js';
 import { extractStoredTar } from '../restore/extract.js';
 import { storedSource, type StoredSource } from '../catalog/stored-source.js';
 import type { Progress, ProgressFactory } from '../lib/progress.js';
 import { verifyWalRange } from './verify-wal.js';
 import { plural } from '../lib/plural.js';
+import { mapLimited } from '../lib/map-limited.js';
 
 export interface BackupVerification {
   readonly id: string;
@@ -70,17 +70,21 @@ function run(binary: string, args: readonly string[], env: NodeJS.ProcessEnv): P
  * every file against the sha256 files.json records (stored-tree.ts walks it as restore does), and
  * nothing recorded missing or unrecorded present. There is no backup_manifest for pg_verifybackup.
  */
-async function verifySshFiles(record: CopiedBackup, dir: string, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
-  const { readStoredManifest } = await import('../backup/ssh/restore-tree.js');
-  const { readStoredObject, walkStoredRoot } = await import('../backup/ssh/stored-tree.js');
+/** Stored objects of one file read at once by verify. */
+const VERIFY_READS = 8;
+
+async function verifySshFiles(record: CopiedBackup, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
+  const { readStoredManifest, sha256OfStored } = await import('../backup/ssh/restore-tree.js');
+  const { openStoredTree, readStoredObject, walkStoredRoot } = await import('../backup/ssh/stored-tree.js');
+  const tree = await openStoredTree(opts.catalog, opts.server, record.id);
   const recorded = record.checksums;
   for (const name of Object.keys(recorded)) {
-    const actual = await sha256OfFile(path.join(dir, name)).catch(() => undefined);
+    const actual = await sha256OfStored(tree, name);
     if (actual === undefined) problems.push(`${name} is missing`);
     else if (actual !== recorded[name]) problems.push(`${name} does not match its recorded sha256 (recorded ${recorded[name]}, read ${actual})`);
   }
   if (problems.length > 0) return;
-  const manifest = await readStoredManifest(dir);
+  const manifest = await readStoredManifest(tree);
   const roots = ['data', ...manifest.tablespaces.map((t) => `tablespaces/${t.oid}`)];
   let chunks = 0;
   let files = 0;
@@ -89,19 +93,20 @@ async function verifySshFiles(record: CopiedBackup, dir: string, opts: VerifyOpt
   const progress = opts.progress?.(`verifying ${record.id}:`, record.sizes.data);
   for (const root of roots) {
     try {
-      for await (const e of walkStoredRoot(dir, root, manifest, opts.server)) {
+      for await (const e of walkStoredRoot(tree, root, manifest, opts.server)) {
         if (e.kind !== 'file') continue;
         files++;
-        for (const o of e.objects) {
+        // Several reads at once: on object storage each chunk is a GET.
+        await mapLimited(e.objects, VERIFY_READS, async (o) => {
           try {
-            await readStoredObject(o, opts.server);
+            await readStoredObject(o, opts.server, tree);
             chunks++;
             readBytes += o.length;
             progress?.update(readBytes, files);
           } catch (err) {
             problems.push(toPgbkError(err).message);
           }
-        }
+        });
       }
     } catch (err) {
       problems.push(toPgbkError(err).message);
@@ -214,9 +219,8 @@ export async function verifyBackup(record: BackupRecord, opts: VerifyOptions): P
     checked.push(`not verified: status ${record.status}`);
     return result();
   }
-  const dir = backupDir(opts.catalog, opts.server, record.id);
   try {
-    if (record.method === 'ssh') await verifySshFiles(record, dir, opts, problems, checked);
+    if (record.method === 'ssh') await verifySshFiles(record, opts, problems, checked);
     else await verifyFiles(record, await storedSource(opts.catalog, opts.server, record.id), opts, problems, checked);
   } catch (err) {
     problems.push(toPgbkError(err).message);

@@ -71,7 +71,27 @@ async function writeDurable(dest: string, data: Buffer): Promise<void> {
   }
 }
 
-export class ChunkWriter {
+/**
+ * Where one backup's chunks go, file by file (see above): a backup directory (ChunkWriter) or a
+ * content-addressed chunk store on object storage (chunk-store-writer.ts). The fetchers (agent
+ * frames, tar fallback) only talk to this.
+ */
+export interface ChunkSink {
+  readonly totals: ChunkTotals;
+  /** Set when every stored object is a zstd frame: the agent compresses at this level. */
+  readonly zstdLevel?: number | undefined;
+  /** Objects this backup wrote (not reused). */
+  readonly written: { readonly length: number };
+  begin(item: FetchItem): void;
+  data(hash: string, data: Buffer): Promise<void>;
+  compressed(hash: string, frame: Buffer, length: number): Promise<void>;
+  same(): Promise<void>;
+  end(): Promise<ManifestFile>;
+  missing(): void;
+  flush(): Promise<void>;
+}
+
+export class ChunkWriter implements ChunkSink {
   readonly totals: ChunkTotals = { copiedBytes: 0, storedBytes: 0, reusedBytes: 0 };
   private readonly inFlight = new Set<Promise<void>>();
   /** Files this backup wrote (not linked), each already flushed to disk once its write settled. */
@@ -214,7 +234,7 @@ export class FileChunker {
   private index = 0;
 
   constructor(
-    private readonly writer: ChunkWriter,
+    private readonly writer: ChunkSink,
     private readonly prevHashes: readonly string[] | undefined,
     private readonly chunkSize: number,
   ) {

@@ -9,7 +9,7 @@
 import { PgbkError } from '../../errors.js';
 import type { ExecProcess, Transport } from '../../transport/transport.js';
 import { AGENT_PROTOCOL_VERSION, FrameDecoder, FrameError, type AgentRequest, type Frame } from './agent-frames.js';
-import type { ChunkWriter } from './chunk-writer.js';
+import type { ChunkSink } from './chunk-writer.js';
 import { pageLsnsTrusted, type FetchItem, type ManifestFile } from './incremental.js';
 
 export type AgentOutcome =
@@ -20,7 +20,7 @@ export interface FetchContext {
   readonly transport: Transport;
   readonly server: string;
   readonly chunkSize: number;
-  readonly writer: ChunkWriter;
+  readonly writer: ChunkSink;
   /** Threads hashing and compressing on the database host. */
   readonly workers?: number;
   /**

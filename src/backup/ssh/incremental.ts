@@ -22,6 +22,11 @@
  * frame (`"compression": "zstd"`); the hashes stay those of the uncompressed bytes. A backup links
  * only from a previous backup of its own format (a chunk is stored one way within a backup);
  * across formats unchanged files are imported locally as for formatVersion 1.
+ *
+ * formatVersion 4 is the layout on object storage (catalog/chunk-store.ts), which has neither
+ * directories, symlinks nor hard links: every chunk is one zstd frame stored once per server
+ * under its sha256, shared between backups by reference; files.json itself records the tree's
+ * directories (path, mode, mtime) and symlinks (path, target), and the hashes locate the chunks.
  */
 
 /** One file of a backup, by its path in the backup directory ("data/base/1/1259", "tablespaces/16385/…"). */
@@ -38,7 +43,7 @@ export interface ManifestFile extends FileRecord {
   readonly hashes?: readonly string[];
 }
 
-export type ManifestVersion = 1 | 2 | 3;
+export type ManifestVersion = 1 | 2 | 3 | 4;
 
 export interface FileManifest {
   readonly formatVersion: ManifestVersion;
@@ -54,6 +59,22 @@ export interface FileManifest {
   readonly owner?: { readonly uid: number; readonly gid: number };
   /** Sorted by path. */
   readonly files: readonly ManifestFile[];
+  /** formatVersion 4: the stored roots' directories (their own roots "data", "tablespaces/<oid>" implied). */
+  readonly dirs?: readonly ManifestDir[];
+  /** formatVersion 4: the stored roots' symlinks. */
+  readonly symlinks?: readonly ManifestSymlink[];
+}
+
+export interface ManifestDir {
+  readonly path: string;
+  readonly mode: number;
+  readonly mtimeMs: number;
+}
+
+export interface ManifestSymlink {
+  readonly path: string;
+  readonly target: string;
+  readonly mtimeMs: number;
 }
 
 /** 1 MiB: few enough files for a 1 GiB relation segment (1024), small enough that a 5% update of a table stores ~5% of it. */
@@ -98,9 +119,9 @@ function withHashes(f: ManifestFile | undefined): (ManifestFile & { readonly has
   return f?.hashes === undefined ? undefined : (f as ManifestFile & { readonly hashes: readonly string[] });
 }
 
-/** formatVersion of a new backup's files.json: 3 when its objects are zstd frames, else 2. */
-export function manifestVersionFor(compressed: boolean): 2 | 3 {
-  return compressed ? 3 : 2;
+/** formatVersion of a new backup's files.json: 4 in a chunk store, 3 when its objects are zstd frames, else 2. */
+export function manifestVersionFor(compressed: boolean, chunkStore = false): 2 | 3 | 4 {
+  return chunkStore ? 4 : compressed ? 3 : 2;
 }
 
 export function planReuse(
@@ -108,7 +129,7 @@ export function planReuse(
   previous: FileManifest | undefined,
   chunkSize = CHUNK_SIZE,
   marginMs = REUSE_MARGIN_MS,
-  version: 2 | 3 = 2,
+  version: 2 | 3 | 4 = 2,
 ): ReusePlan {
   if (previous === undefined) return { reuse: [], importLocal: [], fetch: current.map((file) => ({ file })) };
   const sameChunks = previous.formatVersion === version && previous.chunkSize === chunkSize;
@@ -138,8 +159,8 @@ function bad(why: string): Error {
 export function parseManifest(text: string): FileManifest {
   const o = JSON.parse(text) as Record<string, unknown>;
   const version = o['formatVersion'];
-  if (version !== 1 && version !== 2 && version !== 3) throw bad(`formatVersion ${String(version)} is not 1, 2 or 3`);
-  if (version === 3 && o['compression'] !== 'zstd') throw bad(`formatVersion 3 with compression ${JSON.stringify(o['compression'])}, not "zstd"`);
+  if (version !== 1 && version !== 2 && version !== 3 && version !== 4) throw bad(`formatVersion ${String(version)} is not 1, 2, 3 or 4`);
+  if (version >= 3 && o['compression'] !== 'zstd') throw bad(`formatVersion ${version} with compression ${JSON.stringify(o['compression'])}, not "zstd"`);
   if (typeof o['listedAtMs'] !== 'number' || !Array.isArray(o['files']) || typeof o['pgdata'] !== 'string' || !Array.isArray(o['tablespaces'])) {
     throw bad('listedAtMs, pgdata, tablespaces or files missing');
   }
@@ -162,26 +183,73 @@ export function parseManifest(text: string): FileManifest {
     files.push({ path: p, size, mtimeMs, mode, hashes: hashes as string[] });
   }
   const owner = o['owner'] as { uid?: unknown; gid?: unknown } | undefined;
+  const tree = version === 4 ? parseTree(o) : undefined;
   return {
     formatVersion: version,
     listedAtMs: o['listedAtMs'] as number,
     pgdata: o['pgdata'] as string,
     tablespaces: o['tablespaces'] as FileManifest['tablespaces'],
     ...(version !== 1 ? { chunkSize: chunkSize as number } : {}),
-    ...(version === 3 ? { compression: 'zstd' as const } : {}),
+    ...(version >= 3 ? { compression: 'zstd' as const } : {}),
+    ...(tree ?? {}),
     ...(owner !== undefined && typeof owner.uid === 'number' && typeof owner.gid === 'number' ? { owner: { uid: owner.uid, gid: owner.gid } } : {}),
     files,
   };
 }
 
-/** files.json text (formatVersion 3 with compression, else 2) for a manifest whose files all carry hashes. */
+/**
+ * A stored path of formatVersion 4: inside "data" or "tablespaces/<oid>", no empty, "." or ".."
+ * segment. There the paths come from files.json alone (not from a directory listing), and restore
+ * writes under the target at them: one that could climb out of it is refused.
+ */
+export function isSafeStoredPath(p: string): boolean {
+  const parts = p.split('/');
+  const rootLen = parts[0] === 'data' ? 1 : parts[0] === 'tablespaces' && /^\d+$/.test(parts[1] ?? '') ? 2 : 0;
+  if (rootLen === 0 || parts.length <= rootLen) return false;
+  return parts.slice(rootLen).every((s) => s !== '' && s !== '.' && s !== '..');
+}
+
+/** formatVersion 4's dirs ([path, mode, mtimeMs]) and symlinks ([path, target, mtimeMs]). */
+function parseTree(o: Record<string, unknown>): { dirs: ManifestDir[]; symlinks: ManifestSymlink[] } {
+  if (!Array.isArray(o['dirs']) || !Array.isArray(o['symlinks'])) throw bad('formatVersion 4 without dirs or symlinks');
+  const dirs: ManifestDir[] = [];
+  for (const row of o['dirs'] as unknown[]) {
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'number' || typeof row[2] !== 'number')
+      throw bad(`bad directory row ${JSON.stringify(row).slice(0, 80)}`);
+    if (!isSafeStoredPath(row[0])) throw bad(`unsafe directory path ${JSON.stringify(row[0]).slice(0, 80)}`);
+    dirs.push({ path: row[0], mode: row[1], mtimeMs: row[2] });
+  }
+  const symlinks: ManifestSymlink[] = [];
+  for (const row of o['symlinks'] as unknown[]) {
+    if (!Array.isArray(row) || typeof row[0] !== 'string' || typeof row[1] !== 'string' || typeof row[2] !== 'number')
+      throw bad(`bad symlink row ${JSON.stringify(row).slice(0, 80)}`);
+    if (!isSafeStoredPath(row[0])) throw bad(`unsafe symlink path ${JSON.stringify(row[0]).slice(0, 80)}`);
+    symlinks.push({ path: row[0], target: row[1], mtimeMs: row[2] });
+  }
+  const files = o['files'] as unknown[][];
+  for (const f of files) if (!isSafeStoredPath(f[0] as string)) throw bad(`unsafe file path ${JSON.stringify(f[0]).slice(0, 80)}`);
+  return { dirs, symlinks };
+}
+
+/**
+ * files.json text for a manifest whose files all carry hashes: formatVersion 4 when it records
+ * the tree (dirs and symlinks: a chunk store), else 3 with compression, else 2.
+ */
 export function formatManifest(m: Omit<FileManifest, 'formatVersion' | 'chunkSize'> & { readonly chunkSize: number }): string {
   const files = m.files.map((f) => {
     if (f.hashes === undefined) throw new Error(`internal: ${f.path} has no chunk hashes`);
     return [f.path, f.size, f.mtimeMs, f.mode, f.hashes];
   });
-  const head = m.compression === 'zstd' ? { formatVersion: 3, compression: 'zstd' } : { formatVersion: 2 };
-  return `${JSON.stringify({ ...head, listedAtMs: m.listedAtMs, pgdata: m.pgdata, tablespaces: m.tablespaces, chunkSize: m.chunkSize, ...(m.owner === undefined ? {} : { owner: m.owner }), files })}\n`;
+  const tree = m.dirs !== undefined || m.symlinks !== undefined;
+  if (tree && m.compression !== 'zstd') throw new Error('internal: a chunk store keeps zstd frames only');
+  const head = tree ? { formatVersion: 4, compression: 'zstd' } : m.compression === 'zstd' ? { formatVersion: 3, compression: 'zstd' } : { formatVersion: 2 };
+  const rows = tree
+    ? {
+        dirs: (m.dirs ?? []).map((d) => [d.path, d.mode, d.mtimeMs]),
+        symlinks: (m.symlinks ?? []).map((l) => [l.path, l.target, l.mtimeMs]),
+      }
+    : {};
+  return `${JSON.stringify({ ...head, listedAtMs: m.listedAtMs, pgdata: m.pgdata, tablespaces: m.tablespaces, chunkSize: m.chunkSize, ...(m.owner === undefined ? {} : { owner: m.owner }), ...rows, files })}\n`;
 }
 
 /**

@@ -7,27 +7,26 @@
  */
 
 import { close, fchmod, fdatasync, open as openFd } from 'node:fs';
-import { chmod, lchown, mkdir, open, readFile, readdir, symlink, utimes } from 'node:fs/promises';
+import { chmod, lchown, mkdir, open, readdir, symlink, utimes } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { Worker } from 'node:worker_threads';
 import { PgbkError, toPgbkError } from '../../errors.js';
-import { sha256OfFile } from '../../lib/checksum.js';
+import { sha256Hasher } from '../../lib/checksum.js';
 import { mapLimited } from '../../lib/map-limited.js';
 import type { CopiedBackup } from '../../model/types.js';
-import { parseManifest, type FileManifest } from './incremental.js';
+import type { FileManifest } from './incremental.js';
 import type { RestoreJob, RestoreResult } from './restore-worker.js';
-import { readStoredObject, walkStoredRoot, type StoredObject } from './stored-tree.js';
+import { FILE_LIST, readFileList } from './stored-file-list.js';
+import { readStoredBytes, readStoredObject, walkStoredRoot, type StoredObject, type StoredTree } from './stored-tree.js';
 import { padding, tarEnd, tarHeader } from './tar-format.js';
 
 const openAsync = promisify(openFd);
 const closeAsync = promisify(close);
 const fchmodAsync = promisify(fchmod);
 const fdatasyncAsync = promisify(fdatasync);
-
-const MANIFEST_FILE = 'files.json';
 
 export interface SshBackupLayout {
   readonly tablespaceOids: readonly string[];
@@ -36,30 +35,53 @@ export interface SshBackupLayout {
 }
 
 /** files.json of a stored backup (its checksum is checked by checkSshBackup). */
-export async function readStoredManifest(srcDir: string): Promise<FileManifest> {
-  return parseManifest(await readFile(path.join(srcDir, MANIFEST_FILE), 'utf8'));
+export async function readStoredManifest(tree: StoredTree): Promise<FileManifest> {
+  return readFileList(tree.source);
+}
+
+/** sha256 of one of the backup's named files as stored; undefined when it cannot be read. */
+export async function sha256OfStored(tree: StoredTree, name: string): Promise<string | undefined> {
+  try {
+    const h = sha256Hasher();
+    for await (const c of tree.source.open(name)) h.update(c);
+    return h.hex();
+  } catch {
+    return undefined;
+  }
 }
 
 /** Refuse a damaged `ssh` backup before anything is written (chunks are checked as they are read). */
-export async function checkSshBackup(srcDir: string, backup: CopiedBackup): Promise<SshBackupLayout> {
+export async function checkSshBackup(tree: StoredTree, backup: CopiedBackup): Promise<SshBackupLayout> {
   const server = backup.server;
-  for (const name of [MANIFEST_FILE, 'data/backup_label']) {
+  for (const name of [FILE_LIST, 'data/backup_label']) {
     const want = backup.checksums[name];
-    const file = path.join(srcDir, name);
-    const got = await sha256OfFile(file).catch(() => 'unreadable');
+    const got = await sha256OfStored(tree, name);
     if (want === undefined || got !== want) {
-      throw new PgbkError('CATALOG', `backup ${backup.id}: ${name} is missing or does not match its recorded sha256`, { server, path: file });
+      throw new PgbkError('CATALOG', `backup ${backup.id}: ${name} is missing or does not match its recorded sha256`, {
+        server,
+        path: tree.source.where(name),
+      });
     }
   }
-  const manifest = await readStoredManifest(srcDir);
-  const stored = await readdir(path.join(srcDir, 'tablespaces')).catch(() => [] as string[]);
+  const manifest = await readStoredManifest(tree);
   const oids = manifest.tablespaces.map((t) => t.oid).sort();
+  // A tablespace's root holds at least its version directory (PG_15_…): recorded, or stored.
+  const stored =
+    manifest.formatVersion === 4
+      ? [...new Set((manifest.dirs ?? []).filter((d) => d.path.startsWith('tablespaces/')).map((d) => d.path.split('/')[1]!))]
+      : await readdir(path.join(tree.dir ?? '', 'tablespaces')).catch(() => [] as string[]);
   for (const oid of oids) {
     if (!stored.includes(oid))
-      throw new PgbkError('CATALOG', `backup ${backup.id}: tablespace ${oid} is missing`, { server, path: path.join(srcDir, 'tablespaces') });
+      throw new PgbkError('CATALOG', `backup ${backup.id}: tablespace ${oid} is missing`, {
+        server,
+        path: `${tree.where}${tree.where.endsWith('/') ? '' : '/'}tablespaces`,
+      });
   }
   return { tablespaceOids: oids, bytes: manifest.files.reduce((a, f) => a + f.size, 0), files: manifest.files.length };
 }
+
+/** Objects of one file read at once for a tar stream (object storage: GETs in flight). */
+const TAR_READ_AHEAD = 8;
 
 /** Objects being restored at once per thread: one decompresses while another's write waits on the disk. */
 const JOBS_PER_THREAD = 3;
@@ -116,17 +138,33 @@ class RestorePool {
     for (const f of this.slotFreed.splice(0)) f();
   }
 
-  /** Start writing `object` at `position` of `fd` (waits first while every thread is full); `done` settles once written. */
-  async submit(fd: number, position: number, object: StoredObject): Promise<{ readonly done: Promise<void> }> {
+  /**
+   * Start writing `object` at `position` of `fd` (waits first while every thread is full); `done`
+   * settles once written. An object a thread cannot read itself (object storage) is fetched here
+   * first, within its slot: the slots bound the GETs in flight as they bound the writes.
+   */
+  async submit(fd: number, position: number, object: StoredObject, tree: StoredTree): Promise<{ readonly done: Promise<void> }> {
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
       const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
       if (slot.busy < JOBS_PER_THREAD) {
         slot.busy++;
         const id = this.nextId++;
-        const job: RestoreJob = { id, fd, position, object, server: this.server };
         const done = new Promise<void>((resolve, reject) => this.waiting.set(id, { resolve, reject }));
-        slot.worker.postMessage(job);
+        if (object.chunk === undefined && object.named === undefined) {
+          slot.worker.postMessage({ id, fd, position, object, server: this.server } satisfies RestoreJob);
+        } else {
+          readStoredBytes(object, this.server, tree).then(
+            (stored) => slot.worker.postMessage({ id, fd, position, object, server: this.server, stored } satisfies RestoreJob),
+            (err: unknown) => {
+              slot.busy--;
+              const w = this.waiting.get(id);
+              this.waiting.delete(id);
+              this.slotFreed.shift()?.();
+              w?.reject(err as Error);
+            },
+          );
+        }
         return { done };
       }
       await new Promise<void>((r) => this.slotFreed.push(r));
@@ -139,13 +177,19 @@ class RestorePool {
 }
 
 /** One target file being restored: its objects in flight, then mode, flush and close. */
-async function restoreFile(pool: RestorePool, target: string, objects: readonly StoredObject[], mode: number): Promise<{ readonly done: Promise<void> }> {
+async function restoreFile(
+  pool: RestorePool,
+  tree: StoredTree,
+  target: string,
+  objects: readonly StoredObject[],
+  mode: number,
+): Promise<{ readonly done: Promise<void> }> {
   const fd = await openAsync(target, 'wx', 0o600);
   const writes: Promise<void>[] = [];
   try {
     let position = 0;
     for (const o of objects) {
-      const { done: w } = await pool.submit(fd, position, o);
+      const { done: w } = await pool.submit(fd, position, o, tree);
       w.catch(() => undefined); // awaited below
       writes.push(w);
       position += o.length;
@@ -181,13 +225,13 @@ async function fsyncDirectory(dir: string): Promise<void> {
 }
 
 /**
- * Rebuild stored root `storedAs` ("data" or "tablespaces/<oid>") of the backup in srcDir into
+ * Rebuild stored root `storedAs` ("data" or "tablespaces/<oid>") of the backup `tree` into
  * dest (exists, empty), durably (every file and directory flushed). Files are rebuilt in parallel:
  * each stored object (1 MiB chunk) is read, decompressed, checked and written at its offset by a
  * pool of worker threads. Throws a CATALOG PgbkError naming the first damaged chunk.
  */
-export async function copyTreeInto(srcDir: string, storedAs: string, dest: string, server: string): Promise<void> {
-  const manifest = await readStoredManifest(srcDir);
+export async function copyTreeInto(tree: StoredTree, storedAs: string, dest: string, server: string): Promise<void> {
+  const manifest = await readStoredManifest(tree);
   const asRoot = process.getuid?.() === 0;
   const dirs: { file: string; mtimeMs: number }[] = [{ file: dest, mtimeMs: Number.NaN }];
   const pool = new RestorePool(restoreThreads(), server);
@@ -205,7 +249,7 @@ export async function copyTreeInto(srcDir: string, storedAs: string, dest: strin
     void t.then(() => pending.delete(t));
   };
   try {
-    for await (const e of walkStoredRoot(srcDir, storedAs, manifest, server)) {
+    for await (const e of walkStoredRoot(tree, storedAs, manifest, server)) {
       if (failure !== undefined) break;
       const target = path.join(dest, e.rel);
       // One owner for the whole tree, as on the database host (formatVersion 1: as stored).
@@ -218,7 +262,7 @@ export async function copyTreeInto(srcDir: string, storedAs: string, dest: strin
       } else if (e.kind === 'symlink') {
         await symlink(e.target, target);
       } else {
-        const { done: written } = await restoreFile(pool, target, e.objects, e.mode);
+        const { done: written } = await restoreFile(pool, tree, target, e.objects, e.mode);
         const owner = asRoot && uid !== undefined && gid !== undefined ? { uid, gid } : undefined;
         track(
           written.then(async () => {
@@ -254,18 +298,22 @@ export async function copyTreeInto(srcDir: string, storedAs: string, dest: strin
  * has ended: it rejects when the stored tree could not be read completely or a chunk is damaged
  * (the stream then ends early, without the end-of-archive blocks, so `tar -x` fails too).
  */
-export function sshBackupTarStream(srcDir: string, storedAs: string, server: string): { readonly stream: NodeJS.ReadableStream; readonly done: Promise<void> } {
+export function sshBackupTarStream(
+  tree: StoredTree,
+  storedAs: string,
+  server: string,
+): { readonly stream: NodeJS.ReadableStream; readonly done: Promise<void> } {
   const out = new PassThrough({ highWaterMark: 4 * 1024 * 1024 });
   const push = async (b: Buffer): Promise<void> => {
     if (!out.write(b)) await new Promise<void>((resolve) => out.once('drain', resolve));
   };
   const done = (async (): Promise<void> => {
     try {
-      const manifest = await readStoredManifest(srcDir);
+      const manifest = await readStoredManifest(tree);
       const uid = manifest.owner?.uid ?? 0;
       const gid = manifest.owner?.gid ?? 0;
       await push(tarHeader({ name: '.', type: 'dir', size: 0, mode: 0o700, mtimeMs: Date.now(), uid, gid }));
-      for await (const e of walkStoredRoot(srcDir, storedAs, manifest, server)) {
+      for await (const e of walkStoredRoot(tree, storedAs, manifest, server)) {
         const name = `./${e.rel}`;
         if (e.kind === 'dir') await push(tarHeader({ name, type: 'dir', size: 0, mode: e.mode, mtimeMs: e.mtimeMs, uid, gid }));
         else if (e.kind === 'symlink')
@@ -283,7 +331,20 @@ export function sshBackupTarStream(srcDir: string, storedAs: string, server: str
               gid: manifest.owner?.gid ?? e.gid ?? gid,
             }),
           );
-          for (const o of e.objects) await push(await readStoredObject(o, server));
+          // Read ahead within the file (object storage: several GETs in flight), written in order.
+          const reads = e.objects.map(() => undefined as Promise<Buffer> | undefined);
+          const start = (i: number): void => {
+            if (i < e.objects.length && reads[i] === undefined) {
+              const p = readStoredObject(e.objects[i]!, server, tree);
+              p.catch(() => undefined); // awaited in order below
+              reads[i] = p;
+            }
+          };
+          for (let i = 0; i < e.objects.length; i++) {
+            for (let j = i; j < i + TAR_READ_AHEAD; j++) start(j);
+            await push(await reads[i]!);
+            reads[i] = undefined;
+          }
           const pad = padding(size);
           if (pad > 0) await push(Buffer.alloc(pad));
         }
@@ -292,7 +353,7 @@ export function sshBackupTarStream(srcDir: string, storedAs: string, server: str
       out.end();
     } catch (err) {
       out.end();
-      throw toPgbkError(err, { server, path: path.join(srcDir, storedAs) });
+      throw toPgbkError(err, { server, path: `${tree.where}${tree.where.endsWith('/') ? '' : '/'}${storedAs}` });
     }
   })();
   return { stream: out, done };

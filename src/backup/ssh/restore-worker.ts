@@ -11,7 +11,7 @@ import { parentPort } from 'node:worker_threads';
 import { zstdCodec } from '../../catalog/zstd.js';
 import { PgbkError, type ErrorCode } from '../../errors.js';
 import { sha256Hasher } from '../../lib/checksum.js';
-import { readStoredObject, type StoredObject } from './stored-tree.js';
+import { checkStoredBytes, readStoredObject, type StoredObject } from './stored-tree.js';
 
 const writeAt = promisify(write);
 
@@ -22,6 +22,8 @@ export interface RestoreJob {
   readonly position: number;
   readonly object: StoredObject;
   readonly server: string;
+  /** The object's stored bytes, when the main thread read them (object storage); else read from object.file here. */
+  readonly stored?: Uint8Array;
 }
 
 export interface RestoreResult {
@@ -49,7 +51,7 @@ async function runCompressed(job: RestoreJob): Promise<void> {
   // main thread's fdatasync calls of finished files would hold them while a chunk read waits.
   let stored: Buffer;
   try {
-    stored = readFileSync(o.file);
+    stored = job.stored !== undefined ? Buffer.from(job.stored.buffer, job.stored.byteOffset, job.stored.byteLength) : readFileSync(o.file);
   } catch (err) {
     throw damaged(job.server, o.file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
   }
@@ -69,7 +71,10 @@ async function runCompressed(job: RestoreJob): Promise<void> {
 
 async function run(job: RestoreJob): Promise<void> {
   if (job.object.compressed === true) return runCompressed(job);
-  const data = await readStoredObject(job.object, job.server);
+  const data =
+    job.stored === undefined
+      ? await readStoredObject(job.object, job.server)
+      : await checkStoredBytes(job.object, Buffer.from(job.stored.buffer, job.stored.byteOffset, job.stored.byteLength), job.server);
   for (let at = 0; at < data.length; ) {
     const { bytesWritten } = await writeAt(job.fd, data, at, data.length - at, job.position + at);
     at += bytesWritten;

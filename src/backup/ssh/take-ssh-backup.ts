@@ -20,7 +20,23 @@
 import { mkdir, readFile, rm, symlink } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { backupDir, readBackups, recordIdentity, writeBackupRecord, writeFileAtomic } from '../../catalog/index.js';
+import { setTimeout as sleep } from 'node:timers/promises';
+import {
+  backupDir,
+  catalogKeys,
+  createBackupRecord,
+  locate,
+  newBackupId,
+  readBackups,
+  recordIdentity,
+  repositoryKindOf,
+  repositoryOf,
+  writeBackupRecord,
+  writeFileAtomic,
+} from '../../catalog/index.js';
+import { ChunkStore } from '../../catalog/chunk-store.js';
+import type { Repository } from '../../catalog/repository.js';
+import { ChunkStoreWriter } from './chunk-store-writer.js';
 import { isNoSpaceError, noSpaceError } from '../../catalog/no-space.js';
 import { storedSource } from '../../catalog/stored-source.js';
 import { PgbkError, toPgbkError } from '../../errors.js';
@@ -28,13 +44,13 @@ import { sha256Hex } from '../../lib/checksum.js';
 import { mapLimited } from '../../lib/map-limited.js';
 import { processIdentity } from '../../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../../pg/lsn.js';
-import { type BackupRecord, failedBackup, isCopied } from '../../model/types.js';
+import { type BackupRecord, failedBackup, isCopied, type StartedBackup } from '../../model/types.js';
 import { zstdCodec } from '../../catalog/zstd.js';
 import { connectServer } from '../../transport/connect.js';
 import type { Transport } from '../../transport/transport.js';
 import { allocateBackupId } from '../lifecycle.js';
 import type { BackupContext } from '../context.js';
-import { ChunkWriter, FileChunker, linkOrCopy } from './chunk-writer.js';
+import { type ChunkSink, ChunkWriter, FileChunker, linkOrCopy } from './chunk-writer.js';
 import { fetchWithAgent, startAgent, type FetchContext, type StartedAgent } from './fetch-agent.js';
 import { fetchWithTar } from './fetch-tar.js';
 import { FILE_LIST, readFileList } from './stored-file-list.js';
@@ -49,7 +65,9 @@ import {
   planReuse,
   type FileManifest,
   type FileRecord,
+  type ManifestDir,
   type ManifestFile,
+  type ManifestSymlink,
 } from './incremental.js';
 import { findArgs, parseFindListing, selectForBackup, type ListedEntry } from './listing.js';
 import { PgClientSession } from './pg-client-session.js';
@@ -91,6 +109,21 @@ function mark(what: string): void {
   const now = performance.now();
   process.stderr.write(`[profile] ${what}: ${((now - lastMark) / 1000).toFixed(3)} s (at ${(now / 1000).toFixed(3)} s since process start)\n`);
   lastMark = now;
+}
+
+/**
+ * Where the backup is stored: a directory of the local catalog (chunks as files, unchanged ones
+ * hard-linked), or a backup prefix of an object-storage catalog whose chunks go to the server's
+ * content-addressed chunk store (files.json formatVersion 4 records the tree).
+ */
+type Destination =
+  | { readonly kind: 'dir'; readonly dir: string }
+  | { readonly kind: 'store'; readonly repo: Repository; readonly prefix: string; readonly store: ChunkStore; readonly where: string };
+
+/** The backup's own named files (files.json, data/backup_label, data/tablespace_map) at their place. */
+async function writeNamed(dest: Destination, name: string, text: string, mode: number): Promise<void> {
+  if (dest.kind === 'dir') await writeFileAtomic(path.join(dest.dir, name), text, { mode });
+  else await dest.repo.put(`${dest.prefix}${name}`, text);
 }
 
 interface Root {
@@ -204,7 +237,7 @@ async function readPrevObject(file: string, compressed: boolean): Promise<Buffer
 async function copyTree(
   ctx: BackupContext,
   t: Transport,
-  dir: string,
+  dest: Destination,
   systemIdentifier: string,
   tablespaces: readonly Tablespace[],
   here: StartPoint,
@@ -236,24 +269,45 @@ async function copyTree(
     }
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
-  const prev = await previousBackup(ctx, systemIdentifier);
-  const zstdLevel = server.backup.compression === 'none' ? undefined : ZSTD_LEVEL;
-  const plan = planReuse(files, prev?.manifest, CHUNK_SIZE, undefined, manifestVersionFor(zstdLevel !== undefined));
-  const prevDir = prev === undefined ? undefined : backupDir(ctx.catalog, server.name, prev.id);
+  const chunkStore = dest.kind === 'store';
+  let prev = await previousBackup(ctx, systemIdentifier);
+  // A chunk store refers only to chunks of its own layout: an older backup's files are not there.
+  if (chunkStore && prev !== undefined && prev.manifest.formatVersion !== 4) prev = undefined;
+  // A chunk store keeps zstd frames only (whatever backup.compression says: stored once, shared).
+  const zstdLevel = server.backup.compression === 'none' && !chunkStore ? undefined : ZSTD_LEVEL;
+  const plan = planReuse(files, prev?.manifest, CHUNK_SIZE, undefined, manifestVersionFor(zstdLevel !== undefined, chunkStore));
+  const prevDir = prev === undefined || dest.kind !== 'dir' ? undefined : backupDir(ctx.catalog, server.name, prev.id);
   mark(`previous manifest and plan (${plan.reuse.length} reused, ${plan.fetch.length} to fetch)`);
 
+  // The tree itself: directories and symlinks made in the backup directory, or recorded in files.json.
+  const treeDirs: ManifestDir[] = [];
+  const treeLinks: ManifestSymlink[] = [];
   for (const root of roots) {
-    const base = path.join(dir, root.storedAs);
-    await mkdir(base, { recursive: true, mode: 0o700 });
+    const base = dest.kind === 'dir' ? path.join(dest.dir, root.storedAs) : undefined;
+    if (base !== undefined) await mkdir(base, { recursive: true, mode: 0o700 });
     for (const e of listings.get(root) ?? []) {
-      const dest = path.join(base, e.rel);
-      if (e.type === 'dir' || (root.isPgdata && e.rel === 'pg_wal' && e.type === 'symlink'))
-        await mkdir(dest, { recursive: true, mode: e.mode & 0o777 || 0o700 });
-      else if (e.type === 'symlink' && e.target !== undefined) await symlink(e.target, dest);
+      const stored = `${root.storedAs}/${e.rel}`;
+      const isDir = e.type === 'dir' || (root.isPgdata && e.rel === 'pg_wal' && e.type === 'symlink');
+      if (base === undefined) {
+        if (isDir) treeDirs.push({ path: stored, mode: e.mode & 0o777 || 0o700, mtimeMs: e.mtimeMs });
+        else if (e.type === 'symlink' && e.target !== undefined) treeLinks.push({ path: stored, target: e.target, mtimeMs: e.mtimeMs });
+        continue;
+      }
+      const at = path.join(base, e.rel);
+      if (isDir) await mkdir(at, { recursive: true, mode: e.mode & 0o777 || 0o700 });
+      else if (e.type === 'symlink' && e.target !== undefined) await symlink(e.target, at);
     }
   }
-  const writer = new ChunkWriter(dir, prevDir, CHUNK_SIZE, zstdLevel);
-  await writer.init();
+  let writer: ChunkSink;
+  if (dest.kind === 'dir') {
+    const w = new ChunkWriter(dest.dir, prevDir, CHUNK_SIZE, zstdLevel);
+    await w.init();
+    writer = w;
+  } else {
+    const w = new ChunkStoreWriter(dest.store, CHUNK_SIZE, ZSTD_LEVEL, prev?.manifest.files.flatMap((f) => f.hashes ?? []) ?? []);
+    await w.init();
+    writer = w;
+  }
   mark('directories, symlinks, codec');
   let lsnSkipped = 0;
   const stored: ManifestFile[] = [];
@@ -271,6 +325,13 @@ async function copyTree(
     // at once: each is a round trip to the file system, and a large cluster has thousands).
     const links: { from: string; to: string }[] = [];
     for (const { file, prev: old } of plan.reuse) {
+      if (dest.kind === 'store') {
+        // Referenced by hash: the chunks are the previous backup's, in the same store.
+        writer.totals.reusedBytes += old.size;
+        stored.push({ ...file, size: old.size, hashes: old.hashes });
+        continue;
+      }
+      const dir = dest.dir;
       const objects = storedObjects(prevDir!, old, CHUNK_SIZE);
       if (objects.length > 1) await mkdir(path.join(dir, `${file.path}${CHUNK_DIR_SUFFIX}`), { mode: 0o700 });
       objects.forEach((from, i) => links.push({ from, to: path.join(dir, chunkLocation(file.path, objects.length, i)) }));
@@ -279,6 +340,7 @@ async function copyTree(
     }
     // Unchanged, but stored by an older format: re-chunked from the previous copy, on this host.
     for (const { file, prev: old } of plan.importLocal) {
+      if (prevDir === undefined) throw new Error(`internal: ${file.path} to re-chunk without a previous backup directory`);
       writer.begin({ file });
       const chunker = new FileChunker(writer, undefined, CHUNK_SIZE);
       const compressed = prev?.manifest.compression === 'zstd';
@@ -341,6 +403,7 @@ async function copyTree(
     chunkSize: CHUNK_SIZE,
     ...(zstdLevel === undefined ? {} : { compression: 'zstd' as const }),
     ...(owner === undefined ? {} : { owner }),
+    ...(chunkStore ? { dirs: treeDirs, symlinks: treeLinks } : {}),
     files: stored,
   });
   return {
@@ -352,7 +415,7 @@ async function copyTree(
     fileCount: stored.length,
     reusedFrom: writer.totals.reusedBytes > 0 ? prev?.id : undefined,
     manifestText,
-    roots: roots.map((r) => path.join(dir, r.storedAs)),
+    roots: dest.kind === 'dir' ? roots.map((r) => path.join(dest.dir, r.storedAs)) : [],
     written: writer.written.length,
   };
 }
@@ -392,6 +455,9 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
   );
   let session: BackupSession | undefined;
   let record: BackupRecord | undefined;
+  let claimed: StartedBackup | undefined;
+  let dest: Destination | undefined;
+  /** For messages: the backup's directory or its prefix on object storage. */
   let dir: string | undefined;
   try {
     session = await openSession(ctx, transport);
@@ -406,10 +472,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       walSegmentSize: facts.walSegmentSize,
       firstContact: new Date().toISOString(),
     });
-    const id = await allocateBackupId(ctx);
-    dir = backupDir(ctx.catalog, server.name, id);
-    const beginTime = new Date().toISOString();
-    record = {
+    const started = (id: string, beginTime: string): StartedBackup => ({
       formatVersion: 1,
       id,
       server: server.name,
@@ -419,11 +482,34 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       pgVersion: facts.pgVersion,
       systemIdentifier: facts.systemIdentifier,
       beginTime,
-      compression: server.backup.compression === 'none' ? 'none' : 'zstd',
+      // A chunk store keeps zstd frames only.
+      compression: server.backup.compression === 'none' && repositoryKindOf(ctx.catalog) === 'posix' ? 'none' : 'zstd',
       keep: 'none',
       owner: { ...processIdentity(), host: hostname(), startedAt: beginTime },
-    };
-    await writeBackupRecord(ctx.catalog, record);
+    });
+    if (repositoryKindOf(ctx.catalog) === 'posix') {
+      const id = await allocateBackupId(ctx);
+      dir = backupDir(ctx.catalog, server.name, id);
+      dest = { kind: 'dir', dir };
+      claimed = started(id, new Date().toISOString());
+      record = claimed;
+      await writeBackupRecord(ctx.catalog, claimed);
+    } else {
+      // No directories to claim an id with: the STARTED record is created only if absent.
+      const repo = await repositoryOf(ctx.catalog);
+      for (let attempt = 0; attempt < 5 && claimed === undefined; attempt++) {
+        const begin = new Date();
+        const claim = started(newBackupId(begin), begin.toISOString());
+        if ((await createBackupRecord(ctx.catalog, claim)) === 'created') claimed = claim;
+        else await sleep(1000 - (Date.now() % 1000) + 5);
+      }
+      if (claimed === undefined) throw new PgbkError('CATALOG', 'could not allocate a backup id (a backup.json exists each second)', { server: server.name });
+      record = claimed;
+      const prefix = catalogKeys.backup(server.name, claimed.id);
+      dir = locate(ctx.catalog, prefix);
+      dest = { kind: 'store', repo, prefix, store: new ChunkStore(repo, server.name), where: dir };
+    }
+    const id = claimed.id;
     ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);
 
     mark('record STARTED');
@@ -432,7 +518,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     const tablespaces = await listTablespaces(session);
     const here = await startPoint(session, startLsn);
     mark('tablespaces, timeline');
-    const copied = await copyTree(ctx, transport, dir, facts.systemIdentifier, tablespaces, here, agent);
+    const copied = await copyTree(ctx, transport, dest, facts.systemIdentifier, tablespaces, here, agent);
     const stop = await backupStop(session, facts.pgVersion);
     mark('pg_backup_stop');
     const timeline = labelTimeline(stop.labelFile);
@@ -448,19 +534,23 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       );
     }
     mark('wait for the end segment archived');
-    await writeFileAtomic(path.join(dir, 'data', 'backup_label'), stop.labelFile, { mode: 0o600 });
-    if (stop.spcmapFile !== '') await writeFileAtomic(path.join(dir, 'data', 'tablespace_map'), stop.spcmapFile, { mode: 0o600 });
+    await writeNamed(dest, 'data/backup_label', stop.labelFile, 0o600);
+    if (stop.spcmapFile !== '') await writeNamed(dest, 'data/tablespace_map', stop.spcmapFile, 0o600);
     const manifestText = copied.manifestText;
-    await writeFileAtomic(path.join(dir, MANIFEST_FILE), manifestText, { mode: 0o640 });
+    await writeNamed(dest, MANIFEST_FILE, manifestText, 0o640);
     mark('backup_label, files.json');
     // Every copied file durable before the record says the data is complete: the files were
-    // flushed as they were written; their directories' entries (and the links) now.
-    await syncBackupTree(dir, copied.roots, []).catch((err: unknown) => {
-      throw new PgbkError('CATALOG', `cannot make ${dir} durable: ${(err as Error).message}`, { server: server.name, path: dir });
-    });
+    // flushed as they were written; their directories' entries (and the links) now. (An object
+    // store's puts are durable once acknowledged.)
+    const localDir = dest.kind === 'dir' ? dest.dir : undefined;
+    if (localDir !== undefined) {
+      await syncBackupTree(localDir, copied.roots, []).catch((err: unknown) => {
+        throw new PgbkError('CATALOG', `cannot make ${localDir} durable: ${(err as Error).message}`, { server: server.name, path: localDir });
+      });
+    }
     mark(`fsync of the tree's directories (${copied.written} files flushed as written)`);
 
-    const { owner: _owner, ...rest } = record;
+    const { owner: _owner, ...rest } = claimed;
     record = {
       ...rest,
       status: 'WAITING_FOR_WAL',
@@ -495,11 +585,17 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     agent = undefined;
     await session?.close().catch(() => undefined); // ends the session: PostgreSQL abandons the backup
     session = undefined;
-    if (record !== undefined && dir !== undefined) {
+    if (record !== undefined && dest !== undefined) {
       // Nothing half-visible: the partial tree goes, the record stays as FAILED with the reason.
-      await rm(path.join(dir, 'data'), { recursive: true, force: true }).catch(() => undefined);
-      await rm(path.join(dir, 'tablespaces'), { recursive: true, force: true }).catch(() => undefined);
-      await rm(path.join(dir, MANIFEST_FILE), { force: true }).catch(() => undefined);
+      // (In a chunk store the chunks it stored stay until the sweep finds nothing refers to them.)
+      if (dest.kind === 'dir') {
+        await rm(path.join(dest.dir, 'data'), { recursive: true, force: true }).catch(() => undefined);
+        await rm(path.join(dest.dir, 'tablespaces'), { recursive: true, force: true }).catch(() => undefined);
+        await rm(path.join(dest.dir, MANIFEST_FILE), { force: true }).catch(() => undefined);
+      } else {
+        const { repo, prefix } = dest;
+        await repo.delete(['data/backup_label', 'data/tablespace_map', MANIFEST_FILE].map((n) => `${prefix}${n}`)).catch(() => undefined);
+      }
       const failed = failedBackup(record, e.message, new Date().toISOString());
       await writeBackupRecord(ctx.catalog, failed).catch((werr: unknown) => {
         ctx.log(`${server.name}: cannot record backup ${failed.id} as FAILED: ${(werr as Error).message}`);

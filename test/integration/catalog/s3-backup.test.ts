@@ -242,20 +242,4 @@ t('wrong credentials or a missing bucket: apply fails naming them, and nothing i
   assert.match(r2.stderr, /bucket pgbk-no-such-bucket does not exist/, r2.stderr);
 });
 
-t('the ssh method on an s3:// catalog is refused by validate and plan, naming the server and the field; nothing is written', async (ctx) => {
-  const w = await s3World(
-    ctx,
-    'backup: { method: ssh, schedule: "0 3 * * *" }\nssh: { host: 127.0.0.1, user: postgres }\npgdata: /nonexistent\nretention: { redundancy: 2 }',
-    'ssh',
-  );
-  for (const cmd of ['validate', 'plan']) {
-    const r = await w.pgbk([cmd]);
-    assert.is(r.code === 0, false, `${cmd}: ${r.stdout}${r.stderr}`);
-    assert.match(r.stderr, /servers\.main\.backup\.method/, `${cmd}: ${r.stderr}`);
-    assert.match(r.stderr, /server main: method ssh cannot back up into the object-storage catalog s3:\/\//, `${cmd}: ${r.stderr}`);
-  }
-  assert.equal(await keys(w.repo, ''), []);
-  w.repo.close();
-});
-
 t.run();

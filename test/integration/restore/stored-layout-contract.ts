@@ -190,7 +190,7 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
     await W(ctx).put(a, 'base.tar', base);
     await W(ctx).put(a, 'backup_manifest', manifest);
     const e = await refuses(
-      async () => storedLayout(await source(ctx, a), '', doneBackup(a, { ...sums, '16384.tar': 'ab'.repeat(32) })),
+      async () => storedLayout(await source(ctx, a), doneBackup(a, { ...sums, '16384.tar': 'ab'.repeat(32) })),
       /16384\.tar is recorded but missing/,
     );
     assert.match(e.path ?? '', new RegExp(`${a}/16384\\.tar$`));
@@ -199,11 +199,11 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
     await W(ctx).put(b, 'base.tar', base);
     await W(ctx).put(b, '16385.tar', base);
     await W(ctx).put(b, 'backup_manifest', manifest);
-    await refuses(async () => storedLayout(await source(ctx, b), '', doneBackup(b, sums)), /16385\.tar has no recorded checksum/);
+    await refuses(async () => storedLayout(await source(ctx, b), doneBackup(b, sums)), /16385\.tar has no recorded checksum/);
 
     const c = nextId(ctx);
     await W(ctx).put(c, 'backup_manifest', manifest);
-    await refuses(async () => storedLayout(await source(ctx, c), '', doneBackup(c, { backup_manifest: sums.backup_manifest })), /has no base\.tar/);
+    await refuses(async () => storedLayout(await source(ctx, c), doneBackup(c, { backup_manifest: sums.backup_manifest })), /has no base\.tar/);
   });
 
   t('a backup_manifest that does not match its sha256, or is missing, is refused before anything is written', async (ctx) => {
@@ -219,14 +219,14 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
       await W(ctx).put(a, 'backup_manifest', Buffer.from('the manifest, changed\n'));
       const sums = { 'base.tar': sha256Hex(base), backup_manifest: sha256Hex(manifest) };
       const e = await refuses(
-        async () => storedLayout(await source(ctx, a), '', doneBackup(a, sums)),
+        async () => storedLayout(await source(ctx, a), doneBackup(a, sums)),
         /backup_manifest is missing or does not match its recorded sha256/,
       );
       assert.match(e.path ?? '', new RegExp(`${a}/backup_manifest$`));
 
       const b = nextId(ctx);
       await W(ctx).put(b, 'base.tar', base);
-      await refuses(async () => storedLayout(await source(ctx, b), '', doneBackup(b, sums)), /backup_manifest is missing or does not match/);
+      await refuses(async () => storedLayout(await source(ctx, b), doneBackup(b, sums)), /backup_manifest is missing or does not match/);
       assert.equal(await readdir(tmp), [], 'nothing left in TMPDIR');
     } finally {
       if (saved === undefined) delete process.env['TMPDIR'];
@@ -252,7 +252,7 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
     await W(ctx).put(id, 'backup_manifest', manifest);
     const sums = { 'base.tar.zst': sha256Hex(baseTar), '16384.tar': sha256Hex(tsTar), backup_manifest: sha256Hex(manifest) };
     // 64 KiB ranges: tar is fed from many ranged reads on object storage.
-    const layout = await storedLayout(await source(ctx, id, { chunkBytes: 64 * 1024, ahead: 2 }), '', doneBackup(id, sums));
+    const layout = await storedLayout(await source(ctx, id, { chunkBytes: 64 * 1024, ahead: 2 }), doneBackup(id, sums));
     try {
       assert.equal(layout.oids, ['16384']);
       assert.is(layout.storedFiles, 2);
@@ -278,7 +278,7 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
     const bad = nextId(ctx);
     await W(ctx).put(bad, 'base.tar', flipped);
     await W(ctx).put(bad, 'backup_manifest', manifest);
-    const badLayout = await storedLayout(await source(ctx, bad), '', doneBackup(bad, { 'base.tar': sha256Hex(plain), backup_manifest: sha256Hex(manifest) }));
+    const badLayout = await storedLayout(await source(ctx, bad), doneBackup(bad, { 'base.tar': sha256Hex(plain), backup_manifest: sha256Hex(manifest) }));
     try {
       assert.is(await badLayout.readMap(), undefined, 'no tablespace_map in this tar');
       const into = await mkdtemp(path.join(tmp, 'pgdata-bad-'));
@@ -294,7 +294,7 @@ export function storedLayoutContract(name: string, makeWorld: () => Promise<Stor
     const id = nextId(ctx);
     await W(ctx).put(id, 'base.tar', tar);
     await W(ctx).put(id, 'backup_manifest', manifest);
-    const layout = await storedLayout(await source(ctx, id), '', doneBackup(id, { 'base.tar': sha256Hex(tar), backup_manifest: sha256Hex(manifest) }));
+    const layout = await storedLayout(await source(ctx, id), doneBackup(id, { 'base.tar': sha256Hex(tar), backup_manifest: sha256Hex(manifest) }));
     try {
       await W(ctx).remove(id, 'base.tar');
       const named = new RegExp(`${id}/base\\.tar`);

@@ -18,6 +18,7 @@ import { openS3Repository } from '../../../src/catalog/s3/driver.js';
 import { sha256Hex } from '../../../src/lib/checksum.js';
 import { localHost } from '../../../src/restore/host.js';
 import { storedLayout } from '../../../src/restore/stored-layout.js';
+import { storedTreeAt } from '../../../src/backup/ssh/stored-tree.js';
 import { storedSource } from '../../../src/catalog/stored-source.js';
 import { rgw } from '../../support/rgw.js';
 import { doneBackup, refuses, SERVER, storedLayoutContract, treeOf } from './stored-layout-contract.js';
@@ -100,7 +101,7 @@ s('opened: tablespaces and counts from files.json; readMap; unpack rebuilds data
   const data = { PG_VERSION: Buffer.from('15\n'), 'base/5/1259': Buffer.alloc(5000, 7), 'global/pg_control': Buffer.alloc(300, 1) };
   const ts = { 'PG_15_202209061/5/16390': Buffer.alloc(2500, 9) };
   const sums = await sshBackup(srcDir, data, ts);
-  const layout = await storedLayout(await storedSource(ctx.root!, SERVER, id), srcDir, doneBackup(id, sums, 'ssh'));
+  const layout = await storedLayout(await storedSource(ctx.root!, SERVER, id), doneBackup(id, sums, 'ssh'), storedTreeAt(srcDir));
   assert.equal(layout.oids, ['16384']);
   assert.is(layout.storedFiles, 0);
   assert.is(layout.manifest, undefined);
@@ -123,7 +124,7 @@ s('refused when opened: a changed files.json, a missing backup_label, a missing 
     return { srcDir, sums: await sshBackup(srcDir, { PG_VERSION: Buffer.from('15\n') }, { 'PG_15_202209061/x': Buffer.from('t') }) };
   };
   const open = async (id: string, srcDir: string, sums: Record<string, string>): Promise<unknown> =>
-    storedLayout(await storedSource(ctx.root!, SERVER, id), srcDir, doneBackup(id, sums, 'ssh'));
+    storedLayout(await storedSource(ctx.root!, SERVER, id), doneBackup(id, sums, 'ssh'), storedTreeAt(srcDir));
 
   const a = await make('20260102T000002Z');
   await writeFile(path.join(a.srcDir, 'files.json'), `${(await readFile(path.join(a.srcDir, 'files.json'), 'utf8')).trim()} \n`);

@@ -8,6 +8,7 @@ import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from 'node:fs/prom
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { copyTreeInto } from '../../../src/backup/ssh/restore-tree.js';
+import { storedTreeAt } from '../../../src/backup/ssh/stored-tree.js';
 import { CLI, runPgbk, type RunOptions, type RunResult } from '../../support/pgbk.js';
 import { chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 import { startSshd, type TestSshd } from '../../support/sshd.js';
@@ -96,7 +97,7 @@ export async function restoreByCopy(w: SshWorld, backupId: string): Promise<Test
   const dest = await tempDir('pgbk-sshrestore-');
   const pgdata = path.join(dest, 'data');
   await mkdir(pgdata, { mode: 0o700 });
-  await copyTreeInto(src, 'data', pgdata, 'main');
+  await copyTreeInto(storedTreeAt(src), 'data', pgdata, 'main');
   const walCopy = path.join(dest, 'wal');
   await mkdir(walCopy);
   const walRoot = path.join(w.catalog, 'main', 'wal');

@@ -7,6 +7,7 @@ import * as assert from 'uvu/assert';
 import { ChunkWriter, FileChunker } from '../../../../src/backup/ssh/chunk-writer.js';
 import { formatManifest, type ManifestFile } from '../../../../src/backup/ssh/incremental.js';
 import { copyTreeInto } from '../../../../src/backup/ssh/restore-tree.js';
+import { storedTreeAt } from '../../../../src/backup/ssh/stored-tree.js';
 import { PgbkError } from '../../../../src/errors.js';
 
 const CHUNK = 4;
@@ -42,7 +43,7 @@ test('copyTreeInto: files rebuilt from many chunks by the thread pool, at their 
     await storedBackup(src, files);
     const dest = path.join(root, 'restored');
     await mkdir(dest, { mode: 0o700 });
-    await copyTreeInto(src, 'data', dest, 'main');
+    await copyTreeInto(storedTreeAt(src), 'data', dest, 'main');
     for (const [rel, bytes] of Object.entries(files)) {
       const file = path.join(dest, rel);
       assert.ok((await readFile(file)).equals(bytes), rel);
@@ -65,7 +66,7 @@ test('copyTreeInto: a damaged chunk fails the restore with a CATALOG error namin
     const dest = path.join(root, 'restored');
     await mkdir(dest, { mode: 0o700 });
     try {
-      await copyTreeInto(src, 'data', dest, 'main');
+      await copyTreeInto(storedTreeAt(src), 'data', dest, 'main');
       assert.unreachable('restored a damaged backup');
     } catch (err) {
       assert.instance(err, PgbkError);
