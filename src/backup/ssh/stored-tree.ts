@@ -16,8 +16,8 @@
 import { lstat, readFile, readdir, readlink } from 'node:fs/promises';
 import path from 'node:path';
 import { ChunkStore } from '../../catalog/chunk-store.js';
-import { backupDir } from '../../catalog/layout.js';
-import { repositoryKindOf, repositoryOf } from '../../catalog/open.js';
+import { backupDir, catalogKeys } from '../../catalog/layout.js';
+import { locate, repositoryKindOf, repositoryOf } from '../../catalog/open.js';
 import { directorySource, storedSource, type StoredSource } from '../../catalog/stored-source.js';
 import { zstdCodec } from '../../catalog/zstd.js';
 import { PgbkError } from '../../errors.js';
@@ -72,7 +72,7 @@ export async function openStoredTree(catalog: string, server: string, id: string
     const dir = backupDir(catalog, server, id);
     return { where: dir, source, dir };
   }
-  return { where: source.where(''), source, chunks: new ChunkStore(await repositoryOf(catalog), server) };
+  return { where: locate(catalog, catalogKeys.backup(server, id)), source, chunks: new ChunkStore(await repositoryOf(catalog), server) };
 }
 
 /** A local backup directory as a StoredTree (tests and tools that hold a path). */
