@@ -21,9 +21,19 @@
  * its ttl without renewing may be taken over while it still runs, so holders renew every ttl/3
  * and must stop writing when renew() throws (it throws as soon as the lease was taken over).
  * An object at the key that no pgbk wrote is 'unreadable' and never taken over.
+ *
+ * A holder that died without releasing (killed, or the store unreachable when it tried) would
+ * otherwise block every writer until its lease expires. When the holder ran on this machine — the
+ * same host name and the same kernel boot (the boot id in its process start) — its process can be
+ * checked as a posix lock's is, and a dead one's lease is taken over at once (still by If-Match:
+ * one racer wins). Holders elsewhere are only ever taken over by expiry. (Containers that share a
+ * kernel and a host name but not a pid namespace would see each other's holders as dead: give
+ * every pgbk host its own host name, as a posix catalog also assumes.)
  */
 
 import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
+import { isSameProcessAlive, processIdentity } from '../../lib/process-identity.js';
 import { PgbkError } from '../../errors.js';
 import type { Lease, LockAttempt, LockHolder, LockOptions } from '../repository.js';
 import { type S3Context, urlOf } from './client.js';
@@ -156,6 +166,15 @@ function leaseFor(ctx: S3Context, objectKey: string, holder: LockHolder, ttlMs: 
   };
 }
 
+/** The holder ran on this machine in this boot and its process is gone (see above). */
+function deadHereAndNow(h: LockHolder): boolean {
+  if (h.host !== hostname() || h.processStart === undefined) return false;
+  const ours = processIdentity().processStart;
+  const boot = (start: string): string => start.slice(0, start.lastIndexOf(':'));
+  if (ours === undefined || boot(ours) !== boot(h.processStart)) return false;
+  return !isSameProcessAlive({ pid: h.pid, processStart: h.processStart });
+}
+
 export async function tryLockS3(ctx: S3Context, objectKey: string, holder: LockHolder, opts: LockOptions): Promise<LockAttempt> {
   const text = leaseText(holder, opts.ttlMs);
   try {
@@ -168,7 +187,7 @@ export async function tryLockS3(ctx: S3Context, objectKey: string, holder: LockH
       if (current.kind === 'unreadable') return { acquired: false, holder: 'unreadable' };
       if (current.kind === 'held') {
         last = current.holder;
-        if (current.ageMs <= current.ttlMs + CLOCK_RESOLUTION_MS) break;
+        if (current.ageMs <= current.ttlMs + CLOCK_RESOLUTION_MS && !deadHereAndNow(current.holder)) break;
       }
       const taken = await putConditional(ctx, objectKey, text, { ifMatch: current.etag });
       if (taken !== undefined) return { acquired: true, lease: leaseFor(ctx, objectKey, holder, opts.ttlMs, taken) };

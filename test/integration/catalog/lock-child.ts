@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { processIdentity } from '../../../src/lib/process-identity.js';
 import { openDriver, type DriverSpec } from './drivers.js';
 
 const [specJson, key, ttl, hold] = process.argv.slice(2);
@@ -16,7 +17,7 @@ if (specJson === undefined || key === undefined || ttl === undefined || hold ===
 const repo = await openDriver(JSON.parse(specJson) as DriverSpec);
 const holder = {
   id: randomBytes(8).toString('hex'),
-  pid: process.pid,
+  ...processIdentity(), // pid and process start, as pgbk's own holders record them
   host: os.hostname(),
   command: 'lock-child',
   since: new Date().toISOString(),

@@ -407,5 +407,24 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     }
   });
 
+  t('lock: a holder on this host whose process died is taken over at once, long before its ttl; a live one is not', async (ctx) => {
+    const { repo, spec, p } = world(ctx);
+    const key = `${p}main/lock`;
+    const ttlMs = 10 * 60_000;
+    const child = spawnHolder(spec, key, ttlMs, 120_000);
+    try {
+      assert.ok((await child.outcome).acquired);
+      const me = holderNamed('apply');
+      assert.is((await repo.tryLock(key, me, { ttlMs })).acquired, false, 'a live holder was taken over');
+      await stop([child]);
+      const attempt = await repo.tryLock(key, me, { ttlMs });
+      assert.ok(attempt.acquired, 'the dead holder on this host was not taken over');
+      assert.equal(await repo.readLock(key), me);
+      if (attempt.acquired) await attempt.lease.release();
+    } finally {
+      await stop([child]);
+    }
+  });
+
   t.run();
 }

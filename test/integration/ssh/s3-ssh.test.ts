@@ -6,7 +6,8 @@
  * and stores only the changed ones; list, show, status, verify; a PITR restore from the bucket that
  * PostgreSQL starts with the exact rows (tablespace included); retention deleting the older backup
  * plans a chunk sweep with its reason and leaves every chunk the retained backup refers to; a
- * damaged chunk is named by verify and refused by restore.
+ * damaged chunk is named by verify and refused by restore; radosgw stopped mid-backup leaves no DONE
+ * backup and no file list, and the next backup is good.
  *
  * WAL: archive_command copies into the catalog's local spool (s3.spool), which apply archives into
  * the bucket; restore_command is pgbk wal-fetch reading the bucket.
@@ -249,6 +250,35 @@ t('retention deletes the older backup and plans a chunk sweep with its reason; e
   assert.not.ok(left.some((b) => b.id === ctx.first));
   assert.equal(await keys(ctx.repo!, `main/backups/${ctx.first}/`), []);
   ok(await pgbk(ctx, ['verify', 'main']), 'verify (retained backups complete)');
+});
+
+t('radosgw stopped while an ssh backup runs: not DONE, no file list of it, the next backup is DONE and verified', async (ctx) => {
+  const gw = await rgw();
+  const before = new Set((await listed(ctx)).map((b) => b.id));
+  await ctx.cluster!.sql('UPDATE t SET pad = md5(pad) WHERE n <= 5000');
+  await sleep(1100);
+  const running = pgbk(ctx, ['backup', 'main']);
+  // Stop the gateway as soon as the new backup's STARTED record is in the bucket (before its chunks).
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const ids = (await keys(ctx.repo!, 'main/backups/')).map((k) => k.split('/')[2]!).filter((id) => !before.has(id));
+    if (ids.length > 0) break;
+    assert.ok(Date.now() < deadline, 'the backup never started');
+    await sleep(30);
+  }
+  await gw.stopGateway();
+  await sleep(12_000);
+  await gw.startGateway();
+  const failed = await running;
+  assert.is.not(failed.code, 0, `${failed.stdout}${failed.stderr}`);
+  const b = (await listed(ctx)).find((x) => !before.has(x.id));
+  assert.ok(b !== undefined, failed.stdout);
+  assert.is(b.status, 'FAILED', `${failed.stdout}${failed.stderr}`);
+  assert.equal(await keys(ctx.repo!, `main/backups/${b.id}/files.json`), []);
+  await sleep(1100);
+  const next = ok(await pgbk(ctx, ['backup', 'main']), 'backup after the outage');
+  assert.match(next.stdout, /DONE/, next.stdout);
+  ok(await pgbk(ctx, ['verify', 'main']), 'verify after the outage');
 });
 
 t.run();
