@@ -29,6 +29,7 @@ import type { Progress, ProgressFactory } from '../lib/progress.js';
 import { verifyWalRange } from './verify-wal.js';
 import { plural } from '../lib/plural.js';
 import { mapLimited } from '../lib/map-limited.js';
+import type { StoredObject } from '../backup/ssh/stored-tree.js';
 
 export interface BackupVerification {
   readonly id: string;
@@ -70,8 +71,9 @@ function run(binary: string, args: readonly string[], env: NodeJS.ProcessEnv): P
  * every file against the sha256 files.json records (stored-tree.ts walks it as restore does), and
  * nothing recorded missing or unrecorded present. There is no backup_manifest for pg_verifybackup.
  */
-/** Stored objects of one file read at once by verify. */
-const VERIFY_READS = 8;
+/** Stored objects read at once by verify, and how many are listed ahead of the reads. */
+const VERIFY_READS = 16;
+const VERIFY_BATCH = 256;
 
 async function verifySshFiles(record: CopiedBackup, opts: VerifyOptions, problems: string[], checked: string[]): Promise<void> {
   const { readStoredManifest, sha256OfStored } = await import('../backup/ssh/restore-tree.js');
@@ -93,11 +95,11 @@ async function verifySshFiles(record: CopiedBackup, opts: VerifyOptions, problem
   const progress = opts.progress?.(`verifying ${record.id}:`, record.sizes.data);
   for (const root of roots) {
     try {
-      for await (const e of walkStoredRoot(tree, root, manifest, opts.server)) {
-        if (e.kind !== 'file') continue;
-        files++;
-        // Several reads at once: on object storage each chunk is a GET.
-        await mapLimited(e.objects, VERIFY_READS, async (o) => {
+      // Several reads at once across files: on object storage each chunk is a GET, and most
+      // files are one chunk. A batch of objects at a time keeps memory flat on large clusters.
+      let batch: StoredObject[] = [];
+      const readBatch = async (): Promise<void> => {
+        await mapLimited(batch, VERIFY_READS, async (o) => {
           try {
             await readStoredObject(o, opts.server, tree);
             chunks++;
@@ -107,7 +109,15 @@ async function verifySshFiles(record: CopiedBackup, opts: VerifyOptions, problem
             problems.push(toPgbkError(err).message);
           }
         });
+        batch = [];
+      };
+      for await (const e of walkStoredRoot(tree, root, manifest, opts.server)) {
+        if (e.kind !== 'file') continue;
+        files++;
+        batch.push(...e.objects);
+        if (batch.length >= VERIFY_BATCH) await readBatch();
       }
+      await readBatch();
     } catch (err) {
       problems.push(toPgbkError(err).message);
     }
