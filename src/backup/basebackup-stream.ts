@@ -172,7 +172,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
       `backup method basebackup into an object-storage catalog cannot copy tablespaces yet (this cluster has ${spaces.join(', ')})`,
       {
         server: server.name,
-        hint: 'pg_basebackup writes one archive when it streams (-D -): use a local catalog for clusters with tablespaces',
+        hint: 'pg_basebackup writes one archive when it streams (-D -): use backup.method ssh (it stores tablespaces in the bucket too) or a local catalog for clusters with tablespaces',
       },
     );
   }
