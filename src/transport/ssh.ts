@@ -171,6 +171,10 @@ export class SshTransport implements Transport {
       client.once('error', onError);
       client.once('ready', onReady);
       client.connect(config);
+      // No Nagle: a session is a conversation of small messages (psql queries and their rows, agent
+      // requests, channel window updates), and a small write held back until the previous one is
+      // ACKed meets the peer's delayed ACK: ~40 ms per round trip instead of a fraction of one.
+      client.setNoDelay(true);
     });
     return new SshTransport(client, `ssh ${who}`);
   }
