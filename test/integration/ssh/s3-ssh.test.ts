@@ -168,6 +168,9 @@ t(
     );
     assert.equal(await ctx.repo!.listUploads(), []);
 
+    const check = ok(await pgbk(ctx, ['check']), 'check').stdout;
+    assert.match(check, /catalog: s3:\/\/\S+: reachable, credentials accepted, write\/read\/delete probe ok/, check);
+    assert.match(check, /ssh: postgres@127\.0\.0\.1:\d+ reachable, host key verified/, check);
     assert.match(ok(await pgbk(ctx, ['show', 'main', b.id]), 'show').stdout, /DONE/);
     ok(await pgbk(ctx, ['status']), 'status');
     const v = ok(await pgbk(ctx, ['verify', 'main']), 'verify');
