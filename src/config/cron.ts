@@ -40,14 +40,6 @@ export function validateTimezone(timezone: string): string | undefined {
 }
 
 /**
- * croner's zone option: UTC (the default zone) as a fixed offset, which croner computes directly;
- * a named zone goes through Intl, whose first use costs ~15–20 ms of every command's start.
- */
-function zoneOption(timezone: string): { timezone: string; paused: true } | { utcOffset: 0; paused: true } {
-  return timezone === 'UTC' || timezone === 'Etc/UTC' ? { utcOffset: 0, paused: true } : { timezone, paused: true };
-}
-
-/**
  * Error message if `expr` is not a schedule pgbk accepts in `timezone`, else undefined.
  * Refused besides plain syntax errors: anything only one library accepts (7 fields, tabs, dates
  * that do not exist such as "0 0 30 2 *"), and a restricted day-of-month together with a restricted
@@ -60,7 +52,7 @@ export function validateCron(expr: string, timezone: string): string | undefined
 
   let cron: Cron;
   try {
-    cron = new Cron(expr, zoneOption(timezone));
+    cron = new Cron(expr, { timezone, paused: true });
   } catch (err) {
     const message = err instanceof Error ? err.message : String(err);
     return bad(message.replace(/^CronPattern:\s*/, ''));
@@ -99,7 +91,7 @@ export function previousFireTime(expr: string, timezone: string, now: Date): Dat
   if (Number.isNaN(nowMs)) throw new PgbkError('INTERNAL', 'previousFireTime: now is an invalid Date');
   let cron: Cron;
   try {
-    cron = new Cron(expr, zoneOption(timezone));
+    cron = new Cron(expr, { timezone, paused: true });
   } catch (err) {
     throw new PgbkError('CONFIG', `invalid cron expression "${expr}" (timezone ${timezone})`, { cause: err });
   }
@@ -118,7 +110,7 @@ export function nextFireTime(expr: string, timezone: string, now: Date): Date | 
   if (Number.isNaN(now.getTime())) throw new PgbkError('INTERNAL', 'nextFireTime: now is an invalid Date');
   let cron: Cron;
   try {
-    cron = new Cron(expr, zoneOption(timezone));
+    cron = new Cron(expr, { timezone, paused: true });
   } catch (err) {
     throw new PgbkError('CONFIG', `invalid cron expression "${expr}" (timezone ${timezone})`, { cause: err });
   }
