@@ -143,6 +143,29 @@ t('multipart: RSS stays flat whatever the size (40 vs 240 MiB in 5 MiB parts); r
   await repo.deleteTree('rss/');
 });
 
+t('multipart: chunks that do not line up with parts (one longer than two parts) are cut into reused part buffers byte-exactly', async (ctx) => {
+  const { repo } = W(ctx);
+  // 5 MiB parts, 2 in flight: 25 MiB + 5 bytes in chunks of 7 MiB+1, 3 B, 11 MiB, 1 B, 7 MiB = 6 parts,
+  // so each of the 2 part buffers is filled three times.
+  const sizes = [7 * MiB + 1, 3, 11 * MiB, 1, 7 * MiB];
+  const chunks = sizes.map((n) => randomFillSync(Buffer.allocUnsafe(n)));
+  const whole = Buffer.concat(chunks);
+  const w = await repo.openWrite('uneven/obj');
+  await pipeline(Readable.from(chunks), w.stream);
+  const r = await w.commit();
+  assert.is(r.size, whole.length);
+  assert.is(r.sha256, sha256Hex(whole));
+  assert.ok((await readAll((await repo.read('uneven/obj'))!)).equals(whole));
+  // Exactly one part's worth: a multipart upload of one full part.
+  const one = randomFillSync(Buffer.allocUnsafe(5 * MiB));
+  const w1 = await repo.openWrite('uneven/one');
+  await pipeline(Readable.from([one]), w1.stream);
+  assert.is((await w1.commit()).outcome, 'created');
+  assert.ok((await readAll((await repo.read('uneven/one'))!)).equals(one));
+  assert.equal(await repo.listUploads(), []);
+  await repo.deleteTree('uneven/');
+});
+
 t('multipart with ifAbsent on a taken key: exists, the first bytes stay, and the upload is aborted', async (ctx) => {
   const { repo } = W(ctx);
   const key = 'chunks/ab/abcdef';
