@@ -109,8 +109,23 @@ export interface DerivedFetch {
 }
 
 /** archive_command's own %-escapes: %p, %f and %% (PostgreSQL substitutes them before sh runs). */
-function unescapePercent(word: string): string {
+export function unescapePercent(word: string): string {
   return word.replace(/%%/g, '%');
+}
+
+/**
+ * The words of a `… pgbk … wal-push …` archive_command and the index of `wal-push` (≥ 1: something
+ * runs pgbk before it); a reason string when it is not one. The shell fast path `wal-push
+ * --print-archive-command` prints (src/wal-push-remote/fast-path.ts) checks a marker, then `exec`s
+ * the plain client: its settings are the words after the last exec.
+ */
+export function walPushWords(cmd: string): { readonly words: readonly string[]; readonly at: number } | string {
+  const fast = /^m=\S+ n=0; while \[ -S /.test(cmd) ? cmd.lastIndexOf('; exec ') : -1;
+  const words = splitShellWords(fast >= 0 ? cmd.slice(fast + '; exec '.length) : cmd);
+  if (words === undefined) return 'archive_command is not one simple command';
+  const at = words.indexOf('wal-push');
+  if (at < 1) return 'archive_command is not a pgbk wal-push command';
+  return { words, at };
 }
 
 /**
@@ -118,13 +133,9 @@ function unescapePercent(word: string): string {
  * SERVER %p` → the fetch settings; a reason string when the command is not of that form.
  */
 export function deriveFetchFromArchiveCommand(cmd: string): DerivedFetch | string {
-  // The shell fast path `wal-push --print-archive-command` prints (src/wal-push-remote/fast-path.ts)
-  // checks a marker, then `exec`s the plain client: its settings are the words after the last exec.
-  const fast = /^m=\S+ n=0; while \[ -S /.test(cmd) ? cmd.lastIndexOf('; exec ') : -1;
-  const words = splitShellWords(fast >= 0 ? cmd.slice(fast + '; exec '.length) : cmd);
-  if (words === undefined) return 'archive_command is not one simple command';
-  const at = words.indexOf('wal-push');
-  if (at < 1) return 'archive_command is not a pgbk wal-push command';
+  const split = walPushWords(cmd);
+  if (typeof split === 'string') return split;
+  const { words, at } = split;
   const dbPgbk = words.slice(0, at).map(unescapePercent);
   const opts = new Map<string, string>();
   const positionals: string[] = [];

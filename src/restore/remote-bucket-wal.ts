@@ -18,7 +18,7 @@
 import { PgbkError } from '../errors.js';
 import { commandLine } from '../pg/recovery-conf.js';
 import { buildFastPathAround } from '../wal-fetch/fast-path.js';
-import { splitShellWords } from './archive-command.js';
+import { unescapePercent, walPushWords } from './archive-command.js';
 import { readTextOn, type TargetHost } from './host.js';
 
 export interface BucketFetch {
@@ -30,11 +30,6 @@ export interface BucketFetch {
   readonly server: string;
 }
 
-/** archive_command's own %-escapes: %p, %f and %% (PostgreSQL substitutes them before sh runs). */
-function unescapePercent(word: string): string {
-  return word.replace(/%%/g, '%');
-}
-
 const VALUE_FLAGS = new Set(['--config', '-c', '--compression']);
 const BARE_FLAGS = new Set(['--worker', '--debug']);
 
@@ -43,13 +38,9 @@ const BARE_FLAGS = new Set(['--worker', '--debug']);
  * → the settings to fetch with; a reason string when the command is not of that form. Pure.
  */
 export function deriveBucketFetch(archiveCommand: string): BucketFetch | string {
-  // The shell fast path `wal-push --print-archive-command` prints checks a marker, then `exec`s
-  // the plain client: its settings are the words after the last exec.
-  const fast = /^m=\S+ n=0; while \[ -S /.test(archiveCommand) ? archiveCommand.lastIndexOf('; exec ') : -1;
-  const words = splitShellWords(fast >= 0 ? archiveCommand.slice(fast + '; exec '.length) : archiveCommand);
-  if (words === undefined) return 'archive_command is not one simple command';
-  const at = words.indexOf('wal-push');
-  if (at < 1) return 'archive_command is not a pgbk wal-push command';
+  const split = walPushWords(archiveCommand);
+  if (typeof split === 'string') return split;
+  const { words, at } = split;
   const before = words.slice(0, at).map(unescapePercent);
   let configPath: string | undefined;
   // --config before the command is pgbk's global option: keep it in the words that run pgbk.

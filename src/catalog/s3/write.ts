@@ -10,7 +10,10 @@
  *
  * Streaming writes (openWrite) buffer one part (16 MiB by default) and upload at most `queueSize`
  * parts at once, so memory stays at (queueSize + 1) × partSize whatever the object's size; the
- * writable's callback waits for a free slot (backpressure). Nothing is visible until commit():
+ * writable's callback waits for a free slot (backpressure). Each part is copied out of the incoming
+ * chunks into one of at most queueSize part buffers that are reused from part to part: no new
+ * part-sized allocation per part, so a long upload leaves no trail of freed 16 MiB buffers waiting
+ * for the garbage collector (and then for malloc to give their pages back). Nothing is visible until commit():
  * - an object smaller than one part is one PUT at commit (conditional for ifAbsent: exact);
  * - a larger one is a multipart upload, completed at commit. ifAbsent then checks the key before
  *   completing and sends `If-None-Match: *` with the completion, which AWS S3 honours (412). Some
@@ -101,6 +104,8 @@ class MultipartWriter implements ObjectWriter {
   #parts: Part[] = [];
   #nextPart = 1;
   #inFlight = new Set<Promise<void>>();
+  /** Part buffers (partSize each) whose upload finished, to fill again: at most queueSize exist. */
+  #spare: Buffer[] = [];
   #failure: unknown;
 
   constructor(
@@ -125,16 +130,43 @@ class MultipartWriter implements ObjectWriter {
     this.#size += chunk.length;
     this.#pending.push(chunk);
     this.#pendingBytes += chunk.length;
-    if (this.#pendingBytes >= this.ctx.partSize) this.#startPart();
-    // Backpressure: hold the writer until a slot is free, so at most queueSize parts are in memory.
+    while (this.#pendingBytes >= this.ctx.partSize) {
+      // Backpressure: a new part waits for a free slot, so at most queueSize parts are in memory.
+      await this.#slot();
+      this.#startPart(this.#takePart(this.ctx.partSize));
+    }
+    await this.#slot();
+  }
+
+  async #slot(): Promise<void> {
     while (this.#inFlight.size >= this.ctx.queueSize) await Promise.race(this.#inFlight);
     if (this.#failure !== undefined) throw this.#failure;
   }
 
+  /** The first `n` pending bytes, copied into a reused part buffer; what follows stays pending. */
+  #takePart(n: number): Buffer {
+    const part = (this.#spare.pop() ?? Buffer.allocUnsafeSlow(this.ctx.partSize)).subarray(0, n);
+    let at = 0;
+    while (at < n) {
+      const c = this.#pending[0]!;
+      const take = Math.min(c.length, n - at);
+      c.copy(part, at, 0, take);
+      at += take;
+      if (take === c.length) this.#pending.shift();
+      else this.#pending[0] = c.subarray(take);
+    }
+    this.#pendingBytes -= n;
+    return part;
+  }
+
   /** End of the bytes: a started multipart upload gets its last part; a small object waits for commit. */
   async #finish(): Promise<void> {
-    if (this.#uploadId !== undefined && this.#pendingBytes > 0) this.#startPart();
+    if (this.#uploadId !== undefined && this.#pendingBytes > 0) {
+      await this.#slot();
+      this.#startPart(this.#takePart(this.#pendingBytes));
+    }
     await Promise.all(this.#inFlight);
+    this.#spare = []; // no more parts
     if (this.#failure !== undefined) throw this.#failure;
   }
 
@@ -146,10 +178,7 @@ class MultipartWriter implements ObjectWriter {
     return this.#uploadId;
   }
 
-  #startPart(): void {
-    const body = this.#pending.length === 1 ? this.#pending[0]! : Buffer.concat(this.#pending, this.#pendingBytes);
-    this.#pending = [];
-    this.#pendingBytes = 0;
+  #startPart(body: Buffer): void {
     const PartNumber = this.#nextPart++;
     const md5 = createHash('md5').update(body).digest();
     const upload = (async (): Promise<void> => {
@@ -167,6 +196,9 @@ class MultipartWriter implements ObjectWriter {
       );
       if (out.ETag === undefined) throw new Error(`the server returned no ETag for part ${PartNumber}`);
       this.#parts.push({ PartNumber, ETag: out.ETag, md5 });
+      // The request has been answered, so its body is no longer read: fill it again. (A failed
+      // part is not reused: the stream fails anyway.)
+      this.#spare.push(Buffer.from(body.buffer, body.byteOffset, this.ctx.partSize));
     })().catch((err: unknown) => {
       this.#failure ??= s3Failure(this.ctx, `upload part ${PartNumber} of`, this.objectKey, err);
     });
