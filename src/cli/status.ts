@@ -9,12 +9,15 @@ import { formatPgVersion, plural, recoverableWindow, restorePoints, type Recover
 import { nextScheduledBackup, type NextBackup } from '../plan/schedule.js';
 import { formatIsoText } from '../plan/time-text.js';
 import { formatDuration } from '../config/duration.js';
-import { drillText, drillView, lastFinishedDrill, lastDrill } from '../plan/drill.js';
-import { measureRto, rpoAgeSeconds } from '../plan/objectives.js';
-import { effectiveDrill, readDrills } from '../catalog/drills.js';
+import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
-import type { ArchivedWal, BackupRecord, DrillRecord, IncomingFile, ServerIdentity } from '../model/types.js';
-import { firstOf, lastOf, overviewOf, type WalOverview } from '../model/wal-runs.js';
+import path from 'node:path';
+import { firstOf, lastOf, overviewOf } from '../model/wal-runs.js';
+import { serverDir } from '../catalog/layout.js';
+import { repositoryKindOf } from '../catalog/open.js';
+import type { DrillView } from '../plan/drill.js';
+import type { Recoverability } from './status-drills.js';
+import type { StatusFacts } from './status-facts.js';
 import { formatAge, formatBytes } from './format.js';
 import type { CliIo } from './io.js';
 import { loadDesired } from './load.js';
@@ -23,65 +26,14 @@ import { writeJson } from './json-output.js';
 import { indexOptions } from './wal-index.js';
 import { readBackupsStrictForView } from './read-cache.js';
 
-type LockInfo = Awaited<ReturnType<typeof readLock>>;
-
-/** What status reads from the catalog for one server. */
-export interface StatusFacts {
-  readonly identity: ServerIdentity | undefined;
-  readonly backups: readonly BackupRecord[];
-  /** The archive: a full listing, or its overview (catalog/wal-overview.ts). */
-  readonly wal: ArchivedWal | WalOverview;
-  readonly incoming: readonly IncomingFile[];
-  readonly quarantined: number;
-  readonly lock: LockInfo;
-  /** Restore drill records (issue 14), sorted by id; absent or empty: nothing is shown about drills. */
-  readonly drills?: readonly DrillRecord[];
-}
+export type { StatusFacts } from './status-facts.js';
 
 /**
- * Restore drills and objectives (issue 14), only for servers that have them, so the status of
- * every other server stays exactly as it was.
+ * One server in `status --json` (fields are only ever added). Pure: facts and now in.
+ * `recoverability`: the restore drill and objectives fields (status-drills.ts), computed only for a
+ * server with drills or objectives; nothing for every other server.
  */
-function recoverabilityEntry(s: ServerConfig, f: StatusFacts, now: Date) {
-  const drills = f.drills ?? [];
-  const finished = lastFinishedDrill(drills);
-  const latest = lastDrill(drills);
-  const running = latest?.status === 'RUNNING' ? latest : undefined;
-  const out: Record<string, unknown> = {};
-  if (s.drill !== undefined || drills.length > 0) {
-    out['lastDrill'] = finished === undefined ? null : drillView(finished);
-    if (running !== undefined) out['runningDrill'] = drillView(running);
-  }
-  if (s.objectives !== undefined) {
-    const rto = measureRto(drills, f.backups, f.wal, f.identity?.walSegmentSize ?? 16 * 1024 * 1024);
-    const rpoAge = rpoAgeSeconds([overviewOf(f.wal).newestMtime], now);
-    out['objectives'] = {
-      rpoSeconds: s.objectives.rpoSeconds ?? null,
-      measuredRpoSeconds: rpoAge === undefined ? null : Math.round(rpoAge),
-      rtoSeconds: s.objectives.rtoSeconds ?? null,
-      measuredRtoSeconds: rto.drill?.rtoSeconds ?? null,
-      measuredByDrill: rto.drill?.id ?? null,
-      estimatedRtoSeconds: rto.estimate?.seconds ?? null,
-      estimatedForBackup: rto.estimate?.backupId ?? null,
-    };
-  }
-  return out as {
-    lastDrill?: ReturnType<typeof drillView> | null;
-    runningDrill?: ReturnType<typeof drillView>;
-    objectives?: {
-      rpoSeconds: number | null;
-      measuredRpoSeconds: number | null;
-      rtoSeconds: number | null;
-      measuredRtoSeconds: number | null;
-      measuredByDrill: string | null;
-      estimatedRtoSeconds: number | null;
-      estimatedForBackup: string | null;
-    };
-  };
-}
-
-/** One server in `status --json` (fields are only ever added). Pure: facts and now in. */
-export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
+export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date, recoverability: Recoverability = {}) {
   const nowMs = now.getTime();
   const done = f.backups.filter((b) => b.status === 'DONE');
   const last = done[done.length - 1];
@@ -114,11 +66,15 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date) {
     incoming: f.incoming.filter((x) => x.kind !== 'in-flight').length,
     quarantined: f.quarantined,
     lock: f.lock ?? null,
-    ...recoverabilityEntry(s, f, now),
+    ...recoverability,
   };
 }
 
 export type StatusEntry = ReturnType<typeof statusEntry>;
+
+function noDrillText(): never {
+  throw new Error('renderStatusText: an entry has drills but no drillText was given');
+}
 
 function ago(iso: string | null, nowMs: number): string {
   if (iso === null) return '';
@@ -176,8 +132,8 @@ function objectivesText(o: NonNullable<StatusEntry['objectives']>): string {
   return parts.join(', ');
 }
 
-/** The human form: one block per server. */
-export function renderStatusText(entries: readonly StatusEntry[], now: Date): string {
+/** The human form: one block per server. `drillText` (plan/drill.ts) is needed only for entries with drills. */
+export function renderStatusText(entries: readonly StatusEntry[], now: Date, drillText: (d: DrillView, now: Date) => string = noDrillText): string {
   const nowMs = now.getTime();
   const out: string[] = [];
   for (const st of entries) {
@@ -211,7 +167,17 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const now = new Date();
   const out: StatusEntry[] = [];
   const walIndex = indexOptions(io);
+  // The drill code (catalog/drills, plan/drill, plan/objectives) is loaded only for a server with
+  // drills configured, objectives, or drill records (a posix catalog without a drills/ directory
+  // has none): every module counts in a read command's start (issue 13 item 5).
+  let drillCode: typeof import('./status-drills.js') | undefined;
   for (const s of selectServers(desired, positionals)) {
+    const withDrills =
+      s.drill !== undefined ||
+      s.objectives !== undefined ||
+      repositoryKindOf(desired.catalog) !== 'posix' ||
+      existsSync(path.join(serverDir(desired.catalog, s.name), 'drills'));
+    if (withDrills) drillCode ??= await import('./status-drills.js');
     const [identity, backups, wal, incoming, quarantined, lock, drills] = await Promise.all([
       readIdentity(desired.catalog, s.name),
       readBackupsStrictForView(desired.catalog, s.name, walIndex),
@@ -219,15 +185,15 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       listIncoming(desired.catalog, s.name),
       countQuarantined(desired.catalog, s.name),
       readLock(desired.catalog, s.name),
-      readDrills(desired.catalog, s.name),
+      withDrills ? drillCode!.readEffectiveDrills(desired.catalog, s.name, hostname()) : [],
     ]);
-    const thisHost = hostname();
-    out.push(statusEntry(s, { identity, backups, wal, incoming, quarantined, lock, drills: drills.map((d) => effectiveDrill(d, thisHost)) }, now));
+    const facts: StatusFacts = { identity, backups, wal, incoming, quarantined, lock, drills };
+    out.push(statusEntry(s, facts, now, withDrills ? drillCode!.recoverabilityEntry(s, facts, now) : {}));
   }
   if (values.json === true) {
     writeJson(io, 'status', { servers: out });
     return 0;
   }
-  io.stdout.write(renderStatusText(out, now));
+  io.stdout.write(renderStatusText(out, now, drillCode?.drillText));
   return 0;
 }

@@ -5,7 +5,6 @@
  * process, so libuv's file-system threads act as the new user too.
  */
 
-import { execFile } from 'node:child_process';
 import { access, constants, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 
@@ -31,7 +30,9 @@ function parsePasswdLine(line: string): OsUser | undefined {
   return { name: f[0]!, uid, gid, ...(f[5] ? { home: f[5] } : {}) };
 }
 
-function getent(key: string): Promise<OsUser | undefined> {
+/** `getent passwd KEY`; child_process is loaded only here (a read command's start does not need it). */
+async function getent(key: string): Promise<OsUser | undefined> {
+  const { execFile } = await import('node:child_process');
   return new Promise((resolve) => {
     execFile('getent', ['passwd', key], { timeout: 5000 }, (err, stdout) => {
       resolve(err ? undefined : parsePasswdLine(stdout.split('\n')[0] ?? ''));

@@ -96,6 +96,17 @@ for (const [entry, readsConfig] of ENTRIES) {
 }
 
 /**
+ * The read commands (issue 13 item 5: a read command's start is Node's plus ≤ 20 ms) load the
+ * restore drill code only for a server or catalog that has drills (status-drills.ts, dynamic imports).
+ */
+for (const entry of ['cli/status.ts', 'cli/list.ts']) {
+  test(`${entry} loads no drill code at start-up`, () => {
+    const drill = [...staticClosure(entry, edges)].filter((f) => /^(catalog\/drills|plan\/drill|plan\/objectives)\.ts$/.test(f));
+    assert.equal(drill, [], `${entry} loads ${drill.join(', ')} at start-up`);
+  });
+}
+
+/**
  * The AWS SDK costs about a second of start-up: only the s3 driver's client module loads it, and
  * only by dynamic import (type imports elsewhere in catalog/s3/ cost nothing at run time).
  */

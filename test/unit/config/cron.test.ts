@@ -1,8 +1,9 @@
+import { execFileSync } from 'node:child_process';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { Cron } from 'croner';
 import { createTask, validate as nodeCronValidate } from 'node-cron';
-import { previousFireTime, validateCron, validateTimezone } from '../../../src/config/cron.js';
+import { nextFireTime, previousFireTime, validateCron, validateTimezone } from '../../../src/config/cron.js';
 
 // ---- which expressions are accepted ---------------------------------------------------------
 
@@ -207,6 +208,29 @@ for (const c of fireCases) {
     assert.is(previousFireTime(c.expr, c.tz, new Date(c.now))?.toISOString(), c.expected);
   });
 }
+
+test('UTC schedules: the same runs as Etc/UTC', () => {
+  const instants = ['2026-03-29T00:59:59Z', '2026-03-29T01:00:00Z', '2026-10-25T00:30:00Z', '2026-12-31T23:59:59.500Z', '2028-02-29T03:00:00Z'].map(
+    (t) => new Date(t),
+  );
+  const runs = (tz: string) =>
+    accepted.map((expr) => instants.map((now) => [previousFireTime(expr, tz, now)?.toISOString(), nextFireTime(expr, tz, now)?.toISOString()]));
+  assert.equal(runs('UTC'), runs('Etc/UTC'));
+});
+
+test('UTC schedules are computed without an Intl.DateTimeFormat (its first use costs ~20 ms of status)', () => {
+  // A fresh process: croner keeps the formatters it built, so this one must not have used any yet.
+  const cron = new URL('../../../src/config/cron.js', import.meta.url).href;
+  const script = `
+    const real = Intl.DateTimeFormat; let built = 0;
+    Intl.DateTimeFormat = function (...a) { built++; return new real(...a); };
+    const { nextFireTime, previousFireTime } = await import(${JSON.stringify(cron)});
+    const now = new Date('2026-12-03T10:00:00Z');
+    const runs = [previousFireTime('0 3 * * *', 'UTC', now), nextFireTime('0 3 * * *', 'UTC', now)].map((d) => d.toISOString());
+    process.stdout.write(JSON.stringify({ built, runs }));`;
+  const out = JSON.parse(execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' })) as unknown;
+  assert.equal(out, { built: 0, runs: ['2026-12-03T03:00:00.000Z', '2026-12-04T03:00:00.000Z'] });
+});
 
 test('previousFireTime is undefined before the first run ever', () => {
   // croner's 7th field is the year (validateCron refuses it; it is the only way to bound a schedule).
