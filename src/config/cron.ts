@@ -29,7 +29,7 @@ function validateDetailed(expr: string): ReturnType<typeof ValidateDetailed> {
  * time zone costs ~20 ms of ICU set-up — most of `status`'s time past Node's start (issue 13 item 5).
  */
 function cronOptions(timezone: string): { paused: true; timezone?: string; utcOffset?: number } {
-  return timezone === 'UTC' ? { utcOffset: 0, paused: true } : { timezone, paused: true };
+  return timezone === 'UTC' || timezone === 'Etc/UTC' ? { utcOffset: 0, paused: true } : { timezone, paused: true };
 }
 
 /** A fixed reference, not the clock: an expression with no run after it can never fire. */

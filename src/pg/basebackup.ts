@@ -231,16 +231,27 @@ export function spawnBaseBackup(
 }
 
 /**
- * pg_basebackup's "could not write to file "F": No space left on device", as an error naming the
- * file and the free space, measured now — before the partial files are removed. (pg_basebackup's
- * messages are matched in English, as the LSN lines above are.)
+ * The file pg_basebackup's "No space left on device" / "Disk quota exceeded" failure names, or
+ * undefined when its stderr has neither. Any of its "could not <verb> [compressed|WAL] file "F""
+ * lines counts: which one fires depends on what was being written when the disk filled (base.tar,
+ * backup_manifest, the WAL stream). A WAL segment is named relative to pg_wal.tar; a message with
+ * no file names the staging directory. (pg_basebackup's messages are matched in English, as the
+ * LSN lines above are.)
  */
-async function diskFullError(stderr: string, staging: string): Promise<PgbkError | undefined> {
+export function diskFullFile(stderr: string, staging: string): { file: string; why: string } | undefined {
   const m = /(No space left on device|Disk quota exceeded)/.exec(stderr);
   if (m === null) return undefined;
-  const file = /could not (?:write to|create|extend) file "([^"]+)"[^\n]*(?:No space left on device|Disk quota exceeded)/.exec(stderr)?.[1] ?? staging;
-  return new PgbkError('CATALOG', `pg_basebackup: ${m[1]!.toLowerCase()} writing ${file}: ${await describeFreeSpace(staging)}`, {
-    path: file,
+  const named = /could not [^"\n]*?file "([^"]+)"[^\n]*(?:No space left on device|Disk quota exceeded)/.exec(stderr)?.[1];
+  const file = named === undefined ? staging : path.isAbsolute(named) ? named : `${path.join(staging, 'pg_wal.tar')} (${named})`;
+  return { file, why: m[1]!.toLowerCase() };
+}
+
+/** The disk-full failure as an error naming the file and the free space, measured now — before the partial files are removed. */
+async function diskFullError(stderr: string, staging: string): Promise<PgbkError | undefined> {
+  const full = diskFullFile(stderr, staging);
+  if (full === undefined) return undefined;
+  return new PgbkError('CATALOG', `pg_basebackup: ${full.why} writing ${full.file}: ${await describeFreeSpace(staging)}`, {
+    path: full.file,
     hint: 'free space on the catalog filesystem or move the catalog to a larger one; the partial backup files were removed',
   });
 }

@@ -98,7 +98,7 @@ test('a base backup (pg_basebackup) into the full catalog fails naming the file 
   const out = r.stdout + r.stderr;
   assert.match(
     out,
-    /main: base-backup .*: failed \(pg_basebackup: no space left on device writing \S+\/backups\/\d{8}T\d{6}Z\/\.pg_basebackup\.partial\/base\.tar: /,
+    /main: base-backup .*: failed \(pg_basebackup: no space left on device writing \S+\/backups\/\d{8}T\d{6}Z\/\.pg_basebackup\.partial(?:\/[^\s:]+(?: \([0-9A-F]{24}(?:\.partial)?\))?)?: /,
     out,
   );
   assert.match(out, FREE_RE, out);
