@@ -60,6 +60,10 @@ const SEGMENTS = envInt('PGBK_BENCH_S3_SEGMENTS', 200);
 const HTTPS = process.env['PGBK_BENCH_S3_HTTP'] !== '1';
 const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
 const PGBR_LOG = process.env['PGBK_BENCH_S3_PGBR_LOG'] || undefined;
+/** PGBK_BENCH_S3_ONLY=drain: only the WAL drain rounds (no backups, no restores, no pgbench -s SCALE). */
+const DRAIN_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'drain';
+/** PGBK_BENCH_S3_CPU_PROF=DIR: the wal-push worker runs with --cpu-prof, its profiles written into DIR. */
+const CPU_PROF = process.env['PGBK_BENCH_S3_CPU_PROF'] || undefined;
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -253,6 +257,18 @@ async function emptyPrefix(cfg: S3RepositoryConfig, prefix: string): Promise<voi
 interface Drain {
   readonly seconds: number;
   readonly note: string;
+  /** The wal-push worker's CPU (user + system, its threads included) per segment, ms; NaN if unknown. */
+  readonly cpuMsPerSegment?: number;
+  /** The worker's peak RSS (VmHWM), MB; NaN if unknown. */
+  readonly rssMb?: number;
+}
+
+/** user + system CPU seconds of a live process (its threads included), from /proc. */
+async function cpuSecondsOf(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+  // Fields after the command name (which may hold spaces): utime and stime are the 12th and 13th.
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return f.length < 13 ? Number.NaN : (Number(f[11]) + Number(f[12])) / 100;
 }
 
 async function pgbkDrain(s: Setup, round: number, staging: string, names: readonly string[]): Promise<Drain> {
@@ -265,14 +281,27 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
   const template = (await pgbk(config, ['wal-push', '--print-archive-command', '--pgdata', d, 'main'])).trim();
   const key = localWorkerKey(config, 'main', d);
   const logFile = path.join(runtimeDir(), `walpush-${key}.log`);
+  const savedOptions = process.env['NODE_OPTIONS'];
+  // Inherited by the archiver's shells, so by the client that starts the worker, and the worker.
+  if (CPU_PROF !== undefined) process.env['NODE_OPTIONS'] = `${savedOptions ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF}`.trim();
   try {
     await markReady(d, staging, names);
     const drain = await archiver(d, template, names);
     const text = await readFile(logFile, 'utf8').catch(() => '');
     const pid = Number(/wal-push-worker\[(\d+)\]/.exec(text)?.[1] ?? 0);
     const hwm = pid > 0 ? /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] : undefined;
-    return { seconds: drain.total, note: `worker peak RSS ${hwm === undefined ? '?' : `${(Number(hwm) / 1024).toFixed(0)} MB`}` };
+    // Its whole life: start-up (the SDK's import, ~0.3 s) included.
+    const cpuMs = pid > 0 ? ((await cpuSecondsOf(pid)) * 1000) / names.length : Number.NaN;
+    const rssMb = hwm === undefined ? Number.NaN : Number(hwm) / 1024;
+    return {
+      seconds: drain.total,
+      cpuMsPerSegment: cpuMs,
+      rssMb,
+      note: `worker peak RSS ${Number.isNaN(rssMb) ? '?' : `${rssMb.toFixed(0)} MB`}, CPU ${cpuMs.toFixed(0)} ms/segment`,
+    };
   } finally {
+    if (savedOptions === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = savedOptions;
     const text = await readFile(logFile, 'utf8').catch(() => '');
     for (const pid of new Set([...text.matchAll(/wal-push-worker\[(\d+)\]/g)].map((m) => Number(m[1])))) {
       try {
@@ -376,6 +405,7 @@ export async function benchS3(): Promise<BenchResult[]> {
       await pgbench(made.cluster, SMALL_SCALE);
       await made.cluster.sql('CHECKPOINT');
       await runProcess(PGBACKREST, [`--config=${made.pgbrConfig}`, '--stanza=main', 'stanza-create'], { asPostgres: true });
+      if (DRAIN_ONLY) return { setup: made, small: undefined };
       const m = await pgbkBackup(made);
       log(`-s ${SMALL_SCALE}: pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB (${loadNote()})`);
       return { setup: made, small: m };
@@ -383,6 +413,7 @@ export async function benchS3(): Promise<BenchResult[]> {
     log(`generating ${SEGMENTS} WAL segments …`);
     const names = await generateSegments(setup, staging, SEGMENTS);
     await withHeavyLock(async () => {
+      if (DRAIN_ONLY) return;
       log(`pgbench -i -s ${SCALE} … (${loadNote()})`);
       await pgbench(setup.cluster, SCALE);
       await setup.cluster.sql('CHECKPOINT');
@@ -405,6 +436,18 @@ export async function benchS3(): Promise<BenchResult[]> {
     };
     for (let round = 0; round < ROUNDS; round++) {
       await withHeavyLock(async () => {
+        if (DRAIN_ONLY) {
+          const d = await pair(
+            round,
+            () => pgbkDrain(setup, round, staging, names),
+            () => pgbrDrain(setup, round, staging, names),
+          );
+          drains.push(d);
+          log(
+            `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
+          );
+          return;
+        }
         const f = await pair(
           round,
           () => pgbkBackup(setup),
@@ -456,10 +499,21 @@ export async function benchS3(): Promise<BenchResult[]> {
     }
 
     const med = <T>(xs: readonly T[], f: (x: T) => number): number => median(xs.map(f));
+    const drainRow = (): BenchResult => {
+      const drainS = med(drains, (x) => x.pgbk.seconds);
+      const pgbrDrainS = med(drains, (x) => x.pgbr.seconds);
+      const perRound = drains.map((x) => x.pgbr.seconds / x.pgbk.seconds);
+      return {
+        name: `s3 WAL backlog drain (${names.length} segments): time`,
+        pgbk_s: drainS,
+        reference_s: pgbrDrainS,
+        ratio: drainS / pgbrDrainS,
+        note: `rate pgbk ${(names.length / drainS).toFixed(1)}/s vs pgBackRest async process-max=2 zst-1 ${(names.length / pgbrDrainS).toFixed(1)}/s = ${(pgbrDrainS / drainS).toFixed(2)}× (target ≥ 1.5×); per-round speed ratios ${list(perRound)} (median ${median(perRound).toFixed(2)}×); pgbk ${list(drains.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(drains.map((x) => x.pgbr.seconds))} s; worker CPU ${med(drains, (x) => x.pgbk.cpuMsPerSegment ?? Number.NaN).toFixed(0)} ms/segment, peak RSS ${med(drains, (x) => x.pgbk.rssMb ?? Number.NaN).toFixed(0)} MB (medians); ${drains.map((x) => x.pgbk.note).join(', ')}; median of ${ROUNDS} interleaved; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`,
+      };
+    };
+    if (DRAIN_ONLY || small === undefined) return [drainRow()];
     const fullS = med(full, (x) => x.pgbk.seconds);
     const pgbrS = med(full, (x) => x.pgbr.seconds);
-    const drainS = med(drains, (x) => x.pgbk.seconds);
-    const pgbrDrainS = med(drains, (x) => x.pgbr.seconds);
     const restS = med(restores, (x) => x.pgbk.seconds);
     const pgbrRestS = med(restores, (x) => x.pgbr.seconds);
     const bigRss = med(full, (x) => x.pgbk.rssMb);
@@ -473,13 +527,7 @@ export async function benchS3(): Promise<BenchResult[]> {
         ratio: fullS / pgbrS,
         note: `pgbk ${list(full.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(full.map((x) => x.pgbr.seconds))} s; CPU s ${med(full, (x) => x.pgbk.cpuS).toFixed(1)} vs ${med(full, (x) => x.pgbr.cpuS).toFixed(1)}; peak RSS ${bigRss.toFixed(0)} vs ${med(full, (x) => x.pgbr.rssMb).toFixed(0)} MB; ${tail}`,
       },
-      {
-        name: `s3 WAL backlog drain (${names.length} segments): time`,
-        pgbk_s: drainS,
-        reference_s: pgbrDrainS,
-        ratio: drainS / pgbrDrainS,
-        note: `rate pgbk ${(names.length / drainS).toFixed(1)}/s vs pgBackRest async process-max=2 zst-1 ${(names.length / pgbrDrainS).toFixed(1)}/s = ${(pgbrDrainS / drainS).toFixed(2)}× (target ≥ 1.5×); pgbk ${list(drains.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(drains.map((x) => x.pgbr.seconds))} s; ${drains.map((x) => x.pgbk.note).join(', ')}; ${tail}`,
-      },
+      drainRow(),
       {
         name: 's3 restore vs pgBackRest restore --process-max=2',
         pgbk_s: restS,
