@@ -35,6 +35,12 @@ export interface ArchiveOptions {
   readonly identity: ServerIdentity;
   /** For segments; .history and .backup files are small text and stored uncompressed. */
   readonly compression: Compression;
+  /**
+   * The caller listed the file's log directory moments ago (ArchiveListing) and no copy of `name`
+   * was there: skip looking for one (on an object store, a HEAD per compression kind). Safe when
+   * the listing is stale: the put stays put-if-absent, and 'exists' leads to the usual comparison.
+   */
+  readonly knownAbsent?: boolean;
 }
 
 interface Stored {
@@ -180,7 +186,7 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
   const verdict = validate(name, buf, opts.identity);
   if (!verdict.ok) return { result: 'rejected', reason: verdict.reason };
   const repo = await repositoryOf(catalog);
-  const existing = await findStored(repo, server, name);
+  const existing = opts.knownAbsent === true ? undefined : await findStored(repo, server, name);
   if (existing !== undefined) return compareWithStored(repo, catalog, existing, buf);
 
   const kind = classifyIncoming(name);
@@ -277,6 +283,60 @@ export async function readStoredWal(catalog: CatalogRef, server: string, name: s
   const stored = await findStored(repo, server, name);
   const bytes = stored === undefined ? undefined : await repo.get(stored.key);
   return stored === undefined || bytes === undefined ? undefined : { bytes, compression: stored.compression, recordedSha256: stored.sha256 };
+}
+
+/** How long one listing of a log directory answers ArchiveListing.isAbsent. */
+export const LISTING_TTL_MS = 2000;
+
+/**
+ * Which segments a server's log directories hold, from one listing per directory reused for up to
+ * `ttlMs`: a worker draining a backlog into an object store asks it instead of making one HEAD
+ * per compression kind before each PUT (3 round trips per segment). Only absence is used, as a
+ * hint (ArchiveOptions.knownAbsent): a name listed present, or a directory that could not be
+ * listed, goes through the usual lookup, and the put is put-if-absent either way — a copy stored
+ * after the listing answers 'exists' and is compared, never overwritten.
+ */
+export class ArchiveListing {
+  private readonly dirs = new Map<string, { readonly at: number; readonly names: Promise<ReadonlySet<string>> }>();
+  private readonly stored = new Set<string>();
+
+  constructor(
+    private readonly catalog: CatalogRef,
+    private readonly server: string,
+    private readonly ttlMs: number = LISTING_TTL_MS,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** Whether a listing of `name`'s directory at most ttlMs old holds no copy of it (false: unknown or present). */
+  async isAbsent(name: string): Promise<boolean> {
+    if (!isSegmentName(name) || this.stored.has(name)) return false;
+    const dir = catalogKeys.walDirFor(this.server, name);
+    const t = this.now();
+    let entry = this.dirs.get(dir);
+    if (entry === undefined || t - entry.at > this.ttlMs) {
+      // Its time is when it started: what it shows is at least that fresh.
+      const names = repositoryOf(this.catalog)
+        .then((repo) => objectNames(repo, dir))
+        .then((files) => new Set(files.map(stripExtension)));
+      entry = { at: t, names };
+      for (const [d, e] of this.dirs) if (t - e.at > this.ttlMs) this.dirs.delete(d);
+      this.dirs.set(dir, entry);
+    }
+    try {
+      return !(await entry.names).has(name);
+    } catch {
+      if (this.dirs.get(dir) === entry) this.dirs.delete(dir);
+      return false;
+    }
+  }
+
+  /** `name` is archived now (by us): it is never reported absent again. */
+  noteStored(name: string): void {
+    if (!isSegmentName(name)) return;
+    this.stored.add(name);
+    // Bounded: names older than a few directories' worth are no longer asked about.
+    if (this.stored.size > 4096) this.stored.delete(this.stored.values().next().value as string);
+  }
 }
 
 function stripExtension(fileName: string): string {

@@ -3,7 +3,7 @@
  * or an object store (s3://…) reached straight from here — archived by the same code and rule as
  * `pgbk wal-push SERVER %p` without a worker (catalog/wal-archive.ts): name, size, page magic and
  * system identifier checked, compressed, stored durably (posix: written and fsynced; S3: a
- * conditional PUT the server verified by its Content-MD5) — acknowledged only then.
+ * conditional PUT the server verified against its signed sha256) — acknowledged only then.
  * The same name with the same content already archived is a harmless duplicate; with other
  * content it is refused (never overwritten) and a copy goes to errors/ with the reason, once.
  */
@@ -13,7 +13,7 @@ import { catalogKeys, ensureServerDirs, serverDir } from '../catalog/layout.js';
 import { repositoryKindOf, repositoryOf } from '../catalog/open.js';
 import { isNoSpaceError, noSpaceError } from '../catalog/no-space.js';
 import { quarantineCopy } from '../catalog/quarantine.js';
-import { archiveWalBuffer } from '../catalog/wal-archive.js';
+import { ArchiveListing, archiveWalBuffer } from '../catalog/wal-archive.js';
 import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
@@ -33,13 +33,21 @@ export class LocalSink implements PushSink {
   readonly maxInFlight: number;
   readonly dead = undefined;
   private identity: ServerIdentity | undefined;
+  /**
+   * Object stores: one listing per log directory (reused ≤ 2 s) tells which segments are surely
+   * not archived yet, instead of a HEAD per compression kind before each PUT. A local catalog
+   * looks with three local stats, cheaper than keeping a listing.
+   */
+  private readonly listing: ArchiveListing | undefined;
 
   constructor(
     private readonly catalog: string,
     private readonly server: ServerConfig,
     private readonly pool: CompressPool | undefined,
   ) {
-    this.maxInFlight = repositoryKindOf(catalog) === 'posix' ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
+    const posix = repositoryKindOf(catalog) === 'posix';
+    this.maxInFlight = posix ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
+    this.listing = posix ? undefined : new ArchiveListing(catalog, server.name);
   }
 
   /**
@@ -74,9 +82,15 @@ export class LocalSink implements PushSink {
     try {
       const identity = await this.identityFor(kind, file);
       const compression = this.server.wal.compression;
+      // Listed while the frame is being compressed.
+      const absent = this.listing?.isAbsent(name) ?? Promise.resolve(false);
       const frame = compression === 'zstd' && (kind === 'segment' || kind === 'partial') ? await this.frameOf(data) : undefined;
-      const outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression }, data, frame);
-      if (outcome.result !== 'rejected') return { name, ok: true, result: outcome.result };
+      const knownAbsent = await absent;
+      const outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression, knownAbsent }, data, frame);
+      if (outcome.result !== 'rejected') {
+        this.listing?.noteStored(name);
+        return { name, ok: true, result: outcome.result };
+      }
       // A plain copy (rare path): a store's client may not take a view of shared memory.
       const kept = await quarantineCopy(this.catalog, server, name, isShared(data) ? Buffer.from(data) : data, file, outcome.reason);
       return { name, ok: false, error: `refusing ${name}: ${outcome.reason} (a copy is in ${kept})` };

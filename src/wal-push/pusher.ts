@@ -6,12 +6,19 @@
  * file already pushed, or in flight, shares that outcome.
  */
 
-import { open, readdir } from 'node:fs/promises';
+import { open, readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { dropMarkers, fileStamp, listMarkers, writeMarker } from './fast-path.js';
 
 /** Files smaller than this (.history, .backup) are read into a fresh buffer each time. */
 const REUSE_MIN = 1024 * 1024;
+
+/**
+ * pg_wal/archive_status is listed at most this often: every .ready event and every answered
+ * client asks for a scan, dozens a second during a backlog, each a readdir of the directory and of
+ * the markers for nothing new.
+ */
+export const MIN_SCAN_INTERVAL_MS = 100;
 
 /** A sink's answer for one file: ok only once it is durable in the archive. */
 export interface PushResult {
@@ -47,14 +54,29 @@ export interface OpenedSink {
   close(): Promise<void>;
 }
 
+/** A push's outcome with the stamp (fast-path.ts fileStamp) of the file as it was read. */
+interface Pushed extends PushResult {
+  readonly stamp?: string;
+}
+
+const answer = ({ stamp: _stamp, ...r }: Pushed): PushResult => r;
+
+async function stampOf(file: string): Promise<string | undefined> {
+  return stat(file, { bigint: true }).then(fileStamp, () => undefined);
+}
+
 export class Pusher {
-  private readonly results = new Map<string, Promise<PushResult>>();
+  private readonly results = new Map<string, Promise<Pushed>>();
   private inFlight = 0;
   private slotWaiters: (() => void)[] = [];
   /** Pushed and acknowledged; forgotten once PostgreSQL is done with the file (bounded memory). */
   private readonly succeeded = new Set<string>();
   private scanning = false;
   private rescan = false;
+  /** When the last scan started, and the timer of the one asked for too soon after it. */
+  private lastScan = 0;
+  private scanTimer: NodeJS.Timeout | undefined;
+  private readonly scanWaiters: (() => void)[] = [];
   /** When a scan last found work: with the fast path, clients are rare, so this is activity too. */
   lastSawReady = 0;
 
@@ -89,21 +111,44 @@ export class Pusher {
     this.slotWaiters.shift()?.();
   }
 
-  /** Push one file (deduplicated: a file already pushed or in flight shares that outcome). */
-  push(name: string, file: string): Promise<PushResult> {
+  /**
+   * Push one file and answer whether it is durable in the archive (what a client asks before it
+   * acknowledges the file to PostgreSQL). A file already pushed, or in flight, shares that outcome
+   * — but only if `file` is still the very file that was read (device, inode, size, mtime, as the
+   * fast path's marker): one recycled or rewritten since it was pushed ahead is pushed again.
+   */
+  async push(name: string, file: string): Promise<PushResult> {
+    for (let attempt = 1; ; attempt++) {
+      const pending = this.start(name, file);
+      const r = await pending;
+      if (!r.ok) return answer(r);
+      const now = await stampOf(file);
+      if (now !== undefined && now === r.stamp) return answer(r);
+      if (this.results.get(name) === pending) {
+        this.results.delete(name);
+        this.succeeded.delete(name);
+      }
+      if (now === undefined) return { name, ok: false, error: `cannot read ${file}: it is gone` };
+      if (attempt >= 2) return { name, ok: false, error: `${file} changed while it was being archived` };
+    }
+  }
+
+  /** Start pushing one file unless it is pushed or in flight already (deduplicated). */
+  private start(name: string, file: string): Promise<Pushed> {
     const known = this.results.get(name);
     if (known !== undefined) return known;
     const p = this.send(name, file);
     this.results.set(name, p);
     // Only successes are remembered: a refused or failed push is tried afresh when asked again.
     void p.then((r) => {
+      if (this.results.get(name) !== p) return;
       if (!r.ok) this.results.delete(name);
       else this.succeeded.add(name);
     });
     return p;
   }
 
-  private async send(name: string, file: string): Promise<PushResult> {
+  private async send(name: string, file: string): Promise<Pushed> {
     await this.slot();
     try {
       const dead = this.sink.dead;
@@ -137,7 +182,7 @@ export class Pusher {
         if (whole !== undefined) this.spares.push(whole);
         return { name, ok: false, error: `cannot read ${file}: ${(err as Error).message}` };
       }
-      let r: PushResult;
+      let r: Pushed;
       try {
         r = await this.sink.send(name, file, data);
       } catch (err) {
@@ -149,28 +194,59 @@ export class Pusher {
       if (!r.ok) this.log(`push of ${name} refused: ${r.error ?? '?'}`);
       // Only now, durable in the archive: the marker the archive_command's fast path reads.
       else await writeMarker(this.markers, name, stamp).catch((err: Error) => this.log(`cannot write the marker of ${name}: ${err.message}`));
-      return r;
+      return r.ok ? { ...r, stamp } : r;
     } finally {
       this.release();
     }
   }
 
-  /** Push ahead whatever PostgreSQL has marked ready, oldest first; drop markers it is done with. */
-  async scan(): Promise<void> {
-    if (this.sink.dead !== undefined) return;
-    if (this.scanning) {
-      this.rescan = true;
+  /**
+   * Push ahead whatever PostgreSQL has marked ready, oldest first; drop markers it is done with.
+   * Scans start at most every MIN_SCAN_INTERVAL_MS: one asked for sooner (or while one runs)
+   * happens once that interval has passed. Resolves when a scan that started after the call is done.
+   */
+  scan(): Promise<void> {
+    if (this.sink.dead !== undefined) return Promise.resolve();
+    const done = new Promise<void>((r) => this.scanWaiters.push(r));
+    if (this.scanning) this.rescan = true;
+    else this.schedule();
+    return done;
+  }
+
+  private schedule(): void {
+    if (this.scanTimer !== undefined) return;
+    const wait = this.lastScan + MIN_SCAN_INTERVAL_MS - Date.now();
+    if (wait <= 0) {
+      void this.runScan();
       return;
     }
+    this.scanTimer = setTimeout(() => {
+      this.scanTimer = undefined;
+      void this.runScan();
+    }, wait);
+  }
+
+  private async runScan(): Promise<void> {
     this.scanning = true;
+    this.rescan = false;
+    this.lastScan = Date.now();
+    const waiting = this.scanWaiters.splice(0);
     try {
-      do {
-        this.rescan = false;
-        await this.scanOnce();
-      } while (this.rescan && this.sink.dead === undefined);
+      if (this.sink.dead === undefined) await this.scanOnce();
+    } catch (err) {
+      this.log(`scan of pg_wal failed: ${err instanceof Error ? err.message : String(err)}`);
     } finally {
       this.scanning = false;
+      for (const w of waiting) w();
+      if (this.rescan || this.scanWaiters.length > 0) this.schedule();
     }
+  }
+
+  /** Stop the timer of a scan asked for (the worker is exiting). */
+  close(): void {
+    if (this.scanTimer !== undefined) clearTimeout(this.scanTimer);
+    this.scanTimer = undefined;
+    for (const w of this.scanWaiters.splice(0)) w();
   }
 
   private async scanOnce(): Promise<void> {
@@ -188,7 +264,7 @@ export class Pusher {
     if (ready.length > 0) this.lastSawReady = Date.now();
     for (const name of ready) {
       if (this.results.has(name)) continue;
-      void this.push(name, path.join(this.pgdata, 'pg_wal', name));
+      void this.start(name, path.join(this.pgdata, 'pg_wal', name));
     }
     const readySet = new Set(ready);
     for (const name of this.succeeded) {

@@ -117,6 +117,7 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
   process.once('SIGTERM', stop).once('SIGINT', stop);
   const code = await finished;
   clearInterval(timer);
+  pusher.close();
   watcher?.close();
   server.close();
   for (const c of conns) c.destroy();

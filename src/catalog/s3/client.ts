@@ -13,12 +13,13 @@
  *   operation instead of hanging it;
  * - checksums: only when an operation requires one. The SDK's default (CRC32 "flexible checksums"
  *   with aws-chunked trailers) is not understood by every S3-compatible server (radosgw 16 ignores
- *   x-amz-checksum-*); the driver sends Content-MD5 itself, which every S3 server verifies.
+ *   x-amz-checksum-*); the driver has the server check the signed payload sha256 of a PUT and the
+ *   Content-MD5 of a multipart part, which every S3 server verifies.
  */
 
 import { readFileSync } from 'node:fs';
 import https from 'node:https';
-import { rootCertificates } from 'node:tls';
+import { createSecureContext, rootCertificates, type SecureContext } from 'node:tls';
 import type * as SdkModule from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PgbkError } from '../../errors.js';
@@ -51,31 +52,55 @@ export interface S3Context {
 
 export const MIN_PART_SIZE = 5 * 1024 * 1024;
 
+/**
+ * The TLS context trusting `caFile` besides Node's bundled roots, made once per file per process.
+ * Not the agent's `ca` option: https.Agent names its connection pool after its options, `ca`
+ * included, so every request joined the ~150 bundled roots (~200 KB of text) into the pool's key,
+ * and every new connection parsed them again; a SecureContext is parsed once and is no part of
+ * the key.
+ */
+const secureContexts = new Map<string, SecureContext>();
+
+function secureContextFor(cfg: S3RepositoryConfig, caFile: string): SecureContext {
+  const known = secureContexts.get(caFile);
+  if (known !== undefined) return known;
+  let ca: string;
+  try {
+    ca = readFileSync(caFile, 'utf8');
+  } catch (err) {
+    throw new PgbkError('CATALOG', `cannot read the CA file ${caFile} for ${cfg.url}: ${(err as Error).message}`, {
+      path: caFile,
+      hint: 'fix s3.tls.caFile in the configuration',
+    });
+  }
+  let made: SecureContext;
+  try {
+    // Added to Node's bundled roots, so a private CA does not hide the public ones.
+    made = createSecureContext({ ca: [...rootCertificates, ca] });
+  } catch (err) {
+    throw new PgbkError('CATALOG', `the CA file ${caFile} for ${cfg.url} is not a PEM certificate: ${(err as Error).message}`, {
+      path: caFile,
+      hint: 'fix s3.tls.caFile in the configuration',
+    });
+  }
+  secureContexts.set(caFile, made);
+  return made;
+}
+
 export async function makeContext(cfg: S3RepositoryConfig, tuning: S3Tuning = {}): Promise<S3Context> {
   // The SDK warns on stderr, once per process, that its releases from 2027 on will need Node 22.
   // This pinned release supports Node 20 (its engines say >=20); pgbk's stderr is for pgbk's own
   // messages, which archive_command's log shows to the DBA.
   process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
   const sdk: Sdk = await import('@aws-sdk/client-s3');
-  let ca: Buffer | undefined;
-  if (cfg.caFile !== undefined) {
-    try {
-      ca = readFileSync(cfg.caFile);
-    } catch (err) {
-      throw new PgbkError('CATALOG', `cannot read the CA file ${cfg.caFile} for ${cfg.url}: ${(err as Error).message}`, {
-        path: cfg.caFile,
-        hint: 'fix s3.tls.caFile in the configuration',
-      });
-    }
-  }
+  const secureContext = cfg.caFile === undefined ? undefined : secureContextFor(cfg, cfg.caFile);
   const partSize = Math.max(MIN_PART_SIZE, tuning.partSize ?? 16 * 1024 * 1024);
   const queueSize = Math.max(1, tuning.queueSize ?? 2);
   const httpsAgent = new https.Agent({
     keepAlive: true,
     maxSockets: 64,
     rejectUnauthorized: cfg.verifyTls,
-    // Added to Node's bundled roots, so a private CA does not hide the public ones.
-    ...(ca === undefined ? {} : { ca: [...rootCertificates, ca.toString('utf8')] }),
+    ...(secureContext === undefined ? {} : { secureContext }),
   });
   const client = new sdk.S3Client({
     region: cfg.region,

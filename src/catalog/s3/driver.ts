@@ -2,7 +2,7 @@
  * The s3 repository driver: the catalog as objects under `s3://BUCKET/PREFIX` on AWS S3 or an
  * S3-compatible service (Ceph radosgw, MinIO, …). Keys are checked exactly as posix checks them
  * (repository-key.ts), then prefixed; see README.md in this folder for what each operation
- * guarantees and how (conditional PUTs, Content-MD5, multipart uploads, the lease).
+ * guarantees and how (conditional PUTs, signed payload sha256 and Content-MD5, multipart uploads, the lease).
  *
  * Opening probes the bucket once (a one-key listing), so wrong credentials, a missing bucket or an
  * unreachable endpoint fail at once with a message naming them, before anything is written.

@@ -2,7 +2,7 @@
  * Reads of the s3 driver. A whole-object read (get, or read without a range) is checked against
  * the sha256 recorded in the object's metadata when it has one: bytes that changed at rest or on
  * the way fail the read instead of reaching a restore (end-to-end integrity; the upload's own
- * check was the server verifying Content-MD5).
+ * check was the server verifying the signed payload sha256 or Content-MD5).
  */
 
 import { Readable, Transform, type TransformCallback } from 'node:stream';

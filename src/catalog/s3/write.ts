@@ -1,8 +1,10 @@
 /**
- * Writes of the s3 driver. Every request body carries Content-MD5, which the server checks before
- * it stores anything (a body damaged on the way is refused with BadDigest, never stored), and every
- * whole-object put records the bytes' sha256 in the object's metadata (x-amz-meta-sha256), which
- * stat returns and whole-object reads check.
+ * Writes of the s3 driver. Every request body carries a checksum the server checks before it
+ * stores anything (a body damaged on the way is refused, never stored): a whole-object put signs
+ * the bytes' sha256 as its payload hash (x-amz-content-sha256, see putCommand) and records the same
+ * sha256 in the object's metadata (x-amz-meta-sha256), which stat returns and whole-object reads
+ * check; a multipart part carries Content-MD5 (BadDigest), whose digests also check the completed
+ * object's ETag.
  *
  * put-if-absent is a PUT with `If-None-Match: *`: the server creates the object only if the key is
  * free and answers 412 otherwise, so of concurrent writers exactly one creates it. A PUT is atomic:
@@ -36,25 +38,44 @@ import { type S3Context, urlOf } from './client.js';
 import { isNoSuchKey, isPreconditionFailed, s3Failure, statusOf } from './errors.js';
 import { SHA256_META } from './read.js';
 
-const md5Base64 = (b: Buffer): string => createHash('md5').update(b).digest('base64');
-
 /** AWS answers 409 ConditionalRequestConflict when conditional writes to one key overlap: try again. */
 const CONFLICT_ROUNDS = 5;
 
+/** SigV4's header for the hex sha256 of the body, which the signature covers and the server checks. */
+const PAYLOAD_SHA256 = 'x-amz-content-sha256';
+
+/**
+ * A whole-object PUT whose signed payload hash is `sha256`, the hash the caller already has of
+ * `body` (archived WAL: computed once, for the catalog's record): the SDK's signer takes a payload
+ * hash present in the request instead of hashing the body again, and the server recomputes it over
+ * the bytes it received and refuses a mismatch (XAmzContentSHA256Mismatch / BadDigest), storing
+ * nothing. So one hash serves as the record, the signature and the server's integrity check — no
+ * second sha256 by the SDK, no Content-MD5 pass. A caller's wrong sha256 is refused the same way.
+ */
+function putCommand(ctx: S3Context, objectKey: string, body: Buffer, sha256: string, ifAbsent: boolean) {
+  const command = new ctx.sdk.PutObjectCommand({
+    Bucket: ctx.cfg.bucket,
+    Key: objectKey,
+    Body: body,
+    ContentLength: body.length,
+    Metadata: { [SHA256_META]: sha256 },
+    ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
+  });
+  command.middlewareStack.add(
+    (next) => (args) => {
+      (args.request as { headers: Record<string, string> }).headers[PAYLOAD_SHA256] = sha256;
+      return next(args);
+    },
+    { step: 'build', name: 'pgbkPayloadSha256' },
+  );
+  return command;
+}
+
 async function putObject(ctx: S3Context, objectKey: string, body: Buffer, sha256: string, ifAbsent: boolean): Promise<CreateOutcome> {
+  if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a sha256 (64 lower-case hex digits): ${JSON.stringify(sha256)}`);
   for (let round = 1; ; round++) {
     try {
-      await ctx.client.send(
-        new ctx.sdk.PutObjectCommand({
-          Bucket: ctx.cfg.bucket,
-          Key: objectKey,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5Base64(body),
-          Metadata: { [SHA256_META]: sha256 },
-          ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
-        }),
-      );
+      await ctx.client.send(putCommand(ctx, objectKey, body, sha256, ifAbsent));
       return 'created';
     } catch (err) {
       // A 412 after a retried request whose first attempt did succeed also reads 'exists': the

@@ -27,6 +27,7 @@ import { freePort } from '../../support/free-port.js';
 import { CLI, runPgbk, type RunResult } from '../../support/pgbk.js';
 import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 import { rgw, WRONG_PROFILE, type TestRgw } from '../../support/rgw.js';
+import { recordingProxy } from '../../support/s3-proxy.js';
 
 const POSTGRES_UID = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
 const RUNTIME = path.join('/tmp', `pgbk-${POSTGRES_UID}`);
@@ -247,6 +248,47 @@ test('a conflicting segment (same name, other content) is refused non-zero and q
   assert.is(plain.code, 1, plain.stderr);
   assert.match(plain.stderr, /different content exists/);
   assert.equal(await repo.get(storedKey), storedBefore);
+});
+
+test('a backlog pushed ahead into the bucket: one listing per log directory instead of a HEAD per compression kind per segment; every PUT conditional, signed with the sha256 it records', async () => {
+  const names = (await listArchivedWal(s3.url, 'main')).segments.slice(0, 8);
+  assert.is(names.length, 8);
+  const fake = await tempDir('pgbk-s3batch-');
+  fakeDirs.push(fake);
+  await mkdir(path.join(fake, 'pg_wal', 'archive_status'), { recursive: true });
+  for (const n of names) await writeFile(path.join(fake, 'pg_wal', n), await readArchivedWal(s3.url, 'main', n));
+  for (const n of names) await writeFile(path.join(fake, 'pg_wal', 'archive_status', `${n}.ready`), '');
+  await chownToPostgres(fake);
+  const proxy = await recordingProxy(gw.port);
+  const other = await gw.bucket('pgbk/');
+  registerS3Catalog(other);
+  const config = path.join(root, 'batch.yaml');
+  await writeConfig(config, other.url, `{ endpoint: "${proxy.endpoint}" }`, cluster.conninfo);
+  configs.push(config);
+  try {
+    // The archiver's first call starts the worker, which pushes every .ready segment ahead.
+    for (const n of names) {
+      const r = await pgbk(['wal-push', '--worker', 'main', `pg_wal/${n}`], { cwd: fake, config });
+      assert.is(r.code, 0, `${n}: ${r.stderr}\n${await logText(localWorkerKey(config, 'main', fake))}`);
+    }
+    const archived = await listArchivedWal(other.url, 'main');
+    assert.equal(archived.segments, names);
+    for (const n of names) assert.equal(await readArchivedWal(other.url, 'main', n), await readArchivedWal(s3.url, 'main', n), n);
+    const walKey = /\/main\/wal\/[0-9A-F]{16}\/[0-9A-F]{24}/;
+    const heads = proxy.seen.filter((r) => r.method === 'HEAD');
+    assert.ok(heads.length <= 2, `${heads.length} HEADs for ${names.length} segments: ${heads.map((r) => r.path).join(' ')}`);
+    const puts = proxy.seen.filter((r) => r.method === 'PUT' && walKey.test(r.path));
+    assert.is(puts.length, names.length, puts.map((r) => r.path).join(' '));
+    for (const p of puts) {
+      assert.is(p.headers['if-none-match'], '*', `${p.path}: put-if-absent`);
+      assert.is(p.headers['x-amz-content-sha256'], p.bodySha256, `${p.path}: the signed payload hash is the body's`);
+      assert.is(p.headers['content-md5'], undefined);
+    }
+    const lists = proxy.seen.filter((r) => r.method === 'GET' && /[?&]list-type=2/.test(r.path) && /prefix=[^&]*wal%2F[0-9A-F]{16}%2F/.test(r.path));
+    assert.ok(lists.length >= 1 && lists.length <= 4, `${lists.length} listings of the log directory`);
+  } finally {
+    await proxy.close();
+  }
 });
 
 test('radosgw stopped while PostgreSQL archives: non-zero exits, PostgreSQL retries, nothing lost once it is back', async () => {

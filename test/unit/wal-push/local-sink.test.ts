@@ -4,7 +4,7 @@
  * segment is archived and only then acknowledged with a marker that matches the file; a conflicting
  * copy is refused, quarantined once however often it is retried, and gets no marker.
  */
-import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -15,7 +15,7 @@ import type { ServerConfig } from '../../../src/config/resolved.js';
 import { segmentNumber } from '../../../src/pg/wal-name.js';
 import { fileStamp } from '../../../src/wal-push/fast-path.js';
 import { openLocalSink } from '../../../src/wal-push/local-sink.js';
-import { Pusher, type PushResult, type PushSink } from '../../../src/wal-push/pusher.js';
+import { MIN_SCAN_INTERVAL_MS, Pusher, type PushResult, type PushSink } from '../../../src/wal-push/pusher.js';
 import { makeTempDir } from '../catalog/tmp-catalog.js';
 import { makeRealSegment, type RealSegment } from '../pg/real-segment.js';
 
@@ -141,6 +141,47 @@ test('a sink failure is no acknowledgement: no marker, and the next ask tries ag
   const second = await pusher.push(name, path.join(pgdata, 'pg_wal', name));
   assert.is(second.ok, true);
   assert.equal(readdirSync(m), [name]);
+});
+
+test('a segment pushed ahead is acknowledged only if it is still the file that was pushed: one replaced since is pushed again', async () => {
+  const name = '000000010000000000000006';
+  const file = path.join(pgdata, 'pg_wal', name);
+  ready(name, segmentAs(name));
+  const m = path.join(tmp.dir, 'recheck-markers');
+  mkdirSync(m);
+  const logged: string[] = [];
+  const pusher = new Pusher(sink, pgdata, m, (l) => logged.push(l));
+  await pusher.scan();
+  await until(() => readdirSync(m).includes(name));
+  // Unchanged: the push ahead answers (no second push: still 'archived').
+  assert.equal(await pusher.push(name, file), { name, ok: true, result: 'archived' });
+  // The same bytes in a new file (another inode): pushed again, found a duplicate.
+  writeFileSync(`${file}.new`, segmentAs(name));
+  renameSync(`${file}.new`, file);
+  assert.equal(await pusher.push(name, file), { name, ok: true, result: 'duplicate' });
+  // Other bytes under the name since: pushed again and refused (quarantined), not acknowledged.
+  const altered = segmentAs(name);
+  altered[2 * 1024 * 1024 + 5] = (altered[2 * 1024 * 1024 + 5]! ^ 0xff) & 0xff;
+  writeFileSync(`${file}.new`, altered);
+  renameSync(`${file}.new`, file);
+  const r = await pusher.push(name, file);
+  assert.is(r.ok, false);
+  assert.match(r.error ?? '', /different content exists/);
+  assert.equal(await readArchivedWal(catalog, 'main', name), segmentAs(name), 'the archived copy stays');
+});
+
+test('pg_wal is scanned at most once per MIN_SCAN_INTERVAL_MS however often a scan is asked for', async () => {
+  const m = path.join(tmp.dir, 'scan-markers');
+  mkdirSync(m);
+  const pusher = new Pusher(sink, pgdata, m, () => undefined);
+  const t0 = Date.now();
+  await pusher.scan();
+  const first = Date.now() - t0;
+  await Promise.all(Array.from({ length: 20 }, () => pusher.scan()));
+  const both = Date.now() - t0;
+  assert.ok(both >= MIN_SCAN_INTERVAL_MS - 5, `the second scan came ${both} ms after the first started`);
+  assert.ok(both - first < 10 * MIN_SCAN_INTERVAL_MS, `20 asks were one scan (${both} ms)`);
+  pusher.close();
 });
 
 test.run();
