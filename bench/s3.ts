@@ -31,6 +31,7 @@ import { existsSync } from 'node:fs';
 import { chmod, mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { openS3Repository } from '../src/catalog/s3/driver.js';
 import type { S3RepositoryConfig } from '../src/config/resolved.js';
 import { isSegmentName } from '../src/pg/wal-name.js';
@@ -62,7 +63,7 @@ const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
 const PGBR_LOG = process.env['PGBK_BENCH_S3_PGBR_LOG'] || undefined;
 /** PGBK_BENCH_S3_ONLY=drain: only the WAL drain rounds (no backups, no restores, no pgbench -s SCALE). */
 const DRAIN_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'drain';
-/** PGBK_BENCH_S3_CPU_PROF=DIR: the wal-push worker runs with --cpu-prof, its profiles written into DIR. */
+/** PGBK_BENCH_S3_CPU_PROF=DIR: the wal-push worker is CPU-profiled (cpu-prof-preload.ts), its profiles written into DIR. */
 const CPU_PROF = process.env['PGBK_BENCH_S3_CPU_PROF'] || undefined;
 
 function log(message: string): void {
@@ -263,6 +264,24 @@ interface Drain {
   readonly rssMb?: number;
 }
 
+/** CPU seconds of a live process's threads, summed by thread name (comm), from /proc: where the CPU went. */
+async function cpuByThread(pid: number): Promise<string> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const by = new Map<string, number>();
+  for (const t of tasks) {
+    const stat = await readFile(`/proc/${pid}/task/${t}/stat`, 'utf8').catch(() => '');
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (f.length < 13) continue;
+    const name = t === String(pid) ? 'main' : comm;
+    by.set(name, (by.get(name) ?? 0) + (Number(f[11]) + Number(f[12])) / 100);
+  }
+  return [...by]
+    .sort((a, b) => b[1] - a[1])
+    .map(([n, s]) => `${n} ${s.toFixed(2)} s`)
+    .join(', ');
+}
+
 /** user + system CPU seconds of a live process (its threads included), from /proc. */
 async function cpuSecondsOf(pid: number): Promise<number> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
@@ -283,7 +302,11 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
   const logFile = path.join(runtimeDir(), `walpush-${key}.log`);
   const savedOptions = process.env['NODE_OPTIONS'];
   // Inherited by the archiver's shells, so by the client that starts the worker, and the worker.
-  if (CPU_PROF !== undefined) process.env['NODE_OPTIONS'] = `${savedOptions ?? ''} --cpu-prof --cpu-prof-dir=${CPU_PROF}`.trim();
+  if (CPU_PROF !== undefined) {
+    // Node 20 refuses --cpu-prof in NODE_OPTIONS: the worker starts its profiler from a preload.
+    process.env['NODE_OPTIONS'] = `${savedOptions ?? ''} --import ${path.join(path.dirname(fileURLToPath(import.meta.url)), 'cpu-prof-preload.js')}`.trim();
+    process.env['PGBK_BENCH_CPU_PROF_DIR'] = CPU_PROF;
+  }
   try {
     await markReady(d, staging, names);
     const drain = await archiver(d, template, names);
@@ -292,6 +315,7 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
     const hwm = pid > 0 ? /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] : undefined;
     // Its whole life: start-up (the SDK's import, ~0.3 s) included.
     const cpuMs = pid > 0 ? ((await cpuSecondsOf(pid)) * 1000) / names.length : Number.NaN;
+    if (pid > 0) log(`worker CPU by thread: ${await cpuByThread(pid)}`);
     const rssMb = hwm === undefined ? Number.NaN : Number(hwm) / 1024;
     return {
       seconds: drain.total,
