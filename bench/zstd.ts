@@ -28,7 +28,6 @@ import { loadavg } from 'node:os';
 import path from 'node:path';
 import { compressBuffer, decompressBuffer, decompressToFd, ZSTD_LEVEL } from '../src/catalog/compress.js';
 import { archiveWalBuffer, listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
-import { zstdCodec } from '../src/catalog/zstd.js';
 import { readWalHeader } from '../src/pg/wal-header.js';
 import { isSegmentName } from '../src/pg/wal-name.js';
 import type { ServerIdentity } from '../src/model/types.js';
@@ -152,10 +151,8 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
   const xxhash = createRequire(import.meta.url)('@node-rs/xxhash') as { xxh64(data: Uint8Array): bigint };
   const load0 = loadavg();
 
-  const codec = await zstdCodec();
   const compress = await interleaved(rounds, segs.length, {
     ours: (i) => compressBuffer(segs[i]!, 'zstd'),
-    sync: (i) => codec.compress(segs[i]!, ZSTD_LEVEL),
     napi: (i) => napi.compress(segs[i]!, napiParams),
     // Where our overhead comes from: the encoder alone (no content size, no checksum), XXH64 alone.
     encoder: (i) => nativeEncoder.encodeSync(segs[i]!),
@@ -238,7 +235,6 @@ export async function benchZstd(world: World | undefined): Promise<BenchResult[]
     row(`zstd decompress + write file ${segs.length} segments (decompressToFd vs zstd-napi + writeSync)`, endToEnd, 'ours', mbps),
     row(`zstd wal-push per segment (archiveWalBuffer, ${segs.length} segments)`, push, 'ours', perSeg),
     // Not targets: where the time goes, and the alternatives measured in the same run.
-    row('zstd (part) compress on one thread: encoder, then XXH64, then the frame completed (before session 10)', compress, 'sync', mbps),
     row('zstd (part) compress: the native encoder alone, no content size or checksum', compress, 'encoder', mbps),
     row('zstd (part) compress: XXH64 of the content alone (@node-rs/xxhash)', compress, 'xxh64', mbps),
     row('zstd (alternative) decompress: @toondepauw/node-zstd Decoder (streams into a growing vector)', decompress, 'native', mbps),

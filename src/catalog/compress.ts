@@ -58,7 +58,7 @@ function zstdCodec(): Promise<ZstdCodec> {
 export async function compressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {
   switch (kind) {
     case 'zstd':
-      return (await zstdCodec()).compressAsync(buf, ZSTD_LEVEL);
+      return (await zstdCodec()).compress(buf, ZSTD_LEVEL);
     case 'gzip':
       return zlib.gzipSync(buf, { level: GZIP_LEVEL });
     case 'none':

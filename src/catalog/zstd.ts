@@ -23,13 +23,8 @@ import { createRequire } from 'node:module';
 import { PgbkError } from '../errors.js';
 import { ZSTD_DECODER_WASM_BASE64 } from './zstd-wasm.gen.js';
 
-interface NativeEncoder {
-  encodeSync(data: Buffer): Buffer;
-  /** The same frame, encoded on libuv's thread pool. */
-  encode(data: Buffer): Promise<Buffer>;
-}
 interface NativeZstd {
-  Encoder: new (level: number) => NativeEncoder;
+  Encoder: new (level: number) => { encodeSync(data: Buffer): Buffer };
 }
 interface NativeXxhash {
   xxh64(data: Uint8Array): bigint;
@@ -42,13 +37,6 @@ interface WasmZstd {
 export interface ZstdCodec {
   /** One frame with content size and content checksum. */
   compress(data: Buffer, level: number): Buffer;
-  /**
-   * The same frame, with the encoder on libuv's thread pool while this thread computes the content
-   * checksum: the XXH64 pass (~8 % of the encoder's time on WAL) then costs no wall time, which
-   * keeps wal-push within 10 % of the compiled zstd-napi that computes it inside the compressor
-   * (issue 10, bench/zstd.ts). `data` must not change until the promise settles.
-   */
-  compressAsync(data: Buffer, level: number): Promise<Buffer>;
   /** The content of a frame; throws on damage (content checksum, corrupt blocks). */
   decompress(frame: Buffer): Buffer;
   /**
@@ -96,39 +84,23 @@ async function load(): Promise<ZstdCodec> {
   const xxhash = optional<NativeXxhash>('@node-rs/xxhash');
   const checksum = (data: Buffer): number => Number((xxhash === undefined ? wasmDecoder().xxh64(data) : xxhash.xxh64(data)) & 0xffffffffn);
   let compress: (data: Buffer, level: number) => Buffer;
-  let compressAsync: (data: Buffer, level: number) => Promise<Buffer>;
   if (native !== undefined) {
-    const encoders = new Map<number, NativeEncoder>();
-    const encoder = (level: number): NativeEncoder => {
+    const encoders = new Map<number, { encodeSync(data: Buffer): Buffer }>();
+    compress = (data, level) => {
       let enc = encoders.get(level);
       if (enc === undefined) {
         enc = new native.Encoder(level);
         encoders.set(level, enc);
       }
-      return enc;
-    };
-    compress = (data, level) => completeFrame(encoder(level).encodeSync(data), data.length, checksum(data));
-    compressAsync = async (data, level) => {
-      // Started first, so the checksum below runs while the pool thread encodes.
-      const blocks = encoder(level).encode(data);
-      let sum: number;
-      try {
-        sum = checksum(data);
-      } catch (err) {
-        await blocks.catch(() => undefined);
-        throw err;
-      }
-      return completeFrame(await blocks, data.length, sum);
+      return enc.encodeSync(data);
     };
   } else {
     const wasm = require('@bokuweb/zstd-wasm') as WasmZstd;
     await wasm.init();
-    compress = (data, level) => completeFrame(Buffer.from(wasmCall(() => wasm.compress(data, level))), data.length, checksum(data));
-    compressAsync = async (data, level) => compress(data, level);
+    compress = (data, level) => Buffer.from(wasmCall(() => wasm.compress(data, level)));
   }
   return {
-    compress,
-    compressAsync,
+    compress: (data, level) => completeFrame(compress(data, level), data.length, checksum(data)),
     decompress: (frame) => wasmDecoder().decompress(frame),
     decompressToFd: (frame, fd, position, opts = {}) => wasmDecoder().decompressToFd(frame, fd, position, opts),
   };
