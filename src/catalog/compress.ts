@@ -48,8 +48,11 @@ export function compressionOfFile(fileName: string): Compression {
  * zstd.ts (and its 110 kB decoder) is imported on first use: `list`, `status` and the WAL index
  * only need the names above, and every module loaded counts in a read command's start.
  */
-async function zstdCodec(): Promise<ZstdCodec> {
-  return (await import('./zstd.js')).zstdCodec();
+let codec: Promise<ZstdCodec> | undefined;
+function zstdCodec(): Promise<ZstdCodec> {
+  // One import for the process: wal-push compresses every segment through here.
+  codec ??= import('./zstd.js').then((m) => m.zstdCodec());
+  return codec;
 }
 
 export async function compressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {

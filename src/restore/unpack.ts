@@ -20,6 +20,7 @@ import { PgbkError } from '../errors.js';
 import { sha256Hasher } from '../lib/checksum.js';
 import { execProcessOf } from '../transport/local.js';
 import type { ExecProcess } from '../transport/transport.js';
+import { EarlyFlush } from './early-flush.js';
 import { where, type TargetHost } from './host.js';
 
 /**
@@ -142,7 +143,10 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   });
   let files = 0;
   let storedBytes = 0;
+  // On this host, members are flushed to disk as tar finishes them (early-flush.ts).
+  const flush = host.local ? new EarlyFlush(dir) : undefined;
   proc.stdout.on('data', (d: Buffer) => {
+    flush?.output(d);
     for (const byte of d) if (byte === 10) files++;
     opts.onProgress?.(storedBytes, files);
   });
@@ -196,6 +200,7 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
     }
   } catch (err) {
     if (pipeError === undefined && !aborted()) {
+      flush?.stop();
       sink.destroy();
       stop();
       await Promise.allSettled([proc.done, hereDone]);
@@ -206,6 +211,8 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   sink.end();
   const [status, h] = await Promise.all([proc.done, hereDone]);
   opts.signal?.removeEventListener('abort', abort);
+  if (aborted() || status.code !== 0) flush?.stop();
+  else await flush?.finish();
   // Everything it started has exited (done/close above): only now is the abort reported.
   if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
   const childFailed = host.local && decompress !== undefined && status.code !== 0 && CHILD_FAILED.test(stderr);

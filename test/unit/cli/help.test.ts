@@ -106,4 +106,20 @@ test('completion bash: the script is valid bash', async () => {
   assert.is(c.stdout.trim(), '--quiet', c.stderr);
 });
 
+test('a reader that goes away (pgbk … | head) ends the output quietly: no EPIPE stack, the exit status of the command', async () => {
+  const { spawn } = await import('node:child_process');
+  const { fileURLToPath } = await import('node:url');
+  const bin = fileURLToPath(new URL('../../../src/cli.js', import.meta.url));
+  for (const args of [['--help'], ['help', 'apply'], ['nosuchcommand']]) {
+    const child = spawn(process.execPath, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    // Closed before the child has started: its first write to stdout fails with EPIPE.
+    child.stdout.destroy();
+    let stderr = '';
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    assert.not.match(stderr, /EPIPE|Unhandled|at /, `${args.join(' ')}: ${stderr}`);
+    assert.is(code, args[0] === 'nosuchcommand' ? 1 : 0, `${args.join(' ')}: exit status`);
+  }
+});
+
 test.run();
