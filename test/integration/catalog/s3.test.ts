@@ -278,43 +278,46 @@ t('throttling and 5xx are retried with backoff until they pass; past maxAttempts
   }
 });
 
-t('put signs the sha256 it records as the payload hash (no Content-MD5): the server refuses a wrong sha256, or a body damaged on the way, and stores nothing', async (ctx) => {
-  const { config, repo } = W(ctx);
-  const gw = await rgw();
-  const body = randomFillSync(Buffer.alloc(300 * 1024));
-  const sha = sha256Hex(body);
-  const refused = /cannot write s3:\/\/\S+: http:\/\/127\.0\.0\.1:\d+ answered (XAmzContentSHA256Mismatch|BadDigest)/;
-  // The caller's sha256 is not the body's: refused by the server (the SDK did not hash the body).
-  await rejects(() => repo.putIfAbsent('signed/wrong', body, { sha256: sha256Hex('other bytes') }), refused);
-  assert.is(await repo.stat('signed/wrong'), undefined, 'nothing stored under a wrong sha256');
-  const proxy = await recordingProxy(gw.port);
-  try {
-    const via = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 1 });
+t(
+  'put signs the sha256 it records as the payload hash (no Content-MD5): the server refuses a wrong sha256, or a body damaged on the way, and stores nothing',
+  async (ctx) => {
+    const { config, repo } = W(ctx);
+    const gw = await rgw();
+    const body = randomFillSync(Buffer.alloc(300 * 1024));
+    const sha = sha256Hex(body);
+    const refused = /cannot write s3:\/\/\S+: http:\/\/127\.0\.0\.1:\d+ answered (XAmzContentSHA256Mismatch|BadDigest)/;
+    // The caller's sha256 is not the body's: refused by the server (the SDK did not hash the body).
+    await rejects(() => repo.putIfAbsent('signed/wrong', body, { sha256: sha256Hex('other bytes') }), refused);
+    assert.is(await repo.stat('signed/wrong'), undefined, 'nothing stored under a wrong sha256');
+    const proxy = await recordingProxy(gw.port);
     try {
-      assert.is(await via.putIfAbsent('signed/ok', body, { sha256: sha }), 'created');
-      await via.put('signed/replaced', body);
-      const puts = proxy.seen.filter((r) => r.method === 'PUT');
-      assert.is(puts.length, 2);
-      for (const p of puts) {
-        assert.is(p.headers['x-amz-content-sha256'], sha, 'the signed payload hash is the recorded sha256');
-        assert.is(p.bodySha256, sha);
-        assert.is(p.headers['content-md5'], undefined, 'no Content-MD5 pass');
-        assert.match(String(p.headers.authorization), /SignedHeaders=[^,]*x-amz-content-sha256/);
+      const via = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 1 });
+      try {
+        assert.is(await via.putIfAbsent('signed/ok', body, { sha256: sha }), 'created');
+        await via.put('signed/replaced', body);
+        const puts = proxy.seen.filter((r) => r.method === 'PUT');
+        assert.is(puts.length, 2);
+        for (const p of puts) {
+          assert.is(p.headers['x-amz-content-sha256'], sha, 'the signed payload hash is the recorded sha256');
+          assert.is(p.bodySha256, sha);
+          assert.is(p.headers['content-md5'], undefined, 'no Content-MD5 pass');
+          assert.match(String(p.headers.authorization), /SignedHeaders=[^,]*x-amz-content-sha256/);
+        }
+        assert.equal(await repo.get('signed/ok'), body);
+        assert.is((await repo.stat('signed/ok'))?.sha256, sha);
+        // One byte flipped between client and server: refused, nothing stored.
+        proxy.damagePuts(true);
+        await rejects(() => via.putIfAbsent('signed/damaged', body, { sha256: sha }), refused);
+        await rejects(() => via.put('signed/damaged', body), refused);
+        assert.is(await repo.stat('signed/damaged'), undefined, 'nothing stored from a damaged body');
+      } finally {
+        via.close();
       }
-      assert.equal(await repo.get('signed/ok'), body);
-      assert.is((await repo.stat('signed/ok'))?.sha256, sha);
-      // One byte flipped between client and server: refused, nothing stored.
-      proxy.damagePuts(true);
-      await rejects(() => via.putIfAbsent('signed/damaged', body, { sha256: sha }), refused);
-      await rejects(() => via.put('signed/damaged', body), refused);
-      assert.is(await repo.stat('signed/damaged'), undefined, 'nothing stored from a damaged body');
     } finally {
-      via.close();
+      await proxy.close();
     }
-  } finally {
-    await proxy.close();
-  }
-});
+  },
+);
 
 t('https: a self-signed certificate is refused naming the endpoint; trusted with tls.caFile, or with verify off', async (ctx) => {
   const { config } = W(ctx);
