@@ -458,18 +458,22 @@ export async function benchS3(): Promise<BenchResult[]> {
       const y = await b();
       return { pgbk: await a(), pgbr: y };
     };
+    // One drain per tool, logged with its speed ratio (used with and without the backup rounds).
+    const drainRound = async (round: number): Promise<void> => {
+      const d = await pair(
+        round,
+        () => pgbkDrain(setup, round, staging, names),
+        () => pgbrDrain(setup, round, staging, names),
+      );
+      drains.push(d);
+      log(
+        `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
+      );
+    };
     for (let round = 0; round < ROUNDS; round++) {
       await withHeavyLock(async () => {
         if (DRAIN_ONLY) {
-          const d = await pair(
-            round,
-            () => pgbkDrain(setup, round, staging, names),
-            () => pgbrDrain(setup, round, staging, names),
-          );
-          drains.push(d);
-          log(
-            `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
-          );
+          await drainRound(round);
           return;
         }
         const f = await pair(
@@ -489,15 +493,7 @@ export async function benchS3(): Promise<BenchResult[]> {
               .join('\n'),
           );
 
-        const d = await pair(
-          round,
-          () => pgbkDrain(setup, round, staging, names),
-          () => pgbrDrain(setup, round, staging, names),
-        );
-        drains.push(d);
-        log(
-          `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s)`,
-        );
+        await drainRound(round);
 
         const target = path.join(root, 'restore-pgbk');
         const pgbrTarget = path.join(root, 'restore-pgbr');
