@@ -1,4 +1,5 @@
 import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, recordIdentity, type LockHandle } from '../catalog/index.js';
+import { readDrills } from '../catalog/drills.js';
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { selectServers } from '../config/select-servers.js';
 import { PgbkError, toPgbkError } from '../errors.js';
@@ -11,7 +12,6 @@ import { executeServerActions } from './execute.js';
 import { learnIdentity } from './identity.js';
 import { otherClusters, sameClusterConflicts, type ClusterOf } from './same-cluster.js';
 import { failOrphanedBackups, reapLeftovers, reapRecordlessBackups } from './repair.js';
-import { reapInterruptedDrills } from '../drill/index.js';
 import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
 
 export interface ApplyOptions {
@@ -125,8 +125,12 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
         ctx.identity = id === undefined ? undefined : await recordIdentity(desired.catalog, server.name, id);
         await failOrphanedBackups(ctx);
         await reapLeftovers(ctx);
-        // A drill whose pgbk was killed: its copy stopped, its scratch directory removed.
-        await reapInterruptedDrills(ctx);
+        // A drill whose pgbk was killed: its copy stopped, its scratch directory removed. The drill
+        // code (restore, and ssh2 for remote drill hosts) is loaded only when a drill is RUNNING:
+        // every apply would otherwise pay for it at start-up.
+        if ((await readDrills(desired.catalog, server.name)).some((d) => d.status === 'RUNNING')) {
+          await (await import('../drill/index.js')).reapInterruptedDrills(ctx);
+        }
         await reapRecordlessBackups(ctx);
         // WAL method stream: segments pg_receivewal completed join the ordinary archive path.
         if (server.wal.method === 'stream') await handOverStreamed(desired.catalog, server.name);

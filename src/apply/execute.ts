@@ -7,8 +7,6 @@ import { executeDeleteBackup } from './delete-backup.js';
 import { executeFinishBackup } from './finish-backup.js';
 import { executePruneWal } from './prune-wal.js';
 import { executeQuarantine } from './quarantine.js';
-import { executeSweepChunks } from './sweep-chunks.js';
-import { executeRestoreDrill } from '../drill/index.js';
 
 /** Run one action; every executor re-checks its own precondition, so a repeated action is a no-op. */
 export async function executeAction(ctx: ExecContext, action: Action): Promise<ActionResult> {
@@ -32,10 +30,11 @@ export async function executeAction(ctx: ExecContext, action: Action): Promise<A
       return executeDeleteBackup(ctx, action);
     case 'prune-wal':
       return executePruneWal(ctx, action);
+    // Loaded on use: a backup run should not start up with the drill (restore, ssh2) and chunk-sweep code.
     case 'restore-drill':
-      return executeRestoreDrill(ctx, action);
+      return (await import('../drill/index.js')).executeRestoreDrill(ctx, action);
     case 'sweep-chunks':
-      return executeSweepChunks(ctx, action);
+      return (await import('./sweep-chunks.js')).executeSweepChunks(ctx, action);
     default: {
       const never: never = action;
       return never;
