@@ -10,7 +10,7 @@ import { writeSync } from 'node:fs';
 import zlib from 'node:zlib';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
-import type { ZstdCodec } from './zstd.js';
+import type { FrameParts, ZstdCodec } from './zstd.js';
 
 /**
  * Level 1. Measured here on a PostgreSQL 15 segment (fresh initdb WAL): level 1 ≈ 650 MB/s at ratio
@@ -68,6 +68,14 @@ export async function compressBuffer(buf: Buffer, kind: Compression): Promise<Bu
       throw new PgbkError('INTERNAL', `unknown compression ${String(never)}`);
     }
   }
+}
+
+/**
+ * compressBuffer as pieces to store one after another (writev): zstd's frame without copying the
+ * encoder's output into one buffer (what wal-push stores; see ZstdCodec.compressParts).
+ */
+export async function compressParts(buf: Buffer, kind: Compression): Promise<FrameParts> {
+  return kind === 'zstd' ? (await zstdCodec()).compressParts(buf, ZSTD_LEVEL) : [await compressBuffer(buf, kind)];
 }
 
 export async function decompressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {

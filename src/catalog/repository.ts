@@ -21,6 +21,7 @@
  */
 
 import type { Readable, Writable } from 'node:stream';
+import type { Bytes } from '../lib/atomic.js';
 
 /** What a store knows about one stored object. */
 export interface ObjectInfo {
@@ -153,13 +154,13 @@ export interface Repository {
    * Replace the object atomically and durably: a reader sees the old bytes or the new ones, never
    * a mix or a prefix (backup.json, chunked-backup indexes).
    */
-  put(key: string, data: Buffer | string, opts?: PutOptions): Promise<void>;
+  put(key: string, data: Bytes, opts?: PutOptions): Promise<void>;
   /**
    * Create the object only if the key is free, atomically and durably; 'exists' stores nothing.
    * Of concurrent callers (any process, any host) exactly one gets 'created'. Archived WAL is
    * never overwritten: on 'exists' the caller compares contents (duplicate or quarantine).
    */
-  putIfAbsent(key: string, data: Buffer | string, opts?: PutIfAbsentOptions): Promise<CreateOutcome>;
+  putIfAbsent(key: string, data: Bytes, opts?: PutIfAbsentOptions): Promise<CreateOutcome>;
   /** A streaming upload (base backup tars, chunks); see ObjectWriter. */
   openWrite(key: string, opts?: WriteOptions): Promise<ObjectWriter>;
 

@@ -13,7 +13,9 @@ import { PgbkError } from '../errors.js';
 import type { ArchivedWal, ServerIdentity } from '../model/types.js';
 import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
 import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, isSegmentName } from '../pg/wal-name.js';
-import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, decompressToFd, extensionFor } from './compress.js';
+import type { FrameParts } from './zstd.js';
+import { bytesLength } from '../lib/atomic.js';
+import { COMPRESSIONS, compressParts, compressionOfFile, decompressBuffer, decompressToFd, extensionFor } from './compress.js';
 import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
 import { isNoSpaceError, noSpaceError } from './no-space.js';
@@ -177,11 +179,25 @@ export async function archiveWalFile(opts: ArchiveOptions): Promise<ArchiveOutco
 }
 
 /**
- * archiveWalFile for bytes already in memory (wal-receive over SSH): the same checks and outcome.
- * `zstdOfBuf`: a zstd frame (with content checksum) that decompresses to `buf`, compressed by
- * the sender; stored as is instead of compressing again when the archive stores zstd.
+ * A zstd frame (with content checksum) of a segment, compressed elsewhere (by the sender over SSH,
+ * by a compression thread), as pieces to store one after another, and their sha256 when the
+ * compressor computed it too (a thread hashes while the worker's own thread does other work).
  */
-export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>, buf: Buffer, zstdOfBuf?: Buffer): Promise<ArchiveOutcome> {
+export interface PrecompressedFrame {
+  readonly parts: FrameParts;
+  readonly sha256?: string;
+}
+
+/**
+ * archiveWalFile for bytes already in memory (wal-receive over SSH): the same checks and outcome.
+ * `zstdOfBuf`: a zstd frame that decompresses to `buf`; stored as is instead of compressing again
+ * when the archive stores zstd.
+ */
+export async function archiveWalBuffer(
+  opts: Omit<ArchiveOptions, 'sourcePath'>,
+  buf: Buffer,
+  zstdOfBuf?: Buffer | PrecompressedFrame,
+): Promise<ArchiveOutcome> {
   const { catalog, server, name } = opts;
   const verdict = validate(name, buf, opts.identity);
   if (!verdict.ok) return { result: 'rejected', reason: verdict.reason };
@@ -192,11 +208,13 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
   const kind = classifyIncoming(name);
   const compression: Compression = kind === 'segment' || kind === 'partial' ? opts.compression : 'none';
   const key = catalogKeys.wal(server, name, compression);
-  const stored = compression === 'zstd' && zstdOfBuf !== undefined ? zstdOfBuf : await compressBuffer(buf, compression);
+  const given = zstdOfBuf === undefined || compression !== 'zstd' ? undefined : Buffer.isBuffer(zstdOfBuf) ? { parts: [zstdOfBuf] } : zstdOfBuf;
+  // Pieces, not one buffer: the encoder's output is stored without being copied (zstd.ts).
+  const stored: FrameParts = given?.parts ?? (await compressParts(buf, compression));
   // The checksum is of the stored bytes (so `sha256sum -c SHA256SUMS` works in the directory, and
   // hashing costs 1/8 of hashing the segment); the content itself is covered by zstd's frame
   // checksum / gzip's CRC on decompression.
-  const sha256 = await sha256HexAsync(stored);
+  const sha256 = given?.sha256 ?? (stored.length === 1 ? await sha256HexAsync(stored[0]!) : sha256Hex(stored));
   let published: 'created' | 'exists';
   try {
     published = await repo.putIfAbsent(key, stored, { sha256 });
@@ -208,7 +226,7 @@ export async function archiveWalBuffer(opts: Omit<ArchiveOptions, 'sourcePath'>,
     if (os === undefined || !isNoSpaceError(os)) throw err;
     const finalPath = locate(catalog, key);
     const onSums = os.path !== undefined && path.basename(os.path) === 'SHA256SUMS';
-    const what = onSums ? `the checksum of WAL file ${name}` : `WAL file ${name}, ${humanBytes(stored.length)} to store`;
+    const what = onSums ? `the checksum of WAL file ${name}` : `WAL file ${name}, ${humanBytes(bytesLength(stored))} to store`;
     throw await noSpaceError(os, { server, file: onSums ? path.join(path.dirname(finalPath), 'SHA256SUMS') : finalPath, what });
   }
   if (published === 'exists') return compareWithStored(repo, catalog, { key, compression, sha256: (await repo.stat(key))?.sha256 }, buf);

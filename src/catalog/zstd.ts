@@ -34,9 +34,18 @@ interface WasmZstd {
   compress(data: Uint8Array, level?: number): Uint8Array;
 }
 
+/**
+ * One zstd frame as pieces that are stored one after another (FrameParts.length is the count of
+ * pieces; bytes: lib/atomic.ts bytesLength). Writers take them as they are (writev, a hash updated
+ * per piece).
+ */
+export type FrameParts = readonly Buffer[];
+
 export interface ZstdCodec {
   /** One frame with content size and content checksum. */
   compress(data: Buffer, level: number): Buffer;
+  /** compress() as pieces, the encoder's output not copied (wal-push writes them with writev). */
+  compressParts(data: Buffer, level: number): FrameParts;
   /** The content of a frame; throws on damage (content checksum, corrupt blocks). */
   decompress(frame: Buffer): Buffer;
   /**
@@ -99,8 +108,13 @@ async function load(): Promise<ZstdCodec> {
     await wasm.init();
     compress = (data, level) => Buffer.from(wasmCall(() => wasm.compress(data, level)));
   }
+  const compressParts = (data: Buffer, level: number): FrameParts => completeFrameParts(compress(data, level), data.length, checksum(data));
   return {
-    compress: (data, level) => completeFrame(compress(data, level), data.length, checksum(data)),
+    compress: (data, level) => {
+      const parts = compressParts(data, level);
+      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    },
+    compressParts,
     decompress: (frame) => wasmDecoder().decompress(frame),
     decompressToFd: (frame, fd, position, opts = {}) => wasmDecoder().decompressToFd(frame, fd, position, opts),
   };
@@ -343,18 +357,29 @@ export function frameContentSize(frame: Buffer): number | undefined {
  * are untouched.
  */
 export function completeFrame(frame: Buffer, contentLength: number, xxh64Low32: number): Buffer {
+  const parts = completeFrameParts(frame, contentLength, xxh64Low32);
+  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+}
+
+/**
+ * completeFrame as the pieces to write one after another (writev): a new header of a few bytes,
+ * the encoder's blocks as a view (not copied), the 4-byte checksum. Copying the ~1 MiB of blocks
+ * into a new buffer cost about as much as the checksum itself (fresh pages on every segment).
+ */
+export function completeFrameParts(frame: Buffer, contentLength: number, xxh64Low32: number): FrameParts {
   const h = frameHeader(frame);
   if (h === undefined) throw new PgbkError('INTERNAL', 'zstd: the encoder did not write a zstd frame');
   const addFcs = h.fcsBytes === 0;
-  if (!addFcs && h.hasChecksum) return frame;
+  if (!addFcs && h.hasChecksum) return [frame];
   const fcsBytes = addFcs ? (contentLength < 2 ** 32 ? 4 : 8) : 0;
-  const out = Buffer.allocUnsafe(frame.length + fcsBytes + (h.hasChecksum ? 0 : 4));
-  frame.copy(out, 0, 0, h.fcsOffset);
-  let at = h.fcsOffset;
-  if (fcsBytes === 4) at = out.writeUInt32LE(contentLength, at);
-  else if (fcsBytes === 8) at = out.writeBigUInt64LE(BigInt(contentLength), at);
-  at += frame.copy(out, at, h.fcsOffset);
-  out[4] = h.fhd | (fcsBytes === 4 ? 0x80 : fcsBytes === 8 ? 0xc0 : 0) | 0x04;
-  if (!h.hasChecksum) out.writeUInt32LE(xxh64Low32 >>> 0, at);
-  return out;
+  const head = Buffer.alloc(h.fcsOffset + fcsBytes);
+  frame.copy(head, 0, 0, h.fcsOffset);
+  if (fcsBytes === 4) head.writeUInt32LE(contentLength, h.fcsOffset);
+  else if (fcsBytes === 8) head.writeBigUInt64LE(BigInt(contentLength), h.fcsOffset);
+  head[4] = h.fhd | (fcsBytes === 4 ? 0x80 : fcsBytes === 8 ? 0xc0 : 0) | 0x04;
+  const body = frame.subarray(h.fcsOffset);
+  if (h.hasChecksum) return [head, body];
+  const tail = Buffer.alloc(4);
+  tail.writeUInt32LE(xxh64Low32 >>> 0);
+  return [head, body, tail];
 }

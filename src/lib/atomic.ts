@@ -5,7 +5,7 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { link, open, rename, unlink } from 'node:fs/promises';
+import { type FileHandle, link, open, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { withPath } from './free-space.js';
 
@@ -70,12 +70,45 @@ async function unlinkQuietly(p: string): Promise<void> {
   }
 }
 
+/**
+ * Bytes to store: a buffer, a string (UTF-8), or pieces stored one after another (a zstd frame
+ * whose blocks are the encoder's own buffer: see catalog/zstd.ts FrameParts).
+ */
+export type Bytes = Buffer | string | readonly Buffer[];
+
+/** `data` as one buffer (pieces are copied: for callers that cannot take them one by one). */
+export function bytesToBuffer(data: Bytes): Buffer {
+  if (typeof data === 'string') return Buffer.from(data, 'utf8');
+  if (Buffer.isBuffer(data)) return data;
+  return data.length === 1 ? data[0]! : Buffer.concat(data);
+}
+
+/** How many bytes `data` stores (a string: its UTF-8 length). */
+export function bytesLength(data: Bytes): number {
+  if (typeof data === 'string') return Buffer.byteLength(data, 'utf8');
+  if (Buffer.isBuffer(data)) return data.length;
+  let n = 0;
+  for (const part of data) n += part.length;
+  return n;
+}
+
+/** Write all of `parts` at the file's current offset; writev(2) may write less than asked. */
+async function writeAllParts(fh: FileHandle, parts: readonly Buffer[]): Promise<void> {
+  let rest = parts.filter((p) => p.length > 0);
+  while (rest.length > 0) {
+    let { bytesWritten } = await fh.writev(rest);
+    while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
+    if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
+  }
+}
+
 /** Write `data` durably to a new temp file beside `finalPath`; returns the temp path. */
-export async function writeTemp(finalPath: string, data: Buffer | string, opts: WriteOptions = {}): Promise<string> {
+export async function writeTemp(finalPath: string, data: Bytes, opts: WriteOptions = {}): Promise<string> {
   const tmp = tempPathFor(finalPath);
   const fh = await open(tmp, 'wx', opts.mode ?? 0o640);
   try {
-    await fh.writeFile(data);
+    if (typeof data === 'string' || Buffer.isBuffer(data)) await fh.writeFile(data);
+    else await writeAllParts(fh, data);
     await fh.sync();
     await fh.close(); // inside: some filesystems report a full disk only at close
   } catch (err) {
@@ -87,7 +120,7 @@ export async function writeTemp(finalPath: string, data: Buffer | string, opts: 
 }
 
 /** Replace `filePath` atomically with `data`; durable when the promise resolves. */
-export async function writeFileAtomic(filePath: string, data: Buffer | string, opts: WriteOptions = {}): Promise<void> {
+export async function writeFileAtomic(filePath: string, data: Bytes, opts: WriteOptions = {}): Promise<void> {
   const tmp = await writeTemp(filePath, data, opts);
   try {
     await rename(tmp, filePath);

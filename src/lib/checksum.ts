@@ -14,9 +14,12 @@ import { createHash, webcrypto } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
 
-/** sha256 (hex) of bytes in memory; strings are hashed as UTF-8. */
-export function sha256Hex(data: Buffer | string): string {
-  return createHash('sha256').update(data).digest('hex');
+/** sha256 (hex) of bytes in memory; strings are hashed as UTF-8, pieces one after another. */
+export function sha256Hex(data: Buffer | string | readonly Buffer[]): string {
+  const hash = createHash('sha256');
+  if (typeof data === 'string' || Buffer.isBuffer(data)) hash.update(data);
+  else for (const part of data) hash.update(part);
+  return hash.digest('hex');
 }
 
 /**

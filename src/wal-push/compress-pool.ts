@@ -9,9 +9,12 @@
  */
 
 import { Worker } from 'node:worker_threads';
+import type { PrecompressedFrame } from '../catalog/wal-archive.js';
+import type { PartMessage } from './compress-thread.js';
 
 interface Reply {
-  readonly frame?: ArrayBuffer;
+  readonly parts?: readonly PartMessage[];
+  readonly sha256?: string;
   readonly error?: string;
 }
 
@@ -41,8 +44,11 @@ export class CompressPool {
     else this.idle.push(w);
   }
 
-  /** The zstd frame of `data`, a view of a SharedArrayBuffer (isShared), in a buffer of its own. */
-  async compress(data: Buffer): Promise<Buffer> {
+  /**
+   * The zstd frame of `data` (a view of a SharedArrayBuffer, isShared) as pieces in memory of their
+   * own, and its sha256.
+   */
+  async compress(data: Buffer): Promise<PrecompressedFrame> {
     const w = await this.take();
     try {
       const reply = await new Promise<Reply>((resolve, reject) => {
@@ -61,8 +67,8 @@ export class CompressPool {
         w.once('message', onMessage).once('error', onError).once('exit', onExit);
         w.postMessage({ input: data.buffer, offset: data.byteOffset, length: data.length });
       });
-      if (reply.error !== undefined || reply.frame === undefined) throw new Error(reply.error ?? 'no answer from the compression thread');
-      return Buffer.from(reply.frame);
+      if (reply.error !== undefined || reply.parts === undefined) throw new Error(reply.error ?? 'no answer from the compression thread');
+      return { parts: reply.parts.map((p) => Buffer.from(p.buffer, p.offset, p.length)), ...(reply.sha256 === undefined ? {} : { sha256: reply.sha256 }) };
     } finally {
       this.give(w);
     }

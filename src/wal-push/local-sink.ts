@@ -13,7 +13,7 @@ import { catalogKeys, ensureServerDirs, serverDir } from '../catalog/layout.js';
 import { repositoryKindOf, repositoryOf } from '../catalog/open.js';
 import { isNoSpaceError, noSpaceError } from '../catalog/no-space.js';
 import { quarantineCopy } from '../catalog/quarantine.js';
-import { ArchiveListing, archiveWalBuffer } from '../catalog/wal-archive.js';
+import { ArchiveListing, archiveWalBuffer, type PrecompressedFrame } from '../catalog/wal-archive.js';
 import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
@@ -60,10 +60,10 @@ export class LocalSink implements PushSink {
   }
 
   /**
-   * The zstd frame of a segment from a compression thread (in memory of its own: WebCrypto hashes
-   * no shared memory), or undefined (then archiving compresses on this thread).
+   * The zstd frame of a segment and its sha256 from a compression thread (in memory of its own), or
+   * undefined (then archiving compresses on this thread).
    */
-  private async frameOf(data: Buffer): Promise<Buffer | undefined> {
+  private async frameOf(data: Buffer): Promise<PrecompressedFrame | undefined> {
     if (this.pool === undefined || !isShared(data)) return undefined;
     try {
       return await this.pool.compress(data);

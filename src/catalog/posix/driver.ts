@@ -8,6 +8,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { PgbkError } from '../../errors.js';
+import type { Bytes } from '../../lib/atomic.js';
 import type {
   CreateOutcome,
   LockAttempt,
@@ -52,11 +53,11 @@ class PosixRepository implements Repository {
     return statFile(this.file(key));
   }
 
-  put(key: string, data: Buffer | string, opts?: PutOptions): Promise<void> {
+  put(key: string, data: Bytes, opts?: PutOptions): Promise<void> {
     return putFile(this.file(key), data, opts);
   }
 
-  putIfAbsent(key: string, data: Buffer | string, opts?: PutIfAbsentOptions): Promise<CreateOutcome> {
+  putIfAbsent(key: string, data: Bytes, opts?: PutIfAbsentOptions): Promise<CreateOutcome> {
     return putFileIfAbsent(this.file(key), data, opts);
   }
 

@@ -9,14 +9,14 @@ import { createHash } from 'node:crypto';
 import { open, readFile, rename, unlink, type FileHandle } from 'node:fs/promises';
 import path from 'node:path';
 import { Writable } from 'node:stream';
-import { fsyncDir, linkNoClobber, tempPathFor, writeFileAtomic, writeTemp } from '../../lib/atomic.js';
+import { type Bytes, fsyncDir, linkNoClobber, tempPathFor, writeFileAtomic, writeTemp } from '../../lib/atomic.js';
 import type { CreateOutcome, ObjectWriter, PutIfAbsentOptions, PutOptions, WriteOptions, WriteResult } from '../repository.js';
 import { sha256Hex } from '../../lib/checksum.js';
 import { appendChecksum, CHECKSUMS_FILE, readChecksums } from './checksums.js';
 import { withPath } from '../../lib/free-space.js';
 import { FILE_MODE, failure, inDir } from './fs-util.js';
 
-export async function putFile(file: string, data: Buffer | string, opts: PutOptions = {}): Promise<void> {
+export async function putFile(file: string, data: Bytes, opts: PutOptions = {}): Promise<void> {
   try {
     await inDir(path.dirname(file), () => writeFileAtomic(file, data, { mode: opts.mode ?? FILE_MODE }));
   } catch (err) {
@@ -29,7 +29,7 @@ export async function putFile(file: string, data: Buffer | string, opts: PutOpti
  * creates it. With a sha256, the SHA256SUMS line follows; a crash between the two leaves a file
  * without its line, which the next putIfAbsent of the same bytes restores (a re-pushed segment).
  */
-export async function putFileIfAbsent(file: string, data: Buffer | string, opts: PutIfAbsentOptions = {}): Promise<CreateOutcome> {
+export async function putFileIfAbsent(file: string, data: Bytes, opts: PutIfAbsentOptions = {}): Promise<CreateOutcome> {
   const dir = path.dirname(file);
   const name = path.basename(file);
   try {

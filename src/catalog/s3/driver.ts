@@ -10,6 +10,7 @@
 
 import type { Readable } from 'node:stream';
 import type { S3RepositoryConfig } from '../../config/resolved.js';
+import type { Bytes } from '../../lib/atomic.js';
 import type {
   CreateOutcome,
   ListEntry,
@@ -80,11 +81,11 @@ class S3RepositoryImpl implements S3Repository {
     return statS3(this.ctx, this.full(key));
   }
 
-  put(key: string, data: Buffer | string, _opts?: PutOptions): Promise<void> {
+  put(key: string, data: Bytes, _opts?: PutOptions): Promise<void> {
     return putS3(this.ctx, this.full(key), data);
   }
 
-  putIfAbsent(key: string, data: Buffer | string, opts?: PutIfAbsentOptions): Promise<CreateOutcome> {
+  putIfAbsent(key: string, data: Bytes, opts?: PutIfAbsentOptions): Promise<CreateOutcome> {
     return putS3IfAbsent(this.ctx, this.full(key), data, opts);
   }
 

@@ -186,6 +186,23 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     assert.is((await repo.stat(key))?.sha256, sha(data));
   });
 
+  t('put and putIfAbsent take pieces (a zstd frame as the encoder left it): stored one after another, empty ones too', async (ctx) => {
+    const { repo, p } = world(ctx);
+    // 3 MiB of views into one buffer, an empty piece, and pieces of their own: what writev gets.
+    const big = randomBytes(3 * 1024 * 1024 + 7);
+    const parts = [Buffer.from('head'), big.subarray(5), Buffer.alloc(0), big.subarray(0, 5), Buffer.from([1, 2, 3, 4])];
+    const whole = Buffer.concat(parts);
+    const key = `${p}wal/0000000100000000/000000010000000000000003.zst`;
+    assert.is(await repo.putIfAbsent(key, parts, { sha256: sha(whole) }), 'created');
+    assert.ok((await repo.get(key))!.equals(whole), 'putIfAbsent stored the pieces in order');
+    assert.is((await repo.stat(key))?.size, whole.length);
+    assert.is((await repo.stat(key))?.sha256, sha(whole));
+    assert.is(await repo.putIfAbsent(key, [Buffer.from('other')]), 'exists');
+    assert.ok((await repo.get(key))!.equals(whole), 'the losing put left the stored bytes');
+    await repo.put(`${p}pieces`, [Buffer.from('a'), Buffer.from('bc')]);
+    assert.is((await repo.get(`${p}pieces`))!.toString(), 'abc');
+  });
+
   t('streaming write: nothing visible (nor listed) until commit, then all of it; size and sha256 reported', async (ctx) => {
     const { repo, p } = world(ctx);
     const key = `${p}backups/20260101T000000Z/base.tar.zst`;

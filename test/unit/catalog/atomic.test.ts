@@ -2,7 +2,7 @@ import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { linkNoClobber, tempPathFor, writeFileAtomic, writeFileNoClobber, writeTemp } from '../../../src/lib/atomic.js';
+import { bytesLength, linkNoClobber, tempPathFor, writeFileAtomic, writeFileNoClobber, writeTemp } from '../../../src/lib/atomic.js';
 import { makeTempDir, rejection } from './tmp-catalog.js';
 
 const tmp = makeTempDir();
@@ -19,6 +19,16 @@ test('writeFileAtomic creates and replaces, leaving no temp file', async () => {
     readdirSync(tmp.dir).filter((n) => n.startsWith('.')),
     [],
   );
+});
+
+test('writeFileAtomic of pieces: stored one after another, more pieces than one writev takes, empty ones skipped', async () => {
+  const file = path.join(tmp.dir, 'pieces');
+  // IOV_MAX is 1024 on Linux: 3000 pieces need several writev calls.
+  const parts = Array.from({ length: 3000 }, (_, i) => (i % 7 === 0 ? Buffer.alloc(0) : Buffer.from(`piece ${i};`)));
+  await writeFileAtomic(file, parts);
+  assert.equal(readFileSync(file), Buffer.concat(parts));
+  assert.is(bytesLength(parts), Buffer.concat(parts).length);
+  assert.is(bytesLength('é'), 2);
 });
 
 test('writeFileAtomic into a missing directory fails and leaves nothing', async () => {

@@ -1,9 +1,10 @@
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
+import zlib from 'node:zlib';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { COMPRESSIONS, compressBuffer, compressionOfFile, decompressBuffer, extensionFor } from '../../../src/catalog/compress.js';
-import { completeFrame, frameContentSize, zstdDecoderMemoryBytes } from '../../../src/catalog/zstd.js';
+import { COMPRESSIONS, compressBuffer, compressParts, compressionOfFile, decompressBuffer, extensionFor } from '../../../src/catalog/compress.js';
+import { completeFrame, completeFrameParts, frameContentSize, zstdDecoderMemoryBytes } from '../../../src/catalog/zstd.js';
 
 const sample = Buffer.concat([Buffer.from('WAL-ish '.repeat(10000)), Buffer.alloc(100000), Buffer.from([1, 2, 3, 255])]);
 
@@ -140,6 +141,27 @@ test('completeFrame adds the content size and checksum once, leaving complete fr
   assert.is(done.length, bare.length + 8);
   assert.ok(completeFrame(done, 3, 0x11223344).equals(done), 'idempotent');
   assert.throws(() => completeFrame(Buffer.from('not a frame'), 3, 0), /did not write a zstd frame/);
+});
+
+test("completeFrameParts: the same frame as pieces, the blocks a view of the encoder's buffer (not copied)", () => {
+  const bare = Buffer.from([0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x48, 0x19, 0x00, 0x00, 0x61, 0x62, 0x63]);
+  const parts = completeFrameParts(bare, 3, 0x11223344);
+  assert.equal(Buffer.concat(parts), completeFrame(bare, 3, 0x11223344));
+  assert.is(parts.length, 3);
+  assert.is(parts[1]!.buffer, bare.buffer, 'the blocks are not copied');
+  assert.is(bare[4], 0x00, "the encoder's header is left as it was (a new one is written)");
+  const done = completeFrame(bare, 3, 0x11223344);
+  assert.equal(completeFrameParts(done, 3, 0x11223344), [done], 'a complete frame is one piece, itself');
+});
+
+test('compressParts: pieces that make the frame compress() writes, which any zstd reads', async () => {
+  const data = Buffer.concat([Buffer.alloc(300_000, 1), Buffer.from('some text to compress '.repeat(5000))]);
+  const parts = await compressParts(data, 'zstd');
+  const frame = Buffer.concat(parts);
+  assert.equal(frame, await compressBuffer(data, 'zstd'));
+  assert.equal(await decompressBuffer(frame, 'zstd'), data);
+  assert.equal(await compressParts(data, 'gzip').then((p) => zlib.gunzipSync(Buffer.concat(p))), data);
+  assert.equal(await compressParts(data, 'none'), [data]);
 });
 
 test('extensions', () => {
