@@ -97,6 +97,7 @@ async function writeAllParts(fh: FileHandle, parts: readonly Buffer[]): Promise<
   let rest = parts.filter((p) => p.length > 0);
   while (rest.length > 0) {
     let { bytesWritten } = await fh.writev(rest);
+    if (bytesWritten === 0) throw new Error('writev wrote nothing');
     while (rest.length > 0 && bytesWritten >= rest[0]!.length) bytesWritten -= rest.shift()!.length;
     if (bytesWritten > 0) rest = [rest[0]!.subarray(bytesWritten), ...rest.slice(1)];
   }

@@ -3,7 +3,8 @@
  * order (a few in flight), each answered in order once the file is durable in the archive there.
  */
 
-import { compressBuffer } from '../catalog/compress.js';
+import { compressParts } from '../catalog/compress.js';
+import { bytesLength } from '../lib/atomic.js';
 import type { Compression } from '../config/resolved.js';
 import { classifyIncoming } from '../pg/wal-name.js';
 import { SshTransport } from '../transport/ssh.js';
@@ -62,11 +63,14 @@ export class SshSink implements PushSink {
     // (on a host where every CPU-second is taken from PostgreSQL).
     const kind = classifyIncoming(name);
     const zstd = this.compression === 'zstd' && (kind === 'segment' || kind === 'partial');
-    const payload = zstd ? await compressBuffer(data, 'zstd') : data;
+    // The frame's pieces are written one after another (not copied into one buffer: zstd.ts).
+    const payload = zstd ? await compressParts(data, 'zstd') : [data];
     if (this.dead !== undefined) return { name, ok: false, error: this.dead };
     const reply = new Promise<ReceiveReply>((resolve) => this.fifo.push({ name, resolve }));
-    this.receiver.stdin.write(`${JSON.stringify({ name, size: payload.length, ...(zstd ? { encoding: 'zstd' } : {}) })}\n`);
-    if (!this.receiver.stdin.write(payload)) await new Promise((r) => this.receiver.stdin.once('drain', r));
+    this.receiver.stdin.write(`${JSON.stringify({ name, size: bytesLength(payload), ...(zstd ? { encoding: 'zstd' } : {}) })}\n`);
+    let flowing = true;
+    for (const part of payload) flowing = this.receiver.stdin.write(part);
+    if (!flowing) await new Promise((r) => this.receiver.stdin.once('drain', r));
     return reply;
   }
 }
