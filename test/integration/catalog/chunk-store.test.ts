@@ -1,4 +1,3 @@
-// test-lane: light — chunk store and sweep on radosgw; its 1.1 s sleeps order mtimes (lower bounds), no upper bound
 /**
  * Content-addressed chunks on a real Ceph radosgw (catalog/chunk-store.ts) and their retention
  * (plan/chunk-sweep.ts decides, apply/sweep-chunks.ts executes): put-if-absent never rewrites a

@@ -1,4 +1,3 @@
-// test-lane: light — ssh backups and restores; its 2.5 s sleep ages files (a lower bound) and the mid-copy kill lands after 50 of ~1000 files (a neighbour slows the copy as much as the watcher); only 60-90 s waits
 /**
  * Backup method `ssh` end to end against a real sshd and PostgreSQL 15: full and block-level
  * incremental backups through the delta agent (`pgbk backup-agent` on the database host) in

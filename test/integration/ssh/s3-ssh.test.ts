@@ -1,4 +1,3 @@
-// test-lane: light — ssh backups into radosgw; the outage lasts until the backup gives up (no fixed window), other waits are 30-90 s
 /**
  * The `ssh` method into an s3:// catalog on a real radosgw (test/support/rgw.ts, once per process),
  * from a PostgreSQL cluster with a tablespace reached through a private sshd: chunks stored

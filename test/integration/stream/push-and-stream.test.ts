@@ -1,4 +1,3 @@
-// test-lane: light — push and stream together; the drain wait is 30 s, the 300 ms sleeps only space the switches
 /**
  * Push and stream both on: archive_command copies every segment into incoming/ while pg_receivewal
  * streams the same segments. Each segment is archived once, the second copy is recognised as a

@@ -1,4 +1,3 @@
-// test-lane: light — streamed WAL into radosgw; every wait is 20-30 s for events that take about a second
 /**
  * wal.method stream with an s3:// catalog (radosgw, once per process) and a PostgreSQL 15 that
  * does not archive at all: the daemon runs pg_receivewal into the spool's streaming/ directory

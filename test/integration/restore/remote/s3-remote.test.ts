@@ -1,4 +1,3 @@
-// test-lane: light — one restore --remote from radosgw; its step limits (30-60 s) only turn a hang into a failure
 /**
  * `pgbk restore --remote` from an s3:// catalog (radosgw, once per process) onto a "database host"
  * reached over a real sshd (this machine, as postgres). The source cluster archives straight into
