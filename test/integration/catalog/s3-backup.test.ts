@@ -8,6 +8,7 @@
  * WAL: archive_command copies into the catalog's local spool (s3.spool, <spool>/main/incoming),
  * which apply archives into the bucket; restore_command is pgbk wal-fetch reading the bucket.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -17,7 +18,7 @@ import { openS3Repository, type S3Repository } from '../../../src/catalog/s3/dri
 import type { S3RepositoryConfig } from '../../../src/config/resolved.js';
 import { sha256Hex } from '../../../src/lib/checksum.js';
 import { runPgbk, type RunResult } from '../../support/pgbk.js';
-import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
+import { chownToPostgres, isAlive, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 import { rgw, WRONG_PROFILE } from '../../support/rgw.js';
 
 interface Ctx {
@@ -87,6 +88,21 @@ interface StoredRecord {
 }
 async function record(w: S3World, id: string): Promise<StoredRecord> {
   return JSON.parse((await w.repo.get(`main/backups/${id}/backup.json`))!.toString('utf8')) as StoredRecord;
+}
+
+/** PIDs of the throttled pg_basebackup (ctx.slowBin) copying from `cluster`, found by their command lines. */
+function throttledCopies(cluster: TestCluster): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
+    let args: string[];
+    try {
+      args = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+    } catch {
+      continue; // gone meanwhile
+    }
+    if (args[0]?.endsWith('/pg_basebackup') && args.includes('--max-rate=4M') && args.some((a) => a.includes(cluster.socketDir))) out.push(Number(pid));
+  }
+  return out;
 }
 
 /** Until the server has archived (into the spool) the segment it just closed. */
@@ -204,8 +220,17 @@ t('radosgw stopped mid-backup: FAILED with the reason, nothing DONE, its upload 
     assert.ok(Date.now() < deadline, 'no multipart upload started');
     await sleep(100);
   }
+  const copying = throttledCopies(ctx.cluster!);
+  assert.ok(copying.length > 0, 'no throttled pg_basebackup running');
   await gw.stopGateway();
-  await sleep(12_000);
+  // Down until the backup has given up on the upload (on the first failure it stops its
+  // pg_basebackup), not for a fixed time that a slow machine could outlast; then back, so the
+  // FAILED record (retried for a minute) can be written.
+  const outage = Date.now() + 120_000;
+  while (copying.some(isAlive)) {
+    assert.ok(Date.now() < outage, 'the backup never gave up while radosgw was down');
+    await sleep(100);
+  }
   await gw.startGateway();
   const failed = await running;
   assert.is(failed.code, 1, `${failed.stdout}${failed.stderr}`);
