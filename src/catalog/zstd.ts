@@ -23,6 +23,7 @@
 import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PgbkError } from '../errors.js';
+import { bytesToBuffer } from '../lib/atomic.js';
 import { ZSTD_DECODER_WASM_BASE64 } from './zstd-wasm.gen.js';
 
 interface NativeZstd {
@@ -112,10 +113,7 @@ async function load(): Promise<ZstdCodec> {
   }
   const compressParts = (data: Buffer, level: number): FrameParts => completeFrameParts(compress(data, level), data.length, checksum(data));
   return {
-    compress: (data, level) => {
-      const parts = compressParts(data, level);
-      return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    },
+    compress: (data, level) => bytesToBuffer(compressParts(data, level)),
     compressParts,
     decompress: (frame) => wasmDecoder().decompress(frame),
     decompressToFd: (frame, fd, position, opts = {}) => wasmDecoder().decompressToFd(frame, fd, position, opts),
@@ -359,8 +357,7 @@ export function frameContentSize(frame: Buffer): number | undefined {
  * are untouched.
  */
 export function completeFrame(frame: Buffer, contentLength: number, xxh64Low32: number): Buffer {
-  const parts = completeFrameParts(frame, contentLength, xxh64Low32);
-  return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+  return bytesToBuffer(completeFrameParts(frame, contentLength, xxh64Low32));
 }
 
 /**

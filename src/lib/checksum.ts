@@ -13,9 +13,10 @@
 import { createHash, webcrypto } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { Transform, type TransformCallback } from 'node:stream';
+import type { Bytes } from './atomic.js';
 
 /** sha256 (hex) of bytes in memory; strings are hashed as UTF-8, pieces one after another. */
-export function sha256Hex(data: Buffer | string | readonly Buffer[]): string {
+export function sha256Hex(data: Bytes): string {
   const hash = createHash('sha256');
   if (typeof data === 'string' || Buffer.isBuffer(data)) hash.update(data);
   else for (const part of data) hash.update(part);
