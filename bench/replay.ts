@@ -20,6 +20,7 @@ import path from 'node:path';
 import { readBackups } from '../src/catalog/backups.js';
 import { listArchivedWal, readArchivedWal } from '../src/catalog/wal-archive.js';
 import { isCopied } from '../src/model/types.js';
+import { putInSpool, SPOOL_DIR_NAME } from '../src/wal-fetch/spool.js';
 import { CLI } from '../test/support/pgbk.js';
 import { chownToPostgres, PG_BINDIR, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../test/support/postgres.js';
 import { withHeavyLock } from './lock.js';
@@ -30,6 +31,13 @@ const SERVER = 'bench';
 const SCALE = Number(process.env['PGBK_BENCH_REPLAY_SCALE'] ?? '10');
 const SEGMENTS = Number(process.env['PGBK_BENCH_REPLAY_SEGMENTS'] ?? '200');
 const ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_REPLAY_ROUNDS'] ?? '3'));
+/**
+ * PGBK_BENCH_REPLAY_PARTS=1 adds two rounds per round that split the difference (for the record, no
+ * target): archive recovery over the same segments in pg_wal with restore_command `exit 1` (what
+ * archive recovery itself costs: restartpoints, a shell per segment), and pgbk with every segment
+ * spooled before the start (the fast path alone, no prefetch worker competing for the CPU).
+ */
+const PARTS = process.env['PGBK_BENCH_REPLAY_PARTS'] === '1';
 
 function loadNote(): string {
   return `load ${os
@@ -138,18 +146,37 @@ export async function benchReplay(): Promise<BenchResult[]> {
       localTimes.push(await timeToPrimary(dir, false));
       await rm(dir, { recursive: true, force: true });
     };
+    const archiveModeTimes: number[] = [];
+    const spooledTimes: number[] = [];
+    const archiveModeRound = async (i: number): Promise<void> => {
+      const dir = path.join(root, `archive-mode-${i}`);
+      await restore(dir);
+      for (const s of segments) await writeFile(path.join(dir, 'pg_wal', s), await readArchivedWal(catalog, SERVER, s));
+      await appendFile(path.join(dir, 'postgresql.auto.conf'), "restore_command = 'exit 1'\nrecovery_end_command = ''\n");
+      await chownToPostgres(dir);
+      archiveModeTimes.push(await timeToPrimary(dir, false));
+      await rm(dir, { recursive: true, force: true });
+    };
+    const spooledRound = async (i: number): Promise<void> => {
+      const dir = path.join(root, `spooled-${i}`);
+      await restore(dir);
+      const spool = path.join(dir, SPOOL_DIR_NAME);
+      await mkdir(spool, { mode: 0o700 });
+      for (const s of segments) await putInSpool(spool, s, await readArchivedWal(catalog, SERVER, s));
+      await chownToPostgres(dir);
+      spooledTimes.push(await timeToPrimary(dir, false));
+      await rm(dir, { recursive: true, force: true });
+    };
     const load0 = loadNote();
     for (let i = 0; i < ROUNDS; i++) {
+      const order = [fetchRound, localRound, ...(PARTS ? [archiveModeRound, spooledRound] : [])];
       await underBenchLock(async () => {
-        if (i % 2 === 0) {
-          await fetchRound(i);
-          await localRound(i);
-        } else {
-          await localRound(i);
-          await fetchRound(i);
-        }
+        for (const run of i % 2 === 0 ? order : [...order].reverse()) await run(i);
       });
-      process.stderr.write(`[bench] replay round ${i + 1}: wal-fetch ${fetchTimes[i]!.toFixed(2)} s, pg_wal ${localTimes[i]!.toFixed(2)} s (${loadNote()})\n`);
+      const parts = PARTS ? `, archive recovery from pg_wal ${archiveModeTimes[i]!.toFixed(2)} s, pre-spooled ${spooledTimes[i]!.toFixed(2)} s` : '';
+      process.stderr.write(
+        `[bench] replay round ${i + 1}: wal-fetch ${fetchTimes[i]!.toFixed(2)} s, pg_wal ${localTimes[i]!.toFixed(2)} s${parts} (${loadNote()})\n`,
+      );
     }
     const f = median(fetchTimes);
     const l = median(localTimes);
@@ -162,6 +189,24 @@ export async function benchReplay(): Promise<BenchResult[]> {
         ratio: f / l,
         note: `median of ${ROUNDS} interleaved (wal-fetch ${samples(fetchTimes)}; pg_wal ${samples(localTimes)}); pg_ctl start until out of recovery; pgbench -s ${SCALE}; ${load0} before, ${loadNote()} after`,
       },
+      ...(PARTS
+        ? [
+            {
+              name: 'part of replay: archive recovery (restore_command exit 1) from pg_wal vs crash recovery from pg_wal',
+              pgbk_s: median(archiveModeTimes),
+              reference_s: l,
+              ratio: median(archiveModeTimes) / l,
+              note: `for the record: what archive recovery itself adds (${samples(archiveModeTimes)})`,
+            },
+            {
+              name: 'part of replay: every segment spooled before the start vs crash recovery from pg_wal',
+              pgbk_s: median(spooledTimes),
+              reference_s: l,
+              ratio: median(spooledTimes) / l,
+              note: `for the record: the fast path without the prefetch worker (${samples(spooledTimes)})`,
+            },
+          ]
+        : []),
     ];
   } finally {
     await rm(root, { recursive: true, force: true });

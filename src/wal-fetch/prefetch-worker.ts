@@ -27,6 +27,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
+import { startCksumService } from './cksum-service.js';
 import { advancePastConsumed } from './spool-position.js';
 import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpoolWith, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
 
@@ -76,6 +77,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
   process.once('SIGTERM', () => {
     stopping = true;
   });
+  const cksum = startCksumService();
   try {
     const { loadConfig } = await import('../config/load.js');
     const { writeArchivedWal } = await import('../catalog/wal-archive.js');
@@ -108,14 +110,19 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       // decoder's memory was most of a segment's time); published only once whole and checked.
       let problem: string | undefined;
       try {
-        await putInSpoolWith(spool, name, async (fd) => {
-          const length = await writeArchivedWal(desired.catalog, server, name, fd);
-          if (length !== segSize) {
-            problem = `${length} bytes, expected ${segSize}`;
-            throw new Error(problem);
-          }
-          return length;
-        });
+        await putInSpoolWith(
+          spool,
+          name,
+          async (fd) => {
+            const length = await writeArchivedWal(desired.catalog, server, name, fd);
+            if (length !== segSize) {
+              problem = `${length} bytes, expected ${segSize}`;
+              throw new Error(problem);
+            }
+            return length;
+          },
+          cksum.sum,
+        );
         return 'spooled';
       } catch (err) {
         if (problem !== undefined) {
@@ -196,6 +203,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
     // ENOENT here usually means recovery ended and the spool was removed.
     await log(spool, `stopping: ${(err as Error).message}`);
   } finally {
+    cksum.close();
     await releaseWorker(spool);
   }
 }

@@ -133,19 +133,30 @@ export async function cksumOf(file: string): Promise<string> {
  * renamed first, the data last (NAME visible ⇒ NAME.ck visible). Fails (ENOENT) once the spool
  * was removed.
  */
-export async function putInSpool(spool: string, name: string, buf: Buffer): Promise<void> {
-  await putInSpoolWith(spool, name, async (fd) => {
-    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-    return buf.length;
-  });
+export async function putInSpool(spool: string, name: string, buf: Buffer, sum: (file: string) => Promise<string> = cksumOf): Promise<void> {
+  await putInSpoolWith(
+    spool,
+    name,
+    async (fd) => {
+      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+      return buf.length;
+    },
+    sum,
+  );
 }
 
 /**
  * putInSpool with the content written by `fill` into the open temp file (the prefetch worker's
  * decompressor writes straight into it: no 16 MiB Buffer per segment); `fill` returns the length
- * it wrote, and may throw to publish nothing.
+ * it wrote, and may throw to publish nothing. `sum` computes the sidecar (`cksum < file`); the
+ * worker passes its long-lived cksum shell (cksum-service.ts).
  */
-export async function putInSpoolWith(spool: string, name: string, fill: (fd: number) => Promise<number>): Promise<void> {
+export async function putInSpoolWith(
+  spool: string,
+  name: string,
+  fill: (fd: number) => Promise<number>,
+  sum: (file: string) => Promise<string> = cksumOf,
+): Promise<void> {
   if (!SEGMENT_RE.test(name)) throw new Error(`not a segment name: ${name}`);
   const dataTmp = tempName(spool, name);
   const checkTmp = tempName(spool, `${name}${CHECK_SUFFIX}`);
@@ -157,10 +168,10 @@ export async function putInSpoolWith(spool: string, name: string, fill: (fd: num
     } finally {
       await fh.close();
     }
-    const sum = await cksumOf(dataTmp);
+    const check = await sum(dataTmp);
     // The length cksum read back must be what was verified: a short write is never published.
-    if (sum.split(' ')[1] !== String(length)) throw new Error(`spooled ${name} reads back as ${sum}, expected ${length} bytes`);
-    await writeFile(checkTmp, `${sum}\n`, { mode: 0o600, flag: 'wx' });
+    if (check.split(' ')[1] !== String(length)) throw new Error(`spooled ${name} reads back as ${check}, expected ${length} bytes`);
+    await writeFile(checkTmp, `${check}\n`, { mode: 0o600, flag: 'wx' });
     await rename(checkTmp, path.join(spool, `${name}${CHECK_SUFFIX}`));
     await rename(dataTmp, path.join(spool, name));
   } finally {
