@@ -102,4 +102,27 @@ test('putInSpoolWith through the service: the sidecar is what the fast path comp
   });
 });
 
+test('the prefetch worker runs at nice 10 (PostgreSQL keeps the CPU it replays with), and so does its cksum shell', () => {
+  const worker = new URL('../../../src/wal-fetch/prefetch-worker.js', import.meta.url).href;
+  const svc = new URL('../../../src/wal-fetch/cksum-service.js', import.meta.url).href;
+  const script = `
+    const { yieldToRecovery } = await import(${JSON.stringify(worker)});
+    const { startCksumService } = await import(${JSON.stringify(svc)});
+    const os = await import('node:os');
+    const fs = await import('node:fs');
+    const before = os.getPriority();
+    yieldToRecovery();
+    const s = startCksumService();
+    await s.sum(process.execPath);
+    // the shell's pid: the one child of this process
+    const kids = fs.readFileSync('/proc/' + process.pid + '/task/' + process.pid + '/children', 'utf8').trim().split(/s+/).map(Number);
+    const shellNice = kids.map((k) => os.getPriority(k));
+    s.close();
+    console.log(JSON.stringify({ before, after: os.getPriority(), shellNice }));`;
+  const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
+  const { before, after, shellNice } = JSON.parse(out) as { before: number; after: number; shellNice: number[] };
+  assert.is(after, Math.max(before, 10));
+  assert.ok(shellNice.length >= 1 && shellNice.every((n) => n === after), `cksum shell nice ${shellNice.join(',')}`);
+});
+
 test.run();

@@ -6,8 +6,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { existsSync, statSync } from 'node:fs';
+import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildFastRestoreCommand } from '../../../src/wal-fetch/fast-path.js';
@@ -26,7 +26,7 @@ interface Env {
   readonly spool: string;
   readonly calls: string;
   readonly cmd: string;
-  run(name: string, fallbackStatus: number): { status: number | null; stderr: string };
+  run(name: string, fallbackStatus: number, env?: NodeJS.ProcessEnv): { status: number | null; stderr: string };
 }
 
 async function withEnv(configPath: string, fn: (e: Env) => Promise<void>): Promise<void> {
@@ -46,11 +46,11 @@ async function withEnv(configPath: string, fn: (e: Env) => Promise<void>): Promi
       spool,
       calls,
       cmd,
-      run(name, fallbackStatus) {
+      run(name, fallbackStatus, env) {
         const r = spawnSync('/bin/sh', ['-c', substitute(cmd, name, P)], {
           cwd: pgdata,
           encoding: 'utf8',
-          env: { ...process.env, FALLBACK_STATUS: String(fallbackStatus) },
+          env: { ...process.env, ...env, FALLBACK_STATUS: String(fallbackStatus) },
         });
         return { status: r.status, stderr: r.stderr };
       },
@@ -128,6 +128,62 @@ test('a replaced, truncated or unsidecarred spooled file is never handed over: t
       assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`], label);
       if (label !== 'sidecar missing') assert.match(r.stderr, /spooled copy of 000000010000000000000007 failed its check/, label);
       assert.not.ok(existsSync(path.join(e.spool, NAME)), `${label}: the bad copy is gone`);
+    }
+  });
+});
+
+test('the file checked is the file handed over: a file swapped in during the rename is summed itself (same bytes: a hit; other bytes: the fallback)', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 3);
+    // A `mv` first in PATH that puts a new file (new inode) under the spooled name before the real
+    // rename: the descriptor the fast path summed is then not the file at %p.
+    const bin = path.join(path.dirname(e.pgdata), 'bin');
+    await mkdir(bin);
+    const swapIn = path.join(path.dirname(e.pgdata), 'swap-in');
+    await writeFile(path.join(bin, 'mv'), `#!/bin/sh\ncp "${swapIn}" "$2.new" && /bin/mv -f "$2.new" "$2" && exec /bin/mv "$@"\n`, { mode: 0o755 });
+    const env = { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` };
+    await writeFile(swapIn, data);
+    await putInSpool(e.spool, NAME, data);
+    const same = e.run(NAME, 99, env);
+    assert.is(same.status, 0, `an identical copy under a new inode is summed at %p and handed over\n${same.stderr}`);
+    assert.ok((await readFile(path.join(e.pgdata, P))).equals(data));
+    assert.equal(await callsOf(e.calls), []);
+    await rm(path.join(e.pgdata, P));
+    const other = Buffer.from(data);
+    other[4096] = 4;
+    await writeFile(swapIn, other);
+    await putInSpool(e.spool, NAME, data);
+    const r = e.run(NAME, 1, env);
+    assert.is(r.status, 1, 'the fallback answers');
+    assert.match(r.stderr, /failed its check/);
+    assert.not.ok(existsSync(path.join(e.pgdata, P)), 'the swapped-in bytes are not left at %p');
+    assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`]);
+  });
+});
+
+test('pg_wal on another filesystem (mv copies): a verified segment is still handed over, a damaged one is not', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    // Another filesystem than the data directory's when the machine has one (tmpfs /dev/shm vs /tmp).
+    const here = statSync(e.pgdata).dev;
+    const elsewhere = ['/dev/shm', '/tmp', '/var/tmp'].find((d) => existsSync(d) && statSync(d).dev !== here);
+    const walDir = await mkdtemp(path.join(elsewhere ?? os.tmpdir(), 'pgbk-fast-wal-'));
+    try {
+      await rm(path.join(e.pgdata, 'pg_wal'), { recursive: true });
+      await symlink(walDir, path.join(e.pgdata, 'pg_wal'));
+      const data = Buffer.alloc(1 << 20, 6);
+      await putInSpool(e.spool, NAME, data);
+      const hit = e.run(NAME, 99);
+      assert.is(hit.status, 0, hit.stderr);
+      assert.ok((await readFile(path.join(walDir, 'RECOVERYXLOG'))).equals(data));
+      assert.equal(await callsOf(e.calls), []);
+      await rm(path.join(walDir, 'RECOVERYXLOG'));
+      await putInSpool(e.spool, NAME, data);
+      await writeFile(path.join(e.spool, NAME), Buffer.alloc(1 << 20, 7));
+      const bad = e.run(NAME, 1);
+      assert.is(bad.status, 1, 'the fallback answers');
+      assert.not.ok(existsSync(path.join(walDir, 'RECOVERYXLOG')));
+    } finally {
+      await rm(walDir, { recursive: true, force: true });
     }
   });
 });
