@@ -22,13 +22,13 @@
  */
 
 import { appendFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { startCksumService } from './cksum-service.js';
+import { yieldToRecovery } from './priority.js';
 import { advancePastConsumed } from './spool-position.js';
 import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpoolWith, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
 
@@ -51,8 +51,6 @@ const MISSING_RETRY_MS = 500;
 /** Segments read, decompressed and written at the same time. */
 const MAX_IN_FLIGHT = 3;
 const MAX_IN_FLIGHT_OBJECT_STORE = 6;
-/** The worker's nice value (yieldToRecovery). */
-const WORKER_NICE = 10;
 
 async function log(spool: string, line: string): Promise<void> {
   try {
@@ -71,21 +69,6 @@ interface Position {
   segno: number;
   /** Names on `timeline` seen in the spool; one that disappears was consumed. */
   readonly seen: Set<string>;
-}
-
-/**
- * Run at a lower CPU priority than PostgreSQL: on a host with few cores the worker's
- * decompression competed with the startup process it feeds (replay waits for CPU, not for WAL —
- * the worker needs ~22 ms per segment and stays `count` segments ahead). A nice value only lends
- * the worker the idle CPU; it never stops it. Children (the cksum shell) inherit it.
- */
-export function yieldToRecovery(): void {
-  try {
-    // Never raise it: a worker started under a nicer parent stays there.
-    if (os.getPriority() < WORKER_NICE) os.setPriority(WORKER_NICE);
-  } catch {
-    // not allowed here: full priority only costs replay speed
-  }
 }
 
 export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {

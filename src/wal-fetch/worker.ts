@@ -18,6 +18,7 @@ import { SshTransport } from '../transport/ssh.js';
 import { listenOnce, serveRequests } from '../transport/worker-socket.js';
 import { runtimeDir } from '../wal-push/target.js';
 import { startCksumService } from './cksum-service.js';
+import { yieldToRecovery } from './priority.js';
 import { Prefetcher } from './remote-prefetch.js';
 import { RemoteArchive } from './remote-archive.js';
 import { fetchSocketPath, fetchWorkerKey, type FetchOptions, type FetchReply, type FetchRequest } from './source.js';
@@ -52,6 +53,7 @@ export async function runFetchWorker(w: FetchWorkerOptions): Promise<number> {
   let lastActivity = Date.now();
   let stopping = false;
   process.once('SIGTERM', () => (stopping = true));
+  yieldToRecovery();
   // Accept clients from the first moment (they connect while SSH is still being set up).
   let resolveArchive!: (a: RemoteArchive | string) => void;
   const archiveReady = new Promise<RemoteArchive | string>((r) => (resolveArchive = r));

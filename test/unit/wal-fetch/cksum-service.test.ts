@@ -102,8 +102,8 @@ test('putInSpoolWith through the service: the sidecar is what the fast path comp
   });
 });
 
-test('the prefetch worker runs at nice 10 (PostgreSQL keeps the CPU it replays with), and so does its cksum shell', () => {
-  const worker = new URL('../../../src/wal-fetch/prefetch-worker.js', import.meta.url).href;
+test('the wal-fetch workers run at nice 10 (PostgreSQL keeps the CPU it replays with), and so does its cksum shell', () => {
+  const worker = new URL('../../../src/wal-fetch/priority.js', import.meta.url).href;
   const svc = new URL('../../../src/wal-fetch/cksum-service.js', import.meta.url).href;
   const script = `
     const { yieldToRecovery } = await import(${JSON.stringify(worker)});
