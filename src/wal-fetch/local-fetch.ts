@@ -17,6 +17,7 @@ import type { Desired } from '../config/resolved.js';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgbkError } from '../errors.js';
+import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { defaultSpoolDir, discardSpooled, ensureSpoolDir, liveWorker, pruneSpool, writeDestAtomic, writeDestAtomicWith, writeWant } from './spool.js';
 import type { WorkerArgs } from './prefetch-worker.js';
 
@@ -54,9 +55,9 @@ export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
   const prefetching = isSegment && opts.prefetch > 0;
 
   if (prefetching) {
-    await pruneSpool(spool, name);
     // Whatever is spooled under this name was not taken by the fast path (still being written,
-    // or it failed its check there): the archive answers instead.
+    // or it failed its check there): the archive answers instead. (Older segments are pruned once
+    // this one is served: requestPrefetch.)
     await discardSpooled(spool, name);
   }
 
@@ -144,6 +145,12 @@ async function requestPrefetch(spool: string, opts: WalFetchOptions, segSize: nu
   // A .partial or an odd-sized file cannot be a full segment: nothing sensible to prefetch after it.
   if ((segSize & (segSize - 1)) !== 0 || segSize < 1024 * 1024) return;
   try {
+    // Older segments are not asked for again, except the one just before this: at the end of the
+    // archive PostgreSQL asks for the next segment (this Node path answers "not archived") and
+    // then reads the last one once more, which the worker spooled again for that (prefetch-worker.ts).
+    const parsed = parseSegmentName(opts.name);
+    const segno = segmentNumber(opts.name, segSize);
+    await pruneSpool(spool, parsed === undefined || segno === 0 ? opts.name : segmentNameFrom(parsed.timeline, segno - 1, segSize));
     if (!(await ensureSpoolDir(spool))) return;
     await writeWant(spool, { server: opts.server, name: opts.name, segSize, count: opts.prefetch, at: `${Date.now()}-${process.pid}` });
     if ((await liveWorker(spool)) !== undefined) return;

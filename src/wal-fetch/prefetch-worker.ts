@@ -97,6 +97,8 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
     let lastProgress = Date.now();
     let missing: { readonly name: string; readonly since: number } | undefined;
     const inflight = new Map<string, Promise<void>>();
+    /** Segments spooled a second time for the end of recovery (at most once each). */
+    const respooled = new Set<string>();
     /** Read, verify and spool one segment; 'absent' when it is not archived (or not usable). */
     const fetchOne = async (name: string, segSize: number): Promise<'spooled' | 'absent'> => {
       const pending = path.join(spool, `${name}${PENDING_SUFFIX}`);
@@ -197,6 +199,26 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
           )
           .finally(() => inflight.delete(name));
         inflight.set(name, job);
+      }
+      // The end of the archive (the segment after the last one consumed is not there): PostgreSQL
+      // then ends recovery and reads that last segment once more, to start the new timeline from
+      // it. Spooled again (once) that read is a hit as well, not a Node start.
+      const last = segmentNameFrom(cur.timeline, cur.segno, cur.segSize);
+      if (
+        missing?.name === segmentNameFrom(cur.timeline, cur.segno + 1, cur.segSize) &&
+        !respooled.has(last) &&
+        !present.has(last) &&
+        !inflight.has(last) &&
+        inflight.size < maxInFlight
+      ) {
+        respooled.add(last);
+        const again = fetchOne(last, cur.segSize)
+          .then(
+            () => undefined,
+            (err: unknown) => log(spool, `${last}: cannot spool again: ${(err as Error).message}`),
+          )
+          .finally(() => inflight.delete(last));
+        inflight.set(last, again);
       }
       await Promise.race([sleep(POLL_MS), ...inflight.values()]);
     }
