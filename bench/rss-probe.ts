@@ -34,17 +34,29 @@ await withHeavyLock(async () => {
   try {
     const cat = await gw.bucket('pgbk/');
     const cfg = path.join(root, 'pgbk.yaml');
-    const s3 = process.env['PGBK_PROBE_HTTP'] === '1'
-      ? `{ endpoint: "${gw.endpoint}", region: us-east-1, pathStyle: true, spool: "${spool}" }`
-      : `{ endpoint: "${gw.httpsEndpoint}", region: us-east-1, pathStyle: true, tls: { caFile: "${gw.caFile}" }, spool: "${spool}" }`;
-    await writeFile(cfg, `catalog: ${cat.url}\ns3: ${s3}\nservers:\n  main:\n    connection: "${cluster.conninfo}"\n    retention: { redundancy: 10 }\n`, { mode: 0o644 });
+    const s3 =
+      process.env['PGBK_PROBE_HTTP'] === '1'
+        ? `{ endpoint: "${gw.endpoint}", region: us-east-1, pathStyle: true, spool: "${spool}" }`
+        : `{ endpoint: "${gw.httpsEndpoint}", region: us-east-1, pathStyle: true, tls: { caFile: "${gw.caFile}" }, spool: "${spool}" }`;
+    await writeFile(cfg, `catalog: ${cat.url}\ns3: ${s3}\nservers:\n  main:\n    connection: "${cluster.conninfo}"\n    retention: { redundancy: 10 }\n`, {
+      mode: 0o644,
+    });
     for (const scale of scales) {
-      await runProcess(path.join(PG_BINDIR, 'pgbench'), ['-i', '-q', '-s', String(scale), '-h', cluster.socketDir, '-p', String(cluster.port), '-U', 'postgres', 'postgres'], {});
+      await runProcess(
+        path.join(PG_BINDIR, 'pgbench'),
+        ['-i', '-q', '-s', String(scale), '-h', cluster.socketDir, '-p', String(cluster.port), '-U', 'postgres', 'postgres'],
+        {},
+      );
       await cluster.sql('CHECKPOINT');
       const variants = (process.env['PGBK_PROBE_VARIANTS'] ?? '').split(';');
       for (let rep = 0; rep < reps * variants.length; rep++) {
         const variant = variants[rep % variants.length] ?? '';
-        const venv = Object.fromEntries(variant.split(/\s+/).filter((x) => x.includes('=')).map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]));
+        const venv = Object.fromEntries(
+          variant
+            .split(/\s+/)
+            .filter((x) => x.includes('='))
+            .map((x) => [x.slice(0, x.indexOf('=')), x.slice(x.indexOf('=') + 1)]),
+        );
         await cluster.sql('SELECT pg_switch_wal()');
         await sleep(1000);
         await runPgbk(['--config', cfg, 'apply']);

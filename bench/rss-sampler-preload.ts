@@ -33,7 +33,14 @@ if (out !== undefined && process.argv.includes('backup')) {
   };
   const timer = setInterval(() => {
     const m = process.memoryUsage();
-    const s: Record<string, number> = { t: Date.now() - t0, rss: m.rss, heapUsed: m.heapUsed, heapTotal: m.heapTotal, external: m.external, arrayBuffers: m.arrayBuffers };
+    const s: Record<string, number> = {
+      t: Date.now() - t0,
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      external: m.external,
+      arrayBuffers: m.arrayBuffers,
+    };
     for (const c of children()) s[`child_${c.name}`] = Math.max(s[`child_${c.name}`] ?? 0, c.rss);
     samples.push(s);
   }, 20);
