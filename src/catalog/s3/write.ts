@@ -15,7 +15,9 @@
  * writable's callback waits for a free slot (backpressure). Each part is copied out of the incoming
  * chunks into one of at most queueSize part buffers that are reused from part to part: no new
  * part-sized allocation per part, so a long upload leaves no trail of freed 16 MiB buffers waiting
- * for the garbage collector (and then for malloc to give their pages back). Nothing is visible until commit():
+ * for the garbage collector (and then for malloc to give their pages back). Every body larger than
+ * 256 KiB, a part or a whole object, goes to the socket piece by piece (sendInPieces), so TLS holds
+ * a piece of ciphertext per connection, not a whole part. Nothing is visible until commit():
  * - an object smaller than one part is one PUT at commit (conditional for ifAbsent: exact);
  * - a larger one is a multipart upload, completed at commit. ifAbsent then checks the key before
  *   completing and sends `If-None-Match: *` with the completion, which AWS S3 honours (412). Some
