@@ -63,6 +63,11 @@ const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
 const PGBR_LOG = process.env['PGBK_BENCH_S3_PGBR_LOG'] || undefined;
 /** PGBK_BENCH_S3_ONLY=drain: only the WAL drain rounds (no backups, no restores, no pgbench -s SCALE). */
 const DRAIN_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'drain';
+/**
+ * PGBK_BENCH_S3_ONLY=rss: only pgbk's backups, PGBK_BENCH_S3_ROUNDS at each size (no pgBackRest,
+ * no WAL, no drain, no restore): the two peak-RSS rows, medians, and the backup's time at each size.
+ */
+const RSS_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'rss';
 /** PGBK_BENCH_S3_CPU_PROF=DIR: the wal-push worker is CPU-profiled (cpu-prof-preload.ts), its profiles written into DIR. */
 const CPU_PROF = process.env['PGBK_BENCH_S3_CPU_PROF'] || undefined;
 
@@ -430,12 +435,17 @@ export async function benchS3(): Promise<BenchResult[]> {
       await made.cluster.sql('CHECKPOINT');
       await runProcess(PGBACKREST, [`--config=${made.pgbrConfig}`, '--stanza=main', 'stanza-create'], { asPostgres: true });
       if (DRAIN_ONLY) return { setup: made, small: undefined };
-      const m = await pgbkBackup(made);
-      log(`-s ${SMALL_SCALE}: pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB (${loadNote()})`);
-      return { setup: made, small: m };
+      const smalls: Measured[] = [];
+      for (let i = 0; i < (RSS_ONLY ? ROUNDS : 1); i++) {
+        const m = await pgbkBackup(made);
+        log(`-s ${SMALL_SCALE}: pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB (${loadNote()})`);
+        smalls.push(m);
+      }
+      const m = smalls[0]!;
+      return { setup: made, small: { ...m, seconds: median(smalls.map((x) => x.seconds)), rssMb: median(smalls.map((x) => x.rssMb)), all: smalls } };
     });
     log(`generating ${SEGMENTS} WAL segments …`);
-    const names = await generateSegments(setup, staging, SEGMENTS);
+    const names = RSS_ONLY ? [] : await generateSegments(setup, staging, SEGMENTS);
     await withHeavyLock(async () => {
       if (DRAIN_ONLY) return;
       log(`pgbench -i -s ${SCALE} … (${loadNote()})`);
@@ -474,6 +484,12 @@ export async function benchS3(): Promise<BenchResult[]> {
       await withHeavyLock(async () => {
         if (DRAIN_ONLY) {
           await drainRound(round);
+          return;
+        }
+        if (RSS_ONLY) {
+          const m = await pgbkBackup(setup);
+          log(`-s ${SCALE} round ${round + 1} (${loadNote()}): pgbk backup ${m.seconds.toFixed(2)} s, peak RSS ${m.rssMb.toFixed(0)} MB`);
+          full.push({ pgbk: m, pgbr: m });
           return;
         }
         const f = await pair(
@@ -532,6 +548,26 @@ export async function benchS3(): Promise<BenchResult[]> {
       };
     };
     if (DRAIN_ONLY || small === undefined) return [drainRow()];
+    if (RSS_ONLY) {
+      const bigRssOnly = med(full, (x) => x.pgbk.rssMb);
+      const transportOnly = HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP';
+      return [
+        {
+          name: `s3 backup peak RSS, smaller cluster (-s ${SMALL_SCALE})`,
+          pgbk_s: small.rssMb,
+          reference_s: Number.NaN,
+          ratio: Number.NaN,
+          note: `MB, not seconds: /usr/bin/time -v, largest process of pgbk's tree; median of ${small.all.length} (${list(small.all.map((x) => x.rssMb))} MB); backup ${list(small.all.map((x) => x.seconds))} s; ${transportOnly}`,
+        },
+        {
+          name: `s3 backup peak RSS, bigger cluster (-s ${SCALE})`,
+          pgbk_s: bigRssOnly,
+          reference_s: small.rssMb,
+          ratio: bigRssOnly / small.rssMb,
+          note: `MB, not seconds; reference = the -s ${SMALL_SCALE} median: the ratio is the growth with the cluster's size (${list(full.map((x) => x.pgbk.rssMb))} MB); backup ${list(full.map((x) => x.pgbk.seconds))} s (median ${med(full, (x) => x.pgbk.seconds).toFixed(2)} s); ${transportOnly}; ${loadNote()} at the end`,
+        },
+      ];
+    }
     const fullS = med(full, (x) => x.pgbk.seconds);
     const pgbrS = med(full, (x) => x.pgbr.seconds);
     const restS = med(restores, (x) => x.pgbk.seconds);

@@ -15,7 +15,9 @@
  * writable's callback waits for a free slot (backpressure). Each part is copied out of the incoming
  * chunks into one of at most queueSize part buffers that are reused from part to part: no new
  * part-sized allocation per part, so a long upload leaves no trail of freed 16 MiB buffers waiting
- * for the garbage collector (and then for malloc to give their pages back). Nothing is visible until commit():
+ * for the garbage collector (and then for malloc to give their pages back). Every body larger than
+ * 256 KiB, a part or a whole object, goes to the socket piece by piece (sendInPieces), so TLS holds
+ * a piece of ciphertext per connection, not a whole part. Nothing is visible until commit():
  * - an object smaller than one part is one PUT at commit (conditional for ifAbsent: exact);
  * - a larger one is a multipart upload, completed at commit. ifAbsent then checks the key before
  *   completing and sends `If-None-Match: *` with the completion, which AWS S3 honours (412). Some
@@ -30,7 +32,7 @@
  */
 
 import { createHash } from 'node:crypto';
-import { Writable } from 'node:stream';
+import { Readable, Writable } from 'node:stream';
 import { PgbkError } from '../../errors.js';
 import { type Bytes, bytesToBuffer } from '../../lib/atomic.js';
 import { sha256Hex } from '../../lib/checksum.js';
@@ -44,6 +46,31 @@ const CONFLICT_ROUNDS = 5;
 
 /** SigV4's header for the hex sha256 of the body, which the signature covers and the server checks. */
 const PAYLOAD_SHA256 = 'x-amz-content-sha256';
+
+/** The size of the pieces a request body is handed to the socket in (see sendInPieces). */
+const BODY_PIECE = 256 * 1024;
+
+/**
+ * Makes `command` send its Buffer `body` to the socket in BODY_PIECE pieces, each after the
+ * previous one has been taken (a Readable piped into the request), instead of in one write. One
+ * write of a whole part over TLS encrypts all of it at once into the connection's output buffer
+ * (malloc'd memory outside V8, as large as the part, per request in flight), and the C heap keeps
+ * those pages after they are freed: the backup's peak RSS grew with the number of parts (+34 MB
+ * from 1 to 5 parts of 16 MiB over HTTPS, +7 MB over HTTP). Piped, each connection holds about a
+ * piece of ciphertext. The swap happens after signing (the signer hashes the Buffer) and inside
+ * the retry loop, so every attempt sends a fresh stream of the same bytes.
+ */
+function sendInPieces(command: { middlewareStack: { addRelativeTo: (mw: never, opts: never) => void } }, body: Buffer): void {
+  if (body.length <= BODY_PIECE) return;
+  const pieces = function* (): Generator<Buffer> {
+    for (let at = 0; at < body.length; at += BODY_PIECE) yield body.subarray(at, Math.min(at + BODY_PIECE, body.length));
+  };
+  const middleware = (next: (args: unknown) => Promise<unknown>) => (args: { request: { body?: unknown } }) => {
+    args.request.body = Readable.from(pieces(), { objectMode: false, highWaterMark: BODY_PIECE });
+    return next(args);
+  };
+  command.middlewareStack.addRelativeTo(middleware as never, { relation: 'after', toMiddleware: 'httpSigningMiddleware', name: 'pgbkBodyInPieces' } as never);
+}
 
 /**
  * A whole-object PUT whose signed payload hash is `sha256`, the hash the caller already has of
@@ -69,6 +96,7 @@ function putCommand(ctx: S3Context, objectKey: string, body: Buffer, sha256: str
     },
     { step: 'build', name: 'pgbkPayloadSha256' },
   );
+  sendInPieces(command, body);
   return command;
 }
 
@@ -204,17 +232,17 @@ class MultipartWriter implements ObjectWriter {
     const md5 = createHash('md5').update(body).digest();
     const upload = (async (): Promise<void> => {
       const UploadId = await this.#createUpload();
-      const out = await this.ctx.client.send(
-        new this.ctx.sdk.UploadPartCommand({
-          Bucket: this.ctx.cfg.bucket,
-          Key: this.objectKey,
-          UploadId,
-          PartNumber,
-          Body: body,
-          ContentLength: body.length,
-          ContentMD5: md5.toString('base64'),
-        }),
-      );
+      const command = new this.ctx.sdk.UploadPartCommand({
+        Bucket: this.ctx.cfg.bucket,
+        Key: this.objectKey,
+        UploadId,
+        PartNumber,
+        Body: body,
+        ContentLength: body.length,
+        ContentMD5: md5.toString('base64'),
+      });
+      sendInPieces(command, body);
+      const out = await this.ctx.client.send(command);
       if (out.ETag === undefined) throw new Error(`the server returned no ETag for part ${PartNumber}`);
       this.#parts.push({ PartNumber, ETag: out.ETag, md5 });
       // The request has been answered, so its body is no longer read: fill it again. (A failed

@@ -8,6 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomFillSync } from 'node:crypto';
 import http from 'node:http';
+import net from 'node:net';
 import os from 'node:os';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -166,6 +167,98 @@ t('multipart: chunks that do not line up with parts (one longer than two parts) 
   assert.equal(await repo.listUploads(), []);
   await repo.deleteTree('uneven/');
 });
+
+/**
+ * Calls `fn` while recording, over every socket of the process, the largest single write and the
+ * most bytes a socket held unsent after a write (net.Socket's write wrapped meanwhile).
+ */
+async function socketWrites<T>(fn: () => Promise<T>): Promise<{ result: T; maxWrite: number; maxQueued: number }> {
+  let maxWrite = 0;
+  let maxQueued = 0;
+  const proto = net.Socket.prototype as { write: (this: net.Socket, ...args: unknown[]) => boolean };
+  const own = Object.hasOwn(proto, 'write');
+  const original = proto.write;
+  proto.write = function (this: net.Socket, ...args: unknown[]): boolean {
+    const chunk = args[0];
+    maxWrite = Math.max(maxWrite, typeof chunk === 'string' ? Buffer.byteLength(chunk) : (chunk as Uint8Array).length);
+    const ok = original.apply(this, args);
+    maxQueued = Math.max(maxQueued, this.writableLength);
+    return ok;
+  };
+  try {
+    const result = await fn();
+    return { result, maxWrite, maxQueued };
+  } finally {
+    if (own) proto.write = original;
+    else delete (proto as { write?: unknown }).write;
+  }
+}
+
+t(
+  'request bodies reach the socket in 256 KiB pieces, not one part-sized write (TLS would hold it all encrypted); a retried part is sent whole again',
+  async (ctx) => {
+    const { config, repo } = W(ctx);
+    const gw = await rgw();
+    const tls = await openS3Repository({ ...config, endpoint: gw.httpsEndpoint, caFile: gw.caFile }, TUNING);
+    const parts = randomFillSync(Buffer.allocUnsafe(12 * MiB));
+    const single = randomFillSync(Buffer.allocUnsafe(3 * MiB));
+    try {
+      const seen = await socketWrites(async () => {
+        const w = await tls.openWrite('pieces/multipart');
+        await pipeline(Readable.from([parts]), w.stream);
+        await w.commit();
+        await tls.put('pieces/single', single);
+      });
+      process.stderr.write(
+        `over https: largest socket write ${(seen.maxWrite / 1024).toFixed(0)} KiB, most queued ${(seen.maxQueued / 1024).toFixed(0)} KiB\n`,
+      );
+      // Without the pieces: one write of a whole part (5 MiB), queued whole while TLS encrypts it.
+      assert.ok(seen.maxWrite <= 256 * 1024, `a ${seen.maxWrite}-byte write to the socket`);
+      assert.ok(seen.maxQueued <= 1024 * 1024, `${seen.maxQueued} bytes queued on a socket`);
+    } finally {
+      tls.close();
+    }
+    assert.ok((await readAll((await repo.read('pieces/multipart'))!)).equals(parts));
+    assert.ok((await repo.get('pieces/single'))!.equals(single));
+
+    // The first part-sized PUT is answered 503 after a part of its body: the retry sends a fresh
+    // stream of the same bytes (a consumed one would send nothing and fail).
+    let refused = 0;
+    const server = http.createServer((req, res) => {
+      if (req.method === 'PUT' && Number(req.headers['content-length']) > MiB && refused === 0) {
+        refused++;
+        req.once('data', () => {
+          res.writeHead(503, { 'content-type': 'application/xml', connection: 'close' });
+          res.end('<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>injected</Message></Error>');
+          req.destroy();
+        });
+        return;
+      }
+      const up = http.request({ host: '127.0.0.1', port: gw.port, method: req.method, path: req.url, headers: req.headers }, (r) => {
+        res.writeHead(r.statusCode ?? 502, r.headers);
+        r.pipe(res);
+      });
+      up.on('error', () => res.destroy());
+      req.pipe(up);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const via = await openS3Repository(
+      { ...config, endpoint: `http://127.0.0.1:${(server.address() as { port: number }).port}` },
+      { ...TUNING, maxAttempts: 3 },
+    );
+    try {
+      const w = await via.openWrite('pieces/retried');
+      await pipeline(Readable.from([parts]), w.stream);
+      assert.is((await w.commit()).sha256, sha256Hex(parts));
+      assert.is(refused, 1);
+    } finally {
+      via.close();
+      server.close();
+    }
+    assert.ok((await readAll((await repo.read('pieces/retried'))!)).equals(parts));
+    await repo.deleteTree('pieces/');
+  },
+);
 
 t('multipart with ifAbsent on a taken key: exists, the first bytes stay, and the upload is aborted', async (ctx) => {
   const { repo } = W(ctx);
