@@ -4,6 +4,7 @@ import type { BackupRecord } from '../model/types.js';
 import { archiveAllIncoming } from './archive-wal.js';
 import type { ExecContext } from './context.js';
 import { finishIfComplete } from './finish-backup.js';
+import { mark } from '../lib/profile.js';
 
 /**
  * The base-backup action: the configured method takes the backup; then the WAL it needs, which
@@ -15,6 +16,8 @@ export async function executeBaseBackup(ctx: ExecContext, slot: string): Promise
   const record = await method.take(ctx, slot);
   if (record.status === 'FAILED') return record;
   await archiveAllIncoming(ctx);
+  mark('end WAL archived from incoming/');
   await finishIfComplete(ctx, record.id);
+  mark('finish (DONE when its WAL is complete)');
   return readBackup(ctx.catalog, ctx.server.name, record.id);
 }

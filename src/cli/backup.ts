@@ -12,12 +12,15 @@ import { abortOnSignals, loadDesired, logTo } from './load.js';
 import { parseCommand, requirePositional } from './options.js';
 import { BACKUP_OPTIONS } from './commands.js';
 import { writeJson } from './json-output.js';
+import { mark } from '../lib/profile.js';
 
 /** `pgbk backup SERVER`: a one-off base backup now, outside the schedule (its slot is its begin time). */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
   const { values, positionals } = parseCommand('backup', args, BACKUP_OPTIONS);
   const serverName = requirePositional('backup', positionals, 0, 'SERVER');
+  mark('cli start');
   const desired = await loadDesired(values.config, io, { s3: true });
+  mark('config');
   const [server] = selectServers(desired, [serverName]);
   await ensureServerDirs(desired.catalog, server!.name);
   const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
@@ -35,7 +38,9 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     ctx.identity = await ensureOwnIdentity(desired, server!, now);
     await failOrphanedBackups(ctx);
     await archiveAllIncoming(ctx);
+    mark('lock, identity, orphans, incoming archived');
     const record = await executeBaseBackup(ctx, now.toISOString());
+    mark('backup taken, its WAL archived, finished');
     if (values.json === true) writeJson(io, 'backup', { backup: listEntry(record) });
     else io.stdout.write(`${server!.name} ${record.id}: ${record.status}\n`);
     return record.status === 'DONE' || record.status === 'WAITING_FOR_WAL' ? 0 : 1;

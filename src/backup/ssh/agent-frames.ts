@@ -46,6 +46,8 @@ export interface AgentRequest {
    */
   readonly previousStartLsn?: string;
   readonly pageSize?: number;
+  /** Timings of the agent's phases on its stderr, as "[profile] agent …" lines (PGBK_SSH_PROFILE on the backup host). */
+  readonly profile?: boolean;
   /**
    * Absolute paths on the database host; hashes: the previous backup's chunk sha256s (hex) and
    * previousSize its size; lsnPages: a relation main fork (pages stamped with their LSN).

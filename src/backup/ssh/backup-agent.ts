@@ -7,9 +7,10 @@
  * so the network and the backup host carry compressed bytes.
  * Frames (agent-frames.ts) go to stdout; nothing else may be written there.
  *
- * Work is split so that both cores of a small database host are busy: this thread reads chunks
- * and writes frames; a pool of worker threads (agent-worker.ts, `workers`, default 2) hashes and
- * compresses them. Frames leave in request order: up to PIPELINE_PER_WORKER chunks per worker are
+ * Work is split so that both cores of a small database host are busy: this thread opens files
+ * and writes frames; a pool of worker threads (agent-worker.ts, `workers`, default 2) reads,
+ * hashes and compresses the chunks (an incremental's time goes mostly to reading the changed
+ * relation files whole: copying them from the page cache on one core took twice as long). Frames leave in request order: up to PIPELINE_PER_WORKER chunks per worker are
  * in flight, across file boundaries (small files keep the pool busy too).
  *
  * Page LSNs: for relation main forks (request `lsnPages`), a chunk whose every page carries a
@@ -23,12 +24,11 @@
  * starts in ~100 ms.
  */
 
-import { open } from 'node:fs/promises';
-import { endianness } from 'node:os';
+import { type FileHandle, open } from 'node:fs/promises';
 import type { Readable, Writable } from 'node:stream';
 import { Worker } from 'node:worker_threads';
 import { AGENT_PROTOCOL_VERSION, encodeFrame, type AgentRequest, type Frame } from './agent-frames.js';
-import type { ChunkJob, ChunkResult } from './agent-worker.js';
+import type { ChunkJob, ChunkRead, ChunkResult } from './agent-worker.js';
 
 /** Chunks in flight per worker thread (1 MiB each, plus its frame). */
 const PIPELINE_PER_WORKER = 3;
@@ -58,19 +58,7 @@ function parseLsnParts(lsn: string): { hi: number; lo: number } | undefined {
   return m === null ? undefined : { hi: parseInt(m[1]!, 16), lo: parseInt(m[2]!, 16) };
 }
 
-/** Every page of `data` (whole pages only) carries a non-zero LSN before `before`. */
-export function pagesPredate(data: Buffer, pageSize: number, before: { hi: number; lo: number }): boolean {
-  if (data.length === 0 || data.length % pageSize !== 0) return false;
-  const le = endianness() === 'LE';
-  for (let at = 0; at < data.length; at += pageSize) {
-    // PageHeaderData starts with pd_lsn: {uint32 xlogid; uint32 xrecoff}, in the server's byte order.
-    const hi = le ? data.readUInt32LE(at) : data.readUInt32BE(at);
-    const lo = le ? data.readUInt32LE(at + 4) : data.readUInt32BE(at + 4);
-    if (hi === 0 && lo === 0) return false;
-    if (hi > before.hi || (hi === before.hi && lo >= before.lo)) return false;
-  }
-  return true;
-}
+export { pagesPredate } from './page-lsn.js';
 
 /** Write one frame, waiting for the pipe to drain when it is full (backpressure from SSH). */
 async function send(out: Writable, f: Frame): Promise<void> {
@@ -90,16 +78,6 @@ async function send(out: Writable, f: Frame): Promise<void> {
       out.once('error', onError);
     });
   }
-}
-
-async function readFull(fd: Awaited<ReturnType<typeof open>>, buf: Buffer): Promise<number> {
-  let at = 0;
-  while (at < buf.length) {
-    const { bytesRead } = await fd.read(buf, at, buf.length - at, null);
-    if (bytesRead === 0) break;
-    at += bytesRead;
-  }
-  return at;
 }
 
 /** Worker threads hashing (and compressing) chunks; jobs go to the least busy one. */
@@ -134,7 +112,7 @@ class ChunkPool {
     this.waiting.clear();
   }
 
-  run(data: Buffer, level: number | undefined, previous: string | undefined): Promise<ChunkResult> {
+  run(data: Buffer, level: number | undefined, previous: string | undefined, read?: ChunkRead): Promise<ChunkResult> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const id = this.nextId++;
     const slot = this.workers.reduce((a, b) => (b.busy < a.busy ? b : a));
@@ -144,6 +122,7 @@ class ChunkPool {
       data,
       ...(level === undefined ? {} : { level }),
       ...(previous === undefined ? {} : { previous }),
+      ...(read === undefined ? {} : { read }),
     };
     return new Promise<ChunkResult>((resolve, reject) => {
       this.waiting.set(id, { resolve, reject });
@@ -162,17 +141,38 @@ interface Totals {
   lsnSkipped: number;
 }
 
+/** A file being sent: its descriptor (read by the workers) and what its chunks added up to so far. */
+interface OpenFile {
+  readonly fh: FileHandle;
+  size: number;
+  /** A short chunk was sent (the file's end as read): later chunks, if any, are dropped. */
+  ended: boolean;
+}
+
+/** What leaves next, in request order: a chunk once its worker answered, or a file's end. */
+type Step =
+  | { readonly kind: 'chunk'; readonly file: OpenFile; readonly index: number; readonly previous: string | undefined; readonly result: ChunkResult }
+  | { readonly kind: 'end'; readonly file: OpenFile }
+  | { readonly kind: 'missing' };
+
 /** Answer the one request on `input` with frames on `out`; 0, or 1 after an error frame. */
 export async function runBackupAgent(input: Readable, out: Writable, errors: NodeJS.WritableStream): Promise<number> {
   await send(out, { type: 'hello', version: AGENT_PROTOCOL_VERSION });
   let pool: ChunkPool | undefined;
-  // Frames in request order; a chunk's frames are known once its worker answers.
-  const queue: Promise<Frame>[] = [];
+  // Steps in request order; a chunk's step is known once its worker answers.
+  const queue: Promise<Step>[] = [];
+  const opened = new Set<FileHandle>();
   try {
     // The backup host starts the agent before it has listed the files: the threads start (and
     // load zstd) while the request is still on its way.
     pool = new ChunkPool(DEFAULT_AGENT_WORKERS);
     const req = parseRequest(await readAll(input));
+    const t0 = performance.now();
+    let sendWaitMs = 0;
+    const note = (what: string): void => {
+      if (req.profile === true) errors.write(`[profile] agent ${what} (at ${(performance.now() / 1000).toFixed(3)} s since agent start)\n`);
+    };
+    note('request read');
     const workers = req.workers ?? DEFAULT_AGENT_WORKERS;
     if (workers !== DEFAULT_AGENT_WORKERS) {
       await pool.close();
@@ -185,56 +185,80 @@ export async function runBackupAgent(input: Readable, out: Writable, errors: Nod
     // Chunk buffers back from the workers, read into again: no 1 MiB allocation (and its page
     // faults) per chunk. Not those sent uncompressed: the pipe may still hold them.
     const spare: ArrayBuffer[] = [];
-    const enqueue = async (f: Promise<Frame>): Promise<void> => {
-      f.catch(() => undefined); // awaited in order below; never an unhandled rejection if we stop early
-      queue.push(f);
-      while (queue.length >= depth) await send(out, await queue.shift()!);
+    /** The frame a step sends (none for a chunk past its file's end). */
+    const frameOf = async (step: Step): Promise<Frame | undefined> => {
+      if (step.kind === 'missing') return { type: 'end', size: 0, missing: true };
+      const file = step.file;
+      if (step.kind === 'end') {
+        totals.bytesRead += file.size;
+        opened.delete(file.fh);
+        await file.fh.close(); // every chunk of it is read: their steps came first
+        return { type: 'end', size: file.size, missing: false };
+      }
+      const r = step.result;
+      const n = r.length ?? 0;
+      // As a sequential read to the end: an empty read past the first chunk, or anything after a
+      // short chunk (the file shrank while read), is not part of the file.
+      if (file.ended || (n === 0 && step.index > 0)) {
+        file.ended = true;
+        spare.push(r.data.buffer as ArrayBuffer);
+        return undefined;
+      }
+      file.size += n;
+      if (n < req.chunkSize) file.ended = true;
+      if (r.lsnSame === true || r.hash === step.previous || r.frame !== undefined) spare.push(r.data.buffer as ArrayBuffer);
+      if (r.lsnSame === true) {
+        totals.lsnSkipped++;
+        return { type: 'same' };
+      }
+      if (r.hash === step.previous) return { type: 'same' };
+      const hash = Buffer.from(r.hash, 'hex');
+      if (r.frame !== undefined) return { type: 'compressed', hash, length: n, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength) };
+      return { type: 'chunk', hash, data: Buffer.from(r.data.buffer, r.data.byteOffset, n) };
+    };
+    const sendNext = async (): Promise<void> => {
+      const w0 = performance.now();
+      const step = await queue.shift()!;
+      sendWaitMs += performance.now() - w0;
+      const frame = await frameOf(step);
+      if (frame !== undefined) await send(out, frame);
+    };
+    const enqueue = async (step: Promise<Step>): Promise<void> => {
+      step.catch(() => undefined); // awaited in order below; never an unhandled rejection if we stop early
+      queue.push(step);
+      while (queue.length >= depth) await sendNext();
     };
     for (const f of req.files) {
-      let fd: Awaited<ReturnType<typeof open>>;
+      let fh: FileHandle;
       try {
-        fd = await open(f.path, 'r');
+        fh = await open(f.path, 'r');
       } catch (err) {
         if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-        await enqueue(Promise.resolve({ type: 'end', size: 0, missing: true }));
+        await enqueue(Promise.resolve({ kind: 'missing' }));
         continue;
       }
-      try {
-        let size = 0;
-        for (let i = 0; ; i++) {
-          const buf = Buffer.from(spare.pop() ?? new ArrayBuffer(req.chunkSize)); // its own memory (never the shared pool): it moves to a worker
-          const n = await readFull(fd, buf);
-          if (n === 0 && i > 0) break;
-          const data = buf.subarray(0, n);
-          size += n;
-          const previous = f.hashes?.[i];
-          const previousLength = f.previousSize === undefined ? undefined : Math.max(0, Math.min(req.chunkSize, f.previousSize - i * req.chunkSize));
-          if (f.lsnPages === true && before !== undefined && previous !== undefined && previousLength === n && pagesPredate(data, pageSize, before)) {
-            totals.lsnSkipped++;
-            spare.push(buf.buffer as ArrayBuffer);
-            await enqueue(Promise.resolve({ type: 'same' }));
-          } else {
-            await enqueue(
-              pool.run(data, req.zstdLevel, previous).then((r): Frame => {
-                const back = r.data;
-                if (r.hash === previous || r.frame !== undefined) spare.push(back.buffer as ArrayBuffer);
-                if (r.hash === previous) return { type: 'same' };
-                const hash = Buffer.from(r.hash, 'hex');
-                if (r.frame !== undefined)
-                  return { type: 'compressed', hash, length: n, frame: Buffer.from(r.frame.buffer, r.frame.byteOffset, r.frame.byteLength) };
-                return { type: 'chunk', hash, data: Buffer.from(back.buffer, back.byteOffset, back.byteLength) };
-              }),
-            );
-          }
-          if (n < req.chunkSize) break;
-        }
-        totals.bytesRead += size;
-        await enqueue(Promise.resolve({ type: 'end', size, missing: false }));
-      } finally {
-        await fd.close();
+      opened.add(fh);
+      const file: OpenFile = { fh, size: 0, ended: false };
+      // Its chunks as long as it is now, read by the workers (both cores copy bytes): the
+      // result is a sequential read's when the file does not change meanwhile; when it does,
+      // WAL replay from the backup's start repairs it, as for any file changing while copied.
+      const chunks = Math.max(1, Math.ceil((await fh.stat()).size / req.chunkSize));
+      for (let i = 0; i < chunks; i++) {
+        const buf = Buffer.from(spare.pop() ?? new ArrayBuffer(req.chunkSize)); // its own memory (never the shared pool): it moves to a worker
+        const previous = f.hashes?.[i];
+        const previousLength = f.previousSize === undefined ? undefined : Math.max(0, Math.min(req.chunkSize, f.previousSize - i * req.chunkSize));
+        const lsn =
+          f.lsnPages === true && before !== undefined && previous !== undefined && previousLength !== undefined
+            ? { hi: before.hi, lo: before.lo, pageSize, previousLength }
+            : undefined;
+        const read: ChunkRead = { fd: fh.fd, position: i * req.chunkSize, ...(lsn === undefined ? {} : { lsn }) };
+        await enqueue(pool.run(buf, req.zstdLevel, previous, read).then((result): Step => ({ kind: 'chunk', file, index: i, previous, result })));
       }
+      await enqueue(Promise.resolve({ kind: 'end', file }));
     }
-    while (queue.length > 0) await send(out, await queue.shift()!);
+    note(`files dispatched in ${((performance.now() - t0) / 1000).toFixed(3)} s (waiting for workers ${(sendWaitMs / 1000).toFixed(3)} s)`);
+    while (queue.length > 0) await sendNext();
+    note(`last frame sent: ${(totals.bytesRead / 1e6).toFixed(0)} MB read, ${totals.lsnSkipped} chunks by page LSN`);
     await send(out, { type: 'done', files: req.files.length, bytesRead: totals.bytesRead, lsnSkipped: totals.lsnSkipped });
     return 0;
   } catch (err) {
@@ -243,6 +267,7 @@ export async function runBackupAgent(input: Readable, out: Writable, errors: Nod
     await send(out, { type: 'error', message }).catch(() => undefined);
     return 1;
   } finally {
-    await pool?.close();
+    await pool?.close(); // no worker reads a descriptor any more
+    for (const fh of opened) await fh.close().catch(() => undefined);
   }
 }

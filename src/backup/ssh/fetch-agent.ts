@@ -28,6 +28,8 @@ export interface FetchContext {
    * size: chunks of relation files whose pages all predate it are not even hashed there.
    */
   readonly previousStart?: { readonly lsn: string; readonly pageSize: number };
+  /** Ask the agent for its phase timings (on its stderr). */
+  readonly profile?: boolean;
   /** Absolute path of an item on the database host. */
   remotePathOf(item: FetchItem): string;
 }
@@ -159,6 +161,7 @@ export async function fetchWithAgent(ctx: FetchContext, agent: StartedAgent, ite
     ...(ctx.writer.zstdLevel === undefined ? {} : { zstdLevel: ctx.writer.zstdLevel }),
     ...(ctx.workers === undefined ? {} : { workers: ctx.workers }),
     ...(lsn === undefined ? {} : { previousStartLsn: lsn.lsn, pageSize: lsn.pageSize }),
+    ...(ctx.profile === true ? { profile: true } : {}),
     files: items.map((item) => ({
       path: ctx.remotePathOf(item),
       ...(item.prev === undefined ? {} : { hashes: item.prev.hashes, previousSize: item.prev.size }),

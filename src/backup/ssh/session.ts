@@ -105,7 +105,13 @@ export async function backupStop(session: BackupSession, pgVersion: number): Pro
 }
 
 /**
- * Wait (polling every 50 ms, at most timeoutMs) until the server's archiver has archived segment
+ * Between two looks at pg_stat_archiver: the archiver copies the end segment within tens of ms
+ * after the switch, and each look is one short query on the open session.
+ */
+const ARCHIVED_POLL_MS = 10;
+
+/**
+ * Wait (polling every ARCHIVED_POLL_MS, at most timeoutMs) until the server's archiver has archived segment
  * `walName` — where PostgreSQL's wait_for_archive would have waited (archive_mode on, or always on
  * a standby). Returns false on timeout: the backup then stays WAITING_FOR_WAL until its WAL arrives.
  */
@@ -118,7 +124,7 @@ export async function waitForArchived(session: BackupSession, walName: string, t
     // Same timeline: names order like the segments; a .history or .partial name sorts after its segment.
     if (last !== undefined && last.slice(0, 8) === walName.slice(0, 8) && last.slice(0, 24) >= walName) return true;
     if (Date.now() >= deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
+    await new Promise((r) => setTimeout(r, ARCHIVED_POLL_MS));
   }
 }
 

@@ -42,6 +42,7 @@ import { storedSource } from '../../catalog/stored-source.js';
 import { PgbkError, toPgbkError } from '../../errors.js';
 import { sha256Hex } from '../../lib/checksum.js';
 import { mapLimited } from '../../lib/map-limited.js';
+import { mark, PROFILE } from '../../lib/profile.js';
 import { processIdentity } from '../../lib/process-identity.js';
 import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../../pg/lsn.js';
 import { type BackupRecord, failedBackup, isCopied, type StartedBackup } from '../../model/types.js';
@@ -99,19 +100,6 @@ const LINKS_IN_FLIGHT = 16;
 export const ZSTD_LEVEL = Number(process.env['PGBK_SSH_ZSTD_LEVEL'] ?? '1');
 
 /**
- * PGBK_SSH_PROFILE=1: the wall time of each phase of a backup on stderr (where the time goes;
- * bench/ssh-peers.ts). Off by default: nothing is measured.
- */
-const PROFILE = process.env['PGBK_SSH_PROFILE'] === '1';
-let lastMark = 0;
-function mark(what: string): void {
-  if (!PROFILE) return;
-  const now = performance.now();
-  process.stderr.write(`[profile] ${what}: ${((now - lastMark) / 1000).toFixed(3)} s (at ${(now / 1000).toFixed(3)} s since process start)\n`);
-  lastMark = now;
-}
-
-/**
  * Where the backup is stored: a directory of the local catalog (chunks as files, unchanged ones
  * hard-linked), or a backup prefix of an object-storage catalog whose chunks go to the server's
  * content-addressed chunk store (files.json formatVersion 4 records the tree).
@@ -164,8 +152,13 @@ async function listRoot(t: Transport, root: Root, server: string, withClock: boo
   return nowMs === undefined ? { entries } : { entries, nowMs };
 }
 
-/** Newest DONE `ssh` backup of the same cluster with a readable files.json: the reuse source. */
-async function previousBackup(ctx: BackupContext, systemIdentifier: string): Promise<{ id: string; record: BackupRecord; manifest: FileManifest } | undefined> {
+type PreviousBackup = { id: string; record: BackupRecord; manifest: FileManifest } | undefined;
+
+/**
+ * Newest DONE `ssh` backup of the same cluster with a readable files.json: the reuse source. Read
+ * while pg_backup_start and the listing run (it depends on neither).
+ */
+async function previousBackup(ctx: BackupContext, systemIdentifier: string): Promise<PreviousBackup> {
   const done = (await readBackups(ctx.catalog, ctx.server.name)).filter(
     (b) => b.status === 'DONE' && b.method === 'ssh' && b.systemIdentifier === systemIdentifier,
   );
@@ -238,7 +231,7 @@ async function copyTree(
   ctx: BackupContext,
   t: Transport,
   dest: Destination,
-  systemIdentifier: string,
+  previousRead: Promise<PreviousBackup>,
   tablespaces: readonly Tablespace[],
   here: StartPoint,
   agent: StartedAgent,
@@ -270,7 +263,7 @@ async function copyTree(
   }
   files.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
   const chunkStore = dest.kind === 'store';
-  let prev = await previousBackup(ctx, systemIdentifier);
+  let prev = await previousRead;
   // A chunk store refers only to chunks of its own layout: an older backup's files are not there.
   if (chunkStore && prev !== undefined && prev.manifest.formatVersion !== 4) prev = undefined;
   // A chunk store keeps zstd frames only (whatever backup.compression says: stored once, shared).
@@ -374,6 +367,7 @@ async function copyTree(
       writer,
       ...(server.backup.parallel === undefined ? {} : { workers: server.backup.parallel }),
       ...(previousStart === undefined ? {} : { previousStart }),
+      ...(PROFILE ? { profile: true } : {}),
       remotePathOf: (item) => remoteOf.get(item.file.path)!,
     };
     if (plan.fetch.length === 0) await agent.abandon();
@@ -393,6 +387,7 @@ async function copyTree(
       }
     }
     await writer.flush();
+    if (PROFILE) for (const l of agent.stderr().split('\n')) if (l.startsWith('[profile]')) process.stderr.write(`${l}\n`);
     mark(`fetch through the agent (${plan.fetch.length} files, ${writer.written.length} objects written, ${plan.reuse.length} files linked meanwhile)`);
   }
   stored.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
@@ -513,12 +508,14 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);
 
     mark('record STARTED');
+    const previousRead = previousBackup(ctx, facts.systemIdentifier);
+    previousRead.catch(() => undefined); // awaited in copyTree; never unhandled if the backup fails first
     const startLsn = await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
     mark('pg_backup_start');
     const tablespaces = await listTablespaces(session);
     const here = await startPoint(session, startLsn);
     mark('tablespaces, timeline');
-    const copied = await copyTree(ctx, transport, dest, facts.systemIdentifier, tablespaces, here, agent);
+    const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent);
     const stop = await backupStop(session, facts.pgVersion);
     mark('pg_backup_stop');
     const timeline = labelTimeline(stop.labelFile);

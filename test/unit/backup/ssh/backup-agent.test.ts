@@ -138,4 +138,52 @@ test('page LSNs: a chunk whose pages all predate the previous start is sent as s
   }
 });
 
+test('chunks read by the worker threads leave in file order, a file of whole chunks ends without an empty one', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-agent-'));
+  try {
+    const chunk = 4096;
+    const n = 40; // many more than the chunks in flight (workers × 3)
+    const parts = Array.from({ length: n }, (_, i) => Buffer.alloc(chunk, i + 1));
+    writeFileSync(path.join(dir, 'big'), Buffer.concat(parts));
+    writeFileSync(path.join(dir, 'small'), 'x');
+    // Every third chunk changed since the previous backup.
+    const prev = parts.map((p, i) => (i % 3 === 0 ? sha(Buffer.alloc(chunk, 200)) : sha(p)));
+    const { frames, code, stderr } = runAgent({
+      version: AGENT_PROTOCOL_VERSION,
+      chunkSize: chunk,
+      files: [{ path: path.join(dir, 'big'), hashes: prev, previousSize: n * chunk }, { path: path.join(dir, 'small') }],
+    });
+    assert.is(code, 0, stderr);
+    const big = frames.slice(1, n + 1);
+    big.forEach((f, i) => {
+      if (i % 3 !== 0) assert.is(f.type, 'same', `chunk ${i}`);
+      else assert.ok(f.type === 'chunk' && f.data.equals(parts[i]!), `chunk ${i}`);
+    });
+    assert.equal(frames[n + 1], { type: 'end', size: n * chunk, missing: false });
+    assert.is(frames[n + 2]!.type, 'chunk');
+    assert.equal(frames[n + 3], { type: 'end', size: 1, missing: false });
+    assert.equal(frames[n + 4], { type: 'done', files: 2, bytesRead: n * chunk + 1, lsnSkipped: 0 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('profile: the agent reports its phase timings on stderr, frames unchanged', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-agent-'));
+  try {
+    writeFileSync(path.join(dir, 'a'), 'abc');
+    const req = { version: AGENT_PROTOCOL_VERSION, chunkSize: 4096, files: [{ path: path.join(dir, 'a') }] };
+    const plain = runAgent(req);
+    const profiled = runAgent({ ...req, profile: true });
+    assert.is(profiled.code, 0, profiled.stderr);
+    assert.equal(profiled.frames, plain.frames);
+    assert.is(plain.stderr, '');
+    assert.match(
+      profiled.stderr,
+      /^\[profile\] agent request read .*\n\[profile\] agent files dispatched .*\n\[profile\] agent last frame sent: 0 MB read, 0 chunks by page LSN/,
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
 test.run();
