@@ -15,7 +15,7 @@ import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
 import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, isSegmentName } from '../pg/wal-name.js';
 import type { FrameParts } from './zstd.js';
 import { bytesLength } from '../lib/atomic.js';
-import { COMPRESSIONS, compressParts, compressionOfFile, decompressBuffer, decompressToFd, extensionFor } from './compress.js';
+import { COMPRESSIONS, compressParts, decompressBuffer, decompressToFd } from './compress.js';
 import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
 import { isNoSpaceError, noSpaceError } from './no-space.js';
