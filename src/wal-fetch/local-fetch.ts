@@ -18,7 +18,17 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
-import { defaultSpoolDir, discardSpooled, ensureSpoolDir, liveWorker, pruneSpool, writeDestAtomic, writeDestAtomicWith, writeWant } from './spool.js';
+import {
+  defaultSpoolDir,
+  discardSpooled,
+  ensureSpoolDir,
+  liveWorker,
+  pruneSpool,
+  putInSpoolWith,
+  writeDestAtomic,
+  writeDestAtomicWith,
+  writeWant,
+} from './spool.js';
 import type { WorkerArgs } from './prefetch-worker.js';
 
 const SEGMENT_RE = /^[0-9A-F]{24}$/;
@@ -102,7 +112,10 @@ export async function fetchWal(opts: WalFetchOptions): Promise<WalFetchSource> {
     }
     throw err;
   }
-  if (prefetching) await requestPrefetch(spool, opts, length);
+  if (prefetching) {
+    const spoolNext = (next: string, fd: number): Promise<number> => writeArchivedWal(desired.catalog, server, next, fd);
+    await requestPrefetch(spool, opts, length, spoolNext);
+  }
   return 'archive';
 }
 
@@ -140,8 +153,11 @@ async function streamedPartial(desired: Desired, server: string, name: string): 
   return padToSegment(bytes, (await readIdentity(desired.catalog, server))?.walSegmentSize ?? bytes.length);
 }
 
-/** Tell the worker where PostgreSQL is, and start one if none is alive. */
-async function requestPrefetch(spool: string, opts: WalFetchOptions, segSize: number): Promise<void> {
+/**
+ * Tell the worker where PostgreSQL is, and start one if none is alive. `readInto` writes an
+ * archived segment into a file (for the next one, spooled here when a worker is being started).
+ */
+async function requestPrefetch(spool: string, opts: WalFetchOptions, segSize: number, readInto: (name: string, fd: number) => Promise<number>): Promise<void> {
   // A .partial or an odd-sized file cannot be a full segment: nothing sensible to prefetch after it.
   if ((segSize & (segSize - 1)) !== 0 || segSize < 1024 * 1024) return;
   try {
@@ -171,7 +187,25 @@ async function requestPrefetch(spool: string, opts: WalFetchOptions, segSize: nu
       // prefetching is an optimisation: without it every segment comes from the archive
     });
     child.unref();
+    // The new worker needs a Node start before it spools anything, and PostgreSQL asks for the
+    // next segment as soon as it has replayed this one: spooled here (this process is warm, ~50 ms
+    // more before PostgreSQL gets this segment), that request is a fast-path hit instead of a
+    // second Node start (~300 ms). The worker skips what is spooled already.
+    if (parsed !== undefined) await spoolOneAhead(spool, segmentNameFrom(parsed.timeline, segno + 1, segSize), segSize, readInto);
   } catch {
     // same: a spool we cannot write only costs speed, never correctness
+  }
+}
+
+/** Spool `name` as the worker does (verified, with its sidecar); anything wrong: spool nothing. */
+async function spoolOneAhead(spool: string, name: string, segSize: number, readInto: (name: string, fd: number) => Promise<number>): Promise<void> {
+  try {
+    await putInSpoolWith(spool, name, async (fd) => {
+      const length = await readInto(name, fd);
+      if (length !== segSize) throw new Error(`${name}: ${length} bytes, expected ${segSize}`);
+      return length;
+    });
+  } catch {
+    // not archived (yet), or not usable: the worker or the Node path answers for it
   }
 }

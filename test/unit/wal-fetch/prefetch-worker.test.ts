@@ -14,6 +14,7 @@ import { ensureServerDirs } from '../../../src/catalog/layout.js';
 import { archiveWalBuffer } from '../../../src/catalog/wal-archive.js';
 import type { ServerIdentity } from '../../../src/model/types.js';
 import { segmentNameFrom, segmentNumber } from '../../../src/pg/wal-name.js';
+import { fetchWal } from '../../../src/wal-fetch/local-fetch.js';
 import { liveWorker, writeWant } from '../../../src/wal-fetch/spool.js';
 import { makeRealSegment, type RealSegment } from '../pg/real-segment.js';
 import { makeTempDir } from '../catalog/tmp-catalog.js';
@@ -94,6 +95,37 @@ test('at the end of the archive the last segment taken is spooled once more (Pos
     await exited;
     clearTimeout(timer);
   }
+});
+
+test('the Node path that starts a worker spools the next segment itself before it answers (no second Node start)', async () => {
+  const root = path.join(tmp.dir, 'first');
+  const catalog = path.join(root, 'catalog');
+  await mkdir(catalog, { recursive: true });
+  await ensureServerDirs(catalog, 'main');
+  const identity: ServerIdentity = {
+    systemIdentifier: real.systemIdentifier,
+    pgVersion: 150000,
+    walSegmentSize: real.segSize,
+    firstContact: '2026-12-04T00:00:00.000Z',
+  };
+  const [a, b] = [5, 6].map((n) => segmentNameFrom(1, n, real.segSize)) as [string, string];
+  for (const name of [a, b])
+    assert.is((await archiveWalBuffer({ catalog, server: 'main', name, identity, compression: 'zstd' }, segmentAs(name))).result, 'archived');
+  const config = path.join(root, 'pgbk.yaml');
+  await writeFile(config, `catalog: ${catalog}\nservers:\n  main:\n    connection: "host=/nonexistent dbname=postgres"\n    retention: { redundancy: 1 }\n`);
+  const pgdata = path.join(root, 'data');
+  await mkdir(path.join(pgdata, 'pg_wal'), { recursive: true });
+  const spool = path.join(pgdata, '.pgbk-spool');
+  // The worker this starts cannot run (its Node refuses to start): whatever is spooled on return
+  // was spooled by fetchWal itself.
+  const env = { ...process.env, NODE_OPTIONS: '--require /nonexistent/pgbk-test-no-worker.cjs' };
+  await fetchWal({ server: 'main', name: a, dest: 'pg_wal/RECOVERYXLOG', cwd: pgdata, configPath: config, env, prefetch: 8 });
+  assert.ok((await readFile(path.join(pgdata, 'pg_wal', 'RECOVERYXLOG'))).equals(segmentAs(a)), 'the asked segment is served');
+  assert.ok(existsSync(path.join(spool, b)), 'the next one is spooled');
+  assert.ok((await readFile(path.join(spool, b))).equals(segmentAs(b)));
+  const sidecar = (await readFile(path.join(spool, `${b}.ck`), 'utf8')).trim();
+  assert.match(sidecar, new RegExp(` ${real.segSize}$`));
+  await rm(spool, { recursive: true, force: true });
 });
 
 test.run();
