@@ -46,9 +46,10 @@ async function waitFor(what: string, ok: () => boolean, ms = 20_000): Promise<vo
   }
 }
 
-test('at the end of the archive the last segment taken is spooled once more (PostgreSQL reads it again to end recovery)', async () => {
-  const catalog = path.join(tmp.dir, 'catalog');
-  await mkdir(catalog);
+/** A catalog under `root` holding `segnos` (timeline 1) archived with zstd, and a config naming it. */
+async function archiveOf(root: string, segnos: readonly number[]): Promise<{ readonly names: string[]; readonly config: string }> {
+  const catalog = path.join(root, 'catalog');
+  await mkdir(catalog, { recursive: true });
   await ensureServerDirs(catalog, 'main');
   const identity: ServerIdentity = {
     systemIdentifier: real.systemIdentifier,
@@ -56,13 +57,18 @@ test('at the end of the archive the last segment taken is spooled once more (Pos
     walSegmentSize: real.segSize,
     firstContact: '2026-12-04T00:00:00.000Z',
   };
-  const names = [1, 2, 3, 4].map((n) => segmentNameFrom(1, n, real.segSize));
+  const names = segnos.map((n) => segmentNameFrom(1, n, real.segSize));
   for (const name of names) {
     const r = await archiveWalBuffer({ catalog, server: 'main', name, identity, compression: 'zstd' }, segmentAs(name));
     assert.is(r.result, 'archived');
   }
-  const config = path.join(tmp.dir, 'pgbk.yaml');
+  const config = path.join(root, 'pgbk.yaml');
   await writeFile(config, `catalog: ${catalog}\nservers:\n  main:\n    connection: "host=/nonexistent dbname=postgres"\n    retention: { redundancy: 1 }\n`);
+  return { names, config };
+}
+
+test('at the end of the archive the last segment taken is spooled once more (PostgreSQL reads it again to end recovery)', async () => {
+  const { names, config } = await archiveOf(tmp.dir, [1, 2, 3, 4]);
   const pgdata = path.join(tmp.dir, 'data');
   const spool = path.join(pgdata, '.pgbk-spool');
   const pgWal = path.join(pgdata, 'pg_wal');
@@ -99,20 +105,8 @@ test('at the end of the archive the last segment taken is spooled once more (Pos
 
 test('the Node path that starts a worker spools the next segment itself before it answers (no second Node start)', async () => {
   const root = path.join(tmp.dir, 'first');
-  const catalog = path.join(root, 'catalog');
-  await mkdir(catalog, { recursive: true });
-  await ensureServerDirs(catalog, 'main');
-  const identity: ServerIdentity = {
-    systemIdentifier: real.systemIdentifier,
-    pgVersion: 150000,
-    walSegmentSize: real.segSize,
-    firstContact: '2026-12-04T00:00:00.000Z',
-  };
-  const [a, b] = [5, 6].map((n) => segmentNameFrom(1, n, real.segSize)) as [string, string];
-  for (const name of [a, b])
-    assert.is((await archiveWalBuffer({ catalog, server: 'main', name, identity, compression: 'zstd' }, segmentAs(name))).result, 'archived');
-  const config = path.join(root, 'pgbk.yaml');
-  await writeFile(config, `catalog: ${catalog}\nservers:\n  main:\n    connection: "host=/nonexistent dbname=postgres"\n    retention: { redundancy: 1 }\n`);
+  const { names, config } = await archiveOf(root, [5, 6]);
+  const [a, b] = names as [string, string];
   const pgdata = path.join(root, 'data');
   await mkdir(path.join(pgdata, 'pg_wal'), { recursive: true });
   const spool = path.join(pgdata, '.pgbk-spool');
