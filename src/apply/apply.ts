@@ -1,3 +1,4 @@
+import { mark } from '../lib/profile.js';
 import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, recordIdentity, type LockHandle } from '../catalog/index.js';
 import { readDrills } from '../catalog/drills.js';
 import type { Desired, ServerConfig } from '../config/resolved.js';
@@ -6,10 +7,11 @@ import { PgbkError, toPgbkError } from '../errors.js';
 import { observe } from '../observe/index.js';
 import { plan as makePlan } from '../plan/plan.js';
 import type { Action, Observed, Plan, ServerContact, ServerIdentity } from '../model/types.js';
+import type { ServerFacts } from '../pg/probe.js';
 import type { ProgressFactory } from '../lib/progress.js';
 import type { ActionResult, ExecContext } from './context.js';
 import { executeServerActions } from './execute.js';
-import { learnIdentity } from './identity.js';
+import { learnServer } from './identity.js';
 import { otherClusters, sameClusterConflicts, type ClusterOf } from './same-cluster.js';
 import { failOrphanedBackups, reapLeftovers, reapRecordlessBackups } from './repair.js';
 import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
@@ -84,6 +86,7 @@ export async function apply(desired: Desired, opts: ApplyOptions): Promise<Apply
 async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: DeferredDrill[]): Promise<ApplyReport> {
   const servers = selectServers(desired, opts.servers);
   const locks = await lockAll(desired, servers, opts.lockTimeoutMs);
+  mark('locks');
   try {
     const contexts = new Map<string, ExecContext>();
     const serverErrors: PgbkError[] = [];
@@ -93,10 +96,12 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
     let firstContact = false;
     // What identityFor learnt about reachability: the plan warns about it like `pgbk plan` does.
     const contacts = new Map<string, ServerContact>();
+    // The live servers' answers, handed to the base backups this apply takes (no second probe).
+    const facts = new Map<string, ServerFacts>();
     for (const server of servers) {
       try {
         if ((await readIdentity(desired.catalog, server.name)) === undefined) firstContact = true;
-        learned.set(server.name, await identityFor(desired, server, opts, contacts));
+        learned.set(server.name, await identityFor(desired, server, opts, contacts, facts));
       } catch (err) {
         serverErrors.push(namingServer(err, server.name));
       }
@@ -110,6 +115,7 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
         serverErrors.push(conflict);
         continue;
       }
+      const serverFacts = facts.get(server.name);
       const ctx: ExecContext = {
         catalog: desired.catalog,
         server,
@@ -117,6 +123,7 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
         log: opts.log,
         identity: undefined,
         configPath: desired.configPath,
+        ...(serverFacts === undefined ? {} : { facts: serverFacts }),
         ...(opts.signal === undefined ? {} : { signal: opts.signal }),
         ...(opts.progress === undefined ? {} : { progress: opts.progress }),
       };
@@ -140,6 +147,7 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
       }
     }
     const ready = servers.filter((s) => contexts.has(s.name));
+    mark('identity, repairs');
     const results: ActionResult[] = [];
     let plan: Plan;
     if (opts.saved !== undefined) {
@@ -176,8 +184,10 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
       ),
       opts.now,
     );
+    mark('observe, plan');
     opts.onPlan?.(plan, 1);
     results.push(...(await executePlan(plan, ready, contexts, deferred)));
+    mark('execute round 1');
     // A backup that became DONE changes what retention and WAL pruning decide (the WAL before the
     // first backup becomes prunable, an older backup becomes obsolete). Converge now, with a
     // follow-up plan that is printed before it runs like the first — so the next plan is empty.
@@ -202,6 +212,7 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
         plan = { ...plan, actions: [...plan.actions, ...actions] };
       }
     }
+    mark('follow-up round');
     return { plan, results, serverErrors };
   } finally {
     await Promise.all(locks.map((l) => l.release()));
@@ -233,9 +244,12 @@ async function identityFor(
   server: ServerConfig,
   opts: ApplyOptions,
   contacts: Map<string, ServerContact>,
+  facts: Map<string, ServerFacts>,
 ): Promise<ServerIdentity | undefined> {
   try {
-    return await learnIdentity(desired.catalog, server, new Date());
+    const learned = await learnServer(desired.catalog, server, new Date());
+    if (learned.facts !== undefined) facts.set(server.name, learned.facts);
+    return learned.identity;
   } catch (err) {
     const e = toPgbkError(err, { server: server.name });
     if (e.code !== 'NETWORK' && e.code !== 'PG') throw e;

@@ -2,7 +2,7 @@ import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { incomingDir, listIncoming, readIdentity, recordIdentity } from '../catalog/index.js';
 import { PgbkError } from '../errors.js';
-import { probeServer } from '../pg/probe.js';
+import { probeServer, type ServerFacts } from '../pg/probe.js';
 import { readWalHeader } from '../pg/wal-header.js';
 import { withRetry } from '../lib/retry.js';
 import type { ServerConfig } from '../config/resolved.js';
@@ -28,16 +28,38 @@ export async function ensureIdentity(catalog: string, server: ServerConfig, now:
  * all its servers first (two server names must not be one cluster) and records only then.
  */
 export async function learnIdentity(catalog: string, server: ServerConfig, now: Date): Promise<ServerIdentity | undefined> {
+  return (await learnServer(catalog, server, now)).identity;
+}
+
+/** What learnIdentity learnt, and the live server's facts when it asked the server for them. */
+export interface Learned {
+  readonly identity: ServerIdentity | undefined;
+  /** Set when the identity came from the live server (`connection`): what it said, just now. */
+  readonly facts?: ServerFacts;
+}
+
+/**
+ * learnIdentity, keeping the server's answer: a command that probes the server for its identity
+ * hands the facts to the base backup it takes next (BackupContext.facts), which then does not
+ * connect a second time to ask the same questions (~40 ms of every scheduled backup).
+ */
+export async function learnServer(catalog: string, server: ServerConfig, now: Date): Promise<Learned> {
   if (server.connection !== undefined) {
     const conninfo = server.connection;
     const facts = await withRetry(() => probeServer(conninfo));
-    return {
+    const identity = {
       systemIdentifier: facts.systemIdentifier,
       pgVersion: facts.pgVersion,
       walSegmentSize: facts.walSegmentSize,
       firstContact: now.toISOString(),
     };
+    return { identity, facts };
   }
+  return { identity: await learnOffline(catalog, server, now) };
+}
+
+/** learnIdentity without `connection`: the catalog's record, psql over SSH, or incoming/'s first segment. */
+async function learnOffline(catalog: string, server: ServerConfig, now: Date): Promise<ServerIdentity | undefined> {
   const known = await readIdentity(catalog, server.name);
   if (known !== undefined) return known;
   if (server.backup.method === 'ssh' && server.ssh !== undefined) {

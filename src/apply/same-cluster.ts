@@ -12,7 +12,8 @@ import { PgbkError } from '../errors.js';
 import { probeServer } from '../pg/probe.js';
 import { readIdentity, recordIdentity } from '../catalog/index.js';
 import type { ServerIdentity } from '../model/types.js';
-import { learnIdentity } from './identity.js';
+import { learnServer } from './identity.js';
+import type { ServerFacts } from '../pg/probe.js';
 
 export interface ClusterOf {
   readonly server: string;
@@ -71,14 +72,20 @@ async function recordedOrLive(catalog: string, server: ServerConfig, probe: bool
  * ensureIdentity for a command that works on one server (`pgbk backup`): learn its identity,
  * refuse it when another configured server is the same cluster, and only then record it.
  */
-export async function ensureOwnIdentity(desired: Desired, server: ServerConfig, now: Date): Promise<ServerIdentity | undefined> {
+export async function ensureOwnIdentity(
+  desired: Desired,
+  server: ServerConfig,
+  now: Date,
+): Promise<{ readonly identity: ServerIdentity | undefined; readonly facts?: ServerFacts }> {
   const firstContact = (await readIdentity(desired.catalog, server.name)) === undefined;
-  const id = await learnIdentity(desired.catalog, server, now);
-  if (id === undefined) return undefined;
+  const learned = await learnServer(desired.catalog, server, now);
+  const id = learned.identity;
+  if (id === undefined) return { identity: undefined };
   const conflict = sameClusterConflicts(
     [{ server: server.name, systemIdentifier: id.systemIdentifier }],
     await otherClusters(desired, new Set([server.name]), firstContact),
   ).get(server.name);
   if (conflict !== undefined) throw conflict;
-  return recordIdentity(desired.catalog, server.name, id);
+  const identity = await recordIdentity(desired.catalog, server.name, id);
+  return learned.facts === undefined ? { identity } : { identity, facts: learned.facts };
 }

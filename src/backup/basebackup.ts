@@ -1,3 +1,4 @@
+import { mark } from '../lib/profile.js';
 import { hostname } from 'node:os';
 import { backupDir, writeBackupRecord } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
@@ -20,7 +21,7 @@ export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly
     throw new PgbkError('CONFIG', 'backup method basebackup needs `connection` (a libpq conninfo)', { server: server.name });
   }
   const conninfo = server.connection;
-  const facts = await withRetry(() => probeServer(conninfo), { log: ctx.log });
+  const facts = ctx.facts ?? (await withRetry(() => probeServer(conninfo), { log: ctx.log }));
   if (ctx.identity !== undefined && facts.systemIdentifier !== ctx.identity.systemIdentifier) {
     throw new PgbkError('IDENTITY', `server reports system identifier ${facts.systemIdentifier}, the catalog belongs to ${ctx.identity.systemIdentifier}`, {
       server: server.name,
@@ -109,12 +110,14 @@ export function waitingBaseBackup(
 export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
   const server = ctx.server;
   const { conninfo, facts } = await probeForBaseBackup(ctx);
+  mark('probe');
   const id = await allocateBackupId(ctx);
   const dir = backupDir(ctx.catalog, server.name, id);
   const started = startedBaseBackup(ctx, facts, slot, id, new Date().toISOString());
   let record: BackupRecord = started;
   await writeBackupRecord(ctx.catalog, record);
   ctx.log(`${server.name}: base backup ${id} started (slot ${slot})`);
+  mark('record STARTED');
   const lines = baseBackupLines(ctx, id);
   // Started as soon as the copy ends, while this process checksums and syncs the files.
   let archiverWait: Promise<void> | undefined;
@@ -133,6 +136,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       ...(ctx.signal === undefined ? {} : { signal: ctx.signal }),
     });
     lines.finish();
+    mark('pg_basebackup');
     const segSize = facts.walSegmentSize;
     const endWal = endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize);
     archiverWait = waitForEndSegment(ctx, conninfo, id, endWal, stopWaiting.signal);
@@ -147,6 +151,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
       checksums,
     });
     await writeBackupRecord(ctx.catalog, record);
+    mark('checksums, sync, WAITING_FOR_WAL');
   } catch (err) {
     lines.finish();
     const e = toPgbkError(err, { server: server.name });
@@ -161,6 +166,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
     throw e;
   }
   await archiverWait;
+  mark('archiver wait');
   return record;
 }
 

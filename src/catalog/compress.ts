@@ -7,7 +7,6 @@
  */
 
 import { writeSync } from 'node:fs';
-import zlib from 'node:zlib';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import type { FrameParts, ZstdCodec } from './zstd.js';
@@ -55,12 +54,14 @@ function zstdCodec(): Promise<ZstdCodec> {
   return codec;
 }
 
+// node:zlib is imported where gzip is used: the read commands load this module for its names and
+// would otherwise pay ~4 ms of start-up for a codec they never run.
 export async function compressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {
   switch (kind) {
     case 'zstd':
       return (await zstdCodec()).compress(buf, ZSTD_LEVEL);
     case 'gzip':
-      return zlib.gzipSync(buf, { level: GZIP_LEVEL });
+      return (await import('node:zlib')).gzipSync(buf, { level: GZIP_LEVEL });
     case 'none':
       return buf;
     default: {
@@ -83,7 +84,7 @@ export async function decompressBuffer(buf: Buffer, kind: Compression): Promise<
     case 'zstd':
       return (await zstdCodec()).decompress(buf);
     case 'gzip':
-      return zlib.gunzipSync(buf);
+      return (await import('node:zlib')).gunzipSync(buf);
     case 'none':
       return buf;
     default: {

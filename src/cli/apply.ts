@@ -1,3 +1,4 @@
+import { mark } from '../lib/profile.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { apply } from '../apply/apply.js';
@@ -53,6 +54,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const quiet = values.quiet === true;
   if (quiet && values.json === true) throw new PgbkError('USAGE', 'apply: --quiet and --json conflict (--json prints the result on stdout)');
   const desired = await loadDesired(values.config, io, { s3: true });
+  mark('config loaded');
   const planFile = positionals[0];
   const saved = planFile === undefined ? undefined : parseSavedPlan(await readFile(path.resolve(io.cwd, planFile), 'utf8'), planFile);
   if (saved !== undefined && values.now !== undefined)

@@ -26,16 +26,17 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   const lock = await acquireLock(desired.catalog, server!.name, { command: 'pgbk backup', timeoutMs: durationFlag('--lock-timeout', values['lock-timeout']) });
   try {
     const now = new Date();
+    const { identity, facts } = await ensureOwnIdentity(desired, server!, now);
     const ctx: ExecContext = {
       catalog: desired.catalog,
       server: server!,
       now,
       log: logTo(io),
-      identity: undefined,
+      identity,
+      ...(facts === undefined ? {} : { facts }),
       signal: abortOnSignals(io),
       ...progressOption(io),
     };
-    ctx.identity = await ensureOwnIdentity(desired, server!, now);
     await failOrphanedBackups(ctx);
     await archiveAllIncoming(ctx);
     mark('lock, identity, orphans, incoming archived');
