@@ -3,7 +3,7 @@
  *
  * 1. Base backup of a `pgbench -i -s 50` cluster through `pgbk apply` (a due `* * * * *` schedule,
  *    end to end: probe, pg_basebackup, sha256 of the stored files, archive the end WAL, DONE)
- *    vs bare `pg_basebackup -Ft -X stream --compress=server-zstd:workers=2 --checkpoint=fast`
+ *    vs bare `pg_basebackup -Ft -X stream --compress=server-zstd:level=1,workers=2 --checkpoint=fast`
  *    (the options pgbk passes), wall time and peak RSS, median of interleaved rounds.
  * 2. `pgbk apply` archiving 500 real segments from incoming/ (validate, sha256, zstd -1, write,
  *    fsync, link, SHA256SUMS, drop the incoming copy) vs `zstd -1` over the same files.
@@ -117,7 +117,7 @@ export interface BaseBackupBenchResult extends BenchResult {
 /**
  * `pgbk apply` taking one basebackup-method backup (end to end: start-up, probe, pg_basebackup,
  * sha256 of the stored files, waiting for and archiving the end segment, DONE) against bare
- * pg_basebackup with the options pgbk passes (-Ft -X stream --compress=server-zstd:workers=2
+ * pg_basebackup with the options pgbk passes (-Ft -X stream --compress=server-zstd:level=1,workers=2
  * --checkpoint=fast), in PGBK_BENCH_ROUNDS (default 3) interleaved rounds, medians compared. A
  * third command, the same pg_basebackup with -X none (what pgbk ran before: the server then waits
  * for archive_command at backup end), is timed in the same rounds for the record.
@@ -137,7 +137,7 @@ export async function benchBaseBackup(world: World): Promise<BaseBackupBenchResu
     '-Ft',
     '-X',
     walMethod,
-    '--compress=server-zstd:workers=2',
+    '--compress=server-zstd:level=1,workers=2',
     '--checkpoint=fast',
   ];
   const pgbkRuns: { seconds: number; rssMb: number }[] = [];
@@ -193,7 +193,7 @@ export async function benchBaseBackup(world: World): Promise<BaseBackupBenchResu
     reference_peak_rss_mb: refRss,
     note:
       `median of ${rounds} interleaved rounds; pgbk: ${fmtList(pgbkRuns.map((r) => r.seconds))} s, ` +
-      `pg_basebackup -Ft -X stream --compress=server-zstd:workers=2 --checkpoint=fast: ${fmtList(refRuns.map((r) => r.seconds))} s; ` +
+      `pg_basebackup -Ft -X stream --compress=server-zstd:level=1,workers=2 --checkpoint=fast: ${fmtList(refRuns.map((r) => r.seconds))} s; ` +
       `peak RSS pgbk ${pgbkRss.toFixed(0)} MB vs ${refRss.toFixed(0)} MB (+${(pgbkRss - refRss).toFixed(0)} MB); ` +
       `same with -X none (server waits for archive_command): ${fmtList(noneRuns)} s; ` +
       'pgbk adds node start-up, probe, sha256 of stored files, waiting for and archiving the end segment, DONE',

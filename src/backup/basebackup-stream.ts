@@ -82,8 +82,10 @@ class ManifestTap extends Transform {
 function compressor(compression: Compression): ChildProcess | undefined {
   switch (compression) {
     case 'zstd':
-      // Level 3 (zstd's default, as server-zstd uses) on two threads.
-      return spawn('zstd', ['-q', '-c', '-3', '-T2'], { stdio: ['pipe', 'pipe', 'pipe'] });
+      // Level 1 on two threads, as the local method's server-zstd (pg/basebackup.ts): on a
+      // pgbench cluster's tar, level 3 took 2.2× the CPU of level 1 (0.38 vs 0.17 s per 180 MB)
+      // for an archive 2.5 % smaller, and the compressor shares the cores with pg_basebackup.
+      return spawn('zstd', ['-q', '-c', '-1', '-T2'], { stdio: ['pipe', 'pipe', 'pipe'] });
     case 'gzip':
       return spawn('gzip', ['-1', '-c', '-n'], { stdio: ['pipe', 'pipe', 'pipe'] });
     case 'none':

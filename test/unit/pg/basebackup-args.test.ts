@@ -6,8 +6,8 @@ import { binaryMajor, programMajor } from '../../../src/pg/pg-bin.js';
 import { unitBytes } from '../../../src/pg/probe.js';
 
 test('compressionArgs: server-side when client and server are 15+, client-side otherwise', () => {
-  assert.equal(compressionArgs('zstd', 15, 15), ['--compress=server-zstd:workers=2']);
-  assert.equal(compressionArgs('zstd', 16, 14), ['--compress=client-zstd']);
+  assert.equal(compressionArgs('zstd', 15, 15), ['--compress=server-zstd:level=1,workers=2']);
+  assert.equal(compressionArgs('zstd', 16, 14), ['--compress=client-zstd:level=1']);
   assert.equal(compressionArgs('gzip', 15, 16), ['--compress=server-gzip:1']);
   assert.equal(compressionArgs('gzip', 15, 13), ['--compress=client-gzip:1']);
   assert.equal(compressionArgs('gzip', 14, 14), ['-Z', '1']);
