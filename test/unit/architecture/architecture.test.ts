@@ -107,6 +107,18 @@ for (const entry of ['cli/status.ts', 'cli/list.ts']) {
 }
 
 /**
+ * A local restore (the common case, and what every restore drill runs) loads no SSH code: ssh2
+ * alone is ~0.1 s of start-up. Only the --remote branch (cli/restore-remote.ts) may reach it.
+ */
+test('a local restore loads no ssh2', () => {
+  const local = edges.filter((e) => e.from === 'cli/restore.ts' && e.dynamic && e.to !== 'cli/restore-remote.ts').map((e) => e.to);
+  assert.ok(local.length > 0, 'cli/restore.ts loads its restore code by dynamic import');
+  const closure = new Set(['cli/restore.ts', ...local].flatMap((f) => [...staticClosure(f, edges)]));
+  const ssh = [...closure].filter((f) => f === 'ssh2' || f === 'transport/ssh.ts');
+  assert.equal(ssh, [], `a local restore loads ${ssh.join(', ')} (through ${local.join(', ')})`);
+});
+
+/**
  * The AWS SDK costs about a second of start-up: only the s3 driver's client module loads it, and
  * only by dynamic import (type imports elsewhere in catalog/s3/ cost nothing at run time).
  */
