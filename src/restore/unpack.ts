@@ -22,7 +22,6 @@ import { execProcessOf } from '../transport/local.js';
 import type { ExecProcess } from '../transport/transport.js';
 import { EarlyFlush } from './early-flush.js';
 import { where, type TargetHost } from './host.js';
-import { TarExtractor } from './tar-extract.js';
 
 /**
  * What an aborted restore throws (Ctrl-C, a drill's time limit): tar and the decompressor have been
@@ -121,7 +120,6 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   // A function, not a narrowed property: the signal changes while this runs.
   const aborted = (): boolean => opts.signal?.aborted === true;
   if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
-  if (host.local && process.env['PGBK_RESTORE_TAR'] !== '1') return unpackHere(opts);
   let proc: ExecProcess;
   let here: ChildProcess | undefined;
   let sink: Writable;
@@ -241,119 +239,6 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
     );
   }
   if (pipeError !== undefined) throw new PgbkError('CATALOG', `extracting ${what} stopped early: ${pipeError.message}`, { server, path: what });
-  const sha256 = hash.hex();
-  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
-    throw new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${opts.expectedSha256}, read ${sha256})`, {
-      server,
-      path: what,
-      hint: 'the stored backup is damaged; restore from another backup',
-    });
-  }
-  opts.onProgress?.(storedBytes, files);
-  return { storedBytes, files, sha256 };
-}
-
-/**
- * On this host: the decompressor (its own process, on another core) feeds the tar parser here
- * (tar-extract.ts), whose writes run on the thread pool; no `tar` process, no pipe between the
- * decompressor and a second program. PGBK_RESTORE_TAR=1 restores through GNU tar as before (for
- * comparisons).
- */
-async function unpackHere(opts: UnpackOptions): Promise<Unpacked> {
-  const { dir, what, server, decompress } = opts;
-  const aborted = (): boolean => opts.signal?.aborted === true;
-  let files = 0;
-  let storedBytes = 0;
-  const extractor = new TarExtractor(dir, {
-    onMember: (n) => {
-      files = n;
-      opts.onProgress?.(storedBytes, files);
-    },
-  });
-  const dec = decompress === undefined ? undefined : spawn(decompress[0]!, decompress.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-  const decDone = dec === undefined ? undefined : localExit(dec);
-  let killed = false;
-  const stopDecompressor = (): void => {
-    if (dec === undefined || dec.exitCode !== null || dec.signalCode !== null) return;
-    killed = true;
-    dec.kill();
-  };
-  dec?.stdin!.on('error', () => undefined); // the decompressor died: its exit status says why
-  const onAbort = (): void => {
-    stopDecompressor();
-    void extractor.abort(new RestoreAborted(`while unpacking ${what}`, server, what));
-  };
-  opts.signal?.addEventListener('abort', onAbort, { once: true });
-  const hash = sha256Hasher();
-  let readError: unknown;
-  let extractError: unknown;
-  // Stored bytes → hash → decompressor (or straight to the parser when not compressed).
-  const feed = (async (): Promise<void> => {
-    try {
-      for await (const chunk of opts.source) {
-        const buf = chunk as Buffer;
-        hash.update(buf);
-        storedBytes += buf.length;
-        opts.onProgress?.(storedBytes, files);
-        if (aborted() || extractError !== undefined) return;
-        try {
-          if (dec === undefined) await extractor.push(buf);
-          else if (dec.stdin!.destroyed || killed) return;
-          else await write(dec.stdin!, buf);
-        } catch (err) {
-          // The parser refused (its error), or the decompressor died (its exit status says why).
-          if (dec === undefined) extractError ??= err;
-          return;
-        }
-      }
-    } catch (err) {
-      readError ??= err;
-      stopDecompressor();
-    } finally {
-      dec?.stdin!.end();
-    }
-  })();
-  // Decompressed bytes → the parser.
-  const drain = (async (): Promise<void> => {
-    if (dec === undefined) return;
-    try {
-      for await (const chunk of dec.stdout!) {
-        if (aborted()) break;
-        await extractor.push(chunk as Buffer);
-      }
-    } catch (err) {
-      extractError ??= err;
-      stopDecompressor();
-      dec.stdin!.destroy();
-      dec.stdout!.destroy();
-    }
-  })();
-  await Promise.all([feed, drain]);
-  const status = await decDone;
-  opts.signal?.removeEventListener('abort', onAbort);
-  let result: number | undefined;
-  if (readError === undefined && extractError === undefined && !aborted() && (status === undefined || status.code === 0)) {
-    try {
-      result = await extractor.finish();
-    } catch (err) {
-      extractError = err;
-    }
-  }
-  if (result === undefined) await extractor.abort(extractError ?? readError ?? new Error('stopped'));
-  if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
-  if (readError !== undefined) {
-    throw new PgbkError('CATALOG', `cannot read ${what}: ${(readError as Error).message}`, { server, path: what, cause: readError });
-  }
-  if (status !== undefined && status.code !== 0 && !killed) {
-    throw new PgbkError('CATALOG', `${decompress![0]!} could not decompress ${what}: ${status.stderr || `exit ${String(status.code)}`}`, {
-      server,
-      path: what,
-      hint: 'the stored backup file is damaged',
-    });
-  }
-  if (extractError !== undefined) {
-    throw new PgbkError('CATALOG', `tar could not extract ${what}: ${(extractError as Error).message}`, { server, path: what, cause: extractError });
-  }
   const sha256 = hash.hex();
   if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
     throw new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${opts.expectedSha256}, read ${sha256})`, {
