@@ -10,7 +10,8 @@
  *    interleaved, the order alternating; medians (issue 13 item 4: ≤ 0.8×).
  * WAL replay is bench/replay.ts.
  *
- * PGBK_BENCH_SCALE shrinks the run (default 50).
+ * PGBK_BENCH_SCALE shrinks the run (default 50). PGBK_BENCH_RESTORE_BEFORE=DIR adds another
+ * build's restore (DIR: its dist/) to each round of 2, for before/after ratios from the same rounds.
  */
 
 import { spawn } from 'node:child_process';
@@ -69,6 +70,7 @@ function referenceExtract(file: string, dir: string): Promise<void> {
 }
 
 const RUNS = Number(process.env['PGBK_BENCH_RUNS'] ?? 3);
+const BEFORE = process.env['PGBK_BENCH_RESTORE_BEFORE'] || undefined;
 
 function loadNote(): string {
   return `load ${os
@@ -147,29 +149,45 @@ async function beside(root: string, source: TestCluster, config: string, id: str
   await runProcess('pgbackrest', [...pgbr, 'backup', '--type=full'], { asPostgres: true });
   const pgbkDir = path.join(root, 'beside-pgbk');
   const pgbrDir = path.join(root, 'beside-pgbr');
-  const runs: { pgbk: Measured; pgbr: Measured }[] = [];
+  const beforeDir = path.join(root, 'beside-before');
+  const runs: { pgbk: Measured; pgbr: Measured; before: Measured | undefined }[] = [];
   const load0 = loadNote();
   for (let i = 0; i < RUNS; i++) {
     await mkdir(pgbrDir, { mode: 0o700 });
     await chownToPostgres(pgbrDir);
     const a = (): Promise<Measured> => measured(process.execPath, [CLI, 'restore', SERVER, id, '--config', config, '--target-dir', pgbkDir, '--no-archive']);
     const b = (): Promise<Measured> => measured('pgbackrest', [...pgbr, `--pg1-path=${pgbrDir}`, 'restore', '--process-max=2'], true);
-    if (i % 2 === 0) runs.push({ pgbk: await a(), pgbr: await b() });
-    else {
+    // PGBK_BENCH_RESTORE_BEFORE=DIR (a build's dist/ of another commit): its restore too, each
+    // round right after this build's, for a before/after ratio from the same rounds.
+    const c = (): Promise<Measured | undefined> =>
+      BEFORE === undefined
+        ? Promise.resolve(undefined)
+        : measured(process.execPath, [path.join(BEFORE, 'src/cli.js'), 'restore', SERVER, id, '--config', config, '--target-dir', beforeDir, '--no-archive']);
+    if (i % 2 === 0) {
+      const x = await a();
+      const y = await c();
+      runs.push({ pgbk: x, before: y, pgbr: await b() });
+    } else {
       const r = await b();
-      runs.push({ pgbk: await a(), pgbr: r });
+      const y = await c();
+      runs.push({ before: y, pgbk: await a(), pgbr: r });
     }
+    await rm(beforeDir, { recursive: true, force: true });
     await rm(pgbkDir, { recursive: true, force: true });
     await rm(pgbrDir, { recursive: true, force: true });
   }
   const med = (f: (x: (typeof runs)[number]) => number): number => median(runs.map(f));
   const samples = (f: (x: (typeof runs)[number]) => number): string => runs.map((x) => f(x).toFixed(2)).join('/');
+  const beforeNote = (): string =>
+    BEFORE === undefined
+      ? ''
+      : `; before (${BEFORE}) ${samples((x) => x.before?.seconds ?? Number.NaN)}, median ${med((x) => x.before?.seconds ?? Number.NaN).toFixed(2)} s = ${(med((x) => x.before?.seconds ?? Number.NaN) / med((x) => x.pgbr.seconds)).toFixed(2)}× pgBackRest; after ÷ before ${(med((x) => x.pgbk.seconds) / med((x) => x.before?.seconds ?? Number.NaN)).toFixed(2)}×`;
   return {
     name: 'restore vs pgBackRest restore --process-max=2 (basebackup method)',
     pgbk_s: med((x) => x.pgbk.seconds),
     reference_s: med((x) => x.pgbr.seconds),
     ratio: med((x) => x.pgbk.seconds) / med((x) => x.pgbr.seconds),
-    note: `median of ${RUNS} interleaved (pgbk ${samples((x) => x.pgbk.seconds)}, pgBackRest ${samples((x) => x.pgbr.seconds)}); peak RSS ${med((x) => x.pgbk.rssMb).toFixed(0)} vs ${med((x) => x.pgbr.rssMb).toFixed(0)} MB, CPU s ${med((x) => x.pgbk.cpuS).toFixed(1)} vs ${med((x) => x.pgbr.cpuS).toFixed(1)}; ${load0}`,
+    note: `median of ${RUNS} interleaved (pgbk ${samples((x) => x.pgbk.seconds)}, pgBackRest ${samples((x) => x.pgbr.seconds)}); peak RSS ${med((x) => x.pgbk.rssMb).toFixed(0)} vs ${med((x) => x.pgbr.rssMb).toFixed(0)} MB, CPU s ${med((x) => x.pgbk.cpuS).toFixed(1)} vs ${med((x) => x.pgbr.cpuS).toFixed(1)}${beforeNote()}; ${load0}`,
   };
 }
 

@@ -12,6 +12,9 @@
  * written is fdatasync'ed every FLUSH_EVERY_MS too, so a 1 GiB relation file is flushed while it
  * grows. The final flush then finds almost nothing dirty.
  *
+ * unpack.ts stops it when tar exits (stop(), not finish()): what is still queued then is left to
+ * flushRestored, which flushes every file in any case.
+ *
  * Errors are ignored on purpose: a member that cannot be opened here (a symlink, a name tar printed
  * escaped, a file removed since) is flushed, or reported, by the final flush, which stays the one
  * that decides whether the restore is durable.

@@ -3,10 +3,10 @@
  * are read once here, hashed (sha256, for the caller to compare with backup.json) and fed to
  * `tar -x` there, through the decompressor when the stored file is compressed.
  *
- * Where the decompressor runs: on this host tar starts it itself (`tar -x -I zstd`), so the
- * decompressed bytes go from one program to the other without passing through Node, and no
- * program is started beyond the two a restore always ran. Over SSH it runs here, and the
- * decompressed stream goes to `tar -x` on the database host, which then needs nothing but tar.
+ * Where the decompressor runs: on this host beside tar, through a pipe sized to 1 MiB
+ * (LOCAL_PIPELINE), so the decompressed bytes go from one program to the other without passing
+ * through Node. Over SSH it runs here, and the decompressed stream goes to `tar -x` on the
+ * database host, which then needs nothing but tar.
  *
  * tar is called with an argument array: GNU tar refuses absolute and `..` member names by default,
  * so an archive cannot write outside DIR. -v lists each member (the file count for progress).
@@ -65,8 +65,32 @@ export interface Unpacked {
 }
 
 const TAR = ['tar', '-x', '-v', '-b', '2048', '-B'];
-/** GNU tar's words when the decompressor it started failed. */
-const CHILD_FAILED = /Child returned status [1-9]/;
+/** LOCAL_PIPELINE's words when the decompressor failed (GNU tar's own, for `tar -I`, kept too). */
+const CHILD_FAILED = /decompressor exited with status [1-9]|Child returned status [1-9]/;
+/** Bytes of the pipe between the decompressor and tar (F_SETPIPE_SZ; Linux's default limit for any user). */
+export const PIPE_BYTES = 1 << 20;
+
+/**
+ * On this host: `DECOMPRESSOR… | tar -x` with a 1 MiB pipe between them, as `sh -c LOCAL_PIPELINE
+ * sh DIR DECOMPRESSOR…`. The pipe is what such an unpack costs on a VM: through the default
+ * 64 KiB pipe (what `tar -I zstd` makes) zstd and tar switch every 64 KiB, and moving the 808 MB
+ * of `pgbench -s 50` took 0.75-2.0 s where the decompression alone takes 0.27 s; with 1 MiB,
+ * 0.40-0.50 s (bench/RESULTS-2026-12-03.md, Session 13). Neither tar nor zstd can size it, nor can
+ * Node.js (no fcntl), so perl (in every Debian and Ubuntu system: perl-base is essential) does,
+ * F_SETPIPE_SZ (1031) on the pipe it shares with tar, before tar starts reading; without perl, or
+ * when the limit is lower, the pipe keeps its size and nothing else changes.
+ *
+ * The shell has no pipefail: the decompressor's status comes back on fd 4. SIGPIPE (141: tar
+ * stopped reading, and its own status says why) is not the decompressor's failure.
+ */
+const LOCAL_PIPELINE = [
+  'd=$1; shift',
+  'exec 3>&1',
+  `s=$( { { "$@" 3>&- 4>&-; echo $? >&4; } | { perl -e 'fcntl(STDIN, 1031, ${PIPE_BYTES})' 2>/dev/null 3>&- 4>&-; exec ${TAR.join(' ')} -f - -C "$d" >&3 3>&- 4>&-; }; } 4>&1 )`,
+  't=$?',
+  'if [ "$s" != 0 ] && [ "$s" != 141 ]; then echo "pgbk: the decompressor exited with status $s" >&2; [ "$t" = 0 ] && t=2; fi',
+  'exit $t',
+].join('\n');
 
 async function write(sink: Writable, chunk: Buffer): Promise<void> {
   if (sink.write(chunk)) return;
@@ -125,7 +149,7 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   let sink: Writable;
   let stopGroup: (() => void) | undefined;
   if (decompress !== undefined && host.local) {
-    ({ proc, stopGroup } = localTar([...TAR, `--use-compress-program=${decompress[0]!}`, '-f', '-', '-C', dir]));
+    ({ proc, stopGroup } = localTar(['sh', '-c', LOCAL_PIPELINE, 'sh', dir, ...decompress]));
     sink = proc.stdin;
   } else {
     proc = host.transport.exec([...TAR, '-f', '-', '-C', dir]);
@@ -211,8 +235,10 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   sink.end();
   const [status, h] = await Promise.all([proc.done, hereDone]);
   opts.signal?.removeEventListener('abort', abort);
-  if (aborted() || status.code !== 0) flush?.stop();
-  else await flush?.finish();
+  // Not flush.finish(): the members still queued when tar exits are flushed by the restore's final
+  // flushRestored (finalize-pgdata.ts), which fsyncs every file anyway; waiting here for them
+  // first opened and fdatasync'ed them twice (0.2 s of a pgbench -s 50 restore; Session 13).
+  flush?.stop();
   // Everything it started has exited (done/close above): only now is the abort reported.
   if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
   const childFailed = host.local && decompress !== undefined && status.code !== 0 && CHILD_FAILED.test(stderr);
