@@ -1,3 +1,4 @@
+import { mark as profileMark } from '../lib/profile.js';
 /**
  * `pgbk restore`: rebuild a data directory from a stored base backup and configure PostgreSQL to
  * replay archived WAL up to the target — one restore, run against a TargetHost (host.ts): this
@@ -191,7 +192,9 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   const { catalog, server } = job;
   const t = host.transport;
   const dir = job.targetDir;
+  profileMark('start');
   const choice = await chooseFromCatalog(catalog, server, job.requested, job.target, job.timeline, job.now);
+  profileMark('choose');
   const backup = choice.backup;
   for (const w of choice.warnings) job.log(`warning: ${w}`);
   job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
@@ -204,9 +207,12 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     const dirs: DirState[] = [];
     for (const d of [{ flag: '--target-dir', path: dir }, ...plan.dirs]) dirs.push(await inspectTargetDir(d.path, job.force, catalog, d.flag, host));
     refuseNested(host, dirs);
+    profileMark('layout, tablespaces, target dirs');
     await job.wal.check(host, server);
+    profileMark('wal check');
     const warnings = [...choice.warnings, ...(await refuseNewTablespaces(job, choice))];
 
+    profileMark('new tablespaces scan');
     const mark = await markInUse(catalog, server, backup.id, job.lockTimeoutMs);
     let storedBytes = 0;
     let files = 0;
@@ -232,6 +238,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         files += r.files;
       }
       progress.finish();
+      profileMark('unpack');
       // pg_verifybackup and what follows do not watch the signal: stop before them.
       if (job.signal?.aborted === true) throw new RestoreAborted('before pg_verifybackup', server);
       if (layout.counted !== undefined) {
@@ -254,6 +261,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
           warnings.push(w);
         }
       }
+      profileMark('pg_verifybackup');
       await removeRuntimeFiles(host, dir);
       const mapWritten = await settleTablespaceMap(host, dir, locations);
       const asRoot = (await t.userId()) === 0;
@@ -286,7 +294,9 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         const written = [autoConf, `${dir}/recovery.signal`, ...mapWritten, ...configured.wrote];
         await giveToDataOwner(host, dir, written, true);
       }
+      profileMark('configure');
       await flushRestored(host, [dir, ...locations.map((l) => l.location)], server);
+      profileMark('flush');
     } catch (err) {
       const e = toPgbkError(err, { server });
       job.log(`restore failed; emptying ${dirs.map((d) => where(host, d.path)).join(' and ')}`);
