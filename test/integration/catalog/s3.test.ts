@@ -412,6 +412,49 @@ t(
   },
 );
 
+t('a body of pieces (a zstd frame: header, blocks, checksum) is sent without being copied into one buffer, whole on every attempt', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const gw = await rgw();
+  const pieces = [Buffer.from('header'), randomFillSync(Buffer.alloc(700 * 1024)), Buffer.alloc(0), randomFillSync(Buffer.alloc(4))];
+  const whole = Buffer.concat(pieces);
+  const sha = sha256Hex(whole);
+  // Buffer.concat is how pieces were joined before (lib/atomic.ts bytesToBuffer): no call may
+  // produce a buffer of the body's size while the puts run.
+  const concat = Buffer.concat;
+  let copies = 0;
+  Buffer.concat = (list: readonly Uint8Array[], totalLength?: number): Buffer<ArrayBuffer> => {
+    const out = concat(list, totalLength);
+    if (out.length >= whole.length) copies++;
+    return out;
+  };
+  // The first attempt of the put is refused (503): the retry must send every piece again.
+  const proxy = await faultyProxy(gw.port, [[503, 'SlowDown']]);
+  try {
+    const via = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 3 });
+    try {
+      const before = proxy.seen();
+      assert.is(await via.putIfAbsent('pieces/frame', pieces, { sha256: sha }), 'created');
+      assert.is(proxy.seen() - before, 2, 'refused once, then stored');
+      await via.put('pieces/put', pieces);
+    } finally {
+      via.close();
+    }
+  } finally {
+    Buffer.concat = concat;
+    proxy.close();
+  }
+  assert.is(copies, 0, 'the pieces were not copied into one buffer');
+  assert.equal(await repo.get('pieces/frame'), whole);
+  assert.is((await repo.stat('pieces/frame'))?.sha256, sha);
+  assert.equal(await repo.get('pieces/put'), whole);
+  // A piece changed after the sha256 was taken is caught by the server: nothing stored.
+  const flipped = Buffer.from(pieces[1]!);
+  flipped[0] = flipped[0]! ^ 0xff;
+  const damaged = [pieces[0]!, flipped, pieces[3]!];
+  await rejects(() => repo.putIfAbsent('pieces/damaged', damaged, { sha256: sha }), /answered (XAmzContentSHA256Mismatch|BadDigest)/);
+  assert.is(await repo.stat('pieces/damaged'), undefined);
+});
+
 t('https: a self-signed certificate is refused naming the endpoint; trusted with tls.caFile, or with verify off', async (ctx) => {
   const { config } = W(ctx);
   const gw = await rgw();
