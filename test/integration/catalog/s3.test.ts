@@ -313,15 +313,18 @@ t('wrong credentials, a missing bucket, a wrong endpoint: a clear error naming i
 /**
  * A proxy in front of radosgw that answers the first `failures` requests itself with the given
  * statuses (S3's XML error bodies) and forwards the rest unchanged (same Host header, so the
- * SigV4 signature still verifies).
+ * SigV4 signature still verifies). With `onlyMethod`, only requests of that method take faults.
  */
 async function faultyProxy(
   target: number,
   failures: readonly (readonly [number, string])[],
+  onlyMethod?: string,
 ): Promise<{ endpoint: string; seen: () => number; close: () => void }> {
   let n = 0;
+  let faulted = 0;
   const server = http.createServer((req, res) => {
-    const fault = failures[n++];
+    n++;
+    const fault = onlyMethod === undefined || req.method === onlyMethod ? failures[faulted++] : undefined;
     if (fault !== undefined) {
       req.resume();
       res.writeHead(fault[0], { 'content-type': 'application/xml' });
@@ -428,7 +431,7 @@ t('a body of pieces (a zstd frame: header, blocks, checksum) is sent without bei
     return out;
   };
   // The first attempt of the put is refused (503): the retry must send every piece again.
-  const proxy = await faultyProxy(gw.port, [[503, 'SlowDown']]);
+  const proxy = await faultyProxy(gw.port, [[503, 'SlowDown']], 'PUT');
   try {
     const via = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 3 });
     try {
