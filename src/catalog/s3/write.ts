@@ -34,7 +34,7 @@
 import { createHash } from 'node:crypto';
 import { Readable, Writable } from 'node:stream';
 import { PgbkError } from '../../errors.js';
-import { type Bytes, bytesToBuffer } from '../../lib/atomic.js';
+import { type Bytes, bytesLength } from '../../lib/atomic.js';
 import { sha256Hex } from '../../lib/checksum.js';
 import type { CreateOutcome, ObjectWriter, PutIfAbsentOptions, WriteOptions, WriteResult } from '../repository.js';
 import { type S3Context, urlOf } from './client.js';
@@ -51,19 +51,23 @@ const PAYLOAD_SHA256 = 'x-amz-content-sha256';
 const BODY_PIECE = 256 * 1024;
 
 /**
- * Makes `command` send its Buffer `body` to the socket in BODY_PIECE pieces, each after the
- * previous one has been taken (a Readable piped into the request), instead of in one write. One
- * write of a whole part over TLS encrypts all of it at once into the connection's output buffer
- * (malloc'd memory outside V8, as large as the part, per request in flight), and the C heap keeps
- * those pages after they are freed: the backup's peak RSS grew with the number of parts (+34 MB
- * from 1 to 5 parts of 16 MiB over HTTPS, +7 MB over HTTP). Piped, each connection holds about a
- * piece of ciphertext. The swap happens after signing (the signer hashes the Buffer) and inside
- * the retry loop, so every attempt sends a fresh stream of the same bytes.
+ * Makes `command` send `body` (its pieces, one after another) to the socket in pieces of at most
+ * BODY_PIECE bytes, each after the previous one has been taken (a Readable piped into the
+ * request), instead of in one write. One write of a whole part over TLS encrypts all of it at once
+ * into the connection's output buffer (malloc'd memory outside V8, as large as the part, per
+ * request in flight), and the C heap keeps those pages after they are freed: the backup's peak RSS
+ * grew with the number of parts (+34 MB from 1 to 5 parts of 16 MiB over HTTPS, +7 MB over HTTP).
+ * Piped, each connection holds about a piece of ciphertext. A body of several pieces (a zstd
+ * frame: header, the encoder's blocks, checksum) is sent without first being copied into one
+ * buffer (that copy of ~5 MB per archived segment, and the garbage it left, cost the wal-push
+ * worker's thread more than the TLS encryption). The swap happens after signing (the signed
+ * payload hash is given, see putCommand) and inside the retry loop, so every attempt sends a fresh
+ * stream of the same bytes, and the retry strategy still sees a Buffer body (it retries no stream).
  */
-function sendInPieces(command: { middlewareStack: { addRelativeTo: (mw: never, opts: never) => void } }, body: Buffer): void {
-  if (body.length <= BODY_PIECE) return;
+function sendInPieces(command: { middlewareStack: { addRelativeTo: (mw: never, opts: never) => void } }, body: readonly Buffer[]): void {
+  if (body.length <= 1 && (body[0]?.length ?? 0) <= BODY_PIECE) return;
   const pieces = function* (): Generator<Buffer> {
-    for (let at = 0; at < body.length; at += BODY_PIECE) yield body.subarray(at, Math.min(at + BODY_PIECE, body.length));
+    for (const b of body) for (let at = 0; at < b.length; at += BODY_PIECE) yield b.subarray(at, Math.min(at + BODY_PIECE, b.length));
   };
   const middleware = (next: (args: unknown) => Promise<unknown>) => (args: { request: { body?: unknown } }) => {
     args.request.body = Readable.from(pieces(), { objectMode: false, highWaterMark: BODY_PIECE });
@@ -80,12 +84,14 @@ function sendInPieces(command: { middlewareStack: { addRelativeTo: (mw: never, o
  * nothing. So one hash serves as the record, the signature and the server's integrity check — no
  * second sha256 by the SDK, no Content-MD5 pass. A caller's wrong sha256 is refused the same way.
  */
-function putCommand(ctx: S3Context, objectKey: string, body: Buffer, sha256: string, ifAbsent: boolean) {
+function putCommand(ctx: S3Context, objectKey: string, body: readonly Buffer[], sha256: string, ifAbsent: boolean) {
   const command = new ctx.sdk.PutObjectCommand({
     Bucket: ctx.cfg.bucket,
     Key: objectKey,
-    Body: body,
-    ContentLength: body.length,
+    // Several pieces: the first stands for the body until sendInPieces sends all of them (the
+    // length and the signed sha256 are of the whole, so a body sent short would be refused).
+    Body: body[0] ?? Buffer.alloc(0),
+    ContentLength: bytesLength(body),
     Metadata: { [SHA256_META]: sha256 },
     ...(ifAbsent ? { IfNoneMatch: '*' } : {}),
   });
@@ -100,7 +106,7 @@ function putCommand(ctx: S3Context, objectKey: string, body: Buffer, sha256: str
   return command;
 }
 
-async function putObject(ctx: S3Context, objectKey: string, body: Buffer, sha256: string, ifAbsent: boolean): Promise<CreateOutcome> {
+async function putObject(ctx: S3Context, objectKey: string, body: readonly Buffer[], sha256: string, ifAbsent: boolean): Promise<CreateOutcome> {
   if (!/^[0-9a-f]{64}$/.test(sha256)) throw new Error(`not a sha256 (64 lower-case hex digits): ${JSON.stringify(sha256)}`);
   for (let round = 1; ; round++) {
     try {
@@ -116,8 +122,14 @@ async function putObject(ctx: S3Context, objectKey: string, body: Buffer, sha256
   }
 }
 
+/** `data` as the pieces of a request body (never copied into one buffer). */
+function bodyPieces(data: Bytes): readonly Buffer[] {
+  if (typeof data === 'string') return [Buffer.from(data, 'utf8')];
+  return Buffer.isBuffer(data) ? [data] : data;
+}
+
 export async function putS3(ctx: S3Context, objectKey: string, data: Bytes): Promise<void> {
-  const body = bytesToBuffer(data);
+  const body = bodyPieces(data);
   try {
     await putObject(ctx, objectKey, body, sha256Hex(body), false);
   } catch (err) {
@@ -126,8 +138,7 @@ export async function putS3(ctx: S3Context, objectKey: string, data: Bytes): Pro
 }
 
 export async function putS3IfAbsent(ctx: S3Context, objectKey: string, data: Bytes, opts: PutIfAbsentOptions = {}): Promise<CreateOutcome> {
-  // One body for the HTTP request: the copy of a frame's pieces costs little beside the upload.
-  const body = bytesToBuffer(data);
+  const body = bodyPieces(data);
   try {
     return await putObject(ctx, objectKey, body, opts.sha256 ?? sha256Hex(body), true);
   } catch (err) {
@@ -241,7 +252,7 @@ class MultipartWriter implements ObjectWriter {
         ContentLength: body.length,
         ContentMD5: md5.toString('base64'),
       });
-      sendInPieces(command, body);
+      sendInPieces(command, [body]);
       const out = await this.ctx.client.send(command);
       if (out.ETag === undefined) throw new Error(`the server returned no ETag for part ${PartNumber}`);
       this.#parts.push({ PartNumber, ETag: out.ETag, md5 });
@@ -266,7 +277,7 @@ class MultipartWriter implements ObjectWriter {
     const size = this.#size;
     try {
       if (this.#uploadId === undefined) {
-        const body = Buffer.concat(this.#pending, this.#pendingBytes);
+        const body = this.#pending;
         this.#pending = [];
         return { outcome: await putObject(this.ctx, this.objectKey, body, sha256, this.ifAbsent), size, sha256 };
       }

@@ -313,15 +313,18 @@ t('wrong credentials, a missing bucket, a wrong endpoint: a clear error naming i
 /**
  * A proxy in front of radosgw that answers the first `failures` requests itself with the given
  * statuses (S3's XML error bodies) and forwards the rest unchanged (same Host header, so the
- * SigV4 signature still verifies).
+ * SigV4 signature still verifies). With `onlyMethod`, only requests of that method take faults.
  */
 async function faultyProxy(
   target: number,
   failures: readonly (readonly [number, string])[],
+  onlyMethod?: string,
 ): Promise<{ endpoint: string; seen: () => number; close: () => void }> {
   let n = 0;
+  let faulted = 0;
   const server = http.createServer((req, res) => {
-    const fault = failures[n++];
+    n++;
+    const fault = onlyMethod === undefined || req.method === onlyMethod ? failures[faulted++] : undefined;
     if (fault !== undefined) {
       req.resume();
       res.writeHead(fault[0], { 'content-type': 'application/xml' });
@@ -411,6 +414,49 @@ t(
     }
   },
 );
+
+t('a body of pieces (a zstd frame: header, blocks, checksum) is sent without being copied into one buffer, whole on every attempt', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const gw = await rgw();
+  const pieces = [Buffer.from('header'), randomFillSync(Buffer.alloc(700 * 1024)), Buffer.alloc(0), randomFillSync(Buffer.alloc(4))];
+  const whole = Buffer.concat(pieces);
+  const sha = sha256Hex(whole);
+  // Buffer.concat is how pieces were joined before (lib/atomic.ts bytesToBuffer): no call may
+  // produce a buffer of the body's size while the puts run.
+  const concat = Buffer.concat;
+  let copies = 0;
+  Buffer.concat = (list: readonly Uint8Array[], totalLength?: number): Buffer<ArrayBuffer> => {
+    const out = concat(list, totalLength);
+    if (out.length >= whole.length) copies++;
+    return out;
+  };
+  // The first attempt of the put is refused (503): the retry must send every piece again.
+  const proxy = await faultyProxy(gw.port, [[503, 'SlowDown']], 'PUT');
+  try {
+    const via = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 3 });
+    try {
+      const before = proxy.seen();
+      assert.is(await via.putIfAbsent('pieces/frame', pieces, { sha256: sha }), 'created');
+      assert.is(proxy.seen() - before, 2, 'refused once, then stored');
+      await via.put('pieces/put', pieces);
+    } finally {
+      via.close();
+    }
+  } finally {
+    Buffer.concat = concat;
+    proxy.close();
+  }
+  assert.is(copies, 0, 'the pieces were not copied into one buffer');
+  assert.equal(await repo.get('pieces/frame'), whole);
+  assert.is((await repo.stat('pieces/frame'))?.sha256, sha);
+  assert.equal(await repo.get('pieces/put'), whole);
+  // A piece changed after the sha256 was taken is caught by the server: nothing stored.
+  const flipped = Buffer.from(pieces[1]!);
+  flipped[0] = flipped[0]! ^ 0xff;
+  const damaged = [pieces[0]!, flipped, pieces[3]!];
+  await rejects(() => repo.putIfAbsent('pieces/damaged', damaged, { sha256: sha }), /answered (XAmzContentSHA256Mismatch|BadDigest)/);
+  assert.is(await repo.stat('pieces/damaged'), undefined);
+});
 
 t('https: a self-signed certificate is refused naming the endpoint; trusted with tls.caFile, or with verify off', async (ctx) => {
   const { config } = W(ctx);
