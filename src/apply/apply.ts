@@ -1,4 +1,3 @@
-import { mark } from '../lib/profile.js';
 import { acquireLock, ensureServerDirs, handOverStreamed, readIdentity, recordIdentity, type LockHandle } from '../catalog/index.js';
 import { readDrills } from '../catalog/drills.js';
 import type { Desired, ServerConfig } from '../config/resolved.js';
@@ -15,6 +14,7 @@ import { learnServer } from './identity.js';
 import { otherClusters, sameClusterConflicts, type ClusterOf } from './same-cluster.js';
 import { failOrphanedBackups, reapLeftovers, reapRecordlessBackups } from './repair.js';
 import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
+import { mark } from '../lib/profile.js';
 
 export interface ApplyOptions {
   /** Decision time (schedules, retention): the real clock unless `--now` says otherwise. */

@@ -1,4 +1,3 @@
-import { mark } from '../lib/profile.js';
 import { hostname } from 'node:os';
 import { backupDir, writeBackupRecord } from '../catalog/index.js';
 import { PgbkError, toPgbkError } from '../errors.js';
@@ -13,6 +12,7 @@ import { type BackupRecord, failedBackup, type StartedBackup } from '../model/ty
 import { withRetry } from '../lib/retry.js';
 import type { BackupContext } from './context.js';
 import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
+import { mark } from '../lib/profile.js';
 
 /** The connection and the server's facts, checked against the catalog's identity. */
 export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly conninfo: string; readonly facts: ServerFacts }> {

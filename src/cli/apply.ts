@@ -1,4 +1,3 @@
-import { mark } from '../lib/profile.js';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { apply } from '../apply/apply.js';
@@ -17,6 +16,7 @@ import { APPLY_OPTIONS } from './commands.js';
 import { diag, useColor } from './diag.js';
 import { writeJson } from './json-output.js';
 import { reportError } from './report-error.js';
+import { mark } from '../lib/profile.js';
 
 /**
  * A duration option in milliseconds. Too large (beyond 100 years, see config/duration.ts) or

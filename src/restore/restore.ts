@@ -1,4 +1,3 @@
-import { mark as profileMark } from '../lib/profile.js';
 /**
  * `pgbk restore`: rebuild a data directory from a stored base backup and configure PostgreSQL to
  * replay archived WAL up to the target — one restore, run against a TargetHost (host.ts): this
@@ -38,6 +37,7 @@ import { emptyDir, inspectTargetDir, prepareTargetDir, refuseNested, type DirSta
 import { parseHistory, type HistoryEntry } from './timeline-history.js';
 import { RestoreAborted } from './unpack.js';
 import { catalogWal, type WalSetup } from './wal-setup.js';
+import { mark as profileMark } from '../lib/profile.js';
 
 export interface RestoreRequest {
   readonly catalog: string;
