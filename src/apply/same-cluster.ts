@@ -9,11 +9,10 @@
 
 import type { Desired, ServerConfig } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
-import { probeServer } from '../pg/probe.js';
+import { probeServer, type ServerFacts } from '../pg/probe.js';
 import { readIdentity, recordIdentity } from '../catalog/index.js';
 import type { ServerIdentity } from '../model/types.js';
 import { learnServer } from './identity.js';
-import type { ServerFacts } from '../pg/probe.js';
 
 export interface ClusterOf {
   readonly server: string;
