@@ -7,9 +7,10 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { CLI, runPgbk } from '../test/support/pgbk.js';
-import { chownToPostgres, PG_BINDIR, startCluster, tempDir } from '../test/support/postgres.js';
+import { PG_BINDIR, tempDir } from '../test/support/postgres.js';
 import { rgw } from '../test/support/rgw.js';
 import { withHeavyLock } from './lock.js';
+import { startSpoolCluster } from './s3.js';
 import { runProcess, sleep } from './process.js';
 
 const scales = (process.env['PGBK_PROBE_SCALES'] ?? '10,50').split(',').map(Number);
@@ -23,14 +24,7 @@ await mkdir(outDir, { recursive: true });
 await withHeavyLock(async () => {
   const gw = await rgw();
   const root = await tempDir('pgbk-rss-probe-');
-  const spool = path.join(root, 'spool');
-  const incoming = path.join(spool, 'main', 'incoming');
-  await mkdir(incoming, { recursive: true, mode: 0o770 });
-  await chownToPostgres(spool);
-  const cluster = await startCluster({
-    archiveCommand: `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`,
-    conf: { max_wal_size: '4GB', checkpoint_timeout: '5min', wal_compression: 'off' },
-  });
+  const { spool, cluster } = await startSpoolCluster(root);
   try {
     const cat = await gw.bucket('pgbk/');
     const cfg = path.join(root, 'pgbk.yaml');

@@ -376,8 +376,11 @@ async function pgbrDrain(s: Setup, round: number, staging: string, names: readon
   }
 }
 
-async function setUp(root: string): Promise<Setup> {
-  const gw = await rgw(); // first: it puts the credentials file into the environment children inherit
+/**
+ * The benchmark's PostgreSQL under `root`: it archives with an atomic copy into the local spool's
+ * incoming/ (s3.spool, server main), which the spool's owner, postgres, can write.
+ */
+export async function startSpoolCluster(root: string): Promise<{ spool: string; incoming: string; cluster: TestCluster }> {
   const spool = path.join(root, 'spool');
   const incoming = path.join(spool, 'main', 'incoming');
   await mkdir(incoming, { recursive: true, mode: 0o770 });
@@ -386,6 +389,12 @@ async function setUp(root: string): Promise<Setup> {
     archiveCommand: `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`,
     conf: { max_wal_size: '4GB', checkpoint_timeout: '5min', wal_compression: 'off' },
   });
+  return { spool, incoming, cluster };
+}
+
+async function setUp(root: string): Promise<Setup> {
+  const gw = await rgw(); // first: it puts the credentials file into the environment children inherit
+  const { spool, incoming, cluster } = await startSpoolCluster(root);
   const pgbkCatalog = await gw.bucket('pgbk/');
   const pgbrBucket = await gw.bucket('');
   const walBucket = await gw.bucket('');
