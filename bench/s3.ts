@@ -200,7 +200,7 @@ async function drainSpool(s: Setup): Promise<void> {
 
 async function pgbkBackup(s: Setup): Promise<Measured> {
   await drainSpool(s);
-  const m = await measured(process.execPath, [CLI, '--config', s.pgbkConfig, 'backup', 'main'], false, PROFILE ? { PGBK_PROFILE: '1' } : {});
+  const m = await measured(process.execPath, [CLI, '--config', s.pgbkConfig, 'backup', 'main'], false, PROFILE ? { PGBK_SSH_PROFILE: '1' } : {});
   const shown = JSON.parse(await pgbk(s.pgbkConfig, ['show', 'main', 'latest', '--json'])) as { backup: { status: string; error?: string } };
   if (shown.backup.status !== 'DONE' && shown.backup.status !== 'WAITING_FOR_WAL')
     throw new Error(`pgbk backup: ${shown.backup.status} ${shown.backup.error ?? ''}`);
