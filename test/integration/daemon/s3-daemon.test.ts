@@ -100,8 +100,17 @@ t.before(async (ctx) => {
   await ctx.cluster.sql('CREATE TABLE t (n int); INSERT INTO t SELECT generate_series(1, 1000)');
 });
 
+/** Every daemon a test started: one that failed half-way is stopped here too, not only the last. */
+const started: DaemonProcess[] = [];
+function track(d: DaemonProcess): DaemonProcess {
+  started.push(d);
+  return d;
+}
+
 t.after(async (ctx) => {
-  if (ctx.daemon !== undefined && ctx.daemon.child.exitCode === null) ctx.daemon.child.kill('SIGKILL');
+  for (const d of [...started, ...(ctx.daemon === undefined ? [] : [ctx.daemon])]) {
+    if (d.child.exitCode === null && d.child.signalCode === null) d.child.kill('SIGKILL');
+  }
   await ctx.cluster?.destroy();
   if (ctx.root !== undefined) await rm(ctx.root, { recursive: true, force: true });
 });
@@ -109,7 +118,7 @@ t.after(async (ctx) => {
 t('daemon on S3: first backup DONE in the bucket, spool WAL archived by the watcher, retention and WAL pruning, SIGTERM → exit 0', async (ctx) => {
   const w = await s3World(ctx, 'lifecycle', 'backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 1 }');
   const catalog = w.cfg.url;
-  ctx.daemon = startDaemon(w.configPath, ['--reconcile-interval', '1h']);
+  ctx.daemon = track(startDaemon(w.configPath, ['--reconcile-interval', '1h']));
   const context = logOf(ctx);
   const first = await waitFor('the first backup DONE in the bucket', async () => (await readBackups(catalog, 'main')).find((b) => b.status === 'DONE'), {
     timeoutMs: 90_000,
@@ -140,9 +149,20 @@ t('daemon on S3: first backup DONE in the bucket, spool WAL archived by the watc
     },
     { timeoutMs: 60_000, stepMs: 250, context },
   );
-  const left: string[] = [];
-  for await (const e of w.repo.listNames(`main/backups/${first.id}/`, { recursive: true })) left.push(e.key);
-  assert.equal(left, [], 'every object of the deleted backup is gone');
+  // The record goes first (deleteBackup: nothing can pick a half-deleted backup), the rest of its
+  // objects right after, in the same pass: the pass may still be removing them when the listing
+  // above already shows one backup.
+  const leftOf = async (): Promise<string[]> => {
+    const left: string[] = [];
+    for await (const e of w.repo.listNames(`main/backups/${first.id}/`, { recursive: true })) left.push(e.key);
+    return left;
+  };
+  await waitFor('every object of the deleted backup gone', async () => ((await leftOf()).length === 0 ? true : undefined), {
+    timeoutMs: 20_000,
+    stepMs: 100,
+    context,
+  });
+  assert.equal(await leftOf(), [], 'every object of the deleted backup is gone');
   await waitFor(
     'WAL before the newer backup pruned',
     async () => ((await listArchivedWal(catalog, 'main')).segments.every((s) => s >= second.beginWal!) ? true : undefined),
@@ -169,7 +189,7 @@ t(
     await writeFile(path.join(slowBin, 'pg_basebackup'), `#!/bin/sh\nexec ${path.join(PG_BINDIR, 'pg_basebackup')} "$@" --max-rate=1M\n`, { mode: 0o755 });
     const w = await s3World(ctx, 'abort', 'backup: { schedule: "0 3 * * *", compression: none }\n    retention: { redundancy: 1 }');
     const catalog = w.cfg.url;
-    ctx.daemon = startDaemon(w.configPath, ['--reconcile-interval', '1h', '--shutdown-timeout', '1s'], { PGBK_PG_BINDIR: slowBin });
+    ctx.daemon = track(startDaemon(w.configPath, ['--reconcile-interval', '1h', '--shutdown-timeout', '1s'], { PGBK_PG_BINDIR: slowBin }));
     const daemon = ctx.daemon;
     await waitFor('a multipart upload in progress', async () => ((await w.repo.listUploads()).length > 0 ? true : undefined), {
       timeoutMs: 60_000,
