@@ -30,6 +30,8 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const runner = path.join(root, 'test', 'uvu-timed.mjs');
 const PATTERN = '\\.test\\.js$';
 const DEFAULT_SECONDS = 10;
+/** How long after uvu exits its output may stay open (buffered lines draining) before a leak is reported. */
+const LEFT_RUNNING_GRACE_MS = 10_000;
 /** The unit suite as one item of the plan (it takes under a minute). */
 const UNIT_SECONDS = 45;
 
@@ -86,13 +88,28 @@ function runUvu(dir, { files, prefix = '', timesFile } = {}) {
       process.stdout.write(`${pending.slice(0, cut).replace(/^/gm, prefix)}\n`);
       pending = pending.slice(cut + 1);
     });
+    let finished = false;
     const finish = (status) => {
+      if (finished) return;
+      finished = true;
       if (pending !== '') process.stdout.write(`${prefix}${pending}\n`);
       resolve({ status, stdout });
     };
     child.on('error', (err) => {
       console.error(`test runner: ${err.message}`);
       finish(1);
+    });
+    // 'close' comes once every holder of uvu's stdout has closed it: a process a test started and
+    // did not stop keeps it open, and the lane would wait for it forever. uvu's own exit bounds
+    // the wait; what is still holding the pipe then is reported and fails the run (tests stop
+    // what they start).
+    child.on('exit', (code) => {
+      setTimeout(() => {
+        if (finished) return;
+        console.error(`test runner: ${prefix}uvu exited (${code}) but a process it started still holds its output open: a test left it running`);
+        finish(1);
+        child.stdout.destroy();
+      }, LEFT_RUNNING_GRACE_MS).unref();
     });
     child.on('close', (code) => finish(code ?? 1));
   });
