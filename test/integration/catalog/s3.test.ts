@@ -516,15 +516,17 @@ t('lease: renewed it outlives its ttl; expired, exactly one of 3 racing processe
   const { config, repo } = W(ctx);
   const key = 'main/lock';
   const me = { id: 'parent', pid: process.pid, host: os.hostname(), command: 'apply', since: new Date().toISOString() };
-  const first = await repo.tryLock(key, me, { ttlMs: 2000 });
+  // Renewed every 0.5 s for 4 s, past its 3 s ttl: a margin of six renewals per ttl, so a renewal
+  // delayed by a busy machine (a bench beside the suite) does not let the lease lapse.
+  const first = await repo.tryLock(key, me, { ttlMs: 3000 });
   assert.ok(first.acquired);
   if (!first.acquired) return;
   for (let i = 0; i < 8; i++) {
     await sleep(500);
     await first.lease.renew();
   }
-  assert.is((await repo.tryLock(key, { ...me, id: 'other' }, { ttlMs: 2000 })).acquired, false, 'a renewed lease was taken over');
-  await sleep(3500); // no renew: expired by the server's clock
+  assert.is((await repo.tryLock(key, { ...me, id: 'other' }, { ttlMs: 3000 })).acquired, false, 'a renewed lease was taken over');
+  await sleep(4500); // no renew: expired by the server's clock
   const children = [0, 1, 2].map(() => spawnHolder({ kind: 's3', config }, key, 30_000, 60_000));
   try {
     const outcomes = await Promise.all(children.map((c) => c.outcome));
