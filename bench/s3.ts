@@ -301,6 +301,25 @@ async function cpuSecondsOf(pid: number): Promise<number> {
   return f.length < 13 ? Number.NaN : (Number(f[11]) + Number(f[12])) / 100;
 }
 
+/** Jiffies of the whole machine (all CPUs): total and idle (idle + iowait), from /proc/stat. */
+async function machineJiffies(): Promise<{ total: number; idle: number }> {
+  const f = ((await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), idle: (f[3] ?? 0) + (f[4] ?? 0) };
+}
+
+/**
+ * `drain` with what the machine did meanwhile: its idle share (CPU left unused: the drain waited on
+ * something other than CPU) and radosgw's CPU per segment (the gateway shares the 2 cores).
+ */
+async function watched<T>(s: Setup, segments: number, drain: () => Promise<T>): Promise<{ value: T; note: string }> {
+  const pid = s.gw.gatewayPid();
+  const [m0, g0] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid)];
+  const value = await drain();
+  const [m1, g1] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid)];
+  const idle = (100 * (m1.idle - m0.idle)) / Math.max(1, m1.total - m0.total);
+  return { value, note: `machine idle ${idle.toFixed(0)}%, radosgw CPU ${(((g1 - g0) * 1000) / segments).toFixed(0)} ms/segment` };
+}
+
 async function pgbkDrain(s: Setup, round: number, staging: string, names: readonly string[], cli?: string): Promise<Drain> {
   const tag = cli === undefined ? 'pgbk' : 'base';
   const dir = path.join(s.root, `drain-${tag}-${round}`);
@@ -323,7 +342,7 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
   }
   try {
     await markReady(d, staging, names);
-    const drain = await archiver(d, template, names);
+    const { value: drain, note: seen } = await watched(s, names.length, () => archiver(d, template, names));
     const text = await readFile(logFile, 'utf8').catch(() => '');
     const pid = Number(/wal-push-worker\[(\d+)\]/.exec(text)?.[1] ?? 0);
     const hwm = pid > 0 ? /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] : undefined;
@@ -335,7 +354,7 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
       seconds: drain.total,
       cpuMsPerSegment: cpuMs,
       rssMb,
-      note: `worker peak RSS ${Number.isNaN(rssMb) ? '?' : `${rssMb.toFixed(0)} MB`}, CPU ${cpuMs.toFixed(0)} ms/segment`,
+      note: `worker peak RSS ${Number.isNaN(rssMb) ? '?' : `${rssMb.toFixed(0)} MB`}, CPU ${cpuMs.toFixed(0)} ms/segment, ${seen}`,
     };
   } finally {
     if (savedOptions === undefined) delete process.env['NODE_OPTIONS'];
@@ -377,8 +396,8 @@ async function pgbrDrain(s: Setup, round: number, staging: string, names: readon
   ].join(' ');
   try {
     await markReady(d, staging, names);
-    const drain = await archiver(d, template, names);
-    return { seconds: drain.total, note: '' };
+    const { value: drain, note } = await watched(s, names.length, () => archiver(d, template, names));
+    return { seconds: drain.total, note };
   } finally {
     await emptyPrefix(s.pgbrBucket, `${repoPath.slice(1)}/`);
     await rm(dir, { recursive: true, force: true });
@@ -506,7 +525,7 @@ export async function benchS3(): Promise<BenchResult[]> {
         );
       }
       log(
-        `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
+        `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s, ${d.pgbr.note}), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
       );
     };
     for (let round = 0; round < ROUNDS; round++) {

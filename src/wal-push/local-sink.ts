@@ -18,7 +18,7 @@ import { archiveWalBuffer, type PrecompressedFrame } from '../catalog/wal-archiv
 import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
-import { CompressPool, isShared, sharedBuffer } from './compress-pool.js';
+import { CompressPool, isShared, type LentFrame, sharedBuffer } from './compress-pool.js';
 import type { OpenedSink, PushResult, PushSink } from './pusher.js';
 
 /**
@@ -61,10 +61,10 @@ export class LocalSink implements PushSink {
   }
 
   /**
-   * The zstd frame of a segment and its sha256 from a compression thread (in memory of its own), or
-   * undefined (then archiving compresses on this thread).
+   * The zstd frame of a segment and its sha256 from a compression thread, in memory the pool lends
+   * until release(); or undefined (then archiving compresses on this thread).
    */
-  private async frameOf(data: Buffer): Promise<PrecompressedFrame | undefined> {
+  private async frameOf(data: Buffer): Promise<LentFrame | undefined> {
     if (this.pool === undefined || !isShared(data)) return undefined;
     try {
       return await this.pool.compress(data);
@@ -85,9 +85,16 @@ export class LocalSink implements PushSink {
       const compression = this.server.wal.compression;
       // Listed while the frame is being compressed.
       const absent = this.listing?.isAbsent(name) ?? Promise.resolve(false);
-      const frame = compression === 'zstd' && (kind === 'segment' || kind === 'partial') ? await this.frameOf(data) : undefined;
-      const knownAbsent = await absent;
-      const outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression, knownAbsent }, data, frame);
+      const lent = compression === 'zstd' && (kind === 'segment' || kind === 'partial') ? await this.frameOf(data) : undefined;
+      let outcome: Awaited<ReturnType<typeof archiveWalBuffer>>;
+      try {
+        const knownAbsent = await absent;
+        const frame: PrecompressedFrame | undefined = lent?.frame;
+        outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression, knownAbsent }, data, frame);
+      } finally {
+        // Stored (or refused): nothing reads the frame any more, its memory serves the next one.
+        lent?.release();
+      }
       if (outcome.result !== 'rejected') {
         this.listing?.noteStored(name);
         return { name, ok: true, result: outcome.result };
@@ -128,7 +135,8 @@ export class LocalSink implements PushSink {
 export async function openLocalSink(catalog: string, server: ServerConfig): Promise<OpenedSink> {
   await ensureServerDirs(catalog, server.name);
   const repo = await repositoryOf(catalog);
-  const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS) : undefined;
+  const inFlight = repositoryKindOf(catalog) === 'posix' ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
+  const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS, inFlight) : undefined;
   return {
     sink: new LocalSink(catalog, server, pool),
     description: `archiving into ${repo.where(catalogKeys.server(server.name))}`,
