@@ -87,6 +87,8 @@ function copyInto(parts: readonly Buffer[], out: Buffer): Buffer | undefined {
 }
 
 const port = parentPort;
+// Load the encoder now, while the worker opens its store, not on the first segment.
+void import('../catalog/zstd.js').then((m) => m.zstdCodec()).catch(() => undefined);
 port?.on('message', (job: Job) => {
   void (async () => {
     try {
