@@ -70,6 +70,12 @@ const DRAIN_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'drain';
 const RSS_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'rss';
 /** PGBK_BENCH_S3_CPU_PROF=DIR: the wal-push worker is CPU-profiled (cpu-prof-preload.ts), its profiles written into DIR. */
 const CPU_PROF = process.env['PGBK_BENCH_S3_CPU_PROF'] || undefined;
+/**
+ * PGBK_BENCH_S3_BASE_CLI=…/dist/src/cli.js: each drain round also drains with that build of pgbk
+ * (another checkout's, e.g. main's), in the same round beside this one and pgBackRest: a before/after
+ * on the same segments, gateway and load.
+ */
+const BASE_CLI = process.env['PGBK_BENCH_S3_BASE_CLI'] || undefined;
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -295,14 +301,36 @@ async function cpuSecondsOf(pid: number): Promise<number> {
   return f.length < 13 ? Number.NaN : (Number(f[11]) + Number(f[12])) / 100;
 }
 
-async function pgbkDrain(s: Setup, round: number, staging: string, names: readonly string[]): Promise<Drain> {
-  const dir = path.join(s.root, `drain-pgbk-${round}`);
+/** Jiffies of the whole machine (all CPUs): total and idle (idle + iowait), from /proc/stat. */
+async function machineJiffies(): Promise<{ total: number; idle: number }> {
+  const f = ((await readFile('/proc/stat', 'utf8')).split('\n')[0] ?? '').trim().split(/\s+/).slice(1).map(Number);
+  return { total: f.reduce((a, b) => a + b, 0), idle: (f[3] ?? 0) + (f[4] ?? 0) };
+}
+
+/**
+ * `drain` with what the machine did meanwhile: its idle share (CPU left unused: the drain waited on
+ * something other than CPU) and radosgw's CPU per segment (the gateway shares the 2 cores).
+ */
+async function watched<T>(s: Setup, segments: number, drain: () => Promise<T>): Promise<{ value: T; note: string }> {
+  const pid = s.gw.gatewayPid();
+  const [m0, g0] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid)];
+  const value = await drain();
+  const [m1, g1] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid)];
+  const idle = (100 * (m1.idle - m0.idle)) / Math.max(1, m1.total - m0.total);
+  return { value, note: `machine idle ${idle.toFixed(0)}%, radosgw CPU ${(((g1 - g0) * 1000) / segments).toFixed(0)} ms/segment` };
+}
+
+async function pgbkDrain(s: Setup, round: number, staging: string, names: readonly string[], cli?: string): Promise<Drain> {
+  const tag = cli === undefined ? 'pgbk' : 'base';
+  const dir = path.join(s.root, `drain-${tag}-${round}`);
   await mkdir(dir);
   const config = path.join(dir, 'pgbk.yaml');
-  const prefix = `pgbk-wal-${round}/`;
+  const prefix = `${tag}-wal-${round}/`;
   await writePgbkConfig(config, s.gw, `s3://${s.walBucket.bucket}/${prefix}`, path.join(dir, 'spool'), s.cluster.conninfo);
   const d = await dataDir(dir, 'pgdata', path.join(s.cluster.pgdata, 'global', 'pg_control'));
-  const template = (await pgbk(config, ['wal-push', '--print-archive-command', '--pgdata', d, 'main'])).trim();
+  // The archive_command names the CLI that printed it: the base build's runs the base build.
+  const printArgs = ['--config', config, 'wal-push', '--print-archive-command', '--pgdata', d, 'main'];
+  const template = (cli === undefined ? await pgbk(config, printArgs.slice(2)) : (await runProcess(process.execPath, [cli, ...printArgs])).stdout).trim();
   const key = localWorkerKey(config, 'main', d);
   const logFile = path.join(runtimeDir(), `walpush-${key}.log`);
   const savedOptions = process.env['NODE_OPTIONS'];
@@ -314,7 +342,7 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
   }
   try {
     await markReady(d, staging, names);
-    const drain = await archiver(d, template, names);
+    const { value: drain, note: seen } = await watched(s, names.length, () => archiver(d, template, names));
     const text = await readFile(logFile, 'utf8').catch(() => '');
     const pid = Number(/wal-push-worker\[(\d+)\]/.exec(text)?.[1] ?? 0);
     const hwm = pid > 0 ? /VmHWM:\s+(\d+) kB/.exec(await readFile(`/proc/${pid}/status`, 'utf8').catch(() => ''))?.[1] : undefined;
@@ -326,7 +354,7 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
       seconds: drain.total,
       cpuMsPerSegment: cpuMs,
       rssMb,
-      note: `worker peak RSS ${Number.isNaN(rssMb) ? '?' : `${rssMb.toFixed(0)} MB`}, CPU ${cpuMs.toFixed(0)} ms/segment`,
+      note: `worker peak RSS ${Number.isNaN(rssMb) ? '?' : `${rssMb.toFixed(0)} MB`}, CPU ${cpuMs.toFixed(0)} ms/segment, ${seen}`,
     };
   } finally {
     if (savedOptions === undefined) delete process.env['NODE_OPTIONS'];
@@ -368,8 +396,8 @@ async function pgbrDrain(s: Setup, round: number, staging: string, names: readon
   ].join(' ');
   try {
     await markReady(d, staging, names);
-    const drain = await archiver(d, template, names);
-    return { seconds: drain.total, note: '' };
+    const { value: drain, note } = await watched(s, names.length, () => archiver(d, template, names));
+    return { seconds: drain.total, note };
   } finally {
     await emptyPrefix(s.pgbrBucket, `${repoPath.slice(1)}/`);
     await rm(dir, { recursive: true, force: true });
@@ -467,6 +495,7 @@ export async function benchS3(): Promise<BenchResult[]> {
     // full just taken), the order alternating between rounds.
     const full: { pgbk: Measured; pgbr: Measured }[] = [];
     const drains: { pgbk: Drain; pgbr: Drain }[] = [];
+    const baseDrains: Drain[] = [];
     const restores: { pgbk: Measured; pgbr: Measured }[] = [];
     let started = 'not tried';
     const pair = async <T>(round: number, a: () => Promise<T>, b: () => Promise<T>): Promise<{ pgbk: T; pgbr: T }> => {
@@ -479,14 +508,24 @@ export async function benchS3(): Promise<BenchResult[]> {
     };
     // One drain per tool, logged with its speed ratio (used with and without the backup rounds).
     const drainRound = async (round: number): Promise<void> => {
+      // With a base build: base, pgbk, pgBackRest in even rounds; pgBackRest, pgbk, base in odd ones.
+      const base = (): Promise<Drain> => pgbkDrain(setup, round, staging, names, BASE_CLI);
+      const b0 = BASE_CLI !== undefined && round % 2 === 0 ? await base() : undefined;
       const d = await pair(
         round,
         () => pgbkDrain(setup, round, staging, names),
         () => pgbrDrain(setup, round, staging, names),
       );
+      const b = b0 ?? (BASE_CLI !== undefined ? await base() : undefined);
       drains.push(d);
+      if (b !== undefined) {
+        baseDrains.push(b);
+        log(
+          `drain round ${round + 1} base build: ${b.seconds.toFixed(2)} s (${b.note}), speed ratio vs pgBackRest ${(d.pgbr.seconds / b.seconds).toFixed(2)}×`,
+        );
+      }
       log(
-        `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
+        `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s, ${d.pgbr.note}), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
       );
     };
     for (let round = 0; round < ROUNDS; round++) {
@@ -548,12 +587,17 @@ export async function benchS3(): Promise<BenchResult[]> {
       const drainS = med(drains, (x) => x.pgbk.seconds);
       const pgbrDrainS = med(drains, (x) => x.pgbr.seconds);
       const perRound = drains.map((x) => x.pgbr.seconds / x.pgbk.seconds);
+      const basePerRound = baseDrains.map((b, i) => (drains[i]?.pgbr.seconds ?? Number.NaN) / b.seconds);
+      const baseNote =
+        baseDrains.length === 0
+          ? ''
+          : `; base build ${list(baseDrains.map((b) => b.seconds))} s, its speed ratios ${list(basePerRound)} (median ${median(basePerRound).toFixed(2)}×), worker CPU ${med(baseDrains, (b) => b.cpuMsPerSegment ?? Number.NaN).toFixed(0)} ms/segment`;
       return {
         name: `s3 WAL backlog drain (${names.length} segments): time`,
         pgbk_s: drainS,
         reference_s: pgbrDrainS,
         ratio: drainS / pgbrDrainS,
-        note: `rate pgbk ${(names.length / drainS).toFixed(1)}/s vs pgBackRest async process-max=2 zst-1 ${(names.length / pgbrDrainS).toFixed(1)}/s = ${(pgbrDrainS / drainS).toFixed(2)}× (target ≥ 1.5×); per-round speed ratios ${list(perRound)} (median ${median(perRound).toFixed(2)}×); pgbk ${list(drains.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(drains.map((x) => x.pgbr.seconds))} s; worker CPU ${med(drains, (x) => x.pgbk.cpuMsPerSegment ?? Number.NaN).toFixed(0)} ms/segment, peak RSS ${med(drains, (x) => x.pgbk.rssMb ?? Number.NaN).toFixed(0)} MB (medians); ${drains.map((x) => x.pgbk.note).join(', ')}; median of ${ROUNDS} interleaved; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`,
+        note: `rate pgbk ${(names.length / drainS).toFixed(1)}/s vs pgBackRest async process-max=2 zst-1 ${(names.length / pgbrDrainS).toFixed(1)}/s = ${(pgbrDrainS / drainS).toFixed(2)}× (target ≥ 1.5×); per-round speed ratios ${list(perRound)} (median ${median(perRound).toFixed(2)}×); pgbk ${list(drains.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(drains.map((x) => x.pgbr.seconds))} s; worker CPU ${med(drains, (x) => x.pgbk.cpuMsPerSegment ?? Number.NaN).toFixed(0)} ms/segment, peak RSS ${med(drains, (x) => x.pgbk.rssMb ?? Number.NaN).toFixed(0)} MB (medians); ${drains.map((x) => x.pgbk.note).join(', ')}; median of ${ROUNDS} interleaved; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end${baseNote}`,
       };
     };
     if (DRAIN_ONLY || small === undefined) return [drainRow()];

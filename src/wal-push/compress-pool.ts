@@ -4,26 +4,47 @@
  * CPU at level 1 here: on one thread the drain would stop near 20 segments/s). Input and output
  * is the pusher's read buffer, a SharedArrayBuffer it reuses, so no 16 MiB is copied or freshly
  * allocated per segment (page faults on fresh buffers cost as much as the compression on this
- * machine kind); the frame comes back transferred (moved, not copied). It is exactly what
+ * machine kind). The frame comes back the same way: written by the thread into an output buffer
+ * of shared memory the pool lends for the job and takes back once the caller has stored the frame
+ * (release), so a backlog reuses a few output buffers instead of bringing ~3 MB of fresh memory
+ * per segment into the worker's heap (see compress-thread.ts). It is exactly what
  * catalog/compress.ts writes (same code, run in the thread).
  */
 
 import { Worker } from 'node:worker_threads';
 import type { PrecompressedFrame } from '../catalog/wal-archive.js';
-import type { PartMessage } from './compress-thread.js';
+import type { FrameMessage } from './compress-thread.js';
 
-interface Reply {
-  readonly parts?: readonly PartMessage[];
-  readonly sha256?: string;
-  readonly error?: string;
+/**
+ * Room for any zstd frame of `n` bytes of content: zstd's ZSTD_COMPRESSBOUND plus the few bytes
+ * completeFrame may add to the encoder's header and end (content size, checksum).
+ */
+export function frameBound(n: number): number {
+  const small = n < 128 * 1024 ? (128 * 1024 - n) >> 11 : 0;
+  return n + (n >> 8) + small + 64;
+}
+
+/**
+ * A compressed frame in memory lent by the pool: `release()` gives the memory back for the next
+ * frame, so it must come only once nothing reads `frame` any more (the store has answered).
+ */
+export interface LentFrame {
+  readonly frame: PrecompressedFrame;
+  release(): void;
 }
 
 export class CompressPool {
   private readonly idle: Worker[] = [];
   private readonly waiters: ((w: Worker) => void)[] = [];
   private readonly all: Worker[] = [];
+  /** Output buffers given back, for the next frames; at most `maxSpareOutputs` are kept. */
+  private readonly outputs: SharedArrayBuffer[] = [];
 
-  constructor(size: number) {
+  /** `maxSpareOutputs`: output buffers kept for reuse (one per frame the caller holds at once). */
+  constructor(
+    size: number,
+    private readonly maxSpareOutputs = 8,
+  ) {
     for (let i = 0; i < size; i++) {
       const w = new Worker(new URL('./compress-thread.js', import.meta.url));
       w.unref();
@@ -44,15 +65,44 @@ export class CompressPool {
     else this.idle.push(w);
   }
 
+  private output(n: number): SharedArrayBuffer {
+    const i = this.outputs.findIndex((b) => b.byteLength >= frameBound(n));
+    if (i >= 0) return this.outputs.splice(i, 1)[0]!;
+    return new SharedArrayBuffer(frameBound(n));
+  }
+
   /**
-   * The zstd frame of `data` (a view of a SharedArrayBuffer, isShared) as pieces in memory of their
-   * own, and its sha256.
+   * The zstd frame of `data` (a view of a SharedArrayBuffer, isShared) and its sha256, in memory
+   * lent until release().
    */
-  async compress(data: Buffer): Promise<PrecompressedFrame> {
+  async compress(data: Buffer): Promise<LentFrame> {
+    const output = this.output(data.length);
+    let lent = false;
+    const release = (): void => {
+      if (lent) return;
+      lent = true;
+      if (this.outputs.length < this.maxSpareOutputs) this.outputs.push(output);
+    };
+    try {
+      const reply = await this.run({ input: data.buffer, offset: data.byteOffset, length: data.length, output });
+      if (reply.error !== undefined) throw new Error(reply.error);
+      const sha256 = reply.sha256 === undefined ? {} : { sha256: reply.sha256 };
+      if (reply.written !== undefined) return { frame: { parts: [Buffer.from(output, 0, reply.written)], ...sha256 }, release };
+      if (reply.parts === undefined) throw new Error('no answer from the compression thread');
+      // Did not fit (not for a WAL segment): the frame came in memory of its own.
+      release();
+      return { frame: { parts: reply.parts.map((p) => Buffer.from(p.buffer, p.offset, p.length)), ...sha256 }, release: () => undefined };
+    } catch (err) {
+      release();
+      throw err;
+    }
+  }
+
+  private async run(job: { input: ArrayBufferLike; offset: number; length: number; output: SharedArrayBuffer }): Promise<FrameMessage> {
     const w = await this.take();
     try {
-      const reply = await new Promise<Reply>((resolve, reject) => {
-        const onMessage = (m: Reply): void => {
+      return await new Promise<FrameMessage>((resolve, reject) => {
+        const onMessage = (m: FrameMessage): void => {
           w.off('error', onError).off('exit', onExit);
           resolve(m);
         };
@@ -65,10 +115,8 @@ export class CompressPool {
           reject(new Error('the compression thread exited'));
         };
         w.once('message', onMessage).once('error', onError).once('exit', onExit);
-        w.postMessage({ input: data.buffer, offset: data.byteOffset, length: data.length });
+        w.postMessage(job);
       });
-      if (reply.error !== undefined || reply.parts === undefined) throw new Error(reply.error ?? 'no answer from the compression thread');
-      return { parts: reply.parts.map((p) => Buffer.from(p.buffer, p.offset, p.length)), ...(reply.sha256 === undefined ? {} : { sha256: reply.sha256 }) };
     } finally {
       this.give(w);
     }

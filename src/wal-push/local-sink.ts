@@ -18,7 +18,7 @@ import { archiveWalBuffer, type PrecompressedFrame } from '../catalog/wal-archiv
 import type { ServerConfig } from '../config/resolved.js';
 import type { ServerIdentity } from '../model/types.js';
 import { classifyIncoming } from '../pg/wal-name.js';
-import { CompressPool, isShared, sharedBuffer } from './compress-pool.js';
+import { CompressPool, isShared, type LentFrame, sharedBuffer } from './compress-pool.js';
 import type { OpenedSink, PushResult, PushSink } from './pusher.js';
 
 /**
@@ -61,10 +61,10 @@ export class LocalSink implements PushSink {
   }
 
   /**
-   * The zstd frame of a segment and its sha256 from a compression thread (in memory of its own), or
-   * undefined (then archiving compresses on this thread).
+   * The zstd frame of a segment and its sha256 from a compression thread, in memory the pool lends
+   * until release(); or undefined (then archiving compresses on this thread).
    */
-  private async frameOf(data: Buffer): Promise<PrecompressedFrame | undefined> {
+  private async frameOf(data: Buffer): Promise<LentFrame | undefined> {
     if (this.pool === undefined || !isShared(data)) return undefined;
     try {
       return await this.pool.compress(data);
@@ -80,14 +80,23 @@ export class LocalSink implements PushSink {
     if (kind !== 'segment' && kind !== 'history' && kind !== 'backup' && kind !== 'partial') {
       return { name, ok: false, error: `${name} is not a WAL segment, .partial, .history or .backup file` };
     }
+    const compression = this.server.wal.compression;
+    // Compressed while the identity is looked up (at first contact a request to the store, for
+    // every file in flight then) and the log directory listed; a file refused later cost only CPU.
+    const framing = compression === 'zstd' && (kind === 'segment' || kind === 'partial') ? this.frameOf(data) : Promise.resolve(undefined);
     try {
-      const identity = await this.identityFor(kind, file);
-      const compression = this.server.wal.compression;
-      // Listed while the frame is being compressed.
-      const absent = this.listing?.isAbsent(name) ?? Promise.resolve(false);
-      const frame = compression === 'zstd' && (kind === 'segment' || kind === 'partial') ? await this.frameOf(data) : undefined;
-      const knownAbsent = await absent;
-      const outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression, knownAbsent }, data, frame);
+      let outcome: Awaited<ReturnType<typeof archiveWalBuffer>>;
+      try {
+        const identity = await this.identityFor(kind, file);
+        const knownAbsent = (await this.listing?.isAbsent(name)) ?? false;
+        const frame: PrecompressedFrame | undefined = (await framing)?.frame;
+        outcome = await archiveWalBuffer({ catalog: this.catalog, server, name, identity, compression, knownAbsent }, data, frame);
+      } finally {
+        // Stored, refused or failed: nothing reads the frame any more, its memory serves the next
+        // one; and the thread is done reading `data`, which the pusher refills once we answer
+        // (frameOf never rejects).
+        (await framing)?.release();
+      }
       if (outcome.result !== 'rejected') {
         this.listing?.noteStored(name);
         return { name, ok: true, result: outcome.result };
@@ -126,9 +135,17 @@ export class LocalSink implements PushSink {
  * store (opened here, so wrong credentials or a missing bucket fail the worker at once, naming them).
  */
 export async function openLocalSink(catalog: string, server: ServerConfig): Promise<OpenedSink> {
-  await ensureServerDirs(catalog, server.name);
-  const repo = await repositoryOf(catalog);
-  const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS) : undefined;
+  // The threads start (and load zstd) while the store is opened: loading its SDK takes a while.
+  const inFlight = repositoryKindOf(catalog) === 'posix' ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
+  const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS, inFlight) : undefined;
+  let repo: Awaited<ReturnType<typeof repositoryOf>>;
+  try {
+    await ensureServerDirs(catalog, server.name);
+    repo = await repositoryOf(catalog);
+  } catch (err) {
+    await pool?.close();
+    throw err;
+  }
   return {
     sink: new LocalSink(catalog, server, pool),
     description: `archiving into ${repo.where(catalogKeys.server(server.name))}`,

@@ -14,7 +14,13 @@
  * - checksums: only when an operation requires one. The SDK's default (CRC32 "flexible checksums"
  *   with aws-chunked trailers) is not understood by every S3-compatible server (radosgw 16 ignores
  *   x-amz-checksum-*); the driver has the server check the signed payload sha256 of a PUT and the
- *   Content-MD5 of a multipart part, which every S3 server verifies.
+ *   Content-MD5 of a multipart part, which every S3 server verifies;
+ * - no `Expect: 100-continue` (the SDK's default for bodies of 2 MiB or more): it holds each body
+ *   back for a round trip until the server answers "100 Continue", one more exchange per request
+ *   for both sides. Measured with archived WAL (~3 MB zstd frames, 6 PUTs at a time to radosgw over
+ *   HTTPS): 0.7–1.2 ms less CPU per PUT in the client and 0.3–1 ms in radosgw. What it would save —
+ *   not sending a body the server refuses anyway (412 of a conditional PUT: a duplicate, rare;
+ *   credentials refused: the first request tells) — is not worth a round trip on every request.
  */
 
 import { readFileSync } from 'node:fs';
@@ -109,6 +115,7 @@ export async function makeContext(cfg: S3RepositoryConfig, tuning: S3Tuning = {}
     ...(cfg.profile === undefined ? {} : { profile: cfg.profile }),
     maxAttempts: tuning.maxAttempts ?? 6,
     retryMode: 'standard',
+    expectContinueHeader: false,
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     requestHandler: {

@@ -415,6 +415,30 @@ t(
   },
 );
 
+t('a body of 2 MiB or more (an archived WAL frame) is sent at once, not held back for "100 Continue"', async (ctx) => {
+  const { config, repo } = W(ctx);
+  const gw = await rgw();
+  const body = randomFillSync(Buffer.alloc(3 * MiB));
+  const sha = sha256Hex(body);
+  const proxy = await recordingProxy(gw.port);
+  try {
+    const via = await openS3Repository({ ...config, endpoint: proxy.endpoint }, { maxAttempts: 1 });
+    try {
+      assert.is(await via.putIfAbsent('expect/frame', [body.subarray(0, MiB), body.subarray(MiB)], { sha256: sha }), 'created');
+      const puts = proxy.seen.filter((r) => r.method === 'PUT');
+      assert.is(puts.length, 1);
+      // The SDK's default asks for it from 2 MiB on: a round trip per PUT before the body goes.
+      assert.is(puts[0]!.headers.expect, undefined, 'no Expect: 100-continue');
+      assert.is(puts[0]!.bodySha256, sha);
+      assert.equal(await repo.get('expect/frame'), body);
+    } finally {
+      via.close();
+    }
+  } finally {
+    await proxy.close();
+  }
+});
+
 t('a body of pieces (a zstd frame: header, blocks, checksum) is sent without being copied into one buffer, whole on every attempt', async (ctx) => {
   const { config, repo } = W(ctx);
   const gw = await rgw();
