@@ -41,42 +41,106 @@ export interface PrefetchOptions {
 const CHUNK = 8 * 1024 * 1024;
 const AHEAD = 4;
 
-async function readAll(r: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of r) parts.push(c as Buffer);
-  return Buffer.concat(parts);
+/** One range of the object being fetched: its bytes as they arrive, until it ends or fails. */
+interface Part {
+  readonly offset: number;
+  readonly length: number;
+  readonly pieces: Buffer[];
+  received: number;
+  done: boolean;
+  error: unknown;
+  body: Readable | undefined;
+  wake: (() => void) | undefined;
 }
 
-/** The object as consecutive ranges, up to `ahead` GETs in flight, yielded in order. */
+/** At most this many bytes are joined into one yielded piece (the pipe to the decompressor takes 1 MiB). */
+const YIELD_BYTES = 1 << 20;
+
+/** The queued pieces of a part, joined up to YIELD_BYTES (fewer, larger writes downstream). */
+function takePieces(part: Part): Buffer {
+  const first = part.pieces.shift()!;
+  if (part.pieces.length === 0 || first.length >= YIELD_BYTES) return first;
+  const joined = [first];
+  let bytes = first.length;
+  while (part.pieces.length > 0 && bytes + part.pieces[0]!.length <= YIELD_BYTES) {
+    const b = part.pieces.shift()!;
+    joined.push(b);
+    bytes += b.length;
+  }
+  return joined.length === 1 ? first : Buffer.concat(joined, bytes);
+}
+
+/**
+ * The object as consecutive ranges, up to `ahead` GETs in flight, yielded in order. The range being
+ * consumed is yielded as its bytes arrive, not once it is complete: with all `ahead` responses
+ * sharing the link, waiting for the first one whole kept the decompressor idle for ~0.1-0.25 s at
+ * the start of a restore (8 MiB at a quarter of the bandwidth). The ranges ahead are read into
+ * memory meanwhile, so memory stays at `ahead` × `chunkBytes`. A range that comes back short or
+ * long, or fails, fails the read when it is reached (the caller's sha256 of the whole object
+ * stays the end-to-end check).
+ */
 export async function* prefetchingRead(repo: Repository, key: string, size: number, opts: PrefetchOptions = {}): AsyncGenerator<Buffer> {
   const chunk = opts.chunkBytes ?? CHUNK;
   const ahead = opts.ahead ?? AHEAD;
-  const queue: Promise<Buffer>[] = [];
+  const parts: Part[] = [];
   let next = 0;
-  const fetchRange = async (offset: number, length: number): Promise<Buffer> => {
-    const r = await repo.read(key, { offset, length });
-    if (r === undefined) throw new PgbkError('CATALOG', `${repo.where(key)} vanished while it was read`, { path: repo.where(key) });
-    const buf = await readAll(r);
-    if (buf.length !== length) {
-      throw new PgbkError('CATALOG', `${repo.where(key)}: bytes ${offset}-${offset + length - 1} came back as ${buf.length} bytes`, { path: repo.where(key) });
+  let stopped = false;
+  const where = repo.where(key);
+  const fetchPart = async (part: Part): Promise<void> => {
+    const wake = (): void => {
+      const w = part.wake;
+      part.wake = undefined;
+      w?.();
+    };
+    try {
+      const body = await repo.read(key, { offset: part.offset, length: part.length });
+      if (body === undefined) throw new PgbkError('CATALOG', `${where} vanished while it was read`, { path: where });
+      part.body = body;
+      if (stopped) body.destroy();
+      for await (const c of body) {
+        const b = c as Buffer;
+        part.received += b.length;
+        if (part.received > part.length) break;
+        part.pieces.push(b);
+        wake();
+      }
+      if (part.received !== part.length) {
+        const last = part.offset + part.length - 1;
+        const got = part.received > part.length ? `more than ${part.length}` : String(part.received);
+        throw new PgbkError('CATALOG', `${where}: bytes ${part.offset}-${last} came back as ${got} bytes`, { path: where });
+      }
+    } catch (err) {
+      part.error = err;
+    } finally {
+      part.done = true;
+      wake();
     }
-    return buf;
   };
   const fill = (): void => {
-    while (queue.length < ahead && next < size) {
+    while (parts.length < ahead && next < size) {
       const length = Math.min(chunk, size - next);
-      const p = fetchRange(next, length);
-      // Awaited in order below; one failing while an earlier one is awaited is not "unhandled".
-      p.catch(() => undefined);
-      queue.push(p);
+      const part: Part = { offset: next, length, pieces: [], received: 0, done: false, error: undefined, body: undefined, wake: undefined };
+      void fetchPart(part);
+      parts.push(part);
       next += length;
     }
   };
-  fill();
-  while (queue.length > 0) {
-    const buf = await queue.shift()!;
+  try {
     fill();
-    yield buf;
+    while (parts.length > 0) {
+      const part = parts[0]!;
+      while (part.pieces.length > 0 || !part.done) {
+        if (part.pieces.length > 0) yield takePieces(part);
+        else await new Promise<void>((resolve) => (part.wake = resolve));
+      }
+      if (part.error !== undefined) throw part.error;
+      parts.shift();
+      fill();
+    }
+  } finally {
+    // The reader stopped early (or a range failed): let go of the responses still being read.
+    stopped = true;
+    for (const p of parts) p.body?.destroy();
   }
 }
 
