@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadRange, Repository } from '../../../src/catalog/repository.js';
-import { prefetchingRead } from '../../../src/catalog/stored-source.js';
+import { prefetchingRead, startRangedRead } from '../../../src/catalog/stored-source.js';
 
 /** Just what prefetchingRead uses of a Repository: ranged reads, slow and out of order. */
 function rangedStore(data: Buffer, opts: { failAt?: number; shortAt?: number; longAt?: number } = {}) {
@@ -101,6 +101,29 @@ test('the first range is yielded as it arrives, before it is complete (the decom
   assert.ok(head.equals(data.subarray(0, 100)));
   const rest = await collect({ [Symbol.asyncIterator]: () => reader });
   assert.ok(Buffer.concat([head, rest]).equals(data));
+});
+
+test('startRangedRead sends its GETs at once, before the bytes are asked for; cancel() fails the read and lets go', async () => {
+  const data = randomBytes(10_000);
+  const { repo, stats } = rangedStore(data);
+  const read = startRangedRead(repo, 'k', data.length, { chunkBytes: 1000, ahead: 3 });
+  assert.is(stats.requests, 3);
+  await sleep(50); // the three ranges are in memory now; nothing more is fetched until they are read
+  assert.is(stats.requests, 3);
+  read.cancel();
+  await collect(read.bytes).then(
+    () => assert.unreachable('a cancelled read succeeded'),
+    (err: Error) => assert.match(err.message, /the read of s3:\/\/bucket\/k was cancelled/),
+  );
+  assert.is(stats.requests, 3);
+});
+
+test('startRangedRead read to its end gives the object', async () => {
+  const data = randomBytes(7_777);
+  const read = startRangedRead(rangedStore(data).repo, 'k', data.length, { chunkBytes: 1000, ahead: 2 });
+  await sleep(30);
+  assert.ok((await collect(read.bytes)).equals(data));
+  read.cancel(); // after the end: nothing to let go of
 });
 
 test.run();
