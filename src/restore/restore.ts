@@ -146,11 +146,15 @@ export async function chooseFromCatalog(
   timeline: TargetTimeline,
   now: Date,
 ): Promise<Choice> {
+  // The three reads at once (one round trip to object storage instead of two); server.json's
+  // absence is still the error reported first.
+  const reads = Promise.all([readBackups(catalog, server), listArchivedWal(catalog, server)]);
+  reads.catch(() => undefined);
   const identity = await readIdentity(catalog, server);
   if (identity === undefined) {
     throw new PgbkError('NOT_FOUND', `the catalog has nothing for server ${server} yet (no server.json)`, { server });
   }
-  const [backups, wal] = await Promise.all([readBackups(catalog, server), listArchivedWal(catalog, server)]);
+  const [backups, wal] = await reads;
   const histories = new Map<number, readonly HistoryEntry[]>();
   for (const name of wal.histories) {
     const tli = Number.parseInt(name.slice(0, 8), 16);
@@ -198,6 +202,10 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   const backup = choice.backup;
   for (const w of choice.warnings) job.log(`warning: ${w}`);
   job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
+  // The scan of the WAL to replay only reads: it runs beside the checks below, and its verdict is
+  // awaited where it always was, before anything is written.
+  const scanning = refuseNewTablespaces(job, choice);
+  scanning.catch(() => undefined);
 
   // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
   const tree = backup.method === 'ssh' ? await (await import('../backup/ssh/stored-tree.js')).openStoredTree(catalog, server, backup.id) : undefined;
@@ -210,7 +218,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     profileMark('layout, tablespaces, target dirs');
     await job.wal.check(host, server);
     profileMark('wal check');
-    const warnings = [...choice.warnings, ...(await refuseNewTablespaces(job, choice))];
+    const warnings = [...choice.warnings, ...(await scanning)];
 
     profileMark('new tablespaces scan');
     const mark = await markInUse(catalog, server, backup.id, job.lockTimeoutMs);
