@@ -7,12 +7,14 @@
  * target directories (target-dir.ts, real paths resolved on the host), tablespaces created in the
  * WAL to replay (new-tablespaces.ts), the WAL source's own checks (wal-setup.ts).
  *
- * Order of writes: mark the backup in use → create/empty the directories (--force) → unpack the
- * data directory and each tablespace (sha256-checked as it streams) → link the tablespaces →
- * pg_verifybackup against backup_manifest (every file present with its size; CRC32C too with
- * --verify-checksums) → runtime files, tablespace_map, ownership, recovery configuration →
- * unmark. On failure the directories are emptied again (they were empty before) and the mark
- * removed.
+ * Order of writes: mark the backup in use (while the WAL scan ends; removed again if it refuses) →
+ * create/empty the directories (--force) → unpack the data directory and each tablespace
+ * (sha256-checked as it streams) → unmark (the stored files are read; it runs beside what follows)
+ * → link the tablespaces → pg_verifybackup against backup_manifest (every file present with its
+ * size; CRC32C too with --verify-checksums) → runtime files, tablespace_map, ownership, recovery
+ * configuration. On failure the directories are emptied again (they were empty before) and the
+ * mark removed. Reading starts earlier: the data directory's tar is fetched while the checks run
+ * (stored-layout.ts).
  */
 
 import { createReadStream } from 'node:fs';
@@ -218,10 +220,31 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     profileMark('layout, tablespaces, target dirs');
     await job.wal.check(host, server);
     profileMark('wal check');
-    const warnings = [...choice.warnings, ...(await scanning)];
-
+    // The in-use mark (a few round trips under the server lock) is made while the WAL scan still
+    // runs; a refusal by the scan removes it again, and the target stays untouched either way: it
+    // is written only once both are done.
+    const marking = markInUse(catalog, server, backup.id, job.lockTimeoutMs);
+    marking.catch(() => undefined);
+    let warnings: string[];
+    try {
+      warnings = [...choice.warnings, ...(await scanning)];
+    } catch (err) {
+      await marking.then(
+        (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
+        () => undefined,
+      );
+      throw err;
+    }
     profileMark('new tablespaces scan');
-    const mark = await markInUse(catalog, server, backup.id, job.lockTimeoutMs);
+    const mark = await marking;
+    profileMark('in-use mark');
+    // Removed as soon as the stored files have been read (beside the steps after unpacking), and
+    // in any case before returning.
+    let unmarking: Promise<void> | undefined;
+    const unmark = (): Promise<void> =>
+      clearInUse(catalog, server, backup.id, mark, job.lockTimeoutMs).catch((err: unknown) => {
+        job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
+      });
     let storedBytes = 0;
     let files = 0;
     let verified = false;
@@ -246,6 +269,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         files += r.files;
       }
       progress.finish();
+      unmarking = unmark();
       profileMark('unpack');
       // pg_verifybackup and what follows do not watch the signal: stop before them.
       if (job.signal?.aborted === true) throw new RestoreAborted('before pg_verifybackup', server);
@@ -311,9 +335,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       for (const d of dirs) await emptyDir(d.path, host);
       throw e;
     } finally {
-      await clearInUse(catalog, server, backup.id, mark, job.lockTimeoutMs).catch((err: unknown) => {
-        job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
-      });
+      await (unmarking ?? unmark());
     }
     return {
       choice,
