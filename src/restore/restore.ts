@@ -9,12 +9,11 @@
  *
  * Order of writes: mark the backup in use (while the WAL scan ends; removed again if it refuses) →
  * create/empty the directories (--force) → unpack the data directory and each tablespace
- * (sha256-checked as it streams) → unmark (the stored files are read; it runs beside what follows)
- * → link the tablespaces → pg_verifybackup against backup_manifest (every file present with its
- * size; CRC32C too with --verify-checksums) → runtime files, tablespace_map, ownership, recovery
- * configuration. On failure the directories are emptied again (they were empty before) and the
- * mark removed. Reading starts earlier: the data directory's tar is fetched while the checks run
- * (stored-layout.ts).
+ * (sha256-checked as it streams) → link the tablespaces → pg_verifybackup against backup_manifest
+ * (every file present with its size; CRC32C too with --verify-checksums) → runtime files,
+ * tablespace_map, ownership, recovery configuration → unmark. On failure the directories are
+ * emptied again (they were empty before) and the mark removed. Reading starts earlier: the data
+ * directory's tar is fetched while the checks run (stored-layout.ts).
  */
 
 import { createReadStream } from 'node:fs';
@@ -222,7 +221,9 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     profileMark('wal check');
     // The in-use mark (a few round trips under the server lock) is made while the WAL scan still
     // runs; a refusal by the scan removes it again, and the target stays untouched either way: it
-    // is written only once both are done.
+    // is written only once both are done. Only catalog reads run beside it (the scan, the early
+    // fetch of the tar): as root the mark is written as the catalog's owner (asCatalogOwner
+    // switches the process's effective user), who can read the catalog.
     const marking = markInUse(catalog, server, backup.id, job.lockTimeoutMs);
     marking.catch(() => undefined);
     let warnings: string[];
@@ -238,13 +239,6 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     profileMark('new tablespaces scan');
     const mark = await marking;
     profileMark('in-use mark');
-    // Removed as soon as the stored files have been read (beside the steps after unpacking), and
-    // in any case before returning.
-    let unmarking: Promise<void> | undefined;
-    const unmark = (): Promise<void> =>
-      clearInUse(catalog, server, backup.id, mark, job.lockTimeoutMs).catch((err: unknown) => {
-        job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
-      });
     let storedBytes = 0;
     let files = 0;
     let verified = false;
@@ -269,7 +263,6 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         files += r.files;
       }
       progress.finish();
-      unmarking = unmark();
       profileMark('unpack');
       // pg_verifybackup and what follows do not watch the signal: stop before them.
       if (job.signal?.aborted === true) throw new RestoreAborted('before pg_verifybackup', server);
@@ -335,7 +328,12 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       for (const d of dirs) await emptyDir(d.path, host);
       throw e;
     } finally {
-      await (unmarking ?? unmark());
+      // Not beside the steps after unpacking: as root, a catalog write runs as the catalog's owner
+      // (catalog/owner.ts asCatalogOwner switches the process's effective user), and those steps
+      // write into the target as root.
+      await clearInUse(catalog, server, backup.id, mark, job.lockTimeoutMs).catch((err: unknown) => {
+        job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
+      });
     }
     return {
       choice,
