@@ -230,10 +230,13 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     try {
       warnings = [...choice.warnings, ...(await scanning)];
     } catch (err) {
-      await marking.then(
-        (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
-        () => undefined,
-      );
+      // The refusal is the news; a mark that cannot be removed only adds a warning.
+      await marking
+        .then(
+          (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
+          () => undefined,
+        )
+        .catch((e: unknown) => job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(e as Error).message}`));
       throw err;
     }
     profileMark('new tablespaces scan');
