@@ -68,6 +68,13 @@ const DRAIN_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'drain';
  * no WAL, no drain, no restore): the two peak-RSS rows, medians, and the backup's time at each size.
  */
 const RSS_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'rss';
+/**
+ * PGBK_BENCH_S3_ONLY=restore: one full backup per tool (untimed), then only the restore rounds,
+ * interleaved; PGBK_BENCH_S3_BEFORE_CLI=…/dist/src/cli.js restores with that build of pgbk too in
+ * each round (before/after in the same run).
+ */
+const RESTORE_ONLY = process.env['PGBK_BENCH_S3_ONLY'] === 'restore';
+const BEFORE_CLI = process.env['PGBK_BENCH_S3_BEFORE_CLI'] || undefined;
 /** PGBK_BENCH_S3_CPU_PROF=DIR: the wal-push worker is CPU-profiled (cpu-prof-preload.ts), its profiles written into DIR. */
 const CPU_PROF = process.env['PGBK_BENCH_S3_CPU_PROF'] || undefined;
 /**
@@ -450,6 +457,64 @@ async function startable(dir: string): Promise<string> {
   }
 }
 
+/** PGBK_BENCH_S3_ONLY=restore: the restore rounds alone, of one full backup per tool. */
+async function restoreRounds(s: Setup): Promise<BenchResult[]> {
+  await withHeavyLock(async () => {
+    log(`pgbench -i -s ${SCALE} … (${loadNote()})`);
+    await pgbench(s.cluster, SCALE);
+    await s.cluster.sql('CHECKPOINT');
+    await drainSpool(s);
+    await pgbkBackup(s);
+    await pgbrBackup(s);
+  });
+  type Tool = 'pgbk' | 'pgbr' | 'before';
+  const tools: Tool[] = BEFORE_CLI === undefined ? ['pgbk', 'pgbr'] : ['pgbk', 'pgbr', 'before'];
+  const times: Record<Tool, number[]> = { pgbk: [], pgbr: [], before: [] };
+  let started = 'not tried';
+  for (let round = 0; round < ROUNDS; round++) {
+    await withHeavyLock(async () => {
+      const order = tools.map((_, i) => tools[(i + round) % tools.length]!);
+      const line: string[] = [];
+      for (const tool of order) {
+        const target = path.join(s.root, `restore-${tool}`);
+        let m: Measured;
+        if (tool === 'pgbr') {
+          await mkdir(target, { mode: 0o700 });
+          await chownToPostgres(target);
+          m = await measured(PGBACKREST, [`--config=${s.pgbrConfig}`, '--stanza=main', `--pg1-path=${target}`, 'restore', '--process-max=2'], true);
+        } else {
+          const cli = tool === 'before' ? BEFORE_CLI! : CLI;
+          m = await measured(process.execPath, [cli, '--config', s.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
+        }
+        times[tool].push(m.seconds);
+        line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s`);
+        if (round === 0 && tool === 'pgbk') {
+          const why = await startable(target);
+          started = why === '' ? `PostgreSQL started on pgbk's restore` : `pgbk's restore did NOT start: ${why}`;
+          log(started);
+        }
+        await rm(target, { recursive: true, force: true });
+      }
+      log(`restore round ${round + 1} (${loadNote()}): ${line.join(', ')}`);
+    });
+  }
+  const pgbkS = median(times.pgbk);
+  const pgbrS = median(times.pgbr);
+  const before =
+    BEFORE_CLI === undefined
+      ? ''
+      : `; before (${BEFORE_CLI}) ${list(times.before)} s, median ${median(times.before).toFixed(2)} s = ${(median(times.before) / pgbrS).toFixed(2)}×`;
+  return [
+    {
+      name: 's3 restore vs pgBackRest restore --process-max=2 (restore rounds only)',
+      pgbk_s: pgbkS,
+      reference_s: pgbrS,
+      ratio: pgbkS / pgbrS,
+      note: `pgbk ${list(times.pgbk)} s, pgBackRest ${list(times.pgbr)} s${before}; ${started}; median of ${ROUNDS} interleaved; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`,
+    },
+  ];
+}
+
 export async function benchS3(): Promise<BenchResult[]> {
   if (!existsSync(PGBACKREST)) throw new Error(`${PGBACKREST} is missing: apt-get install -y pgbackrest (.ci/install)`);
   if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing (peak RSS): apt-get install time');
@@ -471,7 +536,7 @@ export async function benchS3(): Promise<BenchResult[]> {
       await pgbench(made.cluster, SMALL_SCALE);
       await made.cluster.sql('CHECKPOINT');
       await runProcess(PGBACKREST, [`--config=${made.pgbrConfig}`, '--stanza=main', 'stanza-create'], { asPostgres: true });
-      if (DRAIN_ONLY) return { setup: made, small: undefined };
+      if (DRAIN_ONLY || RESTORE_ONLY) return { setup: made, small: undefined };
       const smalls: Measured[] = [];
       for (let i = 0; i < (RSS_ONLY ? ROUNDS : 1); i++) {
         const m = await pgbkBackup(made);
@@ -481,6 +546,7 @@ export async function benchS3(): Promise<BenchResult[]> {
       const m = smalls[0]!;
       return { setup: made, small: { ...m, seconds: median(smalls.map((x) => x.seconds)), rssMb: median(smalls.map((x) => x.rssMb)), all: smalls } };
     });
+    if (RESTORE_ONLY) return await restoreRounds(setup);
     log(`generating ${SEGMENTS} WAL segments …`);
     const names = RSS_ONLY ? [] : await generateSegments(setup, staging, SEGMENTS);
     await withHeavyLock(async () => {

@@ -29,6 +29,8 @@ export interface StoredSource {
   size(name: string): Promise<number>;
   /** The stored bytes of one file, in order. */
   open(name: string): AsyncIterable<Buffer>;
+  /** open(), the reading started now (from object storage: the GETs sent) for a consumer to come; `size` as size() said. */
+  start(name: string, size: number): StartedRead;
   /** A local file with the stored bytes of a small file (backup_manifest for pg_verifybackup). */
   localFile(name: string): Promise<{ readonly path: string; dispose(): Promise<void> }>;
 }
@@ -41,43 +43,133 @@ export interface PrefetchOptions {
 const CHUNK = 8 * 1024 * 1024;
 const AHEAD = 4;
 
-async function readAll(r: Readable): Promise<Buffer> {
-  const parts: Buffer[] = [];
-  for await (const c of r) parts.push(c as Buffer);
-  return Buffer.concat(parts);
+/** One range of the object being fetched: its bytes as they arrive, until it ends or fails. */
+interface Part {
+  readonly offset: number;
+  readonly length: number;
+  readonly pieces: Buffer[];
+  received: number;
+  done: boolean;
+  error: unknown;
+  body: Readable | undefined;
+  wake: (() => void) | undefined;
 }
 
-/** The object as consecutive ranges, up to `ahead` GETs in flight, yielded in order. */
-export async function* prefetchingRead(repo: Repository, key: string, size: number, opts: PrefetchOptions = {}): AsyncGenerator<Buffer> {
+/** At most this many bytes are joined into one yielded piece (the pipe to the decompressor takes 1 MiB). */
+const YIELD_BYTES = 1 << 20;
+
+/** The queued pieces of a part, joined up to YIELD_BYTES (fewer, larger writes downstream). */
+function takePieces(part: Part): Buffer {
+  const first = part.pieces.shift()!;
+  if (part.pieces.length === 0 || first.length >= YIELD_BYTES) return first;
+  const joined = [first];
+  let bytes = first.length;
+  while (part.pieces.length > 0 && bytes + part.pieces[0]!.length <= YIELD_BYTES) {
+    const b = part.pieces.shift()!;
+    joined.push(b);
+    bytes += b.length;
+  }
+  return joined.length === 1 ? first : Buffer.concat(joined, bytes);
+}
+
+/** A read already under way before its consumer comes (restore: during the checks that precede unpacking). */
+export interface StartedRead {
+  /** The bytes, in order; iterated once. */
+  readonly bytes: AsyncGenerator<Buffer>;
+  /** Not wanted after all (the restore was refused or failed first): stop fetching, let go of what came. */
+  cancel(): void;
+}
+
+/**
+ * The object as consecutive ranges, up to `ahead` GETs in flight from the call on, yielded in order.
+ * The range being consumed is yielded as its bytes arrive, not once it is complete: with all
+ * `ahead` responses sharing the link, waiting for the first one whole kept the decompressor idle
+ * for ~0.1-0.25 s at the start of a restore (8 MiB at a quarter of the bandwidth). The ranges ahead
+ * are read into memory meanwhile, so memory stays at `ahead` × `chunkBytes`, however long the
+ * consumer takes to come. A range that comes back short or long, or fails, fails the read when it
+ * is reached (the caller's sha256 of the whole object stays the end-to-end check).
+ */
+export function startRangedRead(repo: Repository, key: string, size: number, opts: PrefetchOptions = {}): StartedRead {
   const chunk = opts.chunkBytes ?? CHUNK;
   const ahead = opts.ahead ?? AHEAD;
-  const queue: Promise<Buffer>[] = [];
+  const parts: Part[] = [];
   let next = 0;
-  const fetchRange = async (offset: number, length: number): Promise<Buffer> => {
-    const r = await repo.read(key, { offset, length });
-    if (r === undefined) throw new PgbkError('CATALOG', `${repo.where(key)} vanished while it was read`, { path: repo.where(key) });
-    const buf = await readAll(r);
-    if (buf.length !== length) {
-      throw new PgbkError('CATALOG', `${repo.where(key)}: bytes ${offset}-${offset + length - 1} came back as ${buf.length} bytes`, { path: repo.where(key) });
+  let stopped = false;
+  const where = repo.where(key);
+  const wake = (part: Part): void => {
+    const w = part.wake;
+    part.wake = undefined;
+    w?.();
+  };
+  const fetchPart = async (part: Part): Promise<void> => {
+    try {
+      const body = await repo.read(key, { offset: part.offset, length: part.length });
+      if (body === undefined) throw new PgbkError('CATALOG', `${where} vanished while it was read`, { path: where });
+      part.body = body;
+      if (stopped) body.destroy();
+      for await (const c of body) {
+        const b = c as Buffer;
+        part.received += b.length;
+        if (part.received > part.length) break;
+        part.pieces.push(b);
+        wake(part);
+      }
+      if (part.received !== part.length) {
+        const last = part.offset + part.length - 1;
+        const got = part.received > part.length ? `more than ${part.length}` : String(part.received);
+        throw new PgbkError('CATALOG', `${where}: bytes ${part.offset}-${last} came back as ${got} bytes`, { path: where });
+      }
+    } catch (err) {
+      part.error = err;
+    } finally {
+      part.done = true;
+      wake(part);
     }
-    return buf;
   };
   const fill = (): void => {
-    while (queue.length < ahead && next < size) {
+    while (!stopped && parts.length < ahead && next < size) {
       const length = Math.min(chunk, size - next);
-      const p = fetchRange(next, length);
-      // Awaited in order below; one failing while an earlier one is awaited is not "unhandled".
-      p.catch(() => undefined);
-      queue.push(p);
+      const part: Part = { offset: next, length, pieces: [], received: 0, done: false, error: undefined, body: undefined, wake: undefined };
+      void fetchPart(part);
+      parts.push(part);
       next += length;
     }
   };
-  fill();
-  while (queue.length > 0) {
-    const buf = await queue.shift()!;
-    fill();
-    yield buf;
+  const stop = (): void => {
+    stopped = true;
+    for (const p of parts) {
+      p.body?.destroy();
+      p.pieces.length = 0;
+      wake(p);
+    }
+  };
+  async function* bytes(): AsyncGenerator<Buffer> {
+    try {
+      const cancelled = (): PgbkError => new PgbkError('CATALOG', `the read of ${where} was cancelled`, { path: where });
+      while (parts.length > 0) {
+        const part = parts[0]!;
+        while (part.pieces.length > 0 || !part.done) {
+          if (stopped) throw cancelled();
+          if (part.pieces.length > 0) yield takePieces(part);
+          else await new Promise<void>((resolve) => (part.wake = resolve));
+        }
+        if (stopped) throw cancelled();
+        if (part.error !== undefined) throw part.error;
+        parts.shift();
+        fill();
+      }
+    } finally {
+      // The reader stopped early (or a range failed): let go of the responses still being read.
+      stop();
+    }
   }
+  fill();
+  return { bytes: bytes(), cancel: stop };
+}
+
+/** startRangedRead, its GETs sent when the first bytes are asked for. */
+export async function* prefetchingRead(repo: Repository, key: string, size: number, opts: PrefetchOptions = {}): AsyncGenerator<Buffer> {
+  yield* startRangedRead(repo, key, size, opts).bytes;
 }
 
 /** A local file's error as the repository source reports a missing or unreadable object. */
@@ -102,6 +194,11 @@ export function directorySource(dir: string): StoredSource {
     // Errors as from object storage: a CATALOG error naming the file (not a bare ENOENT).
     size: async (name) => (await stat(path.join(dir, name)).catch((err: unknown) => Promise.reject(localError(path.join(dir, name), err)))).size,
     open: (name) => readLocal(path.join(dir, name)),
+    // A local file needs no head start: read when asked.
+    start: (name) => {
+      const bytes = readLocal(path.join(dir, name));
+      return { bytes, cancel: () => void bytes.return(undefined) };
+    },
     localFile: async (name) => ({ path: path.join(dir, name), dispose: async () => undefined }),
   };
 }
@@ -123,6 +220,7 @@ function repositorySource(repo: Repository, prefix: string, prefetch: PrefetchOp
     async *open(name) {
       yield* prefetchingRead(repo, key(name), await this.size(name), prefetch);
     },
+    start: (name, size) => startRangedRead(repo, key(name), size, prefetch),
     async localFile(name) {
       const bytes = await repo.get(key(name));
       const dir = await mkdtemp(path.join(os.tmpdir(), 'pgbk-restore-'));

@@ -21,7 +21,7 @@
  */
 
 import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
+import { open, statfs } from 'node:fs/promises';
 import path from 'node:path';
 
 /** How often the member being extracted is flushed as it grows. */
@@ -110,6 +110,23 @@ export class EarlyFlush {
     } catch {
       // see the module comment: the final flush decides
     }
+  }
+}
+
+/** statfs f_type of the file systems whose files live in memory only (linux/magic.h). */
+const IN_MEMORY = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs */]);
+
+/**
+ * Whether a head start on write-back can help for files under `dir`: not on tmpfs or ramfs, where
+ * there is no disk to write back to (fdatasync returns at once) and the open, fdatasync and close
+ * of every member were ~0.05-0.1 s of the main thread and the thread pool in a restore of
+ * pgbench -s 50, beside the decompressor and tar on a 2-core machine. When unsure, it helps.
+ */
+export async function writeBackHelps(dir: string): Promise<boolean> {
+  try {
+    return !IN_MEMORY.has(Number((await statfs(dir)).type));
+  } catch {
+    return true;
   }
 }
 

@@ -7,12 +7,13 @@
  * target directories (target-dir.ts, real paths resolved on the host), tablespaces created in the
  * WAL to replay (new-tablespaces.ts), the WAL source's own checks (wal-setup.ts).
  *
- * Order of writes: mark the backup in use → create/empty the directories (--force) → unpack the
- * data directory and each tablespace (sha256-checked as it streams) → link the tablespaces →
- * pg_verifybackup against backup_manifest (every file present with its size; CRC32C too with
- * --verify-checksums) → runtime files, tablespace_map, ownership, recovery configuration →
- * unmark. On failure the directories are emptied again (they were empty before) and the mark
- * removed.
+ * Order of writes: mark the backup in use (while the WAL scan ends; removed again if it refuses) →
+ * create/empty the directories (--force) → unpack the data directory and each tablespace
+ * (sha256-checked as it streams) → link the tablespaces → pg_verifybackup against backup_manifest
+ * (every file present with its size; CRC32C too with --verify-checksums) → runtime files,
+ * tablespace_map, ownership, recovery configuration → unmark. On failure the directories are
+ * emptied again (they were empty before) and the mark removed. Reading starts earlier: the data
+ * directory's tar is fetched while the checks run (stored-layout.ts).
  */
 
 import { createReadStream } from 'node:fs';
@@ -146,11 +147,15 @@ export async function chooseFromCatalog(
   timeline: TargetTimeline,
   now: Date,
 ): Promise<Choice> {
+  // The three reads at once (one round trip to object storage instead of two); server.json's
+  // absence is still the error reported first.
+  const reads = Promise.all([readBackups(catalog, server), listArchivedWal(catalog, server)]);
+  reads.catch(() => undefined);
   const identity = await readIdentity(catalog, server);
   if (identity === undefined) {
     throw new PgbkError('NOT_FOUND', `the catalog has nothing for server ${server} yet (no server.json)`, { server });
   }
-  const [backups, wal] = await Promise.all([readBackups(catalog, server), listArchivedWal(catalog, server)]);
+  const [backups, wal] = await reads;
   const histories = new Map<number, readonly HistoryEntry[]>();
   for (const name of wal.histories) {
     const tli = Number.parseInt(name.slice(0, 8), 16);
@@ -198,6 +203,10 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   const backup = choice.backup;
   for (const w of choice.warnings) job.log(`warning: ${w}`);
   job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
+  // The scan of the WAL to replay only reads: it runs beside the checks below, and its verdict is
+  // awaited where it always was, before anything is written.
+  const scanning = refuseNewTablespaces(job, choice);
+  scanning.catch(() => undefined);
 
   // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
   const tree = backup.method === 'ssh' ? await (await import('../backup/ssh/stored-tree.js')).openStoredTree(catalog, server, backup.id) : undefined;
@@ -210,10 +219,29 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     profileMark('layout, tablespaces, target dirs');
     await job.wal.check(host, server);
     profileMark('wal check');
-    const warnings = [...choice.warnings, ...(await refuseNewTablespaces(job, choice))];
-
+    // The in-use mark (a few round trips under the server lock) is made while the WAL scan still
+    // runs; a refusal by the scan removes it again, and the target stays untouched either way: it
+    // is written only once both are done. Only catalog reads run beside it (the scan, the early
+    // fetch of the tar): as root the mark is written as the catalog's owner (asCatalogOwner
+    // switches the process's effective user), who can read the catalog.
+    const marking = markInUse(catalog, server, backup.id, job.lockTimeoutMs);
+    marking.catch(() => undefined);
+    let warnings: string[];
+    try {
+      warnings = [...choice.warnings, ...(await scanning)];
+    } catch (err) {
+      // The refusal is the news; a mark that cannot be removed only adds a warning.
+      await marking
+        .then(
+          (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
+          () => undefined,
+        )
+        .catch((e: unknown) => job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(e as Error).message}`));
+      throw err;
+    }
     profileMark('new tablespaces scan');
-    const mark = await markInUse(catalog, server, backup.id, job.lockTimeoutMs);
+    const mark = await marking;
+    profileMark('in-use mark');
     let storedBytes = 0;
     let files = 0;
     let verified = false;
@@ -303,6 +331,9 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       for (const d of dirs) await emptyDir(d.path, host);
       throw e;
     } finally {
+      // Not beside the steps after unpacking: as root, a catalog write runs as the catalog's owner
+      // (catalog/owner.ts asCatalogOwner switches the process's effective user), and those steps
+      // write into the target as root.
       await clearInUse(catalog, server, backup.id, mark, job.lockTimeoutMs).catch((err: unknown) => {
         job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(err as Error).message}`);
       });

@@ -14,7 +14,7 @@ import { sha256OfFile } from '../lib/checksum.js';
 import type { DoneBackup } from '../model/types.js';
 import type { TargetHost } from './host.js';
 import { decompressorFor, readTarMember } from './remote-tar.js';
-import type { StoredSource } from '../catalog/stored-source.js';
+import type { StartedRead, StoredSource } from '../catalog/stored-source.js';
 import type { StoredTree } from '../backup/ssh/stored-tree.js';
 import { formatTablespaceMap } from './tablespace-map.js';
 import { unpackInto } from './unpack.js';
@@ -137,6 +137,9 @@ async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<Stor
   }
   const base = tars.find((n) => n.startsWith('base.'))!;
   const tarOf = (oid: string | undefined): string => (oid === undefined ? base : tars.find((n) => n.startsWith(`${oid}.tar`))!);
+  // The data directory's tar is fetched from now on, while the restore's checks run (reading
+  // writes nothing): from object storage its first ranges are in memory when unpacking starts.
+  let early: StartedRead | undefined = source.start(base, sizes[tars.indexOf(base)]!);
   return {
     oids: tars.filter((n) => !n.startsWith('base.')).map((n) => n.slice(0, n.indexOf('.'))),
     storedFiles: tars.length,
@@ -166,16 +169,27 @@ async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<Stor
     },
     async unpack(oid, run) {
       const name = tarOf(oid);
-      return unpackInto({
-        ...run,
-        source: source.open(name) as AsyncIterable<unknown>,
-        decompress: decompressorFor(name),
-        what: source.where(name),
-        server,
-        expectedSha256: checksums[name]!,
-      });
+      const started = name === base ? early : undefined;
+      if (started !== undefined) early = undefined;
+      try {
+        return await unpackInto({
+          ...run,
+          source: (started?.bytes ?? source.open(name)) as AsyncIterable<unknown>,
+          decompress: decompressorFor(name),
+          what: source.where(name),
+          server,
+          expectedSha256: checksums[name]!,
+        });
+      } finally {
+        // Read to its end by now, unless unpacking failed before it read any of it.
+        started?.cancel();
+      }
     },
-    dispose: () => manifest.dispose(),
+    dispose: () => {
+      early?.cancel();
+      early = undefined;
+      return manifest.dispose();
+    },
   };
 }
 

@@ -20,7 +20,7 @@ import { PgbkError } from '../errors.js';
 import { sha256Hasher } from '../lib/checksum.js';
 import { execProcessOf } from '../transport/local.js';
 import type { ExecProcess } from '../transport/transport.js';
-import { EarlyFlush } from './early-flush.js';
+import { EarlyFlush, writeBackHelps } from './early-flush.js';
 import { where, type TargetHost } from './host.js';
 
 /**
@@ -144,6 +144,9 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   // A function, not a narrowed property: the signal changes while this runs.
   const aborted = (): boolean => opts.signal?.aborted === true;
   if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
+  // On this host, members are flushed to disk as tar finishes them (early-flush.ts); flushRestored
+  // fsyncs every file at the end in any case. Asked before anything is started.
+  const flushEarly = host.local && (await writeBackHelps(dir));
   let proc: ExecProcess;
   let here: ChildProcess | undefined;
   let sink: Writable;
@@ -167,8 +170,7 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   });
   let files = 0;
   let storedBytes = 0;
-  // On this host, members are flushed to disk as tar finishes them (early-flush.ts).
-  const flush = host.local ? new EarlyFlush(dir) : undefined;
+  const flush = flushEarly ? new EarlyFlush(dir) : undefined;
   proc.stdout.on('data', (d: Buffer) => {
     flush?.output(d);
     for (const byte of d) if (byte === 10) files++;

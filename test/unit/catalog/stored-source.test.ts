@@ -1,7 +1,7 @@
 /**
  * prefetchingRead (catalog/stored-source.ts): an object read as consecutive ranges with several
- * GETs in flight, yielded in order, never more than `ahead` at once, and a failed or short range
- * failing the read naming the object.
+ * GETs in flight, yielded in order, never more than `ahead` at once, the range being read yielded as
+ * its bytes arrive, and a failed, short or long range failing the read naming the object.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -9,10 +9,10 @@ import { randomBytes } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ReadRange, Repository } from '../../../src/catalog/repository.js';
-import { prefetchingRead } from '../../../src/catalog/stored-source.js';
+import { prefetchingRead, startRangedRead } from '../../../src/catalog/stored-source.js';
 
 /** Just what prefetchingRead uses of a Repository: ranged reads, slow and out of order. */
-function rangedStore(data: Buffer, opts: { failAt?: number; shortAt?: number } = {}) {
+function rangedStore(data: Buffer, opts: { failAt?: number; shortAt?: number; longAt?: number } = {}) {
   const stats = { inFlight: 0, maxInFlight: 0, requests: 0 };
   const repo = {
     where: (key: string) => `s3://bucket/${key}`,
@@ -26,6 +26,7 @@ function rangedStore(data: Buffer, opts: { failAt?: number; shortAt?: number } =
       stats.inFlight--;
       if (offset === opts.failAt) throw new Error('connection reset');
       const end = offset === opts.shortAt ? offset + 1 : offset + (range.length ?? data.length);
+      if (offset === opts.longAt) return Readable.from([data.subarray(offset, end), Buffer.from('x')]);
       return Readable.from([data.subarray(offset, end)]);
     },
   } as unknown as Repository;
@@ -63,6 +64,66 @@ test('a failed range fails the read; a short one fails it naming the object and 
     () => assert.unreachable('read succeeded'),
     (err: Error) => assert.match(err.message, /s3:\/\/bucket\/k: bytes 3000-3999 came back as 1 bytes/),
   );
+});
+
+test('a range longer than asked fails the read', async () => {
+  const data = randomBytes(5000);
+  await collect(prefetchingRead(rangedStore(data, { longAt: 1000 }).repo, 'k', data.length, { chunkBytes: 1000, ahead: 2 })).then(
+    () => assert.unreachable('read succeeded'),
+    (err: Error) => assert.match(err.message, /bytes 1000-1999 came back as more than 1000 bytes/),
+  );
+});
+
+test('the first range is yielded as it arrives, before it is complete (the decompressor starts at once)', async () => {
+  const data = randomBytes(4000);
+  let open: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const repo = {
+    where: (key: string) => `s3://bucket/${key}`,
+    async read(_key: string, range: ReadRange = {}): Promise<Readable> {
+      const offset = range.offset ?? 0;
+      const end = offset + (range.length ?? data.length);
+      // The first 100 bytes now, the rest of the range only once the reader has had them.
+      return Readable.from(
+        (async function* () {
+          yield data.subarray(offset, offset + 100);
+          await gate;
+          yield data.subarray(offset + 100, end);
+        })(),
+      );
+    },
+  } as unknown as Repository;
+  const reader = prefetchingRead(repo, 'k', data.length, { chunkBytes: 2000, ahead: 2 });
+  const first = await Promise.race([reader.next(), sleep(2000).then(() => 'waited for the whole range' as const)]);
+  open();
+  assert.type(first, 'object', String(first));
+  const head = (first as IteratorResult<Buffer>).value as Buffer;
+  assert.ok(head.equals(data.subarray(0, 100)));
+  const rest = await collect({ [Symbol.asyncIterator]: () => reader });
+  assert.ok(Buffer.concat([head, rest]).equals(data));
+});
+
+test('startRangedRead sends its GETs at once, before the bytes are asked for; cancel() fails the read and lets go', async () => {
+  const data = randomBytes(10_000);
+  const { repo, stats } = rangedStore(data);
+  const read = startRangedRead(repo, 'k', data.length, { chunkBytes: 1000, ahead: 3 });
+  assert.is(stats.requests, 3);
+  await sleep(50); // the three ranges are in memory now; nothing more is fetched until they are read
+  assert.is(stats.requests, 3);
+  read.cancel();
+  await collect(read.bytes).then(
+    () => assert.unreachable('a cancelled read succeeded'),
+    (err: Error) => assert.match(err.message, /the read of s3:\/\/bucket\/k was cancelled/),
+  );
+  assert.is(stats.requests, 3);
+});
+
+test('startRangedRead read to its end gives the object', async () => {
+  const data = randomBytes(7_777);
+  const read = startRangedRead(rangedStore(data).repo, 'k', data.length, { chunkBytes: 1000, ahead: 2 });
+  await sleep(30);
+  assert.ok((await collect(read.bytes)).equals(data));
+  read.cancel(); // after the end: nothing to let go of
 });
 
 test.run();

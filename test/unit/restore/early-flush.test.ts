@@ -6,10 +6,10 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { spawnSync } from 'node:child_process';
-import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, statfs, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { EarlyFlush } from '../../../src/restore/early-flush.js';
+import { EarlyFlush, writeBackHelps } from '../../../src/restore/early-flush.js';
 
 const DIR = '/restore/target';
 
@@ -89,6 +89,18 @@ test('the real flush: files, directories, a symlink and a FIFO in a real directo
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
+});
+
+test('no head start on tmpfs (nothing to write back); on a disk, or when the file system cannot be told, there is', async () => {
+  const shm = '/dev/shm';
+  const tmpfs = await statfs(shm).then(
+    (s) => Number(s.type) === 0x01021994,
+    () => false,
+  );
+  if (tmpfs) assert.is(await writeBackHelps(shm), false, '/dev/shm is tmpfs here');
+  const disk = os.tmpdir();
+  if (Number((await statfs(disk)).type) !== 0x01021994) assert.is(await writeBackHelps(disk), true, `${disk} is on a disk`);
+  assert.is(await writeBackHelps('/no/such/dir'), true);
 });
 
 test.run();
