@@ -13,8 +13,10 @@
  * WAL told apart from an error; reading them in-process costs about the decompression.
  */
 
+import { readIdentity } from '../catalog/identity.js';
 import { readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError } from '../errors.js';
+import { plural } from '../lib/plural.js';
 import { formatLsn, parseLsn } from '../pg/lsn.js';
 import { segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { WalRecordReader } from '../pg/wal-records.js';
@@ -123,4 +125,35 @@ export function checkNewTablespaces(scan: TablespaceScan, opts: { readonly serve
       hint: `restore from a backup taken after the tablespace was created (pgbk backup ${opts.server}), or recover to a target before it (e.g. --target-lsn ${formatLsn(first.prevLsn)}); on another host, where ${first.location} is not the source's, add --allow-new-tablespaces (the directory must exist there and hold nothing needed)`,
     },
   );
+}
+
+/** Refuse (before anything is written) a restore whose WAL creates tablespaces; warnings when allowed. */
+export async function refuseNewTablespaces(
+  req: {
+    readonly catalog: string;
+    readonly server: string;
+    readonly target: RecoveryTarget;
+    readonly allowNewTablespaces?: boolean;
+    readonly log: (line: string) => void;
+  },
+  choice: Choice,
+): Promise<string[]> {
+  const identity = await readIdentity(req.catalog, req.server);
+  const segSize = identity?.walSegmentSize ?? 16 * 1024 * 1024;
+  const allow = req.allowNewTablespaces === true;
+  let scan;
+  try {
+    scan = await scanNewTablespaces({ catalog: req.catalog, server: req.server, backup: choice.backup, choice, target: req.target, segSize });
+  } catch (err) {
+    if (!allow) throw err;
+    const w = `--allow-new-tablespaces: the WAL to replay could not be checked for CREATE TABLESPACE: ${(err as Error).message}`;
+    req.log(`warning: ${w}`);
+    return [w];
+  }
+  req.log(
+    `checked ${plural(scan.segments, 'WAL segment')} to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`,
+  );
+  const warnings = checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow });
+  for (const w of warnings) req.log(`warning: ${w}`);
+  return warnings;
 }

@@ -29,7 +29,7 @@ import { chooseBackup, type Choice } from './choose-backup.js';
 import { flushRestored, giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { localHost, readTextOn, where, type TargetHost } from './host.js';
 import { clearInUse, markInUse } from './in-use.js';
-import { checkNewTablespaces, scanNewTablespaces } from './new-tablespaces.js';
+import { refuseNewTablespaces } from './new-tablespaces.js';
 import { storedLayout, type StoredLayout } from './stored-layout.js';
 import { storedSource } from '../catalog/stored-source.js';
 import type { TablespaceEntry } from './tablespace-map.js';
@@ -384,35 +384,4 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
     warnings: out.warnings,
     nextStep: nextStep(dir, req.target, req.action),
   };
-}
-
-/** Refuse (before anything is written) a restore whose WAL creates tablespaces; warnings when allowed. */
-export async function refuseNewTablespaces(
-  req: {
-    readonly catalog: string;
-    readonly server: string;
-    readonly target: RecoveryTarget;
-    readonly allowNewTablespaces?: boolean;
-    readonly log: (line: string) => void;
-  },
-  choice: Choice,
-): Promise<string[]> {
-  const identity = await readIdentity(req.catalog, req.server);
-  const segSize = identity?.walSegmentSize ?? 16 * 1024 * 1024;
-  const allow = req.allowNewTablespaces === true;
-  let scan;
-  try {
-    scan = await scanNewTablespaces({ catalog: req.catalog, server: req.server, backup: choice.backup, choice, target: req.target, segSize });
-  } catch (err) {
-    if (!allow) throw err;
-    const w = `--allow-new-tablespaces: the WAL to replay could not be checked for CREATE TABLESPACE: ${(err as Error).message}`;
-    req.log(`warning: ${w}`);
-    return [w];
-  }
-  req.log(
-    `checked ${plural(scan.segments, 'WAL segment')} to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`,
-  );
-  const warnings = checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow });
-  for (const w of warnings) req.log(`warning: ${w}`);
-  return warnings;
 }
