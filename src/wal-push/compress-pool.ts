@@ -87,11 +87,8 @@ export class CompressPool {
       const reply = await this.run({ input: data.buffer, offset: data.byteOffset, length: data.length, output });
       if (reply.error !== undefined) throw new Error(reply.error);
       const sha256 = reply.sha256 === undefined ? {} : { sha256: reply.sha256 };
-      if (reply.written !== undefined) return { frame: { parts: [Buffer.from(output, 0, reply.written)], ...sha256 }, release };
-      if (reply.parts === undefined) throw new Error('no answer from the compression thread');
-      // Did not fit (not for a WAL segment): the frame came in memory of its own.
-      release();
-      return { frame: { parts: reply.parts.map((p) => Buffer.from(p.buffer, p.offset, p.length)), ...sha256 }, release: () => undefined };
+      if (reply.written === undefined) throw new Error('no answer from the compression thread');
+      return { frame: { parts: [Buffer.from(output, 0, reply.written)], ...sha256 }, release };
     } catch (err) {
       release();
       throw err;

@@ -7,8 +7,7 @@
  * in a fresh ArrayBuffer of its own (as before) was ~3 MB of new external memory per segment on
  * the worker's thread, which drove V8 to full collections of the worker's heap (the AWS SDK's
  * included) every few dozen segments, and fresh pages to fault in on every frame. Copying the
- * frame costs ~0.3 ms. A frame larger than the output (not for a WAL segment: the output holds
- * zstd's bound) still goes back transferred as its pieces.
+ * frame costs ~0.3 ms.
  *
  * The encoder's output is an external buffer that V8 does not count towards its heap: with the few
  * small objects a job leaves, a young-generation collection was rare, and a backlog left one dead
@@ -26,14 +25,13 @@ interface Job {
   readonly input: SharedArrayBuffer;
   readonly offset: number;
   readonly length: number;
-  /** Where to write the frame, from offset 0. */
-  readonly output?: SharedArrayBuffer;
+  /** Where to write the frame, from offset 0 (room for zstd's bound: compress-pool.ts frameBound). */
+  readonly output: SharedArrayBuffer;
 }
 
-/** The answer: the frame's length in the job's output, or its pieces transferred; its sha256. */
+/** The answer: the frame's length in the job's output and its sha256, or why there is none. */
 export interface FrameMessage {
   readonly written?: number;
-  readonly parts?: readonly PartMessage[];
   readonly sha256?: string;
   readonly error?: string;
 }
@@ -53,29 +51,6 @@ function exposeGc(): Gc | undefined {
 
 const gc = exposeGc();
 
-/** A piece of the frame as it travels: an ArrayBuffer (transferred) and where the piece lies in it. */
-export interface PartMessage {
-  readonly buffer: ArrayBuffer;
-  readonly offset: number;
-  readonly length: number;
-}
-
-/**
- * `part` in an ArrayBuffer that may be transferred: its own when nothing else lives in it (a
- * pooled or shared buffer is copied; transferring would take its neighbours with it).
- */
-function own(part: Buffer, taken: Set<ArrayBuffer>): PartMessage {
-  const ab = part.buffer;
-  const alone = ab instanceof ArrayBuffer && ab.byteLength - part.length <= 64 && !taken.has(ab);
-  if (alone) {
-    taken.add(ab);
-    return { buffer: ab, offset: part.byteOffset, length: part.length };
-  }
-  const copy = new Uint8Array(part).buffer;
-  taken.add(copy);
-  return { buffer: copy, offset: 0, length: part.length };
-}
-
 /** `parts` one after another at the start of `out` (the view of them), or undefined when too long. */
 function copyInto(parts: readonly Buffer[], out: Buffer): Buffer | undefined {
   let at = 0;
@@ -93,14 +68,10 @@ port?.on('message', (job: Job) => {
   void (async () => {
     try {
       const parts = await compressParts(Buffer.from(job.input, job.offset, job.length), 'zstd');
-      const written = job.output === undefined ? undefined : copyInto(parts, Buffer.from(job.output));
-      if (written !== undefined) {
-        port.postMessage({ written: written.length, sha256: sha256Hex(written) } satisfies FrameMessage);
-      } else {
-        const taken = new Set<ArrayBuffer>();
-        const messages = parts.map((p) => own(p, taken));
-        port.postMessage({ parts: messages, sha256: sha256Hex(parts) } satisfies FrameMessage, [...taken]);
-      }
+      const written = copyInto(parts, Buffer.from(job.output));
+      // Cannot happen for an output of zstd's bound; the caller then compresses on its own thread.
+      if (written === undefined) throw new Error('the frame is larger than its output buffer');
+      port.postMessage({ written: written.length, sha256: sha256Hex(written) } satisfies FrameMessage);
     } catch (err) {
       port.postMessage({ error: err instanceof Error ? err.message : String(err) } satisfies FrameMessage);
     }

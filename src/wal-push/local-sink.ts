@@ -30,6 +30,11 @@ const THREADS = 2;
 const MAX_IN_FLIGHT = THREADS + 1;
 const MAX_IN_FLIGHT_OBJECT_STORE = 6;
 
+/** Files in flight for this catalog (also the frames held at once, so the pool's spare outputs). */
+function maxInFlightFor(catalog: string): number {
+  return repositoryKindOf(catalog) === 'posix' ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
+}
+
 export class LocalSink implements PushSink {
   readonly maxInFlight: number;
   readonly dead = undefined;
@@ -46,9 +51,8 @@ export class LocalSink implements PushSink {
     private readonly server: ServerConfig,
     private readonly pool: CompressPool | undefined,
   ) {
-    const posix = repositoryKindOf(catalog) === 'posix';
-    this.maxInFlight = posix ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
-    this.listing = posix ? undefined : new ArchiveListing(catalog, server.name);
+    this.maxInFlight = maxInFlightFor(catalog);
+    this.listing = repositoryKindOf(catalog) === 'posix' ? undefined : new ArchiveListing(catalog, server.name);
   }
 
   /**
@@ -136,8 +140,7 @@ export class LocalSink implements PushSink {
  */
 export async function openLocalSink(catalog: string, server: ServerConfig): Promise<OpenedSink> {
   // The threads start (and load zstd) while the store is opened: loading its SDK takes a while.
-  const inFlight = repositoryKindOf(catalog) === 'posix' ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
-  const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS, inFlight) : undefined;
+  const pool = server.wal.compression === 'zstd' ? new CompressPool(THREADS, maxInFlightFor(catalog)) : undefined;
   let repo: Awaited<ReturnType<typeof repositoryOf>>;
   try {
     await ensureServerDirs(catalog, server.name);
