@@ -17,8 +17,9 @@
  *    is `archive-push --archive-async --process-max=2 --compress-type=zst --compress-level=1`
  *    (pgbk's WAL is zstd level 1 too). Each round drains into a fresh prefix, removed afterwards;
  *  - restore of the latest full into an empty directory: `pgbk restore main latest` vs
- *    `pgbackrest restore --process-max=2`, interleaved rounds, medians; the first pgbk restore
- *    is started by PostgreSQL once (untimed) to show it is a startable data directory;
+ *    `pgbackrest restore --process-max=2`, PGBK_BENCH_S3_ROUNDS interleaved rounds after all the
+ *    backups and drains, each once the machine is idle again (restorePhase), medians; the first
+ *    pgbk restore is started by PostgreSQL once (untimed) to show it is a startable data directory;
  *  - pgbk's peak RSS during a backup at two sizes: `pgbench -s PGBK_BENCH_S3_SMALL_SCALE` (default
  *    10, taken first) and the big one.
  *
@@ -457,22 +458,40 @@ async function startable(dir: string): Promise<string> {
   }
 }
 
-/** PGBK_BENCH_S3_ONLY=restore: the restore rounds alone, of one full backup per tool. */
-async function restoreRounds(s: Setup): Promise<BenchResult[]> {
-  await withHeavyLock(async () => {
-    log(`pgbench -i -s ${SCALE} … (${loadNote()})`);
-    await pgbench(s.cluster, SCALE);
-    await s.cluster.sql('CHECKPOINT');
-    await drainSpool(s);
-    await pgbkBackup(s);
-    await pgbrBackup(s);
-  });
-  type Tool = 'pgbk' | 'pgbr' | 'before';
-  const tools: Tool[] = BEFORE_CLI === undefined ? ['pgbk', 'pgbr'] : ['pgbk', 'pgbr', 'before'];
-  const times: Record<Tool, number[]> = { pgbk: [], pgbr: [], before: [] };
+/**
+ * Wait (at most 30 s) until the machine is ≥ 85 % idle over one second: radosgw and its OSD have
+ * finished what the drains left them (the deleted prefixes' objects) and the cluster's
+ * checkpointer is quiet. Restores measured right after a drain varied 2× from round to round for
+ * both tools (session 14); a restore is timed on a quiet gateway, as on a real object store.
+ */
+async function settle(): Promise<string> {
+  const t0 = Date.now();
+  let idle = 0;
+  while (Date.now() - t0 < 30_000) {
+    const a = await machineJiffies();
+    await sleep(1000);
+    const b = await machineJiffies();
+    idle = (100 * (b.idle - a.idle)) / Math.max(1, b.total - a.total);
+    if (idle >= 85) break;
+  }
+  return `settled ${((Date.now() - t0) / 1000).toFixed(0)} s, idle ${idle.toFixed(0)}%`;
+}
+
+type RestoreTool = 'pgbk' | 'pgbr' | 'before';
+
+/**
+ * PGBK_BENCH_S3_ROUNDS restore rounds of each tool's latest full backup, interleaved (the order
+ * rotating), each round on a settled machine and in one hold of the heavy lock;
+ * PGBK_BENCH_S3_BEFORE_CLI's build restores in each round too. The first pgbk restore is started by
+ * PostgreSQL once (untimed).
+ */
+async function restorePhase(s: Setup): Promise<BenchResult> {
+  const tools: RestoreTool[] = BEFORE_CLI === undefined ? ['pgbk', 'pgbr'] : ['pgbk', 'pgbr', 'before'];
+  const runs: Record<RestoreTool, Measured[]> = { pgbk: [], pgbr: [], before: [] };
   let started = 'not tried';
   for (let round = 0; round < ROUNDS; round++) {
     await withHeavyLock(async () => {
+      const quiet = await settle();
       const order = tools.map((_, i) => tools[(i + round) % tools.length]!);
       const line: string[] = [];
       for (const tool of order) {
@@ -486,33 +505,46 @@ async function restoreRounds(s: Setup): Promise<BenchResult[]> {
           const cli = tool === 'before' ? BEFORE_CLI! : CLI;
           m = await measured(process.execPath, [cli, '--config', s.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
         }
-        times[tool].push(m.seconds);
-        line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s`);
+        runs[tool].push(m);
+        line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s ${m.rssMb.toFixed(0)} MB`);
         if (round === 0 && tool === 'pgbk') {
           const why = await startable(target);
-          started = why === '' ? `PostgreSQL started on pgbk's restore` : `pgbk's restore did NOT start: ${why}`;
+          started = why === '' ? `PostgreSQL started on pgbk's restore and read pgbench_branches (${SCALE} rows)` : `pgbk's restore did NOT start: ${why}`;
           log(started);
         }
         await rm(target, { recursive: true, force: true });
       }
-      log(`restore round ${round + 1} (${loadNote()}): ${line.join(', ')}`);
+      log(`restore round ${round + 1} (${quiet}, ${loadNote()}): ${line.join(', ')}`);
     });
   }
-  const pgbkS = median(times.pgbk);
-  const pgbrS = median(times.pgbr);
+  const med = (xs: readonly Measured[], f: (m: Measured) => number): number => median(xs.map(f));
+  const secs = (t: RestoreTool): number[] => runs[t].map((m) => m.seconds);
+  const pgbkS = median(secs('pgbk'));
+  const pgbrS = median(secs('pgbr'));
   const before =
     BEFORE_CLI === undefined
       ? ''
-      : `; before (${BEFORE_CLI}) ${list(times.before)} s, median ${median(times.before).toFixed(2)} s = ${(median(times.before) / pgbrS).toFixed(2)}×`;
-  return [
-    {
-      name: 's3 restore vs pgBackRest restore --process-max=2 (restore rounds only)',
-      pgbk_s: pgbkS,
-      reference_s: pgbrS,
-      ratio: pgbkS / pgbrS,
-      note: `pgbk ${list(times.pgbk)} s, pgBackRest ${list(times.pgbr)} s${before}; ${started}; median of ${ROUNDS} interleaved; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`,
-    },
-  ];
+      : `; before (${BEFORE_CLI}) ${list(secs('before'))} s, median ${median(secs('before')).toFixed(2)} s = ${(median(secs('before')) / pgbrS).toFixed(2)}×`;
+  return {
+    name: 's3 restore vs pgBackRest restore --process-max=2',
+    pgbk_s: pgbkS,
+    reference_s: pgbrS,
+    ratio: pgbkS / pgbrS,
+    note: `pgbk ${list(secs('pgbk'))} s, pgBackRest ${list(secs('pgbr'))} s${before}; peak RSS ${med(runs.pgbk, (m) => m.rssMb).toFixed(0)} vs ${med(runs.pgbr, (m) => m.rssMb).toFixed(0)} MB; CPU s ${med(runs.pgbk, (m) => m.cpuS).toFixed(2)} vs ${med(runs.pgbr, (m) => m.cpuS).toFixed(2)}; ${started}; median of ${ROUNDS} interleaved rounds after the backups and drains, each on a settled machine; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`,
+  };
+}
+
+/** PGBK_BENCH_S3_ONLY=restore: one full backup per tool (untimed), then the restore phase alone. */
+async function restoreOnly(s: Setup): Promise<BenchResult[]> {
+  await withHeavyLock(async () => {
+    log(`pgbench -i -s ${SCALE} … (${loadNote()})`);
+    await pgbench(s.cluster, SCALE);
+    await s.cluster.sql('CHECKPOINT');
+    await drainSpool(s);
+    await pgbkBackup(s);
+    await pgbrBackup(s);
+  });
+  return [await restorePhase(s)];
 }
 
 export async function benchS3(): Promise<BenchResult[]> {
@@ -546,7 +578,7 @@ export async function benchS3(): Promise<BenchResult[]> {
       const m = smalls[0]!;
       return { setup: made, small: { ...m, seconds: median(smalls.map((x) => x.seconds)), rssMb: median(smalls.map((x) => x.rssMb)), all: smalls } };
     });
-    if (RESTORE_ONLY) return await restoreRounds(setup);
+    if (RESTORE_ONLY) return await restoreOnly(setup);
     log(`generating ${SEGMENTS} WAL segments …`);
     const names = RSS_ONLY ? [] : await generateSegments(setup, staging, SEGMENTS);
     await withHeavyLock(async () => {
@@ -557,13 +589,11 @@ export async function benchS3(): Promise<BenchResult[]> {
       await drainSpool(setup);
     });
 
-    // One round per hold of the lock: a full backup each, a drain each, a restore each (of the
-    // full just taken), the order alternating between rounds.
+    // One round per hold of the lock: a full backup each and a drain each, the order alternating
+    // between rounds; then the restore rounds (restorePhase).
     const full: { pgbk: Measured; pgbr: Measured }[] = [];
     const drains: { pgbk: Drain; pgbr: Drain }[] = [];
     const baseDrains: Drain[] = [];
-    const restores: { pgbk: Measured; pgbr: Measured }[] = [];
-    let started = 'not tried';
     const pair = async <T>(round: number, a: () => Promise<T>, b: () => Promise<T>): Promise<{ pgbk: T; pgbr: T }> => {
       if (round % 2 === 0) {
         const x = await a();
@@ -624,29 +654,10 @@ export async function benchS3(): Promise<BenchResult[]> {
           );
 
         await drainRound(round);
-
-        const target = path.join(root, 'restore-pgbk');
-        const pgbrTarget = path.join(root, 'restore-pgbr');
-        await mkdir(pgbrTarget, { mode: 0o700 });
-        await chownToPostgres(pgbrTarget);
-        const r = await pair(
-          round,
-          () => measured(process.execPath, [CLI, '--config', setup.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']),
-          () => measured(PGBACKREST, [`--config=${setup.pgbrConfig}`, '--stanza=main', `--pg1-path=${pgbrTarget}`, 'restore', '--process-max=2'], true),
-        );
-        restores.push(r);
-        log(
-          `restore round ${round + 1} (${loadNote()}): pgbk ${r.pgbk.seconds.toFixed(2)} s ${r.pgbk.rssMb.toFixed(0)} MB, pgBackRest ${r.pgbr.seconds.toFixed(2)} s ${r.pgbr.rssMb.toFixed(0)} MB`,
-        );
-        if (round === 0) {
-          const why = await startable(target);
-          started = why === '' ? `PostgreSQL started on pgbk's restore and read pgbench_branches (${SCALE} rows)` : `pgbk's restore did NOT start: ${why}`;
-          log(started);
-        }
-        await rm(target, { recursive: true, force: true });
-        await rm(pgbrTarget, { recursive: true, force: true });
       });
     }
+    // The restores in a phase of their own, on a settled machine (restorePhase).
+    const restoreRow = DRAIN_ONLY || RSS_ONLY ? undefined : await restorePhase(setup);
 
     const med = <T>(xs: readonly T[], f: (x: T) => number): number => median(xs.map(f));
     const drainRow = (): BenchResult => {
@@ -689,8 +700,6 @@ export async function benchS3(): Promise<BenchResult[]> {
     }
     const fullS = med(full, (x) => x.pgbk.seconds);
     const pgbrS = med(full, (x) => x.pgbr.seconds);
-    const restS = med(restores, (x) => x.pgbk.seconds);
-    const pgbrRestS = med(restores, (x) => x.pgbr.seconds);
     const bigRss = med(full, (x) => x.pgbk.rssMb);
     const transport = HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP';
     const tail = `median of ${ROUNDS} interleaved; ${transport}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`;
@@ -703,13 +712,7 @@ export async function benchS3(): Promise<BenchResult[]> {
         note: `pgbk ${list(full.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(full.map((x) => x.pgbr.seconds))} s; CPU s ${med(full, (x) => x.pgbk.cpuS).toFixed(1)} vs ${med(full, (x) => x.pgbr.cpuS).toFixed(1)}; peak RSS ${bigRss.toFixed(0)} vs ${med(full, (x) => x.pgbr.rssMb).toFixed(0)} MB; ${tail}`,
       },
       drainRow(),
-      {
-        name: 's3 restore vs pgBackRest restore --process-max=2',
-        pgbk_s: restS,
-        reference_s: pgbrRestS,
-        ratio: restS / pgbrRestS,
-        note: `pgbk ${list(restores.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(restores.map((x) => x.pgbr.seconds))} s; peak RSS ${med(restores, (x) => x.pgbk.rssMb).toFixed(0)} vs ${med(restores, (x) => x.pgbr.rssMb).toFixed(0)} MB; CPU s ${med(restores, (x) => x.pgbk.cpuS).toFixed(1)} vs ${med(restores, (x) => x.pgbr.cpuS).toFixed(1)}; ${started}; ${tail}`,
-      },
+      ...(restoreRow === undefined ? [] : [restoreRow]),
       {
         name: `s3 backup peak RSS, smaller cluster (-s ${SMALL_SCALE})`,
         pgbk_s: small.rssMb,
