@@ -12,7 +12,6 @@ import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
-import { rootCertificates } from 'node:tls';
 import { catalogKeys } from '../catalog/layout.js';
 import { repositoryOf } from '../catalog/open.js';
 import type { Repository } from '../catalog/repository.js';
@@ -53,7 +52,8 @@ export function judgeClockSkew(endpoint: string, skewMs: number, maxMs = MAX_CLO
 async function serverDate(cfg: S3RepositoryConfig): Promise<{ date: string | undefined; sentAt: number; receivedAt: number }> {
   const endpoint = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
   const url = new URL(endpoint);
-  const ca = cfg.caFile === undefined ? undefined : [...rootCertificates, await readFile(cfg.caFile, 'utf8')];
+  // The endpoint's trust is the CA file alone when there is one (as for every request: s3/client.ts).
+  const ca = cfg.caFile === undefined ? undefined : await readFile(cfg.caFile, 'utf8');
   const sentAt = Date.now();
   return new Promise((resolve, reject) => {
     const options = {

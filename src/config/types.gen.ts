@@ -51,7 +51,7 @@ export interface S3Tls {
    */
   verify?: boolean;
   /**
-   * PEM file with the CA certificate(s) that signed the server's certificate, trusted in addition to the system's. A relative path is resolved against the directory of this file; ~ is expanded.
+   * PEM file with the CA certificate(s) to trust for this endpoint, instead of the bundled public roots (as AWS_CA_BUNDLE or curl's --cacert; put more than one certificate in the file to trust more). A relative path is resolved against the directory of this file; ~ is expanded.
    */
   caFile?: string;
 }
