@@ -17,6 +17,8 @@ export interface ImportEdge {
 
 const STATIC_RE = /^\s*(?:import|export)\s(?:[^'";]*?\sfrom\s+)?['"]([^'"]+)['"]/gm;
 const DYNAMIC_RE = /\bimport\(\s*['"]([^'"]+)['"]\s*\)/g;
+/** `require('x')` through createRequire: loaded on first use like a dynamic import (catalog/zstd.ts, catalog/s3/client.ts). */
+const REQUIRE_RE = /(?:\brequire|\bcreateRequire\(import\.meta\.url\))\(\s*'([^']+)'\s*\)/g;
 
 export function sourceFiles(dir = SRC): string[] {
   const out: string[] = [];
@@ -45,6 +47,7 @@ export function importEdges(files = sourceFiles()): ImportEdge[] {
       edges.push({ from: f, to: resolveSpec(f, m[1]!), dynamic: false, typeOnly: /^\s*(?:import|export)\s+type\s/.test(m[0]) });
     }
     for (const m of text.matchAll(DYNAMIC_RE)) edges.push({ from: f, to: resolveSpec(f, m[1]!), dynamic: true, typeOnly: false });
+    for (const m of text.matchAll(REQUIRE_RE)) edges.push({ from: f, to: resolveSpec(f, m[1]!), dynamic: true, typeOnly: false });
   }
   return edges;
 }
