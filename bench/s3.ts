@@ -59,6 +59,15 @@ const SCALE = envInt('PGBK_BENCH_S3_SCALE', 50);
 const SMALL_SCALE = envInt('PGBK_BENCH_S3_SMALL_SCALE', 10);
 const ROUNDS = envInt('PGBK_BENCH_S3_ROUNDS', 3);
 const SEGMENTS = envInt('PGBK_BENCH_S3_SEGMENTS', 200);
+/**
+ * PGBK_BENCH_S3_WARMUP (default 1, 0 for none): untimed rounds before the timed ones, of each
+ * phase (backups and drains; restores). This machine kind is a VM whose host backs guest memory on
+ * first touch (~13 µs per 4 KiB page, RESULTS "the first touch of a page"): whichever tool went
+ * first paid for the memory radosgw's OSD, the worker and the restore target took for the first
+ * time (session 15: the first restore 3.49 s with 4.97 s of CPU, then 1.89 and 1.22 s with 1.9 and
+ * 1.6 s; the first drain 14.8 s, then 9.0 and 7.6 s).
+ */
+const WARMUP = process.env['PGBK_BENCH_S3_WARMUP'] === '0' ? 0 : envInt('PGBK_BENCH_S3_WARMUP', 1);
 const HTTPS = process.env['PGBK_BENCH_S3_HTTP'] !== '1';
 const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
 const PGBR_LOG = process.env['PGBK_BENCH_S3_PGBR_LOG'] || undefined;
@@ -274,6 +283,9 @@ async function emptyPrefix(cfg: S3RepositoryConfig, prefix: string): Promise<voi
   }
 }
 
+/** A round's name in paths and prefixes: warm-up rounds (negative) are w1, w2, … */
+const roundTag = (round: number): string => (round < 0 ? `w${-round}` : String(round));
+
 interface Drain {
   readonly seconds: number;
   readonly note: string;
@@ -330,10 +342,10 @@ async function watched<T>(s: Setup, segments: number, drain: () => Promise<T>): 
 
 async function pgbkDrain(s: Setup, round: number, staging: string, names: readonly string[], cli?: string): Promise<Drain> {
   const tag = cli === undefined ? 'pgbk' : 'base';
-  const dir = path.join(s.root, `drain-${tag}-${round}`);
+  const dir = path.join(s.root, `drain-${tag}-${roundTag(round)}`);
   await mkdir(dir);
   const config = path.join(dir, 'pgbk.yaml');
-  const prefix = `${tag}-wal-${round}/`;
+  const prefix = `${tag}-wal-${roundTag(round)}/`;
   await writePgbkConfig(config, s.gw, `s3://${s.walBucket.bucket}/${prefix}`, path.join(dir, 'spool'), s.cluster.conninfo);
   const d = await dataDir(dir, 'pgdata', path.join(s.cluster.pgdata, 'global', 'pg_control'));
   // The archive_command names the CLI that printed it: the base build's runs the base build.
@@ -382,9 +394,9 @@ async function pgbkDrain(s: Setup, round: number, staging: string, names: readon
 }
 
 async function pgbrDrain(s: Setup, round: number, staging: string, names: readonly string[]): Promise<Drain> {
-  const dir = path.join(s.root, `drain-pgbr-${round}`);
+  const dir = path.join(s.root, `drain-pgbr-${roundTag(round)}`);
   await mkdir(dir);
-  const repoPath = `/pgbackrest-wal-${round}`;
+  const repoPath = `/pgbackrest-wal-${roundTag(round)}`;
   // Run as root, like the emulated archiver: its own lock, log and spool directories.
   const base = [`--config=${s.pgbrConfig}`, '--stanza=main', `--repo1-path=${repoPath}`, `--lock-path=${dir}/lock`, `--log-path=${dir}/log`];
   // stanza-create refuses --spool-path ("not valid for command"); archive-push needs it.
@@ -489,10 +501,11 @@ async function restorePhase(s: Setup): Promise<BenchResult> {
   const tools: RestoreTool[] = BEFORE_CLI === undefined ? ['pgbk', 'pgbr'] : ['pgbk', 'pgbr', 'before'];
   const runs: Record<RestoreTool, Measured[]> = { pgbk: [], pgbr: [], before: [] };
   let started = 'not tried';
-  for (let round = 0; round < ROUNDS; round++) {
+  for (let round = -WARMUP; round < ROUNDS; round++) {
+    const warm = round < 0;
     await withHeavyLock(async () => {
       const quiet = await settle();
-      const order = tools.map((_, i) => tools[(i + round) % tools.length]!);
+      const order = tools.map((_, i) => tools[(((i + round) % tools.length) + tools.length) % tools.length]!);
       const line: string[] = [];
       for (const tool of order) {
         const target = path.join(s.root, `restore-${tool}`);
@@ -505,16 +518,16 @@ async function restorePhase(s: Setup): Promise<BenchResult> {
           const cli = tool === 'before' ? BEFORE_CLI! : CLI;
           m = await measured(process.execPath, [cli, '--config', s.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
         }
-        runs[tool].push(m);
+        if (!warm) runs[tool].push(m);
         line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s ${m.rssMb.toFixed(0)} MB`);
-        if (round === 0 && tool === 'pgbk') {
+        if (round === -WARMUP && tool === 'pgbk') {
           const why = await startable(target);
           started = why === '' ? `PostgreSQL started on pgbk's restore and read pgbench_branches (${SCALE} rows)` : `pgbk's restore did NOT start: ${why}`;
           log(started);
         }
         await rm(target, { recursive: true, force: true });
       }
-      log(`restore round ${round + 1} (${quiet}, ${loadNote()}): ${line.join(', ')}`);
+      log(`restore ${warm ? 'warm-up (untimed)' : `round ${round + 1}`} (${quiet}, ${loadNote()}): ${line.join(', ')}`);
     });
   }
   const med = (xs: readonly Measured[], f: (m: Measured) => number): number => median(xs.map(f));
@@ -530,7 +543,7 @@ async function restorePhase(s: Setup): Promise<BenchResult> {
     pgbk_s: pgbkS,
     reference_s: pgbrS,
     ratio: pgbkS / pgbrS,
-    note: `pgbk ${list(secs('pgbk'))} s, pgBackRest ${list(secs('pgbr'))} s${before}; peak RSS ${med(runs.pgbk, (m) => m.rssMb).toFixed(0)} vs ${med(runs.pgbr, (m) => m.rssMb).toFixed(0)} MB; CPU s ${med(runs.pgbk, (m) => m.cpuS).toFixed(2)} vs ${med(runs.pgbr, (m) => m.cpuS).toFixed(2)}; ${started}; median of ${ROUNDS} interleaved rounds after the backups and drains, each on a settled machine; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`,
+    note: `pgbk ${list(secs('pgbk'))} s, pgBackRest ${list(secs('pgbr'))} s${before}; peak RSS ${med(runs.pgbk, (m) => m.rssMb).toFixed(0)} vs ${med(runs.pgbr, (m) => m.rssMb).toFixed(0)} MB; CPU s ${med(runs.pgbk, (m) => m.cpuS).toFixed(2)} vs ${med(runs.pgbr, (m) => m.cpuS).toFixed(2)}; ${started}; median of ${ROUNDS} interleaved rounds after the backups and drains (${WARMUP} untimed before), each on a settled machine; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`,
   };
 }
 
@@ -613,18 +626,17 @@ export async function benchS3(): Promise<BenchResult[]> {
         () => pgbrDrain(setup, round, staging, names),
       );
       const b = b0 ?? (BASE_CLI !== undefined ? await base() : undefined);
-      drains.push(d);
+      const label = round < 0 ? 'warm-up (untimed)' : `round ${round + 1}`;
+      if (round >= 0) drains.push(d);
       if (b !== undefined) {
-        baseDrains.push(b);
-        log(
-          `drain round ${round + 1} base build: ${b.seconds.toFixed(2)} s (${b.note}), speed ratio vs pgBackRest ${(d.pgbr.seconds / b.seconds).toFixed(2)}×`,
-        );
+        if (round >= 0) baseDrains.push(b);
+        log(`drain ${label} base build: ${b.seconds.toFixed(2)} s (${b.note}), speed ratio vs pgBackRest ${(d.pgbr.seconds / b.seconds).toFixed(2)}×`);
       }
       log(
-        `drain round ${round + 1} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s, ${d.pgbr.note}), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
+        `drain ${label} (${loadNote()}): pgbk ${d.pgbk.seconds.toFixed(2)} s (${(names.length / d.pgbk.seconds).toFixed(1)}/s, ${d.pgbk.note}), pgBackRest ${d.pgbr.seconds.toFixed(2)} s (${(names.length / d.pgbr.seconds).toFixed(1)}/s, ${d.pgbr.note}), speed ratio ${(d.pgbr.seconds / d.pgbk.seconds).toFixed(2)}×`,
       );
     };
-    for (let round = 0; round < ROUNDS; round++) {
+    for (let round = RSS_ONLY ? 0 : -WARMUP; round < ROUNDS; round++) {
       await withHeavyLock(async () => {
         if (DRAIN_ONLY) {
           await drainRound(round);
@@ -641,9 +653,9 @@ export async function benchS3(): Promise<BenchResult[]> {
           () => pgbkBackup(setup),
           () => pgbrBackup(setup),
         );
-        full.push(f);
+        if (round >= 0) full.push(f);
         log(
-          `full round ${round + 1} (${loadNote()}): pgbk ${f.pgbk.seconds.toFixed(2)} s ${f.pgbk.rssMb.toFixed(0)} MB CPU ${f.pgbk.cpuS.toFixed(1)} s, pgBackRest ${f.pgbr.seconds.toFixed(2)} s ${f.pgbr.rssMb.toFixed(0)} MB CPU ${f.pgbr.cpuS.toFixed(1)} s`,
+          `full ${round < 0 ? 'warm-up (untimed)' : `round ${round + 1}`} (${loadNote()}): pgbk ${f.pgbk.seconds.toFixed(2)} s ${f.pgbk.rssMb.toFixed(0)} MB CPU ${f.pgbk.cpuS.toFixed(1)} s, pgBackRest ${f.pgbr.seconds.toFixed(2)} s ${f.pgbr.rssMb.toFixed(0)} MB CPU ${f.pgbr.cpuS.toFixed(1)} s`,
         );
         if (PROFILE)
           log(
@@ -674,7 +686,7 @@ export async function benchS3(): Promise<BenchResult[]> {
         pgbk_s: drainS,
         reference_s: pgbrDrainS,
         ratio: drainS / pgbrDrainS,
-        note: `rate pgbk ${(names.length / drainS).toFixed(1)}/s vs pgBackRest async process-max=2 zst-1 ${(names.length / pgbrDrainS).toFixed(1)}/s = ${(pgbrDrainS / drainS).toFixed(2)}× (target ≥ 1.5×); per-round speed ratios ${list(perRound)} (median ${median(perRound).toFixed(2)}×); pgbk ${list(drains.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(drains.map((x) => x.pgbr.seconds))} s; worker CPU ${med(drains, (x) => x.pgbk.cpuMsPerSegment ?? Number.NaN).toFixed(0)} ms/segment, peak RSS ${med(drains, (x) => x.pgbk.rssMb ?? Number.NaN).toFixed(0)} MB (medians); ${drains.map((x) => x.pgbk.note).join(', ')}; median of ${ROUNDS} interleaved; ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end${baseNote}`,
+        note: `rate pgbk ${(names.length / drainS).toFixed(1)}/s vs pgBackRest async process-max=2 zst-1 ${(names.length / pgbrDrainS).toFixed(1)}/s = ${(pgbrDrainS / drainS).toFixed(2)}× (target ≥ 1.5×); per-round speed ratios ${list(perRound)} (median ${median(perRound).toFixed(2)}×); pgbk ${list(drains.map((x) => x.pgbk.seconds))} s, pgBackRest ${list(drains.map((x) => x.pgbr.seconds))} s; worker CPU ${med(drains, (x) => x.pgbk.cpuMsPerSegment ?? Number.NaN).toFixed(0)} ms/segment, peak RSS ${med(drains, (x) => x.pgbk.rssMb ?? Number.NaN).toFixed(0)} MB (medians); ${drains.map((x) => x.pgbk.note).join(', ')}; median of ${ROUNDS} interleaved (${WARMUP} untimed before); ${HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP'}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end${baseNote}`,
       };
     };
     if (DRAIN_ONLY || small === undefined) return [drainRow()];
@@ -702,7 +714,7 @@ export async function benchS3(): Promise<BenchResult[]> {
     const pgbrS = med(full, (x) => x.pgbr.seconds);
     const bigRss = med(full, (x) => x.pgbk.rssMb);
     const transport = HTTPS ? 'pgbk over HTTPS (caFile, verified)' : 'pgbk over HTTP';
-    const tail = `median of ${ROUNDS} interleaved; ${transport}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`;
+    const tail = `median of ${ROUNDS} interleaved (${WARMUP} untimed before); ${transport}, pgBackRest over HTTPS (verify-tls=n); ${loadNote()} at the end`;
     return [
       {
         name: `s3 full backup vs pgBackRest zst process-max=2 (pgbench -s ${SCALE})`,
