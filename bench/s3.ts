@@ -69,6 +69,7 @@ const SEGMENTS = envInt('PGBK_BENCH_S3_SEGMENTS', 200);
  */
 const WARMUP = process.env['PGBK_BENCH_S3_WARMUP'] === '0' ? 0 : envInt('PGBK_BENCH_S3_WARMUP', 1);
 const HTTPS = process.env['PGBK_BENCH_S3_HTTP'] !== '1';
+/** PGBK_BENCH_S3_PROFILE=1: pgbk's backups and restores log their phases (PGBK_SSH_PROFILE). */
 const PROFILE = process.env['PGBK_BENCH_S3_PROFILE'] === '1';
 const PGBR_LOG = process.env['PGBK_BENCH_S3_PGBR_LOG'] || undefined;
 /** PGBK_BENCH_S3_ONLY=drain: only the WAL drain rounds (no backups, no restores, no pgbench -s SCALE). */
@@ -516,7 +517,19 @@ async function restorePhase(s: Setup): Promise<BenchResult> {
           m = await measured(PGBACKREST, [`--config=${s.pgbrConfig}`, '--stanza=main', `--pg1-path=${target}`, 'restore', '--process-max=2'], true);
         } else {
           const cli = tool === 'before' ? BEFORE_CLI! : CLI;
-          m = await measured(process.execPath, [cli, '--config', s.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
+          m = await measured(
+            process.execPath,
+            [cli, '--config', s.pgbkConfig, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive'],
+            false,
+            PROFILE ? { PGBK_SSH_PROFILE: '1' } : {},
+          );
+          if (PROFILE)
+            log(
+              `${tool} restore profile:\n${m.stderr
+                .split('\n')
+                .filter((l) => l.includes('[profile]'))
+                .join('\n')}`,
+            );
         }
         if (!warm) runs[tool].push(m);
         line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s ${m.rssMb.toFixed(0)} MB`);
