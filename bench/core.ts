@@ -99,6 +99,9 @@ export async function startBenchCluster(): Promise<World> {
 /** One timed process under `/usr/bin/time -v`: wall seconds (measured here) and peak RSS (MB). */
 async function timedWithRss(cmd: string, args: readonly string[]): Promise<{ readonly seconds: number; readonly rssMb: number }> {
   const { seconds, value } = await timedValue(() => runProcess('/usr/bin/time', ['-v', cmd, ...args], { env: { FORCE_COLOR: undefined } }));
+  // PGBK_SSH_PROFILE=1 in the bench's environment: pgbk's phases (lib/profile.ts), as it printed them.
+  const phases = value.stderr.split('\n').filter((l) => l.startsWith('[profile]'));
+  if (phases.length > 0) process.stderr.write(`[bench] ${path.basename(args[0] ?? cmd)} phases:\n${phases.join('\n')}\n`);
   return { seconds, rssMb: peakRssKb(value.stderr) / 1024 };
 }
 
