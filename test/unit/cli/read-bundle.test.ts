@@ -1,0 +1,84 @@
+/**
+ * Issue 13 item 5: `list` and `status` run from dist/src/cli/read-bundle.cjs (src/cli/read-entry.ts,
+ * scripts/bundle-read.mjs), with the same output, errors and exit statuses as the ES modules the
+ * other commands run from (driven here in-process through dispatch.ts).
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync, mkdirSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { BUNDLED_COMMANDS } from '../../../src/cli/argv.js';
+import { READ_LOADERS } from '../../../src/cli/read-entry.js';
+import { runCli } from './run-cli.js';
+
+const CLI = fileURLToPath(new URL('../../../src/cli.js', import.meta.url));
+
+let dir: string;
+let config: string;
+let env: NodeJS.ProcessEnv;
+
+test.before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-read-bundle-'));
+  mkdirSync(path.join(dir, 'catalog'));
+  config = path.join(dir, 'pgbk.yaml');
+  writeFileSync(
+    config,
+    `catalog: ${path.join(dir, 'catalog')}\nservers:\n  main:\n    connection: "host=127.0.0.1 port=1 user=pgbk dbname=postgres"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 2 }\n`,
+  );
+  // Lists, at exit, the CommonJS files the process loaded (the bundle is one; ES modules are not).
+  writeFileSync(
+    path.join(dir, 'loaded.cjs'),
+    `process.on('exit', () => require('node:fs').writeFileSync(process.env.LOADED_OUT, Object.keys(require.cache).join('\\n')));\n`,
+  );
+  env = { PATH: process.env['PATH'] ?? '', HOME: dir, XDG_CACHE_HOME: path.join(dir, 'cache'), LOADED_OUT: path.join(dir, 'loaded.txt') };
+});
+
+test.after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function spawnCli(args: readonly string[]): { code: number | null; stdout: string; stderr: string; bundled: boolean } {
+  const r = spawnSync(process.execPath, ['--require', path.join(dir, 'loaded.cjs'), CLI, ...args], { env, encoding: 'utf8' });
+  const loaded = readFileSync(path.join(dir, 'loaded.txt'), 'utf8').split('\n');
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, bundled: loaded.some((f) => f.endsWith(`${path.sep}read-bundle.cjs`)) };
+}
+
+test('the bundled commands are the read entry’s handlers', () => {
+  assert.equal([...BUNDLED_COMMANDS].sort(), Object.keys(READ_LOADERS).sort());
+});
+
+for (const args of [
+  ['list', '--json'],
+  ['--config', '-', 'list'],
+  ['list', '--bogus'],
+  ['status', 'nosuch'],
+  ['list', '--help'],
+  ['-c', '-', '--log-format', 'text', 'status', '--json'],
+]) {
+  test(`pgbk ${args.join(' ')}: from the bundle, as from the ES modules`, async () => {
+    const withConfig = args.includes('-') ? args.map((a) => (a === '-' ? config : a)) : [...args, '--config', config];
+    const spawned = spawnCli(withConfig);
+    assert.ok(spawned.bundled, `read-bundle.cjs not loaded:\n${spawned.stderr}`);
+    const inProcess = await runCli(withConfig, { env, cwd: dir });
+    assert.is(spawned.code, inProcess.code, spawned.stderr);
+    assert.is(spawned.stderr, inProcess.stderr);
+    if (args.includes('status') && args.includes('--json')) {
+      // The next backup's "in Nh" may turn between the two runs; the rest is the same.
+      const names = (s: string) => (JSON.parse(s) as { servers: { server: string }[] }).servers.map((x) => x.server);
+      assert.equal(names(spawned.stdout), names(inProcess.stdout));
+    } else {
+      assert.is(spawned.stdout, inProcess.stdout);
+    }
+  });
+}
+
+test('other commands do not load the bundle', () => {
+  const r = spawnCli(['validate', '--config', config]);
+  assert.is(r.code, 0, r.stderr);
+  assert.not.ok(r.bundled);
+});
+
+test.run();
