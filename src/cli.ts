@@ -1,27 +1,41 @@
 #!/usr/bin/env node
 // pgbk's executable: hand the process's arguments and streams to the dispatcher (src/cli/dispatch.ts).
 import { createRequire } from 'node:module';
-import { BUNDLED_COMMANDS, splitArgv } from './cli/argv.js';
 import type { CliIo } from './cli/io.js';
 
 type Runner = (argv: readonly string[], io: CliIo) => Promise<number>;
 
+interface ReadBundle {
+  readonly isReadCommand: (argv: readonly string[]) => boolean;
+  readonly runRead: Runner;
+}
+
+/**
+ * The commands the read bundle may run (cli/read-entry.ts): an argument list without any of these
+ * words cannot name one, so the other commands (the per-segment wal-push and wal-fetch first) load
+ * nothing more than before. The bundle decides with the dispatcher's own reading of the arguments.
+ */
+const READ_COMMANDS = ['list', 'status'];
+
+/** dist/src/cli/read-bundle.cjs, or undefined when there is none (run from the TypeScript sources). */
+function readBundle(): ReadBundle | undefined {
+  try {
+    return createRequire(import.meta.url)('./cli/read-bundle.cjs') as ReadBundle;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes('read-bundle.cjs')) return undefined;
+    throw err;
+  }
+}
+
 /**
  * `list` and `status` run from the bundle of their modules (cli/read-entry.ts says why); every
- * other command, and these when there is no bundle (run from the TypeScript sources), from the
- * ES modules.
+ * other command, and these when there is no bundle, from the ES modules.
  */
 async function runnerFor(argv: readonly string[]): Promise<Runner> {
-  const command = splitArgv(argv).command;
-  if (command !== undefined && BUNDLED_COMMANDS.has(command)) {
-    let mod: { runRead: Runner } | undefined;
-    try {
-      mod = createRequire(import.meta.url)('./cli/read-bundle.cjs') as { runRead: Runner };
-    } catch (err) {
-      const e = err as NodeJS.ErrnoException;
-      if (e.code !== 'MODULE_NOT_FOUND' || !e.message.includes('read-bundle.cjs')) throw err;
-    }
-    if (mod !== undefined) return mod.runRead;
+  if (argv.some((a) => READ_COMMANDS.includes(a))) {
+    const bundle = readBundle();
+    if (bundle?.isReadCommand(argv) === true) return bundle.runRead;
   }
   return (await import('./cli/dispatch.js')).run;
 }

@@ -10,9 +10,37 @@ import { COMMAND_LOADERS } from './command-loaders.js';
 import { PgbkError } from '../errors.js';
 import type { CliIo, CommandMain } from './io.js';
 import { EXIT } from './io.js';
-import { splitArgv } from './argv.js';
 import { reportError } from './report-error.js';
 import { withCatalogUse } from './run-as-owner.js';
+
+/**
+ * Where the command is in pgbk's arguments. Global options may come before it (pgbk -c FILE plan):
+ * they are moved behind it so every command parses them the same way.
+ */
+export interface SplitArgv {
+  /** The command name, or undefined when there is none. */
+  readonly command: string | undefined;
+  /** The command's own arguments, then the global options that came before the command. */
+  readonly rest: readonly string[];
+  /** The global options (and their values) that came before the command. */
+  readonly globals: readonly string[];
+}
+
+export function splitArgv(argv: readonly string[]): SplitArgv {
+  const globals: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i]!;
+    if (a === '-c' || a === '--config' || a === '--log-format') {
+      globals.push(a, argv[i + 1] ?? '');
+      i += 2;
+    } else if (a.startsWith('--config=') || a.startsWith('--log-format=') || a === '--debug' || a === '--json') {
+      globals.push(a);
+      i += 1;
+    } else break;
+  }
+  return { command: argv[i], rest: [...argv.slice(i + 1), ...globals], globals };
+}
 
 /** The value of --log-format wherever it is (before a `--`), or undefined. */
 function logFormatOf(args: readonly string[]): 'text' | 'json' | undefined {

@@ -6,12 +6,11 @@
  * resolving, reading, compiling and linking it, and `list` loads 57 of them, more than half of its
  * start over Node's own. The bundle holds every pgbk module these commands can reach, so no module
  * of theirs is ever loaded twice (once from the bundle, once from dist/): one PgbkError class, one
- * registry of catalogs. Other commands never load it.
+ * registry of catalogs. Other commands do not run it.
  */
 import type { CliIo } from './io.js';
-import { type CommandLoaders, dispatch } from './dispatch.js';
+import { type CommandLoaders, dispatch, splitArgv } from './dispatch.js';
 
-/** A handler for each of argv.ts's BUNDLED_COMMANDS, the commands cli.ts sends here. */
 export const READ_LOADERS: CommandLoaders = {
   list: () => import('./list.js'),
   status: () => import('./status.js'),
@@ -19,4 +18,10 @@ export const READ_LOADERS: CommandLoaders = {
 
 export function runRead(argv: readonly string[], io: CliIo): Promise<number> {
   return dispatch(argv, io, READ_LOADERS);
+}
+
+/** Whether `argv` runs one of the commands this entry has a handler for. */
+export function isReadCommand(argv: readonly string[]): boolean {
+  const { command } = splitArgv(argv);
+  return command !== undefined && Object.hasOwn(READ_LOADERS, command);
 }
