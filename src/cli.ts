@@ -2,13 +2,7 @@
 // pgbk's executable: hand the process's arguments and streams to the dispatcher (src/cli/dispatch.ts).
 import { createRequire } from 'node:module';
 import type { CliIo } from './cli/io.js';
-
-type Runner = (argv: readonly string[], io: CliIo) => Promise<number>;
-
-interface ReadBundle {
-  readonly isReadCommand: (argv: readonly string[]) => boolean;
-  readonly runRead: Runner;
-}
+import type { loadReadBundle } from './cli/read-bundle-loader.js';
 
 /**
  * The commands the read bundle may run (cli/read-entry.ts): an argument list without any of these
@@ -17,27 +11,36 @@ interface ReadBundle {
  */
 const READ_COMMANDS = ['list', 'status'];
 
-/** dist/src/cli/read-bundle.cjs, or undefined when there is none (run from the TypeScript sources). */
-function readBundle(): ReadBundle | undefined {
+/**
+ * cli/read-bundle-loader.ts as the build bundled it (dist/src/cli/read-bundle-loader.cjs: one
+ * CommonJS file costs less than its two ES modules), or undefined when there is no build of it
+ * (run from the TypeScript sources): then there is no read bundle either.
+ */
+function readBundleLoader(): typeof loadReadBundle | undefined {
   try {
-    return createRequire(import.meta.url)('./cli/read-bundle.cjs') as ReadBundle;
+    return (createRequire(import.meta.url)('./cli/read-bundle-loader.cjs') as { loadReadBundle: typeof loadReadBundle }).loadReadBundle;
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes('read-bundle.cjs')) return undefined;
+    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes('read-bundle-loader.cjs')) return undefined;
     throw err;
   }
 }
 
 /**
- * `list` and `status` run from the bundle of their modules (cli/read-entry.ts says why); every
- * other command, and these when there is no bundle, from the ES modules.
+ * `list` and `status` run from the bundle of their modules (cli/read-entry.ts says why), loaded
+ * with a code cache (cli/read-bundle-loader.ts); every other command, and these when there is no
+ * bundle, from the ES modules.
  */
-async function runnerFor(argv: readonly string[]): Promise<Runner> {
+async function runPgbk(argv: readonly string[], io: CliIo): Promise<number> {
   if (argv.some((a) => READ_COMMANDS.includes(a))) {
-    const bundle = readBundle();
-    if (bundle?.isReadCommand(argv) === true) return bundle.runRead;
+    const loaded = readBundleLoader()?.(io.env);
+    if (loaded?.bundle.isReadCommand(argv) === true) {
+      const code = await loaded.bundle.runRead(argv, io);
+      loaded.save();
+      return code;
+    }
   }
-  return (await import('./cli/dispatch.js')).run;
+  return (await import('./cli/dispatch.js')).run(argv, io);
 }
 
 // The reader of stdout went away (`pgbk list --json | head`): what is left to print has nowhere to
@@ -47,23 +50,18 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
 });
 
-const argv = process.argv.slice(2);
-runnerFor(argv)
-  .then((run) =>
-    run(argv, {
-      stdout: process.stdout,
-      stderr: process.stderr,
-      env: process.env,
-      cwd: process.cwd(),
-      isTTY: process.stdout.isTTY === true,
-    }),
-  )
-  .then(
-    (code) => {
-      process.exitCode = code;
-    },
-    (err: unknown) => {
-      process.stderr.write(`pgbk: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
-      process.exitCode = 1;
-    },
-  );
+runPgbk(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  env: process.env,
+  cwd: process.cwd(),
+  isTTY: process.stdout.isTTY === true,
+}).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err: unknown) => {
+    process.stderr.write(`pgbk: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+    process.exitCode = 1;
+  },
+);
