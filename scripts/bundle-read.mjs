@@ -58,6 +58,10 @@ async function bundle(entry, outfile) {
     format: 'cjs',
     target: 'node20',
     packages: 'external',
+    // import() of a package becomes require() (Node >= 20.19 requires ES-only packages too): code
+    // compiled by vm.Script from a code cache cannot import() in Node 20 ("A dynamic import
+    // callback was not specified"), and the vm's own import() callback prints an experimental warning.
+    supported: { 'dynamic-import': false },
     plugins: [importMetaUrl],
     banner: {
       js: [
@@ -73,6 +77,8 @@ async function bundle(entry, outfile) {
     const text = await esbuild.formatMessages(result.warnings, { kind: 'warning' });
     throw new Error(`esbuild warned while bundling ${entry}:\n${text.join('\n')}`);
   }
+  const text = await readFile(outfile, 'utf8');
+  if (/\bimport\(/.test(text)) throw new Error(`${outfile}: an import() is left in the bundle`);
   return Object.entries(result.metafile.outputs)[0][1].inputs;
 }
 

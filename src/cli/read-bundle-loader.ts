@@ -87,10 +87,11 @@ export function loadReadBundle(env: NodeJS.ProcessEnv, file: string = READ_BUNDL
   const key = keyOf(file, st);
   const cachedData = cachedDataOf(dir === undefined ? undefined : readCacheBytes(dir, name), key);
   // CommonJS's own wrapper: the bundle is a CommonJS module, compiled here only to pass the cache.
+  // It has no import() (scripts/bundle-read.mjs turns them into require()): a vm.Script's import()
+  // needs a callback, which Node 20 loses when the script comes from a code cache.
   const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
     filename: file,
     ...(cachedData === undefined ? {} : { cachedData }),
-    importModuleDynamically: vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   const module = { exports: {} };
   (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));

@@ -7,6 +7,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { chmodSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
+import { PassThrough } from 'node:stream';
 import path from 'node:path';
 import { loadReadBundle, READ_BUNDLE } from '../../../src/cli/read-bundle-loader.js';
 
@@ -85,6 +86,27 @@ test('PGBK_NO_CACHE=1: no cache read or written', () => {
   assert.is(off.cache, 'off');
   assert.not.ok(off.save());
   assert.is(load().cache, 'absent');
+});
+
+/** `pgbk list` in an empty directory through the built bundle: configuration discovery loads cosmiconfig on demand. */
+async function listWithoutConfig(e: NodeJS.ProcessEnv): Promise<{ cache: string; code: number; stderr: string }> {
+  const loaded = loadReadBundle(e);
+  assert.ok(loaded !== undefined);
+  let stderr = '';
+  const err = new PassThrough().on('data', (d: Buffer) => (stderr += d.toString()));
+  const code = await loaded.bundle.runRead(['list'], { stdout: new PassThrough(), stderr: err, env: e, cwd: dir, isTTY: false });
+  loaded.save();
+  return { cache: loaded.cache, code, stderr };
+}
+
+test('from the code cache, the bundle still loads packages on demand (no import() in it)', async () => {
+  const first = await listWithoutConfig(env);
+  const second = await listWithoutConfig(env);
+  assert.equal([first.cache, second.cache], ['absent', 'used']);
+  assert.is(second.code, first.code);
+  assert.is(second.stderr, first.stderr);
+  assert.match(first.stderr, /config/i);
+  assert.not.match(first.stderr, /dynamic import|internal error/);
 });
 
 test('no bundle (run from the sources): undefined', () => {
