@@ -28,7 +28,13 @@ const out = path.join(src, 'cli', 'read-bundle.cjs');
 // lib/user-cache.ts, which holds no state) so that it costs one small CommonJS file, not two ES modules.
 const loaderOut = path.join(src, 'cli', 'read-bundle-loader.cjs');
 // createRequire rather than import: resolved like any CommonJS package (NODE_PATH included).
-const esbuild = createRequire(import.meta.url)('esbuild');
+let esbuild;
+try {
+  esbuild = createRequire(import.meta.url)('esbuild');
+} catch (err) {
+  if (err.code !== 'MODULE_NOT_FOUND') throw err;
+  throw new Error('esbuild is not installed (a devDependency since session 15, for the read bundle): run npm install');
+}
 
 /** import.meta.url of the module at `file`, as an expression valid inside a bundle in dist/src/cli. */
 function moduleUrl(file) {
