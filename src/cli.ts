@@ -1,6 +1,47 @@
 #!/usr/bin/env node
 // pgbk's executable: hand the process's arguments and streams to the dispatcher (src/cli/dispatch.ts).
-import { run } from './cli/dispatch.js';
+import { createRequire } from 'node:module';
+import type { CliIo } from './cli/io.js';
+import type { loadReadBundle } from './cli/read-bundle-loader.js';
+
+/**
+ * The commands the read bundle may run (cli/read-entry.ts): an argument list without any of these
+ * words cannot name one, so the other commands (the per-segment wal-push and wal-fetch first) load
+ * nothing more than before. The bundle decides with the dispatcher's own reading of the arguments.
+ */
+const READ_COMMANDS = ['list', 'status'];
+
+/**
+ * cli/read-bundle-loader.ts as the build bundled it (dist/src/cli/read-bundle-loader.cjs: one
+ * CommonJS file costs less than its two ES modules), or undefined when there is no build of it
+ * (run from the TypeScript sources): then there is no read bundle either.
+ */
+function readBundleLoader(): typeof loadReadBundle | undefined {
+  try {
+    return (createRequire(import.meta.url)('./cli/read-bundle-loader.cjs') as { loadReadBundle: typeof loadReadBundle }).loadReadBundle;
+  } catch (err) {
+    const e = err as NodeJS.ErrnoException;
+    if (e.code === 'MODULE_NOT_FOUND' && e.message.includes('read-bundle-loader.cjs')) return undefined;
+    throw err;
+  }
+}
+
+/**
+ * `list` and `status` run from the bundle of their modules (cli/read-entry.ts says why), loaded
+ * with a code cache (cli/read-bundle-loader.ts); every other command, and these when there is no
+ * bundle, from the ES modules.
+ */
+async function runPgbk(argv: readonly string[], io: CliIo): Promise<number> {
+  if (argv.some((a) => READ_COMMANDS.includes(a))) {
+    const loaded = readBundleLoader()?.(io.env);
+    if (loaded?.bundle.isReadCommand(argv) === true) {
+      const code = await loaded.bundle.runRead(argv, io);
+      loaded.save();
+      return code;
+    }
+  }
+  return (await import('./cli/dispatch.js')).run(argv, io);
+}
 
 // The reader of stdout went away (`pgbk list --json | head`): what is left to print has nowhere to
 // go, as a C tool would die of SIGPIPE; but the command itself runs to its end (an apply must not
@@ -9,7 +50,7 @@ process.stdout.on('error', (err: NodeJS.ErrnoException) => {
   if (err.code !== 'EPIPE' && err.code !== 'ERR_STREAM_DESTROYED') throw err;
 });
 
-run(process.argv.slice(2), {
+runPgbk(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   env: process.env,

@@ -8,10 +8,39 @@
 import { findCommand } from './commands.js';
 import { COMMAND_LOADERS } from './command-loaders.js';
 import { PgbkError } from '../errors.js';
-import type { CliIo } from './io.js';
+import type { CliIo, CommandMain } from './io.js';
 import { EXIT } from './io.js';
 import { reportError } from './report-error.js';
 import { withCatalogUse } from './run-as-owner.js';
+
+/**
+ * Where the command is in pgbk's arguments. Global options may come before it (pgbk -c FILE plan):
+ * they are moved behind it so every command parses them the same way.
+ */
+export interface SplitArgv {
+  /** The command name, or undefined when there is none. */
+  readonly command: string | undefined;
+  /** The command's own arguments, then the global options that came before the command. */
+  readonly rest: readonly string[];
+  /** The global options (and their values) that came before the command. */
+  readonly globals: readonly string[];
+}
+
+export function splitArgv(argv: readonly string[]): SplitArgv {
+  const globals: string[] = [];
+  let i = 0;
+  while (i < argv.length) {
+    const a = argv[i]!;
+    if (a === '-c' || a === '--config' || a === '--log-format') {
+      globals.push(a, argv[i + 1] ?? '');
+      i += 2;
+    } else if (a.startsWith('--config=') || a.startsWith('--log-format=') || a === '--debug' || a === '--json') {
+      globals.push(a);
+      i += 1;
+    } else break;
+  }
+  return { command: argv[i], rest: [...argv.slice(i + 1), ...globals], globals };
+}
 
 /** The value of --log-format wherever it is (before a `--`), or undefined. */
 function logFormatOf(args: readonly string[]): 'text' | 'json' | undefined {
@@ -32,23 +61,15 @@ function wantsHelp(args: readonly string[]): boolean {
   return false;
 }
 
-export async function run(argv: readonly string[], io: CliIo): Promise<number> {
-  // Global options may come before the command: pgbk -c FILE plan. Move them behind it so every
-  // command parses them the same way.
-  const globals: string[] = [];
-  let i = 0;
-  while (i < argv.length) {
-    const a = argv[i]!;
-    if (a === '-c' || a === '--config' || a === '--log-format') {
-      globals.push(a, argv[i + 1] ?? '');
-      i += 2;
-    } else if (a.startsWith('--config=') || a.startsWith('--log-format=') || a === '--debug' || a === '--json') {
-      globals.push(a);
-      i += 1;
-    } else break;
-  }
-  const command = argv[i];
-  const rest = [...argv.slice(i + 1), ...globals];
+/** The command's handler module, loaded on demand: command-loaders.ts, or a subset (read-entry.ts). */
+export type CommandLoaders = Readonly<Record<string, () => Promise<{ main: CommandMain }>>>;
+
+export function run(argv: readonly string[], io: CliIo): Promise<number> {
+  return dispatch(argv, io, COMMAND_LOADERS);
+}
+
+export async function dispatch(argv: readonly string[], io: CliIo, loaders: CommandLoaders): Promise<number> {
+  const { command, rest, globals } = splitArgv(argv);
   const baseIo: CliIo = { ...io, logFormat: logFormatOf([...globals, ...rest]) };
   const debug = rest.includes('--debug');
   if (command === undefined || command === '--help' || command === '-h') {
@@ -78,7 +99,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       // this one): the tiny client (wal-push-client.ts), which never loads the configuration.
       return await (await import('./wal-push-client.js')).main(rest, cmdIo);
     }
-    const load = COMMAND_LOADERS[def.name];
+    const load = loaders[def.name];
     if (load === undefined) throw new PgbkError('INTERNAL', `${def.name}: no handler registered (cli/command-loaders.ts)`);
     const mod = await load();
     return await mod.main(rest, withCatalogUse(command, cmdIo));

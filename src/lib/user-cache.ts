@@ -30,13 +30,23 @@ export function userCacheDir(env: NodeJS.ProcessEnv): string | undefined {
 
 /** The parsed JSON in the cache file, or undefined (absent, unreadable, not ours, not JSON). */
 export function readCacheJson(dir: string, name: string): unknown {
+  const bytes = readCacheBytes(dir, name);
+  try {
+    return bytes === undefined ? undefined : (JSON.parse(bytes.toString('utf8')) as unknown);
+  } catch {
+    return undefined;
+  }
+}
+
+/** The cache file's bytes, or undefined (absent, unreadable, not ours or writable by others). */
+export function readCacheBytes(dir: string, name: string): Buffer | undefined {
   const file = path.join(dir, name);
   try {
     const st = statSync(file);
     const uid = process.getuid?.();
     if (uid !== undefined && st.uid !== uid) return undefined;
     if ((st.mode & 0o022) !== 0) return undefined;
-    return JSON.parse(readFileSync(file, 'utf8')) as unknown;
+    return readFileSync(file);
   } catch {
     return undefined;
   }
@@ -44,11 +54,16 @@ export function readCacheJson(dir: string, name: string): unknown {
 
 /** Replace the cache file; false when it could not be written (the caller just goes on). */
 export function writeCacheJson(dir: string, name: string, data: unknown): boolean {
+  return writeCacheBytes(dir, name, JSON.stringify(data));
+}
+
+/** Replace the cache file with `data`; false when it could not be written. */
+export function writeCacheBytes(dir: string, name: string, data: string | Uint8Array): boolean {
   const file = path.join(dir, name);
   const temp = path.join(dir, `.${name}.${process.pid}.tmp`);
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    writeFileSync(temp, JSON.stringify(data), { mode: 0o600 });
+    writeFileSync(temp, data, { mode: 0o600 });
     renameSync(temp, file);
     pruneOldest(dir);
     return true;

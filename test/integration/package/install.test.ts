@@ -93,6 +93,7 @@ test('npm pack ships only what runs; the tarball installs without a compiler and
   const files = info.files.map((f) => f.path);
   assert.ok(files.includes('dist/src/cli.js'), 'the CLI is in the tarball');
   assert.ok(files.includes('dist/src/config/schema-validator.cjs'), 'the precompiled validator is in the tarball');
+  assert.ok(files.includes('dist/src/cli/read-bundle.cjs'), 'the read commands’ bundle is in the tarball');
   for (const f of ['schema/pgbk.schema.json', 'config.example.yaml', 'README.md', 'contrib/pgbk.service']) assert.ok(files.includes(f), f);
   const stray = files.filter((f) => /^(dist\/(test|bench|demo)|test|bench|demo|src|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'));
   assert.equal(stray, [], 'no tests, benchmarks, demo, sources or source maps');
@@ -130,6 +131,11 @@ test('npm pack ships only what runs; the tarball installs without a compiler and
   assert.is(init.code, 0, init.stderr);
   const validate = await run(bin, ['--config', path.join(work, 'pgbk.yaml'), 'validate'], { cwd: work, env });
   assert.is(validate.code, 0, validate.stdout + validate.stderr);
+  // list runs from its bundle (dist/src/cli/read-bundle.cjs), which requires the installed packages
+  // (yaml here: without the per-user cache the configuration is parsed).
+  const list = await run(bin, ['--config', path.join(work, 'pgbk.yaml'), 'list', '--json'], { cwd: work, env: { ...env, PGBK_NO_CACHE: '1' } });
+  assert.is(list.code, 0, list.stdout + list.stderr);
+  assert.equal((JSON.parse(list.stdout) as { backups: unknown[] }).backups, []);
 
   // The installed zstd: native compression (the prebuilt binary for this platform was installed),
   // standard frames with content size and checksum, read back by the WebAssembly decoder.
