@@ -4,7 +4,8 @@
  * nothing here ever holds a secret (names of variables, profiles and files only).
  */
 
-import { userInfo } from 'node:os';
+import { homedir, userInfo } from 'node:os';
+import path from 'node:path';
 import type { S3RepositoryConfig } from '../../config/resolved.js';
 
 /**
@@ -14,6 +15,14 @@ import type { S3RepositoryConfig } from '../../config/resolved.js';
  */
 export function hasPemCertificate(text: string): boolean {
   return /-----BEGIN (?:TRUSTED |X509 )?CERTIFICATE-----/.test(text);
+}
+
+/** The shared credentials file the SDK reads, spelt out (HOME follows the user pgbk switched to). */
+function credentialsFile(env: NodeJS.ProcessEnv): string {
+  const named = env['AWS_SHARED_CREDENTIALS_FILE'];
+  if (named !== undefined && named !== '') return named;
+  const home = env['HOME'] !== undefined && env['HOME'] !== '' ? env['HOME'] : homedir();
+  return path.join(home, '.aws', 'credentials');
 }
 
 /** The OS user pgbk runs as, for messages (credentials are per user: ~/.aws, the environment). */
@@ -31,7 +40,7 @@ function osUser(): string {
  * environment's AWS_ACCESS_KEY_ID comes first, then the shared files' [default] profile.
  */
 export function credentialSource(cfg: Pick<S3RepositoryConfig, 'profile'>, env: NodeJS.ProcessEnv = process.env): string {
-  const file = env['AWS_SHARED_CREDENTIALS_FILE'] ?? '~/.aws/credentials';
+  const file = credentialsFile(env);
   const user = osUser();
   if (cfg.profile !== undefined) return `profile ${cfg.profile} (s3.profile) of ${file}, OS user ${user}`;
   const envProfile = env['AWS_PROFILE'];
@@ -42,7 +51,7 @@ export function credentialSource(cfg: Pick<S3RepositoryConfig, 'profile'>, env: 
 
 /** Why the SDK's chain found nothing, naming the user whose environment and files it read. */
 export function noCredentials(cfg: Pick<S3RepositoryConfig, 'profile'>, env: NodeJS.ProcessEnv = process.env): string {
-  const file = env['AWS_SHARED_CREDENTIALS_FILE'] ?? '~/.aws/credentials';
+  const file = credentialsFile(env);
   const profile = cfg.profile ?? (env['AWS_PROFILE'] || undefined);
   const where =
     profile === undefined ? `none in its environment (AWS_ACCESS_KEY_ID) nor in profile default of ${file}` : `none in profile ${profile} of ${file}`;

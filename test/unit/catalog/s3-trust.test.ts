@@ -25,10 +25,10 @@ t('where the credentials came from, as the SDK chain picks them: profile before 
     credentialSource({}, { AWS_ACCESS_KEY_ID: 'K', AWS_SECRET_ACCESS_KEY: 'Zq9-the-secret' }),
     `AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment of OS user ${me}`,
   );
-  assert.is(credentialSource({}, {}), `profile default of ~/.aws/credentials, OS user ${me}`);
+  assert.is(credentialSource({}, { HOME: '/var/lib/postgresql' }), `profile default of /var/lib/postgresql/.aws/credentials, OS user ${me}`);
   assert.is(
-    noCredentials({}, {}),
-    `no AWS credentials found for OS user ${me}: none in its environment (AWS_ACCESS_KEY_ID) nor in profile default of ~/.aws/credentials`,
+    noCredentials({}, { HOME: '/var/lib/postgresql' }),
+    `no AWS credentials found for OS user ${me}: none in its environment (AWS_ACCESS_KEY_ID) nor in profile default of /var/lib/postgresql/.aws/credentials`,
   );
   assert.is(noCredentials({ profile: 'p' }, file), `no AWS credentials found for OS user ${me}: none in profile p of /etc/pgbk/aws`);
   for (const text of [
