@@ -18,10 +18,11 @@ import path from 'node:path';
 import { PgbkError } from '../errors.js';
 import { sha256Hex } from '../lib/checksum.js';
 import { readCacheJson, writeCacheJson } from '../lib/user-cache.js';
-import { mergeRuns, runName, runsOf, type WalOverview, type WalRun } from '../model/wal-runs.js';
+import { mergeRuns, overviewOf, runName, runsOf, type WalOverview, type WalRun } from '../model/wal-runs.js';
 import { isSegmentName } from '../pg/wal-name.js';
 import { compressionOfFile, extensionFor } from './compress.js';
 import { walRoot } from './layout.js';
+import { repositoryKindOf } from './open.js';
 import { CHECKSUMS_FILE } from './posix/checksums.js';
 
 /** A directory changed less than this long before it was listed may change again unseen. */
@@ -96,6 +97,12 @@ function listDir(dir: string): { runs: WalRun[]; newest?: string } | undefined {
 
 /** The archive's overview; one stat per log directory, a readdir only for those that changed. */
 export async function readWalOverview(catalog: string, server: string, opts: OverviewOptions = {}): Promise<WalOverview> {
+  // An object store has no directories to stat (the index below is the local file system's
+  // shortcut): it is listed as every writer lists it, else status and list saw no WAL at all.
+  if (repositoryKindOf(catalog) !== 'posix') {
+    const { listArchivedWal } = await import('./wal-archive.js');
+    return overviewOf(await listArchivedWal(catalog, server));
+  }
   const root = walRoot(catalog, server);
   const now = opts.nowMs ?? Date.now;
   let rootSt: Stats | undefined;

@@ -11,6 +11,7 @@ import { previousFireTime } from '../config/cron.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { catalogKeys, incomingDir, quarantinedNames, quarantineReason, serverDir } from '../catalog/index.js';
 import { locate } from '../catalog/open.js';
+import { localRootOf } from '../catalog/local-spool.js';
 import { readWalHeader, LONG_HEADER_SIZE } from '../pg/wal-header.js';
 import type { ObservedServer, PlanWarning } from '../model/types.js';
 import { formatBytes } from '../lib/byte-size.js';
@@ -166,7 +167,8 @@ export async function checkQuarantine(catalog: string, server: string): Promise<
 
 /** WAL files waiting in incoming/ whose page header names another cluster (they will be quarantined). */
 export async function checkIncomingIdentity(catalog: string, observed: ObservedServer, expected: string | undefined): Promise<CheckResult | undefined> {
-  if (expected === undefined) return undefined;
+  // An object store without s3.spool has no incoming/ (WAL arrives by wal-push only): nothing to vouch for.
+  if (expected === undefined || localRootOf(catalog) === undefined) return undefined;
   const foreign: string[] = [];
   for (const f of observed.incoming) {
     if (f.kind !== 'segment' && f.kind !== 'partial') continue;

@@ -72,8 +72,19 @@ async function serverDate(cfg: S3RepositoryConfig): Promise<{ date: string | und
   });
 }
 
+/**
+ * What the https connection trusted, for the OK line: with caFile, that file alone (the public
+ * roots are not used beside it), so a DBA who sees OK here knows what a renewed certificate needs.
+ */
+export function tlsTrustText(cfg: S3RepositoryConfig): string {
+  const endpoint = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
+  if (!endpoint.startsWith('https:')) return '';
+  if (!cfg.verifyTls) return '; TLS certificate NOT verified (tls.verify: false)';
+  return cfg.caFile === undefined ? '' : `; TLS trusts only s3.tls.caFile ${cfg.caFile}`;
+}
+
 /** Write, read back and delete one small object under the server's prefix. */
-async function probe(repo: Repository, server: string): Promise<CheckResult> {
+async function probe(repo: Repository, server: string, cfg: S3RepositoryConfig): Promise<CheckResult> {
   const key = `${catalogKeys.server(server)}/pgbk-check-${process.pid}-${randomBytes(4).toString('hex')}`;
   const body = randomBytes(64);
   try {
@@ -93,7 +104,7 @@ async function probe(repo: Repository, server: string): Promise<CheckResult> {
       e.hint ?? 'the credentials must allow PutObject, GetObject and DeleteObject in the bucket',
     );
   }
-  return pass('catalog', `${repo.where(catalogKeys.server(server))}: reachable, credentials accepted, write/read/delete probe ok`);
+  return pass('catalog', `${repo.where(catalogKeys.server(server))}: reachable, credentials accepted, write/read/delete probe ok${tlsTrustText(cfg)}`);
 }
 
 export async function checkObjectStore(catalog: string, server: string, cfg: S3RepositoryConfig): Promise<ObjectStoreReport> {
@@ -104,7 +115,7 @@ export async function checkObjectStore(catalog: string, server: string, cfg: S3R
     const e = toPgbkError(err);
     return { checks: [fail('catalog', e.message, e.hint ?? 'check s3.endpoint, the bucket in catalog: and the credentials')] };
   }
-  const checks: CheckResult[] = [await probe(repo, server)];
+  const checks: CheckResult[] = [await probe(repo, server, cfg)];
   const endpoint = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
   try {
     const { date, sentAt, receivedAt } = await serverDate(cfg);

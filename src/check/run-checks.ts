@@ -30,6 +30,7 @@ import {
   type LiveFacts,
 } from './live-checks.js';
 import { checkSsh } from './ssh-check.js';
+import { checkArchiveTimeline } from './timeline-check.js';
 import { checkArchiveTarget, checkWalArrival } from './wal-arrival.js';
 import { checkStreaming } from './stream-checks.js';
 import { checkObjectStore } from './object-store-checks.js';
@@ -115,6 +116,8 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
   push(checkMinRedundancy(server, observed));
   const planned = planServer(server, observed, opts.now);
   push(checkContinuity(observed, planned.warnings));
+  // A standby's own timeline may trail its primary's archived one for a moment: primaries only.
+  if (live !== undefined && !(live instanceof Error) && !live.facts.inRecovery) push(checkArchiveTimeline(server.name, live.facts.timeline, observed.wal));
   push(checkDrill(server, observed, opts.now));
   push(checkObjectives(server, planned.warnings));
   push(await checkQuarantine(opts.catalog, server.name));

@@ -12,7 +12,7 @@ import { realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { incomingDir, isArchived } from '../catalog/index.js';
 import { localRootOf } from '../catalog/local-spool.js';
-import { locate } from '../catalog/open.js';
+import { locate, repositoryKindOf } from '../catalog/open.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { toPgbkError } from '../errors.js';
 import { withPgClient } from '../pg/pg-session.js';
@@ -114,6 +114,20 @@ async function switchSegment(conninfo: string, superuser: boolean): Promise<stri
   });
 }
 
+/**
+ * What to look at when the switched segment never arrived. An object store is written by
+ * archive_command itself (wal-push): the usual cause is that it runs as PostgreSQL's OS user with
+ * PostgreSQL's environment, where the credentials this shell has (AWS_*, ~/.aws) are missing.
+ */
+export function arrivalHint(catalog: string): string {
+  const common = "read PostgreSQL's log and pg_stat_archiver; raise --wal-timeout if archiving is just slow";
+  if (repositoryKindOf(catalog) === 'posix') return `archive_command must deliver WAL to this catalog: compare it with this server's catalog path, ${common}`;
+  return (
+    "archive_command must be pgbk wal-push with this configuration (wal-push --print-archive-command prints it), or copy into s3.spool's incoming/; pgbk wal-push runs as PostgreSQL's OS user with PostgreSQL's environment, " +
+    `so the S3 credentials (AWS_* variables or that user's ~/.aws) and s3.tls.caFile must work for that user, not only for this shell (pgbk's error is in PostgreSQL's log); ${common}`
+  );
+}
+
 export interface WalArrivalOptions {
   readonly catalog: string;
   readonly timeoutMs: number;
@@ -143,8 +157,8 @@ export async function checkWalArrival(server: ServerConfig, conninfo: string, op
     if (Date.now() >= deadline) {
       return fail(
         name,
-        `segment ${segment} (pg_switch_wal) did not arrive in ${locate(opts.catalog, server.name)} (wal/ or incoming/) within ${Math.round(opts.timeoutMs / 1000)}s`,
-        "archive_command must deliver WAL to this catalog: compare it with this server's catalog path, read PostgreSQL's log and pg_stat_archiver; raise --wal-timeout if archiving is just slow",
+        `segment ${segment} (pg_switch_wal) did not arrive in ${locate(opts.catalog, server.name)} (${localRootOf(opts.catalog) === undefined ? 'wal/' : 'wal/ or incoming/'}) within ${Math.round(opts.timeoutMs / 1000)}s`,
+        arrivalHint(opts.catalog),
       );
     }
     await new Promise((r) => setTimeout(r, Math.min(opts.pollMs ?? 200, Math.max(1, deadline - Date.now()))));

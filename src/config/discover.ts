@@ -5,6 +5,7 @@
  */
 
 import { stat } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import type { Loader } from 'cosmiconfig';
 import { PgbkError } from '../errors.js';
@@ -17,6 +18,28 @@ export interface DiscoverOptions {
   readonly env: NodeJS.ProcessEnv;
 }
 
+/**
+ * The message of a config file this process cannot read: with EACCES, which OS user was refused
+ * (pgbk started as root reads it again as the catalog's owner; archive_command runs as PostgreSQL's
+ * user) and how to grant it, as README's setup does.
+ */
+export function unreadableConfig(origin: string, file: string, code: string, user: string): { message: string; hint?: string } {
+  if (code === 'ENOENT') return { message: `${origin} ${file} does not exist` };
+  if (code !== 'EACCES' && code !== 'EPERM') return { message: `${origin} ${file} cannot be read (${code})` };
+  return {
+    message: `${origin} ${file} cannot be read by OS user ${user} (${code})`,
+    hint: `let ${user} read it and search its directories (e.g. chown root:GROUP ${file}; chmod 0640 ${file}, with ${user} in GROUP)`,
+  };
+}
+
+export function currentUserName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
+}
+
 async function mustBeFile(file: string, origin: string): Promise<string> {
   try {
     const st = await stat(file);
@@ -24,9 +47,8 @@ async function mustBeFile(file: string, origin: string): Promise<string> {
     return file;
   } catch (err) {
     if (err instanceof PgbkError) throw err;
-    const code = (err as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(err)})`;
-    throw new PgbkError('CONFIG', `${origin} ${file} ${why}`, { path: file, cause: err });
+    const { message, hint } = unreadableConfig(origin, file, (err as NodeJS.ErrnoException).code ?? String(err), currentUserName());
+    throw new PgbkError('CONFIG', message, { path: file, cause: err, ...(hint === undefined ? {} : { hint }) });
   }
 }
 

@@ -134,7 +134,7 @@ export interface S3RepositoryConfig {
   readonly pathStyle: boolean;
   /** Verify the server's TLS certificate (https endpoints). Default true. */
   readonly verifyTls: boolean;
-  /** Absolute path of a PEM file with the CA certificate(s) to trust, added to the system's. */
+  /** Absolute path of a PEM file with the CA certificate(s) to trust: the endpoint's whole trust (Node's bundled public roots are not used beside it). */
   readonly caFile?: string;
   /** Named profile in the AWS shared credentials/config files; absent = the default chain. */
   readonly profile?: string;

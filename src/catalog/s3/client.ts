@@ -31,6 +31,7 @@ import type * as SdkModule from '@aws-sdk/client-s3';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { PgbkError } from '../../errors.js';
 import type { S3RepositoryConfig } from '../../config/resolved.js';
+import { hasPemCertificate } from './trust.js';
 
 export type Sdk = typeof SdkModule;
 
@@ -81,6 +82,12 @@ function secureContextFor(cfg: S3RepositoryConfig, caFile: string): SecureContex
     throw new PgbkError('CATALOG', `cannot read the CA file ${caFile} for ${cfg.url}: ${(err as Error).message}`, {
       path: caFile,
       hint: 'fix s3.tls.caFile in the configuration',
+    });
+  }
+  if (!hasPemCertificate(ca)) {
+    throw new PgbkError('CATALOG', `the CA file ${caFile} for ${cfg.url} holds no PEM certificate (-----BEGIN CERTIFICATE-----)`, {
+      path: caFile,
+      hint: "s3.tls.caFile must name a PEM file with the CA certificate(s) that signed the endpoint's certificate (a DER one converts with openssl x509 -inform DER -in FILE -out FILE.pem)",
     });
   }
   let made: SecureContext;

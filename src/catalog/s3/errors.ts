@@ -6,6 +6,7 @@
 
 import { PgbkError } from '../../errors.js';
 import { type S3Context, urlOf } from './client.js';
+import { credentialSource, noCredentials, untrustedCertificate } from './trust.js';
 
 interface SdkErrorShape {
   readonly name?: string;
@@ -46,25 +47,28 @@ function explain(ctx: S3Context, err: unknown): { why: string; hint?: string } {
   if (name === 'InvalidAccessKeyId' || name === 'SignatureDoesNotMatch' || name === 'InvalidToken' || name === 'ExpiredToken') {
     return {
       why: `${endpoint} refused the credentials (${name}) for bucket ${ctx.cfg.bucket}`,
-      hint: `set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY for pgbk, or the profile${ctx.cfg.profile === undefined ? '' : ` ${ctx.cfg.profile}`} in ~/.aws/credentials`,
+      hint: `they came from ${credentialSource(ctx.cfg)}: fix them there, or give pgbk others (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, or a profile: s3.profile, AWS_PROFILE)`,
     };
   }
   if (name === 'AccessDenied' || status === 403) {
     return {
       why: `${endpoint} denied access to bucket ${ctx.cfg.bucket} (${name || 'HTTP 403'})`,
-      hint: 'check the credentials and that their user may read and write the bucket',
+      hint: `check that the user of the credentials (${credentialSource(ctx.cfg)}) may read and write the bucket`,
     };
   }
   if (name === 'CredentialsProviderError' || /Could not load credentials/i.test(e.message ?? '')) {
     return {
-      why: 'no AWS credentials found',
-      hint: 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY for pgbk, or a profile in ~/.aws/credentials (s3.profile)',
+      why: noCredentials(ctx.cfg),
+      hint: "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment pgbk runs with, or a profile in that OS user's ~/.aws/credentials (s3.profile): archive_command and restore_command run with PostgreSQL's environment and OS user",
     };
   }
   if (e.code !== undefined && /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME/.test(e.code)) {
+    return untrustedCertificate(endpoint, e.code, ctx.cfg.caFile);
+  }
+  if (e.code === 'EPROTO' || /wrong version number/.test(e.message ?? '')) {
     return {
-      why: `the TLS certificate of ${endpoint} is not trusted (${e.code})`,
-      hint: 'set s3.tls.caFile to the CA that signed it (tls.verify: false only for a test store)',
+      why: `no TLS handshake with ${endpoint} (${e.code ?? name})`,
+      hint: 'check the scheme of s3.endpoint: https:// to a port that speaks plain http fails so',
     };
   }
   if ((e.code !== undefined && NETWORK_CODES.has(e.code)) || name === 'TimeoutError' || name === 'RequestTimeout') {

@@ -167,6 +167,10 @@ t(
     await cluster.sql('INSERT INTO t SELECT generate_series(1501, 2000)');
     await switchAndArchive(cluster);
     ok(await w.pgbk(['apply']), 'apply (archive)');
+    // status and list read the bucket's WAL archive (they once stat-ed a local path and saw none).
+    const st = JSON.parse(ok(await w.pgbk(['status', '--json']), 'status').stdout) as { servers: { walSegments: number }[] };
+    assert.ok((st.servers[0]?.walSegments ?? 0) >= 2, JSON.stringify(st.servers[0]));
+    assert.match(ok(await w.pgbk(['list']), 'list').stdout, /\b(16|32|48|64) MiB\b/);
     const target = path.join(ctx.root!, 'restored');
     const r = ok(await w.pgbk(['restore', 'main', 'latest', '--target-dir', target, '--target-name', 's3_rp', '--target-action', 'promote']), 'restore');
     assert.match(r.stdout + r.stderr, new RegExp(b.id));

@@ -1,7 +1,7 @@
 /** check on an object store: the clock verdict from the store's Date header (pure parts). */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { clockSkewMs, judgeClockSkew, MAX_CLOCK_SKEW_MS } from '../../../src/check/object-store-checks.js';
+import { clockSkewMs, judgeClockSkew, MAX_CLOCK_SKEW_MS, tlsTrustText } from '../../../src/check/object-store-checks.js';
 
 const EP = 'http://127.0.0.1:7480';
 
@@ -23,6 +23,15 @@ test('within the limit passes; beyond it fails naming the direction and the endp
   assert.is(ahead.ok, false);
   assert.match(ahead.detail, /61s ahead of the object store's/);
   assert.match(ahead.hint ?? '', /synchronise the clock/);
+});
+
+test("the catalog's OK line says what TLS trusted: caFile alone, or nothing verified", () => {
+  const base = { url: 's3://b/p/', bucket: 'b', prefix: 'p/', region: 'us-east-1', pathStyle: true, verifyTls: true };
+  assert.is(tlsTrustText({ ...base, endpoint: 'https://rgw:7480', caFile: '/etc/pgbk/ca.pem' }), '; TLS trusts only s3.tls.caFile /etc/pgbk/ca.pem');
+  assert.is(tlsTrustText({ ...base, endpoint: 'https://rgw:7480', verifyTls: false }), '; TLS certificate NOT verified (tls.verify: false)');
+  assert.is(tlsTrustText({ ...base, endpoint: 'https://rgw:7480' }), '');
+  assert.is(tlsTrustText({ ...base, endpoint: 'http://rgw:7480' }), '');
+  assert.is(tlsTrustText({ ...base, caFile: '/etc/pgbk/ca.pem' }), '; TLS trusts only s3.tls.caFile /etc/pgbk/ca.pem');
 });
 
 test.run();
