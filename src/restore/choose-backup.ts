@@ -146,7 +146,9 @@ export function chooseBackup(input: ChooseInput): Choice {
             ? `newest DONE backup; recovery stops where it is consistent (LSN ${b.endLsn})`
             : `newest DONE backup (a ${target.kind === 'xid' ? 'transaction id' : 'restore point'} cannot be placed without replaying WAL; name an older backup id if the target precedes it)`;
     const next = done.find((x) => x.id > b.id);
-    return { ...checkWal(input, b, tli, path, next), backup: b, reason, targetTimeline: tli };
+    const wal = checkWal(input, b, tli, path, next);
+    const foreign = foreignTimelineWarning(input, ends.timeline, tli, done);
+    return { ...wal, warnings: foreign === undefined ? wal.warnings : [...wal.warnings, foreign], backup: b, reason, targetTimeline: tli };
   }
   if (skipped.length > 0) {
     throw new PgbkError('USAGE', `no DONE backup leads to timeline ${describeTimelineInput(input.timeline)}:\n  ${skipped.join('\n  ')}`, { server });
@@ -158,6 +160,17 @@ export function chooseBackup(input: ChooseInput): Choice {
     `target ${describeTarget(target)} is before the end of the oldest backup ${oldest.id} (${target.kind === 'time' ? `ended ${formatMicros(oldestEnds.endMicros)}` : `end LSN ${oldest.endLsn}`})`,
     { server, hint: 'a backup can only be recovered forward: choose a target after its end' },
   );
+}
+
+/**
+ * Following the newest timeline (the default) onto one no backup of the server was ever taken on.
+ * A failover makes such a timeline until the next backup; so does a copy restored from this
+ * catalog that was promoted while still archiving as this server — and then this restore would
+ * replay the copy's WAL instead of the server's, silently (check's "timeline" entry tells which).
+ */
+function foreignTimelineWarning(input: ChooseInput, backupTimeline: number, tli: number, done: readonly DoneBackup[]): string | undefined {
+  if (input.timeline.kind !== 'latest' || tli <= backupTimeline || done.some((x) => x.timeline >= tli)) return undefined;
+  return `recovery follows timeline ${tli}, the newest in the archive, but no backup of server ${input.server} was taken on it: unless the server itself switched to it (a failover or promotion), it is the timeline of a copy restored from this catalog that archived into it, and this restore would replay that copy's WAL instead of the server's; --target-timeline ${backupTimeline} follows the server's own (pgbk check ${input.server} tells which: "timeline")`;
 }
 
 function describeTimelineInput(t: TargetTimeline): string {

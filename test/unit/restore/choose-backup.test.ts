@@ -227,6 +227,18 @@ test('choose: a timeline that forked before the newest backup ended → older ba
   throws(() => chooseBackup(input({ kind: 'latest' }, { histories: early, segments })), /forked off timeline 1 at 0\/3000000, before the backup ended/);
 });
 
+test('choose: following a newer timeline no backup was taken on is a warning naming --target-timeline', () => {
+  const c = chooseBackup(input({ kind: 'latest' }, { histories: TL2, segments: TL2_SEGS }));
+  assert.is(c.targetTimeline, 2);
+  assert.is(c.warnings.length, 1);
+  assert.match(c.warnings[0]!, /follows timeline 2, the newest in the archive, but no backup of server main was taken on it/);
+  assert.match(c.warnings[0]!, /--target-timeline 1/);
+  // Named explicitly, or once a backup was taken on timeline 2, the timeline is the server's: no warning.
+  assert.equal(chooseBackup(input({ kind: 'latest' }, { histories: TL2, segments: TL2_SEGS, timeline: { kind: 'number', timeline: 2 } })).warnings, []);
+  const onTl2 = backup('20260103T000000Z', '0/8000028', '0/8000138', '2026-01-03T00:00:10.000Z', { timeline: 2 });
+  assert.equal(chooseBackup(input({ kind: 'latest' }, { backups: [onTl2, B, A], histories: TL2, segments: TL2_SEGS, requested: B.id })).warnings, []);
+});
+
 test('choose: a timeline with no history file', () => {
   throws(() => chooseBackup(input({ kind: 'latest' }, { timeline: { kind: 'number', timeline: 3 }, requested: B.id })), /no history file/);
 });
