@@ -141,7 +141,13 @@ export class LocalTransport implements Transport {
 
   async mkdir(dir: string, mode: number): Promise<void> {
     try {
-      await mkdir(dir, { recursive: true, mode });
+      // The parents with the default mode, the last one with `mode` (as `mkdir -p -m` over SSH):
+      // Node's recursive mkdir gives `mode` to every directory it makes, and a parent made 0700
+      // by root keeps the restored server's owner out of its own data directory.
+      await mkdir(path.dirname(dir), { recursive: true });
+      await mkdir(dir, { mode }).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
       await chmod(dir, mode);
     } catch (err) {
       throw ioError(err, dir);

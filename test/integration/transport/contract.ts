@@ -189,6 +189,9 @@ export function transportContract(name: string, setup: () => Promise<ContractWor
     const deep = path.join(sub, 'a', 'b');
     await transport.mkdir(deep, 0o700);
     assert.is((await lstat(deep)).mode & 0o777, 0o700);
+    // Only the last directory gets the mode, as `mkdir -p -m`: a parent made 0700 by root would
+    // keep the restored server's owner out of its own data directory (found by the qa helper).
+    assert.ok(((await lstat(path.join(sub, 'a'))).mode & 0o011) === 0o011, 'a parent mkdir made can be traversed by others');
     await transport.mkdir(deep, 0o750); // it exists: only the mode changes
     assert.is((await lstat(deep)).mode & 0o777, 0o750);
     const f = path.join(deep, 'f');
