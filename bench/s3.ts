@@ -334,11 +334,49 @@ async function machineJiffies(): Promise<{ total: number; idle: number }> {
  */
 async function watched<T>(s: Setup, segments: number, drain: () => Promise<T>): Promise<{ value: T; note: string }> {
   const pid = s.gw.gatewayPid();
-  const [m0, g0] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid)];
+  const [m0, g0, c0] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid), await cpuCensus()];
   const value = await drain();
-  const [m1, g1] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid)];
+  const [m1, g1, c1] = [await machineJiffies(), pid === undefined ? Number.NaN : await cpuSecondsOf(pid), await cpuCensus()];
   const idle = (100 * (m1.idle - m0.idle)) / Math.max(1, m1.total - m0.total);
-  return { value, note: `machine idle ${idle.toFixed(0)}%, radosgw CPU ${(((g1 - g0) * 1000) / segments).toFixed(0)} ms/segment` };
+  const busy = (((m1.total - m0.total - (m1.idle - m0.idle)) / CLOCK_TICKS) * 1000) / segments;
+  const by = [...c1]
+    .map(([k, v]) => [k, ((v - (c0.get(k) ?? 0)) * 1000) / segments] as const)
+    .filter(([, ms]) => ms >= 0.5)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, ms]) => `${k} ${ms.toFixed(1)}`)
+    .join(', ');
+  return {
+    value,
+    note: `machine idle ${idle.toFixed(0)}%, radosgw CPU ${(((g1 - g0) * 1000) / segments).toFixed(0)} ms/segment; machine busy ${busy.toFixed(0)} ms/segment, of it (ms/segment) ${by}`,
+  };
+}
+
+/** /proc/stat's unit (USER_HZ): 100 on Linux everywhere that matters. */
+const CLOCK_TICKS = 100;
+
+/**
+ * CPU seconds so far of every live process on the machine, summed by command name, plus what this
+ * process reaped (the archive_command shells and what they ran: sh, stat, sleep, pgBackRest's
+ * foreground archive-push) and its own: where a drain's CPU went, tool by tool.
+ */
+async function cpuCensus(): Promise<Map<string, number>> {
+  const by = new Map<string, number>();
+  for (const p of await readdir('/proc').catch(() => [] as string[])) {
+    if (!/^\d+$/.test(p)) continue;
+    const stat = await readFile(`/proc/${p}/stat`, 'utf8').catch(() => '');
+    if (stat === '') continue;
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (f.length < 15) continue;
+    const own = (Number(f[11]) + Number(f[12])) / CLOCK_TICKS;
+    if (Number(p) === process.pid) {
+      by.set('bench (archiver)', own);
+      by.set('archive_command processes', (Number(f[13]) + Number(f[14])) / CLOCK_TICKS);
+      continue;
+    }
+    const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+    by.set(comm, (by.get(comm) ?? 0) + own);
+  }
+  return by;
 }
 
 async function pgbkDrain(s: Setup, round: number, staging: string, names: readonly string[], cli?: string): Promise<Drain> {
