@@ -110,6 +110,10 @@ interface Measured {
   readonly seconds: number;
   readonly rssMb: number;
   readonly cpuS: number;
+  /** Of cpuS, the kernel's share (page faults, copies into tmpfs, pipes, TLS sockets). */
+  readonly sysS: number;
+  /** Minor page faults of the tree (/usr/bin/time -v). */
+  readonly minorFaults: number;
   readonly stderr: string;
 }
 
@@ -123,6 +127,8 @@ async function measured(cmd: string, args: readonly string[], asPostgres = false
     seconds,
     rssMb: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
     cpuS: num(/User time \(seconds\): ([\d.]+)/) + num(/System time \(seconds\): ([\d.]+)/),
+    sysS: num(/System time \(seconds\): ([\d.]+)/),
+    minorFaults: num(/Minor \(reclaiming a frame\) page faults: (\d+)/),
     stderr: out.stderr,
   };
 }
@@ -570,7 +576,7 @@ async function restorePhase(s: Setup): Promise<BenchResult> {
             );
         }
         if (!warm) runs[tool].push(m);
-        line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s ${m.rssMb.toFixed(0)} MB`);
+        line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s (sys ${m.sysS.toFixed(2)}, ${(m.minorFaults / 1000).toFixed(0)}k minor faults) ${m.rssMb.toFixed(0)} MB`);
         if (round === -WARMUP && tool === 'pgbk') {
           const why = await startable(target);
           started = why === '' ? `PostgreSQL started on pgbk's restore and read pgbench_branches (${SCALE} rows)` : `pgbk's restore did NOT start: ${why}`;
