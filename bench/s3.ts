@@ -576,7 +576,9 @@ async function restorePhase(s: Setup): Promise<BenchResult> {
             );
         }
         if (!warm) runs[tool].push(m);
-        line.push(`${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s (sys ${m.sysS.toFixed(2)}, ${(m.minorFaults / 1000).toFixed(0)}k minor faults) ${m.rssMb.toFixed(0)} MB`);
+        line.push(
+          `${tool} ${m.seconds.toFixed(2)} s CPU ${m.cpuS.toFixed(2)} s (sys ${m.sysS.toFixed(2)}, ${(m.minorFaults / 1000).toFixed(0)}k minor faults) ${m.rssMb.toFixed(0)} MB`,
+        );
         if (round === -WARMUP && tool === 'pgbk') {
           const why = await startable(target);
           started = why === '' ? `PostgreSQL started on pgbk's restore and read pgbench_branches (${SCALE} rows)` : `pgbk's restore did NOT start: ${why}`;
