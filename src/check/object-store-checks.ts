@@ -9,11 +9,11 @@
  */
 
 import { randomBytes } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import http from 'node:http';
 import https from 'node:https';
 import { catalogKeys } from '../catalog/layout.js';
 import { repositoryOf } from '../catalog/open.js';
+import { endpointOf, secureContextFor } from '../catalog/s3/client.js';
 import type { Repository } from '../catalog/repository.js';
 import type { S3RepositoryConfig } from '../config/resolved.js';
 import { toPgbkError } from '../errors.js';
@@ -50,16 +50,16 @@ export function judgeClockSkew(endpoint: string, skewMs: number, maxMs = MAX_CLO
 
 /** One unauthenticated HEAD of the endpoint: every S3 server answers (often 403) with a Date header. */
 async function serverDate(cfg: S3RepositoryConfig): Promise<{ date: string | undefined; sentAt: number; receivedAt: number }> {
-  const endpoint = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
+  const endpoint = endpointOf(cfg);
   const url = new URL(endpoint);
-  // The endpoint's trust is the CA file alone when there is one (as for every request: s3/client.ts).
-  const ca = cfg.caFile === undefined ? undefined : await readFile(cfg.caFile, 'utf8');
+  // The same trust as every request's (s3/client.ts): the CA file alone when there is one.
+  const secureContext = cfg.caFile === undefined ? undefined : secureContextFor(cfg, cfg.caFile);
   const sentAt = Date.now();
   return new Promise((resolve, reject) => {
     const options = {
       method: 'HEAD',
       timeout: 10_000,
-      ...(url.protocol === 'https:' ? { rejectUnauthorized: cfg.verifyTls, ...(ca === undefined ? {} : { ca }) } : {}),
+      ...(url.protocol === 'https:' ? { rejectUnauthorized: cfg.verifyTls, ...(secureContext === undefined ? {} : { secureContext }) } : {}),
     };
     const req = (url.protocol === 'https:' ? https : http).request(url, options, (res) => {
       res.resume();
@@ -77,7 +77,7 @@ async function serverDate(cfg: S3RepositoryConfig): Promise<{ date: string | und
  * roots are not used beside it), so a DBA who sees OK here knows what a renewed certificate needs.
  */
 export function tlsTrustText(cfg: S3RepositoryConfig): string {
-  const endpoint = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
+  const endpoint = endpointOf(cfg);
   if (!endpoint.startsWith('https:')) return '';
   if (!cfg.verifyTls) return '; TLS certificate NOT verified (tls.verify: false)';
   return cfg.caFile === undefined ? '' : `; TLS trusts only s3.tls.caFile ${cfg.caFile}`;
@@ -116,7 +116,7 @@ export async function checkObjectStore(catalog: string, server: string, cfg: S3R
     return { checks: [fail('catalog', e.message, e.hint ?? 'check s3.endpoint, the bucket in catalog: and the credentials')] };
   }
   const checks: CheckResult[] = [await probe(repo, server, cfg)];
-  const endpoint = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
+  const endpoint = endpointOf(cfg);
   try {
     const { date, sentAt, receivedAt } = await serverDate(cfg);
     const skew = date === undefined ? undefined : clockSkewMs(date, sentAt, receivedAt);

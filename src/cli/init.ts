@@ -2,6 +2,7 @@ import { access, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SEARCH_PLACES } from '../config/discover.js';
 import { PgbkError } from '../errors.js';
+import { shellQuote } from '../lib/shell-quote.js';
 import type { CliIo } from './io.js';
 import { parseCommand } from './options.js';
 
@@ -33,7 +34,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   await writeFile(file, TEMPLATE, { flag: 'wx' });
   // Found without --config only where discovery looks first: this directory, under a name it tries.
   const found = io.env['PGBK_CONFIG'] === undefined && path.dirname(file) === path.resolve(io.cwd) && SEARCH_PLACES.includes(path.basename(file));
-  const pgbk = found ? 'pgbk' : `pgbk --config ${/^[\w@%+=:,./-]+$/.test(file) ? file : `'${file.replace(/'/g, `'\\''`)}'`}`;
+  const pgbk = found ? 'pgbk' : `pgbk --config ${shellQuote(file)}`;
   io.stdout.write(`wrote ${file}; edit it, then run: ${pgbk} validate && ${pgbk} plan\n`);
   return 0;
 }

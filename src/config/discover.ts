@@ -5,10 +5,10 @@
  */
 
 import { stat } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import type { Loader } from 'cosmiconfig';
 import { PgbkError } from '../errors.js';
+import { currentUserName } from '../lib/os-user.js';
 
 export const SEARCH_PLACES: readonly string[] = ['pgbk.yaml', 'pgbk.yml', '.pgbkrc.yaml', '.pgbkrc.yml', '.pgbkrc'];
 
@@ -30,14 +30,6 @@ export function unreadableConfig(origin: string, file: string, code: string, use
     message: `${origin} ${file} cannot be read by OS user ${user} (${code})`,
     hint: `let ${user} read it and search its directories (e.g. chown root:GROUP ${file}; chmod 0640 ${file}, with ${user} in GROUP)`,
   };
-}
-
-export function currentUserName(): string {
-  try {
-    return os.userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
-  }
 }
 
 async function mustBeFile(file: string, origin: string): Promise<string> {

@@ -10,7 +10,8 @@ import { readFile } from 'node:fs/promises';
 import os from 'node:os';
 import { PgbkError } from '../errors.js';
 import { readCachedConfig, writeCachedConfig } from './config-cache.js';
-import { currentUserName, discoverConfigFile, unreadableConfig, type DiscoverOptions } from './discover.js';
+import { currentUserName } from '../lib/os-user.js';
+import { discoverConfigFile, unreadableConfig, type DiscoverOptions } from './discover.js';
 import type { Desired } from './resolved.js';
 
 export type LoadConfigOptions = DiscoverOptions;
@@ -22,9 +23,8 @@ export async function loadConfig(opts: LoadConfigOptions): Promise<Desired> {
     bytes = await readFile(file);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code ?? String(err);
-    const { hint } = unreadableConfig('config file', file, code, currentUserName());
-    const by = hint === undefined ? '' : ` as OS user ${currentUserName()}`;
-    throw new PgbkError('CONFIG', `cannot read config file ${file}${by} (${code})`, { path: file, cause: err, ...(hint === undefined ? {} : { hint }) });
+    const { message, hint } = unreadableConfig('config file', file, code, currentUserName());
+    throw new PgbkError('CONFIG', message, { path: file, cause: err, ...(hint === undefined ? {} : { hint }) });
   }
   const configHash = createHash('sha256').update(bytes).digest('hex');
   const home = opts.env['HOME'] !== undefined && opts.env['HOME'] !== '' ? opts.env['HOME'] : os.homedir();

@@ -6,6 +6,7 @@
  */
 
 import { access, constants, readFile, stat } from 'node:fs/promises';
+import { userInfo } from 'node:os';
 import path from 'node:path';
 
 export interface OsUser {
@@ -14,6 +15,15 @@ export interface OsUser {
   readonly uid: number;
   readonly gid: number;
   readonly home?: string;
+}
+
+/** The name of the OS user this process runs as, for messages ("uid 1234" when it has none). */
+export function currentUserName(): string {
+  try {
+    return userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
 }
 
 /** "postgres (uid 105)", or "uid 1234" when the uid has no name. */

@@ -72,7 +72,7 @@ export const MIN_PART_SIZE = 5 * 1024 * 1024;
  */
 const secureContexts = new Map<string, SecureContext>();
 
-function secureContextFor(cfg: S3RepositoryConfig, caFile: string): SecureContext {
+export function secureContextFor(cfg: S3RepositoryConfig, caFile: string): SecureContext {
   const known = secureContexts.get(caFile);
   if (known !== undefined) return known;
   let ca: string;
@@ -137,8 +137,13 @@ export async function makeContext(cfg: S3RepositoryConfig, tuning: S3Tuning = {}
       requestTimeout: tuning.requestTimeoutMs ?? 60_000,
     },
   });
-  const endpointName = cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
+  const endpointName = endpointOf(cfg);
   return { sdk, client, cfg, endpointName, partSize, queueSize };
+}
+
+/** The endpoint requests go to: s3.endpoint, else AWS's for the region. */
+export function endpointOf(cfg: Pick<S3RepositoryConfig, 'endpoint' | 'region'>): string {
+  return cfg.endpoint ?? `https://s3.${cfg.region}.amazonaws.com`;
 }
 
 /** The s3:// URL of a full object key, for messages. */

@@ -4,9 +4,10 @@
  * nothing here ever holds a secret (names of variables, profiles and files only).
  */
 
-import { homedir, userInfo } from 'node:os';
+import { homedir } from 'node:os';
 import path from 'node:path';
 import type { S3RepositoryConfig } from '../../config/resolved.js';
+import { currentUserName } from '../../lib/os-user.js';
 
 /**
  * Whether a CA file's text holds a PEM certificate. OpenSSL skips whatever else a CA file holds
@@ -25,15 +26,6 @@ function credentialsFile(env: NodeJS.ProcessEnv): string {
   return path.join(home, '.aws', 'credentials');
 }
 
-/** The OS user pgbk runs as, for messages (credentials are per user: ~/.aws, the environment). */
-function osUser(): string {
-  try {
-    return userInfo().username;
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`;
-  }
-}
-
 /**
  * Where the SDK's default chain takes the credentials from, as it decides (credential-provider-node):
  * a profile (s3.profile, else AWS_PROFILE) skips the environment's keys; without one, the
@@ -41,7 +33,7 @@ function osUser(): string {
  */
 export function credentialSource(cfg: Pick<S3RepositoryConfig, 'profile'>, env: NodeJS.ProcessEnv = process.env): string {
   const file = credentialsFile(env);
-  const user = osUser();
+  const user = currentUserName();
   if (cfg.profile !== undefined) return `profile ${cfg.profile} (s3.profile) of ${file}, OS user ${user}`;
   const envProfile = env['AWS_PROFILE'];
   if (envProfile !== undefined && envProfile !== '') return `profile ${envProfile} (AWS_PROFILE) of ${file}, OS user ${user}`;
@@ -55,7 +47,7 @@ export function noCredentials(cfg: Pick<S3RepositoryConfig, 'profile'>, env: Nod
   const profile = cfg.profile ?? (env['AWS_PROFILE'] || undefined);
   const where =
     profile === undefined ? `none in its environment (AWS_ACCESS_KEY_ID) nor in profile default of ${file}` : `none in profile ${profile} of ${file}`;
-  return `no AWS credentials found for OS user ${osUser()}: ${where}`;
+  return `no AWS credentials found for OS user ${currentUserName()}: ${where}`;
 }
 
 /** Why a certificate is not trusted, and what to do, knowing whether caFile was set. */
