@@ -41,7 +41,9 @@ export function statusEntry(s: ServerConfig, f: StatusFacts, now: Date, recovera
   for (const b of f.backups) byStatus[b.status] = (byStatus[b.status] ?? 0) + 1;
   const wal = overviewOf(f.wal);
   const pitr = { ...(s.retention.pitrWindowSeconds === undefined ? {} : { pitrWindowSeconds: s.retention.pitrWindowSeconds }), now };
-  const window: RecoverableWindow | undefined = recoverableWindow(f.backups, wal, pitr);
+  const segSize = f.identity?.walSegmentSize;
+  const window: RecoverableWindow | undefined =
+    segSize === undefined ? recoverableWindow(f.backups, wal, pitr) : recoverableWindow(f.backups, wal, pitr, segSize);
   const points: RestorePoint[] = restorePoints(f.backups, pitr);
   const next: NextBackup | undefined = nextScheduledBackup(s, f.backups, now);
   return {
@@ -88,6 +90,11 @@ function windowText(w: RecoverableWindow | null, nowMs: number, points: number):
   const to =
     w.to.wal === null ? '?' : `WAL ${w.to.wal}${w.to.archivedAt === null ? '' : `, archived ${formatIsoText(w.to.archivedAt)}${ago(w.to.archivedAt, nowMs)}`}`;
   return `from ${from} to ${to}`;
+}
+
+function holeText(h: NonNullable<RecoverableWindow['hole']>): string {
+  const which = h.backups.length === 1 ? `backup ${h.backups[0]}` : `backups ${h.backups.join(', ')}`;
+  return `segment ${h.missing} is missing from the archive: a restore from ${which} replays only up to it`;
 }
 
 function restorePointsText(points: readonly RestorePoint[]): string {
@@ -145,6 +152,7 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date, dri
       `  backups       ${total === 0 ? 'none' : `${plural(total, 'backup')}: ${parts.join(', ')}`}`,
       `  last backup   ${st.lastBackup ? `${st.lastBackup.id}, ${formatAge(st.lastBackupAgeSeconds ?? 0)} ago, ${formatBytes(st.lastBackup.size ?? undefined)}` : 'none'}`,
       `  recoverable   ${windowText(st.recoverableWindow, nowMs, st.restorePoints.length)}`,
+      ...(st.recoverableWindow?.hole ? [`  WAL hole      ${holeText(st.recoverableWindow.hole)}`] : []),
       ...(st.restorePoints.length === 0 ? [] : [`  older points  ${restorePointsText(st.restorePoints)}`]),
       `  next backup   ${nextText(st.nextBackup, st.server, nowMs)}`,
       `  WAL archive   ${plural(st.walSegments, 'segment')}${st.lastWal ? `, ${st.firstWal} … ${st.lastWal}, newest ${formatAge(st.lastWalAgeSeconds ?? 0)} ago` : ''}`,

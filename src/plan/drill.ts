@@ -74,7 +74,7 @@ export function randomTargetLsn(config: ServerConfig, observed: ObservedServer, 
   const segSize = observed.identity?.walSegmentSize;
   if (segSize === undefined) return undefined;
   const pitr = config.retention.pitrWindowSeconds === undefined ? { now } : { pitrWindowSeconds: config.retention.pitrWindowSeconds, now };
-  const window = recoverableWindow(observed.backups, observed.wal, pitr);
+  const window = recoverableWindow(observed.backups, observed.wal, pitr, segSize);
   if (window === undefined || window.from.lsn === null || window.to.wal === null) return undefined;
   const from = parseLsn(window.from.lsn);
   const to = segmentStartLsn(segmentNumber(window.to.wal, segSize), segSize);

@@ -29,6 +29,7 @@ test('recoverable window: end of the oldest DONE backup → newest archived segm
   assert.equal(w, {
     from: { backupId: '20261121T030000Z', time: '2026-11-21T03:10:00.000Z', lsn: '0/5000100' },
     to: { wal: seg(1, 12), archivedAt: '2026-11-22T05:00:00.000Z' },
+    hole: null,
   });
   assert.is(recoverableWindow([backup('20261121T030000Z', { status: 'WAITING_FOR_WAL' })], { segments: [], histories: [], backupFiles: [] }), undefined);
 });
@@ -91,3 +92,39 @@ test('recoverable window with pitrWindow and a standalone pin: continuous from t
 });
 
 test.run();
+
+test('recoverable window stops at a missing segment, and a hole after older backups moves its start', () => {
+  const backups = [
+    backup('20261121T030000Z', { beginWal: seg(1, 4), endWal: seg(1, 5), endLsn: '0/5000100' }),
+    backup('20261122T030000Z', { beginWal: seg(1, 10), endWal: seg(1, 10), endLsn: '0/A000100' }),
+  ];
+  const mtime = '2026-11-22T05:00:00.000Z';
+  // Segment 7 missing: recovery from the older backup ends at 6, the newer one replays to 14.
+  const holed = { segments: [...segs(1, 4, 6), ...segs(1, 8, 14)], histories: [], backupFiles: [], newestMtime: mtime };
+  assert.equal(recoverableWindow(backups, holed), {
+    from: { backupId: '20261122T030000Z', time: '2026-11-22T03:10:00.000Z', lsn: '0/A000100' },
+    to: { wal: seg(1, 14), archivedAt: mtime },
+    hole: { missing: seg(1, 7), backups: ['20261121T030000Z'] },
+  });
+  // Segment 12 missing after the newest backup: the window ends before it, its time unknown.
+  const tail = { segments: [...segs(1, 4, 11), ...segs(1, 13, 14)], histories: [], backupFiles: [], newestMtime: mtime };
+  assert.equal(recoverableWindow(backups, tail)?.to, { wal: seg(1, 11), archivedAt: null });
+  assert.is(recoverableWindow(backups, tail)?.hole, null);
+});
+
+test('recoverable window: runs continue across a log boundary and onto a newer timeline, as a restore to latest does', () => {
+  // 16 MiB segments: 256 per log, so segno 255 → 256 crosses from log 0 into log 1.
+  const backups = [backup('20261121T030000Z', { beginWal: seg(1, 250), endWal: seg(1, 251), endLsn: '0/FB000100' })];
+  const crossing = { segments: segs(1, 250, 260), histories: [], backupFiles: [] };
+  assert.is(recoverableWindow(backups, crossing, {}, SEG)?.to.wal, seg(1, 260));
+  // A promotion at segment 258: timeline 2 starts there; timeline 1 has only what came before.
+  const promoted = { segments: [...segs(1, 250, 257), ...segs(2, 258, 265)], histories: ['00000002.history'], backupFiles: [] };
+  assert.is(recoverableWindow(backups, promoted, {}, SEG)?.to.wal, seg(2, 265));
+  // A timeline whose first segment lies before the backup began is not on its path.
+  const sibling = { segments: [...segs(1, 250, 257), ...segs(3, 100, 300)], histories: [], backupFiles: [] };
+  assert.is(recoverableWindow(backups, sibling, {}, SEG)?.to.wal, seg(1, 257));
+  // With other segment sizes the same names mean other positions: 1 GiB segments, 4 per log.
+  const big = [backup('20261121T030000Z', { beginWal: '000000010000000000000003', endWal: '000000010000000000000003', endLsn: '0/F0000100' })];
+  const bigWal = { segments: ['000000010000000000000003', '000000010000000100000000', '000000010000000100000001'], histories: [], backupFiles: [] };
+  assert.is(recoverableWindow(big, bigWal, {}, 1024 * 1024 * 1024)?.to.wal, '000000010000000100000001');
+});
