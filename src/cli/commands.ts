@@ -140,7 +140,12 @@ export const RESTORE_OPTIONS = {
   'lock-timeout': { type: 'string', value: 'DURATION', help: 'how long to wait for the server lock (default 60s)' },
   force: { type: 'boolean', default: false, help: 'empty a non-empty target directory first' },
   'verify-checksums': { type: 'boolean', default: false, help: 'also verify data page checksums of the restored files' },
-  'no-archive': { type: 'boolean', default: false, help: 'write archive_mode = off, so the copy never archives into the production catalog' },
+  'no-archive': { type: 'boolean', default: false, help: 'write archive_mode = off: an inspection copy that never archives, even once promoted' },
+  'keep-archiving': {
+    type: 'boolean',
+    default: false,
+    help: "keep the backup's archive settings, for a copy that replaces the server (default: archive_command = 'false', so a promoted copy archives nothing until you turn it back on)",
+  },
   'allow-new-tablespaces': {
     type: 'boolean',
     default: false,

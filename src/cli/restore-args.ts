@@ -1,6 +1,7 @@
 /** `pgbk restore`'s arguments, parsed once for a local restore and for --remote. */
 import { parseDuration } from '../config/duration.js';
 import { PgbkError } from '../errors.js';
+import type { ArchiveSetting } from '../pg/recovery-conf.js';
 import {
   parseTargetAction,
   parseTargetLsn,
@@ -25,13 +26,19 @@ export interface RestoreArgs {
   readonly timeline: TargetTimeline;
   readonly force: boolean;
   readonly verifyChecksums: boolean;
-  readonly noArchive: boolean;
+  /** --no-archive: 'off'; --keep-archiving: 'keep'; neither: 'refuse' (pg/recovery-conf.ts). */
+  readonly archiving: ArchiveSetting;
   /** Restore even though the WAL to replay creates tablespaces at the source's paths (another host only). */
   readonly allowNewTablespaces: boolean;
   readonly json: boolean;
   readonly debug: boolean;
   readonly config: string | undefined;
   readonly lockTimeoutMs: number;
+}
+
+function archivingOf(noArchive: boolean, keep: boolean): ArchiveSetting {
+  if (noArchive && keep) throw new PgbkError('USAGE', 'restore: --no-archive and --keep-archiving conflict: give at most one');
+  return noArchive ? 'off' : keep ? 'keep' : 'refuse';
 }
 
 /** Parse and validate the command line; every mistake is a USAGE error naming the flags. */
@@ -92,7 +99,7 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
     timeline,
     force: values.force === true,
     verifyChecksums: values['verify-checksums'] === true,
-    noArchive: values['no-archive'] === true,
+    archiving: archivingOf(values['no-archive'] === true, values['keep-archiving'] === true),
     allowNewTablespaces: values['allow-new-tablespaces'] === true,
     json: values.json === true,
     debug: values.debug === true,

@@ -48,7 +48,7 @@ export async function mainRemote(args: readonly string[], remote: RemoteSpec, io
     lockTimeoutMs: a.lockTimeoutMs,
     force: a.force,
     verifyChecksums: a.verifyChecksums,
-    noArchive: a.noArchive,
+    archiving: a.archiving,
     allowNewTablespaces: a.allowNewTablespaces,
     log: logTo(io),
     progressOut: io.stderr,

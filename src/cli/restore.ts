@@ -1,6 +1,6 @@
 /**
  * `pgbk restore SERVER [ID|latest] --target-dir DIR [one target] [--target-action …]
- * [--target-timeline …] [--tablespace-dir DIR] [--force] [--verify-checksums] [--no-archive] [--json]` — see
+ * [--target-timeline …] [--tablespace-dir DIR] [--force] [--verify-checksums] [--no-archive | --keep-archiving] [--json]` — see
  * src/restore/restore.ts.
  * Argument checks happen here (exactly one target; an action needs a target); the summary goes to
  * stdout (text or --json), progress and log lines to stderr.
@@ -11,6 +11,7 @@ import { PgbkError } from '../errors.js';
 import { progressEnabled } from '../lib/progress.js';
 import type { RestoreSummary } from '../restore/restore.js';
 import { gatherStartFacts, renderStartLines, settingsReport, startCommand, type SettingReport, type StartCommand } from '../restore/start-command.js';
+import type { ArchiveSetting } from '../pg/recovery-conf.js';
 import type { CliIo } from './io.js';
 import { loadDesired, logTo } from './load.js';
 import { writeJson } from './json-output.js';
@@ -23,8 +24,8 @@ export interface StartAdvice {
   readonly start: StartCommand;
 }
 
-export async function startAdvice(targetDir: string, noArchive: boolean): Promise<StartAdvice> {
-  const facts = await gatherStartFacts(targetDir, noArchive);
+export async function startAdvice(targetDir: string, archiving: ArchiveSetting): Promise<StartAdvice> {
+  const facts = await gatherStartFacts(targetDir, archiving);
   return { settings: settingsReport(facts), start: startCommand(facts) };
 }
 
@@ -78,7 +79,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       timeline: a.timeline,
       force: a.force,
       verifyChecksums: a.verifyChecksums,
-      noArchive: a.noArchive,
+      archiving: a.archiving,
       allowNewTablespaces: a.allowNewTablespaces,
       lockTimeoutMs: a.lockTimeoutMs,
       nodePath: process.execPath,
@@ -89,7 +90,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       now: new Date(),
       signal: abort.signal,
     });
-    const advice = await startAdvice(summary.targetDir, a.noArchive);
+    const advice = await startAdvice(summary.targetDir, a.archiving);
     if (a.json) writeJson(io, 'restore', restoreJson(summary, advice));
     else io.stdout.write(renderSummary(summary, advice));
     return 0;

@@ -15,6 +15,19 @@ export type RecoveryTargetSetting =
   | { readonly kind: 'immediate' }
   | { readonly kind: 'latest' };
 
+/**
+ * What the restored server does about archiving once it is promoted (restore's flags):
+ * - 'refuse' (the default, as Barman's recover does): archive_command = 'false'. A promoted copy
+ *   keeps its WAL in pg_wal and logs every failed attempt, so nothing reaches a catalog until the
+ *   operator turns archiving back on for a copy that replaces the server. Before, a copy restored to
+ *   look at something and then promoted archived its new timeline into the production catalog as
+ *   the server, and later restores to the latest timeline followed the copy's WAL.
+ * - 'off' (`--no-archive`): archive_mode = off, an inspection copy that never archives.
+ * - 'keep' (`--keep-archiving`): the backup's own settings; the copy is the server's replacement
+ *   and archives its new timeline wherever the server did.
+ */
+export type ArchiveSetting = 'refuse' | 'off' | 'keep';
+
 export interface RecoveryConfig {
   readonly restoreCommand: string;
   readonly target: RecoveryTargetSetting;
@@ -25,11 +38,33 @@ export interface RecoveryConfig {
   readonly inclusive?: boolean;
   /** Run once when recovery ends (pgbk uses it to remove the wal-fetch spool). */
   readonly recoveryEndCommand?: string;
+  readonly archiving: ArchiveSetting;
   /**
-   * Turn archiving off in the restored server (`restore --no-archive`): an inspection copy that is
-   * promoted must not push a new timeline into the production catalog.
+   * server_version_num of the restored cluster: from PostgreSQL 15 on, refusing also clears
+   * archive_library, which would otherwise be used instead of archive_command.
    */
-  readonly disableArchiving?: boolean;
+  readonly pgVersion: number;
+}
+
+/** The settings written for `archiving`, in order. */
+function archiveSettings(cfg: RecoveryConfig): Array<readonly [string, string]> {
+  switch (cfg.archiving) {
+    case 'off':
+      return [['archive_mode', 'off']];
+    case 'refuse':
+      return cfg.pgVersion >= 150000
+        ? [
+            ['archive_library', ''],
+            ['archive_command', 'false'],
+          ]
+        : [['archive_command', 'false']];
+    case 'keep':
+      return [];
+    default: {
+      const never: never = cfg.archiving;
+      throw new PgbkError('INTERNAL', `unknown archiving setting ${String(never)}`);
+    }
+  }
 }
 
 /** The settings pgbk owns; earlier lines for them are commented out. */
@@ -124,7 +159,7 @@ export function recoverySettings(cfg: RecoveryConfig): Array<readonly [string, s
   if (t.kind !== 'latest') out.push(['recovery_target_action', cfg.action]);
   out.push(['recovery_target_timeline', cfg.timeline]);
   if (cfg.recoveryEndCommand !== undefined) out.push(['recovery_end_command', cfg.recoveryEndCommand]);
-  if (cfg.disableArchiving === true) out.push(['archive_mode', 'off']);
+  out.push(...archiveSettings(cfg));
   return out;
 }
 
@@ -138,7 +173,7 @@ function settingName(line: string): string | undefined {
  * the exact text is unit-tested.
  */
 export function mergeAutoConf(existing: string, cfg: RecoveryConfig, header: string): string {
-  const managed = new Set(cfg.disableArchiving === true ? [...MANAGED_SETTINGS, 'archive_mode'] : MANAGED_SETTINGS);
+  const managed = new Set([...MANAGED_SETTINGS, ...archiveSettings(cfg).map(([name]) => name)]);
   const kept = existing
     .split('\n')
     .map((line) => {

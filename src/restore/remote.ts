@@ -21,6 +21,7 @@ import { PgbkError } from '../errors.js';
 import { SshTransport } from '../transport/ssh.js';
 import { remoteHost } from './host.js';
 import type { RemoteSpec } from './remote-args.js';
+import type { ArchiveSetting } from '../pg/recovery-conf.js';
 import { runRestore } from './restore.js';
 import { parseTablespaceDirs, parseTablespaceMap, resolveTablespaceLocations, type TablespaceEntry } from './tablespace-map.js';
 import { describeTarget, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
@@ -45,8 +46,8 @@ export interface RemoteRestoreRequest {
   readonly force?: boolean;
   /** pg_verifybackup also recomputes every file's CRC32C. */
   readonly verifyChecksums?: boolean;
-  /** Write archive_mode = off (an inspection copy must not push into the production catalog). */
-  readonly noArchive?: boolean;
+  /** What the restored server does about archiving (pg/recovery-conf.ts ArchiveSetting); default 'refuse'. */
+  readonly archiving?: ArchiveSetting;
   /** Restore although the WAL to replay creates tablespaces at the source's paths (src/restore/new-tablespaces.ts). */
   readonly allowNewTablespaces?: boolean;
   readonly log: (line: string) => void;

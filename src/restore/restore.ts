@@ -24,7 +24,7 @@ import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { createProgress } from '../lib/progress.js';
 import { plural } from '../lib/plural.js';
-import { mergeAutoConf } from '../pg/recovery-conf.js';
+import { type ArchiveSetting, mergeAutoConf } from '../pg/recovery-conf.js';
 import { chooseBackup, type Choice } from './choose-backup.js';
 import { flushRestored, giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { localHost, readTextOn, where, type TargetHost } from './host.js';
@@ -59,8 +59,8 @@ export interface RestoreRequest {
    * --skip-checksums). Off by default: see verifyAgainstManifest for why sizes suffice then.
    */
   readonly verifyChecksums?: boolean;
-  /** Write archive_mode = off into the restored directory (an inspection copy). */
-  readonly noArchive?: boolean;
+  /** What the restored server does about archiving (pg/recovery-conf.ts ArchiveSetting); default 'refuse'. */
+  readonly archiving?: ArchiveSetting;
   /**
    * Restore even though the WAL to replay creates tablespaces (at the source's paths): only right
    * on another host than the source's (new-tablespaces.ts).
@@ -113,7 +113,7 @@ export interface RestoreJob<S> {
   readonly timeline: TargetTimeline;
   readonly force: boolean;
   readonly verifyChecksums?: boolean;
-  readonly noArchive?: boolean;
+  readonly archiving?: ArchiveSetting;
   readonly allowNewTablespaces?: boolean;
   readonly lockTimeoutMs: number;
   readonly log: (line: string) => void;
@@ -310,7 +310,8 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
           target: targetSetting(job.target),
           action: job.action,
           timeline: String(choice.targetTimeline),
-          ...(job.noArchive === true ? { disableArchiving: true } : {}),
+          archiving: job.archiving ?? 'refuse',
+          pgVersion: backup.pgVersion,
         },
         `pgbk restore${host.local ? '' : ' --remote'} of server ${server}, backup ${backup.id}, at ${new Date().toISOString()}: target ${describeTarget(job.target)}`,
       );

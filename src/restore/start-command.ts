@@ -10,7 +10,7 @@ import { readFile, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { findPgBinary } from '../pg/pg-bin.js';
-import { shellQuote } from '../pg/recovery-conf.js';
+import { type ArchiveSetting, shellQuote } from '../pg/recovery-conf.js';
 import { confSetting } from './archive-command.js';
 
 export type SettingChange = 'set' | 'kept';
@@ -46,7 +46,7 @@ export interface StartFacts {
   /** Whether the command must switch to the owner (we are root, or another user). */
   readonly runAs: 'self' | 'runuser' | 'sudo';
   readonly pgCtl: string;
-  readonly noArchive: boolean;
+  readonly archiving: ArchiveSetting;
 }
 
 /** Longest unix socket path (sun_path, 108 bytes with the NUL). */
@@ -88,7 +88,8 @@ export function settingsReport(facts: StartFacts): SettingReport[] {
   });
   const mode = effective(facts, 'archive_mode');
   const command = effective(facts, 'archive_command');
-  if (facts.noArchive) {
+  const on = mode.value === 'on' || mode.value === 'always';
+  if (facts.archiving === 'off') {
     out.push({
       name: 'archive_mode',
       value: mode.value,
@@ -96,16 +97,25 @@ export function settingsReport(facts: StartFacts): SettingReport[] {
       source: mode.source,
       note: 'off (restore --no-archive): the copy archives nothing, even once promoted',
     });
+  } else if (facts.archiving === 'refuse') {
+    out.push({
+      name: 'archive_command',
+      value: command.value,
+      change: 'set',
+      source: command.source,
+      note: on
+        ? "'false' (the default): once promoted, the copy keeps its WAL in pg_wal and logs each refused attempt instead of archiving a new timeline into the catalog; if this copy replaces the server, remove pgbk's archive lines from postgresql.auto.conf and reload (or restore with --keep-archiving)"
+        : `'false' (the default; archive_mode is ${mode.value ?? 'off'}, so the copy archives nothing anyway)`,
+    });
   } else {
-    const on = mode.value === 'on' || mode.value === 'always';
     out.push({
       name: 'archive_mode',
       value: mode.value,
       change: 'kept',
       source: mode.source,
       note: on
-        ? `${mode.value} (kept): once promoted, the copy runs archive_command${command.value === undefined ? '' : ` (${command.value})`} and archives a new timeline wherever it points; restore --no-archive turns archiving off for an inspection copy`
-        : `${mode.value ?? 'off'} (kept): the copy archives nothing; restore --no-archive would force that`,
+        ? `${mode.value} (kept, restore --keep-archiving): once promoted, the copy runs archive_command${command.value === undefined ? '' : ` (${command.value})`} and archives a new timeline wherever it points, as the server did`
+        : `${mode.value ?? 'off'} (kept, restore --keep-archiving): the copy archives nothing`,
     });
   }
   return out;
@@ -176,7 +186,7 @@ async function userName(uid: number): Promise<string> {
   return String(uid);
 }
 
-export async function gatherStartFacts(pgdata: string, noArchive: boolean): Promise<StartFacts> {
+export async function gatherStartFacts(pgdata: string, archiving: ArchiveSetting): Promise<StartFacts> {
   const [postgresqlConf, autoConf, st, pgVersionText] = await Promise.all([
     readOr(path.join(pgdata, 'postgresql.conf')),
     readOr(path.join(pgdata, 'postgresql.auto.conf')),
@@ -201,6 +211,6 @@ export async function gatherStartFacts(pgdata: string, noArchive: boolean): Prom
     owner: await userName(st.uid),
     runAs: me === st.uid ? 'self' : me === 0 ? 'runuser' : 'sudo',
     pgCtl,
-    noArchive,
+    archiving,
   };
 }

@@ -212,10 +212,16 @@ async function startAndRead(dir: string, archive = false): Promise<{ cluster: Te
   return { cluster, rows: await rows(cluster) };
 }
 
-async function scenario(name: string, args: readonly string[], expected: string, check?: (c: TestCluster, r: Restored) => Promise<void>): Promise<void> {
+async function scenario(
+  name: string,
+  args: readonly string[],
+  expected: string,
+  check?: (c: TestCluster, r: Restored) => Promise<void>,
+  archive = false,
+): Promise<void> {
   const r = await restore(name, [...args, ...(args.length > 0 && !args.includes('--target-timeline') ? ['--target-action', 'promote'] : [])]);
   assert.is(r.summary['backupId'], W().backupId);
-  const { cluster, rows: got } = await startAndRead(r.dir);
+  const { cluster, rows: got } = await startAndRead(r.dir, archive);
   try {
     assert.is(got, expected, `${name}: rows after recovery\n${cluster.logTail(15)}`);
     if (check !== undefined) await check(cluster, r);
@@ -246,26 +252,36 @@ test('restore to the end of the backup (immediate), with the full CRC32C manifes
   await scenario('immediate', ['--target-immediate', '--verify-checksums'], '0');
 });
 
-test('restore latest: all archived WAL, tablespace relocated and readable, spool removed', async () => {
-  await scenario('latest', [], '0,1,2,3,4,5', async (c, r) => {
-    assert.is(await c.sql('SELECT x FROM tt'), '42');
-    const loc = await c.sql(`SELECT pg_tablespace_location(${W().tablespaceOid})`);
-    assert.is(loc, path.join(`${r.dir}_tablespaces`, W().tablespaceOid));
-    const conf = await readFile(path.join(r.dir, 'postgresql.auto.conf'), 'utf8');
-    assert.match(conf, /restore_command = '.* wal-fetch --config .* src %f %p'/);
-    assert.not.ok(existsSync(path.join(r.dir, '.pgbk-spool')), 'recovery_end_command removes the spool');
-    const [b] = await readBackups(W().catalog, SERVER);
-    assert.is(b?.status === 'DONE' ? b.inUse : undefined, undefined, 'the in-use mark is removed after the restore');
-    // Without --no-archive the summary says archiving was kept, and what that means.
-    const settings = r.summary['settings'] as { name: string; change: string; note: string }[];
-    const mode = settings.find((x) => x.name === 'archive_mode');
-    assert.is(mode?.change, 'kept');
-    assert.match(mode?.note ?? '', /^on \(kept\): once promoted, the copy runs archive_command .*restore --no-archive turns archiving off/);
-    assert.equal(
-      settings.map((x) => `${x.name} ${x.change}`),
-      ['restore_command set', 'port kept', 'unix_socket_directories kept', 'archive_mode kept'],
-    );
-  });
+test('restore latest: all archived WAL, tablespace relocated and readable, spool removed; the promoted copy refuses to archive', async () => {
+  const historiesBefore = (await listArchivedWal(catalogDir, SERVER)).histories;
+  await scenario(
+    'latest',
+    [],
+    '0,1,2,3,4,5',
+    async (c, r) => {
+      assert.is(await c.sql('SELECT x FROM tt'), '42');
+      const loc = await c.sql(`SELECT pg_tablespace_location(${W().tablespaceOid})`);
+      assert.is(loc, path.join(`${r.dir}_tablespaces`, W().tablespaceOid));
+      const conf = await readFile(path.join(r.dir, 'postgresql.auto.conf'), 'utf8');
+      assert.match(conf, /restore_command = '.* wal-fetch --config .* src %f %p'/);
+      assert.not.ok(existsSync(path.join(r.dir, '.pgbk-spool')), 'recovery_end_command removes the spool');
+      const [b] = await readBackups(W().catalog, SERVER);
+      assert.is(b?.status === 'DONE' ? b.inUse : undefined, undefined, 'the in-use mark is removed after the restore');
+      // By default the copy refuses to archive (archive_command = 'false'), and the summary says so.
+      const settings = r.summary['settings'] as { name: string; change: string; note: string }[];
+      assert.match(settings.find((x) => x.name === 'archive_command')?.note ?? '', /^'false' \(the default\): once promoted, the copy keeps its WAL/);
+      assert.equal(
+        settings.map((x) => `${x.name} ${x.change}`),
+        ['restore_command set', 'port kept', 'unix_socket_directories kept', 'archive_command set'],
+      );
+      // Started with the restored files' own settings (archive_mode on): the promoted copy's
+      // archiver runs 'false' and fails, and its new timeline never reaches the catalog.
+      await waitForQuery(c, 'SELECT failed_count > 0 FROM pg_stat_archiver', 't', 30_000);
+      assert.is(await c.sql('SELECT archived_count FROM pg_stat_archiver'), '0');
+      assert.equal((await listArchivedWal(catalogDir, SERVER)).histories, historiesBefore, 'no new timeline history archived by the copy');
+    },
+    true,
+  );
 });
 
 /** Run a program to completion, its output into a file (pg_ctl's server child inherits its stdio). */
@@ -481,8 +497,8 @@ test('a tampered spooled segment is never replayed: the fast path detects it and
   }
 });
 
-test('timeline 2: restore + promote archives a new timeline into the same catalog; a later restore reaches a point on it', async () => {
-  const first = await restore('tl-first', ['--target-lsn', step(3).lsn, '--target-action', 'promote']);
+test('timeline 2: restore --keep-archiving + promote archives a new timeline into the same catalog; a later restore reaches a point on it', async () => {
+  const first = await restore('tl-first', ['--target-lsn', step(3).lsn, '--target-action', 'promote', '--keep-archiving']);
   let tl2Lsn = '';
   {
     const { cluster, rows: got } = await startAndRead(first.dir, true);

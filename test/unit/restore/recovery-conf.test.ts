@@ -29,7 +29,14 @@ test('buildRestoreCommand: absolute node + cli, config, server, %f %p; % in path
   );
 });
 
-const base: RecoveryConfig = { restoreCommand: 'cmd %f %p', target: { kind: 'latest' }, action: 'pause', timeline: 'latest' };
+const base: RecoveryConfig = {
+  restoreCommand: 'cmd %f %p',
+  target: { kind: 'latest' },
+  action: 'pause',
+  timeline: 'latest',
+  archiving: 'keep',
+  pgVersion: 150018,
+};
 
 test('recoverySettings: one target kind, action only with a target, inclusive for time/lsn/xid', () => {
   assert.equal(recoverySettings(base), [
@@ -73,14 +80,28 @@ test('mergeAutoConf: earlier recovery settings commented out, other settings kep
   assert.match(mergeAutoConf("x = '1'", base, 'h'), /^x = '1'\n# h\n/);
 });
 
-test('--no-archive: archive_mode = off is written and an earlier archive_mode line commented out; kept otherwise', () => {
+test('--no-archive: archive_mode = off is written and an earlier archive_mode line commented out; kept with --keep-archiving', () => {
   const existing = "archive_mode = 'on'\n";
-  const off = mergeAutoConf(existing, { ...base, disableArchiving: true }, 'pgbk restore');
+  const off = mergeAutoConf(existing, { ...base, archiving: 'off' }, 'pgbk restore');
   assert.match(off, /^# replaced by pgbk restore: archive_mode = 'on'$/m);
   assert.match(off, /^archive_mode = 'off'$/m);
   const kept = mergeAutoConf(existing, base, 'pgbk restore');
   assert.match(kept, /^archive_mode = 'on'$/m);
   assert.not.match(kept, /archive_mode = 'off'/);
+  assert.not.match(kept, /archive_command|archive_library/);
+});
+
+test("default: archive_command = 'false' (and archive_library cleared from PostgreSQL 15 on), earlier lines commented out", () => {
+  const existing = "archive_command = 'pgbk wal-push main %p'\narchive_library = 'basic_archive'\n";
+  const refused = mergeAutoConf(existing, { ...base, archiving: 'refuse' }, 'pgbk restore');
+  assert.match(refused, /^# replaced by pgbk restore: archive_command = 'pgbk wal-push main %p'$/m);
+  assert.match(refused, /^# replaced by pgbk restore: archive_library = 'basic_archive'$/m);
+  assert.match(refused, /^archive_library = ''\narchive_command = 'false'\n$/m);
+  assert.not.match(refused, /^archive_mode/m, 'archive_mode stays as the backup had it');
+  // PostgreSQL 14 does not know archive_library: writing it would stop the server from starting.
+  const older = recoverySettings({ ...base, archiving: 'refuse', pgVersion: 140010 });
+  assert.equal(older[older.length - 1], ['archive_command', 'false']);
+  assert.not.ok(older.some(([k]) => k === 'archive_library'));
 });
 
 test.run();

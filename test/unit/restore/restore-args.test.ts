@@ -28,6 +28,10 @@ test('restore args: defaults', () => {
   assert.is(a.requested, undefined);
   assert.equal(a.target, { kind: 'latest' });
   assert.is(a.action, 'pause');
+  assert.is(a.archiving, 'refuse', "a restored copy refuses to archive unless told otherwise (archive_command = 'false')");
+  assert.is(parseRestoreArgs(['main', '--target-dir', '/tmp/x', '--no-archive']).archiving, 'off');
+  assert.is(parseRestoreArgs(['main', '--target-dir', '/tmp/x', '--keep-archiving']).archiving, 'keep');
+  usage(['main', '--target-dir', '/tmp/x', '--no-archive', '--keep-archiving'], /--no-archive and --keep-archiving conflict/);
   assert.equal(a.timeline, { kind: 'latest' });
   assert.is(a.force, false);
   assert.is(a.verifyChecksums, false, 'the CRC32C pass is opt-in (sizes + sha256 of the stored tars by default)');

@@ -10,7 +10,7 @@ const FACTS: StartFacts = {
   owner: 'postgres',
   runAs: 'runuser',
   pgCtl: '/usr/lib/postgresql/15/bin/pg_ctl',
-  noArchive: false,
+  archiving: 'keep',
 };
 
 test('settings: restore_command set, port and socket kept, archive_mode kept with its meaning', () => {
@@ -24,11 +24,26 @@ test('settings: restore_command set, port and socket kept, archive_mode kept wit
       'archive_mode kept on postgresql.conf',
     ],
   );
-  assert.match(s[3]!.note, /^on \(kept\): once promoted, the copy runs archive_command \(pgbk wal-push main %p\) .*restore --no-archive turns archiving off/);
+  assert.match(
+    s[3]!.note,
+    /^on \(kept, restore --keep-archiving\): once promoted, the copy runs archive_command \(pgbk wal-push main %p\) .*as the server did/,
+  );
+});
+
+test("default: archive_command set to 'false', and what to do for a copy that replaces the server", () => {
+  const s = settingsReport({ ...FACTS, archiving: 'refuse', autoConf: `${FACTS.autoConf}archive_command = 'false'\n` });
+  const cmd = s.find((x) => x.name === 'archive_command');
+  assert.is(cmd?.change, 'set');
+  assert.is(cmd?.value, 'false');
+  assert.match(cmd?.note ?? '', /^'false' \(the default\): once promoted, the copy keeps its WAL in pg_wal .*--keep-archiving/);
+  assert.is(
+    s.find((x) => x.name === 'archive_mode'),
+    undefined,
+  );
 });
 
 test('--no-archive: archive_mode set off, said so', () => {
-  const s = settingsReport({ ...FACTS, noArchive: true, autoConf: `${FACTS.autoConf}archive_mode = 'off'\n` });
+  const s = settingsReport({ ...FACTS, archiving: 'off', autoConf: `${FACTS.autoConf}archive_mode = 'off'\n` });
   const mode = s.find((x) => x.name === 'archive_mode');
   assert.is(mode?.change, 'set');
   assert.is(mode?.value, 'off');
