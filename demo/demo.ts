@@ -142,10 +142,10 @@ async function main(): Promise<void> {
     await pgbk(configPath, ['restore', 'main', 'latest', '--target-dir', restoreDir, '--target-time', beforeAccident, '--target-action', 'promote']);
 
     say('Start PostgreSQL on the restored directory: it replays archived WAL (pgbk wal-fetch) up to the target');
-    // archive_mode off: the copy must not push its new timeline into the original's catalog (the
-    // restored postgresql.conf still carries the original's archive_command; Barman disables it too).
-    restored = await startClusterOn(restoreDir, { conf: { archive_mode: 'off' } });
-    process.stdout.write(`    pg_ctl start -D ${restoreDir} -o '-c archive_mode=off' (port ${restored.port})\n`);
+    // As restored: pgbk wrote archive_command = 'false' into postgresql.auto.conf, so the promoted
+    // copy does not push its new timeline into the original's catalog (Barman's recover does the same).
+    restored = await startClusterOn(restoreDir);
+    process.stdout.write(`    pg_ctl start -D ${restoreDir} (port ${restored.port})\n`);
     await waitForQuery(restored, 'SELECT pg_is_in_recovery()', 'f', 120_000);
     const back = await psql(restored, 'SELECT count(*) FROM orders');
     if (back !== rows) throw new DemoError(`the restored cluster has ${back} rows in orders, expected ${rows}`);
