@@ -18,9 +18,8 @@ import { writeJson } from './json-output.js';
 import type { DrillView } from '../plan/drill.js';
 import { serverDir } from '../catalog/layout.js';
 import { repositoryKindOf } from '../catalog/open.js';
-
-/** PostgreSQL's default wal_segment_size, for a server whose server.json is not written yet. */
-const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
+import { DEFAULT_SEGMENT_SIZE } from '../pg/wal-name.js';
+import { allInOrder } from '../lib/all-in-order.js';
 
 /**
  * The stable JSON shape of one backup in `list --json` (issue #2); fields are only ever added.
@@ -95,7 +94,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
     if (last !== undefined) drills.push({ server: s.name, lastDrill: drillView(last) });
   }
   for (const s of servers) {
-    const [{ backups, problems }, wal, identity] = await Promise.all([
+    const [{ backups, problems }, wal, identity] = await allInOrder([
       readBackupsForView(desired.catalog, s.name, walIndex),
       readWalOverview(desired.catalog, s.name, walIndex),
       readIdentity(desired.catalog, s.name),

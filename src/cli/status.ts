@@ -25,6 +25,7 @@ import { parseCommand } from './options.js';
 import { writeJson } from './json-output.js';
 import { indexOptions } from './wal-index.js';
 import { readBackupsStrictForView } from './read-cache.js';
+import { allInOrder } from '../lib/all-in-order.js';
 
 export type { StatusFacts } from './status-facts.js';
 
@@ -186,7 +187,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       repositoryKindOf(desired.catalog) !== 'posix' ||
       existsSync(path.join(serverDir(desired.catalog, s.name), 'drills'));
     if (withDrills) drillCode ??= await import('./status-drills.js');
-    const [identity, backups, wal, incoming, quarantined, lock, drills] = await Promise.all([
+    const [identity, backups, wal, incoming, quarantined, lock, drills] = await allInOrder([
       readIdentity(desired.catalog, s.name),
       readBackupsStrictForView(desired.catalog, s.name, walIndex),
       readWalOverview(desired.catalog, s.name, walIndex),

@@ -8,8 +8,7 @@ import { checkServer } from '../check/run-checks.js';
 import { renderMetrics, type ServerMetrics } from './render.js';
 import { lastFinishedDrill } from '../plan/drill.js';
 import { measureRto, rpoAgeSeconds } from '../plan/objectives.js';
-
-const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
+import { DEFAULT_SEGMENT_SIZE } from '../pg/wal-name.js';
 
 export interface CollectOptions {
   /** Also run `pgbk check` per server (connects to PostgreSQL) and export pgbk_check_ok. */

@@ -24,6 +24,8 @@ const PARTIAL_RE = /^[0-9A-F]{24}\.partial$/;
 
 export const MIN_SEGMENT_SIZE = 1024 * 1024;
 export const MAX_SEGMENT_SIZE = 1024 * 1024 * 1024;
+/** PostgreSQL's default wal_segment_size: assumed for a server whose identity is not recorded yet. */
+export const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
 /** PostgreSQL accepts wal_segment_size only as a power of two between 1 MiB and 1 GiB. */
 export function isValidSegmentSize(segSize: number): boolean {

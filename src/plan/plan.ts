@@ -20,11 +20,9 @@ import { planIncoming } from './incoming.js';
 import { formatAge, formatIsoText } from './time-text.js';
 import { lastFinishedDrill, planDrill } from './drill.js';
 import { objectiveWarnings } from './objectives.js';
+import { DEFAULT_SEGMENT_SIZE } from '../pg/wal-name.js';
 
 export { planSummary, type PlanSummary } from './summary.js';
-
-/** PostgreSQL's default wal_segment_size; used only before server.json exists (no backups then). */
-const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
 export interface ServerPlan {
   readonly actions: readonly Action[];

@@ -5,11 +5,8 @@
 
 import { type ArchivedWal, type BackupRecord, copyFieldsOf, isCopied } from '../model/types.js';
 import { lastOf, overviewOf, runCounter, runName, type WalOverview, type WalRun } from '../model/wal-runs.js';
-import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
+import { DEFAULT_SEGMENT_SIZE, parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { walHolders } from './wal.js';
-
-/** The WAL segment size assumed when the server's is not known yet (PostgreSQL's default). */
-const DEFAULT_SEGMENT_SIZE = 16 * 1024 * 1024;
 
 export interface RecoverableWindow {
   /** The earliest point a restore can reach: the end (consistency point) of the oldest DONE backup. */
