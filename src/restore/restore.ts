@@ -204,9 +204,14 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   for (const w of choice.warnings) job.log(`warning: ${w}`);
   job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
   // The scan of the WAL to replay only reads: it runs beside the checks below, and its verdict is
-  // awaited where it always was, before anything is written.
-  const scanning = refuseNewTablespaces(job, choice);
+  // awaited where it always was, before anything is written. Its lines are held until then, so a
+  // refusal by the checks (a non-empty target) is not preceded by a report of the scan.
+  const scanLines: string[] = [];
+  const scanning = refuseNewTablespaces({ ...job, log: (line) => scanLines.push(line) }, choice);
   scanning.catch(() => undefined);
+  const flushScanLines = (): void => {
+    for (const line of scanLines.splice(0)) job.log(line);
+  };
 
   // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
   const tree = backup.method === 'ssh' ? await (await import('../backup/ssh/stored-tree.js')).openStoredTree(catalog, server, backup.id) : undefined;
@@ -228,7 +233,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     marking.catch(() => undefined);
     let warnings: string[];
     try {
-      warnings = [...choice.warnings, ...(await scanning)];
+      warnings = [...choice.warnings, ...(await scanning.finally(flushScanLines))];
     } catch (err) {
       // The refusal is the news; a mark that cannot be removed only adds a warning.
       await marking

@@ -394,6 +394,18 @@ test('a target before the backup, or a missing segment, is refused before anythi
   } finally {
     await rename(aside, path.join(logDir, stored));
   }
+
+  // A non-empty target is refused, and the refusal is the only news: the WAL scan that ran beside
+  // the check reports nothing.
+  const busy = path.join(W().root, 'restore-busy');
+  await mkdir(busy);
+  await writeFile(path.join(busy, 'keep.txt'), 'mine');
+  const nonEmpty = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', busy]);
+  assert.is(nonEmpty.code, 1);
+  assert.match(nonEmpty.stderr, /--target-dir .*restore-busy is not empty \(1 entries\)/, nonEmpty.stderr);
+  assert.not.match(nonEmpty.stderr, /checked \d+ WAL segments?/);
+  assert.equal(await readdir(busy), ['keep.txt']);
+  await rm(busy, { recursive: true, force: true });
 });
 
 test('a corrupt archived segment stops recovery with a clear error instead of promoting early', async () => {
