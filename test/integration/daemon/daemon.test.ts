@@ -96,9 +96,12 @@ test('SIGHUP: an invalid config is refused and the old one kept; a valid one is 
 });
 
 test('a manual pgbk apply runs while the daemon is up (shared lock)', async () => {
-  await switchSegment();
+  const seg = await switchSegment();
   const r = await world.pgbk(['apply', '--lock-timeout', '60s']);
   assert.is(r.code, 0, r.stdout + r.stderr);
+  // PostgreSQL's archiver may hand the segment to incoming/ after the apply looked: the daemon's
+  // watcher archives it then. Waited for here, so the SIGTERM below does not race its arrival.
+  await waitFor(`${seg} archived`, async () => (existsSync(archivedPath(seg)) ? true : undefined), 20_000);
 });
 
 test('SIGTERM: the daemon exits 0, leaving no lock and no incoming backlog', async () => {
