@@ -87,15 +87,15 @@ function ago(iso: string | null, nowMs: number): string {
 
 function windowText(w: RecoverableWindow | null, nowMs: number, points: number): string {
   if (w === null) return points === 0 ? 'nothing yet (no DONE backup)' : 'no point-in-time window (no backup holds the WAL after it)';
+  if (w.to.wal === null) return 'nothing: no DONE backup has all of its own WAL in the archive (see WAL hole)';
   const from = `${w.from.time === null ? '?' : formatIsoText(w.from.time)} (end of backup ${w.from.backupId})`;
-  const to =
-    w.to.wal === null ? '?' : `WAL ${w.to.wal}${w.to.archivedAt === null ? '' : `, archived ${formatIsoText(w.to.archivedAt)}${ago(w.to.archivedAt, nowMs)}`}`;
+  const to = `WAL ${w.to.wal}${w.to.archivedAt === null ? '' : `, archived ${formatIsoText(w.to.archivedAt)}${ago(w.to.archivedAt, nowMs)}`}`;
   return `from ${from} to ${to}`;
 }
 
 function holeText(h: NonNullable<RecoverableWindow['hole']>): string {
   const which = h.backups.length === 1 ? `backup ${h.backups[0]}` : `backups ${h.backups.join(', ')}`;
-  return `segment ${h.missing} is missing from the archive: a restore from ${which} replays only up to it`;
+  return `segment ${h.missing} is missing from the archive: a restore from ${which} cannot replay past it`;
 }
 
 function restorePointsText(points: readonly RestorePoint[]): string {

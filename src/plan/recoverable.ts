@@ -17,8 +17,10 @@ export interface RecoverableWindow {
    */
   readonly to: { readonly wal: string | null; readonly archivedAt: string | null };
   /**
-   * A segment missing from the WAL after older backups: a restore from them cannot replay past it,
-   * so the window above starts at the oldest backup after the hole. null: no hole.
+   * A segment missing from the archive that older backups need: a restore from them cannot replay
+   * past it (when it lies within a backup's own WAL, that backup cannot be restored at all), so the
+   * window starts at the oldest backup after it. With no backup restorable, `to.wal` is null. null:
+   * no hole.
    */
   readonly hole: { readonly missing: string; readonly backups: readonly string[] } | null;
 }
@@ -31,6 +33,12 @@ export interface PitrWindowInput {
 
 function byId(a: BackupRecord, b: BackupRecord): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** A segment's place: its timeline and XLogSegNo. */
+interface Position {
+  readonly timeline: number;
+  readonly segno: number;
 }
 
 /** Archived segments per timeline as sorted, disjoint, non-adjacent [from, to] XLogSegNo intervals. */
@@ -64,7 +72,7 @@ function intervalsOf(runs: readonly WalRun[], segSize: number): TimelineInterval
  * archived segment lies within, or right after, the WAL reached so far. undefined: `segno` itself
  * is not archived.
  */
-function replayEnd(wal: TimelineIntervals, timeline: number, segno: number): { timeline: number; segno: number } | undefined {
+function replayEnd(wal: TimelineIntervals, timeline: number, segno: number): Position | undefined {
   const here = wal.get(timeline)?.find(([a, b]) => a <= segno && segno <= b);
   if (here === undefined) return undefined;
   let tli = timeline;
@@ -105,7 +113,7 @@ export function recoverableWindow(
   if (eligible.length === 0) return undefined;
   const wal = overviewOf(archive);
   const intervals = intervalsOf(wal.runs, segSize);
-  const position = (name: string): { timeline: number; segno: number } | undefined => {
+  const position = (name: string): Position | undefined => {
     const p = parseSegmentName(name.slice(0, 24));
     if (p === undefined) return undefined;
     try {
@@ -114,30 +122,34 @@ export function recoverableWindow(
       return undefined;
     }
   };
-  // Each backup's reach: how far a restore from it replays (at least its own end, which it holds).
-  const reach = eligible.map((b) => {
+  // How far a restore from each backup replays, when it can become consistent at all: its own WAL,
+  // from its first segment to its end segment, must be archived (restore refuses it otherwise).
+  const chains = eligible.map((b) => {
     const begin = position(b.beginWal);
     const end = position(b.endWal);
-    const r = begin === undefined ? undefined : replayEnd(intervals, begin.timeline, begin.segno);
-    return r !== undefined && end !== undefined && r.segno >= end.segno ? r : end;
+    if (begin === undefined || end === undefined) return { reach: undefined, missing: b.beginWal };
+    const r = replayEnd(intervals, begin.timeline, begin.segno);
+    const missing = r === undefined ? b.beginWal : segmentNameFrom(r.timeline, r.segno + 1, segSize);
+    return { reach: r !== undefined && r.segno >= end.segno ? r : undefined, missing };
   });
-  const newest = reach[reach.length - 1];
-  // The window starts at the oldest backup that replays as far as the newest one does.
-  let first = 0;
-  const same = (a: typeof newest, b: typeof newest): boolean => a !== undefined && b !== undefined && a.timeline === b.timeline && a.segno === b.segno;
-  while (first < eligible.length - 1 && !same(reach[first], newest)) first++;
+  const same = (a: Position | undefined, b: Position | undefined): boolean =>
+    a !== undefined && b !== undefined && a.timeline === b.timeline && a.segno === b.segno;
+  let newestAt = chains.length - 1;
+  while (newestAt > 0 && chains[newestAt]!.reach === undefined) newestAt--;
+  const newest = chains[newestAt]!.reach;
+  // The window starts at the oldest backup that replays as far as the newest restorable one does;
+  // the backups before it stop at a missing segment (or miss their own WAL: no window at all).
+  let first = newest === undefined ? eligible.length - 1 : 0;
+  while (first < newestAt && !same(chains[first]!.reach, newest)) first++;
   const oldest = eligible[first]!;
-  const cutOff = eligible.slice(0, first);
-  const cutReach = reach[first - 1];
-  const hole =
-    cutOff.length === 0 || cutReach === undefined || newest === undefined || cutReach.segno >= newest.segno
-      ? null
-      : { missing: segmentNameFrom(cutReach.timeline, cutReach.segno + 1, segSize), backups: cutOff.map((b) => b.id) };
+  const cutOff = newest === undefined ? eligible : eligible.slice(0, first);
+  const hole = cutOff.length === 0 ? null : { missing: chains[cutOff.length - 1]!.missing, backups: cutOff.map((b) => b.id) };
+  const from = { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn };
+  if (newest === undefined) return { from, to: { wal: null, archivedAt: null }, hole };
   const last = lastOf(wal.runs);
-  const toName = newest === undefined ? oldest.endWal : segmentNameFrom(newest.timeline, newest.segno, segSize);
-  // The archive time is known for the newest archived segment (its mtime) and the backup's own end.
-  const archivedAt = toName === last ? (wal.newestMtime ?? null) : toName === oldest.endWal ? oldest.endTime : null;
-  return { from: { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn }, to: { wal: toName, archivedAt }, hole };
+  const toName = segmentNameFrom(newest.timeline, newest.segno, segSize);
+  // The archive time is known for the newest archived segment (its mtime).
+  return { from, to: { wal: toName, archivedAt: toName === last ? (wal.newestMtime ?? null) : null }, hole };
 }
 
 /** A backup that can be restored only to its own end (consistent), not to later points. */

@@ -110,6 +110,21 @@ test('recoverable window stops at a missing segment, and a hole after older back
   const tail = { segments: [...segs(1, 4, 11), ...segs(1, 13, 14)], histories: [], backupFiles: [], newestMtime: mtime };
   assert.equal(recoverableWindow(backups, tail)?.to, { wal: seg(1, 11), archivedAt: null });
   assert.is(recoverableWindow(backups, tail)?.hole, null);
+  // The newer backup misses a segment of its own WAL (10): it cannot be restored at all, so the
+  // window is the older backup's, up to the segment before that hole.
+  const own = { segments: [...segs(1, 4, 9), ...segs(1, 11, 14)], histories: [], backupFiles: [] };
+  assert.equal(recoverableWindow(backups, own), {
+    from: { backupId: '20261121T030000Z', time: '2026-11-21T03:10:00.000Z', lsn: '0/5000100' },
+    to: { wal: seg(1, 9), archivedAt: null },
+    hole: null,
+  });
+  // No backup has its own WAL: nothing can be restored, and the first missing segment is named.
+  const none = { segments: segs(1, 11, 14), histories: [], backupFiles: [] };
+  assert.equal(recoverableWindow(backups, none), {
+    from: { backupId: '20261122T030000Z', time: '2026-11-22T03:10:00.000Z', lsn: '0/A000100' },
+    to: { wal: null, archivedAt: null },
+    hole: { missing: seg(1, 10), backups: ['20261121T030000Z', '20261122T030000Z'] },
+  });
 });
 
 test('recoverable window: runs continue across a log boundary and onto a newer timeline, as a restore to latest does', () => {
