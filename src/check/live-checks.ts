@@ -147,6 +147,15 @@ export function checkArchiveCommand(live: LiveFacts, server: ServerConfig): Chec
   if (cmd === '' || cmd === '(disabled)') {
     return fail('archive_command', 'archive_command is empty: WAL is not pushed to the catalog', `set ${suggested} and reload PostgreSQL`);
   }
+  // What pgbk restore writes into a restored copy (pg/recovery-conf.ts): a promoted copy that now
+  // stands in for the server archives nothing until that line goes.
+  if (cmd === 'false' || cmd === '/bin/false') {
+    return fail(
+      'archive_command',
+      `archive_command is '${cmd}': WAL is not pushed to the catalog (pgbk restore writes it so that a restored copy does not archive)`,
+      'if this cluster now replaces the server, remove the archive_command and archive_library lines pgbk restore wrote into postgresql.auto.conf (or set archive_command with ALTER SYSTEM) and reload PostgreSQL',
+    );
+  }
   return pass('archive_command', cmd);
 }
 

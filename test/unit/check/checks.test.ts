@@ -75,6 +75,11 @@ test('wal_level and archive_command', () => {
   assert.ok(checkWalLevel(live({ walLevel: 'logical' })).ok);
   assert.not.ok(checkArchiveCommand(live({ archiveCommand: '' }), server).ok);
   assert.not.ok(checkArchiveCommand(live({ archiveCommand: '(disabled)' }), server).ok);
+  // A restored copy promoted in the server's place still has restore's refusal.
+  const refused = checkArchiveCommand(live({ archiveCommand: 'false' }), server);
+  assert.not.ok(refused.ok);
+  assert.match(refused.detail, /archive_command is 'false': WAL is not pushed to the catalog \(pgbk restore writes it/);
+  assert.match(refused.hint ?? '', /remove the archive_command and archive_library lines pgbk restore wrote/);
   const lib = checkArchiveCommand(live({ archiveLibrary: 'basic_archive' }), server);
   assert.not.ok(lib.ok);
   assert.match(lib.detail, /ignores archive_command/);
