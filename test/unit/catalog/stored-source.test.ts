@@ -126,4 +126,22 @@ test('startRangedRead read to its end gives the object', async () => {
   read.cancel(); // after the end: nothing to let go of
 });
 
+test('by default at most 12 MiB of the object is read ahead of its consumer', async () => {
+  const data = Buffer.alloc(40 << 20);
+  let asked = 0;
+  const repo = {
+    where: (key: string) => `s3://bucket/${key}`,
+    async read(_key: string, range: ReadRange = {}): Promise<Readable> {
+      const offset = range.offset ?? 0;
+      const length = range.length ?? data.length;
+      asked += length;
+      return Readable.from([data.subarray(offset, offset + length)]);
+    },
+  } as unknown as Repository;
+  const read = startRangedRead(repo, 'k', data.length);
+  await sleep(50); // nobody reads yet: only the ranges asked for at the start are in memory
+  read.cancel();
+  assert.ok(asked <= 12 << 20, `${asked >> 20} MiB asked for before the consumer came`);
+});
+
 test.run();
