@@ -20,6 +20,7 @@ import { backupDir, catalogKeys } from './layout.js';
 import { repositoryKindOf, repositoryOf } from './open.js';
 import type { Repository } from './repository.js';
 import { PgbkError } from '../errors.js';
+import { exposedGc } from '../lib/v8-gc.js';
 
 export interface StoredSource {
   /** Where a stored file is, for messages. */
@@ -114,6 +115,7 @@ export function startRangedRead(repo: Repository, key: string, size: number, opt
   let next = 0;
   let stopped = false;
   const where = repo.where(key);
+  const gc = exposedGc();
   const wake = (part: Part): void => {
     const w = part.wake;
     part.wake = undefined;
@@ -141,6 +143,9 @@ export function startRangedRead(repo: Repository, key: string, size: number, opt
         const got = long ? `more than ${part.length}` : String(part.received);
         throw new PgbkError('CATALOG', `${where}: bytes ${part.offset}-${last} came back as ${got} bytes`, { path: where });
       }
+      // The range's response pieces are all garbage now: freed before the next range's arrive
+      // (during a restore's checks nothing else would collect them until the unpack's first).
+      gc?.({ type: 'minor' });
     } catch (err) {
       part.error = err;
     } finally {
