@@ -105,8 +105,10 @@ export interface StartedRead {
  * which a young-generation collection frees (unpack.ts runs one every few MiB). Kept as they came,
  * the pieces of the ranges ahead lived through several such collections, were moved to the old
  * generation and stayed there until a full collection: the S3 restore of pgbench -s 50 grew to
- * 40–60 MB of dead Buffers (Session 16). The slabs are allocated once per read and reused. A range that comes back short or long, or fails, fails the read when it
- * is reached (the caller's sha256 of the whole object stays the end-to-end check).
+ * 40–60 MB of dead Buffers (Session 16). The slabs are allocated once per read and reused.
+ *
+ * A range that comes back short or long, or fails, fails the read when it is reached (the caller's
+ * sha256 of the whole object stays the end-to-end check).
  */
 export function startRangedRead(repo: Repository, key: string, size: number, opts: PrefetchOptions = {}): StartedRead {
   const chunk = opts.chunkBytes ?? CHUNK;

@@ -94,8 +94,8 @@ const LOCAL_PIPELINE = [
 ].join('\n');
 
 /**
- * Stored bytes passed on between young-generation collections. Every piece read (a TLS record of
- * the response, a 1 MiB join of them, a file's read) is garbage once written, but V8 frees a
+ * Stored bytes passed on between young-generation collections. Every piece read (≤ 1 MiB of a range
+ * read from object storage, a file's read) is garbage once written, but V8 frees a
  * Buffer's memory only when it collects the Buffer, and Node's few small objects per piece rarely
  * fill the young generation: a collection came when the external memory had grown by ~64 MB (V8's
  * trigger), so an S3 restore of pgbench -s 50 (37 MB stored) held 60–85 MB of dead pieces at its
