@@ -20,6 +20,7 @@ import { backupDir, catalogKeys } from './layout.js';
 import { repositoryKindOf, repositoryOf } from './open.js';
 import type { Repository } from './repository.js';
 import { PgbkError } from '../errors.js';
+import { exposedGc } from '../lib/v8-gc.js';
 
 export interface StoredSource {
   /** Where a stored file is, for messages. */
@@ -40,36 +41,47 @@ export interface PrefetchOptions {
   readonly ahead?: number;
 }
 
-const CHUNK = 8 * 1024 * 1024;
-const AHEAD = 4;
+/**
+ * 3 × 4 MiB: at most 12 MiB of the object in memory ahead of the consumer. Each range ahead is read
+ * whole as soon as it is asked for (no paused responses, which a server or the client's inactivity
+ * timeout could drop while a slow consumer works through the ranges before it). 4 × 8 MiB held
+ * all but 5 MB of pgbench -s 50's 37 MB base.tar.zst, since the link outruns zstd | tar: fresh
+ * memory to fault in on every restore, for nothing (Session 16).
+ */
+const CHUNK = 4 * 1024 * 1024;
+const AHEAD = 3;
 
-/** One range of the object being fetched: its bytes as they arrive, until it ends or fails. */
+/**
+ * One range of the object being fetched: its bytes as they arrive, copied into `slab` (one of the
+ * read's few range-sized buffers, reused from range to range), until it ends or fails.
+ */
 interface Part {
   readonly offset: number;
   readonly length: number;
-  readonly pieces: Buffer[];
+  readonly slab: Buffer;
+  /** Bytes of the range in `slab` so far. */
   received: number;
+  /** Of them, handed to the consumer. */
+  taken: number;
   done: boolean;
   error: unknown;
   body: Readable | undefined;
   wake: (() => void) | undefined;
 }
 
-/** At most this many bytes are joined into one yielded piece (the pipe to the decompressor takes 1 MiB). */
+/** At most this many bytes are yielded at once (the pipe to the decompressor takes 1 MiB). */
 const YIELD_BYTES = 1 << 20;
 
-/** The queued pieces of a part, joined up to YIELD_BYTES (fewer, larger writes downstream). */
-function takePieces(part: Part): Buffer {
-  const first = part.pieces.shift()!;
-  if (part.pieces.length === 0 || first.length >= YIELD_BYTES) return first;
-  const joined = [first];
-  let bytes = first.length;
-  while (part.pieces.length > 0 && bytes + part.pieces[0]!.length <= YIELD_BYTES) {
-    const b = part.pieces.shift()!;
-    joined.push(b);
-    bytes += b.length;
-  }
-  return joined.length === 1 ? first : Buffer.concat(joined, bytes);
+/**
+ * The part's bytes not yet handed out, up to YIELD_BYTES, as a Buffer of their own (the slab is
+ * reused for a later range, whatever the consumer does with what it was given).
+ */
+function takeBytes(part: Part): Buffer {
+  const n = Math.min(part.received - part.taken, YIELD_BYTES);
+  const out = Buffer.allocUnsafe(n);
+  part.slab.copy(out, 0, part.taken, part.taken + n);
+  part.taken += n;
+  return out;
 }
 
 /** A read already under way before its consumer comes (restore: during the checks that precede unpacking). */
@@ -86,8 +98,17 @@ export interface StartedRead {
  * `ahead` responses sharing the link, waiting for the first one whole kept the decompressor idle
  * for ~0.1-0.25 s at the start of a restore (8 MiB at a quarter of the bandwidth). The ranges ahead
  * are read into memory meanwhile, so memory stays at `ahead` × `chunkBytes`, however long the
- * consumer takes to come. A range that comes back short or long, or fails, fails the read when it
- * is reached (the caller's sha256 of the whole object stays the end-to-end check).
+ * consumer takes to come.
+ *
+ * Each response piece (a TLS record) is copied into its range's slab as it arrives and is garbage at
+ * once; the consumer gets fresh copies of ≤ 1 MiB, garbage once it has written them. Both die young,
+ * which a young-generation collection frees (unpack.ts runs one every few MiB). Kept as they came,
+ * the pieces of the ranges ahead lived through several such collections, were moved to the old
+ * generation and stayed there until a full collection: the S3 restore of pgbench -s 50 grew to
+ * 40–60 MB of dead Buffers (Session 16). The slabs are allocated once per read and reused.
+ *
+ * A range that comes back short or long, or fails, fails the read when it is reached (the caller's
+ * sha256 of the whole object stays the end-to-end check).
  */
 export function startRangedRead(repo: Repository, key: string, size: number, opts: PrefetchOptions = {}): StartedRead {
   const chunk = opts.chunkBytes ?? CHUNK;
@@ -96,6 +117,7 @@ export function startRangedRead(repo: Repository, key: string, size: number, opt
   let next = 0;
   let stopped = false;
   const where = repo.where(key);
+  const gc = exposedGc();
   const wake = (part: Part): void => {
     const w = part.wake;
     part.wake = undefined;
@@ -107,18 +129,25 @@ export function startRangedRead(repo: Repository, key: string, size: number, opt
       if (body === undefined) throw new PgbkError('CATALOG', `${where} vanished while it was read`, { path: where });
       part.body = body;
       if (stopped) body.destroy();
+      let long = false;
       for await (const c of body) {
         const b = c as Buffer;
+        if (part.received + b.length > part.length) {
+          long = true;
+          break;
+        }
+        b.copy(part.slab, part.received);
         part.received += b.length;
-        if (part.received > part.length) break;
-        part.pieces.push(b);
         wake(part);
       }
-      if (part.received !== part.length) {
+      if (long || part.received !== part.length) {
         const last = part.offset + part.length - 1;
-        const got = part.received > part.length ? `more than ${part.length}` : String(part.received);
+        const got = long ? `more than ${part.length}` : String(part.received);
         throw new PgbkError('CATALOG', `${where}: bytes ${part.offset}-${last} came back as ${got} bytes`, { path: where });
       }
+      // The range's response pieces are all garbage now: freed before the next range's arrive
+      // (during a restore's checks nothing else would collect them until the unpack's first).
+      gc?.({ type: 'minor' });
     } catch (err) {
       part.error = err;
     } finally {
@@ -126,10 +155,13 @@ export function startRangedRead(repo: Repository, key: string, size: number, opt
       wake(part);
     }
   };
+  // Slabs of finished ranges, for the next ones: at most `ahead` are ever allocated.
+  const spare: Buffer[] = [];
   const fill = (): void => {
     while (!stopped && parts.length < ahead && next < size) {
       const length = Math.min(chunk, size - next);
-      const part: Part = { offset: next, length, pieces: [], received: 0, done: false, error: undefined, body: undefined, wake: undefined };
+      const slab = spare.pop() ?? Buffer.allocUnsafe(Math.min(chunk, size));
+      const part: Part = { offset: next, length, slab, received: 0, taken: 0, done: false, error: undefined, body: undefined, wake: undefined };
       void fetchPart(part);
       parts.push(part);
       next += length;
@@ -137,9 +169,9 @@ export function startRangedRead(repo: Repository, key: string, size: number, opt
   };
   const stop = (): void => {
     stopped = true;
+    spare.length = 0;
     for (const p of parts) {
       p.body?.destroy();
-      p.pieces.length = 0;
       wake(p);
     }
   };
@@ -148,14 +180,15 @@ export function startRangedRead(repo: Repository, key: string, size: number, opt
       const cancelled = (): PgbkError => new PgbkError('CATALOG', `the read of ${where} was cancelled`, { path: where });
       while (parts.length > 0) {
         const part = parts[0]!;
-        while (part.pieces.length > 0 || !part.done) {
+        while (part.taken < part.received || !part.done) {
           if (stopped) throw cancelled();
-          if (part.pieces.length > 0) yield takePieces(part);
+          if (part.taken < part.received) yield takeBytes(part);
           else await new Promise<void>((resolve) => (part.wake = resolve));
         }
         if (stopped) throw cancelled();
         if (part.error !== undefined) throw part.error;
         parts.shift();
+        spare.push(part.slab);
         fill();
       }
     } finally {

@@ -15,11 +15,10 @@
  * (a few tenths of a millisecond for this thread's tiny heap) frees them at once.
  */
 
-import { setFlagsFromString } from 'node:v8';
-import { runInNewContext } from 'node:vm';
 import { parentPort } from 'node:worker_threads';
 import { compressParts } from '../catalog/compress.js';
 import { sha256Hex } from '../lib/checksum.js';
+import { exposedGc } from '../lib/v8-gc.js';
 
 interface Job {
   readonly input: SharedArrayBuffer;
@@ -36,20 +35,7 @@ export interface FrameMessage {
   readonly error?: string;
 }
 
-type Gc = (opts?: { type: 'minor' | 'major'; execution?: 'sync' }) => void;
-
-/** V8's gc(), without --expose-gc on the command line (the flag is read when a context is made). */
-function exposeGc(): Gc | undefined {
-  try {
-    setFlagsFromString('--expose-gc');
-    const gc = runInNewContext('gc') as unknown;
-    return typeof gc === 'function' ? (gc as Gc) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-const gc = exposeGc();
+const gc = exposedGc();
 
 /** `parts` one after another at the start of `out` (the view of them), or undefined when too long. */
 function copyInto(parts: readonly Buffer[], out: Buffer): Buffer | undefined {

@@ -36,7 +36,10 @@ export async function getS3(ctx: S3Context, objectKey: string): Promise<Buffer |
   try {
     const out = await getObject(ctx, objectKey);
     if (out === undefined) return undefined;
-    const body = Buffer.from(await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray());
+    // A view, not Buffer.from(bytes): the SDK has joined the response into a fresh array already,
+    // and copying it once more was as much new memory again (a WAL segment, backup_manifest).
+    const bytes = await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+    const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     const want = out.Metadata?.[SHA256_META];
     if (want !== undefined) {
       const got = sha256Hex(body);
