@@ -174,7 +174,15 @@ test('a drill over its time limit is stopped, recorded FAILED (timed out), and l
   await scratchIsEmpty();
   const plan = await world.pgbk(['plan', '--now', now]);
   assert.match(plan.stdout, /! drill-failed: last restore drill \S+ failed \(time limit\)/);
-  assert.match(plan.stdout, /! rto-objective: last drill \S+ timed out \(time limit 1s\)/);
+  // Where the limit struck decides the RTO line: during restore or replay, recovery was never
+  // proven; during the check (a fast machine restores and replays in under a second), both phases
+  // were measured and count, so no "timed out" line — the drill-failed warning above still says it.
+  if (d?.replaySeconds === undefined) {
+    assert.match(plan.stdout, /! rto-objective: last drill \S+ timed out \(time limit 1s\)/);
+  } else {
+    assert.not.match(plan.stdout, /rto-objective: last drill \S+ timed out/);
+    assert.match(d.errors.join(';'), /time limit 1s reached/);
+  }
   const metrics = await world.pgbk(['metrics']);
   assert.match(metrics.stdout, /pgbk_drill_last_success\{server="main"\} 0/);
   // The source cluster was never touched: it still runs and archives.

@@ -170,4 +170,11 @@ test('rto unproven: no drill measured yet, or the last one timed out', () => {
   assert.ok(p.warnings.some((w) => w.code === 'rto-objective'));
 });
 
+test('a drill that timed out in its check, after restore and replay were measured, proved its recovery time', () => {
+  const c = withDrill({}, { objectives: { rtoSeconds: 1800 } });
+  const inCheck = drill('20261122T050010Z', { status: 'FAILED', timedOut: true, errors: ['time limit 30m reached'] });
+  assert.equal(objectiveWarnings(c, observedServer({ backups: [B], wal: WAL, drills: [drill('20261115T050010Z'), inCheck] }), SEG, NOW).rto, []);
+  assert.is(lastMeasuredDrill([inCheck])?.id, '20261122T050010Z');
+});
+
 test.run();
