@@ -15,6 +15,7 @@ import { otherClusters, sameClusterConflicts, type ClusterOf } from './same-clus
 import { failOrphanedBackups, reapLeftovers, reapRecordlessBackups } from './repair.js';
 import { planBasis, stalenessReason, type SavedPlan } from './saved-plan.js';
 import { mark } from '../lib/profile.js';
+import { archiverNeverArchives } from '../pg/archive-settings.js';
 
 export interface ApplyOptions {
   /** Decision time (schedules, retention): the real clock unless `--now` says otherwise. */
@@ -248,7 +249,12 @@ async function identityFor(
 ): Promise<ServerIdentity | undefined> {
   try {
     const learned = await learnServer(desired.catalog, server, new Date());
-    if (learned.facts !== undefined) facts.set(server.name, learned.facts);
+    if (learned.facts !== undefined) {
+      facts.set(server.name, learned.facts);
+      // The plan warns about it, as `pgbk plan` does; the base backup refuses on its own.
+      const why = archiverNeverArchives(learned.facts);
+      if (why !== undefined) contacts.set(server.name, { reachable: true, archiverNeverArchives: why });
+    }
     return learned.identity;
   } catch (err) {
     const e = toPgbkError(err, { server: server.name });

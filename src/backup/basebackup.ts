@@ -13,6 +13,7 @@ import { withRetry } from '../lib/retry.js';
 import type { BackupContext } from './context.js';
 import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
 import { mark } from '../lib/profile.js';
+import { refuseBackupWithoutArchiving } from './archiving-preflight.js';
 
 /** The connection and the server's facts, checked against the catalog's identity. */
 export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly conninfo: string; readonly facts: ServerFacts }> {
@@ -27,6 +28,7 @@ export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly
       server: server.name,
     });
   }
+  refuseBackupWithoutArchiving(server, facts);
   return { conninfo, facts };
 }
 

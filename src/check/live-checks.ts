@@ -10,6 +10,7 @@ import { toPgbkError } from '../errors.js';
 import { findPgBinary, majorOf, programMajor } from '../pg/pg-bin.js';
 import { probeServer, type ServerFacts } from '../pg/probe.js';
 import { withPgClient } from '../pg/pg-session.js';
+import { isRefusingArchiveCommand, REFUSING_ARCHIVE_COMMAND_HINT } from '../pg/archive-settings.js';
 import { formatPgVersion } from '../plan/recoverable.js';
 import type { ServerIdentity } from '../model/types.js';
 import { fail, pass, type CheckResult } from './types.js';
@@ -149,11 +150,11 @@ export function checkArchiveCommand(live: LiveFacts, server: ServerConfig): Chec
   }
   // What pgbk restore writes into a restored copy (pg/recovery-conf.ts): a promoted copy that now
   // stands in for the server archives nothing until that line goes.
-  if (cmd === 'false' || cmd === '/bin/false') {
+  if (isRefusingArchiveCommand(cmd)) {
     return fail(
       'archive_command',
       `archive_command is '${cmd}': WAL is not pushed to the catalog (pgbk restore writes it so that a restored copy does not archive)`,
-      'if this cluster now replaces the server, remove the archive_command and archive_library lines pgbk restore wrote into postgresql.auto.conf (or set archive_command with ALTER SYSTEM) and reload PostgreSQL',
+      REFUSING_ARCHIVE_COMMAND_HINT,
     );
   }
   return pass('archive_command', cmd);

@@ -25,10 +25,13 @@ export function checkArchiveTimeline(server: string, serverTimeline: number, wal
     }
   }
   if (newest <= serverTimeline) {
-    return pass(
-      'timeline',
-      newest === 0 ? `server on timeline ${serverTimeline}; nothing archived yet` : `server on timeline ${serverTimeline}, the newest in the archive`,
-    );
+    let detail: string;
+    if (newest === 0) detail = `server on timeline ${serverTimeline}; nothing archived yet`;
+    else if (newest === serverTimeline) detail = `server on timeline ${serverTimeline}, the newest in the archive`;
+    // A promoted server whose new timeline has not reached the archive yet (or whose archiving is
+    // failing: the archiving entry says which): nothing newer competes with it.
+    else detail = `server on timeline ${serverTimeline}; the archive holds up to timeline ${newest}, none of timeline ${serverTimeline} yet`;
+    return pass('timeline', detail);
   }
   return fail(
     'timeline',

@@ -235,7 +235,13 @@ export interface DrillRecord {
   readonly errors: readonly string[];
 }
 
-export type ServerContact = { readonly reachable: true } | { readonly reachable: false; readonly error: string };
+export type ServerContact =
+  | {
+      readonly reachable: true;
+      /** Why the server's own archiver never archives (pg/archive-settings.ts); absent when it may. */
+      readonly archiverNeverArchives?: string;
+    }
+  | { readonly reachable: false; readonly error: string };
 
 export interface Observed {
   /** Sorted by name; one per configured server. */
@@ -354,7 +360,9 @@ export type WarningCode =
   | 'drill-failed'
   /** objectives.rpo / objectives.rto not met by what was measured (issue 14). */
   | 'rpo-objective'
-  | 'rto-objective';
+  | 'rto-objective'
+  /** The server's archiver can never archive (e.g. restore's archive_command = 'false'). */
+  | 'archiving-refused';
 
 export interface PlanWarning {
   readonly server: string;

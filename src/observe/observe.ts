@@ -10,6 +10,7 @@ import { effectiveBackup } from './effective.js';
 import { effectiveDrill, readDrills } from '../catalog/drills.js';
 import { streamingDir } from '../catalog/streaming.js';
 import { repositoryKindOf } from '../catalog/open.js';
+import { archiverNeverArchives } from '../pg/archive-settings.js';
 
 export { effectiveBackup };
 
@@ -34,8 +35,8 @@ export async function observeContact(server: ServerConfig): Promise<ServerContac
   if (server.connection === undefined) return undefined;
   const { probeServer } = await import('../pg/probe.js');
   try {
-    await probeServer(server.connection);
-    return { reachable: true };
+    const why = archiverNeverArchives(await probeServer(server.connection));
+    return why === undefined ? { reachable: true } : { reachable: true, archiverNeverArchives: why };
   } catch (err) {
     return { reachable: false, error: toPgbkError(err, { server: server.name }).message };
   }

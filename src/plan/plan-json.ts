@@ -27,6 +27,7 @@ const WARNING_CODES: readonly WarningCode[] = [
   'drill-failed',
   'rpo-objective',
   'rto-objective',
+  'archiving-refused',
 ];
 
 /** Field order is fixed (server, kind, subject, reason, then the kind's details) for stable bytes. */

@@ -129,6 +129,12 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
           : 'apply archives WAL from incoming/ with the identity recorded at first contact; base backups fail until it is reachable';
     warn('server-unreachable', `cannot reach PostgreSQL: ${observed.contact.error}; ${consequence}`);
   }
+  if (observed.contact?.reachable === true && observed.contact.archiverNeverArchives !== undefined && config.wal.method === 'push') {
+    warn(
+      'archiving-refused',
+      `${observed.contact.archiverNeverArchives}: no WAL reaches the catalog and base backups are refused${due.due ? ' (the planned one too)' : ''} until archiving works; pgbk check ${server} says what to change`,
+    );
+  }
   if (observed.identity === undefined && incoming.segments.length > 0) {
     warn(
       'identity-unknown',

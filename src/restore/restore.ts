@@ -39,6 +39,7 @@ import { parseHistory, type HistoryEntry } from './timeline-history.js';
 import { RestoreAborted } from './unpack.js';
 import { catalogWal, type WalSetup } from './wal-setup.js';
 import { mark as profileMark } from '../lib/profile.js';
+import { shellQuote } from '../lib/shell-quote.js';
 
 export interface RestoreRequest {
   readonly catalog: string;
@@ -175,7 +176,8 @@ export async function chooseFromCatalog(
 }
 
 function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): string {
-  const start = `start PostgreSQL on ${dir} (the start command above runs it beside the source server); it replays archived WAL through pgbk wal-fetch`;
+  // The copy is either a look beside a source that still runs, or the lost server's replacement.
+  const start = `start PostgreSQL on ${dir} — with the start command above (a free port) beside a running source, or with its own settings (pg_ctl -D ${shellQuote(dir)} start) if it replaces a lost server; it replays archived WAL through pgbk wal-fetch`;
   if (target.kind === 'latest') return `${start} to the end of the archive, then promotes (opens read-write on a new timeline)`;
   switch (action) {
     case 'pause':

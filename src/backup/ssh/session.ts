@@ -16,6 +16,10 @@ export interface SessionFacts {
   readonly inRecovery: boolean;
   /** data_directory when the role may read it, else undefined. */
   readonly dataDirectory: string | undefined;
+  readonly archiveMode: string;
+  readonly archiveCommand: string;
+  /** '' when unset, or before PostgreSQL 15 (no such setting). */
+  readonly archiveLibrary: string;
 }
 
 export interface Tablespace {
@@ -44,7 +48,8 @@ export function sqlLiteral(s: string): string {
 const FACTS_SQL = `SELECT current_setting('server_version_num'), s.system_identifier::text,
   (SELECT setting || ' ' || coalesce(unit, '') FROM pg_settings WHERE name = 'wal_segment_size'),
   pg_is_in_recovery()::text,
-  coalesce(CASE WHEN pg_has_role('pg_read_all_settings', 'member') THEN current_setting('data_directory') END, '')
+  coalesce(CASE WHEN pg_has_role('pg_read_all_settings', 'member') THEN current_setting('data_directory') END, ''),
+  current_setting('archive_mode'), current_setting('archive_command'), coalesce(current_setting('archive_library', true), '')
   FROM pg_control_system() s`;
 
 function firstRow(rows: string[][], what: string): string[] {
@@ -54,7 +59,7 @@ function firstRow(rows: string[][], what: string): string[] {
 }
 
 export async function readFacts(session: BackupSession): Promise<SessionFacts> {
-  const [version, sysid, seg, recovery, datadir] = firstRow(await session.query(FACTS_SQL), 'server facts');
+  const [version, sysid, seg, recovery, datadir, archiveMode, archiveCommand, archiveLibrary] = firstRow(await session.query(FACTS_SQL), 'server facts');
   const [segSetting, segUnit] = (seg ?? '').split(' ');
   const walSegmentSize = Number(segSetting) * unitBytes(segUnit === '' || segUnit === undefined ? null : segUnit);
   if (!Number.isSafeInteger(walSegmentSize) || walSegmentSize <= 0 || !/^\d+$/.test(sysid ?? '')) {
@@ -66,6 +71,9 @@ export async function readFacts(session: BackupSession): Promise<SessionFacts> {
     walSegmentSize,
     inRecovery: recovery === 'true',
     dataDirectory: datadir === '' ? undefined : datadir,
+    archiveMode: archiveMode ?? '',
+    archiveCommand: archiveCommand ?? '',
+    archiveLibrary: archiveLibrary ?? '',
   };
 }
 

@@ -55,6 +55,7 @@ import { psqlServerArgs } from './postmaster-pid.js';
 import { PsqlSession } from './psql-session.js';
 import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession } from './session.js';
 import { copyTree, type Destination, previousBackup, type StartPoint, writeNamed } from './copy-tree.js';
+import { refuseBackupWithoutArchiving } from '../archiving-preflight.js';
 
 export const MANIFEST_FILE = FILE_LIST;
 
@@ -110,6 +111,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     if (facts.dataDirectory !== undefined && path.resolve(facts.dataDirectory) !== path.resolve(server.pgdata)) {
       throw new PgbkError('CONFIG', `pgdata is ${server.pgdata}, but the server's data_directory is ${facts.dataDirectory}`, { server: server.name });
     }
+    refuseBackupWithoutArchiving(server, facts);
     ctx.identity = await recordIdentity(ctx.catalog, server.name, {
       systemIdentifier: facts.systemIdentifier,
       pgVersion: facts.pgVersion,

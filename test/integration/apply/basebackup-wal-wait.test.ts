@@ -60,9 +60,38 @@ test('with archiving working, the first apply takes a backup that is DONE in tha
   assert.not.match(first.stdout + first.stderr, /not archived by the server/);
 });
 
+test("archive_command = 'false' (what restore writes into a copy): plan warns, backup refuses at once and writes nothing", async () => {
+  const w = W();
+  const before = await listBackups(w);
+  await w.cluster.sql("ALTER SYSTEM SET archive_command = 'false'");
+  await w.cluster.sql('SELECT pg_reload_conf()');
+  try {
+    const plan = await w.pgbk(['plan']);
+    assert.match(
+      plan.stdout,
+      /! archiving-refused: archive_command is 'false': the server archives no WAL \(pgbk restore writes it .*\): no WAL reaches the catalog and base backups are refused until archiving works; pgbk check main says what to change/,
+      plan.stdout + plan.stderr,
+    );
+    const backup = await w.pgbk(['backup', 'main']);
+    assert.is.not(backup.code, 0, backup.stdout + backup.stderr);
+    assert.match(backup.stderr, /base backup refused: archive_command is 'false'.*so the backup's WAL would never reach the catalog/);
+    assert.match(backup.stderr, /hint: if this cluster now replaces the server, remove the archive_command and archive_library lines pgbk restore wrote/);
+    // Refused before the copy: no record, and no wait for the archiver (archiveTimeout is 3 s
+    // here, 10 minutes by default).
+    assert.not.match(backup.stdout + backup.stderr, /started|not archived by the server within/);
+    assert.equal(await listBackups(w), before, 'no backup record was written');
+  } finally {
+    await w.cluster.sql('ALTER SYSTEM RESET archive_command');
+    await w.cluster.sql('SELECT pg_reload_conf()');
+  }
+  const plan = await w.pgbk(['plan']);
+  assert.not.match(plan.stdout, /archiving-refused/);
+});
+
 test('archiving blocked: the copy ends, the backup waits for its WAL, and is DONE only once it is archived', async () => {
   const w = W();
-  await w.cluster.sql("ALTER SYSTEM SET archive_command = 'false'");
+  // Failing, not refusing by design ('false' is refused before the copy, above).
+  await w.cluster.sql("ALTER SYSTEM SET archive_command = 'exit 1'");
   await w.cluster.sql('SELECT pg_reload_conf()');
   await sleep(300); // the archiver reads the new command at its next wake-up
   const started = Date.now();

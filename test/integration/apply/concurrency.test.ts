@@ -81,7 +81,7 @@ test('a second apply with a short --lock-timeout fails naming the holder; the fi
   const before = (await listBackups(world)).length;
   // Hold archiving: pg_basebackup (-X none) then waits for its last segment, so the first apply
   // certainly still holds the lock when the second one tries.
-  await world.cluster.sql("ALTER SYSTEM SET archive_command = '/bin/false'");
+  await world.cluster.sql("ALTER SYSTEM SET archive_command = 'exit 1'");
   await world.cluster.sql('SELECT pg_reload_conf()');
   let firstPid = -1;
   const first = world.pgbk(['apply', '--now', now], { onSpawn: (pid) => (firstPid = pid) });

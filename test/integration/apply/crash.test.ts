@@ -111,9 +111,9 @@ async function startedBackup(): Promise<string | undefined> {
 let crashedId = '';
 
 test('SIGKILL of apply while pg_basebackup runs leaves a STARTED record and no running pg_basebackup', async () => {
-  await world.cluster.sql("ALTER SYSTEM SET archive_command = '/bin/false'");
+  await world.cluster.sql("ALTER SYSTEM SET archive_command = 'exit 1'");
   await world.cluster.sql('SELECT pg_reload_conf()');
-  // The archiver reloads on its own schedule: make sure it really runs /bin/false now (a failure
+  // The archiver reloads on its own schedule: make sure it really runs the failing command now (a failure
   // is counted), or a loaded machine lets the backup's end segment through the old command.
   const failedBefore = Number((await world.cluster.sql('SELECT failed_count FROM pg_stat_archiver')).trim());
   await world.cluster.sql('SELECT pg_switch_wal()');

@@ -7,6 +7,16 @@ test("the server's own timeline is the newest: OK (also after its own promotion 
   assert.is(checkArchiveTimeline('main', 1, { histories: [], segments: ['000000010000000000000005'] }).ok, true);
   assert.is(checkArchiveTimeline('main', 2, { histories: ['00000002.history'], segments: ['000000010000000000000005', '000000020000000000000006'] }).ok, true);
   assert.is(checkArchiveTimeline('main', 1, { histories: [], segments: [] }).ok, true);
+  assert.is(
+    checkArchiveTimeline('main', 1, { histories: [], segments: ['000000010000000000000005'] }).detail,
+    'server on timeline 1, the newest in the archive',
+  );
+});
+
+test('a promoted server none of whose new timeline is archived yet: OK, and not called the newest in the archive', () => {
+  const r = checkArchiveTimeline('main', 2, { histories: [], segments: ['000000010000000000000005'] });
+  assert.is(r.ok, true);
+  assert.is(r.detail, 'server on timeline 2; the archive holds up to timeline 1, none of timeline 2 yet');
 });
 
 test("a newer timeline than the server's: FAILED, naming it, and how to restore meanwhile", () => {

@@ -195,6 +195,19 @@ const WARNING_ROWS: readonly {
     ],
   },
   {
+    name: "archive_command = 'false' on a reachable server that pushes its WAL, a backup due",
+    cfg: { schedule: '0 3 * * *' },
+    server: observedServer({
+      backups: [backup('20261123T030000Z', { beginWal: seg(1, 3), endWal: seg(1, 3) })],
+      wal: { segments: segs(1, 3, 4), histories: [], backupFiles: [] },
+      contact: { reachable: true, archiverNeverArchives: "archive_command is 'false': the server archives no WAL" },
+    }),
+    now: '2026-11-24T04:00:00Z',
+    expect: [
+      "archiving-refused: archive_command is 'false': the server archives no WAL: no WAL reaches the catalog and base backups are refused (the planned one too) until archiving works; pgbk check main says what to change",
+    ],
+  },
+  {
     name: 'a reachable server says nothing',
     cfg: {},
     server: observedServer({
