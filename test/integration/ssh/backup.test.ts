@@ -123,6 +123,25 @@ t('full then incremental backup in SSH-only mode; restore of the incremental aft
   }
 });
 
+t("archive_command = 'false' on the database host: the ssh backup refuses before it copies or records anything", async (ctx) => {
+  const w = ctx.w!;
+  const backupsDir = path.join(w.catalog, 'main', 'backups');
+  const before = await readdir(backupsDir);
+  await w.cluster.sql("ALTER SYSTEM SET archive_command = 'false'");
+  await w.cluster.sql('SELECT pg_reload_conf()');
+  try {
+    // Read over the same SQL session the copy uses (psql on the database host, SSH-only mode).
+    const r = await w.pgbk(['backup', 'main']);
+    assert.is.not(r.code, 0, r.stdout + r.stderr);
+    assert.match(r.stderr, /base backup refused: archive_command is 'false'/, r.stdout + r.stderr);
+    assert.match(r.stderr, /hint: if this cluster now replaces the server/);
+    assert.equal(await readdir(backupsDir), before, 'nothing was written into backups/');
+  } finally {
+    await w.cluster.sql('ALTER SYSTEM RESET archive_command');
+    await w.cluster.sql('SELECT pg_reload_conf()');
+  }
+});
+
 t('with `connection`: start/stop through a libpq session, same result', async (ctx) => {
   const w = ctx.w!;
   await w.writeConfig({ withConnection: true });
@@ -383,25 +402,6 @@ t('pgbk restore of an ssh backup with a tablespace: started, rows checked', asyn
     await restored.destroy();
     await rm(path.dirname(target), { recursive: true, force: true });
     await rm(`${target}_tablespaces`, { recursive: true, force: true });
-  }
-});
-
-t("archive_command = 'false' on the database host: the ssh backup refuses before it copies or records anything", async (ctx) => {
-  const w = ctx.w!;
-  const backupsDir = path.join(w.catalog, 'main', 'backups');
-  const before = await readdir(backupsDir);
-  await w.cluster.sql("ALTER SYSTEM SET archive_command = 'false'");
-  await w.cluster.sql('SELECT pg_reload_conf()');
-  try {
-    // Read over the same SQL session the copy uses (psql on the database host, SSH-only mode).
-    const r = await w.pgbk(['backup', 'main']);
-    assert.is.not(r.code, 0, r.stdout + r.stderr);
-    assert.match(r.stderr, /base backup refused: archive_command is 'false'/);
-    assert.match(r.stderr, /hint: if this cluster now replaces the server/);
-    assert.equal(await readdir(backupsDir), before, 'nothing was written into backups/');
-  } finally {
-    await w.cluster.sql('ALTER SYSTEM RESET archive_command');
-    await w.cluster.sql('SELECT pg_reload_conf()');
   }
 });
 
