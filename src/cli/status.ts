@@ -98,6 +98,10 @@ function holeText(h: NonNullable<RecoverableWindow['hole']>): string {
   return `segment ${h.missing} is missing from the archive: a restore from ${which} cannot replay past it`;
 }
 
+function unrestorableText(list: RecoverableWindow['unrestorable']): string {
+  return list.map((u) => `backup ${u.backupId} (segment ${u.missing} of its own WAL is missing from the archive)`).join('; ');
+}
+
 function restorePointsText(points: readonly RestorePoint[]): string {
   const list = points.map((p) => `${p.backupId} (${p.time === null ? '?' : formatIsoText(p.time)})`).join(', ');
   const why = points.every((p) => p.why === 'pitr-window')
@@ -154,6 +158,7 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date, dri
       `  last backup   ${st.lastBackup ? `${st.lastBackup.id}, ${formatAge(st.lastBackupAgeSeconds ?? 0)} ago, ${formatBytes(st.lastBackup.size ?? undefined)}` : 'none'}`,
       `  recoverable   ${windowText(st.recoverableWindow, nowMs, st.restorePoints.length)}`,
       ...(st.recoverableWindow?.hole ? [`  WAL hole      ${holeText(st.recoverableWindow.hole)}`] : []),
+      ...(st.recoverableWindow?.unrestorable.length ? [`  unrestorable  ${unrestorableText(st.recoverableWindow.unrestorable)}`] : []),
       ...(st.restorePoints.length === 0 ? [] : [`  older points  ${restorePointsText(st.restorePoints)}`]),
       `  next backup   ${nextText(st.nextBackup, st.server, nowMs)}`,
       `  WAL archive   ${plural(st.walSegments, 'segment')}${st.lastWal ? `, ${st.firstWal} … ${st.lastWal}, newest ${formatAge(st.lastWalAgeSeconds ?? 0)} ago` : ''}`,

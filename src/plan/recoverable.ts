@@ -23,6 +23,11 @@ export interface RecoverableWindow {
    * no hole.
    */
   readonly hole: { readonly missing: string; readonly backups: readonly string[] } | null;
+  /**
+   * DONE backups newer than the newest restorable one that miss a segment of their own WAL (it was
+   * removed after they were taken): a restore refuses them. Oldest first; empty: none.
+   */
+  readonly unrestorable: readonly { readonly backupId: string; readonly missing: string }[];
 }
 
 /** retention.pitrWindow and the time it is measured back from (see plan/wal.ts walHolders). */
@@ -44,17 +49,23 @@ interface Position {
 /** Archived segments per timeline as sorted, disjoint, non-adjacent [from, to] XLogSegNo intervals. */
 type TimelineIntervals = Map<number, [number, number][]>;
 
+/** A segment name's position; undefined for a name impossible at this segment size (not this server's WAL). */
+function positionOf(name: string, segSize: number): Position | undefined {
+  const p = parseSegmentName(name.slice(0, 24));
+  if (p === undefined) return undefined;
+  try {
+    return { timeline: p.timeline, segno: segmentNumber(name, segSize) };
+  } catch {
+    return undefined;
+  }
+}
+
 function intervalsOf(runs: readonly WalRun[], segSize: number): TimelineIntervals {
   const out: TimelineIntervals = new Map();
   for (const r of runs) {
-    const p = parseSegmentName(runName(r.prefix, r.seg));
+    const p = positionOf(runName(r.prefix, r.seg), segSize);
     if (p === undefined) continue;
-    let from: number;
-    try {
-      from = segmentNumber(runName(r.prefix, r.seg), segSize);
-    } catch {
-      continue; // a name impossible at this segment size: not part of this server's WAL
-    }
+    const from = p.segno;
     const list = out.get(p.timeline) ?? [];
     const last = list[list.length - 1];
     // Runs are split per 16-hex prefix; a run continuing into the next log joins the one before.
@@ -113,15 +124,7 @@ export function recoverableWindow(
   if (eligible.length === 0) return undefined;
   const wal = overviewOf(archive);
   const intervals = intervalsOf(wal.runs, segSize);
-  const position = (name: string): Position | undefined => {
-    const p = parseSegmentName(name.slice(0, 24));
-    if (p === undefined) return undefined;
-    try {
-      return { timeline: p.timeline, segno: segmentNumber(name, segSize) };
-    } catch {
-      return undefined;
-    }
-  };
+  const position = (name: string): Position | undefined => positionOf(name, segSize);
   // How far a restore from each backup replays, when it can become consistent at all: its own WAL,
   // from its first segment to its end segment, must be archived (restore refuses it otherwise).
   const chains = eligible.map((b) => {
@@ -145,11 +148,12 @@ export function recoverableWindow(
   const cutOff = newest === undefined ? eligible : eligible.slice(0, first);
   const hole = cutOff.length === 0 ? null : { missing: chains[cutOff.length - 1]!.missing, backups: cutOff.map((b) => b.id) };
   const from = { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn };
-  if (newest === undefined) return { from, to: { wal: null, archivedAt: null }, hole };
+  if (newest === undefined) return { from, to: { wal: null, archivedAt: null }, hole, unrestorable: [] };
+  const unrestorable = eligible.slice(newestAt + 1).map((b, i) => ({ backupId: b.id, missing: chains[newestAt + 1 + i]!.missing }));
   const last = lastOf(wal.runs);
   const toName = segmentNameFrom(newest.timeline, newest.segno, segSize);
   // The archive time is known for the newest archived segment (its mtime).
-  return { from, to: { wal: toName, archivedAt: toName === last ? (wal.newestMtime ?? null) : null }, hole };
+  return { from, to: { wal: toName, archivedAt: toName === last ? (wal.newestMtime ?? null) : null }, hole, unrestorable };
 }
 
 /** A backup that can be restored only to its own end (consistent), not to later points. */

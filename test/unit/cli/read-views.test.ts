@@ -66,6 +66,32 @@ test('status --json carries the window, the next backup and the version text', (
   assert.is(e.pgVersionText, '15.8');
 });
 
+test('status text: a hole before the newest backup, and a newer backup missing its own WAL', () => {
+  const entry = (segments: string[]): string =>
+    renderStatusText(
+      [
+        statusEntry(
+          config(),
+          { identity: IDENTITY, backups: BACKUPS, wal: { segments, histories: [], backupFiles: [] }, incoming: [], quarantined: 0, lock: undefined },
+          NOW,
+        ),
+      ],
+      NOW,
+    );
+  // Segment 6 missing: the older backup stops there, the window starts at the newer one.
+  const holed = entry([...segs(1, 4, 5), ...segs(1, 7, 12)]);
+  assert.match(
+    holed,
+    new RegExp(`^ {2}WAL hole {6}segment ${seg(1, 6)} is missing from the archive: a restore from backup 20261122T030000Z cannot replay past it$`, 'm'),
+  );
+  assert.not.match(holed, /unrestorable/);
+  // Segment 8 (the newer backup's own) missing: the window is the older backup's, up to 7.
+  const own = entry([...segs(1, 4, 7), ...segs(1, 9, 12)]);
+  assert.match(own, new RegExp(`^ {2}recoverable {3}from .* \\(end of backup 20261122T030000Z\\) to WAL ${seg(1, 7)}$`, 'm'));
+  assert.match(own, new RegExp(`^ {2}unrestorable {2}backup 20261124T030000Z \\(segment ${seg(1, 8)} of its own WAL is missing from the archive\\)$`, 'm'));
+  assert.not.match(own, /WAL hole/);
+});
+
 test('list: duration and WAL size per backup (golden)', () => {
   const per = walPerBackup(BACKUPS, WAL.segments, SEG);
   const entries = [...BACKUPS, backup('20261124T035000Z', { status: 'STARTED', endTime: undefined })].map((b) => listEntry(b, per.get(b.id)));

@@ -30,6 +30,7 @@ test('recoverable window: end of the oldest DONE backup → newest archived segm
     from: { backupId: '20261121T030000Z', time: '2026-11-21T03:10:00.000Z', lsn: '0/5000100' },
     to: { wal: seg(1, 12), archivedAt: '2026-11-22T05:00:00.000Z' },
     hole: null,
+    unrestorable: [],
   });
   assert.is(recoverableWindow([backup('20261121T030000Z', { status: 'WAITING_FOR_WAL' })], { segments: [], histories: [], backupFiles: [] }), undefined);
 });
@@ -105,6 +106,7 @@ test('recoverable window stops at a missing segment, and a hole after older back
     from: { backupId: '20261122T030000Z', time: '2026-11-22T03:10:00.000Z', lsn: '0/A000100' },
     to: { wal: seg(1, 14), archivedAt: mtime },
     hole: { missing: seg(1, 7), backups: ['20261121T030000Z'] },
+    unrestorable: [],
   });
   // Segment 12 missing after the newest backup: the window ends before it, its time unknown.
   const tail = { segments: [...segs(1, 4, 11), ...segs(1, 13, 14)], histories: [], backupFiles: [], newestMtime: mtime };
@@ -117,6 +119,8 @@ test('recoverable window stops at a missing segment, and a hole after older back
     from: { backupId: '20261121T030000Z', time: '2026-11-21T03:10:00.000Z', lsn: '0/5000100' },
     to: { wal: seg(1, 9), archivedAt: null },
     hole: null,
+    // ...and it is named, with the segment it misses.
+    unrestorable: [{ backupId: '20261122T030000Z', missing: seg(1, 10) }],
   });
   // No backup has its own WAL: nothing can be restored, and the first missing segment is named.
   const none = { segments: segs(1, 11, 14), histories: [], backupFiles: [] };
@@ -124,6 +128,7 @@ test('recoverable window stops at a missing segment, and a hole after older back
     from: { backupId: '20261122T030000Z', time: '2026-11-22T03:10:00.000Z', lsn: '0/A000100' },
     to: { wal: null, archivedAt: null },
     hole: { missing: seg(1, 10), backups: ['20261121T030000Z', '20261122T030000Z'] },
+    unrestorable: [],
   });
 });
 
