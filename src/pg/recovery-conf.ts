@@ -9,6 +9,7 @@
  */
 
 import { PgbkError } from '../errors.js';
+import { shellQuote } from '../lib/shell-quote.js';
 
 export type RecoveryTargetSetting =
   | { readonly kind: 'time' | 'lsn' | 'xid' | 'name'; readonly value: string }
@@ -91,12 +92,6 @@ export function quoteConfValue(value: string): string {
     throw new PgbkError('USAGE', `a configuration value cannot contain a line break or NUL: ${JSON.stringify(value)}`);
   }
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "''")}'`;
-}
-
-/** POSIX sh quoting for one argument; plain words stay readable. */
-export function shellQuote(arg: string): string {
-  if (arg !== '' && /^[A-Za-z0-9_/.,:=+@-]+$/.test(arg)) return arg;
-  return `'${arg.replace(/'/g, `'\\''`)}'`;
 }
 
 /** restore_command replaces %f, %p, %r and %%: a literal % in our own arguments must be doubled. */

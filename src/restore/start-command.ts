@@ -10,7 +10,8 @@ import { readFile, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import { findPgBinary } from '../pg/pg-bin.js';
-import { type ArchiveSetting, shellQuote } from '../pg/recovery-conf.js';
+import type { ArchiveSetting } from '../pg/recovery-conf.js';
+import { shellQuote } from '../lib/shell-quote.js';
 import { confSetting } from './archive-command.js';
 
 export type SettingChange = 'set' | 'kept';

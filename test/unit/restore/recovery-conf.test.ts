@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { buildRestoreCommand, mergeAutoConf, quoteConfValue, recoverySettings, shellQuote, type RecoveryConfig } from '../../../src/pg/recovery-conf.js';
+import { buildRestoreCommand, mergeAutoConf, quoteConfValue, recoverySettings, type RecoveryConfig } from '../../../src/pg/recovery-conf.js';
+import { shellQuote } from '../../../src/lib/shell-quote.js';
 
 test('quoteConfValue: quotes doubled, backslashes escaped, line breaks refused', () => {
   assert.is(quoteConfValue('plain'), "'plain'");
