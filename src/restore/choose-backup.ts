@@ -41,6 +41,8 @@ export interface Choice {
   readonly walTo: string;
   readonly segmentCount: number;
   readonly warnings: readonly string[];
+  /** The server's WAL segment size (server.json), that the choice was made with. */
+  readonly segSize: number;
 }
 
 interface Ends {
@@ -148,7 +150,7 @@ export function chooseBackup(input: ChooseInput): Choice {
     const next = done.find((x) => x.id > b.id);
     const wal = checkWal(input, b, tli, path, next);
     const foreign = foreignTimelineWarning(input, ends.timeline, tli, done);
-    return { ...wal, warnings: foreign === undefined ? wal.warnings : [...wal.warnings, foreign], backup: b, reason, targetTimeline: tli };
+    return { ...wal, warnings: foreign === undefined ? wal.warnings : [...wal.warnings, foreign], backup: b, reason, targetTimeline: tli, segSize: input.segSize };
   }
   if (skipped.length > 0) {
     throw new PgbkError('USAGE', `no DONE backup leads to timeline ${describeTimelineInput(input.timeline)}:\n  ${skipped.join('\n  ')}`, { server });
@@ -184,7 +186,7 @@ function withServer(err: unknown, server: string): unknown {
   return err;
 }
 
-type WalPart = Omit<Choice, 'backup' | 'reason' | 'targetTimeline'>;
+type WalPart = Omit<Choice, 'backup' | 'reason' | 'targetTimeline' | 'segSize'>;
 
 /**
  * WAL continuity from the backup's first segment along the timeline path: the backup's own WAL

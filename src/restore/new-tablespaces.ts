@@ -13,7 +13,6 @@
  * WAL told apart from an error; reading them in-process costs about the decompression.
  */
 
-import { readIdentity } from '../catalog/identity.js';
 import { readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError } from '../errors.js';
 import { plural } from '../lib/plural.js';
@@ -138,8 +137,7 @@ export async function refuseNewTablespaces(
   },
   choice: Choice,
 ): Promise<string[]> {
-  const identity = await readIdentity(req.catalog, req.server);
-  const segSize = identity?.walSegmentSize ?? 16 * 1024 * 1024;
+  const segSize = choice.segSize;
   const allow = req.allowNewTablespaces === true;
   let scan;
   try {
