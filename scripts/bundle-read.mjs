@@ -16,7 +16,7 @@
 // Each module's import.meta.url becomes the URL of its own compiled file in dist/src, so paths it
 // resolves from there (the schema, schema-validator.cjs, package.json, the config cache's build
 // identity) are the same in the bundle as outside it.
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -54,6 +54,43 @@ const importMetaUrl = {
   },
 };
 
+/**
+ * Modules of data only, no imports: the bundle require()s their compiled file where the module
+ * that imports them is initialised, instead of carrying their text. catalog/zstd-wasm.gen.js is
+ * the 110 kB base64 WebAssembly zstd decoder (a quarter of the bundle): catalog/zstd.js, and so
+ * the decoder, is initialised only when something decompresses (catalog/compress.ts imports it
+ * on first use), which `list` and `status` on a local catalog never do, yet every start read the
+ * decoder's text with the rest. Only a module without imports may be left out this way: it
+ * cannot hold a second copy of any other module (errors.ts's PgbkError class, say).
+ */
+const DATA_MODULES = [path.join(src, 'catalog', 'zstd-wasm.gen.js')];
+
+const dataModulesOutside = {
+  name: 'data-modules-outside',
+  setup(build) {
+    build.onResolve({ filter: /\.gen\.js$/ }, async (args) => {
+      const file = path.resolve(args.resolveDir, args.path);
+      if (!DATA_MODULES.includes(file)) return undefined;
+      if (/^\s*(import|export)\b[^;]*\bfrom\b/m.test(await readFile(file, 'utf8'))) {
+        throw new Error(`${file} imports other modules: it cannot be left out of the bundle`);
+      }
+      // Relative to the bundle, which requires it through createRequire(the bundle's own file).
+      return { path: path.relative(path.dirname(out), file), external: true };
+    });
+  },
+};
+
+/**
+ * `text` with every non-ASCII character written as a \u escape. esbuild escapes them in strings
+ * and identifiers (charset ascii) but keeps comments as they are; one such character makes V8
+ * hold the whole source as a two-byte string, which costs ~1 ms of each start in reading it and
+ * in taking the code cache. Left to comments only, an escape there changes nothing; elsewhere it
+ * means what the character meant.
+ */
+function asciiOnly(text) {
+  return text.replace(/[^\x00-\x7f]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
 /** Bundle `entry` into `outfile` (CommonJS, packages left to Node); esbuild's warnings fail the build. */
 async function bundle(entry, outfile) {
   const result = await esbuild.build({
@@ -68,7 +105,7 @@ async function bundle(entry, outfile) {
     // compiled by vm.Script from a code cache cannot import() in Node 20 ("A dynamic import
     // callback was not specified"), and the vm's own import() callback prints an experimental warning.
     supported: { 'dynamic-import': false },
-    plugins: [importMetaUrl],
+    plugins: [dataModulesOutside, importMetaUrl],
     banner: {
       js: [
         '"use strict";',
@@ -83,7 +120,8 @@ async function bundle(entry, outfile) {
     const text = await esbuild.formatMessages(result.warnings, { kind: 'warning' });
     throw new Error(`esbuild warned while bundling ${entry}:\n${text.join('\n')}`);
   }
-  const text = await readFile(outfile, 'utf8');
+  const text = asciiOnly(await readFile(outfile, 'utf8'));
+  await writeFile(outfile, text);
   if (/\bimport\(/.test(text)) throw new Error(`${outfile}: an import() is left in the bundle`);
   return Object.entries(result.metafile.outputs)[0][1].inputs;
 }
