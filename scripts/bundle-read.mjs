@@ -11,7 +11,8 @@
 // packages.
 //
 // cli.js loads the bundle through src/cli/read-bundle-loader.ts (V8 code cache), itself bundled
-// into dist/src/cli/read-bundle-loader.cjs.
+// into dist/src/cli/read-bundle-loader.cjs. It also writes dist/src/cli.cjs, cli.js as CommonJS
+// (package.json's bin; commonJsEntry below says why).
 //
 // Each module's import.meta.url becomes the URL of its own compiled file in dist/src, so paths it
 // resolves from there (the schema, schema-validator.cjs, package.json, the config cache's build
@@ -65,15 +66,19 @@ const importMetaUrl = {
  */
 const DATA_MODULES = [path.join(src, 'catalog', 'zstd-wasm.gen.js')];
 
+/** The imports of the module at `file`, as esbuild reads them. */
+async function importsOf(file) {
+  const result = await esbuild.build({ entryPoints: [file], bundle: true, write: false, metafile: true, platform: 'node', external: ['*'], logLevel: 'silent' });
+  return Object.values(result.metafile.inputs).flatMap((input) => input.imports);
+}
+
 const dataModulesOutside = {
   name: 'data-modules-outside',
   setup(build) {
     build.onResolve({ filter: /\.gen\.js$/ }, async (args) => {
       const file = path.resolve(args.resolveDir, args.path);
       if (!DATA_MODULES.includes(file)) return undefined;
-      if (/^\s*(import|export)\b[^;]*\bfrom\b/m.test(await readFile(file, 'utf8'))) {
-        throw new Error(`${file} imports other modules: it cannot be left out of the bundle`);
-      }
+      if ((await importsOf(file)).length > 0) throw new Error(`${file} imports other modules: it cannot be left out of the bundle`);
       // Relative to the bundle, which requires it through createRequire(the bundle's own file).
       return { path: path.relative(path.dirname(out), file), external: true };
     });
