@@ -68,7 +68,15 @@ const DATA_MODULES = [path.join(src, 'catalog', 'zstd-wasm.gen.js')];
 
 /** The imports of the module at `file`, as esbuild reads them. */
 async function importsOf(file) {
-  const result = await esbuild.build({ entryPoints: [file], bundle: true, write: false, metafile: true, platform: 'node', external: ['*'], logLevel: 'silent' });
+  const result = await esbuild.build({
+    entryPoints: [file],
+    bundle: true,
+    write: false,
+    metafile: true,
+    platform: 'node',
+    external: ['*'],
+    logLevel: 'silent',
+  });
   return Object.values(result.metafile.inputs).flatMap((input) => input.imports);
 }
 
