@@ -1,5 +1,8 @@
 #!/usr/bin/env node
 // pgbk's executable: hand the process's arguments and streams to the dispatcher (src/cli/dispatch.ts).
+// The build also writes this file as CommonJS, dist/src/cli.cjs, package.json's bin (an ES module
+// entry costs ~5 ms of Node's ES module loader at every start; scripts/bundle-read.mjs): keep it to
+// import.meta.url, no other import.meta, no top-level await.
 import { createRequire } from 'node:module';
 import type { CliIo } from './cli/io.js';
 import type { loadReadBundle } from './cli/read-bundle-loader.js';

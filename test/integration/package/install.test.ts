@@ -61,7 +61,11 @@ test.after(async () => {
 });
 
 test('npm pack ships only what runs; the tarball installs without a compiler and pgbk runs', async () => {
-  const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string>; version: string };
+  const pkg = JSON.parse(await readFile(path.join(REPO_ROOT, 'package.json'), 'utf8')) as {
+    scripts: Record<string, string>;
+    version: string;
+    bin: { pgbk: string };
+  };
   assert.match(pkg.scripts['prepack'] ?? '', /npm run build/, 'prepack builds, so a fresh clone packs something runnable');
 
   // A PATH where every compiler fails loudly (and leaves a mark), ahead of the real one.
@@ -92,6 +96,7 @@ test('npm pack ships only what runs; the tarball installs without a compiler and
   const info = (JSON.parse(packed.stdout) as { filename: string; size: number; unpackedSize: number; files: { path: string }[] }[])[0]!;
   const files = info.files.map((f) => f.path);
   assert.ok(files.includes('dist/src/cli.js'), 'the CLI is in the tarball');
+  assert.ok(files.includes(pkg.bin.pgbk), 'the bin (dist/src/cli.cjs) is in the tarball');
   assert.ok(files.includes('dist/src/config/schema-validator.cjs'), 'the precompiled validator is in the tarball');
   assert.ok(files.includes('dist/src/cli/read-bundle.cjs'), 'the read commands’ bundle is in the tarball');
   for (const f of ['schema/pgbk.schema.json', 'config.example.yaml', 'README.md', 'contrib/pgbk.service']) assert.ok(files.includes(f), f);
