@@ -1,28 +1,13 @@
 /**
  * Loads dist/src/cli/read-bundle.cjs (read-entry.ts) as Node loads a CommonJS file, but compiled
- * with a V8 code cache kept in the user's cache directory (lib/user-cache.ts): compiling the
- * bundle's 250 kB is ~5 ms of every `list` or `status`, the largest part of their start after
- * Node's own (issue 13 item 5; Node 20 has no compile cache of its own).
- *
- * The cache is only a shortcut: an entry is used only under the key it was written with (the
- * bundle file by path and identity, so a rebuild or an upgrade is a new file, and the Node.js
- * version), V8 checks its own version, flags and the source's length and falls back to compiling
- * when anything differs, and every failure (no home, read-only, another user's file, PGBK_NO_CACHE=1)
- * is "no cache". The entry carries the sha256 of its V8 data, checked before V8 sees it: V8 does not
- * check the data itself, and aborts the process (SIGTRAP) on a damaged one. An entry is written once, after a command ran (so it holds the functions the
- * command compiled), by the user that owns the cache directory; one V8 rejected is not rewritten
- * (a run with other V8 flags would otherwise rewrite it at every start).
+ * with a V8 code cache kept in the user's cache directory (lib/v8-code-cache.ts says what is
+ * checked before the cache is used): compiling the bundle is ~5 ms of every `list` or `status`, the
+ * largest part of their start after Node's own (issue 13 item 5; Node 20 has no compile cache of
+ * its own). The cache entry is written after the command ran, so it holds what the command compiled.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync, statSync, type Stats } from 'node:fs';
-import { createRequire } from 'node:module';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import vm from 'node:vm';
-import { readCacheBytes, userCacheDir, writeCacheBytes } from '../lib/user-cache.js';
+import { type CacheUse, loadCommonJsCached } from '../lib/v8-code-cache.js';
 import type { CliIo } from './io.js';
-
-const CACHE_FORMAT = 1;
 
 export interface ReadBundle {
   readonly isReadCommand: (argv: readonly string[]) => boolean;
@@ -32,78 +17,19 @@ export interface ReadBundle {
 export interface LoadedBundle {
   readonly bundle: ReadBundle;
   /** How the code cache served this load. */
-  readonly cache: 'used' | 'absent' | 'rejected' | 'off';
+  readonly cache: CacheUse;
   /** Write the code cache when there was none (after the command ran); whether it was written. */
   readonly save: () => boolean;
 }
 
 export const READ_BUNDLE = fileURLToPath(new URL('./read-bundle.cjs', import.meta.url));
 
-function keyOf(file: string, st: Stats): string {
-  return JSON.stringify([CACHE_FORMAT, file, st.dev, st.ino, st.size, st.mtimeMs, process.version, process.arch]);
-}
-
-/** One cache file per bundle path (FNV-1a of the path: a name only; the key inside decides). */
-function cacheName(file: string): string {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < file.length; i++) h = Math.imul(h ^ file.charCodeAt(i), 0x01000193) >>> 0;
-  return `read-bundle-${h.toString(16).padStart(8, '0')}.v8cache`;
-}
-
-function sha256(data: Uint8Array): string {
-  return createHash('sha256').update(data).digest('hex');
-}
-
-/** An entry: the key, the sha256 of the V8 data, each on a line of its own, then the data. */
-function entryOf(key: string, data: Buffer): Buffer {
-  return Buffer.concat([Buffer.from(`${key}\n${sha256(data)}\n`), data]);
-}
-
-/** The entry's V8 data when it was written under `key` and is whole. */
-function cachedDataOf(entry: Buffer | undefined, key: string): Buffer | undefined {
-  if (entry === undefined) return undefined;
-  const nl = entry.indexOf(0x0a);
-  if (nl <= 0 || entry.subarray(0, nl).toString('utf8') !== key) return undefined;
-  const nl2 = entry.indexOf(0x0a, nl + 1);
-  if (nl2 < 0) return undefined;
-  const data = entry.subarray(nl2 + 1);
-  return data.length > 0 && sha256(data) === entry.subarray(nl + 1, nl2).toString('utf8') ? data : undefined;
-}
-
-/** The bundle's exports, or undefined when there is no bundle (run from the TypeScript sources). */
+/**
+ * The bundle's exports, or undefined when there is no bundle (run from the TypeScript sources).
+ * The bundle has no import() (scripts/bundle-read.mjs turns them into require()), as
+ * lib/v8-code-cache.ts requires.
+ */
 export function loadReadBundle(env: NodeJS.ProcessEnv, file: string = READ_BUNDLE): LoadedBundle | undefined {
-  let st: Stats;
-  let source: string;
-  try {
-    st = statSync(file);
-    source = readFileSync(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw err;
-  }
-  const off = env['PGBK_NO_CACHE'] === '1';
-  const dir = off ? undefined : userCacheDir(env);
-  const name = cacheName(file);
-  const key = keyOf(file, st);
-  const cachedData = cachedDataOf(dir === undefined ? undefined : readCacheBytes(dir, name), key);
-  // CommonJS's own wrapper: the bundle is a CommonJS module, compiled here only to pass the cache.
-  // It has no import() (scripts/bundle-read.mjs turns them into require()): a vm.Script's import()
-  // needs a callback, which Node 20 loses when the script comes from a code cache.
-  const script = new vm.Script(`(function (exports, require, module, __filename, __dirname) {${source}\n})`, {
-    filename: file,
-    ...(cachedData === undefined ? {} : { cachedData }),
-  });
-  const module = { exports: {} };
-  (script.runInThisContext() as (...a: unknown[]) => void).call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file));
-  const cache = dir === undefined ? 'off' : cachedData === undefined ? 'absent' : script.cachedDataRejected === true ? 'rejected' : 'used';
-  return {
-    bundle: module.exports as ReadBundle,
-    cache,
-    save: () => {
-      if (cache !== 'absent') return false;
-      // Asked again: a command that switched to the catalog's owner must not write into root's home.
-      const now = userCacheDir(env);
-      return now !== undefined && writeCacheBytes(now, name, entryOf(key, script.createCachedData()));
-    },
-  };
+  const loaded = loadCommonJsCached<ReadBundle>(file, env, 'read-bundle');
+  return loaded === undefined ? undefined : { bundle: loaded.exports, cache: loaded.cache, save: loaded.save };
 }

@@ -150,7 +150,14 @@ export function chooseBackup(input: ChooseInput): Choice {
     const next = done.find((x) => x.id > b.id);
     const wal = checkWal(input, b, tli, path, next);
     const foreign = foreignTimelineWarning(input, ends.timeline, tli, done);
-    return { ...wal, warnings: foreign === undefined ? wal.warnings : [...wal.warnings, foreign], backup: b, reason, targetTimeline: tli, segSize: input.segSize };
+    return {
+      ...wal,
+      warnings: foreign === undefined ? wal.warnings : [...wal.warnings, foreign],
+      backup: b,
+      reason,
+      targetTimeline: tli,
+      segSize: input.segSize,
+    };
   }
   if (skipped.length > 0) {
     throw new PgbkError('USAGE', `no DONE backup leads to timeline ${describeTimelineInput(input.timeline)}:\n  ${skipped.join('\n  ')}`, { server });
