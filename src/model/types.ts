@@ -362,7 +362,9 @@ export type WarningCode =
   | 'rpo-objective'
   | 'rto-objective'
   /** The server's archiver can never archive (e.g. restore's archive_command = 'false'). */
-  | 'archiving-refused';
+  | 'archiving-refused'
+  /** A DONE backup a restore refuses: a segment of its own WAL is missing from the archive. */
+  | 'backup-unrestorable';
 
 export interface PlanWarning {
   readonly server: string;

@@ -28,6 +28,7 @@ const WARNING_CODES: readonly WarningCode[] = [
   'rpo-objective',
   'rto-objective',
   'archiving-refused',
+  'backup-unrestorable',
 ];
 
 /** Field order is fixed (server, kind, subject, reason, then the kind's details) for stable bytes. */

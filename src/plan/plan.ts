@@ -15,6 +15,7 @@ import { ACTION_ORDER } from '../model/types.js';
 import type { Action, ObservedServer, Observed, Plan, PlanWarning, WarningCode } from '../model/types.js';
 import { isBackupDue } from './schedule.js';
 import { planRetention } from './retention.js';
+import { backupsMissingOwnWal } from './recoverable.js';
 import { planWal } from './wal.js';
 import { planIncoming } from './incoming.js';
 import { formatAge, formatIsoText } from './time-text.js';
@@ -64,7 +65,9 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     actions.push({ kind: 'base-backup', server, subject: `slot ${formatIsoText(due.slot)}`, reason: due.reason, slot: due.slot });
   }
 
-  const retention = planRetention(config.retention, observed.backups, now);
+  const segSize = observed.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE;
+  const missingOwnWal = backupsMissingOwnWal(observed.backups, observed.wal, segSize);
+  const retention = planRetention(config.retention, observed.backups, now, missingOwnWal);
   for (const e of retention.failed) {
     actions.push({ kind: 'cleanup-failed', server, subject: e.backup.id, reason: e.reason, backupId: e.backup.id });
   }
@@ -73,7 +76,7 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
   }
 
   const wal = planWal({
-    segSize: observed.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE,
+    segSize,
     archived: observed.wal,
     incomingSegments: incoming.segments,
     backups: observed.backups,
@@ -142,6 +145,12 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     );
   }
   for (const m of wal.gapWarnings) warn('wal-gap', m);
+  for (const [id, missing] of missingOwnWal) {
+    warn(
+      'backup-unrestorable',
+      `backup ${id} cannot be restored: segment ${missing} of its own WAL is missing from the archive; retention does not count it, and deletes it only once every backup it keeps is newer (put the segment back if you have it)`,
+    );
+  }
   const rpo = rpoWarning(config, observed, incoming.segments.length, now);
   if (rpo !== undefined) warn('rpo-exceeded', rpo);
   for (const m of retention.minRedundancyWarnings) warn('min-redundancy', m);
@@ -166,7 +175,7 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
       `last restore drill ${lastDrill.id} failed${lastDrill.timedOut === true ? ' (time limit)' : ''}: ${lastDrill.errors.join('; ') || 'see pgbk status'}`,
     );
   }
-  const objectives = objectiveWarnings(config, observed, observed.identity?.walSegmentSize ?? DEFAULT_SEGMENT_SIZE, now);
+  const objectives = objectiveWarnings(config, observed, segSize, now);
   for (const m of objectives.rpo) warn('rpo-objective', m);
   for (const m of objectives.rto) warn('rto-objective', m);
   if (observed.quarantined > 0) {

@@ -3,7 +3,7 @@
  * much WAL each backup brings. Pure: backups and the archive listing in, plain data out.
  */
 
-import { type ArchivedWal, type BackupRecord, copyFieldsOf, isCopied } from '../model/types.js';
+import { type ArchivedWal, type BackupRecord, copyFieldsOf, type DoneBackup, isCopied } from '../model/types.js';
 import { lastOf, overviewOf, runCounter, runName, type WalOverview, type WalRun } from '../model/wal-runs.js';
 import { DEFAULT_SEGMENT_SIZE, parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { walHolders } from './wal.js';
@@ -103,6 +103,43 @@ function replayEnd(wal: TimelineIntervals, timeline: number, segno: number): Pos
   }
 }
 
+/** How far a restore from a backup replays, and the first segment it misses. */
+interface Chain {
+  /** undefined: the backup cannot become consistent (a segment of its own WAL is missing). */
+  readonly reach: Position | undefined;
+  readonly missing: string;
+}
+
+/**
+ * A restore from `b` can become consistent only when its own WAL, from its first segment to its
+ * end segment, is archived (restore refuses it otherwise); from there it replays as far as
+ * replayEnd goes.
+ */
+function chainOf(b: DoneBackup, intervals: TimelineIntervals, segSize: number): Chain {
+  const begin = positionOf(b.beginWal, segSize);
+  const end = positionOf(b.endWal, segSize);
+  if (begin === undefined || end === undefined) return { reach: undefined, missing: b.beginWal };
+  const r = replayEnd(intervals, begin.timeline, begin.segno);
+  const missing = r === undefined ? b.beginWal : segmentNameFrom(r.timeline, r.segno + 1, segSize);
+  return { reach: r !== undefined && r.segno >= end.segno ? r : undefined, missing };
+}
+
+/**
+ * DONE backups a restore refuses because a segment of their own WAL (beginWal..endWal) is not in
+ * the archive, each with the first segment it misses. Retention does not count them.
+ */
+export function backupsMissingOwnWal(backups: readonly BackupRecord[], archive: ArchivedWal | WalOverview, segSize: number): Map<string, string> {
+  const done = backups.filter((b): b is DoneBackup => b.status === 'DONE');
+  const out = new Map<string, string>();
+  if (done.length === 0) return out;
+  const intervals = intervalsOf(overviewOf(archive).runs, segSize);
+  for (const b of done) {
+    const c = chainOf(b, intervals, segSize);
+    if (c.reach === undefined) out.set(b.id, c.missing);
+  }
+  return out;
+}
+
 /**
  * The continuous window: from the end of the oldest DONE backup that holds all WAL after it (not a
  * standalone pin, not a backup older than the PITR window's base) to the last segment a restore
@@ -118,23 +155,13 @@ export function recoverableWindow(
 ): RecoverableWindow | undefined {
   const consistentOnly = walHolders(backups, pitr.pitrWindowSeconds, pitr.now).consistentOnly;
   const eligible = backups
-    .filter((b) => b.status === 'DONE')
+    .filter((b): b is DoneBackup => b.status === 'DONE')
     .filter((b) => !consistentOnly.has(b.id))
     .sort(byId);
   if (eligible.length === 0) return undefined;
   const wal = overviewOf(archive);
   const intervals = intervalsOf(wal.runs, segSize);
-  const position = (name: string): Position | undefined => positionOf(name, segSize);
-  // How far a restore from each backup replays, when it can become consistent at all: its own WAL,
-  // from its first segment to its end segment, must be archived (restore refuses it otherwise).
-  const chains = eligible.map((b) => {
-    const begin = position(b.beginWal);
-    const end = position(b.endWal);
-    if (begin === undefined || end === undefined) return { reach: undefined, missing: b.beginWal };
-    const r = replayEnd(intervals, begin.timeline, begin.segno);
-    const missing = r === undefined ? b.beginWal : segmentNameFrom(r.timeline, r.segno + 1, segSize);
-    return { reach: r !== undefined && r.segno >= end.segno ? r : undefined, missing };
-  });
+  const chains = eligible.map((b) => chainOf(b, intervals, segSize));
   const same = (a: Position | undefined, b: Position | undefined): boolean =>
     a !== undefined && b !== undefined && a.timeline === b.timeline && a.segno === b.segno;
   let newestAt = chains.length - 1;

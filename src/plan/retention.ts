@@ -11,7 +11,12 @@
  * - minRedundancy M: obsolete backups are deleted oldest first, stopping before fewer than M
  *   unpinned DONE backups would remain; the rest are held back with a warning.
  * - A backup in use by a restore (`inUse`) is never deleted; it still counts as remaining.
- * - STARTED and WAITING_FOR_WAL backups are never touched and do not count as DONE.
+ * - STARTED and WAITING_FOR_WAL backups are never touched and do not count as DONE; nor does a
+ *   DONE backup a restore refuses because a segment of its own WAL is missing from the archive
+ *   (plan/recoverable.ts backupsMissingOwnWal). Counting it let redundancy 1 delete the last
+ *   backup that could still be restored (session 17's disaster-recovery walk-through). It is kept
+ *   while it is newer than a backup the policy keeps (the segment may come back), and deleted once
+ *   every backup the policy keeps is newer than it.
  * - FAILED backups are cleaned up once a newer DONE backup exists (until then they are the only
  *   evidence of why backups fail, and cost a retry nothing).
  */
@@ -74,9 +79,15 @@ function keptByPolicy(newestFirst: readonly DoneBackup[], policy: RetentionPolic
   return { kept, why: reasons.join(' and ') };
 }
 
-export function planRetention(policy: RetentionPolicy, backups: readonly BackupRecord[], now: Date): RetentionDecision {
+/** `unrestorable`: DONE backups missing a segment of their own WAL, each with the first it misses. */
+export function planRetention(
+  policy: RetentionPolicy,
+  backups: readonly BackupRecord[],
+  now: Date,
+  unrestorable: ReadonlyMap<string, string> = new Map(),
+): RetentionDecision {
   const byId = [...backups].sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0));
-  const rolling = byId.filter((b) => b.status === 'DONE').filter((b) => b.keep === 'none');
+  const rolling = byId.filter((b): b is DoneBackup => b.status === 'DONE' && b.keep === 'none' && !unrestorable.has(b.id));
   const newestFirst = [...rolling].reverse();
   const { kept, why } = keptByPolicy(newestFirst, policy, now);
 
@@ -115,12 +126,29 @@ export function planRetention(policy: RetentionPolicy, backups: readonly BackupR
     );
   }
 
-  // "N newer backups remain": DONE backups (pinned included) newer than it that survive this plan.
-  const survivingDone = byId.filter((b) => b.status === 'DONE' && !deleted.has(b.id));
-  const withReasons = obsolete.map((e) => {
+  // "N newer backups remain": DONE backups (pinned included) newer than it that survive this plan
+  // and can be restored.
+  const survivingDone = byId.filter((b) => b.status === 'DONE' && !deleted.has(b.id) && !unrestorable.has(b.id));
+  const withReasons: RetentionEntry[] = obsolete.map((e) => {
     const newer = survivingDone.filter((s) => s.id > e.backup.id).length;
     return { backup: e.backup, reason: `${why}; ${plural(newer, 'newer backup')} remain${newer === 1 ? 's' : ''}` };
   });
+  // An unrestorable backup older than every restorable one the policy keeps holds nothing anyone
+  // can restore, now or once its segment came back (the kept ones are newer).
+  const oldestKept = rolling.find((b) => !deleted.has(b.id));
+  if (why !== '' && oldestKept !== undefined) {
+    for (const b of byId) {
+      const missing = unrestorable.get(b.id);
+      if (missing === undefined || b.status !== 'DONE' || b.keep !== 'none' || b.id > oldestKept.id) continue;
+      if ((b.inUse ?? []).length > 0) continue;
+      deleted.add(b.id);
+      withReasons.push({
+        backup: b,
+        reason: `cannot be restored (segment ${missing} of its own WAL is missing from the archive) and older than every backup retention keeps (oldest ${oldestKept.id})`,
+      });
+    }
+    withReasons.sort((a, b) => (a.backup.id < b.backup.id ? -1 : 1));
+  }
 
   const failed: RetentionEntry[] = [];
   for (const b of byId) {

@@ -4,7 +4,7 @@ import { renderPlanText } from '../../../src/cli/render/plan-text.js';
 import { parsePlanJson, renderPlanJson } from '../../../src/plan/plan-json.js';
 import { planServer } from '../../../src/plan/plan.js';
 import { CLOCK_MARGIN_MS, chunksToSweep, planChunkSweep, type ListedChunk } from '../../../src/plan/chunk-sweep.js';
-import { backup, config, observedServer } from './fixtures.js';
+import { backup, config, observedServer, segs } from './fixtures.js';
 
 const h = (c: string): string => c.repeat(64);
 const T0 = new Date('2026-12-01T03:00:00Z');
@@ -88,13 +88,15 @@ test('planServer: an ssh backup leaving an object-store catalog plans sweep-chun
   const now = new Date('2026-11-24T12:00:00Z');
   const backups = [backup('20261101T030000Z', { method: 'ssh' }), backup('20261110T030000Z', { method: 'ssh' }), backup('20261123T030000Z', { method: 'ssh' })];
   const cfg = config({ retention: { minRedundancy: 1, recoveryWindowSeconds: 7 * 86400 } });
-  const none = planServer(cfg, observedServer({ backups }), now);
+  // Their WAL is archived (a backup missing its own WAL is neither counted nor deleted by retention).
+  const wal = { segments: segs(1, 2, 3), histories: [], backupFiles: [] };
+  const none = planServer(cfg, observedServer({ backups, wal }), now);
   assert.ok(none.actions.some((a) => a.kind === 'delete-backup'));
   assert.not.ok(
     none.actions.some((a) => a.kind === 'sweep-chunks'),
     'a local catalog keeps hard-link trees: no sweep',
   );
-  const p = planServer(cfg, observedServer({ backups, chunkStore: true }), now);
+  const p = planServer(cfg, observedServer({ backups, wal, chunkStore: true }), now);
   const kinds = p.actions.map((a) => a.kind);
   assert.ok(kinds.indexOf('sweep-chunks') > kinds.indexOf('delete-backup'), `order: ${kinds.join(', ')}`);
   const sweep = p.actions.find((a) => a.kind === 'sweep-chunks')!;

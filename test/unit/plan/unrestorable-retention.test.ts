@@ -27,4 +27,44 @@ test('redundancy 1: the newest backup misses its own WAL, so the newest restorab
   assert.not.ok(prune?.kind === 'prune-wal' && prune.segments.includes(seg(1, 4)), 'its WAL must not be pruned');
 });
 
+test('the unrestorable backup is named in a warning, not counted, and deleted only once every kept backup is newer', () => {
+  const backups = [
+    backup('20261120T030000Z', { beginWal: seg(1, 2), endWal: seg(1, 2) }),
+    // Lost segment 4: unrestorable, between restorable backups.
+    backup('20261121T030000Z', { beginWal: seg(1, 4), endWal: seg(1, 4) }),
+    backup('20261122T030000Z', { beginWal: seg(1, 6), endWal: seg(1, 6) }),
+    backup('20261123T030000Z', { beginWal: seg(1, 8), endWal: seg(1, 8) }),
+  ];
+  const wal = { segments: [...segs(1, 2, 3), ...segs(1, 5, 9)], histories: [], backupFiles: [] };
+  const now = new Date('2026-11-24T04:00:00Z');
+  // redundancy 3: the three restorable ones are kept; the unrestorable one sits between them.
+  const three = planServer(config({ retention: { redundancy: 3 } }), observedServer({ backups, wal }), now);
+  assert.equal(
+    three.actions.filter((a) => a.kind === 'delete-backup').map((a) => a.subject),
+    [],
+  );
+  assert.equal(
+    three.warnings.filter((w) => w.code === 'backup-unrestorable').map((w) => w.message),
+    [
+      `backup 20261121T030000Z cannot be restored: segment ${seg(1, 4)} of its own WAL is missing from the archive; retention does not count it, and deletes it only once every backup it keeps is newer (put the segment back if you have it)`,
+    ],
+  );
+  // redundancy 2: the oldest restorable one goes ("2 newer backups remain" counts restorable ones),
+  // and the unrestorable one with it, as every kept backup is newer.
+  const two = planServer(config({ retention: { redundancy: 2 } }), observedServer({ backups, wal }), now);
+  assert.equal(
+    two.actions.filter((a) => a.kind === 'delete-backup').map((a) => `${a.subject}: ${a.reason}`),
+    [
+      '20261120T030000Z: beyond redundancy 2; 2 newer backups remain',
+      `20261121T030000Z: cannot be restored (segment ${seg(1, 4)} of its own WAL is missing from the archive) and older than every backup retention keeps (oldest 20261122T030000Z)`,
+    ],
+  );
+  // Without a retention rule nothing expires, an unrestorable backup neither.
+  const none = planServer(config(), observedServer({ backups, wal }), now);
+  assert.equal(
+    none.actions.filter((a) => a.kind === 'delete-backup'),
+    [],
+  );
+});
+
 test.run();
