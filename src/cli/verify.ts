@@ -51,7 +51,12 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   }
   let archive: WalVerification | undefined;
   if (which === 'all') {
-    archive = identity === undefined ? { checked: 0, problems: ['server.json is missing: cannot verify WAL'] } : await verifyArchive(catalog, server, identity);
+    const { backups } = await readBackupsWithProblems(catalog, server);
+    const pitrWindowSeconds = desired.servers.find((s) => s.name === server)?.retention.pitrWindowSeconds;
+    archive =
+      identity === undefined
+        ? { checked: 0, problems: ['server.json is missing: cannot verify WAL'] }
+        : await verifyArchive(catalog, server, identity, backups, { now: new Date(), ...(pitrWindowSeconds === undefined ? {} : { pitrWindowSeconds }) });
   }
   const ok = unreadable.length === 0 && results.every((r) => r.ok) && (archive?.problems.length ?? 0) === 0;
   if (values.json === true) {

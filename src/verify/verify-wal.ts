@@ -9,7 +9,8 @@ import { toPgbkError } from '../errors.js';
 import { segmentNameFrom } from '../pg/wal-name.js';
 import { validateSegment } from '../pg/wal-header.js';
 import { positionOf } from '../plan/wal-index.js';
-import type { ServerIdentity } from '../model/types.js';
+import type { BackupRecord, ServerIdentity } from '../model/types.js';
+import { planWal } from '../plan/wal.js';
 
 export interface WalVerification {
   readonly checked: number;
@@ -57,10 +58,29 @@ export async function verifyWalRange(catalog: string, server: string, beginWal: 
 }
 
 /** Every file in the WAL archive (segments, .history, .backup). */
-export async function verifyArchive(catalog: string, server: string, identity: ServerIdentity): Promise<WalVerification> {
+/**
+ * Every archived file read back, and the archive's continuity: a segment missing where recovery
+ * from a backup must replay (the planner's wal-gap judgement, with `backups` and the PITR window)
+ * is a problem too — reading only the files present cannot notice a lost one.
+ */
+export async function verifyArchive(
+  catalog: string,
+  server: string,
+  identity: ServerIdentity,
+  backups: readonly BackupRecord[],
+  pitr: { readonly pitrWindowSeconds?: number; readonly now: Date },
+): Promise<WalVerification> {
   const wal = await listArchivedWal(catalog, server);
   const names = [...wal.histories, ...wal.segments, ...wal.backupFiles];
-  const problems: string[] = [];
+  const gaps = planWal({
+    segSize: identity.walSegmentSize,
+    archived: wal,
+    incomingSegments: [],
+    backups,
+    remaining: backups,
+    ...(pitr.pitrWindowSeconds === undefined ? {} : { pitrWindowSeconds: pitr.pitrWindowSeconds, now: pitr.now }),
+  }).gapWarnings;
+  const problems: string[] = [...gaps];
   for (const name of names) {
     const outcome = await readOne(catalog, server, name, identity);
     if (outcome === 'missing') problems.push(`${name} vanished while verifying (pruned meanwhile?)`);
