@@ -6,7 +6,7 @@ import { parseSavedPlan } from '../apply/saved-plan.js';
 import { DURATION_PATTERN, formatDuration, parseDuration, tooLargeText } from '../config/duration.js';
 import { PgbkError } from '../errors.js';
 import { renderPlanJson, renderPlanText } from './render/plan-text.js';
-import type { Plan } from '../model/types.js';
+import type { Plan, WarningCode } from '../model/types.js';
 import { progressFactory, type ProgressFactory } from '../lib/progress.js';
 import type { CliIo } from './io.js';
 import { EXIT } from './io.js';
@@ -45,6 +45,25 @@ export function progressOption(io: CliIo): { progress?: ProgressFactory } {
 function resultLine(r: ActionResult): string {
   return `${r.action.server}: ${r.action.kind} ${r.action.subject}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`;
 }
+
+/**
+ * The plan's warnings that --quiet still prints (stderr: cron mails it): each says that WAL or
+ * backups are at risk right now, and none goes away by waiting. The others are states that pass
+ * (a restore using a backup, the first backup still to come) or settings (minRedundancy holding
+ * a backup) that would mail the same line every run.
+ */
+const QUIET_ALERTS: ReadonlySet<WarningCode> = new Set<WarningCode>([
+  'wal-gap',
+  'rpo-exceeded',
+  'archiving-refused',
+  'backup-unrestorable',
+  'server-unreachable',
+  'catalog-missing',
+  'quarantined-files',
+  'drill-failed',
+  'rpo-objective',
+  'rto-objective',
+]);
 
 /** `pgbk apply [PLANFILE]`: observe, plan, print the plan, execute it; exit 1 if anything failed. */
 export async function main(args: readonly string[], io: CliIo): Promise<number> {
@@ -86,6 +105,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       errors: report.serverErrors.map((e) => ({ server: e.server, code: e.code, message: e.message })),
     });
   } else if (quiet) {
+    for (const w of report.plan.warnings) if (QUIET_ALERTS.has(w.code)) diag(io, 'warn', `${w.server}: ${w.code}: ${w.message}`);
     for (const r of failed) diag(io, 'error', resultLine(r));
   } else {
     for (const r of report.results) io.stdout.write(`${resultLine(r)}\n`);

@@ -78,7 +78,12 @@ export const APPLY_OPTIONS = {
   now: { type: 'string', value: 'TIME', help: 'act as if it were this ISO-8601 time (with a zone); not with a saved plan' },
   'lock-timeout': LOCK_TIMEOUT_60,
   'plan-max-age': { type: 'string', default: '1h', value: 'DURATION', help: 'refuse a saved plan older than this' },
-  quiet: { type: 'boolean', short: 'q', default: false, help: 'print nothing when everything succeeded (for cron); errors still go to stderr' },
+  quiet: {
+    type: 'boolean',
+    short: 'q',
+    default: false,
+    help: 'print nothing when everything succeeded (for cron); errors and warnings that WAL or backups are at risk still go to stderr',
+  },
 } as const satisfies OptionDefs;
 
 export const CHECK_OPTIONS = {

@@ -56,6 +56,23 @@ test('apply --quiet: nothing on stdout or stderr on success, with or without cha
   assert.equal([q.code, q.stdout, q.stderr], [0, '', '']);
 });
 
+test('apply --quiet still prints a warning that WAL is at risk (archiving refused), exit 0', async () => {
+  await world.cluster.sql("ALTER SYSTEM SET archive_command = 'false'");
+  await world.cluster.sql('SELECT pg_reload_conf()');
+  try {
+    const r = await world.pgbk(['apply', '--quiet']);
+    assert.is(r.code, 0, r.stderr);
+    assert.is(r.stdout, '');
+    const lines = r.stderr.split('\n').filter((l) => l !== '');
+    assert.is(lines.length, 1, r.stderr);
+    assert.match(lines[0]!, ISO_LINE);
+    assert.match(lines[0]!, / WARN +main: archiving-refused: archive_command is 'false'/);
+  } finally {
+    await world.cluster.sql('ALTER SYSTEM RESET archive_command');
+    await world.cluster.sql('SELECT pg_reload_conf()');
+  }
+});
+
 test('apply --quiet still reports a failure on stderr (timestamped), exit 1', async () => {
   const config = path.join(world.root, 'unreachable.yaml');
   await writeFile(
@@ -68,6 +85,7 @@ test('apply --quiet still reports a failure on stderr (timestamped), exit 1', as
   assert.is(r.code, 1, r.stdout + r.stderr);
   assert.is(r.stdout, '');
   assert.match(r.stderr, /base-backup .*failed.*ECONNREFUSED/, r.stderr);
+  assert.match(r.stderr, / WARN +main: server-unreachable: cannot reach PostgreSQL/, r.stderr);
   for (const l of r.stderr.split('\n').filter((x) => x !== '' && !x.startsWith('  hint:'))) assert.match(l, ISO_LINE, r.stderr);
 });
 
