@@ -251,9 +251,9 @@ async function identityFor(
     const learned = await learnServer(desired.catalog, server, new Date());
     if (learned.facts !== undefined) {
       facts.set(server.name, learned.facts);
-      // The plan warns about it, as `pgbk plan` does; the base backup refuses on its own.
+      // The plan warns about these, as `pgbk plan` does; the base backup refuses on its own.
       const why = archiverNeverArchives(learned.facts);
-      if (why !== undefined) contacts.set(server.name, { reachable: true, archiverNeverArchives: why });
+      contacts.set(server.name, { reachable: true, timeline: learned.facts.timeline, ...(why === undefined ? {} : { archiverNeverArchives: why }) });
     }
     return learned.identity;
   } catch (err) {

@@ -8,22 +8,13 @@
  */
 
 import type { ArchivedWal } from '../model/types.js';
+import { newestArchivedTimeline } from '../plan/archive-timeline.js';
 import { fail, pass, type CheckResult } from './types.js';
 
-function timelineOf(name: string): number {
-  return Number.parseInt(name.slice(0, 8), 16);
-}
-
 export function checkArchiveTimeline(server: string, serverTimeline: number, wal: Pick<ArchivedWal, 'histories' | 'segments'>): CheckResult {
-  let newest = 0;
-  let from = '';
-  for (const name of [...wal.histories, ...wal.segments]) {
-    const tli = timelineOf(name);
-    if (Number.isFinite(tli) && tli > newest) {
-      newest = tli;
-      from = name;
-    }
-  }
+  const found = newestArchivedTimeline(wal);
+  const newest = found?.timeline ?? 0;
+  const from = found?.from ?? '';
   if (newest <= serverTimeline) {
     let detail: string;
     if (newest === 0) detail = `server on timeline ${serverTimeline}; nothing archived yet`;
@@ -33,9 +24,11 @@ export function checkArchiveTimeline(server: string, serverTimeline: number, wal
     else detail = `server on timeline ${serverTimeline}; the archive holds up to timeline ${newest}, none of timeline ${serverTimeline} yet`;
     return pass('timeline', detail);
   }
+  // Which of the two is wrong cannot be told from here: a copy that archived as the server, or
+  // this server an old primary that went on after a failover promoted another cluster.
   return fail(
     'timeline',
-    `the archive holds timeline ${newest} (${from}), newer than the server's timeline ${serverTimeline}: another cluster restored from this catalog (a promoted restore or test copy, an old primary) archived into it as server ${server}`,
-    `a restore that follows the latest timeline (the default) would replay timeline ${newest}, not this server's: restore with --target-timeline ${serverTimeline} (or current) until that cluster's history file and segments are moved out of the archive; restore copies with --no-archive`,
+    `the archive holds timeline ${newest} (${from}), newer than the server's timeline ${serverTimeline}: either another cluster restored from this catalog (a promoted restore or test copy) archived into it as server ${server}, or this server is an old primary still running after a failover promoted timeline ${newest}`,
+    `if timeline ${newest} is the primary now, stop this server and point ${server}'s connection at the new primary (its backups and WAL are the ones to keep); if it is a copy's, restore with --target-timeline ${serverTimeline} (or current) until that cluster's history file and segments are moved out of the archive, and restore copies with --no-archive; a restore that follows the latest timeline (the default) replays timeline ${newest}`,
   );
 }

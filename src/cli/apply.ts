@@ -57,6 +57,7 @@ const QUIET_ALERTS: ReadonlySet<WarningCode> = new Set<WarningCode>([
   'rpo-exceeded',
   'archiving-refused',
   'backup-unrestorable',
+  'newer-timeline',
   'server-unreachable',
   'catalog-missing',
   'quarantined-files',

@@ -240,6 +240,8 @@ export type ServerContact =
       readonly reachable: true;
       /** Why the server's own archiver never archives (pg/archive-settings.ts); absent when it may. */
       readonly archiverNeverArchives?: string;
+      /** The timeline the server writes (or replays) now. */
+      readonly timeline?: number;
     }
   | { readonly reachable: false; readonly error: string };
 
@@ -364,7 +366,9 @@ export type WarningCode =
   /** The server's archiver can never archive (e.g. restore's archive_command = 'false'). */
   | 'archiving-refused'
   /** A DONE backup a restore refuses: a segment of its own WAL is missing from the archive. */
-  | 'backup-unrestorable';
+  | 'backup-unrestorable'
+  /** The archive holds a timeline newer than the server's (a copy archived as it, or a stale old primary). */
+  | 'newer-timeline';
 
 export interface PlanWarning {
   readonly server: string;

@@ -35,8 +35,9 @@ export async function observeContact(server: ServerConfig): Promise<ServerContac
   if (server.connection === undefined) return undefined;
   const { probeServer } = await import('../pg/probe.js');
   try {
-    const why = archiverNeverArchives(await probeServer(server.connection));
-    return why === undefined ? { reachable: true } : { reachable: true, archiverNeverArchives: why };
+    const facts = await probeServer(server.connection);
+    const why = archiverNeverArchives(facts);
+    return { reachable: true, timeline: facts.timeline, ...(why === undefined ? {} : { archiverNeverArchives: why }) };
   } catch (err) {
     return { reachable: false, error: toPgbkError(err, { server: server.name }).message };
   }

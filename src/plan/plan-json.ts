@@ -29,6 +29,7 @@ const WARNING_CODES: readonly WarningCode[] = [
   'rto-objective',
   'archiving-refused',
   'backup-unrestorable',
+  'newer-timeline',
 ];
 
 /** Field order is fixed (server, kind, subject, reason, then the kind's details) for stable bytes. */

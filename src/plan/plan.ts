@@ -16,6 +16,7 @@ import type { Action, ObservedServer, Observed, Plan, PlanWarning, WarningCode }
 import { isBackupDue } from './schedule.js';
 import { planRetention } from './retention.js';
 import { backupsMissingOwnWal } from './recoverable.js';
+import { newestArchivedTimeline } from './archive-timeline.js';
 import { planWal } from './wal.js';
 import { planIncoming } from './incoming.js';
 import { formatAge, formatIsoText } from './time-text.js';
@@ -136,6 +137,13 @@ export function planServer(config: ServerConfig, observed: ObservedServer, now: 
     warn(
       'archiving-refused',
       `${observed.contact.archiverNeverArchives}: no WAL reaches the catalog and base backups are refused${due.due ? ' (the planned one too)' : ''} until archiving works; pgbk check ${server} says what to change`,
+    );
+  }
+  const newest = newestArchivedTimeline(observed.wal);
+  if (observed.contact?.reachable === true && observed.contact.timeline !== undefined && newest !== undefined && newest.timeline > observed.contact.timeline) {
+    warn(
+      'newer-timeline',
+      `the archive holds timeline ${newest.timeline} (${newest.from}), newer than the server's timeline ${observed.contact.timeline}: a copy restored from this catalog archived into it as this server, or the server is an old primary still running after a failover; a restore that follows the latest timeline (the default) replays timeline ${newest.timeline} (pgbk check ${server} says what to do)`,
     );
   }
   if (observed.identity === undefined && incoming.segments.length > 0) {

@@ -9,6 +9,7 @@
  */
 
 import { PgbkError } from '../errors.js';
+import { plural } from '../lib/plural.js';
 import { formatLsn, lsnToSegmentNumber, parseLsn, segmentStartLsn } from '../pg/lsn.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import type { BackupRecord, DoneBackup } from '../model/types.js';
@@ -132,7 +133,9 @@ export function chooseBackup(input: ChooseInput): Choice {
     try {
       path = timelinePath(ends.timeline, ends.endLsn, tli, input.histories.get(tli));
     } catch (err) {
-      if (explicit || input.timeline.kind !== 'number') throw withServer(err, server);
+      // A newer backup off the target timeline's path (e.g. an old primary's, taken after the
+      // failover forked the timeline followed): an older one may lead there. Said in a warning.
+      if (explicit) throw withServer(err, server);
       skipped.push(`${b.id}: ${(err as Error).message}`);
       continue;
     }
@@ -150,9 +153,15 @@ export function chooseBackup(input: ChooseInput): Choice {
     const next = done.find((x) => x.id > b.id);
     const wal = checkWal(input, b, tli, path, next);
     const foreign = foreignTimelineWarning(input, ends.timeline, tli, done);
+    const passedOver =
+      skipped.length === 0
+        ? []
+        : [
+            `${plural(skipped.length, 'newer backup')} cannot reach timeline ${tli} and ${skipped.length === 1 ? 'was' : 'were'} passed over: ${skipped.join('; ')}`,
+          ];
     return {
       ...wal,
-      warnings: foreign === undefined ? wal.warnings : [...wal.warnings, foreign],
+      warnings: [...passedOver, ...wal.warnings, ...(foreign === undefined ? [] : [foreign])],
       backup: b,
       reason,
       targetTimeline: tli,

@@ -208,6 +208,30 @@ const WARNING_ROWS: readonly {
     ],
   },
   {
+    name: "the archive holds a timeline newer than the reachable server's (a copy archived as it, or a stale old primary)",
+    cfg: {},
+    server: observedServer({
+      backups: [backup('20261123T030000Z', { beginWal: seg(1, 3), endWal: seg(1, 3) })],
+      wal: { segments: [...segs(1, 3, 4), ...segs(2, 5, 5)], histories: ['00000002.history'], backupFiles: [] },
+      contact: { reachable: true, timeline: 1 },
+    }),
+    now: '2026-11-24T04:00:00Z',
+    expect: [
+      "newer-timeline: the archive holds timeline 2 (00000002.history), newer than the server's timeline 1: a copy restored from this catalog archived into it as this server, or the server is an old primary still running after a failover; a restore that follows the latest timeline (the default) replays timeline 2 (pgbk check main says what to do)",
+    ],
+  },
+  {
+    name: 'the server on the newest timeline of the archive says nothing',
+    cfg: {},
+    server: observedServer({
+      backups: [backup('20261123T030000Z', { beginWal: seg(1, 3), endWal: seg(1, 3) })],
+      wal: { segments: [...segs(1, 3, 4), ...segs(2, 5, 5)], histories: ['00000002.history'], backupFiles: [] },
+      contact: { reachable: true, timeline: 2 },
+    }),
+    now: '2026-11-24T04:00:00Z',
+    expect: [],
+  },
+  {
     name: 'a reachable server says nothing',
     cfg: {},
     server: observedServer({

@@ -218,13 +218,25 @@ test('choose: --target-timeline current ignores newer timelines', () => {
   assert.is(c.walTo, '000000010000000000000009');
 });
 
-test('choose: a timeline that forked before the newest backup ended → older backup when the timeline is named', () => {
+test('choose: a timeline that forked before the newest backup ended → the older backup, named or latest, and a warning names the one passed over', () => {
+  // An old primary that went on after the failover forked timeline 2 (session 17's DR walk-through:
+  // the default restore refused, although --target-timeline 2, what latest resolves to, worked).
   const early: ReadonlyMap<number, readonly HistoryEntry[]> = new Map([[2, [{ timeline: 1, switchLsn: parseLsn('0/3000000') }]]]);
   const segments = [...segs(1, 2, 9), ...segs(2, 3, 6)];
-  const c = chooseBackup(input({ kind: 'latest' }, { histories: early, segments, timeline: { kind: 'number', timeline: 2 } }));
-  assert.is(c.backup.id, A.id);
-  assert.is(c.walTo, '000000020000000000000006');
-  throws(() => chooseBackup(input({ kind: 'latest' }, { histories: early, segments })), /forked off timeline 1 at 0\/3000000, before the backup ended/);
+  for (const timeline of [{ kind: 'number', timeline: 2 } as const, { kind: 'latest' } as const]) {
+    const c = chooseBackup(input({ kind: 'latest' }, { histories: early, segments, timeline }));
+    assert.is(c.backup.id, A.id);
+    assert.is(c.walTo, '000000020000000000000006');
+    assert.match(
+      c.warnings[0] ?? '',
+      new RegExp(`^1 newer backup cannot reach timeline 2 and was passed over: ${B.id}: .*forked off timeline 1 at 0/3000000, before the backup ended`),
+    );
+  }
+  // Asked for by id, it is refused with the reason.
+  throws(
+    () => chooseBackup(input({ kind: 'latest' }, { histories: early, segments, requested: B.id })),
+    /forked off timeline 1 at 0\/3000000, before the backup ended/,
+  );
 });
 
 test('choose: following a newer timeline no backup was taken on is a warning naming --target-timeline', () => {
