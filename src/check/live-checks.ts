@@ -153,8 +153,8 @@ export function checkArchiveCommand(live: LiveFacts, server: ServerConfig): Chec
   if (isRefusingArchiveCommand(cmd)) {
     return fail(
       'archive_command',
-      `archive_command is '${cmd}': WAL is not pushed to the catalog (pgbk restore writes it so that a restored copy does not archive)`,
-      REFUSING_ARCHIVE_COMMAND_HINT,
+      `archive_command is '${cmd}': WAL is not pushed to the catalog (pgbk restore writes 'false' into a restored copy so that it does not archive)`,
+      `${REFUSING_ARCHIVE_COMMAND_HINT}; otherwise set ${suggested} and reload PostgreSQL`,
     );
   }
   return pass('archive_command', cmd);

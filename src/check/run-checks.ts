@@ -36,6 +36,7 @@ import { checkStreaming } from './stream-checks.js';
 import { checkObjectStore } from './object-store-checks.js';
 import type { CheckResult, ServerCheckReport } from './types.js';
 import { checkDrill, checkObjectives } from './drill-checks.js';
+import { isRefusingArchiveCommand } from '../pg/archive-settings.js';
 
 export interface CheckOptions {
   readonly catalog: string;
@@ -84,7 +85,12 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
         let command = checkArchiveCommand(live, server);
         if (command.ok) command = (await checkArchiveTarget(live.facts.archiveCommand, server, opts.catalog, opts.configPath ?? '')) ?? command;
         push(command);
-        const archiver = checkArchiver(live);
+        let archiver = checkArchiver(live);
+        // A command that refuses by design (restore's 'false') is the cause: say so, not the
+        // generic causes of a failing command (permissions, disk space).
+        if (!archiver.ok && isRefusingArchiveCommand(live.facts.archiveCommand)) {
+          archiver = { ...archiver, hint: 'archive_command refuses every segment (see archive_command above): fix that, and the archiver catches up' };
+        }
         push(archiver);
         // End to end only when nothing above already explains why WAL cannot arrive (one clear
         // failure, not a timeout on top), and on a primary: a standby cannot pg_switch_wal().

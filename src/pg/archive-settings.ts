@@ -36,7 +36,7 @@ export function archiverNeverArchives(s: ArchiveSettings): string | undefined {
   if (!archives || s.archiveLibrary !== '') return undefined;
   const cmd = s.archiveCommand.trim();
   if (isRefusingArchiveCommand(cmd)) {
-    return `archive_command is '${cmd}': the server archives no WAL (pgbk restore writes it so that a restored copy does not archive)`;
+    return `archive_command is '${cmd}': the server archives no WAL (pgbk restore writes 'false' into a restored copy so that it does not archive)`;
   }
   if (cmd === '' || cmd === '(disabled)') return 'archive_command is empty: the server archives no WAL';
   return undefined;

@@ -69,7 +69,7 @@ test("archive_command = 'false' (what restore writes into a copy): plan warns, b
     const plan = await w.pgbk(['plan']);
     assert.match(
       plan.stdout,
-      /! archiving-refused: archive_command is 'false': the server archives no WAL \(pgbk restore writes it .*\): no WAL reaches the catalog and base backups are refused until archiving works; pgbk check main says what to change/,
+      /! archiving-refused: archive_command is 'false': the server archives no WAL \(pgbk restore writes 'false' into a restored copy .*\): no WAL reaches the catalog and base backups are refused until archiving works; pgbk check main says what to change/,
       plan.stdout + plan.stderr,
     );
     const backup = await w.pgbk(['backup', 'main']);

@@ -78,8 +78,13 @@ test('wal_level and archive_command', () => {
   // A restored copy promoted in the server's place still has restore's refusal.
   const refused = checkArchiveCommand(live({ archiveCommand: 'false' }), server);
   assert.not.ok(refused.ok);
-  assert.match(refused.detail, /archive_command is 'false': WAL is not pushed to the catalog \(pgbk restore writes it/);
+  assert.match(refused.detail, /archive_command is 'false': WAL is not pushed to the catalog \(pgbk restore writes 'false' into a restored copy/);
   assert.match(refused.hint ?? '', /remove the archive_command and archive_library lines pgbk restore wrote/);
+  // A '/bin/false' the DBA set is not pgbk's: the hint also says what to set.
+  assert.match(
+    checkArchiveCommand(live({ archiveCommand: '/bin/false' }), server).hint ?? '',
+    /; otherwise set archive_command = 'pgbk wal-push main %p' and reload PostgreSQL$/,
+  );
   const lib = checkArchiveCommand(live({ archiveLibrary: 'basic_archive' }), server);
   assert.not.ok(lib.ok);
   assert.match(lib.detail, /ignores archive_command/);

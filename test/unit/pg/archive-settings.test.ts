@@ -21,7 +21,7 @@ test("refusing commands: restore's 'false' and the program's paths, not a comman
 test('the archiver never archives: a refusing or empty command on a server that archives', () => {
   assert.match(
     archiverNeverArchives(on({ archiveCommand: 'false' })) ?? '',
-    /^archive_command is 'false': the server archives no WAL \(pgbk restore writes it/,
+    /^archive_command is 'false': the server archives no WAL \(pgbk restore writes 'false' into a restored copy/,
   );
   assert.is(archiverNeverArchives(on({ archiveCommand: '' })), 'archive_command is empty: the server archives no WAL');
   assert.is(archiverNeverArchives(on({ archiveCommand: '(disabled)' })), 'archive_command is empty: the server archives no WAL');
