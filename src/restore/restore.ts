@@ -203,8 +203,6 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   const choice = await chooseFromCatalog(catalog, server, job.requested, job.target, job.timeline, job.now);
   profileMark('choose');
   const backup = choice.backup;
-  for (const w of choice.warnings) job.log(`warning: ${w}`);
-  job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
   // The scan of the WAL to replay only reads: it runs beside the checks below, and its verdict is
   // awaited where it always was, before anything is written. Its lines are held until then, so a
   // refusal by the checks (a non-empty target) is not preceded by a report of the scan.
@@ -223,6 +221,10 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     const dirs: DirState[] = [];
     for (const d of [{ flag: '--target-dir', path: dir }, ...plan.dirs]) dirs.push(await inspectTargetDir(d.path, job.force, catalog, d.flag, host));
     refuseNested(host, dirs);
+    // Said once the target directories are known to be usable: a refusal of them is not preceded
+    // by a line that reads as if the restore had started.
+    for (const w of choice.warnings) job.log(`warning: ${w}`);
+    job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
     profileMark('layout, tablespaces, target dirs');
     await job.wal.check(host, server);
     profileMark('wal check');

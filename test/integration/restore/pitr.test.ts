@@ -404,6 +404,7 @@ test('a target before the backup, or a missing segment, is refused before anythi
   assert.is(nonEmpty.code, 1);
   assert.match(nonEmpty.stderr, /--target-dir .*restore-busy is not empty \(1 entries\)/, nonEmpty.stderr);
   assert.not.match(nonEmpty.stderr, /checked \d+ WAL segments?/);
+  assert.not.match(nonEmpty.stderr, /restoring backup/, 'nothing reads as if the restore had started');
   assert.equal(await readdir(busy), ['keep.txt']);
   await rm(busy, { recursive: true, force: true });
 });
