@@ -158,6 +158,11 @@ export function renderStatusText(entries: readonly StatusEntry[], now: Date, dri
       `  last backup   ${st.lastBackup ? `${st.lastBackup.id}, ${formatAge(st.lastBackupAgeSeconds ?? 0)} ago, ${formatBytes(st.lastBackup.size ?? undefined)}` : 'none'}`,
       `  recoverable   ${windowText(st.recoverableWindow, nowMs, st.restorePoints.length)}`,
       ...(st.recoverableWindow?.hole ? [`  WAL hole      ${holeText(st.recoverableWindow.hole)}`] : []),
+      ...(st.recoverableWindow?.beyond
+        ? [
+            `  WAL hole      segment ${st.recoverableWindow.beyond.missing} is missing from the archive: no restore replays past it; ${plural(st.recoverableWindow.beyond.segments, 'archived segment')} after it cannot be used until the next base backup`,
+          ]
+        : []),
       ...(st.recoverableWindow?.unrestorable.length ? [`  unrestorable  ${unrestorableText(st.recoverableWindow.unrestorable)}`] : []),
       ...(st.restorePoints.length === 0 ? [] : [`  older points  ${restorePointsText(st.restorePoints)}`]),
       `  next backup   ${nextText(st.nextBackup, st.server, nowMs)}`,

@@ -28,6 +28,12 @@ export interface RecoverableWindow {
    * removed after they were taken): a restore refuses them. Oldest first; empty: none.
    */
   readonly unrestorable: readonly { readonly backupId: string; readonly missing: string }[];
+  /**
+   * Archived WAL after the window's end that no restore reaches: the first segment missing after
+   * `to.wal`, and how many archived segments lie beyond it (on that timeline or newer ones). null:
+   * the window ends at the newest WAL. Only a new base backup makes that WAL usable.
+   */
+  readonly beyond: { readonly missing: string; readonly segments: number } | null;
 }
 
 /** retention.pitrWindow and the time it is measured back from (see plan/wal.ts walHolders). */
@@ -175,12 +181,21 @@ export function recoverableWindow(
   const cutOff = newest === undefined ? eligible : eligible.slice(0, first);
   const hole = cutOff.length === 0 ? null : { missing: chains[cutOff.length - 1]!.missing, backups: cutOff.map((b) => b.id) };
   const from = { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn };
-  if (newest === undefined) return { from, to: { wal: null, archivedAt: null }, hole, unrestorable: [] };
+  if (newest === undefined) return { from, to: { wal: null, archivedAt: null }, hole, unrestorable: [], beyond: null };
   const unrestorable = eligible.slice(newestAt + 1).map((b, i) => ({ backupId: b.id, missing: chains[newestAt + 1 + i]!.missing }));
   const last = lastOf(wal.runs);
   const toName = segmentNameFrom(newest.timeline, newest.segno, segSize);
   // The archive time is known for the newest archived segment (its mtime).
-  return { from, to: { wal: toName, archivedAt: toName === last ? (wal.newestMtime ?? null) : null }, hole, unrestorable };
+  // WAL that starts after a missing segment, on the window's timeline or a newer one (a newer
+  // timeline branching off within the WAL reached would have been followed; one that branched off
+  // earlier is another history, not stranded WAL).
+  let stranded = 0;
+  for (const [t, list] of intervals) {
+    if (t < newest.timeline) continue;
+    for (const [a, b] of list) if (a > newest.segno + 1 || (t === newest.timeline && a > newest.segno)) stranded += b - a + 1;
+  }
+  const beyond = stranded === 0 ? null : { missing: segmentNameFrom(newest.timeline, newest.segno + 1, segSize), segments: stranded };
+  return { from, to: { wal: toName, archivedAt: toName === last ? (wal.newestMtime ?? null) : null }, hole, unrestorable, beyond };
 }
 
 /** A backup that can be restored only to its own end (consistent), not to later points. */

@@ -89,7 +89,14 @@ test('status text: a hole before the newest backup, and a newer backup missing i
   const own = entry([...segs(1, 4, 7), ...segs(1, 9, 12)]);
   assert.match(own, new RegExp(`^ {2}recoverable {3}from .* \\(end of backup 20261122T030000Z\\) to WAL ${seg(1, 7)}$`, 'm'));
   assert.match(own, new RegExp(`^ {2}unrestorable {2}backup 20261124T030000Z \\(segment ${seg(1, 8)} of its own WAL is missing from the archive\\)$`, 'm'));
-  assert.not.match(own, /WAL hole/);
+  // ...and the WAL archived after that segment is named as unusable until the next backup.
+  assert.match(
+    own,
+    new RegExp(
+      `^ {2}WAL hole {6}segment ${seg(1, 8)} is missing from the archive: no restore replays past it; 4 archived segments after it cannot be used until the next base backup$`,
+      'm',
+    ),
+  );
 });
 
 test('list: duration and WAL size per backup (golden)', () => {

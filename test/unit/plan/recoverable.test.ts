@@ -31,6 +31,7 @@ test('recoverable window: end of the oldest DONE backup → newest archived segm
     to: { wal: seg(1, 12), archivedAt: '2026-11-22T05:00:00.000Z' },
     hole: null,
     unrestorable: [],
+    beyond: null,
   });
   assert.is(recoverableWindow([backup('20261121T030000Z', { status: 'WAITING_FOR_WAL' })], { segments: [], histories: [], backupFiles: [] }), undefined);
 });
@@ -107,11 +108,14 @@ test('recoverable window stops at a missing segment, and a hole after older back
     to: { wal: seg(1, 14), archivedAt: mtime },
     hole: { missing: seg(1, 7), backups: ['20261121T030000Z'] },
     unrestorable: [],
+    beyond: null,
   });
   // Segment 12 missing after the newest backup: the window ends before it, its time unknown.
   const tail = { segments: [...segs(1, 4, 11), ...segs(1, 13, 14)], histories: [], backupFiles: [], newestMtime: mtime };
   assert.equal(recoverableWindow(backups, tail)?.to, { wal: seg(1, 11), archivedAt: null });
   assert.is(recoverableWindow(backups, tail)?.hole, null);
+  // ...and the WAL after that segment is named: no restore reaches it until the next backup.
+  assert.equal(recoverableWindow(backups, tail)?.beyond, { missing: seg(1, 12), segments: 2 });
   // The newer backup misses a segment of its own WAL (10): it cannot be restored at all, so the
   // window is the older backup's, up to the segment before that hole.
   const own = { segments: [...segs(1, 4, 9), ...segs(1, 11, 14)], histories: [], backupFiles: [] };
@@ -121,6 +125,7 @@ test('recoverable window stops at a missing segment, and a hole after older back
     hole: null,
     // ...and it is named, with the segment it misses.
     unrestorable: [{ backupId: '20261122T030000Z', missing: seg(1, 10) }],
+    beyond: { missing: seg(1, 10), segments: 4 },
   });
   // No backup has its own WAL: nothing can be restored, and the first missing segment is named.
   const none = { segments: segs(1, 11, 14), histories: [], backupFiles: [] };
@@ -129,6 +134,7 @@ test('recoverable window stops at a missing segment, and a hole after older back
     to: { wal: null, archivedAt: null },
     hole: { missing: seg(1, 10), backups: ['20261121T030000Z', '20261122T030000Z'] },
     unrestorable: [],
+    beyond: null,
   });
 });
 
@@ -143,6 +149,11 @@ test('recoverable window: runs continue across a log boundary and onto a newer t
   // A timeline whose first segment lies before the backup began is not on its path.
   const sibling = { segments: [...segs(1, 250, 257), ...segs(3, 100, 300)], histories: [], backupFiles: [] };
   assert.is(recoverableWindow(backups, sibling, {}, SEG)?.to.wal, seg(1, 257));
+  // ...nor is its WAL past the window's end stranded WAL of this history.
+  assert.is(recoverableWindow(backups, sibling, {}, SEG)?.beyond, null);
+  // A newer timeline that starts after a missing segment is.
+  const late = { segments: [...segs(1, 250, 257), ...segs(2, 259, 262)], histories: [], backupFiles: [] };
+  assert.equal(recoverableWindow(backups, late, {}, SEG)?.beyond, { missing: seg(1, 258), segments: 4 });
   // With other segment sizes the same names mean other positions: 1 GiB segments, 4 per log.
   const big = [backup('20261121T030000Z', { beginWal: '000000010000000000000003', endWal: '000000010000000000000003', endLsn: '0/F0000100' })];
   const bigWal = { segments: ['000000010000000000000003', '000000010000000100000000', '000000010000000100000001'], histories: [], backupFiles: [] };
