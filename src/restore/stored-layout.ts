@@ -80,9 +80,11 @@ async function sshLayout(tree: StoredTree, backup: DoneBackup): Promise<StoredLa
     async unpack(oid, run) {
       const storedAs = oid === undefined ? 'data' : `tablespaces/${oid}`;
       if (run.host.local) {
-        // On this host the tree is written straight from its chunks (restore-tree.ts owns how),
-        // as a local restore always did; the counts are the method's own (`counted`).
-        await copyTreeInto(tree, storedAs, run.dir, server);
+        // On this host the tree is written straight from its chunks (a local catalog's by
+        // chunk-tree-copy.ts, a chunk store's by restore-tree.ts); the counts are the method's own (`counted`).
+        const { copyChunkTree, isLocalChunkTree } = await import('./chunk-tree-copy.js');
+        if (isLocalChunkTree(tree)) await copyChunkTree(tree, layout.manifest, storedAs, run.dir, server);
+        else await copyTreeInto(tree, storedAs, run.dir, server);
         return { storedBytes: 0, files: 0 };
       }
       const tar = sshBackupTarStream(tree, storedAs, server);
