@@ -32,21 +32,70 @@ export function isLocalChunkTree(tree: StoredTree): boolean {
   return tree.dir !== undefined && tree.chunks === undefined;
 }
 
-interface Thread {
-  readonly worker: Worker;
-  /** Settles when the thread reports (or dies). */
-  readonly result: Promise<TreeWorkResult>;
-}
+/**
+ * The restore's threads (chunk-tree-worker.ts), started before they are needed: a restore starts
+ * them when it opens the backup, so that their start-up (~0.1 s) overlaps the checks before the
+ * copy. Each run() hands every thread the same list of jobs and settles once all have stopped.
+ */
+export class TreeThreads {
+  #dead: Error | undefined;
 
-function startThread(): Thread {
-  const worker = new Worker(new URL('./chunk-tree-worker.js', import.meta.url));
-  const result = new Promise<TreeWorkResult>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    worker.once('exit', (code) => reject(new Error(`restore thread exited (${code}) before reporting`)));
-  });
-  result.catch(() => undefined); // awaited once the jobs are handed out (or the walk failed)
-  return { worker, result };
+  private constructor(private readonly workers: readonly Worker[]) {
+    for (const w of workers) {
+      // A thread that dies between runs fails the next run; without a listener it would end the process.
+      w.on('error', (e: Error) => {
+        this.#dead ??= e;
+      });
+    }
+  }
+
+  static start(count = restoreThreads()): TreeThreads {
+    return new TreeThreads(Array.from({ length: count }, () => new Worker(new URL('./chunk-tree-worker.js', import.meta.url))));
+  }
+
+  /** Every thread's report on `work`; a thread that dies meanwhile sets the abort flag, stopping the others. */
+  async run(work: TreeWork): Promise<PromiseSettledResult<TreeWorkResult>[]> {
+    const aborted = (): void => {
+      Atomics.store(new Int32Array(work.control), ABORTED, 1);
+    };
+    const reports = this.workers.map(
+      (w) =>
+        new Promise<TreeWorkResult>((resolve, reject) => {
+          const done = (): void => {
+            w.off('message', onMessage);
+            w.off('error', onError);
+            w.off('exit', onExit);
+          };
+          const onMessage = (r: TreeWorkResult): void => {
+            done();
+            resolve(r);
+          };
+          const onError = (e: Error): void => {
+            done();
+            aborted();
+            reject(e);
+          };
+          const onExit = (code: number): void => {
+            done();
+            aborted();
+            reject(new Error(`restore thread exited (${code}) before reporting`));
+          };
+          w.on('message', onMessage);
+          w.on('error', onError);
+          w.on('exit', onExit);
+        }),
+    );
+    if (this.#dead !== undefined) aborted();
+    for (const w of this.workers) w.postMessage(work);
+    // Every thread has stopped once all have reported: nothing still writes when a failure empties dest.
+    const results = await Promise.allSettled(reports);
+    if (this.#dead !== undefined) results.push({ status: 'rejected', reason: this.#dead });
+    return results;
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
 }
 
 function errorOf(e: NonNullable<TreeWorkResult['error']>, server: string): Error {
@@ -66,16 +115,19 @@ async function fsyncDirectory(dir: string): Promise<void> {
   }
 }
 
-/** Rebuild stored root `storedAs` of the local backup `tree` (its files.json as checked: `manifest`) into dest (exists, empty). */
+/**
+ * Rebuild stored root `storedAs` of the local backup `tree` (its files.json as checked: `manifest`)
+ * into dest (exists, empty), on `started` threads (left running) or on threads of its own.
+ */
 export async function copyChunkTree(
   tree: StoredTree,
   manifest: FileManifest,
   storedAs: string,
   dest: string,
   server: string,
-  threads = restoreThreads(),
+  started?: TreeThreads,
 ): Promise<void> {
-  const pool = Array.from({ length: threads }, startThread);
+  const threads = started ?? TreeThreads.start();
   try {
     const asRoot = process.getuid?.() === 0;
     const dirs: { file: string; mtimeMs: number }[] = [];
@@ -109,13 +161,7 @@ export async function copyChunkTree(
     plan.splitFiles.forEach((s, i) => {
       counters[SPLIT_BASE + i] = s.ranges;
     });
-    for (const t of pool) {
-      // A thread that dies mid-job stops the others too (its file would stay incomplete anyway).
-      t.result.catch(() => Atomics.store(counters, ABORTED, 1));
-      t.worker.postMessage({ jobs: plan.jobs, control, server } satisfies TreeWork);
-    }
-    // Every thread has stopped once all have reported: nothing still writes when a failure empties dest.
-    const results = await Promise.allSettled(pool.map((t) => t.result));
+    const results = await threads.run({ jobs: plan.jobs, control, server });
     const failed = results.find((r) => r.status === 'rejected' || r.value.error !== undefined);
     if (failed !== undefined) {
       if (failed.status === 'rejected') throw failed.reason;
@@ -127,7 +173,6 @@ export async function copyChunkTree(
   } catch (err) {
     throw toPgbkError(err, { server, path: dest });
   } finally {
-    // Threads that got no jobs (the walk failed) still wait for them; the others have all reported.
-    await Promise.all(pool.map((t) => t.worker.terminate()));
+    if (started === undefined) await threads.close();
   }
 }

@@ -6,8 +6,8 @@
  * Synchronous calls throughout: this thread has nothing else to do meanwhile, and libuv's pool
  * (shared by the process) is not involved.
  *
- * It posts one message when it stops: every job it took was done, or the first failure (then the
- * shared abort flag stops the other threads at their next job).
+ * For each list it posts one message when it stops: every job it took was done, or the first
+ * failure (then the shared abort flag stops the other threads at their next job).
  */
 
 import { closeSync, constants, fchmodSync, fchownSync, fdatasyncSync, futimesSync, openSync, readFileSync, writeSync } from 'node:fs';
@@ -121,6 +121,7 @@ async function work(w: TreeWork): Promise<TreeWorkResult> {
 // The decoder is compiled while the main thread still walks the stored tree.
 void zstdCodec().catch(() => undefined);
 
-port.once('message', (w: TreeWork) => {
+// One report per stored root handed out (the data directory, then each tablespace).
+port.on('message', (w: TreeWork) => {
   void work(w).then((r) => port.postMessage(r satisfies TreeWorkResult));
 });

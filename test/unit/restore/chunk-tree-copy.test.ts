@@ -10,7 +10,7 @@ import { readStoredManifest } from '../../../src/backup/ssh/restore-tree.js';
 import { storedTreeAt, type StoredObject } from '../../../src/backup/ssh/stored-tree.js';
 import { zstdCodec } from '../../../src/catalog/zstd.js';
 import { PgbkError } from '../../../src/errors.js';
-import { copyChunkTree } from '../../../src/restore/chunk-tree-copy.js';
+import { copyChunkTree, TreeThreads } from '../../../src/restore/chunk-tree-copy.js';
 import { planTreeJobs, RANGE_OBJECTS } from '../../../src/restore/chunk-tree-plan.js';
 
 const CHUNK = 4;
@@ -37,7 +37,7 @@ async function storedBackup(dir: string, files: Readonly<Record<string, Buffer>>
   );
 }
 
-async function restore(src: string, dest: string, threads?: number): Promise<void> {
+async function restore(src: string, dest: string, threads?: TreeThreads): Promise<void> {
   const tree = storedTreeAt(src);
   await mkdir(dest, { mode: 0o700 });
   await copyChunkTree(tree, await readStoredManifest(tree), 'data', dest, 'main', threads);
@@ -78,15 +78,24 @@ test('copyChunkTree: files of many ranges, written by both threads, rebuilt with
     const files = { big, edge, small: Buffer.from('abc'), empty: Buffer.alloc(0), 'sub/x': Buffer.from('hello world!!') };
     await storedBackup(src, files);
     const dest = path.join(root, 'restored');
-    await restore(src, dest, 2);
-    for (const [rel, bytes] of Object.entries(files)) {
-      const file = path.join(dest, rel);
-      assert.ok((await readFile(file)).equals(bytes), rel);
-      const st = await stat(file);
-      assert.is(st.mode & 0o777, 0o640, rel);
-      assert.is(st.mtimeMs, MTIME, rel);
+    // Two threads, started ahead and used twice (the data directory, then a tablespace).
+    const threads = TreeThreads.start(2);
+    try {
+      await restore(src, dest, threads);
+      await restore(src, path.join(root, 'again'), threads);
+    } finally {
+      await threads.close();
     }
-    assert.equal((await readdir(dest)).sort(), ['big', 'edge', 'empty', 'small', 'sub']);
+    for (const d of [dest, path.join(root, 'again')]) {
+      for (const [rel, bytes] of Object.entries(files)) {
+        const file = path.join(d, rel);
+        assert.ok((await readFile(file)).equals(bytes), rel);
+        const st = await stat(file);
+        assert.is(st.mode & 0o777, 0o640, rel);
+        assert.is(st.mtimeMs, MTIME, rel);
+      }
+      assert.equal((await readdir(d)).sort(), ['big', 'edge', 'empty', 'small', 'sub']);
+    }
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
