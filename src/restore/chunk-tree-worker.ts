@@ -10,12 +10,12 @@
  * failure (then the shared abort flag stops the other threads at their next job).
  */
 
-import { closeSync, constants, fchmodSync, fchownSync, fdatasyncSync, futimesSync, openSync, readFileSync, writeSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { closeSync, constants, fchmodSync, fchownSync, fdatasyncSync, fstatSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { StoredObject } from '../backup/ssh/stored-tree.js';
 import { type ZstdCodec, zstdCodec } from '../catalog/zstd.js';
 import { PgbkError } from '../errors.js';
-import { sha256Hasher } from '../lib/checksum.js';
 import { ABORTED, type FileFinish, NEXT_JOB, SPLIT_BASE, type TreeJob, type TreeWork, type TreeWorkResult } from './chunk-tree-plan.js';
 
 const port = parentPort;
@@ -25,11 +25,28 @@ function damaged(server: string, file: string, why: string): PgbkError {
   return new PgbkError('CATALOG', `stored backup damaged: ${file} ${why}`, { server, path: file });
 }
 
+/**
+ * The stored bytes of `o`, read into this thread's buffer (valid until the next read): a fresh
+ * Buffer per chunk (readFileSync) was garbage for the collector at every chunk.
+ */
+let scratch = Buffer.allocUnsafe(1 << 20);
 function readStored(o: StoredObject, server: string): Buffer {
+  let fd: number | undefined;
   try {
-    return readFileSync(o.file);
+    fd = openSync(o.file, constants.O_RDONLY);
+    const size = fstatSync(fd).size;
+    if (size > scratch.length) scratch = Buffer.allocUnsafe(size);
+    let n = 0;
+    while (n < size) {
+      const r = readSync(fd, scratch, n, size - n, n);
+      if (r === 0) break; // shorter than it was: zstd or the length check refuses what was read
+      n += r;
+    }
+    return scratch.subarray(0, n);
   } catch (err) {
     throw damaged(server, o.file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
   }
 }
 
@@ -40,12 +57,12 @@ function readStored(o: StoredObject, server: string): Buffer {
  */
 function writeObject(codec: ZstdCodec, fd: number, position: number, o: StoredObject, server: string): void {
   const stored = readStored(o, server);
-  const hash = o.sha256 === undefined ? undefined : sha256Hasher();
+  const hash = o.sha256 === undefined ? undefined : createHash('sha256');
   if (o.compressed === true) {
     try {
       codec.decompressToFd(stored, fd, position, {
         expectedLength: o.length,
-        ...(hash === undefined ? {} : { tap: (run: Uint8Array) => hash.update(Buffer.from(run.buffer, run.byteOffset, run.byteLength)) }),
+        ...(hash === undefined ? {} : { tap: (run: Uint8Array) => hash.update(run) }),
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).syscall !== undefined) throw err; // the write failed, not the chunk
@@ -56,7 +73,7 @@ function writeObject(codec: ZstdCodec, fd: number, position: number, o: StoredOb
     hash?.update(stored);
     for (let at = 0; at < stored.length; ) at += writeSync(fd, stored, at, stored.length - at, position + at);
   }
-  if (hash !== undefined && hash.hex() !== o.sha256) throw damaged(server, o.file, 'does not match its recorded sha256');
+  if (hash !== undefined && hash.digest('hex') !== o.sha256) throw damaged(server, o.file, 'does not match its recorded sha256');
 }
 
 /** Mode, times and owner as recorded, then durable: the data directory is complete on disk when the restore returns. */
