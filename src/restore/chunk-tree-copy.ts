@@ -7,8 +7,8 @@
  *
  * The main thread walks the tree, makes its directories and symlinks, and hands the files to the
  * threads as one list of jobs (chunk-tree-plan.ts); the threads take jobs from a shared counter
- * (chunk-tree-worker.ts). The threads start before the walk, so their start-up overlaps it.
- * Chunk stores on object storage keep going through restore-tree.ts copyTreeInto.
+ * (chunk-tree-worker.ts). The threads start when the backup is opened (stored-layout.ts), so their
+ * start-up overlaps the checks and the walk. Chunk stores on object storage keep going through restore-tree.ts copyTreeInto.
  */
 
 import { chmod, lchown, mkdir, open, symlink, utimes } from 'node:fs/promises';
