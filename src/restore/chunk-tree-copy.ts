@@ -42,9 +42,13 @@ export class TreeThreads {
 
   private constructor(private readonly workers: readonly Worker[]) {
     for (const w of workers) {
-      // A thread that dies between runs fails the next run; without a listener it would end the process.
+      // A thread that dies between runs fails the next run at once (it would never report); an
+      // 'error' without a listener would end the process.
       w.on('error', (e: Error) => {
         this.#dead ??= e;
+      });
+      w.on('exit', (code) => {
+        this.#dead ??= new Error(`restore thread exited (${code})`);
       });
     }
   }
@@ -55,6 +59,7 @@ export class TreeThreads {
 
   /** Every thread's report on `work`; a thread that dies meanwhile sets the abort flag, stopping the others. */
   async run(work: TreeWork): Promise<PromiseSettledResult<TreeWorkResult>[]> {
+    if (this.#dead !== undefined) return [{ status: 'rejected', reason: this.#dead }];
     const aborted = (): void => {
       Atomics.store(new Int32Array(work.control), ABORTED, 1);
     };
@@ -85,12 +90,9 @@ export class TreeThreads {
           w.on('exit', onExit);
         }),
     );
-    if (this.#dead !== undefined) aborted();
     for (const w of this.workers) w.postMessage(work);
     // Every thread has stopped once all have reported: nothing still writes when a failure empties dest.
-    const results = await Promise.allSettled(reports);
-    if (this.#dead !== undefined) results.push({ status: 'rejected', reason: this.#dead });
-    return results;
+    return Promise.allSettled(reports);
   }
 
   async close(): Promise<void> {

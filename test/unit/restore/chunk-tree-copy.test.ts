@@ -145,4 +145,22 @@ test('copyChunkTree: a chunk that is not a zstd frame fails the restore naming i
   }
 });
 
+test('copyChunkTree: threads that are gone fail the restore at once instead of waiting for their report', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'pgbk-ctree-'));
+  try {
+    const src = path.join(root, 'backup');
+    await storedBackup(src, { small: Buffer.from('abc') });
+    const threads = TreeThreads.start(2);
+    await threads.close();
+    try {
+      await restore(src, path.join(root, 'restored'), threads);
+      assert.unreachable('restored without threads');
+    } catch (err) {
+      assert.match((err as Error).message, /restore thread exited/);
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
 test.run();
