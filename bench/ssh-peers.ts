@@ -14,6 +14,9 @@
  *    `pgbackrest restore --process-max=2` of its latest full, PGBK_BENCH_PEERS_RESTORE_ROUNDS
  *    rounds (default 3), interleaved; medians.
  *
+ * PGBK_BENCH_PEERS_BASELINE_CLI=<dist/src/cli.js of another build> also times that build's restore
+ * in each restore round (a before/after beside pgBackRest in one run).
+ *
  * PGBK_BENCH_PEERS_PROFILE=1 prints pgbk's phase timings (PGBK_SSH_PROFILE) for every backup.
  *
  * Before each timed pgbk backup the WAL waiting in incoming/ is archived (`pgbk apply`), so the
@@ -34,6 +37,8 @@ const SCALE = Number(process.env['PGBK_BENCH_PEERS_SCALE'] ?? '50');
 const ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_PEERS_ROUNDS'] ?? '3'));
 const PARALLEL = process.env['PGBK_BENCH_PEERS_PARALLEL'];
 const RESTORE_ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_PEERS_RESTORE_ROUNDS'] ?? '3'));
+/** Another build's dist/src/cli.js (e.g. main's) whose restore is timed in the same rounds, after the other two. */
+const BASELINE_CLI = process.env['PGBK_BENCH_PEERS_BASELINE_CLI'];
 
 interface Measured {
   readonly seconds: number;
@@ -200,7 +205,7 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
     // Restore (issue 13 item 4): the latest pgbk backup (its chunked tree: unchanged chunks are
     // links to the full's, so it restores like a full) vs pgBackRest's latest full with
     // --process-max=2, both into an empty directory, both flushing what they write; interleaved.
-    const restores: { pgbk: Measured; pgbr: Measured }[] = [];
+    const restores: { pgbk: Measured; pgbr: Measured; baseline?: Measured }[] = [];
     for (let round = 0; round < RESTORE_ROUNDS; round++) {
       const target = path.join(w.root, 'restore-pgbk');
       const pgbrTarget = path.join(w.root, 'restore-pgbr');
@@ -219,9 +224,14 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         b = await runPgbr();
         a = await runPgbk();
       }
-      restores.push({ pgbk: a, pgbr: b });
+      let base: Measured | undefined;
+      if (BASELINE_CLI !== undefined) {
+        await rm(target, { recursive: true, force: true });
+        base = await measured(process.execPath, [BASELINE_CLI, '--config', w.configPath, 'restore', 'main', 'latest', '--target-dir', target, '--no-archive']);
+      }
+      restores.push({ pgbk: a, pgbr: b, ...(base === undefined ? {} : { baseline: base }) });
       process.stderr.write(
-        `[bench] ssh-peers restore round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s, pgBackRest ${b.seconds.toFixed(2)} s\n`,
+        `[bench] ssh-peers restore round ${round + 1} (${loadNote()}): pgbk ${a.seconds.toFixed(2)} s, pgBackRest ${b.seconds.toFixed(2)} s${base === undefined ? '' : `, baseline ${base.seconds.toFixed(2)} s`}\n`,
       );
       await rm(target, { recursive: true, force: true });
       await rm(pgbrTarget, { recursive: true, force: true });
@@ -277,6 +287,17 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
         ratio: medR((x) => x.pgbk.seconds) / medR((x) => x.pgbr.seconds),
         note: `median of ${RESTORE_ROUNDS}, chunked tree (files and directories flushed) vs pgBackRest zst; peak RSS ${medR((x) => x.pgbk.rssMb).toFixed(0)} vs ${medR((x) => x.pgbr.rssMb).toFixed(0)} MB, CPU s ${medR((x) => x.pgbk.cpuS).toFixed(1)} vs ${medR((x) => x.pgbr.cpuS).toFixed(1)}; ${loadNote()}`,
       },
+      ...(BASELINE_CLI === undefined
+        ? []
+        : [
+            {
+              name: 'ssh restore of the baseline build vs pgBackRest restore --process-max=2: time',
+              pgbk_s: medR((x) => x.baseline!.seconds),
+              reference_s: medR((x) => x.pgbr.seconds),
+              ratio: medR((x) => x.baseline!.seconds) / medR((x) => x.pgbr.seconds),
+              note: `${BASELINE_CLI}, same rounds; CPU s ${medR((x) => x.baseline!.cpuS).toFixed(1)}`,
+            },
+          ]),
       {
         name: 'ssh stored by the slice incremental vs the full',
         pgbk_s: medI((x) => x.sliceBytes) / 1e6,

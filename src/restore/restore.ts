@@ -215,7 +215,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
 
   // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
   const tree = backup.method === 'ssh' ? await (await import('../backup/ssh/stored-tree.js')).openStoredTree(catalog, server, backup.id) : undefined;
-  const layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree);
+  const layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree, { localTarget: host.local });
   try {
     const plan = await job.placeTablespaces(layout, backup.id);
     const dirs: DirState[] = [];

@@ -64,25 +64,42 @@ async function storedTars(source: StoredSource, checksums: Readonly<Record<strin
   return names;
 }
 
-async function sshLayout(tree: StoredTree, backup: DoneBackup): Promise<StoredLayout> {
+async function sshLayout(tree: StoredTree, backup: DoneBackup, localTarget: boolean): Promise<StoredLayout> {
   const server = backup.server;
+  // A local catalog's tree restored on this host: its threads start now, beside the checks.
+  const local = localTarget && tree.dir !== undefined && tree.chunks === undefined;
+  let threads = local ? import('./chunk-tree-copy.js').then((m) => m.TreeThreads.start()) : undefined;
+  threads?.catch(() => undefined);
+  const stopThreads = async (): Promise<void> => {
+    const t = threads;
+    threads = undefined;
+    await t?.then((p) => p.close()).catch(() => undefined);
+  };
   const { checkSshBackup, copyTreeInto, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
-  const layout = await checkSshBackup(tree, backup);
+  let layout: Awaited<ReturnType<typeof checkSshBackup>>;
+  try {
+    layout = await checkSshBackup(tree, backup);
+  } catch (err) {
+    await stopThreads();
+    throw err;
+  }
   return {
     oids: layout.tablespaceOids,
     storedFiles: 0,
     totalBytes: 0,
     manifest: undefined,
     counted: { bytes: layout.bytes, files: layout.files },
-    dispose: async () => undefined,
+    dispose: stopThreads,
     // files.json (checksum verified above) records each tablespace's location on the database host.
     readMap: async () => formatTablespaceMap((await readStoredManifest(tree)).tablespaces),
     async unpack(oid, run) {
       const storedAs = oid === undefined ? 'data' : `tablespaces/${oid}`;
       if (run.host.local) {
-        // On this host the tree is written straight from its chunks (restore-tree.ts owns how),
-        // as a local restore always did; the counts are the method's own (`counted`).
-        await copyTreeInto(tree, storedAs, run.dir, server);
+        // On this host the tree is written straight from its chunks (a local catalog's by
+        // chunk-tree-copy.ts, a chunk store's by restore-tree.ts); the counts are the method's own (`counted`).
+        const { copyChunkTree, isLocalChunkTree } = await import('./chunk-tree-copy.js');
+        if (isLocalChunkTree(tree)) await copyChunkTree(tree, layout.manifest, storedAs, run.dir, server, await threads);
+        else await copyTreeInto(tree, storedAs, run.dir, server);
         return { storedBytes: 0, files: 0 };
       }
       const tar = sshBackupTarStream(tree, storedAs, server);
@@ -195,10 +212,16 @@ async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<Stor
 
 /**
  * Open the stored backup; refuses (before anything is written) what is missing or damaged. An
- * `ssh` backup is read as its StoredTree (a chunk tree in a directory, or a chunk store's).
+ * `ssh` backup is read as its StoredTree (a chunk tree in a directory, or a chunk store's);
+ * `localTarget`: it will be unpacked on this host (a local tree's threads start at once).
  */
-export async function storedLayout(source: StoredSource, backup: DoneBackup, tree?: StoredTree): Promise<StoredLayout> {
+export async function storedLayout(
+  source: StoredSource,
+  backup: DoneBackup,
+  tree?: StoredTree,
+  opts: { readonly localTarget?: boolean } = {},
+): Promise<StoredLayout> {
   if (backup.method !== 'ssh') return tarLayout(source, backup);
   if (tree === undefined) throw new Error(`internal: ssh backup ${backup.id} opened without its stored tree`);
-  return sshLayout(tree, backup);
+  return sshLayout(tree, backup, opts.localTarget === true);
 }

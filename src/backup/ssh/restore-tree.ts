@@ -32,6 +32,8 @@ export interface SshBackupLayout {
   readonly tablespaceOids: readonly string[];
   readonly bytes: number;
   readonly files: number;
+  /** files.json as checked, for a restore that follows (not read and parsed a second time). */
+  readonly manifest: FileManifest;
 }
 
 /** files.json of a stored backup (its checksum is checked by checkSshBackup). */
@@ -77,7 +79,7 @@ export async function checkSshBackup(tree: StoredTree, backup: CopiedBackup): Pr
         path: `${tree.where}${tree.where.endsWith('/') ? '' : '/'}tablespaces`,
       });
   }
-  return { tablespaceOids: oids, bytes: manifest.files.reduce((a, f) => a + f.size, 0), files: manifest.files.length };
+  return { tablespaceOids: oids, bytes: manifest.files.reduce((a, f) => a + f.size, 0), files: manifest.files.length, manifest };
 }
 
 /** Objects of one file read at once for a tar stream (object storage: GETs in flight). */
