@@ -12,6 +12,7 @@
  */
 
 import { chmod, lchown, mkdir, open, symlink, utimes } from 'node:fs/promises';
+import { fsyncDir } from '../lib/atomic.js';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
@@ -108,15 +109,6 @@ function errorOf(e: NonNullable<TreeWorkResult['error']>, server: string): Error
   return err;
 }
 
-async function fsyncDirectory(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Rebuild stored root `storedAs` of the local backup `tree` (its files.json as checked: `manifest`)
  * into dest (exists, empty), on `started` threads (left running) or on threads of its own.
@@ -171,7 +163,7 @@ export async function copyChunkTree(
     }
     // Directory times last: creating their entries moved them. Then every directory flushed.
     for (const d of [...dirs].reverse()) await utimes(d.file, d.mtimeMs / 1000, d.mtimeMs / 1000);
-    await mapLimited([dest, ...dirs.map((d) => d.file)], 16, fsyncDirectory);
+    await mapLimited([dest, ...dirs.map((d) => d.file)], 16, fsyncDir);
   } catch (err) {
     throw toPgbkError(err, { server, path: dest });
   } finally {

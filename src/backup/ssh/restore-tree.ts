@@ -7,7 +7,8 @@
  */
 
 import { close, fchmod, fdatasync, open as openFd } from 'node:fs';
-import { chmod, lchown, mkdir, open, readdir, symlink, utimes } from 'node:fs/promises';
+import { chmod, lchown, mkdir, readdir, symlink, utimes } from 'node:fs/promises';
+import { fsyncDir } from '../../lib/atomic.js';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { PassThrough } from 'node:stream';
@@ -217,15 +218,6 @@ async function restoreFile(
   return { done };
 }
 
-async function fsyncDirectory(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
 /**
  * Rebuild stored root `storedAs` ("data" or "tablespaces/<oid>") of the backup `tree` into
  * dest (exists, empty), durably (every file and directory flushed). Files are rebuilt in parallel:
@@ -283,7 +275,7 @@ export async function copyTreeInto(tree: StoredTree, storedAs: string, dest: str
     await mapLimited(
       dirs.map((d) => d.file),
       16,
-      fsyncDirectory,
+      fsyncDir,
     );
   } catch (err) {
     throw toPgbkError(err, { server, path: dest });
