@@ -21,8 +21,8 @@ import { segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { WalRecordReader } from '../pg/wal-records.js';
 import type { DoneBackup } from '../model/types.js';
 import type { Choice } from './choose-backup.js';
-import { replayRule, tablespaceCreation, wantedRecords, type TablespaceCreation } from './replay-rule.js';
-import type { RecoveryTarget } from './target.js';
+import { commitTimeMicros, replayRule, tablespaceCreation, wantedRecords, type TablespaceCreation } from './replay-rule.js';
+import { describeTarget, formatMicros, type RecoveryTarget } from './target.js';
 import { timelineForSegment } from './timeline-history.js';
 
 export interface FoundTablespace extends TablespaceCreation {
@@ -33,6 +33,10 @@ export interface TablespaceScan {
   readonly found: readonly FoundTablespace[];
   readonly segments: number;
   readonly seconds: number;
+  /** The recovery target was met in the archived WAL (always true for latest and immediate). */
+  readonly targetReached: boolean;
+  /** The newest commit or abort time read (time targets only: their records are decoded). */
+  readonly lastCommitMicros?: bigint;
 }
 
 export interface ScanRequest {
@@ -68,6 +72,7 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
   let segno = segmentNumber(backup.beginWal, segSize);
   let stopped = false;
   let count = 0;
+  let lastCommit: bigint | undefined;
   let next = readSegment(req, nameAt(segno));
   while (!stopped) {
     const bytes = await next;
@@ -79,6 +84,8 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
     count++;
     const r = reader.feed(segno, bytes, (rec) => {
       if (stopped) return;
+      const at = commitTimeMicros(rec);
+      if (at !== undefined && (lastCommit === undefined || at > lastCommit)) lastCommit = at;
       const verdict = rule(rec);
       if (verdict === 'stop-before') {
         stopped = true;
@@ -102,7 +109,27 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
     }
     segno++;
   }
-  return { found, segments: count, seconds: (Date.now() - started) / 1000 };
+  // xid: a prepared transaction's commit carries its xid in the body, not decoded; not judged.
+  const targetReached = stopped || target.kind === 'latest' || target.kind === 'immediate' || target.kind === 'xid';
+  return {
+    found,
+    segments: count,
+    seconds: (Date.now() - started) / 1000,
+    targetReached,
+    ...(lastCommit === undefined ? {} : { lastCommitMicros: lastCommit }),
+  };
+}
+
+/**
+ * A target the archived WAL does not reach: PostgreSQL replays all of it and then stops with
+ * "recovery ended before configured recovery target was reached" instead of starting (session 17's
+ * DR walk-through). A warning, not a refusal: WAL archived while the copy replays still counts, and
+ * a prepared transaction's xid is not decoded here.
+ */
+export function unreachedTargetWarning(scan: TablespaceScan, target: RecoveryTarget): string | undefined {
+  if (scan.targetReached) return undefined;
+  const newest = scan.lastCommitMicros === undefined ? '' : ` (the newest commit in it is at ${formatMicros(scan.lastCommitMicros)})`;
+  return `the archived WAL ends before target ${describeTarget(target)}${newest}: unless more WAL is archived before the copy replays that far, PostgreSQL stops with "recovery ended before configured recovery target was reached" instead of starting; restore with --target latest${scan.lastCommitMicros === undefined ? '' : ' or an earlier target'} to replay all of it`;
 }
 
 /** The refusal (or, when allowed, the warnings) for tablespaces created in the WAL to replay. */
@@ -151,7 +178,8 @@ export async function refuseNewTablespaces(
   req.log(
     `checked ${plural(scan.segments, 'WAL segment')} to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`,
   );
-  const warnings = checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow });
+  const unreached = unreachedTargetWarning(scan, req.target);
+  const warnings = [...checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow }), ...(unreached === undefined ? [] : [unreached])];
   for (const w of warnings) req.log(`warning: ${w}`);
   return warnings;
 }

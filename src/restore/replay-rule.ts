@@ -24,6 +24,15 @@ function isCommitOrAbort(r: { readonly rmid: number; readonly info: number }): b
   return op === XLOG_XACT_COMMIT || op === XLOG_XACT_ABORT || op === XLOG_XACT_COMMIT_PREPARED || op === XLOG_XACT_ABORT_PREPARED;
 }
 
+/**
+ * A decoded commit or abort record's time, in microseconds from the Unix epoch; undefined for any
+ * other record (or one whose main data was not decoded).
+ */
+export function commitTimeMicros(r: WalRecord): bigint | undefined {
+  if (!isCommitOrAbort(r) || r.mainData === undefined || r.mainData.length < 8) return undefined;
+  return r.mainData.readBigInt64LE(0) + PG_EPOCH_MICROS;
+}
+
 /** Records whose main data the rule (or the tablespace check) needs decoded. */
 export function wantedRecords(target: RecoveryTarget): (rmid: number, info: number) => boolean {
   return (rmid, info) => {

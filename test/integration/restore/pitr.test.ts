@@ -221,6 +221,8 @@ async function scenario(
 ): Promise<void> {
   const r = await restore(name, [...args, ...(args.length > 0 && !args.includes('--target-timeline') ? ['--target-action', 'promote'] : [])]);
   assert.is(r.summary['backupId'], W().backupId);
+  // Each scenario's target is in the archived WAL: no false warning that it is not.
+  assert.not.match(JSON.stringify(r.summary['warnings'] ?? []), /archived WAL ends before target/, name);
   const { cluster, rows: got } = await startAndRead(r.dir, archive);
   try {
     assert.is(got, expected, `${name}: rows after recovery\n${cluster.logTail(15)}`);
@@ -234,6 +236,22 @@ async function scenario(
 
 test('restore to a time: rows committed up to it, not after', async () => {
   await scenario('time', ['--target-time', step(2).time], '0,1,2');
+});
+
+test('a target the archived WAL never reaches is said before PostgreSQL would stop with "recovery ended before configured recovery target was reached"', async () => {
+  const r = await restore('unreached', ['--target-name', 'no_such_point']);
+  try {
+    const warnings = r.summary['warnings'] as string[];
+    assert.ok(
+      warnings.some((w) =>
+        /^the archived WAL ends before target restore point "?no_such_point"?.*recovery ended before configured recovery target was reached/.test(w),
+      ),
+      JSON.stringify(warnings),
+    );
+  } finally {
+    await rm(r.dir, { recursive: true, force: true });
+    await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
+  }
 });
 
 test('restore to an LSN', async () => {
