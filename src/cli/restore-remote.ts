@@ -7,8 +7,29 @@ import { writeJson } from './json-output.js';
 import { plural } from '../lib/plural.js';
 import { progressEnabled } from '../lib/progress.js';
 
+/** What pgbk wrote about archiving, in the words of the local summary (restore/start-command.ts). */
+function archivingText(s: RemoteRestoreSummary): string {
+  switch (s.archiving) {
+    case 'refuse':
+      return "archive_command = 'false' (the default): once promoted, the copy archives nothing into the catalog; if it replaces the server, remove pgbk's archive lines from its postgresql.auto.conf and reload (or restore with --keep-archiving)";
+    case 'keep':
+      return `the backup's archive settings are kept (--keep-archiving): once promoted, the copy archives as server ${s.server}`;
+    case 'off':
+      return 'archive_mode = off (--no-archive): the copy archives nothing';
+    default: {
+      const never: never = s.archiving;
+      return String(never);
+    }
+  }
+}
+
 function renderRemoteSummary(s: RemoteRestoreSummary): string {
-  const lines = [`Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`, `  chosen: ${s.reason}`, `  target: ${s.target}`];
+  const lines = [
+    `Restored backup ${s.backupId} of ${s.server} onto ${s.remote}:${s.targetDir}`,
+    `  chosen: ${s.reason}`,
+    `  target: ${s.target}, timeline ${s.targetTimeline}, then ${s.action}`,
+    `  archive: ${archivingText(s)}`,
+  ];
   for (const ts of s.tablespaces) lines.push(`  tablespace ${ts.oid} → ${ts.location}`);
   if (s.verifiedAgainstManifest) lines.push('  checked: every file against backup_manifest (pg_verifybackup on the database host)');
   if (s.wal.mode === 'bucket') {
@@ -25,7 +46,10 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
     );
   }
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
-  lines.push(`Next: start PostgreSQL there (pg_ctl -D ${s.targetDir} start as the user owning it).`);
+  // The port and socket directory are the backup's: on the source's own host they would clash.
+  lines.push(
+    `Next: start PostgreSQL there as the user owning ${s.targetDir} (pg_ctl -D ${s.targetDir} start); its port and socket directory are the backup's, so if the source runs on that host, add -o '-p FREE_PORT -k ${s.targetDir}'.`,
+  );
   return `${lines.join('\n')}\n`;
 }
 

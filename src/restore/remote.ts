@@ -62,6 +62,11 @@ export interface RemoteRestoreSummary {
   readonly backupId: string;
   readonly reason: string;
   readonly target: string;
+  /** The timeline recovery follows, and what the server does at the target. */
+  readonly targetTimeline: number;
+  readonly action: TargetAction;
+  /** What pgbk wrote about archiving into the copy's postgresql.auto.conf. */
+  readonly archiving: ArchiveSetting;
   readonly remote: string;
   readonly targetDir: string;
   readonly tablespaces: readonly TablespaceEntry[];
@@ -107,6 +112,9 @@ export async function restoreRemote(req: RemoteRestoreRequest): Promise<RemoteRe
       backupId: out.choice.backup.id,
       reason: out.choice.reason,
       target: describeTarget(req.target),
+      targetTimeline: out.choice.targetTimeline,
+      action: req.action,
+      archiving: req.archiving ?? 'refuse',
       remote: t.description,
       targetDir: dir,
       tablespaces: out.tablespaces,

@@ -210,8 +210,15 @@ t('--wal-from: PITR to an LSN replays WAL fetched and prefetched over SSH; table
     '--json',
   ]);
   assert.is(r.code, 0, r.stderr);
-  const summary = JSON.parse(r.stdout) as { wal: { mode: string; derivedFrom: string; from: string }; tablespaces: { oid: string; location: string }[] };
+  const summary = JSON.parse(r.stdout) as {
+    wal: { mode: string; derivedFrom: string; from: string };
+    tablespaces: { oid: string; location: string }[];
+    targetTimeline: number;
+    archiving: string;
+  };
   assert.equal(summary.wal.mode, 'fetch');
+  // What was written into the copy is said, as by a local restore (the default: refuse).
+  assert.equal([summary.targetTimeline, summary.archiving], [1, 'refuse']);
   assert.is(summary.wal.derivedFrom, 'flag');
   assert.equal(summary.tablespaces, [{ oid: ctx.tsOid!, location: tsTarget }]);
   assert.not.ok(existsSync(path.join(data, 'pgbk_wal')), 'WAL was copied up front');
@@ -254,6 +261,9 @@ t("no --wal-from: the fetch settings come from the backup's wal-push --to archiv
   assert.match(r.stderr, /settings derived from the backup's archive_command/);
   assert.match(r.stdout, /WAL: {4}fetched on demand over SSH from ssh:\/\/root@127\.0\.0\.1:\d+\/.* \(derived from the backup's archive_command\)/);
   assert.match(r.stdout, new RegExp(`tablespace ${ctx.tsOid} → ${path.join(dest, 'tsroot', ctx.tsOid!)}`));
+  assert.match(r.stdout, /^ {2}target: .*, timeline 1, then (pause|promote|shutdown)$/m);
+  assert.match(r.stdout, /^ {2}archive: archive_mode = off \(--no-archive\): the copy archives nothing$/m);
+  assert.match(r.stdout, /^Next: .*its port and socket directory are the backup's, so if the source runs on that host, add -o '-p FREE_PORT -k /m);
   const auto = await readFile(path.join(data, 'postgresql.auto.conf'), 'utf8');
   assert.match(auto, /restore_command = '.*wal-fetch --from ssh:\/\/root@127\.0\.0\.1/);
   const c = await startClusterOn(data);
