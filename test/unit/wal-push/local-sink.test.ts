@@ -76,6 +76,20 @@ test.after(() => {
 
 let sink: PushSink;
 
+/**
+ * Wait for every push `pusher`'s scans started (each .ready segment in pgdata, conflicting ones
+ * among them), then close it: a push still running when the file's cleanup runs writes into the
+ * catalog after it (quarantine copies in errors/), and the temp directory is left behind.
+ */
+async function settle(pusher: Pusher): Promise<void> {
+  const status = path.join(pgdata, 'pg_wal', 'archive_status');
+  for (const n of readdirSync(status).filter((f) => f.endsWith('.ready'))) {
+    const name = n.slice(0, -'.ready'.length);
+    await pusher.push(name, path.join(pgdata, 'pg_wal', name));
+  }
+  pusher.close();
+}
+
 test('a scan archives every .ready segment, then writes a marker matching the file', async () => {
   for (const n of NAMES) ready(n, segmentAs(n));
   const pusher = new Pusher(sink, pgdata, markers, () => undefined);
@@ -168,6 +182,7 @@ test('a segment pushed ahead is acknowledged only if it is still the file that w
   assert.is(r.ok, false);
   assert.match(r.error ?? '', /different content exists/);
   assert.equal(await readArchivedWal(catalog, 'main', name), segmentAs(name), 'the archived copy stays');
+  await settle(pusher);
 });
 
 test('pg_wal is scanned at most once per MIN_SCAN_INTERVAL_MS however often a scan is asked for', async () => {
@@ -181,14 +196,7 @@ test('pg_wal is scanned at most once per MIN_SCAN_INTERVAL_MS however often a sc
   const both = Date.now() - t0;
   assert.ok(both >= MIN_SCAN_INTERVAL_MS - 5, `the second scan came ${both} ms after the first started`);
   assert.ok(both - first < 10 * MIN_SCAN_INTERVAL_MS, `20 asks were one scan (${both} ms)`);
-  // The scan started pushes of the .ready segments left by the tests above (conflicting ones among
-  // them, which get quarantined): wait for them, or their copies land in errors/ after the cleanup.
-  const status = path.join(pgdata, 'pg_wal', 'archive_status');
-  for (const n of readdirSync(status).filter((f) => f.endsWith('.ready'))) {
-    const name = n.slice(0, -'.ready'.length);
-    await pusher.push(name, path.join(pgdata, 'pg_wal', name));
-  }
-  pusher.close();
+  await settle(pusher);
 });
 
 test.run();
