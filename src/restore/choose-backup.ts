@@ -250,13 +250,13 @@ function checkWal(input: ChooseInput, b: DoneBackup, tli: number, path: readonly
           { server, hint: 'wait until the segment holding the target is archived (pg_switch_wal() forces it)' },
         );
       }
-      throw gapError(server, nameAt(firstMissing), range(targetSeg), segSize, firstMissing);
+      throw gapError(server, nameAt(firstMissing), range(targetSeg), segSize, firstMissing, next);
     }
     lastSeg = targetSeg;
   } else if (target.kind === 'immediate') {
     lastSeg = endSeg;
   } else if (newestOnPath > firstMissing) {
-    if (target.kind === 'latest') throw gapError(server, nameAt(firstMissing), range(newestOnPath), segSize, firstMissing);
+    if (target.kind === 'latest') throw gapError(server, nameAt(firstMissing), range(newestOnPath), segSize, firstMissing, next);
     if (target.kind === 'time') throw timeGapError(server, target.text, b, nameAt(firstMissing), segmentStartLsn(firstMissing, segSize), next);
     warnings.push(
       `WAL segment ${nameAt(firstMissing)} is missing but newer WAL exists: recovery cannot go past ${formatLsn(segmentStartLsn(firstMissing, segSize))}; if the target lies beyond, PostgreSQL stops with "recovery ended before configured recovery target was reached"`,
@@ -284,9 +284,18 @@ function timeGapError(server: string, targetText: string, b: DoneBackup, missing
   );
 }
 
-function gapError(server: string, missing: string, range: string, segSize: number, segno: number): PgbkError {
+/**
+ * The hint names what works (session 17's DR walk-through): a point before the gap, the segment
+ * back, and past the gap a newer backup that starts after it — or, when there is none, a new one.
+ */
+function gapError(server: string, missing: string, range: string, segSize: number, segno: number, next: DoneBackup | undefined): PgbkError {
+  const nextAfterGap = next !== undefined && segmentNumber(next.beginWal, segSize) > segno ? next : undefined;
+  const past =
+    nextAfterGap === undefined
+      ? `; WAL after the gap is usable only from a backup taken after it: take one now (pgbk backup ${server})`
+      : `; backup ${nextAfterGap.id} starts after the gap and restores to later points (pgbk restore ${server} ${nextAfterGap.id}, or no backup id: the newest that reaches the target is chosen)`;
   return new PgbkError('WAL', `WAL segment ${missing} is missing from the archive; recovery to the target needs ${range}`, {
     server,
-    hint: `restore to a point before the gap (a --target-lsn before ${formatLsn(segmentStartLsn(segno, segSize))}), or put the segment back into the archive`,
+    hint: `restore to a point before the gap (a --target-lsn before ${formatLsn(segmentStartLsn(segno, segSize))}), or put the segment back into the archive${past}`,
   });
 }

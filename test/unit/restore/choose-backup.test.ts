@@ -150,6 +150,27 @@ test('choose: latest with a hole and newer WAL behind it is refused', () => {
   throws(() => chooseBackup(input({ kind: 'latest' }, { segments: segs(1, 2, 9, [7]) })), /000000010000000000000007 is missing/);
 });
 
+/** The hint of the error `fn` throws. */
+function hintOf(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (err) {
+    return (err as PgbkError).hint ?? '';
+  }
+  return assert.unreachable('expected an error') as never;
+}
+
+test('choose: the gap hint names what works past the gap: a newer backup starting after it, else a new backup', () => {
+  // Segment 7 missing after the newest backup (B, 5…): nothing restores past it until a new backup.
+  assert.match(
+    hintOf(() => chooseBackup(input({ kind: 'latest' }, { segments: segs(1, 2, 9, [7]) }))),
+    /take one now \(pgbk backup main\)$/,
+  );
+  // Segment 3 missing, A asked for by id: B starts after the gap (session 17's DR walk-through F12).
+  const hint = hintOf(() => chooseBackup(input({ kind: 'latest' }, { segments: segs(1, 2, 9, [3]), requested: A.id })));
+  assert.match(hint, new RegExp(`backup ${B.id} starts after the gap and restores to later points \\(pgbk restore main ${B.id}, or no backup id`));
+});
+
 test('choose: latest stops quietly at the true end of the archive', () => {
   const c = chooseBackup(input({ kind: 'latest' }, { segments: segs(1, 2, 7) }));
   assert.is(c.walTo, '000000010000000000000007');
