@@ -27,6 +27,10 @@ test("a newer timeline than the server's: FAILED, naming it, and how to restore 
   assert.is(r.ok, false);
   assert.match(r.detail, "the archive holds timeline 2 (00000002.history), newer than the server's timeline 1");
   assert.match(r.hint ?? '', '--target-timeline 1');
+  // Either cluster may be the wrong one: a copy that archived as the server, or this server a stale
+  // old primary after a failover (session 17's DR walk-through: the advice was backwards then).
+  assert.match(r.detail, 'or this server is an old primary still running after a failover promoted timeline 2');
+  assert.match(r.hint ?? '', "if timeline 2 is the primary now, stop this server and point main's connection at the new primary");
   const hex = checkArchiveTimeline('main', 9, { histories: ['0000000A.history'], segments: [] });
   assert.match(hex.detail, 'timeline 10 (0000000A.history)');
 });
