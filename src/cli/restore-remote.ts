@@ -6,6 +6,7 @@ import { restoreRemote, type RemoteRestoreSummary, type RemoteSpec } from '../re
 import { writeJson } from './json-output.js';
 import { plural } from '../lib/plural.js';
 import { progressEnabled } from '../lib/progress.js';
+import { shellQuote } from '../lib/shell-quote.js';
 
 /** What pgbk wrote about archiving, in the words of the local summary (restore/start-command.ts). */
 function archivingText(s: RemoteRestoreSummary): string {
@@ -48,7 +49,7 @@ function renderRemoteSummary(s: RemoteRestoreSummary): string {
   for (const w of s.warnings) lines.push(`  warning: ${w}`);
   // The port and socket directory are the backup's: on the source's own host they would clash.
   lines.push(
-    `Next: start PostgreSQL there as the user owning ${s.targetDir} (pg_ctl -D ${s.targetDir} start); its port and socket directory are the backup's, so if the source runs on that host, add -o '-p FREE_PORT -k ${s.targetDir}'.`,
+    `Next: start PostgreSQL there as the user owning ${s.targetDir} (pg_ctl -D ${shellQuote(s.targetDir)} start); its port and socket directory are the backup's, so if the source runs on that host, add -o "-p FREE_PORT -k ${shellQuote(s.targetDir)}".`,
   );
   return `${lines.join('\n')}\n`;
 }

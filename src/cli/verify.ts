@@ -38,12 +38,11 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
 
   const results: BackupVerification[] = [];
   const unreadable: string[] = [];
+  const { backups, problems } = await readBackupsWithProblems(catalog, server);
   if (which === 'all') {
-    const { backups, problems } = await readBackupsWithProblems(catalog, server);
     for (const p of problems) unreadable.push(`backup ${p.id}: ${p.reason}`);
     for (const b of backups) results.push(await verifyBackup(b, opts));
   } else {
-    const { backups } = await readBackupsWithProblems(catalog, server);
     const done = backups.filter((b) => b.status === 'DONE');
     const id = which === 'latest' ? done[done.length - 1]?.id : which;
     if (id === undefined) throw new PgbkError('NOT_FOUND', 'no completed backup to verify', { server });
@@ -51,7 +50,6 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
   }
   let archive: WalVerification | undefined;
   if (which === 'all') {
-    const { backups } = await readBackupsWithProblems(catalog, server);
     const pitrWindowSeconds = desired.servers.find((s) => s.name === server)?.retention.pitrWindowSeconds;
     archive =
       identity === undefined

@@ -5,8 +5,9 @@
 
 import { type ArchivedWal, type BackupRecord, copyFieldsOf, type DoneBackup, isCopied } from '../model/types.js';
 import { lastOf, overviewOf, runCounter, runName, type WalOverview, type WalRun } from '../model/wal-runs.js';
-import { DEFAULT_SEGMENT_SIZE, parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
+import { DEFAULT_SEGMENT_SIZE, segmentNameFrom } from '../pg/wal-name.js';
 import { walHolders } from './wal.js';
+import { positionOf } from './wal-index.js';
 
 export interface RecoverableWindow {
   /** The earliest point a restore can reach: the end (consistency point) of the oldest DONE backup. */
@@ -55,12 +56,10 @@ interface Position {
 /** Archived segments per timeline as sorted, disjoint, non-adjacent [from, to] XLogSegNo intervals. */
 type TimelineIntervals = Map<number, [number, number][]>;
 
-/** A segment name's position; undefined for a name impossible at this segment size (not this server's WAL). */
-function positionOf(name: string, segSize: number): Position | undefined {
-  const p = parseSegmentName(name.slice(0, 24));
-  if (p === undefined) return undefined;
+/** wal-index.ts positionOf, undefined for a name impossible at this segment size (not this server's WAL). */
+function positionIfValid(name: string, segSize: number): Position | undefined {
   try {
-    return { timeline: p.timeline, segno: segmentNumber(name, segSize) };
+    return positionOf(name, segSize);
   } catch {
     return undefined;
   }
@@ -69,7 +68,7 @@ function positionOf(name: string, segSize: number): Position | undefined {
 function intervalsOf(runs: readonly WalRun[], segSize: number): TimelineIntervals {
   const out: TimelineIntervals = new Map();
   for (const r of runs) {
-    const p = positionOf(runName(r.prefix, r.seg), segSize);
+    const p = positionIfValid(runName(r.prefix, r.seg), segSize);
     if (p === undefined) continue;
     const from = p.segno;
     const list = out.get(p.timeline) ?? [];
@@ -122,8 +121,8 @@ interface Chain {
  * replayEnd goes.
  */
 function chainOf(b: DoneBackup, intervals: TimelineIntervals, segSize: number): Chain {
-  const begin = positionOf(b.beginWal, segSize);
-  const end = positionOf(b.endWal, segSize);
+  const begin = positionIfValid(b.beginWal, segSize);
+  const end = positionIfValid(b.endWal, segSize);
   if (begin === undefined || end === undefined) return { reach: undefined, missing: b.beginWal };
   const r = replayEnd(intervals, begin.timeline, begin.segno);
   const missing = r === undefined ? b.beginWal : segmentNameFrom(r.timeline, r.segno + 1, segSize);

@@ -13,20 +13,14 @@
 
 import { chmod, lchown, mkdir, open, symlink, utimes } from 'node:fs/promises';
 import { fsyncDir } from '../lib/atomic.js';
-import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { FileManifest } from '../backup/ssh/incremental.js';
+import { restoreThreads } from '../backup/ssh/restore-tree.js';
 import { walkStoredRoot, type StoredTree } from '../backup/ssh/stored-tree.js';
 import { PgbkError, toPgbkError } from '../errors.js';
 import { mapLimited } from '../lib/map-limited.js';
 import { ABORTED, NEXT_JOB, planTreeJobs, type PlannedFile, SPLIT_BASE, type TreeWork, type TreeWorkResult } from './chunk-tree-plan.js';
-
-/** Threads of a restore: every core, up to 4 (past that the disk is the limit); PGBK_RESTORE_THREADS overrides. */
-export function restoreThreads(): number {
-  const env = Number(process.env['PGBK_RESTORE_THREADS']);
-  return Number.isInteger(env) && env >= 1 && env <= 64 ? env : Math.max(1, Math.min(4, availableParallelism()));
-}
 
 /** Whether copyChunkTree can rebuild this tree: a local one whose objects are all files. */
 export function isLocalChunkTree(tree: StoredTree): boolean {

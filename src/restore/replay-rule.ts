@@ -68,14 +68,12 @@ export function replayRule(target: RecoveryTarget, backupEndLsn: bigint): (r: Wa
         return (op === XLOG_XACT_COMMIT || op === XLOG_XACT_ABORT) && r.xid === xid ? 'replay-then-stop' : 'replay';
       };
     }
-    case 'time': {
+    case 'time':
       // Stops before the first commit or abort whose time is after the target.
-      const pgMicros = target.micros - PG_EPOCH_MICROS;
       return (r) => {
-        if (!isCommitOrAbort(r) || r.mainData === undefined || r.mainData.length < 8) return 'replay';
-        return r.mainData.readBigInt64LE(0) > pgMicros ? 'stop-before' : 'replay';
+        const at = commitTimeMicros(r);
+        return at !== undefined && at > target.micros ? 'stop-before' : 'replay';
       };
-    }
     case 'name':
       return (r) => {
         if (r.rmid !== RM_XLOG_ID || r.info !== XLOG_RESTORE_POINT || r.mainData === undefined || r.mainData.length < 9) return 'replay';

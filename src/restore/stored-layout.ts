@@ -67,15 +67,14 @@ async function storedTars(source: StoredSource, checksums: Readonly<Record<strin
 async function sshLayout(tree: StoredTree, backup: DoneBackup, localTarget: boolean): Promise<StoredLayout> {
   const server = backup.server;
   // A local catalog's tree restored on this host: its threads start now, beside the checks.
-  const local = localTarget && tree.dir !== undefined && tree.chunks === undefined;
-  let threads = local ? import('./chunk-tree-copy.js').then((m) => m.TreeThreads.start()) : undefined;
+  let threads = localTarget ? import('./chunk-tree-copy.js').then((m) => (m.isLocalChunkTree(tree) ? m.TreeThreads.start() : undefined)) : undefined;
   threads?.catch(() => undefined);
   const stopThreads = async (): Promise<void> => {
     const t = threads;
     threads = undefined;
-    await t?.then((p) => p.close()).catch(() => undefined);
+    await t?.then((p) => p?.close()).catch(() => undefined);
   };
-  const { checkSshBackup, copyTreeInto, readStoredManifest, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
+  const { checkSshBackup, copyTreeInto, sshBackupTarStream } = await import('../backup/ssh/restore-tree.js');
   let layout: Awaited<ReturnType<typeof checkSshBackup>>;
   try {
     layout = await checkSshBackup(tree, backup);
@@ -91,7 +90,7 @@ async function sshLayout(tree: StoredTree, backup: DoneBackup, localTarget: bool
     counted: { bytes: layout.bytes, files: layout.files },
     dispose: stopThreads,
     // files.json (checksum verified above) records each tablespace's location on the database host.
-    readMap: async () => formatTablespaceMap((await readStoredManifest(tree)).tablespaces),
+    readMap: async () => formatTablespaceMap(layout.manifest.tablespaces),
     async unpack(oid, run) {
       const storedAs = oid === undefined ? 'data' : `tablespaces/${oid}`;
       if (run.host.local) {

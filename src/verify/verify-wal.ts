@@ -57,9 +57,8 @@ export async function verifyWalRange(catalog: string, server: string, beginWal: 
   return { checked, problems };
 }
 
-/** Every file in the WAL archive (segments, .history, .backup). */
 /**
- * Every archived file read back, and the archive's continuity: a segment missing where recovery
+ * Every archived file read back (segments, .history, .backup), and the archive's continuity: a segment missing where recovery
  * from a backup must replay (the planner's wal-gap judgement, with `backups` and the PITR window)
  * is a problem too — reading only the files present cannot notice a lost one.
  */

@@ -89,8 +89,8 @@ const TAR_READ_AHEAD = 8;
 /** Objects being restored at once per thread: one decompresses while another's write waits on the disk. */
 const JOBS_PER_THREAD = 3;
 
-/** Threads of a restore's pool: every core, up to 4 (past that the disk is the limit). */
-function restoreThreads(): number {
+/** Threads of a restore: every core, up to 4 (past that the disk is the limit); PGBK_RESTORE_THREADS overrides. */
+export function restoreThreads(): number {
   const env = Number(process.env['PGBK_RESTORE_THREADS']);
   return Number.isInteger(env) && env >= 1 && env <= 64 ? env : Math.max(1, Math.min(4, availableParallelism()));
 }

@@ -1,7 +1,7 @@
 /**
  * The S3 client of the s3 driver: the AWS SDK v3 (@aws-sdk/client-s3), loaded on first use here
- * (loadSdk: a one-file bundle with a V8 code cache) and nowhere else, so only a command that opens an S3 repository pays for loading it (≈ 1 s of
- * start-up on this machine); the per-segment clients never do (test/unit/architecture).
+ * (loadSdk: a one-file bundle with a V8 code cache) and nowhere else, so only a command that opens
+ * an S3 repository pays for loading it; the per-segment clients never do (test/unit/architecture).
  *
  * What is configured, and why:
  * - credentials: the SDK's default provider chain only (environment, shared credentials/config

@@ -263,7 +263,7 @@ t("no --wal-from: the fetch settings come from the backup's wal-push --to archiv
   assert.match(r.stdout, new RegExp(`tablespace ${ctx.tsOid} → ${path.join(dest, 'tsroot', ctx.tsOid!)}`));
   assert.match(r.stdout, /^ {2}target: .*, timeline 1, then (pause|promote|shutdown)$/m);
   assert.match(r.stdout, /^ {2}archive: archive_mode = off \(--no-archive\): the copy archives nothing$/m);
-  assert.match(r.stdout, /^Next: .*its port and socket directory are the backup's, so if the source runs on that host, add -o '-p FREE_PORT -k /m);
+  assert.match(r.stdout, /^Next: .*its port and socket directory are the backup's, so if the source runs on that host, add -o "-p FREE_PORT -k /m);
   const auto = await readFile(path.join(data, 'postgresql.auto.conf'), 'utf8');
   assert.match(auto, /restore_command = '.*wal-fetch --from ssh:\/\/root@127\.0\.0\.1/);
   const c = await startClusterOn(data);
