@@ -550,7 +550,10 @@ t('lease: renewed it outlives its ttl; expired, exactly one of 3 racing processe
     await first.lease.renew();
   }
   assert.is((await repo.tryLock(key, { ...me, id: 'other' }, { ttlMs: 3000 })).acquired, false, 'a renewed lease was taken over');
-  await sleep(4500); // no renew: expired by the server's clock
+  // No renew: expired by the server's clock once its age exceeds ttl + 1 s (lock.ts). The age is
+  // Date minus Last-Modified, both whole seconds, so it can read up to 1 s short of the truth:
+  // 4.5 s failed this once in CI (read as 4 s, not expired); 6 s is past 3 + 1 + 1 s for sure.
+  await sleep(6000);
   const children = [0, 1, 2].map(() => spawnHolder({ kind: 's3', config }, key, 30_000, 60_000));
   try {
     const outcomes = await Promise.all(children.map((c) => c.outcome));
