@@ -175,26 +175,9 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
         return contact === undefined ? s : { ...s, contact };
       }),
     });
-    plan = makePlan(
-      { ...desired, servers: ready },
-      withContacts(
-        await observe(
-          desired,
-          ready.map((s) => s.name),
-        ),
-      ),
-      opts.now,
-    );
-    mark('observe, plan');
-    opts.onPlan?.(plan, 1);
-    results.push(...(await executePlan(plan, ready, contexts, deferred)));
-    mark('execute round 1');
-    // A backup that became DONE changes what retention and WAL pruning decide (the WAL before the
-    // first backup becomes prunable, an older backup becomes obsolete). Converge now, with a
-    // follow-up plan that is printed before it runs like the first — so the next plan is empty.
-    // It never takes another backup: a failed one is retried by the next apply, not in a loop.
-    if (results.some((r) => r.outcome === 'done' && (r.action.kind === 'base-backup' || r.action.kind === 'finish-backup'))) {
-      const followUp = makePlan(
+    // Observed afresh for each round: the first round's backups and deletions change the catalog.
+    const planNow = async (): Promise<Plan> =>
+      makePlan(
         { ...desired, servers: ready },
         withContacts(
           await observe(
@@ -204,6 +187,17 @@ async function applyLocked(desired: Desired, opts: ApplyOptions, deferred: Defer
         ),
         opts.now,
       );
+    plan = await planNow();
+    mark('observe, plan');
+    opts.onPlan?.(plan, 1);
+    results.push(...(await executePlan(plan, ready, contexts, deferred)));
+    mark('execute round 1');
+    // A backup that became DONE changes what retention and WAL pruning decide (the WAL before the
+    // first backup becomes prunable, an older backup becomes obsolete). Converge now, with a
+    // follow-up plan that is printed before it runs like the first — so the next plan is empty.
+    // It never takes another backup: a failed one is retried by the next apply, not in a loop.
+    if (results.some((r) => r.outcome === 'done' && (r.action.kind === 'base-backup' || r.action.kind === 'finish-backup'))) {
+      const followUp = await planNow();
       const drilling = new Set(deferred.map((d) => d.action.server));
       const actions = followUp.actions.filter((a) => a.kind !== 'base-backup' && !(a.kind === 'restore-drill' && drilling.has(a.server)));
       if (actions.length > 0) {

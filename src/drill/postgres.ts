@@ -14,6 +14,7 @@ import { PgbkError } from '../errors.js';
 import { findPgBinary } from '../pg/pg-bin.js';
 import { withPgClient } from '../pg/pg-session.js';
 import { pickFreePort } from '../restore/start-command.js';
+import { DRILL_HBA, drillCopyArgs } from './copy-settings.js';
 import { stopByPid } from './stop.js';
 import { settleWithin } from '../lib/timer.js';
 
@@ -55,21 +56,9 @@ function q(v: string): string {
 export async function startCopy(o: CopyOptions): Promise<RunningCopy> {
   const port = await pickFreePort([5432]);
   const hba = path.join(o.runDir, 'pg_hba.drill.conf');
-  // Only the socket in the drill's private directory reaches this copy.
-  await writeFile(hba, 'local all all trust\n', { mode: 0o600 });
+  await writeFile(hba, DRILL_HBA, { mode: 0o600 });
   const logFile = path.join(o.runDir, 'postgres.log');
-  const own: Record<string, string> = {
-    port: String(port),
-    listen_addresses: '',
-    unix_socket_directories: o.runDir,
-    archive_mode: 'off',
-    hba_file: hba,
-    ssl: 'off',
-    logging_collector: 'off',
-    cluster_name: 'pgbk-drill',
-  };
-  const args = ['-D', o.pgdata];
-  for (const [k, v] of Object.entries({ ...o.settings, ...own })) args.push('-c', `${k}=${v}`);
+  const args = ['-D', o.pgdata, ...drillCopyArgs(o.settings, { port, runDir: o.runDir, hbaFile: hba })];
   const fd = openSync(logFile, 'a', 0o600);
   let child: ChildProcess;
   try {

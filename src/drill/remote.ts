@@ -21,6 +21,7 @@ import { isInside } from '../restore/target-dir.js';
 import { SshTransport } from '../transport/ssh.js';
 import type { Transport } from '../transport/transport.js';
 import { checkVerdict, type CheckOutcome } from './check.js';
+import { DRILL_HBA, drillCopyArgs } from './copy-settings.js';
 import { pidOn, stopByPid } from './stop.js';
 
 /** The copy's socket directory is private, so any port number works: it only names the socket file. */
@@ -117,21 +118,9 @@ export async function startRemoteCopy(
   const postgres = await find('postgres');
   const psqlPath = await find('psql');
   const hba = path.posix.join(o.runDir, 'pg_hba.drill.conf');
-  // Only the socket in the drill's private directory reaches this copy.
-  await t.writeFile(hba, 'local all all trust\n', 0o600);
+  await t.writeFile(hba, DRILL_HBA, 0o600);
   const logFile = path.posix.join(o.runDir, 'postgres.log');
-  const own: Record<string, string> = {
-    port: String(PORT),
-    listen_addresses: '',
-    unix_socket_directories: o.runDir,
-    archive_mode: 'off',
-    hba_file: hba,
-    ssl: 'off',
-    logging_collector: 'off',
-    cluster_name: 'pgbk-drill',
-  };
-  const args = [postgres, '-D', o.pgdata];
-  for (const [k, v] of Object.entries({ ...o.settings, ...own })) args.push('-c', `${k}=${v}`);
+  const args = [postgres, '-D', o.pgdata, ...drillCopyArgs(o.settings, { port: PORT, runDir: o.runDir, hbaFile: hba })];
   const r = await t.run(['sh', '-c', START, 'sh', logFile, ...args]);
   const pid = Number(r.stdout.toString('utf8').trim());
   if (r.code !== 0 || !Number.isInteger(pid) || pid <= 1) {

@@ -19,6 +19,7 @@ import path from 'node:path';
 import { PgbkError } from '../../errors.js';
 import { fsyncDir, writeFileNoClobber } from '../../lib/atomic.js';
 import { isOwnerAlive, processIdentity } from '../../lib/process-identity.js';
+import { holderFields, parseHolder } from '../lock-holder.js';
 import type { Lease, LockAttempt, LockHolder } from '../repository.js';
 import { errnoOf, FILE_MODE, failure, inDir } from './fs-util.js';
 
@@ -26,15 +27,7 @@ type Holder = LockHolder | 'gone' | 'unreadable';
 
 /** The lock file's text (the holder as JSON, in this key order). */
 function lockText(h: LockHolder, indent: number | undefined): string {
-  const body = {
-    id: h.id,
-    pid: h.pid,
-    ...(h.processStart === undefined ? {} : { processStart: h.processStart }),
-    host: h.host,
-    command: h.command,
-    since: h.since,
-  };
-  return `${JSON.stringify(body, null, indent)}\n`;
+  return `${JSON.stringify(holderFields(h), null, indent)}\n`;
 }
 
 async function readHolder(file: string): Promise<Holder> {
@@ -46,17 +39,8 @@ async function readHolder(file: string): Promise<Holder> {
     throw err;
   }
   try {
-    const o = JSON.parse(text) as Partial<LockHolder>;
-    if (typeof o.id === 'string' && typeof o.pid === 'number' && typeof o.host === 'string') {
-      return {
-        id: o.id,
-        pid: o.pid,
-        host: o.host,
-        command: typeof o.command === 'string' ? o.command : '?',
-        since: typeof o.since === 'string' ? o.since : '?',
-        ...(typeof o.processStart === 'string' ? { processStart: o.processStart } : {}),
-      };
-    }
+    const holder = parseHolder(JSON.parse(text) as Record<string, unknown>);
+    if (holder !== undefined) return holder;
   } catch {
     // fall through: not a lock file pgbk wrote
   }

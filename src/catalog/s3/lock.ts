@@ -35,6 +35,7 @@ import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import { isSameProcessAlive, processIdentity } from '../../lib/process-identity.js';
 import { PgbkError } from '../../errors.js';
+import { holderFields, parseHolder } from '../lock-holder.js';
 import type { Lease, LockAttempt, LockHolder, LockOptions } from '../repository.js';
 import { type S3Context, urlOf } from './client.js';
 import { isNoSuchKey, isPreconditionFailed, s3Failure } from './errors.js';
@@ -50,12 +51,7 @@ type Lease0 =
 
 function leaseText(h: LockHolder, ttlMs: number): string {
   const body = {
-    id: h.id,
-    pid: h.pid,
-    ...(h.processStart === undefined ? {} : { processStart: h.processStart }),
-    host: h.host,
-    command: h.command,
-    since: h.since,
+    ...holderFields(h),
     ttlMs,
     renewedAt: new Date().toISOString(),
   };
@@ -70,15 +66,8 @@ function parseLease(text: string, etag: string, ageMs: number): Lease0 {
   try {
     const o = JSON.parse(text) as Record<string, unknown>;
     if (o['released'] === true) return { kind: 'released', etag };
-    if (typeof o['id'] === 'string' && typeof o['pid'] === 'number' && typeof o['host'] === 'string' && typeof o['ttlMs'] === 'number') {
-      const holder: LockHolder = {
-        id: o['id'],
-        pid: o['pid'],
-        host: o['host'],
-        command: typeof o['command'] === 'string' ? o['command'] : '?',
-        since: typeof o['since'] === 'string' ? o['since'] : '?',
-        ...(typeof o['processStart'] === 'string' ? { processStart: o['processStart'] } : {}),
-      };
+    const holder = parseHolder(o);
+    if (holder !== undefined && typeof o['ttlMs'] === 'number') {
       return { kind: 'held', holder, ttlMs: o['ttlMs'], etag, ageMs };
     }
   } catch {
