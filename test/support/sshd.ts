@@ -90,6 +90,9 @@ export async function startSshd(): Promise<TestSshd> {
         'MaxSessions 64',
         'MaxStartups 64:30:100',
         'Subsystem sftp internal-sftp',
+        // pgbk run through this sshd (the remote side) keeps its runtime directory where the
+        // local side does: under the test run's TMPDIR (test/uvu-timed.mjs), removed at its end.
+        ...(process.env['PGBK_TEST_RUN_TMPDIR'] === undefined ? [] : [`SetEnv TMPDIR=${process.env['PGBK_TEST_RUN_TMPDIR']}`]),
         'LogLevel ERROR',
         '',
       ].join('\n'),
