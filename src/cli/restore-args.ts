@@ -48,7 +48,11 @@ export function parseRestoreArgs(args: readonly string[]): RestoreArgs {
   if (positionals.length > 2) throw new PgbkError('USAGE', `restore: unexpected argument "${positionals[2]}"`);
   const requested = positionals[1];
   if (requested !== undefined && requested !== 'latest' && !/^\d{8}T\d{6}Z$/.test(requested)) {
-    throw new PgbkError('USAGE', `restore: "${requested}" is not a backup id (YYYYMMDDTHHMMSSZ) or latest`);
+    throw new PgbkError(
+      'USAGE',
+      `restore: "${requested}" is not a backup id (YYYYMMDDTHHMMSSZ) or latest`,
+      requested.includes('/') ? { hint: `the directory to restore into is given as --target-dir ${requested}` } : {},
+    );
   }
   const targetDir = values['target-dir'];
   if (targetDir === undefined || targetDir === '') throw new PgbkError('USAGE', 'restore: --target-dir DIR is required');

@@ -11,6 +11,7 @@ import { PgbkError } from '../errors.js';
 import { progressEnabled } from '../lib/progress.js';
 import type { RestoreSummary } from '../restore/restore.js';
 import { gatherStartFacts, renderStartLines, settingsReport, startCommand, type SettingReport, type StartCommand } from '../restore/start-command.js';
+import type { S3RepositoryConfig } from '../config/resolved.js';
 import type { ArchiveSetting } from '../pg/recovery-conf.js';
 import type { CliIo } from './io.js';
 import { loadDesired, logTo } from './load.js';
@@ -24,8 +25,8 @@ export interface StartAdvice {
   readonly start: StartCommand;
 }
 
-export async function startAdvice(targetDir: string, archiving: ArchiveSetting): Promise<StartAdvice> {
-  const facts = await gatherStartFacts(targetDir, archiving);
+export async function startAdvice(targetDir: string, archiving: ArchiveSetting, s3?: Pick<S3RepositoryConfig, 'url' | 'profile'>): Promise<StartAdvice> {
+  const facts = await gatherStartFacts(targetDir, archiving, s3);
   return { settings: settingsReport(facts), start: startCommand(facts) };
 }
 
@@ -90,7 +91,7 @@ export async function main(args: readonly string[], io: CliIo): Promise<number> 
       now: new Date(),
       signal: abort.signal,
     });
-    const advice = await startAdvice(summary.targetDir, a.archiving);
+    const advice = await startAdvice(summary.targetDir, a.archiving, desired.s3);
     if (a.json) writeJson(io, 'restore', restoreJson(summary, advice));
     else io.stdout.write(renderSummary(summary, advice));
     return 0;

@@ -9,6 +9,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { credentialSource } from '../catalog/s3/trust.js';
+import type { S3RepositoryConfig } from '../config/resolved.js';
 import { findPgBinary } from '../pg/pg-bin.js';
 import type { ArchiveSetting } from '../pg/recovery-conf.js';
 import { shellQuote } from '../lib/shell-quote.js';
@@ -48,6 +50,24 @@ export interface StartFacts {
   readonly runAs: 'self' | 'runuser' | 'sudo';
   readonly pgCtl: string;
   readonly archiving: ArchiveSetting;
+  /** An s3:// catalog: what restore_command's `pgbk wal-fetch` needs to read it. */
+  readonly s3?: S3Access;
+}
+
+/**
+ * restore_command runs `pgbk wal-fetch` as the data directory's owner with the environment
+ * PostgreSQL is started with, not this restore's: credentials this restore found (its
+ * environment, root's files) do not reach it. Said up front, because otherwise the first start
+ * stops at the first WAL fetch with "no AWS credentials found".
+ */
+export interface S3Access {
+  readonly url: string;
+  readonly profile?: string;
+  /** The owner's shared credentials file (~/.aws/credentials) and whether it exists. */
+  readonly ownerCredentialsFile: string;
+  readonly ownerHasCredentialsFile: boolean;
+  /** Where this restore took its credentials from (catalog/s3/trust.ts credentialSource). */
+  readonly usedHere: string;
 }
 
 /** Longest unix socket path (sun_path, 108 bytes with the NUL). */
@@ -69,7 +89,7 @@ export function settingsReport(facts: StartFacts): SettingReport[] {
     value: restore.value,
     change: 'set',
     source: restore.source,
-    note: 'set with the recovery target in postgresql.auto.conf: PostgreSQL fetches WAL from the catalog through pgbk wal-fetch',
+    note: `set with the recovery target in postgresql.auto.conf: PostgreSQL fetches WAL from the catalog through pgbk wal-fetch${facts.s3 === undefined ? '' : s3Note(facts.s3, facts.owner)}`,
   });
   const port = effective(facts, 'port');
   out.push({
@@ -120,6 +140,13 @@ export function settingsReport(facts: StartFacts): SettingReport[] {
     });
   }
   return out;
+}
+
+function s3Note(a: S3Access, owner: string): string {
+  const profile = a.profile === undefined ? '' : ` (profile ${a.profile})`;
+  const where = `, which reads ${a.url} as OS user ${owner} with the environment PostgreSQL is started with: AWS credentials must reach it there (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in that environment, or ${a.ownerCredentialsFile}${profile})`;
+  if (a.ownerHasCredentialsFile) return where;
+  return `${where}; ${a.ownerCredentialsFile} does not exist, so unless PostgreSQL's environment carries them, recovery stops at its first WAL fetch with "no AWS credentials found" (this restore used ${a.usedHere})`;
 }
 
 /** `pg_ctl -D DIR -o "-p PORT -k SOCKETDIR" start`, as the data directory's owner. */
@@ -179,15 +206,33 @@ export async function pickFreePort(avoid: readonly number[] = []): Promise<numbe
   return 54329;
 }
 
-async function userName(uid: number): Promise<string> {
+/** The user's name and home directory from /etc/passwd (the uid as text and no home when absent). */
+async function passwdEntry(uid: number): Promise<{ name: string; home: string | undefined }> {
   for (const line of (await readOr('/etc/passwd')).split('\n')) {
     const f = line.split(':');
-    if (f.length > 2 && Number(f[2]) === uid && f[0] !== undefined && f[0] !== '') return f[0];
+    if (f.length > 5 && Number(f[2]) === uid && f[0] !== undefined && f[0] !== '') return { name: f[0], home: f[5] || undefined };
   }
-  return String(uid);
+  return { name: String(uid), home: undefined };
 }
 
-export async function gatherStartFacts(pgdata: string, archiving: ArchiveSetting): Promise<StartFacts> {
+async function s3Access(s3: Pick<S3RepositoryConfig, 'url' | 'profile'>, home: string | undefined): Promise<S3Access> {
+  const file = home === undefined ? '~/.aws/credentials' : path.join(home, '.aws', 'credentials');
+  const exists =
+    home !== undefined &&
+    (await stat(file).then(
+      (st) => st.isFile(),
+      () => false,
+    ));
+  return {
+    url: s3.url,
+    ...(s3.profile === undefined ? {} : { profile: s3.profile }),
+    ownerCredentialsFile: file,
+    ownerHasCredentialsFile: exists,
+    usedHere: credentialSource(s3),
+  };
+}
+
+export async function gatherStartFacts(pgdata: string, archiving: ArchiveSetting, s3?: Pick<S3RepositoryConfig, 'url' | 'profile'>): Promise<StartFacts> {
   const [postgresqlConf, autoConf, st, pgVersionText] = await Promise.all([
     readOr(path.join(pgdata, 'postgresql.conf')),
     readOr(path.join(pgdata, 'postgresql.auto.conf')),
@@ -204,14 +249,16 @@ export async function gatherStartFacts(pgdata: string, archiving: ArchiveSetting
   } catch {
     pgCtl = 'pg_ctl';
   }
+  const owner = await passwdEntry(st.uid);
   return {
     pgdata,
     postgresqlConf,
     autoConf,
     freePort: await pickFreePort([configured, 5432]),
-    owner: await userName(st.uid),
+    owner: owner.name,
     runAs: me === st.uid ? 'self' : me === 0 ? 'runuser' : 'sudo',
     pgCtl,
     archiving,
+    ...(s3 === undefined ? {} : { s3: await s3Access(s3, owner.home) }),
   };
 }

@@ -28,8 +28,11 @@ export const TARGET_ACTIONS: readonly TargetAction[] = ['pause', 'promote', 'shu
 
 // PostgreSQL prints timestamptz as "2026-11-24 10:00:00.123456+00"; ISO-8601 uses "T" and "Z".
 // Both are accepted; the zone is mandatory (or the word UTC) so a target never depends on the
-// time zone of the machine pgbk or PostgreSQL runs on.
-const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i;
+// time zone of the machine pgbk or PostgreSQL runs on. Up to nanoseconds are accepted (`date
+// +%FT%T.%NZ` prints them) and cut to microseconds: commit times are whole microseconds, so a commit
+// is at or before T exactly when it is at or before T cut to the microsecond (PostgreSQL itself
+// would round, which could take in a commit up to half a microsecond after T).
+const TIME_RE = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\s*(Z|UTC|[+-]\d{2}(?::?\d{2})?)$/i;
 
 /** Microseconds since the Unix epoch of an ISO-8601 time with a zone; throws USAGE otherwise. */
 export function parseTargetTime(text: string): bigint {
@@ -52,7 +55,7 @@ export function parseTargetTime(text: string): bigint {
     throw new PgbkError('USAGE', `--target-time ${text}: no such date or time`);
   }
   const offsetMinutes = parseZone(zone ?? 'Z');
-  const fraction = BigInt((frac ?? '').padEnd(6, '0') || '0');
+  const fraction = BigInt((frac ?? '').slice(0, 6).padEnd(6, '0'));
   return BigInt(ms) * 1000n + fraction - BigInt(offsetMinutes) * 60_000_000n;
 }
 

@@ -73,6 +73,13 @@ test('restore args: conflicts and mistakes name the flags', () => {
   usage(['main'], /--target-dir DIR is required/);
   usage([], /missing SERVER/);
   usage(['main', 'yesterday', '--target-dir', 'd'], /not a backup id/);
+  // The data directory given where the backup id goes: the hint names --target-dir.
+  try {
+    parseRestoreArgs(['main', '/srv/restore']);
+    assert.unreachable('a path as the backup id must be refused');
+  } catch (err) {
+    assert.is((err as PgbkError).hint, 'the directory to restore into is given as --target-dir /srv/restore');
+  }
   usage(['main', '--target-dir', 'd', '--target-action', 'promote'], /--target-action needs a target/);
   usage(['main', '--target-dir', 'd', '--target-immediate', '--target-action', 'explode'], /pause, promote or shutdown/);
   usage(['main', '--target-dir', 'd', '--target-time', '2026-01-01 00:00'], /time zone|ISO-8601/);

@@ -1,6 +1,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { renderStartLines, settingsReport, startCommand, type StartFacts } from '../../../src/restore/start-command.js';
+import { mkdtemp, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { gatherStartFacts, renderStartLines, settingsReport, startCommand, type StartFacts } from '../../../src/restore/start-command.js';
 
 const FACTS: StartFacts = {
   pgdata: '/srv/restore/main',
@@ -40,6 +43,37 @@ test("default: archive_command set to 'false', and what to do for a copy that re
     s.find((x) => x.name === 'archive_mode'),
     undefined,
   );
+});
+
+test('s3 catalog: restore_command says whose credentials wal-fetch needs, and warns when the owner has no credentials file', () => {
+  const s3 = {
+    url: 's3://backups/prod',
+    ownerCredentialsFile: '/var/lib/postgresql/.aws/credentials',
+    usedHere: 'AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY in the environment of OS user root',
+  };
+  const missing = settingsReport({ ...FACTS, s3: { ...s3, ownerHasCredentialsFile: false } })[0]!.note;
+  assert.match(missing, /reads s3:\/\/backups\/prod as OS user postgres with the environment PostgreSQL is started with/);
+  assert.match(missing, /\/var\/lib\/postgresql\/\.aws\/credentials does not exist, so unless PostgreSQL's environment carries them, recovery stops/);
+  assert.match(missing, /this restore used AWS_ACCESS_KEY_ID\/AWS_SECRET_ACCESS_KEY in the environment of OS user root\)$/);
+  const present = settingsReport({ ...FACTS, s3: { ...s3, profile: 'pgbk', ownerHasCredentialsFile: true } })[0]!.note;
+  assert.match(present, /or \/var\/lib\/postgresql\/\.aws\/credentials \(profile pgbk\)\)$/);
+  assert.not.match(present, /does not exist/);
+  // A local catalog: nothing about credentials.
+  assert.not.match(settingsReport(FACTS)[0]!.note, /credentials/);
+});
+
+test("gatherStartFacts: the owner's ~/.aws/credentials is looked up in its home (from /etc/passwd)", async () => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'pgbk-start-facts-'));
+  try {
+    const facts = await gatherStartFacts(dir, 'refuse', { url: 's3://b/p' });
+    const me = os.userInfo();
+    assert.is(facts.s3?.ownerCredentialsFile, path.join(me.homedir, '.aws', 'credentials'));
+    assert.is(facts.s3?.url, 's3://b/p');
+    assert.is(facts.s3?.ownerHasCredentialsFile, await import('node:fs').then((fs) => fs.existsSync(path.join(me.homedir, '.aws', 'credentials'))));
+    assert.is((await gatherStartFacts(dir, 'refuse')).s3, undefined);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
 
 test('--no-archive: archive_mode set off, said so', () => {

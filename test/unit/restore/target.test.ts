@@ -20,6 +20,10 @@ test('parseTargetTime: ISO and PostgreSQL forms, microseconds kept, zone require
   assert.is(parseTargetTime('2026-11-24T05:45:00-0430'), z);
   assert.is(parseTargetTime('2026-11-24 10:15:00 UTC'), z);
   assert.is(formatPgTime(parseTargetTime('2026-11-24T11:15:00.000001+01:00')), '2026-11-24 10:15:00.000001+00');
+  // Nanoseconds (date +%N) are cut to the microsecond, never rounded up past the time given.
+  assert.is(parseTargetTime('2026-11-24T10:15:00.123456999Z'), z + 123456n);
+  assert.is(parseTargetTime('2026-11-24T10:15:00.1234567Z'), z + 123456n);
+  assert.throws(() => parseTargetTime('2026-11-24T10:15:00.1234567890Z'), /ISO-8601/);
   assert.throws(() => parseTargetTime('2026-11-24T10:15:00'), /time zone/);
   assert.throws(() => parseTargetTime('2026-02-30T10:15:00Z'), /no such date/);
   assert.throws(() => parseTargetTime('yesterday'), /ISO-8601/);
