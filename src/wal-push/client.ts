@@ -8,7 +8,7 @@
  */
 
 import { spawn } from 'node:child_process';
-import { chmod, mkdir, open, readFile, realpath } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, realpath, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { PgbkError } from '../errors.js';
@@ -87,6 +87,19 @@ export async function fastPathCommand(
   const pgdata = await realpath(path.resolve(cwd, pgdataGiven)).catch((err: Error) => {
     throw new PgbkError('USAGE', `--pgdata ${pgdataGiven}: ${err.message}`);
   });
+  // The worker is named by the data directory PostgreSQL runs archive_command in: a command
+  // printed for any other directory (by default the current one) never finds its worker, so every
+  // segment would start the Node client, silently.
+  if (
+    !(await stat(path.join(pgdata, 'global', 'pg_control')).then(
+      (st) => st.isFile(),
+      () => false,
+    ))
+  ) {
+    throw new PgbkError('USAGE', `--print-archive-command: ${pgdata} is not a PostgreSQL data directory (no global/pg_control)`, {
+      hint: "the printed command is tied to the server's data directory: give it with --pgdata DIR (default: the current directory)",
+    });
+  }
   const key = route.key(pgdata);
   return fastPathArchiveCommand({
     socket: socketPath(key),

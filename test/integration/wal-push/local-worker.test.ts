@@ -97,6 +97,12 @@ test('--print-archive-command without --to: the fast path in front of the local 
   key = localWorkerKey(world.configPath, 'main', world.cluster.pgdata);
   keys.push(key);
   assert.ok(printed.includes(`walpush-${key}.sock`), printed);
+  // A directory that is not the data directory (by default the current one) is refused: the
+  // printed command would never find its worker.
+  const notData = await world.pgbk(['wal-push', '--print-archive-command', '--pgdata', path.dirname(world.cluster.pgdata), 'main']);
+  assert.is.not(notData.code, 0);
+  assert.match(notData.stderr, /is not a PostgreSQL data directory \(no global\/pg_control\)/);
+  assert.is(notData.stdout, '');
   // Bad use is refused before anything happens.
   const bad = await world.pgbk(['wal-push', '--pgdata', world.cluster.pgdata, 'main', 'pg_wal/x']);
   assert.is(bad.code, 1);

@@ -9,6 +9,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -30,7 +31,8 @@ import { rgw, WRONG_PROFILE, type TestRgw } from '../../support/rgw.js';
 import { recordingProxy } from '../../support/s3-proxy.js';
 
 const POSTGRES_UID = Number(execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim());
-const RUNTIME = path.join('/tmp', `pgbk-${POSTGRES_UID}`);
+// pgbk's runtime directory follows TMPDIR (os.tmpdir()), which test/uvu-timed.mjs sets per run.
+const RUNTIME = path.join(os.tmpdir(), `pgbk-${POSTGRES_UID}`);
 
 let gw: TestRgw;
 let s3: S3RepositoryConfig;

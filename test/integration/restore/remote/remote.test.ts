@@ -9,6 +9,8 @@
  */
 import { existsSync } from 'node:fs';
 import { readdir, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { suite } from 'uvu';
@@ -21,7 +23,8 @@ import { CLI, runPgbk, type RunResult } from '../../../support/pgbk.js';
 import { chownToPostgres, isAlive, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../../support/postgres.js';
 import { startSshd, type TestSshd } from '../../../support/sshd.js';
 
-const POSTGRES_RUNTIME = '/tmp/pgbk-101';
+// The remote side's runtime directory: TMPDIR is passed by the test sshd (test/support/sshd.ts).
+const POSTGRES_RUNTIME = path.join(os.tmpdir(), `pgbk-${execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()}`);
 const NODE_CLI = `${process.execPath} ${CLI}`;
 
 function shQuote(s: string): string {

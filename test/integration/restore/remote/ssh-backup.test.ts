@@ -6,6 +6,8 @@
  * SSH (--wal-from), starts and shows the tablespace's rows.
  */
 import { readFile, readdir, rm, mkdir } from 'node:fs/promises';
+import { execFileSync } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { suite } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,7 +15,8 @@ import { CLI } from '../../../support/pgbk.js';
 import { chownToPostgres, startClusterOn, tempDir } from '../../../support/postgres.js';
 import { makeSshWorld, switchAndArchive, waitPromoted, type SshWorld } from '../../ssh/world.js';
 
-const POSTGRES_RUNTIME = '/tmp/pgbk-101';
+// The remote side's runtime directory: TMPDIR is passed by the test sshd (test/support/sshd.ts).
+const POSTGRES_RUNTIME = path.join(os.tmpdir(), `pgbk-${execFileSync('id', ['-u', 'postgres'], { encoding: 'utf8' }).trim()}`);
 
 const t = suite<{ w?: SshWorld; dest?: string }>('restore --remote of an ssh backup with a tablespace');
 t.before(async (ctx) => {
