@@ -15,13 +15,17 @@ export interface ArchiveTarget {
   readonly config?: string;
   /** The catalog path of `--to ssh://…/CATALOG`, if WAL goes over SSH. */
   readonly sshCatalog?: string;
+  /** The shell fast path's worker socket (`[ -S SOCKET ]`), when the command is the fast path. */
+  readonly fastPathSocket?: string;
 }
 
 const VALUE_FLAGS: ReadonlySet<string> = new Set(['--to', '--identity', '--known-hosts', '--remote-pgbk', '--compression', '--config', '-c']);
 
 /** undefined when the command is not (recognisably) `pgbk … wal-push … SERVER %p`. */
 export function parseArchiveTarget(cmd: string): ArchiveTarget | undefined {
-  const fast = /^m=\S+ n=0; while \[ -S /.test(cmd) ? cmd.lastIndexOf('; exec ') : -1;
+  // One shell word: quoted parts, backslash escapes and plain characters (shArg quotes paths).
+  const word = String.raw`(?:'[^']*'|\\.|[^\s'\\])+`;
+  const fast = new RegExp(String.raw`^m=${word} n=0; while \[ -S `).test(cmd) ? cmd.lastIndexOf('; exec ') : -1;
   const words = splitShellWords(fast >= 0 ? cmd.slice(fast + '; exec '.length) : cmd);
   if (words === undefined) return undefined;
   const at = words.indexOf('wal-push');
@@ -45,6 +49,8 @@ export function parseArchiveTarget(cmd: string): ArchiveTarget | undefined {
   }
   const server = positionals[0];
   if (server === undefined || positionals[1] !== '%p') return undefined;
+  const socketWords = fast >= 0 ? splitShellWords(new RegExp(String.raw`while \[ -S (${word}) \]`).exec(cmd)?.[1] ?? '') : undefined;
+  const socket = socketWords?.length === 1 ? socketWords[0]!.replace(/%%/g, '%') : undefined;
   const config = opts.get('--config');
   const to = opts.get('--to');
   const m = to === undefined ? null : /^ssh:\/\/[^/\s]+(\/.*)$/.exec(to);
@@ -52,5 +58,6 @@ export function parseArchiveTarget(cmd: string): ArchiveTarget | undefined {
     server: server.replace(/%%/g, '%'),
     ...(config === undefined ? {} : { config }),
     ...(m?.[1] === undefined ? {} : { sshCatalog: decodeURIComponent(m[1]) }),
+    ...(socket === undefined ? {} : { fastPathSocket: socket }),
   };
 }

@@ -39,6 +39,8 @@ export interface LiveFacts {
   readonly archiver: ArchiverRow;
   /** Why a replication connection failed, or undefined when it worked. */
   readonly replicationError?: string;
+  /** The server's data_directory, when the role may read it (superuser, pg_read_all_settings). */
+  readonly dataDirectory?: string;
 }
 
 async function firstRow<R>(client: pg.Client, sql: string): Promise<R | undefined> {
@@ -48,7 +50,7 @@ async function firstRow<R>(client: pg.Client, sql: string): Promise<R | undefine
 /** Everything the live checks need, in three short connections. Throws when the server is unreachable. */
 export async function gatherLiveFacts(conninfo: string): Promise<LiveFacts> {
   const facts = await probeServer(conninfo);
-  const { role, archiver } = await withPgClient(conninfo, async (client) => {
+  const { role, archiver, dataDirectory } = await withPgClient(conninfo, async (client) => {
     const role = await firstRow<RoleRow>(
       client,
       `SELECT r.rolsuper, r.rolreplication, has_function_privilege('pg_switch_wal()', 'execute') AS can_switch
@@ -61,7 +63,10 @@ export async function gatherLiveFacts(conninfo: string): Promise<LiveFacts> {
               (failed_count > 0 AND (last_archived_time IS NULL OR last_failed_time >= last_archived_time)) AS failing
          FROM pg_stat_archiver`,
     );
+    // pg_settings hides superuser-only settings from other roles instead of failing.
+    const dataDir = await firstRow<{ setting: string }>(client, "SELECT setting FROM pg_settings WHERE name = 'data_directory'");
     return {
+      dataDirectory: dataDir?.setting,
       role: role ?? { rolsuper: false, rolreplication: false, can_switch: false },
       archiver: archiver ?? {
         archived_count: '0',
@@ -82,7 +87,13 @@ export async function gatherLiveFacts(conninfo: string): Promise<LiveFacts> {
   } catch (err) {
     replicationError = toPgbkError(err).message;
   }
-  return { facts, role, archiver, ...(replicationError === undefined ? {} : { replicationError }) };
+  return {
+    facts,
+    role,
+    archiver,
+    ...(replicationError === undefined ? {} : { replicationError }),
+    ...(dataDirectory === undefined ? {} : { dataDirectory }),
+  };
 }
 
 export function checkConnection(live: LiveFacts | Error): CheckResult {

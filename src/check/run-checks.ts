@@ -83,7 +83,8 @@ export async function checkServer(server: ServerConfig, opts: CheckOptions): Pro
         const mode = checkArchiveMode(live);
         push(mode);
         let command = checkArchiveCommand(live, server);
-        if (command.ok) command = (await checkArchiveTarget(live.facts.archiveCommand, server, opts.catalog, opts.configPath ?? '')) ?? command;
+        if (command.ok)
+          command = (await checkArchiveTarget(live.facts.archiveCommand, server, opts.catalog, opts.configPath ?? '', live.dataDirectory)) ?? command;
         push(command);
         let archiver = checkArchiver(live);
         // A command that refuses by design (restore's 'false') is the cause: say so, not the

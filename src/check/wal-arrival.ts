@@ -16,7 +16,7 @@ import { locate, repositoryKindOf } from '../catalog/open.js';
 import type { ServerConfig } from '../config/resolved.js';
 import { toPgbkError } from '../errors.js';
 import { withPgClient } from '../pg/pg-session.js';
-import { parseArchiveTarget } from './archive-target.js';
+import { type ArchiveTarget, parseArchiveTarget } from './archive-target.js';
 import { fail, pass, type CheckResult } from './types.js';
 
 async function realOrResolved(p: string): Promise<string> {
@@ -42,7 +42,13 @@ async function catalogOfConfig(file: string): Promise<string | Error> {
  * catalog (through --to or --config) that is not this one, by real path. undefined when the
  * command is not pgbk's (a cp or rsync into incoming/): the arrival check then speaks for it.
  */
-export async function checkArchiveTarget(cmd: string, server: ServerConfig, catalog: string, configPath: string): Promise<CheckResult | undefined> {
+export async function checkArchiveTarget(
+  cmd: string,
+  server: ServerConfig,
+  catalog: string,
+  configPath: string,
+  dataDirectory?: string,
+): Promise<CheckResult | undefined> {
   const t = parseArchiveTarget(cmd.trim());
   if (t === undefined) return undefined;
   const suggested = `archive_command = 'pgbk wal-push ${server.name} %p'`;
@@ -83,7 +89,30 @@ export async function checkArchiveTarget(cmd: string, server: ServerConfig, cata
       }
     }
   }
+  const misnamed = await fastPathForAnotherDirectory(t, server.name, dataDirectory);
+  if (misnamed !== undefined) return misnamed;
   return pass('archive_command', `${cmd} (server ${server.name}, this catalog)`);
+}
+
+/**
+ * The local fast path names its worker by (config, server, data directory): printed for another
+ * directory (`--print-archive-command` run elsewhere, or a copied setup), its socket is never the
+ * one the client starts, so the marker loop waits out its seconds and every segment starts the
+ * Node client: archiving works, slowly, until a busy server's archiver falls behind. Compared only
+ * when the data directory is known and on this host (over SSH the key has other parts).
+ */
+async function fastPathForAnotherDirectory(t: ArchiveTarget, server: string, dataDirectory: string | undefined): Promise<CheckResult | undefined> {
+  if (t.fastPathSocket === undefined || t.sshCatalog !== undefined || t.config === undefined || dataDirectory === undefined) return undefined;
+  const pgdata = await realpath(dataDirectory).catch(() => undefined);
+  if (pgdata === undefined) return undefined;
+  const { localWorkerKey } = await import('../wal-push/target.js');
+  const expected = `walpush-${localWorkerKey(t.config, server, pgdata)}.sock`;
+  if (path.basename(t.fastPathSocket) === expected) return undefined;
+  return fail(
+    'archive_command',
+    `archive_command's fast path was printed for another data directory: it waits for worker ${path.basename(t.fastPathSocket)}, but the worker for ${pgdata} is ${expected}, so every segment starts the Node client (slow; a busy server's archiver falls behind)`,
+    `print it again for this data directory and reload PostgreSQL: pgbk --config ${t.config} wal-push --print-archive-command --pgdata ${pgdata} ${server}`,
+  );
 }
 
 async function isFile(p: string, size?: number): Promise<boolean> {

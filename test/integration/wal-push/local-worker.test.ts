@@ -6,7 +6,7 @@
  * is fine, other content is refused (non-zero) and a copy quarantined, nothing overwritten, and a
  * worker killed mid-push loses nothing (PostgreSQL retries, the retry starts a fresh worker).
  */
-import { readFile, readdir, rm, mkdir, writeFile } from 'node:fs/promises';
+import { readFile, readdir, realpath, rm, mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -143,6 +143,25 @@ test('PostgreSQL archives through the printed command: durable, contiguous, acce
   await c.sql(`ALTER SYSTEM SET archive_command = '${printed.replace(/'/g, "''")}'`);
   await c.sql('SELECT pg_reload_conf()');
   await rm(dir, { recursive: true, force: true });
+  const ok = await world.pgbk(['check', 'main']);
+  assert.match(ok.stdout, /OK archive_command: /, ok.stdout);
+  // The same command printed for another data directory (its worker key differs): check says the
+  // fast path never finds its worker, and how to print the right one.
+  const other = printed.replaceAll(`walpush-${key}`, 'walpush-0123456789abcdef');
+  await c.sql(`ALTER SYSTEM SET archive_command = '${other.replace(/'/g, "''")}'`);
+  await c.sql('SELECT pg_reload_conf()');
+  try {
+    const bad = await world.pgbk(['check', 'main']);
+    assert.is.not(bad.code, 0);
+    assert.match(
+      bad.stdout,
+      /FAILED archive_command: archive_command's fast path was printed for another data directory: it waits for worker walpush-0123456789abcdef\.sock/,
+    );
+    assert.ok(bad.stdout.includes(`wal-push --print-archive-command --pgdata ${await realpath(c.pgdata)} main`), bad.stdout);
+  } finally {
+    await c.sql(`ALTER SYSTEM SET archive_command = '${printed.replace(/'/g, "''")}'`);
+    await c.sql('SELECT pg_reload_conf()');
+  }
 });
 
 test('a conflicting segment (same name, other content) is refused non-zero and quarantined once; nothing overwritten', async () => {

@@ -27,7 +27,7 @@ test('the shell fast path wal-push --print-archive-command prints', () => {
     waitSeconds: 1,
     fallback: ['pgbk', 'wal-push', '--to', 'ssh://u@h/srv/cat', 'db2'],
   });
-  assert.equal(parseArchiveTarget(cmd), { server: 'db2', sshCatalog: '/srv/cat' });
+  assert.equal(parseArchiveTarget(cmd), { server: 'db2', sshCatalog: '/srv/cat', fastPathSocket: '/run/pgbk/s.sock' });
 });
 
 test('the local fast path (--print-archive-command without --to): the catalog of --config, --worker skipped', () => {
@@ -37,7 +37,15 @@ test('the local fast path (--print-archive-command without --to): the catalog of
     waitSeconds: 5,
     fallback: ['/usr/bin/node', '/x/cli.js', 'wal-push', '--config', '/etc/pgbk/pgbk.yaml', '--worker', 'db3'],
   });
-  assert.equal(parseArchiveTarget(cmd), { server: 'db3', config: '/etc/pgbk/pgbk.yaml' });
+  assert.equal(parseArchiveTarget(cmd), { server: 'db3', config: '/etc/pgbk/pgbk.yaml', fastPathSocket: '/run/pgbk/s.sock' });
+  // A socket path that needs quoting (and doubled %) comes back as the path.
+  const quoted = fastPathArchiveCommand({
+    markers: '/run/pg bk/m',
+    socket: "/run/pg bk/it's 100%.sock",
+    waitSeconds: 5,
+    fallback: ['pgbk', 'wal-push', '--config', '/etc/pgbk/pgbk.yaml', '--worker', 'db3'],
+  });
+  assert.is(parseArchiveTarget(quoted)?.fastPathSocket, "/run/pg bk/it's 100%.sock");
 });
 
 test('not a pgbk wal-push command: undefined', () => {
