@@ -18,31 +18,37 @@
  *   only PostgreSQL's own pg_wal holds it), stats the open descriptor, and hands it over only if
  *   the boot id and all four values are the same; any difference, a missing or unreadable sidecar
  *   removes %p and falls back to Node, which reads the archive (see "What the identity proves").
- * - What the identity proves (session 18; it replaced a `cksum` of the whole file, which cost
- *   PostgreSQL ~10 ms of its wait per segment and the worker a read-back of every segment; what it proves was never more than "this is the file
- *   the worker wrote": the bytes were checked against the archive before they were written):
- *   - any write, truncation or extension through the file system after the worker's fstat moves
- *     the modification time (and a truncation or extension the size). Linux ≥ 6.13 hands out a
- *     fine-grained, strictly newer timestamp to a change that follows a stat of the inode
- *     ("multigrain" timestamps, tmpfs/ext4/xfs/btrfs), so even a write in the same clock tick as
- *     the worker's fstat is seen; on older kernels a write within that tick (~1–4 ms, while the file
- *     is not (after the worker's own write, before its fstat: the file has a private temp name then). A CRC-32 misses what keeps the CRC (test: fetch-fast-path);
- *   - a replaced file (another file renamed or copied over NAME) has another inode, or, where a
- *     freed inode number is reused, its own modification time;
- *   - a crash of the machine: the boot id changes, so nothing spooled before it is handed over (the
- *     spool is not fsynced; after a power loss a file may keep its name and size but not its data);
- *   - not detected: bytes changed below the file system (a disk or RAM error after the write), and a
- *     deliberate `touch -d` back to the recorded nanosecond by the cluster's own OS user. The first
- *     is what PostgreSQL's own pg_wal is exposed to in crash recovery as well (pgBackRest's and
- *     Barman's restore spools hand files over with no check at all); the second is the owner, who
- *     can write pg_wal directly anyway. The old `cksum` caught the first only if the page had been
- *     evicted and read back from a bad disk in the seconds between the worker and PostgreSQL.
+ * - What the identity proves (session 18: it replaced a `cksum` of the whole file, which cost
+ *   PostgreSQL ~7 ms of its wait per segment and the worker a read-back of every segment). Either
+ *   check can only prove "this is the file the worker wrote": the bytes were checked against the
+ *   archive's sha256 before they were written, not after.
+ *   - Any write, truncation or extension through the file system after the worker's fstat moves
+ *     the modification time (and a truncation or extension the size). Linux ≥ 6.13 gives a change
+ *     that follows a stat of the inode a fine-grained, strictly newer timestamp ("multigrain"
+ *     timestamps: tmpfs, ext4, xfs, btrfs), so even a write in the same clock tick as the worker's
+ *     fstat is seen; older kernels miss a write in the rest of that tick (≤ ~4 ms after the
+ *     worker's last write, while the file still has its private temp name). A CRC-32, on the other
+ *     hand, misses any change that keeps the CRC (test: fetch-fast-path).
+ *   - A replaced file (another file renamed or copied over NAME, `cp -p` included) has another
+ *     inode. Not seen: a file that gets the same inode number back (ext4 reuses freed numbers,
+ *     tmpfs does not) and the same coarse timestamp, i.e. NAME deleted and a new 16 MiB file put in
+ *     its place within one clock tick of the worker's write.
+ *   - A crash of the machine: the boot id changes, so nothing spooled before it is handed over (the
+ *     spool is not fsynced; after a power loss a file may keep its name and size but not its data).
+ *   - Not detected: bytes changed below the file system (a disk or RAM error after the write), and
+ *     a deliberate `touch -d` back to the recorded nanosecond by the cluster's own OS user. The
+ *     first is what PostgreSQL's own pg_wal is exposed to in crash recovery too, and pgBackRest's
+ *     and Barman's restore spools hand files over with no check at all; the old `cksum` caught it
+ *     only if the page was evicted and read back from a bad disk in the seconds between the worker
+ *     and PostgreSQL. The second is the owner, who can write pg_wal directly anyway.
  * - The spool sits inside the data directory (0700, owned by the cluster's OS user) and is itself
  *   created 0700 by that user; restore_command names it relatively (PostgreSQL runs it in the data
  *   directory), so a moved or copied data directory never reads another cluster's spool. Only that
  *   user or root can put files there, and they can equally write pg_wal or the relation files:
- *   the identity check guards against accidents, not against the cluster's own owner. `pgbk restore` deletes
- *   any `.pgbk-spool` a backup may have carried.
+ *   the identity check guards against accidents, not against the cluster's own owner. `pgbk
+ *   restore` deletes any `.pgbk-spool` a backup may have carried.
+ * - Linux only: without /proc's boot id nothing is spooled (putInSpool fails) and every segment
+ *   comes through Node.
  *
  * Only node: built-ins here: the Node fallback of restore_command loads this.
  */
