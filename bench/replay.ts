@@ -38,6 +38,11 @@ const ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_REPLAY_ROUNDS'] ?? '3'
  * spooled before the start (the fast path alone, no prefetch worker competing for the CPU).
  */
 const PARTS = process.env['PGBK_BENCH_REPLAY_PARTS'] === '1';
+/**
+ * PGBK_BENCH_REPLAY_BEFORE_CLI=/path/to/other/dist/src/cli.js adds a round per round restored with
+ * that build (its restore_command, fast path and prefetch worker): before/after in the same rounds.
+ */
+const BEFORE_CLI = process.env['PGBK_BENCH_REPLAY_BEFORE_CLI'];
 
 function loadNote(): string {
   return `load ${os
@@ -87,7 +92,9 @@ export async function benchReplay(): Promise<BenchResult[]> {
   const root = await tempDir('pgbk-bench-replay-');
   const catalog = path.join(root, 'catalog');
   const config = path.join(root, 'pgbk.yaml');
-  const restore = (dir: string): Promise<unknown> => runProcess(process.execPath, [CLI, 'restore', SERVER, '--config', config, '--target-dir', dir]);
+  const restoreWith = (cli: string, dir: string): Promise<unknown> =>
+    runProcess(process.execPath, [cli, 'restore', SERVER, '--config', config, '--target-dir', dir]);
+  const restore = (dir: string): Promise<unknown> => restoreWith(CLI, dir);
   try {
     const segments = await underBenchLock(async () => {
       await mkdir(catalog);
@@ -137,6 +144,13 @@ export async function benchReplay(): Promise<BenchResult[]> {
       fetchTimes.push(await timeToPrimary(dir, true));
       await rm(dir, { recursive: true, force: true });
     };
+    const beforeTimes: number[] = [];
+    const beforeRound = async (i: number): Promise<void> => {
+      const dir = path.join(root, `via-fetch-before-${i}`);
+      await restoreWith(BEFORE_CLI!, dir);
+      beforeTimes.push(await timeToPrimary(dir, false));
+      await rm(dir, { recursive: true, force: true });
+    };
     const localRound = async (i: number): Promise<void> => {
       const dir = path.join(root, `in-pg-wal-${i}`);
       await restore(dir);
@@ -169,13 +183,14 @@ export async function benchReplay(): Promise<BenchResult[]> {
     };
     const load0 = loadNote();
     for (let i = 0; i < ROUNDS; i++) {
-      const order = [fetchRound, localRound, ...(PARTS ? [archiveModeRound, spooledRound] : [])];
+      const order = [fetchRound, localRound, ...(BEFORE_CLI === undefined ? [] : [beforeRound]), ...(PARTS ? [archiveModeRound, spooledRound] : [])];
       await underBenchLock(async () => {
         for (const run of i % 2 === 0 ? order : [...order].reverse()) await run(i);
       });
+      const before = BEFORE_CLI === undefined ? '' : `, before ${beforeTimes[i]!.toFixed(2)} s`;
       const parts = PARTS ? `, archive recovery from pg_wal ${archiveModeTimes[i]!.toFixed(2)} s, pre-spooled ${spooledTimes[i]!.toFixed(2)} s` : '';
       process.stderr.write(
-        `[bench] replay round ${i + 1}: wal-fetch ${fetchTimes[i]!.toFixed(2)} s, pg_wal ${localTimes[i]!.toFixed(2)} s${parts} (${loadNote()})\n`,
+        `[bench] replay round ${i + 1}: wal-fetch ${fetchTimes[i]!.toFixed(2)} s, pg_wal ${localTimes[i]!.toFixed(2)} s${before}${parts} (${loadNote()})\n`,
       );
     }
     const f = median(fetchTimes);
@@ -189,6 +204,17 @@ export async function benchReplay(): Promise<BenchResult[]> {
         ratio: f / l,
         note: `median of ${ROUNDS} interleaved (wal-fetch ${samples(fetchTimes)}; pg_wal ${samples(localTimes)}); pg_ctl start until out of recovery; pgbench -s ${SCALE}; ${load0} before, ${loadNote()} after`,
       },
+      ...(BEFORE_CLI === undefined
+        ? []
+        : [
+            {
+              name: 'replay through wal-fetch with the build before (PGBK_BENCH_REPLAY_BEFORE_CLI) vs from pg_wal',
+              pgbk_s: median(beforeTimes),
+              reference_s: l,
+              ratio: median(beforeTimes) / l,
+              note: `same rounds: ${BEFORE_CLI} (${samples(beforeTimes)}); after ÷ before ${(f / median(beforeTimes)).toFixed(2)}`,
+            },
+          ]),
       ...(PARTS
         ? [
             {

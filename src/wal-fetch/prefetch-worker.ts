@@ -27,7 +27,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { pathToFileURL } from 'node:url';
 import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
-import { startCksumService } from './cksum-service.js';
 import { yieldToRecovery } from './priority.js';
 import { advancePastConsumed } from './spool-position.js';
 import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpoolWith, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
@@ -79,7 +78,6 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
   process.once('SIGTERM', () => {
     stopping = true;
   });
-  const cksum = startCksumService();
   try {
     const { loadConfig } = await import('../config/load.js');
     const { writeArchivedWal } = await import('../catalog/wal-archive.js');
@@ -114,19 +112,14 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       // decoder's memory was most of a segment's time); published only once whole and checked.
       let problem: string | undefined;
       try {
-        await putInSpoolWith(
-          spool,
-          name,
-          async (fd) => {
-            const length = await writeArchivedWal(desired.catalog, server, name, fd);
-            if (length !== segSize) {
-              problem = `${length} bytes, expected ${segSize}`;
-              throw new Error(problem);
-            }
-            return length;
-          },
-          cksum.sum,
-        );
+        await putInSpoolWith(spool, name, async (fd) => {
+          const length = await writeArchivedWal(desired.catalog, server, name, fd);
+          if (length !== segSize) {
+            problem = `${length} bytes, expected ${segSize}`;
+            throw new Error(problem);
+          }
+          return length;
+        });
         return 'spooled';
       } catch (err) {
         if (problem !== undefined) {
@@ -172,7 +165,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       const idleFor = Date.now() - lastProgress;
       if (idleFor > IDLE_MS || (missing !== undefined && idleFor > IDLE_AT_END_MS)) break;
       // Start fetches for the window's segments not spooled yet, in order, a few at a time: the
-      // file writes and the cksum child of one overlap the decompression of the next.
+      // file writes of one overlap the decompression of the next.
       const cur = pos;
       for (let i = 1; i <= cur.count && inflight.size < maxInFlight; i++) {
         const name = segmentNameFrom(cur.timeline, cur.segno + i, cur.segSize);
@@ -227,7 +220,6 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
     // ENOENT here usually means recovery ended and the spool was removed.
     await log(spool, `stopping: ${(err as Error).message}`);
   } finally {
-    cksum.close();
     await releaseWorker(spool);
   }
 }

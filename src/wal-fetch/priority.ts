@@ -12,7 +12,7 @@ const WORKER_NICE = 10;
  * Run at a lower CPU priority than PostgreSQL: on a host with few cores the worker's
  * decompression competed with the startup process it feeds (replay waits for CPU, not for WAL —
  * the worker needs ~22 ms per segment and stays `count` segments ahead). A nice value only lends
- * the worker the idle CPU; it never stops it. Children (the cksum shell) inherit it.
+ * the worker the idle CPU; it never stops it. Children inherit it.
  */
 export function yieldToRecovery(): void {
   try {

@@ -34,8 +34,6 @@ export interface PrefetchDeps {
   readonly log: (line: string) => void;
   /** Called whenever PostgreSQL made progress (a spooled segment was consumed). */
   readonly onProgress: () => void;
-  /** The sidecar's `cksum < file` (the worker's long-lived cksum shell); default: one cksum per file. */
-  readonly sum?: (file: string) => Promise<string>;
 }
 
 export class Prefetcher {
@@ -132,7 +130,7 @@ export class Prefetcher {
       const f = await this.deps.fetch(name);
       // The streaming .partial is still growing: never spooled, PostgreSQL asks again later.
       if (f.kind === 'found' && f.streamingPartial !== true && f.data.length === pos.segSize) {
-        await putInSpool(this.deps.spool, name, f.data, this.deps.sum);
+        await putInSpool(this.deps.spool, name, f.data);
         this.spooledCount++;
         if (this.pos === pos) pos.seen.add(name);
         if (this.missing?.name === name) this.missing = undefined;

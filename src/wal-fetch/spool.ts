@@ -11,31 +11,56 @@
  *   temp name (`.NAME.tmp-PID-RAND`, which PostgreSQL never asks for): a half-written file is never
  *   visible as NAME. Archived files never change content under a name (the archive refuses to
  *   overwrite), so every verified copy of NAME is byte-identical.
- * - Beside it, NAME.ck holds the POSIX `cksum` (CRC-32 and length) of the file as written, computed
- *   by the cksum program itself reading the file back, and published *before* NAME. The fast path
- *   renames NAME to %p first (from then on only PostgreSQL's own pg_wal holds it) and recomputes
- *   cksum there; any mismatch, missing or unreadable sidecar removes %p and falls back to Node,
- *   which reads the archive. This catches a damaged, truncated, replaced or torn file (a crash
- *   before the spool reached disk: no fsync is needed because the check runs at hand-over).
+ * - Beside it, NAME.ck records which file that is: `BOOT_ID DEV INODE SIZE MTIME` — the kernel's
+ *   boot id and what fstat(2) says of the temp file once the verified bytes are written (device,
+ *   inode number, size, modification time in nanoseconds), exactly as `stat -c '%d %i %s %.9Y'`
+ *   prints them — published *before* NAME. The fast path opens NAME, renames it to %p (from then on
+ *   only PostgreSQL's own pg_wal holds it), stats the open descriptor, and hands it over only if
+ *   the boot id and all four values are the same; any difference, a missing or unreadable sidecar
+ *   removes %p and falls back to Node, which reads the archive (see "What the identity proves").
+ * - What the identity proves (session 18: it replaced a `cksum` of the whole file, which cost
+ *   PostgreSQL ~7 ms of its wait per segment and the worker a read-back of every segment). Either
+ *   check can only prove "this is the file the worker wrote": the bytes were checked against the
+ *   archive's sha256 before they were written, not after.
+ *   - Any write, truncation or extension through the file system after the worker's fstat moves
+ *     the modification time (and a truncation or extension the size). Linux ≥ 6.13 gives a change
+ *     that follows a stat of the inode a fine-grained, strictly newer timestamp ("multigrain"
+ *     timestamps: tmpfs, ext4, xfs, btrfs), so even a write in the same clock tick as the worker's
+ *     fstat is seen; older kernels miss a write in the rest of that tick (≤ ~4 ms after the
+ *     worker's last write, while the file still has its private temp name). A CRC-32, on the other
+ *     hand, misses any change that keeps the CRC (test: fetch-fast-path).
+ *   - A replaced file (another file renamed or copied over NAME, `cp -p` included) has another
+ *     inode. Not seen: a file that gets the same inode number back (ext4 reuses freed numbers,
+ *     tmpfs does not) and the same coarse timestamp, i.e. NAME deleted and a new 16 MiB file put in
+ *     its place within one clock tick of the worker's write.
+ *   - A crash of the machine: the boot id changes, so nothing spooled before it is handed over (the
+ *     spool is not fsynced; after a power loss a file may keep its name and size but not its data).
+ *   - Not detected: bytes changed below the file system (a disk or RAM error after the write), and
+ *     a deliberate `touch -d` back to the recorded nanosecond by the cluster's own OS user. The
+ *     first is what PostgreSQL's own pg_wal is exposed to in crash recovery too, and pgBackRest's
+ *     and Barman's restore spools hand files over with no check at all; the old `cksum` caught it
+ *     only if the page was evicted and read back from a bad disk in the seconds between the worker
+ *     and PostgreSQL. The second is the owner, who can write pg_wal directly anyway.
  * - The spool sits inside the data directory (0700, owned by the cluster's OS user) and is itself
  *   created 0700 by that user; restore_command names it relatively (PostgreSQL runs it in the data
  *   directory), so a moved or copied data directory never reads another cluster's spool. Only that
  *   user or root can put files there, and they can equally write pg_wal or the relation files:
- *   the CRC guards against accidents, not against the cluster's own owner. `pgbk restore` deletes
- *   any `.pgbk-spool` a backup may have carried.
+ *   the identity check guards against accidents, not against the cluster's own owner. `pgbk
+ *   restore` deletes any `.pgbk-spool` a backup may have carried.
+ * - Linux only: without /proc's boot id nothing is spooled (putInSpool fails) and every segment
+ *   comes through Node.
  *
  * Only node: built-ins here: the Node fallback of restore_command loads this.
  */
 
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
-import { lstat, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type ProcessIdentity } from '../lib/process-identity.js';
 
 export const SPOOL_DIR_NAME = '.pgbk-spool';
-/** Sidecar suffix: NAME.ck holds `cksum < NAME` output ("CRC LENGTH"). */
+/** Sidecar suffix: NAME.ck holds NAME's identity (`BOOT_ID DEV INODE SIZE MTIME`, spoolIdentity). */
 export const CHECK_SUFFIX = '.ck';
 /** Marker NAME.pending: the worker is reading/writing NAME right now (the fast path may wait). */
 export const PENDING_SUFFIX = '.pending';
@@ -105,27 +130,27 @@ export async function writeDestAtomicWith(dest: string, fill: (fd: number) => Pr
   }
 }
 
+/** Where Linux publishes the id of the current boot (a new one after every restart of the machine). */
+export const BOOT_ID_FILE = '/proc/sys/kernel/random/boot_id';
+
+let bootIdCache: string | undefined;
+
+/** The kernel's boot id, as the fast path's `read -r b < BOOT_ID_FILE` sees it. */
+export async function bootId(): Promise<string> {
+  bootIdCache ??= (await readFile(BOOT_ID_FILE, 'utf8')).trim();
+  if (!/^[0-9a-f-]{36}$/.test(bootIdCache)) throw new Error(`${BOOT_ID_FILE}: unexpected ${JSON.stringify(bootIdCache)}`);
+  return bootIdCache;
+}
+
 /**
- * `cksum < file`, exactly as the fast path computes it (same program, same stdin form, trailing
- * newline dropped like `$(...)` and `read` do).
+ * The sidecar line for the file open as `fh`: `BOOT_ID DEV INODE SIZE MTIME`, the last four as
+ * `stat -c '%d %i %s %.9Y'` prints them (decimal device number, seconds.nanoseconds).
  */
-export async function cksumOf(file: string): Promise<string> {
-  const fh = await open(file, 'r');
-  try {
-    const child = spawn('cksum', [], { stdio: [fh.fd, 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => (out += d));
-    child.stderr!.resume();
-    const code = await new Promise<number | null>((resolve, reject) => {
-      child.once('error', reject);
-      child.once('close', resolve);
-    });
-    const line = out.trim();
-    if (code !== 0 || !/^\d+ \d+$/.test(line)) throw new Error(`cksum ${file}: exit ${code}, output ${JSON.stringify(out)}`);
-    return line;
-  } finally {
-    await fh.close();
-  }
+export async function spoolIdentity(fh: FileHandle): Promise<{ readonly line: string; readonly size: number }> {
+  const st = await fh.stat({ bigint: true });
+  const ns = st.mtimeNs;
+  const mtime = `${ns / 1_000_000_000n}.${(ns % 1_000_000_000n).toString().padStart(9, '0')}`;
+  return { line: `${await bootId()} ${st.dev} ${st.ino} ${st.size} ${mtime}`, size: Number(st.size) };
 }
 
 /**
@@ -133,45 +158,36 @@ export async function cksumOf(file: string): Promise<string> {
  * renamed first, the data last (NAME visible ⇒ NAME.ck visible). Fails (ENOENT) once the spool
  * was removed.
  */
-export async function putInSpool(spool: string, name: string, buf: Buffer, sum: (file: string) => Promise<string> = cksumOf): Promise<void> {
-  await putInSpoolWith(
-    spool,
-    name,
-    async (fd) => {
-      for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
-      return buf.length;
-    },
-    sum,
-  );
+export async function putInSpool(spool: string, name: string, buf: Buffer): Promise<void> {
+  await putInSpoolWith(spool, name, async (fd) => {
+    for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
+    return buf.length;
+  });
 }
 
 /**
  * putInSpool with the content written by `fill` into the open temp file (the prefetch worker's
  * decompressor writes straight into it: no 16 MiB Buffer per segment); `fill` returns the length
- * it wrote, and may throw to publish nothing. `sum` computes the sidecar (`cksum < file`); the
- * worker passes its long-lived cksum shell (cksum-service.ts).
+ * it wrote, and may throw to publish nothing. The sidecar is the file's identity once `fill` is
+ * done (spoolIdentity); nothing is read back. rename(2) keeps device, inode, size and mtime.
  */
-export async function putInSpoolWith(
-  spool: string,
-  name: string,
-  fill: (fd: number) => Promise<number>,
-  sum: (file: string) => Promise<string> = cksumOf,
-): Promise<void> {
+export async function putInSpoolWith(spool: string, name: string, fill: (fd: number) => Promise<number>): Promise<void> {
   if (!SEGMENT_RE.test(name)) throw new Error(`not a segment name: ${name}`);
   const dataTmp = tempName(spool, name);
   const checkTmp = tempName(spool, `${name}${CHECK_SUFFIX}`);
   try {
     const fh = await open(dataTmp, 'wx', 0o600);
+    let identity: { readonly line: string; readonly size: number };
     let length: number;
     try {
       length = await fill(fh.fd);
+      identity = await spoolIdentity(fh);
     } finally {
       await fh.close();
     }
-    const check = await sum(dataTmp);
-    // The length cksum read back must be what was verified: a short write is never published.
-    if (check.split(' ')[1] !== String(length)) throw new Error(`spooled ${name} reads back as ${check}, expected ${length} bytes`);
-    await writeFile(checkTmp, `${check}\n`, { mode: 0o600, flag: 'wx' });
+    // The size the file has must be what was verified: a short write is never published.
+    if (identity.size !== length) throw new Error(`spooled ${name} is ${identity.size} bytes, expected ${length}`);
+    await writeFile(checkTmp, `${identity.line}\n`, { mode: 0o600, flag: 'wx' });
     await rename(checkTmp, path.join(spool, `${name}${CHECK_SUFFIX}`));
     await rename(dataTmp, path.join(spool, name));
   } finally {

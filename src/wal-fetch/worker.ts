@@ -17,7 +17,6 @@ import { defaultSpoolDir, writeDestAtomic } from './spool.js';
 import { SshTransport } from '../transport/ssh.js';
 import { listenOnce, serveRequests } from '../transport/worker-socket.js';
 import { runtimeDir } from '../wal-push/target.js';
-import { startCksumService } from './cksum-service.js';
 import { yieldToRecovery } from './priority.js';
 import { Prefetcher } from './remote-prefetch.js';
 import { RemoteArchive } from './remote-archive.js';
@@ -59,7 +58,6 @@ export async function runFetchWorker(w: FetchWorkerOptions): Promise<number> {
   const archiveReady = new Promise<RemoteArchive | string>((r) => (resolveArchive = r));
   const spool = defaultSpoolDir(`${pgdata}/pg_wal/x`, pgdata);
   let servedByNode = 0;
-  const cksum = startCksumService();
   const prefetcher = new Prefetcher({
     spool,
     count: opts.prefetch,
@@ -69,7 +67,6 @@ export async function runFetchWorker(w: FetchWorkerOptions): Promise<number> {
     },
     log,
     onProgress: () => (lastActivity = Date.now()),
-    sum: cksum.sum,
   });
   const handle = async (req: FetchRequest): Promise<FetchReply> => {
     const a = await archiveReady;
@@ -156,7 +153,6 @@ export async function runFetchWorker(w: FetchWorkerOptions): Promise<number> {
   server.close();
   for (const c of conns) c.destroy();
   await settleWithin(prefetcher.drain(), 5000);
-  cksum.close();
   archive.close();
   await transport.close();
   log(`exiting (${why}); ${plural(servedByNode, 'segment')} served to restore_command, ${prefetcher.spooledCount} prefetched into the spool`);

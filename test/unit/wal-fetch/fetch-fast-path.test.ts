@@ -5,9 +5,9 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, statSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, open, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildFastRestoreCommand } from '../../../src/wal-fetch/fast-path.js';
@@ -117,6 +117,14 @@ test('a replaced, truncated or unsidecarred spooled file is never handed over: t
       ['truncated', () => writeFile(path.join(e.spool, NAME), data.subarray(0, 4096))],
       ['sidecar missing', () => rm(path.join(e.spool, `${NAME}.ck`))],
       ['sidecar of other bytes', () => writeFile(path.join(e.spool, `${NAME}.ck`), '12345 1048576\n')],
+      [
+        'spooled before a restart of the machine (another boot id)',
+        async () => {
+          const ck = path.join(e.spool, `${NAME}.ck`);
+          await writeFile(ck, (await readFile(ck, 'utf8')).replace(/^[0-9a-f-]{36}/, '00000000-0000-4000-8000-000000000000'));
+        },
+      ],
+      ['same bytes written again in place', () => writeFile(path.join(e.spool, NAME), data)],
     ];
     for (const [label, damage] of cases) {
       await rm(e.calls, { force: true });
@@ -132,7 +140,7 @@ test('a replaced, truncated or unsidecarred spooled file is never handed over: t
   });
 });
 
-test('the file checked is the file handed over: a file swapped in during the rename is summed itself (same bytes: a hit; other bytes: the fallback)', async () => {
+test('the file checked is the file handed over: a file swapped in during the rename is compared with it (same bytes: a hit; other bytes: the fallback)', async () => {
   await withEnv('/etc/pgbk.yaml', async (e) => {
     const data = Buffer.alloc(1 << 20, 3);
     // A `mv` first in PATH that puts a new file (new inode) under the spooled name before the real
@@ -145,7 +153,7 @@ test('the file checked is the file handed over: a file swapped in during the ren
     await writeFile(swapIn, data);
     await putInSpool(e.spool, NAME, data);
     const same = e.run(NAME, 99, env);
-    assert.is(same.status, 0, `an identical copy under a new inode is summed at %p and handed over\n${same.stderr}`);
+    assert.is(same.status, 0, `an identical copy under a new inode is compared at %p and handed over\n${same.stderr}`);
     assert.ok((await readFile(path.join(e.pgdata, P))).equals(data));
     assert.equal(await callsOf(e.calls), []);
     await rm(path.join(e.pgdata, P));
@@ -157,6 +165,32 @@ test('the file checked is the file handed over: a file swapped in during the ren
     assert.is(r.status, 1, 'the fallback answers');
     assert.match(r.stderr, /failed its check/);
     assert.not.ok(existsSync(path.join(e.pgdata, P)), 'the swapped-in bytes are not left at %p');
+    assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`]);
+  });
+});
+
+test('a spooled file rewritten in place with the same length and the same CRC-32 (what a `cksum` check passed) is never handed over', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 3);
+    for (let i = 0; i < data.length; i += 4099) data[i] = i & 0xff;
+    await putInSpool(e.spool, NAME, data);
+    const file = path.join(e.spool, NAME);
+    const cksum = (): string => execFileSync('sh', ['-c', 'cksum < "$1"', 'sh', file], { encoding: 'utf8' }).trim();
+    const before = cksum();
+    // XOR cksum's generator polynomial (x^32 + x^26 + … + 1 = 0x104C11DB7, 5 bytes) into the file:
+    // the difference is a multiple of the polynomial, so the CRC (and the length) stay the same.
+    const fh = await open(file, 'r+');
+    const patch = Buffer.alloc(5);
+    await fh.read(patch, 0, 5, 8192);
+    for (const [i, x] of [0x01, 0x04, 0xc1, 0x1d, 0xb7].entries()) patch[i] = patch[i]! ^ x;
+    await fh.write(patch, 0, 5, 8192);
+    await fh.close();
+    assert.is(cksum(), before, 'same CRC-32 and length as the verified bytes');
+    assert.not.ok((await readFile(file)).equals(data), 'other bytes');
+    const r = e.run(NAME, 1);
+    assert.is(r.status, 1, 'the fallback answers');
+    assert.match(r.stderr, /spooled copy of 000000010000000000000007 failed its check/);
+    assert.not.ok(existsSync(path.join(e.pgdata, P)), 'nothing left at %p for PostgreSQL to read');
     assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`]);
   });
 });
