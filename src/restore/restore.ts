@@ -20,7 +20,7 @@
 
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { PgbkError, toPgbkError } from '../errors.js';
+import { toPgbkError } from '../errors.js';
 import { createProgress } from '../lib/progress.js';
 import { plural } from '../lib/plural.js';
 import { type ArchiveSetting, mergeAutoConf } from '../pg/recovery-conf.js';
@@ -28,9 +28,10 @@ import type { Choice } from './choose-backup.js';
 import { chooseFromCatalog } from './choose-from-catalog.js';
 import { flushRestored, giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { localHost, readTextOn, where, type TargetHost } from './host.js';
-import { clearInUse, markInUse } from './in-use.js';
+import { clearInUse, markInUse, type InUseMark } from './in-use.js';
 import { storedLayout, type StoredLayout } from './stored-layout.js';
 import { storedSource } from '../catalog/stored-source.js';
+import { repositoryKindOf } from '../catalog/open.js';
 import type { TablespaceEntry } from './tablespace-map.js';
 import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir, refuseNested, type DirState } from './target-dir.js';
@@ -38,7 +39,7 @@ import { RestoreAborted } from './unpack.js';
 import { TablespaceScanRun } from './scan-beside.js';
 import { catalogWal, type WalSetup } from './wal-setup.js';
 import { mark as profileMark } from '../lib/profile.js';
-import { shellQuote } from '../lib/shell-quote.js';
+import { nextStep } from './next-step.js';
 
 export { chooseFromCatalog } from './choose-from-catalog.js';
 
@@ -140,24 +141,6 @@ export interface RestoreOutcome<S> {
   readonly wal: S;
 }
 
-function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): string {
-  // The copy is either a look beside a source that still runs, or the lost server's replacement.
-  const start = `start PostgreSQL on ${dir} — with the start command above (a free port) beside a running source, or with its own settings (pg_ctl -D ${shellQuote(dir)} start) if it replaces a lost server; it replays archived WAL through pgbk wal-fetch`;
-  if (target.kind === 'latest') return `${start} to the end of the archive, then promotes (opens read-write on a new timeline)`;
-  switch (action) {
-    case 'pause':
-      return `${start} to the target and pauses read-only: check the data, then SELECT pg_wal_replay_resume() to promote (or stop it, change the target, start again)`;
-    case 'promote':
-      return `${start} to the target and promotes (opens read-write on a new timeline)`;
-    case 'shutdown':
-      return `${start} to the target and shuts down; remove recovery.signal before starting it again as a primary`;
-    default: {
-      const never: never = action;
-      throw new PgbkError('INTERNAL', `unknown action ${String(never)}`);
-    }
-  }
-}
-
 /** The one restore, onto `host`. */
 export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promise<RestoreOutcome<S>> {
   const started = Date.now();
@@ -171,48 +154,66 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
 
   // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
   const tree = backup.method === 'ssh' ? await (await import('../backup/ssh/stored-tree.js')).openStoredTree(catalog, server, backup.id) : undefined;
-  const layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree, { localTarget: host.local });
+  // The in-use mark (a few round trips under the server lock) is made beside read-only work, and a
+  // refusal before anything is written removes it again. On a local catalog as root it is written
+  // as the catalog's owner (asCatalogOwner switches the process's effective user), so only catalog
+  // reads may run beside it: it starts after the target checks. On object storage nothing switches
+  // (catalog/owner.ts): it starts now, beside opening the layout and the checks.
+  let marking: Promise<InUseMark> | undefined;
+  const startMark = (): Promise<InUseMark> => {
+    const p = markInUse(catalog, server, backup.id, job.lockTimeoutMs);
+    p.catch(() => undefined);
+    return p;
+  };
+  const dropMark = (): Promise<void> =>
+    (marking ?? Promise.reject(new Error('no mark')))
+      .then(
+        (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
+        () => undefined,
+      )
+      // The refusal is the news; a mark that cannot be removed only adds a warning.
+      .catch((e: unknown) => job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(e as Error).message}`));
+  if (repositoryKindOf(catalog) !== 'posix') marking = startMark();
+  let layout: StoredLayout;
   try {
-    const plan = await job.placeTablespaces(layout, backup.id);
+    layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree, { localTarget: host.local });
+  } catch (err) {
+    await dropMark();
+    throw err;
+  }
+  try {
+    let plan: TablespacePlan;
     const dirs: DirState[] = [];
-    for (const d of [{ flag: '--target-dir', path: dir }, ...plan.dirs]) dirs.push(await inspectTargetDir(d.path, job.force, catalog, d.flag, host));
-    refuseNested(host, dirs);
-    // Said once the target directories are known to be usable: a refusal of them is not preceded
-    // by a line that reads as if the restore had started.
-    for (const w of choice.warnings) job.log(`warning: ${w}`);
-    job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
-    profileMark('layout, tablespaces, target dirs');
-    await job.wal.check(host, server);
-    profileMark('wal check');
-    // The scan of the WAL to replay (new-tablespaces.ts) only reads, and a refusal by it must cost
-    // nothing that existed. When every directory is new and its parent exists, it runs beside the
-    // unpack (started with it), its verdict is taken before the restore goes on, and a refusal stops
-    // the unpack and removes the directories again: nothing is left. Otherwise (--force would delete
-    // entries, an existing directory, parents to create) its verdict comes before anything is written.
-    const beside = dirs.every((d) => !d.exists && d.parentExists === true);
-    // The in-use mark (a few round trips under the server lock) is made while a scan before writing
-    // runs; its refusal removes the mark again, and the target stays untouched. Only catalog reads
-    // run beside it (the scan, the early fetch of the tar): as root the mark is written as the
-    // catalog's owner (asCatalogOwner switches the process's effective user), who can read the catalog.
-    const marking = markInUse(catalog, server, backup.id, job.lockTimeoutMs);
-    marking.catch(() => undefined);
+    let beside: boolean;
     const warnings = [...choice.warnings];
-    let scan: TablespaceScanRun | undefined;
-    if (!beside) {
-      try {
+    try {
+      plan = await job.placeTablespaces(layout, backup.id);
+      for (const d of [{ flag: '--target-dir', path: dir }, ...plan.dirs]) dirs.push(await inspectTargetDir(d.path, job.force, catalog, d.flag, host));
+      refuseNested(host, dirs);
+      // Said once the target directories are known to be usable: a refusal of them is not preceded
+      // by a line that reads as if the restore had started.
+      for (const w of choice.warnings) job.log(`warning: ${w}`);
+      job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
+      profileMark('layout, tablespaces, target dirs');
+      await job.wal.check(host, server);
+      profileMark('wal check');
+      // The scan of the WAL to replay (new-tablespaces.ts) only reads, and a refusal by it must cost
+      // nothing that existed. When every directory is new and its parent exists, it runs beside the
+      // unpack (started with it), its verdict is taken before the restore goes on, and a refusal
+      // stops the unpack and removes the directories again: nothing is left. Otherwise (--force would
+      // delete entries, an existing directory, parents to create) its verdict comes before anything
+      // is written, while the mark is made.
+      beside = dirs.every((d) => !d.exists && d.parentExists === true);
+      marking ??= startMark();
+      if (!beside) {
         warnings.push(...(await new TablespaceScanRun(job, choice).verdict(job.log)));
-      } catch (err) {
-        // The refusal is the news; a mark that cannot be removed only adds a warning.
-        await marking
-          .then(
-            (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
-            () => undefined,
-          )
-          .catch((e: unknown) => job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(e as Error).message}`));
-        throw err;
+        profileMark('new tablespaces scan');
       }
-      profileMark('new tablespaces scan');
+    } catch (err) {
+      await dropMark();
+      throw err;
     }
+    let scan: TablespaceScanRun | undefined;
     const mark = await marking;
     profileMark('in-use mark');
     let storedBytes = 0;
