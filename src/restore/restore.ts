@@ -173,7 +173,11 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       )
       // The refusal is the news; a mark that cannot be removed only adds a warning.
       .catch((e: unknown) => job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(e as Error).message}`));
-  if (repositoryKindOf(catalog) !== 'posix') marking = startMark();
+  const objectStorage = repositoryKindOf(catalog) !== 'posix';
+  if (objectStorage) marking = startMark();
+  // The WAL scan (below): from object storage its reads are round trips, which overlap these
+  // checks' own; a local scan is CPU on this thread, which the checks need, so it starts later.
+  let scan = objectStorage ? new TablespaceScanRun(job, choice) : undefined;
   let layout: StoredLayout;
   try {
     layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree, { localTarget: host.local });
@@ -199,21 +203,21 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       profileMark('wal check');
       // The scan of the WAL to replay (new-tablespaces.ts) only reads, and a refusal by it must cost
       // nothing that existed. When every directory is new and its parent exists, it runs beside the
-      // unpack (started with it), its verdict is taken before the restore goes on, and a refusal
-      // stops the unpack and removes the directories again: nothing is left. Otherwise (--force would
-      // delete entries, an existing directory, parents to create) its verdict comes before anything
-      // is written, while the mark is made.
+      // unpack, its verdict is taken before the restore goes on, and a refusal stops the unpack and
+      // removes the directories again: nothing is left. Otherwise (--force would delete entries, an
+      // existing directory, parents to create) its verdict comes before anything is written, while
+      // the mark is made.
       beside = dirs.every((d) => !d.exists && d.parentExists === true);
       marking ??= startMark();
       if (!beside) {
-        warnings.push(...(await new TablespaceScanRun(job, choice).verdict(job.log)));
+        warnings.push(...(await (scan ?? new TablespaceScanRun(job, choice)).verdict(job.log)));
+        scan = undefined;
         profileMark('new tablespaces scan');
       }
     } catch (err) {
       await dropMark();
       throw err;
     }
-    let scan: TablespaceScanRun | undefined;
     const mark = await marking;
     profileMark('in-use mark');
     let storedBytes = 0;
@@ -225,6 +229,12 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     const onAbort = (): void => stopUnpack.abort();
     job.signal?.addEventListener('abort', onAbort, { once: true });
     let refusal: { readonly err: unknown } | undefined;
+    const stopOnRefusal = (run: TablespaceScanRun): void =>
+      run.onRefusal((err) => {
+        refusal = { err };
+        stopUnpack.abort();
+      });
+    if (scan !== undefined) stopOnRefusal(scan);
     try {
       for (const d of dirs) await prepareTargetDir(d, job.log, host);
       const locations = plan.locations;
@@ -242,12 +252,9 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
           signal: stopUnpack.signal,
         });
         if (beside && scan === undefined) {
-          // Started once the unpack has: its reading and decoding use what the unpack leaves idle.
+          // A local scan, started once the unpack has: its decoding uses what the unpack leaves idle.
           scan = new TablespaceScanRun(job, choice);
-          scan.onRefusal((err) => {
-            refusal = { err };
-            stopUnpack.abort();
-          });
+          stopOnRefusal(scan);
         }
         const r = await unpacking;
         storedBytes += r.storedBytes;
@@ -326,8 +333,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     } catch (err) {
       const e = toPgbkError(refusal?.err ?? err, { server });
       if (refusal !== undefined) {
-        // Only a scan beside the unpack refuses here: every directory was made by this restore.
-        await scan?.verdict(job.log).catch(() => undefined);
+        await scan?.verdict(job.log).catch(() => undefined); // its lines; every directory was new
         job.log(`refused by the WAL scan; removing ${dirs.map((d) => where(host, d.path)).join(' and ')} again`);
         await host.transport.remove(dirs.map((d) => d.path)).catch(() => undefined);
         throw e;
