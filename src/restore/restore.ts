@@ -4,14 +4,12 @@
  * machine through LocalTransport, or the database host through SshTransport (`--remote`,
  * remote.ts). Everything that can be refused is refused before the first write: the backup choice
  * and WAL continuity (choose-backup.ts), the stored files and manifest (stored-layout.ts), the
- * target directories (target-dir.ts, real paths resolved on the host), the WAL source's own checks
- * (wal-setup.ts). Tablespaces created in the WAL to replay (new-tablespaces.ts) are refused before
- * the first write too when the target directories hold anything; when they are all new, that scan
- * runs beside the unpack, and its refusal stops it and removes them again: nothing is left.
+ * target directories (target-dir.ts, real paths resolved on the host), tablespaces created in the
+ * WAL to replay (new-tablespaces.ts), the WAL source's own checks (wal-setup.ts).
  *
- * Order of writes: mark the backup in use → create/empty the directories (--force) → unpack the
- * data directory and each tablespace (sha256-checked as it streams) → the WAL scan's verdict →
- * link the tablespaces → pg_verifybackup against backup_manifest
+ * Order of writes: mark the backup in use (while the WAL scan ends; removed again if it refuses) →
+ * create/empty the directories (--force) → unpack the data directory and each tablespace
+ * (sha256-checked as it streams) → link the tablespaces → pg_verifybackup against backup_manifest
  * (every file present with its size; CRC32C too with --verify-checksums) → runtime files,
  * tablespace_map, ownership, recovery configuration → unmark. On failure the directories are
  * emptied again (they were empty before) and the mark removed. Reading starts earlier: the data
@@ -20,28 +18,28 @@
 
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { toPgbkError } from '../errors.js';
+import { readBackups } from '../catalog/backups.js';
+import { readIdentity } from '../catalog/identity.js';
+import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
+import { PgbkError, toPgbkError } from '../errors.js';
 import { createProgress } from '../lib/progress.js';
 import { plural } from '../lib/plural.js';
 import { type ArchiveSetting, mergeAutoConf } from '../pg/recovery-conf.js';
-import type { Choice } from './choose-backup.js';
-import { chooseFromCatalog } from './choose-from-catalog.js';
+import { chooseBackup, type Choice } from './choose-backup.js';
 import { flushRestored, giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { localHost, readTextOn, where, type TargetHost } from './host.js';
-import { clearInUse, markInUse, type InUseMark } from './in-use.js';
+import { clearInUse, markInUse } from './in-use.js';
+import { refuseNewTablespaces } from './new-tablespaces.js';
 import { storedLayout, type StoredLayout } from './stored-layout.js';
 import { storedSource } from '../catalog/stored-source.js';
-import { repositoryKindOf } from '../catalog/open.js';
 import type { TablespaceEntry } from './tablespace-map.js';
 import { describeTarget, targetSetting, type RecoveryTarget, type TargetAction, type TargetTimeline } from './target.js';
 import { emptyDir, inspectTargetDir, prepareTargetDir, refuseNested, type DirState } from './target-dir.js';
+import { parseHistory, type HistoryEntry } from './timeline-history.js';
 import { RestoreAborted } from './unpack.js';
-import { TablespaceScanRun } from './scan-beside.js';
 import { catalogWal, type WalSetup } from './wal-setup.js';
 import { mark as profileMark } from '../lib/profile.js';
-import { nextStep } from './next-step.js';
-
-export { chooseFromCatalog } from './choose-from-catalog.js';
+import { shellQuote } from '../lib/shell-quote.js';
 
 export interface RestoreRequest {
   readonly catalog: string;
@@ -141,6 +139,60 @@ export interface RestoreOutcome<S> {
   readonly wal: S;
 }
 
+/** Read what the choice needs from the catalog and choose. No writes. */
+export async function chooseFromCatalog(
+  catalog: string,
+  server: string,
+  requested: string | undefined,
+  target: RecoveryTarget,
+  timeline: TargetTimeline,
+  now: Date,
+): Promise<Choice> {
+  // The three reads at once (one round trip to object storage instead of two); server.json's
+  // absence is still the error reported first.
+  const reads = Promise.all([readBackups(catalog, server), listArchivedWal(catalog, server)]);
+  reads.catch(() => undefined);
+  const identity = await readIdentity(catalog, server);
+  if (identity === undefined) {
+    throw new PgbkError('NOT_FOUND', `the catalog has nothing for server ${server} yet (no server.json)`, { server });
+  }
+  const [backups, wal] = await reads;
+  const histories = new Map<number, readonly HistoryEntry[]>();
+  for (const name of wal.histories) {
+    const tli = Number.parseInt(name.slice(0, 8), 16);
+    histories.set(tli, parseHistory((await readArchivedWal(catalog, server, name)).toString('utf8'), tli, name));
+  }
+  return chooseBackup({
+    server,
+    backups,
+    requested,
+    target,
+    timeline,
+    segments: wal.segments,
+    histories,
+    segSize: identity.walSegmentSize,
+    nowMicros: BigInt(now.getTime()) * 1000n,
+  });
+}
+
+function nextStep(dir: string, target: RecoveryTarget, action: TargetAction): string {
+  // The copy is either a look beside a source that still runs, or the lost server's replacement.
+  const start = `start PostgreSQL on ${dir} — with the start command above (a free port) beside a running source, or with its own settings (pg_ctl -D ${shellQuote(dir)} start) if it replaces a lost server; it replays archived WAL through pgbk wal-fetch`;
+  if (target.kind === 'latest') return `${start} to the end of the archive, then promotes (opens read-write on a new timeline)`;
+  switch (action) {
+    case 'pause':
+      return `${start} to the target and pauses read-only: check the data, then SELECT pg_wal_replay_resume() to promote (or stop it, change the target, start again)`;
+    case 'promote':
+      return `${start} to the target and promotes (opens read-write on a new timeline)`;
+    case 'shutdown':
+      return `${start} to the target and shuts down; remove recovery.signal before starting it again as a primary`;
+    default: {
+      const never: never = action;
+      throw new PgbkError('INTERNAL', `unknown action ${String(never)}`);
+    }
+  }
+}
+
 /** The one restore, onto `host`. */
 export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promise<RestoreOutcome<S>> {
   const started = Date.now();
@@ -151,126 +203,79 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
   const choice = await chooseFromCatalog(catalog, server, job.requested, job.target, job.timeline, job.now);
   profileMark('choose');
   const backup = choice.backup;
+  // The scan of the WAL to replay only reads: it runs beside the checks below, and its verdict is
+  // awaited where it always was, before anything is written. Its lines are held until then, so a
+  // refusal by the checks (a non-empty target) is not preceded by a report of the scan.
+  const scanLines: string[] = [];
+  const scanning = refuseNewTablespaces({ ...job, log: (line) => scanLines.push(line) }, choice);
+  scanning.catch(() => undefined);
+  const flushScanLines = (): void => {
+    for (const line of scanLines.splice(0)) job.log(line);
+  };
 
   // The stored files: the backup's directory, or its objects on object storage (stored-source.ts).
   const tree = backup.method === 'ssh' ? await (await import('../backup/ssh/stored-tree.js')).openStoredTree(catalog, server, backup.id) : undefined;
-  // The in-use mark (a few round trips under the server lock) is made beside read-only work, and a
-  // refusal before anything is written removes it again. On a local catalog as root it is written
-  // as the catalog's owner (asCatalogOwner switches the process's effective user), so only catalog
-  // reads may run beside it: it starts after the target checks. On object storage nothing switches
-  // (catalog/owner.ts): it starts now, beside opening the layout and the checks.
-  let marking: Promise<InUseMark> | undefined;
-  const startMark = (): Promise<InUseMark> => {
-    const p = markInUse(catalog, server, backup.id, job.lockTimeoutMs);
-    p.catch(() => undefined);
-    return p;
-  };
-  const dropMark = (): Promise<void> =>
-    (marking ?? Promise.reject(new Error('no mark')))
-      .then(
-        (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
-        () => undefined,
-      )
-      // The refusal is the news; a mark that cannot be removed only adds a warning.
-      .catch((e: unknown) => job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(e as Error).message}`));
-  const objectStorage = repositoryKindOf(catalog) !== 'posix';
-  if (objectStorage) marking = startMark();
-  // The WAL scan (below): from object storage its reads are round trips, which overlap these
-  // checks' own; a local scan is CPU on this thread, which the checks need, so it starts later.
-  let scan = objectStorage ? new TablespaceScanRun(job, choice) : undefined;
-  let layout: StoredLayout;
+  const layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree, { localTarget: host.local });
   try {
-    layout = await storedLayout(await storedSource(catalog, server, backup.id), backup, tree, { localTarget: host.local });
-  } catch (err) {
-    await dropMark();
-    throw err;
-  }
-  try {
-    let plan: TablespacePlan;
+    const plan = await job.placeTablespaces(layout, backup.id);
     const dirs: DirState[] = [];
-    let beside: boolean;
-    const warnings = [...choice.warnings];
+    for (const d of [{ flag: '--target-dir', path: dir }, ...plan.dirs]) dirs.push(await inspectTargetDir(d.path, job.force, catalog, d.flag, host));
+    refuseNested(host, dirs);
+    // Said once the target directories are known to be usable: a refusal of them is not preceded
+    // by a line that reads as if the restore had started.
+    for (const w of choice.warnings) job.log(`warning: ${w}`);
+    job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
+    profileMark('layout, tablespaces, target dirs');
+    await job.wal.check(host, server);
+    profileMark('wal check');
+    // The in-use mark (a few round trips under the server lock) is made while the WAL scan still
+    // runs; a refusal by the scan removes it again, and the target stays untouched either way: it
+    // is written only once both are done. Only catalog reads run beside it (the scan, the early
+    // fetch of the tar): as root the mark is written as the catalog's owner (asCatalogOwner
+    // switches the process's effective user), who can read the catalog.
+    const marking = markInUse(catalog, server, backup.id, job.lockTimeoutMs);
+    marking.catch(() => undefined);
+    let warnings: string[];
     try {
-      plan = await job.placeTablespaces(layout, backup.id);
-      for (const d of [{ flag: '--target-dir', path: dir }, ...plan.dirs]) dirs.push(await inspectTargetDir(d.path, job.force, catalog, d.flag, host));
-      refuseNested(host, dirs);
-      // Said once the target directories are known to be usable: a refusal of them is not preceded
-      // by a line that reads as if the restore had started.
-      for (const w of choice.warnings) job.log(`warning: ${w}`);
-      job.log(`restoring backup ${backup.id} of ${server}${host.local ? '' : ` onto ${where(host, dir)}`}: ${choice.reason}`);
-      profileMark('layout, tablespaces, target dirs');
-      await job.wal.check(host, server);
-      profileMark('wal check');
-      // The scan of the WAL to replay (new-tablespaces.ts) only reads, and a refusal by it must cost
-      // nothing that existed. When every directory is new and its parent exists, it runs beside the
-      // unpack, its verdict is taken before the restore goes on, and a refusal stops the unpack and
-      // removes the directories again: nothing is left. Otherwise (--force would delete entries, an
-      // existing directory, parents to create) its verdict comes before anything is written, while
-      // the mark is made.
-      beside = dirs.every((d) => !d.exists && d.parentExists === true);
-      marking ??= startMark();
-      if (!beside) {
-        warnings.push(...(await (scan ?? new TablespaceScanRun(job, choice)).verdict(job.log)));
-        scan = undefined;
-        profileMark('new tablespaces scan');
-      }
+      warnings = [...choice.warnings, ...(await scanning.finally(flushScanLines))];
     } catch (err) {
-      await dropMark();
+      // The refusal is the news; a mark that cannot be removed only adds a warning.
+      await marking
+        .then(
+          (m) => clearInUse(catalog, server, backup.id, m, job.lockTimeoutMs),
+          () => undefined,
+        )
+        .catch((e: unknown) => job.log(`warning: could not remove the in-use mark of backup ${backup.id}: ${(e as Error).message}`));
       throw err;
     }
+    profileMark('new tablespaces scan');
     const mark = await marking;
     profileMark('in-use mark');
     let storedBytes = 0;
     let files = 0;
     let verified = false;
     let wal: S;
-    // The unpack stops on the caller's abort, and on the refusal of a scan beside it.
-    const stopUnpack = new AbortController();
-    const onAbort = (): void => stopUnpack.abort();
-    job.signal?.addEventListener('abort', onAbort, { once: true });
-    let refusal: { readonly err: unknown } | undefined;
-    const stopOnRefusal = (run: TablespaceScanRun): void =>
-      run.onRefusal((err) => {
-        refusal = { err };
-        stopUnpack.abort();
-      });
-    if (scan !== undefined) stopOnRefusal(scan);
     try {
       for (const d of dirs) await prepareTargetDir(d, job.log, host);
       const locations = plan.locations;
       for (const l of locations) await t.mkdir(l.location, 0o700);
       const progress = createProgress(job.progressOut ?? process.stderr, job.showProgress === true, layout.totalBytes, `restoring ${backup.id}:`);
       for (const root of [undefined, ...locations]) {
-        if (job.signal?.aborted === true || refusal !== undefined)
+        if (job.signal?.aborted === true)
           throw new RestoreAborted(`before unpacking ${root === undefined ? 'the data directory' : `tablespace ${root.oid}`}`, server);
         const before = storedBytes;
         const filesBefore = files;
-        const unpacking = layout.unpack(root?.oid, {
+        const r = await layout.unpack(root?.oid, {
           host,
           dir: root === undefined ? dir : root.location,
           onProgress: (b, f) => progress.update(before + b, filesBefore + f),
-          signal: stopUnpack.signal,
+          ...(job.signal === undefined ? {} : { signal: job.signal }),
         });
-        if (beside && scan === undefined) {
-          // A local scan, started once the unpack has: its decoding uses what the unpack leaves idle.
-          scan = new TablespaceScanRun(job, choice);
-          stopOnRefusal(scan);
-        }
-        const r = await unpacking;
         storedBytes += r.storedBytes;
         files += r.files;
       }
       progress.finish();
       profileMark('unpack');
-      if (scan !== undefined) {
-        try {
-          warnings.push(...(await scan.verdict(job.log)));
-        } catch (err) {
-          refusal ??= { err };
-          throw err;
-        }
-        profileMark('new tablespaces scan');
-      }
       // pg_verifybackup and what follows do not watch the signal: stop before them.
       if (job.signal?.aborted === true) throw new RestoreAborted('before pg_verifybackup', server);
       if (layout.counted !== undefined) {
@@ -331,18 +336,11 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       await flushRestored(host, [dir, ...locations.map((l) => l.location)], server);
       profileMark('flush');
     } catch (err) {
-      const e = toPgbkError(refusal?.err ?? err, { server });
-      if (refusal !== undefined) {
-        await scan?.verdict(job.log).catch(() => undefined); // its lines; every directory was new
-        job.log(`refused by the WAL scan; removing ${dirs.map((d) => where(host, d.path)).join(' and ')} again`);
-        await host.transport.remove(dirs.map((d) => d.path)).catch(() => undefined);
-        throw e;
-      }
+      const e = toPgbkError(err, { server });
       job.log(`restore failed; emptying ${dirs.map((d) => where(host, d.path)).join(' and ')}`);
       for (const d of dirs) await emptyDir(d.path, host);
       throw e;
     } finally {
-      job.signal?.removeEventListener('abort', onAbort);
       // Not beside the steps after unpacking: as root, a catalog write runs as the catalog's owner
       // (catalog/owner.ts asCatalogOwner switches the process's effective user), and those steps
       // write into the target as root.

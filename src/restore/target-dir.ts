@@ -19,11 +19,6 @@ export interface DirState {
   readonly realPath: string;
   readonly exists: boolean;
   readonly entries: readonly string[];
-  /**
-   * It does not exist and its real parent does: preparing it creates exactly one directory, which
-   * removing it undoes (restore.ts runs the WAL scan beside the unpack only then).
-   */
-  readonly parentExists?: boolean;
 }
 
 export function isInside(child: string, parent: string): boolean {
@@ -77,10 +72,7 @@ export async function inspectTargetDir(dir: string, force: boolean, catalog: str
   let entries: string[];
   try {
     const st = await t.stat(abs);
-    if (st === undefined) {
-      const parentExists = (await t.stat(path.dirname(real)))?.type === 'dir';
-      return { flag, path: abs, realPath: real, exists: false, entries: [], parentExists };
-    }
+    if (st === undefined) return { flag, path: abs, realPath: real, exists: false, entries: [] };
     if (st.type !== 'dir') throw new PgbkError('USAGE', `${named} exists and is not a directory`);
     entries = (await t.list(abs)).map((e) => e.name);
   } catch (err) {

@@ -145,8 +145,6 @@ t('a restore whose WAL creates a tablespace is refused before anything is writte
   const dir = path.join(ctx.root!, 'restore-latest');
   const latest = await restore(ctx, ['--target-dir', dir]);
   const { lsn } = refusal(latest, ctx);
-  // A new target: the scan ran beside the unpack, and its refusal removed what had been unpacked.
-  assert.match(latest.stderr, /refused by the WAL scan; removing .*restore-latest again/);
   assert.not.ok(existsSync(dir), 'the target directory was created');
   assert.not.ok(existsSync(`${dir}_tablespaces`));
   // --force on a non-empty directory: refused before its contents are deleted.
@@ -154,7 +152,6 @@ t('a restore whose WAL creates a tablespace is refused before anything is writte
   await writeFile(path.join(dir, 'keep-me'), 'x');
   const forced = await restore(ctx, ['--target-dir', dir, '--force', '--target-name', 'after_ts']);
   refusal(forced, ctx);
-  assert.not.match(forced.stderr, /refused by the WAL scan; removing/, 'refused before anything was written');
   assert.equal(await readdir(dir), ['keep-me']);
   await rm(dir, { recursive: true });
   // Inclusive LSN target at the record itself: replayed, so refused.

@@ -93,24 +93,4 @@ test('--tablespace-dir through a link is checked the same way', async () => {
   }
 });
 
-test('parentExists: only a new directory whose real parent exists (the WAL scan may then run beside the unpack)', async () => {
-  const w = await world();
-  try {
-    const fresh = await inspectTargetDir(path.join(w.root, 'new'), false, w.catalog);
-    assert.is(fresh.exists, false);
-    assert.is(fresh.parentExists, true);
-    const deeper = await inspectTargetDir(path.join(w.root, 'a', 'b'), false, w.catalog);
-    assert.is(deeper.parentExists, false, 'its parent would be created too');
-    await mkdir(path.join(w.root, 'real'));
-    await symlink(path.join(w.root, 'real'), path.join(w.root, 'link'));
-    assert.is((await inspectTargetDir(path.join(w.root, 'link', 'x'), false, w.catalog)).parentExists, true, 'the real parent, through a link');
-    await mkdir(path.join(w.root, 'empty'));
-    const existing = await inspectTargetDir(path.join(w.root, 'empty'), false, w.catalog);
-    assert.is(existing.exists, true);
-    assert.is(existing.parentExists, undefined);
-  } finally {
-    await w.done();
-  }
-});
-
 test.run();
