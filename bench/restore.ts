@@ -12,6 +12,7 @@
  *
  * PGBK_BENCH_SCALE shrinks the run (default 50). PGBK_BENCH_RESTORE_BEFORE=DIR adds another
  * build's restore (DIR: its dist/) to each round of 2, for before/after ratios from the same rounds.
+ * PGBK_BENCH_RESTORE_ONLY=beside runs 2 alone (no rounds of 1).
  */
 
 import { spawn } from 'node:child_process';
@@ -71,6 +72,7 @@ function referenceExtract(file: string, dir: string): Promise<void> {
 
 const RUNS = Number(process.env['PGBK_BENCH_RUNS'] ?? 3);
 const BEFORE = process.env['PGBK_BENCH_RESTORE_BEFORE'] || undefined;
+const BESIDE_ONLY = process.env['PGBK_BENCH_RESTORE_ONLY'] === 'beside';
 
 function loadNote(): string {
   return `load ${os
@@ -232,7 +234,7 @@ async function restoreMeasures(): Promise<BenchResult[]> {
     const pgbkTimes: number[] = [];
     const fullTimes: number[] = [];
     const load0 = loadNote();
-    for (let i = 0; i < RUNS; i++) {
+    for (let i = 0; i < (BESIDE_ONLY ? 0 : RUNS); i++) {
       await mkdir(refDir, { mode: 0o700 });
       refTimes.push(
         await timed(async () => {
@@ -245,6 +247,7 @@ async function restoreMeasures(): Promise<BenchResult[]> {
       fullTimes.push(await timed(() => run(process.execPath, [CLI, 'restore', SERVER, '--config', config, '--target-dir', fullDir, '--verify-checksums'])));
       await rm(fullDir, { recursive: true, force: true });
     }
+    if (BESIDE_ONLY) return [await beside(root, source, config, backup.id)];
     const refS = Math.min(...refTimes);
     const pgbkS = Math.min(...pgbkTimes);
     const fullS = Math.min(...fullTimes);
