@@ -129,7 +129,7 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
 export function unreachedTargetWarning(scan: TablespaceScan, target: RecoveryTarget): string | undefined {
   if (scan.targetReached) return undefined;
   const newest = scan.lastCommitMicros === undefined ? '' : ` (the newest commit in it is at ${formatMicros(scan.lastCommitMicros)})`;
-  return `the archived WAL ends before target ${describeTarget(target)}${newest}: unless more WAL is archived before the copy replays that far, PostgreSQL stops with "recovery ended before configured recovery target was reached" instead of starting; restore with --target latest${scan.lastCommitMicros === undefined ? '' : ' or an earlier target'} to replay all of it`;
+  return `the archived WAL ends before target ${describeTarget(target)}${newest}: unless more WAL is archived before the copy replays that far, PostgreSQL stops with "recovery ended before configured recovery target was reached" instead of starting; restore without a --target-* option to replay all of it${scan.lastCommitMicros === undefined ? '' : ', or with an earlier target'}`;
 }
 
 /** The refusal (or, when allowed, the warnings) for tablespaces created in the WAL to replay. */
