@@ -17,6 +17,8 @@
  * PGBK_BENCH_PEERS_BASELINE_CLI=<dist/src/cli.js of another build> also times that build's restore
  * in each restore round (a before/after beside pgBackRest in one run).
  *
+ * PGBK_BENCH_PEERS_KEEP=<dir> copies the world's root (catalog, config) there at the end.
+ *
  * PGBK_BENCH_PEERS_PROFILE=1 prints pgbk's phase timings (PGBK_SSH_PROFILE) for every backup.
  *
  * Before each timed pgbk backup the WAL waiting in incoming/ is archived (`pgbk apply`), so the
@@ -39,6 +41,8 @@ const PARALLEL = process.env['PGBK_BENCH_PEERS_PARALLEL'];
 const RESTORE_ROUNDS = Math.max(1, Number(process.env['PGBK_BENCH_PEERS_RESTORE_ROUNDS'] ?? '3'));
 /** Another build's dist/src/cli.js (e.g. main's) whose restore is timed in the same rounds, after the other two. */
 const BASELINE_CLI = process.env['PGBK_BENCH_PEERS_BASELINE_CLI'];
+/** A directory to copy the world (catalog and config) into before it is removed: restores can then be timed on their own. */
+const KEEP = process.env['PGBK_BENCH_PEERS_KEEP'];
 
 interface Measured {
   readonly seconds: number;
@@ -307,6 +311,7 @@ export async function benchSshPeers(): Promise<BenchResult[]> {
       },
     ];
   } finally {
+    if (KEEP !== undefined) await runProcess('cp', ['-a', w.root, KEEP]);
     await w.destroy();
   }
 }

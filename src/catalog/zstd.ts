@@ -16,6 +16,10 @@
  *   this one writes into a Buffer sized from the frame header, each byte copied out once.
  * - where no binary exists for the platform, @bokuweb/zstd-wasm compresses and the WebAssembly
  *   decoder hashes.
+ * - frames of up to 2 MiB (`ssh` chunks) are decoded by zstd's C decoder when the optional
+ *   package zstd-napi is installed (zstd-native.ts): ~1.5× the WebAssembly decoder's speed on a
+ *   restore's chunks. zstd-napi builds at install time (a prebuilt binary, or compiled); without
+ *   it, nothing changes but the speed.
  *
  * All are loaded on first use: commands that never (de)compress should not pay for it.
  */
@@ -24,6 +28,8 @@ import { writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { PgbkError } from '../errors.js';
 import { bytesToBuffer } from '../lib/atomic.js';
+import { completeFrameParts, type FrameParts, frameContentSize } from './zstd-frame.js';
+import { NATIVE_DECODE_MAX, NativeDecoder } from './zstd-native.js';
 import { ZSTD_DECODER_WASM_BASE64 } from './zstd-wasm.gen.js';
 
 interface NativeZstd {
@@ -36,13 +42,6 @@ interface WasmZstd {
   init(): Promise<void>;
   compress(data: Uint8Array, level?: number): Uint8Array;
 }
-
-/**
- * One zstd frame as pieces that are stored one after another (FrameParts.length is the count of
- * pieces; bytes: lib/atomic.ts bytesLength). Writers take them as they are (writev, a hash updated
- * per piece).
- */
-export type FrameParts = readonly Buffer[];
 
 export interface ZstdCodec {
   /** One frame with content size and content checksum. */
@@ -65,14 +64,61 @@ export interface DecompressToFdOptions {
   readonly tap?: (run: Uint8Array) => void;
 }
 
+/** The decoding half of ZstdCodec: what a restore needs, without loading the compressors. */
+export interface ZstdDecoder extends Pick<ZstdCodec, 'decompress' | 'decompressToFd'> {
+  /** Load the decoders now (a thread that decodes later does it while it waits). */
+  warm(): void;
+}
+
+export { completeFrame, completeFrameParts, type FrameParts, frameContentSize } from './zstd-frame.js';
+
 const require = createRequire(import.meta.url);
 let loading: Promise<ZstdCodec> | undefined;
 let decoder: WasmDecoder | undefined;
+let nativeDecoder: NativeDecoder | null | undefined;
 
 /** The codec, loaded once per process. */
 export function zstdCodec(): Promise<ZstdCodec> {
   loading ??= load();
   return loading;
+}
+
+/** The decoders only (a restore's threads: the compressors' native modules cost ~50 ms to load). */
+export function zstdDecoder(): ZstdDecoder {
+  return DECODER;
+}
+
+const wasmDecoder = (): WasmDecoder => (decoder ??= WasmDecoder.create());
+
+const loadNative = (): NativeDecoder | null => (nativeDecoder ??= NativeDecoder.load() ?? null);
+
+const DECODER: ZstdDecoder = {
+  warm: () => {
+    wasmDecoder();
+    loadNative();
+  },
+  decompress: (frame) => wasmDecoder().decompress(frame),
+  decompressToFd: (frame, fd, position, opts = {}) => {
+    const native = loadNative();
+    const declared = native === null ? undefined : nativeSize(frame);
+    if (native === null || declared === undefined) return wasmDecoder().decompressToFd(frame, fd, position, opts);
+    if (opts.expectedLength !== undefined && declared !== opts.expectedLength) throw sizeMismatch(declared, opts.expectedLength);
+    const out = native.decode(frame, declared);
+    opts.tap?.(out);
+    for (let done = 0; done < out.length; ) done += writeSync(fd, out, done, out.length - done, position + done);
+    return out.length;
+  },
+};
+
+/** The content size of a frame decompressToFd gives the native decoder (declared, 1 to NATIVE_DECODE_MAX bytes). */
+function nativeSize(frame: Buffer): number | undefined {
+  const declared = frameContentSize(frame);
+  return declared !== undefined && declared > 0 && declared <= NATIVE_DECODE_MAX ? declared : undefined;
+}
+
+/** Which decoder decompressToFd uses for `frame` here; for tests. */
+export function zstdDecoderFor(frame: Buffer): 'native' | 'wasm' {
+  return loadNative() !== null && nativeSize(frame) !== undefined ? 'native' : 'wasm';
 }
 
 /** Bytes of WebAssembly memory the decoder holds (0 before its first use); for tests. */
@@ -91,7 +137,6 @@ function optional<T>(name: string): T | undefined {
 
 async function load(): Promise<ZstdCodec> {
   // The decoder is compiled on first use: wal-push only compresses, in a process of its own.
-  const wasmDecoder = (): WasmDecoder => (decoder ??= WasmDecoder.create());
   const native = optional<NativeZstd>('@toondepauw/node-zstd');
   const xxhash = optional<NativeXxhash>('@node-rs/xxhash');
   const checksum = (data: Buffer): number => Number((xxhash === undefined ? wasmDecoder().xxh64(data) : xxhash.xxh64(data)) & 0xffffffffn);
@@ -115,8 +160,8 @@ async function load(): Promise<ZstdCodec> {
   return {
     compress: (data, level) => bytesToBuffer(compressParts(data, level)),
     compressParts,
-    decompress: (frame) => wasmDecoder().decompress(frame),
-    decompressToFd: (frame, fd, position, opts = {}) => wasmDecoder().decompressToFd(frame, fd, position, opts),
+    decompress: DECODER.decompress,
+    decompressToFd: DECODER.decompressToFd,
   };
 }
 
@@ -318,78 +363,4 @@ function wasmCall(fn: () => Uint8Array): Uint8Array {
     if (code !== undefined) throw zstdError(code, err);
     throw new PgbkError('INTERNAL', `zstd: ${(err as Error).message}`, { cause: err });
   }
-}
-
-const MAGIC = 0xfd2fb528;
-const FCS_BYTES = [0, 2, 4, 8] as const;
-
-interface FrameHeader {
-  readonly fhd: number;
-  /** Offset of the Frame_Content_Size field (where one is inserted when absent). */
-  readonly fcsOffset: number;
-  readonly fcsBytes: number;
-  readonly hasChecksum: boolean;
-}
-
-function frameHeader(frame: Buffer): FrameHeader | undefined {
-  if (frame.length < 6 || frame.readUInt32LE(0) !== MAGIC) return undefined;
-  const fhd = frame[4]!;
-  const single = (fhd & 0x20) !== 0;
-  const dictBytes = [0, 1, 2, 4][fhd & 3]!;
-  const fcsFlag = fhd >> 6;
-  return {
-    fhd,
-    fcsOffset: 5 + (single ? 0 : 1) + dictBytes,
-    fcsBytes: fcsFlag === 0 && single ? 1 : FCS_BYTES[fcsFlag as 0 | 1 | 2 | 3],
-    hasChecksum: (fhd & 0x04) !== 0,
-  };
-}
-
-/** The content size a frame's header declares, or undefined when it has none. */
-export function frameContentSize(frame: Buffer): number | undefined {
-  const h = frameHeader(frame);
-  if (h === undefined || h.fcsBytes === 0 || frame.length < h.fcsOffset + h.fcsBytes) return undefined;
-  switch (h.fcsBytes) {
-    case 1:
-      return frame[h.fcsOffset]!;
-    case 2:
-      return frame.readUInt16LE(h.fcsOffset) + 256;
-    case 4:
-      return frame.readUInt32LE(h.fcsOffset);
-    default:
-      return Number(frame.readBigUInt64LE(h.fcsOffset));
-  }
-}
-
-/**
- * Give a single zstd frame the fields `zstd` itself writes: the content size (Frame_Content_Size,
- * 4 or 8 bytes, inserted after the window descriptor) when absent, and the content checksum (the
- * low 32 bits of XXH64 of the content, seed 0, appended; RFC 8878 §3.1.1) when absent. The blocks
- * are untouched.
- */
-export function completeFrame(frame: Buffer, contentLength: number, xxh64Low32: number): Buffer {
-  return bytesToBuffer(completeFrameParts(frame, contentLength, xxh64Low32));
-}
-
-/**
- * completeFrame as the pieces to write one after another (writev): a new header of a few bytes,
- * the encoder's blocks as a view (not copied), the 4-byte checksum. Copying the ~1 MiB of blocks
- * into a new buffer cost about as much as the checksum itself (fresh pages on every segment).
- */
-export function completeFrameParts(frame: Buffer, contentLength: number, xxh64Low32: number): FrameParts {
-  const h = frameHeader(frame);
-  if (h === undefined) throw new PgbkError('INTERNAL', 'zstd: the encoder did not write a zstd frame');
-  const addFcs = h.fcsBytes === 0;
-  if (!addFcs && h.hasChecksum) return [frame];
-  const fcsBytes = addFcs ? (contentLength < 2 ** 32 ? 4 : 8) : 0;
-  const head = Buffer.alloc(h.fcsOffset + fcsBytes);
-  frame.copy(head, 0, 0, h.fcsOffset);
-  if (fcsBytes === 4) head.writeUInt32LE(contentLength, h.fcsOffset);
-  else if (fcsBytes === 8) head.writeBigUInt64LE(BigInt(contentLength), h.fcsOffset);
-  head[4] = h.fhd | (fcsBytes === 4 ? 0x80 : fcsBytes === 8 ? 0xc0 : 0) | 0x04;
-  const body = frame.subarray(h.fcsOffset);
-  if (h.hasChecksum) return [head, body];
-  const tail = Buffer.alloc(4);
-  tail.writeUInt32LE(xxh64Low32 >>> 0);
-  return [head, body, tail];
 }

@@ -14,7 +14,7 @@ import { createHash } from 'node:crypto';
 import { closeSync, constants, fchmodSync, fchownSync, fdatasyncSync, fstatSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import type { StoredObject } from '../backup/ssh/stored-tree.js';
-import { type ZstdCodec, zstdCodec } from '../catalog/zstd.js';
+import { type ZstdDecoder, zstdDecoder } from '../catalog/zstd.js';
 import { PgbkError } from '../errors.js';
 import { ABORTED, type FileFinish, NEXT_JOB, SPLIT_BASE, type TreeJob, type TreeWork, type TreeWorkResult } from './chunk-tree-plan.js';
 
@@ -55,7 +55,7 @@ function readStored(o: StoredObject, server: string): Buffer {
  * file, hashed as it is written: one that fails its length, zstd checksum or sha256 has then left
  * bytes in the file, and the restore fails (its caller empties the target, as for any failure).
  */
-function writeObject(codec: ZstdCodec, fd: number, position: number, o: StoredObject, server: string): void {
+function writeObject(codec: ZstdDecoder, fd: number, position: number, o: StoredObject, server: string): void {
   const stored = readStored(o, server);
   const hash = o.sha256 === undefined ? undefined : createHash('sha256');
   if (o.compressed === true) {
@@ -84,7 +84,7 @@ function finishFile(fd: number, f: FileFinish): void {
   fdatasyncSync(fd);
 }
 
-function runJob(codec: ZstdCodec, job: TreeJob, control: Int32Array, server: string): void {
+function runJob(codec: ZstdDecoder, job: TreeJob, control: Int32Array, server: string): void {
   const whole = job.split === undefined;
   const fd = whole
     ? openSync(job.target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
@@ -115,7 +115,7 @@ async function work(w: TreeWork): Promise<TreeWorkResult> {
   const control = new Int32Array(w.control);
   let done = 0;
   try {
-    const codec = await zstdCodec();
+    const codec = zstdDecoder();
     for (;;) {
       if (Atomics.load(control, ABORTED) !== 0) break;
       const i = Atomics.add(control, NEXT_JOB, 1);
@@ -135,8 +135,8 @@ async function work(w: TreeWork): Promise<TreeWorkResult> {
   }
 }
 
-// The decoder is compiled while the main thread still walks the stored tree.
-void zstdCodec().catch(() => undefined);
+// The decoders are loaded while the main thread still walks the stored tree.
+zstdDecoder().warm();
 
 // One report per stored root handed out (the data directory, then each tablespace).
 port.on('message', (w: TreeWork) => {
