@@ -95,7 +95,8 @@ function windowText(w: RecoverableWindow | null, nowMs: number, points: number):
 
 function holeText(h: NonNullable<RecoverableWindow['hole']>): string {
   const which = h.backups.length === 1 ? `backup ${h.backups[0]}` : `backups ${h.backups.join(', ')}`;
-  return `segment ${h.missing} is missing from the archive: a restore from ${which} cannot replay past it`;
+  const reaches = h.reaches.map((r) => (r.wal === null ? `${r.backupId} cannot be restored: its own WAL is incomplete` : `${r.backupId} reaches WAL ${r.wal}`));
+  return `segment ${h.missing} is missing from the archive: a restore from ${which} cannot replay past it (${reaches.join('; ')})`;
 }
 
 function unrestorableText(list: RecoverableWindow['unrestorable']): string {

@@ -23,7 +23,15 @@ export interface RecoverableWindow {
    * window starts at the oldest backup after it. With no backup restorable, `to.wal` is null. null:
    * no hole.
    */
-  readonly hole: { readonly missing: string; readonly backups: readonly string[] } | null;
+  readonly hole: {
+    readonly missing: string;
+    readonly backups: readonly string[];
+    /**
+     * What each of `backups` still reaches: the last segment a restore from it replays (a target up
+     * to that WAL works), or null when its own WAL is incomplete (it cannot be restored). Oldest first.
+     */
+    readonly reaches: readonly { readonly backupId: string; readonly wal: string | null }[];
+  } | null;
   /**
    * DONE backups newer than the newest restorable one that miss a segment of their own WAL (it was
    * removed after they were taken): a restore refuses them. Oldest first; empty: none.
@@ -178,7 +186,15 @@ export function recoverableWindow(
   while (first < newestAt && !same(chains[first]!.reach, newest)) first++;
   const oldest = eligible[first]!;
   const cutOff = newest === undefined ? eligible : eligible.slice(0, first);
-  const hole = cutOff.length === 0 ? null : { missing: chains[cutOff.length - 1]!.missing, backups: cutOff.map((b) => b.id) };
+  const reachName = (p: Position | undefined): string | null => (p === undefined ? null : segmentNameFrom(p.timeline, p.segno, segSize));
+  const hole =
+    cutOff.length === 0
+      ? null
+      : {
+          missing: chains[cutOff.length - 1]!.missing,
+          backups: cutOff.map((b) => b.id),
+          reaches: cutOff.map((b, i) => ({ backupId: b.id, wal: reachName(chains[i]!.reach) })),
+        };
   const from = { backupId: oldest.id, time: oldest.endTime, lsn: oldest.endLsn };
   if (newest === undefined) return { from, to: { wal: null, archivedAt: null }, hole, unrestorable: [], beyond: null };
   const unrestorable = eligible.slice(newestAt + 1).map((b, i) => ({ backupId: b.id, missing: chains[newestAt + 1 + i]!.missing }));

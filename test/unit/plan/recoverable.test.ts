@@ -106,7 +106,8 @@ test('recoverable window stops at a missing segment, and a hole after older back
   assert.equal(recoverableWindow(backups, holed), {
     from: { backupId: '20261122T030000Z', time: '2026-11-22T03:10:00.000Z', lsn: '0/A000100' },
     to: { wal: seg(1, 14), archivedAt: mtime },
-    hole: { missing: seg(1, 7), backups: ['20261121T030000Z'] },
+    // ...and how far the older backup still reaches: up to the segment before the hole.
+    hole: { missing: seg(1, 7), backups: ['20261121T030000Z'], reaches: [{ backupId: '20261121T030000Z', wal: seg(1, 6) }] },
     unrestorable: [],
     beyond: null,
   });
@@ -132,7 +133,14 @@ test('recoverable window stops at a missing segment, and a hole after older back
   assert.equal(recoverableWindow(backups, none), {
     from: { backupId: '20261122T030000Z', time: '2026-11-22T03:10:00.000Z', lsn: '0/A000100' },
     to: { wal: null, archivedAt: null },
-    hole: { missing: seg(1, 10), backups: ['20261121T030000Z', '20261122T030000Z'] },
+    hole: {
+      missing: seg(1, 10),
+      backups: ['20261121T030000Z', '20261122T030000Z'],
+      reaches: [
+        { backupId: '20261121T030000Z', wal: null },
+        { backupId: '20261122T030000Z', wal: null },
+      ],
+    },
     unrestorable: [],
     beyond: null,
   });
