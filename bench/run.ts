@@ -5,7 +5,7 @@
  * exit code is 1 only when a benchmark could not run.
  */
 
-import './run-tmpdir.js';
+import '../test/support/run-tmpdir.js';
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { REPO_ROOT, type World } from '../test/support/pgbk.js';

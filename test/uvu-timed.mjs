@@ -5,25 +5,13 @@
 // clusters shared across a directory) are started once. Output streams as uvu writes it; the
 // per-file table comes after uvu's summary. PGBK_TEST_TIMES=<file> also writes the table as JSON.
 // PGBK_TEST_FILES limits the run to the files it names (see below).
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
-import path from 'node:path';
+import { writeFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
 import { parse } from 'uvu/parse';
 
-// Every pgbk the tests start, and every PostgreSQL (its archive_command and restore_command run
-// pgbk), keeps its per-user runtime directory (os.tmpdir()/pgbk-UID: worker sockets and logs,
-// acknowledgement markers) under a TMPDIR of this run, removed when the run ends. Without it each
-// run left its workers' logs and marker directories in /tmp/pgbk-UID for good (866 entries after
-// a day of runs). Mode 1777 like /tmp: the tests run pgbk as root, postgres and other users.
-if (process.env['PGBK_TEST_RUN_TMPDIR'] === undefined) {
-  const runTmp = mkdtempSync(path.join(os.tmpdir(), 'pgbk-test-run-'));
-  chmodSync(runTmp, 0o1777);
-  process.env['PGBK_TEST_RUN_TMPDIR'] = runTmp;
-  process.env['TMPDIR'] = runTmp;
-  process.once('exit', () => rmSync(runTmp, { recursive: true, force: true }));
-}
+// pgbk's runtime directories under a TMPDIR of this run (dist/test/support/run-tmpdir.js says why).
+await import('../dist/test/support/run-tmpdir.js');
 
 const [dir, pattern] = process.argv.slice(2);
 const ctx = await parse(dir, pattern);
