@@ -217,12 +217,13 @@ async function passwdEntry(uid: number): Promise<{ name: string; home: string | 
 
 async function s3Access(s3: Pick<S3RepositoryConfig, 'url' | 'profile'>, home: string | undefined): Promise<S3Access> {
   const file = home === undefined ? '~/.aws/credentials' : path.join(home, '.aws', 'credentials');
-  const exists =
-    home !== undefined &&
-    (await stat(file).then(
+  const isFile = (f: string): Promise<boolean> =>
+    stat(f).then(
       (st) => st.isFile(),
       () => false,
-    ));
+    );
+  // A profile may live in ~/.aws/config alone (credential_process, SSO): either file counts.
+  const exists = home !== undefined && ((await isFile(file)) || (await isFile(path.join(home, '.aws', 'config'))));
   return {
     url: s3.url,
     ...(s3.profile === undefined ? {} : { profile: s3.profile }),

@@ -69,7 +69,9 @@ test("gatherStartFacts: the owner's ~/.aws/credentials is looked up in its home 
     const me = os.userInfo();
     assert.is(facts.s3?.ownerCredentialsFile, path.join(me.homedir, '.aws', 'credentials'));
     assert.is(facts.s3?.url, 's3://b/p');
-    assert.is(facts.s3?.ownerHasCredentialsFile, await import('node:fs').then((fs) => fs.existsSync(path.join(me.homedir, '.aws', 'credentials'))));
+    const fs = await import('node:fs');
+    const either = fs.existsSync(path.join(me.homedir, '.aws', 'credentials')) || fs.existsSync(path.join(me.homedir, '.aws', 'config'));
+    assert.is(facts.s3?.ownerHasCredentialsFile, either);
     assert.is((await gatherStartFacts(dir, 'refuse')).s3, undefined);
   } finally {
     await rm(dir, { recursive: true, force: true });
