@@ -62,6 +62,8 @@ import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type 
 export const SPOOL_DIR_NAME = '.pgbk-spool';
 /** Sidecar suffix: NAME.ck holds NAME's identity (`BOOT_ID DEV INODE SIZE MTIME`, spoolIdentity). */
 export const CHECK_SUFFIX = '.ck';
+/** Held (created exclusively) while one writer publishes NAME and NAME.ck: see putInSpoolWith. */
+export const PUBLISH_SUFFIX = '.publishing';
 /** Marker NAME.pending: the worker is reading/writing NAME right now (the fast path may wait). */
 export const PENDING_SUFFIX = '.pending';
 export const WANT_FILE = '.want.json';
@@ -188,8 +190,25 @@ export async function putInSpoolWith(spool: string, name: string, fill: (fd: num
     // The size the file has must be what was verified: a short write is never published.
     if (identity.size !== length) throw new Error(`spooled ${name} is ${identity.size} bytes, expected ${length}`);
     await writeFile(checkTmp, `${identity.line}\n`, { mode: 0o600, flag: 'wx' });
-    await rename(checkTmp, path.join(spool, `${name}${CHECK_SUFFIX}`));
-    await rename(dataTmp, path.join(spool, name));
+    // Two writers may spool the same segment at once (the worker, and a Node fallback spooling
+    // the next one). Their renames could interleave into one's sidecar beside the other's file,
+    // which the fast path then refuses (safely, but at the cost of a Node start): the sidecar
+    // names one inode. So one publisher per name; the other drops its identical copy.
+    const lock = path.join(spool, `${name}${PUBLISH_SUFFIX}`);
+    let held: FileHandle;
+    try {
+      held = await open(lock, 'wx', 0o600);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return;
+      throw err;
+    }
+    try {
+      await rename(checkTmp, path.join(spool, `${name}${CHECK_SUFFIX}`));
+      await rename(dataTmp, path.join(spool, name));
+    } finally {
+      await held.close();
+      await unlinkQuietly(lock);
+    }
   } finally {
     await unlinkQuietly(dataTmp);
     await unlinkQuietly(checkTmp);
@@ -225,7 +244,7 @@ export async function pruneSpool(spool: string, keepFrom: string): Promise<void>
     return;
   }
   for (const n of names) {
-    const suffix = [CHECK_SUFFIX, PENDING_SUFFIX].find((x) => n.endsWith(x)) ?? '';
+    const suffix = [CHECK_SUFFIX, PENDING_SUFFIX, PUBLISH_SUFFIX].find((x) => n.endsWith(x)) ?? '';
     const base = n.slice(0, n.length - suffix.length);
     if (SEGMENT_RE.test(base) && base.slice(8) < keepFrom.slice(8)) {
       await unlinkQuietly(path.join(spool, n));

@@ -40,6 +40,22 @@ test('putInSpool: data under its final name plus a sidecar holding its identity 
   });
 });
 
+test('putInSpool: two writers spooling the same segment at once leave a sidecar that names the published file', async () => {
+  await withDir(async (spool) => {
+    const data = Buffer.alloc(1 << 20, 3);
+    for (let i = 0; i < 20; i++) {
+      await discardSpooled(spool, NAME);
+      await Promise.all([putInSpool(spool, NAME, data), putInSpool(spool, NAME, data), putInSpool(spool, NAME, data)]);
+      const shell = execFileSync('sh', ['-c', `read -r b < ${BOOT_ID_FILE}; exec 3< ${NAME}; echo "$b $(stat -c '%d %i %s %.9Y' - <&3)"`], {
+        cwd: spool,
+        encoding: 'utf8',
+      }).trim();
+      assert.is((await readFile(path.join(spool, `${NAME}.ck`), 'utf8')).trim(), shell, `round ${i}`);
+      assert.equal((await readdir(spool)).sort(), [NAME, `${NAME}.ck`], 'no temp or publishing files left');
+    }
+  });
+});
+
 test('putInSpool: only segment names; fails once the spool is gone', async () => {
   await withDir(async (dir) => {
     await assert.not.ok(
