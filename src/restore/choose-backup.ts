@@ -5,7 +5,8 @@
  * Barman's rule: for a time or LSN target, the newest DONE backup that ended at or before the
  * target; for a transaction id, a restore point name, "immediate" or no target, the newest DONE
  * backup (an xid or a name cannot be placed without reading WAL). An explicit backup id overrides.
- * Every refusal happens here, before anything is written.
+ * Every refusal happens here, before anything is written — but one: whether a time target before a
+ * hole in the archive is reached, which the WAL scan decides (also before anything is written).
  */
 
 import { PgbkError } from '../errors.js';
@@ -44,6 +45,14 @@ export interface Choice {
   readonly warnings: readonly string[];
   /** The server's WAL segment size (server.json), that the choice was made with. */
   readonly segSize: number;
+  /**
+   * A time target after a hole in the archive with newer WAL behind it (a PITR window or a pruned
+   * range leaves such holes on purpose). Whether recovery stops before the hole only the WAL can
+   * say: PostgreSQL stops before the first commit or abort timed after the target, and that record
+   * may lie before the hole. The scan of the WAL to replay (new-tablespaces.ts), which reads those
+   * records before anything is written, decides; `refusal` is thrown when it does not find one.
+   */
+  readonly beforeGap?: { readonly missing: string; readonly refusal: PgbkError };
 }
 
 interface Ends {
@@ -208,8 +217,10 @@ type WalPart = Omit<Choice, 'backup' | 'reason' | 'targetTimeline' | 'segSize'>;
  * WAL continuity from the backup's first segment along the timeline path: the backup's own WAL
  * must be complete; an LSN target must be inside archived WAL; "latest" must not stop at a hole
  * with newer WAL behind it (PostgreSQL would end recovery there and promote at the wrong point).
- * A time target after the backup's end with a hole before newer WAL is refused (issue 14: a PITR
- * window or a pruned range leaves such gaps on purpose), naming the nearest points that can be
+ * A time target after the backup's end with a hole before newer WAL is reachable only when a
+ * commit after the target lies before the hole: the choice carries the refusal (`beforeGap`) for
+ * the WAL scan to throw when it finds none (issue 14; session 17's DR walk-through F6: refusing
+ * outright turned reachable targets away). The refusal names the nearest points that can be
  * reached: the WAL before the hole, and the end of the next backup after it. For xid/name targets,
  * which cannot be placed without reading WAL, the hole is a warning: PostgreSQL itself stops with
  * "recovery ended before configured recovery target was reached" if the target lies beyond.
@@ -257,7 +268,11 @@ function checkWal(input: ChooseInput, b: DoneBackup, tli: number, path: readonly
     lastSeg = endSeg;
   } else if (newestOnPath > firstMissing) {
     if (target.kind === 'latest') throw gapError(server, nameAt(firstMissing), range(newestOnPath), segSize, firstMissing, next);
-    if (target.kind === 'time') throw timeGapError(server, target.text, b, nameAt(firstMissing), segmentStartLsn(firstMissing, segSize), next);
+    if (target.kind === 'time') {
+      const missing = nameAt(firstMissing);
+      const refusal = timeGapError(server, target.text, b, missing, segmentStartLsn(firstMissing, segSize), next);
+      return { path, walFrom: nameAt(beginSeg), walTo: nameAt(lastSeg), segmentCount: lastSeg - beginSeg + 1, warnings, beforeGap: { missing, refusal } };
+    }
     warnings.push(
       `WAL segment ${nameAt(firstMissing)} is missing but newer WAL exists: recovery cannot go past ${formatLsn(segmentStartLsn(firstMissing, segSize))}; if the target lies beyond, PostgreSQL stops with "recovery ended before configured recovery target was reached"`,
     );
@@ -276,7 +291,7 @@ function timeGapError(server: string, targetText: string, b: DoneBackup, missing
   const after = next === undefined ? '' : `; from the end of backup ${next.id} (${next.endTime}, LSN ${next.endLsn}) on: any later target`;
   return new PgbkError(
     'WAL',
-    `target time ${targetText} lies in a gap of the WAL archive: segment ${missing} is missing (pruned outside the PITR window, or lost)`,
+    `target time ${targetText} lies in a gap of the WAL archive: segment ${missing} is missing (pruned outside the PITR window, or lost), and no commit after the target lies before it for recovery to stop at`,
     {
       server,
       hint: `nearest reachable points: ${before}${after}`,

@@ -37,6 +37,8 @@ export interface TablespaceScan {
   readonly targetReached: boolean;
   /** The newest commit or abort time read (time targets only: their records are decoded). */
   readonly lastCommitMicros?: bigint;
+  /** Where recovery stops, when the scan found the record that stops it: the record and its segment. */
+  readonly stop?: { readonly lsn: bigint; readonly segment: string; readonly commitMicros?: bigint };
 }
 
 export interface ScanRequest {
@@ -73,6 +75,7 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
   let stopped = false;
   let count = 0;
   let lastCommit: bigint | undefined;
+  let stop: TablespaceScan['stop'];
   let next = readSegment(req, nameAt(segno));
   while (!stopped) {
     const bytes = await next;
@@ -89,12 +92,16 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
       const verdict = rule(rec);
       if (verdict === 'stop-before') {
         stopped = true;
+        stop = { lsn: BigInt(rec.lsn), segment: name, ...(at === undefined ? {} : { commitMicros: at }) };
         return;
       }
       const ts = tablespaceCreation(rec);
       // An empty location is an in-place tablespace (allow_in_place_tablespaces): inside pg_tblspc.
       if (ts !== undefined && ts.location !== '') found.push({ ...ts, segment: name });
-      if (verdict === 'replay-then-stop') stopped = true;
+      if (verdict === 'replay-then-stop') {
+        stopped = true;
+        stop = { lsn: BigInt(rec.lsn), segment: name };
+      }
     });
     if (r.ended && !stopped) {
       // PostgreSQL ends recovery where the WAL stops making sense; that is fine at the end of the
@@ -117,7 +124,33 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
     seconds: (Date.now() - started) / 1000,
     targetReached,
     ...(lastCommit === undefined ? {} : { lastCommitMicros: lastCommit }),
+    ...(stop === undefined ? {} : { stop }),
   };
+}
+
+/**
+ * A time target after a hole in the archive (choice.beforeGap): reached only when the scan found
+ * the commit that stops recovery before the hole — the scan reads segments in order and ends at
+ * the first one missing, so a stop it found lies before the hole. Throws the choice's refusal
+ * otherwise; returns the line that says where recovery stops, or undefined when there is no hole.
+ */
+export function checkStopBeforeGap(choice: Choice, scan: TablespaceScan | { readonly failed: Error }): string | undefined {
+  const gap = choice.beforeGap;
+  if (gap === undefined) return undefined;
+  if ('failed' in scan) {
+    const r = gap.refusal;
+    throw new PgbkError(r.code, r.message, {
+      server: r.server,
+      hint: [r.hint, `the WAL before the gap could not be read to tell: ${scan.failed.message}`].filter((x) => x !== undefined).join('; '),
+      cause: scan.failed,
+    });
+  }
+  // A stop before the backup's end (a commit timed after the target there: the clocks of the
+  // database host and of pgbk's disagree) is one PostgreSQL refuses too: "requested recovery stop
+  // point is before consistent recovery point".
+  if (!scan.targetReached || scan.stop === undefined || scan.stop.lsn < parseLsn(choice.backup.endLsn)) throw gap.refusal;
+  const at = scan.stop.commitMicros === undefined ? '' : ` (committed ${formatMicros(scan.stop.commitMicros)})`;
+  return `segment ${gap.missing} is missing from the archive, but recovery stops before it: at the first commit after the target, LSN ${formatLsn(scan.stop.lsn)}${at} in ${scan.stop.segment}`;
 }
 
 /**
@@ -171,6 +204,7 @@ export async function refuseNewTablespaces(
     scan = await scanNewTablespaces({ catalog: req.catalog, server: req.server, backup: choice.backup, choice, target: req.target, segSize });
   } catch (err) {
     if (!allow) throw err;
+    checkStopBeforeGap(choice, { failed: err as Error });
     const w = `--allow-new-tablespaces: the WAL to replay could not be checked for CREATE TABLESPACE: ${(err as Error).message}`;
     req.log(`warning: ${w}`);
     return [w];
@@ -178,6 +212,8 @@ export async function refuseNewTablespaces(
   req.log(
     `checked ${plural(scan.segments, 'WAL segment')} to replay for CREATE TABLESPACE in ${scan.seconds.toFixed(1)} s: ${scan.found.length === 0 ? 'none' : `${scan.found.length} found`}`,
   );
+  const beforeGap = checkStopBeforeGap(choice, scan);
+  if (beforeGap !== undefined) req.log(beforeGap);
   const unreached = unreachedTargetWarning(scan, req.target);
   const warnings = [...checkNewTablespaces(scan, { server: req.server, backupId: choice.backup.id, allow }), ...(unreached === undefined ? [] : [unreached])];
   for (const w of warnings) req.log(`warning: ${w}`);

@@ -429,6 +429,47 @@ test('a target before the backup, or a missing segment, is refused before anythi
   await rm(busy, { recursive: true, force: true });
 });
 
+test('a time target before a hole in the archive restores when a commit after it lies before the hole; past the hole it is refused', async () => {
+  // Step 3's segment goes missing; steps 1 and 2 are in the one before it, steps 4, 5 and the
+  // filler behind it (session 17's DR walk-through F6: the first target was refused).
+  const name = await W().source.sql(`SELECT pg_walfile_name('${step(3).lsn}')`);
+  assert.is.not(name, await W().source.sql(`SELECT pg_walfile_name('${step(2).lsn}')`), 'test setup: steps 2 and 3 in different segments');
+  const logDir = path.join(W().catalog, SERVER, 'wal', name.slice(0, 16));
+  const stored = (await readdir(logDir)).find((f) => f.startsWith(name));
+  assert.ok(stored, `stored file for ${name}`);
+  const aside = path.join(W().root, 'aside-gap');
+  await rename(path.join(logDir, stored), aside);
+  try {
+    // Every commit before the hole is older than step 3's time: PostgreSQL would reach the hole.
+    const dir = path.join(W().root, 'restore-gap-refused');
+    const refused = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--target-time', step(3).time]);
+    assert.is(refused.code, 1, refused.stdout + refused.stderr);
+    assert.match(refused.stderr, new RegExp(`lies in a gap of the WAL archive: segment ${name} is missing`));
+    assert.not.ok(existsSync(dir), 'nothing written');
+    // Step 2 committed after step 1's time, before the hole: recovery stops there; PostgreSQL proves it.
+    const ok = path.join(W().root, 'restore-before-gap');
+    const r = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', ok, '--target-time', step(1).time, '--target-action', 'promote']);
+    assert.is(r.code, 0, r.stdout + r.stderr);
+    assert.match(
+      r.stderr,
+      new RegExp(
+        `segment ${name} is missing from the archive, but recovery stops before it: at the first commit after the target, LSN [0-9A-F]+/[0-9A-F]+ \\(committed [^)]+\\) in [0-9A-F]{24}`,
+      ),
+    );
+    assert.not.match(r.stderr, /archived WAL ends before target/);
+    const { cluster, rows: got } = await startAndRead(ok);
+    try {
+      assert.is(got, '0,1', cluster.logTail(20));
+    } finally {
+      await cluster.destroy();
+      await rm(ok, { recursive: true, force: true });
+      await rm(`${ok}_tablespaces`, { recursive: true, force: true });
+    }
+  } finally {
+    await rename(aside, path.join(logDir, stored));
+  }
+});
+
 test('a corrupt archived segment stops recovery with a clear error instead of promoting early', async () => {
   const name = await W().source.sql(`SELECT pg_walfile_name('${step(2).lsn}')`);
   const logDir = path.join(W().catalog, SERVER, 'wal', name.slice(0, 16));

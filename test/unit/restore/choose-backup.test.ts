@@ -69,16 +69,6 @@ function input(target: RecoveryTarget, over: Partial<ChooseInput> = {}): ChooseI
 const time = (t: string): RecoveryTarget => ({ kind: 'time', text: t, micros: parseTargetTime(t) });
 const lsn = (l: string): RecoveryTarget => ({ kind: 'lsn', lsn: parseLsn(l) });
 
-function errorOf(fn: () => unknown): PgbkError {
-  try {
-    fn();
-  } catch (err) {
-    assert.instance(err, PgbkError);
-    return err as PgbkError;
-  }
-  return assert.unreachable('expected an error') as never;
-}
-
 function throws(fn: () => unknown, re: RegExp, code?: string): void {
   try {
     fn();
@@ -177,16 +167,29 @@ test('choose: latest stops quietly at the true end of the archive', () => {
   assert.equal(c.warnings, []);
 });
 
-test('choose: a time target in a gap (newer WAL behind it) is refused with the nearest reachable points', () => {
+test('choose: a time target in a gap (newer WAL behind it) carries the refusal, with the nearest reachable points, for the WAL scan to decide', () => {
   // A's own WAL (segment 2) is there, 3 and 4 are gone (pruned outside a PITR window), B from 5 on.
-  const err = errorOf(() => chooseBackup(input(time('2026-01-01T12:00:00Z'), { segments: segs(1, 2, 9, [3, 4]) })));
-  assert.match(err.message, /target time 2026-01-01T12:00:00Z lies in a gap of the WAL archive: segment 000000010000000000000003 is missing/);
-  assert.match(err.hint ?? '', /up to LSN 0\/3000000 from backup 20260101T000000Z .*--target-immediate/);
-  assert.match(err.hint ?? '', /from the end of backup 20260102T000000Z \(2026-01-02T00:00:10.000Z, LSN 0\/5000138\) on/);
+  const c = chooseBackup(input(time('2026-01-01T12:00:00Z'), { segments: segs(1, 2, 9, [3, 4]) }));
+  assert.is(c.backup.id, A.id);
+  assert.is(c.walTo, '000000010000000000000002', 'recovery can read up to the hole');
+  assert.is(c.beforeGap?.missing, '000000010000000000000003');
+  const err = c.beforeGap?.refusal;
+  assert.instance(err, PgbkError);
+  assert.match(
+    err?.message ?? '',
+    /target time 2026-01-01T12:00:00Z lies in a gap of the WAL archive: segment 000000010000000000000003 is missing .*no commit after the target lies before it/,
+  );
+  assert.match(err?.hint ?? '', /up to LSN 0\/3000000 from backup 20260101T000000Z .*--target-immediate/);
+  assert.match(err?.hint ?? '', /from the end of backup 20260102T000000Z \(2026-01-02T00:00:10.000Z, LSN 0\/5000138\) on/);
   // The newest backup has no next one to offer.
-  const late = errorOf(() => chooseBackup(input(time('2026-01-04T00:00:00Z'), { segments: segs(1, 2, 9, [7]) })));
-  assert.match(late.message, /000000010000000000000007 is missing/);
-  assert.not.match(late.hint ?? '', /from the end of backup/);
+  const late = chooseBackup(input(time('2026-01-04T00:00:00Z'), { segments: segs(1, 2, 9, [7]) })).beforeGap?.refusal;
+  assert.match(late?.message ?? '', /000000010000000000000007 is missing/);
+  assert.not.match(late?.hint ?? '', /from the end of backup/);
+  // No hole, or no WAL behind it: nothing to decide.
+  assert.is(chooseBackup(input(time('2026-01-01T12:00:00Z'))).beforeGap, undefined);
+  assert.is(chooseBackup(input(time('2026-01-04T00:00:00Z'), { segments: segs(1, 2, 6) })).beforeGap, undefined);
+  // LSN targets are placed without the WAL: still refused here.
+  throws(() => chooseBackup(input(lsn('0/3800000'), { segments: segs(1, 2, 9, [3, 4]) })), /000000010000000000000003 is missing/);
 });
 
 test('choose: an xid target with a hole after the backup end is a warning (it cannot be placed)', () => {
