@@ -392,6 +392,21 @@ test('the start command the summary prints starts the copy beside the running so
   }
 });
 
+/** Run `fn` with the archived segment holding `s` taken out of the catalog, put back after. */
+async function withoutSegmentOf(s: Step, fn: (name: string) => Promise<void>): Promise<void> {
+  const name = await W().source.sql(`SELECT pg_walfile_name('${s.lsn}')`);
+  const logDir = path.join(W().catalog, SERVER, 'wal', name.slice(0, 16));
+  const stored = (await readdir(logDir)).find((f) => f.startsWith(name));
+  assert.ok(stored, `stored file for ${name}`);
+  const aside = path.join(W().root, `aside-${name}`);
+  await rename(path.join(logDir, stored), aside);
+  try {
+    await fn(name);
+  } finally {
+    await rename(aside, path.join(logDir, stored));
+  }
+}
+
 test('a target before the backup, or a missing segment, is refused before anything is written', async () => {
   const dir = path.join(W().root, 'restore-refused');
   const early = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--target-time', W().beforeBackupTime]);
@@ -400,20 +415,12 @@ test('a target before the backup, or a missing segment, is refused before anythi
   assert.not.ok(existsSync(dir));
 
   // Take out a segment between the backup and the end of the archive.
-  const name = await W().source.sql(`SELECT pg_walfile_name('${step(3).lsn}')`);
-  const logDir = path.join(W().catalog, SERVER, 'wal', name.slice(0, 16));
-  const stored = (await readdir(logDir)).find((f) => f.startsWith(name));
-  assert.ok(stored, `stored file for ${name}`);
-  const aside = path.join(W().root, 'aside');
-  await rename(path.join(logDir, stored), aside);
-  try {
+  await withoutSegmentOf(step(3), async (name) => {
     const r = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir]);
     assert.is(r.code, 1);
     assert.match(r.stderr, new RegExp(`${name} is missing`));
     assert.not.ok(existsSync(dir), 'nothing written');
-  } finally {
-    await rename(aside, path.join(logDir, stored));
-  }
+  });
 
   // A non-empty target is refused, and the refusal is the only news: the WAL scan that ran beside
   // the check reports nothing.
@@ -432,14 +439,8 @@ test('a target before the backup, or a missing segment, is refused before anythi
 test('a time target before a hole in the archive restores when a commit after it lies before the hole; past the hole it is refused', async () => {
   // Step 3's segment goes missing; steps 1 and 2 are in the one before it, steps 4, 5 and the
   // filler behind it (session 17's DR walk-through F6: the first target was refused).
-  const name = await W().source.sql(`SELECT pg_walfile_name('${step(3).lsn}')`);
-  assert.is.not(name, await W().source.sql(`SELECT pg_walfile_name('${step(2).lsn}')`), 'test setup: steps 2 and 3 in different segments');
-  const logDir = path.join(W().catalog, SERVER, 'wal', name.slice(0, 16));
-  const stored = (await readdir(logDir)).find((f) => f.startsWith(name));
-  assert.ok(stored, `stored file for ${name}`);
-  const aside = path.join(W().root, 'aside-gap');
-  await rename(path.join(logDir, stored), aside);
-  try {
+  await withoutSegmentOf(step(3), async (name) => {
+    assert.is.not(name, await W().source.sql(`SELECT pg_walfile_name('${step(2).lsn}')`), 'test setup: steps 2 and 3 in different segments');
     // Every commit before the hole is older than step 3's time: PostgreSQL would reach the hole.
     const dir = path.join(W().root, 'restore-gap-refused');
     const refused = await pgbk(['restore', SERVER, '--config', W().config, '--target-dir', dir, '--target-time', step(3).time]);
@@ -465,9 +466,7 @@ test('a time target before a hole in the archive restores when a commit after it
       await rm(ok, { recursive: true, force: true });
       await rm(`${ok}_tablespaces`, { recursive: true, force: true });
     }
-  } finally {
-    await rename(aside, path.join(logDir, stored));
-  }
+  });
 });
 
 test('a corrupt archived segment stops recovery with a clear error instead of promoting early', async () => {
