@@ -5,10 +5,10 @@
  *
  *   (wait up to ~3 s while .pgbk-spool/%f.pending says the worker is writing %f, then)
  *   if command exec 3< .pgbk-spool/%f; then              # open the spooled file (no program started)
+ *     c=; read -r c < .pgbk-spool/%f.ck                   # its sidecar, while NAME is still there
  *     mv -f .pgbk-spool/%f %p & m=$!; k=$(stat -c '%d %i %s %.9Y' - <&3)   # rename and stat side by side
  *     if wait $m && { [ %p -ef /dev/fd/3 ] || cmp -s - %p <&3; } &&
- *        { read -r b < /proc/sys/kernel/random/boot_id && read -r c < .pgbk-spool/%f.ck; } &&
- *        [ "$b $k" = "$c" ]; then exit 0; fi
+ *        read -r b < /proc/sys/kernel/random/boot_id && [ "$b $k" = "$c" ]; then exit 0; fi
  *     rm -f %p .pgbk-spool/%f.ck; echo "… failed its check …" >&2
  *   fi
  *   exec NODE CLI wal-fetch --config CONFIG SERVER %f %p
@@ -59,7 +59,11 @@ export function buildFastPathAround(node: string): string {
   const pending = `${s}${PENDING_SUFFIX}`;
   // While the worker is writing exactly this segment (NAME.pending exists), wait for it a little
   // (at most ~3 s) rather than start Node: a Node start costs more than the rest of the write.
-  // `command exec 3<` opens the spooled file without exiting the shell when it is absent; the
+  // `command exec 3<` opens the spooled file without exiting the shell when it is absent; its
+  // sidecar is read next, while NAME is still in the spool: a writer that spools NAME again
+  // (spool.ts: only while NAME is absent) may replace the sidecar once the rename has taken NAME
+  // away, and a sidecar read after that would name the new copy, not the opened one (CI saw such a
+  // failed check, safe but a Node start). The
   // rename (in the background) and the stat of the opened file then run side by side, and
   // `%p -ef /dev/fd/3` proves the file checked is the file PostgreSQL gets (else, e.g. pg_wal on
   // another filesystem where mv copies, cmp compares %p with the checked file). PostgreSQL
@@ -69,8 +73,9 @@ export function buildFastPathAround(node: string): string {
     `n=0; while ! { command exec 3< ${s}; } 2>/dev/null; do ` +
     `if [ -f ${pending} ] && [ $n -lt 150 ]; then n=$((n+1)); sleep 0.02; else n=miss; break; fi; done; ` +
     `if [ $n != miss ]; then ` +
+    `c=; { read -r c < ${check}; } 2>/dev/null; ` +
     `mv -f ${s} %p 2>/dev/null & m=$!; k=$(stat -c "%%d %%i %%s %%.9Y" - <&3 2>/dev/null); ` +
-    `if wait $m && { [ %p -ef /dev/fd/3 ] || cmp -s - %p <&3; } && { read -r b < ${BOOT_ID_FILE} && read -r c < ${check}; } 2>/dev/null && [ "$b $k" = "$c" ]; then exit 0; fi; ` +
+    `if wait $m && { [ %p -ef /dev/fd/3 ] || cmp -s - %p <&3; } && { read -r b < ${BOOT_ID_FILE}; } 2>/dev/null && [ "$b $k" = "$c" ]; then exit 0; fi; ` +
     `rm -f %p ${check}; echo "pgbk wal-fetch: the spooled copy of %f failed its check; reading the archive" >&2; fi; ` +
     `exec 3<&-; exec ${node} %f %p`
   );

@@ -98,6 +98,16 @@ async function unlinkQuietly(file: string): Promise<void> {
   }
 }
 
+async function exists(file: string): Promise<boolean> {
+  try {
+    await lstat(file);
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw err;
+  }
+}
+
 /** Write `buf` to `dest` atomically: a temp file in DEST's directory, then rename. */
 export async function writeDestAtomic(dest: string, buf: Buffer): Promise<void> {
   const tmp = tempName(path.dirname(dest), path.basename(dest));
@@ -190,10 +200,11 @@ export async function putInSpoolWith(spool: string, name: string, fill: (fd: num
     // The size the file has must be what was verified: a short write is never published.
     if (identity.size !== length) throw new Error(`spooled ${name} is ${identity.size} bytes, expected ${length}`);
     await writeFile(checkTmp, `${identity.line}\n`, { mode: 0o600, flag: 'wx' });
-    // Two writers may spool the same segment at once (the worker, and a Node fallback spooling
-    // the next one). Their renames could interleave into one's sidecar beside the other's file,
-    // which the fast path then refuses (safely, but at the cost of a Node start): the sidecar
-    // names one inode. So one publisher per name; the other drops its identical copy.
+    // Two writers may spool the same segment (the worker, and a Node fallback spooling the next
+    // one). Their renames could interleave into one's sidecar beside the other's file, and a
+    // second publisher after the first would replace the sidecar while the fast path checks the
+    // first's file: either is refused (safely, but at the cost of a Node start). So one publisher
+    // at a time, and none while NAME is spooled: the other drops its identical copy.
     const lock = path.join(spool, `${name}${PUBLISH_SUFFIX}`);
     let held: FileHandle;
     try {
@@ -203,6 +214,7 @@ export async function putInSpoolWith(spool: string, name: string, fill: (fd: num
       throw err;
     }
     try {
+      if (await exists(path.join(spool, name))) return;
       await rename(checkTmp, path.join(spool, `${name}${CHECK_SUFFIX}`));
       await rename(dataTmp, path.join(spool, name));
     } finally {

@@ -169,6 +169,25 @@ test('the file checked is the file handed over: a file swapped in during the ren
   });
 });
 
+test('the sidecar is read before the rename: a writer that spools NAME again once the rename took it away cannot fail the check of the file handed over', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 3);
+    // A `mv` first in PATH that replaces the sidecar before the real rename, as a second writer's
+    // publish would right after the rename (the CI failure of session 19: "failed its check").
+    const bin = path.join(path.dirname(e.pgdata), 'bin');
+    await mkdir(bin);
+    await writeFile(path.join(bin, 'mv'), `#!/bin/sh\nprintf 'another copy\\n' > "$2.ck.new" && /bin/mv -f "$2.ck.new" "$2.ck" && exec /bin/mv "$@"\n`, {
+      mode: 0o755,
+    });
+    await putInSpool(e.spool, NAME, data);
+    const r = e.run(NAME, 99, { PATH: `${bin}:${process.env['PATH'] ?? '/usr/bin:/bin'}` });
+    assert.is(r.status, 0, r.stderr);
+    assert.not.match(r.stderr, /failed its check/);
+    assert.ok((await readFile(path.join(e.pgdata, P))).equals(data));
+    assert.equal(await callsOf(e.calls), []);
+  });
+});
+
 test('a spooled file rewritten in place with the same length and the same CRC-32 (what a `cksum` check passed) is never handed over', async () => {
   await withEnv('/etc/pgbk.yaml', async (e) => {
     const data = Buffer.alloc(1 << 20, 3);

@@ -56,6 +56,23 @@ test('putInSpool: two writers spooling the same segment at once leave a sidecar 
   });
 });
 
+test('putInSpool: a second writer after the first leaves the spooled file and its sidecar alone (the fast path may be checking them); once NAME is consumed it spools again', async () => {
+  await withDir(async (spool) => {
+    const data = Buffer.alloc(1 << 20, 3);
+    await putInSpool(spool, NAME, data);
+    const first = await stat(path.join(spool, NAME));
+    const sidecar = await readFile(path.join(spool, `${NAME}.ck`), 'utf8');
+    await putInSpool(spool, NAME, data);
+    assert.is((await stat(path.join(spool, NAME))).ino, first.ino, 'the first copy stays');
+    assert.is(await readFile(path.join(spool, `${NAME}.ck`), 'utf8'), sidecar, 'its sidecar stays');
+    assert.equal((await readdir(spool)).sort(), [NAME, `${NAME}.ck`], 'the second copy is dropped');
+    // The fast path renamed NAME away (its sidecar stays behind): a new copy brings its own.
+    await rm(path.join(spool, NAME));
+    await putInSpool(spool, NAME, data);
+    assert.is.not(await readFile(path.join(spool, `${NAME}.ck`), 'utf8'), sidecar);
+  });
+});
+
 test('putInSpool: only segment names; fails once the spool is gone', async () => {
   await withDir(async (dir) => {
     await assert.not.ok(
