@@ -1,18 +1,21 @@
 /**
  * The work of rebuilding one stored root of a local `ssh` backup (chunk-tree-copy.ts), cut into
- * jobs that the restore's threads take one after another from a shared counter
- * (chunk-tree-worker.ts), with nothing sent back and forth per file.
+ * jobs that the restore's threads (chunk-tree-worker.ts) and, once it has walked the tree, the
+ * main thread take one after another from a shared counter, with nothing sent back and forth per
+ * file.
  *
  * Why this shape (bench/ssh-peers.ts, `pgbench -i -s 50`: 978 files, two of them 90 % of the
  * bytes): handing out one chunk at a time from the main thread, each file opened, chmod'ed,
  * flushed, closed, timed and chowned there with a round trip through libuv's pool per call, left
  * both threads idle for ~0.35 s of a 1.2 s unpack while the hundreds of small catalog files went
  * by. Here a thread owns a small file from open to fdatasync; a large file is cut into ranges that
- * both threads write at once, the last range to be flushed finishing the file. Ranges go first,
- * then the small files, so the threads end together (longest jobs first).
+ * both threads write at once, the last range to be flushed finishing the file. Jobs are handed
+ * out in the order the tree is walked, while it is walked (session 19: the threads had waited
+ * ~40 ms for the walk); its end (global/, pg_*) is small files, so the copiers end together.
  */
 
 import type { StoredObject } from '../backup/ssh/stored-tree.js';
+import type { MessagePort } from 'node:worker_threads';
 import type { ErrorCode } from '../errors.js';
 
 /** Chunks per range of a large file: ~8 MiB of work, so the threads share a large file. */
@@ -40,51 +43,43 @@ export interface TreeJob {
   readonly finish: FileFinish;
 }
 
-export interface TreePlan {
-  readonly jobs: readonly TreeJob[];
-  /** Large files to create before the threads start, and how many ranges each has. */
-  readonly splitFiles: readonly { readonly target: string; readonly ranges: number }[];
-}
-
 export interface PlannedFile {
   readonly target: string;
   readonly objects: readonly StoredObject[];
   readonly finish: FileFinish;
 }
 
-/** Jobs for `files` (in the order they were walked): ranges of the large ones first, then the rest. */
-export function planTreeJobs(files: readonly PlannedFile[], rangeObjects = RANGE_OBJECTS): TreePlan {
-  const ranges: TreeJob[] = [];
-  const whole: TreeJob[] = [];
-  const splitFiles: { target: string; ranges: number }[] = [];
-  for (const f of files) {
-    if (f.objects.length <= rangeObjects) {
-      whole.push({ target: f.target, position: 0, objects: f.objects, finish: f.finish });
-      continue;
-    }
-    const split = splitFiles.length;
-    let position = 0;
-    let count = 0;
-    for (let i = 0; i < f.objects.length; i += rangeObjects) {
-      const objects = f.objects.slice(i, i + rangeObjects);
-      ranges.push({ target: f.target, position, objects, split, finish: f.finish });
-      position += objects.reduce((a, o) => a + o.length, 0);
-      count++;
-    }
-    splitFiles.push({ target: f.target, ranges: count });
+/** The jobs of one file as it is walked: itself whole, or its ranges when it has more than `rangeObjects` objects (split file number `split`). */
+export function jobsOfFile(f: PlannedFile, split: number, rangeObjects = RANGE_OBJECTS): { readonly jobs: TreeJob[]; readonly ranges: number } {
+  if (f.objects.length <= rangeObjects) return { jobs: [{ target: f.target, position: 0, objects: f.objects, finish: f.finish }], ranges: 0 };
+  const jobs: TreeJob[] = [];
+  let position = 0;
+  for (let i = 0; i < f.objects.length; i += rangeObjects) {
+    const objects = f.objects.slice(i, i + rangeObjects);
+    jobs.push({ target: f.target, position, objects, split, finish: f.finish });
+    position += objects.reduce((a, o) => a + o.length, 0);
   }
-  return { jobs: [...ranges, ...whole], splitFiles };
+  return { jobs, ranges: jobs.length };
 }
 
-/** Int32 slots of the control buffer the main thread and the threads (chunk-tree-worker.ts) share. */
+/**
+ * Int32 slots of the control buffer the main thread and the threads (chunk-tree-worker.ts) share.
+ * Jobs are handed out while the main thread still walks the tree: it posts each batch to every
+ * thread's port, then adds its length to PUBLISHED; CLOSED is set once the walk is done.
+ */
 export const NEXT_JOB = 0;
 export const ABORTED = 1;
+/** Jobs posted so far (threads wait on this slot for more). */
+export const PUBLISHED = 2;
+/** 1 once every job has been posted. */
+export const CLOSED = 3;
 /** Slot of split file i: its ranges not yet flushed. */
-export const SPLIT_BASE = 2;
+export const SPLIT_BASE = 4;
 
 export interface TreeWork {
-  readonly jobs: readonly TreeJob[];
   readonly control: SharedArrayBuffer;
+  /** Where the batches of jobs (TreeJob[]) arrive, read synchronously by the thread. */
+  readonly port: MessagePort;
   readonly server: string;
 }
 

@@ -1,137 +1,67 @@
 /**
  * One thread of a local `ssh` restore (chunk-tree-copy.ts): takes jobs (chunk-tree-plan.ts) from a
- * counter shared with the other threads until none is left, and for each reads its stored
- * objects, decompresses them straight into the target file, checks every object's length and
- * sha256, and finishes the file (mode, times, owner, fdatasync) when the job completes it.
- * Synchronous calls throughout: this thread has nothing else to do meanwhile, and libuv's pool
+ * counter shared with the other threads (and the main thread, once it has walked the tree) until
+ * none is left, and runs each (chunk-tree-job.ts). Synchronous calls throughout: this thread has nothing else to do meanwhile, and libuv's pool
  * (shared by the process) is not involved.
  *
  * For each list it posts one message when it stops: every job it took was done, or the first
  * failure (then the shared abort flag stops the other threads at their next job).
  */
 
-import { createHash } from 'node:crypto';
-import { closeSync, constants, fchmodSync, fchownSync, fdatasyncSync, fstatSync, futimesSync, openSync, readSync, writeSync } from 'node:fs';
-import { parentPort } from 'node:worker_threads';
-import type { StoredObject } from '../backup/ssh/stored-tree.js';
-import { type ZstdDecoder, zstdDecoder } from '../catalog/zstd.js';
-import { PgbkError } from '../errors.js';
-import { ABORTED, type FileFinish, NEXT_JOB, SPLIT_BASE, type TreeJob, type TreeWork, type TreeWorkResult } from './chunk-tree-plan.js';
+import { parentPort, receiveMessageOnPort } from 'node:worker_threads';
+import { zstdDecoder } from '../catalog/zstd.js';
+import { failureOf, runJob } from './chunk-tree-job.js';
+import { ABORTED, CLOSED, NEXT_JOB, PUBLISHED, type TreeJob, type TreeWork, type TreeWorkResult } from './chunk-tree-plan.js';
 
 const port = parentPort;
 if (port === null) throw new Error('chunk-tree-worker runs as a worker thread');
 
-function damaged(server: string, file: string, why: string): PgbkError {
-  return new PgbkError('CATALOG', `stored backup damaged: ${file} ${why}`, { server, path: file });
-}
+/** How long a thread waiting for jobs sleeps at most before it looks at the abort flag again. */
+const WAIT_MS = 20;
 
 /**
- * The stored bytes of `o`, read into this thread's buffer (valid until the next read): a fresh
- * Buffer per chunk (readFileSync) was garbage for the collector at every chunk.
+ * Job i of the list, once the main thread has posted it (it walks the tree while the threads
+ * work); undefined when the list ended before i, or on abort. Batches are read from the port
+ * synchronously: this thread does not return to its event loop before the list ends.
  */
-let scratch = Buffer.allocUnsafe(1 << 20);
-function readStored(o: StoredObject, server: string): Buffer {
-  let fd: number | undefined;
-  try {
-    fd = openSync(o.file, constants.O_RDONLY);
-    const size = fstatSync(fd).size;
-    if (size > scratch.length) scratch = Buffer.allocUnsafe(size);
-    let n = 0;
-    while (n < size) {
-      const r = readSync(fd, scratch, n, size - n, n);
-      if (r === 0) break; // shorter than it was: zstd or the length check refuses what was read
-      n += r;
+function jobAt(i: number, jobs: TreeJob[], w: TreeWork, control: Int32Array): TreeJob | undefined {
+  for (;;) {
+    if (i < jobs.length) return jobs[i];
+    const batch = receiveMessageOnPort(w.port);
+    if (batch !== undefined) {
+      for (const j of batch.message as TreeJob[]) jobs.push(j);
+      continue;
     }
-    return scratch.subarray(0, n);
-  } catch (err) {
-    throw damaged(server, o.file, `cannot be read (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`);
-  } finally {
-    if (fd !== undefined) closeSync(fd);
-  }
-}
-
-/**
- * Object `o` written at `position` of `fd`, checked. A compressed one is decoded straight into the
- * file, hashed as it is written: one that fails its length, zstd checksum or sha256 has then left
- * bytes in the file, and the restore fails (its caller empties the target, as for any failure).
- */
-function writeObject(codec: ZstdDecoder, fd: number, position: number, o: StoredObject, server: string): void {
-  const stored = readStored(o, server);
-  const hash = o.sha256 === undefined ? undefined : createHash('sha256');
-  if (o.compressed === true) {
-    try {
-      codec.decompressToFd(stored, fd, position, {
-        expectedLength: o.length,
-        ...(hash === undefined ? {} : { tap: (run: Uint8Array) => hash.update(run) }),
-      });
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).syscall !== undefined) throw err; // the write failed, not the chunk
-      throw damaged(server, o.file, `does not match its recorded sha256 (cannot be decompressed: ${(err as Error).message})`);
-    }
-  } else {
-    if (stored.length !== o.length) throw damaged(server, o.file, `is ${stored.length} bytes, ${o.length} expected`);
-    hash?.update(stored);
-    for (let at = 0; at < stored.length; ) at += writeSync(fd, stored, at, stored.length - at, position + at);
-  }
-  if (hash !== undefined && hash.digest('hex') !== o.sha256) throw damaged(server, o.file, 'does not match its recorded sha256');
-}
-
-/** Mode, times and owner as recorded, then durable: the data directory is complete on disk when the restore returns. */
-function finishFile(fd: number, f: FileFinish): void {
-  fchmodSync(fd, f.mode);
-  futimesSync(fd, f.mtimeMs / 1000, f.mtimeMs / 1000);
-  if (f.owner !== undefined) fchownSync(fd, f.owner.uid, f.owner.gid);
-  fdatasyncSync(fd);
-}
-
-function runJob(codec: ZstdDecoder, job: TreeJob, control: Int32Array, server: string): void {
-  const whole = job.split === undefined;
-  const fd = whole
-    ? openSync(job.target, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600)
-    : openSync(job.target, constants.O_WRONLY | constants.O_NOFOLLOW);
-  try {
-    let position = job.position;
-    for (const o of job.objects) {
-      writeObject(codec, fd, position, o, server);
-      position += o.length;
-    }
-    if (whole) finishFile(fd, job.finish);
-    else fdatasyncSync(fd); // this range is on disk before it counts as done
-  } finally {
-    closeSync(fd);
-  }
-  // Every other range of the file was flushed before it was counted: the last one finishes it.
-  if (job.split !== undefined && Atomics.sub(control, SPLIT_BASE + job.split, 1) === 1) {
-    const last = openSync(job.target, constants.O_WRONLY | constants.O_NOFOLLOW);
-    try {
-      finishFile(last, job.finish);
-    } finally {
-      closeSync(last);
-    }
+    if (Atomics.load(control, ABORTED) !== 0) return undefined;
+    // CLOSED before PUBLISHED: once closed, PUBLISHED is final.
+    const closed = Atomics.load(control, CLOSED) !== 0;
+    const published = Atomics.load(control, PUBLISHED);
+    if (closed && i >= published) return undefined;
+    // Posted before it was counted: a counted batch not yet readable is a moment away.
+    Atomics.wait(control, PUBLISHED, published, i < published ? 1 : WAIT_MS);
   }
 }
 
 async function work(w: TreeWork): Promise<TreeWorkResult> {
   const control = new Int32Array(w.control);
+  const jobs: TreeJob[] = [];
   let done = 0;
   try {
     const codec = zstdDecoder();
     for (;;) {
       if (Atomics.load(control, ABORTED) !== 0) break;
-      const i = Atomics.add(control, NEXT_JOB, 1);
-      if (i >= w.jobs.length) break;
-      runJob(codec, w.jobs[i]!, control, w.server);
+      const job = jobAt(Atomics.add(control, NEXT_JOB, 1), jobs, w, control);
+      if (job === undefined) break;
+      runJob(codec, job, control, w.server);
       done++;
     }
     return { jobs: done };
   } catch (err) {
     Atomics.store(control, ABORTED, 1);
-    const e = err as NodeJS.ErrnoException;
-    const error =
-      e instanceof PgbkError
-        ? { message: e.message, pgbkCode: e.code, ...(e.path === undefined ? {} : { path: e.path }) }
-        : { message: e.message, ...(e.code === undefined ? {} : { errno: e.code }), ...(e.path === undefined ? {} : { path: e.path }) };
-    return { jobs: done, error };
+    Atomics.notify(control, PUBLISHED);
+    return { jobs: done, error: failureOf(err) };
+  } finally {
+    w.port.close();
   }
 }
 

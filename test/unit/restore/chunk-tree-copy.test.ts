@@ -11,7 +11,7 @@ import { storedTreeAt, type StoredObject } from '../../../src/backup/ssh/stored-
 import { zstdCodec } from '../../../src/catalog/zstd.js';
 import { PgbkError } from '../../../src/errors.js';
 import { copyChunkTree, TreeThreads } from '../../../src/restore/chunk-tree-copy.js';
-import { planTreeJobs, RANGE_OBJECTS } from '../../../src/restore/chunk-tree-plan.js';
+import { jobsOfFile, RANGE_OBJECTS } from '../../../src/restore/chunk-tree-plan.js';
 
 const CHUNK = 4;
 const MTIME = 1_600_000_000_000;
@@ -45,27 +45,24 @@ async function restore(src: string, dest: string, threads?: TreeThreads): Promis
 
 const obj = (length: number): StoredObject => ({ file: 'x', length });
 
-test('planTreeJobs: a large file is cut into ranges at their offsets, ranges first, small files whole', () => {
+test('jobsOfFile: a large file is cut into ranges at their offsets, a small file is one job', () => {
   const finish = { mode: 0o600, mtimeMs: 0 };
-  const plan = planTreeJobs(
-    [
-      { target: 'a', objects: [obj(3)], finish },
-      { target: 'big', objects: [obj(4), obj(4), obj(4), obj(4), obj(2)], finish },
-      { target: 'b', objects: [], finish },
-    ],
-    2,
-  );
+  const big = jobsOfFile({ target: 'big', objects: [obj(4), obj(4), obj(4), obj(4), obj(2)], finish }, 3, 2);
   assert.equal(
-    plan.jobs.map((j) => [j.target, j.position, j.objects.length, j.split]),
+    big.jobs.map((j) => [j.target, j.position, j.objects.length, j.split]),
     [
-      ['big', 0, 2, 0],
-      ['big', 8, 2, 0],
-      ['big', 16, 1, 0],
-      ['a', 0, 1, undefined],
-      ['b', 0, 0, undefined],
+      ['big', 0, 2, 3],
+      ['big', 8, 2, 3],
+      ['big', 16, 1, 3],
     ],
   );
-  assert.equal(plan.splitFiles, [{ target: 'big', ranges: 3 }]);
+  assert.is(big.ranges, 3);
+  const small = jobsOfFile({ target: 'a', objects: [obj(3), obj(1)], finish }, 4, 2);
+  assert.equal(
+    small.jobs.map((j) => [j.target, j.position, j.objects.length, j.split]),
+    [['a', 0, 2, undefined]],
+  );
+  assert.is(small.ranges, 0);
 });
 
 test('copyChunkTree: files of many ranges, written by both threads, rebuilt with every byte, mode and mtime', async () => {
@@ -139,6 +136,39 @@ test('copyChunkTree: a chunk that is not a zstd frame fails the restore naming i
       assert.instance(err, PgbkError);
       assert.is((err as PgbkError).code, 'CATALOG');
       assert.match((err as PgbkError).message, 'big.pgbk-chunks/00000007');
+    }
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
+});
+
+test('copyChunkTree: the main thread takes jobs once it has walked the tree (alone here: no thread started)', async () => {
+  const root = mkdtempSync(path.join(os.tmpdir(), 'pgbk-ctree-'));
+  try {
+    const src = path.join(root, 'backup');
+    const big = Buffer.from(Array.from({ length: 200 }, (_, i) => i.toString(16).padStart(4, '0')).join(''));
+    const files = { big, small: Buffer.from('abc'), 'sub/x': Buffer.from('hello world!!') };
+    await storedBackup(src, files);
+    const threads = TreeThreads.start(0);
+    try {
+      await restore(src, path.join(root, 'restored'), threads);
+      // A damaged chunk found by the main thread fails the restore naming it, like a thread's.
+      await writeFile(path.join(src, 'data', 'big.pgbk-chunks', '00000011'), (await zstdCodec()).compress(Buffer.from('ABCD'), 1));
+      try {
+        await restore(src, path.join(root, 'damaged'), threads);
+        assert.unreachable('restored a damaged backup');
+      } catch (err) {
+        assert.instance(err, PgbkError);
+        assert.is((err as PgbkError).code, 'CATALOG');
+        assert.match((err as PgbkError).message, 'big.pgbk-chunks/00000011 does not match its recorded sha256');
+      }
+    } finally {
+      await threads.close();
+    }
+    for (const [rel, bytes] of Object.entries(files)) {
+      const file = path.join(root, 'restored', rel);
+      assert.ok((await readFile(file)).equals(bytes), rel);
+      assert.is((await stat(file)).mtimeMs, MTIME, rel);
     }
   } finally {
     rmSync(root, { recursive: true, force: true });
