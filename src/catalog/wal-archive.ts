@@ -239,7 +239,10 @@ export async function archiveWalBuffer(
  * recorded with them, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
  */
 export async function readArchivedWal(catalog: CatalogRef, server: string, name: string): Promise<Buffer> {
-  return decodeArchivedWal(catalog, server, name, (bytes, compression) => decompressBuffer(bytes, compression));
+  // zstd through decompressWhole: the C decoder when installed, and not the compressors' modules.
+  return decodeArchivedWal(catalog, server, name, async (bytes, compression) =>
+    compression === 'zstd' ? (await import('./zstd.js')).decompressWhole(bytes) : decompressBuffer(bytes, compression),
+  );
 }
 
 /**

@@ -14,6 +14,12 @@ import { PgbkError } from '../errors.js';
 /** Largest content decoded here (the reused output buffer grows to it): twice an `ssh` chunk. */
 export const NATIVE_DECODE_MAX = 2 << 20;
 
+/**
+ * Largest content decodeFresh takes (PostgreSQL's largest WAL segment): a header declaring more is
+ * left to the WebAssembly decoder, whose answer (its memory cannot grow that far) names the problem.
+ */
+export const NATIVE_FRESH_MAX = 1 << 30;
+
 interface NapiDctx {
   decompress(dst: Uint8Array, src: Uint8Array): number;
 }
@@ -51,5 +57,22 @@ export class NativeDecoder {
     }
     if (n !== declared) throw new PgbkError('INTERNAL', `zstd: the frame holds ${n} bytes, its header says ${declared}`);
     return this.#out.subarray(0, n);
+  }
+
+  /**
+   * The content of `frame` (header: `declared` bytes, ≤ NATIVE_FRESH_MAX) in a Buffer of its own,
+   * decoded in place (a WAL segment read whole: the scan for new tablespaces keeps one while the
+   * next is read). Same checks as decode().
+   */
+  decodeFresh(frame: Uint8Array, declared: number): Buffer {
+    const out = Buffer.allocUnsafe(declared);
+    let n: number;
+    try {
+      n = this.dctx.decompress(out, frame);
+    } catch (err) {
+      throw new PgbkError('INTERNAL', `zstd: ${(err as Error).message}`, { cause: err });
+    }
+    if (n !== declared) throw new PgbkError('INTERNAL', `zstd: the frame holds ${n} bytes, its header says ${declared}`);
+    return out;
   }
 }

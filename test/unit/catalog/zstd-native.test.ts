@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { zstdCodec, zstdDecoder, zstdDecoderFor } from '../../../src/catalog/zstd.js';
+import { decompressWhole, zstdCodec, zstdDecoder, zstdDecoderFor, zstdWholeDecoderFor } from '../../../src/catalog/zstd.js';
 import { sha256Hex, sha256Hasher } from '../../../src/lib/checksum.js';
 
 /** One `ssh` chunk's worth (1 MiB): noise, text and zeros, as a relation file has. */
@@ -72,6 +72,27 @@ test('the native decoder refuses damaged blocks, a damaged content checksum, a t
     zstdDecoder().decompressToFd(frame, fd, 0);
     assert.ok(readFileSync(file).equals(data));
   });
+});
+
+test('decompressWhole decodes a 16 MiB segment with the native decoder into a Buffer of its own, and refuses damage as the WebAssembly one does', async () => {
+  const codec = await zstdCodec();
+  const segment = Buffer.concat(Array.from({ length: 16 }, (_, i) => Buffer.concat([data.subarray(0, (1 << 20) - 8), Buffer.from(`seg ${i}`.padEnd(8))])));
+  const frame = codec.compress(segment, 1);
+  assert.is(zstdWholeDecoderFor(frame), 'native');
+  const a = decompressWhole(frame);
+  const b = decompressWhole(frame);
+  assert.ok(a.equals(segment));
+  assert.ok(b.equals(segment));
+  assert.is.not(a.buffer, b.buffer, 'each call returns its own memory (the scan holds one segment while reading the next)');
+  assert.ok(decompressWhole(codec.compress(Buffer.alloc(0), 1)).equals(Buffer.alloc(0)), 'empty: the WebAssembly decoder');
+  for (const at of [Math.floor(frame.length / 2), frame.length - 2]) {
+    const bad = Buffer.from(frame);
+    bad[at] = bad[at]! ^ 0x5a;
+    assert.is(zstdWholeDecoderFor(bad), 'native');
+    assert.throws(() => decompressWhole(bad), /zstd: /, `byte ${at}`);
+  }
+  assert.throws(() => decompressWhole(frame.subarray(0, frame.length - 50)), /zstd: /, 'truncated');
+  assert.throws(() => decompressWhole(Buffer.from('not zstd at all')), /zstd: not a zstd frame/);
 });
 
 test.run();
