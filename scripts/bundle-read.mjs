@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Bundle the read commands (src/cli/read-entry.ts: list, status) into one CommonJS file,
-// dist/src/cli/read-bundle.cjs, which dist/src/cli.js loads for them instead of their ~57 ES
+// dist/src/cli/read-bundle.cjs, and `restore` (src/cli/restore-bundle-entry.ts) into
+// dist/src/cli/restore-bundle.cjs, which dist/src/cli.js loads for them instead of their ES
 // modules (issue 13 item 5: Node 20 spends ~0.5 ms on each ES module it resolves, reads, compiles
 // and links; it has no compile cache). Runs after tsc, from the compiled dist/src, so the bundle
 // is the very code the other commands run.
@@ -139,13 +140,19 @@ async function bundle(entry, outfile) {
   return Object.entries(result.metafile.outputs)[0][1].inputs;
 }
 
-const bundled = await bundle('read-entry.js', out);
+/** Fail the build when a bundle holds a handler of a command it does not run: a second copy of it. */
+function refuseStrays(inputs, own, name) {
+  const strays = Object.keys(inputs).filter((f) => {
+    const m = /dist\/src\/cli\/(apply|backup|plan|restore|daemon|wal-push|wal-fetch|list|status)\.js$/.exec(f);
+    return inputs[f].bytesInOutput > 0 && m !== null && !own.includes(m[1]);
+  });
+  if (strays.length > 0) throw new Error(`the ${name} holds other commands' handlers: ${strays.join(', ')}`);
+}
+
+refuseStrays(await bundle('read-entry.js', out), ['list', 'status'], 'read bundle');
+// restore (session 19): ~95 ES modules before the first byte is restored.
+refuseStrays(await bundle('restore-bundle-entry.js', path.join(src, 'cli', 'restore-bundle.cjs')), ['restore'], 'restore bundle');
 await bundle('read-bundle-loader.js', loaderOut);
-// Only the read commands' handlers: another command's module in here would be a second copy of it.
-const strays = Object.keys(bundled).filter(
-  (f) => bundled[f].bytesInOutput > 0 && /dist\/src\/cli\/(apply|backup|plan|restore|daemon|wal-push|wal-fetch)\.js$/.test(f),
-);
-if (strays.length > 0) throw new Error(`the read bundle holds other commands' handlers: ${strays.join(', ')}`);
 
 /**
  * dist/src/cli.cjs, package.json's bin: dist/src/cli.js as one CommonJS file. Node runs an ES

@@ -4,20 +4,26 @@
 // entry costs ~5 ms of Node's ES module loader at every start; scripts/bundle-read.mjs): keep it to
 // import.meta.url, no other import.meta, no top-level await.
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import type { CliIo } from './cli/io.js';
 import type { loadReadBundle } from './cli/read-bundle-loader.js';
 
 /**
- * The commands the read bundle may run (cli/read-entry.ts): an argument list without any of these
- * words cannot name one, so the other commands (the per-segment wal-push and wal-fetch first) load
- * nothing more than before. The bundle decides with the dispatcher's own reading of the arguments.
+ * The command bundles (scripts/bundle-read.mjs) and the words that may name their commands:
+ * `list` and `status` (cli/read-entry.ts), `restore` (cli/restore-bundle-entry.ts). An argument
+ * list without any of these words cannot name one, so the other commands (the per-segment wal-push
+ * and wal-fetch first) load nothing more than before. A bundle decides with the dispatcher's own
+ * reading of the arguments.
  */
-const READ_COMMANDS = ['list', 'status'];
+const BUNDLES: readonly { readonly file: string; readonly prefix: string; readonly commands: readonly string[] }[] = [
+  { file: './cli/read-bundle.cjs', prefix: 'read-bundle', commands: ['list', 'status'] },
+  { file: './cli/restore-bundle.cjs', prefix: 'restore-bundle', commands: ['restore'] },
+];
 
 /**
  * cli/read-bundle-loader.ts as the build bundled it (dist/src/cli/read-bundle-loader.cjs: one
  * CommonJS file costs less than its two ES modules), or undefined when there is no build of it
- * (run from the TypeScript sources): then there is no read bundle either.
+ * (run from the TypeScript sources): then there are no bundles either.
  */
 function readBundleLoader(): typeof loadReadBundle | undefined {
   try {
@@ -30,15 +36,16 @@ function readBundleLoader(): typeof loadReadBundle | undefined {
 }
 
 /**
- * `list` and `status` run from the bundle of their modules (cli/read-entry.ts says why), loaded
- * with a code cache (cli/read-bundle-loader.ts); every other command, and these when there is no
- * bundle, from the ES modules.
+ * `list`, `status` and `restore` run from the bundle of their modules, loaded with a code cache
+ * (cli/read-bundle-loader.ts); every other command, and these when there is no bundle, from the
+ * ES modules.
  */
 async function runPgbk(argv: readonly string[], io: CliIo): Promise<number> {
-  if (argv.some((a) => READ_COMMANDS.includes(a))) {
-    const loaded = readBundleLoader()?.(io.env);
-    if (loaded?.bundle.isReadCommand(argv) === true) {
-      const code = await loaded.bundle.runRead(argv, io);
+  const wanted = BUNDLES.find((b) => argv.some((a) => b.commands.includes(a)));
+  if (wanted !== undefined) {
+    const loaded = readBundleLoader()?.(io.env, fileURLToPath(new URL(wanted.file, import.meta.url)), wanted.prefix);
+    if (loaded?.bundle.isBundledCommand(argv) === true) {
+      const code = await loaded.bundle.runBundled(argv, io);
       loaded.save();
       return code;
     }

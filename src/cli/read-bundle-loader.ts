@@ -1,5 +1,6 @@
 /**
- * Loads dist/src/cli/read-bundle.cjs (read-entry.ts) as Node loads a CommonJS file, but compiled
+ * Loads dist/src/cli/read-bundle.cjs (read-entry.ts), or restore-bundle.cjs
+ * (restore-bundle-entry.ts), as Node loads a CommonJS file, but compiled
  * with a V8 code cache kept in the user's cache directory (lib/v8-code-cache.ts says what is
  * checked before the cache is used): compiling the bundle is ~5 ms of every `list` or `status`, the
  * largest part of their start after Node's own (issue 13 item 5; Node 20 has no compile cache of
@@ -9,9 +10,10 @@ import { fileURLToPath } from 'node:url';
 import { type CacheUse, loadCommonJsCached } from '../lib/v8-code-cache.js';
 import type { CliIo } from './io.js';
 
+/** What a command bundle's entry exports (read-entry.ts, restore-bundle-entry.ts). */
 export interface ReadBundle {
-  readonly isReadCommand: (argv: readonly string[]) => boolean;
-  readonly runRead: (argv: readonly string[], io: CliIo) => Promise<number>;
+  readonly isBundledCommand: (argv: readonly string[]) => boolean;
+  readonly runBundled: (argv: readonly string[], io: CliIo) => Promise<number>;
 }
 
 export interface LoadedBundle {
@@ -23,13 +25,15 @@ export interface LoadedBundle {
 }
 
 export const READ_BUNDLE = fileURLToPath(new URL('./read-bundle.cjs', import.meta.url));
+/** `restore`'s bundle (restore-bundle-entry.ts), loaded the same way. */
+export const RESTORE_BUNDLE = fileURLToPath(new URL('./restore-bundle.cjs', import.meta.url));
 
 /**
  * The bundle's exports, or undefined when there is no bundle (run from the TypeScript sources).
  * The bundle has no import() (scripts/bundle-read.mjs turns them into require()), as
  * lib/v8-code-cache.ts requires.
  */
-export function loadReadBundle(env: NodeJS.ProcessEnv, file: string = READ_BUNDLE): LoadedBundle | undefined {
-  const loaded = loadCommonJsCached<ReadBundle>(file, env, 'read-bundle');
+export function loadReadBundle(env: NodeJS.ProcessEnv, file: string = READ_BUNDLE, prefix = 'read-bundle'): LoadedBundle | undefined {
+  const loaded = loadCommonJsCached<ReadBundle>(file, env, prefix);
   return loaded === undefined ? undefined : { bundle: loaded.exports, cache: loaded.cache, save: loaded.save };
 }

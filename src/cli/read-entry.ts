@@ -25,3 +25,6 @@ export function isReadCommand(argv: readonly string[]): boolean {
   const { command } = splitArgv(argv);
   return command !== undefined && Object.hasOwn(READ_LOADERS, command);
 }
+
+// The names every command bundle's entry exports (cli/read-bundle-loader.ts loads them all).
+export { isReadCommand as isBundledCommand, runRead as runBundled };

@@ -36,7 +36,7 @@ function entryFile(): string {
 function load(e: NodeJS.ProcessEnv = env) {
   const loaded = loadReadBundle(e, bundle);
   assert.ok(loaded !== undefined);
-  assert.ok(loaded.bundle.isReadCommand(['-c', 'x.yaml', 'list']), 'the bundle runs');
+  assert.ok(loaded.bundle.isBundledCommand(['-c', 'x.yaml', 'list']), 'the bundle runs');
   return loaded;
 }
 
@@ -94,7 +94,7 @@ async function listWithoutConfig(e: NodeJS.ProcessEnv): Promise<{ cache: string;
   assert.ok(loaded !== undefined);
   let stderr = '';
   const err = new PassThrough().on('data', (d: Buffer) => (stderr += d.toString()));
-  const code = await loaded.bundle.runRead(['list'], { stdout: new PassThrough(), stderr: err, env: e, cwd: dir, isTTY: false });
+  const code = await loaded.bundle.runBundled(['list'], { stdout: new PassThrough(), stderr: err, env: e, cwd: dir, isTTY: false });
   loaded.save();
   return { cache: loaded.cache, code, stderr };
 }

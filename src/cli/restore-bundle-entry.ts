@@ -1,0 +1,26 @@
+/**
+ * `restore`'s entry (session 19): dispatched as every command is (dispatch.ts), with only its
+ * handler. The build bundles this module and every pgbk module it can reach into one CommonJS file,
+ * dist/src/cli/restore-bundle.cjs (scripts/bundle-read.mjs, as read-entry.ts for list and status),
+ * which cli.ts loads for `restore` with a V8 code cache instead of its ~95 ES modules: Node 20
+ * spends ~0.5 ms per ES module, and a restore's start is fixed CPU on a machine whose cores the
+ * unpack keeps busy. The bundle holds every pgbk module the command can reach in this process, so
+ * none is loaded twice; its worker threads and the processes it starts (wal-fetch as
+ * restore_command, the ssh agent) load their own modules from dist/src, as before.
+ */
+import type { CliIo } from './io.js';
+import { type CommandLoaders, dispatch, splitArgv } from './dispatch.js';
+
+export const RESTORE_LOADERS: CommandLoaders = {
+  restore: () => import('./restore.js'),
+};
+
+export function runBundled(argv: readonly string[], io: CliIo): Promise<number> {
+  return dispatch(argv, io, RESTORE_LOADERS);
+}
+
+/** Whether `argv` runs the command this entry has a handler for. */
+export function isBundledCommand(argv: readonly string[]): boolean {
+  const { command } = splitArgv(argv);
+  return command !== undefined && Object.hasOwn(RESTORE_LOADERS, command);
+}
