@@ -1,0 +1,148 @@
+/**
+ * Session 19: `restore` runs from dist/src/cli/restore-bundle.cjs (src/cli/restore-bundle-entry.ts,
+ * scripts/bundle-read.mjs) with a V8 code cache, with the same output, errors and exit statuses as
+ * from the ES modules; without a usable cache (none yet, stale, damaged, unwritable, turned off) it
+ * runs the same. (A whole restore from the bundle: the restore integration tests, which run the
+ * built CLI.)
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { spawnSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { loadReadBundle, RESTORE_BUNDLE } from '../../../src/cli/read-bundle-loader.js';
+import { isBundledCommand, RESTORE_LOADERS } from '../../../src/cli/restore-bundle-entry.js';
+import { runCli } from './run-cli.js';
+
+const CLI = fileURLToPath(new URL('../../../src/cli.js', import.meta.url));
+
+let dir: string;
+let config: string;
+let env: NodeJS.ProcessEnv;
+
+test.before(() => {
+  dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-restore-bundle-'));
+  mkdirSync(path.join(dir, 'catalog'));
+  config = path.join(dir, 'pgbk.yaml');
+  writeFileSync(
+    config,
+    `catalog: ${path.join(dir, 'catalog')}\nservers:\n  main:\n    connection: "host=127.0.0.1 port=1 user=pgbk dbname=postgres"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 2 }\n`,
+  );
+  env = { PATH: process.env['PATH'] ?? '', HOME: dir };
+});
+
+test.after(() => {
+  rmSync(dir, { recursive: true, force: true });
+});
+
+let runs = 0;
+
+/** Run the built CLI with `cache` as XDG_CACHE_HOME (a new directory unless given). */
+function spawnCli(args: readonly string[], cache = path.join(dir, `cache-${++runs}`), extra: NodeJS.ProcessEnv = {}) {
+  mkdirSync(cache, { recursive: true });
+  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...env, XDG_CACHE_HOME: cache, ...extra }, encoding: 'utf8' });
+  let files: string[] = [];
+  try {
+    files = readdirSync(path.join(cache, 'pgbk'));
+  } catch {
+    // no cache directory
+  }
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr, bundleFiles: files.filter((f) => f.startsWith('restore-bundle-')), files };
+}
+
+test('the restore entry runs restore only, found as the dispatcher finds a command', () => {
+  assert.equal(Object.keys(RESTORE_LOADERS), ['restore']);
+  assert.ok(isBundledCommand(['-c', 'x.yaml', 'restore', 'main']));
+  assert.not.ok(isBundledCommand(['show', 'restore']), 'a server named restore');
+  assert.not.ok(isBundledCommand(['--config', 'restore', 'plan']), 'a config file named restore');
+  assert.not.ok(isBundledCommand([]));
+});
+
+const CASES: readonly (readonly string[])[] = [
+  ['restore', 'main', '--to', 'TARGET'],
+  ['restore', 'nosuch', '--to', 'TARGET'],
+  ['restore', 'main'],
+  ['restore', 'main', 'latest', '--to', 'TARGET', '--target-time', 'not a time'],
+  ['restore', '--help'],
+  ['restore', 'main', '--bogus'],
+];
+
+for (const args of CASES) {
+  test(`pgbk ${args.join(' ')}: from the bundle, as from the ES modules`, async () => {
+    const withConfig = [...args.map((a) => (a === 'TARGET' ? path.join(dir, 'target') : a)), '--config', config];
+    const spawned = spawnCli(withConfig);
+    assert.is(spawned.bundleFiles.length, 1, `not run from restore-bundle.cjs:\n${spawned.stderr}`);
+    const inProcess = await runCli(withConfig, { env, cwd: dir });
+    assert.is(spawned.code, inProcess.code, spawned.stderr);
+    assert.is(spawned.stderr, inProcess.stderr);
+    assert.is(spawned.stdout, inProcess.stdout);
+  });
+}
+
+test('the same run from the code cache, without one (PGBK_NO_CACHE=1), and with an unusable cache directory', () => {
+  const args = ['restore', 'main', '--to', path.join(dir, 'target'), '--config', config];
+  const cache = path.join(dir, 'cache-shared');
+  const first = spawnCli(args, cache);
+  const second = spawnCli(args, cache);
+  const off = spawnCli(args, path.join(dir, 'cache-off'), { PGBK_NO_CACHE: '1' });
+  // A file where the cache directory would be: no cache, nothing written, the command runs.
+  const blocked = path.join(dir, 'cache-blocked');
+  mkdirSync(blocked);
+  writeFileSync(path.join(blocked, 'pgbk'), 'not a directory');
+  const unusable = spawnCli(args, blocked);
+  for (const [what, r] of [
+    ['from the cache', second],
+    ['PGBK_NO_CACHE=1', off],
+    ['unusable cache directory', unusable],
+  ] as const) {
+    assert.is(r.code, first.code, `${what}: ${r.stderr}`);
+    assert.is(r.stderr, first.stderr, what);
+    assert.is(r.stdout, first.stdout, what);
+    assert.not.match(r.stderr, /internal error/, what);
+  }
+  assert.equal(off.files, [], 'PGBK_NO_CACHE=1 writes nothing');
+  assert.is(readFileSync(path.join(blocked, 'pgbk'), 'utf8'), 'not a directory');
+});
+
+test('a command that only mentions restore runs as before (from the ES modules)', async () => {
+  const args = ['show', 'restore', '--config', config];
+  const spawned = spawnCli(args);
+  const inProcess = await runCli(args, { env, cwd: dir });
+  assert.is(spawned.bundleFiles.length, 0);
+  assert.is(spawned.code, inProcess.code);
+  assert.is(spawned.stderr, inProcess.stderr);
+  assert.is(spawned.stdout, inProcess.stdout);
+});
+
+test("the restore bundle's code cache: written once, used, compiled afresh for another build or a damaged entry", () => {
+  const copyDir = path.join(dir, 'copy');
+  mkdirSync(copyDir);
+  const bundle = path.join(copyDir, 'restore-bundle.cjs');
+  copyFileSync(RESTORE_BUNDLE, bundle);
+  const e = { HOME: dir, XDG_CACHE_HOME: path.join(copyDir, 'cache') };
+  mkdirSync(e.XDG_CACHE_HOME);
+  const load = () => {
+    const loaded = loadReadBundle(e, bundle, 'restore-bundle');
+    assert.ok(loaded !== undefined);
+    assert.ok(loaded.bundle.isBundledCommand(['restore', 'main']), 'the bundle runs');
+    return loaded;
+  };
+  const first = load();
+  assert.is(first.cache, 'absent');
+  assert.ok(first.save());
+  assert.is(load().cache, 'used');
+  const entry = path.join(copyDir, 'cache', 'pgbk', readdirSync(path.join(copyDir, 'cache', 'pgbk')).find((n) => n.startsWith('restore-bundle-'))!);
+  const bytes = readFileSync(entry);
+  for (let i = bytes.length - 4096; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0x5a;
+  writeFileSync(entry, bytes);
+  const damaged = load();
+  assert.is(damaged.cache, 'absent');
+  assert.ok(damaged.save());
+  assert.is(load().cache, 'used');
+  utimesSync(bundle, new Date(), new Date(Date.now() + 5000));
+  assert.is(load().cache, 'absent', 'stale: another build');
+});
+
+test.run();
