@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // Bundle the read commands (src/cli/read-entry.ts: list, status) into one CommonJS file,
 // dist/src/cli/read-bundle.cjs, and `restore` (src/cli/restore-bundle-entry.ts) into
-// dist/src/cli/restore-bundle.cjs, which dist/src/cli.js loads for them instead of their ES
+// dist/src/cli/restore-bundle.cjs, and `apply`/`backup` (src/cli/apply-bundle-entry.ts) into
+// dist/src/cli/apply-bundle.cjs, which dist/src/cli.js loads for them instead of their ES
 // modules (issue 13 item 5: Node 20 spends ~0.5 ms on each ES module it resolves, reads, compiles
 // and links; it has no compile cache). Runs after tsc, from the compiled dist/src, so the bundle
 // is the very code the other commands run.
@@ -152,6 +153,8 @@ function refuseStrays(inputs, own, name) {
 refuseStrays(await bundle('read-entry.js', out), ['list', 'status'], 'read bundle');
 // restore (session 19): ~95 ES modules before the first byte is restored.
 refuseStrays(await bundle('restore-bundle-entry.js', path.join(src, 'cli', 'restore-bundle.cjs')), ['restore'], 'restore bundle');
+// cli/backup.ts renders its result with cli/list.ts's listEntry: list's module is backup's too.
+refuseStrays(await bundle('apply-bundle-entry.js', path.join(src, 'cli', 'apply-bundle.cjs')), ['apply', 'backup', 'list'], 'apply bundle');
 await bundle('read-bundle-loader.js', loaderOut);
 
 /**

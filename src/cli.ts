@@ -10,7 +10,8 @@ import type { loadReadBundle } from './cli/read-bundle-loader.js';
 
 /**
  * The command bundles (scripts/bundle-read.mjs) and the words that may name their commands:
- * `list` and `status` (cli/read-entry.ts), `restore` (cli/restore-bundle-entry.ts). An argument
+ * `list` and `status` (cli/read-entry.ts), `restore` (cli/restore-bundle-entry.ts), `apply` and
+ * `backup` (cli/apply-bundle-entry.ts). An argument
  * list without any of these words cannot name one, so the other commands (the per-segment wal-push
  * and wal-fetch first) load nothing more than before. A bundle decides with the dispatcher's own
  * reading of the arguments.
@@ -18,6 +19,7 @@ import type { loadReadBundle } from './cli/read-bundle-loader.js';
 const BUNDLES: readonly { readonly file: string; readonly prefix: string; readonly commands: readonly string[] }[] = [
   { file: './cli/read-bundle.cjs', prefix: 'read-bundle', commands: ['list', 'status'] },
   { file: './cli/restore-bundle.cjs', prefix: 'restore-bundle', commands: ['restore'] },
+  { file: './cli/apply-bundle.cjs', prefix: 'apply-bundle', commands: ['apply', 'backup'] },
 ];
 
 /**
@@ -36,7 +38,7 @@ function readBundleLoader(): typeof loadReadBundle | undefined {
 }
 
 /**
- * `list`, `status` and `restore` run from the bundle of their modules, loaded with a code cache
+ * `list`, `status`, `restore`, `apply` and `backup` run from a bundle of their modules, loaded with a code cache
  * (cli/read-bundle-loader.ts); every other command, and these when there is no bundle, from the
  * ES modules.
  */
