@@ -5,20 +5,11 @@
  * configuration) is fixed CPU that pg_basebackup alone does not pay. The processes and threads a
  * backup starts load their own modules from dist/src, as before.
  */
-import type { CliIo } from './io.js';
-import { type CommandLoaders, dispatch, splitArgv } from './dispatch.js';
+import { bundleEntry, type CommandLoaders } from './dispatch.js';
 
 export const APPLY_LOADERS: CommandLoaders = {
   apply: () => import('./apply.js'),
   backup: () => import('./backup.js'),
 };
 
-export function runBundled(argv: readonly string[], io: CliIo): Promise<number> {
-  return dispatch(argv, io, APPLY_LOADERS);
-}
-
-/** Whether `argv` runs a command this entry has a handler for. */
-export function isBundledCommand(argv: readonly string[]): boolean {
-  const { command } = splitArgv(argv);
-  return command !== undefined && Object.hasOwn(APPLY_LOADERS, command);
-}
+export const { runBundled, isBundledCommand } = bundleEntry(APPLY_LOADERS);

@@ -61,6 +61,25 @@ function wantsHelp(args: readonly string[]): boolean {
   return false;
 }
 
+/**
+ * What a command bundle's entry exports (cli/read-bundle-loader.ts loads them): run one of `loaders`'
+ * commands, and whether `argv` names one of them, as the dispatcher reads it.
+ */
+export interface BundleEntry {
+  readonly runBundled: (argv: readonly string[], io: CliIo) => Promise<number>;
+  readonly isBundledCommand: (argv: readonly string[]) => boolean;
+}
+
+export function bundleEntry(loaders: CommandLoaders): BundleEntry {
+  return {
+    runBundled: (argv, io) => dispatch(argv, io, loaders),
+    isBundledCommand: (argv) => {
+      const { command } = splitArgv(argv);
+      return command !== undefined && Object.hasOwn(loaders, command);
+    },
+  };
+}
+
 /** The command's handler module, loaded on demand: command-loaders.ts, or a subset (read-entry.ts). */
 export type CommandLoaders = Readonly<Record<string, () => Promise<{ main: CommandMain }>>>;
 

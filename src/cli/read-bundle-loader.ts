@@ -8,13 +8,10 @@
  */
 import { fileURLToPath } from 'node:url';
 import { type CacheUse, loadCommonJsCached } from '../lib/v8-code-cache.js';
-import type { CliIo } from './io.js';
+import type { BundleEntry } from './dispatch.js';
 
-/** What a command bundle's entry exports (read-entry.ts, restore-bundle-entry.ts). */
-export interface ReadBundle {
-  readonly isBundledCommand: (argv: readonly string[]) => boolean;
-  readonly runBundled: (argv: readonly string[], io: CliIo) => Promise<number>;
-}
+/** What a command bundle's entry exports (read-entry.ts, restore-bundle-entry.ts, apply-bundle-entry.ts). */
+export type ReadBundle = BundleEntry;
 
 export interface LoadedBundle {
   readonly bundle: ReadBundle;

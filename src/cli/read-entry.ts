@@ -8,23 +8,11 @@
  * of theirs is ever loaded twice (once from the bundle, once from dist/): one PgbkError class, one
  * registry of catalogs. Other commands do not run it.
  */
-import type { CliIo } from './io.js';
-import { type CommandLoaders, dispatch, splitArgv } from './dispatch.js';
+import { bundleEntry, type CommandLoaders } from './dispatch.js';
 
 export const READ_LOADERS: CommandLoaders = {
   list: () => import('./list.js'),
   status: () => import('./status.js'),
 };
 
-export function runRead(argv: readonly string[], io: CliIo): Promise<number> {
-  return dispatch(argv, io, READ_LOADERS);
-}
-
-/** Whether `argv` runs one of the commands this entry has a handler for. */
-export function isReadCommand(argv: readonly string[]): boolean {
-  const { command } = splitArgv(argv);
-  return command !== undefined && Object.hasOwn(READ_LOADERS, command);
-}
-
-// The names every command bundle's entry exports (cli/read-bundle-loader.ts loads them all).
-export { isReadCommand as isBundledCommand, runRead as runBundled };
+export const { runBundled, isBundledCommand } = bundleEntry(READ_LOADERS);

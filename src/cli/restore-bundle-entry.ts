@@ -8,19 +8,10 @@
  * none is loaded twice; its worker threads and the processes it starts (wal-fetch as
  * restore_command, the ssh agent) load their own modules from dist/src, as before.
  */
-import type { CliIo } from './io.js';
-import { type CommandLoaders, dispatch, splitArgv } from './dispatch.js';
+import { bundleEntry, type CommandLoaders } from './dispatch.js';
 
 export const RESTORE_LOADERS: CommandLoaders = {
   restore: () => import('./restore.js'),
 };
 
-export function runBundled(argv: readonly string[], io: CliIo): Promise<number> {
-  return dispatch(argv, io, RESTORE_LOADERS);
-}
-
-/** Whether `argv` runs the command this entry has a handler for. */
-export function isBundledCommand(argv: readonly string[]): boolean {
-  const { command } = splitArgv(argv);
-  return command !== undefined && Object.hasOwn(RESTORE_LOADERS, command);
-}
+export const { runBundled, isBundledCommand } = bundleEntry(RESTORE_LOADERS);

@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, rmSync, writeFileSync, mkdirSync } from 'node
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { isReadCommand, READ_LOADERS } from '../../../src/cli/read-entry.js';
+import { isBundledCommand, READ_LOADERS } from '../../../src/cli/read-entry.js';
 import { runCli } from './run-cli.js';
 
 const CLI = fileURLToPath(new URL('../../../src/cli.js', import.meta.url));
@@ -52,11 +52,11 @@ function spawnCli(args: readonly string[]): { code: number | null; stdout: strin
 
 test('the read entry runs list and status, found as the dispatcher finds a command', () => {
   assert.equal(Object.keys(READ_LOADERS).sort(), ['list', 'status']);
-  assert.ok(isReadCommand(['-c', 'x.yaml', '--json', 'list']));
-  assert.ok(isReadCommand(['status', 'main']));
-  assert.not.ok(isReadCommand(['show', 'list']), 'a server named list');
-  assert.not.ok(isReadCommand(['--config', 'status', 'plan']), 'a config file named status');
-  assert.not.ok(isReadCommand([]));
+  assert.ok(isBundledCommand(['-c', 'x.yaml', '--json', 'list']));
+  assert.ok(isBundledCommand(['status', 'main']));
+  assert.not.ok(isBundledCommand(['show', 'list']), 'a server named list');
+  assert.not.ok(isBundledCommand(['--config', 'status', 'plan']), 'a config file named status');
+  assert.not.ok(isBundledCommand([]));
 });
 
 for (const args of [

@@ -7,50 +7,16 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
-import os from 'node:os';
+import { copyFileSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadReadBundle, RESTORE_BUNDLE } from '../../../src/cli/read-bundle-loader.js';
 import { isBundledCommand, RESTORE_LOADERS } from '../../../src/cli/restore-bundle-entry.js';
+import { BundleWorld } from './bundle-world.js';
 import { runCli } from './run-cli.js';
 
-const CLI = fileURLToPath(new URL('../../../src/cli.js', import.meta.url));
-
-let dir: string;
-let config: string;
-let env: NodeJS.ProcessEnv;
-
-test.before(() => {
-  dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-restore-bundle-'));
-  mkdirSync(path.join(dir, 'catalog'));
-  config = path.join(dir, 'pgbk.yaml');
-  writeFileSync(
-    config,
-    `catalog: ${path.join(dir, 'catalog')}\nservers:\n  main:\n    connection: "host=127.0.0.1 port=1 user=pgbk dbname=postgres"\n    backup: { schedule: "0 3 * * *" }\n    retention: { redundancy: 2 }\n`,
-  );
-  env = { PATH: process.env['PATH'] ?? '', HOME: dir };
-});
-
-test.after(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-let runs = 0;
-
-/** Run the built CLI with `cache` as XDG_CACHE_HOME (a new directory unless given). */
-function spawnCli(args: readonly string[], cache = path.join(dir, `cache-${++runs}`), extra: NodeJS.ProcessEnv = {}) {
-  mkdirSync(cache, { recursive: true });
-  const r = spawnSync(process.execPath, [CLI, ...args], { env: { ...env, XDG_CACHE_HOME: cache, ...extra }, encoding: 'utf8' });
-  let files: string[] = [];
-  try {
-    files = readdirSync(path.join(cache, 'pgbk'));
-  } catch {
-    // no cache directory
-  }
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr, bundleFiles: files.filter((f) => f.startsWith('restore-bundle-')), files };
-}
+const world = new BundleWorld('restore-bundle');
+test.before(() => world.setUp());
+test.after(() => world.tearDown());
 
 test('the restore entry runs restore only, found as the dispatcher finds a command', () => {
   assert.equal(Object.keys(RESTORE_LOADERS), ['restore']);
@@ -71,10 +37,10 @@ const CASES: readonly (readonly string[])[] = [
 
 for (const args of CASES) {
   test(`pgbk ${args.join(' ')}: from the bundle, as from the ES modules`, async () => {
-    const withConfig = [...args.map((a) => (a === 'TARGET' ? path.join(dir, 'target') : a)), '--config', config];
-    const spawned = spawnCli(withConfig);
+    const withConfig = [...args.map((a) => (a === 'TARGET' ? path.join(world.dir, 'target') : a)), '--config', world.config];
+    const spawned = world.spawn(withConfig);
     assert.is(spawned.bundleFiles.length, 1, `not run from restore-bundle.cjs:\n${spawned.stderr}`);
-    const inProcess = await runCli(withConfig, { env, cwd: dir });
+    const inProcess = await runCli(withConfig, { env: world.env, cwd: world.dir });
     assert.is(spawned.code, inProcess.code, spawned.stderr);
     assert.is(spawned.stderr, inProcess.stderr);
     assert.is(spawned.stdout, inProcess.stdout);
@@ -82,16 +48,16 @@ for (const args of CASES) {
 }
 
 test('the same run from the code cache, without one (PGBK_NO_CACHE=1), and with an unusable cache directory', () => {
-  const args = ['restore', 'main', '--to', path.join(dir, 'target'), '--config', config];
-  const cache = path.join(dir, 'cache-shared');
-  const first = spawnCli(args, cache);
-  const second = spawnCli(args, cache);
-  const off = spawnCli(args, path.join(dir, 'cache-off'), { PGBK_NO_CACHE: '1' });
+  const args = ['restore', 'main', '--to', path.join(world.dir, 'target'), '--config', world.config];
+  const cache = path.join(world.dir, 'cache-shared');
+  const first = world.spawn(args, cache);
+  const second = world.spawn(args, cache);
+  const off = world.spawn(args, path.join(world.dir, 'cache-off'), { PGBK_NO_CACHE: '1' });
   // A file where the cache directory would be: no cache, nothing written, the command runs.
-  const blocked = path.join(dir, 'cache-blocked');
+  const blocked = path.join(world.dir, 'cache-blocked');
   mkdirSync(blocked);
   writeFileSync(path.join(blocked, 'pgbk'), 'not a directory');
-  const unusable = spawnCli(args, blocked);
+  const unusable = world.spawn(args, blocked);
   for (const [what, r] of [
     ['from the cache', second],
     ['PGBK_NO_CACHE=1', off],
@@ -107,9 +73,9 @@ test('the same run from the code cache, without one (PGBK_NO_CACHE=1), and with 
 });
 
 test('a command that only mentions restore runs as before (from the ES modules)', async () => {
-  const args = ['show', 'restore', '--config', config];
-  const spawned = spawnCli(args);
-  const inProcess = await runCli(args, { env, cwd: dir });
+  const args = ['show', 'restore', '--config', world.config];
+  const spawned = world.spawn(args);
+  const inProcess = await runCli(args, { env: world.env, cwd: world.dir });
   assert.is(spawned.bundleFiles.length, 0);
   assert.is(spawned.code, inProcess.code);
   assert.is(spawned.stderr, inProcess.stderr);
@@ -117,11 +83,11 @@ test('a command that only mentions restore runs as before (from the ES modules)'
 });
 
 test("the restore bundle's code cache: written once, used, compiled afresh for another build or a damaged entry", () => {
-  const copyDir = path.join(dir, 'copy');
+  const copyDir = path.join(world.dir, 'copy');
   mkdirSync(copyDir);
   const bundle = path.join(copyDir, 'restore-bundle.cjs');
   copyFileSync(RESTORE_BUNDLE, bundle);
-  const e = { HOME: dir, XDG_CACHE_HOME: path.join(copyDir, 'cache') };
+  const e = { HOME: world.dir, XDG_CACHE_HOME: path.join(copyDir, 'cache') };
   mkdirSync(e.XDG_CACHE_HOME);
   const load = () => {
     const loaded = loadReadBundle(e, bundle, 'restore-bundle');
