@@ -10,6 +10,7 @@ import os from 'node:os';
 import { PassThrough } from 'node:stream';
 import path from 'node:path';
 import { loadReadBundle, READ_BUNDLE } from '../../../src/cli/read-bundle-loader.js';
+import { damageTail } from '../../support/damage.js';
 
 let dir: string;
 let bundle: string;
@@ -59,9 +60,7 @@ test('another build of the bundle (a new file) is compiled afresh', () => {
 test('a damaged entry is not given to V8 (it would abort): compiled afresh and rewritten', () => {
   assert.ok(load().save());
   const file = entryFile();
-  const bytes = readFileSync(file);
-  for (let i = bytes.length - 4096; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0x5a;
-  writeFileSync(file, bytes);
+  damageTail(file);
   const damaged = load();
   assert.is(damaged.cache, 'absent');
   assert.ok(damaged.save());

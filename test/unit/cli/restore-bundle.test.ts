@@ -13,6 +13,7 @@ import { loadReadBundle, RESTORE_BUNDLE } from '../../../src/cli/read-bundle-loa
 import { isBundledCommand, RESTORE_LOADERS } from '../../../src/cli/restore-bundle-entry.js';
 import { BundleWorld } from './bundle-world.js';
 import { runCli } from './run-cli.js';
+import { damageTail } from '../../support/damage.js';
 
 const world = new BundleWorld('restore-bundle');
 test.before(() => world.setUp());
@@ -100,9 +101,7 @@ test("the restore bundle's code cache: written once, used, compiled afresh for a
   assert.ok(first.save());
   assert.is(load().cache, 'used');
   const entry = path.join(copyDir, 'cache', 'pgbk', readdirSync(path.join(copyDir, 'cache', 'pgbk')).find((n) => n.startsWith('restore-bundle-'))!);
-  const bytes = readFileSync(entry);
-  for (let i = bytes.length - 4096; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0x5a;
-  writeFileSync(entry, bytes);
+  damageTail(entry);
   const damaged = load();
   assert.is(damaged.cache, 'absent');
   assert.ok(damaged.save());

@@ -12,6 +12,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type * as SdkModule from '@aws-sdk/client-s3';
 import { loadCommonJsCached } from '../../../src/lib/v8-code-cache.js';
+import { damageTail } from '../../support/damage.js';
 
 process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const BUILT = fileURLToPath(new URL('../../../src/catalog/s3/sdk-bundle.cjs', import.meta.url));
@@ -64,9 +65,7 @@ test('another build of the file is compiled afresh', () => {
 test('a damaged or cut entry is not given to V8 (it would abort): compiled afresh and rewritten', () => {
   assert.ok(load().save());
   const entry = entryFile();
-  const bytes = readFileSync(entry);
-  for (let i = bytes.length - 4096; i < bytes.length; i += 97) bytes[i] = bytes[i]! ^ 0x5a;
-  writeFileSync(entry, bytes);
+  damageTail(entry);
   const damaged = load();
   assert.is(damaged.cache, 'absent');
   assert.ok(damaged.save());
