@@ -9,7 +9,7 @@
 import { writeSync } from 'node:fs';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
-import type { FrameParts, ZstdCodec } from './zstd.js';
+import type { FrameParts, ZstdCodec, ZstdDecoder } from './zstd.js';
 
 /**
  * Level 1. Measured here on a PostgreSQL 15 segment (fresh initdb WAL): level 1 ≈ 650 MB/s at ratio
@@ -54,6 +54,18 @@ function zstdCodec(): Promise<ZstdCodec> {
   return codec;
 }
 
+/**
+ * The decoding half only, for what reads: the codec's decompress and decompressToFd are these very
+ * functions, but loading the codec also loads the two native compressor modules (~50 ms of a
+ * process's start): wal-fetch's Node path and its prefetch worker decode every segment they serve
+ * and never compress.
+ */
+let decoder: Promise<ZstdDecoder> | undefined;
+function zstdDecoder(): Promise<ZstdDecoder> {
+  decoder ??= import('./zstd.js').then((m) => m.zstdDecoder());
+  return decoder;
+}
+
 // node:zlib is imported where gzip is used: the read commands load this module for its names and
 // would otherwise pay ~4 ms of start-up for a codec they never run.
 export async function compressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {
@@ -82,7 +94,7 @@ export async function compressParts(buf: Buffer, kind: Compression): Promise<Fra
 export async function decompressBuffer(buf: Buffer, kind: Compression): Promise<Buffer> {
   switch (kind) {
     case 'zstd':
-      return (await zstdCodec()).decompress(buf);
+      return (await zstdDecoder()).decompress(buf);
     case 'gzip':
       return (await import('node:zlib')).gunzipSync(buf);
     case 'none':
@@ -106,7 +118,7 @@ export async function decompressToFd(
   position: number,
   opts: { readonly expectedLength?: number; readonly tap?: (run: Uint8Array) => void } = {},
 ): Promise<number> {
-  if (kind === 'zstd') return (await zstdCodec()).decompressToFd(buf, fd, position, opts);
+  if (kind === 'zstd') return (await zstdDecoder()).decompressToFd(buf, fd, position, opts);
   const data = await decompressBuffer(buf, kind);
   if (opts.expectedLength !== undefined && data.length !== opts.expectedLength) {
     throw new PgbkError('INTERNAL', `${kind}: the content is ${data.length} bytes, ${opts.expectedLength} expected`);
