@@ -1,6 +1,7 @@
 /**
- * Loads dist/src/cli/read-bundle.cjs (read-entry.ts), or restore-bundle.cjs
- * (restore-bundle-entry.ts), as Node loads a CommonJS file, but compiled
+ * Loads a command bundle — dist/src/cli/read-bundle.cjs (read-entry.ts), restore-bundle.cjs
+ * (restore-bundle-entry.ts) or apply-bundle.cjs (apply-bundle-entry.ts); cli.ts's BUNDLES names
+ * them — as Node loads a CommonJS file, but compiled
  * with a V8 code cache kept in the user's cache directory (lib/v8-code-cache.ts says what is
  * checked before the cache is used): compiling the bundle is ~5 ms of every `list` or `status`, the
  * largest part of their start after Node's own (issue 13 item 5; Node 20 has no compile cache of
@@ -10,11 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { type CacheUse, loadCommonJsCached } from '../lib/v8-code-cache.js';
 import type { BundleEntry } from './dispatch.js';
 
-/** What a command bundle's entry exports (read-entry.ts, restore-bundle-entry.ts, apply-bundle-entry.ts). */
-export type ReadBundle = BundleEntry;
-
 export interface LoadedBundle {
-  readonly bundle: ReadBundle;
+  /** What the bundle's entry exports (dispatch.ts bundleEntry). */
+  readonly bundle: BundleEntry;
   /** How the code cache served this load. */
   readonly cache: CacheUse;
   /** Write the code cache when there was none (after the command ran); whether it was written. */
@@ -31,6 +30,6 @@ export const RESTORE_BUNDLE = fileURLToPath(new URL('./restore-bundle.cjs', impo
  * lib/v8-code-cache.ts requires.
  */
 export function loadReadBundle(env: NodeJS.ProcessEnv, file: string = READ_BUNDLE, prefix = 'read-bundle'): LoadedBundle | undefined {
-  const loaded = loadCommonJsCached<ReadBundle>(file, env, prefix);
+  const loaded = loadCommonJsCached<BundleEntry>(file, env, prefix);
   return loaded === undefined ? undefined : { bundle: loaded.exports, cache: loaded.cache, save: loaded.save };
 }

@@ -49,7 +49,7 @@ export interface Choice {
    * A time target after a hole in the archive with newer WAL behind it (a PITR window or a pruned
    * range leaves such holes on purpose). Whether recovery stops before the hole only the WAL can
    * say: PostgreSQL stops before the first commit or abort timed after the target, and that record
-   * may lie before the hole. The scan of the WAL to replay (new-tablespaces.ts), which reads those
+   * may lie before the hole. The scan of the WAL to replay (wal-scan.ts), which reads those
    * records before anything is written, decides; `refusal` is thrown when it does not find one.
    */
   readonly beforeGap?: { readonly missing: string; readonly refusal: PgbkError };

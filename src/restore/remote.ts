@@ -48,7 +48,7 @@ export interface RemoteRestoreRequest {
   readonly verifyChecksums?: boolean;
   /** What the restored server does about archiving (pg/recovery-conf.ts ArchiveSetting); default 'refuse'. */
   readonly archiving?: ArchiveSetting;
-  /** Restore although the WAL to replay creates tablespaces at the source's paths (src/restore/new-tablespaces.ts). */
+  /** Restore although the WAL to replay creates tablespaces at the source's paths (src/restore/wal-scan.ts). */
   readonly allowNewTablespaces?: boolean;
   readonly log: (line: string) => void;
   readonly progressOut?: NodeJS.WritableStream;

@@ -5,7 +5,7 @@
  * remote.ts). Everything that can be refused is refused before the first write: the backup choice
  * and WAL continuity (choose-backup.ts), the stored files and manifest (stored-layout.ts), the
  * target directories (target-dir.ts, real paths resolved on the host), tablespaces created in the
- * WAL to replay (new-tablespaces.ts), the WAL source's own checks (wal-setup.ts).
+ * WAL to replay (wal-scan.ts), the WAL source's own checks (wal-setup.ts).
  *
  * Order of writes: mark the backup in use (while the WAL scan ends; removed again if it refuses) →
  * create/empty the directories (--force) → unpack the data directory and each tablespace
@@ -29,7 +29,7 @@ import { chooseBackup, type Choice } from './choose-backup.js';
 import { flushRestored, giveToDataOwner, linkTablespaces, removeRuntimeFiles, settleTablespaceMap, verifyAgainstManifest } from './finalize-pgdata.js';
 import { localHost, readTextOn, where, type TargetHost } from './host.js';
 import { clearInUse, markInUse } from './in-use.js';
-import { refuseNewTablespaces } from './new-tablespaces.js';
+import { refuseNewTablespaces } from './wal-scan.js';
 import { storedLayout, type StoredLayout } from './stored-layout.js';
 import { storedSource } from '../catalog/stored-source.js';
 import type { TablespaceEntry } from './tablespace-map.js';
@@ -64,7 +64,7 @@ export interface RestoreRequest {
   readonly archiving?: ArchiveSetting;
   /**
    * Restore even though the WAL to replay creates tablespaces (at the source's paths): only right
-   * on another host than the source's (new-tablespaces.ts).
+   * on another host than the source's (wal-scan.ts).
    */
   readonly allowNewTablespaces?: boolean;
   readonly lockTimeoutMs: number;

@@ -2,7 +2,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { PgbkError } from '../../../src/errors.js';
 import type { Choice } from '../../../src/restore/choose-backup.js';
-import { checkStopBeforeGap, type TablespaceScan } from '../../../src/restore/new-tablespaces.js';
+import { checkStopBeforeGap, type WalScan } from '../../../src/restore/wal-scan.js';
 
 const refusal = new PgbkError('WAL', 'target time T lies in a gap of the WAL archive: segment 000000010000000000000003 is missing', {
   server: 'main',
@@ -11,7 +11,7 @@ const refusal = new PgbkError('WAL', 'target time T lies in a gap of the WAL arc
 const gapChoice = { backup: { endLsn: '0/2000100' }, beforeGap: { missing: '000000010000000000000003', refusal } } as unknown as Choice;
 const noGap = {} as unknown as Choice;
 
-function scan(over: Partial<TablespaceScan>): TablespaceScan {
+function scan(over: Partial<WalScan>): WalScan {
   return { found: [], segments: 1, seconds: 0, targetReached: false, ...over };
 }
 

@@ -1,12 +1,18 @@
 /**
- * Tablespaces created in the WAL a restore will replay. PostgreSQL's replay of CREATE TABLESPACE
- * links pg_tblspc/<oid> to the absolute path recorded in the WAL — the source's own directory — so
- * a restore on the source's host would replay into, and once promoted write into (and DROP into),
- * the production tablespace (PostgreSQL's documentation warns of it). Relocating it is not
- * possible: the path is in the WAL, not in anything pgbk writes. So every archived segment recovery
- * will read is scanned for XLOG_TBLSPC_CREATE records, from the backup's redo point to where
- * recovery stops (replay-rule.ts), before anything is written; any found refuses the restore unless
- * the user says the paths are safe where the copy runs (another host: --allow-new-tablespaces).
+ * The scan of the WAL a restore will replay, before anything is written. It reads every archived
+ * segment recovery will read, from the backup's redo point to where recovery stops
+ * (replay-rule.ts), and decides two things:
+ *
+ * - Tablespaces created in that WAL. PostgreSQL's replay of CREATE TABLESPACE links
+ *   pg_tblspc/<oid> to the absolute path recorded in the WAL — the source's own directory — so a
+ *   restore on the source's host would replay into, and once promoted write into (and DROP into),
+ *   the production tablespace (PostgreSQL's documentation warns of it). Relocating it is not
+ *   possible: the path is in the WAL, not in anything pgbk writes. Any found refuses the restore
+ *   unless the user says the paths are safe where the copy runs (another host:
+ *   --allow-new-tablespaces).
+ * - A time target before a hole in the archive (checkStopBeforeGap): the choice of backup
+ *   (choose-backup.ts) cannot know whether recovery stops before the first missing segment; the
+ *   scan finds the record that stops it, and the restore goes on only if that lies before the hole.
  *
  * pgbk's own reader (pg/wal-records.ts) rather than pg_waldump: archived segments are compressed,
  * and pg_waldump would need them decompressed to a directory, one run per timeline, and an end of
@@ -29,7 +35,7 @@ export interface FoundTablespace extends TablespaceCreation {
   readonly segment: string;
 }
 
-export interface TablespaceScan {
+export interface WalScan {
   readonly found: readonly FoundTablespace[];
   readonly segments: number;
   readonly seconds: number;
@@ -64,7 +70,7 @@ async function readSegment(req: ScanRequest, name: string): Promise<Buffer | und
 }
 
 /** Scan the WAL the restore will replay; read-only. */
-export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceScan> {
+export async function scanNewTablespaces(req: ScanRequest): Promise<WalScan> {
   const started = Date.now();
   const { backup, choice, target, segSize, server } = req;
   const reader = new WalRecordReader({ segSize, startLsn: Number(parseLsn(backup.beginLsn)), wants: wantedRecords(target) });
@@ -75,7 +81,7 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
   let stopped = false;
   let count = 0;
   let lastCommit: bigint | undefined;
-  let stop: TablespaceScan['stop'];
+  let stop: WalScan['stop'];
   let next = readSegment(req, nameAt(segno));
   while (!stopped) {
     const bytes = await next;
@@ -134,7 +140,7 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<TablespaceSc
  * the first one missing, so a stop it found lies before the hole. Throws the choice's refusal
  * otherwise; returns the line that says where recovery stops, or undefined when there is no hole.
  */
-export function checkStopBeforeGap(choice: Choice, scan: TablespaceScan | { readonly failed: Error }): string | undefined {
+export function checkStopBeforeGap(choice: Choice, scan: WalScan | { readonly failed: Error }): string | undefined {
   const gap = choice.beforeGap;
   if (gap === undefined) return undefined;
   if ('failed' in scan) {
@@ -159,14 +165,14 @@ export function checkStopBeforeGap(choice: Choice, scan: TablespaceScan | { read
  * DR walk-through). A warning, not a refusal: WAL archived while the copy replays still counts, and
  * a prepared transaction's xid is not decoded here.
  */
-export function unreachedTargetWarning(scan: TablespaceScan, target: RecoveryTarget): string | undefined {
+export function unreachedTargetWarning(scan: WalScan, target: RecoveryTarget): string | undefined {
   if (scan.targetReached) return undefined;
   const newest = scan.lastCommitMicros === undefined ? '' : ` (the newest commit in it is at ${formatMicros(scan.lastCommitMicros)})`;
   return `the archived WAL ends before target ${describeTarget(target)}${newest}: unless more WAL is archived before the copy replays that far, PostgreSQL stops with "recovery ended before configured recovery target was reached" instead of starting; restore without a --target-* option to replay all of it${scan.lastCommitMicros === undefined ? '' : ', or with an earlier target'}`;
 }
 
 /** The refusal (or, when allowed, the warnings) for tablespaces created in the WAL to replay. */
-export function checkNewTablespaces(scan: TablespaceScan, opts: { readonly server: string; readonly backupId: string; readonly allow: boolean }): string[] {
+export function checkNewTablespaces(scan: WalScan, opts: { readonly server: string; readonly backupId: string; readonly allow: boolean }): string[] {
   if (scan.found.length === 0) return [];
   const list = scan.found.map((t) => `tablespace ${t.oid} at ${t.location} (CREATE TABLESPACE at LSN ${formatLsn(t.lsn)}, WAL segment ${t.segment})`);
   if (opts.allow) {
