@@ -9,6 +9,7 @@ import type pg from 'pg';
 import { PgbkError } from '../errors.js';
 import { type PgClientConfig, toClientConfig } from './client-config.js';
 import { displayConninfo } from './conninfo.js';
+import { pgDriver } from './pg-driver.js';
 
 const NETWORK_ERRNOS: ReadonlySet<string> = new Set([
   'ECONNREFUSED',
@@ -68,9 +69,9 @@ export interface SessionOptions {
 /** Connect, run fn, always disconnect. Errors from connect and from fn come back as PgbkError. */
 export async function withPgClient<T>(conninfo: string, fn: (client: pg.Client) => Promise<T>, options: SessionOptions = {}): Promise<T> {
   const config: PgClientConfig = { ...toClientConfig(conninfo), ...(options.replication ? { replication: options.replication } : {}) };
-  // Imported on first use: the driver (a dozen modules) is not needed by commands that only read
+  // Loaded on first use: the driver (a dozen modules) is not needed by commands that only read
   // the catalog, and every command's start-up counts when run from cron or per WAL segment.
-  const { default: driver } = await import('pg');
+  const driver = pgDriver();
   const client = new driver.Client(config);
   // A connection dropped between queries is reported by the pending query; without a listener
   // the 'error' event would crash the process instead.

@@ -8,6 +8,7 @@ import type pg from 'pg';
 import { PgbkError } from '../../errors.js';
 import { toClientConfig } from '../../pg/client-config.js';
 import { displayConninfo } from '../../pg/conninfo.js';
+import { pgDriver } from '../../pg/pg-driver.js';
 import { toPgError } from '../../pg/pg-session.js';
 import type { BackupSession } from './session.js';
 
@@ -22,8 +23,8 @@ export class PgClientSession implements BackupSession {
 
   static async open(conninfo: string): Promise<PgClientSession> {
     // Loaded here, not at import: SSH-only servers (psql over SSH) never need it, and it costs
-    // ~0.1-0.3 s of every `pgbk backup` start.
-    const { default: driver } = await import('pg');
+    // tens of ms of every `pgbk backup` start (pg/pg-driver.ts).
+    const driver = pgDriver();
     const client = new driver.Client({ ...toClientConfig(conninfo), keepAlive: true, keepAliveInitialDelayMillis: 10_000, application_name: 'pgbk' });
     client.on('error', () => undefined); // reported by the pending query instead
     try {

@@ -100,6 +100,7 @@ test('npm pack ships only what runs; the tarball installs without a compiler and
   assert.ok(files.includes('dist/src/config/schema-validator.cjs'), 'the precompiled validator is in the tarball');
   assert.ok(files.includes('dist/src/cli/read-bundle.cjs'), 'the read commands’ bundle is in the tarball');
   for (const b of ['restore-bundle.cjs', 'apply-bundle.cjs']) assert.ok(files.includes(`dist/src/cli/${b}`), `${b} is in the tarball`);
+  for (const b of ['catalog/s3/sdk-bundle.cjs', 'pg/pg-bundle.cjs']) assert.ok(files.includes(`dist/src/${b}`), `${b} (a package bundled) is in the tarball`);
   for (const f of ['schema/pgbk.schema.json', 'config.example.yaml', 'README.md', 'contrib/pgbk.service']) assert.ok(files.includes(f), f);
   const stray = files.filter((f) => /^(dist\/(test|bench|demo)|test|bench|demo|src|scripts)\//.test(f) || f.endsWith('.map') || f.endsWith('.ts'));
   assert.equal(stray, [], 'no tests, benchmarks, demo, sources or source maps');
