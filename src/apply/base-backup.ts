@@ -10,10 +10,19 @@ import { mark } from '../lib/profile.js';
  * The base-backup action: the configured method takes the backup; then the WAL it needs, which
  * PostgreSQL archived at backup end (into incoming/ for push servers), is archived so the backup
  * can be DONE in this same apply. Returns the final record.
+ *
+ * The basebackup method starts that archiving itself as soon as the server reports the end segment
+ * archived (TakeHooks), beside its own checksum pass: on two cores the two take as long as the
+ * longer one instead of their sum (~0.03 s of a backup's fixed cost, issue 13 item 2). What is in
+ * incoming/ afterwards (the ssh method, a server that archived late) is archived here as before.
  */
 export async function executeBaseBackup(ctx: ExecContext, slot: string): Promise<BackupRecord> {
   const method = await backupMethodFor(ctx.server, ctx.catalog);
-  const record = await method.take(ctx, slot);
+  const record = await method.take(ctx, slot, {
+    endSegmentArchived: async () => {
+      await archiveAllIncoming(ctx);
+    },
+  });
   if (record.status === 'FAILED') return record;
   await archiveAllIncoming(ctx);
   mark('end WAL archived from incoming/');

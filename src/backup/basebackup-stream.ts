@@ -29,7 +29,8 @@ import { parseBackupManifest } from '../pg/backup-manifest.js';
 import { streamBaseBackup, type StreamedBaseBackup } from '../pg/basebackup-stream.js';
 import { endLsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { withPgClient } from '../pg/pg-session.js';
-import { baseBackupLines, probeForBaseBackup, startedBaseBackup, waitForEndSegment, waitingBaseBackup } from './basebackup.js';
+import { baseBackupLines, endSegmentWork, probeForBaseBackup, settleAfterFailure, startedBaseBackup, waitingBaseBackup } from './basebackup.js';
+import type { TakeHooks } from './method.js';
 import type { BackupContext } from './context.js';
 import { TarReader } from './ssh/tar-format.js';
 
@@ -164,7 +165,7 @@ async function recordFailure(ctx: BackupContext, record: BackupRecord, reason: s
   }
 }
 
-export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
+export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string, hooks: TakeHooks = {}): Promise<BackupRecord> {
   const server = ctx.server;
   const { conninfo, facts } = await probeForBaseBackup(ctx);
   const spaces = await userTablespaces(conninfo);
@@ -228,7 +229,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
     const segSize = facts.walSegmentSize;
     const timeline = manifest.begin.timeline;
     const endWal = endLsnToSegmentName(parseLsn(manifest.end.endLsn), manifest.end.timeline, segSize);
-    archiverWait = waitForEndSegment(ctx, conninfo, id, endWal, stopWaiting.signal);
+    archiverWait = endSegmentWork(ctx, conninfo, id, endWal, stopWaiting.signal, hooks);
     const stored = await writer.commit();
     await repo.put(manifestKey, manifestText);
     const manifestBytes = Buffer.byteLength(manifestText);
@@ -248,7 +249,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string): 
     await writer?.abort().catch((aerr: unknown) => ctx.log(`${server.name}: backup ${id}: ${(aerr as Error).message}`));
     await recordFailure(ctx, record, e.message);
     stopWaiting.abort();
-    await archiverWait;
+    await settleAfterFailure(ctx, id, archiverWait);
     throw e;
   }
   await archiverWait;

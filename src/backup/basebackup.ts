@@ -14,6 +14,7 @@ import type { BackupContext } from './context.js';
 import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
 import { mark } from '../lib/profile.js';
 import { refuseBackupWithoutArchiving } from './archiving-preflight.js';
+import type { TakeHooks } from './method.js';
 
 /** The connection and the server's facts, checked against the catalog's identity. */
 export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly conninfo: string; readonly facts: ServerFacts }> {
@@ -105,11 +106,12 @@ export function waitingBaseBackup(
  *
  * The copy does not wait for the archiver (see pg/basebackup.ts). As soon as it ends this starts
  * waiting, beside the checksum pass and at most backup.archiveTimeout, for the server to archive
- * the end segment, and returns when it has (record WAITING_FOR_WAL), so that the executor can
- * usually make the backup DONE in the same run. A timeout is not a failure: the data is complete,
+ * the end segment, then runs hooks.endSegmentArchived (apply archives incoming/ there, still beside
+ * the checksum pass), and returns when both are done (record WAITING_FOR_WAL), so that the executor
+ * can usually make the backup DONE in the same run. A timeout is not a failure: the data is complete,
  * and the backup becomes DONE once its WAL is archived.
  */
-export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
+export async function takeBaseBackup(ctx: BackupContext, slot: string, hooks: TakeHooks = {}): Promise<BackupRecord> {
   const server = ctx.server;
   const { conninfo, facts } = await probeForBaseBackup(ctx);
   mark('probe');
@@ -141,7 +143,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
     mark('pg_basebackup');
     const segSize = facts.walSegmentSize;
     const endWal = endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize);
-    archiverWait = waitForEndSegment(ctx, conninfo, id, endWal, stopWaiting.signal);
+    archiverWait = endSegmentWork(ctx, conninfo, id, endWal, stopWaiting.signal, hooks);
     const { checksums, stored } = await checksumAndSyncStoredFiles(dir, result.files);
     record = waitingBaseBackup(started, {
       timeline: result.timeline,
@@ -164,7 +166,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
     });
     // The data is given up: how far the archiver got no longer matters.
     stopWaiting.abort();
-    await archiverWait;
+    await settleAfterFailure(ctx, id, archiverWait);
     throw e;
   }
   await archiverWait;
@@ -172,8 +174,21 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string): Promise<
   return record;
 }
 
-/** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. */
-export async function waitForEndSegment(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal): Promise<void> {
+/**
+ * What follows the copy beside the checksum pass: wait for the server to archive the end segment,
+ * then the executor's hook (TakeHooks), unless the copy failed in the meantime (`stop`).
+ */
+export async function endSegmentWork(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal, hooks: TakeHooks): Promise<void> {
+  if ((await waitForEndSegment(ctx, conninfo, id, endWal, stop)) && !stop.aborted) await hooks.endSegmentArchived?.();
+}
+
+/** After a failed copy, let endSegmentWork settle; its own error is logged (the copy's is the one thrown). */
+export async function settleAfterFailure(ctx: BackupContext, id: string, work: Promise<void> | undefined): Promise<void> {
+  await work?.catch((err: unknown) => ctx.log(`${ctx.server.name}: archiving incoming/ beside backup ${id}: ${toPgbkError(err).message}`));
+}
+
+/** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. Whether it archived. */
+export async function waitForEndSegment(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal): Promise<boolean> {
   const server = ctx.server;
   const signal = ctx.signal === undefined ? stop : AbortSignal.any([ctx.signal, stop]);
   const archived = await waitForArchivedWal(conninfo, endWal, server.backup.archiveTimeoutSeconds * 1000, signal).catch((err: unknown) => {
@@ -185,4 +200,5 @@ export async function waitForEndSegment(ctx: BackupContext, conninfo: string, id
       `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); backup ${id} stays WAITING_FOR_WAL until it is`,
     );
   }
+  return archived;
 }
