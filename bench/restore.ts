@@ -71,6 +71,8 @@ function referenceExtract(file: string, dir: string): Promise<void> {
 }
 
 const RUNS = Number(process.env['PGBK_BENCH_RUNS'] ?? 3);
+/** MiB written and removed before each timed restore (beside): more than pgbench -s 50's 808 MB. */
+const WARM_MIB = 1024;
 const BEFORE = process.env['PGBK_BENCH_RESTORE_BEFORE'] || undefined;
 const BESIDE_ONLY = process.env['PGBK_BENCH_RESTORE_ONLY'] === 'beside';
 
@@ -154,17 +156,51 @@ async function beside(root: string, source: TestCluster, config: string, id: str
   const beforeDir = path.join(root, 'beside-before');
   const runs: { pgbk: Measured; pgbr: Measured; before: Measured | undefined }[] = [];
   const load0 = loadNote();
+  // Each restore's copy is removed right after it is measured, and each restore starts on memory
+  // just touched (warm). On this machine kind (a Firecracker VM) memory free for ~2 s is handed back
+  // to the host, and touching it again costs ~13 µs a page (RESULTS, Session 13: "the first touch
+  // of a page"): 808 MB restored into such memory took ~1.5 s longer, and which tool paid depended
+  // on its place in the round (Session 20: the third restore of every other round). Untimed.
+  // A file as large as the restored cluster is written and removed beside the targets first.
+  const warm = async (): Promise<void> => {
+    const file = path.join(root, 'warm');
+    await runProcess('dd', ['if=/dev/zero', `of=${file}`, 'bs=1M', `count=${WARM_MIB}`, 'status=none']);
+    await rm(file, { force: true });
+  };
+  const timedRestore = async <T>(run: () => Promise<T>, dir: string): Promise<T> => {
+    await warm();
+    const m = await run();
+    await rm(dir, { recursive: true, force: true });
+    return m;
+  };
   for (let i = 0; i < RUNS; i++) {
     await mkdir(pgbrDir, { mode: 0o700 });
     await chownToPostgres(pgbrDir);
-    const a = (): Promise<Measured> => measured(process.execPath, [CLI, 'restore', SERVER, id, '--config', config, '--target-dir', pgbkDir, '--no-archive']);
-    const b = (): Promise<Measured> => measured('pgbackrest', [...pgbr, `--pg1-path=${pgbrDir}`, 'restore', '--process-max=2'], true);
+    const a = (): Promise<Measured> =>
+      timedRestore(() => measured(process.execPath, [CLI, 'restore', SERVER, id, '--config', config, '--target-dir', pgbkDir, '--no-archive']), pgbkDir);
+    const b = (): Promise<Measured> =>
+      timedRestore(() => measured('pgbackrest', [...pgbr, `--pg1-path=${pgbrDir}`, 'restore', '--process-max=2'], true), pgbrDir);
     // PGBK_BENCH_RESTORE_BEFORE=DIR (a build's dist/ of another commit): its restore too, each
     // round right after this build's, for a before/after ratio from the same rounds.
+    const before = BEFORE;
     const c = (): Promise<Measured | undefined> =>
-      BEFORE === undefined
+      before === undefined
         ? Promise.resolve(undefined)
-        : measured(process.execPath, [path.join(BEFORE, 'src/cli.js'), 'restore', SERVER, id, '--config', config, '--target-dir', beforeDir, '--no-archive']);
+        : timedRestore(
+            () =>
+              measured(process.execPath, [
+                path.join(before, 'src/cli.js'),
+                'restore',
+                SERVER,
+                id,
+                '--config',
+                config,
+                '--target-dir',
+                beforeDir,
+                '--no-archive',
+              ]),
+            beforeDir,
+          );
     if (i % 2 === 0) {
       const x = await a();
       const y = await c();
