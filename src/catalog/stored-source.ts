@@ -34,11 +34,6 @@ export interface StoredSource {
   start(name: string, size: number): StartedRead;
   /** A local file with the stored bytes of a small file (backup_manifest for pg_verifybackup). */
   localFile(name: string): Promise<{ readonly path: string; dispose(): Promise<void> }>;
-  /**
-   * Where the stored file itself is, when it is a file on this host (a local catalog): a program
-   * may read it directly (restore/unpack-file.ts). Absent for object storage.
-   */
-  readonly pathOnThisHost?: (name: string) => string;
 }
 
 export interface PrefetchOptions {
@@ -238,7 +233,6 @@ export function directorySource(dir: string): StoredSource {
       return { bytes, cancel: () => void bytes.return(undefined) };
     },
     localFile: async (name) => ({ path: path.join(dir, name), dispose: async () => undefined }),
-    pathOnThisHost: (name) => path.join(dir, name),
   };
 }
 

@@ -1,8 +1,7 @@
 /**
  * Unpack one stored tar (base.tar.zst, <oid>.tar.gz, …) into a directory on this host in a single
  * pass, its sha256 compared with backup.json: `pgbk verify`'s use of the restore's unpacking
- * (a compressed local file: unpack-file.ts, the decompressor reading the file itself; otherwise
- * unpack.ts, Node reading, hashing and feeding `tar -x` or the decompressor).
+ * (unpack.ts, on LocalTransport: `zstd -d | tar -x` with Node only reading and hashing).
  */
 
 import { createReadStream } from 'node:fs';
@@ -10,7 +9,6 @@ import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
 import { localHost } from './host.js';
 import { unpackInto } from './unpack.js';
-import { unpackLocalFile } from './unpack-file.js';
 
 export interface ExtractOptions {
   readonly file: string;
@@ -47,25 +45,16 @@ function decompressorFor(compression: Compression): readonly string[] | undefine
 }
 
 export async function extractStoredTar(opts: ExtractOptions): Promise<ExtractResult> {
-  const decompress = decompressorFor(opts.compression);
-  const common = {
+  const r = await unpackInto({
     host: localHost(),
     dir: opts.destDir,
+    source: opts.source ?? (createReadStream(opts.file, { highWaterMark: 1 << 20 }) as AsyncIterable<unknown>),
+    decompress: decompressorFor(opts.compression),
     what: opts.file,
     expectedSha256: opts.expectedSha256,
     ...(opts.server === undefined ? {} : { server: opts.server }),
     ...(opts.onProgress === undefined ? {} : { onProgress: opts.onProgress }),
     ...(opts.signal === undefined ? {} : { signal: opts.signal }),
-  };
-  // A local file: the decompressor reads it itself (unpack-file.ts).
-  if (opts.source === undefined && decompress !== undefined) {
-    const r = await unpackLocalFile({ ...common, file: opts.file, decompress });
-    return { storedBytes: r.storedBytes, files: r.files };
-  }
-  const r = await unpackInto({
-    ...common,
-    source: opts.source ?? (createReadStream(opts.file, { highWaterMark: 1 << 20 }) as AsyncIterable<unknown>),
-    decompress,
   });
   return { storedBytes: r.storedBytes, files: r.files };
 }

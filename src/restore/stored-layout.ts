@@ -18,7 +18,6 @@ import type { StartedRead, StoredSource } from '../catalog/stored-source.js';
 import type { StoredTree } from '../backup/ssh/stored-tree.js';
 import { formatTablespaceMap } from './tablespace-map.js';
 import { unpackInto } from './unpack.js';
-import { unpackLocalFile } from './unpack-file.js';
 
 export interface UnpackRun {
   readonly host: TargetHost;
@@ -188,24 +187,11 @@ async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<Stor
       const name = tarOf(oid);
       const started = name === base ? early : undefined;
       if (started !== undefined) early = undefined;
-      const decompress = decompressorFor(name);
-      if (run.host.local && decompress !== undefined && source.pathOnThisHost !== undefined) {
-        // A local catalog's file, unpacked on this host: the decompressor reads it itself.
-        started?.cancel();
-        return unpackLocalFile({
-          ...run,
-          file: source.pathOnThisHost(name),
-          decompress,
-          what: source.where(name),
-          server,
-          expectedSha256: checksums[name]!,
-        });
-      }
       try {
         return await unpackInto({
           ...run,
           source: (started?.bytes ?? source.open(name)) as AsyncIterable<unknown>,
-          decompress,
+          decompress: decompressorFor(name),
           what: source.where(name),
           server,
           expectedSha256: checksums[name]!,

@@ -14,13 +14,13 @@
  * tar keeps the owners recorded in the archive.
  */
 
-import { spawn, type ChildProcess, type ChildProcessWithoutNullStreams } from 'node:child_process';
-import { Writable } from 'node:stream';
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Writable } from 'node:stream';
 import { PgbkError } from '../errors.js';
 import { sha256Hasher } from '../lib/checksum.js';
 import { exposedGc } from '../lib/v8-gc.js';
 import { execProcessOf } from '../transport/local.js';
-import type { ExecProcess, ExitStatus } from '../transport/transport.js';
+import type { ExecProcess } from '../transport/transport.js';
 import { EarlyFlush, writeBackHelps } from './early-flush.js';
 import { where, type TargetHost } from './host.js';
 
@@ -84,7 +84,7 @@ export const PIPE_BYTES = 1 << 20;
  * The shell has no pipefail: the decompressor's status comes back on fd 4. SIGPIPE (141: tar
  * stopped reading, and its own status says why) is not the decompressor's failure.
  */
-export const LOCAL_PIPELINE = [
+const LOCAL_PIPELINE = [
   'd=$1; shift',
   'exec 3>&1',
   `s=$( { { "$@" 3>&- 4>&-; echo $? >&4; } | { perl -e 'fcntl(STDIN, 1031, ${PIPE_BYTES})' 2>/dev/null 3>&- 4>&-; exec ${TAR.join(' ')} -f - -C "$d" >&3 3>&- 4>&-; }; } 4>&1 )`,
@@ -125,14 +125,11 @@ async function write(sink: Writable, chunk: Buffer): Promise<void> {
  * tar on this host, in a process group of its own: the decompressor it starts (-I) is in that group,
  * so an abort stops both by tar's PID (the group id) — not just tar, leaving its child to notice.
  */
-export function localTar(argv: readonly string[], stdin: 'pipe' | number = 'pipe'): { proc: ExecProcess; stopGroup: () => void } {
-  // With a file descriptor for stdin (unpack-file.ts) Node makes no stdin stream: an ended one
-  // stands in, so that ExecProcess keeps its shape.
-  const child = spawn(argv[0]!, argv.slice(1), { stdio: [stdin, 'pipe', 'pipe'], detached: true });
-  if (child.stdin === null) Object.assign(child, { stdin: endedWritable() });
+function localTar(argv: readonly string[]): { proc: ExecProcess; stopGroup: () => void } {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'], detached: true });
   const pid = child.pid;
   return {
-    proc: execProcessOf(child as ChildProcessWithoutNullStreams, argv[0]!),
+    proc: execProcessOf(child, argv[0]!),
     stopGroup: () => {
       if (pid === undefined) return;
       try {
@@ -142,12 +139,6 @@ export function localTar(argv: readonly string[], stdin: 'pipe' | number = 'pipe
       }
     },
   };
-}
-
-function endedWritable(): Writable {
-  const w = new Writable({ write: (_chunk, _enc, cb) => cb() });
-  w.end();
-  return w;
 }
 
 function localExit(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
@@ -272,35 +263,6 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   flush?.stop();
   // Everything it started has exited (done/close above): only now is the abort reported.
   if (aborted()) throw new RestoreAborted(`while unpacking ${what}`, server, what);
-  const sha256 = hash.hex();
-  judgeUnpack(opts, { status, decompressor: h, killedHere, stderr, pipeError, sha256 });
-  opts.onProgress?.(storedBytes, files);
-  return { storedBytes, files, sha256 };
-}
-
-/** What the programs of an unpack said, for judgeUnpack. */
-export interface UnpackEnd {
-  readonly status: ExitStatus;
-  /** The decompressor when it ran here apart from tar (over SSH), and its end. */
-  readonly decompressor: { readonly code: number | null; readonly stderr: string } | undefined;
-  /** It was stopped here because tar had ended. */
-  readonly killedHere: boolean;
-  /** tar's (or the local pipeline's) stderr. */
-  readonly stderr: string;
-  readonly pipeError: Error | undefined;
-  /** Of the stored bytes as read. */
-  readonly sha256: string;
-}
-
-/**
- * Throws what went wrong with an unpack that has ended (its programs have exited), most telling
- * first: the decompressor (a damaged stored file), the connection, tar, the feeding pipe, and last
- * the stored bytes' sha256 against the one recorded.
- */
-export function judgeUnpack(opts: Pick<UnpackOptions, 'host' | 'dir' | 'what' | 'server' | 'decompress' | 'expectedSha256'>, end: UnpackEnd): void {
-  const { host, dir, what, server, decompress } = opts;
-  const { status, killedHere, stderr, pipeError, sha256 } = end;
-  const h = end.decompressor;
   const childFailed = host.local && decompress !== undefined && status.code !== 0 && CHILD_FAILED.test(stderr);
   if ((h !== undefined && h.code !== 0 && !killedHere) || childFailed) {
     const name = decompress?.[0] ?? 'decompressor';
@@ -325,6 +287,7 @@ export function judgeUnpack(opts: Pick<UnpackOptions, 'host' | 'dir' | 'what' | 
     );
   }
   if (pipeError !== undefined) throw new PgbkError('CATALOG', `extracting ${what} stopped early: ${pipeError.message}`, { server, path: what });
+  const sha256 = hash.hex();
   if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
     throw new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${opts.expectedSha256}, read ${sha256})`, {
       server,
@@ -332,4 +295,6 @@ export function judgeUnpack(opts: Pick<UnpackOptions, 'host' | 'dir' | 'what' | 
       hint: 'the stored backup is damaged; restore from another backup',
     });
   }
+  opts.onProgress?.(storedBytes, files);
+  return { storedBytes, files, sha256 };
 }
