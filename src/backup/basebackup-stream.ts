@@ -30,8 +30,7 @@ import { streamBaseBackup, type StreamedBaseBackup } from '../pg/basebackup-stre
 import { endLsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { withPgClient } from '../pg/pg-session.js';
 import { baseBackupLines, endSegmentWork, probeForBaseBackup, settleAfterFailure, startedBaseBackup, waitingBaseBackup } from './basebackup.js';
-import type { TakeHooks } from './method.js';
-import type { BackupContext } from './context.js';
+import type { BackupContext, TakeHooks } from './context.js';
 import { TarReader } from './ssh/tar-format.js';
 
 const MANIFEST = 'backup_manifest';

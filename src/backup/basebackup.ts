@@ -10,11 +10,10 @@ import { endLsnToSegmentName, lsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { probeServer, type ServerFacts } from '../pg/probe.js';
 import { type BackupRecord, failedBackup, type StartedBackup } from '../model/types.js';
 import { withRetry } from '../lib/retry.js';
-import type { BackupContext } from './context.js';
+import type { BackupContext, TakeHooks } from './context.js';
 import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
 import { mark } from '../lib/profile.js';
 import { refuseBackupWithoutArchiving } from './archiving-preflight.js';
-import type { TakeHooks } from './method.js';
 
 /** The connection and the server's facts, checked against the catalog's identity. */
 export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly conninfo: string; readonly facts: ServerFacts }> {

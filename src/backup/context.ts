@@ -20,3 +20,14 @@ export interface BackupContext {
   /** Set when the command runs on a terminal: long copies show their progress. */
   readonly progress?: ProgressFactory;
 }
+
+/** What the executor asks a method to do at points only the method knows. */
+export interface TakeHooks {
+  /**
+   * Runs once the server reports the backup's end segment archived, while the method still
+   * finishes its copy (the basebackup method: beside its checksum pass): the executor archives what
+   * the server put in incoming/ there, so that the two overlap instead of following each other.
+   * Its error comes out of take() after the backup's record is written; it never fails the backup.
+   */
+  readonly endSegmentArchived?: () => Promise<void>;
+}

@@ -8,20 +8,9 @@
 import { repositoryKindOf } from '../catalog/open.js';
 import type { ServerConfig } from '../config/resolved.js';
 import type { BackupRecord } from '../model/types.js';
-import type { BackupContext } from './context.js';
+import type { BackupContext, TakeHooks } from './context.js';
 
-export type { BackupContext } from './context.js';
-
-/** What the executor asks a method to do at points only the method knows. */
-export interface TakeHooks {
-  /**
-   * Runs once the server reports the backup's end segment archived, while the method still
-   * finishes its copy (the basebackup method: beside its checksum pass): the executor archives what
-   * the server put in incoming/ there, so that the two overlap instead of following each other.
-   * Its error comes out of take() after the backup's record is written; it never fails the backup.
-   */
-  readonly endSegmentArchived?: () => Promise<void>;
-}
+export type { BackupContext, TakeHooks } from './context.js';
 
 export interface BackupMethod {
   readonly name: ServerConfig['backup']['method'];
