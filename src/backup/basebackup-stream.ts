@@ -29,7 +29,8 @@ import { parseBackupManifest } from '../pg/backup-manifest.js';
 import { streamBaseBackup, type StreamedBaseBackup } from '../pg/basebackup-stream.js';
 import { endLsnToSegmentName, parseLsn } from '../pg/lsn.js';
 import { withPgClient } from '../pg/pg-session.js';
-import { baseBackupLines, endSegmentWork, probeForBaseBackup, settleAfterFailure, startedBaseBackup, waitingBaseBackup } from './basebackup.js';
+import { baseBackupLines, endSegmentWork, probeForBaseBackup, startedBaseBackup, waitingBaseBackup } from './basebackup.js';
+import { settleAfterFailure } from './beside-copy.js';
 import type { BackupContext, TakeHooks } from './context.js';
 import { TarReader } from './ssh/tar-format.js';
 
@@ -229,6 +230,7 @@ export async function takeStreamedBaseBackup(ctx: BackupContext, slot: string, h
     const timeline = manifest.begin.timeline;
     const endWal = endLsnToSegmentName(parseLsn(manifest.end.endLsn), manifest.end.timeline, segSize);
     archiverWait = endSegmentWork(ctx, conninfo, id, endWal, stopWaiting.signal, hooks);
+    archiverWait.catch(() => undefined); // awaited below: never an unhandled rejection meanwhile
     const stored = await writer.commit();
     await repo.put(manifestKey, manifestText);
     const manifestBytes = Buffer.byteLength(manifestText);

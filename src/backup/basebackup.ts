@@ -14,6 +14,7 @@ import type { BackupContext, TakeHooks } from './context.js';
 import { allocateBackupId, checksumAndSyncStoredFiles } from './lifecycle.js';
 import { mark } from '../lib/profile.js';
 import { refuseBackupWithoutArchiving } from './archiving-preflight.js';
+import { settleAfterFailure } from './beside-copy.js';
 
 /** The connection and the server's facts, checked against the catalog's identity. */
 export async function probeForBaseBackup(ctx: BackupContext): Promise<{ readonly conninfo: string; readonly facts: ServerFacts }> {
@@ -143,6 +144,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string, hooks: Ta
     const segSize = facts.walSegmentSize;
     const endWal = endLsnToSegmentName(parseLsn(result.endLsn), result.timeline, segSize);
     archiverWait = endSegmentWork(ctx, conninfo, id, endWal, stopWaiting.signal, hooks);
+    archiverWait.catch(() => undefined); // awaited below: never an unhandled rejection meanwhile
     const { checksums, stored } = await checksumAndSyncStoredFiles(dir, result.files);
     record = waitingBaseBackup(started, {
       timeline: result.timeline,
@@ -179,11 +181,6 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string, hooks: Ta
  */
 export async function endSegmentWork(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal, hooks: TakeHooks): Promise<void> {
   if ((await waitForEndSegment(ctx, conninfo, id, endWal, stop)) && !stop.aborted) await hooks.endSegmentArchived?.();
-}
-
-/** After a failed copy, let endSegmentWork settle; its own error is logged (the copy's is the one thrown). */
-export async function settleAfterFailure(ctx: BackupContext, id: string, work: Promise<void> | undefined): Promise<void> {
-  await work?.catch((err: unknown) => ctx.log(`${ctx.server.name}: archiving incoming/ beside backup ${id}: ${toPgbkError(err).message}`));
 }
 
 /** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. Whether it archived. */

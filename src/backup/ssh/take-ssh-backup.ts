@@ -46,7 +46,8 @@ import { type BackupRecord, failedBackup, type StartedBackup } from '../../model
 import { connectServer } from '../../transport/connect.js';
 import type { Transport } from '../../transport/transport.js';
 import { allocateBackupId } from '../lifecycle.js';
-import type { BackupContext } from '../context.js';
+import { settleAfterFailure } from '../beside-copy.js';
+import type { BackupContext, TakeHooks } from '../context.js';
 import { startAgent, type StartedAgent } from './fetch-agent.js';
 import { FILE_LIST } from './stored-file-list.js';
 import { syncBackupTree } from './sync-tree.js';
@@ -84,8 +85,12 @@ async function startPoint(session: BackupSession, startLsn: string): Promise<Sta
   }
 }
 
-/** Take one `ssh` backup; returns the final record (DONE when its WAL is archived already). */
-export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<BackupRecord> {
+/**
+ * Take one `ssh` backup; returns the final record (DONE when its WAL is archived already). Once
+ * the server has archived the end segment, hooks.endSegmentArchived (apply archives incoming/)
+ * runs beside the rest: backup_label, files.json, the directories' fsync, the record, closing SSH.
+ */
+export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: TakeHooks = {}): Promise<BackupRecord> {
   const server = ctx.server;
   if (server.pgdata === undefined) {
     throw new PgbkError('CONFIG', 'backup method ssh needs pgdata (the data directory on the database host)', { server: server.name });
@@ -100,6 +105,8 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
   );
   let session: BackupSession | undefined;
   let record: BackupRecord | undefined;
+  // The executor's work beside the end of the copy (TakeHooks), once the end segment is archived.
+  let beside: Promise<void> | undefined;
   let claimed: StartedBackup | undefined;
   let dest: Destination | undefined;
   /** For messages: the backup's directory or its prefix on object storage. */
@@ -180,6 +187,9 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
       ctx.log(
         `${server.name}: ${endWal} not archived by the server within ${server.backup.archiveTimeoutSeconds} s (backup.archiveTimeout); the backup stays WAITING_FOR_WAL until it is`,
       );
+    } else {
+      beside = hooks.endSegmentArchived?.();
+      beside?.catch(() => undefined); // awaited at the end: never an unhandled rejection meanwhile
     }
     mark('wait for the end segment archived');
     await writeNamed(dest, 'data/backup_label', stop.labelFile, 0o600);
@@ -222,6 +232,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     );
   } catch (err) {
     // Measured before the partial tree is removed below: the free space when the disk filled up.
+    await settleAfterFailure(ctx, record?.id ?? 'being taken', beside);
     const e = isNoSpaceError(err)
       ? await noSpaceError(err, {
           server: server.name,
@@ -256,5 +267,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string): Promise<B
     await transport.close();
     mark('close');
   }
+  // Its error (WAL not archived from incoming/) comes out here, after the record: not the backup's.
+  await beside;
   return record;
 }
