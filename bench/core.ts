@@ -124,6 +124,7 @@ export interface BaseBackupBenchResult extends BenchResult {
  * --checkpoint=fast), in PGBK_BENCH_ROUNDS (default 3) interleaved rounds, medians compared. A
  * third command, the same pg_basebackup with -X none (what pgbk ran before: the server then waits
  * for archive_command at backup end), is timed in the same rounds for the record.
+ * PGBK_BENCH_BASEBACKUP_BEFORE_CLI times another build's apply right after pgbk's in each round.
  */
 export async function benchBaseBackup(world: World): Promise<BaseBackupBenchResult> {
   if (!existsSync('/usr/bin/time')) throw new Error('/usr/bin/time is missing (peak RSS): apt-get install time');
@@ -144,22 +145,35 @@ export async function benchBaseBackup(world: World): Promise<BaseBackupBenchResu
     '--checkpoint=fast',
   ];
   const pgbkRuns: { seconds: number; rssMb: number }[] = [];
+  // PGBK_BENCH_BASEBACKUP_BEFORE_CLI=<dist/src/cli.js of another build>: its apply too, each round
+  // right after this build's, for a before/after ratio from the same rounds.
+  const beforeCli = process.env['PGBK_BENCH_BASEBACKUP_BEFORE_CLI'];
+  const beforeRuns: { seconds: number; rssMb: number }[] = [];
   const refRuns: { seconds: number; rssMb: number }[] = [];
   const noneRuns: number[] = [];
   let stored = 0;
-  const runPgbkRound = async (round: number): Promise<void> => {
+  const timedApply = async (cli: string, minute: number, what: string): Promise<{ seconds: number; rssMb: number }> => {
     // WAL the previous run left in incoming/ is archived untimed, so each timed apply does the
     // same work: one backup and its own end segment.
     await pgbk(['--config', drainConfig, 'apply']);
     const before = (await readBackups(world.catalog, SERVER)).filter((b) => b.status === 'DONE').length;
-    // Each round is a new minute of the schedule, so the backup is due.
-    const now = new Date(Date.now() + round * 60_000).toISOString();
-    const r = await timedWithRss(process.execPath, [CLI, '--config', backupConfig, 'apply', '--now', now]);
+    // Each apply is a new minute of the schedule, so the backup is due.
+    const now = new Date(start + minute * 60_000).toISOString();
+    const r = await timedWithRss(process.execPath, [cli, '--config', backupConfig, 'apply', '--now', now]);
     const done = (await readBackups(world.catalog, SERVER)).filter((b) => b.status === 'DONE');
-    if (done.length !== before + 1) throw new Error(`pgbk apply did not produce one DONE backup (${before} → ${done.length})`);
+    if (done.length !== before + 1) throw new Error(`${what} apply did not produce one DONE backup (${before} → ${done.length})`);
     stored = done[done.length - 1]?.sizes?.stored ?? 0;
+    return r;
+  };
+  const start = Date.now();
+  const runPgbkRound = async (round: number): Promise<void> => {
+    const r = await timedApply(CLI, 2 * round, 'pgbk');
     pgbkRuns.push(r);
     log(`base backup round ${round + 1}: pgbk apply ${r.seconds.toFixed(2)} s, ${r.rssMb.toFixed(0)} MB`);
+    if (beforeCli === undefined) return;
+    const b = await timedApply(beforeCli, 2 * round + 1, 'before');
+    beforeRuns.push(b);
+    log(`base backup round ${round + 1}: before (${beforeCli}) apply ${b.seconds.toFixed(2)} s, ${b.rssMb.toFixed(0)} MB`);
   };
   const runRef = async (round: number): Promise<void> => {
     const r = await timedWithRss(pgBasebackup, refArgs('stream'));
@@ -199,7 +213,10 @@ export async function benchBaseBackup(world: World): Promise<BaseBackupBenchResu
       `pg_basebackup -Ft -X stream --compress=server-zstd:level=1,workers=2 --checkpoint=fast: ${fmtList(refRuns.map((r) => r.seconds))} s; ` +
       `peak RSS pgbk ${pgbkRss.toFixed(0)} MB vs ${refRss.toFixed(0)} MB (+${(pgbkRss - refRss).toFixed(0)} MB); ` +
       `same with -X none (server waits for archive_command): ${fmtList(noneRuns)} s; ` +
-      'pgbk adds node start-up, probe, sha256 of stored files, waiting for and archiving the end segment, DONE',
+      'pgbk adds node start-up, probe, sha256 of stored files, waiting for and archiving the end segment, DONE' +
+      (beforeCli === undefined
+        ? ''
+        : `; before (${beforeCli}): ${fmtList(beforeRuns.map((r) => r.seconds))} s, median ${median(beforeRuns.map((r) => r.seconds)).toFixed(2)} s = ${(median(beforeRuns.map((r) => r.seconds)) / refS).toFixed(2)}× pg_basebackup, ${median(beforeRuns.map((r) => r.rssMb)).toFixed(0)} MB; after ÷ before ${(pgbkS / median(beforeRuns.map((r) => r.seconds))).toFixed(2)}×`),
   };
 }
 
