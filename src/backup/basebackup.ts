@@ -146,6 +146,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string, hooks: Ta
     archiverWait = endSegmentWork(ctx, conninfo, id, endWal, stopWaiting.signal, hooks);
     archiverWait.catch(() => undefined); // awaited below: never an unhandled rejection meanwhile
     const { checksums, stored } = await checksumAndSyncStoredFiles(dir, result.files);
+    mark('checksums, sync');
     record = waitingBaseBackup(started, {
       timeline: result.timeline,
       beginLsn: result.beginLsn,
@@ -156,7 +157,7 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string, hooks: Ta
       checksums,
     });
     await writeBackupRecord(ctx.catalog, record);
-    mark('checksums, sync, WAITING_FOR_WAL');
+    mark('WAITING_FOR_WAL');
   } catch (err) {
     lines.finish();
     const e = toPgbkError(err, { server: server.name });
@@ -180,7 +181,10 @@ export async function takeBaseBackup(ctx: BackupContext, slot: string, hooks: Ta
  * then the executor's hook (TakeHooks), unless the copy failed in the meantime (`stop`).
  */
 export async function endSegmentWork(ctx: BackupContext, conninfo: string, id: string, endWal: string, stop: AbortSignal, hooks: TakeHooks): Promise<void> {
-  if ((await waitForEndSegment(ctx, conninfo, id, endWal, stop)) && !stop.aborted) await hooks.endSegmentArchived?.();
+  if (!(await waitForEndSegment(ctx, conninfo, id, endWal, stop)) || stop.aborted) return;
+  mark('(beside) end segment archived by the server');
+  await hooks.endSegmentArchived?.();
+  mark('(beside) end segment hook done');
 }
 
 /** See takeBaseBackup: wait for the archiver, report a timeout, never fail the backup for it. Whether it archived. */
