@@ -26,7 +26,21 @@ export async function executeBaseBackup(ctx: ExecContext, slot: string): Promise
   if (record.status === 'FAILED') return record;
   await archiveAllIncoming(ctx);
   mark('end WAL archived from incoming/');
-  await finishIfComplete(ctx, record.id);
+  const finished = await finishIfComplete(ctx, record.id);
   mark('finish (DONE when its WAL is complete)');
+  if (!finished.finished && record.status === 'WAITING_FOR_WAL') ctx.log(waitingNote(ctx, record.id, finished.detail));
   return readBackup(ctx.catalog, ctx.server.name, record.id);
+}
+
+/**
+ * Why the backup is not DONE yet and what ends the wait: the data is complete, its WAL is not all
+ * archived. From a standby this is the usual case: a standby cannot switch segments, so the one
+ * holding the backup's end is archived only when the primary finishes it.
+ */
+function waitingNote(ctx: ExecContext, id: string, detail: string): string {
+  const fromStandby =
+    ctx.facts?.inRecovery === true
+      ? '; taken from a standby, whose primary archives that segment only when it finishes it (archive_timeout on the primary bounds the wait)'
+      : '';
+  return `${ctx.server.name}: backup ${id} is WAITING_FOR_WAL (${detail})${fromStandby}; the next apply makes it DONE once its WAL is archived`;
 }

@@ -141,7 +141,7 @@ function run(cmd: string, args: readonly string[], cwd?: string): Promise<RunRes
 }
 
 /** Run a PostgreSQL server program as the postgres OS user (directly when we are not root). */
-function runAsPostgres(program: string, args: readonly string[], cwd?: string): Promise<RunResult> {
+export function runAsPostgres(program: string, args: readonly string[], cwd?: string): Promise<RunResult> {
   const bin = path.join(PG_BINDIR, program);
   return IS_ROOT ? run('runuser', ['-u', 'postgres', '--', bin, ...args], cwd) : run(bin, args, cwd);
 }

@@ -1,0 +1,103 @@
+/**
+ * A base backup taken from a streaming standby (the usual way to spare a busy primary), with the
+ * primary archiving into the catalog through `pgbk wal-push`. A standby cannot switch WAL segments,
+ * so the segment holding the backup's end is archived only when the primary finishes it: the
+ * backup must not be DONE before that (its WAL would be incomplete), must become DONE once it is,
+ * and must restore — PostgreSQL replays from the standby's backup_label to the exact rows.
+ */
+import { rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { readBackups } from '../../../src/catalog/backups.js';
+import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
+import { makeWorld, runPgbk, type World } from '../../support/pgbk.js';
+import { chownToPostgres, runAsPostgres, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
+
+let world: World | undefined;
+let standby: TestCluster | undefined;
+let standbyRoot = '';
+
+test.after(async () => {
+  await standby?.destroy();
+  await world?.destroy();
+  if (standbyRoot !== '') await rm(standbyRoot, { recursive: true, force: true });
+});
+
+async function waitArchived(w: World, name: string): Promise<void> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if ((await listArchivedWal(w.catalog, 'main')).segments.includes(name)) return;
+    if (Date.now() > deadline) throw new Error(`${name} not archived within 60 s\n${w.cluster.logTail(20)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+test('a backup from a standby waits for the primary to archive its end segment, then is DONE and restores the exact rows', async () => {
+  const w = await makeWorld({ archive: 'wal-push' });
+  world = w;
+  const primary = w.cluster;
+  await primary.sql('CREATE TABLE t (step int PRIMARY KEY)');
+  await primary.sql('INSERT INTO t VALUES (0)');
+
+  // The standby: a copy of the primary streaming from it (pg_basebackup -R writes standby.signal
+  // and primary_conninfo).
+  standbyRoot = await tempDir('pgbk-standby-');
+  await chownToPostgres(standbyRoot);
+  const standbyData = path.join(standbyRoot, 'data');
+  await runAsPostgres('pg_basebackup', ['-d', primary.conninfo, '-D', standbyData, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
+  standby = await startClusterOn(standbyData);
+  await waitForQuery(standby, 'SELECT pg_is_in_recovery()', 't');
+  // A row in the primary's current segment, replayed by the standby before its backup: the
+  // backup then ends in a segment the primary has not finished (nor archived).
+  await primary.sql('INSERT INTO t VALUES (1)');
+  await waitForQuery(standby, 'SELECT count(*) FROM t', '2');
+
+  // pgbk backs up the standby; the primary keeps archiving into the same catalog.
+  await writeFile(w.configPath, `catalog: ${w.catalog}\nservers:\n  main:\n    connection: "${standby.conninfo}"\n    retention: { redundancy: 2 }\n`);
+  const b = await w.pgbk(['backup', 'main']);
+  assert.is(b.code, 0, b.stdout + b.stderr);
+  const [backup] = await readBackups(w.catalog, 'main');
+  assert.ok(backup !== undefined);
+  assert.is(backup.status, 'WAITING_FOR_WAL', `${backup.status}: the end segment cannot be archived yet\n${b.stdout}${b.stderr}`);
+  const endWal = 'endWal' in backup ? backup.endWal : undefined;
+  if (endWal === undefined) throw new Error('a WAITING_FOR_WAL backup without endWal');
+  assert.not.ok((await listArchivedWal(w.catalog, 'main')).segments.includes(endWal), 'end segment archived already');
+  // The user is told what it waits for and what ends the wait.
+  assert.match(
+    b.stdout + b.stderr,
+    new RegExp(`backup ${backup.id} is WAITING_FOR_WAL \\(still waiting for 1 segment, first ${endWal}\\); taken from a standby`),
+  );
+
+  // A row after the backup, then the primary finishes the segment and archives it.
+  await primary.sql('INSERT INTO t VALUES (2)');
+  await primary.sql('SELECT pg_switch_wal()');
+  await waitArchived(w, endWal);
+  const a = await w.pgbk(['apply']);
+  assert.is(a.code, 0, a.stdout + a.stderr);
+  const after = (await readBackups(w.catalog, 'main')).find((x) => x.id === backup.id);
+  assert.is(after?.status, 'DONE', a.stdout + a.stderr);
+
+  const v = await w.pgbk(['verify', 'main']);
+  assert.is(v.code, 0, v.stdout + v.stderr);
+
+  // The restore: to the end of the archive (row 2 is in the archived segment).
+  const parent = await tempDir('pgbk-standby-restore-');
+  await chownToPostgres(parent);
+  const dir = path.join(parent, 'restored');
+  try {
+    const r = await runPgbk(['--config', w.configPath, 'restore', 'main', '--target-dir', dir], { asPostgres: true });
+    assert.is(r.code, 0, r.stderr);
+    const restored = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
+    try {
+      await waitForQuery(restored, 'SELECT pg_is_in_recovery()', 'f', 90_000);
+      assert.is(await restored.sql("SELECT string_agg(step::text, ',' ORDER BY step) FROM t"), '0,1,2', restored.logTail(20));
+    } finally {
+      await restored.destroy();
+    }
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
+});
+
+test.run();
