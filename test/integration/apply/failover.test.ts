@@ -122,6 +122,31 @@ test('after a failover to the standby the catalog reads across the timeline swit
   // The old backup replays timeline 1, follows 00000002.history and ends with every row.
   assert.is(await restoredRows(w, 'old', [oldBackup]), '0,1,2,3');
   assert.is(await restoredRows(w, 'new', []), '0,1,2,3');
+
+  // Retention across the switch: with redundancy 1 the old backup goes and the WAL before the new
+  // one is pruned — timeline 1's segments and .partial among it — but nothing the new one needs.
+  await writeFile(w.configPath, `catalog: ${w.catalog}\nservers:\n  main:\n    connection: "${s.conninfo}"\n    retention: { redundancy: 1 }\n`);
+  const walBefore = await listArchivedWal(w.catalog, 'main');
+  const apply = await w.pgbk(['apply']);
+  assert.is(apply.code, 0, apply.stdout + apply.stderr);
+  assert.match(apply.stdout, new RegExp(`delete-backup ${oldBackup}`), apply.stdout);
+  assert.equal(await doneIds(w), [done[1]]);
+  const walAfter = await listArchivedWal(w.catalog, 'main');
+  const newBegin = newBackup !== undefined && 'beginWal' in newBackup ? newBackup.beginWal : '';
+  assert.ok(
+    walBefore.segments.some((x) => x.startsWith('00000001')),
+    'timeline 1 was archived',
+  );
+  assert.equal(
+    walAfter.segments,
+    walBefore.segments.filter((x) => x.slice(8) >= newBegin.slice(8) && x.startsWith('00000002')),
+    `after pruning:\n${apply.stdout}`,
+  );
+  assert.ok(walAfter.histories.includes('00000002.history'), 'the history file is kept');
+  const again = await w.pgbk(['plan']);
+  assert.match(again.stdout, /No changes/, again.stdout);
+  assert.is((await w.pgbk(['verify', 'main'])).code, 0);
+  assert.is(await restoredRows(w, 'kept', []), '0,1,2,3');
 });
 
 test.run();
