@@ -126,7 +126,13 @@ export function checkPrivileges(live: LiveFacts): CheckResult {
     );
   }
   const what = r.rolsuper ? 'superuser' : 'REPLICATION';
-  const sw = r.can_switch ? ', may run pg_switch_wal()' : ', may not run pg_switch_wal() (idle servers finish backups later)';
+  // A standby cannot switch segments whatever the role may do: its backups end in a segment the
+  // primary finishes (and archives) in its own time.
+  const sw = live.facts.inRecovery
+    ? ' (a standby: no pg_switch_wal(), so a backup here waits for the primary to finish its end segment)'
+    : r.can_switch
+      ? ', may run pg_switch_wal()'
+      : ', may not run pg_switch_wal() (idle servers finish backups later)';
   return pass('privileges', `${what}, replication connection accepted${sw}`);
 }
 
@@ -138,7 +144,11 @@ export function checkWalLevel(live: LiveFacts): CheckResult {
 
 export function checkArchiveMode(live: LiveFacts): CheckResult {
   const mode = live.facts.archiveMode;
-  if (mode === 'on') return pass('archive_mode', mode);
+  if (mode === 'on') {
+    // Valid for a standby that is backed up while its primary archives into the catalog: say so, as
+    // this server's own archiver stays idle until it is promoted.
+    return pass('archive_mode', live.facts.inRecovery ? 'on (a standby archives nothing until promoted: its WAL reaches the catalog from the primary)' : mode);
+  }
   if (mode === 'always') {
     return pass('archive_mode', live.facts.inRecovery ? 'always (standby archives its own WAL)' : 'always');
   }
@@ -190,6 +200,11 @@ export function checkArchiver(live: LiveFacts): CheckResult {
     );
   }
   const hist = failed > 0 ? `; ${plural(failed, 'earlier failure')}, recovered` : '';
+  if (live.facts.inRecovery && live.facts.archiveMode === 'on' && Number(a.archived_count) === 0) {
+    // pg_stat_archiver of a standby with archive_mode on stays at zero: nothing to judge here (the
+    // catalog's own checks see whether WAL arrives).
+    return pass('archiving', 'none on this standby (archive_mode on): the primary archives the WAL');
+  }
   return pass(
     'archiving',
     `${plural(Number(a.archived_count), 'segment')} archived, last ${a.last_archived_wal ?? 'none'} at ${iso(a.last_archived_time)}${hist}`,

@@ -78,6 +78,10 @@ test('a backup from a standby waits for the primary to archive its end segment, 
   const after = (await readBackups(w.catalog, 'main')).find((x) => x.id === backup.id);
   assert.is(after?.status, 'DONE', a.stdout + a.stderr);
 
+  const chk = await w.pgbk(['check', 'main']);
+  // check on the standby passes and says where its WAL comes from.
+  assert.is(chk.code, 0, chk.stdout + chk.stderr);
+  assert.match(chk.stdout, /archiving: none on this standby \(archive_mode on\): the primary archives the WAL/);
   const v = await w.pgbk(['verify', 'main']);
   assert.is(v.code, 0, v.stdout + v.stderr);
 

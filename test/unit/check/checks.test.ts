@@ -1,6 +1,6 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { checkArchiveCommand, checkArchiver, checkWalLevel, type LiveFacts } from '../../../src/check/live-checks.js';
+import { checkArchiveCommand, checkArchiveMode, checkArchiver, checkPrivileges, checkWalLevel, type LiveFacts } from '../../../src/check/live-checks.js';
 import { checkBackupAge, checkMinRedundancy, checkWalLag } from '../../../src/check/catalog-checks.js';
 import { renderCheckJson, renderCheckText } from '../../../src/cli/render/check.js';
 import type { ServerConfig } from '../../../src/config/resolved.js';
@@ -68,6 +68,21 @@ test('archiver: failing now vs failures that were followed by a success', () => 
   assert.ok(recovered.ok);
   assert.match(recovered.detail, /3 earlier failures, recovered/);
   assert.ok(checkArchiver(live()).ok);
+});
+
+test('a standby with archive_mode on: its idle archiver and its lack of pg_switch_wal() are explained, not reported as archiving', () => {
+  const standby = live({ inRecovery: true }, { archived_count: '0', last_archived_wal: null, last_archived_time: null });
+  const archiving = checkArchiver(standby);
+  assert.ok(archiving.ok);
+  assert.is(archiving.detail, 'none on this standby (archive_mode on): the primary archives the WAL');
+  assert.match(checkArchiveMode(standby).detail, /^on \(a standby archives nothing until promoted/);
+  assert.match(checkPrivileges(standby).detail, /a standby: no pg_switch_wal\(\), so a backup here waits for the primary/);
+  // A primary keeps the plain words, and a failing standby archiver (archive_mode always) still fails.
+  assert.is(checkArchiveMode(live()).detail, 'on');
+  assert.match(checkPrivileges(live()).detail, /, may run pg_switch_wal\(\)$/);
+  assert.match(checkArchiver(live()).detail, /^5 segments archived/);
+  const alwaysFailing = live({ inRecovery: true, archiveMode: 'always' }, { archived_count: '0', failed_count: '2', failing: true });
+  assert.not.ok(checkArchiver(alwaysFailing).ok);
 });
 
 test('wal_level and archive_command', () => {
