@@ -255,6 +255,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
     let files = 0;
     let verified = false;
     let wal: S;
+    let walProbe: Promise<string | undefined> | undefined;
     try {
       for (const d of dirs) await prepareTargetDir(d, job.log, host);
       const locations = plan.locations;
@@ -276,6 +277,9 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       }
       progress.finish();
       profileMark('unpack');
+      // Beside pg_verifybackup and the flush (it reads the catalog as another user, writes nothing
+      // here): awaited before the restore reports, failed or not.
+      walProbe = job.wal.probe?.(host, dir, choice).catch((err: unknown) => `could not check restore_command: ${(err as Error).message}`);
       // pg_verifybackup and what follows do not watch the signal: stop before them.
       if (job.signal?.aborted === true) throw new RestoreAborted('before pg_verifybackup', server);
       if (layout.counted !== undefined) {
@@ -312,6 +316,11 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
         choice,
       );
       wal = configured.summary;
+      const unreachable = await walProbe;
+      if (unreachable !== undefined) {
+        job.log(`warning: ${unreachable}`);
+        warnings.push(unreachable);
+      }
       const merged = mergeAutoConf(
         existingAuto,
         {
@@ -337,6 +346,7 @@ export async function runRestore<S>(host: TargetHost, job: RestoreJob<S>): Promi
       profileMark('flush');
     } catch (err) {
       const e = toPgbkError(err, { server });
+      await walProbe; // never rejects; its process must be gone before the directories are emptied
       job.log(`restore failed; emptying ${dirs.map((d) => where(host, d.path)).join(' and ')}`);
       for (const d of dirs) await emptyDir(d.path, host);
       throw e;

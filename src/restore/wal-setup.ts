@@ -19,6 +19,7 @@ import { decideWalMode, fetchCommands, walToCopy, type WalFromFlags } from './wa
 import { bucketFetchCommands, checkBucketFetch, deriveBucketFetch, type BucketFetch } from './remote-bucket-wal.js';
 import { repositoryKindOf } from '../catalog/open.js';
 import { effectiveArchiveCommand } from './archive-command.js';
+import { probeWalAccess } from './wal-access-probe.js';
 
 export interface WalCommands {
   readonly restoreCommand: string;
@@ -38,6 +39,11 @@ export interface WalSetup<S> {
     conf: { readonly postgresqlConf: string; readonly autoConf: string },
     choice: Choice,
   ): Promise<{ readonly commands: WalCommands; readonly summary: S; readonly wrote: readonly string[] }>;
+  /**
+   * Started once the data directory is unpacked, beside what follows (pg_verifybackup, the flush):
+   * whether the restored cluster's restore_command will work; a warning when it will not.
+   */
+  probe?(host: TargetHost, dir: string, choice: Choice): Promise<string | undefined>;
 }
 
 /** This host: restore_command is pgbk wal-fetch reading the catalog (fast path first). */
@@ -52,6 +58,10 @@ export function catalogWal(parts: { readonly node: string; readonly cli: string;
       summary: undefined,
       wrote: [],
     }),
+    // As root the data directory belongs to PostgreSQL's user, who runs restore_command: prove that
+    // user can (wal-access-probe.ts). Not as anyone else: the restored files are then the current
+    // user's, who has just read the catalog.
+    probe: async (host, dir, choice) => (host.local && process.getuid?.() === 0 ? probeWalAccess({ ...parts, dir, segment: choice.walFrom }) : undefined),
   };
 }
 
