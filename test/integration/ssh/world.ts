@@ -10,7 +10,7 @@ import { promisify } from 'node:util';
 import { copyTreeInto } from '../../../src/backup/ssh/restore-tree.js';
 import { storedTreeAt } from '../../../src/backup/ssh/stored-tree.js';
 import { CLI, runPgbk, type RunOptions, type RunResult } from '../../support/pgbk.js';
-import { chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
+import { type ClusterOptions, chownToPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
 import { startSshd, type TestSshd } from '../../support/sshd.js';
 
 const pexec = promisify(execFile);
@@ -38,7 +38,8 @@ export interface SshWorld {
   destroy(): Promise<void>;
 }
 
-export async function makeSshWorld(): Promise<SshWorld> {
+/** `cluster`: initdb arguments and settings of the world's cluster (archive_command is the world's). */
+export async function makeSshWorld(opts: { readonly cluster?: Omit<ClusterOptions, 'archiveCommand'> } = {}): Promise<SshWorld> {
   const sshd = await startSshd();
   const root = await tempDir('pgbk-sshw-');
   const catalog = path.join(root, 'catalog');
@@ -47,7 +48,7 @@ export async function makeSshWorld(): Promise<SshWorld> {
   await mkdir(incoming, { mode: 0o770 });
   await chownToPostgres(incoming);
   const archiveCommand = `test ! -f ${incoming}/%f && cp %p ${incoming}/.%f.tmp && mv ${incoming}/.%f.tmp ${incoming}/%f`;
-  const cluster = await startCluster({ archiveCommand });
+  const cluster = await startCluster({ ...(opts.cluster ?? {}), archiveCommand });
   const configPath = path.join(root, 'pgbk.yaml');
   const world: SshWorld = {
     root,
