@@ -20,7 +20,7 @@ import { mapLimited } from '../lib/map-limited.js';
 import { humanBytes } from '../lib/free-space.js';
 import { isNoSpaceError, noSpaceError } from './no-space.js';
 import { catalogKeys } from './layout.js';
-import { locate, osErrorOf, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
+import { locate, osErrorOf, repositoryKindOf, repositoryOf, type CatalogRef, storeErrorMessage } from './open.js';
 import type { Repository } from './repository.js';
 import { sha256Hex, sha256HexAsync } from '../lib/checksum.js';
 import { validateBackupHistoryFile, validateHistoryFile } from './wal-text-files.js';
@@ -238,6 +238,13 @@ export async function archiveWalBuffer(
  * The uncompressed bytes of an archived file: the stored bytes are verified against the sha256
  * recorded with them, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
  */
+/** The stored file of archived `name` as a path on this host; undefined when not archived or not a local catalog. */
+export async function archivedWalFile(catalog: string, server: string, name: string): Promise<string | undefined> {
+  if (repositoryKindOf(catalog) !== 'posix') return undefined;
+  const stored = await findStored(await repositoryOf(catalog), server, name);
+  return stored === undefined ? undefined : locate(catalog, stored.key);
+}
+
 export async function readArchivedWal(catalog: CatalogRef, server: string, name: string): Promise<Buffer> {
   // zstd through decompressWhole: the C decoder when installed, and not the compressors' modules.
   return decodeArchivedWal(catalog, server, name, async (bytes, compression) =>

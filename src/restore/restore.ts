@@ -385,7 +385,7 @@ export async function restoreBackup(req: RestoreRequest): Promise<RestoreSummary
       dirs: layout.oids.length > 0 ? [{ flag: '--tablespace-dir', path: tsRoot }] : [],
       locations: layout.oids.map((oid) => ({ oid, location: path.join(tsRoot, oid) })),
     }),
-    wal: catalogWal({ node: req.nodePath, cli: req.cliPath, configPath: req.configPath, server: req.server }),
+    wal: catalogWal({ node: req.nodePath, cli: req.cliPath, configPath: req.configPath, server: req.server, catalog: req.catalog }),
   });
   const { choice } = out;
   return {

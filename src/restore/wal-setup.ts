@@ -7,7 +7,7 @@
  */
 
 import { readIdentity } from '../catalog/identity.js';
-import { listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
+import { archivedWalFile, listArchivedWal, readArchivedWal } from '../catalog/wal-archive.js';
 import { PgbkError } from '../errors.js';
 import { plural } from '../lib/plural.js';
 import { buildSpoolCleanupCommand } from '../pg/recovery-conf.js';
@@ -47,7 +47,13 @@ export interface WalSetup<S> {
 }
 
 /** This host: restore_command is pgbk wal-fetch reading the catalog (fast path first). */
-export function catalogWal(parts: { readonly node: string; readonly cli: string; readonly configPath: string; readonly server: string }): WalSetup<undefined> {
+export function catalogWal(parts: {
+  readonly node: string;
+  readonly cli: string;
+  readonly configPath: string;
+  readonly server: string;
+  readonly catalog: string;
+}): WalSetup<undefined> {
   return {
     check: async () => undefined,
     configure: async () => ({
@@ -61,7 +67,10 @@ export function catalogWal(parts: { readonly node: string; readonly cli: string;
     // As root the data directory belongs to PostgreSQL's user, who runs restore_command: prove that
     // user can (wal-access-probe.ts). Not as anyone else: the restored files are then the current
     // user's, who has just read the catalog.
-    probe: async (host, dir, choice) => (host.local && process.getuid?.() === 0 ? probeWalAccess({ ...parts, dir, segment: choice.walFrom }) : undefined),
+    probe: async (host, dir, choice) =>
+      host.local && process.getuid?.() === 0
+        ? probeWalAccess({ ...parts, dir, segmentFile: await archivedWalFile(parts.catalog, parts.server, choice.walFrom) })
+        : undefined,
   };
 }
 
