@@ -5,10 +5,11 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdir, readFile, readdir, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chownToPostgres, startCluster, tempDir, type ClusterOptions, type TestCluster } from './postgres.js';
+import { listArchivedWal } from '../../src/catalog/wal-archive.js';
+import { chownToPostgres, runAsPostgres, startCluster, startClusterOn, tempDir, waitForQuery, type ClusterOptions, type TestCluster } from './postgres.js';
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const CLI = path.join(REPO_ROOT, 'dist', 'src', 'cli.js');
@@ -128,7 +129,6 @@ export async function makeWorld(opts: WorldOptions = {}): Promise<World> {
     },
     async destroy() {
       await cluster.destroy();
-      const { rm } = await import('node:fs/promises');
       await rm(root, { recursive: true, force: true });
     },
   };
@@ -252,6 +252,62 @@ export async function waitArchiverIdle(c: TestCluster, timeoutMs = 30_000): Prom
     const ready = await c.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'");
     if (ready === '0') return;
     if (Date.now() > deadline) throw new Error(`${ready} WAL file(s) still waiting for archive_command\n${c.logTail(20)}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Restores PostgreSQL proves, standbys, the catalog's WAL.
+
+/**
+ * `pgbk restore SERVER …ARGS --target-dir DIR` through `run` (a world's pgbk: as the catalog's owner)
+ * into a fresh directory postgres may create it in, then PostgreSQL on it until it is out of
+ * recovery, and `query`'s result. `onRestored` sees the restore's output first. Everything started
+ * and written is stopped and removed afterwards.
+ */
+export async function restoreAndQuery(
+  run: (args: readonly string[]) => Promise<RunResult>,
+  server: string,
+  args: readonly string[],
+  query: string,
+  onRestored?: (r: RunResult) => void,
+): Promise<string> {
+  const parent = await tempDir('pgbk-restore-query-');
+  await chownToPostgres(parent);
+  const dir = path.join(parent, 'data');
+  try {
+    const r = await run(['restore', server, '--target-dir', dir, ...args]);
+    if (r.code !== 0) throw new Error(`pgbk restore ${server} ${args.join(' ')}: exit ${String(r.code)}\n${r.stderr}`);
+    onRestored?.(r);
+    const c = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
+    try {
+      await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 120_000);
+      return await c.sql(query);
+    } finally {
+      await c.destroy();
+    }
+  } finally {
+    await rm(parent, { recursive: true, force: true });
+  }
+}
+
+/** A streaming standby of `primary` (pg_basebackup -R: standby.signal, primary_conninfo), in recovery. */
+export async function startStandby(primary: TestCluster): Promise<{ readonly cluster: TestCluster; readonly root: string }> {
+  const root = await tempDir('pgbk-standby-');
+  await chownToPostgres(root);
+  const pgdata = path.join(root, 'data');
+  await runAsPostgres('pg_basebackup', ['-d', primary.conninfo, '-D', pgdata, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
+  const cluster = await startClusterOn(pgdata);
+  await waitForQuery(cluster, 'SELECT pg_is_in_recovery()', 't');
+  return { cluster, root };
+}
+
+/** Wait until segment `name` is in the catalog's archive (not just reported archived by PostgreSQL). */
+export async function waitInCatalog(w: Pick<World, 'catalog' | 'cluster'>, name: string, timeoutMs = 60_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if ((await listArchivedWal(w.catalog, 'main')).segments.includes(name)) return;
+    if (Date.now() > deadline) throw new Error(`${name} not in the catalog within ${timeoutMs} ms\n${w.cluster.logTail(20)}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }

@@ -8,22 +8,20 @@
  * PostgreSQL follows the history file to timeline 2 and holds every row.
  */
 import { rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readBackups } from '../../../src/catalog/backups.js';
 import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
-import { makeWorld, type World } from '../../support/pgbk.js';
-import { chownToPostgres, runAsPostgres, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
+import { makeWorld, restoreAndQuery, startStandby, type World } from '../../support/pgbk.js';
+import { type TestCluster, waitForQuery } from '../../support/postgres.js';
 
 let world: World | undefined;
-let standby: TestCluster | undefined;
-let standbyRoot = '';
+let standby: { readonly cluster: TestCluster; readonly root: string } | undefined;
 
 test.after(async () => {
-  await standby?.destroy();
+  await standby?.cluster.destroy();
   await world?.destroy();
-  if (standbyRoot !== '') await rm(standbyRoot, { recursive: true, force: true });
+  if (standby !== undefined) await rm(standby.root, { recursive: true, force: true });
 });
 
 async function waitFor(what: string, ok: () => Promise<boolean>, log: () => string): Promise<void> {
@@ -35,26 +33,9 @@ async function waitFor(what: string, ok: () => Promise<boolean>, log: () => stri
   }
 }
 
-const doneIds = async (w: World): Promise<string[]> => (await readBackups(w.catalog, 'main')).filter((b) => b.status === 'DONE').map((b) => b.id);
+const ROWS = "SELECT string_agg(step::text, ',' ORDER BY step) FROM t";
 
-async function restoredRows(w: World, name: string, args: readonly string[]): Promise<string> {
-  const parent = await tempDir('pgbk-failover-restore-');
-  await chownToPostgres(parent);
-  const dir = path.join(parent, name);
-  try {
-    const r = await w.pgbk(['restore', 'main', '--target-dir', dir, ...args]);
-    assert.is(r.code, 0, r.stderr);
-    const c = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
-    try {
-      await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 90_000);
-      return await c.sql("SELECT string_agg(step::text, ',' ORDER BY step) FROM t");
-    } finally {
-      await c.destroy();
-    }
-  } finally {
-    await rm(parent, { recursive: true, force: true });
-  }
-}
+const doneIds = async (w: World): Promise<string[]> => (await readBackups(w.catalog, 'main')).filter((b) => b.status === 'DONE').map((b) => b.id);
 
 test('after a failover to the standby the catalog reads across the timeline switch, backs up timeline 2 and restores the old backup past the switch', async () => {
   const w = await makeWorld({ archive: 'wal-push' });
@@ -63,12 +44,7 @@ test('after a failover to the standby the catalog reads across the timeline swit
   await primary.sql('CREATE TABLE t (step int PRIMARY KEY)');
   await primary.sql('INSERT INTO t VALUES (0)');
 
-  standbyRoot = await tempDir('pgbk-failover-');
-  await chownToPostgres(standbyRoot);
-  const standbyData = path.join(standbyRoot, 'data');
-  await runAsPostgres('pg_basebackup', ['-d', primary.conninfo, '-D', standbyData, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
-  standby = await startClusterOn(standbyData);
-  await waitForQuery(standby, 'SELECT pg_is_in_recovery()', 't');
+  standby = await startStandby(primary);
 
   const before = await w.pgbk(['backup', 'main']);
   assert.is(before.code, 0, before.stdout + before.stderr);
@@ -79,8 +55,8 @@ test('after a failover to the standby the catalog reads across the timeline swit
   await primary.sql('INSERT INTO t VALUES (1)');
   await primary.sql('SELECT pg_switch_wal()');
   await primary.sql('INSERT INTO t VALUES (2)');
-  await waitForQuery(standby, 'SELECT count(*) FROM t', '3');
-  const s = standby;
+  await waitForQuery(standby.cluster, 'SELECT count(*) FROM t', '3');
+  const s = standby.cluster;
   await waitFor(
     'the primary archiving its finished segments',
     async () => (await primary.sql("SELECT count(*) FROM pg_ls_archive_statusdir() WHERE name LIKE '%.ready'")) === '0',
@@ -120,8 +96,8 @@ test('after a failover to the standby the catalog reads across the timeline swit
   assert.is(newBackup !== undefined && 'timeline' in newBackup ? newBackup.timeline : undefined, 2);
 
   // The old backup replays timeline 1, follows 00000002.history and ends with every row.
-  assert.is(await restoredRows(w, 'old', [oldBackup]), '0,1,2,3');
-  assert.is(await restoredRows(w, 'new', []), '0,1,2,3');
+  assert.is(await restoreAndQuery(w.pgbk, 'main', [oldBackup], ROWS), '0,1,2,3');
+  assert.is(await restoreAndQuery(w.pgbk, 'main', [], ROWS), '0,1,2,3');
 
   // Retention across the switch: with redundancy 1 the old backup goes and the WAL before the new
   // one is pruned — timeline 1's segments and .partial among it — but nothing the new one needs.
@@ -146,7 +122,7 @@ test('after a failover to the standby the catalog reads across the timeline swit
   const again = await w.pgbk(['plan']);
   assert.match(again.stdout, /No changes/, again.stdout);
   assert.is((await w.pgbk(['verify', 'main'])).code, 0);
-  assert.is(await restoredRows(w, 'kept', []), '0,1,2,3');
+  assert.is(await restoreAndQuery(w.pgbk, 'main', [], ROWS), '0,1,2,3');
 });
 
 test.run();

@@ -6,32 +6,21 @@
  * and must restore — PostgreSQL replays from the standby's backup_label to the exact rows.
  */
 import { rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readBackups } from '../../../src/catalog/backups.js';
 import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
-import { makeWorld, runPgbk, type World } from '../../support/pgbk.js';
-import { chownToPostgres, runAsPostgres, startClusterOn, tempDir, waitForQuery, type TestCluster } from '../../support/postgres.js';
+import { makeWorld, restoreAndQuery, startStandby, waitInCatalog, type World } from '../../support/pgbk.js';
+import { type TestCluster, waitForQuery } from '../../support/postgres.js';
 
 let world: World | undefined;
-let standby: TestCluster | undefined;
-let standbyRoot = '';
+let standby: { readonly cluster: TestCluster; readonly root: string } | undefined;
 
 test.after(async () => {
-  await standby?.destroy();
+  await standby?.cluster.destroy();
   await world?.destroy();
-  if (standbyRoot !== '') await rm(standbyRoot, { recursive: true, force: true });
+  if (standby !== undefined) await rm(standby.root, { recursive: true, force: true });
 });
-
-async function waitArchived(w: World, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if ((await listArchivedWal(w.catalog, 'main')).segments.includes(name)) return;
-    if (Date.now() > deadline) throw new Error(`${name} not archived within 60 s\n${w.cluster.logTail(20)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 test('a backup from a standby waits for the primary to archive its end segment, then is DONE and restores the exact rows', async () => {
   const w = await makeWorld({ archive: 'wal-push' });
@@ -39,22 +28,15 @@ test('a backup from a standby waits for the primary to archive its end segment, 
   const primary = w.cluster;
   await primary.sql('CREATE TABLE t (step int PRIMARY KEY)');
   await primary.sql('INSERT INTO t VALUES (0)');
-
-  // The standby: a copy of the primary streaming from it (pg_basebackup -R writes standby.signal
-  // and primary_conninfo).
-  standbyRoot = await tempDir('pgbk-standby-');
-  await chownToPostgres(standbyRoot);
-  const standbyData = path.join(standbyRoot, 'data');
-  await runAsPostgres('pg_basebackup', ['-d', primary.conninfo, '-D', standbyData, '-R', '-X', 'stream', '--checkpoint=fast', '--no-sync']);
-  standby = await startClusterOn(standbyData);
-  await waitForQuery(standby, 'SELECT pg_is_in_recovery()', 't');
+  standby = await startStandby(primary);
+  const s = standby.cluster;
   // A row in the primary's current segment, replayed by the standby before its backup: the
   // backup then ends in a segment the primary has not finished (nor archived).
   await primary.sql('INSERT INTO t VALUES (1)');
-  await waitForQuery(standby, 'SELECT count(*) FROM t', '2');
+  await waitForQuery(s, 'SELECT count(*) FROM t', '2');
 
   // pgbk backs up the standby; the primary keeps archiving into the same catalog.
-  await writeFile(w.configPath, `catalog: ${w.catalog}\nservers:\n  main:\n    connection: "${standby.conninfo}"\n    retention: { redundancy: 2 }\n`);
+  await writeFile(w.configPath, `catalog: ${w.catalog}\nservers:\n  main:\n    connection: "${s.conninfo}"\n    retention: { redundancy: 2 }\n`);
   const b = await w.pgbk(['backup', 'main']);
   assert.is(b.code, 0, b.stdout + b.stderr);
   const [backup] = await readBackups(w.catalog, 'main');
@@ -72,36 +54,21 @@ test('a backup from a standby waits for the primary to archive its end segment, 
   // A row after the backup, then the primary finishes the segment and archives it.
   await primary.sql('INSERT INTO t VALUES (2)');
   await primary.sql('SELECT pg_switch_wal()');
-  await waitArchived(w, endWal);
+  await waitInCatalog(w, endWal);
   const a = await w.pgbk(['apply']);
   assert.is(a.code, 0, a.stdout + a.stderr);
   const after = (await readBackups(w.catalog, 'main')).find((x) => x.id === backup.id);
   assert.is(after?.status, 'DONE', a.stdout + a.stderr);
 
-  const chk = await w.pgbk(['check', 'main']);
   // check on the standby passes and says where its WAL comes from.
+  const chk = await w.pgbk(['check', 'main']);
   assert.is(chk.code, 0, chk.stdout + chk.stderr);
   assert.match(chk.stdout, /archiving: none on this standby \(archive_mode on\): the primary archives the WAL/);
   const v = await w.pgbk(['verify', 'main']);
   assert.is(v.code, 0, v.stdout + v.stderr);
 
   // The restore: to the end of the archive (row 2 is in the archived segment).
-  const parent = await tempDir('pgbk-standby-restore-');
-  await chownToPostgres(parent);
-  const dir = path.join(parent, 'restored');
-  try {
-    const r = await runPgbk(['--config', w.configPath, 'restore', 'main', '--target-dir', dir], { asPostgres: true });
-    assert.is(r.code, 0, r.stderr);
-    const restored = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
-    try {
-      await waitForQuery(restored, 'SELECT pg_is_in_recovery()', 'f', 90_000);
-      assert.is(await restored.sql("SELECT string_agg(step::text, ',' ORDER BY step) FROM t"), '0,1,2', restored.logTail(20));
-    } finally {
-      await restored.destroy();
-    }
-  } finally {
-    await rm(parent, { recursive: true, force: true });
-  }
+  assert.is(await restoreAndQuery(w.pgbk, 'main', [], "SELECT string_agg(step::text, ',' ORDER BY step) FROM t"), '0,1,2');
 });
 
 test.run();

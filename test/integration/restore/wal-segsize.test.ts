@@ -8,7 +8,7 @@
  * and its shell fast path), takes a base backup that must reach DONE, writes rows across segment
  * boundaries, and PostgreSQL proves the restores: to a named restore point and to the end.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -16,8 +16,7 @@ import { readBackups } from '../../../src/catalog/backups.js';
 import { listArchivedWal, readArchivedWal } from '../../../src/catalog/wal-archive.js';
 import { readWalHeader } from '../../../src/pg/wal-header.js';
 import { localWorkerKey, runtimeDir } from '../../../src/wal-push/target.js';
-import { makeWorld, type World } from '../../support/pgbk.js';
-import { chownToPostgres, startClusterOn, tempDir, waitForQuery } from '../../support/postgres.js';
+import { makeWorld, restoreAndQuery, waitInCatalog, type World } from '../../support/pgbk.js';
 
 const POSTGRES_UID = 101;
 
@@ -36,41 +35,15 @@ function stopIfAlive(pid: number): void {
   }
 }
 
-async function waitArchived(w: World, name: string): Promise<void> {
-  const deadline = Date.now() + 60_000;
-  for (;;) {
-    if ((await listArchivedWal(w.catalog, 'main')).segments.includes(name)) return;
-    if (Date.now() > deadline) throw new Error(`${name} not archived within 60 s\n${w.cluster.logTail(20)}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
-
 /** Close the current segment and wait until it is in the catalog. */
 async function switchAndArchive(w: World): Promise<string> {
   const name = await w.cluster.sql('SELECT pg_walfile_name(pg_current_wal_lsn())');
   await w.cluster.sql('SELECT pg_switch_wal()');
-  await waitArchived(w, name);
+  await waitInCatalog(w, name);
   return name;
 }
 
-async function restoreAndRead(w: World, name: string, args: readonly string[]): Promise<string> {
-  // pgbk runs as the catalog's owner (postgres) here, so the restore goes where that user may write.
-  const parent = await tempDir('pgbk-segsize-restore-');
-  await chownToPostgres(parent);
-  const dir = path.join(parent, name);
-  const r = await w.pgbk(['restore', 'main', '--target-dir', dir, ...args]);
-  assert.is(r.code, 0, `restore ${name}: ${r.stderr}`);
-  const c = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
-  try {
-    await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 90_000);
-    const segSize = await c.sql("SELECT setting FROM pg_settings WHERE name = 'wal_segment_size'");
-    const rows = await c.sql(`SELECT string_agg(step::text, ',' ORDER BY step) FROM t`);
-    return `${segSize}:${rows}`;
-  } finally {
-    await c.destroy();
-    await rm(parent, { recursive: true, force: true });
-  }
-}
+const READ = "SELECT current_setting('wal_segment_size') || ':' || string_agg(step::text, ',' ORDER BY step) FROM t";
 
 for (const mib of [1, 64]) {
   test(`${mib} MiB WAL segments: archived through the worker, backed up to DONE, restored to a restore point and to the end with the exact rows`, async () => {
@@ -125,8 +98,8 @@ for (const mib of [1, 64]) {
       assert.is(st.code, 0, st.stderr);
       assert.not.match(st.stdout, /"hole"\s*:\s*\{/, st.stdout);
 
-      assert.is(await restoreAndRead(w, 'point', ['--target-name', 'after_two', '--target-action', 'promote']), `${mib * 1024 * 1024}:0,1,2`);
-      assert.is(await restoreAndRead(w, 'end', []), `${mib * 1024 * 1024}:0,1,2,3`);
+      assert.is(await restoreAndQuery(w.pgbk, 'main', ['--target-name', 'after_two', '--target-action', 'promote'], READ), `${mib}MB:0,1,2`);
+      assert.is(await restoreAndQuery(w.pgbk, 'main', [], READ), `${mib}MB:0,1,2,3`);
     } finally {
       for (const pid of await workerPids(key)) stopIfAlive(pid);
       await w.destroy();

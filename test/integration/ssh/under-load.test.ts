@@ -13,7 +13,8 @@ import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { type BackupRecord, isCopied } from '../../../src/model/types.js';
-import { chownToPostgres, PG_BINDIR, startClusterOn, tempDir, waitForQuery } from '../../support/postgres.js';
+import { restoreAndQuery } from '../../support/pgbk.js';
+import { PG_BINDIR, tempDir } from '../../support/postgres.js';
 import { makeSshWorld, switchAndArchive, type SshWorld } from './world.js';
 
 const execFileP = promisify(execFile);
@@ -46,23 +47,9 @@ async function backupNow(world: SshWorld): Promise<BackupRecord> {
 }
 
 async function restoredFingerprint(world: SshWorld, id: string): Promise<string> {
-  const parent = await tempDir('pgbk-underload-');
-  await chownToPostgres(parent);
-  const dir = path.join(parent, id);
-  try {
-    const r = await world.pgbk(['restore', 'main', id, '--target-dir', dir]);
-    assert.is(r.code, 0, r.stderr);
+  return restoreAndQuery(world.pgbk, 'main', [id], FINGERPRINT, (r) => {
     assert.not.match(r.stderr, /restore_command/, 'no warning once postgres can read the catalog');
-    const c = await startClusterOn(dir, { conf: { archive_mode: 'off' } });
-    try {
-      await waitForQuery(c, 'SELECT pg_is_in_recovery()', 'f', 120_000);
-      return await c.sql(FINGERPRINT);
-    } finally {
-      await c.destroy();
-    }
-  } finally {
-    await rm(parent, { recursive: true, force: true });
-  }
+  });
 }
 
 test('ssh full, ssh incremental and basebackup taken under pgbench load restore to exactly the data', async () => {
