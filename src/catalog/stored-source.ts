@@ -34,6 +34,8 @@ export interface StoredSource {
   start(name: string, size: number): StartedRead;
   /** A local file with the stored bytes of a small file (backup_manifest for pg_verifybackup). */
   localFile(name: string): Promise<{ readonly path: string; dispose(): Promise<void> }>;
+  /** The stored file itself when it is a file on this host (a local catalog), for programs to read directly. */
+  localPath?(name: string): string;
 }
 
 export interface PrefetchOptions {
@@ -233,6 +235,7 @@ export function directorySource(dir: string): StoredSource {
       return { bytes, cancel: () => void bytes.return(undefined) };
     },
     localFile: async (name) => ({ path: path.join(dir, name), dispose: async () => undefined }),
+    localPath: (name) => path.join(dir, name),
   };
 }
 

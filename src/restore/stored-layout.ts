@@ -18,6 +18,7 @@ import type { StartedRead, StoredSource } from '../catalog/stored-source.js';
 import type { StoredTree } from '../backup/ssh/stored-tree.js';
 import { formatTablespaceMap } from './tablespace-map.js';
 import { unpackInto } from './unpack.js';
+import { findOpenssl, unpackFile } from './unpack-file.js';
 
 export interface UnpackRun {
   readonly host: TargetHost;
@@ -185,13 +186,24 @@ async function tarLayout(source: StoredSource, backup: DoneBackup): Promise<Stor
     },
     async unpack(oid, run) {
       const name = tarOf(oid);
+      const decompress = decompressorFor(name);
+      const file = source.localPath?.(name);
+      // A compressed file of a local catalog unpacked on this host: tee, the decompressor, tar and
+      // openssl read it without Node in between (unpack-file.ts), when openssl is installed.
+      if (run.host.local && file !== undefined && decompress !== undefined && findOpenssl() !== null) {
+        if (name === base) {
+          early?.cancel();
+          early = undefined;
+        }
+        return unpackFile({ ...run, sourceFile: file, decompress, what: source.where(name), server, expectedSha256: checksums[name]! });
+      }
       const started = name === base ? early : undefined;
       if (started !== undefined) early = undefined;
       try {
         return await unpackInto({
           ...run,
           source: (started?.bytes ?? source.open(name)) as AsyncIterable<unknown>,
-          decompress: decompressorFor(name),
+          decompress,
           what: source.where(name),
           server,
           expectedSha256: checksums[name]!,

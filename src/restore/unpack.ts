@@ -65,7 +65,7 @@ export interface Unpacked {
   readonly sha256: string;
 }
 
-const TAR = ['tar', '-x', '-v', '-b', '2048', '-B'];
+export const TAR = ['tar', '-x', '-v', '-b', '2048', '-B'];
 /** LOCAL_PIPELINE's words when the decompressor failed (GNU tar's own, for `tar -I`, kept too). */
 const CHILD_FAILED = /decompressor exited with status [1-9]|Child returned status [1-9]/;
 /** Bytes of the pipe between the decompressor and tar (F_SETPIPE_SZ; Linux's default limit for any user). */
