@@ -234,10 +234,6 @@ export async function archiveWalBuffer(
   return { result: 'archived', sha256 };
 }
 
-/**
- * The uncompressed bytes of an archived file: the stored bytes are verified against the sha256
- * recorded with them, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
- */
 /** The stored file of archived `name` as a path on this host; undefined when not archived or not a local catalog. */
 export async function archivedWalFile(catalog: string, server: string, name: string): Promise<string | undefined> {
   if (repositoryKindOf(catalog) !== 'posix') return undefined;
@@ -245,6 +241,10 @@ export async function archivedWalFile(catalog: string, server: string, name: str
   return stored === undefined ? undefined : locate(catalog, stored.key);
 }
 
+/**
+ * The uncompressed bytes of an archived file: the stored bytes are verified against the sha256
+ * recorded with them, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
+ */
 export async function readArchivedWal(catalog: CatalogRef, server: string, name: string): Promise<Buffer> {
   // zstd through decompressWhole: the C decoder when installed, and not the compressors' modules.
   return decodeArchivedWal(catalog, server, name, async (bytes, compression) =>

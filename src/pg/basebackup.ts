@@ -20,12 +20,13 @@
  */
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
+import { constants } from 'node:fs';
 import { access, mkdir, open, readFile, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
+import { findExecutable } from '../lib/find-executable.js';
 import { describeFreeSpace } from '../lib/free-space.js';
 import { parseBackupManifest } from './backup-manifest.js';
 import { clientToolConninfo } from './conninfo.js';
@@ -150,15 +151,7 @@ function findSetpriv(): string | null {
   if (setprivPath !== undefined) return setprivPath;
   setprivPath = null;
   if (process.platform !== 'linux') return setprivPath;
-  for (const candidate of ['/usr/bin/setpriv', '/bin/setpriv']) {
-    try {
-      accessSync(candidate, constants.X_OK);
-      setprivPath = candidate;
-      break;
-    } catch {
-      // not here
-    }
-  }
+  setprivPath = findExecutable('setpriv', ['/usr/bin', '/bin']);
   return setprivPath;
 }
 

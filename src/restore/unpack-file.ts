@@ -20,12 +20,12 @@
  */
 
 import { spawn } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { open, readFile } from 'node:fs/promises';
-import path from 'node:path';
 import { PgbkError } from '../errors.js';
+import { findExecutable, pathDirs } from '../lib/find-executable.js';
 import { EarlyFlush, writeBackHelps } from './early-flush.js';
-import { PIPE_BYTES, RestoreAborted, TAR, type Unpacked, type UnpackOptions } from './unpack.js';
+import { digestMismatch, PIPE_BYTES, RestoreAborted, TAR, type Unpacked, type UnpackOptions } from './unpack.js';
 
 /**
  * `sh -c FILE_PIPELINE sh DIR DECOMPRESSOR…`, stdin the stored file, fd 3 a pipe to Node. tee
@@ -50,17 +50,7 @@ export function findOpenssl(): string | null {
   if (opensslPath !== undefined) return opensslPath;
   opensslPath = null;
   if (!existsSync('/dev/fd/0')) return opensslPath;
-  for (const dir of (process.env['PATH'] ?? '/usr/bin:/bin').split(':')) {
-    if (dir === '') continue;
-    const candidate = path.join(dir, 'openssl');
-    try {
-      accessSync(candidate, constants.X_OK);
-      opensslPath = candidate;
-      break;
-    } catch {
-      // not here
-    }
-  }
+  opensslPath = findExecutable('openssl', pathDirs());
   return opensslPath;
 }
 
@@ -166,13 +156,7 @@ export async function unpackFile(
   if (status.get('sha') !== 0 || sha256 === undefined) {
     throw new PgbkError('INTERNAL', `openssl could not hash ${what}: ${err || `exit ${String(status.get('sha'))}`}`, { server, path: what });
   }
-  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
-    throw new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${opts.expectedSha256}, read ${sha256})`, {
-      server,
-      path: what,
-      hint: 'the stored backup is damaged; restore from another backup',
-    });
-  }
+  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) throw digestMismatch(what, server, opts.expectedSha256, sha256);
   opts.onProgress?.(size, files);
   return { storedBytes: size, files, sha256 };
 }

@@ -152,6 +152,15 @@ function localExit(child: ChildProcess): Promise<{ code: number | null; stderr: 
   });
 }
 
+/** The stored bytes read are not the ones backup.json recorded (both unpack paths, after tar). */
+export function digestMismatch(what: string, server: string | undefined, recorded: string, read: string): PgbkError {
+  return new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${recorded}, read ${read})`, {
+    server,
+    path: what,
+    hint: 'the stored backup is damaged; restore from another backup',
+  });
+}
+
 export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   const { host, dir, what, server, decompress } = opts;
   // A function, not a narrowed property: the signal changes while this runs.
@@ -288,13 +297,7 @@ export async function unpackInto(opts: UnpackOptions): Promise<Unpacked> {
   }
   if (pipeError !== undefined) throw new PgbkError('CATALOG', `extracting ${what} stopped early: ${pipeError.message}`, { server, path: what });
   const sha256 = hash.hex();
-  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) {
-    throw new PgbkError('CATALOG', `${what} does not match its recorded sha256 (recorded ${opts.expectedSha256}, read ${sha256})`, {
-      server,
-      path: what,
-      hint: 'the stored backup is damaged; restore from another backup',
-    });
-  }
+  if (opts.expectedSha256 !== undefined && sha256 !== opts.expectedSha256) throw digestMismatch(what, server, opts.expectedSha256, sha256);
   opts.onProgress?.(storedBytes, files);
   return { storedBytes, files, sha256 };
 }
