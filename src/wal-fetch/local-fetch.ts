@@ -170,10 +170,19 @@ async function requestPrefetch(spool: string, opts: WalFetchOptions, segSize: nu
     if (!(await ensureSpoolDir(spool))) return;
     await writeWant(spool, { server: opts.server, name: opts.name, segSize, count: opts.prefetch, at: `${Date.now()}-${process.pid}` });
     if ((await liveWorker(spool)) !== undefined) return;
+    // Placement into pg_wal only where the fast path looks for it: PostgreSQL's own restore
+    // (%p = pg_wal/RECOVERYXLOG) with the default spool beside pg_wal (both relative to the data
+    // directory in restore_command).
+    const dest = path.resolve(opts.cwd, opts.dest);
+    const pgWal =
+      path.basename(dest) === 'RECOVERYXLOG' && path.basename(path.dirname(dest)) === 'pg_wal' && spool === defaultSpoolDir(dest, opts.cwd)
+        ? path.dirname(dest)
+        : undefined;
     const args: WorkerArgs = {
       spool,
       server: opts.server,
       cwd: opts.cwd,
+      ...(pgWal === undefined ? {} : { pgWal }),
       ...(opts.configPath === undefined ? {} : { configPath: path.resolve(opts.cwd, opts.configPath) }),
     };
     const worker = fileURLToPath(new URL('./prefetch-worker.js', import.meta.url));

@@ -3,9 +3,11 @@
  * served a segment (and again whenever none is alive), that keeps the spool (spool.ts) filled with
  * the next `count` segments, decompressed and verified, ahead of the newest one PostgreSQL took.
  *
- * restore_command's shell fast path (fast-path.ts) takes spooled segments without starting Node,
- * so the worker learns PostgreSQL's position from the spool itself: a segment it saw spooled that
- * has disappeared was consumed (renamed into pg_wal). The Node path, used for every miss, writes
+ * Each segment goes straight into pg_wal where it can (spool.ts placeInPgWal: PostgreSQL reads it
+ * in place), else into the spool. restore_command's shell fast path (fast-path.ts) takes both
+ * without starting Node, so the worker learns PostgreSQL's position from the spool itself: a
+ * segment it saw spooled that has disappeared was consumed (renamed into pg_wal), and so was a
+ * placement the fast path marked NAME.used. The Node path, used for every miss, writes
  * `.want.json` with the segment it served, which resets the position (and the timeline).
  *
  * Conservative on purpose — anything unusual is left to the Node path, which reads the archive and
@@ -29,7 +31,19 @@ import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { yieldToRecovery } from './priority.js';
 import { advancePastConsumed } from './spool-position.js';
-import { claimWorker, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpoolWith, readWant, releaseWorker, WORKER_LOG_FILE } from './spool.js';
+import {
+  canPlaceInPgWal,
+  claimWorker,
+  listSpool,
+  PENDING_SUFFIX,
+  placeInPgWal,
+  prunePgWalTemps,
+  pruneSpool,
+  putInSpoolWith,
+  readWant,
+  releaseWorker,
+  WORKER_LOG_FILE,
+} from './spool.js';
 
 export interface WorkerArgs {
   readonly spool: string;
@@ -37,6 +51,11 @@ export interface WorkerArgs {
   /** The --config given to wal-fetch (undefined: PGBK_CONFIG / discovery from cwd). */
   readonly configPath?: string;
   readonly cwd: string;
+  /**
+   * The data directory's pg_wal, when the spool is that directory's `.pgbk-spool` and %p was
+   * pg_wal/RECOVERYXLOG: segments are then placed there (spool.ts placeInPgWal) where it can.
+   */
+  readonly pgWal?: string;
 }
 
 /** Exit when nothing was consumed for this long and the next segment is not archived. */
@@ -90,6 +109,9 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
     // An object store answers each GET after a round trip: more of them in parallel keep the
     // spool ahead of PostgreSQL (the SDK's connections are reused).
     const maxInFlight = desired.s3 === undefined ? MAX_IN_FLIGHT : MAX_IN_FLIGHT_OBJECT_STORE;
+    // Straight into pg_wal where it can (PostgreSQL then reads the segment in place); else the spool.
+    const pgWal = args.pgWal !== undefined && (await canPlaceInPgWal(spool, args.pgWal)) ? args.pgWal : undefined;
+    if (pgWal !== undefined) await prunePgWalTemps(pgWal);
     let seenAt = '';
     let pos: Position | undefined;
     let lastProgress = Date.now();
@@ -111,15 +133,19 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       // Decompressed straight into the spool's temp file (no 16 MiB Buffer: the copy out of the
       // decoder's memory was most of a segment's time); published only once whole and checked.
       let problem: string | undefined;
+      const fill = async (fd: number): Promise<number> => {
+        const length = await writeArchivedWal(desired.catalog, server, name, fd);
+        if (length !== segSize) {
+          problem = `${length} bytes, expected ${segSize}`;
+          throw new Error(problem);
+        }
+        return length;
+      };
       try {
-        await putInSpoolWith(spool, name, async (fd) => {
-          const length = await writeArchivedWal(desired.catalog, server, name, fd);
-          if (length !== segSize) {
-            problem = `${length} bytes, expected ${segSize}`;
-            throw new Error(problem);
-          }
-          return length;
-        });
+        // pg_wal/NAME there already (not placed by this worker): PostgreSQL would not be sent
+        // there, so the segment is spooled instead.
+        if (pgWal !== undefined && (await placeInPgWal(spool, pgWal, name, fill)) === 'placed') return 'spooled';
+        await putInSpoolWith(spool, name, fill);
         return 'spooled';
       } catch (err) {
         if (problem !== undefined) {
@@ -153,8 +179,12 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
         missing = undefined;
       }
       if (pos === undefined) break;
-      const present = await listSpooled(spool);
-      if (present === undefined) break; // recovery ended: the spool was removed
+      const state = await listSpool(spool);
+      if (state === undefined) break; // recovery ended: the spool was removed
+      // Waiting for PostgreSQL: spooled files, and placements the fast path has not handed over.
+      // A name that leaves this set was consumed (renamed away, or NAME.used left).
+      const present = new Set([...state.spooled, ...[...state.linked].filter((n) => !state.used.has(n))]);
+      const held = new Set([...state.spooled, ...state.linked]);
       const advanced = advancePastConsumed(pos, present);
       if (advanced) {
         lastProgress = Date.now();
@@ -169,8 +199,8 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       const cur = pos;
       for (let i = 1; i <= cur.count && inflight.size < maxInFlight; i++) {
         const name = segmentNameFrom(cur.timeline, cur.segno + i, cur.segSize);
-        if (present.has(name)) {
-          cur.seen.add(name);
+        if (held.has(name)) {
+          if (present.has(name)) cur.seen.add(name);
           continue;
         }
         if (inflight.has(name)) continue;
@@ -200,7 +230,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       if (
         missing?.name === segmentNameFrom(cur.timeline, cur.segno + 1, cur.segSize) &&
         !respooled.has(last) &&
-        !present.has(last) &&
+        !held.has(last) &&
         !inflight.has(last) &&
         inflight.size < maxInFlight
       ) {

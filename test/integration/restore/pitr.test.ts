@@ -504,9 +504,12 @@ test('a corrupt archived segment stops recovery with a clear error instead of pr
 });
 
 /** Segments PostgreSQL logged as restored, and how many of them the Node path served. */
-function replayCounts(log: string): { restored: number; viaNode: number; failedCheck: string[] } {
+function replayCounts(log: string): { restored: number; placed: number; viaNode: number; failedCheck: string[] } {
+  const placed = (log.match(/pgbk wal-fetch: [0-9A-F]{24} prefetched into pg_wal/g) ?? []).length;
   return {
-    restored: (log.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length,
+    // Restored to %p (PostgreSQL logs it), or placed in pg_wal by the prefetch worker (the fast path logs it).
+    restored: (log.match(/restored log file "[0-9A-F]{24}" from archive/g) ?? []).length + placed,
+    placed,
     viaNode: (log.match(/pgbk wal-fetch: [0-9A-F]{24} served from the archive/g) ?? []).length,
     failedCheck: [...log.matchAll(/spooled copy of ([0-9A-F]{24}) failed its check/g)].map((m) => m[1]!),
   };
@@ -516,16 +519,18 @@ test('replay uses the shell fast path: Node runs for a small fraction of the seg
   const r = await restore('fast-path', []);
   try {
     const conf = await readFile(path.join(r.dir, 'postgresql.auto.conf'), 'utf8');
-    assert.match(conf, /restore_command = 'n=0; while ! { command exec 3< \.pgbk-spool\/%f; } .* exec .* wal-fetch --config .* src %f %p'/);
+    assert.match(conf, /restore_command = 'n=0; h=; while :; do if \[ pg_wal\/%f -ef \.pgbk-spool\/%f\.link \]; .* exec .* wal-fetch --config .* src %f %p'/);
     const { cluster, rows: got } = await startAndRead(r.dir);
     try {
       assert.is(got, '0,1,2,3,4,5');
       const c = replayCounts(cluster.logTail(100_000));
-      process.stderr.write(`  fast path: Node served ${c.viaNode} of ${c.restored} replayed segments\n`);
+      process.stderr.write(`  fast path: Node served ${c.viaNode} of ${c.restored} replayed segments, ${c.placed} read in place from pg_wal\n`);
       assert.ok(c.restored >= FILLER_SEGMENTS, `replayed ${c.restored} segments from the archive`);
       // The first segment always comes through Node (it starts the worker); a few more may while
       // the worker starts under load. One Node start per segment would be c.viaNode = c.restored.
       assert.ok(c.viaNode * 3 <= c.restored, `Node served ${c.viaNode} of ${c.restored} segments\n${cluster.logTail(60)}`);
+      // The worker places segments in pg_wal (same file system as the spool here): most are read in place.
+      assert.ok(c.placed * 2 >= c.restored, `${c.placed} of ${c.restored} segments were read in place from pg_wal\n${cluster.logTail(60)}`);
       assert.equal(c.failedCheck, []);
     } finally {
       await cluster.destroy();

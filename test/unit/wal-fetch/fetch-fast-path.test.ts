@@ -6,12 +6,12 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, statSync } from 'node:fs';
+import { existsSync, statSync, writeSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildFastRestoreCommand } from '../../../src/wal-fetch/fast-path.js';
-import { pruneSpool, putInSpool } from '../../../src/wal-fetch/spool.js';
+import { placeInPgWal, pruneSpool, putInSpool } from '../../../src/wal-fetch/spool.js';
 
 const NAME = '000000010000000000000007';
 const P = 'pg_wal/RECOVERYXLOG';
@@ -26,14 +26,14 @@ interface Env {
   readonly spool: string;
   readonly calls: string;
   readonly cmd: string;
-  run(name: string, fallbackStatus: number, env?: NodeJS.ProcessEnv): { status: number | null; stderr: string };
+  run(name: string, fallbackStatus: number, env?: NodeJS.ProcessEnv, p?: string): { status: number | null; stderr: string };
 }
 
 async function withEnv(configPath: string, fn: (e: Env) => Promise<void>): Promise<void> {
   const root = await mkdtemp(path.join(os.tmpdir(), 'pgbk-fast-'));
   try {
     const pgdata = path.join(root, 'data');
-    await mkdir(path.join(pgdata, 'pg_wal'), { recursive: true });
+    await mkdir(path.join(pgdata, 'pg_wal', 'archive_status'), { recursive: true });
     const spool = path.join(pgdata, '.pgbk-spool');
     await mkdir(spool, { mode: 0o700 });
     const calls = path.join(root, 'calls');
@@ -46,8 +46,8 @@ async function withEnv(configPath: string, fn: (e: Env) => Promise<void>): Promi
       spool,
       calls,
       cmd,
-      run(name, fallbackStatus, env) {
-        const r = spawnSync('/bin/sh', ['-c', substitute(cmd, name, P)], {
+      run(name, fallbackStatus, env, p = P) {
+        const r = spawnSync('/bin/sh', ['-c', substitute(cmd, name, p)], {
           cwd: pgdata,
           encoding: 'utf8',
           env: { ...process.env, ...env, FALLBACK_STATUS: String(fallbackStatus) },
@@ -279,6 +279,111 @@ test('without a spool directory at all the fallback answers', async () => {
     await rm(e.spool, { recursive: true });
     assert.is(e.run(NAME, 1).status, 1);
     assert.is((await callsOf(e.calls)).length, 1);
+  });
+});
+
+/** Place `data` as the prefetch worker does (spool.ts placeInPgWal). */
+async function place(e: Env, name: string, data: Buffer): Promise<'placed' | 'exists'> {
+  return placeInPgWal(e.spool, path.join(e.pgdata, 'pg_wal'), name, async (fd) => {
+    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+    return data.length;
+  });
+}
+
+test('a segment placed in pg_wal: exit 1 sends PostgreSQL there, nothing is moved or started, NAME.used tells the worker; .done as for a restored file', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 7);
+    assert.is(await place(e, NAME, data), 'placed');
+    assert.ok(existsSync(path.join(e.pgdata, 'pg_wal', 'archive_status', `${NAME}.done`)));
+    assert.equal((await readdir(path.join(e.pgdata, 'pg_wal'))).sort(), [NAME, 'archive_status'], 'no temp file left in pg_wal');
+    const r = e.run(NAME, 99);
+    assert.is(r.status, 1, r.stderr);
+    assert.match(r.stderr, /pgbk wal-fetch: 000000010000000000000007 prefetched into pg_wal/);
+    assert.ok((await readFile(path.join(e.pgdata, 'pg_wal', NAME))).equals(data));
+    assert.not.ok(existsSync(path.join(e.pgdata, P)));
+    assert.ok(existsSync(path.join(e.spool, `${NAME}.used`)));
+    assert.equal(await callsOf(e.calls), []);
+    // Consumed: the worker prunes link, reference and marker; pg_wal/NAME stays PostgreSQL's.
+    await pruneSpool(e.spool, '000000010000000000000008');
+    assert.equal(await readdir(e.spool), []);
+    assert.ok(existsSync(path.join(e.pgdata, 'pg_wal', NAME)));
+  });
+});
+
+test('placement never replaces a pg_wal file, and a pg_wal file the worker did not place is never a hit', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const theirs = Buffer.alloc(1 << 20, 1);
+    await writeFile(path.join(e.pgdata, 'pg_wal', NAME), theirs);
+    assert.is(await place(e, NAME, Buffer.alloc(1 << 20, 7)), 'exists');
+    assert.ok((await readFile(path.join(e.pgdata, 'pg_wal', NAME))).equals(theirs), 'left alone');
+    assert.equal(await readdir(e.spool), [], 'nothing published');
+    assert.equal(await readdir(path.join(e.pgdata, 'pg_wal', 'archive_status')), [], 'no .done for a file that is not ours');
+    const r = e.run(NAME, 1);
+    assert.is(r.status, 1);
+    assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`], 'Node answers: the archive decides, not pg_wal');
+  });
+});
+
+test('a placed segment written, replaced or unreferenced since is never a hit: its link goes, the fallback answers and PostgreSQL gets the archive copy at %p', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    const data = Buffer.alloc(1 << 20, 7);
+    const wal = path.join(e.pgdata, 'pg_wal', NAME);
+    const cases: Array<[string, () => Promise<void>, boolean]> = [
+      ['same bytes written again in place', () => writeFile(wal, data), true],
+      ['truncated', () => writeFile(wal, data.subarray(0, 4096)), true],
+      [
+        'replaced by another file',
+        async () => {
+          await rm(wal);
+          await writeFile(wal, data);
+        },
+        false,
+      ],
+      ['reference missing', () => rm(path.join(e.spool, `${NAME}.ref`)), true],
+      ['link missing', () => rm(path.join(e.spool, `${NAME}.link`)), false],
+    ];
+    for (const [label, damage, saysFailed] of cases) {
+      await rm(e.calls, { force: true });
+      await rm(wal, { force: true });
+      await rm(path.join(e.pgdata, 'pg_wal', 'archive_status', `${NAME}.done`), { force: true });
+      for (const f of await readdir(e.spool)) await rm(path.join(e.spool, f));
+      assert.is(await place(e, NAME, data), 'placed', label);
+      await damage();
+      const r = e.run(NAME, 0);
+      assert.is(r.status, 0, `${label}: the fallback's status is restore_command's`);
+      assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${P}`], label);
+      assert.not.ok(existsSync(path.join(e.spool, `${NAME}.used`)), label);
+      if (saysFailed) {
+        assert.match(r.stderr, /prefetched copy of 000000010000000000000007 in pg_wal failed its check/, label);
+        assert.not.ok(existsSync(path.join(e.spool, `${NAME}.link`)), `${label}: the placement is forgotten`);
+      }
+    }
+  });
+});
+
+test("a placement is never an exit 1 for another caller than PostgreSQL's restore (%p not pg_wal/RECOVERYXLOG, e.g. pg_rewind): the file comes to %p", async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    assert.is(await place(e, NAME, Buffer.alloc(1 << 20, 7)), 'placed');
+    const other = `pg_wal/${NAME}.rewind`;
+    const r = e.run(NAME, 0, undefined, other);
+    assert.is(r.status, 0, r.stderr);
+    assert.equal(await callsOf(e.calls), [`wal-fetch --config /etc/pgbk.yaml main ${NAME} ${other}`]);
+    assert.not.match(r.stderr, /failed its check/);
+    assert.ok(existsSync(path.join(e.spool, `${NAME}.link`)), 'the placement stays for PostgreSQL');
+  });
+});
+
+test('while the worker is placing the segment (NAME.pending) the fast path waits for the placement', async () => {
+  await withEnv('/etc/pgbk.yaml', async (e) => {
+    await writeFile(path.join(e.spool, `${NAME}.pending`), '');
+    const pending = runAsync(e, NAME, 99);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.is(await place(e, NAME, Buffer.alloc(1 << 20, 7)), 'placed');
+    await rm(path.join(e.spool, `${NAME}.pending`));
+    const r = await pending;
+    assert.is(r.status, 1, r.stderr);
+    assert.match(r.stderr, /prefetched into pg_wal/);
+    assert.equal(await callsOf(e.calls), []);
   });
 });
 

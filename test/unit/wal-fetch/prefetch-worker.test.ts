@@ -103,6 +103,48 @@ test('at the end of the archive the last segment taken is spooled once more (Pos
   }
 });
 
+test('given pg_wal (PostgreSQL restores to pg_wal/RECOVERYXLOG) the worker places segments there: verified bytes, .done, a link; NAME.used moves it on and prunes links', async () => {
+  const root = path.join(tmp.dir, 'place');
+  const { names, config } = await archiveOf(root, [1, 2, 3, 4]);
+  const pgdata = path.join(root, 'data');
+  const spool = path.join(pgdata, '.pgbk-spool');
+  const pgWal = path.join(pgdata, 'pg_wal');
+  await mkdir(path.join(pgWal, 'archive_status'), { recursive: true });
+  await mkdir(spool, { mode: 0o700 });
+  // A temp file of a placing worker that was killed: removed at start.
+  const stale = path.join(pgWal, `.pgbk-${names[3]}.tmp-999999999-0000`);
+  await writeFile(stale, 'x');
+  await writeWant(spool, { server: 'main', name: names[0]!, segSize: real.segSize, count: 8, at: `${Date.now()}-test` });
+  const script = fileURLToPath(new URL('../../../src/wal-fetch/prefetch-worker.js', import.meta.url));
+  const worker = spawn(process.execPath, [script, JSON.stringify({ spool, server: 'main', configPath: config, cwd: pgdata, pgWal })], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+  try {
+    for (const name of names.slice(1)) {
+      await waitFor(`${name} placed`, () => existsSync(path.join(spool, `${name}.link`)));
+      assert.ok((await readFile(path.join(pgWal, name))).equals(segmentAs(name)), `${name} placed with its own bytes`);
+      assert.ok(existsSync(path.join(pgWal, 'archive_status', `${name}.done`)), `${name}.done`);
+      assert.not.ok(existsSync(path.join(spool, name)), `${name} not spooled as well`);
+      await writeFile(path.join(spool, `${name}.used`), '');
+    }
+    assert.not.ok(existsSync(stale), "the dead writer's temp file is gone");
+    await waitFor(
+      'links of consumed segments pruned',
+      () => !existsSync(path.join(spool, `${names[1]}.link`)) && !existsSync(path.join(spool, `${names[2]}.link`)),
+    );
+    // The newest consumed keeps its placement (PostgreSQL may ask for it again to end recovery),
+    // and is not spooled again: it is still in pg_wal.
+    await new Promise((r) => setTimeout(r, 700));
+    assert.ok(existsSync(path.join(spool, `${names[3]}.link`)));
+    assert.not.ok(existsSync(path.join(spool, names[3]!)));
+    for (const name of names.slice(1)) assert.ok(existsSync(path.join(pgWal, name)), `pg_wal/${name} is PostgreSQL's: never removed by the worker`);
+  } finally {
+    await rm(spool, { recursive: true, force: true });
+    const timer = setTimeout(() => worker.kill('SIGKILL'), 5000);
+    await exited;
+    clearTimeout(timer);
+  }
+});
+
 test('the Node path that starts a worker spools the next segment itself before it answers (no second Node start)', async () => {
   const root = path.join(tmp.dir, 'first');
   const { names, config } = await archiveOf(root, [5, 6]);
