@@ -34,14 +34,13 @@ import { advancePastConsumed } from './spool-position.js';
 import {
   canPlaceInPgWal,
   claimWorker,
-  listSpool,
   PENDING_SUFFIX,
-  placeInPgWal,
+  prefetchInto,
   prunePgWalTemps,
   pruneSpool,
-  putInSpoolWith,
   readWant,
   releaseWorker,
+  spoolView,
   WORKER_LOG_FILE,
 } from './spool.js';
 
@@ -142,10 +141,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
         return length;
       };
       try {
-        // pg_wal/NAME there already (not placed by this worker): PostgreSQL would not be sent
-        // there, so the segment is spooled instead.
-        if (pgWal !== undefined && (await placeInPgWal(spool, pgWal, name, fill)) === 'placed') return 'spooled';
-        await putInSpoolWith(spool, name, fill);
+        await prefetchInto(spool, pgWal, name, fill);
         return 'spooled';
       } catch (err) {
         if (problem !== undefined) {
@@ -179,12 +175,9 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
         missing = undefined;
       }
       if (pos === undefined) break;
-      const state = await listSpool(spool);
-      if (state === undefined) break; // recovery ended: the spool was removed
-      // Waiting for PostgreSQL: spooled files, and placements the fast path has not handed over.
-      // A name that leaves this set was consumed (renamed away, or NAME.used left).
-      const present = new Set([...state.spooled, ...[...state.linked].filter((n) => !state.used.has(n))]);
-      const held = new Set([...state.spooled, ...state.linked]);
+      const view = await spoolView(spool);
+      if (view === undefined) break; // recovery ended: the spool was removed
+      const { waiting: present, held } = view;
       const advanced = advancePastConsumed(pos, present);
       if (advanced) {
         lastProgress = Date.now();

@@ -4,17 +4,19 @@
  * src/restore/spool.ts), so restore_command's shell fast path hands them over without starting
  * Node. The same rules as the local prefetch worker (src/restore/prefetch-worker.ts):
  * - the position comes from the Node path (each segment the worker served to a client) and from
- *   the spool itself (a segment seen spooled that disappeared was renamed into pg_wal);
+ *   the spool itself (a segment seen spooled that disappeared was renamed into pg_wal,
+ *   a placement marked NAME.used was read in place);
  * - only the served segment's timeline is prefetched; a switch shows up as a spool miss first;
  * - a segment that is not archived (or not usable) is never spooled and is looked for again a
  *   little later; the foreground path reports errors with the exit status PostgreSQL needs.
  */
 
+import { writeSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { advancePastConsumed } from './spool-position.js';
-import { discardSpooled, ensureSpoolDir, listSpooled, PENDING_SUFFIX, pruneSpool, putInSpool } from './spool.js';
+import { canPlaceInPgWal, discardSpooled, ensureSpoolDir, PENDING_SUFFIX, prefetchInto, prunePgWalTemps, pruneSpool, spoolView } from './spool.js';
 import type { Fetched } from './remote-archive.js';
 
 const MISSING_RETRY_MS = 500;
@@ -29,6 +31,8 @@ interface Position {
 
 export interface PrefetchDeps {
   readonly spool: string;
+  /** The data directory's pg_wal: segments are placed there where they can be (spool.ts placeInPgWal). */
+  readonly pgWal?: string;
   readonly count: number;
   readonly fetch: (name: string) => Promise<Fetched>;
   readonly log: (line: string) => void;
@@ -39,6 +43,8 @@ export interface PrefetchDeps {
 export class Prefetcher {
   private pos: Position | undefined;
   private spoolMade = false;
+  /** Where segments are placed: the data directory's pg_wal once checked usable, else only the spool. */
+  private pgWal: string | undefined;
   private stepping: Promise<'ok' | 'gone'> | undefined;
   private readonly inflight = new Map<string, Promise<void>>();
   private missing: { readonly name: string; readonly since: number } | undefined;
@@ -54,6 +60,10 @@ export class Prefetcher {
     if (!this.spoolMade) {
       if (!(await ensureSpoolDir(this.deps.spool))) return;
       this.spoolMade = true;
+      if (this.deps.pgWal !== undefined && (await canPlaceInPgWal(this.deps.spool, this.deps.pgWal))) {
+        this.pgWal = this.deps.pgWal;
+        await prunePgWalTemps(this.pgWal);
+      }
     }
     // Whatever is spooled under this name was not taken by the fast path: it is stale now.
     await discardSpooled(this.deps.spool, name);
@@ -81,8 +91,9 @@ export class Prefetcher {
   private async pass(): Promise<'ok' | 'gone'> {
     const pos = this.pos;
     if (pos === undefined) return 'ok';
-    const present = await listSpooled(this.deps.spool);
-    if (present === undefined) return this.spoolMade ? 'gone' : 'ok';
+    const view = await spoolView(this.deps.spool);
+    if (view === undefined) return this.spoolMade ? 'gone' : 'ok';
+    const { waiting: present, held } = view;
     const advanced = advancePastConsumed(pos, present);
     if (advanced) {
       this.missing = undefined;
@@ -91,8 +102,8 @@ export class Prefetcher {
     }
     for (let i = 1; i <= this.deps.count && this.inflight.size < MAX_IN_FLIGHT; i++) {
       const name = segmentNameFrom(pos.timeline, pos.segno + i, pos.segSize);
-      if (present.has(name)) {
-        pos.seen.add(name);
+      if (held.has(name)) {
+        if (present.has(name)) pos.seen.add(name);
         continue;
       }
       if (this.inflight.has(name)) continue;
@@ -130,7 +141,11 @@ export class Prefetcher {
       const f = await this.deps.fetch(name);
       // The streaming .partial is still growing: never spooled, PostgreSQL asks again later.
       if (f.kind === 'found' && f.streamingPartial !== true && f.data.length === pos.segSize) {
-        await putInSpool(this.deps.spool, name, f.data);
+        const data = f.data;
+        await prefetchInto(this.deps.spool, this.pgWal, name, async (fd) => {
+          for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
+          return data.length;
+        });
         this.spooledCount++;
         if (this.pos === pos) pos.seen.add(name);
         if (this.missing?.name === name) this.missing = undefined;

@@ -398,6 +398,35 @@ export async function listSpool(
   return { spooled, linked, used };
 }
 
+/**
+ * The spool as a prefetcher sees it: `waiting` — spooled files and placements the fast path has not
+ * handed over (a name that leaves this set was consumed); `held` — every name spooled or placed (not
+ * to be fetched again). Undefined when the spool does not exist.
+ */
+export async function spoolView(spool: string): Promise<{ readonly waiting: Set<string>; readonly held: Set<string> } | undefined> {
+  const state = await listSpool(spool);
+  if (state === undefined) return undefined;
+  return {
+    waiting: new Set([...state.spooled, ...[...state.linked].filter((n) => !state.used.has(n))]),
+    held: new Set([...state.spooled, ...state.linked]),
+  };
+}
+
+/**
+ * Put a verified segment where the fast path takes it: placed in `pgWal` when given (placeInPgWal),
+ * else — or when pg_wal already has a file of that name — spooled (putInSpoolWith).
+ */
+export async function prefetchInto(
+  spool: string,
+  pgWal: string | undefined,
+  name: string,
+  fill: (fd: number) => Promise<number>,
+): Promise<'placed' | 'spooled'> {
+  if (pgWal !== undefined && (await placeInPgWal(spool, pgWal, name, fill)) === 'placed') return 'placed';
+  await putInSpoolWith(spool, name, fill);
+  return 'spooled';
+}
+
 /** Segment names spooled now (data files only); undefined when the spool does not exist. */
 export async function listSpooled(spool: string): Promise<Set<string> | undefined> {
   let names: string[];

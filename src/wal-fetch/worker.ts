@@ -12,6 +12,7 @@
  */
 
 import { chmod, mkdir } from 'node:fs/promises';
+import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { defaultSpoolDir, writeDestAtomic } from './spool.js';
 import { SshTransport } from '../transport/ssh.js';
@@ -60,6 +61,7 @@ export async function runFetchWorker(w: FetchWorkerOptions): Promise<number> {
   let servedByNode = 0;
   const prefetcher = new Prefetcher({
     spool,
+    pgWal: path.join(pgdata, 'pg_wal'),
     count: opts.prefetch,
     fetch: async (name) => {
       const a = await archiveReady;
@@ -155,7 +157,7 @@ export async function runFetchWorker(w: FetchWorkerOptions): Promise<number> {
   await settleWithin(prefetcher.drain(), 5000);
   archive.close();
   await transport.close();
-  log(`exiting (${why}); ${plural(servedByNode, 'segment')} served to restore_command, ${prefetcher.spooledCount} prefetched into the spool`);
+  log(`exiting (${why}); ${plural(servedByNode, 'segment')} served to restore_command, ${prefetcher.spooledCount} prefetched (into pg_wal or the spool)`);
   // A daemon: whatever handle a library still holds must not keep it alive.
   setTimeout(() => process.exit(dead === undefined ? 0 : 1), 500).unref();
   return dead === undefined ? 0 : 1;
