@@ -35,7 +35,7 @@ test('deriveBucketFetch: not derived (a reason) over SSH, without --config, with
 
 test('bucketFetchCommands: fast path around pgbk --config F wal-fetch SERVER, spool cleaned at the end', () => {
   const c = bucketFetchCommands({ dbPgbk: ['/usr/bin/node', '/opt/pgbk/cli.js'], configPath: '/etc/p.yaml', server: 'main' });
-  assert.ok(c.restoreCommand.startsWith('n=0; while ! { command exec 3< .pgbk-spool/%f; }'), c.restoreCommand);
+  assert.ok(c.restoreCommand.startsWith('n=0; h=; while :; do if [ pg_wal/%f -ef .pgbk-spool/%f.link ]; '), c.restoreCommand);
   assert.ok(c.restoreCommand.endsWith('exec /usr/bin/node /opt/pgbk/cli.js --config /etc/p.yaml wal-fetch main %f %p'), c.restoreCommand);
   assert.is(c.recoveryEndCommand, '/usr/bin/node /opt/pgbk/cli.js --config /etc/p.yaml wal-fetch --clean-spool');
 });

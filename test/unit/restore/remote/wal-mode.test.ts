@@ -13,7 +13,7 @@ test('--wal-from wins; the DB-host pgbk comes from --db-pgbk, else from archive_
   assert.equal(m.dbPgbk, ['pgbk']);
   const c = fetchCommands(m);
   assert.match(c.restoreCommand, /exec pgbk wal-fetch --from ssh:\/\/u@h\/cat --identity \/i main %f %p$/);
-  assert.match(c.restoreCommand, /^n=0; while ! { command exec 3< \.pgbk-spool\/%f; }/);
+  assert.match(c.restoreCommand, /^n=0; h=; while :; do if \[ pg_wal\/%f -ef \.pgbk-spool\/%f\.link \]; /);
   assert.is(c.recoveryEndCommand, 'pgbk wal-fetch --clean-spool');
   const m2 = decideWalMode({ from: 'ssh://u@h/cat', dbPgbk: '/n /c.js' }, { postgresqlConf: PUSH, autoConf: '' }, '/cat', 'main');
   assert.equal(m2.kind === 'fetch' && m2.dbPgbk, ['/n', '/c.js']);
