@@ -318,6 +318,9 @@ export async function placeInPgWal(spool: string, pgWal: string, name: string, f
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
+    // recovery_end_command removes the spool when recovery ends: from then on PostgreSQL writes
+    // pg_wal itself and cleans up the old timeline's segments, so nothing more is put there.
+    if (!(await exists(spool))) throw new Error(`${spool} was removed: recovery has ended`);
     try {
       await linkFile(tmp, target);
       linked = true;
