@@ -541,6 +541,53 @@ test('replay uses the shell fast path: Node runs for a small fraction of the seg
   }
 });
 
+test('segments placed in pg_wal survive a crash: paused at a target with the worker ahead, killed, restarted without the target, recovery replays to the end', async () => {
+  const r = await restore('crash', ['--target-name', 'after_step_3', '--target-action', 'pause']);
+  try {
+    const spool = path.join(r.dir, '.pgbk-spool');
+    const first = await startClusterOn(r.dir, { conf: { archive_mode: 'off' } });
+    let placedAhead: string[] = [];
+    try {
+      await waitForQuery(first, 'SELECT pg_get_wal_replay_pause_state()', 'paused', 90_000);
+      assert.is(await rows(first), '0,1,2,3');
+      // Paused at the target, the worker has put the next segments into pg_wal already.
+      const deadline = Date.now() + 20_000;
+      while (placedAhead.length < 2 && Date.now() < deadline) {
+        const names = existsSync(spool) ? await readdir(spool) : [];
+        placedAhead = names.filter((n) => /^[0-9A-F]{24}\.link$/.test(n) && !names.includes(n.replace('.link', '.used'))).map((n) => n.slice(0, 24));
+        await sleep(100);
+      }
+      assert.ok(placedAhead.length >= 2, `segments placed ahead of the pause: ${placedAhead.join(', ')}\n${first.logTail(30)}`);
+      await first.stop('immediate');
+    } finally {
+      await first.destroy();
+    }
+    // The DBA drops the target and starts the server again: crash recovery from the last
+    // restartpoint, then archive recovery on to the end of the archive.
+    const conf = path.join(r.dir, 'postgresql.auto.conf');
+    const kept = (await readFile(conf, 'utf8')).split('\n').filter((l) => !/^recovery_target/.test(l));
+    await writeFile(conf, kept.join('\n'));
+    const { cluster, rows: got } = await startAndRead(r.dir);
+    try {
+      assert.is(got, '0,1,2,3,4,5', `rows after the restart\n${cluster.logTail(40)}`);
+      assert.is(await cluster.sql('SELECT count(*) FROM filler'), String(FILLER_SEGMENTS * 2000));
+      const log = cluster.logTail(100_000);
+      for (const name of placedAhead) {
+        assert.ok(
+          log.includes(`${name} prefetched into pg_wal`) || log.includes(`restored log file "${name}" from archive`),
+          `${name} replayed after the restart\n${cluster.logTail(60)}`,
+        );
+      }
+      assert.equal(replayCounts(log).failedCheck, []);
+    } finally {
+      await cluster.destroy();
+    }
+  } finally {
+    await rm(r.dir, { recursive: true, force: true });
+    await rm(`${r.dir}_tablespaces`, { recursive: true, force: true });
+  }
+});
+
 test('a tampered spooled segment is never replayed: the fast path detects it and the archive answers', async () => {
   const r = await restore('tampered', []);
   try {
