@@ -50,13 +50,15 @@
  * - Linux only: without /proc's boot id nothing is spooled (putInSpool fails) and every segment
  *   comes through Node.
  *
- * Only node: built-ins here: the Node fallback of restore_command loads this.
+ * Only node: built-ins and leaf helpers here (lib/atomic's directory fsync, lib/process-identity):
+ * the Node fallback of restore_command loads this.
  */
 
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
 import { type FileHandle, link as linkFile, lstat, mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { fsyncDir } from '../lib/atomic.js';
 import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type ProcessIdentity } from '../lib/process-identity.js';
 
 export const SPOOL_DIR_NAME = '.pgbk-spool';
@@ -328,7 +330,7 @@ export async function placeInPgWal(spool: string, pgWal: string, name: string, f
       if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
       throw err;
     }
-    await syncDir(pgWal);
+    await fsyncDir(pgWal);
     await linkFile(tmp, link);
     return 'placed';
   } finally {
@@ -337,15 +339,6 @@ export async function placeInPgWal(spool: string, pgWal: string, name: string, f
       await unlinkQuietly(ref);
       if (madeDone) await unlinkQuietly(done);
     }
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const fh = await open(dir, 'r');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
   }
 }
 
