@@ -18,7 +18,7 @@
  *   exec NODE CLI wal-fetch --config CONFIG SERVER %f %p
  *
  * The first branch is the common one: the prefetch worker put the segment straight into pg_wal
- * (spool.ts placeInPgWal), and `exit 1` — "not in the archive" — makes PostgreSQL read pg_wal/%f in
+ * (placement.ts), and `exit 1` — "not in the archive" — makes PostgreSQL read pg_wal/%f in
  * place, as it reads its own WAL, with no program started but sh (tests and `echo` are builtins).
  * Why that exit 1 cannot end recovery early: it is given only when pg_wal/%f is, at that moment,
  * the file the worker wrote from verified bytes, made durable and linked there (same inode as its
@@ -72,7 +72,7 @@ export function buildFastPathAround(node: string): string {
   const s = `${SPOOL_DIR_NAME}/%f`;
   const check = `${s}${CHECK_SUFFIX}`;
   const pending = `${s}${PENDING_SUFFIX}`;
-  // A placement (spool.ts placeInPgWal): pg_wal/%f is the very file the worker linked there
+  // A placement (placement.ts): pg_wal/%f is the very file the worker linked there
   // (`-ef` its NAME.link: same device and inode) and was not written since (its mtime is the
   // worker's T, neither newer nor older than NAME.ref's). dash's -nt is false when NAME.ref is
   // missing, hence `-f` first.

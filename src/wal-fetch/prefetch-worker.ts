@@ -3,7 +3,7 @@
  * served a segment (and again whenever none is alive), that keeps the spool (spool.ts) filled with
  * the next `count` segments, decompressed and verified, ahead of the newest one PostgreSQL took.
  *
- * Each segment goes straight into pg_wal where it can (spool.ts placeInPgWal: PostgreSQL reads it
+ * Each segment goes straight into pg_wal where it can (placement.ts: PostgreSQL reads it
  * in place), else into the spool. restore_command's shell fast path (fast-path.ts) takes both
  * without starting Node, so the worker learns PostgreSQL's position from the spool itself: a
  * segment it saw spooled that has disappeared was consumed (renamed into pg_wal), and so was a
@@ -31,18 +31,8 @@ import { PgbkError } from '../errors.js';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { yieldToRecovery } from './priority.js';
 import { advancePastConsumed } from './spool-position.js';
-import {
-  canPlaceInPgWal,
-  claimWorker,
-  PENDING_SUFFIX,
-  prefetchInto,
-  prunePgWalTemps,
-  pruneSpool,
-  readWant,
-  releaseWorker,
-  spoolView,
-  WORKER_LOG_FILE,
-} from './spool.js';
+import { canPlaceInPgWal, prefetchInto, prunePgWalTemps } from './placement.js';
+import { claimWorker, PENDING_SUFFIX, pruneSpool, readWant, releaseWorker, spoolView, WORKER_LOG_FILE } from './spool.js';
 
 export interface WorkerArgs {
   readonly spool: string;
@@ -52,7 +42,7 @@ export interface WorkerArgs {
   readonly cwd: string;
   /**
    * The data directory's pg_wal, when the spool is that directory's `.pgbk-spool` and %p was
-   * pg_wal/RECOVERYXLOG: segments are then placed there (spool.ts placeInPgWal) where it can.
+   * pg_wal/RECOVERYXLOG: segments are then placed there (placement.ts) where it can.
    */
   readonly pgWal?: string;
 }
@@ -129,8 +119,8 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       }
     };
     const spoolOne = async (name: string, segSize: number): Promise<'spooled' | 'absent'> => {
-      // Decompressed straight into the spool's temp file (no 16 MiB Buffer: the copy out of the
-      // decoder's memory was most of a segment's time); published only once whole and checked.
+      // Decompressed straight into the temp file in pg_wal or the spool (no 16 MiB Buffer: the copy
+      // out of the decoder's memory was most of a segment's time); published only once whole and checked.
       let problem: string | undefined;
       const fill = async (fd: number): Promise<number> => {
         const length = await writeArchivedWal(desired.catalog, server, name, fd);

@@ -11,12 +11,12 @@
  *   little later; the foreground path reports errors with the exit status PostgreSQL needs.
  */
 
-import { writeSync } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseSegmentName, segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
 import { advancePastConsumed } from './spool-position.js';
-import { canPlaceInPgWal, discardSpooled, ensureSpoolDir, PENDING_SUFFIX, prefetchInto, prunePgWalTemps, pruneSpool, spoolView } from './spool.js';
+import { canPlaceInPgWal, prefetchInto, prunePgWalTemps } from './placement.js';
+import { bufferFill, discardSpooled, ensureSpoolDir, PENDING_SUFFIX, pruneSpool, spoolView } from './spool.js';
 import type { Fetched } from './remote-archive.js';
 
 const MISSING_RETRY_MS = 500;
@@ -31,7 +31,7 @@ interface Position {
 
 export interface PrefetchDeps {
   readonly spool: string;
-  /** The data directory's pg_wal: segments are placed there where they can be (spool.ts placeInPgWal). */
+  /** The data directory's pg_wal: segments are placed there where they can be (placement.ts placeInPgWal). */
   readonly pgWal?: string;
   readonly count: number;
   readonly fetch: (name: string) => Promise<Fetched>;
@@ -141,11 +141,7 @@ export class Prefetcher {
       const f = await this.deps.fetch(name);
       // The streaming .partial is still growing: never spooled, PostgreSQL asks again later.
       if (f.kind === 'found' && f.streamingPartial !== true && f.data.length === pos.segSize) {
-        const data = f.data;
-        await prefetchInto(this.deps.spool, this.pgWal, name, async (fd) => {
-          for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
-          return data.length;
-        });
+        await prefetchInto(this.deps.spool, this.pgWal, name, bufferFill(f.data));
         this.spooledCount++;
         if (this.pos === pos) pos.seen.add(name);
         if (this.missing?.name === name) this.missing = undefined;

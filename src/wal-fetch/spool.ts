@@ -50,15 +50,14 @@
  * - Linux only: without /proc's boot id nothing is spooled (putInSpool fails) and every segment
  *   comes through Node.
  *
- * Only node: built-ins and leaf helpers here (lib/atomic's directory fsync, lib/process-identity):
- * the Node fallback of restore_command loads this.
+ * Only node: built-ins and lib/process-identity here: the Node fallback of restore_command loads
+ * this. Placement in pg_wal is placement.ts.
  */
 
 import { randomBytes } from 'node:crypto';
 import { writeSync } from 'node:fs';
-import { type FileHandle, link as linkFile, lstat, mkdir, open, readFile, readdir, rename, rm, stat, unlink, utimes, writeFile } from 'node:fs/promises';
+import { type FileHandle, lstat, mkdir, open, readFile, readdir, rename, rm, unlink, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDir } from '../lib/atomic.js';
 import { formatPidFile, isSameProcessAlive, parsePidFile, processIdentity, type ProcessIdentity } from '../lib/process-identity.js';
 
 export const SPOOL_DIR_NAME = '.pgbk-spool';
@@ -69,15 +68,13 @@ export const PUBLISH_SUFFIX = '.publishing';
 /** Marker NAME.pending: the worker is reading/writing NAME right now (the fast path may wait). */
 export const PENDING_SUFFIX = '.pending';
 /**
- * Placement in pg_wal (placeInPgWal): NAME.link is a hard link to the file the worker put at
+ * Placement in pg_wal (placement.ts placeInPgWal): NAME.link is a hard link to the file the worker put at
  * pg_wal/NAME, NAME.ref an empty file with that file's modification time, NAME.used is left by the
  * fast path once it told PostgreSQL to read pg_wal/NAME.
  */
 export const LINK_SUFFIX = '.link';
 export const REF_SUFFIX = '.ref';
 export const USED_SUFFIX = '.used';
-/** Temp files of placeInPgWal in pg_wal: `.pgbk-NAME.tmp-PID-RAND` (PostgreSQL ignores them). */
-const PG_WAL_TEMP_PREFIX = '.pgbk-';
 export const WANT_FILE = '.want.json';
 export const WORKER_PID_FILE = '.worker.pid';
 export const WORKER_LOG_FILE = '.worker.log';
@@ -110,7 +107,8 @@ async function unlinkQuietly(file: string): Promise<void> {
   }
 }
 
-async function exists(file: string): Promise<boolean> {
+/** Whether `file` exists (lstat: a symlink counts as itself). */
+export async function exists(file: string): Promise<boolean> {
   try {
     await lstat(file);
     return true;
@@ -183,10 +181,15 @@ export async function spoolIdentity(fh: FileHandle): Promise<{ readonly line: st
  * was removed.
  */
 export async function putInSpool(spool: string, name: string, buf: Buffer): Promise<void> {
-  await putInSpoolWith(spool, name, async (fd) => {
+  await putInSpoolWith(spool, name, bufferFill(buf));
+}
+
+/** A `fill` for putInSpoolWith / prefetchInto that writes `buf` whole. */
+export function bufferFill(buf: Buffer): (fd: number) => Promise<number> {
+  return async (fd) => {
     for (let off = 0; off < buf.length; ) off += writeSync(fd, buf, off, buf.length - off);
     return buf.length;
-  });
+  };
 }
 
 /**
@@ -248,135 +251,10 @@ export async function discardSpooled(spool: string, name: string): Promise<void>
 }
 
 /**
- * Put a verified segment straight into pg_wal, where PostgreSQL reads it in place, as it reads
- * its own WAL: restore_command's fast path answers "not in the archive" (exit 1) for it, and
- * PostgreSQL then opens pg_wal/NAME (PostgreSQL 15, XLogFileReadAnyTLI: the archive first, then
- * pg_wal, for every timeline). That saves PostgreSQL's wait for a program that moves the file
- * (`mv` and `stat`: ~3 ms a segment) and its own handling of a restored file (RECOVERYXLOG renamed
- * into place, fsynced), which together were most of what replay through wal-fetch cost over
- * replay from a local pg_wal.
- *
- * Why PostgreSQL reads the right bytes (the fast path's side is in fast-path.ts):
- * - The bytes are written by `fill` (verified against the archive's sha256 as they are decoded)
- *   into a temp file in pg_wal, made durable (fdatasync) and given a fixed modification time T
- *   (whole seconds, before now), and appear as pg_wal/NAME only by link(2), which never replaces
- *   anything: an existing pg_wal/NAME (PostgreSQL's own, a backup's, a file restored meanwhile)
- *   is left alone and the caller spools instead ('exists').
- * - pg_wal is fsynced after the link, and only then NAME.link — a second hard link to the same
- *   file, in the spool — is published. The fast path answers exit 1 only when pg_wal/NAME *is*
- *   that file (`[ pg_wal/NAME -ef .pgbk-spool/NAME.link ]`: same device and inode) and still has
- *   modification time T (compared with NAME.ref, which has T too): a file put there by anyone else,
- *   or written since (any write moves the time to now), is never handed over that way. So a
- *   machine crash cannot leave PostgreSQL with a placed segment that is not on disk: it was durable
- *   before PostgreSQL could be told to read it (PostgreSQL's own durable_rename of a restored file
- *   gives the same), and nothing in the spool is trusted across a restart that the link did not
- *   survive.
- * - The archive_status/NAME.done PostgreSQL creates for a restored file is created here too (before
- *   the link), so the file is never archived again from the restored cluster and PostgreSQL
- *   removes it at a restartpoint, or at promotion (other timelines' segments after the switch).
- * - Nothing ever deletes or replaces pg_wal/NAME once linked: only PostgreSQL removes segments,
- *   older than its restartpoint. After exit 1, pg_wal/NAME is there when PostgreSQL opens it: a
- *   missing file there would look like the end of the archive.
- */
-export async function placeInPgWal(spool: string, pgWal: string, name: string, fill: (fd: number) => Promise<number>): Promise<'placed' | 'exists'> {
-  if (!SEGMENT_RE.test(name)) throw new Error(`not a segment name: ${name}`);
-  const target = path.join(pgWal, name);
-  if (await exists(target)) return 'exists';
-  const tmp = path.join(pgWal, `${PG_WAL_TEMP_PREFIX}${name}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
-  const link = path.join(spool, `${name}${LINK_SUFFIX}`);
-  const ref = path.join(spool, `${name}${REF_SUFFIX}`);
-  const done = path.join(pgWal, 'archive_status', `${name}.done`);
-  let madeDone = false;
-  let linked = false;
-  try {
-    // T: whole seconds (exact in every file system's timestamps and in utimes' double), and in the
-    // past, so that any later write (which stamps "now") differs from it.
-    const t = Math.floor(Date.now() / 1000) - 2;
-    const fh = await open(tmp, 'wx', 0o600);
-    try {
-      const length = await fill(fh.fd);
-      const st = await fh.stat();
-      // The size the file has must be what was verified: a short write is never placed.
-      if (st.size !== length) throw new Error(`placed ${name} is ${st.size} bytes, expected ${length}`);
-      await fh.datasync();
-      await fh.utimes(t, t);
-    } finally {
-      await fh.close();
-    }
-    await unlinkQuietly(link);
-    await unlinkQuietly(ref);
-    const refTmp = tempName(spool, `${name}${REF_SUFFIX}`);
-    await writeFile(refTmp, '', { mode: 0o600, flag: 'wx' });
-    try {
-      await utimes(refTmp, t, t);
-      await rename(refTmp, ref);
-    } catch (err) {
-      await unlinkQuietly(refTmp);
-      throw err;
-    }
-    try {
-      await writeFile(done, '', { mode: 0o600, flag: 'wx' });
-      madeDone = true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-    }
-    // recovery_end_command removes the spool when recovery ends: from then on PostgreSQL writes
-    // pg_wal itself and cleans up the old timeline's segments, so nothing more is put there.
-    if (!(await exists(spool))) throw new Error(`${spool} was removed: recovery has ended`);
-    try {
-      await linkFile(tmp, target);
-      linked = true;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST') return 'exists';
-      throw err;
-    }
-    await fsyncDir(pgWal);
-    await linkFile(tmp, link);
-    return 'placed';
-  } finally {
-    await unlinkQuietly(tmp);
-    if (!linked) {
-      await unlinkQuietly(ref);
-      if (madeDone) await unlinkQuietly(done);
-    }
-  }
-}
-
-/**
- * Whether a worker may place segments into `pgWal` for this spool: pg_wal of a data directory
- * (it has archive_status/) on the spool's file system (NAME.link is a hard link).
- */
-export async function canPlaceInPgWal(spool: string, pgWal: string): Promise<boolean> {
-  try {
-    const [w, s, a] = await Promise.all([stat(pgWal), stat(spool), stat(path.join(pgWal, 'archive_status'))]);
-    return w.isDirectory() && s.isDirectory() && a.isDirectory() && w.dev === s.dev;
-  } catch {
-    return false;
-  }
-}
-
-/** Remove placeInPgWal's temp files in pg_wal whose writer is gone (a worker that was killed). */
-export async function prunePgWalTemps(pgWal: string): Promise<void> {
-  let names: string[];
-  try {
-    names = await readdir(pgWal);
-  } catch {
-    return;
-  }
-  for (const n of names) {
-    if (!n.startsWith(PG_WAL_TEMP_PREFIX) || !n.includes('.tmp-')) continue;
-    const pid = Number(/\.tmp-(\d+)-/.exec(n)?.[1]);
-    if (!isAlive(pid)) await unlinkQuietly(path.join(pgWal, n));
-  }
-}
-
-/**
  * What the spool holds now, by segment name: spooled files, placements (NAME.link) and placements
  * the fast path handed over (NAME.used); undefined when the spool does not exist.
  */
-export async function listSpool(
-  spool: string,
-): Promise<{ readonly spooled: Set<string>; readonly linked: Set<string>; readonly used: Set<string> } | undefined> {
+async function listSpool(spool: string): Promise<{ readonly spooled: Set<string>; readonly linked: Set<string>; readonly used: Set<string> } | undefined> {
   let names: string[];
   try {
     names = await readdir(spool);
@@ -406,32 +284,6 @@ export async function spoolView(spool: string): Promise<{ readonly waiting: Set<
     waiting: new Set([...state.spooled, ...[...state.linked].filter((n) => !state.used.has(n))]),
     held: new Set([...state.spooled, ...state.linked]),
   };
-}
-
-/**
- * Put a verified segment where the fast path takes it: placed in `pgWal` when given (placeInPgWal),
- * else — or when pg_wal already has a file of that name — spooled (putInSpoolWith).
- */
-export async function prefetchInto(
-  spool: string,
-  pgWal: string | undefined,
-  name: string,
-  fill: (fd: number) => Promise<number>,
-): Promise<'placed' | 'spooled'> {
-  if (pgWal !== undefined && (await placeInPgWal(spool, pgWal, name, fill)) === 'placed') return 'placed';
-  await putInSpoolWith(spool, name, fill);
-  return 'spooled';
-}
-
-/** Segment names spooled now (data files only); undefined when the spool does not exist. */
-export async function listSpooled(spool: string): Promise<Set<string> | undefined> {
-  let names: string[];
-  try {
-    names = await readdir(spool);
-  } catch {
-    return undefined;
-  }
-  return new Set(names.filter((n) => SEGMENT_RE.test(n)));
 }
 
 /**

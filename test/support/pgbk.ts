@@ -291,6 +291,37 @@ export async function restoreAndQuery(
   }
 }
 
+export interface PrimaryWithStandby {
+  readonly world: World;
+  readonly standby: { readonly cluster: TestCluster; readonly root: string };
+  destroy(): Promise<void>;
+}
+
+/**
+ * A world whose primary archives through `pgbk wal-push` and holds table t (step 0), and a streaming
+ * standby of it that has replayed that row (the standby and failover scenarios start here).
+ */
+export async function primaryWithStandby(): Promise<PrimaryWithStandby> {
+  const world = await makeWorld({ archive: 'wal-push' });
+  try {
+    await world.cluster.sql('CREATE TABLE t (step int PRIMARY KEY)');
+    await world.cluster.sql('INSERT INTO t VALUES (0)');
+    const standby = await startStandby(world.cluster);
+    return {
+      world,
+      standby,
+      async destroy() {
+        await standby.cluster.destroy();
+        await world.destroy();
+        await rm(standby.root, { recursive: true, force: true });
+      },
+    };
+  } catch (err) {
+    await world.destroy();
+    throw err;
+  }
+}
+
 /** A streaming standby of `primary` (pg_basebackup -R: standby.signal, primary_conninfo), in recovery. */
 export async function startStandby(primary: TestCluster): Promise<{ readonly cluster: TestCluster; readonly root: string }> {
   const root = await tempDir('pgbk-standby-');

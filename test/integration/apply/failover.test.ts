@@ -7,21 +7,18 @@
  * next backup on timeline 2 DONE — and the backup from before the failover must restore past it:
  * PostgreSQL follows the history file to timeline 2 and holds every row.
  */
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readBackups } from '../../../src/catalog/backups.js';
 import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
-import { makeWorld, restoreAndQuery, startStandby, type World } from '../../support/pgbk.js';
-import { type TestCluster, waitForQuery } from '../../support/postgres.js';
+import { type PrimaryWithStandby, primaryWithStandby, restoreAndQuery, type World } from '../../support/pgbk.js';
+import { waitForQuery } from '../../support/postgres.js';
 
-let world: World | undefined;
-let standby: { readonly cluster: TestCluster; readonly root: string } | undefined;
+let pair: PrimaryWithStandby | undefined;
 
 test.after(async () => {
-  await standby?.cluster.destroy();
-  await world?.destroy();
-  if (standby !== undefined) await rm(standby.root, { recursive: true, force: true });
+  await pair?.destroy();
 });
 
 async function waitFor(what: string, ok: () => Promise<boolean>, log: () => string): Promise<void> {
@@ -38,13 +35,9 @@ const ROWS = "SELECT string_agg(step::text, ',' ORDER BY step) FROM t";
 const doneIds = async (w: World): Promise<string[]> => (await readBackups(w.catalog, 'main')).filter((b) => b.status === 'DONE').map((b) => b.id);
 
 test('after a failover to the standby the catalog reads across the timeline switch, backs up timeline 2 and restores the old backup past the switch', async () => {
-  const w = await makeWorld({ archive: 'wal-push' });
-  world = w;
+  pair = await primaryWithStandby();
+  const { world: w, standby } = pair;
   const primary = w.cluster;
-  await primary.sql('CREATE TABLE t (step int PRIMARY KEY)');
-  await primary.sql('INSERT INTO t VALUES (0)');
-
-  standby = await startStandby(primary);
 
   const before = await w.pgbk(['backup', 'main']);
   assert.is(before.code, 0, before.stdout + before.stderr);

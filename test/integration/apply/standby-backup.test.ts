@@ -5,31 +5,25 @@
  * backup must not be DONE before that (its WAL would be incomplete), must become DONE once it is,
  * and must restore — PostgreSQL replays from the standby's backup_label to the exact rows.
  */
-import { rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { readBackups } from '../../../src/catalog/backups.js';
 import { listArchivedWal } from '../../../src/catalog/wal-archive.js';
-import { makeWorld, restoreAndQuery, startStandby, waitInCatalog, type World } from '../../support/pgbk.js';
-import { type TestCluster, waitForQuery } from '../../support/postgres.js';
+import { type PrimaryWithStandby, primaryWithStandby, restoreAndQuery, waitInCatalog } from '../../support/pgbk.js';
+import { waitForQuery } from '../../support/postgres.js';
 
-let world: World | undefined;
-let standby: { readonly cluster: TestCluster; readonly root: string } | undefined;
+let pair: PrimaryWithStandby | undefined;
 
 test.after(async () => {
-  await standby?.cluster.destroy();
-  await world?.destroy();
-  if (standby !== undefined) await rm(standby.root, { recursive: true, force: true });
+  await pair?.destroy();
 });
 
 test('a backup from a standby waits for the primary to archive its end segment, then is DONE and restores the exact rows', async () => {
-  const w = await makeWorld({ archive: 'wal-push' });
-  world = w;
+  pair = await primaryWithStandby();
+  const { world: w } = pair;
   const primary = w.cluster;
-  await primary.sql('CREATE TABLE t (step int PRIMARY KEY)');
-  await primary.sql('INSERT INTO t VALUES (0)');
-  standby = await startStandby(primary);
-  const s = standby.cluster;
+  const s = pair.standby.cluster;
   // A row in the primary's current segment, replayed by the standby before its backup: the
   // backup then ends in a segment the primary has not finished (nor archived).
   await primary.sql('INSERT INTO t VALUES (1)');

@@ -6,12 +6,13 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, statSync, writeSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { buildFastRestoreCommand } from '../../../src/wal-fetch/fast-path.js';
-import { placeInPgWal, pruneSpool, putInSpool } from '../../../src/wal-fetch/spool.js';
+import { placeInPgWal } from '../../../src/wal-fetch/placement.js';
+import { bufferFill, pruneSpool, putInSpool } from '../../../src/wal-fetch/spool.js';
 
 const NAME = '000000010000000000000007';
 const P = 'pg_wal/RECOVERYXLOG';
@@ -282,12 +283,9 @@ test('without a spool directory at all the fallback answers', async () => {
   });
 });
 
-/** Place `data` as the prefetch worker does (spool.ts placeInPgWal). */
-async function place(e: Env, name: string, data: Buffer): Promise<'placed' | 'exists'> {
-  return placeInPgWal(e.spool, path.join(e.pgdata, 'pg_wal'), name, async (fd) => {
-    for (let off = 0; off < data.length; ) off += writeSync(fd, data, off, data.length - off);
-    return data.length;
-  });
+/** Place `data` as the prefetch worker does (placement.ts). */
+function place(e: Env, name: string, data: Buffer): Promise<'placed' | 'exists'> {
+  return placeInPgWal(e.spool, path.join(e.pgdata, 'pg_wal'), name, bufferFill(data));
 }
 
 test('a segment placed in pg_wal: exit 1 sends PostgreSQL there, nothing is moved or started, NAME.used tells the worker; .done as for a restored file', async () => {

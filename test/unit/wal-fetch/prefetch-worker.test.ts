@@ -112,7 +112,7 @@ test('given pg_wal (PostgreSQL restores to pg_wal/RECOVERYXLOG) the worker place
   await mkdir(path.join(pgWal, 'archive_status'), { recursive: true });
   await mkdir(spool, { mode: 0o700 });
   // A temp file of a placing worker that was killed: removed at start.
-  const stale = path.join(pgWal, `.pgbk-${names[3]}.tmp-999999999-0000`);
+  const stale = path.join(pgWal, `.${names[3]}.tmp-999999999-0000aa`);
   await writeFile(stale, 'x');
   await writeWant(spool, { server: 'main', name: names[0]!, segSize: real.segSize, count: 8, at: `${Date.now()}-test` });
   const script = fileURLToPath(new URL('../../../src/wal-fetch/prefetch-worker.js', import.meta.url));

@@ -4,7 +4,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtemp, mkdir, readFile, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { BOOT_ID_FILE, defaultSpoolDir, discardSpooled, ensureSpoolDir, listSpooled, pruneSpool, putInSpool } from '../../../src/wal-fetch/spool.js';
+import { BOOT_ID_FILE, defaultSpoolDir, discardSpooled, ensureSpoolDir, pruneSpool, putInSpool, spoolView } from '../../../src/wal-fetch/spool.js';
 
 async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'pgbk-spool-'));
@@ -34,7 +34,7 @@ test('putInSpool: data under its final name plus a sidecar holding its identity 
     }).trim();
     assert.is((await readFile(path.join(spool, `${NAME}.ck`), 'utf8')).trim(), shell);
     assert.match(shell, new RegExp(`^[0-9a-f-]{36} \\d+ \\d+ ${data.length} \\d+\\.\\d{9}$`), 'boot id, device, inode, size, mtime in ns');
-    assert.equal(await listSpooled(spool), new Set([NAME]));
+    assert.equal((await spoolView(spool))?.waiting, new Set([NAME]));
     await discardSpooled(spool, NAME);
     assert.equal(await readdir(spool), []);
   });
@@ -87,7 +87,7 @@ test('putInSpool: only segment names; fails once the spool is gone', async () =>
         () => false,
       ),
     );
-    assert.is(await listSpooled(path.join(dir, 'gone')), undefined);
+    assert.is(await spoolView(path.join(dir, 'gone')), undefined);
   });
 });
 
