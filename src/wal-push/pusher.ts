@@ -155,6 +155,7 @@ export class Pusher {
       if (dead !== undefined) return { name, ok: false, error: dead };
       let data: Buffer;
       let stamp: string;
+      let mtimeNs: bigint;
       let whole: Buffer | undefined;
       try {
         // The stamp is of the file as opened, before reading: a file changed since no longer
@@ -163,6 +164,7 @@ export class Pusher {
         try {
           const st = await fh.stat({ bigint: true });
           stamp = fileStamp(st);
+          mtimeNs = st.mtimeNs;
           const size = Number(st.size);
           if (size < REUSE_MIN) data = await fh.readFile();
           else {
@@ -193,7 +195,7 @@ export class Pusher {
       }
       if (!r.ok) this.log(`push of ${name} refused: ${r.error ?? '?'}`);
       // Only now, durable in the archive: the marker the archive_command's fast path reads.
-      else await writeMarker(this.markers, name, stamp).catch((err: Error) => this.log(`cannot write the marker of ${name}: ${err.message}`));
+      else await writeMarker(this.markers, name, stamp, mtimeNs).catch((err: Error) => this.log(`cannot write the marker of ${name}: ${err.message}`));
       return r.ok ? { ...r, stamp } : r;
     } finally {
       this.release();

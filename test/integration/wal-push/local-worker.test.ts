@@ -92,7 +92,7 @@ test('--print-archive-command without --to: the fast path in front of the local 
   const r = await world.pgbk(['wal-push', '--print-archive-command', '--pgdata', world.cluster.pgdata, 'main']);
   assert.is(r.code, 0, r.stderr);
   printed = r.stdout.trim();
-  assert.match(printed, /stat -c %%d:%%i:%%s:%%\.9Y -- %p/);
+  assert.match(printed, /\[ -f "\$m" \] && \[ %p -nt "\$m" \] && \[ %p -ot "\$m\.hi" \]/);
   assert.match(printed, / wal-push --config \S+pgbk\.yaml --worker main %p$/);
   key = localWorkerKey(world.configPath, 'main', world.cluster.pgdata);
   keys.push(key);

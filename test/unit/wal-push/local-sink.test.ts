@@ -97,8 +97,12 @@ test('a scan archives every .ready segment, then writes a marker matching the fi
   await until(() => NAMES.every((n) => readdirSync(markers).includes(n)));
   for (const n of NAMES) {
     assert.equal(await readArchivedWal(catalog, 'main', n), segmentAs(n), `${n} archived as it was`);
-    const stamp = fileStamp(statSync(path.join(pgdata, 'pg_wal', n), { bigint: true }));
-    assert.is(readFileSync(path.join(markers, n), 'utf8'), `${stamp}\n`);
+    const st = statSync(path.join(pgdata, 'pg_wal', n), { bigint: true });
+    assert.is(readFileSync(path.join(markers, n), 'utf8'), `${fileStamp(st)}\n`);
+    // The pair the shell fast path tests brackets the mtime of the file as it was pushed.
+    const lo = statSync(path.join(markers, n), { bigint: true }).mtimeNs;
+    const hi = statSync(path.join(markers, `${n}.hi`), { bigint: true }).mtimeNs;
+    assert.ok(lo < st.mtimeNs && st.mtimeNs < hi, `${n}: ${lo} < ${st.mtimeNs} < ${hi}`);
   }
   // Asked again (the client after the fast path missed): an identical duplicate, fine.
   assert.equal(await pusher.push(NAMES[0]!, path.join(pgdata, 'pg_wal', NAMES[0]!)), { name: NAMES[0]!, ok: true, result: 'archived' });
@@ -154,7 +158,7 @@ test('a sink failure is no acknowledgement: no marker, and the next ask tries ag
   assert.equal(readdirSync(m), []);
   const second = await pusher.push(name, path.join(pgdata, 'pg_wal', name));
   assert.is(second.ok, true);
-  assert.equal(readdirSync(m), [name]);
+  assert.equal(readdirSync(m).sort(), [name, `${name}.hi`], 'the marker pair');
 });
 
 test('a segment pushed ahead is acknowledged only if it is still the file that was pushed: one replaced since is pushed again', async () => {
