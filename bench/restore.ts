@@ -101,6 +101,8 @@ async function measured(cmd: string, args: readonly string[], asPostgres = false
   const out = await runProcess('/usr/bin/time', ['-v', cmd, ...args], { asPostgres });
   const seconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const num = (re: RegExp): number => Number(re.exec(out.stderr)?.[1] ?? 'NaN');
+  // PGBK_SSH_PROFILE=1: pgbk's phase marks (lib/profile.ts), to see where a restore's time goes.
+  if (process.env['PGBK_SSH_PROFILE'] === '1') for (const l of out.stderr.split('\n')) if (l.startsWith('[profile]')) console.log(`  ${l}`);
   return {
     seconds,
     rssMb: num(/Maximum resident set size \(kbytes\): (\d+)/) / 1024,
