@@ -45,6 +45,15 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
   const markers = markerDir(key);
   await mkdir(markers, { recursive: true, mode: 0o700 });
   await chmod(markers, 0o700);
+  let finish!: (code: number) => void;
+  const finished = new Promise<number>((r) => (finish = r));
+  // Stopped by signal: close the socket so that it does not outlive us — the archive_command's
+  // fast path waits for markers only while the socket exists. Listened for before the socket
+  // exists: a worker stopped while it still opened its sink used to die by the signal's default
+  // action and leave the socket behind, so every segment waited the fast path's --wait-seconds
+  // until a new worker replaced it.
+  const stop = (): void => finish(0);
+  process.once('SIGTERM', stop).once('SIGINT', stop);
   const server = await listenOnce(sock);
   if (server === undefined) {
     log('another worker serves this target; exiting');
@@ -73,14 +82,24 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
     },
     () => (lastActivity = Date.now()),
   );
-  let finish!: (code: number) => void;
-  const finished = new Promise<number>((r) => (finish = r));
   let opened: OpenedSink;
   try {
-    opened = await w.open((why) => {
+    const opening = w.open((why) => {
       log(why);
       finish(1);
     });
+    const first = await Promise.race([opening, finished]);
+    if (typeof first === 'number') {
+      // Stopped (or failed) before the sink was open: nothing was pushed, nothing is pending.
+      resolvePusher('the wal-push worker was stopped while it started');
+      server.close();
+      for (const c of conns) c.destroy();
+      void opening.then((o) => o.close()).catch(() => undefined);
+      log('stopped while opening its sink; exiting');
+      setTimeout(() => process.exit(first), 1000).unref();
+      return first;
+    }
+    opened = first;
   } catch (err) {
     // Tell the waiting clients why, then go: they exit non-zero and PostgreSQL retries later.
     resolvePusher(err instanceof Error ? err.message : String(err));
@@ -111,10 +130,6 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
     if (Date.now() - Math.max(lastActivity, pusher.lastSawReady) > idleMs) finish(0);
   }, SCAN_INTERVAL_MS);
   void pusher.scan();
-  // Stopped by signal: close the socket so that it does not outlive us — the archive_command's
-  // fast path waits for markers only while the socket exists.
-  const stop = (): void => finish(0);
-  process.once('SIGTERM', stop).once('SIGINT', stop);
   const code = await finished;
   clearInterval(timer);
   pusher.close();
