@@ -40,6 +40,7 @@
 import type { BigIntStats } from 'node:fs';
 import { open, readdir, rename, unlink } from 'node:fs/promises';
 import path from 'node:path';
+import { tempPathFor } from '../lib/atomic.js';
 import { runtimeDir } from './target.js';
 
 /** Where the worker for `key` writes its acknowledgement markers. */
@@ -69,17 +70,25 @@ function utimeSeconds(ns: bigint): number {
   return Number(ns / 1000n) / 1e6;
 }
 
-/** Write `text` to `file` atomically (a temp file renamed over it) with mtime `seconds`. */
+/**
+ * Write `text` to `file` atomically (a temp file renamed over it) with mtime `seconds`. Not
+ * fsynced (see the top of this file), hence not lib/atomic's writers; its temp name, though.
+ */
 async function writeTimed(file: string, text: string, seconds: number): Promise<void> {
-  const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const fh = await open(tmp, 'w', 0o600);
+  const tmp = tempPathFor(file);
   try {
-    await fh.writeFile(text);
-    await fh.utimes(seconds, seconds);
-  } finally {
-    await fh.close();
+    const fh = await open(tmp, 'wx', 0o600);
+    try {
+      await fh.writeFile(text);
+      await fh.utimes(seconds, seconds);
+    } finally {
+      await fh.close();
+    }
+    await rename(tmp, file);
+  } catch (err) {
+    await unlink(tmp).catch(() => undefined);
+    throw err;
   }
-  await rename(tmp, file);
 }
 
 /**

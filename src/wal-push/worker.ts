@@ -82,6 +82,14 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
     },
     () => (lastActivity = Date.now()),
   );
+  // Before the sink is open: tell the waiting clients why, then go (the socket closed first): they
+  // exit non-zero and PostgreSQL retries later.
+  const abandon = async (why: string): Promise<void> => {
+    resolvePusher(why);
+    server.close();
+    await new Promise((r) => setTimeout(r, 500));
+    for (const c of conns) c.destroy();
+  };
   let opened: OpenedSink;
   try {
     const opening = w.open((why) => {
@@ -91,21 +99,15 @@ export async function runPushWorker(w: PushWorkerOptions): Promise<number> {
     const first = await Promise.race([opening, finished]);
     if (typeof first === 'number') {
       // Stopped (or failed) before the sink was open: nothing was pushed, nothing is pending.
-      resolvePusher('the wal-push worker was stopped while it started');
-      server.close();
-      for (const c of conns) c.destroy();
-      void opening.then((o) => o.close()).catch(() => undefined);
       log('stopped while opening its sink; exiting');
+      void opening.then((o) => o.close()).catch(() => undefined);
+      await abandon('the wal-push worker was stopped while it started');
       setTimeout(() => process.exit(first), 1000).unref();
       return first;
     }
     opened = first;
   } catch (err) {
-    // Tell the waiting clients why, then go: they exit non-zero and PostgreSQL retries later.
-    resolvePusher(err instanceof Error ? err.message : String(err));
-    server.close();
-    await new Promise((r) => setTimeout(r, 500));
-    for (const c of conns) c.destroy();
+    await abandon(err instanceof Error ? err.message : String(err));
     throw err;
   }
   log(`${opened.description}; pushing ${w.server} from ${pgdata}`);
