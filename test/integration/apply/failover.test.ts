@@ -1,3 +1,4 @@
+// test-lane: light — failover to a promoted standby; only 60 s waits
 /**
  * A failover, as an HA setup does it: a primary and its streaming standby archive into the same
  * catalog through `pgbk wal-push` (the standby's archive_command is the primary's, idle until it is

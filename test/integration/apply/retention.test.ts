@@ -1,3 +1,4 @@
+// test-lane: light — retention plans under apply --now; no time bound, ages come from --now
 /**
  * Retention against a real PostgreSQL 15 and the real CLI: five one-off backups with WAL between
  * them, then `plan`/`apply --now <future>` under changing retention settings. Each step checks the

@@ -1,3 +1,4 @@
+// test-lane: light — 1 MiB and 64 MiB WAL segments through the fast path; only 60 s archive waits (a slow worker costs the --wait-seconds fallback, never a failure)
 /**
  * Clusters initdb'd with a WAL segment size other than 16 MiB (`initdb --wal-segsize`; 64 MiB and
  * more is common on busy servers, 1 MiB is the smallest). Every WAL name pgbk computes — the

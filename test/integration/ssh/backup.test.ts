@@ -1,3 +1,4 @@
+// test-lane: light — ssh full/incremental/fallback backups; the 2.5 s sleep is a lower bound (files age), the mid-copy kill only gets easier on a busy machine, waits are 60 s
 /**
  * Backup method `ssh` end to end against a real sshd and PostgreSQL 15: full and block-level
  * incremental backups through the delta agent (`pgbk backup-agent` on the database host) in
