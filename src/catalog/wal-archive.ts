@@ -244,11 +244,75 @@ export async function archivedWalFile(catalog: string, server: string, name: str
 /**
  * The uncompressed bytes of an archived file: the stored bytes are verified against the sha256
  * recorded with them, the content by the compression's own checksum (zstd frame checksum, gzip CRC32).
+ *
+ * `into`, for readers of many segments one after another: zstd content is decoded into it when it
+ * is large enough, and the result is then a view of it, valid until the caller reuses it (a fresh
+ * 16 MiB per segment is paged in as it is written: ~10× the decoding itself on this machine kind).
  */
-export async function readArchivedWal(catalog: CatalogRef, server: string, name: string): Promise<Buffer> {
+export async function readArchivedWal(
+  catalog: CatalogRef,
+  server: string,
+  name: string,
+  opts: ReuseBuffers & { readonly into?: Buffer } = {},
+): Promise<Buffer> {
   // zstd through decompressWhole: the C decoder when installed, and not the compressors' modules.
-  return decodeArchivedWal(catalog, server, name, async (bytes, compression) =>
-    compression === 'zstd' ? (await import('./zstd.js')).decompressWhole(bytes) : decompressBuffer(bytes, compression),
+  return decodeArchivedWal(
+    catalog,
+    server,
+    name,
+    async (bytes, compression) =>
+      compression === 'zstd' ? (await import('./zstd.js')).decompressWhole(bytes, opts.into) : decompressBuffer(bytes, compression),
+    opts,
+  );
+}
+
+/**
+ * For readers of many archived files one after another: the stored (compressed) bytes are read
+ * into `storedInto` when they fit (Repository.get's `into`), instead of into fresh memory per file.
+ * With zstd the content never points into it; with no compression it may, so the result must not
+ * outlive the next read with the same buffer.
+ */
+export interface ReuseBuffers {
+  readonly storedInto?: Buffer;
+}
+
+/** The size of a ReuseBuffers.storedInto that holds any stored segment of `segSize` bytes. */
+export function storedBufferBytes(segSize: number): number {
+  // zstd's bound for incompressible content, plus a frame's header and checksum.
+  return segSize + (segSize >> 8) + 4096;
+}
+
+/** A buffer for ReuseBuffers.storedInto (storedBufferBytes). */
+export function storedBufferFor(segSize: number): Buffer {
+  return Buffer.allocUnsafe(storedBufferBytes(segSize));
+}
+
+/**
+ * Like readArchivedWal, but the content comes in pieces through `out` (reused for each piece; see
+ * zstd.ts decompressPieces), so no buffer the size of a segment is filled: for a reader that looks
+ * at the content once, in order (the restore's WAL scan). Every piece but the last is a multiple of
+ * out.length bytes. The content is vouched for (zstd's content checksum) only once this resolves:
+ * it rejects on damage after pieces were handed out. `onPiece` must not throw.
+ */
+export async function readArchivedWalPieces(
+  catalog: CatalogRef,
+  server: string,
+  name: string,
+  out: Buffer,
+  onPiece: (piece: Buffer, offset: number) => void,
+  opts: ReuseBuffers = {},
+): Promise<number> {
+  return decodeArchivedWal(
+    catalog,
+    server,
+    name,
+    async (bytes, compression) => {
+      if (compression === 'zstd') return (await import('./zstd.js')).decompressPieces(bytes, out, onPiece);
+      const whole = await decompressBuffer(bytes, compression);
+      if (whole.length > 0) onPiece(whole, 0);
+      return whole.length;
+    },
+    opts,
   );
 }
 
@@ -257,8 +321,8 @@ export async function readArchivedWal(catalog: CatalogRef, server: string, name:
  * of into a Buffer (wal-fetch: one copy less of 16 MiB). Returns the bytes written; on a damaged
  * file some may have been written already, so `fd` should be a temporary file.
  */
-export async function writeArchivedWal(catalog: CatalogRef, server: string, name: string, fd: number): Promise<number> {
-  return decodeArchivedWal(catalog, server, name, (bytes, compression) => decompressToFd(bytes, compression, fd, 0));
+export async function writeArchivedWal(catalog: CatalogRef, server: string, name: string, fd: number, opts: ReuseBuffers = {}): Promise<number> {
+  return decodeArchivedWal(catalog, server, name, (bytes, compression) => decompressToFd(bytes, compression, fd, 0), opts);
 }
 
 async function decodeArchivedWal<T>(
@@ -266,10 +330,11 @@ async function decodeArchivedWal<T>(
   server: string,
   name: string,
   decode: (storedBytes: Buffer, compression: Compression) => Promise<T>,
+  opts: ReuseBuffers = {},
 ): Promise<T> {
   const repo = await repositoryOf(catalog);
   const stored = await findStored(repo, server, name);
-  const storedBytes = stored === undefined ? undefined : await repo.get(stored.key);
+  const storedBytes = stored === undefined ? undefined : await repo.get(stored.key, opts.storedInto === undefined ? undefined : { into: opts.storedInto });
   if (stored === undefined || storedBytes === undefined) {
     throw new PgbkError('NOT_FOUND', `WAL file ${name} is not in the archive`, { server, path: locate(catalog, catalogKeys.walDirFor(server, name)) });
   }

@@ -4,8 +4,8 @@
  * 1.5× the speed of the WebAssembly decoder in zstd.ts on a restore's chunks (bench/RESULTS,
  * session 18). zstd-napi builds at install time (a prebuilt binary, or compiled from the zstd it
  * bundles); where it is missing or fails to load, zstd.ts decodes everything itself, with the same
- * checks. Larger frames (WAL segments) stay with the WebAssembly decoder, which streams them
- * through a ring instead of holding their whole content.
+ * checks. Larger frames (WAL segments) are decoded in pieces through a reused buffer
+ * (decodePieces), so their whole content is never held either.
  */
 
 import { createRequire } from 'node:module';
@@ -22,7 +22,13 @@ export const NATIVE_FRESH_MAX = 1 << 30;
 
 interface NapiDctx {
   decompress(dst: Uint8Array, src: Uint8Array): number;
+  /** ZSTD_decompressStream: [bytes left to flush (0 once the frame is complete), produced, consumed]. */
+  decompressStream(dst: Uint8Array, src: Uint8Array): [number, number, number];
+  reset(directive: number): void;
 }
+
+/** ZSTD_reset_session_only: abandon any frame in progress. */
+const RESET_SESSION_ONLY = 1;
 interface NapiBinding {
   DCtx: new () => NapiDctx;
 }
@@ -65,14 +71,67 @@ export class NativeDecoder {
    * next is read). Same checks as decode().
    */
   decodeFresh(frame: Uint8Array, declared: number): Buffer {
-    const out = Buffer.allocUnsafe(declared);
+    return this.decodeInto(frame, declared, Buffer.allocUnsafe(declared));
+  }
+
+  /**
+   * The content of `frame` decoded in pieces through the caller's `out`, reused for each: `onPiece`
+   * gets a view of it each time it is full, and the rest at the end, with the piece's offset in the
+   * content; every piece but the last is out.length bytes. No memory as large as the content is
+   * touched (see decodeInto for why that matters), and the pieces stay in the CPU's cache. zstd
+   * checks the content checksum once the frame ends: the pieces are not vouched for until this
+   * returns, and a damaged frame throws after some were handed out. Returns the content's length.
+   */
+  decodePieces(frame: Uint8Array, out: Buffer, onPiece: (piece: Buffer, offset: number) => void): number {
+    this.dctx.reset(RESET_SESSION_ONLY);
+    let src = frame;
+    let filled = 0;
+    let total = 0;
+    for (;;) {
+      let left: number;
+      let produced: number;
+      let consumed: number;
+      try {
+        [left, produced, consumed] = this.dctx.decompressStream(out.subarray(filled), src);
+      } catch (err) {
+        // A stream always has room here (each full piece is handed out first): zstd says so when a
+        // damaged block decodes past the size the header declares.
+        const m = (err as Error).message;
+        throw new PgbkError('INTERNAL', `zstd: ${/destination buffer is too small/i.test(m) ? 'content larger than the frame header says' : m}`, {
+          cause: err,
+        });
+      }
+      filled += produced;
+      src = src.subarray(consumed);
+      if (filled === out.length || (left === 0 && filled > 0)) {
+        onPiece(out.subarray(0, filled), total);
+        total += filled;
+        filled = 0;
+      }
+      if (left === 0) break;
+      // Input all read and no progress: the frame is cut short.
+      if (src.length === 0 && produced === 0) throw new PgbkError('INTERNAL', 'zstd: the frame ends early (truncated)');
+    }
+    if (src.length !== 0) throw new PgbkError('INTERNAL', `zstd: ${src.length} bytes follow the frame`);
+    return total;
+  }
+
+  /**
+   * The content of `frame` (header: `declared` bytes, at most out.length) decoded into the caller's
+   * `out`, as a view of it. Same checks as decode(). For readers of many segments one after another
+   * (the restore's WAL scan, verify): memory a process has just been given is paged in as it is
+   * first written, and a fresh 16 MiB Buffer per segment cost ~55-70 ms of page faults on this
+   * machine kind against ~5 ms to decode into one already used (bench/RESULTS, session 24).
+   */
+  decodeInto(frame: Uint8Array, declared: number, out: Buffer): Buffer {
+    if (declared > out.length) throw new PgbkError('INTERNAL', `zstd: a frame of ${declared} bytes does not fit a ${out.length}-byte buffer`);
     let n: number;
     try {
-      n = this.dctx.decompress(out, frame);
+      n = this.dctx.decompress(out.subarray(0, declared), frame);
     } catch (err) {
       throw new PgbkError('INTERNAL', `zstd: ${(err as Error).message}`, { cause: err });
     }
     if (n !== declared) throw new PgbkError('INTERNAL', `zstd: the frame holds ${n} bytes, its header says ${declared}`);
-    return out;
+    return out.length === n ? out : out.subarray(0, n);
   }
 }

@@ -16,10 +16,11 @@
  *   this one writes into a Buffer sized from the frame header, each byte copied out once.
  * - where no binary exists for the platform, @bokuweb/zstd-wasm compresses and the WebAssembly
  *   decoder hashes.
- * - frames of up to 2 MiB (`ssh` chunks) are decoded by zstd's C decoder when the optional
- *   package zstd-napi is installed (zstd-native.ts): ~1.5× the WebAssembly decoder's speed on a
- *   restore's chunks. zstd-napi builds at install time (a prebuilt binary, or compiled); without
- *   it, nothing changes but the speed.
+ * - frames that declare their size are decoded by zstd's C decoder when the optional package
+ *   zstd-napi is installed (zstd-native.ts): ~1.5× the WebAssembly decoder's speed on a restore's
+ *   chunks; WAL segments in 1 MiB pieces through one reused buffer, ~1.4× its speed into a file.
+ *   zstd-napi builds at install time (a prebuilt binary, or compiled); without it, nothing
+ *   changes but the speed.
  *
  * All are loaded on first use: commands that never (de)compress should not pay for it.
  */
@@ -100,34 +101,65 @@ const DECODER: ZstdDecoder = {
   decompress: (frame) => wasmDecoder().decompress(frame),
   decompressToFd: (frame, fd, position, opts = {}) => {
     const native = loadNative();
-    const declared = native === null ? undefined : nativeSize(frame);
-    if (native === null || declared === undefined) return wasmDecoder().decompressToFd(frame, fd, position, opts);
+    const declared = native === null ? undefined : frameContentSize(frame);
+    if (native === null || declared === undefined || declared <= 0 || declared > NATIVE_FRESH_MAX) {
+      return wasmDecoder().decompressToFd(frame, fd, position, opts);
+    }
     if (opts.expectedLength !== undefined && declared !== opts.expectedLength) throw sizeMismatch(declared, opts.expectedLength);
-    const out = native.decode(frame, declared);
-    opts.tap?.(out);
-    for (let done = 0; done < out.length; ) done += writeSync(fd, out, done, out.length - done, position + done);
-    return out.length;
+    const put = (out: Buffer, at: number): void => {
+      opts.tap?.(out);
+      for (let done = 0; done < out.length; ) done += writeSync(fd, out, done, out.length - done, position + at + done);
+    };
+    if (declared <= NATIVE_DECODE_MAX) {
+      put(native.decode(frame, declared), 0);
+      return declared;
+    }
+    // Larger (a WAL segment): in pieces through one reused buffer, each written as it is decoded.
+    pieceBuffer ??= Buffer.allocUnsafe(PIECE_BYTES);
+    const n = native.decodePieces(frame, pieceBuffer, put);
+    if (n !== declared) throw sizeMismatch(n, declared);
+    return n;
   },
 };
 
-/** The content size of a frame decompressToFd gives the native decoder (declared, 1 to NATIVE_DECODE_MAX bytes). */
-function nativeSize(frame: Buffer): number | undefined {
-  const declared = frameContentSize(frame);
-  return declared !== undefined && declared > 0 && declared <= NATIVE_DECODE_MAX ? declared : undefined;
-}
+/** The piece a large frame is decoded through by decompressToFd (zstd's own streaming output size is 128 KiB). */
+const PIECE_BYTES = 1 << 20;
+let pieceBuffer: Buffer | undefined;
 
 /**
  * The content of one frame in a Buffer of its own, like decompress(), by zstd-napi's C decoder when
  * it is installed and the header declares the size (archived WAL segments, read whole: ~3× the
  * WebAssembly decoder's speed on 16 MiB, and nothing copied out of WebAssembly memory), else by the
  * WebAssembly decoder. Both check the blocks, the declared size and the content checksum.
- * Loads no compressor (zstdCodec() loads two native modules a reader does not need).
+ * Loads no compressor (zstdCodec() loads two native modules a reader does not need). With `into`,
+ * the native decoder writes there and the content is a view of it (valid until `into` is reused);
+ * the WebAssembly decoder always returns a Buffer of its own.
  */
-export function decompressWhole(frame: Buffer): Buffer {
+export function decompressWhole(frame: Buffer, into?: Buffer): Buffer {
   const native = loadNative();
   const declared = native === null ? undefined : frameContentSize(frame);
   if (native === null || declared === undefined || declared <= 0 || declared > NATIVE_FRESH_MAX) return wasmDecoder().decompress(frame);
-  return native.decodeFresh(frame, declared);
+  // Into the caller's buffer when it is large enough (see NativeDecoder.decodeInto for why).
+  return into !== undefined && declared <= into.length ? native.decodeInto(frame, declared, into) : native.decodeFresh(frame, declared);
+}
+
+/**
+ * The content of one frame in pieces through `out` (NativeDecoder.decodePieces: every piece but the
+ * last is out.length bytes, the content is vouched for only once this returns), for a reader that
+ * needs no whole copy (the restore's WAL scan). Without zstd-napi, or for a frame that declares no
+ * size, the WebAssembly decoder decodes it whole and it comes as one piece.
+ */
+export function decompressPieces(frame: Buffer, out: Buffer, onPiece: (piece: Buffer, offset: number) => void): number {
+  const native = loadNative();
+  const declared = native === null ? undefined : frameContentSize(frame);
+  if (native === null || declared === undefined || declared <= 0) {
+    const whole = wasmDecoder().decompress(frame);
+    if (whole.length > 0) onPiece(whole, 0);
+    return whole.length;
+  }
+  const n = native.decodePieces(frame, out, onPiece);
+  if (n !== declared) throw new PgbkError('INTERNAL', `zstd: the frame holds ${n} bytes, its header says ${declared}`);
+  return n;
 }
 
 /** Which decoder decompressWhole uses for `frame` here; for tests. */
@@ -138,7 +170,8 @@ export function zstdWholeDecoderFor(frame: Buffer): 'native' | 'wasm' {
 
 /** Which decoder decompressToFd uses for `frame` here; for tests. */
 export function zstdDecoderFor(frame: Buffer): 'native' | 'wasm' {
-  return loadNative() !== null && nativeSize(frame) !== undefined ? 'native' : 'wasm';
+  const declared = loadNative() === null ? undefined : frameContentSize(frame);
+  return declared !== undefined && declared > 0 && declared <= NATIVE_FRESH_MAX ? 'native' : 'wasm';
 }
 
 /** Bytes of WebAssembly memory the decoder holds (0 before its first use); for tests. */

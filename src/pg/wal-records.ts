@@ -44,7 +44,10 @@ export interface WalRecord {
   readonly rmid: number;
   /** The resource manager's bits of xl_info (the high four). */
   readonly info: number;
-  /** The main data, for records the caller wanted (and whose CRC is right); else undefined. */
+  /**
+   * The main data, for records the caller wanted (and whose CRC is right); else undefined. A view
+   * of the fed segment: copy what must outlive the onRecord call when segments share a buffer.
+   */
   readonly mainData?: Buffer;
 }
 
@@ -159,6 +162,12 @@ export class WalRecordReader {
   /** The previous record's LSN, to check xl_prev as PostgreSQL does. */
   private prevLsn: number | undefined;
   private expectSegno: number | undefined;
+  /** The WAL page size, from the long header of the segment being read. */
+  private blcksz = 0;
+  /** Where the next piece of the segment being read starts. */
+  private pieceAt = 0;
+  /** The segment whose XLOG_SWITCH was read: its later pieces are skipped. */
+  private switchedIn: number | undefined;
   private endedAt: FeedResult | undefined;
 
   constructor(opts: WalReaderOptions) {
@@ -174,8 +183,42 @@ export class WalRecordReader {
     return this.endedAt;
   }
 
+  /**
+   * Read the records of segment `segno`. A record's `mainData` is a view of `seg` (or of a copy)
+   * valid during `onRecord` only; once feed returns the reader holds nothing of `seg` — the part of
+   * a record that continues in the next segment is copied — so a caller may decode the next
+   * segment into the same buffer.
+   */
   feed(segno: number, seg: Buffer, onRecord: (r: WalRecord) => void): FeedResult {
+    const { segSize } = this.opts;
+    if (this.endedAt === undefined && seg.length < segSize) {
+      return this.place(segno) ?? this.end(segno * segSize, `segment ${segno} is ${seg.length} bytes, not ${segSize}`);
+    }
+    return this.feedPiece(segno, 0, seg.length > segSize ? seg.subarray(0, segSize) : seg, onRecord);
+  }
+
+  /**
+   * Read the records of one piece of segment `segno`, the content from `offset` on: the pieces of a
+   * segment come in order, each a whole number of WAL pages but the last, which ends the segment
+   * (after the last, endOfSegment). Like feed, nothing of `piece` is kept once this returns.
+   */
+  feedPiece(segno: number, offset: number, piece: Buffer, onRecord: (r: WalRecord) => void): FeedResult {
+    const r = this.readPages(segno, offset, piece, onRecord);
+    const part = this.partial;
+    // Buffer.concat copies even a single chunk.
+    if (part !== undefined && part.chunks.length > 0) part.chunks = [Buffer.concat(part.chunks)];
+    return r;
+  }
+
+  /** After the pieces of segment `segno`, `length` bytes in all: a short segment is the end of WAL. */
+  endOfSegment(segno: number, length: number): FeedResult {
     if (this.endedAt !== undefined) return this.endedAt;
+    const { segSize } = this.opts;
+    return length < segSize ? this.end(segno * segSize, `segment ${segno} is ${length} bytes, not ${segSize}`) : { ended: false };
+  }
+
+  /** The checks of a new segment's number; sets the next one expected. An end when it is wrong. */
+  private place(segno: number): FeedResult | undefined {
     const { segSize } = this.opts;
     const segStart = segno * segSize;
     if (segStart + segSize > Number.MAX_SAFE_INTEGER) return this.end(segStart, 'WAL positions beyond 2^53 are not supported');
@@ -183,19 +226,40 @@ export class WalRecordReader {
       return this.end(segStart, `segment ${segno} does not follow segment ${this.expectSegno - 1}`);
     }
     this.expectSegno = segno + 1;
-    if (seg.length < segSize) return this.end(segStart, `segment ${segno} is ${seg.length} bytes, not ${segSize}`);
-    const blcksz = seg.length >= LONG_PAGE_HEADER ? u32(seg, 36) : 0;
+    return undefined;
+  }
+
+  private readPages(segno: number, offset: number, seg: Buffer, onRecord: (r: WalRecord) => void): FeedResult {
+    if (this.endedAt !== undefined) return this.endedAt;
+    const { segSize } = this.opts;
+    const segStart = segno * segSize;
+    if (offset === 0) {
+      const wrong = this.place(segno);
+      if (wrong !== undefined) return wrong;
+      this.blcksz = seg.length >= LONG_PAGE_HEADER ? u32(seg, 36) : 0;
+      this.switchedIn = undefined;
+      this.pieceAt = 0;
+    } else if (segno !== (this.expectSegno ?? 0) - 1 || offset !== this.pieceAt) {
+      return this.end(segStart + offset, `piece at ${offset} of segment ${segno} is out of order`);
+    }
+    this.pieceAt = offset + seg.length;
+    // After XLOG_SWITCH the rest of the segment holds no records.
+    if (this.switchedIn === segno) return { ended: false };
+    const blcksz = this.blcksz;
     if (blcksz < 1024 || blcksz > 65536 || (blcksz & (blcksz - 1)) !== 0 || segSize % blcksz !== 0) {
       return this.end(segStart, `segment ${segno} has no valid long page header`);
     }
-    for (let page = 0; page < segSize; page += blcksz) {
-      const pageLsn = segStart + page;
+    if (offset + seg.length > segSize || (offset + seg.length < segSize && seg.length % blcksz !== 0)) {
+      return this.end(segStart + offset, `piece at ${offset} of segment ${segno} is not a whole number of ${blcksz}-byte pages`);
+    }
+    for (let page = 0; page + blcksz <= seg.length; page += blcksz) {
+      const pageLsn = segStart + offset + page;
       const info = u16(seg, page + 2);
       const hdr = (info & XLP_LONG_HEADER) !== 0 ? LONG_PAGE_HEADER : SHORT_PAGE_HEADER;
       if (
         u32(seg, page + 8) !== pageLsn % 0x100000000 ||
         u32(seg, page + 12) !== Math.floor(pageLsn / 0x100000000) ||
-        (page === 0) !== (hdr === LONG_PAGE_HEADER)
+        (offset + page === 0) !== (hdr === LONG_PAGE_HEADER)
       ) {
         return this.end(pageLsn, `the page at ${pageLsn} was not written for that position`);
       }
@@ -213,7 +277,7 @@ export class WalRecordReader {
         this.partial = undefined;
         const rec = part.chunks.length === 1 ? part.chunks[0]! : Buffer.concat(part.chunks);
         const r = this.complete(part.lsn, part.totLen, rec, 0, part.want === true, onRecord);
-        if (r === SWITCHED) return { ended: false };
+        if (r === SWITCHED) return this.switched(segno);
         if (r !== undefined) return r;
         p += align8(take);
       } else if (this.fresh || this.skipLeft > 0) {
@@ -227,7 +291,7 @@ export class WalRecordReader {
       }
       // Records starting on this page (the last one may continue on the next page).
       while (p < pageEnd) {
-        const lsn = segStart + p;
+        const lsn = segStart + offset + p;
         const totLen = u32(seg, p);
         if (totLen === 0) return this.end(lsn, 'zeroes (the end of the WAL written)');
         if (totLen < RECORD_HEADER) return this.end(lsn, `record length ${totLen} is too short`);
@@ -242,11 +306,16 @@ export class WalRecordReader {
         // The common case, the whole record on this page: no copy unless it is wanted.
         const want = this.opts.wants(seg[p + 17]!, seg[p + 16]! & XLR_RMGR_INFO_MASK);
         const r = this.complete(lsn, totLen, seg, p, want, onRecord);
-        if (r === SWITCHED) return { ended: false };
+        if (r === SWITCHED) return this.switched(segno);
         if (r !== undefined) return r;
         p += align8(totLen);
       }
     }
+    return { ended: false };
+  }
+
+  private switched(segno: number): FeedResult {
+    this.switchedIn = segno;
     return { ended: false };
   }
 

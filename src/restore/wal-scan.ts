@@ -19,12 +19,12 @@
  * WAL told apart from an error; reading them in-process costs about the decompression.
  */
 
-import { readArchivedWal } from '../catalog/wal-archive.js';
+import { readArchivedWalPieces, storedBufferFor } from '../catalog/wal-archive.js';
 import { PgbkError } from '../errors.js';
 import { plural } from '../lib/plural.js';
 import { formatLsn, parseLsn } from '../pg/lsn.js';
 import { segmentNameFrom, segmentNumber } from '../pg/wal-name.js';
-import { WalRecordReader } from '../pg/wal-records.js';
+import { type FeedResult, WalRecordReader, type WalRecord } from '../pg/wal-records.js';
 import type { DoneBackup } from '../model/types.js';
 import type { Choice } from './choose-backup.js';
 import { commitTimeMicros, replayRule, tablespaceCreation, wantedRecords, type TablespaceCreation } from './replay-rule.js';
@@ -56,20 +56,39 @@ export interface ScanRequest {
   readonly segSize: number;
 }
 
-/** One segment's bytes, from the archive or (method stream) pg_receivewal's current .partial. */
-async function readSegment(req: ScanRequest, name: string): Promise<Buffer | undefined> {
+/** How much of a segment is decoded at a time: a whole number of WAL pages, a divisor of any segment size. */
+const PIECE_BYTES = 1 << 20;
+
+/**
+ * One segment's content in pieces through `out` (readArchivedWalPieces), from the archive or
+ * (method stream) pg_receivewal's current .partial; its length, or undefined when there is neither.
+ */
+async function readSegment(
+  req: ScanRequest,
+  name: string,
+  bufs: { readonly out: Buffer; readonly storedInto: Buffer },
+  onPiece: (piece: Buffer, offset: number) => void,
+): Promise<number | undefined> {
   try {
-    return await readArchivedWal(req.catalog, req.server, name);
+    return await readArchivedWalPieces(req.catalog, req.server, name, bufs.out, onPiece, { storedInto: bufs.storedInto });
   } catch (err) {
     if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) throw err;
   }
   // wal-fetch serves streaming/NAME.partial when NAME is not archived (src/restore/wal-fetch.ts).
   const { readStreamedPartial, padToSegment } = await import('../catalog/streaming.js');
   const bytes = await readStreamedPartial(req.catalog, req.server, name);
-  return bytes === undefined ? undefined : padToSegment(bytes, req.segSize);
+  if (bytes === undefined) return undefined;
+  const whole = padToSegment(bytes, req.segSize);
+  onPiece(whole, 0);
+  return whole.length;
 }
 
-/** Scan the WAL the restore will replay; read-only. */
+/**
+ * Scan the WAL the restore will replay; read-only. Each segment is decoded in pieces of 1 MiB
+ * through one buffer and read as it is decoded, its stored bytes read into one buffer reused from
+ * segment to segment: a fresh 16 MiB Buffer per segment cost ~60 ms of page faults on this machine
+ * kind, most of the scan (bench/RESULTS, session 24).
+ */
 export async function scanNewTablespaces(req: ScanRequest): Promise<WalScan> {
   const started = Date.now();
   const { backup, choice, target, segSize, server } = req;
@@ -77,43 +96,48 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<WalScan> {
   const rule = replayRule(target, parseLsn(backup.endLsn));
   const nameAt = (s: number): string => segmentNameFrom(timelineForSegment(choice.path, s, segSize), s, segSize);
   const found: FoundTablespace[] = [];
+  const bufs = { out: Buffer.allocUnsafe(Math.min(PIECE_BYTES, segSize)), storedInto: storedBufferFor(segSize) };
   let segno = segmentNumber(backup.beginWal, segSize);
+  let name = nameAt(segno);
   let stopped = false;
   let count = 0;
   let lastCommit: bigint | undefined;
   let stop: WalScan['stop'];
-  let next = readSegment(req, nameAt(segno));
+  const onRecord = (rec: WalRecord): void => {
+    if (stopped) return;
+    const at = commitTimeMicros(rec);
+    if (at !== undefined && (lastCommit === undefined || at > lastCommit)) lastCommit = at;
+    const verdict = rule(rec);
+    if (verdict === 'stop-before') {
+      stopped = true;
+      stop = { lsn: BigInt(rec.lsn), segment: name, ...(at === undefined ? {} : { commitMicros: at }) };
+      return;
+    }
+    const ts = tablespaceCreation(rec);
+    // An empty location is an in-place tablespace (allow_in_place_tablespaces): inside pg_tblspc.
+    if (ts !== undefined && ts.location !== '') found.push({ ...ts, segment: name });
+    if (verdict === 'replay-then-stop') {
+      stopped = true;
+      stop = { lsn: BigInt(rec.lsn), segment: name };
+    }
+  };
   while (!stopped) {
-    const bytes = await next;
-    if (bytes === undefined) break;
-    const name = nameAt(segno);
-    // Read the next segment while this one is parsed.
-    next = readSegment(req, nameAt(segno + 1));
-    next.catch(() => undefined);
-    count++;
-    const r = reader.feed(segno, bytes, (rec) => {
-      if (stopped) return;
-      const at = commitTimeMicros(rec);
-      if (at !== undefined && (lastCommit === undefined || at > lastCommit)) lastCommit = at;
-      const verdict = rule(rec);
-      if (verdict === 'stop-before') {
-        stopped = true;
-        stop = { lsn: BigInt(rec.lsn), segment: name, ...(at === undefined ? {} : { commitMicros: at }) };
-        return;
-      }
-      const ts = tablespaceCreation(rec);
-      // An empty location is an in-place tablespace (allow_in_place_tablespaces): inside pg_tblspc.
-      if (ts !== undefined && ts.location !== '') found.push({ ...ts, segment: name });
-      if (verdict === 'replay-then-stop') {
-        stopped = true;
-        stop = { lsn: BigInt(rec.lsn), segment: name };
-      }
+    name = nameAt(segno);
+    let r: FeedResult = { ended: false };
+    const thisSegno = segno;
+    const length = await readSegment(req, name, bufs, (piece, offset) => {
+      if (!stopped && !r.ended) r = reader.feedPiece(thisSegno, offset, piece, onRecord);
     });
-    if (r.ended && !stopped) {
+    if (length === undefined) break;
+    count++;
+    if (stopped) break;
+    if (!r.ended) r = reader.endOfSegment(segno, length);
+    if (r.ended) {
       // PostgreSQL ends recovery where the WAL stops making sense; that is fine at the end of the
       // WAL there is, but with more WAL behind it the scan cannot vouch for what recovery replays.
-      if ((await next) !== undefined) {
-        throw new PgbkError('WAL', `cannot read WAL records past ${formatLsn(BigInt(r.at))} in ${name} (${r.reason}), although ${nameAt(segno + 1)} follows`, {
+      const next = nameAt(segno + 1);
+      if ((await readSegment(req, next, bufs, () => undefined)) !== undefined) {
+        throw new PgbkError('WAL', `cannot read WAL records past ${formatLsn(BigInt(r.at))} in ${name} (${r.reason}), although ${next} follows`, {
           server,
           hint: 'pgbk checks the WAL to replay for CREATE TABLESPACE records before restoring; run pgbk verify on the archive, or give --allow-new-tablespaces to restore without that check on another host',
         });

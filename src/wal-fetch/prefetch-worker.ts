@@ -88,7 +88,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
   });
   try {
     const { loadConfig } = await import('../config/load.js');
-    const { writeArchivedWal } = await import('../catalog/wal-archive.js');
+    const { storedBufferBytes, writeArchivedWal } = await import('../catalog/wal-archive.js');
     const desired = await loadConfig({
       ...(args.configPath === undefined ? {} : { configPath: args.configPath }),
       cwd: args.cwd,
@@ -118,12 +118,25 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
         await rm(pending, { force: true });
       }
     };
+    // Stored bytes are read into buffers kept for the next segments (one per fetch in flight):
+    // fresh memory for each segment's ~2-5 MB was paged in as it was written, ~15 ms a segment
+    // on this machine kind, as much as decoding it (bench/RESULTS, session 24).
+    const idleBuffers: Buffer[] = [];
     const spoolOne = async (name: string, segSize: number): Promise<'spooled' | 'absent'> => {
       // Decompressed straight into the temp file in pg_wal or the spool (no 16 MiB Buffer: the copy
       // out of the decoder's memory was most of a segment's time); published only once whole and checked.
       let problem: string | undefined;
       const fill = async (fd: number): Promise<number> => {
-        const length = await writeArchivedWal(desired.catalog, server, name, fd);
+        const wanted = storedBufferBytes(segSize);
+        let storedInto = idleBuffers.pop();
+        if (storedInto !== undefined && storedInto.length !== wanted) storedInto = undefined; // another segment size
+        storedInto ??= Buffer.allocUnsafe(wanted);
+        let length: number;
+        try {
+          length = await writeArchivedWal(desired.catalog, server, name, fd, { storedInto });
+        } finally {
+          idleBuffers.push(storedInto);
+        }
         if (length !== segSize) {
           problem = `${length} bytes, expected ${segSize}`;
           throw new Error(problem);

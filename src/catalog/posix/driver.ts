@@ -17,6 +17,7 @@ import type {
   ListEntry,
   ListOptions,
   NameEntry,
+  GetOptions,
   ObjectInfo,
   ObjectWriter,
   PutIfAbsentOptions,
@@ -41,8 +42,8 @@ class PosixRepository implements Repository {
     return this.file(key);
   }
 
-  get(key: string): Promise<Buffer | undefined> {
-    return getFile(this.file(key));
+  get(key: string, opts?: GetOptions): Promise<Buffer | undefined> {
+    return getFile(this.file(key), opts?.into);
   }
 
   read(key: string, range?: ReadRange): Promise<Readable | undefined> {

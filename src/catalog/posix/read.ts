@@ -11,9 +11,25 @@ function isNoObject(err: unknown): boolean {
   return isAbsent(err) || errnoOf(err) === 'EISDIR';
 }
 
-export async function getFile(file: string): Promise<Buffer | undefined> {
+export async function getFile(file: string, into?: Buffer): Promise<Buffer | undefined> {
   try {
-    return await readFile(file);
+    if (into === undefined) return await readFile(file);
+    const fh = await open(file, 'r');
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) return undefined;
+      if (st.size > into.length) return await fh.readFile();
+      // Stored objects are replaced by rename, never rewritten: the open file keeps its size.
+      let at = 0;
+      while (at < st.size) {
+        const { bytesRead } = await fh.read(into, at, st.size - at, at);
+        if (bytesRead === 0) break;
+        at += bytesRead;
+      }
+      return into.subarray(0, at);
+    } finally {
+      await fh.close();
+    }
   } catch (err) {
     if (isNoObject(err)) return undefined;
     throw failure('read', file, err);

@@ -19,6 +19,7 @@ import type {
   LockHolder,
   LockOptions,
   NameEntry,
+  GetOptions,
   ObjectInfo,
   ObjectWriter,
   PutIfAbsentOptions,
@@ -69,8 +70,8 @@ class S3RepositoryImpl implements S3Repository {
     return urlOf(this.ctx, this.full(key));
   }
 
-  get(key: string): Promise<Buffer | undefined> {
-    return getS3(this.ctx, this.full(key));
+  get(key: string, opts?: GetOptions): Promise<Buffer | undefined> {
+    return getS3(this.ctx, this.full(key), opts?.into);
   }
 
   read(key: string, range?: ReadRange): Promise<Readable | undefined> {

@@ -32,14 +32,35 @@ async function getObject(ctx: S3Context, objectKey: string, range?: string): Pro
   }
 }
 
-export async function getS3(ctx: S3Context, objectKey: string): Promise<Buffer | undefined> {
+/**
+ * The body into `into` (a view of it), when the response says it fits: the chunks as they come
+ * from the socket are small and their memory is reused, where the SDK would join them into a
+ * fresh array of the object's size. Undefined when it does not fit (the body is then unread).
+ */
+async function bodyInto(out: GetObjectCommandOutput, into: Buffer | undefined): Promise<Buffer | undefined> {
+  const length = out.ContentLength;
+  if (into === undefined || length === undefined || length > into.length) return undefined;
+  let at = 0;
+  for await (const chunk of out.Body as AsyncIterable<Uint8Array>) {
+    if (at + chunk.length > length) throw new Error(`the response is longer than its Content-Length ${length}`);
+    into.set(chunk, at);
+    at += chunk.length;
+  }
+  if (at !== length) throw new Error(`the response ended after ${at} of its ${length} bytes`);
+  return into.subarray(0, at);
+}
+
+export async function getS3(ctx: S3Context, objectKey: string, into?: Buffer): Promise<Buffer | undefined> {
   try {
     const out = await getObject(ctx, objectKey);
     if (out === undefined) return undefined;
     // A view, not Buffer.from(bytes): the SDK has joined the response into a fresh array already,
     // and copying it once more was as much new memory again (a WAL segment, backup_manifest).
-    const bytes = await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
-    const body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    let body = await bodyInto(out, into);
+    if (body === undefined) {
+      const bytes = await (out.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray();
+      body = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+    }
     const want = out.Metadata?.[SHA256_META];
     if (want !== undefined) {
       const got = sha256Hex(body);

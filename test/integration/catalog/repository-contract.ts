@@ -127,6 +127,35 @@ export function repositoryContract(name: string, makeDriver: () => Promise<Repos
     assert.is((await repo.get(`${p}text.json`))!.toString('utf8'), '{"a":1}\n');
   });
 
+  t(
+    'get into a reused buffer: a view of it when the object fits, a Buffer of its own when not; absent and "directories" are undefined; an empty object is empty',
+    async (ctx) => {
+      const { repo, p } = world(ctx);
+      const into = Buffer.alloc(300_000, 0xee);
+      const a = randomBytes(200_003);
+      const b = randomBytes(120_000);
+      await repo.put(`${p}seg/a`, a);
+      await repo.put(`${p}seg/b`, b);
+      await repo.put(`${p}seg/big`, randomBytes(300_001));
+      await repo.put(`${p}seg/empty`, Buffer.alloc(0));
+      const gotA = (await repo.get(`${p}seg/a`, { into }))!;
+      assert.ok(gotA.equals(a));
+      assert.is(gotA.buffer, into.buffer, 'read into the buffer given');
+      assert.is(into[200_003], 0xee, 'nothing written past the object');
+      // The same buffer for the next object: the caller is done with the first.
+      const gotB = (await repo.get(`${p}seg/b`, { into }))!;
+      assert.ok(gotB.equals(b));
+      assert.is(gotB.buffer, into.buffer);
+      const big = (await repo.get(`${p}seg/big`, { into }))!;
+      assert.is(big.length, 300_001, 'too large for the buffer: read whole all the same');
+      assert.is.not(big.buffer, into.buffer);
+      assert.ok(into.subarray(0, 120_000).equals(b), 'a get that does not fit leaves the buffer alone');
+      assert.is((await repo.get(`${p}seg/empty`, { into }))!.length, 0);
+      assert.is(await repo.get(`${p}seg/nothing`, { into }), undefined);
+      assert.is(await repo.get(`${p}seg`, { into }), undefined);
+    },
+  );
+
   t('put replaces atomically: readers during 8 puts see the old bytes or the new, never a mix or a prefix', async (ctx) => {
     const { repo, p } = world(ctx);
     const key = `${p}record`;

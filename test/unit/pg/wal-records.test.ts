@@ -185,6 +185,84 @@ test('a bad CRC on a decoded record, or a page from elsewhere, is the end of WAL
   assert.ok(r2.ended.ended && /was not written for that position|no continuation/.test(r2.ended.reason), JSON.stringify(r2.ended));
 });
 
+/**
+ * readAll, but each segment goes in pieces of `pieceBytes` through ONE buffer that is scribbled
+ * over after every piece, as the restore's scan decodes them: the reader must keep nothing of a
+ * piece once feedPiece returns. mainData is copied in the callback (it is valid only there).
+ */
+function readInPieces(segs: readonly Buffer[], firstSegno: number, pieceBytes: number): { recs: WalRecord[]; ended: ReturnType<WalRecordReader['feed']> } {
+  const reader = new WalRecordReader({ segSize: SEG, startLsn: 0, wants: (rmid) => rmid === RM_TBLSPC_ID });
+  const recs: WalRecord[] = [];
+  const onRecord = (r: WalRecord): void => {
+    recs.push(r.mainData === undefined ? r : { ...r, mainData: Buffer.from(r.mainData) });
+  };
+  const out = Buffer.alloc(pieceBytes);
+  let ended: ReturnType<WalRecordReader['feed']> = { ended: false };
+  segs.forEach((s, i) => {
+    for (let at = 0; at < s.length; at += pieceBytes) {
+      const n = s.copy(out, 0, at, Math.min(s.length, at + pieceBytes));
+      ended = reader.feedPiece(firstSegno + i, at, out.subarray(0, n), onRecord);
+      out.fill(0x77);
+    }
+    if (!ended.ended) ended = reader.endOfSegment(firstSegno + i, s.length);
+  });
+  return { recs, ended };
+}
+
+test('pieces of a segment through one reused buffer read the same records as whole segments, wanted ones across pieces and segments included', () => {
+  const recs: Rec[] = [];
+  for (let i = 0; i < 60; i++) recs.push(filler(6000 + (i % 7) * 300));
+  recs.push(tablespace(16400, `/srv/${'long/'.repeat(4000)}across-pieces`)); // ~20 kB: spans pieces of 16 KiB
+  for (let i = 0; i < 90; i++) recs.push(filler(7000));
+  recs.push(tablespace(16401, `/srv/${'x'.repeat(1_200_000)}`)); // longer than a segment: spans three
+  recs.push(filler(100));
+  recs.push(tablespace(16402, '/srv/last'));
+  const { segs, lsns } = build(2, recs);
+  assert.ok(segs.length >= 3, `${segs.length} segments`);
+  const whole = readAll(segs, 2);
+  assert.equal(
+    whole.recs.map((r) => r.lsn),
+    lsns,
+  );
+  for (const pieceBytes of [2 * BLCK, 64 * 1024, SEG]) {
+    const got = readInPieces(segs, 2, pieceBytes);
+    assert.equal(
+      got.recs.map((r) => r.lsn),
+      lsns,
+      `pieces of ${pieceBytes}`,
+    );
+    assert.equal(got.ended, whole.ended, `pieces of ${pieceBytes}: the same end`);
+    const paths = (rs: WalRecord[]): string[] => rs.filter((r) => r.rmid === RM_TBLSPC_ID).map((r) => r.mainData!.toString('latin1'));
+    assert.equal(paths(got.recs), paths(whole.recs), `pieces of ${pieceBytes}: the wanted records' bytes`);
+    assert.is(paths(got.recs).length, 3);
+  }
+});
+
+test('pieces: after XLOG_SWITCH the rest of the segment is skipped; a piece out of order or not of whole pages is the end; a short segment ends at endOfSegment', () => {
+  const { segs, lsns } = build(5, [filler(100), { rmid: RM_XLOG_ID, info: XLOG_SWITCH, main: Buffer.alloc(0) }, filler(100), tablespace(1, '/x')]);
+  segs[0]!.fill(0x5a, 16 * BLCK + 24, 17 * BLCK);
+  assert.equal(
+    readInPieces(segs, 5, 4 * BLCK).recs.map((r) => r.lsn),
+    lsns,
+  );
+  const fresh = (): WalRecordReader => new WalRecordReader({ segSize: SEG, startLsn: 0, wants: () => false });
+  const { segs: two } = build(
+    0,
+    Array.from({ length: 300 }, () => filler(7000)),
+  );
+  const skip = fresh();
+  assert.not.ok(skip.feedPiece(0, 0, two[0]!.subarray(0, 4 * BLCK), () => undefined).ended);
+  const r = skip.feedPiece(0, 8 * BLCK, two[0]!.subarray(8 * BLCK, 12 * BLCK), () => undefined);
+  assert.ok(r.ended && /out of order/.test(r.reason), JSON.stringify(r));
+  const odd = fresh();
+  const r2 = odd.feedPiece(0, 0, two[0]!.subarray(0, BLCK + 100), () => undefined);
+  assert.ok(r2.ended && /whole number of 8192-byte pages/.test(r2.reason), JSON.stringify(r2));
+  const short = fresh();
+  assert.not.ok(short.feedPiece(0, 0, two[0]!.subarray(0, 4 * BLCK), () => undefined).ended);
+  const r3 = short.endOfSegment(0, 4 * BLCK);
+  assert.ok(r3.ended && /is 32768 bytes, not 1048576/.test(r3.reason), JSON.stringify(r3));
+});
+
 test('mainDataOf walks block headers to the main data', () => {
   const main = Buffer.from('hello');
   // one block reference (id 0) with 3 bytes of data and no image, own relfilenode, then main data
