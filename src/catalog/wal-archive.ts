@@ -288,32 +288,37 @@ export function storedBufferFor(segSize: number): Buffer {
 }
 
 /**
- * Like readArchivedWal, but the content comes in pieces through `out` (reused for each piece; see
- * zstd.ts decompressPieces), so no buffer the size of a segment is filled: for a reader that looks
- * at the content once, in order (the restore's WAL scan). Every piece but the last is a multiple of
- * out.length bytes. The content is vouched for (zstd's content checksum) only once this resolves:
- * it rejects on damage after pieces were handed out. `onPiece` must not throw.
+ * An archived file's stored bytes, checked against the sha256 recorded with them, not yet decoded
+ * (fetchArchivedWal): a reader of many files reads the next while it decodes this one.
  */
-export async function readArchivedWalPieces(
-  catalog: CatalogRef,
-  server: string,
-  name: string,
-  out: Buffer,
-  onPiece: (piece: Buffer, offset: number) => void,
-  opts: ReuseBuffers = {},
-): Promise<number> {
-  return decodeArchivedWal(
-    catalog,
-    server,
-    name,
-    async (bytes, compression) => {
-      if (compression === 'zstd') return (await import('./zstd.js')).decompressPieces(bytes, out, onPiece);
-      const whole = await decompressBuffer(bytes, compression);
-      if (whole.length > 0) onPiece(whole, 0);
-      return whole.length;
-    },
-    opts,
-  );
+export interface FetchedWal {
+  readonly name: string;
+  readonly bytes: Buffer;
+  readonly compression: Compression;
+  /** For messages: where the bytes are stored. */
+  readonly path: string;
+  readonly server: string;
+}
+
+/** The stored bytes of an archived file, checked (decodeWalPieces decodes them); NOT_FOUND or WAL errors as readArchivedWal's. */
+export async function fetchArchivedWal(catalog: CatalogRef, server: string, name: string, opts: ReuseBuffers = {}): Promise<FetchedWal> {
+  return decodeArchivedWal(catalog, server, name, async (bytes, compression, path) => ({ name, bytes, compression, path, server }), opts);
+}
+
+/**
+ * The second half: the content of a fetched file in pieces through `out` (reused for each piece;
+ * see zstd.ts decompressPieces), so no buffer the size of a segment is filled — for a reader that
+ * looks at the content once, in order (the restore's WAL scan). Every piece but the last is a
+ * multiple of out.length bytes. The content is vouched for (zstd's content checksum) only once
+ * this resolves: it rejects on damage after pieces were handed out. `onPiece` must not throw.
+ */
+export async function decodeWalPieces(f: FetchedWal, out: Buffer, onPiece: (piece: Buffer, offset: number) => void): Promise<number> {
+  return decodeChecked(f.name, f.server, f.path, async () => {
+    if (f.compression === 'zstd') return (await import('./zstd.js')).decompressPieces(f.bytes, out, onPiece);
+    const whole = await decompressBuffer(f.bytes, f.compression);
+    if (whole.length > 0) onPiece(whole, 0);
+    return whole.length;
+  });
 }
 
 /**
@@ -329,7 +334,7 @@ async function decodeArchivedWal<T>(
   catalog: CatalogRef,
   server: string,
   name: string,
-  decode: (storedBytes: Buffer, compression: Compression) => Promise<T>,
+  decode: (storedBytes: Buffer, compression: Compression, path: string) => Promise<T>,
   opts: ReuseBuffers = {},
 ): Promise<T> {
   const repo = await repositoryOf(catalog);
@@ -338,22 +343,24 @@ async function decodeArchivedWal<T>(
   if (stored === undefined || storedBytes === undefined) {
     throw new PgbkError('NOT_FOUND', `WAL file ${name} is not in the archive`, { server, path: locate(catalog, catalogKeys.walDirFor(server, name)) });
   }
+  const path = locate(catalog, stored.key);
   if (stored.sha256 !== undefined && stored.sha256 !== sha256Hex(storedBytes)) {
     throw new PgbkError('WAL', `archived WAL file ${name} is corrupt: its sha256 does not match SHA256SUMS`, {
       server,
-      path: locate(catalog, stored.key),
+      path,
       hint: 'restore this file from another copy; recovery cannot replay past it',
     });
   }
+  return decodeChecked(name, server, path, () => decode(storedBytes, stored.compression, path));
+}
+
+/** A decoder's failure as the archived file's damage (a write's failure stays what it is). */
+async function decodeChecked<T>(name: string, server: string, path: string, decode: () => Promise<T>): Promise<T> {
   try {
-    return await decode(storedBytes, stored.compression);
+    return await decode();
   } catch (err) {
     if ((err as NodeJS.ErrnoException).syscall !== undefined) throw err; // writing failed, not the file
-    throw new PgbkError('WAL', `archived WAL file ${name} is corrupt: ${(err as Error).message}`, {
-      server,
-      path: locate(catalog, stored.key),
-      cause: err,
-    });
+    throw new PgbkError('WAL', `archived WAL file ${name} is corrupt: ${(err as Error).message}`, { server, path, cause: err });
   }
 }
 

@@ -30,7 +30,7 @@ import { createRequire } from 'node:module';
 import { PgbkError } from '../errors.js';
 import { bytesToBuffer } from '../lib/atomic.js';
 import { completeFrameParts, type FrameParts, frameContentSize } from './zstd-frame.js';
-import { NATIVE_DECODE_MAX, NATIVE_FRESH_MAX, NativeDecoder } from './zstd-native.js';
+import { NATIVE_DECODE_MAX, NATIVE_FRESH_MAX, NativeDecoder, NativeEncoder } from './zstd-native.js';
 import { ZSTD_DECODER_WASM_BASE64 } from './zstd-wasm.gen.js';
 
 interface NativeZstd {
@@ -160,6 +160,24 @@ export function decompressPieces(frame: Buffer, out: Buffer, onPiece: (piece: Bu
   const n = native.decodePieces(frame, out, onPiece);
   if (n !== declared) throw new PgbkError('INTERNAL', `zstd: the frame holds ${n} bytes, its header says ${declared}`);
   return n;
+}
+
+let nativeEncoder: NativeEncoder | null | undefined;
+
+/**
+ * The frame of `data` at `level` (content size and checksum, as compress() writes) straight into
+ * `out`, by zstd-napi's C encoder (NativeEncoder: no memory of its own per frame); its length, or
+ * undefined when zstd-napi is not installed here (the caller then uses compressParts). `out` must
+ * hold zstd's bound for data.length (wal-push/compress-pool.ts frameBound). Loads no Rust encoder.
+ */
+export function compressInto(data: Uint8Array, level: number, out: Uint8Array): number | undefined {
+  return hasNativeEncoder() ? nativeEncoder?.compressInto(data, level, out) : undefined;
+}
+
+/** Whether compressInto works here (loads zstd-napi's encoder on the first call). */
+export function hasNativeEncoder(): boolean {
+  nativeEncoder ??= NativeEncoder.load() ?? null;
+  return nativeEncoder !== null;
 }
 
 /** Which decoder decompressWhole uses for `frame` here; for tests. */

@@ -19,7 +19,7 @@
  * WAL told apart from an error; reading them in-process costs about the decompression.
  */
 
-import { readArchivedWalPieces, storedBufferFor } from '../catalog/wal-archive.js';
+import { decodeWalPieces, type FetchedWal, fetchArchivedWal, storedBufferFor } from '../catalog/wal-archive.js';
 import { PgbkError } from '../errors.js';
 import { plural } from '../lib/plural.js';
 import { formatLsn, parseLsn } from '../pg/lsn.js';
@@ -59,35 +59,34 @@ export interface ScanRequest {
 /** How much of a segment is decoded at a time: a whole number of WAL pages, a divisor of any segment size. */
 const PIECE_BYTES = 1 << 20;
 
-/**
- * One segment's content in pieces through `out` (readArchivedWalPieces), from the archive or
- * (method stream) pg_receivewal's current .partial; its length, or undefined when there is neither.
- */
-async function readSegment(
-  req: ScanRequest,
-  name: string,
-  bufs: { readonly out: Buffer; readonly storedInto: Buffer },
-  onPiece: (piece: Buffer, offset: number) => void,
-): Promise<number | undefined> {
+/** A segment to read: stored bytes from the archive, or (method stream) pg_receivewal's current .partial. */
+type SegmentSource = { readonly archived: FetchedWal } | { readonly partial: Buffer };
+
+/** A segment's source, its stored bytes read into `storedInto`; undefined when there is none. */
+async function fetchSegment(req: ScanRequest, name: string, storedInto: Buffer): Promise<SegmentSource | undefined> {
   try {
-    return await readArchivedWalPieces(req.catalog, req.server, name, bufs.out, onPiece, { storedInto: bufs.storedInto });
+    return { archived: await fetchArchivedWal(req.catalog, req.server, name, { storedInto }) };
   } catch (err) {
     if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) throw err;
   }
   // wal-fetch serves streaming/NAME.partial when NAME is not archived (src/restore/wal-fetch.ts).
   const { readStreamedPartial, padToSegment } = await import('../catalog/streaming.js');
   const bytes = await readStreamedPartial(req.catalog, req.server, name);
-  if (bytes === undefined) return undefined;
-  const whole = padToSegment(bytes, req.segSize);
-  onPiece(whole, 0);
-  return whole.length;
+  return bytes === undefined ? undefined : { partial: padToSegment(bytes, req.segSize) };
+}
+
+/** The segment's content in pieces through `out` (decodeWalPieces); its length. */
+async function decodeSegment(src: SegmentSource, out: Buffer, onPiece: (piece: Buffer, offset: number) => void): Promise<number> {
+  if ('archived' in src) return decodeWalPieces(src.archived, out, onPiece);
+  onPiece(src.partial, 0);
+  return src.partial.length;
 }
 
 /**
  * Scan the WAL the restore will replay; read-only. Each segment is decoded in pieces of 1 MiB
- * through one buffer and read as it is decoded, its stored bytes read into one buffer reused from
- * segment to segment: a fresh 16 MiB Buffer per segment cost ~60 ms of page faults on this machine
- * kind, most of the scan (bench/RESULTS, session 24).
+ * through one buffer and read as it is decoded, and the stored bytes go into two buffers used in
+ * turn (the next segment's are read while this one is decoded): a fresh 16 MiB Buffer per segment
+ * cost ~60 ms of page faults on this machine kind, most of the scan (bench/RESULTS, session 24).
  */
 export async function scanNewTablespaces(req: ScanRequest): Promise<WalScan> {
   const started = Date.now();
@@ -96,7 +95,8 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<WalScan> {
   const rule = replayRule(target, parseLsn(backup.endLsn));
   const nameAt = (s: number): string => segmentNameFrom(timelineForSegment(choice.path, s, segSize), s, segSize);
   const found: FoundTablespace[] = [];
-  const bufs = { out: Buffer.allocUnsafe(Math.min(PIECE_BYTES, segSize)), storedInto: storedBufferFor(segSize) };
+  const out = Buffer.allocUnsafe(Math.min(PIECE_BYTES, segSize));
+  const stored = [storedBufferFor(segSize), storedBufferFor(segSize)] as const;
   let segno = segmentNumber(backup.beginWal, segSize);
   let name = nameAt(segno);
   let stopped = false;
@@ -121,23 +121,27 @@ export async function scanNewTablespaces(req: ScanRequest): Promise<WalScan> {
       stop = { lsn: BigInt(rec.lsn), segment: name };
     }
   };
+  let next = fetchSegment(req, name, stored[segno % 2]!);
   while (!stopped) {
+    const src = await next;
+    if (src === undefined) break;
     name = nameAt(segno);
+    // Read the next segment's stored bytes (into the other buffer) while this one is decoded.
+    next = fetchSegment(req, nameAt(segno + 1), stored[(segno + 1) % 2]!);
+    next.catch(() => undefined);
+    count++;
     let r: FeedResult = { ended: false };
     const thisSegno = segno;
-    const length = await readSegment(req, name, bufs, (piece, offset) => {
+    const length = await decodeSegment(src, out, (piece, offset) => {
       if (!stopped && !r.ended) r = reader.feedPiece(thisSegno, offset, piece, onRecord);
     });
-    if (length === undefined) break;
-    count++;
     if (stopped) break;
     if (!r.ended) r = reader.endOfSegment(segno, length);
     if (r.ended) {
       // PostgreSQL ends recovery where the WAL stops making sense; that is fine at the end of the
       // WAL there is, but with more WAL behind it the scan cannot vouch for what recovery replays.
-      const next = nameAt(segno + 1);
-      if ((await readSegment(req, next, bufs, () => undefined)) !== undefined) {
-        throw new PgbkError('WAL', `cannot read WAL records past ${formatLsn(BigInt(r.at))} in ${name} (${r.reason}), although ${next} follows`, {
+      if ((await next) !== undefined) {
+        throw new PgbkError('WAL', `cannot read WAL records past ${formatLsn(BigInt(r.at))} in ${name} (${r.reason}), although ${nameAt(segno + 1)} follows`, {
           server,
           hint: 'pgbk checks the WAL to replay for CREATE TABLESPACE records before restoring; run pgbk verify on the archive, or give --allow-new-tablespaces to restore without that check on another host',
         });

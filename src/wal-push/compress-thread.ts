@@ -6,17 +6,20 @@
  * worker's own thread. The output memory is reused from segment to segment: a frame transferred
  * in a fresh ArrayBuffer of its own (as before) was ~3 MB of new external memory per segment on
  * the worker's thread, which drove V8 to full collections of the worker's heap (the AWS SDK's
- * included) every few dozen segments, and fresh pages to fault in on every frame. Copying the
- * frame costs ~0.3 ms.
+ * included) every few dozen segments, and fresh pages to fault in on every frame.
  *
- * The encoder's output is an external buffer that V8 does not count towards its heap: with the few
+ * Where zstd-napi is installed its encoder writes the frame straight into that output (zstd.ts
+ * compressInto): nothing else is allocated per segment, which took the compression of a pgbench
+ * segment from ~62 to ~34 ms here. Elsewhere the Rust encoder's frame is copied there (~0.3 ms),
+ * and its output is an external buffer that V8 does not count towards its heap: with the few
  * small objects a job leaves, a young-generation collection was rare, and a backlog left one dead
  * frame per segment in each thread (most of the worker's 369 MB). A scavenge after each job
  * (a few tenths of a millisecond for this thread's tiny heap) frees them at once.
  */
 
 import { parentPort } from 'node:worker_threads';
-import { compressParts } from '../catalog/compress.js';
+import { compressParts, ZSTD_LEVEL } from '../catalog/compress.js';
+import { compressInto, hasNativeEncoder } from '../catalog/zstd.js';
 import { sha256Hex } from '../lib/checksum.js';
 import { exposedGc } from '../lib/v8-gc.js';
 
@@ -47,16 +50,29 @@ function copyInto(parts: readonly Buffer[], out: Buffer): Buffer | undefined {
   return out.subarray(0, at);
 }
 
+/**
+ * The frame of `input` written at the start of `output`: by zstd-napi's encoder in place when it is
+ * installed (zstd.ts compressInto), else by the Rust encoder and copied there.
+ */
+async function frameInto(input: Buffer, output: Buffer): Promise<Buffer> {
+  const n = compressInto(input, ZSTD_LEVEL, output);
+  if (n !== undefined) return output.subarray(0, n);
+  const written = copyInto(await compressParts(input, 'zstd'), output);
+  // Cannot happen for an output of zstd's bound; the caller then compresses on its own thread.
+  if (written === undefined) throw new Error('the frame is larger than its output buffer');
+  return written;
+}
+
 const port = parentPort;
-// Load the encoder now, while the worker opens its store, not on the first segment.
-void import('../catalog/zstd.js').then((m) => m.zstdCodec()).catch(() => undefined);
+// Load the encoder now, while the worker opens its store, not on the first segment (the Rust one
+// only where zstd-napi is missing).
+if (!hasNativeEncoder()) {
+  void import('../catalog/zstd.js').then((m) => m.zstdCodec()).catch(() => undefined);
+}
 port?.on('message', (job: Job) => {
   void (async () => {
     try {
-      const parts = await compressParts(Buffer.from(job.input, job.offset, job.length), 'zstd');
-      const written = copyInto(parts, Buffer.from(job.output));
-      // Cannot happen for an output of zstd's bound; the caller then compresses on its own thread.
-      if (written === undefined) throw new Error('the frame is larger than its output buffer');
+      const written = await frameInto(Buffer.from(job.input, job.offset, job.length), Buffer.from(job.output));
       port.postMessage({ written: written.length, sha256: sha256Hex(written) } satisfies FrameMessage);
     } catch (err) {
       port.postMessage({ error: err instanceof Error ? err.message : String(err) } satisfies FrameMessage);

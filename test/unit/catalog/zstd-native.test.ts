@@ -1,9 +1,10 @@
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { decompressPieces, decompressWhole, zstdCodec, zstdDecoder, zstdDecoderFor, zstdWholeDecoderFor } from '../../../src/catalog/zstd.js';
+import { compressInto, decompressPieces, decompressWhole, frameContentSize, hasNativeEncoder, zstdCodec, zstdDecoder, zstdDecoderFor, zstdWholeDecoderFor } from '../../../src/catalog/zstd.js';
 import { sha256Hex, sha256Hasher } from '../../../src/lib/checksum.js';
 
 /** One `ssh` chunk's worth (1 MiB): noise, text and zeros, as a relation file has. */
@@ -182,6 +183,34 @@ test('decompressPieces hands out a 16 MiB segment in pieces of the buffer it is 
   const empty = collect(codec.compress(Buffer.alloc(0), 1));
   assert.is(empty.n, 0);
   assert.is(empty.offsets.length, 0, 'no piece for no content');
+});
+
+test('compressInto writes the frame `zstd --check` writes straight into the buffer given: content size, checksum, readable by the zstd CLI and by our decoders', async () => {
+  assert.ok(hasNativeEncoder(), 'zstd-napi is installed here');
+  const segment = Buffer.concat(Array.from({ length: 4 }, (_, i) => Buffer.concat([data.subarray(0, (1 << 20) - 8), Buffer.from(`seg ${i}`.padEnd(8))])));
+  const out = Buffer.alloc(segment.length + (segment.length >> 8) + 4096);
+  const n = compressInto(segment, 1, out)!;
+  assert.ok(n > 0 && n < segment.length, `${n} bytes`);
+  const frame = Buffer.from(out.subarray(0, n));
+  assert.is(frameContentSize(frame), segment.length, 'the header declares the content size');
+  assert.ok((frame[4]! & 0x04) !== 0, 'the frame descriptor has the content checksum flag');
+  assert.ok(decompressWhole(frame).equals(segment));
+  const dir = mkdtempSync(path.join(tmpdir(), 'pgbk-zenc-'));
+  try {
+    writeFileSync(path.join(dir, 'seg.zst'), frame);
+    execFileSync('zstd', ['-q', '-t', path.join(dir, 'seg.zst')]);
+    assert.ok(execFileSync('zstd', ['-q', '-d', '-c', path.join(dir, 'seg.zst')], { maxBuffer: 64 << 20 }).equals(segment), 'the zstd CLI reads it');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const bad = Buffer.from(frame);
+  bad[n - 2] = bad[n - 2]! ^ 0x5a;
+  assert.throws(() => decompressWhole(bad), /zstd: /, 'the content checksum catches damage');
+  // The level is the caller's: level 19 writes a smaller frame of the same content.
+  const n19 = compressInto(segment, 19, out)!;
+  assert.ok(n19 < n, `${n19} < ${n}`);
+  assert.ok(decompressWhole(Buffer.from(out.subarray(0, n19))).equals(segment));
+  assert.throws(() => compressInto(segment, 1, Buffer.alloc(100)), /zstd: /, 'too small a buffer is an error, not a cut frame');
 });
 
 test.run();
