@@ -4,7 +4,17 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { compressInto, decompressPieces, decompressWhole, frameContentSize, hasNativeEncoder, zstdCodec, zstdDecoder, zstdDecoderFor, zstdWholeDecoderFor } from '../../../src/catalog/zstd.js';
+import {
+  compressInto,
+  decompressPieces,
+  decompressWhole,
+  frameContentSize,
+  hasNativeEncoder,
+  zstdCodec,
+  zstdDecoder,
+  zstdDecoderFor,
+  zstdWholeDecoderFor,
+} from '../../../src/catalog/zstd.js';
 import { sha256Hex, sha256Hasher } from '../../../src/lib/checksum.js';
 
 /** One `ssh` chunk's worth (1 MiB): noise, text and zeros, as a relation file has. */
