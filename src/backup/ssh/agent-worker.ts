@@ -3,12 +3,12 @@
  * compresses it into one zstd frame (src/catalog/zstd.ts: content size and checksum included),
  * so the agent's event loop only reads files and writes frames while both cores hash and
  * compress. The chunk's buffer is transferred in and back (the agent reuses it for the next
- * read); the frame, far smaller, is copied back.
+ * read); the frame, far smaller, is transferred (zstd-napi's encoder) or copied back.
  */
 
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
-import { zstdCodec } from '../../catalog/zstd.js';
+import { compressInto, hasNativeEncoder, zstdCodec } from '../../catalog/zstd.js';
 import { sha256Hex } from '../../lib/checksum.js';
 import { pagesPredate } from './page-lsn.js';
 
@@ -50,10 +50,27 @@ export interface ChunkResult {
   readonly error?: string;
 }
 
+/** Where zstd-napi's encoder writes a chunk's frame (zstd's bound for the largest chunk so far). */
+let scratch = new Uint8Array(0);
+
+/**
+ * The chunk's frame by zstd-napi's encoder (zstd.ts compressInto), in memory of its own sized to
+ * the frame, which is transferred to the agent's thread rather than copied; undefined where
+ * zstd-napi is missing. ~1.5× the Rust encoder's speed on 1 MiB of a pgbench table (0.73–0.99 vs
+ * 1.15–1.56 ms), whose output is joined into one more fresh buffer per chunk.
+ */
+function compressNative(data: Buffer, level: number): Uint8Array | undefined {
+  const bound = data.length + (data.length >> 8) + 4096;
+  if (scratch.length < bound) scratch = new Uint8Array(bound);
+  const n = compressInto(data, level, scratch);
+  return n === undefined ? undefined : scratch.slice(0, n);
+}
+
 const port = parentPort;
 if (port === null) throw new Error('agent-worker runs as a worker thread');
-// Loaded now, while the agent still waits for its request (a failure shows on the first job).
-zstdCodec().catch(() => undefined);
+// Loaded now, while the agent still waits for its request (a failure shows on the first job); the
+// Rust encoder only where zstd-napi's is missing.
+if (!hasNativeEncoder()) zstdCodec().catch(() => undefined);
 
 port.on('message', (job: ChunkJob) => {
   void (async (): Promise<void> => {
@@ -79,6 +96,11 @@ port.on('message', (job: ChunkJob) => {
       const hash = sha256Hex(data);
       if (hash === job.previous || job.level === undefined) {
         port.postMessage({ id: job.id, hash, ...length, data: job.data } satisfies ChunkResult, back);
+        return;
+      }
+      const native = compressNative(data, job.level);
+      if (native !== undefined) {
+        port.postMessage({ id: job.id, hash, ...length, frame: native, data: job.data } satisfies ChunkResult, [...back, native.buffer as ArrayBuffer]);
         return;
       }
       const frame = (await zstdCodec()).compress(data, job.level);
