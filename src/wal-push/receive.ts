@@ -13,7 +13,6 @@ import type { Readable } from 'node:stream';
 import { tempPathFor } from '../lib/atomic.js';
 import { readIdentity } from '../catalog/identity.js';
 import { ensureServerDirs, incomingDir } from '../catalog/layout.js';
-import { decompressBuffer } from '../catalog/compress.js';
 import { archiveWalBuffer } from '../catalog/wal-archive.js';
 import type { Compression } from '../config/resolved.js';
 import { PgbkError } from '../errors.js';
@@ -40,12 +39,26 @@ function hasContentChecksum(frame: Buffer): boolean {
  * is decompressed here whatever happens next — every archive check runs on the real bytes — and
  * zstd's content checksum catches damage in transit; the frame is then stored as is.
  */
-async function receiveFrame(catalog: string, server: string, compression: Compression, name: string, encoding: string, payload: Buffer): Promise<ReceiveReply> {
+async function receiveFrame(
+  catalog: string,
+  server: string,
+  compression: Compression,
+  name: string,
+  encoding: string,
+  payload: Buffer,
+  reuse: { content?: Buffer },
+): Promise<ReceiveReply> {
   if (encoding === 'none') return receiveOne(catalog, server, compression, name, payload);
   if (encoding !== 'zstd') return { name, ok: false, error: `unknown transfer encoding "${encoding}"` };
   let data: Buffer;
   try {
-    data = await decompressBuffer(payload, 'zstd');
+    // Into one buffer reused from frame to frame (frames are answered one at a time, and nothing
+    // keeps the content once answered): a fresh 16 MiB per segment was paged in as it was decoded,
+    // several times the decoding itself on some machines (bench/RESULTS, session 24).
+    const zstd = await import('../catalog/zstd.js');
+    const size = zstd.frameContentSize(payload);
+    if (size !== undefined && size <= MAX_FILE && (reuse.content?.length ?? -1) < size) reuse.content = Buffer.allocUnsafe(size);
+    data = zstd.decompressWhole(payload, reuse.content);
   } catch (err) {
     return { name, ok: false, error: `${name} arrived damaged (${(err as Error).message})` };
   }
@@ -85,6 +98,7 @@ async function receiveOne(catalog: string, server: string, compression: Compress
 export async function receiveFrames(catalog: string, server: string, compression: Compression, input: Readable, output: NodeJS.WritableStream): Promise<void> {
   await ensureServerDirs(catalog, server);
   const reader = new ByteReader(input);
+  const reuse: { content?: Buffer } = {};
   for (;;) {
     const header = await reader.line();
     if (header === undefined) return;
@@ -104,7 +118,7 @@ export async function receiveFrames(catalog: string, server: string, compression
     if (data === undefined) throw new PgbkError('NETWORK', `wal-receive: input ended inside ${h.name}`);
     let reply: ReceiveReply;
     try {
-      reply = await receiveFrame(catalog, server, compression, path.basename(h.name), encoding, data);
+      reply = await receiveFrame(catalog, server, compression, path.basename(h.name), encoding, data, reuse);
     } catch (err) {
       reply = { name: h.name, ok: false, error: err instanceof Error ? err.message : String(err) };
     }

@@ -3,7 +3,7 @@
  * order (a few in flight), each answered in order once the file is durable in the archive there.
  */
 
-import { compressParts } from '../catalog/compress.js';
+import { compressParts, ZSTD_LEVEL } from '../catalog/compress.js';
 import { bytesLength } from '../lib/atomic.js';
 import type { Compression } from '../config/resolved.js';
 import { classifyIncoming } from '../pg/wal-name.js';
@@ -63,15 +63,46 @@ export class SshSink implements PushSink {
     // (on a host where every CPU-second is taken from PostgreSQL).
     const kind = classifyIncoming(name);
     const zstd = this.compression === 'zstd' && (kind === 'segment' || kind === 'partial');
-    // The frame's pieces are written one after another (not copied into one buffer: zstd.ts).
-    const payload = zstd ? await compressParts(data, 'zstd') : [data];
-    if (this.dead !== undefined) return { name, ok: false, error: this.dead };
+    const { payload, release } = zstd ? await this.frameOf(data) : { payload: [data], release: undefined };
+    if (this.dead !== undefined) {
+      release?.();
+      return { name, ok: false, error: this.dead };
+    }
     const reply = new Promise<ReceiveReply>((resolve) => this.fifo.push({ name, resolve }));
+    // The frame's memory is reused only once wal-receive has answered for it: it has then read every
+    // byte, so nothing on the way (the transport's PassThrough, ssh2's channel waiting for window)
+    // still refers to it. A write callback comes too early: the PassThrough hands its chunks on by
+    // reference. The reply always comes, an error one when the connection ends.
+    if (release !== undefined) void reply.then(release);
     this.receiver.stdin.write(`${JSON.stringify({ name, size: bytesLength(payload), ...(zstd ? { encoding: 'zstd' } : {}) })}\n`);
     let flowing = true;
     for (const part of payload) flowing = this.receiver.stdin.write(part);
     if (!flowing) await new Promise((r) => this.receiver.stdin.once('drain', r));
     return reply;
+  }
+
+  /** Output buffers of answered frames, for the next ones (at most MAX_IN_FLIGHT kept). */
+  private readonly spare: Buffer[] = [];
+
+  /**
+   * The segment's zstd frame: written by zstd-napi's encoder into a buffer reused from frame to frame
+   * (given back once wal-receive has answered for it), or where zstd-napi is missing the Rust encoder's
+   * pieces, written one after another (not copied into one buffer: zstd.ts). A fresh frame per
+   * segment was paged in as it was written: the encoder took ~1.8× as long (bench/RESULTS, session 24).
+   */
+  private async frameOf(data: Buffer): Promise<{ payload: readonly Buffer[]; release: (() => void) | undefined }> {
+    const bound = data.length + (data.length >> 8) + 4096;
+    const i = this.spare.findIndex((b) => b.length >= bound);
+    const out = i >= 0 ? this.spare.splice(i, 1)[0]! : Buffer.allocUnsafe(bound);
+    // Loaded on the first frame, as compress.ts loads the encoders: the worker starts without them.
+    const { compressInto } = await import('../catalog/zstd.js');
+    const n = compressInto(data, ZSTD_LEVEL, out);
+    const release = (): void => {
+      if (this.spare.length < MAX_IN_FLIGHT) this.spare.push(out);
+    };
+    if (n !== undefined) return { payload: [out.subarray(0, n)], release };
+    release();
+    return { payload: await compressParts(data, 'zstd'), release: undefined };
   }
 }
 

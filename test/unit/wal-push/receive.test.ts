@@ -91,4 +91,29 @@ test('zstd frames are checked on their decompressed bytes and stored as sent', a
   await rm(catalog, { recursive: true, force: true });
 });
 
+test('frames one after another decode into one reused buffer: each stored file is its own, also after a damaged frame between them', async () => {
+  const catalog = await mkdtemp(path.join(os.tmpdir(), 'pgbk-recv-'));
+  const segs = [5, 6, 7, 8].map((n) => segment(n, SYSID, 0x40 + n));
+  const damaged = Buffer.from(await compressBuffer(segment(9, SYSID, 0x33), 'zstd'));
+  damaged[damaged.length - 3]! ^= 0xff; // the content checksum: decoded (over the buffer) before it fails
+  const frames: Frame[] = [];
+  for (const [i, seg] of segs.entries()) {
+    frames.push({ name: name(5 + i), payload: await compressBuffer(seg, 'zstd'), encoding: 'zstd' });
+    if (i === 1) frames.push({ name: name(9), payload: damaged, encoding: 'zstd' });
+  }
+  const replies = await receive(catalog, frames);
+  assert.equal(
+    replies.map((r) => [r.name, r.ok]),
+    [
+      [name(5), true],
+      [name(6), true],
+      [name(9), false],
+      [name(7), true],
+      [name(8), true],
+    ],
+  );
+  for (const [i, seg] of segs.entries()) assert.ok((await readArchivedWal(catalog, 'main', name(5 + i))).equals(seg), `${name(5 + i)} holds its own bytes`);
+  await rm(catalog, { recursive: true, force: true });
+});
+
 test.run();
