@@ -14,6 +14,7 @@ import type { ArchivedWal, ServerIdentity } from '../model/types.js';
 import { validateSegment, type SegmentVerdict } from '../pg/wal-header.js';
 import { classifyIncoming, isBackupHistoryName, isHistoryName, isPartialName, isSegmentName } from '../pg/wal-name.js';
 import type { FrameParts } from './zstd.js';
+import { frameBound } from './zstd-frame.js';
 import { bytesLength } from '../lib/atomic.js';
 import { COMPRESSIONS, compressParts, decompressBuffer, decompressToFd } from './compress.js';
 import { mapLimited } from '../lib/map-limited.js';
@@ -276,15 +277,9 @@ export interface ReuseBuffers {
   readonly storedInto?: Buffer;
 }
 
-/** The size of a ReuseBuffers.storedInto that holds any stored segment of `segSize` bytes. */
-export function storedBufferBytes(segSize: number): number {
-  // zstd's bound for incompressible content, plus a frame's header and checksum.
-  return segSize + (segSize >> 8) + 4096;
-}
-
-/** A buffer for ReuseBuffers.storedInto (storedBufferBytes). */
+/** A buffer for ReuseBuffers.storedInto that holds any stored segment of `segSize` bytes (zstd's bound). */
 export function storedBufferFor(segSize: number): Buffer {
-  return Buffer.allocUnsafe(storedBufferBytes(segSize));
+  return Buffer.allocUnsafe(frameBound(segSize));
 }
 
 /**

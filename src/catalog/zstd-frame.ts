@@ -14,6 +14,16 @@ import { bytesToBuffer } from '../lib/atomic.js';
  */
 export type FrameParts = readonly Buffer[];
 
+/**
+ * Room for any zstd frame of `n` bytes of content: zstd's ZSTD_COMPRESSBOUND plus the few bytes
+ * completeFrame may add to the encoder's header and end (content size, checksum). Buffers that
+ * frames are written into (zstd.ts compressInto) or stored frames are read into are this large.
+ */
+export function frameBound(n: number): number {
+  const small = n < 128 * 1024 ? (128 * 1024 - n) >> 11 : 0;
+  return n + (n >> 8) + small + 64;
+}
+
 const MAGIC = 0xfd2fb528;
 const FCS_BYTES = [0, 2, 4, 8] as const;
 

@@ -101,10 +101,8 @@ const DECODER: ZstdDecoder = {
   decompress: (frame) => wasmDecoder().decompress(frame),
   decompressToFd: (frame, fd, position, opts = {}) => {
     const native = loadNative();
-    const declared = native === null ? undefined : frameContentSize(frame);
-    if (native === null || declared === undefined || declared <= 0 || declared > NATIVE_FRESH_MAX) {
-      return wasmDecoder().decompressToFd(frame, fd, position, opts);
-    }
+    const declared = nativeSize(frame);
+    if (native === null || declared === undefined) return wasmDecoder().decompressToFd(frame, fd, position, opts);
     if (opts.expectedLength !== undefined && declared !== opts.expectedLength) throw sizeMismatch(declared, opts.expectedLength);
     const put = (out: Buffer, at: number): void => {
       opts.tap?.(out);
@@ -122,6 +120,16 @@ const DECODER: ZstdDecoder = {
   },
 };
 
+/**
+ * The content size `frame` declares when zstd-napi's decoder takes it (installed here; 1 byte to
+ * NATIVE_FRESH_MAX), else undefined: the WebAssembly decoder's (empty or size-less frames).
+ */
+function nativeSize(frame: Buffer): number | undefined {
+  if (loadNative() === null) return undefined;
+  const declared = frameContentSize(frame);
+  return declared !== undefined && declared > 0 && declared <= NATIVE_FRESH_MAX ? declared : undefined;
+}
+
 /** The piece a large frame is decoded through by decompressToFd (zstd's own streaming output size is 128 KiB). */
 const PIECE_BYTES = 1 << 20;
 let pieceBuffer: Buffer | undefined;
@@ -137,8 +145,8 @@ let pieceBuffer: Buffer | undefined;
  */
 export function decompressWhole(frame: Buffer, into?: Buffer): Buffer {
   const native = loadNative();
-  const declared = native === null ? undefined : frameContentSize(frame);
-  if (native === null || declared === undefined || declared <= 0 || declared > NATIVE_FRESH_MAX) return wasmDecoder().decompress(frame);
+  const declared = nativeSize(frame);
+  if (native === null || declared === undefined) return wasmDecoder().decompress(frame);
   // Into the caller's buffer when it is large enough (see NativeDecoder.decodeInto for why).
   return into !== undefined && declared <= into.length ? native.decodeInto(frame, declared, into) : native.decodeFresh(frame, declared);
 }
@@ -151,14 +159,14 @@ export function decompressWhole(frame: Buffer, into?: Buffer): Buffer {
  */
 export function decompressPieces(frame: Buffer, out: Buffer, onPiece: (piece: Buffer, offset: number) => void): number {
   const native = loadNative();
-  const declared = native === null ? undefined : frameContentSize(frame);
-  if (native === null || declared === undefined || declared <= 0) {
+  const declared = nativeSize(frame);
+  if (native === null || declared === undefined) {
     const whole = wasmDecoder().decompress(frame);
     if (whole.length > 0) onPiece(whole, 0);
     return whole.length;
   }
   const n = native.decodePieces(frame, out, onPiece);
-  if (n !== declared) throw new PgbkError('INTERNAL', `zstd: the frame holds ${n} bytes, its header says ${declared}`);
+  if (n !== declared) throw sizeMismatch(n, declared);
   return n;
 }
 
@@ -168,7 +176,7 @@ let nativeEncoder: NativeEncoder | null | undefined;
  * The frame of `data` at `level` (content size and checksum, as compress() writes) straight into
  * `out`, by zstd-napi's C encoder (NativeEncoder: no memory of its own per frame); its length, or
  * undefined when zstd-napi is not installed here (the caller then uses compressParts). `out` must
- * hold zstd's bound for data.length (wal-push/compress-pool.ts frameBound). Loads no Rust encoder.
+ * hold zstd's bound for data.length (zstd-frame.ts frameBound). Loads no Rust encoder.
  */
 export function compressInto(data: Uint8Array, level: number, out: Uint8Array): number | undefined {
   return hasNativeEncoder() ? nativeEncoder?.compressInto(data, level, out) : undefined;
@@ -180,16 +188,9 @@ export function hasNativeEncoder(): boolean {
   return nativeEncoder !== null;
 }
 
-/** Which decoder decompressWhole uses for `frame` here; for tests. */
-export function zstdWholeDecoderFor(frame: Buffer): 'native' | 'wasm' {
-  const declared = loadNative() === null ? undefined : frameContentSize(frame);
-  return declared !== undefined && declared > 0 && declared <= NATIVE_FRESH_MAX ? 'native' : 'wasm';
-}
-
-/** Which decoder decompressToFd uses for `frame` here; for tests. */
+/** Which decoder decompressToFd, decompressWhole and decompressPieces use for `frame` here; for tests. */
 export function zstdDecoderFor(frame: Buffer): 'native' | 'wasm' {
-  const declared = loadNative() === null ? undefined : frameContentSize(frame);
-  return declared !== undefined && declared > 0 && declared <= NATIVE_FRESH_MAX ? 'native' : 'wasm';
+  return nativeSize(frame) !== undefined ? 'native' : 'wasm';
 }
 
 /** Bytes of WebAssembly memory the decoder holds (0 before its first use); for tests. */

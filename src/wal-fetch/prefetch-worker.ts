@@ -88,7 +88,8 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
   });
   try {
     const { loadConfig } = await import('../config/load.js');
-    const { storedBufferBytes, writeArchivedWal } = await import('../catalog/wal-archive.js');
+    const { writeArchivedWal } = await import('../catalog/wal-archive.js');
+    const { frameBound } = await import('../catalog/zstd-frame.js');
     const desired = await loadConfig({
       ...(args.configPath === undefined ? {} : { configPath: args.configPath }),
       cwd: args.cwd,
@@ -127,7 +128,7 @@ export async function runPrefetchWorker(args: WorkerArgs): Promise<void> {
       // out of the decoder's memory was most of a segment's time); published only once whole and checked.
       let problem: string | undefined;
       const fill = async (fd: number): Promise<number> => {
-        const wanted = storedBufferBytes(segSize);
+        const wanted = frameBound(segSize); // storedBufferFor's size
         let storedInto = idleBuffers.pop();
         if (storedInto !== undefined && storedInto.length !== wanted) storedInto = undefined; // another segment size
         storedInto ??= Buffer.allocUnsafe(wanted);

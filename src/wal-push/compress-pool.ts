@@ -13,16 +13,8 @@
 
 import { Worker } from 'node:worker_threads';
 import type { PrecompressedFrame } from '../catalog/wal-archive.js';
+import { frameBound } from '../catalog/zstd-frame.js';
 import type { FrameMessage } from './compress-thread.js';
-
-/**
- * Room for any zstd frame of `n` bytes of content: zstd's ZSTD_COMPRESSBOUND plus the few bytes
- * completeFrame may add to the encoder's header and end (content size, checksum).
- */
-export function frameBound(n: number): number {
-  const small = n < 128 * 1024 ? (128 * 1024 - n) >> 11 : 0;
-  return n + (n >> 8) + small + 64;
-}
 
 /**
  * A compressed frame in memory lent by the pool: `release()` gives the memory back for the next

@@ -27,7 +27,7 @@ interface Job {
   readonly input: SharedArrayBuffer;
   readonly offset: number;
   readonly length: number;
-  /** Where to write the frame, from offset 0 (room for zstd's bound: compress-pool.ts frameBound). */
+  /** Where to write the frame, from offset 0 (room for zstd's bound: catalog/zstd-frame.ts frameBound). */
   readonly output: SharedArrayBuffer;
 }
 

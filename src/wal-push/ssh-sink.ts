@@ -4,6 +4,7 @@
  */
 
 import { compressParts, ZSTD_LEVEL } from '../catalog/compress.js';
+import { frameBound } from '../catalog/zstd-frame.js';
 import { bytesLength } from '../lib/atomic.js';
 import type { Compression } from '../config/resolved.js';
 import { classifyIncoming } from '../pg/wal-name.js';
@@ -91,7 +92,7 @@ export class SshSink implements PushSink {
    * segment was paged in as it was written: the encoder took ~1.8× as long (bench/RESULTS, session 24).
    */
   private async frameOf(data: Buffer): Promise<{ payload: readonly Buffer[]; release: (() => void) | undefined }> {
-    const bound = data.length + (data.length >> 8) + 4096;
+    const bound = frameBound(data.length);
     const i = this.spare.findIndex((b) => b.length >= bound);
     const out = i >= 0 ? this.spare.splice(i, 1)[0]! : Buffer.allocUnsafe(bound);
     // Loaded on the first frame, as compress.ts loads the encoders: the worker starts without them.

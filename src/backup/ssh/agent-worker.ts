@@ -9,6 +9,7 @@
 import { readSync } from 'node:fs';
 import { parentPort } from 'node:worker_threads';
 import { compressInto, hasNativeEncoder, zstdCodec } from '../../catalog/zstd.js';
+import { frameBound } from '../../catalog/zstd-frame.js';
 import { sha256Hex } from '../../lib/checksum.js';
 import { pagesPredate } from './page-lsn.js';
 
@@ -60,7 +61,7 @@ let scratch = new Uint8Array(0);
  * 1.15–1.56 ms), whose output is joined into one more fresh buffer per chunk.
  */
 function compressNative(data: Buffer, level: number): Uint8Array | undefined {
-  const bound = data.length + (data.length >> 8) + 4096;
+  const bound = frameBound(data.length);
   if (scratch.length < bound) scratch = new Uint8Array(bound);
   const n = compressInto(data, level, scratch);
   return n === undefined ? undefined : scratch.slice(0, n);
