@@ -48,7 +48,9 @@ export interface WalRecord {
    * The main data, for records the caller wanted (and whose CRC is right); else undefined. A view
    * of the fed segment: copy what must outlive the onRecord call when segments share a buffer.
    */
-  readonly mainData?: Buffer;
+  readonly mainData?: Buffer | undefined;
+  /** The whole record (header first), for records the caller wanted; a view like mainData. */
+  readonly bytes?: Buffer | undefined;
 }
 
 export interface WalReaderOptions {
@@ -57,6 +59,14 @@ export interface WalReaderOptions {
   readonly startLsn: number;
   /** Which records to assemble and decode (their bytes are collected across pages). */
   readonly wants: (rmid: number, info: number) => boolean;
+  /**
+   * Check each wanted record's CRC (default true). A caller reading only archived whole segments,
+   * whose stored frames carry their own checksums, may skip it: in JavaScript it costs ~60 ms per
+   * 16 MiB segment when every record is wanted, ten times the rest of the walk.
+   */
+  readonly checkCrc?: boolean;
+  /** Decode wanted records' main data (default true); a caller that walks the bytes itself says false. */
+  readonly mainData?: boolean;
 }
 
 export type FeedResult = { readonly ended: false } | { readonly ended: true; readonly at: number; readonly reason: string };
@@ -84,13 +94,26 @@ export function recordCrc(record: Buffer): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-/** The main data of an assembled record (DecodeXLogRecord's block-header walk), or undefined if malformed. */
-export function mainDataOf(record: Buffer): Buffer | undefined {
+/**
+ * DecodeXLogRecord's walk of an assembled record's block headers: each block reference to
+ * `onBlock` (when given: the relation file's tablespace, database and number, the fork — 0 main,
+ * 1 free space map, 2 visibility map, 3 init — and the block), then where the main data is. Undefined if the headers are malformed (they
+ * do not add up to the record's length).
+ */
+export function walkRecord(
+  record: Buffer,
+  onBlock?: (spcOid: number, dbOid: number, relNumber: number, forkNum: number, block: number) => void,
+): { readonly mainAt: number; readonly mainLen: number } | undefined {
   let p = RECORD_HEADER;
   let payload = 0;
   let mainLen = 0;
+  let spcOid = -1;
+  let dbOid = -1;
+  let relNumber = -1;
   const need = (n: number): boolean => p + n <= record.length;
-  while (p < record.length) {
+  // As DecodeXLogRecord: headers go on while more bytes remain than the block data announced (a
+  // record may end with block data and no main data: a full-page image's XLOG_FPI).
+  while (record.length - p > payload) {
     const id = record[p]!;
     p += 1;
     if (id === 255) {
@@ -100,7 +123,7 @@ export function mainDataOf(record: Buffer): Buffer | undefined {
       break;
     } else if (id === 254) {
       if (!need(4)) return undefined;
-      mainLen = record.readUInt32LE(p);
+      mainLen = u32(record, p);
       p += 4;
       break;
     } else if (id === 253) {
@@ -110,28 +133,46 @@ export function mainDataOf(record: Buffer): Buffer | undefined {
     } else if (id <= 32) {
       if (!need(3)) return undefined;
       const forkFlags = record[p]!;
-      const dataLen = record.readUInt16LE(p + 1);
+      const dataLen = u16(record, p + 1);
       p += 3;
       payload += dataLen;
       if ((forkFlags & 0x10) !== 0) {
         // BKPBLOCK_HAS_IMAGE: XLogRecordBlockImageHeader (length, hole_offset, bimg_info)
         if (!need(5)) return undefined;
-        const imgLen = record.readUInt16LE(p);
+        const imgLen = u16(record, p);
         const bimgInfo = record[p + 4]!;
         p += 5;
         payload += imgLen;
         // BKPIMAGE_HAS_HOLE with any BKPIMAGE_COMPRESS_* bit: XLogRecordBlockCompressHeader
         if ((bimgInfo & 0x01) !== 0 && (bimgInfo & 0x1c) !== 0) p += 2;
       }
-      if ((forkFlags & 0x80) === 0) p += 12; // not BKPBLOCK_SAME_REL: RelFileNode
-      p += 4; // BlockNumber
+      if ((forkFlags & 0x80) === 0) {
+        // not BKPBLOCK_SAME_REL: RelFileNode {spcNode, dbNode, relNode}
+        if (!need(12)) return undefined;
+        spcOid = u32(record, p);
+        dbOid = u32(record, p + 4);
+        relNumber = u32(record, p + 8);
+        p += 12;
+      } else if (relNumber < 0) {
+        return undefined; // BKPBLOCK_SAME_REL on the first block: no relation to be the same as
+      }
+      if (!need(4)) return undefined;
+      const block = u32(record, p);
+      p += 4;
+      onBlock?.(spcOid, dbOid, relNumber, forkFlags & 0x0f, block);
     } else {
       return undefined;
     }
   }
   const start = p + payload;
-  if (start + mainLen !== record.length) return mainLen === 0 && start === record.length ? Buffer.alloc(0) : undefined;
-  return record.subarray(start);
+  if (start + mainLen !== record.length) return undefined;
+  return { mainAt: start, mainLen };
+}
+
+/** The main data of an assembled record (DecodeXLogRecord's block-header walk), or undefined if malformed. */
+export function mainDataOf(record: Buffer): Buffer | undefined {
+  const at = walkRecord(record);
+  return at === undefined ? undefined : record.subarray(at.mainAt, at.mainAt + at.mainLen);
 }
 
 interface Partial {
@@ -344,22 +385,15 @@ export class WalRecordReader {
     }
     this.prevLsn = lsn;
     let mainData: Buffer | undefined;
+    let bytes: Buffer | undefined;
     if (want) {
-      const rec = buf.subarray(off, off + totLen);
-      if (recordCrc(rec) !== u32(rec, 20)) return this.end(lsn, `the record at ${lsn} has a bad CRC`);
-      mainData = mainDataOf(rec);
+      bytes = buf.subarray(off, off + totLen);
+      if (this.opts.checkCrc !== false && recordCrc(bytes) !== u32(bytes, 20)) return this.end(lsn, `the record at ${lsn} has a bad CRC`);
+      if (this.opts.mainData !== false) mainData = mainDataOf(bytes);
     }
     if (lsn >= this.opts.startLsn) {
-      onRecord({
-        lsn,
-        endLsn: lsn + totLen,
-        prevLsn: prev,
-        totLen,
-        xid: u32(buf, off + 4),
-        rmid,
-        info: info & XLR_RMGR_INFO_MASK,
-        ...(mainData === undefined ? {} : { mainData }),
-      });
+      // One object shape for every record (no spreads): hundreds of thousands per scan.
+      onRecord({ lsn, endLsn: lsn + totLen, prevLsn: prev, totLen, xid: u32(buf, off + 4), rmid, info: info & XLR_RMGR_INFO_MASK, mainData, bytes });
     }
     if (rmid === RM_XLOG_ID && (info & XLR_RMGR_INFO_MASK) === XLOG_SWITCH) return SWITCHED;
     return undefined;

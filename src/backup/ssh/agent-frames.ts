@@ -29,7 +29,7 @@ export type Frame =
   | { readonly type: 'same' }
   | { readonly type: 'end'; readonly size: number; readonly missing: boolean }
   | { readonly type: 'error'; readonly message: string }
-  | { readonly type: 'done'; readonly files: number; readonly bytesRead: number; readonly lsnSkipped?: number };
+  | { readonly type: 'done'; readonly files: number; readonly bytesRead: number; readonly lsnSkipped?: number; readonly walSkipped?: number };
 
 /** What the backup host sends on the agent's stdin (one JSON document). */
 export interface AgentRequest {
@@ -50,9 +50,18 @@ export interface AgentRequest {
   readonly profile?: boolean;
   /**
    * Absolute paths on the database host; hashes: the previous backup's chunk sha256s (hex) and
-   * previousSize its size; lsnPages: a relation main fork (pages stamped with their LSN).
+   * previousSize its size; lsnPages: a relation main fork (pages stamped with their LSN);
+   * unchanged: chunk index ranges [from, to) that the WAL since the previous backup's start does
+   * not touch (backup/ssh/wal-changes.ts): sent as "same" without being read. An agent that does
+   * not know the field reads them: slower, never wrong.
    */
-  readonly files: readonly { readonly path: string; readonly hashes?: readonly string[]; readonly previousSize?: number; readonly lsnPages?: boolean }[];
+  readonly files: readonly {
+    readonly path: string;
+    readonly hashes?: readonly string[];
+    readonly previousSize?: number;
+    readonly lsnPages?: boolean;
+    readonly unchanged?: readonly (readonly [number, number])[];
+  }[];
 }
 
 function header(type: string, length: number): Buffer {
@@ -88,7 +97,14 @@ export function encodeFrame(f: Frame): Buffer[] {
       return [header('X', p.length), p];
     }
     case 'done': {
-      const p = Buffer.from(JSON.stringify({ files: f.files, bytesRead: f.bytesRead, ...(f.lsnSkipped === undefined ? {} : { lsnSkipped: f.lsnSkipped }) }));
+      const p = Buffer.from(
+        JSON.stringify({
+          files: f.files,
+          bytesRead: f.bytesRead,
+          ...(f.lsnSkipped === undefined ? {} : { lsnSkipped: f.lsnSkipped }),
+          ...(f.walSkipped === undefined ? {} : { walSkipped: f.walSkipped }),
+        }),
+      );
       return [header('Z', p.length), p];
     }
     default: {
@@ -138,7 +154,14 @@ function decodePayload(type: string, p: Buffer): Frame {
       const o = parseJson(p, 'done');
       if (typeof o['files'] !== 'number' || typeof o['bytesRead'] !== 'number') throw new FrameError('agent stream corrupt: bad done frame');
       const lsnSkipped = o['lsnSkipped'];
-      return { type: 'done', files: o['files'], bytesRead: o['bytesRead'], ...(typeof lsnSkipped === 'number' ? { lsnSkipped } : {}) };
+      const walSkipped = o['walSkipped'];
+      return {
+        type: 'done',
+        files: o['files'],
+        bytesRead: o['bytesRead'],
+        ...(typeof lsnSkipped === 'number' ? { lsnSkipped } : {}),
+        ...(typeof walSkipped === 'number' ? { walSkipped } : {}),
+      };
     }
     default:
       throw new FrameError(`agent stream corrupt: unknown frame type 0x${Buffer.from(type, 'latin1').toString('hex')}`);

@@ -13,6 +13,9 @@
  * relation files whole: copying them from the page cache on one core took twice as long). Frames leave in request order: up to PIPELINE_PER_WORKER chunks per worker are
  * in flight, across file boundaries (small files keep the pool busy too).
  *
+ * WAL: chunks of a file in its `unchanged` ranges (whole chunks the WAL since the previous
+ * backup's start never touched: backup/ssh/wal-changes.ts) are sent as "same" without being read.
+ *
  * Page LSNs: for relation main forks (request `lsnPages`), a chunk whose every page carries a
  * non-zero LSN before the previous backup's start (`previousStartLsn`) has not changed since that
  * backup copied it: it is sent as "same" without being hashed or compressed. An incremental after
@@ -50,6 +53,14 @@ function parseRequest(text: string): AgentRequest {
   if (o.previousStartLsn !== undefined && parseLsnParts(o.previousStartLsn) === undefined) throw new Error(`bad LSN ${o.previousStartLsn}`);
   if (o.pageSize !== undefined && (!Number.isInteger(o.pageSize) || o.pageSize < 1024 || o.pageSize > 65536))
     throw new Error(`bad page size ${String(o.pageSize)}`);
+  for (const f of o.files) {
+    const u = (f as { unchanged?: unknown }).unchanged;
+    if (
+      u !== undefined &&
+      !(Array.isArray(u) && u.every((r) => Array.isArray(r) && r.length === 2 && Number.isInteger(r[0]) && Number.isInteger(r[1]) && r[0] >= 0 && r[0] < r[1]))
+    )
+      throw new Error(`bad unchanged chunk ranges for ${String((f as { path?: unknown }).path)}`);
+  }
   return o as AgentRequest;
 }
 
@@ -139,6 +150,13 @@ class ChunkPool {
 interface Totals {
   bytesRead: number;
   lsnSkipped: number;
+  /** Chunks not read at all: the WAL since the previous backup does not touch them. */
+  walSkipped: number;
+}
+
+/** Chunk `i` lies in one of the ranges [from, to). */
+function inRanges(ranges: readonly (readonly [number, number])[] | undefined, i: number): boolean {
+  return ranges?.some(([from, to]) => i >= from && i < to) === true;
 }
 
 /** A file being sent: its descriptor (read by the workers) and what its chunks added up to so far. */
@@ -152,6 +170,7 @@ interface OpenFile {
 /** What leaves next, in request order: a chunk once its worker answered, or a file's end. */
 type Step =
   | { readonly kind: 'chunk'; readonly file: OpenFile; readonly index: number; readonly previous: string | undefined; readonly result: ChunkResult }
+  | { readonly kind: 'unchanged'; readonly file: OpenFile }
   | { readonly kind: 'end'; readonly file: OpenFile }
   | { readonly kind: 'missing' };
 
@@ -181,7 +200,7 @@ export async function runBackupAgent(input: Readable, out: Writable, errors: Nod
     const depth = workers * PIPELINE_PER_WORKER;
     const before = req.previousStartLsn === undefined ? undefined : parseLsnParts(req.previousStartLsn);
     const pageSize = req.pageSize ?? 8192;
-    const totals: Totals = { bytesRead: 0, lsnSkipped: 0 };
+    const totals: Totals = { bytesRead: 0, lsnSkipped: 0, walSkipped: 0 };
     // Chunk buffers back from the workers, read into again: no 1 MiB allocation (and its page
     // faults) per chunk. Not those sent uncompressed: the pipe may still hold them.
     const spare: ArrayBuffer[] = [];
@@ -189,6 +208,13 @@ export async function runBackupAgent(input: Readable, out: Writable, errors: Nod
     const frameOf = async (step: Step): Promise<Frame | undefined> => {
       if (step.kind === 'missing') return { type: 'end', size: 0, missing: true };
       const file = step.file;
+      if (step.kind === 'unchanged') {
+        // A whole chunk, as the previous backup stored it (the backup host knows it from the WAL).
+        if (file.ended) return undefined;
+        file.size += req.chunkSize;
+        totals.walSkipped++;
+        return { type: 'same' };
+      }
       if (step.kind === 'end') {
         totals.bytesRead += file.size;
         opened.delete(file.fh);
@@ -242,8 +268,13 @@ export async function runBackupAgent(input: Readable, out: Writable, errors: Nod
       // Its chunks as long as it is now, read by the workers (both cores copy bytes): the
       // result is a sequential read's when the file does not change meanwhile; when it does,
       // WAL replay from the backup's start repairs it, as for any file changing while copied.
-      const chunks = Math.max(1, Math.ceil((await fh.stat()).size / req.chunkSize));
+      const statSize = (await fh.stat()).size;
+      const chunks = Math.max(1, Math.ceil(statSize / req.chunkSize));
       for (let i = 0; i < chunks; i++) {
+        if (inRanges(f.unchanged, i) && f.hashes?.[i] !== undefined && (i + 1) * req.chunkSize <= Math.min(statSize, f.previousSize ?? 0)) {
+          await enqueue(Promise.resolve({ kind: 'unchanged', file }));
+          continue;
+        }
         const buf = Buffer.from(spare.pop() ?? new ArrayBuffer(req.chunkSize)); // its own memory (never the shared pool): it moves to a worker
         const previous = f.hashes?.[i];
         const previousLength = f.previousSize === undefined ? undefined : Math.max(0, Math.min(req.chunkSize, f.previousSize - i * req.chunkSize));
@@ -258,8 +289,9 @@ export async function runBackupAgent(input: Readable, out: Writable, errors: Nod
     }
     note(`files dispatched in ${((performance.now() - t0) / 1000).toFixed(3)} s (waiting for workers ${(sendWaitMs / 1000).toFixed(3)} s)`);
     while (queue.length > 0) await sendNext();
-    note(`last frame sent: ${(totals.bytesRead / 1e6).toFixed(0)} MB read, ${totals.lsnSkipped} chunks by page LSN`);
-    await send(out, { type: 'done', files: req.files.length, bytesRead: totals.bytesRead, lsnSkipped: totals.lsnSkipped });
+    const read = totals.bytesRead - totals.walSkipped * req.chunkSize;
+    note(`last frame sent: ${(read / 1e6).toFixed(0)} MB read, ${totals.lsnSkipped} chunks by page LSN, ${totals.walSkipped} unread by WAL`);
+    await send(out, { type: 'done', files: req.files.length, bytesRead: read, lsnSkipped: totals.lsnSkipped, walSkipped: totals.walSkipped });
     return 0;
   } catch (err) {
     const message = `backup-agent: ${(err as Error).message}`;

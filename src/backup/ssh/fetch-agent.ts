@@ -13,7 +13,13 @@ import type { ChunkSink } from './chunk-writer.js';
 import { pageLsnsTrusted, type FetchItem, type ManifestFile } from './incremental.js';
 
 export type AgentOutcome =
-  | { readonly kind: 'done'; readonly files: readonly ManifestFile[]; readonly transferredBytes: number; readonly lsnSkipped: number }
+  | {
+      readonly kind: 'done';
+      readonly files: readonly ManifestFile[];
+      readonly transferredBytes: number;
+      readonly lsnSkipped: number;
+      readonly walSkipped: number;
+    }
   | { readonly kind: 'unavailable'; readonly reason: string };
 
 export interface FetchContext {
@@ -42,6 +48,7 @@ class FrameSink {
   private hello = false;
   done = false;
   lsnSkipped = 0;
+  walSkipped = 0;
 
   constructor(
     private readonly items: readonly FetchItem[],
@@ -103,6 +110,7 @@ class FrameSink {
         if (this.next !== this.items.length || this.open) throw new FrameError(`agent stream corrupt: done after ${this.next} of ${this.items.length} files`);
         this.done = true;
         this.lsnSkipped = f.lsnSkipped ?? 0;
+        this.walSkipped = f.walSkipped ?? 0;
         return;
       default: {
         const never: never = f;
@@ -166,6 +174,7 @@ export async function fetchWithAgent(ctx: FetchContext, agent: StartedAgent, ite
       path: ctx.remotePathOf(item),
       ...(item.prev === undefined ? {} : { hashes: item.prev.hashes, previousSize: item.prev.size }),
       ...(lsn !== undefined && item.prev !== undefined && pageLsnsTrusted(item.file.path) ? { lsnPages: true } : {}),
+      ...(item.prev !== undefined && item.unchanged !== undefined && item.unchanged.length > 0 ? { unchanged: item.unchanged } : {}),
     })),
   };
   proc.stdin.end(JSON.stringify(request));
@@ -215,5 +224,5 @@ export async function fetchWithAgent(ctx: FetchContext, agent: StartedAgent, ite
   if (!sink.done) throw new PgbkError('NETWORK', `copy from ${where} interrupted: no done frame`, { server: ctx.server });
   if (status.code !== 0)
     throw new PgbkError('CATALOG', `backup agent on ${where} exited ${String(status.code)}: ${agent.stderr().trim()}`, { server: ctx.server });
-  return { kind: 'done', files: sink.files, transferredBytes: decoder.received, lsnSkipped: sink.lsnSkipped };
+  return { kind: 'done', files: sink.files, transferredBytes: decoder.received, lsnSkipped: sink.lsnSkipped, walSkipped: sink.walSkipped };
 }

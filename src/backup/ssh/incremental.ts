@@ -29,6 +29,8 @@
  * directories (path, mode, mtime) and symlinks (path, target), and the hashes locate the chunks.
  */
 
+import type { RelationChanges } from '../../pg/wal-blocks.js';
+
 /** One file of a backup, by its path in the backup directory ("data/base/1/1259", "tablespaces/16385/…"). */
 export interface FileRecord {
   readonly path: string;
@@ -104,6 +106,8 @@ export interface FetchItem {
   readonly file: FileRecord;
   /** The previous backup's chunk hashes for this path (same chunk size): chunks to link when equal. */
   readonly prev?: ManifestFile & { readonly hashes: readonly string[] };
+  /** Chunks of prev that the WAL says are unchanged (walUnchangedChunks): not read, linked. */
+  readonly unchanged?: ChunkRanges;
 }
 
 export interface ReusePlan {
@@ -263,4 +267,67 @@ const MAIN_FORK_RE = /^(?:data\/base\/\d+|data\/global|tablespaces\/\d+\/[^/]+\/
 
 export function pageLsnsTrusted(storedPath: string): boolean {
   return MAIN_FORK_RE.test(storedPath);
+}
+
+/** A stored main-fork path's relation and segment file: spc 1663 is pg_default, 1664 pg_global. */
+export function relationFileOf(storedPath: string): { spcOid: number; dbOid: number; relNumber: number; segment: number } | undefined {
+  const m =
+    /^data\/base\/(\d+)\/(\d+)(?:\.(\d+))?$/.exec(storedPath) ??
+    /^data\/global\/()(\d+)(?:\.(\d+))?$/.exec(storedPath) ??
+    /^tablespaces\/(\d+)\/[^/]+\/(\d+)\/(\d+)(?:\.(\d+))?$/.exec(storedPath);
+  if (m === null) return undefined;
+  if (storedPath.startsWith('tablespaces/')) return { spcOid: Number(m[1]), dbOid: Number(m[2]), relNumber: Number(m[3]), segment: Number(m[4] ?? '0') };
+  const global = storedPath.startsWith('data/global/');
+  return { spcOid: global ? 1664 : 1663, dbOid: global ? 0 : Number(m[1]), relNumber: Number(m[2]), segment: Number(m[3] ?? '0') };
+}
+
+/** Chunk index ranges [from, to) of a file. */
+export type ChunkRanges = readonly (readonly [number, number])[];
+
+/** How the server lays relation files out: its page size and blocks per segment file (RELSEG_SIZE). */
+export interface RelationLayout {
+  readonly pageSize: number;
+  readonly segmentBlocks: number;
+}
+
+/**
+ * The chunks of a changed relation main fork that the WAL since the previous backup's start never
+ * touched (pg/wal-blocks.ts): whole chunks within both the previous size and the current one, no
+ * block of them referenced, all below the relation's limit. They are the previous backup's
+ * chunks; the agent does not read them. Pure.
+ */
+export function walUnchangedChunks(
+  file: FileRecord,
+  previousSize: number,
+  changes: (spcOid: number, dbOid: number, relNumber: number) => RelationChanges,
+  layout: RelationLayout,
+  chunkSize = CHUNK_SIZE,
+): ChunkRanges {
+  const rel = relationFileOf(file.path);
+  const { pageSize, segmentBlocks } = layout;
+  if (rel === undefined || pageSize <= 0 || chunkSize % pageSize !== 0 || segmentBlocks <= 0) return [];
+  // A segment file longer than a segment: the layout is not what the server said; skip nothing.
+  if (file.size > segmentBlocks * pageSize || previousSize > segmentBlocks * pageSize) return [];
+  const perChunk = chunkSize / pageSize;
+  const whole = Math.floor(Math.min(file.size, previousSize) / chunkSize);
+  if (whole === 0) return [];
+  const first = rel.segment * segmentBlocks;
+  const c = changes(rel.spcOid, rel.dbOid, rel.relNumber);
+  const changed = new Uint8Array(whole);
+  if (c.kind === 'blocks') {
+    for (const b of c.blocks) {
+      const i = Math.floor((b - first) / perChunk);
+      if (b >= first && i < whole) changed[i] = 1;
+    }
+    // Chunks reaching the limit: from there on blocks may have been truncated away and come back.
+    if (c.limit !== undefined) for (let i = Math.max(0, Math.floor((c.limit - first) / perChunk)); i < whole; i++) changed[i] = 1;
+  }
+  const ranges: [number, number][] = [];
+  for (let i = 0; i < whole; i++) {
+    if (changed[i] === 1) continue;
+    const last = ranges[ranges.length - 1];
+    if (last !== undefined && last[1] === i) last[1] = i + 1;
+    else ranges.push([i, i + 1]);
+  }
+  return ranges;
 }

@@ -66,22 +66,24 @@ async function openSession(ctx: BackupContext, transport: Transport): Promise<Ba
   return new PsqlSession(transport, await psqlServerArgs(transport, server.ssh?.psqlConnection, server.pgdata), server.name);
 }
 
-/** The server's timeline and page size right after pg_backup_start (undefined when unreadable: no LSN shortcut). */
+/** The server's timeline, page size and relation segment size right after pg_backup_start (undefined when unreadable: no shortcuts). */
 async function startPoint(session: BackupSession, startLsn: string): Promise<StartPoint> {
   try {
     // Asked so that it cannot fail (a failed query could end a psql session mid-backup).
     const [row] = await session.query(
-      "SELECT CASE WHEN has_function_privilege('pg_control_checkpoint()', 'execute') THEN (SELECT timeline_id FROM pg_control_checkpoint())::text ELSE '' END, current_setting('block_size')",
+      "SELECT CASE WHEN has_function_privilege('pg_control_checkpoint()', 'execute') THEN (SELECT timeline_id FROM pg_control_checkpoint())::text ELSE '' END, current_setting('block_size'), (SELECT setting FROM pg_settings WHERE name = 'segment_size' AND unit = current_setting('block_size')::int / 1024 || 'kB')",
     );
     const timeline = Number(row?.[0]);
     const pageSize = Number(row?.[1]);
+    const segmentBlocks = Number(row?.[2] || 'NaN');
     return {
       startLsn,
       timeline: Number.isInteger(timeline) && timeline > 0 ? timeline : undefined,
       pageSize: Number.isInteger(pageSize) && pageSize > 0 ? pageSize : undefined,
+      segmentBlocks: Number.isInteger(segmentBlocks) && segmentBlocks > 0 ? segmentBlocks : undefined,
     };
   } catch {
-    return { startLsn, timeline: undefined, pageSize: undefined };
+    return { startLsn, timeline: undefined, pageSize: undefined, segmentBlocks: undefined };
   }
 }
 
@@ -173,7 +175,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     const tablespaces = await listTablespaces(session);
     const here = await startPoint(session, startLsn);
     mark('tablespaces, timeline');
-    const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent);
+    const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent, facts);
     const stop = await backupStop(session, facts.pgVersion);
     mark('pg_backup_stop');
     const timeline = labelTimeline(stop.labelFile);
@@ -228,8 +230,9 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     await writeBackupRecord(ctx.catalog, record);
     mark('record WAITING_FOR_WAL');
     ctx.log(
-      `${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new${copied.storedBytes !== copied.copiedBytes ? ` (${copied.storedBytes} compressed)` : ''}, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}${copied.lsnSkipped > 0 ? ` (${copied.lsnSkipped} chunks by page LSN, unhashed)` : ''}, ${copied.transferredBytes} bytes transferred`,
+      `${server.name}: ssh backup ${id}: ${copied.fileCount} files, ${copied.copiedBytes} bytes stored new${copied.storedBytes !== copied.copiedBytes ? ` (${copied.storedBytes} compressed)` : ''}, ${copied.reusedBytes} reused${copied.reusedFrom ? ` from ${copied.reusedFrom}` : ''}${copied.walSkipped > 0 ? ` (${copied.walSkipped} chunks unread: the WAL since ${copied.reusedFrom ?? 'the previous backup'} does not touch them)` : ''}${copied.lsnSkipped > 0 ? ` (${copied.lsnSkipped} chunks by page LSN, unhashed)` : ''}, ${copied.transferredBytes} bytes transferred`,
     );
+    if (copied.walNotUsed !== undefined) ctx.log(`${server.name}: ssh backup ${id}: changed relation files read whole: ${copied.walNotUsed}`);
   } catch (err) {
     // Measured before the partial tree is removed below: the free space when the disk filled up.
     await settleAfterFailure(ctx, record?.id ?? 'being taken', beside);

@@ -12,7 +12,7 @@ const frames: Frame[] = [
   { type: 'end', size: 3000 + 4096, missing: false },
   { type: 'end', size: 0, missing: true },
   { type: 'compressed', hash, length: 3000, frame: Buffer.from('zstd-frame-bytes') },
-  { type: 'done', files: 2, bytesRead: 7096, lsnSkipped: 4 },
+  { type: 'done', files: 2, bytesRead: 7096, lsnSkipped: 4, walSkipped: 3 },
 ];
 const wire = Buffer.concat(frames.flatMap(encodeFrame));
 
@@ -38,7 +38,7 @@ test('frames round-trip whatever the pieces the stream arrives in', () => {
     assert.equal(got[4], { type: 'end', size: 0, missing: true });
     const k = got[5] as Extract<Frame, { type: 'compressed' }>;
     assert.ok(k.hash.equals(hash) && k.frame.toString() === 'zstd-frame-bytes' && k.length === 3000, `piece ${piece}`);
-    assert.equal(got[6], { type: 'done', files: 2, bytesRead: 7096, lsnSkipped: 4 });
+    assert.equal(got[6], { type: 'done', files: 2, bytesRead: 7096, lsnSkipped: 4, walSkipped: 3 });
   }
 });
 

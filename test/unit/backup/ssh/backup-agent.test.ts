@@ -42,7 +42,7 @@ test('pgbk backup-agent sends only chunks whose sha256 differs from the previous
     assert.equal(frames[4], { type: 'end', size: a.length, missing: false });
     assert.equal(frames[5], { type: 'end', size: 0, missing: true });
     assert.is((frames[6] as Extract<Frame, { type: 'chunk' }>).data.length, 0);
-    assert.equal(frames[8], { type: 'done', files: 3, bytesRead: a.length, lsnSkipped: 0 });
+    assert.equal(frames[8], { type: 'done', files: 3, bytesRead: a.length, lsnSkipped: 0, walSkipped: 0 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -132,7 +132,47 @@ test('page LSNs: a chunk whose pages all predate the previous start is sent as s
       frames.map((f) => f.type),
       ['hello', 'same', 'chunk', 'chunk', 'end', 'chunk', 'chunk', 'chunk', 'end', 'chunk', 'chunk', 'chunk', 'end', 'done'],
     );
-    assert.equal(frames[13], { type: 'done', files: 3, bytesRead: 3 * bytes.length, lsnSkipped: 1 });
+    assert.equal(frames[13], { type: 'done', files: 3, bytesRead: 3 * bytes.length, lsnSkipped: 1, walSkipped: 0 });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('unchanged ranges (from the WAL): whole chunks there are sent as same without being read; never past either size', () => {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'pgbk-agent-'));
+  try {
+    const chunk = 4096;
+    const bytes = Buffer.concat([1, 2, 3, 4].map((n) => Buffer.alloc(chunk, n)));
+    writeFileSync(path.join(dir, 'rel'), bytes);
+    writeFileSync(path.join(dir, 'longer'), Buffer.concat([bytes, Buffer.alloc(100, 5)]));
+    // Hashes that match nothing: any chunk read is sent as new.
+    const prev = [9, 9, 9, 9].map((n) => sha(Buffer.alloc(chunk, n)));
+    const { frames, code, stderr } = runAgent({
+      version: AGENT_PROTOCOL_VERSION,
+      chunkSize: chunk,
+      files: [
+        { path: path.join(dir, 'rel'), hashes: prev, previousSize: bytes.length, unchanged: [[1, 3]] },
+        // The previous copy had two chunks: chunks 2 and 3 are read whatever the ranges say.
+        { path: path.join(dir, 'rel'), hashes: prev.slice(0, 2), previousSize: 2 * chunk, unchanged: [[0, 4]] },
+        // A range reaching the file's short last chunk: that one is read.
+        { path: path.join(dir, 'longer'), hashes: [...prev, sha(Buffer.alloc(100, 5))], previousSize: bytes.length + 100, unchanged: [[3, 5]] },
+      ],
+    });
+    assert.is(code, 0, stderr);
+    assert.equal(
+      frames.map((f) => f.type),
+      ['hello', 'chunk', 'same', 'same', 'chunk', 'end', 'same', 'same', 'chunk', 'chunk', 'end', 'chunk', 'chunk', 'chunk', 'same', 'same', 'end', 'done'],
+    );
+    assert.equal(frames[5], { type: 'end', size: bytes.length, missing: false });
+    assert.equal(frames[16], { type: 'end', size: bytes.length + 100, missing: false });
+    assert.equal(frames[17], { type: 'done', files: 3, bytesRead: 3 * bytes.length + 100 - 5 * chunk, lsnSkipped: 0, walSkipped: 5 });
+    const bad = runAgent({
+      version: AGENT_PROTOCOL_VERSION,
+      chunkSize: chunk,
+      files: [{ path: path.join(dir, 'rel'), unchanged: [[2, 1]] as [number, number][] }],
+    });
+    assert.is(bad.code, 1);
+    assert.match(bad.stderr, /bad unchanged chunk ranges/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -162,7 +202,7 @@ test('chunks read by the worker threads leave in file order, a file of whole chu
     assert.equal(frames[n + 1], { type: 'end', size: n * chunk, missing: false });
     assert.is(frames[n + 2]!.type, 'chunk');
     assert.equal(frames[n + 3], { type: 'end', size: 1, missing: false });
-    assert.equal(frames[n + 4], { type: 'done', files: 2, bytesRead: n * chunk + 1, lsnSkipped: 0 });
+    assert.equal(frames[n + 4], { type: 'done', files: 2, bytesRead: n * chunk + 1, lsnSkipped: 0, walSkipped: 0 });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

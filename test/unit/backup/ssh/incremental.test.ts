@@ -2,6 +2,8 @@ import { createHash } from 'node:crypto';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
+  relationFileOf,
+  walUnchangedChunks,
   chunkCountOf,
   chunkLength,
   chunkLocation,
@@ -183,6 +185,61 @@ test('page LSNs are trusted for relation main forks only', () => {
     'data/pg_multixact/offsets/0000',
   ])
     assert.not.ok(pageLsnsTrusted(p), p);
+});
+
+test('relationFileOf: the relation and segment of a stored main-fork path', () => {
+  assert.equal(relationFileOf('data/base/5/16384'), { spcOid: 1663, dbOid: 5, relNumber: 16384, segment: 0 });
+  assert.equal(relationFileOf('data/base/5/16384.2'), { spcOid: 1663, dbOid: 5, relNumber: 16384, segment: 2 });
+  assert.equal(relationFileOf('data/global/1262'), { spcOid: 1664, dbOid: 0, relNumber: 1262, segment: 0 });
+  assert.equal(relationFileOf('tablespaces/16500/PG_15_202209061/16401/17000.1'), { spcOid: 16500, dbOid: 16401, relNumber: 17000, segment: 1 });
+  for (const p of ['data/base/5/16384_vm', 'data/base/5/16384_fsm.1', 'data/pg_xact/0000', 'data/base/5/PG_VERSION', 'data/global/pg_control'])
+    assert.is(relationFileOf(p), undefined, p);
+});
+
+test('walUnchangedChunks: whole chunks below both sizes, untouched by the WAL and below the limit', () => {
+  const MiB = 1024 * 1024;
+  const layout = { pageSize: 8192, segmentBlocks: 131072 };
+  const file = (p: string, size: number) => ({ path: p, size, mtimeMs: 0, mode: 0o600 });
+  const none = () => ({ kind: 'unchanged' as const });
+  // 10 MiB then and now, nothing in the WAL: all ten chunks.
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', 10 * MiB), 10 * MiB, none, layout), [[0, 10]]);
+  // Blocks 0 and 300 (chunk 2: 128 blocks per chunk) changed; the file grew to 12.5 MiB: the old 10 only.
+  const some = () => ({ kind: 'blocks' as const, blocks: new Set([0, 300]), limit: undefined });
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', 12.5 * MiB), 10 * MiB, some, layout), [
+    [1, 2],
+    [3, 10],
+  ]);
+  // It shrank to 4.5 MiB (the previous backup had 10): chunks within both, 0..3.
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', 4.5 * MiB), 10 * MiB, none, layout), [[0, 4]]);
+  // A truncation to block 600 (in chunk 4): chunks from 4 on count as changed.
+  const cut = () => ({ kind: 'blocks' as const, blocks: new Set<number>(), limit: 600 });
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', 10 * MiB), 10 * MiB, cut, layout), [[0, 4]]);
+  // Created anew (limit 0): nothing.
+  const fresh = () => ({ kind: 'blocks' as const, blocks: new Set<number>(), limit: 0 });
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', 10 * MiB), 10 * MiB, fresh, layout), []);
+  // Segment file 1 starts at block 131072: block 131072 + 130 is its chunk 1; block 5 is segment 0's.
+  const seg1 = () => ({ kind: 'blocks' as const, blocks: new Set([5, 131072 + 130]), limit: 131072 + 1024 });
+  assert.equal(walUnchangedChunks(file('data/base/5/16384.1', 10 * MiB), 10 * MiB, seg1, layout), [
+    [0, 1],
+    [2, 8],
+  ]);
+  // The relation asked about is the file's own.
+  const asked: number[][] = [];
+  walUnchangedChunks(
+    file('tablespaces/16500/PG_15_202209061/16401/17000', MiB),
+    MiB,
+    (s, d, r) => {
+      asked.push([s, d, r]);
+      return none();
+    },
+    layout,
+  );
+  assert.equal(asked, [[16500, 16401, 17000]]);
+  // Not a main fork, a partial chunk only, a file longer than a segment, a page size that does not divide a chunk: nothing.
+  assert.equal(walUnchangedChunks(file('data/base/5/16384_vm', 10 * MiB), 10 * MiB, none, layout), []);
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', MiB - 8192), MiB, none, layout), []);
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', 2 * MiB), 2 * MiB, none, { pageSize: 8192, segmentBlocks: 128 }), []);
+  assert.equal(walUnchangedChunks(file('data/base/5/16384', 2 * MiB), 2 * MiB, none, { pageSize: 3000, segmentBlocks: 131072 }), []);
 });
 
 test.run();
