@@ -44,7 +44,7 @@ import {
 } from './incremental.js';
 import { findArgs, parseFindListing, selectForBackup, type ListedEntry } from './listing.js';
 import type { Tablespace } from './session.js';
-import { readWalChanges, type WalChanges } from './wal-changes.js';
+import { type WalChanges, WalChangesReader } from './wal-changes.js';
 
 /** WAL segments an incremental always reads to leave unchanged chunks unread, however small the cluster. */
 const MIN_WAL_BUDGET_SEGMENTS = 8;
@@ -183,43 +183,34 @@ function previousStartFor(prev: BackupRecord | undefined, here: StartPoint): { l
 }
 
 /**
- * The WAL between the previous backup's start and this one's, summarized (wal-changes.ts);
- * undefined when there is no previous backup to compare with. Never fails: a reason instead.
+ * Start summarizing the WAL since the previous backup's start (wal-changes.ts), before this
+ * backup's start is known; undefined when there is no previous backup to compare with.
  */
-async function walChangesSince(
+export function startWalChanges(
   ctx: BackupContext,
   t: Transport,
   prev: PreviousBackup,
-  here: StartPoint,
   facts: { readonly pgVersion: number; readonly walSegmentSize: number },
-): Promise<WalChanges | undefined> {
-  const start = previousStartFor(prev?.record, here);
+): WalChangesReader | undefined {
   if (prev === undefined || !isCopied(prev.record)) return undefined;
-  if (start === undefined || here.timeline === undefined)
-    return { skipped: `the previous backup ${prev.id} is not on this backup's timeline before its start` };
   // Reading more WAL than the relation files it could spare is not worth it (both cost about the
-  // same per byte: ~10 ms per 16 MiB segment decoded and walked, against reading and hashing);
-  // a few segments always are (~0.1 s).
+  // same per byte: decoding and walking a segment, against reading and hashing the files); a few
+  // segments always are (~0.1 s).
   const budgetBytes = Math.max(
     MIN_WAL_BUDGET_SEGMENTS * facts.walSegmentSize,
     prev.manifest.files.reduce((n, f) => n + (pageLsnsTrusted(f.path) ? f.size : 0), 0),
   );
-  try {
-    return await readWalChanges({
-      catalog: ctx.catalog,
-      server: ctx.server.name,
-      transport: t,
-      pgdata: ctx.server.pgdata!,
-      pgVersion: facts.pgVersion,
-      timeline: here.timeline,
-      segSize: facts.walSegmentSize,
-      fromLsn: start.lsn,
-      toLsn: here.startLsn,
-      budgetBytes,
-    });
-  } catch (err) {
-    return { skipped: (err as Error).message };
-  }
+  return WalChangesReader.start({
+    catalog: ctx.catalog,
+    server: ctx.server.name,
+    transport: t,
+    pgdata: ctx.server.pgdata!,
+    pgVersion: facts.pgVersion,
+    timeline: prev.record.timeline,
+    segSize: facts.walSegmentSize,
+    fromLsn: prev.record.beginLsn,
+    budgetBytes,
+  });
 }
 
 /** A stored object of an older backup, uncompressed. */
@@ -236,13 +227,10 @@ export async function copyTree(
   tablespaces: readonly Tablespace[],
   here: StartPoint,
   agent: StartedAgent,
-  facts: { readonly pgVersion: number; readonly walSegmentSize: number },
+  walRead: Promise<WalChanges | undefined>,
 ): Promise<CopyOutcome> {
   const server = ctx.server;
   const pgdata = server.pgdata!;
-  // The WAL since the previous backup, summarized while the files are listed.
-  const walRead = previousRead.then((p) => walChangesSince(ctx, t, p, here, facts));
-  walRead.catch(() => undefined);
   const roots: Root[] = [
     { storedAs: 'data', remote: pgdata, isPgdata: true },
     ...tablespaces.map((ts) => ({ storedAs: `tablespaces/${ts.oid}`, remote: ts.location, isPgdata: false })),

@@ -55,7 +55,8 @@ import { PgClientSession } from './pg-client-session.js';
 import { psqlServerArgs } from './postmaster-pid.js';
 import { PsqlSession } from './psql-session.js';
 import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession } from './session.js';
-import { copyTree, type Destination, previousBackup, type StartPoint, writeNamed } from './copy-tree.js';
+import { copyTree, type Destination, previousBackup, type StartPoint, startWalChanges, writeNamed } from './copy-tree.js';
+import type { WalChanges } from './wal-changes.js';
 import { refuseBackupWithoutArchiving } from '../archiving-preflight.js';
 
 export const MANIFEST_FILE = FILE_LIST;
@@ -170,12 +171,19 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     mark('record STARTED');
     const previousRead = previousBackup(ctx, facts.systemIdentifier);
     previousRead.catch(() => undefined); // awaited in copyTree; never unhandled if the backup fails first
+    // The WAL since the previous backup, read while pg_backup_start and the listing run.
+    const walEarly = previousRead.then((p) => startWalChanges(ctx, transport, p, facts));
+    walEarly.catch(() => undefined);
     const startLsn = await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
     mark('pg_backup_start');
     const tablespaces = await listTablespaces(session);
     const here = await startPoint(session, startLsn);
     mark('tablespaces, timeline');
-    const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent, facts);
+    const open = session;
+    const walRead = walEarly
+      .then((r) => r?.finish(here.startLsn, here.timeline, (name, ms) => waitForArchived(open, name, ms)))
+      .catch((err: unknown): WalChanges => ({ skipped: (err as Error).message }));
+    const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent, walRead);
     const stop = await backupStop(session, facts.pgVersion);
     mark('pg_backup_stop');
     const timeline = labelTimeline(stop.labelFile);
