@@ -34,6 +34,7 @@ import {
   formatManifest,
   manifestVersionFor,
   planReuse,
+  type FetchItem,
   type FileManifest,
   type FileRecord,
   pageLsnsTrusted,
@@ -44,10 +45,7 @@ import {
 } from './incremental.js';
 import { findArgs, parseFindListing, selectForBackup, type ListedEntry } from './listing.js';
 import type { Tablespace } from './session.js';
-import { type WalChanges, WalChangesReader } from './wal-changes.js';
-
-/** WAL segments an incremental always reads to leave unchanged chunks unread, however small the cluster. */
-const MIN_WAL_BUDGET_SEGMENTS = 8;
+import { WAL_COST_RATIO, type WalChanges, WalChangesReader } from './wal-changes.js';
 
 /** Hard links made at once for unchanged files. */
 const LINKS_IN_FLIGHT = 16;
@@ -186,31 +184,24 @@ function previousStartFor(prev: BackupRecord | undefined, here: StartPoint): { l
  * Start summarizing the WAL since the previous backup's start (wal-changes.ts), before this
  * backup's start is known; undefined when there is no previous backup to compare with.
  */
-export function startWalChanges(
-  ctx: BackupContext,
-  t: Transport,
-  prev: PreviousBackup,
-  facts: { readonly pgVersion: number; readonly walSegmentSize: number },
-): WalChangesReader | undefined {
+export function startWalChanges(ctx: BackupContext, prev: PreviousBackup, segSize: number): WalChangesReader | undefined {
   if (prev === undefined || !isCopied(prev.record)) return undefined;
-  // Reading more WAL than the relation files it could spare is not worth it (both cost about the
-  // same per byte: decoding and walking a segment, against reading and hashing the files); a few
-  // segments always are (~0.1 s).
-  const budgetBytes = Math.max(
-    MIN_WAL_BUDGET_SEGMENTS * facts.walSegmentSize,
-    prev.manifest.files.reduce((n, f) => n + (pageLsnsTrusted(f.path) ? f.size : 0), 0),
-  );
+  const relationBytes = prev.manifest.files.reduce((n, f) => n + (pageLsnsTrusted(f.path) ? f.size : 0), 0);
   return WalChangesReader.start({
     catalog: ctx.catalog,
     server: ctx.server.name,
-    transport: t,
-    pgdata: ctx.server.pgdata!,
-    pgVersion: facts.pgVersion,
     timeline: prev.record.timeline,
-    segSize: facts.walSegmentSize,
+    segSize,
     fromLsn: prev.record.beginLsn,
-    budgetBytes,
+    budgetBytes: relationBytes / WAL_COST_RATIO,
   });
+}
+
+/** What copyTree needs to finish the WAL summary started early (startWalChanges). */
+export interface WalSource {
+  readonly early: Promise<WalChangesReader | undefined>;
+  readonly pgVersion: number;
+  waitArchived(name: string, ms: number): Promise<boolean>;
 }
 
 /** A stored object of an older backup, uncompressed. */
@@ -227,7 +218,7 @@ export async function copyTree(
   tablespaces: readonly Tablespace[],
   here: StartPoint,
   agent: StartedAgent,
-  walRead: Promise<WalChanges | undefined>,
+  wal: WalSource,
 ): Promise<CopyOutcome> {
   const server = ctx.server;
   const pgdata = server.pgdata!;
@@ -353,21 +344,41 @@ export async function copyTree(
     await writer.flush().catch(() => undefined); // nothing still writing when a failure removes the tree
   }
 
+  /** The fetch list with the chunks the WAL says are unchanged (none when it cannot say). */
+  async function withWalChanges(fetch: readonly FetchItem[]): Promise<readonly FetchItem[]> {
+    const reader = await wal.early.catch(() => undefined);
+    const candidates = fetch.filter((item) => item.prev !== undefined && pageLsnsTrusted(item.file.path));
+    if (reader === undefined || candidates.length === 0) return fetch;
+    if (here.pageSize === undefined || here.segmentBlocks === undefined) {
+      walNotUsed = 'the server did not say its page or relation segment size';
+      return fetch;
+    }
+    const changes = await reader
+      .finish({
+        toLsn: here.startLsn,
+        timeline: here.timeline,
+        pgVersion: wal.pgVersion,
+        transport: t,
+        pgdata,
+        changedBytes: candidates.reduce((n, item) => n + item.file.size, 0),
+        waitArchived: (name, ms) => wal.waitArchived(name, ms),
+      })
+      .catch((err: unknown): WalChanges => ({ skipped: (err as Error).message }));
+    if ('skipped' in changes) {
+      walNotUsed = changes.skipped;
+      return fetch;
+    }
+    const layout = { pageSize: here.pageSize, segmentBlocks: here.segmentBlocks };
+    const of = changes.summary.changes.bind(changes.summary);
+    mark(`WAL since the previous backup (${changes.segments} segments, ${changes.summary.records} records)`);
+    return fetch.map((item) =>
+      item.prev === undefined || !pageLsnsTrusted(item.file.path) ? item : { ...item, unchanged: walUnchangedChunks(item.file, item.prev.size, of, layout) },
+    );
+  }
+
   async function fetchChanged(): Promise<void> {
     const previousStart = previousStartFor(prev?.record, here);
-    const wal = await walRead;
-    let items = plan.fetch;
-    if (wal !== undefined && 'skipped' in wal) walNotUsed = wal.skipped;
-    else if (wal !== undefined && here.pageSize !== undefined && here.segmentBlocks !== undefined) {
-      const layout = { pageSize: here.pageSize, segmentBlocks: here.segmentBlocks };
-      const changes = wal.summary.changes.bind(wal.summary);
-      items = plan.fetch.map((item) =>
-        item.prev === undefined || !pageLsnsTrusted(item.file.path)
-          ? item
-          : { ...item, unchanged: walUnchangedChunks(item.file, item.prev.size, changes, layout) },
-      );
-      mark(`WAL since the previous backup (${wal.segments} segments, ${wal.summary.records} records)`);
-    } else if (wal !== undefined) walNotUsed = 'the server did not say its page or relation segment size';
+    const items = await withWalChanges(plan.fetch);
     const fetchCtx: FetchContext = {
       transport: t,
       server: server.name,

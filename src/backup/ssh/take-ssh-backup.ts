@@ -30,6 +30,7 @@ import {
   createBackupRecord,
   locate,
   newBackupId,
+  readIdentity,
   recordIdentity,
   repositoryKindOf,
   repositoryOf,
@@ -56,7 +57,6 @@ import { psqlServerArgs } from './postmaster-pid.js';
 import { PsqlSession } from './psql-session.js';
 import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession } from './session.js';
 import { copyTree, type Destination, previousBackup, type StartPoint, startWalChanges, writeNamed } from './copy-tree.js';
-import type { WalChanges } from './wal-changes.js';
 import { refuseBackupWithoutArchiving } from '../archiving-preflight.js';
 
 export const MANIFEST_FILE = FILE_LIST;
@@ -99,6 +99,13 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     throw new PgbkError('CONFIG', 'backup method ssh needs pgdata (the data directory on the database host)', { server: server.name });
   }
   mark('process start');
+  // The cluster this catalog knows: its previous backup and the WAL since are read while SSH
+  // connects and the backup starts (used once the server's facts confirm the same cluster).
+  const known = readIdentity(ctx.catalog, server.name).catch(() => undefined);
+  const knownPrev = known.then((id) => (id === undefined ? undefined : previousBackup(ctx, id.systemIdentifier)));
+  knownPrev.catch(() => undefined);
+  const knownWal = Promise.all([known, knownPrev]).then(([id, p]) => (id === undefined ? undefined : startWalChanges(ctx, p, id.walSegmentSize)));
+  knownWal.catch(() => undefined);
   const transport = await connectServer(server);
   mark('ssh connect');
   // Started now, so that its start-up overlaps pg_backup_start and the listing.
@@ -169,10 +176,12 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     ctx.log(`${server.name}: ssh backup ${id} started over ${transport.description} (slot ${slot})`);
 
     mark('record STARTED');
-    const previousRead = previousBackup(ctx, facts.systemIdentifier);
+    const id0 = await known;
+    const sameCluster = id0 !== undefined && id0.systemIdentifier === facts.systemIdentifier && id0.walSegmentSize === facts.walSegmentSize;
+    const previousRead = sameCluster ? knownPrev : previousBackup(ctx, facts.systemIdentifier);
     previousRead.catch(() => undefined); // awaited in copyTree; never unhandled if the backup fails first
     // The WAL since the previous backup, read while pg_backup_start and the listing run.
-    const walEarly = previousRead.then((p) => startWalChanges(ctx, transport, p, facts));
+    const walEarly = sameCluster ? knownWal : previousRead.then((p) => startWalChanges(ctx, p, facts.walSegmentSize));
     walEarly.catch(() => undefined);
     const startLsn = await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
     mark('pg_backup_start');
@@ -180,10 +189,8 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     const here = await startPoint(session, startLsn);
     mark('tablespaces, timeline');
     const open = session;
-    const walRead = walEarly
-      .then((r) => r?.finish(here.startLsn, here.timeline, (name, ms) => waitForArchived(open, name, ms)))
-      .catch((err: unknown): WalChanges => ({ skipped: (err as Error).message }));
-    const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent, walRead);
+    const wal = { early: walEarly, pgVersion: facts.pgVersion, waitArchived: (name: string, ms: number) => waitForArchived(open, name, ms) };
+    const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent, wal);
     const stop = await backupStop(session, facts.pgVersion);
     mark('pg_backup_stop');
     const timeline = labelTimeline(stop.labelFile);

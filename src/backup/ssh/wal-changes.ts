@@ -11,9 +11,9 @@
  * the files would cost, or anything the summary itself does not trust (wal_level minimal, …).
  */
 
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { decodeWalPieces, fetchArchivedWal, storedBufferFor } from '../../catalog/wal-archive.js';
+import { decodeWalPieces, fetchArchivedWal, isArchived, storedBufferFor } from '../../catalog/wal-archive.js';
 import { incomingDir } from '../../catalog/layout.js';
 import { localRootOf } from '../../catalog/local-spool.js';
 import { PgbkError } from '../../errors.js';
@@ -25,20 +25,40 @@ import type { Transport } from '../../transport/transport.js';
 
 export type WalChanges = { readonly summary: WalBlockSummary; readonly segments: number } | { readonly skipped: string };
 
+/**
+ * WAL summarized per byte costs several times what the agent spends reading the same bytes of
+ * relation files from the page cache (~5 ms per MiB against ~0.6 on this machine kind, bench/RESULTS
+ * session 25), and less than reading them from disk: the WAL is used only when it is at most a
+ * quarter of the changed relation files' bytes.
+ */
+export const WAL_COST_RATIO = 4;
+/** WAL segments always worth reading, however small the files (~0.1 s each way). */
+const MIN_SEGMENTS = 8;
+
 export interface WalChangesSource {
   readonly catalog: string;
   readonly server: string;
-  readonly transport: Transport;
-  /** The data directory on the database host (its pg_wal holds the start segment). */
-  readonly pgdata: string;
-  readonly pgVersion: number;
   /** The previous backup's timeline: this backup's must be the same. */
   readonly timeline: number;
   readonly segSize: number;
   /** The previous backup's start ("X/Y"). */
   readonly fromLsn: string;
-  /** Read no more than this many bytes of WAL (segments × their size): beyond, reading the files costs less. */
+  /** Bytes of WAL read at most before this backup's start is known. */
   readonly budgetBytes: number;
+}
+
+export interface WalChangesEnd {
+  /** This backup's start ("X/Y") and timeline. */
+  readonly toLsn: string;
+  readonly timeline: number | undefined;
+  readonly pgVersion: number;
+  /** The database host: its pg_wal (under pgdata) holds the start segment. */
+  readonly transport: Transport;
+  readonly pgdata: string;
+  /** Bytes of the changed relation files the summary could leave unread. */
+  readonly changedBytes: number;
+  /** Wait (up to `ms`) until the server has archived segment `name`: those pg_backup_start's switch closed. */
+  waitArchived(name: string, ms: number): Promise<boolean>;
 }
 
 /** Pieces a segment is decoded in (a whole number of WAL pages of any size). */
@@ -57,8 +77,6 @@ const ARCHIVE_WAIT_MS = 10_000;
  */
 export class WalChangesReader {
   private readonly summary = new WalBlockSummary();
-  // Every record is wanted (its block references); no CRC: the archive's frames carry checksums,
-  // and the head below is WAL the server flushed before its checkpoint for this backup.
   private readonly reader: WalRecordReader;
   private readonly out: Buffer;
   private readonly stored: Buffer;
@@ -76,10 +94,12 @@ export class WalChangesReader {
     const from = Number(parseLsn(src.fromLsn));
     this.firstSeg = Math.floor(from / src.segSize);
     this.nextSeg = this.firstSeg;
+    // Every record is wanted (its block references); no CRC: the archive's frames carry
+    // checksums, and the head is WAL the server flushed before its checkpoint for this backup.
     this.reader = new WalRecordReader({ segSize: src.segSize, startLsn: from, wants: () => true, checkCrc: false, mainData: false });
     this.out = Buffer.allocUnsafe(Math.min(PIECE_BYTES, src.segSize));
     this.stored = storedBufferFor(src.segSize);
-    this.early = this.readArchived();
+    this.early = this.readEarly();
     this.early.catch(() => undefined);
   }
 
@@ -92,17 +112,23 @@ export class WalChangesReader {
     else this.summary.add(rec);
   };
 
-  private overBudget(lastSeg: number): boolean {
-    return (lastSeg - this.firstSeg + 1) * this.src.segSize > this.src.budgetBytes;
+  private maxSegments(budgetBytes: number): number {
+    return Math.max(MIN_SEGMENTS, Math.floor(budgetBytes / this.src.segSize));
   }
 
-  /** Read segments from nextSeg on while they are archived (and up to `until`, exclusive); a failure sets `failed`. */
-  private async readArchived(until = Number.POSITIVE_INFINITY): Promise<void> {
+  /** Too much WAL is not even read: the segment past the budget already exists. */
+  private async readEarly(): Promise<void> {
+    const beyond = segmentNameFrom(this.src.timeline, this.firstSeg + this.maxSegments(this.src.budgetBytes), this.src.segSize);
+    if (await segmentExists(this.src, beyond)) {
+      this.failed = `${beyond} is archived: more WAL since the previous backup than is worth reading`;
+      return;
+    }
+    await this.readArchived(this.firstSeg + this.maxSegments(this.src.budgetBytes));
+  }
+
+  /** Read segments from nextSeg on while they are archived, up to `until` (exclusive); a failure sets `failed`. */
+  private async readArchived(until: number): Promise<void> {
     while (this.failed === undefined && this.nextSeg < until) {
-      if (this.overBudget(this.nextSeg)) {
-        this.failed = `more WAL since the previous backup than ${Math.round(this.src.budgetBytes / 1048576)} MiB (more to read than the changed files)`;
-        return;
-      }
       const segno = this.nextSeg;
       const name = segmentNameFrom(this.src.timeline, segno, this.src.segSize);
       let r: FeedResult = { ended: false };
@@ -129,21 +155,24 @@ export class WalChangesReader {
     }
   }
 
-  /**
-   * The summary of [the previous backup's start, `toLsn`) on `timeline`. `waitArchived` waits
-   * (up to a bound) until the server has archived a segment: those pg_backup_start's switch closed.
-   */
-  async finish(toLsn: string, timeline: number | undefined, waitArchived: (name: string, ms: number) => Promise<boolean>): Promise<WalChanges> {
+  /** The summary of [the previous backup's start, end.toLsn), or why there is none. */
+  async finish(end: WalChangesEnd): Promise<WalChanges> {
     const src = this.src;
-    await this.early;
-    if (Math.floor(src.pgVersion / 10000) !== 15) return { skipped: `PostgreSQL ${Math.floor(src.pgVersion / 10000)} (the WAL format read here is 15's)` };
-    if (timeline !== src.timeline) return { skipped: `this backup is on timeline ${String(timeline)}, the previous one on ${src.timeline}` };
-    const to = Number(parseLsn(toLsn));
-    if (!Number.isSafeInteger(to) || Number(parseLsn(src.fromLsn)) > to)
-      return { skipped: `the previous backup's start ${src.fromLsn} is not before ${toLsn}` };
-    this.to = to;
+    const from = Number(parseLsn(src.fromLsn));
+    const to = Number(parseLsn(end.toLsn));
+    if (Math.floor(end.pgVersion / 10000) !== 15) return { skipped: `PostgreSQL ${Math.floor(end.pgVersion / 10000)} (the WAL format read here is 15's)` };
+    if (end.timeline !== src.timeline) return { skipped: `this backup is on timeline ${String(end.timeline)}, the previous one on ${src.timeline}` };
+    if (!Number.isSafeInteger(to) || from > to) return { skipped: `the previous backup's start ${src.fromLsn} is not before ${end.toLsn}` };
     const lastSeg = Math.floor(to / src.segSize);
     const segments = lastSeg - this.firstSeg + 1;
+    if (segments > this.maxSegments(Math.min(src.budgetBytes, end.changedBytes / WAL_COST_RATIO))) {
+      this.failed ??= 'superseded'; // the early read stops at its next segment
+      return {
+        skipped: `${segments} WAL segments since the previous backup: more than a ${WAL_COST_RATIO}th of the ${Math.round(end.changedBytes / 1048576)} MiB of changed relation files`,
+      };
+    }
+    await this.early;
+    this.to = to;
     if (this.failed === undefined && this.nextSeg > lastSeg) {
       // Archived already past this backup's start (a busy server): its records were summarized
       // too, which only marks more blocks changed.
@@ -156,18 +185,29 @@ export class WalChangesReader {
       if (this.failed !== undefined || this.nextSeg >= lastSeg) break;
       const before = this.nextSeg;
       const name = segmentNameFrom(src.timeline, before, src.segSize);
-      if (!(await waitArchived(name, ARCHIVE_WAIT_MS))) return { skipped: `WAL segment ${name} is not in the archive` };
+      if (!(await end.waitArchived(name, ARCHIVE_WAIT_MS))) return { skipped: `WAL segment ${name} is not in the archive` };
       await this.readArchived(before + 1);
       if (this.failed === undefined && this.nextSeg === before) return { skipped: `WAL segment ${name} is not in the archive` };
     }
     if (this.failed !== undefined) return { skipped: this.failed };
-    const head = await readHead(src, lastSeg, to - lastSeg * src.segSize);
+    const head = await readHead(end, segmentNameFrom(src.timeline, lastSeg, src.segSize), to - lastSeg * src.segSize, src.segSize);
     if (typeof head === 'string') return { skipped: head };
     this.reader.feedPiece(lastSeg, 0, head, this.onRecord);
     if (this.summary.unusable !== undefined) return { skipped: this.summary.unusable };
-    if (!this.reachedTo) return { skipped: `no complete record at ${toLsn} in the head of ${segmentNameFrom(src.timeline, lastSeg, src.segSize)}` };
+    if (!this.reachedTo) return { skipped: `no complete record at ${end.toLsn} in the head of ${segmentNameFrom(src.timeline, lastSeg, src.segSize)}` };
     return { summary: this.summary, segments };
   }
+}
+
+/** Segment `name` is in the archive or incoming/. */
+async function segmentExists(src: WalChangesSource, name: string): Promise<boolean> {
+  if (await isArchived(src.catalog, src.server, name).catch(() => false)) return true;
+  const root = localRootOf(src.catalog);
+  if (root === undefined) return false;
+  return stat(path.join(incomingDir(src.catalog, src.server), name)).then(
+    (st) => st.size === src.segSize,
+    () => false,
+  );
 }
 
 /** One archived (or incoming/) segment, fed to the reader in pieces; its length, undefined when it is not there. */
@@ -197,15 +237,14 @@ async function feedStored(
 }
 
 /**
- * The first `bytes` of segment `segno` from pg_wal and HEAD_UNIT more (the record starting there),
+ * The first `bytes` of segment `name` from pg_wal and HEAD_UNIT more (the record starting there),
  * in whole HEAD_UNITs, or why not.
  */
-async function readHead(req: WalChangesSource, segno: number, bytes: number): Promise<Buffer | string> {
-  const name = segmentNameFrom(req.timeline, segno, req.segSize);
-  const want = Math.min(req.segSize, (Math.floor(bytes / HEAD_UNIT) + 2) * HEAD_UNIT);
-  const file = path.posix.join(req.pgdata, 'pg_wal', name);
-  const r = await req.transport.run(['head', '-c', String(want), file]);
-  if (r.code !== 0) return `cannot read ${file} on ${req.transport.description}: ${r.stderr.trim() || `exit ${String(r.code)}`}`;
-  if (r.stdout.length !== want) return `${file} on ${req.transport.description} is shorter than ${want} bytes`;
+async function readHead(end: WalChangesEnd, name: string, bytes: number, segSize: number): Promise<Buffer | string> {
+  const want = Math.min(segSize, (Math.floor(bytes / HEAD_UNIT) + 2) * HEAD_UNIT);
+  const file = path.posix.join(end.pgdata, 'pg_wal', name);
+  const r = await end.transport.run(['head', '-c', String(want), file]);
+  if (r.code !== 0) return `cannot read ${file} on ${end.transport.description}: ${r.stderr.trim() || `exit ${String(r.code)}`}`;
+  if (r.stdout.length !== want) return `${file} on ${end.transport.description} is shorter than ${want} bytes`;
   return r.stdout;
 }
