@@ -23,7 +23,7 @@
  * records: only main forks are summarized here, and the other forks are read as before.
  */
 
-import { RM_XACT_ID, RM_XLOG_ID, type WalRecord, walkRecord } from './wal-records.js';
+import { RM_XACT_ID, RM_XLOG_ID, type WalRecord, walkRecordAt } from './wal-records.js';
 
 export const RM_SMGR_ID = 2;
 export const RM_DBASE_ID = 4;
@@ -61,6 +61,13 @@ export type RelationChanges =
 
 const key = (spc: number, db: number, rel: number): string => `${spc}/${db}/${rel}`;
 
+/** What the special records' messages need of a record. */
+interface RecordId {
+  readonly lsn: number;
+  readonly rmid: number;
+  readonly info: number;
+}
+
 export class WalBlockSummary {
   private readonly blocks = new Map<string, Set<number>>();
   private readonly limits = new Map<string, number>();
@@ -84,24 +91,30 @@ export class WalBlockSummary {
 
   /** Add one record; it must carry its bytes (the reader was told to want every record). */
   add(rec: WalRecord): void {
-    if (this.reason !== undefined) return;
-    this.records++;
-    const bytes = rec.bytes;
-    if (bytes === undefined) {
+    if (rec.bytes === undefined) {
       this.giveUp(`the record at ${rec.lsn} was not read whole`);
       return;
     }
-    const at = walkRecord(bytes, this.onBlock);
-    if (at === undefined) {
-      this.giveUp(`the record at ${rec.lsn} does not decode`);
+    this.addRaw(rec.bytes, 0, rec.bytes.length, rec.lsn, rec.rmid, rec.info);
+  }
+
+  /** Add the record at buf[off, off + totLen) (WalReaderOptions.raw's arguments). */
+  readonly addRaw = (buf: Buffer, off: number, totLen: number, lsn: number, rmid: number, info: number): void => {
+    if (this.reason !== undefined) return;
+    this.records++;
+    const mainAt = walkRecordAt(buf, off, off + totLen, this.onBlock);
+    if (mainAt < 0) {
+      this.giveUp(`the record at ${lsn} does not decode`);
       return;
     }
-    const main = bytes.subarray(at.mainAt, at.mainAt + at.mainLen);
-    if (rec.rmid === RM_XLOG_ID) this.xlog(rec, main);
-    else if (rec.rmid === RM_SMGR_ID) this.smgr(rec, main);
-    else if (rec.rmid === RM_DBASE_ID) this.dbase(rec, main);
-    else if (rec.rmid === RM_XACT_ID) this.xact(rec, main);
-  }
+    if (rmid !== RM_XLOG_ID && rmid !== RM_SMGR_ID && rmid !== RM_DBASE_ID && rmid !== RM_XACT_ID) return;
+    const rec = { lsn, rmid, info };
+    const main = buf.subarray(mainAt, off + totLen);
+    if (rmid === RM_XLOG_ID) this.xlog(rec, main);
+    else if (rmid === RM_SMGR_ID) this.smgr(rec, main);
+    else if (rmid === RM_DBASE_ID) this.dbase(rec, main);
+    else this.xact(rec, main);
+  };
 
   /** What the WAL read changed in relation (spc, db, rel)'s main fork. */
   changes(spcOid: number, dbOid: number, relNumber: number): RelationChanges {
@@ -141,13 +154,13 @@ export class WalBlockSummary {
     if (old === undefined || block < old) this.limits.set(k, block);
   }
 
-  private short(rec: WalRecord, main: Buffer, need: number): boolean {
+  private short(rec: RecordId, main: Buffer, need: number): boolean {
     if (main.length >= need) return false;
     this.giveUp(`the record at ${rec.lsn} (resource manager ${rec.rmid}, info 0x${rec.info.toString(16)}) is too short`);
     return true;
   }
 
-  private xlog(rec: WalRecord, main: Buffer): void {
+  private xlog(rec: RecordId, main: Buffer): void {
     if (rec.info === XLOG_PARAMETER_CHANGE) {
       // xl_parameter_change: MaxConnections, max_worker_processes, max_wal_senders,
       // max_prepared_xacts, max_locks_per_xact, wal_level (ints), …
@@ -158,7 +171,7 @@ export class WalBlockSummary {
     }
   }
 
-  private smgr(rec: WalRecord, main: Buffer): void {
+  private smgr(rec: RecordId, main: Buffer): void {
     if (rec.info === XLOG_SMGR_CREATE) {
       // xl_smgr_create: RelFileNode {spc, db, rel}, ForkNumber
       if (this.short(rec, main, 16)) return;
@@ -171,7 +184,7 @@ export class WalBlockSummary {
     }
   }
 
-  private dbase(rec: WalRecord, main: Buffer): void {
+  private dbase(rec: RecordId, main: Buffer): void {
     if (rec.info === XLOG_DBASE_CREATE_FILE_COPY || rec.info === XLOG_DBASE_CREATE_WAL_LOG) {
       // {db_id, tablespace_id, …}
       if (this.short(rec, main, 8)) return;
@@ -189,7 +202,7 @@ export class WalBlockSummary {
   }
 
   /** Relations dropped at commit or abort (ParseCommitRecord's layout up to the relfilenodes). */
-  private xact(rec: WalRecord, main: Buffer): void {
+  private xact(rec: RecordId, main: Buffer): void {
     const op = rec.info & XLOG_XACT_OPMASK;
     if (op !== XLOG_XACT_COMMIT && op !== XLOG_XACT_ABORT && op !== XLOG_XACT_COMMIT_PREPARED && op !== XLOG_XACT_ABORT_PREPARED) return;
     if ((rec.info & XLOG_XACT_HAS_INFO) === 0) return; // xact_time alone: nothing dropped

@@ -67,6 +67,12 @@ export interface WalReaderOptions {
   readonly checkCrc?: boolean;
   /** Decode wanted records' main data (default true); a caller that walks the bytes itself says false. */
   readonly mainData?: boolean;
+  /**
+   * Instead of onRecord's object, each wanted record as where it lies: buf[off, off + totLen)
+   * (valid during the call only), its LSN, resource manager and info bits. For a reader of every
+   * record (hundreds of thousands per scan), without an object and a view per record.
+   */
+  readonly raw?: (buf: Buffer, off: number, totLen: number, lsn: number, rmid: number, info: number) => void;
 }
 
 export type FeedResult = { readonly ended: false } | { readonly ended: true; readonly at: number; readonly reason: string };
@@ -97,32 +103,45 @@ export function recordCrc(record: Buffer): number {
 /**
  * DecodeXLogRecord's walk of an assembled record's block headers: each block reference to
  * `onBlock` (when given: the relation file's tablespace, database and number, the fork — 0 main,
- * 1 free space map, 2 visibility map, 3 init — and the block), then where the main data is. Undefined if the headers are malformed (they
- * do not add up to the record's length).
+ * 1 free space map, 2 visibility map, 3 init — and the block), then where the main data is.
+ * Undefined if the headers are malformed (they do not add up to the record's length).
  */
 export function walkRecord(
   record: Buffer,
   onBlock?: (spcOid: number, dbOid: number, relNumber: number, forkNum: number, block: number) => void,
 ): { readonly mainAt: number; readonly mainLen: number } | undefined {
-  let p = RECORD_HEADER;
+  const mainAt = walkRecordAt(record, 0, record.length, onBlock);
+  return mainAt < 0 ? undefined : { mainAt, mainLen: record.length - mainAt };
+}
+
+/**
+ * walkRecord for the record at record[from, to): where its main data starts (it runs to `to`), or
+ * -1 when malformed. No allocation: a scan of every record calls it hundreds of thousands of times.
+ */
+export function walkRecordAt(
+  record: Buffer,
+  from: number,
+  to: number,
+  onBlock?: (spcOid: number, dbOid: number, relNumber: number, forkNum: number, block: number) => void,
+): number {
+  let p = from + RECORD_HEADER;
   let payload = 0;
   let mainLen = 0;
   let spcOid = -1;
   let dbOid = -1;
   let relNumber = -1;
-  const need = (n: number): boolean => p + n <= record.length;
   // As DecodeXLogRecord: headers go on while more bytes remain than the block data announced (a
   // record may end with block data and no main data: a full-page image's XLOG_FPI).
-  while (record.length - p > payload) {
+  while (to - p > payload) {
     const id = record[p]!;
     p += 1;
     if (id === 255) {
-      if (!need(1)) return undefined;
+      if (p + 1 > to) return -1;
       mainLen = record[p]!;
       p += 1;
       break;
     } else if (id === 254) {
-      if (!need(4)) return undefined;
+      if (p + 4 > to) return -1;
       mainLen = u32(record, p);
       p += 4;
       break;
@@ -131,14 +150,14 @@ export function walkRecord(
     } else if (id === 252) {
       p += 4; // XLR_BLOCK_ID_TOPLEVEL_XID
     } else if (id <= 32) {
-      if (!need(3)) return undefined;
+      if (p + 3 > to) return -1;
       const forkFlags = record[p]!;
       const dataLen = u16(record, p + 1);
       p += 3;
       payload += dataLen;
       if ((forkFlags & 0x10) !== 0) {
         // BKPBLOCK_HAS_IMAGE: XLogRecordBlockImageHeader (length, hole_offset, bimg_info)
-        if (!need(5)) return undefined;
+        if (p + 5 > to) return -1;
         const imgLen = u16(record, p);
         const bimgInfo = record[p + 4]!;
         p += 5;
@@ -148,25 +167,24 @@ export function walkRecord(
       }
       if ((forkFlags & 0x80) === 0) {
         // not BKPBLOCK_SAME_REL: RelFileNode {spcNode, dbNode, relNode}
-        if (!need(12)) return undefined;
+        if (p + 12 > to) return -1;
         spcOid = u32(record, p);
         dbOid = u32(record, p + 4);
         relNumber = u32(record, p + 8);
         p += 12;
       } else if (relNumber < 0) {
-        return undefined; // BKPBLOCK_SAME_REL on the first block: no relation to be the same as
+        return -1; // BKPBLOCK_SAME_REL on the first block: no relation to be the same as
       }
-      if (!need(4)) return undefined;
+      if (p + 4 > to) return -1;
       const block = u32(record, p);
       p += 4;
       onBlock?.(spcOid, dbOid, relNumber, forkFlags & 0x0f, block);
     } else {
-      return undefined;
+      return -1;
     }
   }
   const start = p + payload;
-  if (start + mainLen !== record.length) return undefined;
-  return { mainAt: start, mainLen };
+  return start + mainLen === to ? start : -1;
 }
 
 /** The main data of an assembled record (DecodeXLogRecord's block-header walk), or undefined if malformed. */
@@ -179,8 +197,7 @@ interface Partial {
   readonly lsn: number;
   readonly totLen: number;
   got: number;
-  /** Collected bytes: the header until it is known, then the whole record if wanted. */
-  chunks: Buffer[];
+  /** Bytes collected in the reader's assembly buffer: the header until it is known, then the whole record if wanted. */
   collected: number;
   want: boolean | undefined;
 }
@@ -196,6 +213,8 @@ type Completion = FeedResult | typeof SWITCHED | undefined;
 export class WalRecordReader {
   private readonly opts: WalReaderOptions;
   private partial: Partial | undefined;
+  /** Where a record spanning pages is assembled (its bytes are valid during onRecord only). */
+  private asm: Buffer = Buffer.alloc(0);
   /** True until the first page was read: a continuation there belongs to a record not replayed. */
   private fresh = true;
   /** Bytes still to skip of that record, when it spans more than the first page. */
@@ -244,11 +263,8 @@ export class WalRecordReader {
    * (after the last, endOfSegment). Like feed, nothing of `piece` is kept once this returns.
    */
   feedPiece(segno: number, offset: number, piece: Buffer, onRecord: (r: WalRecord) => void): FeedResult {
-    const r = this.readPages(segno, offset, piece, onRecord);
-    const part = this.partial;
-    // Buffer.concat copies even a single chunk.
-    if (part !== undefined && part.chunks.length > 0) part.chunks = [Buffer.concat(part.chunks)];
-    return r;
+    // The part of a record that continues past the piece is in the reader's own assembly buffer.
+    return this.readPages(segno, offset, piece, onRecord);
   }
 
   /** After the pieces of segment `segno`, `length` bytes in all: a short segment is the end of WAL. */
@@ -316,8 +332,7 @@ export class WalRecordReader {
         this.collect(part, seg, p, take);
         if (part.got < part.totLen) continue;
         this.partial = undefined;
-        const rec = part.chunks.length === 1 ? part.chunks[0]! : Buffer.concat(part.chunks);
-        const r = this.complete(part.lsn, part.totLen, rec, 0, part.want === true, onRecord);
+        const r = this.complete(part.lsn, part.totLen, this.asm, 0, part.want === true, onRecord);
         if (r === SWITCHED) return this.switched(segno);
         if (r !== undefined) return r;
         p += align8(take);
@@ -339,7 +354,7 @@ export class WalRecordReader {
         if (totLen > 0x3fffffff) return this.end(lsn, `record length ${totLen} is too long`);
         if (totLen > pageEnd - p) {
           // Continues on the next page: collect its pieces.
-          const part: Partial = { lsn, totLen, got: 0, chunks: [], collected: 0, want: undefined };
+          const part: Partial = { lsn, totLen, got: 0, collected: 0, want: undefined };
           this.collect(part, seg, p, pageEnd - p);
           this.partial = part;
           break;
@@ -360,16 +375,23 @@ export class WalRecordReader {
     return { ended: false };
   }
 
+  /**
+   * Copy a piece of the record being assembled into the assembly buffer (reused from record to
+   * record: a fresh buffer per record spanning pages cost more than the rest of a scan of every
+   * record on this machine kind). Only the header is kept of a record not wanted.
+   */
   private collect(part: Partial, seg: Buffer, from: number, n: number): void {
     part.got += n;
     if (part.want === false) return;
-    part.chunks.push(seg.subarray(from, from + n));
-    part.collected += n;
-    if (part.want === undefined && part.collected >= RECORD_HEADER) {
-      const head = part.chunks.length === 1 ? part.chunks[0]! : Buffer.concat(part.chunks);
-      part.want = this.opts.wants(head[17]!, head[16]! & XLR_RMGR_INFO_MASK);
-      part.chunks = [part.want ? head : head.subarray(0, RECORD_HEADER)];
+    const need = part.collected + n;
+    if (need > this.asm.length) {
+      const bigger = Buffer.allocUnsafe(Math.max(need, part.want === true ? part.totLen : 0, 2 * this.asm.length, 64 * 1024));
+      this.asm.copy(bigger, 0, 0, part.collected);
+      this.asm = bigger;
     }
+    seg.copy(this.asm, part.collected, from, from + n);
+    part.collected = need;
+    if (part.want === undefined && part.collected >= RECORD_HEADER) part.want = this.opts.wants(this.asm[17]!, this.asm[16]! & XLR_RMGR_INFO_MASK);
   }
 
   /**
@@ -384,10 +406,20 @@ export class WalRecordReader {
       return this.end(lsn, `the record at ${lsn} does not point back to the previous one`);
     }
     this.prevLsn = lsn;
+    const raw = this.opts.raw;
+    if (raw !== undefined && want) {
+      if (this.opts.checkCrc !== false && recordCrc(buf.subarray(off, off + totLen)) !== u32(buf, off + 20))
+        return this.end(lsn, `the record at ${lsn} has a bad CRC`);
+      if (lsn >= this.opts.startLsn) raw(buf, off, totLen, lsn, rmid, info & XLR_RMGR_INFO_MASK);
+      if (rmid === RM_XLOG_ID && (info & XLR_RMGR_INFO_MASK) === XLOG_SWITCH) return SWITCHED;
+      return undefined;
+    }
     let mainData: Buffer | undefined;
     let bytes: Buffer | undefined;
     if (want) {
-      bytes = buf.subarray(off, off + totLen);
+      // A record assembled across pages is copied out of the assembly buffer: the objects' views
+      // keep what they kept before (the fed segment's bytes, or their own).
+      bytes = buf === this.asm ? Buffer.from(buf.subarray(off, off + totLen)) : buf.subarray(off, off + totLen);
       if (this.opts.checkCrc !== false && recordCrc(bytes) !== u32(bytes, 20)) return this.end(lsn, `the record at ${lsn} has a bad CRC`);
       if (this.opts.mainData !== false) mainData = mainDataOf(bytes);
     }

@@ -96,7 +96,7 @@ export class WalChangesReader {
     this.nextSeg = this.firstSeg;
     // Every record is wanted (its block references); no CRC: the archive's frames carry
     // checksums, and the head is WAL the server flushed before its checkpoint for this backup.
-    this.reader = new WalRecordReader({ segSize: src.segSize, startLsn: from, wants: () => true, checkCrc: false, mainData: false });
+    this.reader = new WalRecordReader({ segSize: src.segSize, startLsn: from, wants: () => true, checkCrc: false, raw: this.onRaw });
     this.out = Buffer.allocUnsafe(Math.min(PIECE_BYTES, src.segSize));
     this.stored = storedBufferFor(src.segSize);
     this.early = this.readEarly();
@@ -107,10 +107,13 @@ export class WalChangesReader {
     return new WalChangesReader(src);
   }
 
-  private readonly onRecord = (rec: WalRecord): void => {
-    if (rec.lsn >= this.to) this.reachedTo = true;
-    else this.summary.add(rec);
+  private readonly onRaw = (buf: Buffer, off: number, totLen: number, lsn: number, rmid: number, info: number): void => {
+    if (lsn >= this.to) this.reachedTo = true;
+    else this.summary.addRaw(buf, off, totLen, lsn, rmid, info);
   };
+
+  /** Unused: records come through onRaw. */
+  private readonly onRecord = (_rec: WalRecord): void => undefined;
 
   private maxSegments(budgetBytes: number): number {
     return Math.max(MIN_SEGMENTS, Math.floor(budgetBytes / this.src.segSize));
