@@ -61,15 +61,6 @@ export type RelationChanges =
 
 const key = (spc: number, db: number, rel: number): string => `${spc}/${db}/${rel}`;
 
-/** A summary as it crosses between threads (structured clone): plain arrays. */
-export interface SummaryState {
-  readonly blocks: readonly (readonly [string, Uint32Array])[];
-  readonly limits: readonly (readonly [string, number])[];
-  readonly wholeDatabases: readonly string[];
-  readonly records: number;
-  readonly unusable: string | undefined;
-}
-
 /** What the special records' messages need of a record. */
 interface RecordId {
   readonly lsn: number;
@@ -124,26 +115,6 @@ export class WalBlockSummary {
     else if (rmid === RM_DBASE_ID) this.dbase(rec, main);
     else this.xact(rec, main);
   };
-
-  exportState(): SummaryState {
-    return {
-      blocks: [...this.blocks].map(([k, set]) => [k, Uint32Array.from(set)] as const),
-      limits: [...this.limits],
-      wholeDatabases: [...this.wholeDatabases],
-      records: this.records,
-      unusable: this.reason,
-    };
-  }
-
-  static fromState(state: SummaryState): WalBlockSummary {
-    const s = new WalBlockSummary();
-    for (const [k, blocks] of state.blocks) s.blocks.set(k, new Set(blocks));
-    for (const [k, limit] of state.limits) s.limits.set(k, limit);
-    for (const d of state.wholeDatabases) s.wholeDatabases.add(d);
-    s.records = state.records;
-    s.reason = state.unusable;
-    return s;
-  }
 
   /** What the WAL read changed in relation (spc, db, rel)'s main fork. */
   changes(spcOid: number, dbOid: number, relNumber: number): RelationChanges {

@@ -13,15 +13,14 @@
 
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fetchArchivedWal, isArchived } from '../../catalog/wal-archive.js';
+import { decodeWalPieces, fetchArchivedWal, isArchived, storedBufferFor } from '../../catalog/wal-archive.js';
 import { incomingDir } from '../../catalog/layout.js';
 import { localRootOf } from '../../catalog/local-spool.js';
 import { PgbkError } from '../../errors.js';
 import { parseLsn } from '../../pg/lsn.js';
 import { WalBlockSummary } from '../../pg/wal-blocks.js';
 import { segmentNameFrom } from '../../pg/wal-name.js';
-import { Worker } from 'node:worker_threads';
-import type { FromSummaryWorker, SummaryWorkerData, ToSummaryWorker } from './wal-summary-worker.js';
+import { type FeedResult, WalRecordReader, type WalRecord } from '../../pg/wal-records.js';
 import type { Transport } from '../../transport/transport.js';
 
 export type WalChanges = { readonly summary: WalBlockSummary; readonly segments: number } | { readonly skipped: string };
@@ -62,67 +61,31 @@ export interface WalChangesEnd {
   waitArchived(name: string, ms: number): Promise<boolean>;
 }
 
+/** Pieces a segment is decoded in (a whole number of WAL pages of any size). */
+const PIECE_BYTES = 1 << 20;
 /** The start segment's head is read in whole 64 KiB units: a multiple of any WAL page size. */
 const HEAD_UNIT = 64 * 1024;
 /** How long a segment closed by pg_backup_start's switch may take to be archived. */
 const ARCHIVE_WAIT_MS = 10_000;
 
-/** The summarizing thread (wal-summary-worker.ts): one reply per message, in order. */
-class SummaryThread {
-  private readonly worker: Worker;
-  private readonly waiting: { resolve(r: FromSummaryWorker): void; reject(e: Error): void }[] = [];
-  private failure: Error | undefined;
-  private closed = false;
-
-  constructor(data: SummaryWorkerData) {
-    this.worker = new Worker(new URL('./wal-summary-worker.js', import.meta.url), { workerData: data });
-    this.worker.on('message', (r: FromSummaryWorker) => this.waiting.shift()?.resolve(r));
-    this.worker.on('error', (e: Error) => this.fail(e));
-    this.worker.on('exit', (code) => this.fail(new Error(`WAL summary thread exited ${code}`)));
-    // Never what keeps a finished (or failed) backup's process alive. After the listeners:
-    // adding a 'message' listener refs the thread again.
-    this.worker.unref();
-  }
-
-  private fail(e: Error): void {
-    this.failure ??= e;
-    for (const w of this.waiting.splice(0)) w.reject(this.failure);
-  }
-
-  send(m: ToSummaryWorker, transfer: ArrayBuffer[] = []): Promise<FromSummaryWorker> {
-    if (this.failure !== undefined) return Promise.reject(this.failure);
-    return new Promise((resolve, reject) => {
-      this.waiting.push({ resolve, reject });
-      this.worker.postMessage(m, transfer);
-    });
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    void this.worker.terminate();
-  }
-}
-
-/** Bytes to hand to the thread: their own ArrayBuffer, moved rather than copied. */
-function movable(b: Buffer): { bytes: Uint8Array; transfer: ArrayBuffer[] } {
-  const own = b.byteOffset === 0 && b.byteLength === b.buffer.byteLength ? b : Buffer.from(b);
-  return { bytes: own, transfer: [own.buffer as ArrayBuffer] };
-}
-
 /**
  * The summary, read in two parts. `start` reads the archived WAL from the previous backup's start
  * on, as far as it is archived — before this backup's start is even known (all of it precedes
- * that start), so that it overlaps the SSH connection, pg_backup_start and the listing; the
- * records are walked on a thread of their own. `finish`, given this backup's start, reads the
- * segments archived since (waiting for the ones pg_backup_start's switch closed) and the head of
- * the start segment. Read-only.
+ * that start), so that it overlaps the SSH connection, pg_backup_start and the listing.
+ * `finish`, given this backup's start, reads the segments archived since (waiting for the ones
+ * pg_backup_start's switch closed) and the head of the start segment. Read-only.
  */
 export class WalChangesReader {
-  private readonly thread: SummaryThread;
+  private readonly summary = new WalBlockSummary();
+  private readonly reader: WalRecordReader;
+  private readonly out: Buffer;
+  private readonly stored: Buffer;
   private readonly firstSeg: number;
   /** The next segment to read. */
   private nextSeg: number;
+  /** This backup's start, once known: records from it on are not summarized. */
+  private to = Number.POSITIVE_INFINITY;
+  private reachedTo = false;
   /** Why the summary is not usable, once known. */
   private failed: string | undefined;
   private readonly early: Promise<void>;
@@ -131,7 +94,11 @@ export class WalChangesReader {
     const from = Number(parseLsn(src.fromLsn));
     this.firstSeg = Math.floor(from / src.segSize);
     this.nextSeg = this.firstSeg;
-    this.thread = new SummaryThread({ segSize: src.segSize, fromLsn: from });
+    // Every record is wanted (its block references); no CRC: the archive's frames carry
+    // checksums, and the head is WAL the server flushed before its checkpoint for this backup.
+    this.reader = new WalRecordReader({ segSize: src.segSize, startLsn: from, wants: () => true, checkCrc: false, raw: this.onRaw });
+    this.out = Buffer.allocUnsafe(Math.min(PIECE_BYTES, src.segSize));
+    this.stored = storedBufferFor(src.segSize);
     this.early = this.readEarly();
     this.early.catch(() => undefined);
   }
@@ -139,6 +106,14 @@ export class WalChangesReader {
   static start(src: WalChangesSource): WalChangesReader {
     return new WalChangesReader(src);
   }
+
+  private readonly onRaw = (buf: Buffer, off: number, totLen: number, lsn: number, rmid: number, info: number): void => {
+    if (lsn >= this.to) this.reachedTo = true;
+    else this.summary.addRaw(buf, off, totLen, lsn, rmid, info);
+  };
+
+  /** Unused: records come through onRaw. */
+  private readonly onRecord = (_rec: WalRecord): void => undefined;
 
   private maxSegments(budgetBytes: number): number {
     return Math.max(MIN_SEGMENTS, Math.floor(budgetBytes / this.src.segSize));
@@ -154,56 +129,37 @@ export class WalChangesReader {
     await this.readArchived(this.firstSeg + this.maxSegments(this.src.budgetBytes));
   }
 
-  /**
-   * Hand segments from nextSeg on to the thread while they are archived, up to `until`
-   * (exclusive), the next one read while the thread walks this one; a failure sets `failed`.
-   */
+  /** Read segments from nextSeg on while they are archived, up to `until` (exclusive); a failure sets `failed`. */
   private async readArchived(until: number): Promise<void> {
-    let inFlight: { readonly segno: number; readonly reply: Promise<FromSummaryWorker> } | undefined;
-    const settle = async (): Promise<void> => {
-      if (inFlight === undefined) return;
-      const { segno, reply } = inFlight;
-      inFlight = undefined;
-      const r = await reply.catch((err: unknown): FromSummaryWorker => ({ kind: 'fed', failed: (err as Error).message }));
-      if (r.kind === 'fed' && r.failed !== undefined) this.failed ??= r.failed;
-      else this.nextSeg = segno + 1;
-    };
-    for (let segno = this.nextSeg; this.failed === undefined && segno < until; segno++) {
+    while (this.failed === undefined && this.nextSeg < until) {
+      const segno = this.nextSeg;
       const name = segmentNameFrom(this.src.timeline, segno, this.src.segSize);
-      let got: SegmentMessage | undefined;
+      let r: FeedResult = { ended: false };
+      let length: number | undefined;
       try {
-        got = await fetchSegment(this.src, name, segno);
+        length = await feedStored(this.src, name, this.stored, this.out, (piece, offset) => {
+          if (!r.ended) r = this.reader.feedPiece(segno, offset, piece, this.onRecord);
+        });
       } catch (err) {
-        await settle();
-        this.failed ??= `WAL segment ${name}: ${(err as Error).message}`;
+        this.failed = `WAL segment ${name}: ${(err as Error).message}`;
         return;
       }
-      await settle();
-      if (this.failed !== undefined || got === undefined) return; // not archived (yet)
-      const { bytes, transfer } = movable(Buffer.from(got.bytes.buffer, got.bytes.byteOffset, got.bytes.byteLength));
-      inFlight = { segno, reply: this.thread.send({ ...got, bytes }, transfer) };
+      if (length === undefined) return; // not archived (yet)
+      if (!r.ended) r = this.reader.endOfSegment(segno, length);
+      if (r.ended) {
+        this.failed = `the WAL ends in ${name} (${r.reason})`;
+        return;
+      }
+      if (this.summary.unusable !== undefined) {
+        this.failed = this.summary.unusable;
+        return;
+      }
+      this.nextSeg++;
     }
-    await settle();
-  }
-
-  /** Not needed after all (nothing to leave unread, or the backup failed): stop reading, end the thread. Idempotent. */
-  abandon(): void {
-    this.failed ??= 'abandoned';
-    this.thread.close();
   }
 
   /** The summary of [the previous backup's start, end.toLsn), or why there is none. */
   async finish(end: WalChangesEnd): Promise<WalChanges> {
-    try {
-      return await this.finishOn(end);
-    } finally {
-      this.failed ??= 'finished'; // an early read still going stops at its next segment
-      await this.early.catch(() => undefined);
-      this.thread.close();
-    }
-  }
-
-  private async finishOn(end: WalChangesEnd): Promise<WalChanges> {
     const src = this.src;
     const from = Number(parseLsn(src.fromLsn));
     const to = Number(parseLsn(end.toLsn));
@@ -213,26 +169,17 @@ export class WalChangesReader {
     const lastSeg = Math.floor(to / src.segSize);
     const segments = lastSeg - this.firstSeg + 1;
     if (segments > this.maxSegments(Math.min(src.budgetBytes, end.changedBytes / WAL_COST_RATIO))) {
+      this.failed ??= 'superseded'; // the early read stops at its next segment
       return {
         skipped: `${segments} WAL segments since the previous backup: more than a ${WAL_COST_RATIO}th of the ${Math.round(end.changedBytes / 1048576)} MiB of changed relation files`,
       };
     }
     await this.early;
-    // Records from this backup's start on are not summarized (they come in its head, or later).
-    await this.thread.send({ kind: 'to', lsn: to });
-    const result = async (needTo: boolean): Promise<WalChanges> => {
-      const r = await this.thread.send({ kind: 'result' });
-      if (r.kind !== 'result') return { skipped: 'the WAL summary thread answered out of turn' };
-      const summary = WalBlockSummary.fromState(r.state);
-      if (summary.unusable !== undefined) return { skipped: summary.unusable };
-      if (needTo && !r.reachedTo)
-        return { skipped: `no complete record at ${end.toLsn} in the head of ${segmentNameFrom(src.timeline, lastSeg, src.segSize)}` };
-      return { summary, segments };
-    };
+    this.to = to;
     if (this.failed === undefined && this.nextSeg > lastSeg) {
       // Archived already past this backup's start (a busy server): its records were summarized
       // too, which only marks more blocks changed.
-      return result(false);
+      return { summary: this.summary, segments };
     }
     // The segments still to read before the start segment: archived by now, or soon (the one
     // pg_backup_start's switch closed may still be on its way).
@@ -248,31 +195,10 @@ export class WalChangesReader {
     if (this.failed !== undefined) return { skipped: this.failed };
     const head = await readHead(end, segmentNameFrom(src.timeline, lastSeg, src.segSize), to - lastSeg * src.segSize, src.segSize);
     if (typeof head === 'string') return { skipped: head };
-    const { bytes, transfer } = movable(head);
-    const fed = await this.thread.send({ kind: 'plain', segno: lastSeg, bytes, head: true }, transfer);
-    if (fed.kind === 'fed' && fed.failed !== undefined) return { skipped: fed.failed };
-    return result(true);
-  }
-}
-
-type SegmentMessage = Extract<ToSummaryWorker, { readonly bytes: Uint8Array }>;
-
-/** One archived (or incoming/) segment as a message for the thread; undefined when it is not there. */
-async function fetchSegment(src: WalChangesSource, name: string, segno: number): Promise<SegmentMessage | undefined> {
-  try {
-    const f = await fetchArchivedWal(src.catalog, src.server, name);
-    return { kind: 'stored', segno, name, path: f.path, server: f.server, compression: f.compression, bytes: f.bytes };
-  } catch (err) {
-    if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) throw err;
-  }
-  // archive_command's copy not archived yet: a complete segment under its own name (written
-  // under a temporary name and renamed), else not there.
-  if (localRootOf(src.catalog) === undefined) return undefined;
-  try {
-    const raw = await readFile(path.join(incomingDir(src.catalog, src.server), name));
-    return raw.length === src.segSize ? { kind: 'plain', segno, bytes: raw, head: false } : undefined;
-  } catch {
-    return undefined;
+    this.reader.feedPiece(lastSeg, 0, head, this.onRecord);
+    if (this.summary.unusable !== undefined) return { skipped: this.summary.unusable };
+    if (!this.reachedTo) return { skipped: `no complete record at ${end.toLsn} in the head of ${segmentNameFrom(src.timeline, lastSeg, src.segSize)}` };
+    return { summary: this.summary, segments };
   }
 }
 
@@ -285,6 +211,32 @@ async function segmentExists(src: WalChangesSource, name: string): Promise<boole
     (st) => st.size === src.segSize,
     () => false,
   );
+}
+
+/** One archived (or incoming/) segment, fed to the reader in pieces; its length, undefined when it is not there. */
+async function feedStored(
+  src: WalChangesSource,
+  name: string,
+  stored: Buffer,
+  out: Buffer,
+  onPiece: (piece: Buffer, offset: number) => void,
+): Promise<number | undefined> {
+  try {
+    return await decodeWalPieces(await fetchArchivedWal(src.catalog, src.server, name, { storedInto: stored }), out, onPiece);
+  } catch (err) {
+    if (!(err instanceof PgbkError && err.code === 'NOT_FOUND')) throw err;
+  }
+  // archive_command's copy not archived yet: a complete segment under its own name (written
+  // under a temporary name and renamed), else not there.
+  if (localRootOf(src.catalog) === undefined) return undefined;
+  try {
+    const raw = await readFile(path.join(incomingDir(src.catalog, src.server), name));
+    if (raw.length !== src.segSize) return undefined;
+    onPiece(raw, 0);
+    return raw.length;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
