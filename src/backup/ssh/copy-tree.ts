@@ -348,8 +348,13 @@ export async function copyTree(
   async function withWalChanges(fetch: readonly FetchItem[]): Promise<readonly FetchItem[]> {
     const reader = await wal.early.catch(() => undefined);
     const candidates = fetch.filter((item) => item.prev !== undefined && pageLsnsTrusted(item.file.path));
-    if (reader === undefined || candidates.length === 0) return fetch;
+    if (reader === undefined) return fetch;
+    if (candidates.length === 0) {
+      reader.abandon();
+      return fetch;
+    }
     if (here.pageSize === undefined || here.segmentBlocks === undefined) {
+      reader.abandon();
       walNotUsed = 'the server did not say its page or relation segment size';
       return fetch;
     }

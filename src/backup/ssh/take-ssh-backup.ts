@@ -57,6 +57,7 @@ import { psqlServerArgs } from './postmaster-pid.js';
 import { PsqlSession } from './psql-session.js';
 import { backupStart, backupStop, waitForArchived, labelStartLsn, labelTimeline, listTablespaces, readFacts, type BackupSession } from './session.js';
 import { copyTree, type Destination, previousBackup, type StartPoint, startWalChanges, writeNamed } from './copy-tree.js';
+import type { WalChangesReader } from './wal-changes.js';
 import { refuseBackupWithoutArchiving } from '../archiving-preflight.js';
 
 export const MANIFEST_FILE = FILE_LIST;
@@ -115,6 +116,8 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
   );
   let session: BackupSession | undefined;
   let record: BackupRecord | undefined;
+  /** The WAL summary this backup reads (startWalChanges), once the cluster is known. */
+  let walEarly: Promise<WalChangesReader | undefined> | undefined;
   // The executor's work beside the end of the copy (TakeHooks), once the end segment is archived.
   let beside: Promise<void> | undefined;
   let claimed: StartedBackup | undefined;
@@ -181,7 +184,7 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     const previousRead = sameCluster ? knownPrev : previousBackup(ctx, facts.systemIdentifier);
     previousRead.catch(() => undefined); // awaited in copyTree; never unhandled if the backup fails first
     // The WAL since the previous backup, read while pg_backup_start and the listing run.
-    const walEarly = sameCluster ? knownWal : previousRead.then((p) => startWalChanges(ctx, p, facts.walSegmentSize));
+    walEarly = sameCluster ? knownWal : previousRead.then((p) => startWalChanges(ctx, p, facts.walSegmentSize));
     walEarly.catch(() => undefined);
     const startLsn = await backupStart(session, facts.pgVersion, `pgbk ${server.name} ${id}`, server.backup.fastCheckpoint);
     mark('pg_backup_start');
@@ -280,6 +283,9 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     }
     throw e;
   } finally {
+    // An early WAL read not used (another cluster, or the backup failed) stops: a daemon takes
+    // backup after backup in one process.
+    for (const r of [knownWal, walEarly]) void r?.then((reader) => reader?.abandon()).catch(() => undefined);
     await agent?.abandon().catch(() => undefined);
     await session?.close().catch(() => undefined);
     await transport.close();

@@ -158,6 +158,11 @@ export class WalChangesReader {
     }
   }
 
+  /** Not needed after all (nothing to leave unread, or the backup failed): the early read stops at its next segment. */
+  abandon(): void {
+    this.failed ??= 'abandoned';
+  }
+
   /** The summary of [the previous backup's start, end.toLsn), or why there is none. */
   async finish(end: WalChangesEnd): Promise<WalChanges> {
     const src = this.src;
