@@ -346,7 +346,10 @@ export async function copyTree(
 
   /** The fetch list with the chunks the WAL says are unchanged (none when it cannot say). */
   async function withWalChanges(fetch: readonly FetchItem[]): Promise<readonly FetchItem[]> {
-    const reader = await wal.early.catch(() => undefined);
+    const reader = await wal.early.catch((err: unknown) => {
+      walNotUsed = `the WAL since the previous backup could not be read: ${(err as Error).message}`;
+      return undefined;
+    });
     const candidates = fetch.filter((item) => item.prev !== undefined && pageLsnsTrusted(item.file.path));
     if (reader === undefined) return fetch;
     if (candidates.length === 0) {
