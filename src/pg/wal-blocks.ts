@@ -23,7 +23,7 @@
  * records: only main forks are summarized here, and the other forks are read as before.
  */
 
-import { RM_XACT_ID, RM_XLOG_ID, type WalRecord, walkRecordAt } from './wal-records.js';
+import { RM_XACT_ID, RM_XLOG_ID, walkRecordAt } from './wal-records.js';
 
 export const RM_SMGR_ID = 2;
 export const RM_DBASE_ID = 4;
@@ -87,15 +87,6 @@ export class WalBlockSummary {
 
   private giveUp(why: string): void {
     this.reason ??= why;
-  }
-
-  /** Add one record; it must carry its bytes (the reader was told to want every record). */
-  add(rec: WalRecord): void {
-    if (rec.bytes === undefined) {
-      this.giveUp(`the record at ${rec.lsn} was not read whole`);
-      return;
-    }
-    this.addRaw(rec.bytes, 0, rec.bytes.length, rec.lsn, rec.rmid, rec.info);
   }
 
   /** Add the record at buf[off, off + totLen) (WalReaderOptions.raw's arguments). */

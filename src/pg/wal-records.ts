@@ -49,8 +49,6 @@ export interface WalRecord {
    * of the fed segment: copy what must outlive the onRecord call when segments share a buffer.
    */
   readonly mainData?: Buffer | undefined;
-  /** The whole record (header first), for records the caller wanted; a view like mainData. */
-  readonly bytes?: Buffer | undefined;
 }
 
 export interface WalReaderOptions {
@@ -65,8 +63,6 @@ export interface WalReaderOptions {
    * 16 MiB segment when every record is wanted, ten times the rest of the walk.
    */
   readonly checkCrc?: boolean;
-  /** Decode wanted records' main data (default true); a caller that walks the bytes itself says false. */
-  readonly mainData?: boolean;
   /**
    * Instead of onRecord's object, each wanted record as where it lies: buf[off, off + totLen)
    * (valid during the call only), its LSN, resource manager and info bits. For a reader of every
@@ -101,22 +97,11 @@ export function recordCrc(record: Buffer): number {
 }
 
 /**
- * DecodeXLogRecord's walk of an assembled record's block headers: each block reference to
- * `onBlock` (when given: the relation file's tablespace, database and number, the fork — 0 main,
- * 1 free space map, 2 visibility map, 3 init — and the block), then where the main data is.
- * Undefined if the headers are malformed (they do not add up to the record's length).
- */
-export function walkRecord(
-  record: Buffer,
-  onBlock?: (spcOid: number, dbOid: number, relNumber: number, forkNum: number, block: number) => void,
-): { readonly mainAt: number; readonly mainLen: number } | undefined {
-  const mainAt = walkRecordAt(record, 0, record.length, onBlock);
-  return mainAt < 0 ? undefined : { mainAt, mainLen: record.length - mainAt };
-}
-
-/**
- * walkRecord for the record at record[from, to): where its main data starts (it runs to `to`), or
- * -1 when malformed. No allocation: a scan of every record calls it hundreds of thousands of times.
+ * DecodeXLogRecord's walk of the block headers of the record at record[from, to): each block
+ * reference to `onBlock` (when given: the relation file's tablespace, database and number, the
+ * fork — 0 main, 1 free space map, 2 visibility map, 3 init — and the block), then where its main
+ * data starts (it runs to `to`), or -1 when the headers are malformed (they do not add up to the
+ * record's length). No allocation: a scan of every record calls it hundreds of thousands of times.
  */
 export function walkRecordAt(
   record: Buffer,
@@ -189,8 +174,8 @@ export function walkRecordAt(
 
 /** The main data of an assembled record (DecodeXLogRecord's block-header walk), or undefined if malformed. */
 export function mainDataOf(record: Buffer): Buffer | undefined {
-  const at = walkRecord(record);
-  return at === undefined ? undefined : record.subarray(at.mainAt, at.mainAt + at.mainLen);
+  const mainAt = walkRecordAt(record, 0, record.length);
+  return mainAt < 0 ? undefined : record.subarray(mainAt);
 }
 
 interface Partial {
@@ -415,17 +400,16 @@ export class WalRecordReader {
       return undefined;
     }
     let mainData: Buffer | undefined;
-    let bytes: Buffer | undefined;
     if (want) {
-      // A record assembled across pages is copied out of the assembly buffer: the objects' views
-      // keep what they kept before (the fed segment's bytes, or their own).
-      bytes = buf === this.asm ? Buffer.from(buf.subarray(off, off + totLen)) : buf.subarray(off, off + totLen);
+      // A record assembled across pages is copied out of the assembly buffer: its main data stays
+      // what it was before (a view of the fed segment, or of its own bytes).
+      const bytes = buf === this.asm ? Buffer.from(buf.subarray(off, off + totLen)) : buf.subarray(off, off + totLen);
       if (this.opts.checkCrc !== false && recordCrc(bytes) !== u32(bytes, 20)) return this.end(lsn, `the record at ${lsn} has a bad CRC`);
-      if (this.opts.mainData !== false) mainData = mainDataOf(bytes);
+      mainData = mainDataOf(bytes);
     }
     if (lsn >= this.opts.startLsn) {
       // One object shape for every record (no spreads): hundreds of thousands per scan.
-      onRecord({ lsn, endLsn: lsn + totLen, prevLsn: prev, totLen, xid: u32(buf, off + 4), rmid, info: info & XLR_RMGR_INFO_MASK, mainData, bytes });
+      onRecord({ lsn, endLsn: lsn + totLen, prevLsn: prev, totLen, xid: u32(buf, off + 4), rmid, info: info & XLR_RMGR_INFO_MASK, mainData });
     }
     if (rmid === RM_XLOG_ID && (info & XLR_RMGR_INFO_MASK) === XLOG_SWITCH) return SWITCHED;
     return undefined;

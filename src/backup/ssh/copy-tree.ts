@@ -379,9 +379,8 @@ export async function copyTree(
     const layout = { pageSize: here.pageSize, segmentBlocks: here.segmentBlocks };
     const of = changes.summary.changes.bind(changes.summary);
     mark(`WAL since the previous backup (${changes.segments} segments, ${changes.summary.records} records)`);
-    return fetch.map((item) =>
-      item.prev === undefined || !pageLsnsTrusted(item.file.path) ? item : { ...item, unchanged: walUnchangedChunks(item.file, item.prev.size, of, layout) },
-    );
+    // walUnchangedChunks leaves other files alone (no ranges).
+    return fetch.map((item) => (item.prev === undefined ? item : { ...item, unchanged: walUnchangedChunks(item.file, item.prev.size, of, layout) }));
   }
 
   async function fetchChanged(): Promise<void> {

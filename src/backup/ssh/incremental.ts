@@ -263,10 +263,8 @@ export function formatManifest(m: Omit<FileManifest, 'formatVersion' | 'chunkSiz
  * then skips hashing it). Not the free space map (not WAL-logged), the visibility map (clearing a
  * bit does not move its page's LSN) nor init forks.
  */
-const MAIN_FORK_RE = /^(?:data\/base\/\d+|data\/global|tablespaces\/\d+\/[^/]+\/\d+)\/\d+(?:\.\d+)?$/;
-
 export function pageLsnsTrusted(storedPath: string): boolean {
-  return MAIN_FORK_RE.test(storedPath);
+  return relationFileOf(storedPath) !== undefined;
 }
 
 /** A stored main-fork path's relation and segment file: spc 1663 is pg_default, 1664 pg_global. */

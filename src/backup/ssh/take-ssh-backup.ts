@@ -191,8 +191,8 @@ export async function takeSshBackup(ctx: BackupContext, slot: string, hooks: Tak
     const tablespaces = await listTablespaces(session);
     const here = await startPoint(session, startLsn);
     mark('tablespaces, timeline');
-    const open = session;
-    const wal = { early: walEarly, pgVersion: facts.pgVersion, waitArchived: (name: string, ms: number) => waitForArchived(open, name, ms) };
+    const backupSession = session; // idle during the copy: the WAL summary may wait on it for a segment
+    const wal = { early: walEarly, pgVersion: facts.pgVersion, waitArchived: (name: string, ms: number) => waitForArchived(backupSession, name, ms) };
     const copied = await copyTree(ctx, transport, dest, previousRead, tablespaces, here, agent, wal);
     const stop = await backupStop(session, facts.pgVersion);
     mark('pg_backup_stop');

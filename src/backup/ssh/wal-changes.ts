@@ -20,7 +20,7 @@ import { PgbkError } from '../../errors.js';
 import { parseLsn } from '../../pg/lsn.js';
 import { WalBlockSummary } from '../../pg/wal-blocks.js';
 import { segmentNameFrom } from '../../pg/wal-name.js';
-import { type FeedResult, WalRecordReader, type WalRecord } from '../../pg/wal-records.js';
+import { type FeedResult, WalRecordReader } from '../../pg/wal-records.js';
 import type { Transport } from '../../transport/transport.js';
 
 export type WalChanges = { readonly summary: WalBlockSummary; readonly segments: number } | { readonly skipped: string };
@@ -67,6 +67,8 @@ const PIECE_BYTES = 1 << 20;
 const HEAD_UNIT = 64 * 1024;
 /** How long a segment closed by pg_backup_start's switch may take to be archived. */
 const ARCHIVE_WAIT_MS = 10_000;
+/** The reader's per-record objects are not made: every record comes through its `raw` callback. */
+const viaRaw = (): void => undefined;
 
 /**
  * The summary, read in two parts. `start` reads the archived WAL from the previous backup's start
@@ -112,9 +114,6 @@ export class WalChangesReader {
     else this.summary.addRaw(buf, off, totLen, lsn, rmid, info);
   };
 
-  /** Unused: records come through onRaw. */
-  private readonly onRecord = (_rec: WalRecord): void => undefined;
-
   private maxSegments(budgetBytes: number): number {
     return Math.max(MIN_SEGMENTS, Math.floor(budgetBytes / this.src.segSize));
   }
@@ -138,7 +137,7 @@ export class WalChangesReader {
       let length: number | undefined;
       try {
         length = await feedStored(this.src, name, this.stored, this.out, (piece, offset) => {
-          if (!r.ended) r = this.reader.feedPiece(segno, offset, piece, this.onRecord);
+          if (!r.ended) r = this.reader.feedPiece(segno, offset, piece, viaRaw);
         });
       } catch (err) {
         this.failed = `WAL segment ${name}: ${(err as Error).message}`;
@@ -200,7 +199,7 @@ export class WalChangesReader {
     if (this.failed !== undefined) return { skipped: this.failed };
     const head = await readHead(end, segmentNameFrom(src.timeline, lastSeg, src.segSize), to - lastSeg * src.segSize, src.segSize);
     if (typeof head === 'string') return { skipped: head };
-    this.reader.feedPiece(lastSeg, 0, head, this.onRecord);
+    this.reader.feedPiece(lastSeg, 0, head, viaRaw);
     if (this.summary.unusable !== undefined) return { skipped: this.summary.unusable };
     if (!this.reachedTo) return { skipped: `no complete record at ${end.toLsn} in the head of ${segmentNameFrom(src.timeline, lastSeg, src.segSize)}` };
     return { summary: this.summary, segments };
