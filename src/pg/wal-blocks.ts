@@ -23,6 +23,7 @@
  * records: only main forks are summarized here, and the other forks are read as before.
  */
 
+import { BLOCK_SET_PAGE_BYTES, BlockSet, NO_BLOCKS, type ReadonlyBlockSet } from './block-set.js';
 import { RM_XACT_ID, RM_XLOG_ID, walkRecordAt } from './wal-records.js';
 
 export const RM_SMGR_ID = 2;
@@ -52,12 +53,17 @@ const MAIN_FORKNUM = 0;
  * few hundred MB of memory): past that, reading the changed files costs less than tracking them.
  */
 export const MAX_TRACKED_BLOCKS = 8 * 1024 * 1024;
+/**
+ * Memory of the block sets' pages kept before the summary gives up (64 MiB): blocks scattered one
+ * by one over very many relations cost a page each.
+ */
+export const MAX_TRACKED_BYTES = 64 * 1024 * 1024;
 
 /** What the WAL says about one relation's main fork. */
 export type RelationChanges =
   | { readonly kind: 'unchanged' }
   /** Blocks referenced; every block from `limit` on counts as changed too (undefined: none). */
-  | { readonly kind: 'blocks'; readonly blocks: ReadonlySet<number>; readonly limit: number | undefined };
+  | { readonly kind: 'blocks'; readonly blocks: ReadonlyBlockSet; readonly limit: number | undefined };
 
 const key = (spc: number, db: number, rel: number): string => `${spc}/${db}/${rel}`;
 
@@ -69,16 +75,21 @@ interface RecordId {
 }
 
 export class WalBlockSummary {
-  private readonly blocks = new Map<string, Set<number>>();
+  private readonly blocks = new Map<string, BlockSet>();
   private readonly limits = new Map<string, number>();
   /** "spc/db" of databases created or dropped in the WAL read: every relation there is new. */
   private readonly wholeDatabases = new Set<string>();
   private tracked = 0;
+  /** Pages of all block sets. */
+  private pages = 0;
   private reason: string | undefined;
   /** Records summarized. */
   records = 0;
 
-  constructor(private readonly maxBlocks = MAX_TRACKED_BLOCKS) {}
+  constructor(
+    private readonly maxBlocks = MAX_TRACKED_BLOCKS,
+    private readonly maxBytes = MAX_TRACKED_BYTES,
+  ) {}
 
   /** Why the summary cannot be used (then nothing may be skipped), or undefined. */
   get unusable(): string | undefined {
@@ -114,11 +125,11 @@ export class WalBlockSummary {
     const limit = whole ? 0 : this.limits.get(k);
     const blocks = this.blocks.get(k);
     if (blocks === undefined && limit === undefined) return { kind: 'unchanged' };
-    return { kind: 'blocks', blocks: blocks ?? new Set(), limit };
+    return { kind: 'blocks', blocks: blocks ?? NO_BLOCKS, limit };
   }
 
   /** The relation of the last block reference (records in a row mostly touch the same one). */
-  private last: { spc: number; db: number; rel: number; set: Set<number> } | undefined;
+  private last: { spc: number; db: number; rel: number; set: BlockSet } | undefined;
 
   private readonly onBlock = (spc: number, db: number, rel: number, forkNum: number, block: number): void => {
     if (forkNum !== MAIN_FORKNUM) return;
@@ -127,16 +138,18 @@ export class WalBlockSummary {
       const k = key(spc, db, rel);
       let set = this.blocks.get(k);
       if (set === undefined) {
-        set = new Set();
+        set = new BlockSet();
         this.blocks.set(k, set);
       }
       last = { spc, db, rel, set };
       this.last = last;
     }
     const set = last.set;
-    if (set.has(block)) return;
-    set.add(block);
+    const pagesBefore = set.pageCount;
+    if (!set.add(block)) return;
     if (++this.tracked > this.maxBlocks) this.giveUp(`more than ${this.maxBlocks} blocks changed`);
+    if (set.pageCount !== pagesBefore && ++this.pages * BLOCK_SET_PAGE_BYTES > this.maxBytes)
+      this.giveUp(`the changed blocks are scattered over more than ${this.maxBytes / 1048576} MiB of bitmaps`);
   };
 
   private setLimit(spc: number, db: number, rel: number, block: number): void {
@@ -203,7 +216,12 @@ export class WalBlockSummary {
     if ((xinfo & XACT_XINFO_HAS_DBINFO) !== 0) p += 8;
     if ((xinfo & XACT_XINFO_HAS_SUBXACTS) !== 0) {
       if (this.short(rec, main, p + 4)) return;
-      p += 4 + 4 * main.readInt32LE(p);
+      const nsub = main.readInt32LE(p);
+      if (nsub < 0) {
+        this.giveUp(`the record at ${rec.lsn} (transaction end) counts ${nsub} subtransactions`);
+        return;
+      }
+      p += 4 + 4 * nsub;
     }
     if ((xinfo & XACT_XINFO_HAS_RELFILENODES) === 0) return;
     if (this.short(rec, main, p + 4)) return;

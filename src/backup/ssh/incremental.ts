@@ -313,10 +313,7 @@ export function walUnchangedChunks(
   const c = changes(rel.spcOid, rel.dbOid, rel.relNumber);
   const changed = new Uint8Array(whole);
   if (c.kind === 'blocks') {
-    for (const b of c.blocks) {
-      const i = Math.floor((b - first) / perChunk);
-      if (b >= first && i < whole) changed[i] = 1;
-    }
+    for (let i = 0; i < whole; i++) if (c.blocks.anyIn(first + i * perChunk, first + (i + 1) * perChunk)) changed[i] = 1;
     // Chunks reaching the limit: from there on blocks may have been truncated away and come back.
     if (c.limit !== undefined) for (let i = Math.max(0, Math.floor((c.limit - first) / perChunk)); i < whole; i++) changed[i] = 1;
   }

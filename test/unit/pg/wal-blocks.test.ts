@@ -144,6 +144,9 @@ test('wal_level minimal, the end of a recovery, a malformed or short record: unu
   const r = record(HEAP, 0, [{ block: 1, data: 10 }]);
   add(malformed, { ...r, bytes: r.bytes.subarray(0, r.bytes.length - 3) });
   assert.match(malformed.unusable ?? '', /does not decode/);
+  const negative = new WalBlockSummary();
+  add(negative, record(RM_XACT_ID, 0x00 | 0x80, [], Buffer.concat([Buffer.alloc(8), u32(0x2 | 0x4), u32(-3), u32(1), u32(1663, 5, 800)])));
+  assert.match(negative.unusable ?? '', /counts -3 subtransactions/);
   const short = new WalBlockSummary();
   add(short, record(RM_SMGR_ID, 0x20, [], u32(1, 2)));
   assert.match(short.unusable ?? '', /too short/);
@@ -168,6 +171,13 @@ test('more distinct blocks than it tracks: unusable (a block seen twice counts o
     if (s.unusable !== undefined) break;
   }
   assert.match(s.unusable ?? '', /more than 1000 blocks changed/);
+  // Blocks scattered one per bitmap page (4096 blocks a page, 512 bytes): the memory bound.
+  const scattered = new WalBlockSummary(MAX_TRACKED_BLOCKS, 512 * 10);
+  for (let n = 0; n < 11 && scattered.unusable === undefined; n++) add(scattered, record(HEAP, 0, [{ block: n * 4096 }]));
+  assert.match(scattered.unusable ?? '', /scattered over more than/);
+  const dense = new WalBlockSummary(MAX_TRACKED_BLOCKS, 512 * 10);
+  for (let n = 0; n < 4096 * 10; n += 7) add(dense, record(HEAP, 0, [{ block: n }]));
+  assert.is(dense.unusable, undefined);
   const again = new WalBlockSummary(10);
   for (let n = 0; n < 50; n++) add(again, record(HEAP, 0, [{ block: n % 5 }]));
   assert.is(again.unusable, undefined);

@@ -13,6 +13,7 @@ import {
   planReuse,
   type FileManifest,
 } from '../../../../src/backup/ssh/incremental.js';
+import { BlockSet } from '../../../../src/pg/block-set.js';
 
 const h = (s: string): string => createHash('sha256').update(s).digest('hex');
 
@@ -196,6 +197,13 @@ test('relationFileOf: the relation and segment of a stored main-fork path', () =
     assert.is(relationFileOf(p), undefined, p);
 });
 
+/** A BlockSet of `blocks`. */
+function blockSet(blocks: readonly number[]): BlockSet {
+  const s = new BlockSet();
+  for (const b of blocks) s.add(b);
+  return s;
+}
+
 test('walUnchangedChunks: whole chunks below both sizes, untouched by the WAL and below the limit', () => {
   const MiB = 1024 * 1024;
   const layout = { pageSize: 8192, segmentBlocks: 131072 };
@@ -204,7 +212,7 @@ test('walUnchangedChunks: whole chunks below both sizes, untouched by the WAL an
   // 10 MiB then and now, nothing in the WAL: all ten chunks.
   assert.equal(walUnchangedChunks(file('data/base/5/16384', 10 * MiB), 10 * MiB, none, layout), [[0, 10]]);
   // Blocks 0 and 300 (chunk 2: 128 blocks per chunk) changed; the file grew to 12.5 MiB: the old 10 only.
-  const some = () => ({ kind: 'blocks' as const, blocks: new Set([0, 300]), limit: undefined });
+  const some = () => ({ kind: 'blocks' as const, blocks: blockSet([0, 300]), limit: undefined });
   assert.equal(walUnchangedChunks(file('data/base/5/16384', 12.5 * MiB), 10 * MiB, some, layout), [
     [1, 2],
     [3, 10],
@@ -212,13 +220,13 @@ test('walUnchangedChunks: whole chunks below both sizes, untouched by the WAL an
   // It shrank to 4.5 MiB (the previous backup had 10): chunks within both, 0..3.
   assert.equal(walUnchangedChunks(file('data/base/5/16384', 4.5 * MiB), 10 * MiB, none, layout), [[0, 4]]);
   // A truncation to block 600 (in chunk 4): chunks from 4 on count as changed.
-  const cut = () => ({ kind: 'blocks' as const, blocks: new Set<number>(), limit: 600 });
+  const cut = () => ({ kind: 'blocks' as const, blocks: blockSet([]), limit: 600 });
   assert.equal(walUnchangedChunks(file('data/base/5/16384', 10 * MiB), 10 * MiB, cut, layout), [[0, 4]]);
   // Created anew (limit 0): nothing.
-  const fresh = () => ({ kind: 'blocks' as const, blocks: new Set<number>(), limit: 0 });
+  const fresh = () => ({ kind: 'blocks' as const, blocks: blockSet([]), limit: 0 });
   assert.equal(walUnchangedChunks(file('data/base/5/16384', 10 * MiB), 10 * MiB, fresh, layout), []);
   // Segment file 1 starts at block 131072: block 131072 + 130 is its chunk 1; block 5 is segment 0's.
-  const seg1 = () => ({ kind: 'blocks' as const, blocks: new Set([5, 131072 + 130]), limit: 131072 + 1024 });
+  const seg1 = () => ({ kind: 'blocks' as const, blocks: blockSet([5, 131072 + 130]), limit: 131072 + 1024 });
   assert.equal(walUnchangedChunks(file('data/base/5/16384.1', 10 * MiB), 10 * MiB, seg1, layout), [
     [0, 1],
     [2, 8],
