@@ -49,8 +49,8 @@ const WAL_LEVEL_MINIMAL = 0;
 const MAIN_FORKNUM = 0;
 
 /**
- * Distinct changed blocks kept before the summary gives up (8 M blocks: 64 GiB of 8 KiB pages, a
- * few hundred MB of memory): past that, reading the changed files costs less than tracking them.
+ * Distinct changed blocks kept before the summary gives up (8 M blocks: 64 GiB of 8 KiB pages):
+ * past that, reading the changed files costs less than tracking them.
  */
 export const MAX_TRACKED_BLOCKS = 8 * 1024 * 1024;
 /**
@@ -164,6 +164,15 @@ export class WalBlockSummary {
     return true;
   }
 
+  /** The int count at main[at] (of `what`), or undefined when it is not there or negative (then unusable). */
+  private countAt(rec: RecordId, main: Buffer, at: number, what: string): number | undefined {
+    if (this.short(rec, main, at + 4)) return undefined;
+    const n = main.readInt32LE(at);
+    if (n >= 0) return n;
+    this.giveUp(`the record at ${rec.lsn} (resource manager ${rec.rmid}, info 0x${rec.info.toString(16)}) counts ${n} ${what}`);
+    return undefined;
+  }
+
   private xlog(rec: RecordId, main: Buffer): void {
     if (rec.info === XLOG_PARAMETER_CHANGE) {
       // xl_parameter_change: MaxConnections, max_worker_processes, max_wal_senders,
@@ -195,10 +204,9 @@ export class WalBlockSummary {
       this.wholeDatabases.add(`${main.readUInt32LE(4)}/${main.readUInt32LE(0)}`);
     } else if (rec.info === XLOG_DBASE_DROP) {
       // xl_dbase_drop_rec: db_id, int ntablespaces, Oid tablespace_ids[]
-      if (this.short(rec, main, 8)) return;
+      const n = this.countAt(rec, main, 4, 'tablespaces');
+      if (n === undefined || this.short(rec, main, 8 + 4 * n)) return;
       const db = main.readUInt32LE(0);
-      const n = main.readInt32LE(4);
-      if (n < 0 || this.short(rec, main, 8 + 4 * n)) return;
       for (let i = 0; i < n; i++) this.wholeDatabases.add(`${main.readUInt32LE(8 + 4 * i)}/${db}`);
     } else {
       this.giveUp(`unknown database record 0x${rec.info.toString(16)} at ${rec.lsn}`);
@@ -215,19 +223,14 @@ export class WalBlockSummary {
     let p = 12;
     if ((xinfo & XACT_XINFO_HAS_DBINFO) !== 0) p += 8;
     if ((xinfo & XACT_XINFO_HAS_SUBXACTS) !== 0) {
-      if (this.short(rec, main, p + 4)) return;
-      const nsub = main.readInt32LE(p);
-      if (nsub < 0) {
-        this.giveUp(`the record at ${rec.lsn} (transaction end) counts ${nsub} subtransactions`);
-        return;
-      }
+      const nsub = this.countAt(rec, main, p, 'subtransactions');
+      if (nsub === undefined) return;
       p += 4 + 4 * nsub;
     }
     if ((xinfo & XACT_XINFO_HAS_RELFILENODES) === 0) return;
-    if (this.short(rec, main, p + 4)) return;
-    const n = main.readInt32LE(p);
+    const n = this.countAt(rec, main, p, 'relations');
     p += 4;
-    if (n < 0 || this.short(rec, main, p + 12 * n)) return;
+    if (n === undefined || this.short(rec, main, p + 12 * n)) return;
     for (let i = 0; i < n; i++, p += 12) this.setLimit(main.readUInt32LE(p), main.readUInt32LE(p + 4), main.readUInt32LE(p + 8), 0);
   }
 }

@@ -147,6 +147,12 @@ test('wal_level minimal, the end of a recovery, a malformed or short record: unu
   const negative = new WalBlockSummary();
   add(negative, record(RM_XACT_ID, 0x00 | 0x80, [], Buffer.concat([Buffer.alloc(8), u32(0x2 | 0x4), u32(-3), u32(1), u32(1663, 5, 800)])));
   assert.match(negative.unusable ?? '', /counts -3 subtransactions/);
+  const negativeRels = new WalBlockSummary();
+  add(negativeRels, record(RM_XACT_ID, 0x20 | 0x80, [], Buffer.concat([Buffer.alloc(8), u32(0x4), u32(-1), u32(1663, 5, 802)])));
+  assert.match(negativeRels.unusable ?? '', /counts -1 relations/);
+  const negativeSpcs = new WalBlockSummary();
+  add(negativeSpcs, record(RM_DBASE_ID, 0x20, [], u32(16401, -2, 1663)));
+  assert.match(negativeSpcs.unusable ?? '', /counts -2 tablespaces/);
   const short = new WalBlockSummary();
   add(short, record(RM_SMGR_ID, 0x20, [], u32(1, 2)));
   assert.match(short.unusable ?? '', /too short/);
